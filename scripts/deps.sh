@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what fota needs to build, test and benchmark, from Debian's
+# packages (and, for the console's browser tests, from npm). Idempotent and
+# quiet when nothing is missing: it only asks apt when a package is absent.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  python3 curl
+  libevent-dev libssl-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev
+  libinih-dev libcurl4-openssl-dev libmbedtls-dev libjsmn-dev libcmocka-dev
+  gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
+)
+# Extra packages a later step asks for: deps.sh [--bench] [--web] [--pg]
+for a in "$@"; do
+  case "$a" in
+    --bench) pkgs+=(nginx-light wrk) ;;
+    --pg)    pkgs+=(postgresql) ;;
+    --web)   pkgs+=(chromium nodejs npm) ;;
+  esac
+done
+
+missing=()
+for p in "${pkgs[@]}"; do
+  st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [ "$st" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

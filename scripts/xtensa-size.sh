@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Cross-compiles the portable code (common/ and the device library) for the
+# real chip with xtensa-lx106-elf-gcc and picolibc, -Os -Wall -Werror, and
+# prints its text/data/bss. Fails if any file does not compile.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$top/build/xtensa
+rm -rf "$out"; mkdir -p "$out"
+CC=xtensa-lx106-elf-gcc
+CFLAGS=(--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs -Os -std=c99 -Wall -Wextra -Werror -Wno-unused-parameter
+        -mlongcalls -ffunction-sections -fdata-sections
+        -I"$top/common" -I"$top/device/include" -I"$top/device/hal/esp8266")
+srcs=()
+for d in common device/src device/hal/esp8266; do
+  [ -d "$top/$d" ] || continue
+  while IFS= read -r f; do srcs+=("$f"); done < <(find "$top/$d" -maxdepth 1 -name '*.c' | sort)
+done
+[ ${#srcs[@]} -gt 0 ] || { echo "xtensa: no portable sources"; exit 1; }
+objs=()
+for f in "${srcs[@]}"; do
+  o=$out/$(echo "${f#$top/}" | tr / _).o
+  $CC "${CFLAGS[@]}" -c "$f" -o "$o"
+  objs+=("$o")
+done
+xtensa-lx106-elf-ar rcs "$out/libfota-portable.a" "${objs[@]}"
+echo "xtensa-lx106-elf (-Os, picolibc): portable code size"
+xtensa-lx106-elf-size -t "$out/libfota-portable.a" | awk 'NR==1 || /TOTALS/ || /\.o/ {print}' | sed 's|'"$out"'/||'
