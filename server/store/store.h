@@ -1,0 +1,241 @@
+/* store.h - fotad's metadata store behind one operations table.
+ *
+ * SQLite (default, WAL), an in-memory store (unit tests) and later PostgreSQL
+ * implement struct fota_store_ops. All calls are synchronous and made from the
+ * daemon's event-loop threads; an implementation serialises internally.
+ * Firmware bytes are NOT here: they live in the content-addressed blob store
+ * (blob.h); rows only name files by SHA-256.
+ *
+ * Conventions: 0 on success, negative FOTA_E* (fota_err.h) on failure;
+ * FOTA_ENOENT for unknown ids, FOTA_EEXIST for unique-key clashes, FOTA_EIO for
+ * a database error (the implementation logs the detail). Strings are
+ * NUL-terminated and truncated to their field size by the caller (the API
+ * validates lengths before it gets here). Lists are returned as one malloc'ed
+ * array the caller frees with free(). Times are Unix seconds. */
+#ifndef FOTA_STORE_H
+#define FOTA_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "fota_err.h"
+
+#define FOTA_NAME_MAX      64   /* product/device/file names, incl. NUL */
+#define FOTA_VERSION_MAX   64   /* release version strings, incl. NUL */
+#define FOTA_TEXT_MAX      1024 /* descriptions */
+#define FOTA_CHANGELOG_MAX 8192
+#define FOTA_HASH_HEX      65   /* SHA-256 as lower-case hex + NUL */
+#define FOTA_ROM_MAX_FILES 10
+#define FOTA_JSON_MAX      2048 /* command params/results, message bodies */
+
+struct fota_product {
+    int64_t id;
+    char    name[FOTA_NAME_MAX];
+    char    serial[FOTA_NAME_MAX];     /* Espressif "serial" / ptype code as text */
+    char    status[16];                /* "deployed", "development", ... */
+    char    description[FOTA_TEXT_MAX];
+    int     flash_map;                 /* size map code 0..9 (fwimg.h) */
+    int64_t created;
+    /* Filled by product_get/product_list only. */
+    int64_t devices_total;
+    int64_t devices_activated;
+    char    current_version[FOTA_VERSION_MAX]; /* "" when none is current */
+};
+
+struct fota_rom_file {
+    int64_t id;                        /* set by rom_create */
+    char    name[FOTA_NAME_MAX];       /* "user1.bin", "user2.bin", ... */
+    char    sha256[FOTA_HASH_HEX];     /* blob key */
+    int64_t size;
+    int     slot;                      /* 0 none, 1 user1, 2 user2 (from the image) */
+    int64_t download_count;
+};
+
+struct fota_rom {
+    int64_t id;
+    int64_t product_id;
+    char    version[FOTA_VERSION_MAX];
+    char    codename[FOTA_NAME_MAX];
+    char    changelog[FOTA_CHANGELOG_MAX];
+    int     current;                   /* 1: the product's recommended version */
+    int64_t created;
+    size_t  nfiles;
+    struct fota_rom_file files[FOTA_ROM_MAX_FILES];
+};
+
+struct fota_device {
+    int64_t id;
+    int64_t product_id;
+    char    name[FOTA_NAME_MAX];
+    char    bssid[18];                 /* "18:fe:34:97:f3:cd", lower-case; "" unknown */
+    int     activated;
+    int64_t activated_at;
+    char    rom_version[FOTA_VERSION_MAX];
+    int     running_slot;              /* 0 unknown, 1 user1, 2 user2 */
+    int64_t last_active;
+    int     online;
+    int64_t created;
+    int     key_generation;            /* master key derivation counter (keys.h) */
+};
+
+/* Fields for device_update: which members of struct fota_device to write. */
+enum {
+    FOTA_DEV_F_NAME        = 1 << 0,
+    FOTA_DEV_F_BSSID       = 1 << 1,
+    FOTA_DEV_F_ACTIVATION  = 1 << 2,   /* activated, activated_at */
+    FOTA_DEV_F_ROM_VERSION = 1 << 3,
+    FOTA_DEV_F_SLOT        = 1 << 4,
+    FOTA_DEV_F_PRESENCE    = 1 << 5,   /* last_active, online */
+    FOTA_DEV_F_KEYGEN      = 1 << 6
+};
+
+/* One row of a batched presence write (pings do not fsync one by one). */
+struct fota_presence {
+    int64_t device_id;
+    int64_t last_active;
+    int     online;
+};
+
+enum fota_key_kind {
+    FOTA_KEY_ADMIN = 1,    /* full control */
+    FOTA_KEY_OWNER,        /* one device, API side */
+    FOTA_KEY_MASTER,       /* one device: device channel and ROM download */
+    FOTA_KEY_PRODUCT       /* read-only ROM listing/download for one product */
+};
+
+struct fota_key {
+    char    hash[FOTA_HASH_HEX];       /* SHA-256 hex of the 40-char key; never the key */
+    int     kind;                      /* enum fota_key_kind */
+    int64_t product_id;                /* 0 for admin */
+    int64_t device_id;                 /* 0 unless owner/master */
+    int64_t created;
+};
+
+enum fota_command_state {
+    FOTA_CMD_QUEUED = 1,   /* device offline: delivered when it next connects */
+    FOTA_CMD_DELIVERED,    /* written to the device's connection */
+    FOTA_CMD_ACKED,        /* the device's D4 reply with the same nonce arrived */
+    FOTA_CMD_DONE,         /* finished (e.g. upgrade reported success) */
+    FOTA_CMD_FAILED,
+    FOTA_CMD_TIMEOUT,
+    FOTA_CMD_CANCELLED
+};
+
+struct fota_command {
+    int64_t id;
+    int64_t device_id;
+    int64_t nonce;                     /* 31-bit positive, fits the device's parser */
+    char    action[32];                /* "sys_upgrade", "sys_reboot", ... */
+    char    params[FOTA_JSON_MAX];     /* JSON object text: {"version": "v1.1"} */
+    int     state;                     /* enum fota_command_state */
+    char    result[FOTA_JSON_MAX];     /* JSON text of the device's reply, or "" */
+    int64_t created;
+    int64_t updated;
+};
+
+struct fota_message {
+    int64_t id;
+    int64_t product_id;
+    int64_t device_id;                 /* 0 for product-wide messages */
+    char    action[48];                /* "rom_update_available", "device_upgrade_success", ... */
+    char    body[FOTA_JSON_MAX];       /* JSON object text */
+    int64_t created;
+};
+
+struct fota_message_filter {
+    int64_t product_id;                /* 0 = any */
+    int64_t device_id;                 /* 0 = any */
+    int64_t before_id;                 /* 0 = newest; else only ids < before_id (paging) */
+    int64_t after_id;                  /* 0 = none; else only ids > after_id (following) */
+    size_t  limit;                     /* max rows; 0 means 50 */
+};
+
+/* A finished legacy (port 5555) transfer. */
+struct fota_transfer {
+    int64_t id;
+    char    peer[64];                  /* "1.2.3.4:5678" or "[::1]:5678" */
+    int     section;                   /* 1 or 2 */
+    int64_t bytes;
+    char    result[32];                /* "ok", "client_closed", "stalled", ... */
+    int64_t duration_ms;
+    char    mode[16];                  /* "paced" or "stream" */
+    int64_t created;
+};
+
+struct fota_store;
+
+struct fota_store_ops {
+    const char *name;                                      /* "sqlite", "memory", ... */
+    void (*close)(struct fota_store *s);                   /* flushes and frees; NULL-safe wrapper below */
+
+    /* Products. product_create sets p->id and p->created. EEXIST on a duplicate name. */
+    int (*product_create)(struct fota_store *s, struct fota_product *p);
+    int (*product_get)(struct fota_store *s, int64_t id, struct fota_product *out);
+    int (*product_find)(struct fota_store *s, const char *name, struct fota_product *out);
+    int (*product_list)(struct fota_store *s, struct fota_product **out, size_t *n);
+
+    /* Releases. rom_create inserts the release and its file rows in ONE
+     * transaction (blobs must already be durable); sets ids and created.
+     * EEXIST if (product, version) exists. rom_set_current makes exactly one
+     * release of the product current, atomically. */
+    int (*rom_create)(struct fota_store *s, struct fota_rom *rom);
+    int (*rom_get)(struct fota_store *s, int64_t product_id, const char *version, struct fota_rom *out);
+    int (*rom_list)(struct fota_store *s, int64_t product_id, struct fota_rom **out, size_t *n); /* newest first */
+    int (*rom_set_current)(struct fota_store *s, int64_t product_id, const char *version);
+    int (*rom_current)(struct fota_store *s, int64_t product_id, struct fota_rom *out); /* ENOENT if none */
+
+    /* Devices. device_create sets d->id and d->created. */
+    int (*device_create)(struct fota_store *s, struct fota_device *d);
+    int (*device_get)(struct fota_store *s, int64_t id, struct fota_device *out);
+    int (*device_list)(struct fota_store *s, int64_t product_id, struct fota_device **out, size_t *n);
+    int (*device_update)(struct fota_store *s, const struct fota_device *d, unsigned fields);
+    int (*device_presence_batch)(struct fota_store *s, const struct fota_presence *rows, size_t n);
+
+    /* Keys (hashed). EEXIST on a duplicate hash. */
+    int (*key_create)(struct fota_store *s, const struct fota_key *k);
+    int (*key_lookup)(struct fota_store *s, const char *hash_hex, struct fota_key *out);
+    int (*key_delete_for_device)(struct fota_store *s, int64_t device_id, int kind);
+
+    /* Commands. command_create sets id, created, updated. command_list_device
+     * returns a device's commands in the given state (0 = any), oldest first. */
+    int (*command_create)(struct fota_store *s, struct fota_command *c);
+    int (*command_update)(struct fota_store *s, const struct fota_command *c); /* state, result, updated */
+    int (*command_get)(struct fota_store *s, int64_t id, struct fota_command *out);
+    int (*command_list_device)(struct fota_store *s, int64_t device_id, int state,
+                               struct fota_command **out, size_t *n);
+
+    /* Messages, newest first. */
+    int (*message_add)(struct fota_store *s, struct fota_message *m);  /* sets id, created if 0 */
+    int (*message_list)(struct fota_store *s, const struct fota_message_filter *f,
+                        struct fota_message **out, size_t *n);
+
+    /* Download ledger: bytes served per device and file (adds). */
+    int (*download_add)(struct fota_store *s, int64_t device_id, int64_t file_id, int64_t bytes, int completed);
+    int (*download_bytes)(struct fota_store *s, int64_t device_id, int64_t *bytes);
+
+    /* Legacy transfers, newest first. */
+    int (*transfer_add)(struct fota_store *s, struct fota_transfer *t);
+    int (*transfer_list)(struct fota_store *s, size_t limit, struct fota_transfer **out, size_t *n);
+};
+
+/* Every implementation's handle starts with this. */
+struct fota_store {
+    const struct fota_store_ops *ops;
+    fota_log_cb log;
+    void *log_ud;
+};
+
+/* Opens (creating if needed) the SQLite store at path, applying numbered
+ * schema migrations; WAL mode. On failure *out is NULL and err holds a message. */
+int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,
+                           struct fota_store **out, char *err, size_t errlen);
+/* An empty in-memory store (unit tests). */
+int fota_store_mem_open(fota_log_cb log, void *log_ud, struct fota_store **out);
+
+/* NULL-safe close. */
+static inline void fota_store_close(struct fota_store *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+#endif
