@@ -22,6 +22,7 @@ xtensa: deps
 	@scripts/xtensa-size.sh
 
 test: build asan xtensa
+	@scripts/deps.sh --web
 	@ctest --preset asan
 
 run: build

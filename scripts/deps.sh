@@ -16,7 +16,7 @@ for a in "$@"; do
   case "$a" in
     --bench) pkgs+=(nginx-light wrk) ;;
     --pg)    pkgs+=(postgresql) ;;
-    --web)   pkgs+=(chromium nodejs npm) ;;
+    --web)   pkgs+=(chromium) ;;
   esac
 done
 
@@ -31,3 +31,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The console's browser tests drive Debian's chromium with playwright-core from npm.
+for a in "$@"; do
+  if [ "$a" = --web ] && [ -x "$(dirname "$0")/deps-web.sh" ]; then
+    "$(dirname "$0")/deps-web.sh"
+  fi
+done
