@@ -1,0 +1,73 @@
+/* sim.h - fota-sim's virtual ESP8266: NOR flash with a fault plan, the
+ * SDK's parameter area and boot loader (§7.3-§7.4 via libfotadev's pure
+ * code), and the boot of an image that reports its embedded version.
+ * Host-only code (malloc and stdio allowed here; not in libfotadev). */
+#ifndef FOTASIM_H
+#define FOTASIM_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fotadev.h"
+
+/* ------------------------------------------------------------- flash */
+
+/* In-memory NOR flash: 4 KiB sectors, erase sets 0xFF, a write ANDs (can
+ * only clear bits), writes must be 4-byte aligned. A fault plan can cut
+ * power at the Nth erase/write: that operation is torn (part done, part
+ * garbage) and every later operation fails with FOTA_EIO until power_on. */
+struct fotasim_flash {
+    uint8_t *mem;
+    uint32_t size;
+    long ops;          /* erase + write operations since power on */
+    long cut_at;       /* op index that loses power; -1 = never */
+    int powered;
+    uint32_t rnd;      /* torn-operation garbage */
+    unsigned long erases, writes, reads;
+};
+
+/* Allocates size bytes (multiple of 4 KiB), all 0xFF. 0 or FOTA_ENOMEM. */
+int fotasim_flash_init(struct fotasim_flash *f, uint32_t size, uint32_t seed);
+void fotasim_flash_cleanup(struct fotasim_flash *f);
+/* Load / store the whole flash image from / to a file (optional backing). */
+int fotasim_flash_load(struct fotasim_flash *f, const char *path);
+int fotasim_flash_save(const struct fotasim_flash *f, const char *path);
+/* Restores power and clears the fault plan; ops restarts at 0. */
+void fotasim_flash_power_on(struct fotasim_flash *f);
+/* Factory programming (esptool write_flash): raw copy, no NOR rules. */
+int fotasim_flash_program(struct fotasim_flash *f, uint32_t addr, const void *data, uint32_t len);
+struct fotadev_flash_ops fotasim_flash_ops(struct fotasim_flash *f);
+int fotasim_flash_read(void *ud, uint32_t addr, void *buf, uint32_t len);
+int fotasim_flash_erase(void *ud, uint32_t sector);
+int fotasim_flash_write(void *ud, uint32_t addr, const void *buf, uint32_t len);
+
+/* ------------------------------------------------------- boot loader */
+
+/* Boot loader versions that matter (§7.4): 2 and 31 use the old nibble
+ * format; >= 3 (e.g. 7 for boot v1.7) the usr_bin/boot_statue format. */
+struct fotasim_boot {
+    int ok;                      /* a valid image was started */
+    int slot;                    /* FOTADEV_SLOT_USER1/2 that runs */
+    int fallback;                /* the wanted slot failed its check */
+    char version[FOTA_FWIMG_VERSION_MAX]; /* embedded version, "" if none */
+    uint32_t image_len;
+};
+
+/* The loader's XOR-checksum test of the image at addr (§6.5): returns the
+ * image length (through the CRC word) or a negative FOTA_E*. */
+long fotasim_image_check(struct fotasim_flash *f, uint32_t addr, uint32_t max);
+/* Steps 1-4 of §7.4 on this flash: picks the slot from the boot bytes,
+ * checks it, falls back to the other slot (recording boot_statue = 0 for
+ * loaders >= 3), stores the loader version, and reads the running image's
+ * version with the shared codec. Flash writes go through the protected
+ * save, so they can be cut too. Returns 0 (even if nothing bootable:
+ * out->ok == 0) or FOTA_EIO when power was lost during the boot. */
+int fotasim_boot_run(struct fotasim_flash *f, const struct fotadev_layout *lay, int loader_ver,
+                     struct fotasim_boot *out);
+/* system_upgrade_reboot()'s flip on this flash (upgrade flag FINISH
+ * assumed): load boot bytes, fotadev_boot_flip, protected save. */
+int fotasim_upgrade_flip(struct fotasim_flash *f, const struct fotadev_layout *lay);
+/* system_upgrade_userbin_check() on this flash. */
+int fotasim_running_slot(struct fotasim_flash *f, const struct fotadev_layout *lay);
+
+#endif

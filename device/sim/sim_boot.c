@@ -1,0 +1,155 @@
+/* sim_boot.c - the closed boot.bin, modelled as §7.4 steps 1-4: read the
+ * protected parameter area, pick usr_bin, check the image's XOR checksum
+ * (the SDK loader's only check, §6.5), fall back to the other slot, and
+ * report the version the shared codec finds in the running image. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+#define BOOT_PARAM_LEN 0x4a4u   /* what system_upgrade_reboot loads and saves */
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+long fotasim_image_check(struct fotasim_flash *f, uint32_t addr, uint32_t max)
+{
+    uint8_t h[16], buf[256];
+    uint32_t pos = 0, i, nseg, len, n;
+    uint8_t xsum = 0xEF;
+
+    if (max < 16 || fotasim_flash_read(f, addr, h, 16) < 0)
+        return FOTA_EIO;
+    if (h[0] == 0xEA && h[1] == 0x04) {         /* skip the irom part */
+        pos = 16 + rd32(h + 12);
+        if (pos + 8 > max || fotasim_flash_read(f, addr + pos, h, 8) < 0)
+            return FOTA_ERANGE;
+    }
+    if (h[0] != 0xE9 || h[1] == 0 || h[1] > 16)
+        return FOTA_EMAGIC;
+    nseg = h[1];
+    pos += 8;
+    for (i = 0; i < nseg; i++) {
+        if (pos + 8 > max || fotasim_flash_read(f, addr + pos, h, 8) < 0)
+            return FOTA_ERANGE;
+        len = rd32(h + 4);
+        pos += 8;
+        if (len > max - pos)
+            return FOTA_ERANGE;
+        while (len > 0) {
+            n = len < sizeof(buf) ? len : (uint32_t)sizeof(buf);
+            if (fotasim_flash_read(f, addr + pos, buf, n) < 0)
+                return FOTA_EIO;
+            for (uint32_t k = 0; k < n; k++)
+                xsum ^= buf[k];
+            pos += n;
+            len -= n;
+        }
+    }
+    pos |= 0x0Fu;                                 /* checksum: last byte of a 16-byte line */
+    if (pos + 5 > max || fotasim_flash_read(f, addr + pos, buf, 1) < 0)
+        return FOTA_ERANGE;
+    if (buf[0] != xsum)
+        return FOTA_ECHECKSUM;
+    return (long)pos + 5;                         /* + the CRC word */
+}
+
+static void read_version(struct fotasim_flash *f, uint32_t addr, uint32_t len, char *out, size_t cap)
+{
+    struct fota_fwimg_info info;
+    out[0] = '\0';
+    if (addr > f->size || len > f->size - addr)
+        return;
+    fota_fwimg_parse_flags(f->mem + addr, len, FOTA_FWIMG_F_NO_SHA256, &info);
+    if (info.version[0]) {
+        strncpy(out, info.version, cap - 1);
+        out[cap - 1] = '\0';
+    }
+}
+
+int fotasim_boot_run(struct fotasim_flash *f, const struct fotadev_layout *lay, int loader_ver,
+                     struct fotasim_boot *out)
+{
+    struct fotadev_flash_ops ops = fotasim_flash_ops(f);
+    uint8_t *bp = NULL, orig[2];
+    int want, slot, rc = 0, old = loader_ver == 2 || loader_ver == 31;
+    long len;
+
+    memset(out, 0, sizeof(*out));
+    bp = malloc(BOOT_PARAM_LEN);
+    if (!bp)
+        return FOTA_ENOMEM;
+    if ((rc = fotadev_sysparam_load(&ops, lay->sysparam_sec, 0, bp, BOOT_PARAM_LEN)) < 0)
+        goto out;
+    orig[0] = bp[0];
+    orig[1] = bp[1];
+    if (!(bp[1] & 0x80u) && !old) {
+        /* enhance mode (system_restart_enhance): boot the stored address */
+        uint32_t a = (bp[0] & 4u) ? (bp[5] | bp[6] << 8 | (uint32_t)bp[7] << 16)
+                                  : (bp[2] | bp[3] << 8 | (uint32_t)bp[4] << 16);
+        slot = a == lay->slot_addr[1] ? FOTADEV_SLOT_USER2 : FOTADEV_SLOT_USER1;
+        len = fotasim_image_check(f, lay->slot_addr[slot], lay->slot_size);
+        if (len > 0) {
+            out->ok = 1;
+            out->slot = slot;
+            out->image_len = (uint32_t)len;
+            read_version(f, lay->slot_addr[slot], (uint32_t)len, out->version, sizeof(out->version));
+        }
+        goto out;
+    }
+    want = fotadev_boot_wanted_slot(bp);
+    slot = want;
+    len = fotasim_image_check(f, lay->slot_addr[slot], lay->slot_size);
+    if (len <= 0) {
+        slot ^= 1;
+        len = fotasim_image_check(f, lay->slot_addr[slot], lay->slot_size);
+        out->fallback = 1;
+    }
+    if (!old) {
+        /* loaders >= v1.3 keep their version and the new bit format */
+        if (FOTADEV_BOOT_VER(bp[1]) == 2 || FOTADEV_BOOT_VER(bp[1]) == 31)
+            bp[0] = (uint8_t)((bp[0] & 0xF8u) | (unsigned)want);
+        bp[1] = (uint8_t)(0x80u | (bp[1] & 0x60u) | ((unsigned)loader_ver & 0x1Fu));
+        bp[0] = (uint8_t)((bp[0] & ~4u) | (slot == want ? 4u : 0u));
+        if ((bp[0] != orig[0] || bp[1] != orig[1]) &&
+            (rc = fotadev_sysparam_save(&ops, lay->sysparam_sec, bp, BOOT_PARAM_LEN)) < 0)
+            goto out;
+    }
+    if (len > 0) {
+        out->ok = 1;
+        out->slot = slot;
+        out->image_len = (uint32_t)len;
+        read_version(f, lay->slot_addr[slot], (uint32_t)len, out->version, sizeof(out->version));
+    }
+out:
+    free(bp);
+    return rc < 0 ? FOTA_EIO : 0;
+}
+
+int fotasim_upgrade_flip(struct fotasim_flash *f, const struct fotadev_layout *lay)
+{
+    struct fotadev_flash_ops ops = fotasim_flash_ops(f);
+    uint8_t *bp = malloc(BOOT_PARAM_LEN);
+    int rc;
+
+    if (!bp)
+        return FOTA_ENOMEM;
+    rc = fotadev_sysparam_load(&ops, lay->sysparam_sec, 0, bp, BOOT_PARAM_LEN);
+    if (rc == 0) {
+        fotadev_boot_flip(bp);
+        rc = fotadev_sysparam_save(&ops, lay->sysparam_sec, bp, BOOT_PARAM_LEN);
+    }
+    free(bp);
+    return rc;
+}
+
+int fotasim_running_slot(struct fotasim_flash *f, const struct fotadev_layout *lay)
+{
+    struct fotadev_flash_ops ops = fotasim_flash_ops(f);
+    uint8_t bp[4];
+    if (fotadev_sysparam_load(&ops, lay->sysparam_sec, 0, bp, sizeof(bp)) < 0)
+        return FOTADEV_SLOT_USER1;
+    return fotadev_boot_running_slot(bp);
+}
