@@ -167,7 +167,9 @@ struct fota_store_ops {
     const char *name;                                      /* "sqlite", "memory", ... */
     void (*close)(struct fota_store *s);                   /* flushes and frees; NULL-safe wrapper below */
 
-    /* Products. product_create sets p->id and p->created. EEXIST on a duplicate name. */
+    /* Products. product_create sets p->id and p->created. EEXIST on a duplicate name.
+     * EINVAL for an empty name; an empty status is stored as "development".
+     * product_list is in id order. */
     int (*product_create)(struct fota_store *s, struct fota_product *p);
     int (*product_get)(struct fota_store *s, int64_t id, struct fota_product *out);
     int (*product_find)(struct fota_store *s, const char *name, struct fota_product *out);
@@ -176,43 +178,67 @@ struct fota_store_ops {
     /* Releases. rom_create inserts the release and its file rows in ONE
      * transaction (blobs must already be durable); sets ids and created.
      * EEXIST if (product, version) exists. rom_set_current makes exactly one
-     * release of the product current, atomically. */
+     * release of the product current, atomically.
+     * rom_create: ENOENT for an unknown product, EINVAL for an empty version or
+     * nfiles > FOTA_ROM_MAX_FILES, EEXIST also for two files with the same
+     * name (nothing is written then); rom->current is ignored (a new release
+     * is never current: call rom_set_current). File ids and download counts
+     * are filled in; files come back in the order they were given.
+     * rom_set_current: ENOENT (and no change) for an unknown version. */
     int (*rom_create)(struct fota_store *s, struct fota_rom *rom);
     int (*rom_get)(struct fota_store *s, int64_t product_id, const char *version, struct fota_rom *out);
     int (*rom_list)(struct fota_store *s, int64_t product_id, struct fota_rom **out, size_t *n); /* newest first */
     int (*rom_set_current)(struct fota_store *s, int64_t product_id, const char *version);
     int (*rom_current)(struct fota_store *s, int64_t product_id, struct fota_rom *out); /* ENOENT if none */
 
-    /* Devices. device_create sets d->id and d->created. */
+    /* Devices. device_create sets d->id and d->created; ENOENT for an unknown
+     * product. device_list: product_id 0 lists every device; id order.
+     * device_update writes only the FOTA_DEV_F_* groups in fields; ENOENT for
+     * an unknown id. device_presence_batch writes all rows in one transaction
+     * and skips ids that do not exist. */
     int (*device_create)(struct fota_store *s, struct fota_device *d);
     int (*device_get)(struct fota_store *s, int64_t id, struct fota_device *out);
     int (*device_list)(struct fota_store *s, int64_t product_id, struct fota_device **out, size_t *n);
     int (*device_update)(struct fota_store *s, const struct fota_device *d, unsigned fields);
     int (*device_presence_batch)(struct fota_store *s, const struct fota_presence *rows, size_t n);
 
-    /* Keys (hashed). EEXIST on a duplicate hash. */
+    /* Keys (hashed). EEXIST on a duplicate hash; ENOENT if a non-zero
+     * product_id/device_id does not exist. key_create sets created when 0.
+     * key_delete_for_device: kind 0 deletes every kind; 0 even if none matched. */
     int (*key_create)(struct fota_store *s, const struct fota_key *k);
     int (*key_lookup)(struct fota_store *s, const char *hash_hex, struct fota_key *out);
     int (*key_delete_for_device)(struct fota_store *s, int64_t device_id, int kind);
 
     /* Commands. command_create sets id, created, updated. command_list_device
-     * returns a device's commands in the given state (0 = any), oldest first. */
+     * returns a device's commands in the given state (0 = any), oldest first.
+     * command_create: ENOENT for an unknown device; nonce 0 gets a random
+     * 31-bit nonce, state 0 becomes FOTA_CMD_QUEUED (both written back).
+     * command_update: updated 0 means now; ENOENT for an unknown id. */
     int (*command_create)(struct fota_store *s, struct fota_command *c);
     int (*command_update)(struct fota_store *s, const struct fota_command *c); /* state, result, updated */
     int (*command_get)(struct fota_store *s, int64_t id, struct fota_command *out);
     int (*command_list_device)(struct fota_store *s, int64_t device_id, int state,
                                struct fota_command **out, size_t *n);
 
-    /* Messages, newest first. */
+    /* Messages, newest first. product_id/device_id are not checked (0 = none).
+     * EINVAL for an empty action. message_list: with after_id != 0 the rows
+     * come OLDEST first (a "follow" feed: ask again with after_id = the last
+     * id received and no message is skipped however many arrived); otherwise
+     * newest first (browse back with before_id = the last id received).
+     * limit 0 means 50; limits above 1000 are clamped to 1000. */
     int (*message_add)(struct fota_store *s, struct fota_message *m);  /* sets id, created if 0 */
     int (*message_list)(struct fota_store *s, const struct fota_message_filter *f,
                         struct fota_message **out, size_t *n);
 
-    /* Download ledger: bytes served per device and file (adds). */
+    /* Download ledger: bytes served per device and file (adds). device_id 0
+     * is an anonymous (product key) download. ENOENT for an unknown file id,
+     * EINVAL for negative bytes; completed != 0 also adds one to the file's
+     * download_count. download_bytes sums a device's bytes over all files. */
     int (*download_add)(struct fota_store *s, int64_t device_id, int64_t file_id, int64_t bytes, int completed);
     int (*download_bytes)(struct fota_store *s, int64_t device_id, int64_t *bytes);
 
-    /* Legacy transfers, newest first. */
+    /* Legacy transfers, newest first; transfer_add sets id, and created if 0;
+     * limit as for message_list. */
     int (*transfer_add)(struct fota_store *s, struct fota_transfer *t);
     int (*transfer_list)(struct fota_store *s, size_t limit, struct fota_transfer **out, size_t *n);
 };

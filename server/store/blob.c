@@ -1,0 +1,396 @@
+/* blob.c - content-addressed firmware files: temp file, fsync, rename, fsync dir.
+ *
+ * Layout: DIR/sha256/xx/<64 hex> and DIR/tmp/upload-XXXXXX (same filesystem, so
+ * rename() is atomic). Nothing here is cached: the filesystem is the index. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include "blob.h"
+
+struct fota_blob_store {
+    char dir[PATH_MAX - 128];   /* room for "/sha256/xx/<hash>" */
+    fota_log_cb log;
+    void *log_ud;
+};
+
+struct fota_blob_writer {
+    struct fota_blob_store *bs;
+    int fd;
+    int64_t size;
+    EVP_MD_CTX *md;
+    char tmp[PATH_MAX];
+};
+
+static void blob_logf(const struct fota_blob_store *bs, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void blob_logf(const struct fota_blob_store *bs, int level, const char *fmt, ...)
+{
+    char line[PATH_MAX + 128];
+    va_list ap;
+
+    if (!bs->log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    bs->log(bs->log_ud, level, line);
+}
+
+int fota_blob_hash_valid(const char *s)
+{
+    size_t i;
+
+    if (!s)
+        return 0;
+    for (i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return s[64] == '\0';
+}
+
+static void hex_encode(const unsigned char *d, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[d[i] >> 4];
+        out[2 * i + 1] = hx[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int fota_blob_hash(const void *data, size_t len, char hash_hex_out[FOTA_HASH_HEX])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        return FOTA_EIO;
+    hex_encode(md, mdlen, hash_hex_out);
+    return 0;
+}
+
+/* mkdir that accepts an existing directory; returns 1 if created, 0 if it
+ * existed, FOTA_EIO on failure. */
+static int mkdir_one(const char *path)
+{
+    struct stat st;
+
+    if (mkdir(path, 0700) == 0)
+        return 1;
+    if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    return FOTA_EIO;
+}
+
+/* mkdir -p */
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+
+    if (len == 0 || len >= sizeof buf)
+        return FOTA_EINVAL;
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i < len; i++) {
+        if (buf[i] != '/')
+            continue;
+        buf[i] = '\0';
+        if (mkdir_one(buf) < 0)
+            return FOTA_EIO;
+        buf[i] = '/';
+    }
+    return mkdir_one(buf) < 0 ? FOTA_EIO : 0;
+}
+
+static int fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = 0;
+
+    if (fd < 0)
+        return FOTA_EIO;
+    if (fsync(fd) != 0)
+        rc = FOTA_EIO;
+    close(fd);
+    return rc;
+}
+
+/* Deletes every entry of DIR/tmp; returns how many, or FOTA_EIO. */
+static int clean_tmp(struct fota_blob_store *bs)
+{
+    char path[PATH_MAX];
+    struct dirent *e;
+    DIR *d;
+    int n = 0, fails = 0;
+
+    snprintf(path, sizeof path, "%s/tmp", bs->dir);
+    d = opendir(path);
+    if (!d)
+        return FOTA_EIO;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            n++;
+        else
+            fails++;
+    }
+    closedir(d);
+    if (fails)
+        blob_logf(bs, FOTA_LOG_WARN, "blob store: could not remove %d temp entries dir=%s/tmp",
+                  fails, bs->dir);
+    return n;
+}
+
+int fota_blob_store_open(const char *dir, fota_log_cb log, void *log_ud,
+                         struct fota_blob_store **out)
+{
+    struct fota_blob_store *bs;
+    char path[PATH_MAX];
+    int n;
+
+    *out = NULL;
+    if (!dir || !dir[0] || strlen(dir) >= sizeof bs->dir)
+        return FOTA_EINVAL;
+    bs = calloc(1, sizeof *bs);
+    if (!bs)
+        return FOTA_ENOMEM;
+    memcpy(bs->dir, dir, strlen(dir) + 1);
+    bs->log = log;
+    bs->log_ud = log_ud;
+    if (mkdir_p(bs->dir) != 0)
+        goto fail;
+    snprintf(path, sizeof path, "%s/sha256", bs->dir);
+    if (mkdir_one(path) < 0)
+        goto fail;
+    snprintf(path, sizeof path, "%s/tmp", bs->dir);
+    if (mkdir_one(path) < 0)
+        goto fail;
+    n = clean_tmp(bs);
+    if (n < 0)
+        goto fail;
+    if (n > 0)
+        blob_logf(bs, FOTA_LOG_WARN,
+                  "blob store: removed %d leftover temp file(s) of interrupted uploads dir=%s", n,
+                  bs->dir);
+    *out = bs;
+    return 0;
+fail:
+    blob_logf(bs, FOTA_LOG_ERROR, "blob store: cannot prepare dir=%s error=%s", bs->dir,
+              strerror(errno));
+    free(bs);
+    return FOTA_EIO;
+}
+
+void fota_blob_store_close(struct fota_blob_store *bs)
+{
+    free(bs);
+}
+
+int fota_blob_path(const struct fota_blob_store *bs, const char *hash_hex, char *buf, size_t buflen)
+{
+    int n;
+
+    if (!fota_blob_hash_valid(hash_hex))
+        return FOTA_EINVAL;
+    n = snprintf(buf, buflen, "%s/sha256/%.2s/%s", bs->dir, hash_hex, hash_hex);
+    return (n < 0 || (size_t)n >= buflen) ? FOTA_ERANGE : 0;
+}
+
+int fota_blob_exists(const struct fota_blob_store *bs, const char *hash_hex)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int rc = fota_blob_path(bs, hash_hex, path, sizeof path);
+
+    if (rc < 0)
+        return rc;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int fota_blob_open(struct fota_blob_store *bs, const char *hash_hex, int *fd, int64_t *size)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int rc = fota_blob_path(bs, hash_hex, path, sizeof path);
+    int f;
+
+    *fd = -1;
+    if (rc < 0)
+        return rc;
+    f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return errno == ENOENT ? FOTA_ENOENT : FOTA_EIO;
+    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(f);
+        return FOTA_EIO;
+    }
+    *fd = f;
+    if (size)
+        *size = (int64_t)st.st_size;
+    return 0;
+}
+
+int fota_blob_remove(struct fota_blob_store *bs, const char *hash_hex)
+{
+    char path[PATH_MAX];
+    int rc = fota_blob_path(bs, hash_hex, path, sizeof path);
+
+    if (rc < 0)
+        return rc;
+    if (unlink(path) != 0)
+        return errno == ENOENT ? FOTA_ENOENT : FOTA_EIO;
+    return 0;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+int fota_blob_write_begin(struct fota_blob_store *bs, struct fota_blob_writer **out)
+{
+    struct fota_blob_writer *w;
+
+    *out = NULL;
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return FOTA_ENOMEM;
+    w->bs = bs;
+    w->fd = -1;
+    snprintf(w->tmp, sizeof w->tmp, "%s/tmp/upload-XXXXXX", bs->dir);
+    w->md = EVP_MD_CTX_new();
+    if (!w->md || EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1)
+        goto fail;
+    w->fd = mkostemp(w->tmp, O_CLOEXEC);
+    if (w->fd < 0) {
+        blob_logf(bs, FOTA_LOG_ERROR, "blob store: cannot create temp file in %s/tmp error=%s",
+                  bs->dir, strerror(errno));
+        goto fail;
+    }
+    *out = w;
+    return 0;
+fail:
+    EVP_MD_CTX_free(w->md);
+    free(w);
+    return FOTA_EIO;
+}
+
+int fota_blob_write_update(struct fota_blob_writer *w, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    if (EVP_DigestUpdate(w->md, data, len) != 1)
+        return FOTA_EIO;
+    while (len > 0) {
+        ssize_t k = write(w->fd, p, len);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            blob_logf(w->bs, FOTA_LOG_ERROR, "blob store: write failed file=%s error=%s", w->tmp,
+                      strerror(errno));
+            return FOTA_EIO;
+        }
+        p += k;
+        len -= (size_t)k;
+        w->size += k;
+    }
+    return 0;
+}
+
+void fota_blob_write_abort(struct fota_blob_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0) {
+        close(w->fd);
+        unlink(w->tmp);
+    }
+    EVP_MD_CTX_free(w->md);
+    free(w);
+}
+
+int fota_blob_write_end(struct fota_blob_writer *w, char hash_hex_out[FOTA_HASH_HEX],
+                        int64_t *size_out)
+{
+    struct fota_blob_store *bs = w->bs;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char hex[FOTA_HASH_HEX], dir[PATH_MAX], path[PATH_MAX];
+    int created, rc = FOTA_EIO;
+
+    if (EVP_DigestFinal_ex(w->md, md, &mdlen) != 1 || mdlen != 32)
+        goto out;
+    hex_encode(md, mdlen, hex);
+    snprintf(dir, sizeof dir, "%s/sha256/%.2s", bs->dir, hex);
+    if (fota_blob_path(bs, hex, path, sizeof path) != 0)
+        goto out;
+    if (fota_blob_exists(bs, hex) == 1) {   /* same bytes already durable: keep them */
+        rc = 0;
+        goto out;
+    }
+    /* Data before name: the file's bytes reach the disk before the rename
+     * makes them visible under their hash. */
+    if (fsync(w->fd) != 0)
+        goto out_errno;
+    created = mkdir_one(dir);
+    if (created < 0)
+        goto out_errno;
+    if (rename(w->tmp, path) != 0)
+        goto out_errno;
+    close(w->fd);
+    w->fd = -1;
+    /* The rename itself is durable once the directory is synced; a new
+     * fan-out directory also needs its parent synced. */
+    if (fsync_dir(dir) != 0)
+        goto out_errno;
+    if (created) {
+        snprintf(dir, sizeof dir, "%s/sha256", bs->dir);
+        if (fsync_dir(dir) != 0)
+            goto out_errno;
+    }
+    rc = 0;
+    goto out;
+out_errno:
+    blob_logf(bs, FOTA_LOG_ERROR, "blob store: cannot store blob=%s error=%s", hex, strerror(errno));
+out:
+    if (rc == 0) {
+        memcpy(hash_hex_out, hex, FOTA_HASH_HEX);
+        if (size_out)
+            *size_out = w->size;
+    }
+    fota_blob_write_abort(w);   /* closes and removes the temp file if still there */
+    return rc;
+}
+
+int fota_blob_put(struct fota_blob_store *bs, const void *data, size_t len,
+                  char hash_hex_out[FOTA_HASH_HEX])
+{
+    struct fota_blob_writer *w;
+    char hex[FOTA_HASH_HEX];
+    int rc;
+
+    rc = fota_blob_hash(data, len, hex);
+    if (rc < 0)
+        return rc;
+    if (fota_blob_exists(bs, hex) == 1) {
+        memcpy(hash_hex_out, hex, FOTA_HASH_HEX);
+        return 0;
+    }
+    rc = fota_blob_write_begin(bs, &w);
+    if (rc < 0)
+        return rc;
+    rc = fota_blob_write_update(w, data, len);
+    if (rc < 0) {
+        fota_blob_write_abort(w);
+        return rc;
+    }
+    return fota_blob_write_end(w, hash_hex_out, NULL);
+}

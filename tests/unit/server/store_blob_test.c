@@ -1,0 +1,216 @@
+/* store_blob_test.c - the content-addressed blob store: known hashes, put/open
+ * round trip, idempotent put, streaming writes and the removal of temp files
+ * left by an interrupted upload. Runs in a mkdtemp dir under /tmp. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "store/blob.h"
+
+static char root[64];
+static int warn_lines;
+static char last_warn[512];
+
+static void test_log(void *ud, int level, const char *msg)
+{
+    (void)ud;
+    if (level == FOTA_LOG_WARN) {
+        warn_lines++;
+        snprintf(last_warn, sizeof last_warn, "%s", msg);
+    }
+}
+
+static int rm_rf(const char *path)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    return system(cmd);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(root, sizeof root, "/tmp/fota-blob-test-XXXXXX");
+    assert_non_null(mkdtemp(root));
+    warn_lines = 0;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rm_rf(root);
+    return 0;
+}
+
+static void test_known_hashes(void **state)
+{
+    char h[FOTA_HASH_HEX];
+
+    (void)state;
+    assert_int_equal(fota_blob_hash("", 0, h), 0);
+    assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(fota_blob_hash("abc", 3, h), 0);
+    assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_true(fota_blob_hash_valid(h));
+    assert_false(fota_blob_hash_valid("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+    assert_false(fota_blob_hash_valid("../../../../etc/passwd"));
+    assert_false(fota_blob_hash_valid("ba7816bf"));
+    h[64] = 'a';   /* 65 chars */
+    assert_false(fota_blob_hash_valid(h));
+}
+
+static void test_put_open(void **state)
+{
+    struct fota_blob_store *bs = NULL;
+    char dir[128], h[FOTA_HASH_HEX], h2[FOTA_HASH_HEX], path[512], buf[64];
+    unsigned char data[5000];
+    int fd = -1;
+    int64_t size = 0;
+    struct stat st1, st2;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 31 + 7);
+    snprintf(dir, sizeof dir, "%s/blobs", root);   /* does not exist yet */
+    assert_int_equal(fota_blob_store_open(dir, test_log, NULL, &bs), 0);
+    assert_int_equal(fota_blob_put(bs, data, sizeof data, h), 0);
+    assert_int_equal(fota_blob_hash(data, sizeof data, h2), 0);
+    assert_string_equal(h, h2);
+    assert_int_equal(fota_blob_exists(bs, h), 1);
+
+    assert_int_equal(fota_blob_path(bs, h, path, sizeof path), 0);
+    snprintf(buf, sizeof buf, "/sha256/%.2s/", h);
+    assert_non_null(strstr(path, buf));
+    assert_int_equal(fota_blob_path(bs, h, buf, 10), FOTA_ERANGE);
+
+    assert_int_equal(fota_blob_open(bs, h, &fd, &size), 0);
+    assert_true(fd >= 0);
+    assert_int_equal(size, sizeof data);
+    {
+        unsigned char back[sizeof data];
+        assert_int_equal(read(fd, back, sizeof back), sizeof back);
+        assert_memory_equal(back, data, sizeof data);
+    }
+    close(fd);
+
+    /* idempotent: same hash, the file is not rewritten */
+    assert_int_equal(stat(path, &st1), 0);
+    assert_int_equal(fota_blob_put(bs, data, sizeof data, h2), 0);
+    assert_string_equal(h, h2);
+    assert_int_equal(stat(path, &st2), 0);
+    assert_int_equal(st1.st_ino, st2.st_ino);
+
+    /* unknown and malformed hashes */
+    h2[0] = h2[0] == '0' ? '1' : '0';
+    assert_int_equal(fota_blob_open(bs, h2, &fd, &size), FOTA_ENOENT);
+    assert_int_equal(fd, -1);
+    assert_int_equal(fota_blob_exists(bs, h2), 0);
+    assert_int_equal(fota_blob_open(bs, "../x", &fd, &size), FOTA_EINVAL);
+
+    /* empty blob, and removal */
+    assert_int_equal(fota_blob_put(bs, "", 0, h2), 0);
+    assert_string_equal(h2, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(fota_blob_open(bs, h2, &fd, &size), 0);
+    assert_int_equal(size, 0);
+    close(fd);
+    assert_int_equal(fota_blob_remove(bs, h2), 0);
+    assert_int_equal(fota_blob_remove(bs, h2), FOTA_ENOENT);
+    assert_int_equal(fota_blob_exists(bs, h), 1);
+    fota_blob_store_close(bs);
+    assert_int_equal(warn_lines, 0);
+}
+
+static int count_entries(const char *dir)
+{
+    char cmd[256];
+    int n = -1;
+    FILE *p;
+
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+static void test_stream_and_cleanup(void **state)
+{
+    struct fota_blob_store *bs = NULL;
+    struct fota_blob_writer *w = NULL, *left = NULL;
+    char dir[128], tmp[160], h[FOTA_HASH_HEX], h2[FOTA_HASH_HEX];
+    int64_t size = 0;
+
+    (void)state;
+    snprintf(dir, sizeof dir, "%s/b", root);
+    snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+    assert_int_equal(fota_blob_store_open(dir, test_log, NULL, &bs), 0);
+
+    /* streaming in pieces gives the hash of the whole */
+    assert_int_equal(fota_blob_write_begin(bs, &w), 0);
+    assert_int_equal(fota_blob_write_update(w, "a", 1), 0);
+    assert_int_equal(fota_blob_write_update(w, "bc", 2), 0);
+    assert_int_equal(count_entries(tmp), 1);
+    assert_int_equal(fota_blob_write_end(w, h, &size), 0);
+    assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(size, 3);
+    assert_int_equal(count_entries(tmp), 0);
+
+    /* the same bytes again through the stream: kept, temp file gone */
+    assert_int_equal(fota_blob_write_begin(bs, &w), 0);
+    assert_int_equal(fota_blob_write_update(w, "abc", 3), 0);
+    assert_int_equal(fota_blob_write_end(w, h2, NULL), 0);
+    assert_string_equal(h, h2);
+    assert_int_equal(count_entries(tmp), 0);
+
+    /* abort removes its temp file */
+    assert_int_equal(fota_blob_write_begin(bs, &w), 0);
+    assert_int_equal(fota_blob_write_update(w, "zzz", 3), 0);
+    fota_blob_write_abort(w);
+    fota_blob_write_abort(NULL);
+    assert_int_equal(count_entries(tmp), 0);
+
+    /* a "crash" mid-upload: a writer never finished plus a stray file */
+    assert_int_equal(fota_blob_write_begin(bs, &left), 0);
+    assert_int_equal(fota_blob_write_update(left, "partial", 7), 0);
+    {
+        char p[200];
+        FILE *f;
+        snprintf(p, sizeof p, "%s/upload-stray", tmp);
+        f = fopen(p, "w");
+        assert_non_null(f);
+        fputs("x", f);
+        fclose(f);
+    }
+    assert_int_equal(count_entries(tmp), 2);
+    fota_blob_store_close(bs);
+
+    warn_lines = 0;
+    assert_int_equal(fota_blob_store_open(dir, test_log, NULL, &bs), 0);
+    assert_int_equal(count_entries(tmp), 0);
+    assert_int_equal(warn_lines, 1);
+    assert_non_null(strstr(last_warn, "removed 2"));
+    assert_int_equal(fota_blob_exists(bs, h), 1);   /* finished blobs survive */
+    fota_blob_store_close(bs);
+
+    /* the abandoned writer's file is gone; freeing it must not fail */
+    fota_blob_write_abort(left);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_known_hashes),
+        cmocka_unit_test_setup_teardown(test_put_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_and_cleanup, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("store.blob", tests, NULL, NULL);
+}

@@ -1,0 +1,867 @@
+/* store_test.c - one suite of store semantics run against BOTH the memory and
+ * the SQLite store, plus SQLite-only checks (reopen, migrations, atomicity,
+ * threads). Each test gets a fresh store; SQLite files live in a mkdtemp dir
+ * under /tmp that is removed at the end. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sqlite3.h>
+#include "store/store.h"
+
+#define STORE_TEST_SQLITE 0   /* flipped on with the SQLite store */
+enum { KIND_MEM, KIND_SQLITE };
+
+struct ctx {
+    int kind;
+    struct fota_store *s;
+    char path[256];
+};
+
+static char tmpdir[64];
+static int db_counter;
+static int log_errors;
+
+static void test_log(void *ud, int level, const char *msg)
+{
+    (void)ud;
+    if (level >= FOTA_LOG_ERROR)
+        log_errors++;
+    if (getenv("STORE_TEST_VERBOSE"))
+        fprintf(stderr, "log %d: %s\n", level, msg);
+}
+
+static void remove_db(const char *path)
+{
+    char p[300];
+    unlink(path);
+    snprintf(p, sizeof p, "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    unlink(p);
+}
+
+static struct fota_store *open_sqlite(const char *path)
+{
+    struct fota_store *s = NULL;
+    char err[256] = "";
+    int rc = fota_store_sqlite_open(path, test_log, NULL, &s, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "sqlite open %s: %s\n", path, err);
+    assert_int_equal(rc, 0);
+    assert_non_null(s);
+    return s;
+}
+
+static int open_store(void **state)
+{
+    struct ctx *c = *state;
+
+    log_errors = 0;
+    if (c->kind == KIND_MEM) {
+        assert_int_equal(fota_store_mem_open(test_log, NULL, &c->s), 0);
+        assert_string_equal(c->s->ops->name, "memory");
+    } else {
+        snprintf(c->path, sizeof c->path, "%s/t%d.db", tmpdir, ++db_counter);
+        c->s = open_sqlite(c->path);
+        assert_string_equal(c->s->ops->name, "sqlite");
+    }
+    return 0;
+}
+
+static int close_store(void **state)
+{
+    struct ctx *c = *state;
+
+    fota_store_close(c->s);
+    c->s = NULL;
+    if (c->kind == KIND_SQLITE)
+        remove_db(c->path);
+    return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static int64_t mk_product(struct fota_store *s, const char *name)
+{
+    struct fota_product p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.name, sizeof p.name, "%s", name);
+    snprintf(p.serial, sizeof p.serial, "serial-%s", name);
+    snprintf(p.description, sizeof p.description, "product %s", name);
+    p.flash_map = 4;
+    assert_int_equal(s->ops->product_create(s, &p), 0);
+    assert_true(p.id > 0);
+    return p.id;
+}
+
+static void fake_hash(char out[FOTA_HASH_HEX], int seed)
+{
+    for (int i = 0; i < 64; i++)
+        out[i] = "0123456789abcdef"[(seed * 7 + i) & 15];
+    out[64] = '\0';
+}
+
+static void fill_rom(struct fota_rom *r, int64_t product_id, const char *version)
+{
+    memset(r, 0, sizeof *r);
+    r->product_id = product_id;
+    snprintf(r->version, sizeof r->version, "%s", version);
+    snprintf(r->codename, sizeof r->codename, "code-%s", version);
+    snprintf(r->changelog, sizeof r->changelog, "changes in %s\nline two", version);
+    r->nfiles = 2;
+    snprintf(r->files[0].name, sizeof r->files[0].name, "user1.bin");
+    fake_hash(r->files[0].sha256, 1);
+    r->files[0].size = 300000;
+    r->files[0].slot = 1;
+    snprintf(r->files[1].name, sizeof r->files[1].name, "user2.bin");
+    fake_hash(r->files[1].sha256, 2);
+    r->files[1].size = 300004;
+    r->files[1].slot = 2;
+}
+
+static int64_t mk_rom(struct fota_store *s, int64_t product_id, const char *version)
+{
+    struct fota_rom r;
+    fill_rom(&r, product_id, version);
+    assert_int_equal(s->ops->rom_create(s, &r), 0);
+    assert_true(r.id > 0);
+    return r.id;
+}
+
+static int64_t mk_device(struct fota_store *s, int64_t product_id, const char *name, int activated)
+{
+    struct fota_device d;
+    memset(&d, 0, sizeof d);
+    d.product_id = product_id;
+    snprintf(d.name, sizeof d.name, "%s", name);
+    snprintf(d.bssid, sizeof d.bssid, "18:fe:34:00:00:01");
+    d.activated = activated;
+    d.activated_at = activated ? 1700000000 : 0;
+    snprintf(d.rom_version, sizeof d.rom_version, "v1.0");
+    assert_int_equal(s->ops->device_create(s, &d), 0);
+    assert_true(d.id > 0);
+    return d.id;
+}
+
+/* ---- shared semantics -------------------------------------------------- */
+
+static void test_products(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_product p, q, *list = NULL;
+    size_t n = 0;
+    int64_t a = mk_product(s, "alpha"), b;
+
+    memset(&p, 0, sizeof p);
+    snprintf(p.name, sizeof p.name, "alpha");
+    assert_int_equal(s->ops->product_create(s, &p), FOTA_EEXIST);
+    memset(&p, 0, sizeof p);
+    assert_int_equal(s->ops->product_create(s, &p), FOTA_EINVAL);   /* empty name */
+    b = mk_product(s, "beta");
+    assert_true(b != a);
+
+    assert_int_equal(s->ops->product_get(s, a, &q), 0);
+    assert_int_equal(q.id, a);
+    assert_string_equal(q.name, "alpha");
+    assert_string_equal(q.serial, "serial-alpha");
+    assert_string_equal(q.description, "product alpha");
+    assert_string_equal(q.status, "development");
+    assert_int_equal(q.flash_map, 4);
+    assert_true(q.created > 1600000000);
+    assert_int_equal(q.devices_total, 0);
+    assert_string_equal(q.current_version, "");
+
+    assert_int_equal(s->ops->product_find(s, "beta", &q), 0);
+    assert_int_equal(q.id, b);
+    assert_int_equal(s->ops->product_find(s, "gamma", &q), FOTA_ENOENT);
+    assert_int_equal(s->ops->product_get(s, 999999, &q), FOTA_ENOENT);
+
+    assert_int_equal(s->ops->product_list(s, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, a);
+    assert_int_equal(list[1].id, b);
+    free(list);
+}
+
+static void test_roms(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    int64_t pid = mk_product(s, "p"), other = mk_product(s, "other");
+    struct fota_rom r, g, *list = NULL;
+    struct fota_product p;
+    size_t n = 0;
+    char h[FOTA_HASH_HEX];
+
+    fill_rom(&r, pid, "v1.0");
+    assert_int_equal(s->ops->rom_create(s, &r), 0);
+    assert_true(r.id > 0 && r.files[0].id > 0 && r.files[1].id > 0);
+    assert_true(r.files[0].id != r.files[1].id);
+    assert_true(r.created > 1600000000);
+
+    /* round trip, both files */
+    assert_int_equal(s->ops->rom_get(s, pid, "v1.0", &g), 0);
+    assert_int_equal(g.id, r.id);
+    assert_int_equal(g.product_id, pid);
+    assert_string_equal(g.codename, "code-v1.0");
+    assert_string_equal(g.changelog, "changes in v1.0\nline two");
+    assert_int_equal(g.current, 0);
+    assert_int_equal(g.nfiles, 2);
+    assert_string_equal(g.files[0].name, "user1.bin");
+    fake_hash(h, 1);
+    assert_string_equal(g.files[0].sha256, h);
+    assert_int_equal(g.files[0].size, 300000);
+    assert_int_equal(g.files[0].slot, 1);
+    assert_int_equal(g.files[0].id, r.files[0].id);
+    assert_string_equal(g.files[1].name, "user2.bin");
+    fake_hash(h, 2);
+    assert_string_equal(g.files[1].sha256, h);
+    assert_int_equal(g.files[1].size, 300004);
+    assert_int_equal(g.files[1].slot, 2);
+    assert_int_equal(g.files[1].download_count, 0);
+
+    /* duplicate version in the same product; same version elsewhere is fine */
+    fill_rom(&r, pid, "v1.0");
+    assert_int_equal(s->ops->rom_create(s, &r), FOTA_EEXIST);
+    mk_rom(s, other, "v1.0");
+    fill_rom(&r, 424242, "v9");
+    assert_int_equal(s->ops->rom_create(s, &r), FOTA_ENOENT);
+    fill_rom(&r, pid, "");
+    assert_int_equal(s->ops->rom_create(s, &r), FOTA_EINVAL);
+    fill_rom(&r, pid, "v1.0");
+    r.nfiles = FOTA_ROM_MAX_FILES + 1;
+    assert_int_equal(s->ops->rom_create(s, &r), FOTA_EINVAL);
+    assert_int_equal(s->ops->rom_get(s, pid, "v2.0", &g), FOTA_ENOENT);
+
+    /* a release whose second file clashes with the first: nothing is left */
+    fill_rom(&r, pid, "v1.5");
+    snprintf(r.files[1].name, sizeof r.files[1].name, "user1.bin");
+    assert_int_equal(s->ops->rom_create(s, &r), FOTA_EEXIST);
+    assert_int_equal(s->ops->rom_get(s, pid, "v1.5", &g), FOTA_ENOENT);
+    mk_rom(s, pid, "v1.5");   /* the version is still free */
+
+    mk_rom(s, pid, "v2.0");
+    assert_int_equal(s->ops->rom_list(s, pid, &list, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(list[0].version, "v2.0");   /* newest first */
+    assert_string_equal(list[1].version, "v1.5");
+    assert_string_equal(list[2].version, "v1.0");
+    assert_int_equal(list[2].nfiles, 2);
+    free(list);
+
+    /* current: none, then exclusive */
+    assert_int_equal(s->ops->rom_current(s, pid, &g), FOTA_ENOENT);
+    assert_int_equal(s->ops->rom_set_current(s, pid, "v1.0"), 0);
+    assert_int_equal(s->ops->rom_current(s, pid, &g), 0);
+    assert_string_equal(g.version, "v1.0");
+    assert_int_equal(g.current, 1);
+    assert_int_equal(g.nfiles, 2);
+    assert_int_equal(s->ops->product_get(s, pid, &p), 0);
+    assert_string_equal(p.current_version, "v1.0");
+
+    assert_int_equal(s->ops->rom_set_current(s, pid, "v2.0"), 0);
+    assert_int_equal(s->ops->rom_set_current(s, pid, "v2.0"), 0);   /* again: no-op */
+    assert_int_equal(s->ops->rom_set_current(s, pid, "v7"), FOTA_ENOENT);
+    assert_int_equal(s->ops->rom_list(s, pid, &list, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(list[0].current, 1);
+    assert_int_equal(list[1].current, 0);
+    assert_int_equal(list[2].current, 0);
+    free(list);
+    assert_int_equal(s->ops->product_get(s, pid, &p), 0);
+    assert_string_equal(p.current_version, "v2.0");
+    /* the other product's release is not touched */
+    assert_int_equal(s->ops->rom_current(s, other, &g), FOTA_ENOENT);
+    assert_int_equal(s->ops->product_get(s, other, &p), 0);
+    assert_string_equal(p.current_version, "");
+}
+
+static void test_product_counts(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    int64_t a = mk_product(s, "a"), b = mk_product(s, "b");
+    struct fota_product p, *list = NULL;
+    size_t n = 0;
+
+    mk_device(s, a, "d1", 1);
+    mk_device(s, a, "d2", 0);
+    mk_device(s, a, "d3", 1);
+    mk_device(s, b, "d4", 0);
+    mk_rom(s, a, "v1");
+    assert_int_equal(s->ops->rom_set_current(s, a, "v1"), 0);
+
+    assert_int_equal(s->ops->product_get(s, a, &p), 0);
+    assert_int_equal(p.devices_total, 3);
+    assert_int_equal(p.devices_activated, 2);
+    assert_string_equal(p.current_version, "v1");
+    assert_int_equal(s->ops->product_find(s, "a", &p), 0);
+    assert_int_equal(p.devices_total, 3);
+
+    assert_int_equal(s->ops->product_list(s, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].devices_total, 3);
+    assert_int_equal(list[0].devices_activated, 2);
+    assert_string_equal(list[0].current_version, "v1");
+    assert_int_equal(list[1].devices_total, 1);
+    assert_int_equal(list[1].devices_activated, 0);
+    assert_string_equal(list[1].current_version, "");
+    free(list);
+}
+
+static void test_devices(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    int64_t pid = mk_product(s, "p"), p2 = mk_product(s, "p2");
+    int64_t id = mk_device(s, pid, "dev", 0), id2 = mk_device(s, pid, "dev2", 0);
+    struct fota_device d, g, *list = NULL;
+    struct fota_presence pr[3];
+    size_t n = 0;
+
+    mk_device(s, p2, "elsewhere", 0);
+    memset(&d, 0, sizeof d);
+    d.product_id = 5555555;
+    assert_int_equal(s->ops->device_create(s, &d), FOTA_ENOENT);
+
+    assert_int_equal(s->ops->device_get(s, id, &g), 0);
+    assert_string_equal(g.name, "dev");
+    assert_string_equal(g.bssid, "18:fe:34:00:00:01");
+    assert_string_equal(g.rom_version, "v1.0");
+    assert_int_equal(g.product_id, pid);
+    assert_true(g.created > 1600000000);
+    assert_int_equal(s->ops->device_get(s, 987654, &g), FOTA_ENOENT);
+
+    /* only the masked fields change */
+    memset(&d, 0, sizeof d);
+    d.id = id;
+    snprintf(d.name, sizeof d.name, "renamed");
+    snprintf(d.bssid, sizeof d.bssid, "ff:ff:ff:ff:ff:ff");
+    d.running_slot = 2;
+    assert_int_equal(s->ops->device_update(s, &d, FOTA_DEV_F_NAME), 0);
+    assert_int_equal(s->ops->device_get(s, id, &g), 0);
+    assert_string_equal(g.name, "renamed");
+    assert_string_equal(g.bssid, "18:fe:34:00:00:01");
+    assert_int_equal(g.running_slot, 0);
+    assert_string_equal(g.rom_version, "v1.0");
+
+    d.activated = 1;
+    d.activated_at = 1700000123;
+    snprintf(d.rom_version, sizeof d.rom_version, "v2.1");
+    d.last_active = 1700000999;
+    d.online = 1;
+    d.key_generation = 3;
+    assert_int_equal(s->ops->device_update(s, &d, FOTA_DEV_F_BSSID | FOTA_DEV_F_ACTIVATION |
+                                                      FOTA_DEV_F_ROM_VERSION | FOTA_DEV_F_SLOT), 0);
+    assert_int_equal(s->ops->device_get(s, id, &g), 0);
+    assert_string_equal(g.bssid, "ff:ff:ff:ff:ff:ff");
+    assert_int_equal(g.activated, 1);
+    assert_int_equal(g.activated_at, 1700000123);
+    assert_string_equal(g.rom_version, "v2.1");
+    assert_int_equal(g.running_slot, 2);
+    assert_int_equal(g.last_active, 0);
+    assert_int_equal(g.online, 0);
+    assert_int_equal(g.key_generation, 0);
+    assert_int_equal(s->ops->device_update(s, &d, FOTA_DEV_F_PRESENCE | FOTA_DEV_F_KEYGEN), 0);
+    assert_int_equal(s->ops->device_get(s, id, &g), 0);
+    assert_int_equal(g.last_active, 1700000999);
+    assert_int_equal(g.online, 1);
+    assert_int_equal(g.key_generation, 3);
+    assert_string_equal(g.name, "renamed");
+    d.id = 7777777;
+    assert_int_equal(s->ops->device_update(s, &d, FOTA_DEV_F_NAME), FOTA_ENOENT);
+
+    /* presence batch; an unknown id is skipped */
+    pr[0] = (struct fota_presence){ id, 1700001000, 0 };
+    pr[1] = (struct fota_presence){ 31337313, 1700001000, 1 };
+    pr[2] = (struct fota_presence){ id2, 1700001001, 1 };
+    assert_int_equal(s->ops->device_presence_batch(s, pr, 3), 0);
+    assert_int_equal(s->ops->device_presence_batch(s, pr, 0), 0);
+    assert_int_equal(s->ops->device_get(s, id, &g), 0);
+    assert_int_equal(g.last_active, 1700001000);
+    assert_int_equal(g.online, 0);
+    assert_string_equal(g.name, "renamed");
+    assert_int_equal(s->ops->device_get(s, id2, &g), 0);
+    assert_int_equal(g.last_active, 1700001001);
+    assert_int_equal(g.online, 1);
+
+    assert_int_equal(s->ops->device_list(s, pid, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, id);
+    assert_int_equal(list[1].id, id2);
+    free(list);
+    assert_int_equal(s->ops->device_list(s, 0, &list, &n), 0);
+    assert_int_equal(n, 3);
+    free(list);
+}
+
+static void test_keys(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    int64_t pid = mk_product(s, "p"), dev = mk_device(s, pid, "d", 1);
+    struct fota_key k, g;
+
+    memset(&k, 0, sizeof k);
+    fake_hash(k.hash, 10);
+    k.kind = FOTA_KEY_ADMIN;
+    assert_int_equal(s->ops->key_create(s, &k), 0);
+    assert_int_equal(s->ops->key_create(s, &k), FOTA_EEXIST);
+
+    fake_hash(k.hash, 11);
+    k.kind = FOTA_KEY_OWNER;
+    k.product_id = pid;
+    k.device_id = dev;
+    assert_int_equal(s->ops->key_create(s, &k), 0);
+    fake_hash(k.hash, 12);
+    k.kind = FOTA_KEY_MASTER;
+    assert_int_equal(s->ops->key_create(s, &k), 0);
+    fake_hash(k.hash, 13);
+    k.device_id = 8888888;
+    assert_int_equal(s->ops->key_create(s, &k), FOTA_ENOENT);
+
+    fake_hash(k.hash, 10);
+    assert_int_equal(s->ops->key_lookup(s, k.hash, &g), 0);
+    assert_int_equal(g.kind, FOTA_KEY_ADMIN);
+    assert_int_equal(g.product_id, 0);
+    assert_int_equal(g.device_id, 0);
+    assert_true(g.created > 1600000000);
+    fake_hash(k.hash, 11);
+    assert_int_equal(s->ops->key_lookup(s, k.hash, &g), 0);
+    assert_int_equal(g.kind, FOTA_KEY_OWNER);
+    assert_int_equal(g.product_id, pid);
+    assert_int_equal(g.device_id, dev);
+    assert_string_equal(g.hash, k.hash);
+    fake_hash(k.hash, 13);
+    assert_int_equal(s->ops->key_lookup(s, k.hash, &g), FOTA_ENOENT);
+
+    /* delete the owner key only, then everything of the device */
+    assert_int_equal(s->ops->key_delete_for_device(s, dev, FOTA_KEY_OWNER), 0);
+    fake_hash(k.hash, 11);
+    assert_int_equal(s->ops->key_lookup(s, k.hash, &g), FOTA_ENOENT);
+    fake_hash(k.hash, 12);
+    assert_int_equal(s->ops->key_lookup(s, k.hash, &g), 0);
+    assert_int_equal(s->ops->key_delete_for_device(s, dev, 0), 0);
+    assert_int_equal(s->ops->key_lookup(s, k.hash, &g), FOTA_ENOENT);
+    fake_hash(k.hash, 10);
+    assert_int_equal(s->ops->key_lookup(s, k.hash, &g), 0);   /* admin untouched */
+    assert_int_equal(s->ops->key_delete_for_device(s, dev, 0), 0);  /* none left: still 0 */
+}
+
+static void test_commands(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    int64_t pid = mk_product(s, "p"), dev = mk_device(s, pid, "d", 1);
+    struct fota_command c, c2, g, *list = NULL;
+    size_t n = 0;
+
+    memset(&c, 0, sizeof c);
+    c.device_id = dev;
+    snprintf(c.action, sizeof c.action, "sys_upgrade");
+    snprintf(c.params, sizeof c.params, "{\"version\": \"v1.1\"}");
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    assert_true(c.id > 0);
+    assert_true(c.nonce > 0 && c.nonce <= 0x7fffffff);
+    assert_int_equal(c.state, FOTA_CMD_QUEUED);
+    assert_true(c.created > 1600000000 && c.updated == c.created);
+
+    memset(&c2, 0, sizeof c2);
+    c2.device_id = dev;
+    c2.nonce = 12345;
+    c2.state = FOTA_CMD_DELIVERED;
+    snprintf(c2.action, sizeof c2.action, "sys_reboot");
+    assert_int_equal(s->ops->command_create(s, &c2), 0);
+    assert_int_equal(c2.nonce, 12345);
+    c2.device_id = 4444444;
+    assert_int_equal(s->ops->command_create(s, &c2), FOTA_ENOENT);
+
+    assert_int_equal(s->ops->command_get(s, c.id, &g), 0);
+    assert_string_equal(g.action, "sys_upgrade");
+    assert_string_equal(g.params, "{\"version\": \"v1.1\"}");
+    assert_string_equal(g.result, "");
+    assert_int_equal(g.nonce, c.nonce);
+    assert_int_equal(g.device_id, dev);
+
+    c.state = FOTA_CMD_DONE;
+    snprintf(c.result, sizeof c.result, "{\"status\": 200}");
+    c.updated = 1800000000;
+    assert_int_equal(s->ops->command_update(s, &c), 0);
+    assert_int_equal(s->ops->command_get(s, c.id, &g), 0);
+    assert_int_equal(g.state, FOTA_CMD_DONE);
+    assert_string_equal(g.result, "{\"status\": 200}");
+    assert_int_equal(g.updated, 1800000000);
+    assert_string_equal(g.params, "{\"version\": \"v1.1\"}");
+    g.id = 99999999;
+    assert_int_equal(s->ops->command_update(s, &g), FOTA_ENOENT);
+    assert_int_equal(s->ops->command_get(s, 99999999, &g), FOTA_ENOENT);
+
+    assert_int_equal(s->ops->command_list_device(s, dev, 0, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, c.id);   /* oldest first */
+    assert_int_equal(list[1].id, c2.id);
+    free(list);
+    assert_int_equal(s->ops->command_list_device(s, dev, FOTA_CMD_DELIVERED, &list, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].action, "sys_reboot");
+    free(list);
+    assert_int_equal(s->ops->command_list_device(s, dev, FOTA_CMD_QUEUED, &list, &n), 0);
+    assert_int_equal(n, 0);
+    free(list);
+}
+
+static int64_t add_msg(struct fota_store *s, int64_t product, int64_t device, const char *action)
+{
+    struct fota_message m;
+    memset(&m, 0, sizeof m);
+    m.product_id = product;
+    m.device_id = device;
+    snprintf(m.action, sizeof m.action, "%s", action);
+    snprintf(m.body, sizeof m.body, "{\"a\": \"%s\"}", action);
+    assert_int_equal(s->ops->message_add(s, &m), 0);
+    assert_true(m.id > 0 && m.created > 1600000000);
+    return m.id;
+}
+
+static void test_messages(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_message_filter f;
+    struct fota_message m, *list = NULL;
+    int64_t id[6];
+    size_t n = 0;
+
+    id[0] = add_msg(s, 1, 10, "m0");
+    id[1] = add_msg(s, 1, 11, "m1");
+    id[2] = add_msg(s, 2, 20, "m2");
+    id[3] = add_msg(s, 1, 10, "m3");
+    id[4] = add_msg(s, 1, 0, "m4");
+    memset(&m, 0, sizeof m);
+    m.product_id = 2;
+    m.created = 1234567;
+    snprintf(m.action, sizeof m.action, "m5");
+    assert_int_equal(s->ops->message_add(s, &m), 0);
+    id[5] = m.id;
+    assert_int_equal(m.created, 1234567);
+    memset(&m, 0, sizeof m);
+    assert_int_equal(s->ops->message_add(s, &m), FOTA_EINVAL);   /* no action */
+
+    memset(&f, 0, sizeof f);
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 6);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(list[i].id, id[5 - i]);   /* newest first */
+    assert_string_equal(list[1].body, "{\"a\": \"m4\"}");
+    assert_int_equal(list[0].created, 1234567);
+    free(list);
+
+    f.product_id = 1;
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(list[0].id, id[4]);
+    assert_int_equal(list[3].id, id[0]);
+    free(list);
+
+    f.device_id = 10;
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, id[3]);
+    assert_int_equal(list[1].id, id[0]);
+    free(list);
+
+    /* paging backwards with before_id */
+    memset(&f, 0, sizeof f);
+    f.limit = 2;
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[1].id, id[4]);
+    f.before_id = list[1].id;
+    free(list);
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, id[3]);
+    assert_int_equal(list[1].id, id[2]);
+    free(list);
+
+    /* following with after_id: oldest first so a limit skips nothing */
+    memset(&f, 0, sizeof f);
+    f.after_id = id[1];
+    f.limit = 2;
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, id[2]);
+    assert_int_equal(list[1].id, id[3]);
+    free(list);
+    f.after_id = id[5];
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 0);
+    free(list);
+}
+
+static void test_downloads(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    int64_t pid = mk_product(s, "p"), dev = mk_device(s, pid, "d", 1);
+    struct fota_rom r;
+    int64_t bytes = -1;
+
+    fill_rom(&r, pid, "v1");
+    assert_int_equal(s->ops->rom_create(s, &r), 0);
+    assert_int_equal(s->ops->download_bytes(s, dev, &bytes), 0);
+    assert_int_equal(bytes, 0);
+
+    assert_int_equal(s->ops->download_add(s, dev, r.files[0].id, 1000, 0), 0);
+    assert_int_equal(s->ops->download_add(s, dev, r.files[0].id, 299000, 1), 0);
+    assert_int_equal(s->ops->download_add(s, dev, r.files[1].id, 500, 0), 0);
+    assert_int_equal(s->ops->download_add(s, 0, r.files[1].id, 300004, 1), 0);   /* product key */
+    assert_int_equal(s->ops->download_add(s, dev, 76543210, 5, 0), FOTA_ENOENT);
+    assert_int_equal(s->ops->download_add(s, dev, r.files[0].id, -5, 0), FOTA_EINVAL);
+
+    assert_int_equal(s->ops->download_bytes(s, dev, &bytes), 0);
+    assert_int_equal(bytes, 300500);
+    assert_int_equal(s->ops->download_bytes(s, 0, &bytes), 0);
+    assert_int_equal(bytes, 300004);
+    assert_int_equal(s->ops->rom_get(s, pid, "v1", &r), 0);
+    assert_int_equal(r.files[0].download_count, 1);
+    assert_int_equal(r.files[1].download_count, 1);
+}
+
+static void test_transfers(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_transfer t, *list = NULL;
+    size_t n = 0;
+
+    for (int i = 0; i < 3; i++) {
+        memset(&t, 0, sizeof t);
+        snprintf(t.peer, sizeof t.peer, "127.0.0.1:%d", 40000 + i);
+        t.section = 1 + (i & 1);
+        t.bytes = 1000 * (i + 1);
+        snprintf(t.result, sizeof t.result, i == 2 ? "stalled" : "ok");
+        t.duration_ms = 10 * i;
+        snprintf(t.mode, sizeof t.mode, "paced");
+        assert_int_equal(s->ops->transfer_add(s, &t), 0);
+        assert_true(t.id > 0 && t.created > 1600000000);
+    }
+    assert_int_equal(s->ops->transfer_list(s, 2, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].peer, "127.0.0.1:40002");
+    assert_string_equal(list[0].result, "stalled");
+    assert_int_equal(list[0].bytes, 3000);
+    assert_int_equal(list[0].section, 1);
+    assert_int_equal(list[0].duration_ms, 20);
+    assert_string_equal(list[0].mode, "paced");
+    assert_string_equal(list[1].peer, "127.0.0.1:40001");
+    free(list);
+    assert_int_equal(s->ops->transfer_list(s, 0, &list, &n), 0);
+    assert_int_equal(n, 3);
+    free(list);
+}
+
+/* ---- SQLite only ------------------------------------------------------- */
+
+static int64_t count_rows(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void test_sqlite_reopen(void **state)
+{
+    struct ctx *c = *state;
+    struct fota_store *s = c->s;
+    int64_t pid = mk_product(s, "keep"), dev = mk_device(s, pid, "d", 1);
+    struct fota_product p;
+    struct fota_device d;
+    struct fota_rom r;
+    struct fota_key k, g;
+
+    mk_rom(s, pid, "v3");
+    assert_int_equal(s->ops->rom_set_current(s, pid, "v3"), 0);
+    memset(&k, 0, sizeof k);
+    fake_hash(k.hash, 3);
+    k.kind = FOTA_KEY_MASTER;
+    k.product_id = pid;
+    k.device_id = dev;
+    assert_int_equal(s->ops->key_create(s, &k), 0);
+    add_msg(s, pid, dev, "hello");
+    fota_store_close(s);
+
+    c->s = s = open_sqlite(c->path);
+    assert_int_equal(s->ops->product_get(s, pid, &p), 0);
+    assert_string_equal(p.name, "keep");
+    assert_string_equal(p.current_version, "v3");
+    assert_int_equal(p.devices_total, 1);
+    assert_int_equal(s->ops->device_get(s, dev, &d), 0);
+    assert_string_equal(d.name, "d");
+    assert_int_equal(s->ops->rom_get(s, pid, "v3", &r), 0);
+    assert_int_equal(r.nfiles, 2);
+    assert_int_equal(s->ops->key_lookup(s, k.hash, &g), 0);
+    assert_int_equal(g.device_id, dev);
+    /* new ids do not reuse old ones */
+    assert_true(mk_product(s, "next") > pid);
+}
+
+static void test_sqlite_migrations(void **state)
+{
+    struct ctx *c = *state;
+    int64_t n1, n2, v;
+
+    n1 = count_rows(c->path, "SELECT COUNT(*) FROM schema_migrations");
+    assert_true(n1 >= 1);
+    v = count_rows(c->path, "SELECT MAX(version) FROM schema_migrations");
+    assert_int_equal(v, n1);   /* numbered 1..N, none skipped */
+    fota_store_close(c->s);
+    c->s = open_sqlite(c->path);   /* second open: nothing re-applied */
+    fota_store_close(c->s);
+    c->s = open_sqlite(c->path);
+    n2 = count_rows(c->path, "SELECT COUNT(*) FROM schema_migrations");
+    assert_int_equal(n1, n2);
+    assert_int_equal(count_rows(c->path, "PRAGMA user_version"), n1);
+    assert_int_equal(log_errors, 0);
+}
+
+static void test_sqlite_wal(void **state)
+{
+    struct ctx *c = *state;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+
+    mk_product(c->s, "w");
+    assert_int_equal(sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_sqlite_atomic_rom(void **state)
+{
+    struct ctx *c = *state;
+    struct fota_store *s = c->s;
+    int64_t pid = mk_product(s, "p");
+    struct fota_rom r;
+
+    /* the release row and file 1 insert fine, file 2 violates (rom, name) */
+    fill_rom(&r, pid, "v1");
+    snprintf(r.files[1].name, sizeof r.files[1].name, "user1.bin");
+    assert_int_equal(s->ops->rom_create(s, &r), FOTA_EEXIST);
+    assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM roms"), 0);
+    assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM rom_files"), 0);
+
+    /* a failed set_current leaves the old current in place */
+    mk_rom(s, pid, "v1");
+    assert_int_equal(s->ops->rom_set_current(s, pid, "v1"), 0);
+    assert_int_equal(s->ops->rom_set_current(s, pid, "nope"), FOTA_ENOENT);
+    assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM roms WHERE current <> 0"), 1);
+    assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM rom_files"), 2);
+}
+
+static void test_sqlite_open_fails(void **state)
+{
+    struct fota_store *s = (struct fota_store *)0x1;
+    char err[256] = "";
+    char path[300];
+
+    (void)state;
+    snprintf(path, sizeof path, "%s/no/such/dir/x.db", tmpdir);
+    assert_true(fota_store_sqlite_open(path, test_log, NULL, &s, err, sizeof err) < 0);
+    assert_null(s);
+    assert_true(err[0] != '\0');
+}
+
+struct thread_arg {
+    struct fota_store *s;
+    int base;
+    int fails;
+};
+
+static void *writer_thread(void *p)
+{
+    struct thread_arg *a = p;
+    struct fota_message m;
+    struct fota_product q;
+
+    for (int i = 0; i < 40; i++) {
+        memset(&m, 0, sizeof m);
+        m.product_id = a->base;
+        snprintf(m.action, sizeof m.action, "t%d", i);
+        if (a->s->ops->message_add(a->s, &m) != 0)
+            a->fails++;
+        if (a->s->ops->product_get(a->s, 1, &q) != 0)
+            a->fails++;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct thread_arg args[4];
+    pthread_t th[4];
+    struct fota_message_filter f;
+    struct fota_message *list = NULL;
+    size_t n = 0;
+
+    assert_int_equal(mk_product(s, "shared") > 0, 1);
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct thread_arg){ s, i + 1, 0 };
+        assert_int_equal(pthread_create(&th[i], NULL, writer_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].fails, 0);
+    }
+    memset(&f, 0, sizeof f);
+    f.limit = 1000;
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 160);
+    free(list);
+}
+
+#define SHARED_TESTS(X) \
+    X(test_products) X(test_roms) X(test_product_counts) X(test_devices) X(test_keys) \
+    X(test_commands) X(test_messages) X(test_downloads) X(test_transfers) X(test_threads)
+
+static struct ctx mem_ctx = { KIND_MEM, NULL, "" };
+static struct ctx sql_ctx = { KIND_SQLITE, NULL, "" };
+
+#define MEM_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &mem_ctx),
+#define SQL_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &sql_ctx),
+
+int main(void)
+{
+    const struct CMUnitTest mem_tests[] = { SHARED_TESTS(MEM_T) };
+    const struct CMUnitTest sql_tests[] = {
+        SHARED_TESTS(SQL_T)
+        SQL_T(test_sqlite_reopen)
+        SQL_T(test_sqlite_migrations)
+        SQL_T(test_sqlite_wal)
+        SQL_T(test_sqlite_atomic_rom)
+        cmocka_unit_test(test_sqlite_open_fails),
+    };
+    int fails = 0;
+
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/fota-store-test-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    fails += cmocka_run_group_tests_name("store.memory", mem_tests, NULL, NULL);
+    if (STORE_TEST_SQLITE && !getenv("STORE_TEST_MEM_ONLY"))
+        fails += cmocka_run_group_tests_name("store.sqlite", sql_tests, NULL, NULL);
+    rmdir(tmpdir);
+    return fails ? 1 : 0;
+}
