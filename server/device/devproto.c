@@ -1,0 +1,367 @@
+/* devproto.c - device channel wire protocol, sans I/O (see devproto.h).
+ *
+ * Parsing uses jansson (a real JSON parser: stock frames have irregular
+ * whitespace); replies are fixed shapes printed with snprintf so their bytes
+ * are exactly what §2.4 asks for; pushes are jansson dumps with sorted keys
+ * and the default (json.dumps) separators. */
+#include "devproto.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <jansson.h>
+
+int fota_devproto_line(const char *buf, size_t len, size_t *line_len, size_t *consumed)
+{
+    size_t scan = len < FOTA_DEVPROTO_LINE_MAX + 1 ? len : FOTA_DEVPROTO_LINE_MAX + 1;
+    const char *nl = memchr(buf, '\n', scan);
+    if (!nl)
+        return len > FOTA_DEVPROTO_LINE_MAX ? FOTA_ETOOBIG : 0;
+    size_t n = (size_t)(nl - buf);
+    *consumed = n + 1;
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    *line_len = n;
+    return 1;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    if (!src)
+        src = "";
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static const char *obj_str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* "token K" or "Token K" (any case of the word) -> K. */
+static void parse_auth(json_t *root, char *key, size_t cap)
+{
+    const char *a = obj_str(json_object_get(root, "meta"), "Authorization");
+    if (!a)
+        a = obj_str(json_object_get(root, "meta"), "authorization");
+    if (a && strncasecmp(a, "token ", 6) == 0) {
+        a += 6;
+        while (*a == ' ')
+            a++;
+        copy_str(key, cap, a);
+    }
+}
+
+static int path_is(const char *p, const char *want)
+{
+    size_t n = strlen(want);
+    /* want ends in '/'; the trailing slash is optional on the wire. */
+    return strcmp(p, want) == 0 || (strncmp(p, want, n - 1) == 0 && p[n - 1] == '\0');
+}
+
+/* "/v1/datastreams/<name>/datapoint/" -> name */
+static int path_datastream(const char *p, char *name, size_t cap)
+{
+    static const char pre[] = "/v1/datastreams/";
+    if (strncmp(p, pre, sizeof pre - 1) != 0)
+        return 0;
+    const char *s = p + sizeof pre - 1;
+    const char *e = strchr(s, '/');
+    if (!e || e == s || !path_is(e, "/datapoint/"))
+        return 0;
+    size_t n = (size_t)(e - s);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(name, s, n);
+    name[n] = '\0';
+    return 1;
+}
+
+/* Copies the text after needle up to the next '"' (bounded by the line). */
+static int scan_after(const char *line, size_t len, const char *needle, char *out, size_t cap,
+                      int to_end)
+{
+    const char *p = memmem(line, len, needle, strlen(needle));
+    if (!p)
+        return 0;
+    p += strlen(needle);
+    const char *end = line + len;
+    const char *q = to_end ? end : memchr(p, '"', (size_t)(end - p));
+    if (!q)
+        q = end;
+    size_t n = (size_t)(q - p);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 1;
+}
+
+/* D7 whose JSON a short version's junk broke: the exact UPGRADE_FRAME bytes. */
+static void classify_raw_message(const char *line, size_t len, struct fota_devproto_frame *f)
+{
+    static const char path[] = "\"path\": \"/v1/messages/\"";
+    if (!memmem(line, len, path, sizeof path - 1))
+        return;
+    if (!scan_after(line, len, "\"action\":\"", f->action, sizeof f->action, 0))
+        return;
+    scan_after(line, len, "\"Authorization\": \"token ", f->key, sizeof f->key, 0) ||
+        scan_after(line, len, "\"Authorization\": \"Token ", f->key, sizeof f->key, 0);
+    scan_after(line, len, "\"pre_rom_version\":\"", f->pre_version, sizeof f->pre_version, 0);
+    /* The junk may hold '"': keep everything, version_clean cuts it. */
+    scan_after(line, len, "\",\"rom_version\":\"", f->rom_version, sizeof f->rom_version, 1);
+    f->kind = FOTA_DP_MESSAGE;
+    f->recovered = 1;
+}
+
+void fota_devproto_classify(const char *line, size_t len, struct fota_devproto_frame *out)
+{
+    memset(out, 0, sizeof *out);
+    json_error_t jerr;
+    json_t *root = json_loadb(line, len, 0, &jerr);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        classify_raw_message(line, len, out);
+        return;
+    }
+    json_t *nonce = json_object_get(root, "nonce");
+    if (json_is_integer(nonce)) {
+        out->has_nonce = 1;
+        out->nonce = json_integer_value(nonce);
+    }
+    parse_auth(root, out->key, sizeof out->key);
+    const char *path = obj_str(root, "path");
+    json_t *body = json_object_get(root, "body");
+    out->kind = FOTA_DP_UNKNOWN;
+    if (!path) {
+        json_t *st = json_object_get(root, "status");
+        if (json_is_integer(st) && out->has_nonce) {
+            out->kind = FOTA_DP_REPLY;
+            out->status = (int)json_integer_value(st);
+        }
+    } else if (path_is(path, "/v1/device/activate/")) {
+        out->kind = FOTA_DP_ACTIVATE;
+        copy_str(out->token, sizeof out->token, obj_str(body, "token"));
+        copy_str(out->bssid, sizeof out->bssid, obj_str(body, "bssid"));
+        for (char *c = out->bssid; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        copy_str(out->rom_version, sizeof out->rom_version, obj_str(body, "rom_version"));
+    } else if (path_is(path, "/v1/device/identify/")) {
+        out->kind = FOTA_DP_IDENTIFY;
+    } else if (path_is(path, "/v1/ping/")) {
+        out->kind = FOTA_DP_PING;
+    } else if (path_is(path, "/v1/device/timers/")) {
+        out->kind = FOTA_DP_TIMERS;
+    } else if (path_is(path, "/v1/messages/")) {
+        out->kind = FOTA_DP_MESSAGE;
+        copy_str(out->action, sizeof out->action, obj_str(json_object_get(root, "get"), "action"));
+        copy_str(out->pre_version, sizeof out->pre_version, obj_str(body, "pre_rom_version"));
+        copy_str(out->rom_version, sizeof out->rom_version, obj_str(body, "rom_version"));
+    } else if (path_datastream(path, out->stream, sizeof out->stream)) {
+        out->kind = FOTA_DP_DATAPOINT;
+    }
+    json_decref(root);
+}
+
+static int finish(int n, size_t cap)
+{
+    if (n < 0 || (size_t)n >= cap)
+        return FOTA_ETOOBIG;
+    return n;
+}
+
+int fota_devproto_reply_activate(char *buf, size_t cap, int64_t nonce, int64_t device_id,
+                                 const char *rom_version)
+{
+    (void)rom_version; /* device text is never echoed: it could hold dispatch triggers */
+    return finish(snprintf(buf, cap,
+                           "{\"activate_status\": 1, \"device\": {\"id\": %" PRId64 "}, "
+                           "\"message\": \"device activated\", \"nonce\": %" PRId64
+                           ", \"status\": 200}\n",
+                           device_id, nonce), cap);
+}
+
+int fota_devproto_reply_activate_refused(char *buf, size_t cap, int64_t nonce)
+{
+    return finish(snprintf(buf, cap,
+                           "{\"activate_status\": 0, \"message\": \"activation refused\", "
+                           "\"nonce\": %" PRId64 ", \"status\": 403}\n", nonce), cap);
+}
+
+int fota_devproto_reply_identify(char *buf, size_t cap, int has_nonce, int64_t nonce,
+                                 int64_t device_id, const char *rom_version)
+{
+    (void)rom_version;
+    if (!has_nonce)
+        return finish(snprintf(buf, cap,
+                               "{\"device\": {\"id\": %" PRId64 "}, \"message\": "
+                               "\"device identified\", \"status\": 200}\n", device_id), cap);
+    return finish(snprintf(buf, cap,
+                           "{\"device\": {\"id\": %" PRId64 "}, \"message\": \"device identified\", "
+                           "\"nonce\": %" PRId64 ", \"status\": 200}\n", device_id, nonce), cap);
+}
+
+int fota_devproto_reply_ping(char *buf, size_t cap)
+{
+    return finish(snprintf(buf, cap, "{\"message\": \"ping success\", \"status\": 200}\n"), cap);
+}
+
+int fota_devproto_reply_message(char *buf, size_t cap)
+{
+    return finish(snprintf(buf, cap, "{\"message\": \"send message success\", \"status\": 200}\n"),
+                  cap);
+}
+
+int fota_devproto_reply_timers(char *buf, size_t cap, int64_t now)
+{
+    return finish(snprintf(buf, cap, "{\"status\": 200, \"timestamp\": %" PRId64
+                           ", \"timers\": \"\"}\n", now), cap);
+}
+
+int fota_devproto_reply_datapoint(char *buf, size_t cap, int has_nonce, int64_t nonce)
+{
+    if (!has_nonce)
+        return finish(snprintf(buf, cap, "{\"status\": 200}\n"), cap);
+    return finish(snprintf(buf, cap, "{\"nonce\": %" PRId64 ", \"status\": 200}\n", nonce), cap);
+}
+
+int fota_devproto_reply_refusal(char *buf, size_t cap, int status, const char *why)
+{
+    if (!why || strpbrk(why, "\"\\\n") || strstr(why, "device"))
+        return FOTA_EINVAL;
+    return finish(snprintf(buf, cap, "{\"message\": \"%s\", \"status\": %d}\n", why, status), cap);
+}
+
+int fota_devproto_version_pad(char *out, size_t cap, const char *version)
+{
+    size_t n = strlen(version);
+    size_t want = n < FOTA_DEVPROTO_VCOPY ? FOTA_DEVPROTO_VCOPY : n;
+    if (want >= cap)
+        return FOTA_ETOOBIG;
+    memcpy(out, version, n);
+    memset(out + n, FOTA_DEVPROTO_VPAD, want - n);
+    out[want] = '\0';
+    return (int)want;
+}
+
+static int version_char(unsigned char c)
+{
+    return isalnum(c) || c == '.' || c == '_' || c == '-' || c == '(' || c == ')' ||
+           c == FOTA_DEVPROTO_VPAD;
+}
+
+size_t fota_devproto_version_clean(char *out, size_t cap, const char *raw, size_t rawlen)
+{
+    size_t n = 0;
+    while (n < rawlen && raw[n] && version_char((unsigned char)raw[n]))
+        n++;
+    while (n > 0 && raw[n - 1] == FOTA_DEVPROTO_VPAD)
+        n--;
+    if (cap == 0)
+        return 0;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, raw, n);
+    out[n] = '\0';
+    return n;
+}
+
+int64_t fota_devproto_nonce(uint32_t random_bits)
+{
+    int64_t n = (int64_t)(random_bits & 0x7FFFFFFFu);
+    return n ? n : 1;
+}
+
+/* Parses an optional JSON object text; NULL/"" -> no object. */
+static int load_obj(const char *text, json_t **out)
+{
+    *out = NULL;
+    if (!text || !*text)
+        return 0;
+    json_error_t jerr;
+    json_t *o = json_loads(text, 0, &jerr);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return FOTA_EINVAL;
+    }
+    *out = o;
+    return 0;
+}
+
+int fota_devproto_push(char *buf, size_t cap, const char *method, const char *path,
+                       const char *get_json, const char *body_json, const char *auth,
+                       int64_t nonce)
+{
+    int rc = FOTA_EINVAL;
+    json_t *root = NULL, *get = NULL, *body = NULL;
+    char *text = NULL;
+    if (!method || !path || nonce <= 0 || nonce > 0x7FFFFFFF)
+        return FOTA_EINVAL;
+    if (load_obj(get_json, &get) < 0 || load_obj(body_json, &body) < 0)
+        goto out;
+    const char *action = obj_str(get, "action");
+    const char *version = obj_str(get, "version");
+    if (action && version && strcmp(action, "sys_upgrade") == 0) {
+        char padded[FOTA_DEVPROTO_VER_MAX];
+        if (fota_devproto_version_pad(padded, sizeof padded, version) < 0)
+            goto out;
+        json_object_set_new(get, "version", json_string(padded));
+    }
+    char meta[8 + FOTA_DEVPROTO_KEY_MAX];
+    snprintf(meta, sizeof meta, "token %s", auth ? auth : "");
+    root = json_object();
+    if (!root)
+        goto out;
+    if (body)
+        json_object_set(root, "body", body);
+    json_object_set_new(root, "deliver_to_device", json_true());
+    if (get)
+        json_object_set(root, "get", get);
+    json_object_set_new(root, "meta", json_pack("{s:s}", "Authorization", meta));
+    json_object_set_new(root, "method", json_string(method));
+    json_object_set_new(root, "nonce", json_integer(nonce));
+    json_object_set_new(root, "path", json_string(path));
+    /* No JSON_COMPACT: jansson then separates with ", " and ": " (json.dumps). */
+    text = json_dumps(root, JSON_SORT_KEYS);
+    if (!text) {
+        rc = FOTA_ENOMEM;
+        goto out;
+    }
+    size_t n = strlen(text);
+    if (n + 1 >= FOTA_DEVPROTO_PUSH_MAX || n + 2 > cap) {
+        rc = FOTA_ETOOBIG;
+        goto out;
+    }
+    memcpy(buf, text, n);
+    buf[n] = '\n';
+    buf[n + 1] = '\0';
+    rc = (int)(n + 1);
+out:
+    free(text);
+    json_decref(root);
+    json_decref(get);
+    json_decref(body);
+    return rc;
+}
+
+int fota_devproto_push_rpc(char *buf, size_t cap, const char *action, const char *version,
+                           const char *auth, int64_t nonce)
+{
+    if (!action)
+        return FOTA_EINVAL;
+    json_t *get = version ? json_pack("{s:s, s:s}", "action", action, "version", version)
+                          : json_pack("{s:s}", "action", action);
+    if (!get)
+        return FOTA_EINVAL;
+    char *g = json_dumps(get, JSON_SORT_KEYS);
+    json_decref(get);
+    if (!g)
+        return FOTA_ENOMEM;
+    int rc = fota_devproto_push(buf, cap, "GET", "/v1/device/rpc/", g, NULL, auth, nonce);
+    free(g);
+    return rc;
+}
