@@ -1,0 +1,196 @@
+// device.js - one device (seed §4.3 steps 7-9): its ROM version, "can be
+// upgraded to [version] Upgrade", Reboot, the RPC request form (any action
+// with parameters, the reply shown), and its messages and upgrade history,
+// refreshed live from the message feed.
+import { t } from './i18n.js';
+import * as api from './api.js';
+import { h, field, statusLine, say, fmtTime, fmtBytes, messageItem, rememberDevices } from './ui.js';
+import { slotText, onlineBadge } from './product.js';
+
+// Compares versions as fotad does: Espressif vN1.N2.N3 and dotted numbers.
+export function cmpVersion(a, b) {
+  const pa = String(a || '').replace(/^v/i, '').split(/[.\-_]/).map((x) => parseInt(x, 10) || 0);
+  const pb = String(b || '').replace(/^v/i, '').split(/[.\-_]/).map((x) => parseInt(x, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] || 0) - (pb[i] || 0);
+    if (d) return d;
+  }
+  return 0;
+}
+
+// Sends an RPC through the seed's endpoint. The admin key names the device;
+// an owner key is scoped to its device already.
+async function rpc(deviceId, params) {
+  const q = new URLSearchParams({ deliver_to_device: 'true' });
+  for (const [k, v] of params) q.append(k, v);
+  if (api.getRole() === 'admin') q.set('device_id', deviceId);
+  return api.get('/v1/device/rpc/?' + q.toString());
+}
+
+function rpcOutcome(r) {
+  if (r.http === 202 || /queued/i.test(JSON.stringify(r.body.command || r.body.state || ''))) return t('queued');
+  return t('sent');
+}
+
+export function deviceView(root, id) {
+  const st = statusLine();
+  const title = h('h1', {}, t('device'), ' ', id);
+  const info = h('dl', { class: 'info', id: 'device-info' });
+  const romLine = h('span', { id: 'rom-line' });
+  const select = h('select', { id: 'upgrade-to', name: 'version' });
+  const upBtn = h('button', { type: 'button', class: 'primary', id: 'upgrade' }, t('upgrade'));
+  const rebootBtn = h('button', { type: 'button', class: 'secondary', id: 'reboot' }, t('reboot'));
+  const ust = statusLine();
+  ust.id = 'upgrade-status';
+  const msgs = h('ul', { class: 'feed', id: 'device-messages' });
+  const hist = h('tbody');
+  let device = null;
+
+  select.setAttribute('aria-labelledby', 'rom-line');
+
+  function renderInfo(d) {
+    const rows = [
+      [t('id'), d.id], [t('name'), d.name], [t('product'), h('a', { href: '#/products/' + d.product_id }, d.product_id)],
+      ['BSSID', d.bssid || '—'], [t('rom_version'), d.rom_version || t('unknown_version')],
+      [t('slot'), slotText(d.running_slot || d.slot)], [t('status'), onlineBadge(d)],
+      [t('activated'), d.activated ? t('yes') : t('no')], [t('last_active'), fmtTime(d.last_active)],
+    ];
+    if (d.download_bytes || d.download) {
+      const dl = d.download || { bytes: d.download_bytes };
+      rows.push([t('progress', ''), h('span', { id: 'download-progress' }, fmtBytes(dl.bytes),
+        dl.total ? ' / ' + fmtBytes(dl.total) : '')]);
+    }
+    info.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+    romLine.textContent = t('rom_line', d.rom_version || t('unknown_version'));
+    title.textContent = d.name || (t('device') + ' ' + d.id);
+  }
+
+  async function loadRoms(d) {
+    if (api.getRole() !== 'admin') {
+      // Owner key: the device-facing listing of the product's releases.
+      try {
+        const r = await api.get('/v1/device/rom/');
+        return (r.body.productRoms || r.body.roms || r.body.rom_versions || []).map((x) => (typeof x === 'string' ? { version: x } : x));
+      } catch (e) { return []; }
+    }
+    const r = await api.get('/v1/products/' + d.product_id + '/roms/');
+    return r.body.roms || r.body.releases || [];
+  }
+
+  async function load() {
+    try {
+      const r = api.getRole() === 'admin' ? await api.get('/v1/devices/' + id + '/') : await api.get('/v1/device/');
+      device = r.body.device || r.body;
+      rememberDevices([device]);
+      renderInfo(device);
+      const roms = await loadRoms(device);
+      const choices = roms.filter((x) => x.version !== device.rom_version)
+        .sort((a, b) => cmpVersion(b.version, a.version));
+      const keep = select.value;
+      select.replaceChildren(...choices.map((x) => h('option', { value: x.version }, x.version + (x.current ? ' (' + t('current') + ')' : ''))));
+      if (keep && choices.some((x) => x.version === keep)) select.value = keep;
+      else { const cur = choices.find((x) => x.current); if (cur) select.value = cur.version; }
+      upBtn.disabled = !choices.length;
+      if (!choices.length) say(ust, t('no_newer'));
+    } catch (e) { say(st, t('error', e.message), 'bad'); }
+    loadMessages();
+    loadHistory();
+  }
+
+  async function loadMessages() {
+    try {
+      const r = await api.get('/v1/messages/?device_id=' + encodeURIComponent(id) + '&limit=20');
+      const list = r.body.messages || [];
+      msgs.replaceChildren(...list.map(messageItem));
+      if (!list.length) msgs.append(h('li', { class: 'muted' }, t('none')));
+    } catch (e) { /* the owner key may not read messages: leave the list empty */ }
+  }
+
+  async function loadHistory() {
+    if (api.getRole() !== 'admin') return;
+    try {
+      const r = await api.get('/v1/devices/' + id + '/commands/');
+      const list = r.body.commands || [];
+      hist.replaceChildren(...list.map((c) => h('tr', {},
+        h('td', {}, fmtTime(c.updated || c.created)), h('td', {}, c.action),
+        h('td', {}, typeof c.params === 'string' ? c.params : JSON.stringify(c.params || {})),
+        h('td', {}, String(c.state || '')))));
+    } catch (e) { /* endpoint may not exist: history then comes from messages only */ }
+  }
+
+  upBtn.addEventListener('click', async () => {
+    if (!select.value) return;
+    upBtn.disabled = true;
+    try {
+      const r = await rpc(id, [['action', 'sys_upgrade'], ['version', select.value]]);
+      say(ust, rpcOutcome(r), 'good');
+      loadHistory();
+    } catch (e) { say(ust, t('error', e.message), 'bad'); }
+    upBtn.disabled = false;
+  });
+  rebootBtn.addEventListener('click', async () => {
+    try {
+      const r = await rpc(id, [['action', 'sys_reboot']]);
+      say(ust, rpcOutcome(r), 'good');
+      loadHistory();
+    } catch (e) { say(ust, t('error', e.message), 'bad'); }
+  });
+
+  // RPC request form: action + name=value lines, the reply shown verbatim.
+  const action = field(t('action'), h('input', { name: 'action', required: true, placeholder: 'sys_reboot', autocomplete: 'off', maxlength: 31 }));
+  const params = field(t('params'), h('textarea', { name: 'params', rows: 3, placeholder: 'version=v1.1', spellcheck: 'false' }));
+  const preview = h('code', { class: 'preview' });
+  const out = h('pre', { class: 'response', id: 'rpc-response', tabindex: 0, 'aria-label': t('response') });
+  const rst = statusLine();
+  function pairs() {
+    return params.input.value.split(/\n|&/).map((l) => l.trim()).filter(Boolean).map((l) => {
+      const i = l.indexOf('=');
+      return i < 0 ? [l, ''] : [l.slice(0, i).trim(), l.slice(i + 1).trim()];
+    });
+  }
+  function updatePreview() {
+    const q = new URLSearchParams({ deliver_to_device: 'true', action: action.input.value.trim() });
+    for (const [k, v] of pairs()) q.append(k, v);
+    preview.textContent = '/v1/device/rpc/?' + q.toString();
+  }
+  action.input.addEventListener('input', updatePreview);
+  params.input.addEventListener('input', updatePreview);
+  updatePreview();
+  const rpcForm = h('form', { class: 'card', id: 'rpc-form' }, h('h2', {}, t('rpc')), h('p', { class: 'help' }, t('rpc_help')),
+    action.row, params.row, h('p', {}, preview), h('button', { type: 'submit', class: 'primary' }, t('request')), rst,
+    h('h3', {}, t('response')), out);
+  rpcForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const a = action.input.value.trim();
+    if (!a) { action.input.focus(); return; }
+    try {
+      const r = await rpc(id, [['action', a], ...pairs()]);
+      out.textContent = 'HTTP ' + r.http + '\n' + JSON.stringify(r.body, null, 2);
+      say(rst, rpcOutcome(r), 'good');
+      loadHistory();
+    } catch (err) {
+      out.textContent = 'HTTP ' + err.status + '\n' + JSON.stringify(err.body, null, 2);
+      say(rst, t('error', err.message), 'bad');
+    }
+  });
+
+  const back = api.getRole() === 'admin' ? h('p', {}, h('a', { href: '#/products/' }, '← ', t('products'))) : h('p', { class: 'muted' }, t('signed_in_as_owner', id));
+  root.append(back, title, st,
+    h('div', { class: 'cols' },
+      h('section', {},
+        info,
+        h('div', { class: 'card', id: 'upgrade-card' }, h('h2', {}, t('releases')),
+          h('p', { class: 'upgrade-line' }, romLine, ' ', select, ' ', upBtn),
+          h('p', {}, rebootBtn), ust),
+        rpcForm),
+      h('section', {},
+        h('h2', {}, t('messages')), msgs,
+        h('h2', {}, t('history')),
+        h('div', { class: 'scroll' }, h('table', { class: 'grid', id: 'history' },
+          h('thead', {}, h('tr', {}, [t('when'), t('action'), t('params'), t('state')].map((k) => h('th', { scope: 'col' }, k)))), hist)))));
+  load();
+  // Live: any message about this device refreshes the page's data.
+  return api.follow({ device_id: id }, (m) => {
+    if (String(m.device_id) === String(id) || !m.device_id) load();
+  }, null);
+}

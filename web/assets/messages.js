@@ -1,0 +1,53 @@
+// messages.js - the message feed (seed §4.3 "消息"): the newest messages,
+// then live ones as fotad emits them (server-sent events), optionally for one product.
+import { t } from './i18n.js';
+import * as api from './api.js';
+import { h, field, messageItem, rememberDevices, statusLine, say } from './ui.js';
+
+export function messagesView(root) {
+  const list = h('ul', { class: 'feed', id: 'messages', 'aria-live': 'polite' });
+  const live = h('span', { class: 'badge off', id: 'live-state' }, t('reconnecting'));
+  const st = statusLine();
+  const sel = field(t('filter_product'), h('select', { name: 'product' }, h('option', { value: '' }, t('all_products'))));
+  const seen = new Set();
+  let stop = null;
+
+  function add(m, atTop) {
+    if (m.id !== undefined && seen.has(String(m.id))) return;
+    if (m.id !== undefined) seen.add(String(m.id));
+    const li = messageItem(m);
+    const empty = list.querySelector('.empty');
+    if (empty) empty.remove();
+    if (atTop) list.prepend(li); else list.append(li);
+  }
+
+  async function start() {
+    if (stop) stop();
+    seen.clear();
+    list.replaceChildren();
+    const q = sel.input.value ? { product_id: sel.input.value } : {};
+    try {
+      const r = await api.get('/v1/messages/?' + new URLSearchParams({ ...q, limit: '50' }).toString());
+      for (const m of r.body.messages || []) add(m, false);
+      if (!list.children.length) list.append(h('li', { class: 'muted empty' }, t('none')));
+    } catch (e) { say(st, t('error', e.message), 'bad'); }
+    stop = api.follow(q, (m) => add(m, true), (s) => {
+      live.textContent = s === 'live' ? t('live') : t('reconnecting');
+      live.className = 'badge ' + (s === 'live' ? 'on' : 'off');
+    });
+  }
+
+  (async () => {
+    try {
+      const r = await api.get('/v1/products/');
+      for (const p of r.body.products || []) sel.input.append(h('option', { value: p.id }, p.name));
+      for (const p of r.body.products || []) {
+        api.get('/v1/products/' + p.id + '/devices/').then((d) => rememberDevices(d.body.devices)).catch(() => {});
+      }
+    } catch (e) { /* the list still works without names */ }
+  })();
+  sel.input.addEventListener('change', start);
+  root.append(h('h1', {}, t('feed'), ' ', live), st, h('form', { class: 'inline', onsubmit: (e) => e.preventDefault() }, sel.row), list);
+  start();
+  return () => { if (stop) stop(); };
+}

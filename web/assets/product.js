@@ -1,0 +1,250 @@
+// product.js - one product: its ROM releases (current one marked, "Set as
+// current version" behind a confirmation), the Release form (version,
+// codename, changelog, up to 10 files added with "+", uploaded with progress;
+// the server's refusal shown next to the file it names), and its devices
+// (version, slot, online, last active; "Add device" shows the keys once).
+import { t } from './i18n.js';
+import * as api from './api.js';
+import { h, field, statusLine, say, fmtTime, fmtBytes, rememberDevices, uid } from './ui.js';
+import { num } from './products.js';
+
+const MAX_FILES = 10;
+
+export function slotText(s) { return s ? t('slot_user', s) : '—'; }
+
+export function onlineBadge(d) {
+  return h('span', { class: 'badge ' + (d.online ? 'on' : 'off') }, d.online ? t('online') : t('offline'));
+}
+
+function releaseItem(rom, product, reload) {
+  const files = (rom.files || []).map((f) => h('li', {},
+    h('code', {}, f.name), ' ', h('small', { class: 'muted' }, fmtBytes(f.size),
+      f.slot ? ' · ' + slotText(f.slot) : '', f.sha256 ? ' · ' + String(f.sha256).slice(0, 12) : '')));
+  const st = statusLine();
+  let action = null;
+  if (rom.current) {
+    action = h('span', { class: 'badge current' }, t('current'));
+  } else {
+    action = h('button', { type: 'button', class: 'secondary', 'data-set-current': rom.version }, t('set_current'));
+    action.addEventListener('click', async () => {
+      if (!window.confirm(t('confirm_current', rom.version, product.name))) return;
+      try {
+        await api.post('/v1/products/' + product.id + '/roms/' + encodeURIComponent(rom.version) + '/current');
+        say(st, t('now_current', rom.version), 'good');
+        reload();
+      } catch (e) { say(st, t('error', e.message), 'bad'); }
+    });
+  }
+  return h('li', { class: 'release' + (rom.current ? ' is-current' : ''), 'data-version': rom.version },
+    h('div', { class: 'release-head' }, h('strong', {}, rom.version), ' ', action),
+    h('div', { class: 'muted' }, [rom.codename ? t('codename') + ': ' + rom.codename : '', rom.created ? fmtTime(rom.created) : '']
+      .filter(Boolean).join(' · ')),
+    rom.changelog ? h('p', { class: 'changelog' }, rom.changelog) : '',
+    h('ul', { class: 'files' }, files), st);
+}
+
+// The release form. Each file row: input, remove button, and an error slot
+// the server's reason lands in when it names that file.
+function releaseForm(product, onDone) {
+  const version = field(t('version'), h('input', { name: 'version', required: true, maxlength: 63,
+    placeholder: 'v1.1', autocomplete: 'off' }));
+  const codename = field(t('codename'), h('input', { name: 'codename', maxlength: 63, placeholder: 'beta',
+    autocomplete: 'off' }), t('codename_help'));
+  const changelog = field(t('changelog'), h('textarea', { name: 'changelog', rows: 3, maxlength: 8000 }));
+  const rows = h('ol', { class: 'file-rows' });
+  const add = h('button', { type: 'button', class: 'secondary', id: 'add-file', 'aria-label': t('add_file'),
+    title: t('add_file') }, '+');
+  const progress = h('progress', { max: 100, value: 0, hidden: true });
+  const st = statusLine();
+  const legend = h('legend', {}, t('files'));
+  const help = h('small', { class: 'help' }, t('files_help'));
+
+  function renumber() {
+    [...rows.children].forEach((li, i) => {
+      li.querySelector('label').textContent = t('file_n', i + 1);
+      li.querySelector('.remove').setAttribute('aria-label', t('remove_file', i + 1));
+    });
+    add.disabled = rows.children.length >= MAX_FILES;
+  }
+  function addRow() {
+    if (rows.children.length >= MAX_FILES) return null;
+    const id = uid('file');
+    const input = h('input', { type: 'file', id, name: 'file', accept: '.bin,application/octet-stream' });
+    const err = h('span', { class: 'file-error', role: 'alert' });
+    input.setAttribute('aria-describedby', id + '-err');
+    err.id = id + '-err';
+    const rm = h('button', { type: 'button', class: 'link remove' }, '×');
+    const li = h('li', { class: 'file-row' }, h('label', { for: id }), input, rm, err);
+    input.addEventListener('change', () => { err.textContent = ''; li.classList.remove('refused'); });
+    rm.addEventListener('click', () => {
+      if (rows.children.length > 1) { li.remove(); renumber(); add.focus(); } else { input.value = ''; }
+    });
+    rows.append(li);
+    renumber();
+    return input;
+  }
+  add.addEventListener('click', () => { const i = addRow(); if (i) i.focus(); });
+  addRow();
+
+  // Finds the row whose chosen file the server's reply names.
+  function rowFor(body) {
+    const named = body.file || body.filename || body.name || '';
+    const text = [named, body.message || '', body.error || ''].join(' ');
+    for (const li of rows.children) {
+      const f = li.querySelector('input').files[0];
+      if (f && (named === f.name || (!named && text.includes(f.name)))) return li;
+    }
+    return null;
+  }
+
+  const form = h('form', { class: 'card', id: 'release-form', novalidate: true },
+    h('h3', {}, t('release')),
+    h('div', { class: 'fields' }, version.row, codename.row),
+    changelog.row,
+    h('fieldset', {}, legend, help, rows, add),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, t('save')), progress),
+    st);
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    for (const li of rows.children) { li.classList.remove('refused'); li.querySelector('.file-error').textContent = ''; }
+    if (!version.input.value.trim()) { version.input.focus(); return; }
+    const fd = new FormData();
+    fd.append('version', version.input.value.trim());
+    if (codename.input.value.trim()) fd.append('codename', codename.input.value.trim());
+    if (changelog.input.value.trim()) fd.append('changelog', changelog.input.value.trim());
+    let n = 0;
+    for (const li of rows.children) {
+      const f = li.querySelector('input').files[0];
+      if (f) { fd.append('file', f, f.name); n += 1; }
+    }
+    if (!n) { say(st, t('no_files'), 'bad'); return; }
+    progress.hidden = false; progress.value = 0;
+    const submit = form.querySelector('button[type=submit]');
+    submit.disabled = true;
+    say(st, t('uploading', 0));
+    try {
+      await api.upload('/v1/products/' + product.id + '/roms/', fd, (p) => {
+        progress.value = Math.round(p * 100);
+        say(st, t('uploading', Math.round(p * 100)));
+      });
+      say(st, t('released', version.input.value.trim()), 'good');
+      form.reset();
+      while (rows.children.length > 1) rows.lastChild.remove();
+      renumber();
+      onDone();
+    } catch (err) {
+      const li = rowFor(err.body);
+      if (li) {
+        li.classList.add('refused');
+        li.querySelector('.file-error').textContent = err.message;
+        li.querySelector('input').focus();
+        say(st, t('error', err.message), 'bad');
+      } else {
+        say(st, t('error', err.message), 'bad');
+      }
+    } finally {
+      progress.hidden = true;
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+function deviceRow(d) {
+  return h('tr', { 'data-device': d.id },
+    h('td', {}, d.id),
+    h('td', {}, h('a', { href: '#/devices/' + d.id }, d.name || ('#' + d.id))),
+    h('td', {}, d.rom_version || t('unknown_version')),
+    h('td', {}, slotText(d.running_slot || d.slot)),
+    h('td', {}, onlineBadge(d)),
+    h('td', {}, fmtTime(d.last_active)));
+}
+
+function keysPanel(r) {
+  const d = r.device || {};
+  const copy = (text) => h('button', { type: 'button', class: 'link', onclick: () => navigator.clipboard && navigator.clipboard.writeText(text) }, '⧉');
+  const bin = h('button', { type: 'button', class: 'secondary' }, t('download_bin'));
+  bin.addEventListener('click', () => api.download('/v1/devices/' + d.id + '/master_device_key.bin', 'master_device_key.bin'));
+  return h('div', { class: 'card keys', id: 'device-keys', role: 'alert' },
+    h('p', {}, t('keys_once', d.name || d.id)),
+    h('dl', {},
+      h('dt', {}, t('master_key')), h('dd', {}, h('code', { class: 'key', 'data-key': 'master' }, r.master_device_key || ''), ' ', copy(r.master_device_key || '')),
+      h('dt', {}, t('owner_key')), h('dd', {}, h('code', { class: 'key', 'data-key': 'owner' }, r.owner_key || ''), ' ', copy(r.owner_key || ''))),
+    bin);
+}
+
+export function productView(root, id) {
+  const st = statusLine();
+  const title = h('h1', {}, t('product'), ' ', id);
+  const meta = h('p', { class: 'muted' });
+  const releases = h('ul', { class: 'releases', id: 'releases' });
+  const devBody = h('tbody');
+  const keysSlot = h('div');
+  let product = { id, name: String(id) };
+
+  async function loadReleases() {
+    try {
+      const r = await api.get('/v1/products/' + id + '/roms/');
+      const list = r.body.roms || r.body.releases || [];
+      releases.replaceChildren(...list.map((rom) => releaseItem(rom, product, loadReleases)));
+      if (!list.length) releases.append(h('li', { class: 'muted' }, t('none')));
+    } catch (e) { say(st, t('error', e.message), 'bad'); }
+  }
+  async function loadDevices() {
+    try {
+      const r = await api.get('/v1/products/' + id + '/devices/');
+      const list = r.body.devices || [];
+      rememberDevices(list);
+      devBody.replaceChildren(...list.map(deviceRow));
+      if (!list.length) devBody.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, t('none'))));
+    } catch (e) { say(st, t('error', e.message), 'bad'); }
+  }
+  async function load() {
+    try {
+      const r = await api.get('/v1/products/' + id + '/');
+      product = r.body.product || product;
+      title.textContent = product.name;
+      meta.textContent = [t('id') + ' ' + product.id, product.serial ? t('serial') + ' ' + product.serial : '',
+        product.status || '', t('flash_map') + ' ' + (product.flash_map ?? '?'),
+        t('activated_total') + ' ' + num(product, 'devices_activated', 'activated') + ' / ' + num(product, 'devices_total', 'total')]
+        .filter(Boolean).join(' · ');
+    } catch (e) { say(st, t('error', e.message), 'bad'); return; }
+    loadReleases();
+    loadDevices();
+  }
+
+  const name = field(t('name'), h('input', { name: 'name', required: true, maxlength: 63, autocomplete: 'off' }));
+  const bssid = field(t('bssid'), h('input', { name: 'bssid', maxlength: 17, placeholder: '18:fe:34:00:00:01',
+    pattern: '([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}', autocomplete: 'off' }));
+  const dst = statusLine();
+  const devForm = h('form', { class: 'card', id: 'add-device' }, h('h3', {}, t('add_device')),
+    h('div', { class: 'fields' }, name.row, bssid.row), h('button', { type: 'submit', class: 'primary' }, t('add_device')), dst);
+  devForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body = { name: name.input.value.trim() };
+    if (bssid.input.value.trim()) body.bssid = bssid.input.value.trim().toLowerCase();
+    try {
+      const r = await api.post('/v1/products/' + id + '/devices/', body);
+      say(dst, '');
+      keysSlot.replaceChildren(keysPanel(r.body));
+      devForm.reset();
+      loadDevices();
+    } catch (err) { say(dst, t('error', err.message), 'bad'); }
+  });
+
+  root.append(
+    h('p', {}, h('a', { href: '#/products' }, '← ', t('products'))),
+    title, meta, st,
+    h('div', { class: 'cols' },
+      h('section', { 'aria-labelledby': 'rel-h' }, h('h2', { id: 'rel-h' }, t('releases')), releases,
+        releaseForm(product, loadReleases)),
+      h('section', { 'aria-labelledby': 'dev-h' }, h('h2', { id: 'dev-h' }, t('devices')),
+        h('div', { class: 'scroll' }, h('table', { class: 'grid', id: 'devices' },
+          h('thead', {}, h('tr', {}, ['id', 'name', 'rom_version', 'slot', 'status', 'last_active']
+            .map((k) => h('th', { scope: 'col' }, t(k))))), devBody)),
+        keysSlot, devForm)));
+  load();
+  const stop = api.follow({ product_id: id }, () => { loadDevices(); }, null);
+  return stop;
+}

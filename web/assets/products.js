@@ -1,0 +1,69 @@
+// products.js - the product table (seed §4.3 "产品管理": Id, Name, Serial,
+// Status, Description, Activated / Total) and the create-product form.
+import { t } from './i18n.js';
+import * as api from './api.js';
+import { h, field, statusLine, say, fmtTime } from './ui.js';
+
+export function num(p, ...names) {
+  for (const n of names) if (p[n] !== undefined && p[n] !== null) return p[n];
+  return 0;
+}
+
+function productRow(p) {
+  return h('tr', { 'data-product': p.id },
+    h('td', {}, p.id),
+    h('td', {}, h('a', { href: '#/products/' + p.id }, p.name)),
+    h('td', {}, h('code', {}, p.serial || ''), p.created ? h('small', { class: 'muted' }, ' ' + fmtTime(p.created)) : ''),
+    h('td', {}, p.status || ''),
+    h('td', {}, p.description || ''),
+    h('td', { class: 'num' }, num(p, 'devices_activated', 'activated'), ' / ', num(p, 'devices_total', 'total')));
+}
+
+export function productsView(root) {
+  const st = statusLine();
+  const tbody = h('tbody');
+  const table = h('table', { class: 'grid', id: 'products' },
+    h('caption', { class: 'sr-only' }, t('products')),
+    h('thead', {}, h('tr', {},
+      ['id', 'name', 'serial', 'status', 'description', 'activated_total'].map((k) => h('th', { scope: 'col' }, t(k))))),
+    tbody);
+
+  async function load() {
+    try {
+      const r = await api.get('/v1/products/');
+      const list = r.body.products || [];
+      tbody.replaceChildren(...list.map(productRow));
+      if (!list.length) tbody.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, t('none'))));
+    } catch (e) { say(st, t('error', e.message), 'bad'); }
+  }
+
+  const name = field(t('name'), h('input', { name: 'name', required: true, maxlength: 63, autocomplete: 'off' }));
+  const serial = field(t('serial'), h('input', { name: 'serial', maxlength: 63, autocomplete: 'off' }));
+  const desc = field(t('description'), h('input', { name: 'description', maxlength: 1000, autocomplete: 'off' }));
+  const fm = field(t('flash_map'), h('select', { name: 'flash_map' },
+    [['0', '0: 512 KB (256+256)'], ['2', '2: 1024 KB (512+512)'], ['3', '3: 2048 KB (512+512)'],
+     ['4', '4: 4096 KB (512+512)'], ['5', '5: 2048 KB (1024+1024)'], ['6', '6: 4096 KB (1024+1024)'],
+     ['8', '8: 8192 KB (1024+1024)'], ['9', '9: 16384 KB (1024+1024)']]
+      .map(([v, l]) => h('option', { value: v, selected: v === '2' }, l))));
+  const fst = statusLine();
+  const form = h('form', { class: 'card', id: 'create-product' },
+    h('h2', {}, t('create_product')),
+    h('div', { class: 'fields' }, name.row, serial.row, desc.row, fm.row),
+    h('button', { type: 'submit', class: 'primary' }, t('create')), fst);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body = { name: name.input.value.trim(), description: desc.input.value.trim(),
+      flash_map: Number(fm.input.value) };
+    if (serial.input.value.trim()) body.serial = serial.input.value.trim();
+    try {
+      const r = await api.post('/v1/products/', body);
+      const p = r.body.product || {};
+      say(fst, t('created_product', p.name || body.name), 'good');
+      form.reset();
+      load();
+    } catch (err) { say(fst, t('error', err.message), 'bad'); }
+  });
+
+  root.append(h('h1', {}, t('products')), st, h('div', { class: 'scroll' }, table), form);
+  load();
+}
