@@ -336,7 +336,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     if (c->state != ST_ACKWAIT && c->state != ST_FINAL)
         return;
     if (sock_outq(bufferevent_getfd(c->bev), &pending) != 0) {
-        conn_finish(c, "client_closed", "why=outq");
+        conn_finish(c, "client_closed", "why=peer_gone");
         return;
     }
     if (pending > 0) {

@@ -96,6 +96,7 @@ static int image_check(const char *path, int slot, char *why, size_t why_len)
     struct stat st;
     uint8_t *buf = NULL;
     size_t got = 0;
+    enum fota_fwimg_kind kind;
     int fd, rc = -1;
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -120,15 +121,18 @@ static int image_check(const char *path, int slot, char *why, size_t why_len)
         }
         got += (size_t)n;
     }
-    if (fota_fwimg_sniff(buf, got) != FOTA_FWIMG_KIND_IMAGE) {
-        snprintf(why, why_len, "not an ESP8266 image (looks like %s)",
-                 fota_fwimg_kind_name(fota_fwimg_sniff(buf, got)));
+    kind = fota_fwimg_sniff(buf, got);
+    if (kind != FOTA_FWIMG_KIND_IMAGE) {
+        if (kind == FOTA_FWIMG_KIND_OTHER)
+            snprintf(why, why_len, "not an ESP8266 image");
+        else
+            snprintf(why, why_len, "not an ESP8266 image: it is %s", fota_fwimg_kind_name(kind));
         goto out;
     }
     rc = fota_fwimg_parse_flags(buf, got, FOTA_FWIMG_F_NO_SHA256, &info);
     if (rc != 0) {
-        snprintf(why, why_len, "not a sound image: %s%s%s", fota_strerror(rc),
-                 info.error_what ? ", " : "", info.error_what ? info.error_what : "");
+        snprintf(why, why_len, "not a sound image: %s (at byte %u)",
+                 info.error_what ? info.error_what : fota_strerror(rc), info.error_offset);
         rc = -1;
         goto out;
     }

@@ -1,0 +1,76 @@
+"""legacy_dropin_test.py - `fotad legacy` takes the seed's command line: missing options,
+missing files and images that do not belong in their slot are refused with the seed-like
+message and a non-zero exit; a good start prints the absolute firmware paths, the server's
+addresses and the port, and SIGTERM stops it cleanly."""
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from legacy_util import Server, fail, make_image  # noqa: E402
+
+
+def refused(args, pattern, what):
+    srv = Server(args, expect_start=False)
+    rc = srv.wait_exit(15)
+    srv.check_clean()
+    text = srv.stdout() + "\n" + srv.stderr()
+    if rc == 0:
+        fail("%s: exit status 0\n%s" % (what, text))
+    if not srv.wait_out(pattern, 1, stream="err") and not srv.wait_out(pattern, 1):
+        fail("%s: no message matching %r in:\n%s" % (what, pattern, text))
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="legacy-dropin-")
+    u1, u2 = os.path.join(tmp, "user1.bin"), os.path.join(tmp, "user2.bin")
+    img1 = make_image(u1, 1, 16 * 1024)
+    make_image(u2, 2, 16 * 1024)
+    missing = os.path.join(tmp, "nope.bin")
+
+    refused([], r"-fw1 should be specified", "no arguments")
+    refused(["-fw1", u1], r"-fw2 should be specified", "no -fw2")
+    refused(["-fw1"], r"ERROR :: -fw1/--user1 should be followed by firmware location\.",
+            "-fw1 without value")
+    refused(["-fw1", u1, "--user2"], r"-fw2/--user2 should be followed by firmware location",
+            "--user2 without value")
+    refused(["-fw1", missing, "-fw2", u2], r"ERROR :: %s does not exist!" % missing,
+            "missing user1")
+    # the slots swapped: user2.bin given as -fw1
+    refused(["-fw1", u2, "-fw2", u1], r"refused for -fw1: built for user2 .*not user1",
+            "wrong slot")
+    # a corrupted byte breaks the CRC
+    bad = os.path.join(tmp, "badcrc.bin")
+    data = bytearray(img1)
+    data[100] ^= 0xFF
+    with open(bad, "wb") as f:
+        f.write(bytes(data))
+    refused(["-fw1", bad, "-fw2", u2], r"refused for -fw1: .*(CRC|checksum)", "bad CRC")
+    html = os.path.join(tmp, "page.bin")
+    with open(html, "w") as f:
+        f.write("<html><body>404</body></html>\n")
+    refused(["-fw1", u1, "-fw2", html], r"refused for -fw2: not an ESP8266 image", "HTML file")
+    refused(["-fw1", u1, "-fw2", u2, "--chunk", "4096"], r"--chunk needs a valid value",
+            "chunk over 1280")
+    refused(["-fw1", u1, "-fw2", u2, "--bogus"], r"unknown argument --bogus", "unknown option")
+
+    # a good start, relative paths as the seed's users type them
+    os.chdir(tmp)
+    srv = Server(["-fw1", "user1.bin", "-fw2", "user2.bin", "--port", "0",
+                  "--bind", "127.0.0.1"])
+    out = srv.stdout()
+    for want in ("firmware1 : %s" % os.path.realpath(u1), "firmware2 : %s" % os.path.realpath(u2),
+                 "ip address of this server:", "127.0.0.1"):
+        if want not in out:
+            fail("startup output lacks %r:\n%s" % (want, out))
+    # the port is taken now: a second server on it fails to bind, with status 1
+    refused(["-fw1", u1, "-fw2", u2, "--port", str(srv.port), "--bind", "127.0.0.1"],
+            r"bind failed", "port in use")
+    rc = srv.stop()
+    if rc != 0:
+        fail("exit status %d after SIGTERM" % rc)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
