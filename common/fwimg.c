@@ -365,19 +365,20 @@ int fota_fwimg_update(struct fota_fwimg_stream *s, const void *data, size_t len)
     uint32_t base = s->info.total_size;
     int rc;
 
+    /* the first bytes are kept even after an error, for sniffing */
+    if (s->info.head_len < FOTA_FWIMG_HEAD_LEN && len) {
+        size_t h = FOTA_FWIMG_HEAD_LEN - s->info.head_len;
+        if (h > len)
+            h = len;
+        memcpy(s->info.head + s->info.head_len, p, h);
+        s->info.head_len += (uint32_t)h;
+    }
     if (s->err)
         return s->err;
     if (len == 0)
         return 0;
     if (len > FOTA_FWIMG_MAX_SIZE - base)
         return fail(s, FOTA_ERANGE, FOTA_FWIMG_MAX_SIZE, "file larger than any flash");
-    if (base < FOTA_FWIMG_HEAD_LEN) {
-        size_t h = FOTA_FWIMG_HEAD_LEN - base;
-        if (h > len)
-            h = len;
-        memcpy(s->info.head + base, p, h);
-        s->info.head_len = base + (uint32_t)h;
-    }
     crc_window(s, p, len);
     if (!(s->flags & FOTA_FWIMG_F_NO_SHA256))
         fota_sha256_update(&s->sha, p, len);
@@ -471,8 +472,12 @@ int fota_fwimg_end(struct fota_fwimg_stream *s, struct fota_fwimg_info *out)
     else if (in->crc_state == FOTA_FWIMG_CRC_ABSENT && (s->flags & FOTA_FWIMG_F_REQUIRE_CRC))
         rc = fail(s, FOTA_ECRC, s->pos, "no CRC");
 out:
-    if (in->error && in->error != FOTA_ECRC && in->error != FOTA_ECHECKSUM)
+    if (in->error && in->error != FOTA_ECRC && in->error != FOTA_ECHECKSUM) {
+        /* only what does not depend on the chunking survives a structural error */
         in->total_size = in->error_offset;
+        memset(in->version, 0, sizeof in->version);
+        in->version_offset = 0;
+    }
     if (out)
         *out = *in;
     return rc;

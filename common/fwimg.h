@@ -108,8 +108,10 @@ struct fota_fwimg_info {
     uint8_t sha256[FOTA_SHA256_LEN]; /* of the whole file */
     char version[FOTA_FWIMG_VERSION_MAX]; /* after "FOTAVER:", "" if none */
     uint32_t version_offset;    /* file offset of the marker (valid when version[0]) */
-    uint8_t head[FOTA_FWIMG_HEAD_LEN]; /* first bytes of the file */
+    uint8_t head[FOTA_FWIMG_HEAD_LEN]; /* first bytes fed (kept also after an error) */
     uint32_t head_len;
+    /* After a structural error (not ECRC/ECHECKSUM) total_size = error_offset
+     * and version is cleared, so the report does not depend on the chunking. */
     int error;                  /* 0, or the negative FOTA_E* parsing stopped with */
     uint32_t error_offset;      /* file offset where it was detected */
     const char *error_what;     /* static text ("bad magic", "segment 2 header truncated"), NULL if none */
