@@ -61,7 +61,7 @@ struct conn {
     int active;              /* counted in lg->active */
     uint64_t size;
     uint64_t off;            /* image bytes handed to the output buffer */
-    char peer[64];
+    char peer[80];
     char label[96];
 };
 
@@ -193,7 +193,7 @@ static int sock_outq(evutil_socket_t fd, int *pending)
 
 static void peer_format(const struct sockaddr *sa, socklen_t len, char *out, size_t out_len)
 {
-    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    char host[64], serv[8]; /* numeric only: an IPv6 literal with scope fits */
 
     if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
                     NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
@@ -531,7 +531,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     struct fota_legacy *lg = arg;
     struct conn *c;
     struct timeval rtv = ms_tv(lg->conf.timeout_ms);
-    char peer[64];
+    char peer[80];
     int one = 1;
     uint64_t id = ++lg->next_id;
 

@@ -71,6 +71,11 @@ def main():
     if not r.ok or r.data != img1:
         fail("client after a hang-up: %s" % r.error)
 
+    # the server ends a transfer when the last write is acknowledged, a moment after the
+    # client has its bytes: wait for that, so the next clients see both slots free
+    if not srv.wait_out(r"section=1 mode=paced result=ok", stream="err"):
+        fail("the served transfer was not recorded as ok:\n" + srv.stderr())
+
     # full: two clients that stop reading hold both slots (queue 0); a third is refused
     holders = []
     for _ in range(2):
