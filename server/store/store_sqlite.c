@@ -1,11 +1,307 @@
-/* store_sqlite.c - placeholder until the SQLite store lands (next commit). */
+/* store_sqlite.c - the SQLite fota_store: open, pragmas, statement cache,
+ * transactions and error mapping. The operations live in
+ * store_sqlite_catalog.c (products, releases) and store_sqlite_fleet.c
+ * (devices, keys, commands, messages, ledgers); the schema in
+ * store_sqlite_schema.c. */
 #include <stdio.h>
-#include "store.h"
+#include <stdlib.h>
+#include <string.h>
+#include "store_sqlite_int.h"
+
+void fota_store_sqlite_lock(struct sql_store *q)
+{
+    pthread_mutex_lock(&q->lock);
+}
+
+int fota_store_sqlite_unlock(struct sql_store *q, int rc)
+{
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+sqlite3_stmt *fota_store_sqlite_stmt(struct sql_store *q, int id, const char *sql)
+{
+    int rc;
+
+    if (q->stmt[id])
+        return q->stmt[id];
+    /* PERSISTENT: these live as long as the connection, so SQLite keeps them
+     * out of its short-lived lookaside memory. */
+    rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->stmt[id], NULL);
+    if (rc != SQLITE_OK) {
+        fota_store_logf(&q->base, FOTA_LOG_ERROR, "store: prepare failed stmt=%d error=\"%s\"", id,
+                        sqlite3_errmsg(q->db));
+        sqlite3_finalize(q->stmt[id]);
+        q->stmt[id] = NULL;
+    }
+    return q->stmt[id];
+}
+
+void fota_store_sqlite_done(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+int fota_store_sqlite_err(struct sql_store *q, int rc, const char *what)
+{
+    switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return FOTA_EEXIST;
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return FOTA_ENOENT;
+        fota_store_logf(&q->base, FOTA_LOG_WARN, "store: constraint op=%s error=\"%s\"", what,
+                        sqlite3_errmsg(q->db));
+        return FOTA_EINVAL;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        fota_store_logf(&q->base, FOTA_LOG_WARN, "store: database busy op=%s", what);
+        return FOTA_EBUSY;
+    case SQLITE_NOMEM:
+        return FOTA_ENOMEM;
+    default:
+        fota_store_logf(&q->base, FOTA_LOG_ERROR, "store: sqlite error op=%s rc=%d error=\"%s\"",
+                        what, rc, sqlite3_errmsg(q->db));
+        return FOTA_EIO;
+    }
+}
+
+int fota_store_sqlite_exec(struct sql_store *q, sqlite3_stmt *st, const char *what, int64_t *id_out)
+{
+    int rc, first = 1, ret = 0;
+
+    if (!st)
+        return FOTA_EIO;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (first && id_out)
+            *id_out = sqlite3_column_int64(st, 0);
+        first = 0;
+    }
+    if (rc != SQLITE_DONE)
+        ret = fota_store_sqlite_err(q, rc, what);
+    fota_store_sqlite_done(st);
+    return ret;
+}
+
+/* Switches the connection's sync level; only valid outside a transaction. */
+static void set_sync(struct sql_store *q, int full)
+{
+    if (sqlite3_exec(q->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
+                     NULL, NULL) != SQLITE_OK)
+        fota_store_logf(&q->base, FOTA_LOG_WARN, "store: cannot set synchronous error=\"%s\"",
+                        sqlite3_errmsg(q->db));
+}
+
+int fota_store_sqlite_begin(struct sql_store *q, int durable)
+{
+    int rc;
+
+    if (durable) {
+        set_sync(q, 1);
+        q->durable = 1;
+    }
+    /* IMMEDIATE takes the write lock up front: a deferred transaction that
+     * later upgrades can fail with SQLITE_BUSY half-way through. */
+    rc = fota_store_sqlite_exec(q, fota_store_sqlite_stmt(q, SQ_BEGIN, "BEGIN IMMEDIATE"),
+                                "begin", NULL);
+    if (rc != 0 && q->durable) {
+        set_sync(q, 0);
+        q->durable = 0;
+    }
+    return rc;
+}
+
+int fota_store_sqlite_commit(struct sql_store *q)
+{
+    int rc = fota_store_sqlite_exec(q, fota_store_sqlite_stmt(q, SQ_COMMIT, "COMMIT"), "commit",
+                                    NULL);
+
+    if (rc != 0)
+        fota_store_sqlite_rollback(q);
+    if (q->durable) {
+        set_sync(q, 0);
+        q->durable = 0;
+    }
+    return rc;
+}
+
+void fota_store_sqlite_rollback(struct sql_store *q)
+{
+    /* Only when a transaction is open: after some errors SQLite has already
+     * rolled back by itself. */
+    if (!sqlite3_get_autocommit(q->db))
+        fota_store_sqlite_exec(q, fota_store_sqlite_stmt(q, SQ_ROLLBACK, "ROLLBACK"), "rollback",
+                               NULL);
+    if (q->durable) {
+        set_sync(q, 0);
+        q->durable = 0;
+    }
+}
+
+void fota_store_sqlite_col_text(sqlite3_stmt *st, int col, char *dst, size_t n)
+{
+    fota_store_strlcpy(dst, (const char *)sqlite3_column_text(st, col), n);
+}
+
+int fota_store_sqlite_bind_text(sqlite3_stmt *st, int idx, const char *s, size_t n)
+{
+    /* STATIC is safe: every op resets its statements before it returns. */
+    return sqlite3_bind_text(st, idx, s, (int)strnlen(s, n), SQLITE_STATIC);
+}
+
+int fota_store_sqlite_bind_id(sqlite3_stmt *st, int idx, int64_t v)
+{
+    return v ? sqlite3_bind_int64(st, idx, v) : sqlite3_bind_null(st, idx);
+}
+
+int fota_store_sqlite_grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    size_t ncap;
+    void *p;
+
+    if (n < *cap)
+        return 0;
+    ncap = *cap ? *cap * 2 : 8;
+    p = realloc(*arr, ncap * elem);
+    if (!p)
+        return FOTA_ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static void sqlite_close(struct fota_store *s)
+{
+    struct sql_store *q = fota_store_sqlite_cast(s);
+
+    for (int i = 0; i < SQ_COUNT_; i++)
+        sqlite3_finalize(q->stmt[i]);
+    if (q->db) {
+        /* Lets the planner refresh statistics; cheap when nothing changed. */
+        sqlite3_exec(q->db, "PRAGMA optimize", NULL, NULL, NULL);
+        if (sqlite3_close(q->db) != SQLITE_OK)
+            fota_store_logf(s, FOTA_LOG_ERROR, "store: close failed error=\"%s\"",
+                            sqlite3_errmsg(q->db));
+    }
+    pthread_mutex_destroy(&q->lock);
+    free(q);
+}
+
+static const struct fota_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sqlite_close,
+    .product_create = fota_store_sqlite_product_create,
+    .product_get = fota_store_sqlite_product_get,
+    .product_find = fota_store_sqlite_product_find,
+    .product_list = fota_store_sqlite_product_list,
+    .rom_create = fota_store_sqlite_rom_create,
+    .rom_get = fota_store_sqlite_rom_get,
+    .rom_list = fota_store_sqlite_rom_list,
+    .rom_set_current = fota_store_sqlite_rom_set_current,
+    .rom_current = fota_store_sqlite_rom_current,
+    .device_create = fota_store_sqlite_device_create,
+    .device_get = fota_store_sqlite_device_get,
+    .device_list = fota_store_sqlite_device_list,
+    .device_update = fota_store_sqlite_device_update,
+    .device_presence_batch = fota_store_sqlite_device_presence_batch,
+    .key_create = fota_store_sqlite_key_create,
+    .key_lookup = fota_store_sqlite_key_lookup,
+    .key_delete_for_device = fota_store_sqlite_key_delete_for_device,
+    .command_create = fota_store_sqlite_command_create,
+    .command_update = fota_store_sqlite_command_update,
+    .command_get = fota_store_sqlite_command_get,
+    .command_list_device = fota_store_sqlite_command_list_device,
+    .message_add = fota_store_sqlite_message_add,
+    .message_list = fota_store_sqlite_message_list,
+    .download_add = fota_store_sqlite_download_add,
+    .download_bytes = fota_store_sqlite_download_bytes,
+    .transfer_add = fota_store_sqlite_transfer_add,
+    .transfer_list = fota_store_sqlite_transfer_list,
+};
+
+/* Runs one pragma and, if want is non-NULL, checks the value it returns. */
+static int pragma(struct sql_store *q, const char *sql, const char *want, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
+    int ok = rc == SQLITE_OK;
+
+    if (ok) {
+        rc = sqlite3_step(st);
+        ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
+        if (ok && want) {
+            const char *got = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+            ok = got && strcmp(got, want) == 0;
+            if (!ok)
+                snprintf(err, errlen, "%s: got \"%s\", wanted \"%s\"", sql, got ? got : "", want);
+        } else if (!ok) {
+            snprintf(err, errlen, "%s: %s", sql, sqlite3_errmsg(q->db));
+        }
+    } else {
+        snprintf(err, errlen, "%s: %s", sql, sqlite3_errmsg(q->db));
+    }
+    sqlite3_finalize(st);
+    return ok ? 0 : FOTA_EIO;
+}
 
 int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,
                            struct fota_store **out, char *err, size_t errlen)
 {
+    struct sql_store *q;
+    int rc;
+
     *out = NULL;
-    snprintf(err, errlen, "sqlite store not implemented yet (path %s)", path);
+    if (errlen)
+        err[0] = '\0';
+    q = calloc(1, sizeof *q);
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return FOTA_ENOMEM;
+    }
+    q->base.ops = &sqlite_ops;
+    q->base.log = log;
+    q->base.log_ud = log_ud;
+    if (pthread_mutex_init(&q->lock, NULL) != 0) {
+        free(q);
+        snprintf(err, errlen, "cannot create mutex");
+        return FOTA_ENOMEM;
+    }
+    /* NOMUTEX: our own mutex serialises every use of the connection. */
+    rc = sqlite3_open_v2(path, &q->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path,
+                 q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(q->db, 1);
+    sqlite3_busy_timeout(q->db, 5000);   /* another process (fotactl, sqlite3 CLI) may hold the lock */
+    /* WAL + synchronous=NORMAL: a commit is appended to the WAL without an
+     * fsync. That is durable across any crash of fotad itself (the kernel
+     * holds the pages) and never corrupts the database; only a power loss or
+     * kernel crash can roll back the last transactions. High-rate writes
+     * (presence, messages, ledgers) take that trade. Writes an admin was told
+     * succeeded (products, releases, current version, devices, keys) run
+     * with synchronous=FULL for their one transaction, so the commit itself
+     * is fsynced; release publish also fsyncs its blobs (blob.c) before the
+     * transaction that names them. */
+    if (pragma(q, "PRAGMA journal_mode=WAL", "wal", err, errlen) ||
+        pragma(q, "PRAGMA synchronous=NORMAL", NULL, err, errlen) ||
+        pragma(q, "PRAGMA foreign_keys=ON", NULL, err, errlen))
+        goto fail;
+    if (fota_store_sqlite_migrate(q, err, errlen) != 0)
+        goto fail;
+    *out = &q->base;
+    return 0;
+fail:
+    if (!err[0])
+        snprintf(err, errlen, "cannot open %s", path);
+    fota_store_logf(&q->base, FOTA_LOG_ERROR, "store: open failed path=%s error=\"%s\"", path, err);
+    sqlite3_close(q->db);
+    pthread_mutex_destroy(&q->lock);
+    free(q);
     return FOTA_EIO;
 }

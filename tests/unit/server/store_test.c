@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 #include "store/store.h"
 
-#define STORE_TEST_SQLITE 0   /* flipped on with the SQLite store */
+#define STORE_TEST_SQLITE 1
 enum { KIND_MEM, KIND_SQLITE };
 
 struct ctx {
@@ -765,7 +765,7 @@ static void test_sqlite_atomic_rom(void **state)
     mk_rom(s, pid, "v1");
     assert_int_equal(s->ops->rom_set_current(s, pid, "v1"), 0);
     assert_int_equal(s->ops->rom_set_current(s, pid, "nope"), FOTA_ENOENT);
-    assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM roms WHERE current <> 0"), 1);
+    assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM roms WHERE is_current <> 0"), 1);
     assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM rom_files"), 2);
 }
 

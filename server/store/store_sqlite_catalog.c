@@ -1,0 +1,381 @@
+/* store_sqlite_catalog.c - products and releases in the SQLite store.
+ *
+ * A release and its files are inserted in one durable transaction; the
+ * current release is switched in one transaction guarded by a partial unique
+ * index (at most one is_current row per product). */
+#include <stdlib.h>
+#include <string.h>
+#include "store_sqlite_int.h"
+
+#define Q(s) fota_store_sqlite_cast(s)
+#define STMT(id, sql) fota_store_sqlite_stmt(q, (id), (sql))
+
+/* ---- products ---------------------------------------------------------- */
+
+#define PRODUCT_COLS                                                                          \
+    "SELECT p.id, p.name, p.serial, p.status, p.description, p.flash_map, p.created,"       \
+    " (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id),"                          \
+    " (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id AND d.activated <> 0),"     \
+    " COALESCE((SELECT r.version FROM roms r WHERE r.product_id = p.id AND r.is_current <> 0), '')" \
+    " FROM products p"
+
+static void read_product(sqlite3_stmt *st, struct fota_product *p)
+{
+    memset(p, 0, sizeof *p);
+    p->id = sqlite3_column_int64(st, 0);
+    fota_store_sqlite_col_text(st, 1, p->name, sizeof p->name);
+    fota_store_sqlite_col_text(st, 2, p->serial, sizeof p->serial);
+    fota_store_sqlite_col_text(st, 3, p->status, sizeof p->status);
+    fota_store_sqlite_col_text(st, 4, p->description, sizeof p->description);
+    p->flash_map = sqlite3_column_int(st, 5);
+    p->created = sqlite3_column_int64(st, 6);
+    p->devices_total = sqlite3_column_int64(st, 7);
+    p->devices_activated = sqlite3_column_int64(st, 8);
+    fota_store_sqlite_col_text(st, 9, p->current_version, sizeof p->current_version);
+}
+
+int fota_store_sqlite_product_create(struct fota_store *s, struct fota_product *p)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+    int64_t id = 0, now = fota_store_now();
+    int rc;
+
+    if (!p->name[0])
+        return FOTA_EINVAL;
+    if (!p->status[0])
+        fota_store_strlcpy(p->status, "development", sizeof p->status);
+    fota_store_sqlite_lock(q);
+    rc = fota_store_sqlite_begin(q, 1);
+    if (rc)
+        goto out;
+    st = STMT(SQ_PRODUCT_INSERT,
+              "INSERT INTO products (name, serial, status, description, flash_map, created)"
+              " VALUES (?, ?, ?, ?, ?, ?) RETURNING id");
+    if (st) {
+        SQL_BIND_STR(st, 1, p->name);
+        SQL_BIND_STR(st, 2, p->serial);
+        SQL_BIND_STR(st, 3, p->status);
+        SQL_BIND_STR(st, 4, p->description);
+        sqlite3_bind_int(st, 5, p->flash_map);
+        sqlite3_bind_int64(st, 6, now);
+    }
+    rc = fota_store_sqlite_exec(q, st, "product_create", &id);
+    if (rc == 0)
+        rc = fota_store_sqlite_commit(q);
+    else
+        fota_store_sqlite_rollback(q);
+    if (rc == 0) {
+        p->id = id;
+        p->created = now;
+    }
+out:
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+/* Runs a product query that yields at most one row. */
+static int product_one(struct sql_store *q, sqlite3_stmt *st, struct fota_product *out)
+{
+    int rc;
+
+    if (!st)
+        return FOTA_EIO;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read_product(st, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = FOTA_ENOENT;
+    } else {
+        rc = fota_store_sqlite_err(q, rc, "product_get");
+    }
+    fota_store_sqlite_done(st);
+    return rc;
+}
+
+int fota_store_sqlite_product_get(struct fota_store *s, int64_t id, struct fota_product *out)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_PRODUCT_GET, PRODUCT_COLS " WHERE p.id = ?");
+    if (st)
+        sqlite3_bind_int64(st, 1, id);
+    return fota_store_sqlite_unlock(q, product_one(q, st, out));
+}
+
+int fota_store_sqlite_product_find(struct fota_store *s, const char *name, struct fota_product *out)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_PRODUCT_FIND, PRODUCT_COLS " WHERE p.name = ?");
+    if (st)
+        fota_store_sqlite_bind_text(st, 1, name, FOTA_NAME_MAX);
+    return fota_store_sqlite_unlock(q, product_one(q, st, out));
+}
+
+int fota_store_sqlite_product_list(struct fota_store *s, struct fota_product **out, size_t *n)
+{
+    struct sql_store *q = Q(s);
+    struct fota_product *arr = NULL;
+    size_t k = 0, cap = 0;
+    sqlite3_stmt *st;
+    int rc = FOTA_EIO;
+
+    *out = NULL;
+    *n = 0;
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_PRODUCT_LIST, PRODUCT_COLS " ORDER BY p.id");
+    if (!st)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fota_store_sqlite_grow((void **)&arr, &cap, k, sizeof *arr)) {
+            rc = FOTA_ENOMEM;
+            goto out;
+        }
+        read_product(st, &arr[k++]);
+    }
+    rc = rc == SQLITE_DONE ? 0 : fota_store_sqlite_err(q, rc, "product_list");
+out:
+    fota_store_sqlite_done(st);
+    if (rc == 0) {
+        *out = arr ? arr : calloc(1, sizeof *arr);
+        *n = k;
+        if (!*out)
+            rc = FOTA_ENOMEM;
+    } else {
+        free(arr);
+    }
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+/* ---- releases ---------------------------------------------------------- */
+
+#define ROM_COLS "SELECT id, product_id, version, codename, changelog, is_current, created FROM roms"
+
+static void read_rom(sqlite3_stmt *st, struct fota_rom *r)
+{
+    memset(r, 0, offsetof(struct fota_rom, files));
+    r->id = sqlite3_column_int64(st, 0);
+    r->product_id = sqlite3_column_int64(st, 1);
+    fota_store_sqlite_col_text(st, 2, r->version, sizeof r->version);
+    fota_store_sqlite_col_text(st, 3, r->codename, sizeof r->codename);
+    fota_store_sqlite_col_text(st, 4, r->changelog, sizeof r->changelog);
+    r->current = sqlite3_column_int(st, 5) != 0;
+    r->created = sqlite3_column_int64(st, 6);
+}
+
+/* Reads the file rows of r (r->id set). */
+static int read_files(struct sql_store *q, struct fota_rom *r)
+{
+    sqlite3_stmt *st = STMT(SQ_ROM_FILES,
+                            "SELECT id, name, sha256, size, slot, download_count FROM rom_files"
+                            " WHERE rom_id = ? ORDER BY file_index");
+    int rc;
+
+    r->nfiles = 0;
+    if (!st)
+        return FOTA_EIO;
+    sqlite3_bind_int64(st, 1, r->id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && r->nfiles < FOTA_ROM_MAX_FILES) {
+        struct fota_rom_file *f = &r->files[r->nfiles++];
+        memset(f, 0, sizeof *f);
+        f->id = sqlite3_column_int64(st, 0);
+        fota_store_sqlite_col_text(st, 1, f->name, sizeof f->name);
+        fota_store_sqlite_col_text(st, 2, f->sha256, sizeof f->sha256);
+        f->size = sqlite3_column_int64(st, 3);
+        f->slot = sqlite3_column_int(st, 4);
+        f->download_count = sqlite3_column_int64(st, 5);
+    }
+    rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : fota_store_sqlite_err(q, rc, "rom_files");
+    fota_store_sqlite_done(st);
+    return rc;
+}
+
+/* Runs a release query that yields at most one row, then its files. */
+static int rom_one(struct sql_store *q, sqlite3_stmt *st, struct fota_rom *out)
+{
+    int rc;
+
+    if (!st)
+        return FOTA_EIO;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read_rom(st, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = FOTA_ENOENT;
+    } else {
+        rc = fota_store_sqlite_err(q, rc, "rom_get");
+    }
+    fota_store_sqlite_done(st);
+    return rc ? rc : read_files(q, out);
+}
+
+int fota_store_sqlite_rom_create(struct fota_store *s, struct fota_rom *rom)
+{
+    struct sql_store *q = Q(s);
+    int64_t now = fota_store_now(), id = 0, fid[FOTA_ROM_MAX_FILES];
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!rom->version[0] || rom->nfiles > FOTA_ROM_MAX_FILES)
+        return FOTA_EINVAL;
+    fota_store_sqlite_lock(q);
+    rc = fota_store_sqlite_begin(q, 1);
+    if (rc)
+        goto out;
+    st = STMT(SQ_ROM_INSERT,
+              "INSERT INTO roms (product_id, version, codename, changelog, is_current, created)"
+              " VALUES (?, ?, ?, ?, 0, ?) RETURNING id");
+    if (st) {
+        sqlite3_bind_int64(st, 1, rom->product_id);
+        SQL_BIND_STR(st, 2, rom->version);
+        SQL_BIND_STR(st, 3, rom->codename);
+        SQL_BIND_STR(st, 4, rom->changelog);
+        sqlite3_bind_int64(st, 5, now);
+    }
+    rc = fota_store_sqlite_exec(q, st, "rom_create", &id);
+    for (size_t i = 0; rc == 0 && i < rom->nfiles; i++) {
+        const struct fota_rom_file *f = &rom->files[i];
+        st = STMT(SQ_ROM_FILE_INSERT,
+                  "INSERT INTO rom_files (rom_id, file_index, name, sha256, size, slot, download_count)"
+                  " VALUES (?, ?, ?, ?, ?, ?, 0) RETURNING id");
+        if (st) {
+            sqlite3_bind_int64(st, 1, id);
+            sqlite3_bind_int(st, 2, (int)i);
+            SQL_BIND_STR(st, 3, f->name);
+            SQL_BIND_STR(st, 4, f->sha256);
+            sqlite3_bind_int64(st, 5, f->size);
+            sqlite3_bind_int(st, 6, f->slot);
+        }
+        rc = fota_store_sqlite_exec(q, st, "rom_create", &fid[i]);
+    }
+    if (rc == 0)
+        rc = fota_store_sqlite_commit(q);
+    else
+        fota_store_sqlite_rollback(q);
+    if (rc == 0) {
+        rom->id = id;
+        rom->created = now;
+        rom->current = 0;
+        for (size_t i = 0; i < rom->nfiles; i++) {
+            rom->files[i].id = fid[i];
+            rom->files[i].download_count = 0;
+        }
+    }
+out:
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+int fota_store_sqlite_rom_get(struct fota_store *s, int64_t product_id, const char *version,
+                              struct fota_rom *out)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_ROM_GET, ROM_COLS " WHERE product_id = ? AND version = ?");
+    if (st) {
+        sqlite3_bind_int64(st, 1, product_id);
+        fota_store_sqlite_bind_text(st, 2, version, FOTA_VERSION_MAX);
+    }
+    return fota_store_sqlite_unlock(q, rom_one(q, st, out));
+}
+
+int fota_store_sqlite_rom_current(struct fota_store *s, int64_t product_id, struct fota_rom *out)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_ROM_CURRENT, ROM_COLS " WHERE product_id = ? AND is_current <> 0");
+    if (st)
+        sqlite3_bind_int64(st, 1, product_id);
+    return fota_store_sqlite_unlock(q, rom_one(q, st, out));
+}
+
+int fota_store_sqlite_rom_list(struct fota_store *s, int64_t product_id, struct fota_rom **out,
+                               size_t *n)
+{
+    struct sql_store *q = Q(s);
+    struct fota_rom *arr = NULL;
+    size_t k = 0, cap = 0;
+    sqlite3_stmt *st;
+    int rc = FOTA_EIO;
+
+    *out = NULL;
+    *n = 0;
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_ROM_LIST, ROM_COLS " WHERE product_id = ? ORDER BY id DESC");
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, product_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fota_store_sqlite_grow((void **)&arr, &cap, k, sizeof *arr)) {
+            rc = FOTA_ENOMEM;
+            goto out;
+        }
+        read_rom(st, &arr[k++]);
+    }
+    rc = rc == SQLITE_DONE ? 0 : fota_store_sqlite_err(q, rc, "rom_list");
+    fota_store_sqlite_done(st);
+    st = NULL;
+    for (size_t i = 0; rc == 0 && i < k; i++)
+        rc = read_files(q, &arr[i]);
+out:
+    fota_store_sqlite_done(st);
+    if (rc == 0) {
+        *out = arr ? arr : calloc(1, sizeof *arr);
+        *n = k;
+        if (!*out)
+            rc = FOTA_ENOMEM;
+    } else {
+        free(arr);
+    }
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+int fota_store_sqlite_rom_set_current(struct fota_store *s, int64_t product_id, const char *version)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+    int64_t id = 0;
+    int rc;
+
+    fota_store_sqlite_lock(q);
+    rc = fota_store_sqlite_begin(q, 1);
+    if (rc)
+        goto out;
+    st = STMT(SQ_ROM_ID, "SELECT id FROM roms WHERE product_id = ? AND version = ?");
+    if (st) {
+        sqlite3_bind_int64(st, 1, product_id);
+        fota_store_sqlite_bind_text(st, 2, version, FOTA_VERSION_MAX);
+    }
+    rc = fota_store_sqlite_exec(q, st, "rom_set_current", &id);
+    if (rc == 0 && id == 0)
+        rc = FOTA_ENOENT;
+    if (rc == 0) {
+        /* clear first: the partial unique index allows one current row */
+        st = STMT(SQ_ROM_CLEAR_CURRENT,
+                  "UPDATE roms SET is_current = 0 WHERE product_id = ? AND is_current <> 0");
+        if (st)
+            sqlite3_bind_int64(st, 1, product_id);
+        rc = fota_store_sqlite_exec(q, st, "rom_set_current", NULL);
+    }
+    if (rc == 0) {
+        st = STMT(SQ_ROM_SET_CURRENT, "UPDATE roms SET is_current = 1 WHERE id = ?");
+        if (st)
+            sqlite3_bind_int64(st, 1, id);
+        rc = fota_store_sqlite_exec(q, st, "rom_set_current", NULL);
+    }
+    if (rc == 0)
+        rc = fota_store_sqlite_commit(q);
+    else
+        fota_store_sqlite_rollback(q);
+out:
+    return fota_store_sqlite_unlock(q, rc);
+}

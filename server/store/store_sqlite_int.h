@@ -1,0 +1,117 @@
+/* store_sqlite_int.h - internals shared by the store_sqlite*.c files.
+ *
+ * One connection, one mutex: every op locks, runs its statements (cached,
+ * prepared on first use) and unlocks. Statements are identified by the enum
+ * below; their SQL sits beside the code that uses it. */
+#ifndef FOTA_STORE_SQLITE_INT_H
+#define FOTA_STORE_SQLITE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include "store_int.h"
+
+enum sql_stmt_id {
+    SQ_BEGIN, SQ_COMMIT, SQ_ROLLBACK,
+    SQ_PRODUCT_INSERT, SQ_PRODUCT_GET, SQ_PRODUCT_FIND, SQ_PRODUCT_LIST,
+    SQ_ROM_INSERT, SQ_ROM_FILE_INSERT, SQ_ROM_GET, SQ_ROM_FILES, SQ_ROM_LIST, SQ_ROM_CURRENT,
+    SQ_ROM_ID, SQ_ROM_CLEAR_CURRENT, SQ_ROM_SET_CURRENT,
+    SQ_DEVICE_INSERT, SQ_DEVICE_GET, SQ_DEVICE_LIST, SQ_DEVICE_LIST_ALL, SQ_DEVICE_UPDATE,
+    SQ_DEVICE_PRESENCE,
+    SQ_KEY_INSERT, SQ_KEY_LOOKUP, SQ_KEY_DELETE,
+    SQ_CMD_INSERT, SQ_CMD_UPDATE, SQ_CMD_GET, SQ_CMD_LIST,
+    SQ_MSG_INSERT,
+    SQ_MSG_LIST0,                     /* 8 variants: filter bits, see message_list */
+    SQ_MSG_LIST_LAST = SQ_MSG_LIST0 + 7,
+    SQ_DL_UPSERT, SQ_DL_COUNT_FILE, SQ_DL_SUM,
+    SQ_XFER_INSERT, SQ_XFER_LIST,
+    SQ_COUNT_
+};
+
+struct sql_store {
+    struct fota_store base;           /* first: the public handle */
+    pthread_mutex_t lock;
+    sqlite3 *db;
+    sqlite3_stmt *stmt[SQ_COUNT_];
+    int durable;                      /* synchronous=FULL for the open transaction */
+};
+
+static inline struct sql_store *fota_store_sqlite_cast(struct fota_store *s)
+{
+    return (struct sql_store *)s;
+}
+
+/* Returns the cached statement id, preparing sql on first use; NULL (logged)
+ * if it does not prepare. The statement is reset and unbound. */
+sqlite3_stmt *fota_store_sqlite_stmt(struct sql_store *q, int id, const char *sql);
+/* Resets a statement after use (bindings cleared); NULL-safe. */
+void fota_store_sqlite_done(sqlite3_stmt *st);
+/* Maps an SQLite result code to FOTA_E* (constraint: EEXIST unique, ENOENT
+ * foreign key, EINVAL other; busy: EBUSY; else EIO), logging real failures. */
+int fota_store_sqlite_err(struct sql_store *q, int rc, const char *what);
+/* Steps st to completion (for INSERT/UPDATE/DELETE); if id_out is non-NULL the
+ * first column of the first row (RETURNING id) is stored there. Resets st. */
+int fota_store_sqlite_exec(struct sql_store *q, sqlite3_stmt *st, const char *what, int64_t *id_out);
+/* Write transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). durable != 0
+ * runs this one transaction with synchronous=FULL (the commit is fsynced);
+ * commit and rollback restore NORMAL. A failed commit rolls back. */
+int fota_store_sqlite_begin(struct sql_store *q, int durable);
+int fota_store_sqlite_commit(struct sql_store *q);
+void fota_store_sqlite_rollback(struct sql_store *q);
+/* Copies a text column into a fixed buffer (NULL -> ""). */
+void fota_store_sqlite_col_text(sqlite3_stmt *st, int col, char *dst, size_t n);
+/* Binds a fixed-size text field without reading past its end. */
+int fota_store_sqlite_bind_text(sqlite3_stmt *st, int idx, const char *s, size_t n);
+/* Binds v, or NULL when v is 0 (optional foreign keys). */
+int fota_store_sqlite_bind_id(sqlite3_stmt *st, int idx, int64_t v);
+
+#define SQL_BIND_STR(st, idx, field) fota_store_sqlite_bind_text((st), (idx), (field), sizeof(field))
+
+void fota_store_sqlite_lock(struct sql_store *q);
+int fota_store_sqlite_unlock(struct sql_store *q, int rc);
+
+/* Applies every numbered migration not yet recorded (store_sqlite_schema.c). */
+int fota_store_sqlite_migrate(struct sql_store *q, char *err, size_t errlen);
+
+/* Operations (store_sqlite_catalog.c: products and releases). */
+int fota_store_sqlite_product_create(struct fota_store *s, struct fota_product *p);
+int fota_store_sqlite_product_get(struct fota_store *s, int64_t id, struct fota_product *out);
+int fota_store_sqlite_product_find(struct fota_store *s, const char *name, struct fota_product *out);
+int fota_store_sqlite_product_list(struct fota_store *s, struct fota_product **out, size_t *n);
+int fota_store_sqlite_rom_create(struct fota_store *s, struct fota_rom *rom);
+int fota_store_sqlite_rom_get(struct fota_store *s, int64_t product_id, const char *version,
+                              struct fota_rom *out);
+int fota_store_sqlite_rom_list(struct fota_store *s, int64_t product_id, struct fota_rom **out,
+                               size_t *n);
+int fota_store_sqlite_rom_set_current(struct fota_store *s, int64_t product_id, const char *version);
+int fota_store_sqlite_rom_current(struct fota_store *s, int64_t product_id, struct fota_rom *out);
+
+/* Operations (store_sqlite_fleet.c: devices, keys, commands, messages, ledgers). */
+int fota_store_sqlite_device_create(struct fota_store *s, struct fota_device *d);
+int fota_store_sqlite_device_get(struct fota_store *s, int64_t id, struct fota_device *out);
+int fota_store_sqlite_device_list(struct fota_store *s, int64_t product_id, struct fota_device **out,
+                                  size_t *n);
+int fota_store_sqlite_device_update(struct fota_store *s, const struct fota_device *d, unsigned fields);
+int fota_store_sqlite_device_presence_batch(struct fota_store *s, const struct fota_presence *rows,
+                                            size_t n);
+int fota_store_sqlite_key_create(struct fota_store *s, const struct fota_key *k);
+int fota_store_sqlite_key_lookup(struct fota_store *s, const char *hash_hex, struct fota_key *out);
+int fota_store_sqlite_key_delete_for_device(struct fota_store *s, int64_t device_id, int kind);
+int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *c);
+int fota_store_sqlite_command_update(struct fota_store *s, const struct fota_command *c);
+int fota_store_sqlite_command_get(struct fota_store *s, int64_t id, struct fota_command *out);
+int fota_store_sqlite_command_list_device(struct fota_store *s, int64_t device_id, int state,
+                                          struct fota_command **out, size_t *n);
+int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m);
+int fota_store_sqlite_message_list(struct fota_store *s, const struct fota_message_filter *f,
+                                   struct fota_message **out, size_t *n);
+int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,
+                                   int64_t bytes, int completed);
+int fota_store_sqlite_download_bytes(struct fota_store *s, int64_t device_id, int64_t *bytes);
+int fota_store_sqlite_transfer_add(struct fota_store *s, struct fota_transfer *t);
+int fota_store_sqlite_transfer_list(struct fota_store *s, size_t limit, struct fota_transfer **out,
+                                    size_t *n);
+
+/* Grows a result array by one slot (realloc doubling); 0 or FOTA_ENOMEM. */
+int fota_store_sqlite_grow(void **arr, size_t *cap, size_t n, size_t elem);
+
+#endif

@@ -1,0 +1,232 @@
+/* store_sqlite_schema.c - the numbered schema migrations of the SQLite store.
+ *
+ * Migration N is applied once, in its own transaction, together with the row
+ * N in schema_migrations (and PRAGMA user_version = N, a mirror for the
+ * sqlite3 shell). Never edit a released migration: append a new one. The SQL
+ * is kept portable to PostgreSQL (docs/store.md lists what differs). */
+#include <stdio.h>
+#include <string.h>
+#include "store_sqlite_int.h"
+
+static const char *const migrations[] = {
+    /* 1: the initial schema. */
+    "CREATE TABLE products ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  name        TEXT    NOT NULL,"
+    "  serial      TEXT    NOT NULL DEFAULT '',"
+    "  status      TEXT    NOT NULL DEFAULT 'development',"
+    "  description TEXT    NOT NULL DEFAULT '',"
+    "  flash_map   INTEGER NOT NULL DEFAULT 0,"
+    "  created     BIGINT  NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX products_name ON products (name);"
+
+    "CREATE TABLE roms ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  product_id  INTEGER NOT NULL REFERENCES products (id),"
+    "  version     TEXT    NOT NULL,"
+    "  codename    TEXT    NOT NULL DEFAULT '',"
+    "  changelog   TEXT    NOT NULL DEFAULT '',"
+    "  is_current  INTEGER NOT NULL DEFAULT 0,"
+    "  created     BIGINT  NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX roms_product_version ON roms (product_id, version);"
+    /* at most one current release per product, enforced by the database */
+    "CREATE UNIQUE INDEX roms_one_current ON roms (product_id) WHERE is_current <> 0;"
+
+    "CREATE TABLE rom_files ("
+    "  id             INTEGER PRIMARY KEY,"
+    "  rom_id         INTEGER NOT NULL REFERENCES roms (id) ON DELETE CASCADE,"
+    "  file_index     INTEGER NOT NULL,"
+    "  name           TEXT    NOT NULL,"
+    "  sha256         TEXT    NOT NULL,"
+    "  size           BIGINT  NOT NULL,"
+    "  slot           INTEGER NOT NULL DEFAULT 0,"
+    "  download_count BIGINT  NOT NULL DEFAULT 0"
+    ");"
+    "CREATE UNIQUE INDEX rom_files_rom_name ON rom_files (rom_id, name);"
+    "CREATE INDEX rom_files_sha256 ON rom_files (sha256);"
+
+    "CREATE TABLE devices ("
+    "  id             INTEGER PRIMARY KEY,"
+    "  product_id     INTEGER NOT NULL REFERENCES products (id),"
+    "  name           TEXT    NOT NULL DEFAULT '',"
+    "  bssid          TEXT    NOT NULL DEFAULT '',"
+    "  activated      INTEGER NOT NULL DEFAULT 0,"
+    "  activated_at   BIGINT  NOT NULL DEFAULT 0,"
+    "  rom_version    TEXT    NOT NULL DEFAULT '',"
+    "  running_slot   INTEGER NOT NULL DEFAULT 0,"
+    "  last_active    BIGINT  NOT NULL DEFAULT 0,"
+    "  online         INTEGER NOT NULL DEFAULT 0,"
+    "  created        BIGINT  NOT NULL,"
+    "  key_generation INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX devices_product ON devices (product_id);"
+
+    "CREATE TABLE api_keys ("
+    "  hash       TEXT    PRIMARY KEY,"
+    "  kind       INTEGER NOT NULL,"
+    "  product_id INTEGER REFERENCES products (id),"
+    "  device_id  INTEGER REFERENCES devices (id) ON DELETE CASCADE,"
+    "  created    BIGINT  NOT NULL"
+    ");"
+    "CREATE INDEX api_keys_device ON api_keys (device_id);"
+
+    "CREATE TABLE commands ("
+    "  id        INTEGER PRIMARY KEY,"
+    "  device_id INTEGER NOT NULL REFERENCES devices (id) ON DELETE CASCADE,"
+    "  nonce     BIGINT  NOT NULL,"
+    "  action    TEXT    NOT NULL,"
+    "  params    TEXT    NOT NULL DEFAULT '',"
+    "  state     INTEGER NOT NULL,"
+    "  result    TEXT    NOT NULL DEFAULT '',"
+    "  created   BIGINT  NOT NULL,"
+    "  updated   BIGINT  NOT NULL"
+    ");"
+    "CREATE INDEX commands_device ON commands (device_id, state);"
+
+    /* a log: ids are kept as plain numbers (0 = none), no foreign keys */
+    "CREATE TABLE messages ("
+    "  id         INTEGER PRIMARY KEY,"
+    "  product_id INTEGER NOT NULL DEFAULT 0,"
+    "  device_id  INTEGER NOT NULL DEFAULT 0,"
+    "  action     TEXT    NOT NULL,"
+    "  body       TEXT    NOT NULL DEFAULT '',"
+    "  created    BIGINT  NOT NULL"
+    ");"
+    "CREATE INDEX messages_product ON messages (product_id, id);"
+    "CREATE INDEX messages_device ON messages (device_id, id);"
+
+    /* device_id 0: anonymous (product key) downloads */
+    "CREATE TABLE downloads ("
+    "  device_id   INTEGER NOT NULL,"
+    "  file_id     INTEGER NOT NULL REFERENCES rom_files (id) ON DELETE CASCADE,"
+    "  bytes       BIGINT  NOT NULL DEFAULT 0,"
+    "  completions BIGINT  NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (device_id, file_id)"
+    ");"
+    "CREATE INDEX downloads_file ON downloads (file_id);"
+
+    "CREATE TABLE transfers ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  peer        TEXT    NOT NULL,"
+    "  section     INTEGER NOT NULL,"
+    "  bytes       BIGINT  NOT NULL,"
+    "  result      TEXT    NOT NULL,"
+    "  duration_ms BIGINT  NOT NULL,"
+    "  mode        TEXT    NOT NULL,"
+    "  created     BIGINT  NOT NULL"
+    ");",
+};
+
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int exec_sql(struct sql_store *q, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(q->db));
+    sqlite3_free(msg);
+    return FOTA_EIO;
+}
+
+/* Returns 1 if migration v is recorded, 0 if not, FOTA_EIO on error. */
+static int is_applied(struct sql_store *q, int v, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret;
+
+    rc = sqlite3_prepare_v2(q->db, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", -1,
+                            &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int(st, 1, v);
+        rc = sqlite3_step(st);
+    }
+    if (rc != SQLITE_ROW) {
+        snprintf(err, errlen, "reading schema_migrations: %s", sqlite3_errmsg(q->db));
+        ret = FOTA_EIO;
+    } else {
+        ret = sqlite3_column_int(st, 0) > 0;
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int newest_recorded(struct sql_store *q, int *v, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(q->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                                -1, &st, NULL);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        snprintf(err, errlen, "reading schema_migrations: %s", sqlite3_errmsg(q->db));
+        sqlite3_finalize(st);
+        return FOTA_EIO;
+    }
+    *v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int apply_one(struct sql_store *q, int v, char *err, size_t errlen)
+{
+    char sql[128];
+    int rc;
+
+    /* IMMEDIATE, then re-check inside the lock: two processes opening a new
+     * database at once apply each migration exactly once. */
+    if (exec_sql(q, "BEGIN IMMEDIATE", err, errlen) != 0)
+        return FOTA_EIO;
+    rc = is_applied(q, v, err, errlen);
+    if (rc == 1) {
+        exec_sql(q, "COMMIT", err, errlen);
+        return 0;
+    }
+    if (rc < 0)
+        goto fail;
+    snprintf(sql, sizeof sql,
+             "INSERT INTO schema_migrations (version, applied) VALUES (%d, %lld);"
+             "PRAGMA user_version = %d;",
+             v, (long long)fota_store_now(), v);
+    if (exec_sql(q, migrations[v - 1], err, errlen) != 0 || exec_sql(q, sql, err, errlen) != 0 ||
+        exec_sql(q, "COMMIT", err, errlen) != 0)
+        goto fail;
+    fota_store_logf(&q->base, FOTA_LOG_INFO, "store: applied schema migration version=%d", v);
+    return 0;
+fail:
+    {
+        size_t len = strnlen(err, errlen);
+        if (len + 40 < errlen)
+            snprintf(err + len, errlen - len, " (migration %d)", v);
+    }
+    exec_sql(q, "ROLLBACK", sql, sizeof sql);
+    return FOTA_EIO;
+}
+
+int fota_store_sqlite_migrate(struct sql_store *q, char *err, size_t errlen)
+{
+    int have = 0;
+
+    if (exec_sql(q,
+                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                 "  version INTEGER PRIMARY KEY,"
+                 "  applied BIGINT  NOT NULL)",
+                 err, errlen) != 0)
+        return FOTA_EIO;
+    if (newest_recorded(q, &have, err, errlen) != 0)
+        return FOTA_EIO;
+    if (have > N_MIGRATIONS) {
+        snprintf(err, errlen,
+                 "database schema version %d is newer than this fotad knows (%d): upgrade fotad",
+                 have, N_MIGRATIONS);
+        return FOTA_EIO;
+    }
+    for (int v = have + 1; v <= N_MIGRATIONS; v++)
+        if (apply_one(q, v, err, errlen) != 0)
+            return FOTA_EIO;
+    return 0;
+}
