@@ -623,6 +623,15 @@ struct fota_legacy *fota_legacy_new(struct event_base *base, const struct fota_l
     return lg;
 }
 
+int fota_legacy_set_conf(struct fota_legacy *lg, const struct fota_legacy_conf *conf)
+{
+    if (fota_legacy_conf_check(conf, NULL, 0) != 0)
+        return FOTA_ECONFIG;
+    lg->conf = *conf;
+    pump(lg);
+    return 0;
+}
+
 void fota_legacy_set_record_cb(struct fota_legacy *lg, fota_legacy_record_cb cb, void *ud)
 {
     lg->rec_cb = cb;

@@ -78,6 +78,11 @@ typedef void (*fota_legacy_record_cb)(void *ud, const struct fota_legacy_record 
 struct fota_legacy *fota_legacy_new(struct event_base *base, const struct fota_legacy_conf *conf,
                                     const struct fota_legacy_source *src, fota_log_cb log,
                                     void *log_ud);
+/* Replaces the settings (config reload). Running transfers use the new chunk and interval from
+ * their next write and the new timeout from their next wait; a larger max_clients starts
+ * queued transfers at once, a smaller one lets running transfers finish. Returns 0 or
+ * FOTA_ECONFIG (nothing changed). */
+int fota_legacy_set_conf(struct fota_legacy *lg, const struct fota_legacy_conf *conf);
 /* Sets (or clears, with NULL) the callback told about every finished connection. */
 void fota_legacy_set_record_cb(struct fota_legacy *lg, fota_legacy_record_cb cb, void *ud);
 /* Starts listening on addr (numeric IPv4 or IPv6 literal, brackets allowed; NULL or "" = 0.0.0.0)

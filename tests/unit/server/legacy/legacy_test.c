@@ -293,10 +293,19 @@ static void test_bad_request_and_no_image(void **state)
     harness_free(h);
 }
 
-static void test_refused_when_full(void **state)
+static void test_reload_then_refused_when_full(void **state)
 {
-    struct harness *h = harness_new(1, 0);
+    struct harness *h = harness_new(4, 4);
+    struct fota_legacy_conf c;
 
+    fota_legacy_conf_init(&c);
+    c.chunk = 2000;
+    assert_int_equal(fota_legacy_set_conf(h->lg, &c), FOTA_ECONFIG);
+    c.chunk = 1000;
+    c.interval_ms = 1;
+    c.max_clients = 1;
+    c.max_queue = 0;
+    assert_int_equal(fota_legacy_set_conf(h->lg, &c), 0);
     h->want_records = 2;
     client_connect(h, &h->cl[0], 1);
     client_connect(h, &h->cl[1], 1);
@@ -306,6 +315,28 @@ static void test_refused_when_full(void **state)
     assert_string_equal(h->results[0], "busy");
     assert_string_equal(h->results[1], "ok");
     assert_int_equal(h->cl[1].got, 0);
+    assert_true(h->cl[0].max_read <= 1000); /* the reloaded chunk size */
+    harness_free(h);
+}
+
+/* One slot, room in the queue: the second client waits, then gets the whole image. */
+static void test_queued(void **state)
+{
+    struct harness *h = harness_new(1, 4);
+    unsigned active = 9, queued = 9;
+
+    h->want_records = 2;
+    client_connect(h, &h->cl[1], 2);
+    client_connect(h, &h->cl[0], 1);
+    harness_run(h);
+    check_image(h, &h->cl[0]);
+    assert_int_equal(h->cl[1].got, 4 + IMG_LEN);
+    assert_int_equal(h->nrec, 2);
+    assert_string_equal(h->results[0], "ok");
+    assert_string_equal(h->results[1], "ok");
+    fota_legacy_stats(h->lg, &active, &queued, NULL);
+    assert_int_equal(active, 0);
+    assert_int_equal(queued, 0);
     harness_free(h);
 }
 
@@ -318,7 +349,8 @@ int main(void)
         cmocka_unit_test(test_paced),
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_bad_request_and_no_image),
-        cmocka_unit_test(test_refused_when_full),
+        cmocka_unit_test(test_reload_then_refused_when_full),
+        cmocka_unit_test(test_queued),
     };
 
     signal(SIGPIPE, SIG_IGN);
