@@ -1,0 +1,453 @@
+/* config.c - the option table and everything generated from it: INI loading
+ * through inih, flag parsing, validation, --help and the markdown reference.
+ * Adding an option is one line in fota_conf_opts[] plus the struct field. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fota_err.h"
+#include "log.h"
+
+#define OFF(f) offsetof(struct fota_config, f), sizeof(((struct fota_config *)0)->f)
+
+const struct fota_conf_opt fota_conf_opts[] = {
+    { "data", FOTA_CONF_T_STR, OFF(data_dir), "./var", 0, 0, 0,
+      "Data directory: fota.db, blobs/, owner.key, secret.key." },
+    { "store", FOTA_CONF_T_STR, OFF(store), "sqlite", 0, 0, 0,
+      "Metadata store: sqlite (DATA/fota.db) or memory (lost at exit; for tests and demos)." },
+    { "bind", FOTA_CONF_T_STR, OFF(bind), "0.0.0.0", 0, 0, 0,
+      "Address every listener binds (numeric IPv4 or IPv6, e.g. 127.0.0.1 or ::)." },
+    { "http_port", FOTA_CONF_T_PORT, OFF(http_port), "80", 0, 65535, 0,
+      "REST API, ROM download and web console. 0 = ephemeral, off = disabled." },
+    { "https_port", FOTA_CONF_T_PORT, OFF(https_port), "443", 0, 65535, 0,
+      "Same as http_port over TLS; used only when tls_cert and tls_key are set." },
+    { "device_port", FOTA_CONF_T_PORT, OFF(device_port), "8000", 0, 65535, 0,
+      "Device channel (one JSON object per line, plain TCP)." },
+    { "device_tls_port", FOTA_CONF_T_PORT, OFF(device_tls_port), "8443", 0, 65535, 0,
+      "Device channel over TLS; used only when tls_cert and tls_key are set." },
+    { "legacy_port", FOTA_CONF_T_PORT, OFF(legacy_port), "5555", 0, 65535, 0,
+      "Raw-TCP DFU listener of the private DFU server (1 request byte, length, image)." },
+    { "tls_cert", FOTA_CONF_T_STR, OFF(tls_cert), "", 0, 0, 0,
+      "PEM certificate (chain) for https_port and device_tls_port." },
+    { "tls_key", FOTA_CONF_T_STR, OFF(tls_key), "", 0, 0, 0,
+      "PEM private key for tls_cert." },
+    { "max_upload", FOTA_CONF_T_SIZE, OFF(max_upload), "16M", 1024, 1ull << 30, FOTA_CONF_RELOAD,
+      "Largest request body (ROM upload), bytes; K/M/G suffixes are binary (KiB, MiB, GiB)." },
+    { "log_level", FOTA_CONF_T_LEVEL, OFF(log_level), "info", 0, 3, FOTA_CONF_RELOAD,
+      "debug, info, warn or error." },
+    { "ping_timeout", FOTA_CONF_T_UINT, OFF(ping_timeout), "120", 5, 86400, FOTA_CONF_RELOAD,
+      "Seconds without a ping before a device counts as offline and is disconnected." },
+    { "shutdown_grace", FOTA_CONF_T_UINT, OFF(shutdown_grace), "10", 0, 3600, FOTA_CONF_RELOAD,
+      "Seconds SIGTERM waits for in-flight requests before closing them." },
+    { "http_timeout", FOTA_CONF_T_UINT, OFF(http_timeout), "60", 1, 3600, FOTA_CONF_RELOAD,
+      "Seconds an HTTP connection may stay idle or take to send a request." },
+    { "legacy_product", FOTA_CONF_T_STR, OFF(legacy_product), "", 0, 0, FOTA_CONF_RELOAD,
+      "Product (name or id) whose current release the legacy port serves; \"\" = the only product." },
+    { "legacy_chunk", FOTA_CONF_T_UINT, OFF(legacy_chunk), "1280", 1, 1280, FOTA_CONF_RELOAD,
+      "Legacy port: bytes per paced write (a stock client overflows above 1280)." },
+    { "legacy_interval_ms", FOTA_CONF_T_UINT, OFF(legacy_interval_ms), "20", 0, 60000,
+      FOTA_CONF_RELOAD, "Legacy port: pause after each acknowledged write, ms." },
+    { "legacy_timeout_ms", FOTA_CONF_T_UINT, OFF(legacy_timeout_ms), "30000", 1, 3600000,
+      FOTA_CONF_RELOAD, "Legacy port: request wait and stall limit, ms." },
+    { "legacy_max_clients", FOTA_CONF_T_UINT, OFF(legacy_max_clients), "64", 1, 100000,
+      FOTA_CONF_RELOAD, "Legacy port: concurrent transfers." },
+    { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static const struct fota_conf_opt *find_opt(const char *name)
+{
+    for (const struct fota_conf_opt *o = fota_conf_opts; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char num[32];
+    size_t i = 0;
+    uint64_t v, mul = 1;
+
+    while (s[i] >= '0' && s[i] <= '9' && i < sizeof(num) - 1) {
+        num[i] = s[i];
+        i++;
+    }
+    num[i] = '\0';
+    if (i == 0 || parse_u64(num, &v))
+        return -1;
+    const char *suf = s + i;
+    if (*suf == '\0' || strcasecmp(suf, "b") == 0)
+        mul = 1;
+    else if (strcasecmp(suf, "k") == 0 || strcasecmp(suf, "kib") == 0 || strcasecmp(suf, "kb") == 0)
+        mul = 1024;
+    else if (strcasecmp(suf, "m") == 0 || strcasecmp(suf, "mib") == 0 || strcasecmp(suf, "mb") == 0)
+        mul = 1024 * 1024;
+    else if (strcasecmp(suf, "g") == 0 || strcasecmp(suf, "gib") == 0 || strcasecmp(suf, "gb") == 0)
+        mul = 1024ull * 1024 * 1024;
+    else
+        return -1;
+    if (v > UINT64_MAX / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+int fota_config_set(struct fota_config *c, const char *name, const char *value,
+                    char *err, size_t errlen)
+{
+    const struct fota_conf_opt *o = find_opt(name);
+    char *field;
+    uint64_t v;
+
+    if (!o) {
+        seterr(err, errlen, "unknown option %s", name);
+        return FOTA_ECONFIG;
+    }
+    field = (char *)c + o->offset;
+    switch (o->type) {
+    case FOTA_CONF_T_STR:
+        if (strlen(value) >= o->size) {
+            seterr(err, errlen, "%s: longer than %zu characters", name, o->size - 1);
+            return FOTA_ECONFIG;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case FOTA_CONF_T_PORT:
+        if (strcasecmp(value, "off") == 0) {
+            *(int *)(void *)field = FOTA_PORT_OFF;
+            return 0;
+        }
+        if (parse_u64(value, &v) || v > 65535) {
+            seterr(err, errlen, "%s: \"%s\" is not a port (0..65535 or off)", name, value);
+            return FOTA_ECONFIG;
+        }
+        *(int *)(void *)field = (int)v;
+        return 0;
+    case FOTA_CONF_T_UINT:
+    case FOTA_CONF_T_SIZE:
+        if ((o->type == FOTA_CONF_T_UINT ? parse_u64(value, &v) : parse_size(value, &v))) {
+            seterr(err, errlen, "%s: \"%s\" is not a %s", name, value,
+                   o->type == FOTA_CONF_T_UINT ? "number" : "size (e.g. 16M)");
+            return FOTA_ECONFIG;
+        }
+        if (v < o->min || v > o->max) {
+            seterr(err, errlen, "%s: %s is out of range %llu..%llu", name, value,
+                   (unsigned long long)o->min, (unsigned long long)o->max);
+            return FOTA_ECONFIG;
+        }
+        if (o->type == FOTA_CONF_T_UINT)
+            *(unsigned *)(void *)field = (unsigned)v;
+        else
+            *(uint64_t *)(void *)field = v;
+        return 0;
+    case FOTA_CONF_T_LEVEL: {
+        int lv = fota_log_level_parse(value);
+        if (lv < 0) {
+            seterr(err, errlen, "%s: \"%s\" is not one of debug, info, warn, error", name, value);
+            return FOTA_ECONFIG;
+        }
+        *(int *)(void *)field = lv;
+        return 0;
+    }
+    }
+    seterr(err, errlen, "%s: bad table entry", name);
+    return FOTA_ECONFIG;
+}
+
+void fota_config_defaults(struct fota_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (const struct fota_conf_opt *o = fota_conf_opts; o->name; o++) {
+        int r = fota_config_set(c, o->name, o->def, NULL, 0);
+        (void)r; /* the defaults are tested by unit.config_test */
+    }
+}
+
+struct ini_ctx {
+    struct fota_config *c;
+    char *err;
+    size_t errlen;
+    int failed;
+};
+
+static int conf_ini_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *x = user;
+    char msg[256];
+
+    if (x->failed)
+        return 0;
+    if (section[0] && strcmp(section, "fotad") != 0) {
+        seterr(x->err, x->errlen, "unknown section [%s] (use top level or [fotad])", section);
+        x->failed = 1;
+        return 0;
+    }
+    if (fota_config_set(x->c, name, value, msg, sizeof(msg))) {
+        seterr(x->err, x->errlen, "%s", msg);
+        x->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+int fota_config_load_file(struct fota_config *c, const char *path, char *err, size_t errlen)
+{
+    char msg[300] = "";
+    struct ini_ctx x = { c, msg, sizeof(msg), 0 };
+    FILE *f = fopen(path, "r");
+
+    if (!f) {
+        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        return FOTA_EIO;
+    }
+    int line = ini_parse_file(f, conf_ini_handler, &x);
+    fclose(f);
+    if (line != 0) {
+        seterr(err, errlen, "%s:%d: %s", path, line, msg[0] ? msg : "syntax error");
+        return FOTA_ECONFIG;
+    }
+    if (strlen(path) < sizeof(c->config_file))
+        memcpy(c->config_file, path, strlen(path) + 1);
+    return 0;
+}
+
+int fota_config_check(const struct fota_config *c, char *err, size_t errlen)
+{
+    if (c->data_dir[0] == '\0') {
+        seterr(err, errlen, "data: must not be empty");
+        return FOTA_ECONFIG;
+    }
+    if (strcmp(c->store, "sqlite") != 0 && strcmp(c->store, "memory") != 0) {
+        seterr(err, errlen, "store: \"%s\" is not sqlite or memory", c->store);
+        return FOTA_ECONFIG;
+    }
+    if (c->bind[0] == '\0') {
+        seterr(err, errlen, "bind: must not be empty");
+        return FOTA_ECONFIG;
+    }
+    if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
+        seterr(err, errlen, "tls_cert and tls_key must be set together");
+        return FOTA_ECONFIG;
+    }
+    const int ports[] = { c->http_port, c->https_port, c->device_port, c->device_tls_port,
+                          c->legacy_port };
+    for (size_t i = 0; i < 5; i++)
+        for (size_t j = i + 1; j < 5; j++)
+            if (ports[i] > 0 && ports[i] == ports[j]) {
+                seterr(err, errlen, "port %d is configured twice", ports[i]);
+                return FOTA_ECONFIG;
+            }
+    return 0;
+}
+
+/* "--http-port" -> "http_port"; NULL if not an option flag. */
+static const struct fota_conf_opt *flag_opt(const char *arg, const char **inline_val)
+{
+    char name[64];
+    size_t i = 0;
+
+    *inline_val = NULL;
+    if (strncmp(arg, "--", 2) != 0)
+        return NULL;
+    arg += 2;
+    while (arg[i] && arg[i] != '=' && i < sizeof(name) - 1) {
+        name[i] = arg[i] == '-' ? '_' : arg[i];
+        i++;
+    }
+    name[i] = '\0';
+    if (arg[i] == '=')
+        *inline_val = arg + i + 1;
+    return find_opt(name);
+}
+
+int fota_config_from_args(struct fota_config *c, struct fota_cmdline *cl, int argc,
+                          char **argv, char *err, size_t errlen)
+{
+    int r;
+
+    memset(cl, 0, sizeof(*cl));
+    fota_config_defaults(c);
+    /* Pass 1: the plain switches and -c. */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            if (i + 1 >= argc) {
+                seterr(err, errlen, "%s needs a file name", a);
+                return FOTA_ECONFIG;
+            }
+            cl->config_file = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            cl->config_file = a + 9;
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--test-config") == 0) {
+            cl->test_only = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cl->help = 1;
+        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            cl->version = 1;
+        } else if (strcmp(a, "--config-doc") == 0) {
+            cl->config_doc = 1;
+        } else {
+            const char *iv;
+            const struct fota_conf_opt *o = flag_opt(a, &iv);
+            if (!o) {
+                seterr(err, errlen, "unknown argument %s (see --help)", a);
+                return FOTA_ECONFIG;
+            }
+            if (!iv) {
+                if (i + 1 >= argc) {
+                    seterr(err, errlen, "%s needs a value", a);
+                    return FOTA_ECONFIG;
+                }
+                i++;
+            }
+        }
+    }
+    if (cl->help || cl->version || cl->config_doc)
+        return 0;
+    if (cl->config_file) {
+        r = fota_config_load_file(c, cl->config_file, err, errlen);
+        if (r)
+            return r;
+    }
+    /* Pass 2: flags override the file. */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *iv;
+        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            i++;
+            continue;
+        }
+        const struct fota_conf_opt *o = flag_opt(a, &iv);
+        if (!o)
+            continue;
+        const char *val = iv ? iv : argv[++i];
+        r = fota_config_set(c, o->name, val, err, errlen);
+        if (r)
+            return r;
+    }
+    return fota_config_check(c, err, errlen);
+}
+
+static void flag_name(const struct fota_conf_opt *o, char *buf, size_t len)
+{
+    size_t i;
+    for (i = 0; o->name[i] && i + 1 < len; i++)
+        buf[i] = o->name[i] == '_' ? '-' : o->name[i];
+    buf[i] = '\0';
+}
+
+static const char *type_hint(int t)
+{
+    switch (t) {
+    case FOTA_CONF_T_PORT: return "PORT|off";
+    case FOTA_CONF_T_UINT: return "N";
+    case FOTA_CONF_T_SIZE: return "SIZE";
+    case FOTA_CONF_T_LEVEL: return "LEVEL";
+    default: return "TEXT";
+    }
+}
+
+void fota_config_usage(FILE *f, const char *prog)
+{
+    char fl[64];
+    fprintf(f, "usage: %s [-c FILE] [-t] [--OPTION VALUE ...]\n"
+               "       %s legacy -fw1 user1.bin -fw2 user2.bin [...]   (drop-in DFU server)\n\n"
+               "  -c, --config FILE   INI file (keys at top level or in [fotad])\n"
+               "  -t, --test-config   check the configuration and exit\n"
+               "  -V, --version       print the version\n"
+               "  --config-doc        print the option reference (markdown)\n\n"
+               "Options (flags override the file):\n", prog, prog);
+    for (const struct fota_conf_opt *o = fota_conf_opts; o->name; o++) {
+        flag_name(o, fl, sizeof(fl));
+        fprintf(f, "  --%-20s %-9s %s (default: %s)\n", fl, type_hint(o->type), o->help,
+                o->def[0] ? o->def : "\"\"");
+    }
+}
+
+void fota_config_doc(FILE *f)
+{
+    char fl[64];
+    fprintf(f, "# fotad configuration\n\n"
+               "<!-- Generated by `fotad --config-doc` from the option table in\n"
+               "     server/core/config.c; edit the table, not this file. -->\n\n"
+               "fotad reads an INI file given with `-c FILE` (keys at top level or in a\n"
+               "`[fotad]` section; `;` and `#` start comments), then applies command-line\n"
+               "flags, which win. `fotad -t -c FILE` checks the file and exits (status 0 when\n"
+               "valid). Ports take a number, `0` for an ephemeral port (the bound port is logged\n"
+               "as `listening proto=... addr=IP:PORT`) or `off`. Options marked *reload* are\n"
+               "applied again when fotad receives SIGHUP; the others need a restart.\n\n"
+               "| key | flag | type | default | reload | meaning |\n"
+               "|---|---|---|---|---|---|\n");
+    for (const struct fota_conf_opt *o = fota_conf_opts; o->name; o++) {
+        flag_name(o, fl, sizeof(fl));
+        fprintf(f, "| `%s` | `--%s` | %s | `%s` | %s | %s |\n", o->name, fl, type_hint(o->type),
+                o->def[0] ? o->def : "\"\"", (o->flags & FOTA_CONF_RELOAD) ? "yes" : "no",
+                o->help);
+    }
+    fprintf(f, "\nTypes: PORT|off = 0..65535 or `off`; N = decimal integer within the option's\n"
+               "range; SIZE = bytes with optional `K`, `M`, `G` (binary) suffix; LEVEL = `debug`,\n"
+               "`info`, `warn`, `error`.\n\n"
+               "TLS: `https_port` and `device_tls_port` listen only when both `tls_cert` and\n"
+               "`tls_key` are set.\n");
+}
+
+void fota_config_apply_reloadable(struct fota_config *dst, const struct fota_config *src,
+                                  char *changed, size_t changed_len)
+{
+    size_t used = 0;
+    if (changed_len)
+        changed[0] = '\0';
+    for (const struct fota_conf_opt *o = fota_conf_opts; o->name; o++) {
+        if (!(o->flags & FOTA_CONF_RELOAD))
+            continue;
+        char *d = (char *)dst + o->offset;
+        const char *s = (const char *)src + o->offset;
+        if (memcmp(d, s, o->size) == 0)
+            continue;
+        memcpy(d, s, o->size);
+        if (changed_len && used < changed_len) {
+            int n = snprintf(changed + used, changed_len - used, "%s%s", used ? "," : "", o->name);
+            if (n > 0)
+                used += (size_t)n;
+        }
+    }
+}
+
+const char *fota_config_port_str(int port, char *buf, size_t len)
+{
+    if (port == FOTA_PORT_OFF)
+        snprintf(buf, len, "off");
+    else
+        snprintf(buf, len, "%d", port);
+    return buf;
+}

@@ -1,0 +1,198 @@
+/* keys.c - key generation (OpenSSL CSPRNG), SHA-256 hashing, HMAC derivation
+ * of device keys, key files with mode 0600, and the master-key flash sector. */
+#include "keys.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fota_err.h"
+
+static const char hexd[] = "0123456789abcdef";
+
+static void to_hex(const uint8_t *in, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hexd[in[i] >> 4];
+        out[2 * i + 1] = hexd[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int fota_key_generate(char out[FOTA_KEY_BUF])
+{
+    uint8_t raw[FOTA_KEY_LEN / 2];
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return FOTA_EIO;
+    to_hex(raw, sizeof(raw), out);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return 0;
+}
+
+int fota_key_valid(const char *s, size_t len)
+{
+    if (len != FOTA_KEY_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+void fota_key_hash(const char *key, size_t len, char out[65])
+{
+    uint8_t d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)key, len, d);
+    to_hex(d, sizeof(d), out);
+}
+
+void fota_key_derive(const uint8_t secret[FOTA_SECRET_LEN], const char *kind,
+                     int64_t device_id, int generation, char out[FOTA_KEY_BUF])
+{
+    char msg[96];
+    uint8_t mac[EVP_MAX_MD_SIZE];
+    unsigned maclen = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    int n = snprintf(msg, sizeof(msg), "%s:%lld:%d", kind, (long long)device_id, generation);
+
+    HMAC(EVP_sha256(), secret, FOTA_SECRET_LEN, (const unsigned char *)msg, (size_t)n, mac,
+         &maclen);
+    to_hex(mac, maclen, hex);
+    memcpy(out, hex, FOTA_KEY_LEN);
+    out[FOTA_KEY_LEN] = '\0';
+}
+
+int fota_key_equal(const void *a, const void *b, size_t len)
+{
+    return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+int fota_key_from_header(const char *hdr, const char **key, size_t *len)
+{
+    const char *p = hdr;
+    while (*p == ' ')
+        p++;
+    if (strncasecmp(p, "token", 5) != 0 || p[5] != ' ')
+        return FOTA_EAUTH;
+    p += 5;
+    while (*p == ' ')
+        p++;
+    size_t n = strlen(p);
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
+        n--;
+    if (n == 0)
+        return FOTA_EAUTH;
+    *key = p;
+    *len = n;
+    return 0;
+}
+
+/* Writes len bytes to path via path.tmp + fsync + rename, mode 0600. */
+static int write_private(const char *path, const void *data, size_t len, int excl)
+{
+    char tmp[1024];
+    int fd, r = FOTA_EIO;
+
+    if (excl && access(path, F_OK) == 0)
+        return FOTA_EEXIST;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return FOTA_EINVAL;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return FOTA_EIO;
+    const uint8_t *p = data;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, p + off, len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    if (fchmod(fd, 0600) || fsync(fd))
+        goto out;
+    if (close(fd)) {
+        fd = -1;
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path))
+        goto out;
+    r = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (r)
+        unlink(tmp);
+    return r;
+}
+
+int fota_secret_load_or_create(const char *path, uint8_t secret[FOTA_SECRET_LEN], int *created)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *created = 0;
+    if (fd >= 0) {
+        uint8_t buf[FOTA_SECRET_LEN + 1];
+        ssize_t n = read(fd, buf, sizeof(buf));
+        close(fd);
+        if (n != FOTA_SECRET_LEN)
+            return FOTA_EINVAL;
+        memcpy(secret, buf, FOTA_SECRET_LEN);
+        OPENSSL_cleanse(buf, sizeof(buf));
+        return 0;
+    }
+    if (errno != ENOENT)
+        return FOTA_EIO;
+    if (RAND_bytes(secret, FOTA_SECRET_LEN) != 1)
+        return FOTA_EIO;
+    int r = write_private(path, secret, FOTA_SECRET_LEN, 1);
+    if (r == 0)
+        *created = 1;
+    return r;
+}
+
+int fota_key_write_file(const char *path, const char *key)
+{
+    char buf[FOTA_KEY_BUF + 1];
+    int n = snprintf(buf, sizeof(buf), "%s\n", key);
+    return write_private(path, buf, (size_t)n, 1);
+}
+
+int fota_key_read_file(const char *path, char out[FOTA_KEY_BUF])
+{
+    char buf[128];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? FOTA_ENOENT : FOTA_EIO;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < FOTA_KEY_LEN || !fota_key_valid(buf, FOTA_KEY_LEN))
+        return FOTA_EINVAL;
+    if (n > FOTA_KEY_LEN && !isspace((unsigned char)buf[FOTA_KEY_LEN]))
+        return FOTA_EINVAL;
+    for (int i = 0; i < FOTA_KEY_LEN; i++)
+        out[i] = (char)tolower((unsigned char)buf[i]);
+    out[FOTA_KEY_LEN] = '\0';
+    return 0;
+}
+
+void fota_keybin_build(const char devkey[FOTA_KEY_LEN], const char token[FOTA_KEY_LEN],
+                       uint8_t activeflag, uint8_t out[FOTA_KEYBIN_SIZE])
+{
+    memset(out, 0xFF, FOTA_KEYBIN_SIZE);
+    memcpy(out, devkey, FOTA_KEY_LEN);
+    memcpy(out + 40, token, FOTA_KEY_LEN);
+    out[80] = activeflag;
+}

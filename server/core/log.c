@@ -1,0 +1,122 @@
+/* log.c - stderr logger with ISO-8601 UTC millisecond timestamps and level
+ * names padded to five characters, so lines align and parse with one regex. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int fota_log_threshold = FOTA_LOG_INFO;
+
+static const char *const level_tag[] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
+
+void fota_log_set_level(int level)
+{
+    if (level < FOTA_LOG_DEBUG)
+        level = FOTA_LOG_DEBUG;
+    if (level > FOTA_LOG_ERROR)
+        level = FOTA_LOG_ERROR;
+    fota_log_threshold = level;
+}
+
+int fota_log_level_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, level_names[i]) == 0)
+            return i;
+    if (strcmp(s, "warning") == 0)
+        return FOTA_LOG_WARN;
+    return -1;
+}
+
+const char *fota_log_level_name(int level)
+{
+    if (level < 0 || level > 3)
+        return "info";
+    return level_names[level];
+}
+
+void fota_log_write(int level, const char *fmt, ...)
+{
+    char line[4096];
+    struct timespec ts;
+    struct tm tm;
+    size_t n;
+    int r;
+
+    if (level < 0 || level > 3)
+        level = FOTA_LOG_ERROR;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+    r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ", ts.tv_nsec / 1000000L,
+                 level_tag[level]);
+    if (r > 0)
+        n += (size_t)r;
+    va_list ap;
+    va_start(ap, fmt);
+    r = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    va_end(ap);
+    if (r < 0)
+        r = 0;
+    n += (size_t)r;
+    if (n > sizeof(line) - 2)
+        n = sizeof(line) - 2;
+    line[n++] = '\n';
+    /* One write per line: concurrent threads do not interleave. */
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(2, line + off, n - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
+void fota_log_lib_cb(void *ud, int level, const char *msg)
+{
+    if (level < fota_log_threshold)
+        return;
+    if (ud)
+        fota_log_write(level, "%s mod=%s", msg, (const char *)ud);
+    else
+        fota_log_write(level, "%s", msg);
+}
+
+const char *fota_log_quote(const char *s, char *out, unsigned cap)
+{
+    unsigned o = 0;
+    int plain = s[0] != '\0';
+
+    if (cap == 0)
+        return out;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c == '"' || c == '\\' || c == '=' || c == 0x7f)
+            plain = 0;
+    }
+    if (plain) {
+        snprintf(out, cap, "%s", s);
+        return out;
+    }
+    if (o + 1 < cap)
+        out[o++] = '"';
+    for (const char *p = s; *p && o + 3 < cap; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < ' ' || c == 0x7f) {
+            out[o++] = '?';
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (o + 1 < cap)
+        out[o++] = '"';
+    out[o] = '\0';
+    return out;
+}

@@ -1,0 +1,461 @@
+/* server.c - start-up of the server context (data dir, secret, store, blobs,
+ * admin key, TLS, HTTP), listening sockets, key resolution, module hooks and
+ * the live message bus. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+
+int64_t fota_server_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* ------------------------------------------------------------- listening */
+
+int fota_server_bind(struct fota_server *srv, const char *proto, int port, int *bound_port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    const char *addr = srv->conf.bind;
+    char host[64];
+    int fd = -1, one = 1, zero = 0, v6;
+
+    memset(&ss, 0, sizeof(ss));
+    /* Accept "[::1]" as well as "::1". */
+    snprintf(host, sizeof(host), "%s", addr);
+    if (host[0] == '[') {
+        size_t n = strlen(host);
+        if (n > 2 && host[n - 1] == ']') {
+            memmove(host, host + 1, n - 2);
+            host[n - 2] = '\0';
+        }
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        sl = sizeof(*s4);
+        v6 = 0;
+    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*s6);
+        v6 = 1;
+    } else {
+        FOTA_ERROR("cannot listen proto=%s bind=%s error=\"not a numeric IPv4 or IPv6 address\"",
+                   proto, addr);
+        return FOTA_EINVAL;
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (v6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0)
+        goto fail;
+    sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        goto fail;
+    int p = v6 ? ntohs(s6->sin6_port) : ntohs(s4->sin_port);
+    if (bound_port)
+        *bound_port = p;
+    FOTA_INFO("listening proto=%s addr=%s%s%s:%d", proto, v6 ? "[" : "", host, v6 ? "]" : "", p);
+    return fd;
+fail: {
+        int e = errno;
+        FOTA_ERROR("cannot listen proto=%s addr=%s%s%s:%d error=\"%s\"%s", proto, v6 ? "[" : "",
+                   host, v6 ? "]" : "", port, strerror(e),
+                   e == EADDRINUSE ? " hint=\"another process uses this port; pick another or off\""
+                   : e == EACCES ? " hint=\"ports below 1024 need root or CAP_NET_BIND_SERVICE\"" : "");
+        if (fd >= 0)
+            close(fd);
+        return FOTA_EIO;
+    }
+}
+
+/* ------------------------------------------------------------------ keys */
+
+int fota_server_key_lookup(struct fota_server *srv, const char *key, size_t len,
+                           struct fota_key *out)
+{
+    char lower[FOTA_KEY_BUF], hash[FOTA_HASH_HEX];
+
+    if (!fota_key_valid(key, len))
+        return FOTA_EAUTH;
+    for (size_t i = 0; i < len; i++)
+        lower[i] = (char)(key[i] >= 'A' && key[i] <= 'F' ? key[i] + 32 : key[i]);
+    lower[len] = '\0';
+    fota_key_hash(lower, len, hash);
+    if (srv->store->ops->key_lookup(srv->store, hash, out) != 0)
+        return FOTA_EAUTH;
+    /* The row was found by hash; compare again in constant time anyway. */
+    if (!fota_key_equal(out->hash, hash, 64))
+        return FOTA_EAUTH;
+    return 0;
+}
+
+void fota_server_device_key(const struct fota_server *srv, const char *kind,
+                            const struct fota_device *d, char out[FOTA_KEY_BUF])
+{
+    fota_key_derive(srv->secret, kind, d->id, d->key_generation, out);
+}
+
+int fota_server_device_keys_create(struct fota_server *srv, const struct fota_device *d)
+{
+    static const struct { const char *name; int kind; } kinds[] = {
+        { "master", FOTA_KEY_MASTER }, { "owner", FOTA_KEY_OWNER } };
+    for (int i = 0; i < 2; i++) {
+        char key[FOTA_KEY_BUF];
+        struct fota_key k;
+        memset(&k, 0, sizeof(k));
+        fota_server_device_key(srv, kinds[i].name, d, key);
+        fota_key_hash(key, FOTA_KEY_LEN, k.hash);
+        k.kind = kinds[i].kind;
+        k.product_id = d->product_id;
+        k.device_id = d->id;
+        k.created = fota_server_now();
+        int r = srv->store->ops->key_create(srv->store, &k);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn, void *ud)
+{
+    srv->rom_download = fn;
+    srv->rom_download_ud = ud;
+}
+
+void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, void *ud)
+{
+    srv->command_hook = fn;
+    srv->command_ud = ud;
+}
+
+/* --------------------------------------------------------------- the bus */
+
+struct fota_server_sub {
+    int64_t product_id, device_id;
+    fota_message_cb cb;
+    void *ud;
+    int dead;
+    struct fota_server_sub *next;
+};
+
+struct pending {
+    struct fota_message m;
+    struct pending *next;
+};
+
+struct fota_server_bus {
+    pthread_mutex_t lock;
+    struct pending *head, *tail;     /* published, not yet fanned out */
+    struct event *notify;
+    struct fota_server_sub *subs;
+    int dispatching;
+};
+
+static void bus_notify(evutil_socket_t fd, short what, void *arg)
+{
+    struct fota_server *srv = arg;
+    struct fota_server_bus *b = srv->bus;
+    struct pending *list;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&b->lock);
+    list = b->head;
+    b->head = b->tail = NULL;
+    pthread_mutex_unlock(&b->lock);
+    b->dispatching = 1;
+    while (list) {
+        struct pending *p = list;
+        list = p->next;
+        for (struct fota_server_sub *s = b->subs; s; s = s->next) {
+            if (s->dead)
+                continue;
+            if (s->product_id && s->product_id != p->m.product_id)
+                continue;
+            if (s->device_id && s->device_id != p->m.device_id)
+                continue;
+            s->cb(s->ud, &p->m);
+        }
+        free(p);
+    }
+    b->dispatching = 0;
+    for (struct fota_server_sub **pp = &b->subs; *pp;) {
+        if ((*pp)->dead) {
+            struct fota_server_sub *d = *pp;
+            *pp = d->next;
+            free(d);
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+}
+
+int fota_server_bus_init(struct fota_server *srv)
+{
+    struct fota_server_bus *b = calloc(1, sizeof(*b));
+    if (!b)
+        return FOTA_ENOMEM;
+    pthread_mutex_init(&b->lock, NULL);
+    b->notify = event_new(srv->base, -1, 0, bus_notify, srv);
+    if (!b->notify) {
+        pthread_mutex_destroy(&b->lock);
+        free(b);
+        return FOTA_ENOMEM;
+    }
+    srv->bus = b;
+    return 0;
+}
+
+void fota_server_bus_cleanup(struct fota_server *srv)
+{
+    struct fota_server_bus *b = srv->bus;
+    if (!b)
+        return;
+    event_free(b->notify);
+    while (b->head) {
+        struct pending *n = b->head->next;
+        free(b->head);
+        b->head = n;
+    }
+    while (b->subs) {
+        struct fota_server_sub *n = b->subs->next;
+        free(b->subs);
+        b->subs = n;
+    }
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+    srv->bus = NULL;
+}
+
+int fota_server_publish_message(struct fota_server *srv, struct fota_message *m)
+{
+    int r = srv->store->ops->message_add(srv->store, m);
+    if (r)
+        return r;
+    if (!srv->bus)
+        return 0;
+    struct pending *p = malloc(sizeof(*p));
+    if (!p)
+        return 0; /* stored; live subscribers miss it (they can re-list) */
+    p->m = *m;
+    p->next = NULL;
+    pthread_mutex_lock(&srv->bus->lock);
+    if (srv->bus->tail)
+        srv->bus->tail->next = p;
+    else
+        srv->bus->head = p;
+    srv->bus->tail = p;
+    pthread_mutex_unlock(&srv->bus->lock);
+    event_active(srv->bus->notify, EV_READ, 0);
+    return 0;
+}
+
+struct fota_server_sub *fota_server_subscribe(struct fota_server *srv, int64_t product_id,
+                                              int64_t device_id, fota_message_cb cb, void *ud)
+{
+    struct fota_server_sub *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->product_id = product_id;
+    s->device_id = device_id;
+    s->cb = cb;
+    s->ud = ud;
+    s->next = srv->bus->subs;
+    srv->bus->subs = s;
+    return s;
+}
+
+void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *sub)
+{
+    if (!sub || !srv->bus)
+        return;
+    sub->dead = 1;
+    if (srv->bus->dispatching)
+        return;
+    for (struct fota_server_sub **pp = &srv->bus->subs; *pp; pp = &(*pp)->next)
+        if (*pp == sub) {
+            *pp = sub->next;
+            free(sub);
+            return;
+        }
+}
+
+/* -------------------------------------------------------------- start-up */
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char buf[FOTA_CONF_PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+static int setup_admin_key(struct fota_server *srv)
+{
+    char path[FOTA_CONF_PATH_MAX + 32], key[FOTA_KEY_BUF];
+    struct fota_key k;
+    int r;
+
+    snprintf(path, sizeof(path), "%s/owner.key", srv->conf.data_dir);
+    r = fota_key_read_file(path, key);
+    if (r == FOTA_ENOENT) {
+        r = fota_key_generate(key);
+        if (r == 0)
+            r = fota_key_write_file(path, key);
+        if (r) {
+            FOTA_ERROR("cannot write admin key path=%s error=\"%s\"", path, strerror(errno));
+            return r;
+        }
+        FOTA_INFO("admin key written path=%s", path);
+    } else if (r) {
+        FOTA_ERROR("cannot read admin key path=%s error=\"%s\"", path,
+                   r == FOTA_EINVAL ? "not 40 hex characters" : strerror(errno));
+        return r;
+    }
+    memset(&k, 0, sizeof(k));
+    fota_key_hash(key, FOTA_KEY_LEN, k.hash);
+    if (srv->store->ops->key_lookup(srv->store, k.hash, &k) == 0) {
+        if (k.kind != FOTA_KEY_ADMIN) {
+            FOTA_ERROR("admin key file holds a device key path=%s", path);
+            return FOTA_ECONFIG;
+        }
+        FOTA_INFO("admin key path=%s", path);
+        return 0;
+    }
+    k.kind = FOTA_KEY_ADMIN;
+    k.created = fota_server_now();
+    r = srv->store->ops->key_create(srv->store, &k);
+    if (r) {
+        FOTA_ERROR("cannot store admin key error=%s", fota_errname(r));
+        return r;
+    }
+    return 0;
+}
+
+static int setup_tls(struct fota_server *srv)
+{
+    const struct fota_config *c = &srv->conf;
+    if (!c->tls_cert[0])
+        return 0;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return FOTA_ENOMEM;
+    if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        char e[256];
+        ERR_error_string_n(ERR_get_error(), e, sizeof(e));
+        FOTA_ERROR("cannot load TLS certificate cert=%s key=%s error=\"%s\"", c->tls_cert,
+                   c->tls_key, e);
+        SSL_CTX_free(ctx);
+        return FOTA_ECONFIG;
+    }
+    srv->ssl_ctx = ctx;
+    FOTA_INFO("tls loaded cert=%s", c->tls_cert);
+    return 0;
+}
+
+int fota_server_init(struct fota_server *srv, struct event_base *base,
+                     const struct fota_config *conf)
+{
+    char path[FOTA_CONF_PATH_MAX + 32], err[256] = "";
+    int r, created;
+
+    memset(srv, 0, sizeof(*srv));
+    srv->conf = *conf;
+    srv->base = base;
+    srv->started = fota_server_now();
+    if (mkdir_p(conf->data_dir, 0700) != 0) {
+        FOTA_ERROR("cannot create data dir path=%s error=\"%s\"", conf->data_dir, strerror(errno));
+        return FOTA_EIO;
+    }
+    snprintf(path, sizeof(path), "%s/secret.key", conf->data_dir);
+    r = fota_secret_load_or_create(path, srv->secret, &created);
+    if (r) {
+        FOTA_ERROR("cannot load server secret path=%s error=%s", path, fota_errname(r));
+        return r;
+    }
+    if (created)
+        FOTA_INFO("server secret created path=%s", path);
+    snprintf(path, sizeof(path), "%s/fota.db", conf->data_dir);
+    if (strcmp(conf->store, "memory") == 0)
+        r = fota_store_mem_open(fota_log_lib_cb, (void *)"store", &srv->store);
+    else
+        r = fota_store_sqlite_open(path, fota_log_lib_cb, (void *)"store", &srv->store, err,
+                                   sizeof(err));
+    if (r) {
+        FOTA_ERROR("cannot open store path=%s error=\"%s\"", path, err);
+        return r;
+    }
+    FOTA_INFO("store open backend=%s path=%s", srv->store->ops->name, path);
+    snprintf(path, sizeof(path), "%s/blobs", conf->data_dir);
+    r = fota_blob_store_open(path, fota_log_lib_cb, (void *)"blob", &srv->blobs);
+    if (r) {
+        FOTA_ERROR("cannot open blob store path=%s error=%s", path, fota_errname(r));
+        return r;
+    }
+    r = setup_admin_key(srv);
+    if (r)
+        return r;
+    r = setup_tls(srv);
+    if (r)
+        return r;
+    r = fota_server_bus_init(srv);
+    if (r)
+        return r;
+    if (!fota_http_new(srv))
+        return FOTA_ENOMEM;
+    return fota_http_listen(srv->http);
+}
+
+void fota_server_cleanup(struct fota_server *srv)
+{
+    fota_http_free(srv->http);
+    srv->http = NULL;
+    fota_server_bus_cleanup(srv);
+    fota_blob_store_close(srv->blobs);
+    srv->blobs = NULL;
+    fota_store_close(srv->store);
+    srv->store = NULL;
+    if (srv->ssl_ctx)
+        SSL_CTX_free(srv->ssl_ctx);
+    srv->ssl_ctx = NULL;
+    memset(srv->secret, 0, sizeof(srv->secret));
+}

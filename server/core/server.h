@@ -1,0 +1,149 @@
+/* server.h - the fotad server context and the hook points of its modules.
+ *
+ * One struct fota_server per process, created by main.c. It owns the event
+ * base (main loop thread), the store, the blob directory, the server secret,
+ * the HTTP server (REST API, ROM download) and the message bus. Modules
+ * (device channel, legacy listener, ...) plug in with a struct fota_module
+ * listed in main.c; they get the server in start() and use:
+ *   - srv->conf            the configuration (struct fota_config, config.h)
+ *   - srv->base            the main event base (run by main.c)
+ *   - srv->store           the metadata store (store.h)
+ *   - srv->blobs           the firmware blob store (blob.h, content-addressed)
+ *   - fota_server_bind()   listening sockets with the standard `listening` log line
+ *   - fota_server_key_lookup(), fota_server_device_key()   keys and roles
+ *   - fota_http_route()    (http.h) add or override an HTTP route
+ *   - fota_server_set_rom_download(), fota_server_set_command_hook()
+ *   - fota_server_publish_message()  store a message and fan it out live
+ * Threads: everything runs on srv->base's thread unless noted (the publish
+ * function is callable from any thread). */
+#ifndef FOTA_SERVER_H
+#define FOTA_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "keys.h"
+#include "blob.h"
+#include "store.h"
+
+struct event_base;
+struct event;
+struct evhttp_request;
+struct fota_http;
+struct fota_server;
+struct fota_req;
+typedef struct ssl_ctx_st SSL_CTX;
+
+/* A module of the daemon. main.c calls start() after the store is open and
+ * the HTTP routes exist (return 0, or a negative FOTA_E* to abort start-up
+ * with the module's own ERROR line already logged); reload() on SIGHUP after
+ * srv->conf was updated; drain() when SIGTERM/SIGINT arrives (stop accepting;
+ * in-flight work may continue until stop()); stop() once the loop has ended,
+ * to free everything. Any callback may be NULL. `state` is the module's own
+ * pointer, set by start(). */
+struct fota_module {
+    const char *name;
+    int  (*start)(struct fota_server *srv, void **state);
+    void (*reload)(struct fota_server *srv, void *state);
+    void (*drain)(struct fota_server *srv, void *state);
+    void (*stop)(struct fota_server *srv, void *state);
+};
+
+/* Modules known to main.c; each is linked in when its library target exists
+ * (CMake defines FOTA_HAVE_<NAME>_MODULE). The device helper defines
+ * fota_device_module in server/device/. */
+extern const struct fota_module fota_device_module;
+extern const struct fota_module fota_legacy_module;
+
+/* ROM download hook: handles GET/HEAD /v1/device/rom/?action=download_rom
+ * (r is the request; the hook must reply, see http.h). Installed by the
+ * device module; without one, fotad answers 501. */
+typedef void (*fota_rom_download_fn)(void *ud, struct fota_req *r);
+
+/* Command hook: called on the loop thread right after the REST API recorded
+ * a command (state FOTA_CMD_QUEUED) for a device. The hook may deliver it to
+ * the device's connection and update the row (command_update). It returns
+ * the state it reached (FOTA_CMD_QUEUED if the device is not connected,
+ * FOTA_CMD_DELIVERED, ...), which the API reports. */
+typedef int (*fota_command_fn)(void *ud, struct fota_command *cmd);
+
+/* Live message subscriber (message bus). Called on the loop thread for each
+ * published message matching the subscription's product/device filter. */
+typedef void (*fota_message_cb)(void *ud, const struct fota_message *m);
+
+struct fota_server_sub;       /* an active subscription */
+struct fota_server_bus;       /* private */
+
+struct fota_server {
+    struct fota_config conf;          /* live; reloadable fields change on SIGHUP */
+    struct event_base *base;
+    struct fota_store *store;
+    struct fota_blob_store *blobs;            /* DATA/blobs (blob.h) */
+    uint8_t secret[FOTA_SECRET_LEN];          /* DATA/secret.key: derives device keys */
+    SSL_CTX *ssl_ctx;                 /* NULL unless tls_cert/tls_key are set; shared */
+    struct fota_http *http;           /* REST API (http.h) */
+    int draining;                     /* 1 after SIGTERM/SIGINT */
+    int64_t started;                  /* Unix seconds */
+
+    fota_rom_download_fn rom_download;
+    void *rom_download_ud;
+    fota_command_fn command_hook;
+    void *command_ud;
+
+    struct fota_server_bus *bus;
+    const char *const *argv;          /* for SIGHUP re-reading of the file + flags */
+    int argc;
+};
+
+/* Creates the server: data dir (mode 0700), secret, store (SQLite at
+ * DATA/fota.db), blob dir, admin key (DATA/owner.key on first start), TLS
+ * context, HTTP listeners. conf is copied. Logs every step. 0 or a negative
+ * FOTA_E* (logged). */
+int fota_server_init(struct fota_server *srv, struct event_base *base,
+                     const struct fota_config *conf);
+/* Frees what init created (NULL-safe fields). Call after the loop ended. */
+void fota_server_cleanup(struct fota_server *srv);
+
+/* Creates a listening TCP socket on conf.bind:port (port 0 = ephemeral;
+ * SO_REUSEADDR; IPv6 "::" is dual-stack), non-blocking, close-on-exec, and
+ * logs `listening proto=PROTO addr=IP:PORT`. *bound_port gets the actual
+ * port. Returns the fd, or a negative FOTA_E* after logging an ERROR such as
+ * `cannot listen proto=device addr=0.0.0.0:8000 error="Address already in use"`. */
+int fota_server_bind(struct fota_server *srv, const char *proto, int port, int *bound_port);
+
+/* Resolves an API key (40 hex characters) to its role. 0 with *out filled,
+ * FOTA_EAUTH if the key is malformed or unknown. */
+int fota_server_key_lookup(struct fota_server *srv, const char *key, size_t len,
+                           struct fota_key *out);
+
+/* A device's derived key ("master" or "owner"), see keys.h. */
+void fota_server_device_key(const struct fota_server *srv, const char *kind,
+                            const struct fota_device *d, char out[FOTA_KEY_BUF]);
+
+/* Creates a device's master and owner key rows (hashes) for d->key_generation. */
+int fota_server_device_keys_create(struct fota_server *srv, const struct fota_device *d);
+
+void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn, void *ud);
+void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, void *ud);
+
+/* Stores m (message_add: sets m->id, m->created) and queues it for live
+ * subscribers. Callable from ANY thread; subscribers run later on the loop
+ * thread. 0 or the store's error. */
+int fota_server_publish_message(struct fota_server *srv, struct fota_message *m);
+
+/* Subscribes to live messages (product_id/device_id 0 = any). Loop thread
+ * only. NULL on out-of-memory. */
+struct fota_server_sub *fota_server_subscribe(struct fota_server *srv, int64_t product_id,
+                                              int64_t device_id, fota_message_cb cb, void *ud);
+/* Ends a subscription (NULL-safe). Safe inside the callback. */
+void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *sub);
+
+/* Message bus set-up (server.c calls these; exposed for unit tests). */
+int fota_server_bus_init(struct fota_server *srv);
+void fota_server_bus_cleanup(struct fota_server *srv);
+
+/* Current Unix time, seconds. */
+int64_t fota_server_now(void);
+
+#endif

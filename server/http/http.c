@@ -1,0 +1,679 @@
+/* http.c - evhttp set-up, the route table, dispatch (method tunnelling, HEAD,
+ * trailing slashes), JSON replies, key auth, server-sent-event streams and
+ * connection accounting for a graceful SIGTERM. */
+#include "http.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <openssl/ssl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include "log.h"
+#ifdef FOTA_HAVE_WEB
+#include "http_web.h"
+#endif
+
+#define CONN_BUCKETS 256
+#define MAX_LISTENERS 4
+
+struct route {
+    int methods;
+    char *pattern;
+    fota_http_handler fn;
+    void *ud;
+    struct route *next;           /* newest first */
+};
+
+/* One HTTP connection that has carried a request. */
+struct conn {
+    struct evhttp_connection *evcon;
+    struct fota_http *h;
+    struct fota_req *stream;       /* open event stream on it, if any */
+    fota_stream_closed_cb closed;
+    void *closed_ud;
+    struct conn *next;
+};
+
+struct fota_http {
+    struct fota_server *srv;
+    struct evhttp *plain, *tls;
+    struct evhttp_bound_socket *bound[MAX_LISTENERS];
+    struct evhttp *bound_on[MAX_LISTENERS];
+    int nbound;
+    struct route *routes;
+    struct conn *buckets[CONN_BUCKETS];
+    uint64_t conns_created;        /* bufferevents handed to evhttp */
+    uint64_t conns_tracked;        /* of those, seen with a request */
+    uint64_t conns_open;           /* tracked and not yet closed */
+    uint64_t next_req;
+    int draining;
+};
+
+/* ------------------------------------------------------------ connections */
+
+static unsigned bucket_of(const void *p)
+{
+    uintptr_t v = (uintptr_t)p;
+    return (unsigned)((v >> 4) ^ (v >> 12)) % CONN_BUCKETS;
+}
+
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct conn *c = arg, **pp;
+    struct fota_http *h = c->h;
+
+    for (pp = &h->buckets[bucket_of(evcon)]; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    h->conns_open--;
+    if (c->stream) {
+        struct fota_req *r = c->stream;
+        fota_stream_closed_cb cb = c->closed;
+        void *ud = c->closed_ud;
+        c->stream = NULL;
+        evhttp_clear_headers(&r->query);
+        free(r);
+        if (cb)
+            cb(ud);
+    }
+    free(c);
+}
+
+static struct conn *conn_track(struct fota_http *h, struct evhttp_connection *evcon)
+{
+    unsigned b = bucket_of(evcon);
+    for (struct conn *c = h->buckets[b]; c; c = c->next)
+        if (c->evcon == evcon)
+            return c;
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->evcon = evcon;
+    c->h = h;
+    c->next = h->buckets[b];
+    h->buckets[b] = c;
+    h->conns_tracked++;
+    h->conns_open++;
+    evhttp_connection_set_closecb(evcon, conn_closed, c);
+    if (h->draining)
+        evhttp_connection_set_timeout(evcon, 1);
+    return c;
+}
+
+static struct bufferevent *plain_bevcb(struct event_base *base, void *arg)
+{
+    struct fota_http *h = arg;
+    h->conns_created++;
+    return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
+
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+{
+    struct fota_http *h = arg;
+    SSL *ssl = SSL_new(h->srv->ssl_ctx);
+    if (!ssl)
+        return NULL;
+    h->conns_created++;
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* ----------------------------------------------------------------- routes */
+
+int fota_http_route(struct fota_server *srv, int methods, const char *pattern,
+                    fota_http_handler fn, void *ud)
+{
+    struct fota_http *h = srv->http;
+    struct route *rt;
+
+    if (!h || !pattern || pattern[0] != '/' || !fn)
+        return FOTA_EINVAL;
+    rt = calloc(1, sizeof(*rt));
+    if (!rt)
+        return FOTA_ENOMEM;
+    rt->pattern = strdup(pattern);
+    if (!rt->pattern) {
+        free(rt);
+        return FOTA_ENOMEM;
+    }
+    rt->methods = methods;
+    rt->fn = fn;
+    rt->ud = ud;
+    rt->next = h->routes;
+    h->routes = rt;
+    return 0;
+}
+
+/* Matches path against pattern ('*' = one non-empty segment, trailing '/'
+ * optional on both). Captures go to r->caps. */
+static int route_match(const char *pat, const char *path, struct fota_req *r)
+{
+    int ncaps = 0;
+    const char *p = pat, *s = path;
+
+    for (;;) {
+        /* Both at a segment start (after '/'). */
+        while (*p == '/')
+            p++;
+        while (*s == '/')
+            s++;
+        if (*p == '\0' || *s == '\0')
+            break;
+        const char *pe = strchr(p, '/'), *se = strchr(s, '/');
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p);
+        size_t sl = se ? (size_t)(se - s) : strlen(s);
+        if (pl == 1 && *p == '*') {
+            if (ncaps >= FOTA_ROUTE_MAX_CAPS || sl >= FOTA_ROUTE_CAP_LEN)
+                return 0;
+            memcpy(r->caps[ncaps], s, sl);
+            r->caps[ncaps][sl] = '\0';
+            ncaps++;
+        } else if (pl != sl || memcmp(p, s, pl) != 0) {
+            return 0;
+        }
+        p += pl;
+        s += sl;
+    }
+    if (*p != '\0' || *s != '\0')
+        return 0;
+    /* Reject "//" inside a path? Tolerated: clients that double slashes still match. */
+    r->ncaps = ncaps;
+    return 1;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static void log_reply(struct fota_req *r, int code, size_t len)
+{
+    int lvl = code >= 500 ? FOTA_LOG_ERROR : FOTA_LOG_INFO;
+    if (lvl < fota_log_threshold)
+        return;
+    char qp[256];
+    fota_log_write(lvl, "http req=%" PRIu64 " method=%s path=%s status=%d bytes=%zu peer=%s",
+                   r->id, evhttp_request_get_command(r->ev) == EVHTTP_REQ_HEAD ? "HEAD"
+                   : r->method == EVHTTP_REQ_GET ? "GET" : r->method == EVHTTP_REQ_POST ? "POST"
+                   : r->method == EVHTTP_REQ_PUT ? "PUT" : r->method == EVHTTP_REQ_DELETE ? "DELETE"
+                   : "OTHER",
+                   fota_log_quote(r->path ? r->path : "?", qp, sizeof(qp)), code, len,
+                   r->peer ? r->peer : "-");
+}
+
+void fota_reply_raw(struct fota_req *r, int code, const char *content_type, struct evbuffer *body)
+{
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    char cl[32];
+    size_t len = body ? evbuffer_get_length(body) : 0;
+
+    if (r->replied)
+        return;
+    r->replied = 1;
+    if (content_type && !evhttp_find_header(oh, "Content-Type"))
+        evhttp_add_header(oh, "Content-Type", content_type);
+    /* evhttp omits Content-Length on HTTP/1.0 close replies and would send a
+     * HEAD body: set the length ourselves and drop the body for HEAD. */
+    evhttp_remove_header(oh, "Content-Length");
+    snprintf(cl, sizeof(cl), "%zu", len);
+    evhttp_add_header(oh, "Content-Length", cl);
+    if (r->srv->http->draining)
+        evhttp_add_header(oh, "Connection", "close");
+    log_reply(r, code, len);
+    if (r->head || !body) {
+        evhttp_send_reply(r->ev, code, NULL, NULL);
+    } else {
+        evhttp_send_reply(r->ev, code, NULL, body);
+    }
+}
+
+void fota_reply_json(struct fota_req *r, int code, json_t *json)
+{
+    struct evbuffer *b;
+    char *text;
+
+    if (!json)
+        json = json_object();
+    json_object_set_new(json, "status", json_integer(code));
+    text = json_dumps(json, JSON_SORT_KEYS);
+    json_decref(json);
+    b = evbuffer_new();
+    if (!text || !b) {
+        free(text);
+        if (b)
+            evbuffer_free(b);
+        fota_reply_raw(r, 500, "application/json", NULL);
+        return;
+    }
+    evbuffer_add(b, text, strlen(text));
+    evbuffer_add(b, "\n", 1);
+    free(text);
+    fota_reply_raw(r, code, "application/json", b);
+    evbuffer_free(b);
+}
+
+void fota_reply_error(struct fota_req *r, int code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (code >= 400 && fota_log_threshold <= FOTA_LOG_INFO) {
+        char q[600];
+        FOTA_LOG(code >= 500 ? FOTA_LOG_ERROR : FOTA_LOG_INFO, "http refused req=%" PRIu64
+                 " status=%d message=%s", r->id, code, fota_log_quote(msg, q, sizeof(q)));
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "message", json_string(msg));
+    fota_reply_json(r, code, j);
+}
+
+int fota_http_status_for(int err)
+{
+    switch (err) {
+    case 0: return 200;
+    case FOTA_ENOENT: return 404;
+    case FOTA_EEXIST: return 409;
+    case FOTA_EINVAL: return 400;
+    case FOTA_EAUTH: return 401;
+    case FOTA_EPERM: return 403;
+    case FOTA_ETOOBIG: return 413;
+    case FOTA_EBUSY: return 503;
+    default: return 500;
+    }
+}
+
+/* ----------------------------------------------------------- request helpers */
+
+const char *fota_req_query(const struct fota_req *r, const char *name)
+{
+    return evhttp_find_header(&((struct fota_req *)r)->query, name);
+}
+
+const char *fota_req_header(const struct fota_req *r, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
+}
+
+int fota_req_auth(struct fota_req *r, struct fota_key *key)
+{
+    const char *hdr = fota_req_header(r, "Authorization"), *k;
+    size_t len;
+
+    if (!hdr) {
+        fota_reply_error(r, 401, "missing Authorization: token KEY");
+        return FOTA_EAUTH;
+    }
+    if (fota_key_from_header(hdr, &k, &len) ||
+        fota_server_key_lookup(r->srv, k, len, key)) {
+        fota_reply_error(r, 401, "invalid key");
+        return FOTA_EAUTH;
+    }
+    return 0;
+}
+
+int fota_req_admin(struct fota_req *r, struct fota_key *key)
+{
+    if (fota_req_auth(r, key))
+        return FOTA_EAUTH;
+    if (key->kind != FOTA_KEY_ADMIN) {
+        fota_reply_error(r, 403, "this needs the admin key");
+        return FOTA_EPERM;
+    }
+    return 0;
+}
+
+json_t *fota_req_json_body(struct fota_req *r)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
+    size_t len = evbuffer_get_length(in);
+    json_error_t je;
+    json_t *j;
+
+    if (len == 0) {
+        fota_reply_error(r, 400, "a JSON object body is required");
+        return NULL;
+    }
+    if (len > 65536) {
+        fota_reply_error(r, 413, "JSON body larger than 64 KiB");
+        return NULL;
+    }
+    const char *p = (const char *)evbuffer_pullup(in, -1);
+    j = json_loadb(p, len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        fota_reply_error(r, 400, "malformed JSON at line %d column %d: %s", je.line, je.column,
+                         je.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        fota_reply_error(r, 400, "the body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+int64_t fota_req_cap_id(struct fota_req *r, int i)
+{
+    const char *s = i < r->ncaps ? r->caps[i] : "";
+    int64_t v = 0;
+    if (!*s || strlen(s) > 18) {
+        fota_reply_error(r, 404, "no such id \"%s\"", s);
+        return -1;
+    }
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9') {
+            fota_reply_error(r, 404, "no such id \"%s\"", s);
+            return -1;
+        }
+        v = v * 10 + (*p - '0');
+    }
+    if (v <= 0) {
+        fota_reply_error(r, 404, "no such id \"%s\"", s);
+        return -1;
+    }
+    return v;
+}
+
+/* ---------------------------------------------------------------- streams */
+
+int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *ud)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    struct conn *c = evcon ? conn_track(r->srv->http, evcon) : NULL;
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+
+    if (!c || c->stream || r->srv->http->draining) {
+        fota_reply_error(r, 503, "cannot stream now");
+        return FOTA_EBUSY;
+    }
+    evhttp_add_header(oh, "Content-Type", "text/event-stream");
+    evhttp_add_header(oh, "Cache-Control", "no-cache");
+    r->replied = 1;
+    c->stream = r;
+    c->closed = closed;
+    c->closed_ud = ud;
+    log_reply(r, 200, 0);
+    evhttp_send_reply_start(r->ev, 200, "OK");
+    return 0;
+}
+
+void fota_req_stream_send(struct fota_req *r, const char *data, size_t len)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return;
+    evbuffer_add(b, data, len);
+    evhttp_send_reply_chunk(r->ev, b);
+    evbuffer_free(b);
+}
+
+void fota_req_stream_end(struct fota_req *r)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    struct conn *c = evcon ? conn_track(r->srv->http, evcon) : NULL;
+    fota_stream_closed_cb cb = NULL;
+    void *ud = NULL;
+
+    if (c && c->stream == r) {
+        cb = c->closed;
+        ud = c->closed_ud;
+        c->stream = NULL;
+    }
+    evhttp_send_reply_end(r->ev);
+    evhttp_clear_headers(&r->query);
+    free(r);
+    if (cb)
+        cb(ud);
+}
+
+/* --------------------------------------------------------------- dispatch */
+
+static void dispatch(struct evhttp_request *ev, void *arg)
+{
+    struct fota_http *h = arg;
+    struct fota_req *r;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+    char *decoded = NULL;
+    char peer[80] = "-";
+    int allowed = 0, matched = 0;
+
+    if (evcon) {
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(evcon, &addr, &port);
+        if (addr)
+            snprintf(peer, sizeof(peer), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
+        conn_track(h, evcon);
+    }
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        evhttp_send_error(ev, 503, "out of memory");
+        return;
+    }
+    TAILQ_INIT(&r->query);
+    r->ev = ev;
+    r->srv = h->srv;
+    r->id = ++h->next_req;
+    r->peer = peer;
+    r->method = evhttp_request_get_command(ev);
+    if (r->method == EVHTTP_REQ_HEAD) {
+        r->head = 1;
+        r->method = EVHTTP_REQ_GET;
+    }
+    const char *rawpath = uri ? evhttp_uri_get_path(uri) : NULL;
+    decoded = evhttp_uridecode(rawpath && *rawpath ? rawpath : "/", 0, NULL);
+    r->path = decoded ? decoded : "/";
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (q && evhttp_parse_query_str(q, &r->query) != 0) {
+        fota_reply_error(r, 400, "malformed query string");
+        goto out;
+    }
+    if (r->method == EVHTTP_REQ_POST) {
+        const char *m = fota_req_query(r, "method");
+        if (m && strcasecmp(m, "PUT") == 0)
+            r->method = EVHTTP_REQ_PUT;
+        else if (m && strcasecmp(m, "DELETE") == 0)
+            r->method = EVHTTP_REQ_DELETE;
+    }
+    for (struct route *rt = h->routes; rt; rt = rt->next) {
+        if (!route_match(rt->pattern, r->path, r))
+            continue;
+        matched = 1;
+        allowed |= rt->methods;
+        if (!(rt->methods & r->method))
+            continue;
+        r->ud = rt->ud;
+        rt->fn(r);
+        if (!r->replied)
+            fota_reply_error(r, 500, "internal error: no reply");
+        goto out;
+    }
+    if (matched) {
+        char allow[64];
+        snprintf(allow, sizeof(allow), "%s%s%s%s", (allowed & EVHTTP_REQ_GET) ? "GET, HEAD, " : "",
+                 (allowed & EVHTTP_REQ_POST) ? "POST, " : "", (allowed & EVHTTP_REQ_PUT) ? "PUT, " : "",
+                 (allowed & EVHTTP_REQ_DELETE) ? "DELETE, " : "");
+        size_t al = strlen(allow);
+        if (al >= 2)
+            allow[al - 2] = '\0';
+        evhttp_add_header(evhttp_request_get_output_headers(ev), "Allow", allow);
+        fota_reply_error(r, 405, "method not allowed here");
+#ifdef FOTA_HAVE_WEB
+    } else if (strncmp(r->path, "/v1/", 4) != 0 && strcmp(r->path, "/v1") != 0) {
+        r->replied = 1;
+        fota_http_web_serve(ev);
+#endif
+    } else {
+        fota_reply_error(r, 404, "no such endpoint %s", r->path);
+    }
+out:
+    /* A started stream keeps r (freed on close); everything else ends here. */
+    if (evcon) {
+        struct conn *c = conn_track(h, evcon);
+        if (c && c->stream == r) {
+            r->path = NULL;   /* decoded is freed below */
+            r->peer = NULL;
+            free(decoded);
+            return;
+        }
+    }
+    evhttp_clear_headers(&r->query);
+    free(r);
+    free(decoded);
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static struct evhttp *make_evhttp(struct fota_http *h, int tls)
+{
+    struct evhttp *e = evhttp_new(h->srv->base);
+    if (!e)
+        return NULL;
+    evhttp_set_allowed_methods(e, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+    evhttp_set_bevcb(e, tls ? tls_bevcb : plain_bevcb, h);
+    evhttp_set_gencb(e, dispatch, h);
+    evhttp_set_default_content_type(e, "application/json");
+    return e;
+}
+
+struct fota_http *fota_http_new(struct fota_server *srv)
+{
+    struct fota_http *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    h->srv = srv;
+    srv->http = h;
+    h->plain = make_evhttp(h, 0);
+    if (!h->plain) {
+        srv->http = NULL;
+        free(h);
+        return NULL;
+    }
+    fota_http_reload(h);
+    fota_api_products_routes(srv);
+    fota_api_roms_routes(srv);
+    fota_api_devices_routes(srv);
+    fota_api_device_routes(srv);
+    fota_api_messages_routes(srv);
+    fota_api_rpc_routes(srv);
+    return h;
+}
+
+void fota_http_reload(struct fota_http *h)
+{
+    struct evhttp *es[2] = { h->plain, h->tls };
+    for (int i = 0; i < 2; i++) {
+        if (!es[i])
+            continue;
+        evhttp_set_max_body_size(es[i], (ev_ssize_t)h->srv->conf.max_upload);
+        evhttp_set_max_headers_size(es[i], 16384);
+        evhttp_set_timeout(es[i], (int)h->srv->conf.http_timeout);
+    }
+}
+
+static int listen_one(struct fota_http *h, struct evhttp *e, const char *proto, int port)
+{
+    int bound;
+    int fd = fota_server_bind(h->srv, proto, port, &bound);
+    if (fd < 0)
+        return fd;
+    struct evhttp_bound_socket *bs = evhttp_accept_socket_with_handle(e, fd);
+    if (!bs) {
+        close(fd);
+        FOTA_ERROR("cannot accept proto=%s port=%d", proto, bound);
+        return FOTA_EIO;
+    }
+    if (h->nbound < MAX_LISTENERS) {
+        h->bound_on[h->nbound] = e;
+        h->bound[h->nbound++] = bs;
+    }
+    return 0;
+}
+
+int fota_http_listen(struct fota_http *h)
+{
+    const struct fota_config *c = &h->srv->conf;
+    int r;
+
+    if (c->http_port != FOTA_PORT_OFF) {
+        r = listen_one(h, h->plain, "http", c->http_port);
+        if (r)
+            return r;
+    }
+    if (h->srv->ssl_ctx && c->https_port != FOTA_PORT_OFF) {
+        h->tls = make_evhttp(h, 1);
+        if (!h->tls)
+            return FOTA_ENOMEM;
+        fota_http_reload(h);
+        r = listen_one(h, h->tls, "https", c->https_port);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+void fota_http_drain(struct fota_http *h)
+{
+    if (h->draining)
+        return;
+    h->draining = 1;
+    for (int i = 0; i < h->nbound; i++)
+        evhttp_del_accept_socket(h->bound_on[i], h->bound[i]);
+    h->nbound = 0;
+    for (unsigned b = 0; b < CONN_BUCKETS; b++) {
+        struct conn *c = h->buckets[b];
+        while (c) {
+            struct conn *next = c->next;
+            if (c->stream)
+                fota_req_stream_end(c->stream);
+            else
+                evhttp_connection_set_timeout(c->evcon, 1);
+            c = next;
+        }
+    }
+}
+
+int fota_http_busy(const struct fota_http *h)
+{
+    if (!h)
+        return 0;
+    return h->conns_open > 0 || h->conns_created > h->conns_tracked;
+}
+
+void fota_http_free(struct fota_http *h)
+{
+    if (!h)
+        return;
+    /* evhttp_free closes every connection; streams' closed callbacks run. */
+    if (h->tls)
+        evhttp_free(h->tls);
+    if (h->plain)
+        evhttp_free(h->plain);
+    for (unsigned b = 0; b < CONN_BUCKETS; b++) {
+        struct conn *c = h->buckets[b];
+        while (c) {
+            struct conn *next = c->next;
+            free(c);
+            c = next;
+        }
+    }
+    while (h->routes) {
+        struct route *n = h->routes->next;
+        free(h->routes->pattern);
+        free(h->routes);
+        h->routes = n;
+    }
+    free(h);
+}

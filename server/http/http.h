@@ -1,0 +1,126 @@
+/* http.h - fotad's HTTP server (libevent evhttp): listeners on http_port and
+ * (with a certificate) https_port, one route table, JSON replies in the
+ * Espressif style ("status" in every body), key authentication.
+ *
+ * Handlers run on the loop thread with a struct fota_req and must reply
+ * exactly once (fota_reply_* or fota_req_stream_*), before returning unless
+ * they took over the request (streams). Modules add or override routes with
+ * fota_http_route(): the most recently added matching route wins. */
+#ifndef FOTA_HTTP_H
+#define FOTA_HTTP_H
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server.h"
+
+#define FOTA_ROUTE_MAX_CAPS 4
+#define FOTA_ROUTE_CAP_LEN  96
+
+/* Method bits for routes (evhttp's EVHTTP_REQ_* values). */
+#define FOTA_M_GET    EVHTTP_REQ_GET
+#define FOTA_M_POST   EVHTTP_REQ_POST
+#define FOTA_M_PUT    EVHTTP_REQ_PUT
+#define FOTA_M_DELETE EVHTTP_REQ_DELETE
+#define FOTA_M_HEAD   EVHTTP_REQ_HEAD
+
+struct fota_req {
+    struct evhttp_request *ev;        /* the libevent request */
+    struct fota_server *srv;
+    int method;                       /* EVHTTP_REQ_*; POST ?method=PUT|DELETE is tunnelled */
+    int head;                         /* 1 for HEAD: the body is dropped, headers kept */
+    const char *path;                 /* decoded path, borrowed from ev */
+    char caps[FOTA_ROUTE_MAX_CAPS][FOTA_ROUTE_CAP_LEN]; /* '*' segments of the route */
+    int ncaps;
+    struct evkeyvalq query;           /* decoded query string */
+    void *ud;                         /* the route's ud */
+    int replied;
+    const char *peer;                 /* "1.2.3.4:5678", for logs */
+    uint64_t id;                      /* request number, for logs (req=) */
+};
+
+typedef void (*fota_http_handler)(struct fota_req *r);
+
+/* Creates the HTTP server and its routes (no listeners yet). NULL on OOM. */
+struct fota_http *fota_http_new(struct fota_server *srv);
+/* Binds http_port (and https_port if srv->ssl_ctx) on conf.bind; logs the
+ * `listening` lines. 0 or a negative FOTA_E* (logged). */
+int fota_http_listen(struct fota_http *h);
+/* SIGTERM: stop accepting, close live streams, mark replies Connection: close,
+ * shorten idle timeouts. */
+void fota_http_drain(struct fota_http *h);
+/* 1 while requests or connections seen by the server are still open. */
+int fota_http_busy(const struct fota_http *h);
+/* Applies reloadable settings (max_upload, http_timeout). */
+void fota_http_reload(struct fota_http *h);
+void fota_http_free(struct fota_http *h);
+
+/* Adds a route. pattern is a path with '*' for one segment, e.g.
+ * "/v1/products/STAR/roms/" with STAR = '*'; a trailing '/' is optional. methods is a mask of
+ * FOTA_M_*. 0 or FOTA_ENOMEM / FOTA_EINVAL. */
+int fota_http_route(struct fota_server *srv, int methods, const char *pattern,
+                    fota_http_handler fn, void *ud);
+
+/* Replies: every JSON body gets "status": code. json is stolen (may be NULL
+ * for {"status": code}). Content-Type application/json, Content-Length set,
+ * no "\/" escapes, keys sorted. */
+void fota_reply_json(struct fota_req *r, int code, json_t *json);
+/* {"status": code, "message": "..."}; code 4xx/5xx. Logged at INFO (4xx) or
+ * ERROR (5xx) with req= and the path. */
+void fota_reply_error(struct fota_req *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Raw reply: any content type, body may be NULL; the buffer's contents are
+ * moved out (sendfile-backed evbuffers stay sendfile-backed). */
+void fota_reply_raw(struct fota_req *r, int code, const char *content_type,
+                    struct evbuffer *body);
+/* Maps a FOTA_E* code to an HTTP status (ENOENT 404, EEXIST 409, ...). */
+int fota_http_status_for(int err);
+
+/* Query parameter (decoded) or NULL. */
+const char *fota_req_query(const struct fota_req *r, const char *name);
+/* Request header or NULL. */
+const char *fota_req_header(const struct fota_req *r, const char *name);
+
+/* Authenticates the request's Authorization header. 0 with *key filled, or
+ * replies 401 and returns FOTA_EAUTH. */
+int fota_req_auth(struct fota_req *r, struct fota_key *key);
+/* Same, and requires an admin key (403 otherwise). */
+int fota_req_admin(struct fota_req *r, struct fota_key *key);
+
+/* Parses the body as a JSON object. Replies 400 and returns NULL on error.
+ * The caller owns the result. */
+json_t *fota_req_json_body(struct fota_req *r);
+
+/* Parses a decimal id from a path capture; replies 404 and returns -1 on a
+ * malformed id. */
+int64_t fota_req_cap_id(struct fota_req *r, int i);
+
+/* Server-sent events: starts a text/event-stream reply (chunked). The
+ * request stays open until fota_req_stream_end() or the peer closes;
+ * closed(ud) is called once in either case (after which r is invalid). */
+typedef void (*fota_stream_closed_cb)(void *ud);
+int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *ud);
+/* Sends bytes as one chunk. */
+void fota_req_stream_send(struct fota_req *r, const char *data, size_t len);
+/* Ends the stream (calls closed). */
+void fota_req_stream_end(struct fota_req *r);
+
+/* Route registration of each API file (http.c calls them). */
+void fota_api_products_routes(struct fota_server *srv);
+void fota_api_roms_routes(struct fota_server *srv);
+void fota_api_devices_routes(struct fota_server *srv);
+void fota_api_device_routes(struct fota_server *srv);
+void fota_api_messages_routes(struct fota_server *srv);
+void fota_api_rpc_routes(struct fota_server *srv);
+
+/* JSON views shared by the API files (new references). */
+json_t *fota_json_product(const struct fota_product *p);
+json_t *fota_json_rom(const struct fota_rom *rom);
+json_t *fota_json_device(const struct fota_device *d);
+json_t *fota_json_message(const struct fota_message *m);
+json_t *fota_json_command(const struct fota_command *c);
+
+#endif
