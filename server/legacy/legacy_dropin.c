@@ -89,8 +89,8 @@ static int parse_seconds_ms(const char *s, unsigned *ms)
 }
 
 /* Reads a whole image (bounded) and checks it is a sound image for slot. On failure writes
- * a sentence into why. */
-static int image_check(const char *path, int slot, char *why, size_t why_len)
+ * a sentence into why. *slot_known (may be NULL) is 0 for images without a slot byte. */
+static int image_check(const char *path, int slot, char *why, size_t why_len, int *slot_known)
 {
     struct fota_fwimg_info info;
     struct stat st;
@@ -148,6 +148,8 @@ static int image_check(const char *path, int slot, char *why, size_t why_len)
         rc = -1;
         goto out;
     }
+    if (slot_known)
+        *slot_known = info.slot != FOTA_FWIMG_SLOT_UNKNOWN;
     rc = 0;
 out:
     free(buf);
@@ -191,7 +193,7 @@ static int dropin_open(void *ud, int section, int *fd, uint64_t *size, char *lab
         return FOTA_ENOENT;
     }
     if (!image_same(im, &st)) {
-        if (image_check(im->path, section, why, sizeof(why)) != 0) {
+        if (image_check(im->path, section, why, sizeof(why), NULL) != 0) {
             fprintf(stderr, "ERROR :: %s was replaced and is refused: %s\n", im->path, why);
             close(f);
             return FOTA_ENOENT;
@@ -369,11 +371,15 @@ int fota_legacy_dropin_main(int argc, char **argv)
     }
     for (int k = 0; k < 2; k++) {
         struct stat st;
-        if (image_check(d->img[k].path, k + 1, why, sizeof(why)) != 0 ||
+        int known = 1;
+        if (image_check(d->img[k].path, k + 1, why, sizeof(why), &known) != 0 ||
             stat(d->img[k].path, &st) != 0) {
             fprintf(stderr, "ERROR :: %s refused for -fw%d: %s\n", d->img[k].path, k + 1, why);
             goto out;
         }
+        if (!known)
+            printf("note :: firmware%d has no slot number in byte 3 (RTOS 1.x / NONOS 1.x "
+                   "gen_appbin or esptool image): trusting -fw%d\n", k + 1, k + 1);
         image_remember(&d->img[k], &st);
     }
     d->base = event_base_new();

@@ -7,7 +7,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from legacy_util import Server, fail, make_image  # noqa: E402
+from legacy_util import Server, fail, make_image, py_image, stock_client  # noqa: E402
 
 
 def refused(args, pattern, what):
@@ -69,6 +69,23 @@ def main():
     rc = srv.stop()
     if rc != 0:
         fail("exit status %d after SIGTERM" % rc)
+
+    # RTOS 1.x images (the seed's SDK) carry no slot number: accepted with a note, served
+    r1, r2 = os.path.join(tmp, "rtos1.bin"), os.path.join(tmp, "rtos2.bin")
+    with open(r1, "wb") as f:
+        f.write(py_image(1, 8 * 1024, seed=3, rtos1=True))
+    with open(r2, "wb") as f:
+        f.write(py_image(2, 8 * 1024, seed=4, rtos1=True))
+    srv = Server(["-fw1", r1, "-fw2", r2, "--port", "0", "--bind", "127.0.0.1",
+                  "--interval-ms", "1"])
+    if "note :: firmware1 has no slot number" not in srv.stdout():
+        fail("no note about the missing slot number:\n" + srv.stdout())
+    r = stock_client(srv.port, 2)
+    with open(r2, "rb") as f:
+        if not r.ok or r.data != f.read():
+            fail("RTOS 1.x image not served: %s" % r.error)
+    if srv.stop() != 0:
+        fail("bad exit status")
     print("ok")
 
 

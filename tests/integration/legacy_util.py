@@ -46,9 +46,10 @@ def esp_crc(data):
     return (c ^ 0xFFFFFFFF) if c & 0x80000000 else c + 1
 
 
-def py_image(slot, size, seed=1, size_map=2):
+def py_image(slot, size, seed=1, size_map=2, rtos1=False):
     """A NONOS>=2.0 "new" image (EA 04 00 slot) of about `size` bytes with a valid checksum
-    and CRC. Used only when fotactl cannot build one."""
+    and CRC. rtos1: the RTOS 1.x gen_appbin header instead (EA 04 <mode> <map<<4|freq>, no
+    slot number), what the seed's users flash."""
     def filler(n, s):
         out = bytearray(n)
         x = (s * 2654435761) & 0xFFFFFFFF
@@ -63,7 +64,10 @@ def py_image(slot, size, seed=1, size_map=2):
     e9_len = 8 + sum(8 + len(d) for _, d in segs)
     fixed = 16 + e9_len + 16 + 4          # headers, segments, worst-case padding+checksum, CRC
     irom_len = max(16, ((size - fixed) // 16) * 16)
-    out = bytearray(struct.pack("<BBBBI", 0xEA, 4, 0, slot, entry))
+    if rtos1:
+        out = bytearray(struct.pack("<BBBBI", 0xEA, 4, 0, size_map << 4, entry))
+    else:
+        out = bytearray(struct.pack("<BBBBI", 0xEA, 4, 0, slot, entry))
     out += struct.pack("<II", 0, irom_len) + filler(irom_len, seed)
     out += struct.pack("<BBBBI", 0xE9, len(segs), 0, (size_map << 4) | 0, entry)
     xsum = 0xEF
