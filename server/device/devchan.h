@@ -1,0 +1,47 @@
+/* devchan.h - the device channel: long-lived JSON-line connections from
+ * stock ESP8266 firmware on device_port (plain) and device_tls_port (TLS),
+ * presence, command delivery (pushes) and the D4/D7 replies that finish them.
+ *
+ * It is the daemon module `fota_device_module` (server.h); the REST API's RPC
+ * handler reaches it through srv->command_ud (set by the module's start()).
+ * Everything runs on the server's loop thread. */
+#ifndef FOTA_DEVCHAN_H
+#define FOTA_DEVCHAN_H
+
+#include <stdint.h>
+#include "server.h"
+
+struct fota_devchan;
+struct fota_devchan_wait;
+
+#define FOTA_DEVCHAN_HELLO_TIMEOUT  10   /* s: a new connection must activate/identify by then */
+#define FOTA_DEVCHAN_MAX_PER_ADDR   256  /* concurrent connections from one address */
+#define FOTA_DEVCHAN_PRESENCE_MS    1000 /* presence rows are written in batches this often */
+
+/* Called once when a delivered command finishes: state is FOTA_CMD_ACKED /
+ * FOTA_CMD_DONE (reply text in result, may be "") or FOTA_CMD_TIMEOUT /
+ * FOTA_CMD_FAILED (result NULL). The wait is freed after the call. */
+typedef void (*fota_devchan_done_cb)(void *ud, int state, const char *result);
+
+/* The command hook installed in the server (fota_command_fn): delivers cmd
+ * if its device is connected, else leaves it queued. Returns the state. */
+int fota_devchan_command(void *ud, struct fota_command *cmd);
+
+/* Like fota_devchan_command, and when the command was delivered and expects
+ * a reply, waits up to timeout_s for the device's reply with the same nonce
+ * and then calls cb (never from inside this call). Returns the state reached
+ * now: FOTA_CMD_QUEUED (device offline; cb never called), FOTA_CMD_DELIVERED
+ * (waiting; *wait is the handle for cancel), FOTA_CMD_DONE (sys_reboot: done
+ * when written; cb never called) or a negative FOTA_E*. */
+int fota_devchan_deliver(struct fota_devchan *ch, struct fota_command *cmd, unsigned timeout_s,
+                         fota_devchan_done_cb cb, void *ud, struct fota_devchan_wait **wait);
+/* Drops a pending wait without calling cb (the HTTP client went away). */
+void fota_devchan_cancel(struct fota_devchan *ch, struct fota_devchan_wait *wait);
+
+/* 1 if the device has a live, identified connection on this instance. */
+int fota_devchan_online(struct fota_devchan *ch, int64_t device_id);
+
+/* Bound ports (after start), for logs and tests. */
+int fota_devchan_port(const struct fota_devchan *ch, int tls);
+
+#endif

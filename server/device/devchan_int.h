@@ -1,0 +1,85 @@
+/* devchan_int.h - private state shared by devchan.c (connections, framing,
+ * presence) and devchan_cmd.c (pushes, replies, the upgrade lifecycle). */
+#ifndef FOTA_DEVCHAN_INT_H
+#define FOTA_DEVCHAN_INT_H
+
+#include <stdint.h>
+#include "devchan.h"
+#include "devproto.h"
+
+struct bufferevent;
+struct evconnlistener;
+struct event;
+
+/* One device connection. Kept small: the socket buffers live in the bufferevent. */
+struct fota_dconn {
+    struct fota_devchan *ch;
+    struct bufferevent *bev;
+    struct fota_dconn *prev, *next;
+    struct event *deliver_ev;          /* queued-command delivery, allocated on demand */
+    uint64_t id;                       /* conn= in logs */
+    int64_t device_id;                 /* 0 until activate/identify */
+    int64_t product_id;
+    int online;                        /* identified: pushes may go here */
+    int closing;                       /* a refusal is flushing; no more input */
+    int tls;
+    char key_hash[65];                 /* the master key this connection proved */
+    char addr[48];                     /* peer IP text (per-address limit) */
+    char peer[64];                     /* "ip:port" for logs */
+};
+
+struct fota_devchan_wait {
+    struct fota_devchan *ch;
+    struct fota_devchan_wait *prev, *next;
+    struct event *timer;
+    int64_t device_id, nonce, cmd_id;
+    fota_devchan_done_cb cb;
+    void *ud;
+};
+
+/* A ROM download being written; found again by its request on completion.
+ * A ring: an aborted download's slot is simply reused later (no leak). */
+#define FOTA_ROM_PENDING 256
+struct fota_rom_pending {
+    const void *req;
+    int64_t device_id, file_id, bytes;
+};
+
+struct fota_devchan {
+    struct fota_server *srv;
+    struct evconnlistener *lst[2];     /* [0] plain, [1] TLS */
+    int port[2];
+    struct fota_dconn *conns;
+    size_t nconns;
+    uint64_t next_id;
+    struct fota_presence *pres;        /* presence rows waiting for the batch write */
+    size_t npres, cappres;
+    struct event *pres_ev;
+    struct fota_devchan_wait *waits;
+    struct fota_rom_pending rom_pending[FOTA_ROM_PENDING];
+    unsigned rom_next;
+};
+
+/* devchan.c */
+void fota_dconn_send(struct fota_dconn *c, const char *buf, int len);
+/* Writes line (if n > 0), logs at WARN and closes once it is flushed. */
+void fota_dconn_close_with(struct fota_dconn *c, const char *line, int n, int status,
+                           const char *log_reason);
+/* Writes a refusal line, logs why and closes once it is flushed. */
+void fota_dconn_refuse(struct fota_dconn *c, int status, const char *why, const char *log_reason);
+struct fota_dconn *fota_devchan_find(struct fota_devchan *ch, int64_t device_id);
+void fota_devchan_presence(struct fota_devchan *ch, int64_t device_id, int online);
+
+/* devchan_cmd.c */
+/* Encodes and writes cmd to c; updates its state in the store. 0 or FOTA_E*. */
+int fota_devchan_push_cmd(struct fota_dconn *c, struct fota_command *cmd);
+/* A D4/D5 reply with a nonce arrived on c. line is NUL-terminated. */
+void fota_devchan_on_reply(struct fota_dconn *c, const struct fota_devproto_frame *f, const char *line);
+/* A D7 report. */
+void fota_devchan_on_message(struct fota_dconn *c, const struct fota_devproto_frame *f);
+/* The device just identified: deliver its queued commands (paced). */
+void fota_devchan_kick_queue(struct fota_dconn *c, int delay_ms);
+/* Frees every wait (module stop) without callbacks. */
+void fota_devchan_waits_free(struct fota_devchan *ch);
+
+#endif

@@ -1,0 +1,243 @@
+/* rom.c - GET/HEAD /v1/device/rom/?action=download_rom for stock firmware.
+ *
+ * The header goes out in one write (evhttp_send_reply_start with our own
+ * Content-Length), the body is added as a file segment to the connection's
+ * bufferevent, which libevent sends with sendfile(2). Every reply says
+ * Connection: close, so a trailing NUL or an aborted duplicate GET (RTOS
+ * clients) never produces bytes after the body. */
+#include "rom.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+
+#include "devchan_int.h"
+#include "http.h"
+#include "log.h"
+
+int fota_rom_range(const char *hdr, int64_t size, int64_t *from, int64_t *to)
+{
+    if (!hdr)
+        return 0;
+    while (*hdr == ' ')
+        hdr++;
+    if (strncmp(hdr, "bytes=", 6) != 0 || strchr(hdr, ','))
+        return 0;
+    const char *p = hdr + 6;
+    char *end;
+    if (*p == '-') {
+        long long n = strtoll(p + 1, &end, 10);
+        if (end == p + 1 || *end || n <= 0)
+            return -1;
+        *from = n >= size ? 0 : size - n;
+        *to = size - 1;
+        return size > 0 ? 1 : -1;
+    }
+    if (*p < '0' || *p > '9')
+        return 0;
+    long long a = strtoll(p, &end, 10);
+    if (*end != '-')
+        return 0;
+    const char *q = end + 1;
+    long long b = size - 1;
+    if (*q) {
+        b = strtoll(q, &end, 10);
+        if (end == q || *end)
+            return 0;
+        if (b >= size)
+            b = size - 1;
+    }
+    if (a >= size || a > b)
+        return -1;
+    *from = a;
+    *to = b;
+    return 1;
+}
+
+static void rom_complete_cb(struct evhttp_request *req, void *ud)
+{
+    struct fota_devchan *ch = ud;
+    for (unsigned i = 0; i < FOTA_ROM_PENDING; i++) {
+        struct fota_rom_pending *p = &ch->rom_pending[i];
+        if (p->req != req)
+            continue;
+        p->req = NULL;
+        struct fota_store *st = ch->srv->store;
+        int rc = st->ops->download_add(st, p->device_id, p->file_id, p->bytes, 1);
+        if (rc < 0)
+            FOTA_WARN("download not counted dev=%lld file=%lld error=%s", (long long)p->device_id,
+                      (long long)p->file_id, fota_errname(rc));
+        return;
+    }
+}
+
+static void rom_pending_add(struct fota_devchan *ch, const void *req, int64_t device_id,
+                            int64_t file_id, int64_t bytes)
+{
+    for (unsigned i = 0; i < FOTA_ROM_PENDING; i++)
+        if (ch->rom_pending[i].req == req)
+            ch->rom_pending[i].req = NULL; /* a stale entry of a reused request */
+    struct fota_rom_pending *p = &ch->rom_pending[ch->rom_next++ % FOTA_ROM_PENDING];
+    *p = (struct fota_rom_pending){ req, device_id, file_id, bytes };
+}
+
+/* Finds the release: exact version, else the cleaned one (padding/junk cut),
+ * else the unique release that the (15-byte truncated) version prefixes. */
+static int find_rom(struct fota_store *st, int64_t product_id, const char *raw, struct fota_rom *out)
+{
+    if (st->ops->rom_get(st, product_id, raw, out) == 0)
+        return 0;
+    char clean[FOTA_VERSION_MAX];
+    size_t n = fota_devproto_version_clean(clean, sizeof clean, raw, strlen(raw));
+    if (n == 0)
+        return FOTA_ENOENT;
+    if (st->ops->rom_get(st, product_id, clean, out) == 0)
+        return 0;
+    struct fota_rom *list = NULL;
+    size_t cnt = 0, hits = 0;
+    int rc = st->ops->rom_list(st, product_id, &list, &cnt);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < cnt; i++) {
+        if (strncmp(list[i].version, clean, n) == 0 && n >= FOTA_DEVPROTO_VCOPY) {
+            if (hits++ == 0)
+                *out = list[i];
+        }
+    }
+    free(list);
+    return hits == 1 ? 0 : FOTA_ENOENT;
+}
+
+/* Resolves the caller's key to the product it may download from. */
+static int rom_auth(struct fota_req *r, int64_t *product_id, int64_t *device_id)
+{
+    struct fota_key k;
+    if (fota_req_auth(r, &k) < 0)
+        return FOTA_EAUTH; /* replied 401 */
+    *device_id = 0;
+    *product_id = 0;
+    if (k.kind == FOTA_KEY_MASTER || k.kind == FOTA_KEY_OWNER) {
+        struct fota_device d;
+        if (r->srv->store->ops->device_get(r->srv->store, k.device_id, &d) < 0) {
+            fota_reply_error(r, 403, "key without a device");
+            return FOTA_EPERM;
+        }
+        *device_id = d.id;
+        *product_id = d.product_id;
+    } else if (k.kind == FOTA_KEY_PRODUCT) {
+        *product_id = k.product_id;
+    } else if (k.kind != FOTA_KEY_ADMIN) {
+        fota_reply_error(r, 403, "this key cannot download firmware");
+        return FOTA_EPERM;
+    }
+    return 0;
+}
+
+void fota_rom_download(void *ud, struct fota_req *r)
+{
+    struct fota_devchan *ch = ud;
+    struct fota_server *srv = r->srv;
+    struct fota_store *st = srv->store;
+    const char *action = fota_req_query(r, "action");
+    const char *version = fota_req_query(r, "version");
+    const char *filename = fota_req_query(r, "filename");
+    int64_t product_id, device_id;
+    int fd = -1;
+    if (!action || strcmp(action, "download_rom") != 0 || !version || !filename) {
+        fota_reply_error(r, 400, "need action=download_rom, version= and filename=");
+        return;
+    }
+    if (rom_auth(r, &product_id, &device_id) < 0)
+        return;
+    static struct fota_rom rom; /* 10 KB: not on the stack; loop thread only */
+    int rc = FOTA_ENOENT;
+    if (product_id > 0) {
+        rc = find_rom(st, product_id, version, &rom);
+    } else { /* admin: the first product that has this release */
+        struct fota_product *ps = NULL;
+        size_t np = 0;
+        if (st->ops->product_list(st, &ps, &np) == 0)
+            for (size_t i = 0; i < np && rc < 0; i++)
+                rc = find_rom(st, ps[i].id, version, &rom);
+        free(ps);
+    }
+    char vq[96];
+    if (rc < 0) {
+        fota_reply_error(r, 404, "no release %s for this key",
+                         fota_log_quote(version, vq, sizeof vq));
+        return;
+    }
+    const struct fota_rom_file *file = NULL;
+    for (size_t i = 0; i < rom.nfiles; i++)
+        if (strcmp(rom.files[i].name, filename) == 0)
+            file = &rom.files[i];
+    if (!file) {
+        fota_reply_error(r, 404, "release %s has no file %s", rom.version,
+                         fota_log_quote(filename, vq, sizeof vq));
+        return;
+    }
+    int64_t size = 0;
+    rc = fota_blob_open(srv->blobs, file->sha256, &fd, &size);
+    if (rc < 0) {
+        fota_reply_error(r, rc == FOTA_ENOENT ? 404 : 500, "file %s is missing (%s)", file->name,
+                         fota_errname(rc));
+        return;
+    }
+    int64_t from = 0, to = size - 1;
+    int ranged = fota_rom_range(fota_req_header(r, "Range"), size, &from, &to);
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    char hv[160];
+    if (ranged < 0) {
+        close(fd);
+        snprintf(hv, sizeof hv, "bytes */%" PRId64, size);
+        evhttp_add_header(oh, "Content-Range", hv);
+        fota_reply_error(r, 416, "range not satisfiable");
+        return;
+    }
+    int64_t len = ranged ? to - from + 1 : size;
+    int code = ranged ? 206 : 200;
+    /* evhttp adds "Connection: keep-alive" for a keep-alive HTTP/1.0 request
+     * unless the request's own header is gone; we always close. */
+    evhttp_remove_header(evhttp_request_get_input_headers(r->ev), "Connection");
+    evhttp_remove_header(oh, "Connection");
+    evhttp_remove_header(oh, "Content-Length");
+    evhttp_add_header(oh, "Content-Type", "application/octet-stream");
+    snprintf(hv, sizeof hv, "%" PRId64, len);
+    evhttp_add_header(oh, "Content-Length", hv);
+    snprintf(hv, sizeof hv, "attachment;filename=%s", file->name);
+    evhttp_add_header(oh, "Content-Disposition", hv);
+    snprintf(hv, sizeof hv, "\"%s\"", file->sha256);
+    evhttp_add_header(oh, "ETag", hv);
+    evhttp_add_header(oh, "Accept-Ranges", "bytes");
+    if (ranged) {
+        snprintf(hv, sizeof hv, "bytes %" PRId64 "-%" PRId64 "/%" PRId64, from, to, size);
+        evhttp_add_header(oh, "Content-Range", hv);
+    }
+    evhttp_add_header(oh, "Connection", "close");
+    r->replied = 1;
+    FOTA_INFO("rom download req=%" PRIu64 " method=%s dev=%lld product=%lld version=%s file=%s "
+              "status=%d bytes=%" PRId64 " peer=%s", r->id, r->head ? "HEAD" : "GET",
+              (long long)device_id, (long long)rom.product_id, rom.version, file->name, code, len,
+              r->peer ? r->peer : "-");
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    if (!r->head && len > 0 && evcon) {
+        rom_pending_add(ch, r->ev, device_id, file->id, len);
+        evhttp_request_set_on_complete_cb(r->ev, rom_complete_cb, ch);
+    }
+    evhttp_send_reply_start(r->ev, code, code == 206 ? "Partial Content" : "OK");
+    if (!r->head && len > 0 && evcon) {
+        struct evbuffer *out = bufferevent_get_output(evhttp_connection_get_bufferevent(evcon));
+        /* The evbuffer owns fd from here (closed when the segment is sent). */
+        if (evbuffer_add_file(out, fd, from, len) == 0)
+            fd = -1;
+    }
+    if (fd >= 0)
+        close(fd);
+    evhttp_send_reply_end(r->ev);
+}
