@@ -1,0 +1,580 @@
+/* api.c - the libcurl side of fotactl: one easy handle per run (reset but not
+ * closed between requests, so the connection is kept alive), replies
+ * collected into a bounded buffer and parsed with jansson, transport
+ * failures turned into one sentence that names the server it tried. */
+#include "api.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fota_err.h"
+
+#define SSE_LINE_MAX  (256u << 10)   /* one SSE line; a message body is far smaller */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    int over;          /* a write beyond the limit was refused */
+};
+
+struct sse {
+    fota_cli_event_cb cb;
+    void *ud;
+    struct buf line;   /* the line being received */
+    struct buf data;   /* the event's data lines */
+    char event[64];
+    int stopped;       /* cb asked to stop */
+    int is_sse;        /* 1 stream, 0 plain body, -1 not decided */
+    struct fota_cli_api *api;
+};
+
+struct fota_cli_api {
+    CURL *curl;
+    char server[FOTA_CLI_URL_MAX];   /* base URL without trailing '/' */
+    char origin[FOTA_CLI_URL_MAX];   /* scheme://host:port, for messages */
+    char auth[FOTA_CLI_KEY_MAX + 32];
+    char errbuf[CURL_ERROR_SIZE];
+    struct buf body;
+    /* progress bar */
+    double last_draw;
+    int bar_drawn;
+};
+
+static int buf_add(struct buf *b, const void *data, size_t n, size_t limit)
+{
+    size_t want;
+    char *np;
+
+    if (b->len + n + 1 > limit) {
+        b->over = 1;
+        return FOTA_ETOOBIG;
+    }
+    if (b->len + n + 1 > b->cap) {
+        want = b->cap ? b->cap : 4096;
+        while (want < b->len + n + 1)
+            want *= 2;
+        np = realloc(b->p, want);
+        if (!np)
+            return FOTA_ENOMEM;
+        b->p = np;
+        b->cap = want;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+static void buf_free(struct buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+void fota_cli_reply_cleanup(struct fota_cli_reply *r)
+{
+    if (!r)
+        return;
+    json_decref(r->json);
+    free(r->body);
+    r->json = NULL;
+    r->body = NULL;
+    r->len = 0;
+}
+
+const char *fota_cli_reply_message(const struct fota_cli_reply *r)
+{
+    json_t *m;
+
+    if (!r->json || !json_is_object(r->json))
+        return NULL;
+    m = json_object_get(r->json, "message");
+    if (json_is_string(m) && json_string_length(m) > 0)
+        return json_string_value(m);
+    m = json_object_get(r->json, "error");
+    if (json_is_string(m) && json_string_length(m) > 0)
+        return json_string_value(m);
+    if (json_is_object(m) && json_is_string(json_object_get(m, "message")))
+        return json_string_value(json_object_get(m, "message"));
+    return NULL;
+}
+
+/* Splits the configured server into the base URL and the origin shown in
+ * error messages ("http://127.0.0.1:8080", port filled in). */
+static void set_server(struct fota_cli_api *api, const char *server)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    size_t n;
+
+    if (strstr(server, "://"))
+        snprintf(api->server, sizeof(api->server), "%s", server);
+    else
+        snprintf(api->server, sizeof(api->server), "http://%s", server);
+    n = strlen(api->server);
+    while (n > 0 && api->server[n - 1] == '/')
+        api->server[--n] = '\0';
+    snprintf(api->origin, sizeof(api->origin), "%s", api->server);
+    if (!u)
+        return;
+    if (curl_url_set(u, CURLUPART_URL, api->server, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+        snprintf(api->origin, sizeof(api->origin), "%s://%s:%s", scheme, host, port);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+}
+
+struct fota_cli_api *fota_cli_api_new(const char *server, const char *key)
+{
+    static int global_done;
+    struct fota_cli_api *api;
+
+    if (!global_done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return NULL;
+        global_done = 1;
+    }
+    api = calloc(1, sizeof(*api));
+    if (!api)
+        return NULL;
+    api->curl = curl_easy_init();
+    if (!api->curl) {
+        free(api);
+        return NULL;
+    }
+    set_server(api, server);
+    if (key && key[0])
+        snprintf(api->auth, sizeof(api->auth), "Authorization: token %s", key);
+    return api;
+}
+
+void fota_cli_api_free(struct fota_cli_api *api)
+{
+    if (!api)
+        return;
+    curl_easy_cleanup(api->curl);
+    buf_free(&api->body);
+    free(api);
+}
+
+const char *fota_cli_api_server(const struct fota_cli_api *api)
+{
+    return api->server;
+}
+
+int fota_cli_urlencode(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
+
+        if (o + (plain ? 1 : 3) >= cap)
+            return FOTA_ETOOBIG;
+        if (plain) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    if (o >= cap)
+        return FOTA_ETOOBIG;
+    out[o] = '\0';
+    return 0;
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct fota_cli_api *api = ud;
+    size_t n = size * nmemb;
+
+    if (buf_add(&api->body, ptr, n, FOTA_CLI_BODY_MAX) < 0)
+        return 0;   /* CURLE_WRITE_ERROR */
+    return n;
+}
+
+/* "Connection refused" -> "connection refused" (strerror is capitalised). */
+static void lower_first(char *s)
+{
+    if (s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z'))
+        s[0] = (char)(s[0] - 'A' + 'a');
+}
+
+static int transport_error(struct fota_cli_api *api, CURLcode rc, struct fota_cli_reply *r)
+{
+    long os_errno = 0;
+    char why[160];
+
+    curl_easy_getinfo(api->curl, CURLINFO_OS_ERRNO, &os_errno);
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+        snprintf(why, sizeof(why), "%s", os_errno ? strerror((int)os_errno) : "no route");
+        lower_first(why);
+        snprintf(r->transport, sizeof(r->transport), "cannot connect to %.300s (%.300s)", api->origin, why);
+        return FOTA_ECLOSED;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(r->transport, sizeof(r->transport), "cannot resolve the host of %.300s", api->origin);
+        return FOTA_ECLOSED;
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(r->transport, sizeof(r->transport), "%.300s did not answer in time", api->origin);
+        return FOTA_ETIMEDOUT;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        snprintf(r->transport, sizeof(r->transport), "%.300s is not a usable server URL", api->server);
+        return FOTA_EIO;
+    case CURLE_WRITE_ERROR:
+        if (api->body.over) {
+            snprintf(r->transport, sizeof(r->transport), "the reply of %.300s is too large", api->origin);
+            return FOTA_ETOOBIG;
+        }
+        break;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        snprintf(r->transport, sizeof(r->transport), "%.300s closed the connection (%.300s)", api->origin,
+                 api->errbuf[0] ? api->errbuf : curl_easy_strerror(rc));
+        return FOTA_ECLOSED;
+    default:
+        break;
+    }
+    snprintf(r->transport, sizeof(r->transport), "request to %.300s failed (%.300s)", api->origin,
+             api->errbuf[0] ? api->errbuf : curl_easy_strerror(rc));
+    return FOTA_EIO;
+}
+
+/* Options every request shares; the handle is reset first so nothing leaks
+ * from the previous request, while curl keeps its live connection. */
+static int prepare(struct fota_cli_api *api, const char *path, struct curl_slist **hdrs,
+                   const char *accept)
+{
+    char url[FOTA_CLI_URL_MAX + 2048];
+    char acc[128];
+    int n;
+
+    curl_easy_reset(api->curl);
+    buf_free(&api->body);
+    api->errbuf[0] = '\0';
+    n = snprintf(url, sizeof(url), "%s%s", api->server, path);
+    if (n < 0 || (size_t)n >= sizeof(url))
+        return FOTA_ETOOBIG;
+    curl_easy_setopt(api->curl, CURLOPT_URL, url);
+    curl_easy_setopt(api->curl, CURLOPT_ERRORBUFFER, api->errbuf);
+    curl_easy_setopt(api->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(api->curl, CURLOPT_USERAGENT, "fotactl/" "0.1");
+    curl_easy_setopt(api->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(api->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, api);
+    snprintf(acc, sizeof(acc), "Accept: %s", accept);
+    *hdrs = curl_slist_append(*hdrs, acc);
+    if (api->auth[0])
+        *hdrs = curl_slist_append(*hdrs, api->auth);
+    *hdrs = curl_slist_append(*hdrs, "Expect:");   /* no 100-continue round trip */
+    return 0;
+}
+
+/* Runs the prepared request and fills r. */
+static int perform(struct fota_cli_api *api, struct curl_slist *hdrs, struct fota_cli_reply *r)
+{
+    CURLcode rc;
+    json_error_t jerr;
+
+    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
+    rc = curl_easy_perform(api->curl);
+    if (rc != CURLE_OK)
+        return transport_error(api, rc, r);
+    curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &r->status);
+    r->body = api->body.p ? api->body.p : calloc(1, 1);
+    r->len = api->body.len;
+    memset(&api->body, 0, sizeof(api->body));
+    if (!r->body)
+        return FOTA_ENOMEM;
+    if (r->len > 0)
+        r->json = json_loadb(r->body, r->len, JSON_DECODE_ANY, &jerr);
+    return 0;
+}
+
+int fota_cli_api_call(struct fota_cli_api *api, const char *method, const char *path,
+                      json_t *body, struct fota_cli_reply *r)
+{
+    struct curl_slist *hdrs = NULL;
+    char *text = NULL;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    rc = prepare(api, path, &hdrs, "application/json");
+    if (rc < 0) {
+        snprintf(r->transport, sizeof(r->transport), "the request path is too long");
+        goto out;
+    }
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT);
+        if (!text) {
+            rc = FOTA_ENOMEM;
+            goto out;
+        }
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, text);
+        curl_easy_setopt(api->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(api->curl, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    if (strcmp(method, "GET") == 0 && !body)
+        curl_easy_setopt(api->curl, CURLOPT_HTTPGET, 1L);
+    else if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(api->curl, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "POST") != 0)
+        curl_easy_setopt(api->curl, CURLOPT_CUSTOMREQUEST, method);
+    /* A stalled server must not hang a CI job forever. */
+    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    rc = perform(api, hdrs, r);
+out:
+    curl_slist_free_all(hdrs);
+    free(text);
+    return rc;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void human(char *out, size_t cap, curl_off_t n)
+{
+    if (n >= 10 * 1024 * 1024)
+        snprintf(out, cap, "%.1f MiB", (double)n / (1024.0 * 1024.0));
+    else if (n >= 10 * 1024)
+        snprintf(out, cap, "%ld KiB", (long)(n / 1024));
+    else
+        snprintf(out, cap, "%ld B", (long)n);
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct fota_cli_api *api = ud;
+    char bar[41], a[32], b[32];
+    double t = now_s();
+    int fill, i;
+
+    if (ultotal <= 0)
+        return 0;
+    if (ulnow < ultotal && t - api->last_draw < 0.1)
+        return 0;   /* redraw at most ten times a second */
+    api->last_draw = t;
+    fill = (int)(ulnow * 40 / ultotal);
+    for (i = 0; i < 40; i++)
+        bar[i] = i < fill ? '#' : ' ';
+    bar[40] = '\0';
+    human(a, sizeof(a), ulnow);
+    human(b, sizeof(b), ultotal);
+    fprintf(stderr, "\ruploading [%s] %3d%% %s / %s ", bar, (int)(ulnow * 100 / ultotal), a, b);
+    api->bar_drawn = 1;
+    return 0;
+}
+
+int fota_cli_api_upload(struct fota_cli_api *api, const char *path,
+                        const struct fota_cli_part *parts, size_t n, int progress,
+                        struct fota_cli_reply *r)
+{
+    struct curl_slist *hdrs = NULL;
+    curl_mime *mime = NULL;
+    curl_mimepart *part;
+    size_t i;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    rc = prepare(api, path, &hdrs, "application/json");
+    if (rc < 0) {
+        snprintf(r->transport, sizeof(r->transport), "the request path is too long");
+        goto out;
+    }
+    mime = curl_mime_init(api->curl);
+    if (!mime) {
+        rc = FOTA_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        part = curl_mime_addpart(mime);
+        if (!part) {
+            rc = FOTA_ENOMEM;
+            goto out;
+        }
+        curl_mime_name(part, parts[i].name);
+        if (parts[i].data) {
+            curl_mime_data(part, (const char *)parts[i].data, parts[i].len);
+            curl_mime_filename(part, parts[i].filename);
+            curl_mime_type(part, "application/octet-stream");
+        } else {
+            curl_mime_data(part, parts[i].value, CURL_ZERO_TERMINATED);
+        }
+    }
+    curl_easy_setopt(api->curl, CURLOPT_MIMEPOST, mime);
+    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    if (progress) {
+        api->last_draw = 0;
+        api->bar_drawn = 0;
+        curl_easy_setopt(api->curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(api->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(api->curl, CURLOPT_XFERINFODATA, api);
+    }
+    rc = perform(api, hdrs, r);
+    if (progress && api->bar_drawn)
+        fputc('\n', stderr);
+out:
+    curl_slist_free_all(hdrs);
+    curl_mime_free(mime);
+    return rc;
+}
+
+/* ------------------------------------------------------ server-sent events */
+
+static int sse_line(struct sse *s, char *line, size_t len)
+{
+    char *val;
+    size_t vlen;
+
+    if (len > 0 && line[len - 1] == '\r')
+        line[--len] = '\0';
+    if (len == 0) {   /* blank line: dispatch */
+        int stop = 0;
+
+        if (s->data.len > 0) {
+            if (s->data.p[s->data.len - 1] == '\n')
+                s->data.p[--s->data.len] = '\0';
+            stop = s->cb(s->ud, s->event, s->data.p);
+        }
+        s->data.len = 0;
+        if (s->data.p)
+            s->data.p[0] = '\0';
+        s->event[0] = '\0';
+        if (stop) {
+            s->stopped = 1;
+            return 1;
+        }
+        return 0;
+    }
+    if (line[0] == ':')
+        return 0;   /* comment / keep-alive */
+    val = memchr(line, ':', len);
+    if (val) {
+        *val++ = '\0';
+        if (*val == ' ')
+            val++;
+    } else {
+        val = line + len;
+    }
+    vlen = strlen(val);
+    if (strcmp(line, "data") == 0) {
+        if (buf_add(&s->data, val, vlen, SSE_LINE_MAX) < 0 ||
+            buf_add(&s->data, "\n", 1, SSE_LINE_MAX) < 0)
+            return -1;
+    } else if (strcmp(line, "event") == 0) {
+        snprintf(s->event, sizeof(s->event), "%s", val);
+    }
+    return 0;
+}
+
+static size_t on_stream(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct sse *s = ud;
+    size_t n = size * nmemb, i, start = 0;
+    long code = 0;
+    char *ct = NULL;
+
+    if (s->is_sse < 0) {
+        curl_easy_getinfo(s->api->curl, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(s->api->curl, CURLINFO_CONTENT_TYPE, &ct);
+        s->is_sse = code >= 200 && code < 300 && ct && strncmp(ct, "text/event-stream", 17) == 0;
+    }
+    if (!s->is_sse)
+        return on_body(ptr, size, nmemb, s->api);
+    for (i = 0; i < n; i++) {
+        if (ptr[i] != '\n')
+            continue;
+        if (buf_add(&s->line, ptr + start, i - start, SSE_LINE_MAX) < 0)
+            return 0;
+        if (sse_line(s, s->line.p ? s->line.p : (char *)"", s->line.len) != 0)
+            return 0;   /* stopped or too long: abort the transfer */
+        s->line.len = 0;
+        start = i + 1;
+    }
+    if (start < n && buf_add(&s->line, ptr + start, n - start, SSE_LINE_MAX) < 0)
+        return 0;
+    return n;
+}
+
+int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
+                        fota_cli_event_cb cb, void *ud, struct fota_cli_reply *r)
+{
+    struct curl_slist *hdrs = NULL;
+    struct sse s;
+    CURLcode crc;
+    json_error_t jerr;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    memset(&s, 0, sizeof(s));
+    s.cb = cb;
+    s.ud = ud;
+    s.is_sse = -1;
+    s.api = api;
+    rc = prepare(api, path, &hdrs, "text/event-stream");
+    if (rc < 0) {
+        snprintf(r->transport, sizeof(r->transport), "the request path is too long");
+        goto out;
+    }
+    hdrs = curl_slist_append(hdrs, "Cache-Control: no-cache");
+    curl_easy_setopt(api->curl, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
+    crc = curl_easy_perform(api->curl);
+    curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &r->status);
+    if (crc != CURLE_OK && !(crc == CURLE_WRITE_ERROR && s.stopped)) {
+        if (crc == CURLE_WRITE_ERROR && (s.line.over || s.data.over))
+            snprintf(r->transport, sizeof(r->transport), "an event from %s is too large",
+                     api->origin);
+        else {
+            rc = transport_error(api, crc, r);
+            goto out;
+        }
+        rc = FOTA_ETOOBIG;
+        goto out;
+    }
+    rc = 0;
+    if (s.is_sse != 1) {   /* an error reply, or a server that does not stream */
+        r->body = api->body.p ? api->body.p : calloc(1, 1);
+        r->len = api->body.len;
+        memset(&api->body, 0, sizeof(api->body));
+        if (r->len > 0)
+            r->json = json_loadb(r->body, r->len, JSON_DECODE_ANY, &jerr);
+    }
+out:
+    curl_slist_free_all(hdrs);
+    buf_free(&s.line);
+    buf_free(&s.data);
+    return rc;
+}

@@ -1,0 +1,83 @@
+/* api.h - fotactl's client of the fotad REST API over libcurl: one easy
+ * handle reused for every request of a run (keep-alive), JSON in and out
+ * (jansson), multipart uploads with an optional progress bar, binary
+ * downloads, and the server-sent-events message feed. Never prints except
+ * the progress bar (stderr, only when asked). */
+#ifndef FOTA_CLI_API_H
+#define FOTA_CLI_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#define FOTA_CLI_BODY_MAX (64u << 20)   /* largest reply fotactl accepts */
+
+struct fota_cli_api;
+
+/* What came back. status is the HTTP status (0 when no reply arrived: then
+ * transport holds one sentence such as "cannot connect to http://h:p
+ * (connection refused)"). json is the parsed body when it was JSON (owned:
+ * fota_cli_reply_cleanup frees it), body the raw bytes (owned, NUL-terminated). */
+struct fota_cli_reply {
+    long status;
+    json_t *json;
+    char *body;
+    size_t len;
+    char transport[1024];
+};
+
+void fota_cli_reply_cleanup(struct fota_cli_reply *r);
+
+/* The server's "message" (or "error") string in the reply, or NULL. */
+const char *fota_cli_reply_message(const struct fota_cli_reply *r);
+
+/* Opens a client for server (base URL, "http://host:port"; a bare host:port
+ * gets http://) with key (may be "" for anonymous calls). Returns NULL only
+ * when out of memory or libcurl cannot start. */
+struct fota_cli_api *fota_cli_api_new(const char *server, const char *key);
+void fota_cli_api_free(struct fota_cli_api *api);   /* NULL-safe */
+
+/* The base URL in use ("http://127.0.0.1:8080", no trailing slash). */
+const char *fota_cli_api_server(const struct fota_cli_api *api);
+
+/* One request. method "GET"/"POST"/...; path starts with "/" (query string
+ * allowed); body (borrowed, may be NULL) is sent as application/json.
+ * Returns 0 when a reply arrived (any status: look at r->status), or
+ * FOTA_ECLOSED/FOTA_ETIMEDOUT/FOTA_EIO/FOTA_ETOOBIG with r->transport set.
+ * r is initialised here; always call fota_cli_reply_cleanup. */
+int fota_cli_api_call(struct fota_cli_api *api, const char *method, const char *path,
+                      json_t *body, struct fota_cli_reply *r);
+
+/* One part of a multipart/form-data POST: a field (value) or a file (data,
+ * len, filename). Borrowed. */
+struct fota_cli_part {
+    const char *name;
+    const char *value;         /* text field when data is NULL */
+    const uint8_t *data;
+    size_t len;
+    const char *filename;
+};
+
+/* POSTs parts as multipart/form-data to path. progress != 0 draws a bar on
+ * stderr while uploading. Same result contract as fota_cli_api_call. */
+int fota_cli_api_upload(struct fota_cli_api *api, const char *path,
+                        const struct fota_cli_part *parts, size_t n, int progress,
+                        struct fota_cli_reply *r);
+
+/* Called with each server-sent event's data (NUL-terminated, borrowed; the
+ * lines of a multi-line data field joined by '\n') and event name ("" for
+ * the default). Return 0 to continue, 1 to stop the stream cleanly. */
+typedef int (*fota_cli_event_cb)(void *ud, const char *event, const char *data);
+
+/* GETs path as text/event-stream and calls cb per event until the server
+ * closes, cb returns 1, or an error. Returns 0 (closed or stopped by cb), or
+ * the transport error as fota_cli_api_call. A non-2xx reply is returned in r
+ * like fota_cli_api_call (status set, no events delivered). */
+int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
+                        fota_cli_event_cb cb, void *ud, struct fota_cli_reply *r);
+
+/* Percent-encodes s into out (for query values and path segments). Returns 0
+ * or FOTA_ETOOBIG. */
+int fota_cli_urlencode(const char *s, char *out, size_t cap);
+
+#endif

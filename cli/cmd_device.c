@@ -1,0 +1,344 @@
+/* cmd_device.c - `fotactl device add|list|show|key` and the device commands
+ * `upgrade`, `reboot`, `rpc`, which go through the seed's own endpoint
+ * (/v1/device/rpc/?deliver_to_device=true&action=...) with device_id= as the
+ * admin key needs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "out.h"
+
+#define KEY_SECTOR_MAX (64u << 10)
+
+static const char *const device_order[] = {
+    "id", "name", "product_id", "bssid", "rom_version", "latest_rom_version", "running_slot",
+    "online", "activated", "activated_at", "last_active", "created", NULL
+};
+
+static int device_path(struct fota_cli_ctx *c, const char *ref, int64_t *id, char *what,
+                       size_t wcap)
+{
+    int st = fota_cli_device_id(c, ref, fota_cli_opt(c, "product"), id);
+
+    snprintf(what, wcap, "device '%s'", ref);
+    return st;
+}
+
+int fota_cli_device_add(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    const char *product = fota_cli_opt(c, "product"), *s;
+    char path[64], what[128], buf[256];
+    json_t *body;
+    int64_t pid;
+    int st;
+
+    if (!product)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "device add needs --product");
+    st = fota_cli_product_id(c, product, &pid);
+    if (st != 0)
+        return st;
+    body = json_pack("{s:s}", "name", c->args[0]);
+    if ((s = fota_cli_opt(c, "bssid")))
+        json_object_set_new(body, "bssid", json_string(s));
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/devices/", pid);
+    snprintf(what, sizeof(what), "product '%s'", product);
+    st = fota_cli_call(c, "POST", path, body, &r, what);
+    json_decref(body);
+    if (st != 0)
+        return st;
+    if (c->json) {
+        fota_cli_out_json(stdout, r.json);
+    } else {
+        fota_cli_out_show(stdout, fota_cli_object(r.json, "device"), device_order);
+        fota_cli_out_kv(stdout, 18, "master_device_key",
+                        fota_cli_fmt(json_object_get(r.json, "master_device_key"), buf, sizeof(buf)));
+        fota_cli_out_kv(stdout, 18, "owner_key",
+                        fota_cli_fmt(json_object_get(r.json, "owner_key"), buf, sizeof(buf)));
+    }
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
+static void device_row(struct fota_cli_table *t, const json_t *d)
+{
+    char b[8][128];
+    const char *cells[8];
+    json_t *on = json_object_get(d, "online");
+    size_t k;
+
+    cells[0] = fota_cli_fmt(json_object_get(d, "id"), b[0], sizeof(b[0]));
+    cells[1] = fota_cli_fmt(json_object_get(d, "name"), b[1], sizeof(b[1]));
+    cells[2] = fota_cli_fmt(json_object_get(d, "product_id"), b[2], sizeof(b[2]));
+    cells[3] = fota_cli_fmt(json_object_get(d, "bssid"), b[3], sizeof(b[3]));
+    cells[4] = fota_cli_fmt(json_object_get(d, "rom_version"), b[4], sizeof(b[4]));
+    cells[5] = fota_cli_fmt(json_object_get(d, "running_slot"), b[5], sizeof(b[5]));
+    if (json_is_true(on) || (json_is_integer(on) && json_integer_value(on)))
+        snprintf(b[6], sizeof(b[6]), "%sonline%s", fota_cli_c_green(), fota_cli_c_off());
+    else
+        snprintf(b[6], sizeof(b[6]), "%soffline%s", fota_cli_c_dim(), fota_cli_c_off());
+    cells[6] = b[6];
+    cells[7] = fota_cli_fmt_time(json_object_get(d, "last_active"), b[7], sizeof(b[7]));
+    for (k = 0; k < 8; k++)
+        if (!cells[k][0])
+            cells[k] = "-";
+    fota_cli_table_add(t, cells);
+}
+
+int fota_cli_device_list(struct fota_cli_ctx *c)
+{
+    static const char *const head[] = { "ID", "NAME", "PRODUCT", "BSSID", "VERSION", "SLOT",
+                                        "STATE", "LAST ACTIVE" };
+    const char *product = fota_cli_opt(c, "product");
+    struct fota_cli_reply pr, r;
+    struct fota_cli_table *t = NULL;
+    json_t *all = json_array(), *p, *d, *pids = json_array();
+    char path[64];
+    size_t i, k;
+    int64_t pid;
+    int st;
+
+    if (product) {
+        st = fota_cli_product_id(c, product, &pid);
+        if (st != 0)
+            goto out;
+        json_array_append_new(pids, json_integer(pid));
+    } else {
+        st = fota_cli_call(c, "GET", "/v1/products/", NULL, &pr, NULL);
+        if (st != 0)
+            goto out;
+        json_array_foreach(fota_cli_array(pr.json, "products"), i, p)
+            json_array_append(pids, json_object_get(p, "id"));
+        fota_cli_reply_cleanup(&pr);
+    }
+    json_array_foreach(pids, k, p) {
+        char what[128];
+
+        snprintf(path, sizeof(path), "/v1/products/%" JSON_INTEGER_FORMAT "/devices/",
+                 json_integer_value(p));
+        snprintf(what, sizeof(what), "product '%s'", product ? product : "?");
+        st = fota_cli_call(c, "GET", path, NULL, &r, what);
+        if (st != 0)
+            goto out;
+        json_array_extend(all, fota_cli_array(r.json, "devices"));
+        fota_cli_reply_cleanup(&r);
+    }
+    if (c->json) {
+        json_t *j = json_pack("{s:i, s:O}", "status", 200, "devices", all);
+
+        fota_cli_out_json(stdout, j);
+        json_decref(j);
+        goto out;
+    }
+    t = fota_cli_table_new(8, head);
+    if (!t) {
+        st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+        goto out;
+    }
+    json_array_foreach(all, i, d)
+        device_row(t, d);
+    fota_cli_table_print(t, stdout);
+out:
+    fota_cli_table_free(t);
+    json_decref(all);
+    json_decref(pids);
+    return st;
+}
+
+int fota_cli_device_show(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    char path[64], what[128];
+    int64_t id;
+    int st;
+
+    st = device_path(c, c->args[0], &id, what, sizeof(what));
+    if (st != 0)
+        return st;
+    snprintf(path, sizeof(path), "/v1/devices/%" PRId64 "/", id);
+    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    if (st != 0)
+        return st;
+    if (c->json)
+        fota_cli_out_json(stdout, r.json);
+    else
+        fota_cli_out_show(stdout, fota_cli_object(r.json, "device"), device_order);
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
+/* Writes data to path through a 0600 temp file and rename (it is a secret). */
+static int write_secret(const char *path, const void *data, size_t len)
+{
+    char tmp[4096];
+    const char *p = data;
+    ssize_t n;
+    int fd;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the output path is too long");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "cannot write %s (%s)", path, strerror(errno));
+    while (len > 0) {
+        n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        p += n;
+        len -= (size_t)n;
+    }
+    if (len > 0 || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+        int e = errno;
+
+        unlink(tmp);
+        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "cannot write %s (%s)", path, strerror(e));
+    }
+    return 0;
+}
+
+int fota_cli_device_key(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    const char *out = fota_cli_opt(c, "output");
+    int bin = fota_cli_opt(c, "bin") != NULL;
+    char path[80], what[128], key[64];
+    int64_t id;
+    size_t n;
+    int st;
+
+    st = device_path(c, c->args[0], &id, what, sizeof(what));
+    if (st != 0)
+        return st;
+    if (bin && !out && isatty(STDOUT_FILENO))
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE,
+                             "not writing a binary sector to a terminal: use -o FILE");
+    snprintf(path, sizeof(path), "/v1/devices/%" PRId64 "/master_device_key.bin", id);
+    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    if (st != 0)
+        return st;
+    if (bin) {
+        if (out && strcmp(out, "-") != 0)
+            st = write_secret(out, r.body, r.len);
+        else if (fwrite(r.body, 1, r.len, stdout) != r.len)
+            st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "cannot write to standard output");
+        if (st == 0 && out && strcmp(out, "-") != 0 && !c->json)
+            fprintf(stderr, "wrote %zu bytes to %s (flash it at the device's key sector)\n",
+                    r.len, out);
+        fota_cli_reply_cleanup(&r);
+        return st;
+    }
+    /* The sector starts with the 40 ASCII characters of the key. */
+    for (n = 0; n < r.len && n < 40 && r.body[n] > ' ' && r.body[n] < 0x7f; n++)
+        key[n] = r.body[n];
+    key[n] = '\0';
+    fota_cli_reply_cleanup(&r);
+    if (n == 0)
+        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "the server's key sector holds no key");
+    if (c->json) {
+        json_t *j = json_pack("{s:I, s:s}", "device_id", (json_int_t)id, "master_device_key", key);
+        char *txt = json_dumps(j, JSON_INDENT(2));
+
+        json_decref(j);
+        if (out && strcmp(out, "-") != 0)
+            st = txt ? write_secret(out, txt, strlen(txt)) : FOTA_CLI_EXIT_FAIL;
+        else
+            printf("%s\n", txt ? txt : "{}");
+        free(txt);
+        return st;
+    }
+    if (out && strcmp(out, "-") != 0) {
+        key[n++] = '\n';
+        return write_secret(out, key, n);
+    }
+    printf("%s\n", key);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- rpc */
+
+static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv, int nkv,
+               const char *done)
+{
+    struct fota_cli_reply r;
+    char path[2048], what[128], enc[512], word[64];
+    size_t o;
+    int64_t id;
+    int st, i;
+    json_t *cmd, *state;
+
+    st = device_path(c, c->args[0], &id, what, sizeof(what));
+    if (st != 0)
+        return st;
+    if (fota_cli_urlencode(action, enc, sizeof(enc)) < 0)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the action is too long");
+    o = (size_t)snprintf(path, sizeof(path),
+                         "/v1/device/rpc/?deliver_to_device=true&action=%s&device_id=%" PRId64,
+                         enc, id);
+    for (i = 0; i < nkv; i++) {
+        const char *eq = strchr(kv[i], '=');
+        char k[128];
+        int w;
+
+        if (!eq || eq == kv[i] || (size_t)(eq - kv[i]) >= sizeof(k))
+            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "'%s' is not KEY=VALUE", kv[i]);
+        memcpy(k, kv[i], (size_t)(eq - kv[i]));
+        k[eq - kv[i]] = '\0';
+        if (fota_cli_urlencode(k, word, sizeof(word)) < 0 ||
+            fota_cli_urlencode(eq + 1, enc, sizeof(enc)) < 0)
+            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "'%s' is too long", kv[i]);
+        w = snprintf(path + o, sizeof(path) - o, "&%s=%s", word, enc);
+        if (w < 0 || (size_t)w >= sizeof(path) - o)
+            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "too many parameters");
+        o += (size_t)w;
+    }
+    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    if (st != 0)
+        return st;
+    if (c->json) {
+        fota_cli_out_json(stdout, r.json);
+    } else if (done) {
+        cmd = json_object_get(r.json, "command");
+        state = json_object_get(cmd, "state");
+        if (json_is_string(state))
+            snprintf(word, sizeof(word), "%s", json_string_value(state));
+        else
+            snprintf(word, sizeof(word), "%s", r.status == 202 ? "queued" : "sent");
+        printf("%s for device %s: %s%s\n", done, c->args[0], word,
+               strcmp(word, "queued") == 0 ? " (delivered when the device connects)" : "");
+    } else {
+        fota_cli_out_show(stdout, r.json, NULL);
+    }
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
+int fota_cli_upgrade(struct fota_cli_ctx *c)
+{
+    const char *v = fota_cli_opt(c, "version");
+    char kv[256], done[300];
+    const char *p[1] = { kv };
+
+    if (!v || !v[0])
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "upgrade needs --version V");
+    if (snprintf(kv, sizeof(kv), "version=%s", v) >= (int)sizeof(kv))
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the version is too long");
+    snprintf(done, sizeof(done), "upgrade to %s", v);
+    return rpc(c, "sys_upgrade", p, 1, done);
+}
+
+int fota_cli_reboot(struct fota_cli_ctx *c)
+{
+    return rpc(c, "sys_reboot", NULL, 0, "reboot");
+}
+
+int fota_cli_rpc(struct fota_cli_ctx *c)
+{
+    return rpc(c, c->args[1], (const char *const *)c->args + 2, c->nargs - 2, NULL);
+}

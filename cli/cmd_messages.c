@@ -1,0 +1,162 @@
+/* cmd_messages.c - `fotactl messages`: the product/device message log
+ * (update available, upgrade done, ...) oldest first like a log file, and
+ * --follow, the server-sent-events feed printed line by line like tail -f. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "out.h"
+
+/* The human text of a message: its "message"/"text" member, or the same
+ * inside its body (an object or JSON text), else the body as compact JSON. */
+static const char *message_text(const json_t *m, char *buf, size_t cap)
+{
+    static const char *const names[] = { "message", "text", "msg" };
+    json_t *body = json_object_get(m, "body"), *parsed = NULL, *v;
+    size_t i;
+
+    for (i = 0; i < 3; i++) {
+        v = json_object_get(m, names[i]);
+        if (json_is_string(v))
+            return fota_cli_fmt(v, buf, cap);
+    }
+    if (json_is_string(body))
+        parsed = json_loads(json_string_value(body), 0, NULL);
+    for (i = 0; i < 3 && (parsed || json_is_object(body)); i++) {
+        v = json_object_get(parsed ? parsed : body, names[i]);
+        if (json_is_string(v)) {
+            fota_cli_fmt(v, buf, cap);
+            json_decref(parsed);
+            return buf;
+        }
+    }
+    fota_cli_fmt(parsed ? parsed : body, buf, cap);
+    json_decref(parsed);
+    return buf;
+}
+
+static void message_cells(const json_t *m, char b[4][1024], const char *cells[4])
+{
+    json_t *t = json_object_get(m, "created");
+    size_t k;
+
+    cells[0] = fota_cli_fmt_time(t ? t : json_object_get(m, "time"), b[0], sizeof(b[0]));
+    cells[1] = fota_cli_fmt(json_object_get(m, "device_id"), b[1], sizeof(b[1]));
+    if (strcmp(cells[1], "0") == 0)
+        cells[1] = "-";
+    cells[2] = fota_cli_fmt(json_object_get(m, "action"), b[2], sizeof(b[2]));
+    cells[3] = message_text(m, b[3], sizeof(b[3]));
+    for (k = 0; k < 4; k++)
+        if (!cells[k][0])
+            cells[k] = "-";
+}
+
+struct follow {
+    struct fota_cli_ctx *c;
+    long want, got;
+};
+
+static int on_event(void *ud, const char *event, const char *data)
+{
+    struct follow *f = ud;
+    char b[4][1024];
+    const char *cells[4];
+    json_t *m;
+
+    if (event[0] && strcmp(event, "message") != 0)
+        return 0;   /* other event kinds (hello, ping) are not messages */
+    m = json_loads(data, JSON_DECODE_ANY, NULL);
+    if (!json_is_object(m)) {
+        json_decref(m);
+        return 0;
+    }
+    if (f->c->json) {
+        char *s = json_dumps(m, JSON_COMPACT);
+
+        printf("%s\n", s ? s : "{}");
+        free(s);
+    } else {
+        message_cells(json_is_object(json_object_get(m, "message")) ? json_object_get(m, "message")
+                                                                     : m, b, cells);
+        if (fota_cli_out_tty())
+            printf("%s%s%s  %-6s  %s%-24s%s  %s\n", fota_cli_c_dim(), cells[0], fota_cli_c_off(),
+                   cells[1], fota_cli_c_bold(), cells[2], fota_cli_c_off(), cells[3]);
+        else
+            printf("%s\t%s\t%s\t%s\n", cells[0], cells[1], cells[2], cells[3]);
+    }
+    fflush(stdout);
+    json_decref(m);
+    f->got++;
+    return f->want > 0 && f->got >= f->want;
+}
+
+int fota_cli_messages(struct fota_cli_ctx *c)
+{
+    static const char *const head[] = { "TIME", "DEVICE", "ACTION", "MESSAGE" };
+    const char *product = fota_cli_opt(c, "product"), *device = fota_cli_opt(c, "device");
+    const char *count = fota_cli_opt(c, "count");
+    struct fota_cli_reply r;
+    struct fota_cli_table *t;
+    struct follow f;
+    char path[256], b[4][1024], *end;
+    const char *cells[4];
+    json_t *list, *m;
+    int64_t pid = 0, did = 0;
+    long n = 0;
+    size_t o, i;
+    int st;
+
+    if (count) {
+        n = strtol(count, &end, 10);
+        if (!count[0] || *end || n <= 0 || n > 1000000)
+            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--count wants a positive number");
+    }
+    if (product && (st = fota_cli_product_id(c, product, &pid)) != 0)
+        return st;
+    if (device && (st = fota_cli_device_id(c, device, product, &did)) != 0)
+        return st;
+    o = (size_t)snprintf(path, sizeof(path), "/v1/messages/?");
+    if (pid)
+        o += (size_t)snprintf(path + o, sizeof(path) - o, "product_id=%" PRId64 "&", pid);
+    if (did)
+        o += (size_t)snprintf(path + o, sizeof(path) - o, "device_id=%" PRId64 "&", did);
+    if (fota_cli_opt(c, "follow")) {
+        snprintf(path + o, sizeof(path) - o, "follow=true");
+        f.c = c;
+        f.want = n;
+        f.got = 0;
+        st = fota_cli_api_stream(c->api, path, on_event, &f, &r);
+        st = fota_cli_check(c, st, &r, NULL);
+        if (st == 0 && r.body && f.got == 0 && (!f.want || f.got < f.want) && r.len > 0)
+            st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "the server does not stream messages");
+        fota_cli_reply_cleanup(&r);
+        return st;
+    }
+    if (n)
+        snprintf(path + o, sizeof(path) - o, "limit=%ld", n);
+    else if (o > 0 && (path[o - 1] == '&' || path[o - 1] == '?'))
+        path[o - 1] = '\0';
+    st = fota_cli_call(c, "GET", path, NULL, &r, NULL);
+    if (st != 0)
+        return st;
+    if (c->json) {
+        fota_cli_out_json(stdout, r.json);
+        fota_cli_reply_cleanup(&r);
+        return 0;
+    }
+    t = fota_cli_table_new(4, head);
+    list = fota_cli_array(r.json, "messages");
+    /* The server pages newest first; a log reads oldest first. */
+    for (i = json_array_size(list); t && i-- > 0;) {
+        m = json_array_get(list, i);
+        message_cells(m, b, cells);
+        fota_cli_table_add(t, cells);
+    }
+    if (t)
+        fota_cli_table_print(t, stdout);
+    fota_cli_table_free(t);
+    fota_cli_reply_cleanup(&r);
+    return t ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+}

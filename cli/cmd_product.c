@@ -1,0 +1,172 @@
+/* cmd_product.c - `fotactl login` and `fotactl product create|list|show`:
+ * the admin's first steps (store server and key, make a product). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "out.h"
+
+int fota_cli_login(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    char path[FOTA_CLI_PATH_MAX], err[FOTA_CLI_PATH_MAX + 64];
+    int rc, st, not_admin = 0;
+
+    if (!fota_cli_opt(c, "no-check")) {
+        /* Listing products needs the admin key: the cheapest proof it works. */
+        rc = fota_cli_api_call(c->api, "GET", "/v1/products/", NULL, &r);
+        if (rc == 0 && r.status == 403) {
+            not_admin = 1;
+        } else {
+            st = fota_cli_check(c, rc, &r, NULL);
+            if (st != 0) {
+                fota_cli_reply_cleanup(&r);
+                return st;
+            }
+        }
+        fota_cli_reply_cleanup(&r);
+    }
+    if (fota_cli_conf_save(fota_cli_api_server(c->api), c->conf.key, path, sizeof(path), err,
+                           sizeof(err)) < 0)
+        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s", err);
+    if (not_admin)
+        fprintf(stderr, "fotactl: warning: the key works but is not an admin key\n");
+    if (c->json) {
+        json_t *j = json_pack("{s:s, s:s}", "server", fota_cli_api_server(c->api), "config", path);
+
+        fota_cli_out_json(stdout, j);
+        json_decref(j);
+    } else {
+        printf("logged in to %s (saved in %s)\n", fota_cli_api_server(c->api), path);
+    }
+    return 0;
+}
+
+static const char *const product_order[] = {
+    "id", "name", "serial", "status", "description", "flash_map", "current_version",
+    "devices_activated", "devices_total", "created", NULL
+};
+
+static int show_product(struct fota_cli_ctx *c, struct fota_cli_reply *r)
+{
+    if (c->json)
+        fota_cli_out_json(stdout, r->json);
+    else
+        fota_cli_out_show(stdout, fota_cli_object(r->json, "product"), product_order);
+    return 0;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (!s[0] || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int fota_cli_product_create(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    const char *s;
+    json_t *body = json_object();
+    long map;
+    int st;
+
+    json_object_set_new(body, "name", json_string(c->args[0]));
+    if ((s = fota_cli_opt(c, "serial")))
+        json_object_set_new(body, "serial", json_string(s));
+    if ((s = fota_cli_opt(c, "description")))
+        json_object_set_new(body, "description", json_string(s));
+    if ((s = fota_cli_opt(c, "flash-map"))) {
+        if (parse_int(s, 0, 15, &map) < 0) {
+            json_decref(body);
+            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--flash-map wants a size map code 0..15");
+        }
+        json_object_set_new(body, "flash_map", json_integer(map));
+    }
+    st = fota_cli_call(c, "POST", "/v1/products/", body, &r, NULL);
+    json_decref(body);
+    if (st != 0)
+        return st;
+    show_product(c, &r);
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
+/* "3/5" from activated/total counts, whatever the server names them. */
+static const char *device_counts(const json_t *p, char *buf, size_t cap)
+{
+    char a[32], t[32];
+
+    fota_cli_fmt(json_object_get(p, "devices_activated"), a, sizeof(a));
+    fota_cli_fmt(json_object_get(p, "devices_total"), t, sizeof(t));
+    snprintf(buf, cap, "%s/%s", a, t);
+    return buf;
+}
+
+int fota_cli_product_list(struct fota_cli_ctx *c)
+{
+    static const char *const head[] = { "ID", "NAME", "SERIAL", "MAP", "CURRENT", "DEVICES",
+                                        "DESCRIPTION" };
+    struct fota_cli_reply r;
+    struct fota_cli_table *t;
+    char b[7][256];
+    const char *cells[7];
+    size_t i, k;
+    json_t *p;
+    int st;
+
+    st = fota_cli_call(c, "GET", "/v1/products/", NULL, &r, NULL);
+    if (st != 0)
+        return st;
+    if (c->json) {
+        fota_cli_out_json(stdout, r.json);
+        fota_cli_reply_cleanup(&r);
+        return 0;
+    }
+    t = fota_cli_table_new(7, head);
+    json_array_foreach(fota_cli_array(r.json, "products"), i, p) {
+        cells[0] = fota_cli_fmt(json_object_get(p, "id"), b[0], sizeof(b[0]));
+        cells[1] = fota_cli_fmt(json_object_get(p, "name"), b[1], sizeof(b[1]));
+        cells[2] = fota_cli_fmt(json_object_get(p, "serial"), b[2], sizeof(b[2]));
+        cells[3] = fota_cli_fmt(json_object_get(p, "flash_map"), b[3], sizeof(b[3]));
+        cells[4] = fota_cli_fmt(json_object_get(p, "current_version"), b[4], sizeof(b[4]));
+        cells[5] = device_counts(p, b[5], sizeof(b[5]));
+        cells[6] = fota_cli_fmt(json_object_get(p, "description"), b[6], sizeof(b[6]));
+        for (k = 0; k < 7; k++)
+            if (!cells[k][0])
+                cells[k] = "-";
+        if (t)
+            fota_cli_table_add(t, cells);
+    }
+    if (t)
+        fota_cli_table_print(t, stdout);
+    fota_cli_table_free(t);
+    fota_cli_reply_cleanup(&r);
+    return t ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+}
+
+int fota_cli_product_show(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    char path[64], what[128];
+    int64_t id;
+    int st;
+
+    st = fota_cli_product_id(c, c->args[0], &id);
+    if (st != 0)
+        return st;
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/", id);
+    snprintf(what, sizeof(what), "product '%s'", c->args[0]);
+    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    if (st != 0)
+        return st;
+    show_product(c, &r);
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}

@@ -1,0 +1,329 @@
+/* cmd_release.c - `fotactl release publish|list|current`. publish checks
+ * every image with the codec's release rules before a byte is sent, so a CI
+ * job learns about a wrong-slot or truncated build locally, with the same
+ * reason the server would give. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "fwimg.h"
+#include "out.h"
+
+#define CHANGELOG_MAX 8191
+
+struct local_file {
+    const char *path;
+    char name[64];      /* the name the server sees */
+    uint8_t *data;
+    size_t len;
+};
+
+/* The name a file is uploaded under: user1.bin/user2.bin when its base name
+ * says which slot it is for (user1.bin, app.user2.4096.new.6.bin, ...),
+ * otherwise its base name. The slot in the image is NOT used to pick the
+ * name: a user2 image passed as user1 must be refused, not silently fixed. */
+static void upload_name(const char *path, char *out, size_t cap)
+{
+    const char *base = strrchr(path, '/');
+
+    base = base ? base + 1 : path;
+    if (strstr(base, "user1") && !strstr(base, "user2"))
+        snprintf(out, cap, "user1.bin");
+    else if (strstr(base, "user2") && !strstr(base, "user1"))
+        snprintf(out, cap, "user2.bin");
+    else
+        snprintf(out, cap, "%s", base);
+}
+
+/* The product's size map code, or -1 when the server does not say. */
+static int product_map(struct fota_cli_ctx *c, int64_t pid, const char *ref, int *map)
+{
+    struct fota_cli_reply r;
+    char path[64], what[128];
+    json_t *m;
+    int st;
+
+    *map = -1;
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/", pid);
+    snprintf(what, sizeof(what), "product '%s'", ref);
+    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    if (st != 0)
+        return st;
+    m = json_object_get(fota_cli_object(r.json, "product"), "flash_map");
+    if (json_is_integer(m))
+        *map = (int)json_integer_value(m);
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
+static int read_changelog(const char *arg, char **out)
+{
+    uint8_t *data;
+    size_t len;
+    int st;
+
+    if (arg[0] != '@') {
+        *out = strdup(arg);
+        return *out ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+    }
+    st = fota_cli_read_file(arg + 1, CHANGELOG_MAX, &data, &len);
+    if (st != 0)
+        return st;
+    if (memchr(data, 0, len)) {
+        free(data);
+        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s is not a text file", arg + 1);
+    }
+    *out = (char *)data;
+    return 0;
+}
+
+static int set_current(struct fota_cli_ctx *c, int64_t pid, const char *version,
+                       struct fota_cli_reply *r)
+{
+    char path[256], enc[200], what[256];
+
+    if (fota_cli_urlencode(version, enc, sizeof(enc)) < 0)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the version is too long");
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/roms/%s/current", pid, enc);
+    snprintf(what, sizeof(what), "release %s", version);
+    return fota_cli_call(c, "POST", path, NULL, r, what);
+}
+
+int fota_cli_release_publish(struct fota_cli_ctx *c)
+{
+    struct local_file files[FOTA_RELEASE_MAX_FILES];
+    struct fota_release_file rf[FOTA_RELEASE_MAX_FILES];
+    struct fota_cli_part parts[3 + FOTA_RELEASE_MAX_FILES];
+    struct fota_cli_reply r;
+    const char *product = fota_cli_opt(c, "product"), *version = fota_cli_opt(c, "version");
+    const char *s;
+    char *changelog = NULL, reason[256], path[64];
+    size_t n = (size_t)c->nargs, np = 0, i, total = 0;
+    int64_t pid;
+    int map = -1, st, progress;
+
+    memset(files, 0, sizeof(files));
+    if (!product || !version)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "release publish needs --product and --version");
+    if (!version[0])
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the version is empty");
+    for (i = 0; i < n; i++) {
+        files[i].path = c->args[i];
+        upload_name(c->args[i], files[i].name, sizeof(files[i].name));
+        st = fota_cli_read_file(c->args[i], FOTA_FWIMG_MAX_SIZE, &files[i].data, &files[i].len);
+        if (st != 0)
+            goto out;
+        total += files[i].len;
+    }
+    if ((s = fota_cli_opt(c, "changelog"))) {
+        st = read_changelog(s, &changelog);
+        if (st != 0)
+            goto out;
+    }
+    st = fota_cli_product_id(c, product, &pid);
+    if (st != 0)
+        goto out;
+    if (!fota_cli_opt(c, "no-check")) {
+        st = product_map(c, pid, product, &map);
+        if (st != 0)
+            goto out;
+        for (i = 0; i < n; i++) {
+            rf[i].name = files[i].name;
+            rf[i].data = files[i].data;
+            rf[i].len = files[i].len;
+            rf[i].info = NULL;
+        }
+        if (fota_fwimg_release_check(map >= 0 ? fota_flash_map_get(map) : NULL, rf, n, reason,
+                                     sizeof(reason)) != 0) {
+            st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s (checked locally, nothing was uploaded)",
+                               reason);
+            goto out;
+        }
+    }
+    parts[np++] = (struct fota_cli_part){ .name = "version", .value = version };
+    if ((s = fota_cli_opt(c, "codename")))
+        parts[np++] = (struct fota_cli_part){ .name = "codename", .value = s };
+    if (changelog)
+        parts[np++] = (struct fota_cli_part){ .name = "changelog", .value = changelog };
+    for (i = 0; i < n; i++)
+        parts[np++] = (struct fota_cli_part){ .name = "file", .data = files[i].data,
+                                              .len = files[i].len, .filename = files[i].name };
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/roms/", pid);
+    progress = isatty(STDERR_FILENO) && !fota_cli_opt(c, "no-progress") && total >= 4096;
+    st = fota_cli_check(c, fota_cli_api_upload(c->api, path, parts, np, progress, &r), &r, NULL);
+    if (st != 0) {
+        fota_cli_reply_cleanup(&r);
+        goto out;
+    }
+    if (c->json)
+        fota_cli_out_json(stdout, r.json);
+    else
+        printf("published %s of %s (%zu file%s, %zu bytes)\n", version, product, n,
+               n == 1 ? "" : "s", total);
+    fota_cli_reply_cleanup(&r);
+    if (fota_cli_opt(c, "current")) {
+        st = set_current(c, pid, version, &r);
+        if (st != 0)
+            goto out;
+        if (!c->json)
+            printf("%s is now the current release of %s\n", version, product);
+        fota_cli_reply_cleanup(&r);
+    }
+    st = 0;
+out:
+    for (i = 0; i < n; i++)
+        free(files[i].data);
+    free(changelog);
+    return st;
+}
+
+/* "user1.bin,user2.bin" */
+static const char *file_names(const json_t *rom, char *buf, size_t cap)
+{
+    json_t *f, *files = json_object_get(rom, "files");
+    size_t i, o = 0;
+
+    buf[0] = '\0';
+    json_array_foreach(files, i, f) {
+        json_t *nm = json_object_get(f, "name");
+        int k;
+
+        if (!json_is_string(nm))
+            continue;
+        k = snprintf(buf + o, cap - o, "%s%s", o ? "," : "", json_string_value(nm));
+        if (k < 0 || (size_t)k >= cap - o)
+            break;
+        o += (size_t)k;
+    }
+    return buf[0] ? buf : "-";
+}
+
+static int rom_is_current(const json_t *rom)
+{
+    return json_is_true(json_object_get(rom, "current")) ||
+           json_is_true(json_object_get(rom, "recommended"));
+}
+
+static int get_roms(struct fota_cli_ctx *c, int64_t *pid, struct fota_cli_reply *r)
+{
+    const char *product = fota_cli_opt(c, "product");
+    char path[64], what[128];
+    int st;
+
+    if (!product)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "this command needs --product");
+    st = fota_cli_product_id(c, product, pid);
+    if (st != 0)
+        return st;
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/roms/", *pid);
+    snprintf(what, sizeof(what), "product '%s'", product);
+    return fota_cli_call(c, "GET", path, NULL, r, what);
+}
+
+static json_t *rom_list(json_t *reply)
+{
+    json_t *a = json_object_get(reply, "productRoms");
+
+    return json_is_array(a) ? a : fota_cli_array(reply, "roms");
+}
+
+int fota_cli_release_list(struct fota_cli_ctx *c)
+{
+    static const char *const head[] = { "VERSION", "CODENAME", "CURRENT", "FILES", "CREATED",
+                                        "CHANGELOG" };
+    struct fota_cli_reply r;
+    struct fota_cli_table *t;
+    char b[6][512], cur[32];
+    const char *cells[6];
+    json_t *rom;
+    int64_t pid;
+    size_t i;
+    char *nl;
+    int st;
+
+    st = get_roms(c, &pid, &r);
+    if (st != 0)
+        return st;
+    if (c->json) {
+        fota_cli_out_json(stdout, r.json);
+        fota_cli_reply_cleanup(&r);
+        return 0;
+    }
+    t = fota_cli_table_new(6, head);
+    json_array_foreach(rom_list(r.json), i, rom) {
+        cells[0] = fota_cli_fmt(json_object_get(rom, "version"), b[0], sizeof(b[0]));
+        cells[1] = fota_cli_fmt(json_object_get(rom, "codename"), b[1], sizeof(b[1]));
+        snprintf(cur, sizeof(cur), "%s%s%s", fota_cli_c_green(),
+                 rom_is_current(rom) ? "current" : "", fota_cli_c_off());
+        cells[2] = rom_is_current(rom) ? cur : "-";
+        cells[3] = file_names(rom, b[3], sizeof(b[3]));
+        cells[4] = fota_cli_fmt_time(json_object_get(rom, "created"), b[4], sizeof(b[4]));
+        cells[5] = fota_cli_fmt(json_object_get(rom, "changelog"), b[5], sizeof(b[5]));
+        if ((nl = strchr(b[5], '\n')))
+            *nl = '\0';   /* first line only */
+        if (!cells[1][0])
+            cells[1] = "-";
+        if (!cells[5][0])
+            cells[5] = "-";
+        if (t)
+            fota_cli_table_add(t, cells);
+    }
+    if (t)
+        fota_cli_table_print(t, stdout);
+    fota_cli_table_free(t);
+    fota_cli_reply_cleanup(&r);
+    return t ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+}
+
+int fota_cli_release_current(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    json_t *rom, *found = NULL;
+    int64_t pid;
+    size_t i;
+    int st;
+
+    if (c->nargs == 1) {
+        const char *product = fota_cli_opt(c, "product");
+
+        if (!product)
+            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "this command needs --product");
+        st = fota_cli_product_id(c, product, &pid);
+        if (st != 0)
+            return st;
+        st = set_current(c, pid, c->args[0], &r);
+        if (st != 0)
+            return st;
+        if (c->json)
+            fota_cli_out_json(stdout, r.json);
+        else
+            printf("%s is now the current release of %s\n", c->args[0], product);
+        fota_cli_reply_cleanup(&r);
+        return 0;
+    }
+    st = get_roms(c, &pid, &r);
+    if (st != 0)
+        return st;
+    json_array_foreach(rom_list(r.json), i, rom)
+        if (rom_is_current(rom)) {
+            found = rom;
+            break;
+        }
+    if (!found) {
+        fota_cli_reply_cleanup(&r);
+        return fota_cli_fail(FOTA_CLI_EXIT_NOTFOUND, "%s has no current release",
+                             fota_cli_opt(c, "product"));
+    }
+    if (c->json)
+        fota_cli_out_json(stdout, found);
+    else {
+        char v[256];
+
+        printf("%s\n", fota_cli_fmt(json_object_get(found, "version"), v, sizeof(v)));
+    }
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}

@@ -1,0 +1,123 @@
+/* commands.c - the one table of fotactl's REST commands: names, synopses,
+ * options and one-line help. --help output, the man page's synopsis and the
+ * bash completion are kept in step with this table (tests/integration/
+ * cli_help_test.py checks the man page and completion against --help). */
+#include "cmd.h"
+
+#include <stddef.h>
+
+const struct fota_cli_opt fota_cli_global_opts[] = {
+    { "server", 0, "URL", "server base URL (overrides FOTA_SERVER and the config file)" },
+    { "key", 0, "KEY", "API key (overrides FOTA_KEY and the config file)" },
+    { "json", 0, NULL, "print the server's JSON reply instead of a table" },
+    { "no-color", 0, NULL, "never colour the output" },
+    { "help", 'h', NULL, "show this help" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_none[] = { { NULL, 0, NULL, NULL } };
+
+static const struct fota_cli_opt o_login[] = {
+    { "no-check", 0, NULL, "save without asking the server whether the key works" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_product_create[] = {
+    { "serial", 0, "S", "Espressif serial / product type code (e.g. 23701)" },
+    { "description", 0, "TEXT", "free text" },
+    { "flash-map", 0, "N", "flash size map code 0..9 of the devices (default: server's)" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_publish[] = {
+    { "product", 'p', "P", "product id or name (required)" },
+    { "version", 'v', "V", "release version, e.g. v1.1 (required)" },
+    { "codename", 0, "C", "release channel / code name (e.g. beta)" },
+    { "changelog", 0, "TEXT|@FILE", "change log text, or @FILE to read it from a file" },
+    { "current", 0, NULL, "make it the current (recommended) version after the upload" },
+    { "no-check", 0, NULL, "skip the local image check (the server checks anyway)" },
+    { "no-progress", 0, NULL, "no progress bar even on a terminal" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_product[] = {
+    { "product", 'p', "P", "product id or name (required)" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_device_add[] = {
+    { "product", 'p', "P", "product id or name (required)" },
+    { "bssid", 0, "MAC", "the device's station MAC (aa:bb:cc:dd:ee:ff)" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_device_list[] = {
+    { "product", 'p', "P", "only this product (id or name); default: every product" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_device_ref[] = {
+    { "product", 'p', "P", "look the device name up in this product only" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_device_key[] = {
+    { "bin", 0, NULL, "write the flash-ready 4 KiB key sector (master_device_key.bin)" },
+    { "output", 'o', "FILE", "write to FILE instead of standard output" },
+    { "product", 'p', "P", "look the device name up in this product only" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_upgrade[] = {
+    { "version", 'v', "V", "version to install (required)" },
+    { "product", 'p', "P", "look the device name up in this product only" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_messages[] = {
+    { "product", 'p', "P", "only messages of this product (id or name)" },
+    { "device", 'd', "D", "only messages of this device (id or name)" },
+    { "follow", 'f', NULL, "keep printing new messages as they arrive, like tail -f" },
+    { "count", 'n', "N", "with --follow: exit after N messages; else: list at most N" },
+    { NULL, 0, NULL, NULL }
+};
+
+const struct fota_cli_verb fota_cli_verbs[] = {
+    { "login", NULL, "--server URL --key KEY",
+      "check and store the server and key in ~/.config/fota/config (0600)",
+      o_login, 0, 0, 1, fota_cli_login },
+    { "product", "create", "NAME", "create a product",
+      o_product_create, 1, 1, 1, fota_cli_product_create },
+    { "product", "list", "", "list products with their current version and device counts",
+      o_none, 0, 0, 1, fota_cli_product_list },
+    { "product", "show", "PRODUCT", "show one product (id or name)",
+      o_none, 1, 1, 1, fota_cli_product_show },
+    { "release", "publish", "--product P --version V USER1.BIN USER2.BIN [FILE...]",
+      "check the images locally, then upload them as a new release",
+      o_publish, 1, 10, 1, fota_cli_release_publish },
+    { "release", "list", "--product P", "list a product's releases, newest first",
+      o_product, 0, 0, 1, fota_cli_release_list },
+    { "release", "current", "--product P [VERSION]",
+      "show the current release, or make VERSION current (devices get an update message)",
+      o_product, 0, 1, 1, fota_cli_release_current },
+    { "device", "add", "--product P NAME", "add a device; prints its master and owner keys",
+      o_device_add, 1, 1, 1, fota_cli_device_add },
+    { "device", "list", "[--product P]", "list devices",
+      o_device_list, 0, 0, 1, fota_cli_device_list },
+    { "device", "show", "DEVICE", "show one device (id or name)",
+      o_device_ref, 1, 1, 1, fota_cli_device_show },
+    { "device", "key", "DEVICE [--bin] [-o FILE]",
+      "print the master device key, or write the flash-ready key sector with --bin",
+      o_device_key, 1, 1, 1, fota_cli_device_key },
+    { "upgrade", NULL, "DEVICE --version V",
+      "tell a device to download and install version V (queued while it is offline)",
+      o_upgrade, 1, 1, 1, fota_cli_upgrade },
+    { "reboot", NULL, "DEVICE", "tell a device to reboot into its other slot",
+      o_device_ref, 1, 1, 1, fota_cli_reboot },
+    { "rpc", NULL, "DEVICE ACTION [KEY=VALUE...]", "send any action to a device",
+      o_device_ref, 2, -1, 1, fota_cli_rpc },
+    { "messages", NULL, "[--product P] [--device D] [--follow [--count N]]",
+      "list device and release messages, newest last; --follow streams new ones",
+      o_messages, 0, 0, 1, fota_cli_messages },
+    { NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
+};

@@ -1,0 +1,258 @@
+/* config.c - fotactl's server/key resolution and the config file `fotactl
+ * login` writes. The file is a tiny INI subset ([section], key = value, #
+ * and ; comments) a person can edit; it holds an admin key, hence 0600
+ * inside a 0700 directory. (Read here rather than with inih so fotactl links
+ * only libcurl and jansson.) */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fota_err.h"
+
+static int copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n >= cap)
+        return FOTA_ETOOBIG;
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+int fota_cli_conf_path(char *buf, size_t len)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+    int n;
+
+    /* XDG says a relative XDG_CONFIG_HOME is invalid and must be ignored. */
+    if (xdg && xdg[0] == '/')
+        n = snprintf(buf, len, "%s/fota/config", xdg);
+    else if (home && home[0])
+        n = snprintf(buf, len, "%s/.config/fota/config", home);
+    else
+        return FOTA_ENOENT;
+    if (n < 0 || (size_t)n >= len)
+        return FOTA_ETOOBIG;
+    return 0;
+}
+
+struct load_state {
+    char server[FOTA_CLI_URL_MAX];
+    char key[FOTA_CLI_KEY_MAX];
+    int bad;
+};
+
+static char *trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        *--e = '\0';
+    return s;
+}
+
+/* Reads the file into st. Returns 0, -1 if it cannot be read, or the number
+ * of the first malformed line. Unknown sections and keys are ignored (they
+ * belong to later versions). */
+static int read_ini(const char *path, struct load_state *st)
+{
+    char line[FOTA_CLI_URL_MAX + 64], section[32] = "";
+    int lineno = 0, rc = 0;
+    FILE *f = fopen(path, "r");
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        char *s, *eq, *name, *value;
+
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = lineno;   /* longer than any valid line */
+            break;
+        }
+        s = trim(line);
+        if (!*s || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            char *end = strchr(s, ']');
+
+            if (!end || (size_t)(end - s - 1) >= sizeof(section)) {
+                rc = lineno;
+                break;
+            }
+            *end = '\0';
+            snprintf(section, sizeof(section), "%s", trim(s + 1));
+            continue;
+        }
+        eq = strchr(s, '=');
+        if (!eq) {
+            rc = lineno;
+            break;
+        }
+        *eq = '\0';
+        name = trim(s);
+        value = trim(eq + 1);
+        if (strcmp(section, "server") != 0)
+            continue;
+        if (strcmp(name, "url") == 0 && copy_str(st->server, sizeof(st->server), value) < 0)
+            st->bad = 1;
+        else if (strcmp(name, "key") == 0 && copy_str(st->key, sizeof(st->key), value) < 0)
+            st->bad = 1;
+    }
+    if (rc == 0 && ferror(f))
+        rc = -1;
+    fclose(f);
+    return rc;
+}
+
+int fota_cli_conf_load(struct fota_cli_conf *c, const char *flag_server,
+                       const char *flag_key, char *err, size_t errlen)
+{
+    struct load_state st;
+    const char *env;
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    memset(&st, 0, sizeof(st));
+    if (fota_cli_conf_path(c->path, sizeof(c->path)) < 0)
+        c->path[0] = '\0';
+    if (c->path[0] && access(c->path, F_OK) == 0) {
+        rc = read_ini(c->path, &st);
+        if (rc != 0 || st.bad) {
+            if (rc > 0)
+                snprintf(err, errlen, "%s: line %d is not valid", c->path, rc);
+            else if (st.bad)
+                snprintf(err, errlen, "%s: a value is too long", c->path);
+            else
+                snprintf(err, errlen, "%s: cannot read it (%s)", c->path, strerror(errno));
+            return FOTA_ECONFIG;
+        }
+        if (st.server[0]) {
+            memcpy(c->server, st.server, sizeof(c->server));
+            c->server_from = c->path;
+        }
+        if (st.key[0]) {
+            memcpy(c->key, st.key, sizeof(c->key));
+            c->key_from = c->path;
+        }
+    }
+    env = getenv("FOTA_SERVER");
+    if (env && env[0] && copy_str(c->server, sizeof(c->server), env) == 0)
+        c->server_from = "FOTA_SERVER";
+    env = getenv("FOTA_KEY");
+    if (env && env[0] && copy_str(c->key, sizeof(c->key), env) == 0)
+        c->key_from = "FOTA_KEY";
+    if (flag_server) {
+        if (copy_str(c->server, sizeof(c->server), flag_server) < 0) {
+            snprintf(err, errlen, "--server is too long");
+            return FOTA_ECONFIG;
+        }
+        c->server_from = "--server";
+    }
+    if (flag_key) {
+        if (copy_str(c->key, sizeof(c->key), flag_key) < 0) {
+            snprintf(err, errlen, "--key is too long");
+            return FOTA_ECONFIG;
+        }
+        c->key_from = "--key";
+    }
+    return 0;
+}
+
+/* mkdir -p for the directory part of path, each new level 0700. */
+static int make_dirs(char *path, char *err, size_t errlen)
+{
+    char *p;
+
+    for (p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create %s (%s)", path, strerror(errno));
+            *p = '/';
+            return FOTA_EIO;
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+static int has_newline(const char *s)
+{
+    return strchr(s, '\n') != NULL || strchr(s, '\r') != NULL;
+}
+
+int fota_cli_conf_save(const char *server, const char *key, char *path_out,
+                       size_t path_len, char *err, size_t errlen)
+{
+    char path[FOTA_CLI_PATH_MAX], tmp[FOTA_CLI_PATH_MAX + 16], dir[FOTA_CLI_PATH_MAX];
+    char *slash;
+    FILE *f = NULL;
+    int fd = -1, rc;
+
+    if (has_newline(server) || has_newline(key)) {
+        snprintf(err, errlen, "the server and key must be one line each");
+        return FOTA_EINVAL;
+    }
+    rc = fota_cli_conf_path(path, sizeof(path));
+    if (rc < 0) {
+        snprintf(err, errlen, "neither HOME nor XDG_CONFIG_HOME is set");
+        return rc;
+    }
+    memcpy(dir, path, sizeof(dir));
+    rc = make_dirs(dir, err, errlen);
+    if (rc < 0)
+        return rc;
+    /* The fota/ directory itself is ours: make sure nobody else can list it. */
+    slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = '\0';
+        if (chmod(dir, 0700) < 0) {
+            snprintf(err, errlen, "cannot chmod %s (%s)", dir, strerror(errno));
+            return FOTA_EIO;
+        }
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot write %s (%s)", tmp, strerror(errno));
+        return FOTA_EIO;
+    }
+    f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        rc = FOTA_EIO;
+        goto out;
+    }
+    fprintf(f, "# fotactl configuration, written by `fotactl login`.\n"
+               "# FOTA_SERVER/FOTA_KEY and --server/--key override it.\n"
+               "[server]\nurl = %s\nkey = %s\n", server, key);
+    rc = 0;
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = FOTA_EIO;
+    if (fclose(f) != 0)
+        rc = FOTA_EIO;
+    f = NULL;
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = FOTA_EIO;
+out:
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot write %s (%s)", path, strerror(errno));
+        unlink(tmp);
+        return rc;
+    }
+    if (path_out)
+        snprintf(path_out, path_len, "%s", path);
+    return 0;
+}

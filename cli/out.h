@@ -1,0 +1,57 @@
+/* out.h - fotactl's output: aligned tables with a coloured header on a
+ * terminal, tab-separated rows without header when piped (for awk/cut),
+ * key/value blocks for `show`, and the server's JSON for --json. */
+#ifndef FOTA_CLI_OUT_H
+#define FOTA_CLI_OUT_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#define FOTA_CLI_TABLE_MAX_COLS 12
+
+/* Decides the style once per run: tty = stdout is a terminal; colour when
+ * tty, NO_COLOR unset, TERM not "dumb", and color_flag != 0 (--no-color
+ * passes 0). */
+void fota_cli_out_init(int color_flag);
+int fota_cli_out_tty(void);
+int fota_cli_out_color(void);
+
+/* ANSI colours (empty strings when colour is off). */
+const char *fota_cli_c_bold(void);
+const char *fota_cli_c_green(void);
+const char *fota_cli_c_yellow(void);
+const char *fota_cli_c_red(void);
+const char *fota_cli_c_dim(void);
+const char *fota_cli_c_off(void);
+
+/* A table. Cells are copied. Returns NULL when out of memory. */
+struct fota_cli_table;
+struct fota_cli_table *fota_cli_table_new(size_t ncols, const char *const *headers);
+/* Adds a row of ncols cells (NULL cells print as "-"). Returns 0 or FOTA_ENOMEM. */
+int fota_cli_table_add(struct fota_cli_table *t, const char *const *cells);
+/* Prints to f: aligned with a header on a terminal, TSV rows when piped. */
+void fota_cli_table_print(const struct fota_cli_table *t, FILE *f);
+void fota_cli_table_free(struct fota_cli_table *t);   /* NULL-safe */
+
+/* Prints one "key  value" line of a show block (key padded to width). */
+void fota_cli_out_kv(FILE *f, int width, const char *key, const char *value);
+
+/* Prints object obj as a show block: first the members named in order
+ * (NULL-terminated, may be NULL), then every other member; members whose
+ * name ends in "created", "_at", "last_active" or "time" print as times. */
+void fota_cli_out_show(FILE *f, const json_t *obj, const char *const *order);
+
+/* Prints j as indented JSON with a final newline. */
+void fota_cli_out_json(FILE *f, const json_t *j);
+
+/* Formats a JSON scalar for a table cell into buf: strings as is, numbers,
+ * true/false as yes/no, null/missing as "-"; objects/arrays compact JSON.
+ * Returns buf. */
+const char *fota_cli_fmt(const json_t *v, char *buf, size_t cap);
+
+/* Formats Unix seconds (a JSON integer or numeric string) as local
+ * "YYYY-MM-DD HH:MM:SS"; anything else as fota_cli_fmt. Returns buf. */
+const char *fota_cli_fmt_time(const json_t *v, char *buf, size_t cap);
+
+#endif
