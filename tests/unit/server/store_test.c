@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <sqlite3.h>
 #include "store/store.h"
@@ -769,6 +771,52 @@ static void test_sqlite_atomic_rom(void **state)
     assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM rom_files"), 2);
 }
 
+/* fotad killed (SIGKILL) right after its calls returned: WAL commits made
+ * with synchronous=NORMAL and FULL both survive a crash of the process. */
+static void test_sqlite_crash(void **state)
+{
+    struct ctx *c = *state;
+    struct fota_product p;
+    struct fota_rom r;
+    struct fota_message_filter f;
+    struct fota_message *list = NULL;
+    size_t n = 0;
+    int status = 0;
+    pid_t pid;
+
+    fota_store_close(c->s);
+    c->s = NULL;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct fota_store *s = NULL;
+        char err[256];
+        int64_t prod;
+        if (fota_store_sqlite_open(c->path, NULL, NULL, &s, err, sizeof err) != 0)
+            _exit(2);
+        prod = mk_product(s, "crashy");
+        mk_rom(s, prod, "v1");
+        if (s->ops->rom_set_current(s, prod, "v1") != 0)
+            _exit(3);
+        add_msg(s, prod, 0, "before-crash");
+        raise(SIGKILL);   /* no close, no checkpoint */
+        _exit(4);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    c->s = open_sqlite(c->path);
+    assert_int_equal(c->s->ops->product_find(c->s, "crashy", &p), 0);
+    assert_string_equal(p.current_version, "v1");
+    assert_int_equal(c->s->ops->rom_get(c->s, p.id, "v1", &r), 0);
+    assert_int_equal(r.nfiles, 2);
+    memset(&f, 0, sizeof f);
+    assert_int_equal(c->s->ops->message_list(c->s, &f, &list, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].action, "before-crash");
+    free(list);
+}
+
 static void test_sqlite_open_fails(void **state)
 {
     struct fota_store *s = (struct fota_store *)0x1;
@@ -850,6 +898,7 @@ int main(void)
         SQL_T(test_sqlite_migrations)
         SQL_T(test_sqlite_wal)
         SQL_T(test_sqlite_atomic_rom)
+        SQL_T(test_sqlite_crash)
         cmocka_unit_test(test_sqlite_open_fails),
     };
     int fails = 0;
