@@ -147,7 +147,7 @@ static int clean_tmp(struct fota_blob_store *bs)
     }
     closedir(d);
     if (fails)
-        blob_logf(bs, FOTA_LOG_WARN, "blob store: could not remove %d temp entries dir=%s/tmp",
+        blob_logf(bs, FOTA_LOG_WARN, "could not remove temp entries count=%d dir=%s/tmp",
                   fails, bs->dir);
     return n;
 }
@@ -181,12 +181,12 @@ int fota_blob_store_open(const char *dir, fota_log_cb log, void *log_ud,
         goto fail;
     if (n > 0)
         blob_logf(bs, FOTA_LOG_WARN,
-                  "blob store: removed %d leftover temp file(s) of interrupted uploads dir=%s", n,
-                  bs->dir);
+                  "removed leftover temp files of interrupted uploads count=%d dir=%s",
+                  n, bs->dir);
     *out = bs;
     return 0;
 fail:
-    blob_logf(bs, FOTA_LOG_ERROR, "blob store: cannot prepare dir=%s error=%s", bs->dir,
+    blob_logf(bs, FOTA_LOG_ERROR, "cannot prepare dir=%s error=\"%s\"", bs->dir,
               strerror(errno));
     free(bs);
     return FOTA_EIO;
@@ -271,7 +271,7 @@ int fota_blob_write_begin(struct fota_blob_store *bs, struct fota_blob_writer **
         goto fail;
     w->fd = mkostemp(w->tmp, O_CLOEXEC);
     if (w->fd < 0) {
-        blob_logf(bs, FOTA_LOG_ERROR, "blob store: cannot create temp file in %s/tmp error=%s",
+        blob_logf(bs, FOTA_LOG_ERROR, "cannot create temp file dir=%s/tmp error=\"%s\"",
                   bs->dir, strerror(errno));
         goto fail;
     }
@@ -294,7 +294,7 @@ int fota_blob_write_update(struct fota_blob_writer *w, const void *data, size_t 
         if (k < 0) {
             if (errno == EINTR)
                 continue;
-            blob_logf(w->bs, FOTA_LOG_ERROR, "blob store: write failed file=%s error=%s", w->tmp,
+            blob_logf(w->bs, FOTA_LOG_ERROR, "write failed file=%s error=\"%s\"", w->tmp,
                       strerror(errno));
             return FOTA_EIO;
         }
@@ -359,7 +359,7 @@ int fota_blob_write_end(struct fota_blob_writer *w, char hash_hex_out[FOTA_HASH_
     rc = 0;
     goto out;
 out_errno:
-    blob_logf(bs, FOTA_LOG_ERROR, "blob store: cannot store blob=%s error=%s", hex, strerror(errno));
+    blob_logf(bs, FOTA_LOG_ERROR, "cannot store blob=%s error=\"%s\"", hex, strerror(errno));
 out:
     if (rc == 0) {
         memcpy(hash_hex_out, hex, FOTA_HASH_HEX);

@@ -29,7 +29,7 @@ sqlite3_stmt *fota_store_sqlite_stmt(struct sql_store *q, int id, const char *sq
      * out of its short-lived lookaside memory. */
     rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->stmt[id], NULL);
     if (rc != SQLITE_OK) {
-        fota_store_logf(&q->base, FOTA_LOG_ERROR, "store: prepare failed stmt=%d error=\"%s\"", id,
+        fota_store_logf(&q->base, FOTA_LOG_ERROR, "prepare failed stmt=%d error=\"%s\"", id,
                         sqlite3_errmsg(q->db));
         sqlite3_finalize(q->stmt[id]);
         q->stmt[id] = NULL;
@@ -53,17 +53,17 @@ int fota_store_sqlite_err(struct sql_store *q, int rc, const char *what)
             return FOTA_EEXIST;
         if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
             return FOTA_ENOENT;
-        fota_store_logf(&q->base, FOTA_LOG_WARN, "store: constraint op=%s error=\"%s\"", what,
+        fota_store_logf(&q->base, FOTA_LOG_WARN, "constraint op=%s error=\"%s\"", what,
                         sqlite3_errmsg(q->db));
         return FOTA_EINVAL;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-        fota_store_logf(&q->base, FOTA_LOG_WARN, "store: database busy op=%s", what);
+        fota_store_logf(&q->base, FOTA_LOG_WARN, "database busy op=%s", what);
         return FOTA_EBUSY;
     case SQLITE_NOMEM:
         return FOTA_ENOMEM;
     default:
-        fota_store_logf(&q->base, FOTA_LOG_ERROR, "store: sqlite error op=%s rc=%d error=\"%s\"",
+        fota_store_logf(&q->base, FOTA_LOG_ERROR, "sqlite error op=%s rc=%d error=\"%s\"",
                         what, rc, sqlite3_errmsg(q->db));
         return FOTA_EIO;
     }
@@ -91,7 +91,7 @@ static void set_sync(struct sql_store *q, int full)
 {
     if (sqlite3_exec(q->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
                      NULL, NULL) != SQLITE_OK)
-        fota_store_logf(&q->base, FOTA_LOG_WARN, "store: cannot set synchronous error=\"%s\"",
+        fota_store_logf(&q->base, FOTA_LOG_WARN, "cannot set synchronous error=\"%s\"",
                         sqlite3_errmsg(q->db));
 }
 
@@ -183,7 +183,7 @@ static void sqlite_close(struct fota_store *s)
         /* Lets the planner refresh statistics; cheap when nothing changed. */
         sqlite3_exec(q->db, "PRAGMA optimize", NULL, NULL, NULL);
         if (sqlite3_close(q->db) != SQLITE_OK)
-            fota_store_logf(s, FOTA_LOG_ERROR, "store: close failed error=\"%s\"",
+            fota_store_logf(s, FOTA_LOG_ERROR, "close failed error=\"%s\"",
                             sqlite3_errmsg(q->db));
     }
     pthread_mutex_destroy(&q->lock);
@@ -299,7 +299,7 @@ int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,
 fail:
     if (!err[0])
         snprintf(err, errlen, "cannot open %s", path);
-    fota_store_logf(&q->base, FOTA_LOG_ERROR, "store: open failed path=%s error=\"%s\"", path, err);
+    fota_store_logf(&q->base, FOTA_LOG_ERROR, "open failed path=%s error=\"%s\"", path, err);
     sqlite3_close(q->db);
     pthread_mutex_destroy(&q->lock);
     free(q);

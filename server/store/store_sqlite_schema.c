@@ -195,7 +195,7 @@ static int apply_one(struct sql_store *q, int v, char *err, size_t errlen)
     if (exec_sql(q, migrations[v - 1], err, errlen) != 0 || exec_sql(q, sql, err, errlen) != 0 ||
         exec_sql(q, "COMMIT", err, errlen) != 0)
         goto fail;
-    fota_store_logf(&q->base, FOTA_LOG_INFO, "store: applied schema migration version=%d", v);
+    fota_store_logf(&q->base, FOTA_LOG_INFO, "applied schema migration version=%d", v);
     return 0;
 fail:
     {

@@ -1,156 +1,7 @@
 /* store_test.c - one suite of store semantics run against BOTH the memory and
- * the SQLite store, plus SQLite-only checks (reopen, migrations, atomicity,
- * threads). Each test gets a fresh store; SQLite files live in a mkdtemp dir
- * under /tmp that is removed at the end. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <sqlite3.h>
-#include "store/store.h"
-
-#define STORE_TEST_SQLITE 1
-enum { KIND_MEM, KIND_SQLITE };
-
-struct ctx {
-    int kind;
-    struct fota_store *s;
-    char path[256];
-};
-
-static char tmpdir[64];
-static int db_counter;
-static int log_errors;
-
-static void test_log(void *ud, int level, const char *msg)
-{
-    (void)ud;
-    if (level >= FOTA_LOG_ERROR)
-        log_errors++;
-    if (getenv("STORE_TEST_VERBOSE"))
-        fprintf(stderr, "log %d: %s\n", level, msg);
-}
-
-static void remove_db(const char *path)
-{
-    char p[300];
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
-}
-
-static struct fota_store *open_sqlite(const char *path)
-{
-    struct fota_store *s = NULL;
-    char err[256] = "";
-    int rc = fota_store_sqlite_open(path, test_log, NULL, &s, err, sizeof err);
-    if (rc != 0)
-        fprintf(stderr, "sqlite open %s: %s\n", path, err);
-    assert_int_equal(rc, 0);
-    assert_non_null(s);
-    return s;
-}
-
-static int open_store(void **state)
-{
-    struct ctx *c = *state;
-
-    log_errors = 0;
-    if (c->kind == KIND_MEM) {
-        assert_int_equal(fota_store_mem_open(test_log, NULL, &c->s), 0);
-        assert_string_equal(c->s->ops->name, "memory");
-    } else {
-        snprintf(c->path, sizeof c->path, "%s/t%d.db", tmpdir, ++db_counter);
-        c->s = open_sqlite(c->path);
-        assert_string_equal(c->s->ops->name, "sqlite");
-    }
-    return 0;
-}
-
-static int close_store(void **state)
-{
-    struct ctx *c = *state;
-
-    fota_store_close(c->s);
-    c->s = NULL;
-    if (c->kind == KIND_SQLITE)
-        remove_db(c->path);
-    return 0;
-}
-
-/* ---- helpers ----------------------------------------------------------- */
-
-static int64_t mk_product(struct fota_store *s, const char *name)
-{
-    struct fota_product p;
-    memset(&p, 0, sizeof p);
-    snprintf(p.name, sizeof p.name, "%s", name);
-    snprintf(p.serial, sizeof p.serial, "serial-%s", name);
-    snprintf(p.description, sizeof p.description, "product %s", name);
-    p.flash_map = 4;
-    assert_int_equal(s->ops->product_create(s, &p), 0);
-    assert_true(p.id > 0);
-    return p.id;
-}
-
-static void fake_hash(char out[FOTA_HASH_HEX], int seed)
-{
-    for (int i = 0; i < 64; i++)
-        out[i] = "0123456789abcdef"[(seed * 7 + i) & 15];
-    out[64] = '\0';
-}
-
-static void fill_rom(struct fota_rom *r, int64_t product_id, const char *version)
-{
-    memset(r, 0, sizeof *r);
-    r->product_id = product_id;
-    snprintf(r->version, sizeof r->version, "%s", version);
-    snprintf(r->codename, sizeof r->codename, "code-%s", version);
-    snprintf(r->changelog, sizeof r->changelog, "changes in %s\nline two", version);
-    r->nfiles = 2;
-    snprintf(r->files[0].name, sizeof r->files[0].name, "user1.bin");
-    fake_hash(r->files[0].sha256, 1);
-    r->files[0].size = 300000;
-    r->files[0].slot = 1;
-    snprintf(r->files[1].name, sizeof r->files[1].name, "user2.bin");
-    fake_hash(r->files[1].sha256, 2);
-    r->files[1].size = 300004;
-    r->files[1].slot = 2;
-}
-
-static int64_t mk_rom(struct fota_store *s, int64_t product_id, const char *version)
-{
-    struct fota_rom r;
-    fill_rom(&r, product_id, version);
-    assert_int_equal(s->ops->rom_create(s, &r), 0);
-    assert_true(r.id > 0);
-    return r.id;
-}
-
-static int64_t mk_device(struct fota_store *s, int64_t product_id, const char *name, int activated)
-{
-    struct fota_device d;
-    memset(&d, 0, sizeof d);
-    d.product_id = product_id;
-    snprintf(d.name, sizeof d.name, "%s", name);
-    snprintf(d.bssid, sizeof d.bssid, "18:fe:34:00:00:01");
-    d.activated = activated;
-    d.activated_at = activated ? 1700000000 : 0;
-    snprintf(d.rom_version, sizeof d.rom_version, "v1.0");
-    assert_int_equal(s->ops->device_create(s, &d), 0);
-    assert_true(d.id > 0);
-    return d.id;
-}
+ * the SQLite store (store_sqlite_test.c has the SQLite-only checks). Each test
+ * gets a fresh, empty store. */
+#include "store_test_util.h"
 
 /* ---- shared semantics -------------------------------------------------- */
 
@@ -514,19 +365,6 @@ static void test_commands(void **state)
     free(list);
 }
 
-static int64_t add_msg(struct fota_store *s, int64_t product, int64_t device, const char *action)
-{
-    struct fota_message m;
-    memset(&m, 0, sizeof m);
-    m.product_id = product;
-    m.device_id = device;
-    snprintf(m.action, sizeof m.action, "%s", action);
-    snprintf(m.body, sizeof m.body, "{\"a\": \"%s\"}", action);
-    assert_int_equal(s->ops->message_add(s, &m), 0);
-    assert_true(m.id > 0 && m.created > 1600000000);
-    return m.id;
-}
-
 static void test_messages(void **state)
 {
     struct fota_store *s = ((struct ctx *)*state)->s;
@@ -662,173 +500,6 @@ static void test_transfers(void **state)
     free(list);
 }
 
-/* ---- SQLite only ------------------------------------------------------- */
-
-static int64_t count_rows(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-static void test_sqlite_reopen(void **state)
-{
-    struct ctx *c = *state;
-    struct fota_store *s = c->s;
-    int64_t pid = mk_product(s, "keep"), dev = mk_device(s, pid, "d", 1);
-    struct fota_product p;
-    struct fota_device d;
-    struct fota_rom r;
-    struct fota_key k, g;
-
-    mk_rom(s, pid, "v3");
-    assert_int_equal(s->ops->rom_set_current(s, pid, "v3"), 0);
-    memset(&k, 0, sizeof k);
-    fake_hash(k.hash, 3);
-    k.kind = FOTA_KEY_MASTER;
-    k.product_id = pid;
-    k.device_id = dev;
-    assert_int_equal(s->ops->key_create(s, &k), 0);
-    add_msg(s, pid, dev, "hello");
-    fota_store_close(s);
-
-    c->s = s = open_sqlite(c->path);
-    assert_int_equal(s->ops->product_get(s, pid, &p), 0);
-    assert_string_equal(p.name, "keep");
-    assert_string_equal(p.current_version, "v3");
-    assert_int_equal(p.devices_total, 1);
-    assert_int_equal(s->ops->device_get(s, dev, &d), 0);
-    assert_string_equal(d.name, "d");
-    assert_int_equal(s->ops->rom_get(s, pid, "v3", &r), 0);
-    assert_int_equal(r.nfiles, 2);
-    assert_int_equal(s->ops->key_lookup(s, k.hash, &g), 0);
-    assert_int_equal(g.device_id, dev);
-    /* new ids do not reuse old ones */
-    assert_true(mk_product(s, "next") > pid);
-}
-
-static void test_sqlite_migrations(void **state)
-{
-    struct ctx *c = *state;
-    int64_t n1, n2, v;
-
-    n1 = count_rows(c->path, "SELECT COUNT(*) FROM schema_migrations");
-    assert_true(n1 >= 1);
-    v = count_rows(c->path, "SELECT MAX(version) FROM schema_migrations");
-    assert_int_equal(v, n1);   /* numbered 1..N, none skipped */
-    fota_store_close(c->s);
-    c->s = open_sqlite(c->path);   /* second open: nothing re-applied */
-    fota_store_close(c->s);
-    c->s = open_sqlite(c->path);
-    n2 = count_rows(c->path, "SELECT COUNT(*) FROM schema_migrations");
-    assert_int_equal(n1, n2);
-    assert_int_equal(count_rows(c->path, "PRAGMA user_version"), n1);
-    assert_int_equal(log_errors, 0);
-}
-
-static void test_sqlite_wal(void **state)
-{
-    struct ctx *c = *state;
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-
-    mk_product(c->s, "w");
-    assert_int_equal(sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-}
-
-static void test_sqlite_atomic_rom(void **state)
-{
-    struct ctx *c = *state;
-    struct fota_store *s = c->s;
-    int64_t pid = mk_product(s, "p");
-    struct fota_rom r;
-
-    /* the release row and file 1 insert fine, file 2 violates (rom, name) */
-    fill_rom(&r, pid, "v1");
-    snprintf(r.files[1].name, sizeof r.files[1].name, "user1.bin");
-    assert_int_equal(s->ops->rom_create(s, &r), FOTA_EEXIST);
-    assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM roms"), 0);
-    assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM rom_files"), 0);
-
-    /* a failed set_current leaves the old current in place */
-    mk_rom(s, pid, "v1");
-    assert_int_equal(s->ops->rom_set_current(s, pid, "v1"), 0);
-    assert_int_equal(s->ops->rom_set_current(s, pid, "nope"), FOTA_ENOENT);
-    assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM roms WHERE is_current <> 0"), 1);
-    assert_int_equal(count_rows(c->path, "SELECT COUNT(*) FROM rom_files"), 2);
-}
-
-/* fotad killed (SIGKILL) right after its calls returned: WAL commits made
- * with synchronous=NORMAL and FULL both survive a crash of the process. */
-static void test_sqlite_crash(void **state)
-{
-    struct ctx *c = *state;
-    struct fota_product p;
-    struct fota_rom r;
-    struct fota_message_filter f;
-    struct fota_message *list = NULL;
-    size_t n = 0;
-    int status = 0;
-    pid_t pid;
-
-    fota_store_close(c->s);
-    c->s = NULL;
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct fota_store *s = NULL;
-        char err[256];
-        int64_t prod;
-        if (fota_store_sqlite_open(c->path, NULL, NULL, &s, err, sizeof err) != 0)
-            _exit(2);
-        prod = mk_product(s, "crashy");
-        mk_rom(s, prod, "v1");
-        if (s->ops->rom_set_current(s, prod, "v1") != 0)
-            _exit(3);
-        add_msg(s, prod, 0, "before-crash");
-        raise(SIGKILL);   /* no close, no checkpoint */
-        _exit(4);
-    }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-
-    c->s = open_sqlite(c->path);
-    assert_int_equal(c->s->ops->product_find(c->s, "crashy", &p), 0);
-    assert_string_equal(p.current_version, "v1");
-    assert_int_equal(c->s->ops->rom_get(c->s, p.id, "v1", &r), 0);
-    assert_int_equal(r.nfiles, 2);
-    memset(&f, 0, sizeof f);
-    assert_int_equal(c->s->ops->message_list(c->s, &f, &list, &n), 0);
-    assert_int_equal(n, 1);
-    assert_string_equal(list[0].action, "before-crash");
-    free(list);
-}
-
-static void test_sqlite_open_fails(void **state)
-{
-    struct fota_store *s = (struct fota_store *)0x1;
-    char err[256] = "";
-    char path[300];
-
-    (void)state;
-    snprintf(path, sizeof path, "%s/no/such/dir/x.db", tmpdir);
-    assert_true(fota_store_sqlite_open(path, test_log, NULL, &s, err, sizeof err) < 0);
-    assert_null(s);
-    assert_true(err[0] != '\0');
-}
 
 struct thread_arg {
     struct fota_store *s;
@@ -879,6 +550,7 @@ static void test_threads(void **state)
     free(list);
 }
 
+
 #define SHARED_TESTS(X) \
     X(test_products) X(test_roms) X(test_product_counts) X(test_devices) X(test_keys) \
     X(test_commands) X(test_messages) X(test_downloads) X(test_transfers) X(test_threads)
@@ -892,25 +564,13 @@ static struct ctx sql_ctx = { KIND_SQLITE, NULL, "" };
 int main(void)
 {
     const struct CMUnitTest mem_tests[] = { SHARED_TESTS(MEM_T) };
-    const struct CMUnitTest sql_tests[] = {
-        SHARED_TESTS(SQL_T)
-        SQL_T(test_sqlite_reopen)
-        SQL_T(test_sqlite_migrations)
-        SQL_T(test_sqlite_wal)
-        SQL_T(test_sqlite_atomic_rom)
-        SQL_T(test_sqlite_crash)
-        cmocka_unit_test(test_sqlite_open_fails),
-    };
+    const struct CMUnitTest sql_tests[] = { SHARED_TESTS(SQL_T) };
     int fails = 0;
 
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/fota-store-test-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (make_tmpdir() != 0)
         return 1;
-    }
     fails += cmocka_run_group_tests_name("store.memory", mem_tests, NULL, NULL);
-    if (STORE_TEST_SQLITE && !getenv("STORE_TEST_MEM_ONLY"))
-        fails += cmocka_run_group_tests_name("store.sqlite", sql_tests, NULL, NULL);
+    fails += cmocka_run_group_tests_name("store.sqlite", sql_tests, NULL, NULL);
     rmdir(tmpdir);
     return fails ? 1 : 0;
 }
