@@ -245,8 +245,10 @@ struct fota_release_file {
  * matches map, and both built for the same size map. Other files are not
  * checked. reason (may be NULL) receives one NUL-terminated sentence naming
  * the file, truncated to reason_len. Returns 0, FOTA_EINVAL (file set, not an
- * image), FOTA_ENOENT (missing slot image), FOTA_ETRUNC, FOTA_ECHECKSUM,
- * FOTA_ECRC, FOTA_ESLOT, FOTA_ETOOBIG, FOTA_ECONFIG (size map mismatch). */
+ * image), FOTA_ENOENT (missing slot image), the parse error of a malformed
+ * image (FOTA_ETRUNC, FOTA_EPROTO, FOTA_ERANGE, FOTA_EMAGIC), FOTA_ECRC,
+ * FOTA_ECHECKSUM, FOTA_ESLOT, FOTA_ETOOBIG, FOTA_ECONFIG (size map mismatch).
+ * The messages are listed in docs/image.md. */
 int fota_fwimg_release_check(const struct fota_flash_map *map,
                              const struct fota_release_file *files, size_t n,
                              char *reason, size_t reason_len);
