@@ -44,7 +44,9 @@ function signinView(root) {
     try {
       await api.get('/v1/products/', k);
       api.setKey(k); api.setRole('admin');
-      location.hash = '#/products';
+      const want = sessionStorage.getItem('fota.want') || '';
+      sessionStorage.removeItem('fota.want');
+      location.hash = /^#\/(products|devices|messages)/.test(want) ? want : '#/products';
     } catch (err) {
       if (err.status === 401 || err.status === 0) { say(st, t('bad_key'), 'bad'); return; }
       // Not an admin key: maybe a device's owner key.
@@ -66,7 +68,12 @@ function route() {
   clear(main);
   const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean);
   if (!api.getKey()) {
-    if (parts[0] !== 'signin') { location.hash = '#/signin'; return; }
+    if (parts[0] !== 'signin') {
+      // Come back here after signing in (a bookmarked or second-tab URL).
+      if (parts.length) sessionStorage.setItem('fota.want', location.hash);
+      location.hash = '#/signin';
+      return;
+    }
     signinView(main);
     return;
   }

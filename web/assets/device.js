@@ -45,6 +45,7 @@ export function deviceView(root, id) {
   const msgs = h('ul', { class: 'feed', id: 'device-messages' });
   const hist = h('tbody');
   let device = null;
+  let backLink = null;
 
   select.setAttribute('aria-labelledby', 'rom-line');
 
@@ -63,6 +64,7 @@ export function deviceView(root, id) {
     info.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
     romLine.textContent = t('rom_line', d.rom_version || t('unknown_version'));
     title.textContent = d.name || (t('device') + ' ' + d.id);
+    if (backLink) backLink.href = '#/products/' + d.product_id;
   }
 
   async function loadRoms(d) {
@@ -174,7 +176,8 @@ export function deviceView(root, id) {
     }
   });
 
-  const back = api.getRole() === 'admin' ? h('p', {}, h('a', { href: '#/products/' }, '← ', t('products'))) : h('p', { class: 'muted' }, t('signed_in_as_owner', id));
+  backLink = h('a', { href: '#/products' }, '← ', t('product'));
+  const back = api.getRole() === 'admin' ? h('p', {}, backLink) : h('p', { class: 'muted' }, t('signed_in_as_owner', id));
   root.append(back, title, st,
     h('div', { class: 'cols' },
       h('section', {},

@@ -1,0 +1,271 @@
+// console.test.mjs - the web console end to end (issue 8), in Debian's
+// chromium against a real fotad: sign in, create a product, release v1.0
+// and v1.1 from images made by fotactl, a wrong-slot upload refused next to
+// its file, add a device (keys shown once), set current through the
+// confirmation dialog with the live feed showing "has version v1.1 update",
+// the device page's Upgrade and Reboot, the RPC form, Chinese labels and a
+// phone-sized screen. Screenshots of every open page go to
+// $FOTA_E2E_SHOTS (build/…/e2e-screenshots) when a step fails.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startFotad, makeImage, launchBrowser, tempDir, rmrf, missingPrerequisite } from './harness.mjs';
+
+const missing = missingPrerequisite();
+if (missing) {
+  console.log('SKIP: ' + missing);
+  process.exit(77);
+}
+
+const SHOTS = process.env.FOTA_E2E_SHOTS || path.resolve(import.meta.dirname, '../../build/e2e-screenshots');
+const DOC_SHOT = process.env.FOTA_E2E_DOC_SHOT || '';   // e.g. docs/console.png, written on success
+const T = 10000;                                        // every wait is bounded
+
+let fotad, browser, work;
+const pages = [];
+
+async function shootAll(tag) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  for (const [i, p] of pages.entries()) {
+    try { await p.screenshot({ path: path.join(SHOTS, `${tag}-${i}.png`), fullPage: true }); } catch (e) { /* closed */ }
+  }
+}
+
+// Runs one named step; on failure saves screenshots and the fotad log tail.
+async function step(t, name, fn) {
+  await t.test(name, async () => {
+    try { await fn(); } catch (e) {
+      const tag = name.replace(/\W+/g, '_');
+      await shootAll(tag);
+      if (fotad) fs.writeFileSync(path.join(SHOTS, `${tag}-fotad.log`), fotad.log());
+      throw e;
+    }
+  });
+}
+
+test('web console end to end', { timeout: 120000 }, async (t) => {
+  work = tempDir('work');
+  fotad = await startFotad();
+  const base = fotad.http;
+  const img = {
+    v10u1: makeImage(work, 1, 'v1.0', 'user1.bin'), v10u2: makeImage(work, 2, 'v1.0', 'user2.bin'),
+    v11u1: makeImage(work, 1, 'v1.1', 'user1.bin'), v11u2: makeImage(work, 2, 'v1.1', 'user2.bin'),
+    bad: makeImage(work, 2, 'v1.2', 'user1.bin'),   // a user2 image under the name user1.bin
+    v12u2: makeImage(work, 2, 'v1.2', 'user2.bin'),
+  };
+  browser = await launchBrowser();
+  const page = await browser.ctx.newPage();
+  pages.push(page);
+  page.setDefaultTimeout(T);
+  const consoleErrors = [];
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  try {
+    await step(t, 'assets are served with type, etag and no-cache', async () => {
+      const r = await fetch(base + '/');
+      assert.equal(r.status, 200);
+      assert.match(r.headers.get('content-type'), /^text\/html/);
+      assert.match(r.headers.get('cache-control') || '', /no-cache/);
+      const etag = r.headers.get('etag');
+      assert.ok(etag, 'ETag on /');
+      assert.match(await r.text(), /<script type="module" src="app.js">/);
+      const r304 = await fetch(base + '/index.html', { headers: { 'If-None-Match': etag } });
+      assert.equal(r304.status, 304);
+      const js = await fetch(base + '/app.js', { method: 'HEAD' });
+      assert.equal(js.status, 200);
+      assert.match(js.headers.get('content-type'), /javascript/);
+      assert.ok(Number(js.headers.get('content-length')) > 1000);
+      assert.equal((await fetch(base + '/nope.js')).status, 404);
+    });
+
+    await step(t, 'sign in with a wrong key, then the admin key', async () => {
+      await page.goto(base + '/');
+      await page.waitForURL(/#\/signin$/);
+      await page.getByLabel('API key').fill('0'.repeat(40));
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByText('This key was refused.').waitFor();
+      await page.getByLabel('API key').fill(fotad.key);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL(/#\/products$/);
+      await page.locator('#products').waitFor();
+      // The key is kept for this tab only.
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('fota.key')), fotad.key);
+      assert.equal(await page.evaluate(() => localStorage.getItem('fota.key')), null);
+    });
+
+    await step(t, 'create a product', async () => {
+      const form = page.locator('#create-product');
+      await form.getByLabel('Name').fill('humiture');
+      await form.getByLabel('Description').fill('temperature and humidity sensor');
+      await form.getByLabel('Flash map').selectOption('2');
+      await form.getByRole('button', { name: 'Create' }).click();
+      const row = page.locator('#products tbody tr', { hasText: 'humiture' });
+      await row.waitFor();
+      assert.match(await row.innerText(), /0\s*\/\s*0/);
+      await row.getByRole('link', { name: 'humiture' }).click();
+      await page.waitForURL(/#\/products\/\d+$/);
+      await page.getByRole('heading', { name: 'humiture' }).waitFor();
+    });
+
+    async function release(version, files, codename) {
+      const form = page.locator('#release-form');
+      await form.getByLabel('Version').fill(version);
+      if (codename) await form.getByLabel('Codename').fill(codename);
+      for (let i = 0; i < files.length; i++) {
+        if (i > 0) await form.getByRole('button', { name: 'Add a file' }).click();
+        await form.getByLabel(`File ${i + 1}`, { exact: true }).setInputFiles(files[i]);
+      }
+      const resp = page.waitForResponse((r) => r.url().includes('/roms/') && r.request().method() === 'POST');
+      await form.getByRole('button', { name: 'Save' }).click();
+      return (await resp).status();
+    }
+
+    await step(t, 'release v1.0 and v1.1 by uploading images', async () => {
+      assert.equal(await release('v1.0', [img.v10u1, img.v10u2], 'beta'), 200);
+      await page.locator('#releases li[data-version="v1.0"]').waitFor();
+      assert.equal(await release('v1.1', [img.v11u1, img.v11u2]), 200);
+      const v11 = page.locator('#releases li[data-version="v1.1"]');
+      await v11.waitFor();
+      assert.match(await v11.innerText(), /user1\.bin[\s\S]*user2\.bin/);
+    });
+
+    await step(t, 'a wrong-slot upload shows the refusal next to the file', async () => {
+      const status = await release('v1.2', [img.bad, img.v12u2]);
+      assert.ok(status === 422 || status === 400, 'refused with 422, got ' + status);
+      const err = page.locator('#release-form li.file-row.refused .file-error');
+      await err.waitFor();
+      const rowText = await page.locator('#release-form li.file-row.refused label').innerText();
+      assert.equal(rowText, 'File 1', 'the refusal sits next to user1.bin, the first file');
+      assert.ok((await err.innerText()).length > 3);
+      assert.equal(await page.locator('#releases li[data-version="v1.2"]').count(), 0, 'nothing half-published');
+    });
+
+    let deviceName = 'device-name-00000000';
+    await step(t, 'add a device; its keys are shown once', async () => {
+      const form = page.locator('#add-device');
+      await form.getByLabel('Name').fill(deviceName);
+      await form.getByRole('button', { name: 'Add device' }).click();
+      const keys = page.locator('#device-keys');
+      await keys.waitFor();
+      assert.match(await keys.locator('[data-key=master]').innerText(), /^[0-9a-f]{40}$/);
+      assert.match(await keys.locator('[data-key=owner]').innerText(), /^[0-9a-f]{40}$/);
+      await page.locator('#devices tbody tr', { hasText: deviceName }).waitFor();
+    });
+
+    // A second tab on the live feed, opened before the change it must show.
+    const feed = await browser.ctx.newPage();
+    pages.push(feed);
+    feed.setDefaultTimeout(T);
+    await step(t, 'the messages page goes live', async () => {
+      // The key lives in one tab's sessionStorage: a new tab signs in again
+      // and lands on the page it asked for.
+      await feed.goto(base + '/#/messages');
+      await feed.getByLabel('API key').fill(fotad.key);
+      await feed.getByRole('button', { name: 'Sign in' }).click();
+      await feed.waitForURL(/#\/messages$/);
+      await feed.locator('#live-state', { hasText: 'live' }).waitFor();
+    });
+
+    await step(t, 'set v1.1 as current after the confirmation dialog', async () => {
+      // Background tabs get no animation frames; playwright's clicks need them.
+      await page.bringToFront();
+      // Dismissing the dialog changes nothing.
+      page.once('dialog', (d) => d.dismiss());
+      await page.locator('#releases li[data-version="v1.0"] button[data-set-current]').click();
+      assert.equal(await page.locator('#releases li.is-current').count(), 0);
+      let text = '';
+      page.once('dialog', (d) => { text = d.message(); d.accept(); });
+      const resp = page.waitForResponse((r) => /\/roms\/v1\.1\/current$/.test(r.url()));
+      await page.locator('#releases li[data-version="v1.1"] button[data-set-current]').click();
+      assert.equal((await resp).status(), 200);
+      assert.match(text, /v1\.1/);
+      await page.locator('#releases li.is-current[data-version="v1.1"]').waitFor();
+      assert.equal(await page.locator('#releases li.is-current').count(), 1);
+    });
+
+    await step(t, 'the live feed shows the update-available message', async () => {
+      await feed.locator('#messages li', { hasText: `Device ${deviceName} has version v1.1 update` }).waitFor();
+    });
+
+    await step(t, 'device page: upgrade, reboot, RPC form', async () => {
+      const t0 = Date.now(); const lap = (w) => process.env.FOTA_E2E_DEBUG && console.log('#', w, Date.now() - t0);
+      await page.locator('#devices').getByRole('link', { name: deviceName }).click();
+      await page.waitForURL(/#\/devices\/\d+$/);
+      await page.getByRole('heading', { name: deviceName }).waitFor();
+      lap('const sel = page.loc');
+      const sel = page.locator('#upgrade-to');
+      await sel.locator('option[value="v1.1"]').waitFor({ state: 'attached' });
+      await sel.selectOption('v1.1');
+      const up = page.waitForResponse((r) => r.url().includes('/v1/device/rpc/') && r.url().includes('sys_upgrade'));
+      lap('await page.getByRole');
+      await page.getByRole('button', { name: 'Upgrade' }).click();
+      const upStatus = (await up).status();
+      assert.ok(upStatus === 200 || upStatus === 202, 'upgrade accepted: ' + upStatus);
+      // Offline device: the command waits for it, and the page says so.
+      const expect = upStatus === 202 ? /Queued/ : /Sent/;
+      await page.locator('#upgrade-status', { hasText: expect }).waitFor();
+
+      lap('const rb = page.wait');
+      const rb = page.waitForResponse((r) => r.url().includes('sys_reboot'));
+      await page.getByRole('button', { name: 'Reboot' }).click();
+      assert.ok([200, 202].includes((await rb).status()));
+
+      lap('const form = page.lo');
+      const form = page.locator('#rpc-form');
+      await form.getByLabel('Action').fill('sys_reboot');
+      assert.match(await form.locator('code.preview').innerText(), /deliver_to_device=true&action=sys_reboot/);
+      lap('await form.getByRole');
+      await form.getByRole('button', { name: 'Request' }).click();
+      await page.locator('#rpc-response', { hasText: /HTTP 20[02]/ }).waitFor();
+    });
+
+    await step(t, 'Chinese labels and a phone-sized screen', async () => {
+      const devUrl = page.url();
+      const productUrl = devUrl.replace(/#\/devices\/\d+$/, '');
+      await page.locator('#lang').click();
+      await page.getByRole('link', { name: '产品管理', exact: true }).waitFor();
+      await page.getByRole('button', { name: '升级' }).waitFor();
+      assert.match(await page.locator('#rom-line').innerText(), /当前设备的 ROM 版本是/);
+      await page.locator('#lang').click();
+      await page.getByRole('link', { name: 'Products', exact: true }).waitFor();
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto(productUrl + '#/products');
+      await page.locator('#products tbody tr').first().waitFor();
+      await page.locator('#products a').first().click();
+      await page.locator('#releases li.is-current').waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 1, 'no sideways scrolling on a phone: ' + overflow + 'px');
+      // Keyboard: Tab from the top reaches the skip link first, and the
+      // focused control shows a visible outline.
+      await page.evaluate(() => { const a = document.querySelector('.skip'); a.focus(); });
+      assert.equal(await page.evaluate(() => document.activeElement.className), 'skip');
+      await page.keyboard.press('Tab');
+      await page.keyboard.press('Tab');
+      const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+      assert.notEqual(outline, 'none', 'focus is visible');
+    });
+
+    await step(t, 'no script errors in the pages', async () => {
+      assert.deepEqual(consoleErrors, []);
+    });
+
+    if (DOC_SHOT) {
+      await page.setViewportSize({ width: 1100, height: 760 });
+      await page.keyboard.press('Escape');
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.screenshot({ path: DOC_SHOT });
+    }
+  } finally {
+    await browser.ctx.close().catch(() => {});
+    rmrf(browser.profile);
+    const code = await fotad.stop();
+    const log = fotad.log();
+    rmrf(fotad.data);
+    rmrf(work);
+    if (!process.env.FOTA_E2E_MOCK) {
+      assert.ok(!/ERROR|AddressSanitizer|runtime error:/.test(log), 'fotad logged an error:\n' + log.slice(-3000));
+      assert.equal(code, 0, 'fotad exit status');
+    }
+  }
+});
