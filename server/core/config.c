@@ -42,6 +42,8 @@ const struct fota_conf_opt fota_conf_opts[] = {
       "debug, info, warn or error." },
     { "ping_timeout", FOTA_CONF_T_UINT, OFF(ping_timeout), "120", 5, 86400, FOTA_CONF_RELOAD,
       "Seconds without a ping before a device counts as offline and is disconnected." },
+    { "device_max_per_addr", FOTA_CONF_T_UINT, OFF(device_max_per_addr), "256", 1, 1000000,
+      FOTA_CONF_RELOAD, "Device channel: concurrent connections from one IP address (more are refused and logged)." },
     { "shutdown_grace", FOTA_CONF_T_UINT, OFF(shutdown_grace), "10", 0, 3600, FOTA_CONF_RELOAD,
       "Seconds SIGTERM waits for in-flight requests before closing them." },
     { "http_timeout", FOTA_CONF_T_UINT, OFF(http_timeout), "60", 1, 3600, FOTA_CONF_RELOAD,

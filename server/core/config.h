@@ -27,6 +27,7 @@ struct fota_config {
     uint64_t max_upload;                      /* largest request body, bytes */
     int      log_level;                       /* FOTA_LOG_* */
     unsigned ping_timeout;                    /* s: device considered offline after this */
+    unsigned device_max_per_addr;             /* device channel connections per IP address */
     unsigned shutdown_grace;                  /* s: SIGTERM waits this long for in-flight work */
     unsigned http_timeout;                    /* s: idle/read timeout of an HTTP connection */
     char     legacy_product[64];              /* product whose current release port 5555 serves */

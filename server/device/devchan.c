@@ -411,10 +411,12 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     int tls = l == ch->lst[1];
     char addr[48], peer[64];
     peer_text(sa, addr, sizeof addr, peer, sizeof peer);
-    if (ch->srv->draining || addr_count(ch, addr) >= FOTA_DEVCHAN_MAX_PER_ADDR) {
-        FOTA_WARN("device connection refused peer=%s reason=\"%s\" limit=%d", peer,
+    unsigned limit = ch->srv->conf.device_max_per_addr ? ch->srv->conf.device_max_per_addr
+                                                        : FOTA_DEVCHAN_MAX_PER_ADDR;
+    if (ch->srv->draining || addr_count(ch, addr) >= limit) {
+        FOTA_WARN("device connection refused peer=%s reason=\"%s\" limit=%u", peer,
                   ch->srv->draining ? "draining" : "too many connections from this address",
-                  FOTA_DEVCHAN_MAX_PER_ADDR);
+                  limit);
         evutil_closesocket(fd);
         return;
     }
@@ -451,7 +453,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         ch->conns->prev = c;
     ch->conns = c;
     ch->nconns++;
-    struct timeval hello = { FOTA_DEVCHAN_HELLO_TIMEOUT, 0 };
+    /* A connection that says nothing gets as long as an HTTP request may take. */
+    unsigned ht = ch->srv->conf.http_timeout ? ch->srv->conf.http_timeout : FOTA_DEVCHAN_HELLO_TIMEOUT;
+    struct timeval hello = { (time_t)(ht < FOTA_DEVCHAN_HELLO_TIMEOUT ? ht : FOTA_DEVCHAN_HELLO_TIMEOUT), 0 };
     bufferevent_set_timeouts(c->bev, &hello, NULL);
     bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);

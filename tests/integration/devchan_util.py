@@ -1,0 +1,304 @@
+"""devchan_util.py - helpers for the device channel and ROM download tests.
+
+A fotad launcher (ephemeral loopback ports, temp data dir, log scanned for
+sanitizer reports and unexpected ERRORs), and a stock-firmware client that
+sends the literal os_sprintf expansions of IoT_Demo's frames
+(espressif-protocol.md §2.3) and the exact download requests of §3.1.
+Python 3 stdlib only.
+"""
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BIN_DIR = os.path.abspath(os.environ.get("FOTA_BIN_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin"))
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
+                   "runtime error:")
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def wait_for(pred, timeout=5.0, what="condition"):
+    """Polls pred() until true or the bounded deadline passes."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    fail("timed out waiting for " + what)
+
+
+class Fotad:
+    """fotad on ephemeral loopback ports with a memory store."""
+
+    def __init__(self, *extra, tls=None):
+        self.dir = tempfile.mkdtemp(prefix="fota-devchan-")
+        self.logpath = os.path.join(self.dir, "fotad.log")
+        args = [os.path.join(BIN_DIR, "fotad"), "--data", os.path.join(self.dir, "data"),
+                "--store", "memory", "--bind", "127.0.0.1", "--http-port", "0",
+                "--device-port", "0", "--legacy-port", "off", "--log-level", "debug"]
+        if tls:
+            args += ["--tls-cert", tls[0], "--tls-key", tls[1], "--device-tls-port", "0",
+                     "--https-port", "0"]
+        else:
+            args += ["--https-port", "off", "--device-tls-port", "off"]
+        args += list(extra)
+        self.log = open(self.logpath, "w+b")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.ports = {}
+        want = {"http", "device"} | ({"device-tls", "https"} if tls else set())
+        wait_for(lambda: self._scan_ports() >= want, 10, "fotad listening lines")
+        self.http = self.ports["http"]
+        self.device = self.ports["device"]
+        self.device_tls = self.ports.get("device-tls")
+        self.admin = open(os.path.join(self.dir, "data", "owner.key")).read().strip()
+
+    def _scan_ports(self):
+        if self.proc.poll() is not None:
+            fail("fotad exited early:\n" + self.text())
+        for m in re.finditer(r"listening proto=(\S+) addr=\S+:(\d+)", self.text()):
+            self.ports[m.group(1)] = int(m.group(2))
+        return set(self.ports)
+
+    def text(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=5.0):
+        return wait_for(lambda: re.search(pattern, self.text()), timeout, "log /%s/" % pattern)
+
+    def stop(self, allowed_errors=()):
+        """SIGTERM, then fails on a sanitizer report or an ERROR line not allowed."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            fail("fotad did not stop on SIGTERM")
+        text = self.text()
+        for mark in SANITIZER_MARKS:
+            check(mark not in text, "sanitizer report in the log:\n" + text[-4000:])
+        for line in text.splitlines():
+            if " ERROR " in line and not any(re.search(a, line) for a in allowed_errors):
+                fail("unexpected ERROR: " + line)
+        check(self.proc.returncode == 0, "fotad exit code %s" % self.proc.returncode)
+
+
+# ---------------------------------------------------------------- device side
+
+def active_frame(nonce, token, bssid, rom_version, devkey):
+    return ('{"nonce": %d,"path": "/v1/device/activate/", "method": "POST", "body": '
+            '{"encrypt_method": "PLAIN", "token": "%s", "bssid": "%s","rom_version":"%s"}, '
+            '"meta": {"Authorization": "token %s"}}\n' % (nonce, token, bssid, rom_version, devkey))
+
+
+def first_frame(nonce, devkey):
+    return ('{"nonce": %d, "path": "/v1/device/identify", "method": "GET","meta": '
+            '{"Authorization": "token %s"}}\n' % (nonce, devkey))
+
+
+def beacon_frame(devkey):
+    return ('{"path": "/v1/ping/", "method": "POST","meta": {"Authorization": "token %s"}}\n'
+            % devkey)
+
+
+def rpc_response_frame(nonce):
+    return '{"status": 200, "nonce": %d, "deliver_to_device": true}\n' % nonce
+
+
+def timer_frame(devkey):
+    return ('{"body": {}, "get":{"is_humanize_format_simple":"true"},"meta": {"Authorization": '
+            '"Token %s"},"path": "/v1/device/timers/","post":{},"method": "GET"}\n' % devkey)
+
+
+def upgrade_frame(devkey, action, pre_version, upgrade_version):
+    return ('{"path": "/v1/messages/", "method": "POST", "meta": {"Authorization": "token %s"},'
+            '"get":{"action":"%s"},"body":{"pre_rom_version":"%s","rom_version":"%s"}}\n'
+            % (devkey, action, pre_version, upgrade_version))
+
+
+def parse_nonce(buf):
+    """The device's parse_nonce (§2.5): first `"nonce": `, up to ',' else '}' else ']'."""
+    i = buf.find('"nonce": ')
+    if i < 0:
+        return 0
+    s = buf[i + 9:]
+    for end in (",", "}", "]"):
+        j = s.find(end)
+        if j >= 0:
+            return int(s[:j][:10])
+    return 0
+
+
+def copy_version(buf):
+    """os_memcpy(upgrade_version, strstr(buf, "\\"version\\":") + 12, 16); [15] = 0."""
+    i = buf.find('"version":')
+    assert i >= 0
+    return buf[i + 12:i + 12 + 15]
+
+
+class StockDevice:
+    """One control connection, reading each TCP segment as one message (as the device)."""
+
+    def __init__(self, port, devkey, tls=False):
+        self.devkey = devkey
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers("AES128-SHA")
+            raw = ctx.wrap_socket(raw)
+            self.cipher = raw.cipher()
+        self.s = raw
+        self.pending = b""
+
+    def send(self, text):
+        self.s.sendall(text.encode() if isinstance(text, str) else text)
+
+    def recv_msg(self, timeout=5.0):
+        """Next server message (split on newlines, as the server sends one per line)."""
+        end = time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            left = end - time.monotonic()
+            if left <= 0:
+                fail("no message from the server (have %r)" % self.pending)
+            self.s.settimeout(left)
+            try:
+                d = self.s.recv(4096)
+            except socket.timeout:
+                continue
+            if not d:
+                fail("server closed the device connection (have %r)" % self.pending)
+            self.pending += d
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode() + "\n"
+
+    def closed(self, timeout=5.0):
+        """True once the server closes (reads and drops anything before the EOF)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.s.settimeout(max(0.01, end - time.monotonic()))
+            try:
+                d = self.s.recv(4096)
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, ssl.SSLError):
+                return True
+            if not d:
+                return True
+            self.pending += d
+        return False
+
+    def close(self):
+        self.s.close()
+
+
+# ---------------------------------------------------------------- download side
+
+PHEAD = ("Connection: keep-alive\r\nCache-Control: no-cache\r\nUser-Agent: Mozilla/5.0 "
+         "(Windows NT 5.1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/30.0.1599.101 "
+         "Safari/537.36 \r\nAccept: */*\r\nAuthorization: token %s\r\nAccept-Encoding: "
+         "gzip,deflate,sdch\r\nAccept-Language: zh-CN,zh;q=0.8\r\n\r\n")
+
+
+def nonos_url(version, filename, port, devkey):
+    """The IoT_Demo server->url (§3.1), byte for byte."""
+    return ("GET /v1/device/rom/?action=download_rom&version=%s&filename=%s HTTP/1.0\r\n"
+            "Host: 127.0.0.1:%d\r\n" % (version, filename, port)) + PHEAD % devkey
+
+
+def libupgrade_head(url):
+    """NONOS >= 2.0 phase 1: every GET -> HEAD, then keep-alive -> close (§3.3)."""
+    return url.replace("GET", "HEAD").replace("keep-alive", "close")
+
+
+def http_exchange(port, request, read_body=True, max_bytes=4 << 20, timeout=10.0, tls=None):
+    """Sends request bytes; returns (first_segment, header_bytes, body_bytes, closed)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if tls:
+        s = tls.wrap_socket(s)
+    s.sendall(request)
+    first = s.recv(65536)
+    data = first
+    closed = not first
+    end = time.monotonic() + timeout
+    while not closed and len(data) < max_bytes and time.monotonic() < end:
+        if not read_body and b"\r\n\r\n" in data:
+            break
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            break
+        if not d:
+            closed = True
+            break
+        data += d
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return first, head + b"\r\n\r\n", body, closed
+
+
+def content_length(header):
+    m = re.search(rb"\r\nContent-Length: (\d+)\r\n", header)
+    return int(m.group(1)) if m else None
+
+
+def check_rom_header(first, header, size, filename):
+    """§3.5: the whole header in the first segment, 200 OK, exact Content-Length, no chunking."""
+    check(b"\r\n\r\n" in first, "header not complete in the first segment: %r" % first[:300])
+    check(b"200 OK\r\n" in first, "no '200 OK\\r\\n' in %r" % header)
+    check(header.startswith(b"HTTP/1."), "status line %r" % header[:40])
+    check(content_length(first) == size,
+          "Content-Length %s != %d in %r" % (content_length(first), size, header))
+    lower = header.lower()
+    check(b"transfer-encoding" not in lower, "chunked reply")
+    check(b"content-encoding" not in lower, "compressed reply")
+    check(b"content-disposition: attachment;filename=" + filename.encode() in lower,
+          "Content-Disposition missing: %r" % header)
+
+
+def run_in_thread(fn, *args):
+    """Runs fn(*args) in a thread; returns a function that joins and gives its result."""
+    box = {}
+
+    def target():
+        try:
+            box["r"] = fn(*args)
+        except BaseException as e:  # reported by the joiner
+            box["e"] = e
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+
+    def join(timeout=30):
+        t.join(timeout)
+        check(not t.is_alive(), "thread did not finish")
+        if "e" in box:
+            raise box["e"]
+        return box.get("r")
+    return join
+
+
+def make_cert(dirpath):
+    """A self-signed RSA certificate made with `openssl req`."""
+    cert, key = os.path.join(dirpath, "cert.pem"), os.path.join(dirpath, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
