@@ -53,8 +53,18 @@ struct fotadev_hal {
     int (*tcp_send)(void *ud, int conn, const void *buf, size_t len);
     void (*tcp_close)(void *ud, int conn);
     uint32_t (*random)(void *ud);
+    /* Optional: progress notices for the embedding application
+     * (FOTADEV_EV_*; err is 0 or the FOTA_E* that caused a failure). */
+    void (*event)(void *ud, int ev, int err, const char *what);
     fota_log_cb log;
 };
+
+enum { FOTADEV_CONN_CHAN = 0, FOTADEV_CONN_DL = 1, FOTADEV_CONN_MAX };
+enum { FOTADEV_TIMER_BEACON = 0, FOTADEV_TIMER_RECONNECT, FOTADEV_TIMER_REBOOT,
+       FOTADEV_TIMER_WATCHDOG, FOTADEV_TIMER_DL_RETRY, FOTADEV_TIMER_MAX };
+enum { FOTADEV_EV_CONNECTED = 1, FOTADEV_EV_ACTIVATED, FOTADEV_EV_ACTIVATE_FAILED,
+       FOTADEV_EV_UPGRADE_START, FOTADEV_EV_UPGRADE_DONE, FOTADEV_EV_UPGRADE_FAILED,
+       FOTADEV_EV_REBOOT, FOTADEV_EV_RESTART, FOTADEV_EV_RESUME };
 
 /* ------------------------------------------------------- flash layouts */
 
@@ -284,5 +294,71 @@ uint8_t fotadev_legacy_hello(struct fotadev_legacy *l, int slot);
  * (bad length / too many bytes), FOTA_ETOOBIG (seed buffer overflow). */
 int fotadev_legacy_feed(struct fotadev_legacy *l, const uint8_t *data, size_t len,
                         const uint8_t **body, size_t *body_len);
+
+/* ------------------------------------------------------------- agent */
+
+/* The device behaviour the simulator's profiles need, on top of the HAL:
+ *  NONOS    IoT_Demo + NONOS >= 2.0 libupgrade: D1/D2, pings, D4, HEAD, erase,
+ *           reconnect, GET, magic/slot check, CRC, D7, reboot on sys_reboot
+ *           only after FINISH;
+ *  RTOS     IOT_PLATFORM: GET (+NUL), pre-erase on the first response, close,
+ *           reconnect, GET again, trim, CRC;
+ *  FOTA     this library's own: JSON dialect, Range resume with backoff;
+ *  SEED_DFU seed 000 dfu_ota.c: port 5555, 1280-byte receive buffer. */
+enum fotadev_profile { FOTADEV_PROFILE_NONOS = 0, FOTADEV_PROFILE_RTOS, FOTADEV_PROFILE_FOTA,
+                       FOTADEV_PROFILE_SEED_DFU };
+enum { FOTADEV_UPGRADE_IDLE = 0, FOTADEV_UPGRADE_START = 1, FOTADEV_UPGRADE_FINISH = 2 };
+
+struct fotadev_agent_cfg {
+    enum fotadev_profile profile;
+    const char *host;            /* server address; stock Host: uses the IP */
+    uint16_t chan_port, http_port, legacy_port;
+    const char *devkey, *token;  /* 40 chars each */
+    uint8_t bssid[6];
+    const char *version;         /* the running image's version, <= 15 chars */
+    int activated;
+    unsigned map;                /* flash size map */
+    int legacy_stream_ext;       /* seed-dfu: ask for the unpaced stream */
+    uint32_t check_ms;           /* upgrade watchdog; 0 = 120000 (IoT_Demo) */
+    struct fotadev_backoff_cfg backoff;   /* FOTA profile reconnects */
+};
+
+struct fotadev_agent {
+    const struct fotadev_hal *hal;
+    enum fotadev_profile profile;
+    char host[64];
+    uint16_t chan_port, http_port, legacy_port;
+    int legacy_stream_ext;
+    uint32_t check_ms;
+    struct fotadev_backoff_cfg backoff;
+    struct fotadev_layout lay;
+    int running_slot, target_slot;
+    uint8_t upgrade_flag;        /* FOTADEV_UPGRADE_* (system_upgrade_flag) */
+    uint8_t dl_phase;
+    uint8_t conn_up[FOTADEV_CONN_MAX];
+    uint8_t header_done;
+    uint32_t sumlength;          /* image size */
+    uint32_t received;           /* image bytes accepted */
+    unsigned chan_attempts, dl_attempts;
+    uint32_t bytes_in;           /* all image bytes received (incl. restarts) */
+    int last_error;
+    const char *fail_reason;     /* static text of the last failure */
+    struct fotadev_chan chan;
+    struct fotadev_http_resp resp;
+    struct fotadev_legacy leg;
+    struct fotadev_ota ota;
+    char req[640];
+};
+
+/* Sets the agent up; no I/O yet. Returns 0 or FOTA_EINVAL. */
+int fotadev_agent_init(struct fotadev_agent *a, const struct fotadev_hal *hal,
+                       const struct fotadev_agent_cfg *cfg);
+/* Connects the channel (or, SEED_DFU, starts the legacy download). */
+void fotadev_agent_start(struct fotadev_agent *a);
+/* HAL -> library. err is 0 or a negative FOTA_E* (connect failed). */
+void fotadev_agent_on_connect(struct fotadev_agent *a, int conn, int err);
+void fotadev_agent_on_data(struct fotadev_agent *a, int conn, const void *data, size_t len);
+void fotadev_agent_on_close(struct fotadev_agent *a, int conn);
+void fotadev_agent_on_timer(struct fotadev_agent *a, int id);
 
 #endif

@@ -1,0 +1,94 @@
+/* fota_sim.h - the fota-sim executable's internals: options, fault plan,
+ * and one virtual device = flash + loader + libfotadev agent, with the HAL
+ * implemented on a shared libevent base. */
+#ifndef FOTA_SIM_INT_H
+#define FOTA_SIM_INT_H
+
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+
+#include "sim.h"
+
+#define FOTASIM_MSS 1460              /* one receive callback = at most one segment */
+
+struct fotasim_fault {
+    long flash_at;        /* power cut at this flash op after first boot; -1 none */
+    long rx_at;           /* power cut after this many received bytes; -1 none */
+    long drop_at;         /* close the download after this many image bytes; -1 none */
+    unsigned pct;         /* share of devices affected, 0..100 */
+};
+
+struct fotasim_opts {
+    const char *server;           /* numeric address */
+    int http_port, device_port, legacy_port;
+    const char *admin_key, *product, *keys_file;
+    enum fotadev_profile profile;
+    int devices;
+    const char *upgrade_to;       /* target version, NULL = check-in only */
+    const char *initial_version;
+    unsigned map;
+    int loader;                   /* boot loader version (2, 31, 7) */
+    double time_scale;            /* divides every device timer */
+    unsigned timeout_s;
+    unsigned max_attempts;        /* seed-dfu: upgrade attempts per device */
+    int stream_ext;               /* seed-dfu: 0x81/0x82 */
+    uint32_t seed;
+    struct fotasim_fault fault;
+    int have_fault;
+    const char *flash_dir;        /* optional: save each device's flash there */
+};
+
+enum fotasim_state { DEV_BOOTING = 0, DEV_RUNNING, DEV_DONE, DEV_FAILED, DEV_DEAD };
+
+struct fotasim;
+
+struct fotasim_conn {
+    struct bufferevent *bev;
+    int up;
+};
+
+struct fotasim_dev {
+    struct fotasim *sim;
+    int idx;
+    enum fotasim_state state;
+    struct fotasim_flash flash;
+    struct fotadev_layout lay;
+    struct fotadev_hal hal;
+    struct fotadev_agent agent;
+    struct fotasim_conn conn[FOTADEV_CONN_MAX];
+    struct event *timers[FOTADEV_TIMER_MAX];
+    struct event *reboot_ev;
+    int pending;                  /* 1 restart, 2 flip + restart, 3 power loss */
+    int halted;                   /* between a restart request and the reboot */
+    char devkey[FOTADEV_KEY_LEN + 1], token[FOTADEV_KEY_LEN + 1];
+    uint8_t bssid[6];
+    char version[FOTA_FWIMG_VERSION_MAX];
+    int activated, ever_activated;
+    unsigned boots, attempts, power_cuts;
+    int faulty, fault_fired;
+    uint64_t rx_bytes;
+    uint64_t dl_bytes;
+    uint32_t rnd;
+    const char *reason;           /* last failure */
+};
+
+struct fotasim {
+    struct event_base *base;
+    struct fotasim_opts o;
+    struct fotasim_dev *devs;
+    struct event *tick;
+    struct timeval t0;
+    int tty;
+    int finished;
+    unsigned activated, upgraded, failed, connected;
+};
+
+/* Device lifecycle (fota_sim_dev.c). */
+int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const char *devkey);
+void fotasim_dev_cleanup(struct fotasim_dev *d);
+/* Power on: boot loader, then run the agent (or finish). */
+void fotasim_dev_boot(struct fotasim_dev *d);
+/* Called by a device whenever its state may have changed. */
+void fotasim_check_done(struct fotasim *s);
+
+#endif

@@ -1,0 +1,499 @@
+/* fota_sim_dev.c - one virtual ESP8266 in fota-sim: its flash and boot
+ * loader (sim.h), the libfotadev HAL implemented with libevent
+ * bufferevents and timers, power loss, restarts and fault injection. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+
+#include "fota_sim.h"
+
+extern const uint8_t *fotasim_factory_image(struct fotasim *s, size_t *len);
+
+static uint32_t dev_random(void *ud)
+{
+    struct fotasim_dev *d = ud;
+    uint32_t x = d->rnd;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return d->rnd = x;
+}
+
+static void vlog(void *ud, int level, const char *msg)
+{
+    struct fotasim_dev *d = ud;
+    if (getenv("FOTASIM_DEBUG"))
+        fprintf(stderr, "dev%d: %s\n", d->idx, msg);
+}
+
+/* ---- power and restarts ---- */
+
+static void teardown(struct fotasim_dev *d)
+{
+    int i;
+    for (i = 0; i < FOTADEV_CONN_MAX; i++) {
+        if (d->conn[i].bev)
+            bufferevent_free(d->conn[i].bev);
+        d->conn[i].bev = NULL;
+        d->conn[i].up = 0;
+    }
+    for (i = 0; i < FOTADEV_TIMER_MAX; i++)
+        if (d->timers[i])
+            evtimer_del(d->timers[i]);
+}
+
+static struct timeval scaled(const struct fotasim_dev *d, uint32_t ms)
+{
+    struct timeval tv;
+    double s = (double)ms / 1000.0 / d->sim->o.time_scale;
+    tv.tv_sec = (long)s;
+    tv.tv_usec = (long)((s - (double)tv.tv_sec) * 1e6);
+    return tv;
+}
+
+static void request_reboot(struct fotasim_dev *d, int kind, uint32_t delay_ms)
+{
+    struct timeval tv;
+    if (d->halted)
+        return;
+    if (!d->flash.powered) {       /* whatever the agent asked for, power is gone */
+        kind = 3;
+        d->power_cuts++;
+    }
+    d->halted = 1;
+    d->pending = kind;
+    tv = scaled(d, delay_ms);
+    evtimer_add(d->reboot_ev, &tv);
+}
+
+/* After every call into the agent: did the flash lose power under it? */
+static void check_power(struct fotasim_dev *d)
+{
+    if (!d->flash.powered && !d->halted)
+        request_reboot(d, 3, 100);
+}
+
+static void reboot_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fotasim_dev *d = arg;
+    int kind = d->pending;
+
+    teardown(d);
+    d->pending = 0;
+    d->halted = 0;
+    if (kind == 2 && fotasim_upgrade_flip(&d->flash, &d->lay) < 0)
+        d->power_cuts++;                        /* cut during the flip */
+    if (!d->flash.powered || kind == 3)
+        fotasim_flash_power_on(&d->flash);
+    fotasim_dev_boot(d);
+}
+
+static void hal_upgrade_reboot(void *ud)
+{
+    request_reboot(ud, 2, 10);
+}
+
+static void hal_restart(void *ud)
+{
+    request_reboot(ud, 1, 10);
+}
+
+/* ---- flash / sysparam ---- */
+
+static int hal_sp_load(void *ud, uint16_t sec, uint32_t off, void *buf, uint32_t len)
+{
+    struct fotasim_dev *d = ud;
+    struct fotadev_flash_ops o = fotasim_flash_ops(&d->flash);
+    return fotadev_sysparam_load(&o, sec, off, buf, len);
+}
+
+static int hal_sp_save(void *ud, uint16_t sec, const void *buf, uint32_t len)
+{
+    struct fotasim_dev *d = ud;
+    struct fotadev_flash_ops o = fotasim_flash_ops(&d->flash);
+    return fotadev_sysparam_save(&o, sec, buf, len);
+}
+
+static int hal_running_slot(void *ud)
+{
+    struct fotasim_dev *d = ud;
+    return fotasim_running_slot(&d->flash, &d->lay);
+}
+
+static uint32_t hal_now(void *ud)
+{
+    struct fotasim_dev *d = ud;
+    struct timeval tv;
+    event_base_gettimeofday_cached(d->sim->base, &tv);
+    return (uint32_t)((uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u);
+}
+
+/* ---- timers ---- */
+
+static void timer_fire(struct fotasim_dev *d, int id)
+{
+    if (d->halted)
+        return;
+    fotadev_agent_on_timer(&d->agent, id);
+    check_power(d);
+}
+
+#define TIMER_CB(n)                                                               \
+    static void timer_cb_##n(evutil_socket_t fd, short what, void *arg)           \
+    {                                                                             \
+        timer_fire(arg, n);                                                       \
+    }
+TIMER_CB(0)
+TIMER_CB(1)
+TIMER_CB(2)
+TIMER_CB(3)
+TIMER_CB(4)
+static void (*const timer_cbs[FOTADEV_TIMER_MAX])(evutil_socket_t, short, void *) = {
+    timer_cb_0, timer_cb_1, timer_cb_2, timer_cb_3, timer_cb_4};
+
+static void hal_timer(void *ud, int id, uint32_t ms)
+{
+    struct fotasim_dev *d = ud;
+    struct timeval tv;
+    if (id < 0 || id >= FOTADEV_TIMER_MAX)
+        return;
+    evtimer_del(d->timers[id]);
+    if (ms == 0 || d->halted)
+        return;
+    tv = scaled(d, ms);
+    evtimer_add(d->timers[id], &tv);
+}
+
+/* ---- TCP ---- */
+
+static int conn_index(struct fotasim_dev *d, struct bufferevent *bev)
+{
+    int i;
+    for (i = 0; i < FOTADEV_CONN_MAX; i++)
+        if (d->conn[i].bev == bev)
+            return i;
+    return -1;
+}
+
+static void drop_conn(struct fotasim_dev *d, int c)
+{
+    if (d->conn[c].bev)
+        bufferevent_free(d->conn[c].bev);
+    d->conn[c].bev = NULL;
+    d->conn[c].up = 0;
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    struct fotasim_dev *d = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    uint8_t buf[FOTASIM_MSS];
+    size_t n = evbuffer_get_length(in);
+    int c = conn_index(d, bev);
+    const struct fotasim_fault *f = &d->sim->o.fault;
+
+    if (n > sizeof(buf))
+        n = sizeof(buf);
+    n = (size_t)evbuffer_remove(in, buf, n);
+    if (c < 0 || d->halted || n == 0)
+        return;
+    if (d->faulty && !d->fault_fired && f->rx_at >= 0 && d->rx_bytes + n > (uint64_t)f->rx_at) {
+        d->fault_fired = 1;                     /* power lost while receiving */
+        d->flash.powered = 0;
+        check_power(d);
+        return;
+    }
+    d->rx_bytes += n;
+    if (c == FOTADEV_CONN_DL) {
+        d->dl_bytes += n;
+        if (d->faulty && !d->fault_fired && f->drop_at >= 0 && d->dl_bytes > (uint64_t)f->drop_at) {
+            size_t keep = n - (size_t)(d->dl_bytes - (uint64_t)f->drop_at);
+            d->fault_fired = 1;
+            if (keep)
+                fotadev_agent_on_data(&d->agent, c, buf, keep);
+            if (!d->halted && d->conn[c].bev) {  /* the network drops the download */
+                drop_conn(d, c);
+                fotadev_agent_on_close(&d->agent, c);
+            }
+            check_power(d);
+            return;
+        }
+    }
+    fotadev_agent_on_data(&d->agent, c, buf, n);
+    check_power(d);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct fotasim_dev *d = arg;
+    int c = conn_index(d, bev), one = 1;
+
+    if (c < 0 || d->halted)
+        return;
+    if (what & BEV_EVENT_CONNECTED) {
+        evutil_socket_t fd = bufferevent_getfd(bev);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        d->conn[c].up = 1;
+        fotadev_agent_on_connect(&d->agent, c, 0);
+    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        int was_up = d->conn[c].up;
+        /* deliver what is still buffered, one segment at a time */
+        while (was_up && d->conn[c].bev == bev && !d->halted &&
+               evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+            read_cb(bev, d);
+        if (d->conn[c].bev != bev || d->halted)
+            return;
+        drop_conn(d, c);
+        if (was_up)
+            fotadev_agent_on_close(&d->agent, c);
+        else
+            fotadev_agent_on_connect(&d->agent, c, FOTA_EIO);
+    }
+    check_power(d);
+}
+
+static int hal_connect(void *ud, int c, const char *host, uint16_t port)
+{
+    struct fotasim_dev *d = ud;
+    struct sockaddr_storage ss;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    socklen_t sl;
+    struct bufferevent *bev;
+
+    if (c < 0 || c >= FOTADEV_CONN_MAX || d->halted)
+        return FOTA_EINVAL;
+    drop_conn(d, c);
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(port);
+        sl = sizeof(*s4);
+    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(port);
+        sl = sizeof(*s6);
+    } else {
+        return FOTA_EINVAL;
+    }
+    bev = bufferevent_socket_new(d->sim->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev)
+        return FOTA_ENOMEM;
+    d->conn[c].bev = bev;
+    d->conn[c].up = 0;
+    bufferevent_setcb(bev, read_cb, NULL, event_cb, d);
+    bufferevent_setwatermark(bev, EV_READ, 0, FOTASIM_MSS);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss, (int)sl) < 0) {
+        drop_conn(d, c);
+        return FOTA_EIO;
+    }
+    return 0;
+}
+
+static int hal_send(void *ud, int c, const void *buf, size_t len)
+{
+    struct fotasim_dev *d = ud;
+    if (c < 0 || c >= FOTADEV_CONN_MAX || !d->conn[c].bev || d->halted || !d->flash.powered)
+        return FOTA_ECLOSED;
+    return bufferevent_write(d->conn[c].bev, buf, len) == 0 ? 0 : FOTA_EIO;
+}
+
+static void hal_close(void *ud, int c)
+{
+    struct fotasim_dev *d = ud;
+    if (c >= 0 && c < FOTADEV_CONN_MAX)
+        drop_conn(d, c);
+}
+
+static void hal_event(void *ud, int ev, int err, const char *what)
+{
+    struct fotasim_dev *d = ud;
+    struct fotasim *s = d->sim;
+    switch (ev) {
+    case FOTADEV_EV_CONNECTED:
+        if (d->activated && !s->o.upgrade_to && d->state == DEV_RUNNING)
+            d->state = DEV_DONE;               /* check-in run: identified */
+        break;
+    case FOTADEV_EV_ACTIVATED:
+        d->activated = 1;
+        if (!d->ever_activated)
+            s->activated++;
+        d->ever_activated = 1;
+        if (!s->o.upgrade_to && d->state == DEV_RUNNING)
+            d->state = DEV_DONE;
+        break;
+    case FOTADEV_EV_ACTIVATE_FAILED:
+    case FOTADEV_EV_UPGRADE_FAILED:
+        d->reason = what;
+        break;
+    default:
+        break;
+    }
+    fotasim_check_done(s);
+}
+
+/* ---- lifecycle ---- */
+
+static void rand_hex(struct fotasim_dev *d, char *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+    for (i = 0; i < n; i++)
+        out[i] = hex[dev_random(d) & 15u];
+    out[n] = '\0';
+}
+
+int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const char *devkey)
+{
+    const uint8_t *img;
+    size_t len;
+    uint8_t esp_param[84];
+    struct fotadev_flash_ops ops;
+    int i, rc;
+
+    memset(d, 0, sizeof(*d));
+    d->sim = s;
+    d->idx = idx;
+    d->rnd = (s->o.seed * 2654435761u) ^ ((uint32_t)idx * 40503u + 1u);
+    if (!d->rnd)
+        d->rnd = 1;
+    if ((rc = fotadev_layout_get(s->o.map, &d->lay)) < 0)
+        return rc;
+    if ((rc = fotasim_flash_init(&d->flash, d->lay.flash_size, d->rnd)) < 0)
+        return rc;
+    img = fotasim_factory_image(s, &len);
+    if ((rc = fotasim_flash_program(&d->flash, d->lay.slot_addr[0], img, (uint32_t)len)) < 0)
+        return rc;
+    if (devkey)
+        snprintf(d->devkey, sizeof(d->devkey), "%s", devkey);
+    else
+        rand_hex(d, d->devkey, FOTADEV_KEY_LEN);
+    rand_hex(d, d->token, FOTADEV_KEY_LEN);
+    d->bssid[0] = 0x18;
+    d->bssid[1] = 0xfe;
+    d->bssid[2] = 0x34;
+    d->bssid[3] = (uint8_t)(idx >> 16);
+    d->bssid[4] = (uint8_t)(idx >> 8);
+    d->bssid[5] = (uint8_t)idx;
+    /* factory: master_device_key in esp_param (copy at priv+1), not activated */
+    ops = fotasim_flash_ops(&d->flash);
+    memset(esp_param, 0, sizeof(esp_param));
+    memcpy(esp_param, d->devkey, FOTADEV_KEY_LEN);
+    memcpy(esp_param + 40, d->token, FOTADEV_KEY_LEN);
+    if (d->lay.privparam_sec &&
+        (rc = fotadev_sysparam_save(&ops, (uint16_t)(d->lay.privparam_sec + 1), esp_param, sizeof(esp_param))) < 0)
+        return rc;
+    d->flash.ops = 0;
+    d->faulty = s->o.have_fault && (unsigned)(idx * 100) / (unsigned)(s->o.devices ? s->o.devices : 1) < s->o.fault.pct;
+
+    d->hal.ud = d;
+    d->hal.flash = fotasim_flash_ops(&d->flash);
+    d->hal.sysparam_load = hal_sp_load;
+    d->hal.sysparam_save = hal_sp_save;
+    d->hal.running_slot = hal_running_slot;
+    d->hal.upgrade_reboot = hal_upgrade_reboot;
+    d->hal.restart = hal_restart;
+    d->hal.now_ms = hal_now;
+    d->hal.timer = hal_timer;
+    d->hal.tcp_connect = hal_connect;
+    d->hal.tcp_send = hal_send;
+    d->hal.tcp_close = hal_close;
+    d->hal.random = dev_random;
+    d->hal.event = hal_event;
+    d->hal.log = vlog;
+    for (i = 0; i < FOTADEV_TIMER_MAX; i++)
+        if (!(d->timers[i] = evtimer_new(s->base, timer_cbs[i], d)))
+            return FOTA_ENOMEM;
+    if (!(d->reboot_ev = evtimer_new(s->base, reboot_cb, d)))
+        return FOTA_ENOMEM;
+    return 0;
+}
+
+void fotasim_dev_cleanup(struct fotasim_dev *d)
+{
+    int i;
+    teardown(d);
+    for (i = 0; i < FOTADEV_TIMER_MAX; i++)
+        if (d->timers[i])
+            event_free(d->timers[i]);
+    if (d->reboot_ev)
+        event_free(d->reboot_ev);
+    fotasim_flash_cleanup(&d->flash);
+}
+
+static void finish(struct fotasim_dev *d, enum fotasim_state st, const char *reason)
+{
+    d->state = st;
+    if (reason)
+        d->reason = reason;
+    fotasim_check_done(d->sim);
+}
+
+void fotasim_dev_boot(struct fotasim_dev *d)
+{
+    struct fotasim *s = d->sim;
+    struct fotasim_boot b;
+    struct fotadev_agent_cfg cfg;
+    uint8_t esp_param[84];
+
+    d->boots++;
+    if (fotasim_boot_run(&d->flash, &d->lay, s->o.loader, &b) < 0) {
+        request_reboot(d, 3, 100);          /* cut while the loader saved */
+        return;
+    }
+    if (!b.ok) {
+        finish(d, DEV_DEAD, "no bootable image");
+        return;
+    }
+    snprintf(d->version, sizeof(d->version), "%s", b.version);
+    if (s->o.upgrade_to && strcmp(d->version, s->o.upgrade_to) == 0) {
+        finish(d, DEV_DONE, NULL);
+        return;
+    }
+    d->state = DEV_RUNNING;
+    if (s->o.profile == FOTADEV_PROFILE_SEED_DFU) {
+        if (!s->o.upgrade_to) {
+            finish(d, DEV_DONE, NULL);
+            return;
+        }
+        if (d->attempts >= s->o.max_attempts) {
+            finish(d, DEV_FAILED, d->reason ? d->reason : "too many attempts");
+            return;
+        }
+        d->attempts++;
+    }
+    d->activated = 0;
+    if (d->lay.privparam_sec && hal_sp_load(d, (uint16_t)(d->lay.privparam_sec + 1), 0, esp_param,
+                                            sizeof(esp_param)) == 0)
+        d->activated = esp_param[80] == 1;
+    if (d->faulty && !d->fault_fired && s->o.fault.flash_at >= 0) {
+        d->fault_fired = 1;
+        d->flash.cut_at = d->flash.ops + s->o.fault.flash_at;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.profile = s->o.profile;
+    cfg.host = s->o.server;
+    cfg.chan_port = (uint16_t)s->o.device_port;
+    cfg.http_port = (uint16_t)s->o.http_port;
+    cfg.legacy_port = (uint16_t)s->o.legacy_port;
+    cfg.devkey = d->devkey;
+    cfg.token = d->token;
+    memcpy(cfg.bssid, d->bssid, 6);
+    cfg.version = d->version;
+    cfg.activated = d->activated;
+    cfg.map = s->o.map;
+    cfg.legacy_stream_ext = s->o.stream_ext;
+    if (strlen(d->version) > FOTADEV_VERSION_LEN || fotadev_agent_init(&d->agent, &d->hal, &cfg) < 0) {
+        finish(d, DEV_FAILED, "image version does not fit the 15-byte field");
+        return;
+    }
+    fotadev_agent_start(&d->agent);
+    check_power(d);
+}

@@ -1,0 +1,436 @@
+/* fota_sim_main.c - fota-sim: parses options, builds the factory image,
+ * creates N virtual devices on one libevent loop, shows progress on a
+ * terminal and prints the summary. Exit 0 only if every device ends
+ * running the target version (or, without --upgrade-to, checked in). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fota_sim.h"
+
+static uint8_t *factory;
+static size_t factory_len;
+
+const uint8_t *fotasim_factory_image(struct fotasim *s, size_t *len);
+const uint8_t *fotasim_factory_image(struct fotasim *s, size_t *len)
+{
+    (void)s;
+    *len = factory_len;
+    return factory;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: fota-sim --server HOST [--http-port N] [--device-port N] [--legacy-port N]\n"
+        "                [--key ADMIN_KEY] [--product ID] [--keys FILE]\n"
+        "                --profile nonos|rtos|seed-dfu|fota --devices N [--upgrade-to VERSION]\n"
+        "                [--initial-version V] [--map N] [--loader 2|31|7] [--time-scale X]\n"
+        "                [--timeout SECONDS] [--max-attempts N] [--stream-ext]\n"
+        "                [--faults SPEC] [--seed N]\n"
+        "       fota-sim --write-image SLOT:VERSION:FILE [--map N] [--image-size BYTES] [--seed N]\n"
+        "  --keys FILE       master device keys, one per line (device i uses line i)\n"
+        "  --time-scale X    divide every device timer by X (ping 50 s / X)\n"
+        "  --faults SPEC     comma list: flash@N (power cut at the Nth flash operation\n"
+        "                    after boot), rx@N (power cut after N received bytes),\n"
+        "                    drop@N (close the download after N bytes), pct=P (share of\n"
+        "                    devices affected, default 100)\n");
+}
+
+static int parse_faults(const char *spec, struct fotasim_fault *f)
+{
+    char buf[256], *tok, *save = NULL;
+    f->flash_at = f->rx_at = f->drop_at = -1;
+    f->pct = 100;
+    if (strlen(spec) >= sizeof(buf))
+        return -1;
+    strcpy(buf, spec);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *end;
+        long v;
+        const char *at = strchr(tok, '@');
+        if (strncmp(tok, "pct=", 4) == 0) {
+            v = strtol(tok + 4, &end, 10);
+            if (*end || v < 0 || v > 100)
+                return -1;
+            f->pct = (unsigned)v;
+            continue;
+        }
+        if (!at)
+            return -1;
+        v = strtol(at + 1, &end, 10);
+        if (*end || v < 0)
+            return -1;
+        if (strncmp(tok, "flash@", 6) == 0)
+            f->flash_at = v;
+        else if (strncmp(tok, "rx@", 3) == 0)
+            f->rx_at = v;
+        else if (strncmp(tok, "drop@", 5) == 0)
+            f->drop_at = v;
+        else
+            return -1;
+    }
+    return 0;
+}
+
+static int parse_profile(const char *s, enum fotadev_profile *p)
+{
+    if (!strcmp(s, "nonos")) *p = FOTADEV_PROFILE_NONOS;
+    else if (!strcmp(s, "rtos")) *p = FOTADEV_PROFILE_RTOS;
+    else if (!strcmp(s, "fota")) *p = FOTADEV_PROFILE_FOTA;
+    else if (!strcmp(s, "seed-dfu")) *p = FOTADEV_PROFILE_SEED_DFU;
+    else return -1;
+    return 0;
+}
+
+static long num(const char *s, long lo, long hi)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return LONG_MIN;
+    return v;
+}
+
+/* Registration through POST /v1/products/ID/devices/ needs the REST API
+ * (not there yet): keys come from --keys, else each device makes one up. */
+static char **load_keys(const char *path, int n, int *have)
+{
+    char **keys = calloc((size_t)n, sizeof(char *)), line[128];
+    FILE *fp;
+    *have = 0;
+    if (!keys || !path)
+        return keys;
+    if (!(fp = fopen(path, "r"))) {
+        fprintf(stderr, "fota-sim: cannot open %s: %s\n", path, strerror(errno));
+        free(keys);
+        return NULL;
+    }
+    while (*have < n && fgets(line, sizeof(line), fp)) {
+        size_t l = strcspn(line, "\r\n");
+        line[l] = '\0';
+        if (l == 0)
+            continue;
+        if (l != FOTADEV_KEY_LEN) {
+            fprintf(stderr, "fota-sim: %s: key %d is not 40 characters\n", path, *have + 1);
+            break;
+        }
+        keys[(*have)++] = strdup(line);
+    }
+    fclose(fp);
+    return keys;
+}
+
+static double elapsed(struct fotasim *s)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    return (double)(now.tv_sec - s->t0.tv_sec) + (double)(now.tv_usec - s->t0.tv_usec) / 1e6;
+}
+
+static void counts(struct fotasim *s, unsigned *running, unsigned *done, unsigned *failed,
+                   uint64_t *bytes)
+{
+    int i;
+    *running = *done = *failed = 0;
+    *bytes = 0;
+    for (i = 0; i < s->o.devices; i++) {
+        struct fotasim_dev *d = &s->devs[i];
+        *bytes += d->dl_bytes;
+        if (d->state == DEV_DONE)
+            (*done)++;
+        else if (d->state == DEV_FAILED || d->state == DEV_DEAD)
+            (*failed)++;
+        else
+            (*running)++;
+    }
+}
+
+void fotasim_check_done(struct fotasim *s)
+{
+    unsigned running, done, failed;
+    uint64_t bytes;
+    counts(s, &running, &done, &failed, &bytes);
+    if (running == 0 && !s->finished) {
+        s->finished = 1;
+        event_base_loopexit(s->base, NULL);
+    }
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fotasim *s = arg;
+    unsigned running, done, failed;
+    uint64_t bytes;
+    counts(s, &running, &done, &failed, &bytes);
+    fprintf(stderr, "\r%6.1fs  devices %d  activated %u  running %u  done %u  failed %u  %.1f MB   ",
+            elapsed(s), s->o.devices, s->activated, running, done, failed, (double)bytes / 1e6);
+}
+
+static void timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fotasim *s = arg;
+    s->finished = 1;
+    event_base_loopexit(s->base, NULL);
+}
+
+static int summary(struct fotasim *s)
+{
+    const char *reasons[64];
+    unsigned rcount[64], nr = 0, running, done, failed;
+    uint64_t bytes;
+    unsigned power_cuts = 0, boots = 0;
+    int i, ok;
+
+    counts(s, &running, &done, &failed, &bytes);
+    for (i = 0; i < s->o.devices; i++) {
+        struct fotasim_dev *d = &s->devs[i];
+        const char *r;
+        unsigned k;
+        power_cuts += d->power_cuts;
+        boots += d->boots;
+        if (d->state == DEV_DONE)
+            continue;
+        r = d->reason ? d->reason : "timeout";
+        for (k = 0; k < nr && strcmp(reasons[k], r) != 0; k++)
+            ;
+        if (k == nr && nr < 64) {
+            reasons[nr] = r;
+            rcount[nr++] = 0;
+        }
+        if (k < 64)
+            rcount[k]++;
+    }
+    ok = done == (unsigned)s->o.devices;
+    if (s->tty)
+        fprintf(stderr, "\n");
+    printf("fota-sim summary\n");
+    printf("  devices:    %d\n", s->o.devices);
+    printf("  activated:  %u\n", s->activated);
+    printf("  %s %u\n", s->o.upgrade_to ? "upgraded:  " : "checked in:", done);
+    printf("  failed:     %u\n", s->o.devices - done);
+    for (unsigned k = 0; k < nr; k++)
+        printf("    %u x %s\n", rcount[k], reasons[k]);
+    printf("  power cuts: %u\n", power_cuts);
+    printf("  boots:      %u\n", boots);
+    printf("  bytes:      %llu\n", (unsigned long long)bytes);
+    printf("  time:       %.2f s\n", elapsed(s));
+    printf("result: %s\n", ok ? "ok" : "FAILED");
+    return ok ? 0 : 1;
+}
+
+static int build_factory(const struct fotasim_opts *o)
+{
+    struct fota_fwimg_build_opts b;
+    fota_fwimg_build_opts_init(&b);
+    b.slot = 1;
+    b.size_map = (int)o->map;
+    b.version = o->initial_version;
+    b.irom_size = 8192;
+    b.seed = o->seed;
+    factory_len = fota_fwimg_build_size(&b);
+    if (!factory_len || !(factory = malloc(factory_len)))
+        return -1;
+    return fota_fwimg_build(&b, factory, factory_len, &factory_len);
+}
+
+/* --write-image SLOT:VERSION:FILE: a test image from the shared builder. */
+static int cmd_write_image(const char *arg, const struct fotasim_opts *o, uint32_t size)
+{
+    struct fota_fwimg_build_opts b;
+    char ver[FOTA_FWIMG_VERSION_MAX];
+    const char *c1 = strchr(arg, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    uint8_t *img;
+    size_t len;
+    FILE *fp;
+    int rc = 1;
+
+    if (!c1 || !c2 || (arg[0] != '1' && arg[0] != '2') || c1 != arg + 1 ||
+        (size_t)(c2 - c1 - 1) >= sizeof(ver)) {
+        fprintf(stderr, "fota-sim: --write-image wants SLOT:VERSION:FILE\n");
+        return 2;
+    }
+    memcpy(ver, c1 + 1, (size_t)(c2 - c1 - 1));
+    ver[c2 - c1 - 1] = '\0';
+    fota_fwimg_build_opts_init(&b);
+    b.slot = arg[0] - '0';
+    b.size_map = (int)o->map;
+    b.version = ver;
+    b.seed = o->seed;
+    if (size && fota_fwimg_build_fit(&b, size) != 0) {
+        fprintf(stderr, "fota-sim: cannot fit an image in %u bytes\n", (unsigned)size);
+        return 2;
+    }
+    len = fota_fwimg_build_size(&b);
+    if (!len || !(img = malloc(len)))
+        return 2;
+    if (fota_fwimg_build(&b, img, len, &len) == 0 && (fp = fopen(c2 + 1, "wb"))) {
+        rc = fwrite(img, 1, len, fp) == len ? 0 : 1;
+        if (fclose(fp) != 0)
+            rc = 1;
+    }
+    free(img);
+    if (rc)
+        fprintf(stderr, "fota-sim: cannot write %s\n", c2 + 1);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"server", 1, 0, 's'}, {"http-port", 1, 0, 'H'}, {"device-port", 1, 0, 'D'},
+        {"legacy-port", 1, 0, 'L'}, {"key", 1, 0, 'k'}, {"product", 1, 0, 'p'},
+        {"keys", 1, 0, 'K'}, {"profile", 1, 0, 'P'}, {"devices", 1, 0, 'n'},
+        {"upgrade-to", 1, 0, 'u'}, {"initial-version", 1, 0, 'i'}, {"map", 1, 0, 'm'},
+        {"loader", 1, 0, 'l'}, {"time-scale", 1, 0, 't'}, {"timeout", 1, 0, 'T'},
+        {"max-attempts", 1, 0, 'A'}, {"stream-ext", 0, 0, 'x'}, {"faults", 1, 0, 'f'},
+        {"seed", 1, 0, 'S'}, {"write-image", 1, 0, 'W'}, {"image-size", 1, 0, 'Z'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    struct fotasim s;
+    struct fotasim_opts *o = &s.o;
+    struct event *timeout = NULL;
+    struct timeval tv;
+    char **keys = NULL;
+    int c, i, nkeys = 0, rc = 2;
+    long v;
+    struct addrinfo hints, *ai = NULL;
+    static char host[64];
+    const char *write_image = NULL;
+    uint32_t image_size = 0;
+
+    memset(&s, 0, sizeof(s));
+    o->http_port = 80;
+    o->device_port = 8000;
+    o->legacy_port = 5555;
+    o->devices = 1;
+    o->map = 2;
+    o->loader = 7;
+    o->time_scale = 1.0;
+    o->timeout_s = 300;
+    o->max_attempts = 3;
+    o->seed = 1;
+    o->initial_version = "v1.0.0t45772(a)";
+    o->profile = FOTADEV_PROFILE_NONOS;
+    o->fault.flash_at = o->fault.rx_at = o->fault.drop_at = -1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        v = 0;
+        switch (c) {
+        case 's': o->server = optarg; break;
+        case 'H': if ((v = num(optarg, 1, 65535)) != LONG_MIN) o->http_port = (int)v; break;
+        case 'D': if ((v = num(optarg, 1, 65535)) != LONG_MIN) o->device_port = (int)v; break;
+        case 'L': if ((v = num(optarg, 1, 65535)) != LONG_MIN) o->legacy_port = (int)v; break;
+        case 'k': o->admin_key = optarg; break;
+        case 'p': o->product = optarg; break;
+        case 'K': o->keys_file = optarg; break;
+        case 'P': if (parse_profile(optarg, &o->profile) < 0) v = LONG_MIN; break;
+        case 'n': if ((v = num(optarg, 1, 100000)) != LONG_MIN) o->devices = (int)v; break;
+        case 'u': o->upgrade_to = optarg; break;
+        case 'i': o->initial_version = optarg; break;
+        case 'm': if ((v = num(optarg, 0, 9)) != LONG_MIN) o->map = (unsigned)v; break;
+        case 'l': if ((v = num(optarg, 2, 31)) != LONG_MIN) o->loader = (int)v; break;
+        case 't': o->time_scale = atof(optarg); if (o->time_scale <= 0) v = LONG_MIN; break;
+        case 'T': if ((v = num(optarg, 1, 86400)) != LONG_MIN) o->timeout_s = (unsigned)v; break;
+        case 'A': if ((v = num(optarg, 1, 1000)) != LONG_MIN) o->max_attempts = (unsigned)v; break;
+        case 'x': o->stream_ext = 1; break;
+        case 'f': if (parse_faults(optarg, &o->fault) < 0) v = LONG_MIN; o->have_fault = 1; break;
+        case 'S': if ((v = num(optarg, 0, 0x7FFFFFFF)) != LONG_MIN) o->seed = (uint32_t)v; break;
+        case 'W': write_image = optarg; break;
+        case 'Z': if ((v = num(optarg, 1024, 16 << 20)) != LONG_MIN) image_size = (uint32_t)v; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (v == LONG_MIN) {
+            fprintf(stderr, "fota-sim: bad value: %s\n", optarg ? optarg : "?");
+            return 2;
+        }
+    }
+    if (write_image)
+        return cmd_write_image(write_image, o, image_size);
+    if (!o->server || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (o->upgrade_to && strlen(o->upgrade_to) >= FOTA_FWIMG_VERSION_MAX) {
+        fprintf(stderr, "fota-sim: --upgrade-to is too long\n");
+        return 2;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_flags = AI_NUMERICSERV;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(o->server, NULL, &hints, &ai) != 0 ||
+        getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0) {
+        fprintf(stderr, "fota-sim: cannot resolve %s\n", o->server);
+        if (ai)
+            freeaddrinfo(ai);
+        return 2;
+    }
+    freeaddrinfo(ai);
+    o->server = host;
+    if (build_factory(o) != 0) {
+        fprintf(stderr, "fota-sim: cannot build the factory image (map %u, version %s)\n", o->map,
+                o->initial_version);
+        return 2;
+    }
+    keys = load_keys(o->keys_file, o->devices, &nkeys);
+    if (!keys) {
+        free(factory);
+        return 2;
+    }
+    if (o->admin_key && !o->keys_file)
+        fprintf(stderr, "fota-sim: registering devices through the REST API is not available "
+                        "yet; devices use made-up keys (give --keys FILE)\n");
+    signal(SIGPIPE, SIG_IGN);
+    s.base = event_base_new();
+    s.devs = calloc((size_t)o->devices, sizeof(*s.devs));
+    if (!s.base || !s.devs)
+        goto out;
+    gettimeofday(&s.t0, NULL);
+    for (i = 0; i < o->devices; i++) {
+        if (fotasim_dev_init(&s, &s.devs[i], i, i < nkeys ? keys[i] : NULL) < 0) {
+            fprintf(stderr, "fota-sim: cannot create device %d (out of memory?)\n", i);
+            fotasim_dev_cleanup(&s.devs[i]);
+            o->devices = i;
+            goto out;
+        }
+    }
+    for (i = 0; i < o->devices; i++)
+        fotasim_dev_boot(&s.devs[i]);
+    s.tty = isatty(2);
+    if (s.tty) {
+        s.tick = event_new(s.base, -1, EV_PERSIST, tick_cb, &s);
+        tv.tv_sec = 0;
+        tv.tv_usec = 250000;
+        event_add(s.tick, &tv);
+    }
+    timeout = evtimer_new(s.base, timeout_cb, &s);
+    tv.tv_sec = o->timeout_s;
+    tv.tv_usec = 0;
+    evtimer_add(timeout, &tv);
+    fotasim_check_done(&s);
+    if (!s.finished)
+        event_base_dispatch(s.base);
+    rc = summary(&s);
+out:
+    for (i = 0; s.devs && i < o->devices; i++)
+        fotasim_dev_cleanup(&s.devs[i]);
+    free(s.devs);
+    if (s.tick)
+        event_free(s.tick);
+    if (timeout)
+        event_free(timeout);
+    if (s.base)
+        event_base_free(s.base);
+    for (i = 0; i < nkeys; i++)
+        free(keys[i]);
+    free(keys);
+    free(factory);
+    return rc;
+}
