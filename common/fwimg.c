@@ -193,6 +193,19 @@ static void first_header_done(struct fota_fwimg_stream *s)
     }
 }
 
+/* The E9 header of a v2 image (in s->hdr) carries the flash parameters. */
+static void second_header_done(struct fota_fwimg_stream *s)
+{
+    struct fota_fwimg_info *in = &s->info;
+
+    in->nsegs = s->hdr[1];
+    in->flash_mode = s->hdr[2];
+    in->size_map = s->hdr[3] >> 4;
+    in->flash_freq = s->hdr[3] & 0x0F;
+    in->entry = le32(s->hdr + 4);
+    s->state = ST_SEG_HDR;
+}
+
 /* After the last segment: pad to the checksum byte at (pos | 15). */
 static void segments_done(struct fota_fwimg_stream *s)
 {
@@ -266,6 +279,13 @@ static int walk(struct fota_fwimg_stream *s, const uint8_t *p, size_t n)
             if (s->hdr_fill < 8)
                 break;
             s->hdr_fill = 0;
+            if (s->hdr[0] == 0xE9 && s->hdr[1] >= 1 && s->hdr[1] <= FOTA_FWIMG_MAX_SEGS) {
+                /* esptool --version 2 writes no irom header when there is no
+                 * irom; gen_appbin and esptool write irom address 0, so a
+                 * non-zero "address" starting E9 nn is the second header. */
+                second_header_done(s);
+                break;
+            }
             in->irom_addr = le32(s->hdr);
             in->irom_len = le32(s->hdr + 4);
             in->irom_offset = s->pos;
@@ -294,12 +314,7 @@ static int walk(struct fota_fwimg_stream *s, const uint8_t *p, size_t n)
             if (s->hdr_fill < 8)
                 break;
             s->hdr_fill = 0;
-            in->nsegs = s->hdr[1];
-            in->flash_mode = s->hdr[2];
-            in->size_map = s->hdr[3] >> 4;
-            in->flash_freq = s->hdr[3] & 0x0F;
-            in->entry = le32(s->hdr + 4);
-            s->state = ST_SEG_HDR;
+            second_header_done(s);
             break;
         }
         case ST_SEG_HDR: {

@@ -26,7 +26,7 @@
 
 enum fota_fwimg_layout {
     FOTA_FWIMG_LAYOUT_UNKNOWN = 0,
-    FOTA_FWIMG_LAYOUT_V2,   /* "new" boot_mode 2: EA 04 header + irom, then the E9 image, CRC */
+    FOTA_FWIMG_LAYOUT_V2,   /* "new" boot_mode 2: EA 04 header + irom (esptool may omit it), then the E9 image, CRC */
     FOTA_FWIMG_LAYOUT_V1,   /* plain E9 image (boot_mode 0 / esptool v1), optional CRC */
     FOTA_FWIMG_LAYOUT_OLD   /* boot_mode 1: E9 image, 0xFF up to 0x10000, raw irom, CRC */
 };
@@ -123,6 +123,9 @@ struct fota_fwimg_info {
 #define FOTA_FWIMG_F_EXPECT_USER1  0x02u  /* refuse (FOTA_ESLOT) unless byte 3 == 1, as the device does (§3.3) */
 #define FOTA_FWIMG_F_EXPECT_USER2  0x04u  /* ... unless byte 3 == 2 */
 #define FOTA_FWIMG_F_REQUIRE_CRC   0x08u  /* an absent CRC makes end() fail with FOTA_ECRC */
+/* The EXPECT flag for slot n (1 or 2; 0 for any other n). */
+#define FOTA_FWIMG_F_EXPECT_SLOT(n) \
+    ((n) == 1 ? FOTA_FWIMG_F_EXPECT_USER1 : (n) == 2 ? FOTA_FWIMG_F_EXPECT_USER2 : 0u)
 
 /* Stream state in caller storage (embed it anywhere; ~600 bytes). The fields
  * are private: use the functions. */
@@ -159,9 +162,10 @@ void fota_fwimg_begin(struct fota_fwimg_stream *s, uint32_t flags);
  * error is sticky: later calls return it again. Does not keep data. */
 int fota_fwimg_update(struct fota_fwimg_stream *s, const void *data, size_t len);
 
-/* Finishes: copies the report to *out (may be NULL) and returns 0 if the image
- * is complete and sound: structure parsed, XOR checksum valid, CRC valid (or
- * absent where the layout allows it and F_REQUIRE_CRC is not set).
+/* Finishes (once per begin): copies the report to *out (may be NULL) and
+ * returns 0 if the image is complete and sound: structure parsed, XOR
+ * checksum valid, CRC valid (or absent where the layout allows it and
+ * F_REQUIRE_CRC is not set).
  * Otherwise FOTA_ETRUNC (incomplete), FOTA_ECHECKSUM, FOTA_ECRC, or the error
  * update() returned. out->error holds the same code. */
 int fota_fwimg_end(struct fota_fwimg_stream *s, struct fota_fwimg_info *out);

@@ -344,6 +344,33 @@ static void test_v2_legacy_variant(void **state)
     free(img);
 }
 
+/* esptool --version 2 without irom: EA 04 header directly followed by E9 */
+static void test_v2_without_irom(void **state)
+{
+    uint8_t b[256], x;
+    struct fota_fwimg_info in;
+    size_t n;
+    (void)state;
+    (void)mk_e9(b + 8, 2, 0x20, 0, 0, 0);              /* E9 image at 8, checksum at 8 + 79 */
+    b[0] = 0xEA; b[1] = 0x04; b[2] = 2; b[3] = 0x20;
+    put32(b + 4, 0x40100004u);
+    /* its segments end at 8 + 68 = 76, so the checksum belongs at 76 | 15 = 79 */
+    x = b[8 + 79];
+    memset(b + 76, 0, 16);
+    b[79] = x;
+    n = 79 + 1 + 4;
+    fix_crc(b, n);
+    assert_int_equal(fota_fwimg_parse(b, n, &in), 0);
+    assert_int_equal(in.layout, FOTA_FWIMG_LAYOUT_V2);
+    assert_int_equal(in.variant, FOTA_FWIMG_VARIANT_LEGACY);
+    assert_int_equal(in.irom_len, 0);
+    assert_int_equal(in.irom_offset, 0);
+    assert_int_equal(in.nsegs, 3);
+    assert_int_equal(in.segs[0].offset, 8 + 8 + 8);
+    assert_int_equal(in.size_map, 2);
+    assert_int_equal(in.crc_state, FOTA_FWIMG_CRC_VALID);
+}
+
 /* ------------------------------------------------------------ streaming */
 
 static int stream_chunks(const uint8_t *b, size_t n, size_t step, uint32_t flags,
@@ -590,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_v1_layout),
         cmocka_unit_test(test_old_layout),
         cmocka_unit_test(test_v2_legacy_variant),
+        cmocka_unit_test(test_v2_without_irom),
         cmocka_unit_test(test_stream_equals_oneshot),
         cmocka_unit_test(test_stream_early_errors),
         cmocka_unit_test(test_stream_structure_errors),
