@@ -37,17 +37,19 @@ export function messagesView(root) {
     });
   }
 
-  (async () => {
+  // Device names first, so messages say "device foo" rather than "device 7".
+  async function names() {
     try {
       const r = await api.get('/v1/products/');
       for (const p of r.body.products || []) sel.input.append(h('option', { value: p.id }, p.name));
-      for (const p of r.body.products || []) {
-        api.get('/v1/products/' + p.id + '/devices/').then((d) => rememberDevices(d.body.devices)).catch(() => {});
-      }
+      await Promise.all((r.body.products || []).map((p) => api.get('/v1/products/' + p.id + '/devices/')
+        .then((d) => rememberDevices(d.body.devices)).catch(() => {})));
     } catch (e) { /* the list still works without names */ }
-  })();
+  }
+
   sel.input.addEventListener('change', start);
   root.append(h('h1', {}, t('feed'), ' ', live), st, h('form', { class: 'inline', onsubmit: (e) => e.preventDefault() }, sel.row), list);
-  start();
-  return () => { if (stop) stop(); };
+  let closed = false;
+  names().then(() => { if (!closed) start(); });
+  return () => { closed = true; if (stop) stop(); };
 }
