@@ -689,6 +689,36 @@ int fota_legacy_listen(struct fota_legacy *lg, const char *addr, int port, int *
     return 0;
 }
 
+int fota_legacy_listen_fd(struct fota_legacy *lg, int fd)
+{
+    struct evconnlistener *l;
+    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
+
+    if (fd < 0)
+        return FOTA_EINVAL;
+    if (lg->nlis >= LEGACY_LISTENERS_MAX) {
+        evutil_closesocket(fd);
+        return FOTA_ERANGE;
+    }
+    evutil_make_socket_nonblocking(fd);
+    l = evconnlistener_new(lg->base, on_accept, lg, flags, 0 /* already listening */, fd);
+    if (!l) {
+        evutil_closesocket(fd);
+        return FOTA_ENOMEM;
+    }
+    evconnlistener_set_error_cb(l, on_accept_error);
+    lg->lis[lg->nlis++] = l;
+    return 0;
+}
+
+void fota_legacy_stop_listening(struct fota_legacy *lg)
+{
+    for (int i = 0; i < lg->nlis; i++)
+        evconnlistener_free(lg->lis[i]);
+    lg->nlis = 0;
+    evtimer_del(lg->accept_retry);
+}
+
 void fota_legacy_stats(const struct fota_legacy *lg, unsigned *active, unsigned *queued,
                        uint64_t *served_ok)
 {
@@ -707,9 +737,7 @@ void fota_legacy_free(struct fota_legacy *lg)
     if (!lg)
         return;
     lg->closing = 1;
-    for (int i = 0; i < lg->nlis; i++)
-        evconnlistener_free(lg->lis[i]);
-    lg->nlis = 0;
+    fota_legacy_stop_listening(lg);
     while ((c = TAILQ_FIRST(&lg->conns)) != NULL)
         conn_finish(c, "shutdown", NULL);
     event_free(lg->accept_retry);

@@ -90,6 +90,12 @@ void fota_legacy_set_record_cb(struct fota_legacy *lg, fota_legacy_record_cb cb,
  * up to 8 times for several addresses. Errors: FOTA_EINVAL (bad address or port), FOTA_EIO
  * (bind/listen failed: errno is kept), FOTA_ERANGE (too many listeners). */
 int fota_legacy_listen(struct fota_legacy *lg, const char *addr, int port, int *bound_port);
+/* Adopts fd, a socket already bound and listening (e.g. from fota_server_bind); the listener
+ * owns it from then on, also on failure. Errors: FOTA_EINVAL (fd < 0), FOTA_ERANGE (too many
+ * listeners), FOTA_ENOMEM. */
+int fota_legacy_listen_fd(struct fota_legacy *lg, int fd);
+/* Closes every listening socket (drain): transfers in progress and queued continue. */
+void fota_legacy_stop_listening(struct fota_legacy *lg);
 /* Current counts, for status pages. Any pointer may be NULL. */
 void fota_legacy_stats(const struct fota_legacy *lg, unsigned *active, unsigned *queued,
                        uint64_t *served_ok);

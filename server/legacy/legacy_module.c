@@ -1,0 +1,214 @@
+/* legacy_module.c - fotad's legacy module: the port-5555 listener wired to the daemon.
+ * Images come from the current release of the product named by `legacy_product` (user1.bin
+ * for section 1, user2.bin for section 2, opened from the blob store for sendfile); every
+ * finished transfer is stored with the store's transfer_add (shown by the API). Settings
+ * follow SIGHUP reloads; drain closes the listening socket, in-flight transfers go on. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "legacy.h"
+#include "log.h"
+#include "server.h"
+
+struct legacy_mod {
+    struct fota_server *srv;
+    struct fota_legacy *lg;
+};
+
+static void conf_from_server(const struct fota_config *c, struct fota_legacy_conf *out)
+{
+    fota_legacy_conf_init(out);
+    out->chunk = c->legacy_chunk;
+    out->interval_ms = c->legacy_interval_ms;
+    out->timeout_ms = c->legacy_timeout_ms;
+    out->max_clients = c->legacy_max_clients;
+}
+
+/* The product legacy_product names (name, else numeric id); "" = the only product. */
+static int product_resolve(struct fota_server *srv, struct fota_product *p)
+{
+    struct fota_store *st = srv->store;
+    const char *want = srv->conf.legacy_product;
+    struct fota_product *all = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (want[0]) {
+        rc = st->ops->product_find(st, want, p);
+        if (rc == FOTA_ENOENT && strspn(want, "0123456789") == strlen(want))
+            rc = st->ops->product_get(st, strtoll(want, NULL, 10), p);
+        if (rc != 0)
+            FOTA_WARN("mod=legacy no such product legacy_product=%s error=%s", want,
+                      fota_errname(rc));
+        return rc;
+    }
+    rc = st->ops->product_list(st, &all, &n);
+    if (rc != 0)
+        return rc;
+    if (n == 1) {
+        *p = all[0];
+    } else if (n == 0) {
+        FOTA_WARN("mod=legacy no product exists yet: nothing to serve");
+        rc = FOTA_ENOENT;
+    } else {
+        FOTA_WARN("mod=legacy legacy_product is not set and there are %zu products: set it to "
+                  "the product whose current release the legacy port serves", n);
+        rc = FOTA_ENOENT;
+    }
+    free(all);
+    return rc;
+}
+
+static int mod_open(void *ud, int section, int *fd, uint64_t *size, char *label, size_t label_len)
+{
+    struct legacy_mod *m = ud;
+    struct fota_server *srv = m->srv;
+    struct fota_product prod;
+    struct fota_rom *rom;
+    const struct fota_rom_file *f = NULL;
+    char want[16];
+    int64_t sz = 0;
+    int rc;
+
+    rc = product_resolve(srv, &prod);
+    if (rc != 0)
+        return rc == FOTA_ENOENT ? FOTA_ENOENT : rc;
+    rom = calloc(1, sizeof(*rom));
+    if (!rom)
+        return FOTA_ENOMEM;
+    rc = srv->store->ops->rom_current(srv->store, prod.id, rom);
+    if (rc != 0) {
+        if (rc == FOTA_ENOENT)
+            FOTA_WARN("mod=legacy product has no current release product=%s", prod.name);
+        goto out;
+    }
+    snprintf(want, sizeof(want), "user%d.bin", section);
+    for (size_t i = 0; i < rom->nfiles && !f; i++)
+        if (strcmp(rom->files[i].name, want) == 0)
+            f = &rom->files[i];
+    for (size_t i = 0; i < rom->nfiles && !f; i++)
+        if (rom->files[i].slot == section)
+            f = &rom->files[i];
+    if (!f) {
+        FOTA_WARN("mod=legacy current release has no %s product=%s version=%s", want, prod.name,
+                  rom->version);
+        rc = FOTA_ENOENT;
+        goto out;
+    }
+    rc = fota_blob_open(srv->blobs, f->sha256, fd, &sz);
+    if (rc != 0) {
+        FOTA_ERROR("mod=legacy cannot open blob sha256=%s error=%s", f->sha256,
+                   fota_errname(rc));
+        goto out;
+    }
+    *size = (uint64_t)sz;
+    snprintf(label, label_len, "%s %s %s", prod.name, rom->version, f->name);
+out:
+    free(rom);
+    return rc;
+}
+
+static void mod_record(void *ud, const struct fota_legacy_record *r)
+{
+    struct legacy_mod *m = ud;
+    struct fota_store *st = m->srv->store;
+    struct fota_transfer t;
+    int rc;
+
+    memset(&t, 0, sizeof(t));
+    snprintf(t.peer, sizeof(t.peer), "%s", r->peer);
+    t.section = r->section;
+    t.bytes = (int64_t)r->bytes_sent;
+    snprintf(t.result, sizeof(t.result), "%s", r->result);
+    t.duration_ms = (int64_t)r->duration_ms;
+    snprintf(t.mode, sizeof(t.mode), "%s", r->mode);
+    rc = st->ops->transfer_add(st, &t);
+    if (rc != 0)
+        FOTA_WARN("mod=legacy cannot store transfer conn=%llu error=%s",
+                  (unsigned long long)r->conn_id, fota_errname(rc));
+}
+
+static void mod_stop(struct fota_server *srv, void *state)
+{
+    struct legacy_mod *m = state;
+
+    if (!m)
+        return;
+    fota_legacy_free(m->lg);
+    free(m);
+}
+
+static int mod_start(struct fota_server *srv, void **state)
+{
+    struct fota_legacy_conf conf;
+    struct fota_legacy_source src;
+    struct legacy_mod *m;
+    char why[128];
+    int fd, bound = 0, rc;
+
+    *state = NULL;
+    if (srv->conf.legacy_port == FOTA_PORT_OFF)
+        return 0;
+    conf_from_server(&srv->conf, &conf);
+    if (fota_legacy_conf_check(&conf, why, sizeof(why)) != 0) {
+        FOTA_ERROR("mod=legacy bad settings error=\"%s\"", why);
+        return FOTA_ECONFIG;
+    }
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return FOTA_ENOMEM;
+    m->srv = srv;
+    src.open = mod_open;
+    src.ud = m;
+    m->lg = fota_legacy_new(srv->base, &conf, &src, fota_log_lib_cb, (void *)"legacy");
+    if (!m->lg) {
+        FOTA_ERROR("mod=legacy cannot create the listener");
+        free(m);
+        return FOTA_ENOMEM;
+    }
+    fota_legacy_set_record_cb(m->lg, mod_record, m);
+    fd = fota_server_bind(srv, "legacy", srv->conf.legacy_port, &bound);
+    if (fd < 0) {
+        mod_stop(srv, m);
+        return fd;
+    }
+    rc = fota_legacy_listen_fd(m->lg, fd);
+    if (rc != 0) {
+        FOTA_ERROR("mod=legacy cannot listen error=%s", fota_errname(rc));
+        mod_stop(srv, m);
+        return rc;
+    }
+    *state = m;
+    return 0;
+}
+
+static void mod_reload(struct fota_server *srv, void *state)
+{
+    struct legacy_mod *m = state;
+    struct fota_legacy_conf conf;
+    char why[128];
+
+    if (!m)
+        return;
+    conf_from_server(&srv->conf, &conf);
+    if (fota_legacy_conf_check(&conf, why, sizeof(why)) != 0 ||
+        fota_legacy_set_conf(m->lg, &conf) != 0)
+        FOTA_WARN("mod=legacy reload ignored error=\"%s\"", why);
+}
+
+static void mod_drain(struct fota_server *srv, void *state)
+{
+    struct legacy_mod *m = state;
+
+    if (m)
+        fota_legacy_stop_listening(m->lg);
+}
+
+const struct fota_module fota_legacy_module = {
+    .name = "legacy",
+    .start = mod_start,
+    .reload = mod_reload,
+    .drain = mod_drain,
+    .stop = mod_stop,
+};
