@@ -1,0 +1,100 @@
+"""sim_seed_dfu_test.py - fota-sim's seed-dfu profile (the seed's dfu_ota.c
+client, port 5555) against the legacy listener (`fotad legacy` or the
+fota-legacy-test-driver), its 1280-byte-buffer overflow reported as a failure
+against an unpaced server, and power cuts during the upgrade."""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sim_standin as st  # noqa: E402
+
+V1 = "v1.0.0t45772(a)"
+V2 = "v2.0.0t45772(a)"
+
+
+def start_legacy(d, fw1, fw2):
+    """fotad legacy if built, else the test driver; returns (proc, port)."""
+    fotad = os.path.join(st.BIN, "fotad")
+    drv = os.path.join(st.BIN, "fota-legacy-test-driver")
+    if os.path.exists(fotad):
+        cmd = [fotad, "legacy"]
+    elif os.path.exists(drv):
+        cmd = [drv]
+    else:
+        return None, 0
+    log = open(os.path.join(d, "legacy.log"), "w+")
+    p = subprocess.Popen(cmd + ["-fw1", fw1, "-fw2", fw2, "--port", "0", "--bind", "127.0.0.1"],
+                         stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        log.seek(0)
+        m = re.search(r"^port : (\d+)$", log.read(), re.M)
+        if m:
+            return p, int(m.group(1))
+        if p.poll() is not None:
+            break
+        time.sleep(0.02)
+    p.kill()
+    raise SystemExit("legacy listener did not report its port")
+
+
+def summary_field(out, name):
+    m = re.search(r"^\s+%s:\s+(\d+)" % name, out, re.M)
+    return int(m.group(1)) if m else -1
+
+
+def main():
+    with tempfile.TemporaryDirectory() as d:
+        fw1 = os.path.join(d, "user1.bin")
+        fw2 = os.path.join(d, "user2.bin")
+        img1 = st.write_image(fw1, 1, V2, 40000)
+        st.write_image(fw2, 2, V2, 40000)
+
+        proc, port = start_legacy(d, fw1, fw2)
+        if proc is None:
+            print("note: no fotad/fota-legacy-test-driver built; using the Python stand-in")
+            lg = st.LegacyServer(open(fw1, "rb").read(), open(fw2, "rb").read(), paced=True)
+            port = lg.port
+        try:
+            base = ["--server", "127.0.0.1", "--legacy-port", str(port), "--profile", "seed-dfu",
+                    "--upgrade-to", V2, "--initial-version", V1, "--timeout", "60"]
+            rc, out, err = st.run_sim(base + ["--devices", "4"])
+            assert rc == 0, (rc, out, err)
+            assert summary_field(out, "upgraded") == 4, out
+            assert summary_field(out, "bytes") == 4 * (len(img1) + 4), out
+            # streaming extension (0x81/0x82): unpaced, no 1280-byte limit
+            rc, out, err = st.run_sim(base + ["--devices", "3", "--stream-ext"])
+            assert rc == 0, (rc, out, err)
+            # power cut at flash operations (erase of the slot, writes, the flip)
+            for f in ("flash@0", "flash@60", "flash@125", "rx@20000", "drop@15000"):
+                rc, out, err = st.run_sim(base + ["--devices", "2", "--faults", f])
+                assert rc == 0, (f, rc, out, err)
+                assert summary_field(out, "upgraded") == 2, (f, out)
+                if not f.startswith("drop"):
+                    assert summary_field(out, "power cuts") == 2, (f, out)
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=10)
+
+        # an unpaced server overflows the stock client's 1280-byte buffer
+        lg = st.LegacyServer(open(fw1, "rb").read(), open(fw2, "rb").read(), paced=False)
+        try:
+            rc, out, err = st.run_sim(["--server", "127.0.0.1", "--legacy-port", str(lg.port),
+                                       "--profile", "seed-dfu", "--devices", "2", "--upgrade-to", V2,
+                                       "--initial-version", V1, "--max-attempts", "2",
+                                       "--timeout", "30"])
+            assert rc == 1, (rc, out, err)
+            assert "seed receive buffer overflow (1280 bytes)" in out, out
+            assert summary_field(out, "upgraded") == 0, out
+        finally:
+            lg.close()
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
