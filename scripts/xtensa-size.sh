@@ -6,10 +6,12 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/build/xtensa
 rm -rf "$out"; mkdir -p "$out"
+# jsmn is header-only and lives in the host's /usr/include: expose just that header
+mkdir -p "$out/inc" && ln -s /usr/include/jsmn.h "$out/inc/jsmn.h"
 CC=xtensa-lx106-elf-gcc
 CFLAGS=(--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs -Os -std=c99 -Wall -Wextra -Werror -Wno-unused-parameter
         -mlongcalls -ffunction-sections -fdata-sections
-        -I"$top/common" -I"$top/device/include" -I"$top/device/hal/esp8266")
+        -I"$top/common" -I"$top/device/include" -I"$top/device/hal/esp8266" -I"$out/inc")
 srcs=()
 for d in common device/src device/hal/esp8266; do
   [ -d "$top/$d" ] || continue
