@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "rom.h"
+#include "rpc.h"
 
 static void conn_free(struct fota_dconn *c)
 {
@@ -365,13 +366,15 @@ static void event_cb(struct bufferevent *bev, short what, void *ud)
 {
     struct fota_dconn *c = ud;
     (void)bev;
+    if (what & BEV_EVENT_CONNECTED) /* TLS handshake done */
+        return;
     if (what & BEV_EVENT_TIMEOUT)
         FOTA_INFO("device connection timed out conn=%llu dev=%lld peer=%s state=%s",
                   (unsigned long long)c->id, (long long)c->device_id, c->peer,
                   c->online ? "silent" : "no-hello");
     else if (what & BEV_EVENT_ERROR)
-        FOTA_DEBUG("device connection error conn=%llu dev=%lld", (unsigned long long)c->id,
-                   (long long)c->device_id);
+        FOTA_DEBUG("device connection error conn=%llu dev=%lld tls_error=%lu", (unsigned long long)c->id,
+                   (long long)c->device_id, c->tls ? bufferevent_get_openssl_error(c->bev) : 0UL);
     conn_free(c);
 }
 
@@ -492,6 +495,7 @@ static void module_stop(struct fota_server *srv, void *state)
         conn_free(ch->conns);
     presence_flush(ch);
     fota_devchan_waits_free(ch);
+    fota_rpc_free_all(ch);
     if (ch->pres_ev)
         event_free(ch->pres_ev);
     free(ch->pres);
@@ -507,6 +511,7 @@ static void module_drain(struct fota_server *srv, void *state)
     for (int i = 0; i < 2; i++)
         if (ch->lst[i])
             evconnlistener_disable(ch->lst[i]);
+    fota_rpc_cancel_all(ch);
     presence_flush(ch);
 }
 
@@ -533,6 +538,13 @@ static int module_start(struct fota_server *srv, void **state)
     event_add(ch->pres_ev, &tv);
     fota_server_set_command_hook(srv, fota_devchan_command, ch);
     fota_server_set_rom_download(srv, fota_rom_download, ch);
+    if (srv->http && fota_rpc_routes(ch) < 0) {
+        FOTA_ERROR("cannot add the device RPC routes");
+        fota_server_set_command_hook(srv, NULL, NULL);
+        fota_server_set_rom_download(srv, NULL, NULL);
+        module_stop(srv, ch);
+        return FOTA_ENOMEM;
+    }
     *state = ch;
     return 0;
 }

@@ -45,6 +45,8 @@ struct fota_rom_pending {
     int64_t device_id, file_id, bytes;
 };
 
+struct rpc_pending;
+
 struct fota_devchan {
     struct fota_server *srv;
     struct evconnlistener *lst[2];     /* [0] plain, [1] TLS */
@@ -56,6 +58,7 @@ struct fota_devchan {
     size_t npres, cappres;
     struct event *pres_ev;
     struct fota_devchan_wait *waits;
+    struct rpc_pending *rpc_pending;   /* HTTP requests waiting for a device (rpc.c) */
     struct fota_rom_pending rom_pending[FOTA_ROM_PENDING];
     unsigned rom_next;
 };

@@ -1,0 +1,327 @@
+/* rpc.c - the REST side of device commands, installed by the device module
+ * over the daemon's routes: GET /v1/device/rpc/?deliver_to_device=true&action=A
+ * (sys_upgrade, sys_reboot, others) and GET|POST /v1/datastreams/NAME/datapoint/
+ * ?deliver_to_device=true. The command is stored, pushed to the device's
+ * connection and the HTTP reply waits for the device's reply with the same
+ * nonce (504 on timeout); an offline device gets it when it next connects
+ * (202), or 409 with queue=false. */
+#include "rpc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "devchan_int.h"
+#include "http.h"
+#include "log.h"
+
+#define RPC_TIMEOUT_DEFAULT 30
+#define RPC_TIMEOUT_MAX     300
+
+/* A request waiting for the device. The fota_req is gone by then: only the
+ * evhttp request stays (evhttp keeps it until we reply, even if the client left). */
+struct rpc_pending {
+    struct fota_devchan *ch;
+    struct evhttp_request *ev;
+    struct fota_command cmd;
+    struct rpc_pending *next;
+    unsigned timeout_s;
+};
+
+static void send_json(struct evhttp_request *ev, int code, json_t *j)
+{
+    json_object_set_new(j, "status", json_integer(code));
+    char *text = json_dumps(j, JSON_SORT_KEYS);
+    json_decref(j);
+    struct evbuffer *b = evbuffer_new();
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(ev);
+    size_t n = text ? strlen(text) : 0;
+    if (b && text) {
+        evbuffer_add(b, text, n);
+        evbuffer_add(b, "\n", 1);
+        n++;
+    }
+    char cl[32];
+    snprintf(cl, sizeof cl, "%zu", b ? evbuffer_get_length(b) : 0);
+    evhttp_remove_header(oh, "Content-Length");
+    evhttp_add_header(oh, "Content-Type", "application/json");
+    evhttp_add_header(oh, "Content-Length", cl);
+    evhttp_send_reply(ev, code, NULL, b);
+    if (b)
+        evbuffer_free(b);
+    free(text);
+}
+
+static void pending_done(void *ud, int state, const char *result)
+{
+    struct rpc_pending *p = ud;
+    struct fota_devchan *ch = p->ch;
+    for (struct rpc_pending **pp = &ch->rpc_pending; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    json_t *j = json_object();
+    int code = 200;
+    p->cmd.state = state;
+    if (state == FOTA_CMD_ACKED || state == FOTA_CMD_DONE) {
+        json_error_t jerr;
+        json_t *reply = result ? json_loads(result, 0, &jerr) : NULL;
+        if (json_is_object(reply))
+            json_object_update(j, reply);
+        json_decref(reply);
+        snprintf(p->cmd.result, sizeof p->cmd.result, "%s", result ? result : "");
+    } else if (state == FOTA_CMD_TIMEOUT) {
+        code = 504;
+        json_object_set_new(j, "message", json_sprintf("the device did not answer within %u s; "
+                                                       "the command stays delivered", p->timeout_s));
+    } else if (state == FOTA_CMD_CANCELLED) {
+        code = 503;
+        json_object_set_new(j, "message", json_string("fotad is shutting down"));
+    } else {
+        code = 502;
+        json_object_set_new(j, "message", json_string("the device answered with an error"));
+        snprintf(p->cmd.result, sizeof p->cmd.result, "%s", result ? result : "");
+    }
+    json_object_set_new(j, "command", fota_json_command(&p->cmd));
+    FOTA_INFO("rpc reply dev=%lld cmd=%lld action=%s status=%d", (long long)p->cmd.device_id,
+              (long long)p->cmd.id, p->cmd.action, code);
+    send_json(p->ev, code, j);
+    free(p);
+}
+
+/* Drops every pending RPC with 503 (SIGTERM: the loop still runs and flushes). */
+void fota_rpc_cancel_all(struct fota_devchan *ch)
+{
+    while (ch->waits) {
+        struct fota_devchan_wait *w = ch->waits;
+        fota_devchan_done_cb cb = w->cb;
+        void *ud = w->ud;
+        fota_devchan_cancel(ch, w);
+        cb(ud, FOTA_CMD_CANCELLED, NULL);
+    }
+}
+
+void fota_rpc_free_all(struct fota_devchan *ch)
+{
+    while (ch->rpc_pending) {
+        struct rpc_pending *p = ch->rpc_pending;
+        ch->rpc_pending = p->next;
+        free(p);
+    }
+}
+
+static int version_char_ok(const char *v)
+{
+    if (!*v || strlen(v) > 31)
+        return 0;
+    for (const char *c = v; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              *c == '.' || *c == '_' || *c == '-' || *c == '(' || *c == ')'))
+            return 0;
+    return 1;
+}
+
+/* Resolves the target device: an owner/master key's own device, or device_id= for admin. */
+static int rpc_device(struct fota_req *r, struct fota_device *d)
+{
+    struct fota_key k;
+    if (fota_req_auth(r, &k) < 0)
+        return -1;
+    int64_t id = 0;
+    if (k.kind == FOTA_KEY_OWNER || k.kind == FOTA_KEY_MASTER) {
+        id = k.device_id;
+    } else if (k.kind == FOTA_KEY_ADMIN) {
+        const char *s = fota_req_query(r, "device_id");
+        char *end = NULL;
+        id = s ? strtoll(s, &end, 10) : 0;
+        if (!s || !*s || *end || id <= 0) {
+            fota_reply_error(r, 400, "an admin key needs device_id=");
+            return -1;
+        }
+    } else {
+        fota_reply_error(r, 403, "this key cannot send commands to devices");
+        return -1;
+    }
+    if (r->srv->store->ops->device_get(r->srv->store, id, d) < 0) {
+        fota_reply_error(r, 404, "no device %lld", (long long)id);
+        return -1;
+    }
+    return 0;
+}
+
+static int is_control_param(const char *k)
+{
+    static const char *const skip[] = { "deliver_to_device", "action", "device_id", "queue",
+                                        "timeout", "method", NULL };
+    for (int i = 0; skip[i]; i++)
+        if (strcmp(k, skip[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Stores cmd and delivers it; replies now (202/409/200 for sys_reboot) or later. */
+static void run_command(struct fota_req *r, struct fota_devchan *ch, struct fota_command *cmd)
+{
+    struct fota_store *st = r->srv->store;
+    const char *q = fota_req_query(r, "queue");
+    int may_queue = !(q && (strcmp(q, "false") == 0 || strcmp(q, "0") == 0));
+    if (!may_queue && !fota_devchan_online(ch, cmd->device_id)) {
+        fota_reply_error(r, 409, "device %lld is offline (queue=false)", (long long)cmd->device_id);
+        return;
+    }
+    const char *t = fota_req_query(r, "timeout");
+    unsigned timeout = RPC_TIMEOUT_DEFAULT;
+    if (t) {
+        long v = strtol(t, NULL, 10);
+        if (v < 1 || v > RPC_TIMEOUT_MAX) {
+            fota_reply_error(r, 400, "timeout must be 1..%d seconds", RPC_TIMEOUT_MAX);
+            return;
+        }
+        timeout = (unsigned)v;
+    }
+    cmd->state = FOTA_CMD_QUEUED;
+    int rc = st->ops->command_create(st, cmd);
+    if (rc < 0) {
+        fota_reply_error(r, 500, "cannot store the command: %s", fota_errname(rc));
+        return;
+    }
+    struct rpc_pending *p = calloc(1, sizeof *p);
+    if (!p) {
+        fota_reply_error(r, 503, "out of memory");
+        return;
+    }
+    struct fota_devchan_wait *w = NULL;
+    rc = fota_devchan_deliver(ch, cmd, timeout, pending_done, p, &w);
+    if (rc == FOTA_CMD_DELIVERED && w) {
+        p->ch = ch;
+        p->ev = r->ev;
+        p->cmd = *cmd;
+        p->timeout_s = timeout;
+        p->next = ch->rpc_pending;
+        ch->rpc_pending = p;
+        r->replied = 1; /* answered by pending_done */
+        return;
+    }
+    free(p);
+    json_t *j = json_object();
+    if (rc < 0) {
+        fota_reply_error(r, 500, "command not delivered: %s", fota_errname(rc));
+        json_decref(j);
+        return;
+    }
+    json_object_set_new(j, "command", fota_json_command(cmd));
+    if (rc == FOTA_CMD_QUEUED) {
+        json_object_set_new(j, "message", json_string("device offline: the command is queued and "
+                                                      "delivered when it next connects"));
+        fota_reply_json(r, 202, j);
+    } else {
+        json_object_set_new(j, "message", json_string("delivered"));
+        fota_reply_json(r, 200, j);
+    }
+}
+
+static void rpc_handler(struct fota_req *r)
+{
+    struct fota_devchan *ch = r->ud;
+    struct fota_device d;
+    const char *action = fota_req_query(r, "action");
+    const char *dtd = fota_req_query(r, "deliver_to_device");
+    if (!dtd || strcmp(dtd, "true") != 0) {
+        fota_reply_error(r, 400, "only deliver_to_device=true is supported");
+        return;
+    }
+    if (!action || !*action || strlen(action) >= sizeof ((struct fota_command *)0)->action ||
+        !version_char_ok(action)) {
+        fota_reply_error(r, 400, "action= is required");
+        return;
+    }
+    if (rpc_device(r, &d) < 0)
+        return;
+    json_t *params = json_object();
+    for (struct evkeyval *kv = r->query.tqh_first; kv; kv = kv->next.tqe_next)
+        if (!is_control_param(kv->key))
+            json_object_set_new(params, kv->key, json_string(kv->value));
+    const char *version = json_string_value(json_object_get(params, "version"));
+    if (strcmp(action, "sys_upgrade") == 0) {
+        struct fota_rom rom;
+        if (!version || !version_char_ok(version)) {
+            json_decref(params);
+            fota_reply_error(r, 400, "sys_upgrade needs version= (letters, digits, . _ - ( ))");
+            return;
+        }
+        if (r->srv->store->ops->rom_get(r->srv->store, d.product_id, version, &rom) < 0) {
+            json_decref(params);
+            fota_reply_error(r, 404, "product %lld has no release %s", (long long)d.product_id,
+                             version);
+            return;
+        }
+    }
+    struct fota_command cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.device_id = d.id;
+    snprintf(cmd.action, sizeof cmd.action, "%s", action);
+    char *text = json_dumps(params, JSON_SORT_KEYS);
+    json_decref(params);
+    if (!text || strlen(text) >= sizeof cmd.params) {
+        free(text);
+        fota_reply_error(r, 400, "parameters too long");
+        return;
+    }
+    snprintf(cmd.params, sizeof cmd.params, "%s", text);
+    free(text);
+    run_command(r, ch, &cmd);
+}
+
+static void datastream_handler(struct fota_req *r)
+{
+    struct fota_devchan *ch = r->ud;
+    struct fota_device d;
+    const char *dtd = fota_req_query(r, "deliver_to_device");
+    if (!dtd || strcmp(dtd, "true") != 0) {
+        fota_reply_error(r, 400, "only deliver_to_device=true is supported");
+        return;
+    }
+    if (rpc_device(r, &d) < 0)
+        return;
+    json_t *params = json_object();
+    char path[FOTA_ROUTE_CAP_LEN + 40];
+    snprintf(path, sizeof path, "/v1/datastreams/%s/datapoint/", r->caps[0]);
+    json_object_set_new(params, "path", json_string(path));
+    json_object_set_new(params, "method", json_string(r->method == FOTA_M_POST ? "POST" : "GET"));
+    if (r->method == FOTA_M_POST) {
+        json_t *body = fota_req_json_body(r);
+        if (!body) {
+            json_decref(params);
+            return;
+        }
+        json_object_set_new(params, "body", body);
+    }
+    struct fota_command cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.device_id = d.id;
+    snprintf(cmd.action, sizeof cmd.action, "datastream");
+    char *text = json_dumps(params, JSON_SORT_KEYS);
+    json_decref(params);
+    if (!text || strlen(text) >= sizeof cmd.params) {
+        free(text);
+        fota_reply_error(r, 413, "datapoint too large");
+        return;
+    }
+    snprintf(cmd.params, sizeof cmd.params, "%s", text);
+    free(text);
+    run_command(r, ch, &cmd);
+}
+
+int fota_rpc_routes(struct fota_devchan *ch)
+{
+    int rc = fota_http_route(ch->srv, FOTA_M_GET | FOTA_M_POST, "/v1/device/rpc/", rpc_handler, ch);
+    if (rc == 0)
+        rc = fota_http_route(ch->srv, FOTA_M_GET | FOTA_M_POST, "/v1/datastreams/*/datapoint/",
+                             datastream_handler, ch);
+    return rc;
+}

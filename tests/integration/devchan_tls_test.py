@@ -1,0 +1,58 @@
+"""devchan_tls_test.py - the TLS device port (8443 role): TLS 1.2 with AES128-SHA, TLS 1.3,
+and the Max Fragment Length extension echoed when the client asks (openssl s_client), with a
+stock identify answered over each."""
+import socket
+import ssl
+import subprocess
+import tempfile
+
+from devchan_util import Fotad, check, first_frame, make_cert
+
+KEY = "0" * 40
+
+
+def main():
+    d = Fotad(tls=make_cert(tempfile.mkdtemp(prefix="fota-cert-")))
+    try:
+        # s_client: TLS 1.2, AES128-SHA, max fragment length 512
+        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % d.device_tls,
+                            "-tls1_2", "-cipher", "AES128-SHA", "-maxfraglen", "512",
+                            "-tlsextdebug", "-ign_eof"],
+                           input=first_frame(5, KEY).encode(), capture_output=True, timeout=20)
+        out = p.stdout.decode("utf-8", "replace")
+        check("Cipher is AES128-SHA" in out, "AES128-SHA not negotiated:\n" + out[-1500:])
+        check('TLS server extension "max fragment length"' in out, "MFL not echoed")
+        check('{"message": "unknown key", "status": 403}' in out, "no reply over TLS 1.2")
+        # TLS 1.3 with the client's defaults
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.device_tls), timeout=5)) as s:
+            check(s.version() == "TLSv1.3", "not TLS 1.3: %s" % s.version())
+            check("AES_128" in s.cipher()[0] or "AES_256" in s.cipher()[0] or "CHACHA" in
+                  s.cipher()[0], "cipher %s" % (s.cipher(),))
+            s.sendall(first_frame(6, KEY).encode())
+            data = b""
+            while b"\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            check(data == b'{"message": "unknown key", "status": 403}\n', "TLS 1.3 reply %r" % data)
+        # a plain-text client on the TLS port is dropped without harming the server
+        with socket.create_connection(("127.0.0.1", d.device_tls), timeout=5) as s:
+            s.sendall(first_frame(7, KEY).encode())
+            s.settimeout(5)
+            try:
+                while s.recv(4096):
+                    pass
+            except (ConnectionResetError, socket.timeout):
+                pass
+    finally:
+        d.stop()
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
