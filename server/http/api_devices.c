@@ -1,7 +1,229 @@
-/* api_devices.c - placeholder, filled in the next commit. */
+/* api_devices.c - devices of a product (admin key):
+ * POST /v1/products/ID/devices/ (returns the derived master and owner keys),
+ * GET /v1/products/ID/devices/, GET /v1/devices/ID/ (admin, or the device's
+ * own keys), GET /v1/devices/ID/master_device_key.bin (admin): the 4 KiB
+ * flash sector stock firmware reads its key from (keys.h, docs/api.md). */
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fwimg.h"
 #include "http.h"
+#include "log.h"
+
+/* "18:FE:34:97:F3:CD" or "18fe3497f3cd" -> "18:fe:34:97:f3:cd". 0 or -1. */
+static int bssid_norm(const char *in, char out[18])
+{
+    char hex[13];
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        if (*p == ':' || *p == '-')
+            continue;
+        if (!isxdigit((unsigned char)*p) || n >= 12)
+            return -1;
+        hex[n++] = (char)tolower((unsigned char)*p);
+    }
+    if (n != 12)
+        return -1;
+    snprintf(out, 18, "%c%c:%c%c:%c%c:%c%c:%c%c:%c%c", hex[0], hex[1], hex[2], hex[3], hex[4],
+             hex[5], hex[6], hex[7], hex[8], hex[9], hex[10], hex[11]);
+    return 0;
+}
+
+static json_t *device_view(struct fota_server *srv, const struct fota_device *d,
+                           const char *latest)
+{
+    json_t *j = fota_json_device(d);
+    char cur[FOTA_VERSION_MAX];
+    if (!latest) {
+        fota_api_current_version(srv, d->product_id, cur, sizeof(cur));
+        latest = cur;
+    }
+    json_object_set_new(j, "latest_rom_version", json_string(latest));
+    return j;
+}
+
+static void device_create(struct fota_req *r)
+{
+    struct fota_server *srv = r->srv;
+    struct fota_key key;
+    struct fota_product p;
+    struct fota_device d;
+    char master[FOTA_KEY_BUF], owner[FOTA_KEY_BUF];
+    json_t *body = NULL, *v;
+    int64_t pid;
+    int e;
+
+    if (fota_req_admin(r, &key))
+        return;
+    pid = fota_req_cap_id(r, 0);
+    if (pid < 0 || fota_api_product_load(r, pid, &p))
+        return;
+    body = fota_req_json_body(r);
+    if (!body)
+        return;
+    memset(&d, 0, sizeof(d));
+    d.product_id = pid;
+    v = json_object_get(body, "name");
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            json_string_length(v) >= sizeof(d.name) ||
+            memchr(json_string_value(v), '\0', json_string_length(v))) {
+            fota_reply_error(r, 422, "name must be a string of 1..%zu characters",
+                             sizeof(d.name) - 1);
+            goto out;
+        }
+        memcpy(d.name, json_string_value(v), json_string_length(v) + 1);
+    } else {
+        uint8_t rnd[4];
+        RAND_bytes(rnd, sizeof(rnd));
+        snprintf(d.name, sizeof(d.name), "device-name-%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+                 rnd[3]);
+    }
+    v = json_object_get(body, "bssid");
+    if (v && !json_is_null(v) && !(json_is_string(v) && json_string_length(v) == 0)) {
+        if (!json_is_string(v) || bssid_norm(json_string_value(v), d.bssid) != 0) {
+            fota_reply_error(r, 422, "bssid must be a MAC address like 18:fe:34:97:f3:cd");
+            goto out;
+        }
+    }
+    e = srv->store->ops->device_create(srv->store, &d);
+    if (e == FOTA_EEXIST) {
+        fota_reply_error(r, 409, "device exists");
+        goto out;
+    }
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        goto out;
+    }
+    e = fota_server_device_keys_create(srv, &d);
+    if (e) {
+        fota_reply_error(r, 500, "cannot store the device keys: %s", fota_errname(e));
+        goto out;
+    }
+    fota_server_device_key(srv, "master", &d, master);
+    fota_server_device_key(srv, "owner", &d, owner);
+    FOTA_INFO("device created id=%lld product=%lld name=\"%s\"", (long long)d.id,
+              (long long)pid, d.name);
+    json_t *j = json_object();
+    json_object_set_new(j, "device", device_view(srv, &d, NULL));
+    json_object_set_new(j, "master_device_key", json_string(master));
+    json_object_set_new(j, "owner_key", json_string(owner));
+    fota_reply_json(r, 200, j);
+out:
+    json_decref(body);
+}
+
+static void device_list(struct fota_req *r)
+{
+    struct fota_key key;
+    struct fota_product p;
+    struct fota_device *list = NULL;
+    size_t n = 0;
+    int64_t pid;
+
+    if (fota_req_admin(r, &key))
+        return;
+    pid = fota_req_cap_id(r, 0);
+    if (pid < 0 || fota_api_product_load(r, pid, &p))
+        return;
+    int e = r->srv->store->ops->device_list(r->srv->store, pid, &list, &n);
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, device_view(r->srv, &list[i], p.current_version));
+    free(list);
+    json_t *j = json_object();
+    json_object_set_new(j, "devices", arr);
+    fota_reply_json(r, 200, j);
+}
+
+/* Loads the device of the path; admin or the device's own key. */
+static int device_for_req(struct fota_req *r, struct fota_key *key, struct fota_device *d,
+                          int admin_only)
+{
+    if (fota_req_auth(r, key))
+        return -1;
+    int64_t id = fota_req_cap_id(r, 0);
+    if (id < 0)
+        return -1;
+    if (key->kind != FOTA_KEY_ADMIN) {
+        if (admin_only || (key->kind != FOTA_KEY_OWNER && key->kind != FOTA_KEY_MASTER)) {
+            fota_reply_error(r, 403, "this needs the admin key");
+            return -1;
+        }
+        if (key->device_id != id) {
+            fota_reply_error(r, 403, "this key belongs to another device");
+            return -1;
+        }
+    }
+    return fota_api_device_load(r, id, d) ? -1 : 0;
+}
+
+static void device_get(struct fota_req *r)
+{
+    struct fota_key key;
+    struct fota_device d;
+    if (device_for_req(r, &key, &d, 0))
+        return;
+    json_t *j = json_object();
+    json_object_set_new(j, "device", device_view(r->srv, &d, NULL));
+    fota_reply_json(r, 200, j);
+}
+
+static void device_keybin(struct fota_req *r)
+{
+    struct fota_server *srv = r->srv;
+    struct fota_key key, row;
+    struct fota_device d;
+    struct fota_product p;
+    char master[FOTA_KEY_BUF], token[FOTA_KEY_BUF], hash[FOTA_HASH_HEX], addr[64] = "";
+    uint8_t sector[FOTA_KEYBIN_SIZE];
+
+    if (device_for_req(r, &key, &d, 1))
+        return;
+    fota_server_device_key(srv, "master", &d, master);
+    fota_key_hash(master, FOTA_KEY_LEN, hash);
+    if (srv->store->ops->key_lookup(srv->store, hash, &row) != 0 || row.device_id != d.id ||
+        row.kind != FOTA_KEY_MASTER) {
+        fota_reply_error(r, 409, "the master key of device %lld cannot be derived any more "
+                                 "(DATA/secret.key changed or the key was revoked)",
+                         (long long)d.id);
+        return;
+    }
+    fota_server_device_key(srv, "token", &d, token);
+    fota_keybin_build(master, token, 0, sector);
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    evhttp_add_header(oh, "Content-Disposition", "attachment; filename=master_device_key.bin");
+    if (srv->store->ops->product_get(srv->store, d.product_id, &p) == 0) {
+        const struct fota_flash_map *m = fota_flash_map_get(p.flash_map);
+        if (m && m->priv_param_addr) {
+            snprintf(addr, sizeof(addr), "0x%X", (unsigned)(m->priv_param_addr + 0x2000));
+            evhttp_add_header(oh, "X-Fota-Flash-Address", addr);
+        }
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        fota_reply_error(r, 503, "out of memory");
+        return;
+    }
+    evbuffer_add(b, sector, sizeof(sector));
+    FOTA_INFO("master key sector downloaded device=%lld flash_addr=%s", (long long)d.id,
+              addr[0] ? addr : "-");
+    fota_reply_raw(r, 200, "application/octet-stream", b);
+    evbuffer_free(b);
+}
 
 void fota_api_devices_routes(struct fota_server *srv)
 {
-    (void)srv;
+    fota_http_route(srv, FOTA_M_POST, "/v1/products/*/devices/", device_create, NULL);
+    fota_http_route(srv, FOTA_M_GET, "/v1/products/*/devices/", device_list, NULL);
+    fota_http_route(srv, FOTA_M_GET, "/v1/devices/*/", device_get, NULL);
+    fota_http_route(srv, FOTA_M_GET, "/v1/devices/*/master_device_key.bin", device_keybin, NULL);
 }

@@ -1,7 +1,196 @@
-/* api_messages.c - placeholder, filled in the next commit. */
+/* api_messages.c - GET /v1/messages/ (admin: any, filter product_id=,
+ * device_id=; a device key: its own device), newest first, paged with
+ * before=ID and limit=N; and ?follow=true: a live text/event-stream fed by
+ * the server's message bus (one `id: N` + `data: {json}` event per message,
+ * a comment line every 15 s to keep proxies and dead peers in check). */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "http.h"
+#include "log.h"
+
+#define KEEPALIVE_S 15
+
+struct follower {
+    struct fota_req *r;
+    struct fota_server *srv;
+    struct fota_server_sub *sub;
+    struct event *keepalive;
+};
+
+static int64_t qnum(struct fota_req *r, const char *name, int64_t def, int *bad)
+{
+    const char *s = fota_req_query(r, name);
+    char *end;
+    if (!s || !*s)
+        return def;
+    long long v = strtoll(s, &end, 10);
+    if (*end || v < 0)
+        *bad = 1;
+    return v;
+}
+
+static void send_event(struct fota_req *r, const struct fota_message *m)
+{
+    json_t *j = fota_json_message(m);
+    char *t = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!t)
+        return;
+    size_t cap = strlen(t) + 64;
+    char *buf = malloc(cap);
+    if (buf) {
+        int n = snprintf(buf, cap, "id: %lld\ndata: %s\n\n", (long long)m->id, t);
+        fota_req_stream_send(r, buf, (size_t)n);
+        free(buf);
+    }
+    free(t);
+}
+
+static void on_message(void *ud, const struct fota_message *m)
+{
+    struct follower *f = ud;
+    send_event(f->r, m);
+}
+
+static void on_keepalive(evutil_socket_t fd, short what, void *ud)
+{
+    struct follower *f = ud;
+    (void)fd;
+    (void)what;
+    fota_req_stream_send(f->r, ": keep-alive\n\n", 14);
+}
+
+static void on_closed(void *ud)
+{
+    struct follower *f = ud;
+    fota_server_unsubscribe(f->srv, f->sub);
+    if (f->keepalive)
+        event_free(f->keepalive);
+    free(f);
+}
+
+static void follow(struct fota_req *r, const struct fota_message_filter *flt)
+{
+    struct follower *f = calloc(1, sizeof(*f));
+    int64_t after = 0;
+    const char *last = fota_req_header(r, "Last-Event-ID");
+    int bad = 0;
+
+    if (!f) {
+        fota_reply_error(r, 503, "out of memory");
+        return;
+    }
+    after = qnum(r, "after", 0, &bad);
+    if (last && *last)
+        after = strtoll(last, NULL, 10);
+    f->r = r;
+    f->srv = r->srv;
+    f->sub = fota_server_subscribe(r->srv, flt->product_id, flt->device_id, on_message, f);
+    f->keepalive = event_new(r->srv->base, -1, EV_PERSIST, on_keepalive, f);
+    if (!f->sub || !f->keepalive) {
+        fota_server_unsubscribe(r->srv, f->sub);
+        if (f->keepalive)
+            event_free(f->keepalive);
+        free(f);
+        fota_reply_error(r, 503, "out of memory");
+        return;
+    }
+    if (fota_req_stream_begin(r, on_closed, f) != 0) {
+        fota_server_unsubscribe(r->srv, f->sub);
+        event_free(f->keepalive);
+        free(f);
+        return;
+    }
+    struct timeval tv = { KEEPALIVE_S, 0 };
+    event_add(f->keepalive, &tv);
+    /* An opening comment tells clients the stream is live. */
+    fota_req_stream_send(r, ": follow\n\n", 10);
+    if (after > 0) {
+        /* Replay what the client missed, oldest first (bounded). */
+        struct fota_message_filter rf = *flt;
+        struct fota_message *list = NULL;
+        size_t n = 0;
+        rf.after_id = after;
+        rf.before_id = 0;
+        rf.limit = 500;
+        if (r->srv->store->ops->message_list(r->srv->store, &rf, &list, &n) == 0) {
+            for (size_t i = n; i-- > 0;)
+                send_event(r, &list[i]);
+        }
+        free(list);
+    }
+}
+
+static void messages(struct fota_req *r)
+{
+    struct fota_key key;
+    struct fota_message_filter flt;
+    struct fota_message *list = NULL;
+    size_t n = 0;
+    int bad = 0;
+
+    if (fota_req_auth(r, &key))
+        return;
+    memset(&flt, 0, sizeof(flt));
+    flt.product_id = qnum(r, "product_id", 0, &bad);
+    flt.device_id = qnum(r, "device_id", 0, &bad);
+    flt.before_id = qnum(r, "before", 0, &bad);
+    int64_t limit = qnum(r, "limit", 50, &bad);
+    if (bad || limit < 1 || limit > 500) {
+        fota_reply_error(r, 400, "product_id, device_id, before must be ids; limit 1..500");
+        return;
+    }
+    flt.limit = (size_t)limit;
+    if (key.kind == FOTA_KEY_OWNER || key.kind == FOTA_KEY_MASTER) {
+        if (flt.device_id && flt.device_id != key.device_id) {
+            fota_reply_error(r, 403, "this key belongs to another device");
+            return;
+        }
+        flt.device_id = key.device_id;
+    } else if (key.kind == FOTA_KEY_PRODUCT) {
+        if (flt.product_id && flt.product_id != key.product_id) {
+            fota_reply_error(r, 403, "this key belongs to another product");
+            return;
+        }
+        flt.product_id = key.product_id;
+    }
+    if (flt.product_id) {
+        struct fota_product p;
+        if (fota_api_product_load(r, flt.product_id, &p))
+            return;
+    }
+    if (flt.device_id) {
+        struct fota_device d;
+        if (fota_api_device_load(r, flt.device_id, &d))
+            return;
+    }
+    const char *fl = fota_req_query(r, "follow");
+    if (fl && strcmp(fl, "true") == 0) {
+        follow(r, &flt);
+        return;
+    }
+    int e = r->srv->store->ops->message_list(r->srv->store, &flt, &list, &n);
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, fota_json_message(&list[i]));
+    json_t *j = json_object();
+    json_object_set_new(j, "messages", arr);
+    if (n == flt.limit && n > 0)
+        json_object_set_new(j, "next_before", json_integer(list[n - 1].id));
+    else
+        json_object_set_new(j, "next_before", json_null());
+    free(list);
+    fota_reply_json(r, 200, j);
+}
 
 void fota_api_messages_routes(struct fota_server *srv)
 {
-    (void)srv;
+    fota_http_route(srv, FOTA_M_GET, "/v1/messages/", messages, NULL);
 }

@@ -1,7 +1,168 @@
-/* api_products.c - placeholder, filled in the next commit. */
+/* api_products.c - admin endpoints for products:
+ * POST /v1/products/, GET /v1/products/, GET /v1/products/ID/. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "fwimg.h"
 #include "http.h"
+#include "log.h"
+
+/* Copies a JSON string member into out; 0 ok, replies 400/422 otherwise.
+ * required: missing is an error; else out keeps its value. */
+static int take_str(struct fota_req *r, json_t *body, const char *name, char *out, size_t cap,
+                    int required)
+{
+    json_t *v = json_object_get(body, name);
+    if (!v || json_is_null(v)) {
+        if (required) {
+            fota_reply_error(r, 400, "%s is required", name);
+            return -1;
+        }
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        snprintf(out, cap, "%lld", (long long)json_integer_value(v));
+        return 0;
+    }
+    if (!json_is_string(v)) {
+        fota_reply_error(r, 400, "%s must be a string", name);
+        return -1;
+    }
+    size_t n = json_string_length(v);
+    if (n >= cap) {
+        fota_reply_error(r, 422, "%s is longer than %zu characters", name, cap - 1);
+        return -1;
+    }
+    if (memchr(json_string_value(v), '\0', n)) {
+        fota_reply_error(r, 400, "%s contains a NUL character", name);
+        return -1;
+    }
+    memcpy(out, json_string_value(v), n + 1);
+    return 0;
+}
+
+static void product_create(struct fota_req *r)
+{
+    struct fota_key key;
+    struct fota_product p;
+    struct fota_key pk;
+    char pkey[FOTA_KEY_BUF];
+    json_t *body, *fm;
+    int e;
+
+    if (fota_req_admin(r, &key))
+        return;
+    body = fota_req_json_body(r);
+    if (!body)
+        return;
+    memset(&p, 0, sizeof(p));
+    p.flash_map = 2;
+    snprintf(p.status, sizeof(p.status), "development");
+    if (take_str(r, body, "name", p.name, sizeof(p.name), 1) ||
+        take_str(r, body, "serial", p.serial, sizeof(p.serial), 0) ||
+        take_str(r, body, "description", p.description, sizeof(p.description), 0) ||
+        take_str(r, body, "status", p.status, sizeof(p.status), 0))
+        goto out;
+    if (p.name[0] == '\0') {
+        fota_reply_error(r, 400, "name must not be empty");
+        goto out;
+    }
+    fm = json_object_get(body, "flash_map");
+    if (fm && !json_is_null(fm)) {
+        if (!json_is_integer(fm) || !fota_flash_map_get((int)json_integer_value(fm)) ||
+            json_integer_value(fm) < 0 || json_integer_value(fm) > 15) {
+            fota_reply_error(r, 422, "flash_map must be one of 0, 2, 3, 4, 5, 6, 8, 9 "
+                                     "(Espressif size map codes)");
+            goto out;
+        }
+        p.flash_map = (int)json_integer_value(fm);
+    }
+    if (p.serial[0] == '\0') {
+        uint8_t rnd[4];
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            fota_reply_error(r, 500, "no randomness");
+            goto out;
+        }
+        snprintf(p.serial, sizeof(p.serial), "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+    }
+    e = r->srv->store->ops->product_create(r->srv->store, &p);
+    if (e == FOTA_EEXIST) {
+        fota_reply_error(r, 409, "a product named \"%s\" exists", p.name);
+        goto out;
+    }
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        goto out;
+    }
+    /* The product key (read-only ROM listing) is derived, like device keys. */
+    memset(&pk, 0, sizeof(pk));
+    fota_api_product_key(r->srv, p.id, pkey);
+    fota_key_hash(pkey, FOTA_KEY_LEN, pk.hash);
+    pk.kind = FOTA_KEY_PRODUCT;
+    pk.product_id = p.id;
+    pk.created = fota_server_now();
+    e = r->srv->store->ops->key_create(r->srv->store, &pk);
+    if (e && e != FOTA_EEXIST) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        goto out;
+    }
+    FOTA_INFO("product created id=%lld name=\"%s\" flash_map=%d", (long long)p.id, p.name,
+              p.flash_map);
+    json_t *j = json_object();
+    json_object_set_new(j, "product", fota_json_product(&p));
+    json_object_set_new(j, "product_key", json_string(pkey));
+    fota_reply_json(r, 200, j);
+out:
+    json_decref(body);
+}
+
+static void product_list(struct fota_req *r)
+{
+    struct fota_key key;
+    struct fota_product *list = NULL;
+    size_t n = 0;
+
+    if (fota_req_admin(r, &key))
+        return;
+    int e = r->srv->store->ops->product_list(r->srv->store, &list, &n);
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, fota_json_product(&list[i]));
+    free(list);
+    json_t *j = json_object();
+    json_object_set_new(j, "products", arr);
+    fota_reply_json(r, 200, j);
+}
+
+static void product_get(struct fota_req *r)
+{
+    struct fota_key key;
+    struct fota_product p;
+    char pkey[FOTA_KEY_BUF];
+    int64_t id;
+
+    if (fota_req_admin(r, &key))
+        return;
+    id = fota_req_cap_id(r, 0);
+    if (id < 0 || fota_api_product_load(r, id, &p))
+        return;
+    fota_api_product_key(r->srv, p.id, pkey);
+    json_t *j = json_object();
+    json_object_set_new(j, "product", fota_json_product(&p));
+    json_object_set_new(j, "product_key", json_string(pkey));
+    fota_reply_json(r, 200, j);
+}
 
 void fota_api_products_routes(struct fota_server *srv)
 {
-    (void)srv;
+    fota_http_route(srv, FOTA_M_POST, "/v1/products/", product_create, NULL);
+    fota_http_route(srv, FOTA_M_GET, "/v1/products/", product_list, NULL);
+    fota_http_route(srv, FOTA_M_GET, "/v1/products/*/", product_get, NULL);
 }

@@ -1,7 +1,372 @@
-/* api_roms.c - placeholder, filled in the next commit. */
+/* api_roms.c - ROM releases of a product (admin key):
+ * POST /v1/products/ID/roms/ (multipart upload), GET /v1/products/ID/roms/,
+ * POST /v1/products/ID/roms/VERSION/current.
+ * Publishing is atomic: every file is checked, then written as a durable blob,
+ * then ONE store transaction (rom_create) makes the release visible. */
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fwimg.h"
 #include "http.h"
+#include "log.h"
+#include "multipart.h"
+#include "version.h"
+
+#define MAX_PARTS 24
+
+/* Copies a text field; 0 ok, else replies. */
+static int field_copy(struct fota_req *r, const struct fota_mp_part *p, const char *name,
+                      char *out, size_t cap)
+{
+    if (p->len >= cap) {
+        fota_reply_error(r, 422, "%s is longer than %zu bytes", name, cap - 1);
+        return -1;
+    }
+    if (!fota_api_utf8_ok((const char *)p->data, p->len)) {
+        fota_reply_error(r, 400, "%s is not valid UTF-8 text", name);
+        return -1;
+    }
+    memcpy(out, p->data, p->len);
+    out[p->len] = '\0';
+    return 0;
+}
+
+/* 0 if v is an acceptable release version, else replies 400. */
+static int version_ok(struct fota_req *r, const char *v)
+{
+    struct fota_version pv;
+    for (const char *c = v; *c; c++)
+        if (*c <= ' ' || *c == '/' || *c == '"' || *c == '\\' || *c == '&' || *c == '?' ||
+            *c == '#' || *c == '%' || (unsigned char)*c >= 0x7f) {
+            fota_reply_error(r, 400, "version \"%s\" contains a character that is not allowed", v);
+            return -1;
+        }
+    if (fota_version_parse(v, &pv) != 0) {
+        fota_reply_error(r, 400, "version \"%s\" is not a version (vN1.N2.N3[tPTYPE(x)] "
+                                 "or dotted numbers, at most %d characters)", v,
+                         FOTA_VERSION_TEXT_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+struct upload {
+    struct fota_product product;
+    struct fota_rom rom;
+    struct fota_mp_part parts[MAX_PARTS];
+    size_t nparts;
+    const struct fota_mp_part *files[FOTA_ROM_MAX_FILES];
+    size_t nfiles;
+    int fresh[FOTA_ROM_MAX_FILES];       /* blob written by this upload */
+    struct fota_fwimg_info info[FOTA_ROM_MAX_FILES];
+    int parsed[FOTA_ROM_MAX_FILES];
+};
+
+static void remove_fresh_blobs(struct fota_server *srv, struct upload *u)
+{
+    for (size_t i = 0; i < u->rom.nfiles; i++)
+        if (u->fresh[i])
+            fota_blob_remove(srv->blobs, u->rom.files[i].sha256);
+}
+
+static void rom_upload(struct fota_req *r)
+{
+    struct fota_server *srv = r->srv;
+    struct fota_key key;
+    struct upload *u = NULL;
+    char boundary[FOTA_MP_BOUNDARY_MAX + 1], reason[256];
+    int have_version = 0, e;
+    int64_t pid;
+
+    if (fota_req_admin(r, &key))
+        return;
+    pid = fota_req_cap_id(r, 0);
+    if (pid < 0)
+        return;
+    u = calloc(1, sizeof(*u));
+    if (!u) {
+        fota_reply_error(r, 503, "out of memory");
+        return;
+    }
+    if (fota_api_product_load(r, pid, &u->product))
+        goto out;
+    if (fota_multipart_boundary(fota_req_header(r, "Content-Type"), boundary,
+                                sizeof(boundary)) != 0) {
+        fota_reply_error(r, 400, "Content-Type must be multipart/form-data with a boundary");
+        goto out;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
+    size_t blen = evbuffer_get_length(in);
+    if (blen > srv->conf.max_upload) {
+        fota_reply_error(r, 413, "upload larger than max_upload (%llu bytes)",
+                         (unsigned long long)srv->conf.max_upload);
+        goto out;
+    }
+    const uint8_t *body = blen ? evbuffer_pullup(in, -1) : (const uint8_t *)"";
+    e = fota_multipart_parse(body, blen, boundary, u->parts, MAX_PARTS, &u->nparts);
+    if (e == FOTA_ETRUNC) {
+        fota_reply_error(r, 400, "truncated multipart body (no closing boundary)");
+        goto out;
+    }
+    if (e == FOTA_ERANGE) {
+        fota_reply_error(r, 400, "too many parts or headers too large (at most %d parts)",
+                         MAX_PARTS);
+        goto out;
+    }
+    if (e) {
+        fota_reply_error(r, 400, "malformed multipart body");
+        goto out;
+    }
+    for (size_t i = 0; i < u->nparts; i++) {
+        const struct fota_mp_part *p = &u->parts[i];
+        if (p->filename.ptr) {
+            if (u->nfiles == FOTA_ROM_MAX_FILES) {
+                fota_reply_error(r, 422, "a release holds at most %d files", FOTA_ROM_MAX_FILES);
+                goto out;
+            }
+            if (!fota_api_filename_ok(p->filename.ptr, p->filename.len)) {
+                fota_reply_error(r, 422, "file name \"%.*s\" is not allowed (use 1-63 of "
+                                 "A-Z a-z 0-9 . _ -)", (int)(p->filename.len > 80 ? 80 :
+                                 p->filename.len), p->filename.ptr);
+                goto out;
+            }
+            for (size_t k = 0; k < u->nfiles; k++)
+                if (u->files[k]->filename.len == p->filename.len &&
+                    memcmp(u->files[k]->filename.ptr, p->filename.ptr, p->filename.len) == 0) {
+                    fota_reply_error(r, 422, "file %.*s is given twice", (int)p->filename.len,
+                                     p->filename.ptr);
+                    goto out;
+                }
+            u->files[u->nfiles++] = p;
+        } else if (fota_mp_str_eq(p->name, "version")) {
+            if (have_version++) {
+                fota_reply_error(r, 400, "version is given twice");
+                goto out;
+            }
+            if (field_copy(r, p, "version", u->rom.version, FOTA_VERSION_TEXT_MAX + 1))
+                goto out;
+        } else if (fota_mp_str_eq(p->name, "codename") || fota_mp_str_eq(p->name, "corename")) {
+            if (field_copy(r, p, "codename", u->rom.codename, sizeof(u->rom.codename)))
+                goto out;
+        } else if (fota_mp_str_eq(p->name, "changelog")) {
+            if (field_copy(r, p, "changelog", u->rom.changelog, sizeof(u->rom.changelog)))
+                goto out;
+        }
+        /* Other form fields are ignored (web forms send extras). */
+    }
+    if (!have_version || !u->rom.version[0]) {
+        fota_reply_error(r, 400, "version is required");
+        goto out;
+    }
+    if (version_ok(r, u->rom.version))
+        goto out;
+    if (u->nfiles == 0) {
+        fota_reply_error(r, 400, "no file parts (user1.bin and user2.bin are required)");
+        goto out;
+    }
+    e = srv->store->ops->rom_get(srv->store, pid, u->rom.version, &u->rom);
+    if (e == 0) {
+        fota_reply_error(r, 409, "version %s of product %lld exists", u->rom.version,
+                         (long long)pid);
+        goto out;
+    }
+    /* rom_get may have scribbled on u->rom on ENOENT: keep only our fields. */
+    {
+        struct fota_rom keep = { 0 };
+        memcpy(keep.version, u->rom.version, sizeof(keep.version));
+        memcpy(keep.codename, u->rom.codename, sizeof(keep.codename));
+        memcpy(keep.changelog, u->rom.changelog, sizeof(keep.changelog));
+        u->rom = keep;
+    }
+    /* The image rules of the codec: refusal names the file and the reason. */
+    struct fota_release_file rf[FOTA_ROM_MAX_FILES];
+    char names[FOTA_ROM_MAX_FILES][FOTA_NAME_MAX];
+    for (size_t i = 0; i < u->nfiles; i++) {
+        const struct fota_mp_part *p = u->files[i];
+        memcpy(names[i], p->filename.ptr, p->filename.len);
+        names[i][p->filename.len] = '\0';
+        u->parsed[i] = fota_fwimg_parse(p->data, p->len, &u->info[i]) == 0;
+        rf[i].name = names[i];
+        rf[i].data = p->data;
+        rf[i].len = p->len;
+        rf[i].info = NULL;
+    }
+    reason[0] = '\0';
+    e = fota_fwimg_release_check(fota_flash_map_get(u->product.flash_map), rf, u->nfiles, reason,
+                                 sizeof(reason));
+    if (e) {
+        fota_reply_error(r, 422, "%s", reason[0] ? reason : fota_strerror(e));
+        goto out;
+    }
+    /* Files durable first ... */
+    u->rom.product_id = pid;
+    for (size_t i = 0; i < u->nfiles; i++) {
+        struct fota_rom_file *f = &u->rom.files[i];
+        char hash[FOTA_HASH_HEX];
+        fota_blob_hash(u->files[i]->data, u->files[i]->len, hash);
+        int existed = fota_blob_exists(srv->blobs, hash) == 1;
+        e = fota_blob_put(srv->blobs, u->files[i]->data, u->files[i]->len, f->sha256);
+        if (e) {
+            remove_fresh_blobs(srv, u);
+            fota_reply_error(r, 500, "cannot store %s: %s", names[i], fota_strerror(e));
+            goto out;
+        }
+        u->fresh[i] = !existed;
+        memcpy(f->name, names[i], strlen(names[i]) + 1);
+        f->size = (int64_t)u->files[i]->len;
+        f->slot = u->parsed[i] ? (int)u->info[i].slot : 0;
+        u->rom.nfiles = i + 1;
+    }
+    /* ... then one transaction. */
+    e = srv->store->ops->rom_create(srv->store, &u->rom);
+    if (e) {
+        remove_fresh_blobs(srv, u);
+        if (e == FOTA_EEXIST)
+            fota_reply_error(r, 409, "version %s of product %lld exists", u->rom.version,
+                             (long long)pid);
+        else
+            fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        goto out;
+    }
+    FOTA_INFO("rom released product=%lld version=%s files=%zu", (long long)pid, u->rom.version,
+              u->rom.nfiles);
+    {
+        struct fota_message m = { 0 };
+        m.product_id = pid;
+        snprintf(m.action, sizeof(m.action), "rom_released");
+        json_t *b = json_pack("{s:s, s:I}", "version", u->rom.version, "files",
+                              (json_int_t)u->rom.nfiles);
+        char *t = json_dumps(b, JSON_SORT_KEYS);
+        snprintf(m.body, sizeof(m.body), "%s", t ? t : "{}");
+        free(t);
+        json_decref(b);
+        fota_server_publish_message(srv, &m);
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "rom", fota_json_rom(&u->rom));
+    struct fota_version pv;
+    if (fota_version_parse(u->rom.version, &pv) == 0 && pv.espressif &&
+        strlen(u->rom.version) != 15) {
+        json_object_set_new(j, "warnings", json_pack("[s]",
+            "stock IoT_Demo firmware copies exactly 15 characters of the sys_upgrade version; "
+            "prefer the vN.N.NtPTYPE(a) form"));
+    }
+    fota_reply_json(r, 200, j);
+out:
+    free(u);
+}
+
+static void rom_list(struct fota_req *r)
+{
+    struct fota_key key;
+    struct fota_product p;
+    struct fota_rom *list = NULL;
+    size_t n = 0;
+    int64_t pid;
+
+    if (fota_req_admin(r, &key))
+        return;
+    pid = fota_req_cap_id(r, 0);
+    if (pid < 0 || fota_api_product_load(r, pid, &p))
+        return;
+    int e = r->srv->store->ops->rom_list(r->srv->store, pid, &list, &n);
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, fota_json_rom(&list[i]));
+    free(list);
+    json_t *j = json_object();
+    json_object_set_new(j, "roms", arr);
+    json_object_set_new(j, "recommended_rom_version", json_string(p.current_version));
+    fota_reply_json(r, 200, j);
+}
+
+/* Records "rom_update_available" for each device running an older version. */
+static int notify_devices(struct fota_server *srv, int64_t pid, const char *version)
+{
+    struct fota_device *devs = NULL;
+    size_t n = 0;
+    int notified = 0;
+
+    if (srv->store->ops->device_list(srv->store, pid, &devs, &n) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct fota_device *d = &devs[i];
+        if (!d->rom_version[0] || fota_version_cmp(d->rom_version, version) >= 0)
+            continue;
+        struct fota_message m = { 0 };
+        char text[160], zh[160];
+        m.product_id = pid;
+        m.device_id = d->id;
+        snprintf(m.action, sizeof(m.action), "rom_update_available");
+        snprintf(text, sizeof(text), "device %s has version %s available", d->name, version);
+        snprintf(zh, sizeof(zh), "设备 %s 有版本 %s 更新", d->name, version);
+        json_t *b = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "device", d->name, "device_id",
+                              (json_int_t)d->id, "from_version", d->rom_version, "version",
+                              version, "text", text, "text_zh", zh);
+        char *t = b ? json_dumps(b, JSON_SORT_KEYS) : NULL;
+        snprintf(m.body, sizeof(m.body), "%s", t ? t : "{}");
+        free(t);
+        json_decref(b);
+        if (fota_server_publish_message(srv, &m) == 0)
+            notified++;
+    }
+    free(devs);
+    return notified;
+}
+
+static void rom_set_current(struct fota_req *r)
+{
+    struct fota_server *srv = r->srv;
+    struct fota_key key;
+    struct fota_product p;
+    struct fota_rom *rom = NULL;
+    int64_t pid;
+
+    if (fota_req_admin(r, &key))
+        return;
+    pid = fota_req_cap_id(r, 0);
+    if (pid < 0 || fota_api_product_load(r, pid, &p))
+        return;
+    const char *version = r->caps[1];
+    rom = malloc(sizeof(*rom));
+    if (!rom) {
+        fota_reply_error(r, 503, "out of memory");
+        return;
+    }
+    int e = srv->store->ops->rom_get(srv->store, pid, version, rom);
+    if (e == FOTA_ENOENT) {
+        fota_reply_error(r, 404, "product %lld has no version %s", (long long)pid, version);
+        goto out;
+    }
+    if (e == 0)
+        e = srv->store->ops->rom_set_current(srv->store, pid, version);
+    if (e) {
+        fota_reply_error(r, e == FOTA_ENOENT ? 404 : 500, "cannot set current: %s",
+                         fota_strerror(e));
+        goto out;
+    }
+    rom->current = 1;
+    int notified = notify_devices(srv, pid, version);
+    FOTA_INFO("rom current product=%lld version=%s notified=%d", (long long)pid, version,
+              notified);
+    json_t *j = json_object();
+    json_object_set_new(j, "rom", fota_json_rom(rom));
+    json_object_set_new(j, "notified", json_integer(notified));
+    fota_reply_json(r, 200, j);
+out:
+    free(rom);
+}
 
 void fota_api_roms_routes(struct fota_server *srv)
 {
-    (void)srv;
+    fota_http_route(srv, FOTA_M_POST, "/v1/products/*/roms/", rom_upload, NULL);
+    fota_http_route(srv, FOTA_M_GET, "/v1/products/*/roms/", rom_list, NULL);
+    fota_http_route(srv, FOTA_M_POST | FOTA_M_PUT, "/v1/products/*/roms/*/current", rom_set_current,
+                    NULL);
 }

@@ -43,8 +43,18 @@ struct conn {
     struct conn *next;
 };
 
+/* A bufferevent handed to evhttp that has not carried a request yet. We hold
+ * a reference so the pointer stays valid; evhttp freeing it shows as NULL
+ * callbacks, found by a sweep, which then drops our reference (closing the fd). */
+struct fresh {
+    struct bufferevent *bev;
+    struct fresh *prev, *next;
+};
+
 struct fota_http {
     struct fota_server *srv;
+    struct fresh *fresh;           /* untracked connections */
+    struct event *sweep;
     struct evhttp *plain, *tls;
     struct evhttp_bound_socket *bound[MAX_LISTENERS];
     struct evhttp *bound_on[MAX_LISTENERS];
@@ -59,6 +69,8 @@ struct fota_http {
 };
 
 /* ------------------------------------------------------------ connections */
+
+static void fresh_done(struct fota_http *h, struct bufferevent *bev);
 
 static unsigned bucket_of(const void *p)
 {
@@ -82,6 +94,11 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
         fota_stream_closed_cb cb = c->closed;
         void *ud = c->closed_ud;
         c->stream = NULL;
+        /* A failed connection detaches an unfinished request and leaves it
+         * to us (libevent frees it in send_reply_end when it has no
+         * connection); one still attached is freed with the connection. */
+        if (evhttp_request_get_connection(r->ev) == NULL)
+            evhttp_send_reply_end(r->ev);
         evhttp_clear_headers(&r->query);
         free(r);
         if (cb)
@@ -99,6 +116,8 @@ static struct conn *conn_track(struct fota_http *h, struct evhttp_connection *ev
     struct conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
+    fresh_done(h, evhttp_connection_get_bufferevent(evcon));
+    h->conns_created++;
     c->evcon = evcon;
     c->h = h;
     c->next = h->buckets[b];
@@ -111,11 +130,80 @@ static struct conn *conn_track(struct fota_http *h, struct evhttp_connection *ev
     return c;
 }
 
+static void fresh_unlink(struct fota_http *h, struct fresh *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        h->fresh = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    bufferevent_decref(f->bev);
+    free(f);
+}
+
+/* Drops connections evhttp closed before they carried a request (bad
+ * request lines, 413, timeouts, probes). Runs every 100 ms while any exist. */
+static void fresh_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct fota_http *h = arg;
+    struct fresh *f = h->fresh;
+    (void)fd;
+    (void)what;
+    while (f) {
+        struct fresh *next = f->next;
+        bufferevent_data_cb rd = NULL, wr = NULL;
+        bufferevent_event_cb ev = NULL;
+        bufferevent_getcb(f->bev, &rd, &wr, &ev, NULL);
+        if (!rd && !wr && !ev) {
+            fresh_unlink(h, f);
+            h->conns_created--;
+        }
+        f = next;
+    }
+    if (h->fresh) {
+        static const struct timeval tv = { 0, 100000 };
+        event_add(h->sweep, &tv);
+    }
+}
+
+static struct bufferevent *fresh_add(struct fota_http *h, struct bufferevent *bev)
+{
+    struct fresh *f;
+    if (!bev)
+        return NULL;
+    f = calloc(1, sizeof(*f));
+    if (!f)
+        return bev; /* untracked: drain waits for the grace period */
+    bufferevent_incref(bev);
+    f->bev = bev;
+    f->next = h->fresh;
+    if (f->next)
+        f->next->prev = f;
+    h->fresh = f;
+    h->conns_created++;
+    if (h->sweep && !event_pending(h->sweep, EV_TIMEOUT, NULL)) {
+        static const struct timeval tv = { 0, 100000 };
+        event_add(h->sweep, &tv);
+    }
+    return bev;
+}
+
+/* The connection carried a request: closecb accounting takes over. */
+static void fresh_done(struct fota_http *h, struct bufferevent *bev)
+{
+    for (struct fresh *f = h->fresh; f; f = f->next)
+        if (f->bev == bev) {
+            fresh_unlink(h, f);
+            h->conns_created--;
+            return;
+        }
+}
+
 static struct bufferevent *plain_bevcb(struct event_base *base, void *arg)
 {
     struct fota_http *h = arg;
-    h->conns_created++;
-    return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    return fresh_add(h, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
 }
 
 static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
@@ -124,9 +212,8 @@ static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
     SSL *ssl = SSL_new(h->srv->ssl_ctx);
     if (!ssl)
         return NULL;
-    h->conns_created++;
-    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                          BEV_OPT_CLOSE_ON_FREE);
+    return fresh_add(h, bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                       BEV_OPT_CLOSE_ON_FREE));
 }
 
 /* ----------------------------------------------------------------- routes */
@@ -556,7 +643,10 @@ struct fota_http *fota_http_new(struct fota_server *srv)
     h->srv = srv;
     srv->http = h;
     h->plain = make_evhttp(h, 0);
-    if (!h->plain) {
+    h->sweep = evtimer_new(srv->base, fresh_sweep, h);
+    if (!h->plain || !h->sweep) {
+        if (h->plain)
+            evhttp_free(h->plain);
         srv->http = NULL;
         free(h);
         return NULL;
@@ -649,7 +739,7 @@ int fota_http_busy(const struct fota_http *h)
 {
     if (!h)
         return 0;
-    return h->conns_open > 0 || h->conns_created > h->conns_tracked;
+    return h->conns_open > 0 || h->fresh != NULL;
 }
 
 void fota_http_free(struct fota_http *h)
@@ -661,6 +751,10 @@ void fota_http_free(struct fota_http *h)
         evhttp_free(h->tls);
     if (h->plain)
         evhttp_free(h->plain);
+    while (h->fresh)
+        fresh_unlink(h, h->fresh);
+    if (h->sweep)
+        event_free(h->sweep);
     for (unsigned b = 0; b < CONN_BUCKETS; b++) {
         struct conn *c = h->buckets[b];
         while (c) {

@@ -123,4 +123,18 @@ json_t *fota_json_device(const struct fota_device *d);
 json_t *fota_json_message(const struct fota_message *m);
 json_t *fota_json_command(const struct fota_command *c);
 
+/* Shared API helpers (json.c). Each replies (404/500) and returns non-zero
+ * on failure. */
+int fota_api_product_load(struct fota_req *r, int64_t id, struct fota_product *out);
+int fota_api_device_load(struct fota_req *r, int64_t id, struct fota_device *out);
+/* The product's current version into out ("" if none). */
+void fota_api_current_version(struct fota_server *srv, int64_t product_id, char *out, size_t cap);
+/* 1 if [p, p+len) is valid UTF-8 without NUL bytes. */
+int fota_api_utf8_ok(const char *p, size_t len);
+/* 1 if s (len bytes) is a safe file name: 1..63 of [A-Za-z0-9._-], not
+ * starting with '.'. */
+int fota_api_filename_ok(const char *s, size_t len);
+/* Derived product key (read-only ROM listing). */
+void fota_api_product_key(const struct fota_server *srv, int64_t product_id, char out[FOTA_KEY_BUF]);
+
 #endif

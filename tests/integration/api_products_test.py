@@ -1,0 +1,313 @@
+"""api_products_test.py - issue 3 REST API: products, releases, devices, keys,
+messages, device-facing endpoints and the seed's curl line, against the real
+fotad (SQLite store) on loopback."""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fotatest import Fotad, check, make_image, multipart, run_tests  # noqa: E402
+
+
+def test_ping_and_errors(d):
+    st, h, j = d.api("GET", "/v1/ping/", key=None)
+    check(st == 200 and isinstance(j["epoch"], int) and j["epoch"] > 1_600_000_000, "ping %r" % j)
+    check(h.get("content-length") == str(len(json.dumps(j)) + 1) or "content-length" in h,
+          "content-length present")
+    st, h, body = d.request("HEAD", "/v1/ping/")
+    check(st == 200 and body == b"" and int(h["content-length"]) > 0, "HEAD: no body, length set")
+    st, _, j = d.api("GET", "/v1/nothing/here/")
+    check(st == 404 and "message" in j, "unknown endpoint 404 %r" % j)
+    st, _, j = d.api("GET", "/v1/products/", key=None)
+    check(st == 401, "no key 401 %r" % j)
+    st, _, j = d.api("GET", "/v1/products/", key="0" * 40)
+    check(st == 401, "wrong key 401")
+    st, _, j = d.api("GET", "/v1/products/", key="short")
+    check(st == 401, "malformed key 401")
+    st, _, j = d.request("GET", "/v1/products/", headers={"Authorization": "Token " + d.admin_key})[0:3]
+    check(st == 200, "capital Token accepted")
+    st, _, j = d.api("DELETE", "/v1/products/")
+    check(st == 405, "method not allowed 405")
+
+
+def test_products(d):
+    st, _, j = d.api("POST", "/v1/products/", {"name": "humiture", "serial": "f3ec8e37",
+                                               "description": "desc/with/slashes",
+                                               "flash_map": 2})
+    check(st == 200, "create %r" % j)
+    p = j["product"]
+    check(p["name"] == "humiture" and p["serial"] == "f3ec8e37" and p["flash_map"] == 2, "%r" % p)
+    check(len(j["product_key"]) == 40, "product key returned")
+    st, _, j = d.api("POST", "/v1/products/", {"name": "humiture"})
+    check(st == 409, "duplicate product name 409: %d" % st)
+    st, _, j = d.api("POST", "/v1/products/", b"{not json", headers={"Content-Type": "application/json"})
+    check(st == 400 and "malformed JSON" in j["message"], "malformed JSON 400 %r" % j)
+    st, _, j = d.api("POST", "/v1/products/", {"serial": "x"})
+    check(st == 400, "missing name 400")
+    st, _, j = d.api("POST", "/v1/products/", {"name": "x", "flash_map": 7})
+    check(st == 422, "bad flash map 422 %r" % j)
+    st, _, j = d.api("POST", "/v1/products/", [1, 2])
+    check(st == 400, "array body 400")
+    d.create_device(p["id"])
+    st, _, j = d.api("GET", "/v1/products/")
+    check(st == 200 and len(j["products"]) == 1, "list %r" % j)
+    q = j["products"][0]
+    check(q["devices_total"] == 1 and q["devices_activated"] == 0, "counts %r" % q)
+    st, _, j = d.api("GET", "/v1/products/%d/" % p["id"])
+    check(st == 200 and j["product"]["id"] == p["id"], "get")
+    st, _, j = d.api("GET", "/v1/products/999/")
+    check(st == 404, "unknown product 404")
+    st, _, j = d.api("GET", "/v1/products/abc/")
+    check(st == 404, "non-numeric id 404")
+    # Keys of other roles cannot administer.
+    dev = d.create_device(p["id"])
+    st, _, j = d.api("GET", "/v1/products/", key=dev["owner_key"])
+    check(st == 403, "owner key on admin endpoint 403")
+
+
+def test_release_upload_and_current(d):
+    p = d.create_product(flash_map=2)
+    dev = d.create_device(p["id"], name="device-name-00000000")
+    j = d.upload_release(p["id"], "v1.0", changelog="first")
+    rom = j["rom"]
+    check(rom["version"] == "v1.0" and len(rom["files"]) == 2, "rom %r" % rom)
+    names = sorted(f["name"] for f in rom["files"])
+    check(names == ["user1.bin", "user2.bin"], "file names %r" % names)
+    for f in rom["files"]:
+        check(len(f["sha256"]) == 64 and f["size"] > 0 and f["slot"] in (1, 2), "file %r" % f)
+        blob = os.path.join(d.data_dir, "blobs", "sha256", f["sha256"][:2], f["sha256"])
+        check(os.path.exists(blob), "blob stored at %s" % blob)
+    # Duplicate version: 409 and nothing new.
+    d.upload_release(p["id"], "v1.0", expect=409)
+    d.upload_release(p["id"], "v1.1", changelog="second")
+    st, _, j = d.api("GET", "/v1/products/%d/roms/" % p["id"])
+    check(st == 200 and [r["version"] for r in j["roms"]] == ["v1.1", "v1.0"], "list %r" % j)
+    # Device reports v1.0 through the store? It has no version yet: no message.
+    st, _, j = d.api("POST", "/v1/products/%d/roms/v1.1/current" % p["id"])
+    check(st == 200 and j["rom"]["current"] is True and j["notified"] == 0, "current %r" % j)
+    st, _, j = d.api("GET", "/v1/products/%d/" % p["id"])
+    check(j["product"]["current_version"] == "v1.1", "current version %r" % j)
+    st, _, j = d.api("POST", "/v1/products/%d/roms/v9.9/current" % p["id"])
+    check(st == 404, "unknown version 404")
+    # Tunnelled PUT works too.
+    st, _, j = d.api("POST", "/v1/products/%d/roms/v1.0/current?method=PUT" % p["id"])
+    check(st == 200, "tunnelled PUT %r" % j)
+    # Device-facing listing.
+    st, _, j = d.api("GET", "/v1/device/rom/", key=dev["master_device_key"])
+    check(st == 200 and j["recommended_rom_version"] == "v1.0" and len(j["productRoms"]) == 2,
+          "device rom %r" % j)
+    st, _, j = d.api("GET", "/v1/device/rom/?is_format_simple=true", key=dev["owner_key"])
+    check(st == 200 and {"life_cycle": "release", "recommended": True, "version": "v1.0"}
+          in j["productRoms"], "simple %r" % j)
+
+
+def test_release_refusals(d):
+    p = d.create_product(flash_map=2)
+    base = "/v1/products/%d/roms/" % p["id"]
+
+    def count_blobs():
+        n = 0
+        for _, _, files in os.walk(os.path.join(d.data_dir, "blobs")):
+            n += len(files)
+        return n
+
+    def roms():
+        return d.api("GET", base)[2]["roms"]
+    u1, u2 = make_image(1), make_image(2)
+    # Wrong slot: user2 content named user1.bin -> 422 naming the file.
+    j = d.upload_release(p["id"], "v1.0", files=[("user1.bin", u2), ("user2.bin", u2)],
+                         expect=422)
+    check("user1.bin" in j["message"], "refusal names the file: %r" % j)
+    # Missing user2.bin.
+    j = d.upload_release(p["id"], "v1.0", files=[("user1.bin", u1)], expect=422)
+    check("user2.bin" in j["message"], "missing user2 named: %r" % j)
+    # HTML page instead of an image.
+    j = d.upload_release(p["id"], "v1.0", files=[("user1.bin", b"<html>nope</html>"),
+                                                 ("user2.bin", u2)], expect=422)
+    check("user1.bin" in j["message"], "html refusal %r" % j)
+    # Image for another flash map (map 6 layout on a map 2 product).
+    j = d.upload_release(p["id"], "v1.0", files=[("user1.bin", make_image(1, 6)),
+                                                 ("user2.bin", make_image(2, 6))], expect=422)
+    # Bad version strings.
+    for bad in ("", "1.0 beta", "x" * 40, "../../etc", "v1..2"):
+        ct, body = multipart({"version": bad}, [("f", "user1.bin", u1), ("f", "user2.bin", u2)])
+        st, _, j = d.api("POST", base, body, headers={"Content-Type": ct})
+        check(st in (400, 422), "bad version %r: %d" % (bad, st))
+    # Bad file name.
+    ct, body = multipart({"version": "v2"}, [("f", "../user1.bin", u1), ("f", "user2.bin", u2)])
+    st, _, j = d.api("POST", base, body, headers={"Content-Type": ct})
+    check(st == 422, "bad file name %d %r" % (st, j))
+    # Not multipart / malformed / truncated.
+    st, _, j = d.api("POST", base, b"version=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    check(st == 400, "not multipart 400")
+    ct, body = multipart({"version": "v3"}, [("f", "user1.bin", u1), ("f", "user2.bin", u2)])
+    st, _, j = d.api("POST", base, body[: len(body) // 2], headers={"Content-Type": ct})
+    check(st == 400 and "truncated" in j["message"], "truncated 400 %r" % j)
+    st, _, j = d.api("POST", base, b"garbage without boundary\r\n",
+                     headers={"Content-Type": "multipart/form-data; boundary=zzz"})
+    check(st == 400, "malformed multipart 400 %r" % j)
+    # Too many files.
+    files = [("f", "file%d.bin" % i, b"x") for i in range(11)]
+    ct, body = multipart({"version": "v4"}, files)
+    st, _, j = d.api("POST", base, body, headers={"Content-Type": ct})
+    check(st == 422, "11 files 422 %r" % j)
+    check(roms() == [] and count_blobs() == 0, "no release row and no blob after refusals")
+    # Unknown product.
+    ct, body = multipart({"version": "v1"}, [("f", "user1.bin", u1), ("f", "user2.bin", u2)])
+    st, _, j = d.api("POST", "/v1/products/4242/roms/", body, headers={"Content-Type": ct})
+    check(st == 404, "unknown product 404")
+    # Duplicate version leaves no extra blob.
+    d.upload_release(p["id"], "v1.0")
+    n = count_blobs()
+    d.upload_release(p["id"], "v1.0", files=[("user1.bin", make_image(1, 2, None, None, 7)),
+                                             ("user2.bin", make_image(2, 2, None, None, 7))],
+                     expect=409)
+    check(count_blobs() == n, "409 leaves no blob")
+
+
+def test_oversized_body():
+    with Fotad(extra=["--max-upload", "64K"]) as d:
+        p = d.create_product()
+        big = os.urandom(70 * 1024)
+        ct, body = multipart({"version": "v1"}, [("f", "user1.bin", big)])
+        st, h, data = d.request("POST", "/v1/products/%d/roms/" % p["id"], body,
+                                headers={"Content-Type": ct}, key=d.admin_key)
+        check(st == 413, "oversized body 413, got %d" % st)
+        st, _, j = d.api("GET", "/v1/ping/")
+        check(st == 200, "still serving after 413")
+
+
+def test_devices_and_keys(d):
+    p = d.create_product(flash_map=2)
+    p2 = d.create_product(flash_map=6)
+    j = d.create_device(p["id"], name="plug-1", bssid="18:FE:34:97:F3:CD")
+    dev = j["device"]
+    mk, ok = j["master_device_key"], j["owner_key"]
+    check(len(mk) == 40 and len(ok) == 40 and mk != ok, "keys")
+    check(dev["bssid"] == "18:fe:34:97:f3:cd" and dev["name"] == "plug-1", "device %r" % dev)
+    st, _, j = d.api("POST", "/v1/products/%d/devices/" % p["id"], {"bssid": "nope"})
+    check(st == 422, "bad bssid 422")
+    st, _, j = d.api("POST", "/v1/products/777/devices/", {})
+    check(st == 404, "device in unknown product 404")
+    st, _, j = d.api("GET", "/v1/products/%d/devices/" % p["id"])
+    check(st == 200 and len(j["devices"]) == 1, "list %r" % j)
+    st, _, j = d.api("GET", "/v1/devices/%d/" % dev["id"])
+    check(st == 200 and j["device"]["id"] == dev["id"], "get by admin")
+    st, _, j = d.api("GET", "/v1/devices/%d/" % dev["id"], key=ok)
+    check(st == 200, "get by own owner key")
+    other = d.create_device(p2["id"])
+    st, _, j = d.api("GET", "/v1/devices/%d/" % dev["id"], key=other["owner_key"])
+    check(st == 403, "foreign device key 403")
+    st, _, j = d.api("GET", "/v1/devices/9999/")
+    check(st == 404, "unknown device 404")
+    st, _, j = d.api("GET", "/v1/device/", key=mk)
+    check(st == 200 and j["device"]["id"] == dev["id"], "GET /v1/device/ %r" % j)
+    st, _, j = d.api("GET", "/v1/device/")
+    check(st == 403, "admin key on /v1/device/ 403")
+    st, _, j = d.api("POST", "/v1/device/?method=PUT", {"device": {"name": "renamed"}}, key=ok)
+    check(st == 200, "rename %r" % j)
+    st, _, j = d.api("GET", "/v1/device/", key=ok)
+    check(j["device"]["name"] == "renamed", "renamed")
+    # master_device_key.bin: the 4 KiB sector, key at 0, token at 40, flag at 80.
+    st, h, data = d.api("GET", "/v1/devices/%d/master_device_key.bin" % dev["id"], raw=True)
+    check(st == 200 and len(data) == 4096, "bin %d %d" % (st, len(data)))
+    check(data[:40] == mk.encode(), "devkey at offset 0")
+    check(all(c in b"0123456789abcdef" for c in data[40:80]), "token at 40")
+    check(data[80] == 0 and data[81:] == b"\xff" * (4096 - 81), "activeflag 0, rest erased")
+    check(h.get("x-fota-flash-address") == "0x7E000", "flash address %r" % h)
+    st, _, j = d.api("GET", "/v1/devices/%d/master_device_key.bin" % dev["id"], key=ok)
+    check(st == 403, "owner key cannot fetch the master key")
+    # Keys survive a restart (derived from DATA/secret.key, hashes in the DB).
+    d.stop()
+    d.start()
+    st, _, j = d.api("GET", "/v1/device/", key=mk)
+    check(st == 200, "master key still valid after restart")
+    st, h, data2 = d.api("GET", "/v1/devices/%d/master_device_key.bin" % dev["id"], raw=True)
+    check(data2 == data, "same sector after restart")
+
+
+def test_rpc_and_curl(d):
+    p = d.create_product()
+    j = d.create_device(p["id"])
+    dev, ok = j["device"], j["owner_key"]
+    d.upload_release(p["id"], "v1.1")
+    # The seed's curl line, verbatim apart from host and key.
+    url = "http://127.0.0.1:%d/v1/device/rpc/?deliver_to_device=true&action=sys_upgrade&version=v1.1" % d.http_port
+    out = subprocess.run(["curl", "-sS", "-X", "GET", "-H", "Content-Type:application/json", "-H",
+                          "Authorization: token " + ok, url], capture_output=True, timeout=20)
+    check(out.returncode == 0, "curl failed: %r" % out.stderr)
+    j = json.loads(out.stdout)
+    check(j["status"] == 200 and j["command"]["action"] == "sys_upgrade" and
+          j["command"]["params"] == {"version": "v1.1"} and j["command"]["state"] == "queued",
+          "curl sys_upgrade %r" % j)
+    check(0 < j["nonce"] < 2**31, "nonce 31-bit")
+    url = "http://127.0.0.1:%d/v1/device/rpc/?deliver_to_device=true&action=sys_reboot" % d.http_port
+    out = subprocess.run(["curl", "-sS", "-X", "GET", "-H", "Content-Type:application/json", "-H",
+                          "Authorization: token " + ok, url], capture_output=True, timeout=20)
+    j = json.loads(out.stdout)
+    check(j["status"] == 200 and j["command"]["action"] == "sys_reboot", "reboot %r" % j)
+    # Admin needs device_id=.
+    st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true&action=sys_reboot")
+    check(st == 400, "admin without device_id 400")
+    st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true&action=sys_reboot&device_id=%d" % dev["id"])
+    check(st == 200, "admin with device_id %r" % j)
+    st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true&action=sys_reboot&device_id=999")
+    check(st == 404, "admin unknown device 404")
+    other = d.create_device(p["id"])
+    st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true&action=sys_reboot&device_id=%d" % dev["id"],
+                     key=other["owner_key"])
+    check(st == 403, "foreign device 403")
+    st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true&action=sys_upgrade&version=v9.9", key=ok)
+    check(st == 404, "unknown version 404")
+    st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true&action=sys_upgrade", key=ok)
+    check(st == 400, "missing version 400")
+    st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true", key=ok)
+    check(st == 400, "missing action 400")
+
+
+def test_messages(d):
+    p = d.create_product()
+    dev = d.create_device(p["id"])
+    d.upload_release(p["id"], "v1.0")
+    d.upload_release(p["id"], "v1.1")
+    st, _, j = d.api("GET", "/v1/messages/?product_id=%d" % p["id"])
+    check(st == 200 and [m["action"] for m in j["messages"]] == ["rom_released", "rom_released"],
+          "messages %r" % j)
+    check(j["messages"][0]["id"] > j["messages"][1]["id"], "newest first")
+    st, _, j = d.api("GET", "/v1/messages/?product_id=%d&limit=1" % p["id"])
+    check(len(j["messages"]) == 1 and j["next_before"], "paged %r" % j)
+    st, _, j2 = d.api("GET", "/v1/messages/?product_id=%d&limit=1&before=%d" % (p["id"], j["next_before"]))
+    check(len(j2["messages"]) == 1 and j2["messages"][0]["id"] < j["messages"][0]["id"], "page 2")
+    st, _, j = d.api("GET", "/v1/messages/?product_id=999")
+    check(st == 404, "unknown product filter 404")
+    st, _, j = d.api("GET", "/v1/messages/?limit=0")
+    check(st == 400, "bad limit 400")
+    st, _, j = d.api("GET", "/v1/messages/", key=dev["owner_key"])
+    check(st == 200 and j["messages"] == [], "device sees only its own %r" % j)
+
+
+def test_follow(d):
+    import http.client
+    p = d.create_product()
+    conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=10)
+    conn.request("GET", "/v1/messages/?follow=true&product_id=%d" % p["id"],
+                 headers={"Authorization": "token " + d.admin_key})
+    resp = conn.getresponse()
+    check(resp.status == 200 and resp.getheader("Content-Type") == "text/event-stream", "sse")
+    check(resp.readline().startswith(b": follow"), "opening comment")
+    resp.readline()
+    d.upload_release(p["id"], "v2.0")
+    line = b""
+    while not line.startswith(b"data: "):
+        line = resp.readline()
+        check(line != b"", "stream ended early")
+    m = json.loads(line[6:])
+    check(m["action"] == "rom_released" and m["body"]["version"] == "v2.0", "event %r" % m)
+    conn.close()
+
+
+if __name__ == "__main__":
+    run_tests([test_ping_and_errors, test_products, test_release_upload_and_current,
+               test_release_refusals, test_oversized_body, test_devices_and_keys,
+               test_rpc_and_curl, test_messages, test_follow])
