@@ -422,7 +422,7 @@ static int finish_tail(struct fota_fwimg_stream *s)
 {
     struct fota_fwimg_info *in = &s->info;
     uint32_t whole = fota_crc32_update(s->crc, s->win, s->pos < 4 ? s->pos : 4);
-    int crc_present;
+    int crc_present, crc_optional;
 
     if (in->layout == FOTA_FWIMG_LAYOUT_V2) {
         if (s->tail_len < 4)
@@ -440,11 +440,13 @@ static int finish_tail(struct fota_fwimg_stream *s)
             return fail(s, FOTA_ETRUNC, s->pos, "old layout: no irom after the 0xFF padding");
         in->layout = FOTA_FWIMG_LAYOUT_OLD;
         in->irom_offset = FOTA_FWIMG_OLD_IROM_OFF;
-        /* SDK 0.9 old images carry no CRC; SDK >= 1.1 ones (app byte) do */
+        /* gen_appbin >= SDK 1.1 (app byte) appends a CRC; SDK 0.9 and esptool
+         * v1 flash images (0x00000.bin + 0xFF + 0x10000.bin) have none */
+        crc_optional = in->variant == FOTA_FWIMG_VARIANT_SDK09 ||
+                       in->variant == FOTA_FWIMG_VARIANT_FLASHHDR;
         crc_present = s->pos >= FOTA_FWIMG_OLD_IROM_OFF + 4 &&
-                      (in->variant != FOTA_FWIMG_VARIANT_SDK09 ||
-                       fota_esp_crc_stored(s->crc) == le32(s->win));
-        if (!crc_present && in->variant != FOTA_FWIMG_VARIANT_SDK09)
+                      (!crc_optional || fota_esp_crc_stored(s->crc) == le32(s->win));
+        if (!crc_present && !crc_optional)
             return fail(s, FOTA_ETRUNC, s->pos, "CRC truncated");
         in->irom_len = s->pos - FOTA_FWIMG_OLD_IROM_OFF - (crc_present ? 4u : 0u);
     }

@@ -318,6 +318,19 @@ static void test_old_layout(void **state)
     assert_int_equal(in.crc_state, FOTA_FWIMG_CRC_ABSENT);
     assert_int_equal(in.irom_len, 256);
     assert_int_equal(fota_fwimg_check_head(b, n, 1), FOTA_ESLOT);
+
+    /* an esptool v1 flash dump (0x00000.bin, 0xFF, 0x10000.bin): no CRC either */
+    n = mk_e9(b, 2, 0x20, 1, 0, 64);
+    assert_int_equal(fota_fwimg_parse(b, n, &in), 0);
+    assert_int_equal(in.layout, FOTA_FWIMG_LAYOUT_OLD);
+    assert_int_equal(in.variant, FOTA_FWIMG_VARIANT_FLASHHDR);
+    assert_int_equal(in.crc_state, FOTA_FWIMG_CRC_ABSENT);
+    assert_int_equal(in.size_map, 2);
+    /* ... unless it ends with one */
+    n = mk_e9(b, 2, 0x20, 1, 1, 64);
+    assert_int_equal(fota_fwimg_parse(b, n, &in), 0);
+    assert_int_equal(in.crc_state, FOTA_FWIMG_CRC_VALID);
+    assert_int_equal(in.irom_len, 64);
     free(b);
 }
 
