@@ -34,7 +34,7 @@
     "\"token %s\"},\"get\":{\"action\":\"%s\"},\"body\":{\"pre_rom_version\":\"%s\","            \
     "\"rom_version\":\"%s\"}}\n"
 
-#define CHAN_MAXTOK 96
+#define CHAN_MAXTOK 64
 
 static void copy_str(char *dst, size_t cap, const char *src)
 {
