@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """bench/legacy.py - N concurrent downloads of a 512 KiB image from the legacy listener
 (`fotad legacy`, drop-in mode), in extension (stream, sendfile) mode and in stock-paced mode,
+and the same image over fotad's HTTP ROM download (GET /v1/device/rom/) when fotad is built,
 with wall time, throughput, per-download latency and the server's CPU time.
 
   python3 bench/legacy.py [--n 100] [--paced-n 20] [--size 524288] [--interval-ms 20]
@@ -9,6 +10,7 @@ with wall time, throughput, per-download latency and the server's CPU time.
 Paced mode is slow by design (one acknowledged 1280-byte write per interval per client), so it
 runs fewer clients by default. Not part of `make test` (only --smoke, a few KiB, is)."""
 import argparse
+import http.client
 import os
 import sys
 import tempfile
@@ -78,8 +80,9 @@ def main():
     import legacy_util as lu  # after FOTA_BIN_DIR is set
     tmp = tempfile.mkdtemp(prefix="bench-legacy-")
     u1, u2 = os.path.join(tmp, "user1.bin"), os.path.join(tmp, "user2.bin")
-    img = lu.make_image(u1, 1, a.size)
-    lu.make_image(u2, 2, a.size)
+    fmap = 2 if a.size <= 499712 else 6   # map 2's slot budget is 122 sectors; map 6: 1 MiB
+    img = lu.make_image(u1, 1, a.size, flash_map=fmap)
+    lu.make_image(u2, 2, a.size, flash_map=fmap)
     size = len(img)
     args = ["-fw1", u1, "-fw2", u2, "--port", "0", "--bind", "127.0.0.1",
             "--max-clients", str(max(a.n, a.paced_n)), "--max-queue", "1000"]
@@ -104,11 +107,35 @@ def main():
     report("paced (stock, 0x01)", a.paced_n, size, wall, lat, ok, cpu_seconds(srv.proc.pid) - c0)
     print("  paced reads over 1280 bytes seen by the (Python) readers: %d" % merged)
 
-    fotad = os.path.join(lu.BIN_DIR, "fotad")
-    print("TODO: HTTP ROM download (/v1/device/rom/) beside these numbers: needs a running fotad"
-          " with a published release%s" % ("" if os.access(fotad, os.X_OK) else
-                                           " (fotad is not built in %s)" % lu.BIN_DIR))
     srv.stop()
+
+    fotad = os.path.join(lu.BIN_DIR, "fotad")
+    if not os.access(fotad, os.X_OK):
+        print("TODO: HTTP ROM download (/v1/device/rom/) beside these numbers: fotad is not "
+              "built in %s" % lu.BIN_DIR)
+        return 1 if bad else 0
+    # the same image over fotad's HTTP ROM download, as a stock device fetches it
+    d = lu.Fotad(tempfile.mkdtemp(prefix="bench-legacy-fotad-"),
+                 ["--log-level", "info", "--http-timeout", "120"])
+    with open(u2, "rb") as f:
+        d.release("bench", "v1.0", {"user1.bin": img, "user2.bin": f.read()}, flash_map=fmap)
+
+    def http_get(i):
+        c = http.client.HTTPConnection("127.0.0.1", d.ports["http"], timeout=120)
+        try:
+            c.request("GET", "/v1/device/rom/?action=download_rom&version=v1.0&filename=user1.bin",
+                      headers={"Authorization": "token " + d.admin})
+            resp = c.getresponse()
+            return resp.read() if resp.status == 200 else None
+        finally:
+            c.close()
+
+    c0 = cpu_seconds(d.proc.pid)
+    wall, lat, res = run_clients(a.n, http_get)
+    ok = sum(1 for r in res if r == img)
+    bad += a.n - ok
+    report("http rom (fotad GET)", a.n, size, wall, lat, ok, cpu_seconds(d.proc.pid) - c0)
+    d.stop()
     return 1 if bad else 0
 
 

@@ -5,6 +5,7 @@ built), makes test images (`fotactl image make` when available, else a Python bu
 follows espressif-protocol.md §5/§6.2), and plays the seed's ESP8266 client.
 Python 3 stdlib only.
 """
+import json
 import os
 import re
 import signal
@@ -14,6 +15,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+import uuid
 import zlib
 
 BIN_DIR = os.path.abspath(os.environ.get("FOTA_BIN_DIR") or os.path.join(
@@ -81,18 +85,18 @@ def py_image(slot, size, seed=1, size_map=2, rtos1=False):
     return bytes(out)
 
 
-def make_image(path, slot, size, version="v1.0", seed=1):
-    """Writes an image for slot to path; returns its bytes."""
+def make_image(path, slot, size, version="v1.0", seed=1, flash_map=2):
+    """Writes an image for slot (built for size map flash_map) to path; returns its bytes."""
     fotactl = os.path.join(BIN_DIR, "fotactl")
     if os.access(fotactl, os.X_OK):
-        cmd = [fotactl, "image", "make", "--slot", str(slot), "--flash-map", "2",
+        cmd = [fotactl, "image", "make", "--slot", str(slot), "--flash-map", str(flash_map),
                "--version", version, "--size", str(size), "-o", path]
         r = subprocess.run(cmd, capture_output=True, timeout=30)
         if r.returncode == 0 and os.path.exists(path):
             with open(path, "rb") as f:
                 return f.read()
         # an older fotactl without --size: fall back to the Python builder
-    data = py_image(slot, size, seed=seed)
+    data = py_image(slot, size, seed=seed, size_map=flash_map)
     with open(path, "wb") as f:
         f.write(data)
     return data
@@ -266,12 +270,102 @@ def stream_client(port, section, host="127.0.0.1", timeout=30):
                 return None
             head += c
         n = struct.unpack("<I", head)[0]
-        body = bytearray()
-        while len(body) < n:
-            c = s.recv(min(1 << 20, n - len(body)))
-            if not c:
-                break
-            body += c
+        body = bytearray(n)
+        view, got = memoryview(body), 0
+        while got < n:
+            k = s.recv_into(view[got:])
+            if k == 0:
+                return bytes(body[:got])
+            got += k
         return bytes(body)
     finally:
         s.close()
+
+
+# ------------------------------------------------------------------ fotad
+
+class Fotad:
+    """fotad with a memory store on ephemeral loopback ports (HTTP and legacy only)."""
+
+    def __init__(self, tmp, extra=()):
+        self.logpath = os.path.join(tmp, "fotad.log")
+        self.log = open(self.logpath, "w+b")
+        args = [os.path.join(BIN_DIR, "fotad"), "--data", os.path.join(tmp, "data"),
+                "--store", "memory", "--bind", "127.0.0.1", "--http-port", "0",
+                "--https-port", "off", "--device-port", "off", "--device-tls-port", "off",
+                "--legacy-port", "0", "--log-level", "debug"] + list(extra)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.ports = {}
+        deadline = time.monotonic() + 15
+        while not {"http", "legacy"} <= set(self.ports):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                fail("fotad did not start:\n" + self.text())
+            for m in re.finditer(r"listening proto=(\S+) addr=\S+:(\d+)", self.text()):
+                self.ports[m.group(1)] = int(m.group(2))
+            time.sleep(0.02)
+        self.admin = open(os.path.join(tmp, "data", "owner.key")).read().strip()
+
+    def text(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.text())
+            if m:
+                return m
+            time.sleep(0.02)
+        fail("no log line matching %r:\n%s" % (pattern, self.text()))
+
+    def api(self, method, path, body=None, ctype="application/json"):
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.ports["http"], path),
+                                     data=data, method=method)
+        req.add_header("Authorization", "token " + self.admin)
+        if data is not None:
+            req.add_header("Content-Type", ctype)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            fail("%s %s -> %d %s" % (method, path, e.code, e.read()[:500]))
+
+    def release(self, name, version, files, flash_map=2):
+        """Creates product `name`, uploads files {name: bytes} as `version` and makes it
+        current. Returns the product id."""
+        prod = self.api("POST", "/v1/products/", {"name": name, "flash_map": flash_map})["product"]
+        body, ctype = multipart({"version": version}, files)
+        self.api("POST", "/v1/products/%d/roms/" % prod["id"], body, ctype)
+        self.api("POST", "/v1/products/%d/roms/%s/current" % (prod["id"], version), b"")
+        return prod["id"]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            rc = self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            fail("fotad did not stop on SIGTERM")
+        text = self.text()
+        for mark in SANITIZER_MARKS:
+            if mark in text:
+                fail("sanitizer report:\n" + text)
+        for line in text.splitlines():
+            if " ERROR " in line:
+                fail("unexpected ERROR line: " + line)
+        return rc
+
+
+def multipart(fields, files):
+    b = uuid.uuid4().hex
+    out = b""
+    for k, v in fields.items():
+        out += ("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
+                % (b, k, v)).encode()
+    for name, data in files.items():
+        out += ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n" % (b, name)).encode()
+        out += data + b"\r\n"
+    out += ("--%s--\r\n" % b).encode()
+    return out, "multipart/form-data; boundary=" + b
