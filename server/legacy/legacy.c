@@ -670,8 +670,7 @@ int fota_legacy_listen(struct fota_legacy *lg, const char *addr, int port, int *
     hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
     if (getaddrinfo(host, serv, &hints, &ai) != 0 || !ai)
         return FOTA_EINVAL;
-    if (ai->ai_family == AF_INET6)
-        flags |= LEV_OPT_BIND_IPV6ONLY; /* "::" and "0.0.0.0" can then both be listened on */
+    /* "::" stays dual-stack (IPv4 devices reach it too), as fotad's other listeners */
     l = evconnlistener_new_bind(lg->base, on_accept, lg, flags, 511, ai->ai_addr,
                                 (int)ai->ai_addrlen);
     freeaddrinfo(ai);

@@ -85,8 +85,8 @@ struct fota_legacy *fota_legacy_new(struct event_base *base, const struct fota_l
 int fota_legacy_set_conf(struct fota_legacy *lg, const struct fota_legacy_conf *conf);
 /* Sets (or clears, with NULL) the callback told about every finished connection. */
 void fota_legacy_set_record_cb(struct fota_legacy *lg, fota_legacy_record_cb cb, void *ud);
-/* Starts listening on addr (numeric IPv4 or IPv6 literal, brackets allowed; NULL or "" = 0.0.0.0)
- * and port (0 = ephemeral). *bound_port (may be NULL) receives the actual port. May be called
+/* Starts listening on addr (numeric IPv4 or IPv6 literal, brackets allowed; NULL or "" = 0.0.0.0;
+ * "::" is dual-stack) and port (0 = ephemeral). *bound_port (may be NULL) receives the actual port. May be called
  * up to 8 times for several addresses. Errors: FOTA_EINVAL (bad address or port), FOTA_EIO
  * (bind/listen failed: errno is kept), FOTA_ERANGE (too many listeners). */
 int fota_legacy_listen(struct fota_legacy *lg, const char *addr, int port, int *bound_port);

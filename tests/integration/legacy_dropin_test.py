@@ -70,6 +70,15 @@ def main():
     if rc != 0:
         fail("exit status %d after SIGTERM" % rc)
 
+    # "[::]" is dual-stack: IPv4 and IPv6 clients both reach it
+    srv = Server(["-fw1", u1, "-fw2", u2, "--port", "0", "--bind", "[::]", "--interval-ms", "1"])
+    for host in ("127.0.0.1", "::1"):
+        r = stock_client(srv.port, 1, host=host)
+        if not r.ok or r.data != img1:
+            fail("client over %s on [::]: %s" % (host, r.error))
+    if srv.stop() != 0:
+        fail("bad exit status")
+
     # RTOS 1.x images (the seed's SDK) carry no slot number: accepted with a note, served
     r1, r2 = os.path.join(tmp, "rtos1.bin"), os.path.join(tmp, "rtos2.bin")
     with open(r1, "wb") as f:
