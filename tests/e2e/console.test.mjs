@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startFotad, makeImage, launchBrowser, tempDir, rmrf, missingPrerequisite } from './harness.mjs';
+import { startFotad, startSim, makeImage, launchBrowser, tempDir, rmrf, missingPrerequisite } from './harness.mjs';
 
 const missing = missingPrerequisite();
 if (missing) {
@@ -22,7 +22,7 @@ const SHOTS = process.env.FOTA_E2E_SHOTS || path.resolve(import.meta.dirname, '.
 const DOC_SHOT = process.env.FOTA_E2E_DOC_SHOT || '';   // e.g. docs/console.png, written on success
 const T = 10000;                                        // every wait is bounded
 
-let fotad, browser, work;
+let fotad, browser, work, sim = null;
 const pages = [];
 
 async function shootAll(tag) {
@@ -148,10 +148,20 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await form.getByRole('button', { name: 'Add device' }).click();
       const keys = page.locator('#device-keys');
       await keys.waitFor();
-      assert.match(await keys.locator('[data-key=master]').innerText(), /^[0-9a-f]{40}$/);
+      const master = await keys.locator('[data-key=master]').innerText();
+      assert.match(master, /^[0-9a-f]{40}$/);
       assert.match(await keys.locator('[data-key=owner]').innerText(), /^[0-9a-f]{40}$/);
       await page.locator('#devices tbody tr', { hasText: deviceName }).waitFor();
+      sim = startSim(fotad, master, 'v1.0', 'v1.1', work);
     });
+
+    if (sim) {
+      await step(t, 'the simulated device comes online running v1.0', async () => {
+        // The product page refreshes its device list every few seconds.
+        const row = page.locator('#devices tbody tr', { hasText: deviceName });
+        await row.filter({ hasText: 'Online' }).filter({ hasText: 'v1.0' }).waitFor({ timeout: 20000 });
+      });
+    }
 
     // A second tab on the live feed, opened before the change it must show.
     const feed = await browser.ctx.newPage();
@@ -184,7 +194,8 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       assert.equal(await page.locator('#releases li.is-current').count(), 1);
     });
 
-    await step(t, 'the live feed shows the update-available message', async () => {
+    // fotad tells only devices known to run an older version.
+    if (sim || process.env.FOTA_E2E_MOCK) await step(t, 'the live feed shows the update-available message', async () => {
       await feed.locator('#messages li', { hasText: `Device ${deviceName} has version v1.1 update` }).waitFor();
     });
 
@@ -200,16 +211,38 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       const up = page.waitForResponse((r) => r.url().includes('/v1/device/rpc/') && r.url().includes('sys_upgrade'));
       lap('await page.getByRole');
       await page.getByRole('button', { name: 'Upgrade' }).click();
-      const upStatus = (await up).status();
+      const upResp = await up;
+      const upStatus = upResp.status();
       assert.ok(upStatus === 200 || upStatus === 202, 'upgrade accepted: ' + upStatus);
+      const upBody = await upResp.json();
       // Offline device: the command waits for it, and the page says so.
-      const expect = upStatus === 202 ? /Queued/ : /Sent/;
+      const queued = upStatus === 202 || (upBody.command && upBody.command.state === 'queued');
+      assert.equal(upBody.command && upBody.command.action, 'sys_upgrade');
+      const expect = queued ? /Queued/ : /Sent/;
       await page.locator('#upgrade-status', { hasText: expect }).waitFor();
+      if (sim) {
+        assert.ok(!queued, 'the online device gets the command at once');
+        // The device downloads user2.bin and reports; the message arrives
+        // live on the device page and in the feed tab.
+        await page.locator('#device-messages li', { hasText: `Device ${deviceName} upgraded to version v1.1` })
+          .waitFor({ timeout: 20000 });
+        await feed.locator('#messages li', { hasText: `Device ${deviceName} upgraded to version v1.1` }).waitFor();
+        await page.locator('#device-info', { hasText: 'v1.1' }).waitFor();
+      }
 
       lap('const rb = page.wait');
       const rb = page.waitForResponse((r) => r.url().includes('sys_reboot'));
       await page.getByRole('button', { name: 'Reboot' }).click();
       assert.ok([200, 202].includes((await rb).status()));
+      if (sim) {
+        // Rebooted, the device runs v1.1 from the other slot: fota-sim ends ok.
+        const r = await Promise.race([sim.done, new Promise((res) => setTimeout(() => res(null), 20000))]);
+        assert.ok(r, 'fota-sim finished after the reboot:\n' + sim.out());
+        assert.equal(r.code, 0, 'fota-sim result:\n' + r.out);
+        assert.match(r.out, /upgraded:\s+1/);
+        await page.locator('#history tbody tr', { hasText: 'sys_upgrade' }).waitFor();
+        assert.match(await page.locator('#device-info').innerText(), /v1\.1/);
+      }
 
       lap('const form = page.lo');
       const form = page.locator('#rpc-form');
@@ -257,6 +290,7 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await page.screenshot({ path: DOC_SHOT });
     }
   } finally {
+    if (sim) sim.stop();
     await browser.ctx.close().catch(() => {});
     rmrf(browser.profile);
     const code = await fotad.stop();
@@ -264,6 +298,10 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
     rmrf(fotad.data);
     rmrf(work);
     if (!process.env.FOTA_E2E_MOCK) {
+      if (/ERROR|AddressSanitizer|runtime error:/.test(log) || code !== 0) {
+        fs.mkdirSync(SHOTS, { recursive: true });
+        fs.writeFileSync(path.join(SHOTS, 'fotad.log'), log);
+      }
       assert.ok(!/ERROR|AddressSanitizer|runtime error:/.test(log), 'fotad logged an error:\n' + log.slice(-3000));
       assert.equal(code, 0, 'fotad exit status');
     }

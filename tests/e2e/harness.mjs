@@ -108,3 +108,24 @@ export async function launchBrowser() {
 }
 
 export function rmrf(p) { try { fs.rmSync(p, { recursive: true, force: true }); } catch (e) { /* best effort */ } }
+
+// One simulated ESP8266 (fota-sim, NONOS IoT_Demo profile) running v1.0 with
+// the master key the console showed; it waits for the push of
+// sys_upgrade to `to`, downloads, reports, and exits 0 once a sys_reboot has
+// brought it up on the new version. null when fota-sim or the device port is
+// missing. Resolves .done with { code, out }.
+export function startSim(fotad, masterKey, from, to, dir) {
+  const exe = path.join(BIN, 'fota-sim');
+  if (process.env.FOTA_E2E_MOCK || !fotad.device || !fs.existsSync(exe)) return null;
+  const keys = path.join(dir, 'sim-keys.txt');
+  fs.writeFileSync(keys, masterKey + '\n');
+  const port = new URL(fotad.http).port;
+  const proc = spawn(exe, ['--server', '127.0.0.1', '--http-port', port, '--device-port', String(fotad.device.port),
+    '--keys', keys, '--profile', 'nonos', '--devices', '1', '--initial-version', from, '--upgrade-to', to,
+    '--map', '2', '--timeout', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d.toString(); });
+  proc.stderr.on('data', (d) => { out += d.toString(); });
+  const done = new Promise((resolve) => proc.on('exit', (code) => resolve({ code, out })));
+  return { proc, done, out: () => out, stop() { if (proc.exitCode === null) proc.kill('SIGKILL'); } };
+}

@@ -84,7 +84,9 @@ export async function download(path, filename) {
 export function follow(query, onMessage, onState) {
   let stopped = false;
   let ctrl = null;
-  let lastId = '';
+  // query.after (the newest id already shown) makes fotad replay what
+  // arrived between the listing and the stream.
+  let lastId = query && query.after ? String(query.after) : '';
   let delay = 500;
 
   async function run() {
@@ -93,6 +95,7 @@ export function follow(query, onMessage, onState) {
       try {
         const q = new URLSearchParams(query || {});
         q.set('follow', 'true');
+        if (lastId) q.set('after', lastId);
         const headers = { Authorization: 'token ' + getKey(), Accept: 'text/event-stream' };
         if (lastId) headers['Last-Event-ID'] = lastId;
         const res = await fetch('/v1/messages/?' + q.toString(), { headers, signal: ctrl.signal, cache: 'no-store' });

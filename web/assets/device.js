@@ -20,15 +20,27 @@ export function cmpVersion(a, b) {
 
 // Sends an RPC through the seed's endpoint. The admin key names the device;
 // an owner key is scoped to its device already.
+// Commands sent from this tab, per device id (newest first), for the history.
+const sentCommands = new Map();
+
 async function rpc(deviceId, params) {
   const q = new URLSearchParams({ deliver_to_device: 'true' });
   for (const [k, v] of params) q.append(k, v);
   if (api.getRole() === 'admin') q.set('device_id', deviceId);
-  return api.get('/v1/device/rpc/?' + q.toString());
+  const r = await api.get('/v1/device/rpc/?' + q.toString());
+  if (r.body.command) {
+    const list = sentCommands.get(String(deviceId)) || [];
+    list.unshift(r.body.command);
+    sentCommands.set(String(deviceId), list.slice(0, 50));
+  }
+  return r;
 }
 
+// fotad records every command; state "queued" means the device is offline
+// and gets it when it next connects (HTTP 202 from servers that say so).
 function rpcOutcome(r) {
-  if (r.http === 202 || /queued/i.test(JSON.stringify(r.body.command || r.body.state || ''))) return t('queued');
+  const state = (r.body.command && r.body.command.state) || r.body.state || '';
+  if (r.http === 202 || state === 'queued') return t('queued');
   return t('sent');
 }
 
@@ -99,6 +111,19 @@ export function deviceView(root, id) {
     loadHistory();
   }
 
+  // The light refresh: device row and history, not the release list.
+  async function refresh() {
+    try {
+      const r = api.getRole() === 'admin' ? await api.get('/v1/devices/' + id + '/') : await api.get('/v1/device/');
+      const d = r.body.device || r.body;
+      const changed = !device || d.rom_version !== device.rom_version;
+      device = d;
+      if (changed) { load(); return; }
+      renderInfo(device);
+    } catch (e) { /* next round */ }
+    loadHistory();
+  }
+
   async function loadMessages() {
     try {
       const r = await api.get('/v1/messages/?device_id=' + encodeURIComponent(id) + '&limit=20');
@@ -108,16 +133,33 @@ export function deviceView(root, id) {
     } catch (e) { /* the owner key may not read messages: leave the list empty */ }
   }
 
+  // Upgrade history: fotad's command list when it has one, else the
+  // commands sent from this tab (with the state fotad answered) merged with
+  // the device's upgrade messages.
+  let hasCommandApi = api.getRole() === 'admin';
+  function histRow(when, action, params, state) {
+    return h('tr', {}, h('td', {}, fmtTime(when)), h('td', {}, action),
+      h('td', {}, typeof params === 'string' ? params : JSON.stringify(params || {})), h('td', {}, String(state || '')));
+  }
   async function loadHistory() {
-    if (api.getRole() !== 'admin') return;
+    if (hasCommandApi) {
+      try {
+        const r = await api.get('/v1/devices/' + id + '/commands/');
+        const list = r.body.commands || [];
+        hist.replaceChildren(...list.map((c) => histRow(c.updated || c.created, c.action, c.params, c.state)));
+        return;
+      } catch (e) { hasCommandApi = false; }
+    }
+    const rows = (sentCommands.get(String(id)) || []).map((c) => ({ when: c.updated || c.created, action: c.action, params: c.params, state: c.state }));
     try {
-      const r = await api.get('/v1/devices/' + id + '/commands/');
-      const list = r.body.commands || [];
-      hist.replaceChildren(...list.map((c) => h('tr', {},
-        h('td', {}, fmtTime(c.updated || c.created)), h('td', {}, c.action),
-        h('td', {}, typeof c.params === 'string' ? c.params : JSON.stringify(c.params || {})),
-        h('td', {}, String(c.state || '')))));
-    } catch (e) { /* endpoint may not exist: history then comes from messages only */ }
+      const r = await api.get('/v1/messages/?device_id=' + encodeURIComponent(id) + '&limit=50');
+      for (const m of r.body.messages || []) {
+        if (!/upgrade|update/.test(m.action)) continue;
+        rows.push({ when: m.created, action: m.action, params: m.body, state: /fail/.test(m.action) ? 'failed' : (/success/.test(m.action) ? 'done' : '') });
+      }
+    } catch (e) { /* keep what we have */ }
+    rows.sort((a, b) => (b.when || 0) - (a.when || 0));
+    hist.replaceChildren(...rows.map((x) => histRow(x.when, x.action, x.params, x.state)));
   }
 
   upBtn.addEventListener('click', async () => {
@@ -192,8 +234,11 @@ export function deviceView(root, id) {
         h('div', { class: 'scroll' }, h('table', { class: 'grid', id: 'history' },
           h('thead', {}, h('tr', {}, [t('when'), t('action'), t('params'), t('state')].map((k) => h('th', { scope: 'col' }, k)))), hist)))));
   load();
-  // Live: any message about this device refreshes the page's data.
-  return api.follow({ device_id: id }, (m) => {
+  // Live: any message about this device refreshes the page's data; online
+  // state and command progress are also looked at every few seconds.
+  const stop = api.follow({ device_id: id }, (m) => {
     if (String(m.device_id) === String(id) || !m.device_id) load();
   }, null);
+  const timer = setInterval(() => { if (!document.hidden) refresh(); }, 3000);
+  return () => { stop(); clearInterval(timer); };
 }

@@ -31,7 +31,8 @@ export function messagesView(root) {
       for (const m of r.body.messages || []) add(m, false);
       if (!list.children.length) list.append(h('li', { class: 'muted empty' }, t('none')));
     } catch (e) { say(st, t('error', e.message), 'bad'); }
-    stop = api.follow(q, (m) => add(m, true), (s) => {
+    const newest = Math.max(0, ...[...seen].map(Number).filter(Number.isFinite));
+    stop = api.follow(newest ? { ...q, after: newest } : q, (m) => add(m, true), (s) => {
       live.textContent = s === 'live' ? t('live') : t('reconnecting');
       live.className = 'badge ' + (s === 'live' ? 'on' : 'off');
     });

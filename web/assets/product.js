@@ -86,15 +86,20 @@ function releaseForm(product, onDone) {
   add.addEventListener('click', () => { const i = addRow(); if (i) i.focus(); });
   addRow();
 
-  // Finds the row whose chosen file the server's reply names.
+  // Finds the row whose chosen file the server's refusal names: an explicit
+  // "file" field, else the file name mentioned first in the message.
   function rowFor(body) {
-    const named = body.file || body.filename || body.name || '';
-    const text = [named, body.message || '', body.error || ''].join(' ');
+    const named = body.file || body.filename || '';
+    const text = [body.message || '', body.error || ''].join(' ');
+    let best = null, at = Infinity;
     for (const li of rows.children) {
       const f = li.querySelector('input').files[0];
-      if (f && (named === f.name || (!named && text.includes(f.name)))) return li;
+      if (!f) continue;
+      if (named && named === f.name) return li;
+      const i = text.indexOf(f.name);
+      if (i >= 0 && i < at) { best = li; at = i; }
     }
-    return null;
+    return best;
   }
 
   const form = h('form', { class: 'card', id: 'release-form', novalidate: true },
@@ -245,6 +250,9 @@ export function productView(root, id) {
             .map((k) => h('th', { scope: 'col' }, t(k))))), devBody)),
         keysSlot, devForm)));
   load();
+  // Messages refresh the device list at once; online state and last
+  // activity change without a message, so also look every few seconds.
   const stop = api.follow({ product_id: id }, () => { loadDevices(); }, null);
-  return stop;
+  const timer = setInterval(() => { if (!document.hidden) loadDevices(); }, 3000);
+  return () => { stop(); clearInterval(timer); };
 }

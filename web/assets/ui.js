@@ -70,6 +70,7 @@ export function messageText(m) {
               (m.device_id ? t('device_x', m.device_id) : t('all_products'));
   const ver = b.version || b.rom_version || b.to || '';
   const a = String(m.action || '');
+  if (a === 'rom_released') return t('msg_released', ver, b.files || '?');
   if (/update_available|rom_update|new_version/.test(a)) return t('msg_update', dev, ver);
   if (/fail|error|timeout/.test(a)) return t('msg_failed', dev, ver || '?', b.reason || b.error || b.message || a);
   if (/upgrade_success|upgraded|upgrade_done/.test(a)) return t('msg_upgraded', dev, ver);
