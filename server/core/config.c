@@ -371,7 +371,7 @@ static void flag_name(const struct fota_conf_opt *o, char *buf, size_t len)
 static const char *type_hint(int t)
 {
     switch (t) {
-    case FOTA_CONF_T_PORT: return "PORT|off";
+    case FOTA_CONF_T_PORT: return "PORT/off";
     case FOTA_CONF_T_UINT: return "N";
     case FOTA_CONF_T_SIZE: return "SIZE";
     case FOTA_CONF_T_LEVEL: return "LEVEL";
@@ -416,11 +416,31 @@ void fota_config_doc(FILE *f)
                 o->def[0] ? o->def : "\"\"", (o->flags & FOTA_CONF_RELOAD) ? "yes" : "no",
                 o->help);
     }
-    fprintf(f, "\nTypes: PORT|off = 0..65535 or `off`; N = decimal integer within the option's\n"
+    fprintf(f, "\nTypes: PORT/off = 0..65535 or `off`; N = decimal integer within the option's\n"
                "range; SIZE = bytes with optional `K`, `M`, `G` (binary) suffix; LEVEL = `debug`,\n"
                "`info`, `warn`, `error`.\n\n"
                "TLS: `https_port` and `device_tls_port` listen only when both `tls_cert` and\n"
-               "`tls_key` are set.\n");
+               "`tls_key` are set.\n\n"
+               "## Example\n\n"
+               "`etc/fotad.conf.example` sets every option; check a file with\n"
+               "`fotad -t -c etc/fotad.conf.example` and run with\n"
+               "`fotad -c etc/fotad.conf.example --http-port 8080` (the flag wins).\n\n"
+               "```ini\n[fotad]\ndata = /var/lib/fota\nbind = 0.0.0.0\nhttp_port = 80\n"
+               "device_port = 8000\n;tls_cert = /etc/fota/cert.pem\n;tls_key = /etc/fota/key.pem\n"
+               "max_upload = 16M\nlog_level = info\n```\n\n"
+               "## Signals\n\n"
+               "- `SIGTERM`, `SIGINT`: stop accepting, end live message streams, let in-flight\n"
+               "  requests finish (at most `shutdown_grace` seconds), close the store cleanly,\n"
+               "  exit 0. A second signal exits at once.\n"
+               "- `SIGHUP`: re-read the file and flags and apply the options marked *reload*\n"
+               "  (logged as `configuration reloaded changed=...`); the others keep their\n"
+               "  values until a restart.\n"
+               "- `SIGPIPE` is ignored.\n\n"
+               "## Data directory\n\n"
+               "`fota.db` (SQLite, WAL), `blobs/sha256/xx/<sha256>` (firmware files),\n"
+               "`blobs/tmp/` (uploads in progress; emptied at start), `owner.key` (the admin\n"
+               "key, 0600, created at first start), `secret.key` (32 random bytes, 0600: device\n"
+               "and product keys are derived from it, see docs/api.md). Back up all of it.\n");
 }
 
 void fota_config_apply_reloadable(struct fota_config *dst, const struct fota_config *src,
