@@ -149,6 +149,14 @@ void fota_rom_download(void *ud, struct fota_req *r)
     const char *filename = fota_req_query(r, "filename");
     int64_t product_id, device_id;
     int fd = -1;
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    /* Every reply on this route closes the connection, errors included: a
+     * trailing NUL (RTOS clients) must never be parsed as a next request.
+     * evhttp adds "Connection: keep-alive" for a keep-alive HTTP/1.0 request
+     * unless the request's own header is gone. */
+    evhttp_remove_header(evhttp_request_get_input_headers(r->ev), "Connection");
+    evhttp_remove_header(oh, "Connection");
+    evhttp_add_header(oh, "Connection", "close");
     if (!action || strcmp(action, "download_rom") != 0 || !version || !filename) {
         fota_reply_error(r, 400, "need action=download_rom, version= and filename=");
         return;
@@ -191,7 +199,6 @@ void fota_rom_download(void *ud, struct fota_req *r)
     }
     int64_t from = 0, to = size - 1;
     int ranged = fota_rom_range(fota_req_header(r, "Range"), size, &from, &to);
-    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
     char hv[160];
     if (ranged < 0) {
         close(fd);
@@ -202,10 +209,6 @@ void fota_rom_download(void *ud, struct fota_req *r)
     }
     int64_t len = ranged ? to - from + 1 : size;
     int code = ranged ? 206 : 200;
-    /* evhttp adds "Connection: keep-alive" for a keep-alive HTTP/1.0 request
-     * unless the request's own header is gone; we always close. */
-    evhttp_remove_header(evhttp_request_get_input_headers(r->ev), "Connection");
-    evhttp_remove_header(oh, "Connection");
     evhttp_remove_header(oh, "Content-Length");
     evhttp_add_header(oh, "Content-Type", "application/octet-stream");
     snprintf(hv, sizeof hv, "%" PRId64, len);
@@ -219,7 +222,6 @@ void fota_rom_download(void *ud, struct fota_req *r)
         snprintf(hv, sizeof hv, "bytes %" PRId64 "-%" PRId64 "/%" PRId64, from, to, size);
         evhttp_add_header(oh, "Content-Range", hv);
     }
-    evhttp_add_header(oh, "Connection", "close");
     r->replied = 1;
     FOTA_INFO("rom download req=%" PRIu64 " method=%s dev=%lld product=%lld version=%s file=%s "
               "status=%d bytes=%" PRId64 " peer=%s", r->id, r->head ? "HEAD" : "GET",
