@@ -179,10 +179,14 @@ class Server:
         return rc
 
     def check_clean(self):
+        """Fails on a sanitizer report or an ERROR log line (the listener logs ERROR only for
+        source or socket failures, which no test provokes)."""
         err = self.stderr() + "\n" + self.stdout()
         for mark in SANITIZER_MARKS:
             if mark in err:
                 fail("sanitizer report in server output:\n" + err)
+        if re.search(r"Z ERROR ", err):
+            fail("ERROR log line in server output:\n" + err)
 
 
 # ------------------------------------------------------------------ clients
