@@ -135,6 +135,11 @@ static int rpc_device(struct fota_req *r, struct fota_device *d)
     int64_t id = 0;
     if (k.kind == FOTA_KEY_OWNER || k.kind == FOTA_KEY_MASTER) {
         id = k.device_id;
+        const char *s = fota_req_query(r, "device_id");
+        if (s && strtoll(s, NULL, 10) != id) {
+            fota_reply_error(r, 403, "this key belongs to another device");
+            return -1;
+        }
     } else if (k.kind == FOTA_KEY_ADMIN) {
         const char *s = fota_req_query(r, "device_id");
         char *end = NULL;
@@ -231,7 +236,7 @@ static void rpc_handler(struct fota_req *r)
     struct fota_device d;
     const char *action = fota_req_query(r, "action");
     const char *dtd = fota_req_query(r, "deliver_to_device");
-    if (!dtd || strcmp(dtd, "true") != 0) {
+    if (dtd && strcmp(dtd, "true") != 0) {
         fota_reply_error(r, 400, "only deliver_to_device=true is supported");
         return;
     }
@@ -246,7 +251,7 @@ static void rpc_handler(struct fota_req *r)
     for (struct evkeyval *kv = r->query.tqh_first; kv; kv = kv->next.tqe_next)
         if (!is_control_param(kv->key))
             json_object_set_new(params, kv->key, json_string(kv->value));
-    const char *version = json_string_value(json_object_get(params, "version"));
+    const char *version = fota_req_query(r, "version"); /* lives as long as r */
     if (strcmp(action, "sys_upgrade") == 0) {
         struct fota_rom rom;
         if (!version || !version_char_ok(version)) {

@@ -1,0 +1,79 @@
+"""devchan_rpc_test.py - RPC delivery rules: offline -> 202 queued and pushed when the device
+next identifies; queue=false -> 409; no D4 in time -> 504; admin key with device_id=;
+unknown release -> 404; datastream POST forwarded as §2.5 and the device's D5 returned;
+a failed upgrade report; a silent device dropped after ping_timeout."""
+import json
+import time
+
+from devchan_util import (StockDevice, Fotad, check, first_frame, parse_nonce,
+                          rpc_response_frame, run_in_thread, upgrade_frame, wait_for)
+from devchan_upgrade_test import api, device_view, setup
+
+
+def rpc(d, key, query):
+    return api(d, "GET", "/v1/device/rpc/?deliver_to_device=true&" + query, key)
+
+
+def main():
+    d = Fotad("--ping-timeout", "5")
+    try:
+        pid, dev_id, master, owner, _ = setup(d)
+        # offline: queue=false -> 409, else 202 queued
+        st, j = rpc(d, owner, "action=sys_upgrade&version=v1.1&queue=false")
+        check(st == 409, "queue=false offline: %s %s" % (st, j))
+        st, j = rpc(d, owner, "action=sys_upgrade&version=v9.9")
+        check(st == 404, "unknown release: %s %s" % (st, j))
+        st, j = rpc(d, owner, "action=sys_upgrade&version=v1.1")
+        check(st == 202 and j["command"]["state"] in ("queued", 1), "offline: %s %s" % (st, j))
+        # the device connects: the queued push follows the identify reply, as its own message
+        dev = StockDevice(d.device, master)
+        dev.send(first_frame(77, master))
+        check(parse_nonce(dev.recv_msg()) == 77, "identify reply")
+        push = dev.recv_msg(timeout=5)
+        check('"action": "sys_upgrade"' in push and '"version": "v1.1~~~~~~~~~~~"' in push,
+              "queued push %r" % push)
+        dev.send(rpc_response_frame(parse_nonce(push)))
+        # the report says it failed: the command fails, rom_version is unchanged
+        dev.send(upgrade_frame(master, "device_upgrade_failed", "v1.0.5t45772(a)",
+                               "v1.1~~~~~~~~~~~"))
+        check("send message success" in dev.recv_msg(), "D7 reply")
+        check(device_view(d, dev_id)["rom_version"] != "v1.1", "failed upgrade changed the version")
+        d.wait_log(r"device report .*action=device_upgrade_failed")
+        # no D4: 504 after timeout=1
+        st, j = rpc(d, owner, "action=sys_upgrade&version=v1.1&timeout=1")
+        check(st == 504 and "did not answer" in j.get("message", ""), "timeout: %s %s" % (st, j))
+        dev.recv_msg()  # the push that went unanswered
+        # admin key needs device_id=; with it the device gets the push
+        st, j = rpc(d, d.admin, "action=sys_reboot")
+        check(st == 400, "admin without device_id: %s" % st)
+        st, j = rpc(d, d.admin, "action=sys_reboot&device_id=%d" % dev_id)
+        check(st == 200, "admin sys_reboot %s %s" % (st, j))
+        msg = dev.recv_msg()
+        check('"action": "sys_reboot"' in msg and "token " + owner in msg and d.admin not in msg,
+              "reboot push (owner key in meta, never the admin key) %r" % msg)
+        # datastream POST: forwarded with its body, the D5 reply returned
+        join = run_in_thread(api, d, "POST", "/v1/datastreams/plug-status/datapoint/"
+                             "?deliver_to_device=true", owner, {"datapoint": {"x": 1}})
+        push = dev.recv_msg()
+        n = parse_nonce(push)
+        check(push == '{"body": {"datapoint": {"x": 1}}, "deliver_to_device": true, "meta": '
+              '{"Authorization": "token %s"}, "method": "POST", "nonce": %d, "path": '
+              '"/v1/datastreams/plug-status/datapoint/"}\n' % (owner, n), "datastream push %r" % push)
+        check(push[push.find("body") + 27] == "1", "plug parser offset 27")
+        dev.send('{"status": 200, "datapoint": {"x": 1}, "nonce": %d, "deliver_to_device": true}\n'
+                 % n)
+        st, j = join()
+        check(st == 200 and j["datapoint"] == {"x": 1}, "datastream reply %s %s" % (st, j))
+        # a device that stops pinging is dropped after ping_timeout (5 s) and shown offline
+        t0 = time.monotonic()
+        check(dev.closed(timeout=10), "silent device not dropped")
+        check(time.monotonic() - t0 >= 3, "dropped too early")
+        wait_for(lambda: not device_view(d, dev_id)["online"], 5, "offline after the drop")
+        d.wait_log(r"device connection timed out .*state=silent")
+    finally:
+        d.stop()
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
