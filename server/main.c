@@ -119,6 +119,10 @@ static int run(struct daemon *d, const struct fota_config *conf)
               fota_config_port_str(conf->device_port, ps[2], 16),
               fota_config_port_str(conf->device_tls_port, ps[3], 16),
               fota_config_port_str(conf->legacy_port, ps[4], 16));
+    FOTA_DEBUG("configuration file=%s log_level=%s max_upload=%llu shutdown_grace=%u "
+               "http_timeout=%u ping_timeout=%u", conf->config_file[0] ? conf->config_file : "-",
+               fota_log_level_name(conf->log_level), (unsigned long long)conf->max_upload,
+               conf->shutdown_grace, conf->http_timeout, conf->ping_timeout);
     if (fota_server_init(&d->srv, base, conf) != 0)
         goto out;
     for (size_t i = 0; i < NMODULES; i++) {

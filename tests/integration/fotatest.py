@@ -118,7 +118,7 @@ class Fotad:
     or "memory"), tls=(cert, key), extra=[more flags], log_level."""
 
     def __init__(self, data_dir=None, http=True, device=True, device_tls=False, https=False,
-                 legacy=False, store=None, tls=None, extra=(), log_level="info", config=None):
+                 legacy=False, store=None, tls=None, extra=(), log_level=None, config=None):
         self.tmp = tempfile.mkdtemp(prefix="fotatest-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.logpath = os.path.join(self.tmp, "fotad.log")
@@ -126,8 +126,9 @@ class Fotad:
         self.ports = {}
         self.proc = None
         self._log_offset = 0
-        args = [bin_path("fotad"), "--data", self.data_dir, "--bind", "127.0.0.1",
-                "--log-level", log_level]
+        args = [bin_path("fotad"), "--data", self.data_dir, "--bind", "127.0.0.1"]
+        if log_level:
+            args += ["--log-level", log_level]
         if config:
             args += ["-c", config]
         for flag, on in (("--http-port", http), ("--device-port", device),
