@@ -229,8 +229,10 @@ def libupgrade_head(url):
     return url.replace("GET", "HEAD").replace("keep-alive", "close")
 
 
-def http_exchange(port, request, read_body=True, max_bytes=4 << 20, timeout=10.0, tls=None):
-    """Sends request bytes; returns (first_segment, header_bytes, body_bytes, closed)."""
+def http_exchange(port, request, read_body=True, max_bytes=4 << 20, timeout=10.0, tls=None,
+                  wait_close=True):
+    """Sends request bytes; returns (first_segment, header_bytes, body_bytes, closed).
+    wait_close=False: stop once Content-Length bytes of body are in."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     if tls:
         s = tls.wrap_socket(s)
@@ -242,6 +244,11 @@ def http_exchange(port, request, read_body=True, max_bytes=4 << 20, timeout=10.0
     while not closed and len(data) < max_bytes and time.monotonic() < end:
         if not read_body and b"\r\n\r\n" in data:
             break
+        if not wait_close and b"\r\n\r\n" in data:
+            h, _, b = data.partition(b"\r\n\r\n")
+            cl = content_length(h + b"\r\n")
+            if cl is not None and len(b) >= cl:
+                break
         try:
             d = s.recv(65536)
         except socket.timeout:
