@@ -109,7 +109,7 @@ static void classify_raw_message(const char *line, size_t len, struct fota_devpr
         return;
     if (!scan_after(line, len, "\"action\":\"", f->action, sizeof f->action, 0))
         return;
-    scan_after(line, len, "\"Authorization\": \"token ", f->key, sizeof f->key, 0) ||
+    if (!scan_after(line, len, "\"Authorization\": \"token ", f->key, sizeof f->key, 0))
         scan_after(line, len, "\"Authorization\": \"Token ", f->key, sizeof f->key, 0);
     scan_after(line, len, "\"pre_rom_version\":\"", f->pre_version, sizeof f->pre_version, 0);
     /* The junk may hold '"': keep everything, version_clean cuts it. */
