@@ -236,7 +236,9 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       assert.ok([200, 202].includes((await rb).status()));
       if (sim) {
         // Rebooted, the device runs v1.1 from the other slot: fota-sim ends ok.
-        const r = await Promise.race([sim.done, new Promise((res) => setTimeout(() => res(null), 20000))]);
+        let timer;
+        const r = await Promise.race([sim.done, new Promise((res) => { timer = setTimeout(() => res(null), 20000); })]);
+        clearTimeout(timer);
         assert.ok(r, 'fota-sim finished after the reboot:\n' + sim.out());
         assert.equal(r.code, 0, 'fota-sim result:\n' + r.out);
         assert.match(r.out, /upgraded:\s+1/);
@@ -285,8 +287,7 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
 
     if (DOC_SHOT) {
       await page.setViewportSize({ width: 1100, height: 760 });
-      await page.keyboard.press('Escape');
-      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.evaluate(() => { document.activeElement.blur(); window.scrollTo(0, 0); });
       await page.screenshot({ path: DOC_SHOT });
     }
   } finally {
