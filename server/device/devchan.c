@@ -267,7 +267,7 @@ static void on_datapoint(struct fota_dconn *c, const struct fota_devproto_frame 
     struct fota_message m = { 0 };
     m.product_id = c->product_id;
     m.device_id = c->device_id;
-    snprintf(m.action, sizeof m.action, "datapoint:%s", f->stream);
+    snprintf(m.action, sizeof m.action, "datapoint:%.37s", f->stream);
     snprintf(m.body, sizeof m.body, "%s", line);
     if (fota_server_publish_message(srv, &m) < 0)
         FOTA_WARN("datapoint not stored conn=%llu dev=%lld", (unsigned long long)c->id,
