@@ -25,6 +25,7 @@ struct fotasim_opts {
     enum fotadev_profile profile;
     int devices;
     const char *upgrade_to;       /* target version, NULL = check-in only */
+    char *upgrade_to_enc;         /* URL-encoded, for the RPC */
     const char *initial_version;
     unsigned map;
     int loader;                   /* boot loader version (2, 31, 7) */
@@ -41,6 +42,9 @@ struct fotasim_opts {
 enum fotasim_state { DEV_BOOTING = 0, DEV_RUNNING, DEV_DONE, DEV_FAILED, DEV_DEAD };
 
 struct fotasim;
+struct evhttp_connection;
+
+#define FOTASIM_API_CONNS 4
 
 struct fotasim_conn {
     struct bufferevent *bev;
@@ -70,6 +74,9 @@ struct fotasim_dev {
     uint64_t dl_bytes;
     uint32_t rnd;
     const char *reason;           /* last failure */
+    long long api_id;             /* device id from registration, 0 if unknown */
+    int rpc_upgrade_sent;         /* sys_upgrade requested in this boot */
+    unsigned rpc_upgrades;        /* sys_upgrade requests in total */
 };
 
 struct fotasim {
@@ -81,13 +88,28 @@ struct fotasim {
     int tty;
     int finished;
     unsigned activated, upgraded, failed, connected;
+    struct evhttp_connection *api[FOTASIM_API_CONNS];
+    unsigned api_next, api_pending, registered, api_errors;
+    char api_error[160];
 };
 
 /* Device lifecycle (fota_sim_dev.c). */
 int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const char *devkey);
 void fotasim_dev_cleanup(struct fotasim_dev *d);
+/* The device key changed (registration): rewrite the factory esp_param. */
+void fotasim_dev_rekey(struct fotasim_dev *d);
 /* Power on: boot loader, then run the agent (or finish). */
 void fotasim_dev_boot(struct fotasim_dev *d);
+/* REST API (fota_sim_api.c), used when --key is given: registration
+ * (POST /v1/products/ID/devices/) and the app's RPCs (sys_upgrade with the
+ * target version when a device connects on an older one, sys_reboot once
+ * it reported success), sent with the device's master key. */
+int fotasim_api_init(struct fotasim *s);
+void fotasim_api_cleanup(struct fotasim *s);
+/* Registers every device; boots each as its key arrives. */
+int fotasim_api_register_all(struct fotasim *s);
+void fotasim_api_rpc(struct fotasim_dev *d, const char *action);
+
 /* Called by a device whenever its state may have changed. */
 void fotasim_check_done(struct fotasim *s);
 

@@ -225,6 +225,19 @@ static void read_cb(struct bufferevent *bev, void *arg)
             return;
         }
     }
+    if (c == FOTADEV_CONN_CHAN) {
+        /* the server writes one message per segment (TCP_NODELAY); a host
+         * socket may merge them, a device would get one callback each */
+        size_t off = 0;
+        while (off < n && !d->halted && d->conn[c].bev) {
+            const uint8_t *nl = memchr(buf + off, '\n', n - off);
+            size_t k = nl ? (size_t)(nl - (buf + off)) + 1 : n - off;
+            fotadev_agent_on_data(&d->agent, c, buf + off, k);
+            off += k;
+        }
+        check_power(d);
+        return;
+    }
     fotadev_agent_on_data(&d->agent, c, buf, n);
     check_power(d);
 }
@@ -320,6 +333,15 @@ static void hal_event(void *ud, int ev, int err, const char *what)
     case FOTADEV_EV_CONNECTED:
         if (d->activated && !s->o.upgrade_to && d->state == DEV_RUNNING)
             d->state = DEV_DONE;               /* check-in run: identified */
+        if (s->o.upgrade_to && !d->rpc_upgrade_sent && d->state == DEV_RUNNING) {
+            d->rpc_upgrade_sent = 1;           /* the app asks for the upgrade */
+            d->rpc_upgrades++;
+            fotasim_api_rpc(d, "sys_upgrade");
+        }
+        break;
+    case FOTADEV_EV_UPGRADE_DONE:
+        if (s->o.profile != FOTADEV_PROFILE_SEED_DFU)
+            fotasim_api_rpc(d, "sys_reboot");  /* the app sees D7 and reboots it */
         break;
     case FOTADEV_EV_ACTIVATED:
         d->activated = 1;
@@ -330,8 +352,15 @@ static void hal_event(void *ud, int ev, int err, const char *what)
             d->state = DEV_DONE;
         break;
     case FOTADEV_EV_ACTIVATE_FAILED:
+        d->reason = what;
+        break;
     case FOTADEV_EV_UPGRADE_FAILED:
         d->reason = what;
+        if (s->o.profile != FOTADEV_PROFILE_SEED_DFU && d->rpc_upgrades < s->o.max_attempts &&
+            d->flash.powered) {
+            d->rpc_upgrades++;                 /* the app tries again */
+            fotasim_api_rpc(d, "sys_upgrade");
+        }
         break;
     default:
         break;
@@ -350,12 +379,31 @@ static void rand_hex(struct fotasim_dev *d, char *out, size_t n)
     out[n] = '\0';
 }
 
+/* factory: master_device_key in esp_param (copy at priv+1), not activated */
+static int write_esp_param(struct fotasim_dev *d)
+{
+    struct fotadev_flash_ops ops = fotasim_flash_ops(&d->flash);
+    uint8_t esp_param[84];
+    int rc = 0;
+    memset(esp_param, 0, sizeof(esp_param));
+    memcpy(esp_param, d->devkey, FOTADEV_KEY_LEN);
+    memcpy(esp_param + 40, d->token, FOTADEV_KEY_LEN);
+    if (d->lay.privparam_sec)
+        rc = fotadev_sysparam_save(&ops, (uint16_t)(d->lay.privparam_sec + 1), esp_param,
+                                   sizeof(esp_param));
+    d->flash.ops = 0;
+    return rc;
+}
+
+void fotasim_dev_rekey(struct fotasim_dev *d)
+{
+    (void)write_esp_param(d);
+}
+
 int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const char *devkey)
 {
     const uint8_t *img;
     size_t len;
-    uint8_t esp_param[84];
-    struct fotadev_flash_ops ops;
     int i, rc;
 
     memset(d, 0, sizeof(*d));
@@ -379,18 +427,11 @@ int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const ch
     d->bssid[0] = 0x18;
     d->bssid[1] = 0xfe;
     d->bssid[2] = 0x34;
-    d->bssid[3] = (uint8_t)(idx >> 16);
+    d->bssid[3] = (uint8_t)s->o.seed;
     d->bssid[4] = (uint8_t)(idx >> 8);
     d->bssid[5] = (uint8_t)idx;
-    /* factory: master_device_key in esp_param (copy at priv+1), not activated */
-    ops = fotasim_flash_ops(&d->flash);
-    memset(esp_param, 0, sizeof(esp_param));
-    memcpy(esp_param, d->devkey, FOTADEV_KEY_LEN);
-    memcpy(esp_param + 40, d->token, FOTADEV_KEY_LEN);
-    if (d->lay.privparam_sec &&
-        (rc = fotadev_sysparam_save(&ops, (uint16_t)(d->lay.privparam_sec + 1), esp_param, sizeof(esp_param))) < 0)
+    if ((rc = write_esp_param(d)) < 0)
         return rc;
-    d->flash.ops = 0;
     d->faulty = s->o.have_fault && (unsigned)(idx * 100) / (unsigned)(s->o.devices ? s->o.devices : 1) < s->o.fault.pct;
 
     d->hal.ud = d;
@@ -470,6 +511,7 @@ void fotasim_dev_boot(struct fotasim_dev *d)
         d->attempts++;
     }
     d->activated = 0;
+    d->rpc_upgrade_sent = 0;
     if (d->lay.privparam_sec && hal_sp_load(d, (uint16_t)(d->lay.privparam_sec + 1), 0, esp_param,
                                             sizeof(esp_param)) == 0)
         d->activated = esp_param[80] == 1;

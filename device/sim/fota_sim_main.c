@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/http.h>
+
 #include "fota_sim.h"
 
 static uint8_t *factory;
@@ -219,6 +221,9 @@ static int summary(struct fotasim *s)
     printf("  failed:     %u\n", s->o.devices - done);
     for (unsigned k = 0; k < nr; k++)
         printf("    %u x %s\n", rcount[k], reasons[k]);
+    if (s->o.admin_key)
+        printf("  api:        %u registered, %u errors%s%s\n", s->registered, s->api_errors,
+               s->api_error[0] ? ", first: " : "", s->api_error);
     printf("  power cuts: %u\n", power_cuts);
     printf("  boots:      %u\n", boots);
     printf("  bytes:      %llu\n", (unsigned long long)bytes);
@@ -384,9 +389,6 @@ int main(int argc, char **argv)
         free(factory);
         return 2;
     }
-    if (o->admin_key && !o->keys_file)
-        fprintf(stderr, "fota-sim: registering devices through the REST API is not available "
-                        "yet; devices use made-up keys (give --keys FILE)\n");
     signal(SIGPIPE, SIG_IGN);
     s.base = event_base_new();
     s.devs = calloc((size_t)o->devices, sizeof(*s.devs));
@@ -401,8 +403,19 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    for (i = 0; i < o->devices; i++)
-        fotasim_dev_boot(&s.devs[i]);
+    if (o->admin_key) {
+        if (o->upgrade_to && !(o->upgrade_to_enc = evhttp_uriencode(o->upgrade_to, -1, 0)))
+            goto out;
+        if (fotasim_api_init(&s) < 0)
+            goto out;
+    }
+    if (o->admin_key && !o->keys_file) {
+        if (fotasim_api_register_all(&s) < 0)
+            goto out;
+    } else {
+        for (i = 0; i < o->devices; i++)
+            fotasim_dev_boot(&s.devs[i]);
+    }
     s.tty = isatty(2);
     if (s.tty) {
         s.tick = event_new(s.base, -1, EV_PERSIST, tick_cb, &s);
@@ -419,9 +432,11 @@ int main(int argc, char **argv)
         event_base_dispatch(s.base);
     rc = summary(&s);
 out:
+    fotasim_api_cleanup(&s);        /* before the devices: pending calls point at them */
     for (i = 0; s.devs && i < o->devices; i++)
         fotasim_dev_cleanup(&s.devs[i]);
     free(s.devs);
+    free(o->upgrade_to_enc);
     if (s.tick)
         event_free(s.tick);
     if (timeout)

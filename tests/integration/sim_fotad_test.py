@@ -1,0 +1,68 @@
+"""sim_fotad_test.py - fota-sim against the real fotad: the simulator
+registers its devices through the REST API (POST /v1/products/ID/devices/
+with the admin key), the devices activate on the device channel, the sim
+asks for sys_upgrade by RPC, the devices download from fotad's ROM
+endpoint, report D7, are rebooted by RPC and come up on the new version.
+Profiles nonos, rtos and fota (with a dropped download resumed by Range),
+and power cuts. Skipped when fotad is not built."""
+import os
+import re
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sim_standin as st  # noqa: E402
+from fotatest import Fotad, check, run_tests  # noqa: E402
+
+V1 = "v1.0.0t45772(a)"
+V2 = "v1.0.8t45772(a)"
+
+
+def field(out, name):
+    m = re.search(r"^\s+%s:\s+(\d+)" % name, out, re.M)
+    return int(m.group(1)) if m else -1
+
+
+def setup(d, tmp):
+    p = d.create_product(name="plug", flash_map=2, serial="45772")
+    files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s, V2, 40000))
+             for s in (1, 2)]
+    d.upload_release(p["id"], V2, files=files)
+    return p["id"]
+
+
+def sim(d, pid, profile, n, seed, extra=()):
+    return st.run_sim(["--server", "127.0.0.1", "--http-port", str(d.ports["http"]),
+                       "--device-port", str(d.ports["device"]), "--key", d.admin_key,
+                       "--product", str(pid), "--profile", profile, "--devices", str(n),
+                       "--upgrade-to", V2, "--initial-version", V1, "--seed", str(seed),
+                       "--time-scale", "20", "--timeout", "60"] + list(extra), timeout=90)
+
+
+def test_profiles(d):
+    with tempfile.TemporaryDirectory() as tmp:
+        pid = setup(d, tmp)
+        for seed, profile, n, extra in ((1, "nonos", 4, ()), (2, "rtos", 2, ()),
+                                        (3, "fota", 2, ("--faults", "drop@15000")),
+                                        (4, "nonos", 2, ("--faults", "flash@12")),
+                                        (5, "nonos", 2, ("--faults", "rx@20000"))):
+            rc, out, err = sim(d, pid, profile, n, seed, extra)
+            check(rc == 0, "%s %s: rc %d\n%s\n%s\n%s" % (profile, extra, rc, out, err,
+                                                      d.log_text()[-3000:]))
+            check(field(out, "upgraded") == n and field(out, "activated") == n,
+                  "%s: %s" % (profile, out))
+            if "--faults" in extra and not extra[1].startswith("drop"):
+                check(field(out, "power cuts") == n, "%s: %s" % (extra, out))
+        st_, _, j = d.api("GET", "/v1/products/%d/devices/" % pid)
+        check(st_ == 200, "device list %r" % j)
+        devs = j.get("devices", [])
+        check(len(devs) == 12, "12 registered devices, got %d" % len(devs))
+        check(all(x.get("rom_version") == V2 for x in devs),
+              "fotad saw every D7: %r" % [x.get("rom_version") for x in devs])
+
+
+if __name__ == "__main__":
+    if not os.access(os.path.join(st.BIN, "fotad"), os.X_OK):
+        print("SKIP: fotad is not built")
+        sys.exit(0)
+    run_tests([test_profiles])
