@@ -2,7 +2,6 @@
 next identifies; queue=false -> 409; no D4 in time -> 504; admin key with device_id=;
 unknown release -> 404; datastream POST forwarded as §2.5 and the device's D5 returned;
 a failed upgrade report; a silent device dropped after ping_timeout."""
-import json
 import time
 
 from devchan_util import (StockDevice, Fotad, check, first_frame, parse_nonce,

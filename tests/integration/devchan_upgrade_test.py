@@ -4,9 +4,7 @@ HEAD+GET of the other slot's image with the 15-byte-copied version, byte-identic
 D7 success -> GET /v1/devices/ID/ shows v1.1 -> sys_reboot -> the device reconnects.
 Every reply is checked byte-level against espressif-protocol.md §2.4/§2.5/§3.5."""
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -16,8 +14,7 @@ from devchan_util import (Fotad, StockDevice, active_frame, beacon_frame, check,
                           make_cert, nonos_url, parse_nonce, rpc_response_frame, run_in_thread,
                           timer_frame, upgrade_frame, wait_for)
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from legacy_util import py_image  # noqa: E402  (the shared test-image builder)
+from fotatest import make_image
 
 TOKEN = "6f2e1f3b5d8c4a7e9b0c1d2e3f4a5b6c7d8e9f0a"
 BSSID = "18:fe:34:97:f3:cd"
@@ -59,7 +56,7 @@ def setup(d):
                 {"name": "plug", "serial": "45772", "flash_map": 2})
     check(st == 200, "product create %s %s" % (st, j))
     pid = j["product"]["id"]
-    user1, user2 = py_image(1, 40000, seed=3), py_image(2, 40000, seed=4)
+    user1, user2 = make_image(1, 2, "v1.1"), make_image(2, 2, "v1.1")
     upload_release(d, pid, "v1.1", {"user1.bin": user1, "user2.bin": user2})
     st, j = api(d, "POST", "/v1/products/%d/devices/" % pid, d.admin, {"name": "plug-1"})
     check(st == 200, "device create %s %s" % (st, j))

@@ -1,7 +1,7 @@
 """devchan_util.py - helpers for the device channel and ROM download tests.
 
-A fotad launcher (ephemeral loopback ports, temp data dir, log scanned for
-sanitizer reports and unexpected ERRORs), and a stock-firmware client that
+fotad through the shared harness (fotatest.py: ephemeral loopback ports, temp
+data dir, log scanned for sanitizer reports and unexpected ERRORs), and a stock-firmware client that
 sends the literal os_sprintf expansions of IoT_Demo's frames
 (espressif-protocol.md §2.3) and the exact download requests of §3.1.
 Python 3 stdlib only.
@@ -12,14 +12,11 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-BIN_DIR = os.path.abspath(os.environ.get("FOTA_BIN_DIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin"))
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error:")
+import fotatest
+
 
 
 def fail(msg):
@@ -43,60 +40,30 @@ def wait_for(pred, timeout=5.0, what="condition"):
     fail("timed out waiting for " + what)
 
 
-class Fotad:
-    """fotad on ephemeral loopback ports with a memory store."""
+class Fotad(fotatest.Fotad):
+    """fotad from the shared harness (fotatest.py), started at once, with the ports and keys
+    these tests use as attributes. extra: more command-line flags."""
 
-    def __init__(self, *extra, tls=None):
-        self.dir = tempfile.mkdtemp(prefix="fota-devchan-")
-        self.logpath = os.path.join(self.dir, "fotad.log")
-        args = [os.path.join(BIN_DIR, "fotad"), "--data", os.path.join(self.dir, "data"),
-                "--store", "memory", "--bind", "127.0.0.1", "--http-port", "0",
-                "--device-port", "0", "--legacy-port", "off", "--log-level", "debug"]
-        if tls:
-            args += ["--tls-cert", tls[0], "--tls-key", tls[1], "--device-tls-port", "0",
-                     "--https-port", "0"]
-        else:
-            args += ["--https-port", "off", "--device-tls-port", "off"]
-        args += list(extra)
-        self.log = open(self.logpath, "w+b")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        self.ports = {}
-        want = {"http", "device"} | ({"device-tls", "https"} if tls else set())
-        wait_for(lambda: self._scan_ports() >= want, 10, "fotad listening lines")
+    def __init__(self, *extra, tls=None, store=None):
+        super().__init__(device_tls=bool(tls), https=bool(tls), tls=tls, store=store,
+                         extra=list(extra), log_level="debug")
+        self.start()
         self.http = self.ports["http"]
         self.device = self.ports["device"]
         self.device_tls = self.ports.get("device-tls")
-        self.admin = open(os.path.join(self.dir, "data", "owner.key")).read().strip()
-
-    def _scan_ports(self):
-        if self.proc.poll() is not None:
-            fail("fotad exited early:\n" + self.text())
-        for m in re.finditer(r"listening proto=(\S+) addr=\S+:(\d+)", self.text()):
-            self.ports[m.group(1)] = int(m.group(2))
-        return set(self.ports)
+        self.admin = self.admin_key
 
     def text(self):
-        with open(self.logpath, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def wait_log(self, pattern, timeout=5.0):
-        return wait_for(lambda: re.search(pattern, self.text()), timeout, "log /%s/" % pattern)
+        return self.log_text()
 
     def stop(self, allowed_errors=()):
-        """SIGTERM, then fails on a sanitizer report or an ERROR line not allowed."""
-        self.proc.terminate()
+        """SIGTERM; fails on a sanitizer report or an ERROR line not allowed."""
+        for a in allowed_errors:
+            self.expect_error(a)
         try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            fail("fotad did not stop on SIGTERM")
-        text = self.text()
-        for mark in SANITIZER_MARKS:
-            check(mark not in text, "sanitizer report in the log:\n" + text[-4000:])
-        for line in text.splitlines():
-            if " ERROR " in line and not any(re.search(a, line) for a in allowed_errors):
-                fail("unexpected ERROR: " + line)
-        check(self.proc.returncode == 0, "fotad exit code %s" % self.proc.returncode)
+            super().stop()
+        finally:
+            self.cleanup()
 
 
 # ---------------------------------------------------------------- device side

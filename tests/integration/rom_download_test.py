@@ -3,17 +3,12 @@ bytes of §3.1: NONOS HEAD-then-GET, HTTP/1.1 (AT), the RTOS double GET with a t
 (first one aborted after one segment), FOTA_Demo's GET, junk-tailed versions, Range/206,
 ETag, 404/401 for unknown files, foreign keys and missing keys, and the download counters."""
 import hashlib
-import json
 import re
 import socket
 
 from devchan_util import (Fotad, check, check_rom_header, content_length, http_exchange,
                           libupgrade_head, nonos_url, PHEAD)
 from devchan_upgrade_test import api, setup
-
-import os
-import sys
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def rom_list(d, pid):
