@@ -103,6 +103,12 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       const row = page.locator('#products tbody tr', { hasText: 'humiture' });
       await row.waitFor();
       assert.match(await row.innerText(), /0\s*\/\s*0/);
+      // Names are text, never markup.
+      await form.getByLabel('Name').fill('<img src=x onerror=window.pwned=1>');
+      await form.getByRole('button', { name: 'Create' }).click();
+      await page.locator('#products tbody tr', { hasText: '<img src=x' }).waitFor();
+      assert.equal(await page.locator('#products img').count(), 0);
+      assert.equal(await page.evaluate(() => window.pwned), undefined);
       await row.getByRole('link', { name: 'humiture' }).click();
       await page.waitForURL(/#\/products\/\d+$/);
       await page.getByRole('heading', { name: 'humiture' }).waitFor();
@@ -141,7 +147,8 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       assert.equal(await page.locator('#releases li[data-version="v1.2"]').count(), 0, 'nothing half-published');
     });
 
-    let deviceName = 'device-name-00000000';
+    const deviceName = 'device-name-00000000';
+    let ownerKey = '';
     await step(t, 'add a device; its keys are shown once', async () => {
       const form = page.locator('#add-device');
       await form.getByLabel('Name').fill(deviceName);
@@ -150,7 +157,8 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await keys.waitFor();
       const master = await keys.locator('[data-key=master]').innerText();
       assert.match(master, /^[0-9a-f]{40}$/);
-      assert.match(await keys.locator('[data-key=owner]').innerText(), /^[0-9a-f]{40}$/);
+      ownerKey = await keys.locator('[data-key=owner]').innerText();
+      assert.match(ownerKey, /^[0-9a-f]{40}$/);
       await page.locator('#devices tbody tr', { hasText: deviceName }).waitFor();
       sim = startSim(fotad, master, 'v1.0', 'v1.1', work);
     });
@@ -253,6 +261,47 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       lap('await form.getByRole');
       await form.getByRole('button', { name: 'Request' }).click();
       await page.locator('#rpc-response', { hasText: /HTTP 20[02]/ }).waitFor();
+    });
+
+    await step(t, 'an owner key sees only its device', async () => {
+      const own = await browser.ctx.newPage();
+      pages.push(own);
+      own.setDefaultTimeout(T);
+      await own.goto(base + '/');
+      await own.getByLabel('API key').fill(ownerKey);
+      await own.getByRole('button', { name: 'Sign in' }).click();
+      await own.waitForURL(/#\/devices\/\d+$/);
+      await own.getByRole('heading', { name: deviceName }).waitFor();
+      assert.equal(await own.locator('#nav').isVisible(), false, 'no product navigation for an owner');
+      const form = own.locator('#rpc-form');
+      await form.getByLabel('Action').fill('sys_reboot');
+      const resp = own.waitForResponse((r) => r.url().includes('/v1/device/rpc/'));
+      await form.getByRole('button', { name: 'Request' }).click();
+      const r = await resp;
+      assert.ok([200, 202].includes(r.status()), 'rpc accepted: ' + r.status());
+      assert.ok(!r.url().includes('device_id='), 'the owner key names its device itself');
+      await own.locator('#rpc-response', { hasText: '"sys_reboot"' }).waitFor();
+      // fota-sim has finished: the device is offline and the command waits.
+      if (sim) await own.locator('#rpc-form .status', { hasText: 'Queued' }).waitFor();
+      await own.close();
+      pages.pop();
+      await page.bringToFront();
+    });
+
+    await step(t, 'a browser in Chinese gets Chinese labels', async () => {
+      const zh = await browser.ctx.newPage();
+      pages.push(zh);
+      zh.setDefaultTimeout(T);
+      await zh.addInitScript(() => {
+        Object.defineProperty(navigator, 'language', { get: () => 'zh-CN' });
+        localStorage.removeItem('fota.lang');
+      });
+      await zh.goto(base + '/');
+      await zh.getByRole('heading', { name: '登录' }).waitFor();
+      assert.equal(await zh.evaluate(() => document.documentElement.lang), 'zh-CN');
+      await zh.close();
+      pages.pop();
+      await page.bringToFront();
     });
 
     await step(t, 'Chinese labels and a phone-sized screen', async () => {
