@@ -39,6 +39,9 @@ int fota_devchan_deliver(struct fota_devchan *ch, struct fota_command *cmd, unsi
 /* Drops a pending wait without calling cb (the HTTP client went away). */
 void fota_devchan_cancel(struct fota_devchan *ch, struct fota_devchan_wait *wait);
 
+/* A fresh command nonce: positive, 31-bit (the device's parse_nonce limit). */
+int64_t fota_devchan_nonce(void);
+
 /* 1 if the device has a live, identified connection on this instance. */
 int fota_devchan_online(struct fota_devchan *ch, int64_t device_id);
 

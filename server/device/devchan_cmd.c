@@ -14,7 +14,7 @@
 
 #include "log.h"
 
-static int64_t fresh_nonce(void)
+int64_t fota_devchan_nonce(void)
 {
     uint32_t r = 0;
     if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
@@ -82,7 +82,7 @@ int fota_devchan_push_cmd(struct fota_dconn *c, struct fota_command *cmd)
 {
     char buf[FOTA_DEVPROTO_PUSH_MAX];
     if (cmd->nonce <= 0 || cmd->nonce > 0x7FFFFFFF)
-        cmd->nonce = fresh_nonce();
+        cmd->nonce = fota_devchan_nonce();
     int n = encode(c->ch, cmd, buf, sizeof buf);
     if (n < 0) {
         FOTA_WARN("command not encodable cmd=%lld dev=%lld action=%s error=%s", (long long)cmd->id,

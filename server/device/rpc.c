@@ -190,6 +190,7 @@ static void run_command(struct fota_req *r, struct fota_devchan *ch, struct fota
         timeout = (unsigned)v;
     }
     cmd->state = FOTA_CMD_QUEUED;
+    cmd->nonce = fota_devchan_nonce();
     int rc = st->ops->command_create(st, cmd);
     if (rc < 0) {
         fota_reply_error(r, 500, "cannot store the command: %s", fota_errname(rc));
@@ -220,6 +221,7 @@ static void run_command(struct fota_req *r, struct fota_devchan *ch, struct fota
         return;
     }
     json_object_set_new(j, "command", fota_json_command(cmd));
+    json_object_set_new(j, "nonce", json_integer(cmd->nonce));
     if (rc == FOTA_CMD_QUEUED) {
         json_object_set_new(j, "message", json_string("device offline: the command is queued and "
                                                       "delivered when it next connects"));
