@@ -110,6 +110,9 @@ void fotasim_api_cleanup(struct fotasim *s);
 int fotasim_api_register_all(struct fotasim *s);
 void fotasim_api_rpc(struct fotasim_dev *d, const char *action);
 
+/* The factory user1 image, padded with 0xFF to whole sectors (main). */
+const uint8_t *fotasim_factory_image(struct fotasim *s, size_t *len);
+
 /* Called by a device whenever its state may have changed. */
 void fotasim_check_done(struct fotasim *s);
 

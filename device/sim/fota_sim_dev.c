@@ -13,7 +13,6 @@
 
 #include "fota_sim.h"
 
-extern const uint8_t *fotasim_factory_image(struct fotasim *s, size_t *len);
 
 static uint32_t dev_random(void *ud)
 {
@@ -417,7 +416,8 @@ int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const ch
     if ((rc = fotasim_flash_init(&d->flash, d->lay.flash_size, d->rnd)) < 0)
         return rc;
     img = fotasim_factory_image(s, &len);
-    if ((rc = fotasim_flash_program(&d->flash, d->lay.slot_addr[0], img, (uint32_t)len)) < 0)
+    if ((rc = fotasim_flash_program_shared(&d->flash, d->lay.slot_addr[0], img,
+                                           (uint32_t)((len + 4095) & ~(size_t)4095))) < 0)
         return rc;
     if (devkey)
         snprintf(d->devkey, sizeof(d->devkey), "%s", devkey);

@@ -19,7 +19,6 @@
 static uint8_t *factory;
 static size_t factory_len;
 
-const uint8_t *fotasim_factory_image(struct fotasim *s, size_t *len);
 const uint8_t *fotasim_factory_image(struct fotasim *s, size_t *len)
 {
     (void)s;
@@ -190,6 +189,7 @@ static int summary(struct fotasim *s)
     unsigned rcount[64], nr = 0, running, done, failed;
     uint64_t bytes;
     unsigned power_cuts = 0, boots = 0;
+    size_t mem = 0;
     int i, ok;
 
     counts(s, &running, &done, &failed, &bytes);
@@ -199,6 +199,7 @@ static int summary(struct fotasim *s)
         unsigned k;
         power_cuts += d->power_cuts;
         boots += d->boots;
+        mem += fotasim_flash_footprint(&d->flash) + sizeof(*d);
         if (d->state == DEV_DONE)
             continue;
         r = d->reason ? d->reason : "timeout";
@@ -228,6 +229,8 @@ static int summary(struct fotasim *s)
     printf("  boots:      %u\n", boots);
     printf("  bytes:      %llu\n", (unsigned long long)bytes);
     printf("  time:       %.2f s\n", elapsed(s));
+    printf("  sim memory: %.1f MB (%.1f KB per device: agent %u B)\n", (double)mem / 1e6,
+           (double)mem / 1e3 / (s->o.devices ? s->o.devices : 1), (unsigned)sizeof(struct fotadev_agent));
     printf("result: %s\n", ok ? "ok" : "FAILED");
     return ok ? 0 : 1;
 }
@@ -242,8 +245,10 @@ static int build_factory(const struct fotasim_opts *o)
     b.irom_size = 8192;
     b.seed = o->seed;
     factory_len = fota_fwimg_build_size(&b);
-    if (!factory_len || !(factory = malloc(factory_len)))
+    /* padded to whole sectors (0xFF, as erased flash): devices share them */
+    if (!factory_len || !(factory = malloc((factory_len + 4095) & ~(size_t)4095)))
         return -1;
+    memset(factory, 0xFF, (factory_len + 4095) & ~(size_t)4095);
     return fota_fwimg_build(&b, factory, factory_len, &factory_len);
 }
 

@@ -13,12 +13,16 @@
 /* ------------------------------------------------------------- flash */
 
 /* In-memory NOR flash: 4 KiB sectors, erase sets 0xFF, a write ANDs (can
- * only clear bits), writes must be 4-byte aligned. A fault plan can cut
- * power at the Nth erase/write: that operation is torn (part done, part
- * garbage) and every later operation fails with FOTA_EIO until power_on. */
+ * only clear bits), writes must be 4-byte aligned. Sparse: an erased sector
+ * costs no memory, and factory sectors may be shared between devices until
+ * one of them erases or writes (copy on write) - so thousands of devices
+ * fit in memory. A fault plan can cut power at the Nth erase/write: that
+ * operation is torn (part done, part garbage) and every later operation
+ * fails with FOTA_EIO until power_on. */
 struct fotasim_flash {
-    uint8_t *mem;
-    uint32_t size;
+    uint8_t **sec;     /* per sector; NULL = erased */
+    uint8_t *owned;    /* per sector: 1 if sec[i] is ours to free/modify */
+    uint32_t size, nsec;
     long ops;          /* erase + write operations since power on */
     long cut_at;       /* op index that loses power; -1 = never */
     int powered;
@@ -26,7 +30,7 @@ struct fotasim_flash {
     unsigned long erases, writes, reads;
 };
 
-/* Allocates size bytes (multiple of 4 KiB), all 0xFF. 0 or FOTA_ENOMEM. */
+/* Sets up size bytes (multiple of 4 KiB), all erased. 0 or FOTA_ENOMEM. */
 int fotasim_flash_init(struct fotasim_flash *f, uint32_t size, uint32_t seed);
 void fotasim_flash_cleanup(struct fotasim_flash *f);
 /* Load / store the whole flash image from / to a file (optional backing). */
@@ -34,8 +38,18 @@ int fotasim_flash_load(struct fotasim_flash *f, const char *path);
 int fotasim_flash_save(const struct fotasim_flash *f, const char *path);
 /* Restores power and clears the fault plan; ops restarts at 0. */
 void fotasim_flash_power_on(struct fotasim_flash *f);
-/* Factory programming (esptool write_flash): raw copy, no NOR rules. */
+/* Factory programming (esptool write_flash): raw copy, no NOR rules, not
+ * counted, works without power. */
 int fotasim_flash_program(struct fotasim_flash *f, uint32_t addr, const void *data, uint32_t len);
+/* The same for sector-aligned whole sectors that stay shared with `data`
+ * (which must outlive the flash): len a multiple of 4 KiB. */
+int fotasim_flash_program_shared(struct fotasim_flash *f, uint32_t addr, const uint8_t *data,
+                                 uint32_t len);
+/* Raw read for tests and the simulator itself: not counted, works without
+ * power. FOTA_ERANGE outside the flash. */
+int fotasim_flash_peek(const struct fotasim_flash *f, uint32_t addr, void *buf, uint32_t len);
+/* Bytes of memory the sectors owned by this flash use. */
+size_t fotasim_flash_footprint(const struct fotasim_flash *f);
 struct fotadev_flash_ops fotasim_flash_ops(struct fotasim_flash *f);
 int fotasim_flash_read(void *ud, uint32_t addr, void *buf, uint32_t len);
 int fotasim_flash_erase(void *ud, uint32_t sector);

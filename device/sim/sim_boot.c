@@ -59,10 +59,14 @@ long fotasim_image_check(struct fotasim_flash *f, uint32_t addr, uint32_t max)
 static void read_version(struct fotasim_flash *f, uint32_t addr, uint32_t len, char *out, size_t cap)
 {
     struct fota_fwimg_info info;
+    uint8_t *img;
     out[0] = '\0';
-    if (addr > f->size || len > f->size - addr)
+    if (!(img = malloc(len)) || fotasim_flash_peek(f, addr, img, len) < 0) {
+        free(img);
         return;
-    fota_fwimg_parse_flags(f->mem + addr, len, FOTA_FWIMG_F_NO_SHA256, &info);
+    }
+    fota_fwimg_parse_flags(img, len, FOTA_FWIMG_F_NO_SHA256, &info);
+    free(img);
     if (info.version[0]) {
         strncpy(out, info.version, cap - 1);
         out[cap - 1] = '\0';

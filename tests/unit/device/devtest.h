@@ -32,4 +32,27 @@ static inline uint8_t *devtest_image(int slot, int map, const char *version, uin
     return buf;
 }
 
+/* One byte of the flash, and a raw byte change (no NOR rules). */
+static inline uint8_t devtest_at(const struct fotasim_flash *f, uint32_t addr)
+{
+    uint8_t b = 0;
+    fotasim_flash_peek(f, addr, &b, 1);
+    return b;
+}
+
+static inline void devtest_xor(struct fotasim_flash *f, uint32_t addr, uint8_t mask)
+{
+    uint8_t b = (uint8_t)(devtest_at(f, addr) ^ mask);
+    fotasim_flash_program(f, addr, &b, 1);
+}
+
+/* The whole flash, malloc'ed. */
+static inline uint8_t *devtest_dump(const struct fotasim_flash *f)
+{
+    uint8_t *p = malloc(f->size);
+    if (p)
+        fotasim_flash_peek(f, 0, p, f->size);
+    return p;
+}
+
 #endif
