@@ -11,6 +11,17 @@ export function messagesView(root) {
   const sel = field(t('filter_product'), h('select', { name: 'product' }, h('option', { value: '' }, t('all_products'))));
   const seen = new Set();
   let stop = null;
+  let before = null;   // paging cursor (next_before of the last page)
+  const more = h('button', { type: 'button', class: 'secondary', id: 'older', hidden: true }, t('older'));
+  more.addEventListener('click', async () => {
+    const q = sel.input.value ? { product_id: sel.input.value } : {};
+    try {
+      const r = await api.get('/v1/messages/?' + new URLSearchParams({ ...q, limit: '50', before }).toString());
+      for (const m of r.body.messages || []) add(m, false);
+      before = r.body.next_before || null;
+      more.hidden = !before;
+    } catch (e) { say(st, t('error', e.message), 'bad'); }
+  });
 
   function add(m, atTop) {
     if (m.id !== undefined && seen.has(String(m.id))) return;
@@ -29,6 +40,8 @@ export function messagesView(root) {
     try {
       const r = await api.get('/v1/messages/?' + new URLSearchParams({ ...q, limit: '50' }).toString());
       for (const m of r.body.messages || []) add(m, false);
+      before = r.body.next_before || null;
+      more.hidden = !before;
       if (!list.children.length) list.append(h('li', { class: 'muted empty' }, t('none')));
     } catch (e) { say(st, t('error', e.message), 'bad'); }
     const newest = Math.max(0, ...[...seen].map(Number).filter(Number.isFinite));
@@ -49,7 +62,7 @@ export function messagesView(root) {
   }
 
   sel.input.addEventListener('change', start);
-  root.append(h('h1', {}, t('feed'), ' ', live), st, h('form', { class: 'inline', onsubmit: (e) => e.preventDefault() }, sel.row), list);
+  root.append(h('h1', {}, t('feed'), ' ', live), st, h('form', { class: 'inline', onsubmit: (e) => e.preventDefault() }, sel.row), list, more);
   let closed = false;
   names().then(() => { if (!closed) start(); });
   return () => { closed = true; if (stop) stop(); };
