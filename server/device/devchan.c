@@ -432,6 +432,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     if (tls) {
         SSL *ssl = SSL_new(ch->srv->ssl_ctx);
+        if (ssl) /* idle devices keep no 16 KB record buffers */
+            SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
         c->bev = ssl ? bufferevent_openssl_socket_new(ch->srv->base, fd, ssl,
                                                       BUFFEREVENT_SSL_ACCEPTING,
                                                       BEV_OPT_CLOSE_ON_FREE)

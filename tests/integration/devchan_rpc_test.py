@@ -13,7 +13,24 @@ def rpc(d, key, query):
     return api(d, "GET", "/v1/device/rpc/?deliver_to_device=true&" + query, key)
 
 
+def drain_with_waiting_rpc():
+    """SIGTERM while an RPC waits for its device: the caller gets 503, fotad exits cleanly."""
+    d = Fotad()
+    try:
+        _, _, master, owner, _ = setup(d)
+        dev = StockDevice(d.device, master)
+        dev.send(first_frame(5, master))
+        dev.recv_msg()
+        join = run_in_thread(rpc, d, owner, "action=sys_upgrade&version=v1.1&timeout=60")
+        check('"sys_upgrade"' in dev.recv_msg(), "push")
+    finally:
+        d.stop()
+    st, j = join()
+    check(st == 503 and j["command"]["state"] == "cancelled", "drain reply %s %s" % (st, j))
+
+
 def main():
+    drain_with_waiting_rpc()
     d = Fotad("--ping-timeout", "5")
     try:
         pid, dev_id, master, owner, _ = setup(d)
