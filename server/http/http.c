@@ -36,6 +36,7 @@ struct route {
 /* One HTTP connection that has carried a request. */
 struct conn {
     struct evhttp_connection *evcon;
+    uint64_t id;                   /* conn= in logs */
     struct fota_http *h;
     struct fota_req *stream;       /* open event stream on it, if any */
     fota_stream_closed_cb closed;
@@ -65,6 +66,7 @@ struct fota_http {
     uint64_t conns_tracked;        /* of those, seen with a request */
     uint64_t conns_open;           /* tracked and not yet closed */
     uint64_t next_req;
+    uint64_t next_conn;
     int draining;
 };
 
@@ -119,6 +121,7 @@ static struct conn *conn_track(struct fota_http *h, struct evhttp_connection *ev
     fresh_done(h, evhttp_connection_get_bufferevent(evcon));
     h->conns_created++;
     c->evcon = evcon;
+    c->id = ++h->next_conn;
     c->h = h;
     c->next = h->buckets[b];
     h->buckets[b] = c;
@@ -287,13 +290,17 @@ static void log_reply(struct fota_req *r, int code, size_t len)
     if (lvl < fota_log_threshold)
         return;
     char qp[256];
-    fota_log_write(lvl, "http req=%" PRIu64 " method=%s path=%s status=%d bytes=%zu peer=%s",
+    char dev[32] = "";
+    if (r->dev_id > 0)
+        snprintf(dev, sizeof(dev), " dev=%lld", (long long)r->dev_id);
+    fota_log_write(lvl, "http req=%" PRIu64 " method=%s path=%s status=%d bytes=%zu peer=%s "
+                   "conn=%" PRIu64 "%s",
                    r->id, evhttp_request_get_command(r->ev) == EVHTTP_REQ_HEAD ? "HEAD"
                    : r->method == EVHTTP_REQ_GET ? "GET" : r->method == EVHTTP_REQ_POST ? "POST"
                    : r->method == EVHTTP_REQ_PUT ? "PUT" : r->method == EVHTTP_REQ_DELETE ? "DELETE"
                    : "OTHER",
                    fota_log_quote(r->path ? r->path : "?", qp, sizeof(qp)), code, len,
-                   r->peer ? r->peer : "-");
+                   r->peer ? r->peer : "-", r->conn_id, dev);
 }
 
 void fota_reply_raw(struct fota_req *r, int code, const char *content_type, struct evbuffer *body)
@@ -357,7 +364,8 @@ void fota_reply_error(struct fota_req *r, int code, const char *fmt, ...)
     if (code >= 400 && fota_log_threshold <= FOTA_LOG_INFO) {
         char q[600];
         FOTA_LOG(code >= 500 ? FOTA_LOG_ERROR : FOTA_LOG_INFO, "http refused req=%" PRIu64
-                 " status=%d message=%s", r->id, code, fota_log_quote(msg, q, sizeof(q)));
+                 " status=%d message=%s conn=%" PRIu64, r->id, code,
+                 fota_log_quote(msg, q, sizeof(q)), r->conn_id);
     }
     json_t *j = json_object();
     json_object_set_new(j, "message", json_string(msg));
@@ -405,6 +413,7 @@ int fota_req_auth(struct fota_req *r, struct fota_key *key)
         fota_reply_error(r, 401, "invalid key");
         return FOTA_EAUTH;
     }
+    r->dev_id = key->device_id;
     return 0;
 }
 
@@ -541,7 +550,6 @@ static void dispatch(struct evhttp_request *ev, void *arg)
         evhttp_connection_get_peer(evcon, &addr, &port);
         if (addr)
             snprintf(peer, sizeof(peer), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
-        conn_track(h, evcon);
     }
     r = calloc(1, sizeof(*r));
     if (!r) {
@@ -549,6 +557,10 @@ static void dispatch(struct evhttp_request *ev, void *arg)
         return;
     }
     TAILQ_INIT(&r->query);
+    if (evcon) {
+        struct conn *c = conn_track(h, evcon);
+        r->conn_id = c ? c->id : 0;
+    }
     r->ev = ev;
     r->srv = h->srv;
     r->id = ++h->next_req;
@@ -726,10 +738,11 @@ void fota_http_drain(struct fota_http *h)
         struct conn *c = h->buckets[b];
         while (c) {
             struct conn *next = c->next;
+            /* Idle keep-alive connections (and ended streams) close within
+             * a second; one still receiving a request keeps going. */
+            evhttp_connection_set_timeout(c->evcon, 1);
             if (c->stream)
                 fota_req_stream_end(c->stream);
-            else
-                evhttp_connection_set_timeout(c->evcon, 1);
             c = next;
         }
     }

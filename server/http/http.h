@@ -40,6 +40,8 @@ struct fota_req {
     int replied;
     const char *peer;                 /* "1.2.3.4:5678", for logs */
     uint64_t id;                      /* request number, for logs (req=) */
+    uint64_t conn_id;                 /* connection number, for logs (conn=) */
+    int64_t dev_id;                   /* device of the authenticated key, 0 if none (dev=) */
 };
 
 typedef void (*fota_http_handler)(struct fota_req *r);

@@ -172,6 +172,33 @@ def test_graceful_sigterm_finishes_upload(d):
     # being closed; a fresh start serves again.
 
 
+def test_drain_closes_idle_and_streams(d):
+    # A keep-alive connection that already carried a request, and a live
+    # message stream: SIGTERM ends both and exits well before shutdown_grace.
+    idle = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=10)
+    idle.request("GET", "/v1/ping/")
+    r = idle.getresponse()
+    r.read()
+    check(r.status == 200 and not r.will_close, "keep-alive connection")
+    fol = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=10)
+    fol.request("GET", "/v1/messages/?follow=true", headers={"Authorization": "token " + d.admin_key})
+    fr = fol.getresponse()
+    check(fr.readline().startswith(b": follow"), "stream open")
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    rest = fr.read()   # returns when fotad ends the stream
+    check(b"data:" not in rest, "stream ended without events: %r" % rest)
+    d.proc.wait(15)
+    took = time.monotonic() - t0
+    check(d.proc.returncode == 0 and took < 5, "exit 0 in %.1fs (< grace 10s)" % took)
+    idle.close()
+    fol.close()
+    d.proc = None
+    d._log.close()
+    d.check_log()
+    d.start()
+
+
 def test_kill9_during_upload(d):
     p = d.create_product()
     d.upload_release(p["id"], "v1.0")
@@ -288,5 +315,6 @@ def test_http10_and_head(d):
 if __name__ == "__main__":
     run_tests([test_config_check, test_config_doc_in_sync, test_port_in_use,
                test_first_start_files, test_sighup_reload,
-               test_graceful_sigterm_finishes_upload, test_kill9_during_upload, test_https,
+               test_graceful_sigterm_finishes_upload, test_drain_closes_idle_and_streams,
+               test_kill9_during_upload, test_https,
                test_bad_tls_material, test_ipv6, test_http10_and_head])
