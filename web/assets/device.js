@@ -58,12 +58,14 @@ export function deviceView(root, id) {
   const hist = h('tbody');
   let device = null;
   let backLink = null;
+  let productName = '';
 
   select.setAttribute('aria-labelledby', 'rom-line');
 
   function renderInfo(d) {
     const rows = [
-      [t('id'), d.id], [t('name'), d.name], [t('product'), h('a', { href: '#/products/' + d.product_id }, d.product_id)],
+      [t('id'), d.id], [t('name'), d.name],
+      [t('product'), h('a', { href: '#/products/' + d.product_id }, productName || d.product_id)],
       ['BSSID', d.bssid || '—'], [t('rom_version'), d.rom_version || t('unknown_version')],
       [t('slot'), slotText(d.running_slot || d.slot)], [t('status'), onlineBadge(d)],
       [t('activated'), d.activated ? t('yes') : t('no')], [t('last_active'), fmtTime(d.last_active)],
@@ -96,6 +98,9 @@ export function deviceView(root, id) {
       const r = api.getRole() === 'admin' ? await api.get('/v1/devices/' + id + '/') : await api.get('/v1/device/');
       device = r.body.device || r.body;
       rememberDevices([device]);
+      if (!productName && api.getRole() === 'admin') {
+        try { productName = ((await api.get('/v1/products/' + device.product_id + '/')).body.product || {}).name || ''; } catch (e) { /* id will do */ }
+      }
       renderInfo(device);
       const roms = await loadRoms(device);
       const choices = roms.filter((x) => x.version !== device.rom_version)
@@ -160,6 +165,7 @@ export function deviceView(root, id) {
     } catch (e) { /* keep what we have */ }
     rows.sort((a, b) => (b.when || 0) - (a.when || 0));
     hist.replaceChildren(...rows.map((x) => histRow(x.when, x.action, x.params, x.state)));
+    if (!rows.length) hist.append(h('tr', {}, h('td', { colspan: 4, class: 'muted' }, t('none'))));
   }
 
   upBtn.addEventListener('click', async () => {
