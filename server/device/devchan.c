@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <openssl/ssl.h>
+#include <jansson.h>
 
 #include "log.h"
 #include "rom.h"
@@ -268,7 +269,14 @@ static void on_datapoint(struct fota_dconn *c, const struct fota_devproto_frame 
     m.product_id = c->product_id;
     m.device_id = c->device_id;
     snprintf(m.action, sizeof m.action, "datapoint:%.37s", f->stream);
-    snprintf(m.body, sizeof m.body, "%s", line);
+    /* Only the body: the frame also carries the device's master key. */
+    json_error_t jerr;
+    json_t *root = json_loads(line, 0, &jerr);
+    json_t *body = json_object_get(root, "body");
+    char *text = json_is_object(body) ? json_dumps(body, JSON_SORT_KEYS) : NULL;
+    snprintf(m.body, sizeof m.body, "%s", text && strlen(text) < sizeof m.body ? text : "{}");
+    free(text);
+    json_decref(root);
     if (fota_server_publish_message(srv, &m) < 0)
         FOTA_WARN("datapoint not stored conn=%llu dev=%lld", (unsigned long long)c->id,
                   (long long)c->device_id);

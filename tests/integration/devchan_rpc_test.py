@@ -2,6 +2,7 @@
 next identifies; queue=false -> 409; no D4 in time -> 504; admin key with device_id=;
 unknown release -> 404; datastream POST forwarded as §2.5 and the device's D5 returned;
 a failed upgrade report; a silent device dropped after ping_timeout."""
+import json
 import time
 
 from devchan_util import (StockDevice, Fotad, check, first_frame, parse_nonce,
@@ -34,6 +35,18 @@ def main():
     d = Fotad("--ping-timeout", "5")
     try:
         pid, dev_id, master, owner, _ = setup(d)
+        # a sensor: D8 straight after connecting (no identify), then it disconnects
+        sensor = StockDevice(d.device, master)
+        sensor.send('{"nonce": 3, "path": "/v1/datastreams/tem_hum/datapoint/", "method": "POST", '
+                    '"body": {"datapoint": {"x": -21.05,"y": 40.50}}, "meta": {"Authorization": '
+                    '"token %s"}}\n' % master)
+        check(sensor.recv_msg() == '{"nonce": 3, "status": 200}\n', "D8 reply")
+        sensor.close()
+        st, j = api(d, "GET", "/v1/messages/?device_id=%d" % dev_id, d.admin)
+        dp = [m for m in j["messages"] if m["action"] == "datapoint:tem_hum"]
+        check(st == 200 and dp and master not in json.dumps(j), "datapoint message %r" % j)
+        check(dp[0]["body"] == {"datapoint": {"x": -21.05, "y": 40.5}}, "datapoint %r" % dp[0])
+        wait_for(lambda: not device_view(d, dev_id)["online"], 5, "sensor offline")
         # offline: queue=false -> 409, else 202 queued
         st, j = rpc(d, owner, "action=sys_upgrade&version=v1.1&queue=false")
         check(st == 409, "queue=false offline: %s %s" % (st, j))
