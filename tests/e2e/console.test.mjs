@@ -183,6 +183,8 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await feed.getByRole('button', { name: 'Sign in' }).click();
       await feed.waitForURL(/#\/messages$/);
       await feed.locator('#live-state', { hasText: 'live' }).waitFor();
+      // Earlier messages are listed too, named by product.
+      await feed.locator('#messages li', { hasText: 'humiture: Version v1.1 released (2 files)' }).waitFor();
     });
 
     await step(t, 'set v1.1 as current after the confirmation dialog', async () => {

@@ -2,7 +2,7 @@
 // then live ones as fotad emits them (server-sent events), optionally for one product.
 import { t } from './i18n.js';
 import * as api from './api.js';
-import { h, field, messageItem, rememberDevices, statusLine, say } from './ui.js';
+import { h, field, messageItem, rememberDevices, rememberProducts, statusLine, say } from './ui.js';
 
 export function messagesView(root) {
   const list = h('ul', { class: 'feed', id: 'messages', 'aria-live': 'polite' });
@@ -55,6 +55,7 @@ export function messagesView(root) {
   async function names() {
     try {
       const r = await api.get('/v1/products/');
+      rememberProducts(r.body.products);
       for (const p of r.body.products || []) sel.input.append(h('option', { value: p.id }, p.name));
       await Promise.all((r.body.products || []).map((p) => api.get('/v1/products/' + p.id + '/devices/')
         .then((d) => rememberDevices(d.body.devices)).catch(() => {})));

@@ -55,6 +55,8 @@ export function fmtBytes(n) {
 
 // Device names seen so far, so a message can say "device foo" not "device 7".
 export const deviceNames = new Map();
+export const productNames = new Map();
+export function rememberProducts(list) { for (const p of list || []) if (p && p.id) productNames.set(String(p.id), p.name); }
 export function rememberDevices(list) { for (const d of list || []) if (d && d.id) deviceNames.set(String(d.id), d.name); }
 
 function bodyOf(m) {
@@ -70,7 +72,10 @@ export function messageText(m) {
               (m.device_id ? t('device_x', m.device_id) : t('all_products'));
   const ver = b.version || b.rom_version || b.to || '';
   const a = String(m.action || '');
-  if (a === 'rom_released') return t('msg_released', ver, b.files || '?');
+  if (a === 'rom_released') {
+    const pn = productNames.get(String(m.product_id));
+    return (pn ? pn + ': ' : '') + t('msg_released', ver, b.files || '?');
+  }
   if (/update_available|rom_update|new_version/.test(a)) return t('msg_update', dev, ver);
   if (/fail|error|timeout/.test(a)) return t('msg_failed', dev, ver || '?', b.reason || b.error || b.message || a);
   if (/upgrade_success|upgraded|upgrade_done/.test(a)) return t('msg_upgraded', dev, ver);
