@@ -26,9 +26,9 @@ const struct fota_web_asset *fota_web_asset_find(const char *path);
 size_t fota_web_asset_count(void);
 const struct fota_web_asset *fota_web_asset_at(size_t i);
 
-/* Cache-Control to send with an asset: "no-cache" for the HTML entry point
- * (so a new fotad's console is picked up at once; the ETag makes it cheap),
- * "no-cache" for the rest as well since names carry no hash. */
+/* Cache-Control to send with an asset: always "no-cache" (revalidate with
+ * the ETag) because asset names carry no content hash, so a new fotad's
+ * console is picked up at once; a 304 makes the check cheap. */
 const char *fota_web_cache_control(const struct fota_web_asset *a);
 
 #endif
