@@ -36,7 +36,8 @@ struct fotasim_opts {
     uint32_t seed;
     struct fotasim_fault fault;
     int have_fault;
-    const char *flash_dir;        /* optional: save each device's flash there */
+    const char *flash_dir;        /* optional: devNNNNN.bin per device, loaded and saved */
+    unsigned hold_s;              /* keep running at least this long (pings, presence) */
 };
 
 enum fotasim_state { DEV_BOOTING = 0, DEV_RUNNING, DEV_DONE, DEV_FAILED, DEV_DEAD };
@@ -69,6 +70,7 @@ struct fotasim_dev {
     char version[FOTA_FWIMG_VERSION_MAX];
     int activated, ever_activated;
     unsigned boots, attempts, power_cuts;
+    int loaded;                   /* flash came from --flash-dir */
     int faulty, fault_fired;
     uint64_t rx_bytes;
     uint64_t dl_bytes;
@@ -87,6 +89,8 @@ struct fotasim {
     struct timeval t0;
     int tty;
     int finished;
+    int hold_over;
+    struct event *hold;
     unsigned activated, upgraded, failed, connected;
     struct evhttp_connection *api[FOTASIM_API_CONNS];
     unsigned api_next, api_pending, registered, api_errors;

@@ -419,6 +419,15 @@ int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const ch
     if ((rc = fotasim_flash_program_shared(&d->flash, d->lay.slot_addr[0], img,
                                            (uint32_t)((len + 4095) & ~(size_t)4095))) < 0)
         return rc;
+    if (s->o.flash_dir) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/dev%05d.bin", s->o.flash_dir, idx);
+        rc = fotasim_flash_load(&d->flash, path);
+        if (rc == 0)
+            d->loaded = 1;             /* a device from an earlier run */
+        else if (rc != FOTA_ENOENT)
+            return rc;
+    }
     if (devkey)
         snprintf(d->devkey, sizeof(d->devkey), "%s", devkey);
     else
@@ -430,7 +439,7 @@ int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const ch
     d->bssid[3] = (uint8_t)s->o.seed;
     d->bssid[4] = (uint8_t)(idx >> 8);
     d->bssid[5] = (uint8_t)idx;
-    if ((rc = write_esp_param(d)) < 0)
+    if (!d->loaded && (rc = write_esp_param(d)) < 0)
         return rc;
     d->faulty = s->o.have_fault && (unsigned)(idx * 100) / (unsigned)(s->o.devices ? s->o.devices : 1) < s->o.fault.pct;
 
@@ -461,6 +470,12 @@ void fotasim_dev_cleanup(struct fotasim_dev *d)
 {
     int i;
     teardown(d);
+    if (d->sim && d->sim->o.flash_dir && d->flash.sec) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/dev%05d.bin", d->sim->o.flash_dir, d->idx);
+        if (fotasim_flash_save(&d->flash, path) < 0)
+            fprintf(stderr, "fota-sim: cannot save %s\n", path);
+    }
     for (i = 0; i < FOTADEV_TIMER_MAX; i++)
         if (d->timers[i])
             event_free(d->timers[i]);
@@ -496,9 +511,12 @@ void fotasim_dev_boot(struct fotasim_dev *d)
     snprintf(d->version, sizeof(d->version), "%s", b.version);
     if (s->o.upgrade_to && strcmp(d->version, s->o.upgrade_to) == 0) {
         finish(d, DEV_DONE, NULL);
-        return;
+        /* with --hold the device lives on (connects, identifies, pings) */
+        if (!s->o.hold_s || s->o.profile == FOTADEV_PROFILE_SEED_DFU)
+            return;
+    } else {
+        d->state = DEV_RUNNING;
     }
-    d->state = DEV_RUNNING;
     if (s->o.profile == FOTADEV_PROFILE_SEED_DFU) {
         if (!s->o.upgrade_to) {
             finish(d, DEV_DONE, NULL);

@@ -34,10 +34,12 @@ static void usage(FILE *f)
         "                --profile nonos|rtos|seed-dfu|fota --devices N [--upgrade-to VERSION]\n"
         "                [--initial-version V] [--map N] [--loader 2|31|7] [--time-scale X]\n"
         "                [--timeout SECONDS] [--max-attempts N] [--stream-ext]\n"
-        "                [--faults SPEC] [--seed N]\n"
+        "                [--faults SPEC] [--seed N] [--hold SECONDS] [--flash-dir DIR]\n"
         "       fota-sim --write-image SLOT:VERSION:FILE [--map N] [--image-size BYTES] [--seed N]\n"
         "  --keys FILE       master device keys, one per line (device i uses line i)\n"
         "  --time-scale X    divide every device timer by X (ping 50 s / X)\n"
+        "  --hold SECONDS    run at least this long; devices stay connected and ping\n"
+        "  --flash-dir DIR   load/save each device's flash as DIR/devNNNNN.bin\n"
         "  --faults SPEC     comma list: flash@N (power cut at the Nth flash operation\n"
         "                    after boot), rx@N (power cut after N received bytes),\n"
         "                    drop@N (close the download after N bytes), pct=P (share of\n"
@@ -160,7 +162,7 @@ void fotasim_check_done(struct fotasim *s)
     unsigned running, done, failed;
     uint64_t bytes;
     counts(s, &running, &done, &failed, &bytes);
-    if (running == 0 && !s->finished) {
+    if (running == 0 && !s->finished && (!s->o.hold_s || s->hold_over)) {
         s->finished = 1;
         event_base_loopexit(s->base, NULL);
     }
@@ -174,6 +176,13 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     counts(s, &running, &done, &failed, &bytes);
     fprintf(stderr, "\r%6.1fs  devices %d  activated %u  running %u  done %u  failed %u  %.1f MB   ",
             elapsed(s), s->o.devices, s->activated, running, done, failed, (double)bytes / 1e6);
+}
+
+static void hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fotasim *s = arg;
+    s->hold_over = 1;
+    fotasim_check_done(s);
 }
 
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -303,6 +312,7 @@ int main(int argc, char **argv)
         {"loader", 1, 0, 'l'}, {"time-scale", 1, 0, 't'}, {"timeout", 1, 0, 'T'},
         {"max-attempts", 1, 0, 'A'}, {"stream-ext", 0, 0, 'x'}, {"faults", 1, 0, 'f'},
         {"seed", 1, 0, 'S'}, {"write-image", 1, 0, 'W'}, {"image-size", 1, 0, 'Z'},
+        {"flash-dir", 1, 0, 'F'}, {"hold", 1, 0, 'O'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     struct fotasim s;
     struct fotasim_opts *o = &s.o;
@@ -353,6 +363,8 @@ int main(int argc, char **argv)
         case 'f': if (parse_faults(optarg, &o->fault) < 0) v = LONG_MIN; o->have_fault = 1; break;
         case 'S': if ((v = num(optarg, 0, 0x7FFFFFFF)) != LONG_MIN) o->seed = (uint32_t)v; break;
         case 'W': write_image = optarg; break;
+        case 'F': o->flash_dir = optarg; break;
+        case 'O': if ((v = num(optarg, 0, 86400)) != LONG_MIN) o->hold_s = (unsigned)v; break;
         case 'Z': if ((v = num(optarg, 1024, 16 << 20)) != LONG_MIN) image_size = (uint32_t)v; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -428,6 +440,13 @@ int main(int argc, char **argv)
         tv.tv_usec = 250000;
         event_add(s.tick, &tv);
     }
+    if (o->hold_s) {
+        s.hold = evtimer_new(s.base, hold_cb, &s);
+        tv.tv_sec = o->hold_s;
+        tv.tv_usec = 0;
+        if (s.hold)
+            evtimer_add(s.hold, &tv);
+    }
     timeout = evtimer_new(s.base, timeout_cb, &s);
     tv.tv_sec = o->timeout_s;
     tv.tv_usec = 0;
@@ -444,6 +463,8 @@ out:
     free(o->upgrade_to_enc);
     if (s.tick)
         event_free(s.tick);
+    if (s.hold)
+        event_free(s.hold);
     if (timeout)
         event_free(timeout);
     if (s.base)

@@ -4,7 +4,8 @@ with the admin key), the devices activate on the device channel, the sim
 asks for sys_upgrade by RPC, the devices download from fotad's ROM
 endpoint, report D7, are rebooted by RPC and come up on the new version.
 Profiles nonos, rtos and fota (with a dropped download resumed by Range),
-and power cuts. Skipped when fotad is not built."""
+power cuts, and seed-dfu on fotad's legacy port. Skipped when fotad is not
+built."""
 import os
 import re
 import sys
@@ -61,8 +62,21 @@ def test_profiles(d):
               "fotad saw every D7: %r" % [x.get("rom_version") for x in devs])
 
 
+def test_seed_dfu_legacy_port():
+    """seed-dfu devices on fotad's legacy port (current release of --legacy-product)."""
+    with tempfile.TemporaryDirectory() as tmp, \
+            Fotad(legacy=True, extra=["--legacy-product", "plug"]) as d:
+        pid = setup(d, tmp)
+        st_, _, j = d.api("POST", "/v1/products/%d/roms/%s/current" % (pid, V2), b"")
+        check(st_ == 200, "set current: %d %r" % (st_, j))
+        rc, out, err = st.run_sim(["--server", "127.0.0.1", "--legacy-port", str(d.ports["legacy"]),
+                                   "--profile", "seed-dfu", "--devices", "3", "--upgrade-to", V2,
+                                   "--initial-version", V1, "--timeout", "60"], timeout=90)
+        check(rc == 0 and field(out, "upgraded") == 3, "seed-dfu on fotad: %d\n%s\n%s" % (rc, out, err))
+
+
 if __name__ == "__main__":
     if not os.access(os.path.join(st.BIN, "fotad"), os.X_OK):
         print("SKIP: fotad is not built")
         sys.exit(0)
-    run_tests([test_profiles])
+    run_tests([test_profiles, test_seed_dfu_legacy_port])

@@ -95,6 +95,41 @@ def main():
             assert rc == 0, (f, rc, out, err)
             assert field(out, "power cuts") == 2, (f, out)
 
+        # --- (device already on V2: no upgrade) pings every 50 s / time-scale
+        #     while held; an unanswered ping
+        #     makes the device drop the connection and reconnect (§2.4)
+        ping = '{"path": "/v1/ping/", "method": "POST","meta": {"Authorization": "token %s"}}'
+        srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u2}, V2)
+        rc, out, err = st.run_sim(["--server", "127.0.0.1", "--device-port", str(srv.chan_port),
+                                   "--http-port", str(srv.http_port), "--keys", keyfile,
+                                   "--profile", "nonos", "--devices", "1", "--initial-version", V2,
+                                   "--time-scale", "100", "--hold", "2", "--timeout", "20"])
+        srv.close()
+        assert rc == 0, (rc, out, err)
+        pings = [r for _, r in srv.frames if r == ping % KEYS[0]]
+        assert len(pings) >= 2, srv.frames
+        assert srv.connections == 1, srv.connections
+        srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u2}, V2, ping_reply=False)
+        rc, out, err = st.run_sim(["--server", "127.0.0.1", "--device-port", str(srv.chan_port),
+                                   "--http-port", str(srv.http_port), "--keys", keyfile,
+                                   "--profile", "nonos", "--devices", "1", "--initial-version", V2,
+                                   "--time-scale", "100", "--hold", "3", "--timeout", "20"])
+        srv.close()
+        assert rc == 0, (rc, out, err)
+        assert srv.connections >= 2, srv.connections
+
+        # --- --flash-dir keeps devices between runs: the second run boots V2
+        fdir = os.path.join(d, "flash")
+        os.mkdir(fdir)
+        srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u2}, V2)
+        rc, out, err = run(srv, keyfile, "nonos", 2, ["--flash-dir", fdir])
+        assert rc == 0 and field(out, "bytes") > 0, (rc, out, err)
+        nhttp = len(srv.http)
+        rc, out, err = run(srv, keyfile, "nonos", 2, ["--flash-dir", fdir])
+        srv.close()
+        assert rc == 0 and field(out, "bytes") == 0 and len(srv.http) == nhttp, (rc, out)
+        assert sorted(os.listdir(fdir)) == ["dev00000.bin", "dev00001.bin"]
+
         # --- a user1 image served as user2.bin: refused, reported failed, exit 1
         srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u1}, V2)
         rc, out, err = run(srv, keyfile, "nonos", 1, timeout_s=4)

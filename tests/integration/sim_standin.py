@@ -68,12 +68,15 @@ class DeviceServer:
         self.images = images            # {"user1.bin": bytes, "user2.bin": bytes}
         self.target = target
         self.push_delay = push_delay
+        self.ping_reply = ping_reply
+        self.connections = 0
         self.lock = threading.Lock()
         self.frames = []                # (key or None, raw line) in arrival order
         self.http = []                  # (method, path, headers dict, raw request)
         self.reports = []               # (key, action, pre, rom)
         self.errors = []
         self.activated = set()
+        self.version = {}               # key -> last known rom_version (D1 body, D7)
         self.nonce = 684196666
         self.stop = False
         self.chan = _listener()
@@ -119,6 +122,8 @@ class DeviceServer:
                        "nonce": self._next_nonce(), "path": "/v1/device/rpc/"})
 
     def _chan_conn(self, c):
+        with self.lock:
+            self.connections += 1
         buf = b""
         key = None
         pushes = 0
@@ -149,18 +154,20 @@ class DeviceServer:
                     path = msg.get("path")
                     if path == "/v1/device/activate/":
                         self.activated.add(k)
+                        self.version[k] = msg["body"]["rom_version"]
                         self._send(c, {"status": 200, "nonce": msg["nonce"], "activate_status": 1,
                                        "device": {"id": 1, "rom_version": msg["body"]["rom_version"]}})
                     elif path == "/v1/device/identify":
                         self._send(c, {"status": 200, "nonce": msg["nonce"],
                                        "message": "device identified", "device": {"id": 1}})
-                        if pushes == 0:
+                        if pushes == 0 and self.version.get(k) != self.target:
                             pushes += 1
                             self._push(c, k, "sys_upgrade")
                     elif path == "/v1/device/timers/":
                         self._send(c, {"status": 200, "timestamp": int(time.time()), "timers": ""})
                     elif path == "/v1/ping/":
-                        self._send(c, {"status": 200, "message": "ping success"})
+                        if self.ping_reply:
+                            self._send(c, {"status": 200, "message": "ping success"})
                     elif path == "/v1/messages/":
                         act = msg["get"]["action"]
                         with self.lock:
@@ -168,6 +175,7 @@ class DeviceServer:
                                                  msg["body"]["rom_version"]))
                         self._send(c, {"status": 200, "message": "send message success"})
                         if act == "device_upgrade_success":
+                            self.version[k] = msg["body"]["rom_version"]
                             self._push(c, k, "sys_reboot")
                         elif pushes < 3:
                             pushes += 1
