@@ -25,6 +25,61 @@
 #include "rom.h"
 #include "rpc.h"
 
+static unsigned dev_bucket(int64_t id)
+{
+    return (unsigned)((uint64_t)id * 0x9E3779B97F4A7C15ull >> 52) % FOTA_DEVCHAN_BUCKETS;
+}
+
+static unsigned addr_bucket(const char *a)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *a; a++)
+        h = (h ^ (unsigned char)*a) * 16777619u;
+    return h % FOTA_DEVCHAN_BUCKETS;
+}
+
+static void dev_unhash(struct fota_dconn *c)
+{
+    if (!c->hashed)
+        return;
+    for (struct fota_dconn **pp = &c->ch->by_dev[dev_bucket(c->device_id)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == c) {
+            *pp = c->hnext;
+            break;
+        }
+    c->hashed = 0;
+}
+
+/* Finds or adds the address's counter. NULL on out-of-memory. */
+static struct fota_addr_count *addr_get(struct fota_devchan *ch, const char *addr, int create)
+{
+    unsigned b = addr_bucket(addr);
+    for (struct fota_addr_count *a = ch->by_addr[b]; a; a = a->next)
+        if (strcmp(a->addr, addr) == 0)
+            return a;
+    if (!create)
+        return NULL;
+    struct fota_addr_count *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    snprintf(a->addr, sizeof a->addr, "%s", addr);
+    a->next = ch->by_addr[b];
+    ch->by_addr[b] = a;
+    return a;
+}
+
+static void addr_put(struct fota_devchan *ch, struct fota_addr_count *a)
+{
+    if (!a || --a->n > 0)
+        return;
+    for (struct fota_addr_count **pp = &ch->by_addr[addr_bucket(a->addr)]; *pp; pp = &(*pp)->next)
+        if (*pp == a) {
+            *pp = a->next;
+            break;
+        }
+    free(a);
+}
+
 static void conn_free(struct fota_dconn *c)
 {
     struct fota_devchan *ch = c->ch;
@@ -40,6 +95,8 @@ static void conn_free(struct fota_dconn *c)
     if (c->next)
         c->next->prev = c->prev;
     ch->nconns--;
+    dev_unhash(c);
+    addr_put(ch, c->addrc);
     if (c->deliver_ev)
         event_free(c->deliver_ev);
     bufferevent_free(c->bev);
@@ -84,7 +141,7 @@ void fota_dconn_refuse(struct fota_dconn *c, int status, const char *why, const 
 
 struct fota_dconn *fota_devchan_find(struct fota_devchan *ch, int64_t device_id)
 {
-    for (struct fota_dconn *c = ch->conns; c; c = c->next)
+    for (struct fota_dconn *c = ch->by_dev[dev_bucket(device_id)]; c; c = c->hnext)
         if (c->online && c->device_id == device_id)
             return c;
     return NULL;
@@ -174,10 +231,15 @@ static void go_online(struct fota_dconn *c, const struct fota_key *k)
         conn_free(old);
     }
     int was_online = c->online;
+    dev_unhash(c);
     c->device_id = k->device_id;
     c->product_id = k->product_id;
     memcpy(c->key_hash, k->hash, sizeof c->key_hash);
     c->online = 1;
+    unsigned b = dev_bucket(c->device_id);
+    c->hnext = ch->by_dev[b];
+    ch->by_dev[b] = c;
+    c->hashed = 1;
     struct timeval tv = { (time_t)ch->srv->conf.ping_timeout, 0 };
     bufferevent_set_timeouts(c->bev, &tv, NULL);
     fota_devchan_presence(ch, c->device_id, 1);
@@ -386,15 +448,6 @@ static void event_cb(struct bufferevent *bev, short what, void *ud)
     conn_free(c);
 }
 
-static size_t addr_count(struct fota_devchan *ch, const char *addr)
-{
-    size_t n = 0;
-    for (struct fota_dconn *c = ch->conns; c; c = c->next)
-        if (strcmp(c->addr, addr) == 0)
-            n++;
-    return n;
-}
-
 static void peer_text(const struct sockaddr *sa, char *addr, size_t alen, char *peer, size_t plen)
 {
     int port = 0;
@@ -424,7 +477,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     peer_text(sa, addr, sizeof addr, peer, sizeof peer);
     unsigned limit = ch->srv->conf.device_max_per_addr ? ch->srv->conf.device_max_per_addr
                                                         : FOTA_DEVCHAN_MAX_PER_ADDR;
-    if (ch->srv->draining || addr_count(ch, addr) >= limit) {
+    struct fota_addr_count *ac = addr_get(ch, addr, 0);
+    if (ch->srv->draining || (ac && ac->n >= limit)) {
         FOTA_WARN("device connection refused peer=%s reason=\"%s\" limit=%u", peer,
                   ch->srv->draining ? "draining" : "too many connections from this address",
                   limit);
@@ -434,10 +488,14 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct fota_dconn *c = calloc(1, sizeof *c);
-    if (!c) {
+    ac = c ? addr_get(ch, addr, 1) : NULL;
+    if (!ac) {
+        free(c);
         evutil_closesocket(fd);
         return;
     }
+    ac->n++;
+    c->addrc = ac;
     if (tls) {
         SSL *ssl = SSL_new(ch->srv->ssl_ctx);
         if (ssl) /* idle devices keep no 16 KB record buffers */
@@ -452,6 +510,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         c->bev = bufferevent_socket_new(ch->srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
     if (!c->bev) {
+        addr_put(ch, ac);
         free(c);
         evutil_closesocket(fd);
         return;

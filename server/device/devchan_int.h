@@ -11,11 +11,15 @@ struct bufferevent;
 struct evconnlistener;
 struct event;
 
+struct fota_addr_count;
+
 /* One device connection. Kept small: the socket buffers live in the bufferevent. */
 struct fota_dconn {
     struct fota_devchan *ch;
     struct bufferevent *bev;
     struct fota_dconn *prev, *next;
+    struct fota_dconn *hnext;          /* device-id hash chain (while hashed) */
+    struct fota_addr_count *addrc;     /* this peer address's connection count */
     struct event *deliver_ev;          /* queued-command delivery, allocated on demand */
     uint64_t id;                       /* conn= in logs */
     int64_t device_id;                 /* 0 until activate/identify */
@@ -23,6 +27,7 @@ struct fota_dconn {
     int online;                        /* identified: pushes may go here */
     int closing;                       /* a refusal is flushing; no more input */
     int tls;
+    int hashed;
     char key_hash[65];                 /* the master key this connection proved */
     char addr[48];                     /* peer IP text (per-address limit) */
     char peer[64];                     /* "ip:port" for logs */
@@ -47,12 +52,22 @@ struct fota_rom_pending {
 
 struct rpc_pending;
 
+/* Connections per peer address (the flood limit), and online devices by id. */
+#define FOTA_DEVCHAN_BUCKETS 4096
+struct fota_addr_count {
+    struct fota_addr_count *next;
+    unsigned n;
+    char addr[48];
+};
+
 struct fota_devchan {
     struct fota_server *srv;
     struct evconnlistener *lst[2];     /* [0] plain, [1] TLS */
     int port[2];
     struct fota_dconn *conns;
     size_t nconns;
+    struct fota_dconn *by_dev[FOTA_DEVCHAN_BUCKETS];
+    struct fota_addr_count *by_addr[FOTA_DEVCHAN_BUCKETS];
     uint64_t next_id;
     struct fota_presence *pres;        /* presence rows waiting for the batch write */
     size_t npres, cappres;
