@@ -10,7 +10,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startFotad, startSim, makeImage, launchBrowser, tempDir, rmrf, missingPrerequisite } from './harness.mjs';
+
+// This directory (import.meta.dirname needs Node 20.11; Debian 12 ships 18).
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 const missing = missingPrerequisite();
 if (missing) {
@@ -18,7 +22,7 @@ if (missing) {
   process.exit(77);
 }
 
-const SHOTS = process.env.FOTA_E2E_SHOTS || path.resolve(import.meta.dirname, '../../build/e2e-screenshots');
+const SHOTS = process.env.FOTA_E2E_SHOTS || path.resolve(HERE, '../../build/e2e-screenshots');
 const DOC_SHOT = process.env.FOTA_E2E_DOC_SHOT || '';   // e.g. docs/console.png, written on success
 const T = 10000;                                        // every wait is bounded
 

@@ -5,8 +5,12 @@ import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export const BIN = process.env.FOTA_BIN_DIR || path.resolve(import.meta.dirname, '../../build/bin');
+// This directory (import.meta.dirname needs Node 20.11; Debian 12 ships 18).
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+export const BIN = process.env.FOTA_BIN_DIR || path.resolve(HERE, '../../build/bin');
 export const CHROMIUM = process.env.FOTA_CHROMIUM || '/usr/bin/chromium';
 
 // Why the browser test cannot run here, or '' when it can. The test exits 77
@@ -14,7 +18,7 @@ export const CHROMIUM = process.env.FOTA_CHROMIUM || '/usr/bin/chromium';
 // `make test` installs it first (scripts/deps.sh --web).
 export function missingPrerequisite() {
   if (!fs.existsSync(CHROMIUM)) return `no browser at ${CHROMIUM} (scripts/deps.sh --web installs Debian's chromium)`;
-  if (!fs.existsSync(path.join(import.meta.dirname, 'node_modules', 'playwright-core')))
+  if (!fs.existsSync(path.join(HERE, 'node_modules', 'playwright-core')))
     return 'playwright-core is not installed (scripts/deps-web.sh)';
   if (!process.env.FOTA_E2E_MOCK && !fs.existsSync(path.join(BIN, 'fotad'))) return `no fotad in ${BIN}`;
   return '';
