@@ -4,15 +4,16 @@ HEAD+GET of the other slot's image with the 15-byte-copied version, byte-identic
 D7 success -> GET /v1/devices/ID/ shows v1.1 -> sys_reboot -> the device reconnects.
 Every reply is checked byte-level against espressif-protocol.md §2.4/§2.5/§3.5."""
 import json
+import ssl
 import subprocess
 import tempfile
 import urllib.error
 import urllib.request
 
 from devchan_util import (Fotad, StockDevice, active_frame, beacon_frame, check, copy_version,
-                          check_rom_header, first_frame, http_exchange, libupgrade_head,
-                          make_cert, nonos_url, parse_nonce, rpc_response_frame, run_in_thread,
-                          timer_frame, upgrade_frame, wait_for)
+                          check_rom_header, content_length, first_frame, http_exchange,
+                          libupgrade_head, make_cert, nonos_url, parse_nonce, rpc_response_frame,
+                          run_in_thread, timer_frame, upgrade_frame, wait_for)
 
 from fotatest import make_image
 
@@ -135,6 +136,13 @@ def flow(tls):
         check_rom_header(first, header, len(user2), "user2.bin")
         check(body == user2, "GET body differs (%d vs %d bytes)" % (len(body), len(user2)))
         check(closed, "connection not closed after the body")
+        if tls:  # the same download over HTTPS (443 role): no sendfile, same bytes
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            first, header, body, closed = http_exchange(d.ports["https"], url.encode(), tls=ctx)
+            check(b"200 OK\r\n" in header and content_length(header) == len(user2), "https hdr")
+            check(body == user2 and closed, "HTTPS body differs (%d bytes)" % len(body))
         # 6. D7 success with the copied version
         dev.send(upgrade_frame(master, "device_upgrade_success", PRE, version))
         check(dev.recv_msg() == '{"message": "send message success", "status": 200}\n', "D7 reply")
