@@ -3,6 +3,7 @@
  * SIGHUP (reload) and SIGPIPE (ignored). No protocol logic lives here. */
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -207,6 +208,13 @@ int main(int argc, char **argv)
         return 0;
     }
     if (cl.test_only) {
+        SSL_CTX *ctx = NULL;
+        if (fota_server_tls_ctx_new(&conf, &ctx) != 0) {
+            fprintf(stderr, "fotad: TLS certificate or key does not load\n");
+            return 2;
+        }
+        if (ctx)
+            SSL_CTX_free(ctx);
         printf("fotad: configuration %s is valid\n", conf.config_file[0] ? conf.config_file
                                                                         : "(defaults and flags)");
         return 0;

@@ -3,6 +3,7 @@
  * Adding an option is one line in fota_conf_opts[] plus the struct field. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -257,6 +258,21 @@ int fota_config_check(const struct fota_config *c, char *err, size_t errlen)
     if (c->bind[0] == '\0') {
         seterr(err, errlen, "bind: must not be empty");
         return FOTA_ECONFIG;
+    }
+    {
+        char host[64];
+        unsigned char buf[16];
+        size_t n = strlen(c->bind);
+        if (n >= 2 && c->bind[0] == '[' && c->bind[n - 1] == ']') {
+            memcpy(host, c->bind + 1, n - 2);
+            host[n - 2] = '\0';
+        } else {
+            memcpy(host, c->bind, n + 1);
+        }
+        if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1) {
+            seterr(err, errlen, "bind: \"%s\" is not a numeric IPv4 or IPv6 address", c->bind);
+            return FOTA_ECONFIG;
+        }
     }
     if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
         seterr(err, errlen, "tls_cert and tls_key must be set together");

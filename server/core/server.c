@@ -369,9 +369,9 @@ static int setup_admin_key(struct fota_server *srv)
     return 0;
 }
 
-static int setup_tls(struct fota_server *srv)
+int fota_server_tls_ctx_new(const struct fota_config *c, SSL_CTX **out)
 {
-    const struct fota_config *c = &srv->conf;
+    *out = NULL;
     if (!c->tls_cert[0])
         return 0;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -387,9 +387,16 @@ static int setup_tls(struct fota_server *srv)
         SSL_CTX_free(ctx);
         return FOTA_ECONFIG;
     }
-    srv->ssl_ctx = ctx;
-    FOTA_INFO("tls loaded cert=%s", c->tls_cert);
+    *out = ctx;
     return 0;
+}
+
+static int setup_tls(struct fota_server *srv)
+{
+    int r = fota_server_tls_ctx_new(&srv->conf, &srv->ssl_ctx);
+    if (r == 0 && srv->ssl_ctx)
+        FOTA_INFO("tls loaded cert=%s", srv->conf.tls_cert);
+    return r;
 }
 
 int fota_server_init(struct fota_server *srv, struct event_base *base,

@@ -102,6 +102,10 @@ struct fota_server {
  * FOTA_E* (logged). */
 int fota_server_init(struct fota_server *srv, struct event_base *base,
                      const struct fota_config *conf);
+/* Creates the shared TLS context from tls_cert/tls_key (*out NULL when they
+ * are unset). Logs an ERROR and returns FOTA_ECONFIG if they do not load. */
+int fota_server_tls_ctx_new(const struct fota_config *c, SSL_CTX **out);
+
 /* Frees what init created (NULL-safe fields). Call after the loop ended. */
 void fota_server_cleanup(struct fota_server *srv);
 

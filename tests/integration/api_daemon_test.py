@@ -274,6 +274,10 @@ def test_bad_tls_material():
                        "0", "--device-port", "off", "--device-tls-port", "off", "--legacy-port",
                        "off", "--tls-cert", bogus, "--tls-key", bogus])
         check(p.returncode != 0 and b"cannot load TLS certificate" in p.stderr, "%r" % p.stderr)
+        p = run_fotad(["-t", "--tls-cert", bogus, "--tls-key", bogus])
+        check(p.returncode == 2 and b"does not load" in p.stderr, "-t loads TLS: %r" % p.stderr)
+        p = run_fotad(["-t", "--bind", "localhost"])
+        check(p.returncode == 2 and b"bind" in p.stderr, "-t checks bind: %r" % p.stderr)
 
 
 def test_ipv6():

@@ -93,6 +93,12 @@ static void test_check(void **st)
     c.device_port = 0;
     c.http_port = 0;
     assert_int_equal(fota_config_check(&c, err, sizeof(err)), 0); /* two ephemeral ports are fine */
+    snprintf(c.bind, sizeof(c.bind), "[::1]");
+    assert_int_equal(fota_config_check(&c, err, sizeof(err)), 0);
+    snprintf(c.bind, sizeof(c.bind), "localhost");
+    assert_int_equal(fota_config_check(&c, err, sizeof(err)), FOTA_ECONFIG);
+    assert_non_null(strstr(err, "bind"));
+    snprintf(c.bind, sizeof(c.bind), "0.0.0.0");
     snprintf(c.store, sizeof(c.store), "mysql");
     assert_int_equal(fota_config_check(&c, err, sizeof(err)), FOTA_ECONFIG);
 }
