@@ -115,13 +115,14 @@ void fota_rpc_free_all(struct fota_devchan *ch)
     }
 }
 
-static int version_char_ok(const char *v)
+/* Action names: lower-case letters, digits and '_' (sys_upgrade, get_switches...). */
+static int action_ok(const char *a)
 {
-    if (!*v || strlen(v) > 31)
+    size_t n = strlen(a);
+    if (n == 0 || n >= sizeof ((struct fota_command *)0)->action)
         return 0;
-    for (const char *c = v; *c; c++)
-        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-              *c == '.' || *c == '_' || *c == '-' || *c == '(' || *c == ')'))
+    for (; *a; a++)
+        if (!((*a >= 'a' && *a <= 'z') || (*a >= '0' && *a <= '9') || *a == '_'))
             return 0;
     return 1;
 }
@@ -242,9 +243,8 @@ static void rpc_handler(struct fota_req *r)
         fota_reply_error(r, 400, "only deliver_to_device=true is supported");
         return;
     }
-    if (!action || !*action || strlen(action) >= sizeof ((struct fota_command *)0)->action ||
-        !version_char_ok(action)) {
-        fota_reply_error(r, 400, "action= is required");
+    if (!action || !action_ok(action)) {
+        fota_reply_error(r, 400, "action= is required (sys_upgrade, sys_reboot, ...)");
         return;
     }
     if (rpc_device(r, &d) < 0)
@@ -256,9 +256,10 @@ static void rpc_handler(struct fota_req *r)
     const char *version = fota_req_query(r, "version"); /* lives as long as r */
     if (strcmp(action, "sys_upgrade") == 0) {
         struct fota_rom rom;
-        if (!version || !version_char_ok(version)) {
+        /* Only a published release (its version passed the upload's checks) is pushed. */
+        if (!version || !*version || strlen(version) >= FOTA_VERSION_MAX) {
             json_decref(params);
-            fota_reply_error(r, 400, "sys_upgrade needs version= (letters, digits, . _ - ( ))");
+            fota_reply_error(r, 400, "sys_upgrade needs version=");
             return;
         }
         if (r->srv->store->ops->rom_get(r->srv->store, d.product_id, version, &rom) < 0) {
