@@ -3,6 +3,7 @@ messages, device-facing endpoints and the seed's curl line, against the real
 fotad (SQLite store) on loopback."""
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -227,6 +228,53 @@ def test_devices_and_keys(d):
     check(data2 == data, "same sector after restart")
 
 
+def activate(d, master_key, rom_version):
+    """Activates a device on the device channel as stock IoT_Demo firmware does
+    (D1 frame of espressif-protocol §2.3) so it reports rom_version."""
+    s = socket.create_connection(("127.0.0.1", d.ports["device"]), timeout=10)
+    try:
+        s.sendall(('{"nonce": 12345,"path": "/v1/device/activate/", "method": "POST", "body": '
+                   '{"encrypt_method": "PLAIN", "token": "%s", "bssid": "18:fe:34:97:f3:cd",'
+                   '"rom_version":"%s"}, "meta": {"Authorization": "token %s"}}\n'
+                   % ("0" * 40, rom_version, master_key)).encode())
+        buf = b""
+        while b"\n" not in buf:
+            c = s.recv(4096)
+            check(c, "device channel closed: %r" % buf)
+            buf += c
+        check(b'"activate_status": 1' in buf, "activated: %r" % buf)
+    finally:
+        s.close()
+
+
+def test_update_available_messages(d):
+    if "device" not in d.ports:
+        print("skip: no device channel")
+        return
+    p = d.create_product()
+    old = d.create_device(p["id"], name="device-name-00000000")
+    new = d.create_device(p["id"], name="device-name-11111111")
+    quiet = d.create_device(p["id"], name="never-seen")
+    activate(d, old["master_device_key"], "v1.0")
+    activate(d, new["master_device_key"], "v1.1")
+    st, _, j = d.api("GET", "/v1/devices/%d/" % old["device"]["id"])
+    check(j["device"]["rom_version"] == "v1.0" and j["device"]["activated"], "activated %r" % j)
+    d.upload_release(p["id"], "v1.1")
+    st, _, j = d.api("POST", "/v1/products/%d/roms/v1.1/current" % p["id"])
+    check(st == 200 and j["notified"] == 1, "one older device notified: %r" % j)
+    st, _, j = d.api("GET", "/v1/messages/?product_id=%d" % p["id"])
+    ups = [m for m in j["messages"] if m["action"] == "rom_update_available"]
+    check(len(ups) == 1 and ups[0]["device_id"] == old["device"]["id"], "message %r" % ups)
+    b = ups[0]["body"]
+    check(b["device"] == "device-name-00000000" and b["version"] == "v1.1" and
+          b["from_version"] == "v1.0" and b["text_zh"] == "设备 device-name-00000000 有版本 v1.1 更新",
+          "body %r" % b)
+    check(quiet["device"]["id"] not in [m["device_id"] for m in ups], "unknown version skipped")
+    st, _, j = d.api("GET", "/v1/products/%d/" % p["id"])
+    check(j["product"]["devices_activated"] == 2 and j["product"]["devices_total"] == 3,
+          "activated/total %r" % j["product"])
+
+
 def test_rpc_and_curl(d):
     p = d.create_product()
     j = d.create_device(p["id"])
@@ -311,4 +359,4 @@ def test_follow(d):
 if __name__ == "__main__":
     run_tests([test_ping_and_errors, test_products, test_release_upload_and_current,
                test_release_refusals, test_oversized_body, test_devices_and_keys,
-               test_rpc_and_curl, test_messages, test_follow])
+               test_update_available_messages, test_rpc_and_curl, test_messages, test_follow])
