@@ -4,8 +4,12 @@
  *
  * Handlers run on the loop thread with a struct fota_req and must reply
  * exactly once (fota_reply_* or fota_req_stream_*), before returning unless
- * they took over the request (streams). Modules add or override routes with
- * fota_http_route(): the most recently added matching route wins. */
+ * they took over the request: a stream, or a deferred reply sent later with
+ * evhttp_send_reply(r->ev, ...) directly, in which case the handler sets
+ * r->replied = 1 before returning (the struct fota_req is freed on return;
+ * keep only r->ev). Modules add or override routes with fota_http_route():
+ * the most recently added matching route wins. Paths are matched after
+ * percent-decoding; HEAD is routed as GET with r->head = 1. */
 #ifndef FOTA_HTTP_H
 #define FOTA_HTTP_H
 
