@@ -584,12 +584,42 @@ static void module_drain(struct fota_server *srv, void *state)
     presence_flush(ch);
 }
 
+/* After a crash the store may still say "online" for devices nobody is
+ * connected to: this instance owns every device connection, so reset them. */
+static void presence_reset(struct fota_devchan *ch)
+{
+    struct fota_store *st = ch->srv->store;
+    struct fota_product *ps = NULL;
+    size_t np = 0, stale = 0;
+    if (st->ops->product_list(st, &ps, &np) < 0)
+        return;
+    for (size_t i = 0; i < np; i++) {
+        struct fota_device *ds = NULL;
+        size_t nd = 0;
+        if (st->ops->device_list(st, ps[i].id, &ds, &nd) < 0)
+            continue;
+        for (size_t j = 0; j < nd; j++) {
+            if (!ds[j].online)
+                continue;
+            struct fota_presence row = { ds[j].id, ds[j].last_active, 0 };
+            if (st->ops->device_presence_batch(st, &row, 1) == 0)
+                stale++;
+        }
+        free(ds);
+    }
+    free(ps);
+    if (stale)
+        FOTA_INFO("device presence reset devices=%zu reason=\"online in the store, not connected\"",
+                  stale);
+}
+
 static int module_start(struct fota_server *srv, void **state)
 {
     struct fota_devchan *ch = calloc(1, sizeof *ch);
     if (!ch)
         return FOTA_ENOMEM;
     ch->srv = srv;
+    presence_reset(ch);
     signal(SIGPIPE, SIG_IGN); /* a device that vanishes mid-write must not kill fotad */
     int rc = 0;
     if (srv->conf.device_port != FOTA_PORT_OFF)

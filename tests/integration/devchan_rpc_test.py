@@ -30,7 +30,28 @@ def drain_with_waiting_rpc():
     check(st == 503 and j["command"]["state"] == "cancelled", "drain reply %s %s" % (st, j))
 
 
+def crash_resets_presence():
+    """SIGKILL while a device is online: after the restart the store no longer says online."""
+    d = Fotad()
+    _, dev_id, master, _, _ = setup(d)
+    dev = StockDevice(d.device, master)
+    dev.send(first_frame(5, master))
+    dev.recv_msg()
+    wait_for(lambda: device_view(d, dev_id)["online"], 5, "online before the crash")
+    data = d.data_dir
+    d.kill()
+    dev.close()
+    d2 = Fotad(data_dir=data)
+    try:
+        check(not device_view(d2, dev_id)["online"], "still online after a crash and restart")
+        d2.wait_log(r"device presence reset devices=1")
+    finally:
+        d2.stop()
+        d.cleanup()
+
+
 def main():
+    crash_resets_presence()
     drain_with_waiting_rpc()
     d = Fotad("--ping-timeout", "5")
     try:

@@ -44,9 +44,9 @@ class Fotad(fotatest.Fotad):
     """fotad from the shared harness (fotatest.py), started at once, with the ports and keys
     these tests use as attributes. extra: more command-line flags."""
 
-    def __init__(self, *extra, tls=None, store=None):
-        super().__init__(device_tls=bool(tls), https=bool(tls), tls=tls, store=store,
-                         extra=list(extra), log_level="debug")
+    def __init__(self, *extra, tls=None, store=None, data_dir=None):
+        super().__init__(data_dir=data_dir, device_tls=bool(tls), https=bool(tls), tls=tls,
+                         store=store, extra=list(extra), log_level="debug")
         self.start()
         self.http = self.ports["http"]
         self.device = self.ports["device"]
