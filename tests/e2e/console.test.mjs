@@ -316,7 +316,7 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await page.locator('#lang').click();
       await page.getByRole('link', { name: '产品管理', exact: true }).waitFor();
       await page.getByRole('button', { name: '升级' }).waitFor();
-      assert.match(await page.locator('#rom-line').innerText(), /当前设备的 ROM 版本是/);
+      await page.locator('#rom-line', { hasText: /当前设备的 ROM 版本是 \S+，可以升级到/ }).waitFor();
       await page.locator('#lang').click();
       await page.getByRole('link', { name: 'Products', exact: true }).waitFor();
       await page.setViewportSize({ width: 390, height: 844 });
