@@ -644,6 +644,9 @@ static struct evhttp *make_evhttp(struct fota_http *h, int tls)
     evhttp_set_bevcb(e, tls ? tls_bevcb : plain_bevcb, h);
     evhttp_set_gencb(e, dispatch, h);
     evhttp_set_default_content_type(e, "application/json");
+    /* An oversized body is read and discarded before the 413 goes out, so a
+     * client still sending sees the answer instead of a connection reset. */
+    evhttp_set_flags(e, EVHTTP_SERVER_LINGERING_CLOSE);
     return e;
 }
 

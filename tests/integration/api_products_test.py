@@ -175,6 +175,12 @@ def test_oversized_body():
         st, h, data = d.request("POST", "/v1/products/%d/roms/" % p["id"], body,
                                 headers={"Content-Type": ct}, key=d.admin_key)
         check(st == 413, "oversized body 413, got %d" % st)
+        # Larger body: the client may still be sending when fotad decides; it
+        # must still read the 413 (fotad uses evhttp's lingering close).
+        ct, body = multipart({"version": "v1"}, [("f", "user1.bin", os.urandom(4 << 20))])
+        st, h, data = d.request("POST", "/v1/products/%d/roms/" % p["id"], body,
+                                headers={"Content-Type": ct}, key=d.admin_key)
+        check(st == 413, "large oversized body 413, got %d" % st)
         st, _, j = d.api("GET", "/v1/ping/")
         check(st == 200, "still serving after 413")
 
