@@ -129,7 +129,7 @@ void fota_dconn_close_with(struct fota_dconn *c, const char *line, int n, int st
     bufferevent_set_timeouts(c->bev, NULL, &tv);
     bufferevent_setcb(c->bev, NULL, flushed_cb, event_cb, c);
     /* Freed from the (deferred) write callback, never inside the caller. */
-    bufferevent_trigger(c->bev, EV_WRITE, BEV_OPT_DEFER_CALLBACKS);
+    bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 void fota_dconn_refuse(struct fota_dconn *c, int status, const char *why, const char *log_reason)
@@ -426,10 +426,10 @@ static void read_cb(struct bufferevent *bev, void *ud)
         evbuffer_drain(in, used);
         if (ll == 0)
             continue;
-        on_line(c, line, ll); /* may free c only through refuse (closing set first) */
+        on_line(c, line, ll); /* never frees c: refusals close from a deferred callback */
     }
     if (!c->closing && evbuffer_get_length(in) > 0)
-        bufferevent_trigger(bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
+        bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *ud)
