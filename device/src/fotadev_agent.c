@@ -298,9 +298,114 @@ static void dl_header(struct fotadev_agent *a)
         dl_fail(a, FOTA_ETOOBIG, "bad Content-Length");
 }
 
+/* Bounded strstr over one received segment (segments are not strings). */
+static const uint8_t *seg_find(const uint8_t *p, size_t len, const char *needle)
+{
+    size_t n = strlen(needle), i;
+    for (i = 0; n <= len && i <= len - n; i++)
+        if (p[i] == (uint8_t)needle[0] && memcmp(p + i, needle, n) == 0)
+            return p + i;
+    return NULL;
+}
+
+/* libupgrade's "Content-Length: " ... "\r\n" -> atoi. 0 on any failure. */
+static uint32_t seg_content_length(const uint8_t *p, size_t len)
+{
+    const uint8_t *c = seg_find(p, len, "Content-Length: "), *e;
+    uint32_t v = 0;
+    if (!c || !(e = seg_find(c + 16, len - (size_t)(c + 16 - p), "\r\n")))
+        return 0;
+    for (c += 16; c < e && *c >= '0' && *c <= '9'; c++)
+        v = v * 10u + (uint32_t)(*c - '0');
+    return v;
+}
+
+/* NONOS >= 2.0 libupgrade, segment by segment (§3.3): upgrade_recv_sum for
+ * the HEAD answer, upgrade_download for the GET answer. Substring rules,
+ * not an HTTP parser: this is what a server must satisfy for stock devices. */
+static void nonos_segment(struct fotadev_agent *a, const uint8_t *p, size_t len)
+{
+    const uint8_t *hdr_end = seg_find(p, len, "\r\n\r\n");
+    int has_len = seg_find(p, len, "Content-Length") != NULL;
+
+    if (a->dl_phase == PH_HEAD) {
+        if (hdr_end && has_len) {
+            uint32_t sum = seg_content_length(p, len);
+            if (sum == 0 || sum > a->lay.slot_size) {
+                dl_fail(a, FOTA_ETOOBIG, "Content-Length: failed or too big");
+                return;
+            }
+            a->sumlength = sum;
+            dl_close(a);
+            if (fotadev_ota_erase(&a->ota, sum) < 0) {
+                dl_fail(a, FOTA_EIO, "erase failed");
+                return;
+            }
+            a->dl_phase = PH_GET;          /* erase_sectors_cb: reconnect, GET */
+            dl_connect(a);
+        } else if (!seg_find(p, len, "200 OK\r\n")) {
+            /* "server do not support HEAD method now send GET message": the
+             * GET goes out on this connection and its answer is read as a
+             * HEAD answer (erase, reconnect, GET again) */
+            struct fotadev_http_req r;
+            int n;
+            memset(&r, 0, sizeof(r));
+            r.style = FOTADEV_HTTP_NONOS;
+            r.version = a->chan.upgrade_version;
+            r.slot = a->target_slot;
+            r.host = a->host;
+            r.port = a->http_port;
+            r.devkey = a->chan.devkey;
+            n = fotadev_http_request(a->req, sizeof(a->req), &r);
+            if (n > 0)
+                a->hal->tcp_send(a->hal->ud, FOTADEV_CONN_DL, a->req, (size_t)n);
+        }                                  /* else: "http head in process." */
+        return;
+    }
+    if (a->received == 0 && !a->header_done && hdr_end && has_len) {
+        uint32_t sum = seg_content_length(p, len);
+        size_t hl = (size_t)(hdr_end + 4 - p);
+        if (sum == 0 || sum > a->lay.slot_size) {
+            dl_fail(a, FOTA_ETOOBIG, "Content-Length: failed or too big");
+            return;
+        }
+        a->sumlength = sum;
+        a->header_done = 1;                /* "upgrade file download start." */
+        p += hl;
+        len -= hl;
+    } else if (seg_find(p, len, "200 OK\r\n")) {
+        return;                            /* "http head in process..": dropped, even mid-image */
+    } else if (!a->header_done) {
+        /* stock counts and writes these bytes as image data without ever
+         * learning sumlength: only the watchdog ends it */
+        a->received += (uint32_t)len;
+        return;
+    }
+    if (a->received > a->sumlength)        /* overshot: never equal, watchdog */
+        return;
+    if (len > a->sumlength - a->received) {
+        /* totallength overshoots: never equal to sumlength, the watchdog fails it */
+        a->received = a->sumlength + 1;
+        return;
+    }
+    if (a->received == a->sumlength && a->sumlength)
+        return;
+    if (len < 4 && a->received + len == a->sumlength) {
+        /* the CRC is read from the last 4 bytes of the final segment */
+        dl_fail(a, FOTA_ECRC, "final segment shorter than the CRC");
+        return;
+    }
+    dl_body(a, p, len);
+}
+
 static void dl_data(struct fotadev_agent *a, const uint8_t *p, size_t len)
 {
     int rc;
+
+    if (a->profile == FOTADEV_PROFILE_NONOS) {
+        nonos_segment(a, p, len);
+        return;
+    }
 
     if (a->dl_phase == PH_LEGACY) {
         const uint8_t *body;

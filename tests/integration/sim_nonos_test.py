@@ -130,6 +130,18 @@ def main():
         assert rc == 0 and field(out, "bytes") == 0 and len(srv.http) == nhttp, (rc, out)
         assert sorted(os.listdir(fdir)) == ["dev00000.bin", "dev00001.bin"]
 
+        # --- libupgrade's segment rules (§3.3): a status line in its own segment
+        #     is tolerated; a header cut inside the status line is not
+        srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u2}, V2, split="status")
+        rc, out, err = run(srv, keyfile, "nonos", 1)
+        srv.close()
+        assert rc == 0, (rc, out, err)
+        srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u2}, V2, split="bad")
+        rc, out, err = run(srv, keyfile, "nonos", 1, timeout_s=4)
+        srv.close()
+        assert rc == 1, (rc, out)
+        assert any(a == "device_upgrade_failed" for (_, a, _, _) in srv.reports), srv.reports
+
         # --- a user1 image served as user2.bin: refused, reported failed, exit 1
         srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u1}, V2)
         rc, out, err = run(srv, keyfile, "nonos", 1, timeout_s=4)

@@ -63,12 +63,16 @@ def _dumps(obj):
 class DeviceServer:
     """Channel (:8000 dialect) + ROM download stand-in."""
 
-    def __init__(self, keys, images, target, ping_reply=True, push_delay=0.05):
+    def __init__(self, keys, images, target, ping_reply=True, push_delay=0.05, split=None):
         self.keys = set(keys)
         self.images = images            # {"user1.bin": bytes, "user2.bin": bytes}
         self.target = target
         self.push_delay = push_delay
         self.ping_reply = ping_reply
+        # split=None: header + first body bytes in one write (§3.5 #3);
+        # "status": the status line alone first (tolerated by NONOS >= 2.0);
+        # "bad": cut inside the status line (breaks stock devices)
+        self.split = split
         self.connections = 0
         self.lock = threading.Lock()
         self.frames = []                # (key or None, raw line) in arrival order
@@ -223,8 +227,14 @@ class DeviceServer:
                    "Content-Length: %d\r\n%sContent-Disposition: attachment;filename=%s\r\n"
                    "Connection: close\r\n\r\n" % (status, len(img) - start, extra, fm.group(1)))
             body = b"" if method == "HEAD" else img[start:]
+            data = hdr.encode() + body
+            cut = {"status": hdr.index("\r\n") + 2, "bad": 12}.get(self.split)
+            if cut:
+                c.sendall(data[:cut])
+                time.sleep(0.1)           # two segments, not one
+                data = data[cut:]
             # header and the first body bytes in one segment (the device's check)
-            c.sendall(hdr.encode() + body)
+            c.sendall(data)
         except (OSError, ValueError):
             return
         finally:
