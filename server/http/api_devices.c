@@ -1,7 +1,8 @@
 /* api_devices.c - devices of a product (admin key):
  * POST /v1/products/ID/devices/ (returns the derived master and owner keys),
- * GET /v1/products/ID/devices/, GET /v1/devices/ID/ (admin, or the device's
- * own keys), GET /v1/devices/ID/master_device_key.bin (admin): the 4 KiB
+ * GET /v1/products/ID/devices/, GET /v1/devices/ID/ and
+ * GET /v1/devices/ID/commands/ (admin, or the device's own keys),
+ * GET /v1/devices/ID/master_device_key.bin (admin): the 4 KiB
  * flash sector stock firmware reads its key from (keys.h, docs/api.md). */
 #include <ctype.h>
 #include <event2/buffer.h>
@@ -177,6 +178,40 @@ static void device_get(struct fota_req *r)
     fota_reply_json(r, 200, j);
 }
 
+/* The device's commands, newest first (at most limit=, default 50, max 500). */
+static void device_commands(struct fota_req *r)
+{
+    struct fota_key key;
+    struct fota_device d;
+    struct fota_command *list = NULL;
+    size_t n = 0;
+    long limit = 50;
+
+    if (device_for_req(r, &key, &d, 0))
+        return;
+    const char *q = fota_req_query(r, "limit");
+    if (q) {
+        char *end;
+        limit = strtol(q, &end, 10);
+        if (*end || limit < 1 || limit > 500) {
+            fota_reply_error(r, 400, "limit must be 1..500");
+            return;
+        }
+    }
+    int e = r->srv->store->ops->command_list_device(r->srv->store, d.id, 0, &list, &n);
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = n; i-- > 0 && json_array_size(arr) < (size_t)limit;)
+        json_array_append_new(arr, fota_json_command(&list[i]));
+    free(list);
+    json_t *j = json_object();
+    json_object_set_new(j, "commands", arr);
+    fota_reply_json(r, 200, j);
+}
+
 static void device_keybin(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
@@ -226,4 +261,5 @@ void fota_api_devices_routes(struct fota_server *srv)
     fota_http_route(srv, FOTA_M_GET, "/v1/products/*/devices/", device_list, NULL);
     fota_http_route(srv, FOTA_M_GET, "/v1/devices/*/", device_get, NULL);
     fota_http_route(srv, FOTA_M_GET, "/v1/devices/*/master_device_key.bin", device_keybin, NULL);
+    fota_http_route(srv, FOTA_M_GET, "/v1/devices/*/commands/", device_commands, NULL);
 }

@@ -319,6 +319,15 @@ def test_rpc_and_curl(d):
     check(st == 400, "missing version 400")
     st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true", key=ok)
     check(st == 400, "missing action 400")
+    # The command history, newest first.
+    st, _, j = d.api("GET", "/v1/devices/%d/commands/" % dev["id"])
+    acts = [c["action"] for c in j["commands"]]
+    check(st == 200 and acts[:3] == ["sys_reboot", "sys_reboot", "sys_upgrade"], "commands %r" % acts)
+    check(all(c["device_id"] == dev["id"] and c["nonce"] > 0 for c in j["commands"]), "rows")
+    st, _, j = d.api("GET", "/v1/devices/%d/commands/?limit=1" % dev["id"], key=ok)
+    check(st == 200 and len(j["commands"]) == 1, "own key, limit %r" % j)
+    st, _, j = d.api("GET", "/v1/devices/%d/commands/" % dev["id"], key=other["owner_key"])
+    check(st == 403, "foreign key 403")
 
 
 def test_messages(d):
