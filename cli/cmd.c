@@ -414,19 +414,22 @@ static int json_id(const json_t *o, int64_t *id)
     return FOTA_EINVAL;
 }
 
-/* Index of the object whose "name" is name in array a, or -1. */
+/* How many objects of array a are called name; *id gets the first one's id. */
 static int find_named(const json_t *a, const char *name, int64_t *id)
 {
     size_t i;
     json_t *o;
+    int64_t one;
+    int hits = 0;
 
     json_array_foreach(a, i, o) {
         json_t *n = json_object_get(o, "name");
 
-        if (json_is_string(n) && strcmp(json_string_value(n), name) == 0 && json_id(o, id) == 0)
-            return (int)i;
+        if (json_is_string(n) && strcmp(json_string_value(n), name) == 0 && json_id(o, &one) == 0)
+            if (hits++ == 0)
+                *id = one;
     }
-    return -1;
+    return hits;
 }
 
 int fota_cli_product_id(struct fota_cli_ctx *c, const char *ref, int64_t *id)
@@ -440,7 +443,7 @@ int fota_cli_product_id(struct fota_cli_ctx *c, const char *ref, int64_t *id)
     st = fota_cli_call(c, "GET", "/v1/products/", NULL, &r, NULL);
     if (st != 0)
         return st;
-    st = find_named(fota_cli_array(r.json, "products"), ref, id) >= 0 ? 0 : FOTA_CLI_EXIT_NOTFOUND;
+    st = find_named(fota_cli_array(r.json, "products"), ref, id) > 0 ? 0 : FOTA_CLI_EXIT_NOTFOUND;
     fota_cli_reply_cleanup(&r);
     if (st != 0) {
         snprintf(what, sizeof(what), "product '%s'", ref);
@@ -449,20 +452,37 @@ int fota_cli_product_id(struct fota_cli_ctx *c, const char *ref, int64_t *id)
     return 0;
 }
 
-/* Looks a device name up in one product. 0 found, 1 not there, else status. */
-static int device_in_product(struct fota_cli_ctx *c, int64_t pid, const char *name, int64_t *id)
+/* Counts the devices called name in one product into *hits (the first
+ * match's id into *id). Returns 0 or an exit status. */
+static int device_in_product(struct fota_cli_ctx *c, int64_t pid, const char *name, int64_t *id,
+                             int *hits)
 {
     struct fota_cli_reply r;
     char path[96];
-    int st;
+    int64_t one = 0;
+    int st, n;
 
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/devices/", pid);
     st = fota_cli_call(c, "GET", path, NULL, &r, NULL);
     if (st != 0)
         return st;
-    st = find_named(fota_cli_array(r.json, "devices"), name, id) >= 0 ? 0 : 1;
+    n = find_named(fota_cli_array(r.json, "devices"), name, &one);
+    if (n > 0 && *hits == 0)
+        *id = one;
+    *hits += n;
     fota_cli_reply_cleanup(&r);
-    return st;
+    return 0;
+}
+
+/* A name must pick exactly one device: the API allows duplicates. */
+static int device_verdict(const char *ref, int hits)
+{
+    if (hits == 0)
+        return fota_cli_fail(FOTA_CLI_EXIT_NOTFOUND, "no such device '%s'", ref);
+    if (hits > 1)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE,
+                             "%d devices are called '%s': give the device id instead", hits, ref);
+    return 0;
 }
 
 int fota_cli_device_id(struct fota_cli_ctx *c, const char *ref, const char *prod, int64_t *id)
@@ -471,34 +491,28 @@ int fota_cli_device_id(struct fota_cli_ctx *c, const char *ref, const char *prod
     int64_t pid;
     size_t i;
     json_t *o;
-    int st;
+    int st, hits = 0;
 
     if (parse_id(ref, id) == 0)
         return 0;
     if (prod) {
         st = fota_cli_product_id(c, prod, &pid);
-        if (st != 0)
-            return st;
-        st = device_in_product(c, pid, ref, id);
-        if (st == 1)
-            return fota_cli_fail(FOTA_CLI_EXIT_NOTFOUND, "no such device '%s'", ref);
-        return st;
+        if (st == 0)
+            st = device_in_product(c, pid, ref, id, &hits);
+        return st != 0 ? st : device_verdict(ref, hits);
     }
     st = fota_cli_call(c, "GET", "/v1/products/", NULL, &r, NULL);
     if (st != 0)
         return st;
-    st = 1;
     json_array_foreach(fota_cli_array(r.json, "products"), i, o) {
         if (json_id(o, &pid) < 0)
             continue;
-        st = device_in_product(c, pid, ref, id);
-        if (st != 1)
+        st = device_in_product(c, pid, ref, id, &hits);
+        if (st != 0)
             break;
     }
     fota_cli_reply_cleanup(&r);
-    if (st == 1)
-        return fota_cli_fail(FOTA_CLI_EXIT_NOTFOUND, "no such device '%s'", ref);
-    return st;
+    return st != 0 ? st : device_verdict(ref, hits);
 }
 
 /* ------------------------------------------------------------ local files */

@@ -272,6 +272,7 @@ static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv
     int64_t id;
     int st, i;
     json_t *cmd, *state;
+    const char *msg;
 
     st = device_path(c, c->args[0], &id, what, sizeof(what));
     if (st != 0)
@@ -298,9 +299,15 @@ static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv
             return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "too many parameters");
         o += (size_t)w;
     }
-    st = fota_cli_call(c, "GET", path, NULL, &r, what);
-    if (st != 0)
+    st = fota_cli_api_call(c->api, "GET", path, NULL, &r);
+    /* A 404 here is the device, or (sys_upgrade) the version: let the
+     * server's message say which unless it is about the device. */
+    msg = st == 0 && r.status == 404 ? fota_cli_reply_message(&r) : NULL;
+    st = fota_cli_check(c, st, &r, msg && !strstr(msg, "device") ? NULL : what);
+    if (st != 0) {
+        fota_cli_reply_cleanup(&r);
         return st;
+    }
     if (c->json) {
         fota_cli_out_json(stdout, r.json);
     } else if (done) {

@@ -9,12 +9,32 @@
 #include "cmd.h"
 #include "out.h"
 
-/* The human text of a message: its "message"/"text" member, or the same
- * inside its body (an object or JSON text), else the body as compact JSON. */
+/* A sentence for the messages fotad records without a "text". */
+static int describe(const char *action, const json_t *b, char *buf, size_t cap)
+{
+    const char *v = json_string_value(json_object_get(b, "version"));
+    const char *pre = json_string_value(json_object_get(b, "pre_rom_version"));
+    const char *now = json_string_value(json_object_get(b, "rom_version"));
+
+    if (strcmp(action, "rom_released") == 0 && v)
+        snprintf(buf, cap, "release %s published", v);
+    else if (strcmp(action, "device_upgrade_success") == 0 && now)
+        snprintf(buf, cap, "upgraded %s%s to %s", pre ? "from " : "", pre ? pre : "", now);
+    else if (strcmp(action, "device_upgrade_failed") == 0 && now)
+        snprintf(buf, cap, "upgrade to %s failed", now);
+    else
+        return -1;
+    return 0;
+}
+
+/* The human text of a message: its "text"/"message" member, or the same
+ * inside its body (an object or JSON text), a sentence for known actions,
+ * else the body as compact JSON. */
 static const char *message_text(const json_t *m, char *buf, size_t cap)
 {
-    static const char *const names[] = { "message", "text", "msg" };
-    json_t *body = json_object_get(m, "body"), *parsed = NULL, *v;
+    static const char *const names[] = { "text", "message", "msg" };
+    json_t *body = json_object_get(m, "body"), *parsed = NULL, *b, *v;
+    const char *action = json_string_value(json_object_get(m, "action"));
     size_t i;
 
     for (i = 0; i < 3; i++) {
@@ -24,15 +44,17 @@ static const char *message_text(const json_t *m, char *buf, size_t cap)
     }
     if (json_is_string(body))
         parsed = json_loads(json_string_value(body), 0, NULL);
-    for (i = 0; i < 3 && (parsed || json_is_object(body)); i++) {
-        v = json_object_get(parsed ? parsed : body, names[i]);
+    b = parsed ? parsed : body;
+    for (i = 0; i < 3 && json_is_object(b); i++) {
+        v = json_object_get(b, names[i]);
         if (json_is_string(v)) {
             fota_cli_fmt(v, buf, cap);
             json_decref(parsed);
             return buf;
         }
     }
-    fota_cli_fmt(parsed ? parsed : body, buf, cap);
+    if (!(json_is_object(b) && action && describe(action, b, buf, cap) == 0))
+        fota_cli_fmt(b, buf, cap);
     json_decref(parsed);
     return buf;
 }
@@ -96,7 +118,7 @@ int fota_cli_messages(struct fota_cli_ctx *c)
 {
     static const char *const head[] = { "TIME", "DEVICE", "ACTION", "MESSAGE" };
     const char *product = fota_cli_opt(c, "product"), *device = fota_cli_opt(c, "device");
-    const char *count = fota_cli_opt(c, "count");
+    const char *count = fota_cli_opt(c, "count"), *after = fota_cli_opt(c, "after");
     struct fota_cli_reply r;
     struct fota_cli_table *t;
     struct follow f;
@@ -122,7 +144,11 @@ int fota_cli_messages(struct fota_cli_ctx *c)
         o += (size_t)snprintf(path + o, sizeof(path) - o, "product_id=%" PRId64 "&", pid);
     if (did)
         o += (size_t)snprintf(path + o, sizeof(path) - o, "device_id=%" PRId64 "&", did);
+    if (after && (!after[0] || strspn(after, "0123456789") != strlen(after) || strlen(after) > 18))
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--after wants a message id");
     if (fota_cli_opt(c, "follow")) {
+        if (after)
+            o += (size_t)snprintf(path + o, sizeof(path) - o, "after=%s&", after);
         snprintf(path + o, sizeof(path) - o, "follow=true");
         f.c = c;
         f.want = n;

@@ -83,13 +83,13 @@ static int read_changelog(const char *arg, char **out)
 static int set_current(struct fota_cli_ctx *c, int64_t pid, const char *version,
                        struct fota_cli_reply *r)
 {
-    char path[256], enc[200], what[256];
+    char path[256], enc[200];
 
     if (fota_cli_urlencode(version, enc, sizeof(enc)) < 0)
         return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the version is too long");
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/roms/%s/current", pid, enc);
-    snprintf(what, sizeof(what), "release %s", version);
-    return fota_cli_call(c, "POST", path, NULL, r, what);
+    /* 404 is the product or the version: the server's message says which. */
+    return fota_cli_call(c, "POST", path, NULL, r, NULL);
 }
 
 int fota_cli_release_publish(struct fota_cli_ctx *c)

@@ -79,6 +79,7 @@ static const struct fota_cli_opt o_messages[] = {
     { "device", 'd', "D", "only messages of this device (id or name)" },
     { "follow", 'f', NULL, "keep printing new messages as they arrive, like tail -f" },
     { "count", 'n', "N", "with --follow: exit after N messages; else: list at most N" },
+    { "after", 0, "ID", "with --follow: first replay the messages newer than message ID" },
     { NULL, 0, NULL, NULL }
 };
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd.h"
 
 #ifndef FOTA_VERSION
 #define FOTA_VERSION "dev"
@@ -17,19 +18,22 @@ struct fota_cli_cmd {
 
 static const struct fota_cli_cmd cmds[] = {
     { "image", fota_cli_image, "inspect, check and make ESP8266 firmware images" },
+    /* REST commands: fota_cli_run finds the verb in cli/commands.c's table. */
+    { "login", fota_cli_run, "check and store the server and key" },
+    { "product", fota_cli_run, "create, list, show products" },
+    { "release", fota_cli_run, "publish, list releases; show or set the current one" },
+    { "device", fota_cli_run, "add, list, show devices; their key sector" },
+    { "upgrade", fota_cli_run, "tell a device to install a version" },
+    { "reboot", fota_cli_run, "tell a device to reboot" },
+    { "rpc", fota_cli_run, "send any action to a device" },
+    { "messages", fota_cli_run, "list or follow messages" },
     { NULL, NULL, NULL }
 };
 
 static void usage(FILE *f)
 {
-    const struct fota_cli_cmd *c;
-
-    fprintf(f, "usage: fotactl COMMAND [ARGS...]\n\ncommands:\n");
-    for (c = cmds; c->name; c++)
-        fprintf(f, "  %-10s %s\n", c->name, c->help);
-    fprintf(f, "  %-10s %s\n", "help", "this text, or `fotactl help COMMAND`");
-    fprintf(f, "\n%s", fota_cli_image_help);
-    fprintf(f, "\n`fotactl COMMAND --help` shows a command's options.\n");
+    /* The REST commands' table lists every verb; the image lines follow. */
+    fota_cli_help_all(f, fota_cli_image_help);
 }
 
 static const struct fota_cli_cmd *find(const char *name)

@@ -167,6 +167,8 @@ void fota_cli_table_free(struct fota_cli_table *t)
 
 void fota_cli_out_kv(FILE *f, int width, const char *key, const char *value)
 {
+    if (!value || !value[0])
+        value = "-";
     if (!g_tty) {
         fprintf(f, "%s\t", key);
         print_plain(f, value ? value : "-");

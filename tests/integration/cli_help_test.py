@@ -90,7 +90,7 @@ def main():
                 fail("groff warns about docs/fotactl.1:\n" + g.stderr)
 
         # Usage errors: exit 2, one line naming the problem.
-        for args, needle in ((["frobnicate"], "unknown command"),
+        for args, needle in ((["frobnicate"], "command 'frobnicate'"),
                              (["product", "explode"], "unknown command"),
                              (["product", "list", "--bogus"], "unknown option --bogus"),
                              (["upgrade", "3", "--version"], "--version needs a value"),
