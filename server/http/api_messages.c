@@ -32,21 +32,24 @@ static int64_t qnum(struct fota_req *r, const char *name, int64_t def, int *bad)
     return v;
 }
 
-static void send_event(struct fota_req *r, const struct fota_message *m)
+/* FOTA_ECLOSED when the stream ended (r is gone). */
+static int send_event(struct fota_req *r, const struct fota_message *m)
 {
+    int rc = 0;
     json_t *j = fota_json_message(m);
     char *t = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
     json_decref(j);
     if (!t)
-        return;
+        return 0;
     size_t cap = strlen(t) + 64;
     char *buf = malloc(cap);
     if (buf) {
         int n = snprintf(buf, cap, "id: %lld\ndata: %s\n\n", (long long)m->id, t);
-        fota_req_stream_send(r, buf, (size_t)n);
+        rc = fota_req_stream_send(r, buf, (size_t)n);
         free(buf);
     }
     free(t);
+    return rc == FOTA_ECLOSED ? rc : 0;
 }
 
 static void on_message(void *ud, const struct fota_message *m)
@@ -107,7 +110,8 @@ static void follow(struct fota_req *r, const struct fota_message_filter *flt)
     struct timeval tv = { KEEPALIVE_S, 0 };
     event_add(f->keepalive, &tv);
     /* An opening comment tells clients the stream is live. */
-    fota_req_stream_send(r, ": follow\n\n", 10);
+    if (fota_req_stream_send(r, ": follow\n\n", 10) == FOTA_ECLOSED)
+        return;
     if (after > 0) {
         /* Replay what the client missed, oldest first (bounded). */
         struct fota_message_filter rf = *flt;
@@ -118,7 +122,8 @@ static void follow(struct fota_req *r, const struct fota_message_filter *flt)
         rf.limit = 500;
         if (r->srv->store->ops->message_list(r->srv->store, &rf, &list, &n) == 0) {
             for (size_t i = n; i-- > 0;)
-                send_event(r, &list[i]);
+                if (send_event(r, &list[i]) == FOTA_ECLOSED)
+                    break;
         }
         free(list);
     }

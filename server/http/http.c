@@ -503,14 +503,24 @@ int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void
     return 0;
 }
 
-void fota_req_stream_send(struct fota_req *r, const char *data, size_t len)
+int fota_req_stream_send(struct fota_req *r, const char *data, size_t len)
 {
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    /* A reader that does not keep up is cut off rather than buffered forever. */
+    if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > FOTA_STREAM_BACKLOG_MAX) {
+        FOTA_WARN("http stream too slow, closing req=%" PRIu64 " conn=%" PRIu64 " backlog=%zu",
+                  r->id, r->conn_id, evbuffer_get_length(bufferevent_get_output(bev)));
+        fota_req_stream_end(r);
+        return FOTA_ECLOSED;
+    }
     struct evbuffer *b = evbuffer_new();
     if (!b)
-        return;
+        return FOTA_ENOMEM;
     evbuffer_add(b, data, len);
     evhttp_send_reply_chunk(r->ev, b);
     evbuffer_free(b);
+    return 0;
 }
 
 void fota_req_stream_end(struct fota_req *r)

@@ -109,8 +109,11 @@ int64_t fota_req_cap_id(struct fota_req *r, int i);
  * closed(ud) is called once in either case (after which r is invalid). */
 typedef void (*fota_stream_closed_cb)(void *ud);
 int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *ud);
-/* Sends bytes as one chunk. */
-void fota_req_stream_send(struct fota_req *r, const char *data, size_t len);
+/* Sends bytes as one chunk: 0. If more than FOTA_STREAM_BACKLOG_MAX bytes
+ * are still unsent, the stream is ended instead (closed() runs) and the
+ * result is FOTA_ECLOSED: r is invalid then and must not be used again. */
+#define FOTA_STREAM_BACKLOG_MAX (4u << 20)
+int fota_req_stream_send(struct fota_req *r, const char *data, size_t len);
 /* Ends the stream (calls closed). */
 void fota_req_stream_end(struct fota_req *r);
 
