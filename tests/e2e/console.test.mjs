@@ -116,6 +116,7 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await row.getByRole('link', { name: 'humiture' }).click();
       await page.waitForURL(/#\/products\/\d+$/);
       await page.getByRole('heading', { name: 'humiture' }).waitFor();
+      assert.match(await page.locator('#product-key').innerText(), /^[0-9a-f]{40}$/);
     });
 
     async function release(version, files, codename) {
@@ -232,7 +233,8 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       // Offline device: the command waits for it, and the page says so.
       const queued = upStatus === 202 || (upBody.command && upBody.command.state === 'queued');
       assert.equal(upBody.command && upBody.command.action, 'sys_upgrade');
-      const expect = queued ? /Queued/ : /Sent/;
+      // (An online device may report success before this check: both say it went out.)
+      const expect = queued ? /Queued/ : /Sent to the device|downloaded and checked/;
       await page.locator('#upgrade-status', { hasText: expect }).waitFor();
       if (sim) {
         assert.ok(!queued, 'the online device gets the command at once');
@@ -242,6 +244,8 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
           .waitFor({ timeout: 20000 });
         await feed.locator('#messages li', { hasText: `Device ${deviceName} upgraded to version v1.1` }).waitFor();
         await page.locator('#device-info', { hasText: 'v1.1' }).waitFor();
+        // The page says what is left to do: reboot into the new version.
+        await page.locator('#upgrade-status', { hasText: 'Reboot it to run the new version' }).waitFor();
       }
 
       lap('const rb = page.wait');

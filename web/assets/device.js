@@ -59,6 +59,7 @@ export function deviceView(root, id) {
   let device = null;
   let backLink = null;
   let productName = '';
+  let reported = false;   // the device reported on the upgrade sent last
 
   select.setAttribute('aria-labelledby', 'rom-line');
 
@@ -171,14 +172,17 @@ export function deviceView(root, id) {
   upBtn.addEventListener('click', async () => {
     if (!select.value) return;
     upBtn.disabled = true;
+    reported = false;
     try {
       const r = await rpc(id, [['action', 'sys_upgrade'], ['version', select.value]]);
-      say(ust, rpcOutcome(r), 'good');
+      // A fast device may have reported already: keep its outcome on screen.
+      if (!reported) say(ust, rpcOutcome(r), 'good');
       loadHistory();
     } catch (e) { say(ust, t('error', e.message), 'bad'); }
     upBtn.disabled = false;
   });
   rebootBtn.addEventListener('click', async () => {
+    rebootBtn.classList.remove('primary');
     try {
       const r = await rpc(id, [['action', 'sys_reboot']]);
       say(ust, rpcOutcome(r), 'good');
@@ -243,7 +247,18 @@ export function deviceView(root, id) {
   // Live: any message about this device refreshes the page's data; online
   // state and command progress are also looked at every few seconds.
   const stop = api.follow({ device_id: id }, (m) => {
-    if (String(m.device_id) === String(id) || !m.device_id) load();
+    if (String(m.device_id) !== String(id) && m.device_id) return;
+    // The device's own report ends the upgrade it was told to do (seed §4.3
+    // step 8); running the new image takes a reboot (step 9).
+    const b = typeof m.body === 'object' && m.body ? m.body : {};
+    if (/^device_upgrade_/.test(m.action)) reported = true;
+    if (m.action === 'device_upgrade_success') {
+      say(ust, t('upgrade_done', b.rom_version || b.version || ''), 'good');
+      rebootBtn.classList.add('primary');
+    } else if (m.action === 'device_upgrade_failed') {
+      say(ust, t('upgrade_failed', b.rom_version || b.version || '', b.reason || m.action), 'bad');
+    }
+    load();
   }, null);
   const timer = setInterval(() => { if (!document.hidden) refresh(); }, 3000);
   return () => { stop(); clearInterval(timer); };

@@ -48,8 +48,10 @@ function releaseItem(rom, product, reload) {
 function releaseForm(product, onDone) {
   const version = field(t('version'), h('input', { name: 'version', required: true, maxlength: 63,
     placeholder: 'v1.1', autocomplete: 'off' }));
+  const listId = uid('codenames');
   const codename = field(t('codename'), h('input', { name: 'codename', maxlength: 63, placeholder: 'beta',
-    autocomplete: 'off' }), t('codename_help'));
+    autocomplete: 'off', list: listId }), t('codename_help'));
+  codename.row.append(h('datalist', { id: listId }, ['beta', 'stable', 'test', 'dev'].map((c) => h('option', { value: c }))));
   const changelog = field(t('changelog'), h('textarea', { name: 'changelog', rows: 3, maxlength: 8000 }));
   const rows = h('ol', { class: 'file-rows' });
   const add = h('button', { type: 'button', class: 'secondary', id: 'add-file', 'aria-label': t('add_file'),
@@ -183,6 +185,7 @@ export function productView(root, id) {
   const st = statusLine();
   const title = h('h1', {}, t('product'), ' ', id);
   const meta = h('p', { class: 'muted' });
+  const pkey = h('p', { class: 'pkey' });
   const releases = h('ul', { class: 'releases', id: 'releases' });
   const devBody = h('tbody');
   const keysSlot = h('div');
@@ -209,6 +212,10 @@ export function productView(root, id) {
     try {
       const r = await api.get('/v1/products/' + id + '/');
       product = r.body.product || product;
+      if (r.body.product_key) {
+        pkey.replaceChildren(t('product_key'), ' ', h('code', { class: 'key', id: 'product-key' }, r.body.product_key),
+          ' ', h('small', { class: 'muted' }, t('product_key_help')));
+      }
       title.textContent = product.name;
       meta.textContent = [t('id') + ' ' + product.id, product.serial ? t('serial') + ' ' + product.serial : '',
         product.status || '', t('flash_map') + ' ' + (product.flash_map ?? '?'),
@@ -240,7 +247,7 @@ export function productView(root, id) {
 
   root.append(
     h('p', {}, h('a', { href: '#/products' }, '← ', t('products'))),
-    title, meta, st,
+    title, meta, pkey, st,
     h('div', { class: 'cols' },
       h('section', { 'aria-labelledby': 'rel-h' }, h('h2', { id: 'rel-h' }, t('releases')), releases,
         releaseForm(product, loadReleases)),
