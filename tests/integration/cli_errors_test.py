@@ -1,0 +1,120 @@
+"""cli_errors_test.py - fotactl's bad inputs: each gives the right one-line reason and exit status.
+
+Against a real fotad on loopback: a wrong key (401 -> "the key was refused", exit 3), a key that
+is not an admin key (403, exit 3), a missing image file (exit 1, nothing uploaded), a wrong-slot
+image and a truncated image (refused locally with the codec's reason, nothing uploaded: the
+server never sees a POST to /roms/), unknown devices and products by name and by id (exit 4),
+refusals that carry the server's message (duplicate version, bad flash map: exit 1; an upgrade
+to a version the product does not have: the server's 404 text, exit 4), and a server that is down (exit 5, "cannot connect to http://HOST:PORT
+(connection refused)"). Errors are one line on stderr; --json changes nothing about that.
+Python 3 stdlib only.
+"""
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fotatest import check, free_port, make_image, run_tests  # noqa: E402
+from cli_workflow_test import Ctl  # noqa: E402
+
+
+def expect(ctl, args, status, needle, env=None):
+    """Runs fotactl args; checks the exit status and a one-line stderr containing needle."""
+    saved = ctl.env
+    if env:
+        ctl.env = dict(saved, **env)
+    try:
+        p = ctl.run(*args, ok=False)
+    finally:
+        ctl.env = saved
+    check(p.returncode == status and needle in p.stderr,
+          "fotactl %s: want exit %d and %r, got %d\nstdout %r\nstderr %r"
+          % (" ".join(args), status, needle, p.returncode, p.stdout, p.stderr))
+    lines = p.stderr.strip().splitlines()
+    check(len(lines) == 1 and lines[0].startswith("fotactl: "),
+          "fotactl %s: stderr is not one 'fotactl: ...' line: %r" % (" ".join(args), p.stderr))
+    return p
+
+
+def uploads(d):
+    """How many POSTs to a release upload the server has logged."""
+    return len(re.findall(r"method=POST path=/v1/products/\d+/roms/ ", d.log_text()))
+
+
+def test_bad_inputs(d):
+    home = tempfile.mkdtemp(prefix="fotactl-err-")
+    try:
+        ctl = Ctl(home)
+        url = "http://127.0.0.1:%d" % d.http_port
+        ctl.run("login", "--server", url, "--key", d.admin_key)
+        ctl.run("product", "create", "plug", "--flash-map", "2")
+        added = ctl.json("device", "add", "--product", "plug", "kitchen")
+        owner = added["owner_key"]
+        u1, u2 = make_image(1, 2, "v1.0"), make_image(2, 2, "v1.0")
+        for name, data in (("user1.bin", u1), ("user2.bin", u2), ("wrong/user1.bin", u2),
+                           ("short/user1.bin", u1[:len(u1) // 2])):
+            os.makedirs(os.path.dirname(os.path.join(home, name)), exist_ok=True)
+            with open(os.path.join(home, name), "wb") as f:
+                f.write(data)
+
+        # Keys.
+        expect(ctl, ["product", "list", "--key", "0" * 40], 3, "the key was refused")
+        expect(ctl, ["product", "list"], 3, "the key was refused (key from FOTA_KEY)",
+               env={"FOTA_KEY": "1" * 40})
+        expect(ctl, ["device", "show", "kitchen", "--key", owner], 3,
+               "the key is not allowed to do this")
+
+        # Files and images: refused before anything is sent.
+        before = uploads(d)
+        expect(ctl, ["release", "publish", "-p", "plug", "-v", "v1.0", "user1.bin",
+                     "missing/user2.bin"], 1,
+               "cannot read missing/user2.bin (no such file or directory)")
+        p = expect(ctl, ["release", "publish", "-p", "plug", "-v", "v1.0", "wrong/user1.bin",
+                         "user2.bin"], 1, "user1.bin is a user2 image")
+        check("nothing was uploaded" in p.stderr, "wrong slot: %r" % p.stderr)
+        expect(ctl, ["release", "publish", "-p", "plug", "-v", "v1.0", "short/user1.bin",
+                     "user2.bin", "--json"], 1, "user1.bin")
+        expect(ctl, ["release", "publish", "-p", "plug", "-v", "v1.0", "user1.bin"], 1,
+               "user2.bin is missing")
+        check(uploads(d) == before, "a locally refused release reached the server")
+        check(ctl.json("release", "list", "-p", "plug")["roms"] == [],
+              "a refused release is listed")
+
+        # The server's own refusal of a wrong-slot image, when the local check is skipped.
+        expect(ctl, ["release", "publish", "-p", "plug", "-v", "v1.0", "wrong/user1.bin",
+                     "user2.bin", "--no-check"], 1, "user1.bin")
+        check(uploads(d) == before + 1, "--no-check did not upload")
+
+        # Unknown things: exit 4.
+        expect(ctl, ["device", "show", "ghost"], 4, "no such device 'ghost'")
+        expect(ctl, ["device", "show", "999"], 4, "no such device '999'")
+        expect(ctl, ["upgrade", "999", "--version", "v1.0"], 4, "no such device '999'")
+        expect(ctl, ["reboot", "ghost"], 4, "no such device 'ghost'")
+        expect(ctl, ["device", "key", "ghost", "--bin", "-o", "k.bin"], 4,
+               "no such device 'ghost'")
+        check(not os.path.exists(os.path.join(home, "k.bin")), "a key file for no device")
+        expect(ctl, ["release", "list", "--product", "nope"], 4, "no such product 'nope'")
+        expect(ctl, ["product", "show", "999"], 4, "no such product '999'")
+
+        # The server's message for other 4xx.
+        ctl.run("release", "publish", "-p", "plug", "-v", "v1.0", "user1.bin", "user2.bin")
+        expect(ctl, ["release", "publish", "-p", "plug", "-v", "v1.0", "user1.bin", "user2.bin"],
+               1, "v1.0 of product")
+        expect(ctl, ["product", "create", "lamp", "--flash-map", "7"], 1, "flash_map")
+        expect(ctl, ["upgrade", "kitchen", "--version", "v9.9"], 4, "has no release v9.9")
+        expect(ctl, ["release", "current", "-p", "plug", "v9.9"], 4, "v9.9")
+
+        # Server down.
+        dead = "http://127.0.0.1:%d" % free_port()
+        expect(ctl, ["product", "list", "--server", dead], 5,
+               "cannot connect to %s (connection refused)" % dead)
+        expect(ctl, ["upgrade", "kitchen", "--version", "v1.0", "--json"], 5,
+               "cannot connect to %s (connection refused)" % dead, env={"FOTA_SERVER": dead})
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run_tests([test_bad_inputs])

@@ -1,0 +1,175 @@
+"""cli_workflow_test.py - the seed's whole cloud-upgrade workflow (003 §4.3-4.4) through fotactl alone.
+
+Against a real fotad on loopback ports, with HOME in a temp dir:
+login; product create; user1/user2 images for v1.0 and v1.1 from `fotactl image make`; release
+publish v1.0 --current; device add; device key --bin (4096 bytes, the key at offset 0); a
+simulated stock NONOS device (fota-sim) activates with v1.0 and goes away; publish v1.1 with a
+codename and a changelog file; release current v1.1; messages shows "device ... has version v1.1
+available"; upgrade while the device is offline (queued); the device comes back, downloads
+user2.bin and reports success, which `messages --follow --count 1` prints; reboot; fota-sim sees
+the device boot v1.1; device show says v1.1. Python 3 stdlib only.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fotatest import Fotad, bin_path, check, run_tests, wait_for  # noqa: E402
+
+FOTACTL = bin_path("fotactl")
+SANITIZER = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+
+
+class Ctl:
+    """Runs fotactl with HOME (and nothing else) pointing into a temp dir."""
+
+    def __init__(self, home):
+        self.home = home
+        self.env = dict(os.environ, HOME=home, NO_COLOR="1")
+        for k in ("FOTA_SERVER", "FOTA_KEY", "XDG_CONFIG_HOME"):
+            self.env.pop(k, None)
+
+    def run(self, *args, ok=True, timeout=30):
+        p = subprocess.run([FOTACTL] + list(args), capture_output=True, text=True,
+                           env=self.env, timeout=timeout, cwd=self.home)
+        for mark in SANITIZER:
+            check(mark not in p.stderr, "sanitizer report from fotactl %s:\n%s" % (args, p.stderr))
+        if ok:
+            check(p.returncode == 0, "fotactl %s: exit %d\n%s%s" % (" ".join(args), p.returncode,
+                                                                   p.stdout, p.stderr))
+        return p
+
+    def json(self, *args):
+        return json.loads(self.run(*(list(args) + ["--json"])).stdout)
+
+    def popen(self, *args):
+        return subprocess.Popen([FOTACTL] + list(args), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self.env, cwd=self.home)
+
+
+def sim(d, keyfile, *extra):
+    """Starts fota-sim (one stock NONOS device) against d's device channel."""
+    args = [bin_path("fota-sim"), "--server", "127.0.0.1", "--device-port", str(d.ports["device"]),
+            "--http-port", str(d.http_port), "--keys", keyfile, "--profile", "nonos",
+            "--devices", "1", "--map", "2", "--time-scale", "20", "--timeout", "30"] + list(extra)
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(p, what, timeout=40):
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError("%s did not finish:\n%s\n%s" % (what, out, err[-2000:]))
+    for mark in SANITIZER:
+        check(mark not in err, "sanitizer report from %s:\n%s" % (what, err))
+    return p.returncode, out, err
+
+
+def test_seed_workflow(d):
+    home = tempfile.mkdtemp(prefix="fotactl-wf-")
+    try:
+        ctl = Ctl(home)
+        url = "http://127.0.0.1:%d" % d.http_port
+
+        # 1. login stores server and key; nothing else is passed from here on.
+        p = ctl.run("login", "--server", url, "--key", d.admin_key)
+        check(url in p.stdout, "login output: %r" % p.stdout)
+
+        # 2. the product (devices built for the 1 MB 512+512 map).
+        prod = ctl.json("product", "create", "plug", "--serial", "23701", "--flash-map", "2",
+                        "--description", "smart plug")["product"]
+        check(prod["name"] == "plug" and prod["flash_map"] == 2, "product: %r" % prod)
+        listed = ctl.run("product", "list").stdout.splitlines()
+        check(len(listed) == 1 and listed[0].split("\t")[:2] == [str(prod["id"]), "plug"],
+              "product list: %r" % listed)
+
+        # 3. images made by fotactl itself.
+        for v in ("v1.0", "v1.1"):
+            os.mkdir(os.path.join(home, v))
+            for slot in (1, 2):
+                ctl.run("image", "make", "--slot", str(slot), "--flash-map", "2", "--version", v,
+                        "-o", os.path.join(home, v, "user%d.bin" % slot))
+
+        # 4. v1.0, current at once.
+        p = ctl.run("release", "publish", "--product", "plug", "--version", "v1.0",
+                    "v1.0/user1.bin", "v1.0/user2.bin", "--current")
+        check("published v1.0" in p.stdout and "current" in p.stdout, "publish: %r" % p.stdout)
+        check(ctl.run("release", "current", "--product", "plug").stdout.strip() == "v1.0",
+              "current is not v1.0")
+
+        # 5. the device and its flash-ready key sector.
+        added = ctl.json("device", "add", "--product", "plug", "kitchen",
+                         "--bssid", "18:fe:34:00:00:00")
+        dev = added["device"]
+        master = added["master_device_key"]
+        check(len(master) == 40, "master key: %r" % master)
+        ctl.run("device", "key", "kitchen", "--bin", "-o", "master_device_key.bin")
+        keybin = os.path.join(home, "master_device_key.bin")
+        data = open(keybin, "rb").read()
+        check(len(data) == 4096, "key sector is %d bytes" % len(data))
+        check(data[:40] == master.encode(), "key sector does not start with the key: %r" % data[:48])
+        check(os.stat(keybin).st_mode & 0o077 == 0, "key sector file is readable by others")
+        check(ctl.run("device", "key", str(dev["id"])).stdout.strip() == master,
+              "device key (text) differs from the key given at add")
+        keyfile = os.path.join(home, "keys.txt")
+        with open(keyfile, "w") as f:
+            f.write(master + "\n")
+
+        # 6. the simulated device activates with v1.0 and goes away.
+        rc, out, err = finish(sim(d, keyfile, "--initial-version", "v1.0"), "fota-sim check-in")
+        check(rc == 0, "fota-sim check-in failed:\n%s\n%s" % (out, err[-2000:]))
+        show = ctl.json("device", "show", "kitchen")["device"]
+        check(show["rom_version"] == "v1.0", "device after check-in: %r" % show)
+        wait_for(lambda: not ctl.json("device", "show", "kitchen")["device"]["online"], 10,
+                 "the device to go offline")
+
+        # 7. v1.1 with codename and changelog file, then current: an update message.
+        with open(os.path.join(home, "CHANGES"), "w") as f:
+            f.write("faster relay\nsecond line\n")
+        ctl.run("release", "publish", "-p", "plug", "-v", "v1.1", "v1.1/user1.bin",
+                "v1.1/user2.bin", "--codename", "beta", "--changelog", "@CHANGES")
+        rows = [r.split("\t") for r in ctl.run("release", "list", "-p", "plug").stdout.splitlines()]
+        check([r[0] for r in rows] == ["v1.1", "v1.0"], "release list: %r" % rows)
+        check(rows[0][1] == "beta" and rows[0][3] == "user1.bin,user2.bin" and
+              rows[0][5] == "faster relay" and rows[1][2] == "current", "release list: %r" % rows)
+        p = ctl.run("release", "current", "--product", "plug", "v1.1")
+        check("v1.1 is now the current release" in p.stdout, "set current: %r" % p.stdout)
+        msgs = ctl.run("messages", "--product", "plug").stdout
+        check("device kitchen has version v1.1 available" in msgs, "messages: %r" % msgs)
+        last_id = max(m["id"] for m in ctl.json("messages", "--device", "kitchen")["messages"])
+
+        # 8. upgrade while offline: queued.
+        p = ctl.run("upgrade", "kitchen", "--version", "v1.1")
+        check("queued" in p.stdout, "upgrade while offline: %r" % p.stdout)
+
+        # 9. follow the device's messages (from the last one seen: no race), bring it back.
+        follow = ctl.popen("messages", "--device", "kitchen", "--follow", "--after",
+                           str(last_id), "--count", "1")
+        device = sim(d, keyfile, "--initial-version", "v1.0", "--upgrade-to", "v1.1")
+        rc, out, err = finish(follow, "messages --follow")
+        check(rc == 0, "messages --follow: %d %s" % (rc, err))
+        fields = out.strip().split("\t")
+        check(len(out.strip().splitlines()) == 1 and fields[2] == "device_upgrade_success" and
+              "v1.1" in fields[3], "followed message: %r" % out)
+
+        # 10. reboot into the new slot; the simulator sees v1.1 boot.
+        p = ctl.run("reboot", "kitchen")
+        check("reboot for device kitchen" in p.stdout, "reboot: %r" % p.stdout)
+        rc, out, err = finish(device, "fota-sim upgrade")
+        check(rc == 0 and "upgraded:   1" in out, "fota-sim upgrade:\n%s\n%s" % (out, err[-2000:]))
+        show = ctl.json("device", "show", "kitchen")["device"]
+        check(show["rom_version"] == "v1.1", "device after upgrade: %r" % show)
+        listed = ctl.run("messages", "--device", "kitchen").stdout
+        check("upgraded from v1.0 to v1.1" in listed, "messages after upgrade: %r" % listed)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run_tests([test_seed_workflow])
