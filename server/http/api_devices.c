@@ -2,6 +2,7 @@
  * POST /v1/products/ID/devices/ (returns the derived master and owner keys),
  * GET /v1/products/ID/devices/, GET /v1/devices/ID/ and
  * GET /v1/devices/ID/commands/ (admin, or the device's own keys),
+ * POST /v1/devices/ID/rotate_keys (admin: new master and owner keys),
  * GET /v1/devices/ID/master_device_key.bin (admin): the 4 KiB
  * flash sector stock firmware reads its key from (keys.h, docs/api.md). */
 #include <ctype.h>
@@ -178,6 +179,42 @@ static void device_get(struct fota_req *r)
     fota_reply_json(r, 200, j);
 }
 
+/* Replaces the device's master and owner keys: the old ones stop working at
+ * once. Not one transaction: a crash in between leaves the device without
+ * keys, and rotating again repairs it. */
+static void device_rotate_keys(struct fota_req *r)
+{
+    struct fota_server *srv = r->srv;
+    struct fota_key key;
+    struct fota_device d;
+    char master[FOTA_KEY_BUF], owner[FOTA_KEY_BUF];
+    int e;
+
+    if (device_for_req(r, &key, &d, 1))
+        return;
+    e = srv->store->ops->key_delete_for_device(srv->store, d.id, 0);
+    if (e && e != FOTA_ENOENT) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        return;
+    }
+    d.key_generation++;
+    e = srv->store->ops->device_update(srv->store, &d, FOTA_DEV_F_KEYGEN);
+    if (e == 0)
+        e = fota_server_device_keys_create(srv, &d);
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        return;
+    }
+    fota_server_device_key(srv, "master", &d, master);
+    fota_server_device_key(srv, "owner", &d, owner);
+    FOTA_INFO("device keys rotated dev=%lld generation=%d", (long long)d.id, d.key_generation);
+    json_t *j = json_object();
+    json_object_set_new(j, "device", device_view(srv, &d, NULL));
+    json_object_set_new(j, "master_device_key", json_string(master));
+    json_object_set_new(j, "owner_key", json_string(owner));
+    fota_reply_json(r, 200, j);
+}
+
 /* The device's commands, newest first (at most limit=, default 50, max 500). */
 static void device_commands(struct fota_req *r)
 {
@@ -262,4 +299,5 @@ void fota_api_devices_routes(struct fota_server *srv)
     fota_http_route(srv, FOTA_M_GET, "/v1/devices/*/", device_get, NULL);
     fota_http_route(srv, FOTA_M_GET, "/v1/devices/*/master_device_key.bin", device_keybin, NULL);
     fota_http_route(srv, FOTA_M_GET, "/v1/devices/*/commands/", device_commands, NULL);
+    fota_http_route(srv, FOTA_M_POST, "/v1/devices/*/rotate_keys", device_rotate_keys, NULL);
 }

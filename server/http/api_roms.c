@@ -1,12 +1,14 @@
 /* api_roms.c - ROM releases of a product (admin key):
  * POST /v1/products/ID/roms/ (multipart upload), GET /v1/products/ID/roms/,
- * POST /v1/products/ID/roms/VERSION/current.
+ * POST /v1/products/ID/roms/VERSION/current, GET /v1/products/ID/roms/VERSION/
+ * and GET|HEAD /v1/products/ID/roms/VERSION/files/NAME (the stored file).
  * Publishing is atomic: every file is checked, then written as a durable blob,
  * then ONE store transaction (rom_create) makes the release visible. */
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fwimg.h"
 #include "http.h"
@@ -363,10 +365,101 @@ out:
     free(rom);
 }
 
+/* Loads product cap 0, release cap 1; replies on failure. Caller frees. */
+static struct fota_rom *load_rom(struct fota_req *r)
+{
+    struct fota_key key;
+    struct fota_product p;
+    int64_t pid;
+
+    if (fota_req_admin(r, &key))
+        return NULL;
+    pid = fota_req_cap_id(r, 0);
+    if (pid < 0 || fota_api_product_load(r, pid, &p))
+        return NULL;
+    struct fota_rom *rom = malloc(sizeof(*rom));
+    if (!rom) {
+        fota_reply_error(r, 503, "out of memory");
+        return NULL;
+    }
+    int e = r->srv->store->ops->rom_get(r->srv->store, pid, r->caps[1], rom);
+    if (e) {
+        free(rom);
+        if (e == FOTA_ENOENT)
+            fota_reply_error(r, 404, "product %lld has no version %s", (long long)pid, r->caps[1]);
+        else
+            fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        return NULL;
+    }
+    return rom;
+}
+
+static void rom_get_one(struct fota_req *r)
+{
+    struct fota_rom *rom = load_rom(r);
+    if (!rom)
+        return;
+    json_t *j = json_object();
+    json_object_set_new(j, "rom", fota_json_rom(rom));
+    free(rom);
+    fota_reply_json(r, 200, j);
+}
+
+/* The stored bytes of one file (admin: check what was published). */
+static void rom_file(struct fota_req *r)
+{
+    struct fota_rom *rom = load_rom(r);
+    const struct fota_rom_file *f = NULL;
+    int fd = -1;
+    int64_t size = 0;
+
+    if (!rom)
+        return;
+    for (size_t i = 0; i < rom->nfiles && i < FOTA_ROM_MAX_FILES; i++)
+        if (strcmp(rom->files[i].name, r->caps[2]) == 0)
+            f = &rom->files[i];
+    if (!f) {
+        fota_reply_error(r, 404, "version %s has no file %s", rom->version, r->caps[2]);
+        goto out;
+    }
+    int e = fota_blob_open(r->srv->blobs, f->sha256, &fd, &size);
+    if (e || size != f->size) {
+        fota_reply_error(r, 500, "file %s of %s is missing or damaged in the blob store",
+                         f->name, rom->version);
+        goto out;
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        fota_reply_error(r, 503, "out of memory");
+        goto out;
+    }
+    /* A file segment (sendfile); for HEAD it only gives the length. */
+    if (size > 0) {
+        if (evbuffer_add_file(b, fd, 0, size) != 0) {
+            evbuffer_free(b);
+            fota_reply_error(r, 500, "cannot read %s", f->name);
+            goto out;
+        }
+        fd = -1; /* the evbuffer owns it now */
+    }
+    char disp[128];
+    snprintf(disp, sizeof(disp), "attachment; filename=%s", f->name);
+    evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Content-Disposition", disp);
+    evhttp_add_header(evhttp_request_get_output_headers(r->ev), "X-Fota-Sha256", f->sha256);
+    fota_reply_raw(r, 200, "application/octet-stream", b);
+    evbuffer_free(b);
+out:
+    if (fd >= 0)
+        close(fd);
+    free(rom);
+}
+
 void fota_api_roms_routes(struct fota_server *srv)
 {
     fota_http_route(srv, FOTA_M_POST, "/v1/products/*/roms/", rom_upload, NULL);
     fota_http_route(srv, FOTA_M_GET, "/v1/products/*/roms/", rom_list, NULL);
     fota_http_route(srv, FOTA_M_POST | FOTA_M_PUT, "/v1/products/*/roms/*/current", rom_set_current,
                     NULL);
+    fota_http_route(srv, FOTA_M_GET, "/v1/products/*/roms/*/", rom_get_one, NULL);
+    fota_http_route(srv, FOTA_M_GET, "/v1/products/*/roms/*/files/*", rom_file, NULL);
 }

@@ -79,6 +79,21 @@ def test_release_upload_and_current(d):
         check(len(f["sha256"]) == 64 and f["size"] > 0 and f["slot"] in (1, 2), "file %r" % f)
         blob = os.path.join(d.data_dir, "blobs", "sha256", f["sha256"][:2], f["sha256"])
         check(os.path.exists(blob), "blob stored at %s" % blob)
+    # One release, and its stored files byte for byte (GET and HEAD).
+    st, _, j = d.api("GET", "/v1/products/%d/roms/v1.0/" % p["id"])
+    check(st == 200 and j["rom"]["version"] == "v1.0", "get one %r" % j)
+    st, h, data = d.request("GET", "/v1/products/%d/roms/v1.0/files/user2.bin" % p["id"],
+                            key=d.admin_key)
+    check(st == 200 and data == make_image(2, 2, "v1.0"), "stored user2.bin is the upload")
+    check(h["content-type"] == "application/octet-stream" and
+          h["content-length"] == str(len(data)), "file headers %r" % h)
+    st, h, body = d.request("HEAD", "/v1/products/%d/roms/v1.0/files/user2.bin" % p["id"],
+                            key=d.admin_key)
+    check(st == 200 and body == b"" and h["content-length"] == str(len(data)), "HEAD file")
+    st, _, j = d.api("GET", "/v1/products/%d/roms/v1.0/files/nope.bin" % p["id"])
+    check(st == 404, "unknown file 404")
+    st, _, j = d.api("GET", "/v1/products/%d/roms/v7/" % p["id"])
+    check(st == 404, "unknown release 404")
     # Duplicate version: 409 and nothing new.
     d.upload_release(p["id"], "v1.0", expect=409)
     d.upload_release(p["id"], "v1.1", changelog="second")
@@ -225,6 +240,22 @@ def test_devices_and_keys(d):
     check(h.get("x-fota-flash-address") == "0x7E000", "flash address %r" % h)
     st, _, j = d.api("GET", "/v1/devices/%d/master_device_key.bin" % dev["id"], key=ok)
     check(st == 403, "owner key cannot fetch the master key")
+    # Rotation: new keys work, the old ones stop at once, the .bin follows.
+    st, _, j = d.api("POST", "/v1/devices/%d/rotate_keys" % dev["id"])
+    check(st == 200 and j["device"]["key_generation"] == 1, "rotate %r" % j)
+    mk2, ok2 = j["master_device_key"], j["owner_key"]
+    check(mk2 != mk and ok2 != ok, "new keys")
+    st, _, _ = d.api("GET", "/v1/device/", key=mk)
+    check(st == 401, "old master key refused")
+    st, _, _ = d.api("GET", "/v1/device/", key=ok)
+    check(st == 401, "old owner key refused")
+    st, _, j = d.api("GET", "/v1/device/", key=ok2)
+    check(st == 200, "new owner key works")
+    st, _, data = d.api("GET", "/v1/devices/%d/master_device_key.bin" % dev["id"], raw=True)
+    check(data[:40] == mk2.encode(), "bin has the new key")
+    st, _, j = d.api("POST", "/v1/devices/%d/rotate_keys" % dev["id"], key=ok2)
+    check(st == 403, "owner cannot rotate")
+    mk, ok = mk2, ok2
     # Keys survive a restart (derived from DATA/secret.key, hashes in the DB).
     d.stop()
     d.start()
