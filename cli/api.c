@@ -42,7 +42,7 @@ struct fota_cli_api {
     struct buf body;
     /* progress bar */
     double last_draw;
-    int bar_drawn;
+    int bar_drawn, bar_full;
 };
 
 static int buf_add(struct buf *b, const void *data, size_t n, size_t limit)
@@ -380,9 +380,11 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 
     if (ultotal <= 0)
         return 0;
-    if (ulnow < ultotal && t - api->last_draw < 0.1)
-        return 0;   /* redraw at most ten times a second */
+    /* Redraw at most ten times a second, and the full bar once. */
+    if (ulnow < ultotal ? t - api->last_draw < 0.1 : api->bar_full)
+        return 0;
     api->last_draw = t;
+    api->bar_full = ulnow >= ultotal;
     fill = (int)(ulnow * 40 / ultotal);
     for (i = 0; i < 40; i++)
         bar[i] = i < fill ? '#' : ' ';
@@ -436,6 +438,7 @@ int fota_cli_api_upload(struct fota_cli_api *api, const char *path,
     if (progress) {
         api->last_draw = 0;
         api->bar_drawn = 0;
+        api->bar_full = 0;
         curl_easy_setopt(api->curl, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(api->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(api->curl, CURLOPT_XFERINFODATA, api);

@@ -21,21 +21,75 @@ struct local_file {
     size_t len;
 };
 
-/* The name a file is uploaded under: user1.bin/user2.bin when its base name
- * says which slot it is for (user1.bin, app.user2.4096.new.6.bin, ...),
- * otherwise its base name. The slot in the image is NOT used to pick the
- * name: a user2 image passed as user1 must be refused, not silently fixed. */
-static void upload_name(const char *path, char *out, size_t cap)
+/* The slot a file's base name names: 1 for "user1.bin" or
+ * "app.user1.4096.new.6.bin", 2 likewise, 0 when it names neither or both. */
+static int named_slot(const char *path)
 {
     const char *base = strrchr(path, '/');
+    int u1, u2;
 
     base = base ? base + 1 : path;
-    if (strstr(base, "user1") && !strstr(base, "user2"))
-        snprintf(out, cap, "user1.bin");
-    else if (strstr(base, "user2") && !strstr(base, "user1"))
-        snprintf(out, cap, "user2.bin");
-    else
-        snprintf(out, cap, "%s", base);
+    u1 = strstr(base, "user1") != NULL;
+    u2 = strstr(base, "user2") != NULL;
+    return u1 == u2 ? 0 : (u1 ? 1 : 2);
+}
+
+/* The names files are uploaded under: user1.bin/user2.bin for files whose
+ * base name says so; then the first two files that say nothing take the
+ * slot names still free, in order (the synopsis is USER1.BIN USER2.BIN);
+ * every other file keeps its base name. The slot byte inside the image is
+ * NOT used to pick a name: a user2 image given as user1 must be refused,
+ * not silently fixed. */
+static void upload_names(struct local_file *f, size_t n)
+{
+    int taken[3] = { 0, 0, 0 };
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        int s = named_slot(f[i].path);
+
+        f[i].name[0] = '\0';
+        if (s && !taken[s]) {
+            snprintf(f[i].name, sizeof(f[i].name), "user%d.bin", s);
+            taken[s] = 1;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        const char *base = strrchr(f[i].path, '/');
+
+        if (f[i].name[0])
+            continue;
+        if (i < 2 && !named_slot(f[i].path) && (!taken[1] || !taken[2])) {
+            int s = taken[1] ? 2 : 1;
+
+            snprintf(f[i].name, sizeof(f[i].name), "user%d.bin", s);
+            taken[s] = 1;
+            continue;
+        }
+        snprintf(f[i].name, sizeof(f[i].name), "%s", base ? base + 1 : f[i].path);
+    }
+}
+
+/* "; big1.bin was sent as user1.bin" for every renamed file, so a refusal
+ * that names user1.bin can be traced to the file given. */
+static const char *renames(const struct local_file *f, size_t n, char *buf, size_t cap)
+{
+    size_t i, o = 0;
+
+    buf[0] = '\0';
+    for (i = 0; i < n; i++) {
+        const char *base = strrchr(f[i].path, '/');
+        int k;
+
+        base = base ? base + 1 : f[i].path;
+        if (strcmp(base, f[i].name) == 0)
+            continue;
+        k = snprintf(buf + o, cap - o, "%s%s is %s", o ? ", " : "; ", f[i].path, f[i].name);
+        if (k < 0 || (size_t)k >= cap - o)
+            break;
+        o += (size_t)k;
+    }
+    return buf;
 }
 
 /* The product's size map code, or -1 when the server does not say. */
@@ -100,7 +154,7 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
     struct fota_cli_reply r;
     const char *product = fota_cli_opt(c, "product"), *version = fota_cli_opt(c, "version");
     const char *s;
-    char *changelog = NULL, reason[256], path[64];
+    char *changelog = NULL, reason[256], path[64], names[512];
     size_t n = (size_t)c->nargs, np = 0, i, total = 0;
     int64_t pid;
     int map = -1, st, progress;
@@ -112,12 +166,12 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
         return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the version is empty");
     for (i = 0; i < n; i++) {
         files[i].path = c->args[i];
-        upload_name(c->args[i], files[i].name, sizeof(files[i].name));
         st = fota_cli_read_file(c->args[i], FOTA_FWIMG_MAX_SIZE, &files[i].data, &files[i].len);
         if (st != 0)
             goto out;
         total += files[i].len;
     }
+    upload_names(files, n);
     if ((s = fota_cli_opt(c, "changelog"))) {
         st = read_changelog(s, &changelog);
         if (st != 0)
@@ -138,8 +192,8 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
         }
         if (fota_fwimg_release_check(map >= 0 ? fota_flash_map_get(map) : NULL, rf, n, reason,
                                      sizeof(reason)) != 0) {
-            st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s (checked locally, nothing was uploaded)",
-                               reason);
+            st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s (checked locally, nothing was uploaded%s)",
+                               reason, renames(files, n, names, sizeof(names)));
             goto out;
         }
     }

@@ -7,10 +7,14 @@ simulated stock NONOS device (fota-sim) activates with v1.0 and goes away; publi
 codename and a changelog file; release current v1.1; messages shows "device ... has version v1.1
 available"; upgrade while the device is offline (queued); the device comes back, downloads
 user2.bin and reports success, which `messages --follow --count 1` prints; reboot; fota-sim sees
-the device boot v1.1; device show says v1.1. Python 3 stdlib only.
+the device boot v1.1; device show says v1.1.
+test_terminal: on a pseudo-terminal, tables are aligned with a bold header, NO_COLOR/--no-color
+turn colour off, and publishing draws an upload progress bar. Python 3 stdlib only.
 """
 import json
 import os
+import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -171,5 +175,62 @@ def test_seed_workflow(d):
         shutil.rmtree(home, ignore_errors=True)
 
 
+def on_tty(ctl, *args, env=None):
+    """Runs fotactl with stdout and stderr on a pseudo-terminal; returns (status, output)."""
+    master, slave = pty.openpty()
+    e = dict(ctl.env, TERM="xterm")
+    e.pop("NO_COLOR", None)
+    e.update(env or {})
+    p = subprocess.Popen([FOTACTL] + list(args), stdout=slave, stderr=slave, env=e, cwd=ctl.home)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:   # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return p.wait(timeout=30), out.decode(errors="replace")
+
+
+def test_terminal(d):
+    """On a terminal: coloured, aligned tables and an upload progress bar; NO_COLOR and
+    --no-color turn colour off; piped output stays plain (checked by the test above)."""
+    home = tempfile.mkdtemp(prefix="fotactl-tty-")
+    try:
+        ctl = Ctl(home)
+        ctl.run("login", "--server", "http://127.0.0.1:%d" % d.http_port, "--key", d.admin_key)
+        ctl.run("product", "create", "plug", "--flash-map", "2")
+        ctl.run("product", "create", "lamp-with-a-long-name", "--flash-map", "4",
+                "--description", "second")
+        rc, out = on_tty(ctl, "product", "list")
+        check(rc == 0 and out.startswith("\033[1mID"), "no bold header on a tty: %r" % out)
+        rows = [re.sub(r"\033\[[0-9;]*m", "", r) for r in out.splitlines()]
+        check(len(rows) == 3, "product list rows: %r" % rows)
+        for col in ("NAME", "SERIAL", "MAP"):
+            at = rows[0].index(col)
+            check(all(r[at - 2:at] == "  " and r[at] != " " for r in rows[1:]),
+                  "column %s is not aligned: %r" % (col, rows))
+        for env, args in (({"NO_COLOR": "1"}, ()), ({}, ("--no-color",))):
+            rc, out = on_tty(ctl, "product", "list", *args, env=env)
+            check(rc == 0 and "\033[" not in out and out.startswith("ID  "),
+                  "colour not off with %r %r: %r" % (env, args, out))
+        for slot in (1, 2):
+            ctl.run("image", "make", "--slot", str(slot), "--flash-map", "2", "--version", "v1.0",
+                    "--size", "200000", "-o", "user%d.bin" % slot)
+        rc, out = on_tty(ctl, "release", "publish", "-p", "plug", "-v", "v1.0", "user1.bin",
+                         "user2.bin")
+        check(rc == 0 and "uploading [" + "#" * 40 + "] 100%" in out and
+              "published v1.0" in out, "no progress bar on a tty: %r" % out[-400:])
+        check(out.count("100%") == 1, "the full bar is drawn more than once: %r" % out[-400:])
+        p = ctl.run("release", "publish", "-p", "plug", "-v", "v1.1", "user1.bin", "user2.bin")
+        check("uploading" not in p.stderr, "progress bar when stderr is not a tty: %r" % p.stderr)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    run_tests([test_seed_workflow])
+    run_tests([test_seed_workflow, test_terminal])
