@@ -89,7 +89,11 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await page.getByLabel('API key').fill('0'.repeat(40));
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.getByText('This key was refused.').waitFor();
-      await page.getByLabel('API key').fill(fotad.key);
+      await page.getByLabel('API key').fill('not a key');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByText('A key is 40 hexadecimal characters.').waitFor();
+      // Pasted with a newline and spaces around it (cat DATA/owner.key): trimmed.
+      await page.getByLabel('API key').fill('  ' + fotad.key.toUpperCase() + ' ');
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.waitForURL(/#\/products$/);
       await page.locator('#products').waitFor();

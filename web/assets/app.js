@@ -33,13 +33,15 @@ function chrome() {
 
 function signinView(root) {
   const st = statusLine();
+  // No pattern/maxlength: a key pasted with spaces around it is trimmed here.
   const key = field(t('key'), h('input', { type: 'password', name: 'key', autocomplete: 'off', required: true,
-    spellcheck: 'false', pattern: '[0-9a-fA-F]{40}', maxlength: 40 }), t('key_help'));
+    spellcheck: 'false' }), t('key_help'));
   const form = h('form', { class: 'card narrow', id: 'signin' },
     h('h1', {}, t('signin')), key.row, h('button', { type: 'submit', class: 'primary' }, t('signin')), st);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const k = key.input.value.trim().toLowerCase();
+    if (!/^[0-9a-f]{40}$/.test(k)) { say(st, t('key_format'), 'bad'); key.input.focus(); return; }
     say(st, t('loading'));
     try {
       await api.get('/v1/products/', k);

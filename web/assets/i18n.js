@@ -5,7 +5,7 @@ const STR = {
   en: {
     title: 'fota console', skip: 'Skip to content', signin: 'Sign in', signout: 'Sign out', key: 'API key',
     key_help: 'The admin key (DATA/owner.key) or a device owner key. It stays in this browser tab only.',
-    bad_key: 'This key was refused.', products: 'Products', messages: 'Messages', lang: '中文',
+    bad_key: 'This key was refused.', key_format: 'A key is 40 hexadecimal characters.', products: 'Products', messages: 'Messages', lang: '中文',
     lang_label: 'Switch language', loading: 'Loading…', none: 'None yet.', back: 'Back',
     id: 'Id', name: 'Name', serial: 'Serial', status: 'Status', description: 'Description',
     activated_total: 'Activated / Total', flash_map: 'Flash map', create_product: 'Create product',
@@ -43,7 +43,7 @@ const STR = {
   zh: {
     title: 'fota 控制台', skip: '跳到内容', signin: '登录', signout: '退出', key: '密钥',
     key_help: '管理员密钥（DATA/owner.key）或设备的 owner key。只保存在当前浏览器标签页中。',
-    bad_key: '密钥无效。', products: '产品管理', messages: '消息', lang: 'English',
+    bad_key: '密钥无效。', key_format: '密钥是 40 个十六进制字符。', products: '产品管理', messages: '消息', lang: 'English',
     lang_label: '切换语言', loading: '加载中…', none: '暂无。', back: '返回',
     id: 'Id', name: '名称', serial: 'Serial', status: '状态', description: '描述',
     activated_total: '已激活 / 总数', flash_map: 'Flash 布局', create_product: '创建产品',

@@ -1,6 +1,6 @@
 // ui.js - small DOM helpers shared by the views. Text always goes in as text
 // nodes (never innerHTML), so names and messages from devices cannot inject markup.
-import { t } from './i18n.js';
+import { t, getLang } from './i18n.js';
 
 // h('button', { class: 'x', onclick: fn }, 'label', child…)
 export function h(tag, attrs, ...kids) {
@@ -43,7 +43,7 @@ export function say(el, text, kind) { el.textContent = text || ''; el.dataset.ki
 export function fmtTime(sec) {
   if (!sec) return t('never');
   const d = new Date(sec * 1000);
-  return d.toLocaleString();
+  return d.toLocaleString(getLang() === 'zh' ? 'zh-CN' : 'en');
 }
 
 export function fmtBytes(n) {
