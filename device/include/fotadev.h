@@ -243,7 +243,7 @@ struct fotadev_http_req {
     int head;                   /* HEAD instead of GET */
     const char *version;        /* as received (not URL-encoded, like stock) */
     int slot;                   /* slot to download: FOTADEV_SLOT_USER1/2 */
-    const char *host;           /* dotted IP for NONOS, name for RTOS */
+    const char *host;           /* Host: for NONOS and FOTA (RTOS sends iot.espressif.cn) */
     uint16_t port;
     const char *devkey;
     uint32_t range_from;        /* FOTA style: >0 adds Range: bytes=N- */

@@ -34,10 +34,11 @@ int fotadev_http_request(char *buf, size_t cap, const struct fotadev_http_req *r
                      r->head ? "close" : "keep-alive", r->devkey);
         break;
     case FOTADEV_HTTP_RTOS:
+        /* IOT_PLATFORM names the domain, not the IP, in Host (§2.8) */
         n = snprintf(buf, cap,
                      "%s /v1/device/rom/?action=download_rom&version=%s&filename=%s HTTP/1.0\r\n"
-                     "Host: %s:%u\r\nConnection: close\r\n" NONOS_HEADERS,
-                     method, r->version, file, r->host, (unsigned)r->port, r->devkey);
+                     "Host: iot.espressif.cn:%u\r\nConnection: close\r\n" NONOS_HEADERS,
+                     method, r->version, file, (unsigned)r->port, r->devkey);
         break;
     case FOTADEV_HTTP_FOTA:
         n = snprintf(buf, cap,

@@ -32,11 +32,11 @@ def field(out, name):
     return int(m.group(1)) if m else -1
 
 
-def run(srv, keyfile, profile, n, extra=(), timeout_s=30):
+def run(srv, keyfile, profile, n, extra=(), timeout_s=30, scale=50):
     return st.run_sim(["--server", "127.0.0.1", "--device-port", str(srv.chan_port),
                        "--http-port", str(srv.http_port), "--keys", keyfile, "--profile", profile,
                        "--devices", str(n), "--upgrade-to", V2, "--initial-version", V1,
-                       "--time-scale", "50", "--timeout", str(timeout_s)] + list(extra))
+                       "--time-scale", str(scale), "--timeout", str(timeout_s)] + list(extra))
 
 
 def main():
@@ -69,6 +69,15 @@ def main():
             assert reqs[1][1] == ("/v1/device/rom/?action=download_rom&version=%s&filename=user2.bin"
                                   % V2), reqs
         assert all(raw.split(b"\r\n", 1)[0].endswith(b" HTTP/1.0") for (_, _, _, raw) in srv.http)
+
+        # --- the other flash layouts (§7.2): 512 KB map 0, 2 MB map 5, 4 MB map 6
+        for m in (0, 5, 6):
+            im = {"user%d.bin" % k: st.write_image(os.path.join(d, "m%d_%d.bin" % (m, k)), k, V2,
+                                                   30000, map_=m) for k in (1, 2)}
+            srv = st.DeviceServer(KEYS, im, V2)
+            rc, out, err = run(srv, keyfile, "nonos", 1, ["--map", str(m)])
+            srv.close()
+            assert rc == 0, (m, rc, out, err)
 
         # --- RTOS: GET + NUL, aborted after the first segment, GET again
         srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u2}, V2)
@@ -103,7 +112,7 @@ def main():
         rc, out, err = st.run_sim(["--server", "127.0.0.1", "--device-port", str(srv.chan_port),
                                    "--http-port", str(srv.http_port), "--keys", keyfile,
                                    "--profile", "nonos", "--devices", "1", "--initial-version", V2,
-                                   "--time-scale", "100", "--hold", "2", "--timeout", "20"])
+                                   "--time-scale", "200", "--hold", "1", "--timeout", "20"])
         srv.close()
         assert rc == 0, (rc, out, err)
         pings = [r for _, r in srv.frames if r == ping % KEYS[0]]
@@ -113,7 +122,7 @@ def main():
         rc, out, err = st.run_sim(["--server", "127.0.0.1", "--device-port", str(srv.chan_port),
                                    "--http-port", str(srv.http_port), "--keys", keyfile,
                                    "--profile", "nonos", "--devices", "1", "--initial-version", V2,
-                                   "--time-scale", "100", "--hold", "3", "--timeout", "20"])
+                                   "--time-scale", "200", "--hold", "2", "--timeout", "20"])
         srv.close()
         assert rc == 0, (rc, out, err)
         assert srv.connections >= 2, srv.connections
@@ -137,14 +146,14 @@ def main():
         srv.close()
         assert rc == 0, (rc, out, err)
         srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u2}, V2, split="bad")
-        rc, out, err = run(srv, keyfile, "nonos", 1, timeout_s=4)
+        rc, out, err = run(srv, keyfile, "nonos", 1, timeout_s=2, scale=400)  # watchdog 0.3 s
         srv.close()
         assert rc == 1, (rc, out)
         assert any(a == "device_upgrade_failed" for (_, a, _, _) in srv.reports), srv.reports
 
         # --- a user1 image served as user2.bin: refused, reported failed, exit 1
         srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u1}, V2)
-        rc, out, err = run(srv, keyfile, "nonos", 1, timeout_s=4)
+        rc, out, err = run(srv, keyfile, "nonos", 1, timeout_s=2)
         srv.close()
         assert rc == 1, (rc, out)
         assert "please check the bin file" in out, out

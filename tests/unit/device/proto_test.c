@@ -199,6 +199,7 @@ static void test_http_request(void **state)
     r.style = FOTADEV_HTTP_RTOS;
     n = fotadev_http_request(buf, sizeof(buf), &r);
     assert_int_equal((size_t)n, strlen(buf) + 1);     /* the NUL goes out too */
+    assert_non_null(strstr(buf, "\r\nHost: iot.espressif.cn:80\r\nConnection: close\r\n"));
     r.style = FOTADEV_HTTP_FOTA;
     r.range_from = 4096;
     assert_true(fotadev_http_request(buf, sizeof(buf), &r) > 0);
