@@ -344,6 +344,34 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       assert.notEqual(outline, 'none', 'focus is visible');
     });
 
+    await step(t, 'message sentences for every kind fotad records', async () => {
+      const texts = await page.evaluate(async () => {
+        const ui = await import('/ui.js');
+        const i18n = await import('/i18n.js');
+        const msgs = [
+          { action: 'rom_update_available', device_id: 9, body: { device: 'd9', version: 'v1.1' } },
+          { action: 'device_upgrade_success', device_id: 9, body: { pre_rom_version: 'v1.0', rom_version: 'v1.1' } },
+          { action: 'device_upgrade_failed', device_id: 9, body: { pre_rom_version: 'v1.0', rom_version: 'v1.1' } },
+          { action: 'rom_released', product_id: 1, device_id: 0, body: { version: 'v1.2', files: 2 } },
+          { action: 'datapoint:temperature', device_id: 9, body: { x: 21 } },
+        ];
+        const out = { en: msgs.map((m) => [ui.messageText(m), ui.messageKind(m)]) };
+        i18n.setLang('zh');
+        out.zh = msgs.map((m) => ui.messageText(m));
+        i18n.setLang('en');
+        return out;
+      });
+      assert.deepEqual(texts.en[0], ['Device d9 has version v1.1 update', '']);
+      assert.match(texts.en[1][0], /upgraded to version v1\.1$/);
+      assert.equal(texts.en[1][1], 'good');
+      assert.match(texts.en[2][0], /failed to upgrade to v1\.1/);
+      assert.equal(texts.en[2][1], 'bad');
+      assert.match(texts.en[3][0], /Version v1\.2 released \(2 files\)$/);
+      assert.match(texts.en[4][0], /datapoint:temperature/);
+      assert.equal(texts.zh[0], '设备 d9 有版本 v1.1 更新');
+      assert.match(texts.zh[1], /升级到 v1\.1 版本$/);
+    });
+
     await step(t, 'no script errors in the pages', async () => {
       assert.deepEqual(consoleErrors, []);
     });
