@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/http.h>
@@ -407,6 +408,15 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    {
+        /* two sockets per device (channel + download) and a few for the API */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
+            rl.rlim_cur < (rlim_t)o->devices * 2 + 64) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
     s.base = event_base_new();
     s.devs = calloc((size_t)o->devices, sizeof(*s.devs));
     if (!s.base || !s.devs)
