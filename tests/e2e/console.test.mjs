@@ -338,6 +338,11 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       // focused control shows a visible outline.
       await page.evaluate(() => { const a = document.querySelector('.skip'); a.focus(); });
       assert.equal(await page.evaluate(() => document.activeElement.className), 'skip');
+      // Enter on it moves focus to the content and leaves the route alone.
+      const before = page.url();
+      await page.keyboard.press('Enter');
+      assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+      assert.equal(page.url(), before);
       await page.keyboard.press('Tab');
       await page.keyboard.press('Tab');
       const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);

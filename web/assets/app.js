@@ -18,8 +18,11 @@ function chrome() {
   document.getElementById('nav-products').textContent = t('products');
   document.getElementById('nav-messages').textContent = t('messages');
   const lang = document.getElementById('lang');
+  // The button names the other language in that language ("label in name":
+  // no aria-label hiding the visible text).
   lang.textContent = t('lang');
-  lang.setAttribute('aria-label', t('lang_label'));
+  lang.title = t('lang_label');
+  lang.setAttribute('lang', getLang() === 'zh' ? 'en' : 'zh-CN');
   const so = document.getElementById('signout');
   so.hidden = !signed;
   so.textContent = t('signout');
@@ -103,6 +106,11 @@ document.getElementById('signout').addEventListener('click', () => {
   api.clearKey();
   location.hash = '#/signin';
   route();
+});
+// The skip link must not touch location.hash: that is the router's.
+document.querySelector('.skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
 });
 window.addEventListener('hashchange', route);
 setLang(getLang());
