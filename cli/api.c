@@ -38,6 +38,7 @@ struct fota_cli_api {
     char server[FOTA_CLI_URL_MAX];   /* base URL without trailing '/' */
     char origin[FOTA_CLI_URL_MAX];   /* scheme://host:port, for messages */
     char auth[FOTA_CLI_KEY_MAX + 32];
+    const char *cacert;              /* borrowed; NULL = system store */
     char errbuf[CURL_ERROR_SIZE];
     struct buf body;
     /* progress bar */
@@ -133,7 +134,7 @@ static void set_server(struct fota_cli_api *api, const char *server)
     curl_url_cleanup(u);
 }
 
-struct fota_cli_api *fota_cli_api_new(const char *server, const char *key)
+struct fota_cli_api *fota_cli_api_new(const char *server, const char *key, const char *cacert)
 {
     static int global_done;
     struct fota_cli_api *api;
@@ -154,6 +155,7 @@ struct fota_cli_api *fota_cli_api_new(const char *server, const char *key)
     set_server(api, server);
     if (key && key[0])
         snprintf(api->auth, sizeof(api->auth), "Authorization: token %s", key);
+    api->cacert = cacert && cacert[0] ? cacert : NULL;
     return api;
 }
 
@@ -169,6 +171,15 @@ void fota_cli_api_free(struct fota_cli_api *api)
 const char *fota_cli_api_server(const struct fota_cli_api *api)
 {
     return api->server;
+}
+
+const char *fota_cli_api_header(struct fota_cli_api *api, const char *name)
+{
+    struct curl_header *h = NULL;
+
+    if (curl_easy_header(api->curl, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h)
+        return NULL;
+    return h->value;
 }
 
 int fota_cli_urlencode(const char *s, char *out, size_t cap)
@@ -242,6 +253,13 @@ static int transport_error(struct fota_cli_api *api, CURLcode rc, struct fota_cl
             return FOTA_ETOOBIG;
         }
         break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CONNECT_ERROR:
+        snprintf(r->transport, sizeof(r->transport), "TLS with %.300s failed (%.300s)%s",
+                 api->origin, api->errbuf[0] ? api->errbuf : curl_easy_strerror(rc),
+                 api->cacert ? "" : "; for a private CA pass --cacert FILE");
+        return FOTA_ECLOSED;
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
@@ -281,6 +299,8 @@ static int prepare(struct fota_cli_api *api, const char *path, struct curl_slist
     curl_easy_setopt(api->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, api);
+    if (api->cacert)
+        curl_easy_setopt(api->curl, CURLOPT_CAINFO, api->cacert);
     snprintf(acc, sizeof(acc), "Accept: %s", accept);
     *hdrs = curl_slist_append(*hdrs, acc);
     if (api->auth[0])

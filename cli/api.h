@@ -32,9 +32,11 @@ void fota_cli_reply_cleanup(struct fota_cli_reply *r);
 const char *fota_cli_reply_message(const struct fota_cli_reply *r);
 
 /* Opens a client for server (base URL, "http://host:port"; a bare host:port
- * gets http://) with key (may be "" for anonymous calls). Returns NULL only
- * when out of memory or libcurl cannot start. */
-struct fota_cli_api *fota_cli_api_new(const char *server, const char *key);
+ * gets http://) with key (may be "" for anonymous calls) and cacert (PEM CA
+ * file for https, NULL or "" for the system store; borrowed for the
+ * client's life). Returns NULL only when out of memory or libcurl cannot
+ * start. */
+struct fota_cli_api *fota_cli_api_new(const char *server, const char *key, const char *cacert);
 void fota_cli_api_free(struct fota_cli_api *api);   /* NULL-safe */
 
 /* The base URL in use ("http://127.0.0.1:8080", no trailing slash). */
@@ -75,6 +77,10 @@ typedef int (*fota_cli_event_cb)(void *ud, const char *event, const char *data);
  * like fota_cli_api_call (status set, no events delivered). */
 int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
                         fota_cli_event_cb cb, void *ud, struct fota_cli_reply *r);
+
+/* A header of the last reply (the last one of that name), or NULL. Valid
+ * until the next request on api. */
+const char *fota_cli_api_header(struct fota_cli_api *api, const char *name);
 
 /* Percent-encodes s into out (for query values and path segments). Returns 0
  * or FOTA_ETOOBIG. */

@@ -118,7 +118,7 @@ const char *fota_cli_opt(const struct fota_cli_ctx *c, const char *name)
 }
 
 struct globals {
-    const char *server, *key;
+    const char *server, *key, *cacert;
     int json, no_color, help;
 };
 
@@ -152,6 +152,8 @@ static void set_global(struct globals *g, const char *name, const char *val)
         g->server = val;
     else if (strcmp(name, "key") == 0)
         g->key = val;
+    else if (strcmp(name, "cacert") == 0)
+        g->cacert = val;
     else if (strcmp(name, "json") == 0)
         g->json = 1;
     else if (strcmp(name, "no-color") == 0)
@@ -240,7 +242,7 @@ static int open_client(struct fota_cli_ctx *c, const struct globals *g)
 {
     char err[FOTA_CLI_PATH_MAX + 64];
 
-    if (fota_cli_conf_load(&c->conf, g->server, g->key, err, sizeof(err)) < 0)
+    if (fota_cli_conf_load(&c->conf, g->server, g->key, g->cacert, err, sizeof(err)) < 0)
         return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "%s", err);
     if (!c->conf.server[0])
         return fota_cli_fail(FOTA_CLI_EXIT_USAGE,
@@ -248,7 +250,7 @@ static int open_client(struct fota_cli_ctx *c, const struct globals *g)
     if (!c->conf.key[0])
         return fota_cli_fail(FOTA_CLI_EXIT_USAGE,
                              "no key: run `fotactl login`, set FOTA_KEY or pass --key");
-    c->api = fota_cli_api_new(c->conf.server, c->conf.key);
+    c->api = fota_cli_api_new(c->conf.server, c->conf.key, c->conf.cacert);
     if (!c->api)
         return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "cannot start libcurl");
     return 0;

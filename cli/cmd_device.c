@@ -228,9 +228,20 @@ int fota_cli_device_key(struct fota_cli_ctx *c)
             st = write_secret(out, r.body, r.len);
         else if (fwrite(r.body, 1, r.len, stdout) != r.len)
             st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "cannot write to standard output");
-        if (st == 0 && out && strcmp(out, "-") != 0 && !c->json)
-            fprintf(stderr, "wrote %zu bytes to %s (flash it at the device's key sector)\n",
-                    r.len, out);
+        if (st == 0 && out && strcmp(out, "-") != 0 && !c->json) {
+            /* fotad says where the product's flash map keeps the sector. */
+            const char *addr = fota_cli_api_header(c->api, "X-Fota-Flash-Address");
+
+            unsigned long a = addr ? strtoul(addr, NULL, 0) : 0;
+
+            /* The flag sector after it must be erased so copy 1 is read. */
+            if (a)
+                fprintf(stderr, "wrote %zu bytes to %s; flash it with: esptool.py write_flash "
+                        "0x%lX %s 0x%lX blank.bin\n", r.len, out, a, out, a + 0x1000);
+            else
+                fprintf(stderr, "wrote %zu bytes to %s (flash it at the firmware's key sector)\n",
+                        r.len, out);
+        }
         fota_cli_reply_cleanup(&r);
         return st;
     }

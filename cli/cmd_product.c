@@ -1,6 +1,7 @@
 /* cmd_product.c - `fotactl login` and `fotactl product create|list|show`:
  * the admin's first steps (store server and key, make a product). */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 int fota_cli_login(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
-    char path[FOTA_CLI_PATH_MAX], err[FOTA_CLI_PATH_MAX + 64];
+    char path[FOTA_CLI_PATH_MAX], err[FOTA_CLI_PATH_MAX + 64], cacert[PATH_MAX];
     int rc, st, not_admin = 0;
 
     if (!fota_cli_opt(c, "no-check")) {
@@ -28,7 +29,11 @@ int fota_cli_login(struct fota_cli_ctx *c)
         }
         fota_cli_reply_cleanup(&r);
     }
-    if (fota_cli_conf_save(fota_cli_api_server(c->api), c->conf.key, path, sizeof(path), err,
+    /* A relative CA path would break as soon as fotactl runs elsewhere. */
+    if (c->conf.cacert[0] && !realpath(c->conf.cacert, cacert))
+        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "cannot find %s", c->conf.cacert);
+    if (fota_cli_conf_save(fota_cli_api_server(c->api), c->conf.key,
+                           c->conf.cacert[0] ? cacert : NULL, path, sizeof(path), err,
                            sizeof(err)) < 0)
         return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s", err);
     if (not_admin)

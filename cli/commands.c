@@ -9,6 +9,7 @@
 const struct fota_cli_opt fota_cli_global_opts[] = {
     { "server", 0, "URL", "server base URL (overrides FOTA_SERVER and the config file)" },
     { "key", 0, "KEY", "API key (overrides FOTA_KEY and the config file)" },
+    { "cacert", 0, "FILE", "CA certificates (PEM) for an https server with a private CA" },
     { "json", 0, NULL, "print the server's JSON reply instead of a table" },
     { "no-color", 0, NULL, "never colour the output" },
     { "help", 'h', NULL, "show this help" },
@@ -84,7 +85,7 @@ static const struct fota_cli_opt o_messages[] = {
 };
 
 const struct fota_cli_verb fota_cli_verbs[] = {
-    { "login", NULL, "--server URL --key KEY",
+    { "login", NULL, "--server URL --key KEY [--cacert FILE]",
       "check and store the server and key in ~/.config/fota/config (0600)",
       o_login, 0, 0, 1, fota_cli_login },
     { "product", "create", "NAME", "create a product",

@@ -46,6 +46,7 @@ int fota_cli_conf_path(char *buf, size_t len)
 struct load_state {
     char server[FOTA_CLI_URL_MAX];
     char key[FOTA_CLI_KEY_MAX];
+    char cacert[FOTA_CLI_PATH_MAX];
     int bad;
 };
 
@@ -108,6 +109,9 @@ static int read_ini(const char *path, struct load_state *st)
             st->bad = 1;
         else if (strcmp(name, "key") == 0 && copy_str(st->key, sizeof(st->key), value) < 0)
             st->bad = 1;
+        else if (strcmp(name, "cacert") == 0 &&
+                 copy_str(st->cacert, sizeof(st->cacert), value) < 0)
+            st->bad = 1;
     }
     if (rc == 0 && ferror(f))
         rc = -1;
@@ -115,11 +119,32 @@ static int read_ini(const char *path, struct load_state *st)
     return rc;
 }
 
-int fota_cli_conf_load(struct fota_cli_conf *c, const char *flag_server,
-                       const char *flag_key, char *err, size_t errlen)
+/* One setting: the flag wins over the environment, which wins over the file. */
+static int pick(char *dst, size_t cap, const char **from, const char *file_val, const char *path,
+                const char *env_name, const char *flag, const char *flag_name, char *err,
+                size_t errlen)
+{
+    const char *env = getenv(env_name);
+
+    if (file_val[0] && copy_str(dst, cap, file_val) == 0)
+        *from = path;
+    if (env && env[0] && copy_str(dst, cap, env) == 0)
+        *from = env_name;
+    if (flag) {
+        if (copy_str(dst, cap, flag) < 0) {
+            snprintf(err, errlen, "%s is too long", flag_name);
+            return FOTA_ECONFIG;
+        }
+        *from = flag_name;
+    }
+    return 0;
+}
+
+int fota_cli_conf_load(struct fota_cli_conf *c, const char *flag_server, const char *flag_key,
+                       const char *flag_cacert, char *err, size_t errlen)
 {
     struct load_state st;
-    const char *env;
+    const char *cafrom = NULL;
     int rc;
 
     memset(c, 0, sizeof(*c));
@@ -137,36 +162,16 @@ int fota_cli_conf_load(struct fota_cli_conf *c, const char *flag_server,
                 snprintf(err, errlen, "%s: cannot read it (%s)", c->path, strerror(errno));
             return FOTA_ECONFIG;
         }
-        if (st.server[0]) {
-            memcpy(c->server, st.server, sizeof(c->server));
-            c->server_from = c->path;
-        }
-        if (st.key[0]) {
-            memcpy(c->key, st.key, sizeof(c->key));
-            c->key_from = c->path;
-        }
     }
-    env = getenv("FOTA_SERVER");
-    if (env && env[0] && copy_str(c->server, sizeof(c->server), env) == 0)
-        c->server_from = "FOTA_SERVER";
-    env = getenv("FOTA_KEY");
-    if (env && env[0] && copy_str(c->key, sizeof(c->key), env) == 0)
-        c->key_from = "FOTA_KEY";
-    if (flag_server) {
-        if (copy_str(c->server, sizeof(c->server), flag_server) < 0) {
-            snprintf(err, errlen, "--server is too long");
-            return FOTA_ECONFIG;
-        }
-        c->server_from = "--server";
-    }
-    if (flag_key) {
-        if (copy_str(c->key, sizeof(c->key), flag_key) < 0) {
-            snprintf(err, errlen, "--key is too long");
-            return FOTA_ECONFIG;
-        }
-        c->key_from = "--key";
-    }
-    return 0;
+    rc = pick(c->server, sizeof(c->server), &c->server_from, st.server, c->path, "FOTA_SERVER",
+              flag_server, "--server", err, errlen);
+    if (rc == 0)
+        rc = pick(c->key, sizeof(c->key), &c->key_from, st.key, c->path, "FOTA_KEY", flag_key,
+                  "--key", err, errlen);
+    if (rc == 0)
+        rc = pick(c->cacert, sizeof(c->cacert), &cafrom, st.cacert, c->path, "FOTA_CACERT",
+                  flag_cacert, "--cacert", err, errlen);
+    return rc;
 }
 
 /* mkdir -p for the directory part of path, each new level 0700. */
@@ -193,15 +198,15 @@ static int has_newline(const char *s)
     return strchr(s, '\n') != NULL || strchr(s, '\r') != NULL;
 }
 
-int fota_cli_conf_save(const char *server, const char *key, char *path_out,
-                       size_t path_len, char *err, size_t errlen)
+int fota_cli_conf_save(const char *server, const char *key, const char *cacert,
+                       char *path_out, size_t path_len, char *err, size_t errlen)
 {
     char path[FOTA_CLI_PATH_MAX], tmp[FOTA_CLI_PATH_MAX + 16], dir[FOTA_CLI_PATH_MAX];
     char *slash;
     FILE *f = NULL;
     int fd = -1, rc;
 
-    if (has_newline(server) || has_newline(key)) {
+    if (has_newline(server) || has_newline(key) || (cacert && has_newline(cacert))) {
         snprintf(err, errlen, "the server and key must be one line each");
         return FOTA_EINVAL;
     }
@@ -238,6 +243,8 @@ int fota_cli_conf_save(const char *server, const char *key, char *path_out,
     fprintf(f, "# fotactl configuration, written by `fotactl login`.\n"
                "# FOTA_SERVER/FOTA_KEY and --server/--key override it.\n"
                "[server]\nurl = %s\nkey = %s\n", server, key);
+    if (cacert && cacert[0])
+        fprintf(f, "cacert = %s\n", cacert);
     rc = 0;
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         rc = FOTA_EIO;

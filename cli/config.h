@@ -16,6 +16,7 @@ struct fota_cli_conf {
     char key[FOTA_CLI_KEY_MAX];      /* "" when nowhere set */
     const char *server_from;         /* static: "--server", "FOTA_SERVER", the file path, or NULL */
     const char *key_from;
+    char cacert[FOTA_CLI_PATH_MAX];  /* PEM file of CAs for https servers; "" = system store */
     char path[FOTA_CLI_PATH_MAX];    /* the config file's path ("" if no HOME) */
 };
 
@@ -23,17 +24,17 @@ struct fota_cli_conf {
  * XDG_CONFIG_HOME nor HOME is set, FOTA_ETOOBIG when it does not fit. */
 int fota_cli_conf_path(char *buf, size_t len);
 
-/* Fills *c by precedence flag > environment > file. flag_server/flag_key may
- * be NULL. A missing file is not an error. Returns 0, or FOTA_ECONFIG for an
+/* Fills *c by precedence flag > environment > file. The flag_* may be
+ * NULL. A missing file is not an error. Returns 0, or FOTA_ECONFIG for an
  * unreadable or malformed file (err gets one sentence naming it). */
-int fota_cli_conf_load(struct fota_cli_conf *c, const char *flag_server,
-                       const char *flag_key, char *err, size_t errlen);
+int fota_cli_conf_load(struct fota_cli_conf *c, const char *flag_server, const char *flag_key,
+                       const char *flag_cacert, char *err, size_t errlen);
 
-/* Writes server and key to the config file atomically (temp file 0600 +
- * rename), creating the directories (0700) as needed. path_out (may be NULL)
+/* Writes server, key and cacert (NULL or "" for none) to the config file
+ * atomically (temp file 0600 + rename), creating the directories (0700). path_out (may be NULL)
  * receives the path. Returns 0 or FOTA_EIO/FOTA_ENOENT/FOTA_EINVAL with a
  * sentence in err. */
-int fota_cli_conf_save(const char *server, const char *key, char *path_out,
-                       size_t path_len, char *err, size_t errlen);
+int fota_cli_conf_save(const char *server, const char *key, const char *cacert,
+                       char *path_out, size_t path_len, char *err, size_t errlen);
 
 #endif

@@ -7,16 +7,19 @@ server never sees a POST to /roms/), unknown devices and products by name and by
 refusals that carry the server's message (duplicate version, bad flash map: exit 1; an upgrade
 to a version the product does not have: the server's 404 text, exit 4), and a server that is down (exit 5, "cannot connect to http://HOST:PORT
 (connection refused)"). Errors are one line on stderr; --json changes nothing about that.
-Python 3 stdlib only.
+test_https: an https fotad with a self-signed certificate is refused with a TLS reason that
+points to --cacert; --cacert, FOTA_CACERT and the login-saved cacert make it work.
+Python 3 stdlib only (plus the openssl command to make the certificate).
 """
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fotatest import check, free_port, make_image, run_tests  # noqa: E402
+from fotatest import Fotad, check, free_port, make_image, run_tests  # noqa: E402
 from cli_workflow_test import Ctl  # noqa: E402
 
 
@@ -116,5 +119,32 @@ def test_bad_inputs(d):
         shutil.rmtree(home, ignore_errors=True)
 
 
+def test_https():
+    home = tempfile.mkdtemp(prefix="fotactl-tls-")
+    try:
+        cert, key = os.path.join(home, "cert.pem"), os.path.join(home, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with Fotad(https=True, tls=(cert, key)) as d:
+            url = "https://127.0.0.1:%d" % d.ports["https"]
+            ctl = Ctl(home)
+            p = expect(ctl, ["product", "list", "--server", url, "--key", d.admin_key], 5,
+                       "TLS with %s failed" % url)
+            check("--cacert" in p.stderr, "no hint at --cacert: %r" % p.stderr)
+            ctl.run("product", "list", "--server", url, "--key", d.admin_key, "--cacert", cert)
+            ctl.env = dict(ctl.env, FOTA_CACERT=cert)
+            ctl.run("product", "list", "--server", url, "--key", d.admin_key)
+            ctl.env.pop("FOTA_CACERT")
+            ctl.run("login", "--server", url, "--key", d.admin_key, "--cacert", "cert.pem")
+            text = open(os.path.join(home, ".config", "fota", "config")).read()
+            check("cacert = " + os.path.realpath(cert) in text, "cacert not saved: %r" % text)
+            p = ctl.run("product", "create", "plug")
+            check("plug" in p.stdout, "https product create: %r" % p.stdout)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    run_tests([test_bad_inputs])
+    run_tests([test_bad_inputs, test_https])

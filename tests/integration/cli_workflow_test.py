@@ -118,6 +118,9 @@ def test_seed_workflow(d):
         data = open(keybin, "rb").read()
         check(len(data) == 4096, "key sector is %d bytes" % len(data))
         check(data[:40] == master.encode(), "key sector does not start with the key: %r" % data[:48])
+        check("write_flash 0x7E000 k2.bin 0x7F000 blank.bin" in
+              ctl.run("device", "key", "kitchen", "--bin", "-o", "k2.bin").stderr,
+              "device key --bin does not say where to flash it (map 2: 0x7E000)")
         check(os.stat(keybin).st_mode & 0o077 == 0, "key sector file is readable by others")
         check(ctl.run("device", "key", str(dev["id"])).stdout.strip() == master,
               "device key (text) differs from the key given at add")
