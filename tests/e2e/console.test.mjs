@@ -169,6 +169,12 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       ownerKey = await keys.locator('[data-key=owner]').innerText();
       assert.match(ownerKey, /^[0-9a-f]{40}$/);
       await page.locator('#devices tbody tr', { hasText: deviceName }).waitFor();
+      // The filter narrows the table as one types.
+      await page.getByLabel('Filter devices').fill('no-such-device');
+      await page.locator('#devices tbody tr', { hasText: 'None yet.' }).waitFor();
+      await page.getByLabel('Filter devices').fill('NAME-0000');
+      await page.locator('#devices tbody tr', { hasText: deviceName }).waitFor();
+      await page.getByLabel('Filter devices').fill('');
       sim = startSim(fotad, master, 'v1.0', 'v1.1', work);
     });
 

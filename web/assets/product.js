@@ -199,13 +199,29 @@ export function productView(root, id) {
       if (!list.length) releases.append(h('li', { class: 'muted' }, t('none')));
     } catch (e) { say(st, t('error', e.message), 'bad'); }
   }
+  // Big fleets: the table shows at most SHOW_MAX rows (the filter narrows
+  // by name, id, version or BSSID) and the background refresh slows down.
+  const SHOW_MAX = 500;
+  let devices = [];
+  let lastDevLoad = 0;
+  const filter = h('input', { type: 'search', id: 'device-filter', autocomplete: 'off', placeholder: 'v1.0, name, 18:fe:…' });
+  const filterField = field(t('filter_devices'), filter);
+  const more = h('p', { class: 'muted', id: 'devices-more' });
+  function renderDevices() {
+    const q = filter.value.trim().toLowerCase();
+    const hit = q ? devices.filter((d) => [d.id, d.name, d.rom_version, d.bssid].some((x) => String(x || '').toLowerCase().includes(q))) : devices;
+    devBody.replaceChildren(...hit.slice(0, SHOW_MAX).map(deviceRow));
+    if (!hit.length) devBody.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, t('none'))));
+    more.textContent = hit.length > SHOW_MAX ? t('devices_more', SHOW_MAX, hit.length) : '';
+  }
+  filter.addEventListener('input', renderDevices);
   async function loadDevices() {
+    lastDevLoad = Date.now();
     try {
       const r = await api.get('/v1/products/' + id + '/devices/');
-      const list = r.body.devices || [];
-      rememberDevices(list);
-      devBody.replaceChildren(...list.map(deviceRow));
-      if (!list.length) devBody.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, t('none'))));
+      devices = r.body.devices || [];
+      rememberDevices(devices);
+      renderDevices();
     } catch (e) { say(st, t('error', e.message), 'bad'); }
   }
   async function load() {
@@ -251,15 +267,18 @@ export function productView(root, id) {
     h('div', { class: 'cols' },
       h('section', { 'aria-labelledby': 'rel-h' }, h('h2', { id: 'rel-h' }, t('releases')), releases,
         releaseForm(product, loadReleases)),
-      h('section', { 'aria-labelledby': 'dev-h' }, h('h2', { id: 'dev-h' }, t('devices')),
+      h('section', { 'aria-labelledby': 'dev-h' }, h('h2', { id: 'dev-h' }, t('devices')), filterField.row,
         h('div', { class: 'scroll' }, h('table', { class: 'grid', id: 'devices' },
           h('thead', {}, h('tr', {}, ['id', 'name', 'rom_version', 'slot', 'status', 'last_active']
-            .map((k) => h('th', { scope: 'col' }, t(k))))), devBody)),
+            .map((k) => h('th', { scope: 'col' }, t(k))))), devBody)), more,
         keysSlot, devForm)));
   load();
   // Messages refresh the device list at once; online state and last
   // activity change without a message, so also look every few seconds.
   const stop = api.follow({ product_id: id }, () => { loadDevices(); }, null);
-  const timer = setInterval(() => { if (!document.hidden) loadDevices(); }, 3000);
+  const timer = setInterval(() => {
+    const every = devices.length > 200 ? 30000 : 3000;
+    if (!document.hidden && Date.now() - lastDevLoad >= every - 100) loadDevices();
+  }, 3000);
   return () => { stop(); clearInterval(timer); };
 }
