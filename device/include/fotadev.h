@@ -319,7 +319,7 @@ struct fotadev_agent_cfg {
     int activated;
     unsigned map;                /* flash size map */
     int legacy_stream_ext;       /* seed-dfu: ask for the unpaced stream */
-    uint32_t check_ms;           /* upgrade watchdog; 0 = 120000 (IoT_Demo) */
+    uint32_t check_ms;           /* upgrade watchdog; 0 = 120 s (NONOS, seed), 1200 s (RTOS), 600 s (FOTA) */
     struct fotadev_backoff_cfg backoff;   /* FOTA profile reconnects */
 };
 

@@ -51,7 +51,10 @@ int fotadev_agent_init(struct fotadev_agent *a, const struct fotadev_hal *hal,
     a->http_port = cfg->http_port;
     a->legacy_port = cfg->legacy_port;
     a->legacy_stream_ext = cfg->legacy_stream_ext;
-    a->check_ms = cfg->check_ms ? cfg->check_ms : 120000u;
+    /* upgrade watchdogs (§3.5 #7): IoT_Demo 120 s, IOT_PLATFORM 1200 s */
+    a->check_ms = cfg->check_ms ? cfg->check_ms
+                : cfg->profile == FOTADEV_PROFILE_RTOS ? 1200000u
+                : cfg->profile == FOTADEV_PROFILE_FOTA ? 600000u : 120000u;
     a->backoff = cfg->backoff;
     if (a->backoff.base_ms == 0) {
         a->backoff.base_ms = 1000;
@@ -188,7 +191,8 @@ static int dl_begin(struct fotadev_agent *a)
     a->sumlength = 0;
     a->dl_attempts = 0;
     notify(a, FOTADEV_EV_UPGRADE_START, 0, a->chan.upgrade_version);
-    a->hal->timer(a->hal->ud, FOTADEV_TIMER_WATCHDOG, a->check_ms);
+    if (a->profile != FOTADEV_PROFILE_SEED_DFU)   /* dfu_ota.c arms no watchdog */
+        a->hal->timer(a->hal->ud, FOTADEV_TIMER_WATCHDOG, a->check_ms);
     switch (a->profile) {
     case FOTADEV_PROFILE_NONOS: a->dl_phase = PH_HEAD; break;
     case FOTADEV_PROFILE_RTOS: a->dl_phase = PH_FIRST_GET; break;
