@@ -74,6 +74,7 @@ typedef void (*fota_message_cb)(void *ud, const struct fota_message *m);
 
 struct fota_server_sub;       /* an active subscription */
 struct fota_server_bus;       /* private */
+struct fota_api_uploads;      /* private (server/http/api_roms.c) */
 
 struct fota_server {
     struct fota_config conf;          /* live; reloadable fields change on SIGHUP */
@@ -92,6 +93,7 @@ struct fota_server {
     void *command_ud;
 
     struct fota_server_bus *bus;
+    struct fota_api_uploads *uploads;  /* release uploads in progress (api_roms.c) */
     const char *const *argv;          /* for SIGHUP re-reading of the file + flags */
     int argc;
 };

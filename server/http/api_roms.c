@@ -5,6 +5,8 @@
  * Publishing is atomic: every file is checked, then written as a durable blob,
  * then ONE store transaction (rom_create) makes the release visible. */
 #include <event2/buffer.h>
+#include <event2/event.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +66,26 @@ struct upload {
     int fresh[FOTA_ROM_MAX_FILES];       /* blob written by this upload */
     struct fota_fwimg_info info[FOTA_ROM_MAX_FILES];
     int parsed[FOTA_ROM_MAX_FILES];
+    char names[FOTA_ROM_MAX_FILES][FOTA_NAME_MAX];
+    /* Set by the blob writer (worker thread). */
+    int err;
+    size_t err_file;
+    /* The request waiting for this upload, and the queue link. */
+    struct fota_req *r;
+    struct upload *next;
+};
+
+/* Uploads write their blobs (and fsync) on a worker thread, one at a time in
+ * arrival order, so the event loop keeps serving devices meanwhile; the
+ * release transaction and the reply happen back on the loop thread. Strictly
+ * one at a time: a failed upload deletes the blobs it created, which must not
+ * be blobs a concurrent upload of the same bytes believes already existed. */
+struct fota_api_uploads {
+    struct fota_server *srv;
+    struct upload *head, *tail;   /* head: the one being written */
+    pthread_t thread;
+    int thread_live;
+    struct event *done_ev;
 };
 
 static void remove_fresh_blobs(struct fota_server *srv, struct upload *u)
@@ -71,6 +93,170 @@ static void remove_fresh_blobs(struct fota_server *srv, struct upload *u)
     for (size_t i = 0; i < u->rom.nfiles; i++)
         if (u->fresh[i])
             fota_blob_remove(srv->blobs, u->rom.files[i].sha256);
+}
+
+/* Worker thread: files durable first (temp, fsync, rename). Touches only u
+ * and the blob store (thread-safe). */
+static void write_blobs(struct fota_server *srv, struct upload *u)
+{
+    for (size_t i = 0; i < u->nfiles; i++) {
+        struct fota_rom_file *f = &u->rom.files[i];
+        char hash[FOTA_HASH_HEX];
+        fota_blob_hash(u->files[i]->data, u->files[i]->len, hash);
+        int existed = fota_blob_exists(srv->blobs, hash) == 1;
+        int e = fota_blob_put(srv->blobs, u->files[i]->data, u->files[i]->len, f->sha256);
+        if (e) {
+            u->err = e;
+            u->err_file = i;
+            return;
+        }
+        u->fresh[i] = !existed;
+        memcpy(f->name, u->names[i], strlen(u->names[i]) + 1);
+        f->size = (int64_t)u->files[i]->len;
+        f->slot = u->parsed[i] ? (int)u->info[i].slot : 0;
+        u->rom.nfiles = i + 1;
+    }
+}
+
+static void *blob_worker(void *arg)
+{
+    struct fota_api_uploads *q = arg;
+    write_blobs(q->srv, q->head);
+    event_active(q->done_ev, EV_READ, 0);
+    return NULL;
+}
+
+/* Loop thread, after the blobs: one transaction, then the reply. Frees u. */
+static void upload_finish(struct fota_server *srv, struct upload *u)
+{
+    struct fota_req *r = u->r;
+    int64_t pid = u->rom.product_id;
+    int e;
+
+    if (u->err) {
+        remove_fresh_blobs(srv, u);
+        fota_reply_error(r, 500, "cannot store %s: %s", u->names[u->err_file],
+                         fota_strerror(u->err));
+        goto out;
+    }
+    e = srv->store->ops->rom_create(srv->store, &u->rom);
+    if (e) {
+        remove_fresh_blobs(srv, u);
+        if (e == FOTA_EEXIST)
+            fota_reply_error(r, 409, "version %s of product %lld exists", u->rom.version,
+                             (long long)pid);
+        else
+            fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        goto out;
+    }
+    FOTA_INFO("rom released product=%lld version=%s files=%zu", (long long)pid, u->rom.version,
+              u->rom.nfiles);
+    {
+        struct fota_message m = { 0 };
+        m.product_id = pid;
+        snprintf(m.action, sizeof(m.action), "rom_released");
+        json_t *b = json_pack("{s:s, s:I}", "version", u->rom.version, "files",
+                              (json_int_t)u->rom.nfiles);
+        char *t = json_dumps(b, JSON_SORT_KEYS);
+        snprintf(m.body, sizeof(m.body), "%s", t ? t : "{}");
+        free(t);
+        json_decref(b);
+        fota_server_publish_message(srv, &m);
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "rom", fota_json_rom(&u->rom));
+    struct fota_version pv;
+    if (fota_version_parse(u->rom.version, &pv) == 0 && pv.espressif &&
+        strlen(u->rom.version) != 15) {
+        json_object_set_new(j, "warnings", json_pack("[s]",
+            "stock IoT_Demo firmware copies exactly 15 characters of the sys_upgrade version; "
+            "prefer the vN.N.NtPTYPE(a) form"));
+    }
+    fota_reply_json(r, 200, j);
+out:
+    fota_req_release(r);
+    free(u);
+}
+
+/* Starts writing the head upload; without a thread, writes it inline. */
+static void upload_start(struct fota_api_uploads *q)
+{
+    if (pthread_create(&q->thread, NULL, blob_worker, q) == 0) {
+        q->thread_live = 1;
+        return;
+    }
+    FOTA_WARN("no upload thread, writing on the loop thread");
+    write_blobs(q->srv, q->head);
+    event_active(q->done_ev, EV_READ, 0);
+}
+
+static void upload_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct fota_api_uploads *q = arg;
+    struct upload *u = q->head;
+    (void)fd;
+    (void)what;
+    if (!u)
+        return;
+    if (q->thread_live) {
+        pthread_join(q->thread, NULL);
+        q->thread_live = 0;
+    }
+    q->head = u->next;
+    if (!q->head)
+        q->tail = NULL;
+    upload_finish(q->srv, u);
+    if (q->head)
+        upload_start(q);
+}
+
+/* Takes u (and defers u->r) unless the queue is missing: then replies 503
+ * and returns -1, u stays the caller's. */
+static int upload_enqueue(struct fota_server *srv, struct upload *u)
+{
+    struct fota_api_uploads *q = srv->uploads;
+    if (!q) {
+        fota_reply_error(u->r, 503, "uploads are unavailable (out of memory at start)");
+        return -1;
+    }
+    fota_req_defer(u->r);
+    u->next = NULL;
+    if (q->tail)
+        q->tail->next = u;
+    else
+        q->head = u;
+    q->tail = u;
+    if (q->head == u)
+        upload_start(q);
+    return 0;
+}
+
+void fota_api_roms_shutdown(struct fota_server *srv)
+{
+    struct fota_api_uploads *q = srv->uploads;
+    if (!q)
+        return;
+    /* The upload being written completes (its release is committed); the
+     * queued ones are refused. */
+    if (q->thread_live) {
+        pthread_join(q->thread, NULL);
+        q->thread_live = 0;
+    }
+    if (q->head) {
+        struct upload *u = q->head;
+        q->head = u->next;
+        upload_finish(srv, u);
+    }
+    while (q->head) {
+        struct upload *u = q->head;
+        q->head = u->next;
+        fota_reply_error(u->r, 503, "fotad is shutting down; upload again");
+        fota_req_release(u->r);
+        free(u);
+    }
+    event_free(q->done_ev);
+    free(q);
+    srv->uploads = NULL;
 }
 
 static void rom_upload(struct fota_req *r)
@@ -184,13 +370,12 @@ static void rom_upload(struct fota_req *r)
     }
     /* The image rules of the codec: refusal names the file and the reason. */
     struct fota_release_file rf[FOTA_ROM_MAX_FILES];
-    char names[FOTA_ROM_MAX_FILES][FOTA_NAME_MAX];
     for (size_t i = 0; i < u->nfiles; i++) {
         const struct fota_mp_part *p = u->files[i];
-        memcpy(names[i], p->filename.ptr, p->filename.len);
-        names[i][p->filename.len] = '\0';
+        memcpy(u->names[i], p->filename.ptr, p->filename.len);
+        u->names[i][p->filename.len] = '\0';
         u->parsed[i] = fota_fwimg_parse(p->data, p->len, &u->info[i]) == 0;
-        rf[i].name = names[i];
+        rf[i].name = u->names[i];
         rf[i].data = p->data;
         rf[i].len = p->len;
         rf[i].info = NULL;
@@ -202,60 +387,10 @@ static void rom_upload(struct fota_req *r)
         fota_reply_error(r, 422, "%s", reason[0] ? reason : fota_strerror(e));
         goto out;
     }
-    /* Files durable first ... */
     u->rom.product_id = pid;
-    for (size_t i = 0; i < u->nfiles; i++) {
-        struct fota_rom_file *f = &u->rom.files[i];
-        char hash[FOTA_HASH_HEX];
-        fota_blob_hash(u->files[i]->data, u->files[i]->len, hash);
-        int existed = fota_blob_exists(srv->blobs, hash) == 1;
-        e = fota_blob_put(srv->blobs, u->files[i]->data, u->files[i]->len, f->sha256);
-        if (e) {
-            remove_fresh_blobs(srv, u);
-            fota_reply_error(r, 500, "cannot store %s: %s", names[i], fota_strerror(e));
-            goto out;
-        }
-        u->fresh[i] = !existed;
-        memcpy(f->name, names[i], strlen(names[i]) + 1);
-        f->size = (int64_t)u->files[i]->len;
-        f->slot = u->parsed[i] ? (int)u->info[i].slot : 0;
-        u->rom.nfiles = i + 1;
-    }
-    /* ... then one transaction. */
-    e = srv->store->ops->rom_create(srv->store, &u->rom);
-    if (e) {
-        remove_fresh_blobs(srv, u);
-        if (e == FOTA_EEXIST)
-            fota_reply_error(r, 409, "version %s of product %lld exists", u->rom.version,
-                             (long long)pid);
-        else
-            fota_reply_error(r, 500, "store error %s", fota_errname(e));
-        goto out;
-    }
-    FOTA_INFO("rom released product=%lld version=%s files=%zu", (long long)pid, u->rom.version,
-              u->rom.nfiles);
-    {
-        struct fota_message m = { 0 };
-        m.product_id = pid;
-        snprintf(m.action, sizeof(m.action), "rom_released");
-        json_t *b = json_pack("{s:s, s:I}", "version", u->rom.version, "files",
-                              (json_int_t)u->rom.nfiles);
-        char *t = json_dumps(b, JSON_SORT_KEYS);
-        snprintf(m.body, sizeof(m.body), "%s", t ? t : "{}");
-        free(t);
-        json_decref(b);
-        fota_server_publish_message(srv, &m);
-    }
-    json_t *j = json_object();
-    json_object_set_new(j, "rom", fota_json_rom(&u->rom));
-    struct fota_version pv;
-    if (fota_version_parse(u->rom.version, &pv) == 0 && pv.espressif &&
-        strlen(u->rom.version) != 15) {
-        json_object_set_new(j, "warnings", json_pack("[s]",
-            "stock IoT_Demo firmware copies exactly 15 characters of the sys_upgrade version; "
-            "prefer the vN.N.NtPTYPE(a) form"));
-    }
-    fota_reply_json(r, 200, j);
+    u->r = r;
+    if (upload_enqueue(srv, u) == 0)
+        return;
 out:
     free(u);
 }
@@ -456,6 +591,16 @@ out:
 
 void fota_api_roms_routes(struct fota_server *srv)
 {
+    struct fota_api_uploads *q = calloc(1, sizeof(*q));
+    if (q) {
+        q->srv = srv;
+        q->done_ev = event_new(srv->base, -1, 0, upload_done, q);
+        if (!q->done_ev) {
+            free(q);
+            q = NULL;
+        }
+    }
+    srv->uploads = q;
     fota_http_route(srv, FOTA_M_POST, "/v1/products/*/roms/", rom_upload, NULL);
     fota_http_route(srv, FOTA_M_GET, "/v1/products/*/roms/", rom_list, NULL);
     fota_http_route(srv, FOTA_M_POST | FOTA_M_PUT, "/v1/products/*/roms/*/current", rom_set_current,

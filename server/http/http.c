@@ -101,8 +101,7 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
          * connection); one still attached is freed with the connection. */
         if (evhttp_request_get_connection(r->ev) == NULL)
             evhttp_send_reply_end(r->ev);
-        evhttp_clear_headers(&r->query);
-        free(r);
+        fota_req_release(r);
         if (cb)
             cb(ud);
     }
@@ -443,8 +442,7 @@ void fota_req_stream_end(struct fota_req *r)
         c->stream = NULL;
     }
     evhttp_send_reply_end(r->ev);
-    evhttp_clear_headers(&r->query);
-    free(r);
+    fota_req_release(r);
     if (cb)
         cb(ud);
 }
@@ -458,20 +456,21 @@ static void dispatch(struct evhttp_request *ev, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
     char *decoded = NULL;
-    char peer[80] = "-";
     int allowed = 0, matched = 0;
 
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        evhttp_send_error(ev, 503, "out of memory");
+        return;
+    }
+    snprintf(r->peer_buf, sizeof(r->peer_buf), "-");
     if (evcon) {
         char *addr = NULL;
         ev_uint16_t port = 0;
         evhttp_connection_get_peer(evcon, &addr, &port);
         if (addr)
-            snprintf(peer, sizeof(peer), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
-    }
-    r = calloc(1, sizeof(*r));
-    if (!r) {
-        evhttp_send_error(ev, 503, "out of memory");
-        return;
+            snprintf(r->peer_buf, sizeof(r->peer_buf), strchr(addr, ':') ? "[%s]:%u" : "%s:%u",
+                     addr, port);
     }
     TAILQ_INIT(&r->query);
     if (evcon) {
@@ -481,7 +480,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
     r->ev = ev;
     r->srv = h->srv;
     r->id = ++h->next_req;
-    r->peer = peer;
+    r->peer = r->peer_buf;
     r->method = evhttp_request_get_command(ev);
     if (r->method == EVHTTP_REQ_HEAD) {
         r->head = 1;
@@ -489,6 +488,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
     }
     const char *rawpath = uri ? evhttp_uri_get_path(uri) : NULL;
     decoded = evhttp_uridecode(rawpath && *rawpath ? rawpath : "/", 0, NULL);
+    r->path_buf = decoded;
     r->path = decoded ? decoded : "/";
     const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
     if (q && evhttp_parse_query_str(q, &r->query) != 0) {
@@ -511,6 +511,8 @@ static void dispatch(struct evhttp_request *ev, void *arg)
             continue;
         r->ud = rt->ud;
         rt->fn(r);
+        if (r->deferred)
+            return;   /* the handler owns r now (fota_req_release) */
         if (!r->replied)
             fota_reply_error(r, 500, "internal error: no reply");
         goto out;
@@ -537,16 +539,24 @@ out:
     /* A started stream keeps r (freed on close); everything else ends here. */
     if (evcon) {
         struct conn *c = conn_track(h, evcon);
-        if (c && c->stream == r) {
-            r->path = NULL;   /* decoded is freed below */
-            r->peer = NULL;
-            free(decoded);
+        if (c && c->stream == r)
             return;
-        }
     }
+    fota_req_release(r);
+}
+
+void fota_req_defer(struct fota_req *r)
+{
+    r->deferred = 1;
+}
+
+void fota_req_release(struct fota_req *r)
+{
+    if (!r)
+        return;
     evhttp_clear_headers(&r->query);
+    free(r->path_buf);
     free(r);
-    free(decoded);
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -679,6 +689,7 @@ void fota_http_free(struct fota_http *h)
 {
     if (!h)
         return;
+    fota_api_roms_shutdown(h->srv);
     /* evhttp_free closes every connection; streams' closed callbacks run. */
     if (h->tls)
         evhttp_free(h->tls);

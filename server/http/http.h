@@ -43,6 +43,9 @@ struct fota_req {
     void *ud;                         /* the route's ud */
     int replied;
     const char *peer;                 /* "1.2.3.4:5678", for logs */
+    char peer_buf[80];
+    char *path_buf;                   /* owned decoded path */
+    int deferred;                     /* fota_req_defer() was called */
     uint64_t id;                      /* request number, for logs (req=) */
     uint64_t conn_id;                 /* connection number, for logs (conn=) */
     int64_t dev_id;                   /* device of the authenticated key, 0 if none (dev=) */
@@ -104,6 +107,14 @@ json_t *fota_req_json_body(struct fota_req *r);
  * malformed id. */
 int64_t fota_req_cap_id(struct fota_req *r, int i);
 
+/* Deferred reply: the handler returns without replying and keeps r; it
+ * replies later on the loop thread with fota_reply_*() and then calls
+ * fota_req_release(r). If the client goes away meanwhile, replying is still
+ * safe (libevent frees the orphaned request). */
+void fota_req_defer(struct fota_req *r);
+/* Frees r (not the libevent request). NULL-safe. */
+void fota_req_release(struct fota_req *r);
+
 /* Server-sent events: starts a text/event-stream reply (chunked). The
  * request stays open until fota_req_stream_end() or the peer closes;
  * closed(ud) is called once in either case (after which r is invalid). */
@@ -124,6 +135,10 @@ void fota_api_devices_routes(struct fota_server *srv);
 void fota_api_device_routes(struct fota_server *srv);
 void fota_api_messages_routes(struct fota_server *srv);
 void fota_api_rpc_routes(struct fota_server *srv);
+
+/* Finishes or refuses uploads still in progress (http.c calls it first in
+ * fota_http_free, after the loop ended). */
+void fota_api_roms_shutdown(struct fota_server *srv);
 
 /* JSON views shared by the API files (new references). */
 json_t *fota_json_product(const struct fota_product *p);

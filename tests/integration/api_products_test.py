@@ -182,6 +182,40 @@ def test_release_refusals(d):
     check(count_blobs() == n, "409 leaves no blob")
 
 
+def test_concurrent_uploads(d):
+    """Uploads run one after another on a worker thread: parallel clients all
+    get an answer, a version uploaded twice at once is 200 once and 409 once,
+    and every file row names a complete blob."""
+    import threading
+    p = d.create_product()
+    jobs = [("v3.0", 1), ("v3.1", 2), ("v3.2", 3), ("v3.2", 4)]
+    results = {}
+
+    def up(i, version, seed):
+        ct, body = multipart({"version": version},
+                             [("f", "user1.bin", make_image(1, 2, None, 32 * 1024, seed)),
+                              ("f", "user2.bin", make_image(2, 2, None, 32 * 1024, seed))])
+        results[i] = d.request("POST", "/v1/products/%d/roms/" % p["id"], body,
+                               headers={"Content-Type": ct}, key=d.admin_key)[0]
+    for i, (v, seed) in enumerate(jobs):
+        make_image(1, 2, None, 32 * 1024, seed)
+        make_image(2, 2, None, 32 * 1024, seed)
+    threads = [threading.Thread(target=up, args=(i, v, s)) for i, (v, s) in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    st, _, j = d.api("GET", "/v1/ping/")
+    check(st == 200, "ping while uploading")
+    for t in threads:
+        t.join(30)
+    check(sorted(results.values()) == [200, 200, 200, 409], "statuses %r" % results)
+    st, _, j = d.api("GET", "/v1/products/%d/roms/" % p["id"])
+    check(sorted(r["version"] for r in j["roms"]) == ["v3.0", "v3.1", "v3.2"], "roms %r" % j)
+    for rom in j["roms"]:
+        for f in rom["files"]:
+            path = os.path.join(d.data_dir, "blobs", "sha256", f["sha256"][:2], f["sha256"])
+            check(os.path.exists(path) and os.path.getsize(path) == f["size"], "blob %r" % f)
+
+
 def test_oversized_body():
     with Fotad(extra=["--max-upload", "64K"]) as d:
         p = d.create_product()
@@ -404,5 +438,5 @@ def test_follow(d):
 
 if __name__ == "__main__":
     run_tests([test_ping_and_errors, test_products, test_release_upload_and_current,
-               test_release_refusals, test_oversized_body, test_devices_and_keys,
+               test_release_refusals, test_concurrent_uploads, test_oversized_body, test_devices_and_keys,
                test_update_available_messages, test_rpc_and_curl, test_messages, test_follow])
