@@ -38,6 +38,7 @@ struct fotasim_opts {
     int have_fault;
     const char *flash_dir;        /* optional: devNNNNN.bin per device, loaded and saved */
     unsigned hold_s;              /* keep running at least this long (pings, presence) */
+    int tls;                      /* channel over TLS (CLIENT_SSL_ENABLE, port 8443) */
 };
 
 enum fotasim_state { DEV_BOOTING = 0, DEV_RUNNING, DEV_DONE, DEV_FAILED, DEV_DEAD };
@@ -91,6 +92,7 @@ struct fotasim {
     int finished;
     int hold_over;
     struct event *hold;
+    struct ssl_ctx_st *ssl_ctx;   /* --tls: one client context, no verification (IoT_Demo) */
     unsigned activated, upgraded, failed, connected;
     struct evhttp_connection *api[FOTASIM_API_CONNS];
     unsigned api_next, api_pending, registered, api_errors;

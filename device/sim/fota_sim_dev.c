@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 
 #include "fota_sim.h"
 
@@ -294,7 +296,17 @@ static int hal_connect(void *ud, int c, const char *host, uint16_t port)
     } else {
         return FOTA_EINVAL;
     }
-    bev = bufferevent_socket_new(d->sim->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (c == FOTADEV_CONN_CHAN && d->sim->ssl_ctx) {
+        SSL *ssl = SSL_new(d->sim->ssl_ctx);
+        if (!ssl)
+            return FOTA_ENOMEM;
+        bev = bufferevent_openssl_socket_new(d->sim->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+        if (!bev)
+            SSL_free(ssl);
+    } else {
+        bev = bufferevent_socket_new(d->sim->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!bev)
         return FOTA_ENOMEM;
     d->conn[c].bev = bev;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <event2/http.h>
+#include <openssl/ssl.h>
 
 #include "fota_sim.h"
 
@@ -35,12 +36,13 @@ static void usage(FILE *f)
         "                --profile nonos|rtos|seed-dfu|fota --devices N [--upgrade-to VERSION]\n"
         "                [--initial-version V] [--map N] [--loader 2|31|7] [--time-scale X]\n"
         "                [--timeout SECONDS] [--max-attempts N] [--stream-ext]\n"
-        "                [--faults SPEC] [--seed N] [--hold SECONDS] [--flash-dir DIR]\n"
+        "                [--faults SPEC] [--seed N] [--hold SECONDS] [--flash-dir DIR] [--tls]\n"
         "       fota-sim --write-image SLOT:VERSION:FILE [--map N] [--image-size BYTES] [--seed N]\n"
         "  --keys FILE       master device keys, one per line (device i uses line i)\n"
         "  --time-scale X    divide every device timer by X (ping 50 s / X)\n"
         "  --hold SECONDS    run at least this long; devices stay connected and ping\n"
         "  --flash-dir DIR   load/save each device's flash as DIR/devNNNNN.bin\n"
+        "  --tls             the device channel over TLS (give the TLS port as --device-port)\n"
         "  --faults SPEC     comma list: flash@N (power cut at the Nth flash operation\n"
         "                    after boot), rx@N (power cut after N received bytes),\n"
         "                    drop@N (close the download after N bytes), pct=P (share of\n"
@@ -313,7 +315,7 @@ int main(int argc, char **argv)
         {"loader", 1, 0, 'l'}, {"time-scale", 1, 0, 't'}, {"timeout", 1, 0, 'T'},
         {"max-attempts", 1, 0, 'A'}, {"stream-ext", 0, 0, 'x'}, {"faults", 1, 0, 'f'},
         {"seed", 1, 0, 'S'}, {"write-image", 1, 0, 'W'}, {"image-size", 1, 0, 'Z'},
-        {"flash-dir", 1, 0, 'F'}, {"hold", 1, 0, 'O'},
+        {"flash-dir", 1, 0, 'F'}, {"hold", 1, 0, 'O'}, {"tls", 0, 0, 'y'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     struct fotasim s;
     struct fotasim_opts *o = &s.o;
@@ -365,6 +367,7 @@ int main(int argc, char **argv)
         case 'S': if ((v = num(optarg, 0, 0x7FFFFFFF)) != LONG_MIN) o->seed = (uint32_t)v; break;
         case 'W': write_image = optarg; break;
         case 'F': o->flash_dir = optarg; break;
+        case 'y': o->tls = 1; break;
         case 'O': if ((v = num(optarg, 0, 86400)) != LONG_MIN) o->hold_s = (unsigned)v; break;
         case 'Z': if ((v = num(optarg, 1024, 16 << 20)) != LONG_MIN) image_size = (uint32_t)v; break;
         case 'h': usage(stdout); return 0;
@@ -408,6 +411,14 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (o->tls) {
+        /* IoT_Demo enables no CA check; small devices offer TLS 1.2 */
+        s.ssl_ctx = SSL_CTX_new(TLS_client_method());
+        if (!s.ssl_ctx)
+            goto out;
+        SSL_CTX_set_verify(s.ssl_ctx, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_max_proto_version(s.ssl_ctx, TLS1_2_VERSION);
+    }
     {
         /* two sockets per device (channel + download) and a few for the API */
         struct rlimit rl;
@@ -475,6 +486,8 @@ out:
         event_free(s.tick);
     if (s.hold)
         event_free(s.hold);
+    if (s.ssl_ctx)
+        SSL_CTX_free(s.ssl_ctx);
     if (timeout)
         event_free(timeout);
     if (s.base)

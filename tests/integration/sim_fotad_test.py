@@ -4,10 +4,11 @@ with the admin key), the devices activate on the device channel, the sim
 asks for sys_upgrade by RPC, the devices download from fotad's ROM
 endpoint, report D7, are rebooted by RPC and come up on the new version.
 Profiles nonos, rtos and fota (with a dropped download resumed by Range),
-power cuts, and seed-dfu on fotad's legacy port. Skipped when fotad is not
+power cuts, the channel over TLS, and seed-dfu on fotad's legacy port. Skipped when fotad is not
 built."""
 import os
 import re
+import subprocess
 import sys
 import tempfile
 
@@ -62,6 +63,27 @@ def test_profiles(d):
               "fotad saw every D7: %r" % [x.get("rom_version") for x in devs])
 
 
+def test_tls_channel():
+    """CLIENT_SSL_ENABLE devices: the channel over TLS (8443), downloads on HTTP."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        with Fotad(device_tls=True, tls=(cert, key)) as d:
+            pid = setup(d, tmp)
+            rc, out, err = st.run_sim(["--server", "127.0.0.1", "--http-port", str(d.ports["http"]),
+                                       "--device-port", str(d.ports["device-tls"]), "--tls",
+                                       "--key", d.admin_key, "--product", str(pid), "--profile",
+                                       "nonos", "--devices", "3", "--upgrade-to", V2,
+                                       "--initial-version", V1, "--time-scale", "20",
+                                       "--timeout", "60"], timeout=90)
+            check(rc == 0 and field(out, "upgraded") == 3, "TLS: %d\n%s\n%s" % (rc, out, err))
+            log = d.log_text()
+            check(len(re.findall(r"device online .*tls=1", log)) == 3 and
+                  not re.search(r"device online .*tls=0", log), "fotad saw 3 TLS devices")
+
+
 def test_seed_dfu_legacy_port():
     """seed-dfu devices on fotad's legacy port (current release of --legacy-product)."""
     with tempfile.TemporaryDirectory() as tmp, \
@@ -79,4 +101,4 @@ if __name__ == "__main__":
     if not os.access(os.path.join(st.BIN, "fotad"), os.X_OK):
         print("SKIP: fotad is not built")
         sys.exit(0)
-    run_tests([test_profiles, test_seed_dfu_legacy_port])
+    run_tests([test_profiles, test_tls_channel, test_seed_dfu_legacy_port])
