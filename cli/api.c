@@ -14,23 +14,11 @@
 #include "config.h"
 #include "fota_err.h"
 
-#define SSE_LINE_MAX  (256u << 10)   /* one SSE line; a message body is far smaller */
 
 struct buf {
     char *p;
     size_t len, cap;
     int over;          /* a write beyond the limit was refused */
-};
-
-struct sse {
-    fota_cli_event_cb cb;
-    void *ud;
-    struct buf line;   /* the line being received */
-    struct buf data;   /* the event's data lines */
-    char event[64];
-    int stopped;       /* cb asked to stop */
-    int is_sse;        /* 1 stream, 0 plain body, -1 not decided */
-    struct fota_cli_api *api;
 };
 
 struct fota_cli_api {
@@ -474,96 +462,46 @@ out:
 
 /* ------------------------------------------------------ server-sent events */
 
-static int sse_line(struct sse *s, char *line, size_t len)
-{
-    char *val;
-    size_t vlen;
-
-    if (len > 0 && line[len - 1] == '\r')
-        line[--len] = '\0';
-    if (len == 0) {   /* blank line: dispatch */
-        int stop = 0;
-
-        if (s->data.len > 0) {
-            if (s->data.p[s->data.len - 1] == '\n')
-                s->data.p[--s->data.len] = '\0';
-            stop = s->cb(s->ud, s->event, s->data.p);
-        }
-        s->data.len = 0;
-        if (s->data.p)
-            s->data.p[0] = '\0';
-        s->event[0] = '\0';
-        if (stop) {
-            s->stopped = 1;
-            return 1;
-        }
-        return 0;
-    }
-    if (line[0] == ':')
-        return 0;   /* comment / keep-alive */
-    val = memchr(line, ':', len);
-    if (val) {
-        *val++ = '\0';
-        if (*val == ' ')
-            val++;
-    } else {
-        val = line + len;
-    }
-    vlen = strlen(val);
-    if (strcmp(line, "data") == 0) {
-        if (buf_add(&s->data, val, vlen, SSE_LINE_MAX) < 0 ||
-            buf_add(&s->data, "\n", 1, SSE_LINE_MAX) < 0)
-            return -1;
-    } else if (strcmp(line, "event") == 0) {
-        snprintf(s->event, sizeof(s->event), "%s", val);
-    }
-    return 0;
-}
+struct stream {
+    struct fota_cli_sse sse;
+    int is_sse;        /* 1 event stream, 0 plain body, -1 not decided */
+    int rc;            /* the parser's result when it stopped the transfer */
+    struct fota_cli_api *api;
+};
 
 static size_t on_stream(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    struct sse *s = ud;
-    size_t n = size * nmemb, i, start = 0;
+    struct stream *st = ud;
+    size_t n = size * nmemb;
     long code = 0;
     char *ct = NULL;
 
-    if (s->is_sse < 0) {
-        curl_easy_getinfo(s->api->curl, CURLINFO_RESPONSE_CODE, &code);
-        curl_easy_getinfo(s->api->curl, CURLINFO_CONTENT_TYPE, &ct);
-        s->is_sse = code >= 200 && code < 300 && ct && strncmp(ct, "text/event-stream", 17) == 0;
+    if (st->is_sse < 0) {
+        curl_easy_getinfo(st->api->curl, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(st->api->curl, CURLINFO_CONTENT_TYPE, &ct);
+        st->is_sse = code >= 200 && code < 300 && ct &&
+                     strncmp(ct, "text/event-stream", 17) == 0;
     }
-    if (!s->is_sse)
-        return on_body(ptr, size, nmemb, s->api);
-    for (i = 0; i < n; i++) {
-        if (ptr[i] != '\n')
-            continue;
-        if (buf_add(&s->line, ptr + start, i - start, SSE_LINE_MAX) < 0)
-            return 0;
-        if (sse_line(s, s->line.p ? s->line.p : (char *)"", s->line.len) != 0)
-            return 0;   /* stopped or too long: abort the transfer */
-        s->line.len = 0;
-        start = i + 1;
-    }
-    if (start < n && buf_add(&s->line, ptr + start, n - start, SSE_LINE_MAX) < 0)
-        return 0;
-    return n;
+    if (!st->is_sse)
+        return on_body(ptr, size, nmemb, st->api);
+    st->rc = fota_cli_sse_feed(&st->sse, ptr, n);
+    return st->rc == 0 ? n : 0;   /* 0 aborts: stopped by the callback, or an error */
 }
 
 int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
-                        fota_cli_event_cb cb, void *ud, struct fota_cli_reply *r)
+                        fota_cli_sse_cb cb, void *ud, struct fota_cli_reply *r)
 {
     struct curl_slist *hdrs = NULL;
-    struct sse s;
+    struct stream st;
     CURLcode crc;
     json_error_t jerr;
     int rc;
 
     memset(r, 0, sizeof(*r));
-    memset(&s, 0, sizeof(s));
-    s.cb = cb;
-    s.ud = ud;
-    s.is_sse = -1;
-    s.api = api;
+    memset(&st, 0, sizeof(st));
+    fota_cli_sse_init(&st.sse, cb, ud);
+    st.is_sse = -1;
+    st.api = api;
     rc = prepare(api, path, &hdrs, "text/event-stream");
     if (rc < 0) {
         snprintf(r->transport, sizeof(r->transport), "the request path is too long");
@@ -572,23 +510,28 @@ int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
     hdrs = curl_slist_append(hdrs, "Cache-Control: no-cache");
     curl_easy_setopt(api->curl, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_stream);
-    curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, &st);
     curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
     crc = curl_easy_perform(api->curl);
     curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &r->status);
-    if (crc != CURLE_OK && !(crc == CURLE_WRITE_ERROR && s.stopped)) {
-        if (crc == CURLE_WRITE_ERROR && (s.line.over || s.data.over))
-            snprintf(r->transport, sizeof(r->transport), "an event from %s is too large",
-                     api->origin);
-        else {
-            rc = transport_error(api, crc, r);
-            goto out;
-        }
-        rc = FOTA_ETOOBIG;
+    if (crc == CURLE_WRITE_ERROR && st.rc == 1) {
+        rc = 0;   /* the callback had what it wanted */
+        goto out;
+    }
+    if (crc == CURLE_WRITE_ERROR && st.rc < 0) {
+        snprintf(r->transport, sizeof(r->transport), "the event stream of %.300s is not usable "
+                 "(%s)", api->origin, st.rc == FOTA_ETOOBIG ? "an event is too large"
+                                                            : fota_strerror(st.rc));
+        rc = st.rc;
+        goto out;
+    }
+    if (crc != CURLE_OK) {
+        rc = transport_error(api, crc, r);
         goto out;
     }
     rc = 0;
-    if (s.is_sse != 1) {   /* an error reply, or a server that does not stream */
+    r->stream_ended = st.is_sse == 1;
+    if (st.is_sse != 1) {   /* an error reply, or a server that does not stream */
         r->body = api->body.p ? api->body.p : calloc(1, 1);
         r->len = api->body.len;
         memset(&api->body, 0, sizeof(api->body));
@@ -597,7 +540,6 @@ int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
     }
 out:
     curl_slist_free_all(hdrs);
-    buf_free(&s.line);
-    buf_free(&s.data);
+    fota_cli_sse_cleanup(&st.sse);
     return rc;
 }

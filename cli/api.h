@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "sse.h"
+
 #define FOTA_CLI_BODY_MAX (64u << 20)   /* largest reply fotactl accepts */
 
 struct fota_cli_api;
@@ -23,6 +25,7 @@ struct fota_cli_reply {
     json_t *json;
     char *body;
     size_t len;
+    int stream_ended;   /* fota_cli_api_stream: the server closed the event stream */
     char transport[1024];
 };
 
@@ -66,17 +69,14 @@ int fota_cli_api_upload(struct fota_cli_api *api, const char *path,
                         const struct fota_cli_part *parts, size_t n, int progress,
                         struct fota_cli_reply *r);
 
-/* Called with each server-sent event's data (NUL-terminated, borrowed; the
- * lines of a multi-line data field joined by '\n') and event name ("" for
- * the default). Return 0 to continue, 1 to stop the stream cleanly. */
-typedef int (*fota_cli_event_cb)(void *ud, const char *event, const char *data);
-
-/* GETs path as text/event-stream and calls cb per event until the server
- * closes, cb returns 1, or an error. Returns 0 (closed or stopped by cb), or
- * the transport error as fota_cli_api_call. A non-2xx reply is returned in r
- * like fota_cli_api_call (status set, no events delivered). */
+/* GETs path as text/event-stream and calls cb per event (sse.h) until the
+ * server closes (r->stream_ended = 1), cb returns 1, or an error. Returns 0
+ * (closed or stopped by cb), a transport error as fota_cli_api_call, or
+ * FOTA_ETOOBIG for an event beyond FOTA_CLI_SSE_MAX (r->transport set). A
+ * reply that is not an event stream (an error status, or a server without
+ * streaming) is returned in r like fota_cli_api_call, with no events. */
 int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
-                        fota_cli_event_cb cb, void *ud, struct fota_cli_reply *r);
+                        fota_cli_sse_cb cb, void *ud, struct fota_cli_reply *r);
 
 /* A header of the last reply (the last one of that name), or NULL. Valid
  * until the next request on api. */

@@ -80,7 +80,7 @@ struct follow {
     long want, got;
 };
 
-static int on_event(void *ud, const char *event, const char *data)
+static int on_event(void *ud, const char *event, const char *id, const char *data)
 {
     struct follow *f = ud;
     char b[4][1024];
@@ -155,7 +155,11 @@ int fota_cli_messages(struct fota_cli_ctx *c)
         f.got = 0;
         st = fota_cli_api_stream(c->api, path, on_event, &f, &r);
         st = fota_cli_check(c, st, &r, NULL);
-        if (st == 0 && r.body && f.got == 0 && (!f.want || f.got < f.want) && r.len > 0)
+        if (st == 0 && r.stream_ended)   /* fotad stopped, or a proxy cut the stream */
+            st = fota_cli_fail(FOTA_CLI_EXIT_CONNECT, "%s ended the message stream after %ld "
+                               "message%s", fota_cli_api_server(c->api), f.got,
+                               f.got == 1 ? "" : "s");
+        else if (st == 0 && !(f.want && f.got >= f.want))
             st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "the server does not stream messages");
         fota_cli_reply_cleanup(&r);
         return st;
