@@ -39,6 +39,7 @@ struct fotasim_opts {
     const char *flash_dir;        /* optional: devNNNNN.bin per device, loaded and saved */
     unsigned hold_s;              /* keep running at least this long (pings, presence) */
     int tls;                      /* channel over TLS (CLIENT_SSL_ENABLE, port 8443) */
+    int json;                     /* summary as JSON */
 };
 
 enum fotasim_state { DEV_BOOTING = 0, DEV_RUNNING, DEV_DONE, DEV_FAILED, DEV_DEAD };

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <event2/http.h>
+#include <jansson.h>
 #include <openssl/ssl.h>
 
 #include "fota_sim.h"
@@ -36,13 +37,14 @@ static void usage(FILE *f)
         "                --profile nonos|rtos|seed-dfu|fota --devices N [--upgrade-to VERSION]\n"
         "                [--initial-version V] [--map N] [--loader 2|31|7] [--time-scale X]\n"
         "                [--timeout SECONDS] [--max-attempts N] [--stream-ext]\n"
-        "                [--faults SPEC] [--seed N] [--hold SECONDS] [--flash-dir DIR] [--tls]\n"
+        "                [--faults SPEC] [--seed N] [--hold SECONDS] [--flash-dir DIR] [--tls] [--json]\n"
         "       fota-sim --write-image SLOT:VERSION:FILE [--map N] [--image-size BYTES] [--seed N]\n"
         "  --keys FILE       master device keys, one per line (device i uses line i)\n"
         "  --time-scale X    divide every device timer by X (ping 50 s / X)\n"
         "  --hold SECONDS    run at least this long; devices stay connected and ping\n"
         "  --flash-dir DIR   load/save each device's flash as DIR/devNNNNN.bin\n"
         "  --tls             the device channel over TLS (give the TLS port as --device-port)\n"
+        "  --json            print the summary as one JSON object\n"
         "  --faults SPEC     comma list: flash@N (power cut at the Nth flash operation\n"
         "                    after boot), rx@N (power cut after N received bytes),\n"
         "                    drop@N (close the download after N bytes), pct=P (share of\n"
@@ -227,6 +229,31 @@ static int summary(struct fotasim *s)
     ok = done == (unsigned)s->o.devices;
     if (s->tty)
         fprintf(stderr, "\n");
+    if (s->o.json) {
+        json_t *j = json_object(), *why = json_object();
+        char *txt;
+        for (unsigned k = 0; k < nr; k++)
+            json_object_set_new(why, reasons[k], json_integer(rcount[k]));
+        json_object_set_new(j, "devices", json_integer(s->o.devices));
+        json_object_set_new(j, "activated", json_integer(s->activated));
+        json_object_set_new(j, s->o.upgrade_to ? "upgraded" : "checked_in", json_integer(done));
+        json_object_set_new(j, "failed", json_integer(s->o.devices - (int)done));
+        json_object_set_new(j, "reasons", why);
+        json_object_set_new(j, "registered", json_integer(s->registered));
+        json_object_set_new(j, "api_errors", json_integer(s->api_errors));
+        json_object_set_new(j, "power_cuts", json_integer(power_cuts));
+        json_object_set_new(j, "boots", json_integer(boots));
+        json_object_set_new(j, "bytes", json_integer((json_int_t)bytes));
+        json_object_set_new(j, "seconds", json_real(elapsed(s)));
+        json_object_set_new(j, "memory_bytes", json_integer((json_int_t)mem));
+        json_object_set_new(j, "result", json_string(ok ? "ok" : "failed"));
+        txt = json_dumps(j, JSON_SORT_KEYS);
+        if (txt)
+            printf("%s\n", txt);
+        free(txt);
+        json_decref(j);
+        return ok ? 0 : 1;
+    }
     printf("fota-sim summary\n");
     printf("  devices:    %d\n", s->o.devices);
     printf("  activated:  %u\n", s->activated);
@@ -315,7 +342,7 @@ int main(int argc, char **argv)
         {"loader", 1, 0, 'l'}, {"time-scale", 1, 0, 't'}, {"timeout", 1, 0, 'T'},
         {"max-attempts", 1, 0, 'A'}, {"stream-ext", 0, 0, 'x'}, {"faults", 1, 0, 'f'},
         {"seed", 1, 0, 'S'}, {"write-image", 1, 0, 'W'}, {"image-size", 1, 0, 'Z'},
-        {"flash-dir", 1, 0, 'F'}, {"hold", 1, 0, 'O'}, {"tls", 0, 0, 'y'},
+        {"flash-dir", 1, 0, 'F'}, {"hold", 1, 0, 'O'}, {"tls", 0, 0, 'y'}, {"json", 0, 0, 'J'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     struct fotasim s;
     struct fotasim_opts *o = &s.o;
@@ -368,6 +395,7 @@ int main(int argc, char **argv)
         case 'W': write_image = optarg; break;
         case 'F': o->flash_dir = optarg; break;
         case 'y': o->tls = 1; break;
+        case 'J': o->json = 1; break;
         case 'O': if ((v = num(optarg, 0, 86400)) != LONG_MIN) o->hold_s = (unsigned)v; break;
         case 'Z': if ((v = num(optarg, 1024, 16 << 20)) != LONG_MIN) image_size = (uint32_t)v; break;
         case 'h': usage(stdout); return 0;
