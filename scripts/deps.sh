@@ -16,7 +16,7 @@ for a in "$@"; do
   case "$a" in
     --bench) pkgs+=(nginx-light wrk) ;;
     --pg)    pkgs+=(postgresql) ;;
-    --web)   pkgs+=(chromium) ;;
+    --web)   pkgs+=(chromium fonts-wqy-microhei nodejs) ;;
   esac
 done
 
