@@ -112,7 +112,7 @@ def main():
         rc, out, err = st.run_sim(["--server", "127.0.0.1", "--device-port", str(srv.chan_port),
                                    "--http-port", str(srv.http_port), "--keys", keyfile,
                                    "--profile", "nonos", "--devices", "1", "--initial-version", V2,
-                                   "--time-scale", "200", "--hold", "1", "--timeout", "20"])
+                                   "--time-scale", "100", "--hold", "2", "--timeout", "20"])
         srv.close()
         assert rc == 0, (rc, out, err)
         pings = [r for _, r in srv.frames if r == ping % KEYS[0]]
