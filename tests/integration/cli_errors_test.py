@@ -7,12 +7,14 @@ server never sees a POST to /roms/), unknown devices and products by name and by
 refusals that carry the server's message (duplicate version, bad flash map: exit 1; an upgrade
 to a version the product does not have: the server's 404 text, exit 4), and a server that is down (exit 5, "cannot connect to http://HOST:PORT
 (connection refused)"). Errors are one line on stderr; --json changes nothing about that.
+test_follow_server_stops: `messages --follow` whose server shuts down exits 5 and says so.
 test_https: an https fotad with a self-signed certificate is refused with a TLS reason that
 points to --cacert; --cacert, FOTA_CACERT and the login-saved cacert make it work.
 Python 3 stdlib only (plus the openssl command to make the certificate).
 """
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -119,6 +121,34 @@ def test_bad_inputs(d):
         shutil.rmtree(home, ignore_errors=True)
 
 
+def test_follow_server_stops(d):
+    home = tempfile.mkdtemp(prefix="fotactl-follow-")
+    follow = None
+    try:
+        ctl = Ctl(home)
+        ctl.run("login", "--server", "http://127.0.0.1:%d" % d.http_port, "--key", d.admin_key)
+        pid = ctl.json("product", "create", "plug")["product"]["id"]
+        d.upload_release(pid, "v1.0")
+        d.upload_release(pid, "v1.1")
+        newest = ctl.json("messages")["messages"][0]["id"]
+        # --after replays the release message once the stream is live: when it is printed,
+        # fotactl is surely subscribed.
+        follow = ctl.popen("messages", "--follow", "--after", str(newest - 1))
+        ready, _, _ = select.select([follow.stdout], [], [], 10)
+        check(ready, "no replayed message within 10 s")
+        line = follow.stdout.readline()
+        check("rom_released" in line and "release v1.1 published" in line, "replay: %r" % line)
+        d.stop()
+        out, err = follow.communicate(timeout=20)
+        check(follow.returncode == 5 and "ended the message stream after 1 message" in err,
+              "follow after shutdown: %d %r" % (follow.returncode, err))
+    finally:
+        if follow and follow.poll() is None:
+            follow.kill()
+            follow.wait()
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def test_https():
     home = tempfile.mkdtemp(prefix="fotactl-tls-")
     try:
@@ -147,4 +177,4 @@ def test_https():
 
 
 if __name__ == "__main__":
-    run_tests([test_bad_inputs, test_https])
+    run_tests([test_bad_inputs, test_follow_server_stops, test_https])
