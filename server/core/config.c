@@ -453,6 +453,8 @@ void fota_config_doc(FILE *f)
                "  values until a restart.\n"
                "- `SIGPIPE` is ignored.\n\n"
                "## Data directory\n\n"
+               "`fotad.lock` (held while fotad runs: a second fotad on the same directory\n"
+               "refuses to start and names the first one's pid), "
                "`fota.db` (SQLite, WAL), `blobs/sha256/xx/<sha256>` (firmware files),\n"
                "`blobs/tmp/` (uploads in progress; emptied at start), `owner.key` (the admin\n"
                "key, 0600, created at first start), `secret.key` (32 random bytes, 0600: device\n"

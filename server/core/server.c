@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -406,12 +407,37 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
     int r, created;
 
     memset(srv, 0, sizeof(*srv));
+    srv->lock_fd = -1;
     srv->conf = *conf;
     srv->base = base;
     srv->started = fota_server_now();
     if (mkdir_p(conf->data_dir, 0700) != 0) {
         FOTA_ERROR("cannot create data dir path=%s error=\"%s\"", conf->data_dir, strerror(errno));
         return FOTA_EIO;
+    }
+    /* One daemon per data dir: blobs, keys and the SQLite file assume it. */
+    snprintf(path, sizeof(path), "%s/fotad.lock", conf->data_dir);
+    srv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (srv->lock_fd < 0) {
+        FOTA_ERROR("cannot open lock file path=%s error=\"%s\"", path, strerror(errno));
+        return FOTA_EIO;
+    }
+    if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char other[32] = "";
+        ssize_t n = pread(srv->lock_fd, other, sizeof(other) - 1, 0);
+        other[n > 0 ? n : 0] = '\0';
+        other[strcspn(other, "\n")] = '\0';
+        FOTA_ERROR("data dir in use by another fotad path=%s pid=%s", conf->data_dir,
+                   other[0] ? other : "?");
+        close(srv->lock_fd);
+        srv->lock_fd = -1;
+        return FOTA_EBUSY;
+    }
+    {
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        if (ftruncate(srv->lock_fd, 0) != 0 || pwrite(srv->lock_fd, pid, (size_t)n, 0) != n)
+            FOTA_WARN("cannot write pid to lock file path=%s", path);
     }
     snprintf(path, sizeof(path), "%s/secret.key", conf->data_dir);
     r = fota_secret_load_or_create(path, srv->secret, &created);
@@ -465,4 +491,8 @@ void fota_server_cleanup(struct fota_server *srv)
         SSL_CTX_free(srv->ssl_ctx);
     srv->ssl_ctx = NULL;
     memset(srv->secret, 0, sizeof(srv->secret));
+    if (srv->lock_fd >= 0) {
+        close(srv->lock_fd);   /* releases the flock */
+        srv->lock_fd = -1;
+    }
 }

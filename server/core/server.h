@@ -85,6 +85,7 @@ struct fota_server {
     SSL_CTX *ssl_ctx;                 /* NULL unless tls_cert/tls_key are set; shared */
     struct fota_http *http;           /* REST API (http.h) */
     int draining;                     /* 1 after SIGTERM/SIGINT */
+    int lock_fd;                      /* DATA/fotad.lock, flock'ed while running */
     int64_t started;                  /* Unix seconds */
 
     fota_rom_download_fn rom_download;
@@ -98,7 +99,8 @@ struct fota_server {
     int argc;
 };
 
-/* Creates the server: data dir (mode 0700), secret, store (SQLite at
+/* Creates the server: data dir (mode 0700) locked with DATA/fotad.lock
+ * (a second fotad on the same dir fails with FOTA_EBUSY), secret, store (SQLite at
  * DATA/fota.db), blob dir, admin key (DATA/owner.key on first start), TLS
  * context, HTTP listeners. conf is copied. Logs every step. 0 or a negative
  * FOTA_E* (logged). */

@@ -102,6 +102,20 @@ def test_first_start_files(d):
     check(st == 200, "admin key valid after restart")
 
 
+def test_data_dir_lock(d):
+    p = run_fotad(["--data", d.data_dir, "--bind", "127.0.0.1", "--http-port", "0",
+                   "--device-port", "off", "--legacy-port", "off", "--https-port", "off",
+                   "--device-tls-port", "off"])
+    check(p.returncode != 0 and b"data dir in use by another fotad" in p.stderr and
+          str(d.proc.pid).encode() in p.stderr, "second fotad refused: %r" % p.stderr)
+    st, _, j = d.api("GET", "/v1/ping/")
+    check(st == 200, "first one unaffected")
+    d.kill()                 # a crash releases the lock
+    d.start()
+    st, _, j = d.api("GET", "/v1/products/")
+    check(st == 200, "restart after kill -9 gets the lock")
+
+
 def test_sighup_reload():
     with tempfile.TemporaryDirectory() as t:
         conf = os.path.join(t, "f.conf")
@@ -318,7 +332,7 @@ def test_http10_and_head(d):
 
 if __name__ == "__main__":
     run_tests([test_config_check, test_config_doc_in_sync, test_port_in_use,
-               test_first_start_files, test_sighup_reload,
+               test_first_start_files, test_data_dir_lock, test_sighup_reload,
                test_graceful_sigterm_finishes_upload, test_drain_closes_idle_and_streams,
                test_kill9_during_upload, test_https,
                test_bad_tls_material, test_ipv6, test_http10_and_head])
