@@ -503,9 +503,17 @@ int fota_cli_device_id(struct fota_cli_ctx *c, const char *ref, const char *prod
             st = device_in_product(c, pid, ref, id, &hits);
         return st != 0 ? st : device_verdict(ref, hits);
     }
-    st = fota_cli_call(c, "GET", "/v1/products/", NULL, &r, NULL);
-    if (st != 0)
+    st = fota_cli_api_call(c->api, "GET", "/v1/products/", NULL, &r);
+    if (st == 0 && r.status == 403) {   /* an owner key: it cannot list, but may know its id */
+        fota_cli_reply_cleanup(&r);
+        return fota_cli_fail(FOTA_CLI_EXIT_AUTH, "finding device '%s' by name needs the admin "
+                             "key: give the device id instead", ref);
+    }
+    st = fota_cli_check(c, st, &r, NULL);
+    if (st != 0) {
+        fota_cli_reply_cleanup(&r);
         return st;
+    }
     json_array_foreach(fota_cli_array(r.json, "products"), i, o) {
         if (json_id(o, &pid) < 0)
             continue;

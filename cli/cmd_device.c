@@ -65,7 +65,7 @@ int fota_cli_device_add(struct fota_cli_ctx *c)
     return 0;
 }
 
-static void device_row(struct fota_cli_table *t, const json_t *d)
+static void device_row(struct fota_cli_table *t, const json_t *d, const json_t *names)
 {
     char b[8][128];
     const char *cells[8];
@@ -75,6 +75,8 @@ static void device_row(struct fota_cli_table *t, const json_t *d)
     cells[0] = fota_cli_fmt(json_object_get(d, "id"), b[0], sizeof(b[0]));
     cells[1] = fota_cli_fmt(json_object_get(d, "name"), b[1], sizeof(b[1]));
     cells[2] = fota_cli_fmt(json_object_get(d, "product_id"), b[2], sizeof(b[2]));
+    if (json_is_string(json_object_get(names, cells[2])))   /* the name when known */
+        cells[2] = fota_cli_fmt(json_object_get(names, cells[2]), b[2], sizeof(b[2]));
     cells[3] = fota_cli_fmt(json_object_get(d, "bssid"), b[3], sizeof(b[3]));
     cells[4] = fota_cli_fmt(json_object_get(d, "rom_version"), b[4], sizeof(b[4]));
     cells[5] = fota_cli_fmt(json_object_get(d, "running_slot"), b[5], sizeof(b[5]));
@@ -97,7 +99,7 @@ int fota_cli_device_list(struct fota_cli_ctx *c)
     const char *product = fota_cli_opt(c, "product");
     struct fota_cli_reply pr, r;
     struct fota_cli_table *t = NULL;
-    json_t *all = json_array(), *p, *d, *pids = json_array();
+    json_t *all = json_array(), *p, *d, *pids = json_array(), *names = json_object();
     char path[64];
     size_t i, k;
     int64_t pid;
@@ -108,12 +110,23 @@ int fota_cli_device_list(struct fota_cli_ctx *c)
         if (st != 0)
             goto out;
         json_array_append_new(pids, json_integer(pid));
+        if (strspn(product, "0123456789") != strlen(product)) {
+            char id[32];
+
+            snprintf(id, sizeof(id), "%" PRId64, pid);
+            json_object_set_new(names, id, json_string(product));
+        }
     } else {
         st = fota_cli_call(c, "GET", "/v1/products/", NULL, &pr, NULL);
         if (st != 0)
             goto out;
-        json_array_foreach(fota_cli_array(pr.json, "products"), i, p)
+        json_array_foreach(fota_cli_array(pr.json, "products"), i, p) {
+            char id[32];
+
             json_array_append(pids, json_object_get(p, "id"));
+            fota_cli_fmt(json_object_get(p, "id"), id, sizeof(id));
+            json_object_set(names, id, json_object_get(p, "name"));
+        }
         fota_cli_reply_cleanup(&pr);
     }
     json_array_foreach(pids, k, p) {
@@ -141,12 +154,13 @@ int fota_cli_device_list(struct fota_cli_ctx *c)
         goto out;
     }
     json_array_foreach(all, i, d)
-        device_row(t, d);
+        device_row(t, d, names);
     fota_cli_table_print(t, stdout);
 out:
     fota_cli_table_free(t);
     json_decref(all);
     json_decref(pids);
+    json_decref(names);
     return st;
 }
 

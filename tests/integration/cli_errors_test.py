@@ -68,8 +68,16 @@ def test_bad_inputs(d):
         expect(ctl, ["product", "list", "--key", "0" * 40], 3, "the key was refused")
         expect(ctl, ["product", "list"], 3, "the key was refused (key from FOTA_KEY)",
                env={"FOTA_KEY": "1" * 40})
+        # An owner key: its own device by id only, nothing else.
+        other = ctl.json("device", "add", "--product", "plug", "hall")["device"]["id"]
+        mine = str(added["device"]["id"])
+        expect(ctl, ["product", "list", "--key", owner], 3, "the key is not allowed to do this")
         expect(ctl, ["device", "show", "kitchen", "--key", owner], 3,
+               "finding device 'kitchen' by name needs the admin key: give the device id")
+        expect(ctl, ["device", "show", str(other), "--key", owner], 3,
                "the key is not allowed to do this")
+        check(ctl.json("device", "show", mine, "--key", owner)["device"]["name"] == "kitchen",
+              "an owner key cannot show its own device")
 
         # Files and images: refused before anything is sent.
         before = uploads(d)

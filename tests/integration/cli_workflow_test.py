@@ -113,6 +113,11 @@ def test_seed_workflow(d):
         dev = added["device"]
         master = added["master_device_key"]
         check(len(master) == 40, "master key: %r" % master)
+        for args in ((), ("--product", "plug"), ("--product", str(prod["id"]))):
+            rows = ctl.run("device", "list", *args).stdout.splitlines()
+            check(len(rows) == 1 and rows[0].split("\t")[:4] ==
+                  [str(dev["id"]), "kitchen", "plug" if args[-1:] != (str(prod["id"]),)
+                   else str(prod["id"]), "18:fe:34:00:00:00"], "device list %r: %r" % (args, rows))
         ctl.run("device", "key", "kitchen", "--bin", "-o", "master_device_key.bin")
         keybin = os.path.join(home, "master_device_key.bin")
         data = open(keybin, "rb").read()
