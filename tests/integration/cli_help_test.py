@@ -81,6 +81,26 @@ def main():
                 if not re.search(r"\b" + word + r"\b", comp_text):
                     fail("completion lacks the word %r" % word)
 
+        # The completion really completes (bash without the bash-completion package).
+        bash = shutil.which("bash")
+        if bash:
+            for words, want in ((["rel"], {"release"}),
+                                (["release", "p"], {"publish"}),
+                                (["image", ""], {"info", "check", "make"}),
+                                (["release", "publish", "--c"],
+                                 {"--codename", "--changelog", "--current", "--cacert"}),
+                                (["messages", "--f"], {"--follow"}),
+                                (["device", "key", "3", "--"], {"--bin", "--output", "--json"})):
+                script = ('source "%s"; COMP_WORDS=(fotactl %s); COMP_CWORD=%d; _fotactl; '
+                          'printf "%%s\\n" "${COMPREPLY[@]}"' %
+                          (COMPLETION, " ".join("'%s'" % w for w in words), len(words)))
+                b = subprocess.run([bash, "--norc", "-c", script], capture_output=True, text=True,
+                                   timeout=20)
+                got = set(b.stdout.split())
+                if b.returncode != 0 or not want <= got:
+                    fail("completion of %r: want %s, got %s %s" % (words, sorted(want),
+                                                                  sorted(got), b.stderr))
+
         # The man page renders cleanly.
         groff = shutil.which("groff")
         if groff:
