@@ -437,7 +437,7 @@ static int notify_devices(struct fota_server *srv, int64_t pid, const char *vers
         if (!d->rom_version[0] || fota_version_cmp(d->rom_version, version) >= 0)
             continue;
         struct fota_message m = { 0 };
-        char text[160], zh[160];
+        char text[FOTA_NAME_MAX + FOTA_VERSION_MAX + 64], zh[FOTA_NAME_MAX + FOTA_VERSION_MAX + 64];
         m.product_id = pid;
         m.device_id = d->id;
         snprintf(m.action, sizeof(m.action), "rom_update_available");
