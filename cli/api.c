@@ -27,6 +27,7 @@ struct fota_cli_api {
     char origin[FOTA_CLI_URL_MAX];   /* scheme://host:port, for messages */
     char auth[FOTA_CLI_KEY_MAX + 32];
     const char *cacert;              /* borrowed; NULL = system store */
+    long stream_timeout;             /* seconds, 0 = none */
     char errbuf[CURL_ERROR_SIZE];
     struct buf body;
     /* progress bar */
@@ -159,6 +160,11 @@ void fota_cli_api_free(struct fota_cli_api *api)
 const char *fota_cli_api_server(const struct fota_cli_api *api)
 {
     return api->server;
+}
+
+void fota_cli_api_set_timeout(struct fota_cli_api *api, long seconds)
+{
+    api->stream_timeout = seconds > 0 ? seconds : 0;
 }
 
 const char *fota_cli_api_header(struct fota_cli_api *api, const char *name)
@@ -511,6 +517,8 @@ int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
     curl_easy_setopt(api->curl, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_stream);
     curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, &st);
+    if (api->stream_timeout)
+        curl_easy_setopt(api->curl, CURLOPT_TIMEOUT, api->stream_timeout);
     curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
     crc = curl_easy_perform(api->curl);
     curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &r->status);

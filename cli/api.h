@@ -78,6 +78,10 @@ int fota_cli_api_upload(struct fota_cli_api *api, const char *path,
 int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
                         fota_cli_sse_cb cb, void *ud, struct fota_cli_reply *r);
 
+/* Limits the next streams to seconds in total (0 = no limit, the default);
+ * a stream cut by it returns FOTA_ETIMEDOUT. */
+void fota_cli_api_set_timeout(struct fota_cli_api *api, long seconds);
+
 /* A header of the last reply (the last one of that name), or NULL. Valid
  * until the next request on api. */
 const char *fota_cli_api_header(struct fota_cli_api *api, const char *name);

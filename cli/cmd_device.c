@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "fota_err.h"
 #include "out.h"
 
 #define KEY_SECTOR_MAX (64u << 10)
@@ -288,8 +289,12 @@ int fota_cli_device_key(struct fota_cli_ctx *c)
 
 /* ---------------------------------------------------------------- rpc */
 
+/* Sends action with KEY=VALUE parameters to the device c->args[0] and prints
+ * the outcome (done: the sentence for a known command; NULL prints the
+ * reply). *id_out (may be NULL) receives the device id; quiet skips the
+ * printing. */
 static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv, int nkv,
-               const char *done)
+               const char *done, int64_t *id_out, int quiet)
 {
     struct fota_cli_reply r;
     char path[2048], what[128], enc[512], word[64];
@@ -302,6 +307,8 @@ static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv
     st = device_path(c, c->args[0], &id, what, sizeof(what));
     if (st != 0)
         return st;
+    if (id_out)
+        *id_out = id;
     if (fota_cli_urlencode(action, enc, sizeof(enc)) < 0)
         return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the action is too long");
     o = (size_t)snprintf(path, sizeof(path),
@@ -333,7 +340,9 @@ static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv
         fota_cli_reply_cleanup(&r);
         return st;
     }
-    if (c->json) {
+    if (quiet) {
+        /* the caller reports */
+    } else if (c->json) {
         fota_cli_out_json(stdout, r.json);
     } else if (done) {
         cmd = json_object_get(r.json, "command");
@@ -351,26 +360,130 @@ static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv
     return 0;
 }
 
+/* ------------------------------------------------------- upgrade --wait */
+
+struct wait {
+    struct fota_cli_ctx *c;
+    int outcome;      /* 0 none yet, 1 success, -1 failed */
+    json_t *report;   /* the message that decided it */
+};
+
+static int on_report(void *ud, const char *event, const char *id, const char *data)
+{
+    struct wait *w = ud;
+    json_t *m = json_loads(data, JSON_DECODE_ANY, NULL);
+    const char *action = json_string_value(json_object_get(m, "action"));
+
+    if (action && strcmp(action, "device_upgrade_success") == 0)
+        w->outcome = 1;
+    else if (action && strcmp(action, "device_upgrade_failed") == 0)
+        w->outcome = -1;
+    if (!w->outcome) {
+        json_decref(m);
+        return 0;
+    }
+    w->report = m;
+    return 1;
+}
+
+/* The newest message id the key can see (0 if none): the stream resumes
+ * after it, so a report that arrives before the stream is open is not lost
+ * (message ids are global and only grow). */
+static int newest_message(struct fota_cli_ctx *c, int64_t *newest)
+{
+    struct fota_cli_reply r;
+    json_t *id;
+    int st;
+
+    *newest = 0;
+    st = fota_cli_call(c, "GET", "/v1/messages/?limit=1", NULL, &r, NULL);
+    if (st != 0)
+        return st;
+    id = json_object_get(json_array_get(fota_cli_array(r.json, "messages"), 0), "id");
+    if (json_is_integer(id))
+        *newest = json_integer_value(id);
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
+static int wait_report(struct fota_cli_ctx *c, int64_t dev, int64_t after, long timeout,
+                       const char *version)
+{
+    struct fota_cli_reply r;
+    struct wait w = { c, 0, NULL };
+    json_t *body;
+    char path[128], text[256];
+    int rc, st;
+
+    snprintf(path, sizeof(path), "/v1/messages/?device_id=%" PRId64 "&after=%" PRId64
+             "&follow=true", dev, after);
+    fota_cli_api_set_timeout(c->api, timeout);
+    rc = fota_cli_api_stream(c->api, path, on_report, &w, &r);
+    fota_cli_api_set_timeout(c->api, 0);
+    if (rc == FOTA_ETIMEDOUT) {
+        fota_cli_reply_cleanup(&r);
+        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "device %s did not report the upgrade to %s "
+                             "within %ld s", c->args[0], version, timeout);
+    }
+    st = fota_cli_check(c, rc, &r, NULL);
+    if (st == 0 && !w.outcome)
+        st = fota_cli_fail(FOTA_CLI_EXIT_CONNECT, "%s ended the message stream before device %s "
+                           "reported", fota_cli_api_server(c->api), c->args[0]);
+    fota_cli_reply_cleanup(&r);
+    if (st != 0) {
+        json_decref(w.report);
+        return st;
+    }
+    body = json_object_get(w.report, "body");
+    if (c->json)
+        fota_cli_out_json(stdout, w.report);
+    else if (w.outcome > 0)
+        printf("device %s upgraded to %s; `fotactl reboot %s` starts it\n", c->args[0],
+               fota_cli_fmt(json_object_get(body, "rom_version"), text, sizeof(text)),
+               c->args[0]);
+    json_decref(w.report);
+    if (w.outcome < 0)
+        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "device %s reports the upgrade to %s failed (%s)",
+                             c->args[0], version, fota_cli_fmt(body, text, sizeof(text)));
+    return 0;
+}
+
 int fota_cli_upgrade(struct fota_cli_ctx *c)
 {
-    const char *v = fota_cli_opt(c, "version");
-    char kv[256], done[300];
+    const char *v = fota_cli_opt(c, "version"), *t = fota_cli_opt(c, "timeout");
+    int wait = fota_cli_opt(c, "wait") != NULL;
+    char kv[256], done[300], *end;
     const char *p[1] = { kv };
+    int64_t dev = 0, after = 0;
+    long timeout = 300;
+    int st;
 
     if (!v || !v[0])
         return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "upgrade needs --version V");
     if (snprintf(kv, sizeof(kv), "version=%s", v) >= (int)sizeof(kv))
         return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the version is too long");
+    if (t) {
+        timeout = strtol(t, &end, 10);
+        if (!wait || !t[0] || *end || timeout <= 0 || timeout > 86400)
+            return fota_cli_fail(FOTA_CLI_EXIT_USAGE,
+                                 "--timeout wants seconds (1..86400) and goes with --wait");
+    }
+    if (wait && (st = newest_message(c, &after)) != 0)
+        return st;
     snprintf(done, sizeof(done), "upgrade to %s", v);
-    return rpc(c, "sys_upgrade", p, 1, done);
+    st = rpc(c, "sys_upgrade", p, 1, done, &dev, wait && c->json);
+    if (st != 0 || !wait)
+        return st;
+    fflush(stdout);
+    return wait_report(c, dev, after, timeout, v);
 }
 
 int fota_cli_reboot(struct fota_cli_ctx *c)
 {
-    return rpc(c, "sys_reboot", NULL, 0, "reboot");
+    return rpc(c, "sys_reboot", NULL, 0, "reboot", NULL, 0);
 }
 
 int fota_cli_rpc(struct fota_cli_ctx *c)
 {
-    return rpc(c, c->args[1], (const char *const *)c->args + 2, c->nargs - 2, NULL);
+    return rpc(c, c->args[1], (const char *const *)c->args + 2, c->nargs - 2, NULL, NULL, 0);
 }

@@ -71,6 +71,8 @@ static const struct fota_cli_opt o_device_key[] = {
 
 static const struct fota_cli_opt o_upgrade[] = {
     { "version", 'v', "V", "version to install (required)" },
+    { "wait", 'w', NULL, "wait for the device's report (success: exit 0; failure: exit 1)" },
+    { "timeout", 0, "S", "with --wait: give up after S seconds (default 300)" },
     { "product", 'p', "P", "look the device name up in this product only" },
     { NULL, 0, NULL, NULL }
 };
@@ -111,7 +113,7 @@ const struct fota_cli_verb fota_cli_verbs[] = {
     { "device", "key", "DEVICE [--bin] [-o FILE]",
       "print the master device key, or write the flash-ready key sector with --bin",
       o_device_key, 1, 1, 1, fota_cli_device_key },
-    { "upgrade", NULL, "DEVICE --version V",
+    { "upgrade", NULL, "DEVICE --version V [--wait [--timeout S]]",
       "tell a device to download and install version V (queued while it is offline)",
       o_upgrade, 1, 1, 1, fota_cli_upgrade },
     { "reboot", NULL, "DEVICE", "tell a device to reboot into its other slot",

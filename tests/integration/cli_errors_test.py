@@ -117,6 +117,10 @@ def test_bad_inputs(d):
                1, "v1.0 of product")
         expect(ctl, ["product", "create", "lamp", "--flash-map", "7"], 1, "flash_map")
         expect(ctl, ["upgrade", "kitchen", "--version", "v9.9"], 4, "has no release v9.9")
+        expect(ctl, ["upgrade", "kitchen", "--version", "v1.0", "--wait", "--timeout", "1"], 1,
+               "device kitchen did not report the upgrade to v1.0 within 1 s")
+        expect(ctl, ["upgrade", "kitchen", "--version", "v1.0", "--timeout", "1"], 2,
+               "goes with --wait")
         expect(ctl, ["release", "current", "-p", "plug", "v9.9"], 4, "v9.9")
 
         # Server down.

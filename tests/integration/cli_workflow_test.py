@@ -7,7 +7,8 @@ simulated stock NONOS device (fota-sim) activates with v1.0 and goes away; publi
 codename and a changelog file; release current v1.1; messages shows "device ... has version v1.1
 available"; upgrade while the device is offline (queued); the device comes back, downloads
 user2.bin and reports success, which `messages --follow --count 1` prints; reboot; fota-sim sees
-the device boot v1.1; device show says v1.1.
+the device boot v1.1; device show says v1.1. Then, with the device online, v1.2 through
+`upgrade --wait`, which returns when the device reports success.
 test_terminal: on a pseudo-terminal, tables are aligned with a bold header, NO_COLOR/--no-color
 turn colour off, and publishing draws an upload progress bar. Python 3 stdlib only.
 """
@@ -179,6 +180,22 @@ def test_seed_workflow(d):
         check(show["rom_version"] == "v1.1", "device after upgrade: %r" % show)
         listed = ctl.run("messages", "--device", "kitchen").stdout
         check("upgraded from v1.0 to v1.1" in listed, "messages after upgrade: %r" % listed)
+
+        # 11. the CI way with the device online: upgrade --wait returns on its report.
+        os.mkdir(os.path.join(home, "v1.2"))
+        for slot in (1, 2):
+            ctl.run("image", "make", "--slot", str(slot), "--flash-map", "2", "--version", "v1.2",
+                    "-o", os.path.join(home, "v1.2", "user%d.bin" % slot))
+        ctl.run("release", "publish", "-p", "plug", "-v", "v1.2", "v1.2/user1.bin",
+                "v1.2/user2.bin", "--current")
+        device = sim(d, keyfile, "--initial-version", "v1.1", "--upgrade-to", "v1.2")
+        wait_for(lambda: ctl.json("device", "show", "kitchen")["device"]["online"], 10,
+                 "the device to come online")
+        p = ctl.run("upgrade", "kitchen", "--version", "v1.2", "--wait", "--timeout", "30")
+        check("device kitchen upgraded to v1.2" in p.stdout, "upgrade --wait: %r" % p.stdout)
+        ctl.run("reboot", "kitchen")
+        rc, out, err = finish(device, "fota-sim upgrade to v1.2")
+        check(rc == 0 and "upgraded:   1" in out, "fota-sim v1.2:\n%s\n%s" % (out, err[-2000:]))
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
