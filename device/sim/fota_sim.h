@@ -93,6 +93,7 @@ struct fotasim {
     int finished;
     int hold_over;
     struct event *hold;
+    struct fotasim_pool pool;     /* downloaded sectors, shared by content */
     struct ssl_ctx_st *ssl_ctx;   /* --tls: one client context, no verification (IoT_Demo) */
     unsigned activated, upgraded, failed, connected;
     struct evhttp_connection *api[FOTASIM_API_CONNS];

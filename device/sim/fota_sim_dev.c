@@ -350,10 +350,14 @@ static void hal_event(void *ud, int ev, int err, const char *what)
             fotasim_api_rpc(d, "sys_upgrade");
         }
         break;
-    case FOTADEV_EV_UPGRADE_DONE:
+    case FOTADEV_EV_UPGRADE_DONE: {
+        /* every device holds the same image now: keep one copy */
+        uint32_t first = d->lay.slot_addr[d->agent.target_slot] / FOTADEV_SECTOR;
+        (void)fotasim_flash_dedupe(&d->flash, &s->pool, first, d->lay.slot_size / FOTADEV_SECTOR);
         if (s->o.profile != FOTADEV_PROFILE_SEED_DFU)
             fotasim_api_rpc(d, "sys_reboot");  /* the app sees D7 and reboots it */
         break;
+    }
     case FOTADEV_EV_ACTIVATED:
         d->activated = 1;
         if (!d->ever_activated)

@@ -207,6 +207,7 @@ static int summary(struct fotasim *s)
     int i, ok;
 
     counts(s, &running, &done, &failed, &bytes);
+    mem = s->pool.used * FOTADEV_SECTOR + s->pool.cap * sizeof(void *);
     for (i = 0; i < s->o.devices; i++) {
         struct fotasim_dev *d = &s->devs[i];
         const char *r;
@@ -509,6 +510,7 @@ out:
     for (i = 0; s.devs && i < o->devices; i++)
         fotasim_dev_cleanup(&s.devs[i]);
     free(s.devs);
+    fotasim_pool_cleanup(&s.pool);    /* after the flashes that point into it */
     free(o->upgrade_to_enc);
     if (s.tick)
         event_free(s.tick);

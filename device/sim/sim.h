@@ -55,6 +55,22 @@ int fotasim_flash_read(void *ud, uint32_t addr, void *buf, uint32_t len);
 int fotasim_flash_erase(void *ud, uint32_t sector);
 int fotasim_flash_write(void *ud, uint32_t addr, const void *buf, uint32_t len);
 
+/* A pool of read-only sectors shared by content between flashes: after a
+ * device downloaded an image, its sectors are identical to every other
+ * device's, so the simulator keeps one copy (copy-on-write as above). */
+struct fotasim_pool {
+    uint8_t **slot;    /* open addressing by content hash; NULL = empty */
+    size_t cap, used;
+    size_t shared;     /* sectors replaced by a pool copy */
+};
+void fotasim_pool_init(struct fotasim_pool *p);
+/* Frees every pooled sector: only after every flash using it is gone. */
+void fotasim_pool_cleanup(struct fotasim_pool *p);
+/* Moves the owned sectors of [first, first + n) into the pool (or points
+ * them at an identical pooled sector). Returns 0 or FOTA_ENOMEM (the
+ * flash is unchanged for sectors not done). */
+int fotasim_flash_dedupe(struct fotasim_flash *f, struct fotasim_pool *p, uint32_t first, uint32_t n);
+
 /* ------------------------------------------------------- boot loader */
 
 /* Boot loader versions that matter (§7.4): 2 and 31 use the old nibble

@@ -259,3 +259,74 @@ struct fotadev_flash_ops fotasim_flash_ops(struct fotasim_flash *f)
     o.write = fotasim_flash_write;
     return o;
 }
+
+/* ---- sector pool ---- */
+
+static uint64_t sector_hash(const uint8_t *p)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    uint32_t i;
+    for (i = 0; i < SEC; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+void fotasim_pool_init(struct fotasim_pool *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+void fotasim_pool_cleanup(struct fotasim_pool *p)
+{
+    size_t i;
+    for (i = 0; i < p->cap; i++)
+        free(p->slot[i]);
+    free(p->slot);
+    memset(p, 0, sizeof(*p));
+}
+
+static int pool_grow(struct fotasim_pool *p)
+{
+    size_t ncap = p->cap ? p->cap * 2 : 1024, i, j;
+    uint8_t **ns = calloc(ncap, sizeof(*ns));
+    if (!ns)
+        return FOTA_ENOMEM;
+    for (i = 0; i < p->cap; i++) {
+        if (!p->slot[i])
+            continue;
+        for (j = (size_t)sector_hash(p->slot[i]) & (ncap - 1); ns[j]; j = (j + 1) & (ncap - 1))
+            ;
+        ns[j] = p->slot[i];
+    }
+    free(p->slot);
+    p->slot = ns;
+    p->cap = ncap;
+    return 0;
+}
+
+int fotasim_flash_dedupe(struct fotasim_flash *f, struct fotasim_pool *p, uint32_t first, uint32_t n)
+{
+    uint32_t s;
+    size_t j;
+
+    for (s = first; s < first + n && s < f->nsec; s++) {
+        uint8_t *d = f->sec[s];
+        if (!f->owned[s] || !d)
+            continue;
+        if (p->used * 2 >= p->cap && pool_grow(p) < 0)
+            return FOTA_ENOMEM;
+        for (j = (size_t)sector_hash(d) & (p->cap - 1); p->slot[j]; j = (j + 1) & (p->cap - 1))
+            if (memcmp(p->slot[j], d, SEC) == 0)
+                break;
+        if (p->slot[j]) {                 /* an identical sector is pooled: share it */
+            free(d);
+            f->sec[s] = p->slot[j];
+            p->shared++;
+        } else {                          /* the pool takes this one */
+            p->slot[j] = d;
+            p->used++;
+        }
+        f->owned[s] = 0;
+    }
+    return 0;
+}

@@ -220,12 +220,47 @@ static void test_loader(void **state)
     }
 }
 
+/* Identical sectors of two flashes end up as one pooled copy, still
+ * copy-on-write: a write to one flash leaves the other alone. */
+static void test_dedupe(void **state)
+{
+    struct fotasim_flash a, b;
+    struct fotasim_pool pool;
+    uint8_t data[3 * 4096], w[4] = {0, 0, 0, 0};
+    size_t before;
+    (void)state;
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)((i * 7) ^ (i >> 9));
+    assert_int_equal(fotasim_flash_init(&a, SIZE, 1), 0);
+    assert_int_equal(fotasim_flash_init(&b, SIZE, 2), 0);
+    fotasim_pool_init(&pool);
+    assert_int_equal(fotasim_flash_program(&a, 0x81000, data, sizeof(data)), 0);
+    assert_int_equal(fotasim_flash_program(&b, 0x81000, data, sizeof(data)), 0);
+    before = fotasim_flash_footprint(&a) + fotasim_flash_footprint(&b);
+    assert_int_equal(fotasim_flash_dedupe(&a, &pool, 0x81, 3), 0);
+    assert_int_equal(fotasim_flash_dedupe(&b, &pool, 0x81, 3), 0);
+    assert_int_equal(pool.used, 3);
+    assert_int_equal(pool.shared, 3);
+    assert_int_equal(before - (fotasim_flash_footprint(&a) + fotasim_flash_footprint(&b)), 6 * 4096);
+    assert_int_equal(fotasim_flash_write(&a, 0x81000, w, 4), 0);
+    assert_int_equal(devtest_at(&a, 0x81000), 0);
+    assert_int_equal(devtest_at(&b, 0x81000), data[0]);
+    assert_int_equal(devtest_at(&b, 0x82000 + 5), data[4096 + 5]);
+    assert_int_equal(fotasim_flash_erase(&b, 0x82), 0);
+    assert_int_equal(devtest_at(&b, 0x82000), 0xFF);
+    assert_int_equal(devtest_at(&a, 0x82000), data[4096]);
+    fotasim_flash_cleanup(&a);
+    fotasim_flash_cleanup(&b);
+    fotasim_pool_cleanup(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nor_semantics),  cmocka_unit_test(test_layouts),
         cmocka_unit_test(test_sysparam),       cmocka_unit_test(test_sysparam_power_cut),
         cmocka_unit_test(test_userbin_check),  cmocka_unit_test(test_loader),
+        cmocka_unit_test(test_dedupe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
