@@ -4,7 +4,8 @@
  * except through the HAL (struct fotadev_hal). Pieces, each usable alone:
  * flash layouts + the SDK's 3-sector parameter save + boot byte logic,
  * reconnect backoff, the device-channel dialect, the HTTP and legacy
- * download clients (sans-IO), and image streaming into the inactive slot. */
+ * download clients (sans-IO), image streaming into the inactive slot, and
+ * the agent that runs them on a HAL (stock NONOS/RTOS, FOTA, seed-dfu). */
 #ifndef FOTADEV_H
 #define FOTADEV_H
 
