@@ -286,7 +286,8 @@ static int prepare(struct fota_cli_api *api, const char *path, struct curl_slist
         return FOTA_ETOOBIG;
     curl_easy_setopt(api->curl, CURLOPT_URL, url);
     curl_easy_setopt(api->curl, CURLOPT_ERRORBUFFER, api->errbuf);
-    curl_easy_setopt(api->curl, CURLOPT_NOSIGNAL, 1L);
+    /* NOSIGNAL stays 0: fotactl is single-threaded, and so libcurl keeps
+     * SIGPIPE ignored while it runs (TLS writes to a closed peer). */
     curl_easy_setopt(api->curl, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(api->curl, CURLOPT_USERAGENT, "fotactl/" "0.1");
     curl_easy_setopt(api->curl, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -2,6 +2,7 @@
  * (update available, upgrade done, ...) oldest first like a log file, and
  * --follow, the server-sent-events feed printed line by line like tail -f. */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,7 @@ static void message_cells(const json_t *m, char b[4][1024], const char *cells[4]
 struct follow {
     struct fota_cli_ctx *c;
     long want, got;
+    int broken;   /* stdout is a closed pipe */
 };
 
 static int on_event(void *ud, const char *event, const char *id, const char *data)
@@ -108,8 +110,13 @@ static int on_event(void *ud, const char *event, const char *id, const char *dat
         else
             printf("%s\t%s\t%s\t%s\n", cells[0], cells[1], cells[2], cells[3]);
     }
-    fflush(stdout);
     json_decref(m);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        /* libcurl ignores SIGPIPE while it runs, so `| head -1` shows up as
+         * EPIPE here: stop, and die of SIGPIPE afterwards like tail -f. */
+        f->broken = 1;
+        return 1;
+    }
     f->got++;
     return f->want > 0 && f->got >= f->want;
 }
@@ -121,7 +128,7 @@ int fota_cli_messages(struct fota_cli_ctx *c)
     const char *count = fota_cli_opt(c, "count"), *after = fota_cli_opt(c, "after");
     struct fota_cli_reply r;
     struct fota_cli_table *t;
-    struct follow f;
+    struct follow f = { 0 };
     char path[256], b[4][1024], *end;
     const char *cells[4];
     json_t *list, *m;
@@ -154,6 +161,14 @@ int fota_cli_messages(struct fota_cli_ctx *c)
         f.want = n;
         f.got = 0;
         st = fota_cli_api_stream(c->api, path, on_event, &f, &r);
+        if (f.broken) {
+            fota_cli_reply_cleanup(&r);
+            fota_cli_api_free(c->api);
+            c->api = NULL;
+            signal(SIGPIPE, SIG_DFL);
+            raise(SIGPIPE);
+            return FOTA_CLI_EXIT_FAIL;   /* SIGPIPE was blocked: still fail */
+        }
         st = fota_cli_check(c, st, &r, NULL);
         if (st == 0 && r.stream_ended)   /* fotad stopped, or a proxy cut the stream */
             st = fota_cli_fail(FOTA_CLI_EXIT_CONNECT, "%s ended the message stream after %ld "

@@ -7,7 +7,8 @@ server never sees a POST to /roms/), unknown devices and products by name and by
 refusals that carry the server's message (duplicate version, bad flash map: exit 1; an upgrade
 to a version the product does not have: the server's 404 text, exit 4), and a server that is down (exit 5, "cannot connect to http://HOST:PORT
 (connection refused)"). Errors are one line on stderr; --json changes nothing about that.
-test_follow_server_stops: `messages --follow` whose server shuts down exits 5 and says so.
+test_follow_server_stops: `messages --follow` into a pipe whose reader is gone dies of SIGPIPE
+at the next message (like tail -f | head -1); one whose server shuts down exits 5 and says so.
 test_https: an https fotad with a self-signed certificate is refused with a TLS reason that
 points to --cacert; --cacert, FOTA_CACERT and the login-saved cacert make it work.
 Python 3 stdlib only (plus the openssl command to make the certificate).
@@ -16,9 +17,11 @@ import os
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fotatest import Fotad, check, free_port, make_image, run_tests  # noqa: E402
@@ -150,9 +153,25 @@ def test_follow_server_stops(d):
         check(ready, "no replayed message within 10 s")
         line = follow.stdout.readline()
         check("rom_released" in line and "release v1.1 published" in line, "replay: %r" % line)
+        # Like tail -f | head -1: with the reader gone, the next message ends a second
+        # follower (SIGPIPE), it does not stream into a closed pipe forever.
+        headless = ctl.popen("messages", "--follow")
+        headless.stdout.close()
+        deadline = time.monotonic() + 15
+        n = 0
+        while headless.poll() is None and time.monotonic() < deadline:
+            n += 1
+            d.upload_release(pid, "v2.%d" % n)
+            try:
+                headless.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                pass
+        check(headless.poll() == -signal.SIGPIPE,
+              "follow into a closed pipe: %r %r" % (headless.poll(), headless.stderr.read()))
         d.stop()
         out, err = follow.communicate(timeout=20)
-        check(follow.returncode == 5 and "ended the message stream after 1 message" in err,
+        check(follow.returncode == 5 and re.search(r"ended the message stream after \d+ message",
+                                                   err),
               "follow after shutdown: %d %r" % (follow.returncode, err))
     finally:
         if follow and follow.poll() is None:
