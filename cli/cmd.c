@@ -80,7 +80,7 @@ static void help_group(FILE *f, const char *group)
     fprintf(f, "usage: fotactl %s COMMAND [options]\n\ncommands:\n", group);
     for (v = fota_cli_verbs; v->group; v++)
         if (strcmp(v->group, group) == 0)
-            fprintf(f, "  %-9s %s\n", v->verb, v->summary);
+            fprintf(f, "  %-12s %s\n", v->verb, v->summary);
     fprintf(f, "\n`fotactl %s COMMAND --help` shows a command's options.\n", group);
 }
 
@@ -94,7 +94,7 @@ void fota_cli_help_all(FILE *f, const char *extra)
                "commands:\n");
     for (v = fota_cli_verbs; v->group; v++) {
         snprintf(name, sizeof(name), "%s%s%s", v->group, v->verb ? " " : "", v->verb ? v->verb : "");
-        fprintf(f, "  %-17s %s\n", name, v->summary);
+        fprintf(f, "  %-19s %s\n", name, v->summary);
     }
     if (extra)
         fputs(extra, f);

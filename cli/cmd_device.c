@@ -287,6 +287,86 @@ int fota_cli_device_key(struct fota_cli_ctx *c)
     return 0;
 }
 
+int fota_cli_device_commands(struct fota_cli_ctx *c)
+{
+    static const char *const head[] = { "ID", "ACTION", "PARAMS", "STATE", "CREATED",
+                                        "UPDATED", "RESULT" };
+    const char *count = fota_cli_opt(c, "count");
+    struct fota_cli_reply r;
+    struct fota_cli_table *t;
+    char path[96], what[128], b[7][256], *end;
+    const char *cells[7];
+    json_t *cmd;
+    int64_t id;
+    long n = 50;
+    size_t i;
+    int st;
+
+    if (count) {
+        n = strtol(count, &end, 10);
+        if (!count[0] || *end || n < 1 || n > 500)
+            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--count wants 1..500");
+    }
+    st = device_path(c, c->args[0], &id, what, sizeof(what));
+    if (st != 0)
+        return st;
+    snprintf(path, sizeof(path), "/v1/devices/%" PRId64 "/commands/?limit=%ld", id, n);
+    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    if (st != 0)
+        return st;
+    if (c->json) {
+        fota_cli_out_json(stdout, r.json);
+        fota_cli_reply_cleanup(&r);
+        return 0;
+    }
+    t = fota_cli_table_new(7, head);
+    json_array_foreach(fota_cli_array(r.json, "commands"), i, cmd) {
+        cells[0] = fota_cli_fmt(json_object_get(cmd, "id"), b[0], sizeof(b[0]));
+        cells[1] = fota_cli_fmt(json_object_get(cmd, "action"), b[1], sizeof(b[1]));
+        cells[2] = fota_cli_fmt(json_object_get(cmd, "params"), b[2], sizeof(b[2]));
+        cells[3] = fota_cli_fmt(json_object_get(cmd, "state"), b[3], sizeof(b[3]));
+        cells[4] = fota_cli_fmt_time(json_object_get(cmd, "created"), b[4], sizeof(b[4]));
+        cells[5] = fota_cli_fmt_time(json_object_get(cmd, "updated"), b[5], sizeof(b[5]));
+        cells[6] = fota_cli_fmt(json_object_get(cmd, "result"), b[6], sizeof(b[6]));
+        if (t)
+            fota_cli_table_add(t, cells);
+    }
+    if (t)
+        fota_cli_table_print(t, stdout);
+    fota_cli_table_free(t);
+    fota_cli_reply_cleanup(&r);
+    return t ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+}
+
+int fota_cli_device_rotate(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    char path[96], what[128], buf[256];
+    int64_t id;
+    int st;
+
+    st = device_path(c, c->args[0], &id, what, sizeof(what));
+    if (st != 0)
+        return st;
+    snprintf(path, sizeof(path), "/v1/devices/%" PRId64 "/rotate_keys", id);
+    st = fota_cli_call(c, "POST", path, NULL, &r, what);
+    if (st != 0)
+        return st;
+    if (c->json) {
+        fota_cli_out_json(stdout, r.json);
+    } else {
+        fota_cli_out_kv(stdout, 18, "master_device_key",
+                        fota_cli_fmt(json_object_get(r.json, "master_device_key"), buf,
+                                     sizeof(buf)));
+        fota_cli_out_kv(stdout, 18, "owner_key",
+                        fota_cli_fmt(json_object_get(r.json, "owner_key"), buf, sizeof(buf)));
+        fprintf(stderr, "the old keys stop working: flash the new sector "
+                "(fotactl device key %s --bin -o FILE)\n", c->args[0]);
+    }
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- rpc */
 
 /* Sends action with KEY=VALUE parameters to the device c->args[0] and prints

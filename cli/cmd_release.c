@@ -2,15 +2,18 @@
  * every image with the codec's release rules before a byte is sent, so a CI
  * job learns about a wrong-slot or truncated build locally, with the same
  * reason the server would give. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cmd.h"
 #include "fwimg.h"
 #include "out.h"
+#include "sha256.h"
 
 #define CHANGELOG_MAX 8191
 
@@ -380,4 +383,127 @@ int fota_cli_release_current(struct fota_cli_ctx *c)
     }
     fota_cli_reply_cleanup(&r);
     return 0;
+}
+
+/* The path of one release (and file) with the version and name encoded. */
+static int release_path(struct fota_cli_ctx *c, const char *version, const char *file,
+                        int64_t *pid, char *path, size_t cap)
+{
+    const char *product = fota_cli_opt(c, "product");
+    char ev[200], ef[200];
+    int st;
+
+    if (!product)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "this command needs --product");
+    if (fota_cli_urlencode(version, ev, sizeof(ev)) < 0 ||
+        (file && fota_cli_urlencode(file, ef, sizeof(ef)) < 0))
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the version or file name is too long");
+    st = fota_cli_product_id(c, product, pid);
+    if (st != 0)
+        return st;
+    if (file)
+        snprintf(path, cap, "/v1/products/%" PRId64 "/roms/%s/files/%s", *pid, ev, ef);
+    else
+        snprintf(path, cap, "/v1/products/%" PRId64 "/roms/%s/", *pid, ev);
+    return 0;
+}
+
+int fota_cli_release_show(struct fota_cli_ctx *c)
+{
+    static const char *const order[] = { "id", "product_id", "version", "codename", "current",
+                                         "created", "changelog", NULL };
+    static const char *const head[] = { "FILE", "SIZE", "SLOT", "DOWNLOADS", "SHA256" };
+    struct fota_cli_reply r;
+    struct fota_cli_table *t;
+    char path[512], b[5][128];
+    const char *cells[5];
+    json_t *rom, *files, *f, *k;
+    const char *key;
+    int64_t pid;
+    size_t i;
+    int st;
+
+    st = release_path(c, c->args[0], NULL, &pid, path, sizeof(path));
+    if (st != 0)
+        return st;
+    st = fota_cli_call(c, "GET", path, NULL, &r, NULL);   /* 404 names product or version */
+    if (st != 0)
+        return st;
+    if (c->json) {
+        fota_cli_out_json(stdout, r.json);
+        fota_cli_reply_cleanup(&r);
+        return 0;
+    }
+    rom = json_deep_copy(fota_cli_object(r.json, "rom"));
+    files = json_incref(json_object_get(rom, "files"));
+    /* Scalars as a block, the files as a table below it. */
+    json_object_foreach_safe(rom, k, key, f)
+        if (json_is_array(f) || json_is_object(f) || strcmp(key, "visibly") == 0 ||
+            strcmp(key, "updated") == 0 || strcmp(key, "life_cycle") == 0 ||
+            strcmp(key, "recommended") == 0)
+            json_object_del(rom, key);
+    fota_cli_out_show(stdout, rom, order);
+    fputc('\n', stdout);
+    t = fota_cli_table_new(5, head);
+    json_array_foreach(files, i, f) {
+        cells[0] = fota_cli_fmt(json_object_get(f, "name"), b[0], sizeof(b[0]));
+        cells[1] = fota_cli_fmt(json_object_get(f, "size"), b[1], sizeof(b[1]));
+        cells[2] = fota_cli_fmt(json_object_get(f, "slot"), b[2], sizeof(b[2]));
+        cells[3] = fota_cli_fmt(json_object_get(f, "download_count"), b[3], sizeof(b[3]));
+        cells[4] = fota_cli_fmt(json_object_get(f, "sha256"), b[4], sizeof(b[4]));
+        if (t)
+            fota_cli_table_add(t, cells);
+    }
+    if (t)
+        fota_cli_table_print(t, stdout);
+    fota_cli_table_free(t);
+    json_decref(files);
+    json_decref(rom);
+    fota_cli_reply_cleanup(&r);
+    return t ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+}
+
+int fota_cli_release_download(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    const char *name = c->args[1], *out = fota_cli_opt(c, "output"), *want;
+    char path[512], hex[2 * FOTA_SHA256_LEN + 1];
+    uint8_t sum[FOTA_SHA256_LEN];
+    int64_t pid;
+    FILE *f;
+    size_t i;
+    int st;
+
+    if (strchr(name, '/') && !out)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "give -o FILE for a name with '/'");
+    st = release_path(c, c->args[0], name, &pid, path, sizeof(path));
+    if (st != 0)
+        return st;
+    st = fota_cli_call(c, "GET", path, NULL, &r, NULL);
+    if (st != 0)
+        return st;
+    /* The store is content-addressed: what arrived must hash to its key. */
+    fota_sha256(r.body, r.len, sum);
+    for (i = 0; i < FOTA_SHA256_LEN; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+    want = fota_cli_api_header(c->api, "X-Fota-Sha256");
+    if (want && strcasecmp(want, hex) != 0) {
+        fota_cli_reply_cleanup(&r);
+        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s arrived damaged (SHA-256 %s, the server "
+                             "says %s); nothing written", name, hex, want);
+    }
+    if (!out)
+        out = name;
+    if (strcmp(out, "-") == 0) {
+        f = stdout;
+    } else if (!(f = fopen(out, "wb"))) {
+        fota_cli_reply_cleanup(&r);
+        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "cannot write %s (%s)", out, strerror(errno));
+    }
+    if (fwrite(r.body, 1, r.len, f) != r.len || (f != stdout && fclose(f) != 0))
+        st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "cannot write %s", out);
+    else if (f != stdout && !c->json)
+        fprintf(stderr, "wrote %zu bytes to %s (sha256 %s)\n", r.len, out, hex);
+    fota_cli_reply_cleanup(&r);
+    return st;
 }

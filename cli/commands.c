@@ -46,6 +46,18 @@ static const struct fota_cli_opt o_product[] = {
     { NULL, 0, NULL, NULL }
 };
 
+static const struct fota_cli_opt o_release_download[] = {
+    { "product", 'p', "P", "product id or name (required)" },
+    { "output", 'o', "FILE", "write to FILE (default: the file's name in this directory)" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_device_commands[] = {
+    { "product", 'p', "P", "look the device name up in this product only" },
+    { "count", 'n', "N", "at most N commands (default 50)" },
+    { NULL, 0, NULL, NULL }
+};
+
 static const struct fota_cli_opt o_device_add[] = {
     { "product", 'p', "P", "product id or name (required)" },
     { "bssid", 0, "MAC", "the device's station MAC (aa:bb:cc:dd:ee:ff)" },
@@ -104,6 +116,11 @@ const struct fota_cli_verb fota_cli_verbs[] = {
     { "release", "current", "--product P [VERSION]",
       "show the current release, or make VERSION current (devices get an update message)",
       o_product, 0, 1, 1, fota_cli_release_current },
+    { "release", "show", "--product P VERSION", "show one release with its files and hashes",
+      o_product, 1, 1, 1, fota_cli_release_show },
+    { "release", "download", "--product P VERSION FILE [-o OUT]",
+      "download a stored file of a release, checked against its SHA-256",
+      o_release_download, 2, 2, 1, fota_cli_release_download },
     { "device", "add", "--product P NAME", "add a device; prints its master and owner keys",
       o_device_add, 1, 1, 1, fota_cli_device_add },
     { "device", "list", "[--product P]", "list devices",
@@ -113,6 +130,11 @@ const struct fota_cli_verb fota_cli_verbs[] = {
     { "device", "key", "DEVICE [--bin] [-o FILE]",
       "print the master device key, or write the flash-ready key sector with --bin",
       o_device_key, 1, 1, 1, fota_cli_device_key },
+    { "device", "commands", "DEVICE", "the commands sent to a device and their state, newest first",
+      o_device_commands, 1, 1, 1, fota_cli_device_commands },
+    { "device", "rotate-keys", "DEVICE",
+      "new master and owner keys (the old ones stop working; re-flash the key sector)",
+      o_device_ref, 1, 1, 1, fota_cli_device_rotate },
     { "upgrade", NULL, "DEVICE --version V [--wait [--timeout S]]",
       "tell a device to download and install version V (queued while it is offline)",
       o_upgrade, 1, 1, 1, fota_cli_upgrade },

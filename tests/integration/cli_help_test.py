@@ -52,12 +52,13 @@ def main():
                 if commands:
                     break
                 continue
-            m = re.match(r"^  ([a-z]+(?: [a-z]+)?)\s{2,}\S", line)
+            m = re.match(r"^  ([a-z]+(?: [a-z-]+)?)\s{2,}\S", line)
             if m:
                 commands.append(m.group(1))
         expected = {"login", "product create", "product list", "product show", "release publish",
                     "release list", "release current", "device add", "device list",
-                    "device show", "device key", "upgrade", "reboot", "rpc", "messages"}
+                    "device show", "device key", "upgrade", "reboot", "rpc", "messages",
+                    "release show", "release download", "device commands", "device rotate-keys"}
         missing = expected - set(commands)
         if missing:
             fail("--help does not list %s:\n%s" % (sorted(missing), r.stdout))

@@ -8,10 +8,12 @@ codename and a changelog file; release current v1.1; messages shows "device ... 
 available"; upgrade while the device is offline (queued); the device comes back, downloads
 user2.bin and reports success, which `messages --follow --count 1` prints; reboot; fota-sim sees
 the device boot v1.1; device show says v1.1. Then, with the device online, v1.2 through
-`upgrade --wait`, which returns when the device reports success.
+`upgrade --wait`, which returns when the device reports success; release show/download, the
+device's command history, and key rotation.
 test_terminal: on a pseudo-terminal, tables are aligned with a bold header, NO_COLOR/--no-color
 turn colour off, and publishing draws an upload progress bar. Python 3 stdlib only.
 """
+import hashlib
 import json
 import os
 import pty
@@ -181,6 +183,19 @@ def test_seed_workflow(d):
         listed = ctl.run("messages", "--device", "kitchen").stdout
         check("upgraded from v1.0 to v1.1" in listed, "messages after upgrade: %r" % listed)
 
+        # The release as stored, the file back byte for byte, the command history.
+        shown = ctl.run("release", "show", "-p", "plug", "v1.1").stdout
+        local2 = open(os.path.join(home, "v1.1", "user2.bin"), "rb").read()
+        check("codename\tbeta" in shown and hashlib.sha256(local2).hexdigest() in shown,
+              "release show: %r" % shown)
+        ctl.run("release", "download", "-p", "plug", "v1.1", "user2.bin", "-o", "back.bin")
+        check(open(os.path.join(home, "back.bin"), "rb").read() == local2,
+              "release download differs from the uploaded user2.bin")
+        cmds = [r.split("\t") for r in ctl.run("device", "commands", "kitchen").stdout.splitlines()]
+        check([c[1] for c in cmds] == ["sys_reboot", "sys_upgrade"] and
+              '"v1.1"' in cmds[1][2] and cmds[1][3] in ("acked", "done"),
+              "device commands: %r" % cmds)
+
         # 11. the CI way with the device online: upgrade --wait returns on its report.
         os.mkdir(os.path.join(home, "v1.2"))
         for slot in (1, 2):
@@ -196,6 +211,13 @@ def test_seed_workflow(d):
         ctl.run("reboot", "kitchen")
         rc, out, err = finish(device, "fota-sim upgrade to v1.2")
         check(rc == 0 and "upgraded:   1" in out, "fota-sim v1.2:\n%s\n%s" % (out, err[-2000:]))
+
+        # 12. a leaked key: rotate, and the key sector follows.
+        rotated = ctl.json("device", "rotate-keys", "kitchen")
+        check(rotated["master_device_key"] != master, "rotate-keys kept the key")
+        ctl.run("device", "key", "kitchen", "--bin", "-o", "master_device_key.bin")
+        check(open(keybin, "rb").read()[:40] == rotated["master_device_key"].encode(),
+              "the key sector does not hold the rotated key")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
