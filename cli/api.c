@@ -14,6 +14,9 @@
 #include "config.h"
 #include "fota_err.h"
 
+#ifndef FOTA_VERSION
+#define FOTA_VERSION "dev"
+#endif
 
 struct buf {
     char *p;
@@ -289,7 +292,7 @@ static int prepare(struct fota_cli_api *api, const char *path, struct curl_slist
     /* NOSIGNAL stays 0: fotactl is single-threaded, and so libcurl keeps
      * SIGPIPE ignored while it runs (TLS writes to a closed peer). */
     curl_easy_setopt(api->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(api->curl, CURLOPT_USERAGENT, "fotactl/" "0.1");
+    curl_easy_setopt(api->curl, CURLOPT_USERAGENT, "fotactl/" FOTA_VERSION);
     curl_easy_setopt(api->curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(api->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_body);
