@@ -152,6 +152,13 @@ int fota_cli_conf_load(struct fota_cli_conf *c, const char *flag_server, const c
     if (fota_cli_conf_path(c->path, sizeof(c->path)) < 0)
         c->path[0] = '\0';
     if (c->path[0] && access(c->path, F_OK) == 0) {
+        struct stat sb;
+
+        /* It holds an admin key: say so when others can read it (once per
+         * run; the command still works, as ssh's config checks do not). */
+        if (stat(c->path, &sb) == 0 && (sb.st_mode & 077))
+            fprintf(stderr, "fotactl: warning: %s can be read by other users "
+                            "(chmod 600 it)\n", c->path);
         rc = read_ini(c->path, &st);
         if (rc != 0 || st.bad) {
             if (rc > 0)

@@ -155,6 +155,13 @@ def main():
         if "kitchen" not in r.stdout:
             fail("device list output: %r" % r.stdout)
 
+        # A config others can read still works, with a warning.
+        os.chmod(cfg, 0o644)
+        r = run(["product", "list"], home)
+        os.chmod(cfg, 0o600)
+        if r.returncode != 0 or "can be read by other users" not in r.stderr:
+            fail("no warning about a 0644 config: %d %r" % (r.returncode, r.stderr))
+
         # XDG_CONFIG_HOME wins over HOME.
         xdg = os.path.join(home, "xdg")
         r = run(["login", "--server", u2, "--key", "b" * 40], home, {"XDG_CONFIG_HOME": xdg})
