@@ -257,6 +257,20 @@ int fota_fwimg_release_check(const struct fota_flash_map *map,
                              const struct fota_release_file *files, size_t n,
                              char *reason, size_t reason_len);
 
+/* How the release check identifies the slot of user1.bin / user2.bin. */
+#define FOTA_RELEASE_F_SLOT_BY_NAME 0x01u
+/* Same as fota_fwimg_release_check with flags; flags 0 is exactly that
+ * function. FOTA_RELEASE_F_SLOT_BY_NAME (a product whose devices do not check
+ * byte 3: the seed's RTOS 1.x client, RTOS 1.x FOTA_Demo) also accepts an RTOS
+ * 1.x / NONOS 1.x gen_appbin image (variant LEGACY: EA 04 <flash mode>
+ * <size map<<4|freq>) as the slot its file name says, if bytes 2-3 are a valid
+ * flash mode, size map and frequency equal to the E9 header's (and the map
+ * rules above still apply to that size map); its slot is then reported as
+ * the name's. A byte 3 that names the other slot is refused in both modes. */
+int fota_fwimg_release_check_flags(const struct fota_flash_map *map,
+                                   const struct fota_release_file *files, size_t n,
+                                   uint32_t flags, char *reason, size_t reason_len);
+
 /* --------------------------------------------------------------- builder */
 
 /* Options for a synthetic NONOS >= 2.0 "new" image. Start from
@@ -273,6 +287,8 @@ struct fota_fwimg_build_opts {
     uint32_t rodata_size;  /* .rodata after .data (rounded up to 4), 1..0x14000 */
     const char *version;   /* embedded as "FOTAVER:" version NUL; NULL = none; printable, < 32 */
     uint32_t seed;         /* filler bytes come from this seed (same opts = same bytes) */
+    int rtos1_header;      /* 1: RTOS 1.x gen_appbin first header EA 04 <flash_mode>
+                            * <size_map<<4|freq> (no slot number; variant LEGACY) */
 };
 
 /* Realistic small defaults: slot 1, map 2, QIO, 40 MHz, irom 4 KiB, .text
@@ -290,7 +306,7 @@ int fota_fwimg_build_fit(struct fota_fwimg_build_opts *o, size_t total);
 /* Writes the image to out (capacity cap) and its size to *len. Returns 0,
  * FOTA_EINVAL (bad options) or FOTA_ETOOBIG (cap too small; *len = needed).
  * The result parses as layout V2 / variant NONOS2 / slot o->slot with a valid
- * checksum and CRC. */
+ * checksum and CRC (variant LEGACY / slot unknown with o->rtos1_header). */
 int fota_fwimg_build(const struct fota_fwimg_build_opts *o, uint8_t *out, size_t cap,
                      size_t *len);
 

@@ -171,11 +171,12 @@ int fota_fwimg_build(const struct fota_fwimg_build_opts *o, uint8_t *out, size_t
     st = o->seed ? o->seed : 0x9E3779B9u;
     nseg = o->data_size ? 3 : 2;
 
-    /* first header (NONOS >= 2.0: byte 2 = 0, byte 3 = app) and the irom segment */
+    /* first header (NONOS >= 2.0: byte 2 = 0, byte 3 = app; RTOS 1.x: the
+     * flash settings again) and the irom segment */
     out[0] = 0xEA;
     out[1] = 0x04;
-    out[2] = 0;
-    out[3] = (uint8_t)o->slot;
+    out[2] = o->rtos1_header ? (uint8_t)o->flash_mode : 0;
+    out[3] = o->rtos1_header ? (uint8_t)((o->size_map << 4) | o->flash_freq) : (uint8_t)o->slot;
     put32(out + 4, entry);
     put32(out + 8, 0);
     put32(out + 12, irom);

@@ -126,8 +126,63 @@ static int not_image(struct msg *m, const char *name, const struct fota_fwimg_in
     return FOTA_EINVAL;
 }
 
+static int freq_ok(int f)
+{
+    return f == 0 || f == 1 || f == 2 || f == 15;
+}
+
+/* FOTA_RELEASE_F_SLOT_BY_NAME: an RTOS 1.x / NONOS 1.x image (EA 04 <mode>
+ * <map<<4|freq>) takes its slot from the name if bytes 2-3 are flash settings
+ * that agree with the E9 header. 1 if accepted (in->slot set), 0 otherwise. */
+static int slot_by_name(struct fota_fwimg_info *in, int slot)
+{
+    int map = in->byte3 >> 4, freq = in->byte3 & 15;
+
+    if (in->variant != FOTA_FWIMG_VARIANT_LEGACY || in->byte2 > 3 || !fota_flash_map_get(map) ||
+        !freq_ok(freq) || in->byte2 != in->flash_mode || map != in->size_map ||
+        freq != in->flash_freq)
+        return 0;
+    in->slot = (enum fota_fwimg_slot)slot;
+    in->slot_src = FOTA_FWIMG_SLOTSRC_NAME;
+    return 1;
+}
+
+/* The refusal of an image whose byte 3 is no slot number. */
+static void no_slot_byte(struct msg *m, const char *name, int slot, uint32_t flags,
+                         const struct fota_fwimg_info *in)
+{
+    const uint8_t b23[2] = { in->byte2, in->byte3 };
+
+    m_str(m, name);
+    m_str(m, " has no slot number in byte 3 (");
+    m_hex(m, in->byte3, 2);
+    m_str(m, ", a ");
+    m_str(m, fota_fwimg_layout_name(in->layout));
+    m_str(m, "/");
+    m_str(m, fota_fwimg_variant_name(in->variant));
+    if (!(flags & FOTA_RELEASE_F_SLOT_BY_NAME)) {
+        m_str(m, " image, e.g. from esptool or an RTOS 1.x SDK), so devices refuse it: ");
+        m_str(m, name);
+        m_str(m, " must be built by NONOS >= 2.0 gen_appbin with app=");
+        m_dec(m, (uint32_t)slot);
+        if (in->variant == FOTA_FWIMG_VARIANT_LEGACY)
+            m_str(m, " (for devices that do not check byte 3, such as RTOS 1.x clients, "
+                     "create the product with slot_check \"name\")");
+        return;
+    }
+    m_str(m, " image) and bytes 2-3 (");
+    m_bytes(m, b23, 2);
+    m_str(m, ") are not the flash mode, size map and frequency of its E9 header (");
+    m_hex(m, in->flash_mode >= 0 ? (uint32_t)in->flash_mode : 0xFFu, 2);
+    m_str(m, " ");
+    m_hex(m, in->size_map >= 0 ? (uint32_t)(in->size_map << 4 | (in->flash_freq & 15)) : 0xFFu,
+          2);
+    m_str(m, "): slot_check \"name\" accepts RTOS 1.x / NONOS 1.x gen_appbin images "
+             "(EA 04 <flash mode> <size map, frequency>) or a slot number");
+}
+
 /* All checks of one slot image; 0 or the refusal. */
-static int check_slot(struct msg *m, const struct fota_flash_map *map, int slot,
+static int check_slot(struct msg *m, const struct fota_flash_map *map, int slot, uint32_t flags,
                       const struct fota_release_file *f, struct fota_fwimg_info *in)
 {
     const char *name = slot_file[slot];
@@ -173,23 +228,19 @@ static int check_slot(struct msg *m, const struct fota_flash_map *map, int slot,
         m_str(m, "): the boot loader would not start it");
         return FOTA_ECHECKSUM;
     }
+    if (in->slot == FOTA_FWIMG_SLOT_UNKNOWN && (flags & FOTA_RELEASE_F_SLOT_BY_NAME))
+        (void)slot_by_name(in, slot);
+    if (in->slot == FOTA_FWIMG_SLOT_UNKNOWN) {
+        no_slot_byte(m, name, slot, flags, in);
+        return FOTA_ESLOT;
+    }
     if (in->slot != (enum fota_fwimg_slot)slot) {
         m_str(m, name);
-        if (in->slot != FOTA_FWIMG_SLOT_UNKNOWN) {
-            m_str(m, " is a ");
-            m_str(m, fota_fwimg_slot_name(in->slot));
-            m_str(m, " image (byte 3 = ");
-            m_dec(m, in->byte3);
-            m_str(m, "): ");
-        } else {
-            m_str(m, " has no slot number in byte 3 (");
-            m_hex(m, in->byte3, 2);
-            m_str(m, ", a ");
-            m_str(m, fota_fwimg_layout_name(in->layout));
-            m_str(m, "/");
-            m_str(m, fota_fwimg_variant_name(in->variant));
-            m_str(m, " image, e.g. from esptool or an RTOS 1.x SDK), so devices refuse it: ");
-        }
+        m_str(m, " is a ");
+        m_str(m, fota_fwimg_slot_name(in->slot));
+        m_str(m, " image (byte 3 = ");
+        m_dec(m, in->byte3);
+        m_str(m, "): ");
         m_str(m, name);
         m_str(m, " must be built by NONOS >= 2.0 gen_appbin with app=");
         m_dec(m, (uint32_t)slot);
@@ -232,6 +283,13 @@ int fota_fwimg_release_check(const struct fota_flash_map *map,
                              const struct fota_release_file *files, size_t n,
                              char *reason, size_t reason_len)
 {
+    return fota_fwimg_release_check_flags(map, files, n, 0, reason, reason_len);
+}
+
+int fota_fwimg_release_check_flags(const struct fota_flash_map *map,
+                                   const struct fota_release_file *files, size_t n,
+                                   uint32_t flags, char *reason, size_t reason_len)
+{
     struct msg m = { reason, reason_len, 0 };
     struct fota_fwimg_info info[3];
     const struct fota_release_file *f;
@@ -273,7 +331,7 @@ int fota_fwimg_release_check(const struct fota_flash_map *map,
     }
     for (slot = 1; slot <= 2; slot++) {
         f = find(files, n, slot_file[slot]);
-        if ((rc = check_slot(&m, map, slot, f, &info[slot])) < 0)
+        if ((rc = check_slot(&m, map, slot, flags, f, &info[slot])) < 0)
             return rc;
     }
     if (info[1].size_map >= 0 && info[2].size_map >= 0 && info[1].size_map != info[2].size_map) {

@@ -34,12 +34,20 @@ struct fota_product {
     char    status[16];                /* "deployed", "development", ... */
     char    description[FOTA_TEXT_MAX];
     int     flash_map;                 /* size map code 0..9 (fwimg.h) */
+    int     slot_check;                /* FOTA_SLOT_CHECK_*: how a release's slots are told */
     int64_t created;
     /* Filled by product_get/product_list only. */
     int64_t devices_total;
     int64_t devices_activated;
     char    current_version[FOTA_VERSION_MAX]; /* "" when none is current */
 };
+
+/* struct fota_product.slot_check: what identifies user1.bin / user2.bin at
+ * release upload. BYTE3 (0, the default): byte 3 must be the slot number, as
+ * NONOS >= 2.0 devices check. NAME: RTOS 1.x images (flash settings in byte 3)
+ * are taken as the slot their file name says (FOTA_RELEASE_F_SLOT_BY_NAME). */
+#define FOTA_SLOT_CHECK_BYTE3 0
+#define FOTA_SLOT_CHECK_NAME  1
 
 struct fota_rom_file {
     int64_t id;                        /* set by rom_create */
@@ -168,7 +176,8 @@ struct fota_store_ops {
     void (*close)(struct fota_store *s);                   /* flushes and frees; NULL-safe wrapper below */
 
     /* Products. product_create sets p->id and p->created. EEXIST on a duplicate name.
-     * EINVAL for an empty name; an empty status is stored as "development".
+     * EINVAL for an empty name or a slot_check other than FOTA_SLOT_CHECK_*;
+     * an empty status is stored as "development".
      * product_list is in id order. */
     int (*product_create)(struct fota_store *s, struct fota_product *p);
     int (*product_get)(struct fota_store *s, int64_t id, struct fota_product *out);

@@ -126,7 +126,8 @@ static int mem_product_create(struct fota_store *s, struct fota_product *p)
     struct mem_store *m = M(s);
     struct fota_product row;
 
-    if (!p->name[0])
+    if (!p->name[0] ||
+        (p->slot_check != FOTA_SLOT_CHECK_BYTE3 && p->slot_check != FOTA_SLOT_CHECK_NAME))
         return FOTA_EINVAL;
     mem_lock(m);
     for (size_t i = 0; i < m->n_products; i++)

@@ -16,7 +16,8 @@
     "SELECT p.id, p.name, p.serial, p.status, p.description, p.flash_map, p.created,"       \
     " (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id),"                          \
     " (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id AND d.activated <> 0),"     \
-    " COALESCE((SELECT r.version FROM roms r WHERE r.product_id = p.id AND r.is_current <> 0), '')" \
+    " COALESCE((SELECT r.version FROM roms r WHERE r.product_id = p.id AND r.is_current <> 0), '')," \
+    " p.slot_check"                                                                          \
     " FROM products p"
 
 static void read_product(sqlite3_stmt *st, struct fota_product *p)
@@ -32,6 +33,7 @@ static void read_product(sqlite3_stmt *st, struct fota_product *p)
     p->devices_total = sqlite3_column_int64(st, 7);
     p->devices_activated = sqlite3_column_int64(st, 8);
     fota_store_sqlite_col_text(st, 9, p->current_version, sizeof p->current_version);
+    p->slot_check = sqlite3_column_int(st, 10);
 }
 
 int fota_store_sqlite_product_create(struct fota_store *s, struct fota_product *p)
@@ -41,7 +43,8 @@ int fota_store_sqlite_product_create(struct fota_store *s, struct fota_product *
     int64_t id = 0, now = fota_store_now();
     int rc;
 
-    if (!p->name[0])
+    if (!p->name[0] ||
+        (p->slot_check != FOTA_SLOT_CHECK_BYTE3 && p->slot_check != FOTA_SLOT_CHECK_NAME))
         return FOTA_EINVAL;
     if (!p->status[0])
         fota_store_strlcpy(p->status, "development", sizeof p->status);
@@ -50,8 +53,8 @@ int fota_store_sqlite_product_create(struct fota_store *s, struct fota_product *
     if (rc)
         goto out;
     st = STMT(SQ_PRODUCT_INSERT,
-              "INSERT INTO products (name, serial, status, description, flash_map, created)"
-              " VALUES (?, ?, ?, ?, ?, ?) RETURNING id");
+              "INSERT INTO products (name, serial, status, description, flash_map, created,"
+              " slot_check) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id");
     if (st) {
         SQL_BIND_STR(st, 1, p->name);
         SQL_BIND_STR(st, 2, p->serial);
@@ -59,6 +62,7 @@ int fota_store_sqlite_product_create(struct fota_store *s, struct fota_product *
         SQL_BIND_STR(st, 4, p->description);
         sqlite3_bind_int(st, 5, p->flash_map);
         sqlite3_bind_int64(st, 6, now);
+        sqlite3_bind_int(st, 7, p->slot_check);
     }
     rc = fota_store_sqlite_exec(q, st, "product_create", &id);
     if (rc == 0)

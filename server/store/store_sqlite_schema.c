@@ -117,6 +117,9 @@ static const char *const migrations[] = {
     "  mode        TEXT    NOT NULL,"
     "  created     BIGINT  NOT NULL"
     ");",
+
+    /* 2: how a product's release slots are identified (FOTA_SLOT_CHECK_*; 0 = byte 3). */
+    "ALTER TABLE products ADD COLUMN slot_check INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -33,6 +33,30 @@ static struct img mk(int slot, int map, size_t total)
     return r;
 }
 
+/* An RTOS 1.x gen_appbin image (EA 04 <mode> <map<<4|freq>, no slot number). */
+static struct img mk_rtos1(int map, int mode, int freq, uint32_t seed)
+{
+    struct fota_fwimg_build_opts o;
+    struct fota_fwimg_info in;
+    struct img r;
+    fota_fwimg_build_opts_init(&o);
+    o.size_map = map;
+    o.flash_mode = mode;
+    o.flash_freq = freq;
+    o.seed = seed;
+    o.rtos1_header = 1;
+    r.len = fota_fwimg_build_size(&o);
+    r.b = malloc(r.len);
+    assert_non_null(r.b);
+    assert_int_equal(fota_fwimg_build(&o, r.b, r.len, &r.len), 0);
+    assert_int_equal(fota_fwimg_parse(r.b, r.len, &in), 0);
+    assert_int_equal(in.variant, FOTA_FWIMG_VARIANT_LEGACY);
+    assert_int_equal(in.slot, FOTA_FWIMG_SLOT_UNKNOWN);
+    assert_int_equal(in.byte2, mode);
+    assert_int_equal(in.byte3, (map << 4) | freq);
+    return r;
+}
+
 static void fix_crc(struct img *m)
 {
     uint32_t c = fota_esp_crc_stored(fota_crc32_update(0, m->b, m->len - 4));
@@ -52,6 +76,15 @@ static int check2(int map, const char *n1, const uint8_t *d1, size_t l1,
     };
     memset(why, 'x', sizeof why);
     return fota_fwimg_release_check(fota_flash_map_get(map), f, 3, why, sizeof why);
+}
+
+/* check2 with release flags and info reports (ia/ib may be NULL). */
+static int check2f(int map, uint32_t flags, const char *n1, const struct img *a, const char *n2,
+                   const struct img *b)
+{
+    struct fota_release_file f[2] = { { n1, a->b, a->len, NULL }, { n2, b->b, b->len, NULL } };
+    memset(why, 'x', sizeof why);
+    return fota_fwimg_release_check_flags(fota_flash_map_get(map), f, 2, flags, why, sizeof why);
 }
 
 static void expect(int rc, int want, const char *needle)
@@ -171,6 +204,68 @@ static void test_slots(void **state)
     free(b.b);
 }
 
+/* slot_check "name": RTOS 1.x images are the slot their name says, if bytes 2-3 are sound
+ * flash settings; the default stays strict. */
+static void test_slot_by_name(void **state)
+{
+    const uint32_t byname = FOTA_RELEASE_F_SLOT_BY_NAME;
+    struct img r1 = mk_rtos1(2, 0, 0, 11), r2 = mk_rtos1(2, 0, 0, 12);
+    struct img n1 = mk(1, 2, 0), n2 = mk(2, 2, 0), big = mk_rtos1(5, 2, 15, 13);
+    struct fota_fwimg_info in;
+    (void)state;
+
+    /* default (and flags 0): refused, with the reason and the way out */
+    expect(check2(2, "user1.bin", r1.b, r1.len, "user2.bin", r2.b, r2.len), FOTA_ESLOT,
+           "user1.bin has no slot number in byte 3 (0x20, a v2/legacy image");
+    expect(check2f(2, 0, "user1.bin", &r1, "user2.bin", &r2), FOTA_ESLOT,
+           "create the product with slot_check \"name\"");
+    /* by name: accepted, also with the map unknown; files may be given in any order */
+    expect(check2f(2, byname, "user1.bin", &r1, "user2.bin", &r2), 0, "");
+    assert_string_equal(why, "");
+    assert_int_equal(check2f(-1, byname, "user2.bin", &r2, "user1.bin", &r1), 0);
+    /* a NONOS >= 2.0 pair still passes, and mixing is allowed (same map) */
+    assert_int_equal(check2f(2, byname, "user1.bin", &n1, "user2.bin", &n2), 0);
+    assert_int_equal(check2f(2, byname, "user1.bin", &r1, "user2.bin", &n2), 0);
+    /* a slot number naming the other slot is refused in name mode too */
+    expect(check2f(2, byname, "user1.bin", &n2, "user2.bin", &r2), FOTA_ESLOT,
+           "user1.bin is a user2 image (byte 3 = 2)");
+    /* the map rules apply to the size map of byte 3 / the E9 header */
+    expect(check2f(2, byname, "user1.bin", &big, "user2.bin", &r2), FOTA_ECONFIG,
+           "user1.bin is built for flash size map 5");
+    /* a flash setting in byte 3 that is no size map (7 has no OTA layout, 3 no frequency) */
+    r1.b[3] = 0x70;
+    fix_crc(&r1);
+    expect(check2f(2, byname, "user1.bin", &r1, "user2.bin", &r2), FOTA_ESLOT,
+           "user1.bin has no slot number in byte 3 (0x70, a v2/legacy image) and bytes 2-3 (00 70)");
+    r1.b[3] = 0x23;
+    fix_crc(&r1);
+    expect(check2f(2, byname, "user1.bin", &r1, "user2.bin", &r2), FOTA_ESLOT,
+           "are not the flash mode, size map and frequency of its E9 header (0x00 0x20)");
+    /* byte 3 disagreeing with the E9 header (map 3 vs 2), flash mode beyond DOUT */
+    r1.b[3] = 0x30;
+    fix_crc(&r1);
+    expect(check2f(2, byname, "user1.bin", &r1, "user2.bin", &r2), FOTA_ESLOT,
+           "user1.bin has no slot number");
+    r1.b[3] = 0x20;
+    r1.b[2] = 4;
+    fix_crc(&r1);
+    expect(check2f(2, byname, "user1.bin", &r1, "user2.bin", &r2), FOTA_ESLOT, "(04 20)");
+    /* the other rules still run first: a bad CRC is a bad CRC */
+    r1.b[2] = 0;
+    fix_crc(&r1);
+    r1.b[r1.len - 1] ^= 1;
+    expect(check2f(2, byname, "user1.bin", &r1, "user2.bin", &r2), FOTA_ECRC,
+           "user1.bin has a bad CRC");
+    /* parse alone never decides a slot from a name */
+    assert_int_equal(fota_fwimg_parse(r2.b, r2.len, &in), 0);
+    assert_int_equal(in.slot_src, FOTA_FWIMG_SLOTSRC_NONE);
+    free(r1.b);
+    free(r2.b);
+    free(n1.b);
+    free(n2.b);
+    free(big.b);
+}
+
 static void test_budget_and_maps(void **state)
 {
     const struct fota_flash_map *m0 = fota_flash_map_get(0);
@@ -215,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_not_images),
         cmocka_unit_test(test_damaged),
         cmocka_unit_test(test_slots),
+        cmocka_unit_test(test_slot_by_name),
         cmocka_unit_test(test_budget_and_maps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,7 @@ static void test_products(void **state)
     assert_string_equal(q.description, "product alpha");
     assert_string_equal(q.status, "development");
     assert_int_equal(q.flash_map, 4);
+    assert_int_equal(q.slot_check, FOTA_SLOT_CHECK_BYTE3);   /* the default */
     assert_true(q.created > 1600000000);
     assert_int_equal(q.devices_total, 0);
     assert_string_equal(q.current_version, "");
@@ -40,6 +41,23 @@ static void test_products(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(list[0].id, a);
     assert_int_equal(list[1].id, b);
+    free(list);
+
+    /* slot_check is stored and read back by get, find and list; other values refused */
+    memset(&p, 0, sizeof p);
+    snprintf(p.name, sizeof p.name, "seed-fleet");
+    p.slot_check = 7;
+    assert_int_equal(s->ops->product_create(s, &p), FOTA_EINVAL);
+    p.slot_check = FOTA_SLOT_CHECK_NAME;
+    assert_int_equal(s->ops->product_create(s, &p), 0);
+    assert_int_equal(s->ops->product_get(s, p.id, &q), 0);
+    assert_int_equal(q.slot_check, FOTA_SLOT_CHECK_NAME);
+    assert_int_equal(s->ops->product_find(s, "seed-fleet", &q), 0);
+    assert_int_equal(q.slot_check, FOTA_SLOT_CHECK_NAME);
+    assert_int_equal(s->ops->product_list(s, &list, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(list[0].slot_check, FOTA_SLOT_CHECK_BYTE3);
+    assert_int_equal(list[2].slot_check, FOTA_SLOT_CHECK_NAME);
     free(list);
 }
 
