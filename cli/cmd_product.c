@@ -50,7 +50,7 @@ int fota_cli_login(struct fota_cli_ctx *c)
 }
 
 static const char *const product_order[] = {
-    "id", "name", "serial", "status", "description", "flash_map", "current_version",
+    "id", "name", "serial", "status", "description", "flash_map", "slot_check", "current_version",
     "devices_activated", "devices_total", "created", NULL
 };
 
@@ -93,6 +93,13 @@ int fota_cli_product_create(struct fota_cli_ctx *c)
             return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--flash-map wants a size map code 0..15");
         }
         json_object_set_new(body, "flash_map", json_integer(map));
+    }
+    if ((s = fota_cli_opt(c, "slot-check"))) {
+        if (strcmp(s, "byte3") != 0 && strcmp(s, "name") != 0) {
+            json_decref(body);
+            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--slot-check wants byte3 or name");
+        }
+        json_object_set_new(body, "slot_check", json_string(s));
     }
     st = fota_cli_call(c, "POST", "/v1/products/", body, &r, NULL);
     json_decref(body);

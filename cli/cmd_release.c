@@ -96,14 +96,16 @@ static const char *renames(const struct local_file *f, size_t n, char *buf, size
 }
 
 /* The product's size map code, or -1 when the server does not say. */
-static int product_map(struct fota_cli_ctx *c, int64_t pid, const char *ref, int *map)
+static int product_map(struct fota_cli_ctx *c, int64_t pid, const char *ref, int *map,
+                       uint32_t *flags)
 {
     struct fota_cli_reply r;
     char path[64], what[128];
-    json_t *m;
+    json_t *m, *sc;
     int st;
 
     *map = -1;
+    *flags = 0;
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/", pid);
     snprintf(what, sizeof(what), "product '%s'", ref);
     st = fota_cli_call(c, "GET", path, NULL, &r, what);
@@ -112,6 +114,10 @@ static int product_map(struct fota_cli_ctx *c, int64_t pid, const char *ref, int
     m = json_object_get(fota_cli_object(r.json, "product"), "flash_map");
     if (json_is_integer(m))
         *map = (int)json_integer_value(m);
+    /* the server checks with the product's slot_check: check the same way here */
+    sc = json_object_get(fota_cli_object(r.json, "product"), "slot_check");
+    if (json_is_string(sc) && strcmp(json_string_value(sc), "name") == 0)
+        *flags = FOTA_RELEASE_F_SLOT_BY_NAME;
     fota_cli_reply_cleanup(&r);
     return 0;
 }
@@ -157,10 +163,11 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
     struct fota_cli_reply r;
     const char *product = fota_cli_opt(c, "product"), *version = fota_cli_opt(c, "version");
     const char *s;
-    char *changelog = NULL, reason[256], path[64], names[512];
+    char *changelog = NULL, reason[512], path[64], names[512];
     size_t n = (size_t)c->nargs, np = 0, i, total = 0;
     int64_t pid;
     int map = -1, st, progress;
+    uint32_t check_flags = 0;
 
     memset(files, 0, sizeof(files));
     if (!product || !version)
@@ -184,7 +191,7 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
     if (st != 0)
         goto out;
     if (!fota_cli_opt(c, "no-check")) {
-        st = product_map(c, pid, product, &map);
+        st = product_map(c, pid, product, &map, &check_flags);
         if (st != 0)
             goto out;
         for (i = 0; i < n; i++) {
@@ -193,8 +200,8 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
             rf[i].len = files[i].len;
             rf[i].info = NULL;
         }
-        if (fota_fwimg_release_check(map >= 0 ? fota_flash_map_get(map) : NULL, rf, n, reason,
-                                     sizeof(reason)) != 0) {
+        if (fota_fwimg_release_check_flags(map >= 0 ? fota_flash_map_get(map) : NULL, rf, n,
+                                           check_flags, reason, sizeof(reason)) != 0) {
             st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s (checked locally, nothing was uploaded%s)",
                                reason, renames(files, n, names, sizeof(names)));
             goto out;

@@ -27,6 +27,8 @@ static const struct fota_cli_opt o_product_create[] = {
     { "serial", 0, "S", "Espressif serial / product type code (e.g. 23701)" },
     { "description", 0, "TEXT", "free text" },
     { "flash-map", 0, "N", "flash size map code 0..9 of the devices (default: server's)" },
+    { "slot-check", 0, "byte3|name", "how release images name their slot: byte3 (default, "
+                                      "NONOS >= 2.0) or name (RTOS 1.x / seed-era images)" },
     { NULL, 0, NULL, NULL }
 };
 

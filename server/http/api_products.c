@@ -1,5 +1,6 @@
 /* api_products.c - admin endpoints for products:
- * POST /v1/products/, GET /v1/products/, GET /v1/products/ID/. */
+ * POST /v1/products/, GET /v1/products/, GET /v1/products/ID/.
+ * A product's flash_map and slot_check decide what its releases must be. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ static void product_create(struct fota_req *r)
     struct fota_product p;
     struct fota_key pk;
     char pkey[FOTA_KEY_BUF];
-    json_t *body, *fm;
+    json_t *body, *fm, *sc;
     int e;
 
     if (fota_req_admin(r, &key))
@@ -79,6 +80,20 @@ static void product_create(struct fota_req *r)
             goto out;
         }
         p.flash_map = (int)json_integer_value(fm);
+    }
+    sc = json_object_get(body, "slot_check");
+    if (sc && !json_is_null(sc)) {
+        const char *v = json_is_string(sc) ? json_string_value(sc) : "";
+        if (strcmp(v, "byte3") == 0) {
+            p.slot_check = FOTA_SLOT_CHECK_BYTE3;
+        } else if (strcmp(v, "name") == 0) {
+            p.slot_check = FOTA_SLOT_CHECK_NAME;
+        } else {
+            fota_reply_error(r, 422, "slot_check must be \"byte3\" (byte 3 of each image is "
+                                     "its slot, as NONOS >= 2.0 devices check) or \"name\" "
+                                     "(RTOS 1.x images: the file name decides the slot)");
+            goto out;
+        }
     }
     if (p.serial[0] == '\0') {
         uint8_t rnd[4];
@@ -109,8 +124,8 @@ static void product_create(struct fota_req *r)
         fota_reply_error(r, 500, "store error %s", fota_errname(e));
         goto out;
     }
-    FOTA_INFO("product created id=%lld name=\"%s\" flash_map=%d", (long long)p.id, p.name,
-              p.flash_map);
+    FOTA_INFO("product created id=%lld name=\"%s\" flash_map=%d slot_check=%s", (long long)p.id,
+              p.name, p.flash_map, p.slot_check == FOTA_SLOT_CHECK_NAME ? "name" : "byte3");
     json_t *j = json_object();
     json_object_set_new(j, "product", fota_json_product(&p));
     json_object_set_new(j, "product_key", json_string(pkey));

@@ -264,8 +264,8 @@ static void rom_upload(struct fota_req *r)
     struct fota_server *srv = r->srv;
     struct fota_key key;
     struct upload *u = NULL;
-    char boundary[FOTA_MP_BOUNDARY_MAX + 1], reason[256];
-    int have_version = 0, e;
+    char boundary[FOTA_MP_BOUNDARY_MAX + 1], reason[512];
+    int have_version = 0, by_name, e;
     int64_t pid;
 
     if (fota_req_admin(r, &key))
@@ -381,11 +381,23 @@ static void rom_upload(struct fota_req *r)
         rf[i].info = NULL;
     }
     reason[0] = '\0';
-    e = fota_fwimg_release_check(fota_flash_map_get(u->product.flash_map), rf, u->nfiles, reason,
-                                 sizeof(reason));
+    by_name = u->product.slot_check == FOTA_SLOT_CHECK_NAME;
+    e = fota_fwimg_release_check_flags(fota_flash_map_get(u->product.flash_map), rf, u->nfiles,
+                                       by_name ? FOTA_RELEASE_F_SLOT_BY_NAME : 0, reason,
+                                       sizeof(reason));
     if (e) {
         fota_reply_error(r, 422, "%s", reason[0] ? reason : fota_strerror(e));
         goto out;
+    }
+    /* slot_check "name": an image without a slot number is the slot its name says. */
+    for (size_t i = 0; by_name && i < u->nfiles; i++) {
+        int s = strcmp(u->names[i], "user1.bin") == 0   ? 1
+                : strcmp(u->names[i], "user2.bin") == 0 ? 2
+                                                        : 0;
+        if (s && u->parsed[i] && u->info[i].slot == FOTA_FWIMG_SLOT_UNKNOWN) {
+            u->info[i].slot = (enum fota_fwimg_slot)s;
+            u->info[i].slot_src = FOTA_FWIMG_SLOTSRC_NAME;
+        }
     }
     u->rom.product_id = pid;
     u->r = r;

@@ -11,10 +11,12 @@ static const char *const cmd_states[] = { "?", "queued", "delivered", "acked", "
 
 json_t *fota_json_product(const struct fota_product *p)
 {
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:s}",
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:s}",
                      "id", (json_int_t)p->id, "name", p->name, "serial", p->serial,
                      "status", p->status, "description", p->description,
-                     "flash_map", p->flash_map, "created", (json_int_t)p->created,
+                     "flash_map", p->flash_map,
+                     "slot_check", p->slot_check == FOTA_SLOT_CHECK_NAME ? "name" : "byte3",
+                     "created", (json_int_t)p->created,
                      "devices_total", (json_int_t)p->devices_total,
                      "devices_activated", (json_int_t)p->devices_activated,
                      "current_version", p->current_version);

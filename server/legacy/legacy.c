@@ -81,10 +81,11 @@ struct fota_legacy {
     struct conn_list conns;
     struct conn_list queue;
     unsigned nconns;
-    unsigned active;
-    unsigned queued;
+    /* written on the loop thread only; atomic so fota_legacy_stats may run elsewhere */
+    _Atomic unsigned active;
+    _Atomic unsigned queued;
     uint64_t next_id;
-    uint64_t served_ok;
+    _Atomic uint64_t served_ok;
     int pumping;
     int closing;
 };

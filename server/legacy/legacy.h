@@ -96,7 +96,8 @@ int fota_legacy_listen(struct fota_legacy *lg, const char *addr, int port, int *
 int fota_legacy_listen_fd(struct fota_legacy *lg, int fd);
 /* Closes every listening socket (drain): transfers in progress and queued continue. */
 void fota_legacy_stop_listening(struct fota_legacy *lg);
-/* Current counts, for status pages. Any pointer may be NULL. */
+/* Current counts, for status pages (served_ok: since fota_legacy_new). Any pointer may be
+ * NULL. Safe to call from any thread while lg exists (the counters are atomic). */
 void fota_legacy_stats(const struct fota_legacy *lg, unsigned *active, unsigned *queued,
                        uint64_t *served_ok);
 /* Closes the listeners and every connection (open transfers are recorded as "shutdown").

@@ -1,13 +1,15 @@
 /* legacy_module.c - fotad's legacy module: the port-5555 listener wired to the daemon.
  * Images come from the current release of the product named by `legacy_product` (user1.bin
  * for section 1, user2.bin for section 2, opened from the blob store for sendfile); every
- * finished transfer is stored with the store's transfer_add (shown by the API). Settings
+ * finished transfer is stored with the store's transfer_add (GET /v1/legacy/transfers/,
+ * legacy_api.c, also when the port is off). Settings
  * follow SIGHUP reloads; drain closes the listening socket, in-flight transfers go on. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "legacy.h"
+#include "legacy_api.h"
 #include "log.h"
 #include "server.h"
 
@@ -148,8 +150,12 @@ static int mod_start(struct fota_server *srv, void **state)
     int fd, bound = 0, rc;
 
     *state = NULL;
-    if (srv->conf.legacy_port == FOTA_PORT_OFF)
+    if (srv->conf.legacy_port == FOTA_PORT_OFF) {
+        /* no listener, but the transfers recorded before stay listable */
+        if (fota_legacy_api_routes(srv, NULL) != 0)
+            FOTA_WARN("mod=legacy cannot add the /v1/legacy/transfers/ route");
         return 0;
+    }
     conf_from_server(&srv->conf, &conf);
     if (fota_legacy_conf_check(&conf, why, sizeof(why)) != 0) {
         FOTA_ERROR("mod=legacy bad settings error=\"%s\"", why);
@@ -179,6 +185,9 @@ static int mod_start(struct fota_server *srv, void **state)
         mod_stop(srv, m);
         return rc;
     }
+    /* The route outlives nothing it points to: modules stop after the last request. */
+    if (fota_legacy_api_routes(srv, m->lg) != 0)
+        FOTA_WARN("mod=legacy cannot add the /v1/legacy/transfers/ route");
     *state = m;
     return 0;
 }

@@ -1,0 +1,150 @@
+"""legacy_api_test.py - GET /v1/legacy/transfers/: every connection to fotad's legacy port is
+listed with the client's address and port, the section, the bytes sent, the result, the mode
+and a duration, newest first: a stock-style download (ok), one that hangs up mid-image
+(client_closed), an extension download (stream, ok) and a wrong request byte (bad_request).
+The summary counts what the listener served; no key is 401, a bad limit 400. Skipped when
+fotad is not built."""
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import legacy_util  # noqa: E402
+from legacy_util import (BIN_DIR, Fotad, fail, make_image, stock_client,  # noqa: E402
+                         stream_client)
+
+# The clients of legacy_util open their sockets with socket.create_connection: remember the
+# local address of each, which is what fotad must record as the peer.
+_opened = []
+_create = socket.create_connection
+
+
+def _recording_create(*a, **kw):
+    s = _create(*a, **kw)
+    _opened.append("%s:%d" % s.getsockname()[:2])
+    return s
+
+
+legacy_util.socket.create_connection = _recording_create
+
+
+def http_get(d, path, key=True):
+    """(status, parsed body) for GET path; key=False sends no Authorization."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (d.ports["http"], path))
+    if key:
+        req.add_header("Authorization", "token " + d.admin)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def wait_transfers(d, n, timeout=15):
+    deadline = time.monotonic() + timeout
+    while True:
+        st, body = http_get(d, "/v1/legacy/transfers/")
+        if st != 200:
+            fail("GET /v1/legacy/transfers/ -> %d %s" % (st, body))
+        if len(body["transfers"]) >= n:
+            return body
+        if time.monotonic() > deadline:
+            fail("only %d of %d transfers listed: %s" % (len(body["transfers"]), n, body))
+        time.sleep(0.02)
+
+
+def main():
+    if not os.access(os.path.join(BIN_DIR, "fotad"), os.X_OK):
+        print("SKIP: fotad is not built")
+        return
+    tmp = tempfile.mkdtemp(prefix="legacy-api-")
+    u1 = make_image(os.path.join(tmp, "u1.bin"), 1, 40 * 1024, seed=61)
+    u2 = make_image(os.path.join(tmp, "u2.bin"), 2, 40 * 1024, seed=62)
+    d = Fotad(tmp, ["--legacy-product", "plug", "--legacy-interval-ms", "2",
+                    "--legacy-timeout-ms", "3000"])
+    port = d.ports["legacy"]
+
+    # authentication and parameters
+    st, body = http_get(d, "/v1/legacy/transfers/", key=False)
+    if st != 401 or body.get("status") != 401:
+        fail("no key: want 401, got %d %s" % (st, body))
+    for bad in ("0", "1001", "x", "-3", ""):
+        st, body = http_get(d, "/v1/legacy/transfers/?limit=" + bad)
+        if st != 400:
+            fail("limit=%r: want 400, got %d %s" % (bad, st, body))
+    st, body = http_get(d, "/v1/legacy/transfers/")
+    if st != 200 or body != {"status": 200, "transfers": [],
+                             "legacy": {"enabled": True, "active": 0, "queued": 0,
+                                        "served_ok": 0}}:
+        fail("empty list: %d %s" % (st, body))
+
+    d.release("plug", "v1.0", {"user1.bin": u1, "user2.bin": u2})
+    expect = []   # (peer, section, bytes or None, result, mode), oldest first
+    t0 = time.time()
+
+    r = stock_client(port, 1)
+    if not r.ok or r.data != u1:
+        fail("stock download: %s" % r.error)
+    expect.append((_opened[-1], 1, len(u1), "ok", "paced"))
+
+    cut = 6 * 1280
+    r = stock_client(port, 2, stop_after=cut)
+    if r.ok or len(r.data) < cut:
+        fail("the hang-up client did not stop at %d bytes: %s %d" % (cut, r.error, len(r.data)))
+    expect.append((_opened[-1], 2, None, "client_closed", "paced"))
+    d.wait_log(r"peer=%s event=end section=2 mode=paced result=client_closed"
+               % expect[-1][0].replace(".", r"\."))
+
+    if stream_client(port, 2) != u2:
+        fail("stream download: wrong bytes")
+    expect.append((_opened[-1], 2, len(u2), "ok", "stream"))
+
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    expect.append(("%s:%d" % s.getsockname()[:2], 0, 0, "bad_request", "-"))
+    s.sendall(b"\x05")
+    if s.recv(16) != b"":
+        fail("a wrong request byte got an answer")
+    s.close()
+
+    body = wait_transfers(d, len(expect))
+    got = body["transfers"]
+    if len(got) != len(expect):
+        fail("want %d transfers, got %s" % (len(expect), got))
+    ids = [t["id"] for t in got]
+    if ids != sorted(ids, reverse=True) or len(set(ids)) != len(ids):
+        fail("transfers are not newest first: %s" % ids)
+    for t, (peer, section, nbytes, result, mode) in zip(got, reversed(expect)):
+        keys = {"id", "peer", "section", "bytes", "result", "duration_ms", "mode", "created"}
+        if set(t) != keys:
+            fail("transfer fields %s, want %s" % (sorted(t), sorted(keys)))
+        if (t["peer"], t["section"], t["result"], t["mode"]) != (peer, section, result, mode):
+            fail("transfer %s, want peer=%s section=%d result=%s mode=%s"
+                 % (t, peer, section, result, mode))
+        if nbytes is not None and t["bytes"] != nbytes:
+            fail("transfer %s: want bytes=%d" % (t, nbytes))
+        if not 0 <= t["duration_ms"] < 60000 or not t0 - 5 <= t["created"] <= time.time() + 5:
+            fail("transfer %s: implausible duration or time" % t)
+    closed = got[2]
+    if not cut <= closed["bytes"] < len(u2):
+        fail("the hang-up transfer should count %d..%d bytes: %s" % (cut, len(u2) - 1, closed))
+    if body["legacy"] != {"enabled": True, "active": 0, "queued": 0, "served_ok": 2}:
+        fail("summary: %s" % body["legacy"])
+
+    # limit: the newest N
+    st, body = http_get(d, "/v1/legacy/transfers/?limit=2")
+    if st != 200 or [t["id"] for t in body["transfers"]] != ids[:2]:
+        fail("limit=2: %d %s" % (st, body))
+
+    rc = d.stop()
+    if rc != 0:
+        fail("fotad exit status %d" % rc)
+    print("ok: %d transfers listed" % len(expect))
+
+
+if __name__ == "__main__":
+    main()
