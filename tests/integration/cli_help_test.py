@@ -76,7 +76,7 @@ def main():
                     fail("completion lacks --%s (from `fotactl %s --help`)" % (opt, cmd))
             # The man page describes the command ("product create" -> "product create").
             roff_cmd = cmd.replace("-", "\\-")
-            if not re.search(r"(^|\n)\.(B|BI|BR)\s+\"?" + re.escape(roff_cmd), man_text):
+            if not re.search(r"(^|\n)(\.(B|BI|BR)\s+\"?|\\fB)" + re.escape(roff_cmd), man_text):
                 fail("docs/fotactl.1 does not describe `%s`" % cmd)
             for word in cmd.split():
                 if not re.search(r"\b" + word + r"\b", comp_text):
