@@ -56,10 +56,17 @@ static const char *const product_order[] = {
 
 static int show_product(struct fota_cli_ctx *c, struct fota_cli_reply *r)
 {
-    if (c->json)
+    json_t *pkey = json_object_get(r->json, "product_key");
+    char buf[128];
+
+    if (c->json) {
         fota_cli_out_json(stdout, r->json);
-    else
-        fota_cli_out_show(stdout, fota_cli_object(r->json, "product"), product_order);
+        return 0;
+    }
+    fota_cli_out_show(stdout, fota_cli_object(r->json, "product"), product_order);
+    /* The read-only key AT-style firmware uses to list the product's ROMs. */
+    if (json_is_string(pkey))
+        fota_cli_out_kv(stdout, 17, "product_key", fota_cli_fmt(pkey, buf, sizeof(buf)));
     return 0;
 }
 
