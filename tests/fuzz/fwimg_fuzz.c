@@ -48,5 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                    sizeof why);
     if (!memchr(why, '\0', sizeof why))
         abort();
+    why[0] = 'x';
+    (void)fota_fwimg_release_check_flags(fota_flash_map_get(size ? data[0] % 10 : 2), f, 2,
+                                         FOTA_RELEASE_F_SLOT_BY_NAME, why, sizeof why);
+    if (!memchr(why, '\0', sizeof why))
+        abort();
     return 0;
 }

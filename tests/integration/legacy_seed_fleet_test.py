@@ -95,10 +95,12 @@ def main():
 
     # fotactl checks locally with the product's rule: the strict product is refused before
     # anything is sent, the seed product accepted
-    for name, data in files.items():
-        with open(os.path.join(tmp, name), "wb") as f:
+    # the SDK's output names, as a seed user has them (fotactl uploads them as userN.bin)
+    u1 = os.path.join(tmp, "user1.1024.new.2.bin")
+    u2 = os.path.join(tmp, "user2.1024.new.2.bin")
+    for path, data in ((u1, r1), (u2, r2)):
+        with open(path, "wb") as f:
             f.write(data)
-    u1, u2 = os.path.join(tmp, "user1.bin"), os.path.join(tmp, "user2.bin")
     p = fotactl(d, "release", "publish", "--product", "nonos", "--version", "v1.0", u1, u2,
                 ok=False)
     if p.returncode == 0 or "checked locally, nothing was uploaded" not in p.stderr or \
