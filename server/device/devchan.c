@@ -24,6 +24,7 @@
 #include "log.h"
 #include "rom.h"
 #include "rpc.h"
+#include "rpc_fanout.h"
 
 static unsigned dev_bucket(int64_t id)
 {
@@ -565,6 +566,7 @@ static void module_stop(struct fota_server *srv, void *state)
     presence_flush(ch);
     fota_devchan_waits_free(ch);
     fota_rpc_free_all(ch);
+    fota_fanout_free(ch->fanout);
     if (ch->pres_ev)
         event_free(ch->pres_ev);
     free(ch->pres);
@@ -637,7 +639,7 @@ static int module_start(struct fota_server *srv, void **state)
     event_add(ch->pres_ev, &tv);
     fota_server_set_command_hook(srv, fota_devchan_command, ch);
     fota_server_set_rom_download(srv, fota_rom_download, ch);
-    if (srv->http && fota_rpc_routes(ch) < 0) {
+    if (srv->http && (fota_rpc_routes(ch) < 0 || !(ch->fanout = fota_fanout_new(ch)))) {
         FOTA_ERROR("cannot add the device RPC routes");
         fota_server_set_command_hook(srv, NULL, NULL);
         fota_server_set_rom_download(srv, NULL, NULL);

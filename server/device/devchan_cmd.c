@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "log.h"
+#include "rpc_fanout.h"
 
 int64_t fota_devchan_nonce(void)
 {
@@ -219,6 +220,8 @@ void fota_devchan_on_reply(struct fota_dconn *c, const struct fota_devproto_fram
 {
     struct fota_devchan *ch = c->ch;
     struct fota_command cmd;
+    if (fota_fanout_on_reply(ch->fanout, c->device_id, f->nonce, f->status))
+        return; /* a bulk upgrade's push: counted and written in its batch */
     int found = find_cmd(ch, c->device_id, f->nonce, 0, &cmd) == 0;
     int state = FOTA_CMD_DONE;
     if (found) {
@@ -254,7 +257,9 @@ void fota_devchan_on_message(struct fota_dconn *c, const struct fota_devproto_fr
     int ok = strcmp(f->action, "device_upgrade_success") == 0;
     int is_report = ok || strcmp(f->action, "device_upgrade_failed") == 0;
     struct fota_command cmd;
-    int have_cmd = is_report && find_cmd(ch, c->device_id, 0, 1, &cmd) == 0;
+    int in_job = is_report && fota_fanout_on_report(ch->fanout, c->device_id, ok, clean, real,
+                                                    sizeof real);
+    int have_cmd = is_report && !in_job && find_cmd(ch, c->device_id, 0, 1, &cmd) == 0;
     if (have_cmd) {
         /* The device reports at most 15 bytes of the version: take the
          * command's full version when the report is its (cleaned) prefix. */

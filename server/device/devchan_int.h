@@ -74,6 +74,7 @@ struct fota_devchan {
     struct event *pres_ev;
     struct fota_devchan_wait *waits;
     struct rpc_pending *rpc_pending;   /* HTTP requests waiting for a device (rpc.c) */
+    struct fota_fanout *fanout;        /* bulk upgrades (rpc_fanout.c), NULL without HTTP */
     struct fota_rom_pending rom_pending[FOTA_ROM_PENDING];
     unsigned rom_next;
 };

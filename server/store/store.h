@@ -140,6 +140,14 @@ struct fota_command {
     int64_t updated;
 };
 
+/* One row of command_update_batch. */
+struct fota_command_set {
+    int64_t     id;
+    int         state;                 /* enum fota_command_state */
+    int64_t     updated;               /* 0 = now */
+    const char *result;                /* NULL leaves the stored result as it is */
+};
+
 struct fota_message {
     int64_t id;
     int64_t product_id;
@@ -228,6 +236,19 @@ struct fota_store_ops {
     int (*command_get)(struct fota_store *s, int64_t id, struct fota_command *out);
     int (*command_list_device)(struct fota_store *s, int64_t device_id, int state,
                                struct fota_command **out, size_t *n);
+
+    /* Batched commands (bulk upgrades, server/device/rpc_fanout.c): one
+     * transaction for all rows, not one per device.
+     * command_create_many inserts n commands that differ only in device and
+     * nonce: tmpl gives action, params, state (0 = QUEUED) and result;
+     * nonces[i] 0 gets a random 31-bit nonce (written back); ids[i] receives
+     * row i's id. EINVAL for an empty action, ENOENT (nothing written) if a
+     * device does not exist.
+     * command_update_batch writes state and updated (0 = now) of every row,
+     * and result where it is not NULL; unknown ids are skipped. */
+    int (*command_create_many)(struct fota_store *s, const struct fota_command *tmpl,
+                               const int64_t *device_ids, int64_t *nonces, int64_t *ids, size_t n);
+    int (*command_update_batch)(struct fota_store *s, const struct fota_command_set *rows, size_t n);
 
     /* Messages, newest first. product_id/device_id are not checked (0 = none).
      * EINVAL for an empty action. message_list: with after_id != 0 the rows

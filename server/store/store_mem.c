@@ -526,6 +526,58 @@ static int mem_command_list_device(struct fota_store *s, int64_t device_id, int 
     return mem_unlock(m, 0);
 }
 
+static int mem_command_create_many(struct fota_store *s, const struct fota_command *tmpl,
+                                   const int64_t *device_ids, int64_t *nonces, int64_t *ids, size_t n)
+{
+    struct mem_store *m = M(s);
+    int64_t now = fota_store_now();
+
+    if (!tmpl->action[0])
+        return FOTA_EINVAL;
+    mem_lock(m);
+    for (size_t i = 0; i < n; i++)
+        if (!find_device(m, device_ids[i]))
+            return mem_unlock(m, FOTA_ENOENT);
+    size_t before = m->n_commands;
+    for (size_t i = 0; i < n; i++) {
+        struct fota_command row = *tmpl;
+        row.id = m->next_id;
+        row.device_id = device_ids[i];
+        row.nonce = nonces[i] ? nonces[i] : fota_store_nonce();
+        row.state = tmpl->state ? tmpl->state : FOTA_CMD_QUEUED;
+        row.created = row.updated = now;
+        if (MEM_PUSH(m, commands, &row)) {
+            m->n_commands = before; /* all or nothing */
+            return mem_unlock(m, FOTA_ENOMEM);
+        }
+        m->next_id++;
+        ids[i] = row.id;
+        nonces[i] = row.nonce;
+    }
+    return mem_unlock(m, 0);
+}
+
+static int mem_command_update_batch(struct fota_store *s, const struct fota_command_set *rows, size_t n)
+{
+    struct mem_store *m = M(s);
+    int64_t now = fota_store_now();
+
+    mem_lock(m);
+    for (size_t i = 0; i < n; i++) {
+        struct fota_command *row = find_command(m, rows[i].id);
+        if (!row)
+            continue;
+        row->state = rows[i].state;
+        if (rows[i].result) {
+            size_t l = strnlen(rows[i].result, sizeof row->result - 1);
+            memcpy(row->result, rows[i].result, l);
+            row->result[l] = '\0';
+        }
+        row->updated = rows[i].updated ? rows[i].updated : now;
+    }
+    return mem_unlock(m, 0);
+}
+
 /* ---- messages ---------------------------------------------------------- */
 
 static int mem_message_add(struct fota_store *s, struct fota_message *msg)
@@ -702,6 +754,8 @@ static const struct fota_store_ops mem_ops = {
     .command_update = mem_command_update,
     .command_get = mem_command_get,
     .command_list_device = mem_command_list_device,
+    .command_create_many = mem_command_create_many,
+    .command_update_batch = mem_command_update_batch,
     .message_add = mem_message_add,
     .message_list = mem_message_list,
     .download_add = mem_download_add,

@@ -101,6 +101,12 @@ int fota_store_sqlite_command_update(struct fota_store *s, const struct fota_com
 int fota_store_sqlite_command_get(struct fota_store *s, int64_t id, struct fota_command *out);
 int fota_store_sqlite_command_list_device(struct fota_store *s, int64_t device_id, int state,
                                           struct fota_command **out, size_t *n);
+/* store_sqlite_batch.c */
+int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fota_command *tmpl,
+                                          const int64_t *device_ids, int64_t *nonces,
+                                          int64_t *ids, size_t n);
+int fota_store_sqlite_command_update_batch(struct fota_store *s, const struct fota_command_set *rows,
+                                           size_t n);
 int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m);
 int fota_store_sqlite_message_list(struct fota_store *s, const struct fota_message_filter *f,
                                    struct fota_message **out, size_t *n);

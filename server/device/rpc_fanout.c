@@ -1,0 +1,801 @@
+/* rpc_fanout.c - bulk upgrades: POST /v1/products/ID/upgrade creates a job
+ * (one transaction of command rows), answers 202 at once and pushes
+ * sys_upgrade to the matching connected devices from the loop, at most
+ * `window` of a product's devices upgrading at once; GET /v1/jobs/ID/ shows
+ * the counters. Offline devices keep their rows queued (the channel delivers
+ * them when they connect). State changes are written in batches by a timer;
+ * job counters live in memory and are saved to DATA/jobs.json. */
+#include "rpc_fanout.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "devchan_int.h"
+#include "http.h"
+#include "log.h"
+
+/* Member states (compact; the store rows carry enum fota_command_state). */
+enum { M_WAITING = 1, M_QUEUED, M_DELIVERED, M_ACKED, M_DONE, M_FAILED, M_TIMEOUT };
+
+/* One device of a job: 40 bytes, so a 100,000-device job is 4 MB. */
+struct member {
+    int64_t device_id;
+    int64_t cmd_id;
+    int32_t nonce;
+    int32_t keygen;                    /* for the owner key in the push */
+    uint32_t pushed_s;                 /* job-relative second of the push */
+    uint8_t state;
+    uint8_t dirty;                     /* the row needs a state write */
+    uint8_t reboot_due;                /* sys_reboot to send (job with reboot) */
+    uint8_t active;                    /* counts against the window */
+};
+
+struct job {
+    struct fota_fanout *fo;
+    struct job *next;
+    int64_t id, product_id, created;
+    char version[FOTA_VERSION_MAX];
+    char *filter;                      /* the request's filter, JSON text */
+    char *ok_result;                   /* the row result of a D7 success */
+    int reboot, interrupted;
+    unsigned window, timeout_s;
+    struct member *m;
+    size_t n, cursor, active, ndirty, nreboot;
+    size_t skipped, waiting, queued, delivered, acked, succeeded, failed, timed_out;
+    struct timeval t0;
+    double ms_delivered, ms_acked, ms_finished;   /* < 0: not yet */
+};
+
+struct fota_fanout {
+    struct fota_devchan *ch;
+    struct job *jobs;
+    int64_t next_id;
+    struct event *timer;
+    int changed;                       /* counters moved since jobs.json was written */
+    int64_t saved_at;
+};
+
+static double since_ms(const struct timeval *t0)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_usec - t0->tv_usec) / 1e3;
+}
+
+static size_t product_active(struct fota_fanout *fo, int64_t product_id)
+{
+    size_t a = 0;
+    for (struct job *j = fo->jobs; j; j = j->next)
+        if (j->product_id == product_id)
+            a += j->active;
+    return a;
+}
+
+/* Marks the moments every member was delivered / acked / finished. */
+static void job_marks(struct job *j)
+{
+    j->fo->changed = 1;
+    if (j->ms_delivered < 0 && j->delivered == j->n)
+        j->ms_delivered = since_ms(&j->t0);
+    if (j->ms_acked < 0 && j->acked == j->n)
+        j->ms_acked = since_ms(&j->t0);
+    if (j->ms_finished < 0 && j->succeeded + j->failed + j->timed_out == j->n)
+        j->ms_finished = since_ms(&j->t0);
+}
+
+static void set_state(struct job *j, struct member *m, int st)
+{
+    m->state = (uint8_t)st;
+    if (!m->dirty) {
+        m->dirty = 1;
+        j->ndirty++;
+    }
+}
+
+static void finish_member(struct job *j, struct member *m, int st)
+{
+    if (m->active) {
+        m->active = 0;
+        j->active--;
+    }
+    if (st == M_DONE)
+        j->succeeded++;
+    else if (st == M_TIMEOUT)
+        j->timed_out++;
+    else
+        j->failed++;
+    set_state(j, m, st);
+}
+
+/* The member was delivered outside the pump (queued row sent on reconnect). */
+static void count_delivered(struct job *j, struct member *m)
+{
+    if (m->state == M_WAITING)
+        j->waiting--;
+    else if (m->state == M_QUEUED)
+        j->queued--;
+    else
+        return;
+    j->delivered++;
+    m->pushed_s = (uint32_t)(since_ms(&j->t0) / 1000);
+    m->active = 1;
+    j->active++;
+}
+
+static int push(struct job *j, struct member *m, struct fota_dconn *c, const char *action)
+{
+    struct fota_device d;
+    char auth[FOTA_KEY_BUF], buf[FOTA_DEVPROTO_PUSH_MAX];
+    memset(&d, 0, sizeof d);
+    d.id = m->device_id;
+    d.key_generation = m->keygen;
+    fota_server_device_key(j->fo->ch->srv, "owner", &d, auth);
+    int reboot = strcmp(action, "sys_reboot") == 0;
+    int n = fota_devproto_push_rpc(buf, sizeof buf, action, reboot ? NULL : j->version, auth,
+                                   reboot ? fota_devchan_nonce() : m->nonce);
+    if (n < 0)
+        return n;
+    fota_dconn_send(c, buf, n);
+    return 0;
+}
+
+/* Pushes waiting members while the product's window has room. */
+static void pump(struct job *j)
+{
+    struct fota_devchan *ch = j->fo->ch;
+    size_t room_used = product_active(j->fo, j->product_id);
+    while (j->cursor < j->n && room_used < j->window) {
+        struct member *m = &j->m[j->cursor++];
+        if (m->state != M_WAITING)
+            continue;
+        struct fota_dconn *c = fota_devchan_find(ch, m->device_id);
+        if (!c || c->closing) {
+            m->state = M_QUEUED; /* the channel delivers the row when it connects */
+            j->waiting--;
+            j->queued++;
+            continue;
+        }
+        int rc = push(j, m, c, "sys_upgrade");
+        if (rc < 0) {
+            FOTA_WARN("bulk upgrade push failed job=%lld dev=%lld error=%s", (long long)j->id,
+                      (long long)m->device_id, fota_errname(rc));
+            j->waiting--;
+            finish_member(j, m, M_FAILED);
+            continue;
+        }
+        count_delivered(j, m);
+        set_state(j, m, M_DELIVERED);
+        room_used++;
+    }
+    job_marks(j);
+}
+
+static void send_reboots(struct job *j)
+{
+    for (size_t i = 0; i < j->n && j->nreboot > 0; i++) {
+        struct member *m = &j->m[i];
+        if (!m->reboot_due)
+            continue;
+        m->reboot_due = 0;
+        j->nreboot--;
+        struct fota_dconn *c = fota_devchan_find(j->fo->ch, m->device_id);
+        if (c && !c->closing)
+            push(j, m, c, "sys_reboot");
+    }
+}
+
+static void check_timeouts(struct job *j)
+{
+    uint32_t now_s = (uint32_t)(since_ms(&j->t0) / 1000);
+    for (size_t i = 0; i < j->n && j->active > 0; i++) {
+        struct member *m = &j->m[i];
+        if (m->active && now_s >= m->pushed_s + j->timeout_s)
+            finish_member(j, m, M_TIMEOUT);
+    }
+}
+
+static int row_state(int st)
+{
+    switch (st) {
+    case M_DELIVERED: return FOTA_CMD_DELIVERED;
+    case M_ACKED: return FOTA_CMD_ACKED;
+    case M_DONE: return FOTA_CMD_DONE;
+    case M_FAILED: return FOTA_CMD_FAILED;
+    case M_TIMEOUT: return FOTA_CMD_TIMEOUT;
+    default: return FOTA_CMD_QUEUED;
+    }
+}
+
+/* One transaction for every dirty row of every job. */
+static void flush_rows(struct fota_fanout *fo)
+{
+    size_t total = 0;
+    for (struct job *j = fo->jobs; j; j = j->next)
+        total += j->ndirty;
+    if (total == 0)
+        return;
+    struct fota_command_set *rows = malloc(total * sizeof *rows);
+    if (!rows)
+        return; /* next tick */
+    size_t k = 0;
+    int64_t now = fota_server_now();
+    for (struct job *j = fo->jobs; j; j = j->next) {
+        for (size_t i = 0; i < j->n && j->ndirty > 0; i++) {
+            struct member *m = &j->m[i];
+            if (!m->dirty)
+                continue;
+            m->dirty = 0;
+            j->ndirty--;
+            const char *res = m->state == M_DONE     ? j->ok_result
+                              : m->state == M_ACKED  ? "{\"status\": 200}"
+                              : m->state == M_FAILED ? "{\"action\": \"device_upgrade_failed\"}"
+                                                     : NULL;
+            rows[k++] = (struct fota_command_set){ m->cmd_id, row_state(m->state), now, res };
+        }
+    }
+    struct fota_store *st = fo->ch->srv->store;
+    int rc = st->ops->command_update_batch(st, rows, k);
+    if (rc < 0)
+        FOTA_ERROR("bulk upgrade state write failed rows=%zu error=%s", k, fota_errname(rc));
+    free(rows);
+}
+
+static json_t *job_json(const struct job *j)
+{
+    json_error_t jerr;
+    json_t *f = j->filter ? json_loads(j->filter, 0, &jerr) : NULL;
+    json_t *ms = json_pack("{s:o, s:o, s:o}",
+                           "delivered", j->ms_delivered >= 0 ? json_real(j->ms_delivered) : json_null(),
+                           "acked", j->ms_acked >= 0 ? json_real(j->ms_acked) : json_null(),
+                           "finished", j->ms_finished >= 0 ? json_real(j->ms_finished) : json_null());
+    const char *state = j->interrupted ? "interrupted"
+                        : j->succeeded + j->failed + j->timed_out == j->n ? "finished"
+                                                                         : "running";
+    return json_pack("{s:I, s:I, s:s, s:o, s:b, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                     "s:I, s:I, s:I, s:o, s:s}",
+                     "id", (json_int_t)j->id, "product_id", (json_int_t)j->product_id, "version",
+                     j->version, "filter", f ? f : json_object(), "reboot", j->reboot, "window",
+                     (int)j->window, "timeout", (int)j->timeout_s, "total", (json_int_t)j->n,
+                     "skipped", (json_int_t)j->skipped, "queued", (json_int_t)j->queued,
+                     "waiting", (json_int_t)j->waiting, "in_progress", (json_int_t)j->active,
+                     "delivered", (json_int_t)j->delivered, "acked", (json_int_t)j->acked,
+                     "succeeded", (json_int_t)j->succeeded, "failed", (json_int_t)j->failed,
+                     "timed_out", (json_int_t)j->timed_out, "created", (json_int_t)j->created,
+                     "elapsed_ms", ms, "state", state);
+}
+
+/* DATA/jobs.json: the counters of every job, rewritten (temp + rename) at
+ * most once a second while they move; read back at start as "interrupted". */
+static void save_jobs(struct fota_fanout *fo)
+{
+    const char *dir = fo->ch->srv->conf.data_dir;
+    char path[FOTA_CONF_PATH_MAX + 32], tmp[FOTA_CONF_PATH_MAX + 40];
+    if (!dir[0] || !fo->changed || fota_server_now() == fo->saved_at)
+        return;
+    snprintf(path, sizeof path, "%s/jobs.json", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    json_t *arr = json_array();
+    for (struct job *j = fo->jobs; j; j = j->next)
+        json_array_append_new(arr, job_json(j));
+    if (json_dump_file(arr, tmp, JSON_SORT_KEYS) == 0 && rename(tmp, path) == 0) {
+        fo->changed = 0;
+        fo->saved_at = fota_server_now();
+    } else {
+        FOTA_WARN("bulk upgrade jobs not saved path=%s error=\"%s\"", path, strerror(errno));
+    }
+    json_decref(arr);
+}
+
+static void load_jobs(struct fota_fanout *fo)
+{
+    char path[FOTA_CONF_PATH_MAX + 32];
+    json_error_t jerr;
+    if (!fo->ch->srv->conf.data_dir[0])
+        return;
+    snprintf(path, sizeof path, "%s/jobs.json", fo->ch->srv->conf.data_dir);
+    json_t *arr = json_load_file(path, 0, &jerr);
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o) {
+        struct job *j = calloc(1, sizeof *j);
+        if (!j)
+            break;
+        j->fo = fo;
+        j->interrupted = 1;
+        j->id = json_integer_value(json_object_get(o, "id"));
+        j->product_id = json_integer_value(json_object_get(o, "product_id"));
+        j->created = json_integer_value(json_object_get(o, "created"));
+        snprintf(j->version, sizeof j->version, "%s",
+                 json_string_value(json_object_get(o, "version")) ?: "");
+        j->filter = json_dumps(json_object_get(o, "filter"), JSON_SORT_KEYS);
+        j->reboot = json_is_true(json_object_get(o, "reboot"));
+        j->window = (unsigned)json_integer_value(json_object_get(o, "window"));
+        j->timeout_s = (unsigned)json_integer_value(json_object_get(o, "timeout"));
+#define GETN(k) (size_t)json_integer_value(json_object_get(o, #k))
+        j->n = GETN(total);
+        j->skipped = GETN(skipped);
+        j->queued = GETN(queued);
+        j->waiting = GETN(waiting);
+        j->delivered = GETN(delivered);
+        j->acked = GETN(acked);
+        j->succeeded = GETN(succeeded);
+        j->failed = GETN(failed);
+        j->timed_out = GETN(timed_out);
+#undef GETN
+        json_t *ms = json_object_get(o, "elapsed_ms");
+        j->ms_delivered = json_is_number(json_object_get(ms, "delivered"))
+                              ? json_number_value(json_object_get(ms, "delivered")) : -1;
+        j->ms_acked = json_is_number(json_object_get(ms, "acked"))
+                          ? json_number_value(json_object_get(ms, "acked")) : -1;
+        j->ms_finished = json_is_number(json_object_get(ms, "finished"))
+                             ? json_number_value(json_object_get(ms, "finished")) : -1;
+        j->next = fo->jobs;
+        fo->jobs = j;
+        if (j->id >= fo->next_id)
+            fo->next_id = j->id + 1;
+    }
+    json_decref(arr);
+}
+
+static void job_free(struct job *j)
+{
+    free(j->m);
+    free(j->filter);
+    free(j->ok_result);
+    free(j);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *ud)
+{
+    struct fota_fanout *fo = ud;
+    (void)fd;
+    (void)what;
+    for (struct job *j = fo->jobs; j; j = j->next) {
+        if (j->interrupted)
+            continue;
+        if (j->active > 0)
+            check_timeouts(j);
+        if (j->nreboot > 0)
+            send_reboots(j);
+        if (j->cursor < j->n)
+            pump(j);
+        else if (fo->changed)
+            job_marks(j);
+    }
+    flush_rows(fo);
+    save_jobs(fo);
+}
+
+static struct job *job_find(struct fota_fanout *fo, int64_t id)
+{
+    for (struct job *j = fo->jobs; j; j = j->next)
+        if (j->id == id)
+            return j;
+    return NULL;
+}
+
+/* The member of a running job for device_id whose row is still open. */
+static struct member *member_find(struct fota_fanout *fo, int64_t device_id, int64_t nonce,
+                                  struct job **jo)
+{
+    for (struct job *j = fo->jobs; j; j = j->next) {
+        if (j->interrupted || !j->m)
+            continue;
+        size_t lo = 0, hi = j->n;
+        while (lo < hi) { /* members are in device id order */
+            size_t mid = lo + (hi - lo) / 2;
+            if (j->m[mid].device_id < device_id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo >= j->n || j->m[lo].device_id != device_id)
+            continue;
+        struct member *m = &j->m[lo];
+        if (m->state >= M_DONE || (nonce && m->nonce != nonce))
+            continue;
+        *jo = j;
+        return m;
+    }
+    return NULL;
+}
+
+int fota_fanout_on_reply(struct fota_fanout *fo, int64_t device_id, int64_t nonce, int status)
+{
+    struct job *j = NULL;
+    struct member *m = fo && nonce ? member_find(fo, device_id, nonce, &j) : NULL;
+    if (!m)
+        return 0;
+    count_delivered(j, m);
+    if (m->state != M_ACKED)
+        j->acked++;
+    if (status != 200)
+        finish_member(j, m, M_FAILED);
+    else
+        set_state(j, m, M_ACKED);
+    job_marks(j);
+    FOTA_DEBUG("bulk upgrade ack job=%lld dev=%lld status=%d", (long long)j->id,
+               (long long)device_id, status);
+    return 1;
+}
+
+int fota_fanout_on_report(struct fota_fanout *fo, int64_t device_id, int ok, const char *clean,
+                          char *real, size_t cap)
+{
+    struct job *j = NULL;
+    struct member *m = fo ? member_find(fo, device_id, 0, &j) : NULL;
+    if (!m || m->state == M_WAITING)
+        return 0;
+    if (m->state == M_QUEUED && !ok)
+        return 0;
+    count_delivered(j, m);
+    if (m->state != M_ACKED)
+        j->acked++;
+    finish_member(j, m, ok ? M_DONE : M_FAILED);
+    if (ok && clean[0] && strncmp(j->version, clean, strlen(clean)) == 0)
+        snprintf(real, cap, "%s", j->version);
+    if (ok && j->reboot) {
+        m->reboot_due = 1; /* after the D7 reply, from the timer */
+        j->nreboot++;
+    }
+    job_marks(j);
+    return 1;
+}
+
+/* ---- REST ------------------------------------------------------------- */
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The request's filter, checked. 0, or a reply was sent. */
+struct filter {
+    json_t *versions;                  /* array of strings or NULL */
+    int online;                        /* -1 any, 0 offline only, 1 online only */
+    int64_t *ids;                      /* sorted, or NULL */
+    size_t nids;
+};
+
+static int parse_filter(struct fota_req *r, json_t *f, struct filter *out)
+{
+    const char *key;
+    json_t *v;
+    memset(out, 0, sizeof *out);
+    out->online = -1;
+    if (!f)
+        return 0;
+    if (!json_is_object(f)) {
+        fota_reply_error(r, 400, "filter must be an object");
+        return -1;
+    }
+    json_object_foreach(f, key, v) {
+        if (strcmp(key, "rom_version") == 0) {
+            out->versions = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
+            size_t i;
+            json_t *s;
+            int ok = json_is_array(out->versions) && json_array_size(out->versions) > 0;
+            json_array_foreach(out->versions, i, s) ok = ok && json_is_string(s);
+            if (!ok) {
+                fota_reply_error(r, 400, "filter.rom_version must be a version or a list of them");
+                return -1;
+            }
+        } else if (strcmp(key, "online") == 0) {
+            if (!json_is_boolean(v)) {
+                fota_reply_error(r, 400, "filter.online must be true or false");
+                return -1;
+            }
+            out->online = json_is_true(v);
+        } else if (strcmp(key, "device_ids") == 0) {
+            size_t n = json_array_size(v), i;
+            json_t *e;
+            if (!json_is_array(v) || n == 0 || n > FOTA_FANOUT_WINDOW_MAX) {
+                fota_reply_error(r, 400, "filter.device_ids must be a list of 1..%d device ids",
+                                 FOTA_FANOUT_WINDOW_MAX);
+                return -1;
+            }
+            out->ids = malloc(n * sizeof *out->ids);
+            if (!out->ids) {
+                fota_reply_error(r, 503, "out of memory");
+                return -1;
+            }
+            json_array_foreach(v, i, e) {
+                if (!json_is_integer(e) || json_integer_value(e) <= 0) {
+                    fota_reply_error(r, 400, "filter.device_ids must hold positive integers");
+                    return -1;
+                }
+                out->ids[i] = json_integer_value(e);
+            }
+            out->nids = n;
+            qsort(out->ids, n, sizeof *out->ids, cmp_id);
+        } else {
+            fota_reply_error(r, 400, "unknown filter key \"%.40s\" (rom_version, online, device_ids)",
+                             key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int filter_match(struct fota_fanout *fo, const struct filter *f, const struct fota_device *d)
+{
+    if (f->ids && !bsearch(&d->id, f->ids, f->nids, sizeof *f->ids, cmp_id))
+        return 0;
+    if (f->online >= 0 && fota_devchan_online(fo->ch, d->id) != f->online)
+        return 0;
+    if (f->versions) {
+        size_t i;
+        json_t *s;
+        json_array_foreach(f->versions, i, s) if (strcmp(json_string_value(s), d->rom_version) == 0)
+            return 1;
+        return 0;
+    }
+    return 1;
+}
+
+static int opt_uint(struct fota_req *r, json_t *body, const char *name, unsigned lo, unsigned hi,
+                    unsigned *out)
+{
+    json_t *v = json_object_get(body, name);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        fota_reply_error(r, 400, "%s must be an integer %u..%u", name, lo, hi);
+        return -1;
+    }
+    *out = (unsigned)json_integer_value(v);
+    return 0;
+}
+
+/* Room for one more job: drops the oldest finished one when full. */
+static int make_room(struct fota_fanout *fo)
+{
+    size_t n = 0;
+    struct job **oldest = NULL;
+    for (struct job **pp = &fo->jobs; *pp; pp = &(*pp)->next) {
+        struct job *j = *pp;
+        n++;
+        if (j->interrupted || j->succeeded + j->failed + j->timed_out == j->n)
+            oldest = pp; /* the list is newest first */
+    }
+    if (n < FOTA_FANOUT_JOBS_MAX)
+        return 0;
+    if (!oldest)
+        return -1;
+    struct job *j = *oldest;
+    *oldest = j->next;
+    job_free(j);
+    return 0;
+}
+
+/* Selects the members and writes their rows. 0, or a reply was sent. */
+static int job_fill(struct fota_req *r, struct job *j, const struct filter *f)
+{
+    struct fota_store *st = r->srv->store;
+    struct fota_device *ds = NULL;
+    size_t nd = 0;
+    int64_t *ids = NULL, *nonces = NULL, *cids = NULL;
+    int rc = st->ops->device_list(st, j->product_id, &ds, &nd);
+    if (rc < 0) {
+        fota_reply_error(r, 500, "cannot list the devices: %s", fota_errname(rc));
+        return -1;
+    }
+    j->m = calloc(nd ? nd : 1, sizeof *j->m);
+    ids = malloc((nd ? nd : 1) * sizeof *ids);
+    nonces = malloc((nd ? nd : 1) * sizeof *nonces);
+    cids = malloc((nd ? nd : 1) * sizeof *cids);
+    rc = -1;
+    if (!j->m || !ids || !nonces || !cids) {
+        fota_reply_error(r, 503, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nd; i++) { /* device_list is in id order: members stay sorted */
+        if (!filter_match(j->fo, f, &ds[i]))
+            continue;
+        if (strcmp(ds[i].rom_version, j->version) == 0) {
+            j->skipped++; /* already there */
+            continue;
+        }
+        struct member *m = &j->m[j->n];
+        m->device_id = ds[i].id;
+        m->keygen = ds[i].key_generation;
+        ids[j->n] = ds[i].id;
+        nonces[j->n] = fota_devchan_nonce();
+        j->n++;
+    }
+    struct fota_command t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.action, sizeof t.action, "sys_upgrade");
+    json_t *p = json_pack("{s:s}", "version", j->version);
+    char *pt = p ? json_dumps(p, JSON_SORT_KEYS) : NULL;
+    json_decref(p);
+    snprintf(t.params, sizeof t.params, "%s", pt ? pt : "{}");
+    free(pt);
+    t.state = FOTA_CMD_QUEUED;
+    rc = st->ops->command_create_many(st, &t, ids, nonces, cids, j->n);
+    if (rc < 0) {
+        fota_reply_error(r, 500, "cannot store the commands: %s", fota_errname(rc));
+        rc = -1;
+        goto out;
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        struct member *m = &j->m[i];
+        m->cmd_id = cids[i];
+        m->nonce = (int32_t)nonces[i];
+        if (fota_devchan_online(j->fo->ch, m->device_id)) {
+            m->state = M_WAITING;
+            j->waiting++;
+        } else {
+            m->state = M_QUEUED;
+            j->queued++;
+        }
+    }
+    rc = 0;
+out:
+    free(ds);
+    free(ids);
+    free(nonces);
+    free(cids);
+    return rc;
+}
+
+static void upgrade_handler(struct fota_req *r)
+{
+    struct fota_fanout *fo = r->ud;
+    struct fota_key k;
+    struct fota_product prod;
+    struct fota_rom rom;
+    struct filter f = { 0 };
+    struct job *j = NULL;
+    if (fota_req_admin(r, &k) < 0)
+        return;
+    int64_t pid = fota_req_cap_id(r, 0);
+    if (pid < 0 || fota_api_product_load(r, pid, &prod) != 0)
+        return;
+    json_t *body = fota_req_json_body(r);
+    if (!body)
+        return;
+    const char *version = json_string_value(json_object_get(body, "version"));
+    json_t *reboot = json_object_get(body, "reboot");
+    unsigned window = FOTA_FANOUT_WINDOW_DEFAULT, timeout = FOTA_FANOUT_TIMEOUT_DEFAULT;
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        if (strcmp(key, "version") && strcmp(key, "filter") && strcmp(key, "reboot") &&
+            strcmp(key, "window") && strcmp(key, "timeout")) {
+            fota_reply_error(r, 400, "unknown key \"%.40s\" (version, filter, reboot, window, timeout)",
+                             key);
+            goto out;
+        }
+    }
+    if (!version || !*version || strlen(version) >= FOTA_VERSION_MAX) {
+        fota_reply_error(r, 400, "version is required (a release of the product)");
+        goto out;
+    }
+    if (reboot && !json_is_boolean(reboot)) {
+        fota_reply_error(r, 400, "reboot must be true or false");
+        goto out;
+    }
+    if (opt_uint(r, body, "window", 1, FOTA_FANOUT_WINDOW_MAX, &window) < 0 ||
+        opt_uint(r, body, "timeout", 10, 86400, &timeout) < 0 ||
+        parse_filter(r, json_object_get(body, "filter"), &f) < 0)
+        goto out;
+    if (r->srv->store->ops->rom_get(r->srv->store, pid, version, &rom) < 0) {
+        fota_reply_error(r, 404, "product %lld has no release %s", (long long)pid, version);
+        goto out;
+    }
+    if (make_room(fo) < 0) {
+        fota_reply_error(r, 429, "%d bulk upgrades are running; wait for one to finish",
+                         FOTA_FANOUT_JOBS_MAX);
+        goto out;
+    }
+    j = calloc(1, sizeof *j);
+    if (!j) {
+        fota_reply_error(r, 503, "out of memory");
+        goto out;
+    }
+    j->fo = fo;
+    j->id = fo->next_id++;
+    j->product_id = pid;
+    j->created = fota_server_now();
+    gettimeofday(&j->t0, NULL);
+    j->ms_delivered = j->ms_acked = j->ms_finished = -1;
+    snprintf(j->version, sizeof j->version, "%s", version);
+    j->reboot = json_is_true(reboot);
+    j->window = window;
+    j->timeout_s = timeout;
+    json_t *fj = json_object_get(body, "filter");
+    j->filter = json_dumps(fj ? fj : json_object(), JSON_SORT_KEYS);
+    json_t *okr = json_pack("{s:s, s:s}", "action", "device_upgrade_success", "rom_version", version);
+    j->ok_result = okr ? json_dumps(okr, JSON_SORT_KEYS) : NULL;
+    json_decref(okr);
+    if (job_fill(r, j, &f) < 0) {
+        job_free(j);
+        goto out;
+    }
+    j->next = fo->jobs;
+    fo->jobs = j;
+    job_marks(j);
+    FOTA_INFO("bulk upgrade job=%lld product=%lld version=%s total=%zu online=%zu queued=%zu "
+              "skipped=%zu window=%u", (long long)j->id, (long long)pid, version, j->n, j->waiting,
+              j->queued, j->skipped, window);
+    fota_reply_json(r, 202, json_pack("{s:o}", "job", job_json(j)));
+    event_active(fo->timer, EV_TIMEOUT, 0); /* the pushes start once the reply is queued */
+out:
+    json_decref(f.versions);
+    free(f.ids);
+    json_decref(body);
+}
+
+static void job_get_handler(struct fota_req *r)
+{
+    struct fota_fanout *fo = r->ud;
+    struct fota_key k;
+    if (fota_req_admin(r, &k) < 0)
+        return;
+    if (r->ncaps == 0) {
+        json_t *arr = json_array();
+        for (struct job *j = fo->jobs; j; j = j->next)
+            json_array_append_new(arr, job_json(j));
+        fota_reply_json(r, 200, json_pack("{s:o}", "jobs", arr));
+        return;
+    }
+    int64_t id = fota_req_cap_id(r, 0);
+    if (id < 0)
+        return;
+    struct job *j = job_find(fo, id);
+    if (!j) {
+        fota_reply_error(r, 404, "no job %lld", (long long)id);
+        return;
+    }
+    fota_reply_json(r, 200, json_pack("{s:o}", "job", job_json(j)));
+}
+
+struct fota_fanout *fota_fanout_new(struct fota_devchan *ch)
+{
+    struct fota_fanout *fo = calloc(1, sizeof *fo);
+    if (!fo)
+        return NULL;
+    fo->ch = ch;
+    fo->next_id = 1;
+    fo->timer = event_new(ch->srv->base, -1, EV_PERSIST, timer_cb, fo);
+    struct timeval tv = { 0, FOTA_FANOUT_FLUSH_MS * 1000 };
+    if (!fo->timer || event_add(fo->timer, &tv) < 0) {
+        fota_fanout_free(fo);
+        return NULL;
+    }
+    load_jobs(fo);
+    if (ch->srv->http &&
+        (fota_http_route(ch->srv, FOTA_M_POST, "/v1/products/*/upgrade", upgrade_handler, fo) < 0 ||
+         fota_http_route(ch->srv, FOTA_M_GET, "/v1/jobs/*", job_get_handler, fo) < 0 ||
+         fota_http_route(ch->srv, FOTA_M_GET, "/v1/jobs", job_get_handler, fo) < 0)) {
+        FOTA_ERROR("cannot add the bulk upgrade routes");
+        fota_fanout_free(fo);
+        return NULL;
+    }
+    return fo;
+}
+
+void fota_fanout_free(struct fota_fanout *fo)
+{
+    if (!fo)
+        return;
+    flush_rows(fo);
+    fo->saved_at = 0;
+    save_jobs(fo);
+    while (fo->jobs) {
+        struct job *j = fo->jobs;
+        fo->jobs = j->next;
+        job_free(j);
+    }
+    if (fo->timer)
+        event_free(fo->timer);
+    free(fo);
+}

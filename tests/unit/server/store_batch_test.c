@@ -1,0 +1,120 @@
+/* store_batch_test.c - the batched command writes of the store
+ * (command_create_many, command_update_batch) against both the memory and
+ * the SQLite store: all rows or none, nonces, states and results. */
+#include "store_test_util.h"
+
+static void test_create_many(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    int64_t p = mk_product(s, "fleet");
+    int64_t dev[3] = { mk_device(s, p, "a", 1), mk_device(s, p, "b", 1), mk_device(s, p, "c", 0) };
+    int64_t nonces[3] = { 0, 1234, 0 }, ids[3] = { 0 };
+    struct fota_command t, got, *list = NULL;
+    size_t n = 0;
+
+    memset(&t, 0, sizeof t);
+    assert_int_equal(s->ops->command_create_many(s, &t, dev, nonces, ids, 3), FOTA_EINVAL);
+    snprintf(t.action, sizeof t.action, "sys_upgrade");
+    snprintf(t.params, sizeof t.params, "{\"version\": \"v2\"}");
+    assert_int_equal(s->ops->command_create_many(s, &t, dev, nonces, ids, 0), 0);
+    assert_int_equal(s->ops->command_create_many(s, &t, dev, nonces, ids, 3), 0);
+    assert_true(ids[0] > 0 && ids[1] > ids[0] && ids[2] > ids[1]);
+    assert_int_equal(nonces[1], 1234);
+    assert_true(nonces[0] > 0 && nonces[0] <= 0x7FFFFFFF && nonces[2] > 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s->ops->command_get(s, ids[i], &got), 0);
+        assert_int_equal(got.device_id, dev[i]);
+        assert_int_equal(got.nonce, nonces[i]);
+        assert_int_equal(got.state, FOTA_CMD_QUEUED);
+        assert_string_equal(got.action, "sys_upgrade");
+        assert_string_equal(got.params, "{\"version\": \"v2\"}");
+    }
+    assert_int_equal(s->ops->command_list_device(s, dev[1], FOTA_CMD_QUEUED, &list, &n), 0);
+    assert_int_equal(n, 1);
+    free(list);
+
+    /* one unknown device: nothing is written */
+    int64_t bad[2] = { dev[0], 999999 }, bn[2] = { 0, 0 }, bi[2] = { 0, 0 };
+    assert_int_equal(s->ops->command_create_many(s, &t, bad, bn, bi, 2), FOTA_ENOENT);
+    assert_int_equal(s->ops->command_list_device(s, dev[0], 0, &list, &n), 0);
+    assert_int_equal(n, 1);
+    free(list);
+}
+
+static void test_update_batch(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    int64_t p = mk_product(s, "fleet");
+    int64_t dev[2] = { mk_device(s, p, "a", 1), mk_device(s, p, "b", 1) };
+    int64_t nonces[2] = { 0, 0 }, ids[2] = { 0, 0 };
+    struct fota_command t, got;
+
+    memset(&t, 0, sizeof t);
+    snprintf(t.action, sizeof t.action, "sys_upgrade");
+    snprintf(t.result, sizeof t.result, "{}");
+    assert_int_equal(s->ops->command_create_many(s, &t, dev, nonces, ids, 2), 0);
+    struct fota_command_set rows[3] = {
+        { ids[0], FOTA_CMD_ACKED, 0, "{\"status\": 200}" },
+        { ids[1], FOTA_CMD_DELIVERED, 1700000000, NULL },
+        { 999999, FOTA_CMD_DONE, 0, NULL },          /* skipped */
+    };
+    assert_int_equal(s->ops->command_update_batch(s, rows, 0), 0);
+    assert_int_equal(s->ops->command_update_batch(s, rows, 3), 0);
+    assert_int_equal(s->ops->command_get(s, ids[0], &got), 0);
+    assert_int_equal(got.state, FOTA_CMD_ACKED);
+    assert_string_equal(got.result, "{\"status\": 200}");
+    assert_true(got.updated > 1700000000);
+    assert_int_equal(s->ops->command_get(s, ids[1], &got), 0);
+    assert_int_equal(got.state, FOTA_CMD_DELIVERED);
+    assert_string_equal(got.result, "{}");              /* NULL left it */
+    assert_int_equal(got.updated, 1700000000);
+    assert_int_equal(log_errors, 0);
+}
+
+static void test_many_rows(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    int64_t p = mk_product(s, "fleet");
+    enum { N = 300 };
+    int64_t dev[N], nonces[N], ids[N];
+    struct fota_command_set rows[N];
+    struct fota_command t, got;
+
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "d%d", i);
+        dev[i] = mk_device(s, p, name, 1);
+        nonces[i] = 0;
+    }
+    memset(&t, 0, sizeof t);
+    snprintf(t.action, sizeof t.action, "sys_upgrade");
+    assert_int_equal(s->ops->command_create_many(s, &t, dev, nonces, ids, N), 0);
+    for (int i = 0; i < N; i++)
+        rows[i] = (struct fota_command_set){ ids[i], FOTA_CMD_DONE, 0, NULL };
+    assert_int_equal(s->ops->command_update_batch(s, rows, N), 0);
+    assert_int_equal(s->ops->command_get(s, ids[N - 1], &got), 0);
+    assert_int_equal(got.state, FOTA_CMD_DONE);
+    assert_int_equal(got.device_id, dev[N - 1]);
+}
+
+#define BATCH_TESTS(X) X(test_create_many) X(test_update_batch) X(test_many_rows)
+
+static struct ctx mem_ctx = { KIND_MEM, NULL, "" };
+static struct ctx sql_ctx = { KIND_SQLITE, NULL, "" };
+
+#define MEM_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &mem_ctx),
+#define SQL_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &sql_ctx),
+
+int main(void)
+{
+    const struct CMUnitTest mem_tests[] = { BATCH_TESTS(MEM_T) };
+    const struct CMUnitTest sql_tests[] = { BATCH_TESTS(SQL_T) };
+    int fails = 0;
+
+    if (make_tmpdir() != 0)
+        return 1;
+    fails += cmocka_run_group_tests_name("store_batch.memory", mem_tests, NULL, NULL);
+    fails += cmocka_run_group_tests_name("store_batch.sqlite", sql_tests, NULL, NULL);
+    rmdir(tmpdir);
+    return fails ? 1 : 0;
+}
