@@ -214,6 +214,38 @@ static int parse(struct fota_cli_ctx *c, struct globals *g, int argc, char **arg
     return 0;
 }
 
+int fota_cli_hoist_globals(int argc, char **argv)
+{
+    char *moved[FOTA_CLI_MAX_ARGS];
+    int i = 1, k = 0, j;
+
+    while (i < argc && argv[i][0] == '-' && argv[i][1] == '-' && k + 2 <= FOTA_CLI_MAX_ARGS) {
+        const struct fota_cli_opt *o;
+        const char *name = argv[i] + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+
+        for (o = fota_cli_global_opts; o->name; o++)
+            if (strlen(o->name) == nlen && strncmp(o->name, name, nlen) == 0)
+                break;
+        if (!o->name || strcmp(o->name, "help") == 0)
+            break;   /* not ours (or --help/--version): main handles it */
+        moved[k++] = argv[i++];
+        if (o->metavar && !eq) {
+            if (i >= argc)
+                return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--%s needs a value (%s)", o->name,
+                                     o->metavar);
+            moved[k++] = argv[i++];
+        }
+    }
+    if (k == 0 || i >= argc)
+        return 0;   /* nothing to move, or no command after them (main reports) */
+    for (j = i; j < argc; j++)
+        argv[j - k] = argv[j];
+    for (j = 0; j < k; j++)
+        argv[argc - k + j] = moved[j];
+    return 0;
+}
+
 static const struct fota_cli_verb *find_verb(const char *group, const char *verb)
 {
     const struct fota_cli_verb *v;

@@ -67,6 +67,13 @@ struct fota_cli_ctx {
  * status. */
 int fota_cli_run(int argc, char **argv);
 
+/* `fotactl --server URL --json product list`: moves the common options
+ * (--server, --key, --cacert, --json, --no-color) that precede the command to
+ * the end of argv, where every REST command accepts them. argv[0] is the
+ * program. Returns 0, or FOTA_CLI_EXIT_USAGE (reported) for an option
+ * without its value. */
+int fota_cli_hoist_globals(int argc, char **argv);
+
 /* Prints the overall help (every row of the table, plus extra lines such as
  * the image command's, which the caller passes; may be NULL) to f. */
 void fota_cli_help_all(FILE *f, const char *extra);

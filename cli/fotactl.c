@@ -50,6 +50,8 @@ int main(int argc, char **argv)
 {
     const struct fota_cli_cmd *c;
 
+    if (argc >= 2 && fota_cli_hoist_globals(argc, argv) != 0)
+        return 2;
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -140,6 +140,12 @@ def main():
                 last()[0][2] != "token " + "c" * 40:
             fail("--server/--key did not override the environment: %r" % (last(),))
 
+        # Common options may also come before the command.
+        r = run(["--server", u3, "--key=" + "c" * 40, "--json", "product", "list"], home)
+        if r.returncode != 0 or last()[0][0] != s3.server_port or \
+                json.loads(r.stdout)["products"][0]["name"] != "plug":
+            fail("options before the command: %d %r %r" % (r.returncode, r.stdout, r.stderr))
+
         # The source of a refused key is named.
         r = run(["product", "list"], home, {"FOTA_KEY": "e" * 40})
         if r.returncode != 3 or "the key was refused (key from FOTA_KEY)" not in r.stderr:
