@@ -168,6 +168,7 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
     int64_t pid;
     int map = -1, st, progress;
     uint32_t check_flags = 0;
+    json_t *w;
 
     memset(files, 0, sizeof(files));
     if (!product || !version)
@@ -227,6 +228,10 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
     else
         printf("published %s of %s (%zu file%s, %zu bytes)\n", version, product, n,
                n == 1 ? "" : "s", total);
+    /* Accepted with a caveat (e.g. a version stock firmware will mangle). */
+    json_array_foreach(json_object_get(r.json, "warnings"), i, w)
+        if (json_is_string(w))
+            fprintf(stderr, "fotactl: warning: %s\n", json_string_value(w));
     fota_cli_reply_cleanup(&r);
     if (fota_cli_opt(c, "current")) {
         st = set_current(c, pid, version, &r);
