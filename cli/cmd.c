@@ -276,6 +276,9 @@ static int open_client(struct fota_cli_ctx *c, const struct globals *g)
 
     if (fota_cli_conf_load(&c->conf, g->server, g->key, g->cacert, err, sizeof(err)) < 0)
         return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "%s", err);
+    if (c->verb->run == fota_cli_login && (!c->conf.server[0] || !c->conf.key[0]))
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "login needs --server URL and --key KEY "
+                             "(the admin key is in the server's DATA/owner.key)");
     if (!c->conf.server[0])
         return fota_cli_fail(FOTA_CLI_EXIT_USAGE,
                              "no server: run `fotactl login`, set FOTA_SERVER or pass --server");

@@ -116,7 +116,8 @@ def main():
                              (["product", "list", "--bogus"], "unknown option --bogus"),
                              (["upgrade", "3", "--version"], "--version needs a value"),
                              (["product", "create"], "usage: fotactl product create"),
-                             (["product", "list"], "no server")):
+                             (["product", "list"], "no server"),
+                             (["login", "--server", "http://127.0.0.1:1"], "login needs --server URL and --key KEY")):
             r = run(args, home)
             if r.returncode != 2 or needle not in r.stderr:
                 fail("`fotactl %s`: want exit 2 and %r, got %d %r" % (" ".join(args), needle,
