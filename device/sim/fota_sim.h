@@ -40,6 +40,9 @@ struct fotasim_opts {
     unsigned hold_s;              /* keep running at least this long (pings, presence) */
     int tls;                      /* channel over TLS (CLIENT_SSL_ENABLE, port 8443) */
     int json;                     /* summary as JSON */
+    unsigned source_addrs;        /* >0: bind to 127.0.0.(2 + idx % N) before connect */
+    int await_push;               /* --upgrade-to without RPCs: the server pushes (bulk job) */
+    int ack_only;                 /* acknowledge upgrades, never download (fan-out benchmark) */
 };
 
 enum fotasim_state { DEV_BOOTING = 0, DEV_RUNNING, DEV_DONE, DEV_FAILED, DEV_DEAD };
@@ -81,6 +84,7 @@ struct fotasim_dev {
     long long api_id;             /* device id from registration, 0 if unknown */
     int rpc_upgrade_sent;         /* sys_upgrade requested in this boot */
     unsigned rpc_upgrades;        /* sys_upgrade requests in total */
+    float t_start, t_done;        /* s since start: first upgrade push, running the target */
 };
 
 struct fotasim {
@@ -96,6 +100,7 @@ struct fotasim {
     struct fotasim_pool pool;     /* downloaded sectors, shared by content */
     struct ssl_ctx_st *ssl_ctx;   /* --tls: one client context, no verification (IoT_Demo) */
     unsigned activated, upgraded, failed, connected;
+    unsigned chan_drops;          /* channel connections closed from the far side */
     struct evhttp_connection *api[FOTASIM_API_CONNS];
     unsigned api_next, api_pending, registered, api_errors;
     char api_error[160];
@@ -120,6 +125,9 @@ void fotasim_api_rpc(struct fotasim_dev *d, const char *action);
 
 /* The factory user1 image, padded with 0xFF to whole sectors (main). */
 const uint8_t *fotasim_factory_image(struct fotasim *s, size_t *len);
+
+/* Seconds since the simulator started (main). */
+double fotasim_elapsed(struct fotasim *s);
 
 /* Called by a device whenever its state may have changed. */
 void fotasim_check_done(struct fotasim *s);

@@ -264,12 +264,40 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         if (d->conn[c].bev != bev || d->halted)
             return;
         drop_conn(d, c);
+        if (was_up && c == FOTADEV_CONN_CHAN)
+            d->sim->chan_drops++;              /* the server (or the network) closed it */
         if (was_up)
             fotadev_agent_on_close(&d->agent, c);
         else
             fotadev_agent_on_connect(&d->agent, c, FOTA_EIO);
     }
     check_power(d);
+}
+
+/* --source-addrs N: a socket bound to 127.0.0.(2 + idx % N) with the port
+ * left to connect() (IP_BIND_ADDRESS_NO_PORT), so a fleet is not limited
+ * to one address's ephemeral ports. -1 (libevent makes the socket) otherwise. */
+static evutil_socket_t source_socket(struct fotasim_dev *d, int family)
+{
+    struct sockaddr_in a;
+    evutil_socket_t fd;
+    int one = 1;
+    if (!d->sim->o.source_addrs || family != AF_INET)
+        return -1;
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(0x7F000002u + (uint32_t)d->idx % d->sim->o.source_addrs);
+#ifdef IP_BIND_ADDRESS_NO_PORT
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+#endif
+    if (evutil_make_socket_nonblocking(fd) < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        evutil_closesocket(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static int hal_connect(void *ud, int c, const char *host, uint16_t port)
@@ -284,6 +312,8 @@ static int hal_connect(void *ud, int c, const char *host, uint16_t port)
     if (c < 0 || c >= FOTADEV_CONN_MAX || d->halted)
         return FOTA_EINVAL;
     drop_conn(d, c);
+    if (c == FOTADEV_CONN_DL && d->sim->o.ack_only)
+        return 0;                              /* the download never connects */
     memset(&ss, 0, sizeof(ss));
     if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
         s4->sin_family = AF_INET;
@@ -305,7 +335,8 @@ static int hal_connect(void *ud, int c, const char *host, uint16_t port)
         if (!bev)
             SSL_free(ssl);
     } else {
-        bev = bufferevent_socket_new(d->sim->base, -1, BEV_OPT_CLOSE_ON_FREE);
+        bev = bufferevent_socket_new(d->sim->base, source_socket(d, ss.ss_family),
+                                     BEV_OPT_CLOSE_ON_FREE);
     }
     if (!bev)
         return FOTA_ENOMEM;
@@ -344,7 +375,7 @@ static void hal_event(void *ud, int ev, int err, const char *what)
     case FOTADEV_EV_CONNECTED:
         if (d->activated && !s->o.upgrade_to && d->state == DEV_RUNNING)
             d->state = DEV_DONE;               /* check-in run: identified */
-        if (s->o.upgrade_to && !d->rpc_upgrade_sent && d->state == DEV_RUNNING) {
+        if (s->o.upgrade_to && !s->o.await_push && !d->rpc_upgrade_sent && d->state == DEV_RUNNING) {
             d->rpc_upgrade_sent = 1;           /* the app asks for the upgrade */
             d->rpc_upgrades++;
             fotasim_api_rpc(d, "sys_upgrade");
@@ -354,7 +385,7 @@ static void hal_event(void *ud, int ev, int err, const char *what)
         /* every device holds the same image now: keep one copy */
         uint32_t first = d->lay.slot_addr[d->agent.target_slot] / FOTADEV_SECTOR;
         (void)fotasim_flash_dedupe(&d->flash, &s->pool, first, d->lay.slot_size / FOTADEV_SECTOR);
-        if (s->o.profile != FOTADEV_PROFILE_SEED_DFU)
+        if (s->o.profile != FOTADEV_PROFILE_SEED_DFU && !s->o.await_push)
             fotasim_api_rpc(d, "sys_reboot");  /* the app sees D7 and reboots it */
         break;
     }
@@ -366,13 +397,19 @@ static void hal_event(void *ud, int ev, int err, const char *what)
         if (!s->o.upgrade_to && d->state == DEV_RUNNING)
             d->state = DEV_DONE;
         break;
+    case FOTADEV_EV_UPGRADE_START:
+        if (d->t_start <= 0)
+            d->t_start = (float)fotasim_elapsed(s);
+        if (s->o.ack_only && d->state == DEV_RUNNING)
+            d->state = DEV_DONE;               /* acknowledged: all this run wants */
+        break;
     case FOTADEV_EV_ACTIVATE_FAILED:
         d->reason = what;
         break;
     case FOTADEV_EV_UPGRADE_FAILED:
         d->reason = what;
-        if (s->o.profile != FOTADEV_PROFILE_SEED_DFU && d->rpc_upgrades < s->o.max_attempts &&
-            d->flash.powered) {
+        if (s->o.profile != FOTADEV_PROFILE_SEED_DFU && !s->o.await_push &&
+            d->rpc_upgrades < s->o.max_attempts && d->flash.powered) {
             d->rpc_upgrades++;                 /* the app tries again */
             fotasim_api_rpc(d, "sys_upgrade");
         }
@@ -526,6 +563,8 @@ void fotasim_dev_boot(struct fotasim_dev *d)
     }
     snprintf(d->version, sizeof(d->version), "%s", b.version);
     if (s->o.upgrade_to && strcmp(d->version, s->o.upgrade_to) == 0) {
+        if (d->t_done <= 0)
+            d->t_done = (float)fotasim_elapsed(s);
         finish(d, DEV_DONE, NULL);
         /* with --hold the device lives on (connects, identifies, pings) */
         if (!s->o.hold_s || s->o.profile == FOTADEV_PROFILE_SEED_DFU)

@@ -38,13 +38,20 @@ static void usage(FILE *f)
         "                [--initial-version V] [--map N] [--loader 2|31|7] [--time-scale X]\n"
         "                [--timeout SECONDS] [--max-attempts N] [--stream-ext]\n"
         "                [--faults SPEC] [--seed N] [--hold SECONDS] [--flash-dir DIR] [--tls] [--json]\n"
+        "                [--source-addrs N] [--await-push] [--ack-only]\n"
         "       fota-sim --write-image SLOT:VERSION:FILE [--map N] [--image-size BYTES] [--seed N]\n"
         "  --keys FILE       master device keys, one per line (device i uses line i)\n"
         "  --time-scale X    divide every device timer by X (ping 50 s / X)\n"
         "  --hold SECONDS    run at least this long; devices stay connected and ping\n"
         "  --flash-dir DIR   load/save each device's flash as DIR/devNNNNN.bin\n"
         "  --tls             the device channel over TLS (give the TLS port as --device-port)\n"
-        "  --json            print the summary as one JSON object\n"
+        "  --json            print the summary as one JSON object (with channel drops and\n"
+        "                    per-device upgrade times: p50/p99 from push to running the target)\n"
+        "  --source-addrs N  bind device i's sockets to 127.0.0.(2 + i %% N) (IPv4 loopback\n"
+        "                    servers; more source addresses, more ports)\n"
+        "  --await-push      with --upgrade-to: send no RPCs, wait for the server's pushes\n"
+        "                    (a bulk upgrade job with reboot)\n"
+        "  --ack-only        acknowledge upgrade pushes but never download (fan-out runs)\n"
         "  --faults SPEC     comma list: flash@N (power cut at the Nth flash operation\n"
         "                    after boot), rx@N (power cut after N received bytes),\n"
         "                    drop@N (close the download after N bytes), pct=P (share of\n"
@@ -137,6 +144,46 @@ static char **load_keys(const char *path, int n, int *have)
     return keys;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Per-device upgrade time (first push to running the target), in ms. */
+static json_t *upgrade_timings(struct fotasim *s)
+{
+    float *t = malloc(((size_t)s->o.devices + 1) * sizeof(float)), first = -1, last = 0;
+    size_t n = 0;
+    json_t *j;
+    if (!t)
+        return json_null();
+    for (int i = 0; i < s->o.devices; i++) {
+        const struct fotasim_dev *d = &s->devs[i];
+        if (d->t_start > 0 && (first < 0 || d->t_start < first))
+            first = d->t_start;
+        if (d->t_done > last)
+            last = d->t_done;
+        if (d->t_start > 0 && d->t_done >= d->t_start)
+            t[n++] = (d->t_done - d->t_start) * 1000.0f;
+    }
+    qsort(t, n, sizeof(float), cmp_float);
+    j = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "n", (json_int_t)n,
+                  "p50_ms", n ? (double)t[(n - 1) / 2] : 0.0,
+                  "p99_ms", n ? (double)t[(n - 1) * 99 / 100] : 0.0,
+                  "max_ms", n ? (double)t[n - 1] : 0.0,
+                  "first_push_s", first > 0 ? (double)first : 0.0, "last_done_s", (double)last);
+    free(t);
+    return j;
+}
+
+double fotasim_elapsed(struct fotasim *s)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    return (double)(now.tv_sec - s->t0.tv_sec) + (double)(now.tv_usec - s->t0.tv_usec) / 1e6;
+}
+
 static double elapsed(struct fotasim *s)
 {
     struct timeval now;
@@ -197,6 +244,14 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(s->base, NULL);
 }
 
+static unsigned connected_now(const struct fotasim *s)
+{
+    unsigned n = 0;
+    for (int i = 0; i < s->o.devices; i++)
+        n += s->devs[i].conn[FOTADEV_CONN_CHAN].up ? 1u : 0u;
+    return n;
+}
+
 static int summary(struct fotasim *s)
 {
     const char *reasons[64];
@@ -248,6 +303,9 @@ static int summary(struct fotasim *s)
         json_object_set_new(j, "seconds", json_real(elapsed(s)));
         json_object_set_new(j, "memory_bytes", json_integer((json_int_t)mem));
         json_object_set_new(j, "result", json_string(ok ? "ok" : "failed"));
+        json_object_set_new(j, "channel_drops", json_integer(s->chan_drops));
+        json_object_set_new(j, "connected_at_end", json_integer(connected_now(s)));
+        json_object_set_new(j, "upgrade", upgrade_timings(s));
         txt = json_dumps(j, JSON_SORT_KEYS);
         if (txt)
             printf("%s\n", txt);
@@ -344,6 +402,7 @@ int main(int argc, char **argv)
         {"max-attempts", 1, 0, 'A'}, {"stream-ext", 0, 0, 'x'}, {"faults", 1, 0, 'f'},
         {"seed", 1, 0, 'S'}, {"write-image", 1, 0, 'W'}, {"image-size", 1, 0, 'Z'},
         {"flash-dir", 1, 0, 'F'}, {"hold", 1, 0, 'O'}, {"tls", 0, 0, 'y'}, {"json", 0, 0, 'J'},
+        {"source-addrs", 1, 0, 'B'}, {"await-push", 0, 0, 'a'}, {"ack-only", 0, 0, 'q'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     struct fotasim s;
     struct fotasim_opts *o = &s.o;
@@ -397,6 +456,9 @@ int main(int argc, char **argv)
         case 'F': o->flash_dir = optarg; break;
         case 'y': o->tls = 1; break;
         case 'J': o->json = 1; break;
+        case 'B': if ((v = num(optarg, 0, 250)) != LONG_MIN) o->source_addrs = (unsigned)v; break;
+        case 'a': o->await_push = 1; break;
+        case 'q': o->ack_only = 1; break;
         case 'O': if ((v = num(optarg, 0, 86400)) != LONG_MIN) o->hold_s = (unsigned)v; break;
         case 'Z': if ((v = num(optarg, 1024, 16 << 20)) != LONG_MIN) image_size = (uint32_t)v; break;
         case 'h': usage(stdout); return 0;

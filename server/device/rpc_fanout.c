@@ -712,7 +712,7 @@ static void upgrade_handler(struct fota_req *r)
     j->window = window;
     j->timeout_s = timeout;
     json_t *fj = json_object_get(body, "filter");
-    j->filter = json_dumps(fj ? fj : json_object(), JSON_SORT_KEYS);
+    j->filter = fj ? json_dumps(fj, JSON_SORT_KEYS) : strdup("{}");
     json_t *okr = json_pack("{s:s, s:s}", "action", "device_upgrade_success", "rom_version", version);
     j->ok_result = okr ? json_dumps(okr, JSON_SORT_KEYS) : NULL;
     json_decref(okr);

@@ -1,0 +1,165 @@
+"""fanout_test.py - bulk upgrades against the real fotad (issue 9): 20 fota-sim
+devices online (they wait for the server's push: --await-push) and 5 registered
+devices that never connect. POST /v1/products/ID/upgrade with a filter answers
+202 with a job; GET /v1/jobs/ID/ counts the offline ones as queued, the online
+ones up to succeeded=20 with at most `window` upgrading at once, fotad reboots
+them (reboot: true) and they come back on the new version. Bad requests get
+400/401/403/404; the job's counters survive a restart (DATA/jobs.json)."""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sim_standin as st  # noqa: E402
+from fotatest import Fotad, check, run_tests, wait_for  # noqa: E402
+
+V1 = "v1.0.0t45772(a)"
+V2 = "v1.0.8t45772(a)"
+N = 20
+
+
+def setup(d, tmp):
+    p = d.create_product(name="plug", flash_map=2, serial="45772")
+    files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s, V2, 40000))
+             for s in (1, 2)]
+    d.upload_release(p["id"], V2, files=files)
+    return p["id"]
+
+
+def job(d, jid):
+    s, _, j = d.api("GET", "/v1/jobs/%d/" % jid)
+    check(s == 200, "job %d: %d %r" % (jid, s, j))
+    return j["job"]
+
+
+def bad_requests(d, pid):
+    up = "/v1/products/%d/upgrade" % pid
+    s, _, j = d.api("POST", up, {"version": V2}, key=None)
+    check(s == 401, "no key: %d %r" % (s, j))
+    s, _, j = d.api("POST", up, {"version": V2}, key="0" * 40)
+    check(s == 401, "unknown key: %d %r" % (s, j))
+    dev = d.create_device(pid, name="owner-probe")
+    s, _, j = d.api("POST", up, {"version": V2}, key=dev["owner_key"])
+    check(s == 403, "owner key: %d %r" % (s, j))
+    s, _, j = d.api("POST", "/v1/products/999999/upgrade", {"version": V2})
+    check(s == 404, "unknown product: %d %r" % (s, j))
+    s, _, j = d.api("POST", up, {"version": "v9.9.9"})
+    check(s == 404, "unknown release: %d %r" % (s, j))
+    for body, why in (({}, "no version"), ({"version": 3}, "version not a string"),
+                      ({"version": V2, "filter": []}, "filter not an object"),
+                      ({"version": V2, "filter": {"colour": "red"}}, "unknown filter key"),
+                      ({"version": V2, "filter": {"online": "yes"}}, "online not a boolean"),
+                      ({"version": V2, "filter": {"device_ids": [0]}}, "bad device id"),
+                      ({"version": V2, "filter": {"rom_version": []}}, "empty version list"),
+                      ({"version": V2, "window": 0}, "window 0"),
+                      ({"version": V2, "reboot": 1}, "reboot not a boolean"),
+                      ({"version": V2, "speed": 9}, "unknown key")):
+        s, _, j = d.api("POST", up, body)
+        check(s == 400, "%s: %d %r" % (why, s, j))
+    s, _, j = d.api("POST", up, b"not json", headers={"Content-Type": "application/json"})
+    check(s == 400, "not JSON: %d %r" % (s, j))
+    s, _, j = d.api("GET", "/v1/jobs/424242/")
+    check(s == 404, "unknown job: %d %r" % (s, j))
+    s, _, j = d.api("GET", "/v1/jobs/1/", key=None)
+    check(s == 401, "job without key: %d %r" % (s, j))
+    return dev["device"]["id"] if "device" in dev else dev["id"]
+
+
+def test_fanout():
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Fotad(data_dir=os.path.join(tmp, "data"))
+        d.start()
+        try:
+            pid = setup(d, tmp)
+            probe = bad_requests(d, pid)
+            offline = [probe] + [(lambda r: r["device"]["id"] if "device" in r else r["id"])(
+                d.create_device(pid, name="away%d" % i)) for i in range(4)]
+            sim = subprocess.Popen(
+                [st.sim_path(), "--server", "127.0.0.1", "--http-port", str(d.ports["http"]),
+                 "--device-port", str(d.ports["device"]), "--key", d.admin_key, "--product",
+                 str(pid), "--profile", "nonos", "--devices", str(N), "--upgrade-to", V2,
+                 "--initial-version", V1, "--await-push", "--source-addrs", "3", "--json",
+                 "--time-scale", "20", "--timeout", "90"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                def online():
+                    s, _, j = d.api("GET", "/v1/products/%d/devices/" % pid)
+                    return sum(1 for x in j.get("devices", []) if x.get("online")) == N
+                wait_for(online, 30, "%d simulated devices online" % N, interval=0.2)
+
+                # filters: nothing matches; offline only; device ids
+                s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
+                                {"version": V2, "filter": {"rom_version": "v0.0.1"}})
+                check(s == 202 and j["job"]["total"] == 0, "no match: %d %r" % (s, j))
+                s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
+                                {"version": V2, "filter": {"online": False}})
+                check(s == 202, "offline job: %d %r" % (s, j))
+                off = j["job"]
+                check(off["total"] == len(offline) and off["queued"] == len(offline),
+                      "offline devices queued: %r" % off)
+                s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
+                                {"version": V2, "filter": {"device_ids": offline[:2],
+                                                           "online": True}})
+                check(s == 202 and j["job"]["total"] == 0, "offline ids, online only: %r" % j)
+
+                # the real one: every online device on V1, five at a time, rebooted by fotad
+                s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
+                                {"version": V2, "reboot": True, "window": 5,
+                                 "filter": {"online": True, "rom_version": [V1, "v0.9"]}})
+                check(s == 202, "upgrade job: %d %r" % (s, j))
+                jid = j["job"]["id"]
+                check(j["job"]["total"] == N and j["job"]["state"] == "running", "job: %r" % j)
+                peak = [0]
+
+                def done():
+                    x = job(d, jid)
+                    peak[0] = max(peak[0], x["in_progress"])
+                    check(x["failed"] == 0 and x["timed_out"] == 0, "failures: %r" % x)
+                    return x["succeeded"] == N
+                wait_for(done, 90, "job to reach succeeded=%d" % N, interval=0.1)
+                x = job(d, jid)
+                check(peak[0] <= 5, "window of 5 exceeded: %d upgrading at once" % peak[0])
+                check(x["delivered"] == N and x["acked"] == N and x["state"] == "finished",
+                      "final counters: %r" % x)
+                check(all(x["elapsed_ms"][k] is not None for k in ("delivered", "acked",
+                                                                   "finished")), "%r" % x)
+                out, err = sim.communicate(timeout=60)
+            finally:
+                if sim.poll() is None:
+                    sim.kill()
+                    sim.communicate()
+            check(sim.returncode == 0, "fota-sim rc %d\n%s\n%s" % (sim.returncode, out, err[-2000:]))
+            check("AddressSanitizer" not in err and "runtime error" not in err, err[-2000:])
+            s, _, j = d.api("GET", "/v1/products/%d/devices/" % pid)
+            vers = {x["id"]: x["rom_version"] for x in j["devices"]}
+            check(sum(1 for v in vers.values() if v == V2) == N, "rom_version V2 x %d: %r" % (N, vers))
+            check(job(d, off["id"])["queued"] == len(offline), "offline job still queued")
+            s, _, j = d.api("GET", "/v1/jobs/")
+            check(s == 200 and len(j["jobs"]) == 4, "job list: %r" % j)
+            check(x["elapsed_ms"]["acked"] <= x["elapsed_ms"]["finished"], "%r" % x)
+            # a second run skips the devices already on V2 (the sim has gone: all queued)
+            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid, {"version": V2})
+            check(s == 202 and j["job"]["total"] == len(offline) and j["job"]["skipped"] == N
+                  and j["job"]["queued"] == len(offline), "%r" % j)
+            d.stop()
+            d.check_log()
+            d2 = Fotad(data_dir=d.data_dir)
+            d2.start()
+            try:
+                x = job(d2, jid)
+                check(x["state"] == "interrupted" and x["succeeded"] == N, "after restart: %r" % x)
+                s, _, j = d2.api("POST", "/v1/products/%d/upgrade" % pid, {"version": V2})
+                check(s == 202 and j["job"]["id"] > jid, "new ids after restart: %r" % j)
+            finally:
+                d2.stop()
+                d2.cleanup()
+        finally:
+            if d.proc and d.proc.poll() is None:
+                d.stop()
+            d.cleanup()
+
+
+if __name__ == "__main__":
+    run_tests([test_fanout])
