@@ -27,3 +27,20 @@ done
 xtensa-lx106-elf-ar rcs "$out/libfota-portable.a" "${objs[@]}"
 echo "xtensa-lx106-elf (-Os, picolibc): portable code size"
 xtensa-lx106-elf-size -t "$out/libfota-portable.a" | awk 'NR==1 || /TOTALS/ || /\.o/ {print}' | sed 's|'"$out"'/||'
+# RAM a device needs: the library keeps all its state in caller storage, so the
+# sizes of its state structs on the chip are the figure (no heap after init).
+if [ -f "$top/device/include/fotadev.h" ]; then
+  cat > "$out/ramprobe.c" <<'C'
+#include "fotadev.h"
+#include "fotadev_esp8266.h"
+char fota_ram_agent[sizeof(struct fotadev_agent)];
+char fota_ram_esp8266_port[sizeof(struct fotadev_esp8266)];
+char fota_ram_image_stream[sizeof(struct fota_fwimg_stream)];
+C
+  $CC "${CFLAGS[@]}" -fno-common -c "$out/ramprobe.c" -o "$out/ramprobe.o"
+  line="RAM per device (bytes, xtensa):"
+  while read -r _ size _ name; do
+    line="$line ${name#fota_ram_}=$((16#$size))"
+  done < <(xtensa-lx106-elf-nm -S "$out/ramprobe.o" | grep fota_ram_)
+  echo "$line"
+fi
