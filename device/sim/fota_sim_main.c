@@ -215,8 +215,10 @@ void fotasim_check_done(struct fotasim *s)
     uint64_t bytes;
     counts(s, &running, &done, &failed, &bytes);
     if (running == 0 && !s->finished && (!s->o.hold_s || s->hold_over)) {
+        /* --ack-only: the D4 written just now still has to leave the socket */
+        struct timeval flush = { 0, 200000 };
         s->finished = 1;
-        event_base_loopexit(s->base, NULL);
+        event_base_loopexit(s->base, s->o.ack_only ? &flush : NULL);
     }
 }
 

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""bench/fanout.py - benchmark 3 of issue 9: command fan-out. N fota-sim devices are online
+(stock 50 s pings; --ack-only: they answer a sys_upgrade push with their D4 acknowledgement
+and never download, so only the fan-out is measured), then one bulk upgrade
+POST /v1/products/ID/upgrade {"version", "window": N, "filter": {"online": true}} pushes
+sys_upgrade to all of them. Measured by fotad itself (GET /v1/jobs/ID/ elapsed_ms): the time
+from the job's creation until every push was written (delivered) and until every device's
+D4 arrived (acked); also the HTTP reply time of the POST (answered at once, 202).
+
+  python3 bench/fanout.py [--devices 19000] [--bin-dir build/bin] [--no-append] [--smoke]
+
+Limits raised inside the script as in bench/devices.py. --smoke: 30 devices, no append."""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import benchlib  # noqa: E402
+import fleetlib as fl  # noqa: E402
+
+GOAL_MS = 500.0
+
+
+def online_count(d, pid):
+    s, _, j = d.api("GET", "/v1/products/%d/devices/" % pid)
+    return sum(1 for x in j.get("devices", []) if x.get("online")) if s == 200 else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--devices", type=int, default=19000)
+    ap.add_argument("--bin-dir")
+    ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--smoke", action="store_true")
+    a = ap.parse_args()
+    if a.smoke:
+        a.devices, a.no_append = 30, True
+    n = a.devices
+    lines = []
+
+    def log(s):
+        print(s, flush=True)
+        lines.append(s)
+    log(benchlib.raise_limits(log=lambda s: None))
+    ft = benchlib.use_bin_dir(a.bin_dir)
+    sim = ft.bin_path("fota-sim")
+    with tempfile.TemporaryDirectory(prefix="fota-bench-fanout-") as tmp:
+        d = benchlib.start_quiet_fotad(ft, tmp, device_max_per_addr=n + 100)
+        procs = []
+        try:
+            p = d.create_product(name="bench-fanout", flash_map=2, serial="45772")
+            pid = p["id"]
+            import sim_standin as st
+            files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s,
+                                                       fl.V2, 40000)) for s in (1, 2)]
+            d.upload_release(pid, fl.V2, files=files)
+            keys = fl.register(d, pid, n, log=log)
+            t0 = time.monotonic()
+            procs = fl.start_sims(sim, d, keys, tmp, [
+                "--profile", "nonos", "--initial-version", fl.V1, "--upgrade-to", fl.V2,
+                "--await-push", "--ack-only", "--timeout", "900"])
+            if not fl.wait_until(lambda: online_count(d, pid) >= n, 300, 2.0):
+                raise SystemExit("only %d of %d devices online" % (online_count(d, pid), n))
+            log("%d devices online after %.1f s (fotad pid %d)" % (n, time.monotonic() - t0,
+                                                                  d.proc.pid))
+            c0 = benchlib.cpu_seconds(d.proc.pid)
+            tp = time.monotonic()
+            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
+                            {"version": fl.V2, "window": max(1, n), "filter": {"online": True}})
+            reply_ms = (time.monotonic() - tp) * 1e3
+            if s != 202:
+                raise SystemExit("bulk upgrade refused: %d %r" % (s, j))
+            jid = j["job"]["id"]
+            log("POST answered %d in %.1f ms: total %d" % (s, reply_ms, j["job"]["total"]))
+
+            def acked():
+                s2, _, j2 = d.api("GET", "/v1/jobs/%d/" % jid)
+                return j2["job"] if j2["job"]["acked"] + j2["job"]["failed"] >= n else None
+            job = fl.wait_until(acked, 120, 0.02)
+            c1 = benchlib.cpu_seconds(d.proc.pid)
+            s, _, j = d.api("GET", "/v1/jobs/%d/" % jid)
+            job = j["job"]
+            log("job: %r" % job)
+            res = fl.wait_sims(procs, 120)
+            log("sims: %r" % res)
+            d.stop()
+        finally:
+            fl.kill_sims(procs)
+            d.cleanup()
+    ms = job["elapsed_ms"]
+    acked_ms = ms["acked"] if ms["acked"] is not None else float("nan")
+    ok = job["acked"] == n and job["failed"] == 0
+    met = ok and acked_ms < GOAL_MS
+    summary = "\n".join([
+        "Benchmark 3, command fan-out: one bulk upgrade (POST /v1/products/ID/upgrade, window "
+        "%d) to %d online fota-sim devices (--ack-only: they acknowledge and do not download). "
+        "Times from fotad's job (GET /v1/jobs/ID/ elapsed_ms, from the job's creation)." % (n, n),
+        "", "| measure | goal | measured | met |", "|---|---|---|---|",
+        "| POST answered (202) | at once | %.1f ms | — |" % reply_ms,
+        "| all %d pushes written (delivered) | — | %.1f ms | — |" % (n, ms["delivered"] or -1),
+        "| all %d D4 acknowledgements (acked) | < %.0f ms | %.1f ms (%d acked, %d failed) | %s |" % (
+            n, GOAL_MS, acked_ms, job["acked"], job["failed"], "yes" if met else "NO"),
+        "| 100,000 devices (linear extrapolation) | < 2000 ms | %.0f ms | %s |" % (
+            acked_ms * 100000.0 / n, "yes" if acked_ms * 100000.0 / n < 2000 else "NO"),
+        "| fotad CPU during the fan-out | — | %.2f s | — |" % (c1 - c0)])
+    log(summary)
+    print("RESULT fanout devices=%d delivered_ms=%.1f acked_ms=%.1f" % (
+        n, ms["delivered"] or -1, acked_ms))
+    if not a.no_append:
+        benchlib.append_doc("Command fan-out (benchmark 3)", summary, "\n".join(lines))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
