@@ -141,6 +141,8 @@ static int run(struct daemon *d, const struct fota_config *conf)
     if (conf->legacy_port != FOTA_PORT_OFF)
         FOTA_WARN("legacy listener not wired into the daemon yet, legacy_port ignored");
 #endif
+    if (fota_server_start_workers(&d->srv) != 0)
+        goto stop;
     d->sig_term = evsignal_new(base, SIGTERM, on_term, d);
     d->sig_int = evsignal_new(base, SIGINT, on_term, d);
     d->sig_hup = evsignal_new(base, SIGHUP, on_hup, d);
@@ -156,6 +158,8 @@ static int run(struct daemon *d, const struct fota_config *conf)
     }
     rc = 0;
 stop:
+    /* Handlers of worker loops call into the modules: stop them first. */
+    fota_server_stop_workers(&d->srv);
     for (size_t i = NMODULES; i-- > 0;)
         if (d->started[i] && modules[i]->stop)
             modules[i]->stop(&d->srv, d->state[i]);

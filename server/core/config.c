@@ -49,6 +49,8 @@ const struct fota_conf_opt fota_conf_opts[] = {
       "Seconds SIGTERM waits for in-flight requests before closing them." },
     { "http_timeout", FOTA_CONF_T_UINT, OFF(http_timeout), "60", 1, 3600, FOTA_CONF_RELOAD,
       "Seconds an HTTP connection may stay idle or take to send a request." },
+    { "workers", FOTA_CONF_T_UINT, OFF(workers), "0", 0, 64, 0,
+      "HTTP event loops (threads) sharing http_port with SO_REUSEPORT; 0 = one per CPU core, 1 = only the main loop." },
     { "legacy_product", FOTA_CONF_T_STR, OFF(legacy_product), "", 0, 0, FOTA_CONF_RELOAD,
       "Product (name or id) whose current release the legacy port serves; \"\" = the only product." },
     { "legacy_chunk", FOTA_CONF_T_UINT, OFF(legacy_chunk), "1280", 1, 1280, FOTA_CONF_RELOAD,

@@ -30,6 +30,7 @@ struct fota_config {
     unsigned device_max_per_addr;             /* device channel connections per IP address */
     unsigned shutdown_grace;                  /* s: SIGTERM waits this long for in-flight work */
     unsigned http_timeout;                    /* s: idle/read timeout of an HTTP connection */
+    unsigned workers;                         /* HTTP event loops, 0 = one per core */
     char     legacy_product[64];              /* product whose current release port 5555 serves */
     unsigned legacy_chunk;                    /* bytes per paced write, 1..1280 */
     unsigned legacy_interval_ms;              /* gap between paced writes */

@@ -23,6 +23,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "loop.h"
 
 int64_t fota_server_now(void)
 {
@@ -32,6 +33,12 @@ int64_t fota_server_now(void)
 /* ------------------------------------------------------------- listening */
 
 int fota_server_bind(struct fota_server *srv, const char *proto, int port, int *bound_port)
+{
+    return fota_server_bind_opt(srv, proto, port, bound_port, 0, 0);
+}
+
+int fota_server_bind_opt(struct fota_server *srv, const char *proto, int port, int *bound_port,
+                         int reuse, int quiet)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -70,6 +77,8 @@ int fota_server_bind(struct fota_server *srv, const char *proto, int port, int *
     if (fd < 0)
         goto fail;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+        goto fail;
     if (v6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0)
@@ -80,7 +89,8 @@ int fota_server_bind(struct fota_server *srv, const char *proto, int port, int *
     int p = v6 ? ntohs(s6->sin6_port) : ntohs(s4->sin_port);
     if (bound_port)
         *bound_port = p;
-    FOTA_INFO("listening proto=%s addr=%s%s%s:%d", proto, v6 ? "[" : "", host, v6 ? "]" : "", p);
+    FOTA_LOG(quiet ? FOTA_LOG_DEBUG : FOTA_LOG_INFO, "listening proto=%s addr=%s%s%s:%d", proto,
+             v6 ? "[" : "", host, v6 ? "]" : "", p);
     return fd;
 fail: {
         int e = errno;
@@ -156,11 +166,15 @@ void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, v
 
 /* --------------------------------------------------------------- the bus */
 
+/* One queue and subscriber list per loop: a publish (any thread) copies the
+ * message to every loop that has subscribers and wakes it; each loop fans
+ * out to its own subscribers, so a live feed is only touched on its loop. */
 struct fota_server_sub {
     int64_t product_id, device_id;
     fota_message_cb cb;
     void *ud;
     int dead;
+    int loop;                        /* index of the loop it belongs to */
     struct fota_server_sub *next;
 };
 
@@ -169,18 +183,37 @@ struct pending {
     struct pending *next;
 };
 
-struct fota_server_bus {
+struct bus_loop {
+    struct fota_server *srv;
     pthread_mutex_t lock;
     struct pending *head, *tail;     /* published, not yet fanned out */
     struct event *notify;
-    struct fota_server_sub *subs;
+    struct fota_server_sub *subs;    /* loop thread only */
+    int nsubs;                       /* atomic: publishers skip loops without subscribers */
     int dispatching;
 };
 
+struct fota_server_bus {
+    int n;
+    struct bus_loop loop[FOTA_LOOPS_MAX];
+};
+
+static void bus_sweep(struct bus_loop *b)
+{
+    for (struct fota_server_sub **pp = &b->subs; *pp;) {
+        if ((*pp)->dead) {
+            struct fota_server_sub *d = *pp;
+            *pp = d->next;
+            free(d);
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+}
+
 static void bus_notify(evutil_socket_t fd, short what, void *arg)
 {
-    struct fota_server *srv = arg;
-    struct fota_server_bus *b = srv->bus;
+    struct bus_loop *b = arg;
     struct pending *list;
 
     (void)fd;
@@ -205,15 +238,7 @@ static void bus_notify(evutil_socket_t fd, short what, void *arg)
         free(p);
     }
     b->dispatching = 0;
-    for (struct fota_server_sub **pp = &b->subs; *pp;) {
-        if ((*pp)->dead) {
-            struct fota_server_sub *d = *pp;
-            *pp = d->next;
-            free(d);
-        } else {
-            pp = &(*pp)->next;
-        }
-    }
+    bus_sweep(b);
 }
 
 int fota_server_bus_init(struct fota_server *srv)
@@ -221,12 +246,19 @@ int fota_server_bus_init(struct fota_server *srv)
     struct fota_server_bus *b = calloc(1, sizeof(*b));
     if (!b)
         return FOTA_ENOMEM;
-    pthread_mutex_init(&b->lock, NULL);
-    b->notify = event_new(srv->base, -1, 0, bus_notify, srv);
-    if (!b->notify) {
-        pthread_mutex_destroy(&b->lock);
-        free(b);
-        return FOTA_ENOMEM;
+    int n = srv->nloops > 0 ? srv->nloops : 1;
+    for (int i = 0; i < n; i++) {
+        struct bus_loop *bl = &b->loop[i];
+        struct event_base *base = srv->loops[i] ? fota_loop_base(srv->loops[i]) : srv->base;
+        bl->srv = srv;
+        pthread_mutex_init(&bl->lock, NULL);
+        b->n = i + 1;
+        bl->notify = event_new(base, -1, 0, bus_notify, bl);
+        if (!bl->notify) {
+            srv->bus = b;
+            fota_server_bus_cleanup(srv);
+            return FOTA_ENOMEM;
+        }
     }
     srv->bus = b;
     return 0;
@@ -237,18 +269,22 @@ void fota_server_bus_cleanup(struct fota_server *srv)
     struct fota_server_bus *b = srv->bus;
     if (!b)
         return;
-    event_free(b->notify);
-    while (b->head) {
-        struct pending *n = b->head->next;
-        free(b->head);
-        b->head = n;
+    for (int i = 0; i < b->n; i++) {
+        struct bus_loop *bl = &b->loop[i];
+        if (bl->notify)
+            event_free(bl->notify);
+        while (bl->head) {
+            struct pending *n = bl->head->next;
+            free(bl->head);
+            bl->head = n;
+        }
+        while (bl->subs) {
+            struct fota_server_sub *n = bl->subs->next;
+            free(bl->subs);
+            bl->subs = n;
+        }
+        pthread_mutex_destroy(&bl->lock);
     }
-    while (b->subs) {
-        struct fota_server_sub *n = b->subs->next;
-        free(b->subs);
-        b->subs = n;
-    }
-    pthread_mutex_destroy(&b->lock);
     free(b);
     srv->bus = NULL;
 }
@@ -260,25 +296,35 @@ int fota_server_publish_message(struct fota_server *srv, struct fota_message *m)
         return r;
     if (!srv->bus)
         return 0;
-    struct pending *p = malloc(sizeof(*p));
-    if (!p)
-        return 0; /* stored; live subscribers miss it (they can re-list) */
-    p->m = *m;
-    p->next = NULL;
-    pthread_mutex_lock(&srv->bus->lock);
-    if (srv->bus->tail)
-        srv->bus->tail->next = p;
-    else
-        srv->bus->head = p;
-    srv->bus->tail = p;
-    pthread_mutex_unlock(&srv->bus->lock);
-    event_active(srv->bus->notify, EV_READ, 0);
+    for (int i = 0; i < srv->bus->n; i++) {
+        struct bus_loop *bl = &srv->bus->loop[i];
+        if (__atomic_load_n(&bl->nsubs, __ATOMIC_ACQUIRE) == 0)
+            continue;
+        struct pending *p = malloc(sizeof(*p));
+        if (!p)
+            continue; /* stored; live subscribers miss it (they can re-list) */
+        p->m = *m;
+        p->next = NULL;
+        pthread_mutex_lock(&bl->lock);
+        if (bl->tail)
+            bl->tail->next = p;
+        else
+            bl->head = p;
+        bl->tail = p;
+        pthread_mutex_unlock(&bl->lock);
+        event_active(bl->notify, EV_READ, 0);
+    }
     return 0;
 }
 
 struct fota_server_sub *fota_server_subscribe(struct fota_server *srv, int64_t product_id,
                                               int64_t device_id, fota_message_cb cb, void *ud)
 {
+    struct fota_loop *l = fota_loop_current();
+    int i = l ? fota_loop_index(l) : 0;
+    if (!srv->bus || i >= srv->bus->n)
+        return NULL;
+    struct bus_loop *bl = &srv->bus->loop[i];
     struct fota_server_sub *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
@@ -286,8 +332,10 @@ struct fota_server_sub *fota_server_subscribe(struct fota_server *srv, int64_t p
     s->device_id = device_id;
     s->cb = cb;
     s->ud = ud;
-    s->next = srv->bus->subs;
-    srv->bus->subs = s;
+    s->loop = i;
+    s->next = bl->subs;
+    bl->subs = s;
+    __atomic_add_fetch(&bl->nsubs, 1, __ATOMIC_RELEASE);
     return s;
 }
 
@@ -295,15 +343,47 @@ void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *su
 {
     if (!sub || !srv->bus)
         return;
+    struct bus_loop *bl = &srv->bus->loop[sub->loop];
+    if (!sub->dead)
+        __atomic_sub_fetch(&bl->nsubs, 1, __ATOMIC_RELEASE);
     sub->dead = 1;
-    if (srv->bus->dispatching)
+    if (bl->dispatching)
         return;
-    for (struct fota_server_sub **pp = &srv->bus->subs; *pp; pp = &(*pp)->next)
-        if (*pp == sub) {
-            *pp = sub->next;
-            free(sub);
-            return;
+    bus_sweep(bl);
+}
+
+/* ---------------------------------------------------------------- loops */
+
+static void worker_init(struct fota_loop *l, void *arg)
+{
+    struct fota_server *srv = arg;
+    fota_http_loop_start(srv->http, l);
+}
+
+int fota_server_start_workers(struct fota_server *srv)
+{
+    for (int i = 1; i < srv->nloops; i++) {
+        if (fota_loop_start(srv->loops[i], worker_init, srv) != 0) {
+            FOTA_ERROR("cannot start worker thread loop=%d", i);
+            return FOTA_ENOMEM;
         }
+        srv->workers_running = i;
+    }
+    if (srv->nloops > 1)
+        FOTA_INFO("http workers loops=%d", srv->nloops);
+    return 0;
+}
+
+void fota_server_stop_workers(struct fota_server *srv)
+{
+    /* Workers may be waiting for a handler on the main loop: run those
+     * (and refuse new ones) before joining them. */
+    if (!srv->loops[0])
+        return;
+    fota_loop_close(srv->loops[0]);
+    for (int i = 1; i <= srv->workers_running; i++)
+        fota_loop_stop(srv->loops[i]);
+    srv->workers_running = 0;
 }
 
 /* -------------------------------------------------------------- start-up */
@@ -411,6 +491,27 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
     srv->conf = *conf;
     srv->base = base;
     srv->started = fota_server_now();
+    srv->loops[0] = fota_loop_adopt(base, 0);
+    if (!srv->loops[0])
+        return FOTA_ENOMEM;
+    srv->nloops = 1;
+    {
+        long want = conf->workers ? (long)conf->workers : sysconf(_SC_NPROCESSORS_ONLN);
+        if (want < 1)
+            want = 1;
+        if (want > FOTA_LOOPS_MAX)
+            want = FOTA_LOOPS_MAX;
+        if (conf->http_port == FOTA_PORT_OFF && !conf->tls_cert[0])
+            want = 1;  /* workers only serve HTTP */
+        for (int i = 1; i < want; i++) {
+            srv->loops[i] = fota_loop_new(i);
+            if (!srv->loops[i]) {
+                FOTA_ERROR("cannot create worker loop=%d", i);
+                return FOTA_ENOMEM;
+            }
+            srv->nloops = i + 1;
+        }
+    }
     if (mkdir_p(conf->data_dir, 0700) != 0) {
         FOTA_ERROR("cannot create data dir path=%s error=\"%s\"", conf->data_dir, strerror(errno));
         return FOTA_EIO;
@@ -480,9 +581,15 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
 
 void fota_server_cleanup(struct fota_server *srv)
 {
+    fota_server_stop_workers(srv);
     fota_http_free(srv->http);
     srv->http = NULL;
     fota_server_bus_cleanup(srv);
+    for (int i = srv->nloops; i-- > 0;) {
+        fota_loop_free(srv->loops[i]);
+        srv->loops[i] = NULL;
+    }
+    srv->nloops = 0;
     fota_blob_store_close(srv->blobs);
     srv->blobs = NULL;
     fota_store_close(srv->store);

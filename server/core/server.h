@@ -14,8 +14,12 @@
  *   - fota_http_route()    (http.h) add or override an HTTP route
  *   - fota_server_set_rom_download(), fota_server_set_command_hook()
  *   - fota_server_publish_message()  store a message and fan it out live
- * Threads: everything runs on srv->base's thread unless noted (the publish
- * function is callable from any thread). */
+ * Threads (docs/architecture.md): srv->base is the main loop (device channel,
+ * legacy listener, timers, module state). HTTP is also served by worker loops
+ * (srv->loops[1..], config `workers`) on SO_REUSEPORT sockets; routes run on
+ * the main loop unless registered FOTA_ROUTE_ANY_LOOP (http.h). Everything
+ * runs on the main loop's thread unless noted (the publish function is
+ * callable from any thread; subscriptions belong to the caller's loop). */
 #ifndef FOTA_SERVER_H
 #define FOTA_SERVER_H
 
@@ -72,6 +76,9 @@ typedef int (*fota_command_fn)(void *ud, struct fota_command *cmd);
  * published message matching the subscription's product/device filter. */
 typedef void (*fota_message_cb)(void *ud, const struct fota_message *m);
 
+struct fota_loop;             /* loop.h */
+#define FOTA_LOOPS_MAX 64
+
 struct fota_server_sub;       /* an active subscription */
 struct fota_server_bus;       /* private */
 struct fota_api_uploads;      /* private (server/http/api_roms.c) */
@@ -93,6 +100,10 @@ struct fota_server {
     fota_command_fn command_hook;
     void *command_ud;
 
+    struct fota_loop *loops[FOTA_LOOPS_MAX];  /* [0] main (srv->base), then HTTP workers */
+    int nloops;                       /* 1 + worker threads */
+    int workers_running;
+
     struct fota_server_bus *bus;
     struct fota_api_uploads *uploads;  /* release uploads in progress (api_roms.c) */
     const char *const *argv;          /* for SIGHUP re-reading of the file + flags */
@@ -112,6 +123,18 @@ int fota_server_tls_ctx_new(const struct fota_config *c, SSL_CTX **out);
 
 /* Frees what init created (NULL-safe fields). Call after the loop ended. */
 void fota_server_cleanup(struct fota_server *srv);
+
+/* Starts the worker loops' threads (after the modules added their routes):
+ * each serves HTTP on its own SO_REUSEPORT sockets. 0 or FOTA_ENOMEM (logged). */
+int fota_server_start_workers(struct fota_server *srv);
+/* After the main loop's dispatch returned: runs the jobs still queued for
+ * the main loop, refuses new ones, stops and joins the workers. */
+void fota_server_stop_workers(struct fota_server *srv);
+
+/* fota_server_bind with SO_REUSEPORT (reuse != 0) so several loops' sockets
+ * share the port; quiet != 0 logs the `listening` line at DEBUG. */
+int fota_server_bind_opt(struct fota_server *srv, const char *proto, int port, int *bound_port,
+                         int reuse, int quiet);
 
 /* Creates a listening TCP socket on conf.bind:port (port 0 = ephemeral;
  * SO_REUSEADDR; IPv6 "::" is dual-stack), non-blocking, close-on-exec, and
@@ -140,11 +163,13 @@ void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, v
  * thread. 0 or the store's error. */
 int fota_server_publish_message(struct fota_server *srv, struct fota_message *m);
 
-/* Subscribes to live messages (product_id/device_id 0 = any). Loop thread
- * only. NULL on out-of-memory. */
+/* Subscribes to live messages (product_id/device_id 0 = any) on the calling
+ * thread's loop (main or worker): cb runs on that loop. NULL on out-of-memory
+ * or when called off any loop. */
 struct fota_server_sub *fota_server_subscribe(struct fota_server *srv, int64_t product_id,
                                               int64_t device_id, fota_message_cb cb, void *ud);
-/* Ends a subscription (NULL-safe). Safe inside the callback. */
+/* Ends a subscription (NULL-safe), on its loop's thread or after that loop
+ * stopped. Safe inside the callback. */
 void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *sub);
 
 /* Message bus set-up (server.c calls these; exposed for unit tests). */

@@ -42,14 +42,6 @@ struct fota_devchan_wait {
     void *ud;
 };
 
-/* A ROM download being written; found again by its request on completion.
- * A ring: an aborted download's slot is simply reused later (no leak). */
-#define FOTA_ROM_PENDING 256
-struct fota_rom_pending {
-    const void *req;
-    int64_t device_id, file_id, bytes;
-};
-
 struct rpc_pending;
 
 /* Connections per peer address (the flood limit), and online devices by id. */
@@ -75,8 +67,6 @@ struct fota_devchan {
     struct fota_devchan_wait *waits;
     struct rpc_pending *rpc_pending;   /* HTTP requests waiting for a device (rpc.c) */
     struct fota_fanout *fanout;        /* bulk upgrades (rpc_fanout.c), NULL without HTTP */
-    struct fota_rom_pending rom_pending[FOTA_ROM_PENDING];
-    unsigned rom_next;
 };
 
 /* devchan.c */

@@ -4,7 +4,8 @@
  * Content-Length), the body is added as a file segment to the connection's
  * bufferevent, which libevent sends with sendfile(2). Every reply says
  * Connection: close, so a trailing NUL or an aborted duplicate GET (RTOS
- * clients) never produces bytes after the body. */
+ * clients) never produces bytes after the body. Runs on every HTTP loop
+ * (FOTA_ROUTE_ANY_LOOP): per-download state is per thread. */
 #include "rom.h"
 
 #include <inttypes.h>
@@ -20,6 +21,7 @@
 #include "devchan_int.h"
 #include "http.h"
 #include "log.h"
+#include "loop.h"
 
 int fota_rom_range(const char *hdr, int64_t size, int64_t *from, int64_t *to)
 {
@@ -60,11 +62,22 @@ int fota_rom_range(const char *hdr, int64_t size, int64_t *from, int64_t *to)
     return 1;
 }
 
+/* A ROM download being written; found again by its request on completion.
+ * A ring per loop thread (a request completes on the loop that took it): an
+ * aborted download's slot is simply reused later (no leak). */
+#define FOTA_ROM_PENDING 256
+struct fota_rom_pending {
+    const void *req;
+    int64_t device_id, file_id, bytes;
+};
+static _Thread_local struct fota_rom_pending rom_pending[FOTA_ROM_PENDING];
+static _Thread_local unsigned rom_next;
+
 static void rom_complete_cb(struct evhttp_request *req, void *ud)
 {
     struct fota_devchan *ch = ud;
     for (unsigned i = 0; i < FOTA_ROM_PENDING; i++) {
-        struct fota_rom_pending *p = &ch->rom_pending[i];
+        struct fota_rom_pending *p = &rom_pending[i];
         if (p->req != req)
             continue;
         p->req = NULL;
@@ -77,13 +90,12 @@ static void rom_complete_cb(struct evhttp_request *req, void *ud)
     }
 }
 
-static void rom_pending_add(struct fota_devchan *ch, const void *req, int64_t device_id,
-                            int64_t file_id, int64_t bytes)
+static void rom_pending_add(const void *req, int64_t device_id, int64_t file_id, int64_t bytes)
 {
     for (unsigned i = 0; i < FOTA_ROM_PENDING; i++)
-        if (ch->rom_pending[i].req == req)
-            ch->rom_pending[i].req = NULL; /* a stale entry of a reused request */
-    struct fota_rom_pending *p = &ch->rom_pending[ch->rom_next++ % FOTA_ROM_PENDING];
+        if (rom_pending[i].req == req)
+            rom_pending[i].req = NULL; /* a stale entry of a reused request */
+    struct fota_rom_pending *p = &rom_pending[rom_next++ % FOTA_ROM_PENDING];
     *p = (struct fota_rom_pending){ req, device_id, file_id, bytes };
 }
 
@@ -163,7 +175,7 @@ void fota_rom_download(void *ud, struct fota_req *r)
     }
     if (rom_auth(r, &product_id, &device_id) < 0)
         return;
-    static struct fota_rom rom; /* 10 KB: not on the stack; loop thread only */
+    static _Thread_local struct fota_rom rom; /* 10 KB: not on the stack; one per loop */
     int rc = FOTA_ENOENT;
     if (product_id > 0) {
         rc = find_rom(st, product_id, version, &rom);
@@ -224,17 +236,21 @@ void fota_rom_download(void *ud, struct fota_req *r)
     }
     r->replied = 1;
     FOTA_INFO("rom download req=%" PRIu64 " method=%s dev=%lld product=%lld version=%s file=%s "
-              "status=%d bytes=%" PRId64 " peer=%s", r->id, r->head ? "HEAD" : "GET",
+              "status=%d bytes=%" PRId64 " peer=%s loop=%d", r->id, r->head ? "HEAD" : "GET",
               (long long)device_id, (long long)rom.product_id, rom.version, file->name, code, len,
-              r->peer ? r->peer : "-");
+              r->peer ? r->peer : "-", r->loop ? fota_loop_index(r->loop) : 0);
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
     if (!r->head && len > 0 && evcon) {
-        rom_pending_add(ch, r->ev, device_id, file->id, len);
+        rom_pending_add(r->ev, device_id, file->id, len);
         evhttp_request_set_on_complete_cb(r->ev, rom_complete_cb, ch);
     }
     evhttp_send_reply_start(r->ev, code, code == 206 ? "Partial Content" : "OK");
     if (!r->head && len > 0 && evcon) {
-        struct evbuffer *out = bufferevent_get_output(evhttp_connection_get_bufferevent(evcon));
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+        struct evbuffer *out = bufferevent_get_output(bev);
+        /* libevent writes 16 KiB per loop pass by default: let sendfile move
+         * the whole image in as few calls as the socket buffer allows. */
+        bufferevent_set_max_single_write(bev, 1 << 20);
         /* The evbuffer owns fd from here (closed when the segment is sent). */
         if (evbuffer_add_file(out, fd, from, len) == 0)
             fd = -1;

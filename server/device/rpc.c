@@ -22,39 +22,16 @@
 #define RPC_TIMEOUT_DEFAULT 30
 #define RPC_TIMEOUT_MAX     300
 
-/* A request waiting for the device. The fota_req is gone by then: only the
- * evhttp request stays (evhttp keeps it until we reply, even if the client left). */
+/* A request waiting for the device: a deferred fota_req (fota_req_defer),
+ * answered from the main loop when the device replies; http.c carries the
+ * reply to the loop that owns the connection (a worker loop, often). */
 struct rpc_pending {
     struct fota_devchan *ch;
-    struct evhttp_request *ev;
+    struct fota_req *r;
     struct fota_command cmd;
     struct rpc_pending *next;
     unsigned timeout_s;
 };
-
-static void send_json(struct evhttp_request *ev, int code, json_t *j)
-{
-    json_object_set_new(j, "status", json_integer(code));
-    char *text = json_dumps(j, JSON_SORT_KEYS);
-    json_decref(j);
-    struct evbuffer *b = evbuffer_new();
-    struct evkeyvalq *oh = evhttp_request_get_output_headers(ev);
-    size_t n = text ? strlen(text) : 0;
-    if (b && text) {
-        evbuffer_add(b, text, n);
-        evbuffer_add(b, "\n", 1);
-        n++;
-    }
-    char cl[32];
-    snprintf(cl, sizeof cl, "%zu", b ? evbuffer_get_length(b) : 0);
-    evhttp_remove_header(oh, "Content-Length");
-    evhttp_add_header(oh, "Content-Type", "application/json");
-    evhttp_add_header(oh, "Content-Length", cl);
-    evhttp_send_reply(ev, code, NULL, b);
-    if (b)
-        evbuffer_free(b);
-    free(text);
-}
 
 static void pending_done(void *ud, int state, const char *result)
 {
@@ -90,7 +67,9 @@ static void pending_done(void *ud, int state, const char *result)
     json_object_set_new(j, "command", fota_json_command(&p->cmd));
     FOTA_INFO("rpc reply dev=%lld cmd=%lld action=%s status=%d", (long long)p->cmd.device_id,
               (long long)p->cmd.id, p->cmd.action, code);
-    send_json(p->ev, code, j);
+    p->r->quiet = 1;   /* logged above, as before */
+    fota_reply_json(p->r, code, j);
+    fota_req_release(p->r);
     free(p);
 }
 
@@ -111,6 +90,7 @@ void fota_rpc_free_all(struct fota_devchan *ch)
     while (ch->rpc_pending) {
         struct rpc_pending *p = ch->rpc_pending;
         ch->rpc_pending = p->next;
+        fota_req_release(p->r);
         free(p);
     }
 }
@@ -206,12 +186,12 @@ static void run_command(struct fota_req *r, struct fota_devchan *ch, struct fota
     rc = fota_devchan_deliver(ch, cmd, timeout, pending_done, p, &w);
     if (rc == FOTA_CMD_DELIVERED && w) {
         p->ch = ch;
-        p->ev = r->ev;
+        p->r = r;
         p->cmd = *cmd;
         p->timeout_s = timeout;
         p->next = ch->rpc_pending;
         ch->rpc_pending = p;
-        r->replied = 1; /* answered by pending_done */
+        fota_req_defer(r); /* answered by pending_done */
         return;
     }
     free(p);

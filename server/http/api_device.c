@@ -134,5 +134,8 @@ void fota_api_device_routes(struct fota_server *srv)
     fota_http_route(srv, FOTA_M_GET | FOTA_M_POST, "/v1/ping/", ping, NULL);
     fota_http_route(srv, FOTA_M_GET, "/v1/device/", device_self, NULL);
     fota_http_route(srv, FOTA_M_PUT, "/v1/device/", device_rename, NULL);
-    fota_http_route(srv, FOTA_M_GET, "/v1/device/rom/", device_rom, NULL);
+    /* ROM downloads and listings run on every loop (store, blobs and the
+     * download hook are thread-safe): the fleet-scale hot path. */
+    fota_http_route_flags(srv, FOTA_M_GET, "/v1/device/rom/", device_rom, NULL,
+                          FOTA_ROUTE_ANY_LOOP);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "loop.h"
 #include "log.h"
 
 #define KEEPALIVE_S 15
@@ -92,7 +93,9 @@ static void follow(struct fota_req *r, const struct fota_message_filter *flt)
     f->r = r;
     f->srv = r->srv;
     f->sub = fota_server_subscribe(r->srv, flt->product_id, flt->device_id, on_message, f);
-    f->keepalive = event_new(r->srv->base, -1, EV_PERSIST, on_keepalive, f);
+    /* Both live on the request's own loop (this route runs on any loop). */
+    f->keepalive = event_new(r->loop ? fota_loop_base(r->loop) : r->srv->base, -1, EV_PERSIST,
+                             on_keepalive, f);
     if (!f->sub || !f->keepalive) {
         fota_server_unsubscribe(r->srv, f->sub);
         if (f->keepalive)
@@ -197,5 +200,5 @@ static void messages(struct fota_req *r)
 
 void fota_api_messages_routes(struct fota_server *srv)
 {
-    fota_http_route(srv, FOTA_M_GET, "/v1/messages/", messages, NULL);
+    fota_http_route_flags(srv, FOTA_M_GET, "/v1/messages/", messages, NULL, FOTA_ROUTE_ANY_LOOP);
 }

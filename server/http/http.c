@@ -1,6 +1,8 @@
-/* http.c - evhttp set-up, the route table, dispatch (method tunnelling, HEAD,
- * trailing slashes), JSON replies, key auth, server-sent-event streams and
- * connection accounting for a graceful SIGTERM. */
+/* http.c - evhttp set-up (one evhttp per loop, SO_REUSEPORT sockets), the
+ * route table, dispatch (method tunnelling, HEAD, trailing slashes, main-loop
+ * routes called from worker loops), JSON replies (sent on the request's own
+ * loop), key auth, server-sent-event streams and connection accounting for a
+ * graceful SIGTERM. */
 #include "http.h"
 
 #include <event2/buffer.h>
@@ -14,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/queue.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #ifdef FOTA_HAVE_WEB
 #include "http_web.h"
 #endif
@@ -27,6 +31,7 @@
 
 struct route {
     int methods;
+    int flags;                    /* FOTA_ROUTE_* */
     char *pattern;
     fota_http_handler fn;
     void *ud;
@@ -37,7 +42,7 @@ struct route {
 struct conn {
     struct evhttp_connection *evcon;
     uint64_t id;                   /* conn= in logs */
-    struct fota_http *h;
+    struct http_loop *h;
     struct fota_req *stream;       /* open event stream on it, if any */
     fota_stream_closed_cb closed;
     void *closed_ud;
@@ -52,27 +57,52 @@ struct fresh {
     struct fresh *prev, *next;
 };
 
-struct fota_http {
-    struct fota_server *srv;
+/* One loop's HTTP server: touched only on that loop's thread (after
+ * fota_http_loop_start), except `busy`, read by the main loop. */
+struct http_loop {
+    struct fota_http *hh;
+    struct fota_loop *loop;
     struct fresh *fresh;           /* untracked connections */
     struct event *sweep;
     struct evhttp *plain, *tls;
     struct evhttp_bound_socket *bound[MAX_LISTENERS];
     struct evhttp *bound_on[MAX_LISTENERS];
     int nbound;
-    struct route *routes;
+    int fd_plain, fd_tls;          /* bound by fota_http_listen, not yet accepted on */
     struct conn *buckets[CONN_BUCKETS];
     uint64_t conns_created;        /* bufferevents handed to evhttp */
     uint64_t conns_tracked;        /* of those, seen with a request */
     uint64_t conns_open;           /* tracked and not yet closed */
-    uint64_t next_req;
-    uint64_t next_conn;
+    int busy;                      /* atomic: conns_open > 0 || fresh != NULL */
     int draining;
+    int nbound_pending;            /* draining: listeners kept until their backlog is taken */
+    int drain_tries;
 };
+
+struct fota_http {
+    struct fota_server *srv;
+    struct route *routes;          /* fixed once the workers run */
+    struct http_loop *loops[FOTA_LOOPS_MAX];
+    int nloops;
+    uint64_t next_req;             /* atomic */
+    uint64_t next_conn;            /* atomic */
+    int draining;                  /* atomic */
+};
+
+static void loop_busy_update(struct http_loop *h)
+{
+    __atomic_store_n(&h->busy, h->conns_open > 0 || h->fresh != NULL || h->nbound_pending,
+                     __ATOMIC_RELEASE);
+}
+
+static int http_draining(const struct fota_http *h)
+{
+    return __atomic_load_n(&h->draining, __ATOMIC_ACQUIRE);
+}
 
 /* ------------------------------------------------------------ connections */
 
-static void fresh_done(struct fota_http *h, struct bufferevent *bev);
+static void fresh_done(struct http_loop *h, struct bufferevent *bev);
 
 static unsigned bucket_of(const void *p)
 {
@@ -83,7 +113,7 @@ static unsigned bucket_of(const void *p)
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     struct conn *c = arg, **pp;
-    struct fota_http *h = c->h;
+    struct http_loop *h = c->h;
 
     for (pp = &h->buckets[bucket_of(evcon)]; *pp; pp = &(*pp)->next)
         if (*pp == c) {
@@ -91,6 +121,7 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
             break;
         }
     h->conns_open--;
+    loop_busy_update(h);
     if (c->stream) {
         struct fota_req *r = c->stream;
         fota_stream_closed_cb cb = c->closed;
@@ -108,7 +139,7 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
     free(c);
 }
 
-static struct conn *conn_track(struct fota_http *h, struct evhttp_connection *evcon)
+static struct conn *conn_track(struct http_loop *h, struct evhttp_connection *evcon)
 {
     unsigned b = bucket_of(evcon);
     for (struct conn *c = h->buckets[b]; c; c = c->next)
@@ -120,19 +151,20 @@ static struct conn *conn_track(struct fota_http *h, struct evhttp_connection *ev
     fresh_done(h, evhttp_connection_get_bufferevent(evcon));
     h->conns_created++;
     c->evcon = evcon;
-    c->id = ++h->next_conn;
+    c->id = __atomic_add_fetch(&h->hh->next_conn, 1, __ATOMIC_RELAXED);
     c->h = h;
     c->next = h->buckets[b];
     h->buckets[b] = c;
     h->conns_tracked++;
     h->conns_open++;
+    loop_busy_update(h);
     evhttp_connection_set_closecb(evcon, conn_closed, c);
     if (h->draining)
         evhttp_connection_set_timeout(evcon, 1);
     return c;
 }
 
-static void fresh_unlink(struct fota_http *h, struct fresh *f)
+static void fresh_unlink(struct http_loop *h, struct fresh *f)
 {
     if (f->prev)
         f->prev->next = f->next;
@@ -142,13 +174,14 @@ static void fresh_unlink(struct fota_http *h, struct fresh *f)
         f->next->prev = f->prev;
     bufferevent_decref(f->bev);
     free(f);
+    loop_busy_update(h);
 }
 
 /* Drops connections evhttp closed before they carried a request (bad
  * request lines, 413, timeouts, probes). Runs every 100 ms while any exist. */
 static void fresh_sweep(evutil_socket_t fd, short what, void *arg)
 {
-    struct fota_http *h = arg;
+    struct http_loop *h = arg;
     struct fresh *f = h->fresh;
     (void)fd;
     (void)what;
@@ -169,7 +202,7 @@ static void fresh_sweep(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static struct bufferevent *fresh_add(struct fota_http *h, struct bufferevent *bev)
+static struct bufferevent *fresh_add(struct http_loop *h, struct bufferevent *bev)
 {
     struct fresh *f;
     if (!bev)
@@ -184,6 +217,7 @@ static struct bufferevent *fresh_add(struct fota_http *h, struct bufferevent *be
         f->next->prev = f;
     h->fresh = f;
     h->conns_created++;
+    loop_busy_update(h);
     if (h->sweep && !event_pending(h->sweep, EV_TIMEOUT, NULL)) {
         static const struct timeval tv = { 0, 100000 };
         event_add(h->sweep, &tv);
@@ -192,7 +226,7 @@ static struct bufferevent *fresh_add(struct fota_http *h, struct bufferevent *be
 }
 
 /* The connection carried a request: closecb accounting takes over. */
-static void fresh_done(struct fota_http *h, struct bufferevent *bev)
+static void fresh_done(struct http_loop *h, struct bufferevent *bev)
 {
     for (struct fresh *f = h->fresh; f; f = f->next)
         if (f->bev == bev) {
@@ -204,14 +238,14 @@ static void fresh_done(struct fota_http *h, struct bufferevent *bev)
 
 static struct bufferevent *plain_bevcb(struct event_base *base, void *arg)
 {
-    struct fota_http *h = arg;
+    struct http_loop *h = arg;
     return fresh_add(h, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
 }
 
 static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
 {
-    struct fota_http *h = arg;
-    SSL *ssl = SSL_new(h->srv->ssl_ctx);
+    struct http_loop *h = arg;
+    SSL *ssl = SSL_new(h->hh->srv->ssl_ctx);
     if (!ssl)
         return NULL;
     return fresh_add(h, bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -222,6 +256,12 @@ static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
 
 int fota_http_route(struct fota_server *srv, int methods, const char *pattern,
                     fota_http_handler fn, void *ud)
+{
+    return fota_http_route_flags(srv, methods, pattern, fn, ud, 0);
+}
+
+int fota_http_route_flags(struct fota_server *srv, int methods, const char *pattern,
+                          fota_http_handler fn, void *ud, int flags)
 {
     struct fota_http *h = srv->http;
     struct route *rt;
@@ -237,6 +277,7 @@ int fota_http_route(struct fota_server *srv, int methods, const char *pattern,
         return FOTA_ENOMEM;
     }
     rt->methods = methods;
+    rt->flags = flags;
     rt->fn = fn;
     rt->ud = ud;
     rt->next = h->routes;
@@ -285,13 +326,16 @@ static int route_match(const char *pat, const char *path, struct fota_req *r)
 
 static void log_reply(struct fota_req *r, int code, size_t len)
 {
-    int lvl = code >= 500 ? FOTA_LOG_ERROR : FOTA_LOG_INFO;
+    int lvl = r->quiet ? FOTA_LOG_DEBUG : code >= 500 ? FOTA_LOG_ERROR : FOTA_LOG_INFO;
     if (lvl < fota_log_threshold)
         return;
     char qp[256];
-    char dev[32] = "";
+    char dev[64] = "";
     if (r->dev_id > 0)
         snprintf(dev, sizeof(dev), " dev=%lld", (long long)r->dev_id);
+    if (r->loop && fota_loop_index(r->loop) > 0)
+        snprintf(dev + strlen(dev), sizeof(dev) - strlen(dev), " loop=%d",
+                 fota_loop_index(r->loop));
     fota_log_write(lvl, "http req=%" PRIu64 " method=%s path=%s status=%d bytes=%zu peer=%s "
                    "conn=%" PRIu64 "%s",
                    r->id, evhttp_request_get_command(r->ev) == EVHTTP_REQ_HEAD ? "HEAD"
@@ -302,15 +346,14 @@ static void log_reply(struct fota_req *r, int code, size_t len)
                    r->peer ? r->peer : "-", r->conn_id, dev);
 }
 
-void fota_reply_raw(struct fota_req *r, int code, const char *content_type, struct evbuffer *body)
+/* Sends a reply on the request's own loop thread. */
+static void send_reply(struct evhttp_request *ev, int code, const char *content_type,
+                       struct evbuffer *body, int head, int draining)
 {
-    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(ev);
     char cl[32];
     size_t len = body ? evbuffer_get_length(body) : 0;
 
-    if (r->replied)
-        return;
-    r->replied = 1;
     if (content_type && !evhttp_find_header(oh, "Content-Type"))
         evhttp_add_header(oh, "Content-Type", content_type);
     /* evhttp omits Content-Length on HTTP/1.0 close replies and would send a
@@ -318,13 +361,78 @@ void fota_reply_raw(struct fota_req *r, int code, const char *content_type, stru
     evhttp_remove_header(oh, "Content-Length");
     snprintf(cl, sizeof(cl), "%zu", len);
     evhttp_add_header(oh, "Content-Length", cl);
-    if (r->srv->http->draining)
+    if (draining)
         evhttp_add_header(oh, "Connection", "close");
-    log_reply(r, code, len);
-    if (r->head || !body) {
-        evhttp_send_reply(r->ev, code, NULL, NULL);
+    if (head || !body) {
+        evhttp_send_reply(ev, code, NULL, NULL);
     } else {
-        evhttp_send_reply(r->ev, code, NULL, body);
+        evhttp_send_reply(ev, code, NULL, body);
+    }
+}
+
+/* A reply made on another thread (a deferred reply finished on the main
+ * loop for a request of a worker loop), carried to the request's loop. */
+struct far_reply {
+    struct evhttp_request *ev;
+    int code, head;
+    const char *content_type;      /* static strings only */
+    char ct_buf[96];
+    struct evbuffer *body;
+    struct fota_http *h;
+};
+
+static void far_reply_job(void *arg, int cancelled)
+{
+    struct far_reply *f = arg;
+    if (!cancelled)
+        send_reply(f->ev, f->code, f->content_type ? f->ct_buf : NULL, f->body, f->head,
+                   http_draining(f->h));
+    if (f->body)
+        evbuffer_free(f->body);
+    free(f);
+}
+
+/* 1 if r may be touched from this thread: its own loop, or a main-loop route
+ * running while its worker waits (fota_loop_call). */
+static int req_on_own_loop(const struct fota_req *r)
+{
+    return r->parked || !r->loop || fota_loop_current() == r->loop;
+}
+
+void fota_reply_raw(struct fota_req *r, int code, const char *content_type, struct evbuffer *body)
+{
+    size_t len = body ? evbuffer_get_length(body) : 0;
+
+    if (r->replied)
+        return;
+    r->replied = 1;
+    log_reply(r, code, len);
+    if (req_on_own_loop(r)) {
+        send_reply(r->ev, code, content_type, body, r->head, http_draining(r->srv->http));
+        return;
+    }
+    struct far_reply *f = calloc(1, sizeof(*f));
+    if (!f)
+        return;   /* the client times out */
+    f->ev = r->ev;
+    f->code = code;
+    f->head = r->head;
+    f->h = r->srv->http;
+    if (content_type) {
+        snprintf(f->ct_buf, sizeof(f->ct_buf), "%s", content_type);
+        f->content_type = f->ct_buf;
+    }
+    if (body && len) {
+        f->body = evbuffer_new();
+        if (f->body)
+            evbuffer_add_buffer(f->body, body);
+    } else if (body) {
+        f->body = evbuffer_new();
+    }
+    if (fota_loop_post(r->loop, far_reply_job, f) != 0) {
+        if (f->body)
+            evbuffer_free(f->body);
+        free(f);
     }
 }
 
@@ -391,10 +499,11 @@ int fota_http_status_for(int err)
 int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *ud)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
-    struct conn *c = evcon ? conn_track(r->srv->http, evcon) : NULL;
+    struct http_loop *hl = r->hloop;
+    struct conn *c = evcon && hl && !r->parked ? conn_track(hl, evcon) : NULL;
     struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
 
-    if (!c || c->stream || r->srv->http->draining) {
+    if (!c || c->stream || http_draining(r->srv->http) || hl->draining) {
         fota_reply_error(r, 503, "cannot stream now");
         return FOTA_EBUSY;
     }
@@ -432,7 +541,7 @@ int fota_req_stream_send(struct fota_req *r, const char *data, size_t len)
 void fota_req_stream_end(struct fota_req *r)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
-    struct conn *c = evcon ? conn_track(r->srv->http, evcon) : NULL;
+    struct conn *c = evcon && r->hloop ? conn_track(r->hloop, evcon) : NULL;
     fota_stream_closed_cb cb = NULL;
     void *ud = NULL;
 
@@ -449,9 +558,37 @@ void fota_req_stream_end(struct fota_req *r)
 
 /* --------------------------------------------------------------- dispatch */
 
+/* A main-loop route called from a worker loop: runs on the main thread while
+ * the worker waits in fota_loop_call, so r->ev may be used directly. The
+ * outcome is copied out before returning: once deferred, r belongs to the
+ * handler (which may release it on the main loop at any time after). */
+struct route_call {
+    struct route *rt;
+    struct fota_req *r;
+    int deferred;
+};
+
+static void route_call_main(void *arg)
+{
+    struct route_call *rc = arg;
+    struct fota_req *r = rc->r;
+    r->parked = 1;
+    rc->rt->fn(r);
+    rc->deferred = r->deferred;
+    if (!r->deferred) {
+        if (!r->replied)
+            fota_reply_error(r, 500, "internal error: no reply");
+        r->parked = 0;
+        return;
+    }
+    /* From here on replies from the main loop travel to the worker. */
+    r->parked = 0;
+}
+
 static void dispatch(struct evhttp_request *ev, void *arg)
 {
-    struct fota_http *h = arg;
+    struct http_loop *hl = arg;
+    struct fota_http *h = hl->hh;
     struct fota_req *r;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
@@ -474,12 +611,14 @@ static void dispatch(struct evhttp_request *ev, void *arg)
     }
     TAILQ_INIT(&r->query);
     if (evcon) {
-        struct conn *c = conn_track(h, evcon);
+        struct conn *c = conn_track(hl, evcon);
         r->conn_id = c ? c->id : 0;
     }
     r->ev = ev;
     r->srv = h->srv;
-    r->id = ++h->next_req;
+    r->loop = hl->loop;
+    r->hloop = hl;
+    r->id = __atomic_add_fetch(&h->next_req, 1, __ATOMIC_RELAXED);
     r->peer = r->peer_buf;
     r->method = evhttp_request_get_command(ev);
     if (r->method == EVHTTP_REQ_HEAD) {
@@ -510,6 +649,17 @@ static void dispatch(struct evhttp_request *ev, void *arg)
         if (!(rt->methods & r->method))
             continue;
         r->ud = rt->ud;
+        if (!(rt->flags & FOTA_ROUTE_ANY_LOOP) && h->srv->loops[0] &&
+            hl->loop != h->srv->loops[0]) {
+            struct route_call rc = { rt, r, 0 };
+            if (fota_loop_call(h->srv->loops[0], route_call_main, &rc) != 0) {
+                fota_reply_error(r, 503, "fotad is shutting down");
+                goto out;
+            }
+            if (rc.deferred)
+                return;   /* the handler owns r now (fota_req_release) */
+            goto out;
+        }
         rt->fn(r);
         if (r->deferred)
             return;   /* the handler owns r now (fota_req_release) */
@@ -538,7 +688,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 out:
     /* A started stream keeps r (freed on close); everything else ends here. */
     if (evcon) {
-        struct conn *c = conn_track(h, evcon);
+        struct conn *c = conn_track(hl, evcon);
         if (c && c->stream == r)
             return;
     }
@@ -561,20 +711,72 @@ void fota_req_release(struct fota_req *r)
 
 /* ------------------------------------------------------------ life cycle */
 
-static struct evhttp *make_evhttp(struct fota_http *h, int tls)
+static struct evhttp *make_evhttp(struct http_loop *hl, int tls)
 {
-    struct evhttp *e = evhttp_new(h->srv->base);
+    struct evhttp *e = evhttp_new(fota_loop_base(hl->loop));
     if (!e)
         return NULL;
     evhttp_set_allowed_methods(e, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
-    evhttp_set_bevcb(e, tls ? tls_bevcb : plain_bevcb, h);
-    evhttp_set_gencb(e, dispatch, h);
+    evhttp_set_bevcb(e, tls ? tls_bevcb : plain_bevcb, hl);
+    evhttp_set_gencb(e, dispatch, hl);
     evhttp_set_default_content_type(e, "application/json");
     /* An oversized body is read and discarded before the 413 goes out, so a
      * client still sending sees the answer instead of a connection reset. */
     evhttp_set_flags(e, EVHTTP_SERVER_LINGERING_CLOSE);
     return e;
+}
+
+static void loop_reload(struct http_loop *hl)
+{
+    const struct fota_config *c = &hl->hh->srv->conf;
+    struct evhttp *es[2] = { hl->plain, hl->tls };
+    for (int i = 0; i < 2; i++) {
+        if (!es[i])
+            continue;
+        evhttp_set_max_body_size(es[i], (ev_ssize_t)c->max_upload);
+        evhttp_set_max_headers_size(es[i], 16384);
+        evhttp_set_timeout(es[i], (int)c->http_timeout);
+    }
+}
+
+static void loop_free(struct http_loop *hl)
+{
+    if (!hl)
+        return;
+    /* evhttp_free closes every connection; streams' closed callbacks run. */
+    if (hl->tls)
+        evhttp_free(hl->tls);
+    if (hl->plain)
+        evhttp_free(hl->plain);
+    while (hl->fresh)
+        fresh_unlink(hl, hl->fresh);
+    if (hl->sweep)
+        event_free(hl->sweep);
+    for (unsigned b = 0; b < CONN_BUCKETS; b++) {
+        struct conn *c = hl->buckets[b];
+        while (c) {
+            struct conn *next = c->next;
+            free(c);
+            c = next;
+        }
+    }
+    if (hl->fd_plain >= 0)
+        close(hl->fd_plain);
+    if (hl->fd_tls >= 0)
+        close(hl->fd_tls);
+    free(hl);
+}
+
+static struct http_loop *loop_new(struct fota_http *h, struct fota_loop *loop)
+{
+    struct http_loop *hl = calloc(1, sizeof(*hl));
+    if (!hl)
+        return NULL;
+    hl->hh = h;
+    hl->loop = loop;
+    hl->fd_plain = hl->fd_tls = -1;
+    return hl;
 }
 
 struct fota_http *fota_http_new(struct fota_server *srv)
@@ -584,16 +786,19 @@ struct fota_http *fota_http_new(struct fota_server *srv)
         return NULL;
     h->srv = srv;
     srv->http = h;
-    h->plain = make_evhttp(h, 0);
-    h->sweep = evtimer_new(srv->base, fresh_sweep, h);
-    if (!h->plain || !h->sweep) {
-        if (h->plain)
-            evhttp_free(h->plain);
-        srv->http = NULL;
-        free(h);
-        return NULL;
+    int n = srv->nloops > 0 ? srv->nloops : 1;
+    for (int i = 0; i < n; i++) {
+        h->loops[i] = loop_new(h, srv->loops[i]);
+        if (!h->loops[i])
+            goto fail;
+        h->nloops = i + 1;
     }
-    fota_http_reload(h);
+    struct http_loop *m = h->loops[0];
+    m->plain = make_evhttp(m, 0);
+    m->sweep = evtimer_new(srv->base, fresh_sweep, m);
+    if (!m->plain || !m->sweep)
+        goto fail;
+    loop_reload(m);
     fota_api_products_routes(srv);
     fota_api_roms_routes(srv);
     fota_api_devices_routes(srv);
@@ -601,66 +806,135 @@ struct fota_http *fota_http_new(struct fota_server *srv)
     fota_api_messages_routes(srv);
     fota_api_rpc_routes(srv);
     return h;
+fail:
+    for (int i = 0; i < h->nloops; i++)
+        loop_free(h->loops[i]);
+    srv->http = NULL;
+    free(h);
+    return NULL;
+}
+
+static void reload_job(void *arg, int cancelled)
+{
+    if (!cancelled)
+        loop_reload(arg);
 }
 
 void fota_http_reload(struct fota_http *h)
 {
-    struct evhttp *es[2] = { h->plain, h->tls };
-    for (int i = 0; i < 2; i++) {
-        if (!es[i])
-            continue;
-        evhttp_set_max_body_size(es[i], (ev_ssize_t)h->srv->conf.max_upload);
-        evhttp_set_max_headers_size(es[i], 16384);
-        evhttp_set_timeout(es[i], (int)h->srv->conf.http_timeout);
+    for (int i = 0; i < h->nloops; i++) {
+        struct http_loop *hl = h->loops[i];
+        if (hl->loop && fota_loop_current() != hl->loop && i > 0)
+            fota_loop_post(hl->loop, reload_job, hl);
+        else
+            loop_reload(hl);
     }
 }
 
-static int listen_one(struct fota_http *h, struct evhttp *e, const char *proto, int port)
+static int accept_on(struct http_loop *hl, struct evhttp *e, int *fdp, const char *proto)
 {
-    int bound;
-    int fd = fota_server_bind(h->srv, proto, port, &bound);
-    if (fd < 0)
-        return fd;
-    struct evhttp_bound_socket *bs = evhttp_accept_socket_with_handle(e, fd);
+    struct evhttp_bound_socket *bs = evhttp_accept_socket_with_handle(e, *fdp);
     if (!bs) {
-        close(fd);
-        FOTA_ERROR("cannot accept proto=%s port=%d", proto, bound);
+        FOTA_ERROR("cannot accept proto=%s loop=%d", proto, fota_loop_index(hl->loop));
         return FOTA_EIO;
     }
-    if (h->nbound < MAX_LISTENERS) {
-        h->bound_on[h->nbound] = e;
-        h->bound[h->nbound++] = bs;
+    *fdp = -1;   /* evhttp owns it */
+    if (hl->nbound < MAX_LISTENERS) {
+        hl->bound_on[hl->nbound] = e;
+        hl->bound[hl->nbound++] = bs;
     }
     return 0;
+}
+
+/* On the loop's own thread: its evhttp servers on the sockets bound for it. */
+static int loop_accept(struct http_loop *hl)
+{
+    int r = 0;
+    if (hl->fd_plain >= 0) {
+        if (!hl->plain && !(hl->plain = make_evhttp(hl, 0)))
+            return FOTA_ENOMEM;
+        r = accept_on(hl, hl->plain, &hl->fd_plain, "http");
+    }
+    if (r == 0 && hl->fd_tls >= 0) {
+        if (!hl->tls && !(hl->tls = make_evhttp(hl, 1)))
+            return FOTA_ENOMEM;
+        r = accept_on(hl, hl->tls, &hl->fd_tls, "https");
+    }
+    if (!hl->sweep)
+        hl->sweep = evtimer_new(fota_loop_base(hl->loop), fresh_sweep, hl);
+    loop_reload(hl);
+    return hl->sweep ? r : FOTA_ENOMEM;
+}
+
+void fota_http_loop_start(struct fota_http *h, struct fota_loop *loop)
+{
+    int i = fota_loop_index(loop);
+    if (!h || i <= 0 || i >= h->nloops)
+        return;
+    if (loop_accept(h->loops[i]) != 0)
+        FOTA_ERROR("http worker loop=%d cannot serve", i);
 }
 
 int fota_http_listen(struct fota_http *h)
 {
     const struct fota_config *c = &h->srv->conf;
-    int r;
+    int reuse = h->nloops > 1;
+    int tls = h->srv->ssl_ctx && c->https_port != FOTA_PORT_OFF;
 
-    if (c->http_port != FOTA_PORT_OFF) {
-        r = listen_one(h, h->plain, "http", c->http_port);
-        if (r)
-            return r;
+    for (int k = 0; k < 2; k++) {
+        int port = k == 0 ? c->http_port : c->https_port;
+        const char *proto = k == 0 ? "http" : "https";
+        if (k == 0 ? c->http_port == FOTA_PORT_OFF : !tls)
+            continue;
+        for (int i = 0; i < h->nloops; i++) {
+            int bound = port;
+            int fd = fota_server_bind_opt(h->srv, proto, port, &bound, reuse, i > 0);
+            if (fd < 0)
+                return fd;
+            port = bound;   /* the other loops share the (ephemeral) port */
+            if (k == 0)
+                h->loops[i]->fd_plain = fd;
+            else
+                h->loops[i]->fd_tls = fd;
+        }
     }
-    if (h->srv->ssl_ctx && c->https_port != FOTA_PORT_OFF) {
-        h->tls = make_evhttp(h, 1);
-        if (!h->tls)
-            return FOTA_ENOMEM;
-        fota_http_reload(h);
-        r = listen_one(h, h->tls, "https", c->https_port);
-        if (r)
-            return r;
+    return loop_accept(h->loops[0]);
+}
+
+static void loop_drain(struct http_loop *h);
+
+static void drain_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    loop_drain(arg);
+}
+
+/* 1 while a listener still has connections waiting in its backlog: they
+ * connected before SIGTERM, so they are accepted (and served) first. */
+static int backlog_waiting(struct http_loop *h)
+{
+    for (int i = 0; i < h->nbound; i++) {
+        struct pollfd p = { .fd = evhttp_bound_socket_get_fd(h->bound[i]), .events = POLLIN };
+        if (poll(&p, 1, 0) == 1 && (p.revents & POLLIN))
+            return 1;
     }
     return 0;
 }
 
-void fota_http_drain(struct fota_http *h)
+static void loop_drain(struct http_loop *h)
 {
-    if (h->draining)
+    if (h->draining && !h->nbound_pending)
         return;
     h->draining = 1;
+    if (h->nbound && backlog_waiting(h) && h->drain_tries++ < 50) {
+        static const struct timeval tv = { 0, 2000 };
+        h->nbound_pending = 1;
+        loop_busy_update(h);
+        if (event_base_once(fota_loop_base(h->loop), -1, EV_TIMEOUT, drain_retry, h, &tv) == 0)
+            return;
+    }
+    h->nbound_pending = 0;
     for (int i = 0; i < h->nbound; i++)
         evhttp_del_accept_socket(h->bound_on[i], h->bound[i]);
     h->nbound = 0;
@@ -676,13 +950,38 @@ void fota_http_drain(struct fota_http *h)
             c = next;
         }
     }
+    loop_busy_update(h);
+}
+
+static void drain_job(void *arg, int cancelled)
+{
+    if (!cancelled)
+        loop_drain(arg);
+}
+
+void fota_http_drain(struct fota_http *h)
+{
+    if (http_draining(h))
+        return;
+    __atomic_store_n(&h->draining, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < h->nloops; i++) {
+        struct http_loop *hl = h->loops[i];
+        if (i > 0 && fota_loop_current() != hl->loop) {
+            if (fota_loop_post(hl->loop, drain_job, hl) == 0)
+                continue;
+        }
+        loop_drain(hl);
+    }
 }
 
 int fota_http_busy(const struct fota_http *h)
 {
     if (!h)
         return 0;
-    return h->conns_open > 0 || h->fresh != NULL;
+    for (int i = 0; i < h->nloops; i++)
+        if (__atomic_load_n(&h->loops[i]->busy, __ATOMIC_ACQUIRE))
+            return 1;
+    return 0;
 }
 
 void fota_http_free(struct fota_http *h)
@@ -690,23 +989,8 @@ void fota_http_free(struct fota_http *h)
     if (!h)
         return;
     fota_api_roms_shutdown(h->srv);
-    /* evhttp_free closes every connection; streams' closed callbacks run. */
-    if (h->tls)
-        evhttp_free(h->tls);
-    if (h->plain)
-        evhttp_free(h->plain);
-    while (h->fresh)
-        fresh_unlink(h, h->fresh);
-    if (h->sweep)
-        event_free(h->sweep);
-    for (unsigned b = 0; b < CONN_BUCKETS; b++) {
-        struct conn *c = h->buckets[b];
-        while (c) {
-            struct conn *next = c->next;
-            free(c);
-            c = next;
-        }
-    }
+    for (int i = h->nloops; i-- > 0;)
+        loop_free(h->loops[i]);
     while (h->routes) {
         struct route *n = h->routes->next;
         free(h->routes->pattern);

@@ -9,7 +9,15 @@
  * r->replied = 1 before returning (the struct fota_req is freed on return;
  * keep only r->ev). Modules add or override routes with fota_http_route():
  * the most recently added matching route wins. Paths are matched after
- * percent-decoding; HEAD is routed as GET with r->head = 1. */
+ * percent-decoding; HEAD is routed as GET with r->head = 1.
+ *
+ * Loops: every loop (srv->loops, config `workers`) runs its own evhttp on an
+ * SO_REUSEPORT socket of http_port/https_port. A route registered with
+ * FOTA_ROUTE_ANY_LOOP runs on the loop that accepted the connection (its
+ * handler must be thread-safe: store, blobs, keys and logging are); any
+ * other route runs on the main loop while the worker waits, so module state
+ * stays single-threaded. A deferred reply (fota_req_defer) made later on the
+ * main loop travels back to the request's own loop by itself. */
 #ifndef FOTA_HTTP_H
 #define FOTA_HTTP_H
 
@@ -49,7 +57,14 @@ struct fota_req {
     uint64_t id;                      /* request number, for logs (req=) */
     uint64_t conn_id;                 /* connection number, for logs (conn=) */
     int64_t dev_id;                   /* device of the authenticated key, 0 if none (dev=) */
+    struct fota_loop *loop;           /* the loop that owns ev */
+    void *hloop;                      /* private (http.c) */
+    int parked;                       /* private: its loop waits while the main loop runs it */
+    int quiet;                        /* 1: the reply is logged at DEBUG (the handler logs it) */
 };
+
+/* Route flag: the handler is thread-safe and runs on any loop (see above). */
+#define FOTA_ROUTE_ANY_LOOP 0x1
 
 typedef void (*fota_http_handler)(struct fota_req *r);
 
@@ -72,6 +87,11 @@ void fota_http_free(struct fota_http *h);
  * FOTA_M_*. 0 or FOTA_ENOMEM / FOTA_EINVAL. */
 int fota_http_route(struct fota_server *srv, int methods, const char *pattern,
                     fota_http_handler fn, void *ud);
+/* Same with FOTA_ROUTE_* flags. Routes are added before the workers start. */
+int fota_http_route_flags(struct fota_server *srv, int methods, const char *pattern,
+                          fota_http_handler fn, void *ud, int flags);
+/* Worker thread start-up (server.c): serves the sockets bound for loop. */
+void fota_http_loop_start(struct fota_http *h, struct fota_loop *loop);
 
 /* Replies: every JSON body gets "status": code. json is stolen (may be NULL
  * for {"status": code}). Content-Type application/json, Content-Length set,
@@ -108,14 +128,15 @@ json_t *fota_req_json_body(struct fota_req *r);
 int64_t fota_req_cap_id(struct fota_req *r, int i);
 
 /* Deferred reply: the handler returns without replying and keeps r; it
- * replies later on the loop thread with fota_reply_*() and then calls
- * fota_req_release(r). If the client goes away meanwhile, replying is still
+ * replies later with fota_reply_*() (from the main loop or r's own loop; the
+ * reply is sent on r's loop) and then calls fota_req_release(r). If the client goes away meanwhile, replying is still
  * safe (libevent frees the orphaned request). */
 void fota_req_defer(struct fota_req *r);
 /* Frees r (not the libevent request). NULL-safe. */
 void fota_req_release(struct fota_req *r);
 
-/* Server-sent events: starts a text/event-stream reply (chunked). The
+/* Server-sent events (routes with FOTA_ROUTE_ANY_LOOP only; every call on
+ * r's own loop): starts a text/event-stream reply (chunked). The
  * request stays open until fota_req_stream_end() or the peer closes;
  * closed(ud) is called once in either case (after which r is invalid). */
 typedef void (*fota_stream_closed_cb)(void *ud);
