@@ -15,6 +15,7 @@ struct fotasim_fault {
     long flash_at;        /* power cut at this flash op after first boot; -1 none */
     long rx_at;           /* power cut after this many received bytes; -1 none */
     long drop_at;         /* close the download after this many image bytes; -1 none */
+    long flash_hi, rx_hi, drop_hi; /* KIND@A-B: each device draws from [A, B] (seeded) */
     unsigned pct;         /* share of devices affected, 0..100 */
 };
 
@@ -43,7 +44,18 @@ struct fotasim_opts {
     unsigned source_addrs;        /* >0: bind to 127.0.0.(2 + idx % N) before connect */
     int await_push;               /* --upgrade-to without RPCs: the server pushes (bulk job) */
     int ack_only;                 /* acknowledge upgrades, never download (fan-out benchmark) */
+    int json_devices;             /* --json-devices: plus one entry per device */
 };
+
+#define FOTASIM_FIRED_FLASH 1
+#define FOTASIM_FIRED_RX 2
+#define FOTASIM_FIRED_DROP 4
+/* what the loader started, per boot (--json-devices "booted") */
+#define FOTASIM_BOOT_INITIAL 0u   /* --initial-version */
+#define FOTASIM_BOOT_TARGET 1u    /* --upgrade-to */
+#define FOTASIM_BOOT_OTHER 2u     /* a valid image of another version */
+#define FOTASIM_BOOT_NONE 3u      /* nothing bootable */
+#define FOTASIM_BOOT_LOG_MAX 16u
 
 enum fotasim_state { DEV_BOOTING = 0, DEV_RUNNING, DEV_DONE, DEV_FAILED, DEV_DEAD };
 
@@ -76,13 +88,17 @@ struct fotasim_dev {
     int activated, ever_activated;
     unsigned boots, attempts, power_cuts;
     int loaded;                   /* flash came from --flash-dir */
-    int faulty, fault_fired;
+    int faulty, fault_fired;      /* fault_fired: FOTASIM_FIRED_* bits, each fault once */
+    long flash_at, rx_at, drop_at; /* this device's fault positions (-1 none) */
+    uint32_t boot_log;            /* 2 bits per boot past the loader: FOTASIM_BOOT_* */
+    unsigned boot_logged;
     uint64_t rx_bytes;
     uint64_t dl_bytes;
     uint32_t rnd;
     const char *reason;           /* last failure */
     long long api_id;             /* device id from registration, 0 if unknown */
     int rpc_upgrade_sent;         /* sys_upgrade requested in this boot */
+    int rpc_on_rx;                /* send sys_upgrade at the next channel receive */
     unsigned rpc_upgrades;        /* sys_upgrade requests in total */
     float t_start, t_done;        /* s since start: first upgrade push, running the target */
 };
@@ -101,8 +117,10 @@ struct fotasim {
     struct ssl_ctx_st *ssl_ctx;   /* --tls: one client context, no verification (IoT_Demo) */
     unsigned activated, upgraded, failed, connected;
     unsigned chan_drops;          /* channel connections closed from the far side */
+    struct event *check_ev;       /* coalesces fotasim_check_done */
     struct evhttp_connection *api[FOTASIM_API_CONNS];
     unsigned api_next, api_pending, registered, api_errors;
+    struct fotasim_api_call *api_calls; /* in flight: freed at cleanup if unanswered */
     char api_error[160];
 };
 

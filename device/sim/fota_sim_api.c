@@ -13,11 +13,19 @@
 
 #include "fota_sim.h"
 
-struct api_call {
+struct fotasim_api_call {
     struct fotasim *s;
     struct fotasim_dev *d;
     int kind;                     /* 0 register, 1 rpc */
+    struct fotasim_api_call *next, **pprev;  /* s->api_calls */
 };
+
+static void call_unlink(struct fotasim_api_call *c)
+{
+    *c->pprev = c->next;
+    if (c->next)
+        c->next->pprev = c->pprev;
+}
 
 int fotasim_api_init(struct fotasim *s)
 {
@@ -36,7 +44,12 @@ void fotasim_api_cleanup(struct fotasim *s)
     int i;
     for (i = 0; i < FOTASIM_API_CONNS; i++)
         if (s->api[i])
-            evhttp_connection_free(s->api[i]);
+            evhttp_connection_free(s->api[i]);   /* drops queued requests, no callback */
+    while (s->api_calls) {
+        struct fotasim_api_call *c = s->api_calls;
+        call_unlink(c);
+        free(c);
+    }
 }
 
 static void api_fail(struct fotasim *s, const char *what, int code, const char *body)
@@ -49,7 +62,7 @@ static void api_fail(struct fotasim *s, const char *what, int code, const char *
 
 static void done_cb(struct evhttp_request *req, void *arg)
 {
-    struct api_call *c = arg;
+    struct fotasim_api_call *c = arg;
     struct fotasim *s = c->s;
     struct fotasim_dev *d = c->d;
     char body[1024] = "";
@@ -86,6 +99,7 @@ static void done_cb(struct evhttp_request *req, void *arg)
          * and the next connection retry */
         api_fail(s, "rpc", code, body);
     }
+    call_unlink(c);
     free(c);
 }
 
@@ -97,7 +111,7 @@ static struct evhttp_connection *next_conn(struct fotasim *s)
 static int send_req(struct fotasim *s, struct fotasim_dev *d, int kind, enum evhttp_cmd_type m,
                     const char *uri, const char *key, const char *json)
 {
-    struct api_call *c = calloc(1, sizeof(*c));
+    struct fotasim_api_call *c = calloc(1, sizeof(*c));
     struct evhttp_request *req;
     struct evkeyvalq *h;
     char auth[64], host[80];
@@ -126,6 +140,11 @@ static int send_req(struct fotasim *s, struct fotasim_dev *d, int kind, enum evh
         return FOTA_EIO;
     }
     s->api_pending++;
+    c->next = s->api_calls;             /* answered or freed at cleanup */
+    if (c->next)
+        c->next->pprev = &c->next;
+    c->pprev = &s->api_calls;
+    s->api_calls = c;
     return 0;
 }
 
@@ -154,15 +173,21 @@ void fotasim_api_rpc(struct fotasim_dev *d, const char *action)
 {
     struct fotasim *s = d->sim;
     char uri[200];
+    /* the app waits for the device's reply 30 s (fotad's default) scaled
+     * like the device timers, at least 5 s: a device that loses power
+     * before replying must not hold the shared API connection for 30 s */
+    double t = 30.0 / s->o.time_scale;
+    unsigned wait_s = t < 5.0 ? 5u : t > 30.0 ? 30u : (unsigned)t;
 
     if (!s->o.admin_key)
         return;                       /* no API: the server pushes on its own */
     if (strcmp(action, "sys_upgrade") == 0)
         snprintf(uri, sizeof(uri),
-                 "/v1/device/rpc/?deliver_to_device=true&action=sys_upgrade&version=%s",
-                 s->o.upgrade_to_enc);
+                 "/v1/device/rpc/?deliver_to_device=true&action=sys_upgrade&version=%s&timeout=%u",
+                 s->o.upgrade_to_enc, wait_s);
     else
-        snprintf(uri, sizeof(uri), "/v1/device/rpc/?deliver_to_device=true&action=%s", action);
+        snprintf(uri, sizeof(uri), "/v1/device/rpc/?deliver_to_device=true&action=%s&timeout=%u",
+                 action, wait_s);
     if (send_req(s, d, 1, EVHTTP_REQ_GET, uri, d->devkey, NULL) < 0)
         api_fail(s, "rpc", 0, "cannot send");
 }

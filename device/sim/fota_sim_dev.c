@@ -197,15 +197,15 @@ static void read_cb(struct bufferevent *bev, void *arg)
     uint8_t buf[FOTASIM_MSS];
     size_t n = evbuffer_get_length(in);
     int c = conn_index(d, bev);
-    const struct fotasim_fault *f = &d->sim->o.fault;
 
     if (n > sizeof(buf))
         n = sizeof(buf);
     n = (size_t)evbuffer_remove(in, buf, n);
     if (c < 0 || d->halted || n == 0)
         return;
-    if (d->faulty && !d->fault_fired && f->rx_at >= 0 && d->rx_bytes + n > (uint64_t)f->rx_at) {
-        d->fault_fired = 1;                     /* power lost while receiving */
+    if (d->faulty && !(d->fault_fired & FOTASIM_FIRED_RX) && d->rx_at >= 0 &&
+        d->rx_bytes + n > (uint64_t)d->rx_at) {
+        d->fault_fired |= FOTASIM_FIRED_RX;     /* power lost while receiving */
         d->flash.powered = 0;
         check_power(d);
         return;
@@ -213,9 +213,10 @@ static void read_cb(struct bufferevent *bev, void *arg)
     d->rx_bytes += n;
     if (c == FOTADEV_CONN_DL) {
         d->dl_bytes += n;
-        if (d->faulty && !d->fault_fired && f->drop_at >= 0 && d->dl_bytes > (uint64_t)f->drop_at) {
-            size_t keep = n - (size_t)(d->dl_bytes - (uint64_t)f->drop_at);
-            d->fault_fired = 1;
+        if (d->faulty && !(d->fault_fired & FOTASIM_FIRED_DROP) && d->drop_at >= 0 &&
+            d->dl_bytes > (uint64_t)d->drop_at) {
+            size_t keep = n - (size_t)(d->dl_bytes - (uint64_t)d->drop_at);
+            d->fault_fired |= FOTASIM_FIRED_DROP;
             if (keep)
                 fotadev_agent_on_data(&d->agent, c, buf, keep);
             if (!d->halted && d->conn[c].bev) {  /* the network drops the download */
@@ -235,6 +236,15 @@ static void read_cb(struct bufferevent *bev, void *arg)
             size_t k = nl ? (size_t)(nl - (buf + off)) + 1 : n - off;
             fotadev_agent_on_data(&d->agent, c, buf + off, k);
             off += k;
+        }
+        if (d->rpc_on_rx && !d->halted && d->conn[c].bev && d->state == DEV_RUNNING) {
+            /* the server answered the identify/activate: it has this
+             * connection now (an RPC sent on TCP connect could still reach
+             * the previous one, dead after a power cut, and time out) */
+            d->rpc_on_rx = 0;
+            d->rpc_upgrade_sent = 1;
+            d->rpc_upgrades++;
+            fotasim_api_rpc(d, "sys_upgrade");
         }
         check_power(d);
         return;
@@ -375,11 +385,8 @@ static void hal_event(void *ud, int ev, int err, const char *what)
     case FOTADEV_EV_CONNECTED:
         if (d->activated && !s->o.upgrade_to && d->state == DEV_RUNNING)
             d->state = DEV_DONE;               /* check-in run: identified */
-        if (s->o.upgrade_to && !s->o.await_push && !d->rpc_upgrade_sent && d->state == DEV_RUNNING) {
-            d->rpc_upgrade_sent = 1;           /* the app asks for the upgrade */
-            d->rpc_upgrades++;
-            fotasim_api_rpc(d, "sys_upgrade");
-        }
+        if (s->o.upgrade_to && !s->o.await_push && !d->rpc_upgrade_sent && d->state == DEV_RUNNING)
+            d->rpc_on_rx = 1;                  /* the app asks once the server answered */
         break;
     case FOTADEV_EV_UPGRADE_DONE: {
         /* every device holds the same image now: keep one copy */
@@ -447,6 +454,22 @@ static int write_esp_param(struct fotasim_dev *d)
     return rc;
 }
 
+/* A fault position for device idx: lo itself, or with a range (hi > lo)
+ * a draw from [lo, hi] that depends only on --seed, idx and the kind. */
+static long fault_pick(const struct fotasim *s, int idx, uint32_t kind, long lo, long hi)
+{
+    uint64_t x;
+    if (lo < 0 || hi <= lo)
+        return lo;
+    x = ((uint64_t)s->o.seed << 32 | (uint32_t)idx) * 0x9E3779B97F4A7C15ull + kind;
+    x ^= x >> 30;                              /* splitmix64 finaliser */
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBull;
+    x ^= x >> 31;
+    return lo + (long)(x % (uint64_t)(hi - lo + 1));
+}
+
 void fotasim_dev_rekey(struct fotasim_dev *d)
 {
     (void)write_esp_param(d);
@@ -495,6 +518,9 @@ int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const ch
     if (!d->loaded && (rc = write_esp_param(d)) < 0)
         return rc;
     d->faulty = s->o.have_fault && (unsigned)(idx * 100) / (unsigned)(s->o.devices ? s->o.devices : 1) < s->o.fault.pct;
+    d->flash_at = fault_pick(s, idx, 1, s->o.fault.flash_at, s->o.fault.flash_hi);
+    d->rx_at = fault_pick(s, idx, 2, s->o.fault.rx_at, s->o.fault.rx_hi);
+    d->drop_at = fault_pick(s, idx, 3, s->o.fault.drop_at, s->o.fault.drop_hi);
 
     d->hal.ud = d;
     d->hal.flash = fotasim_flash_ops(&d->flash);
@@ -557,6 +583,13 @@ void fotasim_dev_boot(struct fotasim_dev *d)
         request_reboot(d, 3, 100);          /* cut while the loader saved */
         return;
     }
+    if (d->boot_logged < FOTASIM_BOOT_LOG_MAX) {
+        uint32_t what = !b.ok ? FOTASIM_BOOT_NONE
+                        : strcmp(b.version, s->o.initial_version) == 0 ? FOTASIM_BOOT_INITIAL
+                        : s->o.upgrade_to && strcmp(b.version, s->o.upgrade_to) == 0
+                            ? FOTASIM_BOOT_TARGET : FOTASIM_BOOT_OTHER;
+        d->boot_log |= what << (2 * d->boot_logged++);
+    }
     if (!b.ok) {
         finish(d, DEV_DEAD, "no bootable image");
         return;
@@ -585,12 +618,13 @@ void fotasim_dev_boot(struct fotasim_dev *d)
     }
     d->activated = 0;
     d->rpc_upgrade_sent = 0;
+    d->rpc_on_rx = 0;
     if (d->lay.privparam_sec && hal_sp_load(d, (uint16_t)(d->lay.privparam_sec + 1), 0, esp_param,
                                             sizeof(esp_param)) == 0)
         d->activated = esp_param[80] == 1;
-    if (d->faulty && !d->fault_fired && s->o.fault.flash_at >= 0) {
-        d->fault_fired = 1;
-        d->flash.cut_at = d->flash.ops + s->o.fault.flash_at;
+    if (d->faulty && !(d->fault_fired & FOTASIM_FIRED_FLASH) && d->flash_at >= 0) {
+        d->fault_fired |= FOTASIM_FIRED_FLASH;
+        d->flash.cut_at = d->flash.ops + d->flash_at;
     }
     memset(&cfg, 0, sizeof(cfg));
     cfg.profile = s->o.profile;

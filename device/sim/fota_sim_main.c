@@ -37,8 +37,8 @@ static void usage(FILE *f)
         "                --profile nonos|rtos|seed-dfu|fota --devices N [--upgrade-to VERSION]\n"
         "                [--initial-version V] [--map N] [--loader 2|31|7] [--time-scale X]\n"
         "                [--timeout SECONDS] [--max-attempts N] [--stream-ext]\n"
-        "                [--faults SPEC] [--seed N] [--hold SECONDS] [--flash-dir DIR] [--tls] [--json]\n"
-        "                [--source-addrs N] [--await-push] [--ack-only]\n"
+        "                [--faults SPEC] [--seed N] [--hold SECONDS] [--flash-dir DIR] [--tls]\n"
+        "                [--json | --json-devices] [--source-addrs N] [--await-push] [--ack-only]\n"
         "       fota-sim --write-image SLOT:VERSION:FILE [--map N] [--image-size BYTES] [--seed N]\n"
         "  --keys FILE       master device keys, one per line (device i uses line i)\n"
         "  --time-scale X    divide every device timer by X (ping 50 s / X)\n"
@@ -52,23 +52,27 @@ static void usage(FILE *f)
         "  --await-push      with --upgrade-to: send no RPCs, wait for the server's pushes\n"
         "                    (a bulk upgrade job with reboot)\n"
         "  --ack-only        acknowledge upgrade pushes but never download (fan-out runs)\n"
+        "  --json-devices    the same plus \"per_device\": state, version, boots, power\n"
+        "                    cuts and the versions booted, for every device\n"
         "  --faults SPEC     comma list: flash@N (power cut at the Nth flash operation\n"
         "                    after boot), rx@N (power cut after N received bytes),\n"
         "                    drop@N (close the download after N bytes), pct=P (share of\n"
-        "                    devices affected, default 100)\n");
+        "                    devices affected, default 100); KIND@A-B draws N per\n"
+        "                    device from [A, B] (reproducible with --seed)\n");
 }
 
 static int parse_faults(const char *spec, struct fotasim_fault *f)
 {
     char buf[256], *tok, *save = NULL;
     f->flash_at = f->rx_at = f->drop_at = -1;
+    f->flash_hi = f->rx_hi = f->drop_hi = -1;
     f->pct = 100;
     if (strlen(spec) >= sizeof(buf))
         return -1;
     strcpy(buf, spec);
     for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         char *end;
-        long v;
+        long v, hi;
         const char *at = strchr(tok, '@');
         if (strncmp(tok, "pct=", 4) == 0) {
             v = strtol(tok + 4, &end, 10);
@@ -80,14 +84,17 @@ static int parse_faults(const char *spec, struct fotasim_fault *f)
         if (!at)
             return -1;
         v = strtol(at + 1, &end, 10);
-        if (*end || v < 0)
+        hi = v;
+        if (*end == '-' && end[1] >= '0' && end[1] <= '9')
+            hi = strtol(end + 1, &end, 10);    /* KIND@A-B: a range */
+        if (*end || v < 0 || hi < v)
             return -1;
         if (strncmp(tok, "flash@", 6) == 0)
-            f->flash_at = v;
+            f->flash_at = v, f->flash_hi = hi;
         else if (strncmp(tok, "rx@", 3) == 0)
-            f->rx_at = v;
+            f->rx_at = v, f->rx_hi = hi;
         else if (strncmp(tok, "drop@", 5) == 0)
-            f->drop_at = v;
+            f->drop_at = v, f->drop_hi = hi;
         else
             return -1;
     }
@@ -209,7 +216,7 @@ static void counts(struct fotasim *s, unsigned *running, unsigned *done, unsigne
     }
 }
 
-void fotasim_check_done(struct fotasim *s)
+static void check_now(struct fotasim *s)
 {
     unsigned running, done, failed;
     uint64_t bytes;
@@ -220,6 +227,26 @@ void fotasim_check_done(struct fotasim *s)
         s->finished = 1;
         event_base_loopexit(s->base, s->o.ack_only ? &flush : NULL);
     }
+}
+
+static void check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    check_now(arg);
+}
+
+/* Counting is O(devices): calls within 10 ms are coalesced into one count
+ * (a fleet of 19,000 would otherwise count once per device event). */
+void fotasim_check_done(struct fotasim *s)
+{
+    struct timeval tv = { 0, 10000 };
+    if (!s->check_ev) {
+        check_now(s);
+        return;
+    }
+    if (!evtimer_pending(s->check_ev, NULL))
+        evtimer_add(s->check_ev, &tv);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -244,6 +271,38 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
     struct fotasim *s = arg;
     s->finished = 1;
     event_base_loopexit(s->base, NULL);
+}
+
+/* --json-devices: one object per device; "booted" lists what the loader
+ * started at each boot (null: nothing bootable), the first 16 boots. */
+static json_t *per_device(struct fotasim *s)
+{
+    static const char *const states[] = {"booting", "running", "done", "failed", "dead"};
+    json_t *arr = json_array();
+    int i;
+    for (i = 0; arr && i < s->o.devices; i++) {
+        struct fotasim_dev *d = &s->devs[i];
+        json_t *o = json_object(), *booted = json_array();
+        unsigned k;
+        for (k = 0; k < d->boot_logged; k++) {
+            unsigned w = (d->boot_log >> (2 * k)) & 3u;
+            json_array_append_new(booted,
+                w == FOTASIM_BOOT_INITIAL ? json_string(s->o.initial_version)
+                : w == FOTASIM_BOOT_TARGET ? json_string(s->o.upgrade_to)
+                : w == FOTASIM_BOOT_OTHER ? json_string("other") : json_null());
+        }
+        json_object_set_new(o, "index", json_integer(i));
+        json_object_set_new(o, "id", json_integer(d->api_id));
+        json_object_set_new(o, "state", json_string(states[d->state]));
+        json_object_set_new(o, "version", json_string(d->version));
+        json_object_set_new(o, "boots", json_integer(d->boots));
+        json_object_set_new(o, "power_cuts", json_integer(d->power_cuts));
+        json_object_set_new(o, "booted", booted);
+        json_object_set_new(o, "reason", d->state == DEV_DONE || !d->reason ? json_null()
+                                                                            : json_string(d->reason));
+        json_array_append_new(arr, o);
+    }
+    return arr;
 }
 
 static unsigned connected_now(const struct fotasim *s)
@@ -308,6 +367,8 @@ static int summary(struct fotasim *s)
         json_object_set_new(j, "channel_drops", json_integer(s->chan_drops));
         json_object_set_new(j, "connected_at_end", json_integer(connected_now(s)));
         json_object_set_new(j, "upgrade", upgrade_timings(s));
+        if (s->o.json_devices)
+            json_object_set_new(j, "per_device", per_device(s));
         txt = json_dumps(j, JSON_SORT_KEYS);
         if (txt)
             printf("%s\n", txt);
@@ -405,6 +466,7 @@ int main(int argc, char **argv)
         {"seed", 1, 0, 'S'}, {"write-image", 1, 0, 'W'}, {"image-size", 1, 0, 'Z'},
         {"flash-dir", 1, 0, 'F'}, {"hold", 1, 0, 'O'}, {"tls", 0, 0, 'y'}, {"json", 0, 0, 'J'},
         {"source-addrs", 1, 0, 'B'}, {"await-push", 0, 0, 'a'}, {"ack-only", 0, 0, 'q'},
+        {"json-devices", 0, 0, 'j'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     struct fotasim s;
     struct fotasim_opts *o = &s.o;
@@ -461,6 +523,7 @@ int main(int argc, char **argv)
         case 'B': if ((v = num(optarg, 0, 250)) != LONG_MIN) o->source_addrs = (unsigned)v; break;
         case 'a': o->await_push = 1; break;
         case 'q': o->ack_only = 1; break;
+        case 'j': o->json = o->json_devices = 1; break;
         case 'O': if ((v = num(optarg, 0, 86400)) != LONG_MIN) o->hold_s = (unsigned)v; break;
         case 'Z': if ((v = num(optarg, 1024, 16 << 20)) != LONG_MIN) image_size = (uint32_t)v; break;
         case 'h': usage(stdout); return 0;
@@ -522,6 +585,8 @@ int main(int argc, char **argv)
         }
     }
     s.base = event_base_new();
+    if (s.base)
+        s.check_ev = evtimer_new(s.base, check_cb, &s);
     s.devs = calloc((size_t)o->devices, sizeof(*s.devs));
     if (!s.base || !s.devs)
         goto out;
@@ -578,6 +643,8 @@ out:
     free(o->upgrade_to_enc);
     if (s.tick)
         event_free(s.tick);
+    if (s.check_ev)
+        event_free(s.check_ev);
     if (s.hold)
         event_free(s.hold);
     if (s.ssl_ctx)
