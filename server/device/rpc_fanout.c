@@ -47,6 +47,8 @@ struct job {
     unsigned window, timeout_s;
     struct member *m;
     size_t n, cursor, active, ndirty, nreboot;
+    int rows_pending;                  /* command rows not written yet (see insert_rows) */
+    int pumped;                        /* the first pushes were made */
     size_t skipped, waiting, queued, delivered, acked, succeeded, failed, timed_out;
     struct timeval t0;
     double ms_delivered, ms_acked, ms_finished;   /* < 0: not yet */
@@ -149,6 +151,7 @@ static int push(struct job *j, struct member *m, struct fota_dconn *c, const cha
 static void pump(struct job *j)
 {
     struct fota_devchan *ch = j->fo->ch;
+    j->pumped = 1;
     size_t room_used = product_active(j->fo, j->product_id);
     while (j->cursor < j->n && room_used < j->window) {
         struct member *m = &j->m[j->cursor++];
@@ -217,7 +220,8 @@ static void flush_rows(struct fota_fanout *fo)
 {
     size_t total = 0;
     for (struct job *j = fo->jobs; j; j = j->next)
-        total += j->ndirty;
+        if (!j->rows_pending)
+            total += j->ndirty;
     if (total == 0)
         return;
     struct fota_command_set *rows = malloc(total * sizeof *rows);
@@ -226,9 +230,9 @@ static void flush_rows(struct fota_fanout *fo)
     size_t k = 0;
     int64_t now = fota_server_now();
     for (struct job *j = fo->jobs; j; j = j->next) {
-        for (size_t i = 0; i < j->n && j->ndirty > 0; i++) {
+        for (size_t i = 0; i < j->n && j->ndirty > 0 && !j->rows_pending; i++) {
             struct member *m = &j->m[i];
-            if (!m->dirty)
+            if (!m->dirty || !m->cmd_id)
                 continue;
             m->dirty = 0;
             j->ndirty--;
@@ -351,6 +355,50 @@ static void job_free(struct job *j)
     free(j);
 }
 
+/* Writes the job's command rows (all queued, one transaction), on the tick
+ * after its first pushes went out, so the fan-out does not wait for the
+ * insert: states reached meanwhile are written by the flush that follows.
+ * A crash in between loses the rows of pushes already sent (the devices
+ * still upgrade and report; their D7 then has no command to finish). */
+static void insert_rows(struct job *j)
+{
+    struct fota_store *st = j->fo->ch->srv->store;
+    size_t n = j->n ? j->n : 1;
+    int64_t *ids = malloc(n * sizeof *ids), *nonces = malloc(n * sizeof *nonces);
+    int64_t *cids = malloc(n * sizeof *cids);
+    int rc = FOTA_ENOMEM;
+    if (ids && nonces && cids) {
+        for (size_t i = 0; i < j->n; i++) {
+            ids[i] = j->m[i].device_id;
+            nonces[i] = j->m[i].nonce;
+        }
+        struct fota_command t;
+        memset(&t, 0, sizeof t);
+        snprintf(t.action, sizeof t.action, "sys_upgrade");
+        json_t *p = json_pack("{s:s}", "version", j->version);
+        char *pt = p ? json_dumps(p, JSON_SORT_KEYS) : NULL;
+        json_decref(p);
+        snprintf(t.params, sizeof t.params, "%s", pt ? pt : "{}");
+        free(pt);
+        t.state = FOTA_CMD_QUEUED;
+        rc = st->ops->command_create_many(st, &t, ids, nonces, cids, j->n);
+        for (size_t i = 0; rc == 0 && i < j->n; i++) {
+            j->m[i].cmd_id = cids[i];
+            if (j->m[i].state != M_QUEUED && j->m[i].state != M_WAITING && !j->m[i].dirty) {
+                j->m[i].dirty = 1;
+                j->ndirty++;
+            }
+        }
+    }
+    if (rc < 0) /* FOTA_ENOENT: a device was deleted meanwhile; the job runs without rows */
+        FOTA_ERROR("bulk upgrade rows not written job=%lld rows=%zu error=%s", (long long)j->id,
+                   j->n, fota_errname(rc));
+    j->rows_pending = 0;
+    free(ids);
+    free(nonces);
+    free(cids);
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *ud)
 {
     struct fota_fanout *fo = ud;
@@ -359,11 +407,13 @@ static void timer_cb(evutil_socket_t fd, short what, void *ud)
     for (struct job *j = fo->jobs; j; j = j->next) {
         if (j->interrupted)
             continue;
+        if (j->rows_pending && j->pumped)
+            insert_rows(j);
         if (j->active > 0)
             check_timeouts(j);
         if (j->nreboot > 0)
             send_reboots(j);
-        if (j->cursor < j->n)
+        if (j->cursor < j->n || !j->pumped)
             pump(j);
         else if (fo->changed)
             job_marks(j);
@@ -575,26 +625,22 @@ static int make_room(struct fota_fanout *fo)
     return 0;
 }
 
-/* Selects the members and writes their rows. 0, or a reply was sent. */
+/* Selects the members (their rows are written by insert_rows). 0, or a reply was sent. */
 static int job_fill(struct fota_req *r, struct job *j, const struct filter *f)
 {
     struct fota_store *st = r->srv->store;
     struct fota_device *ds = NULL;
     size_t nd = 0;
-    int64_t *ids = NULL, *nonces = NULL, *cids = NULL;
     int rc = st->ops->device_list(st, j->product_id, &ds, &nd);
     if (rc < 0) {
         fota_reply_error(r, 500, "cannot list the devices: %s", fota_errname(rc));
         return -1;
     }
     j->m = calloc(nd ? nd : 1, sizeof *j->m);
-    ids = malloc((nd ? nd : 1) * sizeof *ids);
-    nonces = malloc((nd ? nd : 1) * sizeof *nonces);
-    cids = malloc((nd ? nd : 1) * sizeof *cids);
-    rc = -1;
-    if (!j->m || !ids || !nonces || !cids) {
+    if (!j->m) {
+        free(ds);
         fota_reply_error(r, 503, "out of memory");
-        goto out;
+        return -1;
     }
     for (size_t i = 0; i < nd; i++) { /* device_list is in id order: members stay sorted */
         if (!filter_match(j->fo, f, &ds[i]))
@@ -603,32 +649,10 @@ static int job_fill(struct fota_req *r, struct job *j, const struct filter *f)
             j->skipped++; /* already there */
             continue;
         }
-        struct member *m = &j->m[j->n];
+        struct member *m = &j->m[j->n++];
         m->device_id = ds[i].id;
         m->keygen = ds[i].key_generation;
-        ids[j->n] = ds[i].id;
-        nonces[j->n] = fota_devchan_nonce();
-        j->n++;
-    }
-    struct fota_command t;
-    memset(&t, 0, sizeof t);
-    snprintf(t.action, sizeof t.action, "sys_upgrade");
-    json_t *p = json_pack("{s:s}", "version", j->version);
-    char *pt = p ? json_dumps(p, JSON_SORT_KEYS) : NULL;
-    json_decref(p);
-    snprintf(t.params, sizeof t.params, "%s", pt ? pt : "{}");
-    free(pt);
-    t.state = FOTA_CMD_QUEUED;
-    rc = st->ops->command_create_many(st, &t, ids, nonces, cids, j->n);
-    if (rc < 0) {
-        fota_reply_error(r, 500, "cannot store the commands: %s", fota_errname(rc));
-        rc = -1;
-        goto out;
-    }
-    for (size_t i = 0; i < j->n; i++) {
-        struct member *m = &j->m[i];
-        m->cmd_id = cids[i];
-        m->nonce = (int32_t)nonces[i];
+        m->nonce = (int32_t)fota_devchan_nonce();
         if (fota_devchan_online(j->fo->ch, m->device_id)) {
             m->state = M_WAITING;
             j->waiting++;
@@ -637,13 +661,9 @@ static int job_fill(struct fota_req *r, struct job *j, const struct filter *f)
             j->queued++;
         }
     }
-    rc = 0;
-out:
     free(ds);
-    free(ids);
-    free(nonces);
-    free(cids);
-    return rc;
+    j->rows_pending = 1;
+    return 0;
 }
 
 static void upgrade_handler(struct fota_req *r)
@@ -787,6 +807,9 @@ void fota_fanout_free(struct fota_fanout *fo)
 {
     if (!fo)
         return;
+    for (struct job *j = fo->jobs; j; j = j->next)
+        if (j->rows_pending)
+            insert_rows(j);
     flush_rows(fo);
     fo->saved_at = 0;
     save_jobs(fo);
