@@ -23,6 +23,7 @@ xtensa: deps
 
 test: build asan xtensa
 	@scripts/deps.sh --web
+	@scripts/deps.sh --bench
 	@ctest --preset asan
 
 run: build

@@ -166,6 +166,7 @@ static void presence_flush(struct fota_devchan *ch)
     if (rc < 0)
         FOTA_ERROR("presence batch failed rows=%zu error=%s", ch->npres, fota_errname(rc));
     ch->npres = 0;
+    ch->pres_gen++;
 }
 
 static void presence_timer_cb(evutil_socket_t fd, short what, void *ud)
@@ -206,6 +207,27 @@ void fota_devchan_presence(struct fota_devchan *ch, int64_t device_id, int onlin
             return; /* out of memory and nothing to flush: the next ping retries */
     }
     ch->pres[ch->npres++] = (struct fota_presence){ device_id, fota_server_now(), online };
+}
+
+/* A check-in of an online connection: its row in the current batch is
+ * found in O(1) through the slot it remembers (pings are the hot path);
+ * otherwise the general path adds (or finds) the row. */
+static void presence_touch(struct fota_dconn *c)
+{
+    struct fota_devchan *ch = c->ch;
+    if (c->pres_gen == ch->pres_gen && c->pres_slot < ch->npres &&
+        ch->pres[c->pres_slot].device_id == c->device_id) {
+        ch->pres[c->pres_slot].online = 1;
+        ch->pres[c->pres_slot].last_active = fota_server_now();
+        return;
+    }
+    size_t before = ch->npres;
+    uint32_t gen = ch->pres_gen;
+    fota_devchan_presence(ch, c->device_id, 1);
+    if (ch->pres_gen == gen && ch->npres == before + 1) {
+        c->pres_gen = gen;
+        c->pres_slot = (uint32_t)before;
+    }
 }
 
 /* Resolves the frame's key to this device's master key. 0 or FOTA_EAUTH. */
@@ -379,7 +401,7 @@ static void on_line(struct fota_dconn *c, const char *line, size_t len)
         fota_dconn_refuse(c, 403, "unknown key", "key differs from the identified one");
         return;
     }
-    fota_devchan_presence(c->ch, c->device_id, 1);
+    presence_touch(c);
     switch (f.kind) {
     case FOTA_DP_PING:
         fota_dconn_send(c, out, fota_devproto_reply_ping(out, sizeof out));

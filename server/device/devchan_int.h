@@ -28,6 +28,7 @@ struct fota_dconn {
     int closing;                       /* a refusal is flushing; no more input */
     int tls;
     int hashed;
+    uint32_t pres_gen, pres_slot;      /* its row in the presence batch, if gen is current */
     char key_hash[65];                 /* the master key this connection proved */
     char addr[48];                     /* peer IP text (per-address limit) */
     char peer[64];                     /* "ip:port" for logs */
@@ -63,6 +64,7 @@ struct fota_devchan {
     uint64_t next_id;
     struct fota_presence *pres;        /* presence rows waiting for the batch write */
     size_t npres, cappres;
+    uint32_t pres_gen;                 /* bumped at each batch write */
     struct event *pres_ev;
     struct fota_devchan_wait *waits;
     struct rpc_pending *rpc_pending;   /* HTTP requests waiting for a device (rpc.c) */

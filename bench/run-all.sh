@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# bench/run-all.sh - runs every benchmark of issue 9 at full size, one after the other, and
+# appends each one's results to docs/benchmarks.md. `make bench` builds build/ (gcc -O2) and
+# installs nginx and wrk (scripts/deps.sh --bench) first. Each script raises its own fd and
+# port limits and says so; everything runs on loopback, bounded in time.
+#   bench/run-all.sh [--smoke] [--bin-dir DIR]   (--smoke: tiny sizes, nothing appended)
+# Benchmarks 2-4 (fota-sim fleets, fan-out, upgrade wave) join by adding a line to BENCHES.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+args=("$@")
+BENCHES=(
+  "downloads.py"     # 1: ROM downloads vs nginx (wrk, 100 and 1,000 connections)
+  "checkins.py"      # 5: device check-ins (fota-pingload), pings/s, fsyncs
+)
+fail=0
+for b in "${BENCHES[@]}"; do
+  echo "=== bench/$b ${args[*]:-}"
+  if ! python3 "$here/$b" "${args[@]}"; then
+    echo "=== bench/$b FAILED"
+    fail=1
+  fi
+done
+exit $fail
