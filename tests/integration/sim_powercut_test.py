@@ -20,70 +20,87 @@ V2 = "v1.0.9t45772(a)"
 DEVICES = 200
 IMAGE = 48 * 1024
 SEED = int(os.environ.get("FOTA_POWERCUT_SEED", "20261122"))
-# A nonos upgrade of a 48 KiB image is ~90 flash operations from the first
-# boot (activation save, 12 sector erases, ~40 writes, the boot flip and the
-# loader's save); and ~50 KB received (HEAD, GET, channel). Each device draws
-# one flash cut and one receive cut; draws past its last operation do not fire.
-FAULTS = "flash@0-110,rx@200-52000"
+# A nonos upgrade of this 48 KiB image is ~800 flash operations from the
+# first boot: the loader's first save (0-3), the activation save (4-7), 12
+# sector erases and ~780 writes of the download, the boot flip (794-797) and
+# the loader's save when the new image first boots; ~50 KB are received
+# (channel, HEAD, GET). Every device draws one flash cut and one receive cut;
+# a draw past the device's last operation does not fire.
+FAULTS = "flash@0-805,rx@200-52000"
+# Uniform draws put few cuts into the flip; two smaller fleets aim at the
+# end of the download, the flip and the first boot of the new image, with
+# the v1.7 loader (usr_bin/boot_statue) and the v1.2 one (old nibble format,
+# no save at the first boot: its operations come 4 earlier).
+WINDOW = {"7": "flash@786-801", "2": "flash@782-797"}
+
+
+def run_fleet(d, pid, n, seed, faults, extra=()):
+    t0 = time.monotonic()
+    rc, out, err = st.run_sim(
+        ["--server", "127.0.0.1", "--http-port", str(d.ports["http"]),
+         "--device-port", str(d.ports["device"]), "--key", d.admin_key,
+         "--product", str(pid), "--profile", "nonos", "--devices", str(n),
+         "--upgrade-to", V2, "--initial-version", V1, "--seed", str(seed),
+         "--faults", faults, "--max-attempts", "5", "--time-scale", "20",
+         "--timeout", "60", "--json-devices"] + list(extra), timeout=90)
+    took = time.monotonic() - t0
+    try:
+        j = json.loads(out)
+    except ValueError:
+        check(False, "fota-sim printed no JSON (rc %d):\n%s\n%s" % (rc, out[-2000:], err[-2000:]))
+    devs = j["per_device"]
+    check(len(devs) == n, "%d devices in the report" % len(devs))
+    cuts = sum(x["power_cuts"] for x in devs)
+    print("fota-sim %s %s: %d devices, %d power cuts (%d devices cut, %d twice), %d boots, "
+          "%d bytes, %d RPC timeouts, %.1f s (test %.1f s); reasons %s" %
+          (faults, " ".join(extra), n, cuts, sum(1 for x in devs if x["power_cuts"]),
+           sum(1 for x in devs if x["power_cuts"] >= 2), j["boots"], j["bytes"],
+           j["api_errors"], j["seconds"], took, j["reasons"]))
+    # no bricked device: every boot that got past the loader started the old
+    # or the new image, and never went back once the new one ran
+    bad = [x for x in devs if any(v not in (V1, V2) for v in x["booted"]) or
+           x["state"] == "dead" or (V2 in x["booted"] and
+                                    V1 in x["booted"][x["booted"].index(V2):])]
+    check(not bad, "bricked or rolled-back devices (seed %d): %s" % (seed, bad[:5]))
+    check(all(x["boots"] >= 1 + x["power_cuts"] and x["booted"] for x in devs),
+          "a device did not boot again after a power cut")
+    # with the app's re-pushes every device ends on the new version
+    late = [x for x in devs if x["state"] != "done" or x["version"] != V2 or
+            x["booted"][-1] != V2]
+    check(rc == 0 and not late and j["upgraded"] == n and j["result"] == "ok",
+          "rc %d, not upgraded (seed %d): %s\n%s" % (rc, seed, late[:5], err[-2000:]))
+    # (api_errors: RPCs answered 504, the device lost power before replying)
+    check(j["registered"] == n, "registered %r" % j["registered"])
+    return devs, cuts
 
 
 def test_powercut_fleet(d):
-    print("seed %d (rerun with FOTA_POWERCUT_SEED=%d), faults %s" % (SEED, SEED, FAULTS))
+    print("seed %d (rerun with FOTA_POWERCUT_SEED=%d)" % (SEED, SEED))
     with tempfile.TemporaryDirectory() as tmp:
         p = d.create_product(name="plug", flash_map=2, serial="45772")
         files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s, V2, IMAGE))
                  for s in (1, 2)]
         d.upload_release(p["id"], V2, files=files)
-        t0 = time.monotonic()
-        rc, out, err = st.run_sim(
-            ["--server", "127.0.0.1", "--http-port", str(d.ports["http"]),
-             "--device-port", str(d.ports["device"]), "--key", d.admin_key,
-             "--product", str(p["id"]), "--profile", "nonos", "--devices", str(DEVICES),
-             "--upgrade-to", V2, "--initial-version", V1, "--seed", str(SEED),
-             "--faults", FAULTS, "--max-attempts", "5", "--time-scale", "20",
-             "--timeout", "80", "--json-devices"], timeout=100)
-        took = time.monotonic() - t0
-        try:
-            j = json.loads(out)
-        except ValueError:
-            check(False, "fota-sim printed no JSON (rc %d):\n%s\n%s" % (rc, out[-2000:], err[-2000:]))
-        devs = j["per_device"]
-        check(len(devs) == DEVICES, "%d devices in the report" % len(devs))
-        cuts = sum(x["power_cuts"] for x in devs)
-        print("fota-sim: %d devices, %d power cuts (%d devices cut, %d twice), %d boots, "
-              "%d bytes, %d RPC timeouts, %.1f s (test %.1f s); reasons %s" %
-              (DEVICES, cuts, sum(1 for x in devs if x["power_cuts"]),
-               sum(1 for x in devs if x["power_cuts"] >= 2), j["boots"], j["bytes"],
-               j["api_errors"], j["seconds"], took, j["reasons"]))
-        # no bricked device: every boot that got past the loader started the old
-        # or the new image, and never went back once the new one ran
-        bad = [x for x in devs if any(v not in (V1, V2) for v in x["booted"]) or
-               x["state"] == "dead" or (V2 in x["booted"] and
-                                        V1 in x["booted"][x["booted"].index(V2):])]
-        check(not bad, "bricked or rolled-back devices (seed %d): %s" % (SEED, bad[:5]))
-        check(all(x["boots"] >= 1 + x["power_cuts"] and x["booted"] for x in devs),
-              "a device did not boot again after a power cut")
-        # the plan really cut power, in both phases, on most devices
+        devs, cuts = run_fleet(d, p["id"], DEVICES, SEED, FAULTS)
+        # the plan really cut power, on every device and twice on most
         check(cuts >= DEVICES, "only %d power cuts for %d devices" % (cuts, DEVICES))
-        check(sum(1 for x in devs if x["power_cuts"] >= 2) >= DEVICES // 10,
+        check(sum(1 for x in devs if x["power_cuts"] >= 2) >= DEVICES // 4,
               "too few devices cut twice (download and flash)")
-        # with the app's re-pushes every device ends on the new version
-        late = [x for x in devs if x["state"] != "done" or x["version"] != V2 or
-                x["booted"][-1] != V2]
-        check(rc == 0 and not late and j["upgraded"] == DEVICES and j["result"] == "ok",
-              "rc %d, not upgraded (seed %d): %s\n%s" % (rc, SEED, late[:5], err[-2000:]))
-        # (api_errors: RPCs answered 504, the device lost power before replying)
-        check(j["registered"] == DEVICES, "registered %r" % j["registered"])
+        ids = [x["id"] for x in devs]
+        for loader in ("7", "2"):
+            w, wcuts = run_fleet(d, p["id"], 50, SEED + int(loader), WINDOW[loader],
+                               ("--loader", loader))
+            check(wcuts >= 15, "only %d cuts in the flip window (loader %s)" % (wcuts, loader))
+            ids += [x["id"] for x in w]
         # fotad saw every device's D7 report of the new version
         s, _, lst = d.api("GET", "/v1/products/%d/devices/" % p["id"])
         check(s == 200, "device list: %d" % s)
         rows = lst["devices"]
-        check(len(rows) == DEVICES, "fotad lists %d devices" % len(rows))
+        check(len(rows) == len(ids), "fotad lists %d devices, %d simulated" % (len(rows), len(ids)))
         wrong = [(x.get("id"), x.get("rom_version")) for x in rows if x.get("rom_version") != V2]
         check(not wrong, "fotad's rom_version is not %s for %d devices: %s" %
               (V2, len(wrong), wrong[:5]))
-        check(sorted(x["id"] for x in rows) == sorted(x["id"] for x in devs),
-              "fotad's devices are the simulated ones")
+        check(sorted(x["id"] for x in rows) == sorted(ids), "fotad's devices are the simulated ones")
 
 
 if __name__ == "__main__":
