@@ -19,7 +19,7 @@ void fota_log_set_level(int level)
         level = FOTA_LOG_DEBUG;
     if (level > FOTA_LOG_ERROR)
         level = FOTA_LOG_ERROR;
-    fota_log_threshold = level;
+    __atomic_store_n(&fota_log_threshold, level, __ATOMIC_RELAXED);
 }
 
 int fota_log_level_parse(const char *s)
@@ -78,7 +78,7 @@ void fota_log_write(int level, const char *fmt, ...)
 
 void fota_log_lib_cb(void *ud, int level, const char *msg)
 {
-    if (level < fota_log_threshold)
+    if (level < FOTA_LOG_THRESHOLD())
         return;
     if (ud)
         fota_log_write(level, "%s mod=%s", msg, (const char *)ud);

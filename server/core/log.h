@@ -7,12 +7,14 @@
 
 #include "fota_err.h"
 
-/* Current threshold (FOTA_LOG_DEBUG..FOTA_LOG_ERROR); read without a lock. */
+/* Current threshold (FOTA_LOG_DEBUG..FOTA_LOG_ERROR); read with FOTA_LOG_THRESHOLD()
+ * (an atomic load: every loop thread reads it, SIGHUP changes it). */
 extern int fota_log_threshold;
+#define FOTA_LOG_THRESHOLD() __atomic_load_n(&fota_log_threshold, __ATOMIC_RELAXED)
 
 #define FOTA_LOG(level, ...)                                  \
     do {                                                      \
-        if ((level) >= fota_log_threshold)                    \
+        if ((level) >= FOTA_LOG_THRESHOLD())                  \
             fota_log_write((level), __VA_ARGS__);             \
     } while (0)
 

@@ -76,6 +76,8 @@ struct http_loop {
     int busy;                      /* atomic: conns_open > 0 || fresh != NULL */
     int draining;
     int nbound_pending;            /* draining: listeners kept until their backlog is taken */
+    uint64_t max_upload;           /* copies of the reloadable settings */
+    unsigned http_timeout;
     int drain_tries;
 };
 
@@ -327,7 +329,7 @@ static int route_match(const char *pat, const char *path, struct fota_req *r)
 static void log_reply(struct fota_req *r, int code, size_t len)
 {
     int lvl = r->quiet ? FOTA_LOG_DEBUG : code >= 500 ? FOTA_LOG_ERROR : FOTA_LOG_INFO;
-    if (lvl < fota_log_threshold)
+    if (lvl < FOTA_LOG_THRESHOLD())
         return;
     char qp[256];
     char dev[64] = "";
@@ -468,7 +470,7 @@ void fota_reply_error(struct fota_req *r, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (code >= 400 && fota_log_threshold <= FOTA_LOG_INFO) {
+    if (code >= 400 && FOTA_LOG_THRESHOLD() <= FOTA_LOG_INFO) {
         char q[600];
         FOTA_LOG(code >= 500 ? FOTA_LOG_ERROR : FOTA_LOG_INFO, "http refused req=%" PRIu64
                  " status=%d message=%s conn=%" PRIu64, r->id, code,
@@ -727,16 +729,17 @@ static struct evhttp *make_evhttp(struct http_loop *hl, int tls)
     return e;
 }
 
+/* Applies hl's copy of the reloadable settings (workers never read srv->conf,
+ * which SIGHUP rewrites on the main thread). */
 static void loop_reload(struct http_loop *hl)
 {
-    const struct fota_config *c = &hl->hh->srv->conf;
     struct evhttp *es[2] = { hl->plain, hl->tls };
     for (int i = 0; i < 2; i++) {
         if (!es[i])
             continue;
-        evhttp_set_max_body_size(es[i], (ev_ssize_t)c->max_upload);
+        evhttp_set_max_body_size(es[i], (ev_ssize_t)hl->max_upload);
         evhttp_set_max_headers_size(es[i], 16384);
-        evhttp_set_timeout(es[i], (int)c->http_timeout);
+        evhttp_set_timeout(es[i], (int)hl->http_timeout);
     }
 }
 
@@ -776,6 +779,8 @@ static struct http_loop *loop_new(struct fota_http *h, struct fota_loop *loop)
     hl->hh = h;
     hl->loop = loop;
     hl->fd_plain = hl->fd_tls = -1;
+    hl->max_upload = h->srv->conf.max_upload;
+    hl->http_timeout = h->srv->conf.http_timeout;
     return hl;
 }
 
@@ -814,20 +819,40 @@ fail:
     return NULL;
 }
 
+struct reload_vals {
+    struct http_loop *hl;
+    uint64_t max_upload;
+    unsigned http_timeout;
+};
+
 static void reload_job(void *arg, int cancelled)
 {
-    if (!cancelled)
-        loop_reload(arg);
+    struct reload_vals *v = arg;
+    if (!cancelled) {
+        v->hl->max_upload = v->max_upload;
+        v->hl->http_timeout = v->http_timeout;
+        loop_reload(v->hl);
+    }
+    free(v);
 }
 
 void fota_http_reload(struct fota_http *h)
 {
+    const struct fota_config *c = &h->srv->conf;
     for (int i = 0; i < h->nloops; i++) {
         struct http_loop *hl = h->loops[i];
-        if (hl->loop && fota_loop_current() != hl->loop && i > 0)
-            fota_loop_post(hl->loop, reload_job, hl);
-        else
-            loop_reload(hl);
+        if (i > 0 && h->srv->workers_running >= i) {
+            struct reload_vals *v = malloc(sizeof(*v));
+            if (!v)
+                continue;
+            *v = (struct reload_vals){ hl, c->max_upload, c->http_timeout };
+            if (fota_loop_post(hl->loop, reload_job, v) != 0)
+                free(v);
+            continue;
+        }
+        hl->max_upload = c->max_upload;
+        hl->http_timeout = c->http_timeout;
+        loop_reload(hl);
     }
 }
 
