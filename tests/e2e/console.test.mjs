@@ -16,10 +16,11 @@ import { startFotad, startSim, makeImage, launchBrowser, tempDir, rmrf, missingP
 // This directory (import.meta.dirname needs Node 20.11; Debian 12 ships 18).
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
+// `make test` installs the browser stack first: a missing piece is a failure.
 const missing = missingPrerequisite();
 if (missing) {
-  console.log('SKIP: ' + missing);
-  process.exit(77);
+  console.error('FAIL: ' + missing);
+  process.exit(1);
 }
 
 const SHOTS = process.env.FOTA_E2E_SHOTS || path.resolve(HERE, '../../build/e2e-screenshots');

@@ -319,9 +319,7 @@ def activate(d, master_key, rom_version):
 
 
 def test_update_available_messages(d):
-    if "device" not in d.ports:
-        print("skip: no device channel")
-        return
+    check("device" in d.ports, "fotad opened no device channel port: %s" % d.log_text()[-2000:])
     p = d.create_product()
     old = d.create_device(p["id"], name="device-name-00000000")
     new = d.create_device(p["id"], name="device-name-11111111")

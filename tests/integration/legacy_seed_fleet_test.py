@@ -3,8 +3,7 @@ come from ESP8266_RTOS_SDK 1.x gen_appbin (byte 3 = size map and frequency, no s
 A default product (slot_check "byte3") refuses them with the precise reason; a product
 created with slot_check "name" (API and `fotactl product create --slot-check name`) accepts
 them, `fotactl release publish` checks them locally the same way, and fotad's legacy listener
-serves them byte for byte to a seed-like client. Bad slot_check values are refused. Skipped
-when fotad is not built."""
+serves them byte for byte to a seed-like client. Bad slot_check values are refused."""
 import json
 import os
 import subprocess
@@ -47,8 +46,7 @@ def fotactl(d, *args, ok=True):
 
 def main():
     if not os.access(os.path.join(BIN_DIR, "fotad"), os.X_OK):
-        print("SKIP: fotad is not built")
-        return
+        fail("fotad is not built in %s (FOTA_BIN_DIR): build the whole tree" % BIN_DIR)
     tmp = tempfile.mkdtemp(prefix="legacy-seed-")
     # what the seed's users build: user1.1024.new.2.bin / user2.1024.new.2.bin (RTOS 1.x)
     r1 = py_image(1, 40 * 1024, seed=71, rtos1=True)

@@ -4,8 +4,7 @@ with the admin key), the devices activate on the device channel, the sim
 asks for sys_upgrade by RPC, the devices download from fotad's ROM
 endpoint, report D7, are rebooted by RPC and come up on the new version.
 Profiles nonos, rtos and fota (with a dropped download resumed by Range),
-power cuts, the channel over TLS, and seed-dfu on fotad's legacy port. Skipped when fotad is not
-built."""
+power cuts, the channel over TLS, and seed-dfu on fotad's legacy port."""
 import os
 import re
 import subprocess
@@ -98,7 +97,9 @@ def test_seed_dfu_legacy_port():
 
 
 if __name__ == "__main__":
-    if not os.access(os.path.join(st.BIN, "fotad"), os.X_OK):
-        print("SKIP: fotad is not built")
-        sys.exit(0)
+    for b in ("fotad", "fota-sim"):
+        if not os.access(os.path.join(st.BIN, b), os.X_OK):
+            print("FAIL: %s is not built in %r (FOTA_BIN_DIR): build the whole tree" % (b, st.BIN),
+                  file=sys.stderr)
+            sys.exit(1)
     run_tests([test_profiles, test_tls_channel, test_seed_dfu_legacy_port])
