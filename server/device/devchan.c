@@ -81,11 +81,13 @@ static void addr_put(struct fota_devchan *ch, struct fota_addr_count *a)
     free(a);
 }
 
+static void presence_set(struct fota_dconn *c, int online);
+
 static void conn_free(struct fota_dconn *c)
 {
     struct fota_devchan *ch = c->ch;
     if (c->online) {
-        fota_devchan_presence(ch, c->device_id, 0);
+        presence_set(c, 0); /* O(1) through its batch slot: a mass disconnect stays linear */
         FOTA_INFO("device offline conn=%llu dev=%lld", (unsigned long long)c->id,
                   (long long)c->device_id);
     }
@@ -180,8 +182,10 @@ void fota_devchan_presence(struct fota_devchan *ch, int64_t device_id, int onlin
 {
     if (device_id <= 0)
         return;
-    /* One row per device per batch: a later event overwrites an earlier one. */
-    for (size_t i = 0; i < ch->npres; i++) {
+    /* Connections find their own row through their slot (presence_set); here
+     * only the newest rows are checked (a reconnect). A device may appear
+     * twice in a batch: the rows are written in order, the last one wins. */
+    for (size_t i = ch->npres > 8 ? ch->npres - 8 : 0; i < ch->npres; i++) {
         if (ch->pres[i].device_id == device_id) {
             ch->pres[i].online = online;
             ch->pres[i].last_active = fota_server_now();
@@ -212,22 +216,27 @@ void fota_devchan_presence(struct fota_devchan *ch, int64_t device_id, int onlin
 /* A check-in of an online connection: its row in the current batch is
  * found in O(1) through the slot it remembers (pings are the hot path);
  * otherwise the general path adds (or finds) the row. */
-static void presence_touch(struct fota_dconn *c)
+static void presence_set(struct fota_dconn *c, int online)
 {
     struct fota_devchan *ch = c->ch;
     if (c->pres_gen == ch->pres_gen && c->pres_slot < ch->npres &&
         ch->pres[c->pres_slot].device_id == c->device_id) {
-        ch->pres[c->pres_slot].online = 1;
+        ch->pres[c->pres_slot].online = online;
         ch->pres[c->pres_slot].last_active = fota_server_now();
         return;
     }
     size_t before = ch->npres;
     uint32_t gen = ch->pres_gen;
-    fota_devchan_presence(ch, c->device_id, 1);
+    fota_devchan_presence(ch, c->device_id, online);
     if (ch->pres_gen == gen && ch->npres == before + 1) {
         c->pres_gen = gen;
         c->pres_slot = (uint32_t)before;
     }
+}
+
+static void presence_touch(struct fota_dconn *c)
+{
+    presence_set(c, 1);
 }
 
 /* Resolves the frame's key to this device's master key. 0 or FOTA_EAUTH. */
