@@ -5,6 +5,7 @@ asks for sys_upgrade by RPC, the devices download from fotad's ROM
 endpoint, report D7, are rebooted by RPC and come up on the new version.
 Profiles nonos, rtos and fota (with a dropped download resumed by Range),
 power cuts, the channel over TLS, and seed-dfu on fotad's legacy port."""
+import json
 import os
 import re
 import subprocess
@@ -62,6 +63,54 @@ def test_profiles(d):
               "fotad saw every D7: %r" % [x.get("rom_version") for x in devs])
 
 
+def test_whole_sequence(d):
+    """The seed's sequence for every profile, step by step in fotad's log: activate (with
+    the old version), sys_upgrade pushed and answered, HEAD (nonos) and GET from the ROM
+    endpoint, device_upgrade_success reported, sys_reboot pushed, the device drops its
+    connection and comes back running the new image (fota-sim's boot log), answered
+    pings keep that connection (no further reconnect while it is held)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pid = setup(d, tmp)
+        for seed, profile in ((11, "nonos"), (12, "rtos"), (13, "fota")):
+            start = len(d.log_text())
+            rc, out, err = sim(d, pid, profile, 2, seed,
+                               ("--hold", "3", "--time-scale", "50", "--json-devices"))
+            check(rc == 0, "%s: rc %d\n%s\n%s" % (profile, rc, out, err))
+            devs = json.loads(out)["per_device"]
+            log = d.log_text()[start:]
+            for x in devs:
+                check(x["state"] == "done" and x["booted"] == [V1, V2] and x["power_cuts"] == 0,
+                      "%s: %r" % (profile, x))
+                dev = r"dev=%d\b" % x["id"]
+                lines = [ln for ln in log.splitlines() if re.search(dev, ln)]
+
+                def first(pat, after=0, lines=lines):
+                    for i in range(after, len(lines)):
+                        if re.search(pat, lines[i]):
+                            return i
+                    check(False, "%s dev %d: no /%s/ after line %d:\n%s" %
+                          (profile, x["id"], pat, after, "\n".join(lines)))
+                # channel events are logged in order by the device loop; downloads by
+                # the HTTP loops, so only "after the push" is certain for them
+                i = first(r"device activated .*rom_version=" + re.escape(V1))
+                i = first(r"device online", i)
+                u = first(r"command delivered .*action=sys_upgrade", i)
+                i = first(r"command reply .*status=200", u)
+                if profile == "nonos":
+                    first(r"rom download .*method=HEAD .*file=user2.bin status=200", u)
+                first(r"rom download .*method=GET .*file=user2.bin status=200", u)
+                r = first(r"device report .*action=device_upgrade_success pre=%s new=%s" %
+                          (re.escape(V1), re.escape(V2)), i)
+                b = first(r"command delivered .*action=sys_reboot", i)
+                i = first(r"device offline", max(r, b))
+                i = first(r"device online", i)
+                online = [ln for ln in lines if "device online" in ln]
+                check(len(online) == 2, "%s dev %d: %d connections (pings unanswered?):\n%s" %
+                      (profile, x["id"], len(online), "\n".join(lines)))
+        st_, _, j = d.api("GET", "/v1/products/%d/devices/" % pid)
+        check(all(x["rom_version"] == V2 for x in j["devices"]), "rom_version: %r" % j)
+
+
 def test_tls_channel():
     """CLIENT_SSL_ENABLE devices: the channel over TLS (8443), downloads on HTTP."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,4 +151,4 @@ if __name__ == "__main__":
             print("FAIL: %s is not built in %r (FOTA_BIN_DIR): build the whole tree" % (b, st.BIN),
                   file=sys.stderr)
             sys.exit(1)
-    run_tests([test_profiles, test_tls_channel, test_seed_dfu_legacy_port])
+    run_tests([test_profiles, test_whole_sequence, test_tls_channel, test_seed_dfu_legacy_port])
