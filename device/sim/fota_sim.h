@@ -15,7 +15,8 @@ struct fotasim_fault {
     long flash_at;        /* power cut at this flash op after first boot; -1 none */
     long rx_at;           /* power cut after this many received bytes; -1 none */
     long drop_at;         /* close the download after this many image bytes; -1 none */
-    long flash_hi, rx_hi, drop_hi; /* KIND@A-B: each device draws from [A, B] (seeded) */
+    long corrupt_at;      /* flip the bits of this download byte (headers count); -1 none */
+    long flash_hi, rx_hi, drop_hi, corrupt_hi; /* KIND@A-B: each device draws from [A, B] */
     unsigned pct;         /* share of devices affected, 0..100 */
 };
 
@@ -50,6 +51,7 @@ struct fotasim_opts {
 #define FOTASIM_FIRED_FLASH 1
 #define FOTASIM_FIRED_RX 2
 #define FOTASIM_FIRED_DROP 4
+#define FOTASIM_FIRED_CORRUPT 8
 /* what the loader started, per boot (--json-devices "booted") */
 #define FOTASIM_BOOT_INITIAL 0u   /* --initial-version */
 #define FOTASIM_BOOT_TARGET 1u    /* --upgrade-to */
@@ -89,7 +91,7 @@ struct fotasim_dev {
     unsigned boots, attempts, power_cuts;
     int loaded;                   /* flash came from --flash-dir */
     int faulty, fault_fired;      /* fault_fired: FOTASIM_FIRED_* bits, each fault once */
-    long flash_at, rx_at, drop_at; /* this device's fault positions (-1 none) */
+    long flash_at, rx_at, drop_at, corrupt_at; /* this device's fault positions (-1 none) */
     uint32_t boot_log;            /* 2 bits per boot past the loader: FOTASIM_BOOT_* */
     unsigned boot_logged;
     uint64_t rx_bytes;

@@ -213,6 +213,11 @@ static void read_cb(struct bufferevent *bev, void *arg)
     d->rx_bytes += n;
     if (c == FOTADEV_CONN_DL) {
         d->dl_bytes += n;
+        if (d->faulty && !(d->fault_fired & FOTASIM_FIRED_CORRUPT) && d->corrupt_at >= 0 &&
+            d->dl_bytes > (uint64_t)d->corrupt_at) {
+            d->fault_fired |= FOTASIM_FIRED_CORRUPT;   /* a bad byte the TCP checksum missed */
+            buf[n - (size_t)(d->dl_bytes - (uint64_t)d->corrupt_at)] ^= 0xFF;
+        }
         if (d->faulty && !(d->fault_fired & FOTASIM_FIRED_DROP) && d->drop_at >= 0 &&
             d->dl_bytes > (uint64_t)d->drop_at) {
             size_t keep = n - (size_t)(d->dl_bytes - (uint64_t)d->drop_at);
@@ -521,6 +526,7 @@ int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const ch
     d->flash_at = fault_pick(s, idx, 1, s->o.fault.flash_at, s->o.fault.flash_hi);
     d->rx_at = fault_pick(s, idx, 2, s->o.fault.rx_at, s->o.fault.rx_hi);
     d->drop_at = fault_pick(s, idx, 3, s->o.fault.drop_at, s->o.fault.drop_hi);
+    d->corrupt_at = fault_pick(s, idx, 4, s->o.fault.corrupt_at, s->o.fault.corrupt_hi);
 
     d->hal.ud = d;
     d->hal.flash = fotasim_flash_ops(&d->flash);

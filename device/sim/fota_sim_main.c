@@ -56,7 +56,9 @@ static void usage(FILE *f)
         "                    cuts and the versions booted, for every device\n"
         "  --faults SPEC     comma list: flash@N (power cut at the Nth flash operation\n"
         "                    after boot), rx@N (power cut after N received bytes),\n"
-        "                    drop@N (close the download after N bytes), pct=P (share of\n"
+        "                    drop@N (close the download after N bytes), corrupt@N\n"
+        "                    (invert the Nth byte received on download connections,\n"
+        "                    headers included), pct=P (share of\n"
         "                    devices affected, default 100); KIND@A-B draws N per\n"
         "                    device from [A, B] (reproducible with --seed)\n");
 }
@@ -64,8 +66,8 @@ static void usage(FILE *f)
 static int parse_faults(const char *spec, struct fotasim_fault *f)
 {
     char buf[256], *tok, *save = NULL;
-    f->flash_at = f->rx_at = f->drop_at = -1;
-    f->flash_hi = f->rx_hi = f->drop_hi = -1;
+    f->flash_at = f->rx_at = f->drop_at = f->corrupt_at = -1;
+    f->flash_hi = f->rx_hi = f->drop_hi = f->corrupt_hi = -1;
     f->pct = 100;
     if (strlen(spec) >= sizeof(buf))
         return -1;
@@ -95,6 +97,8 @@ static int parse_faults(const char *spec, struct fotasim_fault *f)
             f->rx_at = v, f->rx_hi = hi;
         else if (strncmp(tok, "drop@", 5) == 0)
             f->drop_at = v, f->drop_hi = hi;
+        else if (strncmp(tok, "corrupt@", 8) == 0)
+            f->corrupt_at = v, f->corrupt_hi = hi;
         else
             return -1;
     }
@@ -493,7 +497,7 @@ int main(int argc, char **argv)
     o->seed = 1;
     o->initial_version = "v1.0.0t45772(a)";
     o->profile = FOTADEV_PROFILE_NONOS;
-    o->fault.flash_at = o->fault.rx_at = o->fault.drop_at = -1;
+    o->fault.flash_at = o->fault.rx_at = o->fault.drop_at = o->fault.corrupt_at = -1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         v = 0;
         switch (c) {
