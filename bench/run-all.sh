@@ -11,6 +11,9 @@ args=("$@")
 BENCHES=(
   "downloads.py"     # 1: ROM downloads vs nginx (wrk, 100 and 1,000 connections)
   "checkins.py"      # 5: device check-ins (fota-pingload), pings/s, fsyncs
+  "devices.py"       # 2: 19,000 idle fota-sim devices held 5 min, RSS per device, CPU per ping
+  "fanout.py"        # 3: bulk upgrade pushed to 19,000 online devices, delivered/acked times
+  "wave.py"          # 4: 10,000 devices upgraded end to end (512 KiB), vs the transfer bound
 )
 fail=0
 for b in "${BENCHES[@]}"; do

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""bench/wave.py - benchmark 4 of issue 9: an upgrade wave. N nonos-profile fota-sim devices
+(flash map 6) are online on V1; one bulk upgrade (POST /v1/products/ID/upgrade with reboot:
+true and a window of K devices upgrading at once) takes every one of them end to end: push,
+HEAD, GET of a 512 KiB image, CRC, D7 report, sys_reboot from fotad, boot of the new image.
+
+Reported: total time (first push to the last device booted on V2, from fota-sim), per-device
+p50/p99 (its push to its boot on V2; the window's queueing is not in it), failures, and the
+ratio of the total to the transfer lower bound = N x image bytes / fotad's download
+throughput. The throughput is measured here, in the same run, with benchmark 1's method (wrk,
+100 connections, the same ROM endpoint and image, fotad alone) just before the wave.
+
+  python3 bench/wave.py [--devices 10000] [--window 256] [--time-scale 5]
+                        [--bin-dir build/bin] [--no-append] [--smoke]
+
+Device timers run --time-scale times faster (reboot delays, pings; the upgrade watchdog is
+120 s / scale), so the figure is fotad and the transfers, not simulated waiting. Limits are
+raised inside the script as in bench/devices.py. --smoke: 12 devices, window 4, no append."""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import benchlib  # noqa: E402
+import fleetlib as fl  # noqa: E402
+
+GOAL_RATIO = 1.5
+ROM_PATH = "/v1/device/rom/?action=download_rom&version=%s&filename=user2.bin"
+
+
+def throughput(d, key, version, seconds, log):
+    """fotad's ROM download throughput in bytes/s (wrk -c 100, like benchmark 1)."""
+    from downloads import parse_wrk  # benchmark 1's parser
+    import urllib.parse
+    url = "http://127.0.0.1:%d%s" % (d.http_port, ROM_PATH % urllib.parse.quote(version))
+    args = ["wrk", "-t", "2", "-c", "100", "-d", "%ds" % seconds, "--timeout", "10s",
+            "-H", "Authorization: token " + key, url]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60)
+    if p.returncode != 0 or "Requests/sec" not in p.stdout:
+        raise SystemExit("wrk failed (%d): %s %s" % (p.returncode, p.stdout, p.stderr))
+    rps, bps, n, bad, errs = parse_wrk(p.stdout)
+    log("wrk -c 100 -d %ds: %.0f req/s, %.1f MB/s, non-2xx %d, errors %d" % (
+        seconds, rps, bps / 1e6, bad, errs))
+    return bps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--devices", type=int, default=10000)
+    ap.add_argument("--window", type=int, default=256)
+    ap.add_argument("--time-scale", type=float, default=5.0)
+    ap.add_argument("--size", type=int, default=524288)
+    ap.add_argument("--bin-dir")
+    ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--smoke", action="store_true")
+    a = ap.parse_args()
+    if a.smoke:
+        a.devices, a.window, a.no_append = 12, 4, True
+    n = a.devices
+    lines = []
+
+    def log(s):
+        print(s, flush=True)
+        lines.append(s)
+    log(benchlib.raise_limits(log=lambda s: None))
+    ft = benchlib.use_bin_dir(a.bin_dir)
+    sim = ft.bin_path("fota-sim")
+    with tempfile.TemporaryDirectory(prefix="fota-bench-wave-") as tmp:
+        d = benchlib.start_quiet_fotad(ft, tmp, device_max_per_addr=n + 100,
+                                       extra=["--http-timeout", "60"])
+        procs = []
+        try:
+            p = d.create_product(name="bench-wave", flash_map=6, serial="45772")
+            pid = p["id"]
+            files = [("user%d.bin" % s, ft.make_image(s, 6, fl.V2, a.size)) for s in (1, 2)]
+            d.upload_release(pid, fl.V2, files=files, flash_map=6)
+            img = len(files[1][1])
+            keys = fl.register(d, pid, n, log=log)
+            bps = throughput(d, keys[0], fl.V2, 2 if a.smoke else 8, log)
+            procs = fl.start_sims(sim, d, keys, tmp, [
+                "--profile", "nonos", "--map", "6", "--initial-version", fl.V1,
+                "--upgrade-to", fl.V2, "--await-push", "--time-scale", str(a.time_scale),
+                "--timeout", "3600"], per_proc=max(n, 1))
+            if not fl.wait_until(lambda: fl.established(d.ports["device"]) >= n, 300, 0.5):
+                raise SystemExit("only %d of %d devices connected" % (
+                    fl.established(d.ports["device"]), n))
+            time.sleep(2.0)   # identified (the job pushes only to online devices)
+            c0 = benchlib.cpu_seconds(d.proc.pid)
+            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
+                            {"version": fl.V2, "reboot": True, "window": a.window,
+                             "filter": {"online": True}})
+            if s != 202:
+                raise SystemExit("bulk upgrade refused: %d %r" % (s, j))
+            jid = j["job"]["id"]
+            log("job %d: total %d, queued %d, window %d" % (jid, j["job"]["total"],
+                                                           j["job"]["queued"], a.window))
+            res = fl.wait_sims(procs, 3600)
+            c1 = benchlib.cpu_seconds(d.proc.pid)
+            s, _, j = d.api("GET", "/v1/jobs/%d/" % jid)
+            job = j["job"]
+            log("job: %r" % job)
+            log("sim: %r" % res)
+            d.stop()
+        finally:
+            fl.kill_sims(procs)
+            d.cleanup()
+    r = res[0] or {}
+    up = r.get("upgrade") or {}
+    total = max(0.0, up.get("last_done_s", 0) - up.get("first_push_s", 0))
+    bound = n * img / bps if bps else float("nan")
+    ratio = total / bound if bound else float("nan")
+    failures = job["failed"] + job["timed_out"] + (n - r.get("upgraded", 0))
+    summary = "\n".join([
+        "Benchmark 4, upgrade wave: %d nonos fota-sim devices (one process, flash map 6, "
+        "device timers x%g) upgraded end to end by one bulk upgrade (reboot: true, window %d: at "
+        "most %d devices between push and D7 at once); image %d bytes. Lower bound: %d x %d "
+        "bytes / %.1f MB/s (fotad's ROM download throughput, wrk -c 100, measured in this run "
+        "with benchmark 1's method)." % (n, a.time_scale, a.window, a.window, img, n, img,
+                                         bps / 1e6), "",
+        "| measure | goal | measured | met |", "|---|---|---|---|",
+        "| total (first push to last device on V2) | ≤ %.1f× lower bound (%.2f s) | %.2f s = "
+        "%.2f× | %s |" % (GOAL_RATIO, bound, total, ratio, "yes" if ratio <= GOAL_RATIO else "NO"),
+        "| failures | 0 | %d (job failed %d, timed out %d; sim upgraded %d of %d) | %s |" % (
+            failures, job["failed"], job["timed_out"], r.get("upgraded", 0), n,
+            "yes" if failures == 0 else "NO"),
+        "| per device, push to booted on V2 | — | p50 %.0f ms, p99 %.0f ms, max %.0f ms | — |" % (
+            up.get("p50_ms", 0), up.get("p99_ms", 0), up.get("max_ms", 0)),
+        "| all D7 reports (fotad's job) | — | %.1f s after the job started | — |" % (
+            (job["elapsed_ms"]["finished"] or 0) / 1e3),
+        "| fotad CPU over the wave | — | %.1f s (%.0f%% of one core) | — |" % (
+            c1 - c0, 100.0 * (c1 - c0) / max(total, 1e-9))])
+    log(summary)
+    print("RESULT wave devices=%d total_s=%.2f ratio=%.2f p50_ms=%.0f p99_ms=%.0f failures=%d" % (
+        n, total, ratio, up.get("p50_ms", 0), up.get("p99_ms", 0), failures))
+    if not a.no_append:
+        benchlib.append_doc("Upgrade wave (benchmark 4)", summary, "\n".join(lines))
+    return 0 if failures == 0 else 1   # speed is reported, not asserted
+
+
+if __name__ == "__main__":
+    sys.exit(main())
