@@ -597,6 +597,7 @@ static void module_stop(struct fota_server *srv, void *state)
     presence_flush(ch);
     fota_devchan_waits_free(ch);
     fota_rpc_free_all(ch);
+    fota_rom_ledgers_free(ch);
     fota_fanout_free(ch->fanout);
     if (ch->pres_ev)
         event_free(ch->pres_ev);

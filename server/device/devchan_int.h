@@ -44,6 +44,7 @@ struct fota_devchan_wait {
 };
 
 struct rpc_pending;
+struct fota_rom_ledger;
 
 /* Connections per peer address (the flood limit), and online devices by id. */
 #define FOTA_DEVCHAN_BUCKETS 4096
@@ -69,6 +70,7 @@ struct fota_devchan {
     struct fota_devchan_wait *waits;
     struct rpc_pending *rpc_pending;   /* HTTP requests waiting for a device (rpc.c) */
     struct fota_fanout *fanout;        /* bulk upgrades (rpc_fanout.c), NULL without HTTP */
+    struct fota_rom_ledger *ledgers[FOTA_LOOPS_MAX]; /* batched download ledger, per loop (rom.c) */
 };
 
 /* devchan.c */

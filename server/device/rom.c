@@ -12,10 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 
 #include "devchan_int.h"
@@ -73,6 +77,91 @@ struct fota_rom_pending {
 static _Thread_local struct fota_rom_pending rom_pending[FOTA_ROM_PENDING];
 static _Thread_local unsigned rom_next;
 
+/* Completed downloads waiting for the ledger write, merged per (device,
+ * file): written together once the loop has handled what is ready now (an
+ * event with no delay), so a busy loop writes one row per device and file
+ * per pass instead of one transaction per download. */
+#define LEDGER_MAX 256
+struct ledger_row {
+    int64_t device_id, file_id, bytes;
+    int completions;
+};
+struct fota_rom_ledger {
+    struct fota_devchan *ch;
+    struct event *ev;
+    size_t n;
+    struct ledger_row rows[LEDGER_MAX];
+};
+
+static void ledger_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct fota_rom_ledger *l = arg;
+    struct fota_store *st = l->ch->srv->store;
+    (void)fd;
+    (void)what;
+    for (size_t i = 0; i < l->n; i++) {
+        struct ledger_row *w = &l->rows[i];
+        int rc = st->ops->download_add(st, w->device_id, w->file_id, w->bytes, w->completions);
+        if (rc < 0)
+            FOTA_WARN("download not counted dev=%lld file=%lld downloads=%d error=%s",
+                      (long long)w->device_id, (long long)w->file_id, w->completions,
+                      fota_errname(rc));
+    }
+    l->n = 0;
+}
+
+static void ledger_add(struct fota_devchan *ch, int64_t device_id, int64_t file_id, int64_t bytes)
+{
+    struct fota_loop *loop = fota_loop_current();
+    int li = loop ? fota_loop_index(loop) : -1;
+    struct fota_rom_ledger *ledger = li >= 0 && li < FOTA_LOOPS_MAX ? ch->ledgers[li] : NULL;
+    if (!ledger && li >= 0 && li < FOTA_LOOPS_MAX &&
+        (ledger = calloc(1, sizeof(*ledger))) != NULL) {
+        ledger->ch = ch;
+        ledger->ev = event_new(fota_loop_base(loop), -1, 0, ledger_flush, ledger);
+        if (!ledger->ev) {
+            free(ledger);
+            ledger = NULL;
+        }
+        ch->ledgers[li] = ledger;
+    }
+    if (!ledger) {   /* no loop (or no memory): write it now */
+        struct fota_store *st = ch->srv->store;
+        if (st->ops->download_add(st, device_id, file_id, bytes, 1) < 0)
+            FOTA_WARN("download not counted dev=%lld file=%lld", (long long)device_id,
+                      (long long)file_id);
+        return;
+    }
+    for (size_t i = 0; i < ledger->n; i++) {
+        struct ledger_row *w = &ledger->rows[i];
+        if (w->device_id == device_id && w->file_id == file_id) {
+            w->bytes += bytes;
+            w->completions++;
+            return;
+        }
+    }
+    if (ledger->n == LEDGER_MAX)
+        ledger_flush(-1, 0, ledger);
+    ledger->rows[ledger->n++] = (struct ledger_row){ device_id, file_id, bytes, 1 };
+    if (ledger->n == 1) {
+        static const struct timeval now = { 0, 0 };
+        event_add(ledger->ev, &now);
+    }
+}
+
+void fota_rom_ledgers_free(struct fota_devchan *ch)
+{
+    for (int i = 0; i < FOTA_LOOPS_MAX; i++) {
+        struct fota_rom_ledger *l = ch->ledgers[i];
+        if (!l)
+            continue;
+        ledger_flush(-1, 0, l);
+        event_free(l->ev);
+        free(l);
+        ch->ledgers[i] = NULL;
+    }
+}
+
 static void rom_complete_cb(struct evhttp_request *req, void *ud)
 {
     struct fota_devchan *ch = ud;
@@ -81,11 +170,7 @@ static void rom_complete_cb(struct evhttp_request *req, void *ud)
         if (p->req != req)
             continue;
         p->req = NULL;
-        struct fota_store *st = ch->srv->store;
-        int rc = st->ops->download_add(st, p->device_id, p->file_id, p->bytes, 1);
-        if (rc < 0)
-            FOTA_WARN("download not counted dev=%lld file=%lld error=%s", (long long)p->device_id,
-                      (long long)p->file_id, fota_errname(rc));
+        ledger_add(ch, p->device_id, p->file_id, p->bytes);
         return;
     }
 }
@@ -243,6 +328,13 @@ void fota_rom_download(void *ud, struct fota_req *r)
     if (!r->head && len > 0 && evcon) {
         rom_pending_add(r->ev, device_id, file->id, len);
         evhttp_request_set_on_complete_cb(r->ev, rom_complete_cb, ch);
+    }
+    if (!r->head && len > 0 && evcon) {
+        /* Header and body leave in full segments (nginx's tcp_nopush): the
+         * connection closes after the body, which flushes the cork. */
+        int one = 1;
+        setsockopt(bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)), IPPROTO_TCP,
+                   TCP_CORK, &one, sizeof one);
     }
     evhttp_send_reply_start(r->ev, code, code == 206 ? "Partial Content" : "OK");
     if (!r->head && len > 0 && evcon) {

@@ -16,6 +16,11 @@ struct fota_req;
  * release's product, product key of that product, or admin. */
 void fota_rom_download(void *ud, struct fota_req *r);
 
+/* Writes the download ledger rows still batched on each loop and frees the
+ * batches. Module stop, after the worker loops stopped. */
+struct fota_devchan;
+void fota_rom_ledgers_free(struct fota_devchan *ch);
+
 /* Parses a Range header against size. Returns 1 with [*from, *to] for one
  * satisfiable "bytes=a-b" / "bytes=a-" / "bytes=-n" range, 0 for no/ignored
  * header (multi-range: served whole), -1 for an unsatisfiable one (416). */

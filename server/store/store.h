@@ -262,7 +262,8 @@ struct fota_store_ops {
 
     /* Download ledger: bytes served per device and file (adds). device_id 0
      * is an anonymous (product key) download. ENOENT for an unknown file id,
-     * EINVAL for negative bytes; completed != 0 also adds one to the file's
+     * EINVAL for negative bytes or completed; completed (a count of finished
+     * downloads, usually 0 or 1, more for a batch) is added to the file's
      * download_count. download_bytes sums a device's bytes over all files. */
     int (*download_add)(struct fota_store *s, int64_t device_id, int64_t file_id, int64_t bytes, int completed);
     int (*download_bytes)(struct fota_store *s, int64_t device_id, int64_t *bytes);

@@ -643,7 +643,7 @@ static int mem_download_add(struct fota_store *s, int64_t device_id, int64_t fil
     struct mem_download row = { device_id, file_id, 0, 0 };
     struct mem_download *d = NULL;
 
-    if (bytes < 0)
+    if (bytes < 0 || completed < 0)
         return FOTA_EINVAL;
     mem_lock(m);
     file = find_file(m, file_id);
@@ -658,10 +658,8 @@ static int mem_download_add(struct fota_store *s, int64_t device_id, int64_t fil
         d = &m->downloads[m->n_downloads - 1];
     }
     d->bytes += bytes;
-    if (completed) {
-        d->completions++;
-        file->download_count++;
-    }
+    d->completions += completed;
+    file->download_count += completed;
     return mem_unlock(m, 0);
 }
 

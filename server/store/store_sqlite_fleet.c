@@ -522,7 +522,7 @@ int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int6
     sqlite3_stmt *st;
     int rc;
 
-    if (bytes < 0)
+    if (bytes < 0 || completed < 0)
         return FOTA_EINVAL;
     fota_store_sqlite_lock(q);
     rc = fota_store_sqlite_begin(q, 0);
@@ -537,15 +537,17 @@ int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int6
             sqlite3_bind_int64(st, 1, device_id);
             sqlite3_bind_int64(st, 2, file_id);
             sqlite3_bind_int64(st, 3, bytes);
-            sqlite3_bind_int(st, 4, completed ? 1 : 0);
+            sqlite3_bind_int(st, 4, completed);
         }
         rc = fota_store_sqlite_exec(q, st, "download_add", NULL);
     }
     if (rc == 0 && completed) {
         st = STMT(SQ_DL_COUNT_FILE,
-                  "UPDATE rom_files SET download_count = download_count + 1 WHERE id = ?");
-        if (st)
-            sqlite3_bind_int64(st, 1, file_id);
+                  "UPDATE rom_files SET download_count = download_count + ? WHERE id = ?");
+        if (st) {
+            sqlite3_bind_int(st, 1, completed);
+            sqlite3_bind_int64(st, 2, file_id);
+        }
         rc = fota_store_sqlite_exec(q, st, "download_add", NULL);
     }
     if (rc == 0)
