@@ -39,6 +39,17 @@ static unsigned addr_bucket(const char *a)
     return h % FOTA_DEVCHAN_BUCKETS;
 }
 
+/* "ip:port" of c for logs, built on demand: a connection keeps no copy (memory per device). */
+static const char *peer_of(const struct fota_dconn *c, char *buf, size_t n)
+{
+    const char *a = c->addrc ? c->addrc->addr : "?";
+    if (strchr(a, ':'))
+        snprintf(buf, n, "[%s]:%u", a, (unsigned)c->port);
+    else
+        snprintf(buf, n, "%s:%u", a, (unsigned)c->port);
+    return buf;
+}
+
 static void dev_unhash(struct fota_dconn *c)
 {
     if (!c->hashed)
@@ -123,8 +134,10 @@ static void flushed_cb(struct bufferevent *bev, void *ud)
 void fota_dconn_close_with(struct fota_dconn *c, const char *line, int n, int status,
                            const char *log_reason)
 {
+    char pb[80];
     FOTA_WARN("device refused conn=%llu dev=%lld peer=%s status=%d reason=\"%s\"",
-              (unsigned long long)c->id, (long long)c->device_id, c->peer, status, log_reason);
+              (unsigned long long)c->id, (long long)c->device_id, peer_of(c, pb, sizeof pb), status,
+              log_reason);
     fota_dconn_send(c, line, n);
     c->closing = 1;
     bufferevent_disable(c->bev, EV_READ);
@@ -274,10 +287,11 @@ static void go_online(struct fota_dconn *c, const struct fota_key *k)
     c->hashed = 1;
     struct timeval tv = { (time_t)ch->srv->conf.ping_timeout, 0 };
     bufferevent_set_timeouts(c->bev, &tv, NULL);
-    fota_devchan_presence(ch, c->device_id, 1);
+    presence_set(c, 1);
     if (!was_online) {
+        char pb[80];
         FOTA_INFO("device online conn=%llu dev=%lld peer=%s tls=%d", (unsigned long long)c->id,
-                  (long long)c->device_id, c->peer, c->tls);
+                  (long long)c->device_id, peer_of(c, pb, sizeof pb), c->tls);
         fota_devchan_kick_queue(c, 300);
     }
 }
@@ -467,12 +481,13 @@ static void read_cb(struct bufferevent *bev, void *ud)
 static void event_cb(struct bufferevent *bev, short what, void *ud)
 {
     struct fota_dconn *c = ud;
+    char pb[80];
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) /* TLS handshake done */
         return;
     if (what & BEV_EVENT_TIMEOUT)
         FOTA_INFO("device connection timed out conn=%llu dev=%lld peer=%s state=%s",
-                  (unsigned long long)c->id, (long long)c->device_id, c->peer,
+                  (unsigned long long)c->id, (long long)c->device_id, peer_of(c, pb, sizeof pb),
                   c->online ? "silent" : "no-hello");
     else if (what & BEV_EVENT_ERROR)
         FOTA_DEBUG("device connection error conn=%llu dev=%lld tls_error=%lu", (unsigned long long)c->id,
@@ -550,8 +565,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->ch = ch;
     c->tls = tls;
     c->id = ++ch->next_id;
-    snprintf(c->addr, sizeof c->addr, "%s", addr);
-    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    c->port = sa->sa_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port)
+              : sa->sa_family == AF_INET   ? ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port)
+                                           : 0;
     c->next = ch->conns;
     if (ch->conns)
         ch->conns->prev = c;

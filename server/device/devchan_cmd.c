@@ -313,15 +313,16 @@ static void deliver_cb(evutil_socket_t fd, short what, void *ud)
         return;
     struct fota_command *list = NULL;
     size_t n = 0;
-    if (st->ops->command_list_device(st, c->device_id, FOTA_CMD_QUEUED, &list, &n) < 0 || n == 0) {
-        free(list);
+    if (st->ops->command_list_device(st, c->device_id, FOTA_CMD_QUEUED, &list, &n) == 0 && n > 0)
+        fota_devchan_push_cmd(c, &list[0]); /* one per wake-up: one TCP segment, one message */
+    free(list);
+    if (n > 1) {
+        fota_devchan_kick_queue(c, 1000);
         return;
     }
-    /* One push per wake-up: the device treats each TCP segment as one message. */
-    fota_devchan_push_cmd(c, &list[0]);
-    free(list);
-    if (n > 1)
-        fota_devchan_kick_queue(c, 1000);
+    /* Nothing more queued: an idle connection keeps no timer (memory per device). */
+    event_free(c->deliver_ev);
+    c->deliver_ev = NULL;
 }
 
 void fota_devchan_kick_queue(struct fota_dconn *c, int delay_ms)

@@ -30,8 +30,7 @@ struct fota_dconn {
     int hashed;
     uint32_t pres_gen, pres_slot;      /* its row in the presence batch, if gen is current */
     char key_hash[65];                 /* the master key this connection proved */
-    char addr[48];                     /* peer IP text (per-address limit) */
-    char peer[64];                     /* "ip:port" for logs */
+    uint16_t port;                     /* peer port; the address is addrc->addr (logs: peer_of) */
 };
 
 struct fota_devchan_wait {
