@@ -88,8 +88,9 @@ static void reboot_cb(evutil_socket_t fd, short what, void *arg)
     teardown(d);
     d->pending = 0;
     d->halted = 0;
-    if (kind == 2 && fotasim_upgrade_flip(&d->flash, &d->lay) < 0)
-        d->power_cuts++;                        /* cut during the flip */
+    if (kind == 2 && (fotasim_upgrade_flip(&d->flash, &d->lay) < 0 || !d->flash.powered))
+        d->power_cuts++;                        /* cut during the flip (its last write may
+                                                 * have landed whole: still a cut) */
     if (!d->flash.powered || kind == 3)
         fotasim_flash_power_on(&d->flash);
     fotasim_dev_boot(d);
@@ -585,7 +586,7 @@ void fotasim_dev_boot(struct fotasim_dev *d)
     uint8_t esp_param[84];
 
     d->boots++;
-    if (fotasim_boot_run(&d->flash, &d->lay, s->o.loader, &b) < 0) {
+    if (fotasim_boot_run(&d->flash, &d->lay, s->o.loader, &b) < 0 || !d->flash.powered) {
         request_reboot(d, 3, 100);          /* cut while the loader saved */
         return;
     }
