@@ -84,6 +84,8 @@ def main():
 
         # The completion really completes (bash without the bash-completion package).
         bash = shutil.which("bash")
+        if not bash:
+            fail("bash is not installed: the completion cannot be tested")
         if bash:
             for words, want in ((["rel"], {"release"}),
                                 (["release", "p"], {"publish"}),
@@ -104,6 +106,8 @@ def main():
 
         # The man page renders cleanly.
         groff = shutil.which("groff")
+        if not groff:
+            fail("groff is not installed: docs/fotactl.1 cannot be checked (apt install groff)")
         if groff:
             g = subprocess.run([groff, "-man", "-Tascii", "-ww", "-z", MAN], capture_output=True,
                                text=True, timeout=20)
