@@ -211,8 +211,72 @@ static int find_rom(struct fota_store *st, int64_t product_id, const char *raw, 
     return hits == 1 ? 0 : FOTA_ENOENT;
 }
 
+/* Per-loop cache of what a download looks up (key -> product/device, and
+ * release + file name -> file), valid while the store's generation is
+ * unchanged: any write to keys, devices or releases (a key rotation, a new
+ * release, a deletion) invalidates every entry at once, so a revoked key
+ * stops at the next request, as without the cache. Backends that do not
+ * count generations (memory store: 0) are not cached. */
+#define ROM_CACHE_SLOTS 64
+struct auth_entry {
+    uint64_t gen;
+    char key[FOTA_KEY_BUF];
+    int64_t product_id, device_id;
+};
+struct file_entry {
+    uint64_t gen;
+    int64_t product_id;                 /* the caller's product (0: admin, any) */
+    char version[FOTA_VERSION_MAX];     /* as asked */
+    char name[FOTA_NAME_MAX];
+    char rom_version[FOTA_VERSION_MAX];
+    int64_t rom_product_id;
+    struct fota_rom_file file;
+};
+static _Thread_local struct auth_entry auth_cache[ROM_CACHE_SLOTS];
+static _Thread_local struct file_entry file_cache[ROM_CACHE_SLOTS];
+
+static unsigned cache_slot(const char *a, const char *b, int64_t n)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)n;
+    for (; a && *a; a++)
+        h = (h ^ (uint8_t)*a) * 16777619u;
+    for (; b && *b; b++)
+        h = (h ^ (uint8_t)*b) * 16777619u;
+    return h % ROM_CACHE_SLOTS;
+}
+
 /* Resolves the caller's key to the product it may download from. */
-static int rom_auth(struct fota_req *r, int64_t *product_id, int64_t *device_id)
+static int rom_auth_store(struct fota_req *r, int64_t *product_id, int64_t *device_id);
+
+static int rom_auth(struct fota_req *r, uint64_t gen, int64_t *product_id, int64_t *device_id)
+{
+    const char *hdr = fota_req_header(r, "Authorization"), *k = NULL;
+    size_t len = 0;
+    struct auth_entry *e = NULL;
+    if (gen && hdr && fota_key_from_header(hdr, &k, &len) == 0 && len < FOTA_KEY_BUF) {
+        char key[FOTA_KEY_BUF];
+        memcpy(key, k, len);
+        key[len] = '\0';
+        e = &auth_cache[cache_slot(key, NULL, 0)];
+        if (e->gen == gen && strcmp(e->key, key) == 0) {
+            *product_id = e->product_id;
+            *device_id = e->device_id;
+            r->dev_id = e->device_id;
+            return 0;
+        }
+        e->gen = 0;
+        memcpy(e->key, key, len + 1);
+    }
+    int rc = rom_auth_store(r, product_id, device_id);
+    if (rc == 0 && e) {
+        e->product_id = *product_id;
+        e->device_id = *device_id;
+        e->gen = gen;   /* read before the lookups: a write meanwhile invalidates it */
+    }
+    return rc;
+}
+
+static int rom_auth_store(struct fota_req *r, int64_t *product_id, int64_t *device_id)
 {
     struct fota_key k;
     if (fota_req_auth(r, &k) < 0)
@@ -258,10 +322,25 @@ void fota_rom_download(void *ud, struct fota_req *r)
         fota_reply_error(r, 400, "need action=download_rom, version= and filename=");
         return;
     }
-    if (rom_auth(r, &product_id, &device_id) < 0)
+    uint64_t gen = fota_store_generation(st);
+    if (rom_auth(r, gen, &product_id, &device_id) < 0)
         return;
     static _Thread_local struct fota_rom rom; /* 10 KB: not on the stack; one per loop */
+    static _Thread_local struct fota_rom_file hit_file;
+    const struct fota_rom_file *file = NULL;
+    struct file_entry *fe = NULL;
     int rc = FOTA_ENOENT;
+    if (gen && strlen(version) < FOTA_VERSION_MAX && strlen(filename) < FOTA_NAME_MAX) {
+        fe = &file_cache[cache_slot(version, filename, product_id)];
+        if (fe->gen == gen && fe->product_id == product_id && strcmp(fe->version, version) == 0 &&
+            strcmp(fe->name, filename) == 0) {
+            hit_file = fe->file;
+            file = &hit_file;
+            rom.product_id = fe->rom_product_id;
+            snprintf(rom.version, sizeof rom.version, "%s", fe->rom_version);
+            goto have_file;
+        }
+    }
     if (product_id > 0) {
         rc = find_rom(st, product_id, version, &rom);
     } else { /* admin: the first product that has this release */
@@ -278,7 +357,6 @@ void fota_rom_download(void *ud, struct fota_req *r)
                          fota_log_quote(version, vq, sizeof vq));
         return;
     }
-    const struct fota_rom_file *file = NULL;
     for (size_t i = 0; i < rom.nfiles; i++)
         if (strcmp(rom.files[i].name, filename) == 0)
             file = &rom.files[i];
@@ -287,6 +365,16 @@ void fota_rom_download(void *ud, struct fota_req *r)
                          fota_log_quote(filename, vq, sizeof vq));
         return;
     }
+    if (fe) {
+        fe->product_id = product_id;
+        snprintf(fe->version, sizeof fe->version, "%s", version);
+        snprintf(fe->name, sizeof fe->name, "%s", filename);
+        snprintf(fe->rom_version, sizeof fe->rom_version, "%s", rom.version);
+        fe->rom_product_id = rom.product_id;
+        fe->file = *file;
+        fe->gen = gen;
+    }
+have_file:;
     int64_t size = 0;
     rc = fota_blob_open(srv->blobs, file->sha256, &fd, &size);
     if (rc < 0) {

@@ -279,7 +279,17 @@ struct fota_store {
     const struct fota_store_ops *ops;
     fota_log_cb log;
     void *log_ud;
+    /* Catalog generation, for caches: grows (atomically) after every op that
+     * changed rows, except the high-rate ledgers (download_add,
+     * device_presence_batch). Read with fota_store_generation(). A backend
+     * that does not count keeps it 0: callers must not cache then. */
+    uint64_t generation;
 };
+
+static inline uint64_t fota_store_generation(const struct fota_store *s)
+{
+    return __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE);
+}
 
 /* Opens (creating if needed) the SQLite store at path, applying numbered
  * schema migrations; WAL mode. On failure *out is NULL and err holds a message. */

@@ -15,6 +15,15 @@ void fota_store_sqlite_lock(struct sql_store *q)
 
 int fota_store_sqlite_unlock(struct sql_store *q, int rc)
 {
+    /* Any row changed by this op (other than the hot ledgers) starts a new
+     * generation: caches of keys, devices and releases drop their entries. */
+    sqlite3_int64 tc = q->db ? sqlite3_total_changes64(q->db) : 0;
+    if (tc != q->changes_seen) {
+        q->changes_seen = tc;
+        if (!q->hot)
+            __atomic_add_fetch(&q->base.generation, 1, __ATOMIC_RELEASE);
+    }
+    q->hot = 0;
     pthread_mutex_unlock(&q->lock);
     return rc;
 }
@@ -296,6 +305,8 @@ int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,
         goto fail;
     if (fota_store_sqlite_migrate(q, err, errlen) != 0)
         goto fail;
+    q->changes_seen = sqlite3_total_changes64(q->db);
+    q->base.generation = 1;   /* counting: caches may be used */
     *out = &q->base;
     return 0;
 fail:

@@ -239,6 +239,7 @@ int fota_store_sqlite_device_presence_batch(struct fota_store *s, const struct f
     if (n == 0)
         return 0;
     fota_store_sqlite_lock(q);
+    q->hot = 1;
     rc = fota_store_sqlite_begin(q, 0);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         st = STMT(SQ_DEVICE_PRESENCE, "UPDATE devices SET last_active = ?, online = ? WHERE id = ?");
@@ -525,6 +526,7 @@ int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int6
     if (bytes < 0 || completed < 0)
         return FOTA_EINVAL;
     fota_store_sqlite_lock(q);
+    q->hot = 1;
     rc = fota_store_sqlite_begin(q, 0);
     if (rc == 0) {
         /* INSERT ... ON CONFLICT DO UPDATE: same syntax in PostgreSQL */

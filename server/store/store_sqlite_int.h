@@ -33,6 +33,8 @@ struct sql_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[SQ_COUNT_];
     int durable;                      /* synchronous=FULL for the open transaction */
+    int hot;                          /* this op's changes do not bump base.generation */
+    sqlite3_int64 changes_seen;       /* sqlite3_total_changes64 at the last unlock */
 };
 
 static inline struct sql_store *fota_store_sqlite_cast(struct fota_store *s)

@@ -2,8 +2,9 @@
 crosses loops. Many parallel ROM downloads (bytes verified, served by more than one loop);
 RPCs whose HTTP connections land on worker loops while the device's connection lives on the
 main loop (the device's D4 reply completes them on their own loop); live message feeds
-(SSE) opened on several loops, each receiving a message published on the main loop; and a
-release upload (a main-loop route with a deferred reply) through a worker."""
+(SSE) opened on several loops, each receiving a message published on the main loop; release
+uploads (a main-loop route with a deferred reply) through workers; and a key rotation that
+ends the old key at once on every loop despite the per-loop download cache."""
 import http.client
 import json
 import re
@@ -146,6 +147,19 @@ def upload_via_workers(d, pid):
     check(versions == sorted(["v1.1"] + ["v2.%d" % i for i in range(6)]), "releases %r" % versions)
 
 
+def rotation_stops_cached_key(d, dev_id, master, user2):
+    """Downloads cache key and release lookups per loop; a key rotation (a store write) ends
+    the old key at once on every loop, and the new key works at once."""
+    res = parallel(8, lambda i: download(d.http, master))
+    check(all(st == 200 and b == user2 for st, b in res), "downloads before the rotation")
+    st, j = api(d, "POST", "/v1/devices/%d/rotate_keys" % dev_id, d.admin)
+    check(st == 200, "rotate %s %r" % (st, j))
+    res = parallel(8, lambda i: download(d.http, master))
+    check(all(st == 401 for st, _ in res), "old key refused at once: %r" % [x[0] for x in res])
+    res = parallel(8, lambda i: download(d.http, j["master_device_key"]))
+    check(all(st == 200 and b == user2 for st, b in res), "new key works at once")
+
+
 def main():
     d = Fotad("--workers", str(N_LOOPS))
     try:
@@ -162,6 +176,7 @@ def main():
         check(rpc_loops - {0}, "RPCs answered on worker loops: %r" % rpc_loops)
         check(feed_loops - {0}, "feeds on worker loops: %r" % feed_loops)
         dev.close()
+        rotation_stops_cached_key(d, dev_id, master, user2)
     finally:
         d.stop()
     print("ok")
