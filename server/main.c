@@ -11,6 +11,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "loop.h"
 #include "server.h"
 #ifdef FOTA_HAVE_LEGACY
 #include "legacy.h"
@@ -108,7 +109,7 @@ static int run(struct daemon *d, const struct fota_config *conf)
     char ps[5][16];
 
     evthread_use_pthreads();
-    base = event_base_new();
+    base = fota_loop_base_new();
     if (!base) {
         FOTA_ERROR("cannot create event base");
         return 1;

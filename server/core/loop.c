@@ -124,9 +124,25 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
+struct event_base *fota_loop_base_new(void)
+{
+    /* The epoll changelist folds the add/modify/delete calls a connection
+     * makes within one loop pass into one epoll_ctl (evhttp toggles read and
+     * write interest several times per request). fotad never dup()s a
+     * socket it watches, the case the changelist cannot handle. */
+    struct event_config *cfg = event_config_new();
+    struct event_base *base;
+    if (!cfg)
+        return event_base_new();
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base ? base : event_base_new();
+}
+
 struct fota_loop *fota_loop_new(int index)
 {
-    struct event_base *base = event_base_new();
+    struct event_base *base = fota_loop_base_new();
     if (!base)
         return NULL;
     struct fota_loop *l = loop_new(base, index);

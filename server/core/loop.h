@@ -15,6 +15,9 @@ struct fota_loop;
  * resources only: no libevent calls on that loop). */
 typedef void (*fota_loop_fn)(void *arg, int cancelled);
 
+/* A new event base configured for fotad's loops (epoll changelist). */
+struct event_base *fota_loop_base_new(void);
+
 /* Wraps base as a loop run by the caller's thread (the main loop: index 0).
  * NULL on out of memory. The caller keeps running event_base_dispatch(base). */
 struct fota_loop *fota_loop_adopt(struct event_base *base, int index);
