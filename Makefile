@@ -21,14 +21,19 @@ fuzz: deps
 xtensa: deps
 	@scripts/xtensa-size.sh
 
-test: build asan xtensa
-	@scripts/deps.sh --web
-	@scripts/deps.sh --bench
+# Everything a test needs (browser, nginx, wrk) is installed before anything is
+# configured, so CMake finds it; then both trees, the xtensa check, every test.
+test:
+	@scripts/deps.sh --web --bench
+	@$(MAKE) --no-print-directory build asan xtensa
 	@ctest --preset asan
 
+# Espressif's ports (80 for HTTP) need root; anyone else gets HTTP on 8080.
 run: build
 	@mkdir -p var
-	exec build/bin/fotad --data ./var
+	@if [ "$$(id -u)" -eq 0 ]; then exec build/bin/fotad --data ./var; \
+	 else echo "make run: not root, so HTTP listens on port 8080 instead of 80"; \
+	      exec build/bin/fotad --data ./var --http-port 8080; fi
 
 bench: build
 	@scripts/deps.sh --bench

@@ -14,7 +14,7 @@ pkgs=(
 # Extra packages a later step asks for: deps.sh [--bench] [--web] [--pg]
 for a in "$@"; do
   case "$a" in
-    --bench) pkgs+=(nginx-light wrk) ;;
+    --bench) pkgs+=(nginx-light wrk strace) ;;
     --pg)    pkgs+=(postgresql) ;;
     --web)   pkgs+=(chromium fonts-wqy-microhei nodejs) ;;
   esac
@@ -31,9 +31,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The console's browser tests drive Debian's chromium with playwright-core from npm.
+# The console's browser tests drive Debian's chromium with playwright-core from
+# npm. Debian's nodejs comes without npm (a separate package); a Node.js that
+# bundles npm (as some machine images have) needs nothing more.
 for a in "$@"; do
-  if [ "$a" = --web ] && [ -x "$(dirname "$0")/deps-web.sh" ]; then
-    "$(dirname "$0")/deps-web.sh"
+  [ "$a" = --web ] || continue
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "deps: installing npm"
+    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
   fi
+  "$(dirname "$0")/deps-web.sh"
 done

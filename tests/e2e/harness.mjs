@@ -13,9 +13,9 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const BIN = process.env.FOTA_BIN_DIR || path.resolve(HERE, '../../build/bin');
 export const CHROMIUM = process.env.FOTA_CHROMIUM || '/usr/bin/chromium';
 
-// Why the browser test cannot run here, or '' when it can. The test exits 77
-// (ctest: skipped) rather than fail on a machine without the browser stack;
-// `make test` installs it first (scripts/deps.sh --web).
+// Why the browser test cannot run here, or '' when it can. The test then
+// fails with that reason; `make test` installs the stack first
+// (scripts/deps.sh --web).
 export function missingPrerequisite() {
   if (!fs.existsSync(CHROMIUM)) return `no browser at ${CHROMIUM} (scripts/deps.sh --web installs Debian's chromium)`;
   if (!fs.existsSync(path.join(HERE, 'node_modules', 'playwright-core')))
@@ -120,7 +120,10 @@ export function rmrf(p) { try { fs.rmSync(p, { recursive: true, force: true }); 
 // missing. Resolves .done with { code, out }.
 export function startSim(fotad, masterKey, from, to, dir) {
   const exe = path.join(BIN, 'fota-sim');
-  if (process.env.FOTA_E2E_MOCK || !fotad.device || !fs.existsSync(exe)) return null;
+  if (process.env.FOTA_E2E_MOCK) return null;
+  // Without a device the upgrade steps could not run: that is a failure, never a skip.
+  if (!fotad.device) throw new Error('fotad has no device channel (no listening proto=device line)');
+  if (!fs.existsSync(exe)) throw new Error(`no fota-sim in ${BIN}`);
   const keys = path.join(dir, 'sim-keys.txt');
   fs.writeFileSync(keys, masterKey + '\n');
   const port = new URL(fotad.http).port;
