@@ -15,7 +15,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.environ.get("FOTA_SRC_DIR") or os.path.join(HERE, ".."))
-DOC = os.path.join(SRC, "docs", "benchmarks.md")
+DOC = os.environ.get("FOTA_BENCH_DOC") or os.path.join(SRC, "docs", "benchmarks.md")
 
 
 def use_bin_dir(bin_dir):

@@ -120,6 +120,22 @@ def parse_wrk(text):
     return rps, bps, n, bad, errs
 
 
+def nginx_cpu(master):
+    """CPU seconds of nginx's worker processes (children of the master)."""
+    total = 0.0
+    try:
+        with open("/proc/%d/task/%d/children" % (master, master)) as f:
+            kids = [int(x) for x in f.read().split()]
+    except OSError:
+        kids = []
+    for k in kids:
+        try:
+            total += benchlib.cpu_seconds(k)
+        except OSError:
+            pass
+    return total
+
+
 def run_wrk(port, conns, duration, threads, key):
     args = ["wrk", "-t", str(min(threads, conns)), "-c", str(conns), "-d", "%ds" % duration,
             "--timeout", "10s", "-H", "Authorization: token " + key,
@@ -187,15 +203,18 @@ def main():
             (pid, d.http_port, " ".join(a.fotad_arg + a.conf), nport, a.threads))
         raw = []
         res = {}   # (server, conns) -> list of (rps, bps, n, bad, errs)
-        cpu = {c_: [0.0, 0.0] for c_ in conns}  # conns -> [fotad cpu s, wall s]
+        cpu = {c_: [0.0, 0.0, 0.0, 0.0] for c_ in conns}  # [fotad cpu, wall, nginx cpu, wall]
         for rnd in range(a.rounds):
             for c_ in conns:
                 for name, port in (("fotad", d.http_port), ("nginx", nport)):
-                    t0, c0 = time.monotonic(), benchlib.cpu_seconds(pid)
+                    t0, c0, n0 = time.monotonic(), benchlib.cpu_seconds(pid), nginx_cpu(nginx.pid)
                     text = run_wrk(port, c_, a.duration, a.threads, key)
                     if name == "fotad":
                         cpu[c_][0] += benchlib.cpu_seconds(pid) - c0
                         cpu[c_][1] += time.monotonic() - t0
+                    else:
+                        cpu[c_][2] += nginx_cpu(nginx.pid) - n0
+                        cpu[c_][3] += time.monotonic() - t0
                     r = parse_wrk(text)
                     res.setdefault((name, c_), []).append(r)
                     raw.append("# round %d, %s, %d connections\n%s" % (rnd + 1, name, c_, text))
@@ -204,7 +223,7 @@ def main():
         ncpu = os.cpu_count() or 1
         say()
         say("| connections | fotad req/s | fotad MB/s | nginx req/s | nginx MB/s | fotad/nginx "
-            "| fotad CPU (%% of %d cores) | errors fotad/nginx |" % ncpu)
+            "| CPU fotad / nginx (%% of %d cores) | errors fotad/nginx |" % ncpu)
         say("|---|---|---|---|---|---|---|---|")
         ratios = []
         for c_ in conns:
@@ -214,10 +233,11 @@ def main():
             ratio = frps / nrps if nrps else 0.0
             ratios.append(ratio)
             pct = 100.0 * cpu[c_][0] / (cpu[c_][1] * ncpu) if cpu[c_][1] else 0.0
+            npct = 100.0 * cpu[c_][2] / (cpu[c_][3] * ncpu) if cpu[c_][3] else 0.0
             ferr = sum(x[3] + x[4] for x in f)
             nerr = sum(x[3] + x[4] for x in n)
-            say("| %d | %.0f | %.1f | %.0f | %.1f | %.2f× | %.0f%% | %d / %d |" %
-                (c_, frps, fbps / 1e6, nrps, nbps / 1e6, ratio, pct, ferr, nerr))
+            say("| %d | %.0f | %.1f | %.0f | %.1f | %.2f× | %.0f%% / %.0f%% | %d / %d |" %
+                (c_, frps, fbps / 1e6, nrps, nbps / 1e6, ratio, pct, npct, ferr, nerr))
         met = all(r >= 1.0 for r in ratios)
         say()
         say("goal: fotad >= 1.0x nginx req/s at every concurrency, every core used: %s" %
