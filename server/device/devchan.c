@@ -292,7 +292,7 @@ static void go_online(struct fota_dconn *c, const struct fota_key *k)
         char pb[80];
         FOTA_INFO("device online conn=%llu dev=%lld peer=%s tls=%d", (unsigned long long)c->id,
                   (long long)c->device_id, peer_of(c, pb, sizeof pb), c->tls);
-        fota_devchan_kick_queue(c, 300);
+        fota_devchan_kick_later(ch, c->device_id);
     }
 }
 
@@ -612,6 +612,7 @@ static void module_stop(struct fota_server *srv, void *state)
         conn_free(ch->conns);
     presence_flush(ch);
     fota_devchan_waits_free(ch);
+    fota_devchan_kick_free(ch);
     fota_rpc_free_all(ch);
     fota_rom_ledgers_free(ch);
     fota_fanout_free(ch->fanout);

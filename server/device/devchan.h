@@ -18,6 +18,7 @@ struct fota_devchan_wait;
                                             (or http_timeout when that is shorter) */
 #define FOTA_DEVCHAN_MAX_PER_ADDR   256  /* default of conf.device_max_per_addr */
 #define FOTA_DEVCHAN_PRESENCE_MS    1000 /* presence rows are written in batches this often */
+#define FOTA_DEVCHAN_KICK_MS        300  /* queued commands go out this long after identify */
 
 /* Called once when a delivered command finishes: state is FOTA_CMD_ACKED /
  * FOTA_CMD_DONE (reply text in result, may be "") or FOTA_CMD_TIMEOUT /

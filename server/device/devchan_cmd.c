@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -303,12 +304,10 @@ void fota_devchan_on_message(struct fota_dconn *c, const struct fota_devproto_fr
               have_cmd ? (long long)cmd.id : -1LL, f->recovered);
 }
 
-static void deliver_cb(evutil_socket_t fd, short what, void *ud)
+/* Pushes c's oldest queued command; with more queued, the next one in 1 s. */
+static void deliver_next(struct fota_dconn *c)
 {
-    struct fota_dconn *c = ud;
     struct fota_store *st = c->ch->srv->store;
-    (void)fd;
-    (void)what;
     if (!c->online || c->closing)
         return;
     struct fota_command *list = NULL;
@@ -321,8 +320,75 @@ static void deliver_cb(evutil_socket_t fd, short what, void *ud)
         return;
     }
     /* Nothing more queued: an idle connection keeps no timer (memory per device). */
-    event_free(c->deliver_ev);
+    if (c->deliver_ev)
+        event_free(c->deliver_ev);
     c->deliver_ev = NULL;
+}
+
+static void deliver_cb(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    deliver_next(ud);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void kick_cb(evutil_socket_t fd, short what, void *ud)
+{
+    struct fota_devchan *ch = ud;
+    (void)fd;
+    (void)what;
+    /* The due ones, bounded per wake-up (one store query each); connections
+     * that went away are skipped, ones with their own timer are left to it. */
+    int64_t now = now_ms();
+    size_t n = 0;
+    while (n < ch->nkick && n < 2048 && ch->kick[n].due_ms <= now) {
+        struct fota_dconn *c = fota_devchan_find(ch, ch->kick[n++].device_id);
+        if (c && !(c->deliver_ev && evtimer_pending(c->deliver_ev, NULL)))
+            deliver_next(c);
+    }
+    memmove(ch->kick, ch->kick + n, (ch->nkick - n) * sizeof *ch->kick);
+    ch->nkick -= n;
+    if (ch->nkick > 0) {
+        int64_t wait = ch->kick[0].due_ms - now;
+        struct timeval tv = { 0, (suseconds_t)(wait > 0 ? wait * 1000 : 1000) };
+        evtimer_add(ch->kick_ev, &tv);
+    }
+}
+
+void fota_devchan_kick_later(struct fota_devchan *ch, int64_t device_id)
+{
+    if (!ch->kick_ev && !(ch->kick_ev = evtimer_new(ch->srv->base, kick_cb, ch)))
+        return;
+    if (ch->nkick == ch->capkick) {
+        size_t cap = ch->capkick ? ch->capkick * 2 : 256;
+        struct fota_kick *k = realloc(ch->kick, cap * sizeof *k);
+        if (!k)
+            return; /* the queue waits for the next connect */
+        ch->kick = k;
+        ch->capkick = cap;
+    }
+    ch->kick[ch->nkick++] = (struct fota_kick){ device_id, now_ms() + FOTA_DEVCHAN_KICK_MS };
+    if (!evtimer_pending(ch->kick_ev, NULL)) {
+        struct timeval tv = { 0, FOTA_DEVCHAN_KICK_MS * 1000 };
+        evtimer_add(ch->kick_ev, &tv);
+    }
+}
+
+void fota_devchan_kick_free(struct fota_devchan *ch)
+{
+    if (ch->kick_ev)
+        event_free(ch->kick_ev);
+    ch->kick_ev = NULL;
+    free(ch->kick);
+    ch->kick = NULL;
+    ch->nkick = ch->capkick = 0;
 }
 
 void fota_devchan_kick_queue(struct fota_dconn *c, int delay_ms)

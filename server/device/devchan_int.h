@@ -43,6 +43,12 @@ struct fota_devchan_wait {
 };
 
 struct rpc_pending;
+
+/* A device whose queued commands are due at due_ms (kick list, in time order). */
+struct fota_kick {
+    int64_t device_id;
+    int64_t due_ms;
+};
 struct fota_rom_ledger;
 
 /* Connections per peer address (the flood limit), and online devices by id. */
@@ -69,6 +75,9 @@ struct fota_devchan {
     struct fota_devchan_wait *waits;
     struct rpc_pending *rpc_pending;   /* HTTP requests waiting for a device (rpc.c) */
     struct fota_fanout *fanout;        /* bulk upgrades (rpc_fanout.c), NULL without HTTP */
+    struct fota_kick *kick;            /* devices just online: queued commands to check */
+    size_t nkick, capkick;
+    struct event *kick_ev;             /* checks them FOTA_DEVCHAN_KICK_MS after the first */
     struct fota_rom_ledger *ledgers[FOTA_LOOPS_MAX]; /* batched download ledger, per loop (rom.c) */
 };
 
@@ -89,8 +98,15 @@ int fota_devchan_push_cmd(struct fota_dconn *c, struct fota_command *cmd);
 void fota_devchan_on_reply(struct fota_dconn *c, const struct fota_devproto_frame *f, const char *line);
 /* A D7 report. */
 void fota_devchan_on_message(struct fota_dconn *c, const struct fota_devproto_frame *f);
-/* The device just identified: deliver its queued commands (paced). */
+/* Delivers c's next queued command after delay_ms (its own timer, while
+ * more than one is queued). */
 void fota_devchan_kick_queue(struct fota_dconn *c, int delay_ms);
+/* The device just identified: its queued commands are checked a moment
+ * later, from one channel-wide list and timer (no per-connection timer, so
+ * a reconnect storm leaves no per-device allocations behind). */
+void fota_devchan_kick_later(struct fota_devchan *ch, int64_t device_id);
+/* Frees the list (module stop). */
+void fota_devchan_kick_free(struct fota_devchan *ch);
 /* Frees every wait (module stop) without callbacks. */
 void fota_devchan_waits_free(struct fota_devchan *ch);
 
