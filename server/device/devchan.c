@@ -119,8 +119,22 @@ static void conn_free(struct fota_dconn *c)
 
 void fota_dconn_send(struct fota_dconn *c, const char *buf, int len)
 {
-    if (len > 0 && !c->closing)
-        bufferevent_write(c->bev, buf, (size_t)len);
+    if (len <= 0 || c->closing)
+        return;
+    /* Plain connection with nothing pending: one send(), no output chain
+     * allocated and freed per reply (pings are the hot path; transient
+     * chains fragment the heap of a 19,000-device storm). What the socket
+     * does not take, and any error, goes through the bufferevent as before. */
+    if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        ssize_t n = send(bufferevent_getfd(c->bev), buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == len)
+            return;
+        if (n > 0) {
+            buf += n;
+            len -= (int)n;
+        }
+    }
+    bufferevent_write(c->bev, buf, (size_t)len);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *ud);
