@@ -20,6 +20,7 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "http_errpage.h"
 #include "log.h"
 #include "loop.h"
 #ifdef FOTA_HAVE_WEB
@@ -79,6 +80,7 @@ struct http_loop {
     uint64_t max_upload;           /* copies of the reloadable settings */
     unsigned http_timeout;
     int drain_tries;
+    struct fota_http_errpages errpages;   /* JSON for libevent's own error replies */
 };
 
 struct fota_http {
@@ -209,6 +211,7 @@ static struct bufferevent *fresh_add(struct http_loop *h, struct bufferevent *be
     struct fresh *f;
     if (!bev)
         return NULL;
+    fota_http_errpage_watch(&h->errpages, bev);
     f = calloc(1, sizeof(*f));
     if (!f)
         return bev; /* untracked: drain waits for the grace period */
@@ -723,9 +726,9 @@ static struct evhttp *make_evhttp(struct http_loop *hl, int tls)
     evhttp_set_bevcb(e, tls ? tls_bevcb : plain_bevcb, hl);
     evhttp_set_gencb(e, dispatch, hl);
     evhttp_set_default_content_type(e, "application/json");
-    /* An oversized body is read and discarded before the 413 goes out, so a
-     * client still sending sees the answer instead of a connection reset. */
-    evhttp_set_flags(e, EVHTTP_SERVER_LINGERING_CLOSE);
+    /* No EVHTTP_SERVER_LINGERING_CLOSE: it answers an oversized body only
+     * after reading all of it (never, for a huge declared length). The 413
+     * goes out at once and http_errpage.c drains the rest, bounded. */
     return e;
 }
 
@@ -752,6 +755,7 @@ static void loop_free(struct http_loop *hl)
         evhttp_free(hl->tls);
     if (hl->plain)
         evhttp_free(hl->plain);
+    fota_http_errpages_free(&hl->errpages);
     while (hl->fresh)
         fresh_unlink(hl, hl->fresh);
     if (hl->sweep)
@@ -781,6 +785,7 @@ static struct http_loop *loop_new(struct fota_http *h, struct fota_loop *loop)
     hl->fd_plain = hl->fd_tls = -1;
     hl->max_upload = h->srv->conf.max_upload;
     hl->http_timeout = h->srv->conf.http_timeout;
+    hl->errpages.max_upload = &hl->max_upload;
     return hl;
 }
 

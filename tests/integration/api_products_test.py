@@ -234,6 +234,55 @@ def test_oversized_body():
         check(st == 200, "still serving after 413")
 
 
+def raw_exchange(port, head, timeout):
+    """Sends `head` on a fresh socket and reads the whole reply (fotad closes
+    the connection after these errors). socket.timeout if none arrives."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(head)
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    finally:
+        s.close()
+    hdr, _, body = data.partition(b"\r\n\r\n")
+    status = int(hdr.split(b" ", 2)[1]) if hdr.startswith(b"HTTP/1.") else 0
+    ctype = [l.split(b":", 1)[1].strip() for l in hdr.split(b"\r\n")
+             if l.lower().startswith(b"content-type:")]
+    return status, ctype, body
+
+
+def test_http_layer_errors_json():
+    # http_timeout 120 s: a reply that waits for it would hit the 10 s socket
+    # timeout below instead (the bug: no answer to a huge declared body).
+    with Fotad(extra=["--max-upload", "64K", "--http-timeout", "120"]) as d:
+        p = d.create_product()
+        path = "/v1/products/%d/roms/" % p["id"]
+        for cl, want in (("20000000", 413), ("99000000000000000000", 413), ("70000", 413),
+                         ("-5", 400), ("12abc", 400)):
+            head = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                    "boundary=b\r\nContent-Length: %s\r\n\r\n" % (path, cl)).encode()
+            st, ctype, body = raw_exchange(d.http_port, head, 10.0)
+            check(st == want, "Content-Length %s: status %d" % (cl, st))
+            check(ctype == [b"application/json"], "Content-Length %s: type %r" % (cl, ctype))
+            j = json.loads(body)
+            check(j["status"] == want and j["message"], "Content-Length %s: %r" % (cl, j))
+            if want == 413:
+                check("max_upload (65536 bytes)" in j["message"], "413 message %r" % j)
+        # Headers over the limit, a broken request line, an unknown method.
+        for head, want in ((b"GET /v1/ping/ HTTP/1.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", 400),
+                           (b"GARBAGE\r\n\r\n", 400),
+                           (b"PATCH /v1/ping/ HTTP/1.1\r\nHost: x\r\n\r\n", 501)):
+            st, ctype, body = raw_exchange(d.http_port, head, 10.0)
+            check(st == want and ctype == [b"application/json"], "%r: %d %r" % (head[:20], st, ctype))
+            check(json.loads(body)["status"] == want, "%r body %r" % (head[:20], body))
+        st, _, j = d.api("GET", "/v1/ping/")
+        check(st == 200, "still serving")
+
+
 def test_devices_and_keys(d):
     p = d.create_product(flash_map=2)
     p2 = d.create_product(flash_map=6)
@@ -436,5 +485,6 @@ def test_follow(d):
 
 if __name__ == "__main__":
     run_tests([test_ping_and_errors, test_products, test_release_upload_and_current,
-               test_release_refusals, test_concurrent_uploads, test_oversized_body, test_devices_and_keys,
+               test_release_refusals, test_concurrent_uploads, test_oversized_body, test_http_layer_errors_json,
+               test_devices_and_keys,
                test_update_available_messages, test_rpc_and_curl, test_messages, test_follow])
