@@ -81,10 +81,13 @@ def main():
             img = len(files[1][1])
             keys = fl.register(d, pid, n, log=log)
             bps = throughput(d, keys[0], fl.V2, 2 if a.smoke else 8, log)
+            # two simulator processes (one per core) from 100 devices: the simulator's
+            # per-segment flash and CRC work, not fotad, is what takes the time
+            per_proc = (n + 1) // 2 if n >= 100 else max(n, 1)
             procs = fl.start_sims(sim, d, keys, tmp, [
                 "--profile", "nonos", "--map", "6", "--initial-version", fl.V1,
                 "--upgrade-to", fl.V2, "--await-push", "--time-scale", str(a.time_scale),
-                "--timeout", "3600"], per_proc=max(n, 1))
+                "--timeout", "3600"], per_proc=per_proc)
             if not fl.wait_until(lambda: fl.established(d.ports["device"]) >= n, 300, 0.5):
                 raise SystemExit("only %d of %d devices connected" % (
                     fl.established(d.ports["device"]), n))
@@ -108,18 +111,25 @@ def main():
         finally:
             fl.kill_sims(procs)
             d.cleanup()
-    r = res[0] or {}
-    up = r.get("upgrade") or {}
-    total = max(0.0, up.get("last_done_s", 0) - up.get("first_push_s", 0))
+    ok = [x for x in res if x]
+    ups = [x.get("upgrade") or {} for x in ok]
+    # each process times from its own start; they start within milliseconds of each other
+    first = min([u.get("first_push_s", 0) for u in ups if u.get("first_push_s")] or [0])
+    last = max([u.get("last_done_s", 0) for u in ups] or [0])
+    total = max(0.0, last - first)
+    up = {"p50_ms": sum(u.get("p50_ms", 0) for u in ups) / max(1, len(ups)),
+          "p99_ms": max([u.get("p99_ms", 0) for u in ups] or [0]),
+          "max_ms": max([u.get("max_ms", 0) for u in ups] or [0])}
+    r = {"upgraded": sum(x.get("upgraded", 0) for x in ok)}
     bound = n * img / bps if bps else float("nan")
     ratio = total / bound if bound else float("nan")
     failures = job["failed"] + job["timed_out"] + (n - r.get("upgraded", 0))
     summary = "\n".join([
-        "Benchmark 4, upgrade wave: %d nonos fota-sim devices (one process, flash map 6, "
+        "Benchmark 4, upgrade wave: %d nonos fota-sim devices (%d process(es), flash map 6, "
         "device timers x%g) upgraded end to end by one bulk upgrade (reboot: true, window %d: at "
         "most %d devices between push and D7 at once); image %d bytes. Lower bound: %d x %d "
         "bytes / %.1f MB/s (fotad's ROM download throughput, wrk -c 100, measured in this run "
-        "with benchmark 1's method)." % (n, a.time_scale, a.window, a.window, img, n, img,
+        "with benchmark 1's method)." % (n, len(res), a.time_scale, a.window, a.window, img, n, img,
                                          bps / 1e6), "",
         "| measure | goal | measured | met |", "|---|---|---|---|",
         "| total (first push to last device on V2) | ≤ %.1f× lower bound (%.2f s) | %.2f s = "
@@ -127,7 +137,8 @@ def main():
         "| failures | 0 | %d (job failed %d, timed out %d; sim upgraded %d of %d) | %s |" % (
             failures, job["failed"], job["timed_out"], r.get("upgraded", 0), n,
             "yes" if failures == 0 else "NO"),
-        "| per device, push to booted on V2 | — | p50 %.0f ms, p99 %.0f ms, max %.0f ms | — |" % (
+        "| per device, push to booted on V2 (p50: mean of the processes' medians; p99: the "
+        "larger of theirs) | — | p50 %.0f ms, p99 %.0f ms, max %.0f ms | — |" % (
             up.get("p50_ms", 0), up.get("p99_ms", 0), up.get("max_ms", 0)),
         "| all D7 reports (fotad's job) | — | %.1f s after the job started | — |" % (
             (job["elapsed_ms"]["finished"] or 0) / 1e3),

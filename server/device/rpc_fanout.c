@@ -61,6 +61,7 @@ struct fota_fanout {
     struct job *jobs;
     int64_t next_id;
     struct event *timer;
+    struct event *soon;                /* a slot freed or a reboot is due: act on the next turn */
     int changed;                       /* counters moved since jobs.json was written */
     int64_t saved_at;
 };
@@ -437,6 +438,24 @@ static void insert_rows(struct job *j)
     free(cids);
 }
 
+/* The next loop turn after a report (so after the D7 reply went out): the
+ * reboot and the next push of the window do not wait for the 200 ms tick.
+ * Row writes stay with the tick (batched). */
+static void soon_cb(evutil_socket_t fd, short what, void *ud)
+{
+    struct fota_fanout *fo = ud;
+    (void)fd;
+    (void)what;
+    for (struct job *j = fo->jobs; j; j = j->next) {
+        if (j->interrupted)
+            continue;
+        if (j->nreboot > 0)
+            send_reboots(j);
+        if (j->cursor < j->n)
+            pump(j);
+    }
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *ud)
 {
     struct fota_fanout *fo = ud;
@@ -503,9 +522,10 @@ int fota_fanout_on_reply(struct fota_fanout *fo, int64_t device_id, int64_t nonc
     count_delivered(j, m);
     if (m->state != M_ACKED)
         j->acked++;
-    if (status != 200)
+    if (status != 200) {
         finish_member(j, m, M_FAILED);
-    else
+        event_active(fo->soon, EV_TIMEOUT, 0); /* its window slot is free */
+    } else
         set_state(j, m, M_ACKED);
     job_marks(j);
     FOTA_DEBUG("bulk upgrade ack job=%lld dev=%lld status=%d", (long long)j->id,
@@ -529,10 +549,12 @@ int fota_fanout_on_report(struct fota_fanout *fo, int64_t device_id, int ok, con
     if (ok && clean[0] && strncmp(j->version, clean, strlen(clean)) == 0)
         snprintf(real, cap, "%s", j->version);
     if (ok && j->reboot) {
-        m->reboot_due = 1; /* after the D7 reply, from the timer */
+        m->reboot_due = 1; /* after the D7 reply: next loop turn */
         j->nreboot++;
     }
     job_marks(j);
+    if (fo->soon)
+        event_active(fo->soon, EV_TIMEOUT, 0);
     return 1;
 }
 
@@ -825,8 +847,9 @@ struct fota_fanout *fota_fanout_new(struct fota_devchan *ch)
     fo->ch = ch;
     fo->next_id = 1;
     fo->timer = event_new(ch->srv->base, -1, EV_PERSIST, timer_cb, fo);
+    fo->soon = event_new(ch->srv->base, -1, 0, soon_cb, fo);
     struct timeval tv = { 0, FOTA_FANOUT_FLUSH_MS * 1000 };
-    if (!fo->timer || event_add(fo->timer, &tv) < 0) {
+    if (!fo->timer || !fo->soon || event_add(fo->timer, &tv) < 0) {
         fota_fanout_free(fo);
         return NULL;
     }
@@ -859,5 +882,7 @@ void fota_fanout_free(struct fota_fanout *fo)
     }
     if (fo->timer)
         event_free(fo->timer);
+    if (fo->soon)
+        event_free(fo->soon);
     free(fo);
 }
