@@ -24,6 +24,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "recovery.h"
 
 int64_t fota_server_now(void)
 {
@@ -565,6 +566,7 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
         FOTA_ERROR("cannot open blob store path=%s error=%s", path, fota_errname(r));
         return r;
     }
+    fota_server_sweep_blobs(srv, NULL);   /* orphans of a crashed upload (recovery.h) */
     r = setup_admin_key(srv);
     if (r)
         return r;

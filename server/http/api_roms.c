@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "multipart.h"
+#include "recovery.h"
 #include "version.h"
 
 #define MAX_PARTS 24
@@ -139,6 +140,7 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
                          fota_strerror(u->err));
         goto out;
     }
+    fota_crash_point("after_blobs");   /* test hook (recovery.h) */
     e = srv->store->ops->rom_create(srv->store, &u->rom);
     if (e) {
         remove_fresh_blobs(srv, u);

@@ -253,6 +253,57 @@ int fota_blob_remove(struct fota_blob_store *bs, const char *hash_hex)
     return 0;
 }
 
+static int hash_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+int fota_blob_sweep(struct fota_blob_store *bs, const char (*keep)[FOTA_HASH_HEX], size_t n,
+                    const struct timespec *before, unsigned *removed, unsigned *young)
+{
+    char path[PATH_MAX];
+    int rc = 0;
+
+    *removed = *young = 0;
+    for (unsigned fan = 0; fan < 256; fan++) {
+        snprintf(path, sizeof path, "%s/sha256/%02x", bs->dir, fan);
+        DIR *d = opendir(path);
+        if (!d) {
+            if (errno != ENOENT)
+                rc = FOTA_EIO;
+            continue;
+        }
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            struct stat st;
+            char fx[3];
+            snprintf(fx, sizeof fx, "%02x", fan);
+            if (!fota_blob_hash_valid(e->d_name) || memcmp(e->d_name, fx, 2) != 0)
+                continue;
+            if (n && bsearch(e->d_name, keep, n, sizeof *keep, hash_cmp))
+                continue;
+            if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (st.st_mtim.tv_sec > before->tv_sec ||
+                (st.st_mtim.tv_sec == before->tv_sec && st.st_mtim.tv_nsec >= before->tv_nsec)) {
+                (*young)++;
+                continue;
+            }
+            if (unlinkat(dirfd(d), e->d_name, 0) != 0) {
+                blob_logf(bs, FOTA_LOG_WARN, "cannot delete orphan blob sha256=%s error=\"%s\"",
+                          e->d_name, strerror(errno));
+                rc = FOTA_EIO;
+                continue;
+            }
+            blob_logf(bs, FOTA_LOG_INFO, "orphan blob deleted sha256=%s size=%lld", e->d_name,
+                      (long long)st.st_size);
+            (*removed)++;
+        }
+        closedir(d);
+    }
+    return rc;
+}
+
 /* ---- writing ----------------------------------------------------------- */
 
 int fota_blob_write_begin(struct fota_blob_store *bs, struct fota_blob_writer **out)

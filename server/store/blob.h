@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "fota_err.h"
 
 #ifndef FOTA_HASH_HEX
@@ -62,6 +63,18 @@ int fota_blob_exists(const struct fota_blob_store *bs, const char *hash_hex);
 /* Deletes a blob (garbage collection of orphans; the caller makes sure no
  * release row names it). FOTA_ENOENT if absent. */
 int fota_blob_remove(struct fota_blob_store *bs, const char *hash_hex);
+
+/* Garbage collection of orphans, run at start-up before any upload can
+ * commit (a crash between the durable blob writes and the release
+ * transaction leaves blobs no row names). Deletes every blob under
+ * DIR/sha256/ whose hash is not in keep (n sorted strcmp-ascending hashes)
+ * and whose mtime is before `before`; newer unreferenced blobs are counted in
+ * *young and kept (they may belong to an upload still being committed).
+ * Files that are not blob names are left alone. *removed and *young are
+ * always set. FOTA_EIO if a directory cannot be read or a blob not deleted
+ * (the sweep goes on; counts cover what was done). */
+int fota_blob_sweep(struct fota_blob_store *bs, const char (*keep)[FOTA_HASH_HEX], size_t n,
+                    const struct timespec *before, unsigned *removed, unsigned *young);
 
 /* SHA-256 of a buffer as lower-case hex (pure; OpenSSL EVP). */
 int fota_blob_hash(const void *data, size_t len, char hash_hex_out[FOTA_HASH_HEX]);

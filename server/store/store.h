@@ -272,6 +272,11 @@ struct fota_store_ops {
      * limit as for message_list. */
     int (*transfer_add)(struct fota_store *s, struct fota_transfer *t);
     int (*transfer_list)(struct fota_store *s, size_t limit, struct fota_transfer **out, size_t *n);
+
+    /* Blob references: every distinct rom_files sha256, sorted ascending
+     * (strcmp), for the start-up sweep of orphan blobs. *out is malloc'd
+     * (caller frees; non-NULL even when *n is 0). ENOMEM, EIO. */
+    int (*blob_refs)(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n);
 };
 
 /* Every implementation's handle starts with this. */

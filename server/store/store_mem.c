@@ -266,6 +266,36 @@ static int mem_rom_list(struct fota_store *s, int64_t product_id, struct fota_ro
     return mem_unlock(m, 0);
 }
 
+static int hash_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static int mem_blob_refs(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n)
+{
+    struct mem_store *m = M(s);
+    char (*arr)[FOTA_HASH_HEX];
+    size_t k = 0, total = 0;
+
+    mem_lock(m);
+    for (size_t i = 0; i < m->n_roms; i++)
+        total += m->roms[i].nfiles;
+    arr = malloc((total ? total : 1) * sizeof *arr);
+    if (!arr)
+        return mem_unlock(m, FOTA_ENOMEM);
+    for (size_t i = 0; i < m->n_roms; i++)
+        for (size_t j = 0; j < m->roms[i].nfiles; j++)
+            memcpy(arr[k++], m->roms[i].files[j].sha256, FOTA_HASH_HEX);
+    qsort(arr, k, sizeof *arr, hash_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (u == 0 || strcmp(arr[u - 1], arr[i]) != 0)
+            memmove(arr[u++], arr[i], FOTA_HASH_HEX);
+    *out = arr;
+    *n = u;
+    return mem_unlock(m, 0);
+}
+
 static int mem_rom_set_current(struct fota_store *s, int64_t product_id, const char *version)
 {
     struct mem_store *m = M(s);
@@ -738,6 +768,7 @@ static const struct fota_store_ops mem_ops = {
     .rom_create = mem_rom_create,
     .rom_get = mem_rom_get,
     .rom_list = mem_rom_list,
+    .blob_refs = mem_blob_refs,
     .rom_set_current = mem_rom_set_current,
     .rom_current = mem_rom_current,
     .device_create = mem_device_create,

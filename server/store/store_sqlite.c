@@ -231,6 +231,7 @@ static const struct fota_store_ops sqlite_ops = {
     .download_bytes = fota_store_sqlite_download_bytes,
     .transfer_add = fota_store_sqlite_transfer_add,
     .transfer_list = fota_store_sqlite_transfer_list,
+    .blob_refs = fota_store_sqlite_blob_refs,
 };
 
 /* Runs one pragma and, if want is non-NULL, checks the value it returns. */

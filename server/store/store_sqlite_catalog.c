@@ -383,3 +383,42 @@ int fota_store_sqlite_rom_set_current(struct fota_store *s, int64_t product_id, 
 out:
     return fota_store_sqlite_unlock(q, rc);
 }
+
+int fota_store_sqlite_blob_refs(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n)
+{
+    struct sql_store *q = Q(s);
+    char (*arr)[FOTA_HASH_HEX] = NULL;
+    size_t k = 0, cap = 0;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    fota_store_sqlite_lock(q);
+    /* Once, at start-up: not worth a cached statement. */
+    rc = sqlite3_prepare_v2(q->db, "SELECT DISTINCT sha256 FROM rom_files ORDER BY sha256",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = fota_store_sqlite_err(q, rc, "blob_refs");
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fota_store_sqlite_grow((void **)&arr, &cap, k, sizeof *arr)) {
+            rc = FOTA_ENOMEM;
+            goto out;
+        }
+        fota_store_sqlite_col_text(st, 0, arr[k++], FOTA_HASH_HEX);
+    }
+    rc = rc == SQLITE_DONE ? 0 : fota_store_sqlite_err(q, rc, "blob_refs");
+out:
+    sqlite3_finalize(st);
+    if (rc == 0) {
+        *out = arr ? arr : calloc(1, sizeof *arr);
+        *n = k;
+        if (!*out)
+            rc = FOTA_ENOMEM;
+    } else {
+        free(arr);
+    }
+    return fota_store_sqlite_unlock(q, rc);
+}

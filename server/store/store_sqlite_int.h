@@ -82,6 +82,7 @@ int fota_store_sqlite_product_list(struct fota_store *s, struct fota_product **o
 int fota_store_sqlite_rom_create(struct fota_store *s, struct fota_rom *rom);
 int fota_store_sqlite_rom_get(struct fota_store *s, int64_t product_id, const char *version,
                               struct fota_rom *out);
+int fota_store_sqlite_blob_refs(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n);
 int fota_store_sqlite_rom_list(struct fota_store *s, int64_t product_id, struct fota_rom **out,
                                size_t *n);
 int fota_store_sqlite_rom_set_current(struct fota_store *s, int64_t product_id, const char *version);

@@ -205,12 +205,54 @@ static void test_stream_and_cleanup(void **state)
     fota_blob_write_abort(left);
 }
 
+/* Orphan sweep: keeps listed hashes, deletes the rest only if older than
+ * `before`, counts the young ones, ignores names that are not blobs. */
+static void test_sweep(void **state)
+{
+    struct fota_blob_store *bs = NULL;
+    char dir[128], h[3][FOTA_HASH_HEX], keep[1][FOTA_HASH_HEX], path[512];
+    unsigned removed = 9, young = 9;
+    struct timespec past = { 1000, 0 }, future;
+
+    (void)state;
+    snprintf(dir, sizeof dir, "%s/blobs", root);
+    assert_int_equal(fota_blob_store_open(dir, test_log, NULL, &bs), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(fota_blob_put(bs, &"abc"[i], 1, h[i]), 0);
+    snprintf(path, sizeof path, "%s/sha256/%.2s/not-a-blob", dir, h[0]);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    memcpy(keep[0], h[1], FOTA_HASH_HEX);
+    /* everything is younger than 1970+1000 s: nothing goes */
+    assert_int_equal(fota_blob_sweep(bs, (const char (*)[FOTA_HASH_HEX])keep, 1, &past,
+                                     &removed, &young), 0);
+    assert_int_equal(removed, 0);
+    assert_int_equal(young, 2);
+    clock_gettime(CLOCK_REALTIME, &future);
+    future.tv_sec += 5;
+    assert_int_equal(fota_blob_sweep(bs, (const char (*)[FOTA_HASH_HEX])keep, 1, &future,
+                                     &removed, &young), 0);
+    assert_int_equal(removed, 2);
+    assert_int_equal(young, 0);
+    assert_int_equal(fota_blob_exists(bs, h[0]), 0);
+    assert_int_equal(fota_blob_exists(bs, h[1]), 1);
+    assert_int_equal(fota_blob_exists(bs, h[2]), 0);
+    assert_int_equal(access(path, F_OK), 0);
+    /* nothing referenced at all: the kept one goes too */
+    assert_int_equal(fota_blob_sweep(bs, NULL, 0, &future, &removed, &young), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(fota_blob_exists(bs, h[1]), 0);
+    fota_blob_store_close(bs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_hashes),
         cmocka_unit_test_setup_teardown(test_put_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_and_cleanup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
     };
     return cmocka_run_group_tests_name("store.blob", tests, NULL, NULL);
 }

@@ -153,6 +153,38 @@ static void test_roms(void **state)
     assert_string_equal(p.current_version, "");
 }
 
+/* blob_refs: distinct, sorted, every release's files (the orphan sweep's keep list). */
+static void test_blob_refs(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    char (*refs)[FOTA_HASH_HEX] = NULL;
+    char h1[FOTA_HASH_HEX], h2[FOTA_HASH_HEX], h3[FOTA_HASH_HEX];
+    struct fota_rom r;
+    size_t n = 99;
+    int64_t pid = mk_product(s, "refs");
+
+    assert_int_equal(s->ops->blob_refs(s, &refs, &n), 0);
+    assert_non_null(refs);
+    assert_int_equal(n, 0);
+    free(refs);
+    mk_rom(s, pid, "v1");
+    mk_rom(s, pid, "v2");          /* same two hashes again */
+    fill_rom(&r, pid, "v3");
+    fake_hash(r.files[1].sha256, 3);
+    assert_int_equal(s->ops->rom_create(s, &r), 0);
+    fake_hash(h1, 1);
+    fake_hash(h2, 2);
+    fake_hash(h3, 3);
+    assert_int_equal(s->ops->blob_refs(s, &refs, &n), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 1; i < n; i++)
+        assert_true(strcmp(refs[i - 1], refs[i]) < 0);
+    for (size_t i = 0; i < n; i++)
+        assert_true(strcmp(refs[i], h1) == 0 || strcmp(refs[i], h2) == 0 ||
+                    strcmp(refs[i], h3) == 0);
+    free(refs);
+}
+
 static void test_product_counts(void **state)
 {
     struct fota_store *s = ((struct ctx *)*state)->s;
@@ -570,7 +602,7 @@ static void test_threads(void **state)
 
 
 #define SHARED_TESTS(X) \
-    X(test_products) X(test_roms) X(test_product_counts) X(test_devices) X(test_keys) \
+    X(test_products) X(test_roms) X(test_blob_refs) X(test_product_counts) X(test_devices) X(test_keys) \
     X(test_commands) X(test_messages) X(test_downloads) X(test_transfers) X(test_threads)
 
 static struct ctx mem_ctx = { KIND_MEM, NULL, "" };

@@ -1,0 +1,28 @@
+/* recovery.h - start-up clean-up after a crash (orphan blobs) and the test
+ * hook that simulates one (FOTA_TEST_CRASH_AT). */
+#ifndef FOTA_RECOVERY_H
+#define FOTA_RECOVERY_H
+
+#include <time.h>
+
+struct fota_server;
+
+/* Deletes blobs no release row names (a crash between the durable blob
+ * writes and the release transaction leaves them), if their mtime is before
+ * `before` (NULL: now). Call it while holding the data dir lock and before
+ * this process can write blobs (before listening): no other fotad writes this
+ * blob dir while the lock is held, so every unreferenced blob older than that
+ * moment is an orphan; younger unreferenced ones are kept and counted. Logs one INFO line
+ * `orphan blobs swept removed=N kept_young=N referenced=N` (and one per blob
+ * from the blob store). Call after store and blob store are open, before
+ * listening. 0, or the store's / blob store's error (start-up goes on). */
+int fota_server_sweep_blobs(struct fota_server *srv, const struct timespec *before);
+
+/* Test hook, compiled in always: when the environment variable
+ * FOTA_TEST_CRASH_AT equals `point`, logs `test crash point=NAME` at WARN
+ * and kills the process with SIGKILL (no clean-up, like a power cut for
+ * everything already written to disk). Points: "after_blobs" (release upload:
+ * blobs durable, release transaction not started). Not for production. */
+void fota_crash_point(const char *point);
+
+#endif
