@@ -25,6 +25,7 @@
 #include "log.h"
 #include "loop.h"
 #include "recovery.h"
+#include "tls_policy.h"
 
 int64_t fota_server_now(void)
 {
@@ -459,6 +460,10 @@ int fota_server_tls_ctx_new(const struct fota_config *c, SSL_CTX **out)
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
         return FOTA_ENOMEM;
+    if (fota_tls_policy_apply(ctx) != 0) {   /* versions, ciphers (tls_policy.h) */
+        SSL_CTX_free(ctx);
+        return FOTA_ECONFIG;
+    }
     if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {

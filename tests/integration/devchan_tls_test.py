@@ -1,6 +1,8 @@
 """devchan_tls_test.py - the TLS device port (8443 role): TLS 1.2 with AES128-SHA, TLS 1.3,
 and the Max Fragment Length extension echoed when the client asks (openssl s_client), with a
-stock identify answered over each."""
+stock identify answered over each; TLS 1.0/1.1 refused by fotad's own policy even when the
+system OpenSSL configuration would allow them."""
+import os
 import socket
 import ssl
 import subprocess
@@ -54,5 +56,53 @@ def main():
     print("ok")
 
 
+# An OpenSSL configuration that allows every protocol version and cipher, so
+# only fotad's explicit policy (server/core/tls_policy.c) can refuse TLS 1.1.
+PERMISSIVE = """openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MinProtocol = TLSv1
+CipherString = DEFAULT:@SECLEVEL=0
+"""
+
+
+def s_client(port, version, conf):
+    env = dict(os.environ, OPENSSL_CONF=conf)
+    p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, version,
+                        "-cipher", "AES128-SHA:@SECLEVEL=0"],
+                       input=b"", capture_output=True, timeout=20, env=env)
+    return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
+
+
+def old_versions_refused():
+    tmp = tempfile.mkdtemp(prefix="fota-tlsconf-")
+    conf = os.path.join(tmp, "openssl.cnf")
+    with open(conf, "w") as f:
+        f.write(PERMISSIVE)
+    cert = make_cert(tmp)
+    os.environ["OPENSSL_CONF"] = conf   # fotad inherits it
+    try:
+        d = Fotad(tls=cert)
+    finally:
+        del os.environ["OPENSSL_CONF"]
+    try:
+        # Control: the same client and configuration do complete TLS 1.2.
+        rc, out = s_client(d.device_tls, "-tls1_2", conf)
+        check("Cipher is AES128-SHA" in out, "TLS 1.2 control failed:\n" + out[-1500:])
+        for version in ("-tls1_1", "-tls1"):
+            rc, out = s_client(d.device_tls, version, conf)
+            check("no protocols available" not in out, "client refused %s itself" % version)
+            check(rc != 0 and "Cipher is AES128-SHA" not in out,
+                  "%s handshake accepted:\n%s" % (version, out[-1500:]))
+            check("protocol version" in out or "unsupported protocol" in out,
+                  "%s: no protocol-version alert:\n%s" % (version, out[-1500:]))
+    finally:
+        d.stop()
+
+
 if __name__ == "__main__":
     main()
+    old_versions_refused()
