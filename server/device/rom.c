@@ -26,6 +26,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "rom_progress.h"
 
 int fota_rom_range(const char *hdr, int64_t size, int64_t *from, int64_t *to)
 {
@@ -427,12 +428,12 @@ have_file:;
     evhttp_send_reply_start(r->ev, code, code == 206 ? "Partial Content" : "OK");
     if (!r->head && len > 0 && evcon) {
         struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-        struct evbuffer *out = bufferevent_get_output(bev);
         /* libevent writes 16 KiB per loop pass by default: let sendfile move
          * the whole image in as few calls as the socket buffer allows. */
         bufferevent_set_max_single_write(bev, 1 << 20);
-        /* The evbuffer owns fd from here (closed when the segment is sent). */
-        if (evbuffer_add_file(out, fd, from, len) == 0)
+        /* The evbuffer owns fd from here (closed when the segment is sent);
+         * rom_progress.c also feeds the device's download record. */
+        if (fota_rom_add_body(bev, fd, from, len, size, device_id, file->name, rom.version) == 0)
             fd = -1;
     }
     if (fd >= 0)

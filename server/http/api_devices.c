@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlprogress.h"
 #include "fwimg.h"
 #include "http.h"
 #include "log.h"
@@ -45,6 +46,17 @@ static json_t *device_view(struct fota_server *srv, const struct fota_device *d,
         latest = cur;
     }
     json_object_set_new(j, "latest_rom_version", json_string(latest));
+    /* The current or last firmware download since fotad started (memory). */
+    struct fota_dl_info dl;
+    if (fota_dl_get(d->id, &dl) == 0)
+        json_object_set_new(j, "download", json_pack(
+            "{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I}", "file", dl.file,
+            "version", dl.version, "bytes", (json_int_t)dl.bytes, "total", (json_int_t)dl.total,
+            "offset", (json_int_t)dl.offset, "size", (json_int_t)dl.size,
+            "state", fota_dl_state_name(dl.state), "started", (json_int_t)dl.started,
+            "updated", (json_int_t)dl.updated));
+    else
+        json_object_set_new(j, "download", json_null());
     return j;
 }
 
@@ -175,7 +187,13 @@ static void device_get(struct fota_req *r)
     if (device_for_req(r, &key, &d, 0))
         return;
     json_t *j = json_object();
-    json_object_set_new(j, "device", device_view(r->srv, &d, NULL));
+    json_t *dv = device_view(r->srv, &d, NULL);
+    /* Every byte of firmware served to it (the store's ledger; a download's
+     * bytes join it when the download completes). */
+    int64_t served = 0;
+    if (r->srv->store->ops->download_bytes(r->srv->store, d.id, &served) == 0)
+        json_object_set_new(dv, "download_bytes", json_integer((json_int_t)served));
+    json_object_set_new(j, "device", dv);
     fota_reply_json(r, 200, j);
 }
 

@@ -255,6 +255,11 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
           .waitFor({ timeout: 20000 });
         await feed.locator('#messages li', { hasText: `Device ${deviceName} upgraded to version v1.1` }).waitFor();
         await page.locator('#device-info', { hasText: 'v1.1' }).waitFor();
+        // Its download shows as a full bar: "x of x · complete".
+        const dl = page.locator('#download-progress[data-state="complete"]');
+        await dl.waitFor();
+        assert.match(await dl.innerText(), /(\S+ \S+) of \1 · complete \(v1\.1\)/);
+        assert.match(await page.locator('#device-info').innerText(), /Download user2\.bin/);
         // The page says what is left to do: reboot into the new version.
         await page.locator('#upgrade-status', { hasText: 'Reboot it to run the new version' }).waitFor();
       }

@@ -71,10 +71,15 @@ export function deviceView(root, id) {
       [t('slot'), slotText(d.running_slot || d.slot)], [t('status'), onlineBadge(d)],
       [t('activated'), d.activated ? t('yes') : t('no')], [t('last_active'), fmtTime(d.last_active)],
     ];
-    if (d.download_bytes || d.download) {
-      const dl = d.download || { bytes: d.download_bytes };
-      rows.push([t('progress', ''), h('span', { id: 'download-progress' }, fmtBytes(dl.bytes),
-        dl.total ? ' / ' + fmtBytes(dl.total) : '')]);
+    if (d.download) {
+      // The current or last download since fotad started: a bar, "x of y", the state.
+      const dl = d.download;
+      const bar = h('progress', { max: dl.total || 1, value: Math.min(dl.bytes, dl.total || 1) });
+      rows.push([t('progress', dl.file || ''), h('span', { id: 'download-progress', 'data-state': dl.state },
+        bar, ' ', t('dl_of', fmtBytes(dl.bytes), fmtBytes(dl.total)), ' · ',
+        t('dl_' + dl.state), dl.version ? ' (' + dl.version + ')' : '')]);
+    } else if (d.download_bytes) {
+      rows.push([t('progress', ''), h('span', { id: 'download-progress' }, fmtBytes(d.download_bytes))]);
     }
     info.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
     romLine.textContent = t('rom_line', d.rom_version || t('unknown_version'));
