@@ -423,6 +423,22 @@ json_t *fota_cli_object(json_t *reply, const char *name)
     return json_is_object(o) ? o : reply;
 }
 
+int fota_cli_print_list(struct fota_cli_ctx *c, struct fota_cli_reply *r, const json_t *rows,
+                        const struct fota_cli_list *l, void *ud)
+{
+    int rc = 0;
+
+    if (c->json)
+        fota_cli_out_json(stdout, r->json);
+    else
+        rc = fota_cli_out_list(stdout, rows, l, ud);
+    fota_cli_reply_cleanup(r);
+    if (rc == 0)
+        return 0;
+    return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s",
+                         rc == FOTA_ENOMEM ? "out of memory" : fota_strerror(rc));
+}
+
 static int parse_id(const char *s, int64_t *id)
 {
     char *end;

@@ -110,6 +110,14 @@ json_t *fota_cli_array(json_t *reply, const char *name);
 /* Member name if it is an object, else the reply itself. Borrowed. */
 json_t *fota_cli_object(json_t *reply, const char *name);
 
+struct fota_cli_list;
+/* Ends a list command: prints the whole reply with --json, else the elements
+ * of rows (an array inside r->json, may be NULL) as the table l (cli/out.h;
+ * ud goes to its cell formatters). Cleans r up. Returns 0, or an exit status
+ * (reported). */
+int fota_cli_print_list(struct fota_cli_ctx *c, struct fota_cli_reply *r, const json_t *rows,
+                        const struct fota_cli_list *l, void *ud);
+
 /* Reads a whole local file (at most max bytes). Returns 0, or an exit status
  * after reporting "cannot read FILE (reason)". *data is malloc'ed. */
 int fota_cli_read_file(const char *path, size_t max, uint8_t **data, size_t *len);

@@ -267,3 +267,51 @@ void fota_cli_out_show(FILE *f, const json_t *obj, const char *const *order)
                                                     : fota_cli_fmt(v, buf, sizeof(buf)));
     }
 }
+
+const char *fota_cli_cell_time(const json_t *row, const char *field, void *ud, char *buf,
+                               size_t cap)
+{
+    (void)ud;
+    return fota_cli_fmt_time(json_object_get(row, field), buf, cap);
+}
+
+void fota_cli_list_cells(const json_t *row, const struct fota_cli_list *l, void *ud,
+                         char buf[][FOTA_CLI_CELL_MAX], const char **cells)
+{
+    const struct fota_cli_col *col;
+    size_t k;
+
+    for (k = 0; k < l->ncols; k++) {
+        col = &l->cols[k];
+        if (col->fn)
+            cells[k] = col->fn(row, col->field, ud, buf[k], l->cap);
+        else
+            cells[k] = fota_cli_fmt(json_object_get(row, col->field), buf[k], l->cap);
+        if (col->dash && !cells[k][0])
+            cells[k] = "-";
+    }
+}
+
+int fota_cli_out_list(FILE *f, const json_t *rows, const struct fota_cli_list *l, void *ud)
+{
+    const char *head[FOTA_CLI_TABLE_MAX_COLS], *cells[FOTA_CLI_TABLE_MAX_COLS];
+    char buf[FOTA_CLI_TABLE_MAX_COLS][FOTA_CLI_CELL_MAX];
+    struct fota_cli_table *t;
+    size_t i, n = json_array_size(rows);
+
+    if (l->ncols == 0 || l->ncols > FOTA_CLI_TABLE_MAX_COLS || l->cap < 2 ||
+        l->cap > FOTA_CLI_CELL_MAX)
+        return FOTA_EINVAL;
+    for (i = 0; i < l->ncols; i++)
+        head[i] = l->cols[i].head;
+    t = fota_cli_table_new(l->ncols, head);
+    if (!t)
+        return FOTA_ENOMEM;
+    for (i = 0; i < n; i++) {
+        fota_cli_list_cells(json_array_get(rows, l->reverse ? n - 1 - i : i), l, ud, buf, cells);
+        fota_cli_table_add(t, cells);
+    }
+    fota_cli_table_print(t, f);
+    fota_cli_table_free(t);
+    return 0;
+}

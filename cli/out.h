@@ -34,6 +34,49 @@ int fota_cli_table_add(struct fota_cli_table *t, const char *const *cells);
 void fota_cli_table_print(const struct fota_cli_table *t, FILE *f);
 void fota_cli_table_free(struct fota_cli_table *t);   /* NULL-safe */
 
+/* Lists: a table whose cells come from the members of each element of a
+ * JSON array, one column description per column. */
+#define FOTA_CLI_CELL_MAX 1024
+
+/* Formats the cell of column field for element row into buf (cap bytes) and
+ * returns it, or a constant string. ud is the caller's, passed through. */
+typedef const char *(*fota_cli_cell_fn)(const json_t *row, const char *field, void *ud,
+                                        char *buf, size_t cap);
+
+struct fota_cli_col {
+    const char *head;      /* header ("NAME") */
+    const char *field;     /* member of each element ("name"); may be NULL for fn */
+    fota_cli_cell_fn fn;   /* NULL: fota_cli_fmt of the member */
+    int dash;              /* 1: an empty cell prints "-" */
+};
+
+struct fota_cli_list {
+    const struct fota_cli_col *cols;
+    size_t ncols;          /* 1..FOTA_CLI_TABLE_MAX_COLS */
+    size_t cap;            /* bytes per cell, NUL included (longer values are cut);
+                            * 2..FOTA_CLI_CELL_MAX */
+    int reverse;           /* 1: last element first */
+};
+
+/* A struct fota_cli_list initialiser for an array of columns. */
+#define FOTA_CLI_LIST(cols, cap, reverse) \
+    { (cols), sizeof(cols) / sizeof((cols)[0]), (cap), (reverse) }
+
+/* Cell formatters for struct fota_cli_col: the member as a time
+ * (fota_cli_fmt_time). */
+const char *fota_cli_cell_time(const json_t *row, const char *field, void *ud, char *buf,
+                               size_t cap);
+
+/* Fills cells[0..l->ncols) for element row; cells point into buf or at
+ * constant strings. */
+void fota_cli_list_cells(const json_t *row, const struct fota_cli_list *l, void *ud,
+                         char buf[][FOTA_CLI_CELL_MAX], const char **cells);
+
+/* Prints the elements of array rows (NULL: none) as a table to f (see
+ * fota_cli_table_print). Returns 0, or FOTA_ENOMEM when the table could not
+ * be made (nothing printed). A row that cannot be added is left out. */
+int fota_cli_out_list(FILE *f, const json_t *rows, const struct fota_cli_list *l, void *ud);
+
 /* Prints one "key  value" line of a show block (key padded to width). */
 void fota_cli_out_kv(FILE *f, int width, const char *key, const char *value);
 
