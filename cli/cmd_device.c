@@ -66,41 +66,48 @@ int fota_cli_device_add(struct fota_cli_ctx *c)
     return 0;
 }
 
-static void device_row(struct fota_cli_table *t, const json_t *d, const json_t *names)
+/* The product's name when known (ud: names by product id), else its id. */
+static const char *product_cell(const json_t *d, const char *field, void *ud, char *buf,
+                                size_t cap)
 {
-    char b[8][128];
-    const char *cells[8];
-    json_t *on = json_object_get(d, "online");
-    size_t k;
+    const json_t *names = ud;
 
-    cells[0] = fota_cli_fmt(json_object_get(d, "id"), b[0], sizeof(b[0]));
-    cells[1] = fota_cli_fmt(json_object_get(d, "name"), b[1], sizeof(b[1]));
-    cells[2] = fota_cli_fmt(json_object_get(d, "product_id"), b[2], sizeof(b[2]));
-    if (json_is_string(json_object_get(names, cells[2])))   /* the name when known */
-        cells[2] = fota_cli_fmt(json_object_get(names, cells[2]), b[2], sizeof(b[2]));
-    cells[3] = fota_cli_fmt(json_object_get(d, "bssid"), b[3], sizeof(b[3]));
-    cells[4] = fota_cli_fmt(json_object_get(d, "rom_version"), b[4], sizeof(b[4]));
-    cells[5] = fota_cli_fmt(json_object_get(d, "running_slot"), b[5], sizeof(b[5]));
-    if (json_is_true(on) || (json_is_integer(on) && json_integer_value(on)))
-        snprintf(b[6], sizeof(b[6]), "%sonline%s", fota_cli_c_green(), fota_cli_c_off());
-    else
-        snprintf(b[6], sizeof(b[6]), "%soffline%s", fota_cli_c_dim(), fota_cli_c_off());
-    cells[6] = b[6];
-    cells[7] = fota_cli_fmt_time(json_object_get(d, "last_active"), b[7], sizeof(b[7]));
-    for (k = 0; k < 8; k++)
-        if (!cells[k][0])
-            cells[k] = "-";
-    fota_cli_table_add(t, cells);
+    fota_cli_fmt(json_object_get(d, field), buf, cap);
+    if (json_is_string(json_object_get(names, buf)))
+        fota_cli_fmt(json_object_get(names, buf), buf, cap);
+    return buf;
 }
+
+static const char *state_cell(const json_t *d, const char *field, void *ud, char *buf,
+                              size_t cap)
+{
+    json_t *on = json_object_get(d, field);
+
+    (void)ud;
+    if (json_is_true(on) || (json_is_integer(on) && json_integer_value(on)))
+        snprintf(buf, cap, "%sonline%s", fota_cli_c_green(), fota_cli_c_off());
+    else
+        snprintf(buf, cap, "%soffline%s", fota_cli_c_dim(), fota_cli_c_off());
+    return buf;
+}
+
+static const struct fota_cli_col device_cols[] = {
+    { "ID", "id", NULL, 1 },
+    { "NAME", "name", NULL, 1 },
+    { "PRODUCT", "product_id", product_cell, 1 },
+    { "BSSID", "bssid", NULL, 1 },
+    { "VERSION", "rom_version", NULL, 1 },
+    { "SLOT", "running_slot", NULL, 1 },
+    { "STATE", "online", state_cell, 1 },
+    { "LAST ACTIVE", "last_active", fota_cli_cell_time, 1 },
+};
+static const struct fota_cli_list device_list = FOTA_CLI_LIST(device_cols, 128, 0);
 
 int fota_cli_device_list(struct fota_cli_ctx *c)
 {
-    static const char *const head[] = { "ID", "NAME", "PRODUCT", "BSSID", "VERSION", "SLOT",
-                                        "STATE", "LAST ACTIVE" };
     const char *product = fota_cli_opt(c, "product");
     struct fota_cli_reply pr, r;
-    struct fota_cli_table *t = NULL;
-    json_t *all = json_array(), *p, *d, *pids = json_array(), *names = json_object();
+    json_t *all = json_array(), *p, *pids = json_array(), *names = json_object();
     char path[64];
     size_t i, k;
     int64_t pid;
@@ -149,16 +156,9 @@ int fota_cli_device_list(struct fota_cli_ctx *c)
         json_decref(j);
         goto out;
     }
-    t = fota_cli_table_new(8, head);
-    if (!t) {
+    if (fota_cli_out_list(stdout, all, &device_list, names) != 0)
         st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
-        goto out;
-    }
-    json_array_foreach(all, i, d)
-        device_row(t, d, names);
-    fota_cli_table_print(t, stdout);
 out:
-    fota_cli_table_free(t);
     json_decref(all);
     json_decref(pids);
     json_decref(names);
@@ -287,19 +287,24 @@ int fota_cli_device_key(struct fota_cli_ctx *c)
     return 0;
 }
 
+static const struct fota_cli_col command_cols[] = {
+    { "ID", "id", NULL, 0 },
+    { "ACTION", "action", NULL, 0 },
+    { "PARAMS", "params", NULL, 0 },
+    { "STATE", "state", NULL, 0 },
+    { "CREATED", "created", fota_cli_cell_time, 0 },
+    { "UPDATED", "updated", fota_cli_cell_time, 0 },
+    { "RESULT", "result", NULL, 0 },
+};
+static const struct fota_cli_list command_list = FOTA_CLI_LIST(command_cols, 256, 0);
+
 int fota_cli_device_commands(struct fota_cli_ctx *c)
 {
-    static const char *const head[] = { "ID", "ACTION", "PARAMS", "STATE", "CREATED",
-                                        "UPDATED", "RESULT" };
     const char *count = fota_cli_opt(c, "count");
     struct fota_cli_reply r;
-    struct fota_cli_table *t;
-    char path[96], what[128], b[7][256], *end;
-    const char *cells[7];
-    json_t *cmd;
+    char path[96], what[128], *end;
     int64_t id;
     long n = 50;
-    size_t i;
     int st;
 
     if (count) {
@@ -314,28 +319,7 @@ int fota_cli_device_commands(struct fota_cli_ctx *c)
     st = fota_cli_call(c, "GET", path, NULL, &r, what);
     if (st != 0)
         return st;
-    if (c->json) {
-        fota_cli_out_json(stdout, r.json);
-        fota_cli_reply_cleanup(&r);
-        return 0;
-    }
-    t = fota_cli_table_new(7, head);
-    json_array_foreach(fota_cli_array(r.json, "commands"), i, cmd) {
-        cells[0] = fota_cli_fmt(json_object_get(cmd, "id"), b[0], sizeof(b[0]));
-        cells[1] = fota_cli_fmt(json_object_get(cmd, "action"), b[1], sizeof(b[1]));
-        cells[2] = fota_cli_fmt(json_object_get(cmd, "params"), b[2], sizeof(b[2]));
-        cells[3] = fota_cli_fmt(json_object_get(cmd, "state"), b[3], sizeof(b[3]));
-        cells[4] = fota_cli_fmt_time(json_object_get(cmd, "created"), b[4], sizeof(b[4]));
-        cells[5] = fota_cli_fmt_time(json_object_get(cmd, "updated"), b[5], sizeof(b[5]));
-        cells[6] = fota_cli_fmt(json_object_get(cmd, "result"), b[6], sizeof(b[6]));
-        if (t)
-            fota_cli_table_add(t, cells);
-    }
-    if (t)
-        fota_cli_table_print(t, stdout);
-    fota_cli_table_free(t);
-    fota_cli_reply_cleanup(&r);
-    return t ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+    return fota_cli_print_list(c, &r, fota_cli_array(r.json, "commands"), &command_list, NULL);
 }
 
 int fota_cli_device_rotate(struct fota_cli_ctx *c)

@@ -60,21 +60,40 @@ static const char *message_text(const json_t *m, char *buf, size_t cap)
     return buf;
 }
 
-static void message_cells(const json_t *m, char b[4][1024], const char *cells[4])
+/* "created", or "time" as older servers name it. */
+static const char *time_cell(const json_t *m, const char *field, void *ud, char *buf, size_t cap)
 {
-    json_t *t = json_object_get(m, "created");
-    size_t k;
+    json_t *t = json_object_get(m, field);
 
-    cells[0] = fota_cli_fmt_time(t ? t : json_object_get(m, "time"), b[0], sizeof(b[0]));
-    cells[1] = fota_cli_fmt(json_object_get(m, "device_id"), b[1], sizeof(b[1]));
-    if (strcmp(cells[1], "0") == 0)
-        cells[1] = "-";
-    cells[2] = fota_cli_fmt(json_object_get(m, "action"), b[2], sizeof(b[2]));
-    cells[3] = message_text(m, b[3], sizeof(b[3]));
-    for (k = 0; k < 4; k++)
-        if (!cells[k][0])
-            cells[k] = "-";
+    (void)ud;
+    return fota_cli_fmt_time(t ? t : json_object_get(m, "time"), buf, cap);
 }
+
+/* Device 0 is a product-wide message: no device. */
+static const char *device_cell(const json_t *m, const char *field, void *ud, char *buf,
+                               size_t cap)
+{
+    (void)ud;
+    fota_cli_fmt(json_object_get(m, field), buf, cap);
+    return strcmp(buf, "0") == 0 ? "-" : buf;
+}
+
+static const char *text_cell(const json_t *m, const char *field, void *ud, char *buf,
+                             size_t cap)
+{
+    (void)field;
+    (void)ud;
+    return message_text(m, buf, cap);
+}
+
+static const struct fota_cli_col message_cols[] = {
+    { "TIME", "created", time_cell, 1 },
+    { "DEVICE", "device_id", device_cell, 1 },
+    { "ACTION", "action", NULL, 1 },
+    { "MESSAGE", NULL, text_cell, 1 },
+};
+/* The server pages newest first; a log reads oldest first. */
+static const struct fota_cli_list message_list = FOTA_CLI_LIST(message_cols, 1024, 1);
 
 struct follow {
     struct fota_cli_ctx *c;
@@ -85,7 +104,7 @@ struct follow {
 static int on_event(void *ud, const char *event, const char *id, const char *data)
 {
     struct follow *f = ud;
-    char b[4][1024];
+    char b[4][FOTA_CLI_CELL_MAX];
     const char *cells[4];
     json_t *m;
 
@@ -102,8 +121,8 @@ static int on_event(void *ud, const char *event, const char *id, const char *dat
         printf("%s\n", s ? s : "{}");
         free(s);
     } else {
-        message_cells(json_is_object(json_object_get(m, "message")) ? json_object_get(m, "message")
-                                                                     : m, b, cells);
+        fota_cli_list_cells(json_is_object(json_object_get(m, "message"))
+                            ? json_object_get(m, "message") : m, &message_list, NULL, b, cells);
         if (fota_cli_out_tty())
             printf("%s%s%s  %-6s  %s%-24s%s  %s\n", fota_cli_c_dim(), cells[0], fota_cli_c_off(),
                    cells[1], fota_cli_c_bold(), cells[2], fota_cli_c_off(), cells[3]);
@@ -123,18 +142,14 @@ static int on_event(void *ud, const char *event, const char *id, const char *dat
 
 int fota_cli_messages(struct fota_cli_ctx *c)
 {
-    static const char *const head[] = { "TIME", "DEVICE", "ACTION", "MESSAGE" };
     const char *product = fota_cli_opt(c, "product"), *device = fota_cli_opt(c, "device");
     const char *count = fota_cli_opt(c, "count"), *after = fota_cli_opt(c, "after");
     struct fota_cli_reply r;
-    struct fota_cli_table *t;
     struct follow f = { 0 };
-    char path[256], b[4][1024], *end;
-    const char *cells[4];
-    json_t *list, *m;
+    char path[256], *end;
     int64_t pid = 0, did = 0;
     long n = 0;
-    size_t o, i;
+    size_t o;
     int st;
 
     if (count) {
@@ -186,22 +201,5 @@ int fota_cli_messages(struct fota_cli_ctx *c)
     st = fota_cli_call(c, "GET", path, NULL, &r, NULL);
     if (st != 0)
         return st;
-    if (c->json) {
-        fota_cli_out_json(stdout, r.json);
-        fota_cli_reply_cleanup(&r);
-        return 0;
-    }
-    t = fota_cli_table_new(4, head);
-    list = fota_cli_array(r.json, "messages");
-    /* The server pages newest first; a log reads oldest first. */
-    for (i = json_array_size(list); t && i-- > 0;) {
-        m = json_array_get(list, i);
-        message_cells(m, b, cells);
-        fota_cli_table_add(t, cells);
-    }
-    if (t)
-        fota_cli_table_print(t, stdout);
-    fota_cli_table_free(t);
-    fota_cli_reply_cleanup(&r);
-    return t ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+    return fota_cli_print_list(c, &r, fota_cli_array(r.json, "messages"), &message_list, NULL);
 }

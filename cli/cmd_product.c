@@ -118,56 +118,39 @@ int fota_cli_product_create(struct fota_cli_ctx *c)
 }
 
 /* "3/5" from activated/total counts, whatever the server names them. */
-static const char *device_counts(const json_t *p, char *buf, size_t cap)
+static const char *device_counts(const json_t *p, const char *field, void *ud, char *buf,
+                                 size_t cap)
 {
     char a[32], t[32];
 
+    (void)field;
+    (void)ud;
     fota_cli_fmt(json_object_get(p, "devices_activated"), a, sizeof(a));
     fota_cli_fmt(json_object_get(p, "devices_total"), t, sizeof(t));
     snprintf(buf, cap, "%s/%s", a, t);
     return buf;
 }
 
+static const struct fota_cli_col product_cols[] = {
+    { "ID", "id", NULL, 1 },
+    { "NAME", "name", NULL, 1 },
+    { "SERIAL", "serial", NULL, 1 },
+    { "MAP", "flash_map", NULL, 1 },
+    { "CURRENT", "current_version", NULL, 1 },
+    { "DEVICES", NULL, device_counts, 1 },
+    { "DESCRIPTION", "description", NULL, 1 },
+};
+static const struct fota_cli_list product_list = FOTA_CLI_LIST(product_cols, 256, 0);
+
 int fota_cli_product_list(struct fota_cli_ctx *c)
 {
-    static const char *const head[] = { "ID", "NAME", "SERIAL", "MAP", "CURRENT", "DEVICES",
-                                        "DESCRIPTION" };
     struct fota_cli_reply r;
-    struct fota_cli_table *t;
-    char b[7][256];
-    const char *cells[7];
-    size_t i, k;
-    json_t *p;
     int st;
 
     st = fota_cli_call(c, "GET", "/v1/products/", NULL, &r, NULL);
     if (st != 0)
         return st;
-    if (c->json) {
-        fota_cli_out_json(stdout, r.json);
-        fota_cli_reply_cleanup(&r);
-        return 0;
-    }
-    t = fota_cli_table_new(7, head);
-    json_array_foreach(fota_cli_array(r.json, "products"), i, p) {
-        cells[0] = fota_cli_fmt(json_object_get(p, "id"), b[0], sizeof(b[0]));
-        cells[1] = fota_cli_fmt(json_object_get(p, "name"), b[1], sizeof(b[1]));
-        cells[2] = fota_cli_fmt(json_object_get(p, "serial"), b[2], sizeof(b[2]));
-        cells[3] = fota_cli_fmt(json_object_get(p, "flash_map"), b[3], sizeof(b[3]));
-        cells[4] = fota_cli_fmt(json_object_get(p, "current_version"), b[4], sizeof(b[4]));
-        cells[5] = device_counts(p, b[5], sizeof(b[5]));
-        cells[6] = fota_cli_fmt(json_object_get(p, "description"), b[6], sizeof(b[6]));
-        for (k = 0; k < 7; k++)
-            if (!cells[k][0])
-                cells[k] = "-";
-        if (t)
-            fota_cli_table_add(t, cells);
-    }
-    if (t)
-        fota_cli_table_print(t, stdout);
-    fota_cli_table_free(t);
-    fota_cli_reply_cleanup(&r);
-    return t ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+    return fota_cli_print_list(c, &r, fota_cli_array(r.json, "products"), &product_list, NULL);
 }
 
 int fota_cli_product_show(struct fota_cli_ctx *c)

@@ -250,11 +250,14 @@ out:
 }
 
 /* "user1.bin,user2.bin" */
-static const char *file_names(const json_t *rom, char *buf, size_t cap)
+/* "user1.bin,user2.bin": the names of a release's files. */
+static const char *file_names(const json_t *rom, const char *field, void *ud, char *buf,
+                              size_t cap)
 {
-    json_t *f, *files = json_object_get(rom, "files");
+    json_t *f, *files = json_object_get(rom, field);
     size_t i, o = 0;
 
+    (void)ud;
     buf[0] = '\0';
     json_array_foreach(files, i, f) {
         json_t *nm = json_object_get(f, "name");
@@ -275,6 +278,49 @@ static int rom_is_current(const json_t *rom)
     return json_is_true(json_object_get(rom, "current")) ||
            json_is_true(json_object_get(rom, "recommended"));
 }
+
+static const char *current_cell(const json_t *rom, const char *field, void *ud, char *buf,
+                                size_t cap)
+{
+    (void)field;
+    (void)ud;
+    if (!rom_is_current(rom))
+        return "-";
+    snprintf(buf, cap, "%scurrent%s", fota_cli_c_green(), fota_cli_c_off());
+    return buf;
+}
+
+/* The first line of a member (a changelog). */
+static const char *first_line(const json_t *rom, const char *field, void *ud, char *buf,
+                              size_t cap)
+{
+    char *nl;
+
+    (void)ud;
+    fota_cli_fmt(json_object_get(rom, field), buf, cap);
+    if ((nl = strchr(buf, '\n')))
+        *nl = '\0';
+    return buf;
+}
+
+static const struct fota_cli_col rom_cols[] = {
+    { "VERSION", "version", NULL, 0 },
+    { "CODENAME", "codename", NULL, 1 },
+    { "CURRENT", NULL, current_cell, 0 },
+    { "FILES", "files", file_names, 0 },
+    { "CREATED", "created", fota_cli_cell_time, 0 },
+    { "CHANGELOG", "changelog", first_line, 1 },
+};
+static const struct fota_cli_list rom_table = FOTA_CLI_LIST(rom_cols, 512, 0);
+
+static const struct fota_cli_col file_cols[] = {
+    { "FILE", "name", NULL, 0 },
+    { "SIZE", "size", NULL, 0 },
+    { "SLOT", "slot", NULL, 0 },
+    { "DOWNLOADS", "download_count", NULL, 0 },
+    { "SHA256", "sha256", NULL, 0 },
+};
+static const struct fota_cli_list file_table = FOTA_CLI_LIST(file_cols, 128, 0);
 
 static int get_roms(struct fota_cli_ctx *c, int64_t *pid, struct fota_cli_reply *r)
 {
@@ -301,50 +347,14 @@ static json_t *rom_list(json_t *reply)
 
 int fota_cli_release_list(struct fota_cli_ctx *c)
 {
-    static const char *const head[] = { "VERSION", "CODENAME", "CURRENT", "FILES", "CREATED",
-                                        "CHANGELOG" };
     struct fota_cli_reply r;
-    struct fota_cli_table *t;
-    char b[6][512], cur[32];
-    const char *cells[6];
-    json_t *rom;
     int64_t pid;
-    size_t i;
-    char *nl;
     int st;
 
     st = get_roms(c, &pid, &r);
     if (st != 0)
         return st;
-    if (c->json) {
-        fota_cli_out_json(stdout, r.json);
-        fota_cli_reply_cleanup(&r);
-        return 0;
-    }
-    t = fota_cli_table_new(6, head);
-    json_array_foreach(rom_list(r.json), i, rom) {
-        cells[0] = fota_cli_fmt(json_object_get(rom, "version"), b[0], sizeof(b[0]));
-        cells[1] = fota_cli_fmt(json_object_get(rom, "codename"), b[1], sizeof(b[1]));
-        snprintf(cur, sizeof(cur), "%s%s%s", fota_cli_c_green(),
-                 rom_is_current(rom) ? "current" : "", fota_cli_c_off());
-        cells[2] = rom_is_current(rom) ? cur : "-";
-        cells[3] = file_names(rom, b[3], sizeof(b[3]));
-        cells[4] = fota_cli_fmt_time(json_object_get(rom, "created"), b[4], sizeof(b[4]));
-        cells[5] = fota_cli_fmt(json_object_get(rom, "changelog"), b[5], sizeof(b[5]));
-        if ((nl = strchr(b[5], '\n')))
-            *nl = '\0';   /* first line only */
-        if (!cells[1][0])
-            cells[1] = "-";
-        if (!cells[5][0])
-            cells[5] = "-";
-        if (t)
-            fota_cli_table_add(t, cells);
-    }
-    if (t)
-        fota_cli_table_print(t, stdout);
-    fota_cli_table_free(t);
-    fota_cli_reply_cleanup(&r);
-    return t ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+    return fota_cli_print_list(c, &r, rom_list(r.json), &rom_table, NULL);
 }
 
 int fota_cli_release_current(struct fota_cli_ctx *c)
@@ -424,15 +434,11 @@ int fota_cli_release_show(struct fota_cli_ctx *c)
 {
     static const char *const order[] = { "id", "product_id", "version", "codename", "current",
                                          "created", "changelog", NULL };
-    static const char *const head[] = { "FILE", "SIZE", "SLOT", "DOWNLOADS", "SHA256" };
     struct fota_cli_reply r;
-    struct fota_cli_table *t;
-    char path[512], b[5][128];
-    const char *cells[5];
+    char path[512];
     json_t *rom, *files, *f, *k;
     const char *key;
     int64_t pid;
-    size_t i;
     int st;
 
     st = release_path(c, c->args[0], NULL, &pid, path, sizeof(path));
@@ -456,23 +462,11 @@ int fota_cli_release_show(struct fota_cli_ctx *c)
             json_object_del(rom, key);
     fota_cli_out_show(stdout, rom, order);
     fputc('\n', stdout);
-    t = fota_cli_table_new(5, head);
-    json_array_foreach(files, i, f) {
-        cells[0] = fota_cli_fmt(json_object_get(f, "name"), b[0], sizeof(b[0]));
-        cells[1] = fota_cli_fmt(json_object_get(f, "size"), b[1], sizeof(b[1]));
-        cells[2] = fota_cli_fmt(json_object_get(f, "slot"), b[2], sizeof(b[2]));
-        cells[3] = fota_cli_fmt(json_object_get(f, "download_count"), b[3], sizeof(b[3]));
-        cells[4] = fota_cli_fmt(json_object_get(f, "sha256"), b[4], sizeof(b[4]));
-        if (t)
-            fota_cli_table_add(t, cells);
-    }
-    if (t)
-        fota_cli_table_print(t, stdout);
-    fota_cli_table_free(t);
+    st = fota_cli_out_list(stdout, files, &file_table, NULL);
     json_decref(files);
     json_decref(rom);
     fota_cli_reply_cleanup(&r);
-    return t ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+    return st == 0 ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
 }
 
 int fota_cli_release_download(struct fota_cli_ctx *c)
