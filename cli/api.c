@@ -272,21 +272,25 @@ static int transport_error(struct fota_cli_api *api, CURLcode rc, struct fota_cl
     return FOTA_EIO;
 }
 
-/* Options every request shares; the handle is reset first so nothing leaks
- * from the previous request, while curl keeps its live connection. */
+/* Clears r and sets the options every request shares; the handle is reset
+ * first so nothing leaks from the previous request, while curl keeps its
+ * live connection. A path too long is reported in r. */
 static int prepare(struct fota_cli_api *api, const char *path, struct curl_slist **hdrs,
-                   const char *accept)
+                   const char *accept, struct fota_cli_reply *r)
 {
     char url[FOTA_CLI_URL_MAX + 2048];
     char acc[128];
     int n;
 
+    memset(r, 0, sizeof(*r));
     curl_easy_reset(api->curl);
     buf_free(&api->body);
     api->errbuf[0] = '\0';
     n = snprintf(url, sizeof(url), "%s%s", api->server, path);
-    if (n < 0 || (size_t)n >= sizeof(url))
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        snprintf(r->transport, sizeof(r->transport), "the request path is too long");
         return FOTA_ETOOBIG;
+    }
     curl_easy_setopt(api->curl, CURLOPT_URL, url);
     curl_easy_setopt(api->curl, CURLOPT_ERRORBUFFER, api->errbuf);
     /* NOSIGNAL stays 0: fotactl is single-threaded, and so libcurl keeps
@@ -307,17 +311,12 @@ static int prepare(struct fota_cli_api *api, const char *path, struct curl_slist
     return 0;
 }
 
-/* Runs the prepared request and fills r. */
-static int perform(struct fota_cli_api *api, struct curl_slist *hdrs, struct fota_cli_reply *r)
+/* Moves the collected body into r (an empty one is "") and parses it as
+ * JSON when it is. */
+static int take_body(struct fota_cli_api *api, struct fota_cli_reply *r)
 {
-    CURLcode rc;
     json_error_t jerr;
 
-    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
-    rc = curl_easy_perform(api->curl);
-    if (rc != CURLE_OK)
-        return transport_error(api, rc, r);
-    curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &r->status);
     r->body = api->body.p ? api->body.p : calloc(1, 1);
     r->len = api->body.len;
     memset(&api->body, 0, sizeof(api->body));
@@ -328,6 +327,22 @@ static int perform(struct fota_cli_api *api, struct curl_slist *hdrs, struct fot
     return 0;
 }
 
+/* Runs the prepared request and fills r. */
+static int perform(struct fota_cli_api *api, struct curl_slist *hdrs, struct fota_cli_reply *r)
+{
+    CURLcode rc;
+
+    /* A stalled server must not hang a CI job forever. */
+    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
+    rc = curl_easy_perform(api->curl);
+    if (rc != CURLE_OK)
+        return transport_error(api, rc, r);
+    curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &r->status);
+    return take_body(api, r);
+}
+
 int fota_cli_api_call(struct fota_cli_api *api, const char *method, const char *path,
                       json_t *body, struct fota_cli_reply *r)
 {
@@ -335,12 +350,9 @@ int fota_cli_api_call(struct fota_cli_api *api, const char *method, const char *
     char *text = NULL;
     int rc;
 
-    memset(r, 0, sizeof(*r));
-    rc = prepare(api, path, &hdrs, "application/json");
-    if (rc < 0) {
-        snprintf(r->transport, sizeof(r->transport), "the request path is too long");
+    rc = prepare(api, path, &hdrs, "application/json", r);
+    if (rc < 0)
         goto out;
-    }
     if (body) {
         text = json_dumps(body, JSON_COMPACT);
         if (!text) {
@@ -360,9 +372,6 @@ int fota_cli_api_call(struct fota_cli_api *api, const char *method, const char *
         curl_easy_setopt(api->curl, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "POST") != 0)
         curl_easy_setopt(api->curl, CURLOPT_CUSTOMREQUEST, method);
-    /* A stalled server must not hang a CI job forever. */
-    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_TIME, 60L);
     rc = perform(api, hdrs, r);
 out:
     curl_slist_free_all(hdrs);
@@ -424,12 +433,9 @@ int fota_cli_api_upload(struct fota_cli_api *api, const char *path,
     size_t i;
     int rc;
 
-    memset(r, 0, sizeof(*r));
-    rc = prepare(api, path, &hdrs, "application/json");
-    if (rc < 0) {
-        snprintf(r->transport, sizeof(r->transport), "the request path is too long");
+    rc = prepare(api, path, &hdrs, "application/json", r);
+    if (rc < 0)
         goto out;
-    }
     mime = curl_mime_init(api->curl);
     if (!mime) {
         rc = FOTA_ENOMEM;
@@ -451,8 +457,6 @@ int fota_cli_api_upload(struct fota_cli_api *api, const char *path,
         }
     }
     curl_easy_setopt(api->curl, CURLOPT_MIMEPOST, mime);
-    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_TIME, 60L);
     if (progress) {
         api->last_draw = 0;
         api->bar_drawn = 0;
@@ -504,19 +508,15 @@ int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
     struct curl_slist *hdrs = NULL;
     struct stream st;
     CURLcode crc;
-    json_error_t jerr;
     int rc;
 
-    memset(r, 0, sizeof(*r));
     memset(&st, 0, sizeof(st));
     fota_cli_sse_init(&st.sse, cb, ud);
     st.is_sse = -1;
     st.api = api;
-    rc = prepare(api, path, &hdrs, "text/event-stream");
-    if (rc < 0) {
-        snprintf(r->transport, sizeof(r->transport), "the request path is too long");
+    rc = prepare(api, path, &hdrs, "text/event-stream", r);
+    if (rc < 0)
         goto out;
-    }
     hdrs = curl_slist_append(hdrs, "Cache-Control: no-cache");
     curl_easy_setopt(api->curl, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_stream);
@@ -543,13 +543,8 @@ int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
     }
     rc = 0;
     r->stream_ended = st.is_sse == 1;
-    if (st.is_sse != 1) {   /* an error reply, or a server that does not stream */
-        r->body = api->body.p ? api->body.p : calloc(1, 1);
-        r->len = api->body.len;
-        memset(&api->body, 0, sizeof(api->body));
-        if (r->len > 0)
-            r->json = json_loadb(r->body, r->len, JSON_DECODE_ANY, &jerr);
-    }
+    if (st.is_sse != 1)   /* an error reply, or a server that does not stream */
+        rc = take_body(api, r);
 out:
     curl_slist_free_all(hdrs);
     fota_cli_sse_cleanup(&st.sse);
