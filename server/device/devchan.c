@@ -3,6 +3,7 @@
  * handshake, pings, timeouts, per-address limits and batched presence.
  * The protocol bytes come from devproto.c; commands from devchan_cmd.c. */
 #include "devchan_int.h"
+#include "devchan_requeue.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -97,6 +98,7 @@ static void presence_set(struct fota_dconn *c, int online);
 static void conn_free(struct fota_dconn *c)
 {
     struct fota_devchan *ch = c->ch;
+    fota_devchan_requeue_on_close(c);   /* an unanswered sys_upgrade goes back to the queue */
     if (c->online) {
         presence_set(c, 0); /* O(1) through its batch slot: a mass disconnect stays linear */
         FOTA_INFO("device offline conn=%llu dev=%lld", (unsigned long long)c->id,

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
+#include "devchan_requeue.h"
 #include "log.h"
 #include "rpc_fanout.h"
 
@@ -97,6 +98,7 @@ int fota_devchan_push_cmd(struct fota_dconn *c, struct fota_command *cmd)
     fota_dconn_send(c, buf, n);
     cmd->state = no_reply(cmd) ? FOTA_CMD_DONE : FOTA_CMD_DELIVERED;
     store_cmd(c->ch, cmd);
+    fota_devchan_requeue_note(c, cmd);   /* redelivered if c drops first */
     FOTA_INFO("command delivered conn=%llu dev=%lld cmd=%lld action=%s nonce=%lld bytes=%d",
               (unsigned long long)c->id, (long long)cmd->device_id, (long long)cmd->id, cmd->action,
               (long long)cmd->nonce, n);

@@ -56,6 +56,11 @@ static void pending_done(void *ud, int state, const char *result)
         code = 504;
         json_object_set_new(j, "message", json_sprintf("the device did not answer within %u s; "
                                                        "the command stays delivered", p->timeout_s));
+    } else if (state == FOTA_CMD_QUEUED) {
+        code = 202;   /* devchan_requeue.c: the connection dropped before the reply */
+        json_object_set_new(j, "message", json_string("the connection closed before the device "
+                                                      "answered: the command is queued again and "
+                                                      "delivered when it next connects"));
     } else if (state == FOTA_CMD_CANCELLED) {
         code = 503;
         json_object_set_new(j, "message", json_string("fotad is shutting down"));
