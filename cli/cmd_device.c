@@ -30,11 +30,38 @@ static int device_path(struct fota_cli_ctx *c, const char *ref, int64_t *id, cha
     return st;
 }
 
+/* Resolves the device c->args[0] and calls method /v1/devices/ID/suffix.
+ * Returns 0 with r filled, or an exit status (reported). */
+static int device_call(struct fota_cli_ctx *c, const char *method, const char *suffix,
+                       struct fota_cli_reply *r)
+{
+    char path[128], what[128];
+    int64_t id;
+    int st;
+
+    st = device_path(c, c->args[0], &id, what, sizeof(what));
+    if (st != 0)
+        return st;
+    snprintf(path, sizeof(path), "/v1/devices/%" PRId64 "/%s", id, suffix);
+    return fota_cli_call(c, method, path, NULL, r, what);
+}
+
+/* The key pair of an add or rotate-keys reply as show lines. */
+static void print_keys(const json_t *reply)
+{
+    char buf[256];
+
+    fota_cli_out_kv(stdout, 18, "master_device_key",
+                    fota_cli_fmt(json_object_get(reply, "master_device_key"), buf, sizeof(buf)));
+    fota_cli_out_kv(stdout, 18, "owner_key",
+                    fota_cli_fmt(json_object_get(reply, "owner_key"), buf, sizeof(buf)));
+}
+
 int fota_cli_device_add(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
     const char *product = fota_cli_opt(c, "product"), *s;
-    char path[64], what[128], buf[256];
+    char path[64], what[128];
     json_t *body;
     int64_t pid;
     int st;
@@ -57,10 +84,7 @@ int fota_cli_device_add(struct fota_cli_ctx *c)
         fota_cli_out_json(stdout, r.json);
     } else {
         fota_cli_out_show(stdout, fota_cli_object(r.json, "device"), device_order);
-        fota_cli_out_kv(stdout, 18, "master_device_key",
-                        fota_cli_fmt(json_object_get(r.json, "master_device_key"), buf, sizeof(buf)));
-        fota_cli_out_kv(stdout, 18, "owner_key",
-                        fota_cli_fmt(json_object_get(r.json, "owner_key"), buf, sizeof(buf)));
+        print_keys(r.json);
     }
     fota_cli_reply_cleanup(&r);
     return 0;
@@ -168,15 +192,9 @@ out:
 int fota_cli_device_show(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
-    char path[64], what[128];
-    int64_t id;
     int st;
 
-    st = device_path(c, c->args[0], &id, what, sizeof(what));
-    if (st != 0)
-        return st;
-    snprintf(path, sizeof(path), "/v1/devices/%" PRId64 "/", id);
-    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    st = device_call(c, "GET", "", &r);
     if (st != 0)
         return st;
     if (c->json)
@@ -302,8 +320,7 @@ int fota_cli_device_commands(struct fota_cli_ctx *c)
 {
     const char *count = fota_cli_opt(c, "count");
     struct fota_cli_reply r;
-    char path[96], what[128], *end;
-    int64_t id;
+    char suffix[64], *end;
     long n = 50;
     int st;
 
@@ -312,11 +329,8 @@ int fota_cli_device_commands(struct fota_cli_ctx *c)
         if (!count[0] || *end || n < 1 || n > 500)
             return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--count wants 1..500");
     }
-    st = device_path(c, c->args[0], &id, what, sizeof(what));
-    if (st != 0)
-        return st;
-    snprintf(path, sizeof(path), "/v1/devices/%" PRId64 "/commands/?limit=%ld", id, n);
-    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    snprintf(suffix, sizeof(suffix), "commands/?limit=%ld", n);
+    st = device_call(c, "GET", suffix, &r);
     if (st != 0)
         return st;
     return fota_cli_print_list(c, &r, fota_cli_array(r.json, "commands"), &command_list, NULL);
@@ -325,25 +339,15 @@ int fota_cli_device_commands(struct fota_cli_ctx *c)
 int fota_cli_device_rotate(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
-    char path[96], what[128], buf[256];
-    int64_t id;
     int st;
 
-    st = device_path(c, c->args[0], &id, what, sizeof(what));
-    if (st != 0)
-        return st;
-    snprintf(path, sizeof(path), "/v1/devices/%" PRId64 "/rotate_keys", id);
-    st = fota_cli_call(c, "POST", path, NULL, &r, what);
+    st = device_call(c, "POST", "rotate_keys", &r);
     if (st != 0)
         return st;
     if (c->json) {
         fota_cli_out_json(stdout, r.json);
     } else {
-        fota_cli_out_kv(stdout, 18, "master_device_key",
-                        fota_cli_fmt(json_object_get(r.json, "master_device_key"), buf,
-                                     sizeof(buf)));
-        fota_cli_out_kv(stdout, 18, "owner_key",
-                        fota_cli_fmt(json_object_get(r.json, "owner_key"), buf, sizeof(buf)));
+        print_keys(r.json);
         fprintf(stderr, "the old keys stop working: flash the new sector "
                 "(fotactl device key %s --bin -o FILE)\n", c->args[0]);
     }
