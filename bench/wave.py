@@ -83,7 +83,10 @@ def main():
             bps = throughput(d, keys[0], fl.V2, 2 if a.smoke else 8, log)
             # two simulator processes (one per core) from 100 devices: the simulator's
             # per-segment flash and CRC work, not fotad, is what takes the time
+            # (devices alternate between them: the job pushes in device-id order)
             per_proc = (n + 1) // 2 if n >= 100 else max(n, 1)
+            if per_proc < n:
+                keys = keys[0::2] + keys[1::2]
             procs = fl.start_sims(sim, d, keys, tmp, [
                 "--profile", "nonos", "--map", "6", "--initial-version", fl.V1,
                 "--upgrade-to", fl.V2, "--await-push", "--time-scale", str(a.time_scale),
