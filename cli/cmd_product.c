@@ -54,6 +54,7 @@ static const char *const product_order[] = {
     "devices_activated", "devices_total", "created", NULL
 };
 
+/* Prints a product reply and cleans it up. Returns 0. */
 static int show_product(struct fota_cli_ctx *c, struct fota_cli_reply *r)
 {
     json_t *pkey = json_object_get(r->json, "product_key");
@@ -61,12 +62,13 @@ static int show_product(struct fota_cli_ctx *c, struct fota_cli_reply *r)
 
     if (c->json) {
         fota_cli_out_json(stdout, r->json);
-        return 0;
+    } else {
+        fota_cli_out_show(stdout, fota_cli_object(r->json, "product"), product_order);
+        /* The read-only key AT-style firmware uses to list the product's ROMs. */
+        if (json_is_string(pkey))
+            fota_cli_out_kv(stdout, 17, "product_key", fota_cli_fmt(pkey, buf, sizeof(buf)));
     }
-    fota_cli_out_show(stdout, fota_cli_object(r->json, "product"), product_order);
-    /* The read-only key AT-style firmware uses to list the product's ROMs. */
-    if (json_is_string(pkey))
-        fota_cli_out_kv(stdout, 17, "product_key", fota_cli_fmt(pkey, buf, sizeof(buf)));
+    fota_cli_reply_cleanup(r);
     return 0;
 }
 
@@ -112,9 +114,7 @@ int fota_cli_product_create(struct fota_cli_ctx *c)
     json_decref(body);
     if (st != 0)
         return st;
-    show_product(c, &r);
-    fota_cli_reply_cleanup(&r);
-    return 0;
+    return show_product(c, &r);
 }
 
 /* "3/5" from activated/total counts, whatever the server names them. */
@@ -168,7 +168,5 @@ int fota_cli_product_show(struct fota_cli_ctx *c)
     st = fota_cli_call(c, "GET", path, NULL, &r, what);
     if (st != 0)
         return st;
-    show_product(c, &r);
-    fota_cli_reply_cleanup(&r);
-    return 0;
+    return show_product(c, &r);
 }

@@ -322,15 +322,24 @@ static const struct fota_cli_col file_cols[] = {
 };
 static const struct fota_cli_list file_table = FOTA_CLI_LIST(file_cols, 128, 0);
 
+/* The id of the product --product names (it must be given). Returns 0 or
+ * an exit status (reported). */
+static int product_opt(struct fota_cli_ctx *c, int64_t *pid)
+{
+    const char *product = fota_cli_opt(c, "product");
+
+    if (!product)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "this command needs --product");
+    return fota_cli_product_id(c, product, pid);
+}
+
 static int get_roms(struct fota_cli_ctx *c, int64_t *pid, struct fota_cli_reply *r)
 {
     const char *product = fota_cli_opt(c, "product");
     char path[64], what[128];
     int st;
 
-    if (!product)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "this command needs --product");
-    st = fota_cli_product_id(c, product, pid);
+    st = product_opt(c, pid);
     if (st != 0)
         return st;
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/roms/", *pid);
@@ -366,11 +375,7 @@ int fota_cli_release_current(struct fota_cli_ctx *c)
     int st;
 
     if (c->nargs == 1) {
-        const char *product = fota_cli_opt(c, "product");
-
-        if (!product)
-            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "this command needs --product");
-        st = fota_cli_product_id(c, product, &pid);
+        st = product_opt(c, &pid);
         if (st != 0)
             return st;
         st = set_current(c, pid, c->args[0], &r);
@@ -379,7 +384,8 @@ int fota_cli_release_current(struct fota_cli_ctx *c)
         if (c->json)
             fota_cli_out_json(stdout, r.json);
         else
-            printf("%s is now the current release of %s\n", c->args[0], product);
+            printf("%s is now the current release of %s\n", c->args[0],
+                   fota_cli_opt(c, "product"));
         fota_cli_reply_cleanup(&r);
         return 0;
     }
