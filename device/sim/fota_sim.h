@@ -10,6 +10,7 @@
 #include "sim.h"
 
 #define FOTASIM_MSS 1460              /* one receive callback = at most one segment */
+#define FOTASIM_DL_BUFFER 65536       /* download bytes read from the socket per wake-up, at most */
 
 struct fotasim_fault {
     long flash_at;        /* power cut at this flash op after first boot; -1 none */
@@ -18,6 +19,7 @@ struct fotasim_fault {
     long corrupt_at;      /* flip the bits of this download byte (headers count); -1 none */
     long flash_hi, rx_hi, drop_hi, corrupt_hi; /* KIND@A-B: each device draws from [A, B] */
     unsigned pct;         /* share of devices affected, 0..100 */
+    long slow_bps;        /* slow link: download receive rate in bytes/s; 0 none */
 };
 
 struct fotasim_opts {
@@ -120,6 +122,7 @@ struct fotasim {
     unsigned activated, upgraded, failed, connected;
     unsigned chan_drops;          /* channel connections closed from the far side */
     struct event *check_ev;       /* coalesces fotasim_check_done */
+    struct ev_token_bucket_cfg *slow_cfg; /* --faults slow=BPS: shared by the faulty devices' downloads */
     struct evhttp_connection *api[FOTASIM_API_CONNS];
     unsigned api_next, api_pending, registered, api_errors;
     struct fotasim_api_call *api_calls; /* in flight: freed at cleanup if unanswered */

@@ -191,7 +191,8 @@ static void drop_conn(struct fotasim_dev *d, int c)
     d->conn[c].up = 0;
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+/* Hands the device at most one segment (FOTASIM_MSS bytes) of what arrived. */
+static void read_piece(struct bufferevent *bev, void *arg)
 {
     struct fotasim_dev *d = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
@@ -257,6 +258,19 @@ static void read_cb(struct bufferevent *bev, void *arg)
     }
     fotadev_agent_on_data(&d->agent, c, buf, n);
     check_power(d);
+}
+
+/* Downloads are read from the socket up to FOTASIM_DL_BUFFER at a time (a
+ * 10,000-device wave made one system call per 1,460 bytes) and still reach
+ * the device one segment per callback, faults at the same byte positions. */
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    struct fotasim_dev *d = arg;
+    int c = conn_index(d, bev);
+    do
+        read_piece(bev, arg);
+    while (c == FOTADEV_CONN_DL && d->conn[c].bev == bev && !d->halted &&
+           evbuffer_get_length(bufferevent_get_input(bev)) > 0);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
@@ -359,7 +373,9 @@ static int hal_connect(void *ud, int c, const char *host, uint16_t port)
     d->conn[c].bev = bev;
     d->conn[c].up = 0;
     bufferevent_setcb(bev, read_cb, NULL, event_cb, d);
-    bufferevent_setwatermark(bev, EV_READ, 0, FOTASIM_MSS);
+    bufferevent_setwatermark(bev, EV_READ, 0, c == FOTADEV_CONN_DL ? FOTASIM_DL_BUFFER : FOTASIM_MSS);
+    if (c == FOTADEV_CONN_DL && d->faulty && d->sim->slow_cfg)
+        bufferevent_set_rate_limit(bev, d->sim->slow_cfg);   /* a slow link (timers, no sleeps) */
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss, (int)sl) < 0) {
         drop_conn(d, c);
