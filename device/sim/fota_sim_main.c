@@ -58,7 +58,8 @@ static void usage(FILE *f)
         "                    after boot), rx@N (power cut after N received bytes),\n"
         "                    drop@N (close the download after N bytes), corrupt@N\n"
         "                    (invert the Nth byte received on download connections,\n"
-        "                    headers included), pct=P (share of\n"
+        "                    headers included), slow=BPS (download links of at most\n"
+        "                    BPS bytes/s), pct=P (share of\n"
         "                    devices affected, default 100); KIND@A-B draws N per\n"
         "                    device from [A, B] (reproducible with --seed)\n");
 }
@@ -76,6 +77,13 @@ static int parse_faults(const char *spec, struct fotasim_fault *f)
         char *end;
         long v, hi;
         const char *at = strchr(tok, '@');
+        if (strncmp(tok, "slow=", 5) == 0) {   /* a slow link: bytes per second */
+            v = strtol(tok + 5, &end, 10);
+            if (*end || v < 1 || v > 1000000000L)
+                return -1;
+            f->slow_bps = v;
+            continue;
+        }
         if (strncmp(tok, "pct=", 4) == 0) {
             v = strtol(tok + 4, &end, 10);
             if (*end || v < 0 || v > 100)
@@ -591,6 +599,15 @@ int main(int argc, char **argv)
     s.base = event_base_new();
     if (s.base)
         s.check_ev = evtimer_new(s.base, check_cb, &s);
+    if (o->fault.slow_bps > 0) {
+        /* libevent's token bucket, refilled every 100 ms: rates are per tick */
+        struct timeval tick = { 0, 100000 };
+        size_t per_tick = (size_t)(o->fault.slow_bps / 10 > 0 ? o->fault.slow_bps / 10 : 1);
+        s.slow_cfg = ev_token_bucket_cfg_new(per_tick, per_tick, EV_RATE_LIMIT_MAX,
+                                             EV_RATE_LIMIT_MAX, &tick);
+        if (!s.slow_cfg)
+            goto out;
+    }
     s.devs = calloc((size_t)o->devices, sizeof(*s.devs));
     if (!s.base || !s.devs)
         goto out;
@@ -649,6 +666,8 @@ out:
         event_free(s.tick);
     if (s.check_ev)
         event_free(s.check_ev);
+    if (s.slow_cfg)
+        ev_token_bucket_cfg_free(s.slow_cfg);   /* after the devices' bufferevents */
     if (s.hold)
         event_free(s.hold);
     if (s.ssl_ctx)
