@@ -218,6 +218,17 @@ def test_seed_workflow(d):
         ctl.run("device", "key", "kitchen", "--bin", "-o", "master_device_key.bin")
         check(open(keybin, "rb").read()[:40] == rotated["master_device_key"].encode(),
               "the key sector does not hold the rotated key")
+
+        # 13. any action through the seed's RPC form: `rpc DEVICE ACTION k=v`, queued while the
+        # device is away, stored with its parameters.
+        wait_for(lambda: not ctl.json("device", "show", "kitchen")["device"]["online"], 10,
+                 "the device to go offline")
+        p = ctl.run("rpc", "kitchen", "get_switch", "tag=3")
+        check("queued" in p.stdout, "rpc while offline: %r" % p.stdout)
+        cmds = ctl.json("device", "commands", "kitchen")["commands"]
+        newest = max(cmds, key=lambda c: c["id"])
+        check(newest["action"] == "get_switch" and '"tag": "3"' in json.dumps(newest["params"]) and
+              newest["state"] == "queued", "rpc command stored: %r" % newest)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
