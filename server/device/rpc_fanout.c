@@ -6,6 +6,7 @@
  * them when they connect). State changes are written in batches by a timer;
  * job counters live in memory and are saved to DATA/jobs.json. */
 #include "rpc_fanout.h"
+#include "rpc_fanout_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,52 +20,6 @@
 #include "devchan_int.h"
 #include "http.h"
 #include "log.h"
-
-/* Member states (compact; the store rows carry enum fota_command_state). */
-enum { M_WAITING = 1, M_QUEUED, M_DELIVERED, M_ACKED, M_DONE, M_FAILED, M_TIMEOUT };
-
-/* One device of a job: 40 bytes, so a 100,000-device job is 4 MB. */
-struct member {
-    int64_t device_id;
-    int64_t cmd_id;
-    int32_t nonce;
-    int32_t keygen;                    /* for the owner key in the push */
-    uint32_t pushed_s;                 /* job-relative second of the push */
-    uint8_t state;
-    uint8_t dirty;                     /* the row needs a state write */
-    uint8_t reboot_due;                /* sys_reboot to send (job with reboot) */
-    uint8_t active;                    /* counts against the window */
-};
-
-struct job {
-    struct fota_fanout *fo;
-    struct job *next;
-    int64_t id, product_id, created;
-    char version[FOTA_VERSION_MAX];
-    char *filter;                      /* the request's filter, JSON text */
-    char *ok_result;                   /* the row result of a D7 success */
-    int reboot, interrupted;
-    unsigned window, timeout_s;
-    struct member *m;
-    size_t n, cursor, active, ndirty, nreboot;
-    int rows_pending;                  /* command rows not written yet (see insert_rows) */
-    int pumped;                        /* the first pushes were made */
-    char *tmpl;                        /* the job's sys_upgrade push with a placeholder */
-    int tmpl_len, auth_off, nonce_off, nonce_end;
-    size_t skipped, waiting, queued, delivered, acked, succeeded, failed, timed_out;
-    struct timeval t0;
-    double ms_delivered, ms_acked, ms_finished;   /* < 0: not yet */
-};
-
-struct fota_fanout {
-    struct fota_devchan *ch;
-    struct job *jobs;
-    int64_t next_id;
-    struct event *timer;
-    struct event *soon;                /* a slot freed or a reboot is due: act on the next turn */
-    int changed;                       /* counters moved since jobs.json was written */
-    int64_t saved_at;
-};
 
 static double since_ms(const struct timeval *t0)
 {
@@ -83,7 +38,7 @@ static size_t product_active(struct fota_fanout *fo, int64_t product_id)
 }
 
 /* Marks the moments every member was delivered / acked / finished. */
-static void job_marks(struct job *j)
+void fota_fanout__job_marks(struct job *j)
 {
     j->fo->changed = 1;
     if (j->ms_delivered < 0 && j->delivered == j->n)
@@ -137,7 +92,7 @@ static void count_delivered(struct job *j, struct member *m)
  * nonce: encode it once with placeholders and patch copies (a fan-out to
  * 19,000 devices then costs a key derivation and two memcpy per device). */
 #define TMPL_NONCE 1999999999
-static void make_template(struct job *j)
+void fota_fanout__make_template(struct job *j)
 {
     char buf[FOTA_DEVPROTO_PUSH_MAX], auth[FOTA_KEY_BUF], nonce[32];
     memset(auth, 'A', FOTA_KEY_LEN);
@@ -214,7 +169,7 @@ static void pump(struct job *j)
         set_state(j, m, M_DELIVERED);
         room_used++;
     }
-    job_marks(j);
+    fota_fanout__job_marks(j);
 }
 
 static void send_reboots(struct job *j)
@@ -288,7 +243,7 @@ static void flush_rows(struct fota_fanout *fo)
     free(rows);
 }
 
-static json_t *job_json(const struct job *j)
+json_t *fota_fanout__job_json(const struct job *j)
 {
     json_error_t jerr;
     json_t *f = j->filter ? json_loads(j->filter, 0, &jerr) : NULL;
@@ -324,7 +279,7 @@ static void save_jobs(struct fota_fanout *fo)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     json_t *arr = json_array();
     for (struct job *j = fo->jobs; j; j = j->next)
-        json_array_append_new(arr, job_json(j));
+        json_array_append_new(arr, fota_fanout__job_json(j));
     if (json_dump_file(arr, tmp, JSON_SORT_KEYS) == 0 && rename(tmp, path) == 0) {
         fo->changed = 0;
         fo->saved_at = fota_server_now();
@@ -385,7 +340,7 @@ static void load_jobs(struct fota_fanout *fo)
     json_decref(arr);
 }
 
-static void job_free(struct job *j)
+void fota_fanout__job_free(struct job *j)
 {
     free(j->m);
     free(j->filter);
@@ -473,13 +428,13 @@ static void timer_cb(evutil_socket_t fd, short what, void *ud)
         if (j->cursor < j->n || !j->pumped)
             pump(j);
         else if (fo->changed)
-            job_marks(j);
+            fota_fanout__job_marks(j);
     }
     flush_rows(fo);
     save_jobs(fo);
 }
 
-static struct job *job_find(struct fota_fanout *fo, int64_t id)
+struct job *fota_fanout__job_find(struct fota_fanout *fo, int64_t id)
 {
     for (struct job *j = fo->jobs; j; j = j->next)
         if (j->id == id)
@@ -527,7 +482,7 @@ int fota_fanout_on_reply(struct fota_fanout *fo, int64_t device_id, int64_t nonc
         event_active(fo->soon, EV_TIMEOUT, 0); /* its window slot is free */
     } else
         set_state(j, m, M_ACKED);
-    job_marks(j);
+    fota_fanout__job_marks(j);
     FOTA_DEBUG("bulk upgrade ack job=%lld dev=%lld status=%d", (long long)j->id,
                (long long)device_id, status);
     return 1;
@@ -552,291 +507,10 @@ int fota_fanout_on_report(struct fota_fanout *fo, int64_t device_id, int ok, con
         m->reboot_due = 1; /* after the D7 reply: next loop turn */
         j->nreboot++;
     }
-    job_marks(j);
+    fota_fanout__job_marks(j);
     if (fo->soon)
         event_active(fo->soon, EV_TIMEOUT, 0);
     return 1;
-}
-
-/* ---- REST ------------------------------------------------------------- */
-
-static int cmp_id(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The request's filter, checked. 0, or a reply was sent. */
-struct filter {
-    json_t *versions;                  /* array of strings or NULL */
-    int online;                        /* -1 any, 0 offline only, 1 online only */
-    int64_t *ids;                      /* sorted, or NULL */
-    size_t nids;
-};
-
-static int parse_filter(struct fota_req *r, json_t *f, struct filter *out)
-{
-    const char *key;
-    json_t *v;
-    memset(out, 0, sizeof *out);
-    out->online = -1;
-    if (!f)
-        return 0;
-    if (!json_is_object(f)) {
-        fota_reply_error(r, 400, "filter must be an object");
-        return -1;
-    }
-    json_object_foreach(f, key, v) {
-        if (strcmp(key, "rom_version") == 0) {
-            out->versions = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
-            size_t i;
-            json_t *s;
-            int ok = json_is_array(out->versions) && json_array_size(out->versions) > 0;
-            json_array_foreach(out->versions, i, s) ok = ok && json_is_string(s);
-            if (!ok) {
-                fota_reply_error(r, 400, "filter.rom_version must be a version or a list of them");
-                return -1;
-            }
-        } else if (strcmp(key, "online") == 0) {
-            if (!json_is_boolean(v)) {
-                fota_reply_error(r, 400, "filter.online must be true or false");
-                return -1;
-            }
-            out->online = json_is_true(v);
-        } else if (strcmp(key, "device_ids") == 0) {
-            size_t n = json_array_size(v), i;
-            json_t *e;
-            if (!json_is_array(v) || n == 0 || n > FOTA_FANOUT_WINDOW_MAX) {
-                fota_reply_error(r, 400, "filter.device_ids must be a list of 1..%d device ids",
-                                 FOTA_FANOUT_WINDOW_MAX);
-                return -1;
-            }
-            out->ids = malloc(n * sizeof *out->ids);
-            if (!out->ids) {
-                fota_reply_error(r, 503, "out of memory");
-                return -1;
-            }
-            json_array_foreach(v, i, e) {
-                if (!json_is_integer(e) || json_integer_value(e) <= 0) {
-                    fota_reply_error(r, 400, "filter.device_ids must hold positive integers");
-                    return -1;
-                }
-                out->ids[i] = json_integer_value(e);
-            }
-            out->nids = n;
-            qsort(out->ids, n, sizeof *out->ids, cmp_id);
-        } else {
-            fota_reply_error(r, 400, "unknown filter key \"%.40s\" (rom_version, online, device_ids)",
-                             key);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int filter_match(struct fota_fanout *fo, const struct filter *f, const struct fota_device *d)
-{
-    if (f->ids && !bsearch(&d->id, f->ids, f->nids, sizeof *f->ids, cmp_id))
-        return 0;
-    if (f->online >= 0 && fota_devchan_online(fo->ch, d->id) != f->online)
-        return 0;
-    if (f->versions) {
-        size_t i;
-        json_t *s;
-        json_array_foreach(f->versions, i, s) if (strcmp(json_string_value(s), d->rom_version) == 0)
-            return 1;
-        return 0;
-    }
-    return 1;
-}
-
-static int opt_uint(struct fota_req *r, json_t *body, const char *name, unsigned lo, unsigned hi,
-                    unsigned *out)
-{
-    json_t *v = json_object_get(body, name);
-    if (!v)
-        return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-        fota_reply_error(r, 400, "%s must be an integer %u..%u", name, lo, hi);
-        return -1;
-    }
-    *out = (unsigned)json_integer_value(v);
-    return 0;
-}
-
-/* Room for one more job: drops the oldest finished one when full. */
-static int make_room(struct fota_fanout *fo)
-{
-    size_t n = 0;
-    struct job **oldest = NULL;
-    for (struct job **pp = &fo->jobs; *pp; pp = &(*pp)->next) {
-        struct job *j = *pp;
-        n++;
-        if (j->interrupted || j->succeeded + j->failed + j->timed_out == j->n)
-            oldest = pp; /* the list is newest first */
-    }
-    if (n < FOTA_FANOUT_JOBS_MAX)
-        return 0;
-    if (!oldest)
-        return -1;
-    struct job *j = *oldest;
-    *oldest = j->next;
-    job_free(j);
-    return 0;
-}
-
-/* Selects the members (their rows are written by insert_rows). 0, or a reply was sent. */
-static int job_fill(struct fota_req *r, struct job *j, const struct filter *f)
-{
-    struct fota_store *st = r->srv->store;
-    struct fota_device *ds = NULL;
-    size_t nd = 0;
-    int rc = st->ops->device_list(st, j->product_id, &ds, &nd);
-    if (rc < 0) {
-        fota_reply_error(r, 500, "cannot list the devices: %s", fota_errname(rc));
-        return -1;
-    }
-    j->m = calloc(nd ? nd : 1, sizeof *j->m);
-    if (!j->m) {
-        free(ds);
-        fota_reply_error(r, 503, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < nd; i++) { /* device_list is in id order: members stay sorted */
-        if (!filter_match(j->fo, f, &ds[i]))
-            continue;
-        if (strcmp(ds[i].rom_version, j->version) == 0) {
-            j->skipped++; /* already there */
-            continue;
-        }
-        struct member *m = &j->m[j->n++];
-        m->device_id = ds[i].id;
-        m->keygen = ds[i].key_generation;
-        m->nonce = (int32_t)fota_devchan_nonce();
-        if (fota_devchan_online(j->fo->ch, m->device_id)) {
-            m->state = M_WAITING;
-            j->waiting++;
-        } else {
-            m->state = M_QUEUED;
-            j->queued++;
-        }
-    }
-    free(ds);
-    j->rows_pending = 1;
-    return 0;
-}
-
-static void upgrade_handler(struct fota_req *r)
-{
-    struct fota_fanout *fo = r->ud;
-    struct fota_key k;
-    struct fota_product prod;
-    struct fota_rom rom;
-    struct filter f = { 0 };
-    struct job *j = NULL;
-    if (fota_req_admin(r, &k) < 0)
-        return;
-    int64_t pid = fota_req_cap_id(r, 0);
-    if (pid < 0 || fota_api_product_load(r, pid, &prod) != 0)
-        return;
-    json_t *body = fota_req_json_body(r);
-    if (!body)
-        return;
-    const char *version = json_string_value(json_object_get(body, "version"));
-    json_t *reboot = json_object_get(body, "reboot");
-    unsigned window = FOTA_FANOUT_WINDOW_DEFAULT, timeout = FOTA_FANOUT_TIMEOUT_DEFAULT;
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v) {
-        if (strcmp(key, "version") && strcmp(key, "filter") && strcmp(key, "reboot") &&
-            strcmp(key, "window") && strcmp(key, "timeout")) {
-            fota_reply_error(r, 400, "unknown key \"%.40s\" (version, filter, reboot, window, timeout)",
-                             key);
-            goto out;
-        }
-    }
-    if (!version || !*version || strlen(version) >= FOTA_VERSION_MAX) {
-        fota_reply_error(r, 400, "version is required (a release of the product)");
-        goto out;
-    }
-    if (reboot && !json_is_boolean(reboot)) {
-        fota_reply_error(r, 400, "reboot must be true or false");
-        goto out;
-    }
-    if (opt_uint(r, body, "window", 1, FOTA_FANOUT_WINDOW_MAX, &window) < 0 ||
-        opt_uint(r, body, "timeout", 10, 86400, &timeout) < 0 ||
-        parse_filter(r, json_object_get(body, "filter"), &f) < 0)
-        goto out;
-    if (r->srv->store->ops->rom_get(r->srv->store, pid, version, &rom) < 0) {
-        fota_reply_error(r, 404, "product %lld has no release %s", (long long)pid, version);
-        goto out;
-    }
-    if (make_room(fo) < 0) {
-        fota_reply_error(r, 429, "%d bulk upgrades are running; wait for one to finish",
-                         FOTA_FANOUT_JOBS_MAX);
-        goto out;
-    }
-    j = calloc(1, sizeof *j);
-    if (!j) {
-        fota_reply_error(r, 503, "out of memory");
-        goto out;
-    }
-    j->fo = fo;
-    j->id = fo->next_id++;
-    j->product_id = pid;
-    j->created = fota_server_now();
-    gettimeofday(&j->t0, NULL);
-    j->ms_delivered = j->ms_acked = j->ms_finished = -1;
-    snprintf(j->version, sizeof j->version, "%s", version);
-    j->reboot = json_is_true(reboot);
-    j->window = window;
-    j->timeout_s = timeout;
-    make_template(j);
-    json_t *fj = json_object_get(body, "filter");
-    j->filter = fj ? json_dumps(fj, JSON_SORT_KEYS) : strdup("{}");
-    json_t *okr = json_pack("{s:s, s:s}", "action", "device_upgrade_success", "rom_version", version);
-    j->ok_result = okr ? json_dumps(okr, JSON_SORT_KEYS) : NULL;
-    json_decref(okr);
-    if (job_fill(r, j, &f) < 0) {
-        job_free(j);
-        goto out;
-    }
-    j->next = fo->jobs;
-    fo->jobs = j;
-    job_marks(j);
-    FOTA_INFO("bulk upgrade job=%lld product=%lld version=%s total=%zu online=%zu queued=%zu "
-              "skipped=%zu window=%u", (long long)j->id, (long long)pid, version, j->n, j->waiting,
-              j->queued, j->skipped, window);
-    fota_reply_json(r, 202, json_pack("{s:o}", "job", job_json(j)));
-    event_active(fo->timer, EV_TIMEOUT, 0); /* the pushes start once the reply is queued */
-out:
-    json_decref(f.versions);
-    free(f.ids);
-    json_decref(body);
-}
-
-static void job_get_handler(struct fota_req *r)
-{
-    struct fota_fanout *fo = r->ud;
-    struct fota_key k;
-    if (fota_req_admin(r, &k) < 0)
-        return;
-    if (r->ncaps == 0) {
-        json_t *arr = json_array();
-        for (struct job *j = fo->jobs; j; j = j->next)
-            json_array_append_new(arr, job_json(j));
-        fota_reply_json(r, 200, json_pack("{s:o}", "jobs", arr));
-        return;
-    }
-    int64_t id = fota_req_cap_id(r, 0);
-    if (id < 0)
-        return;
-    struct job *j = job_find(fo, id);
-    if (!j) {
-        fota_reply_error(r, 404, "no job %lld", (long long)id);
-        return;
-    }
-    fota_reply_json(r, 200, json_pack("{s:o}", "job", job_json(j)));
 }
 
 struct fota_fanout *fota_fanout_new(struct fota_devchan *ch)
@@ -854,10 +528,7 @@ struct fota_fanout *fota_fanout_new(struct fota_devchan *ch)
         return NULL;
     }
     load_jobs(fo);
-    if (ch->srv->http &&
-        (fota_http_route(ch->srv, FOTA_M_POST, "/v1/products/*/upgrade", upgrade_handler, fo) < 0 ||
-         fota_http_route(ch->srv, FOTA_M_GET, "/v1/jobs/*", job_get_handler, fo) < 0 ||
-         fota_http_route(ch->srv, FOTA_M_GET, "/v1/jobs", job_get_handler, fo) < 0)) {
+    if (ch->srv->http && fota_fanout__routes(fo) < 0) {
         FOTA_ERROR("cannot add the bulk upgrade routes");
         fota_fanout_free(fo);
         return NULL;
@@ -878,7 +549,7 @@ void fota_fanout_free(struct fota_fanout *fo)
     while (fo->jobs) {
         struct job *j = fo->jobs;
         fo->jobs = j->next;
-        job_free(j);
+        fota_fanout__job_free(j);
     }
     if (fo->timer)
         event_free(fo->timer);

@@ -1,0 +1,76 @@
+/* rpc_fanout_int.h - what the two halves of the bulk upgrade share: the job
+ * engine (rpc_fanout.c: window, pushes, batched rows, jobs.json) and its REST
+ * side (rpc_fanout_api.c: POST /v1/products/ID/upgrade, GET /v1/jobs/).
+ * Private to server/device. */
+#ifndef FOTA_RPC_FANOUT_INT_H
+#define FOTA_RPC_FANOUT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include <jansson.h>
+
+#include "store.h"
+
+struct event;
+
+/* Member states (compact; the store rows carry enum fota_command_state). */
+enum { M_WAITING = 1, M_QUEUED, M_DELIVERED, M_ACKED, M_DONE, M_FAILED, M_TIMEOUT };
+
+/* One device of a job: 40 bytes, so a 100,000-device job is 4 MB. */
+struct member {
+    int64_t device_id;
+    int64_t cmd_id;
+    int32_t nonce;
+    int32_t keygen;                    /* for the owner key in the push */
+    uint32_t pushed_s;                 /* job-relative second of the push */
+    uint8_t state;
+    uint8_t dirty;                     /* the row needs a state write */
+    uint8_t reboot_due;                /* sys_reboot to send (job with reboot) */
+    uint8_t active;                    /* counts against the window */
+};
+
+struct job {
+    struct fota_fanout *fo;
+    struct job *next;
+    int64_t id, product_id, created;
+    char version[FOTA_VERSION_MAX];
+    char *filter;                      /* the request's filter, JSON text */
+    char *ok_result;                   /* the row result of a D7 success */
+    int reboot, interrupted;
+    unsigned window, timeout_s;
+    struct member *m;
+    size_t n, cursor, active, ndirty, nreboot;
+    int rows_pending;                  /* command rows not written yet (see insert_rows) */
+    int pumped;                        /* the first pushes were made */
+    char *tmpl;                        /* the job's sys_upgrade push with a placeholder */
+    int tmpl_len, auth_off, nonce_off, nonce_end;
+    size_t skipped, waiting, queued, delivered, acked, succeeded, failed, timed_out;
+    struct timeval t0;
+    double ms_delivered, ms_acked, ms_finished;   /* < 0: not yet */
+};
+
+struct fota_fanout {
+    struct fota_devchan *ch;
+    struct job *jobs;
+    int64_t next_id;
+    struct event *timer;
+    struct event *soon;                /* a slot freed or a reboot is due: act on the next turn */
+    int changed;                       /* counters moved since jobs.json was written */
+    int64_t saved_at;
+};
+
+/* The job engine, for the REST side. */
+void fota_fanout__job_free(struct job *j);
+json_t *fota_fanout__job_json(const struct job *j);
+struct job *fota_fanout__job_find(struct fota_fanout *fo, int64_t id);
+/* Builds the job's sys_upgrade push template (owner key and nonce patched per device). */
+void fota_fanout__make_template(struct job *j);
+/* Marks the moments every member was delivered / acked / finished. */
+void fota_fanout__job_marks(struct job *j);
+
+/* The REST side: adds the bulk upgrade routes. 0, or -1. */
+int fota_fanout__routes(struct fota_fanout *fo);
+
+#endif
