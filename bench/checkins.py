@@ -52,7 +52,8 @@ def create_devices(d, pid, n, threads=8):
 def strace_fsyncs(pid, seconds):
     """(calls, available) of fsync+fdatasync by pid's threads over `seconds`."""
     if not shutil.which("strace"):
-        return None
+        raise SystemExit("strace is not installed (scripts/deps.sh --bench): the fsync count is "
+                         "one of this benchmark's goals")
     p = subprocess.Popen(["strace", "-f", "-c", "-e", "trace=fsync,fdatasync", "-p", str(pid)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(seconds)  # the measurement window itself
