@@ -19,6 +19,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -301,6 +302,32 @@ static int rom_auth_store(struct fota_req *r, int64_t *product_id, int64_t *devi
     return 0;
 }
 
+/* Writes the queued header and body now, in this loop pass, instead of
+ * waiting for the next pass's EPOLLOUT: the header (held by TCP_CORK), then
+ * sendfile. What the socket does not take stays queued and libevent sends it
+ * as before (its write callback then ends the request); an error is left for
+ * libevent's next write to see. Called after evhttp_send_reply_end, so evhttp
+ * waits for the write callback: when everything is written here it is
+ * triggered deferred (libevent's own write would find nothing and not call
+ * it), which ends the request after the handler has returned (the connection
+ * must outlive the handler). The output buffer's start is frozen for users of
+ * a socket bufferevent; libevent's write unfreezes it around its write too. */
+static void rom_send_now(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t sfd = bufferevent_getfd(bev);
+    /* Plain sockets only: TLS (and any filter) must go through libevent. */
+    if (sfd < 0 || bufferevent_openssl_get_ssl(bev) || bufferevent_get_underlying(bev))
+        return;
+    evbuffer_unfreeze(out, 1);
+    for (int i = 0; i < 4 && evbuffer_get_length(out) > 0; i++)
+        if (evbuffer_write(out, sfd) <= 0)
+            break;
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) == 0)
+        bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+}
+
 void fota_rom_download(void *ud, struct fota_req *r)
 {
     struct fota_devchan *ch = ud;
@@ -414,6 +441,7 @@ have_file:;
               (long long)device_id, (long long)rom.product_id, rom.version, file->name, code, len,
               r->peer ? r->peer : "-", r->loop ? fota_loop_index(r->loop) : 0);
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    struct bufferevent *now = NULL;
     if (!r->head && len > 0 && evcon) {
         rom_pending_add(r->ev, device_id, file->id, len);
         evhttp_request_set_on_complete_cb(r->ev, rom_complete_cb, ch);
@@ -433,10 +461,14 @@ have_file:;
         bufferevent_set_max_single_write(bev, 1 << 20);
         /* The evbuffer owns fd from here (closed when the segment is sent);
          * rom_progress.c also feeds the device's download record. */
-        if (fota_rom_add_body(bev, fd, from, len, size, device_id, file->name, rom.version) == 0)
+        if (fota_rom_add_body(bev, fd, from, len, size, device_id, file->name, rom.version) == 0) {
             fd = -1;
+            now = bev;
+        }
     }
     if (fd >= 0)
         close(fd);
     evhttp_send_reply_end(r->ev);
+    if (now)
+        rom_send_now(now);
 }
