@@ -27,7 +27,8 @@
 #include "http_web.h"
 #endif
 
-#define CONN_BUCKETS 256
+#define CONN_BITS 10
+#define CONN_BUCKETS (1u << CONN_BITS)
 #define MAX_LISTENERS 4
 
 struct route {
@@ -56,6 +57,7 @@ struct conn {
 struct fresh {
     struct bufferevent *bev;
     struct fresh *prev, *next;
+    struct fresh *hnext;           /* same bucket of http_loop.fresh_hash */
 };
 
 /* One loop's HTTP server: touched only on that loop's thread (after
@@ -64,6 +66,7 @@ struct http_loop {
     struct fota_http *hh;
     struct fota_loop *loop;
     struct fresh *fresh;           /* untracked connections */
+    struct fresh *fresh_hash[CONN_BUCKETS]; /* the same, by bufferevent */
     struct event *sweep;
     struct evhttp *plain, *tls;
     struct evhttp_bound_socket *bound[MAX_LISTENERS];
@@ -108,10 +111,11 @@ static int http_draining(const struct fota_http *h)
 
 static void fresh_done(struct http_loop *h, struct bufferevent *bev);
 
+/* Fibonacci hashing of the pointer: malloc's fixed strides spread evenly. */
 static unsigned bucket_of(const void *p)
 {
-    uintptr_t v = (uintptr_t)p;
-    return (unsigned)((v >> 4) ^ (v >> 12)) % CONN_BUCKETS;
+    uint64_t v = (uint64_t)(uintptr_t)p >> 4;
+    return (unsigned)((v * 0x9E3779B97F4A7C15ull) >> (64 - CONN_BITS));
 }
 
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
@@ -170,6 +174,11 @@ static struct conn *conn_track(struct http_loop *h, struct evhttp_connection *ev
 
 static void fresh_unlink(struct http_loop *h, struct fresh *f)
 {
+    for (struct fresh **pp = &h->fresh_hash[bucket_of(f->bev)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == f) {
+            *pp = f->hnext;
+            break;
+        }
     if (f->prev)
         f->prev->next = f->next;
     else
@@ -221,6 +230,9 @@ static struct bufferevent *fresh_add(struct http_loop *h, struct bufferevent *be
     if (f->next)
         f->next->prev = f;
     h->fresh = f;
+    unsigned b = bucket_of(bev);
+    f->hnext = h->fresh_hash[b];
+    h->fresh_hash[b] = f;
     h->conns_created++;
     loop_busy_update(h);
     if (h->sweep && !event_pending(h->sweep, EV_TIMEOUT, NULL)) {
@@ -233,7 +245,7 @@ static struct bufferevent *fresh_add(struct http_loop *h, struct bufferevent *be
 /* The connection carried a request: closecb accounting takes over. */
 static void fresh_done(struct http_loop *h, struct bufferevent *bev)
 {
-    for (struct fresh *f = h->fresh; f; f = f->next)
+    for (struct fresh *f = h->fresh_hash[bucket_of(bev)]; f; f = f->hnext)
         if (f->bev == bev) {
             fresh_unlink(h, f);
             h->conns_created--;
