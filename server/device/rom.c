@@ -2,7 +2,9 @@
  *
  * The header goes out in one write (evhttp_send_reply_start with our own
  * Content-Length), the body is added as a file segment to the connection's
- * bufferevent, which libevent sends with sendfile(2). Every reply says
+ * bufferevent; on plain sockets both are written (writev, then sendfile(2),
+ * corked together) in the handler's own loop pass, and libevent sends
+ * whatever the socket did not take. Every reply says
  * Connection: close, so a trailing NUL or an aborted duplicate GET (RTOS
  * clients) never produces bytes after the body. Runs on every HTTP loop
  * (FOTA_ROUTE_ANY_LOOP): per-download state is per thread. */
