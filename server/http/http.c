@@ -1,8 +1,8 @@
 /* http.c - evhttp set-up (one evhttp per loop, SO_REUSEPORT sockets), the
  * route table, dispatch (method tunnelling, HEAD, trailing slashes, main-loop
  * routes called from worker loops), JSON replies (sent on the request's own
- * loop), key auth, server-sent-event streams and connection accounting for a
- * graceful SIGTERM. */
+ * loop), key auth, server-sent-event streams and the graceful drain on SIGTERM
+ * (connection accounting itself: http_conn.c). */
 #include "http.h"
 
 #include <event2/buffer.h>
@@ -21,253 +21,12 @@
 #include <unistd.h>
 
 #include "http_errpage.h"
+#include "http_int.h"
 #include "log.h"
 #include "loop.h"
 #ifdef FOTA_HAVE_WEB
 #include "http_web.h"
 #endif
-
-#define CONN_BITS 10
-#define CONN_BUCKETS (1u << CONN_BITS)
-#define MAX_LISTENERS 4
-
-struct route {
-    int methods;
-    int flags;                    /* FOTA_ROUTE_* */
-    char *pattern;
-    fota_http_handler fn;
-    void *ud;
-    struct route *next;           /* newest first */
-};
-
-/* One HTTP connection that has carried a request. */
-struct conn {
-    struct evhttp_connection *evcon;
-    uint64_t id;                   /* conn= in logs */
-    struct http_loop *h;
-    struct fota_req *stream;       /* open event stream on it, if any */
-    fota_stream_closed_cb closed;
-    void *closed_ud;
-    struct conn *next;
-};
-
-/* A bufferevent handed to evhttp that has not carried a request yet. We hold
- * a reference so the pointer stays valid; evhttp freeing it shows as NULL
- * callbacks, found by a sweep, which then drops our reference (closing the fd). */
-struct fresh {
-    struct bufferevent *bev;
-    struct fresh *prev, *next;
-    struct fresh *hnext;           /* same bucket of http_loop.fresh_hash */
-};
-
-/* One loop's HTTP server: touched only on that loop's thread (after
- * fota_http_loop_start), except `busy`, read by the main loop. */
-struct http_loop {
-    struct fota_http *hh;
-    struct fota_loop *loop;
-    struct fresh *fresh;           /* untracked connections */
-    struct fresh *fresh_hash[CONN_BUCKETS]; /* the same, by bufferevent */
-    struct event *sweep;
-    struct evhttp *plain, *tls;
-    struct evhttp_bound_socket *bound[MAX_LISTENERS];
-    struct evhttp *bound_on[MAX_LISTENERS];
-    int nbound;
-    int fd_plain, fd_tls;          /* bound by fota_http_listen, not yet accepted on */
-    struct conn *buckets[CONN_BUCKETS];
-    uint64_t conns_created;        /* bufferevents handed to evhttp */
-    uint64_t conns_tracked;        /* of those, seen with a request */
-    uint64_t conns_open;           /* tracked and not yet closed */
-    int busy;                      /* atomic: conns_open > 0 || fresh != NULL */
-    int draining;
-    int nbound_pending;            /* draining: listeners kept until their backlog is taken */
-    uint64_t max_upload;           /* copies of the reloadable settings */
-    unsigned http_timeout;
-    int drain_tries;
-    struct fota_http_errpages errpages;   /* JSON for libevent's own error replies */
-};
-
-struct fota_http {
-    struct fota_server *srv;
-    struct route *routes;          /* fixed once the workers run */
-    struct http_loop *loops[FOTA_LOOPS_MAX];
-    int nloops;
-    uint64_t next_req;             /* atomic */
-    uint64_t next_conn;            /* atomic */
-    int draining;                  /* atomic */
-};
-
-static void loop_busy_update(struct http_loop *h)
-{
-    __atomic_store_n(&h->busy, h->conns_open > 0 || h->fresh != NULL || h->nbound_pending,
-                     __ATOMIC_RELEASE);
-}
-
-static int http_draining(const struct fota_http *h)
-{
-    return __atomic_load_n(&h->draining, __ATOMIC_ACQUIRE);
-}
-
-/* ------------------------------------------------------------ connections */
-
-static void fresh_done(struct http_loop *h, struct bufferevent *bev);
-
-/* Fibonacci hashing of the pointer: malloc's fixed strides spread evenly. */
-static unsigned bucket_of(const void *p)
-{
-    uint64_t v = (uint64_t)(uintptr_t)p >> 4;
-    return (unsigned)((v * 0x9E3779B97F4A7C15ull) >> (64 - CONN_BITS));
-}
-
-static void conn_closed(struct evhttp_connection *evcon, void *arg)
-{
-    struct conn *c = arg, **pp;
-    struct http_loop *h = c->h;
-
-    for (pp = &h->buckets[bucket_of(evcon)]; *pp; pp = &(*pp)->next)
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
-    h->conns_open--;
-    loop_busy_update(h);
-    if (c->stream) {
-        struct fota_req *r = c->stream;
-        fota_stream_closed_cb cb = c->closed;
-        void *ud = c->closed_ud;
-        c->stream = NULL;
-        /* A failed connection detaches an unfinished request and leaves it
-         * to us (libevent frees it in send_reply_end when it has no
-         * connection); one still attached is freed with the connection. */
-        if (evhttp_request_get_connection(r->ev) == NULL)
-            evhttp_send_reply_end(r->ev);
-        fota_req_release(r);
-        if (cb)
-            cb(ud);
-    }
-    free(c);
-}
-
-static struct conn *conn_track(struct http_loop *h, struct evhttp_connection *evcon)
-{
-    unsigned b = bucket_of(evcon);
-    for (struct conn *c = h->buckets[b]; c; c = c->next)
-        if (c->evcon == evcon)
-            return c;
-    struct conn *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
-    fresh_done(h, evhttp_connection_get_bufferevent(evcon));
-    h->conns_created++;
-    c->evcon = evcon;
-    c->id = __atomic_add_fetch(&h->hh->next_conn, 1, __ATOMIC_RELAXED);
-    c->h = h;
-    c->next = h->buckets[b];
-    h->buckets[b] = c;
-    h->conns_tracked++;
-    h->conns_open++;
-    loop_busy_update(h);
-    evhttp_connection_set_closecb(evcon, conn_closed, c);
-    if (h->draining)
-        evhttp_connection_set_timeout(evcon, 1);
-    return c;
-}
-
-static void fresh_unlink(struct http_loop *h, struct fresh *f)
-{
-    for (struct fresh **pp = &h->fresh_hash[bucket_of(f->bev)]; *pp; pp = &(*pp)->hnext)
-        if (*pp == f) {
-            *pp = f->hnext;
-            break;
-        }
-    if (f->prev)
-        f->prev->next = f->next;
-    else
-        h->fresh = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
-    bufferevent_decref(f->bev);
-    free(f);
-    loop_busy_update(h);
-}
-
-/* Drops connections evhttp closed before they carried a request (bad
- * request lines, 413, timeouts, probes). Runs every 100 ms while any exist. */
-static void fresh_sweep(evutil_socket_t fd, short what, void *arg)
-{
-    struct http_loop *h = arg;
-    struct fresh *f = h->fresh;
-    (void)fd;
-    (void)what;
-    while (f) {
-        struct fresh *next = f->next;
-        bufferevent_data_cb rd = NULL, wr = NULL;
-        bufferevent_event_cb ev = NULL;
-        bufferevent_getcb(f->bev, &rd, &wr, &ev, NULL);
-        if (!rd && !wr && !ev) {
-            fresh_unlink(h, f);
-            h->conns_created--;
-        }
-        f = next;
-    }
-    if (h->fresh) {
-        static const struct timeval tv = { 0, 100000 };
-        event_add(h->sweep, &tv);
-    }
-}
-
-static struct bufferevent *fresh_add(struct http_loop *h, struct bufferevent *bev)
-{
-    struct fresh *f;
-    if (!bev)
-        return NULL;
-    fota_http_errpage_watch(&h->errpages, bev);
-    f = calloc(1, sizeof(*f));
-    if (!f)
-        return bev; /* untracked: drain waits for the grace period */
-    bufferevent_incref(bev);
-    f->bev = bev;
-    f->next = h->fresh;
-    if (f->next)
-        f->next->prev = f;
-    h->fresh = f;
-    unsigned b = bucket_of(bev);
-    f->hnext = h->fresh_hash[b];
-    h->fresh_hash[b] = f;
-    h->conns_created++;
-    loop_busy_update(h);
-    if (h->sweep && !event_pending(h->sweep, EV_TIMEOUT, NULL)) {
-        static const struct timeval tv = { 0, 100000 };
-        event_add(h->sweep, &tv);
-    }
-    return bev;
-}
-
-/* The connection carried a request: closecb accounting takes over. */
-static void fresh_done(struct http_loop *h, struct bufferevent *bev)
-{
-    for (struct fresh *f = h->fresh_hash[bucket_of(bev)]; f; f = f->hnext)
-        if (f->bev == bev) {
-            fresh_unlink(h, f);
-            h->conns_created--;
-            return;
-        }
-}
-
-static struct bufferevent *plain_bevcb(struct event_base *base, void *arg)
-{
-    struct http_loop *h = arg;
-    return fresh_add(h, bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
-}
-
-static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
-{
-    struct http_loop *h = arg;
-    SSL *ssl = SSL_new(h->hh->srv->ssl_ctx);
-    if (!ssl)
-        return NULL;
-    return fresh_add(h, bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                       BEV_OPT_CLOSE_ON_FREE));
-}
 
 /* ----------------------------------------------------------------- routes */
 
@@ -517,7 +276,7 @@ int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
     struct http_loop *hl = r->hloop;
-    struct conn *c = evcon && hl && !r->parked ? conn_track(hl, evcon) : NULL;
+    struct conn *c = evcon && hl && !r->parked ? fota_http__conn_track(hl, evcon) : NULL;
     struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
 
     if (!c || c->stream || http_draining(r->srv->http) || hl->draining) {
@@ -558,7 +317,7 @@ int fota_req_stream_send(struct fota_req *r, const char *data, size_t len)
 void fota_req_stream_end(struct fota_req *r)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
-    struct conn *c = evcon && r->hloop ? conn_track(r->hloop, evcon) : NULL;
+    struct conn *c = evcon && r->hloop ? fota_http__conn_track(r->hloop, evcon) : NULL;
     fota_stream_closed_cb cb = NULL;
     void *ud = NULL;
 
@@ -628,7 +387,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
     }
     TAILQ_INIT(&r->query);
     if (evcon) {
-        struct conn *c = conn_track(hl, evcon);
+        struct conn *c = fota_http__conn_track(hl, evcon);
         r->conn_id = c ? c->id : 0;
     }
     r->ev = ev;
@@ -705,7 +464,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 out:
     /* A started stream keeps r (freed on close); everything else ends here. */
     if (evcon) {
-        struct conn *c = conn_track(hl, evcon);
+        struct conn *c = fota_http__conn_track(hl, evcon);
         if (c && c->stream == r)
             return;
     }
@@ -735,7 +494,7 @@ static struct evhttp *make_evhttp(struct http_loop *hl, int tls)
         return NULL;
     evhttp_set_allowed_methods(e, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
-    evhttp_set_bevcb(e, tls ? tls_bevcb : plain_bevcb, hl);
+    evhttp_set_bevcb(e, tls ? fota_http__tls_bevcb : fota_http__plain_bevcb, hl);
     evhttp_set_gencb(e, dispatch, hl);
     evhttp_set_default_content_type(e, "application/json");
     /* No EVHTTP_SERVER_LINGERING_CLOSE: it answers an oversized body only
@@ -769,7 +528,7 @@ static void loop_free(struct http_loop *hl)
         evhttp_free(hl->plain);
     fota_http_errpages_free(&hl->errpages);
     while (hl->fresh)
-        fresh_unlink(hl, hl->fresh);
+        fota_http__fresh_unlink(hl, hl->fresh);
     if (hl->sweep)
         event_free(hl->sweep);
     for (unsigned b = 0; b < CONN_BUCKETS; b++) {
@@ -817,7 +576,7 @@ struct fota_http *fota_http_new(struct fota_server *srv)
     }
     struct http_loop *m = h->loops[0];
     m->plain = make_evhttp(m, 0);
-    m->sweep = evtimer_new(srv->base, fresh_sweep, m);
+    m->sweep = evtimer_new(srv->base, fota_http__fresh_sweep, m);
     if (!m->plain || !m->sweep)
         goto fail;
     loop_reload(m);
@@ -903,7 +662,7 @@ static int loop_accept(struct http_loop *hl)
         r = accept_on(hl, hl->tls, &hl->fd_tls, "https");
     }
     if (!hl->sweep)
-        hl->sweep = evtimer_new(fota_loop_base(hl->loop), fresh_sweep, hl);
+        hl->sweep = evtimer_new(fota_loop_base(hl->loop), fota_http__fresh_sweep, hl);
     loop_reload(hl);
     return hl->sweep ? r : FOTA_ENOMEM;
 }
