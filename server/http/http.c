@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/queue.h>
 #include <unistd.h>
@@ -693,6 +695,12 @@ int fota_http_listen(struct fota_http *h)
             if (fd < 0)
                 return fd;
             port = bound;   /* the other loops share the (ephemeral) port */
+            /* HTTP clients speak first: the kernel completes the accept only
+             * once the request's first bytes are in (nginx's "deferred"), so
+             * the loop reads at once instead of waiting one more pass, and
+             * idle connects never reach fotad. */
+            int defer = 5;
+            setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
             if (k == 0)
                 h->loops[i]->fd_plain = fd;
             else
