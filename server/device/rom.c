@@ -239,6 +239,65 @@ struct file_entry {
 static _Thread_local struct auth_entry auth_cache[ROM_CACHE_SLOTS];
 static _Thread_local struct file_entry file_cache[ROM_CACHE_SLOTS];
 
+/* Per-loop cache of open blob files. A blob is named by its SHA-256 and
+ * never changes, so its descriptor is reused across downloads (no open, fstat
+ * and close per request); the store lookup before it still decides whether
+ * the file may be served. An entry is reopened at the first use after the
+ * store's generation moved (so a deleted blob's space is not held for long)
+ * unless downloads still use it; it is never replaced while in use. */
+#define BLOB_SLOTS 16
+struct blob_entry {
+    uint64_t gen;
+    char sha256[FOTA_HASH_HEX];
+    int fd;             /* 0: empty (fd 0 is never a blob) */
+    int64_t size;
+    unsigned refs;      /* bodies in flight reading fd */
+};
+static _Thread_local struct blob_entry blob_cache[BLOB_SLOTS];
+
+static void blob_release(void *arg)
+{
+    struct blob_entry *b = arg;
+    b->refs--;
+}
+
+/* fd and size of the blob; *cached is the entry to release when the body is
+ * done, or NULL when fd is the caller's own. */
+static int blob_get(struct fota_server *srv, const char *sha, uint64_t gen, int *fd,
+                    int64_t *size, struct blob_entry **cached)
+{
+    unsigned h = 2166136261u;
+    for (const char *c = sha; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    struct blob_entry *b = &blob_cache[h % BLOB_SLOTS];
+    *cached = NULL;
+    if (b->fd > 0 && strcmp(b->sha256, sha) == 0 && (b->gen == gen || b->refs > 0)) {
+        *fd = b->fd;
+        *size = b->size;
+        b->refs++;
+        *cached = b;
+        return 0;
+    }
+    int rc = fota_blob_open(srv->blobs, sha, fd, size);
+    if (rc < 0 || !gen || b->refs > 0 || strlen(sha) >= sizeof b->sha256)
+        return rc;   /* uncached: the caller owns fd */
+    if (b->fd > 0)
+        close(b->fd);
+    *b = (struct blob_entry){ .gen = gen, .fd = *fd, .size = *size, .refs = 1 };
+    memcpy(b->sha256, sha, strlen(sha) + 1);
+    *cached = b;
+    return 0;
+}
+
+/* The body does not need fd after all. */
+static void rom_fd_drop(int fd, struct blob_entry *blob)
+{
+    if (blob)
+        blob_release(blob);
+    else
+        close(fd);
+}
+
 static unsigned cache_slot(const char *a, const char *b, int64_t n)
 {
     uint32_t h = 2166136261u ^ (uint32_t)n;
@@ -406,7 +465,8 @@ void fota_rom_download(void *ud, struct fota_req *r)
     }
 have_file:;
     int64_t size = 0;
-    rc = fota_blob_open(srv->blobs, file->sha256, &fd, &size);
+    struct blob_entry *blob = NULL;
+    rc = blob_get(srv, file->sha256, gen, &fd, &size, &blob);
     if (rc < 0) {
         fota_reply_error(r, rc == FOTA_ENOENT ? 404 : 500, "file %s is missing (%s)", file->name,
                          fota_errname(rc));
@@ -416,7 +476,7 @@ have_file:;
     int ranged = fota_rom_range(fota_req_header(r, "Range"), size, &from, &to);
     char hv[160];
     if (ranged < 0) {
-        close(fd);
+        rom_fd_drop(fd, blob);
         snprintf(hv, sizeof hv, "bytes */%" PRId64, size);
         evhttp_add_header(oh, "Content-Range", hv);
         fota_reply_error(r, 416, "range not satisfiable");
@@ -463,13 +523,14 @@ have_file:;
         bufferevent_set_max_single_write(bev, 1 << 20);
         /* The evbuffer owns fd from here (closed when the segment is sent);
          * rom_progress.c also feeds the device's download record. */
-        if (fota_rom_add_body(bev, fd, from, len, size, device_id, file->name, rom.version) == 0) {
+        if (fota_rom_add_body(bev, fd, from, len, size, device_id, file->name, rom.version,
+                              blob ? blob_release : NULL, blob) == 0) {
             fd = -1;
             now = bev;
         }
     }
     if (fd >= 0)
-        close(fd);
+        rom_fd_drop(fd, blob);
     evhttp_send_reply_end(r->ev);
     if (now)
         rom_send_now(now);

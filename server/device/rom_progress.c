@@ -22,6 +22,8 @@ struct body_progress {
     size_t skip;                       /* output bytes queued ahead of the body */
     int64_t counted, total;
     struct evbuffer_cb_entry *ent;
+    fota_rom_body_done done;           /* the borrowed file is free again */
+    void *done_arg;
     int cb_done;                       /* every body byte counted; callback removed */
     struct body_progress *prev, *next; /* all live contexts (reachable until freed) */
 };
@@ -91,44 +93,78 @@ static void body_gone(struct evbuffer_file_segment const *seg, int flags, void *
     static const struct timeval now = { 0, 0 };
     (void)seg;
     (void)flags;
+    if (p->done)
+        p->done(p->done_arg);
     if (event_base_once(p->base, -1, EV_TIMEOUT, body_finish, p, &now) != 0)
         fota_dl_end(p->dl, p->seq);   /* p stays on the live list */
 }
 
+/* The segment of a borrowed descriptor without a download record. */
+struct body_plain {
+    fota_rom_body_done done;
+    void *done_arg;
+};
+
+static void plain_gone(struct evbuffer_file_segment const *seg, int flags, void *arg)
+{
+    struct body_plain *b = arg;
+    (void)seg;
+    (void)flags;
+    b->done(b->done_arg);
+    free(b);
+}
+
 int fota_rom_add_body(struct bufferevent *bev, int fd, int64_t from, int64_t len, int64_t size,
-                      int64_t device_id, const char *file, const char *version)
+                      int64_t device_id, const char *file, const char *version,
+                      fota_rom_body_done done, void *done_arg)
 {
     struct evbuffer *out = bufferevent_get_output(bev);
     struct body_progress *p = NULL;
+    /* A borrowed descriptor stays open; the segment is used on this loop only. */
+    unsigned fsflags = done ? EVBUF_FS_DISABLE_LOCKING : EVBUF_FS_CLOSE_ON_FREE;
     if (device_id > 0 && len > 0 && (p = calloc(1, sizeof(*p))) != NULL) {
         p->dl = fota_dl_begin(device_id, file, version, from, len, size, &p->seq);
         p->base = bufferevent_get_base(bev);
         p->skip = evbuffer_get_length(out);
         p->total = len;
+        p->done = done;
+        p->done_arg = done_arg;
         if (!p->dl || !p->base ||
             (p->ent = evbuffer_add_cb(out, body_written, p)) == NULL) {
             free(p);
             p = NULL;
         }
     }
-    if (!p)
+    if (!p && !done)
         return evbuffer_add_file(out, fd, from, len);
-    struct evbuffer_file_segment *seg = evbuffer_file_segment_new(fd, from, len,
-                                                                  EVBUF_FS_CLOSE_ON_FREE);
+    struct body_plain *b = NULL;
+    if (!p && (b = malloc(sizeof(*b))) == NULL)
+        return -1;
+    struct evbuffer_file_segment *seg = evbuffer_file_segment_new(fd, from, len, fsflags);
     if (!seg) {
-        evbuffer_remove_cb_entry(out, p->ent);
-        fota_dl_end(p->dl, p->seq);
-        free(p);
+        free(b);
+        if (p) {
+            evbuffer_remove_cb_entry(out, p->ent);
+            fota_dl_end(p->dl, p->seq);
+            free(p);
+        }
         return -1;
     }
-    live_link(p);
-    evbuffer_file_segment_add_cleanup_cb(seg, body_gone, p);
-    if (evbuffer_add_file_segment(out, seg, 0, len) != 0) {
+    if (p) {
+        live_link(p);
+        evbuffer_file_segment_add_cleanup_cb(seg, body_gone, p);
+    } else {
+        *b = (struct body_plain){ done, done_arg };
+        evbuffer_file_segment_add_cleanup_cb(seg, plain_gone, b);
+    }
+    if (evbuffer_add_file_segment(out, seg, 0, len) != 0 && p) {
         /* Out of memory: no body goes out (the client sees a short reply). */
         evbuffer_remove_cb_entry(out, p->ent);
         p->cb_done = 1;
         fota_dl_end(p->dl, p->seq);
     }
-    evbuffer_file_segment_free(seg);   /* the buffer holds it now, or fd closes here */
+    /* The buffer holds it now; else it is freed here, which closes an owned
+     * fd or calls done (so the caller never sees -1 after this point). */
+    evbuffer_file_segment_free(seg);
     return 0;
 }
