@@ -154,10 +154,18 @@ int fota_server_device_keys_create(struct fota_server *srv, const struct fota_de
     return 0;
 }
 
-void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn, void *ud)
+void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn,
+                                  fota_rom_sync_fn sync, void *ud)
 {
     srv->rom_download = fn;
+    srv->rom_sync = sync;
     srv->rom_download_ud = ud;
+}
+
+void fota_server_download_sync(struct fota_server *srv)
+{
+    if (srv->rom_sync)
+        srv->rom_sync(srv->rom_download_ud);
 }
 
 void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, void *ud)

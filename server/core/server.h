@@ -64,6 +64,9 @@ extern const struct fota_module fota_legacy_module;
  * (r is the request; the hook must reply, see http.h). Installed by the
  * device module; without one, fotad answers 501. */
 typedef void (*fota_rom_download_fn)(void *ud, struct fota_req *r);
+/* Writes the downloads the hook has counted but not yet stored (they are
+ * batched), so that what the API reads next is exact. Any thread. */
+typedef void (*fota_rom_sync_fn)(void *ud);
 
 /* Command hook: called on the loop thread right after the REST API recorded
  * a command (state FOTA_CMD_QUEUED) for a device. The hook may deliver it to
@@ -96,6 +99,7 @@ struct fota_server {
     int64_t started;                  /* Unix seconds */
 
     fota_rom_download_fn rom_download;
+    fota_rom_sync_fn rom_sync;
     void *rom_download_ud;
     fota_command_fn command_hook;
     void *command_ud;
@@ -155,7 +159,10 @@ void fota_server_device_key(const struct fota_server *srv, const char *kind,
 /* Creates a device's master and owner key rows (hashes) for d->key_generation. */
 int fota_server_device_keys_create(struct fota_server *srv, const struct fota_device *d);
 
-void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn, void *ud);
+void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn,
+                                  fota_rom_sync_fn sync, void *ud);
+/* Before reading download counts or bytes: the hook's pending ones are stored. */
+void fota_server_download_sync(struct fota_server *srv);
 void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, void *ud);
 
 /* Stores m (message_add: sets m->id, m->created) and queues it for live

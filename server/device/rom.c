@@ -11,6 +11,7 @@
 #include "rom.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,27 +83,30 @@ static _Thread_local struct fota_rom_pending rom_pending[FOTA_ROM_PENDING];
 static _Thread_local unsigned rom_next;
 
 /* Completed downloads waiting for the ledger write, merged per (device,
- * file): written together once the loop has handled what is ready now (an
- * event with no delay), so a busy loop writes one row per device and file
- * per pass instead of one transaction per download. */
+ * file), one batch per loop: written once a second (LEDGER_FLUSH_MS) in one
+ * transaction, when the batch is full, or at once when the API is about to
+ * read the counts (fota_rom_ledgers_sync, from any thread), so what the API
+ * shows is exact while the serving loops write the store about once a second
+ * instead of once per pass. A crash loses at most that second of counts. */
 #define LEDGER_MAX 256
+#define LEDGER_FLUSH_MS 1000
 struct ledger_row {
     int64_t device_id, file_id, bytes;
     int completions;
 };
 struct fota_rom_ledger {
     struct fota_devchan *ch;
-    struct event *ev;
+    struct event *ev;           /* the flush timer, on the loop's base */
+    pthread_mutex_t mu;         /* rows: the loop adds, any thread may flush */
     size_t n;
     struct ledger_row rows[LEDGER_MAX];
 };
+/* Guards ch->ledgers[] slots being filled (by their loop) against a sync. */
+static pthread_mutex_t ledgers_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void ledger_flush(evutil_socket_t fd, short what, void *arg)
+static void ledger_write(struct fota_rom_ledger *l)
 {
-    struct fota_rom_ledger *l = arg;
     struct fota_store *st = l->ch->srv->store;
-    (void)fd;
-    (void)what;
     for (size_t i = 0; i < l->n; i++) {
         struct ledger_row *w = &l->rows[i];
         int rc = st->ops->download_add(st, w->device_id, w->file_id, w->bytes, w->completions);
@@ -114,43 +118,78 @@ static void ledger_flush(evutil_socket_t fd, short what, void *arg)
     l->n = 0;
 }
 
+static void ledger_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct fota_rom_ledger *l = arg;
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&l->mu);
+    ledger_write(l);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static struct fota_rom_ledger *ledger_of(struct fota_devchan *ch, struct fota_loop *loop)
+{
+    int li = loop ? fota_loop_index(loop) : -1;
+    if (li < 0 || li >= FOTA_LOOPS_MAX)
+        return NULL;
+    if (ch->ledgers[li])   /* only this loop's thread fills its slot */
+        return ch->ledgers[li];
+    struct fota_rom_ledger *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->ch = ch;
+    pthread_mutex_init(&l->mu, NULL);
+    if (!(l->ev = event_new(fota_loop_base(loop), -1, 0, ledger_flush, l))) {
+        pthread_mutex_destroy(&l->mu);
+        free(l);
+        return NULL;
+    }
+    pthread_mutex_lock(&ledgers_lock);
+    ch->ledgers[li] = l;
+    pthread_mutex_unlock(&ledgers_lock);
+    return l;
+}
+
 static void ledger_add(struct fota_devchan *ch, int64_t device_id, int64_t file_id, int64_t bytes)
 {
-    struct fota_loop *loop = fota_loop_current();
-    int li = loop ? fota_loop_index(loop) : -1;
-    struct fota_rom_ledger *ledger = li >= 0 && li < FOTA_LOOPS_MAX ? ch->ledgers[li] : NULL;
-    if (!ledger && li >= 0 && li < FOTA_LOOPS_MAX &&
-        (ledger = calloc(1, sizeof(*ledger))) != NULL) {
-        ledger->ch = ch;
-        ledger->ev = event_new(fota_loop_base(loop), -1, 0, ledger_flush, ledger);
-        if (!ledger->ev) {
-            free(ledger);
-            ledger = NULL;
-        }
-        ch->ledgers[li] = ledger;
-    }
-    if (!ledger) {   /* no loop (or no memory): write it now */
+    struct fota_rom_ledger *l = ledger_of(ch, fota_loop_current());
+    if (!l) {   /* no loop (or no memory): write it now */
         struct fota_store *st = ch->srv->store;
         if (st->ops->download_add(st, device_id, file_id, bytes, 1) < 0)
             FOTA_WARN("download not counted dev=%lld file=%lld", (long long)device_id,
                       (long long)file_id);
         return;
     }
-    for (size_t i = 0; i < ledger->n; i++) {
-        struct ledger_row *w = &ledger->rows[i];
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->n; i++) {
+        struct ledger_row *w = &l->rows[i];
         if (w->device_id == device_id && w->file_id == file_id) {
             w->bytes += bytes;
             w->completions++;
+            pthread_mutex_unlock(&l->mu);
             return;
         }
     }
-    if (ledger->n == LEDGER_MAX)
-        ledger_flush(-1, 0, ledger);
-    ledger->rows[ledger->n++] = (struct ledger_row){ device_id, file_id, bytes, 1 };
-    if (ledger->n == 1) {
-        static const struct timeval now = { 0, 0 };
-        event_add(ledger->ev, &now);
+    if (l->n == LEDGER_MAX)
+        ledger_write(l);
+    l->rows[l->n++] = (struct ledger_row){ device_id, file_id, bytes, 1 };
+    int arm = l->n == 1 && !evtimer_pending(l->ev, NULL);
+    pthread_mutex_unlock(&l->mu);
+    if (arm) {
+        static const struct timeval later = { LEDGER_FLUSH_MS / 1000, (LEDGER_FLUSH_MS % 1000) * 1000 };
+        event_add(l->ev, &later);
     }
+}
+
+void fota_rom_ledgers_sync(void *ud)
+{
+    struct fota_devchan *ch = ud;
+    pthread_mutex_lock(&ledgers_lock);
+    for (int i = 0; i < FOTA_LOOPS_MAX; i++)
+        if (ch->ledgers[i])
+            ledger_flush(-1, 0, ch->ledgers[i]);
+    pthread_mutex_unlock(&ledgers_lock);
 }
 
 void fota_rom_ledgers_free(struct fota_devchan *ch)
@@ -159,8 +198,9 @@ void fota_rom_ledgers_free(struct fota_devchan *ch)
         struct fota_rom_ledger *l = ch->ledgers[i];
         if (!l)
             continue;
-        ledger_flush(-1, 0, l);
+        ledger_write(l);
         event_free(l->ev);
+        pthread_mutex_destroy(&l->mu);
         free(l);
         ch->ledgers[i] = NULL;
     }
