@@ -689,6 +689,17 @@ int fota_http_listen(struct fota_http *h)
         const char *proto = k == 0 ? "http" : "https";
         if (k == 0 ? c->http_port == FOTA_PORT_OFF : !tls)
             continue;
+        if (reuse) {
+            /* SO_REUSEPORT would let our sockets join another process's
+             * group on this port (same user) and silently split its traffic
+             * with it: a plain bind first fails if anyone holds the port. */
+            int bound = port;
+            int probe = fota_server_bind_opt(h->srv, proto, port, &bound, 0, 1);
+            if (probe < 0)
+                return probe;
+            close(probe);
+            port = bound;
+        }
         for (int i = 0; i < h->nloops; i++) {
             int bound = port;
             int fd = fota_server_bind_opt(h->srv, proto, port, &bound, reuse, i > 0);

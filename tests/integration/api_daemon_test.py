@@ -84,6 +84,20 @@ def test_port_in_use():
                   "clear message: %s" % err)
     finally:
         s.close()
+    # A fotad whose loops share the port with SO_REUSEPORT: a second fotad (same user, same
+    # option) must not join that group and silently take half of the first one's clients.
+    with Fotad(extra=["--workers", "2"]) as first, tempfile.TemporaryDirectory() as t:
+        try:
+            p = run_fotad(["--data", t, "--bind", "127.0.0.1", "--http-port", str(first.http_port),
+                           "--workers", "2", "--device-port", "off", "--legacy-port", "off",
+                           "--https-port", "off", "--device-tls-port", "off"])
+        except subprocess.TimeoutExpired:
+            raise TestFailure("a second fotad shared the first one's SO_REUSEPORT port")
+        check(p.returncode != 0 and re.search(
+            r"cannot listen proto=http addr=127\.0\.0\.1:%d error=\"Address already in use\""
+            % first.http_port, p.stderr.decode()), "second fotad refused: %r" % p.stderr)
+        st, _, j = first.api("GET", "/v1/ping/")
+        check(st == 200, "first one unaffected")
 
 
 def test_first_start_files(d):
