@@ -1,6 +1,6 @@
 """devchan_rpc_test.py - RPC delivery rules: offline -> 202 queued and pushed when the device
 next identifies; queue=false -> 409; no D4 in time -> 504; admin key with device_id=;
-unknown release -> 404; datastream POST forwarded as §2.5 and the device's D5 returned;
+unknown release -> 404; datastream POST and GET forwarded as §2.5 and the device's D5 returned;
 a failed upgrade report; a silent device dropped after ping_timeout."""
 import json
 import time
@@ -114,6 +114,18 @@ def main():
                  % n)
         st, j = join()
         check(st == 200 and j["datapoint"] == {"x": 1}, "datastream reply %s %s" % (st, j))
+        # datastream GET (the app reading the plug): no body, "method": "GET" (§2.5)
+        join = run_in_thread(api, d, "GET", "/v1/datastreams/plug-status/datapoint/"
+                             "?deliver_to_device=true", owner)
+        push = dev.recv_msg()
+        n = parse_nonce(push)
+        check(push == '{"deliver_to_device": true, "meta": {"Authorization": "token %s"}, '
+              '"method": "GET", "nonce": %d, "path": "/v1/datastreams/plug-status/datapoint/"}\n'
+              % (owner, n), "datastream GET push %r" % push)
+        dev.send('{"status": 200, "datapoint": {"x": 0}, "nonce": %d, "deliver_to_device": true}\n'
+                 % n)
+        st, j = join()
+        check(st == 200 and j["datapoint"] == {"x": 0}, "datastream GET reply %s %s" % (st, j))
         # a device that stops pinging is dropped after ping_timeout (5 s) and shown offline
         t0 = time.monotonic()
         check(dev.closed(timeout=10), "silent device not dropped")
