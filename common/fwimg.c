@@ -51,6 +51,17 @@ void fota_fwimg_begin(struct fota_fwimg_stream *s, uint32_t flags)
         fota_sha256_init(&s->sha);
 }
 
+void fota_fwimg_set_crc(struct fota_fwimg_stream *s,
+                        uint32_t (*crc32)(uint32_t crc, const void *data, size_t len))
+{
+    s->crc32 = crc32;
+}
+
+static uint32_t crc_upd(const struct fota_fwimg_stream *s, uint32_t crc, const void *p, size_t n)
+{
+    return s->crc32 ? s->crc32(crc, p, n) : fota_crc32_update(crc, p, n);
+}
+
 /* CRC of everything but the last 4 bytes: bytes are CRC'd when they leave a
  * 4-byte window, so whatever ends the file stays out of the sum. */
 static void crc_window(struct fota_fwimg_stream *s, const uint8_t *p, size_t len)
@@ -66,9 +77,9 @@ static void crc_window(struct fota_fwimg_stream *s, const uint8_t *p, size_t len
     }
     out = w + len - 4;
     k = out < w ? out : w;
-    s->crc = fota_crc32_update(s->crc, s->win, k);
+    s->crc = crc_upd(s, s->crc, s->win, k);
     if (out > k)
-        s->crc = fota_crc32_update(s->crc, p, out - k);
+        s->crc = crc_upd(s, s->crc, p, out - k);
     /* new window = last 4 bytes of win[0..w) + p[0..len) */
     nkeep = 0;
     for (i = out; i < w; i++)
@@ -421,7 +432,7 @@ static const char *trunc_what(int state)
 static int finish_tail(struct fota_fwimg_stream *s)
 {
     struct fota_fwimg_info *in = &s->info;
-    uint32_t whole = fota_crc32_update(s->crc, s->win, s->pos < 4 ? s->pos : 4);
+    uint32_t whole = crc_upd(s, s->crc, s->win, s->pos < 4 ? s->pos : 4);
     int crc_present, crc_optional;
 
     if (in->layout == FOTA_FWIMG_LAYOUT_V2) {

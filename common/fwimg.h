@@ -149,10 +149,17 @@ struct fota_fwimg_stream {
     uint8_t ver_len;      /* version bytes collected; 0xFF = done */
     char ver_buf[FOTA_FWIMG_VERSION_MAX];
     uint32_t ver_off;
+    uint32_t (*crc32)(uint32_t crc, const void *data, size_t len); /* NULL: fota_crc32_update */
 };
 
 /* Starts a stream; flags are FOTA_FWIMG_F_*. Never fails for valid s. */
 void fota_fwimg_begin(struct fota_fwimg_stream *s, uint32_t flags);
+
+/* Optional, after begin: a faster CRC-32 with exactly fota_crc32_update's
+ * semantics (a host's zlib crc32); NULL keeps the portable one. The result
+ * does not change; only the time it takes. */
+void fota_fwimg_set_crc(struct fota_fwimg_stream *s,
+                        uint32_t (*crc32)(uint32_t crc, const void *data, size_t len));
 
 /* Feeds len bytes (any chunking, also 1 byte at a time). Returns 0, or a
  * negative FOTA_E* as soon as the input is known to be bad: FOTA_EMAGIC after

@@ -27,6 +27,14 @@ struct fotadev_flash_ops {
     int (*read)(void *ud, uint32_t addr, void *buf, uint32_t len);
     int (*erase)(void *ud, uint32_t sector);
     int (*write)(void *ud, uint32_t addr, const void *buf, uint32_t len);
+    /* Optional host accelerators for the image checks (NULL on a device;
+     * the results must not differ, only the time they take):
+     * crc32: a faster CRC-32 with exactly fota_crc32_update's semantics
+     * (a host's zlib crc32); NULL: fota_crc32_update.
+     * crc_read: *crc = fota_crc32_update(*crc, <flash [addr, addr + len)>),
+     * with read's errors (power, range); NULL: read in small chunks + crc32. */
+    uint32_t (*crc32)(uint32_t crc, const void *data, size_t len);
+    int (*crc_read)(void *ud, uint32_t addr, uint32_t len, uint32_t *crc);
 };
 
 /* The hardware abstraction. The simulator and the ESP8266 port implement

@@ -127,6 +127,7 @@ struct fotasim {
     unsigned api_next, api_pending, registered, api_errors;
     struct fotasim_api_call *api_calls; /* in flight: freed at cleanup if unanswered */
     char api_error[160];
+    double cpu_at_push;           /* CPU seconds (user + system) at the first upgrade push; <0 none */
 };
 
 /* Device lifecycle (fota_sim_dev.c). */
@@ -151,6 +152,8 @@ const uint8_t *fotasim_factory_image(struct fotasim *s, size_t *len);
 
 /* Seconds since the simulator started (main). */
 double fotasim_elapsed(struct fotasim *s);
+/* CPU seconds (user + system) this process used so far (main). */
+double fotasim_cpu_seconds(void);
 
 /* Called by a device whenever its state may have changed. */
 void fotasim_check_done(struct fotasim *s);

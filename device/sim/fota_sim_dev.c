@@ -429,6 +429,8 @@ static void hal_event(void *ud, int ev, int err, const char *what)
     case FOTADEV_EV_UPGRADE_START:
         if (d->t_start <= 0)
             d->t_start = (float)fotasim_elapsed(s);
+        if (s->cpu_at_push < 0)
+            s->cpu_at_push = fotasim_cpu_seconds();
         if (s->o.ack_only && d->state == DEV_RUNNING)
             d->state = DEV_DONE;               /* acknowledged: all this run wants */
         break;
@@ -513,6 +515,7 @@ int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const ch
         return rc;
     if ((rc = fotasim_flash_init(&d->flash, d->lay.flash_size, d->rnd)) < 0)
         return rc;
+    d->flash.pool = &s->pool;          /* the loader's version memo */
     img = fotasim_factory_image(s, &len);
     if ((rc = fotasim_flash_program_shared(&d->flash, d->lay.slot_addr[0], img,
                                            (uint32_t)((len + 4095) & ~(size_t)4095))) < 0)

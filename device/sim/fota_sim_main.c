@@ -203,6 +203,15 @@ double fotasim_elapsed(struct fotasim *s)
     return (double)(now.tv_sec - s->t0.tv_sec) + (double)(now.tv_usec - s->t0.tv_usec) / 1e6;
 }
 
+double fotasim_cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0.0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static double elapsed(struct fotasim *s)
 {
     struct timeval now;
@@ -379,6 +388,15 @@ static int summary(struct fotasim *s)
         json_object_set_new(j, "channel_drops", json_integer(s->chan_drops));
         json_object_set_new(j, "connected_at_end", json_integer(connected_now(s)));
         json_object_set_new(j, "upgrade", upgrade_timings(s));
+        json_object_set_new(j, "pool", json_pack("{s:I, s:I, s:i, s:i}",
+                                                 "sectors", (json_int_t)s->pool.used,
+                                                 "shared", (json_int_t)s->pool.shared,
+                                                 "crc_memo_hits", (int)s->pool.crc_memo_hits,
+                                                 "version_memo_hits", (int)s->pool.memo_hits));
+        /* CPU: the whole run, and from the first upgrade push on (the wave's part) */
+        json_object_set_new(j, "cpu_s", json_real(fotasim_cpu_seconds()));
+        json_object_set_new(j, "upgrade_cpu_s", json_real(s->cpu_at_push >= 0
+                                                          ? fotasim_cpu_seconds() - s->cpu_at_push : 0.0));
         if (s->o.json_devices)
             json_object_set_new(j, "per_device", per_device(s));
         txt = json_dumps(j, JSON_SORT_KEYS);
@@ -493,6 +511,7 @@ int main(int argc, char **argv)
     uint32_t image_size = 0;
 
     memset(&s, 0, sizeof(s));
+    s.cpu_at_push = -1.0;
     o->http_port = 80;
     o->device_port = 8000;
     o->legacy_port = 5555;

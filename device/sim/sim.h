@@ -19,6 +19,7 @@
  * fit in memory. A fault plan can cut power at the Nth erase/write: that
  * operation is torn (part done, part garbage) and every later operation
  * fails with FOTA_EIO until power_on. */
+struct fotasim_pool;
 struct fotasim_flash {
     uint8_t **sec;     /* per sector; NULL = erased */
     uint8_t *owned;    /* per sector: 1 if sec[i] is ours to free/modify */
@@ -28,6 +29,7 @@ struct fotasim_flash {
     int powered;
     uint32_t rnd;      /* torn-operation garbage */
     unsigned long erases, writes, reads;
+    struct fotasim_pool *pool;   /* optional: where the loader memoises image versions */
 };
 
 /* Sets up size bytes (multiple of 4 KiB), all erased. 0 or FOTA_ENOMEM. */
@@ -50,18 +52,44 @@ int fotasim_flash_program_shared(struct fotasim_flash *f, uint32_t addr, const u
 int fotasim_flash_peek(const struct fotasim_flash *f, uint32_t addr, void *buf, uint32_t len);
 /* Bytes of memory the sectors owned by this flash use. */
 size_t fotasim_flash_footprint(const struct fotasim_flash *f);
+/* The device's flash ops on f (crc32 = fotasim_crc32). */
 struct fotadev_flash_ops fotasim_flash_ops(struct fotasim_flash *f);
+/* zlib's crc32 with fota_crc32_update's semantics (host only: the simulator's
+ * fast path for the image CRCs; the device keeps the small table). */
+uint32_t fotasim_crc32(uint32_t crc, const void *data, size_t len);
+/* Read-only view of sector i as the flash holds it now (a shared 0xFF
+ * sector when erased), valid until the next erase/write/cleanup of f;
+ * NULL outside the flash. Not counted (for the simulator's own checks). */
+const uint8_t *fotasim_flash_sector(const struct fotasim_flash *f, uint32_t i);
 int fotasim_flash_read(void *ud, uint32_t addr, void *buf, uint32_t len);
 int fotasim_flash_erase(void *ud, uint32_t sector);
+int fotasim_flash_crc_read(void *ud, uint32_t addr, uint32_t len, uint32_t *crc);
 int fotasim_flash_write(void *ud, uint32_t addr, const void *buf, uint32_t len);
 
 /* A pool of read-only sectors shared by content between flashes: after a
  * device downloaded an image, its sectors are identical to every other
  * device's, so the simulator keeps one copy (copy-on-write as above). */
+#define FOTASIM_VER_MEMO 4
 struct fotasim_pool {
     uint8_t **slot;    /* open addressing by content hash; NULL = empty */
     size_t cap, used;
     size_t shared;     /* sectors replaced by a pool copy */
+    /* The loader's version read, memoised for images whose sectors are all
+     * immutable (pooled, factory-shared or erased): the same sector
+     * pointers hold the same bytes for as long as the pool lives. */
+    struct fotasim_ver_memo {
+        uint32_t addr, len;
+        const uint8_t **secs;  /* malloc'd; the sector pointers of [addr, addr + len) */
+        char version[FOTA_FWIMG_VERSION_MAX];
+    } memo[FOTASIM_VER_MEMO];
+    unsigned nmemo, memo_hits;
+    /* The same for CRC read-backs (fotasim_flash_crc_read): the CRC of whole
+     * immutable sectors [first, first + n), continued from crc_in. */
+    struct fotasim_crc_memo {
+        uint32_t first, n, crc_in, crc;
+        const uint8_t **secs;  /* malloc'd; the sector pointers */
+    } crc_memo[FOTASIM_VER_MEMO];
+    unsigned ncrc_memo, crc_memo_hits;
 };
 void fotasim_pool_init(struct fotasim_pool *p);
 /* Frees every pooled sector: only after every flash using it is gone. */

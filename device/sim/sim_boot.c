@@ -2,6 +2,7 @@
  * protected parameter area, pick usr_bin, check the image's XOR checksum
  * (the SDK loader's only check, §6.5), fall back to the other slot, and
  * report the version the shared codec finds in the running image. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +15,28 @@ static uint32_t rd32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* XOR of n bytes, 8 at a time. */
+static uint8_t xor_bytes(const uint8_t *p, uint32_t n)
+{
+    uint64_t w = 0, v;
+    uint32_t i = 0;
+    uint8_t x;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&v, p + i, 8);
+        w ^= v;
+    }
+    w ^= w >> 32;
+    w ^= w >> 16;
+    w ^= w >> 8;
+    x = (uint8_t)w;
+    for (; i < n; i++)
+        x ^= p[i];
+    return x;
+}
+
 long fotasim_image_check(struct fotasim_flash *f, uint32_t addr, uint32_t max)
 {
-    uint8_t h[16], buf[256];
+    uint8_t h[16], buf[FOTADEV_SECTOR];
     uint32_t pos = 0, i, nseg, len, n;
     uint8_t xsum = 0xEF;
 
@@ -42,8 +62,7 @@ long fotasim_image_check(struct fotasim_flash *f, uint32_t addr, uint32_t max)
             n = len < sizeof(buf) ? len : (uint32_t)sizeof(buf);
             if (fotasim_flash_read(f, addr + pos, buf, n) < 0)
                 return FOTA_EIO;
-            for (uint32_t k = 0; k < n; k++)
-                xsum ^= buf[k];
+            xsum ^= xor_bytes(buf, n);
             pos += n;
             len -= n;
         }
@@ -56,21 +75,86 @@ long fotasim_image_check(struct fotasim_flash *f, uint32_t addr, uint32_t max)
     return (long)pos + 5;                         /* + the CRC word */
 }
 
+/* The memo entry for [addr, addr + len) when every sector of it is
+ * immutable (not owned by f): *slot = the matching entry or -1. Returns 0
+ * when the range cannot be memoised. */
+static int memo_find(const struct fotasim_flash *f, uint32_t addr, uint32_t len, int *slot)
+{
+    uint32_t first = addr / FOTADEV_SECTOR, last = (addr + len - 1) / FOTADEV_SECTOR, i;
+    unsigned m;
+
+    *slot = -1;
+    if (!f->pool || len == 0 || last >= f->nsec)
+        return 0;
+    for (i = first; i <= last; i++)
+        if (f->owned[i])
+            return 0;
+    for (m = 0; m < f->pool->nmemo; m++) {
+        const struct fotasim_ver_memo *e = &f->pool->memo[m];
+        if (e->addr != addr || e->len != len)
+            continue;
+        for (i = first; i <= last && e->secs[i - first] == f->sec[i]; i++)
+            ;
+        if (i > last) {
+            *slot = (int)m;
+            break;
+        }
+    }
+    return 1;
+}
+
+static void memo_store(struct fotasim_flash *f, uint32_t addr, uint32_t len, const char *version)
+{
+    uint32_t first = addr / FOTADEV_SECTOR, n = (addr + len - 1) / FOTADEV_SECTOR - first + 1, i;
+    struct fotasim_ver_memo *e;
+
+    if (f->pool->nmemo >= FOTASIM_VER_MEMO)
+        return;
+    e = &f->pool->memo[f->pool->nmemo];
+    if (!(e->secs = malloc(n * sizeof(*e->secs))))
+        return;
+    for (i = 0; i < n; i++)
+        e->secs[i] = f->sec[first + i];
+    e->addr = addr;
+    e->len = len;
+    snprintf(e->version, sizeof(e->version), "%s", version);
+    f->pool->nmemo++;
+}
+
+/* The version the shared codec finds in the image, fed sector by sector
+ * straight from the flash (no copy) with the host's fast CRC; memoised in
+ * f->pool for images made of immutable sectors (a wave's devices all boot
+ * the same pooled image). */
 static void read_version(struct fotasim_flash *f, uint32_t addr, uint32_t len, char *out, size_t cap)
 {
+    struct fota_fwimg_stream st;
     struct fota_fwimg_info info;
-    uint8_t *img;
+    uint32_t pos = 0;
+    int memo, can_memo = memo_find(f, addr, len, &memo);
+
     out[0] = '\0';
-    if (!(img = malloc(len)) || fotasim_flash_peek(f, addr, img, len) < 0) {
-        free(img);
+    if (memo >= 0) {
+        snprintf(out, cap, "%s", f->pool->memo[memo].version);
+        f->pool->memo_hits++;
         return;
     }
-    fota_fwimg_parse_flags(img, len, FOTA_FWIMG_F_NO_SHA256, &info);
-    free(img);
+    fota_fwimg_begin(&st, FOTA_FWIMG_F_NO_SHA256);
+    fota_fwimg_set_crc(&st, fotasim_crc32);
+    while (pos < len) {
+        uint32_t a = addr + pos, off = a % FOTADEV_SECTOR;
+        uint32_t n = FOTADEV_SECTOR - off < len - pos ? FOTADEV_SECTOR - off : len - pos;
+        const uint8_t *sec = fotasim_flash_sector(f, a / FOTADEV_SECTOR);
+        if (!sec || fota_fwimg_update(&st, sec + off, n) < 0)
+            break;
+        pos += n;
+    }
+    fota_fwimg_end(&st, &info);
     if (info.version[0]) {
         strncpy(out, info.version, cap - 1);
         out[cap - 1] = '\0';
     }
+    if (can_memo)
+        memo_store(f, addr, len, info.version);
 }
 
 int fotasim_boot_run(struct fotasim_flash *f, const struct fotadev_layout *lay, int loader_ver,

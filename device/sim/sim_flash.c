@@ -5,9 +5,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "sim.h"
 
 #define SEC FOTADEV_SECTOR
+
+static const uint8_t erased_sector[SEC] = {
+#define FF8 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF
+#define FF64 FF8, FF8, FF8, FF8, FF8, FF8, FF8, FF8
+#define FF512 FF64, FF64, FF64, FF64, FF64, FF64, FF64, FF64
+    FF512, FF512, FF512, FF512, FF512, FF512, FF512, FF512
+#undef FF512
+#undef FF64
+#undef FF8
+};
+
+uint32_t fotasim_crc32(uint32_t crc, const void *data, size_t len)
+{
+    const Bytef *p = data;
+    uLong c = crc;
+    while (len > 0) {                      /* zlib takes uInt lengths */
+        uInt n = len > 0x40000000u ? 0x40000000u : (uInt)len;
+        c = crc32(c, p, n);
+        p += n;
+        len -= n;
+    }
+    return (uint32_t)c;
+}
+
+const uint8_t *fotasim_flash_sector(const struct fotasim_flash *f, uint32_t i)
+{
+    if (i >= f->nsec)
+        return NULL;
+    return f->sec[i] ? f->sec[i] : erased_sector;
+}
 
 int fotasim_flash_init(struct fotasim_flash *f, uint32_t size, uint32_t seed)
 {
@@ -64,6 +96,15 @@ static uint8_t *own_sector(struct fotasim_flash *f, uint32_t i)
     return p;
 }
 
+/* memcpy through an external call: GCC inlines copies it knows to be
+ * bounded (<= 4 KiB) as `rep movsq`, whose start-up dominates the device's
+ * 64-byte reads; the libc's memcpy does them in a few instructions. */
+void fotasim_copy_out(void *dst, const void *src, size_t n);   /* not static: see above */
+__attribute__((noinline)) void fotasim_copy_out(void *dst, const void *src, size_t n)
+{
+    memcpy(dst, src, n);
+}
+
 int fotasim_flash_peek(const struct fotasim_flash *f, uint32_t addr, void *buf, uint32_t len)
 {
     uint8_t *out = buf;
@@ -71,10 +112,7 @@ int fotasim_flash_peek(const struct fotasim_flash *f, uint32_t addr, void *buf, 
         return FOTA_ERANGE;
     while (len > 0) {
         uint32_t i = addr / SEC, off = addr % SEC, n = SEC - off < len ? SEC - off : len;
-        if (f->sec[i])
-            memcpy(out, f->sec[i] + off, n);
-        else
-            memset(out, 0xFF, n);
+        fotasim_copy_out(out, (f->sec[i] ? f->sec[i] : erased_sector) + off, n);
         out += n;
         addr += n;
         len -= n;
@@ -194,6 +232,70 @@ int fotasim_flash_read(void *ud, uint32_t addr, void *buf, uint32_t len)
     return fotasim_flash_peek(f, addr, buf, len);
 }
 
+/* CRC of the whole sectors [first, first + n) continued from crc_in, from
+ * the pool's memo when every one of them is immutable (not owned: pooled,
+ * factory-shared or erased - the same pointers hold the same bytes for as
+ * long as the pool lives), else computed (and memoised when immutable). */
+static uint32_t sectors_crc(struct fotasim_flash *f, uint32_t first, uint32_t n, uint32_t crc_in)
+{
+    struct fotasim_pool *p = f->pool;
+    uint32_t i, crc = crc_in;
+    unsigned m;
+    int immutable = p != NULL;
+
+    for (i = first; immutable && i < first + n; i++)
+        immutable = !f->owned[i];
+    for (m = 0; immutable && m < p->ncrc_memo; m++) {
+        const struct fotasim_crc_memo *e = &p->crc_memo[m];
+        if (e->first != first || e->n != n || e->crc_in != crc_in)
+            continue;
+        for (i = 0; i < n && e->secs[i] == f->sec[first + i]; i++)
+            ;
+        if (i == n) {
+            p->crc_memo_hits++;
+            return e->crc;
+        }
+    }
+    for (i = first; i < first + n; i++)
+        crc = fotasim_crc32(crc, fotasim_flash_sector(f, i), SEC);
+    if (immutable && p->ncrc_memo < FOTASIM_VER_MEMO) {
+        struct fotasim_crc_memo *e = &p->crc_memo[p->ncrc_memo];
+        if ((e->secs = malloc(n * sizeof(*e->secs))) != NULL) {
+            for (i = 0; i < n; i++)
+                e->secs[i] = f->sec[first + i];
+            e->first = first;
+            e->n = n;
+            e->crc_in = crc_in;
+            e->crc = crc;
+            p->ncrc_memo++;
+        }
+    }
+    return crc;
+}
+
+int fotasim_flash_crc_read(void *ud, uint32_t addr, uint32_t len, uint32_t *crc)
+{
+    struct fotasim_flash *f = ud;
+    if (!f->powered)
+        return FOTA_EIO;
+    if (addr > f->size || len > f->size - addr)
+        return FOTA_ERANGE;
+    f->reads++;
+    if (addr % SEC == 0 && len >= SEC) {   /* the whole sectors first */
+        uint32_t n = len / SEC;
+        *crc = sectors_crc(f, addr / SEC, n, *crc);
+        addr += n * SEC;
+        len -= n * SEC;
+    }
+    while (len > 0) {                      /* straight from the sectors, no copy */
+        uint32_t i = addr / SEC, off = addr % SEC, n = SEC - off < len ? SEC - off : len;
+        *crc = fotasim_crc32(*crc, fotasim_flash_sector(f, i) + off, n);
+        addr += n;
+        len -= n;
+    }
+    return 0;
+}
+
 int fotasim_flash_erase(void *ud, uint32_t sector)
 {
     struct fotasim_flash *f = ud;
@@ -218,11 +320,16 @@ int fotasim_flash_erase(void *ud, uint32_t sector)
     return 0;
 }
 
+/* With f->pool, a write that writes the last word of a sector hands that
+ * sector to the pool (content-addressed sharing, copied again on the next
+ * write: invisible to the device) while its bytes are still in the cache:
+ * a wave's devices then hold one copy of the image, and the final CRC
+ * read-back of those immutable sectors is memoised (sectors_crc). */
 int fotasim_flash_write(void *ud, uint32_t addr, const void *buf, uint32_t len)
 {
     struct fotasim_flash *f = ud;
     const uint8_t *s = buf;
-    uint32_t n = len;
+    uint32_t n = len, n_total = len;
 
     if (!f->powered)
         return FOTA_EIO;
@@ -237,8 +344,14 @@ int fotasim_flash_write(void *ud, uint32_t addr, const void *buf, uint32_t len)
         uint8_t *p = own_sector(f, i);
         if (!p)
             return FOTA_ENOMEM;
-        for (j = 0; j < k; j++)
-            p[off + j] &= s[j];                  /* NOR: bits only go 1 -> 0 */
+        /* NOR: bits only go 1 -> 0 (k and off are multiples of 4) */
+        for (j = 0; j < k; j += 4) {
+            uint32_t w, v;
+            memcpy(&w, p + off + j, 4);
+            memcpy(&v, s + j, 4);
+            w &= v;
+            memcpy(p + off + j, &w, 4);
+        }
         s += k;
         addr += k;
         n -= k;
@@ -247,6 +360,10 @@ int fotasim_flash_write(void *ud, uint32_t addr, const void *buf, uint32_t len)
     if (len != 0)
         return FOTA_EIO;
     f->writes++;
+    /* the sectors whose last word this write wrote (see above) */
+    if (f->pool && n_total > 0 && addr / SEC > (addr - n_total) / SEC)
+        (void)fotasim_flash_dedupe(f, f->pool, (addr - n_total) / SEC,
+                                   addr / SEC - (addr - n_total) / SEC);
     return 0;
 }
 
@@ -257,18 +374,28 @@ struct fotadev_flash_ops fotasim_flash_ops(struct fotasim_flash *f)
     o.read = fotasim_flash_read;
     o.erase = fotasim_flash_erase;
     o.write = fotasim_flash_write;
+    o.crc32 = fotasim_crc32;
+    o.crc_read = fotasim_flash_crc_read;
     return o;
 }
 
 /* ---- sector pool ---- */
 
+/* Hash of a sector from one 8-byte word in every 64 bytes (multiply-
+ * xorshift): equal sectors are confirmed with memcmp, so the hash only has
+ * to spread distinct ones, and image sectors differ nearly everywhere. */
 static uint64_t sector_hash(const uint8_t *p)
 {
-    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    uint64_t h = 0x9E3779B97F4A7C15ull, w;
     uint32_t i;
-    for (i = 0; i < SEC; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+    for (i = 0; i < SEC; i += 64) {
+        memcpy(&w, p + i + ((i >> 6) & 7u) * 8, 8);   /* a different word of each line */
+        h = (h ^ w) * 0x100000001B3ull;
+        h ^= h >> 29;
+    }
+    h ^= h >> 33;                         /* the pool indexes by the low bits */
+    h *= 0xFF51AFD7ED558CCDull;
+    return h ^ (h >> 29);
 }
 
 void fotasim_pool_init(struct fotasim_pool *p)
@@ -279,6 +406,10 @@ void fotasim_pool_init(struct fotasim_pool *p)
 void fotasim_pool_cleanup(struct fotasim_pool *p)
 {
     size_t i;
+    for (i = 0; i < p->nmemo; i++)
+        free(p->memo[i].secs);
+    for (i = 0; i < p->ncrc_memo; i++)
+        free(p->crc_memo[i].secs);
     for (i = 0; i < p->cap; i++)
         free(p->slot[i]);
     free(p->slot);

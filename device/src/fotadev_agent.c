@@ -302,13 +302,22 @@ static void dl_header(struct fotadev_agent *a)
         dl_fail(a, FOTA_ETOOBIG, "bad Content-Length");
 }
 
-/* Bounded strstr over one received segment (segments are not strings). */
+/* Bounded strstr over one received segment (segments are not strings):
+ * memchr finds each candidate first byte (the libc's fast scan). */
 static const uint8_t *seg_find(const uint8_t *p, size_t len, const char *needle)
 {
-    size_t n = strlen(needle), i;
-    for (i = 0; n <= len && i <= len - n; i++)
-        if (p[i] == (uint8_t)needle[0] && memcmp(p + i, needle, n) == 0)
-            return p + i;
+    size_t n = strlen(needle);
+    const uint8_t *end, *c;
+    if (n == 0 || n > len)
+        return n == 0 ? p : NULL;
+    end = p + (len - n) + 1;               /* candidates start before end */
+    for (c = p; c < end; c++) {
+        c = memchr(c, (unsigned char)needle[0], (size_t)(end - c));
+        if (!c)
+            return NULL;
+        if (memcmp(c, needle, n) == 0)
+            return c;
+    }
     return NULL;
 }
 

@@ -21,6 +21,7 @@ int fotadev_ota_begin(struct fotadev_ota *o, const struct fotadev_flash_ops *f,
     fota_fwimg_begin(&o->img, FOTA_FWIMG_F_NO_SHA256 | FOTA_FWIMG_F_REQUIRE_CRC |
                                   (slot == FOTADEV_SLOT_USER1 ? FOTA_FWIMG_F_EXPECT_USER1
                                                               : FOTA_FWIMG_F_EXPECT_USER2));
+    fota_fwimg_set_crc(&o->img, f->crc32);
     return 0;
 }
 
@@ -84,12 +85,14 @@ int fotadev_ota_update(struct fotadev_ota *o, const void *data, size_t len)
         return fail(o, rc);
     while (len > 0) {
         uint32_t off = o->fed - o->carry_len, n;
+        uint32_t take = OTA_CHUNK - o->carry_len;
+        if (take > len)
+            take = (uint32_t)len;
         memcpy(stage, o->carry, o->carry_len);
-        n = o->carry_len;
-        while (n < OTA_CHUNK && len > 0) {
-            stage[n++] = *p++;
-            len--;
-        }
+        memcpy(stage + o->carry_len, p, take);
+        n = o->carry_len + take;
+        p += take;
+        len -= take;
         o->fed += n - o->carry_len;
         o->carry_len = (uint8_t)(n & 3u);
         n &= ~3u;
@@ -129,11 +132,13 @@ int fotadev_ota_end(struct fotadev_ota *o, struct fota_fwimg_info *info)
         return fail(o, FOTA_ETRUNC);
     /* upgrade_crc_check: the CRC again, over what the flash now holds */
     body = o->fed - 4;
-    for (off = 0; off < body; off += OTA_CHUNK) {
+    if (o->flash.crc_read && o->flash.crc_read(o->flash.ud, o->base, body, &crc) < 0)
+        return fail(o, FOTA_EIO);
+    for (off = o->flash.crc_read ? body : 0; off < body; off += OTA_CHUNK) {
         uint32_t n = body - off < OTA_CHUNK ? body - off : OTA_CHUNK;
         if (o->flash.read(o->flash.ud, o->base + off, buf, n) < 0)
             return fail(o, FOTA_EIO);
-        crc = fota_crc32_update(crc, buf, n);
+        crc = o->flash.crc32 ? o->flash.crc32(crc, buf, n) : fota_crc32_update(crc, buf, n);
     }
     if (o->flash.read(o->flash.ud, o->base + body, buf, 4) < 0)
         return fail(o, FOTA_EIO);
