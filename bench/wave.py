@@ -57,6 +57,8 @@ def main():
     ap.add_argument("--bin-dir")
     ap.add_argument("--no-append", action="store_true")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--sim-log", help="copy the simulators' stderr here (FOTASIM_DEBUG=1 in the "
+                    "environment: timestamped device events)")
     a = ap.parse_args()
     if a.smoke:
         a.devices, a.window, a.no_append = 12, 4, True
@@ -105,6 +107,11 @@ def main():
             log("job %d: total %d, queued %d, window %d" % (jid, j["job"]["total"],
                                                            j["job"]["queued"], a.window))
             res = fl.wait_sims(procs, 3600)
+            if a.sim_log:
+                import shutil
+                os.makedirs(a.sim_log, exist_ok=True)
+                for i in range(len(procs)):
+                    shutil.copy(os.path.join(tmp, "sim-%d.err" % i), a.sim_log)
             c1 = benchlib.cpu_seconds(d.proc.pid)
             s, _, j = d.api("GET", "/v1/jobs/%d/" % jid)
             job = j["job"]

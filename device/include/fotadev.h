@@ -369,5 +369,10 @@ void fotadev_agent_on_connect(struct fotadev_agent *a, int conn, int err);
 void fotadev_agent_on_data(struct fotadev_agent *a, int conn, const void *data, size_t len);
 void fotadev_agent_on_close(struct fotadev_agent *a, int conn);
 void fotadev_agent_on_timer(struct fotadev_agent *a, int id);
+/* Image bytes the running download still expects on the download
+ * connection once its response header was read (sumlength - received);
+ * 0 when unknown (no download, HEAD, header not yet seen, legacy stream).
+ * For a HAL that batches its socket reads; it changes nothing here. */
+uint32_t fotadev_agent_dl_due(const struct fotadev_agent *a);
 
 #endif

@@ -11,6 +11,7 @@
 
 #define FOTASIM_MSS 1460              /* one receive callback = at most one segment */
 #define FOTASIM_DL_BUFFER 65536       /* download bytes read from the socket per wake-up, at most */
+#define FOTASIM_DL_LOWAT 65536        /* SO_RCVLOWAT of a download while this much is still due */
 
 struct fotasim_fault {
     long flash_at;        /* power cut at this flash op after first boot; -1 none */
@@ -70,6 +71,8 @@ struct evhttp_connection;
 
 struct fotasim_conn {
     struct bufferevent *bev;
+    struct event *rd;             /* download: our own reads (bev writes only); NULL otherwise */
+    int direct;                   /* read with rd once connected (not rate-limited) */
     int up;
 };
 
@@ -98,6 +101,7 @@ struct fotasim_dev {
     unsigned boot_logged;
     uint64_t rx_bytes;
     uint64_t dl_bytes;
+    int dl_lowat;                 /* SO_RCVLOWAT set on the direct download socket */
     uint32_t rnd;
     const char *reason;           /* last failure */
     long long api_id;             /* device id from registration, 0 if unknown */

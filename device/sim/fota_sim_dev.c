@@ -2,6 +2,7 @@
  * loader (sim.h), the libfotadev HAL implemented with libevent
  * bufferevents and timers, power loss, restarts and fault injection. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -30,20 +31,18 @@ static void vlog(void *ud, int level, const char *msg)
 {
     struct fotasim_dev *d = ud;
     if (getenv("FOTASIM_DEBUG"))
-        fprintf(stderr, "dev%d: %s\n", d->idx, msg);
+        fprintf(stderr, "%.3f dev%d: %s\n", fotasim_elapsed(d->sim), d->idx, msg);
 }
 
 /* ---- power and restarts ---- */
 
+static void drop_conn(struct fotasim_dev *d, int c);
+
 static void teardown(struct fotasim_dev *d)
 {
     int i;
-    for (i = 0; i < FOTADEV_CONN_MAX; i++) {
-        if (d->conn[i].bev)
-            bufferevent_free(d->conn[i].bev);
-        d->conn[i].bev = NULL;
-        d->conn[i].up = 0;
-    }
+    for (i = 0; i < FOTADEV_CONN_MAX; i++)
+        drop_conn(d, i);
     for (i = 0; i < FOTADEV_TIMER_MAX; i++)
         if (d->timers[i])
             evtimer_del(d->timers[i]);
@@ -185,24 +184,20 @@ static int conn_index(struct fotasim_dev *d, struct bufferevent *bev)
 
 static void drop_conn(struct fotasim_dev *d, int c)
 {
+    if (d->conn[c].rd)
+        event_free(d->conn[c].rd);        /* before the socket bev closes */
     if (d->conn[c].bev)
         bufferevent_free(d->conn[c].bev);
+    d->conn[c].rd = NULL;
     d->conn[c].bev = NULL;
+    d->conn[c].direct = 0;
     d->conn[c].up = 0;
 }
 
-/* Hands the device at most one segment (FOTASIM_MSS bytes) of what arrived. */
-static void read_piece(struct bufferevent *bev, void *arg)
+/* Hands the device one segment (at most FOTASIM_MSS bytes) that arrived on
+ * connection c: faults, then the agent. buf may be modified (corrupt@N). */
+static void deliver(struct fotasim_dev *d, int c, uint8_t *buf, size_t n)
 {
-    struct fotasim_dev *d = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    uint8_t buf[FOTASIM_MSS];
-    size_t n = evbuffer_get_length(in);
-    int c = conn_index(d, bev);
-
-    if (n > sizeof(buf))
-        n = sizeof(buf);
-    n = (size_t)evbuffer_remove(in, buf, n);
     if (c < 0 || d->halted || n == 0)
         return;
     if (d->faulty && !(d->fault_fired & FOTASIM_FIRED_RX) && d->rx_at >= 0 &&
@@ -260,9 +255,80 @@ static void read_piece(struct bufferevent *bev, void *arg)
     check_power(d);
 }
 
-/* Downloads are read from the socket up to FOTASIM_DL_BUFFER at a time (a
- * 10,000-device wave made one system call per 1,460 bytes) and still reach
- * the device one segment per callback, faults at the same byte positions. */
+/* Hands the device at most one segment of what the bufferevent holds. */
+static void read_piece(struct bufferevent *bev, void *arg)
+{
+    struct fotasim_dev *d = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    uint8_t buf[FOTASIM_MSS];
+    size_t n = evbuffer_get_length(in);
+
+    if (n > sizeof(buf))
+        n = sizeof(buf);
+    n = (size_t)evbuffer_remove(in, buf, n);
+    deliver(d, conn_index(d, bev), buf, n);
+}
+
+/* The connection ended (EOF or error) with nothing left to deliver. */
+static void conn_ended(struct fotasim_dev *d, int c)
+{
+    int was_up = d->conn[c].up;
+    drop_conn(d, c);
+    if (was_up && c == FOTADEV_CONN_CHAN)
+        d->sim->chan_drops++;              /* the server (or the network) closed it */
+    if (was_up)
+        fotadev_agent_on_close(&d->agent, c);
+    else
+        fotadev_agent_on_connect(&d->agent, c, FOTA_EIO);
+}
+
+/* A download that is not rate-limited is read straight from its socket
+ * (the bufferevent only connects and writes): one recv() of up to
+ * FOTASIM_DL_BUFFER bytes per wake-up into one buffer, no FIONREAD and no
+ * evbuffer copy, then handed to the device one FOTASIM_MSS segment per
+ * callback as lwIP would, faults at the same byte positions. While the
+ * device still expects k image bytes, SO_RCVLOWAT = min(k, FOTASIM_DL_LOWAT)
+ * so a wake-up finds a full buffer instead of the few KB that arrived since
+ * the last one (never more than is due: the tail is not held back). */
+static void dl_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    static uint8_t buf[FOTASIM_DL_BUFFER];   /* one loop, callbacks do not nest */
+    struct fotasim_dev *d = arg;
+    struct bufferevent *bev = d->conn[FOTADEV_CONN_DL].bev;
+    const int c = FOTADEV_CONN_DL;
+    ssize_t n;
+    size_t off, k;
+
+    (void)what;
+    n = recv(fd, buf, sizeof(buf), 0);     /* halted: read and dropped, as read_piece does */
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0 && d->halted) {
+        event_del(d->conn[c].rd);          /* the reboot's teardown closes it */
+        return;
+    }
+    if (n <= 0) {
+        conn_ended(d, c);
+        check_power(d);
+        return;
+    }
+    for (off = 0; off < (size_t)n && d->conn[c].bev == bev && !d->halted; off += k) {
+        k = (size_t)n - off < FOTASIM_MSS ? (size_t)n - off : FOTASIM_MSS;
+        deliver(d, c, buf + off, k);
+    }
+    if (d->conn[c].bev == bev && !d->halted) {
+        uint32_t due = fotadev_agent_dl_due(&d->agent);
+        int lowat = due == 0 ? 1 : due < FOTASIM_DL_LOWAT ? (int)due : FOTASIM_DL_LOWAT;
+        if (lowat != d->dl_lowat) {
+            d->dl_lowat = lowat;
+            setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
+        }
+    }
+}
+
+/* Downloads through the bufferevent (rate-limited links) are read up to
+ * FOTASIM_DL_BUFFER at a time and still reach the device one segment per
+ * callback. */
 static void read_cb(struct bufferevent *bev, void *arg)
 {
     struct fotasim_dev *d = arg;
@@ -283,6 +349,15 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         evutil_socket_t fd = bufferevent_getfd(bev);
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (d->conn[c].direct) {
+            d->conn[c].rd = event_new(d->sim->base, fd, EV_READ | EV_PERSIST, dl_read_cb, d);
+            if (!d->conn[c].rd || event_add(d->conn[c].rd, NULL) < 0) {
+                conn_ended(d, c);
+                check_power(d);
+                return;
+            }
+            d->dl_lowat = 1;
+        }
         d->conn[c].up = 1;
         fotadev_agent_on_connect(&d->agent, c, 0);
     } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -293,13 +368,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
             read_cb(bev, d);
         if (d->conn[c].bev != bev || d->halted)
             return;
-        drop_conn(d, c);
-        if (was_up && c == FOTADEV_CONN_CHAN)
-            d->sim->chan_drops++;              /* the server (or the network) closed it */
-        if (was_up)
-            fotadev_agent_on_close(&d->agent, c);
-        else
-            fotadev_agent_on_connect(&d->agent, c, FOTA_EIO);
+        conn_ended(d, c);
     }
     check_power(d);
 }
@@ -376,7 +445,9 @@ static int hal_connect(void *ud, int c, const char *host, uint16_t port)
     bufferevent_setwatermark(bev, EV_READ, 0, c == FOTADEV_CONN_DL ? FOTASIM_DL_BUFFER : FOTASIM_MSS);
     if (c == FOTADEV_CONN_DL && d->faulty && d->sim->slow_cfg)
         bufferevent_set_rate_limit(bev, d->sim->slow_cfg);   /* a slow link (timers, no sleeps) */
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    else if (c == FOTADEV_CONN_DL)
+        d->conn[c].direct = 1;                 /* dl_read_cb reads it once connected */
+    bufferevent_enable(bev, d->conn[c].direct ? EV_WRITE : EV_READ | EV_WRITE);
     if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss, (int)sl) < 0) {
         drop_conn(d, c);
         return FOTA_EIO;
@@ -403,6 +474,9 @@ static void hal_event(void *ud, int ev, int err, const char *what)
 {
     struct fotasim_dev *d = ud;
     struct fotasim *s = d->sim;
+    if (getenv("FOTASIM_DEBUG"))
+        fprintf(stderr, "%.3f dev%d: event %d (%s)\n", fotasim_elapsed(s), d->idx, ev,
+                what ? what : "");
     switch (ev) {
     case FOTADEV_EV_CONNECTED:
         if (d->activated && !s->o.upgrade_to && d->state == DEV_RUNNING)

@@ -613,3 +613,11 @@ void fotadev_agent_on_timer(struct fotadev_agent *a, int id)
         break;
     }
 }
+
+uint32_t fotadev_agent_dl_due(const struct fotadev_agent *a)
+{
+    if (a->dl_phase != PH_GET || !a->header_done || !a->conn_up[FOTADEV_CONN_DL] ||
+        a->received >= a->sumlength)
+        return 0;
+    return a->sumlength - a->received;
+}
