@@ -29,12 +29,39 @@ def online_count(d, pid):
     return sum(1 for x in j.get("devices", []) if x.get("online")) if s == 200 else 0
 
 
+def run_ns(pid):
+    """CPU time of all of a process's threads in ns (/proc/PID/task/*/schedstat), finer than
+    the clock ticks of cpu_seconds; None where schedstat is missing."""
+    total = 0
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+def perf_ctl(fifo, cmd):
+    if fifo:
+        with open(fifo, "w") as f:
+            f.write(cmd + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--devices", type=int, default=19000)
     ap.add_argument("--bin-dir")
     ap.add_argument("--no-append", action="store_true")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--pause", type=float, default=0.0,
+                    help="seconds to wait before the POST (to attach a profiler to fotad)")
+    ap.add_argument("--hold", type=float, default=0.0,
+                    help="keep the simulated devices connected this many seconds from their start "
+                    "(so the CPU figure with the row writes holds no disconnects)")
+    ap.add_argument("--perf-ctl", metavar="FIFO",
+                    help="perf record --control fifo: 'enable' is written to FIFO just before "
+                    "the POST, 'disable' once every D4 arrived (profiles the fan-out only)")
     a = ap.parse_args()
     if a.smoke:
         a.devices, a.no_append = 30, True
@@ -61,12 +88,17 @@ def main():
             t0 = time.monotonic()
             procs = fl.start_sims(sim, d, keys, tmp, [
                 "--profile", "nonos", "--initial-version", fl.V1, "--upgrade-to", fl.V2,
-                "--await-push", "--ack-only", "--timeout", "900"])
+                "--await-push", "--ack-only", "--timeout", "900"] +
+                (["--hold", "%g" % a.hold] if a.hold > 0 else []))
             if not fl.wait_until(lambda: online_count(d, pid) >= n, 300, 2.0):
                 raise SystemExit("only %d of %d devices online" % (online_count(d, pid), n))
             log("%d devices online after %.1f s (fotad pid %d)" % (n, time.monotonic() - t0,
                                                                   d.proc.pid))
+            if a.pause > 0:
+                time.sleep(a.pause)
             c0 = benchlib.cpu_seconds(d.proc.pid)
+            r0 = run_ns(d.proc.pid)
+            perf_ctl(a.perf_ctl, "enable")
             tp = time.monotonic()
             s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
                             {"version": fl.V2, "window": max(1, n), "filter": {"online": True}})
@@ -81,6 +113,10 @@ def main():
                 return j2["job"] if j2["job"]["acked"] + j2["job"]["failed"] >= n else None
             job = fl.wait_until(acked, 120, 0.02)
             c1 = benchlib.cpu_seconds(d.proc.pid)
+            r1 = run_ns(d.proc.pid)
+            perf_ctl(a.perf_ctl, "disable")
+            time.sleep(0.5)  # the job's row insert and state flush (200 ms ticks)
+            r2 = run_ns(d.proc.pid)
             s, _, j = d.api("GET", "/v1/jobs/%d/" % jid)
             job = j["job"]
             log("job: %r" % job)
@@ -107,6 +143,11 @@ def main():
             acked_ms * 100000.0 / n, "yes" if acked_ms * 100000.0 / n < 2000 else "NO"),
         "| fotad CPU during the fan-out | — | %.2f s | — |" % (c1 - c0)])
     log(summary)
+    if None not in (r0, r1, r2):
+        log("fotad CPU from POST to the last D4 (schedstat, all threads): %.3f s = %.1f us per "
+            "device; with the row writes (0.5 s later): %.3f s = %.1f us per device" % (
+                (r1 - r0) / 1e9, (r1 - r0) / 1e3 / max(1, n), (r2 - r0) / 1e9,
+                (r2 - r0) / 1e3 / max(1, n)))
     print("RESULT fanout devices=%d delivered_ms=%.1f acked_ms=%.1f" % (
         n, ms["delivered"] or -1, acked_ms))
     if not a.no_append:

@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -68,6 +69,73 @@ void fota_key_derive(const uint8_t secret[FOTA_SECRET_LEN], const char *kind,
     HMAC(EVP_sha256(), secret, FOTA_SECRET_LEN, (const unsigned char *)msg, (size_t)n, mac,
          &maclen);
     to_hex(mac, maclen, hex);
+    memcpy(out, hex, FOTA_KEY_LEN);
+    out[FOTA_KEY_LEN] = '\0';
+}
+
+/* The inner and outer HMAC-SHA256 states after the key's pads; each
+ * derivation copies them into work (no allocation, no digest fetch). */
+struct fota_key_deriver {
+    EVP_MD_CTX *inner, *outer, *work;
+};
+
+void fota_key_deriver_free(struct fota_key_deriver *kd)
+{
+    if (!kd)
+        return;
+    EVP_MD_CTX_free(kd->inner); /* EVP_MD_CTX_free cleanses the state */
+    EVP_MD_CTX_free(kd->outer);
+    EVP_MD_CTX_free(kd->work);
+    free(kd);
+}
+
+struct fota_key_deriver *fota_key_deriver_new(const uint8_t secret[FOTA_SECRET_LEN])
+{
+    enum { BLOCK = 64 }; /* SHA-256 block; the secret (32 bytes) fits unhashed */
+    uint8_t ipad[BLOCK], opad[BLOCK];
+    struct fota_key_deriver *kd = calloc(1, sizeof *kd);
+    if (!kd)
+        return NULL;
+    kd->inner = EVP_MD_CTX_new();
+    kd->outer = EVP_MD_CTX_new();
+    kd->work = EVP_MD_CTX_new();
+    memset(ipad, 0x36, BLOCK);
+    memset(opad, 0x5c, BLOCK);
+    for (size_t i = 0; i < FOTA_SECRET_LEN; i++) {
+        ipad[i] ^= secret[i];
+        opad[i] ^= secret[i];
+    }
+    int ok = kd->inner && kd->outer && kd->work &&
+             EVP_DigestInit_ex(kd->inner, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(kd->inner, ipad, BLOCK) == 1 &&
+             EVP_DigestInit_ex(kd->outer, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(kd->outer, opad, BLOCK) == 1;
+    OPENSSL_cleanse(ipad, sizeof ipad);
+    OPENSSL_cleanse(opad, sizeof opad);
+    if (!ok) {
+        fota_key_deriver_free(kd);
+        return NULL;
+    }
+    return kd;
+}
+
+void fota_key_deriver_run(struct fota_key_deriver *kd, const char *kind, int64_t device_id,
+                          int generation, char out[FOTA_KEY_BUF])
+{
+    char msg[96];
+    uint8_t in[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
+    unsigned n1 = 0, n2 = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    int n = snprintf(msg, sizeof(msg), "%s:%lld:%d", kind, (long long)device_id, generation);
+    if (n < 0 || (size_t)n >= sizeof(msg) || EVP_MD_CTX_copy_ex(kd->work, kd->inner) != 1 ||
+        EVP_DigestUpdate(kd->work, msg, (size_t)n) != 1 ||
+        EVP_DigestFinal_ex(kd->work, in, &n1) != 1 ||
+        EVP_MD_CTX_copy_ex(kd->work, kd->outer) != 1 || EVP_DigestUpdate(kd->work, in, n1) != 1 ||
+        EVP_DigestFinal_ex(kd->work, mac, &n2) != 1 || n2 * 2 < FOTA_KEY_LEN) {
+        out[0] = '\0'; /* cannot happen short of a broken libcrypto; callers check the length */
+        return;
+    }
+    to_hex(mac, n2, hex);
     memcpy(out, hex, FOTA_KEY_LEN);
     out[FOTA_KEY_LEN] = '\0';
 }

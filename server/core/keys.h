@@ -30,6 +30,21 @@ void fota_key_hash(const char *key, size_t len, char out[65]);
 void fota_key_derive(const uint8_t secret[FOTA_SECRET_LEN], const char *kind,
                      int64_t device_id, int generation, char out[FOTA_KEY_BUF]);
 
+/* A derivation context keyed once with the server secret, for bulk use
+ * (a fan-out derives one owner key per device): the secret's HMAC pads are
+ * hashed once, so each derivation costs two SHA-256 blocks instead of a
+ * digest fetch and the key schedule (about 5x cheaper). Same output as
+ * fota_key_derive. Not thread-safe: one per thread or event loop. */
+struct fota_key_deriver;
+
+/* NULL on out of memory (the caller falls back to fota_key_derive). */
+struct fota_key_deriver *fota_key_deriver_new(const uint8_t secret[FOTA_SECRET_LEN]);
+/* As fota_key_derive(secret, kind, device_id, generation, out). */
+void fota_key_deriver_run(struct fota_key_deriver *kd, const char *kind, int64_t device_id,
+                          int generation, char out[FOTA_KEY_BUF]);
+/* Wipes and frees. NULL-safe. */
+void fota_key_deriver_free(struct fota_key_deriver *kd);
+
 /* Constant-time equality of two equal-length buffers (CRYPTO_memcmp): 1 equal. */
 int fota_key_equal(const void *a, const void *b, size_t len);
 

@@ -3,6 +3,7 @@
  * handshake, pings, timeouts, per-address limits and batched presence.
  * The protocol bytes come from devproto.c; commands from devchan_cmd.c. */
 #include "devchan_int.h"
+#include "devchan_d4.h"
 #include "devchan_requeue.h"
 
 #include <arpa/inet.h>
@@ -412,7 +413,8 @@ static void on_line(struct fota_dconn *c, const char *line, size_t len)
 {
     struct fota_devproto_frame f;
     char out[160];
-    fota_devproto_classify(line, len, &f);
+    if (!fota_devchan_d4_parse(line, len, &f)) /* acknowledgements: no JSON parse */
+        fota_devproto_classify(line, len, &f);
     if (f.kind == FOTA_DP_INVALID) {
         fota_dconn_refuse(c, 400, "invalid json", "invalid JSON line");
         return;

@@ -114,12 +114,19 @@ void fota_fanout__make_template(struct job *j)
 
 static int push(struct job *j, struct member *m, struct fota_dconn *c, const char *action)
 {
-    struct fota_device d;
+    struct fota_fanout *fo = j->fo;
     char auth[FOTA_KEY_BUF], buf[FOTA_DEVPROTO_PUSH_MAX];
-    memset(&d, 0, sizeof d);
-    d.id = m->device_id;
-    d.key_generation = m->keygen;
-    fota_server_device_key(j->fo->ch->srv, "owner", &d, auth);
+    if (!fo->kd)
+        fo->kd = fota_key_deriver_new(fo->ch->srv->secret);
+    if (fo->kd) {
+        fota_key_deriver_run(fo->kd, "owner", m->device_id, m->keygen, auth);
+    } else {
+        struct fota_device d;
+        memset(&d, 0, sizeof d);
+        d.id = m->device_id;
+        d.key_generation = m->keygen;
+        fota_server_device_key(fo->ch->srv, "owner", &d, auth);
+    }
     int reboot = strcmp(action, "sys_reboot") == 0;
     if (!reboot && j->tmpl && strlen(auth) == FOTA_KEY_LEN) {
         memcpy(buf, j->tmpl, (size_t)j->nonce_off);
@@ -208,6 +215,15 @@ static int row_state(int st)
     }
 }
 
+/* The row result of a member's state (NULL: the store's default, ""). */
+static const char *row_result(const struct job *j, int st)
+{
+    return st == M_DONE     ? j->ok_result
+           : st == M_ACKED  ? "{\"status\": 200}"
+           : st == M_FAILED ? "{\"action\": \"device_upgrade_failed\"}"
+                            : NULL;
+}
+
 /* One transaction for every dirty row of every job. */
 static void flush_rows(struct fota_fanout *fo)
 {
@@ -229,11 +245,8 @@ static void flush_rows(struct fota_fanout *fo)
                 continue;
             m->dirty = 0;
             j->ndirty--;
-            const char *res = m->state == M_DONE     ? j->ok_result
-                              : m->state == M_ACKED  ? "{\"status\": 200}"
-                              : m->state == M_FAILED ? "{\"action\": \"device_upgrade_failed\"}"
-                                                     : NULL;
-            rows[k++] = (struct fota_command_set){ m->cmd_id, row_state(m->state), now, res };
+            rows[k++] = (struct fota_command_set){ m->cmd_id, row_state(m->state), now,
+                                                   row_result(j, m->state) };
         }
     }
     struct fota_store *st = fo->ch->srv->store;
@@ -349,23 +362,25 @@ void fota_fanout__job_free(struct job *j)
     free(j);
 }
 
-/* Writes the job's command rows (all queued, one transaction), on the tick
- * after its first pushes went out, so the fan-out does not wait for the
- * insert: states reached meanwhile are written by the flush that follows.
- * A crash in between loses the rows of pushes already sent (the devices
- * still upgrade and report; their D7 then has no command to finish). */
+/* Writes the job's command rows on the tick after its first pushes went
+ * out, so the fan-out does not wait for the insert. Each row is inserted in
+ * the state its member has reached by then (delivered, acked...), one
+ * transaction per state present (usually two or three), so those rows need
+ * no second write; later changes go through flush_rows. A crash before
+ * this loses the rows of pushes already sent (the devices still upgrade
+ * and report; their D7 then has no command to finish). A failed group
+ * (FOTA_ENOENT: a device was deleted meanwhile) leaves its members without
+ * rows; the job still counts them. */
 static void insert_rows(struct job *j)
 {
     struct fota_store *st = j->fo->ch->srv->store;
     size_t n = j->n ? j->n : 1;
     int64_t *ids = malloc(n * sizeof *ids), *nonces = malloc(n * sizeof *nonces);
     int64_t *cids = malloc(n * sizeof *cids);
+    uint32_t *idx = malloc(n * sizeof *idx);
     int rc = FOTA_ENOMEM;
-    if (ids && nonces && cids) {
-        for (size_t i = 0; i < j->n; i++) {
-            ids[i] = j->m[i].device_id;
-            nonces[i] = j->m[i].nonce;
-        }
+    size_t written = 0;
+    if (ids && nonces && cids && idx) {
         struct fota_command t;
         memset(&t, 0, sizeof t);
         snprintf(t.action, sizeof t.action, "sys_upgrade");
@@ -374,23 +389,45 @@ static void insert_rows(struct job *j)
         json_decref(p);
         snprintf(t.params, sizeof t.params, "%s", pt ? pt : "{}");
         free(pt);
-        t.state = FOTA_CMD_QUEUED;
-        rc = st->ops->command_create_many(st, &t, ids, nonces, cids, j->n);
-        for (size_t i = 0; rc == 0 && i < j->n; i++) {
-            j->m[i].cmd_id = cids[i];
-            if (j->m[i].state != M_QUEUED && j->m[i].state != M_WAITING && !j->m[i].dirty) {
-                j->m[i].dirty = 1;
-                j->ndirty++;
+        rc = 0;
+        /* One group per row state; M_WAITING and M_QUEUED are both "queued". */
+        for (int s = M_QUEUED; s <= M_TIMEOUT && rc == 0; s++) {
+            size_t k = 0;
+            for (size_t i = 0; i < j->n; i++) {
+                int ms = j->m[i].state == M_WAITING ? M_QUEUED : j->m[i].state;
+                if (ms != s)
+                    continue;
+                idx[k] = (uint32_t)i;
+                ids[k] = j->m[i].device_id;
+                nonces[k] = j->m[i].nonce;
+                k++;
             }
+            if (k == 0)
+                continue;
+            t.state = row_state(s);
+            const char *res = row_result(j, s);
+            snprintf(t.result, sizeof t.result, "%s", res ? res : "");
+            rc = st->ops->command_create_many(st, &t, ids, nonces, cids, k);
+            for (size_t i = 0; rc == 0 && i < k; i++) {
+                struct member *m = &j->m[idx[i]];
+                m->cmd_id = cids[i];
+                if (m->dirty) { /* written in the state it has now */
+                    m->dirty = 0;
+                    j->ndirty--;
+                }
+            }
+            if (rc == 0)
+                written += k;
         }
     }
-    if (rc < 0) /* FOTA_ENOENT: a device was deleted meanwhile; the job runs without rows */
-        FOTA_ERROR("bulk upgrade rows not written job=%lld rows=%zu error=%s", (long long)j->id,
-                   j->n, fota_errname(rc));
+    if (rc < 0)
+        FOTA_ERROR("bulk upgrade rows not written job=%lld rows=%zu written=%zu error=%s",
+                   (long long)j->id, j->n, written, fota_errname(rc));
     j->rows_pending = 0;
     free(ids);
     free(nonces);
     free(cids);
+    free(idx);
 }
 
 /* The next loop turn after a report (so after the D7 reply went out): the
@@ -555,5 +592,6 @@ void fota_fanout_free(struct fota_fanout *fo)
         event_free(fo->timer);
     if (fo->soon)
         event_free(fo->soon);
+    fota_key_deriver_free(fo->kd);
     free(fo);
 }

@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <openssl/rand.h>
 
 #include "devchan_int.h"
 #include "http.h"
@@ -92,11 +93,12 @@ static int parse_filter(struct fota_req *r, json_t *f, struct filter *out)
     return 0;
 }
 
-static int filter_match(struct fota_fanout *fo, const struct filter *f, const struct fota_device *d)
+/* online: whether the device is connected (looked up once by the caller). */
+static int filter_match(const struct filter *f, const struct fota_device *d, int online)
 {
     if (f->ids && !bsearch(&d->id, f->ids, f->nids, sizeof *f->ids, cmp_id))
         return 0;
-    if (f->online >= 0 && fota_devchan_online(fo->ch, d->id) != f->online)
+    if (f->online >= 0 && online != f->online)
         return 0;
     if (f->versions) {
         size_t i;
@@ -160,8 +162,17 @@ static int job_fill(struct fota_req *r, struct job *j, const struct filter *f)
         fota_reply_error(r, 503, "out of memory");
         return -1;
     }
+    /* The nonces: one CSPRNG call for the job, not one per device. */
+    uint32_t *rnd = malloc((nd ? nd : 1) * sizeof *rnd);
+    if (!rnd || RAND_bytes((unsigned char *)rnd, (int)((nd ? nd : 1) * sizeof *rnd)) != 1) {
+        free(rnd);
+        rnd = NULL; /* one call per device, as before */
+    }
     for (size_t i = 0; i < nd; i++) { /* device_list is in id order: members stay sorted */
-        if (!filter_match(j->fo, f, &ds[i]))
+        if (f->ids && !bsearch(&ds[i].id, f->ids, f->nids, sizeof *f->ids, cmp_id))
+            continue; /* not named: skip the lookup */
+        int online = fota_devchan_online(j->fo->ch, ds[i].id);
+        if (!filter_match(f, &ds[i], online))
             continue;
         if (strcmp(ds[i].rom_version, j->version) == 0) {
             j->skipped++; /* already there */
@@ -170,8 +181,8 @@ static int job_fill(struct fota_req *r, struct job *j, const struct filter *f)
         struct member *m = &j->m[j->n++];
         m->device_id = ds[i].id;
         m->keygen = ds[i].key_generation;
-        m->nonce = (int32_t)fota_devchan_nonce();
-        if (fota_devchan_online(j->fo->ch, m->device_id)) {
+        m->nonce = (int32_t)(rnd ? fota_devproto_nonce(rnd[i]) : fota_devchan_nonce());
+        if (online) {
             m->state = M_WAITING;
             j->waiting++;
         } else {
@@ -180,6 +191,7 @@ static int job_fill(struct fota_req *r, struct job *j, const struct filter *f)
         }
     }
     free(ds);
+    free(rnd);
     j->rows_pending = 1;
     return 0;
 }

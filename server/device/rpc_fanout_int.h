@@ -14,6 +14,7 @@
 #include "store.h"
 
 struct event;
+struct fota_key_deriver;
 
 /* Member states (compact; the store rows carry enum fota_command_state). */
 enum { M_WAITING = 1, M_QUEUED, M_DELIVERED, M_ACKED, M_DONE, M_FAILED, M_TIMEOUT };
@@ -53,6 +54,7 @@ struct job {
 
 struct fota_fanout {
     struct fota_devchan *ch;
+    struct fota_key_deriver *kd;       /* owner keys of the pushes (keyed once), or NULL */
     struct job *jobs;
     int64_t next_id;
     struct event *timer;

@@ -67,6 +67,28 @@ def bad_requests(d, pid):
     return dev["device"]["id"] if "device" in dev else dev["id"]
 
 
+def upgrade_rows(d, dev):
+    s, _, j = d.api("GET", "/v1/devices/%d/commands/" % dev)
+    check(s == 200, "commands of %d: %d %r" % (dev, s, j))
+    return [c for c in j["commands"] if c["action"] == "sys_upgrade"]
+
+
+def check_rows(d, online, offline):
+    """The jobs' command rows (inserted in the state each member had reached, then
+    batched): one done row per upgraded device with the success result, one queued row
+    per offline device. Rows are written every 200 ms: poll until they settle."""
+    def settled():
+        return all([c["state"] for c in upgrade_rows(d, i)] == ["done"] for i in online)
+    wait_for(settled, 10, "every upgraded device's row done")
+    for i in online:
+        c = upgrade_rows(d, i)[0]
+        check(c["params"] == {"version": V2} and c["result"] == {
+            "action": "device_upgrade_success", "rom_version": V2}, "row of %d: %r" % (i, c))
+    for i in offline:
+        rows = upgrade_rows(d, i)
+        check([c["state"] for c in rows] == ["queued"], "offline %d: %r" % (i, rows))
+
+
 def test_fanout():
     with tempfile.TemporaryDirectory() as tmp:
         d = Fotad(data_dir=os.path.join(tmp, "data"))
@@ -136,6 +158,7 @@ def test_fanout():
             vers = {x["id"]: x["rom_version"] for x in j["devices"]}
             check(sum(1 for v in vers.values() if v == V2) == N, "rom_version V2 x %d: %r" % (N, vers))
             check(job(d, off["id"])["queued"] == len(offline), "offline job still queued")
+            check_rows(d, [i for i in vers if i not in offline], offline)
             s, _, j = d.api("GET", "/v1/jobs/")
             check(s == 200 and len(j["jobs"]) == 4, "job list: %r" % j)
             check(x["elapsed_ms"]["acked"] <= x["elapsed_ms"]["finished"], "%r" % x)

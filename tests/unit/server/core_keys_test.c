@@ -58,6 +58,32 @@ static void test_derive(void **st)
     assert_string_not_equal(m1, m2);       /* per secret */
 }
 
+/* The pre-keyed deriver gives fota_key_derive's keys, for any kind, id, generation and secret. */
+static void test_deriver(void **st)
+{
+    uint8_t secret[FOTA_SECRET_LEN];
+    char a[FOTA_KEY_BUF], b[FOTA_KEY_BUF];
+    (void)st;
+    for (int s = 0; s < 3; s++) {
+        for (size_t i = 0; i < sizeof(secret); i++)
+            secret[i] = (uint8_t)(i * 31 + s * 7 + 1);
+        struct fota_key_deriver *kd = fota_key_deriver_new(secret);
+        assert_non_null(kd);
+        static const char *const kinds[] = { "owner", "master", "product" };
+        const int64_t ids[] = { 1, 2, 19000, 9007199254740993LL };
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < 4; i++)
+                for (int g = 0; g < 3; g++) {
+                    fota_key_derive(secret, kinds[k], ids[i], g, a);
+                    memset(b, 'x', sizeof(b));
+                    fota_key_deriver_run(kd, kinds[k], ids[i], g, b);
+                    assert_string_equal(a, b);
+                }
+        fota_key_deriver_free(kd);
+    }
+    fota_key_deriver_free(NULL);
+}
+
 static void test_header(void **st)
 {
     const char *k;
@@ -130,7 +156,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_and_valid), cmocka_unit_test(test_hash_and_equal),
-        cmocka_unit_test(test_derive),             cmocka_unit_test(test_header),
+        cmocka_unit_test(test_derive),             cmocka_unit_test(test_deriver),
+        cmocka_unit_test(test_header),
         cmocka_unit_test(test_files),              cmocka_unit_test(test_keybin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
