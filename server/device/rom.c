@@ -283,8 +283,9 @@ static _Thread_local struct file_entry file_cache[ROM_CACHE_SLOTS];
  * never changes, so its descriptor is reused across downloads (no open, fstat
  * and close per request); the store lookup before it still decides whether
  * the file may be served. An entry is reopened at the first use after the
- * store's generation moved (so a deleted blob's space is not held for long)
- * unless downloads still use it; it is never replaced while in use. */
+ * store's generation moved, and the first download after a write closes every
+ * entry no body reads (so a deleted blob's space is not held); an entry is
+ * never replaced or closed while in use. */
 #define BLOB_SLOTS 16
 struct blob_entry {
     uint64_t gen;
@@ -294,6 +295,21 @@ struct blob_entry {
     unsigned refs;      /* bodies in flight reading fd */
 };
 static _Thread_local struct blob_entry blob_cache[BLOB_SLOTS];
+static _Thread_local uint64_t blob_swept;   /* the generation of the last sweep */
+
+/* After a store write: close what no body reads (a deleted release's blob
+ * must not keep its disk space through a cached descriptor). */
+static void blob_sweep(uint64_t gen)
+{
+    blob_swept = gen;
+    for (unsigned i = 0; i < BLOB_SLOTS; i++) {
+        struct blob_entry *b = &blob_cache[i];
+        if (b->fd > 0 && b->refs == 0 && b->gen != gen) {
+            close(b->fd);
+            b->fd = 0;
+        }
+    }
+}
 
 static void blob_release(void *arg)
 {
@@ -311,6 +327,8 @@ static int blob_get(struct fota_server *srv, const char *sha, uint64_t gen, int 
         h = (h ^ (uint8_t)*c) * 16777619u;
     struct blob_entry *b = &blob_cache[h % BLOB_SLOTS];
     *cached = NULL;
+    if (gen != blob_swept)
+        blob_sweep(gen);
     if (b->fd > 0 && strcmp(b->sha256, sha) == 0 && (b->gen == gen || b->refs > 0)) {
         *fd = b->fd;
         *size = b->size;
