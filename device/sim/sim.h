@@ -54,8 +54,9 @@ int fotasim_flash_peek(const struct fotasim_flash *f, uint32_t addr, void *buf, 
 size_t fotasim_flash_footprint(const struct fotasim_flash *f);
 /* The device's flash ops on f (crc32 = fotasim_crc32). */
 struct fotadev_flash_ops fotasim_flash_ops(struct fotasim_flash *f);
-/* zlib's crc32 with fota_crc32_update's semantics (host only: the simulator's
- * fast path for the image CRCs; the device keeps the small table). */
+/* fota_crc32_update's CRC, fast (sim_crc.c: PCLMULQDQ folding on x86-64,
+ * zlib's crc32 otherwise): host only, the simulator's path for the image
+ * CRCs; the device keeps the small table. */
 uint32_t fotasim_crc32(uint32_t crc, const void *data, size_t len);
 /* Read-only view of sector i as the flash holds it now (a shared 0xFF
  * sector when erased), valid until the next erase/write/cleanup of f;

@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
-
 #include "sim.h"
 
 #define SEC FOTADEV_SECTOR
@@ -20,19 +18,6 @@ static const uint8_t erased_sector[SEC] = {
 #undef FF64
 #undef FF8
 };
-
-uint32_t fotasim_crc32(uint32_t crc, const void *data, size_t len)
-{
-    const Bytef *p = data;
-    uLong c = crc;
-    while (len > 0) {                      /* zlib takes uInt lengths */
-        uInt n = len > 0x40000000u ? 0x40000000u : (uInt)len;
-        c = crc32(c, p, n);
-        p += n;
-        len -= n;
-    }
-    return (uint32_t)c;
-}
 
 const uint8_t *fotasim_flash_sector(const struct fotasim_flash *f, uint32_t i)
 {
@@ -345,7 +330,15 @@ int fotasim_flash_write(void *ud, uint32_t addr, const void *buf, uint32_t len)
         if (!p)
             return FOTA_ENOMEM;
         /* NOR: bits only go 1 -> 0 (k and off are multiples of 4) */
-        for (j = 0; j < k; j += 4) {
+        for (j = 0; j + 16 <= k; j += 16) {
+            uint64_t w[2], v[2];
+            memcpy(w, p + off + j, 16);
+            memcpy(v, s + j, 16);
+            w[0] &= v[0];
+            w[1] &= v[1];
+            memcpy(p + off + j, w, 16);
+        }
+        for (; j < k; j += 4) {
             uint32_t w, v;
             memcpy(&w, p + off + j, 4);
             memcpy(&v, s + j, 4);

@@ -338,11 +338,14 @@ static uint32_t seg_content_length(const uint8_t *p, size_t len)
  * not an HTTP parser: this is what a server must satisfy for stock devices. */
 static void nonos_segment(struct fotadev_agent *a, const uint8_t *p, size_t len)
 {
-    const uint8_t *hdr_end = seg_find(p, len, "\r\n\r\n");
-    int has_len = seg_find(p, len, "Content-Length") != NULL;
+    const uint8_t *hdr_end = NULL;
 
+    /* the header tests are evaluated only where they decide something (the
+     * HEAD answer, the first GET segment), as the short-circuits below: a
+     * body segment costs one substring scan, not three */
     if (a->dl_phase == PH_HEAD) {
-        if (hdr_end && has_len) {
+        if ((hdr_end = seg_find(p, len, "\r\n\r\n")) != NULL &&
+            seg_find(p, len, "Content-Length") != NULL) {
             uint32_t sum = seg_content_length(p, len);
             if (sum == 0 || sum > a->lay.slot_size) {
                 dl_fail(a, FOTA_ETOOBIG, "Content-Length: failed or too big");
@@ -375,7 +378,8 @@ static void nonos_segment(struct fotadev_agent *a, const uint8_t *p, size_t len)
         }                                  /* else: "http head in process." */
         return;
     }
-    if (a->received == 0 && !a->header_done && hdr_end && has_len) {
+    if (a->received == 0 && !a->header_done && (hdr_end = seg_find(p, len, "\r\n\r\n")) != NULL &&
+        seg_find(p, len, "Content-Length") != NULL) {
         uint32_t sum = seg_content_length(p, len);
         size_t hl = (size_t)(hdr_end + 4 - p);
         if (sum == 0 || sum > a->lay.slot_size) {

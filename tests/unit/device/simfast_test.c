@@ -48,7 +48,8 @@ static void ota_like_write(struct fotasim_flash *f, uint32_t addr, const uint8_t
 
 static void test_crc32_equal(void **state)
 {
-    static const size_t lens[] = {0, 1, 3, 4, 7, 8, 31, 47, 64, 65, 1460, 4095, 4096, 9001};
+    static const size_t lens[] = {0, 1, 3, 4, 7, 8, 31, 47, 63, 64, 65, 79, 80, 127, 128, 129, 191,
+                                  1456, 1460, 4095, 4096, 9001};
     uint8_t buf[10000];
     (void)state;
     fill(buf, sizeof(buf), 7);
