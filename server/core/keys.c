@@ -119,6 +119,42 @@ struct fota_key_deriver *fota_key_deriver_new(const uint8_t secret[FOTA_SECRET_L
     return kd;
 }
 
+/* Appends the decimal of v (any sign) at buf+n. The new length, or -1 if it would not fit. */
+static int put_dec(char *buf, int n, size_t cap, int64_t v)
+{
+    char tmp[24];
+    int k = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[k++] = '-';
+    if ((size_t)n + (size_t)k >= cap)
+        return -1;
+    while (k > 0)
+        buf[n++] = tmp[--k];
+    return n;
+}
+
+/* "<kind>:<id>:<generation>" as fota_key_derive's snprintf writes it,
+ * without the printf machinery (a fan-out formats one per device). */
+static int derive_msg(char *buf, size_t cap, const char *kind, int64_t device_id, int generation)
+{
+    size_t kl = strlen(kind);
+    if (kl + 2 >= cap)
+        return -1;
+    memcpy(buf, kind, kl);
+    int n = (int)kl;
+    buf[n++] = ':';
+    n = put_dec(buf, n, cap - 1, device_id);
+    if (n < 0)
+        return -1;
+    buf[n++] = ':';
+    return put_dec(buf, n, cap, generation);
+}
+
 void fota_key_deriver_run(struct fota_key_deriver *kd, const char *kind, int64_t device_id,
                           int generation, char out[FOTA_KEY_BUF])
 {
@@ -126,8 +162,8 @@ void fota_key_deriver_run(struct fota_key_deriver *kd, const char *kind, int64_t
     uint8_t in[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
     unsigned n1 = 0, n2 = 0;
     char hex[2 * EVP_MAX_MD_SIZE + 1];
-    int n = snprintf(msg, sizeof(msg), "%s:%lld:%d", kind, (long long)device_id, generation);
-    if (n < 0 || (size_t)n >= sizeof(msg) || EVP_MD_CTX_copy_ex(kd->work, kd->inner) != 1 ||
+    int n = derive_msg(msg, sizeof(msg), kind, device_id, generation);
+    if (n < 0 || EVP_MD_CTX_copy_ex(kd->work, kd->inner) != 1 ||
         EVP_DigestUpdate(kd->work, msg, (size_t)n) != 1 ||
         EVP_DigestFinal_ex(kd->work, in, &n1) != 1 ||
         EVP_MD_CTX_copy_ex(kd->work, kd->outer) != 1 || EVP_DigestUpdate(kd->work, in, n1) != 1 ||

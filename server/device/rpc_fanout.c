@@ -229,8 +229,7 @@ static void flush_rows(struct fota_fanout *fo)
 {
     size_t total = 0;
     for (struct job *j = fo->jobs; j; j = j->next)
-        if (!j->rows_pending)
-            total += j->ndirty;
+        total += j->ndirty;
     if (total == 0)
         return;
     struct fota_command_set *rows = malloc(total * sizeof *rows);
@@ -239,10 +238,10 @@ static void flush_rows(struct fota_fanout *fo)
     size_t k = 0;
     int64_t now = fota_server_now();
     for (struct job *j = fo->jobs; j; j = j->next) {
-        for (size_t i = 0; i < j->n && j->ndirty > 0 && !j->rows_pending; i++) {
+        for (size_t i = 0; i < j->n && j->ndirty > 0; i++) {
             struct member *m = &j->m[i];
             if (!m->dirty || !m->cmd_id)
-                continue;
+                continue; /* no row yet: insert_rows writes its state */
             m->dirty = 0;
             j->ndirty--;
             rows[k++] = (struct fota_command_set){ m->cmd_id, row_state(m->state), now,
@@ -362,16 +361,21 @@ void fota_fanout__job_free(struct job *j)
     free(j);
 }
 
-/* Writes the job's command rows on the tick after its first pushes went
- * out, so the fan-out does not wait for the insert. Each row is inserted in
- * the state its member has reached by then (delivered, acked...), one
- * transaction per state present (usually two or three), so those rows need
- * no second write; later changes go through flush_rows. A crash before
- * this loses the rows of pushes already sent (the devices still upgrade
- * and report; their D7 then has no command to finish). A failed group
- * (FOTA_ENOENT: a device was deleted meanwhile) leaves its members without
- * rows; the job still counts them. */
-static void insert_rows(struct job *j)
+/* Writes the job's command rows, in two steps so the fan-out never waits
+ * for them and each row is written once where possible:
+ *  - pushed = 0, on the tick after the first pushes: the rows of members not
+ *    pushed yet (offline ones, which the channel delivers when they connect,
+ *    and those waiting for the window), as queued;
+ *  - pushed = 1, once every pushed member's D4 is in (or FOTA_FANOUT_ROWS_MS
+ *    after the job started): the rest, each in the state its member has
+ *    reached (acked, done...), so the acknowledgement storm runs without
+ *    database work and those rows need no second write.
+ * One transaction per state present. Later changes go through flush_rows.
+ * A crash before the second step loses the rows of pushes already sent
+ * (the devices still upgrade and report; their D7 then has no command to
+ * finish). A failed group (FOTA_ENOENT: a device was deleted meanwhile)
+ * leaves its members without rows; the job still counts them. */
+static void insert_rows(struct job *j, int pushed)
 {
     struct fota_store *st = j->fo->ch->srv->store;
     size_t n = j->n ? j->n : 1;
@@ -391,11 +395,11 @@ static void insert_rows(struct job *j)
         free(pt);
         rc = 0;
         /* One group per row state; M_WAITING and M_QUEUED are both "queued". */
-        for (int s = M_QUEUED; s <= M_TIMEOUT && rc == 0; s++) {
+        for (int s = M_QUEUED; s <= (pushed ? M_TIMEOUT : M_QUEUED) && rc == 0; s++) {
             size_t k = 0;
             for (size_t i = 0; i < j->n; i++) {
                 int ms = j->m[i].state == M_WAITING ? M_QUEUED : j->m[i].state;
-                if (ms != s)
+                if (ms != s || j->m[i].cmd_id)
                     continue;
                 idx[k] = (uint32_t)i;
                 ids[k] = j->m[i].device_id;
@@ -423,7 +427,8 @@ static void insert_rows(struct job *j)
     if (rc < 0)
         FOTA_ERROR("bulk upgrade rows not written job=%lld rows=%zu written=%zu error=%s",
                    (long long)j->id, j->n, written, fota_errname(rc));
-    j->rows_pending = 0;
+    j->rows_pending = pushed ? 0 : 1;
+    j->rows_queued = 1;
     free(ids);
     free(nonces);
     free(cids);
@@ -456,8 +461,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *ud)
     for (struct job *j = fo->jobs; j; j = j->next) {
         if (j->interrupted)
             continue;
-        if (j->rows_pending && j->pumped)
-            insert_rows(j);
+        if (j->rows_pending && j->pumped && !j->rows_queued)
+            insert_rows(j, 0);
+        if (j->rows_pending && j->pumped &&
+            (j->acked >= j->delivered || since_ms(&j->t0) >= FOTA_FANOUT_ROWS_MS))
+            insert_rows(j, 1);
         if (j->active > 0)
             check_timeouts(j);
         if (j->nreboot > 0)
@@ -579,7 +587,7 @@ void fota_fanout_free(struct fota_fanout *fo)
         return;
     for (struct job *j = fo->jobs; j; j = j->next)
         if (j->rows_pending)
-            insert_rows(j);
+            insert_rows(j, 1);
     flush_rows(fo);
     fo->saved_at = 0;
     save_jobs(fo);

@@ -21,6 +21,7 @@ struct fota_devproto_frame;
 #define FOTA_FANOUT_TIMEOUT_DEFAULT 600   /* s: a pushed device must report by then */
 #define FOTA_FANOUT_FLUSH_MS       200    /* batched state writes and the window pump */
 #define FOTA_FANOUT_JOBS_MAX       64     /* jobs kept (the oldest finished one goes) */
+#define FOTA_FANOUT_ROWS_MS        1000   /* pushed members' rows: written by then at the latest */
 
 /* Creates the fan-out of channel ch and adds its routes. NULL on out of
  * memory or when the routes cannot be added (logged). */

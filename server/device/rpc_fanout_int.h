@@ -43,7 +43,8 @@ struct job {
     unsigned window, timeout_s;
     struct member *m;
     size_t n, cursor, active, ndirty, nreboot;
-    int rows_pending;                  /* command rows not written yet (see insert_rows) */
+    int rows_pending;                  /* some command rows not written yet (see insert_rows) */
+    int rows_queued;                   /* the not-yet-pushed members' rows are written */
     int pumped;                        /* the first pushes were made */
     char *tmpl;                        /* the job's sys_upgrade push with a placeholder */
     int tmpl_len, auth_off, nonce_off, nonce_end;

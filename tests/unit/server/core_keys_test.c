@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,13 +71,14 @@ static void test_deriver(void **st)
         struct fota_key_deriver *kd = fota_key_deriver_new(secret);
         assert_non_null(kd);
         static const char *const kinds[] = { "owner", "master", "product" };
-        const int64_t ids[] = { 1, 2, 19000, 9007199254740993LL };
+        const int64_t ids[] = { 0, 1, 2, 10, 19000, 9007199254740993LL, INT64_MAX, -7, INT64_MIN };
+        const int gens[] = { 0, 1, 9, 10, 123456, INT_MAX, -1, INT_MIN };
         for (int k = 0; k < 3; k++)
-            for (int i = 0; i < 4; i++)
-                for (int g = 0; g < 3; g++) {
-                    fota_key_derive(secret, kinds[k], ids[i], g, a);
+            for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+                for (size_t g = 0; g < sizeof(gens) / sizeof(gens[0]); g++) {
+                    fota_key_derive(secret, kinds[k], ids[i], gens[g], a);
                     memset(b, 'x', sizeof(b));
-                    fota_key_deriver_run(kd, kinds[k], ids[i], g, b);
+                    fota_key_deriver_run(kd, kinds[k], ids[i], gens[g], b);
                     assert_string_equal(a, b);
                 }
         fota_key_deriver_free(kd);
