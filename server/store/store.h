@@ -277,6 +277,25 @@ struct fota_store_ops {
      * (strcmp), for the start-up sweep of orphan blobs. *out is malloc'd
      * (caller frees; non-NULL even when *n is 0). ENOMEM, EIO. */
     int (*blob_refs)(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n);
+
+    /* Deletion (admin). Each runs in ONE durable transaction (all or
+     * nothing) and starts a new generation, so per-loop caches drop the
+     * rows and keys at their next request. Blobs are not touched: ask
+     * blob_refs afterwards for what is still referenced. Messages stay (a
+     * log). Ids are never handed out again after a delete (device and product
+     * keys are derived from them).
+     * rom_delete: the release (product_id, version), its file rows and their
+     * download ledger rows. out (may be NULL) receives the release as it was,
+     * files included. ENOENT for an unknown release; EBUSY (nothing removed)
+     * if it is the product's current release.
+     * device_delete: the device, its keys (every kind), its commands and its
+     * download ledger rows. ENOENT for an unknown id.
+     * product_delete: the product and its product keys. ENOENT for an unknown
+     * id; EBUSY (nothing removed) while it has a device or a release. */
+    int (*rom_delete)(struct fota_store *s, int64_t product_id, const char *version,
+                      struct fota_rom *out);
+    int (*device_delete)(struct fota_store *s, int64_t id);
+    int (*product_delete)(struct fota_store *s, int64_t id);
 };
 
 /* Every implementation's handle starts with this. */

@@ -6,30 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include "store_int.h"
-
-struct mem_download {
-    int64_t device_id;
-    int64_t file_id;
-    int64_t bytes;
-    int64_t completions;
-};
-
-#define MEM_ARRAY(type, name) type *name; size_t n_##name, cap_##name
-
-struct mem_store {
-    struct fota_store base;           /* first: the public handle */
-    pthread_mutex_t lock;
-    int64_t next_id;                  /* one sequence for every table: ids never repeat */
-    MEM_ARRAY(struct fota_product, products);
-    MEM_ARRAY(struct fota_rom, roms);
-    MEM_ARRAY(struct fota_device, devices);
-    MEM_ARRAY(struct fota_key, keys);
-    MEM_ARRAY(struct fota_command, commands);
-    MEM_ARRAY(struct fota_message, messages);
-    MEM_ARRAY(struct mem_download, downloads);
-    MEM_ARRAY(struct fota_transfer, transfers);
-};
+#include "store_mem_int.h"
 
 /* Makes room for one more element; 0 or FOTA_ENOMEM. */
 static int mem_grow(void **arr, size_t *cap, size_t n, size_t elem)
@@ -52,46 +29,6 @@ static int mem_grow(void **arr, size_t *cap, size_t n, size_t elem)
     (mem_grow((void **)&(m)->name, &(m)->cap_##name, (m)->n_##name, sizeof *(m)->name) \
          ? FOTA_ENOMEM                                                            \
          : (memcpy(&(m)->name[(m)->n_##name++], (valp), sizeof *(m)->name), 0))
-
-static struct mem_store *M(struct fota_store *s)
-{
-    return (struct mem_store *)s;
-}
-
-static void mem_lock(struct mem_store *m)
-{
-    pthread_mutex_lock(&m->lock);
-}
-
-static int mem_unlock(struct mem_store *m, int rc)
-{
-    pthread_mutex_unlock(&m->lock);
-    return rc;
-}
-
-static struct fota_product *find_product(struct mem_store *m, int64_t id)
-{
-    for (size_t i = 0; i < m->n_products; i++)
-        if (m->products[i].id == id)
-            return &m->products[i];
-    return NULL;
-}
-
-static struct fota_device *find_device(struct mem_store *m, int64_t id)
-{
-    for (size_t i = 0; i < m->n_devices; i++)
-        if (m->devices[i].id == id)
-            return &m->devices[i];
-    return NULL;
-}
-
-static struct fota_rom *find_rom(struct mem_store *m, int64_t product_id, const char *version)
-{
-    for (size_t i = 0; i < m->n_roms; i++)
-        if (m->roms[i].product_id == product_id && strcmp(m->roms[i].version, version) == 0)
-            return &m->roms[i];
-    return NULL;
-}
 
 static struct fota_rom_file *find_file(struct mem_store *m, int64_t file_id)
 {
@@ -791,6 +728,9 @@ static const struct fota_store_ops mem_ops = {
     .download_bytes = mem_download_bytes,
     .transfer_add = mem_transfer_add,
     .transfer_list = mem_transfer_list,
+    .rom_delete = fota_store_mem_rom_delete,
+    .device_delete = fota_store_mem_device_delete,
+    .product_delete = fota_store_mem_product_delete,
 };
 
 int fota_store_mem_open(fota_log_cb log, void *log_ud, struct fota_store **out)

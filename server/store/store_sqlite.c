@@ -232,6 +232,9 @@ static const struct fota_store_ops sqlite_ops = {
     .transfer_add = fota_store_sqlite_transfer_add,
     .transfer_list = fota_store_sqlite_transfer_list,
     .blob_refs = fota_store_sqlite_blob_refs,
+    .rom_delete = fota_store_sqlite_rom_delete,
+    .device_delete = fota_store_sqlite_device_delete,
+    .product_delete = fota_store_sqlite_product_delete,
 };
 
 /* Runs one pragma and, if want is non-NULL, checks the value it returns. */

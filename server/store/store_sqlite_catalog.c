@@ -53,8 +53,8 @@ int fota_store_sqlite_product_create(struct fota_store *s, struct fota_product *
     if (rc)
         goto out;
     st = STMT(SQ_PRODUCT_INSERT,
-              "INSERT INTO products (name, serial, status, description, flash_map, created,"
-              " slot_check) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id");
+              "INSERT INTO products (id, name, serial, status, description, flash_map, created,"
+              " slot_check) VALUES (" SQL_NEXT_ID("products") ", ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     if (st) {
         SQL_BIND_STR(st, 1, p->name);
         SQL_BIND_STR(st, 2, p->serial);

@@ -120,9 +120,9 @@ int fota_store_sqlite_device_create(struct fota_store *s, struct fota_device *d)
 
     fota_store_sqlite_lock(q);
     st = STMT(SQ_DEVICE_INSERT,
-              "INSERT INTO devices (product_id, name, bssid, activated, activated_at, rom_version,"
+              "INSERT INTO devices (id, product_id, name, bssid, activated, activated_at, rom_version,"
               " running_slot, last_active, online, created, key_generation)"
-              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+              " VALUES (" SQL_NEXT_ID("devices") ", ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     if (st) {
         sqlite3_bind_int64(st, 1, d->product_id);
         SQL_BIND_STR(st, 2, d->name);

@@ -120,6 +120,14 @@ static const char *const migrations[] = {
 
     /* 2: how a product's release slots are identified (FOTA_SLOT_CHECK_*; 0 = byte 3). */
     "ALTER TABLE products ADD COLUMN slot_check INTEGER NOT NULL DEFAULT 0;",
+
+    /* 3: deletion. The largest id ever deleted per table: SQLite gives a new
+     * row max(id) + 1, which would hand a deleted device's (or product's) id,
+     * and so its derived keys, to the next one; inserts take SQL_NEXT_ID. */
+    "CREATE TABLE id_floor ("
+    "  tbl  TEXT   PRIMARY KEY,"
+    "  high BIGINT NOT NULL"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
