@@ -10,6 +10,7 @@
 #include "sim.h"
 
 #define FOTASIM_MSS 1460              /* one receive callback = at most one segment */
+#define FOTASIM_SEGMENT_MAX 65536     /* --segment: largest piece a download callback gets */
 #define FOTASIM_DL_BUFFER 65536       /* download bytes read from the socket per wake-up, at most */
 #define FOTASIM_DL_LOWAT 65536        /* SO_RCVLOWAT of a download while this much is still due */
 
@@ -49,6 +50,7 @@ struct fotasim_opts {
     int await_push;               /* --upgrade-to without RPCs: the server pushes (bulk job) */
     int ack_only;                 /* acknowledge upgrades, never download (fan-out benchmark) */
     int json_devices;             /* --json-devices: plus one entry per device */
+    unsigned segment;             /* download bytes per receive callback, at most (1460) */
 };
 
 #define FOTASIM_FIRED_FLASH 1

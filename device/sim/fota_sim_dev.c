@@ -194,8 +194,9 @@ static void drop_conn(struct fotasim_dev *d, int c)
     d->conn[c].up = 0;
 }
 
-/* Hands the device one segment (at most FOTASIM_MSS bytes) that arrived on
- * connection c: faults, then the agent. buf may be modified (corrupt@N). */
+/* Hands the device one segment (at most --segment bytes on a download,
+ * FOTASIM_MSS on the channel) that arrived on connection c: faults, then
+ * the agent. buf may be modified (corrupt@N). */
 static void deliver(struct fotasim_dev *d, int c, uint8_t *buf, size_t n)
 {
     if (c < 0 || d->halted || n == 0)
@@ -255,18 +256,21 @@ static void deliver(struct fotasim_dev *d, int c, uint8_t *buf, size_t n)
     check_power(d);
 }
 
-/* Hands the device at most one segment of what the bufferevent holds. */
+/* Hands the device at most one segment of what the bufferevent holds
+ * (--segment bytes on a download, FOTASIM_MSS on the channel). */
 static void read_piece(struct bufferevent *bev, void *arg)
 {
+    static uint8_t buf[FOTASIM_SEGMENT_MAX];   /* one loop: deliveries do not nest */
     struct fotasim_dev *d = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    uint8_t buf[FOTASIM_MSS];
     size_t n = evbuffer_get_length(in);
+    int c = conn_index(d, bev);
+    size_t max = c == FOTADEV_CONN_DL ? d->sim->o.segment : FOTASIM_MSS;
 
-    if (n > sizeof(buf))
-        n = sizeof(buf);
+    if (n > max)
+        n = max;
     n = (size_t)evbuffer_remove(in, buf, n);
-    deliver(d, conn_index(d, bev), buf, n);
+    deliver(d, c, buf, n);
 }
 
 /* The connection ended (EOF or error) with nothing left to deliver. */
@@ -285,8 +289,9 @@ static void conn_ended(struct fotasim_dev *d, int c)
 /* A download that is not rate-limited is read straight from its socket
  * (the bufferevent only connects and writes): one recv() of up to
  * FOTASIM_DL_BUFFER bytes per wake-up into one buffer, no FIONREAD and no
- * evbuffer copy, then handed to the device one FOTASIM_MSS segment per
- * callback as lwIP would, faults at the same byte positions. While the
+ * evbuffer copy, then handed to the device one --segment piece (1,460
+ * bytes: one TCP segment) per callback as lwIP would, faults at the same
+ * byte positions. While the
  * device still expects k image bytes, SO_RCVLOWAT = min(k, FOTASIM_DL_LOWAT)
  * so a wake-up finds a full buffer instead of the few KB that arrived since
  * the last one (never more than is due: the tail is not held back). */
@@ -313,7 +318,7 @@ static void dl_read_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     for (off = 0; off < (size_t)n && d->conn[c].bev == bev && !d->halted; off += k) {
-        k = (size_t)n - off < FOTASIM_MSS ? (size_t)n - off : FOTASIM_MSS;
+        k = (size_t)n - off < d->sim->o.segment ? (size_t)n - off : d->sim->o.segment;
         deliver(d, c, buf + off, k);
     }
     if (d->conn[c].bev == bev && !d->halted) {

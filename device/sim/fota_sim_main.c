@@ -39,6 +39,7 @@ static void usage(FILE *f)
         "                [--timeout SECONDS] [--max-attempts N] [--stream-ext]\n"
         "                [--faults SPEC] [--seed N] [--hold SECONDS] [--flash-dir DIR] [--tls]\n"
         "                [--json | --json-devices] [--source-addrs N] [--await-push] [--ack-only]\n"
+        "                [--segment BYTES]\n"
         "       fota-sim --write-image SLOT:VERSION:FILE [--map N] [--image-size BYTES] [--seed N]\n"
         "  --keys FILE       master device keys, one per line (device i uses line i)\n"
         "  --time-scale X    divide every device timer by X (ping 50 s / X)\n"
@@ -52,6 +53,11 @@ static void usage(FILE *f)
         "  --await-push      with --upgrade-to: send no RPCs, wait for the server's pushes\n"
         "                    (a bulk upgrade job with reboot)\n"
         "  --ack-only        acknowledge upgrade pushes but never download (fan-out runs)\n"
+        "  --segment BYTES   download bytes per receive callback, at most (default 1460:\n"
+        "                    one TCP segment per callback, as lwIP delivers them; a NONOS\n"
+        "                    espconn callback may also get a pbuf chain up to its 5840-byte\n"
+        "                    window; 536..65536). The nonos profile's substring tests run\n"
+        "                    per callback, so the default is the faithful choice\n"
         "  --json-devices    the same plus \"per_device\": state, version, boots, power\n"
         "                    cuts and the versions booted, for every device\n"
         "  --faults SPEC     comma list: flash@N (power cut at the Nth flash operation\n"
@@ -496,7 +502,7 @@ int main(int argc, char **argv)
         {"seed", 1, 0, 'S'}, {"write-image", 1, 0, 'W'}, {"image-size", 1, 0, 'Z'},
         {"flash-dir", 1, 0, 'F'}, {"hold", 1, 0, 'O'}, {"tls", 0, 0, 'y'}, {"json", 0, 0, 'J'},
         {"source-addrs", 1, 0, 'B'}, {"await-push", 0, 0, 'a'}, {"ack-only", 0, 0, 'q'},
-        {"json-devices", 0, 0, 'j'},
+        {"json-devices", 0, 0, 'j'}, {"segment", 1, 0, 'g'},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     struct fotasim s;
     struct fotasim_opts *o = &s.o;
@@ -522,6 +528,7 @@ int main(int argc, char **argv)
     o->timeout_s = 300;
     o->max_attempts = 3;
     o->seed = 1;
+    o->segment = FOTASIM_MSS;
     o->initial_version = "v1.0.0t45772(a)";
     o->profile = FOTADEV_PROFILE_NONOS;
     o->fault.flash_at = o->fault.rx_at = o->fault.drop_at = o->fault.corrupt_at = -1;
@@ -555,6 +562,7 @@ int main(int argc, char **argv)
         case 'a': o->await_push = 1; break;
         case 'q': o->ack_only = 1; break;
         case 'j': o->json = o->json_devices = 1; break;
+        case 'g': if ((v = num(optarg, 536, FOTASIM_SEGMENT_MAX)) != LONG_MIN) o->segment = (unsigned)v; break;
         case 'O': if ((v = num(optarg, 0, 86400)) != LONG_MIN) o->hold_s = (unsigned)v; break;
         case 'Z': if ((v = num(optarg, 1024, 16 << 20)) != LONG_MIN) image_size = (uint32_t)v; break;
         case 'h': usage(stdout); return 0;

@@ -79,6 +79,17 @@ def main():
             srv.close()
             assert rc == 0, (m, rc, out, err)
 
+        # --- --segment: a download callback may get a pbuf chain (NONOS espconn: up to
+        #     the 5,840-byte window) instead of one 1,460-byte segment; same outcome,
+        #     power cut while receiving included; out-of-range sizes are refused
+        for extra in (["--segment", "5840"], ["--segment", "65536", "--faults", "rx@9000"]):
+            srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u2}, V2)
+            rc, out, err = run(srv, keyfile, "nonos", 2, extra)
+            srv.close()
+            assert rc == 0 and field(out, "upgraded") == 2, (extra, rc, out, err)
+        rc, out, err = st.run_sim(["--server", "127.0.0.1", "--segment", "100"])
+        assert rc == 2 and "bad value: 100" in err, (rc, out, err)
+
         # --- RTOS: GET + NUL, aborted after the first segment, GET again
         srv = st.DeviceServer(KEYS, {"user1.bin": u1, "user2.bin": u2}, V2)
         rc, out, err = run(srv, keyfile, "rtos", 2)
