@@ -174,6 +174,14 @@ void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, v
     srv->command_ud = ud;
 }
 
+void fota_server_set_device_gone_hook(struct fota_server *srv, fota_device_gone_fn gone,
+                                      fota_release_busy_fn busy, void *ud)
+{
+    srv->device_gone = gone;
+    srv->release_busy = busy;
+    srv->gone_ud = ud;
+}
+
 /* --------------------------------------------------------------- the bus */
 
 /* One queue and subscriber list per loop: a publish (any thread) copies the

@@ -12,7 +12,8 @@
  *   - fota_server_bind()   listening sockets with the standard `listening` log line
  *   - fota_server_key_lookup(), fota_server_device_key()   keys and roles
  *   - fota_http_route()    (http.h) add or override an HTTP route
- *   - fota_server_set_rom_download(), fota_server_set_command_hook()
+ *   - fota_server_set_rom_download(), fota_server_set_command_hook(),
+ *     fota_server_set_device_gone_hook()
  *   - fota_server_publish_message()  store a message and fan it out live
  * Threads (docs/architecture.md): srv->base is the main loop (device channel,
  * legacy listener, timers, module state). HTTP is also served by worker loops
@@ -75,6 +76,16 @@ typedef void (*fota_rom_sync_fn)(void *ud);
  * FOTA_CMD_DELIVERED, ...), which the API reports. */
 typedef int (*fota_command_fn)(void *ud, struct fota_command *cmd);
 
+/* Deletion hooks (installed by the device module, devchan_gone.c), called
+ * on the main loop thread by the REST API's DELETE handlers.
+ * device_gone: the device's rows and keys were just deleted from the store;
+ * the hook closes its device-channel connections, if any, at once, and
+ * returns how many it closed.
+ * release_busy: the id of a bulk-upgrade job that is still running for
+ * (product_id, version), or 0 if there is none (the release may go). */
+typedef int (*fota_device_gone_fn)(void *ud, int64_t device_id);
+typedef int64_t (*fota_release_busy_fn)(void *ud, int64_t product_id, const char *version);
+
 /* Live message subscriber (message bus). Called on the loop thread for each
  * published message matching the subscription's product/device filter. */
 typedef void (*fota_message_cb)(void *ud, const struct fota_message *m);
@@ -103,6 +114,9 @@ struct fota_server {
     void *rom_download_ud;
     fota_command_fn command_hook;
     void *command_ud;
+    fota_device_gone_fn device_gone;
+    fota_release_busy_fn release_busy;
+    void *gone_ud;
 
     struct fota_loop *loops[FOTA_LOOPS_MAX];  /* [0] main (srv->base), then HTTP workers */
     int nloops;                       /* 1 + worker threads */
@@ -164,6 +178,9 @@ void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn 
 /* Before reading download counts or bytes: the hook's pending ones are stored. */
 void fota_server_download_sync(struct fota_server *srv);
 void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, void *ud);
+/* Installs (or with NULLs removes) both deletion hooks; one ud for both. */
+void fota_server_set_device_gone_hook(struct fota_server *srv, fota_device_gone_fn gone,
+                                      fota_release_busy_fn busy, void *ud);
 
 /* Stores m (message_add: sets m->id, m->created) and queues it for live
  * subscribers. Callable from ANY thread; subscribers run later on the loop

@@ -4,6 +4,7 @@
  * The protocol bytes come from devproto.c; commands from devchan_cmd.c. */
 #include "devchan_int.h"
 #include "devchan_d4.h"
+#include "devchan_gone.h"
 #include "devchan_requeue.h"
 
 #include <arpa/inet.h>
@@ -639,6 +640,7 @@ static void module_stop(struct fota_server *srv, void *state)
     free(ch->pres);
     if (srv->command_ud == ch)
         fota_server_set_command_hook(srv, NULL, NULL);
+    fota_devchan_gone_hooks(ch, 0);
     free(ch);
 }
 
@@ -706,6 +708,7 @@ static int module_start(struct fota_server *srv, void **state)
     event_add(ch->pres_ev, &tv);
     fota_server_set_command_hook(srv, fota_devchan_command, ch);
     fota_server_set_rom_download(srv, fota_rom_download, fota_rom_ledgers_sync, ch);
+    fota_devchan_gone_hooks(ch, 1);
     if (srv->http && (fota_rpc_routes(ch) < 0 || !(ch->fanout = fota_fanout_new(ch)))) {
         FOTA_ERROR("cannot add the device RPC routes");
         fota_server_set_command_hook(srv, NULL, NULL);

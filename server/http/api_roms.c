@@ -233,6 +233,11 @@ static int upload_enqueue(struct fota_server *srv, struct upload *u)
     return 0;
 }
 
+int fota_api_uploads_busy(const struct fota_server *srv)
+{
+    return srv->uploads && srv->uploads->head;
+}
+
 void fota_api_roms_shutdown(struct fota_server *srv)
 {
     struct fota_api_uploads *q = srv->uploads;

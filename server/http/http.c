@@ -588,6 +588,7 @@ struct fota_http *fota_http_new(struct fota_server *srv)
     fota_api_device_routes(srv);
     fota_api_messages_routes(srv);
     fota_api_rpc_routes(srv);
+    fota_api_delete_routes(srv);
     return h;
 fail:
     for (int i = 0; i < h->nloops; i++)

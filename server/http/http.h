@@ -156,10 +156,15 @@ void fota_api_devices_routes(struct fota_server *srv);
 void fota_api_device_routes(struct fota_server *srv);
 void fota_api_messages_routes(struct fota_server *srv);
 void fota_api_rpc_routes(struct fota_server *srv);
+void fota_api_delete_routes(struct fota_server *srv);
 
 /* Finishes or refuses uploads still in progress (http.c calls it first in
  * fota_http_free, after the loop ended). */
 void fota_api_roms_shutdown(struct fota_server *srv);
+/* 1 while a release upload is queued or writing its blobs (api_roms.c): it
+ * may reuse an existing blob that no release names yet, so a delete must not
+ * remove unreferenced blobs then (the start-up sweep does later). */
+int fota_api_uploads_busy(const struct fota_server *srv);
 
 /* JSON views shared by the API files (new references). */
 json_t *fota_json_product(const struct fota_product *p);

@@ -287,7 +287,9 @@ struct fota_store_ops {
      * rom_delete: the release (product_id, version), its file rows and their
      * download ledger rows. out (may be NULL) receives the release as it was,
      * files included. ENOENT for an unknown release; EBUSY (nothing removed)
-     * if it is the product's current release.
+     * if it is the product's current release and the product has a device
+     * (with no device left, the current release may go too: the product then
+     * has none).
      * device_delete: the device, its keys (every kind), its commands and its
      * download ledger rows. ENOENT for an unknown id.
      * product_delete: the product and its product keys. ENOENT for an unknown

@@ -29,8 +29,9 @@ int fota_store_mem_rom_delete(struct fota_store *s, int64_t product_id, const ch
     r = find_rom(m, product_id, version);
     if (!r)
         return mem_unlock(m, FOTA_ENOENT);
-    if (r->current)
-        return mem_unlock(m, FOTA_EBUSY);
+    for (size_t i = 0; r->current && i < m->n_devices; i++)
+        if (m->devices[i].product_id == product_id)
+            return mem_unlock(m, FOTA_EBUSY);
     if (out)
         *out = *r;
     for (size_t j = 0; j < r->nfiles; j++)

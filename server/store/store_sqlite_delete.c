@@ -119,8 +119,19 @@ int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const
     if (rc)
         goto out;
     rc = rom_read(q, product_id, version, &rom);
-    if (rc == 0 && rom.current)
-        rc = FOTA_EBUSY;
+    if (rc == 0 && rom.current) {
+        sqlite3_stmt *st = STMT(SQ_DEL_ROM_DEVICES,
+                                "SELECT COUNT(*) FROM devices WHERE product_id = ?");
+        int64_t ndev = 1;
+        if (st) {
+            sqlite3_bind_int64(st, 1, product_id);
+            if (sqlite3_step(st) == SQLITE_ROW)
+                ndev = sqlite3_column_int64(st, 0);
+            fota_store_sqlite_done(st);
+        }
+        if (ndev > 0)
+            rc = FOTA_EBUSY;
+    }
     if (rc == 0)
         rc = run_id(q, SQ_DEL_ROM_DL,
                     "DELETE FROM downloads WHERE file_id IN"

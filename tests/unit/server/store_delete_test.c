@@ -184,6 +184,18 @@ static void test_product_delete(void **state)
     assert_int_equal(list[0].id, keep);
     free(list);
     assert_int_equal(s->ops->product_delete(s, pid), FOTA_ENOENT);
+    /* a current release goes once the product has no device */
+    assert_int_equal(s->ops->product_delete(s, keep), 0);
+    keep = mk_product(s, "keep2");
+    dev = mk_device(s, keep, "d2", 0);
+    mk_rom(s, keep, "v7");
+    assert_int_equal(s->ops->rom_set_current(s, keep, "v7"), 0);
+    assert_int_equal(s->ops->rom_delete(s, keep, "v7", NULL), FOTA_EBUSY);
+    assert_int_equal(s->ops->device_delete(s, dev), 0);
+    assert_int_equal(s->ops->rom_delete(s, keep, "v7", NULL), 0);
+    assert_int_equal(s->ops->product_get(s, keep, &p), 0);
+    assert_string_equal(p.current_version, "");
+    assert_int_equal(s->ops->product_delete(s, keep), 0);
     /* the name is free again; the id is not */
     assert_true(mk_product(s, "p") > pid);
     assert_int_equal(s->ops->device_create(s, &(struct fota_device){ .product_id = pid }),

@@ -1,0 +1,237 @@
+/* api_delete.c - deletion (admin key): DELETE /v1/products/ID/roms/VERSION/,
+ * DELETE /v1/devices/ID/ and DELETE /v1/products/ID/ (also POST ?method=DELETE).
+ * The current release can only go when its product has no device left.
+ * Each is one store transaction; then a release's blobs that no release names
+ * any more are unlinked (a download in flight keeps its open descriptor), and
+ * a deleted device's device-channel connection is closed (device_gone hook). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "log.h"
+
+/* Publishes a product-wide message about a deletion (best effort). */
+static void note(struct fota_server *srv, int64_t pid, int64_t dev, const char *action,
+                 json_t *body)
+{
+    struct fota_message m = { 0 };
+    char *t = body ? json_dumps(body, JSON_SORT_KEYS) : NULL;
+
+    m.product_id = pid;
+    m.device_id = dev;
+    snprintf(m.action, sizeof m.action, "%s", action);
+    snprintf(m.body, sizeof m.body, "%s", t ? t : "{}");
+    free(t);
+    json_decref(body);
+    fota_server_publish_message(srv, &m);
+}
+
+/* 1 if hash is in the sorted list refs[0..n). */
+static int is_referenced(char (*refs)[FOTA_HASH_HEX], size_t n, const char *hash)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(refs[mid], hash);
+        if (c == 0)
+            return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* After rom_delete: unlinks the release's blobs that no release names any
+ * more. Adds "blobs_removed" and "blobs_kept" (still used by another release,
+ * or kept for the start-up sweep while an upload runs) to j. */
+static void remove_blobs(struct fota_server *srv, const struct fota_rom *rom, json_t *j)
+{
+    json_t *removed = json_array(), *kept = json_array();
+    char (*refs)[FOTA_HASH_HEX] = NULL;
+    size_t nrefs = 0;
+    int uploads = fota_api_uploads_busy(srv);
+    int e = uploads ? 0 : srv->store->ops->blob_refs(srv->store, &refs, &nrefs);
+
+    for (size_t i = 0; i < rom->nfiles && i < FOTA_ROM_MAX_FILES; i++) {
+        const char *h = rom->files[i].sha256;
+        int seen = 0;
+        for (size_t k = 0; k < i; k++)
+            seen |= strcmp(rom->files[k].sha256, h) == 0;
+        if (seen)
+            continue;   /* the same bytes twice in one release */
+        if (uploads || e || is_referenced(refs, nrefs, h)) {
+            json_array_append_new(kept, json_string(h));
+            continue;
+        }
+        int r = fota_blob_remove(srv->blobs, h);
+        if (r == 0 || r == FOTA_ENOENT)
+            json_array_append_new(removed, json_string(h));
+        else
+            json_array_append_new(kept, json_string(h));
+        if (r && r != FOTA_ENOENT)
+            FOTA_WARN("cannot remove blob sha256=%s error=%s", h, fota_errname(r));
+    }
+    if (uploads)
+        FOTA_INFO("rom delete keeps its blobs reason=\"an upload is in progress\" "
+                  "(the start-up sweep removes the unreferenced ones)");
+    else if (e)
+        FOTA_WARN("rom delete keeps its blobs reason=\"blob_refs failed: %s\"", fota_errname(e));
+    free(refs);
+    json_object_set_new(j, "blobs_removed", removed);
+    json_object_set_new(j, "blobs_kept", kept);
+}
+
+static void rom_delete(struct fota_req *r)
+{
+    struct fota_server *srv = r->srv;
+    struct fota_key key;
+    struct fota_product p;
+    struct fota_rom *rom = NULL;
+    const char *version = r->caps[1];
+    int64_t pid, job = 0;
+    int e;
+
+    if (fota_req_admin(r, &key))
+        return;
+    pid = fota_req_cap_id(r, 0);
+    if (pid < 0 || fota_api_product_load(r, pid, &p))
+        return;
+    if (strcmp(p.current_version, version) == 0 && p.devices_total > 0) {
+        fota_reply_error(r, 409, "version %s is the current (recommended) release of product "
+                                 "%lld, which has %lld device(s): make another release current "
+                                 "first", version, (long long)pid, (long long)p.devices_total);
+        return;
+    }
+    if (srv->release_busy)
+        job = srv->release_busy(srv->gone_ud, pid, version);
+    if (job > 0) {
+        fota_reply_error(r, 409, "bulk upgrade job %lld is still pushing version %s: wait for it "
+                                 "to finish (GET /v1/jobs/%lld/)", (long long)job, version,
+                         (long long)job);
+        return;
+    }
+    rom = malloc(sizeof *rom);
+    if (!rom) {
+        fota_reply_error(r, 503, "out of memory");
+        return;
+    }
+    fota_server_download_sync(srv);   /* pending ledger rows of its files land first */
+    e = srv->store->ops->rom_delete(srv->store, pid, version, rom);
+    if (e == FOTA_ENOENT) {
+        fota_reply_error(r, 404, "product %lld has no version %s", (long long)pid, version);
+        goto out;
+    }
+    if (e == FOTA_EBUSY) {   /* made current, or a device added, since the check above */
+        fota_reply_error(r, 409, "version %s is the current (recommended) release of product "
+                                 "%lld", version, (long long)pid);
+        goto out;
+    }
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        goto out;
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "rom", fota_json_rom(rom));
+    remove_blobs(srv, rom, j);
+    FOTA_INFO("rom deleted product=%lld version=%s files=%zu blobs_removed=%zu", (long long)pid,
+              version, rom->nfiles, json_array_size(json_object_get(j, "blobs_removed")));
+    note(srv, pid, 0, "rom_deleted", json_pack("{s:s}", "version", version));
+    fota_reply_json(r, 200, j);
+out:
+    free(rom);
+}
+
+static void device_delete(struct fota_req *r)
+{
+    struct fota_server *srv = r->srv;
+    struct fota_key key;
+    struct fota_device d;
+    int64_t id;
+    int closed = 0, e;
+
+    if (fota_req_admin(r, &key))
+        return;
+    id = fota_req_cap_id(r, 0);
+    if (id < 0 || fota_api_device_load(r, id, &d))
+        return;
+    fota_server_download_sync(srv);   /* its pending ledger rows land before they go */
+    e = srv->store->ops->device_delete(srv->store, id);
+    if (e == FOTA_ENOENT) {
+        fota_reply_error(r, 404, "no device %lld", (long long)id);
+        return;
+    }
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        return;
+    }
+    /* The keys are gone from the store (and from every cache at its next
+     * request, via the generation); a live connection goes now. */
+    if (srv->device_gone)
+        closed = srv->device_gone(srv->gone_ud, id);
+    FOTA_INFO("device deleted dev=%lld product=%lld connections_closed=%d", (long long)id,
+              (long long)d.product_id, closed);
+    note(srv, d.product_id, 0, "device_deleted",
+         json_pack("{s:I, s:s}", "device_id", (json_int_t)id, "device", d.name));
+    d.online = 0;
+    json_t *j = json_object();
+    json_object_set_new(j, "device", fota_json_device(&d));
+    json_object_set_new(j, "connections_closed", json_integer(closed));
+    fota_reply_json(r, 200, j);
+}
+
+static void product_delete(struct fota_req *r)
+{
+    struct fota_server *srv = r->srv;
+    struct fota_key key;
+    struct fota_product p;
+    struct fota_rom *roms = NULL;
+    size_t nroms = 0;
+    int64_t id;
+    int e;
+
+    if (fota_req_admin(r, &key))
+        return;
+    id = fota_req_cap_id(r, 0);
+    if (id < 0 || fota_api_product_load(r, id, &p))
+        return;
+    e = srv->store->ops->rom_list(srv->store, id, &roms, &nroms);
+    free(roms);
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        return;
+    }
+    if (p.devices_total > 0 || nroms > 0) {
+        fota_reply_error(r, 409, "product %lld still has %lld device(s) and %zu release(s): "
+                                 "delete them first", (long long)id,
+                         (long long)p.devices_total, nroms);
+        return;
+    }
+    e = srv->store->ops->product_delete(srv->store, id);
+    if (e == FOTA_ENOENT) {
+        fota_reply_error(r, 404, "no product %lld", (long long)id);
+        return;
+    }
+    if (e == FOTA_EBUSY) {   /* a device or release arrived since the check */
+        fota_reply_error(r, 409, "product %lld still has devices or releases", (long long)id);
+        return;
+    }
+    if (e) {
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        return;
+    }
+    FOTA_INFO("product deleted product=%lld name=\"%s\"", (long long)id, p.name);
+    json_t *j = json_object();
+    json_object_set_new(j, "product", fota_json_product(&p));
+    fota_reply_json(r, 200, j);
+}
+
+void fota_api_delete_routes(struct fota_server *srv)
+{
+    fota_http_route(srv, FOTA_M_DELETE, "/v1/products/*/roms/*/", rom_delete, NULL);
+    fota_http_route(srv, FOTA_M_DELETE, "/v1/devices/*/", device_delete, NULL);
+    fota_http_route(srv, FOTA_M_DELETE, "/v1/products/*/", product_delete, NULL);
+}
