@@ -6,7 +6,6 @@
 
 #include "devchan_gone.h"
 #include "devchan_int.h"
-#include "log.h"
 #include "rpc_fanout_int.h"
 #include "server.h"
 
@@ -23,10 +22,7 @@ static int device_gone(void *ud, int64_t device_id)
         fota_dconn_refuse(c, 403, "device deleted", "device deleted");
         closed++;
     }
-    if (closed)
-        FOTA_INFO("device deleted, connection closed dev=%lld connections=%d",
-                  (long long)device_id, closed);
-    return closed;
+    return closed;   /* the API logs the deletion with this count */
 }
 
 static int64_t release_busy(void *ud, int64_t product_id, const char *version)
