@@ -69,7 +69,11 @@ int fotasim_flash_write(void *ud, uint32_t addr, const void *buf, uint32_t len);
 
 /* A pool of read-only sectors shared by content between flashes: after a
  * device downloaded an image, its sectors are identical to every other
- * device's, so the simulator keeps one copy (copy-on-write as above). */
+ * device's, so the simulator keeps one copy (copy-on-write as above).
+ * A flash with f->pool hands over each sector a write completes (see
+ * fotasim_flash_write). Pooled sectors are not reference-counted: they live
+ * until fotasim_pool_cleanup, so a run whose downloads fail keeps one 4 KiB
+ * copy of each distinct sector they wrote (a corrupt byte: one sector). */
 #define FOTASIM_VER_MEMO 4
 struct fotasim_pool {
     uint8_t **slot;    /* open addressing by content hash; NULL = empty */
