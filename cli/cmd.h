@@ -142,5 +142,8 @@ int fota_cli_upgrade(struct fota_cli_ctx *c);
 int fota_cli_reboot(struct fota_cli_ctx *c);
 int fota_cli_rpc(struct fota_cli_ctx *c);
 int fota_cli_messages(struct fota_cli_ctx *c);
+int fota_cli_release_delete(struct fota_cli_ctx *c);
+int fota_cli_device_delete(struct fota_cli_ctx *c);
+int fota_cli_product_delete(struct fota_cli_ctx *c);
 
 #endif

@@ -58,7 +58,8 @@ def main():
         expected = {"login", "product create", "product list", "product show", "release publish",
                     "release list", "release current", "device add", "device list",
                     "device show", "device key", "upgrade", "reboot", "rpc", "messages",
-                    "release show", "release download", "device commands", "device rotate-keys"}
+                    "release show", "release download", "device commands", "device rotate-keys",
+                    "release delete", "device delete", "product delete"}
         missing = expected - set(commands)
         if missing:
             fail("--help does not list %s:\n%s" % (sorted(missing), r.stdout))
