@@ -3,8 +3,8 @@
 // and v1.1 from images made by fotactl, a wrong-slot upload refused next to
 // its file, add a device (keys shown once), set current through the
 // confirmation dialog with the live feed showing "has version v1.1 update",
-// the device page's Upgrade and Reboot, the RPC form, Chinese labels and a
-// phone-sized screen. Screenshots of every open page go to
+// the device page's Upgrade and Reboot, the RPC form, Chinese labels, a
+// phone-sized screen, and deleting a release and a device. Screenshots of every open page go to
 // $FOTA_E2E_SHOTS (build/…/e2e-screenshots) when a step fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -359,6 +359,49 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await page.keyboard.press('Tab');
       const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
       assert.notEqual(outline, 'none', 'focus is visible');
+    });
+
+    await step(t, 'delete a release and a device, each after a confirmation', async () => {
+      await page.setViewportSize({ width: 1100, height: 760 });
+      const pid = page.url().match(/#\/products\/(\d+)$/)[1];
+      await page.locator('#releases li[data-version="v1.0"]').waitFor();
+      // The current release of a product with a device: fotad refuses, the reason shows.
+      page.once('dialog', (d) => d.accept());
+      await page.locator('#releases li[data-version="v1.1"] button[data-delete-release]').click();
+      await page.locator('#releases li[data-version="v1.1"] .status', { hasText: /Error: .*current/ }).waitFor();
+      // Dismissing the dialog changes nothing.
+      page.once('dialog', (d) => d.dismiss());
+      await page.locator('#releases li[data-version="v1.0"] button[data-delete-release]').click();
+      assert.equal(await page.locator('#releases li[data-version="v1.0"]').count(), 1);
+      let text = '';
+      page.once('dialog', (d) => { text = d.message(); d.accept(); });
+      const resp = page.waitForResponse((r) => r.request().method() === 'DELETE' && /\/roms\/v1\.0\/$/.test(r.url()));
+      await page.locator('#releases li[data-version="v1.0"] button[data-delete-release]').click();
+      assert.equal((await resp).status(), 200);
+      assert.match(text, /v1\.0/);
+      await page.locator('#releases li[data-version="v1.0"]').waitFor({ state: 'detached' });
+      await page.locator('#product-status', { hasText: 'Release v1.0 deleted.' }).waitFor();
+      assert.equal(await page.locator('#releases li[data-version="v1.1"]').count(), 1);
+
+      // The device, from its page; then back on the product page, which says so.
+      await page.locator('#devices a', { hasText: deviceName }).click();
+      await page.waitForURL(/#\/devices\/\d+$/);
+      page.once('dialog', (d) => { text = d.message(); d.accept(); });
+      const dresp = page.waitForResponse((r) => r.request().method() === 'DELETE' && /\/v1\/devices\/\d+\/$/.test(r.url()));
+      await page.locator('#delete-device').click();
+      assert.equal((await dresp).status(), 200);
+      assert.match(text, new RegExp(deviceName));
+      await page.waitForURL(new RegExp('#/products/' + pid + '$'));
+      await page.locator('#product-status', { hasText: `Device ${deviceName} deleted.` }).waitFor();
+      await page.locator('#devices tbody tr', { hasText: 'None yet.' }).waitFor();
+      // Gone for the REST API too.
+      const left = await page.evaluate(async (id) => {
+        const api = await import('/api.js');
+        const r = await api.get('/v1/products/' + id + '/devices/');
+        const roms = await api.get('/v1/products/' + id + '/roms/');
+        return [r.body.devices.length, roms.body.roms.map((x) => x.version)];
+      }, pid);
+      assert.deepEqual(left, [0, ['v1.1']]);
     });
 
     await step(t, 'message sentences for every kind fotad records', async () => {

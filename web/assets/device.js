@@ -233,9 +233,22 @@ export function deviceView(root, id) {
     }
   });
 
+  // Delete device (admin): its keys stop working and fotad closes its
+  // connection; then back to the product, which says so.
+  const delBtn = h('button', { type: 'button', class: 'danger', id: 'delete-device' }, t('delete_device'));
+  delBtn.addEventListener('click', async () => {
+    const name = (device && device.name) || String(id);
+    if (!window.confirm(t('confirm_delete_device', name))) return;
+    try {
+      await api.del('/v1/devices/' + id + '/');
+      sessionStorage.setItem('fota.note', t('deleted_device', name));
+      location.hash = device ? '#/products/' + device.product_id : '#/products';
+    } catch (e) { say(st, t('error', e.message), 'bad'); }
+  });
+
   backLink = h('a', { href: '#/products' }, '← ', t('product'));
   const back = api.getRole() === 'admin' ? h('p', {}, backLink) : h('p', { class: 'muted' }, t('signed_in_as_owner', id));
-  root.append(back, title, st,
+  root.append(back, title, api.getRole() === 'admin' ? h('p', {}, delBtn) : '', st,
     h('div', { class: 'cols' },
       h('section', {},
         info,

@@ -40,6 +40,11 @@ const STR = {
     msg_activated: 'Device {0} activated', msg_released: 'Version {0} released ({1} files)', msg_other: 'Device {0}: {1}',
     error: 'Error: {0}', not_found: 'Not found.', state: 'State', when: 'Time',
     signed_in_as_owner: 'Signed in with the owner key of device {0}.',
+    delete_release: 'Delete', delete_product: 'Delete product', delete_device: 'Delete device',
+    confirm_delete_release: 'Delete release {0} of {1}? Its files are removed from the server unless another release uses them. This cannot be undone.',
+    confirm_delete_product: 'Delete product {0}? This cannot be undone.',
+    confirm_delete_device: 'Delete device {0}? Its keys stop working at once and it is disconnected. This cannot be undone.',
+    deleted_release: 'Release {0} deleted.', deleted_product: 'Product {0} deleted.', deleted_device: 'Device {0} deleted.',
   },
   zh: {
     title: 'fota 控制台', skip: '跳到内容', signin: '登录', signout: '退出', key: '密钥',
@@ -78,6 +83,11 @@ const STR = {
     msg_activated: '设备 {0} 已激活', msg_released: '已发布版本 {0}（{1} 个文件）', msg_other: '设备 {0}：{1}',
     error: '错误：{0}', not_found: '未找到。', state: '状态', when: '时间',
     signed_in_as_owner: '已用设备 {0} 的 owner key 登录。',
+    delete_release: '删除', delete_product: '删除产品', delete_device: '删除设备',
+    confirm_delete_release: '删除 {1} 的版本 {0}？没有其他版本使用的文件将从服务器删除。此操作不可撤销。',
+    confirm_delete_product: '删除产品 {0}？此操作不可撤销。',
+    confirm_delete_device: '删除设备 {0}？它的密钥立即失效，连接会被断开。此操作不可撤销。',
+    deleted_release: '已删除版本 {0}。', deleted_product: '已删除产品 {0}。', deleted_device: '已删除设备 {0}。',
   },
 };
 

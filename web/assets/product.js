@@ -5,7 +5,7 @@
 // (version, slot, online, last active; "Add device" shows the keys once).
 import { t } from './i18n.js';
 import * as api from './api.js';
-import { h, field, statusLine, say, fmtTime, fmtBytes, rememberDevices, uid } from './ui.js';
+import { h, field, statusLine, say, sayNote, fmtTime, fmtBytes, rememberDevices, uid } from './ui.js';
 import { num } from './products.js';
 
 const MAX_FILES = 10;
@@ -31,12 +31,22 @@ function releaseItem(rom, product, reload) {
       try {
         await api.post('/v1/products/' + product.id + '/roms/' + encodeURIComponent(rom.version) + '/current');
         say(st, t('now_current', rom.version), 'good');
-        reload();
+        reload(t('now_current', rom.version));
       } catch (e) { say(st, t('error', e.message), 'bad'); }
     });
   }
+  // Delete: fotad refuses (409) the current release of a product with devices
+  // and a release a running bulk upgrade pushes; its reason shows here.
+  const del = h('button', { type: 'button', class: 'danger', 'data-delete-release': rom.version }, t('delete_release'));
+  del.addEventListener('click', async () => {
+    if (!window.confirm(t('confirm_delete_release', rom.version, product.name))) return;
+    try {
+      await api.del('/v1/products/' + product.id + '/roms/' + encodeURIComponent(rom.version) + '/');
+      reload(t('deleted_release', rom.version));
+    } catch (e) { say(st, t('error', e.message), 'bad'); }
+  });
   return h('li', { class: 'release' + (rom.current ? ' is-current' : ''), 'data-version': rom.version },
-    h('div', { class: 'release-head' }, h('strong', {}, rom.version), ' ', action),
+    h('div', { class: 'release-head' }, h('strong', {}, rom.version), ' ', action, ' ', del),
     h('div', { class: 'muted' }, [rom.codename ? t('codename') + ': ' + rom.codename : '', rom.created ? fmtTime(rom.created) : '']
       .filter(Boolean).join(' · ')),
     rom.changelog ? h('p', { class: 'changelog' }, rom.changelog) : '',
@@ -183,6 +193,8 @@ function keysPanel(r) {
 
 export function productView(root, id) {
   const st = statusLine();
+  st.id = 'product-status';
+  sayNote(st);
   const title = h('h1', {}, t('product'), ' ', id);
   const meta = h('p', { class: 'muted' });
   const pkey = h('p', { class: 'pkey' });
@@ -191,9 +203,10 @@ export function productView(root, id) {
   const keysSlot = h('div');
   let product = { id, name: String(id) };
 
-  async function loadReleases() {
+  async function loadReleases(note) {
     try {
       const r = await api.get('/v1/products/' + id + '/roms/');
+      if (typeof note === 'string') say(st, note, 'good');
       const list = r.body.roms || r.body.releases || [];
       releases.replaceChildren(...list.map((rom) => releaseItem(rom, product, loadReleases)));
       if (!list.length) releases.append(h('li', { class: 'muted' }, t('none')));
@@ -261,9 +274,21 @@ export function productView(root, id) {
     } catch (err) { say(dst, t('error', err.message), 'bad'); }
   });
 
+  // Delete product: fotad refuses (409, with the counts) while it has
+  // devices or releases; the reason shows in the page's status line.
+  const delProduct = h('button', { type: 'button', class: 'danger', id: 'delete-product' }, t('delete_product'));
+  delProduct.addEventListener('click', async () => {
+    if (!window.confirm(t('confirm_delete_product', product.name))) return;
+    try {
+      await api.del('/v1/products/' + id + '/');
+      sessionStorage.setItem('fota.note', t('deleted_product', product.name));
+      location.hash = '#/products';
+    } catch (e) { say(st, t('error', e.message), 'bad'); }
+  });
+
   root.append(
     h('p', {}, h('a', { href: '#/products' }, '← ', t('products'))),
-    title, meta, pkey, st,
+    title, meta, pkey, h('p', {}, delProduct), st,
     h('div', { class: 'cols' },
       h('section', { 'aria-labelledby': 'rel-h' }, h('h2', { id: 'rel-h' }, t('releases')), releases,
         releaseForm(product, loadReleases)),

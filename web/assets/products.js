@@ -2,7 +2,7 @@
 // Status, Description, Activated / Total) and the create-product form.
 import { t } from './i18n.js';
 import * as api from './api.js';
-import { h, field, statusLine, say, fmtTime } from './ui.js';
+import { h, field, statusLine, say, sayNote, fmtTime } from './ui.js';
 
 export function num(p, ...names) {
   for (const n of names) if (p[n] !== undefined && p[n] !== null) return p[n];
@@ -21,6 +21,8 @@ function productRow(p) {
 
 export function productsView(root) {
   const st = statusLine();
+  st.id = 'products-status';
+  sayNote(st);
   const tbody = h('tbody');
   const table = h('table', { class: 'grid', id: 'products' },
     h('caption', { class: 'sr-only' }, t('products')),

@@ -39,6 +39,12 @@ export function field(label, input, help) {
 // A status line for a section (role=status so screen readers hear it).
 export function statusLine(cls) { return h('p', { class: 'status ' + (cls || ''), role: 'status', 'aria-live': 'polite' }); }
 export function say(el, text, kind) { el.textContent = text || ''; el.dataset.kind = kind || ''; }
+// A note left for the next page by a view that navigated away (e.g. "Device x
+// deleted."): shown once in el.
+export function sayNote(el) {
+  const n = sessionStorage.getItem('fota.note');
+  if (n) { sessionStorage.removeItem('fota.note'); say(el, n, 'good'); }
+}
 
 export function fmtTime(sec) {
   if (!sec) return t('never');
