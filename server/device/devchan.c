@@ -31,7 +31,7 @@
 
 static unsigned dev_bucket(int64_t id)
 {
-    return (unsigned)((uint64_t)id * 0x9E3779B97F4A7C15ull >> 52) % FOTA_DEVCHAN_BUCKETS;
+    return (unsigned)((uint64_t)id * 0x9E3779B97F4A7C15ull >> (64 - FOTA_DEVCHAN_DEV_BITS));
 }
 
 static unsigned addr_bucket(const char *a)

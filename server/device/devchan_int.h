@@ -53,6 +53,10 @@ struct fota_rom_ledger;
 
 /* Connections per peer address (the flood limit), and online devices by id. */
 #define FOTA_DEVCHAN_BUCKETS 4096
+/* Online devices by id: 16,384 chains (128 KB), about one connection per
+ * chain at 19,000 devices, so a push's lookup is one or two hops. */
+#define FOTA_DEVCHAN_DEV_BITS 14
+#define FOTA_DEVCHAN_DEV_BUCKETS (1u << FOTA_DEVCHAN_DEV_BITS)
 struct fota_addr_count {
     struct fota_addr_count *next;
     unsigned n;
@@ -65,7 +69,7 @@ struct fota_devchan {
     int port[2];
     struct fota_dconn *conns;
     size_t nconns;
-    struct fota_dconn *by_dev[FOTA_DEVCHAN_BUCKETS];
+    struct fota_dconn *by_dev[FOTA_DEVCHAN_DEV_BUCKETS];
     struct fota_addr_count *by_addr[FOTA_DEVCHAN_BUCKETS];
     uint64_t next_id;
     struct fota_presence *pres;        /* presence rows waiting for the batch write */
