@@ -35,8 +35,9 @@ int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fot
     if (n == 0)
         return 0;
     fota_store_sqlite_lock(q);
-    st = prepare(q, "INSERT INTO commands (device_id, nonce, action, params, state, result, created,"
-                    " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+    st = prepare(q, "INSERT INTO commands (id, device_id, nonce, action, params, state, result,"
+                    " created, updated) VALUES (" SQL_NEXT_ID("commands") ", ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " RETURNING id");
     rc = st ? fota_store_sqlite_begin(q, 0) : FOTA_EIO;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int64_t nonce = nonces[i] ? nonces[i] : fota_store_nonce();

@@ -1,8 +1,9 @@
 /* store_sqlite_delete.c - deletion of releases, devices and products in the
  * SQLite store. Each delete is one durable transaction with explicit DELETEs
  * (no reliance on ON DELETE CASCADE, so the SQL stays the same on
- * PostgreSQL); deleted device and product ids are recorded in id_floor so
- * they are never handed out again (their keys are derived from them). */
+ * PostgreSQL); deleted device, product and command ids are recorded in
+ * id_floor so they are never handed out again (keys are derived from device
+ * and product ids; waits and bulk-upgrade members may still hold a command id). */
 #include <string.h>
 #include "store_sqlite_int.h"
 
@@ -151,10 +152,32 @@ out:
 
 /* ---- devices ----------------------------------------------------------- */
 
+/* The largest command id of device id (0 if none). */
+static int max_command(struct sql_store *q, int64_t id, int64_t *out)
+{
+    sqlite3_stmt *st = STMT(SQ_DEL_DEV_MAXCMD,
+                            "SELECT COALESCE(MAX(id), 0) FROM commands WHERE device_id = ?");
+    int rc;
+
+    *out = 0;
+    if (!st)
+        return FOTA_EIO;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        rc = fota_store_sqlite_err(q, rc, "device_delete");
+    }
+    fota_store_sqlite_done(st);
+    return rc;
+}
+
 int fota_store_sqlite_device_delete(struct fota_store *s, int64_t id)
 {
     struct sql_store *q = Q(s);
-    int64_t gone = 0;
+    int64_t gone = 0, maxcmd = 0;
     int rc;
 
     fota_store_sqlite_lock(q);
@@ -163,6 +186,10 @@ int fota_store_sqlite_device_delete(struct fota_store *s, int64_t id)
         goto out;
     rc = run_id(q, SQ_DEL_DEV_KEYS, "DELETE FROM api_keys WHERE device_id = ?", id,
                 "device_delete", NULL);
+    if (rc == 0)
+        rc = max_command(q, id, &maxcmd);
+    if (rc == 0 && maxcmd > 0)
+        rc = floor_raise(q, "commands", maxcmd);
     if (rc == 0)
         rc = run_id(q, SQ_DEL_DEV_CMDS, "DELETE FROM commands WHERE device_id = ?", id,
                     "device_delete", NULL);

@@ -361,8 +361,8 @@ int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *
         return FOTA_EINVAL;
     fota_store_sqlite_lock(q);
     st = STMT(SQ_CMD_INSERT,
-              "INSERT INTO commands (device_id, nonce, action, params, state, result, created, updated)"
-              " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+              "INSERT INTO commands (id, device_id, nonce, action, params, state, result, created,"
+              " updated) VALUES (" SQL_NEXT_ID("commands") ", ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     if (st) {
         sqlite3_bind_int64(st, 1, c->device_id);
         sqlite3_bind_int64(st, 2, nonce);

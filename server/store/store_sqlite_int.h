@@ -25,7 +25,7 @@ enum sql_stmt_id {
     SQ_DL_UPSERT, SQ_DL_COUNT_FILE, SQ_DL_SUM,
     SQ_XFER_INSERT, SQ_XFER_LIST,
     SQ_DEL_ROM_FIND, SQ_DEL_ROM_DEVICES, SQ_DEL_ROM_FILES, SQ_DEL_ROM_DL, SQ_DEL_ROM_FILE_ROWS, SQ_DEL_ROM,
-    SQ_DEL_DEV_KEYS, SQ_DEL_DEV_CMDS, SQ_DEL_DEV_DL, SQ_DEL_DEV, SQ_DEL_FLOOR,
+    SQ_DEL_DEV_KEYS, SQ_DEL_DEV_MAXCMD, SQ_DEL_DEV_CMDS, SQ_DEL_DEV_DL, SQ_DEL_DEV, SQ_DEL_FLOOR,
     SQ_DEL_PRODUCT_COUNT, SQ_DEL_PRODUCT_KEYS, SQ_DEL_PRODUCT,
     SQ_COUNT_
 };
@@ -129,9 +129,10 @@ int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const
 int fota_store_sqlite_device_delete(struct fota_store *s, int64_t id);
 int fota_store_sqlite_product_delete(struct fota_store *s, int64_t id);
 
-/* The id a new row of devices / products gets: one above both the largest
- * id in the table and the largest id ever deleted from it (id_floor,
- * migration 3), so SQLite's rowid (max + 1) never repeats a deleted id. */
+/* The id a new row of devices / products / commands gets: one above both
+ * the largest id in the table and the largest id ever deleted from it
+ * (id_floor, migration 3), so SQLite's rowid (max + 1) never repeats a
+ * deleted id (derived keys; in-memory waits that still hold a command id). */
 #define SQL_NEXT_ID(table)                                                                   \
     "(SELECT MAX(h) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS h FROM " table                  \
     " UNION ALL SELECT high AS h FROM id_floor WHERE tbl = '" table "') AS ids)"

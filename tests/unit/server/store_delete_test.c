@@ -146,9 +146,22 @@ static void test_device_delete(void **state)
     assert_int_equal(s->ops->device_delete(s, a), FOTA_ENOENT);
     assert_int_equal(s->ops->device_delete(s, 999999), FOTA_ENOENT);
 
-    /* the highest id deleted is never handed out again (derived keys) */
+    /* the highest id deleted is never handed out again (derived keys; a
+     * bulk upgrade may still hold the command id) */
     assert_int_equal(s->ops->device_delete(s, b), 0);
-    assert_true(mk_device(s, pid, "c", 0) > b);
+    int64_t c3 = mk_device(s, pid, "c", 0);
+    assert_true(c3 > b);
+    assert_true(mk_command(s, c3) > cb);
+    {
+        struct fota_command tmpl;
+        int64_t devs[2] = { c3, c3 }, nonces[2] = { 0, 0 }, ids[2] = { 0, 0 };
+        int64_t d4 = mk_device(s, pid, "d4", 0), top = mk_command(s, d4);
+        assert_int_equal(s->ops->device_delete(s, d4), 0);
+        memset(&tmpl, 0, sizeof tmpl);
+        snprintf(tmpl.action, sizeof tmpl.action, "sys_upgrade");
+        assert_int_equal(s->ops->command_create_many(s, &tmpl, devs, nonces, ids, 2), 0);
+        assert_true(ids[0] > top && ids[1] > ids[0]);
+    }
 }
 
 static void test_product_delete(void **state)
