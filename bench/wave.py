@@ -49,6 +49,19 @@ def throughput(d, key, version, seconds, log):
     return bps
 
 
+def thread_cpu(pid):
+    """{tid: utime + stime seconds} of every thread of pid, from /proc/PID/task."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--devices", type=int, default=10000)
@@ -102,6 +115,7 @@ def main():
                     fl.established(d.ports["device"]), n))
             time.sleep(2.0)   # identified (the job pushes only to online devices)
             c0 = benchlib.cpu_seconds(d.proc.pid)
+            t0 = thread_cpu(d.proc.pid)
             s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
                             {"version": fl.V2, "reboot": True, "window": a.window,
                              "filter": {"online": True}})
@@ -117,6 +131,7 @@ def main():
                 for i in range(len(procs)):
                     shutil.copy(os.path.join(tmp, "sim-%d.err" % i), a.sim_log)
             c1 = benchlib.cpu_seconds(d.proc.pid)
+            t1 = thread_cpu(d.proc.pid)
             s, _, j = d.api("GET", "/v1/jobs/%d/" % jid)
             job = j["job"]
             log("job: %r" % job)
@@ -136,6 +151,9 @@ def main():
           "max_ms": max([u.get("max_ms", 0) for u in ups] or [0])}
     r = {"upgraded": sum(x.get("upgraded", 0) for x in ok)}
     sim_cpu = sum(x.get("upgrade_cpu_s", 0.0) for x in ok)   # from each one's first push
+    # fotad per thread: the main thread runs the device channel (pushes, D4/D7, identify
+    # and its store writes) besides one HTTP loop; the busiest thread bounds the wave
+    threads = sorted((t1[k] - t0.get(k, 0.0) for k in t1), reverse=True)
     bound = n * img / bps if bps else float("nan")
     ratio = total / bound if bound else float("nan")
     failures = job["failed"] + job["timed_out"] + (n - r.get("upgraded", 0))
@@ -157,8 +175,9 @@ def main():
             up.get("p50_ms", 0), up.get("p99_ms", 0), up.get("max_ms", 0)),
         "| all D7 reports (fotad's job) | — | %.1f s after the job started | — |" % (
             (job["elapsed_ms"]["finished"] or 0) / 1e3),
-        "| fotad CPU over the wave | — | %.1f s (%.0f%% of one core) | — |" % (
-            c1 - c0, 100.0 * (c1 - c0) / max(total, 1e-9)),
+        "| fotad CPU over the wave | — | %.1f s (%.0f%% of one core); per thread, busiest "
+        "first: %s s | — |" % (c1 - c0, 100.0 * (c1 - c0) / max(total, 1e-9),
+                              " / ".join("%.2f" % x for x in threads[:4])),
         "| fota-sim CPU over the wave (all processes, from their first push) | — | %.1f s "
         "(%.2f ms per device, %.0f%% of one core) | — |" % (
             sim_cpu, 1e3 * sim_cpu / max(n, 1), 100.0 * sim_cpu / max(total, 1e-9))])
