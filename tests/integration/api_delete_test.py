@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fotatest import check, make_image, run_tests, wait_for  # noqa: E402
-from devchan_util import StockDevice, first_frame  # noqa: E402
+from devchan_util import StockDevice, first_frame, run_in_thread  # noqa: E402
 
 
 def blob_path(d, sha):
@@ -141,11 +141,17 @@ def test_device_delete(d):
     conn.send(first_frame(1, master))
     check('"status": 200' in conn.recv_msg(), "identify")
     wait_for(lambda: d.api("GET", "/v1/devices/%d/" % aid)[2]["device"]["online"], 5, "online")
+    # an RPC waiting for the device's reply when it is deleted: answered, no ERROR logged
+    join = run_in_thread(d.api, "GET", "/v1/device/rpc/?deliver_to_device=true&action=sys_upgrade"
+                         "&version=v1.0&timeout=1&device_id=%d" % aid)
+    check('"sys_upgrade"' in conn.recv_msg(), "push before the delete")
 
     st, _, j = d.api("DELETE", "/v1/devices/%d/" % aid)
     check(st == 200 and j["device"]["id"] == aid and j["connections_closed"] == 1,
           "delete device %d %r" % (st, j))
     check(conn.closed(5.0), "the deleted device's connection is still open")
+    st, _, j = join(10)
+    check(st in (202, 504), "the waiting rpc %d %r" % (st, j))
     # its keys stop working at once: API, ROM download, device channel
     st, _, _ = d.api("GET", "/v1/devices/%d/" % aid, key=owner)
     check(st == 401, "owner key after %d" % st)
