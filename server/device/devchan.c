@@ -303,8 +303,12 @@ static void go_online(struct fota_dconn *c, const struct fota_key *k)
     c->hnext = ch->by_dev[b];
     ch->by_dev[b] = c;
     c->hashed = 1;
+    /* A libevent "common timeout": every device has the same one, so re-arming
+     * it on each read (a D4, a ping) appends to one queue instead of moving
+     * the connection in a heap of 19,000 timers. */
     struct timeval tv = { (time_t)ch->srv->conf.ping_timeout, 0 };
-    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    const struct timeval *ct = event_base_init_common_timeout(ch->srv->base, &tv);
+    bufferevent_set_timeouts(c->bev, ct ? ct : &tv, NULL);
     presence_set(c, 1);
     if (!was_online) {
         char pb[80];
