@@ -175,10 +175,12 @@ void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, v
 }
 
 void fota_server_set_device_gone_hook(struct fota_server *srv, fota_device_gone_fn gone,
-                                      fota_release_busy_fn busy, void *ud)
+                                      fota_release_busy_fn release_busy,
+                                      fota_device_busy_fn device_busy, void *ud)
 {
     srv->device_gone = gone;
-    srv->release_busy = busy;
+    srv->release_busy = release_busy;
+    srv->device_busy = device_busy;
     srv->gone_ud = ud;
 }
 

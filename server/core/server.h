@@ -82,9 +82,12 @@ typedef int (*fota_command_fn)(void *ud, struct fota_command *cmd);
  * the hook closes its device-channel connections, if any, at once, and
  * returns how many it closed.
  * release_busy: the id of a bulk-upgrade job that is still running for
- * (product_id, version), or 0 if there is none (the release may go). */
+ * (product_id, version), or 0 if there is none (the release may go).
+ * device_busy: the id of a bulk-upgrade job that has not yet written the
+ * device's command row (its first second), or 0 (the device may go). */
 typedef int (*fota_device_gone_fn)(void *ud, int64_t device_id);
 typedef int64_t (*fota_release_busy_fn)(void *ud, int64_t product_id, const char *version);
+typedef int64_t (*fota_device_busy_fn)(void *ud, int64_t device_id);
 
 /* Live message subscriber (message bus). Called on the loop thread for each
  * published message matching the subscription's product/device filter. */
@@ -116,6 +119,7 @@ struct fota_server {
     void *command_ud;
     fota_device_gone_fn device_gone;
     fota_release_busy_fn release_busy;
+    fota_device_busy_fn device_busy;
     void *gone_ud;
 
     struct fota_loop *loops[FOTA_LOOPS_MAX];  /* [0] main (srv->base), then HTTP workers */
@@ -178,9 +182,10 @@ void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn 
 /* Before reading download counts or bytes: the hook's pending ones are stored. */
 void fota_server_download_sync(struct fota_server *srv);
 void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, void *ud);
-/* Installs (or with NULLs removes) both deletion hooks; one ud for both. */
+/* Installs (or with NULLs removes) the deletion hooks; one ud for all. */
 void fota_server_set_device_gone_hook(struct fota_server *srv, fota_device_gone_fn gone,
-                                      fota_release_busy_fn busy, void *ud);
+                                      fota_release_busy_fn release_busy,
+                                      fota_device_busy_fn device_busy, void *ud);
 
 /* Stores m (message_add: sets m->id, m->created) and queues it for live
  * subscribers. Callable from ANY thread; subscribers run later on the loop

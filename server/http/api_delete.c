@@ -158,6 +158,12 @@ static void device_delete(struct fota_req *r)
     id = fota_req_cap_id(r, 0);
     if (id < 0 || fota_api_device_load(r, id, &d))
         return;
+    int64_t job = srv->device_busy ? srv->device_busy(srv->gone_ud, id) : 0;
+    if (job > 0) {
+        fota_reply_error(r, 409, "bulk upgrade job %lld is writing the command rows of its devices, "
+                                 "this one included: retry in a second", (long long)job);
+        return;
+    }
     fota_server_download_sync(srv);   /* its pending ledger rows land before they go */
     e = srv->store->ops->device_delete(srv->store, id);
     if (e == FOTA_ENOENT) {

@@ -118,13 +118,23 @@ def test_release_busy_job(d):
     d.upload_release(pid, "v1.0")
     d.upload_release(pid, "v1.1")
     d.api("POST", "/v1/products/%d/roms/v1.0/current" % pid)
-    d.create_device(pid)      # offline: the job's member stays queued, the job running
+    dev = d.create_device(pid)   # offline: the job's member stays queued, the job running
     st, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid, {"version": "v1.1"})
     check(st == 202, "bulk upgrade %d %r" % (st, j))
     job = j["job"]["id"]
     st, _, j = d.api("DELETE", "/v1/products/%d/roms/v1.1/" % pid)
     check(st == 409 and ("job %d" % job) in j["message"], "busy release %d %r" % (st, j))
     check(versions(d, pid) == ["v1.0", "v1.1"], "nothing removed")
+    # the job waits only for a device that is then deleted: the release may go
+    # (409 while the job that just started has not written its command row yet)
+    def deleted():
+        st, _, j = d.api("DELETE", "/v1/devices/%d/" % dev["device"]["id"])
+        check(st in (200, 409), "delete the queued device %d %r" % (st, j))
+        check(st == 200 or "job %d" % job in j["message"], "409 names the job %r" % j)
+        return st == 200
+    wait_for(deleted, 5, "the queued device deleted")
+    st, _, j = d.api("DELETE", "/v1/products/%d/roms/v1.1/" % pid)
+    check(st == 200, "release of a job left with deleted devices only %d %r" % (st, j))
 
 
 def test_device_delete(d):
