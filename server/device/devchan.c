@@ -128,9 +128,12 @@ void fota_dconn_send(struct fota_dconn *c, const char *buf, int len)
     /* Plain connection with nothing pending: one send(), no output chain
      * allocated and freed per reply (pings are the hot path; transient
      * chains fragment the heap of a 19,000-device storm). What the socket
-     * does not take, and any error, goes through the bufferevent as before. */
-    if (!c->tls && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-        ssize_t n = send(bufferevent_getfd(c->bev), buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+     * does not take, and any error, goes through the bufferevent as before.
+     * Whether anything can be pending is kept in c (queued), so a fan-out's
+     * push touches neither the bufferevent nor its output buffer. */
+    if (!c->tls && (!c->queued || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)) {
+        c->queued = 0;
+        ssize_t n = send(c->fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n == len)
             return;
         if (n > 0) {
@@ -138,6 +141,7 @@ void fota_dconn_send(struct fota_dconn *c, const char *buf, int len)
             len -= (int)n;
         }
     }
+    c->queued = 1;
     bufferevent_write(c->bev, buf, (size_t)len);
 }
 
@@ -587,6 +591,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     c->ch = ch;
     c->tls = tls;
+    c->fd = fd;
     c->id = ++ch->next_id;
     c->port = sa->sa_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port)
               : sa->sa_family == AF_INET   ? ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port)

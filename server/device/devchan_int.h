@@ -30,7 +30,9 @@ struct fota_dconn {
     int hashed;
     uint32_t pres_gen, pres_slot;      /* its row in the presence batch, if gen is current */
     char key_hash[65];                 /* the master key this connection proved */
+    uint8_t queued;                    /* output went through the bufferevent: check it before send() */
     uint16_t port;                     /* peer port; the address is addrc->addr (logs: peer_of) */
+    int fd;                            /* the socket (plain connections write it directly) */
 };
 
 struct fota_devchan_wait {
