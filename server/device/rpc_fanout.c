@@ -394,8 +394,9 @@ static void insert_rows(struct job *j, int pushed)
         snprintf(t.params, sizeof t.params, "%s", pt ? pt : "{}");
         free(pt);
         rc = 0;
-        /* One group per row state; M_WAITING and M_QUEUED are both "queued". */
-        for (int s = M_QUEUED; s <= (pushed ? M_TIMEOUT : M_QUEUED) && rc == 0; s++) {
+        /* One group per row state; M_WAITING and M_QUEUED are both "queued".
+         * A failed group does not stop the others (rc keeps its error). */
+        for (int s = M_QUEUED; s <= (pushed ? M_TIMEOUT : M_QUEUED); s++) {
             size_t k = 0;
             for (size_t i = 0; i < j->n; i++) {
                 int ms = j->m[i].state == M_WAITING ? M_QUEUED : j->m[i].state;
@@ -411,8 +412,12 @@ static void insert_rows(struct job *j, int pushed)
             t.state = row_state(s);
             const char *res = row_result(j, s);
             snprintf(t.result, sizeof t.result, "%s", res ? res : "");
-            rc = st->ops->command_create_many(st, &t, ids, nonces, cids, k);
-            for (size_t i = 0; rc == 0 && i < k; i++) {
+            int grc = st->ops->command_create_many(st, &t, ids, nonces, cids, k);
+            if (grc < 0) {
+                rc = grc;
+                continue;
+            }
+            for (size_t i = 0; i < k; i++) {
                 struct member *m = &j->m[idx[i]];
                 m->cmd_id = cids[i];
                 if (m->dirty) { /* written in the state it has now */
@@ -420,8 +425,7 @@ static void insert_rows(struct job *j, int pushed)
                     j->ndirty--;
                 }
             }
-            if (rc == 0)
-                written += k;
+            written += k;
         }
     }
     if (rc < 0)

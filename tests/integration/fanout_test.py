@@ -184,5 +184,53 @@ def test_fanout():
             d.cleanup()
 
 
+def test_rows_of_silent_device():
+    """Two stock devices get the push; one acknowledges (its own nonce, the stock D4 line),
+    the other never answers. The pushed members' rows wait for the D4s, but not longer than
+    about a second: then both are written, acked and delivered, with the right results."""
+    from devchan_util import StockDevice, first_frame, parse_nonce, rpc_response_frame
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Fotad(data_dir=os.path.join(tmp, "data"))
+        d.start()
+        devs = []
+        try:
+            pid = setup(d, tmp)
+            regs = [d.create_device(pid, name="raw%d" % i) for i in range(2)]
+            ids = [r["device"]["id"] for r in regs]
+            for i, r in enumerate(regs):
+                dev = StockDevice(d.ports["device"], r["master_device_key"])
+                devs.append(dev)
+                dev.send(first_frame(10 + i, r["master_device_key"]))
+                check(parse_nonce(dev.recv_msg()) == 10 + i, "identify reply %d" % i)
+            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid, {"version": V2})
+            check(s == 202 and j["job"]["total"] == 2 and j["job"]["waiting"] == 2, "%r" % j)
+            jid = j["job"]["id"]
+            pushes = [dev.recv_msg() for dev in devs]
+            check(all('"action": "sys_upgrade"' in p for p in pushes), "pushes %r" % pushes)
+            devs[0].send(rpc_response_frame(parse_nonce(pushes[0])))
+            wait_for(lambda: job(d, jid)["acked"] == 1, 5, "the first device's D4 counted")
+            x = job(d, jid)
+            check(x["delivered"] == 2 and x["acked"] == 1 and x["failed"] == 0, "%r" % x)
+
+            def rows():
+                r = [upgrade_rows(d, i) for i in ids]
+                return r if all(r) else None
+            r = wait_for(rows, 5, "both rows written")
+            check([c["state"] for c in r[0]] == ["acked"] and r[0][0]["result"] == {"status": 200},
+                  "acknowledged device's row %r" % r[0])
+            check([c["state"] for c in r[1]] == ["delivered"] and r[1][0]["result"] is None,
+                  "silent device's row %r" % r[1])
+            check(r[0][0]["nonce"] == parse_nonce(pushes[0]) and
+                  r[1][0]["nonce"] == parse_nonce(pushes[1]), "row nonces are the pushes' %r" % r)
+            d.stop()
+            d.check_log()
+        finally:
+            for dev in devs:
+                dev.close()
+            if d.proc and d.proc.poll() is None:
+                d.stop()
+            d.cleanup()
+
+
 if __name__ == "__main__":
-    run_tests([test_fanout])
+    run_tests([test_fanout, test_rows_of_silent_device])
