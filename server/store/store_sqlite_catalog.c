@@ -160,7 +160,7 @@ out:
 
 #define ROM_COLS "SELECT id, product_id, version, codename, changelog, is_current, created FROM roms"
 
-static void read_rom(sqlite3_stmt *st, struct fota_rom *r)
+void fota_store_sqlite_read_rom(sqlite3_stmt *st, struct fota_rom *r)
 {
     memset(r, 0, offsetof(struct fota_rom, files));
     r->id = sqlite3_column_int64(st, 0);
@@ -172,8 +172,7 @@ static void read_rom(sqlite3_stmt *st, struct fota_rom *r)
     r->created = sqlite3_column_int64(st, 6);
 }
 
-/* Reads the file rows of r (r->id set). */
-static int read_files(struct sql_store *q, struct fota_rom *r)
+int fota_store_sqlite_read_files(struct sql_store *q, struct fota_rom *r)
 {
     sqlite3_stmt *st = STMT(SQ_ROM_FILES,
                             "SELECT id, name, sha256, size, slot, download_count FROM rom_files"
@@ -208,7 +207,7 @@ static int rom_one(struct sql_store *q, sqlite3_stmt *st, struct fota_rom *out)
         return FOTA_EIO;
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        read_rom(st, out);
+        fota_store_sqlite_read_rom(st, out);
         rc = 0;
     } else if (rc == SQLITE_DONE) {
         rc = FOTA_ENOENT;
@@ -216,7 +215,7 @@ static int rom_one(struct sql_store *q, sqlite3_stmt *st, struct fota_rom *out)
         rc = fota_store_sqlite_err(q, rc, "rom_get");
     }
     fota_store_sqlite_done(st);
-    return rc ? rc : read_files(q, out);
+    return rc ? rc : fota_store_sqlite_read_files(q, out);
 }
 
 int fota_store_sqlite_rom_create(struct fota_store *s, struct fota_rom *rom)
@@ -323,13 +322,13 @@ int fota_store_sqlite_rom_list(struct fota_store *s, int64_t product_id, struct 
             rc = FOTA_ENOMEM;
             goto out;
         }
-        read_rom(st, &arr[k++]);
+        fota_store_sqlite_read_rom(st, &arr[k++]);
     }
     rc = rc == SQLITE_DONE ? 0 : fota_store_sqlite_err(q, rc, "rom_list");
     fota_store_sqlite_done(st);
     st = NULL;
     for (size_t i = 0; rc == 0 && i < k; i++)
-        rc = read_files(q, &arr[i]);
+        rc = fota_store_sqlite_read_files(q, &arr[i]);
 out:
     fota_store_sqlite_done(st);
     if (rc == 0) {

@@ -74,38 +74,13 @@ static int rom_read(struct sql_store *q, int64_t product_id, const char *version
     fota_store_sqlite_bind_text(st, 2, version, FOTA_VERSION_MAX);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        r->id = sqlite3_column_int64(st, 0);
-        r->product_id = sqlite3_column_int64(st, 1);
-        fota_store_sqlite_col_text(st, 2, r->version, sizeof r->version);
-        fota_store_sqlite_col_text(st, 3, r->codename, sizeof r->codename);
-        fota_store_sqlite_col_text(st, 4, r->changelog, sizeof r->changelog);
-        r->current = sqlite3_column_int(st, 5) != 0;
-        r->created = sqlite3_column_int64(st, 6);
+        fota_store_sqlite_read_rom(st, r);
         rc = 0;
     } else {
         rc = rc == SQLITE_DONE ? FOTA_ENOENT : fota_store_sqlite_err(q, rc, "rom_delete");
     }
     fota_store_sqlite_done(st);
-    if (rc)
-        return rc;
-    st = STMT(SQ_DEL_ROM_FILES,
-              "SELECT id, name, sha256, size, slot, download_count FROM rom_files"
-              " WHERE rom_id = ? ORDER BY file_index");
-    if (!st)
-        return FOTA_EIO;
-    sqlite3_bind_int64(st, 1, r->id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && r->nfiles < FOTA_ROM_MAX_FILES) {
-        struct fota_rom_file *f = &r->files[r->nfiles++];
-        f->id = sqlite3_column_int64(st, 0);
-        fota_store_sqlite_col_text(st, 1, f->name, sizeof f->name);
-        fota_store_sqlite_col_text(st, 2, f->sha256, sizeof f->sha256);
-        f->size = sqlite3_column_int64(st, 3);
-        f->slot = sqlite3_column_int(st, 4);
-        f->download_count = sqlite3_column_int64(st, 5);
-    }
-    rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : fota_store_sqlite_err(q, rc, "rom_delete");
-    fota_store_sqlite_done(st);
-    return rc;
+    return rc ? rc : fota_store_sqlite_read_files(q, r);
 }
 
 int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const char *version,

@@ -24,7 +24,7 @@ enum sql_stmt_id {
     SQ_MSG_LIST_LAST = SQ_MSG_LIST0 + 7,
     SQ_DL_UPSERT, SQ_DL_COUNT_FILE, SQ_DL_SUM,
     SQ_XFER_INSERT, SQ_XFER_LIST,
-    SQ_DEL_ROM_FIND, SQ_DEL_ROM_DEVICES, SQ_DEL_ROM_FILES, SQ_DEL_ROM_DL, SQ_DEL_ROM_FILE_ROWS, SQ_DEL_ROM,
+    SQ_DEL_ROM_FIND, SQ_DEL_ROM_DEVICES, SQ_DEL_ROM_DL, SQ_DEL_ROM_FILE_ROWS, SQ_DEL_ROM,
     SQ_DEL_DEV_KEYS, SQ_DEL_DEV_MAXCMD, SQ_DEL_DEV_CMDS, SQ_DEL_DEV_DL, SQ_DEL_DEV, SQ_DEL_FLOOR,
     SQ_DEL_PRODUCT_COUNT, SQ_DEL_PRODUCT_KEYS, SQ_DEL_PRODUCT,
     SQ_COUNT_
@@ -116,6 +116,12 @@ int fota_store_sqlite_command_update_batch(struct fota_store *s, const struct fo
 int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m);
 int fota_store_sqlite_message_list(struct fota_store *s, const struct fota_message_filter *f,
                                    struct fota_message **out, size_t *n);
+/* store_sqlite_catalog.c: a release row (ROM_COLS order: id, product_id,
+ * version, codename, changelog, is_current, created) into r (files not
+ * touched), and r's file rows (r->id set) in file order. */
+void fota_store_sqlite_read_rom(sqlite3_stmt *st, struct fota_rom *r);
+int fota_store_sqlite_read_files(struct sql_store *q, struct fota_rom *r);
+
 int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,
                                    int64_t bytes, int completed);
 int fota_store_sqlite_download_bytes(struct fota_store *s, int64_t device_id, int64_t *bytes);
