@@ -73,6 +73,8 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--segment", type=int, help="fota-sim --segment: download bytes per receive "
                     "callback (default: the simulator's 1460, one TCP segment)")
+    ap.add_argument("--perf", help="record fotad with perf(1) over the wave only (from the POST "
+                    "to the last device), into this file: perf report -i FILE --sort pid,sym")
     ap.add_argument("--sim-log", help="copy the simulators' stderr here (FOTASIM_DEBUG=1 in the "
                     "environment: timestamped device events)")
     a = ap.parse_args()
@@ -114,6 +116,10 @@ def main():
                 raise SystemExit("only %d of %d devices connected" % (
                     fl.established(d.ports["device"]), n))
             time.sleep(2.0)   # identified (the job pushes only to online devices)
+            perf = None
+            if a.perf:
+                perf = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-g", "-o", a.perf,
+                                         "-p", str(d.proc.pid)])
             c0 = benchlib.cpu_seconds(d.proc.pid)
             t0 = thread_cpu(d.proc.pid)
             s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
@@ -125,6 +131,9 @@ def main():
             log("job %d: total %d, queued %d, window %d" % (jid, j["job"]["total"],
                                                            j["job"]["queued"], a.window))
             res = fl.wait_sims(procs, 3600)
+            if perf:
+                perf.send_signal(2)
+                perf.wait(60)
             if a.sim_log:
                 import shutil
                 os.makedirs(a.sim_log, exist_ok=True)

@@ -96,6 +96,13 @@ enum {
     FOTA_DEV_F_KEYGEN      = 1 << 6
 };
 
+/* What the device itself reports (its version after an upgrade, its slot, its
+ * presence): a durable store may write these like messages and presence
+ * (surviving a crash of fotad, not necessarily a power loss), since the report
+ * that set them is written that way too. Any other field makes the update
+ * fully durable. */
+#define FOTA_DEV_F_REPORTED (FOTA_DEV_F_ROM_VERSION | FOTA_DEV_F_SLOT | FOTA_DEV_F_PRESENCE)
+
 /* One row of a batched presence write (pings do not fsync one by one). */
 struct fota_presence {
     int64_t device_id;
@@ -211,7 +218,7 @@ struct fota_store_ops {
     /* Devices. device_create sets d->id and d->created; ENOENT for an unknown
      * product. device_list: product_id 0 lists every device; id order.
      * device_update writes only the FOTA_DEV_F_* groups in fields; ENOENT for
-     * an unknown id. device_presence_batch writes all rows in one transaction
+     * an unknown id; with only FOTA_DEV_F_REPORTED fields it need not fsync. device_presence_batch writes all rows in one transaction
      * and skips ids that do not exist. */
     int (*device_create)(struct fota_store *s, struct fota_device *d);
     int (*device_get)(struct fota_store *s, int64_t id, struct fota_device *out);

@@ -222,8 +222,9 @@ int fota_store_sqlite_device_update(struct fota_store *s, const struct fota_devi
         sqlite3_bind_int(st, 18, d->key_generation);
         sqlite3_bind_int64(st, 19, d->id);
     }
-    /* KEYGEN changes which master key is valid: make it durable. */
-    rc = exec_tx(q, st, (fields & ~(unsigned)FOTA_DEV_F_PRESENCE) != 0, "device_update", NULL);
+    /* Admin fields and KEYGEN (which master key is valid) are fsynced; what
+     * the device reports is written like its report message (store.h). */
+    rc = exec_tx(q, st, (fields & ~(unsigned)FOTA_DEV_F_REPORTED) != 0, "device_update", NULL);
     if (rc == 0 && sqlite3_changes(q->db) == 0)
         rc = FOTA_ENOENT;
     return fota_store_sqlite_unlock(q, rc);
