@@ -313,9 +313,13 @@ struct fota_store {
     fota_log_cb log;
     void *log_ud;
     /* Catalog generation, for caches: grows (atomically) after every op that
-     * changed rows, except the high-rate ledgers (download_add,
-     * device_presence_batch). Read with fota_store_generation(). A backend
-     * that does not count keeps it 0: callers must not cache then. */
+     * changed the catalog: products, releases and their files, keys, devices
+     * created or deleted, a device's key generation. Ops that write only
+     * fleet traffic (presence, reported device fields, names, commands,
+     * messages, ledgers, transfers) need not move it, so a busy fleet does
+     * not empty the download caches; moving it more often is always safe.
+     * Read with fota_store_generation(). A backend that does not count keeps
+     * it 0: callers must not cache then. */
     uint64_t generation;
 };
 

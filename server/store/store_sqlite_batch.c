@@ -35,6 +35,7 @@ int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fot
     if (n == 0)
         return 0;
     fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
     st = prepare(q, "INSERT INTO commands (id, device_id, nonce, action, params, state, result,"
                     " created, updated) VALUES (" SQL_NEXT_ID("commands") ", ?, ?, ?, ?, ?, ?, ?, ?)"
                     " RETURNING id");
@@ -79,6 +80,7 @@ int fota_store_sqlite_command_update_batch(struct fota_store *s, const struct fo
     if (n == 0)
         return 0;
     fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
     st = prepare(q, "UPDATE commands SET state = ?, result = COALESCE(?, result), updated = ?"
                     " WHERE id = ?");
     rc = st ? fota_store_sqlite_begin(q, 0) : FOTA_EIO;

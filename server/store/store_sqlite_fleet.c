@@ -187,6 +187,7 @@ int fota_store_sqlite_device_update(struct fota_store *s, const struct fota_devi
     int rc;
 
     fota_store_sqlite_lock(q);
+    q->hot = !(fields & FOTA_DEV_F_KEYGEN);   /* only keys are cached (store.h) */
     /* One statement for every mask: each column keeps its value unless its
      * flag is set (portable CASE, no SQL built at run time). */
     st = STMT(SQ_DEVICE_UPDATE,
@@ -361,6 +362,7 @@ int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *
     if (!c->action[0])
         return FOTA_EINVAL;
     fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
     st = STMT(SQ_CMD_INSERT,
               "INSERT INTO commands (id, device_id, nonce, action, params, state, result, created,"
               " updated) VALUES (" SQL_NEXT_ID("commands") ", ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
@@ -391,6 +393,7 @@ int fota_store_sqlite_command_update(struct fota_store *s, const struct fota_com
     int rc;
 
     fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
     st = STMT(SQ_CMD_UPDATE, "UPDATE commands SET state = ?, result = ?, updated = ? WHERE id = ?");
     if (st) {
         sqlite3_bind_int(st, 1, c->state);
@@ -461,6 +464,7 @@ int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m)
     if (!m->action[0])
         return FOTA_EINVAL;
     fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
     st = STMT(SQ_MSG_INSERT,
               "INSERT INTO messages (product_id, device_id, action, body, created)"
               " VALUES (?, ?, ?, ?, ?) RETURNING id");
@@ -598,6 +602,7 @@ int fota_store_sqlite_transfer_add(struct fota_store *s, struct fota_transfer *t
     int rc;
 
     fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
     st = STMT(SQ_XFER_INSERT,
               "INSERT INTO transfers (peer, section, bytes, result, duration_ms, mode, created)"
               " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id");

@@ -172,6 +172,60 @@ static void test_sqlite_open_fails(void **state)
 }
 
 
+/* The generation moves with the catalog (what rom.c caches: keys, devices,
+ * releases) and stays put under fleet traffic, so a busy fleet keeps the
+ * download caches warm. */
+static void test_sqlite_generation(void **state)
+{
+    struct fota_store *s = ((struct ctx *)*state)->s;
+    int64_t pid = mk_product(s, "gen"), dev = mk_device(s, pid, "d", 1);
+    struct fota_device d;
+    struct fota_command c;
+    struct fota_message m;
+    struct fota_transfer t;
+    struct fota_command_set set;
+    struct fota_presence pr = { dev, 1700000000, 1 };
+    int64_t ids[1], nonces[1] = { 0 }, devs[1] = { dev };
+    uint64_t g = fota_store_generation(s);
+
+    assert_true(g > 0);
+    assert_int_equal(s->ops->device_get(s, dev, &d), 0);
+    snprintf(d.rom_version, sizeof d.rom_version, "v9");
+    snprintf(d.name, sizeof d.name, "renamed");
+    assert_int_equal(s->ops->device_update(s, &d, FOTA_DEV_F_REPORTED | FOTA_DEV_F_NAME), 0);
+    assert_int_equal(s->ops->device_presence_batch(s, &pr, 1), 0);
+    memset(&c, 0, sizeof c);
+    c.device_id = dev;
+    snprintf(c.action, sizeof c.action, "sys_upgrade");
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    c.state = FOTA_CMD_DONE;
+    assert_int_equal(s->ops->command_update(s, &c), 0);
+    assert_int_equal(s->ops->command_create_many(s, &c, devs, nonces, ids, 1), 0);
+    memset(&set, 0, sizeof set);
+    set.id = ids[0];
+    set.state = FOTA_CMD_ACKED;
+    assert_int_equal(s->ops->command_update_batch(s, &set, 1), 0);
+    memset(&m, 0, sizeof m);
+    m.device_id = dev;
+    snprintf(m.action, sizeof m.action, "device_upgrade_success");
+    assert_int_equal(s->ops->message_add(s, &m), 0);
+    memset(&t, 0, sizeof t);
+    t.section = 1;
+    snprintf(t.result, sizeof t.result, "ok");
+    assert_int_equal(s->ops->transfer_add(s, &t), 0);
+    assert_true(fota_store_generation(s) == g);   /* fleet traffic: unchanged */
+
+    d.key_generation++;
+    assert_int_equal(s->ops->device_update(s, &d, FOTA_DEV_F_KEYGEN), 0);
+    assert_true(fota_store_generation(s) > g);
+    g = fota_store_generation(s);
+    mk_rom(s, pid, "v10");
+    assert_true(fota_store_generation(s) > g);
+    g = fota_store_generation(s);
+    mk_device(s, pid, "e", 0);
+    assert_true(fota_store_generation(s) > g);
+}
+
 static struct ctx sql_ctx = { KIND_SQLITE, NULL, "" };
 
 #define SQL_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &sql_ctx),
@@ -184,6 +238,7 @@ int main(void)
         SQL_T(test_sqlite_wal)
         SQL_T(test_sqlite_atomic_rom)
         SQL_T(test_sqlite_crash)
+        SQL_T(test_sqlite_generation)
         cmocka_unit_test(test_sqlite_open_fails),
     };
     int fails;
