@@ -77,7 +77,8 @@ def main():
     ap.add_argument("--segment", type=int, help="fota-sim --segment: download bytes per receive "
                     "callback (default: the simulator's 1460, one TCP segment)")
     ap.add_argument("--perf", help="record fotad with perf(1) over the wave only (from the POST "
-                    "to the last device), into this file: perf report -i FILE --sort pid,sym")
+                    "to the last device), into this file: perf report -i FILE --sort pid,sym; with "
+                    "FOTA_BENCH_STRACE=1 in the environment, strace -c's syscall counts instead")
     ap.add_argument("--sim-log", help="copy the simulators' stderr here (FOTASIM_DEBUG=1 in the "
                     "environment: timestamped device events)")
     a = ap.parse_args()
@@ -120,7 +121,9 @@ def main():
                     fl.established(d.ports["device"]), n))
             time.sleep(2.0)   # identified (the job pushes only to online devices)
             perf = None
-            if a.perf:
+            if a.perf and os.environ.get("FOTA_BENCH_STRACE"):
+                perf = subprocess.Popen(["strace", "-c", "-f", "-o", a.perf, "-p", str(d.proc.pid)])
+            elif a.perf:
                 perf = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-g", "-o", a.perf,
                                          "-p", str(d.proc.pid)])
             c0 = benchlib.cpu_seconds(d.proc.pid)
