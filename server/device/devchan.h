@@ -24,6 +24,9 @@ struct fota_devchan_wait;
  * FOTA_CMD_DONE (reply text in result, may be "") or FOTA_CMD_TIMEOUT /
  * FOTA_CMD_FAILED (result NULL). The wait is freed after the call. */
 typedef void (*fota_devchan_done_cb)(void *ud, int state, const char *result);
+/* done_cb state when the device was deleted while its reply was awaited
+ * (the command row is gone with it); not a stored state. */
+#define FOTA_DEVCHAN_GONE (-1)
 
 /* The command hook installed in the server (fota_command_fn): delivers cmd
  * if its device is connected, else leaves it queued. Returns the state. */

@@ -61,6 +61,12 @@ static void pending_done(void *ud, int state, const char *result)
         json_object_set_new(j, "message", json_string("the connection closed before the device "
                                                       "answered: the command is queued again and "
                                                       "delivered when it next connects"));
+    } else if (state == FOTA_DEVCHAN_GONE) {
+        code = 410;
+        p->cmd.state = FOTA_CMD_CANCELLED;
+        json_object_set_new(j, "message", json_sprintf("device %lld was deleted while the command "
+                                                       "waited for its reply",
+                                                       (long long)p->cmd.device_id));
     } else if (state == FOTA_CMD_CANCELLED) {
         code = 503;
         json_object_set_new(j, "message", json_string("fotad is shutting down"));

@@ -45,7 +45,7 @@ void fota_fanout__job_marks(struct job *j)
         j->ms_delivered = since_ms(&j->t0);
     if (j->ms_acked < 0 && j->acked == j->n)
         j->ms_acked = since_ms(&j->t0);
-    if (j->ms_finished < 0 && j->succeeded + j->failed + j->timed_out == j->n)
+    if (j->ms_finished < 0 && fota_fanout__ended(j) == j->n)
         j->ms_finished = since_ms(&j->t0);
 }
 
@@ -63,6 +63,15 @@ static void finish_member(struct job *j, struct member *m, int st)
     if (m->active) {
         m->active = 0;
         j->active--;
+    }
+    if (st == M_GONE) {   /* its row went with the device: nothing to write */
+        j->deleted++;
+        m->state = M_GONE;
+        if (m->dirty) {
+            m->dirty = 0;
+            j->ndirty--;
+        }
+        return;
     }
     if (st == M_DONE)
         j->succeeded++;
@@ -264,10 +273,10 @@ json_t *fota_fanout__job_json(const struct job *j)
                            "acked", j->ms_acked >= 0 ? json_real(j->ms_acked) : json_null(),
                            "finished", j->ms_finished >= 0 ? json_real(j->ms_finished) : json_null());
     const char *state = j->interrupted ? "interrupted"
-                        : j->succeeded + j->failed + j->timed_out == j->n ? "finished"
+                        : fota_fanout__ended(j) == j->n ? "finished"
                                                                          : "running";
     return json_pack("{s:I, s:I, s:s, s:o, s:b, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I, s:I, s:I, s:o, s:s}",
+                     "s:I, s:I, s:I, s:I, s:o, s:s}",
                      "id", (json_int_t)j->id, "product_id", (json_int_t)j->product_id, "version",
                      j->version, "filter", f ? f : json_object(), "reboot", j->reboot, "window",
                      (int)j->window, "timeout", (int)j->timeout_s, "total", (json_int_t)j->n,
@@ -275,7 +284,8 @@ json_t *fota_fanout__job_json(const struct job *j)
                      "waiting", (json_int_t)j->waiting, "in_progress", (json_int_t)j->active,
                      "delivered", (json_int_t)j->delivered, "acked", (json_int_t)j->acked,
                      "succeeded", (json_int_t)j->succeeded, "failed", (json_int_t)j->failed,
-                     "timed_out", (json_int_t)j->timed_out, "created", (json_int_t)j->created,
+                     "timed_out", (json_int_t)j->timed_out, "deleted", (json_int_t)j->deleted,
+                     "created", (json_int_t)j->created,
                      "elapsed_ms", ms, "state", state);
 }
 
@@ -336,6 +346,7 @@ static void load_jobs(struct fota_fanout *fo)
         j->succeeded = GETN(succeeded);
         j->failed = GETN(failed);
         j->timed_out = GETN(timed_out);
+        j->deleted = GETN(deleted);
 #undef GETN
         json_t *ms = json_object_get(o, "elapsed_ms");
         j->ms_delivered = json_is_number(json_object_get(ms, "delivered"))
@@ -491,6 +502,20 @@ struct job *fota_fanout__job_find(struct fota_fanout *fo, int64_t id)
     return NULL;
 }
 
+/* j's member for device_id, or NULL (members are in device id order). */
+static struct member *member_at(struct job *j, int64_t device_id)
+{
+    size_t lo = 0, hi = j->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (j->m[mid].device_id < device_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < j->n && j->m[lo].device_id == device_id ? &j->m[lo] : NULL;
+}
+
 /* The member of a running job for device_id whose row is still open. */
 static struct member *member_find(struct fota_fanout *fo, int64_t device_id, int64_t nonce,
                                   struct job **jo)
@@ -498,23 +523,41 @@ static struct member *member_find(struct fota_fanout *fo, int64_t device_id, int
     for (struct job *j = fo->jobs; j; j = j->next) {
         if (j->interrupted || !j->m)
             continue;
-        size_t lo = 0, hi = j->n;
-        while (lo < hi) { /* members are in device id order */
-            size_t mid = lo + (hi - lo) / 2;
-            if (j->m[mid].device_id < device_id)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo >= j->n || j->m[lo].device_id != device_id)
-            continue;
-        struct member *m = &j->m[lo];
-        if (m->state >= M_DONE || (nonce && m->nonce != nonce))
+        struct member *m = member_at(j, device_id);
+        if (!m || m->state >= M_DONE || (nonce && m->nonce != nonce))
             continue;
         *jo = j;
         return m;
     }
     return NULL;
+}
+
+void fota_fanout_device_gone(struct fota_fanout *fo, int64_t device_id)
+{
+    struct job *j = NULL;
+    struct member *m;
+    if (!fo)
+        return;
+    /* member_find skips finished members: every open one of this device goes */
+    while ((m = member_find(fo, device_id, 0, &j)) != NULL) {
+        if (m->state == M_WAITING)
+            j->waiting--;
+        else if (m->state == M_QUEUED)
+            j->queued--;
+        finish_member(j, m, M_GONE);
+        FOTA_INFO("bulk upgrade member gone job=%lld dev=%lld reason=\"device deleted\"",
+                  (long long)j->id, (long long)device_id);
+        fota_fanout__job_marks(j);
+    }
+    for (j = fo->jobs; j; j = j->next) { /* a finished member may still await its reboot */
+        struct member *r = j->interrupted || !j->m ? NULL : member_at(j, device_id);
+        if (r && r->reboot_due) {
+            r->reboot_due = 0;
+            j->nreboot--;
+        }
+    }
+    if (fo->soon)
+        event_active(fo->soon, EV_TIMEOUT, 0); /* the window has room again */
 }
 
 int fota_fanout_on_reply(struct fota_fanout *fo, int64_t device_id, int64_t nonce, int status)

@@ -40,4 +40,10 @@ int fota_fanout_on_reply(struct fota_fanout *fo, int64_t device_id, int64_t nonc
 int fota_fanout_on_report(struct fota_fanout *fo, int64_t device_id, int ok, const char *clean,
                           char *real, size_t cap);
 
+/* device_id was deleted (main loop, from the channel's device_gone hook):
+ * each job member of it that has not finished ends as "deleted" (its command
+ * row went with the device), freeing its window slot, and no reboot is sent
+ * to it. */
+void fota_fanout_device_gone(struct fota_fanout *fo, int64_t device_id);
+
 #endif

@@ -132,7 +132,7 @@ static int make_room(struct fota_fanout *fo)
     for (struct job **pp = &fo->jobs; *pp; pp = &(*pp)->next) {
         struct job *j = *pp;
         n++;
-        if (j->interrupted || j->succeeded + j->failed + j->timed_out == j->n)
+        if (j->interrupted || fota_fanout__ended(j) == j->n)
             oldest = pp; /* the list is newest first */
     }
     if (n < FOTA_FANOUT_JOBS_MAX)

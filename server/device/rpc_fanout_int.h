@@ -17,7 +17,8 @@ struct event;
 struct fota_key_deriver;
 
 /* Member states (compact; the store rows carry enum fota_command_state). */
-enum { M_WAITING = 1, M_QUEUED, M_DELIVERED, M_ACKED, M_DONE, M_FAILED, M_TIMEOUT };
+enum { M_WAITING = 1, M_QUEUED, M_DELIVERED, M_ACKED, M_DONE, M_FAILED, M_TIMEOUT,
+       M_GONE /* the device was deleted: no row any more, nothing to wait for */ };
 
 /* One device of a job: 40 bytes, so a 100,000-device job is 4 MB. */
 struct member {
@@ -48,7 +49,7 @@ struct job {
     int pumped;                        /* the first pushes were made */
     char *tmpl;                        /* the job's sys_upgrade push with a placeholder */
     int tmpl_len, auth_off, nonce_off, nonce_end;
-    size_t skipped, waiting, queued, delivered, acked, succeeded, failed, timed_out;
+    size_t skipped, waiting, queued, delivered, acked, succeeded, failed, timed_out, deleted;
     struct timeval t0;
     double ms_delivered, ms_acked, ms_finished;   /* < 0: not yet */
 };
@@ -63,6 +64,12 @@ struct fota_fanout {
     int changed;                       /* counters moved since jobs.json was written */
     int64_t saved_at;
 };
+
+/* Members that have finished, one way or another (the job is over when this is n). */
+static inline size_t fota_fanout__ended(const struct job *j)
+{
+    return j->succeeded + j->failed + j->timed_out + j->deleted;
+}
 
 /* The job engine, for the REST side. */
 void fota_fanout__job_free(struct job *j);

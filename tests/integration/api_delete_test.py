@@ -3,7 +3,8 @@
 current with devices or pushed by a running bulk upgrade; its blob leaves
 DATA/blobs with the last release naming it; a download in flight finishes), a
 device (keys refused at once on the API, the ROM download and the device
-channel; its live connection dropped) and a product (409 while in use). 404
+channel; its live connection dropped; an RPC waiting for it answered 410; its
+bulk-upgrade members end as "deleted") and a product (409 while in use). 404
 for unknown ids; the daemon keeps serving."""
 import hashlib
 import os
@@ -133,6 +134,11 @@ def test_release_busy_job(d):
         check(st == 200 or "job %d" % job in j["message"], "409 names the job %r" % j)
         return st == 200
     wait_for(deleted, 5, "the queued device deleted")
+    # its member ended as deleted: the job is over
+    st, _, j = d.api("GET", "/v1/jobs/%d/" % job)
+    x = j["job"]
+    check(st == 200 and x["state"] == "finished" and x["deleted"] == 1 and x["queued"] == 0 and
+          x["failed"] == 0 and x["succeeded"] == 0, "job after the delete %d %r" % (st, x))
     st, _, j = d.api("DELETE", "/v1/products/%d/roms/v1.1/" % pid)
     check(st == 200, "release of a job left with deleted devices only %d %r" % (st, j))
 
@@ -151,9 +157,10 @@ def test_device_delete(d):
     conn.send(first_frame(1, master))
     check('"status": 200' in conn.recv_msg(), "identify")
     wait_for(lambda: d.api("GET", "/v1/devices/%d/" % aid)[2]["device"]["online"], 5, "online")
-    # an RPC waiting for the device's reply when it is deleted: answered, no ERROR logged
+    # an RPC waiting for the device's reply when it is deleted: answered at once with 410
+    # (its timeout is 60 s: a 504 could only come long after the join below gives up)
     join = run_in_thread(d.api, "GET", "/v1/device/rpc/?deliver_to_device=true&action=sys_upgrade"
-                         "&version=v1.0&timeout=1&device_id=%d" % aid)
+                         "&version=v1.0&timeout=60&device_id=%d" % aid)
     check('"sys_upgrade"' in conn.recv_msg(), "push before the delete")
 
     st, _, j = d.api("DELETE", "/v1/devices/%d/" % aid)
@@ -161,7 +168,8 @@ def test_device_delete(d):
           "delete device %d %r" % (st, j))
     check(conn.closed(5.0), "the deleted device's connection is still open")
     st, _, j = join(10)
-    check(st in (202, 504), "the waiting rpc %d %r" % (st, j))
+    check(st == 410 and "deleted" in j["message"] and j["command"]["device_id"] == aid,
+          "the waiting rpc %d %r" % (st, j))
     # its keys stop working at once: API, ROM download, device channel
     st, _, _ = d.api("GET", "/v1/devices/%d/" % aid, key=owner)
     check(st == 401, "owner key after %d" % st)

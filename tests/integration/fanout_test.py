@@ -232,5 +232,58 @@ def test_rows_of_silent_device():
             d.cleanup()
 
 
+def test_deleted_member():
+    """Window 1 over two online stock devices: the first gets the push and never answers, the
+    second waits. Deleting the first ends its member as "deleted" at once and frees the slot:
+    the second gets its push, reports success, and the job finishes (succeeded 1, deleted 1)."""
+    from devchan_util import StockDevice, first_frame, parse_nonce, upgrade_frame
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Fotad(data_dir=os.path.join(tmp, "data"))
+        d.start()
+        devs = []
+        try:
+            pid = setup(d, tmp)
+            regs = [d.create_device(pid, name="del%d" % i) for i in range(2)]
+            ids = [r["device"]["id"] for r in regs]
+            for i, r in enumerate(regs):
+                dev = StockDevice(d.ports["device"], r["master_device_key"])
+                devs.append(dev)
+                dev.send(first_frame(20 + i, r["master_device_key"]))
+                check(parse_nonce(dev.recv_msg()) == 20 + i, "identify reply %d" % i)
+            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
+                            {"version": V2, "window": 1, "timeout": 600})
+            check(s == 202 and j["job"]["total"] == 2, "%r" % j)
+            jid = j["job"]["id"]
+            check('"action": "sys_upgrade"' in devs[0].recv_msg(), "first push")
+            wait_for(lambda: job(d, jid)["delivered"] == 1, 5, "first push counted")
+            x = job(d, jid)
+            check(x["state"] == "running" and x["waiting"] == 1 and x["in_progress"] == 1, "%r" % x)
+
+            def deleted():   # 409 until the job's first rows are written (about a second)
+                st, _, j = d.api("DELETE", "/v1/devices/%d/" % ids[0])
+                check(st in (200, 409), "delete %d %r" % (st, j))
+                return st == 200
+            wait_for(deleted, 5, "the silent device deleted")
+            check(devs[0].closed(5.0), "the deleted device's connection is still open")
+            push = devs[1].recv_msg()
+            check('"action": "sys_upgrade"' in push, "the second device's push %r" % push)
+            x = job(d, jid)
+            check(x["deleted"] == 1 and x["in_progress"] == 1 and x["waiting"] == 0, "%r" % x)
+            devs[1].send(upgrade_frame(regs[1]["master_device_key"], "device_upgrade_success",
+                                       "v1.0", V2[:15]))
+            wait_for(lambda: job(d, jid)["state"] == "finished", 5, "the job finished")
+            x = job(d, jid)
+            check(x["succeeded"] == 1 and x["deleted"] == 1 and x["failed"] == 0 and
+                  x["timed_out"] == 0 and x["in_progress"] == 0, "%r" % x)
+            d.stop()
+            d.check_log()
+        finally:
+            for dev in devs:
+                dev.close()
+            if d.proc and d.proc.poll() is None:
+                d.stop()
+            d.cleanup()
+
+
 if __name__ == "__main__":
-    run_tests([test_fanout, test_rows_of_silent_device])
+    run_tests([test_fanout, test_rows_of_silent_device, test_deleted_member])
