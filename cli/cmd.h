@@ -145,5 +145,8 @@ int fota_cli_messages(struct fota_cli_ctx *c);
 int fota_cli_release_delete(struct fota_cli_ctx *c);
 int fota_cli_device_delete(struct fota_cli_ctx *c);
 int fota_cli_product_delete(struct fota_cli_ctx *c);
+int fota_cli_rollout_start(struct fota_cli_ctx *c);
+int fota_cli_rollout_list(struct fota_cli_ctx *c);
+int fota_cli_rollout_show(struct fota_cli_ctx *c);
 
 #endif

@@ -100,6 +100,28 @@ static const struct fota_cli_opt o_messages[] = {
     { NULL, 0, NULL, NULL }
 };
 
+static const struct fota_cli_opt o_rollout_start[] = {
+    { "product", 'p', "P", "product id or name (required)" },
+    { "version", 'v', "V", "release to install (required)" },
+    { "from", 0, "V[,V...]", "only devices now on one of these versions" },
+    { "online", 0, NULL, "only devices connected now" },
+    { "offline", 0, NULL, "only devices not connected now (they get it when they connect)" },
+    { "devices", 0, "ID[,ID...]", "only these device ids" },
+    { "reboot", 0, NULL, "reboot each device into the new version once it reports success" },
+    { "window", 0, "N", "at most N devices of the product upgrading at once (server default 512)" },
+    { "timeout", 0, "S", "a device that has not reported S seconds after its push has timed out "
+                         "(default 600)" },
+    { "wait", 'w', NULL, "follow the rollout until every device reported (exit 0: all upgraded)" },
+    { "wait-timeout", 0, "S", "with --wait: stop following after S seconds (default 3600)" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_rollout_show[] = {
+    { "wait", 'w', NULL, "follow the rollout until every device reported (exit 0: all upgraded)" },
+    { "wait-timeout", 0, "S", "with --wait: stop following after S seconds (default 3600)" },
+    { NULL, 0, NULL, NULL }
+};
+
 const struct fota_cli_verb fota_cli_verbs[] = {
     { "login", NULL, "--server URL --key KEY [--cacert FILE]",
       "check and store the server and key in ~/.config/fota/config (0600)",
@@ -147,6 +169,13 @@ const struct fota_cli_verb fota_cli_verbs[] = {
     { "device", "delete", "DEVICE",
       "delete a device: its keys stop working and its connection is closed",
       o_device_ref, 1, 1, 1, fota_cli_device_delete },
+    { "rollout", "start", "--product P --version V [--from V] [--online] [--reboot] [--wait]",
+      "upgrade every device of a product that matches (a bulk upgrade; the server paces it)",
+      o_rollout_start, 0, 0, 1, fota_cli_rollout_start },
+    { "rollout", "list", "", "list rollouts with their progress, newest first",
+      o_none, 0, 0, 1, fota_cli_rollout_list },
+    { "rollout", "show", "ID [--wait]", "show one rollout's counters, or follow it with --wait",
+      o_rollout_show, 1, 1, 1, fota_cli_rollout_show },
     { "upgrade", NULL, "DEVICE --version V [--wait [--timeout S]]",
       "tell a device to download and install version V (queued while it is offline)",
       o_upgrade, 1, 1, 1, fota_cli_upgrade },

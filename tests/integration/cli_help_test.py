@@ -59,7 +59,8 @@ def main():
                     "release list", "release current", "device add", "device list",
                     "device show", "device key", "upgrade", "reboot", "rpc", "messages",
                     "release show", "release download", "device commands", "device rotate-keys",
-                    "release delete", "device delete", "product delete"}
+                    "release delete", "device delete", "product delete", "rollout start",
+                    "rollout list", "rollout show"}
         missing = expected - set(commands)
         if missing:
             fail("--help does not list %s:\n%s" % (sorted(missing), r.stdout))

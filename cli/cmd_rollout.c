@@ -1,0 +1,268 @@
+/* cmd_rollout.c - `fotactl rollout start|list|show`: the bulk upgrade of a
+ * product's fleet (POST /v1/products/ID/upgrade) and its progress (GET
+ * /v1/jobs/). `--wait` follows a rollout until every device has reported,
+ * asking the server once a second, and exits 0 only when every one succeeded
+ * (docs/api.md, "Bulk upgrade"). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "out.h"
+
+#define ROLLOUT_WAIT_DEFAULT 3600   /* s: --wait gives up after this (the job goes on) */
+
+/* "1,2,3" -> a JSON array of integers; NULL (reported) on a bad list. */
+static json_t *id_list(const char *s)
+{
+    json_t *a = json_array();
+    const char *p = s;
+
+    while (a && *p) {
+        char *end = NULL;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v <= 0 || (*end && *end != ',')) {
+            json_decref(a);
+            fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--devices takes ids separated by commas: %s", s);
+            return NULL;
+        }
+        json_array_append_new(a, json_integer(v));
+        p = *end ? end + 1 : end;
+    }
+    return a;
+}
+
+/* "v1,v2" -> one string or an array of them. */
+static json_t *version_list(const char *s)
+{
+    if (!strchr(s, ','))
+        return json_string(s);
+    json_t *a = json_array();
+    char *copy = strdup(s), *save = NULL;
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save))
+        json_array_append_new(a, json_string(t));
+    free(copy);
+    return a;
+}
+
+/* Parses --NAME as an integer lo..hi into *out (unset: untouched). */
+static int int_opt(struct fota_cli_ctx *c, const char *name, long lo, long hi, long *out)
+{
+    const char *s = fota_cli_opt(c, name);
+    char *end = NULL;
+    long v;
+
+    if (!s)
+        return 0;
+    v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--%s must be a number %ld..%ld", name, lo, hi);
+    *out = v;
+    return 0;
+}
+
+static size_t num(const json_t *job, const char *k)
+{
+    return (size_t)json_integer_value(json_object_get(job, k));
+}
+
+/* "1200/19000 upgraded, 256 in progress, ..." */
+static void progress(const json_t *job, char *buf, size_t cap)
+{
+    char gone[48] = "";
+    if (num(job, "deleted"))
+        snprintf(gone, sizeof(gone), ", %zu deleted", num(job, "deleted"));
+    snprintf(buf, cap, "%zu/%zu upgraded, %zu in progress, %zu waiting, %zu queued (offline), "
+             "%zu failed, %zu timed out%s", num(job, "succeeded"), num(job, "total"),
+             num(job, "in_progress"), num(job, "waiting"), num(job, "queued"), num(job, "failed"),
+             num(job, "timed_out"), gone);
+}
+
+/* 0 if every selected device upgraded, else FOTA_CLI_EXIT_FAIL (reported). */
+static int outcome(const json_t *job)
+{
+    size_t total = num(job, "total"), ok = num(job, "succeeded");
+    if (ok == total)
+        return 0;
+    return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " finished: %zu of %zu devices "
+                         "upgraded (%zu failed, %zu timed out, %zu deleted)",
+                         (int64_t)json_integer_value(json_object_get(job, "id")), ok, total,
+                         num(job, "failed"), num(job, "timed_out"), num(job, "deleted"));
+}
+
+/* Polls the job once a second until it is no longer running, printing a
+ * line whenever the counters move. Returns the exit status. */
+static int wait_job(struct fota_cli_ctx *c, int64_t id, long timeout)
+{
+    char path[64], line[512], last[512] = "";
+    time_t end = time(NULL) + timeout;
+    int st;
+
+    snprintf(path, sizeof(path), "/v1/jobs/%" PRId64 "/", id);
+    for (;;) {
+        struct fota_cli_reply r;
+        st = fota_cli_call(c, "GET", path, NULL, &r, "rollout");
+        if (st != 0)
+            return st;
+        json_t *job = fota_cli_object(r.json, "job");
+        const char *state = json_string_value(json_object_get(job, "state"));
+        int running = state && strcmp(state, "running") == 0;
+        progress(job, line, sizeof(line));
+        if (!c->json && strcmp(line, last) != 0) {
+            printf("rollout %" PRId64 ": %s\n", id, line);
+            fflush(stdout);
+            snprintf(last, sizeof(last), "%s", line);
+        }
+        if (!running) {
+            if (c->json)
+                fota_cli_out_json(stdout, r.json);
+            if (state && strcmp(state, "interrupted") == 0)
+                st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " was interrupted by a "
+                                   "restart of the server", id);
+            else
+                st = outcome(job);
+            fota_cli_reply_cleanup(&r);
+            return st;
+        }
+        fota_cli_reply_cleanup(&r);
+        if (time(NULL) >= end)
+            return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " still running after "
+                                 "%ld s (it goes on: `fotactl rollout show %" PRId64 "`)",
+                                 id, timeout, id);
+        sleep(1);
+    }
+}
+
+int fota_cli_rollout_start(struct fota_cli_ctx *c)
+{
+    const char *product = fota_cli_opt(c, "product"), *version = fota_cli_opt(c, "version");
+    const char *from = fota_cli_opt(c, "from"), *devices = fota_cli_opt(c, "devices");
+    int online = fota_cli_opt(c, "online") != NULL, offline = fota_cli_opt(c, "offline") != NULL;
+    long window = -1, timeout = -1, wait_s = ROLLOUT_WAIT_DEFAULT;
+    struct fota_cli_reply r;
+    char path[64], line[512];
+    int64_t pid;
+    int st;
+
+    if (!product || !version || !*version)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "rollout start needs --product and --version");
+    if (online && offline)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--online and --offline exclude each other");
+    if ((st = int_opt(c, "window", 1, 100000, &window)) != 0 ||
+        (st = int_opt(c, "timeout", 10, 86400, &timeout)) != 0 ||
+        (st = int_opt(c, "wait-timeout", 1, 7 * 86400, &wait_s)) != 0)
+        return st;
+    if ((st = fota_cli_product_id(c, product, &pid)) != 0)
+        return st;
+    json_t *filter = json_object(), *body = json_object();
+    if (from)
+        json_object_set_new(filter, "rom_version", version_list(from));
+    if (online || offline)
+        json_object_set_new(filter, "online", json_boolean(online));
+    if (devices) {
+        json_t *ids = id_list(devices);
+        if (!ids) {
+            json_decref(filter);
+            json_decref(body);
+            return FOTA_CLI_EXIT_USAGE;
+        }
+        json_object_set_new(filter, "device_ids", ids);
+    }
+    json_object_set_new(body, "version", json_string(version));
+    json_object_set_new(body, "filter", filter);
+    json_object_set_new(body, "reboot", json_boolean(fota_cli_opt(c, "reboot") != NULL));
+    if (window > 0)
+        json_object_set_new(body, "window", json_integer(window));
+    if (timeout > 0)
+        json_object_set_new(body, "timeout", json_integer(timeout));
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/upgrade", pid);
+    st = fota_cli_call(c, "POST", path, body, &r, NULL);   /* 404 names product or version */
+    json_decref(body);
+    if (st != 0)
+        return st;
+    json_t *job = fota_cli_object(r.json, "job");
+    int64_t id = (int64_t)json_integer_value(json_object_get(job, "id"));
+    if (!c->json || !fota_cli_opt(c, "wait")) {
+        if (c->json) {
+            fota_cli_out_json(stdout, r.json);
+        } else {
+            snprintf(line, sizeof(line), "rollout %" PRId64 " of %s to %s: %zu device%s selected, "
+                     "%zu already on it", id, product, version, num(job, "total"),
+                     num(job, "total") == 1 ? "" : "s", num(job, "skipped"));
+            printf("%s\n", line);
+        }
+    }
+    size_t total = num(job, "total");
+    fota_cli_reply_cleanup(&r);
+    if (!fota_cli_opt(c, "wait") || total == 0)
+        return 0;
+    return wait_job(c, id, wait_s);
+}
+
+static const char *job_done(const json_t *row, const char *field, void *ud, char *buf, size_t cap)
+{
+    (void)field;
+    (void)ud;
+    snprintf(buf, cap, "%zu/%zu", num(row, "succeeded"), num(row, "total"));
+    return buf;
+}
+
+static const struct fota_cli_col job_cols[] = {
+    { "ID", "id", NULL, 1 },
+    { "PRODUCT", "product_id", NULL, 1 },
+    { "VERSION", "version", NULL, 1 },
+    { "STATE", "state", NULL, 1 },
+    { "UPGRADED", NULL, job_done, 1 },
+    { "IN PROGRESS", "in_progress", NULL, 1 },
+    { "WAITING", "waiting", NULL, 1 },
+    { "QUEUED", "queued", NULL, 1 },
+    { "FAILED", "failed", NULL, 1 },
+    { "TIMED OUT", "timed_out", NULL, 1 },
+    { "DELETED", "deleted", NULL, 1 },
+    { "CREATED", "created", fota_cli_cell_time, 1 },
+};
+static const struct fota_cli_list job_list = FOTA_CLI_LIST(job_cols, 128, 0);
+
+int fota_cli_rollout_list(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    int st;
+
+    st = fota_cli_call(c, "GET", "/v1/jobs/", NULL, &r, NULL);
+    if (st != 0)
+        return st;
+    return fota_cli_print_list(c, &r, fota_cli_array(r.json, "jobs"), &job_list, NULL);
+}
+
+int fota_cli_rollout_show(struct fota_cli_ctx *c)
+{
+    static const char *const order[] = { "id", "state", "product_id", "version", "total",
+                                         "succeeded", "in_progress", "waiting", "queued", "failed",
+                                         "timed_out", "deleted", "skipped", NULL };
+    struct fota_cli_reply r;
+    char path[64], what[96], *end = NULL;
+    long long id = strtoll(c->args[0], &end, 10);
+    long wait_s = ROLLOUT_WAIT_DEFAULT;
+    int st;
+
+    if (!*c->args[0] || *end || id <= 0)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "a rollout is named by its id: %s", c->args[0]);
+    if ((st = int_opt(c, "wait-timeout", 1, 7 * 86400, &wait_s)) != 0)
+        return st;
+    if (fota_cli_opt(c, "wait"))
+        return wait_job(c, (int64_t)id, wait_s);
+    snprintf(path, sizeof(path), "/v1/jobs/%lld/", id);
+    snprintf(what, sizeof(what), "rollout %lld", id);
+    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    if (st != 0)
+        return st;
+    if (c->json)
+        fota_cli_out_json(stdout, r.json);
+    else
+        fota_cli_out_show(stdout, fota_cli_object(r.json, "job"), order);
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}

@@ -1,0 +1,112 @@
+"""cli_rollout_test.py - `fotactl rollout start|list|show` against a real fotad and fota-sim.
+
+Four simulated stock NONOS devices come online on V1 and wait for the server's push
+(--await-push); `fotactl rollout start --product plug --version V2 --online --from V1 --reboot
+--window 2 --wait` starts the bulk upgrade and follows it until every device has reported: exit
+0, progress lines, the last one 4/4 upgraded; fota-sim sees every device boot V2. Then `rollout
+list` (table and --json), `rollout show` (and --wait on a finished rollout), a rollout that
+selects nothing (exit 0, 0 devices), and the errors: a version the product does not have (exit
+4), a missing --version and a bad --window (exit 2), an unknown rollout (exit 4), no key (exit 3).
+Python 3 stdlib only.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sim_standin as st  # noqa: E402
+from cli_workflow_test import Ctl  # noqa: E402
+from fotatest import Fotad, check, run_tests, wait_for  # noqa: E402
+
+V1 = "v1.0.0t45772(a)"
+V2 = "v1.0.8t45772(a)"
+N = 4
+
+
+def test_rollout():
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Fotad(data_dir=os.path.join(tmp, "data"))
+        d.start()
+        sim = None
+        try:
+            p = d.create_product(name="plug", flash_map=2, serial="45772")
+            pid = p["id"]
+            files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s, V2,
+                                                       40000)) for s in (1, 2)]
+            d.upload_release(pid, V2, files=files)
+            home = os.path.join(tmp, "home")
+            os.mkdir(home)
+            ctl = Ctl(home)
+            ctl.run("login", "--server", "http://127.0.0.1:%d" % d.http_port, "--key",
+                    d.admin_key)
+            sim = subprocess.Popen(
+                [st.sim_path(), "--server", "127.0.0.1", "--http-port", str(d.http_port),
+                 "--device-port", str(d.ports["device"]), "--key", d.admin_key, "--product",
+                 str(pid), "--profile", "nonos", "--devices", str(N), "--upgrade-to", V2,
+                 "--initial-version", V1, "--await-push", "--time-scale", "20", "--timeout", "90"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+            def online():
+                s, _, j = d.api("GET", "/v1/products/%d/devices/" % pid)
+                return sum(1 for x in j.get("devices", []) if x.get("online")) == N
+            wait_for(online, 30, "%d simulated devices online" % N, interval=0.2)
+
+            r = ctl.run("rollout", "start", "--product", "plug", "--version", V2, "--online",
+                        "--from", V1 + ",v0.9", "--reboot", "--window", "2", "--wait", timeout=120)
+            lines = r.stdout.strip().splitlines()
+            check(lines and lines[-1].startswith("rollout 1: %d/%d upgraded, 0 in progress" % (N, N))
+                  and "0 failed, 0 timed out" in lines[-1], "rollout --wait output:\n" + r.stdout)
+            out, err = sim.communicate(timeout=60)
+            check(sim.returncode == 0, "fota-sim rc %d\n%s\n%s" % (sim.returncode, out, err[-2000:]))
+            check("AddressSanitizer" not in err and "runtime error" not in err, err[-2000:])
+            s, _, j = d.api("GET", "/v1/products/%d/devices/" % pid)
+            check(sorted(x["rom_version"] for x in j["devices"]) == [V2] * N, "versions %r" % j)
+
+            # list and show
+            r = ctl.run("rollout", "list")
+            rows = [x.split("\t") for x in r.stdout.strip().splitlines()]
+            check(len(rows) == 1 and rows[0][0] == "1" and rows[0][2] == V2 and
+                  rows[0][3] == "finished" and rows[0][4] == "%d/%d" % (N, N), "list %r" % rows)
+            jobs = ctl.json("rollout", "list")["jobs"]
+            check(len(jobs) == 1 and jobs[0]["succeeded"] == N and jobs[0]["window"] == 2 and
+                  jobs[0]["reboot"] is True and jobs[0]["filter"] == {
+                      "online": True, "rom_version": [V1, "v0.9"]}, "list --json %r" % jobs)
+            r = ctl.run("rollout", "show", "1")
+            check("finished" in r.stdout and V2 in r.stdout, "show:\n" + r.stdout)
+            r = ctl.run("rollout", "show", "1", "--wait")
+            check("%d/%d upgraded" % (N, N) in r.stdout, "show --wait on a finished one:\n" + r.stdout)
+            # everything is on V2 now: nothing selected, exit 0 even with --wait
+            r = ctl.run("rollout", "start", "-p", str(pid), "-v", V2, "--wait")
+            check("0 devices selected, %d already on it" % N in r.stdout, "empty:\n" + r.stdout)
+
+            # errors, with their exit statuses
+            r = ctl.run("rollout", "start", "-p", "plug", "-v", "v9.9", ok=False)
+            check(r.returncode == 4 and r.stderr.count("\n") == 1, "unknown version %d %r" % (
+                r.returncode, r.stderr))
+            r = ctl.run("rollout", "start", "-p", "plug", ok=False)
+            check(r.returncode == 2 and "--version" in r.stderr, "no version %r" % r.stderr)
+            r = ctl.run("rollout", "start", "-p", "plug", "-v", V2, "--window", "0", ok=False)
+            check(r.returncode == 2 and "--window" in r.stderr, "window 0 %r" % r.stderr)
+            r = ctl.run("rollout", "start", "-p", "plug", "-v", V2, "--devices", "1,x", ok=False)
+            check(r.returncode == 2 and "--devices" in r.stderr, "bad ids %r" % r.stderr)
+            r = ctl.run("rollout", "show", "77", ok=False)
+            check(r.returncode == 4, "unknown rollout %d %r" % (r.returncode, r.stderr))
+            r = ctl.run("rollout", "list", "--key", "0" * 40, ok=False)
+            check(r.returncode == 3, "wrong key %d %r" % (r.returncode, r.stderr))
+            check(json.loads(ctl.run("rollout", "show", "1", "--json").stdout)["job"]["id"] == 1,
+                  "show --json")
+            d.stop()
+            d.check_log()
+        finally:
+            if sim and sim.poll() is None:
+                sim.kill()
+                sim.communicate()
+            if d.proc and d.proc.poll() is None:
+                d.stop()
+            d.cleanup()
+
+
+if __name__ == "__main__":
+    run_tests([test_rollout])
