@@ -4,7 +4,8 @@
 // its file, add a device (keys shown once), set current through the
 // confirmation dialog with the live feed showing "has version v1.1 update",
 // the device page's Upgrade and Reboot, the RPC form, Chinese labels, a
-// phone-sized screen, and deleting a release, a device and the product. Screenshots of every open page go to
+// phone-sized screen, a rollout (bulk upgrade) of v1.0 and its live
+// counters, and deleting a release, a device and the product. Screenshots of every open page go to
 // $FOTA_E2E_SHOTS (build/…/e2e-screenshots) when a step fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -399,6 +400,31 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await page.screenshot({ path: DOC_SHOT });
     }
 
+    await step(t, 'roll out v1.0: the offline device is queued, the rollout runs', async () => {
+      await page.setViewportSize({ width: 1100, height: 760 });
+      const form = page.locator('#rollout-form');
+      await form.locator('#rollout-version option[value="v1.0"]').waitFor({ state: 'attached' });
+      await form.getByLabel('Version').selectOption('v1.0');
+      await form.getByLabel('Only devices on', { exact: true }).selectOption('v1.1');
+      assert.equal(await form.getByLabel('Reboot each device once it reports success').isChecked(), true);
+      await form.getByLabel('At most at once').fill('0');
+      await form.getByRole('button', { name: 'Roll out' }).click();
+      await page.locator('#rollout-status', { hasText: 'At most at once: a number' }).waitFor();
+      await form.getByLabel('At most at once').fill('4');
+      let text = '';
+      page.once('dialog', (d) => { text = d.message(); d.accept(); });
+      const resp = page.waitForResponse((r) => r.request().method() === 'POST' && /\/upgrade$/.test(r.url()));
+      await form.getByRole('button', { name: 'Roll out' }).click();
+      const r = await resp;
+      assert.equal(r.status(), 202);
+      assert.deepEqual((await r.request().postDataJSON()), { version: 'v1.0', filter: { rom_version: 'v1.1' }, reboot: true, window: 4 });
+      assert.match(text, /v1\.0/);
+      await page.locator('#rollout-status', { hasText: /Rollout \d+ started: 1 devices \(0 already on it\)/ }).waitFor();
+      const item = page.locator('#rollouts li[data-state="running"]', { hasText: 'v1.0' });
+      await item.waitFor();
+      assert.match(await item.innerText(), /0\/1 upgraded · 1 offline \(queued\)/);
+    });
+
     // Last, so the documentation screenshot above still shows the product.
     await step(t, 'delete a release, a device and the product, each after a confirmation', async () => {
       await page.setViewportSize({ width: 1100, height: 760 });
@@ -408,11 +434,50 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       page.once('dialog', (d) => d.accept());
       await page.locator('#releases li[data-version="v1.1"] button[data-delete-release]').click();
       await page.locator('#releases li[data-version="v1.1"] .status', { hasText: /Error: .*current/ }).waitFor();
+      let text = '';
+      // v1.0 is what the running rollout installs: refused too, naming the rollout.
+      page.once('dialog', (d) => d.accept());
+      await page.locator('#releases li[data-version="v1.0"] button[data-delete-release]').click();
+      await page.locator('#releases li[data-version="v1.0"] .status', { hasText: /Error: .*job \d+/ }).waitFor();
+
+      // The device, from its page; then back on the product page, which says so,
+      // and the rollout that waited for it has finished with it deleted.
+      await page.locator('#devices a', { hasText: deviceName }).click();
+      await page.waitForURL(/#\/devices\/\d+$/);
+      // fotad answers 409 until the rollout has written the device's command
+      // row (well under a second): wait for the row, polling with a deadline.
+      const queued = await page.evaluate(async (id) => {
+        const api = await import('/api.js');
+        for (let i = 0; i < 100; i++) {
+          const r = await api.get('/v1/devices/' + id + '/commands/');
+          if ((r.body.commands || []).some((c) => c.action === 'sys_upgrade' && c.state === 'queued')) return true;
+          await new Promise((res) => setTimeout(res, 50));
+        }
+        return false;
+      }, page.url().match(/#\/devices\/(\d+)$/)[1]);
+      assert.ok(queued, "the rollout's queued command row");
+      page.once('dialog', (d) => { text = d.message(); d.accept(); });
+      const dresp = page.waitForResponse((r) => r.request().method() === 'DELETE' && /\/v1\/devices\/\d+\/$/.test(r.url()));
+      await page.locator('#delete-device').click();
+      assert.equal((await dresp).status(), 200);
+      assert.match(text, new RegExp(deviceName));
+      await page.waitForURL(new RegExp('#/products/' + pid + '$'));
+      await page.locator('#product-status', { hasText: `Device ${deviceName} deleted.` }).waitFor();
+      await page.locator('#devices tbody tr', { hasText: 'None yet.' }).waitFor();
+      await page.locator('#rollouts li[data-state="finished"]', { hasText: '0/1 upgraded · 1 deleted' }).waitFor();
+      // Gone for the REST API too.
+      const left = await page.evaluate(async (id) => {
+        const api = await import('/api.js');
+        const r = await api.get('/v1/products/' + id + '/devices/');
+        const roms = await api.get('/v1/products/' + id + '/roms/');
+        return [r.body.devices.length, roms.body.roms.map((x) => x.version).sort()];
+      }, pid);
+      assert.deepEqual(left, [0, ['v1.0', 'v1.1']]);
+      // The rollout is over: v1.0 may go now.
       // Dismissing the dialog changes nothing.
       page.once('dialog', (d) => d.dismiss());
       await page.locator('#releases li[data-version="v1.0"] button[data-delete-release]').click();
       assert.equal(await page.locator('#releases li[data-version="v1.0"]').count(), 1);
-      let text = '';
       page.once('dialog', (d) => { text = d.message(); d.accept(); });
       const resp = page.waitForResponse((r) => r.request().method() === 'DELETE' && /\/roms\/v1\.0\/$/.test(r.url()));
       await page.locator('#releases li[data-version="v1.0"] button[data-delete-release]').click();
@@ -422,25 +487,6 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await page.locator('#product-status', { hasText: 'Release v1.0 deleted.' }).waitFor();
       assert.equal(await page.locator('#releases li[data-version="v1.1"]').count(), 1);
 
-      // The device, from its page; then back on the product page, which says so.
-      await page.locator('#devices a', { hasText: deviceName }).click();
-      await page.waitForURL(/#\/devices\/\d+$/);
-      page.once('dialog', (d) => { text = d.message(); d.accept(); });
-      const dresp = page.waitForResponse((r) => r.request().method() === 'DELETE' && /\/v1\/devices\/\d+\/$/.test(r.url()));
-      await page.locator('#delete-device').click();
-      assert.equal((await dresp).status(), 200);
-      assert.match(text, new RegExp(deviceName));
-      await page.waitForURL(new RegExp('#/products/' + pid + '$'));
-      await page.locator('#product-status', { hasText: `Device ${deviceName} deleted.` }).waitFor();
-      await page.locator('#devices tbody tr', { hasText: 'None yet.' }).waitFor();
-      // Gone for the REST API too.
-      const left = await page.evaluate(async (id) => {
-        const api = await import('/api.js');
-        const r = await api.get('/v1/products/' + id + '/devices/');
-        const roms = await api.get('/v1/products/' + id + '/roms/');
-        return [r.body.devices.length, roms.body.roms.map((x) => x.version)];
-      }, pid);
-      assert.deepEqual(left, [0, ['v1.1']]);
 
       // The product: refused with the counts while it has a release; then the
       // last release (current, but no device is left) and the product go.

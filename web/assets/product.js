@@ -2,11 +2,13 @@
 // current version" behind a confirmation), the Release form (version,
 // codename, changelog, up to 10 files added with "+", uploaded with progress;
 // the server's refusal shown next to the file it names), and its devices
-// (version, slot, online, last active; "Add device" shows the keys once).
+// (version, slot, online, last active; "Add device" shows the keys once),
+// and its rollouts (rollout.js).
 import { t } from './i18n.js';
 import * as api from './api.js';
 import { h, field, statusLine, say, sayNote, fmtTime, fmtBytes, rememberDevices, uid } from './ui.js';
 import { num } from './products.js';
+import { rolloutPanel } from './rollout.js';
 
 const MAX_FILES = 10;
 
@@ -202,6 +204,8 @@ export function productView(root, id) {
   const devBody = h('tbody');
   const keysSlot = h('div');
   let product = { id, name: String(id) };
+  let versions = [];
+  const ro = rolloutPanel(id, () => versions);
 
   async function loadReleases(note) {
     try {
@@ -210,6 +214,8 @@ export function productView(root, id) {
       const list = r.body.roms || r.body.releases || [];
       releases.replaceChildren(...list.map((rom) => releaseItem(rom, product, loadReleases)));
       if (!list.length) releases.append(h('li', { class: 'muted' }, t('none')));
+      versions = list.map((rom) => rom.version);
+      ro.refresh();
     } catch (e) { say(st, t('error', e.message), 'bad'); }
   }
   // Big fleets: the table shows at most SHOW_MAX rows (the filter narrows
@@ -296,7 +302,8 @@ export function productView(root, id) {
         h('div', { class: 'scroll' }, h('table', { class: 'grid', id: 'devices' },
           h('thead', {}, h('tr', {}, ['id', 'name', 'rom_version', 'slot', 'status', 'last_active']
             .map((k) => h('th', { scope: 'col' }, t(k))))), devBody)), more,
-        keysSlot, devForm)));
+        keysSlot, devForm)),
+    ro.panel);
   load();
   // Messages refresh the device list at once; online state and last
   // activity change without a message, so also look every few seconds.
@@ -305,5 +312,5 @@ export function productView(root, id) {
     const every = devices.length > 200 ? 30000 : 3000;
     if (!document.hidden && Date.now() - lastDevLoad >= every - 100) loadDevices();
   }, 3000);
-  return () => { stop(); clearInterval(timer); };
+  return () => { stop(); clearInterval(timer); ro.stop(); };
 }

@@ -1,0 +1,100 @@
+// rollout.js - the product page's "Roll out" panel: the bulk upgrade of the
+// product's fleet (POST /v1/products/ID/upgrade: version, only devices on a
+// given version, only online ones, reboot after success, how many at once)
+// and the product's rollouts with live counters (GET /v1/jobs/, asked again
+// every second while one of them runs). docs/api.md, "Bulk upgrade".
+import { t } from './i18n.js';
+import * as api from './api.js';
+import { h, field, statusLine, say, fmtTime } from './ui.js';
+
+function counts(j) {
+  const parts = [t('ro_upgraded', j.succeeded, j.total)];
+  if (j.in_progress) parts.push(t('ro_in_progress', j.in_progress));
+  if (j.waiting) parts.push(t('ro_waiting', j.waiting));
+  if (j.queued) parts.push(t('ro_queued', j.queued));
+  if (j.failed) parts.push(t('ro_failed', j.failed));
+  if (j.timed_out) parts.push(t('ro_timed_out', j.timed_out));
+  if (j.deleted) parts.push(t('ro_deleted', j.deleted));
+  return parts.join(' · ');
+}
+
+function jobItem(j) {
+  const bar = h('progress', { max: Math.max(1, j.total), value: j.succeeded, 'aria-hidden': 'true' });
+  const kind = j.state === 'finished' ? (j.succeeded === j.total ? 'good' : 'bad') : '';
+  return h('li', { class: 'rollout', 'data-job': j.id, 'data-state': j.state },
+    h('div', {}, h('strong', {}, t('ro_title', j.id, j.version)), ' ',
+      h('span', { class: 'badge ' + (j.state === 'running' ? 'on' : 'off') }, t('ro_state_' + j.state)), ' ',
+      h('small', { class: 'muted' }, fmtTime(j.created))),
+    bar, h('p', { class: 'counts', 'data-kind': kind }, counts(j)));
+}
+
+// The panel; versions() gives the product's release versions (newest first).
+export function rolloutPanel(productId, versions) {
+  const version = field(t('version'), h('select', { name: 'version', id: 'rollout-version' }));
+  const from = field(t('ro_from'), h('select', { name: 'from', id: 'rollout-from' }), t('ro_from_help'));
+  const online = h('input', { type: 'checkbox', name: 'online', id: 'rollout-online' });
+  const reboot = h('input', { type: 'checkbox', name: 'reboot', id: 'rollout-reboot', checked: true });
+  const win = field(t('ro_window'), h('input', { type: 'number', name: 'window', min: 1, max: 100000, value: 512,
+    id: 'rollout-window' }), t('ro_window_help'));
+  const st = statusLine();
+  st.id = 'rollout-status';
+  const list = h('ul', { class: 'rollouts', id: 'rollouts' });
+  const form = h('form', { class: 'card', id: 'rollout-form', novalidate: true },
+    h('h3', {}, t('rollout')), h('p', { class: 'help' }, t('ro_help')),
+    h('div', { class: 'fields' }, version.row, from.row, win.row),
+    h('p', {}, h('label', {}, online, ' ', t('ro_online'))),
+    h('p', {}, h('label', {}, reboot, ' ', t('ro_reboot'))),
+    h('button', { type: 'submit', class: 'primary' }, t('rollout_start')), st);
+
+  function fillVersions() {
+    const vs = versions();
+    const keep = [version.input.value, from.input.value];
+    version.input.replaceChildren(...vs.map((v) => h('option', { value: v }, v)));
+    from.input.replaceChildren(h('option', { value: '' }, t('ro_any')), ...vs.map((v) => h('option', { value: v }, v)));
+    if (vs.includes(keep[0])) version.input.value = keep[0];
+    if (vs.includes(keep[1])) from.input.value = keep[1];
+    form.querySelector('button[type=submit]').disabled = !vs.length;
+  }
+
+  let timer = null, gone = false;
+  async function loadJobs() {
+    clearTimeout(timer);
+    timer = null;
+    if (gone) return;
+    let running = false;
+    try {
+      const r = await api.get('/v1/jobs/');
+      const mine = (r.body.jobs || []).filter((j) => String(j.product_id) === String(productId));
+      list.replaceChildren(...mine.map(jobItem));
+      if (!mine.length) list.append(h('li', { class: 'muted' }, t('none')));
+      running = mine.some((j) => j.state === 'running');
+    } catch (e) { say(st, t('error', e.message), 'bad'); }
+    if (running && !gone) timer = setTimeout(loadJobs, 1000);   // live while one runs
+  }
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const v = version.input.value;
+    if (!v) return;
+    const filter = {};
+    if (from.input.value) filter.rom_version = from.input.value;
+    if (online.checked) filter.online = true;
+    const n = Number(win.input.value);
+    if (!Number.isInteger(n) || n < 1 || n > 100000) { win.input.focus(); say(st, t('ro_window_bad'), 'bad'); return; }
+    if (!window.confirm(t('ro_confirm', v))) return;
+    try {
+      const r = await api.post('/v1/products/' + productId + '/upgrade',
+        { version: v, filter, reboot: reboot.checked, window: n });
+      const j = r.body.job || {};
+      say(st, t('ro_started', j.id, j.total, j.skipped), 'good');
+      loadJobs();
+    } catch (err) { say(st, t('error', err.message), 'bad'); }
+  });
+
+  const panel = h('section', { 'aria-labelledby': 'ro-h' }, h('h2', { id: 'ro-h' }, t('rollouts')), list, form);
+  return {
+    panel,
+    refresh() { fillVersions(); loadJobs(); },
+    stop() { gone = true; clearTimeout(timer); },
+  };
+}
