@@ -148,5 +148,6 @@ int fota_cli_product_delete(struct fota_cli_ctx *c);
 int fota_cli_rollout_start(struct fota_cli_ctx *c);
 int fota_cli_rollout_list(struct fota_cli_ctx *c);
 int fota_cli_rollout_show(struct fota_cli_ctx *c);
+int fota_cli_rollout_cancel(struct fota_cli_ctx *c);
 
 #endif

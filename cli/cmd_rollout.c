@@ -1,6 +1,6 @@
-/* cmd_rollout.c - `fotactl rollout start|list|show`: the bulk upgrade of a
- * product's fleet (POST /v1/products/ID/upgrade) and its progress (GET
- * /v1/jobs/). `--wait` follows a rollout until every device has reported,
+/* cmd_rollout.c - `fotactl rollout start|list|show|cancel`: the bulk upgrade
+ * of a product's fleet (POST /v1/products/ID/upgrade), its progress (GET
+ * /v1/jobs/) and its cancellation (POST /v1/jobs/ID/cancel). `--wait` follows a rollout until every device has reported,
  * asking the server once a second, and exits 0 only when every one succeeded
  * (docs/api.md, "Bulk upgrade"). */
 #include <inttypes.h>
@@ -72,9 +72,12 @@ static size_t num(const json_t *job, const char *k)
 /* "1200/19000 upgraded, 256 in progress, ..." */
 static void progress(const json_t *job, char *buf, size_t cap)
 {
-    char gone[48] = "";
+    char gone[96] = "";
     if (num(job, "deleted"))
         snprintf(gone, sizeof(gone), ", %zu deleted", num(job, "deleted"));
+    if (num(job, "cancelled"))
+        snprintf(gone + strlen(gone), sizeof(gone) - strlen(gone), ", %zu cancelled",
+                 num(job, "cancelled"));
     snprintf(buf, cap, "%zu/%zu upgraded, %zu in progress, %zu waiting, %zu queued (offline), "
              "%zu failed, %zu timed out%s", num(job, "succeeded"), num(job, "total"),
              num(job, "in_progress"), num(job, "waiting"), num(job, "queued"), num(job, "failed"),
@@ -109,7 +112,7 @@ static int wait_job(struct fota_cli_ctx *c, int64_t id, long timeout)
             return st;
         json_t *job = fota_cli_object(r.json, "job");
         const char *state = json_string_value(json_object_get(job, "state"));
-        int running = state && strcmp(state, "running") == 0;
+        int running = state && (strcmp(state, "running") == 0 || strcmp(state, "cancelling") == 0);
         progress(job, line, sizeof(line));
         if (!c->json && strcmp(line, last) != 0) {
             printf("rollout %" PRId64 ": %s\n", id, line);
@@ -122,6 +125,10 @@ static int wait_job(struct fota_cli_ctx *c, int64_t id, long timeout)
             if (state && strcmp(state, "interrupted") == 0)
                 st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " was interrupted by a "
                                    "restart of the server", id);
+            else if (state && strcmp(state, "cancelled") == 0)
+                st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " was cancelled: %zu of "
+                                   "%zu devices upgraded", id, num(job, "succeeded"),
+                                   num(job, "total"));
             else
                 st = outcome(job);
             fota_cli_reply_cleanup(&r);
@@ -241,7 +248,7 @@ int fota_cli_rollout_show(struct fota_cli_ctx *c)
 {
     static const char *const order[] = { "id", "state", "product_id", "version", "total",
                                          "succeeded", "in_progress", "waiting", "queued", "failed",
-                                         "timed_out", "deleted", "skipped", NULL };
+                                         "timed_out", "deleted", "cancelled", "skipped", NULL };
     struct fota_cli_reply r;
     char path[64], what[96], *end = NULL;
     long long id = strtoll(c->args[0], &end, 10);
@@ -263,6 +270,31 @@ int fota_cli_rollout_show(struct fota_cli_ctx *c)
         fota_cli_out_json(stdout, r.json);
     else
         fota_cli_out_show(stdout, fota_cli_object(r.json, "job"), order);
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
+int fota_cli_rollout_cancel(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    char path[64], what[96], *end = NULL;
+    long long id = strtoll(c->args[0], &end, 10);
+    int st;
+
+    if (!*c->args[0] || *end || id <= 0)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "a rollout is named by its id: %s", c->args[0]);
+    snprintf(path, sizeof(path), "/v1/jobs/%lld/cancel", id);
+    snprintf(what, sizeof(what), "rollout %lld", id);
+    st = fota_cli_call(c, "POST", path, NULL, &r, what);   /* 409 once it has finished */
+    if (st != 0)
+        return st;
+    json_t *job = fota_cli_object(r.json, "job");
+    if (c->json)
+        fota_cli_out_json(stdout, r.json);
+    else
+        printf("rollout %lld cancelled: %zu device%s dropped before their push; %zu already "
+               "pushed finish on their own\n", id, num(r.json, "cancelled_now"),
+               num(r.json, "cancelled_now") == 1 ? "" : "s", num(job, "in_progress"));
     fota_cli_reply_cleanup(&r);
     return 0;
 }

@@ -23,7 +23,7 @@ static const struct fota_cli_cmd cmds[] = {
     { "product", fota_cli_run, "create, list, show products" },
     { "release", fota_cli_run, "publish, list releases; show or set the current one" },
     { "device", fota_cli_run, "add, list, show devices; their key sector" },
-    { "rollout", fota_cli_run, "upgrade a product's fleet; follow its progress" },
+    { "rollout", fota_cli_run, "upgrade a product's fleet; follow or cancel it" },
     { "upgrade", fota_cli_run, "tell a device to install a version" },
     { "reboot", fota_cli_run, "tell a device to reboot" },
     { "rpc", fota_cli_run, "send any action to a device" },

@@ -77,6 +77,8 @@ static void finish_member(struct job *j, struct member *m, int st)
         j->succeeded++;
     else if (st == M_TIMEOUT)
         j->timed_out++;
+    else if (st == M_CANCELLED)
+        j->cancelled++;
     else
         j->failed++;
     set_state(j, m, st);
@@ -220,6 +222,7 @@ static int row_state(int st)
     case M_DONE: return FOTA_CMD_DONE;
     case M_FAILED: return FOTA_CMD_FAILED;
     case M_TIMEOUT: return FOTA_CMD_TIMEOUT;
+    case M_CANCELLED: return FOTA_CMD_CANCELLED;
     default: return FOTA_CMD_QUEUED;
     }
 }
@@ -272,11 +275,13 @@ json_t *fota_fanout__job_json(const struct job *j)
                            "delivered", j->ms_delivered >= 0 ? json_real(j->ms_delivered) : json_null(),
                            "acked", j->ms_acked >= 0 ? json_real(j->ms_acked) : json_null(),
                            "finished", j->ms_finished >= 0 ? json_real(j->ms_finished) : json_null());
+    int over = fota_fanout__ended(j) == j->n;
     const char *state = j->interrupted ? "interrupted"
-                        : fota_fanout__ended(j) == j->n ? "finished"
-                                                                         : "running";
+                        : j->cancel    ? (over ? "cancelled" : "cancelling")
+                        : over         ? "finished"
+                                       : "running";
     return json_pack("{s:I, s:I, s:s, s:o, s:b, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I, s:I, s:I, s:I, s:o, s:s}",
+                     "s:I, s:I, s:I, s:I, s:I, s:o, s:s}",
                      "id", (json_int_t)j->id, "product_id", (json_int_t)j->product_id, "version",
                      j->version, "filter", f ? f : json_object(), "reboot", j->reboot, "window",
                      (int)j->window, "timeout", (int)j->timeout_s, "total", (json_int_t)j->n,
@@ -285,6 +290,7 @@ json_t *fota_fanout__job_json(const struct job *j)
                      "delivered", (json_int_t)j->delivered, "acked", (json_int_t)j->acked,
                      "succeeded", (json_int_t)j->succeeded, "failed", (json_int_t)j->failed,
                      "timed_out", (json_int_t)j->timed_out, "deleted", (json_int_t)j->deleted,
+                     "cancelled", (json_int_t)j->cancelled,
                      "created", (json_int_t)j->created,
                      "elapsed_ms", ms, "state", state);
 }
@@ -347,6 +353,7 @@ static void load_jobs(struct fota_fanout *fo)
         j->failed = GETN(failed);
         j->timed_out = GETN(timed_out);
         j->deleted = GETN(deleted);
+        j->cancelled = GETN(cancelled);
 #undef GETN
         json_t *ms = json_object_get(o, "elapsed_ms");
         j->ms_delivered = json_is_number(json_object_get(ms, "delivered"))
@@ -405,9 +412,12 @@ static void insert_rows(struct job *j, int pushed)
         snprintf(t.params, sizeof t.params, "%s", pt ? pt : "{}");
         free(pt);
         rc = 0;
-        /* One group per row state; M_WAITING and M_QUEUED are both "queued".
+        /* One group per row state; M_WAITING and M_QUEUED are both "queued";
+         * cancelled members get their row too, a deleted device's none.
          * A failed group does not stop the others (rc keeps its error). */
-        for (int s = M_QUEUED; s <= (pushed ? M_TIMEOUT : M_QUEUED); s++) {
+        for (int s = M_QUEUED; s <= M_CANCELLED; s++) {
+            if (s == M_GONE || (!pushed && s != M_QUEUED && s != M_CANCELLED))
+                continue;
             size_t k = 0;
             for (size_t i = 0; i < j->n; i++) {
                 int ms = j->m[i].state == M_WAITING ? M_QUEUED : j->m[i].state;
@@ -530,6 +540,26 @@ static struct member *member_find(struct fota_fanout *fo, int64_t device_id, int
         return m;
     }
     return NULL;
+}
+
+size_t fota_fanout__job_cancel(struct job *j)
+{
+    size_t n = 0;
+    j->cancel = 1;
+    for (size_t i = 0; i < j->n; i++) {
+        struct member *m = &j->m[i];
+        if (m->state == M_WAITING)
+            j->waiting--;
+        else if (m->state == M_QUEUED)
+            j->queued--; /* its row must not reach the device when it connects */
+        else
+            continue;
+        finish_member(j, m, M_CANCELLED); /* no row yet: insert_rows writes it cancelled */
+        n++;
+    }
+    fota_fanout__job_marks(j);
+    flush_rows(j->fo); /* now, not at the next tick: an offline member may connect */
+    return n;
 }
 
 void fota_fanout_device_gone(struct fota_fanout *fo, int64_t device_id)

@@ -1,7 +1,8 @@
 /* rpc_fanout_api.c - the REST side of bulk upgrades: POST
  * /v1/products/ID/upgrade checks the request and its filter, selects the
  * devices and hands the job to the engine (rpc_fanout.c), answering 202 at
- * once; GET /v1/jobs/ and /v1/jobs/ID/ show the counters. */
+ * once; GET /v1/jobs/ and /v1/jobs/ID/ show the counters; POST
+ * /v1/jobs/ID/cancel stops the pushes. */
 #include "rpc_fanout.h"
 #include "rpc_fanout_int.h"
 
@@ -309,12 +310,43 @@ static void job_get_handler(struct fota_req *r)
     fota_reply_json(r, 200, json_pack("{s:o}", "job", fota_fanout__job_json(j)));
 }
 
+/* POST /v1/jobs/ID/cancel: stops a running job's pushes (see
+ * fota_fanout__job_cancel); 409 once it has finished or was interrupted. */
+static void job_cancel_handler(struct fota_req *r)
+{
+    struct fota_fanout *fo = r->ud;
+    struct fota_key k;
+    if (fota_req_admin(r, &k) < 0)
+        return;
+    int64_t id = fota_req_cap_id(r, 0);
+    if (id < 0)
+        return;
+    struct job *j = fota_fanout__job_find(fo, id);
+    if (!j) {
+        fota_reply_error(r, 404, "no job %lld", (long long)id);
+        return;
+    }
+    if (j->interrupted || fota_fanout__ended(j) == j->n) {
+        fota_reply_error(r, 409, "job %lld has %s: nothing to cancel", (long long)id,
+                         j->interrupted ? "been interrupted by a restart"
+                         : j->cancel    ? "been cancelled and finished"
+                                        : "finished");
+        return;
+    }
+    size_t n = j->cancel ? 0 : fota_fanout__job_cancel(j);
+    FOTA_INFO("bulk upgrade cancelled job=%lld members_cancelled=%zu in_progress=%zu",
+              (long long)id, n, j->active);
+    fota_reply_json(r, 200, json_pack("{s:o, s:I}", "job", fota_fanout__job_json(j),
+                                      "cancelled_now", (json_int_t)n));
+}
+
 int fota_fanout__routes(struct fota_fanout *fo)
 {
     struct fota_server *srv = fo->ch->srv;
     if (fota_http_route(srv, FOTA_M_POST, "/v1/products/*/upgrade", upgrade_handler, fo) < 0 ||
         fota_http_route(srv, FOTA_M_GET, "/v1/jobs/*", job_get_handler, fo) < 0 ||
-        fota_http_route(srv, FOTA_M_GET, "/v1/jobs", job_get_handler, fo) < 0)
+        fota_http_route(srv, FOTA_M_GET, "/v1/jobs", job_get_handler, fo) < 0 ||
+        fota_http_route(srv, FOTA_M_POST, "/v1/jobs/*/cancel", job_cancel_handler, fo) < 0)
         return -1;
     return 0;
 }

@@ -18,7 +18,8 @@ struct fota_key_deriver;
 
 /* Member states (compact; the store rows carry enum fota_command_state). */
 enum { M_WAITING = 1, M_QUEUED, M_DELIVERED, M_ACKED, M_DONE, M_FAILED, M_TIMEOUT,
-       M_GONE /* the device was deleted: no row any more, nothing to wait for */ };
+       M_GONE,      /* the device was deleted: no row any more, nothing to wait for */
+       M_CANCELLED  /* the job was cancelled before this member was pushed */ };
 
 /* One device of a job: 40 bytes, so a 100,000-device job is 4 MB. */
 struct member {
@@ -41,6 +42,7 @@ struct job {
     char *filter;                      /* the request's filter, JSON text */
     char *ok_result;                   /* the row result of a D7 success */
     int reboot, interrupted;
+    int cancel;                        /* cancelled: members not pushed yet were dropped */
     unsigned window, timeout_s;
     struct member *m;
     size_t n, cursor, active, ndirty, nreboot;
@@ -50,6 +52,7 @@ struct job {
     char *tmpl;                        /* the job's sys_upgrade push with a placeholder */
     int tmpl_len, auth_off, nonce_off, nonce_end;
     size_t skipped, waiting, queued, delivered, acked, succeeded, failed, timed_out, deleted;
+    size_t cancelled;
     struct timeval t0;
     double ms_delivered, ms_acked, ms_finished;   /* < 0: not yet */
 };
@@ -68,7 +71,7 @@ struct fota_fanout {
 /* Members that have finished, one way or another (the job is over when this is n). */
 static inline size_t fota_fanout__ended(const struct job *j)
 {
-    return j->succeeded + j->failed + j->timed_out + j->deleted;
+    return j->succeeded + j->failed + j->timed_out + j->deleted + j->cancelled;
 }
 
 /* The job engine, for the REST side. */
@@ -79,6 +82,10 @@ struct job *fota_fanout__job_find(struct fota_fanout *fo, int64_t id);
 void fota_fanout__make_template(struct job *j);
 /* Marks the moments every member was delivered / acked / finished. */
 void fota_fanout__job_marks(struct job *j);
+/* Cancels j: members not pushed yet (waiting for the window, or queued for an
+ * offline device) end as cancelled and their command rows say so at once;
+ * pushed members go on and report as usual. Returns how many it cancelled. */
+size_t fota_fanout__job_cancel(struct job *j);
 
 /* The REST side: adds the bulk upgrade routes. 0, or -1. */
 int fota_fanout__routes(struct fota_fanout *fo);

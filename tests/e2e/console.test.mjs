@@ -4,8 +4,8 @@
 // its file, add a device (keys shown once), set current through the
 // confirmation dialog with the live feed showing "has version v1.1 update",
 // the device page's Upgrade and Reboot, the RPC form, Chinese labels, a
-// phone-sized screen, a rollout (bulk upgrade) of v1.0 and its live
-// counters, and deleting a release, a device and the product. Screenshots of every open page go to
+// phone-sized screen, a rollout (bulk upgrade) of v1.0, its live counters
+// and its cancellation, and deleting a release, a device and the product. Screenshots of every open page go to
 // $FOTA_E2E_SHOTS (build/…/e2e-screenshots) when a step fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -439,23 +439,29 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       page.once('dialog', (d) => d.accept());
       await page.locator('#releases li[data-version="v1.0"] button[data-delete-release]').click();
       await page.locator('#releases li[data-version="v1.0"] .status', { hasText: /Error: .*job \d+/ }).waitFor();
+      // Cancel the rollout from its list: the queued device is dropped.
+      page.once('dialog', (d) => { text = d.message(); d.accept(); });
+      await page.locator('#rollouts li[data-state="running"] button[data-cancel-job]').click();
+      assert.match(text, /Cancel rollout \d+ \(v1\.0\)/);
+      await page.locator('#rollout-status', { hasText: /Rollout \d+ cancelled: 1 devices dropped\./ }).waitFor();
+      await page.locator('#rollouts li[data-state="cancelled"]', { hasText: '0/1 upgraded · 1 cancelled' }).waitFor();
+      assert.equal(await page.locator('#rollouts button[data-cancel-job]').count(), 0, 'no Cancel on a cancelled rollout');
 
-      // The device, from its page; then back on the product page, which says so,
-      // and the rollout that waited for it has finished with it deleted.
+      // The device, from its page; then back on the product page, which says so.
       await page.locator('#devices a', { hasText: deviceName }).click();
       await page.waitForURL(/#\/devices\/\d+$/);
       // fotad answers 409 until the rollout has written the device's command
-      // row (well under a second): wait for the row, polling with a deadline.
+      // row (well under a second; cancelled now): wait for it, polling with a deadline.
       const queued = await page.evaluate(async (id) => {
         const api = await import('/api.js');
         for (let i = 0; i < 100; i++) {
           const r = await api.get('/v1/devices/' + id + '/commands/');
-          if ((r.body.commands || []).some((c) => c.action === 'sys_upgrade' && c.state === 'queued')) return true;
+          if ((r.body.commands || []).some((c) => c.action === 'sys_upgrade' && c.state === 'cancelled')) return true;
           await new Promise((res) => setTimeout(res, 50));
         }
         return false;
       }, page.url().match(/#\/devices\/(\d+)$/)[1]);
-      assert.ok(queued, "the rollout's queued command row");
+      assert.ok(queued, "the rollout's command row, cancelled");
       page.once('dialog', (d) => { text = d.message(); d.accept(); });
       const dresp = page.waitForResponse((r) => r.request().method() === 'DELETE' && /\/v1\/devices\/\d+\/$/.test(r.url()));
       await page.locator('#delete-device').click();
@@ -464,7 +470,6 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await page.waitForURL(new RegExp('#/products/' + pid + '$'));
       await page.locator('#product-status', { hasText: `Device ${deviceName} deleted.` }).waitFor();
       await page.locator('#devices tbody tr', { hasText: 'None yet.' }).waitFor();
-      await page.locator('#rollouts li[data-state="finished"]', { hasText: '0/1 upgraded · 1 deleted' }).waitFor();
       // Gone for the REST API too.
       const left = await page.evaluate(async (id) => {
         const api = await import('/api.js');

@@ -60,7 +60,7 @@ def main():
                     "device show", "device key", "upgrade", "reboot", "rpc", "messages",
                     "release show", "release download", "device commands", "device rotate-keys",
                     "release delete", "device delete", "product delete", "rollout start",
-                    "rollout list", "rollout show"}
+                    "rollout list", "rollout show", "rollout cancel"}
         missing = expected - set(commands)
         if missing:
             fail("--help does not list %s:\n%s" % (sorted(missing), r.stdout))

@@ -81,6 +81,23 @@ def test_rollout():
             r = ctl.run("rollout", "start", "-p", str(pid), "-v", V2, "--wait")
             check("0 devices selected, %d already on it" % N in r.stdout, "empty:\n" + r.stdout)
 
+            # cancel: back to V1 for the (now offline) devices, queued, then cancelled
+            files1 = [("user%d.bin" % s_, st.write_image(os.path.join(tmp, "v1u%d.bin" % s_), s_,
+                                                         V1, 40000)) for s_ in (1, 2)]
+            d.upload_release(pid, V1, files=files1)
+            r = ctl.run("rollout", "start", "-p", "plug", "-v", V1)
+            check("rollout 3 of plug to %s: %d devices selected" % (V1, N) in r.stdout,
+                  "second rollout:\n" + r.stdout)
+            r = ctl.run("rollout", "cancel", "3")
+            check("rollout 3 cancelled: %d devices dropped before their push" % N in r.stdout,
+                  "cancel:\n" + r.stdout)
+            x = ctl.json("rollout", "show", "3")["job"]
+            check(x["state"] == "cancelled" and x["cancelled"] == N and x["queued"] == 0, "%r" % x)
+            r = ctl.run("rollout", "cancel", "3", ok=False)
+            check(r.returncode == 1 and "nothing to cancel" in r.stderr, "cancel twice %r" % r.stderr)
+            r = ctl.run("rollout", "show", "3", "--wait", ok=False)
+            check(r.returncode == 1 and "was cancelled" in r.stderr, "wait on cancelled %r" % r.stderr)
+
             # errors, with their exit statuses
             r = ctl.run("rollout", "start", "-p", "plug", "-v", "v9.9", ok=False)
             check(r.returncode == 4 and r.stderr.count("\n") == 1, "unknown version %d %r" % (

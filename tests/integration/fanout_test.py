@@ -285,5 +285,69 @@ def test_deleted_member():
             d.cleanup()
 
 
+def test_cancel():
+    """Window 1 over two online stock devices and an offline one: the first device gets the
+    push; cancelling the job drops the other two (the waiting one is never pushed, the offline
+    one's queued row becomes cancelled, so it gets nothing when it connects), the job is
+    "cancelling" until the pushed device reports, then "cancelled"; cancelling again is 409."""
+    from devchan_util import StockDevice, first_frame, parse_nonce, upgrade_frame
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Fotad(data_dir=os.path.join(tmp, "data"))
+        d.start()
+        devs = []
+        try:
+            pid = setup(d, tmp)
+            regs = [d.create_device(pid, name="c%d" % i) for i in range(3)]
+            ids = [r["device"]["id"] for r in regs]
+            for i, r in enumerate(regs[:2]):
+                dev = StockDevice(d.ports["device"], r["master_device_key"])
+                devs.append(dev)
+                dev.send(first_frame(30 + i, r["master_device_key"]))
+                check(parse_nonce(dev.recv_msg()) == 30 + i, "identify reply %d" % i)
+            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid, {"version": V2, "window": 1})
+            check(s == 202 and j["job"]["total"] == 3 and j["job"]["queued"] == 1, "%r" % j)
+            jid = j["job"]["id"]
+            check('"action": "sys_upgrade"' in devs[0].recv_msg(), "first push")
+            # the offline device's row is written queued on the tick after the first push
+            wait_for(lambda: [c["state"] for c in upgrade_rows(d, ids[2])] == ["queued"], 5,
+                     "the offline device's queued row")
+            s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid, key=regs[0]["owner_key"])
+            check(s == 403, "an owner key cannot cancel: %d %r" % (s, j))
+            s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid)
+            x = j["job"]
+            check(s == 200 and j["cancelled_now"] == 2 and x["state"] == "cancelling" and
+                  x["cancelled"] == 2 and x["waiting"] == 0 and x["queued"] == 0 and
+                  x["in_progress"] == 1 and x["delivered"] == 1, "cancel: %d %r" % (s, j))
+            check([c["state"] for c in upgrade_rows(d, ids[2])] == ["cancelled"],
+                  "the offline device's row is cancelled at once: %r" % upgrade_rows(d, ids[2]))
+            s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid)
+            check(s == 200 and j["cancelled_now"] == 0, "cancel twice while cancelling %d %r" % (s, j))
+            # the pushed device goes on and reports: the job is over
+            devs[0].send(upgrade_frame(regs[0]["master_device_key"], "device_upgrade_success",
+                                       "v1.0", V2[:15]))
+            wait_for(lambda: job(d, jid)["state"] == "cancelled", 5, "the job cancelled")
+            x = job(d, jid)
+            check(x["succeeded"] == 1 and x["cancelled"] == 2 and x["failed"] == 0 and
+                  x["delivered"] == 1, "%r" % x)
+            s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid)
+            check(s == 409 and "finished" in j["message"], "cancel a cancelled job %d %r" % (s, j))
+            s, _, j = d.api("POST", "/v1/jobs/4242/cancel")
+            check(s == 404, "unknown job %d" % s)
+            # the release is no longer busy, and a finished job cannot be cancelled
+            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
+                            {"version": V2, "filter": {"rom_version": "v0.0.1"}})
+            check(s == 202 and j["job"]["state"] == "finished", "empty job %r" % j)
+            s, _, _ = d.api("POST", "/v1/jobs/%d/cancel" % j["job"]["id"])
+            check(s == 409, "cancel a finished job %d" % s)
+            d.stop()
+            d.check_log()
+        finally:
+            for dev in devs:
+                dev.close()
+            if d.proc and d.proc.poll() is None:
+                d.stop()
+            d.cleanup()
+
+
 if __name__ == "__main__":
-    run_tests([test_fanout, test_rows_of_silent_device, test_deleted_member])
+    run_tests([test_fanout, test_rows_of_silent_device, test_deleted_member, test_cancel])

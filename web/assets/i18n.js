@@ -55,6 +55,9 @@ const STR = {
     ro_state_running: 'running', ro_state_finished: 'finished', ro_state_interrupted: 'interrupted',
     ro_upgraded: '{0}/{1} upgraded', ro_in_progress: '{0} in progress', ro_waiting: '{0} waiting',
     ro_queued: '{0} offline (queued)', ro_failed: '{0} failed', ro_timed_out: '{0} timed out', ro_deleted: '{0} deleted',
+    ro_cancelled: '{0} cancelled', ro_state_cancelling: 'cancelling', ro_state_cancelled: 'cancelled', ro_cancel: 'Cancel',
+    ro_confirm_cancel: 'Cancel rollout {0} ({1})? Devices not pushed yet get nothing; those already downloading finish.',
+    ro_cancelled_now: 'Rollout {0} cancelled: {1} devices dropped.',
   },
   zh: {
     title: 'fota 控制台', skip: '跳到内容', signin: '登录', signout: '退出', key: '密钥',
@@ -108,6 +111,9 @@ const STR = {
     ro_state_running: '进行中', ro_state_finished: '已完成', ro_state_interrupted: '已中断',
     ro_upgraded: '已升级 {0}/{1}', ro_in_progress: '{0} 台升级中', ro_waiting: '{0} 台等待',
     ro_queued: '{0} 台离线（排队）', ro_failed: '{0} 台失败', ro_timed_out: '{0} 台超时', ro_deleted: '{0} 台已删除',
+    ro_cancelled: '{0} 台已取消', ro_state_cancelling: '取消中', ro_state_cancelled: '已取消', ro_cancel: '取消',
+    ro_confirm_cancel: '取消批量升级 {0}（{1}）？尚未推送的设备不再升级；正在下载的设备会完成。',
+    ro_cancelled_now: '批量升级 {0} 已取消：{1} 台设备不再升级。',
   },
 };
 

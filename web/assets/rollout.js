@@ -2,7 +2,8 @@
 // product's fleet (POST /v1/products/ID/upgrade: version, only devices on a
 // given version, only online ones, reboot after success, how many at once)
 // and the product's rollouts with live counters (GET /v1/jobs/, asked again
-// every second while one of them runs). docs/api.md, "Bulk upgrade".
+// every second while one of them runs) and a Cancel button (POST
+// /v1/jobs/ID/cancel). docs/api.md, "Bulk upgrade".
 import { t } from './i18n.js';
 import * as api from './api.js';
 import { h, field, statusLine, say, fmtTime } from './ui.js';
@@ -15,16 +16,32 @@ function counts(j) {
   if (j.failed) parts.push(t('ro_failed', j.failed));
   if (j.timed_out) parts.push(t('ro_timed_out', j.timed_out));
   if (j.deleted) parts.push(t('ro_deleted', j.deleted));
+  if (j.cancelled) parts.push(t('ro_cancelled', j.cancelled));
   return parts.join(' · ');
 }
 
-function jobItem(j) {
+// One rollout; a running one has a Cancel button (after a confirmation;
+// devices already pushed finish on their own).
+function jobItem(j, reload, st) {
   const bar = h('progress', { max: Math.max(1, j.total), value: j.succeeded, 'aria-hidden': 'true' });
-  const kind = j.state === 'finished' ? (j.succeeded === j.total ? 'good' : 'bad') : '';
+  const over = j.state === 'finished' || j.state === 'cancelled';
+  const kind = over ? (j.succeeded === j.total ? 'good' : 'bad') : '';
+  let cancel = '';
+  if (j.state === 'running') {
+    cancel = h('button', { type: 'button', class: 'danger', 'data-cancel-job': j.id }, t('ro_cancel'));
+    cancel.addEventListener('click', async () => {
+      if (!window.confirm(t('ro_confirm_cancel', j.id, j.version))) return;
+      try {
+        const r = await api.post('/v1/jobs/' + j.id + '/cancel');
+        say(st, t('ro_cancelled_now', j.id, r.body.cancelled_now), 'good');
+      } catch (e) { say(st, t('error', e.message), 'bad'); }
+      reload();
+    });
+  }
   return h('li', { class: 'rollout', 'data-job': j.id, 'data-state': j.state },
     h('div', {}, h('strong', {}, t('ro_title', j.id, j.version)), ' ',
-      h('span', { class: 'badge ' + (j.state === 'running' ? 'on' : 'off') }, t('ro_state_' + j.state)), ' ',
-      h('small', { class: 'muted' }, fmtTime(j.created))),
+      h('span', { class: 'badge ' + (over || j.state === 'interrupted' ? 'off' : 'on') }, t('ro_state_' + j.state)), ' ',
+      h('small', { class: 'muted' }, fmtTime(j.created)), ' ', cancel),
     bar, h('p', { class: 'counts', 'data-kind': kind }, counts(j)));
 }
 
@@ -65,9 +82,9 @@ export function rolloutPanel(productId, versions) {
     try {
       const r = await api.get('/v1/jobs/');
       const mine = (r.body.jobs || []).filter((j) => String(j.product_id) === String(productId));
-      list.replaceChildren(...mine.map(jobItem));
+      list.replaceChildren(...mine.map((j) => jobItem(j, loadJobs, st)));
       if (!mine.length) list.append(h('li', { class: 'muted' }, t('none')));
-      running = mine.some((j) => j.state === 'running');
+      running = mine.some((j) => j.state === 'running' || j.state === 'cancelling');
     } catch (e) { say(st, t('error', e.message), 'bad'); }
     if (running && !gone) timer = setTimeout(loadJobs, 1000);   // live while one runs
   }
