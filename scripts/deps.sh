@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-16 libclang-rt-16-dev
   python3 curl openssl groff-base
   libevent-dev libssl-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev
   libinih-dev libcurl4-openssl-dev libmbedtls-dev libjsmn-dev libcmocka-dev

@@ -189,7 +189,11 @@ class Fotad:
     def check_log(self):
         text = self.log_text()
         for mark in SANITIZER_MARKS:
-            check(mark not in text, "sanitizer report in fotad log:\n" + text[-4000:])
+            at = text.find(mark)
+            if at >= 0:   # the report itself, from its first line, not the log's tail
+                sep = text.rfind("==================", max(0, at - 400), at)
+                start = text.rfind("\n", 0, sep if sep >= 0 else at) + 1
+                check(False, "sanitizer report in fotad log:\n" + text[start:start + 8000])
         for line in text.splitlines():
             if " ERROR " in line[:40] or line.startswith("ERROR"):
                 if not any(r.search(line) for r in self.expected_errors):
