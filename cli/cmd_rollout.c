@@ -126,9 +126,12 @@ static int wait_job(struct fota_cli_ctx *c, int64_t id, long timeout)
                 st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " was interrupted by a "
                                    "restart of the server", id);
             else if (state && strcmp(state, "cancelled") == 0)
-                st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " was cancelled: %zu of "
-                                   "%zu devices upgraded", id, num(job, "succeeded"),
-                                   num(job, "total"));
+                st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " %s: %zu of %zu "
+                                   "devices upgraded", id,
+                                   json_is_true(json_object_get(job, "halted"))
+                                       ? "stopped itself after too many failures"
+                                       : "was cancelled",
+                                   num(job, "succeeded"), num(job, "total"));
             else
                 st = outcome(job);
             fota_cli_reply_cleanup(&r);
@@ -148,7 +151,7 @@ int fota_cli_rollout_start(struct fota_cli_ctx *c)
     const char *product = fota_cli_opt(c, "product"), *version = fota_cli_opt(c, "version");
     const char *from = fota_cli_opt(c, "from"), *devices = fota_cli_opt(c, "devices");
     int online = fota_cli_opt(c, "online") != NULL, offline = fota_cli_opt(c, "offline") != NULL;
-    long window = -1, timeout = -1, wait_s = ROLLOUT_WAIT_DEFAULT;
+    long window = -1, timeout = -1, max_fail = -1, wait_s = ROLLOUT_WAIT_DEFAULT;
     struct fota_cli_reply r;
     char path[64], line[512];
     int64_t pid;
@@ -160,6 +163,7 @@ int fota_cli_rollout_start(struct fota_cli_ctx *c)
         return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--online and --offline exclude each other");
     if ((st = int_opt(c, "window", 1, 100000, &window)) != 0 ||
         (st = int_opt(c, "timeout", 10, 86400, &timeout)) != 0 ||
+        (st = int_opt(c, "max-failures", 0, 100000, &max_fail)) != 0 ||
         (st = int_opt(c, "wait-timeout", 1, 7 * 86400, &wait_s)) != 0)
         return st;
     if ((st = fota_cli_product_id(c, product, &pid)) != 0)
@@ -185,6 +189,8 @@ int fota_cli_rollout_start(struct fota_cli_ctx *c)
         json_object_set_new(body, "window", json_integer(window));
     if (timeout > 0)
         json_object_set_new(body, "timeout", json_integer(timeout));
+    if (max_fail >= 0)
+        json_object_set_new(body, "max_failures", json_integer(max_fail));
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/upgrade", pid);
     st = fota_cli_call(c, "POST", path, body, &r, NULL);   /* 404 names product or version */
     json_decref(body);

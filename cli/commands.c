@@ -111,6 +111,8 @@ static const struct fota_cli_opt o_rollout_start[] = {
     { "window", 0, "N", "at most N devices of the product upgrading at once (server default 512)" },
     { "timeout", 0, "S", "a device that has not reported S seconds after its push has timed out "
                          "(default 600)" },
+    { "max-failures", 0, "N", "stop the rollout (as if cancelled) once more than N devices failed "
+                              "or timed out" },
     { "wait", 'w', NULL, "follow the rollout until every device reported (exit 0: all upgraded)" },
     { "wait-timeout", 0, "S", "with --wait: stop following after S seconds (default 3600)" },
     { NULL, 0, NULL, NULL }

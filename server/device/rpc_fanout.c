@@ -82,6 +82,15 @@ static void finish_member(struct job *j, struct member *m, int st)
     else
         j->failed++;
     set_state(j, m, st);
+    /* A health gate: too many devices failing stops the rest of the wave. */
+    if ((st == M_FAILED || st == M_TIMEOUT) && j->max_fail >= 0 && !j->cancel &&
+        (long)(j->failed + j->timed_out) > j->max_fail) {
+        j->halted = 1;
+        size_t n = fota_fanout__job_cancel(j);
+        FOTA_WARN("bulk upgrade halted job=%lld failed=%zu timed_out=%zu max_failures=%ld "
+                  "members_cancelled=%zu", (long long)j->id, j->failed, j->timed_out, j->max_fail,
+                  n);
+    }
 }
 
 /* The member was delivered outside the pump (queued row sent on reconnect). */
@@ -281,7 +290,7 @@ json_t *fota_fanout__job_json(const struct job *j)
                         : over         ? "finished"
                                        : "running";
     return json_pack("{s:I, s:I, s:s, s:o, s:b, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I, s:I, s:I, s:I, s:I, s:o, s:s}",
+                     "s:I, s:I, s:I, s:I, s:b, s:o, s:I, s:o, s:s}",
                      "id", (json_int_t)j->id, "product_id", (json_int_t)j->product_id, "version",
                      j->version, "filter", f ? f : json_object(), "reboot", j->reboot, "window",
                      (int)j->window, "timeout", (int)j->timeout_s, "total", (json_int_t)j->n,
@@ -290,7 +299,8 @@ json_t *fota_fanout__job_json(const struct job *j)
                      "delivered", (json_int_t)j->delivered, "acked", (json_int_t)j->acked,
                      "succeeded", (json_int_t)j->succeeded, "failed", (json_int_t)j->failed,
                      "timed_out", (json_int_t)j->timed_out, "deleted", (json_int_t)j->deleted,
-                     "cancelled", (json_int_t)j->cancelled,
+                     "cancelled", (json_int_t)j->cancelled, "halted", j->halted,
+                     "max_failures", j->max_fail >= 0 ? json_integer(j->max_fail) : json_null(),
                      "created", (json_int_t)j->created,
                      "elapsed_ms", ms, "state", state);
 }
@@ -354,6 +364,9 @@ static void load_jobs(struct fota_fanout *fo)
         j->timed_out = GETN(timed_out);
         j->deleted = GETN(deleted);
         j->cancelled = GETN(cancelled);
+        j->halted = json_is_true(json_object_get(o, "halted"));
+        j->max_fail = json_is_integer(json_object_get(o, "max_failures"))
+                          ? (long)json_integer_value(json_object_get(o, "max_failures")) : -1;
 #undef GETN
         json_t *ms = json_object_get(o, "elapsed_ms");
         j->ms_delivered = json_is_number(json_object_get(ms, "delivered"))

@@ -216,13 +216,14 @@ static void upgrade_handler(struct fota_req *r)
     const char *version = json_string_value(json_object_get(body, "version"));
     json_t *reboot = json_object_get(body, "reboot");
     unsigned window = FOTA_FANOUT_WINDOW_DEFAULT, timeout = FOTA_FANOUT_TIMEOUT_DEFAULT;
+    unsigned max_fail = FOTA_FANOUT_WINDOW_MAX + 1u;   /* not given: no limit */
     const char *key;
     json_t *v;
     json_object_foreach(body, key, v) {
         if (strcmp(key, "version") && strcmp(key, "filter") && strcmp(key, "reboot") &&
-            strcmp(key, "window") && strcmp(key, "timeout")) {
-            fota_reply_error(r, 400, "unknown key \"%.40s\" (version, filter, reboot, window, timeout)",
-                             key);
+            strcmp(key, "window") && strcmp(key, "timeout") && strcmp(key, "max_failures")) {
+            fota_reply_error(r, 400, "unknown key \"%.40s\" (version, filter, reboot, window, "
+                             "timeout, max_failures)", key);
             goto out;
         }
     }
@@ -236,6 +237,7 @@ static void upgrade_handler(struct fota_req *r)
     }
     if (opt_uint(r, body, "window", 1, FOTA_FANOUT_WINDOW_MAX, &window) < 0 ||
         opt_uint(r, body, "timeout", 10, 86400, &timeout) < 0 ||
+        opt_uint(r, body, "max_failures", 0, FOTA_FANOUT_WINDOW_MAX, &max_fail) < 0 ||
         parse_filter(r, json_object_get(body, "filter"), &f) < 0)
         goto out;
     if (r->srv->store->ops->rom_get(r->srv->store, pid, version, &rom) < 0) {
@@ -262,6 +264,7 @@ static void upgrade_handler(struct fota_req *r)
     j->reboot = json_is_true(reboot);
     j->window = window;
     j->timeout_s = timeout;
+    j->max_fail = max_fail > FOTA_FANOUT_WINDOW_MAX ? -1 : (long)max_fail;
     fota_fanout__make_template(j);
     json_t *fj = json_object_get(body, "filter");
     j->filter = fj ? json_dumps(fj, JSON_SORT_KEYS) : strdup("{}");

@@ -43,6 +43,8 @@ struct job {
     char *ok_result;                   /* the row result of a D7 success */
     int reboot, interrupted;
     int cancel;                        /* cancelled: members not pushed yet were dropped */
+    int halted;                        /* cancelled by itself: failures passed max_fail */
+    long max_fail;                     /* failed + timed out allowed; < 0: no limit */
     unsigned window, timeout_s;
     struct member *m;
     size_t n, cursor, active, ndirty, nreboot;

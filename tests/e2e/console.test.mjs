@@ -411,13 +411,17 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await form.getByRole('button', { name: 'Roll out' }).click();
       await page.locator('#rollout-status', { hasText: 'At most at once: a number' }).waitFor();
       await form.getByLabel('At most at once').fill('4');
+      await form.getByLabel('Stop after failures').fill('-2');
+      await form.getByRole('button', { name: 'Roll out' }).click();
+      await page.locator('#rollout-status', { hasText: 'Stop after failures: empty, or a number' }).waitFor();
+      await form.getByLabel('Stop after failures').fill('3');
       let text = '';
       page.once('dialog', (d) => { text = d.message(); d.accept(); });
       const resp = page.waitForResponse((r) => r.request().method() === 'POST' && /\/upgrade$/.test(r.url()));
       await form.getByRole('button', { name: 'Roll out' }).click();
       const r = await resp;
       assert.equal(r.status(), 202);
-      assert.deepEqual((await r.request().postDataJSON()), { version: 'v1.0', filter: { rom_version: 'v1.1' }, reboot: true, window: 4 });
+      assert.deepEqual((await r.request().postDataJSON()), { version: 'v1.0', filter: { rom_version: 'v1.1' }, reboot: true, window: 4, max_failures: 3 });
       assert.match(text, /v1\.0/);
       await page.locator('#rollout-status', { hasText: /Rollout \d+ started: 1 devices \(0 already on it\)/ }).waitFor();
       const item = page.locator('#rollouts li[data-state="running"]', { hasText: 'v1.0' });

@@ -54,7 +54,8 @@ def test_rollout():
             wait_for(online, 30, "%d simulated devices online" % N, interval=0.2)
 
             r = ctl.run("rollout", "start", "--product", "plug", "--version", V2, "--online",
-                        "--from", V1 + ",v0.9", "--reboot", "--window", "2", "--wait", timeout=120)
+                        "--from", V1 + ",v0.9", "--reboot", "--window", "2", "--max-failures", "1",
+                        "--wait", timeout=120)
             lines = r.stdout.strip().splitlines()
             check(lines and lines[-1].startswith("rollout 1: %d/%d upgraded, 0 in progress" % (N, N))
                   and "0 failed, 0 timed out" in lines[-1], "rollout --wait output:\n" + r.stdout)
@@ -71,7 +72,8 @@ def test_rollout():
                   rows[0][3] == "finished" and rows[0][4] == "%d/%d" % (N, N), "list %r" % rows)
             jobs = ctl.json("rollout", "list")["jobs"]
             check(len(jobs) == 1 and jobs[0]["succeeded"] == N and jobs[0]["window"] == 2 and
-                  jobs[0]["reboot"] is True and jobs[0]["filter"] == {
+                  jobs[0]["reboot"] is True and jobs[0]["max_failures"] == 1 and
+                  jobs[0]["halted"] is False and jobs[0]["filter"] == {
                       "online": True, "rom_version": [V1, "v0.9"]}, "list --json %r" % jobs)
             r = ctl.run("rollout", "show", "1")
             check("finished" in r.stdout and V2 in r.stdout, "show:\n" + r.stdout)
@@ -104,6 +106,8 @@ def test_rollout():
                 r.returncode, r.stderr))
             r = ctl.run("rollout", "start", "-p", "plug", ok=False)
             check(r.returncode == 2 and "--version" in r.stderr, "no version %r" % r.stderr)
+            r = ctl.run("rollout", "start", "-p", "plug", "-v", V2, "--max-failures", "-1", ok=False)
+            check(r.returncode == 2 and "--max-failures" in r.stderr, "max-failures %r" % r.stderr)
             r = ctl.run("rollout", "start", "-p", "plug", "-v", V2, "--window", "0", ok=False)
             check(r.returncode == 2 and "--window" in r.stderr, "window 0 %r" % r.stderr)
             r = ctl.run("rollout", "start", "-p", "plug", "-v", V2, "--devices", "1,x", ok=False)

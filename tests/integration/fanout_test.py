@@ -349,5 +349,52 @@ def test_cancel():
             d.cleanup()
 
 
+def test_max_failures():
+    """A health gate: window 1 over three online stock devices with max_failures 0. The first
+    device refuses the push (D4 status 500): the job halts at once, the two others are never
+    pushed (cancelled), "halted" is true and the job is cancelled."""
+    from devchan_util import StockDevice, first_frame, parse_nonce
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Fotad(data_dir=os.path.join(tmp, "data"))
+        d.start()
+        devs = []
+        try:
+            pid = setup(d, tmp)
+            regs = [d.create_device(pid, name="h%d" % i) for i in range(3)]
+            for i, r in enumerate(regs):
+                dev = StockDevice(d.ports["device"], r["master_device_key"])
+                devs.append(dev)
+                dev.send(first_frame(40 + i, r["master_device_key"]))
+                check(parse_nonce(dev.recv_msg()) == 40 + i, "identify reply %d" % i)
+            up = "/v1/products/%d/upgrade" % pid
+            for bad in (-1, "2", 100001):
+                s, _, j = d.api("POST", up, {"version": V2, "max_failures": bad})
+                check(s == 400 and "max_failures" in j["message"], "max_failures %r: %d %r" % (
+                    bad, s, j))
+            s, _, j = d.api("POST", up, {"version": V2, "window": 1, "max_failures": 0})
+            check(s == 202 and j["job"]["max_failures"] == 0 and j["job"]["halted"] is False,
+                  "%r" % j)
+            jid = j["job"]["id"]
+            push = devs[0].recv_msg()
+            check('"action": "sys_upgrade"' in push, "first push %r" % push)
+            devs[0].send('{"status": 500, "nonce": %d, "deliver_to_device": true}\n' %
+                         parse_nonce(push))
+            wait_for(lambda: job(d, jid)["state"] == "cancelled", 5, "the job halted")
+            x = job(d, jid)
+            check(x["halted"] is True and x["failed"] == 1 and x["cancelled"] == 2 and
+                  x["delivered"] == 1 and x["succeeded"] == 0, "%r" % x)
+            d.wait_log(r"bulk upgrade halted job=%d failed=1 timed_out=0 max_failures=0 "
+                       r"members_cancelled=2" % jid)
+            d.stop()
+            d.check_log()
+        finally:
+            for dev in devs:
+                dev.close()
+            if d.proc and d.proc.poll() is None:
+                d.stop()
+            d.cleanup()
+
+
 if __name__ == "__main__":
-    run_tests([test_fanout, test_rows_of_silent_device, test_deleted_member, test_cancel])
+    run_tests([test_fanout, test_rows_of_silent_device, test_deleted_member, test_cancel,
+               test_max_failures])

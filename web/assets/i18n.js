@@ -58,6 +58,8 @@ const STR = {
     ro_cancelled: '{0} cancelled', ro_state_cancelling: 'cancelling', ro_state_cancelled: 'cancelled', ro_cancel: 'Cancel',
     ro_confirm_cancel: 'Cancel rollout {0} ({1})? Devices not pushed yet get nothing; those already downloading finish.',
     ro_cancelled_now: 'Rollout {0} cancelled: {1} devices dropped.',
+    ro_max_fail: 'Stop after failures', ro_max_fail_help: 'Stop the rollout once more devices than this fail or time out; empty: never.',
+    ro_max_fail_bad: 'Stop after failures: empty, or a number from 0 to 100000.', ro_halted: 'stopped: more than {0} failed',
   },
   zh: {
     title: 'fota 控制台', skip: '跳到内容', signin: '登录', signout: '退出', key: '密钥',
@@ -114,6 +116,8 @@ const STR = {
     ro_cancelled: '{0} 台已取消', ro_state_cancelling: '取消中', ro_state_cancelled: '已取消', ro_cancel: '取消',
     ro_confirm_cancel: '取消批量升级 {0}（{1}）？尚未推送的设备不再升级；正在下载的设备会完成。',
     ro_cancelled_now: '批量升级 {0} 已取消：{1} 台设备不再升级。',
+    ro_max_fail: '失败上限', ro_max_fail_help: '失败或超时的设备超过此数时停止批量升级；留空：不限。',
+    ro_max_fail_bad: '失败上限：留空，或 0 到 100000 的数字。', ro_halted: '已停止：超过 {0} 台失败',
   },
 };
 

@@ -17,6 +17,7 @@ function counts(j) {
   if (j.timed_out) parts.push(t('ro_timed_out', j.timed_out));
   if (j.deleted) parts.push(t('ro_deleted', j.deleted));
   if (j.cancelled) parts.push(t('ro_cancelled', j.cancelled));
+  if (j.halted) parts.push(t('ro_halted', j.max_failures));
   return parts.join(' · ');
 }
 
@@ -53,12 +54,14 @@ export function rolloutPanel(productId, versions) {
   const reboot = h('input', { type: 'checkbox', name: 'reboot', id: 'rollout-reboot', checked: true });
   const win = field(t('ro_window'), h('input', { type: 'number', name: 'window', min: 1, max: 100000, value: 512,
     id: 'rollout-window' }), t('ro_window_help'));
+  const maxFail = field(t('ro_max_fail'), h('input', { type: 'number', name: 'max_failures', min: 0, max: 100000,
+    id: 'rollout-max-failures', placeholder: '—' }), t('ro_max_fail_help'));
   const st = statusLine();
   st.id = 'rollout-status';
   const list = h('ul', { class: 'rollouts', id: 'rollouts' });
   const form = h('form', { class: 'card', id: 'rollout-form', novalidate: true },
     h('h3', {}, t('rollout')), h('p', { class: 'help' }, t('ro_help')),
-    h('div', { class: 'fields' }, version.row, from.row, win.row),
+    h('div', { class: 'fields' }, version.row, from.row, win.row, maxFail.row),
     h('p', {}, h('label', {}, online, ' ', t('ro_online'))),
     h('p', {}, h('label', {}, reboot, ' ', t('ro_reboot'))),
     h('button', { type: 'submit', class: 'primary' }, t('rollout_start')), st);
@@ -98,10 +101,15 @@ export function rolloutPanel(productId, versions) {
     if (online.checked) filter.online = true;
     const n = Number(win.input.value);
     if (!Number.isInteger(n) || n < 1 || n > 100000) { win.input.focus(); say(st, t('ro_window_bad'), 'bad'); return; }
+    const body = { version: v, filter, reboot: reboot.checked, window: n };
+    if (maxFail.input.value.trim() !== '') {
+      const m = Number(maxFail.input.value);
+      if (!Number.isInteger(m) || m < 0 || m > 100000) { maxFail.input.focus(); say(st, t('ro_max_fail_bad'), 'bad'); return; }
+      body.max_failures = m;
+    }
     if (!window.confirm(t('ro_confirm', v))) return;
     try {
-      const r = await api.post('/v1/products/' + productId + '/upgrade',
-        { version: v, filter, reboot: reboot.checked, window: n });
+      const r = await api.post('/v1/products/' + productId + '/upgrade', body);
       const j = r.body.job || {};
       say(st, t('ro_started', j.id, j.total, j.skipped), 'good');
       loadJobs();
