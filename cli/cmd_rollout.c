@@ -250,20 +250,29 @@ int fota_cli_rollout_list(struct fota_cli_ctx *c)
     return fota_cli_print_list(c, &r, fota_cli_array(r.json, "jobs"), &job_list, NULL);
 }
 
+/* The rollout id in the first argument. 0, or the usage status (reported). */
+static int rollout_id(const struct fota_cli_ctx *c, long long *id)
+{
+    char *end = NULL;
+    *id = strtoll(c->args[0], &end, 10);
+    if (!*c->args[0] || *end || *id <= 0)
+        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "a rollout is named by its id: %s", c->args[0]);
+    return 0;
+}
+
 int fota_cli_rollout_show(struct fota_cli_ctx *c)
 {
     static const char *const order[] = { "id", "state", "product_id", "version", "total",
                                          "succeeded", "in_progress", "waiting", "queued", "failed",
                                          "timed_out", "deleted", "cancelled", "skipped", NULL };
     struct fota_cli_reply r;
-    char path[64], what[96], *end = NULL;
-    long long id = strtoll(c->args[0], &end, 10);
+    char path[64], what[96];
+    long long id;
     long wait_s = ROLLOUT_WAIT_DEFAULT;
     int st;
 
-    if (!*c->args[0] || *end || id <= 0)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "a rollout is named by its id: %s", c->args[0]);
-    if ((st = int_opt(c, "wait-timeout", 1, 7 * 86400, &wait_s)) != 0)
+    if ((st = rollout_id(c, &id)) != 0 ||
+        (st = int_opt(c, "wait-timeout", 1, 7 * 86400, &wait_s)) != 0)
         return st;
     if (fota_cli_opt(c, "wait"))
         return wait_job(c, (int64_t)id, wait_s);
@@ -283,12 +292,12 @@ int fota_cli_rollout_show(struct fota_cli_ctx *c)
 int fota_cli_rollout_cancel(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
-    char path[64], what[96], *end = NULL;
-    long long id = strtoll(c->args[0], &end, 10);
+    char path[64], what[96];
+    long long id;
     int st;
 
-    if (!*c->args[0] || *end || id <= 0)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "a rollout is named by its id: %s", c->args[0]);
+    if ((st = rollout_id(c, &id)) != 0)
+        return st;
     snprintf(path, sizeof(path), "/v1/jobs/%lld/cancel", id);
     snprintf(what, sizeof(what), "rollout %lld", id);
     st = fota_cli_call(c, "POST", path, NULL, &r, what);   /* 409 once it has finished */

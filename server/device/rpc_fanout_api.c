@@ -289,6 +289,18 @@ out:
     json_decref(body);
 }
 
+/* The job the path's first '*' names, or NULL after replying 400/404. */
+static struct job *job_of(struct fota_req *r, struct fota_fanout *fo)
+{
+    int64_t id = fota_req_cap_id(r, 0);
+    if (id < 0)
+        return NULL;
+    struct job *j = fota_fanout__job_find(fo, id);
+    if (!j)
+        fota_reply_error(r, 404, "no job %lld", (long long)id);
+    return j;
+}
+
 static void job_get_handler(struct fota_req *r)
 {
     struct fota_fanout *fo = r->ud;
@@ -302,33 +314,22 @@ static void job_get_handler(struct fota_req *r)
         fota_reply_json(r, 200, json_pack("{s:o}", "jobs", arr));
         return;
     }
-    int64_t id = fota_req_cap_id(r, 0);
-    if (id < 0)
-        return;
-    struct job *j = fota_fanout__job_find(fo, id);
-    if (!j) {
-        fota_reply_error(r, 404, "no job %lld", (long long)id);
-        return;
-    }
-    fota_reply_json(r, 200, json_pack("{s:o}", "job", fota_fanout__job_json(j)));
+    struct job *j = job_of(r, fo);
+    if (j)
+        fota_reply_json(r, 200, json_pack("{s:o}", "job", fota_fanout__job_json(j)));
 }
 
 /* POST /v1/jobs/ID/cancel: stops a running job's pushes (see
  * fota_fanout__job_cancel); 409 once it has finished or was interrupted. */
 static void job_cancel_handler(struct fota_req *r)
 {
-    struct fota_fanout *fo = r->ud;
     struct fota_key k;
     if (fota_req_admin(r, &k) < 0)
         return;
-    int64_t id = fota_req_cap_id(r, 0);
-    if (id < 0)
+    struct job *j = job_of(r, r->ud);
+    if (!j)
         return;
-    struct job *j = fota_fanout__job_find(fo, id);
-    if (!j) {
-        fota_reply_error(r, 404, "no job %lld", (long long)id);
-        return;
-    }
+    int64_t id = j->id;
     if (j->interrupted || fota_fanout__ended(j) == j->n) {
         fota_reply_error(r, 409, "job %lld has %s: nothing to cancel", (long long)id,
                          j->interrupted ? "been interrupted by a restart"

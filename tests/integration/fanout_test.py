@@ -5,6 +5,7 @@ devices that never connect. POST /v1/products/ID/upgrade with a filter answers
 ones up to succeeded=20 with at most `window` upgrading at once, fotad reboots
 them (reboot: true) and they come back on the new version. Bad requests get
 400/401/403/404; the job's counters survive a restart (DATA/jobs.json)."""
+import contextlib
 import os
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_standin as st  # noqa: E402
 from fotatest import Fotad, check, run_tests, wait_for  # noqa: E402
+from devchan_util import (StockDevice, first_frame, parse_nonce,  # noqa: E402
+                          rpc_response_frame, upgrade_frame)
 
 V1 = "v1.0.0t45772(a)"
 V2 = "v1.0.8t45772(a)"
@@ -26,6 +29,35 @@ def setup(d, tmp):
              for s in (1, 2)]
     d.upload_release(p["id"], V2, files=files)
     return p["id"]
+
+
+@contextlib.contextmanager
+def stock_fleet(n, online, prefix, nonce):
+    """fotad with product plug (release V2) and n registered devices, the first `online` of them
+    connected as stock NONOS devices (StockDevice) and identified (nonces nonce, nonce+1, ...).
+    Yields (fotad, product id, registrations, connections); at the end fotad is stopped and its
+    log checked (no ERROR, no sanitizer report)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Fotad(data_dir=os.path.join(tmp, "data"))
+        d.start()
+        devs = []
+        try:
+            pid = setup(d, tmp)
+            regs = [d.create_device(pid, name="%s%d" % (prefix, i)) for i in range(n)]
+            for i, r in enumerate(regs[:online]):
+                dev = StockDevice(d.ports["device"], r["master_device_key"])
+                devs.append(dev)
+                dev.send(first_frame(nonce + i, r["master_device_key"]))
+                check(parse_nonce(dev.recv_msg()) == nonce + i, "identify reply %d" % i)
+            yield d, pid, regs, devs
+            d.stop()
+            d.check_log()
+        finally:
+            for dev in devs:
+                dev.close()
+            if d.proc and d.proc.poll() is None:
+                d.stop()
+            d.cleanup()
 
 
 def job(d, jid):
@@ -188,101 +220,61 @@ def test_rows_of_silent_device():
     """Two stock devices get the push; one acknowledges (its own nonce, the stock D4 line),
     the other never answers. The pushed members' rows wait for the D4s, but not longer than
     about a second: then both are written, acked and delivered, with the right results."""
-    from devchan_util import StockDevice, first_frame, parse_nonce, rpc_response_frame
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Fotad(data_dir=os.path.join(tmp, "data"))
-        d.start()
-        devs = []
-        try:
-            pid = setup(d, tmp)
-            regs = [d.create_device(pid, name="raw%d" % i) for i in range(2)]
-            ids = [r["device"]["id"] for r in regs]
-            for i, r in enumerate(regs):
-                dev = StockDevice(d.ports["device"], r["master_device_key"])
-                devs.append(dev)
-                dev.send(first_frame(10 + i, r["master_device_key"]))
-                check(parse_nonce(dev.recv_msg()) == 10 + i, "identify reply %d" % i)
-            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid, {"version": V2})
-            check(s == 202 and j["job"]["total"] == 2 and j["job"]["waiting"] == 2, "%r" % j)
-            jid = j["job"]["id"]
-            pushes = [dev.recv_msg() for dev in devs]
-            check(all('"action": "sys_upgrade"' in p for p in pushes), "pushes %r" % pushes)
-            devs[0].send(rpc_response_frame(parse_nonce(pushes[0])))
-            wait_for(lambda: job(d, jid)["acked"] == 1, 5, "the first device's D4 counted")
-            x = job(d, jid)
-            check(x["delivered"] == 2 and x["acked"] == 1 and x["failed"] == 0, "%r" % x)
+    with stock_fleet(2, 2, "raw", 10) as (d, pid, regs, devs):
+        ids = [r["device"]["id"] for r in regs]
+        s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid, {"version": V2})
+        check(s == 202 and j["job"]["total"] == 2 and j["job"]["waiting"] == 2, "%r" % j)
+        jid = j["job"]["id"]
+        pushes = [dev.recv_msg() for dev in devs]
+        check(all('"action": "sys_upgrade"' in p for p in pushes), "pushes %r" % pushes)
+        devs[0].send(rpc_response_frame(parse_nonce(pushes[0])))
+        wait_for(lambda: job(d, jid)["acked"] == 1, 5, "the first device's D4 counted")
+        x = job(d, jid)
+        check(x["delivered"] == 2 and x["acked"] == 1 and x["failed"] == 0, "%r" % x)
 
-            def rows():
-                r = [upgrade_rows(d, i) for i in ids]
-                return r if all(r) else None
-            r = wait_for(rows, 5, "both rows written")
-            check([c["state"] for c in r[0]] == ["acked"] and r[0][0]["result"] == {"status": 200},
-                  "acknowledged device's row %r" % r[0])
-            check([c["state"] for c in r[1]] == ["delivered"] and r[1][0]["result"] is None,
-                  "silent device's row %r" % r[1])
-            check(r[0][0]["nonce"] == parse_nonce(pushes[0]) and
-                  r[1][0]["nonce"] == parse_nonce(pushes[1]), "row nonces are the pushes' %r" % r)
-            d.stop()
-            d.check_log()
-        finally:
-            for dev in devs:
-                dev.close()
-            if d.proc and d.proc.poll() is None:
-                d.stop()
-            d.cleanup()
+        def rows():
+            r = [upgrade_rows(d, i) for i in ids]
+            return r if all(r) else None
+        r = wait_for(rows, 5, "both rows written")
+        check([c["state"] for c in r[0]] == ["acked"] and r[0][0]["result"] == {"status": 200},
+              "acknowledged device's row %r" % r[0])
+        check([c["state"] for c in r[1]] == ["delivered"] and r[1][0]["result"] is None,
+              "silent device's row %r" % r[1])
+        check(r[0][0]["nonce"] == parse_nonce(pushes[0]) and
+              r[1][0]["nonce"] == parse_nonce(pushes[1]), "row nonces are the pushes' %r" % r)
 
 
 def test_deleted_member():
     """Window 1 over two online stock devices: the first gets the push and never answers, the
     second waits. Deleting the first ends its member as "deleted" at once and frees the slot:
     the second gets its push, reports success, and the job finishes (succeeded 1, deleted 1)."""
-    from devchan_util import StockDevice, first_frame, parse_nonce, upgrade_frame
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Fotad(data_dir=os.path.join(tmp, "data"))
-        d.start()
-        devs = []
-        try:
-            pid = setup(d, tmp)
-            regs = [d.create_device(pid, name="del%d" % i) for i in range(2)]
-            ids = [r["device"]["id"] for r in regs]
-            for i, r in enumerate(regs):
-                dev = StockDevice(d.ports["device"], r["master_device_key"])
-                devs.append(dev)
-                dev.send(first_frame(20 + i, r["master_device_key"]))
-                check(parse_nonce(dev.recv_msg()) == 20 + i, "identify reply %d" % i)
-            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
-                            {"version": V2, "window": 1, "timeout": 600})
-            check(s == 202 and j["job"]["total"] == 2, "%r" % j)
-            jid = j["job"]["id"]
-            check('"action": "sys_upgrade"' in devs[0].recv_msg(), "first push")
-            wait_for(lambda: job(d, jid)["delivered"] == 1, 5, "first push counted")
-            x = job(d, jid)
-            check(x["state"] == "running" and x["waiting"] == 1 and x["in_progress"] == 1, "%r" % x)
+    with stock_fleet(2, 2, "del", 20) as (d, pid, regs, devs):
+        ids = [r["device"]["id"] for r in regs]
+        s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
+                        {"version": V2, "window": 1, "timeout": 600})
+        check(s == 202 and j["job"]["total"] == 2, "%r" % j)
+        jid = j["job"]["id"]
+        check('"action": "sys_upgrade"' in devs[0].recv_msg(), "first push")
+        wait_for(lambda: job(d, jid)["delivered"] == 1, 5, "first push counted")
+        x = job(d, jid)
+        check(x["state"] == "running" and x["waiting"] == 1 and x["in_progress"] == 1, "%r" % x)
 
-            def deleted():   # 409 until the job's first rows are written (about a second)
-                st, _, j = d.api("DELETE", "/v1/devices/%d/" % ids[0])
-                check(st in (200, 409), "delete %d %r" % (st, j))
-                return st == 200
-            wait_for(deleted, 5, "the silent device deleted")
-            check(devs[0].closed(5.0), "the deleted device's connection is still open")
-            push = devs[1].recv_msg()
-            check('"action": "sys_upgrade"' in push, "the second device's push %r" % push)
-            x = job(d, jid)
-            check(x["deleted"] == 1 and x["in_progress"] == 1 and x["waiting"] == 0, "%r" % x)
-            devs[1].send(upgrade_frame(regs[1]["master_device_key"], "device_upgrade_success",
-                                       "v1.0", V2[:15]))
-            wait_for(lambda: job(d, jid)["state"] == "finished", 5, "the job finished")
-            x = job(d, jid)
-            check(x["succeeded"] == 1 and x["deleted"] == 1 and x["failed"] == 0 and
-                  x["timed_out"] == 0 and x["in_progress"] == 0, "%r" % x)
-            d.stop()
-            d.check_log()
-        finally:
-            for dev in devs:
-                dev.close()
-            if d.proc and d.proc.poll() is None:
-                d.stop()
-            d.cleanup()
+        def deleted():   # 409 until the job's first rows are written (about a second)
+            st, _, j = d.api("DELETE", "/v1/devices/%d/" % ids[0])
+            check(st in (200, 409), "delete %d %r" % (st, j))
+            return st == 200
+        wait_for(deleted, 5, "the silent device deleted")
+        check(devs[0].closed(5.0), "the deleted device's connection is still open")
+        push = devs[1].recv_msg()
+        check('"action": "sys_upgrade"' in push, "the second device's push %r" % push)
+        x = job(d, jid)
+        check(x["deleted"] == 1 and x["in_progress"] == 1 and x["waiting"] == 0, "%r" % x)
+        devs[1].send(upgrade_frame(regs[1]["master_device_key"], "device_upgrade_success",
+                                   "v1.0", V2[:15]))
+        wait_for(lambda: job(d, jid)["state"] == "finished", 5, "the job finished")
+        x = job(d, jid)
+        check(x["succeeded"] == 1 and x["deleted"] == 1 and x["failed"] == 0 and
+              x["timed_out"] == 0 and x["in_progress"] == 0, "%r" % x)
 
 
 def test_cancel():
@@ -290,109 +282,69 @@ def test_cancel():
     push; cancelling the job drops the other two (the waiting one is never pushed, the offline
     one's queued row becomes cancelled, so it gets nothing when it connects), the job is
     "cancelling" until the pushed device reports, then "cancelled"; cancelling again is 409."""
-    from devchan_util import StockDevice, first_frame, parse_nonce, upgrade_frame
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Fotad(data_dir=os.path.join(tmp, "data"))
-        d.start()
-        devs = []
-        try:
-            pid = setup(d, tmp)
-            regs = [d.create_device(pid, name="c%d" % i) for i in range(3)]
-            ids = [r["device"]["id"] for r in regs]
-            for i, r in enumerate(regs[:2]):
-                dev = StockDevice(d.ports["device"], r["master_device_key"])
-                devs.append(dev)
-                dev.send(first_frame(30 + i, r["master_device_key"]))
-                check(parse_nonce(dev.recv_msg()) == 30 + i, "identify reply %d" % i)
-            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid, {"version": V2, "window": 1})
-            check(s == 202 and j["job"]["total"] == 3 and j["job"]["queued"] == 1, "%r" % j)
-            jid = j["job"]["id"]
-            check('"action": "sys_upgrade"' in devs[0].recv_msg(), "first push")
-            # the offline device's row is written queued on the tick after the first push
-            wait_for(lambda: [c["state"] for c in upgrade_rows(d, ids[2])] == ["queued"], 5,
-                     "the offline device's queued row")
-            s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid, key=regs[0]["owner_key"])
-            check(s == 403, "an owner key cannot cancel: %d %r" % (s, j))
-            s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid)
-            x = j["job"]
-            check(s == 200 and j["cancelled_now"] == 2 and x["state"] == "cancelling" and
-                  x["cancelled"] == 2 and x["waiting"] == 0 and x["queued"] == 0 and
-                  x["in_progress"] == 1 and x["delivered"] == 1, "cancel: %d %r" % (s, j))
-            check([c["state"] for c in upgrade_rows(d, ids[2])] == ["cancelled"],
-                  "the offline device's row is cancelled at once: %r" % upgrade_rows(d, ids[2]))
-            s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid)
-            check(s == 200 and j["cancelled_now"] == 0, "cancel twice while cancelling %d %r" % (s, j))
-            # the pushed device goes on and reports: the job is over
-            devs[0].send(upgrade_frame(regs[0]["master_device_key"], "device_upgrade_success",
-                                       "v1.0", V2[:15]))
-            wait_for(lambda: job(d, jid)["state"] == "cancelled", 5, "the job cancelled")
-            x = job(d, jid)
-            check(x["succeeded"] == 1 and x["cancelled"] == 2 and x["failed"] == 0 and
-                  x["delivered"] == 1, "%r" % x)
-            s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid)
-            check(s == 409 and "finished" in j["message"], "cancel a cancelled job %d %r" % (s, j))
-            s, _, j = d.api("POST", "/v1/jobs/4242/cancel")
-            check(s == 404, "unknown job %d" % s)
-            # the release is no longer busy, and a finished job cannot be cancelled
-            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
-                            {"version": V2, "filter": {"rom_version": "v0.0.1"}})
-            check(s == 202 and j["job"]["state"] == "finished", "empty job %r" % j)
-            s, _, _ = d.api("POST", "/v1/jobs/%d/cancel" % j["job"]["id"])
-            check(s == 409, "cancel a finished job %d" % s)
-            d.stop()
-            d.check_log()
-        finally:
-            for dev in devs:
-                dev.close()
-            if d.proc and d.proc.poll() is None:
-                d.stop()
-            d.cleanup()
+    with stock_fleet(3, 2, "c", 30) as (d, pid, regs, devs):
+        ids = [r["device"]["id"] for r in regs]
+        s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid, {"version": V2, "window": 1})
+        check(s == 202 and j["job"]["total"] == 3 and j["job"]["queued"] == 1, "%r" % j)
+        jid = j["job"]["id"]
+        check('"action": "sys_upgrade"' in devs[0].recv_msg(), "first push")
+        # the offline device's row is written queued on the tick after the first push
+        wait_for(lambda: [c["state"] for c in upgrade_rows(d, ids[2])] == ["queued"], 5,
+                 "the offline device's queued row")
+        s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid, key=regs[0]["owner_key"])
+        check(s == 403, "an owner key cannot cancel: %d %r" % (s, j))
+        s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid)
+        x = j["job"]
+        check(s == 200 and j["cancelled_now"] == 2 and x["state"] == "cancelling" and
+              x["cancelled"] == 2 and x["waiting"] == 0 and x["queued"] == 0 and
+              x["in_progress"] == 1 and x["delivered"] == 1, "cancel: %d %r" % (s, j))
+        check([c["state"] for c in upgrade_rows(d, ids[2])] == ["cancelled"],
+              "the offline device's row is cancelled at once: %r" % upgrade_rows(d, ids[2]))
+        s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid)
+        check(s == 200 and j["cancelled_now"] == 0, "cancel twice while cancelling %d %r" % (s, j))
+        # the pushed device goes on and reports: the job is over
+        devs[0].send(upgrade_frame(regs[0]["master_device_key"], "device_upgrade_success",
+                                   "v1.0", V2[:15]))
+        wait_for(lambda: job(d, jid)["state"] == "cancelled", 5, "the job cancelled")
+        x = job(d, jid)
+        check(x["succeeded"] == 1 and x["cancelled"] == 2 and x["failed"] == 0 and
+              x["delivered"] == 1, "%r" % x)
+        s, _, j = d.api("POST", "/v1/jobs/%d/cancel" % jid)
+        check(s == 409 and "finished" in j["message"], "cancel a cancelled job %d %r" % (s, j))
+        s, _, j = d.api("POST", "/v1/jobs/4242/cancel")
+        check(s == 404, "unknown job %d" % s)
+        # the release is no longer busy, and a finished job cannot be cancelled
+        s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
+                        {"version": V2, "filter": {"rom_version": "v0.0.1"}})
+        check(s == 202 and j["job"]["state"] == "finished", "empty job %r" % j)
+        s, _, _ = d.api("POST", "/v1/jobs/%d/cancel" % j["job"]["id"])
+        check(s == 409, "cancel a finished job %d" % s)
 
 
 def test_max_failures():
     """A health gate: window 1 over three online stock devices with max_failures 0. The first
     device refuses the push (D4 status 500): the job halts at once, the two others are never
     pushed (cancelled), "halted" is true and the job is cancelled."""
-    from devchan_util import StockDevice, first_frame, parse_nonce
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Fotad(data_dir=os.path.join(tmp, "data"))
-        d.start()
-        devs = []
-        try:
-            pid = setup(d, tmp)
-            regs = [d.create_device(pid, name="h%d" % i) for i in range(3)]
-            for i, r in enumerate(regs):
-                dev = StockDevice(d.ports["device"], r["master_device_key"])
-                devs.append(dev)
-                dev.send(first_frame(40 + i, r["master_device_key"]))
-                check(parse_nonce(dev.recv_msg()) == 40 + i, "identify reply %d" % i)
-            up = "/v1/products/%d/upgrade" % pid
-            for bad in (-1, "2", 100001):
-                s, _, j = d.api("POST", up, {"version": V2, "max_failures": bad})
-                check(s == 400 and "max_failures" in j["message"], "max_failures %r: %d %r" % (
-                    bad, s, j))
-            s, _, j = d.api("POST", up, {"version": V2, "window": 1, "max_failures": 0})
-            check(s == 202 and j["job"]["max_failures"] == 0 and j["job"]["halted"] is False,
-                  "%r" % j)
-            jid = j["job"]["id"]
-            push = devs[0].recv_msg()
-            check('"action": "sys_upgrade"' in push, "first push %r" % push)
-            devs[0].send('{"status": 500, "nonce": %d, "deliver_to_device": true}\n' %
-                         parse_nonce(push))
-            wait_for(lambda: job(d, jid)["state"] == "cancelled", 5, "the job halted")
-            x = job(d, jid)
-            check(x["halted"] is True and x["failed"] == 1 and x["cancelled"] == 2 and
-                  x["delivered"] == 1 and x["succeeded"] == 0, "%r" % x)
-            d.wait_log(r"bulk upgrade halted job=%d failed=1 timed_out=0 max_failures=0 "
-                       r"members_cancelled=2" % jid)
-            d.stop()
-            d.check_log()
-        finally:
-            for dev in devs:
-                dev.close()
-            if d.proc and d.proc.poll() is None:
-                d.stop()
-            d.cleanup()
+    with stock_fleet(3, 3, "h", 40) as (d, pid, regs, devs):
+        up = "/v1/products/%d/upgrade" % pid
+        for bad in (-1, "2", 100001):
+            s, _, j = d.api("POST", up, {"version": V2, "max_failures": bad})
+            check(s == 400 and "max_failures" in j["message"], "max_failures %r: %d %r" % (
+                bad, s, j))
+        s, _, j = d.api("POST", up, {"version": V2, "window": 1, "max_failures": 0})
+        check(s == 202 and j["job"]["max_failures"] == 0 and j["job"]["halted"] is False,
+              "%r" % j)
+        jid = j["job"]["id"]
+        push = devs[0].recv_msg()
+        check('"action": "sys_upgrade"' in push, "first push %r" % push)
+        devs[0].send('{"status": 500, "nonce": %d, "deliver_to_device": true}\n' %
+                     parse_nonce(push))
+        wait_for(lambda: job(d, jid)["state"] == "cancelled", 5, "the job halted")
+        x = job(d, jid)
+        check(x["halted"] is True and x["failed"] == 1 and x["cancelled"] == 2 and
+              x["delivered"] == 1 and x["succeeded"] == 0, "%r" % x)
+        d.wait_log(r"bulk upgrade halted job=%d failed=1 timed_out=0 max_failures=0 "
+                   r"members_cancelled=2" % jid)
 
 
 if __name__ == "__main__":
