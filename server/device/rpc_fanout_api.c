@@ -282,7 +282,11 @@ static void upgrade_handler(struct fota_req *r)
               "skipped=%zu window=%u", (long long)j->id, (long long)pid, version, j->n, j->waiting,
               j->queued, j->skipped, window);
     fota_reply_json(r, 202, json_pack("{s:o}", "job", fota_fanout__job_json(j)));
-    event_active(fo->timer, EV_TIMEOUT, 0); /* the pushes start once the reply is queued */
+    /* The pushes start on the next loop pass, not in this one: on the main
+     * loop the 202 then goes out before them (the socket's write event of
+     * that pass runs before a zero timeout), not after 19,000 pushes. */
+    struct timeval next_pass = { 0, 0 };
+    event_add(fo->soon, &next_pass);
 out:
     json_decref(f.versions);
     free(f.ids);
