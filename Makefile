@@ -16,7 +16,8 @@ asan: deps
 
 # ThreadSanitizer with clang 16: Debian 12's clang 14 TSan crashes in its own
 # fd race reporting (a CHECK in AddLocation).
-tsan: deps
+tsan:
+	@scripts/deps.sh --tsan
 	@cmake --preset tsan >/dev/null
 	@cmake --build --preset tsan
 
@@ -31,7 +32,7 @@ xtensa: deps
 # configured, so CMake finds it; then the three trees, the xtensa check, and
 # every test twice: under ASan+UBSan, then under ThreadSanitizer.
 test:
-	@scripts/deps.sh --web --bench
+	@scripts/deps.sh --web --bench --tsan
 	@$(MAKE) --no-print-directory build asan tsan xtensa
 	@ctest --preset asan
 	@ctest --preset tsan

@@ -5,17 +5,18 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-16 libclang-rt-16-dev
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   python3 curl openssl groff-base
   libevent-dev libssl-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev
   libinih-dev libcurl4-openssl-dev libmbedtls-dev libjsmn-dev libcmocka-dev
   gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
 )
-# Extra packages a later step asks for: deps.sh [--bench] [--web] [--pg]
+# Extra packages a later step asks for: deps.sh [--bench] [--web] [--pg] [--tsan]
 for a in "$@"; do
   case "$a" in
     --bench) pkgs+=(nginx-light wrk strace) ;;
     --pg)    pkgs+=(postgresql) ;;
+    --tsan)  pkgs+=(clang-16 libclang-rt-16-dev) ;;   # clang 14's TSan crashes (Makefile)
     --web)   pkgs+=(chromium fonts-wqy-microhei nodejs) ;;
   esac
 done
