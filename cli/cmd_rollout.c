@@ -241,10 +241,18 @@ static const struct fota_cli_list job_list = FOTA_CLI_LIST(job_cols, 128, 0);
 
 int fota_cli_rollout_list(struct fota_cli_ctx *c)
 {
+    const char *product = fota_cli_opt(c, "product");
     struct fota_cli_reply r;
+    char path[64] = "/v1/jobs/";
+    int64_t pid;
     int st;
 
-    st = fota_cli_call(c, "GET", "/v1/jobs/", NULL, &r, NULL);
+    if (product) {
+        if ((st = fota_cli_product_id(c, product, &pid)) != 0)
+            return st;
+        snprintf(path, sizeof(path), "/v1/jobs/?product_id=%" PRId64, pid);
+    }
+    st = fota_cli_call(c, "GET", path, NULL, &r, NULL);
     if (st != 0)
         return st;
     return fota_cli_print_list(c, &r, fota_cli_array(r.json, "jobs"), &job_list, NULL);

@@ -311,10 +311,18 @@ static void job_get_handler(struct fota_req *r)
     struct fota_key k;
     if (fota_req_admin(r, &k) < 0)
         return;
-    if (r->ncaps == 0) {
+    if (r->ncaps == 0) { /* ?product_id=P: that product's jobs only */
+        const char *ps = fota_req_query(r, "product_id");
+        char *end = NULL;
+        long long pid = ps ? strtoll(ps, &end, 10) : 0;
+        if (ps && (!*ps || *end || pid <= 0)) {
+            fota_reply_error(r, 400, "product_id must be a product id");
+            return;
+        }
         json_t *arr = json_array();
         for (struct job *j = fo->jobs; j; j = j->next)
-            json_array_append_new(arr, fota_fanout__job_json(j));
+            if (!pid || j->product_id == pid)
+                json_array_append_new(arr, fota_fanout__job_json(j));
         fota_reply_json(r, 200, json_pack("{s:o}", "jobs", arr));
         return;
     }

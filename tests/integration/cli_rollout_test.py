@@ -75,6 +75,14 @@ def test_rollout():
                   jobs[0]["reboot"] is True and jobs[0]["max_failures"] == 1 and
                   jobs[0]["halted"] is False and jobs[0]["filter"] == {
                       "online": True, "rom_version": [V1, "v0.9"]}, "list --json %r" % jobs)
+            check(ctl.run("rollout", "list", "--product", "plug").stdout == ctl.run(
+                "rollout", "list").stdout, "list --product")
+            r = ctl.run("rollout", "list", "--product", "nope", ok=False)
+            check(r.returncode == 4, "list --product unknown %d %r" % (r.returncode, r.stderr))
+            other = d.create_product(name="other")["id"]
+            check(ctl.json("rollout", "list", "-p", str(other))["jobs"] == [], "other product's list")
+            s_, _, j_ = d.api("GET", "/v1/jobs/?product_id=x")
+            check(s_ == 400, "product_id=x %d %r" % (s_, j_))
             r = ctl.run("rollout", "show", "1")
             check("finished" in r.stdout and V2 in r.stdout, "show:\n" + r.stdout)
             r = ctl.run("rollout", "show", "1", "--wait")

@@ -83,8 +83,8 @@ export function rolloutPanel(productId, versions) {
     if (gone) return;
     let running = false;
     try {
-      const r = await api.get('/v1/jobs/');
-      const mine = (r.body.jobs || []).filter((j) => String(j.product_id) === String(productId));
+      const r = await api.get('/v1/jobs/?product_id=' + encodeURIComponent(productId));
+      const mine = r.body.jobs || [];
       list.replaceChildren(...mine.map((j) => jobItem(j, loadJobs, st)));
       if (!mine.length) list.append(h('li', { class: 'muted' }, t('none')));
       running = mine.some((j) => j.state === 'running' || j.state === 'cancelling');
