@@ -45,8 +45,10 @@ void fota_fanout__job_marks(struct job *j)
         j->ms_delivered = since_ms(&j->t0);
     if (j->ms_acked < 0 && j->acked == j->n)
         j->ms_acked = since_ms(&j->t0);
-    if (j->ms_finished < 0 && fota_fanout__ended(j) == j->n)
+    if (j->ms_finished < 0 && fota_fanout__ended(j) == j->n) {
         j->ms_finished = since_ms(&j->t0);
+        fota_fanout__rows_forget(j); /* no queued row of it is left */
+    }
 }
 
 static void set_state(struct job *j, struct member *m, int st)
@@ -451,6 +453,8 @@ static void insert_rows(struct job *j, int pushed)
                 rc = grc;
                 continue;
             }
+            if (s == M_QUEUED) /* delivered on connect: cancelled if fotad restarts */
+                fota_fanout__rows_note(j, cids, k);
             for (size_t i = 0; i < k; i++) {
                 struct member *m = &j->m[idx[i]];
                 m->cmd_id = cids[i];
@@ -663,6 +667,7 @@ struct fota_fanout *fota_fanout_new(struct fota_devchan *ch)
         return NULL;
     }
     load_jobs(fo);
+    fota_fanout__rows_recover(fo);
     if (ch->srv->http && fota_fanout__routes(fo) < 0) {
         FOTA_ERROR("cannot add the bulk upgrade routes");
         fota_fanout_free(fo);

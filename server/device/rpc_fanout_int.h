@@ -89,6 +89,14 @@ void fota_fanout__job_marks(struct job *j);
  * pushed members go on and report as usual. Returns how many it cancelled. */
 size_t fota_fanout__job_cancel(struct job *j);
 
+/* Restart safety (rpc_fanout_rows.c): rows_note records the ids of rows
+ * written as queued (DATA/jobs-ID.rows), rows_forget drops that record when
+ * the job has finished, rows_recover (at start) cancels the still-queued
+ * rows of every job that was running when fotad stopped. */
+void fota_fanout__rows_note(struct job *j, const int64_t *ids, size_t n);
+void fota_fanout__rows_forget(struct job *j);
+void fota_fanout__rows_recover(struct fota_fanout *fo);
+
 /* The REST side: adds the bulk upgrade routes. 0, or -1. */
 int fota_fanout__routes(struct fota_fanout *fo);
 

@@ -347,6 +347,59 @@ def test_max_failures():
                    r"members_cancelled=2" % jid)
 
 
+def test_restart_cancels_queued():
+    """fotad stops while a window-1 job has pushed one device, keeps one waiting and one
+    offline: after the restart the job is interrupted and the two rows still queued are
+    cancelled (so a reconnecting fleet does not download all at once); the pushed device's row
+    keeps its state."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "data")
+        d = Fotad(data_dir=data)
+        d.start()
+        devs, d2 = [], None
+        try:
+            pid = setup(d, tmp)
+            regs = [d.create_device(pid, name="r%d" % i) for i in range(3)]
+            ids = [r["device"]["id"] for r in regs]
+            for i, r in enumerate(regs[:2]):
+                dev = StockDevice(d.ports["device"], r["master_device_key"])
+                devs.append(dev)
+                dev.send(first_frame(50 + i, r["master_device_key"]))
+                check(parse_nonce(dev.recv_msg()) == 50 + i, "identify reply %d" % i)
+            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid, {"version": V2, "window": 1})
+            check(s == 202 and j["job"]["total"] == 3, "%r" % j)
+            jid = j["job"]["id"]
+            check('"action": "sys_upgrade"' in devs[0].recv_msg(), "first push")
+            wait_for(lambda: all([c["state"] for c in upgrade_rows(d, i)] == ["queued"]
+                                 for i in ids[1:]), 5, "the waiting and offline rows, queued")
+            check(os.path.exists(os.path.join(data, "jobs-%d.rows" % jid)), "rows noted")
+            d.stop()
+            d.check_log()
+            for dev in devs:
+                dev.close()
+            d2 = Fotad(data_dir=data)
+            d2.start()
+            d2.wait_log(r"bulk upgrade interrupted by a restart job=%d rows_cancelled=2" % jid)
+            for i in ids[1:]:
+                rows = upgrade_rows(d2, i)
+                check([c["state"] for c in rows] == ["cancelled"] and
+                      "restarted" in rows[0]["result"]["cancelled"], "row of %d: %r" % (i, rows))
+            check([c["state"] for c in upgrade_rows(d2, ids[0])] == ["delivered"],
+                  "the pushed device's row %r" % upgrade_rows(d2, ids[0]))
+            check(job(d2, jid)["state"] == "interrupted", "%r" % job(d2, jid))
+            check(not os.path.exists(os.path.join(data, "jobs-%d.rows" % jid)), "rows file gone")
+            d2.stop()
+            d2.check_log()
+        finally:
+            for dev in devs:
+                dev.close()
+            for x in (d, d2):
+                if x and x.proc and x.proc.poll() is None:
+                    x.stop()
+                if x:
+                    x.cleanup()
+
+
 if __name__ == "__main__":
     run_tests([test_fanout, test_rows_of_silent_device, test_deleted_member, test_cancel,
-               test_max_failures])
+               test_max_failures, test_restart_cancels_queued])
