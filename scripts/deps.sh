@@ -8,7 +8,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   python3 curl openssl groff-base
   libevent-dev libssl-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev
-  libinih-dev libcurl4-openssl-dev libmbedtls-dev libjsmn-dev libcmocka-dev
+  libinih-dev libcurl4-openssl-dev libmbedtls-dev libjsmn-dev libcmocka-dev zlib1g-dev
   gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
 )
 # Extra packages a later step asks for: deps.sh [--bench] [--web] [--pg] [--tsan]
