@@ -1,0 +1,18 @@
+/* fota_str.h - the one bounded string copy of every fota part (server, CLI,
+ * device library). Portable C99, no allocation. */
+#ifndef FOTA_STR_H
+#define FOTA_STR_H
+
+#include <stddef.h>
+
+/* Copies src (NULL is taken as "") into dst of cap bytes, truncating, and
+ * always NUL-terminates when cap > 0. Returns strlen(src): the copy was
+ * truncated exactly when the result is >= cap (BSD strlcpy), so a caller that
+ * must refuse long input checks that instead of copying twice. */
+size_t fota_str_copy(char *dst, size_t cap, const char *src);
+
+/* Same for a slice of n bytes that need not be NUL-terminated (NUL bytes in
+ * it end the copy early). Returns n. */
+size_t fota_str_copy_n(char *dst, size_t cap, const char *src, size_t n);
+
+#endif
