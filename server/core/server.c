@@ -154,34 +154,10 @@ int fota_server_device_keys_create(struct fota_server *srv, const struct fota_de
     return 0;
 }
 
-void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn,
-                                  fota_rom_sync_fn sync, void *ud)
+void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn, void *ud)
 {
     srv->rom_download = fn;
-    srv->rom_sync = sync;
     srv->rom_download_ud = ud;
-}
-
-void fota_server_download_sync(struct fota_server *srv)
-{
-    if (srv->rom_sync)
-        srv->rom_sync(srv->rom_download_ud);
-}
-
-void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, void *ud)
-{
-    srv->command_hook = fn;
-    srv->command_ud = ud;
-}
-
-void fota_server_set_device_gone_hook(struct fota_server *srv, fota_device_gone_fn gone,
-                                      fota_release_busy_fn release_busy,
-                                      fota_device_busy_fn device_busy, void *ud)
-{
-    srv->device_gone = gone;
-    srv->release_busy = release_busy;
-    srv->device_busy = device_busy;
-    srv->gone_ud = ud;
 }
 
 /* --------------------------------------------------------------- the bus */

@@ -12,8 +12,7 @@
  *   - fota_server_bind()   listening sockets with the standard `listening` log line
  *   - fota_server_key_lookup(), fota_server_device_key()   keys and roles
  *   - fota_http_route()    (http.h) add or override an HTTP route
- *   - fota_server_set_rom_download(), fota_server_set_command_hook(),
- *     fota_server_set_device_gone_hook()
+ *   - fota_hub_subscribe(), fota_hub_publish()  (hub.h) calls between modules
  *   - fota_server_publish_message()  store a message and fan it out live
  * Threads (docs/architecture.md): srv->base is the main loop (device channel,
  * legacy listener, timers, module state). HTTP is also served by worker loops
@@ -28,6 +27,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "hub.h"
 #include "keys.h"
 #include "blob.h"
 #include "store.h"
@@ -65,29 +65,6 @@ extern const struct fota_module fota_legacy_module;
  * (r is the request; the hook must reply, see http.h). Installed by the
  * device module; without one, fotad answers 501. */
 typedef void (*fota_rom_download_fn)(void *ud, struct fota_req *r);
-/* Writes the downloads the hook has counted but not yet stored (they are
- * batched), so that what the API reads next is exact. Any thread. */
-typedef void (*fota_rom_sync_fn)(void *ud);
-
-/* Command hook: called on the loop thread right after the REST API recorded
- * a command (state FOTA_CMD_QUEUED) for a device. The hook may deliver it to
- * the device's connection and update the row (command_update). It returns
- * the state it reached (FOTA_CMD_QUEUED if the device is not connected,
- * FOTA_CMD_DELIVERED, ...), which the API reports. */
-typedef int (*fota_command_fn)(void *ud, struct fota_command *cmd);
-
-/* Deletion hooks (installed by the device module, devchan_gone.c), called
- * on the main loop thread by the REST API's DELETE handlers.
- * device_gone: the device's rows and keys were just deleted from the store;
- * the hook closes its device-channel connections, if any, at once, and
- * returns how many it closed.
- * release_busy: the id of a bulk-upgrade job that is still running for
- * (product_id, version), or 0 if there is none (the release may go).
- * device_busy: the id of a bulk-upgrade job that has not yet written the
- * device's command row (its first second), or 0 (the device may go). */
-typedef int (*fota_device_gone_fn)(void *ud, int64_t device_id);
-typedef int64_t (*fota_release_busy_fn)(void *ud, int64_t product_id, const char *version);
-typedef int64_t (*fota_device_busy_fn)(void *ud, int64_t device_id);
 
 /* Live message subscriber (message bus). Called on the loop thread for each
  * published message matching the subscription's product/device filter. */
@@ -113,14 +90,8 @@ struct fota_server {
     int64_t started;                  /* Unix seconds */
 
     fota_rom_download_fn rom_download;
-    fota_rom_sync_fn rom_sync;
     void *rom_download_ud;
-    fota_command_fn command_hook;
-    void *command_ud;
-    fota_device_gone_fn device_gone;
-    fota_release_busy_fn release_busy;
-    fota_device_busy_fn device_busy;
-    void *gone_ud;
+    struct fota_hub hub;              /* cross-module topics (hub.h) */
 
     struct fota_loop *loops[FOTA_LOOPS_MAX];  /* [0] main (srv->base), then HTTP workers */
     int nloops;                       /* 1 + worker threads */
@@ -177,15 +148,7 @@ void fota_server_device_key(const struct fota_server *srv, const char *kind,
 /* Creates a device's master and owner key rows (hashes) for d->key_generation. */
 int fota_server_device_keys_create(struct fota_server *srv, const struct fota_device *d);
 
-void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn,
-                                  fota_rom_sync_fn sync, void *ud);
-/* Before reading download counts or bytes: the hook's pending ones are stored. */
-void fota_server_download_sync(struct fota_server *srv);
-void fota_server_set_command_hook(struct fota_server *srv, fota_command_fn fn, void *ud);
-/* Installs (or with NULLs removes) the deletion hooks; one ud for all. */
-void fota_server_set_device_gone_hook(struct fota_server *srv, fota_device_gone_fn gone,
-                                      fota_release_busy_fn release_busy,
-                                      fota_device_busy_fn device_busy, void *ud);
+void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn, void *ud);
 
 /* Stores m (message_add: sets m->id, m->created) and queues it for live
  * subscribers. Callable from ANY thread; subscribers run later on the loop

@@ -647,8 +647,9 @@ static void module_stop(struct fota_server *srv, void *state)
     if (ch->pres_ev)
         event_free(ch->pres_ev);
     free(ch->pres);
-    if (srv->command_ud == ch)
-        fota_server_set_command_hook(srv, NULL, NULL);
+    if (srv->rom_download_ud == ch)
+        fota_server_set_rom_download(srv, NULL, NULL);
+    fota_hub_unsubscribe(srv, FOTA_HUB_DOWNLOADS_SYNC, fota_rom_ledgers_sync, ch);
     fota_devchan_gone_hooks(ch, 0);
     free(ch);
 }
@@ -715,13 +716,11 @@ static int module_start(struct fota_server *srv, void **state)
     }
     struct timeval tv = { FOTA_DEVCHAN_PRESENCE_MS / 1000, (FOTA_DEVCHAN_PRESENCE_MS % 1000) * 1000 };
     event_add(ch->pres_ev, &tv);
-    fota_server_set_command_hook(srv, fota_devchan_command, ch);
-    fota_server_set_rom_download(srv, fota_rom_download, fota_rom_ledgers_sync, ch);
+    fota_server_set_rom_download(srv, fota_rom_download, ch);
+    fota_hub_subscribe(srv, FOTA_HUB_DOWNLOADS_SYNC, fota_rom_ledgers_sync, ch);
     fota_devchan_gone_hooks(ch, 1);
     if (srv->http && (fota_rpc_routes(ch) < 0 || !(ch->fanout = fota_fanout_new(ch)))) {
         FOTA_ERROR("cannot add the device RPC routes");
-        fota_server_set_command_hook(srv, NULL, NULL);
-        fota_server_set_rom_download(srv, NULL, NULL, NULL);
         module_stop(srv, ch);
         return FOTA_ENOMEM;
     }

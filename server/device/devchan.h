@@ -2,8 +2,8 @@
  * stock ESP8266 firmware on device_port (plain) and device_tls_port (TLS),
  * presence, command delivery (pushes) and the D4/D7 replies that finish them.
  *
- * It is the daemon module `fota_device_module` (server.h); the REST API's RPC
- * handler reaches it through srv->command_ud (set by the module's start()).
+ * It is the daemon module `fota_device_module` (server.h); it registers its
+ * own RPC routes (rpc.c) and hears of deletions through the hub (hub.h).
  * Everything runs on the server's loop thread. */
 #ifndef FOTA_DEVCHAN_H
 #define FOTA_DEVCHAN_H
@@ -28,13 +28,9 @@ typedef void (*fota_devchan_done_cb)(void *ud, int state, const char *result);
  * (the command row is gone with it); not a stored state. */
 #define FOTA_DEVCHAN_GONE (-1)
 
-/* The command hook installed in the server (fota_command_fn): delivers cmd
- * if its device is connected, else leaves it queued. Returns the state. */
-int fota_devchan_command(void *ud, struct fota_command *cmd);
-
-/* Like fota_devchan_command, and when the command was delivered and expects
- * a reply, waits up to timeout_s for the device's reply with the same nonce
- * and then calls cb (never from inside this call). Returns the state reached
+/* Delivers cmd if its device is connected, else leaves it queued; when it
+ * was delivered and expects a reply, waits up to timeout_s for the device's
+ * reply with the same nonce and then calls cb (never from inside this call). Returns the state reached
  * now: FOTA_CMD_QUEUED (device offline; cb never called), FOTA_CMD_DELIVERED
  * (waiting; *wait is the handle for cancel), FOTA_CMD_DONE (sys_reboot: done
  * when written; cb never called) or a negative FOTA_E*. */

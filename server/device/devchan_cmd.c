@@ -186,12 +186,6 @@ int fota_devchan_deliver(struct fota_devchan *ch, struct fota_command *cmd, unsi
     return cmd->state;
 }
 
-int fota_devchan_command(void *ud, struct fota_command *cmd)
-{
-    int rc = fota_devchan_deliver(ud, cmd, 0, NULL, NULL, NULL);
-    return rc < 0 ? FOTA_CMD_FAILED : rc;
-}
-
 /* Finds the device's newest command in one of two states whose nonce matches
  * (nonce 0: any nonce, newest sys_upgrade). 0 or FOTA_ENOENT. */
 static int find_cmd(struct fota_devchan *ch, int64_t device_id, int64_t nonce, int want_upgrade,

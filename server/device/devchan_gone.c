@@ -11,14 +11,17 @@
 
 #include "devchan_gone.h"
 #include "devchan_int.h"
+#include "hub.h"
 #include "log.h"
 #include "rpc_fanout.h"
 #include "rpc_fanout_int.h"
 #include "server.h"
 
-static int device_gone(void *ud, int64_t device_id)
+static int64_t device_gone(void *ud, const void *event)
 {
+    const struct fota_hub_device_deleted *ev = event;
     struct fota_devchan *ch = ud;
+    int64_t device_id = ev->device_id;
     int closed = 0;
 
     /* An RPC waiting for this device's reply gets its answer now (its
@@ -42,12 +45,16 @@ static int device_gone(void *ud, int64_t device_id)
         fota_dconn_refuse(c, 403, "device deleted", "device deleted");
         closed++;
     }
-    return closed;   /* the API logs the deletion with this count */
+    *ev->closed += closed;   /* the API logs the deletion with this count */
+    return 0;
 }
 
-static int64_t release_busy(void *ud, int64_t product_id, const char *version)
+static int64_t release_busy(void *ud, const void *event)
 {
+    const struct fota_hub_release *ev = event;
     struct fota_devchan *ch = ud;
+    int64_t product_id = ev->product_id;
+    const char *version = ev->version;
 
     if (!ch->fanout)
         return 0;
@@ -64,9 +71,10 @@ static int64_t release_busy(void *ud, int64_t product_id, const char *version)
 
 /* A job whose rows are not written yet would fail to write them all
  * (command_create_many refuses a missing device): the device waits. */
-static int64_t device_busy(void *ud, int64_t device_id)
+static int64_t device_busy(void *ud, const void *event)
 {
     struct fota_devchan *ch = ud;
+    int64_t device_id = ((const struct fota_hub_device *)event)->device_id;
 
     if (!ch->fanout)
         return 0;
@@ -85,9 +93,12 @@ void fota_devchan_gone_hooks(struct fota_devchan *ch, int on)
     struct fota_server *srv = ch->srv;
 
     if (on) {
-        fota_server_set_device_gone_hook(srv, device_gone, release_busy, device_busy, ch);
+        fota_hub_subscribe(srv, FOTA_HUB_DEVICE_DELETED, device_gone, ch);
+        fota_hub_subscribe(srv, FOTA_HUB_RELEASE_BUSY, release_busy, ch);
+        fota_hub_subscribe(srv, FOTA_HUB_DEVICE_BUSY, device_busy, ch);
         return;
     }
-    if (srv->gone_ud == ch)
-        fota_server_set_device_gone_hook(srv, NULL, NULL, NULL, NULL);
+    fota_hub_unsubscribe(srv, FOTA_HUB_DEVICE_DELETED, device_gone, ch);
+    fota_hub_unsubscribe(srv, FOTA_HUB_RELEASE_BUSY, release_busy, ch);
+    fota_hub_unsubscribe(srv, FOTA_HUB_DEVICE_BUSY, device_busy, ch);
 }

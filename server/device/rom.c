@@ -182,14 +182,16 @@ static void ledger_add(struct fota_devchan *ch, int64_t device_id, int64_t file_
     }
 }
 
-void fota_rom_ledgers_sync(void *ud)
+int64_t fota_rom_ledgers_sync(void *ud, const void *event)
 {
     struct fota_devchan *ch = ud;
+    (void)event;
     pthread_mutex_lock(&ledgers_lock);
     for (int i = 0; i < FOTA_LOOPS_MAX; i++)
         if (ch->ledgers[i])
             ledger_flush(-1, 0, ch->ledgers[i]);
     pthread_mutex_unlock(&ledgers_lock);
+    return 0;
 }
 
 void fota_rom_ledgers_free(struct fota_devchan *ch)

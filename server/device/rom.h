@@ -20,9 +20,9 @@ void fota_rom_download(void *ud, struct fota_req *r);
  * batches. Module stop, after the worker loops stopped. */
 struct fota_devchan;
 void fota_rom_ledgers_free(struct fota_devchan *ch);
-/* The server's rom_sync hook (ud: the device channel): writes every loop's
- * batched ledger rows now. Any thread. */
-void fota_rom_ledgers_sync(void *ud);
+/* Subscriber of the hub topic DOWNLOADS_SYNC (ud: the device channel):
+ * writes every loop's batched ledger rows now; returns 0. Any thread. */
+int64_t fota_rom_ledgers_sync(void *ud, const void *event);
 
 /* Parses a Range header against size. Returns 1 with [*from, *to] for one
  * satisfiable "bytes=a-b" / "bytes=a-" / "bytes=-n" range, 0 for no/ignored

@@ -3,7 +3,8 @@
  * The current release can only go when its product has no device left.
  * Each is one store transaction; then a release's blobs that no release names
  * any more are unlinked (a download in flight keeps its open descriptor), and
- * a deleted device's device-channel connection is closed (device_gone hook). */
+ * the modules hear of a deleted device (hub topic DEVICE_DELETED: the device
+ * channel closes its connections); a rollout may veto (DEVICE_BUSY, RELEASE_BUSY). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,8 +107,8 @@ static void rom_delete(struct fota_req *r)
                                  "first", version, (long long)pid, (long long)p.devices_total);
         return;
     }
-    if (srv->release_busy)
-        job = srv->release_busy(srv->gone_ud, pid, version);
+    struct fota_hub_release rel = { pid, version };
+    job = fota_hub_publish(srv, FOTA_HUB_RELEASE_BUSY, &rel);
     if (job > 0) {
         fota_reply_error(r, 409, "bulk upgrade job %lld is still pushing version %s: wait for it "
                                  "to finish (GET /v1/jobs/%lld/)", (long long)job, version,
@@ -119,7 +120,7 @@ static void rom_delete(struct fota_req *r)
         fota_reply_error(r, 503, "out of memory");
         return;
     }
-    fota_server_download_sync(srv);   /* pending ledger rows of its files land first */
+    fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* pending ledger rows of its files land first */
     e = srv->store->ops->rom_delete(srv->store, pid, version, rom);
     if (e == FOTA_ENOENT) {
         fota_reply_error(r, 404, "product %lld has no version %s", (long long)pid, version);
@@ -158,13 +159,14 @@ static void device_delete(struct fota_req *r)
     id = fota_req_cap_id(r, 0);
     if (id < 0 || fota_api_device_load(r, id, &d))
         return;
-    int64_t job = srv->device_busy ? srv->device_busy(srv->gone_ud, id) : 0;
+    struct fota_hub_device dev = { id };
+    int64_t job = fota_hub_publish(srv, FOTA_HUB_DEVICE_BUSY, &dev);
     if (job > 0) {
         fota_reply_error(r, 409, "bulk upgrade job %lld is writing the command rows of its devices, "
                                  "this one included: retry in a second", (long long)job);
         return;
     }
-    fota_server_download_sync(srv);   /* its pending ledger rows land before they go */
+    fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* its pending ledger rows land before they go */
     e = srv->store->ops->device_delete(srv->store, id);
     if (e == FOTA_ENOENT) {
         fota_reply_error(r, 404, "no device %lld", (long long)id);
@@ -176,8 +178,8 @@ static void device_delete(struct fota_req *r)
     }
     /* The keys are gone from the store (and from every cache at its next
      * request, via the generation); a live connection goes now. */
-    if (srv->device_gone)
-        closed = srv->device_gone(srv->gone_ud, id);
+    struct fota_hub_device_deleted gone = { id, &closed };
+    fota_hub_publish(srv, FOTA_HUB_DEVICE_DELETED, &gone);
     FOTA_INFO("device deleted dev=%lld product=%lld connections_closed=%d", (long long)id,
               (long long)d.product_id, closed);
     note(srv, d.product_id, 0, "device_deleted",

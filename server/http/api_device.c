@@ -106,7 +106,7 @@ static void device_rom(struct fota_req *r)
     }
     if (fota_api_product_load(r, pid, &p))
         return;
-    fota_server_download_sync(srv);
+    fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = srv->store->ops->rom_list(srv->store, pid, &list, &n);
     if (e) {
         fota_reply_error(r, 500, "store error %s", fota_errname(e));

@@ -427,7 +427,7 @@ static void rom_list(struct fota_req *r)
     pid = fota_req_cap_id(r, 0);
     if (pid < 0 || fota_api_product_load(r, pid, &p))
         return;
-    fota_server_download_sync(r->srv);
+    fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = r->srv->store->ops->rom_list(r->srv->store, pid, &list, &n);
     if (e) {
         fota_reply_error(r, 500, "store error %s", fota_errname(e));
@@ -496,7 +496,7 @@ static void rom_set_current(struct fota_req *r)
         fota_reply_error(r, 503, "out of memory");
         return;
     }
-    fota_server_download_sync(srv);
+    fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = srv->store->ops->rom_get(srv->store, pid, version, rom);
     if (e == FOTA_ENOENT) {
         fota_reply_error(r, 404, "product %lld has no version %s", (long long)pid, version);
@@ -538,7 +538,7 @@ static struct fota_rom *load_rom(struct fota_req *r)
         fota_reply_error(r, 503, "out of memory");
         return NULL;
     }
-    fota_server_download_sync(r->srv);
+    fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = r->srv->store->ops->rom_get(r->srv->store, pid, r->caps[1], rom);
     if (e) {
         free(rom);
