@@ -564,40 +564,45 @@ enum fota_fwimg_kind fota_fwimg_sniff(const uint8_t *buf, size_t len)
     return FOTA_FWIMG_KIND_OTHER;
 }
 
-#define NAME_AT(tab, i) \
-    (((i) >= 0 && (size_t)(i) < sizeof(tab) / sizeof((tab)[0]) && (tab)[i]) ? (tab)[i] : "unknown")
+/* Entry i of a name table, "unknown" outside it or on a hole. long holds every
+ * value of the int and enum arguments below, negative ones included. */
+static const char *name_at(const char *const *tab, size_t n, long i)
+{
+    return (i >= 0 && (size_t)i < n && tab[i]) ? tab[i] : "unknown";
+}
+#define NAME_AT(tab, i) name_at((tab), sizeof(tab) / sizeof((tab)[0]), (i))
 
-const char *fota_fwimg_layout_name(int layout)
+const char *fota_fwimg_layout_name(enum fota_fwimg_layout layout)
 {
     static const char *const t[] = { "unknown", "v2", "v1", "old" };
     return NAME_AT(t, layout);
 }
 
-const char *fota_fwimg_variant_name(int variant)
+const char *fota_fwimg_variant_name(enum fota_fwimg_variant variant)
 {
     static const char *const t[] = { "none", "nonos2", "legacy", "app", "sdk09", "flashhdr" };
     return NAME_AT(t, variant);
 }
 
-const char *fota_fwimg_slot_name(int slot)
+const char *fota_fwimg_slot_name(enum fota_fwimg_slot slot)
 {
     static const char *const t[] = { "unknown", "user1", "user2" };
     return NAME_AT(t, slot);
 }
 
-const char *fota_fwimg_slot_src_name(int src)
+const char *fota_fwimg_slot_src_name(enum fota_fwimg_slot_src src)
 {
     static const char *const t[] = { "none", "byte3", "name" };
     return NAME_AT(t, src);
 }
 
-const char *fota_fwimg_crc_state_name(int state)
+const char *fota_fwimg_crc_state_name(enum fota_fwimg_crc_state state)
 {
     static const char *const t[] = { "absent", "valid", "invalid" };
     return NAME_AT(t, state);
 }
 
-const char *fota_fwimg_kind_name(int kind)
+const char *fota_fwimg_kind_name(enum fota_fwimg_kind kind)
 {
     static const char *const t[] = { "an empty file", "an ESP8266 image", "an HTML page",
                                      "a zip file", "a gzip file", "an ELF file",

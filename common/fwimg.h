@@ -193,12 +193,12 @@ enum fota_fwimg_kind fota_fwimg_sniff(const uint8_t *buf, size_t len);
 
 /* Static names for reports and JSON ("v2", "nonos2", "user1", "valid", "QIO",
  * "40MHz"...). Never NULL ("unknown" for out-of-range values). */
-const char *fota_fwimg_layout_name(int layout);
-const char *fota_fwimg_variant_name(int variant);
-const char *fota_fwimg_slot_name(int slot);
-const char *fota_fwimg_slot_src_name(int src);
-const char *fota_fwimg_crc_state_name(int state);
-const char *fota_fwimg_kind_name(int kind);          /* "an HTML page", "a zip file", ... */
+const char *fota_fwimg_layout_name(enum fota_fwimg_layout layout);
+const char *fota_fwimg_variant_name(enum fota_fwimg_variant variant);
+const char *fota_fwimg_slot_name(enum fota_fwimg_slot slot);
+const char *fota_fwimg_slot_src_name(enum fota_fwimg_slot_src src);
+const char *fota_fwimg_crc_state_name(enum fota_fwimg_crc_state state);
+const char *fota_fwimg_kind_name(enum fota_fwimg_kind kind);          /* "an HTML page", "a zip file", ... */
 const char *fota_fwimg_flash_mode_name(int mode);
 const char *fota_fwimg_flash_freq_name(int freq);
 

@@ -416,7 +416,7 @@ static int summary(struct fotasim *s)
     printf("  devices:    %d\n", s->o.devices);
     printf("  activated:  %u\n", s->activated);
     printf("  %s %u\n", s->o.upgrade_to ? "upgraded:  " : "checked in:", done);
-    printf("  failed:     %u\n", s->o.devices - done);
+    printf("  failed:     %u\n", (unsigned)s->o.devices - done);
     for (unsigned k = 0; k < nr; k++)
         printf("    %u x %s\n", rcount[k], reasons[k]);
     if (s->o.admin_key)

@@ -175,8 +175,8 @@ int fotasim_boot_run(struct fotasim_flash *f, const struct fotadev_layout *lay, 
     orig[1] = bp[1];
     if (!(bp[1] & 0x80u) && !old) {
         /* enhance mode (system_restart_enhance): boot the stored address */
-        uint32_t a = (bp[0] & 4u) ? (bp[5] | bp[6] << 8 | (uint32_t)bp[7] << 16)
-                                  : (bp[2] | bp[3] << 8 | (uint32_t)bp[4] << 16);
+        uint32_t a = (bp[0] & 4u) ? ((uint32_t)bp[5] | (uint32_t)bp[6] << 8 | (uint32_t)bp[7] << 16)
+                                  : ((uint32_t)bp[2] | (uint32_t)bp[3] << 8 | (uint32_t)bp[4] << 16);
         slot = a == lay->slot_addr[1] ? FOTADEV_SLOT_USER2 : FOTADEV_SLOT_USER1;
         len = fotasim_image_check(f, lay->slot_addr[slot], lay->slot_size);
         if (len > 0) {

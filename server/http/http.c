@@ -398,7 +398,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
     r->hloop = hl;
     r->id = __atomic_add_fetch(&h->next_req, 1, __ATOMIC_RELAXED);
     r->peer = r->peer_buf;
-    r->method = evhttp_request_get_command(ev);
+    r->method = (int)evhttp_request_get_command(ev);
     if (r->method == EVHTTP_REQ_HEAD) {
         r->head = 1;
         r->method = EVHTTP_REQ_GET;

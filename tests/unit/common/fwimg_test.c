@@ -64,7 +64,7 @@ static size_t mk_e9(uint8_t *b, uint8_t b2, uint8_t b3, int old, int crc, uint32
         put32(b + p + 4, len[s]);
         p += 8;
         for (uint32_t i = 0; i < len[s]; i++) {
-            b[p] = (uint8_t)(s * 31 + i * 5 + 1);
+            b[p] = (uint8_t)((uint32_t)s * 31 + i * 5 + 1);
             x ^= b[p++];
         }
     }

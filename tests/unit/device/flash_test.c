@@ -74,19 +74,19 @@ static void test_sysparam(void **state)
     assert_int_equal(fotadev_sysparam_load(&ops, sec, 0, r, 4), 0);
     assert_int_equal(r[0], 0xFF);
     assert_int_equal(fotadev_sysparam_save(&ops, sec, a, sizeof(a)), 0);
-    assert_int_equal(devtest_at(&f, (sec + 2) * 4096), 0);       /* new copy 0 */
+    assert_int_equal(devtest_at(&f, (sec + 2u) * 4096), 0);       /* new copy 0 */
     assert_int_equal(fotasim_flash_peek(&f, sec * 4096, r, sizeof(r)), 0);
     assert_memory_equal(r, a, sizeof(a));
     assert_int_equal(fotadev_sysparam_load(&ops, sec, 0, r, sizeof(r)), 0);
     assert_memory_equal(r, a, sizeof(a));
     assert_int_equal(fotadev_sysparam_save(&ops, sec, b, sizeof(b)), 0);
-    assert_int_equal(devtest_at(&f, (sec + 2) * 4096), 1);
+    assert_int_equal(devtest_at(&f, (sec + 2u) * 4096), 1);
     assert_int_equal(fotadev_sysparam_load(&ops, sec, 4, r, 4), 0);
     assert_memory_equal(r, b, 4);
     /* flag record: magics and save count */
-    assert_int_equal(devtest_at(&f, (sec + 2) * 4096 + 4), 0xAA);
-    assert_int_equal(devtest_at(&f, (sec + 2) * 4096 + 8), 2);
-    assert_int_equal(devtest_at(&f, (sec + 2) * 4096 + 28), 0x55);
+    assert_int_equal(devtest_at(&f, (sec + 2u) * 4096 + 4), 0xAA);
+    assert_int_equal(devtest_at(&f, (sec + 2u) * 4096 + 8), 2);
+    assert_int_equal(devtest_at(&f, (sec + 2u) * 4096 + 28), 0x55);
     /* copy 0 already holds a: only the flag is rewritten */
     ops_before = f.ops;
     assert_int_equal(fotadev_sysparam_save(&ops, sec, a, sizeof(a)), 0);
@@ -214,7 +214,7 @@ static void test_loader(void **state)
             /* boot_statue = 0 recorded: userbin_check says user1 runs, and the
              * next flip targets user2 again */
             assert_int_equal(fotasim_running_slot(&f, &l), FOTADEV_SLOT_USER1);
-            assert_int_equal(devtest_at(&f, (l.sysparam_sec + (devtest_at(&f, (l.sysparam_sec + 2) * 4096) ? 1 : 0)) * 4096 + 1) & 0x1F, lv);
+            assert_int_equal(devtest_at(&f, (l.sysparam_sec + (devtest_at(&f, (l.sysparam_sec + 2u) * 4096) ? 1u : 0u)) * 4096 + 1) & 0x1F, lv);
         }
         fotasim_flash_cleanup(&f);
     }

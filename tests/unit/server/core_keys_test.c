@@ -67,7 +67,7 @@ static void test_deriver(void **st)
     (void)st;
     for (int s = 0; s < 3; s++) {
         for (size_t i = 0; i < sizeof(secret); i++)
-            secret[i] = (uint8_t)(i * 31 + s * 7 + 1);
+            secret[i] = (uint8_t)(i * 31 + (size_t)s * 7 + 1);
         struct fota_key_deriver *kd = fota_key_deriver_new(secret);
         assert_non_null(kd);
         static const char *const kinds[] = { "owner", "master", "product" };
