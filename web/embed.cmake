@@ -1,12 +1,14 @@
-# embed.cmake - writes a C source holding every file under ASSET_DIR as a byte
-# array plus the table that fota_web.c searches. Run in script mode:
-#   cmake -DASSET_DIR=web/assets -DOUT=build/.../fota_web_assets.c -P embed.cmake
-# Reads each file with file(READ ... HEX): no xxd or other tool needed.
-if(NOT ASSET_DIR OR NOT OUT)
-  message(FATAL_ERROR "embed.cmake: pass -DASSET_DIR=... -DOUT=...")
+# embed.cmake - writes a C source holding the listed files of ASSET_DIR as byte
+# arrays plus the table that fota_web.c searches. Run in script mode:
+#   cmake -DASSET_DIR=web/assets -DASSETS=index.html,app.js,... \
+#         -DOUT=build/.../fota_web_assets.c -P embed.cmake
+# ASSETS is web/CMakeLists.txt's list, comma-separated (a ';' would split the
+# command line). Reads each file with file(READ ... HEX): no xxd or other tool needed.
+if(NOT ASSET_DIR OR NOT ASSETS OR NOT OUT)
+  message(FATAL_ERROR "embed.cmake: pass -DASSET_DIR=... -DASSETS=... -DOUT=...")
 endif()
 
-file(GLOB_RECURSE files RELATIVE ${ASSET_DIR} ${ASSET_DIR}/*)
+string(REPLACE "," ";" files "${ASSETS}")
 list(SORT files)
 
 set(types_html "text/html; charset=utf-8")
@@ -25,10 +27,6 @@ set(table "")
 string(REPEAT "0x..," 16 sixteen)
 set(n 0)
 foreach(rel ${files})
-  # Skip editor leftovers and hidden files.
-  if(rel MATCHES "(^|/)\\." OR rel MATCHES "~$")
-    continue()
-  endif()
   get_filename_component(ext ${rel} LAST_EXT)
   if(NOT ext STREQUAL "")
     string(SUBSTRING "${ext}" 1 -1 ext)
