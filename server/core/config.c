@@ -20,7 +20,7 @@ const struct fota_conf_opt fota_conf_opts[] = {
     { "data", FOTA_CONF_T_STR, OFF(data_dir), "./var", 0, 0, 0,
       "Data directory: fota.db, blobs/, owner.key, secret.key." },
     { "store", FOTA_CONF_T_STR, OFF(store), "sqlite", 0, 0, 0,
-      "Metadata store: sqlite (DATA/fota.db) or memory (lost at exit; for tests and demos)." },
+      "Metadata store: sqlite (DATA/fota.db)." },
     { "bind", FOTA_CONF_T_STR, OFF(bind), "0.0.0.0", 0, 0, 0,
       "Address every listener binds (numeric IPv4 or IPv6, e.g. 127.0.0.1 or ::)." },
     { "http_port", FOTA_CONF_T_PORT, OFF(http_port), "80", 0, 65535, 0,
@@ -253,8 +253,8 @@ int fota_config_check(const struct fota_config *c, char *err, size_t errlen)
         seterr(err, errlen, "data: must not be empty");
         return FOTA_ECONFIG;
     }
-    if (strcmp(c->store, "sqlite") != 0 && strcmp(c->store, "memory") != 0) {
-        seterr(err, errlen, "store: \"%s\" is not sqlite or memory", c->store);
+    if (strcmp(c->store, "sqlite") != 0) {
+        seterr(err, errlen, "store: \"%s\" is not a store fotad has (sqlite)", c->store);
         return FOTA_ECONFIG;
     }
     if (c->bind[0] == '\0') {

@@ -15,7 +15,7 @@
 struct fota_config {
     char     config_file[FOTA_CONF_PATH_MAX]; /* "" when none */
     char     data_dir[FOTA_CONF_PATH_MAX];    /* data, default "./var" */
-    char     store[16];                       /* "sqlite" (DATA/fota.db) or "memory" */
+    char     store[16];                       /* "sqlite" (DATA/fota.db) */
     char     bind[64];                        /* numeric IPv4/IPv6 address, default 0.0.0.0 */
     int      http_port;                       /* 0 = ephemeral, FOTA_PORT_OFF = disabled */
     int      https_port;                      /* only used when tls_cert and tls_key are set */

@@ -549,11 +549,8 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
     if (created)
         FOTA_INFO("server secret created path=%s", path);
     snprintf(path, sizeof(path), "%s/fota.db", conf->data_dir);
-    if (strcmp(conf->store, "memory") == 0)
-        r = fota_store_mem_open(fota_log_lib_cb, (void *)"store", &srv->store);
-    else
-        r = fota_store_sqlite_open(path, fota_log_lib_cb, (void *)"store", &srv->store, err,
-                                   sizeof(err));
+    r = fota_store_sqlite_open(path, fota_log_lib_cb, (void *)"store", &srv->store, err,
+                               sizeof(err));
     if (r) {
         FOTA_ERROR("cannot open store path=%s error=\"%s\"", path, err);
         return r;

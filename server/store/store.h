@@ -1,7 +1,7 @@
 /* store.h - fotad's metadata store behind one operations table.
  *
- * SQLite (default, WAL), an in-memory store (unit tests) and later PostgreSQL
- * implement struct fota_store_ops. All calls are synchronous and made from the
+ * SQLite (WAL) and later PostgreSQL implement struct fota_store_ops; the
+ * store unit tests run the same cases on each, so they cannot drift apart. All calls are synchronous and made from the
  * daemon's event-loop threads; an implementation serialises internally.
  * Firmware bytes are NOT here: they live in the content-addressed blob store
  * (blob.h); rows only name files by SHA-256.
@@ -187,7 +187,7 @@ struct fota_transfer {
 struct fota_store;
 
 struct fota_store_ops {
-    const char *name;                                      /* "sqlite", "memory", ... */
+    const char *name;                                      /* "sqlite", "postgresql", ... */
     void (*close)(struct fota_store *s);                   /* flushes and frees; NULL-safe wrapper below */
 
     /* Products. product_create sets p->id and p->created. EEXIST on a duplicate name.
@@ -318,8 +318,8 @@ struct fota_store {
      * fleet traffic (presence, reported device fields, names, commands,
      * messages, ledgers, transfers) need not move it, so a busy fleet does
      * not empty the download caches; moving it more often is always safe.
-     * Read with fota_store_generation(). A backend that does not count keeps
-     * it 0: callers must not cache then. */
+     * Read with fota_store_generation(). Every backend counts, starting at 1
+     * when it opens (the store unit tests check it). */
     uint64_t generation;
 };
 
@@ -332,8 +332,6 @@ static inline uint64_t fota_store_generation(const struct fota_store *s)
  * schema migrations; WAL mode. On failure *out is NULL and err holds a message. */
 int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,
                            struct fota_store **out, char *err, size_t errlen);
-/* An empty in-memory store (unit tests). */
-int fota_store_mem_open(fota_log_cb log, void *log_ud, struct fota_store **out);
 
 /* NULL-safe close. */
 static inline void fota_store_close(struct fota_store *s)

@@ -44,6 +44,8 @@ def test_config_check():
         check(p.returncode == 2 and b"http_port" in p.stderr, "port range %r" % p.stderr)
         p = run_fotad(["-t", "--tls-cert", "x.pem"])
         check(p.returncode == 2 and b"tls_key" in p.stderr, "cert without key %r" % p.stderr)
+        p = run_fotad(["-t", "--store", "memory"])
+        check(p.returncode == 2 and b'store: "memory"' in p.stderr, "memory store %r" % p.stderr)
         p = run_fotad(["-t", "--bogus"])
         check(p.returncode == 2, "unknown flag")
         p = run_fotad(["--help"])

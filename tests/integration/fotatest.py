@@ -114,8 +114,8 @@ class Fotad:
     """One fotad process. Ports: self.ports["http"], ["device"], ... as bound.
 
     Options: http/device/device_tls/https/legacy (bool: ephemeral port or off),
-    data_dir (reuse a data dir, e.g. after a restart), store ("sqlite" default
-    or "memory"), tls=(cert, key), extra=[more flags], log_level."""
+    data_dir (reuse a data dir, e.g. after a restart), store (the --store
+    value; default sqlite), tls=(cert, key), extra=[more flags], log_level."""
 
     def __init__(self, data_dir=None, http=True, device=True, device_tls=False, https=False,
                  legacy=False, store=None, tls=None, extra=(), log_level=None, config=None):

@@ -289,13 +289,13 @@ def stream_client(port, section, host="127.0.0.1", timeout=30):
 # ------------------------------------------------------------------ fotad
 
 class Fotad:
-    """fotad with a memory store on ephemeral loopback ports (HTTP and legacy only)."""
+    """fotad with its SQLite store in tmp on ephemeral loopback ports (HTTP and legacy only)."""
 
     def __init__(self, tmp, extra=()):
         self.logpath = os.path.join(tmp, "fotad.log")
         self.log = open(self.logpath, "w+b")
         args = [os.path.join(BIN_DIR, "fotad"), "--data", os.path.join(tmp, "data"),
-                "--store", "memory", "--bind", "127.0.0.1", "--http-port", "0",
+                "--bind", "127.0.0.1", "--http-port", "0",
                 "--https-port", "off", "--device-port", "off", "--device-tls-port", "off",
                 "--legacy-port", "0", "--log-level", "debug"] + list(extra)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server.h"
 
@@ -62,7 +63,10 @@ static void test_bus(void **st)
     evthread_use_pthreads();
     srv.base = event_base_new();
     assert_non_null(srv.base);
-    assert_int_equal(fota_store_mem_open(NULL, NULL, &srv.store), 0);
+    char dir[] = "/tmp/fota-bus-test-XXXXXX", path[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/fota.db", dir);
+    assert_int_equal(fota_store_sqlite_open(path, NULL, NULL, &srv.store, err, sizeof(err)), 0);
     assert_int_equal(fota_server_bus_init(&srv), 0);
     assert_non_null(fota_server_subscribe(&srv, 0, 0, on_msg, &any));
     assert_non_null(fota_server_subscribe(&srv, 1, 0, on_msg, &p1));
@@ -100,6 +104,11 @@ static void test_bus(void **st)
     fota_server_bus_cleanup(&srv);
     fota_store_close(srv.store);
     event_base_free(srv.base);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/fota.db%s", dir, (const char *[]){ "", "-wal", "-shm" }[i]);
+        unlink(path);
+    }
+    assert_int_equal(rmdir(dir), 0);
 }
 
 int main(void)

@@ -101,6 +101,9 @@ static void test_check(void **st)
     snprintf(c.bind, sizeof(c.bind), "0.0.0.0");
     snprintf(c.store, sizeof(c.store), "mysql");
     assert_int_equal(fota_config_check(&c, err, sizeof(err)), FOTA_ECONFIG);
+    snprintf(c.store, sizeof(c.store), "memory");
+    assert_int_equal(fota_config_check(&c, err, sizeof(err)), FOTA_ECONFIG);
+    assert_non_null(strstr(err, "memory"));
 }
 
 static char *write_tmp(const char *text)

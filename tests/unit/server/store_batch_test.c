@@ -1,6 +1,6 @@
 /* store_batch_test.c - the batched command writes of the store
- * (command_create_many, command_update_batch) against both the memory and
- * the SQLite store: all rows or none, nonces, states and results. */
+ * (command_create_many, command_update_batch) on the SQLite store: all rows
+ * or none, nonces, states and results. */
 #include "store_test_util.h"
 
 static void test_create_many(void **state)
@@ -99,21 +99,17 @@ static void test_many_rows(void **state)
 
 #define BATCH_TESTS(X) X(test_create_many) X(test_update_batch) X(test_many_rows)
 
-static struct ctx mem_ctx = { KIND_MEM, NULL, "" };
-static struct ctx sql_ctx = { KIND_SQLITE, NULL, "" };
+static struct ctx sql_ctx = { NULL, "" };
 
-#define MEM_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &mem_ctx),
 #define SQL_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &sql_ctx),
 
 int main(void)
 {
-    const struct CMUnitTest mem_tests[] = { BATCH_TESTS(MEM_T) };
     const struct CMUnitTest sql_tests[] = { BATCH_TESTS(SQL_T) };
     int fails = 0;
 
     if (make_tmpdir() != 0)
         return 1;
-    fails += cmocka_run_group_tests_name("store_batch.memory", mem_tests, NULL, NULL);
     fails += cmocka_run_group_tests_name("store_batch.sqlite", sql_tests, NULL, NULL);
     rmdir(tmpdir);
     return fails ? 1 : 0;

@@ -1,5 +1,5 @@
-/* store_delete_test.c - rom_delete, device_delete and product_delete against
- * BOTH the memory and the SQLite store: what goes, what stays, the refusals
+/* store_delete_test.c - rom_delete, device_delete and product_delete on the
+ * SQLite store: what goes, what stays, the refusals
  * that change nothing, the generation bump and ids that never come back. */
 #include "store_test_util.h"
 
@@ -230,21 +230,17 @@ static void test_sqlite_floor_reopen(void **state)
 
 #define SHARED_TESTS(X) X(test_rom_delete) X(test_device_delete) X(test_product_delete)
 
-static struct ctx mem_ctx = { KIND_MEM, NULL, "" };
-static struct ctx sql_ctx = { KIND_SQLITE, NULL, "" };
+static struct ctx sql_ctx = { NULL, "" };
 
-#define MEM_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &mem_ctx),
 #define SQL_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &sql_ctx),
 
 int main(void)
 {
-    const struct CMUnitTest mem_tests[] = { SHARED_TESTS(MEM_T) };
     const struct CMUnitTest sql_tests[] = { SHARED_TESTS(SQL_T) SQL_T(test_sqlite_floor_reopen) };
     int fails = 0;
 
     if (make_tmpdir() != 0)
         return 1;
-    fails += cmocka_run_group_tests_name("store_delete.memory", mem_tests, NULL, NULL);
     fails += cmocka_run_group_tests_name("store_delete.sqlite", sql_tests, NULL, NULL);
     rmdir(tmpdir);
     return fails ? 1 : 0;

@@ -226,7 +226,7 @@ static void test_sqlite_generation(void **state)
     assert_true(fota_store_generation(s) > g);
 }
 
-static struct ctx sql_ctx = { KIND_SQLITE, NULL, "" };
+static struct ctx sql_ctx = { NULL, "" };
 
 #define SQL_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &sql_ctx),
 

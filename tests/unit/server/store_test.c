@@ -1,6 +1,6 @@
-/* store_test.c - one suite of store semantics run against BOTH the memory and
- * the SQLite store (store_sqlite_test.c has the SQLite-only checks). Each test
- * gets a fresh, empty store. */
+/* store_test.c - the semantics every store backend shares, run on the SQLite
+ * store (store_sqlite_test.c has the SQLite-only checks). Each test gets a
+ * fresh, empty store. */
 #include "store_test_util.h"
 
 /* ---- shared semantics -------------------------------------------------- */
@@ -605,21 +605,17 @@ static void test_threads(void **state)
     X(test_products) X(test_roms) X(test_blob_refs) X(test_product_counts) X(test_devices) X(test_keys) \
     X(test_commands) X(test_messages) X(test_downloads) X(test_transfers) X(test_threads)
 
-static struct ctx mem_ctx = { KIND_MEM, NULL, "" };
-static struct ctx sql_ctx = { KIND_SQLITE, NULL, "" };
+static struct ctx sql_ctx = { NULL, "" };
 
-#define MEM_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &mem_ctx),
 #define SQL_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &sql_ctx),
 
 int main(void)
 {
-    const struct CMUnitTest mem_tests[] = { SHARED_TESTS(MEM_T) };
     const struct CMUnitTest sql_tests[] = { SHARED_TESTS(SQL_T) };
     int fails = 0;
 
     if (make_tmpdir() != 0)
         return 1;
-    fails += cmocka_run_group_tests_name("store.memory", mem_tests, NULL, NULL);
     fails += cmocka_run_group_tests_name("store.sqlite", sql_tests, NULL, NULL);
     rmdir(tmpdir);
     return fails ? 1 : 0;

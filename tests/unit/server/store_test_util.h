@@ -1,5 +1,5 @@
 /* store_test_util.h - fixtures shared by the store unit tests: a fresh store
- * per test (memory or SQLite in a mkdtemp dir under /tmp) and row builders.
+ * per test (SQLite in a mkdtemp dir under /tmp) and row builders.
  * Everything is static inline so each test program takes what it uses. */
 #ifndef FOTA_STORE_TEST_UTIL_H
 #define FOTA_STORE_TEST_UTIL_H
@@ -19,10 +19,7 @@
 #include <sqlite3.h>
 #include "store/store.h"
 
-enum { KIND_MEM, KIND_SQLITE };
-
 struct ctx {
-    int kind;
     struct fota_store *s;
     char path[256];
 };
@@ -78,14 +75,9 @@ static inline int open_store(void **state)
     struct ctx *c = *state;
 
     log_errors = 0;
-    if (c->kind == KIND_MEM) {
-        assert_int_equal(fota_store_mem_open(test_log, NULL, &c->s), 0);
-        assert_string_equal(c->s->ops->name, "memory");
-    } else {
-        snprintf(c->path, sizeof c->path, "%s/t%d.db", tmpdir, ++db_counter);
-        c->s = open_sqlite(c->path);
-        assert_string_equal(c->s->ops->name, "sqlite");
-    }
+    snprintf(c->path, sizeof c->path, "%s/t%d.db", tmpdir, ++db_counter);
+    c->s = open_sqlite(c->path);
+    assert_string_equal(c->s->ops->name, "sqlite");
     return 0;
 }
 
@@ -95,8 +87,7 @@ static inline int close_store(void **state)
 
     fota_store_close(c->s);
     c->s = NULL;
-    if (c->kind == KIND_SQLITE)
-        remove_db(c->path);
+    remove_db(c->path);
     return 0;
 }
 
