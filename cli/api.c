@@ -69,34 +69,6 @@ static void buf_free(struct buf *b)
     memset(b, 0, sizeof(*b));
 }
 
-void fota_cli_reply_cleanup(struct fota_cli_reply *r)
-{
-    if (!r)
-        return;
-    json_decref(r->json);
-    free(r->body);
-    r->json = NULL;
-    r->body = NULL;
-    r->len = 0;
-}
-
-const char *fota_cli_reply_message(const struct fota_cli_reply *r)
-{
-    json_t *m;
-
-    if (!r->json || !json_is_object(r->json))
-        return NULL;
-    m = json_object_get(r->json, "message");
-    if (json_is_string(m) && json_string_length(m) > 0)
-        return json_string_value(m);
-    m = json_object_get(r->json, "error");
-    if (json_is_string(m) && json_string_length(m) > 0)
-        return json_string_value(m);
-    if (json_is_object(m) && json_is_string(json_object_get(m, "message")))
-        return json_string_value(json_object_get(m, "message"));
-    return NULL;
-}
-
 /* Splits the configured server into the base URL and the origin shown in
  * error messages ("http://127.0.0.1:8080", port filled in). */
 static void set_server(struct fota_cli_api *api, const char *server)
@@ -179,7 +151,7 @@ const char *fota_cli_api_header(struct fota_cli_api *api, const char *name)
     return h->value;
 }
 
-int fota_cli_urlencode(const char *s, char *out, size_t cap)
+int fota_cli_api_urlencode(const char *s, char *out, size_t cap)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;

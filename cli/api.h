@@ -10,29 +10,12 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "reply.h"
 #include "sse.h"
 
 #define FOTA_CLI_BODY_MAX (64u << 20)   /* largest reply fotactl accepts */
 
 struct fota_cli_api;
-
-/* What came back. status is the HTTP status (0 when no reply arrived: then
- * transport holds one sentence such as "cannot connect to http://h:p
- * (connection refused)"). json is the parsed body when it was JSON (owned:
- * fota_cli_reply_cleanup frees it), body the raw bytes (owned, NUL-terminated). */
-struct fota_cli_reply {
-    long status;
-    json_t *json;
-    char *body;
-    size_t len;
-    int stream_ended;   /* fota_cli_api_stream: the server closed the event stream */
-    char transport[1024];
-};
-
-void fota_cli_reply_cleanup(struct fota_cli_reply *r);
-
-/* The server's "message" (or "error") string in the reply, or NULL. */
-const char *fota_cli_reply_message(const struct fota_cli_reply *r);
 
 /* Opens a client for server (base URL, "http://host:port"; a bare host:port
  * gets http://) with key (may be "" for anonymous calls) and cacert (PEM CA
@@ -88,6 +71,6 @@ const char *fota_cli_api_header(struct fota_cli_api *api, const char *name);
 
 /* Percent-encodes s into out (for query values and path segments). Returns 0
  * or FOTA_ETOOBIG. */
-int fota_cli_urlencode(const char *s, char *out, size_t cap);
+int fota_cli_api_urlencode(const char *s, char *out, size_t cap);
 
 #endif

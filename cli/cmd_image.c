@@ -10,13 +10,13 @@
 
 #include <jansson.h>
 
-#include "cli.h"
+#include "cmd.h"
 #include "fota_err.h"
 #include "fwimg.h"
 
 #define IMG_MAX_FILES 64
 
-const char fota_cli_image_help[] =
+const char fota_cli_cmd_image_help[] =
     "  image info [--json] FILE...          report layout, slot, segments, CRC of images\n"
     "  image check [--flash-map N] FILE...  apply the release rules to a set of files\n"
     "  image make --slot 1|2 [--flash-map N] [--version V] [--size N] -o FILE\n"
@@ -477,7 +477,7 @@ out:
     return status;
 }
 
-int fota_cli_image(int argc, char **argv)
+int fota_cli_cmd_image(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {

@@ -41,7 +41,7 @@ static const char *message_text(const json_t *m, char *buf, size_t cap)
     for (i = 0; i < 3; i++) {
         v = json_object_get(m, names[i]);
         if (json_is_string(v))
-            return fota_cli_fmt(v, buf, cap);
+            return fota_cli_out_fmt(v, buf, cap);
     }
     if (json_is_string(body))
         parsed = json_loads(json_string_value(body), 0, NULL);
@@ -49,13 +49,13 @@ static const char *message_text(const json_t *m, char *buf, size_t cap)
     for (i = 0; i < 3 && json_is_object(b); i++) {
         v = json_object_get(b, names[i]);
         if (json_is_string(v)) {
-            fota_cli_fmt(v, buf, cap);
+            fota_cli_out_fmt(v, buf, cap);
             json_decref(parsed);
             return buf;
         }
     }
     if (!(json_is_object(b) && action && describe(action, b, buf, cap) == 0))
-        fota_cli_fmt(b, buf, cap);
+        fota_cli_out_fmt(b, buf, cap);
     json_decref(parsed);
     return buf;
 }
@@ -66,7 +66,7 @@ static const char *time_cell(const json_t *m, const char *field, void *ud, char 
     json_t *t = json_object_get(m, field);
 
     (void)ud;
-    return fota_cli_fmt_time(t ? t : json_object_get(m, "time"), buf, cap);
+    return fota_cli_out_fmt_time(t ? t : json_object_get(m, "time"), buf, cap);
 }
 
 /* Device 0 is a product-wide message: no device. */
@@ -74,7 +74,7 @@ static const char *device_cell(const json_t *m, const char *field, void *ud, cha
                                size_t cap)
 {
     (void)ud;
-    fota_cli_fmt(json_object_get(m, field), buf, cap);
+    fota_cli_out_fmt(json_object_get(m, field), buf, cap);
     return strcmp(buf, "0") == 0 ? "-" : buf;
 }
 
@@ -121,11 +121,12 @@ static int on_event(void *ud, const char *event, const char *id, const char *dat
         printf("%s\n", s ? s : "{}");
         free(s);
     } else {
-        fota_cli_list_cells(json_is_object(json_object_get(m, "message"))
-                            ? json_object_get(m, "message") : m, &message_list, NULL, b, cells);
+        fota_cli_out_list_cells(json_is_object(json_object_get(m, "message"))
+                                ? json_object_get(m, "message") : m, &message_list, NULL, b, cells);
         if (fota_cli_out_tty())
-            printf("%s%s%s  %-6s  %s%-24s%s  %s\n", fota_cli_c_dim(), cells[0], fota_cli_c_off(),
-                   cells[1], fota_cli_c_bold(), cells[2], fota_cli_c_off(), cells[3]);
+            printf("%s%s%s  %-6s  %s%-24s%s  %s\n", fota_cli_out_dim(), cells[0],
+                   fota_cli_out_off(), cells[1], fota_cli_out_bold(), cells[2], fota_cli_out_off(),
+                   cells[3]);
         else
             printf("%s\t%s\t%s\t%s\n", cells[0], cells[1], cells[2], cells[3]);
     }
@@ -140,10 +141,10 @@ static int on_event(void *ud, const char *event, const char *id, const char *dat
     return f->want > 0 && f->got >= f->want;
 }
 
-int fota_cli_messages(struct fota_cli_ctx *c)
+int fota_cli_cmd_messages(struct fota_cli_ctx *c)
 {
-    const char *product = fota_cli_opt(c, "product"), *device = fota_cli_opt(c, "device");
-    const char *count = fota_cli_opt(c, "count"), *after = fota_cli_opt(c, "after");
+    const char *product = fota_cli_ctx_opt(c, "product"), *device = fota_cli_ctx_opt(c, "device");
+    const char *count = fota_cli_ctx_opt(c, "count"), *after = fota_cli_ctx_opt(c, "after");
     struct fota_cli_reply r;
     struct follow f = { 0 };
     char path[256], *end;
@@ -155,11 +156,11 @@ int fota_cli_messages(struct fota_cli_ctx *c)
     if (count) {
         n = strtol(count, &end, 10);
         if (!count[0] || *end || n <= 0 || n > 1000000)
-            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--count wants a positive number");
+            return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--count wants a positive number");
     }
-    if (product && (st = fota_cli_product_id(c, product, &pid)) != 0)
+    if (product && (st = fota_cli_ctx_product_id(c, product, &pid)) != 0)
         return st;
-    if (device && (st = fota_cli_device_id(c, device, product, &did)) != 0)
+    if (device && (st = fota_cli_ctx_device_id(c, device, product, &did)) != 0)
         return st;
     o = (size_t)snprintf(path, sizeof(path), "/v1/messages/?");
     if (pid)
@@ -167,8 +168,8 @@ int fota_cli_messages(struct fota_cli_ctx *c)
     if (did)
         o += (size_t)snprintf(path + o, sizeof(path) - o, "device_id=%" PRId64 "&", did);
     if (after && (!after[0] || strspn(after, "0123456789") != strlen(after) || strlen(after) > 18))
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--after wants a message id");
-    if (fota_cli_opt(c, "follow")) {
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--after wants a message id");
+    if (fota_cli_ctx_opt(c, "follow")) {
         if (after)
             o += (size_t)snprintf(path + o, sizeof(path) - o, "after=%s&", after);
         snprintf(path + o, sizeof(path) - o, "follow=true");
@@ -184,13 +185,13 @@ int fota_cli_messages(struct fota_cli_ctx *c)
             raise(SIGPIPE);
             return FOTA_CLI_EXIT_FAIL;   /* SIGPIPE was blocked: still fail */
         }
-        st = fota_cli_check(c, st, &r, NULL);
+        st = fota_cli_ctx_check(c, st, &r, NULL);
         if (st == 0 && r.stream_ended)   /* fotad stopped, or a proxy cut the stream */
-            st = fota_cli_fail(FOTA_CLI_EXIT_CONNECT, "%s ended the message stream after %ld "
-                               "message%s", fota_cli_api_server(c->api), f.got,
-                               f.got == 1 ? "" : "s");
+            st = fota_cli_out_fail(FOTA_CLI_EXIT_CONNECT, "%s ended the message stream after %ld "
+                                   "message%s", fota_cli_api_server(c->api), f.got,
+                                   f.got == 1 ? "" : "s");
         else if (st == 0 && !(f.want && f.got >= f.want))
-            st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "the server does not stream messages");
+            st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "the server does not stream messages");
         fota_cli_reply_cleanup(&r);
         return st;
     }
@@ -198,8 +199,9 @@ int fota_cli_messages(struct fota_cli_ctx *c)
         snprintf(path + o, sizeof(path) - o, "limit=%ld", n);
     else if (o > 0 && (path[o - 1] == '&' || path[o - 1] == '?'))
         path[o - 1] = '\0';
-    st = fota_cli_call(c, "GET", path, NULL, &r, NULL);
+    st = fota_cli_ctx_call(c, "GET", path, NULL, &r, NULL);
     if (st != 0)
         return st;
-    return fota_cli_print_list(c, &r, fota_cli_array(r.json, "messages"), &message_list, NULL);
+    return fota_cli_ctx_print_list(c, &r, fota_cli_reply_array(r.json, "messages"), &message_list,
+                                   NULL);
 }

@@ -1,53 +1,13 @@
-/* cmd_product.c - `fotactl login` and `fotactl product create|list|show`:
- * the admin's first steps (store server and key, make a product). */
+/* cmd_product.c - `fotactl product create|list|show|delete`: the products a
+ * fleet's releases and devices belong to. A product is deleted last (the
+ * server refuses while it has devices or releases, with the counts). */
 #include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "out.h"
-
-int fota_cli_login(struct fota_cli_ctx *c)
-{
-    struct fota_cli_reply r;
-    char path[FOTA_CLI_PATH_MAX], err[FOTA_CLI_PATH_MAX + 64], cacert[PATH_MAX];
-    int rc, st, not_admin = 0;
-
-    if (!fota_cli_opt(c, "no-check")) {
-        /* Listing products needs the admin key: the cheapest proof it works. */
-        rc = fota_cli_api_call(c->api, "GET", "/v1/products/", NULL, &r);
-        if (rc == 0 && r.status == 403) {
-            not_admin = 1;
-        } else {
-            st = fota_cli_check(c, rc, &r, NULL);
-            if (st != 0) {
-                fota_cli_reply_cleanup(&r);
-                return st;
-            }
-        }
-        fota_cli_reply_cleanup(&r);
-    }
-    /* A relative CA path would break as soon as fotactl runs elsewhere. */
-    if (c->conf.cacert[0] && !realpath(c->conf.cacert, cacert))
-        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "cannot find %s", c->conf.cacert);
-    if (fota_cli_conf_save(fota_cli_api_server(c->api), c->conf.key,
-                           c->conf.cacert[0] ? cacert : NULL, path, sizeof(path), err,
-                           sizeof(err)) < 0)
-        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s", err);
-    if (not_admin)
-        fprintf(stderr, "fotactl: warning: the key works but is not an admin key\n");
-    if (c->json) {
-        json_t *j = json_pack("{s:s, s:s}", "server", fota_cli_api_server(c->api), "config", path);
-
-        fota_cli_out_json(stdout, j);
-        json_decref(j);
-    } else {
-        printf("logged in to %s (saved in %s)\n", fota_cli_api_server(c->api), path);
-    }
-    return 0;
-}
 
 static const char *const product_order[] = {
     "id", "name", "serial", "status", "description", "flash_map", "slot_check", "current_version",
@@ -63,10 +23,10 @@ static int show_product(struct fota_cli_ctx *c, struct fota_cli_reply *r)
     if (c->json) {
         fota_cli_out_json(stdout, r->json);
     } else {
-        fota_cli_out_show(stdout, fota_cli_object(r->json, "product"), product_order);
+        fota_cli_out_show(stdout, fota_cli_reply_object(r->json, "product"), product_order);
         /* The read-only key AT-style firmware uses to list the product's ROMs. */
         if (json_is_string(pkey))
-            fota_cli_out_kv(stdout, 17, "product_key", fota_cli_fmt(pkey, buf, sizeof(buf)));
+            fota_cli_out_kv(stdout, 17, "product_key", fota_cli_out_fmt(pkey, buf, sizeof(buf)));
     }
     fota_cli_reply_cleanup(r);
     return 0;
@@ -83,7 +43,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-int fota_cli_product_create(struct fota_cli_ctx *c)
+int fota_cli_cmd_product_create(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
     const char *s;
@@ -91,26 +51,27 @@ int fota_cli_product_create(struct fota_cli_ctx *c)
     long map;
     int st;
 
-    json_object_set_new(body, "name", json_string(c->args[0]));
-    if ((s = fota_cli_opt(c, "serial")))
+    json_object_set_new(body, "name", json_string(c->args.pos[0]));
+    if ((s = fota_cli_ctx_opt(c, "serial")))
         json_object_set_new(body, "serial", json_string(s));
-    if ((s = fota_cli_opt(c, "description")))
+    if ((s = fota_cli_ctx_opt(c, "description")))
         json_object_set_new(body, "description", json_string(s));
-    if ((s = fota_cli_opt(c, "flash-map"))) {
+    if ((s = fota_cli_ctx_opt(c, "flash-map"))) {
         if (parse_int(s, 0, 15, &map) < 0) {
             json_decref(body);
-            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--flash-map wants a size map code 0..15");
+            return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE,
+                                     "--flash-map wants a size map code 0..15");
         }
         json_object_set_new(body, "flash_map", json_integer(map));
     }
-    if ((s = fota_cli_opt(c, "slot-check"))) {
+    if ((s = fota_cli_ctx_opt(c, "slot-check"))) {
         if (strcmp(s, "byte3") != 0 && strcmp(s, "name") != 0) {
             json_decref(body);
-            return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--slot-check wants byte3 or name");
+            return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--slot-check wants byte3 or name");
         }
         json_object_set_new(body, "slot_check", json_string(s));
     }
-    st = fota_cli_call(c, "POST", "/v1/products/", body, &r, NULL);
+    st = fota_cli_ctx_call(c, "POST", "/v1/products/", body, &r, NULL);
     json_decref(body);
     if (st != 0)
         return st;
@@ -125,8 +86,8 @@ static const char *device_counts(const json_t *p, const char *field, void *ud, c
 
     (void)field;
     (void)ud;
-    fota_cli_fmt(json_object_get(p, "devices_activated"), a, sizeof(a));
-    fota_cli_fmt(json_object_get(p, "devices_total"), t, sizeof(t));
+    fota_cli_out_fmt(json_object_get(p, "devices_activated"), a, sizeof(a));
+    fota_cli_out_fmt(json_object_get(p, "devices_total"), t, sizeof(t));
     snprintf(buf, cap, "%s/%s", a, t);
     return buf;
 }
@@ -142,31 +103,51 @@ static const struct fota_cli_col product_cols[] = {
 };
 static const struct fota_cli_list product_list = FOTA_CLI_LIST(product_cols, 256, 0);
 
-int fota_cli_product_list(struct fota_cli_ctx *c)
+int fota_cli_cmd_product_list(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
     int st;
 
-    st = fota_cli_call(c, "GET", "/v1/products/", NULL, &r, NULL);
+    st = fota_cli_ctx_call(c, "GET", "/v1/products/", NULL, &r, NULL);
     if (st != 0)
         return st;
-    return fota_cli_print_list(c, &r, fota_cli_array(r.json, "products"), &product_list, NULL);
+    return fota_cli_ctx_print_list(c, &r, fota_cli_reply_array(r.json, "products"), &product_list,
+                                   NULL);
 }
 
-int fota_cli_product_show(struct fota_cli_ctx *c)
+int fota_cli_cmd_product_show(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
     char path[64], what[128];
     int64_t id;
     int st;
 
-    st = fota_cli_product_id(c, c->args[0], &id);
+    st = fota_cli_ctx_product_id(c, c->args.pos[0], &id);
     if (st != 0)
         return st;
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/", id);
-    snprintf(what, sizeof(what), "product '%s'", c->args[0]);
-    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    snprintf(what, sizeof(what), "product '%s'", c->args.pos[0]);
+    st = fota_cli_ctx_call(c, "GET", path, NULL, &r, what);
     if (st != 0)
         return st;
     return show_product(c, &r);
+}
+
+int fota_cli_cmd_product_delete(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    char path[64], what[128], line[256];
+    int64_t id;
+    int st;
+
+    st = fota_cli_ctx_product_id(c, c->args.pos[0], &id);
+    if (st != 0)
+        return st;
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/", id);
+    snprintf(what, sizeof(what), "product '%s'", c->args.pos[0]);
+    st = fota_cli_ctx_call(c, "DELETE", path, NULL, &r, what);
+    if (st != 0)
+        return st;
+    snprintf(line, sizeof(line), "deleted product %s (id %" PRId64 ")", c->args.pos[0], id);
+    return fota_cli_ctx_done(c, &r, line);
 }

@@ -1,4 +1,5 @@
-/* cmd_release.c - `fotactl release publish|list|current`. publish checks
+/* cmd_release.c - `fotactl release publish|list|current|show|download|delete`.
+ * publish checks
  * every image with the codec's release rules before a byte is sent, so a CI
  * job learns about a wrong-slot or truncated build locally, with the same
  * reason the server would give. */
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "file.h"
 #include "fwimg.h"
 #include "out.h"
 #include "sha256.h"
@@ -108,14 +110,14 @@ static int product_map(struct fota_cli_ctx *c, int64_t pid, const char *ref, int
     *flags = 0;
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/", pid);
     snprintf(what, sizeof(what), "product '%s'", ref);
-    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    st = fota_cli_ctx_call(c, "GET", path, NULL, &r, what);
     if (st != 0)
         return st;
-    m = json_object_get(fota_cli_object(r.json, "product"), "flash_map");
+    m = json_object_get(fota_cli_reply_object(r.json, "product"), "flash_map");
     if (json_is_integer(m))
         *map = (int)json_integer_value(m);
     /* the server checks with the product's slot_check: check the same way here */
-    sc = json_object_get(fota_cli_object(r.json, "product"), "slot_check");
+    sc = json_object_get(fota_cli_reply_object(r.json, "product"), "slot_check");
     if (json_is_string(sc) && strcmp(json_string_value(sc), "name") == 0)
         *flags = FOTA_RELEASE_F_SLOT_BY_NAME;
     fota_cli_reply_cleanup(&r);
@@ -130,14 +132,14 @@ static int read_changelog(const char *arg, char **out)
 
     if (arg[0] != '@') {
         *out = strdup(arg);
-        return *out ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+        return *out ? 0 : fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
     }
-    st = fota_cli_read_file(arg + 1, CHANGELOG_MAX, &data, &len);
+    st = fota_cli_file_read(arg + 1, CHANGELOG_MAX, &data, &len);
     if (st != 0)
         return st;
     if (memchr(data, 0, len)) {
         free(data);
-        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s is not a text file", arg + 1);
+        return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "%s is not a text file", arg + 1);
     }
     *out = (char *)data;
     return 0;
@@ -148,23 +150,23 @@ static int set_current(struct fota_cli_ctx *c, int64_t pid, const char *version,
 {
     char path[256], enc[200];
 
-    if (fota_cli_urlencode(version, enc, sizeof(enc)) < 0)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the version is too long");
+    if (fota_cli_api_urlencode(version, enc, sizeof(enc)) < 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "the version is too long");
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/roms/%s/current", pid, enc);
     /* 404 is the product or the version: the server's message says which. */
-    return fota_cli_call(c, "POST", path, NULL, r, NULL);
+    return fota_cli_ctx_call(c, "POST", path, NULL, r, NULL);
 }
 
-int fota_cli_release_publish(struct fota_cli_ctx *c)
+int fota_cli_cmd_release_publish(struct fota_cli_ctx *c)
 {
     struct local_file files[FOTA_RELEASE_MAX_FILES];
     struct fota_release_file rf[FOTA_RELEASE_MAX_FILES];
     struct fota_cli_part parts[3 + FOTA_RELEASE_MAX_FILES];
     struct fota_cli_reply r;
-    const char *product = fota_cli_opt(c, "product"), *version = fota_cli_opt(c, "version");
+    const char *product = fota_cli_ctx_opt(c, "product"), *version = fota_cli_ctx_opt(c, "version");
     const char *s;
     char *changelog = NULL, reason[512], path[64], names[512];
-    size_t n = (size_t)c->nargs, np = 0, i, total = 0;
+    size_t n = (size_t)c->args.npos, np = 0, i, total = 0;
     int64_t pid;
     int map = -1, st, progress;
     uint32_t check_flags = 0;
@@ -172,26 +174,27 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
 
     memset(files, 0, sizeof(files));
     if (!product || !version)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "release publish needs --product and --version");
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE,
+                                 "release publish needs --product and --version");
     if (!version[0])
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the version is empty");
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "the version is empty");
     for (i = 0; i < n; i++) {
-        files[i].path = c->args[i];
-        st = fota_cli_read_file(c->args[i], FOTA_FWIMG_MAX_SIZE, &files[i].data, &files[i].len);
+        files[i].path = c->args.pos[i];
+        st = fota_cli_file_read(c->args.pos[i], FOTA_FWIMG_MAX_SIZE, &files[i].data, &files[i].len);
         if (st != 0)
             goto out;
         total += files[i].len;
     }
     upload_names(files, n);
-    if ((s = fota_cli_opt(c, "changelog"))) {
+    if ((s = fota_cli_ctx_opt(c, "changelog"))) {
         st = read_changelog(s, &changelog);
         if (st != 0)
             goto out;
     }
-    st = fota_cli_product_id(c, product, &pid);
+    st = fota_cli_ctx_product_id(c, product, &pid);
     if (st != 0)
         goto out;
-    if (!fota_cli_opt(c, "no-check")) {
+    if (!fota_cli_ctx_opt(c, "no-check")) {
         st = product_map(c, pid, product, &map, &check_flags);
         if (st != 0)
             goto out;
@@ -203,13 +206,14 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
         }
         if (fota_fwimg_release_check_flags(map >= 0 ? fota_flash_map_get(map) : NULL, rf, n,
                                            check_flags, reason, sizeof(reason)) != 0) {
-            st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s (checked locally, nothing was uploaded%s)",
-                               reason, renames(files, n, names, sizeof(names)));
+            st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL,
+                                   "%s (checked locally, nothing was uploaded%s)",
+                                   reason, renames(files, n, names, sizeof(names)));
             goto out;
         }
     }
     parts[np++] = (struct fota_cli_part){ .name = "version", .value = version };
-    if ((s = fota_cli_opt(c, "codename")))
+    if ((s = fota_cli_ctx_opt(c, "codename")))
         parts[np++] = (struct fota_cli_part){ .name = "codename", .value = s };
     if (changelog)
         parts[np++] = (struct fota_cli_part){ .name = "changelog", .value = changelog };
@@ -217,8 +221,9 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
         parts[np++] = (struct fota_cli_part){ .name = "file", .data = files[i].data,
                                               .len = files[i].len, .filename = files[i].name };
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/roms/", pid);
-    progress = isatty(STDERR_FILENO) && !fota_cli_opt(c, "no-progress") && total >= 4096;
-    st = fota_cli_check(c, fota_cli_api_upload(c->api, path, parts, np, progress, &r), &r, NULL);
+    progress = isatty(STDERR_FILENO) && !fota_cli_ctx_opt(c, "no-progress") && total >= 4096;
+    st = fota_cli_api_upload(c->api, path, parts, np, progress, &r);
+    st = fota_cli_ctx_check(c, st, &r, NULL);
     if (st != 0) {
         fota_cli_reply_cleanup(&r);
         goto out;
@@ -233,7 +238,7 @@ int fota_cli_release_publish(struct fota_cli_ctx *c)
         if (json_is_string(w))
             fprintf(stderr, "fotactl: warning: %s\n", json_string_value(w));
     fota_cli_reply_cleanup(&r);
-    if (fota_cli_opt(c, "current")) {
+    if (fota_cli_ctx_opt(c, "current")) {
         st = set_current(c, pid, version, &r);
         if (st != 0)
             goto out;
@@ -286,7 +291,7 @@ static const char *current_cell(const json_t *rom, const char *field, void *ud, 
     (void)ud;
     if (!rom_is_current(rom))
         return "-";
-    snprintf(buf, cap, "%scurrent%s", fota_cli_c_green(), fota_cli_c_off());
+    snprintf(buf, cap, "%scurrent%s", fota_cli_out_green(), fota_cli_out_off());
     return buf;
 }
 
@@ -297,7 +302,7 @@ static const char *first_line(const json_t *rom, const char *field, void *ud, ch
     char *nl;
 
     (void)ud;
-    fota_cli_fmt(json_object_get(rom, field), buf, cap);
+    fota_cli_out_fmt(json_object_get(rom, field), buf, cap);
     if ((nl = strchr(buf, '\n')))
         *nl = '\0';
     return buf;
@@ -308,7 +313,7 @@ static const struct fota_cli_col rom_cols[] = {
     { "CODENAME", "codename", NULL, 1 },
     { "CURRENT", NULL, current_cell, 0 },
     { "FILES", "files", file_names, 0 },
-    { "CREATED", "created", fota_cli_cell_time, 0 },
+    { "CREATED", "created", fota_cli_out_cell_time, 0 },
     { "CHANGELOG", "changelog", first_line, 1 },
 };
 static const struct fota_cli_list rom_table = FOTA_CLI_LIST(rom_cols, 512, 0);
@@ -326,16 +331,16 @@ static const struct fota_cli_list file_table = FOTA_CLI_LIST(file_cols, 128, 0);
  * an exit status (reported). */
 static int product_opt(struct fota_cli_ctx *c, int64_t *pid)
 {
-    const char *product = fota_cli_opt(c, "product");
+    const char *product = fota_cli_ctx_opt(c, "product");
 
     if (!product)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "this command needs --product");
-    return fota_cli_product_id(c, product, pid);
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "this command needs --product");
+    return fota_cli_ctx_product_id(c, product, pid);
 }
 
 static int get_roms(struct fota_cli_ctx *c, int64_t *pid, struct fota_cli_reply *r)
 {
-    const char *product = fota_cli_opt(c, "product");
+    const char *product = fota_cli_ctx_opt(c, "product");
     char path[64], what[128];
     int st;
 
@@ -344,17 +349,17 @@ static int get_roms(struct fota_cli_ctx *c, int64_t *pid, struct fota_cli_reply 
         return st;
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/roms/", *pid);
     snprintf(what, sizeof(what), "product '%s'", product);
-    return fota_cli_call(c, "GET", path, NULL, r, what);
+    return fota_cli_ctx_call(c, "GET", path, NULL, r, what);
 }
 
 static json_t *rom_list(json_t *reply)
 {
     json_t *a = json_object_get(reply, "productRoms");
 
-    return json_is_array(a) ? a : fota_cli_array(reply, "roms");
+    return json_is_array(a) ? a : fota_cli_reply_array(reply, "roms");
 }
 
-int fota_cli_release_list(struct fota_cli_ctx *c)
+int fota_cli_cmd_release_list(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
     int64_t pid;
@@ -363,10 +368,10 @@ int fota_cli_release_list(struct fota_cli_ctx *c)
     st = get_roms(c, &pid, &r);
     if (st != 0)
         return st;
-    return fota_cli_print_list(c, &r, rom_list(r.json), &rom_table, NULL);
+    return fota_cli_ctx_print_list(c, &r, rom_list(r.json), &rom_table, NULL);
 }
 
-int fota_cli_release_current(struct fota_cli_ctx *c)
+int fota_cli_cmd_release_current(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
     json_t *rom, *found = NULL;
@@ -374,18 +379,18 @@ int fota_cli_release_current(struct fota_cli_ctx *c)
     size_t i;
     int st;
 
-    if (c->nargs == 1) {
+    if (c->args.npos == 1) {
         st = product_opt(c, &pid);
         if (st != 0)
             return st;
-        st = set_current(c, pid, c->args[0], &r);
+        st = set_current(c, pid, c->args.pos[0], &r);
         if (st != 0)
             return st;
         if (c->json)
             fota_cli_out_json(stdout, r.json);
         else
-            printf("%s is now the current release of %s\n", c->args[0],
-                   fota_cli_opt(c, "product"));
+            printf("%s is now the current release of %s\n", c->args.pos[0],
+                   fota_cli_ctx_opt(c, "product"));
         fota_cli_reply_cleanup(&r);
         return 0;
     }
@@ -399,15 +404,15 @@ int fota_cli_release_current(struct fota_cli_ctx *c)
         }
     if (!found) {
         fota_cli_reply_cleanup(&r);
-        return fota_cli_fail(FOTA_CLI_EXIT_NOTFOUND, "%s has no current release",
-                             fota_cli_opt(c, "product"));
+        return fota_cli_out_fail(FOTA_CLI_EXIT_NOTFOUND, "%s has no current release",
+                                 fota_cli_ctx_opt(c, "product"));
     }
     if (c->json)
         fota_cli_out_json(stdout, found);
     else {
         char v[256];
 
-        printf("%s\n", fota_cli_fmt(json_object_get(found, "version"), v, sizeof(v)));
+        printf("%s\n", fota_cli_out_fmt(json_object_get(found, "version"), v, sizeof(v)));
     }
     fota_cli_reply_cleanup(&r);
     return 0;
@@ -417,16 +422,16 @@ int fota_cli_release_current(struct fota_cli_ctx *c)
 static int release_path(struct fota_cli_ctx *c, const char *version, const char *file,
                         int64_t *pid, char *path, size_t cap)
 {
-    const char *product = fota_cli_opt(c, "product");
+    const char *product = fota_cli_ctx_opt(c, "product");
     char ev[200], ef[200];
     int st;
 
     if (!product)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "this command needs --product");
-    if (fota_cli_urlencode(version, ev, sizeof(ev)) < 0 ||
-        (file && fota_cli_urlencode(file, ef, sizeof(ef)) < 0))
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "the version or file name is too long");
-    st = fota_cli_product_id(c, product, pid);
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "this command needs --product");
+    if (fota_cli_api_urlencode(version, ev, sizeof(ev)) < 0 ||
+        (file && fota_cli_api_urlencode(file, ef, sizeof(ef)) < 0))
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "the version or file name is too long");
+    st = fota_cli_ctx_product_id(c, product, pid);
     if (st != 0)
         return st;
     if (file)
@@ -436,7 +441,7 @@ static int release_path(struct fota_cli_ctx *c, const char *version, const char 
     return 0;
 }
 
-int fota_cli_release_show(struct fota_cli_ctx *c)
+int fota_cli_cmd_release_show(struct fota_cli_ctx *c)
 {
     static const char *const order[] = { "id", "product_id", "version", "codename", "current",
                                          "created", "changelog", NULL };
@@ -447,10 +452,10 @@ int fota_cli_release_show(struct fota_cli_ctx *c)
     int64_t pid;
     int st;
 
-    st = release_path(c, c->args[0], NULL, &pid, path, sizeof(path));
+    st = release_path(c, c->args.pos[0], NULL, &pid, path, sizeof(path));
     if (st != 0)
         return st;
-    st = fota_cli_call(c, "GET", path, NULL, &r, NULL);   /* 404 names product or version */
+    st = fota_cli_ctx_call(c, "GET", path, NULL, &r, NULL);   /* 404 names product or version */
     if (st != 0)
         return st;
     if (c->json) {
@@ -458,7 +463,7 @@ int fota_cli_release_show(struct fota_cli_ctx *c)
         fota_cli_reply_cleanup(&r);
         return 0;
     }
-    rom = json_deep_copy(fota_cli_object(r.json, "rom"));
+    rom = json_deep_copy(fota_cli_reply_object(r.json, "rom"));
     files = json_incref(json_object_get(rom, "files"));
     /* Scalars as a block, the files as a table below it. */
     json_object_foreach_safe(rom, k, key, f)
@@ -472,13 +477,13 @@ int fota_cli_release_show(struct fota_cli_ctx *c)
     json_decref(files);
     json_decref(rom);
     fota_cli_reply_cleanup(&r);
-    return st == 0 ? 0 : fota_cli_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+    return st == 0 ? 0 : fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
 }
 
-int fota_cli_release_download(struct fota_cli_ctx *c)
+int fota_cli_cmd_release_download(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
-    const char *name = c->args[1], *out = fota_cli_opt(c, "output"), *want;
+    const char *name = c->args.pos[1], *out = fota_cli_ctx_opt(c, "output"), *want;
     char path[512], hex[2 * FOTA_SHA256_LEN + 1];
     uint8_t sum[FOTA_SHA256_LEN];
     int64_t pid;
@@ -487,11 +492,11 @@ int fota_cli_release_download(struct fota_cli_ctx *c)
     int st;
 
     if (strchr(name, '/') && !out)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "give -o FILE for a name with '/'");
-    st = release_path(c, c->args[0], name, &pid, path, sizeof(path));
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "give -o FILE for a name with '/'");
+    st = release_path(c, c->args.pos[0], name, &pid, path, sizeof(path));
     if (st != 0)
         return st;
-    st = fota_cli_call(c, "GET", path, NULL, &r, NULL);
+    st = fota_cli_ctx_call(c, "GET", path, NULL, &r, NULL);
     if (st != 0)
         return st;
     /* The store is content-addressed: what arrived must hash to its key. */
@@ -501,8 +506,8 @@ int fota_cli_release_download(struct fota_cli_ctx *c)
     want = fota_cli_api_header(c->api, "X-Fota-Sha256");
     if (want && strcasecmp(want, hex) != 0) {
         fota_cli_reply_cleanup(&r);
-        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "%s arrived damaged (SHA-256 %s, the server "
-                             "says %s); nothing written", name, hex, want);
+        return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "%s arrived damaged (SHA-256 %s, the server "
+                                 "says %s); nothing written", name, hex, want);
     }
     if (!out)
         out = name;
@@ -510,12 +515,46 @@ int fota_cli_release_download(struct fota_cli_ctx *c)
         f = stdout;
     } else if (!(f = fopen(out, "wb"))) {
         fota_cli_reply_cleanup(&r);
-        return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "cannot write %s (%s)", out, strerror(errno));
+        return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "cannot write %s (%s)", out, strerror(errno));
     }
     if (fwrite(r.body, 1, r.len, f) != r.len || (f != stdout && fclose(f) != 0))
-        st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "cannot write %s", out);
+        st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "cannot write %s", out);
     else if (f != stdout && !c->json)
         fprintf(stderr, "wrote %zu bytes to %s (sha256 %s)\n", r.len, out, hex);
     fota_cli_reply_cleanup(&r);
     return st;
+}
+
+int fota_cli_cmd_release_delete(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    const char *product = fota_cli_ctx_opt(c, "product"), *version;
+    char ev[200], path[320], line[512];
+    size_t removed, kept;
+    int64_t pid;
+    int st;
+
+    /* `release delete --product P VERSION` or `release delete PRODUCT VERSION` */
+    if (c->args.npos == 2 && product)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE,
+                                 "give the product once (--product or PRODUCT)");
+    if (c->args.npos == 2)
+        product = c->args.pos[0];
+    if (!product)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "this command needs --product");
+    version = c->args.pos[c->args.npos - 1];
+    if (fota_cli_api_urlencode(version, ev, sizeof(ev)) < 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "the version is too long");
+    st = fota_cli_ctx_product_id(c, product, &pid);
+    if (st != 0)
+        return st;
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/roms/%s/", pid, ev);
+    st = fota_cli_ctx_call(c, "DELETE", path, NULL, &r, NULL);   /* 404 names product or version */
+    if (st != 0)
+        return st;
+    removed = json_array_size(json_object_get(r.json, "blobs_removed"));
+    kept = json_array_size(json_object_get(r.json, "blobs_kept"));
+    snprintf(line, sizeof(line), "deleted release %s of %s (%zu stored file%s removed, %zu kept "
+             "for other releases)", version, product, removed, removed == 1 ? "" : "s", kept);
+    return fota_cli_ctx_done(c, &r, line);
 }

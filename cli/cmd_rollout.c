@@ -26,7 +26,8 @@ static json_t *id_list(const char *s)
         long long v = strtoll(p, &end, 10);
         if (end == p || v <= 0 || (*end && *end != ',')) {
             json_decref(a);
-            fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--devices takes ids separated by commas: %s", s);
+            fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--devices takes ids separated by commas: %s",
+                              s);
             return NULL;
         }
         json_array_append_new(a, json_integer(v));
@@ -51,7 +52,7 @@ static json_t *version_list(const char *s)
 /* Parses --NAME as an integer lo..hi into *out (unset: untouched). */
 static int int_opt(struct fota_cli_ctx *c, const char *name, long lo, long hi, long *out)
 {
-    const char *s = fota_cli_opt(c, name);
+    const char *s = fota_cli_ctx_opt(c, name);
     char *end = NULL;
     long v;
 
@@ -59,7 +60,8 @@ static int int_opt(struct fota_cli_ctx *c, const char *name, long lo, long hi, l
         return 0;
     v = strtol(s, &end, 10);
     if (!*s || *end || v < lo || v > hi)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--%s must be a number %ld..%ld", name, lo, hi);
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--%s must be a number %ld..%ld", name, lo,
+                                 hi);
     *out = v;
     return 0;
 }
@@ -90,10 +92,10 @@ static int outcome(const json_t *job)
     size_t total = num(job, "total"), ok = num(job, "succeeded");
     if (ok == total)
         return 0;
-    return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " finished: %zu of %zu devices "
-                         "upgraded (%zu failed, %zu timed out, %zu deleted)",
-                         (int64_t)json_integer_value(json_object_get(job, "id")), ok, total,
-                         num(job, "failed"), num(job, "timed_out"), num(job, "deleted"));
+    return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " finished: %zu of %zu devices "
+                             "upgraded (%zu failed, %zu timed out, %zu deleted)",
+                             (int64_t)json_integer_value(json_object_get(job, "id")), ok, total,
+                             num(job, "failed"), num(job, "timed_out"), num(job, "deleted"));
 }
 
 /* Polls the job once a second until it is no longer running, printing a
@@ -107,10 +109,10 @@ static int wait_job(struct fota_cli_ctx *c, int64_t id, long timeout)
     snprintf(path, sizeof(path), "/v1/jobs/%" PRId64 "/", id);
     for (;;) {
         struct fota_cli_reply r;
-        st = fota_cli_call(c, "GET", path, NULL, &r, "rollout");
+        st = fota_cli_ctx_call(c, "GET", path, NULL, &r, "rollout");
         if (st != 0)
             return st;
-        json_t *job = fota_cli_object(r.json, "job");
+        json_t *job = fota_cli_reply_object(r.json, "job");
         const char *state = json_string_value(json_object_get(job, "state"));
         int running = state && (strcmp(state, "running") == 0 || strcmp(state, "cancelling") == 0);
         progress(job, line, sizeof(line));
@@ -123,15 +125,15 @@ static int wait_job(struct fota_cli_ctx *c, int64_t id, long timeout)
             if (c->json)
                 fota_cli_out_json(stdout, r.json);
             if (state && strcmp(state, "interrupted") == 0)
-                st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " was interrupted by a "
-                                   "restart of the server", id);
+                st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " was interrupted "
+                                       "by a restart of the server", id);
             else if (state && strcmp(state, "cancelled") == 0)
-                st = fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " %s: %zu of %zu "
-                                   "devices upgraded", id,
-                                   json_is_true(json_object_get(job, "halted"))
+                st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " %s: %zu of %zu "
+                                       "devices upgraded", id,
+                                       json_is_true(json_object_get(job, "halted"))
                                        ? "stopped itself after too many failures"
                                        : "was cancelled",
-                                   num(job, "succeeded"), num(job, "total"));
+                                       num(job, "succeeded"), num(job, "total"));
             else
                 st = outcome(job);
             fota_cli_reply_cleanup(&r);
@@ -139,18 +141,19 @@ static int wait_job(struct fota_cli_ctx *c, int64_t id, long timeout)
         }
         fota_cli_reply_cleanup(&r);
         if (time(NULL) >= end)
-            return fota_cli_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " still running after "
-                                 "%ld s (it goes on: `fotactl rollout show %" PRId64 "`)",
-                                 id, timeout, id);
+            return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " still running after "
+                                     "%ld s (it goes on: `fotactl rollout show %" PRId64 "`)",
+                                     id, timeout, id);
         sleep(1);
     }
 }
 
-int fota_cli_rollout_start(struct fota_cli_ctx *c)
+int fota_cli_cmd_rollout_start(struct fota_cli_ctx *c)
 {
-    const char *product = fota_cli_opt(c, "product"), *version = fota_cli_opt(c, "version");
-    const char *from = fota_cli_opt(c, "from"), *devices = fota_cli_opt(c, "devices");
-    int online = fota_cli_opt(c, "online") != NULL, offline = fota_cli_opt(c, "offline") != NULL;
+    const char *product = fota_cli_ctx_opt(c, "product"), *version = fota_cli_ctx_opt(c, "version");
+    const char *from = fota_cli_ctx_opt(c, "from"), *devices = fota_cli_ctx_opt(c, "devices");
+    int online = fota_cli_ctx_opt(c, "online") != NULL;
+    int offline = fota_cli_ctx_opt(c, "offline") != NULL;
     long window = -1, timeout = -1, max_fail = -1, wait_s = ROLLOUT_WAIT_DEFAULT;
     struct fota_cli_reply r;
     char path[64], line[512];
@@ -158,15 +161,16 @@ int fota_cli_rollout_start(struct fota_cli_ctx *c)
     int st;
 
     if (!product || !version || !*version)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "rollout start needs --product and --version");
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE,
+                                 "rollout start needs --product and --version");
     if (online && offline)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "--online and --offline exclude each other");
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--online and --offline exclude each other");
     if ((st = int_opt(c, "window", 1, 100000, &window)) != 0 ||
         (st = int_opt(c, "timeout", 10, 86400, &timeout)) != 0 ||
         (st = int_opt(c, "max-failures", 0, 100000, &max_fail)) != 0 ||
         (st = int_opt(c, "wait-timeout", 1, 7 * 86400, &wait_s)) != 0)
         return st;
-    if ((st = fota_cli_product_id(c, product, &pid)) != 0)
+    if ((st = fota_cli_ctx_product_id(c, product, &pid)) != 0)
         return st;
     json_t *filter = json_object(), *body = json_object();
     if (from)
@@ -184,7 +188,7 @@ int fota_cli_rollout_start(struct fota_cli_ctx *c)
     }
     json_object_set_new(body, "version", json_string(version));
     json_object_set_new(body, "filter", filter);
-    json_object_set_new(body, "reboot", json_boolean(fota_cli_opt(c, "reboot") != NULL));
+    json_object_set_new(body, "reboot", json_boolean(fota_cli_ctx_opt(c, "reboot") != NULL));
     if (window > 0)
         json_object_set_new(body, "window", json_integer(window));
     if (timeout > 0)
@@ -192,13 +196,13 @@ int fota_cli_rollout_start(struct fota_cli_ctx *c)
     if (max_fail >= 0)
         json_object_set_new(body, "max_failures", json_integer(max_fail));
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/upgrade", pid);
-    st = fota_cli_call(c, "POST", path, body, &r, NULL);   /* 404 names product or version */
+    st = fota_cli_ctx_call(c, "POST", path, body, &r, NULL);   /* 404 names product or version */
     json_decref(body);
     if (st != 0)
         return st;
-    json_t *job = fota_cli_object(r.json, "job");
+    json_t *job = fota_cli_reply_object(r.json, "job");
     int64_t id = (int64_t)json_integer_value(json_object_get(job, "id"));
-    if (!c->json || !fota_cli_opt(c, "wait")) {
+    if (!c->json || !fota_cli_ctx_opt(c, "wait")) {
         if (c->json) {
             fota_cli_out_json(stdout, r.json);
         } else {
@@ -210,7 +214,7 @@ int fota_cli_rollout_start(struct fota_cli_ctx *c)
     }
     size_t total = num(job, "total");
     fota_cli_reply_cleanup(&r);
-    if (!fota_cli_opt(c, "wait") || total == 0)
+    if (!fota_cli_ctx_opt(c, "wait") || total == 0)
         return 0;
     return wait_job(c, id, wait_s);
 }
@@ -235,40 +239,41 @@ static const struct fota_cli_col job_cols[] = {
     { "FAILED", "failed", NULL, 1 },
     { "TIMED OUT", "timed_out", NULL, 1 },
     { "DELETED", "deleted", NULL, 1 },
-    { "CREATED", "created", fota_cli_cell_time, 1 },
+    { "CREATED", "created", fota_cli_out_cell_time, 1 },
 };
 static const struct fota_cli_list job_list = FOTA_CLI_LIST(job_cols, 128, 0);
 
-int fota_cli_rollout_list(struct fota_cli_ctx *c)
+int fota_cli_cmd_rollout_list(struct fota_cli_ctx *c)
 {
-    const char *product = fota_cli_opt(c, "product");
+    const char *product = fota_cli_ctx_opt(c, "product");
     struct fota_cli_reply r;
     char path[64] = "/v1/jobs/";
     int64_t pid;
     int st;
 
     if (product) {
-        if ((st = fota_cli_product_id(c, product, &pid)) != 0)
+        if ((st = fota_cli_ctx_product_id(c, product, &pid)) != 0)
             return st;
         snprintf(path, sizeof(path), "/v1/jobs/?product_id=%" PRId64, pid);
     }
-    st = fota_cli_call(c, "GET", path, NULL, &r, NULL);
+    st = fota_cli_ctx_call(c, "GET", path, NULL, &r, NULL);
     if (st != 0)
         return st;
-    return fota_cli_print_list(c, &r, fota_cli_array(r.json, "jobs"), &job_list, NULL);
+    return fota_cli_ctx_print_list(c, &r, fota_cli_reply_array(r.json, "jobs"), &job_list, NULL);
 }
 
 /* The rollout id in the first argument. 0, or the usage status (reported). */
 static int rollout_id(const struct fota_cli_ctx *c, long long *id)
 {
     char *end = NULL;
-    *id = strtoll(c->args[0], &end, 10);
-    if (!*c->args[0] || *end || *id <= 0)
-        return fota_cli_fail(FOTA_CLI_EXIT_USAGE, "a rollout is named by its id: %s", c->args[0]);
+    *id = strtoll(c->args.pos[0], &end, 10);
+    if (!*c->args.pos[0] || *end || *id <= 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "a rollout is named by its id: %s",
+                                 c->args.pos[0]);
     return 0;
 }
 
-int fota_cli_rollout_show(struct fota_cli_ctx *c)
+int fota_cli_cmd_rollout_show(struct fota_cli_ctx *c)
 {
     static const char *const order[] = { "id", "state", "product_id", "version", "total",
                                          "succeeded", "in_progress", "waiting", "queued", "failed",
@@ -282,22 +287,22 @@ int fota_cli_rollout_show(struct fota_cli_ctx *c)
     if ((st = rollout_id(c, &id)) != 0 ||
         (st = int_opt(c, "wait-timeout", 1, 7 * 86400, &wait_s)) != 0)
         return st;
-    if (fota_cli_opt(c, "wait"))
+    if (fota_cli_ctx_opt(c, "wait"))
         return wait_job(c, (int64_t)id, wait_s);
     snprintf(path, sizeof(path), "/v1/jobs/%lld/", id);
     snprintf(what, sizeof(what), "rollout %lld", id);
-    st = fota_cli_call(c, "GET", path, NULL, &r, what);
+    st = fota_cli_ctx_call(c, "GET", path, NULL, &r, what);
     if (st != 0)
         return st;
     if (c->json)
         fota_cli_out_json(stdout, r.json);
     else
-        fota_cli_out_show(stdout, fota_cli_object(r.json, "job"), order);
+        fota_cli_out_show(stdout, fota_cli_reply_object(r.json, "job"), order);
     fota_cli_reply_cleanup(&r);
     return 0;
 }
 
-int fota_cli_rollout_cancel(struct fota_cli_ctx *c)
+int fota_cli_cmd_rollout_cancel(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
     char path[64], what[96];
@@ -308,10 +313,10 @@ int fota_cli_rollout_cancel(struct fota_cli_ctx *c)
         return st;
     snprintf(path, sizeof(path), "/v1/jobs/%lld/cancel", id);
     snprintf(what, sizeof(what), "rollout %lld", id);
-    st = fota_cli_call(c, "POST", path, NULL, &r, what);   /* 409 once it has finished */
+    st = fota_cli_ctx_call(c, "POST", path, NULL, &r, what);   /* 409 once it has finished */
     if (st != 0)
         return st;
-    json_t *job = fota_cli_object(r.json, "job");
+    json_t *job = fota_cli_reply_object(r.json, "job");
     if (c->json)
         fota_cli_out_json(stdout, r.json);
     else

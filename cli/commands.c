@@ -1,20 +1,13 @@
 /* commands.c - the one table of fotactl's REST commands: names, synopses,
  * options and one-line help. --help output, the man page's synopsis and the
  * bash completion are kept in step with this table (tests/integration/
- * cli_help_test.py checks the man page and completion against --help). */
-#include "cmd.h"
+ * cli_help_test.py checks the man page and completion against --help). It
+ * names each command's handler (cli/cmd_*.c); nothing else here. */
+#include "commands.h"
 
 #include <stddef.h>
 
-const struct fota_cli_opt fota_cli_global_opts[] = {
-    { "server", 0, "URL", "server base URL (overrides FOTA_SERVER and the config file)" },
-    { "key", 0, "KEY", "API key (overrides FOTA_KEY and the config file)" },
-    { "cacert", 0, "FILE", "CA certificates (PEM) for an https server with a private CA" },
-    { "json", 0, NULL, "print the server's JSON reply instead of a table" },
-    { "no-color", 0, NULL, "never colour the output" },
-    { "help", 'h', NULL, "show this help" },
-    { NULL, 0, NULL, NULL }
-};
+#include "cmd.h"
 
 static const struct fota_cli_opt o_none[] = { { NULL, 0, NULL, NULL } };
 
@@ -124,72 +117,72 @@ static const struct fota_cli_opt o_rollout_show[] = {
     { NULL, 0, NULL, NULL }
 };
 
-const struct fota_cli_verb fota_cli_verbs[] = {
+const struct fota_cli_command fota_cli_commands[] = {
     { "login", NULL, "--server URL --key KEY [--cacert FILE]",
       "check and store the server and key in ~/.config/fota/config (0600)",
-      o_login, 0, 0, 1, fota_cli_login },
+      o_login, 0, 0, FOTA_CLI_CMD_SERVER | FOTA_CLI_CMD_LOGIN, fota_cli_cmd_login },
     { "product", "create", "NAME", "create a product",
-      o_product_create, 1, 1, 1, fota_cli_product_create },
+      o_product_create, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_product_create },
     { "product", "list", "", "list products with their current version and device counts",
-      o_none, 0, 0, 1, fota_cli_product_list },
+      o_none, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_product_list },
     { "product", "show", "PRODUCT", "show one product (id or name)",
-      o_none, 1, 1, 1, fota_cli_product_show },
+      o_none, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_product_show },
     { "product", "delete", "PRODUCT",
       "delete a product that has no devices and no releases left",
-      o_none, 1, 1, 1, fota_cli_product_delete },
+      o_none, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_product_delete },
     { "release", "publish", "--product P --version V USER1.BIN USER2.BIN [FILE...]",
       "check the images locally, then upload them as a new release",
-      o_publish, 1, 10, 1, fota_cli_release_publish },
+      o_publish, 1, 10, FOTA_CLI_CMD_SERVER, fota_cli_cmd_release_publish },
     { "release", "list", "--product P", "list a product's releases, newest first",
-      o_product, 0, 0, 1, fota_cli_release_list },
+      o_product, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_release_list },
     { "release", "current", "--product P [VERSION]",
       "show the current release, or make VERSION current (devices get an update message)",
-      o_product, 0, 1, 1, fota_cli_release_current },
+      o_product, 0, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_release_current },
     { "release", "show", "--product P VERSION", "show one release with its files and hashes",
-      o_product, 1, 1, 1, fota_cli_release_show },
+      o_product, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_release_show },
     { "release", "download", "--product P VERSION FILE [-o OUT]",
       "download a stored file of a release, checked against its SHA-256",
-      o_release_download, 2, 2, 1, fota_cli_release_download },
+      o_release_download, 2, 2, FOTA_CLI_CMD_SERVER, fota_cli_cmd_release_download },
     { "release", "delete", "--product P VERSION",
       "delete a release and the stored files no other release uses (not the current one "
       "while the product has devices)",
-      o_product, 1, 2, 1, fota_cli_release_delete },
+      o_product, 1, 2, FOTA_CLI_CMD_SERVER, fota_cli_cmd_release_delete },
     { "device", "add", "--product P NAME", "add a device; prints its master and owner keys",
-      o_device_add, 1, 1, 1, fota_cli_device_add },
+      o_device_add, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_add },
     { "device", "list", "[--product P]", "list devices",
-      o_device_list, 0, 0, 1, fota_cli_device_list },
+      o_device_list, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_list },
     { "device", "show", "DEVICE", "show one device (id or name)",
-      o_device_ref, 1, 1, 1, fota_cli_device_show },
+      o_device_ref, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_show },
     { "device", "key", "DEVICE [--bin] [-o FILE]",
       "print the master device key, or write the flash-ready key sector with --bin",
-      o_device_key, 1, 1, 1, fota_cli_device_key },
+      o_device_key, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_key },
     { "device", "commands", "DEVICE", "the commands sent to a device and their state, newest first",
-      o_device_commands, 1, 1, 1, fota_cli_device_commands },
+      o_device_commands, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_commands },
     { "device", "rotate-keys", "DEVICE",
       "new master and owner keys (the old ones stop working; re-flash the key sector)",
-      o_device_ref, 1, 1, 1, fota_cli_device_rotate },
+      o_device_ref, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_rotate_keys },
     { "device", "delete", "DEVICE",
       "delete a device: its keys stop working and its connection is closed",
-      o_device_ref, 1, 1, 1, fota_cli_device_delete },
+      o_device_ref, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_delete },
     { "rollout", "start", "--product P --version V [--from V] [--online] [--reboot] [--wait]",
       "upgrade every device of a product that matches (a bulk upgrade; the server paces it)",
-      o_rollout_start, 0, 0, 1, fota_cli_rollout_start },
+      o_rollout_start, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_start },
     { "rollout", "list", "[--product P]", "list rollouts with their progress, newest first",
-      o_device_list, 0, 0, 1, fota_cli_rollout_list },
+      o_device_list, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_list },
     { "rollout", "show", "ID [--wait]", "show one rollout's counters, or follow it with --wait",
-      o_rollout_show, 1, 1, 1, fota_cli_rollout_show },
+      o_rollout_show, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_show },
     { "rollout", "cancel", "ID",
       "stop a rollout: devices not pushed yet are dropped, pushed ones finish",
-      o_none, 1, 1, 1, fota_cli_rollout_cancel },
+      o_none, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_cancel },
     { "upgrade", NULL, "DEVICE --version V [--wait [--timeout S]]",
       "tell a device to download and install version V (queued while it is offline)",
-      o_upgrade, 1, 1, 1, fota_cli_upgrade },
+      o_upgrade, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rpc_upgrade },
     { "reboot", NULL, "DEVICE", "tell a device to reboot into its other slot",
-      o_device_ref, 1, 1, 1, fota_cli_reboot },
+      o_device_ref, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rpc_reboot },
     { "rpc", NULL, "DEVICE ACTION [KEY=VALUE...]", "send any action to a device",
-      o_device_ref, 2, -1, 1, fota_cli_rpc },
+      o_device_ref, 2, -1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rpc_action },
     { "messages", NULL, "[--product P] [--device D] [--follow [--count N]]",
       "list device and release messages, newest last; --follow streams new ones",
-      o_messages, 0, 0, 1, fota_cli_messages },
+      o_messages, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_messages },
     { NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
 };

@@ -25,7 +25,7 @@ static int copy_str(char *dst, size_t cap, const char *src)
     return 0;
 }
 
-int fota_cli_conf_path(char *buf, size_t len)
+int fota_cli_config_path(char *buf, size_t len)
 {
     const char *xdg = getenv("XDG_CONFIG_HOME");
     const char *home = getenv("HOME");
@@ -140,8 +140,8 @@ static int pick(char *dst, size_t cap, const char **from, const char *file_val, 
     return 0;
 }
 
-int fota_cli_conf_load(struct fota_cli_conf *c, const char *flag_server, const char *flag_key,
-                       const char *flag_cacert, char *err, size_t errlen)
+int fota_cli_config_load(struct fota_cli_config *c, const char *flag_server, const char *flag_key,
+                         const char *flag_cacert, char *err, size_t errlen)
 {
     struct load_state st;
     const char *cafrom = NULL;
@@ -149,7 +149,7 @@ int fota_cli_conf_load(struct fota_cli_conf *c, const char *flag_server, const c
 
     memset(c, 0, sizeof(*c));
     memset(&st, 0, sizeof(st));
-    if (fota_cli_conf_path(c->path, sizeof(c->path)) < 0)
+    if (fota_cli_config_path(c->path, sizeof(c->path)) < 0)
         c->path[0] = '\0';
     if (c->path[0] && access(c->path, F_OK) == 0) {
         struct stat sb;
@@ -205,8 +205,8 @@ static int has_newline(const char *s)
     return strchr(s, '\n') != NULL || strchr(s, '\r') != NULL;
 }
 
-int fota_cli_conf_save(const char *server, const char *key, const char *cacert,
-                       char *path_out, size_t path_len, char *err, size_t errlen)
+int fota_cli_config_save(const char *server, const char *key, const char *cacert,
+                         char *path_out, size_t path_len, char *err, size_t errlen)
 {
     char path[FOTA_CLI_PATH_MAX], tmp[FOTA_CLI_PATH_MAX + 16], dir[FOTA_CLI_PATH_MAX];
     char *slash;
@@ -217,7 +217,7 @@ int fota_cli_conf_save(const char *server, const char *key, const char *cacert,
         snprintf(err, errlen, "the server and key must be one line each");
         return FOTA_EINVAL;
     }
-    rc = fota_cli_conf_path(path, sizeof(path));
+    rc = fota_cli_config_path(path, sizeof(path));
     if (rc < 0) {
         snprintf(err, errlen, "neither HOME nor XDG_CONFIG_HOME is set");
         return rc;

@@ -11,7 +11,7 @@
 #define FOTA_CLI_KEY_MAX  128
 #define FOTA_CLI_PATH_MAX 1024
 
-struct fota_cli_conf {
+struct fota_cli_config {
     char server[FOTA_CLI_URL_MAX];   /* "" when nowhere set */
     char key[FOTA_CLI_KEY_MAX];      /* "" when nowhere set */
     const char *server_from;         /* static: "--server", "FOTA_SERVER", the file path, or NULL */
@@ -22,19 +22,19 @@ struct fota_cli_conf {
 
 /* Writes the config file's path to buf. Returns 0, FOTA_ENOENT when neither
  * XDG_CONFIG_HOME nor HOME is set, FOTA_ETOOBIG when it does not fit. */
-int fota_cli_conf_path(char *buf, size_t len);
+int fota_cli_config_path(char *buf, size_t len);
 
 /* Fills *c by precedence flag > environment > file. The flag_* may be
  * NULL. A missing file is not an error. Returns 0, or FOTA_ECONFIG for an
  * unreadable or malformed file (err gets one sentence naming it). */
-int fota_cli_conf_load(struct fota_cli_conf *c, const char *flag_server, const char *flag_key,
-                       const char *flag_cacert, char *err, size_t errlen);
+int fota_cli_config_load(struct fota_cli_config *c, const char *flag_server, const char *flag_key,
+                         const char *flag_cacert, char *err, size_t errlen);
 
 /* Writes server, key and cacert (NULL or "" for none) to the config file
  * atomically (temp file 0600 + rename), creating the directories (0700). path_out (may be NULL)
  * receives the path. Returns 0 or FOTA_EIO/FOTA_ENOENT/FOTA_EINVAL with a
  * sentence in err. */
-int fota_cli_conf_save(const char *server, const char *key, const char *cacert,
-                       char *path_out, size_t path_len, char *err, size_t errlen);
+int fota_cli_config_save(const char *server, const char *key, const char *cacert,
+                         char *path_out, size_t path_len, char *err, size_t errlen);
 
 #endif

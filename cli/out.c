@@ -3,6 +3,7 @@
  * columns, scripts get tab-separated fields. */
 #include "out.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,9 @@
 
 #include "fota_err.h"
 
+/* The output style of this run: process-wide, written once by
+ * fota_cli_out_init before anything is printed, read by every printer after
+ * (fotactl is single-threaded). */
 static int g_tty, g_color;
 
 void fota_cli_out_init(int color_flag)
@@ -22,23 +26,35 @@ void fota_cli_out_init(int color_flag)
 }
 
 int fota_cli_out_tty(void) { return g_tty; }
-int fota_cli_out_color(void) { return g_color; }
-const char *fota_cli_c_bold(void) { return g_color ? "\033[1m" : ""; }
-const char *fota_cli_c_green(void) { return g_color ? "\033[32m" : ""; }
-const char *fota_cli_c_yellow(void) { return g_color ? "\033[33m" : ""; }
-const char *fota_cli_c_red(void) { return g_color ? "\033[31m" : ""; }
-const char *fota_cli_c_dim(void) { return g_color ? "\033[2m" : ""; }
-const char *fota_cli_c_off(void) { return g_color ? "\033[0m" : ""; }
+const char *fota_cli_out_bold(void) { return g_color ? "\033[1m" : ""; }
+const char *fota_cli_out_green(void) { return g_color ? "\033[32m" : ""; }
+const char *fota_cli_out_dim(void) { return g_color ? "\033[2m" : ""; }
+const char *fota_cli_out_off(void) { return g_color ? "\033[0m" : ""; }
 
-struct fota_cli_table {
+int fota_cli_out_fail(int status, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("fotactl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return status;
+}
+
+/* A table: headers and cells copied, printed aligned or as TSV. */
+struct out_table {
     size_t ncols, nrows, cap;
     char *head[FOTA_CLI_TABLE_MAX_COLS];
     char **cells;   /* nrows * ncols */
 };
 
-struct fota_cli_table *fota_cli_table_new(size_t ncols, const char *const *headers)
+static void table_free(struct out_table *t);
+
+static struct out_table *table_new(size_t ncols, const char *const *headers)
 {
-    struct fota_cli_table *t;
+    struct out_table *t;
     size_t i;
 
     if (ncols == 0 || ncols > FOTA_CLI_TABLE_MAX_COLS)
@@ -50,14 +66,14 @@ struct fota_cli_table *fota_cli_table_new(size_t ncols, const char *const *heade
     for (i = 0; i < ncols; i++) {
         t->head[i] = strdup(headers[i]);
         if (!t->head[i]) {
-            fota_cli_table_free(t);
+            table_free(t);
             return NULL;
         }
     }
     return t;
 }
 
-int fota_cli_table_add(struct fota_cli_table *t, const char *const *cells)
+static int table_add(struct out_table *t, const char *const *cells)
 {
     size_t i, base;
     char **np;
@@ -111,7 +127,7 @@ static void print_plain(FILE *f, const char *s)
         fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
 }
 
-void fota_cli_table_print(const struct fota_cli_table *t, FILE *f)
+static void table_print(const struct out_table *t, FILE *f)
 {
     size_t w[FOTA_CLI_TABLE_MAX_COLS];
     size_t r, c;
@@ -136,10 +152,10 @@ void fota_cli_table_print(const struct fota_cli_table *t, FILE *f)
                 w[c] = cw;
         }
     }
-    fputs(fota_cli_c_bold(), f);
+    fputs(fota_cli_out_bold(), f);
     for (c = 0; c < t->ncols; c++)
         fprintf(f, "%s%-*s", c ? "  " : "", c + 1 < t->ncols ? (int)w[c] : 0, t->head[c]);
-    fprintf(f, "%s\n", fota_cli_c_off());
+    fprintf(f, "%s\n", fota_cli_out_off());
     for (r = 0; r < t->nrows; r++) {
         for (c = 0; c < t->ncols; c++) {
             const char *cell = t->cells[r * t->ncols + c];
@@ -151,7 +167,7 @@ void fota_cli_table_print(const struct fota_cli_table *t, FILE *f)
     }
 }
 
-void fota_cli_table_free(struct fota_cli_table *t)
+static void table_free(struct out_table *t)
 {
     size_t i;
 
@@ -175,7 +191,7 @@ void fota_cli_out_kv(FILE *f, int width, const char *key, const char *value)
         fputc('\n', f);
         return;
     }
-    fprintf(f, "%s%-*s%s  %s\n", fota_cli_c_bold(), width, key, fota_cli_c_off(),
+    fprintf(f, "%s%-*s%s  %s\n", fota_cli_out_bold(), width, key, fota_cli_out_off(),
             value ? value : "-");
 }
 
@@ -185,7 +201,7 @@ void fota_cli_out_json(FILE *f, const json_t *j)
     fputc('\n', f);
 }
 
-const char *fota_cli_fmt(const json_t *v, char *buf, size_t cap)
+const char *fota_cli_out_fmt(const json_t *v, char *buf, size_t cap)
 {
     char *s;
 
@@ -207,7 +223,7 @@ const char *fota_cli_fmt(const json_t *v, char *buf, size_t cap)
     return buf;
 }
 
-const char *fota_cli_fmt_time(const json_t *v, char *buf, size_t cap)
+const char *fota_cli_out_fmt_time(const json_t *v, char *buf, size_t cap)
 {
     long long t = -1;
     struct tm tm;
@@ -218,7 +234,7 @@ const char *fota_cli_fmt_time(const json_t *v, char *buf, size_t cap)
     else if (json_is_real(v))
         t = (long long)json_real_value(v);
     if (t <= 0)
-        return fota_cli_fmt(t == 0 ? NULL : v, buf, cap);
+        return fota_cli_out_fmt(t == 0 ? NULL : v, buf, cap);
     tt = (time_t)t;
     if (!localtime_r(&tt, &tm) || strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm) == 0)
         snprintf(buf, cap, "%lld", t);
@@ -257,26 +273,26 @@ void fota_cli_out_show(FILE *f, const json_t *obj, const char *const *order)
         v = json_object_get(obj, *o);
         if (!v)
             continue;
-        fota_cli_out_kv(f, width, *o, is_time_key(*o) ? fota_cli_fmt_time(v, buf, sizeof(buf))
-                                                      : fota_cli_fmt(v, buf, sizeof(buf)));
+        fota_cli_out_kv(f, width, *o, is_time_key(*o) ? fota_cli_out_fmt_time(v, buf, sizeof(buf))
+                                                      : fota_cli_out_fmt(v, buf, sizeof(buf)));
     }
     json_object_foreach((json_t *)obj, k, v) {
         if (in_list(order, k))
             continue;
-        fota_cli_out_kv(f, width, k, is_time_key(k) ? fota_cli_fmt_time(v, buf, sizeof(buf))
-                                                    : fota_cli_fmt(v, buf, sizeof(buf)));
+        fota_cli_out_kv(f, width, k, is_time_key(k) ? fota_cli_out_fmt_time(v, buf, sizeof(buf))
+                                                    : fota_cli_out_fmt(v, buf, sizeof(buf)));
     }
 }
 
-const char *fota_cli_cell_time(const json_t *row, const char *field, void *ud, char *buf,
-                               size_t cap)
+const char *fota_cli_out_cell_time(const json_t *row, const char *field, void *ud, char *buf,
+                                   size_t cap)
 {
     (void)ud;
-    return fota_cli_fmt_time(json_object_get(row, field), buf, cap);
+    return fota_cli_out_fmt_time(json_object_get(row, field), buf, cap);
 }
 
-void fota_cli_list_cells(const json_t *row, const struct fota_cli_list *l, void *ud,
-                         char buf[][FOTA_CLI_CELL_MAX], const char **cells)
+void fota_cli_out_list_cells(const json_t *row, const struct fota_cli_list *l, void *ud,
+                             char buf[][FOTA_CLI_CELL_MAX], const char **cells)
 {
     const struct fota_cli_col *col;
     size_t k;
@@ -286,7 +302,7 @@ void fota_cli_list_cells(const json_t *row, const struct fota_cli_list *l, void 
         if (col->fn)
             cells[k] = col->fn(row, col->field, ud, buf[k], l->cap);
         else
-            cells[k] = fota_cli_fmt(json_object_get(row, col->field), buf[k], l->cap);
+            cells[k] = fota_cli_out_fmt(json_object_get(row, col->field), buf[k], l->cap);
         if (col->dash && !cells[k][0])
             cells[k] = "-";
     }
@@ -296,7 +312,7 @@ int fota_cli_out_list(FILE *f, const json_t *rows, const struct fota_cli_list *l
 {
     const char *head[FOTA_CLI_TABLE_MAX_COLS], *cells[FOTA_CLI_TABLE_MAX_COLS];
     char buf[FOTA_CLI_TABLE_MAX_COLS][FOTA_CLI_CELL_MAX];
-    struct fota_cli_table *t;
+    struct out_table *t;
     size_t i, n = json_array_size(rows);
 
     if (l->ncols == 0 || l->ncols > FOTA_CLI_TABLE_MAX_COLS || l->cap < 2 ||
@@ -304,14 +320,15 @@ int fota_cli_out_list(FILE *f, const json_t *rows, const struct fota_cli_list *l
         return FOTA_EINVAL;
     for (i = 0; i < l->ncols; i++)
         head[i] = l->cols[i].head;
-    t = fota_cli_table_new(l->ncols, head);
+    t = table_new(l->ncols, head);
     if (!t)
         return FOTA_ENOMEM;
     for (i = 0; i < n; i++) {
-        fota_cli_list_cells(json_array_get(rows, l->reverse ? n - 1 - i : i), l, ud, buf, cells);
-        fota_cli_table_add(t, cells);
+        fota_cli_out_list_cells(json_array_get(rows, l->reverse ? n - 1 - i : i), l, ud, buf,
+                                cells);
+        table_add(t, cells);
     }
-    fota_cli_table_print(t, f);
-    fota_cli_table_free(t);
+    table_print(t, f);
+    table_free(t);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* out.h - fotactl's output: aligned tables with a coloured header on a
  * terminal, tab-separated rows without header when piped (for awk/cut),
- * key/value blocks for `show`, and the server's JSON for --json. */
+ * key/value blocks for `show`, the server's JSON for --json, and the one
+ * line on stderr that says why a command failed. */
 #ifndef FOTA_CLI_OUT_H
 #define FOTA_CLI_OUT_H
 
@@ -10,29 +11,21 @@
 
 #define FOTA_CLI_TABLE_MAX_COLS 12
 
-/* Decides the style once per run: tty = stdout is a terminal; colour when
- * tty, NO_COLOR unset, TERM not "dumb", and color_flag != 0 (--no-color
- * passes 0). */
+/* Decides the style once per run, before anything is printed: tty = stdout
+ * is a terminal; colour when tty, NO_COLOR unset, TERM not "dumb", and
+ * color_flag != 0 (--no-color passes 0). */
 void fota_cli_out_init(int color_flag);
 int fota_cli_out_tty(void);
-int fota_cli_out_color(void);
 
-/* ANSI colours (empty strings when colour is off). */
-const char *fota_cli_c_bold(void);
-const char *fota_cli_c_green(void);
-const char *fota_cli_c_yellow(void);
-const char *fota_cli_c_red(void);
-const char *fota_cli_c_dim(void);
-const char *fota_cli_c_off(void);
+/* ANSI attributes for cells and lines (empty strings when colour is off). */
+const char *fota_cli_out_bold(void);
+const char *fota_cli_out_green(void);
+const char *fota_cli_out_dim(void);
+const char *fota_cli_out_off(void);
 
-/* A table. Cells are copied. Returns NULL when out of memory. */
-struct fota_cli_table;
-struct fota_cli_table *fota_cli_table_new(size_t ncols, const char *const *headers);
-/* Adds a row of ncols cells (NULL cells print as "-"). Returns 0 or FOTA_ENOMEM. */
-int fota_cli_table_add(struct fota_cli_table *t, const char *const *cells);
-/* Prints to f: aligned with a header on a terminal, TSV rows when piped. */
-void fota_cli_table_print(const struct fota_cli_table *t, FILE *f);
-void fota_cli_table_free(struct fota_cli_table *t);   /* NULL-safe */
+/* Prints "fotactl: <reason>" and a newline on stderr; returns status (an
+ * exit status of cli/cli.h), so a command can `return fota_cli_out_fail(...)`. */
+int fota_cli_out_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Lists: a table whose cells come from the members of each element of a
  * JSON array, one column description per column. */
@@ -46,7 +39,7 @@ typedef const char *(*fota_cli_cell_fn)(const json_t *row, const char *field, vo
 struct fota_cli_col {
     const char *head;      /* header ("NAME") */
     const char *field;     /* member of each element ("name"); may be NULL for fn */
-    fota_cli_cell_fn fn;   /* NULL: fota_cli_fmt of the member */
+    fota_cli_cell_fn fn;   /* NULL: fota_cli_out_fmt of the member */
     int dash;              /* 1: an empty cell prints "-" */
 };
 
@@ -63,18 +56,19 @@ struct fota_cli_list {
     { (cols), sizeof(cols) / sizeof((cols)[0]), (cap), (reverse) }
 
 /* Cell formatters for struct fota_cli_col: the member as a time
- * (fota_cli_fmt_time). */
-const char *fota_cli_cell_time(const json_t *row, const char *field, void *ud, char *buf,
-                               size_t cap);
+ * (fota_cli_out_fmt_time). */
+const char *fota_cli_out_cell_time(const json_t *row, const char *field, void *ud, char *buf,
+                                   size_t cap);
 
 /* Fills cells[0..l->ncols) for element row; cells point into buf or at
  * constant strings. */
-void fota_cli_list_cells(const json_t *row, const struct fota_cli_list *l, void *ud,
-                         char buf[][FOTA_CLI_CELL_MAX], const char **cells);
+void fota_cli_out_list_cells(const json_t *row, const struct fota_cli_list *l, void *ud,
+                             char buf[][FOTA_CLI_CELL_MAX], const char **cells);
 
-/* Prints the elements of array rows (NULL: none) as a table to f (see
- * fota_cli_table_print). Returns 0, or FOTA_ENOMEM when the table could not
- * be made (nothing printed). A row that cannot be added is left out. */
+/* Prints the elements of array rows (NULL: none) as a table to f (aligned
+ * with a header on a terminal, TSV rows when piped). Returns 0, or
+ * FOTA_ENOMEM when the table could not be made (nothing printed). A row
+ * that cannot be added is left out. */
 int fota_cli_out_list(FILE *f, const json_t *rows, const struct fota_cli_list *l, void *ud);
 
 /* Prints one "key  value" line of a show block (key padded to width). */
@@ -91,10 +85,10 @@ void fota_cli_out_json(FILE *f, const json_t *j);
 /* Formats a JSON scalar for a table cell into buf: strings as is, numbers,
  * true/false as yes/no, null/missing as "-"; objects/arrays compact JSON.
  * Returns buf. */
-const char *fota_cli_fmt(const json_t *v, char *buf, size_t cap);
+const char *fota_cli_out_fmt(const json_t *v, char *buf, size_t cap);
 
 /* Formats Unix seconds (a JSON integer or numeric string) as local
- * "YYYY-MM-DD HH:MM:SS"; anything else as fota_cli_fmt. Returns buf. */
-const char *fota_cli_fmt_time(const json_t *v, char *buf, size_t cap);
+ * "YYYY-MM-DD HH:MM:SS"; anything else as fota_cli_out_fmt. Returns buf. */
+const char *fota_cli_out_fmt_time(const json_t *v, char *buf, size_t cap);
 
 #endif

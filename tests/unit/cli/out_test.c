@@ -1,5 +1,5 @@
 /* out_test.c - unit tests of the list tables in cli/out.c (fota_cli_out_list,
- * fota_cli_list_cells): cells from members, formatter callbacks with the
+ * fota_cli_out_list_cells): cells from members, formatter callbacks with the
  * caller's data, '-' for empty cells only where a column asks, reverse order,
  * the per-list cell size, bad descriptions; output as piped (TSV). */
 #include <fcntl.h>
@@ -43,8 +43,8 @@ static const char *tagged(const json_t *row, const char *field, void *ud, char *
 {
     char v[64];
 
-    snprintf(buf, cap, "%s:%s", (const char *)ud, fota_cli_fmt(json_object_get(row, field), v,
-                                                               sizeof(v)));
+    snprintf(buf, cap, "%s:%s", (const char *)ud, fota_cli_out_fmt(json_object_get(row, field), v,
+                                                                   sizeof(v)));
     return buf;
 }
 
@@ -141,7 +141,7 @@ static void bad_descriptions(void **state)
 static void time_cells(void **state)
 {
     static const struct fota_cli_col tcols[] = {
-        { "AT", "at", fota_cli_cell_time, 1 },
+        { "AT", "at", fota_cli_out_cell_time, 1 },
     };
     static const struct fota_cli_list l = FOTA_CLI_LIST(tcols, 64, 0);
     char buf[1][FOTA_CLI_CELL_MAX];
@@ -150,11 +150,11 @@ static void time_cells(void **state)
 
     (void)state;
     row = json_pack("{s:i}", "at", 86400 + 3661);
-    fota_cli_list_cells(row, &l, NULL, buf, cells);
+    fota_cli_out_list_cells(row, &l, NULL, buf, cells);
     assert_string_equal(cells[0], "1970-01-02 01:01:01");
     json_decref(row);
     row = json_pack("{s:i}", "at", 0);   /* no time: "-" */
-    fota_cli_list_cells(row, &l, NULL, buf, cells);
+    fota_cli_out_list_cells(row, &l, NULL, buf, cells);
     assert_string_equal(cells[0], "-");
     json_decref(row);
 }
