@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "fota_err.h"
+#include "fota_str.h"
 
 #ifndef FOTA_VERSION
 #define FOTA_VERSION "dev"
@@ -26,8 +27,8 @@ struct buf {
 
 struct fota_cli_api {
     CURL *curl;
-    char server[FOTA_CLI_URL_MAX];   /* base URL without trailing '/' */
-    char origin[FOTA_CLI_URL_MAX];   /* scheme://host:port, for messages */
+    char server[FOTA_CLI_URL_MAX + 8];   /* base URL without trailing '/' ("http://" added) */
+    char origin[FOTA_CLI_URL_MAX + 8];   /* scheme://host:port, for messages */
     char auth[FOTA_CLI_KEY_MAX + 32];
     const char *cacert;              /* borrowed; NULL = system store */
     long stream_timeout;             /* seconds, 0 = none */
@@ -78,13 +79,13 @@ static void set_server(struct fota_cli_api *api, const char *server)
     size_t n;
 
     if (strstr(server, "://"))
-        snprintf(api->server, sizeof(api->server), "%s", server);
+        fota_str_copy(api->server, sizeof(api->server), server);
     else
         snprintf(api->server, sizeof(api->server), "http://%s", server);
     n = strlen(api->server);
     while (n > 0 && api->server[n - 1] == '/')
         api->server[--n] = '\0';
-    snprintf(api->origin, sizeof(api->origin), "%s", api->server);
+    fota_str_copy(api->origin, sizeof(api->origin), api->server);
     if (!u)
         return;
     if (curl_url_set(u, CURLUPART_URL, api->server, 0) == CURLUE_OK &&
@@ -202,7 +203,7 @@ static int transport_error(struct fota_cli_api *api, CURLcode rc, struct fota_cl
     curl_easy_getinfo(api->curl, CURLINFO_OS_ERRNO, &os_errno);
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
-        snprintf(why, sizeof(why), "%s", os_errno ? strerror((int)os_errno) : "no route");
+        fota_str_copy(why, sizeof(why), os_errno ? strerror((int)os_errno) : "no route");
         lower_first(why);
         snprintf(r->transport, sizeof(r->transport), "cannot connect to %.300s (%.300s)", api->origin, why);
         return FOTA_ECLOSED;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "fota_str.h"
 #include "file.h"
 #include "fwimg.h"
 #include "out.h"
@@ -71,7 +72,7 @@ static void upload_names(struct local_file *f, size_t n)
             taken[s] = 1;
             continue;
         }
-        snprintf(f[i].name, sizeof(f[i].name), "%s", base ? base + 1 : f[i].path);
+        fota_str_copy(f[i].name, sizeof(f[i].name), base ? base + 1 : f[i].path);
     }
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "fota_str.h"
 #include "out.h"
 
 #define ROLLOUT_WAIT_DEFAULT 3600   /* s: --wait gives up after this (the job goes on) */
@@ -119,7 +120,7 @@ static int wait_job(struct fota_cli_ctx *c, int64_t id, long timeout)
         if (!c->json && strcmp(line, last) != 0) {
             printf("rollout %" PRId64 ": %s\n", id, line);
             fflush(stdout);
-            snprintf(last, sizeof(last), "%s", line);
+            fota_str_copy(last, sizeof(last), line);
         }
         if (!running) {
             if (c->json)

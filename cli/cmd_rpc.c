@@ -10,6 +10,7 @@
 
 #include "cmd.h"
 #include "fota_err.h"
+#include "fota_str.h"
 #include "out.h"
 
 /* Sends action with KEY=VALUE parameters to the device c->args.pos[0] and prints
@@ -42,10 +43,9 @@ static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv
         char k[128];
         int w;
 
-        if (!eq || eq == kv[i] || (size_t)(eq - kv[i]) >= sizeof(k))
+        if (!eq || eq == kv[i] ||
+            fota_str_copy_n(k, sizeof(k), kv[i], (size_t)(eq - kv[i])) >= sizeof(k))
             return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "'%s' is not KEY=VALUE", kv[i]);
-        memcpy(k, kv[i], (size_t)(eq - kv[i]));
-        k[eq - kv[i]] = '\0';
         if (fota_cli_api_urlencode(k, word, sizeof(word)) < 0 ||
             fota_cli_api_urlencode(eq + 1, enc, sizeof(enc)) < 0)
             return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "'%s' is too long", kv[i]);
@@ -71,9 +71,9 @@ static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv
         cmd = json_object_get(r.json, "command");
         state = json_object_get(cmd, "state");
         if (json_is_string(state))
-            snprintf(word, sizeof(word), "%s", json_string_value(state));
+            fota_str_copy(word, sizeof(word), json_string_value(state));
         else
-            snprintf(word, sizeof(word), "%s", r.status == 202 ? "queued" : "sent");
+            fota_str_copy(word, sizeof(word), r.status == 202 ? "queued" : "sent");
         printf("%s for device %s: %s%s\n", done, c->args.pos[0], word,
                strcmp(word, "queued") == 0 ? " (delivered when the device connects)" : "");
     } else {

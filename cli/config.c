@@ -14,16 +14,7 @@
 #include <unistd.h>
 
 #include "fota_err.h"
-
-static int copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t n = strlen(src);
-
-    if (n >= cap)
-        return FOTA_ETOOBIG;
-    memcpy(dst, src, n + 1);
-    return 0;
-}
+#include "fota_str.h"
 
 int fota_cli_config_path(char *buf, size_t len)
 {
@@ -92,7 +83,7 @@ static int read_ini(const char *path, struct load_state *st)
                 break;
             }
             *end = '\0';
-            snprintf(section, sizeof(section), "%s", trim(s + 1));
+            fota_str_copy(section, sizeof(section), trim(s + 1));   /* fits: checked above */
             continue;
         }
         eq = strchr(s, '=');
@@ -105,13 +96,12 @@ static int read_ini(const char *path, struct load_state *st)
         value = trim(eq + 1);
         if (strcmp(section, "server") != 0)
             continue;
-        if (strcmp(name, "url") == 0 && copy_str(st->server, sizeof(st->server), value) < 0)
-            st->bad = 1;
-        else if (strcmp(name, "key") == 0 && copy_str(st->key, sizeof(st->key), value) < 0)
-            st->bad = 1;
-        else if (strcmp(name, "cacert") == 0 &&
-                 copy_str(st->cacert, sizeof(st->cacert), value) < 0)
-            st->bad = 1;
+        if (strcmp(name, "url") == 0)
+            st->bad |= fota_str_copy(st->server, sizeof(st->server), value) >= sizeof(st->server);
+        else if (strcmp(name, "key") == 0)
+            st->bad |= fota_str_copy(st->key, sizeof(st->key), value) >= sizeof(st->key);
+        else if (strcmp(name, "cacert") == 0)
+            st->bad |= fota_str_copy(st->cacert, sizeof(st->cacert), value) >= sizeof(st->cacert);
     }
     if (rc == 0 && ferror(f))
         rc = -1;
@@ -119,24 +109,31 @@ static int read_ini(const char *path, struct load_state *st)
     return rc;
 }
 
-/* One setting: the flag wins over the environment, which wins over the file. */
+/* One setting: the flag wins over the environment, which wins over the file.
+ * A value too long for dst is refused, never cut. */
 static int pick(char *dst, size_t cap, const char **from, const char *file_val, const char *path,
                 const char *env_name, const char *flag, const char *flag_name, char *err,
                 size_t errlen)
 {
     const char *env = getenv(env_name);
+    const char *val = file_val[0] ? file_val : NULL, *src = path;
 
-    if (file_val[0] && copy_str(dst, cap, file_val) == 0)
-        *from = path;
-    if (env && env[0] && copy_str(dst, cap, env) == 0)
-        *from = env_name;
-    if (flag) {
-        if (copy_str(dst, cap, flag) < 0) {
-            snprintf(err, errlen, "%s is too long", flag_name);
-            return FOTA_ECONFIG;
-        }
-        *from = flag_name;
+    if (env && env[0]) {
+        val = env;
+        src = env_name;
     }
+    if (flag) {
+        val = flag;
+        src = flag_name;
+    }
+    if (!val)
+        return 0;
+    if (fota_str_copy(dst, cap, val) >= cap) {
+        dst[0] = '\0';
+        snprintf(err, errlen, "%s is too long", src);
+        return FOTA_ECONFIG;
+    }
+    *from = src;
     return 0;
 }
 
@@ -267,6 +264,6 @@ out:
         return rc;
     }
     if (path_out)
-        snprintf(path_out, path_len, "%s", path);
+        fota_str_copy(path_out, path_len, path);
     return 0;
 }

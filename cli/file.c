@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fota_str.h"
 #include "out.h"
 
 int fota_cli_file_read(const char *path, size_t max, uint8_t **data, size_t *len)
@@ -55,7 +56,7 @@ int fota_cli_file_read(const char *path, size_t max, uint8_t **data, size_t *len
     *len = got;
     return 0;
 fail:
-    snprintf(why, sizeof(why), "%s", strerror(errno ? errno : EIO));
+    fota_str_copy(why, sizeof(why), strerror(errno ? errno : EIO));
     if (why[0] >= 'A' && why[0] <= 'Z' && !(why[1] >= 'A' && why[1] <= 'Z'))
         why[0] = (char)(why[0] - 'A' + 'a');
     rc = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "cannot read %s (%s)", path, why);

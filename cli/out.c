@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fota_err.h"
+#include "fota_str.h"
 
 /* The output style of this run: process-wide, written once by
  * fota_cli_out_init before anything is printed, read by every printer after
@@ -208,16 +209,16 @@ const char *fota_cli_out_fmt(const json_t *v, char *buf, size_t cap)
     if (!v || json_is_null(v))
         snprintf(buf, cap, "-");
     else if (json_is_string(v))
-        snprintf(buf, cap, "%s", json_string_value(v));
+        fota_str_copy(buf, cap, json_string_value(v));
     else if (json_is_integer(v))
         snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     else if (json_is_real(v))
         snprintf(buf, cap, "%g", json_real_value(v));
     else if (json_is_boolean(v))
-        snprintf(buf, cap, "%s", json_is_true(v) ? "yes" : "no");
+        fota_str_copy(buf, cap, json_is_true(v) ? "yes" : "no");
     else {
         s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        snprintf(buf, cap, "%s", s ? s : "?");
+        fota_str_copy(buf, cap, s ? s : "?");
         free(s);
     }
     return buf;

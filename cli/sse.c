@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fota_err.h"
+#include "fota_str.h"
 
 void fota_cli_sse_init(struct fota_cli_sse *s, fota_cli_sse_cb cb, void *ud)
 {
@@ -48,14 +49,6 @@ static int append(char **p, size_t *len, size_t *cap, const char *src, size_t n)
     *len += n;
     (*p)[*len] = '\0';
     return 0;
-}
-
-static void set_name(char *dst, const char *val, size_t vlen)
-{
-    if (vlen >= FOTA_CLI_SSE_NAME_MAX)
-        vlen = FOTA_CLI_SSE_NAME_MAX - 1;
-    memcpy(dst, val, vlen);
-    dst[vlen] = '\0';
 }
 
 static int dispatch(struct fota_cli_sse *s)
@@ -102,9 +95,9 @@ static int line(struct fota_cli_sse *s, const char *l, size_t len)
         return rc;
     }
     if (flen == 5 && memcmp(l, "event", 5) == 0)
-        set_name(s->event, val, vlen);
+        fota_str_copy_n(s->event, sizeof(s->event), val, vlen);   /* longer: cut */
     else if (flen == 2 && memcmp(l, "id", 2) == 0 && !memchr(val, '\0', vlen))
-        set_name(s->id, val, vlen);
+        fota_str_copy_n(s->id, sizeof(s->id), val, vlen);
     return 0;
 }
 
