@@ -29,6 +29,7 @@ struct fota_cli_api {
     CURL *curl;
     char server[FOTA_CLI_URL_MAX + 8];   /* base URL without trailing '/' ("http://" added) */
     char origin[FOTA_CLI_URL_MAX + 8];   /* scheme://host:port, for messages */
+    long port;                           /* the port in origin; 0 when the URL has none */
     char auth[FOTA_CLI_KEY_MAX + 32];
     const char *cacert;              /* borrowed; NULL = system store */
     long stream_timeout;             /* seconds, 0 = none */
@@ -92,7 +93,10 @@ static void set_server(struct fota_cli_api *api, const char *server)
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+    {
         snprintf(api->origin, sizeof(api->origin), "%s://%s:%s", scheme, host, port);
+        api->port = strtol(port, NULL, 10);
+    }
     curl_free(scheme);
     curl_free(host);
     curl_free(port);
@@ -195,54 +199,82 @@ static void lower_first(char *s)
         s[0] = (char)(s[0] - 'A' + 'a');
 }
 
-static int transport_error(struct fota_cli_api *api, CURLcode rc, struct fota_cli_reply *r)
+/* The sentence for a failed transfer into r->transport; returns its code.
+ * hint (may be NULL) says the URL's port is fotad's device port. */
+static int transport_sentence(struct fota_cli_api *api, CURLcode rc, const char *hint,
+                              struct fota_cli_reply *r)
 {
+    const size_t cap = sizeof(r->transport);
+    const char *detail = api->errbuf[0] ? api->errbuf : curl_easy_strerror(rc);
     long os_errno = 0;
     char why[160];
 
-    curl_easy_getinfo(api->curl, CURLINFO_OS_ERRNO, &os_errno);
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
+        curl_easy_getinfo(api->curl, CURLINFO_OS_ERRNO, &os_errno);
         fota_str_copy(why, sizeof(why), os_errno ? strerror((int)os_errno) : "no route");
         lower_first(why);
-        snprintf(r->transport, sizeof(r->transport), "cannot connect to %.300s (%.300s)", api->origin, why);
+        snprintf(r->transport, cap, "cannot connect to %.300s (%.300s)", api->origin, why);
         return FOTA_ECLOSED;
     case CURLE_COULDNT_RESOLVE_HOST:
-        snprintf(r->transport, sizeof(r->transport), "cannot resolve the host of %.300s", api->origin);
+        snprintf(r->transport, cap, "cannot resolve the host of %.300s", api->origin);
         return FOTA_ECLOSED;
     case CURLE_OPERATION_TIMEDOUT:
-        snprintf(r->transport, sizeof(r->transport), "%.300s did not answer in time", api->origin);
+        snprintf(r->transport, cap, "%.300s did not answer in time", api->origin);
         return FOTA_ETIMEDOUT;
-    case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
-        snprintf(r->transport, sizeof(r->transport), "%.300s is not a usable server URL", api->server);
+        /* Something answered, but not in HTTP (curl refuses HTTP/0.9): most
+         * often fotad's device channel, given instead of its HTTP port. */
+        if (strstr(api->errbuf, "HTTP/0.9")) {
+            if (hint)
+                snprintf(r->transport, cap, "%.300s does not answer in HTTP: %s", api->origin,
+                         hint);
+            else
+                snprintf(r->transport, cap, "%.300s does not answer in HTTP (%ld may be fotad's "
+                         "device port): the REST API is on the HTTP port, 80 by default",
+                         api->origin, api->port);
+            return FOTA_EIO;
+        }
+        /* fall through */
+    case CURLE_URL_MALFORMAT:
+        snprintf(r->transport, cap, "%.300s is not a usable server URL", api->server);
         return FOTA_EIO;
     case CURLE_WRITE_ERROR:
         if (api->body.over) {
-            snprintf(r->transport, sizeof(r->transport), "the reply of %.300s is too large", api->origin);
+            snprintf(r->transport, cap, "the reply of %.300s is too large", api->origin);
             return FOTA_ETOOBIG;
         }
         break;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CONNECT_ERROR:
-        snprintf(r->transport, sizeof(r->transport), "TLS with %.300s failed (%.300s)%s",
-                 api->origin, api->errbuf[0] ? api->errbuf : curl_easy_strerror(rc),
+        snprintf(r->transport, cap, "TLS with %.300s failed (%.300s)%s", api->origin, detail,
                  api->cacert ? "" : "; for a private CA pass --cacert FILE");
         return FOTA_ECLOSED;
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
-        snprintf(r->transport, sizeof(r->transport), "%.300s closed the connection (%.300s)", api->origin,
-                 api->errbuf[0] ? api->errbuf : curl_easy_strerror(rc));
+        snprintf(r->transport, cap, "%.300s closed the connection (%.300s)", api->origin, detail);
         return FOTA_ECLOSED;
     default:
         break;
     }
-    snprintf(r->transport, sizeof(r->transport), "request to %.300s failed (%.300s)", api->origin,
-             api->errbuf[0] ? api->errbuf : curl_easy_strerror(rc));
+    snprintf(r->transport, cap, "request to %.300s failed (%.300s)", api->origin, detail);
     return FOTA_EIO;
+}
+
+/* Fills r->transport for a failed transfer. A URL on fotad's device port
+ * (the usual wrong port) says so, whatever went wrong. */
+static int transport_error(struct fota_cli_api *api, CURLcode rc, struct fota_cli_reply *r)
+{
+    const char *hint = fota_cli_config_port_hint(api->port);
+    int code = transport_sentence(api, rc, hint, r);
+    size_t n = strlen(r->transport);
+
+    if (hint && !strstr(r->transport, hint))
+        snprintf(r->transport + n, sizeof(r->transport) - n, ": %s", hint);
+    return code;
 }
 
 /* Clears r and sets the options every request shares; the handle is reset

@@ -5,6 +5,7 @@
  * only libcurl and jansson.) */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -266,4 +267,32 @@ out:
     if (path_out)
         fota_str_copy(path_out, path_len, path);
     return 0;
+}
+
+int fota_cli_config_key_check(const char *key, char *why, size_t cap)
+{
+    size_t n = strlen(key), i;
+
+    if (n != FOTA_CLI_KEY_LEN) {
+        snprintf(why, cap, "%d hex characters expected, got %zu character%s", FOTA_CLI_KEY_LEN,
+                 n, n == 1 ? "" : "s");
+        return FOTA_EINVAL;
+    }
+    for (i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)key[i])) {
+            snprintf(why, cap, "%d hex characters expected, got a character that is not hex",
+                     FOTA_CLI_KEY_LEN);
+            return FOTA_EINVAL;
+        }
+    return 0;
+}
+
+const char *fota_cli_config_port_hint(long port)
+{
+    if (port == 8000)
+        return "8000 is fotad's device port; the REST API is on the HTTP port, 80 by default";
+    if (port == 8443)
+        return "8443 is fotad's device TLS port; the REST API is on the HTTPS port, 443 by "
+               "default";
+    return NULL;
 }

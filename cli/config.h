@@ -10,6 +10,7 @@
 #define FOTA_CLI_URL_MAX  512
 #define FOTA_CLI_KEY_MAX  128
 #define FOTA_CLI_PATH_MAX 1024
+#define FOTA_CLI_KEY_LEN  40     /* an API key: 40 hex characters (either case) */
 
 struct fota_cli_config {
     char server[FOTA_CLI_URL_MAX];   /* "" when nowhere set */
@@ -36,5 +37,16 @@ int fota_cli_config_load(struct fota_cli_config *c, const char *flag_server, con
  * sentence in err. */
 int fota_cli_config_save(const char *server, const char *key, const char *cacert,
                          char *path_out, size_t path_len, char *err, size_t errlen);
+
+/* Checks the shape of an API key before it is sent: FOTA_CLI_KEY_LEN hex
+ * characters. Returns 0, or FOTA_EINVAL with why set to what is wrong
+ * ("40 hex characters expected, got 3 characters"). */
+int fota_cli_config_key_check(const char *key, char *why, size_t cap);
+
+/* fotad's device-channel ports (8000 plain, 8443 TLS) are the usual wrong
+ * port in a server URL. For such a port, the sentence that says so and where
+ * the REST API is ("8000 is fotad's device port; the REST API is on the HTTP
+ * port, 80 by default"); NULL for any other port. Static storage. */
+const char *fota_cli_config_port_hint(long port);
 
 #endif

@@ -1,6 +1,6 @@
 /* dispatch.c - from argv to a running REST command: the row of the command
- * table, its parsed line, help, the server and key, the API client, the
- * handler. */
+ * table, its parsed line, help, the server and key (checked for shape before
+ * a request carries them), the API client, the handler. */
 #include "dispatch.h"
 
 #include <stdio.h>
@@ -37,7 +37,8 @@ static int group_is_grouped(const char *group, int *known)
     return 0;
 }
 
-/* Resolves server, key and CA file and opens the client. Returns 0 or an exit status (reported). */
+/* Resolves server, key and CA file, checks the key's shape and opens the
+ * client. Returns 0 or an exit status (reported). */
 static int open_client(struct fota_cli_ctx *c, const struct fota_cli_command *cmd)
 {
     char err[FOTA_CLI_PATH_MAX + 64];
@@ -54,6 +55,9 @@ static int open_client(struct fota_cli_ctx *c, const struct fota_cli_command *cm
     if (!c->conf.key[0])
         return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE,
                                  "no key: run `fotactl login`, set FOTA_KEY or pass --key");
+    if (fota_cli_config_key_check(c->conf.key, err, sizeof(err)) < 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "the key from %s is malformed (%s)",
+                                 c->conf.key_from, err);
     c->api = fota_cli_api_new(c->conf.server, c->conf.key, c->conf.cacert);
     if (!c->api)
         return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "cannot start libcurl");

@@ -9,6 +9,10 @@ to a version the product does not have: the server's 404 text, exit 4), and a se
 (connection refused)"). Errors are one line on stderr; --json changes nothing about that.
 test_follow_server_stops: `messages --follow` into a pipe whose reader is gone dies of SIGPIPE
 at the next message (like tail -f | head -1); one whose server shuts down exits 5 and says so.
+test_new_user: the mistakes a first try makes get a sentence that names them: a key that is
+not 40 hex characters is malformed (exit 2, nothing asked of the server, nothing saved by login),
+and a server URL on fotad's device port says that is the device port and the REST API is on the
+HTTP port (exit 5).
 test_https: an https fotad with a self-signed certificate is refused with a TLS reason that
 points to --cacert; --cacert, FOTA_CACERT and the login-saved cacert make it work.
 Python 3 stdlib only (plus the openssl command to make the certificate).
@@ -180,6 +184,36 @@ def test_follow_server_stops(d):
         shutil.rmtree(home, ignore_errors=True)
 
 
+def test_new_user(d):
+    home = tempfile.mkdtemp(prefix="fotactl-new-")
+    try:
+        ctl = Ctl(home)
+        url = "http://127.0.0.1:%d" % d.http_port
+        config = os.path.join(home, ".config", "fota", "config")
+        asked = len(re.findall(r"path=/v1/products/ ", d.log_text()))
+        for key, why in (("abc", "3 characters"), ("0" * 41, "41 characters"),
+                         ("0" * 39 + "g", "a character that is not hex")):
+            expect(ctl, ["login", "--server", url, "--key", key], 2,
+                   "the key from --key is malformed (40 hex characters expected, got %s)" % why)
+        check(not os.path.exists(config), "login saved a malformed key")
+        expect(ctl, ["product", "list", "--server", url], 2,
+               "the key from FOTA_KEY is malformed (40 hex characters expected, got 3 characters)",
+               env={"FOTA_KEY": "abc"})
+        check(len(re.findall(r"path=/v1/products/ ", d.log_text())) == asked,
+              "a malformed key was sent to the server")
+        # The device channel's port instead of the HTTP port.
+        dev = d.ports["device"]
+        for args in (["login", "--server", "http://127.0.0.1:%d" % dev, "--key", d.admin_key],
+                     ["--server", "127.0.0.1:%d" % dev, "--key", d.admin_key, "product", "list"]):
+            expect(ctl, args, 5, "http://127.0.0.1:%d does not answer in HTTP (%d may be fotad's "
+                   "device port): the REST API is on the HTTP port, 80 by default" % (dev, dev))
+        check(not os.path.exists(config), "login saved the device port")
+        ctl.run("login", "--server", url, "--key", d.admin_key)
+        check(os.path.exists(config), "login with the admin key saved nothing")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def test_https():
     home = tempfile.mkdtemp(prefix="fotactl-tls-")
     try:
@@ -208,4 +242,4 @@ def test_https():
 
 
 if __name__ == "__main__":
-    run_tests([test_bad_inputs, test_follow_server_stops, test_https])
+    run_tests([test_bad_inputs, test_new_user, test_follow_server_stops, test_https])
