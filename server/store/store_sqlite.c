@@ -222,6 +222,7 @@ static const struct fota_store_ops sqlite_ops = {
     .command_create = fota_store_sqlite_command_create,
     .command_update = fota_store_sqlite_command_update,
     .command_get = fota_store_sqlite_command_get,
+    .command_find_nonce = fota_store_sqlite_command_find_nonce,
     .command_list_device = fota_store_sqlite_command_list_device,
     .command_create_many = fota_store_sqlite_command_create_many,
     .command_update_batch = fota_store_sqlite_command_update_batch,

@@ -419,6 +419,21 @@ int fota_store_sqlite_command_get(struct fota_store *s, int64_t id, struct fota_
     return fota_store_sqlite_unlock(q, one_row(q, st, read_command_v, out, "command_get"));
 }
 
+int fota_store_sqlite_command_find_nonce(struct fota_store *s, int64_t device_id, int64_t nonce,
+                                         struct fota_command *out)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_CMD_FIND_NONCE, COMMAND_COLS " WHERE device_id = ? AND nonce = ? ORDER BY id DESC LIMIT 1");
+    if (st) {
+        sqlite3_bind_int64(st, 1, device_id);
+        sqlite3_bind_int64(st, 2, nonce);
+    }
+    return fota_store_sqlite_unlock(q, one_row(q, st, read_command_v, out, "command_find_nonce"));
+}
+
 int fota_store_sqlite_command_list_device(struct fota_store *s, int64_t device_id, int state,
                                           struct fota_command **out, size_t *n)
 {

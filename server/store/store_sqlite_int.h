@@ -18,7 +18,7 @@ enum sql_stmt_id {
     SQ_DEVICE_INSERT, SQ_DEVICE_GET, SQ_DEVICE_LIST, SQ_DEVICE_LIST_ALL, SQ_DEVICE_UPDATE,
     SQ_DEVICE_PRESENCE,
     SQ_KEY_INSERT, SQ_KEY_LOOKUP, SQ_KEY_DELETE,
-    SQ_CMD_INSERT, SQ_CMD_UPDATE, SQ_CMD_GET, SQ_CMD_LIST,
+    SQ_CMD_INSERT, SQ_CMD_UPDATE, SQ_CMD_GET, SQ_CMD_LIST, SQ_CMD_FIND_NONCE,
     SQ_MSG_INSERT,
     SQ_MSG_LIST0,                     /* 8 variants: filter bits, see message_list */
     SQ_MSG_LIST_LAST = SQ_MSG_LIST0 + 7,
@@ -105,6 +105,8 @@ int fota_store_sqlite_key_delete_for_device(struct fota_store *s, int64_t device
 int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *c);
 int fota_store_sqlite_command_update(struct fota_store *s, const struct fota_command *c);
 int fota_store_sqlite_command_get(struct fota_store *s, int64_t id, struct fota_command *out);
+int fota_store_sqlite_command_find_nonce(struct fota_store *s, int64_t device_id, int64_t nonce,
+                                         struct fota_command *out);
 int fota_store_sqlite_command_list_device(struct fota_store *s, int64_t device_id, int state,
                                           struct fota_command **out, size_t *n);
 /* store_sqlite_batch.c */
