@@ -13,9 +13,43 @@ from devchan_util import Fotad, check, first_frame, make_cert
 KEY = "0" * 40
 
 
+def read_line(s):
+    data = b""
+    while b"\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def plain_client_dropped(port):
+    """A plain-text client on the TLS port gets no device-protocol reply: fotad closes the
+    connection (at most a TLS alert record comes back) well before the 10 s hello timeout."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(first_frame(7, KEY).encode())
+        data, closed = b"", False
+        try:
+            while len(data) < 65536:
+                chunk = s.recv(4096)
+                if not chunk:
+                    closed = True
+                    break
+                data += chunk
+        except ConnectionResetError:
+            closed = True
+        except socket.timeout:
+            pass
+    check(b"status" not in data and not data.startswith(b"{"),
+          "a plain-text client was answered on the TLS port: %r" % data[:200])
+    check(closed, "the plain-text client's connection was not closed (got %r)" % data[:200])
+    check(not data or data[0] == 0x15, "not a TLS alert: %r" % data[:20])
+
+
 def main():
     d = Fotad(tls=make_cert(tempfile.mkdtemp(prefix="fota-cert-")))
     try:
+        plain_client_dropped(d.device_tls)
         # s_client: TLS 1.2, AES128-SHA, max fragment length 512
         p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % d.device_tls,
                             "-tls1_2", "-cipher", "AES128-SHA", "-maxfraglen", "512",
@@ -42,15 +76,11 @@ def main():
                     break
                 data += chunk
             check(data == b'{"message": "unknown key", "status": 403}\n', "TLS 1.3 reply %r" % data)
-        # a plain-text client on the TLS port is dropped without harming the server
-        with socket.create_connection(("127.0.0.1", d.device_tls), timeout=5) as s:
-            s.sendall(first_frame(7, KEY).encode())
-            s.settimeout(5)
-            try:
-                while s.recv(4096):
-                    pass
-            except (ConnectionResetError, socket.timeout):
-                pass
+        # the server still answers TLS clients after the plain-text one was dropped
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.device_tls), timeout=5)) as s:
+            s.sendall(first_frame(8, KEY).encode())
+            check(read_line(s) == b'{"message": "unknown key", "status": 403}\n',
+                  "no TLS reply after the plain-text client")
     finally:
         d.stop()
     print("ok")
