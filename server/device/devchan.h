@@ -45,7 +45,9 @@ int64_t fota_devchan_nonce(void);
 /* 1 if the device has a live, identified connection on this instance. */
 int fota_devchan_online(struct fota_devchan *ch, int64_t device_id);
 
-/* Bound ports (after start), for logs and tests. */
-int fota_devchan_port(const struct fota_devchan *ch, int tls);
+/* Find and send: writes line (len bytes, one complete push ending in '\n')
+ * to the device's live connection. 0, or FOTA_ENOENT when it is not
+ * connected here (nothing written). */
+int fota_devchan_send(struct fota_devchan *ch, int64_t device_id, const char *line, int len);
 
 #endif

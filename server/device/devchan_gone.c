@@ -26,23 +26,14 @@ static int64_t device_gone(void *ud, const void *event)
 
     /* An RPC waiting for this device's reply gets its answer now (its
      * command row is gone with the device), not at its timeout. */
-    for (struct fota_devchan_wait *w = ch->waits, *next; w; w = next) {
-        next = w->next;
-        if (w->device_id != device_id)
-            continue;
-        fota_devchan_done_cb cb = w->cb;
-        void *cud = w->ud;
-        fota_devchan_cancel(ch, w);
-        cb(cud, FOTA_DEVCHAN_GONE, NULL);
-        next = ch->waits; /* cb may have changed the list: walk it again */
-    }
+    fota_devchan_wait_wake_device(ch, device_id, FOTA_DEVCHAN_GONE);
     fota_fanout_device_gone(ch->fanout, device_id);
     /* Every connection that proved this device's key, identified or not;
      * deletion is rare, so a walk of the list is fine. */
     for (struct fota_dconn *c = ch->conns; c; c = c->next) {
         if (c->device_id != device_id || c->closing)
             continue;
-        fota_dconn_refuse(c, 403, "device deleted", "device deleted");
+        fota_devchan_conn_refuse(c, 403, "device deleted", "device deleted");
         closed++;
     }
     *ev->closed += closed;   /* the API logs the deletion with this count */

@@ -1,5 +1,14 @@
-/* devchan_int.h - private state shared by devchan.c (connections, framing,
- * presence) and devchan_cmd.c (pushes, replies, the upgrade lifecycle). */
+/* devchan_int.h - the device channel's private state and the functions its
+ * files share. The files form layers, each calling only the ones below it:
+ *   devchan.c            the module: listeners, reads, dispatch by message
+ *   devchan_handle_*.c   one handler per message (activate, identify,
+ *                        datapoint, message D7, reply D4/D5)
+ *   devchan_cmd.c        command delivery: now (deliver) or on connect (queue)
+ *   devchan_requeue.c    an unanswered sys_upgrade back to the queue on close
+ *   devchan_push.c       a stored command encoded and written to a connection
+ *   devchan_wait.c       replies awaited by nonce (the RPC API's waits)
+ *   devchan_conn.c       connections: table by device, send, close, presence
+ * Main loop thread only. */
 #ifndef FOTA_DEVCHAN_INT_H
 #define FOTA_DEVCHAN_INT_H
 
@@ -10,8 +19,9 @@
 struct bufferevent;
 struct evconnlistener;
 struct event;
-
 struct fota_addr_count;
+struct fota_rom_ledger;
+struct fota_fanout;
 
 /* One device connection. Kept small: the socket buffers live in the bufferevent. */
 struct fota_dconn {
@@ -35,6 +45,7 @@ struct fota_dconn {
     int fd;                            /* the socket (plain connections write it directly) */
 };
 
+/* A reply awaited by (device, nonce): the RPC API's waits (devchan_wait.c). */
 struct fota_devchan_wait {
     struct fota_devchan *ch;
     struct fota_devchan_wait *prev, *next;
@@ -44,14 +55,11 @@ struct fota_devchan_wait {
     void *ud;
 };
 
-struct rpc_pending;
-
 /* A device whose queued commands are due at due_ms (kick list, in time order). */
 struct fota_kick {
     int64_t device_id;
-    int64_t due_ms;
+    int64_t due_ms;                    /* fota_clock_mono_ms() */
 };
-struct fota_rom_ledger;
 
 /* Connections per peer address (the flood limit), and online devices by id. */
 #define FOTA_DEVCHAN_BUCKETS 4096
@@ -59,16 +67,19 @@ struct fota_rom_ledger;
  * chain at 19,000 devices, so a push's lookup is one or two hops. */
 #define FOTA_DEVCHAN_DEV_BITS 14
 #define FOTA_DEVCHAN_DEV_BUCKETS (1u << FOTA_DEVCHAN_DEV_BITS)
+#define FOTA_DEVCHAN_RQ_BUCKETS 256
+
 struct fota_addr_count {
     struct fota_addr_count *next;
     unsigned n;
     char addr[48];
 };
 
+struct fota_devchan_rq;   /* devchan_requeue.c */
+
 struct fota_devchan {
     struct fota_server *srv;
     struct evconnlistener *lst[2];     /* [0] plain, [1] TLS */
-    int port[2];
     struct fota_dconn *conns;
     size_t nconns;
     struct fota_dconn *by_dev[FOTA_DEVCHAN_DEV_BUCKETS];
@@ -79,7 +90,9 @@ struct fota_devchan {
     uint32_t pres_gen;                 /* bumped at each batch write */
     struct event *pres_ev;
     struct fota_devchan_wait *waits;
-    struct rpc_pending *rpc_pending;   /* HTTP requests waiting for a device (rpc.c) */
+    void (*closed)(struct fota_dconn *c); /* a connection is being freed (set by devchan.c) */
+    struct fota_devchan_rq *rq[FOTA_DEVCHAN_RQ_BUCKETS]; /* pushed upgrades awaiting D4 */
+    struct fota_rpc *rpc;              /* the REST side of commands (rpc.c), NULL without HTTP */
     struct fota_fanout *fanout;        /* bulk upgrades (rpc_fanout.c), NULL without HTTP */
     struct fota_kick *kick;            /* devices just online: queued commands to check */
     size_t nkick, capkick;
@@ -87,33 +100,87 @@ struct fota_devchan {
     struct fota_rom_ledger *ledgers[FOTA_LOOPS_MAX]; /* batched download ledger, per loop (rom.c) */
 };
 
-/* devchan.c */
-void fota_dconn_send(struct fota_dconn *c, const char *buf, int len);
+/* devchan_conn.c: the connection table. */
+/* Adds a connection for fd (accepted; TLS when tls) to the channel. NULL if
+ * the bufferevent cannot be made (fd closed). */
+struct fota_dconn *fota_devchan_conn_new(struct fota_devchan *ch, int fd, const char *addr,
+                                         uint16_t port, int tls);
+/* Connections from addr (the per-address limit). */
+unsigned fota_devchan_conn_count(struct fota_devchan *ch, const char *addr);
+/* Frees c (ch->closed is told first); an online device goes offline. */
+void fota_devchan_conn_free(struct fota_dconn *c);
+void fota_devchan_conn_send(struct fota_dconn *c, const char *buf, int len);
 /* Writes line (if n > 0), logs at WARN and closes once it is flushed. */
-void fota_dconn_close_with(struct fota_dconn *c, const char *line, int n, int status,
-                           const char *log_reason);
+void fota_devchan_conn_close_with(struct fota_dconn *c, const char *line, int n, int status,
+                                  const char *log_reason);
 /* Writes a refusal line, logs why and closes once it is flushed. */
-void fota_dconn_refuse(struct fota_dconn *c, int status, const char *why, const char *log_reason);
-struct fota_dconn *fota_devchan_find(struct fota_devchan *ch, int64_t device_id);
-void fota_devchan_presence(struct fota_devchan *ch, int64_t device_id, int online);
+void fota_devchan_conn_refuse(struct fota_dconn *c, int status, const char *why,
+                              const char *log_reason);
+/* The device's live, identified connection, or NULL. */
+struct fota_dconn *fota_devchan_conn_find(struct fota_devchan *ch, int64_t device_id);
+/* "ip:port" of c for logs, into buf. */
+const char *fota_devchan_conn_peer(const struct fota_dconn *c, char *buf, size_t n);
+/* Resolves the frame's key to a device master key. 0 or FOTA_EAUTH. */
+int fota_devchan_conn_auth(struct fota_dconn *c, const struct fota_devproto_frame *f,
+                           struct fota_key *k);
+/* 1 if the frame carries no key or this connection's key. */
+int fota_devchan_conn_same_key(const struct fota_dconn *c, const struct fota_devproto_frame *f);
+/* Marks c as device k's connection (dropping an older one of the device).
+ * Returns 1 if c was not online before (the caller delivers its queue). */
+int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k);
+/* A check-in of an online connection (presence row, O(1)). */
+void fota_devchan_conn_touch(struct fota_dconn *c);
+/* Presence batch: writes the pending rows / frees them (module stop). */
+void fota_devchan_presence_flush(struct fota_devchan *ch);
+void fota_devchan_presence_reset(struct fota_devchan *ch);
 
-/* devchan_cmd.c */
-/* Encodes and writes cmd to c; updates its state in the store. 0 or FOTA_E*. */
-int fota_devchan_push_cmd(struct fota_dconn *c, struct fota_command *cmd);
-/* A D4/D5 reply with a nonce arrived on c. line is NUL-terminated. */
-void fota_devchan_on_reply(struct fota_dconn *c, const struct fota_devproto_frame *f, const char *line);
-/* A D7 report. */
-void fota_devchan_on_message(struct fota_dconn *c, const struct fota_devproto_frame *f);
-/* Delivers c's next queued command after delay_ms (its own timer, while
- * more than one is queued). */
-void fota_devchan_kick_queue(struct fota_dconn *c, int delay_ms);
-/* The device just identified: its queued commands are checked a moment
+/* devchan_wait.c: replies awaited by (device, nonce). */
+struct fota_devchan_wait *fota_devchan_wait_add(struct fota_devchan *ch, int64_t device_id,
+                                                int64_t nonce, int64_t cmd_id, unsigned timeout_s,
+                                                fota_devchan_done_cb cb, void *ud);
+/* Calls and frees the wait for (device, nonce), if any: 1 if there was one. */
+int fota_devchan_wait_wake(struct fota_devchan *ch, int64_t device_id, int64_t nonce, int state,
+                           const char *result);
+/* Calls and frees every wait of the device (deleted) with state. */
+void fota_devchan_wait_wake_device(struct fota_devchan *ch, int64_t device_id, int state);
+/* Frees every wait (module stop) without callbacks. */
+void fota_devchan_waits_free(struct fota_devchan *ch);
+
+/* devchan_push.c: cmd encoded and written to c; its row updated
+ * (DELIVERED, or DONE for sys_reboot; FAILED if not encodable). 0 or FOTA_E*. */
+int fota_devchan_push(struct fota_dconn *c, struct fota_command *cmd);
+/* 1 for commands the device never answers (sys_reboot). */
+int fota_devchan_push_no_reply(const struct fota_command *cmd);
+/* Writes cmd's state, result and update time. */
+void fota_devchan_push_store(struct fota_devchan *ch, struct fota_command *cmd);
+
+/* devchan_requeue.c (docs/protocol.md, "Commands whose connection drops"). */
+/* cmd was just written to c: remembers an unacknowledged sys_upgrade for
+ * c's close. Other commands are ignored. */
+void fota_devchan_requeue_note(struct fota_dconn *c, const struct fota_command *cmd);
+/* c is closing: if the sys_upgrade noted on it is still DELIVERED (no D4),
+ * the device has not started a download since, and it was not requeued
+ * before, the command goes back to QUEUED and a waiting RPC is answered
+ * (202). Returns 1 if a newer connection of the device should get it on its
+ * next delivery pass. */
+int fota_devchan_requeue_on_close(struct fota_dconn *c);
+void fota_devchan_requeue_free(struct fota_devchan *ch);
+
+/* devchan_cmd.c: queued delivery. */
+/* The device just came online: its queued commands are checked a moment
  * later, from one channel-wide list and timer (no per-connection timer, so
  * a reconnect storm leaves no per-device allocations behind). */
 void fota_devchan_kick_later(struct fota_devchan *ch, int64_t device_id);
 /* Frees the list (module stop). */
 void fota_devchan_kick_free(struct fota_devchan *ch);
-/* Frees every wait (module stop) without callbacks. */
-void fota_devchan_waits_free(struct fota_devchan *ch);
+
+/* devchan_handle_*.c: one handler per message. */
+void fota_devchan_handle_activate(struct fota_dconn *c, const struct fota_devproto_frame *f);
+void fota_devchan_handle_identify(struct fota_dconn *c, const struct fota_devproto_frame *f);
+void fota_devchan_handle_datapoint(struct fota_dconn *c, const struct fota_devproto_frame *f);
+void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devproto_frame *f);
+/* line: the reply as received (NUL-terminated), stored as the command's result. */
+void fota_devchan_handle_reply(struct fota_dconn *c, const struct fota_devproto_frame *f,
+                               const char *line);
 
 #endif

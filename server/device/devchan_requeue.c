@@ -1,34 +1,33 @@
 /* devchan_requeue.c - redelivery of a sys_upgrade whose connection dropped
- * before the device answered. Entries (device, connection, command) live in a
- * small hash table from the push to the connection's close; the store's row
+ * before the device answered (docs/protocol.md, "Commands whose connection
+ * drops"). Entries (device, connection, command) live in a small hash table
+ * of the channel from the push to the connection's close; the store's row
  * decides at close (a D4 reply has moved it on from DELIVERED). */
-#include "devchan_requeue.h"
+#include "devchan_int.h"
+
+#include <stdlib.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "devchan_int.h"
+#include "clock.h"
 #include "dlprogress.h"
 #include "log.h"
+#include "xmalloc.h"
 
-#define RQ_BUCKETS 256
 #define RQ_MARK "\"requeued\""
 
-struct rq_entry {
-    struct fota_devchan *ch;
+struct fota_devchan_rq {
     int64_t device_id, cmd_id;
     uint64_t conn_id;
-    int64_t delivered;             /* Unix seconds */
-    struct rq_entry *next;
+    int64_t delivered;                 /* Unix seconds */
+    struct fota_devchan_rq *next;
 };
 
-static struct rq_entry *rq_buckets[RQ_BUCKETS];   /* main loop only */
-
-static struct rq_entry **rq_slot(const struct fota_devchan *ch, int64_t device_id)
+static struct fota_devchan_rq **rq_slot(struct fota_devchan *ch, int64_t device_id)
 {
-    struct rq_entry **pp = &rq_buckets[(uint64_t)device_id % RQ_BUCKETS];
-    while (*pp && !((*pp)->ch == ch && (*pp)->device_id == device_id))
+    struct fota_devchan_rq **pp = &ch->rq[(uint64_t)device_id % FOTA_DEVCHAN_RQ_BUCKETS];
+    while (*pp && (*pp)->device_id != device_id)
         pp = &(*pp)->next;
     return pp;
 }
@@ -38,77 +37,76 @@ void fota_devchan_requeue_note(struct fota_dconn *c, const struct fota_command *
     if (cmd->state != FOTA_CMD_DELIVERED || strcmp(cmd->action, "sys_upgrade") != 0 ||
         c->device_id <= 0)
         return;
-    struct rq_entry **pp = rq_slot(c->ch, c->device_id), *e = *pp;
+    struct fota_devchan_rq **pp = rq_slot(c->ch, c->device_id), *e = *pp;
     if (!e) {
-        if (!(e = calloc(1, sizeof(*e))))
-            return;   /* no redelivery for this one: as before */
-        e->ch = c->ch;
+        e = fota_xcalloc(1, sizeof *e);
         e->device_id = c->device_id;
         *pp = e;
     }
     e->cmd_id = cmd->id;   /* the newest upgrade pushed is the one that counts */
     e->conn_id = c->id;
-    e->delivered = cmd->updated ? cmd->updated : fota_server_now();
+    e->delivered = cmd->updated ? cmd->updated : fota_clock_wall_s();
 }
 
-/* Answers an RPC waiting for the command's reply: it is queued again. */
-static void wake_waiter(struct fota_devchan *ch, const struct fota_command *cmd)
+/* Why cmd (still DELIVERED) stays as it is, or NULL: it goes back to the queue. */
+static const char *keep_reason(const struct fota_command *cmd, int64_t delivered)
 {
-    for (struct fota_devchan_wait *w = ch->waits; w; w = w->next) {
-        if (w->device_id == cmd->device_id && w->nonce == cmd->nonce) {
-            fota_devchan_done_cb cb = w->cb;
-            void *ud = w->ud;
-            fota_devchan_cancel(ch, w);
-            cb(ud, FOTA_CMD_QUEUED, NULL);
-            return;
-        }
-    }
+    struct fota_dl_info dl;
+    if (fota_dl_get(cmd->device_id, &dl) == 0 && dl.started >= delivered)
+        return "the device started a download after the push";
+    if (strstr(cmd->result, RQ_MARK))
+        return "already requeued once";
+    return NULL;
 }
 
-void fota_devchan_requeue_on_close(struct fota_dconn *c)
+int fota_devchan_requeue_on_close(struct fota_dconn *c)
 {
     if (c->device_id <= 0)
-        return;
-    struct rq_entry **pp = rq_slot(c->ch, c->device_id), *e = *pp;
+        return 0;
+    struct fota_devchan *ch = c->ch;
+    struct fota_devchan_rq **pp = rq_slot(ch, c->device_id), *e = *pp;
     if (!e || e->conn_id != c->id)
-        return;
+        return 0;
     *pp = e->next;
-    struct fota_devchan *ch = e->ch;
     struct fota_store *st = ch->srv->store;
     struct fota_command cmd;
     int64_t delivered = e->delivered;
     int rc = st->ops->command_get(st, e->cmd_id, &cmd);
     free(e);
     if (rc < 0 || cmd.state != FOTA_CMD_DELIVERED)
-        return;   /* answered (or gone): nothing to redo */
-    struct fota_dl_info dl;
-    const char *keep = NULL;
-    if (fota_dl_get(cmd.device_id, &dl) == 0 && dl.started >= delivered)
-        keep = "the device started a download after the push";
-    else if (strstr(cmd.result, RQ_MARK))
-        keep = "already requeued once";
+        return 0;   /* answered (or gone): nothing to redo */
+    const char *keep = keep_reason(&cmd, delivered);
     if (keep) {
         FOTA_INFO("command not requeued conn=%llu dev=%lld cmd=%lld reason=\"%s\"",
                   (unsigned long long)c->id, (long long)cmd.device_id, (long long)cmd.id, keep);
-        return;
+        return 0;
     }
     cmd.state = FOTA_CMD_QUEUED;
     snprintf(cmd.result, sizeof cmd.result,
              "{" RQ_MARK ": \"the connection closed before the device's reply\"}");
-    cmd.updated = fota_server_now();
+    cmd.updated = fota_clock_wall_s();
     rc = st->ops->command_update(st, &cmd);
     if (rc < 0) {
         FOTA_ERROR("command requeue failed cmd=%lld dev=%lld error=%s", (long long)cmd.id,
                    (long long)cmd.device_id, fota_errname(rc));
-        return;
+        return 0;
     }
     FOTA_INFO("command requeued conn=%llu dev=%lld cmd=%lld action=%s nonce=%lld",
               (unsigned long long)c->id, (long long)cmd.device_id, (long long)cmd.id, cmd.action,
               (long long)cmd.nonce);
-    wake_waiter(ch, &cmd);
+    fota_devchan_wait_wake(ch, cmd.device_id, cmd.nonce, FOTA_CMD_QUEUED, NULL);
     /* A newer connection of the device (a reconnect replaced this one) gets
      * it on its next delivery pass; otherwise the next identify does. */
-    struct fota_dconn *now = fota_devchan_find(ch, cmd.device_id);
-    if (now && now != c && now->online)
-        fota_devchan_kick_later(ch, cmd.device_id);
+    struct fota_dconn *now = fota_devchan_conn_find(ch, cmd.device_id);
+    return now && now != c && now->online;
+}
+
+void fota_devchan_requeue_free(struct fota_devchan *ch)
+{
+    for (size_t b = 0; b < FOTA_DEVCHAN_RQ_BUCKETS; b++)
+        while (ch->rq[b]) {
+            struct fota_devchan_rq *e = ch->rq[b];
+            ch->rq[b] = e->next;
+            free(e);
+        }
 }

@@ -9,8 +9,11 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+
+#include "fota_str.h"
 
 int fota_devproto_line(const char *buf, size_t len, size_t *line_len, size_t *consumed)
 {
@@ -24,17 +27,6 @@ int fota_devproto_line(const char *buf, size_t len, size_t *line_len, size_t *co
         n--;
     *line_len = n;
     return 1;
-}
-
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-    if (!src)
-        src = "";
-    size_t n = strlen(src);
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
 }
 
 static const char *obj_str(json_t *o, const char *k)
@@ -52,7 +44,7 @@ static void parse_auth(json_t *root, char *key, size_t cap)
         a += 6;
         while (*a == ' ')
             a++;
-        copy_str(key, cap, a);
+        fota_str_copy(key, cap, a);
     }
 }
 
@@ -101,6 +93,16 @@ static int scan_after(const char *line, size_t len, const char *needle, char *ou
     return 1;
 }
 
+/* A datapoint's body as it is stored: only the body (the frame also carries
+ * the device's master key), sorted keys; "{}" when absent or too long. */
+static void body_text(json_t *body, char *out, size_t cap)
+{
+    char *text = json_is_object(body) ? json_dumps(body, JSON_SORT_KEYS) : NULL;
+    if (!text || fota_str_copy(out, cap, text) >= cap)
+        fota_str_copy(out, cap, "{}");
+    free(text);
+}
+
 /* D7 whose JSON a short version's junk broke: the exact UPGRADE_FRAME bytes. */
 static void classify_raw_message(const char *line, size_t len, struct fota_devproto_frame *f)
 {
@@ -145,11 +147,11 @@ void fota_devproto_classify(const char *line, size_t len, struct fota_devproto_f
         }
     } else if (path_is(path, "/v1/device/activate/")) {
         out->kind = FOTA_DP_ACTIVATE;
-        copy_str(out->token, sizeof out->token, obj_str(body, "token"));
-        copy_str(out->bssid, sizeof out->bssid, obj_str(body, "bssid"));
+        fota_str_copy(out->token, sizeof out->token, obj_str(body, "token"));
+        fota_str_copy(out->bssid, sizeof out->bssid, obj_str(body, "bssid"));
         for (char *c = out->bssid; *c; c++)
             *c = (char)tolower((unsigned char)*c);
-        copy_str(out->rom_version, sizeof out->rom_version, obj_str(body, "rom_version"));
+        fota_str_copy(out->rom_version, sizeof out->rom_version, obj_str(body, "rom_version"));
     } else if (path_is(path, "/v1/device/identify/")) {
         out->kind = FOTA_DP_IDENTIFY;
     } else if (path_is(path, "/v1/ping/")) {
@@ -158,11 +160,12 @@ void fota_devproto_classify(const char *line, size_t len, struct fota_devproto_f
         out->kind = FOTA_DP_TIMERS;
     } else if (path_is(path, "/v1/messages/")) {
         out->kind = FOTA_DP_MESSAGE;
-        copy_str(out->action, sizeof out->action, obj_str(json_object_get(root, "get"), "action"));
-        copy_str(out->pre_version, sizeof out->pre_version, obj_str(body, "pre_rom_version"));
-        copy_str(out->rom_version, sizeof out->rom_version, obj_str(body, "rom_version"));
+        fota_str_copy(out->action, sizeof out->action, obj_str(json_object_get(root, "get"), "action"));
+        fota_str_copy(out->pre_version, sizeof out->pre_version, obj_str(body, "pre_rom_version"));
+        fota_str_copy(out->rom_version, sizeof out->rom_version, obj_str(body, "rom_version"));
     } else if (path_datastream(path, out->stream, sizeof out->stream)) {
         out->kind = FOTA_DP_DATAPOINT;
+        body_text(body, out->body, sizeof out->body);
     }
     json_decref(root);
 }

@@ -19,6 +19,7 @@
 #define FOTA_DEVPROTO_VPAD      '~'  /* padding for versions shorter than VCOPY */
 #define FOTA_DEVPROTO_KEY_MAX   65   /* key text incl. NUL (stock keys are 40 chars) */
 #define FOTA_DEVPROTO_VER_MAX   64   /* version text incl. NUL */
+#define FOTA_DEVPROTO_BODY_MAX  2048 /* a datapoint's body as stored (the message body size) */
 
 /* Finds one line in buf[0..len). Returns 1 and sets *line_len (without the
  * '\n' and an optional '\r' before it) and *consumed (incl. the '\n');
@@ -52,12 +53,26 @@ struct fota_devproto_frame {
     char    action[48];                     /* MESSAGE: get.action */
     char    stream[48];                     /* DATAPOINT: the <name> of the path */
     int     recovered;                      /* MESSAGE parsed by the raw fallback (broken JSON) */
+    /* Last, so the D4 fast path clears only what precedes it. DATAPOINT: the
+     * "body" object as sorted JSON text (json.dumps separators), "{}" when
+     * there is none or it does not fit; "" for every other kind. */
+    char    body[FOTA_DEVPROTO_BODY_MAX];
 };
 
 /* Classifies one line (without '\n'). Never fails: an unparsable line gives
  * kind FOTA_DP_INVALID. A D7 whose JSON a junk-tailed version broke is still
  * recognised by a bounded substring scan (recovered = 1). */
 void fota_devproto_classify(const char *line, size_t len, struct fota_devproto_frame *out);
+
+/* The stock D4 acknowledgement ({"status": S, "nonce": N, "deliver_to_device":
+ * true}, espressif-protocol §2.3) recognised by its exact bytes, without a
+ * JSON parse, so a fan-out's 19,000 acknowledgements cost a few comparisons
+ * each (devproto_d4.c). Returns 1 if line (len bytes, no '\n') is exactly
+ * that line with non-negative JSON integers (status up to 9 digits, nonce up
+ * to 18): *f is then what fota_devproto_classify gives for it (kind
+ * FOTA_DP_REPLY, has_nonce, nonce, status). Else 0 and *f is untouched: the
+ * caller classifies the line in full. */
+int fota_devproto_d4_parse(const char *line, size_t len, struct fota_devproto_frame *f);
 
 /* Reply builders. Each writes one NUL-terminated line ending in '\n' into
  * buf and returns its length (without the NUL), or FOTA_ETOOBIG. They keep

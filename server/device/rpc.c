@@ -15,9 +15,11 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "devchan_int.h"
+#include "devchan.h"
+#include "fota_str.h"
 #include "http.h"
 #include "log.h"
+#include "xmalloc.h"
 
 #define RPC_TIMEOUT_DEFAULT 30
 #define RPC_TIMEOUT_MAX     300
@@ -26,18 +28,23 @@
  * answered from the main loop when the device replies; http.c carries the
  * reply to the loop that owns the connection (a worker loop, often). */
 struct rpc_pending {
-    struct fota_devchan *ch;
+    struct fota_rpc *rpc;
     struct fota_req *r;
+    struct fota_devchan_wait *wait;
     struct fota_command cmd;
     struct rpc_pending *next;
     unsigned timeout_s;
 };
 
+struct fota_rpc {
+    struct fota_devchan *ch;
+    struct rpc_pending *pending;       /* requests waiting for their device */
+};
+
 static void pending_done(void *ud, int state, const char *result)
 {
     struct rpc_pending *p = ud;
-    struct fota_devchan *ch = p->ch;
-    for (struct rpc_pending **pp = &ch->rpc_pending; *pp; pp = &(*pp)->next)
+    for (struct rpc_pending **pp = &p->rpc->pending; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;
             break;
@@ -51,7 +58,7 @@ static void pending_done(void *ud, int state, const char *result)
         if (json_is_object(reply))
             json_object_update(j, reply);
         json_decref(reply);
-        snprintf(p->cmd.result, sizeof p->cmd.result, "%s", result ? result : "");
+        fota_str_copy(p->cmd.result, sizeof p->cmd.result, result);
     } else if (state == FOTA_CMD_TIMEOUT) {
         code = 504;
         json_object_set_new(j, "message", json_sprintf("the device did not answer within %u s; "
@@ -73,7 +80,7 @@ static void pending_done(void *ud, int state, const char *result)
     } else {
         code = 502;
         json_object_set_new(j, "message", json_string("the device answered with an error"));
-        snprintf(p->cmd.result, sizeof p->cmd.result, "%s", result ? result : "");
+        fota_str_copy(p->cmd.result, sizeof p->cmd.result, result);
     }
     json_object_set_new(j, "command", fota_json_command(&p->cmd));
     FOTA_INFO("rpc reply dev=%lld cmd=%lld action=%s status=%d", (long long)p->cmd.device_id,
@@ -84,26 +91,26 @@ static void pending_done(void *ud, int state, const char *result)
     free(p);
 }
 
-/* Drops every pending RPC with 503 (SIGTERM: the loop still runs and flushes). */
-void fota_rpc_cancel_all(struct fota_devchan *ch)
+void fota_rpc_drain(struct fota_rpc *rpc)
 {
-    while (ch->waits) {
-        struct fota_devchan_wait *w = ch->waits;
-        fota_devchan_done_cb cb = w->cb;
-        void *ud = w->ud;
-        fota_devchan_cancel(ch, w);
-        cb(ud, FOTA_CMD_CANCELLED, NULL);
+    while (rpc && rpc->pending) {
+        struct rpc_pending *p = rpc->pending;
+        fota_devchan_cancel(rpc->ch, p->wait);
+        pending_done(p, FOTA_CMD_CANCELLED, NULL);
     }
 }
 
-void fota_rpc_free_all(struct fota_devchan *ch)
+void fota_rpc_free(struct fota_rpc *rpc)
 {
-    while (ch->rpc_pending) {
-        struct rpc_pending *p = ch->rpc_pending;
-        ch->rpc_pending = p->next;
+    if (!rpc)
+        return;
+    while (rpc->pending) {
+        struct rpc_pending *p = rpc->pending;
+        rpc->pending = p->next;
         fota_req_release(p->r);
         free(p);
     }
+    free(rpc);
 }
 
 /* Action names: lower-case letters, digits and '_' (sys_upgrade, get_switches...). */
@@ -162,8 +169,9 @@ static int is_control_param(const char *k)
 }
 
 /* Stores cmd and delivers it; replies now (202/409/200 for sys_reboot) or later. */
-static void run_command(struct fota_req *r, struct fota_devchan *ch, struct fota_command *cmd)
+static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_command *cmd)
 {
+    struct fota_devchan *ch = rpc->ch;
     struct fota_store *st = r->srv->store;
     const char *q = fota_req_query(r, "queue");
     int may_queue = !(q && (strcmp(q, "false") == 0 || strcmp(q, "0") == 0));
@@ -188,20 +196,17 @@ static void run_command(struct fota_req *r, struct fota_devchan *ch, struct fota
         fota_reply_error(r, 500, "cannot store the command: %s", fota_errname(rc));
         return;
     }
-    struct rpc_pending *p = calloc(1, sizeof *p);
-    if (!p) {
-        fota_reply_error(r, 503, "out of memory");
-        return;
-    }
+    struct rpc_pending *p = fota_xcalloc(1, sizeof *p);
     struct fota_devchan_wait *w = NULL;
     rc = fota_devchan_deliver(ch, cmd, timeout, pending_done, p, &w);
     if (rc == FOTA_CMD_DELIVERED && w) {
-        p->ch = ch;
+        p->rpc = rpc;
         p->r = r;
+        p->wait = w;
         p->cmd = *cmd;
         p->timeout_s = timeout;
-        p->next = ch->rpc_pending;
-        ch->rpc_pending = p;
+        p->next = rpc->pending;
+        rpc->pending = p;
         fota_req_defer(r); /* answered by pending_done */
         return;
     }
@@ -226,7 +231,7 @@ static void run_command(struct fota_req *r, struct fota_devchan *ch, struct fota
 
 static void rpc_handler(struct fota_req *r)
 {
-    struct fota_devchan *ch = r->ud;
+    struct fota_rpc *rpc = r->ud;
     struct fota_device d;
     const char *action = fota_req_query(r, "action");
     const char *dtd = fota_req_query(r, "deliver_to_device");
@@ -263,7 +268,7 @@ static void rpc_handler(struct fota_req *r)
     struct fota_command cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.device_id = d.id;
-    snprintf(cmd.action, sizeof cmd.action, "%s", action);
+    fota_str_copy(cmd.action, sizeof cmd.action, action);
     char *text = json_dumps(params, JSON_SORT_KEYS);
     json_decref(params);
     if (!text || strlen(text) >= sizeof cmd.params) {
@@ -271,14 +276,14 @@ static void rpc_handler(struct fota_req *r)
         fota_reply_error(r, 400, "parameters too long");
         return;
     }
-    snprintf(cmd.params, sizeof cmd.params, "%s", text);
+    fota_str_copy(cmd.params, sizeof cmd.params, text);
     free(text);
-    run_command(r, ch, &cmd);
+    run_command(r, rpc, &cmd);
 }
 
 static void datastream_handler(struct fota_req *r)
 {
-    struct fota_devchan *ch = r->ud;
+    struct fota_rpc *rpc = r->ud;
     struct fota_device d;
     const char *dtd = fota_req_query(r, "deliver_to_device");
     if (!dtd || strcmp(dtd, "true") != 0) {
@@ -303,7 +308,7 @@ static void datastream_handler(struct fota_req *r)
     struct fota_command cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.device_id = d.id;
-    snprintf(cmd.action, sizeof cmd.action, "datastream");
+    fota_str_copy(cmd.action, sizeof cmd.action, "datastream");
     char *text = json_dumps(params, JSON_SORT_KEYS);
     json_decref(params);
     if (!text || strlen(text) >= sizeof cmd.params) {
@@ -311,16 +316,20 @@ static void datastream_handler(struct fota_req *r)
         fota_reply_error(r, 413, "datapoint too large");
         return;
     }
-    snprintf(cmd.params, sizeof cmd.params, "%s", text);
+    fota_str_copy(cmd.params, sizeof cmd.params, text);
     free(text);
-    run_command(r, ch, &cmd);
+    run_command(r, rpc, &cmd);
 }
 
-int fota_rpc_routes(struct fota_devchan *ch)
+struct fota_rpc *fota_rpc_new(struct fota_server *srv, struct fota_devchan *ch)
 {
-    int rc = fota_http_route(ch->srv, FOTA_M_GET | FOTA_M_POST, "/v1/device/rpc/", rpc_handler, ch);
-    if (rc == 0)
-        rc = fota_http_route(ch->srv, FOTA_M_GET | FOTA_M_POST, "/v1/datastreams/*/datapoint/",
-                             datastream_handler, ch);
-    return rc;
+    struct fota_rpc *rpc = fota_xcalloc(1, sizeof *rpc);
+    rpc->ch = ch;
+    if (fota_http_route(srv, FOTA_M_GET | FOTA_M_POST, "/v1/device/rpc/", rpc_handler, rpc) < 0 ||
+        fota_http_route(srv, FOTA_M_GET | FOTA_M_POST, "/v1/datastreams/*/datapoint/",
+                        datastream_handler, rpc) < 0) {
+        free(rpc);
+        return NULL;
+    }
+    return rpc;
 }

@@ -9,12 +9,15 @@
 #define FOTA_RPC_H
 
 struct fota_devchan;
+struct fota_rpc;
+struct fota_server;
 
-/* Adds the routes (they win over earlier ones). 0 or FOTA_E*. */
-int fota_rpc_routes(struct fota_devchan *ch);
-/* SIGTERM: answers every waiting RPC with 503 (the loop still runs). */
-void fota_rpc_cancel_all(struct fota_devchan *ch);
-/* Frees what is left at stop (no replies: the HTTP server is gone). */
-void fota_rpc_free_all(struct fota_devchan *ch);
+/* The REST side of channel ch: adds the routes (they win over earlier ones).
+ * NULL if they cannot be added. */
+struct fota_rpc *fota_rpc_new(struct fota_server *srv, struct fota_devchan *ch);
+/* SIGTERM: answers every waiting RPC with 503 (the loop still runs). NULL-safe. */
+void fota_rpc_drain(struct fota_rpc *rpc);
+/* Frees what is left at stop (no replies: the HTTP server is gone). NULL-safe. */
+void fota_rpc_free(struct fota_rpc *rpc);
 
 #endif

@@ -134,7 +134,7 @@ void fota_fanout__make_template(struct job *j)
     j->nonce_end = (int)(k - buf) + (int)strlen(nonce);
 }
 
-static int push(struct job *j, struct member *m, struct fota_dconn *c, const char *action)
+static int push(struct job *j, struct member *m, const char *action)
 {
     struct fota_fanout *fo = j->fo;
     char auth[FOTA_KEY_BUF], buf[FOTA_DEVPROTO_PUSH_MAX];
@@ -157,16 +157,14 @@ static int push(struct job *j, struct member *m, struct fota_dconn *c, const cha
         int rest = j->tmpl_len - j->nonce_end;
         if (k > 0 && j->nonce_off + k + rest < (int)sizeof buf) {
             memcpy(buf + j->nonce_off + k, j->tmpl + j->nonce_end, (size_t)rest);
-            fota_dconn_send(c, buf, j->nonce_off + k + rest);
-            return 0;
+            return fota_devchan_send(fo->ch, m->device_id, buf, j->nonce_off + k + rest);
         }
     }
     int n = fota_devproto_push_rpc(buf, sizeof buf, action, reboot ? NULL : j->version, auth,
                                    reboot ? fota_devchan_nonce() : m->nonce);
     if (n < 0)
         return n;
-    fota_dconn_send(c, buf, n);
-    return 0;
+    return fota_devchan_send(fo->ch, m->device_id, buf, n);
 }
 
 /* Pushes waiting members while the product's window has room. */
@@ -179,14 +177,13 @@ static void pump(struct job *j)
         struct member *m = &j->m[j->cursor++];
         if (m->state != M_WAITING)
             continue;
-        struct fota_dconn *c = fota_devchan_find(ch, m->device_id);
-        if (!c || c->closing) {
+        int rc = fota_devchan_online(ch, m->device_id) ? push(j, m, "sys_upgrade") : FOTA_ENOENT;
+        if (rc == FOTA_ENOENT) {
             m->state = M_QUEUED; /* the channel delivers the row when it connects */
             j->waiting--;
             j->queued++;
             continue;
         }
-        int rc = push(j, m, c, "sys_upgrade");
         if (rc < 0) {
             FOTA_WARN("bulk upgrade push failed job=%lld dev=%lld error=%s", (long long)j->id,
                       (long long)m->device_id, fota_errname(rc));
@@ -209,9 +206,7 @@ static void send_reboots(struct job *j)
             continue;
         m->reboot_due = 0;
         j->nreboot--;
-        struct fota_dconn *c = fota_devchan_find(j->fo->ch, m->device_id);
-        if (c && !c->closing)
-            push(j, m, c, "sys_reboot");
+        push(j, m, "sys_reboot"); /* FOTA_ENOENT: not connected, no reboot */
     }
 }
 

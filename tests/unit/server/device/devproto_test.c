@@ -150,6 +150,12 @@ static void test_classify_stock_frames(void **st)
     assert_int_equal(f.kind, FOTA_DP_DATAPOINT);
     assert_string_equal(f.stream, "tem_hum");
     assert_int_equal(f.nonce, 3);
+    /* The body as stored: only the body (no key), sorted, json.dumps separators. */
+    assert_true(strncmp(f.body, "{\"datapoint\": {\"x\": -21.05", 26) == 0);
+    assert_non_null(strstr(f.body, ", \"y\": 40.5}}"));
+    assert_null(strstr(f.body, KEY));
+    classify(D3, &f);
+    assert_string_equal(f.body, "");
 
     char d7[1024];
     snprintf(d7, sizeof d7, D7FMT, KEY, "device_upgrade_success", "v1.0.5t45772(a)", "v1.0.6t45772(a)");

@@ -1,8 +1,10 @@
-/* devchan_d4.c - the stock D4 acknowledgement recognised by its exact bytes
+/* devproto_d4.c - the stock D4 acknowledgement recognised by its exact bytes
  * (no JSON parse, no allocation); everything else is left to
- * fota_devproto_classify, so both paths agree on every line. */
-#include "devchan_d4.h"
+ * fota_devproto_classify, so both paths agree on every line (the differential
+ * fuzzer tests/fuzz/devproto_d4_fuzz.c holds them to it). */
+#include "devproto.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -35,7 +37,7 @@ static int lit(const char **p, const char *end, const char *s, size_t n)
 
 #define LIT(p, end, s) lit(p, end, s, sizeof(s) - 1)
 
-int fota_devchan_d4_parse(const char *line, size_t len, struct fota_devproto_frame *f)
+int fota_devproto_d4_parse(const char *line, size_t len, struct fota_devproto_frame *f)
 {
     const char *p = line, *end = line + len;
     int64_t status, nonce;
@@ -43,7 +45,8 @@ int fota_devchan_d4_parse(const char *line, size_t len, struct fota_devproto_fra
         LIT(&p, end, ", \"nonce\": ") < 0 || json_uint(&p, end, 18, &nonce) < 0 ||
         LIT(&p, end, ", \"deliver_to_device\": true}") < 0 || p != end)
         return 0;
-    memset(f, 0, sizeof *f);
+    memset(f, 0, offsetof(struct fota_devproto_frame, body));
+    f->body[0] = '\0';
     f->kind = FOTA_DP_REPLY;
     f->has_nonce = 1;
     f->nonce = nonce;

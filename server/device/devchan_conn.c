@@ -1,0 +1,385 @@
+/* devchan_conn.c - the device channel's connections: the table of online
+ * devices by id, per-address counts, writes (one send() when nothing is
+ * pending), refusals that close once flushed, the device's key check, going
+ * online, and the presence rows written in batches. The layer every other
+ * channel file stands on; it calls none of them (a closing connection is
+ * reported through ch->closed). */
+#include "devchan_int.h"
+
+#include <stdlib.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "clock.h"
+#include "fota_str.h"
+#include "log.h"
+#include "xmalloc.h"
+
+static unsigned dev_bucket(int64_t id)
+{
+    return (unsigned)((uint64_t)id * 0x9E3779B97F4A7C15ull >> (64 - FOTA_DEVCHAN_DEV_BITS));
+}
+
+static unsigned addr_bucket(const char *a)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *a; a++)
+        h = (h ^ (unsigned char)*a) * 16777619u;
+    return h % FOTA_DEVCHAN_BUCKETS;
+}
+
+/* "ip:port" of c for logs, built on demand: a connection keeps no copy (memory per device). */
+const char *fota_devchan_conn_peer(const struct fota_dconn *c, char *buf, size_t n)
+{
+    const char *a = c->addrc ? c->addrc->addr : "?";
+    snprintf(buf, n, strchr(a, ':') ? "[%s]:%u" : "%s:%u", a, (unsigned)c->port);
+    return buf;
+}
+
+static void dev_unhash(struct fota_dconn *c)
+{
+    if (!c->hashed)
+        return;
+    for (struct fota_dconn **pp = &c->ch->by_dev[dev_bucket(c->device_id)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == c) {
+            *pp = c->hnext;
+            break;
+        }
+    c->hashed = 0;
+}
+
+static struct fota_addr_count *addr_get(struct fota_devchan *ch, const char *addr, int create)
+{
+    unsigned b = addr_bucket(addr);
+    for (struct fota_addr_count *a = ch->by_addr[b]; a; a = a->next)
+        if (strcmp(a->addr, addr) == 0)
+            return a;
+    if (!create)
+        return NULL;
+    struct fota_addr_count *a = fota_xcalloc(1, sizeof *a);
+    fota_str_copy(a->addr, sizeof a->addr, addr);
+    a->next = ch->by_addr[b];
+    ch->by_addr[b] = a;
+    return a;
+}
+
+static void addr_put(struct fota_devchan *ch, struct fota_addr_count *a)
+{
+    if (!a || --a->n > 0)
+        return;
+    for (struct fota_addr_count **pp = &ch->by_addr[addr_bucket(a->addr)]; *pp; pp = &(*pp)->next)
+        if (*pp == a) {
+            *pp = a->next;
+            break;
+        }
+    free(a);
+}
+
+unsigned fota_devchan_conn_count(struct fota_devchan *ch, const char *addr)
+{
+    struct fota_addr_count *a = addr_get(ch, addr, 0);
+    return a ? a->n : 0;
+}
+
+struct fota_dconn *fota_devchan_conn_new(struct fota_devchan *ch, int fd, const char *addr,
+                                         uint16_t port, int tls)
+{
+    struct bufferevent *bev = NULL;
+    if (tls) {
+        SSL *ssl = SSL_new(ch->srv->ssl_ctx);
+        if (ssl) /* idle devices keep no 16 KB record buffers */
+            SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+        bev = ssl ? bufferevent_openssl_socket_new(ch->srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                   BEV_OPT_CLOSE_ON_FREE)
+                  : NULL;
+        if (!bev && ssl)
+            SSL_free(ssl);
+    } else {
+        bev = bufferevent_socket_new(ch->srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (!bev) {
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    struct fota_dconn *c = fota_xcalloc(1, sizeof *c);
+    c->addrc = addr_get(ch, addr, 1);
+    c->addrc->n++;
+    c->bev = bev;
+    c->ch = ch;
+    c->tls = tls;
+    c->fd = fd;
+    c->port = port;
+    c->id = ++ch->next_id;
+    c->next = ch->conns;
+    if (ch->conns)
+        ch->conns->prev = c;
+    ch->conns = c;
+    ch->nconns++;
+    return c;
+}
+
+static void presence_set(struct fota_dconn *c, int online);
+
+void fota_devchan_conn_free(struct fota_dconn *c)
+{
+    struct fota_devchan *ch = c->ch;
+    if (ch->closed)
+        ch->closed(c);
+    if (c->online) {
+        presence_set(c, 0); /* O(1) through its batch slot: a mass disconnect stays linear */
+        FOTA_INFO("device offline conn=%llu dev=%lld", (unsigned long long)c->id,
+                  (long long)c->device_id);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ch->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ch->nconns--;
+    dev_unhash(c);
+    addr_put(ch, c->addrc);
+    if (c->deliver_ev)
+        event_free(c->deliver_ev);
+    bufferevent_free(c->bev);
+    free(c);
+}
+
+void fota_devchan_conn_send(struct fota_dconn *c, const char *buf, int len)
+{
+    if (len <= 0 || c->closing)
+        return;
+    /* Plain connection with nothing pending: one send(), no output chain
+     * allocated and freed per reply (pings are the hot path; transient
+     * chains fragment the heap of a 19,000-device storm). What the socket
+     * does not take, and any error, goes through the bufferevent.
+     * Whether anything can be pending is kept in c (queued), so a fan-out's
+     * push touches neither the bufferevent nor its output buffer. */
+    if (!c->tls && (!c->queued || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)) {
+        c->queued = 0;
+        ssize_t n = send(c->fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == len)
+            return;
+        if (n > 0) {
+            buf += n;
+            len -= (int)n;
+        }
+    }
+    c->queued = 1;
+    bufferevent_write(c->bev, buf, (size_t)len);
+}
+
+static void closing_flushed_cb(struct bufferevent *bev, void *ud)
+{
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        fota_devchan_conn_free(ud);
+}
+
+static void closing_event_cb(struct bufferevent *bev, short what, void *ud)
+{
+    (void)bev;
+    (void)what;
+    fota_devchan_conn_free(ud);
+}
+
+void fota_devchan_conn_close_with(struct fota_dconn *c, const char *line, int n, int status,
+                                  const char *log_reason)
+{
+    char pb[80];
+    FOTA_WARN("device refused conn=%llu dev=%lld peer=%s status=%d reason=\"%s\"",
+              (unsigned long long)c->id, (long long)c->device_id,
+              fota_devchan_conn_peer(c, pb, sizeof pb), status, log_reason);
+    fota_devchan_conn_send(c, line, n);
+    c->closing = 1;
+    bufferevent_disable(c->bev, EV_READ);
+    struct timeval tv = { 5, 0 };
+    bufferevent_set_timeouts(c->bev, NULL, &tv);
+    bufferevent_setcb(c->bev, NULL, closing_flushed_cb, closing_event_cb, c);
+    /* Freed from the (deferred) write callback, never inside the caller. */
+    bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void fota_devchan_conn_refuse(struct fota_dconn *c, int status, const char *why,
+                              const char *log_reason)
+{
+    char line[160];
+    int n = fota_devproto_reply_refusal(line, sizeof line, status, why);
+    fota_devchan_conn_close_with(c, line, n, status, log_reason);
+}
+
+struct fota_dconn *fota_devchan_conn_find(struct fota_devchan *ch, int64_t device_id)
+{
+    for (struct fota_dconn *c = ch->by_dev[dev_bucket(device_id)]; c; c = c->hnext)
+        if (c->online && c->device_id == device_id)
+            return c;
+    return NULL;
+}
+
+int fota_devchan_online(struct fota_devchan *ch, int64_t device_id)
+{
+    return ch && fota_devchan_conn_find(ch, device_id) != NULL;
+}
+
+int fota_devchan_send(struct fota_devchan *ch, int64_t device_id, const char *line, int len)
+{
+    struct fota_dconn *c = fota_devchan_conn_find(ch, device_id);
+    if (!c || c->closing)
+        return FOTA_ENOENT;
+    fota_devchan_conn_send(c, line, len);
+    return 0;
+}
+
+int fota_devchan_conn_auth(struct fota_dconn *c, const struct fota_devproto_frame *f,
+                           struct fota_key *k)
+{
+    if (!f->key[0])
+        return FOTA_EAUTH;
+    if (fota_server_key_lookup(c->ch->srv, f->key, strlen(f->key), k) < 0)
+        return FOTA_EAUTH;
+    if (k->kind != FOTA_KEY_MASTER || k->device_id <= 0)
+        return FOTA_EAUTH;
+    return 0;
+}
+
+int fota_devchan_conn_same_key(const struct fota_dconn *c, const struct fota_devproto_frame *f)
+{
+    if (!f->key[0])
+        return 1;
+    char h[65];
+    fota_key_hash(f->key, strlen(f->key), h);
+    return fota_key_equal(h, c->key_hash, 64);
+}
+
+/* The presence batch: rows written by a timer in one transaction. */
+void fota_devchan_presence_flush(struct fota_devchan *ch)
+{
+    if (ch->npres == 0)
+        return;
+    int rc = ch->srv->store->ops->device_presence_batch(ch->srv->store, ch->pres, ch->npres);
+    if (rc < 0)
+        FOTA_ERROR("presence batch failed rows=%zu error=%s", ch->npres, fota_errname(rc));
+    ch->npres = 0;
+    ch->pres_gen++;
+}
+
+static void presence_add(struct fota_devchan *ch, int64_t device_id, int online)
+{
+    int64_t now = fota_clock_wall_s();
+    /* Connections find their own row through their slot (presence_set); here
+     * only the newest rows are checked (a reconnect). A device may appear
+     * twice in a batch: the rows are written in order, the last one wins. */
+    for (size_t i = ch->npres > 8 ? ch->npres - 8 : 0; i < ch->npres; i++) {
+        if (ch->pres[i].device_id == device_id) {
+            ch->pres[i].online = online;
+            ch->pres[i].last_active = now;
+            return;
+        }
+    }
+    if (ch->npres == ch->cappres) {
+        if (ch->cappres >= 65536) {
+            fota_devchan_presence_flush(ch);
+        } else {
+            ch->cappres = ch->cappres ? ch->cappres * 2 : 64;
+            ch->pres = fota_xreallocarray(ch->pres, ch->cappres, sizeof *ch->pres);
+        }
+    }
+    ch->pres[ch->npres++] = (struct fota_presence){ device_id, now, online };
+}
+
+/* A check-in of an online connection: its row in the current batch is
+ * found in O(1) through the slot it remembers (pings are the hot path);
+ * otherwise the general path adds (or finds) the row. */
+static void presence_set(struct fota_dconn *c, int online)
+{
+    struct fota_devchan *ch = c->ch;
+    if (c->pres_gen == ch->pres_gen && c->pres_slot < ch->npres &&
+        ch->pres[c->pres_slot].device_id == c->device_id) {
+        ch->pres[c->pres_slot].online = online;
+        ch->pres[c->pres_slot].last_active = fota_clock_wall_s();
+        return;
+    }
+    size_t before = ch->npres;
+    uint32_t gen = ch->pres_gen;
+    presence_add(ch, c->device_id, online);
+    if (ch->pres_gen == gen && ch->npres == before + 1) {
+        c->pres_gen = gen;
+        c->pres_slot = (uint32_t)before;
+    }
+}
+
+void fota_devchan_conn_touch(struct fota_dconn *c)
+{
+    presence_set(c, 1);
+}
+
+int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k)
+{
+    struct fota_devchan *ch = c->ch;
+    struct fota_dconn *old = fota_devchan_conn_find(ch, k->device_id);
+    if (old && old != c) {
+        FOTA_INFO("device reconnected, old connection dropped conn=%llu dev=%lld old=%llu",
+                  (unsigned long long)c->id, (long long)k->device_id, (unsigned long long)old->id);
+        old->online = 0; /* its close must not mark the device offline */
+        fota_devchan_conn_free(old);
+    }
+    int was_online = c->online;
+    dev_unhash(c);
+    c->device_id = k->device_id;
+    c->product_id = k->product_id;
+    memcpy(c->key_hash, k->hash, sizeof c->key_hash);
+    c->online = 1;
+    unsigned b = dev_bucket(c->device_id);
+    c->hnext = ch->by_dev[b];
+    ch->by_dev[b] = c;
+    c->hashed = 1;
+    /* A libevent "common timeout": every device has the same one, so re-arming
+     * it on each read (a D4, a ping) appends to one queue instead of moving
+     * the connection in a heap of 19,000 timers. */
+    struct timeval tv = { (time_t)ch->srv->conf.ping_timeout, 0 };
+    const struct timeval *ct = event_base_init_common_timeout(ch->srv->base, &tv);
+    bufferevent_set_timeouts(c->bev, ct ? ct : &tv, NULL);
+    presence_set(c, 1);
+    if (was_online)
+        return 0;
+    char pb[80];
+    FOTA_INFO("device online conn=%llu dev=%lld peer=%s tls=%d", (unsigned long long)c->id,
+              (long long)c->device_id, fota_devchan_conn_peer(c, pb, sizeof pb), c->tls);
+    return 1;
+}
+
+/* After a crash the store may still say "online" for devices nobody is
+ * connected to: this instance owns every device connection, so reset them. */
+void fota_devchan_presence_reset(struct fota_devchan *ch)
+{
+    struct fota_store *st = ch->srv->store;
+    struct fota_product *ps = NULL;
+    size_t np = 0, stale = 0;
+    if (st->ops->product_list(st, &ps, &np) < 0)
+        return;
+    for (size_t i = 0; i < np; i++) {
+        struct fota_device *ds = NULL;
+        size_t nd = 0;
+        if (st->ops->device_list(st, ps[i].id, &ds, &nd) < 0)
+            continue;
+        for (size_t j = 0; j < nd; j++) {
+            if (!ds[j].online)
+                continue;
+            struct fota_presence row = { ds[j].id, ds[j].last_active, 0 };
+            if (st->ops->device_presence_batch(st, &row, 1) == 0)
+                stale++;
+        }
+        free(ds);
+    }
+    free(ps);
+    if (stale)
+        FOTA_INFO("device presence reset devices=%zu reason=\"online in the store, not connected\"",
+                  stale);
+}

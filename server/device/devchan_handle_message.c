@@ -1,0 +1,109 @@
+/* devchan_handle_message.c - D7, POST /v1/messages/: a device's report,
+ * usually the end of an upgrade (device_upgrade_success / _failed with its
+ * versions). The report finishes the rollout member or the newest open
+ * sys_upgrade command of the device, a success records the device's new
+ * version, and every report is stored and published as a message. */
+#include "devchan_int.h"
+
+#include <stdlib.h>
+
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fota_str.h"
+#include "log.h"
+#include "rpc_fanout.h"
+
+/* The device's newest sys_upgrade still waiting for its report. 0 or FOTA_ENOENT. */
+static int open_upgrade(struct fota_devchan *ch, int64_t device_id, struct fota_command *out)
+{
+    struct fota_store *st = ch->srv->store;
+    struct fota_command *list = NULL;
+    size_t n = 0;
+    int rc = st->ops->command_list_device(st, device_id, 0, &list, &n);
+    if (rc < 0)
+        return rc;
+    rc = FOTA_ENOENT;
+    for (size_t i = n; i-- > 0;) {
+        const struct fota_command *c = &list[i];
+        if ((c->state == FOTA_CMD_DELIVERED || c->state == FOTA_CMD_ACKED ||
+             c->state == FOTA_CMD_TIMEOUT) && strcmp(c->action, "sys_upgrade") == 0) {
+            *out = *c;
+            rc = 0;
+            break;
+        }
+    }
+    free(list);
+    return rc;
+}
+
+/* Ends cmd with the report; real becomes the command's full version when
+ * the report's (at most 15 bytes) is its prefix. */
+static void finish_upgrade(struct fota_devchan *ch, struct fota_command *cmd,
+                           const struct fota_devproto_frame *f, int ok, const char *clean,
+                           char *real, size_t cap)
+{
+    json_error_t jerr;
+    json_t *p = json_loads(cmd->params, 0, &jerr);
+    const char *v = json_string_value(json_object_get(p, "version"));
+    if (v && clean[0] && strncmp(v, clean, strlen(clean)) == 0)
+        fota_str_copy(real, cap, v);
+    json_decref(p);
+    cmd->state = ok ? FOTA_CMD_DONE : FOTA_CMD_FAILED;
+    json_t *res = json_pack("{s:s, s:s, s:s}", "action", f->action, "pre_rom_version",
+                            f->pre_version, "rom_version", real);
+    char *t = json_dumps(res, JSON_SORT_KEYS);
+    fota_str_copy(cmd->result, sizeof cmd->result, t);
+    free(t);
+    json_decref(res);
+    fota_devchan_push_store(ch, cmd);
+}
+
+static void publish(struct fota_dconn *c, const struct fota_devproto_frame *f, const char *real,
+                    struct fota_message *m)
+{
+    m->product_id = c->product_id;
+    m->device_id = c->device_id;
+    fota_str_copy(m->action, sizeof m->action, f->action[0] ? f->action : "message");
+    json_t *body = json_pack("{s:s, s:s}", "pre_rom_version", f->pre_version, "rom_version", real);
+    char *t = json_dumps(body, JSON_SORT_KEYS);
+    fota_str_copy(m->body, sizeof m->body, t);
+    free(t);
+    json_decref(body);
+    if (fota_server_publish_message(c->ch->srv, m) < 0)
+        FOTA_WARN("message not stored dev=%lld", (long long)c->device_id);
+}
+
+void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devproto_frame *f)
+{
+    struct fota_devchan *ch = c->ch;
+    struct fota_server *srv = ch->srv;
+    char clean[FOTA_DEVPROTO_VER_MAX], real[FOTA_VERSION_MAX];
+    fota_devproto_version_clean(clean, sizeof clean, f->rom_version, strlen(f->rom_version));
+    fota_str_copy(real, sizeof real, clean);
+    int ok = strcmp(f->action, "device_upgrade_success") == 0;
+    int is_report = ok || strcmp(f->action, "device_upgrade_failed") == 0;
+    struct fota_command cmd;
+    int in_job = is_report && fota_fanout_on_report(ch->fanout, c->device_id, ok, clean, real,
+                                                    sizeof real);
+    int have_cmd = is_report && !in_job && open_upgrade(ch, c->device_id, &cmd) == 0;
+    if (have_cmd)
+        finish_upgrade(ch, &cmd, f, ok, clean, real, sizeof real);
+    struct fota_device d;
+    if (ok && real[0] && srv->store->ops->device_get(srv->store, c->device_id, &d) == 0) {
+        fota_str_copy(d.rom_version, sizeof d.rom_version, real);
+        int rc = srv->store->ops->device_update(srv->store, &d, FOTA_DEV_F_ROM_VERSION);
+        if (rc < 0)
+            FOTA_ERROR("rom_version not stored dev=%lld error=%s", (long long)d.id, fota_errname(rc));
+    }
+    struct fota_message m = { 0 };
+    publish(c, f, real, &m);
+    char q1[80], q2[80];
+    FOTA_INFO("device report conn=%llu dev=%lld action=%s pre=%s new=%s cmd=%lld recovered=%d",
+              (unsigned long long)c->id, (long long)c->device_id, m.action,
+              fota_log_quote(f->pre_version, q1, sizeof q1), fota_log_quote(real, q2, sizeof q2),
+              have_cmd ? (long long)cmd.id : -1LL, f->recovered);
+    char out[96];
+    fota_devchan_conn_send(c, out, fota_devproto_reply_message(out, sizeof out));
+}

@@ -1,0 +1,44 @@
+/* devchan_handle_reply.c - D4/D5, {"status": N, "nonce": N, ...}: a device's
+ * answer to a push. A rollout's push is counted by the rollout (batched);
+ * any other command is found by its nonce, its row moves on (ACKED for
+ * sys_upgrade, which ends at its D7 report; DONE otherwise; FAILED for a
+ * status other than 200) and an RPC waiting for it gets the reply. */
+#include "devchan_int.h"
+
+#include <string.h>
+
+#include "fota_str.h"
+#include "log.h"
+#include "rpc_fanout.h"
+
+/* The state a reply moves an open command to. */
+static int reply_state(const struct fota_command *cmd, int status)
+{
+    if (status != 200)
+        return FOTA_CMD_FAILED;
+    return strcmp(cmd->action, "sys_upgrade") == 0 ? FOTA_CMD_ACKED : FOTA_CMD_DONE;
+}
+
+void fota_devchan_handle_reply(struct fota_dconn *c, const struct fota_devproto_frame *f,
+                               const char *line)
+{
+    struct fota_devchan *ch = c->ch;
+    struct fota_store *st = ch->srv->store;
+    if (fota_fanout_on_reply(ch->fanout, c->device_id, f->nonce, f->status))
+        return; /* a bulk upgrade's push: counted and written in its batch */
+    struct fota_command cmd;
+    int found = st->ops->command_find_nonce(st, c->device_id, f->nonce, &cmd) == 0 &&
+                (cmd.state == FOTA_CMD_DELIVERED || cmd.state == FOTA_CMD_ACKED ||
+                 cmd.state == FOTA_CMD_TIMEOUT);
+    int state = FOTA_CMD_DONE;
+    if (found) {
+        state = reply_state(&cmd, f->status);
+        cmd.state = state;
+        fota_str_copy(cmd.result, sizeof cmd.result, line);
+        fota_devchan_push_store(ch, &cmd);
+    }
+    FOTA_INFO("command reply conn=%llu dev=%lld nonce=%lld status=%d cmd=%lld",
+              (unsigned long long)c->id, (long long)c->device_id, (long long)f->nonce, f->status,
+              found ? (long long)cmd.id : -1LL);
+    fota_devchan_wait_wake(ch, c->device_id, f->nonce, state, line);
+}
