@@ -1,7 +1,8 @@
 /* store.h - fotad's metadata store behind one operations table.
  *
  * SQLite (WAL) and later PostgreSQL implement struct fota_store_ops; the
- * store unit tests run the same cases on each, so they cannot drift apart. All calls are synchronous and made from the
+ * conformance suite (tests/unit/server/store/) runs the same cases on each,
+ * so they cannot drift apart. All calls are synchronous and made from the
  * daemon's event-loop threads; an implementation serialises internally.
  * Firmware bytes are NOT here: they live in the content-addressed blob store
  * (blob.h); rows only name files by SHA-256.
@@ -319,10 +320,11 @@ struct fota_store {
      * changed the catalog: products, releases and their files, keys, devices
      * created or deleted, a device's key generation. Ops that write only
      * fleet traffic (presence, reported device fields, names, commands,
-     * messages, ledgers, transfers) need not move it, so a busy fleet does
-     * not empty the download caches; moving it more often is always safe.
-     * Read with fota_store_generation(). Every backend counts, starting at 1
-     * when it opens (the store unit tests check it). */
+     * messages, ledgers, transfers) leave it as it is, so a busy fleet does
+     * not empty the download caches (a move too many costs a cache refill,
+     * never a wrong answer). Read with fota_store_generation(). Every
+     * backend counts, starting at 1 when it opens; the conformance suite
+     * checks which ops move it and which do not. */
     uint64_t generation;
 };
 

@@ -1,225 +1,15 @@
-/* store_test.c - the semantics every store backend shares, run on the SQLite
- * store (store_sqlite_test.c has the SQLite-only checks). Each test gets a
- * fresh, empty store. */
-#include "store_test_util.h"
-
-/* ---- shared semantics -------------------------------------------------- */
-
-static void test_products(void **state)
-{
-    struct fota_store *s = ((struct ctx *)*state)->s;
-    struct fota_product p, q, *list = NULL;
-    size_t n = 0;
-    int64_t a = mk_product(s, "alpha"), b;
-
-    memset(&p, 0, sizeof p);
-    snprintf(p.name, sizeof p.name, "alpha");
-    assert_int_equal(s->ops->product_create(s, &p), FOTA_EEXIST);
-    memset(&p, 0, sizeof p);
-    assert_int_equal(s->ops->product_create(s, &p), FOTA_EINVAL);   /* empty name */
-    b = mk_product(s, "beta");
-    assert_true(b != a);
-
-    assert_int_equal(s->ops->product_get(s, a, &q), 0);
-    assert_int_equal(q.id, a);
-    assert_string_equal(q.name, "alpha");
-    assert_string_equal(q.serial, "serial-alpha");
-    assert_string_equal(q.description, "product alpha");
-    assert_string_equal(q.status, "development");
-    assert_int_equal(q.flash_map, 4);
-    assert_int_equal(q.slot_check, FOTA_SLOT_CHECK_BYTE3);   /* the default */
-    assert_true(q.created > 1600000000);
-    assert_int_equal(q.devices_total, 0);
-    assert_string_equal(q.current_version, "");
-
-    assert_int_equal(s->ops->product_find(s, "beta", &q), 0);
-    assert_int_equal(q.id, b);
-    assert_int_equal(s->ops->product_find(s, "gamma", &q), FOTA_ENOENT);
-    assert_int_equal(s->ops->product_get(s, 999999, &q), FOTA_ENOENT);
-
-    assert_int_equal(s->ops->product_list(s, &list, &n), 0);
-    assert_int_equal(n, 2);
-    assert_int_equal(list[0].id, a);
-    assert_int_equal(list[1].id, b);
-    free(list);
-
-    /* slot_check is stored and read back by get, find and list; other values refused */
-    memset(&p, 0, sizeof p);
-    snprintf(p.name, sizeof p.name, "seed-fleet");
-    p.slot_check = 7;
-    assert_int_equal(s->ops->product_create(s, &p), FOTA_EINVAL);
-    p.slot_check = FOTA_SLOT_CHECK_NAME;
-    assert_int_equal(s->ops->product_create(s, &p), 0);
-    assert_int_equal(s->ops->product_get(s, p.id, &q), 0);
-    assert_int_equal(q.slot_check, FOTA_SLOT_CHECK_NAME);
-    assert_int_equal(s->ops->product_find(s, "seed-fleet", &q), 0);
-    assert_int_equal(q.slot_check, FOTA_SLOT_CHECK_NAME);
-    assert_int_equal(s->ops->product_list(s, &list, &n), 0);
-    assert_int_equal(n, 3);
-    assert_int_equal(list[0].slot_check, FOTA_SLOT_CHECK_BYTE3);
-    assert_int_equal(list[2].slot_check, FOTA_SLOT_CHECK_NAME);
-    free(list);
-}
-
-static void test_roms(void **state)
-{
-    struct fota_store *s = ((struct ctx *)*state)->s;
-    int64_t pid = mk_product(s, "p"), other = mk_product(s, "other");
-    struct fota_rom r, g, *list = NULL;
-    struct fota_product p;
-    size_t n = 0;
-    char h[FOTA_HASH_HEX];
-
-    fill_rom(&r, pid, "v1.0");
-    assert_int_equal(s->ops->rom_create(s, &r), 0);
-    assert_true(r.id > 0 && r.files[0].id > 0 && r.files[1].id > 0);
-    assert_true(r.files[0].id != r.files[1].id);
-    assert_true(r.created > 1600000000);
-
-    /* round trip, both files */
-    assert_int_equal(s->ops->rom_get(s, pid, "v1.0", &g), 0);
-    assert_int_equal(g.id, r.id);
-    assert_int_equal(g.product_id, pid);
-    assert_string_equal(g.codename, "code-v1.0");
-    assert_string_equal(g.changelog, "changes in v1.0\nline two");
-    assert_int_equal(g.current, 0);
-    assert_int_equal(g.nfiles, 2);
-    assert_string_equal(g.files[0].name, "user1.bin");
-    fake_hash(h, 1);
-    assert_string_equal(g.files[0].sha256, h);
-    assert_int_equal(g.files[0].size, 300000);
-    assert_int_equal(g.files[0].slot, 1);
-    assert_int_equal(g.files[0].id, r.files[0].id);
-    assert_string_equal(g.files[1].name, "user2.bin");
-    fake_hash(h, 2);
-    assert_string_equal(g.files[1].sha256, h);
-    assert_int_equal(g.files[1].size, 300004);
-    assert_int_equal(g.files[1].slot, 2);
-    assert_int_equal(g.files[1].download_count, 0);
-
-    /* duplicate version in the same product; same version elsewhere is fine */
-    fill_rom(&r, pid, "v1.0");
-    assert_int_equal(s->ops->rom_create(s, &r), FOTA_EEXIST);
-    mk_rom(s, other, "v1.0");
-    fill_rom(&r, 424242, "v9");
-    assert_int_equal(s->ops->rom_create(s, &r), FOTA_ENOENT);
-    fill_rom(&r, pid, "");
-    assert_int_equal(s->ops->rom_create(s, &r), FOTA_EINVAL);
-    fill_rom(&r, pid, "v1.0");
-    r.nfiles = FOTA_ROM_MAX_FILES + 1;
-    assert_int_equal(s->ops->rom_create(s, &r), FOTA_EINVAL);
-    assert_int_equal(s->ops->rom_get(s, pid, "v2.0", &g), FOTA_ENOENT);
-
-    /* a release whose second file clashes with the first: nothing is left */
-    fill_rom(&r, pid, "v1.5");
-    snprintf(r.files[1].name, sizeof r.files[1].name, "user1.bin");
-    assert_int_equal(s->ops->rom_create(s, &r), FOTA_EEXIST);
-    assert_int_equal(s->ops->rom_get(s, pid, "v1.5", &g), FOTA_ENOENT);
-    mk_rom(s, pid, "v1.5");   /* the version is still free */
-
-    mk_rom(s, pid, "v2.0");
-    assert_int_equal(s->ops->rom_list(s, pid, &list, &n), 0);
-    assert_int_equal(n, 3);
-    assert_string_equal(list[0].version, "v2.0");   /* newest first */
-    assert_string_equal(list[1].version, "v1.5");
-    assert_string_equal(list[2].version, "v1.0");
-    assert_int_equal(list[2].nfiles, 2);
-    free(list);
-
-    /* current: none, then exclusive */
-    assert_int_equal(s->ops->rom_current(s, pid, &g), FOTA_ENOENT);
-    assert_int_equal(s->ops->rom_set_current(s, pid, "v1.0"), 0);
-    assert_int_equal(s->ops->rom_current(s, pid, &g), 0);
-    assert_string_equal(g.version, "v1.0");
-    assert_int_equal(g.current, 1);
-    assert_int_equal(g.nfiles, 2);
-    assert_int_equal(s->ops->product_get(s, pid, &p), 0);
-    assert_string_equal(p.current_version, "v1.0");
-
-    assert_int_equal(s->ops->rom_set_current(s, pid, "v2.0"), 0);
-    assert_int_equal(s->ops->rom_set_current(s, pid, "v2.0"), 0);   /* again: no-op */
-    assert_int_equal(s->ops->rom_set_current(s, pid, "v7"), FOTA_ENOENT);
-    assert_int_equal(s->ops->rom_list(s, pid, &list, &n), 0);
-    assert_int_equal(n, 3);
-    assert_int_equal(list[0].current, 1);
-    assert_int_equal(list[1].current, 0);
-    assert_int_equal(list[2].current, 0);
-    free(list);
-    assert_int_equal(s->ops->product_get(s, pid, &p), 0);
-    assert_string_equal(p.current_version, "v2.0");
-    /* the other product's release is not touched */
-    assert_int_equal(s->ops->rom_current(s, other, &g), FOTA_ENOENT);
-    assert_int_equal(s->ops->product_get(s, other, &p), 0);
-    assert_string_equal(p.current_version, "");
-}
-
-/* blob_refs: distinct, sorted, every release's files (the orphan sweep's keep list). */
-static void test_blob_refs(void **state)
-{
-    struct fota_store *s = ((struct ctx *)*state)->s;
-    char (*refs)[FOTA_HASH_HEX] = NULL;
-    char h1[FOTA_HASH_HEX], h2[FOTA_HASH_HEX], h3[FOTA_HASH_HEX];
-    struct fota_rom r;
-    size_t n = 99;
-    int64_t pid = mk_product(s, "refs");
-
-    assert_int_equal(s->ops->blob_refs(s, &refs, &n), 0);
-    assert_non_null(refs);
-    assert_int_equal(n, 0);
-    free(refs);
-    mk_rom(s, pid, "v1");
-    mk_rom(s, pid, "v2");          /* same two hashes again */
-    fill_rom(&r, pid, "v3");
-    fake_hash(r.files[1].sha256, 3);
-    assert_int_equal(s->ops->rom_create(s, &r), 0);
-    fake_hash(h1, 1);
-    fake_hash(h2, 2);
-    fake_hash(h3, 3);
-    assert_int_equal(s->ops->blob_refs(s, &refs, &n), 0);
-    assert_int_equal(n, 3);
-    for (size_t i = 1; i < n; i++)
-        assert_true(strcmp(refs[i - 1], refs[i]) < 0);
-    for (size_t i = 0; i < n; i++)
-        assert_true(strcmp(refs[i], h1) == 0 || strcmp(refs[i], h2) == 0 ||
-                    strcmp(refs[i], h3) == 0);
-    free(refs);
-}
-
-static void test_product_counts(void **state)
-{
-    struct fota_store *s = ((struct ctx *)*state)->s;
-    int64_t a = mk_product(s, "a"), b = mk_product(s, "b");
-    struct fota_product p, *list = NULL;
-    size_t n = 0;
-
-    mk_device(s, a, "d1", 1);
-    mk_device(s, a, "d2", 0);
-    mk_device(s, a, "d3", 1);
-    mk_device(s, b, "d4", 0);
-    mk_rom(s, a, "v1");
-    assert_int_equal(s->ops->rom_set_current(s, a, "v1"), 0);
-
-    assert_int_equal(s->ops->product_get(s, a, &p), 0);
-    assert_int_equal(p.devices_total, 3);
-    assert_int_equal(p.devices_activated, 2);
-    assert_string_equal(p.current_version, "v1");
-    assert_int_equal(s->ops->product_find(s, "a", &p), 0);
-    assert_int_equal(p.devices_total, 3);
-
-    assert_int_equal(s->ops->product_list(s, &list, &n), 0);
-    assert_int_equal(n, 2);
-    assert_int_equal(list[0].devices_total, 3);
-    assert_int_equal(list[0].devices_activated, 2);
-    assert_string_equal(list[0].current_version, "v1");
-    assert_int_equal(list[1].devices_total, 1);
-    assert_int_equal(list[1].devices_activated, 0);
-    assert_string_equal(list[1].current_version, "");
-    free(list);
-}
+/* store_cases_fleet.c - conformance cases: devices, keys, commands,
+ * messages, the download and transfer ledgers, concurrent callers, and the
+ * catalog generation (which ops move it and which leave it). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "store_fixture.h"
 
 static void test_devices(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     int64_t pid = mk_product(s, "p"), p2 = mk_product(s, "p2");
     int64_t id = mk_device(s, pid, "dev", 0), id2 = mk_device(s, pid, "dev2", 0);
     struct fota_device d, g, *list = NULL;
@@ -304,7 +94,7 @@ static void test_devices(void **state)
 
 static void test_keys(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     int64_t pid = mk_product(s, "p"), dev = mk_device(s, pid, "d", 1);
     struct fota_key k, g;
 
@@ -356,7 +146,7 @@ static void test_keys(void **state)
 
 static void test_commands(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     int64_t pid = mk_product(s, "p"), dev = mk_device(s, pid, "d", 1);
     struct fota_command c, c2, g, *list = NULL;
     size_t n = 0;
@@ -417,7 +207,7 @@ static void test_commands(void **state)
 
 static void test_messages(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     struct fota_message_filter f;
     struct fota_message m, *list = NULL;
     int64_t id[6];
@@ -492,7 +282,7 @@ static void test_messages(void **state)
 
 static void test_downloads(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     int64_t pid = mk_product(s, "p"), dev = mk_device(s, pid, "d", 1);
     struct fota_rom r;
     int64_t bytes = -1;
@@ -520,7 +310,7 @@ static void test_downloads(void **state)
 
 static void test_transfers(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     struct fota_transfer t, *list = NULL;
     size_t n = 0;
 
@@ -577,7 +367,7 @@ static void *writer_thread(void *p)
 
 static void test_threads(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     struct thread_arg args[4];
     pthread_t th[4];
     struct fota_message_filter f;
@@ -600,23 +390,98 @@ static void test_threads(void **state)
     free(list);
 }
 
+/* The generation moves with the catalog (what the download caches hold:
+ * keys, devices, releases) and stays put under fleet traffic, so a busy
+ * fleet keeps those caches warm (store.h). Deletes: store_cases_delete.c. */
+#define MOVES(call)                                                                \
+    do {                                                                           \
+        uint64_t g0_ = fota_store_generation(s);                                   \
+        assert_int_equal((call), 0);                                               \
+        assert_true(fota_store_generation(s) > g0_);                               \
+    } while (0)
+#define STAYS(call)                                                                \
+    do {                                                                           \
+        uint64_t g0_ = fota_store_generation(s);                                   \
+        assert_int_equal((call), 0);                                               \
+        assert_true(fota_store_generation(s) == g0_);                              \
+    } while (0)
 
-#define SHARED_TESTS(X) \
-    X(test_products) X(test_roms) X(test_blob_refs) X(test_product_counts) X(test_devices) X(test_keys) \
-    X(test_commands) X(test_messages) X(test_downloads) X(test_transfers) X(test_threads)
-
-static struct ctx sql_ctx = { NULL, "" };
-
-#define SQL_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &sql_ctx),
-
-int main(void)
+static void test_generation(void **state)
 {
-    const struct CMUnitTest sql_tests[] = { SHARED_TESTS(SQL_T) };
-    int fails = 0;
+    struct fota_store *s = store_of(state);
+    struct fota_product p;
+    struct fota_device d;
+    struct fota_rom r;
+    struct fota_key k;
+    struct fota_command c;
+    struct fota_message m;
+    struct fota_transfer t;
+    struct fota_command_set set;
+    struct fota_presence pr;
+    int64_t pid, dev, ids[1], nonces[1] = { 0 }, devs[1];
 
-    if (make_tmpdir() != 0)
-        return 1;
-    fails += cmocka_run_group_tests_name("store.sqlite", sql_tests, NULL, NULL);
-    rmdir(tmpdir);
-    return fails ? 1 : 0;
+    assert_true(fota_store_generation(s) > 0);   /* counting from the start */
+
+    /* the catalog: every write moves it */
+    memset(&p, 0, sizeof p);
+    snprintf(p.name, sizeof p.name, "gen");
+    MOVES(s->ops->product_create(s, &p));
+    pid = p.id;
+    memset(&d, 0, sizeof d);
+    d.product_id = pid;
+    MOVES(s->ops->device_create(s, &d));
+    dev = d.id;
+    fill_rom(&r, pid, "v1");
+    MOVES(s->ops->rom_create(s, &r));
+    MOVES(s->ops->rom_set_current(s, pid, "v1"));
+    memset(&k, 0, sizeof k);
+    fake_hash(k.hash, 40);
+    k.kind = FOTA_KEY_MASTER;
+    k.product_id = pid;
+    k.device_id = dev;
+    MOVES(s->ops->key_create(s, &k));
+    MOVES(s->ops->key_delete_for_device(s, dev, FOTA_KEY_MASTER));
+    d.key_generation = 1;
+    MOVES(s->ops->device_update(s, &d, FOTA_DEV_F_KEYGEN));
+
+    /* fleet traffic: reported fields, names, presence, commands, messages,
+     * ledgers and transfers leave it */
+    snprintf(d.rom_version, sizeof d.rom_version, "v9");
+    snprintf(d.name, sizeof d.name, "renamed");
+    STAYS(s->ops->device_update(s, &d, FOTA_DEV_F_REPORTED | FOTA_DEV_F_NAME));
+    pr = (struct fota_presence){ dev, 1700000000, 1 };
+    STAYS(s->ops->device_presence_batch(s, &pr, 1));
+    memset(&c, 0, sizeof c);
+    c.device_id = dev;
+    snprintf(c.action, sizeof c.action, "sys_upgrade");
+    STAYS(s->ops->command_create(s, &c));
+    c.state = FOTA_CMD_DONE;
+    STAYS(s->ops->command_update(s, &c));
+    devs[0] = dev;
+    STAYS(s->ops->command_create_many(s, &c, devs, nonces, ids, 1));
+    memset(&set, 0, sizeof set);
+    set.id = ids[0];
+    set.state = FOTA_CMD_ACKED;
+    STAYS(s->ops->command_update_batch(s, &set, 1));
+    memset(&m, 0, sizeof m);
+    m.device_id = dev;
+    snprintf(m.action, sizeof m.action, "device_upgrade_success");
+    STAYS(s->ops->message_add(s, &m));
+    memset(&t, 0, sizeof t);
+    t.section = 1;
+    snprintf(t.result, sizeof t.result, "ok");
+    STAYS(s->ops->transfer_add(s, &t));
+    STAYS(s->ops->download_add(s, dev, r.files[0].id, 1000, 1));
 }
+
+const struct CMUnitTest store_cases_fleet[] = {
+    cmocka_unit_test(test_devices),
+    cmocka_unit_test(test_keys),
+    cmocka_unit_test(test_commands),
+    cmocka_unit_test(test_messages),
+    cmocka_unit_test(test_downloads),
+    cmocka_unit_test(test_transfers),
+    cmocka_unit_test(test_threads),
+    cmocka_unit_test(test_generation),
+};
+const size_t store_cases_fleet_n = sizeof store_cases_fleet / sizeof store_cases_fleet[0];

@@ -1,29 +1,10 @@
-/* store_delete_test.c - rom_delete, device_delete and product_delete on the
- * SQLite store: what goes, what stays, the refusals
- * that change nothing, the generation bump and ids that never come back. */
-#include "store_test_util.h"
-
-static int64_t mk_key(struct fota_store *s, int kind, int64_t product, int64_t device, int seed)
-{
-    struct fota_key k;
-    memset(&k, 0, sizeof k);
-    fake_hash(k.hash, seed);
-    k.kind = kind;
-    k.product_id = product;
-    k.device_id = device;
-    assert_int_equal(s->ops->key_create(s, &k), 0);
-    return 0;
-}
-
-static int64_t mk_command(struct fota_store *s, int64_t device)
-{
-    struct fota_command c;
-    memset(&c, 0, sizeof c);
-    c.device_id = device;
-    snprintf(c.action, sizeof c.action, "sys_reboot");
-    assert_int_equal(s->ops->command_create(s, &c), 0);
-    return c.id;
-}
+/* store_cases_delete.c - conformance cases: rom_delete, device_delete and
+ * product_delete: what goes, what stays, the refusals that change nothing,
+ * the generation bump and ids that never come back (also after a reopen). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "store_fixture.h"
 
 static size_t count_roms(struct fota_store *s, int64_t pid)
 {
@@ -48,7 +29,7 @@ static int referenced(struct fota_store *s, const char *hash)
 
 static void test_rom_delete(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     int64_t pid = mk_product(s, "p"), dev = mk_device(s, pid, "d", 1), bytes = 0;
     struct fota_rom r1, r2, gone, g;
     uint64_t gen;
@@ -72,8 +53,7 @@ static void test_rom_delete(void **state)
     gen = fota_store_generation(s);
     memset(&gone, 0, sizeof gone);
     assert_int_equal(s->ops->rom_delete(s, pid, "v1.0", &gone), 0);
-    if (gen)
-        assert_true(fota_store_generation(s) > gen);
+    assert_true(fota_store_generation(s) > gen);
     assert_int_equal(gone.id, r1.id);
     assert_string_equal(gone.version, "v1.0");
     assert_int_equal(gone.nfiles, 2);
@@ -96,7 +76,7 @@ static void test_rom_delete(void **state)
 
 static void test_device_delete(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     int64_t pid = mk_product(s, "p");
     int64_t a = mk_device(s, pid, "a", 1), b = mk_device(s, pid, "b", 0), bytes = 0;
     int64_t ca = mk_command(s, a), cb = mk_command(s, b), rid;
@@ -121,8 +101,7 @@ static void test_device_delete(void **state)
 
     gen = fota_store_generation(s);
     assert_int_equal(s->ops->device_delete(s, a), 0);
-    if (gen)
-        assert_true(fota_store_generation(s) > gen);
+    assert_true(fota_store_generation(s) > gen);
     assert_int_equal(s->ops->device_get(s, a, &d), FOTA_ENOENT);
     fake_hash(h, 11);
     assert_int_equal(s->ops->key_lookup(s, h, &k), FOTA_ENOENT);
@@ -166,12 +145,13 @@ static void test_device_delete(void **state)
 
 static void test_product_delete(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     int64_t keep = mk_product(s, "keep"), pid = mk_product(s, "p"), dev;
     struct fota_product p, *list = NULL;
     struct fota_key k;
     char h[FOTA_HASH_HEX];
     size_t n = 0;
+    uint64_t gen;
 
     dev = mk_device(s, pid, "d", 0);
     mk_rom(s, pid, "v1");
@@ -186,7 +166,9 @@ static void test_product_delete(void **state)
     assert_int_equal(s->ops->key_lookup(s, h, &k), 0);
     assert_int_equal(s->ops->rom_delete(s, pid, "v1", NULL), 0);
 
+    gen = fota_store_generation(s);
     assert_int_equal(s->ops->product_delete(s, pid), 0);
+    assert_true(fota_store_generation(s) > gen);
     assert_int_equal(s->ops->product_get(s, pid, &p), FOTA_ENOENT);
     assert_int_equal(s->ops->product_find(s, "p", &p), FOTA_ENOENT);
     assert_int_equal(s->ops->key_lookup(s, h, &k), FOTA_ENOENT);
@@ -215,33 +197,26 @@ static void test_product_delete(void **state)
                      FOTA_ENOENT);
 }
 
-/* SQLite only: the id floor survives a reopen. */
-static void test_sqlite_floor_reopen(void **state)
+/* The ids a delete retired stay retired after a restart. */
+static void test_delete_reopen(void **state)
 {
-    struct ctx *c = *state;
-    int64_t pid = mk_product(c->s, "p"), d1 = mk_device(c->s, pid, "a", 0);
+    struct store_fixture *fx = store_fx(state);
+    int64_t pid = mk_product(fx->s, "p"), d1 = mk_device(fx->s, pid, "a", 0);
+    int64_t c1 = mk_command(fx->s, d1), p2 = mk_product(fx->s, "p2");
 
-    assert_int_equal(c->s->ops->device_delete(c->s, d1), 0);
-    fota_store_close(c->s);
-    c->s = open_sqlite(c->path);
-    assert_true(mk_device(c->s, pid, "b", 0) > d1);
-    assert_int_equal(log_errors, 0);
+    assert_int_equal(fx->s->ops->device_delete(fx->s, d1), 0);
+    assert_int_equal(fx->s->ops->product_delete(fx->s, p2), 0);
+    store_fixture_reopen(fx);
+    assert_true(mk_device(fx->s, pid, "b", 0) > d1);
+    assert_true(mk_command(fx->s, mk_device(fx->s, pid, "c", 0)) > c1);
+    assert_true(mk_product(fx->s, "p3") > p2);
+    assert_int_equal(store_log_errors, 0);
 }
 
-#define SHARED_TESTS(X) X(test_rom_delete) X(test_device_delete) X(test_product_delete)
-
-static struct ctx sql_ctx = { NULL, "" };
-
-#define SQL_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &sql_ctx),
-
-int main(void)
-{
-    const struct CMUnitTest sql_tests[] = { SHARED_TESTS(SQL_T) SQL_T(test_sqlite_floor_reopen) };
-    int fails = 0;
-
-    if (make_tmpdir() != 0)
-        return 1;
-    fails += cmocka_run_group_tests_name("store_delete.sqlite", sql_tests, NULL, NULL);
-    rmdir(tmpdir);
-    return fails ? 1 : 0;
-}
+const struct CMUnitTest store_cases_delete[] = {
+    cmocka_unit_test(test_rom_delete),
+    cmocka_unit_test(test_device_delete),
+    cmocka_unit_test(test_product_delete),
+    cmocka_unit_test(test_delete_reopen),
+};
+const size_t store_cases_delete_n = sizeof store_cases_delete / sizeof store_cases_delete[0];

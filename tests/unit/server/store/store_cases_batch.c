@@ -1,11 +1,14 @@
-/* store_batch_test.c - the batched command writes of the store
- * (command_create_many, command_update_batch) on the SQLite store: all rows
- * or none, nonces, states and results. */
-#include "store_test_util.h"
+/* store_cases_batch.c - conformance cases: the batched command writes
+ * (command_create_many, command_update_batch): all rows or none, nonces,
+ * states and results. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "store_fixture.h"
 
 static void test_create_many(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     int64_t p = mk_product(s, "fleet");
     int64_t dev[3] = { mk_device(s, p, "a", 1), mk_device(s, p, "b", 1), mk_device(s, p, "c", 0) };
     int64_t nonces[3] = { 0, 1234, 0 }, ids[3] = { 0 };
@@ -43,7 +46,7 @@ static void test_create_many(void **state)
 
 static void test_update_batch(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     int64_t p = mk_product(s, "fleet");
     int64_t dev[2] = { mk_device(s, p, "a", 1), mk_device(s, p, "b", 1) };
     int64_t nonces[2] = { 0, 0 }, ids[2] = { 0, 0 };
@@ -68,12 +71,12 @@ static void test_update_batch(void **state)
     assert_int_equal(got.state, FOTA_CMD_DELIVERED);
     assert_string_equal(got.result, "{}");              /* NULL left it */
     assert_int_equal(got.updated, 1700000000);
-    assert_int_equal(log_errors, 0);
+    assert_int_equal(store_log_errors, 0);
 }
 
 static void test_many_rows(void **state)
 {
-    struct fota_store *s = ((struct ctx *)*state)->s;
+    struct fota_store *s = store_of(state);
     int64_t p = mk_product(s, "fleet");
     enum { N = 300 };
     int64_t dev[N], nonces[N], ids[N];
@@ -97,20 +100,9 @@ static void test_many_rows(void **state)
     assert_int_equal(got.device_id, dev[N - 1]);
 }
 
-#define BATCH_TESTS(X) X(test_create_many) X(test_update_batch) X(test_many_rows)
-
-static struct ctx sql_ctx = { NULL, "" };
-
-#define SQL_T(f) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &sql_ctx),
-
-int main(void)
-{
-    const struct CMUnitTest sql_tests[] = { BATCH_TESTS(SQL_T) };
-    int fails = 0;
-
-    if (make_tmpdir() != 0)
-        return 1;
-    fails += cmocka_run_group_tests_name("store_batch.sqlite", sql_tests, NULL, NULL);
-    rmdir(tmpdir);
-    return fails ? 1 : 0;
-}
+const struct CMUnitTest store_cases_batch[] = {
+    cmocka_unit_test(test_create_many),
+    cmocka_unit_test(test_update_batch),
+    cmocka_unit_test(test_many_rows),
+};
+const size_t store_cases_batch_n = sizeof store_cases_batch / sizeof store_cases_batch[0];
