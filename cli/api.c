@@ -384,7 +384,7 @@ out:
     return rc;
 }
 
-static double now_s(void)
+double fota_cli_api_clock(void)
 {
     struct timespec ts;
 
@@ -407,7 +407,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 {
     struct fota_cli_api *api = ud;
     char bar[41], a[32], b[32];
-    double t = now_s();
+    double t = fota_cli_api_clock();
     int fill, i;
 
     if (ultotal <= 0)

@@ -69,6 +69,10 @@ void fota_cli_api_set_timeout(struct fota_cli_api *api, long seconds);
  * until the next request on api. */
 const char *fota_cli_api_header(struct fota_cli_api *api, const char *name);
 
+/* Seconds on the monotonic clock: for deadlines and transfer rates, never
+ * the wall clock (which may jump). */
+double fota_cli_api_clock(void);
+
 /* Percent-encodes s into out (for query values and path segments). Returns 0
  * or FOTA_ETOOBIG. */
 int fota_cli_api_urlencode(const char *s, char *out, size_t cap);

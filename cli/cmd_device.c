@@ -122,62 +122,71 @@ static const struct fota_cli_col device_cols[] = {
 };
 static const struct fota_cli_list device_list = FOTA_CLI_LIST(device_cols, 128, 0);
 
-int fota_cli_cmd_device_list(struct fota_cli_ctx *c)
+/* The products whose devices device list shows: --product's, or every
+ * one. Appends their ids to pids and their names by id to names. Returns 0
+ * or an exit status (reported). */
+static int listed_products(struct fota_cli_ctx *c, const char *product, json_t *pids,
+                           json_t *names)
 {
-    const char *product = fota_cli_ctx_opt(c, "product");
-    struct fota_cli_reply pr, r;
-    json_t *all = json_array(), *p, *pids = json_array(), *names = json_object();
-    char path[64];
-    size_t i, k;
+    struct fota_cli_reply r;
+    char id[32];
     int64_t pid;
+    size_t i;
+    json_t *p;
     int st;
 
     if (product) {
         st = fota_cli_ctx_product_id(c, product, &pid);
         if (st != 0)
-            goto out;
+            return st;
         json_array_append_new(pids, json_integer(pid));
-        if (strspn(product, "0123456789") != strlen(product)) {
-            char id[32];
-
-            snprintf(id, sizeof(id), "%" PRId64, pid);
+        snprintf(id, sizeof(id), "%" PRId64, pid);
+        if (strspn(product, "0123456789") != strlen(product))
             json_object_set_new(names, id, json_string(product));
-        }
-    } else {
-        st = fota_cli_ctx_call(c, "GET", "/v1/products/", NULL, &pr, NULL);
-        if (st != 0)
-            goto out;
-        json_array_foreach(fota_cli_reply_array(pr.json, "products"), i, p) {
-            char id[32];
-
-            json_array_append(pids, json_object_get(p, "id"));
-            fota_cli_out_fmt(json_object_get(p, "id"), id, sizeof(id));
-            json_object_set(names, id, json_object_get(p, "name"));
-        }
-        fota_cli_reply_cleanup(&pr);
+        return 0;
     }
-    json_array_foreach(pids, k, p) {
-        char what[128];
+    st = fota_cli_ctx_call(c, "GET", "/v1/products/", NULL, &r, NULL);
+    if (st != 0)
+        return st;
+    json_array_foreach(fota_cli_reply_array(r.json, "products"), i, p) {
+        json_array_append(pids, json_object_get(p, "id"));
+        fota_cli_out_fmt(json_object_get(p, "id"), id, sizeof(id));
+        json_object_set(names, id, json_object_get(p, "name"));
+    }
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
 
+int fota_cli_cmd_device_list(struct fota_cli_ctx *c)
+{
+    const char *product = fota_cli_ctx_opt(c, "product");
+    json_t *all = json_array(), *p, *pids = json_array(), *names = json_object();
+    struct fota_cli_reply r;
+    char path[64], what[128];
+    size_t k;
+    int st;
+
+    snprintf(what, sizeof(what), "product '%s'", product ? product : "?");
+    st = listed_products(c, product, pids, names);
+    json_array_foreach(pids, k, p) {
+        if (st != 0)
+            break;
         snprintf(path, sizeof(path), "/v1/products/%" JSON_INTEGER_FORMAT "/devices/",
                  json_integer_value(p));
-        snprintf(what, sizeof(what), "product '%s'", product ? product : "?");
         st = fota_cli_ctx_call(c, "GET", path, NULL, &r, what);
         if (st != 0)
-            goto out;
+            break;
         json_array_extend(all, fota_cli_reply_array(r.json, "devices"));
         fota_cli_reply_cleanup(&r);
     }
-    if (c->json) {
+    if (st == 0 && c->json) {
         json_t *j = json_pack("{s:i, s:O}", "status", 200, "devices", all);
 
         fota_cli_out_json(stdout, j);
         json_decref(j);
-        goto out;
-    }
-    if (fota_cli_out_list(stdout, all, &device_list, names) != 0)
+    } else if (st == 0 && fota_cli_out_list(stdout, all, &device_list, names) != 0) {
         st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
-out:
+    }
     json_decref(all);
     json_decref(pids);
     json_decref(names);
@@ -200,12 +209,68 @@ int fota_cli_cmd_device_show(struct fota_cli_ctx *c)
     return 0;
 }
 
+/* Writes the 4 KiB key sector to out (NULL or "-": standard output) and
+ * says how to flash it. Returns 0 or an exit status (reported). */
+static int key_sector(struct fota_cli_ctx *c, const struct fota_cli_reply *r, const char *out)
+{
+    const char *addr;
+    unsigned long a;
+    int st;
+
+    if (!out || strcmp(out, "-") == 0)
+        return fwrite(r->body, 1, r->len, stdout) == r->len
+                   ? 0
+                   : fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "cannot write to standard output");
+    st = fota_cli_file_write_private(out, r->body, r->len);
+    if (st != 0 || c->json)
+        return st;
+    /* fotad says where the product's flash map keeps the sector. */
+    addr = fota_cli_api_header(c->api, "X-Fota-Flash-Address");
+    a = addr ? strtoul(addr, NULL, 0) : 0;
+    /* The flag sector after it must be erased so copy 1 is read. */
+    if (a)
+        fprintf(stderr, "wrote %zu bytes to %s; flash it with: esptool.py write_flash "
+                "0x%lX %s 0x%lX blank.bin\n", r->len, out, a, out, a + 0x1000);
+    else
+        fprintf(stderr, "wrote %zu bytes to %s (flash it at the firmware's key sector)\n",
+                r->len, out);
+    return 0;
+}
+
+/* Prints the key (40 characters; as JSON with --json) or writes it to out
+ * (NULL or "-": standard output). Returns 0 or an exit status (reported). */
+static int key_text(struct fota_cli_ctx *c, int64_t id, const char *key, const char *out)
+{
+    int to_file = out && strcmp(out, "-") != 0;
+    char line[64];
+    json_t *j;
+    char *txt;
+    int st = 0;
+
+    if (!c->json) {
+        snprintf(line, sizeof(line), "%s\n", key);
+        if (to_file)
+            return fota_cli_file_write_private(out, line, strlen(line));
+        fputs(line, stdout);
+        return 0;
+    }
+    j = json_pack("{s:I, s:s}", "device_id", (json_int_t)id, "master_device_key", key);
+    txt = json_dumps(j, JSON_INDENT(2));
+    json_decref(j);
+    if (to_file)
+        st = txt ? fota_cli_file_write_private(out, txt, strlen(txt)) : FOTA_CLI_EXIT_FAIL;
+    else
+        printf("%s\n", txt ? txt : "{}");
+    free(txt);
+    return st;
+}
+
 int fota_cli_cmd_device_key(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
     const char *out = fota_cli_ctx_opt(c, "output");
     int bin = fota_cli_ctx_opt(c, "bin") != NULL;
-    char path[80], what[128], key[64];
+    char path[80], what[128], key[FOTA_CLI_KEY_LEN + 1];
     int64_t id;
     size_t n;
     int st;
@@ -221,52 +286,18 @@ int fota_cli_cmd_device_key(struct fota_cli_ctx *c)
     if (st != 0)
         return st;
     if (bin) {
-        if (out && strcmp(out, "-") != 0)
-            st = fota_cli_file_write_private(out, r.body, r.len);
-        else if (fwrite(r.body, 1, r.len, stdout) != r.len)
-            st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "cannot write to standard output");
-        if (st == 0 && out && strcmp(out, "-") != 0 && !c->json) {
-            /* fotad says where the product's flash map keeps the sector. */
-            const char *addr = fota_cli_api_header(c->api, "X-Fota-Flash-Address");
-
-            unsigned long a = addr ? strtoul(addr, NULL, 0) : 0;
-
-            /* The flag sector after it must be erased so copy 1 is read. */
-            if (a)
-                fprintf(stderr, "wrote %zu bytes to %s; flash it with: esptool.py write_flash "
-                        "0x%lX %s 0x%lX blank.bin\n", r.len, out, a, out, a + 0x1000);
-            else
-                fprintf(stderr, "wrote %zu bytes to %s (flash it at the firmware's key sector)\n",
-                        r.len, out);
-        }
+        st = key_sector(c, &r, out);
         fota_cli_reply_cleanup(&r);
         return st;
     }
     /* The sector starts with the 40 ASCII characters of the key. */
-    for (n = 0; n < r.len && n < 40 && r.body[n] > ' ' && r.body[n] < 0x7f; n++)
+    for (n = 0; n < r.len && n < FOTA_CLI_KEY_LEN && r.body[n] > ' ' && r.body[n] < 0x7f; n++)
         key[n] = r.body[n];
     key[n] = '\0';
     fota_cli_reply_cleanup(&r);
     if (n == 0)
         return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "the server's key sector holds no key");
-    if (c->json) {
-        json_t *j = json_pack("{s:I, s:s}", "device_id", (json_int_t)id, "master_device_key", key);
-        char *txt = json_dumps(j, JSON_INDENT(2));
-
-        json_decref(j);
-        if (out && strcmp(out, "-") != 0)
-            st = txt ? fota_cli_file_write_private(out, txt, strlen(txt)) : FOTA_CLI_EXIT_FAIL;
-        else
-            printf("%s\n", txt ? txt : "{}");
-        free(txt);
-        return st;
-    }
-    if (out && strcmp(out, "-") != 0) {
-        key[n++] = '\n';
-        return fota_cli_file_write_private(out, key, n);
-    }
-    printf("%s\n", key);
-    return 0;
+    return key_text(c, id, key, out);
 }
 
 static const struct fota_cli_col command_cols[] = {

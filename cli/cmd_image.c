@@ -336,6 +336,8 @@ static int image_info(int argc, char **argv)
 static int image_check(int argc, char **argv)
 {
     static const char *const names[] = { "--flash-map=", NULL };
+    /* static: 64 image reports (head bytes included) are too big for the stack;
+     * one call per process, so the storage is never shared. */
     static struct fota_fwimg_info infos[IMG_MAX_FILES];
     struct fota_release_file files[IMG_MAX_FILES];
     const struct fota_flash_map *map = NULL;
@@ -385,96 +387,124 @@ static int parse_num(const char *s, unsigned long max, unsigned long *v)
     return (errno || !*s || *end || *v > max || s[0] == '-') ? -1 : 0;
 }
 
-static int image_make(int argc, char **argv)
-{
-    static const char *const names[] = { "--slot=", "--flash-map=", "--version=", "--size=",
-                                         "--flash-mode=", "--flash-freq=", "--seed=", "--output=",
-                                         NULL };
-    static const char *const modes[] = { "qio", "qout", "dio", "dout" };
-    struct fota_fwimg_build_opts o;
-    struct img_args a;
-    unsigned long v;
-    uint8_t *buf = NULL;
-    size_t len, need;
-    FILE *f = NULL;
-    int rc, i, status = 1;
+static const char *const make_names[] = { "--slot=", "--flash-map=", "--version=", "--size=",
+                                          "--flash-mode=", "--flash-freq=", "--seed=",
+                                          "--output=", NULL };
+enum { MK_SLOT, MK_MAP, MK_VERSION, MK_SIZE, MK_MODE, MK_FREQ, MK_SEED, MK_OUTPUT };
 
-    if ((rc = parse_args(argc, argv, names, &a)))
-        return rc;
-    if (a.nfiles)
-        return usage_error("unexpected argument %s", a.files[0]);
-    fota_fwimg_build_opts_init(&o);
-    if (!a.opt[0] || parse_num(a.opt[0], 2, &v) || v < 1)
+/* --flash-mode and --flash-freq into o. Returns 0 or 2 (reported). */
+static int make_flash_opts(const struct img_args *a, struct fota_fwimg_build_opts *o)
+{
+    static const char *const modes[] = { "qio", "qout", "dio", "dout" };
+    static const char *const fr[] = { "40", "26", "20", "80" };
+    static const int code[] = { 0, 1, 2, 15 };
+    int i;
+
+    if (a->opt[MK_MODE]) {
+        for (i = 0; i < 4 && strcmp(a->opt[MK_MODE], modes[i]); i++)
+            ;
+        if (i == 4)
+            return usage_error("--flash-mode %s: use qio, qout, dio or dout", a->opt[MK_MODE]);
+        o->flash_mode = i;
+    }
+    if (a->opt[MK_FREQ]) {
+        for (i = 0; i < 4 && strcmp(a->opt[MK_FREQ], fr[i]); i++)
+            ;
+        if (i == 4)
+            return usage_error("--flash-freq %s: use 40, 26, 20 or 80", a->opt[MK_FREQ]);
+        o->flash_freq = code[i];
+    }
+    return 0;
+}
+
+/* The build options image make's line asks for. Returns 0 or 2 (reported). */
+static int make_opts(const struct img_args *a, struct fota_fwimg_build_opts *o)
+{
+    unsigned long v;
+    int rc;
+
+    if (a->nfiles)
+        return usage_error("unexpected argument %s", a->files[0]);
+    fota_fwimg_build_opts_init(o);
+    if (!a->opt[MK_SLOT] || parse_num(a->opt[MK_SLOT], 2, &v) || v < 1)
         return usage_error("--slot 1 or --slot 2 is required");
-    o.slot = (int)v;
-    if (a.opt[1]) {
-        if (parse_num(a.opt[1], 15, &v) || !fota_flash_map_get((int)v))
-            return usage_error("no flash map %s (known: 0 2 3 4 5 6 8 9)", a.opt[1]);
-        o.size_map = (int)v;
+    o->slot = (int)v;
+    if (a->opt[MK_MAP]) {
+        if (parse_num(a->opt[MK_MAP], 15, &v) || !fota_flash_map_get((int)v))
+            return usage_error("no flash map %s (known: 0 2 3 4 5 6 8 9)", a->opt[MK_MAP]);
+        o->size_map = (int)v;
     }
-    o.version = a.opt[2];
-    if (a.opt[4]) {
-        for (i = 0; i < 4 && strcmp(a.opt[4], modes[i]); i++)
-            ;
-        if (i == 4)
-            return usage_error("--flash-mode %s: use qio, qout, dio or dout", a.opt[4]);
-        o.flash_mode = i;
+    o->version = a->opt[MK_VERSION];
+    if ((rc = make_flash_opts(a, o)))
+        return rc;
+    if (a->opt[MK_SEED]) {
+        if (parse_num(a->opt[MK_SEED], 0xFFFFFFFFul, &v))
+            return usage_error("--seed %s: not a number", a->opt[MK_SEED]);
+        o->seed = (uint32_t)v;
     }
-    if (a.opt[5]) {
-        static const char *const fr[] = { "40", "26", "20", "80" };
-        static const int code[] = { 0, 1, 2, 15 };
-        for (i = 0; i < 4 && strcmp(a.opt[5], fr[i]); i++)
-            ;
-        if (i == 4)
-            return usage_error("--flash-freq %s: use 40, 26, 20 or 80", a.opt[5]);
-        o.flash_freq = code[i];
-    }
-    if (a.opt[6]) {
-        if (parse_num(a.opt[6], 0xFFFFFFFFul, &v))
-            return usage_error("--seed %s: not a number", a.opt[6]);
-        o.seed = (uint32_t)v;
-    }
-    if (!a.opt[7])
+    if (!a->opt[MK_OUTPUT])
         return usage_error("-o FILE is required");
-    if (!fota_fwimg_build_size(&o))
+    if (!fota_fwimg_build_size(o))
         return usage_error("--version '%s' is too long or not printable ASCII (at most 31)",
-                           o.version ? o.version : "");
-    if (a.opt[3]) {
-        if (parse_num(a.opt[3], FOTA_FWIMG_MAX_SIZE, &v))
-            return usage_error("--size %s: not a size up to 16 MiB", a.opt[3]);
-        if (fota_fwimg_build_fit(&o, (size_t)v) < 0) {
-            char msg[64];
-            o.irom_size = 0;
-            snprintf(msg, sizeof msg, "%lu bytes is below the smallest image (%zu)", v,
-                     fota_fwimg_build_size(&o));
-            return usage_error("--size: %s", msg);
+                           o->version ? o->version : "");
+    if (a->opt[MK_SIZE]) {
+        if (parse_num(a->opt[MK_SIZE], FOTA_FWIMG_MAX_SIZE, &v))
+            return usage_error("--size %s: not a size up to 16 MiB", a->opt[MK_SIZE]);
+        if (fota_fwimg_build_fit(o, (size_t)v) < 0) {
+            o->irom_size = 0;
+            return usage_error("--size: %lu bytes is below the smallest image (%zu)", v,
+                               fota_fwimg_build_size(o));
         }
     }
-    need = fota_fwimg_build_size(&o);
-    if (!(buf = malloc(need))) {
+    return 0;
+}
+
+/* Builds the image o describes and writes it to path ("-": standard
+ * output). Returns 0 or 1 (reported). */
+static int write_image(const struct fota_fwimg_build_opts *o, const char *path)
+{
+    size_t len, need = fota_fwimg_build_size(o);
+    uint8_t *buf = malloc(need);
+    FILE *f = NULL;
+    int rc, status = 1;
+
+    if (!buf) {
         fprintf(stderr, "fotactl: out of memory\n");
         goto out;
     }
-    if ((rc = fota_fwimg_build(&o, buf, need, &len)) < 0) {
+    if ((rc = fota_fwimg_build(o, buf, need, &len)) < 0) {
         fprintf(stderr, "fotactl: cannot build the image (%s)\n", fota_strerror(rc));
         goto out;
     }
-    f = strcmp(a.opt[7], "-") ? fopen(a.opt[7], "wb") : stdout;
+    f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
     if (!f || fwrite(buf, 1, len, f) != len || fflush(f) != 0) {
-        fprintf(stderr, "fotactl: cannot write %s (%s)\n", a.opt[7], strerror(errno));
+        fprintf(stderr, "fotactl: cannot write %s (%s)\n", path, strerror(errno));
         goto out;
     }
     if (f != stdout)
-        fprintf(stderr, "wrote %s: %zu bytes, user%d, flash map %d, version %s\n", a.opt[7], len,
-                o.slot, o.size_map, o.version ? o.version : "-");
+        fprintf(stderr, "wrote %s: %zu bytes, user%d, flash map %d, version %s\n", path, len,
+                o->slot, o->size_map, o->version ? o->version : "-");
     status = 0;
 out:
     if (f && f != stdout && fclose(f) != 0 && status == 0) {
-        fprintf(stderr, "fotactl: cannot write %s (%s)\n", a.opt[7], strerror(errno));
+        fprintf(stderr, "fotactl: cannot write %s (%s)\n", path, strerror(errno));
         status = 1;
     }
     free(buf);
     return status;
+}
+
+static int image_make(int argc, char **argv)
+{
+    struct fota_fwimg_build_opts o;
+    struct img_args a;
+    int rc;
+
+    if ((rc = parse_args(argc, argv, make_names, &a)))
+        return rc;
+    if ((rc = make_opts(&a, &o)))
+        return rc;
+    return write_image(&o, a.opt[MK_OUTPUT]);
 }
 
 int fota_cli_cmd_image(int argc, char **argv)

@@ -95,7 +95,7 @@ static const struct fota_cli_col message_cols[] = {
 /* The server pages newest first; a log reads oldest first. */
 static const struct fota_cli_list message_list = FOTA_CLI_LIST(message_cols, 1024, 1);
 
-struct follow {
+struct follow_state {
     struct fota_cli_ctx *c;
     long want, got;
     int broken;   /* stdout is a closed pipe */
@@ -103,7 +103,7 @@ struct follow {
 
 static int on_event(void *ud, const char *event, const char *id, const char *data)
 {
-    struct follow *f = ud;
+    struct follow_state *f = ud;
     char b[4][FOTA_CLI_CELL_MAX];
     const char *cells[4];
     json_t *m;
@@ -141,12 +141,40 @@ static int on_event(void *ud, const char *event, const char *id, const char *dat
     return f->want > 0 && f->got >= f->want;
 }
 
+/* Streams the messages of path (a /v1/messages/?...follow=true query) until
+ * want of them were printed (0: until the server ends the stream). Returns
+ * the exit status (reported); dies of SIGPIPE when stdout's reader is gone. */
+static int follow(struct fota_cli_ctx *c, const char *path, long want)
+{
+    struct fota_cli_reply r;
+    struct follow_state f = { c, want, 0, 0 };
+    int st;
+
+    st = fota_cli_api_stream(c->api, path, on_event, &f, &r);
+    if (f.broken) {
+        fota_cli_reply_cleanup(&r);
+        fota_cli_api_free(c->api);
+        c->api = NULL;
+        signal(SIGPIPE, SIG_DFL);
+        raise(SIGPIPE);
+        return FOTA_CLI_EXIT_FAIL;   /* SIGPIPE was blocked: still fail */
+    }
+    st = fota_cli_ctx_check(c, st, &r, NULL);
+    if (st == 0 && r.stream_ended)   /* fotad stopped, or a proxy cut the stream */
+        st = fota_cli_out_fail(FOTA_CLI_EXIT_CONNECT, "%s ended the message stream after %ld "
+                               "message%s", fota_cli_api_server(c->api), f.got,
+                               f.got == 1 ? "" : "s");
+    else if (st == 0 && !(f.want && f.got >= f.want))
+        st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "the server does not stream messages");
+    fota_cli_reply_cleanup(&r);
+    return st;
+}
+
 int fota_cli_cmd_messages(struct fota_cli_ctx *c)
 {
     const char *product = fota_cli_ctx_opt(c, "product"), *device = fota_cli_ctx_opt(c, "device");
     const char *count = fota_cli_ctx_opt(c, "count"), *after = fota_cli_ctx_opt(c, "after");
     struct fota_cli_reply r;
-    struct follow f = { 0 };
     char path[256], *end;
     int64_t pid = 0, did = 0;
     long n = 0;
@@ -173,27 +201,7 @@ int fota_cli_cmd_messages(struct fota_cli_ctx *c)
         if (after)
             o += (size_t)snprintf(path + o, sizeof(path) - o, "after=%s&", after);
         snprintf(path + o, sizeof(path) - o, "follow=true");
-        f.c = c;
-        f.want = n;
-        f.got = 0;
-        st = fota_cli_api_stream(c->api, path, on_event, &f, &r);
-        if (f.broken) {
-            fota_cli_reply_cleanup(&r);
-            fota_cli_api_free(c->api);
-            c->api = NULL;
-            signal(SIGPIPE, SIG_DFL);
-            raise(SIGPIPE);
-            return FOTA_CLI_EXIT_FAIL;   /* SIGPIPE was blocked: still fail */
-        }
-        st = fota_cli_ctx_check(c, st, &r, NULL);
-        if (st == 0 && r.stream_ended)   /* fotad stopped, or a proxy cut the stream */
-            st = fota_cli_out_fail(FOTA_CLI_EXIT_CONNECT, "%s ended the message stream after %ld "
-                                   "message%s", fota_cli_api_server(c->api), f.got,
-                                   f.got == 1 ? "" : "s");
-        else if (st == 0 && !(f.want && f.got >= f.want))
-            st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "the server does not stream messages");
-        fota_cli_reply_cleanup(&r);
-        return st;
+        return follow(c, path, n);
     }
     if (n)
         snprintf(path + o, sizeof(path) - o, "limit=%ld", n);

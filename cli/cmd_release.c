@@ -158,20 +158,101 @@ static int set_current(struct fota_cli_ctx *c, int64_t pid, const char *version,
     return fota_cli_ctx_call(c, "POST", path, NULL, r, NULL);
 }
 
+/* Reads the release's files (the positionals) into f with their upload
+ * names; *total = their bytes. Returns 0 or an exit status (reported). */
+static int read_files(struct fota_cli_ctx *c, struct local_file *f, size_t *total)
+{
+    size_t i, n = (size_t)c->args.npos;
+    int st;
+
+    *total = 0;
+    for (i = 0; i < n; i++) {
+        f[i].path = c->args.pos[i];
+        st = fota_cli_file_read(f[i].path, FOTA_FWIMG_MAX_SIZE, &f[i].data, &f[i].len);
+        if (st != 0)
+            return st;
+        *total += f[i].len;
+    }
+    upload_names(f, n);
+    return 0;
+}
+
+/* The release rules of the codec, applied to f with the product's flash map
+ * and slot check, as the server will. Returns 0 or FOTA_CLI_EXIT_FAIL
+ * (reported). */
+static int check_locally(struct fota_cli_ctx *c, int64_t pid, const struct local_file *f,
+                         size_t n)
+{
+    struct fota_release_file rf[FOTA_RELEASE_MAX_FILES];
+    char reason[512], names[512];
+    uint32_t flags;
+    size_t i;
+    int map, st;
+
+    st = product_map(c, pid, fota_cli_ctx_opt(c, "product"), &map, &flags);
+    if (st != 0)
+        return st;
+    for (i = 0; i < n; i++)
+        rf[i] = (struct fota_release_file){ f[i].name, f[i].data, f[i].len, NULL };
+    if (fota_fwimg_release_check_flags(map >= 0 ? fota_flash_map_get(map) : NULL, rf, n, flags,
+                                       reason, sizeof(reason)) == 0)
+        return 0;
+    return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "%s (checked locally, nothing was uploaded%s)",
+                             reason, renames(f, n, names, sizeof(names)));
+}
+
+/* POSTs the release (version, --codename, changelog, the files) and reports
+ * it with the server's warnings. Returns 0 or an exit status (reported). */
+static int upload(struct fota_cli_ctx *c, int64_t pid, const struct local_file *f, size_t n,
+                  size_t total, const char *changelog)
+{
+    struct fota_cli_part parts[3 + FOTA_RELEASE_MAX_FILES];
+    const char *version = fota_cli_ctx_opt(c, "version"), *s;
+    struct fota_cli_reply r;
+    char path[64];
+    size_t np = 0, i;
+    int st, progress;
+    json_t *w;
+
+    parts[np++] = (struct fota_cli_part){ .name = "version", .value = version };
+    if ((s = fota_cli_ctx_opt(c, "codename")))
+        parts[np++] = (struct fota_cli_part){ .name = "codename", .value = s };
+    if (changelog)
+        parts[np++] = (struct fota_cli_part){ .name = "changelog", .value = changelog };
+    for (i = 0; i < n; i++)
+        parts[np++] = (struct fota_cli_part){ .name = "file", .data = f[i].data, .len = f[i].len,
+                                              .filename = f[i].name };
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/roms/", pid);
+    progress = isatty(STDERR_FILENO) && !fota_cli_ctx_opt(c, "no-progress") && total >= 4096;
+    st = fota_cli_api_upload(c->api, path, parts, np, progress, &r);
+    st = fota_cli_ctx_check(c, st, &r, NULL);
+    if (st != 0) {
+        fota_cli_reply_cleanup(&r);
+        return st;
+    }
+    if (c->json)
+        fota_cli_out_json(stdout, r.json);
+    else
+        printf("published %s of %s (%zu file%s, %zu bytes)\n", version,
+               fota_cli_ctx_opt(c, "product"), n, n == 1 ? "" : "s", total);
+    /* Accepted with a caveat (e.g. a version stock firmware will mangle). */
+    json_array_foreach(json_object_get(r.json, "warnings"), i, w)
+        if (json_is_string(w))
+            fprintf(stderr, "fotactl: warning: %s\n", json_string_value(w));
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
 int fota_cli_cmd_release_publish(struct fota_cli_ctx *c)
 {
     struct local_file files[FOTA_RELEASE_MAX_FILES];
-    struct fota_release_file rf[FOTA_RELEASE_MAX_FILES];
-    struct fota_cli_part parts[3 + FOTA_RELEASE_MAX_FILES];
     struct fota_cli_reply r;
     const char *product = fota_cli_ctx_opt(c, "product"), *version = fota_cli_ctx_opt(c, "version");
     const char *s;
-    char *changelog = NULL, reason[512], path[64], names[512];
-    size_t n = (size_t)c->args.npos, np = 0, i, total = 0;
+    char *changelog = NULL;
+    size_t n = (size_t)c->args.npos, i, total = 0;
     int64_t pid;
-    int map = -1, st, progress;
-    uint32_t check_flags = 0;
-    json_t *w;
+    int st;
 
     memset(files, 0, sizeof(files));
     if (!product || !version)
@@ -179,76 +260,22 @@ int fota_cli_cmd_release_publish(struct fota_cli_ctx *c)
                                  "release publish needs --product and --version");
     if (!version[0])
         return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "the version is empty");
-    for (i = 0; i < n; i++) {
-        files[i].path = c->args.pos[i];
-        st = fota_cli_file_read(c->args.pos[i], FOTA_FWIMG_MAX_SIZE, &files[i].data, &files[i].len);
-        if (st != 0)
-            goto out;
-        total += files[i].len;
-    }
-    upload_names(files, n);
-    if ((s = fota_cli_ctx_opt(c, "changelog"))) {
+    st = read_files(c, files, &total);
+    if (st == 0 && (s = fota_cli_ctx_opt(c, "changelog")))
         st = read_changelog(s, &changelog);
-        if (st != 0)
-            goto out;
-    }
-    st = fota_cli_ctx_product_id(c, product, &pid);
-    if (st != 0)
-        goto out;
-    if (!fota_cli_ctx_opt(c, "no-check")) {
-        st = product_map(c, pid, product, &map, &check_flags);
-        if (st != 0)
-            goto out;
-        for (i = 0; i < n; i++) {
-            rf[i].name = files[i].name;
-            rf[i].data = files[i].data;
-            rf[i].len = files[i].len;
-            rf[i].info = NULL;
-        }
-        if (fota_fwimg_release_check_flags(map >= 0 ? fota_flash_map_get(map) : NULL, rf, n,
-                                           check_flags, reason, sizeof(reason)) != 0) {
-            st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL,
-                                   "%s (checked locally, nothing was uploaded%s)",
-                                   reason, renames(files, n, names, sizeof(names)));
-            goto out;
-        }
-    }
-    parts[np++] = (struct fota_cli_part){ .name = "version", .value = version };
-    if ((s = fota_cli_ctx_opt(c, "codename")))
-        parts[np++] = (struct fota_cli_part){ .name = "codename", .value = s };
-    if (changelog)
-        parts[np++] = (struct fota_cli_part){ .name = "changelog", .value = changelog };
-    for (i = 0; i < n; i++)
-        parts[np++] = (struct fota_cli_part){ .name = "file", .data = files[i].data,
-                                              .len = files[i].len, .filename = files[i].name };
-    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/roms/", pid);
-    progress = isatty(STDERR_FILENO) && !fota_cli_ctx_opt(c, "no-progress") && total >= 4096;
-    st = fota_cli_api_upload(c->api, path, parts, np, progress, &r);
-    st = fota_cli_ctx_check(c, st, &r, NULL);
-    if (st != 0) {
-        fota_cli_reply_cleanup(&r);
-        goto out;
-    }
-    if (c->json)
-        fota_cli_out_json(stdout, r.json);
-    else
-        printf("published %s of %s (%zu file%s, %zu bytes)\n", version, product, n,
-               n == 1 ? "" : "s", total);
-    /* Accepted with a caveat (e.g. a version stock firmware will mangle). */
-    json_array_foreach(json_object_get(r.json, "warnings"), i, w)
-        if (json_is_string(w))
-            fprintf(stderr, "fotactl: warning: %s\n", json_string_value(w));
-    fota_cli_reply_cleanup(&r);
-    if (fota_cli_ctx_opt(c, "current")) {
+    if (st == 0)
+        st = fota_cli_ctx_product_id(c, product, &pid);
+    if (st == 0 && !fota_cli_ctx_opt(c, "no-check"))
+        st = check_locally(c, pid, files, n);
+    if (st == 0)
+        st = upload(c, pid, files, n, total, changelog);
+    if (st == 0 && fota_cli_ctx_opt(c, "current")) {
         st = set_current(c, pid, version, &r);
-        if (st != 0)
-            goto out;
-        if (!c->json)
+        if (st == 0 && !c->json)
             printf("%s is now the current release of %s\n", version, product);
-        fota_cli_reply_cleanup(&r);
+        if (st == 0)
+            fota_cli_reply_cleanup(&r);
     }
-    st = 0;
-out:
     for (i = 0; i < n; i++)
         free(files[i].data);
     free(changelog);

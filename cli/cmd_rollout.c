@@ -1,8 +1,9 @@
 /* cmd_rollout.c - `fotactl rollout start|list|show|cancel`: the bulk upgrade
  * of a product's fleet (POST /v1/products/ID/upgrade), its progress (GET
- * /v1/jobs/) and its cancellation (POST /v1/jobs/ID/cancel). `--wait` follows a rollout until every device has reported,
- * asking the server once a second, and exits 0 only when every one succeeded
- * (docs/api.md, "Bulk upgrade"). */
+ * /v1/jobs/) and its cancellation (POST /v1/jobs/ID/cancel). `--wait` follows
+ * a rollout until every device has reported, asking the server once a
+ * second, and exits 0 only when every one succeeded (docs/api.md, "Bulk
+ * upgrade"). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,125 +100,142 @@ static int outcome(const json_t *job)
                              num(job, "failed"), num(job, "timed_out"), num(job, "deleted"));
 }
 
-/* Polls the job once a second until it is no longer running, printing a
- * line whenever the counters move. Returns the exit status. */
-static int wait_job(struct fota_cli_ctx *c, int64_t id, long timeout)
+/* Reports how a finished rollout ended. Returns 0 if every selected device
+ * upgraded, else FOTA_CLI_EXIT_FAIL (reported). */
+static int finished(int64_t id, const json_t *job, const char *state)
+{
+    if (state && strcmp(state, "interrupted") == 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " was interrupted by a "
+                                 "restart of the server", id);
+    if (state && strcmp(state, "cancelled") == 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " %s: %zu of %zu "
+                                 "devices upgraded", id,
+                                 json_is_true(json_object_get(job, "halted"))
+                                     ? "stopped itself after too many failures"
+                                     : "was cancelled",
+                                 num(job, "succeeded"), num(job, "total"));
+    return outcome(job);
+}
+
+/* Polls the rollout once a second until it is no longer running, printing
+ * a line whenever the counters move. Returns the exit status. */
+static int wait_rollout(struct fota_cli_ctx *c, int64_t id, long timeout)
 {
     char path[64], line[512], last[512] = "";
-    time_t end = time(NULL) + timeout;
+    double end = fota_cli_api_clock() + (double)timeout;
+    struct fota_cli_reply r;
+    const char *state;
+    json_t *job;
     int st;
 
     snprintf(path, sizeof(path), "/v1/jobs/%" PRId64 "/", id);
     for (;;) {
-        struct fota_cli_reply r;
         st = fota_cli_ctx_call(c, "GET", path, NULL, &r, "rollout");
         if (st != 0)
             return st;
-        json_t *job = fota_cli_reply_object(r.json, "job");
-        const char *state = json_string_value(json_object_get(job, "state"));
-        int running = state && (strcmp(state, "running") == 0 || strcmp(state, "cancelling") == 0);
+        job = fota_cli_reply_object(r.json, "job");
+        state = json_string_value(json_object_get(job, "state"));
         progress(job, line, sizeof(line));
         if (!c->json && strcmp(line, last) != 0) {
             printf("rollout %" PRId64 ": %s\n", id, line);
             fflush(stdout);
             fota_str_copy(last, sizeof(last), line);
         }
-        if (!running) {
+        if (!state || (strcmp(state, "running") != 0 && strcmp(state, "cancelling") != 0)) {
             if (c->json)
                 fota_cli_out_json(stdout, r.json);
-            if (state && strcmp(state, "interrupted") == 0)
-                st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " was interrupted "
-                                       "by a restart of the server", id);
-            else if (state && strcmp(state, "cancelled") == 0)
-                st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " %s: %zu of %zu "
-                                       "devices upgraded", id,
-                                       json_is_true(json_object_get(job, "halted"))
-                                       ? "stopped itself after too many failures"
-                                       : "was cancelled",
-                                       num(job, "succeeded"), num(job, "total"));
-            else
-                st = outcome(job);
+            st = finished(id, job, state);
             fota_cli_reply_cleanup(&r);
             return st;
         }
         fota_cli_reply_cleanup(&r);
-        if (time(NULL) >= end)
-            return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " still running after "
-                                     "%ld s (it goes on: `fotactl rollout show %" PRId64 "`)",
-                                     id, timeout, id);
+        if (fota_cli_api_clock() >= end)
+            return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " still running "
+                                     "after %ld s (it goes on: `fotactl rollout show %" PRId64
+                                     "`)", id, timeout, id);
         sleep(1);
     }
+}
+
+/* The body of a rollout start: version, the device filter (--from,
+ * --online/--offline, --devices) and the pacing options. Returns 0 with
+ * *body set (the caller owns it) or FOTA_CLI_EXIT_USAGE (reported). */
+static int start_body(struct fota_cli_ctx *c, json_t **body)
+{
+    const char *from = fota_cli_ctx_opt(c, "from"), *devices = fota_cli_ctx_opt(c, "devices");
+    int online = fota_cli_ctx_opt(c, "online") != NULL;
+    int offline = fota_cli_ctx_opt(c, "offline") != NULL;
+    long window = -1, timeout = -1, max_fail = -1;
+    json_t *filter, *ids = NULL;
+    int st;
+
+    if (online && offline)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--online and --offline exclude each other");
+    if ((st = int_opt(c, "window", 1, 100000, &window)) != 0 ||
+        (st = int_opt(c, "timeout", 10, 86400, &timeout)) != 0 ||
+        (st = int_opt(c, "max-failures", 0, 100000, &max_fail)) != 0)
+        return st;
+    if (devices && !(ids = id_list(devices)))
+        return FOTA_CLI_EXIT_USAGE;
+    filter = json_object();
+    if (from)
+        json_object_set_new(filter, "rom_version", version_list(from));
+    if (online || offline)
+        json_object_set_new(filter, "online", json_boolean(online));
+    if (ids)
+        json_object_set_new(filter, "device_ids", ids);
+    *body = json_object();
+    json_object_set_new(*body, "version", json_string(fota_cli_ctx_opt(c, "version")));
+    json_object_set_new(*body, "filter", filter);
+    json_object_set_new(*body, "reboot", json_boolean(fota_cli_ctx_opt(c, "reboot") != NULL));
+    if (window > 0)
+        json_object_set_new(*body, "window", json_integer(window));
+    if (timeout > 0)
+        json_object_set_new(*body, "timeout", json_integer(timeout));
+    if (max_fail >= 0)
+        json_object_set_new(*body, "max_failures", json_integer(max_fail));
+    return 0;
 }
 
 int fota_cli_cmd_rollout_start(struct fota_cli_ctx *c)
 {
     const char *product = fota_cli_ctx_opt(c, "product"), *version = fota_cli_ctx_opt(c, "version");
-    const char *from = fota_cli_ctx_opt(c, "from"), *devices = fota_cli_ctx_opt(c, "devices");
-    int online = fota_cli_ctx_opt(c, "online") != NULL;
-    int offline = fota_cli_ctx_opt(c, "offline") != NULL;
-    long window = -1, timeout = -1, max_fail = -1, wait_s = ROLLOUT_WAIT_DEFAULT;
+    int wait = fota_cli_ctx_opt(c, "wait") != NULL;
+    long wait_s = ROLLOUT_WAIT_DEFAULT;
     struct fota_cli_reply r;
-    char path[64], line[512];
-    int64_t pid;
+    json_t *body, *rollout;
+    char path[64];
+    size_t total;
+    int64_t pid, id;
     int st;
 
     if (!product || !version || !*version)
         return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE,
                                  "rollout start needs --product and --version");
-    if (online && offline)
-        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--online and --offline exclude each other");
-    if ((st = int_opt(c, "window", 1, 100000, &window)) != 0 ||
-        (st = int_opt(c, "timeout", 10, 86400, &timeout)) != 0 ||
-        (st = int_opt(c, "max-failures", 0, 100000, &max_fail)) != 0 ||
-        (st = int_opt(c, "wait-timeout", 1, 7 * 86400, &wait_s)) != 0)
+    if ((st = start_body(c, &body)) != 0)
         return st;
-    if ((st = fota_cli_ctx_product_id(c, product, &pid)) != 0)
+    if ((st = int_opt(c, "wait-timeout", 1, 7 * 86400, &wait_s)) != 0 ||
+        (st = fota_cli_ctx_product_id(c, product, &pid)) != 0) {
+        json_decref(body);
         return st;
-    json_t *filter = json_object(), *body = json_object();
-    if (from)
-        json_object_set_new(filter, "rom_version", version_list(from));
-    if (online || offline)
-        json_object_set_new(filter, "online", json_boolean(online));
-    if (devices) {
-        json_t *ids = id_list(devices);
-        if (!ids) {
-            json_decref(filter);
-            json_decref(body);
-            return FOTA_CLI_EXIT_USAGE;
-        }
-        json_object_set_new(filter, "device_ids", ids);
     }
-    json_object_set_new(body, "version", json_string(version));
-    json_object_set_new(body, "filter", filter);
-    json_object_set_new(body, "reboot", json_boolean(fota_cli_ctx_opt(c, "reboot") != NULL));
-    if (window > 0)
-        json_object_set_new(body, "window", json_integer(window));
-    if (timeout > 0)
-        json_object_set_new(body, "timeout", json_integer(timeout));
-    if (max_fail >= 0)
-        json_object_set_new(body, "max_failures", json_integer(max_fail));
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/upgrade", pid);
     st = fota_cli_ctx_call(c, "POST", path, body, &r, NULL);   /* 404 names product or version */
     json_decref(body);
     if (st != 0)
         return st;
-    json_t *job = fota_cli_reply_object(r.json, "job");
-    int64_t id = (int64_t)json_integer_value(json_object_get(job, "id"));
-    if (!c->json || !fota_cli_ctx_opt(c, "wait")) {
-        if (c->json) {
-            fota_cli_out_json(stdout, r.json);
-        } else {
-            snprintf(line, sizeof(line), "rollout %" PRId64 " of %s to %s: %zu device%s selected, "
-                     "%zu already on it", id, product, version, num(job, "total"),
-                     num(job, "total") == 1 ? "" : "s", num(job, "skipped"));
-            printf("%s\n", line);
-        }
-    }
-    size_t total = num(job, "total");
+    rollout = fota_cli_reply_object(r.json, "job");
+    id = (int64_t)json_integer_value(json_object_get(rollout, "id"));
+    total = num(rollout, "total");
+    if (c->json && !wait)
+        fota_cli_out_json(stdout, r.json);
+    else if (!c->json)
+        printf("rollout %" PRId64 " of %s to %s: %zu device%s selected, %zu already on it\n", id,
+               product, version, total, total == 1 ? "" : "s", num(rollout, "skipped"));
     fota_cli_reply_cleanup(&r);
-    if (!fota_cli_ctx_opt(c, "wait") || total == 0)
+    if (!wait || total == 0)
         return 0;
-    return wait_job(c, id, wait_s);
+    return wait_rollout(c, id, wait_s);
 }
 
 static const char *job_done(const json_t *row, const char *field, void *ud, char *buf, size_t cap)
@@ -289,7 +307,7 @@ int fota_cli_cmd_rollout_show(struct fota_cli_ctx *c)
         (st = int_opt(c, "wait-timeout", 1, 7 * 86400, &wait_s)) != 0)
         return st;
     if (fota_cli_ctx_opt(c, "wait"))
-        return wait_job(c, (int64_t)id, wait_s);
+        return wait_rollout(c, (int64_t)id, wait_s);
     snprintf(path, sizeof(path), "/v1/jobs/%lld/", id);
     snprintf(what, sizeof(what), "rollout %lld", id);
     st = fota_cli_ctx_call(c, "GET", path, NULL, &r, what);

@@ -13,35 +13,23 @@
 #include "fota_str.h"
 #include "out.h"
 
-/* Sends action with KEY=VALUE parameters to the device c->args.pos[0] and prints
- * the outcome (done: the sentence for a known command; NULL prints the
- * reply). *id_out (may be NULL) receives the device id; quiet skips the
- * printing. */
-static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv, int nkv,
-               const char *done, int64_t *id_out, int quiet)
+/* The seed's RPC path for action with KEY=VALUE parameters kv[0..nkv) to
+ * device id, query values encoded. Returns 0 or FOTA_CLI_EXIT_USAGE
+ * (reported). */
+static int rpc_path(const char *action, const char *const *kv, int nkv, int64_t id, char *path,
+                    size_t cap)
 {
-    struct fota_cli_reply r;
-    char path[2048], what[128], enc[512], word[64];
+    char enc[512], word[64], k[128];
     size_t o;
-    int64_t id;
-    int st, i;
-    json_t *cmd, *state;
-    const char *msg;
+    int i, w;
 
-    st = fota_cli_ctx_device_arg(c, &id, what, sizeof(what));
-    if (st != 0)
-        return st;
-    if (id_out)
-        *id_out = id;
     if (fota_cli_api_urlencode(action, enc, sizeof(enc)) < 0)
         return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "the action is too long");
-    o = (size_t)snprintf(path, sizeof(path),
+    o = (size_t)snprintf(path, cap,
                          "/v1/device/rpc/?deliver_to_device=true&action=%s&device_id=%" PRId64,
                          enc, id);
     for (i = 0; i < nkv; i++) {
         const char *eq = strchr(kv[i], '=');
-        char k[128];
-        int w;
 
         if (!eq || eq == kv[i] ||
             fota_str_copy_n(k, sizeof(k), kv[i], (size_t)(eq - kv[i])) >= sizeof(k))
@@ -49,38 +37,67 @@ static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv
         if (fota_cli_api_urlencode(k, word, sizeof(word)) < 0 ||
             fota_cli_api_urlencode(eq + 1, enc, sizeof(enc)) < 0)
             return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "'%s' is too long", kv[i]);
-        w = snprintf(path + o, sizeof(path) - o, "&%s=%s", word, enc);
-        if (w < 0 || (size_t)w >= sizeof(path) - o)
+        w = snprintf(path + o, cap - o, "&%s=%s", word, enc);
+        if (w < 0 || (size_t)w >= cap - o)
             return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "too many parameters");
         o += (size_t)w;
     }
+    return 0;
+}
+
+/* Prints what a sent command became: the reply with --json, "DONE for
+ * device D: STATE" for a known command (done), else the reply as a show
+ * block. */
+static void print_sent(const struct fota_cli_ctx *c, const struct fota_cli_reply *r,
+                       const char *done)
+{
+    json_t *state = json_object_get(json_object_get(r->json, "command"), "state");
+    char word[64];
+
+    if (c->json) {
+        fota_cli_out_json(stdout, r->json);
+    } else if (done) {
+        if (json_is_string(state))
+            fota_str_copy(word, sizeof(word), json_string_value(state));
+        else
+            fota_str_copy(word, sizeof(word), r->status == 202 ? "queued" : "sent");
+        printf("%s for device %s: %s%s\n", done, c->args.pos[0], word,
+               strcmp(word, "queued") == 0 ? " (delivered when the device connects)" : "");
+    } else {
+        fota_cli_out_show(stdout, r->json, NULL);
+    }
+}
+
+/* Sends action with KEY=VALUE parameters to the device c->args.pos[0] and
+ * prints the outcome (done: the sentence for a known command; NULL prints
+ * the reply). *id_out (may be NULL) receives the device id; quiet skips the
+ * printing. */
+static int rpc(struct fota_cli_ctx *c, const char *action, const char *const *kv, int nkv,
+               const char *done, int64_t *id_out, int quiet)
+{
+    struct fota_cli_reply r;
+    char path[2048], what[128];
+    const char *msg;
+    int64_t id;
+    int st;
+
+    st = fota_cli_ctx_device_arg(c, &id, what, sizeof(what));
+    if (st != 0)
+        return st;
+    if (id_out)
+        *id_out = id;
+    st = rpc_path(action, kv, nkv, id, path, sizeof(path));
+    if (st != 0)
+        return st;
     st = fota_cli_api_call(c->api, "GET", path, NULL, &r);
     /* A 404 here is the device, or (sys_upgrade) the version: let the
      * server's message say which unless it is about the device. */
     msg = st == 0 && r.status == 404 ? fota_cli_reply_message(&r) : NULL;
     st = fota_cli_ctx_check(c, st, &r, msg && !strstr(msg, "device") ? NULL : what);
-    if (st != 0) {
-        fota_cli_reply_cleanup(&r);
-        return st;
-    }
-    if (quiet) {
-        /* the caller reports */
-    } else if (c->json) {
-        fota_cli_out_json(stdout, r.json);
-    } else if (done) {
-        cmd = json_object_get(r.json, "command");
-        state = json_object_get(cmd, "state");
-        if (json_is_string(state))
-            fota_str_copy(word, sizeof(word), json_string_value(state));
-        else
-            fota_str_copy(word, sizeof(word), r.status == 202 ? "queued" : "sent");
-        printf("%s for device %s: %s%s\n", done, c->args.pos[0], word,
-               strcmp(word, "queued") == 0 ? " (delivered when the device connects)" : "");
-    } else {
-        fota_cli_out_show(stdout, r.json, NULL);
-    }
+    if (st == 0 && !quiet)
+        print_sent(c, &r, done);
     fota_cli_reply_cleanup(&r);
-    return 0;
+    return st;
 }
 
 /* ------------------------------------------------------- upgrade --wait */

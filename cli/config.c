@@ -203,24 +203,37 @@ static int has_newline(const char *s)
     return strchr(s, '\n') != NULL || strchr(s, '\r') != NULL;
 }
 
-int fota_cli_config_save(const char *server, const char *key, const char *cacert,
-                         char *path_out, size_t path_len, char *err, size_t errlen)
+/* Writes the file's text to fd, syncs and closes it. Returns 0 or FOTA_EIO
+ * (errno set). */
+static int write_config(int fd, const char *server, const char *key, const char *cacert)
 {
-    char path[FOTA_CLI_PATH_MAX], tmp[FOTA_CLI_PATH_MAX + 16], dir[FOTA_CLI_PATH_MAX];
-    char *slash;
-    FILE *f = NULL;
-    int fd = -1, rc;
+    FILE *f = fdopen(fd, "w");
+    int rc = 0;
 
-    if (has_newline(server) || has_newline(key) || (cacert && has_newline(cacert))) {
-        snprintf(err, errlen, "the server and key must be one line each");
-        return FOTA_EINVAL;
+    if (!f) {
+        close(fd);
+        return FOTA_EIO;
     }
-    rc = fota_cli_config_path(path, sizeof(path));
-    if (rc < 0) {
-        snprintf(err, errlen, "neither HOME nor XDG_CONFIG_HOME is set");
-        return rc;
-    }
-    memcpy(dir, path, sizeof(dir));
+    fprintf(f, "# fotactl configuration, written by `fotactl login`.\n"
+               "# FOTA_SERVER/FOTA_KEY and --server/--key override it.\n"
+               "[server]\nurl = %s\nkey = %s\n", server, key);
+    if (cacert && cacert[0])
+        fprintf(f, "cacert = %s\n", cacert);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = FOTA_EIO;
+    if (fclose(f) != 0)
+        rc = FOTA_EIO;
+    return rc;
+}
+
+/* Creates the directories of the config file, the last one (fota/) private
+ * to its owner. Returns 0 or FOTA_EIO with a sentence in err. */
+static int make_config_dir(const char *path, char *err, size_t errlen)
+{
+    char dir[FOTA_CLI_PATH_MAX], *slash;
+    int rc;
+
+    fota_str_copy(dir, sizeof(dir), path);
     rc = make_dirs(dir, err, errlen);
     if (rc < 0)
         return rc;
@@ -233,32 +246,36 @@ int fota_cli_config_save(const char *server, const char *key, const char *cacert
             return FOTA_EIO;
         }
     }
+    return 0;
+}
+
+int fota_cli_config_save(const char *server, const char *key, const char *cacert,
+                         char *path_out, size_t path_len, char *err, size_t errlen)
+{
+    char path[FOTA_CLI_PATH_MAX], tmp[FOTA_CLI_PATH_MAX + 16];
+    int fd, rc;
+
+    if (has_newline(server) || has_newline(key) || (cacert && has_newline(cacert))) {
+        snprintf(err, errlen, "the server and key must be one line each");
+        return FOTA_EINVAL;
+    }
+    rc = fota_cli_config_path(path, sizeof(path));
+    if (rc < 0) {
+        snprintf(err, errlen, "neither HOME nor XDG_CONFIG_HOME is set");
+        return rc;
+    }
+    rc = make_config_dir(path, err, errlen);
+    if (rc < 0)
+        return rc;
     snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "cannot write %s (%s)", tmp, strerror(errno));
         return FOTA_EIO;
     }
-    f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        rc = FOTA_EIO;
-        goto out;
-    }
-    fprintf(f, "# fotactl configuration, written by `fotactl login`.\n"
-               "# FOTA_SERVER/FOTA_KEY and --server/--key override it.\n"
-               "[server]\nurl = %s\nkey = %s\n", server, key);
-    if (cacert && cacert[0])
-        fprintf(f, "cacert = %s\n", cacert);
-    rc = 0;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = FOTA_EIO;
-    if (fclose(f) != 0)
-        rc = FOTA_EIO;
-    f = NULL;
+    rc = write_config(fd, server, key, cacert);
     if (rc == 0 && rename(tmp, path) < 0)
         rc = FOTA_EIO;
-out:
     if (rc < 0) {
         snprintf(err, errlen, "cannot write %s (%s)", path, strerror(errno));
         unlink(tmp);
