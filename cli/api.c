@@ -105,6 +105,8 @@ static void set_server(struct fota_cli_api *api, const char *server)
 
 struct fota_cli_api *fota_cli_api_new(const char *server, const char *key, const char *cacert)
 {
+    /* libcurl's process-wide setup, once per process (fotactl is
+     * single-threaded; the clients it opens share it). */
     static int global_done;
     struct fota_cli_api *api;
 
