@@ -1,4 +1,4 @@
-"""bench/benchlib.py - shared pieces of fota's benchmarks (issue 9): the machine description,
+"""bench/benchlib.py - shared pieces of fota's benchmarks: the machine description,
 limits raised inside the process, CPU time of a process from /proc, and appending a result
 section to docs/benchmarks.md. Python 3 stdlib only; benchmarks 2-4 (fota-sim fleets) reuse it.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/checkins.py - benchmark 5 of issue 9: sustained device check-ins on one fotad with
+"""bench/checkins.py - benchmark 5: sustained device check-ins on one fotad with
 SQLite. fota-pingload (bench/pingload.c) opens --conns device-channel connections, one
 device each (identify, D2), and sends D3 pings back to back (the next as soon as the reply
 arrives), every --activate-every-th request an activation (D1) instead. Reports pings/s and

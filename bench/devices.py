@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/devices.py - benchmark 2 of issue 9: connected devices. fota-sim holds N idle
+"""bench/devices.py - benchmark 2: connected devices. fota-sim holds N idle
 devices (registered through the API, activated, pinging) on one fotad, as several processes
 (at most 9,500 devices each) binding 127.0.0.2.. as source addresses. Two phases:
 

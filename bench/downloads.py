@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/downloads.py - benchmark 1 of issue 9: the same 512 KiB image served by fotad's ROM
+"""bench/downloads.py - benchmark 1: the same 512 KiB image served by fotad's ROM
 endpoint (GET /v1/device/rom/?action=download_rom, master device key) and by Debian's nginx
 (sendfile on, tcp_nopush on, access_log off, worker_processes auto, started here on loopback,
 serving the very same blob file), driven by wrk at 100 and 1,000 connections, alternating

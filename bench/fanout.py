@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/fanout.py - benchmark 3 of issue 9: command fan-out. N fota-sim devices are online
+"""bench/fanout.py - benchmark 3: command fan-out. N fota-sim devices are online
 (stock 50 s pings; --ack-only: they answer a sys_upgrade push with their D4 acknowledgement
 and never download, so only the fan-out is measured), then one bulk upgrade
 POST /v1/products/ID/upgrade {"version", "window": N, "filter": {"online": true}} pushes

@@ -1,4 +1,4 @@
-"""bench/fleetlib.py - shared pieces of the fleet benchmarks (issue 9, benchmarks 2-4):
+"""bench/fleetlib.py - shared pieces of the fleet benchmarks (benchmarks 2-4):
 registering many devices over the REST API, running fota-sim fleets as several processes
 with several loopback source addresses, counting fotad's established device connections,
 fotad's RSS from /proc, and percentiles. Python 3 stdlib only; builds on benchlib.py."""

@@ -210,21 +210,37 @@ static int load_keys(const char *path)
     return opt.nkeys ? 0 : -1;
 }
 
+/* A whole non-negative decimal number that fits an int, or -1. */
+static int parse_count(const char *v)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 0 || n > 0x7fffffffL)
+        return -1;
+    return (int)n;
+}
+
 int main(int argc, char **argv)
 {
     const char *keys = NULL;
     double warmup = 0.5;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--port")) opt.port = atoi(v);
+        int *num = NULL;
+        if (!strcmp(k, "--port")) num = &opt.port;
         else if (!strcmp(k, "--keys")) keys = v;
-        else if (!strcmp(k, "--conns")) opt.conns = atoi(v);
-        else if (!strcmp(k, "--seconds")) opt.seconds = atoi(v);
-        else if (!strcmp(k, "--activate-every")) opt.activate_every = atoi(v);
-        else if (!strcmp(k, "--threads")) opt.threads = atoi(v);
-        else if (!strcmp(k, "--source-addrs")) opt.source_addrs = atoi(v);
+        else if (!strcmp(k, "--conns")) num = &opt.conns;
+        else if (!strcmp(k, "--seconds")) num = &opt.seconds;
+        else if (!strcmp(k, "--activate-every")) num = &opt.activate_every;
+        else if (!strcmp(k, "--threads")) num = &opt.threads;
+        else if (!strcmp(k, "--source-addrs")) num = &opt.source_addrs;
         else {
             fprintf(stderr, "fota-pingload: unknown option %s\n", k);
+            return 2;
+        }
+        if (num && (*num = parse_count(v)) < 0) {
+            fprintf(stderr, "fota-pingload: %s wants a number, not '%s'\n", k, v);
             return 2;
         }
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run-all.sh - runs every benchmark of issue 9 at full size, one after the other, and
+# bench/run-all.sh - runs every benchmark at full size, one after the other, and
 # appends each one's results to docs/benchmarks.md. `make bench` builds build/ (gcc -O2) and
 # installs nginx and wrk (scripts/deps.sh --bench) first. Each script raises its own fd and
 # port limits and says so; everything runs on loopback, bounded in time.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/wave.py - benchmark 4 of issue 9: an upgrade wave. N nonos-profile fota-sim devices
+"""bench/wave.py - benchmark 4: an upgrade wave. N nonos-profile fota-sim devices
 (flash map 6) are online on V1; one bulk upgrade (POST /v1/products/ID/upgrade with reboot:
 true and a window of K devices upgrading at once) takes every one of them end to end: push,
 HEAD, GET of a 512 KiB image, CRC, D7 report, sys_reboot from fotad, boot of the new image.

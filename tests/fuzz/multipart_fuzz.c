@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fota_err.h"
+#include "fota_str.h"
 #include "multipart.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -26,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *body = data + (i < size ? i + 1 : size);
     size_t blen = size - (size_t)(body - data);
     if (fota_multipart_boundary(ct, boundary, sizeof(boundary)) != 0)
-        strcpy(boundary, "B");
+        fota_str_copy(boundary, sizeof(boundary), "B");
     /* Copy so ASan catches reads past the body. */
     uint8_t *copy = malloc(blen ? blen : 1);
     if (!copy)
