@@ -203,7 +203,7 @@ int fota_cli_cmd_rollout_start(struct fota_cli_ctx *c)
     int wait = fota_cli_ctx_opt(c, "wait") != NULL;
     long wait_s = ROLLOUT_WAIT_DEFAULT;
     struct fota_cli_reply r;
-    json_t *body, *rollout;
+    json_t *body = NULL, *rollout;
     char path[64];
     size_t total;
     int64_t pid, id;
