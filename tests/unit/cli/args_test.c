@@ -15,6 +15,7 @@
 
 #include "args.h"
 #include "fota_err.h"
+#include "fota_str.h"
 
 static const struct fota_cli_opt opts[] = {
     { "product", 'p', "P", "product" },
@@ -33,8 +34,7 @@ static int parse(struct fota_cli_args *a, const char *line, char *err, size_t er
     int argc = 0;
     char *save = NULL, *w;
 
-    assert_true(strlen(line) < sizeof(buf));
-    strcpy(buf, line);
+    assert_true(fota_str_copy(buf, sizeof(buf), line) < sizeof(buf));
     for (w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
         assert_true(argc < 80);
         argv[argc++] = w;
@@ -158,10 +158,10 @@ static void test_limits(void **state)
 
     (void)state;
     for (i = 0; i < FOTA_CLI_ARGS_MAX_POS; i++)
-        strcat(line, "x ");
+        memcpy(line + 2 * i, "x ", 3);
     assert_int_equal(parse(&a, line, err, sizeof(err)), 0);
     assert_int_equal(a.npos, FOTA_CLI_ARGS_MAX_POS);
-    strcat(line, "x");
+    memcpy(line + 2 * i, "x", 2);
     assert_int_equal(parse(&a, line, err, sizeof(err)), FOTA_EINVAL);
     assert_string_equal(err, "too many arguments");
     /* A table the value array cannot hold is refused before anything is read. */
@@ -181,19 +181,20 @@ static const char *hoist(const char *line, int *rc)
 {
     static char buf[512], out[512];
     char *argv[32], err[128], *save = NULL, *w;
+    size_t o = 0;
     int argc = 0, i;
 
-    strcpy(buf, line);
+    fota_str_copy(buf, sizeof(buf), line);
     for (w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
         argv[argc++] = w;
     *rc = fota_cli_args_hoist(argc, argv, err, sizeof(err));
-    if (*rc < 0)
-        return strcpy(out, err);
-    out[0] = '\0';
-    for (i = 0; i < argc; i++) {
-        strcat(out, i ? " " : "");
-        strcat(out, argv[i]);
+    if (*rc < 0) {
+        fota_str_copy(out, sizeof(out), err);
+        return out;
     }
+    out[0] = '\0';
+    for (i = 0; i < argc; i++)
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s", i ? " " : "", argv[i]);
     return out;
 }
 

@@ -16,13 +16,14 @@
 
 #include "config.h"
 #include "fota_err.h"
+#include "fota_str.h"
 
 static char dir[64], file[128];
 
 static int setup(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/fotactl-config-XXXXXX");
+    fota_str_copy(dir, sizeof(dir), "/tmp/fotactl-config-XXXXXX");
     if (!mkdtemp(dir))
         return -1;
     snprintf(file, sizeof(file), "%s/fota/config", dir);

@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "dispatch.h"
+#include "fota_str.h"
 
 static char home[64];
 
@@ -55,8 +56,7 @@ static void run(struct run *r, const char *first, ...)
     assert_non_null(err);
     va_start(ap, first);
     for (w = first; w; w = va_arg(ap, const char *)) {
-        assert_true(argc < 31 && strlen(w) < sizeof(copy[0]));
-        strcpy(copy[argc], w);
+        assert_true(argc < 31 && fota_str_copy(copy[argc], sizeof(copy[0]), w) < sizeof(copy[0]));
         argv[argc] = copy[argc];
         argc++;
     }
@@ -83,7 +83,7 @@ static void run(struct run *r, const char *first, ...)
 static int setup(void **state)
 {
     (void)state;
-    strcpy(home, "/tmp/fotactl-dispatch-XXXXXX");
+    fota_str_copy(home, sizeof(home), "/tmp/fotactl-dispatch-XXXXXX");
     if (!mkdtemp(home))
         return -1;
     setenv("HOME", home, 1);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "fota_err.h"
+#include "fota_str.h"
 #include "sse.h"
 
 struct seen {
@@ -27,9 +28,9 @@ static int on_event(void *ud, const char *event, const char *id, const char *dat
     struct seen *s = ud;
 
     if (s->n < 8) {
-        snprintf(s->event[s->n], sizeof(s->event[0]), "%s", event);
-        snprintf(s->id[s->n], sizeof(s->id[0]), "%s", id);
-        snprintf(s->data[s->n], sizeof(s->data[0]), "%s", data);
+        fota_str_copy(s->event[s->n], sizeof(s->event[0]), event);
+        fota_str_copy(s->id[s->n], sizeof(s->id[0]), id);
+        fota_str_copy(s->data[s->n], sizeof(s->data[0]), data);
     }
     s->n++;
     return s->stop_at && s->n == s->stop_at;
