@@ -13,7 +13,6 @@ import argparse
 import http.client
 import os
 import sys
-import tempfile
 import threading
 import time
 
@@ -77,8 +76,9 @@ def main():
     if a.smoke:
         a.n, a.paced_n, a.size, a.interval_ms = 4, 2, 16 * 1024, 1
 
-    import legacy_util as lu  # after FOTA_BIN_DIR is set
-    tmp = tempfile.mkdtemp(prefix="bench-legacy-")
+    import fotatest as ft  # after FOTA_BIN_DIR is set
+    import legacy_util as lu
+    tmp = ft.tempdir("bench-legacy-")
     u1, u2 = os.path.join(tmp, "user1.bin"), os.path.join(tmp, "user2.bin")
     fmap = 2 if a.size <= 499712 else 6   # map 2's slot budget is 122 sectors; map 6: 1 MiB
     img = lu.make_image(u1, 1, a.size, flash_map=fmap)
@@ -88,8 +88,8 @@ def main():
             "--max-clients", str(max(a.n, a.paced_n)), "--max-queue", "1000"]
     if a.interval_ms is not None:
         args += ["--interval-ms", str(a.interval_ms)]
-    srv = lu.Server(args)
-    print("legacy listener %s, image %d bytes, pid %d" % (os.path.basename(srv.cmd[0]), size,
+    srv = ft.Dropin(args).start()
+    print("legacy listener %s, image %d bytes, pid %d" % (" ".join(srv.args[:2]), size,
                                                           srv.proc.pid))
     bad = 0
 
@@ -109,21 +109,16 @@ def main():
 
     srv.stop()
 
-    fotad = os.path.join(lu.BIN_DIR, "fotad")
-    if not os.access(fotad, os.X_OK):
-        print("FAIL: fotad is not built in %s: no HTTP ROM download to compare with" % lu.BIN_DIR)
-        return 1
     # the same image over fotad's HTTP ROM download, as a stock device fetches it
-    d = lu.Fotad(tempfile.mkdtemp(prefix="bench-legacy-fotad-"),
-                 ["--log-level", "info", "--http-timeout", "120"])
+    d = ft.Fotad(device=False, log_level="info", extra=["--http-timeout", "120"]).start()
     with open(u2, "rb") as f:
-        d.release("bench", "v1.0", {"user1.bin": img, "user2.bin": f.read()}, flash_map=fmap)
+        lu.publish(d, "bench", "v1.0", {"user1.bin": img, "user2.bin": f.read()}, flash_map=fmap)
 
     def http_get(i):
         c = http.client.HTTPConnection("127.0.0.1", d.ports["http"], timeout=120)
         try:
             c.request("GET", "/v1/device/rom/?action=download_rom&version=v1.0&filename=user1.bin",
-                      headers={"Authorization": "token " + d.admin})
+                      headers={"Authorization": "token " + d.admin_key})
             resp = c.getresponse()
             return resp.read() if resp.status == 200 else None
         finally:

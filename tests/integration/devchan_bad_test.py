@@ -4,25 +4,25 @@ Each gets the documented refusal and a closed connection; fotad stays up and ser
 import socket
 import time
 
-from devchan_util import (Fotad, StockDevice, active_frame, beacon_frame, check, first_frame,
-                          parse_nonce)
+from devchan_util import (StockDevice, active_frame, beacon_frame, check, first_frame,
+                          parse_nonce, start_fotad)
 
 BADKEY = "0" * 40
 TOKEN = "f" * 40
 
 
 def main():
-    d = Fotad("--http-timeout", "2", "--device-max-per-addr", "8")
+    d = start_fotad("--http-timeout", "2", "--device-max-per-addr", "8")
     try:
         # identify with an unknown key: refusal (no "device", no "activate_status") + close
-        dev = StockDevice(d.device, BADKEY)
+        dev = StockDevice(d.device_port, BADKEY)
         dev.send(first_frame(846930886, BADKEY))
         msg = dev.recv_msg()
         check(msg == '{"message": "unknown key", "status": 403}\n', "refusal %r" % msg)
         check(dev.closed(), "connection not closed after an unknown key")
 
         # activation with an unknown key: "activate_status": 0 with the echoed nonce
-        dev = StockDevice(d.device, BADKEY)
+        dev = StockDevice(d.device_port, BADKEY)
         dev.send(active_frame(1804289383, TOKEN, "18:fe:34:97:f3:cd", "v1.0.5t45772(a)", BADKEY))
         msg = dev.recv_msg()
         check('"activate_status": 0' in msg and parse_nonce(msg) == 1804289383,
@@ -30,33 +30,33 @@ def main():
         check(dev.closed(), "connection not closed after a refused activation")
 
         # invalid JSON
-        dev = StockDevice(d.device, BADKEY)
+        dev = StockDevice(d.device_port, BADKEY)
         dev.send(b'{"path": "/v1/ping/", \n')
         check(dev.recv_msg() == '{"message": "invalid json", "status": 400}\n', "invalid json")
         check(dev.closed(), "not closed after invalid JSON")
 
         # a ping before identify
-        dev = StockDevice(d.device, BADKEY)
+        dev = StockDevice(d.device_port, BADKEY)
         dev.send(beacon_frame(BADKEY))
         check(dev.recv_msg() == '{"message": "identify first", "status": 401}\n', "401")
         check(dev.closed(), "not closed after a frame before identify")
 
         # a line over 2048 bytes (no newline at all)
-        dev = StockDevice(d.device, BADKEY)
+        dev = StockDevice(d.device_port, BADKEY)
         dev.send(b"{" + b"x" * 3000)
         check(dev.recv_msg() == '{"message": "line too long", "status": 413}\n', "413")
         check(dev.closed(), "not closed after a long line")
 
         # a connection that says nothing: closed after the hello timeout (http_timeout 2 s)
         t0 = time.monotonic()
-        dev = StockDevice(d.device, BADKEY)
+        dev = StockDevice(d.device_port, BADKEY)
         check(dev.closed(timeout=8), "silent connection not closed")
         check(time.monotonic() - t0 >= 1.5, "silent connection closed too early")
 
         # flood: at most 8 from one address; the 9th is closed at once and logged
-        socks = [socket.create_connection(("127.0.0.1", d.device)) for _ in range(8)]
+        socks = [socket.create_connection(("127.0.0.1", d.device_port)) for _ in range(8)]
         d.wait_log(r"device connected conn=\d+ .*", 5)
-        extra = socket.create_connection(("127.0.0.1", d.device))
+        extra = socket.create_connection(("127.0.0.1", d.device_port))
         extra.settimeout(5)
         check(extra.recv(10) == b"", "9th connection from one address not closed")
         d.wait_log(r"device connection refused .*too many connections from this address")
@@ -68,7 +68,7 @@ def main():
         # still the 9th: retry until the count is back (bounded), each try a real connection.
         def serves():
             try:
-                dev = StockDevice(d.device, BADKEY)
+                dev = StockDevice(d.device_port, BADKEY)
                 dev.send(beacon_frame(BADKEY))
                 return "identify first" in dev.recv_msg()
             except OSError:

@@ -8,7 +8,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from devchan_util import (StockDevice, Fotad, check, first_frame, http_exchange,  # noqa: E402
+from devchan_util import (StockDevice, start_fotad, check, first_frame, http_exchange,  # noqa: E402
                           nonos_url, parse_nonce, run_in_thread)
 from devchan_upgrade_test import api, setup  # noqa: E402
 
@@ -18,13 +18,13 @@ def rpc(d, key, query):
 
 
 def commands(d, dev_id):
-    st, j = api(d, "GET", "/v1/devices/%d/commands/" % dev_id, d.admin)
+    st, j = api(d, "GET", "/v1/devices/%d/commands/" % dev_id, d.admin_key)
     check(st == 200, "commands %s %s" % (st, j))
     return [c for c in j["commands"] if c["action"] == "sys_upgrade"]
 
 
 def online(d, master, nonce):
-    dev = StockDevice(d.device, master)
+    dev = StockDevice(d.device_port, master)
     dev.send(first_frame(nonce, master))
     check('"status": 200' in dev.recv_msg(), "identify")
     return dev
@@ -66,7 +66,7 @@ def download_started(d, dev_id, master, owner):
     check('"sys_upgrade"' in push, "push %r" % push)
     # The device acts on it (downloads) but its control connection drops
     # before the D4 reply: it has the command; no second push.
-    _, head, body, _ = http_exchange(d.http, nonos_url("v1.1", "user2.bin", d.http, master).encode())
+    _, head, body, _ = http_exchange(d.http_port, nonos_url("v1.1", "user2.bin", d.http_port, master).encode())
     check(b"200 OK" in head and body, "download")
     dev.close()
     d.wait_log(r"command not requeued conn=\d+ dev=%d cmd=\d+ reason=\"the device started a "
@@ -80,7 +80,7 @@ def download_started(d, dev_id, master, owner):
 
 
 def main():
-    d = Fotad()
+    d = start_fotad()
     try:
         _, dev_id, master, owner, _ = setup(d)
         dropped_twice(d, dev_id, master, owner)

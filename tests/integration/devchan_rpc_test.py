@@ -5,7 +5,7 @@ a failed upgrade report; a silent device dropped after ping_timeout."""
 import json
 import time
 
-from devchan_util import (StockDevice, Fotad, check, first_frame, parse_nonce,
+from devchan_util import (StockDevice, start_fotad, check, first_frame, parse_nonce,
                           rpc_response_frame, run_in_thread, upgrade_frame, wait_for)
 from devchan_upgrade_test import api, device_view, setup
 
@@ -16,10 +16,10 @@ def rpc(d, key, query):
 
 def drain_with_waiting_rpc():
     """SIGTERM while an RPC waits for its device: the caller gets 503, fotad exits cleanly."""
-    d = Fotad()
+    d = start_fotad()
     try:
         _, _, master, owner, _ = setup(d)
-        dev = StockDevice(d.device, master)
+        dev = StockDevice(d.device_port, master)
         dev.send(first_frame(5, master))
         dev.recv_msg()
         join = run_in_thread(rpc, d, owner, "action=sys_upgrade&version=v1.1&timeout=60")
@@ -32,16 +32,16 @@ def drain_with_waiting_rpc():
 
 def crash_resets_presence():
     """SIGKILL while a device is online: after the restart the store no longer says online."""
-    d = Fotad()
+    d = start_fotad()
     _, dev_id, master, _, _ = setup(d)
-    dev = StockDevice(d.device, master)
+    dev = StockDevice(d.device_port, master)
     dev.send(first_frame(5, master))
     dev.recv_msg()
     wait_for(lambda: device_view(d, dev_id)["online"], 5, "online before the crash")
     data = d.data_dir
     d.kill()
     dev.close()
-    d2 = Fotad(data_dir=data)
+    d2 = start_fotad(data_dir=data)
     try:
         check(not device_view(d2, dev_id)["online"], "still online after a crash and restart")
         d2.wait_log(r"device presence reset devices=1")
@@ -53,17 +53,17 @@ def crash_resets_presence():
 def main():
     crash_resets_presence()
     drain_with_waiting_rpc()
-    d = Fotad("--ping-timeout", "5")
+    d = start_fotad("--ping-timeout", "5")
     try:
         pid, dev_id, master, owner, _ = setup(d)
         # a sensor: D8 straight after connecting (no identify), then it disconnects
-        sensor = StockDevice(d.device, master)
+        sensor = StockDevice(d.device_port, master)
         sensor.send('{"nonce": 3, "path": "/v1/datastreams/tem_hum/datapoint/", "method": "POST", '
                     '"body": {"datapoint": {"x": -21.05,"y": 40.50}}, "meta": {"Authorization": '
                     '"token %s"}}\n' % master)
         check(sensor.recv_msg() == '{"nonce": 3, "status": 200}\n', "D8 reply")
         sensor.close()
-        st, j = api(d, "GET", "/v1/messages/?device_id=%d" % dev_id, d.admin)
+        st, j = api(d, "GET", "/v1/messages/?device_id=%d" % dev_id, d.admin_key)
         dp = [m for m in j["messages"] if m["action"] == "datapoint:tem_hum"]
         check(st == 200 and dp and master not in json.dumps(j), "datapoint message %r" % j)
         check(dp[0]["body"] == {"datapoint": {"x": -21.05, "y": 40.5}}, "datapoint %r" % dp[0])
@@ -76,7 +76,7 @@ def main():
         st, j = rpc(d, owner, "action=sys_upgrade&version=v1.1")
         check(st == 202 and j["command"]["state"] in ("queued", 1), "offline: %s %s" % (st, j))
         # the device connects: the queued push follows the identify reply, as its own message
-        dev = StockDevice(d.device, master)
+        dev = StockDevice(d.device_port, master)
         dev.send(first_frame(77, master))
         check(parse_nonce(dev.recv_msg()) == 77, "identify reply")
         push = dev.recv_msg(timeout=5)
@@ -94,12 +94,12 @@ def main():
         check(st == 504 and "did not answer" in j.get("message", ""), "timeout: %s %s" % (st, j))
         dev.recv_msg()  # the push that went unanswered
         # admin key needs device_id=; with it the device gets the push
-        st, j = rpc(d, d.admin, "action=sys_reboot")
+        st, j = rpc(d, d.admin_key, "action=sys_reboot")
         check(st == 400, "admin without device_id: %s" % st)
-        st, j = rpc(d, d.admin, "action=sys_reboot&device_id=%d" % dev_id)
+        st, j = rpc(d, d.admin_key, "action=sys_reboot&device_id=%d" % dev_id)
         check(st == 200, "admin sys_reboot %s %s" % (st, j))
         msg = dev.recv_msg()
-        check('"action": "sys_reboot"' in msg and "token " + owner in msg and d.admin not in msg,
+        check('"action": "sys_reboot"' in msg and "token " + owner in msg and d.admin_key not in msg,
               "reboot push (owner key in meta, never the admin key) %r" % msg)
         # datastream POST: forwarded with its body, the D5 reply returned
         join = run_in_thread(api, d, "POST", "/v1/datastreams/plug-status/datapoint/"

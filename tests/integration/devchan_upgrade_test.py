@@ -10,10 +10,10 @@ import tempfile
 import urllib.error
 import urllib.request
 
-from devchan_util import (Fotad, StockDevice, active_frame, beacon_frame, check, copy_version,
+from devchan_util import (StockDevice, active_frame, beacon_frame, check, copy_version,
                           check_rom_header, content_length, first_frame, http_exchange,
                           libupgrade_head, make_cert, nonos_url, parse_nonce, rpc_response_frame,
-                          run_in_thread, timer_frame, upgrade_frame, wait_for)
+                          run_in_thread, start_fotad, timer_frame, upgrade_frame, wait_for)
 
 from fotatest import make_image
 
@@ -26,7 +26,7 @@ def api(d, method, path, key, body=None, ctype="application/json"):
     data = None
     if body is not None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (d.http, path), data=data, method=method)
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (d.http_port, path), data=data, method=method)
     req.add_header("Authorization", "token " + key)
     if data is not None:
         req.add_header("Content-Type", ctype)
@@ -47,26 +47,26 @@ def upload_release(d, pid, version, files):
                 "Content-Type: application/octet-stream\r\n\r\n" % (boundary, name)).encode()
         out += data + b"\r\n"
     out += ("--%s--\r\n" % boundary).encode()
-    st, j = api(d, "POST", "/v1/products/%d/roms/" % pid, d.admin, out,
+    st, j = api(d, "POST", "/v1/products/%d/roms/" % pid, d.admin_key, out,
                 "multipart/form-data; boundary=" + boundary)
     check(st == 200, "release upload: %s %s" % (st, j))
 
 
 def setup(d):
-    st, j = api(d, "POST", "/v1/products/", d.admin,
+    st, j = api(d, "POST", "/v1/products/", d.admin_key,
                 {"name": "plug", "serial": "45772", "flash_map": 2})
     check(st == 200, "product create %s %s" % (st, j))
     pid = j["product"]["id"]
     user1, user2 = make_image(1, 2, "v1.1"), make_image(2, 2, "v1.1")
     upload_release(d, pid, "v1.1", {"user1.bin": user1, "user2.bin": user2})
-    st, j = api(d, "POST", "/v1/products/%d/devices/" % pid, d.admin, {"name": "plug-1"})
+    st, j = api(d, "POST", "/v1/products/%d/devices/" % pid, d.admin_key, {"name": "plug-1"})
     check(st == 200, "device create %s %s" % (st, j))
     return pid, j["device"]["id"], j["master_device_key"], j["owner_key"], user2
 
 
 def curl_rpc(d, owner, query):
     """The seed's curl line (Linux form), pointed at this fotad."""
-    url = "http://127.0.0.1:%d/v1/device/rpc/?deliver_to_device=true&%s" % (d.http, query)
+    url = "http://127.0.0.1:%d/v1/device/rpc/?deliver_to_device=true&%s" % (d.http_port, query)
     p = subprocess.run(["curl", "-s", "-X", "GET", "-H", "Content-Type:application/json", "-H",
                         "Authorization: token " + owner, "-w", "\n%{http_code}", url],
                        capture_output=True, timeout=60)
@@ -75,17 +75,17 @@ def curl_rpc(d, owner, query):
 
 
 def device_view(d, dev_id):
-    st, j = api(d, "GET", "/v1/devices/%d/" % dev_id, d.admin)
+    st, j = api(d, "GET", "/v1/devices/%d/" % dev_id, d.admin_key)
     check(st == 200, "GET /v1/devices/%d/: %s %s" % (dev_id, st, j))
     return j["device"]
 
 
 def flow(tls):
     certdir = tempfile.mkdtemp(prefix="fota-cert-")
-    d = Fotad(tls=make_cert(certdir) if tls else None)
+    d = start_fotad(tls=make_cert(certdir) if tls else None)
     try:
         pid, dev_id, master, owner, user2 = setup(d)
-        port = d.device_tls if tls else d.device
+        port = d.ports["device-tls"] if tls else d.device_port
         # 1. activate (D1), then the stock device identifies (D2) and fetches timers (D6)
         dev = StockDevice(port, master, tls=tls)
         if tls:
@@ -128,11 +128,11 @@ def flow(tls):
               % (code, j))
         check(j["command"]["state"] in ("acked", 3), "command state %r" % j["command"])
         # 5. NONOS >= 2.0: HEAD (Connection: close), then GET (keep-alive) of the other slot
-        url = nonos_url(version, "user2.bin", d.http, master)
-        first, header, body, closed = http_exchange(d.http, libupgrade_head(url).encode())
+        url = nonos_url(version, "user2.bin", d.http_port, master)
+        first, header, body, closed = http_exchange(d.http_port, libupgrade_head(url).encode())
         check_rom_header(first, header, len(user2), "user2.bin")
         check(body == b"" and closed, "HEAD sent a body (%d bytes) or stayed open" % len(body))
-        first, header, body, closed = http_exchange(d.http, url.encode())
+        first, header, body, closed = http_exchange(d.http_port, url.encode())
         check_rom_header(first, header, len(user2), "user2.bin")
         check(body == user2, "GET body differs (%d vs %d bytes)" % (len(body), len(user2)))
         check(closed, "connection not closed after the body")

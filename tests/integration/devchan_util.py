@@ -1,69 +1,23 @@
-"""devchan_util.py - helpers for the device channel and ROM download tests.
-
-fotad through the shared harness (fotatest.py: ephemeral loopback ports, temp
-data dir, log scanned for sanitizer reports and unexpected ERRORs), and a stock-firmware client that
-sends the literal os_sprintf expansions of IoT_Demo's frames
-(espressif-protocol.md §2.3) and the exact download requests of §3.1.
-Python 3 stdlib only.
+"""devchan_util.py - helpers of the device channel and ROM download tests: fotad started
+through the harness (fotatest.py) at debug level, and a stock-firmware client that sends the
+literal os_sprintf expansions of IoT_Demo's frames (espressif-protocol.md §2.3) and the exact
+download requests of §3.1. Python 3 stdlib only.
 """
-import os
 import re
 import socket
 import ssl
-import subprocess
-import sys
 import threading
 import time
 
 import fotatest
+from fotatest import check, fail, make_cert, wait_for  # noqa: F401  (the tests import them here)
 
 
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def wait_for(pred, timeout=5.0, what="condition"):
-    """Polls pred() until true or the bounded deadline passes."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    fail("timed out waiting for " + what)
-
-
-class Fotad(fotatest.Fotad):
-    """fotad from the shared harness (fotatest.py), started at once, with the ports and keys
-    these tests use as attributes. extra: more command-line flags."""
-
-    def __init__(self, *extra, tls=None, store=None, data_dir=None):
-        super().__init__(data_dir=data_dir, device_tls=bool(tls), https=bool(tls), tls=tls,
-                         store=store, extra=list(extra), log_level="debug")
-        self.start()
-        self.http = self.ports["http"]
-        self.device = self.ports["device"]
-        self.device_tls = self.ports.get("device-tls")
-        self.admin = self.admin_key
-
-    def text(self):
-        return self.log_text()
-
-    def stop(self, allowed_errors=()):
-        """SIGTERM; fails on a sanitizer report or an ERROR line not allowed."""
-        for a in allowed_errors:
-            self.expect_error(a)
-        try:
-            super().stop()
-        finally:
-            self.cleanup()
+def start_fotad(*extra, tls=None, data_dir=None):
+    """A started fotatest.Fotad at log level debug with more flags `extra`; with tls=(cert,
+    key) also its TLS device port (ports["device-tls"]) and HTTPS."""
+    return fotatest.Fotad(data_dir=data_dir, device_tls=bool(tls), https=bool(tls), tls=tls,
+                          extra=list(extra), log_level="debug").start()
 
 
 # ---------------------------------------------------------------- device side
@@ -267,12 +221,3 @@ def run_in_thread(fn, *args):
             raise box["e"]
         return box.get("r")
     return join
-
-
-def make_cert(dirpath):
-    """A self-signed RSA certificate made with `openssl req`."""
-    cert, key = os.path.join(dirpath, "cert.pem"), os.path.join(dirpath, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return cert, key

@@ -10,7 +10,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fotatest import Fotad, check, make_image, run_tests, wait_for  # noqa: E402
+from fotatest import check, make_image, run_tests, wait_for  # noqa: E402
 
 SIZE = 256 * 1024
 # Larger than the server's socket send buffer can hold at once (tcp_wmem max:

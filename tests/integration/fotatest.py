@@ -1,11 +1,17 @@
-"""fotatest.py - the shared harness of fotad's integration tests.
+"""fotatest.py - the one harness of fota's integration tests (Python 3 stdlib).
 
-Starts the real fotad from FOTA_BIN_DIR on ephemeral loopback ports in a temp
-data dir, waits for its `listening proto=... addr=...` lines (bounded deadline,
-polling the log, no sleeps as synchronisation), and offers an HTTP helper, a
-multipart builder and an image maker (`fotactl image make`). At stop it sends
-SIGTERM, checks a clean exit and fails if the log holds a sanitizer report or
-an ERROR line the test did not declare with expect_error(). Python 3 stdlib.
+Starts the real fotad (Fotad) or its drop-in mode `fotad legacy` (Dropin) from FOTA_BIN_DIR on
+ephemeral loopback ports, reads the ports they print, waits for conditions with deadlines
+(polling, never sleeping as synchronisation), and stops them: a bad exit status, a sanitizer
+report or an ERROR line the test did not declare with expect_error() fails the test. Failures
+raise TestFailure; run_tests() reports them with the tail of every daemon's log.
+
+Everything a test makes lives in one work dir under the test root (FOTA_TEST_TMP, which CMake
+points at <build>/test-tmp, else the system temp dir): Python's tempfile and the TMPDIR of every
+child point there. At exit, also after a failure, SIGTERM, SIGHUP or Ctrl-C, the harness kills
+the processes it started and removes the work dir. `python3 fotatest.py sweep|check ROOT` are the
+ctest fixtures around the suite: sweep empties the root before, check fails on anything (files
+or processes) a test left behind.
 
     from fotatest import Fotad, check, run_tests
     def test_ping(d):
@@ -13,7 +19,9 @@ an ERROR line the test did not declare with expect_error(). Python 3 stdlib.
         check(st == 200 and body["status"] == 200, "ping")
     run_tests([test_ping])
 """
+import atexit
 import http.client
+import inspect
 import json
 import os
 import re
@@ -24,13 +32,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN_DIR = os.path.abspath(os.environ.get("FOTA_BIN_DIR") or
                           os.path.join(HERE, "..", "..", "build", "bin"))
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                   "UndefinedBehaviorSanitizer", "ThreadSanitizer")
+SRC_DIR = os.path.abspath(os.environ.get("FOTA_SRC_DIR") or os.path.join(HERE, "..", ".."))
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
+                   "ThreadSanitizer", "MemorySanitizer", "runtime error:")
+ERROR_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+Z )?ERROR\b")
 LISTEN_RE = re.compile(r"listening proto=(\S+) addr=(\S+):(\d+)")
 
 
@@ -44,8 +55,12 @@ def check(cond, msg):
         raise TestFailure(msg)
 
 
+def fail(msg):
+    raise TestFailure(msg)
+
+
 def wait_for(pred, timeout=10.0, what="condition", interval=0.02):
-    """Polls pred() until it returns a true value or the deadline passes."""
+    """Polls pred() until it returns a true value (returned) or the deadline passes."""
     end = time.monotonic() + timeout
     while True:
         v = pred()
@@ -57,177 +72,187 @@ def wait_for(pred, timeout=10.0, what="condition", interval=0.02):
 
 
 def bin_path(name):
-    return os.path.join(BIN_DIR, name)
+    """A built binary; its absence fails the test (a missing prerequisite is no skip)."""
+    p = os.path.join(BIN_DIR, name)
+    check(os.access(p, os.X_OK), "%s is not built in %s (FOTA_BIN_DIR)" % (name, BIN_DIR))
+    return p
 
 
-def multipart(fields=(), files=(), boundary=None):
-    """Builds a multipart/form-data body. fields: [(name, text)], files:
-    [(field, filename, bytes)]. Returns (content_type, body bytes)."""
-    b = boundary or ("fotatest" + uuid.uuid4().hex)
-    out = bytearray()
-    for name, value in (fields.items() if isinstance(fields, dict) else fields):
-        if isinstance(value, str):
-            value = value.encode()
-        out += b"--" + b.encode() + b"\r\n"
-        out += ('Content-Disposition: form-data; name="%s"\r\n\r\n' % name).encode()
-        out += value + b"\r\n"
-    for field, filename, data in files:
-        out += b"--" + b.encode() + b"\r\n"
-        out += ('Content-Disposition: form-data; name="%s"; filename="%s"\r\n' %
-                (field, filename)).encode()
-        out += b"Content-Type: application/octet-stream\r\n\r\n"
-        out += data + b"\r\n"
-    out += b"--" + b.encode() + b"--\r\n"
-    return "multipart/form-data; boundary=" + b, bytes(out)
+# ---------------------------------------------------------------- what a test makes
+
+_ROOT = os.path.abspath(os.environ.get("FOTA_TEST_TMP") or tempfile.gettempdir())
+_live = []          # processes started by spawn() and not yet reaped
+_daemons = []       # every Daemon of this process, for the failure report
 
 
-_image_cache = {}
+def _make_workdir():
+    os.makedirs(_ROOT, exist_ok=True)
+    name = os.path.splitext(os.path.basename(sys.argv[0] or "python"))[0] or "python"
+    return tempfile.mkdtemp(prefix=name + "-", dir=_ROOT)
 
 
-def make_image(slot, flash_map=2, version=None, size=None, seed=None):
-    """A valid NONOS >= 2.0 image for slot 1/2 from `fotactl image make`."""
-    k = (slot, flash_map, version, size, seed)
-    if k in _image_cache:
-        return _image_cache[k]
-    tmp = tempfile.mkdtemp(prefix="fotatest-img-")
-    try:
-        out = os.path.join(tmp, "user%d.bin" % slot)
-        args = [bin_path("fotactl"), "image", "make", "--slot", str(slot), "--flash-map",
-                str(flash_map), "-o", out]
-        if version:
-            args += ["--version", version]
-        if size:
-            args += ["--size", str(size)]
-        if seed is not None:
-            args += ["--seed", str(seed)]
-        p = subprocess.run(args, capture_output=True, timeout=30)
-        check(p.returncode == 0, "fotactl image make failed: %s" % p.stderr.decode(errors="replace"))
-        with open(out, "rb") as f:
-            data = f.read()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    _image_cache[k] = data
-    return data
+if __name__ != "__main__":   # not when run as the suite's fixture
+    WORK_DIR = _make_workdir()
+    tempfile.tempdir = WORK_DIR
+    os.environ["TMPDIR"] = WORK_DIR
 
 
-class Fotad:
-    """One fotad process. Ports: self.ports["http"], ["device"], ... as bound.
+def tempdir(prefix="tmp-"):
+    """A new directory inside the test's work dir (removed with it at exit)."""
+    return tempfile.mkdtemp(prefix=prefix, dir=WORK_DIR)
 
-    Options: http/device/device_tls/https/legacy (bool: ephemeral port or off),
-    data_dir (reuse a data dir, e.g. after a restart), store (the --store
-    value; default sqlite), tls=(cert, key), extra=[more flags], log_level."""
 
-    def __init__(self, data_dir=None, http=True, device=True, device_tls=False, https=False,
-                 legacy=False, store=None, tls=None, extra=(), log_level=None, config=None):
-        self.tmp = tempfile.mkdtemp(prefix="fotatest-")
-        self.data_dir = data_dir or os.path.join(self.tmp, "data")
-        self.logpath = os.path.join(self.tmp, "fotad.log")
+def spawn(args, **kw):
+    """subprocess.Popen, remembered: killed at exit if still running."""
+    p = subprocess.Popen(args, **kw)
+    _live.append(p)
+    return p
+
+
+def _reap_all():
+    for p in list(_live):
+        if p.poll() is None:
+            p.kill()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        _live.remove(p)
+
+
+def _at_exit():
+    _reap_all()
+    for d in _daemons:
+        d._close_files()
+    if os.environ.get("FOTA_KEEP_TMP"):
+        sys.stderr.write("FOTA_KEEP_TMP: kept %s\n" % WORK_DIR)
+    else:
+        shutil.rmtree(WORK_DIR, ignore_errors=True)
+
+
+def _on_signal(sig, frame):
+    raise SystemExit(128 + sig)
+
+
+atexit.register(_at_exit)
+for _sig in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_sig, _on_signal)
+
+
+def run(args, timeout=30, **kw):
+    """subprocess.run capturing output; fails on a sanitizer report in it (a tool that exits
+    1 on purpose would otherwise hide one). Returns the CompletedProcess."""
+    kw.setdefault("capture_output", True)
+    p = subprocess.run(args, timeout=timeout, **kw)
+    for stream in (p.stderr, p.stdout):
+        text = stream.decode(errors="replace") if isinstance(stream, bytes) else (stream or "")
+        report = sanitizer_report(text)
+        check(report is None, "sanitizer report from %s:\n%s" % (" ".join(args[:3]), report))
+    return p
+
+
+def sanitizer_report(text):
+    """The first sanitizer report in text (from its first line), or None."""
+    for mark in SANITIZER_MARKS:
+        at = text.find(mark)
+        if at >= 0:
+            sep = text.rfind("==================", max(0, at - 400), at)
+            start = text.rfind("\n", 0, sep if sep >= 0 else at) + 1
+            return text[start:start + 8000]
+    return None
+
+
+# ---------------------------------------------------------------- daemons
+
+class Daemon:
+    """A server process of a test. Its stderr (and stdout, unless split) goes to a log file in
+    its own temp dir; log_text() and out_text() read what the current run wrote."""
+    label = "daemon"
+
+    def __init__(self, args, split_output=False, cwd=None):
+        self.args = list(args)
+        self.cwd = cwd
+        self.tmp = tempdir(self.label + "-")
+        self.logpath = os.path.join(self.tmp, self.label + ".log")
+        self.outpath = os.path.join(self.tmp, self.label + ".out") if split_output else None
         self.expected_errors = []
-        self.ports = {}
         self.proc = None
-        self._log_offset = 0
-        args = [bin_path("fotad"), "--data", self.data_dir, "--bind", "127.0.0.1"]
-        if log_level:
-            args += ["--log-level", log_level]
-        if config:
-            args += ["-c", config]
-        for flag, on in (("--http-port", http), ("--device-port", device),
-                         ("--device-tls-port", device_tls), ("--https-port", https),
-                         ("--legacy-port", legacy)):
-            args += [flag, "0" if on else "off"]
-        if store:
-            args += ["--store", store]
-        if tls:
-            args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
-        self.args = args + list(extra)
-        self.wanted = [p for p, on in (("http", http), ("device", device),
-                                        ("device-tls", device_tls and tls),
-                                        ("https", https and tls), ("legacy", legacy)) if on]
+        self.returncode = None
+        self.ports = {}
+        self._files = []
+        self._offsets = {}
+        self._tail = ""
+        _daemons.append(self)
 
     # -- life cycle -------------------------------------------------------
-    def start(self, timeout=15.0):
-        self._log = open(self.logpath, "ab")
-        self._log_offset = os.path.getsize(self.logpath)
-        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT)
+    def _launch(self):
+        check(self.proc is None, "%s started while running" % self.label)
+        paths = [self.logpath] + ([self.outpath] if self.outpath else [])
+        for path in paths:
+            self._offsets[path] = os.path.getsize(path) if os.path.exists(path) else 0
+        self._files = [open(path, "ab") for path in paths]
+        out = self._files[-1]       # stdout: its own file, or the log
+        self.returncode = None
+        self.proc = spawn(self.args, stdout=out,
+                          stderr=self._files[0], cwd=self.cwd)
 
-        def ready():
+    def _wait_ready(self, ready, timeout, what):
+        """Polls ready() until true; fails at once if the process exits meanwhile."""
+        def poll():
             if self.proc.poll() is not None:
-                raise TestFailure("fotad exited with %s during start-up:\n%s" %
-                                  (self.proc.returncode, self.log_text()))
-            text = self.log_text()
-            if "fotad ready" not in text:
-                return False
-            for m in LISTEN_RE.finditer(text):
-                self.ports[m.group(1)] = int(m.group(3))
-            return True
-        wait_for(ready, timeout, "fotad to log 'fotad ready'")
-        self.admin_key = self.read_admin_key()
-        return self
+                rc = self.proc.returncode
+                self._reap()
+                raise TestFailure("%s exited with %s before %s:\n%s" %
+                                  (self.label, rc, what, self.all_text()[-6000:]))
+            return ready()
+        wait_for(poll, timeout, "%s: %s" % (self.label, what))
 
-    def read_admin_key(self):
-        with open(os.path.join(self.data_dir, "owner.key")) as f:
-            return f.read().strip()
-
-    def log_text(self):
-        """The log of the current run (since start())."""
-        try:
-            with open(self.logpath, "rb") as f:
-                f.seek(self._log_offset)
-                return f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def expect_error(self, regex):
-        """Declares an ERROR log line (regex, searched) as expected."""
-        self.expected_errors.append(re.compile(regex))
-
-    def wait_log(self, regex, timeout=10.0):
-        """Waits until a log line matches regex; returns the match."""
-        r = re.compile(regex)
-        return wait_for(lambda: r.search(self.log_text()), timeout, "log line /%s/" % regex)
-
-    def check_log(self):
-        text = self.log_text()
-        for mark in SANITIZER_MARKS:
-            at = text.find(mark)
-            if at >= 0:   # the report itself, from its first line, not the log's tail
-                sep = text.rfind("==================", max(0, at - 400), at)
-                start = text.rfind("\n", 0, sep if sep >= 0 else at) + 1
-                check(False, "sanitizer report in fotad log:\n" + text[start:start + 8000])
-        for line in text.splitlines():
-            if " ERROR " in line[:40] or line.startswith("ERROR"):
-                if not any(r.search(line) for r in self.expected_errors):
-                    raise TestFailure("unexpected ERROR in fotad log: " + line)
-
-    def stop(self, timeout=15.0):
-        """SIGTERM, wait, check exit status 0 and the log."""
+    def stop(self, status=0, term=True, timeout=15.0):
+        """Ends the process (SIGTERM first unless term=False, for one that exits by itself)
+        and fails on a sanitizer report, an unexpected ERROR line or an exit status other
+        than `status`. Returns the exit status."""
         if self.proc is None:
-            return
-        if self.proc.poll() is None:
+            return self.returncode
+        if term and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise TestFailure("fotad did not exit within %.0fs of SIGTERM" % timeout)
-        rc = self.proc.returncode
-        self.proc = None
-        self._log.close()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise TestFailure("%s did not exit within %.0fs%s" %
+                              (self.label, timeout, " of SIGTERM" if term else ""))
+        rc = self._reap()
         self.check_log()
-        check(rc == 0, "fotad exit status %s after SIGTERM" % rc)
+        check(rc == status, "%s exit status %s, want %s:\n%s" %
+              (self.label, rc, status, self.all_text()[-3000:]))
+        return rc
 
     def kill(self):
-        """SIGKILL (crash simulation); no log checks."""
+        """SIGKILL (a crash); no checks."""
         if self.proc is not None:
-            self.proc.kill()
+            if self.proc.poll() is None:
+                self.proc.kill()
             self.proc.wait()
-            self.proc = None
-            self._log.close()
+            self._reap()
+
+    def _reap(self):
+        rc = self.proc.returncode
+        if self.proc in _live:
+            _live.remove(self.proc)
+        self.proc = None
+        self.returncode = rc
+        self._close_files()
+        self._tail = self.all_text()[-6000:]
+        return rc
+
+    def _close_files(self):
+        for f in self._files:
+            f.close()
+        self._files = []
 
     def cleanup(self):
-        if self.proc is not None:
-            self.kill()
+        """Kills the process if running and removes its temp dir."""
+        self.kill()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
@@ -238,15 +263,122 @@ class Fotad:
             if et is None:
                 self.stop()
         finally:
-            if et is not None and self.proc is not None:
-                sys.stderr.write("--- fotad log ---\n" + self.log_text()[-6000:] + "\n")
             self.cleanup()
         return False
+
+    # -- output -------------------------------------------------------------
+    def _read(self, path):
+        try:
+            with open(path, "rb") as f:
+                f.seek(self._offsets.get(path, 0))
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_text(self):
+        """The log (stderr; with stdout unless split) of the current or last run."""
+        return self._read(self.logpath)
+
+    def out_text(self):
+        """stdout of the current or last run (split_output only)."""
+        return self._read(self.outpath) if self.outpath else self.log_text()
+
+    def all_text(self):
+        return self.log_text() + ("\n" + self.out_text() if self.outpath else "")
+
+    def tail(self):
+        """The end of the output for a failure report (kept after the files are gone)."""
+        return self.all_text()[-6000:] if os.path.exists(self.logpath) else self._tail
+
+    def wait_log(self, regex, timeout=10.0, out=False):
+        """Waits until the log (stdout with out=True) matches regex (re.M); returns the match."""
+        r = re.compile(regex, re.M)
+        text = self.out_text if out else self.log_text
+        return wait_for(lambda: r.search(text()), timeout, "%s %s /%s/" %
+                        (self.label, "output" if out else "log line", regex))
+
+    def wait_out(self, regex, timeout=10.0):
+        return self.wait_log(regex, timeout, out=True)
+
+    def count_log(self, regex, out=False):
+        return len(re.findall(regex, self.out_text() if out else self.log_text(), re.M))
+
+    def expect_error(self, regex):
+        """Declares an ERROR line (regex, searched) as expected."""
+        self.expected_errors.append(re.compile(regex))
+
+    def check_log(self):
+        text = self.all_text()
+        report = sanitizer_report(text)
+        check(report is None, "sanitizer report in %s output:\n%s" % (self.label, report))
+        for line in text.splitlines():
+            if ERROR_LINE.search(line) and not any(r.search(line) for r in self.expected_errors):
+                raise TestFailure("unexpected ERROR in %s output: %s" % (self.label, line))
+
+
+class Fotad(Daemon):
+    """fotad on ephemeral loopback ports with its data in a temp dir. Ports: self.ports["http"],
+    ["device"], ... as logged; http_port and device_port for short.
+
+    Options: http/device/device_tls/https/legacy (bool: ephemeral port or off), data_dir (reuse
+    a data dir, e.g. after a restart), tls=(cert, key), extra=[more flags], log_level,
+    config (a config file)."""
+    label = "fotad"
+
+    def __init__(self, data_dir=None, http=True, device=True, device_tls=False, https=False,
+                 legacy=False, tls=None, extra=(), log_level=None, config=None):
+        args = [bin_path("fotad")]
+        super().__init__(args)
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.args += ["--data", self.data_dir, "--bind", "127.0.0.1"]
+        if log_level:
+            self.args += ["--log-level", log_level]
+        if config:
+            self.args += ["-c", config]
+        for flag, on in (("--http-port", http), ("--device-port", device),
+                         ("--device-tls-port", device_tls), ("--https-port", https),
+                         ("--legacy-port", legacy)):
+            self.args += [flag, "0" if on else "off"]
+        if tls:
+            self.args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+        self.args += list(extra)
+        self.wanted = [p for p, on in (("http", http), ("device", device),
+                                        ("device-tls", device_tls and tls),
+                                        ("https", https and tls), ("legacy", legacy)) if on]
+        self.admin_key = None
+
+    def start(self, timeout=15.0):
+        """Starts fotad and waits for `fotad ready` and a `listening` line of every listener
+        asked for."""
+        self._launch()
+        self.ports = {}
+
+        def ready():
+            text = self.log_text()
+            if "fotad ready" not in text:
+                return False
+            for m in LISTEN_RE.finditer(text):
+                self.ports[m.group(1)] = int(m.group(3))
+            return True
+        self._wait_ready(ready, timeout, "'fotad ready'")
+        missing = [p for p in self.wanted if p not in self.ports]
+        check(not missing, "fotad ready without listening on %s:\n%s" %
+              (missing, self.log_text()[-3000:]))
+        self.admin_key = self.read_admin_key()
+        return self
+
+    def read_admin_key(self):
+        with open(os.path.join(self.data_dir, "owner.key")) as f:
+            return f.read().strip()
 
     # -- HTTP ---------------------------------------------------------------
     @property
     def http_port(self):
         return self.ports["http"]
+
+    @property
+    def device_port(self):
+        return self.ports["device"]
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.http_port, path)
@@ -312,6 +444,11 @@ class Fotad:
         check(st == expect, "upload %s: %d %r" % (version, st, j))
         return j
 
+    def set_current(self, product_id, version):
+        st, _, j = self.api("POST", "/v1/products/%d/roms/%s/current" % (product_id, version))
+        check(st == 200, "make %s current: %d %r" % (version, st, j))
+        return j
+
     def create_device(self, product_id, name=None, bssid=None):
         body = {}
         if name:
@@ -323,23 +460,91 @@ class Fotad:
         return j
 
 
-def run_tests(tests):
-    """Runs test functions; those taking an argument get a fresh started Fotad
-    (memory of nothing shared). Exits 1 on the first failure, 0 otherwise."""
-    import inspect
-    for t in tests:
-        t0 = time.monotonic()
-        try:
-            if inspect.signature(t).parameters:
-                with Fotad() as d:
-                    t(d)
-            else:
-                t()
-        except TestFailure as e:
-            print("FAIL %s: %s" % (t.__name__, e), file=sys.stderr)
-            sys.exit(1)
-        print("ok   %s (%.2fs)" % (t.__name__, time.monotonic() - t0))
-    sys.exit(0)
+class Dropin(Daemon):
+    """`fotad legacy ARGS`, the seed-compatible drop-in listener: stdout (the seed's lines and
+    one `transfer ...` line per connection) and stderr (log lines) are kept apart. start()
+    waits for `port : N` and `ota server is ready to be connected`; a command line that is
+    refused is run with start(ready=False) and stop(status=1, term=False)."""
+    label = "legacy"
+
+    def __init__(self, args, cwd=None):
+        super().__init__([bin_path("fotad"), "legacy"] + list(args), split_output=True, cwd=cwd)
+        self.port = None
+
+    def start(self, ready=True, timeout=15.0):
+        self._launch()
+        if not ready:
+            return self
+        port = re.compile(r"^port : (\d+)$", re.M)
+        self._wait_ready(lambda: "ota server is ready to be connected" in self.out_text(),
+                         timeout, "'ota server is ready to be connected'")
+        m = port.search(self.out_text())
+        check(m, "ready without a `port : N` line:\n" + self.out_text())
+        self.port = self.ports["legacy"] = int(m.group(1))
+        return self
+
+
+# ---------------------------------------------------------------- content
+
+def multipart(fields=(), files=(), boundary=None):
+    """Builds a multipart/form-data body. fields: [(name, text)] or a dict, files:
+    [(field, filename, bytes)]. Returns (content_type, body bytes)."""
+    b = boundary or ("fotatest" + uuid.uuid4().hex)
+    out = bytearray()
+    for name, value in (fields.items() if isinstance(fields, dict) else fields):
+        if isinstance(value, str):
+            value = value.encode()
+        out += b"--" + b.encode() + b"\r\n"
+        out += ('Content-Disposition: form-data; name="%s"\r\n\r\n' % name).encode()
+        out += value + b"\r\n"
+    for field, filename, data in files:
+        out += b"--" + b.encode() + b"\r\n"
+        out += ('Content-Disposition: form-data; name="%s"; filename="%s"\r\n' %
+                (field, filename)).encode()
+        out += b"Content-Type: application/octet-stream\r\n\r\n"
+        out += data + b"\r\n"
+    out += b"--" + b.encode() + b"--\r\n"
+    return "multipart/form-data; boundary=" + b, bytes(out)
+
+
+_image_cache = {}
+
+
+def make_image(slot, flash_map=2, version=None, size=None, seed=None):
+    """A valid NONOS >= 2.0 image for slot 1/2 from `fotactl image make`."""
+    k = (slot, flash_map, version, size, seed)
+    if k in _image_cache:
+        return _image_cache[k]
+    tmp = tempdir("img-")
+    try:
+        out = os.path.join(tmp, "user%d.bin" % slot)
+        args = [bin_path("fotactl"), "image", "make", "--slot", str(slot), "--flash-map",
+                str(flash_map), "-o", out]
+        if version:
+            args += ["--version", version]
+        if size:
+            args += ["--size", str(size)]
+        if seed is not None:
+            args += ["--seed", str(seed)]
+        p = run(args)
+        check(p.returncode == 0, "fotactl image make: %s" % p.stderr.decode(errors="replace"))
+        with open(out, "rb") as f:
+            data = f.read()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _image_cache[k] = data
+    return data
+
+
+def make_cert(dirpath=None):
+    """A self-signed RSA certificate for 127.0.0.1 made with `openssl req` in dirpath (a new
+    temp dir by default). Returns (cert path, key path)."""
+    dirpath = dirpath or tempdir("cert-")
+    cert, key = os.path.join(dirpath, "cert.pem"), os.path.join(dirpath, "key.pem")
+    p = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+             "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"], timeout=60)
+    check(p.returncode == 0, "openssl req: %r" % p.stderr)
+    return cert, key
 
 
 def free_port():
@@ -349,3 +554,98 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+# ---------------------------------------------------------------- running tests
+
+def failure_report(exc, since=0):
+    """The failure (with its causes) and the tail of the output of every daemon started
+    since the `since`-th, as text."""
+    if isinstance(exc, TestFailure) and exc.__context__ is None:
+        out = [str(exc)]
+    else:
+        out = ["".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()]
+    for d in _daemons[since:]:
+        t = d.tail()
+        if t.strip():
+            out.append("--- %s %s (last %d chars) ---\n%s" % (d.label, " ".join(d.args[1:4]),
+                                                              len(t), t))
+    return "\n".join(out)
+
+
+def run_tests(tests):
+    """Runs test functions in order; those taking an argument get a fresh started Fotad.
+    Exits 1 on the first failure (with the daemons' logs), 0 when all passed."""
+    for t in tests:
+        t0, since = time.monotonic(), len(_daemons)
+        try:
+            if inspect.signature(t).parameters:
+                with Fotad() as d:
+                    t(d)
+            else:
+                t()
+        except Exception as e:   # any exception fails the test: report it with the logs
+            print("FAIL %s: %s" % (t.__name__, failure_report(e, since)), file=sys.stderr)
+            sys.exit(1)
+        print("ok   %s (%.2fs)" % (t.__name__, time.monotonic() - t0))
+    sys.exit(0)
+
+
+def _excepthook(et, ev, tb):
+    if issubclass(et, Exception):
+        sys.stderr.write("FAIL: %s\n" % failure_report(ev))
+    else:
+        sys.__excepthook__(et, ev, tb)
+
+
+sys.excepthook = _excepthook
+
+
+# ---------------------------------------------------------------- the suite's fixtures
+
+def _processes_under(root):
+    """(pid, command line) of every process whose command line names root."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if root in cmd:
+            out.append((int(pid), cmd))
+    return out
+
+
+def _fixture(cmd, root):
+    """sweep: kill processes and remove files a killed run left under root, then create it.
+    check: the same, but anything found fails (a test left it behind)."""
+    root = os.path.abspath(root)
+    procs = _processes_under(root)
+    for pid, _ in procs:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    left = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    shutil.rmtree(root, ignore_errors=True)
+    if cmd == "sweep":
+        os.makedirs(root)
+        for pid, c in procs:
+            print("note: killed pid %d left by an earlier run: %s" % (pid, c))
+        if left:
+            print("note: removed %d entries left by an earlier run: %s" % (len(left), left))
+        return 0
+    for pid, c in procs:
+        print("FAIL: a test left process %d running: %s" % (pid, c), file=sys.stderr)
+    if left:
+        print("FAIL: tests left %d entries in %s: %s" % (len(left), root, left), file=sys.stderr)
+    return 1 if procs or left else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in ("sweep", "check"):
+        sys.exit("usage: fotatest.py sweep|check ROOT")
+    sys.exit(_fixture(sys.argv[1], sys.argv[2]))

@@ -3,19 +3,15 @@ listed with the client's address and port, the section, the bytes sent, the resu
 and a duration, newest first: a stock-style download (ok), one that hangs up mid-image
 (client_closed), an extension download (stream, ok) and a wrong request byte (bad_request).
 The summary counts what the listener served; no key is 401, a bad limit 400."""
-import json
 import os
 import socket
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import legacy_util  # noqa: E402
-from legacy_util import (BIN_DIR, Fotad, fail, make_image, stock_client,  # noqa: E402
-                         stream_client)
+from fotatest import Fotad, check, fail, run_tests, tempdir, wait_for  # noqa: E402
+from legacy_util import make_image, publish, stock_client, stream_client  # noqa: E402
 
 # The clients of legacy_util open their sockets with socket.create_connection: remember the
 # local address of each, which is what fotad must record as the peer.
@@ -34,37 +30,20 @@ legacy_util.socket.create_connection = _recording_create
 
 def http_get(d, path, key=True):
     """(status, parsed body) for GET path; key=False sends no Authorization."""
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (d.ports["http"], path))
-    if key:
-        req.add_header("Authorization", "token " + d.admin)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    st, _, j = d.api("GET", path, key="admin" if key else None)
+    return st, j
 
 
-def wait_transfers(d, n, timeout=15):
-    deadline = time.monotonic() + timeout
-    while True:
-        st, body = http_get(d, "/v1/legacy/transfers/")
-        if st != 200:
-            fail("GET /v1/legacy/transfers/ -> %d %s" % (st, body))
-        if len(body["transfers"]) >= n:
-            return body
-        if time.monotonic() > deadline:
-            fail("only %d of %d transfers listed: %s" % (len(body["transfers"]), n, body))
-        time.sleep(0.02)
+def transfers(d, n):
+    st, body = http_get(d, "/v1/legacy/transfers/")
+    check(st == 200, "GET /v1/legacy/transfers/ -> %d %s" % (st, body))
+    return body if len(body["transfers"]) >= n else None
 
 
-def main():
-    if not os.access(os.path.join(BIN_DIR, "fotad"), os.X_OK):
-        fail("fotad is not built in %s (FOTA_BIN_DIR): build the whole tree" % BIN_DIR)
-    tmp = tempfile.mkdtemp(prefix="legacy-api-")
+def transfers_listed(d):
+    tmp = tempdir("api-")
     u1 = make_image(os.path.join(tmp, "u1.bin"), 1, 40 * 1024, seed=61)
     u2 = make_image(os.path.join(tmp, "u2.bin"), 2, 40 * 1024, seed=62)
-    d = Fotad(tmp, ["--legacy-product", "plug", "--legacy-interval-ms", "2",
-                    "--legacy-timeout-ms", "3000"])
     port = d.ports["legacy"]
 
     # authentication and parameters
@@ -76,12 +55,11 @@ def main():
         if st != 400:
             fail("limit=%r: want 400, got %d %s" % (bad, st, body))
     st, body = http_get(d, "/v1/legacy/transfers/")
-    if st != 200 or body != {"status": 200, "transfers": [],
-                             "legacy": {"enabled": True, "active": 0, "queued": 0,
-                                        "served_ok": 0}}:
+    if body != {"status": 200, "transfers": [],
+                "legacy": {"enabled": True, "active": 0, "queued": 0, "served_ok": 0}}:
         fail("empty list: %d %s" % (st, body))
 
-    d.release("plug", "v1.0", {"user1.bin": u1, "user2.bin": u2})
+    publish(d, "plug", "v1.0", {"user1.bin": u1, "user2.bin": u2})
     expect = []   # (peer, section, bytes or None, result, mode), oldest first
     t0 = time.time()
 
@@ -109,7 +87,7 @@ def main():
         fail("a wrong request byte got an answer")
     s.close()
 
-    body = wait_transfers(d, len(expect))
+    body = wait_for(lambda: transfers(d, len(expect)), 15, "%d transfers listed" % len(expect))
     got = body["transfers"]
     if len(got) != len(expect):
         fail("want %d transfers, got %s" % (len(expect), got))
@@ -138,11 +116,13 @@ def main():
     if st != 200 or [t["id"] for t in body["transfers"]] != ids[:2]:
         fail("limit=2: %d %s" % (st, body))
 
-    rc = d.stop()
-    if rc != 0:
-        fail("fotad exit status %d" % rc)
-    print("ok: %d transfers listed" % len(expect))
+
+def test_transfers():
+    with Fotad(http=True, device=False, legacy=True, log_level="debug",
+               extra=["--legacy-product", "plug", "--legacy-interval-ms", "2",
+                      "--legacy-timeout-ms", "3000"]) as d:
+        transfers_listed(d)
 
 
 if __name__ == "__main__":
-    main()
+    run_tests([test_transfers])

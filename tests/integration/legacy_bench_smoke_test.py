@@ -1,16 +1,24 @@
-"""legacy_bench_smoke_test.py - bench/legacy.py still runs (tiny sizes, a fraction of a second);
-the real benchmark is run by hand, see docs/legacy.md."""
+"""legacy_bench_smoke_test.py - bench/legacy.py still runs (tiny sizes, a fraction of a second)
+and every download of its three runs (stream, paced, HTTP ROM) ends with the right bytes; the
+real benchmark is run by hand, see docs/legacy.md."""
 import os
-import subprocess
+import re
 import sys
 
-SRC = os.environ.get("FOTA_SRC_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                     "..", "..")
-r = subprocess.run([sys.executable, os.path.join(SRC, "bench", "legacy.py"), "--smoke"],
-                   capture_output=True, text=True, timeout=60)
-sys.stdout.write(r.stdout)
-sys.stderr.write(r.stderr)
-if r.returncode != 0 or "ok=4" not in r.stdout or "ok=2" not in r.stdout:
-    print("FAIL: bench smoke run, status %d" % r.returncode, file=sys.stderr)
-    sys.exit(1)
-print("ok")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fotatest import SRC_DIR, check, run, run_tests  # noqa: E402
+
+
+def test_bench_smoke():
+    p = run([sys.executable, os.path.join(SRC_DIR, "bench", "legacy.py"), "--smoke"],
+            timeout=60, text=True)
+    sys.stdout.write(p.stdout)
+    runs = re.findall(r"^(\S.*?)\s+n=(\d+)\s+ok=(\d+)", p.stdout, re.M)
+    check(p.returncode == 0, "bench smoke run: exit status %d\n%s" % (p.returncode, p.stderr))
+    check([r[0].split()[0] for r in runs] == ["stream", "paced", "http"],
+          "want the stream, paced and http runs, got %r" % runs)
+    check(all(n == ok and int(n) > 0 for _, n, ok in runs), "failed downloads: %r" % runs)
+
+
+if __name__ == "__main__":
+    run_tests([test_bench_smoke])

@@ -3,26 +3,29 @@ missing files and images that do not belong in their slot are refused with the s
 message and a non-zero exit; a good start prints the absolute firmware paths, the server's
 addresses and the port, and SIGTERM stops it cleanly."""
 import os
+import re
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from legacy_util import Server, fail, make_image, py_image, stock_client  # noqa: E402
+from fotatest import Dropin, check, fail, run_tests, tempdir  # noqa: E402
+from legacy_util import make_image, py_image, stock_client  # noqa: E402
 
 
-def refused(args, pattern, what):
-    srv = Server(args, expect_start=False)
-    rc = srv.wait_exit(15)
-    srv.check_clean()
-    text = srv.stdout() + "\n" + srv.stderr()
-    if rc == 0:
-        fail("%s: exit status 0\n%s" % (what, text))
-    if not srv.wait_out(pattern, 1, stream="err") and not srv.wait_out(pattern, 1):
-        fail("%s: no message matching %r in:\n%s" % (what, pattern, text))
+def refused(args, pattern, what, cwd=None):
+    """The command line is refused: exit status 1 and a message matching pattern (an
+    `ERROR :: ...` line is the expected refusal, any other ERROR line fails)."""
+    srv = Dropin(args, cwd=cwd)
+    srv.expect_error(r"^ERROR :: ")
+    srv.start(ready=False)
+    srv.stop(status=1, term=False)
+    text = srv.all_text()
+    check(re.search(pattern, text, re.M), "%s: no message matching %r in:\n%s" %
+          (what, pattern, text))
+    check("ready to be connected" not in text, "%s: started anyway:\n%s" % (what, text))
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="legacy-dropin-")
+def test_command_line():
+    tmp = tempdir("dropin-")
     u1, u2 = os.path.join(tmp, "user1.bin"), os.path.join(tmp, "user2.bin")
     img1 = make_image(u1, 1, 16 * 1024)
     make_image(u2, 2, 16 * 1024)
@@ -55,10 +58,9 @@ def main():
     refused(["-fw1", u1, "-fw2", u2, "--bogus"], r"unknown argument --bogus", "unknown option")
 
     # a good start, relative paths as the seed's users type them
-    os.chdir(tmp)
-    srv = Server(["-fw1", "user1.bin", "-fw2", "user2.bin", "--port", "0",
-                  "--bind", "127.0.0.1"])
-    out = srv.stdout()
+    srv = Dropin(["-fw1", "user1.bin", "-fw2", "user2.bin", "--port", "0",
+                  "--bind", "127.0.0.1"], cwd=tmp).start()
+    out = srv.out_text()
     for want in ("firmware1 : %s" % os.path.realpath(u1), "firmware2 : %s" % os.path.realpath(u2),
                  "ip address of this server:", "127.0.0.1"):
         if want not in out:
@@ -66,17 +68,15 @@ def main():
     # the port is taken now: a second server on it fails to bind, with status 1
     refused(["-fw1", u1, "-fw2", u2, "--port", str(srv.port), "--bind", "127.0.0.1"],
             r"bind failed", "port in use")
-    rc = srv.stop()
-    if rc != 0:
-        fail("exit status %d after SIGTERM" % rc)
+    srv.stop()
 
     # a bracketed IPv6 literal binds (loopback only: tests never listen beyond it)
-    srv = Server(["-fw1", u1, "-fw2", u2, "--port", "0", "--bind", "[::1]", "--interval-ms", "1"])
+    srv = Dropin(["-fw1", u1, "-fw2", u2, "--port", "0", "--bind", "[::1]",
+                  "--interval-ms", "1"]).start()
     r = stock_client(srv.port, 1, host="::1")
     if not r.ok or r.data != img1:
         fail("client over ::1 on [::1]: %s" % r.error)
-    if srv.stop() != 0:
-        fail("bad exit status")
+    srv.stop()
 
     # RTOS 1.x images (the seed's SDK) carry no slot number: accepted with a note, served
     r1, r2 = os.path.join(tmp, "rtos1.bin"), os.path.join(tmp, "rtos2.bin")
@@ -84,18 +84,16 @@ def main():
         f.write(py_image(1, 8 * 1024, seed=3, rtos1=True))
     with open(r2, "wb") as f:
         f.write(py_image(2, 8 * 1024, seed=4, rtos1=True))
-    srv = Server(["-fw1", r1, "-fw2", r2, "--port", "0", "--bind", "127.0.0.1",
-                  "--interval-ms", "1"])
-    if "note :: firmware1 has no slot number" not in srv.stdout():
-        fail("no note about the missing slot number:\n" + srv.stdout())
+    srv = Dropin(["-fw1", r1, "-fw2", r2, "--port", "0", "--bind", "127.0.0.1",
+                  "--interval-ms", "1"]).start()
+    check("note :: firmware1 has no slot number" in srv.out_text(),
+          "no note about the missing slot number:\n" + srv.out_text())
     r = stock_client(srv.port, 2)
     with open(r2, "rb") as f:
         if not r.ok or r.data != f.read():
             fail("RTOS 1.x image not served: %s" % r.error)
-    if srv.stop() != 0:
-        fail("bad exit status")
-    print("ok")
+    srv.stop()
 
 
 if __name__ == "__main__":
-    main()
+    run_tests([test_command_line])

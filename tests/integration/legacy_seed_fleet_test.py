@@ -6,54 +6,49 @@ them, `fotactl release publish` checks them locally the same way, and fotad's le
 serves them byte for byte to a seed-like client. Bad slot_check values are refused."""
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from legacy_util import (BIN_DIR, SANITIZER_MARKS, Fotad, fail, multipart,  # noqa: E402
-                         py_image, stock_client)
+from fotatest import Fotad, bin_path, fail, multipart, run, run_tests, tempdir  # noqa: E402
+from legacy_util import py_image, stock_client  # noqa: E402
 
 
 def post(d, path, body, ctype="application/json"):
     """(status, parsed body), whatever the status."""
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (d.ports["http"], path), data=data,
-                                 method="POST")
-    req.add_header("Authorization", "token " + d.admin)
-    req.add_header("Content-Type", ctype)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    if isinstance(body, bytes):
+        st, _, j = d.api("POST", path, body, headers={"Content-Type": ctype})
+    else:
+        st, _, j = d.api("POST", path, body)
+    return st, j
 
 
 def fotactl(d, *args, ok=True):
-    env = dict(os.environ, FOTA_SERVER="http://127.0.0.1:%d" % d.ports["http"],
-               FOTA_KEY=d.admin, NO_COLOR="1", HOME=d.home)
-    p = subprocess.run([os.path.join(BIN_DIR, "fotactl")] + list(args), capture_output=True,
-                       text=True, env=env, timeout=30)
-    for mark in SANITIZER_MARKS:
-        if mark in p.stderr:
-            fail("sanitizer report from fotactl %s:\n%s" % (args, p.stderr))
+    env = dict(os.environ, FOTA_SERVER="http://127.0.0.1:%d" % d.http_port,
+               FOTA_KEY=d.admin_key, NO_COLOR="1", HOME=d.home)
+    p = run([bin_path("fotactl")] + list(args), text=True, env=env)
     if ok and p.returncode != 0:
         fail("fotactl %s: exit %d\n%s%s" % (" ".join(args), p.returncode, p.stdout, p.stderr))
     return p
 
 
-def main():
-    if not os.access(os.path.join(BIN_DIR, "fotad"), os.X_OK):
-        fail("fotad is not built in %s (FOTA_BIN_DIR): build the whole tree" % BIN_DIR)
-    tmp = tempfile.mkdtemp(prefix="legacy-seed-")
+def files_of(files):
+    """multipart() file parts from {filename: bytes}."""
+    return [("file", name, data) for name, data in files.items()]
+
+
+def test_seed_fleet():
+    with Fotad(http=True, device=False, legacy=True, log_level="debug",
+               extra=["--legacy-product", "seedfleet", "--legacy-interval-ms", "2"]) as d:
+        seed_fleet(d)
+
+
+def seed_fleet(d):
+    tmp = tempdir("seed-")
     # what the seed's users build: user1.1024.new.2.bin / user2.1024.new.2.bin (RTOS 1.x)
     r1 = py_image(1, 40 * 1024, seed=71, rtos1=True)
     r2 = py_image(2, 40 * 1024, seed=72, rtos1=True)
     if r1[:4] != b"\xea\x04\x00\x20":
         fail("the test image is not an RTOS 1.x header: %s" % r1[:4].hex())
-    d = Fotad(tmp, ["--legacy-product", "seedfleet", "--legacy-interval-ms", "2"])
     d.home = tmp
     port = d.ports["legacy"]
     files = {"user1.bin": r1, "user2.bin": r2}
@@ -63,7 +58,7 @@ def main():
     if st != 200 or body["product"]["slot_check"] != "byte3":
         fail("default product: %d %s" % (st, body))
     strict = body["product"]["id"]
-    mp, ctype = multipart({"version": "v1.0"}, files)
+    ctype, mp = multipart({"version": "v1.0"}, files_of(files))
     st, body = post(d, "/v1/products/%d/roms/" % strict, mp, ctype)
     want = ("user1.bin has no slot number in byte 3 (0x20, a v2/legacy image, e.g. from esptool "
             "or an RTOS 1.x SDK), so devices refuse it: user1.bin must be built by NONOS >= 2.0 "
@@ -106,14 +101,15 @@ def main():
         fail("fotactl publish to the strict product: %d %s" % (p.returncode, p.stderr))
     fotactl(d, "release", "publish", "--product", "seedfleet", "--version", "v1.0", "--current",
             u1, u2)
-    roms = d.api("GET", "/v1/products/%d/roms/" % prod["id"])["roms"]
+    roms = d.api("GET", "/v1/products/%d/roms/" % prod["id"])[2]["roms"]
     slots = {f["name"]: f["slot"] for f in roms[0]["files"]}
     if slots != {"user1.bin": 1, "user2.bin": 2}:
         fail("file slots of the published release: %s" % slots)
 
     # a NONOS >= 2.0 image named for the wrong slot is still refused by the seed product
-    mp, ctype = multipart({"version": "v1.1"}, {"user1.bin": r1,
-                                                "user2.bin": py_image(1, 40 * 1024, seed=73)})
+    ctype, mp = multipart({"version": "v1.1"}, files_of({"user1.bin": r1,
+                                                          "user2.bin": py_image(1, 40 * 1024,
+                                                                                seed=73)}))
     st, body = post(d, "/v1/products/%d/roms/" % prod["id"], mp, ctype)
     if st != 422 or not body.get("message", "").startswith(
             "user2.bin is a user1 image (byte 3 = 1)"):
@@ -126,11 +122,7 @@ def main():
             fail("seed client, section %d: %s" % (section, r.error))
     d.wait_log(r"section=2 mode=paced result=ok bytes=%d .*image=\"seedfleet v1\.0 user2\.bin\""
                % len(r2))
-    rc = d.stop()
-    if rc != 0:
-        fail("fotad exit status %d" % rc)
-    print("ok")
 
 
 if __name__ == "__main__":
-    main()
+    run_tests([test_seed_fleet])

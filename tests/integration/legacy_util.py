@@ -1,46 +1,18 @@
-"""legacy_util.py - shared helpers for the legacy (port 5555) integration tests and bench.
-
-Starts the drop-in listener (`fotad legacy`, or fota-legacy-test-driver when fotad is not
-built), makes test images (`fotactl image make` when available, else a Python builder that
-follows espressif-protocol.md §5/§6.2), and plays the seed's ESP8266 client.
+"""legacy_util.py - helpers of the legacy (port 5555) tests and bench/legacy.py: test images
+(`fotactl image make`, and a Python builder of RTOS 1.x images that fotactl does not make,
+following espressif-protocol.md section 5/6.2), the seed's ESP8266 client (stock_client) and
+the extension client (stream_client), and a release published for the legacy listener.
+The servers themselves start through the harness (fotatest.Fotad, fotatest.Dropin).
 Python 3 stdlib only.
 """
-import json
-import os
-import re
-import signal
 import socket
 import struct
-import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
 import zlib
 
-BIN_DIR = os.path.abspath(os.environ.get("FOTA_BIN_DIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin"))
+import fotatest
+
 CHUNK_MAX = 1280
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error:", "ThreadSanitizer", "MemorySanitizer")
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def server_cmd():
-    """Command prefix that runs the drop-in mode: fotad legacy, else the test driver."""
-    fotad = os.path.join(BIN_DIR, "fotad")
-    if os.access(fotad, os.X_OK):
-        return [fotad, "legacy"]
-    drv = os.path.join(BIN_DIR, "fota-legacy-test-driver")
-    if os.access(drv, os.X_OK):
-        return [drv]
-    fail("neither %s nor %s is built" % (fotad, drv))
 
 
 # ------------------------------------------------------------------ images
@@ -86,107 +58,22 @@ def py_image(slot, size, seed=1, size_map=2, rtos1=False):
 
 
 def make_image(path, slot, size, version="v1.0", seed=1, flash_map=2):
-    """Writes an image for slot (built for size map flash_map) to path; returns its bytes."""
-    fotactl = os.path.join(BIN_DIR, "fotactl")
-    if os.access(fotactl, os.X_OK):
-        cmd = [fotactl, "image", "make", "--slot", str(slot), "--flash-map", str(flash_map),
-               "--version", version, "--size", str(size), "-o", path]
-        r = subprocess.run(cmd, capture_output=True, timeout=30)
-        if r.returncode == 0 and os.path.exists(path):
-            with open(path, "rb") as f:
-                return f.read()
-        # an older fotactl without --size: fall back to the Python builder
-    data = py_image(slot, size, seed=seed, size_map=flash_map)
+    """Writes a NONOS >= 2.0 image for slot (built for size map flash_map) of at most size
+    bytes to path, made by `fotactl image make` (distinct seeds make distinct images);
+    returns its bytes."""
+    data = fotatest.make_image(slot, flash_map, version, size, seed)
     with open(path, "wb") as f:
         f.write(data)
     return data
 
 
-# ------------------------------------------------------------------ server process
-
-class Server:
-    """The drop-in listener as a child process; stdout/stderr collected by threads."""
-
-    def __init__(self, args, expect_start=True, timeout=15):
-        self.cmd = server_cmd() + list(args)
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, errors="replace")
-        self.out, self.err = [], []
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, self.out)),
-                        threading.Thread(target=self._pump, args=(self.proc.stderr, self.err))]
-        for t in self.threads:
-            t.daemon = True
-            t.start()
-        self.port = None
-        if expect_start:
-            m = self.wait_out(r"^port : (\d+)$", timeout)
-            if not m:
-                self.stop()
-                fail("server did not start: %s\nstdout:\n%s\nstderr:\n%s"
-                     % (self.cmd, self.stdout(), self.stderr()))
-            self.port = int(m.group(1))
-            self.wait_out(r"ready to be connected", timeout)
-
-    def _pump(self, stream, sink):
-        for line in stream:
-            with self.lock:
-                sink.append(line.rstrip("\r\n"))
-
-    def stdout(self):
-        with self.lock:
-            return "\n".join(self.out)
-
-    def stderr(self):
-        with self.lock:
-            return "\n".join(self.err)
-
-    def wait_out(self, pattern, timeout=10, stream="out"):
-        """Polls the collected output for a regex (bounded); returns the match or None."""
-        rx = re.compile(pattern, re.M)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = rx.search(self.stdout() if stream == "out" else self.stderr())
-            if m:
-                return m
-            if self.proc.poll() is not None:
-                for t in self.threads:
-                    t.join(2)
-                m = rx.search(self.stdout() if stream == "out" else self.stderr())
-                return m
-            time.sleep(0.02)
-        return None
-
-    def count_out(self, pattern):
-        return len(re.findall(pattern, self.stdout(), re.M))
-
-    def wait_exit(self, timeout=15):
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait(5)
-        for t in self.threads:
-            t.join(5)
-        return rc
-
-    def stop(self):
-        """SIGTERM, wait, and fail on a sanitizer report or a bad exit."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        rc = self.wait_exit()
-        self.check_clean()
-        return rc
-
-    def check_clean(self):
-        """Fails on a sanitizer report or an ERROR log line (the listener logs ERROR only for
-        source or socket failures, which no test provokes)."""
-        err = self.stderr() + "\n" + self.stdout()
-        for mark in SANITIZER_MARKS:
-            if mark in err:
-                fail("sanitizer report in server output:\n" + err)
-        if re.search(r"Z ERROR ", err):
-            fail("ERROR log line in server output:\n" + err)
+def publish(d, name, version, files, flash_map=2):
+    """Creates product `name` on fotad d, uploads files {filename: bytes} as `version` and
+    makes it current. Returns the product id."""
+    pid = d.create_product(name, flash_map=flash_map)["id"]
+    d.upload_release(pid, version, files=list(files.items()), flash_map=flash_map)
+    d.set_current(pid, version)
+    return pid
 
 
 # ------------------------------------------------------------------ clients
@@ -284,92 +171,3 @@ def stream_client(port, section, host="127.0.0.1", timeout=30):
         return bytes(body)
     finally:
         s.close()
-
-
-# ------------------------------------------------------------------ fotad
-
-class Fotad:
-    """fotad with its SQLite store in tmp on ephemeral loopback ports (HTTP and legacy only)."""
-
-    def __init__(self, tmp, extra=()):
-        self.logpath = os.path.join(tmp, "fotad.log")
-        self.log = open(self.logpath, "w+b")
-        args = [os.path.join(BIN_DIR, "fotad"), "--data", os.path.join(tmp, "data"),
-                "--bind", "127.0.0.1", "--http-port", "0",
-                "--https-port", "off", "--device-port", "off", "--device-tls-port", "off",
-                "--legacy-port", "0", "--log-level", "debug"] + list(extra)
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        self.ports = {}
-        deadline = time.monotonic() + 15
-        while not {"http", "legacy"} <= set(self.ports):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                fail("fotad did not start:\n" + self.text())
-            for m in re.finditer(r"listening proto=(\S+) addr=\S+:(\d+)", self.text()):
-                self.ports[m.group(1)] = int(m.group(2))
-            time.sleep(0.02)
-        self.admin = open(os.path.join(tmp, "data", "owner.key")).read().strip()
-
-    def text(self):
-        with open(self.logpath, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def wait_log(self, pattern, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(pattern, self.text())
-            if m:
-                return m
-            time.sleep(0.02)
-        fail("no log line matching %r:\n%s" % (pattern, self.text()))
-
-    def api(self, method, path, body=None, ctype="application/json"):
-        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.ports["http"], path),
-                                     data=data, method=method)
-        req.add_header("Authorization", "token " + self.admin)
-        if data is not None:
-            req.add_header("Content-Type", ctype)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return json.loads(r.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            fail("%s %s -> %d %s" % (method, path, e.code, e.read()[:500]))
-
-    def release(self, name, version, files, flash_map=2):
-        """Creates product `name`, uploads files {name: bytes} as `version` and makes it
-        current. Returns the product id."""
-        prod = self.api("POST", "/v1/products/", {"name": name, "flash_map": flash_map})["product"]
-        body, ctype = multipart({"version": version}, files)
-        self.api("POST", "/v1/products/%d/roms/" % prod["id"], body, ctype)
-        self.api("POST", "/v1/products/%d/roms/%s/current" % (prod["id"], version), b"")
-        return prod["id"]
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            rc = self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            fail("fotad did not stop on SIGTERM")
-        text = self.text()
-        for mark in SANITIZER_MARKS:
-            if mark in text:
-                fail("sanitizer report:\n" + text)
-        for line in text.splitlines():
-            if " ERROR " in line:
-                fail("unexpected ERROR line: " + line)
-        return rc
-
-
-def multipart(fields, files):
-    b = uuid.uuid4().hex
-    out = b""
-    for k, v in fields.items():
-        out += ("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
-                % (b, k, v)).encode()
-    for name, data in files.items():
-        out += ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
-                "Content-Type: application/octet-stream\r\n\r\n" % (b, name)).encode()
-        out += data + b"\r\n"
-    out += ("--%s--\r\n" % b).encode()
-    return out, "multipart/form-data; boundary=" + b

@@ -6,12 +6,11 @@ main loop (the device's D4 reply completes them on their own loop); live message
 uploads (a main-loop route with a deferred reply) through workers; and a key rotation that
 ends the old key at once on every loop despite the per-loop download cache."""
 import http.client
-import json
 import re
 import socket
 import threading
 
-from devchan_util import (StockDevice, Fotad, check, first_frame, parse_nonce, run_in_thread,
+from devchan_util import (StockDevice, start_fotad, check, first_frame, parse_nonce, run_in_thread,
                           wait_for)
 from devchan_upgrade_test import api, setup, upload_release
 from fotatest import make_image
@@ -22,7 +21,7 @@ N_LOOPS = 4
 def loops_seen(d, regex):
     """Loop indexes (0 = main) in log lines matching regex (a `loop=N` suffix; none = 0)."""
     out = set()
-    for line in d.text().splitlines():
+    for line in d.log_text().splitlines():
         if re.search(regex, line):
             m = re.search(r" loop=(\d+)", line)
             out.add(int(m.group(1)) if m else 0)
@@ -59,7 +58,7 @@ def parallel(n, fn):
 
 
 def downloads(d, master, user2):
-    res = parallel(24, lambda i: [download(d.http, master) for _ in range(4)])
+    res = parallel(24, lambda i: [download(d.http_port, master) for _ in range(4)])
     flat = [x for r in res for x in r]
     check(len(flat) == 96, "96 downloads done, %d" % len(flat))
     bad = [(st, len(b)) for st, b in flat if st != 200 or b != user2]
@@ -68,9 +67,9 @@ def downloads(d, master, user2):
                     loops_seen(d, r"rom download .*status=200"), 5, "downloads on 2+ loops")
     check(seen - {0}, "downloads served by worker loops: %r" % seen)
     # the ledger counted them (completion callbacks run on the loop that served each)
-    st, j = api(d, "GET", "/v1/products/1/roms/", d.admin)
+    st, j = api(d, "GET", "/v1/products/1/roms/", d.admin_key)
     files = {f["name"]: f for f in j["roms"][0]["files"]}
-    wait_for(lambda: api(d, "GET", "/v1/products/1/roms/", d.admin)[1]["roms"][0]["files"][1]
+    wait_for(lambda: api(d, "GET", "/v1/products/1/roms/", d.admin_key)[1]["roms"][0]["files"][1]
              ["download_count"] >= 96, 5, "96 completions in the ledger")
     check("user2.bin" in files, "listing %r" % j)
 
@@ -102,7 +101,7 @@ class Follower:
     """A raw SSE reader of /v1/messages/?follow=true."""
 
     def __init__(self, d, key):
-        self.s = socket.create_connection(("127.0.0.1", d.http), timeout=10)
+        self.s = socket.create_connection(("127.0.0.1", d.http_port), timeout=10)
         self.s.sendall(("GET /v1/messages/?follow=true HTTP/1.1\r\nHost: x\r\n"
                         "Authorization: token %s\r\n\r\n" % key).encode())
         self.buf = b""
@@ -121,7 +120,7 @@ class Follower:
 
 
 def feeds(d, dev, master):
-    fs = [Follower(d, d.admin) for _ in range(8)]
+    fs = [Follower(d, d.admin_key) for _ in range(8)]
     seen = wait_for(lambda: loops_seen(d, r"http req=.* path=/v1/messages/ status=200"), 5,
                     "feeds opened")
     # a D7 report on the device channel (main loop) is published to every loop's followers
@@ -142,7 +141,7 @@ def upload_via_workers(d, pid):
                  "user2.bin": make_image(2, 2, "v2.%d" % i, None, 100 + i)}
         return upload_release(d, pid, "v2.%d" % i, files)
     parallel(6, one)
-    st, j = api(d, "GET", "/v1/products/%d/roms/" % pid, d.admin)
+    st, j = api(d, "GET", "/v1/products/%d/roms/" % pid, d.admin_key)
     versions = sorted(r["version"] for r in j["roms"])
     check(versions == sorted(["v1.1"] + ["v2.%d" % i for i in range(6)]), "releases %r" % versions)
 
@@ -150,22 +149,22 @@ def upload_via_workers(d, pid):
 def rotation_stops_cached_key(d, dev_id, master, user2):
     """Downloads cache key and release lookups per loop; a key rotation (a store write) ends
     the old key at once on every loop, and the new key works at once."""
-    res = parallel(8, lambda i: download(d.http, master))
+    res = parallel(8, lambda i: download(d.http_port, master))
     check(all(st == 200 and b == user2 for st, b in res), "downloads before the rotation")
-    st, j = api(d, "POST", "/v1/devices/%d/rotate_keys" % dev_id, d.admin)
+    st, j = api(d, "POST", "/v1/devices/%d/rotate_keys" % dev_id, d.admin_key)
     check(st == 200, "rotate %s %r" % (st, j))
-    res = parallel(8, lambda i: download(d.http, master))
+    res = parallel(8, lambda i: download(d.http_port, master))
     check(all(st == 401 for st, _ in res), "old key refused at once: %r" % [x[0] for x in res])
-    res = parallel(8, lambda i: download(d.http, j["master_device_key"]))
+    res = parallel(8, lambda i: download(d.http_port, j["master_device_key"]))
     check(all(st == 200 and b == user2 for st, b in res), "new key works at once")
 
 
 def main():
-    d = Fotad("--workers", str(N_LOOPS))
+    d = start_fotad("--workers", str(N_LOOPS))
     try:
         d.wait_log(r"http workers loops=%d" % N_LOOPS)
         pid, dev_id, master, owner, user2 = setup(d)
-        dev = StockDevice(d.device, master)
+        dev = StockDevice(d.device_port, master)
         dev.send(first_frame(5, master))
         check(parse_nonce(dev.recv_msg()) == 5, "identify reply")
         downloads(d, master, user2)
