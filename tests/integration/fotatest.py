@@ -91,12 +91,6 @@ def _make_workdir():
     return tempfile.mkdtemp(prefix=name + "-", dir=_ROOT)
 
 
-if __name__ != "__main__":   # not when run as the suite's fixture
-    WORK_DIR = _make_workdir()
-    tempfile.tempdir = WORK_DIR
-    os.environ["TMPDIR"] = WORK_DIR
-
-
 def tempdir(prefix="tmp-"):
     """A new directory inside the test's work dir (removed with it at exit)."""
     return tempfile.mkdtemp(prefix=prefix, dir=WORK_DIR)
@@ -134,9 +128,13 @@ def _on_signal(sig, frame):
     raise SystemExit(128 + sig)
 
 
-atexit.register(_at_exit)
-for _sig in (signal.SIGTERM, signal.SIGHUP):
-    signal.signal(_sig, _on_signal)
+if __name__ != "__main__":   # a test imports the harness (not the suite's fixture)
+    WORK_DIR = _make_workdir()
+    tempfile.tempdir = WORK_DIR
+    os.environ["TMPDIR"] = WORK_DIR
+    atexit.register(_at_exit)
+    for _sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(_sig, _on_signal)
 
 
 def run(args, timeout=30, **kw):
