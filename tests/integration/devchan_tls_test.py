@@ -49,9 +49,9 @@ def plain_client_dropped(port):
 def main():
     d = start_fotad(tls=make_cert(tempfile.mkdtemp(prefix="fota-cert-")))
     try:
-        plain_client_dropped(d.ports["device-tls"])
+        plain_client_dropped(d.device_tls_port)
         # s_client: TLS 1.2, AES128-SHA, max fragment length 512
-        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % d.ports["device-tls"],
+        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % d.device_tls_port,
                             "-tls1_2", "-cipher", "AES128-SHA", "-maxfraglen", "512",
                             "-tlsextdebug", "-ign_eof"],
                            input=first_frame(5, KEY).encode(), capture_output=True, timeout=20)
@@ -64,7 +64,7 @@ def main():
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.ports["device-tls"]), timeout=5)) as s:
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.device_tls_port), timeout=5)) as s:
             check(s.version() == "TLSv1.3", "not TLS 1.3: %s" % s.version())
             check("AES_128" in s.cipher()[0] or "AES_256" in s.cipher()[0] or "CHACHA" in
                   s.cipher()[0], "cipher %s" % (s.cipher(),))
@@ -77,7 +77,7 @@ def main():
                 data += chunk
             check(data == b'{"message": "unknown key", "status": 403}\n', "TLS 1.3 reply %r" % data)
         # the server still answers TLS clients after the plain-text one was dropped
-        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.ports["device-tls"]), timeout=5)) as s:
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.device_tls_port), timeout=5)) as s:
             s.sendall(first_frame(8, KEY).encode())
             check(read_line(s) == b'{"message": "unknown key", "status": 403}\n',
                   "no TLS reply after the plain-text client")
@@ -120,10 +120,10 @@ def old_versions_refused():
         del os.environ["OPENSSL_CONF"]
     try:
         # Control: the same client and configuration do complete TLS 1.2.
-        rc, out = s_client(d.ports["device-tls"], "-tls1_2", conf)
+        rc, out = s_client(d.device_tls_port, "-tls1_2", conf)
         check("Cipher is AES128-SHA" in out, "TLS 1.2 control failed:\n" + out[-1500:])
         for version in ("-tls1_1", "-tls1"):
-            rc, out = s_client(d.ports["device-tls"], version, conf)
+            rc, out = s_client(d.device_tls_port, version, conf)
             check("no protocols available" not in out, "client refused %s itself" % version)
             check(rc != 0 and "Cipher is AES128-SHA" not in out,
                   "%s handshake accepted:\n%s" % (version, out[-1500:]))

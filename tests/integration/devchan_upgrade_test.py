@@ -85,7 +85,7 @@ def flow(tls):
     d = start_fotad(tls=make_cert(certdir) if tls else None)
     try:
         pid, dev_id, master, owner, user2 = setup(d)
-        port = d.ports["device-tls"] if tls else d.device_port
+        port = d.device_tls_port if tls else d.device_port
         # 1. activate (D1), then the stock device identifies (D2) and fetches timers (D6)
         dev = StockDevice(port, master, tls=tls)
         if tls:

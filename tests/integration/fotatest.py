@@ -378,6 +378,10 @@ class Fotad(Daemon):
     def device_port(self):
         return self.ports["device"]
 
+    @property
+    def device_tls_port(self):
+        return self.ports["device-tls"]
+
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.http_port, path)
 
