@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "fota_err.h"
+#include "store_arduino.h"
 
 #define FOTA_NAME_MAX      64   /* product/device/file names, incl. NUL */
 #define FOTA_VERSION_MAX   64   /* release version strings, incl. NUL */
@@ -309,6 +310,50 @@ struct fota_store_ops {
                       struct fota_rom *out);
     int (*device_delete)(struct fota_store *s, int64_t id);
     int (*product_delete)(struct fota_store *s, int64_t id);
+
+    /* Arduino-core products (store_arduino.h, server/arduino/).
+     * arduino_product_put inserts or replaces a product's row (durable;
+     * ENOENT for an unknown product); arduino_product_get: ENOENT when the
+     * product is not an arduino product.
+     * arduino_blob_put records the facts of n served files (durable, before
+     * the release naming them is created); a sha256 already known keeps its
+     * row. arduino_blob_get: ENOENT when unknown.
+     * arduino_device_register writes the device row and its arduino row in
+     * one durable transaction (d->id, d->created, a->device_id, a->product_id
+     * set; the device's other fields take their defaults, except name, bssid
+     * and last_active); EEXIST when the product has a device with that
+     * non-empty sta_mac already.
+     * arduino_device_find: a product's device by STA MAC (its arduino row, or
+     * a device whose bssid is that MAC) or, with sta_mac NULL, by name; out
+     * has only device_id and product_id (chip_id -1) when the device has no
+     * arduino row yet. ENOENT when none; EINVAL unless exactly one of
+     * sta_mac and name is given.
+     * arduino_device_get: by device id; ENOENT without an arduino row.
+     * arduino_device_list: a product's arduino rows in device-id order
+     * (array as for the other lists).
+     * arduino_device_report writes the reported fields and last_checkin of n
+     * rows (creating missing rows; an empty sta_mac keeps the stored one)
+     * and each device's last_active, in one transaction; rows of unknown
+     * devices are skipped. arduino_device_track writes target,
+     * target_rom_id, served_at and served_md5 of one device (ENOENT for an
+     * unknown device). Both are device traffic: not fsynced one by one, no
+     * new generation. */
+    int (*arduino_product_put)(struct fota_store *s, const struct fota_arduino_product *p);
+    int (*arduino_product_get)(struct fota_store *s, int64_t product_id,
+                               struct fota_arduino_product *out);
+    int (*arduino_blob_put)(struct fota_store *s, const struct fota_arduino_blob *b, size_t n);
+    int (*arduino_blob_get)(struct fota_store *s, const char *sha256, struct fota_arduino_blob *out);
+    int (*arduino_device_register)(struct fota_store *s, struct fota_device *d,
+                                   struct fota_arduino_device *a);
+    int (*arduino_device_find)(struct fota_store *s, int64_t product_id, const char *sta_mac,
+                               const char *name, struct fota_arduino_device *out);
+    int (*arduino_device_get)(struct fota_store *s, int64_t device_id,
+                              struct fota_arduino_device *out);
+    int (*arduino_device_list)(struct fota_store *s, int64_t product_id,
+                               struct fota_arduino_device **out, size_t *n);
+    int (*arduino_device_report)(struct fota_store *s, const struct fota_arduino_device *rows,
+                                 size_t n);
+    int (*arduino_device_track)(struct fota_store *s, const struct fota_arduino_device *a);
 };
 
 /* Every implementation's handle starts with this. */

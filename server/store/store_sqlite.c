@@ -236,6 +236,16 @@ static const struct fota_store_ops sqlite_ops = {
     .rom_delete = fota_store_sqlite_rom_delete,
     .device_delete = fota_store_sqlite_device_delete,
     .product_delete = fota_store_sqlite_product_delete,
+    .arduino_product_put = fota_store_sqlite_arduino_product_put,
+    .arduino_product_get = fota_store_sqlite_arduino_product_get,
+    .arduino_blob_put = fota_store_sqlite_arduino_blob_put,
+    .arduino_blob_get = fota_store_sqlite_arduino_blob_get,
+    .arduino_device_register = fota_store_sqlite_arduino_device_register,
+    .arduino_device_find = fota_store_sqlite_arduino_device_find,
+    .arduino_device_get = fota_store_sqlite_arduino_device_get,
+    .arduino_device_list = fota_store_sqlite_arduino_device_list,
+    .arduino_device_report = fota_store_sqlite_arduino_device_report,
+    .arduino_device_track = fota_store_sqlite_arduino_device_track,
 };
 
 /* Runs one pragma and, if want is non-NULL, checks the value it returns. */

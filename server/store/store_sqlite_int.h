@@ -27,6 +27,7 @@ enum sql_stmt_id {
     SQ_DEL_ROM_FIND, SQ_DEL_ROM_DEVICES, SQ_DEL_ROM_DL, SQ_DEL_ROM_FILE_ROWS, SQ_DEL_ROM,
     SQ_DEL_DEV_KEYS, SQ_DEL_DEV_MAXCMD, SQ_DEL_DEV_CMDS, SQ_DEL_DEV_DL, SQ_DEL_DEV, SQ_DEL_FLOOR,
     SQ_DEL_PRODUCT_COUNT, SQ_DEL_PRODUCT_KEYS, SQ_DEL_PRODUCT,
+    SQ_ARDUINO0, SQ_ARDUINO_LAST = SQ_ARDUINO0 + 15,   /* store_sqlite_arduino.c */
     SQ_COUNT_
 };
 
@@ -136,6 +137,27 @@ int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const
                                  struct fota_rom *out);
 int fota_store_sqlite_device_delete(struct fota_store *s, int64_t id);
 int fota_store_sqlite_product_delete(struct fota_store *s, int64_t id);
+
+/* Operations (store_sqlite_arduino.c: Arduino-core products, files, devices). */
+int fota_store_sqlite_arduino_product_put(struct fota_store *s, const struct fota_arduino_product *p);
+int fota_store_sqlite_arduino_product_get(struct fota_store *s, int64_t product_id,
+                                          struct fota_arduino_product *out);
+int fota_store_sqlite_arduino_blob_put(struct fota_store *s, const struct fota_arduino_blob *b,
+                                       size_t n);
+int fota_store_sqlite_arduino_blob_get(struct fota_store *s, const char *sha256,
+                                       struct fota_arduino_blob *out);
+int fota_store_sqlite_arduino_device_register(struct fota_store *s, struct fota_device *d,
+                                              struct fota_arduino_device *a);
+int fota_store_sqlite_arduino_device_find(struct fota_store *s, int64_t product_id,
+                                          const char *sta_mac, const char *name,
+                                          struct fota_arduino_device *out);
+int fota_store_sqlite_arduino_device_get(struct fota_store *s, int64_t device_id,
+                                         struct fota_arduino_device *out);
+int fota_store_sqlite_arduino_device_list(struct fota_store *s, int64_t product_id,
+                                          struct fota_arduino_device **out, size_t *n);
+int fota_store_sqlite_arduino_device_report(struct fota_store *s,
+                                            const struct fota_arduino_device *rows, size_t n);
+int fota_store_sqlite_arduino_device_track(struct fota_store *s, const struct fota_arduino_device *a);
 
 /* The id a new row of devices / products / commands gets: one above both
  * the largest id in the table and the largest id ever deleted from it

@@ -128,6 +128,55 @@ static const char *const migrations[] = {
     "  tbl  TEXT   PRIMARY KEY,"
     "  high BIGINT NOT NULL"
     ");",
+
+    /* 4: Arduino-core products (store_sqlite_arduino.c, store_arduino.h): the
+     * fleet settings of a product whose platform is arduino, the facts of
+     * each served file by blob, each device's x-ESP8266-* report and the
+     * upgrade it is being served. Rows go with their product and device. */
+    "CREATE TABLE arduino_products ("
+    "  product_id       INTEGER PRIMARY KEY REFERENCES products (id) ON DELETE CASCADE,"
+    "  gzip             INTEGER NOT NULL DEFAULT 0,"
+    "  core             INTEGER NOT NULL DEFAULT 31,"
+    "  flash_mode       INTEGER NOT NULL DEFAULT -1,"
+    "  signing_key      TEXT    NOT NULL DEFAULT '',"
+    "  checkin_interval BIGINT  NOT NULL DEFAULT 3600,"
+    "  confirm_after    BIGINT  NOT NULL DEFAULT 60"
+    ");"
+    "CREATE TABLE arduino_blobs ("
+    "  sha256       TEXT    PRIMARY KEY,"
+    "  md5          TEXT    NOT NULL,"
+    "  gzip         INTEGER NOT NULL,"
+    "  sig_form     INTEGER NOT NULL,"
+    "  image_size   BIGINT  NOT NULL,"
+    "  image_md5    TEXT    NOT NULL,"
+    "  image_sha256 TEXT    NOT NULL,"
+    "  sketch_md5   TEXT    NOT NULL,"
+    "  flash_mode   INTEGER NOT NULL,"
+    "  flash_size   BIGINT  NOT NULL,"
+    "  sketch_size  BIGINT  NOT NULL"
+    ");"
+    "CREATE TABLE arduino_devices ("
+    "  device_id     INTEGER PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,"
+    "  product_id    INTEGER NOT NULL,"
+    "  sta_mac       TEXT    NOT NULL DEFAULT '',"
+    "  ap_mac        TEXT    NOT NULL DEFAULT '',"
+    "  chip_id       BIGINT  NOT NULL DEFAULT -1,"
+    "  free_space    BIGINT  NOT NULL DEFAULT 0,"
+    "  sketch_size   BIGINT  NOT NULL DEFAULT 0,"
+    "  chip_size     BIGINT  NOT NULL DEFAULT 0,"
+    "  sketch_md5    TEXT    NOT NULL DEFAULT '',"
+    "  sdk_version   TEXT    NOT NULL DEFAULT '',"
+    "  version       TEXT    NOT NULL DEFAULT '',"
+    "  mode          TEXT    NOT NULL DEFAULT '',"
+    "  last_checkin  BIGINT  NOT NULL DEFAULT 0,"
+    "  target        TEXT    NOT NULL DEFAULT '',"
+    "  target_rom_id BIGINT  NOT NULL DEFAULT 0,"
+    "  served_at     BIGINT  NOT NULL DEFAULT 0,"
+    "  served_md5    TEXT    NOT NULL DEFAULT ''"
+    ");"
+    /* one device per MAC and product (two loops registering the same MAC) */
+    "CREATE UNIQUE INDEX arduino_devices_mac ON arduino_devices (product_id, sta_mac)"
+    "  WHERE sta_mac <> '';",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

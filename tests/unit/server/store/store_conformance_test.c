@@ -15,6 +15,7 @@ static const struct {
     { store_cases_batch, &store_cases_batch_n },
     { store_cases_delete, &store_cases_delete_n },
     { store_cases_durable, &store_cases_durable_n },
+    { store_cases_arduino, &store_cases_arduino_n },
 };
 #define N_TABLES (sizeof case_tables / sizeof case_tables[0])
 

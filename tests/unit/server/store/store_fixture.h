@@ -97,5 +97,7 @@ extern const struct CMUnitTest store_cases_delete[];
 extern const size_t store_cases_delete_n;
 extern const struct CMUnitTest store_cases_durable[];
 extern const size_t store_cases_durable_n;
+extern const struct CMUnitTest store_cases_arduino[];
+extern const size_t store_cases_arduino_n;
 
 #endif
