@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* zlib crc32() semantics: start with crc = 0, feed the data in any number of
  * pieces, the result is the finished CRC (pre- and post-inversion are done
  * inside). fota_crc32_update(0, "123456789", 9) == 0xCBF43926.
@@ -17,5 +21,9 @@ uint32_t fota_crc32_update(uint32_t crc, const void *data, size_t len);
  * given the zlib CRC-32 of everything before them (protocol ref §5.1):
  * (c & 0x80000000) ? ~c : c + 1. Equal to the device-side abs() check. */
 uint32_t fota_esp_crc_stored(uint32_t zlib_crc);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,6 +6,10 @@
 #ifndef FOTA_ERR_H
 #define FOTA_ERR_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define FOTA_ERRNO_MAP(X)                                              \
     X(EAGAIN,    -1,  "need more input")                               \
     X(EINVAL,    -2,  "invalid argument or input")                     \
@@ -46,5 +50,9 @@ enum fota_log_level { FOTA_LOG_DEBUG = 0, FOTA_LOG_INFO, FOTA_LOG_WARN, FOTA_LOG
 
 /* Libraries never print: they call this with a finished message line. */
 typedef void (*fota_log_cb)(void *ud, int level, const char *msg);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

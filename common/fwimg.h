@@ -12,6 +12,10 @@
 #include "crc32.h"
 #include "sha256.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---------------------------------------------------------------- limits */
 
 #define FOTA_FWIMG_MAX_SEGS     16          /* E9 segments kept in the info (esptool's limit) */
@@ -316,5 +320,9 @@ int fota_fwimg_build_fit(struct fota_fwimg_build_opts *o, size_t total);
  * checksum and CRC (variant LEGACY / slot unknown with o->rtos1_header). */
 int fota_fwimg_build(const struct fota_fwimg_build_opts *o, uint8_t *out, size_t cap,
                      size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

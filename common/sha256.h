@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define FOTA_SHA256_LEN 32
 
 /* Hash state; treat the fields as private. Copyable (plain data). */
@@ -24,5 +28,9 @@ void fota_sha256_update(struct fota_sha256 *c, const void *data, size_t len);
 void fota_sha256_final(struct fota_sha256 *c, uint8_t out[FOTA_SHA256_LEN]);
 /* One shot. */
 void fota_sha256(const void *data, size_t len, uint8_t out[FOTA_SHA256_LEN]);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,6 +15,10 @@
 #include "fota_err.h"
 #include "fwimg.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define FOTADEV_SECTOR 4096u
 
 /* ------------------------------------------------------------------ HAL */
@@ -63,7 +67,11 @@ struct fotadev_hal {
     void (*tcp_close)(void *ud, int conn);
     uint32_t (*random)(void *ud);
     /* Optional: progress notices for the embedding application
-     * (FOTADEV_EV_*; err is 0 or the FOTA_E* that caused a failure). */
+     * (FOTADEV_EV_*; err is 0 or the FOTA_E* that caused a failure). `what`
+     * is valid during the call only. EV_ACTIVATE_FAILED and EV_REFUSED
+     * (the server refused the device's key: status 401/403) carry the
+     * server's message; the device keeps behaving as stock firmware does
+     * (it reconnects), so giving up is the application's choice. */
     void (*event)(void *ud, int ev, int err, const char *what);
     fota_log_cb log;
 };
@@ -73,7 +81,7 @@ enum { FOTADEV_TIMER_BEACON = 0, FOTADEV_TIMER_RECONNECT, FOTADEV_TIMER_REBOOT,
        FOTADEV_TIMER_WATCHDOG, FOTADEV_TIMER_DL_RETRY, FOTADEV_TIMER_MAX };
 enum { FOTADEV_EV_CONNECTED = 1, FOTADEV_EV_ACTIVATED, FOTADEV_EV_ACTIVATE_FAILED,
        FOTADEV_EV_UPGRADE_START, FOTADEV_EV_UPGRADE_DONE, FOTADEV_EV_UPGRADE_FAILED,
-       FOTADEV_EV_REBOOT, FOTADEV_EV_RESTART, FOTADEV_EV_RESUME };
+       FOTADEV_EV_REBOOT, FOTADEV_EV_RESTART, FOTADEV_EV_RESUME, FOTADEV_EV_REFUSED };
 
 /* ------------------------------------------------------- flash layouts */
 
@@ -178,6 +186,7 @@ uint32_t fotadev_backoff_delay(const struct fotadev_backoff_cfg *cfg, unsigned a
 #define FOTADEV_CHAN_RXMAX 2048         /* IoT_Demo's pbuffer */
 #define FOTADEV_CHAN_TXMAX 512
 #define FOTADEV_BEACON_MS 50000u
+#define FOTADEV_REFUSAL_MAX 48          /* the server's message when it refuses the key */
 
 enum fotadev_dialect {
     FOTADEV_DIALECT_NONOS = 0,  /* IoT_Demo byte-faithful: strstr dispatch (§2.5) */
@@ -190,7 +199,8 @@ enum fotadev_chan_action {
     FOTADEV_ACT_ACTIVATE_FAILED,
     FOTADEV_ACT_UPGRADE,        /* start download of chan->upgrade_version */
     FOTADEV_ACT_REBOOT,         /* sys_reboot: call system_upgrade_reboot in 1 s */
-    FOTADEV_ACT_DISCONNECT      /* ping went unanswered: drop and reconnect */
+    FOTADEV_ACT_DISCONNECT,     /* ping went unanswered: drop and reconnect */
+    FOTADEV_ACT_REFUSED         /* the server refused the key (401/403): ch->refusal */
 };
 
 struct fotadev_chan_cfg {
@@ -215,6 +225,8 @@ struct fotadev_chan {
     int32_t active_nonce;
     int32_t ident_nonce;
     int32_t last_nonce;         /* nonce of the last push (D4 echo) */
+    int refused_status;         /* 401/403 of the last refusal, 0 none */
+    char refusal[FOTADEV_REFUSAL_MAX]; /* its "message" ("" if it had none) */
     size_t rx_len;
     size_t tx_len;
     char rx[FOTADEV_CHAN_RXMAX + 32];  /* slack: the 15-byte version copy may read past the end */
@@ -229,7 +241,10 @@ int fotadev_chan_connected(struct fotadev_chan *ch, uint32_t rnd);
 /* One TCP receive callback's bytes (the device treats each callback as
  * one message; a 1460-byte segment is joined with the next). May queue a
  * reply (read with _tx) and returns an enum fotadev_chan_action, or a
- * negative FOTA_E* (FOTA_ETOOBIG: join buffer overflow, FOTA_EPROTO). */
+ * negative FOTA_E* (FOTA_ETOOBIG: join buffer overflow, FOTA_EPROTO).
+ * A refusal (`"status": 401` or `403` with a "message", which stock
+ * firmware ignores) is noted in refused_status/refusal: ACTIVATE_FAILED or
+ * REFUSED. */
 int fotadev_chan_feed(struct fotadev_chan *ch, const char *data, size_t len);
 /* Beacon timer fired (50 s after the last receive): queues D1 / D3, or
  * returns FOTADEV_ACT_DISCONNECT when the last ping got no answer. */
@@ -374,5 +389,9 @@ void fotadev_agent_on_timer(struct fotadev_agent *a, int id);
  * 0 when unknown (no download, HEAD, header not yet seen, legacy stream).
  * For a HAL that batches its socket reads; it changes nothing here. */
 uint32_t fotadev_agent_dl_due(const struct fotadev_agent *a);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

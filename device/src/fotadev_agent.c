@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fotadev.h"
+#include "fota_str.h"
 
 enum { PH_IDLE = 0, PH_HEAD, PH_FIRST_GET, PH_GET, PH_LEGACY };
 
@@ -26,15 +27,6 @@ static void notify(struct fotadev_agent *a, int ev, int err, const char *what)
         a->hal->event(a->hal->ud, ev, err, what);
 }
 
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
-}
-
 int fotadev_agent_init(struct fotadev_agent *a, const struct fotadev_hal *hal,
                        const struct fotadev_agent_cfg *cfg)
 {
@@ -46,7 +38,7 @@ int fotadev_agent_init(struct fotadev_agent *a, const struct fotadev_hal *hal,
     memset(a, 0, sizeof(*a));
     a->hal = hal;
     a->profile = cfg->profile;
-    copy_str(a->host, sizeof(a->host), cfg->host);
+    fota_str_copy(a->host, sizeof(a->host), cfg->host);
     a->chan_port = cfg->chan_port;
     a->http_port = cfg->http_port;
     a->legacy_port = cfg->legacy_port;
@@ -333,51 +325,50 @@ static uint32_t seg_content_length(const uint8_t *p, size_t len)
     return v;
 }
 
-/* NONOS >= 2.0 libupgrade, segment by segment (§3.3): upgrade_recv_sum for
- * the HEAD answer, upgrade_download for the GET answer. Substring rules,
- * not an HTTP parser: this is what a server must satisfy for stock devices. */
-static void nonos_segment(struct fotadev_agent *a, const uint8_t *p, size_t len)
+/* NONOS >= 2.0 libupgrade's upgrade_recv_sum: one segment of the HEAD
+ * answer (§3.3). Substring rules, not an HTTP parser. */
+static void nonos_head_segment(struct fotadev_agent *a, const uint8_t *p, size_t len)
 {
-    const uint8_t *hdr_end = NULL;
+    if (seg_find(p, len, "\r\n\r\n") != NULL && seg_find(p, len, "Content-Length") != NULL) {
+        uint32_t sum = seg_content_length(p, len);
+        if (sum == 0 || sum > a->lay.slot_size) {
+            dl_fail(a, FOTA_ETOOBIG, "Content-Length: failed or too big");
+            return;
+        }
+        a->sumlength = sum;
+        dl_close(a);
+        if (fotadev_ota_erase(&a->ota, sum) < 0) {
+            dl_fail(a, FOTA_EIO, "erase failed");
+            return;
+        }
+        a->dl_phase = PH_GET;              /* erase_sectors_cb: reconnect, GET */
+        dl_connect(a);
+    } else if (!seg_find(p, len, "200 OK\r\n")) {
+        /* "server do not support HEAD method now send GET message": the
+         * GET goes out on this connection and its answer is read as a
+         * HEAD answer (erase, reconnect, GET again) */
+        struct fotadev_http_req r;
+        int n;
+        memset(&r, 0, sizeof(r));
+        r.style = FOTADEV_HTTP_NONOS;
+        r.version = a->chan.upgrade_version;
+        r.slot = a->target_slot;
+        r.host = a->host;
+        r.port = a->http_port;
+        r.devkey = a->chan.devkey;
+        n = fotadev_http_request(a->req, sizeof(a->req), &r);
+        if (n > 0)
+            a->hal->tcp_send(a->hal->ud, FOTADEV_CONN_DL, a->req, (size_t)n);
+    }                                      /* else: "http head in process." */
+}
 
-    /* the header tests are evaluated only where they decide something (the
-     * HEAD answer, the first GET segment), as the short-circuits below: a
-     * body segment costs one substring scan, not three */
-    if (a->dl_phase == PH_HEAD) {
-        if ((hdr_end = seg_find(p, len, "\r\n\r\n")) != NULL &&
-            seg_find(p, len, "Content-Length") != NULL) {
-            uint32_t sum = seg_content_length(p, len);
-            if (sum == 0 || sum > a->lay.slot_size) {
-                dl_fail(a, FOTA_ETOOBIG, "Content-Length: failed or too big");
-                return;
-            }
-            a->sumlength = sum;
-            dl_close(a);
-            if (fotadev_ota_erase(&a->ota, sum) < 0) {
-                dl_fail(a, FOTA_EIO, "erase failed");
-                return;
-            }
-            a->dl_phase = PH_GET;          /* erase_sectors_cb: reconnect, GET */
-            dl_connect(a);
-        } else if (!seg_find(p, len, "200 OK\r\n")) {
-            /* "server do not support HEAD method now send GET message": the
-             * GET goes out on this connection and its answer is read as a
-             * HEAD answer (erase, reconnect, GET again) */
-            struct fotadev_http_req r;
-            int n;
-            memset(&r, 0, sizeof(r));
-            r.style = FOTADEV_HTTP_NONOS;
-            r.version = a->chan.upgrade_version;
-            r.slot = a->target_slot;
-            r.host = a->host;
-            r.port = a->http_port;
-            r.devkey = a->chan.devkey;
-            n = fotadev_http_request(a->req, sizeof(a->req), &r);
-            if (n > 0)
-                a->hal->tcp_send(a->hal->ud, FOTADEV_CONN_DL, a->req, (size_t)n);
-        }                                  /* else: "http head in process." */
-        return;
-    }
+/* NONOS >= 2.0 libupgrade's upgrade_download: one segment of the GET
+ * answer (§3.3). The header tests run only where they decide something
+ * (the first GET segment): a body segment costs one substring scan. */
+static void nonos_get_segment(struct fotadev_agent *a, const uint8_t *p, size_t len)
+{
+    const uint8_t *hdr_end;
+
     if (a->received == 0 && !a->header_done && (hdr_end = seg_find(p, len, "\r\n\r\n")) != NULL &&
         seg_find(p, len, "Content-Length") != NULL) {
         uint32_t sum = seg_content_length(p, len);
@@ -420,7 +411,10 @@ static void dl_data(struct fotadev_agent *a, const uint8_t *p, size_t len)
     int rc;
 
     if (a->profile == FOTADEV_PROFILE_NONOS) {
-        nonos_segment(a, p, len);
+        if (a->dl_phase == PH_HEAD)
+            nonos_head_segment(a, p, len);
+        else
+            nonos_get_segment(a, p, len);
         return;
     }
 
@@ -549,7 +543,11 @@ void fotadev_agent_on_data(struct fotadev_agent *a, int conn, const void *data, 
         notify(a, FOTADEV_EV_ACTIVATED, 0, "activated");
         break;
     case FOTADEV_ACT_ACTIVATE_FAILED:
-        notify(a, FOTADEV_EV_ACTIVATE_FAILED, FOTA_EAUTH, "activation refused");
+        notify(a, FOTADEV_EV_ACTIVATE_FAILED, FOTA_EAUTH,
+               a->chan.refusal[0] ? a->chan.refusal : "activation refused");
+        break;
+    case FOTADEV_ACT_REFUSED:
+        notify(a, FOTADEV_EV_REFUSED, FOTA_EAUTH, a->chan.refusal[0] ? a->chan.refusal : "refused");
         break;
     case FOTADEV_ACT_UPGRADE: {
         int rc = dl_begin(a);

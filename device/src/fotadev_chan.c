@@ -11,6 +11,7 @@
 #include <jsmn.h>
 
 #include "fotadev.h"
+#include "fota_str.h"
 
 #define ACTIVE_FRAME                                                                             \
     "{\"nonce\": %ld,\"path\": \"/v1/device/activate/\", \"method\": \"POST\", \"body\": "       \
@@ -36,16 +37,6 @@
 
 #define CHAN_MAXTOK 64
 
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t n = src ? strlen(src) : 0;
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 int fotadev_chan_init(struct fotadev_chan *ch, const struct fotadev_chan_cfg *cfg)
 {
     if (!cfg->devkey || strlen(cfg->devkey) != FOTADEV_KEY_LEN || !cfg->version ||
@@ -53,9 +44,9 @@ int fotadev_chan_init(struct fotadev_chan *ch, const struct fotadev_chan_cfg *cf
         return FOTA_EINVAL;
     memset(ch, 0, sizeof(*ch));
     ch->dialect = cfg->dialect;
-    copy_str(ch->devkey, sizeof(ch->devkey), cfg->devkey);
-    copy_str(ch->token, sizeof(ch->token), cfg->token);
-    copy_str(ch->version, sizeof(ch->version), cfg->version);
+    fota_str_copy(ch->devkey, sizeof(ch->devkey), cfg->devkey);
+    fota_str_copy(ch->token, sizeof(ch->token), cfg->token);
+    fota_str_copy(ch->version, sizeof(ch->version), cfg->version);
     memcpy(ch->bssid, cfg->bssid, 6);
     ch->activated = cfg->activated ? 1 : 0;
     return 0;
@@ -143,6 +134,31 @@ static int nonos_nonce(const char *buf, int32_t *out)
     return 0;
 }
 
+/* Notes the server's refusal of the key (status, message of len bytes). */
+static void note_refusal(struct fotadev_chan *ch, int status, const char *msg, size_t len)
+{
+    ch->refused_status = status;
+    fota_str_copy_n(ch->refusal, sizeof(ch->refusal), msg, msg ? len : 0);
+}
+
+/* The refusal in a NONOS-dialect message, by substrings as the rest of the
+ * dialect: `"status": 401|403` and the `"message": "..."` text. Returns the
+ * status, or 0 when buf holds none (activation: any status). */
+static int nonos_refusal(struct fotadev_chan *ch, const char *buf, int any_status)
+{
+    const char *st = strstr(buf, "\"status\": "), *m = strstr(buf, "\"message\": \""), *e = NULL;
+    int status = 0, i;
+
+    for (i = 0; st && i < 3 && st[10 + i] >= '0' && st[10 + i] <= '9'; i++)
+        status = status * 10 + (st[10 + i] - '0');
+    if (!any_status && status != 401 && status != 403)
+        return 0;
+    if (m && (e = strchr(m + 12, '"')) == NULL)
+        m = NULL;
+    note_refusal(ch, status, m ? m + 12 : NULL, m ? (size_t)(e - (m + 12)) : 0);
+    return status ? status : 1;
+}
+
 static int nonos_dispatch(struct fotadev_chan *ch)
 {
     char *buf = ch->rx, *p;
@@ -151,8 +167,10 @@ static int nonos_dispatch(struct fotadev_chan *ch)
     if (nonos_nonce(buf, &nonce) < 0)
         return FOTA_EPROTO;
     if ((p = strstr(buf, "\"activate_status\": ")) && nonce == ch->active_nonce) {
-        if (p[19] != '1')
+        if (p[19] != '1') {
+            nonos_refusal(ch, buf, 1);
             return FOTADEV_ACT_ACTIVATE_FAILED;
+        }
         ch->activated = 1;
         if (send_identify(ch, (uint32_t)nonce * 1103515245u + 12345u) < 0)
             return FOTA_ETOOBIG;
@@ -185,6 +203,8 @@ static int nonos_dispatch(struct fotadev_chan *ch)
     }
     if (strstr(buf, "send message success") || strstr(buf, "timers"))
         return FOTADEV_ACT_NONE;
+    if (nonos_refusal(ch, buf, 0))
+        return FOTADEV_ACT_REFUSED;         /* stock ignores it; the server closes */
     if (strstr(buf, "device")) {
         ch->identified = 1;
         return QUEUE(ch, TIMER_FRAME, ch->devkey) < 0 ? FOTA_ETOOBIG : FOTADEV_ACT_NONE;
@@ -244,6 +264,25 @@ static int tok_int(const char *js, const jsmntok_t *t, int32_t *out)
     return 0;
 }
 
+/* The refusal in a JSON message: "status" 401/403 (any status with
+ * any_status) and its "message" string. Returns 1 when noted. */
+static int json_refusal(struct fotadev_chan *ch, const char *js, const jsmntok_t *t, int n,
+                        int any_status)
+{
+    int32_t status = 0;
+    int st = obj_get(js, t, n, 0, "status"), m = obj_get(js, t, n, 0, "message");
+
+    if (st >= 0 && tok_int(js, &t[st], &status) < 0)
+        status = 0;
+    if (!any_status && status != 401 && status != 403)
+        return 0;
+    if (m >= 0 && t[m].type != JSMN_STRING)
+        m = -1;
+    note_refusal(ch, (int)status, m >= 0 ? js + t[m].start : NULL,
+                 m >= 0 ? (size_t)(t[m].end - t[m].start) : 0);
+    return 1;
+}
+
 static int json_dispatch(struct fotadev_chan *ch, const char *js, size_t len)
 {
     jsmn_parser jp;
@@ -258,8 +297,10 @@ static int json_dispatch(struct fotadev_chan *ch, const char *js, size_t len)
     if ((v = obj_get(js, t, n, 0, "nonce")) >= 0 && tok_int(js, &t[v], &nonce) < 0)
         return FOTA_EPROTO;
     if ((v = obj_get(js, t, n, 0, "activate_status")) >= 0 && !ch->activated && nonce == ch->active_nonce) {
-        if (t[v].end - t[v].start != 1 || js[t[v].start] != '1')
+        if (t[v].end - t[v].start != 1 || js[t[v].start] != '1') {
+            json_refusal(ch, js, t, n, 1);
             return FOTADEV_ACT_ACTIVATE_FAILED;
+        }
         ch->activated = 1;
         if (send_identify(ch, (uint32_t)nonce * 1103515245u + 12345u) < 0)
             return FOTA_ETOOBIG;
@@ -287,6 +328,8 @@ static int json_dispatch(struct fotadev_chan *ch, const char *js, size_t len)
         return FOTADEV_ACT_REBOOT;
     if ((v = obj_get(js, t, n, 0, "message")) >= 0 && tok_is(js, &t[v], "ping success"))
         ch->ping_status = 1;
+    else if (json_refusal(ch, js, t, n, 0))
+        return FOTADEV_ACT_REFUSED;
     else if (obj_get(js, t, n, 0, "method") >= 0 && nonce >= 0)
         return QUEUE(ch, RPC_RESPONSE_FRAME, (long)nonce) < 0 ? FOTA_ETOOBIG : FOTADEV_ACT_NONE;
     return FOTADEV_ACT_NONE;

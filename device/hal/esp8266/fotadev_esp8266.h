@@ -7,6 +7,10 @@
 
 #include "fotadev.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct fotadev_esp8266 {
     struct fotadev_hal hal;
     struct fotadev_agent agent;
@@ -28,5 +32,9 @@ int fotadev_esp8266_init(struct fotadev_esp8266 *p, const struct fotadev_agent_c
 /* Runs the agent for about max_wait_ms: connects what the agent asked for,
  * delivers received data and due timers. Call it in a loop from one task. */
 void fotadev_esp8266_poll(struct fotadev_esp8266 *p, uint32_t max_wait_ms);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -96,6 +96,50 @@ static void test_chan_frames(void **state)
     fotadev_chan_tx(&ch, &(size_t){0});
 }
 
+/* The server's refusal of the key (fotad: activation refused, unknown key)
+ * is noted with its message in both dialects; stock behaviour is unchanged
+ * (no reply queued), and other statuses are not refusals. */
+static void test_chan_refusal(void **state)
+{
+    static const char unknown[] = "{\"message\": \"unknown key\", \"status\": 403}\n";
+    static const char other[] = "{\"message\": \"invalid json\", \"status\": 400}\n";
+    struct fotadev_chan ch;
+    char r[160];
+    size_t n;
+    int d;
+    (void)state;
+    for (d = FOTADEV_DIALECT_NONOS; d <= FOTADEV_DIALECT_JSON; d++) {
+        chan_new(&ch, (enum fotadev_dialect)d, 0);
+        assert_true(fotadev_chan_connected(&ch, 77u) > 0);
+        fotadev_chan_tx(&ch, &n);
+        snprintf(r, sizeof(r), "{\"activate_status\": 0, \"message\": \"activation refused\", "
+                               "\"nonce\": %ld, \"status\": 403}\n", (long)ch.active_nonce);
+        assert_int_equal(fotadev_chan_feed(&ch, r, strlen(r)), FOTADEV_ACT_ACTIVATE_FAILED);
+        assert_string_equal(ch.refusal, "activation refused");
+        assert_int_equal(ch.refused_status, 403);
+        assert_int_equal(ch.activated, 0);
+        fotadev_chan_tx(&ch, &n);
+        assert_int_equal(n, 0);
+
+        chan_new(&ch, (enum fotadev_dialect)d, 1);
+        assert_true(fotadev_chan_connected(&ch, 78u) > 0);
+        fotadev_chan_tx(&ch, &n);
+        assert_int_equal(fotadev_chan_feed(&ch, other, sizeof(other) - 1), FOTADEV_ACT_NONE);
+        assert_int_equal(ch.refused_status, 0);
+        assert_int_equal(fotadev_chan_feed(&ch, unknown, sizeof(unknown) - 1), FOTADEV_ACT_REFUSED);
+        assert_string_equal(ch.refusal, "unknown key");
+        assert_int_equal(ch.refused_status, 403);
+        fotadev_chan_tx(&ch, &n);
+        assert_int_equal(n, 0);
+    }
+    /* a message longer than the field is cut, never overflows */
+    chan_new(&ch, FOTADEV_DIALECT_NONOS, 1);
+    snprintf(r, sizeof(r), "{\"message\": \"%0100d\", \"status\": 401}\n", 7);
+    assert_int_equal(fotadev_chan_feed(&ch, r, strlen(r)), FOTADEV_ACT_REFUSED);
+    assert_int_equal(strlen(ch.refusal), FOTADEV_REFUSAL_MAX - 1);
+    assert_int_equal(ch.refused_status, 401);
+}
+
 static void test_chan_push128(void **state)
 {
     struct fotadev_chan ch;
@@ -294,7 +338,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff),         cmocka_unit_test(test_chan_frames),
-        cmocka_unit_test(test_chan_push128),    cmocka_unit_test(test_chan_short_version),
+        cmocka_unit_test(test_chan_refusal),    cmocka_unit_test(test_chan_push128),    cmocka_unit_test(test_chan_short_version),
         cmocka_unit_test(test_chan_bad_input),  cmocka_unit_test(test_http_request),
         cmocka_unit_test(test_http_response),   cmocka_unit_test(test_legacy),
     };
