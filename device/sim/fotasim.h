@@ -1,4 +1,4 @@
-/* sim.h - fota-sim's virtual ESP8266: NOR flash with a fault plan, the
+/* fotasim.h - fota-sim's virtual ESP8266: NOR flash with a fault plan, the
  * SDK's parameter area and boot loader (§7.3-§7.4 via libfotadev's pure
  * code), and the boot of an image that reports its embedded version.
  * Host-only code (malloc and stdio allowed here; not in libfotadev). */
@@ -102,7 +102,7 @@ void fotasim_pool_cleanup(struct fotasim_pool *p);
 /* Moves the owned sectors of [first, first + n) into the pool (or points
  * them at an identical pooled sector). Returns 0 or FOTA_ENOMEM (the
  * flash is unchanged for sectors not done). */
-int fotasim_flash_dedupe(struct fotasim_flash *f, struct fotasim_pool *p, uint32_t first, uint32_t n);
+int fotasim_pool_adopt(struct fotasim_pool *p, struct fotasim_flash *f, uint32_t first, uint32_t n);
 
 /* ------------------------------------------------------- boot loader */
 
@@ -118,7 +118,7 @@ struct fotasim_boot {
 
 /* The loader's XOR-checksum test of the image at addr (§6.5): returns the
  * image length (through the CRC word) or a negative FOTA_E*. */
-long fotasim_image_check(struct fotasim_flash *f, uint32_t addr, uint32_t max);
+long fotasim_boot_image_check(struct fotasim_flash *f, uint32_t addr, uint32_t max);
 /* Steps 1-4 of §7.4 on this flash: picks the slot from the boot bytes,
  * checks it, falls back to the other slot (recording boot_statue = 0 for
  * loaders >= 3), stores the loader version, and reads the running image's
@@ -129,8 +129,8 @@ int fotasim_boot_run(struct fotasim_flash *f, const struct fotadev_layout *lay, 
                      struct fotasim_boot *out);
 /* system_upgrade_reboot()'s flip on this flash (upgrade flag FINISH
  * assumed): load boot bytes, fotadev_boot_flip, protected save. */
-int fotasim_upgrade_flip(struct fotasim_flash *f, const struct fotadev_layout *lay);
+int fotasim_boot_flip(struct fotasim_flash *f, const struct fotadev_layout *lay);
 /* system_upgrade_userbin_check() on this flash. */
-int fotasim_running_slot(struct fotasim_flash *f, const struct fotadev_layout *lay);
+int fotasim_boot_running_slot(struct fotasim_flash *f, const struct fotadev_layout *lay);
 
 #endif

@@ -1,4 +1,4 @@
-/* sim_boot.c - the closed boot.bin, modelled as §7.4 steps 1-4: read the
+/* fotasim_boot.c - the closed boot.bin, modelled as §7.4 steps 1-4: read the
  * protected parameter area, pick usr_bin, check the image's XOR checksum
  * (the SDK loader's only check, §6.5), fall back to the other slot, and
  * report the version the shared codec finds in the running image. */
@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim.h"
+#include "fota_str.h"
+#include "fotasim.h"
 
 #define BOOT_PARAM_LEN 0x4a4u   /* what system_upgrade_reboot loads and saves */
 
@@ -34,7 +35,7 @@ static uint8_t xor_bytes(const uint8_t *p, uint32_t n)
     return x;
 }
 
-long fotasim_image_check(struct fotasim_flash *f, uint32_t addr, uint32_t max)
+long fotasim_boot_image_check(struct fotasim_flash *f, uint32_t addr, uint32_t max)
 {
     uint8_t h[16], buf[FOTADEV_SECTOR];
     uint32_t pos = 0, i, nseg, len, n;
@@ -117,7 +118,7 @@ static void memo_store(struct fotasim_flash *f, uint32_t addr, uint32_t len, con
         e->secs[i] = f->sec[first + i];
     e->addr = addr;
     e->len = len;
-    snprintf(e->version, sizeof(e->version), "%s", version);
+    fota_str_copy(e->version, sizeof(e->version), version);
     f->pool->nmemo++;
 }
 
@@ -134,7 +135,7 @@ static void read_version(struct fotasim_flash *f, uint32_t addr, uint32_t len, c
 
     out[0] = '\0';
     if (memo >= 0) {
-        snprintf(out, cap, "%s", f->pool->memo[memo].version);
+        fota_str_copy(out, cap, f->pool->memo[memo].version);
         f->pool->memo_hits++;
         return;
     }
@@ -149,10 +150,7 @@ static void read_version(struct fotasim_flash *f, uint32_t addr, uint32_t len, c
         pos += n;
     }
     fota_fwimg_end(&st, &info);
-    if (info.version[0]) {
-        strncpy(out, info.version, cap - 1);
-        out[cap - 1] = '\0';
-    }
+    fota_str_copy(out, cap, info.version);
     if (can_memo)
         memo_store(f, addr, len, info.version);
 }
@@ -178,7 +176,7 @@ int fotasim_boot_run(struct fotasim_flash *f, const struct fotadev_layout *lay, 
         uint32_t a = (bp[0] & 4u) ? ((uint32_t)bp[5] | (uint32_t)bp[6] << 8 | (uint32_t)bp[7] << 16)
                                   : ((uint32_t)bp[2] | (uint32_t)bp[3] << 8 | (uint32_t)bp[4] << 16);
         slot = a == lay->slot_addr[1] ? FOTADEV_SLOT_USER2 : FOTADEV_SLOT_USER1;
-        len = fotasim_image_check(f, lay->slot_addr[slot], lay->slot_size);
+        len = fotasim_boot_image_check(f, lay->slot_addr[slot], lay->slot_size);
         if (len > 0) {
             out->ok = 1;
             out->slot = slot;
@@ -189,10 +187,10 @@ int fotasim_boot_run(struct fotasim_flash *f, const struct fotadev_layout *lay, 
     }
     want = fotadev_boot_wanted_slot(bp);
     slot = want;
-    len = fotasim_image_check(f, lay->slot_addr[slot], lay->slot_size);
+    len = fotasim_boot_image_check(f, lay->slot_addr[slot], lay->slot_size);
     if (len <= 0) {
         slot ^= 1;
-        len = fotasim_image_check(f, lay->slot_addr[slot], lay->slot_size);
+        len = fotasim_boot_image_check(f, lay->slot_addr[slot], lay->slot_size);
         out->fallback = 1;
     }
     if (!old) {
@@ -216,7 +214,7 @@ out:
     return rc < 0 ? FOTA_EIO : 0;
 }
 
-int fotasim_upgrade_flip(struct fotasim_flash *f, const struct fotadev_layout *lay)
+int fotasim_boot_flip(struct fotasim_flash *f, const struct fotadev_layout *lay)
 {
     struct fotadev_flash_ops ops = fotasim_flash_ops(f);
     uint8_t *bp = malloc(BOOT_PARAM_LEN);
@@ -233,7 +231,7 @@ int fotasim_upgrade_flip(struct fotasim_flash *f, const struct fotadev_layout *l
     return rc;
 }
 
-int fotasim_running_slot(struct fotasim_flash *f, const struct fotadev_layout *lay)
+int fotasim_boot_running_slot(struct fotasim_flash *f, const struct fotadev_layout *lay)
 {
     struct fotadev_flash_ops ops = fotasim_flash_ops(f);
     uint8_t bp[4];

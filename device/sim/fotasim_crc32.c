@@ -1,4 +1,4 @@
-/* sim_crc.c - fota-sim's host CRC-32 (zlib's polynomial, fota_crc32_update's
+/* fotasim_crc32.c - fota-sim's host CRC-32 (zlib's polynomial, fota_crc32_update's
  * semantics): carry-less multiplication folding (PCLMULQDQ, the method of
  * Intel's "Fast CRC Computation Using PCLMULQDQ" white paper) on x86-64
  * CPUs that have it, zlib's crc32 for short pieces, tails and other hosts.
@@ -8,7 +8,7 @@
 
 #include <zlib.h>
 
-#include "sim.h"
+#include "fotasim.h"
 
 static uint32_t zlib_crc(uint32_t crc, const uint8_t *p, size_t len)
 {

@@ -1,6 +1,7 @@
-/* fota_sim_dev.c - one virtual ESP8266 in fota-sim: its flash and boot
- * loader (sim.h), the libfotadev HAL implemented with libevent
- * bufferevents and timers, power loss, restarts and fault injection. */
+/* fotasim_dev.c - one virtual ESP8266 in fota-sim: its flash and boot
+ * loader (fotasim.h), the libfotadev HAL implemented with libevent
+ * bufferevents and timers, power loss, restarts and fault injection. What
+ * happens to the device goes to the fleet's on_event callback. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,8 +15,8 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/ssl.h>
 
-#include "fota_sim.h"
-
+#include "fota_str.h"
+#include "fotasim_dev.h"
 
 static uint32_t dev_random(void *ud)
 {
@@ -31,7 +32,7 @@ static void vlog(void *ud, int level, const char *msg)
 {
     struct fotasim_dev *d = ud;
     if (getenv("FOTASIM_DEBUG"))
-        fprintf(stderr, "%.3f dev%d: %s\n", fotasim_elapsed(d->sim), d->idx, msg);
+        fprintf(stderr, "%.3f dev%d: %s\n", fotasim_fleet_elapsed(d->sim), d->idx, msg);
 }
 
 /* ---- power and restarts ---- */
@@ -87,7 +88,7 @@ static void reboot_cb(evutil_socket_t fd, short what, void *arg)
     teardown(d);
     d->pending = 0;
     d->halted = 0;
-    if (kind == 2 && (fotasim_upgrade_flip(&d->flash, &d->lay) < 0 || !d->flash.powered))
+    if (kind == 2 && (fotasim_boot_flip(&d->flash, &d->lay) < 0 || !d->flash.powered))
         d->power_cuts++;                        /* cut during the flip (its last write may
                                                  * have landed whole: still a cut) */
     if (!d->flash.powered || kind == 3)
@@ -124,7 +125,7 @@ static int hal_sp_save(void *ud, uint16_t sec, const void *buf, uint32_t len)
 static int hal_running_slot(void *ud)
 {
     struct fotasim_dev *d = ud;
-    return fotasim_running_slot(&d->flash, &d->lay);
+    return fotasim_boot_running_slot(&d->flash, &d->lay);
 }
 
 static uint32_t hal_now(void *ud)
@@ -240,15 +241,8 @@ static void deliver(struct fotasim_dev *d, int c, uint8_t *buf, size_t n)
             fotadev_agent_on_data(&d->agent, c, buf + off, k);
             off += k;
         }
-        if (d->rpc_on_rx && !d->halted && d->conn[c].bev && d->state == DEV_RUNNING) {
-            /* the server answered the identify/activate: it has this
-             * connection now (an RPC sent on TCP connect could still reach
-             * the previous one, dead after a power cut, and time out) */
-            d->rpc_on_rx = 0;
-            d->rpc_upgrade_sent = 1;
-            d->rpc_upgrades++;
-            fotasim_api_rpc(d, "sys_upgrade");
-        }
+        if (!d->halted && d->conn[c].bev && d->sim->on_event)
+            d->sim->on_event(d->sim->on_event_ud, d, FOTASIM_EV_CHAN_RX, NULL);
         check_power(d);
         return;
     }
@@ -475,26 +469,31 @@ static void hal_close(void *ud, int c)
         drop_conn(d, c);
 }
 
+static void set_reason(struct fotasim_dev *d, const char *why)
+{
+    fota_str_copy(d->reason, sizeof(d->reason), why);
+}
+
+/* The device's own bookkeeping of an agent event; the fleet's on_event
+ * (the app) sees every event afterwards. */
 static void hal_event(void *ud, int ev, int err, const char *what)
 {
     struct fotasim_dev *d = ud;
     struct fotasim *s = d->sim;
+    char why[sizeof(d->reason)];
+
     if (getenv("FOTASIM_DEBUG"))
-        fprintf(stderr, "%.3f dev%d: event %d (%s)\n", fotasim_elapsed(s), d->idx, ev,
+        fprintf(stderr, "%.3f dev%d: event %d (%s)\n", fotasim_fleet_elapsed(s), d->idx, ev,
                 what ? what : "");
     switch (ev) {
     case FOTADEV_EV_CONNECTED:
         if (d->activated && !s->o.upgrade_to && d->state == DEV_RUNNING)
             d->state = DEV_DONE;               /* check-in run: identified */
-        if (s->o.upgrade_to && !s->o.await_push && !d->rpc_upgrade_sent && d->state == DEV_RUNNING)
-            d->rpc_on_rx = 1;                  /* the app asks once the server answered */
         break;
     case FOTADEV_EV_UPGRADE_DONE: {
         /* every device holds the same image now: keep one copy */
         uint32_t first = d->lay.slot_addr[d->agent.target_slot] / FOTADEV_SECTOR;
-        (void)fotasim_flash_dedupe(&d->flash, &s->pool, first, d->lay.slot_size / FOTADEV_SECTOR);
-        if (s->o.profile != FOTADEV_PROFILE_SEED_DFU && !s->o.await_push)
-            fotasim_api_rpc(d, "sys_reboot");  /* the app sees D7 and reboots it */
+        (void)fotasim_pool_adopt(&s->pool, &d->flash, first, d->lay.slot_size / FOTADEV_SECTOR);
         break;
     }
     case FOTADEV_EV_ACTIVATED:
@@ -507,27 +506,31 @@ static void hal_event(void *ud, int ev, int err, const char *what)
         break;
     case FOTADEV_EV_UPGRADE_START:
         if (d->t_start <= 0)
-            d->t_start = (float)fotasim_elapsed(s);
+            d->t_start = (float)fotasim_fleet_elapsed(s);
         if (s->cpu_at_push < 0)
-            s->cpu_at_push = fotasim_cpu_seconds();
+            s->cpu_at_push = fotasim_fleet_cpu_seconds();
         if (s->o.ack_only && d->state == DEV_RUNNING)
             d->state = DEV_DONE;               /* acknowledged: all this run wants */
         break;
     case FOTADEV_EV_ACTIVATE_FAILED:
-        d->reason = what;
-        break;
+    case FOTADEV_EV_REFUSED:
+        /* the server will not take this key: a stock device would retry
+         * forever; the simulator stops it with the server's reason */
+        snprintf(why, sizeof(why), "the server refused the device key: %s (%d)",
+                 what && what[0] ? what : "no reason given", d->agent.chan.refused_status);
+        if (s->on_event)
+            s->on_event(s->on_event_ud, d, ev, what);
+        fotasim_dev_finish(d, DEV_FAILED, why);
+        return;
     case FOTADEV_EV_UPGRADE_FAILED:
-        d->reason = what;
-        if (s->o.profile != FOTADEV_PROFILE_SEED_DFU && !s->o.await_push &&
-            d->rpc_upgrades < s->o.max_attempts && d->flash.powered) {
-            d->rpc_upgrades++;                 /* the app tries again */
-            fotasim_api_rpc(d, "sys_upgrade");
-        }
+        set_reason(d, what);
         break;
     default:
         break;
     }
-    fotasim_check_done(s);
+    if (s->on_event)
+        s->on_event(s->on_event_ud, d, ev, what);
+    fotasim_fleet_check_done(s);
 }
 
 /* ---- lifecycle ---- */
@@ -557,6 +560,31 @@ static int write_esp_param(struct fotasim_dev *d)
     return rc;
 }
 
+/* A master_device_key.bin sector, flashed as `esptool write_flash` does
+ * (fotad's X-Fota-Flash-Address): the second copy of the protected
+ * esp_param area (priv + 2), with an erased flag sector (priv + 3), which
+ * system_param_load then reads. Key and token come from it. */
+static int write_key_sector(struct fotasim_dev *d, const uint8_t *sec)
+{
+    uint8_t *ff;
+    int rc;
+
+    if (!d->lay.privparam_sec)
+        return FOTA_EINVAL;                    /* no IoT_Demo parameter area in this map */
+    if (!(ff = malloc(FOTADEV_SECTOR)))
+        return FOTA_ENOMEM;
+    memset(ff, 0xFF, FOTADEV_SECTOR);
+    rc = fotasim_flash_program(&d->flash, (uint32_t)(d->lay.privparam_sec + 2) * FOTADEV_SECTOR, sec,
+                               FOTADEV_SECTOR);
+    if (rc == 0)
+        rc = fotasim_flash_program(&d->flash, (uint32_t)(d->lay.privparam_sec + 3) * FOTADEV_SECTOR,
+                                   ff, FOTADEV_SECTOR);
+    free(ff);
+    fota_str_copy_n(d->devkey, sizeof(d->devkey), (const char *)sec, FOTADEV_KEY_LEN);
+    fota_str_copy_n(d->token, sizeof(d->token), (const char *)sec + 40, FOTADEV_KEY_LEN);
+    return rc;
+}
+
 /* A fault position for device idx: lo itself, or with a range (hi > lo)
  * a draw from [lo, hi] that depends only on --seed, idx and the kind. */
 static long fault_pick(const struct fotasim *s, int idx, uint32_t kind, long lo, long hi)
@@ -573,60 +601,48 @@ static long fault_pick(const struct fotasim *s, int idx, uint32_t kind, long lo,
     return lo + (long)(x % (uint64_t)(hi - lo + 1));
 }
 
-void fotasim_dev_rekey(struct fotasim_dev *d)
+void fotasim_dev_rekey(struct fotasim_dev *d, const char *devkey)
 {
+    fota_str_copy(d->devkey, sizeof(d->devkey), devkey);
     (void)write_esp_param(d);
 }
 
-int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const char *devkey)
+/* Flash: the factory image (shared sectors), or the device's flash from
+ * --flash-dir; the keys: a key sector, a given key or a made-up one. */
+static int dev_flash_setup(struct fotasim_dev *d, const char *devkey, const uint8_t *keysector)
 {
-    const uint8_t *img;
-    size_t len;
-    int i, rc;
+    struct fotasim *s = d->sim;
+    int rc;
 
-    memset(d, 0, sizeof(*d));
-    d->sim = s;
-    d->idx = idx;
-    d->rnd = (s->o.seed * 2654435761u) ^ ((uint32_t)idx * 40503u + 1u);
-    if (!d->rnd)
-        d->rnd = 1;
-    if ((rc = fotadev_layout_get(s->o.map, &d->lay)) < 0)
-        return rc;
     if ((rc = fotasim_flash_init(&d->flash, d->lay.flash_size, d->rnd)) < 0)
         return rc;
     d->flash.pool = &s->pool;          /* the loader's version memo */
-    img = fotasim_factory_image(s, &len);
-    if ((rc = fotasim_flash_program_shared(&d->flash, d->lay.slot_addr[0], img,
-                                           (uint32_t)((len + 4095) & ~(size_t)4095))) < 0)
+    if ((rc = fotasim_flash_program_shared(&d->flash, d->lay.slot_addr[0], s->factory,
+                                           (uint32_t)((s->factory_len + 4095) & ~(size_t)4095))) < 0)
         return rc;
     if (s->o.flash_dir) {
         char path[512];
-        snprintf(path, sizeof(path), "%s/dev%05d.bin", s->o.flash_dir, idx);
+        snprintf(path, sizeof(path), "%s/dev%05d.bin", s->o.flash_dir, d->idx);
         rc = fotasim_flash_load(&d->flash, path);
         if (rc == 0)
             d->loaded = 1;             /* a device from an earlier run */
         else if (rc != FOTA_ENOENT)
             return rc;
     }
-    if (devkey)
-        snprintf(d->devkey, sizeof(d->devkey), "%s", devkey);
+    rand_hex(d, d->token, FOTADEV_KEY_LEN);
+    if (keysector && !d->loaded)
+        return write_key_sector(d, keysector);
+    if (keysector)
+        fota_str_copy_n(d->devkey, sizeof(d->devkey), (const char *)keysector, FOTADEV_KEY_LEN);
+    else if (devkey)
+        fota_str_copy(d->devkey, sizeof(d->devkey), devkey);
     else
         rand_hex(d, d->devkey, FOTADEV_KEY_LEN);
-    rand_hex(d, d->token, FOTADEV_KEY_LEN);
-    d->bssid[0] = 0x18;
-    d->bssid[1] = 0xfe;
-    d->bssid[2] = 0x34;
-    d->bssid[3] = (uint8_t)s->o.seed;
-    d->bssid[4] = (uint8_t)(idx >> 8);
-    d->bssid[5] = (uint8_t)idx;
-    if (!d->loaded && (rc = write_esp_param(d)) < 0)
-        return rc;
-    d->faulty = s->o.have_fault && (unsigned)(idx * 100) / (unsigned)(s->o.devices ? s->o.devices : 1) < s->o.fault.pct;
-    d->flash_at = fault_pick(s, idx, 1, s->o.fault.flash_at, s->o.fault.flash_hi);
-    d->rx_at = fault_pick(s, idx, 2, s->o.fault.rx_at, s->o.fault.rx_hi);
-    d->drop_at = fault_pick(s, idx, 3, s->o.fault.drop_at, s->o.fault.drop_hi);
-    d->corrupt_at = fault_pick(s, idx, 4, s->o.fault.corrupt_at, s->o.fault.corrupt_hi);
+    return d->loaded ? 0 : write_esp_param(d);
+}
 
+static void dev_hal_setup(struct fotasim_dev *d)
+{
     d->hal.ud = d;
     d->hal.flash = fotasim_flash_ops(&d->flash);
     d->hal.sysparam_load = hal_sp_load;
@@ -642,6 +658,35 @@ int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const ch
     d->hal.random = dev_random;
     d->hal.event = hal_event;
     d->hal.log = vlog;
+}
+
+int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const char *devkey,
+                     const uint8_t *keysector)
+{
+    const struct fotasim_fault *f = &s->o.fault;
+    int i, rc;
+
+    memset(d, 0, sizeof(*d));
+    d->sim = s;
+    d->idx = idx;
+    d->rnd = (s->o.seed * 2654435761u) ^ ((uint32_t)idx * 40503u + 1u);
+    if (!d->rnd)
+        d->rnd = 1;
+    if ((rc = fotadev_layout_get((unsigned)s->o.map, &d->lay)) < 0 ||
+        (rc = dev_flash_setup(d, devkey, keysector)) < 0)
+        return rc;
+    d->bssid[0] = 0x18;
+    d->bssid[1] = 0xfe;
+    d->bssid[2] = 0x34;
+    d->bssid[3] = (uint8_t)s->o.seed;
+    d->bssid[4] = (uint8_t)(idx >> 8);
+    d->bssid[5] = (uint8_t)idx;
+    d->faulty = s->o.have_fault && (unsigned)(idx * 100) / (unsigned)s->o.devices < f->pct;
+    d->flash_at = fault_pick(s, idx, 1, f->flash_at, f->flash_hi);
+    d->rx_at = fault_pick(s, idx, 2, f->rx_at, f->rx_hi);
+    d->drop_at = fault_pick(s, idx, 3, f->drop_at, f->drop_hi);
+    d->corrupt_at = fault_pick(s, idx, 4, f->corrupt_at, f->corrupt_hi);
+    dev_hal_setup(d);
     for (i = 0; i < FOTADEV_TIMER_MAX; i++)
         if (!(d->timers[i] = evtimer_new(s->base, timer_cbs[i], d)))
             return FOTA_ENOMEM;
@@ -668,25 +713,32 @@ void fotasim_dev_cleanup(struct fotasim_dev *d)
     fotasim_flash_cleanup(&d->flash);
 }
 
-static void finish(struct fotasim_dev *d, enum fotasim_state st, const char *reason)
+void fotasim_dev_finish(struct fotasim_dev *d, enum fotasim_state st, const char *reason)
 {
     d->state = st;
     if (reason)
-        d->reason = reason;
-    fotasim_check_done(d->sim);
+        set_reason(d, reason);
+    if (st == DEV_FAILED || st == DEV_DEAD) {
+        d->halted = 1;                 /* switched off: no timer, connection or reboot */
+        teardown(d);
+        if (d->reboot_ev)
+            evtimer_del(d->reboot_ev);
+    }
+    fotasim_fleet_check_done(d->sim);
 }
 
-void fotasim_dev_boot(struct fotasim_dev *d)
+/* The loader's part of a boot: which image starts (logged for
+ * --json-devices). Returns 1 when an image runs, 0 when the device stops
+ * (power lost while the loader saved: it reboots; nothing bootable). */
+static int dev_load(struct fotasim_dev *d)
 {
     struct fotasim *s = d->sim;
     struct fotasim_boot b;
-    struct fotadev_agent_cfg cfg;
-    uint8_t esp_param[84];
 
     d->boots++;
     if (fotasim_boot_run(&d->flash, &d->lay, s->o.loader, &b) < 0 || !d->flash.powered) {
         request_reboot(d, 3, 100);          /* cut while the loader saved */
-        return;
+        return 0;
     }
     if (d->boot_logged < FOTASIM_BOOT_LOG_MAX) {
         uint32_t what = !b.ok ? FOTASIM_BOOT_NONE
@@ -696,31 +748,20 @@ void fotasim_dev_boot(struct fotasim_dev *d)
         d->boot_log |= what << (2 * d->boot_logged++);
     }
     if (!b.ok) {
-        finish(d, DEV_DEAD, "no bootable image");
-        return;
+        fotasim_dev_finish(d, DEV_DEAD, "no bootable image");
+        return 0;
     }
-    snprintf(d->version, sizeof(d->version), "%s", b.version);
-    if (s->o.upgrade_to && strcmp(d->version, s->o.upgrade_to) == 0) {
-        if (d->t_done <= 0)
-            d->t_done = (float)fotasim_elapsed(s);
-        finish(d, DEV_DONE, NULL);
-        /* with --hold the device lives on (connects, identifies, pings) */
-        if (!s->o.hold_s || s->o.profile == FOTADEV_PROFILE_SEED_DFU)
-            return;
-    } else {
-        d->state = DEV_RUNNING;
-    }
-    if (s->o.profile == FOTADEV_PROFILE_SEED_DFU) {
-        if (!s->o.upgrade_to) {
-            finish(d, DEV_DONE, NULL);
-            return;
-        }
-        if (d->attempts >= s->o.max_attempts) {
-            finish(d, DEV_FAILED, d->reason ? d->reason : "too many attempts");
-            return;
-        }
-        d->attempts++;
-    }
+    fota_str_copy(d->version, sizeof(d->version), b.version);
+    return 1;
+}
+
+/* The running image's start: IoT_Demo reads esp_param and runs the agent. */
+static void dev_start_agent(struct fotasim_dev *d)
+{
+    struct fotasim *s = d->sim;
+    struct fotadev_agent_cfg cfg;
+    uint8_t esp_param[84];
+
     d->activated = 0;
     d->rpc_upgrade_sent = 0;
     d->rpc_on_rx = 0;
@@ -732,7 +773,7 @@ void fotasim_dev_boot(struct fotasim_dev *d)
         d->flash.cut_at = d->flash.ops + d->flash_at;
     }
     memset(&cfg, 0, sizeof(cfg));
-    cfg.profile = s->o.profile;
+    cfg.profile = (enum fotadev_profile)s->o.profile;
     cfg.host = s->o.server;
     cfg.chan_port = (uint16_t)s->o.device_port;
     cfg.http_port = (uint16_t)s->o.http_port;
@@ -742,12 +783,42 @@ void fotasim_dev_boot(struct fotasim_dev *d)
     memcpy(cfg.bssid, d->bssid, 6);
     cfg.version = d->version;
     cfg.activated = d->activated;
-    cfg.map = s->o.map;
+    cfg.map = (unsigned)s->o.map;
     cfg.legacy_stream_ext = s->o.stream_ext;
     if (strlen(d->version) > FOTADEV_VERSION_LEN || fotadev_agent_init(&d->agent, &d->hal, &cfg) < 0) {
-        finish(d, DEV_FAILED, "image version does not fit the 15-byte field");
+        fotasim_dev_finish(d, DEV_FAILED, "image version does not fit the 15-byte field");
         return;
     }
     fotadev_agent_start(&d->agent);
     check_power(d);
+}
+
+void fotasim_dev_boot(struct fotasim_dev *d)
+{
+    struct fotasim *s = d->sim;
+
+    if (d->halted || !dev_load(d))
+        return;
+    if (s->o.upgrade_to && strcmp(d->version, s->o.upgrade_to) == 0) {
+        if (d->t_done <= 0)
+            d->t_done = (float)fotasim_fleet_elapsed(s);
+        fotasim_dev_finish(d, DEV_DONE, NULL);
+        /* with --hold the device lives on (connects, identifies, pings) */
+        if (!s->o.hold_s || s->o.profile == FOTADEV_PROFILE_SEED_DFU)
+            return;
+    } else {
+        d->state = DEV_RUNNING;
+    }
+    if (s->o.profile == FOTADEV_PROFILE_SEED_DFU) {
+        if (!s->o.upgrade_to) {
+            fotasim_dev_finish(d, DEV_DONE, NULL);
+            return;
+        }
+        if (d->attempts >= s->o.max_attempts) {
+            fotasim_dev_finish(d, DEV_FAILED, d->reason[0] ? NULL : "too many attempts");
+            return;
+        }
+        d->attempts++;
+    }
+    dev_start_agent(d);
 }

@@ -1,57 +1,18 @@
-/* fota_sim.h - the fota-sim executable's internals: options, fault plan,
- * and one virtual device = flash + loader + libfotadev agent, with the HAL
- * implemented on a shared libevent base. */
-#ifndef FOTA_SIM_INT_H
-#define FOTA_SIM_INT_H
+/* fotasim_dev.h - one virtual ESP8266 of fota-sim: flash and boot loader
+ * (fotasim.h), libfotadev's agent, and its HAL implemented with libevent
+ * bufferevents and timers on the fleet's loop, with power loss, restarts
+ * and the --faults plan. What happens to it goes to the fleet's on_event. */
+#ifndef FOTASIM_DEV_H
+#define FOTASIM_DEV_H
 
 #include <event2/event.h>
 #include <event2/bufferevent.h>
 
-#include "sim.h"
+#include "fotasim.h"
+#include "fotasim_fleet.h"
 
-#define FOTASIM_MSS 1460              /* one receive callback = at most one segment */
-#define FOTASIM_SEGMENT_MAX 65536     /* --segment: largest piece a download callback gets */
 #define FOTASIM_DL_BUFFER 65536       /* download bytes read from the socket per wake-up, at most */
 #define FOTASIM_DL_LOWAT 65536        /* SO_RCVLOWAT of a download while this much is still due */
-
-struct fotasim_fault {
-    long flash_at;        /* power cut at this flash op after first boot; -1 none */
-    long rx_at;           /* power cut after this many received bytes; -1 none */
-    long drop_at;         /* close the download after this many image bytes; -1 none */
-    long corrupt_at;      /* flip the bits of this download byte (headers count); -1 none */
-    long flash_hi, rx_hi, drop_hi, corrupt_hi; /* KIND@A-B: each device draws from [A, B] */
-    unsigned pct;         /* share of devices affected, 0..100 */
-    long slow_bps;        /* slow link: download receive rate in bytes/s; 0 none */
-};
-
-struct fotasim_opts {
-    const char *server;           /* numeric address */
-    int http_port, device_port, legacy_port;
-    const char *admin_key, *product, *keys_file;
-    enum fotadev_profile profile;
-    int devices;
-    const char *upgrade_to;       /* target version, NULL = check-in only */
-    char *upgrade_to_enc;         /* URL-encoded, for the RPC */
-    const char *initial_version;
-    unsigned map;
-    int loader;                   /* boot loader version (2, 31, 7) */
-    double time_scale;            /* divides every device timer */
-    unsigned timeout_s;
-    unsigned max_attempts;        /* seed-dfu: upgrade attempts per device */
-    int stream_ext;               /* seed-dfu: 0x81/0x82 */
-    uint32_t seed;
-    struct fotasim_fault fault;
-    int have_fault;
-    const char *flash_dir;        /* optional: devNNNNN.bin per device, loaded and saved */
-    unsigned hold_s;              /* keep running at least this long (pings, presence) */
-    int tls;                      /* channel over TLS (CLIENT_SSL_ENABLE, port 8443) */
-    int json;                     /* summary as JSON */
-    unsigned source_addrs;        /* >0: bind to 127.0.0.(2 + idx % N) before connect */
-    int await_push;               /* --upgrade-to without RPCs: the server pushes (bulk job) */
-    int ack_only;                 /* acknowledge upgrades, never download (fan-out benchmark) */
-    int json_devices;             /* --json-devices: plus one entry per device */
-    unsigned segment;             /* download bytes per receive callback, at most (1460) */
-};
 
 #define FOTASIM_FIRED_FLASH 1
 #define FOTASIM_FIRED_RX 2
@@ -65,11 +26,6 @@ struct fotasim_opts {
 #define FOTASIM_BOOT_LOG_MAX 16u
 
 enum fotasim_state { DEV_BOOTING = 0, DEV_RUNNING, DEV_DONE, DEV_FAILED, DEV_DEAD };
-
-struct fotasim;
-struct evhttp_connection;
-
-#define FOTASIM_API_CONNS 4
 
 struct fotasim_conn {
     struct bufferevent *bev;
@@ -105,63 +61,30 @@ struct fotasim_dev {
     uint64_t dl_bytes;
     int dl_lowat;                 /* SO_RCVLOWAT set on the direct download socket */
     uint32_t rnd;
-    const char *reason;           /* last failure */
+    char reason[96];              /* last failure, "" none */
     long long api_id;             /* device id from registration, 0 if unknown */
-    int rpc_upgrade_sent;         /* sys_upgrade requested in this boot */
-    int rpc_on_rx;                /* send sys_upgrade at the next channel receive */
-    unsigned rpc_upgrades;        /* sys_upgrade requests in total */
+    int rpc_upgrade_sent;         /* the app: sys_upgrade requested in this boot */
+    int rpc_on_rx;                /* the app: send sys_upgrade at the next channel receive */
+    unsigned rpc_upgrades;        /* the app: sys_upgrade requests in total */
     float t_start, t_done;        /* s since start: first upgrade push, running the target */
 };
 
-struct fotasim {
-    struct event_base *base;
-    struct fotasim_opts o;
-    struct fotasim_dev *devs;
-    struct event *tick;
-    struct timeval t0;
-    int tty;
-    int finished;
-    int hold_over;
-    struct event *hold;
-    struct fotasim_pool pool;     /* downloaded sectors, shared by content */
-    struct ssl_ctx_st *ssl_ctx;   /* --tls: one client context, no verification (IoT_Demo) */
-    unsigned activated, upgraded, failed, connected;
-    unsigned chan_drops;          /* channel connections closed from the far side */
-    struct event *check_ev;       /* coalesces fotasim_check_done */
-    struct ev_token_bucket_cfg *slow_cfg; /* --faults slow=BPS: shared by the faulty devices' downloads */
-    struct evhttp_connection *api[FOTASIM_API_CONNS];
-    unsigned api_next, api_pending, registered, api_errors;
-    struct fotasim_api_call *api_calls; /* in flight: freed at cleanup if unanswered */
-    char api_error[160];
-    double cpu_at_push;           /* CPU seconds (user + system) at the first upgrade push; <0 none */
-};
-
-/* Device lifecycle (fota_sim_dev.c). */
-int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const char *devkey);
+/* Sets device idx up: flash with the factory image (or --flash-dir), the
+ * master key (devkey: 40 characters; a key sector's token and key when
+ * keysector is not NULL (4 KiB, programmed where esptool would write it);
+ * else a made-up key), fault positions, the HAL. Returns 0 or FOTA_E*;
+ * call fotasim_dev_cleanup either way. */
+int fotasim_dev_init(struct fotasim *s, struct fotasim_dev *d, int idx, const char *devkey,
+                     const uint8_t *keysector);
 void fotasim_dev_cleanup(struct fotasim_dev *d);
-/* The device key changed (registration): rewrite the factory esp_param. */
-void fotasim_dev_rekey(struct fotasim_dev *d);
+/* The device key changed (registration): devkey is 40 characters; the
+ * factory esp_param is rewritten. */
+void fotasim_dev_rekey(struct fotasim_dev *d, const char *devkey);
 /* Power on: boot loader, then run the agent (or finish). */
 void fotasim_dev_boot(struct fotasim_dev *d);
-/* REST API (fota_sim_api.c), used when --key is given: registration
- * (POST /v1/products/ID/devices/) and the app's RPCs (sys_upgrade with the
- * target version when a device connects on an older one, sys_reboot once
- * it reported success), sent with the device's master key. */
-int fotasim_api_init(struct fotasim *s);
-void fotasim_api_cleanup(struct fotasim *s);
-/* Registers every device; boots each as its key arrives. */
-int fotasim_api_register_all(struct fotasim *s);
-void fotasim_api_rpc(struct fotasim_dev *d, const char *action);
-
-/* The factory user1 image, padded with 0xFF to whole sectors (main). */
-const uint8_t *fotasim_factory_image(struct fotasim *s, size_t *len);
-
-/* Seconds since the simulator started (main). */
-double fotasim_elapsed(struct fotasim *s);
-/* CPU seconds (user + system) this process used so far (main). */
-double fotasim_cpu_seconds(void);
-
-/* Called by a device whenever its state may have changed. */
-void fotasim_check_done(struct fotasim *s);
+/* Ends the device's run: state (DEV_DONE, DEV_FAILED, DEV_DEAD) and a
+ * reason (copied; NULL keeps the last). A failed or dead device is
+ * switched off: its connections and timers stop. */
+void fotasim_dev_finish(struct fotasim_dev *d, enum fotasim_state st, const char *reason);
 
 #endif

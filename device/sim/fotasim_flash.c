@@ -1,11 +1,11 @@
-/* sim_flash.c - the simulated SPI NOR flash: erase-before-write, AND
+/* fotasim_flash.c - the simulated SPI NOR flash: erase-before-write, AND
  * semantics, 4-byte alignment, sparse sectors shared copy-on-write with
  * the factory image, optional file backing, and the power-cut fault plan
  * used by the power-loss tests and --faults. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim.h"
+#include "fotasim.h"
 
 #define SEC FOTADEV_SECTOR
 
@@ -84,8 +84,8 @@ static uint8_t *own_sector(struct fotasim_flash *f, uint32_t i)
 /* memcpy through an external call: GCC inlines copies it knows to be
  * bounded (<= 4 KiB) as `rep movsq`, whose start-up dominates the device's
  * 64-byte reads; the libc's memcpy does them in a few instructions. */
-void fotasim_copy_out(void *dst, const void *src, size_t n);   /* not static: see above */
-__attribute__((noinline)) void fotasim_copy_out(void *dst, const void *src, size_t n)
+void fotasim_flash_copy_out(void *dst, const void *src, size_t n);   /* not static: see above */
+__attribute__((noinline)) void fotasim_flash_copy_out(void *dst, const void *src, size_t n)
 {
     memcpy(dst, src, n);
 }
@@ -97,7 +97,7 @@ int fotasim_flash_peek(const struct fotasim_flash *f, uint32_t addr, void *buf, 
         return FOTA_ERANGE;
     while (len > 0) {
         uint32_t i = addr / SEC, off = addr % SEC, n = SEC - off < len ? SEC - off : len;
-        fotasim_copy_out(out, (f->sec[i] ? f->sec[i] : erased_sector) + off, n);
+        fotasim_flash_copy_out(out, (f->sec[i] ? f->sec[i] : erased_sector) + off, n);
         out += n;
         addr += n;
         len -= n;
@@ -355,8 +355,8 @@ int fotasim_flash_write(void *ud, uint32_t addr, const void *buf, uint32_t len)
     f->writes++;
     /* the sectors whose last word this write wrote (see above) */
     if (f->pool && n_total > 0 && addr / SEC > (addr - n_total) / SEC)
-        (void)fotasim_flash_dedupe(f, f->pool, (addr - n_total) / SEC,
-                                   addr / SEC - (addr - n_total) / SEC);
+        (void)fotasim_pool_adopt(f->pool, f, (addr - n_total) / SEC,
+                                 addr / SEC - (addr - n_total) / SEC);
     return 0;
 }
 
@@ -370,87 +370,4 @@ struct fotadev_flash_ops fotasim_flash_ops(struct fotasim_flash *f)
     o.crc32 = fotasim_crc32;
     o.crc_read = fotasim_flash_crc_read;
     return o;
-}
-
-/* ---- sector pool ---- */
-
-/* Hash of a sector from one 8-byte word in every 64 bytes (multiply-
- * xorshift): equal sectors are confirmed with memcmp, so the hash only has
- * to spread distinct ones, and image sectors differ nearly everywhere. */
-static uint64_t sector_hash(const uint8_t *p)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ull, w;
-    uint32_t i;
-    for (i = 0; i < SEC; i += 64) {
-        memcpy(&w, p + i + ((i >> 6) & 7u) * 8, 8);   /* a different word of each line */
-        h = (h ^ w) * 0x100000001B3ull;
-        h ^= h >> 29;
-    }
-    h ^= h >> 33;                         /* the pool indexes by the low bits */
-    h *= 0xFF51AFD7ED558CCDull;
-    return h ^ (h >> 29);
-}
-
-void fotasim_pool_init(struct fotasim_pool *p)
-{
-    memset(p, 0, sizeof(*p));
-}
-
-void fotasim_pool_cleanup(struct fotasim_pool *p)
-{
-    size_t i;
-    for (i = 0; i < p->nmemo; i++)
-        free(p->memo[i].secs);
-    for (i = 0; i < p->ncrc_memo; i++)
-        free(p->crc_memo[i].secs);
-    for (i = 0; i < p->cap; i++)
-        free(p->slot[i]);
-    free(p->slot);
-    memset(p, 0, sizeof(*p));
-}
-
-static int pool_grow(struct fotasim_pool *p)
-{
-    size_t ncap = p->cap ? p->cap * 2 : 1024, i, j;
-    uint8_t **ns = calloc(ncap, sizeof(*ns));
-    if (!ns)
-        return FOTA_ENOMEM;
-    for (i = 0; i < p->cap; i++) {
-        if (!p->slot[i])
-            continue;
-        for (j = (size_t)sector_hash(p->slot[i]) & (ncap - 1); ns[j]; j = (j + 1) & (ncap - 1))
-            ;
-        ns[j] = p->slot[i];
-    }
-    free(p->slot);
-    p->slot = ns;
-    p->cap = ncap;
-    return 0;
-}
-
-int fotasim_flash_dedupe(struct fotasim_flash *f, struct fotasim_pool *p, uint32_t first, uint32_t n)
-{
-    uint32_t s;
-    size_t j;
-
-    for (s = first; s < first + n && s < f->nsec; s++) {
-        uint8_t *d = f->sec[s];
-        if (!f->owned[s] || !d)
-            continue;
-        if (p->used * 2 >= p->cap && pool_grow(p) < 0)
-            return FOTA_ENOMEM;
-        for (j = (size_t)sector_hash(d) & (p->cap - 1); p->slot[j]; j = (j + 1) & (p->cap - 1))
-            if (memcmp(p->slot[j], d, SEC) == 0)
-                break;
-        if (p->slot[j]) {                 /* an identical sector is pooled: share it */
-            free(d);
-            f->sec[s] = p->slot[j];
-            p->shared++;
-        } else {                          /* the pool takes this one */
-            p->slot[j] = d;
-            p->used++;
-        }
-        f->owned[s] = 0;
-    }
-    return 0;
 }

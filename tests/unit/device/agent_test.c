@@ -40,7 +40,7 @@ static int f_sp_save(void *ud, uint16_t sec, const void *buf, uint32_t len)
     struct fotadev_flash_ops o = fotasim_flash_ops(&x->f);
     return fotadev_sysparam_save(&o, sec, buf, len);
 }
-static int f_slot(void *ud) { return fotasim_running_slot(&((struct fake *)ud)->f, &((struct fake *)ud)->l); }
+static int f_slot(void *ud) { return fotasim_boot_running_slot(&((struct fake *)ud)->f, &((struct fake *)ud)->l); }
 static void f_upgrade_reboot(void *ud) { ((struct fake *)ud)->reboots++; }
 static void f_restart(void *ud) { ((struct fake *)ud)->restarts++; }
 static uint32_t f_now(void *ud) { return 0; }

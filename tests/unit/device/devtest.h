@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fwimg.h"
-#include "sim.h"
+#include "fotasim.h"
 
 /* Builds a NONOS >= 2.0 image for slot (1|2), map, version; malloc'ed. */
 static inline uint8_t *devtest_image(int slot, int map, const char *version, uint32_t irom,

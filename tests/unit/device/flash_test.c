@@ -196,16 +196,16 @@ static void test_loader(void **state)
         assert_true(b.ok);
         assert_int_equal(b.slot, FOTADEV_SLOT_USER1);
         assert_string_equal(b.version, "v1.0.0t1(a)");
-        assert_int_equal(fotasim_running_slot(&f, &l), FOTADEV_SLOT_USER1);
+        assert_int_equal(fotasim_boot_running_slot(&f, &l), FOTADEV_SLOT_USER1);
         /* system_upgrade_reboot flips to user2 */
-        assert_int_equal(fotasim_upgrade_flip(&f, &l), 0);
+        assert_int_equal(fotasim_boot_flip(&f, &l), 0);
         assert_int_equal(fotasim_boot_run(&f, &l, lv, &b), 0);
         assert_int_equal(b.slot, FOTADEV_SLOT_USER2);
         assert_string_equal(b.version, "v2.0.0t1(a)");
-        assert_int_equal(fotasim_running_slot(&f, &l), FOTADEV_SLOT_USER2);
+        assert_int_equal(fotasim_boot_running_slot(&f, &l), FOTADEV_SLOT_USER2);
         /* corrupt user2's checksummed data: the loader falls back */
         devtest_xor(&f, l.slot_addr[1] + 16 + 4096 + 8 + 8 + 5, 0x40);
-        assert_true(fotasim_image_check(&f, l.slot_addr[1], l.slot_size) < 0);
+        assert_true(fotasim_boot_image_check(&f, l.slot_addr[1], l.slot_size) < 0);
         assert_int_equal(fotasim_boot_run(&f, &l, lv, &b), 0);
         assert_true(b.ok);
         assert_true(b.fallback);
@@ -213,7 +213,7 @@ static void test_loader(void **state)
         if (lv != 2 && lv != 31) {
             /* boot_statue = 0 recorded: userbin_check says user1 runs, and the
              * next flip targets user2 again */
-            assert_int_equal(fotasim_running_slot(&f, &l), FOTADEV_SLOT_USER1);
+            assert_int_equal(fotasim_boot_running_slot(&f, &l), FOTADEV_SLOT_USER1);
             assert_int_equal(devtest_at(&f, (l.sysparam_sec + (devtest_at(&f, (l.sysparam_sec + 2u) * 4096) ? 1u : 0u)) * 4096 + 1) & 0x1F, lv);
         }
         fotasim_flash_cleanup(&f);
@@ -237,8 +237,8 @@ static void test_dedupe(void **state)
     assert_int_equal(fotasim_flash_program(&a, 0x81000, data, sizeof(data)), 0);
     assert_int_equal(fotasim_flash_program(&b, 0x81000, data, sizeof(data)), 0);
     before = fotasim_flash_footprint(&a) + fotasim_flash_footprint(&b);
-    assert_int_equal(fotasim_flash_dedupe(&a, &pool, 0x81, 3), 0);
-    assert_int_equal(fotasim_flash_dedupe(&b, &pool, 0x81, 3), 0);
+    assert_int_equal(fotasim_pool_adopt(&pool, &a, 0x81, 3), 0);
+    assert_int_equal(fotasim_pool_adopt(&pool, &b, 0x81, 3), 0);
     assert_int_equal(pool.used, 3);
     assert_int_equal(pool.shared, 3);
     assert_int_equal(before - (fotasim_flash_footprint(&a) + fotasim_flash_footprint(&b)), 6 * 4096);

@@ -216,7 +216,7 @@ static int upgrade_once(struct rig *r, const uint8_t *img, size_t len)
         return rc;
     if ((rc = fotadev_ota_end(&o, NULL)) < 0)
         return rc;
-    return fotasim_upgrade_flip(&r->f, &r->l);
+    return fotasim_boot_flip(&r->f, &r->l);
 }
 
 static void sweep(int loader)

@@ -178,9 +178,9 @@ static void test_version_memo(void **state)
         assert_int_equal(fotasim_boot_run(&f[i], &l, 7, &b), 0);
         assert_string_equal(b.version, "v1.0.0t1(a)");
         /* the image's last (partial) sector is pooled as the upgrade ends */
-        assert_int_equal(fotasim_flash_dedupe(&f[i], &pool, l.slot_addr[1] / 4096,
+        assert_int_equal(fotasim_pool_adopt(&pool, &f[i], l.slot_addr[1] / 4096,
                                               (uint32_t)(len2 + 4095) / 4096), 0);
-        assert_int_equal(fotasim_upgrade_flip(&f[i], &l), 0);
+        assert_int_equal(fotasim_boot_flip(&f[i], &l), 0);
     }
     assert_int_equal(fotasim_boot_run(&f[0], &l, 7, &b), 0);
     assert_string_equal(b.version, "v2.0.0t1(a)");
