@@ -130,7 +130,7 @@ static int nonos_nonce(const char *buf, int32_t *out)
         return FOTA_EPROTO;
     memcpy(tmp, p, n);
     tmp[n] = '\0';
-    *out = (int32_t)atol(tmp);
+    *out = (int32_t)strtol(tmp, NULL, 10);   /* atoi: leading digits, junk after ignored */
     return 0;
 }
 

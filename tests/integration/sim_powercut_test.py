@@ -1,4 +1,4 @@
-"""sim_powercut_test.py - issue 6: 200 devices upgraded by the real fotad
+"""sim_powercut_test.py - 200 devices upgraded by the real fotad
 while power is cut at random points of the download and of the flash writes
 (one fota-sim process, a seeded fault plan: every device draws its own cut
 positions from --seed). Every boot after every cut must start a valid image

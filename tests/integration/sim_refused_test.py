@@ -1,4 +1,4 @@
-"""sim_refused_test.py - issue 6: an image the device must not take, served
+"""sim_refused_test.py - an image the device must not take, served
 by the real fotad. fotad refuses bad uploads, so the bad bytes come by two
 other routes: (1) fota-sim's corrupt@N fault inverts one byte of the
 download (a transfer error TCP did not catch): the device's CRC check fails;

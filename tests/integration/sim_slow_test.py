@@ -1,4 +1,4 @@
-"""sim_slow_test.py - issue 6: a slow link (fota-sim --faults slow=BPS) still
+"""sim_slow_test.py - a slow link (fota-sim --faults slow=BPS) still
 upgrades against the real fotad, and the throttle is real: the device cannot
 have received the image faster than the link allows, so its upgrade (push to
 running the new image, from fota-sim's report) lasts at least image/rate.

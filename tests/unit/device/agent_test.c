@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <cmocka.h>
 
+#include "fota_str.h"
 #include "devtest.h"
 
 #define KEY "0123456789abcdef0123456789abcdef01234567"
@@ -92,7 +93,7 @@ static void fake_init(struct fake *x, enum fotadev_profile prof)
 
 static void take(struct fake *x, int c, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s", x->out[c]);
+    fota_str_copy(buf, cap, x->out[c]);
     x->out_len[c] = 0;
     x->out[c][0] = '\0';
 }
