@@ -10,6 +10,7 @@ pkgs=(
   libevent-dev libssl-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev
   libinih-dev libcurl4-openssl-dev libmbedtls-dev libjsmn-dev libcmocka-dev zlib1g-dev
   gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
+  libmosquitto-dev mosquitto mosquitto-clients
 )
 # Extra packages a later step asks for: deps.sh [--bench] [--web] [--pg] [--tsan]
 for a in "$@"; do
