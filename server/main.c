@@ -1,55 +1,81 @@
-/* main.c - fotad: parse the configuration, open the server context, start the
- * modules, run the event loop, and handle SIGTERM/SIGINT (graceful drain),
- * SIGHUP (reload) and SIGPIPE (ignored). No protocol logic lives here. */
+/* main.c - fotad: the table of modules, the configuration built from core's
+ * and the modules' rows, the server context, the event loop, and the
+ * signals: SIGTERM/SIGINT (graceful drain), SIGHUP (reload), SIGPIPE
+ * (ignored). No protocol logic lives here. */
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
-#include "http.h"
+#include "legacy.h"
 #include "log.h"
 #include "loop.h"
 #include "server.h"
-#ifdef FOTA_HAVE_LEGACY
-#include "legacy.h"
-#endif
+#include "xmalloc.h"
 
+/* Start order: HTTP first (the others add routes to it), the REST API and
+ * the ROM download next, then the device channel and the legacy listener.
+ * They stop in reverse order. */
 static const struct fota_module *const modules[] = {
-#ifdef FOTA_HAVE_DEVICE_MODULE
+    &fota_http_module,
+    &fota_api_module,
+    &fota_rom_module,
     &fota_device_module,
-#endif
-#ifdef FOTA_HAVE_LEGACY_MODULE
     &fota_legacy_module,
-#endif
-    NULL
 };
-#define NMODULES (sizeof(modules) / sizeof(modules[0]) - 1)
+#define NMODULES (sizeof(modules) / sizeof(modules[0]))
 
 struct daemon {
     struct fota_server srv;
-    void *state[NMODULES + 1];
-    int started[NMODULES + 1];
+    struct fota_config conf;                  /* parsed; fota_server_init copies it */
+    struct fota_module_slot slot[NMODULES];
+    struct fota_conf_set set;                 /* core's part, then each module's */
     struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
-    struct timeval drain_start;
+    int64_t drain_start_ms;
     int argc;
     char **argv;
 };
 
+/* A set over conf and one settings struct per module with rows (confs[i]
+ * for modules[i], allocated here when NULL). */
+static void conf_set_build(struct fota_conf_set *set, struct fota_config *conf, void **confs)
+{
+    memset(set, 0, sizeof(*set));
+    fota_config_add_part(set, "core", fota_conf_opts, conf, fota_config_check_core);
+    for (size_t i = 0; i < NMODULES; i++) {
+        const struct fota_module *m = modules[i];
+        if (!m->conf_opts)
+            continue;
+        if (!confs[i])
+            confs[i] = fota_xcalloc(1, m->conf_size);
+        fota_config_add_part(set, m->name, m->conf_opts, confs[i], m->conf_check);
+    }
+}
+
+static int modules_busy(struct daemon *d)
+{
+    for (size_t i = 0; i < NMODULES; i++) {
+        struct fota_module_slot *s = &d->slot[i];
+        if (s->started && s->mod->busy && s->mod->busy(&d->srv, s->state))
+            return 1;
+    }
+    return 0;
+}
+
 static void drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon *d = arg;
-    struct timeval now;
     (void)fd;
     (void)what;
-    event_base_gettimeofday_cached(d->srv.base, &now);
-    long waited_ms = (now.tv_sec - d->drain_start.tv_sec) * 1000 +
-                     (now.tv_usec - d->drain_start.tv_usec) / 1000;
-    if (!fota_http_busy(d->srv.http)) {
+    int64_t waited_ms = fota_clock_mono_ms() - d->drain_start_ms;
+    if (!modules_busy(d)) {
         event_base_loopexit(d->srv.base, NULL);
-    } else if (waited_ms >= (long)d->srv.conf.shutdown_grace * 1000) {
+    } else if (waited_ms >= (int64_t)d->srv.conf.shutdown_grace * 1000) {
         FOTA_WARN("shutdown grace over, closing open connections grace_s=%u",
                   d->srv.conf.shutdown_grace);
         event_base_loopexit(d->srv.base, NULL);
@@ -69,44 +95,110 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     FOTA_INFO("shutting down signal=%s grace_s=%u", sig == SIGINT ? "SIGINT" : "SIGTERM",
               d->srv.conf.shutdown_grace);
     d->srv.draining = 1;
-    fota_http_drain(d->srv.http);
     for (size_t i = 0; i < NMODULES; i++)
-        if (d->started[i] && modules[i]->drain)
-            modules[i]->drain(&d->srv, d->state[i]);
-    event_base_gettimeofday_cached(d->srv.base, &d->drain_start);
+        if (d->slot[i].started && modules[i]->drain)
+            modules[i]->drain(&d->srv, d->slot[i].state);
+    d->drain_start_ms = fota_clock_mono_ms();
     d->drain_timer = event_new(d->srv.base, -1, EV_PERSIST, drain_tick, d);
-    if (d->drain_timer)
-        event_add(d->drain_timer, &tick);
-    else
-        event_base_loopexit(d->srv.base, NULL);
+    event_add(d->drain_timer, &tick);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct daemon *d = arg;
     struct fota_config fresh;
+    struct fota_conf_set set;
     struct fota_cmdline cl;
+    void *confs[NMODULES] = { 0 };
     char err[512], changed[512];
     (void)sig;
     (void)what;
-    if (fota_config_from_args(&fresh, &cl, d->argc, d->argv, err, sizeof(err)) != 0) {
+    conf_set_build(&set, &fresh, confs);
+    if (fota_config_from_args(&set, &cl, d->argc, d->argv, err, sizeof(err)) != 0) {
         FOTA_ERROR("reload failed, keeping the old configuration error=\"%s\"", err);
-        return;
+    } else {
+        fota_config_apply_reloadable(&d->set, &set, changed, sizeof(changed));
+        fota_log_set_level(d->srv.conf.log_level);
+        for (size_t i = 0; i < NMODULES; i++)
+            if (d->slot[i].started && modules[i]->reload)
+                modules[i]->reload(&d->srv, d->slot[i].state);
+        FOTA_INFO("configuration reloaded changed=%s", changed[0] ? changed : "none");
     }
-    fota_config_apply_reloadable(&d->srv.conf, &fresh, changed, sizeof(changed));
-    fota_log_set_level(d->srv.conf.log_level);
-    fota_http_reload(d->srv.http);
     for (size_t i = 0; i < NMODULES; i++)
-        if (d->started[i] && modules[i]->reload)
-            modules[i]->reload(&d->srv, d->state[i]);
-    FOTA_INFO("configuration reloaded changed=%s", changed[0] ? changed : "none");
+        free(confs[i]);
 }
 
-static int run(struct daemon *d, const struct fota_config *conf)
+/* "http=80 https=443 device=8000 ... " from every port row of the set. */
+static void ports_line(const struct fota_conf_set *set, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < set->n; i++)
+        for (const struct fota_conf_opt *o = set->part[i].opts; o->name; o++) {
+            if (o->type != FOTA_CONF_T_PORT || used >= cap)
+                continue;
+            int port = *(const int *)(const void *)((const char *)set->part[i].base + o->offset);
+            size_t nl = strlen(o->name);
+            if (nl > 5 && strcmp(o->name + nl - 5, "_port") == 0)
+                nl -= 5;
+            char p[16];
+            int n = snprintf(out + used, cap - used, " %.*s=%s", (int)nl, o->name,
+                             fota_config_port_str(port, p, sizeof(p)));
+            if (n > 0)
+                used += (size_t)n;
+        }
+}
+
+static int modules_start(struct daemon *d)
+{
+    d->srv.modules = d->slot;
+    d->srv.nmodules = NMODULES;
+    for (size_t i = 0; i < NMODULES; i++) {
+        if (modules[i]->start && modules[i]->start(&d->srv, &d->slot[i].state) != 0) {
+            FOTA_ERROR("module failed to start module=%s", modules[i]->name);
+            return -1;
+        }
+        d->slot[i].started = 1;
+    }
+    return 0;
+}
+
+static void modules_stop(struct daemon *d)
+{
+    for (size_t i = NMODULES; i-- > 0;) {
+        if (d->slot[i].started && modules[i]->stop)
+            modules[i]->stop(&d->srv, d->slot[i].state);
+        d->slot[i].started = 0;
+        d->slot[i].state = NULL;
+    }
+}
+
+static int signals_install(struct daemon *d, struct event_base *base)
+{
+    d->sig_term = evsignal_new(base, SIGTERM, on_term, d);
+    d->sig_int = evsignal_new(base, SIGINT, on_term, d);
+    d->sig_hup = evsignal_new(base, SIGHUP, on_hup, d);
+    if (evsignal_add(d->sig_term, NULL) || evsignal_add(d->sig_int, NULL) ||
+        evsignal_add(d->sig_hup, NULL)) {
+        FOTA_ERROR("cannot install signal handlers");
+        return -1;
+    }
+    return 0;
+}
+
+static void signals_free(struct daemon *d)
+{
+    struct event *evs[] = { d->drain_timer, d->sig_term, d->sig_int, d->sig_hup };
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i])
+            event_free(evs[i]);
+}
+
+static int run(struct daemon *d, const char *config_file)
 {
     struct event_base *base;
     int rc = 1;
-    char ps[5][16];
+    char ports[256];
 
     evthread_use_pthreads();
     base = fota_loop_base_new();
@@ -114,44 +206,18 @@ static int run(struct daemon *d, const struct fota_config *conf)
         FOTA_ERROR("cannot create event base");
         return 1;
     }
-    FOTA_INFO("fotad starting version=%s data=%s bind=%s http=%s https=%s device=%s "
-              "device_tls=%s legacy=%s", FOTA_VERSION_STRING, conf->data_dir, conf->bind,
-              fota_config_port_str(conf->http_port, ps[0], 16),
-              fota_config_port_str(conf->https_port, ps[1], 16),
-              fota_config_port_str(conf->device_port, ps[2], 16),
-              fota_config_port_str(conf->device_tls_port, ps[3], 16),
-              fota_config_port_str(conf->legacy_port, ps[4], 16));
-    FOTA_DEBUG("configuration file=%s log_level=%s max_upload=%llu shutdown_grace=%u "
-               "http_timeout=%u ping_timeout=%u", conf->config_file[0] ? conf->config_file : "-",
-               fota_log_level_name(conf->log_level), (unsigned long long)conf->max_upload,
-               conf->shutdown_grace, conf->http_timeout, conf->ping_timeout);
-    if (fota_server_init(&d->srv, base, conf) != 0)
+    ports_line(&d->set, ports, sizeof(ports));
+    FOTA_INFO("fotad starting version=%s data=%s bind=%s%s", FOTA_VERSION_STRING,
+              d->conf.data_dir, d->conf.bind, ports);
+    FOTA_DEBUG("configuration file=%s log_level=%s shutdown_grace=%u",
+               config_file ? config_file : "-", fota_log_level_name(d->conf.log_level),
+               d->conf.shutdown_grace);
+    if (fota_server_init(&d->srv, base, &d->conf) != 0)
         goto out;
-    for (size_t i = 0; i < NMODULES; i++) {
-        if (modules[i]->start && modules[i]->start(&d->srv, &d->state[i]) != 0) {
-            FOTA_ERROR("module failed to start module=%s", modules[i]->name);
-            goto stop;
-        }
-        d->started[i] = 1;
-    }
-#ifndef FOTA_HAVE_DEVICE_MODULE
-    if (conf->device_port != FOTA_PORT_OFF)
-        FOTA_WARN("device channel not built in, device_port ignored");
-#endif
-#ifndef FOTA_HAVE_LEGACY_MODULE
-    if (conf->legacy_port != FOTA_PORT_OFF)
-        FOTA_WARN("legacy listener not wired into the daemon yet, legacy_port ignored");
-#endif
-    if (fota_server_start_workers(&d->srv) != 0)
+    d->set.part[0].base = &d->srv.conf;   /* the live copy SIGHUP updates */
+    if (modules_start(d) != 0 || fota_server_start_workers(&d->srv) != 0 ||
+        signals_install(d, base) != 0)
         goto stop;
-    d->sig_term = evsignal_new(base, SIGTERM, on_term, d);
-    d->sig_int = evsignal_new(base, SIGINT, on_term, d);
-    d->sig_hup = evsignal_new(base, SIGHUP, on_hup, d);
-    if (!d->sig_term || !d->sig_int || !d->sig_hup || evsignal_add(d->sig_term, NULL) ||
-        evsignal_add(d->sig_int, NULL) || evsignal_add(d->sig_hup, NULL)) {
-        FOTA_ERROR("cannot install signal handlers");
-        goto stop;
-    }
     FOTA_INFO("fotad ready");
     if (event_base_dispatch(base) < 0) {
         FOTA_ERROR("event loop failed");
@@ -161,18 +227,9 @@ static int run(struct daemon *d, const struct fota_config *conf)
 stop:
     /* Handlers of worker loops call into the modules: stop them first. */
     fota_server_stop_workers(&d->srv);
-    for (size_t i = NMODULES; i-- > 0;)
-        if (d->started[i] && modules[i]->stop)
-            modules[i]->stop(&d->srv, d->state[i]);
+    modules_stop(d);
 out:
-    if (d->drain_timer)
-        event_free(d->drain_timer);
-    if (d->sig_term)
-        event_free(d->sig_term);
-    if (d->sig_int)
-        event_free(d->sig_int);
-    if (d->sig_hup)
-        event_free(d->sig_hup);
+    signals_free(d);
     fota_server_cleanup(&d->srv);
     event_base_free(base);
     if (rc == 0)
@@ -180,28 +237,41 @@ out:
     return rc;
 }
 
+/* -t: the settings parsed; the TLS files must load too. */
+static int test_config(const struct daemon *d, const char *config_file)
+{
+    SSL_CTX *ctx = NULL;
+    if (fota_server_tls_ctx_new(&d->conf, &ctx) != 0) {
+        fprintf(stderr, "fotad: TLS certificate or key does not load\n");
+        return 2;
+    }
+    if (ctx)
+        SSL_CTX_free(ctx);
+    printf("fotad: configuration %s is valid\n", config_file ? config_file
+                                                              : "(defaults and flags)");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct daemon d;
-    struct fota_config conf;
     struct fota_cmdline cl;
+    void *confs[NMODULES] = { 0 };
     char err[512];
 
-    if (argc > 1 && strcmp(argv[1], "legacy") == 0) {
-#ifdef FOTA_HAVE_LEGACY
+    fota_xmalloc_install();
+    if (argc > 1 && strcmp(argv[1], "legacy") == 0)
         return fota_legacy_dropin_main(argc - 1, argv + 1);
-#else
-        fprintf(stderr, "fotad: the legacy listener is not built in\n");
-        return 1;
-#endif
-    }
     signal(SIGPIPE, SIG_IGN);
-    if (fota_config_from_args(&conf, &cl, argc, argv, err, sizeof(err)) != 0) {
+    conf_set_build(&d.set, &d.conf, confs);
+    for (size_t i = 0; i < NMODULES; i++)
+        d.slot[i] = (struct fota_module_slot){ .mod = modules[i], .conf = confs[i] };
+    if (fota_config_from_args(&d.set, &cl, argc, argv, err, sizeof(err)) != 0) {
         fprintf(stderr, "fotad: %s\n", err);
         return 2;
     }
     if (cl.help) {
-        fota_config_usage(stdout, "fotad");
+        fota_config_usage(stdout, "fotad", &d.set);
         return 0;
     }
     if (cl.version) {
@@ -209,23 +279,13 @@ int main(int argc, char **argv)
         return 0;
     }
     if (cl.config_doc) {
-        fota_config_doc(stdout);
+        fota_config_doc(stdout, &d.set);
         return 0;
     }
-    if (cl.test_only) {
-        SSL_CTX *ctx = NULL;
-        if (fota_server_tls_ctx_new(&conf, &ctx) != 0) {
-            fprintf(stderr, "fotad: TLS certificate or key does not load\n");
-            return 2;
-        }
-        if (ctx)
-            SSL_CTX_free(ctx);
-        printf("fotad: configuration %s is valid\n", conf.config_file[0] ? conf.config_file
-                                                                        : "(defaults and flags)");
-        return 0;
-    }
-    fota_log_set_level(conf.log_level);
+    if (cl.test_only)
+        return test_config(&d, cl.config_file);
+    fota_log_set_level(d.conf.log_level);
     d.argc = argc;
     d.argv = argv;
-    return run(&d, &conf);
+    return run(&d, cl.config_file);
 }

@@ -1,6 +1,7 @@
-/* config.c - the option table and everything generated from it: INI loading
- * through inih, flag parsing, validation, --help and the markdown reference.
- * Adding an option is one line in fota_conf_opts[] plus the struct field. */
+/* config.c - core's option table and everything generated from a set of
+ * tables (core's and the modules'): INI loading through inih, flag parsing,
+ * validation, --help and the markdown reference. Adding an option is one
+ * row in its owner's table plus the struct field. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -14,7 +15,7 @@
 #include "fota_err.h"
 #include "log.h"
 
-#define OFF(f) offsetof(struct fota_config, f), sizeof(((struct fota_config *)0)->f)
+#define OFF(f) FOTA_CONF_FIELD(struct fota_config, f)
 
 const struct fota_conf_opt fota_conf_opts[] = {
     { "data", FOTA_CONF_T_STR, OFF(data_dir), "./var", 0, 0, 0,
@@ -23,44 +24,14 @@ const struct fota_conf_opt fota_conf_opts[] = {
       "Metadata store: sqlite (DATA/fota.db)." },
     { "bind", FOTA_CONF_T_STR, OFF(bind), "0.0.0.0", 0, 0, 0,
       "Address every listener binds (numeric IPv4 or IPv6, e.g. 127.0.0.1 or ::)." },
-    { "http_port", FOTA_CONF_T_PORT, OFF(http_port), "80", 0, 65535, 0,
-      "REST API, ROM download and web console. 0 = ephemeral, off = disabled." },
-    { "https_port", FOTA_CONF_T_PORT, OFF(https_port), "443", 0, 65535, 0,
-      "Same as http_port over TLS; used only when tls_cert and tls_key are set." },
-    { "device_port", FOTA_CONF_T_PORT, OFF(device_port), "8000", 0, 65535, 0,
-      "Device channel (one JSON object per line, plain TCP)." },
-    { "device_tls_port", FOTA_CONF_T_PORT, OFF(device_tls_port), "8443", 0, 65535, 0,
-      "Device channel over TLS; used only when tls_cert and tls_key are set." },
-    { "legacy_port", FOTA_CONF_T_PORT, OFF(legacy_port), "5555", 0, 65535, 0,
-      "Raw-TCP DFU listener of the private DFU server (1 request byte, length, image)." },
     { "tls_cert", FOTA_CONF_T_STR, OFF(tls_cert), "", 0, 0, 0,
       "PEM certificate (chain) for https_port and device_tls_port." },
     { "tls_key", FOTA_CONF_T_STR, OFF(tls_key), "", 0, 0, 0,
       "PEM private key for tls_cert." },
-    { "max_upload", FOTA_CONF_T_SIZE, OFF(max_upload), "16M", 1024, 1ull << 30, FOTA_CONF_RELOAD,
-      "Largest request body (ROM upload), bytes; K/M/G suffixes are binary (KiB, MiB, GiB)." },
     { "log_level", FOTA_CONF_T_LEVEL, OFF(log_level), "info", 0, 3, FOTA_CONF_RELOAD,
       "debug, info, warn or error." },
-    { "ping_timeout", FOTA_CONF_T_UINT, OFF(ping_timeout), "120", 5, 86400, FOTA_CONF_RELOAD,
-      "Seconds without a ping before a device counts as offline and is disconnected." },
-    { "device_max_per_addr", FOTA_CONF_T_UINT, OFF(device_max_per_addr), "256", 1, 1000000,
-      FOTA_CONF_RELOAD, "Device channel: concurrent connections from one IP address (more are refused and logged)." },
     { "shutdown_grace", FOTA_CONF_T_UINT, OFF(shutdown_grace), "10", 0, 3600, FOTA_CONF_RELOAD,
       "Seconds SIGTERM waits for in-flight requests before closing them." },
-    { "http_timeout", FOTA_CONF_T_UINT, OFF(http_timeout), "60", 1, 3600, FOTA_CONF_RELOAD,
-      "Seconds an HTTP connection may stay idle or take to send a request." },
-    { "workers", FOTA_CONF_T_UINT, OFF(workers), "0", 0, 64, 0,
-      "HTTP event loops (threads) sharing http_port with SO_REUSEPORT; 0 = one per CPU core, 1 = only the main loop." },
-    { "legacy_product", FOTA_CONF_T_STR, OFF(legacy_product), "", 0, 0, FOTA_CONF_RELOAD,
-      "Product (name or id) whose current release the legacy port serves; \"\" = the only product." },
-    { "legacy_chunk", FOTA_CONF_T_UINT, OFF(legacy_chunk), "1280", 1, 1280, FOTA_CONF_RELOAD,
-      "Legacy port: bytes per paced write (a stock client overflows above 1280)." },
-    { "legacy_interval_ms", FOTA_CONF_T_UINT, OFF(legacy_interval_ms), "20", 0, 60000,
-      FOTA_CONF_RELOAD, "Legacy port: pause after each acknowledged write, ms." },
-    { "legacy_timeout_ms", FOTA_CONF_T_UINT, OFF(legacy_timeout_ms), "30000", 1, 3600000,
-      FOTA_CONF_RELOAD, "Legacy port: request wait and stall limit, ms." },
-    { "legacy_max_clients", FOTA_CONF_T_UINT, OFF(legacy_max_clients), "64", 1, 100000,
-      FOTA_CONF_RELOAD, "Legacy port: concurrent transfers." },
     { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
 };
 
@@ -77,11 +48,26 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static const struct fota_conf_opt *find_opt(const char *name)
+int fota_config_add_part(struct fota_conf_set *set, const char *name,
+                         const struct fota_conf_opt *opts, void *base,
+                         int (*check)(const void *base, char *err, size_t errlen))
 {
-    for (const struct fota_conf_opt *o = fota_conf_opts; o->name; o++)
-        if (strcmp(o->name, name) == 0)
-            return o;
+    if (set->n == FOTA_CONF_PARTS_MAX)
+        return FOTA_ETOOBIG;
+    set->part[set->n++] = (struct fota_conf_part){ name, opts, base, check };
+    return 0;
+}
+
+/* The row named name and the part it belongs to. */
+static const struct fota_conf_opt *find_opt(const struct fota_conf_set *set, const char *name,
+                                            const struct fota_conf_part **part)
+{
+    for (size_t i = 0; i < set->n; i++)
+        for (const struct fota_conf_opt *o = set->part[i].opts; o && o->name; o++)
+            if (strcmp(o->name, name) == 0) {
+                *part = &set->part[i];
+                return o;
+            }
     return NULL;
 }
 
@@ -128,18 +114,14 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-int fota_config_set(struct fota_config *c, const char *name, const char *value,
-                    char *err, size_t errlen)
+/* Parses value into o's field of base. */
+static int opt_set(const struct fota_conf_opt *o, void *base, const char *value, char *err,
+                   size_t errlen)
 {
-    const struct fota_conf_opt *o = find_opt(name);
-    char *field;
+    const char *name = o->name;
+    char *field = (char *)base + o->offset;
     uint64_t v;
 
-    if (!o) {
-        seterr(err, errlen, "unknown option %s", name);
-        return FOTA_ECONFIG;
-    }
-    field = (char *)c + o->offset;
     switch (o->type) {
     case FOTA_CONF_T_STR:
         if (strlen(value) >= o->size) {
@@ -190,17 +172,30 @@ int fota_config_set(struct fota_config *c, const char *name, const char *value,
     return FOTA_ECONFIG;
 }
 
-void fota_config_defaults(struct fota_config *c)
+int fota_config_set(const struct fota_conf_set *set, const char *name, const char *value,
+                    char *err, size_t errlen)
 {
-    memset(c, 0, sizeof(*c));
-    for (const struct fota_conf_opt *o = fota_conf_opts; o->name; o++) {
-        int r = fota_config_set(c, o->name, o->def, NULL, 0);
-        (void)r; /* the defaults are tested by unit.config_test */
+    const struct fota_conf_part *part;
+    const struct fota_conf_opt *o = find_opt(set, name, &part);
+
+    if (!o) {
+        seterr(err, errlen, "unknown option %s", name);
+        return FOTA_ECONFIG;
     }
+    return opt_set(o, part->base, value, err, errlen);
+}
+
+void fota_config_defaults(const struct fota_conf_set *set)
+{
+    for (size_t i = 0; i < set->n; i++)
+        for (const struct fota_conf_opt *o = set->part[i].opts; o && o->name; o++) {
+            int r = opt_set(o, set->part[i].base, o->def, NULL, 0);
+            (void)r; /* every default is checked by unit.config_test */
+        }
 }
 
 struct ini_ctx {
-    struct fota_config *c;
+    const struct fota_conf_set *set;
     char *err;
     size_t errlen;
     int failed;
@@ -218,7 +213,7 @@ static int conf_ini_handler(void *user, const char *section, const char *name, c
         x->failed = 1;
         return 0;
     }
-    if (fota_config_set(x->c, name, value, msg, sizeof(msg))) {
+    if (fota_config_set(x->set, name, value, msg, sizeof(msg))) {
         seterr(x->err, x->errlen, "%s", msg);
         x->failed = 1;
         return 0;
@@ -226,10 +221,11 @@ static int conf_ini_handler(void *user, const char *section, const char *name, c
     return 1;
 }
 
-int fota_config_load_file(struct fota_config *c, const char *path, char *err, size_t errlen)
+int fota_config_load_file(const struct fota_conf_set *set, const char *path, char *err,
+                          size_t errlen)
 {
     char msg[300] = "";
-    struct ini_ctx x = { c, msg, sizeof(msg), 0 };
+    struct ini_ctx x = { set, msg, sizeof(msg), 0 };
     FILE *f = fopen(path, "r");
 
     if (!f) {
@@ -242,13 +238,13 @@ int fota_config_load_file(struct fota_config *c, const char *path, char *err, si
         seterr(err, errlen, "%s:%d: %s", path, line, msg[0] ? msg : "syntax error");
         return FOTA_ECONFIG;
     }
-    if (strlen(path) < sizeof(c->config_file))
-        memcpy(c->config_file, path, strlen(path) + 1);
     return 0;
 }
 
-int fota_config_check(const struct fota_config *c, char *err, size_t errlen)
+int fota_config_check_core(const void *conf, char *err, size_t errlen)
 {
+    const struct fota_config *c = conf;
+
     if (c->data_dir[0] == '\0') {
         seterr(err, errlen, "data: must not be empty");
         return FOTA_ECONFIG;
@@ -280,20 +276,50 @@ int fota_config_check(const struct fota_config *c, char *err, size_t errlen)
         seterr(err, errlen, "tls_cert and tls_key must be set together");
         return FOTA_ECONFIG;
     }
-    const int ports[] = { c->http_port, c->https_port, c->device_port, c->device_tls_port,
-                          c->legacy_port };
-    for (size_t i = 0; i < 5; i++)
-        for (size_t j = i + 1; j < 5; j++)
-            if (ports[i] > 0 && ports[i] == ports[j]) {
-                seterr(err, errlen, "port %d is configured twice", ports[i]);
-                return FOTA_ECONFIG;
-            }
+    return 0;
+}
+
+/* The value of a PORT row. */
+static int port_of(const struct fota_conf_part *p, const struct fota_conf_opt *o)
+{
+    return *(const int *)(const void *)((const char *)p->base + o->offset);
+}
+
+int fota_config_check(const struct fota_conf_set *set, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        const struct fota_conf_part *p = &set->part[i];
+        int r = p->check ? p->check(p->base, err, errlen) : 0;
+        if (r)
+            return r;
+    }
+    /* Every PORT row of every part against every later one. */
+    for (size_t i = 0; i < set->n; i++)
+        for (const struct fota_conf_opt *a = set->part[i].opts; a && a->name; a++) {
+            if (a->type != FOTA_CONF_T_PORT || port_of(&set->part[i], a) <= 0)
+                continue;
+            int pa = port_of(&set->part[i], a), later = 0;
+            for (size_t j = i; j < set->n; j++)
+                for (const struct fota_conf_opt *b = set->part[j].opts; b && b->name; b++) {
+                    if (b == a) {
+                        later = 1;
+                        continue;
+                    }
+                    if (later && b->type == FOTA_CONF_T_PORT && port_of(&set->part[j], b) == pa) {
+                        seterr(err, errlen, "port %d is configured twice (%s, %s)", pa, a->name,
+                               b->name);
+                        return FOTA_ECONFIG;
+                    }
+                }
+        }
     return 0;
 }
 
 /* "--http-port" -> "http_port"; NULL if not an option flag. */
-static const struct fota_conf_opt *flag_opt(const char *arg, const char **inline_val)
+static const struct fota_conf_opt *flag_opt(const struct fota_conf_set *set, const char *arg,
+                                            const char **inline_val)
 {
+    const struct fota_conf_part *part;
     char name[64];
     size_t i = 0;
 
@@ -308,16 +334,16 @@ static const struct fota_conf_opt *flag_opt(const char *arg, const char **inline
     name[i] = '\0';
     if (arg[i] == '=')
         *inline_val = arg + i + 1;
-    return find_opt(name);
+    return find_opt(set, name, &part);
 }
 
-int fota_config_from_args(struct fota_config *c, struct fota_cmdline *cl, int argc,
+int fota_config_from_args(const struct fota_conf_set *set, struct fota_cmdline *cl, int argc,
                           char **argv, char *err, size_t errlen)
 {
     int r;
 
     memset(cl, 0, sizeof(*cl));
-    fota_config_defaults(c);
+    fota_config_defaults(set);
     /* Pass 1: the plain switches and -c. */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -339,7 +365,7 @@ int fota_config_from_args(struct fota_config *c, struct fota_cmdline *cl, int ar
             cl->config_doc = 1;
         } else {
             const char *iv;
-            const struct fota_conf_opt *o = flag_opt(a, &iv);
+            const struct fota_conf_opt *o = flag_opt(set, a, &iv);
             if (!o) {
                 seterr(err, errlen, "unknown argument %s (see --help)", a);
                 return FOTA_ECONFIG;
@@ -356,7 +382,7 @@ int fota_config_from_args(struct fota_config *c, struct fota_cmdline *cl, int ar
     if (cl->help || cl->version || cl->config_doc)
         return 0;
     if (cl->config_file) {
-        r = fota_config_load_file(c, cl->config_file, err, errlen);
+        r = fota_config_load_file(set, cl->config_file, err, errlen);
         if (r)
             return r;
     }
@@ -367,15 +393,15 @@ int fota_config_from_args(struct fota_config *c, struct fota_cmdline *cl, int ar
             i++;
             continue;
         }
-        const struct fota_conf_opt *o = flag_opt(a, &iv);
+        const struct fota_conf_opt *o = flag_opt(set, a, &iv);
         if (!o)
             continue;
         const char *val = iv ? iv : argv[++i];
-        r = fota_config_set(c, o->name, val, err, errlen);
+        r = fota_config_set(set, o->name, val, err, errlen);
         if (r)
             return r;
     }
-    return fota_config_check(c, err, errlen);
+    return fota_config_check(set, err, errlen);
 }
 
 static void flag_name(const struct fota_conf_opt *o, char *buf, size_t len)
@@ -397,7 +423,7 @@ static const char *type_hint(int t)
     }
 }
 
-void fota_config_usage(FILE *f, const char *prog)
+void fota_config_usage(FILE *f, const char *prog, const struct fota_conf_set *set)
 {
     char fl[64];
     fprintf(f, "usage: %s [-c FILE] [-t] [--OPTION VALUE ...]\n"
@@ -407,33 +433,37 @@ void fota_config_usage(FILE *f, const char *prog)
                "  -V, --version       print the version\n"
                "  --config-doc        print the option reference (markdown)\n\n"
                "Options (flags override the file):\n", prog, prog);
-    for (const struct fota_conf_opt *o = fota_conf_opts; o->name; o++) {
-        flag_name(o, fl, sizeof(fl));
-        fprintf(f, "  --%-20s %-9s %s (default: %s)\n", fl, type_hint(o->type), o->help,
-                o->def[0] ? o->def : "\"\"");
-    }
+    for (size_t i = 0; i < set->n; i++)
+        for (const struct fota_conf_opt *o = set->part[i].opts; o && o->name; o++) {
+            flag_name(o, fl, sizeof(fl));
+            fprintf(f, "  --%-20s %-9s %s (default: %s)\n", fl, type_hint(o->type), o->help,
+                    o->def[0] ? o->def : "\"\"");
+        }
 }
 
-void fota_config_doc(FILE *f)
+void fota_config_doc(FILE *f, const struct fota_conf_set *set)
 {
     char fl[64];
     fprintf(f, "# fotad configuration\n\n"
-               "<!-- Generated by `fotad --config-doc` from the option table in\n"
-               "     server/core/config.c; edit the table, not this file. -->\n\n"
+               "<!-- Generated by `fotad --config-doc` from the option tables of core\n"
+               "     (server/core/config.c) and of each module (its struct fota_module);\n"
+               "     edit the tables, not this file. -->\n\n"
                "fotad reads an INI file given with `-c FILE` (keys at top level or in a\n"
                "`[fotad]` section; `;` and `#` start comments), then applies command-line\n"
                "flags, which win. `fotad -t -c FILE` checks the file and exits (status 0 when\n"
                "valid). Ports take a number, `0` for an ephemeral port (the bound port is logged\n"
                "as `listening proto=... addr=IP:PORT`) or `off`. Options marked *reload* are\n"
-               "applied again when fotad receives SIGHUP; the others need a restart.\n\n"
-               "| key | flag | type | default | reload | meaning |\n"
-               "|---|---|---|---|---|---|\n");
-    for (const struct fota_conf_opt *o = fota_conf_opts; o->name; o++) {
-        flag_name(o, fl, sizeof(fl));
-        fprintf(f, "| `%s` | `--%s` | %s | `%s` | %s | %s |\n", o->name, fl, type_hint(o->type),
-                o->def[0] ? o->def : "\"\"", (o->flags & FOTA_CONF_RELOAD) ? "yes" : "no",
-                o->help);
-    }
+               "applied again when fotad receives SIGHUP; the others need a restart. Each\n"
+               "option belongs to the part of fotad that uses it (its module).\n\n"
+               "| key | flag | module | type | default | reload | meaning |\n"
+               "|---|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < set->n; i++)
+        for (const struct fota_conf_opt *o = set->part[i].opts; o && o->name; o++) {
+            flag_name(o, fl, sizeof(fl));
+            fprintf(f, "| `%s` | `--%s` | %s | %s | `%s` | %s | %s |\n", o->name, fl,
+                    set->part[i].name, type_hint(o->type), o->def[0] ? o->def : "\"\"",
+                    (o->flags & FOTA_CONF_RELOAD) ? "yes" : "no", o->help);
+        }
     fprintf(f, "\nTypes: PORT/off = 0..65535 or `off`; N = decimal integer within the option's\n"
                "range; SIZE = bytes with optional `K`, `M`, `G` (binary) suffix; LEVEL = `debug`,\n"
                "`info`, `warn`, `error`.\n\n"
@@ -463,26 +493,33 @@ void fota_config_doc(FILE *f)
                "and product keys are derived from it, see docs/api.md). Back up all of it.\n");
 }
 
-void fota_config_apply_reloadable(struct fota_config *dst, const struct fota_config *src,
-                                  char *changed, size_t changed_len)
+/* Copies one reloadable row's value if it changed; notes its name. */
+static void reload_row(const struct fota_conf_opt *o, void *dst, const void *src, char *changed,
+                       size_t changed_len, size_t *used)
+{
+    char *d = (char *)dst + o->offset;
+    const char *s = (const char *)src + o->offset;
+    if (memcmp(d, s, o->size) == 0)
+        return;
+    memcpy(d, s, o->size);
+    if (changed_len && *used < changed_len) {
+        int n = snprintf(changed + *used, changed_len - *used, "%s%s", *used ? "," : "", o->name);
+        if (n > 0)
+            *used += (size_t)n;
+    }
+}
+
+void fota_config_apply_reloadable(const struct fota_conf_set *dst,
+                                  const struct fota_conf_set *src, char *changed,
+                                  size_t changed_len)
 {
     size_t used = 0;
     if (changed_len)
         changed[0] = '\0';
-    for (const struct fota_conf_opt *o = fota_conf_opts; o->name; o++) {
-        if (!(o->flags & FOTA_CONF_RELOAD))
-            continue;
-        char *d = (char *)dst + o->offset;
-        const char *s = (const char *)src + o->offset;
-        if (memcmp(d, s, o->size) == 0)
-            continue;
-        memcpy(d, s, o->size);
-        if (changed_len && used < changed_len) {
-            int n = snprintf(changed + used, changed_len - used, "%s%s", used ? "," : "", o->name);
-            if (n > 0)
-                used += (size_t)n;
-        }
-    }
+    for (size_t i = 0; i < dst->n && i < src->n; i++)
+        for (const struct fota_conf_opt *o = dst->part[i].opts; o && o->name; o++)
+            if (o->flags & FOTA_CONF_RELOAD)
+                reload_row(o, dst->part[i].base, src->part[i].base, changed, changed_len, &used);
 }
 
 const char *fota_config_port_str(int port, char *buf, size_t len)

@@ -1,7 +1,9 @@
-/* config.h - fotad's configuration: one table (config.c) gives the INI
- * parser (inih), the command-line flags, defaults, validation, --help and
- * docs/config.md. Flags override the file. Other modules read the values
- * from struct fota_config (srv->conf); they never parse anything. */
+/* config.h - fotad's configuration: tables of rows give the INI parser
+ * (inih), the command-line flags, defaults, validation, --help and
+ * docs/config.md. Core's rows (config.c) fill struct fota_config (srv->conf);
+ * each module brings its own rows and struct (struct fota_module, server.h),
+ * and the parser works on the union of every part (struct fota_conf_set).
+ * Flags override the file. Modules read their values; they never parse. */
 #ifndef FOTA_CONFIG_H
 #define FOTA_CONFIG_H
 
@@ -13,29 +15,13 @@
 #define FOTA_PORT_OFF      (-1)   /* a port set to `off`: do not listen */
 
 struct fota_config {
-    char     config_file[FOTA_CONF_PATH_MAX]; /* "" when none */
     char     data_dir[FOTA_CONF_PATH_MAX];    /* data, default "./var" */
     char     store[16];                       /* "sqlite" (DATA/fota.db) */
     char     bind[64];                        /* numeric IPv4/IPv6 address, default 0.0.0.0 */
-    int      http_port;                       /* 0 = ephemeral, FOTA_PORT_OFF = disabled */
-    int      https_port;                      /* only used when tls_cert and tls_key are set */
-    int      device_port;                     /* device channel, plain TCP (issue 4) */
-    int      device_tls_port;                 /* device channel, TLS (needs tls_cert/tls_key) */
-    int      legacy_port;                     /* raw-TCP DFU of seed 000 (issue 5) */
     char     tls_cert[FOTA_CONF_PATH_MAX];    /* PEM certificate chain, "" = no TLS */
     char     tls_key[FOTA_CONF_PATH_MAX];     /* PEM private key */
-    uint64_t max_upload;                      /* largest request body, bytes */
     int      log_level;                       /* FOTA_LOG_* */
-    unsigned ping_timeout;                    /* s: device considered offline after this */
-    unsigned device_max_per_addr;             /* device channel connections per IP address */
     unsigned shutdown_grace;                  /* s: SIGTERM waits this long for in-flight work */
-    unsigned http_timeout;                    /* s: idle/read timeout of an HTTP connection */
-    unsigned workers;                         /* HTTP event loops, 0 = one per core */
-    char     legacy_product[64];              /* product whose current release port 5555 serves */
-    unsigned legacy_chunk;                    /* bytes per paced write, 1..1280 */
-    unsigned legacy_interval_ms;              /* gap between paced writes */
-    unsigned legacy_timeout_ms;               /* request wait and stall limit */
-    unsigned legacy_max_clients;              /* concurrent legacy transfers */
 };
 
 /* Option flags in the table. */
@@ -52,7 +38,7 @@ enum fota_conf_type {
 struct fota_conf_opt {
     const char *name;       /* INI key; flag is --name with '_' -> '-' */
     int         type;       /* enum fota_conf_type */
-    size_t      offset;     /* into struct fota_config */
+    size_t      offset;     /* into the part's struct */
     size_t      size;       /* field size (strings) */
     const char *def;        /* default as text */
     uint64_t    min, max;   /* UINT/SIZE bounds */
@@ -60,23 +46,50 @@ struct fota_conf_opt {
     const char *help;
 };
 
-/* The table, terminated by an entry with name NULL. */
-extern const struct fota_conf_opt fota_conf_opts[];
+/* A row of a table filling struct T's field F (its offset and size). */
+#define FOTA_CONF_FIELD(T, F) offsetof(T, F), sizeof(((T *)0)->F)
 
-/* Fills c with every default. */
-void fota_config_defaults(struct fota_config *c);
+/* Core's rows, terminated by an entry with name NULL. */
+extern const struct fota_conf_opt fota_conf_opts[];
+/* Core's cross-row rules (data not empty, bind numeric, TLS pair). */
+int fota_config_check_core(const void *conf, char *err, size_t errlen);
+
+/* One table and the struct its rows fill. */
+struct fota_conf_part {
+    const char *name;                         /* "core" or the module's name */
+    const struct fota_conf_opt *opts;         /* terminated by name NULL */
+    void *base;                               /* the struct the offsets point into */
+    int (*check)(const void *base, char *err, size_t errlen);  /* cross-row rules, or NULL */
+};
+
+/* Every part fotad knows: core's first, then each module's, in table order. */
+#define FOTA_CONF_PARTS_MAX 16
+struct fota_conf_set {
+    struct fota_conf_part part[FOTA_CONF_PARTS_MAX];
+    size_t n;
+};
+
+/* Appends a part. FOTA_ETOOBIG when the set is full. */
+int fota_config_add_part(struct fota_conf_set *set, const char *name,
+                         const struct fota_conf_opt *opts, void *base,
+                         int (*check)(const void *base, char *err, size_t errlen));
+
+/* Fills every part with its defaults. */
+void fota_config_defaults(const struct fota_conf_set *set);
 
 /* Sets one option by INI key name from text. 0, or FOTA_ECONFIG with a
  * message in err ("unknown option", "http_port: not a port ..."). */
-int fota_config_set(struct fota_config *c, const char *name, const char *value,
+int fota_config_set(const struct fota_conf_set *set, const char *name, const char *value,
                     char *err, size_t errlen);
 
-/* Loads an INI file on top of c (keys at top level or in [fotad]).
+/* Loads an INI file on top of the parts (keys at top level or in [fotad]).
  * 0, or FOTA_ECONFIG / FOTA_EIO with "FILE:LINE: reason" in err. */
-int fota_config_load_file(struct fota_config *c, const char *path, char *err, size_t errlen);
+int fota_config_load_file(const struct fota_conf_set *set, const char *path, char *err,
+                          size_t errlen);
 
-/* Checks cross-field rules (cert without key, data dir empty...). */
-int fota_config_check(const struct fota_config *c, char *err, size_t errlen);
+/* Checks every part's cross-row rules and that no port is configured twice
+ * across the parts. */
+int fota_config_check(const struct fota_conf_set *set, char *err, size_t errlen);
 
 /* Parsed command line. */
 struct fota_cmdline {
@@ -89,17 +102,19 @@ struct fota_cmdline {
 
 /* Full pipeline: defaults, then -c FILE, then the flags. argv[0] is the
  * program name. Returns 0 or FOTA_ECONFIG with a message in err. */
-int fota_config_from_args(struct fota_config *c, struct fota_cmdline *cl, int argc,
+int fota_config_from_args(const struct fota_conf_set *set, struct fota_cmdline *cl, int argc,
                           char **argv, char *err, size_t errlen);
 
 /* Prints the --help text / the markdown reference (docs/config.md). */
-void fota_config_usage(FILE *f, const char *prog);
-void fota_config_doc(FILE *f);
+void fota_config_usage(FILE *f, const char *prog, const struct fota_conf_set *set);
+void fota_config_doc(FILE *f, const struct fota_conf_set *set);
 
-/* Copies the options flagged FOTA_CONF_RELOAD from src into dst and writes a
- * space-separated list of the changed names into changed (may be ""). */
-void fota_config_apply_reloadable(struct fota_config *dst, const struct fota_config *src,
-                                  char *changed, size_t changed_len);
+/* Copies the rows flagged FOTA_CONF_RELOAD of every part of src into the
+ * same part of dst (both sets list the same tables) and writes a
+ * comma-separated list of the changed names into changed (may be ""). */
+void fota_config_apply_reloadable(const struct fota_conf_set *dst,
+                                  const struct fota_conf_set *src, char *changed,
+                                  size_t changed_len);
 
 /* Formats a port value for logs: "8000", "off". */
 const char *fota_config_port_str(int port, char *buf, size_t len);

@@ -1,6 +1,6 @@
-/* server.c - start-up of the server context (data dir, secret, store, blobs,
- * admin key, TLS, HTTP), listening sockets, key resolution, module hooks and
- * the live message bus. */
+/* server.c - start-up of the server context (loops, data dir, secret, store,
+ * blobs, admin key, TLS), listening sockets, key resolution, the modules'
+ * settings and states, and the live message bus. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -21,7 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http.h"
 #include "log.h"
 #include "loop.h"
 #include "recovery.h"
@@ -154,10 +153,20 @@ int fota_server_device_keys_create(struct fota_server *srv, const struct fota_de
     return 0;
 }
 
-void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn, void *ud)
+const void *fota_server_module_conf(const struct fota_server *srv, const struct fota_module *m)
 {
-    srv->rom_download = fn;
-    srv->rom_download_ud = ud;
+    for (size_t i = 0; i < srv->nmodules; i++)
+        if (srv->modules[i].mod == m)
+            return srv->modules[i].conf;
+    return NULL;
+}
+
+void *fota_server_module_state(const struct fota_server *srv, const struct fota_module *m)
+{
+    for (size_t i = 0; i < srv->nmodules; i++)
+        if (srv->modules[i].mod == m)
+            return srv->modules[i].state;
+    return NULL;
 }
 
 /* --------------------------------------------------------------- the bus */
@@ -237,26 +246,32 @@ static void bus_notify(evutil_socket_t fd, short what, void *arg)
     bus_sweep(b);
 }
 
+/* Gives loop i its queue and wake-up event. */
+static int bus_loop_add(struct fota_server *srv, int i)
+{
+    struct fota_server_bus *b = srv->bus;
+    struct bus_loop *bl = &b->loop[i];
+    struct event_base *base = srv->loops[i] ? fota_loop_base(srv->loops[i]) : srv->base;
+    bl->srv = srv;
+    pthread_mutex_init(&bl->lock, NULL);
+    b->n = i + 1;
+    bl->notify = event_new(base, -1, 0, bus_notify, bl);
+    return bl->notify ? 0 : FOTA_ENOMEM;
+}
+
 int fota_server_bus_init(struct fota_server *srv)
 {
     struct fota_server_bus *b = calloc(1, sizeof(*b));
     if (!b)
         return FOTA_ENOMEM;
+    srv->bus = b;
     int n = srv->nloops > 0 ? srv->nloops : 1;
     for (int i = 0; i < n; i++) {
-        struct bus_loop *bl = &b->loop[i];
-        struct event_base *base = srv->loops[i] ? fota_loop_base(srv->loops[i]) : srv->base;
-        bl->srv = srv;
-        pthread_mutex_init(&bl->lock, NULL);
-        b->n = i + 1;
-        bl->notify = event_new(base, -1, 0, bus_notify, bl);
-        if (!bl->notify) {
-            srv->bus = b;
+        if (bus_loop_add(srv, i) != 0) {
             fota_server_bus_cleanup(srv);
             return FOTA_ENOMEM;
         }
     }
-    srv->bus = b;
     return 0;
 }
 
@@ -350,10 +365,34 @@ void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *su
 
 /* ---------------------------------------------------------------- loops */
 
+int fota_server_add_loops(struct fota_server *srv, int n)
+{
+    if (n > FOTA_LOOPS_MAX)
+        n = FOTA_LOOPS_MAX;
+    for (int i = srv->nloops; i < n; i++) {
+        srv->loops[i] = fota_loop_new(i);
+        if (!srv->loops[i]) {
+            FOTA_ERROR("cannot create worker loop=%d", i);
+            return FOTA_ENOMEM;
+        }
+        srv->nloops = i + 1;
+        if (srv->bus && bus_loop_add(srv, i) != 0) {
+            FOTA_ERROR("cannot create worker loop=%d", i);
+            return FOTA_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* On each worker's own thread, before it dispatches. */
 static void worker_init(struct fota_loop *l, void *arg)
 {
     struct fota_server *srv = arg;
-    fota_http_loop_start(srv->http, l);
+    for (size_t i = 0; i < srv->nmodules; i++) {
+        struct fota_module_slot *m = &srv->modules[i];
+        if (m->started && m->mod->loop_start)
+            m->mod->loop_start(srv, m->state, l);
+    }
 }
 
 int fota_server_start_workers(struct fota_server *srv)
@@ -495,23 +534,6 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
     if (!srv->loops[0])
         return FOTA_ENOMEM;
     srv->nloops = 1;
-    {
-        long want = conf->workers ? (long)conf->workers : sysconf(_SC_NPROCESSORS_ONLN);
-        if (want < 1)
-            want = 1;
-        if (want > FOTA_LOOPS_MAX)
-            want = FOTA_LOOPS_MAX;
-        if (conf->http_port == FOTA_PORT_OFF && !conf->tls_cert[0])
-            want = 1;  /* workers only serve HTTP */
-        for (int i = 1; i < want; i++) {
-            srv->loops[i] = fota_loop_new(i);
-            if (!srv->loops[i]) {
-                FOTA_ERROR("cannot create worker loop=%d", i);
-                return FOTA_ENOMEM;
-            }
-            srv->nloops = i + 1;
-        }
-    }
     if (mkdir_p(conf->data_dir, 0700) != 0) {
         FOTA_ERROR("cannot create data dir path=%s error=\"%s\"", conf->data_dir, strerror(errno));
         return FOTA_EIO;
@@ -569,19 +591,12 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
     r = setup_tls(srv);
     if (r)
         return r;
-    r = fota_server_bus_init(srv);
-    if (r)
-        return r;
-    if (!fota_http_new(srv))
-        return FOTA_ENOMEM;
-    return fota_http_listen(srv->http);
+    return fota_server_bus_init(srv);
 }
 
 void fota_server_cleanup(struct fota_server *srv)
 {
     fota_server_stop_workers(srv);
-    fota_http_free(srv->http);
-    srv->http = NULL;
     fota_server_bus_cleanup(srv);
     for (int i = srv->nloops; i-- > 0;) {
         fota_loop_free(srv->loops[i]);

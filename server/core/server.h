@@ -1,25 +1,28 @@
-/* server.h - the fotad server context and the hook points of its modules.
+/* server.h - the fotad server context and the module interface.
  *
  * One struct fota_server per process, created by main.c. It owns the event
- * base (main loop thread), the store, the blob directory, the server secret,
- * the HTTP server (REST API, ROM download) and the message bus. Modules
- * (device channel, legacy listener, ...) plug in with a struct fota_module
- * listed in main.c; they get the server in start() and use:
- *   - srv->conf            the configuration (struct fota_config, config.h)
+ * loops, the store, the blob directory, the server secret, the TLS context,
+ * the message bus and the module hub. Everything else is a module (HTTP, the
+ * REST API, the ROM download, the device channel, the legacy listener, ...)
+ * listed in main.c's table as a struct fota_module. Modules get the server
+ * in start() and use:
+ *   - srv->conf            core's settings (struct fota_config, config.h);
+ *                          their own through fota_server_module_conf()
  *   - srv->base            the main event base (run by main.c)
  *   - srv->store           the metadata store (store.h)
  *   - srv->blobs           the firmware blob store (blob.h, content-addressed)
  *   - fota_server_bind()   listening sockets with the standard `listening` log line
  *   - fota_server_key_lookup(), fota_server_device_key()   keys and roles
- *   - fota_http_route()    (http.h) add or override an HTTP route
+ *   - fota_http_route()    (http.h, the http module) add an HTTP route
  *   - fota_hub_subscribe(), fota_hub_publish()  (hub.h) calls between modules
  *   - fota_server_publish_message()  store a message and fan it out live
  * Threads (docs/architecture.md): srv->base is the main loop (device channel,
- * legacy listener, timers, module state). HTTP is also served by worker loops
- * (srv->loops[1..], config `workers`) on SO_REUSEPORT sockets; routes run on
- * the main loop unless registered FOTA_ROUTE_ANY_LOOP (http.h). Everything
- * runs on the main loop's thread unless noted (the publish function is
- * callable from any thread; subscriptions belong to the caller's loop). */
+ * legacy listener, timers, module state). The http module adds worker loops
+ * (srv->loops[1..], its setting `workers`); routes run on the main loop
+ * unless registered FOTA_ROUTE_ANY_LOOP (http.h). Everything runs on the
+ * main loop's thread unless noted (the publish function is callable from any
+ * thread; subscriptions belong to the caller's loop). core/ calls no module
+ * code except through struct fota_module and the hub. */
 #ifndef FOTA_SERVER_H
 #define FOTA_SERVER_H
 
@@ -34,48 +37,65 @@
 
 struct event_base;
 struct event;
-struct evhttp_request;
 struct fota_http;
 struct fota_server;
-struct fota_req;
 typedef struct ssl_ctx_st SSL_CTX;
 
-/* A module of the daemon. main.c calls start() after the store is open and
- * the HTTP routes exist (return 0, or a negative FOTA_E* to abort start-up
- * with the module's own ERROR line already logged); reload() on SIGHUP after
- * srv->conf was updated; drain() when SIGTERM/SIGINT arrives (stop accepting;
- * in-flight work may continue until stop()); stop() once the loop has ended,
- * to free everything. Any callback may be NULL. `state` is the module's own
- * pointer, set by start(). */
+struct fota_loop;             /* loop.h */
+
+/* A module of the daemon, listed in main.c's table in start order; each
+ * owns its routes, its settings and its state. main.c calls start() after
+ * the server context exists and every earlier module started (return 0, or
+ * a negative FOTA_E* to abort start-up with the module's own ERROR line
+ * logged); loop_start() on each worker loop's own thread before that loop
+ * serves; reload() on SIGHUP after the settings were updated; drain() when
+ * SIGTERM/SIGINT arrives (stop accepting; in-flight work may continue);
+ * busy() while draining, until it returns 0 for every module or
+ * shutdown_grace is over; stop() in reverse order once the loops have
+ * ended, to free everything. Any callback may be NULL. `state` is the
+ * module's own pointer, set by start().
+ *
+ * Settings: conf_opts is the module's table of rows (config.h), whose
+ * offsets point into a struct of conf_size bytes that the daemon allocates
+ * and fills (defaults, file, flags) before start(); conf_check, if set,
+ * applies its cross-row rules. The module reads it with
+ * fota_server_module_conf(); reloadable rows change in place on SIGHUP. */
 struct fota_module {
     const char *name;
+    const struct fota_conf_opt *conf_opts;
+    size_t conf_size;
+    int  (*conf_check)(const void *conf, char *err, size_t errlen);
     int  (*start)(struct fota_server *srv, void **state);
+    void (*loop_start)(struct fota_server *srv, void *state, struct fota_loop *loop);
     void (*reload)(struct fota_server *srv, void *state);
     void (*drain)(struct fota_server *srv, void *state);
+    int  (*busy)(struct fota_server *srv, void *state);
     void (*stop)(struct fota_server *srv, void *state);
 };
 
-/* Modules known to main.c; each is linked in when its library target exists
- * (CMake defines FOTA_HAVE_<NAME>_MODULE). The device helper defines
- * fota_device_module in server/device/. */
+/* One module of the running daemon (main.c fills the slots). */
+struct fota_module_slot {
+    const struct fota_module *mod;
+    void *conf;                       /* its settings struct, NULL without rows */
+    void *state;                      /* what its start() set */
+    int started;
+};
+
+/* The modules of main.c's table, in start order. */
+extern const struct fota_module fota_http_module;
+extern const struct fota_module fota_api_module;
+extern const struct fota_module fota_rom_module;
 extern const struct fota_module fota_device_module;
 extern const struct fota_module fota_legacy_module;
-
-/* ROM download hook: handles GET/HEAD /v1/device/rom/?action=download_rom
- * (r is the request; the hook must reply, see http.h). Installed by the
- * device module; without one, fotad answers 501. */
-typedef void (*fota_rom_download_fn)(void *ud, struct fota_req *r);
 
 /* Live message subscriber (message bus). Called on the loop thread for each
  * published message matching the subscription's product/device filter. */
 typedef void (*fota_message_cb)(void *ud, const struct fota_message *m);
 
-struct fota_loop;             /* loop.h */
 #define FOTA_LOOPS_MAX 64
 
 struct fota_server_sub;       /* an active subscription */
 struct fota_server_bus;       /* private */
-struct fota_api_uploads;      /* private (server/http/api_roms.c) */
 
 struct fota_server {
     struct fota_config conf;          /* live; reloadable fields change on SIGHUP */
@@ -84,41 +104,48 @@ struct fota_server {
     struct fota_blob_store *blobs;            /* DATA/blobs (blob.h) */
     uint8_t secret[FOTA_SECRET_LEN];          /* DATA/secret.key: derives device keys */
     SSL_CTX *ssl_ctx;                 /* NULL unless tls_cert/tls_key are set; shared */
-    struct fota_http *http;           /* REST API (http.h) */
+    struct fota_http *http;           /* set by the http module's start() (http.h) */
     int draining;                     /* 1 after SIGTERM/SIGINT */
     int lock_fd;                      /* DATA/fotad.lock, flock'ed while running */
     int64_t started;                  /* Unix seconds */
 
-    fota_rom_download_fn rom_download;
-    void *rom_download_ud;
     struct fota_hub hub;              /* cross-module topics (hub.h) */
 
     struct fota_loop *loops[FOTA_LOOPS_MAX];  /* [0] main (srv->base), then HTTP workers */
     int nloops;                       /* 1 + worker threads */
     int workers_running;
+    struct fota_module_slot *modules; /* main.c's table (set before the first start()) */
+    size_t nmodules;
 
     struct fota_server_bus *bus;
-    struct fota_api_uploads *uploads;  /* release uploads in progress (api_roms.c) */
-    const char *const *argv;          /* for SIGHUP re-reading of the file + flags */
-    int argc;
 };
 
-/* Creates the server: data dir (mode 0700) locked with DATA/fotad.lock
- * (a second fotad on the same dir fails with FOTA_EBUSY), secret, store (SQLite at
- * DATA/fota.db), blob dir, admin key (DATA/owner.key on first start), TLS
- * context, HTTP listeners. conf is copied. Logs every step. 0 or a negative
- * FOTA_E* (logged). */
+/* Creates the server: main loop, data dir (mode 0700) locked with
+ * DATA/fotad.lock (a second fotad on the same dir fails with FOTA_EBUSY),
+ * secret, store (SQLite at DATA/fota.db), blob dir, admin key
+ * (DATA/owner.key on first start), TLS context, message bus. conf is copied.
+ * Logs every step. 0 or a negative FOTA_E* (logged). */
 int fota_server_init(struct fota_server *srv, struct event_base *base,
                      const struct fota_config *conf);
 /* Creates the shared TLS context from tls_cert/tls_key (*out NULL when they
  * are unset). Logs an ERROR and returns FOTA_ECONFIG if they do not load. */
 int fota_server_tls_ctx_new(const struct fota_config *c, SSL_CTX **out);
 
+/* The settings struct of module m (NULL if m has no rows or is not in the
+ * table), and its state (NULL before its start()). */
+const void *fota_server_module_conf(const struct fota_server *srv, const struct fota_module *m);
+void *fota_server_module_state(const struct fota_server *srv, const struct fota_module *m);
+
 /* Frees what init created (NULL-safe fields). Call after the loop ended. */
 void fota_server_cleanup(struct fota_server *srv);
 
-/* Starts the worker loops' threads (after the modules added their routes):
- * each serves HTTP on its own SO_REUSEPORT sockets. 0 or FOTA_ENOMEM (logged). */
+/* Adds worker loops (not running yet) until srv has n loops in all, capped
+ * at FOTA_LOOPS_MAX, each with its share of the message bus. Called by the
+ * http module's start(). 0 or FOTA_ENOMEM (logged). */
+int fota_server_add_loops(struct fota_server *srv, int n);
+/* Starts the worker loops' threads (after every module started): each runs
+ * the modules' loop_start() on itself, then dispatches. 0 or FOTA_ENOMEM
+ * (logged). */
 int fota_server_start_workers(struct fota_server *srv);
 /* After the main loop's dispatch returned: runs the jobs still queued for
  * the main loop, refuses new ones, stops and joins the workers. */
@@ -147,8 +174,6 @@ void fota_server_device_key(const struct fota_server *srv, const char *kind,
 
 /* Creates a device's master and owner key rows (hashes) for d->key_generation. */
 int fota_server_device_keys_create(struct fota_server *srv, const struct fota_device *d);
-
-void fota_server_set_rom_download(struct fota_server *srv, fota_rom_download_fn fn, void *ud);
 
 /* Stores m (message_add: sets m->id, m->created) and queues it for live
  * subscribers. Callable from ANY thread; subscribers run later on the loop

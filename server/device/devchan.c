@@ -23,8 +23,8 @@
 #include "clock.h"
 #include "devchan_gone.h"
 #include "hub.h"
+#include "http.h"
 #include "log.h"
-#include "rom.h"
 #include "rpc.h"
 #include "rpc_fanout.h"
 #include "xmalloc.h"
@@ -163,7 +163,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     int tls = l == ch->lst[1];
     char addr[48];
     uint16_t port = peer_addr(sa, addr, sizeof addr);
-    unsigned limit = ch->srv->conf.device_max_per_addr ? ch->srv->conf.device_max_per_addr
+    unsigned limit = ch->conf->max_per_addr ? ch->conf->max_per_addr
                                                         : FOTA_DEVCHAN_MAX_PER_ADDR;
     if (ch->srv->draining || fota_devchan_conn_count(ch, addr) >= limit) {
         FOTA_WARN("device connection refused peer=%s%s%s:%u reason=\"%s\" limit=%u",
@@ -179,7 +179,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (!c)
         return;
     /* A connection that says nothing gets as long as an HTTP request may take. */
-    unsigned ht = ch->srv->conf.http_timeout ? ch->srv->conf.http_timeout : FOTA_DEVCHAN_HELLO_TIMEOUT;
+    unsigned ht = fota_http_conf(ch->srv)->http_timeout;
     struct timeval hello = { (time_t)(ht < FOTA_DEVCHAN_HELLO_TIMEOUT ? ht : FOTA_DEVCHAN_HELLO_TIMEOUT), 0 };
     bufferevent_set_timeouts(c->bev, &hello, NULL);
     bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
@@ -235,14 +235,10 @@ static void module_stop(struct fota_server *srv, void *state)
     fota_devchan_kick_free(ch);
     fota_devchan_requeue_free(ch);
     fota_rpc_free(ch->rpc);
-    fota_rom_ledgers_free(ch);
     fota_fanout_free(ch->fanout);
     if (ch->pres_ev)
         event_free(ch->pres_ev);
     free(ch->pres);
-    if (srv->rom_download_ud == ch)
-        fota_server_set_rom_download(srv, NULL, NULL);
-    fota_hub_unsubscribe(srv, FOTA_HUB_DOWNLOADS_SYNC, fota_rom_ledgers_sync, ch);
     fota_devchan_gone_hooks(ch, 0);
     free(ch);
 }
@@ -262,14 +258,15 @@ static int module_start(struct fota_server *srv, void **state)
 {
     struct fota_devchan *ch = fota_xcalloc(1, sizeof *ch);
     ch->srv = srv;
+    ch->conf = fota_server_module_conf(srv, &fota_device_module);
     ch->closed = conn_closed;
     fota_devchan_presence_reset(ch);
     signal(SIGPIPE, SIG_IGN); /* a device that vanishes mid-write must not kill fotad */
     int rc = 0;
-    if (srv->conf.device_port != FOTA_PORT_OFF)
-        rc = listen_on(ch, 0, srv->conf.device_port);
-    if (rc == 0 && srv->ssl_ctx && srv->conf.device_tls_port != FOTA_PORT_OFF)
-        rc = listen_on(ch, 1, srv->conf.device_tls_port);
+    if (ch->conf->port != FOTA_PORT_OFF)
+        rc = listen_on(ch, 0, ch->conf->port);
+    if (rc == 0 && srv->ssl_ctx && ch->conf->tls_port != FOTA_PORT_OFF)
+        rc = listen_on(ch, 1, ch->conf->tls_port);
     if (rc < 0) {
         module_stop(srv, ch);
         return rc;
@@ -277,8 +274,6 @@ static int module_start(struct fota_server *srv, void **state)
     ch->pres_ev = event_new(srv->base, -1, EV_PERSIST, presence_timer_cb, ch);
     struct timeval tv = { FOTA_DEVCHAN_PRESENCE_MS / 1000, (FOTA_DEVCHAN_PRESENCE_MS % 1000) * 1000 };
     event_add(ch->pres_ev, &tv);
-    fota_server_set_rom_download(srv, fota_rom_download, ch);
-    fota_hub_subscribe(srv, FOTA_HUB_DOWNLOADS_SYNC, fota_rom_ledgers_sync, ch);
     fota_devchan_gone_hooks(ch, 1);
     if (srv->http && (!(ch->rpc = fota_rpc_new(srv, ch)) || !(ch->fanout = fota_fanout_new(ch)))) {
         FOTA_ERROR("cannot add the device RPC routes");
@@ -289,8 +284,23 @@ static int module_start(struct fota_server *srv, void **state)
     return 0;
 }
 
+#define ROW(f) FOTA_CONF_FIELD(struct fota_devchan_conf, f)
+static const struct fota_conf_opt devchan_rows[] = {
+    { "device_port", FOTA_CONF_T_PORT, ROW(port), "8000", 0, 65535, 0,
+      "Device channel (one JSON object per line, plain TCP)." },
+    { "device_tls_port", FOTA_CONF_T_PORT, ROW(tls_port), "8443", 0, 65535, 0,
+      "Device channel over TLS; used only when tls_cert and tls_key are set." },
+    { "ping_timeout", FOTA_CONF_T_UINT, ROW(ping_timeout), "120", 5, 86400, FOTA_CONF_RELOAD,
+      "Seconds without a ping before a device counts as offline and is disconnected." },
+    { "device_max_per_addr", FOTA_CONF_T_UINT, ROW(max_per_addr), "256", 1, 1000000,
+      FOTA_CONF_RELOAD, "Device channel: concurrent connections from one IP address (more are refused and logged)." },
+    { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
+};
+
 const struct fota_module fota_device_module = {
     .name = "device",
+    .conf_opts = devchan_rows,
+    .conf_size = sizeof(struct fota_devchan_conf),
     .start = module_start,
     .reload = NULL,
     .drain = module_drain,

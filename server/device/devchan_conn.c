@@ -343,7 +343,7 @@ int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k)
     /* A libevent "common timeout": every device has the same one, so re-arming
      * it on each read (a D4, a ping) appends to one queue instead of moving
      * the connection in a heap of 19,000 timers. */
-    struct timeval tv = { (time_t)ch->srv->conf.ping_timeout, 0 };
+    struct timeval tv = { (time_t)ch->conf->ping_timeout, 0 };
     const struct timeval *ct = event_base_init_common_timeout(ch->srv->base, &tv);
     bufferevent_set_timeouts(c->bev, ct ? ct : &tv, NULL);
     presence_set(c, 1);

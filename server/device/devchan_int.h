@@ -20,7 +20,6 @@ struct bufferevent;
 struct evconnlistener;
 struct event;
 struct fota_addr_count;
-struct fota_rom_ledger;
 struct fota_fanout;
 
 /* One device connection. Kept small: the socket buffers live in the bufferevent. */
@@ -77,8 +76,17 @@ struct fota_addr_count {
 
 struct fota_devchan_rq;   /* devchan_requeue.c */
 
+/* The device module's settings (its rows in devchan.c). */
+struct fota_devchan_conf {
+    int port;                          /* device_port */
+    int tls_port;                      /* device_tls_port (needs tls_cert/tls_key) */
+    unsigned ping_timeout;             /* s: offline after this long without a ping */
+    unsigned max_per_addr;             /* connections per peer address */
+};
+
 struct fota_devchan {
     struct fota_server *srv;
+    const struct fota_devchan_conf *conf;  /* live: SIGHUP updates the reloadable rows */
     struct evconnlistener *lst[2];     /* [0] plain, [1] TLS */
     struct fota_dconn *conns;
     size_t nconns;
@@ -97,7 +105,6 @@ struct fota_devchan {
     struct fota_kick *kick;            /* devices just online: queued commands to check */
     size_t nkick, capkick;
     struct event *kick_ev;             /* checks them FOTA_DEVCHAN_KICK_MS after the first */
-    struct fota_rom_ledger *ledgers[FOTA_LOOPS_MAX]; /* batched download ledger, per loop (rom.c) */
 };
 
 /* devchan_conn.c: the connection table. */

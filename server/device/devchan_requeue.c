@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
-#include "dlprogress.h"
+#include "rom.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -49,10 +49,11 @@ void fota_devchan_requeue_note(struct fota_dconn *c, const struct fota_command *
 }
 
 /* Why cmd (still DELIVERED) stays as it is, or NULL: it goes back to the queue. */
-static const char *keep_reason(const struct fota_command *cmd, int64_t delivered)
+static const char *keep_reason(struct fota_devchan *ch, const struct fota_command *cmd,
+                               int64_t delivered)
 {
-    struct fota_dl_info dl;
-    if (fota_dl_get(cmd->device_id, &dl) == 0 && dl.started >= delivered)
+    struct fota_rom_progress dl;
+    if (fota_rom_progress_get(ch->srv, cmd->device_id, &dl) == 0 && dl.started >= delivered)
         return "the device started a download after the push";
     if (strstr(cmd->result, RQ_MARK))
         return "already requeued once";
@@ -75,7 +76,7 @@ int fota_devchan_requeue_on_close(struct fota_dconn *c)
     free(e);
     if (rc < 0 || cmd.state != FOTA_CMD_DELIVERED)
         return 0;   /* answered (or gone): nothing to redo */
-    const char *keep = keep_reason(&cmd, delivered);
+    const char *keep = keep_reason(ch, &cmd, delivered);
     if (keep) {
         FOTA_INFO("command not requeued conn=%llu dev=%lld cmd=%lld reason=\"%s\"",
                   (unsigned long long)c->id, (long long)cmd.device_id, (long long)cmd.id, keep);

@@ -17,7 +17,7 @@
 
 #include "devchan.h"
 #include "fota_str.h"
-#include "http.h"
+#include "api.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -82,7 +82,7 @@ static void pending_done(void *ud, int state, const char *result)
         json_object_set_new(j, "message", json_string("the device answered with an error"));
         fota_str_copy(p->cmd.result, sizeof p->cmd.result, result);
     }
-    json_object_set_new(j, "command", fota_json_command(&p->cmd));
+    json_object_set_new(j, "command", fota_api_json_command(&p->cmd));
     FOTA_INFO("rpc reply dev=%lld cmd=%lld action=%s status=%d", (long long)p->cmd.device_id,
               (long long)p->cmd.id, p->cmd.action, code);
     p->r->quiet = 1;   /* logged above, as before */
@@ -217,7 +217,7 @@ static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_co
         json_decref(j);
         return;
     }
-    json_object_set_new(j, "command", fota_json_command(cmd));
+    json_object_set_new(j, "command", fota_api_json_command(cmd));
     json_object_set_new(j, "nonce", json_integer(cmd->nonce));
     if (rc == FOTA_CMD_QUEUED) {
         json_object_set_new(j, "message", json_string("device offline: the command is queued and "

@@ -16,7 +16,7 @@
 #include <openssl/rand.h>
 
 #include "devchan_int.h"
-#include "http.h"
+#include "api.h"
 #include "log.h"
 
 

@@ -24,11 +24,10 @@
 
 #include "http_errpage.h"
 #include "http_int.h"
+#include "http_web.h"
 #include "log.h"
 #include "loop.h"
-#ifdef FOTA_HAVE_WEB
-#include "http_web.h"
-#endif
+#include "xmalloc.h"
 
 /* ----------------------------------------------------------------- routes */
 
@@ -46,14 +45,11 @@ int fota_http_route_flags(struct fota_server *srv, int methods, const char *patt
 
     if (!h || !pattern || pattern[0] != '/' || !fn)
         return FOTA_EINVAL;
-    rt = calloc(1, sizeof(*rt));
-    if (!rt)
-        return FOTA_ENOMEM;
-    rt->pattern = strdup(pattern);
-    if (!rt->pattern) {
-        free(rt);
-        return FOTA_ENOMEM;
-    }
+    for (rt = h->routes; rt; rt = rt->next)
+        if ((rt->methods & methods) && strcmp(rt->pattern, pattern) == 0)
+            return FOTA_EEXIST;   /* one owner per route and method */
+    rt = fota_xcalloc(1, sizeof(*rt));
+    rt->pattern = fota_xstrdup(pattern);
     rt->methods = methods;
     rt->flags = flags;
     rt->fn = fn;
@@ -189,9 +185,7 @@ void fota_reply_raw(struct fota_req *r, int code, const char *content_type, stru
         send_reply(r->ev, code, content_type, body, r->head, http_draining(r->srv->http));
         return;
     }
-    struct far_reply *f = calloc(1, sizeof(*f));
-    if (!f)
-        return;   /* the client times out */
+    struct far_reply *f = fota_xcalloc(1, sizeof(*f));
     f->ev = r->ev;
     f->code = code;
     f->head = r->head;
@@ -269,6 +263,23 @@ int fota_http_status_for(int err)
     case FOTA_ETOOBIG: return 413;
     case FOTA_EBUSY: return 503;
     default: return 500;
+    }
+}
+
+void fota_reply_status(struct fota_req *r, int err, const char *fmt, ...)
+{
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    int code = fota_http_status_for(err);
+    switch (err) {
+    case FOTA_ENOENT: fota_reply_error(r, code, "no %s", what); return;
+    case FOTA_EEXIST: fota_reply_error(r, code, "%s already exists", what); return;
+    case FOTA_EBUSY: fota_reply_error(r, code, "%s is busy", what); return;
+    case FOTA_EINVAL: fota_reply_error(r, code, "invalid %s", what); return;
+    default: fota_reply_error(r, code, "store error %s", fota_errname(err)); return;
     }
 }
 
@@ -373,11 +384,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
     char *decoded = NULL;
     int allowed = 0, matched = 0;
 
-    r = calloc(1, sizeof(*r));
-    if (!r) {
-        evhttp_send_error(ev, 503, "out of memory");
-        return;
-    }
+    r = fota_xcalloc(1, sizeof(*r));
     snprintf(r->peer_buf, sizeof(r->peer_buf), "-");
     if (evcon) {
         char *addr = NULL;
@@ -455,11 +462,9 @@ static void dispatch(struct evhttp_request *ev, void *arg)
             allow[al - 2] = '\0';
         evhttp_add_header(evhttp_request_get_output_headers(ev), "Allow", allow);
         fota_reply_error(r, 405, "method not allowed here");
-#ifdef FOTA_HAVE_WEB
     } else if (strncmp(r->path, "/v1/", 4) != 0 && strcmp(r->path, "/v1") != 0) {
         r->replied = 1;
         fota_http_web_serve(ev);
-#endif
     } else {
         fota_reply_error(r, 404, "no such endpoint %s", r->path);
     }
@@ -550,52 +555,32 @@ static void loop_free(struct http_loop *hl)
 
 static struct http_loop *loop_new(struct fota_http *h, struct fota_loop *loop)
 {
-    struct http_loop *hl = calloc(1, sizeof(*hl));
-    if (!hl)
-        return NULL;
+    const struct fota_http_conf *c = fota_http_conf(h->srv);
+    struct http_loop *hl = fota_xcalloc(1, sizeof(*hl));
     hl->hh = h;
     hl->loop = loop;
     hl->fd_plain = hl->fd_tls = -1;
-    hl->max_upload = h->srv->conf.max_upload;
-    hl->http_timeout = h->srv->conf.http_timeout;
+    hl->max_upload = c->max_upload;
+    hl->http_timeout = c->http_timeout;
     hl->errpages.max_upload = &hl->max_upload;
     return hl;
 }
 
 struct fota_http *fota_http_new(struct fota_server *srv)
 {
-    struct fota_http *h = calloc(1, sizeof(*h));
-    if (!h)
-        return NULL;
+    struct fota_http *h = fota_xcalloc(1, sizeof(*h));
     h->srv = srv;
     srv->http = h;
     int n = srv->nloops > 0 ? srv->nloops : 1;
     for (int i = 0; i < n; i++) {
         h->loops[i] = loop_new(h, srv->loops[i]);
-        if (!h->loops[i])
-            goto fail;
         h->nloops = i + 1;
     }
     struct http_loop *m = h->loops[0];
     m->plain = make_evhttp(m, 0);
     m->sweep = evtimer_new(srv->base, fota_http__fresh_sweep, m);
-    if (!m->plain || !m->sweep)
-        goto fail;
     loop_reload(m);
-    fota_api_products_routes(srv);
-    fota_api_roms_routes(srv);
-    fota_api_devices_routes(srv);
-    fota_api_device_routes(srv);
-    fota_api_messages_routes(srv);
-    fota_api_rpc_routes(srv);
-    fota_api_delete_routes(srv);
     return h;
-fail:
-    for (int i = 0; i < h->nloops; i++)
-        loop_free(h->loops[i]);
-    srv->http = NULL;
-    free(h);
-    return NULL;
 }
 
 struct reload_vals {
@@ -617,13 +602,11 @@ static void reload_job(void *arg, int cancelled)
 
 void fota_http_reload(struct fota_http *h)
 {
-    const struct fota_config *c = &h->srv->conf;
+    const struct fota_http_conf *c = fota_http_conf(h->srv);
     for (int i = 0; i < h->nloops; i++) {
         struct http_loop *hl = h->loops[i];
         if (i > 0 && h->srv->workers_running >= i) {
-            struct reload_vals *v = malloc(sizeof(*v));
-            if (!v)
-                continue;
+            struct reload_vals *v = fota_xmalloc(sizeof(*v));
             *v = (struct reload_vals){ hl, c->max_upload, c->http_timeout };
             if (fota_loop_post(hl->loop, reload_job, v) != 0)
                 free(v);
@@ -681,7 +664,7 @@ void fota_http_loop_start(struct fota_http *h, struct fota_loop *loop)
 
 int fota_http_listen(struct fota_http *h)
 {
-    const struct fota_config *c = &h->srv->conf;
+    const struct fota_http_conf *c = fota_http_conf(h->srv);
     int reuse = h->nloops > 1;
     int tls = h->srv->ssl_ctx && c->https_port != FOTA_PORT_OFF;
 
@@ -809,7 +792,7 @@ void fota_http_free(struct fota_http *h)
 {
     if (!h)
         return;
-    fota_api_roms_shutdown(h->srv);
+    h->srv->http = NULL;
     for (int i = h->nloops; i-- > 0;)
         loop_free(h->loops[i]);
     while (h->routes) {

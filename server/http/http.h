@@ -1,14 +1,16 @@
-/* http.h - fotad's HTTP server (libevent evhttp): listeners on http_port and
- * (with a certificate) https_port, one route table, JSON replies in the
- * Espressif style ("status" in every body), key authentication.
+/* http.h - fotad's HTTP server (libevent evhttp), the http module: listeners
+ * on http_port and (with a certificate) https_port, one route table, JSON
+ * replies in the Espressif style ("status" in every body), key
+ * authentication. Every other module adds its own routes in its start().
  *
  * Handlers run on the loop thread with a struct fota_req and must reply
  * exactly once (fota_reply_* or fota_req_stream_*), before returning unless
  * they took over the request: a stream, or a deferred reply sent later with
  * evhttp_send_reply(r->ev, ...) directly, in which case the handler sets
  * r->replied = 1 before returning (the struct fota_req is freed on return;
- * keep only r->ev). Modules add or override routes with fota_http_route():
- * the most recently added matching route wins. Paths are matched after
+ * keep only r->ev). Modules add routes with fota_http_route(); a pattern has
+ * one owner per method (registering it twice fails), and where two patterns
+ * match one path the most recently added wins. Paths are matched after
  * percent-decoding; HEAD is routed as GET with r->head = 1.
  *
  * Loops: every loop (srv->loops, config `workers`) runs its own evhttp on an
@@ -68,7 +70,19 @@ struct fota_req {
 
 typedef void (*fota_http_handler)(struct fota_req *r);
 
-/* Creates the HTTP server and its routes (no listeners yet). NULL on OOM. */
+/* The http module's settings (its rows in http_module.c). */
+struct fota_http_conf {
+    int      http_port;         /* 0 = ephemeral, FOTA_PORT_OFF = disabled */
+    int      https_port;        /* only used when tls_cert and tls_key are set */
+    uint64_t max_upload;        /* largest request body, bytes */
+    unsigned http_timeout;      /* s: idle/read timeout of a connection */
+    unsigned workers;           /* HTTP event loops, 0 = one per core */
+};
+/* The live settings (SIGHUP updates the reloadable ones; worker loops read
+ * their own copies). Main loop. */
+const struct fota_http_conf *fota_http_conf(const struct fota_server *srv);
+
+/* Creates the HTTP server (no routes, no listeners yet); sets srv->http. */
 struct fota_http *fota_http_new(struct fota_server *srv);
 /* Binds http_port (and https_port if srv->ssl_ctx) on conf.bind; logs the
  * `listening` lines. 0 or a negative FOTA_E* (logged). */
@@ -80,11 +94,13 @@ void fota_http_drain(struct fota_http *h);
 int fota_http_busy(const struct fota_http *h);
 /* Applies reloadable settings (max_upload, http_timeout). */
 void fota_http_reload(struct fota_http *h);
+/* Closes every connection and frees the server; srv->http becomes NULL. */
 void fota_http_free(struct fota_http *h);
 
 /* Adds a route. pattern is a path with '*' for one segment, e.g.
- * "/v1/products/STAR/roms/" with STAR = '*'; a trailing '/' is optional. methods is a mask of
- * FOTA_M_*. 0 or FOTA_ENOMEM / FOTA_EINVAL. */
+ * "/v1/products/STAR/roms/" with STAR = '*'; a trailing '/' is optional.
+ * methods is a mask of FOTA_M_*. 0, FOTA_EINVAL, or FOTA_EEXIST when the
+ * same pattern already has a handler for one of the methods. */
 int fota_http_route(struct fota_server *srv, int methods, const char *pattern,
                     fota_http_handler fn, void *ud);
 /* Same with FOTA_ROUTE_* flags. Routes are added before the workers start. */
@@ -107,6 +123,12 @@ void fota_reply_raw(struct fota_req *r, int code, const char *content_type,
                     struct evbuffer *body);
 /* Maps a FOTA_E* code to an HTTP status (ENOENT 404, EEXIST 409, ...). */
 int fota_http_status_for(int err);
+/* The error reply for a failed operation on `what` (printf format):
+ * fota_http_status_for(err) with "no WHAT" (404), "WHAT already exists"
+ * (409), "WHAT is busy" (503), "invalid WHAT" (400) or "store error NAME"
+ * (500, logged at ERROR). */
+void fota_reply_status(struct fota_req *r, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Query parameter (decoded) or NULL. */
 const char *fota_req_query(const struct fota_req *r, const char *name);
@@ -148,43 +170,5 @@ int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void
 int fota_req_stream_send(struct fota_req *r, const char *data, size_t len);
 /* Ends the stream (calls closed). */
 void fota_req_stream_end(struct fota_req *r);
-
-/* Route registration of each API file (http.c calls them). */
-void fota_api_products_routes(struct fota_server *srv);
-void fota_api_roms_routes(struct fota_server *srv);
-void fota_api_devices_routes(struct fota_server *srv);
-void fota_api_device_routes(struct fota_server *srv);
-void fota_api_messages_routes(struct fota_server *srv);
-void fota_api_rpc_routes(struct fota_server *srv);
-void fota_api_delete_routes(struct fota_server *srv);
-
-/* Finishes or refuses uploads still in progress (http.c calls it first in
- * fota_http_free, after the loop ended). */
-void fota_api_roms_shutdown(struct fota_server *srv);
-/* 1 while a release upload is queued or writing its blobs (api_roms.c): it
- * may reuse an existing blob that no release names yet, so a delete must not
- * remove unreferenced blobs then (the start-up sweep does later). */
-int fota_api_uploads_busy(const struct fota_server *srv);
-
-/* JSON views shared by the API files (new references). */
-json_t *fota_json_product(const struct fota_product *p);
-json_t *fota_json_rom(const struct fota_rom *rom);
-json_t *fota_json_device(const struct fota_device *d);
-json_t *fota_json_message(const struct fota_message *m);
-json_t *fota_json_command(const struct fota_command *c);
-
-/* Shared API helpers (json.c). Each replies (404/500) and returns non-zero
- * on failure. */
-int fota_api_product_load(struct fota_req *r, int64_t id, struct fota_product *out);
-int fota_api_device_load(struct fota_req *r, int64_t id, struct fota_device *out);
-/* The product's current version into out ("" if none). */
-void fota_api_current_version(struct fota_server *srv, int64_t product_id, char *out, size_t cap);
-/* 1 if [p, p+len) is valid UTF-8 without NUL bytes. */
-int fota_api_utf8_ok(const char *p, size_t len);
-/* 1 if s (len bytes) is a safe file name: 1..63 of [A-Za-z0-9._-], not
- * starting with '.'. */
-int fota_api_filename_ok(const char *s, size_t len);
-/* Derived product key (read-only ROM listing). */
-void fota_api_product_key(const struct fota_server *srv, int64_t product_id, char out[FOTA_KEY_BUF]);
 
 #endif

@@ -2,8 +2,8 @@
  * Images come from the current release of the product named by `legacy_product` (user1.bin
  * for section 1, user2.bin for section 2, opened from the blob store for sendfile); every
  * finished transfer is stored with the store's transfer_add (GET /v1/legacy/transfers/,
- * legacy_api.c, also when the port is off). Settings
- * follow SIGHUP reloads; drain closes the listening socket, in-flight transfers go on. */
+ * legacy_api.c, also when the port is off). Its settings are its own rows (legacy_*);
+ * they follow SIGHUP reloads; drain closes the listening socket, in-flight transfers go on. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,25 +13,50 @@
 #include "log.h"
 #include "server.h"
 
+/* The module's settings (its rows below). */
+struct legacy_mod_conf {
+    int port;
+    char product[64];
+    unsigned chunk, interval_ms, timeout_ms, max_clients;
+};
+
+#define ROW(f) FOTA_CONF_FIELD(struct legacy_mod_conf, f)
+static const struct fota_conf_opt legacy_rows[] = {
+    { "legacy_port", FOTA_CONF_T_PORT, ROW(port), "5555", 0, 65535, 0,
+      "Raw-TCP DFU listener of the private DFU server (1 request byte, length, image)." },
+    { "legacy_product", FOTA_CONF_T_STR, ROW(product), "", 0, 0, FOTA_CONF_RELOAD,
+      "Product (name or id) whose current release the legacy port serves; \"\" = the only product." },
+    { "legacy_chunk", FOTA_CONF_T_UINT, ROW(chunk), "1280", 1, 1280, FOTA_CONF_RELOAD,
+      "Legacy port: bytes per paced write (a stock client overflows above 1280)." },
+    { "legacy_interval_ms", FOTA_CONF_T_UINT, ROW(interval_ms), "20", 0, 60000,
+      FOTA_CONF_RELOAD, "Legacy port: pause after each acknowledged write, ms." },
+    { "legacy_timeout_ms", FOTA_CONF_T_UINT, ROW(timeout_ms), "30000", 1, 3600000,
+      FOTA_CONF_RELOAD, "Legacy port: request wait and stall limit, ms." },
+    { "legacy_max_clients", FOTA_CONF_T_UINT, ROW(max_clients), "64", 1, 100000,
+      FOTA_CONF_RELOAD, "Legacy port: concurrent transfers." },
+    { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
+};
+
 struct legacy_mod {
     struct fota_server *srv;
+    const struct legacy_mod_conf *conf;
     struct fota_legacy *lg;
 };
 
-static void conf_from_server(const struct fota_config *c, struct fota_legacy_conf *out)
+static void conf_from_module(const struct legacy_mod_conf *c, struct fota_legacy_conf *out)
 {
     fota_legacy_conf_init(out);
-    out->chunk = c->legacy_chunk;
-    out->interval_ms = c->legacy_interval_ms;
-    out->timeout_ms = c->legacy_timeout_ms;
-    out->max_clients = c->legacy_max_clients;
+    out->chunk = c->chunk;
+    out->interval_ms = c->interval_ms;
+    out->timeout_ms = c->timeout_ms;
+    out->max_clients = c->max_clients;
 }
 
 /* The product legacy_product names (name, else numeric id); "" = the only product. */
-static int product_resolve(struct fota_server *srv, struct fota_product *p)
+static int product_resolve(struct legacy_mod *m, struct fota_product *p)
 {
-    struct fota_store *st = srv->store;
-    const char *want = srv->conf.legacy_product;
+    struct fota_store *st = m->srv->store;
+    const char *want = m->conf->product;
     struct fota_product *all = NULL;
     size_t n = 0;
     int rc;
@@ -73,7 +98,7 @@ static int mod_open(void *ud, int section, int *fd, uint64_t *size, char *label,
     int64_t sz = 0;
     int rc;
 
-    rc = product_resolve(srv, &prod);
+    rc = product_resolve(m, &prod);
     if (rc != 0)
         return rc == FOTA_ENOENT ? FOTA_ENOENT : rc;
     rom = calloc(1, sizeof(*rom));
@@ -149,14 +174,15 @@ static int mod_start(struct fota_server *srv, void **state)
     char why[128];
     int fd, bound = 0, rc;
 
+    const struct legacy_mod_conf *mc = fota_server_module_conf(srv, &fota_legacy_module);
     *state = NULL;
-    if (srv->conf.legacy_port == FOTA_PORT_OFF) {
+    if (mc->port == FOTA_PORT_OFF) {
         /* no listener, but the transfers recorded before stay listable */
         if (fota_legacy_api_routes(srv, NULL) != 0)
             FOTA_WARN("mod=legacy cannot add the /v1/legacy/transfers/ route");
         return 0;
     }
-    conf_from_server(&srv->conf, &conf);
+    conf_from_module(mc, &conf);
     if (fota_legacy_conf_check(&conf, why, sizeof(why)) != 0) {
         FOTA_ERROR("mod=legacy bad settings error=\"%s\"", why);
         return FOTA_ECONFIG;
@@ -165,6 +191,7 @@ static int mod_start(struct fota_server *srv, void **state)
     if (!m)
         return FOTA_ENOMEM;
     m->srv = srv;
+    m->conf = mc;
     src.open = mod_open;
     src.ud = m;
     m->lg = fota_legacy_new(srv->base, &conf, &src, fota_log_lib_cb, (void *)"legacy");
@@ -174,7 +201,7 @@ static int mod_start(struct fota_server *srv, void **state)
         return FOTA_ENOMEM;
     }
     fota_legacy_set_record_cb(m->lg, mod_record, m);
-    fd = fota_server_bind(srv, "legacy", srv->conf.legacy_port, &bound);
+    fd = fota_server_bind(srv, "legacy", mc->port, &bound);
     if (fd < 0) {
         mod_stop(srv, m);
         return fd;
@@ -200,7 +227,8 @@ static void mod_reload(struct fota_server *srv, void *state)
 
     if (!m)
         return;
-    conf_from_server(&srv->conf, &conf);
+    (void)srv;
+    conf_from_module(m->conf, &conf);
     if (fota_legacy_conf_check(&conf, why, sizeof(why)) != 0 ||
         fota_legacy_set_conf(m->lg, &conf) != 0)
         FOTA_WARN("mod=legacy reload ignored error=\"%s\"", why);
@@ -216,6 +244,8 @@ static void mod_drain(struct fota_server *srv, void *state)
 
 const struct fota_module fota_legacy_module = {
     .name = "legacy",
+    .conf_opts = legacy_rows,
+    .conf_size = sizeof(struct legacy_mod_conf),
     .start = mod_start,
     .reload = mod_reload,
     .drain = mod_drain,

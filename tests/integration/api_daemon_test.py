@@ -140,7 +140,7 @@ def test_sighup_reload():
             with open(conf, "w") as f:
                 f.write("max_upload = 64K\nlog_level = debug\nhttp_port = 9\n")
             d.proc.send_signal(signal.SIGHUP)
-            d.wait_log(r"configuration reloaded changed=max_upload,log_level")
+            d.wait_log(r"configuration reloaded changed=log_level,max_upload")
             p = d.create_product()
             ct, body = multipart({"version": "v1"}, [("f", "user1.bin", os.urandom(80 * 1024))])
             st, _, _ = d.request("POST", "/v1/products/%d/roms/" % p["id"], body,

@@ -8,7 +8,7 @@
 #include <openssl/rand.h>
 
 #include "fwimg.h"
-#include "http.h"
+#include "api.h"
 #include "log.h"
 
 /* Copies a JSON string member into out; 0 ok, replies 400/422 otherwise.
@@ -45,7 +45,7 @@ static int take_str(struct fota_req *r, json_t *body, const char *name, char *ou
     return 0;
 }
 
-static void product_create(struct fota_req *r)
+static void handle_product_create(struct fota_req *r)
 {
     struct fota_key key;
     struct fota_product p;
@@ -127,14 +127,14 @@ static void product_create(struct fota_req *r)
     FOTA_INFO("product created id=%lld name=\"%s\" flash_map=%d slot_check=%s", (long long)p.id,
               p.name, p.flash_map, p.slot_check == FOTA_SLOT_CHECK_NAME ? "name" : "byte3");
     json_t *j = json_object();
-    json_object_set_new(j, "product", fota_json_product(&p));
+    json_object_set_new(j, "product", fota_api_json_product(&p));
     json_object_set_new(j, "product_key", json_string(pkey));
     fota_reply_json(r, 200, j);
 out:
     json_decref(body);
 }
 
-static void product_list(struct fota_req *r)
+static void handle_product_list(struct fota_req *r)
 {
     struct fota_key key;
     struct fota_product *list = NULL;
@@ -149,14 +149,14 @@ static void product_list(struct fota_req *r)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, fota_json_product(&list[i]));
+        json_array_append_new(arr, fota_api_json_product(&list[i]));
     free(list);
     json_t *j = json_object();
     json_object_set_new(j, "products", arr);
     fota_reply_json(r, 200, j);
 }
 
-static void product_get(struct fota_req *r)
+static void handle_product_get(struct fota_req *r)
 {
     struct fota_key key;
     struct fota_product p;
@@ -170,14 +170,17 @@ static void product_get(struct fota_req *r)
         return;
     fota_api_product_key(r->srv, p.id, pkey);
     json_t *j = json_object();
-    json_object_set_new(j, "product", fota_json_product(&p));
+    json_object_set_new(j, "product", fota_api_json_product(&p));
     json_object_set_new(j, "product_key", json_string(pkey));
     fota_reply_json(r, 200, j);
 }
 
-void fota_api_products_routes(struct fota_server *srv)
+int fota_api_products_routes(struct fota_api *api)
 {
-    fota_http_route(srv, FOTA_M_POST, "/v1/products/", product_create, NULL);
-    fota_http_route(srv, FOTA_M_GET, "/v1/products/", product_list, NULL);
-    fota_http_route(srv, FOTA_M_GET, "/v1/products/*/", product_get, NULL);
+    static const struct fota_api_route routes[] = {
+    { FOTA_M_POST, "/v1/products/", handle_product_create, 0 },
+    { FOTA_M_GET, "/v1/products/", handle_product_list, 0 },
+    { FOTA_M_GET, "/v1/products/*/", handle_product_get, 0 },
+    };
+    return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

@@ -12,12 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "fwimg.h"
-#include "http.h"
 #include "log.h"
 #include "multipart.h"
 #include "recovery.h"
+#include "rom.h"
 #include "version.h"
+#include "xmalloc.h"
 
 #define MAX_PARTS 24
 
@@ -166,7 +168,7 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
         fota_server_publish_message(srv, &m);
     }
     json_t *j = json_object();
-    json_object_set_new(j, "rom", fota_json_rom(&u->rom));
+    json_object_set_new(j, "rom", fota_rom_json(&u->rom));
     struct fota_version pv;
     if (fota_version_parse(u->rom.version, &pv) == 0 && pv.espressif &&
         strlen(u->rom.version) != 15) {
@@ -212,15 +214,10 @@ static void upload_done(evutil_socket_t fd, short what, void *arg)
         upload_start(q);
 }
 
-/* Takes u (and defers u->r) unless the queue is missing: then replies 503
- * and returns -1, u stays the caller's. */
-static int upload_enqueue(struct fota_server *srv, struct upload *u)
+/* Takes u and defers u->r. */
+static void upload_enqueue(struct fota_api *api, struct upload *u)
 {
-    struct fota_api_uploads *q = srv->uploads;
-    if (!q) {
-        fota_reply_error(u->r, 503, "uploads are unavailable (out of memory at start)");
-        return -1;
-    }
+    struct fota_api_uploads *q = api->uploads;
     fota_req_defer(u->r);
     u->next = NULL;
     if (q->tail)
@@ -230,17 +227,17 @@ static int upload_enqueue(struct fota_server *srv, struct upload *u)
     q->tail = u;
     if (q->head == u)
         upload_start(q);
-    return 0;
 }
 
-int fota_api_uploads_busy(const struct fota_server *srv)
+int fota_api_uploads_busy(const struct fota_api *api)
 {
-    return srv->uploads && srv->uploads->head;
+    return api->uploads && api->uploads->head;
 }
 
-void fota_api_roms_shutdown(struct fota_server *srv)
+void fota_api_roms_shutdown(struct fota_api *api)
 {
-    struct fota_api_uploads *q = srv->uploads;
+    struct fota_server *srv = api->srv;
+    struct fota_api_uploads *q = api->uploads;
     if (!q)
         return;
     /* The upload being written completes (its release is committed); the
@@ -263,10 +260,10 @@ void fota_api_roms_shutdown(struct fota_server *srv)
     }
     event_free(q->done_ev);
     free(q);
-    srv->uploads = NULL;
+    api->uploads = NULL;
 }
 
-static void rom_upload(struct fota_req *r)
+static void handle_rom_upload(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
     struct fota_key key;
@@ -294,9 +291,10 @@ static void rom_upload(struct fota_req *r)
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
     size_t blen = evbuffer_get_length(in);
-    if (blen > srv->conf.max_upload) {
+    uint64_t max_upload = fota_http_conf(srv)->max_upload;
+    if (blen > max_upload) {
         fota_reply_error(r, 413, "upload larger than max_upload (%llu bytes)",
-                         (unsigned long long)srv->conf.max_upload);
+                         (unsigned long long)max_upload);
         goto out;
     }
     const uint8_t *body = blen ? evbuffer_pullup(in, -1) : (const uint8_t *)"";
@@ -408,13 +406,13 @@ static void rom_upload(struct fota_req *r)
     }
     u->rom.product_id = pid;
     u->r = r;
-    if (upload_enqueue(srv, u) == 0)
-        return;
+    upload_enqueue(r->ud, u);
+    return;
 out:
     free(u);
 }
 
-static void rom_list(struct fota_req *r)
+static void handle_rom_list(struct fota_req *r)
 {
     struct fota_key key;
     struct fota_product p;
@@ -435,7 +433,7 @@ static void rom_list(struct fota_req *r)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, fota_json_rom(&list[i]));
+        json_array_append_new(arr, fota_rom_json(&list[i]));
     free(list);
     json_t *j = json_object();
     json_object_set_new(j, "roms", arr);
@@ -477,7 +475,7 @@ static int notify_devices(struct fota_server *srv, int64_t pid, const char *vers
     return notified;
 }
 
-static void rom_set_current(struct fota_req *r)
+static void handle_rom_set_current(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
     struct fota_key key;
@@ -514,7 +512,7 @@ static void rom_set_current(struct fota_req *r)
     FOTA_INFO("rom current product=%lld version=%s notified=%d", (long long)pid, version,
               notified);
     json_t *j = json_object();
-    json_object_set_new(j, "rom", fota_json_rom(rom));
+    json_object_set_new(j, "rom", fota_rom_json(rom));
     json_object_set_new(j, "notified", json_integer(notified));
     fota_reply_json(r, 200, j);
 out:
@@ -551,19 +549,19 @@ static struct fota_rom *load_rom(struct fota_req *r)
     return rom;
 }
 
-static void rom_get_one(struct fota_req *r)
+static void handle_rom_get_one(struct fota_req *r)
 {
     struct fota_rom *rom = load_rom(r);
     if (!rom)
         return;
     json_t *j = json_object();
-    json_object_set_new(j, "rom", fota_json_rom(rom));
+    json_object_set_new(j, "rom", fota_rom_json(rom));
     free(rom);
     fota_reply_json(r, 200, j);
 }
 
 /* The stored bytes of one file (admin: check what was published). */
-static void rom_file(struct fota_req *r)
+static void handle_rom_file(struct fota_req *r)
 {
     struct fota_rom *rom = load_rom(r);
     const struct fota_rom_file *f = NULL;
@@ -611,22 +609,18 @@ out:
     free(rom);
 }
 
-void fota_api_roms_routes(struct fota_server *srv)
+int fota_api_roms_routes(struct fota_api *api)
 {
-    struct fota_api_uploads *q = calloc(1, sizeof(*q));
-    if (q) {
-        q->srv = srv;
-        q->done_ev = event_new(srv->base, -1, 0, upload_done, q);
-        if (!q->done_ev) {
-            free(q);
-            q = NULL;
-        }
-    }
-    srv->uploads = q;
-    fota_http_route(srv, FOTA_M_POST, "/v1/products/*/roms/", rom_upload, NULL);
-    fota_http_route(srv, FOTA_M_GET, "/v1/products/*/roms/", rom_list, NULL);
-    fota_http_route(srv, FOTA_M_POST | FOTA_M_PUT, "/v1/products/*/roms/*/current", rom_set_current,
-                    NULL);
-    fota_http_route(srv, FOTA_M_GET, "/v1/products/*/roms/*/", rom_get_one, NULL);
-    fota_http_route(srv, FOTA_M_GET, "/v1/products/*/roms/*/files/*", rom_file, NULL);
+    static const struct fota_api_route routes[] = {
+        { FOTA_M_POST, "/v1/products/*/roms/", handle_rom_upload, 0 },
+        { FOTA_M_GET, "/v1/products/*/roms/", handle_rom_list, 0 },
+        { FOTA_M_POST | FOTA_M_PUT, "/v1/products/*/roms/*/current", handle_rom_set_current, 0 },
+        { FOTA_M_GET, "/v1/products/*/roms/*/", handle_rom_get_one, 0 },
+        { FOTA_M_GET, "/v1/products/*/roms/*/files/*", handle_rom_file, 0 },
+    };
+    struct fota_api_uploads *q = fota_xcalloc(1, sizeof(*q));
+    q->srv = api->srv;
+    q->done_ev = event_new(api->srv->base, -1, 0, upload_done, q);
+    api->uploads = q;
+    return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "api.h"
+#include "rom.h"
 #include "log.h"
 
 /* Publishes a product-wide message about a deletion (best effort). */
@@ -46,15 +47,16 @@ static int is_referenced(char (*refs)[FOTA_HASH_HEX], size_t n, const char *hash
     return 0;
 }
 
-/* After rom_delete: unlinks the release's blobs that no release names any
+/* After a release is deleted: unlinks the release's blobs that no release names any
  * more. Adds "blobs_removed" and "blobs_kept" (still used by another release,
  * or kept for the start-up sweep while an upload runs) to j. */
-static void remove_blobs(struct fota_server *srv, const struct fota_rom *rom, json_t *j)
+static void remove_blobs(struct fota_api *api, const struct fota_rom *rom, json_t *j)
 {
+    struct fota_server *srv = api->srv;
     json_t *removed = json_array(), *kept = json_array();
     char (*refs)[FOTA_HASH_HEX] = NULL;
     size_t nrefs = 0;
-    int uploads = fota_api_uploads_busy(srv);
+    int uploads = fota_api_uploads_busy(api);
     int e = uploads ? 0 : srv->store->ops->blob_refs(srv->store, &refs, &nrefs);
 
     for (size_t i = 0; i < rom->nfiles && i < FOTA_ROM_MAX_FILES; i++) {
@@ -86,7 +88,7 @@ static void remove_blobs(struct fota_server *srv, const struct fota_rom *rom, js
     json_object_set_new(j, "blobs_kept", kept);
 }
 
-static void rom_delete(struct fota_req *r)
+static void handle_rom_delete(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
     struct fota_key key;
@@ -136,8 +138,8 @@ static void rom_delete(struct fota_req *r)
         goto out;
     }
     json_t *j = json_object();
-    json_object_set_new(j, "rom", fota_json_rom(rom));
-    remove_blobs(srv, rom, j);
+    json_object_set_new(j, "rom", fota_rom_json(rom));
+    remove_blobs(r->ud, rom, j);
     FOTA_INFO("rom deleted product=%lld version=%s files=%zu blobs_removed=%zu", (long long)pid,
               version, rom->nfiles, json_array_size(json_object_get(j, "blobs_removed")));
     note(srv, pid, 0, "rom_deleted", json_pack("{s:s}", "version", version));
@@ -146,7 +148,7 @@ out:
     free(rom);
 }
 
-static void device_delete(struct fota_req *r)
+static void handle_device_delete(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
     struct fota_key key;
@@ -186,12 +188,12 @@ static void device_delete(struct fota_req *r)
          json_pack("{s:I, s:s}", "device_id", (json_int_t)id, "device", d.name));
     d.online = 0;
     json_t *j = json_object();
-    json_object_set_new(j, "device", fota_json_device(&d));
+    json_object_set_new(j, "device", fota_api_json_device(&d));
     json_object_set_new(j, "connections_closed", json_integer(closed));
     fota_reply_json(r, 200, j);
 }
 
-static void product_delete(struct fota_req *r)
+static void handle_product_delete(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
     struct fota_key key;
@@ -233,13 +235,16 @@ static void product_delete(struct fota_req *r)
     }
     FOTA_INFO("product deleted product=%lld name=\"%s\"", (long long)id, p.name);
     json_t *j = json_object();
-    json_object_set_new(j, "product", fota_json_product(&p));
+    json_object_set_new(j, "product", fota_api_json_product(&p));
     fota_reply_json(r, 200, j);
 }
 
-void fota_api_delete_routes(struct fota_server *srv)
+int fota_api_delete_routes(struct fota_api *api)
 {
-    fota_http_route(srv, FOTA_M_DELETE, "/v1/products/*/roms/*/", rom_delete, NULL);
-    fota_http_route(srv, FOTA_M_DELETE, "/v1/devices/*/", device_delete, NULL);
-    fota_http_route(srv, FOTA_M_DELETE, "/v1/products/*/", product_delete, NULL);
+    static const struct fota_api_route routes[] = {
+    { FOTA_M_DELETE, "/v1/products/*/roms/*/", handle_rom_delete, 0 },
+    { FOTA_M_DELETE, "/v1/devices/*/", handle_device_delete, 0 },
+    { FOTA_M_DELETE, "/v1/products/*/", handle_product_delete, 0 },
+    };
+    return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

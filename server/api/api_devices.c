@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dlprogress.h"
 #include "fwimg.h"
-#include "http.h"
+#include "api.h"
+#include "rom.h"
 #include "log.h"
 
 /* "18:FE:34:97:F3:CD" or "18fe3497f3cd" -> "18:fe:34:97:f3:cd". 0 or -1. */
@@ -39,7 +39,7 @@ static int bssid_norm(const char *in, char out[18])
 static json_t *device_view(struct fota_server *srv, const struct fota_device *d,
                            const char *latest)
 {
-    json_t *j = fota_json_device(d);
+    json_t *j = fota_api_json_device(d);
     char cur[FOTA_VERSION_MAX];
     if (!latest) {
         fota_api_current_version(srv, d->product_id, cur, sizeof(cur));
@@ -47,20 +47,20 @@ static json_t *device_view(struct fota_server *srv, const struct fota_device *d,
     }
     json_object_set_new(j, "latest_rom_version", json_string(latest));
     /* The current or last firmware download since fotad started (memory). */
-    struct fota_dl_info dl;
-    if (fota_dl_get(d->id, &dl) == 0)
+    struct fota_rom_progress dl;
+    if (fota_rom_progress_get(srv, d->id, &dl) == 0)
         json_object_set_new(j, "download", json_pack(
             "{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I}", "file", dl.file,
             "version", dl.version, "bytes", (json_int_t)dl.bytes, "total", (json_int_t)dl.total,
             "offset", (json_int_t)dl.offset, "size", (json_int_t)dl.size,
-            "state", fota_dl_state_name(dl.state), "started", (json_int_t)dl.started,
+            "state", fota_rom_progress_state_name(dl.state), "started", (json_int_t)dl.started,
             "updated", (json_int_t)dl.updated));
     else
         json_object_set_new(j, "download", json_null());
     return j;
 }
 
-static void device_create(struct fota_req *r)
+static void handle_device_create(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
     struct fota_key key;
@@ -131,7 +131,7 @@ out:
     json_decref(body);
 }
 
-static void device_list(struct fota_req *r)
+static void handle_device_list(struct fota_req *r)
 {
     struct fota_key key;
     struct fota_product p;
@@ -180,7 +180,7 @@ static int device_for_req(struct fota_req *r, struct fota_key *key, struct fota_
     return fota_api_device_load(r, id, d) ? -1 : 0;
 }
 
-static void device_get(struct fota_req *r)
+static void handle_device_get(struct fota_req *r)
 {
     struct fota_key key;
     struct fota_device d;
@@ -201,7 +201,7 @@ static void device_get(struct fota_req *r)
 /* Replaces the device's master and owner keys: the old ones stop working at
  * once. Not one transaction: a crash in between leaves the device without
  * keys, and rotating again repairs it. */
-static void device_rotate_keys(struct fota_req *r)
+static void handle_device_rotate_keys(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
     struct fota_key key;
@@ -235,7 +235,7 @@ static void device_rotate_keys(struct fota_req *r)
 }
 
 /* The device's commands, newest first (at most limit=, default 50, max 500). */
-static void device_commands(struct fota_req *r)
+static void handle_device_commands(struct fota_req *r)
 {
     struct fota_key key;
     struct fota_device d;
@@ -261,14 +261,14 @@ static void device_commands(struct fota_req *r)
     }
     json_t *arr = json_array();
     for (size_t i = n; i-- > 0 && json_array_size(arr) < (size_t)limit;)
-        json_array_append_new(arr, fota_json_command(&list[i]));
+        json_array_append_new(arr, fota_api_json_command(&list[i]));
     free(list);
     json_t *j = json_object();
     json_object_set_new(j, "commands", arr);
     fota_reply_json(r, 200, j);
 }
 
-static void device_keybin(struct fota_req *r)
+static void handle_device_keybin(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
     struct fota_key key, row;
@@ -311,12 +311,15 @@ static void device_keybin(struct fota_req *r)
     evbuffer_free(b);
 }
 
-void fota_api_devices_routes(struct fota_server *srv)
+int fota_api_devices_routes(struct fota_api *api)
 {
-    fota_http_route(srv, FOTA_M_POST, "/v1/products/*/devices/", device_create, NULL);
-    fota_http_route(srv, FOTA_M_GET, "/v1/products/*/devices/", device_list, NULL);
-    fota_http_route(srv, FOTA_M_GET, "/v1/devices/*/", device_get, NULL);
-    fota_http_route(srv, FOTA_M_GET, "/v1/devices/*/master_device_key.bin", device_keybin, NULL);
-    fota_http_route(srv, FOTA_M_GET, "/v1/devices/*/commands/", device_commands, NULL);
-    fota_http_route(srv, FOTA_M_POST, "/v1/devices/*/rotate_keys", device_rotate_keys, NULL);
+    static const struct fota_api_route routes[] = {
+    { FOTA_M_POST, "/v1/products/*/devices/", handle_device_create, 0 },
+    { FOTA_M_GET, "/v1/products/*/devices/", handle_device_list, 0 },
+    { FOTA_M_GET, "/v1/devices/*/", handle_device_get, 0 },
+    { FOTA_M_GET, "/v1/devices/*/master_device_key.bin", handle_device_keybin, 0 },
+    { FOTA_M_GET, "/v1/devices/*/commands/", handle_device_commands, 0 },
+    { FOTA_M_POST, "/v1/devices/*/rotate_keys", handle_device_rotate_keys, 0 },
+    };
+    return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "api.h"
 #include "loop.h"
 #include "log.h"
 
@@ -37,7 +37,7 @@ static int64_t qnum(struct fota_req *r, const char *name, int64_t def, int *bad)
 static int send_event(struct fota_req *r, const struct fota_message *m)
 {
     int rc = 0;
-    json_t *j = fota_json_message(m);
+    json_t *j = fota_api_json_message(m);
     char *t = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
     json_decref(j);
     if (!t)
@@ -76,7 +76,7 @@ static void on_closed(void *ud)
     free(f);
 }
 
-static void follow(struct fota_req *r, const struct fota_message_filter *flt)
+static void handle_follow(struct fota_req *r, const struct fota_message_filter *flt)
 {
     struct follower *f = calloc(1, sizeof(*f));
     int64_t after = 0;
@@ -132,7 +132,7 @@ static void follow(struct fota_req *r, const struct fota_message_filter *flt)
     }
 }
 
-static void messages(struct fota_req *r)
+static void handle_messages(struct fota_req *r)
 {
     struct fota_key key;
     struct fota_message_filter flt;
@@ -177,7 +177,7 @@ static void messages(struct fota_req *r)
     }
     const char *fl = fota_req_query(r, "follow");
     if (fl && strcmp(fl, "true") == 0) {
-        follow(r, &flt);
+        handle_follow(r, &flt);
         return;
     }
     int e = r->srv->store->ops->message_list(r->srv->store, &flt, &list, &n);
@@ -187,7 +187,7 @@ static void messages(struct fota_req *r)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, fota_json_message(&list[i]));
+        json_array_append_new(arr, fota_api_json_message(&list[i]));
     json_t *j = json_object();
     json_object_set_new(j, "messages", arr);
     if (n == flt.limit && n > 0)
@@ -198,7 +198,11 @@ static void messages(struct fota_req *r)
     fota_reply_json(r, 200, j);
 }
 
-void fota_api_messages_routes(struct fota_server *srv)
+int fota_api_messages_routes(struct fota_api *api)
 {
-    fota_http_route_flags(srv, FOTA_M_GET, "/v1/messages/", messages, NULL, FOTA_ROUTE_ANY_LOOP);
+    static const struct fota_api_route routes[] = {
+    /* A live feed stays on the loop that took its connection. */
+    { FOTA_M_GET, "/v1/messages/", handle_messages, FOTA_ROUTE_ANY_LOOP },
+    };
+    return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

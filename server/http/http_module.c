@@ -1,0 +1,91 @@
+/* http_module.c - the http module (first in main.c's table): its settings
+ * (ports, body limit, timeout, worker loops), the worker loops it asks core
+ * for, and the life cycle of the HTTP server (http.c) around the other
+ * modules, which add their routes in their own start(). */
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+
+#define ROW(f) FOTA_CONF_FIELD(struct fota_http_conf, f)
+static const struct fota_conf_opt http_rows[] = {
+    { "http_port", FOTA_CONF_T_PORT, ROW(http_port), "80", 0, 65535, 0,
+      "REST API, ROM download and web console. 0 = ephemeral, off = disabled." },
+    { "https_port", FOTA_CONF_T_PORT, ROW(https_port), "443", 0, 65535, 0,
+      "Same as http_port over TLS; used only when tls_cert and tls_key are set." },
+    { "max_upload", FOTA_CONF_T_SIZE, ROW(max_upload), "16M", 1024, 1ull << 30, FOTA_CONF_RELOAD,
+      "Largest request body (ROM upload), bytes; K/M/G suffixes are binary (KiB, MiB, GiB)." },
+    { "http_timeout", FOTA_CONF_T_UINT, ROW(http_timeout), "60", 1, 3600, FOTA_CONF_RELOAD,
+      "Seconds an HTTP connection may stay idle or take to send a request." },
+    { "workers", FOTA_CONF_T_UINT, ROW(workers), "0", 0, 64, 0,
+      "HTTP event loops (threads) sharing http_port with SO_REUSEPORT; 0 = one per CPU core, 1 = only the main loop." },
+    { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
+};
+
+const struct fota_http_conf *fota_http_conf(const struct fota_server *srv)
+{
+    return fota_server_module_conf(srv, &fota_http_module);
+}
+
+static int http_start(struct fota_server *srv, void **state)
+{
+    const struct fota_http_conf *c = fota_http_conf(srv);
+    long want = c->workers ? (long)c->workers : sysconf(_SC_NPROCESSORS_ONLN);
+    if (want < 1)
+        want = 1;
+    if (c->http_port == FOTA_PORT_OFF && !srv->ssl_ctx)
+        want = 1;   /* the workers only serve HTTP */
+    int rc = fota_server_add_loops(srv, (int)want);
+    if (rc != 0)
+        return rc;
+    struct fota_http *h = fota_http_new(srv);
+    rc = fota_http_listen(h);
+    if (rc != 0) {
+        fota_http_free(h);
+        return rc;
+    }
+    *state = h;
+    return 0;
+}
+
+static void http_loop_start(struct fota_server *srv, void *state, struct fota_loop *loop)
+{
+    (void)srv;
+    fota_http_loop_start(state, loop);
+}
+
+static void http_reload(struct fota_server *srv, void *state)
+{
+    (void)srv;
+    fota_http_reload(state);
+}
+
+static void http_drain(struct fota_server *srv, void *state)
+{
+    (void)srv;
+    fota_http_drain(state);
+}
+
+static int http_busy(struct fota_server *srv, void *state)
+{
+    (void)srv;
+    return fota_http_busy(state);
+}
+
+static void http_stop(struct fota_server *srv, void *state)
+{
+    (void)srv;
+    fota_http_free(state);
+}
+
+const struct fota_module fota_http_module = {
+    .name = "http",
+    .conf_opts = http_rows,
+    .conf_size = sizeof(struct fota_http_conf),
+    .start = http_start,
+    .loop_start = http_loop_start,
+    .reload = http_reload,
+    .drain = http_drain,
+    .busy = http_busy,
+    .stop = http_stop,
+};

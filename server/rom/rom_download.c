@@ -1,0 +1,471 @@
+/* rom_download.c - GET/HEAD /v1/device/rom/?action=download_rom for stock
+ * firmware.
+ *
+ * The header goes out in one write (evhttp_send_reply_start with our own
+ * Content-Length), the body is added as a file segment to the connection's
+ * bufferevent; on plain sockets both are written (writev, then sendfile(2),
+ * corked together) in the handler's own loop pass, and libevent sends
+ * whatever the socket did not take. Every reply says Connection: close, so a
+ * trailing NUL or an aborted duplicate GET (RTOS clients) never produces
+ * bytes after the body. Runs on every HTTP loop (FOTA_ROUTE_ANY_LOOP): what
+ * a download looks up is cached in its loop's part of the module state
+ * (struct fota_rom_loop), touched only by that loop. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "devproto.h"
+#include "fota_str.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "rom_int.h"
+
+int fota_rom_range(const char *hdr, int64_t size, int64_t *from, int64_t *to)
+{
+    if (!hdr)
+        return 0;
+    while (*hdr == ' ')
+        hdr++;
+    if (strncmp(hdr, "bytes=", 6) != 0 || strchr(hdr, ','))
+        return 0;
+    const char *p = hdr + 6;
+    char *end;
+    if (*p == '-') {
+        long long n = strtoll(p + 1, &end, 10);
+        if (end == p + 1 || *end || n <= 0)
+            return -1;
+        *from = n >= size ? 0 : size - n;
+        *to = size - 1;
+        return size > 0 ? 1 : -1;
+    }
+    if (*p < '0' || *p > '9')
+        return 0;
+    long long a = strtoll(p, &end, 10);
+    if (*end != '-')
+        return 0;
+    const char *q = end + 1;
+    long long b = size - 1;
+    if (*q) {
+        b = strtoll(q, &end, 10);
+        if (end == q || *end)
+            return 0;
+        if (b >= size)
+            b = size - 1;
+    }
+    if (a >= size || a > b)
+        return -1;
+    *from = a;
+    *to = b;
+    return 1;
+}
+
+/* The request finished sending: the download joins the loop's ledger. */
+static void rom_complete_cb(struct evhttp_request *req, void *ud)
+{
+    struct fota_rom_loop *rl = ud;
+    for (unsigned i = 0; i < FOTA_ROM_PENDING; i++) {
+        struct fota_rom_pending *p = &rl->pending[i];
+        if (p->req != req)
+            continue;
+        p->req = NULL;
+        fota_rom_ledger_add(rl, p->device_id, p->file_id, p->bytes);
+        return;
+    }
+}
+
+static void rom_pending_add(struct fota_rom_loop *rl, const void *req, int64_t device_id,
+                            int64_t file_id, int64_t bytes)
+{
+    for (unsigned i = 0; i < FOTA_ROM_PENDING; i++)
+        if (rl->pending[i].req == req)
+            rl->pending[i].req = NULL; /* a stale entry of a reused request */
+    struct fota_rom_pending *p = &rl->pending[rl->pending_next++ % FOTA_ROM_PENDING];
+    *p = (struct fota_rom_pending){ req, device_id, file_id, bytes };
+}
+
+/* Finds the release: exact version, else the cleaned one (padding/junk cut),
+ * else the unique release that the (15-byte truncated) version prefixes. */
+static int find_rom(struct fota_store *st, int64_t product_id, const char *raw, struct fota_rom *out)
+{
+    if (st->ops->rom_get(st, product_id, raw, out) == 0)
+        return 0;
+    char clean[FOTA_VERSION_MAX];
+    size_t n = fota_devproto_version_clean(clean, sizeof clean, raw, strlen(raw));
+    if (n == 0)
+        return FOTA_ENOENT;
+    if (st->ops->rom_get(st, product_id, clean, out) == 0)
+        return 0;
+    struct fota_rom *list = NULL;
+    size_t cnt = 0, hits = 0;
+    int rc = st->ops->rom_list(st, product_id, &list, &cnt);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < cnt; i++) {
+        if (strncmp(list[i].version, clean, n) == 0 && n >= FOTA_DEVPROTO_VCOPY) {
+            if (hits++ == 0)
+                *out = list[i];
+        }
+    }
+    free(list);
+    return hits == 1 ? 0 : FOTA_ENOENT;
+}
+
+/* The loop's caches (struct fota_rom_loop) of what a download looks up
+ * (key -> product/device, and release + file name -> file) are valid while
+ * the store's generation is unchanged: any write to keys, devices or
+ * releases (a key rotation, a new release, a deletion) invalidates every
+ * entry at once, so a revoked key stops at the next request, as without the
+ * cache. Backends that do not count generations (memory store: 0) are not
+ * cached.
+ *
+ * Its blob cache keeps open descriptors: a blob is named by its SHA-256 and
+ * never changes, so its descriptor is reused across downloads (no open,
+ * fstat and close per request); the store lookup before it still decides
+ * whether the file may be served. An entry is reopened at the first use
+ * after the store's generation moved, and the first download after a write
+ * closes every entry no body reads (so a deleted blob's space is not held);
+ * an entry is never replaced or closed while in use. */
+
+/* After a store write: close what no body reads (a deleted release's blob
+ * must not keep its disk space through a cached descriptor). */
+static void blob_sweep(struct fota_rom_loop *rl, uint64_t gen)
+{
+    rl->blob_swept = gen;
+    for (unsigned i = 0; i < FOTA_ROM_BLOB_SLOTS; i++) {
+        struct fota_rom_blob *b = &rl->blobs[i];
+        if (b->fd > 0 && b->refs == 0 && b->gen != gen) {
+            close(b->fd);
+            b->fd = 0;
+        }
+    }
+}
+
+void fota_rom_blob_release(void *entry)
+{
+    struct fota_rom_blob *b = entry;
+    b->refs--;
+}
+
+void fota_rom_blobs_close(struct fota_rom_loop *rl)
+{
+    for (unsigned i = 0; i < FOTA_ROM_BLOB_SLOTS; i++) {
+        struct fota_rom_blob *b = &rl->blobs[i];
+        if (b->fd > 0)
+            close(b->fd);
+        b->fd = 0;
+    }
+}
+
+/* fd and size of the blob; *cached is the entry to release when the body is
+ * done, or NULL when fd is the caller's own. */
+static int blob_get(struct fota_rom_loop *rl, const char *sha, uint64_t gen, int *fd,
+                    int64_t *size, struct fota_rom_blob **cached)
+{
+    unsigned h = 2166136261u;
+    for (const char *c = sha; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    struct fota_rom_blob *b = &rl->blobs[h % FOTA_ROM_BLOB_SLOTS];
+    *cached = NULL;
+    if (gen != rl->blob_swept)
+        blob_sweep(rl, gen);
+    if (b->fd > 0 && strcmp(b->sha256, sha) == 0 && (b->gen == gen || b->refs > 0)) {
+        *fd = b->fd;
+        *size = b->size;
+        b->refs++;
+        *cached = b;
+        return 0;
+    }
+    int rc = fota_blob_open(rl->ctx->srv->blobs, sha, fd, size);
+    if (rc < 0 || !gen || b->refs > 0 || strlen(sha) >= sizeof b->sha256)
+        return rc;   /* uncached: the caller owns fd */
+    if (b->fd > 0)
+        close(b->fd);
+    *b = (struct fota_rom_blob){ .gen = gen, .fd = *fd, .size = *size, .refs = 1 };
+    memcpy(b->sha256, sha, strlen(sha) + 1);
+    *cached = b;
+    return 0;
+}
+
+/* The body does not need fd after all. */
+static void rom_fd_drop(int fd, struct fota_rom_blob *blob)
+{
+    if (blob)
+        fota_rom_blob_release(blob);
+    else
+        close(fd);
+}
+
+static unsigned cache_slot(const char *a, const char *b, int64_t n)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)n;
+    for (; a && *a; a++)
+        h = (h ^ (uint8_t)*a) * 16777619u;
+    for (; b && *b; b++)
+        h = (h ^ (uint8_t)*b) * 16777619u;
+    return h % FOTA_ROM_CACHE_SLOTS;
+}
+
+/* Resolves the caller's key to the product it may download from. */
+static int rom_auth_store(struct fota_req *r, int64_t *product_id, int64_t *device_id);
+
+static int rom_auth(struct fota_rom_loop *rl, struct fota_req *r, uint64_t gen,
+                    int64_t *product_id, int64_t *device_id)
+{
+    const char *hdr = fota_req_header(r, "Authorization"), *k = NULL;
+    size_t len = 0;
+    struct fota_rom_auth_entry *e = NULL;
+    if (gen && hdr && fota_key_from_header(hdr, &k, &len) == 0 && len < FOTA_KEY_BUF) {
+        char key[FOTA_KEY_BUF];
+        memcpy(key, k, len);
+        key[len] = '\0';
+        e = &rl->auth[cache_slot(key, NULL, 0)];
+        if (e->gen == gen && strcmp(e->key, key) == 0) {
+            *product_id = e->product_id;
+            *device_id = e->device_id;
+            r->dev_id = e->device_id;
+            return 0;
+        }
+        e->gen = 0;
+        memcpy(e->key, key, len + 1);
+    }
+    int rc = rom_auth_store(r, product_id, device_id);
+    if (rc == 0 && e) {
+        e->product_id = *product_id;
+        e->device_id = *device_id;
+        e->gen = gen;   /* read before the lookups: a write meanwhile invalidates it */
+    }
+    return rc;
+}
+
+static int rom_auth_store(struct fota_req *r, int64_t *product_id, int64_t *device_id)
+{
+    struct fota_key k;
+    if (fota_req_auth(r, &k) < 0)
+        return FOTA_EAUTH; /* replied 401 */
+    *device_id = 0;
+    *product_id = 0;
+    if (k.kind == FOTA_KEY_MASTER || k.kind == FOTA_KEY_OWNER) {
+        struct fota_device d;
+        if (r->srv->store->ops->device_get(r->srv->store, k.device_id, &d) < 0) {
+            fota_reply_error(r, 403, "key without a device");
+            return FOTA_EPERM;
+        }
+        *device_id = d.id;
+        *product_id = d.product_id;
+    } else if (k.kind == FOTA_KEY_PRODUCT) {
+        *product_id = k.product_id;
+    } else if (k.kind != FOTA_KEY_ADMIN) {
+        fota_reply_error(r, 403, "this key cannot download firmware");
+        return FOTA_EPERM;
+    }
+    return 0;
+}
+
+/* Writes the queued header and body now, in this loop pass, instead of
+ * waiting for the next pass's EPOLLOUT: the header (held by TCP_CORK), then
+ * sendfile. What the socket does not take stays queued and libevent sends it
+ * as before (its write callback then ends the request); an error is left for
+ * libevent's next write to see. Called after evhttp_send_reply_end, so evhttp
+ * waits for the write callback: when everything is written here it is
+ * triggered deferred (libevent's own write would find nothing and not call
+ * it), which ends the request after the handler has returned (the connection
+ * must outlive the handler). The output buffer's start is frozen for users of
+ * a socket bufferevent; libevent's write unfreezes it around its write too. */
+static void rom_send_now(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t sfd = bufferevent_getfd(bev);
+    /* Plain sockets only: TLS (and any filter) must go through libevent. */
+    if (sfd < 0 || bufferevent_openssl_get_ssl(bev) || bufferevent_get_underlying(bev))
+        return;
+    evbuffer_unfreeze(out, 1);
+    for (int i = 0; i < 4 && evbuffer_get_length(out) > 0; i++)
+        if (evbuffer_write(out, sfd) <= 0)
+            break;
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) == 0)
+        bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* The release and file a download asks for: from the loop's cache, else
+ * from the store (and then cached). Replies 404 and returns -1 if there is
+ * none; rl->scratch holds the release's product and version afterwards. */
+static const struct fota_rom_file *rom_resolve(struct fota_rom_loop *rl, struct fota_req *r,
+                                               uint64_t gen, int64_t product_id,
+                                               const char *version, const char *filename)
+{
+    struct fota_store *st = rl->ctx->srv->store;
+    struct fota_rom *rom = &rl->scratch;
+    struct fota_rom_file_entry *fe = NULL;
+    const struct fota_rom_file *file = NULL;
+    int rc = FOTA_ENOENT;
+    if (gen && strlen(version) < FOTA_VERSION_MAX && strlen(filename) < FOTA_NAME_MAX) {
+        fe = &rl->files[cache_slot(version, filename, product_id)];
+        if (fe->gen == gen && fe->product_id == product_id && strcmp(fe->version, version) == 0 &&
+            strcmp(fe->name, filename) == 0) {
+            rom->product_id = fe->rom_product_id;
+            fota_str_copy(rom->version, sizeof rom->version, fe->rom_version);
+            return &fe->file;
+        }
+    }
+    if (product_id > 0) {
+        rc = find_rom(st, product_id, version, rom);
+    } else { /* admin: the first product that has this release */
+        struct fota_product *ps = NULL;
+        size_t np = 0;
+        if (st->ops->product_list(st, &ps, &np) == 0)
+            for (size_t i = 0; i < np && rc < 0; i++)
+                rc = find_rom(st, ps[i].id, version, rom);
+        free(ps);
+    }
+    char vq[96];
+    if (rc < 0) {
+        fota_reply_error(r, 404, "no release %s for this key",
+                         fota_log_quote(version, vq, sizeof vq));
+        return NULL;
+    }
+    for (size_t i = 0; i < rom->nfiles; i++)
+        if (strcmp(rom->files[i].name, filename) == 0)
+            file = &rom->files[i];
+    if (!file) {
+        fota_reply_error(r, 404, "release %s has no file %s", rom->version,
+                         fota_log_quote(filename, vq, sizeof vq));
+        return NULL;
+    }
+    if (fe) {
+        fe->product_id = product_id;
+        fota_str_copy(fe->version, sizeof fe->version, version);
+        fota_str_copy(fe->name, sizeof fe->name, filename);
+        fota_str_copy(fe->rom_version, sizeof fe->rom_version, rom->version);
+        fe->rom_product_id = rom->product_id;
+        fe->file = *file;
+        fe->gen = gen;
+    }
+    return file;
+}
+
+/* The reply's headers for [from, to] of a file of size bytes. */
+static void rom_headers(struct evkeyvalq *oh, const struct fota_rom_file *file, int ranged,
+                        int64_t from, int64_t to, int64_t size)
+{
+    char hv[160];
+    evhttp_remove_header(oh, "Content-Length");
+    evhttp_add_header(oh, "Content-Type", "application/octet-stream");
+    snprintf(hv, sizeof hv, "%" PRId64, to - from + 1);
+    evhttp_add_header(oh, "Content-Length", hv);
+    snprintf(hv, sizeof hv, "attachment;filename=%s", file->name);
+    evhttp_add_header(oh, "Content-Disposition", hv);
+    snprintf(hv, sizeof hv, "\"%s\"", file->sha256);
+    evhttp_add_header(oh, "ETag", hv);
+    evhttp_add_header(oh, "Accept-Ranges", "bytes");
+    if (ranged) {
+        snprintf(hv, sizeof hv, "bytes %" PRId64 "-%" PRId64 "/%" PRId64, from, to, size);
+        evhttp_add_header(oh, "Content-Range", hv);
+    }
+}
+
+/* Sends the header and, for a GET with a body, the file segment (fd is
+ * consumed or dropped either way). */
+static void rom_send(struct fota_rom_loop *rl, struct fota_req *r, int code, int fd,
+                     struct fota_rom_blob *blob, int64_t from, int64_t len, int64_t size,
+                     int64_t device_id, const struct fota_rom_file *file)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    struct bufferevent *now = NULL;
+    int body = !r->head && len > 0 && bev;
+    if (body) {
+        rom_pending_add(rl, r->ev, device_id, file->id, len);
+        evhttp_request_set_on_complete_cb(r->ev, rom_complete_cb, rl);
+        /* Header and body leave in full segments (nginx's tcp_nopush): the
+         * connection closes after the body, which flushes the cork. */
+        int one = 1;
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_CORK, &one, sizeof one);
+    }
+    evhttp_send_reply_start(r->ev, code, code == 206 ? "Partial Content" : "OK");
+    if (body) {
+        /* libevent writes 16 KiB per loop pass by default: let sendfile move
+         * the whole image in as few calls as the socket buffer allows. */
+        bufferevent_set_max_single_write(bev, 1 << 20);
+        /* The evbuffer owns fd from here (closed when the segment is sent);
+         * rom_body.c also feeds the device's progress record. */
+        if (fota_rom_body_add(rl, bev, fd, from, len, size, device_id, file->name,
+                              rl->scratch.version, blob ? fota_rom_blob_release : NULL,
+                              blob) == 0) {
+            fd = -1;
+            now = bev;
+        }
+    }
+    if (fd >= 0)
+        rom_fd_drop(fd, blob);
+    evhttp_send_reply_end(r->ev);
+    if (now)
+        rom_send_now(now);
+}
+
+void fota_rom_download(struct fota_req *r)
+{
+    struct fota_rom_ctx *ctx = r->ud;
+    struct fota_rom_loop *rl = ctx->loops[fota_loop_index(r->loop)];
+    const char *version = fota_req_query(r, "version");
+    const char *filename = fota_req_query(r, "filename");
+    int64_t product_id, device_id;
+    int fd = -1;
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    /* Every reply on this route closes the connection, errors included: a
+     * trailing NUL (RTOS clients) must never be parsed as a next request.
+     * evhttp adds "Connection: keep-alive" for a keep-alive HTTP/1.0 request
+     * unless the request's own header is gone. */
+    evhttp_remove_header(evhttp_request_get_input_headers(r->ev), "Connection");
+    evhttp_remove_header(oh, "Connection");
+    evhttp_add_header(oh, "Connection", "close");
+    if (!version || !filename) {
+        fota_reply_error(r, 400, "need action=download_rom, version= and filename=");
+        return;
+    }
+    uint64_t gen = fota_store_generation(ctx->srv->store);
+    if (rom_auth(rl, r, gen, &product_id, &device_id) < 0)
+        return;
+    const struct fota_rom_file *file = rom_resolve(rl, r, gen, product_id, version, filename);
+    if (!file)
+        return;
+    int64_t size = 0;
+    struct fota_rom_blob *blob = NULL;
+    int rc = blob_get(rl, file->sha256, gen, &fd, &size, &blob);
+    if (rc < 0) {
+        fota_reply_error(r, rc == FOTA_ENOENT ? 404 : 500, "file %s is missing (%s)", file->name,
+                         fota_errname(rc));
+        return;
+    }
+    int64_t from = 0, to = size - 1;
+    int ranged = fota_rom_range(fota_req_header(r, "Range"), size, &from, &to);
+    if (ranged < 0) {
+        char hv[64];
+        rom_fd_drop(fd, blob);
+        snprintf(hv, sizeof hv, "bytes */%" PRId64, size);
+        evhttp_add_header(oh, "Content-Range", hv);
+        fota_reply_error(r, 416, "range not satisfiable");
+        return;
+    }
+    int64_t len = ranged ? to - from + 1 : size;
+    int code = ranged ? 206 : 200;
+    rom_headers(oh, file, ranged, from, to, size);
+    r->replied = 1;
+    FOTA_INFO("rom download req=%" PRIu64 " method=%s dev=%lld product=%lld version=%s file=%s "
+              "status=%d bytes=%" PRId64 " peer=%s loop=%d", r->id, r->head ? "HEAD" : "GET",
+              (long long)device_id, (long long)rl->scratch.product_id, rl->scratch.version,
+              file->name, code, len, r->peer ? r->peer : "-", fota_loop_index(r->loop));
+    rom_send(rl, r, code, fd, blob, from, len, size, device_id, file);
+}
