@@ -12,22 +12,7 @@
 #include "api.h"
 #include "rom.h"
 #include "log.h"
-
-/* Publishes a product-wide message about a deletion (best effort). */
-static void note(struct fota_server *srv, int64_t pid, int64_t dev, const char *action,
-                 json_t *body)
-{
-    struct fota_message m = { 0 };
-    char *t = body ? json_dumps(body, JSON_SORT_KEYS) : NULL;
-
-    m.product_id = pid;
-    m.device_id = dev;
-    snprintf(m.action, sizeof m.action, "%s", action);
-    snprintf(m.body, sizeof m.body, "%s", t ? t : "{}");
-    free(t);
-    json_decref(body);
-    fota_server_publish_message(srv, &m);
-}
+#include "xmalloc.h"
 
 /* 1 if hash is in the sorted list refs[0..n). */
 static int is_referenced(char (*refs)[FOTA_HASH_HEX], size_t n, const char *hash)
@@ -117,11 +102,7 @@ static void handle_rom_delete(struct fota_req *r)
                          (long long)job);
         return;
     }
-    rom = malloc(sizeof *rom);
-    if (!rom) {
-        fota_reply_error(r, 503, "out of memory");
-        return;
-    }
+    rom = fota_xmalloc(sizeof *rom);
     fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* pending ledger rows of its files land first */
     e = srv->store->ops->rom_delete(srv->store, pid, version, rom);
     if (e == FOTA_ENOENT) {
@@ -142,7 +123,7 @@ static void handle_rom_delete(struct fota_req *r)
     remove_blobs(r->ud, rom, j);
     FOTA_INFO("rom deleted product=%lld version=%s files=%zu blobs_removed=%zu", (long long)pid,
               version, rom->nfiles, json_array_size(json_object_get(j, "blobs_removed")));
-    note(srv, pid, 0, "rom_deleted", json_pack("{s:s}", "version", version));
+    fota_api_note(srv, pid, 0, "rom_deleted", json_pack("{s:s}", "version", version));
     fota_reply_json(r, 200, j);
 out:
     free(rom);
@@ -184,7 +165,7 @@ static void handle_device_delete(struct fota_req *r)
     fota_hub_publish(srv, FOTA_HUB_DEVICE_DELETED, &gone);
     FOTA_INFO("device deleted dev=%lld product=%lld connections_closed=%d", (long long)id,
               (long long)d.product_id, closed);
-    note(srv, d.product_id, 0, "device_deleted",
+    fota_api_note(srv, d.product_id, 0, "device_deleted",
          json_pack("{s:I, s:s}", "device_id", (json_int_t)id, "device", d.name));
     d.online = 0;
     json_t *j = json_object();

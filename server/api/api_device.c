@@ -6,12 +6,13 @@
 #include <string.h>
 
 #include "api.h"
+#include "clock.h"
 #include "log.h"
 
 static void handle_ping(struct fota_req *r)
 {
     json_t *j = json_object();
-    json_object_set_new(j, "epoch", json_integer(fota_server_now()));
+    json_object_set_new(j, "epoch", json_integer(fota_clock_wall_s()));
     fota_reply_json(r, 200, j);
 }
 

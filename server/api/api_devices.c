@@ -300,10 +300,6 @@ static void handle_device_keybin(struct fota_req *r)
         }
     }
     struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        fota_reply_error(r, 503, "out of memory");
-        return;
-    }
     evbuffer_add(b, sector, sizeof(sector));
     FOTA_INFO("master key sector downloaded device=%lld flash_addr=%s", (long long)d.id,
               addr[0] ? addr : "-");

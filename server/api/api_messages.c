@@ -11,6 +11,7 @@
 #include "api.h"
 #include "loop.h"
 #include "log.h"
+#include "xmalloc.h"
 
 #define KEEPALIVE_S 15
 
@@ -38,17 +39,15 @@ static int send_event(struct fota_req *r, const struct fota_message *m)
 {
     int rc = 0;
     json_t *j = fota_api_json_message(m);
-    char *t = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+    char *t = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref(j);
     if (!t)
-        return 0;
+        return 0;   /* a body jansson cannot encode: not sent */
     size_t cap = strlen(t) + 64;
-    char *buf = malloc(cap);
-    if (buf) {
-        int n = snprintf(buf, cap, "id: %lld\ndata: %s\n\n", (long long)m->id, t);
-        rc = fota_req_stream_send(r, buf, (size_t)n);
-        free(buf);
-    }
+    char *buf = fota_xmalloc(cap);
+    int n = snprintf(buf, cap, "id: %lld\ndata: %s\n\n", (long long)m->id, t);
+    rc = fota_req_stream_send(r, buf, (size_t)n);
+    free(buf);
     free(t);
     return rc == FOTA_ECLOSED ? rc : 0;
 }
@@ -78,15 +77,11 @@ static void on_closed(void *ud)
 
 static void handle_follow(struct fota_req *r, const struct fota_message_filter *flt)
 {
-    struct follower *f = calloc(1, sizeof(*f));
+    struct follower *f = fota_xcalloc(1, sizeof(*f));
     int64_t after = 0;
     const char *last = fota_req_header(r, "Last-Event-ID");
     int bad = 0;
 
-    if (!f) {
-        fota_reply_error(r, 503, "out of memory");
-        return;
-    }
     after = qnum(r, "after", 0, &bad);
     if (last && *last)
         after = strtoll(last, NULL, 10);
@@ -96,12 +91,10 @@ static void handle_follow(struct fota_req *r, const struct fota_message_filter *
     /* Both live on the request's own loop (this route runs on any loop). */
     f->keepalive = event_new(r->loop ? fota_loop_base(r->loop) : r->srv->base, -1, EV_PERSIST,
                              on_keepalive, f);
-    if (!f->sub || !f->keepalive) {
-        fota_server_unsubscribe(r->srv, f->sub);
-        if (f->keepalive)
-            event_free(f->keepalive);
+    if (!f->sub) {   /* no bus on this loop */
+        event_free(f->keepalive);
         free(f);
-        fota_reply_error(r, 503, "out of memory");
+        fota_reply_error(r, 503, "cannot follow messages now");
         return;
     }
     if (fota_req_stream_begin(r, on_closed, f) != 0) {

@@ -7,8 +7,9 @@
 
 #include <openssl/rand.h>
 
-#include "fwimg.h"
 #include "api.h"
+#include "clock.h"
+#include "fwimg.h"
 #include "log.h"
 
 /* Copies a JSON string member into out; 0 ok, replies 400/422 otherwise.
@@ -118,7 +119,7 @@ static void handle_product_create(struct fota_req *r)
     fota_key_hash(pkey, FOTA_KEY_LEN, pk.hash);
     pk.kind = FOTA_KEY_PRODUCT;
     pk.product_id = p.id;
-    pk.created = fota_server_now();
+    pk.created = fota_clock_wall_s();
     e = r->srv->store->ops->key_create(r->srv->store, &pk);
     if (e && e != FOTA_EEXIST) {
         fota_reply_error(r, 500, "store error %s", fota_errname(e));

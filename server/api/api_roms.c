@@ -155,18 +155,8 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
     }
     FOTA_INFO("rom released product=%lld version=%s files=%zu", (long long)pid, u->rom.version,
               u->rom.nfiles);
-    {
-        struct fota_message m = { 0 };
-        m.product_id = pid;
-        snprintf(m.action, sizeof(m.action), "rom_released");
-        json_t *b = json_pack("{s:s, s:I}", "version", u->rom.version, "files",
-                              (json_int_t)u->rom.nfiles);
-        char *t = json_dumps(b, JSON_SORT_KEYS);
-        snprintf(m.body, sizeof(m.body), "%s", t ? t : "{}");
-        free(t);
-        json_decref(b);
-        fota_server_publish_message(srv, &m);
-    }
+    fota_api_note(srv, pid, 0, "rom_released", json_pack("{s:s, s:I}", "version",
+                  u->rom.version, "files", (json_int_t)u->rom.nfiles));
     json_t *j = json_object();
     json_object_set_new(j, "rom", fota_rom_json(&u->rom));
     struct fota_version pv;
@@ -277,11 +267,7 @@ static void handle_rom_upload(struct fota_req *r)
     pid = fota_req_cap_id(r, 0);
     if (pid < 0)
         return;
-    u = calloc(1, sizeof(*u));
-    if (!u) {
-        fota_reply_error(r, 503, "out of memory");
-        return;
-    }
+    u = fota_xcalloc(1, sizeof(*u));
     if (fota_api_product_load(r, pid, &u->product))
         goto out;
     if (fota_multipart_boundary(fota_req_header(r, "Content-Type"), boundary,
@@ -454,21 +440,13 @@ static int notify_devices(struct fota_server *srv, int64_t pid, const char *vers
         const struct fota_device *d = &devs[i];
         if (!d->rom_version[0] || fota_version_cmp(d->rom_version, version) >= 0)
             continue;
-        struct fota_message m = { 0 };
         char text[FOTA_NAME_MAX + FOTA_VERSION_MAX + 64], zh[FOTA_NAME_MAX + FOTA_VERSION_MAX + 64];
-        m.product_id = pid;
-        m.device_id = d->id;
-        snprintf(m.action, sizeof(m.action), "rom_update_available");
         snprintf(text, sizeof(text), "device %s has version %s available", d->name, version);
         snprintf(zh, sizeof(zh), "设备 %s 有版本 %s 更新", d->name, version);
         json_t *b = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "device", d->name, "device_id",
                               (json_int_t)d->id, "from_version", d->rom_version, "version",
                               version, "text", text, "text_zh", zh);
-        char *t = b ? json_dumps(b, JSON_SORT_KEYS) : NULL;
-        snprintf(m.body, sizeof(m.body), "%s", t ? t : "{}");
-        free(t);
-        json_decref(b);
-        if (fota_server_publish_message(srv, &m) == 0)
+        if (fota_api_note(srv, pid, d->id, "rom_update_available", b) == 0)
             notified++;
     }
     free(devs);
@@ -489,11 +467,7 @@ static void handle_rom_set_current(struct fota_req *r)
     if (pid < 0 || fota_api_product_load(r, pid, &p))
         return;
     const char *version = r->caps[1];
-    rom = malloc(sizeof(*rom));
-    if (!rom) {
-        fota_reply_error(r, 503, "out of memory");
-        return;
-    }
+    rom = fota_xmalloc(sizeof(*rom));
     fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = srv->store->ops->rom_get(srv->store, pid, version, rom);
     if (e == FOTA_ENOENT) {
@@ -531,11 +505,7 @@ static struct fota_rom *load_rom(struct fota_req *r)
     pid = fota_req_cap_id(r, 0);
     if (pid < 0 || fota_api_product_load(r, pid, &p))
         return NULL;
-    struct fota_rom *rom = malloc(sizeof(*rom));
-    if (!rom) {
-        fota_reply_error(r, 503, "out of memory");
-        return NULL;
-    }
+    struct fota_rom *rom = fota_xmalloc(sizeof(*rom));
     fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = r->srv->store->ops->rom_get(r->srv->store, pid, r->caps[1], rom);
     if (e) {
@@ -584,10 +554,6 @@ static void handle_rom_file(struct fota_req *r)
         goto out;
     }
     struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        fota_reply_error(r, 503, "out of memory");
-        goto out;
-    }
     /* A file segment (sendfile); for HEAD it only gives the length. */
     if (size > 0) {
         if (evbuffer_add_file(b, fd, 0, size) != 0) {

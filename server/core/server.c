@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "loop.h"
 #include "recovery.h"
@@ -145,7 +146,7 @@ int fota_server_device_keys_create(struct fota_server *srv, const struct fota_de
         k.kind = kinds[i].kind;
         k.product_id = d->product_id;
         k.device_id = d->id;
-        k.created = fota_server_now();
+        k.created = fota_clock_wall_s();
         int r = srv->store->ops->key_create(srv->store, &k);
         if (r)
             return r;
@@ -476,7 +477,7 @@ static int setup_admin_key(struct fota_server *srv)
         return 0;
     }
     k.kind = FOTA_KEY_ADMIN;
-    k.created = fota_server_now();
+    k.created = fota_clock_wall_s();
     r = srv->store->ops->key_create(srv->store, &k);
     if (r) {
         FOTA_ERROR("cannot store admin key error=%s", fota_errname(r));
@@ -529,7 +530,7 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
     srv->lock_fd = -1;
     srv->conf = *conf;
     srv->base = base;
-    srv->started = fota_server_now();
+    srv->started = fota_clock_wall_s();
     srv->loops[0] = fota_loop_adopt(base, 0);
     if (!srv->loops[0])
         return FOTA_ENOMEM;
