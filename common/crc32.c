@@ -3,6 +3,7 @@
  * constant data generated from the polynomial, so nothing runs at start-up. */
 #include "crc32.h"
 
+/* clang-format off */
 static const uint32_t crc_table[256] = {
     0x00000000u, 0x77073096u, 0xEE0E612Cu, 0x990951BAu,
     0x076DC419u, 0x706AF48Fu, 0xE963A535u, 0x9E6495A3u,
@@ -69,6 +70,7 @@ static const uint32_t crc_table[256] = {
     0xB3667A2Eu, 0xC4614AB8u, 0x5D681B02u, 0x2A6F2B94u,
     0xB40BBE37u, 0xC30C8EA1u, 0x5A05DF1Bu, 0x2D02EF8Du,
 };
+/* clang-format on */
 
 uint32_t fota_crc32_update(uint32_t crc, const void *data, size_t len)
 {

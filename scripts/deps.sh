@@ -12,12 +12,13 @@ pkgs=(
   gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
   libmosquitto-dev mosquitto mosquitto-clients
 )
-# Extra packages a later step asks for: deps.sh [--bench] [--web] [--pg] [--tsan]
+# Extra packages a later step asks for: deps.sh [--bench] [--web] [--pg] [--tsan] [--fmt]
 for a in "$@"; do
   case "$a" in
     --bench) pkgs+=(nginx-light wrk strace) ;;
     --pg)    pkgs+=(postgresql) ;;
     --tsan)  pkgs+=(clang-16 libclang-rt-16-dev) ;;   # clang 14's TSan crashes (Makefile)
+    --fmt)   pkgs+=(clang-format-16) ;;                 # .clang-format needs 16 (docs/style.md)
     --web)   pkgs+=(chromium fonts-wqy-microhei nodejs) ;;
   esac
 done

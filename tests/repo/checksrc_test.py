@@ -101,6 +101,12 @@ expect("opening comments", {
     "CMakeLists.txt": "project(x)\n"},
     1, ["common/x.c:1: opening", "scripts/tool:1: opening", "CMakeLists.txt:1: opening"],
     ["y.c", "ok.py"])
+expect("what .editorconfig asks", {
+    "cli/x.c": HDR + "int a;  \n\tint b;\nint c;\r\nint d;",
+    "Makefile": "# m\nall:\n\ttrue\n",
+    "docs/a.md": "# A\n\ntext\n"},
+    1, ["cli/x.c:2: space: trailing", "cli/x.c:3: space: a tab", "cli/x.c:4: space: a CR",
+        "cli/x.c:5: space: no newline"], ["Makefile", "docs/a.md"])
 expect("the allowlist takes up to its count", {
     "cli/x.c": HDR + "void f(char *d) { strcpy(d, \"a\"); strcpy(d, \"b\"); }\n"},
     0, ["2 on the allowlist"], allow="cli/x.c banned 2\n")
