@@ -1,12 +1,14 @@
 /* store_sqlite.c - the SQLite fota_store: open, pragmas, statement cache,
- * transactions and error mapping. The operations live in
- * store_sqlite_catalog.c (products, releases) and store_sqlite_fleet.c
- * (devices, keys, commands, messages, ledgers); the schema in
+ * transactions, the row helpers every op uses (one row, all rows) and error
+ * mapping. The operations live in store_sqlite_catalog.c (products,
+ * releases), store_sqlite_fleet.c (devices, keys, messages, ledgers),
+ * store_sqlite_command.c and store_sqlite_delete.c; the schema in
  * store_sqlite_schema.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "store_sqlite_int.h"
+#include "xmalloc.h"
 
 void fota_store_sqlite_lock(struct sql_store *q)
 {
@@ -78,21 +80,69 @@ int fota_store_sqlite_err(struct sql_store *q, int rc, const char *what)
     }
 }
 
-int fota_store_sqlite_exec(struct sql_store *q, sqlite3_stmt *st, const char *what, int64_t *id_out)
+int fota_store_sqlite_exec(struct sql_store *q, sqlite3_stmt *st, const char *what, int64_t *first)
 {
-    int rc, first = 1, ret = 0;
+    int rc, row = 0, ret = 0;
 
     if (!st)
         return FOTA_EIO;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (first && id_out)
-            *id_out = sqlite3_column_int64(st, 0);
-        first = 0;
+        if (row++ == 0 && first)
+            *first = sqlite3_column_int64(st, 0);
     }
     if (rc != SQLITE_DONE)
         ret = fota_store_sqlite_err(q, rc, what);
     fota_store_sqlite_done(st);
     return ret;
+}
+
+int fota_store_sqlite_one(struct sql_store *q, sqlite3_stmt *st, fota_store_sqlite_reader read,
+                          void *out, const char *what)
+{
+    int rc;
+
+    if (!st)
+        return FOTA_EIO;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read(st, out);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = FOTA_ENOENT;
+    } else {
+        rc = fota_store_sqlite_err(q, rc, what);
+    }
+    fota_store_sqlite_done(st);
+    return rc;
+}
+
+int fota_store_sqlite_collect(struct sql_store *q, sqlite3_stmt *st, fota_store_sqlite_reader read,
+                              size_t elem, void **out, size_t *n, const char *what)
+{
+    unsigned char *arr = NULL;
+    size_t k = 0, cap = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!st)
+        return FOTA_EIO;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == cap) {
+            cap = cap ? cap * 2 : 8;
+            arr = fota_xreallocarray(arr, cap, elem);
+        }
+        read(st, arr + k++ * elem);
+    }
+    rc = rc == SQLITE_DONE ? 0 : fota_store_sqlite_err(q, rc, what);
+    fota_store_sqlite_done(st);
+    if (rc != 0) {
+        free(arr);
+        return rc;
+    }
+    *out = arr ? arr : fota_xcalloc(1, elem);
+    *n = k;
+    return 0;
 }
 
 /* Switches the connection's sync level; only valid outside a transaction. */
@@ -150,6 +200,26 @@ void fota_store_sqlite_rollback(struct sql_store *q)
     }
 }
 
+int fota_store_sqlite_finish(struct sql_store *q, int rc)
+{
+    if (rc == 0)
+        return fota_store_sqlite_commit(q);
+    fota_store_sqlite_rollback(q);
+    return rc;
+}
+
+int fota_store_sqlite_exec_tx(struct sql_store *q, sqlite3_stmt *st, int durable, const char *what,
+                              int64_t *first)
+{
+    int rc = fota_store_sqlite_begin(q, durable);
+
+    if (rc) {
+        fota_store_sqlite_done(st);
+        return rc;
+    }
+    return fota_store_sqlite_finish(q, fota_store_sqlite_exec(q, st, what, first));
+}
+
 void fota_store_sqlite_col_text(sqlite3_stmt *st, int col, char *dst, size_t n)
 {
     fota_store_strlcpy(dst, (const char *)sqlite3_column_text(st, col), n);
@@ -164,22 +234,6 @@ int fota_store_sqlite_bind_text(sqlite3_stmt *st, int idx, const char *s, size_t
 int fota_store_sqlite_bind_id(sqlite3_stmt *st, int idx, int64_t v)
 {
     return v ? sqlite3_bind_int64(st, idx, v) : sqlite3_bind_null(st, idx);
-}
-
-int fota_store_sqlite_grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    size_t ncap;
-    void *p;
-
-    if (n < *cap)
-        return 0;
-    ncap = *cap ? *cap * 2 : 8;
-    p = realloc(*arr, ncap * elem);
-    if (!p)
-        return FOTA_ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return 0;
 }
 
 static void sqlite_close(struct fota_store *s)

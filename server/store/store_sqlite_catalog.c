@@ -20,8 +20,10 @@
     " p.slot_check"                                                                          \
     " FROM products p"
 
-static void read_product(sqlite3_stmt *st, struct fota_product *p)
+static void read_product(sqlite3_stmt *st, void *row)
 {
+    struct fota_product *p = row;
+
     memset(p, 0, sizeof *p);
     p->id = sqlite3_column_int64(st, 0);
     fota_store_sqlite_col_text(st, 1, p->name, sizeof p->name);
@@ -49,9 +51,6 @@ int fota_store_sqlite_product_create(struct fota_store *s, struct fota_product *
     if (!p->status[0])
         fota_store_strlcpy(p->status, "development", sizeof p->status);
     fota_store_sqlite_lock(q);
-    rc = fota_store_sqlite_begin(q, 1);
-    if (rc)
-        goto out;
     st = STMT(SQ_PRODUCT_INSERT,
               "INSERT INTO products (id, name, serial, status, description, flash_map, created,"
               " slot_check) VALUES (" SQL_NEXT_ID("products") ", ?, ?, ?, ?, ?, ?, ?) RETURNING id");
@@ -64,37 +63,12 @@ int fota_store_sqlite_product_create(struct fota_store *s, struct fota_product *
         sqlite3_bind_int64(st, 6, now);
         sqlite3_bind_int(st, 7, p->slot_check);
     }
-    rc = fota_store_sqlite_exec(q, st, "product_create", &id);
-    if (rc == 0)
-        rc = fota_store_sqlite_commit(q);
-    else
-        fota_store_sqlite_rollback(q);
+    rc = fota_store_sqlite_exec_tx(q, st, 1, "product_create", &id);
     if (rc == 0) {
         p->id = id;
         p->created = now;
     }
-out:
     return fota_store_sqlite_unlock(q, rc);
-}
-
-/* Runs a product query that yields at most one row. */
-static int product_one(struct sql_store *q, sqlite3_stmt *st, struct fota_product *out)
-{
-    int rc;
-
-    if (!st)
-        return FOTA_EIO;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        read_product(st, out);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = FOTA_ENOENT;
-    } else {
-        rc = fota_store_sqlite_err(q, rc, "product_get");
-    }
-    fota_store_sqlite_done(st);
-    return rc;
 }
 
 int fota_store_sqlite_product_get(struct fota_store *s, int64_t id, struct fota_product *out)
@@ -106,7 +80,7 @@ int fota_store_sqlite_product_get(struct fota_store *s, int64_t id, struct fota_
     st = STMT(SQ_PRODUCT_GET, PRODUCT_COLS " WHERE p.id = ?");
     if (st)
         sqlite3_bind_int64(st, 1, id);
-    return fota_store_sqlite_unlock(q, product_one(q, st, out));
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_product, out, "product_get"));
 }
 
 int fota_store_sqlite_product_find(struct fota_store *s, const char *name, struct fota_product *out)
@@ -118,50 +92,28 @@ int fota_store_sqlite_product_find(struct fota_store *s, const char *name, struc
     st = STMT(SQ_PRODUCT_FIND, PRODUCT_COLS " WHERE p.name = ?");
     if (st)
         fota_store_sqlite_bind_text(st, 1, name, FOTA_NAME_MAX);
-    return fota_store_sqlite_unlock(q, product_one(q, st, out));
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_product, out, "product_find"));
 }
 
 int fota_store_sqlite_product_list(struct fota_store *s, struct fota_product **out, size_t *n)
 {
     struct sql_store *q = Q(s);
-    struct fota_product *arr = NULL;
-    size_t k = 0, cap = 0;
     sqlite3_stmt *st;
-    int rc = FOTA_EIO;
 
-    *out = NULL;
-    *n = 0;
     fota_store_sqlite_lock(q);
     st = STMT(SQ_PRODUCT_LIST, PRODUCT_COLS " ORDER BY p.id");
-    if (!st)
-        goto out;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (fota_store_sqlite_grow((void **)&arr, &cap, k, sizeof *arr)) {
-            rc = FOTA_ENOMEM;
-            goto out;
-        }
-        read_product(st, &arr[k++]);
-    }
-    rc = rc == SQLITE_DONE ? 0 : fota_store_sqlite_err(q, rc, "product_list");
-out:
-    fota_store_sqlite_done(st);
-    if (rc == 0) {
-        *out = arr ? arr : calloc(1, sizeof *arr);
-        *n = k;
-        if (!*out)
-            rc = FOTA_ENOMEM;
-    } else {
-        free(arr);
-    }
-    return fota_store_sqlite_unlock(q, rc);
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_collect(q, st, read_product, sizeof **out,
+                                                                 (void **)out, n, "product_list"));
 }
 
 /* ---- releases ---------------------------------------------------------- */
 
 #define ROM_COLS "SELECT id, product_id, version, codename, changelog, is_current, created FROM roms"
 
-void fota_store_sqlite_read_rom(sqlite3_stmt *st, struct fota_rom *r)
+static void read_rom(sqlite3_stmt *st, void *row)
 {
+    struct fota_rom *r = row;
+
     memset(r, 0, offsetof(struct fota_rom, files));
     r->id = sqlite3_column_int64(st, 0);
     r->product_id = sqlite3_column_int64(st, 1);
@@ -172,7 +124,8 @@ void fota_store_sqlite_read_rom(sqlite3_stmt *st, struct fota_rom *r)
     r->created = sqlite3_column_int64(st, 6);
 }
 
-int fota_store_sqlite_read_files(struct sql_store *q, struct fota_rom *r)
+/* r's file rows (r->id set) in file order, at most FOTA_ROM_MAX_FILES. */
+static int read_files(struct sql_store *q, struct fota_rom *r)
 {
     sqlite3_stmt *st = STMT(SQ_ROM_FILES,
                             "SELECT id, name, sha256, size, slot, download_count FROM rom_files"
@@ -198,24 +151,24 @@ int fota_store_sqlite_read_files(struct sql_store *q, struct fota_rom *r)
     return rc;
 }
 
-/* Runs a release query that yields at most one row, then its files. */
-static int rom_one(struct sql_store *q, sqlite3_stmt *st, struct fota_rom *out)
+/* The release st selects (at most one row), with its files. */
+static int rom_one(struct sql_store *q, sqlite3_stmt *st, struct fota_rom *out, const char *what)
 {
-    int rc;
+    int rc = fota_store_sqlite_one(q, st, read_rom, out, what);
 
-    if (!st)
-        return FOTA_EIO;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        fota_store_sqlite_read_rom(st, out);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = FOTA_ENOENT;
-    } else {
-        rc = fota_store_sqlite_err(q, rc, "rom_get");
+    return rc ? rc : read_files(q, out);
+}
+
+int fota_store_sqlite_rom_read(struct sql_store *q, int64_t product_id, const char *version,
+                               struct fota_rom *out)
+{
+    sqlite3_stmt *st = STMT(SQ_ROM_GET, ROM_COLS " WHERE product_id = ? AND version = ?");
+
+    if (st) {
+        sqlite3_bind_int64(st, 1, product_id);
+        fota_store_sqlite_bind_text(st, 2, version, FOTA_VERSION_MAX);
     }
-    fota_store_sqlite_done(st);
-    return rc ? rc : fota_store_sqlite_read_files(q, out);
+    return rom_one(q, st, out, "rom_get");
 }
 
 int fota_store_sqlite_rom_create(struct fota_store *s, struct fota_rom *rom)
@@ -257,10 +210,7 @@ int fota_store_sqlite_rom_create(struct fota_store *s, struct fota_rom *rom)
         }
         rc = fota_store_sqlite_exec(q, st, "rom_create", &fid[i]);
     }
-    if (rc == 0)
-        rc = fota_store_sqlite_commit(q);
-    else
-        fota_store_sqlite_rollback(q);
+    rc = fota_store_sqlite_finish(q, rc);
     if (rc == 0) {
         rom->id = id;
         rom->created = now;
@@ -278,15 +228,9 @@ int fota_store_sqlite_rom_get(struct fota_store *s, int64_t product_id, const ch
                               struct fota_rom *out)
 {
     struct sql_store *q = Q(s);
-    sqlite3_stmt *st;
 
     fota_store_sqlite_lock(q);
-    st = STMT(SQ_ROM_GET, ROM_COLS " WHERE product_id = ? AND version = ?");
-    if (st) {
-        sqlite3_bind_int64(st, 1, product_id);
-        fota_store_sqlite_bind_text(st, 2, version, FOTA_VERSION_MAX);
-    }
-    return fota_store_sqlite_unlock(q, rom_one(q, st, out));
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_rom_read(q, product_id, version, out));
 }
 
 int fota_store_sqlite_rom_current(struct fota_store *s, int64_t product_id, struct fota_rom *out)
@@ -298,46 +242,27 @@ int fota_store_sqlite_rom_current(struct fota_store *s, int64_t product_id, stru
     st = STMT(SQ_ROM_CURRENT, ROM_COLS " WHERE product_id = ? AND is_current <> 0");
     if (st)
         sqlite3_bind_int64(st, 1, product_id);
-    return fota_store_sqlite_unlock(q, rom_one(q, st, out));
+    return fota_store_sqlite_unlock(q, rom_one(q, st, out, "rom_current"));
 }
 
 int fota_store_sqlite_rom_list(struct fota_store *s, int64_t product_id, struct fota_rom **out,
                                size_t *n)
 {
     struct sql_store *q = Q(s);
-    struct fota_rom *arr = NULL;
-    size_t k = 0, cap = 0;
     sqlite3_stmt *st;
-    int rc = FOTA_EIO;
+    int rc;
 
-    *out = NULL;
-    *n = 0;
     fota_store_sqlite_lock(q);
     st = STMT(SQ_ROM_LIST, ROM_COLS " WHERE product_id = ? ORDER BY id DESC");
-    if (!st)
-        goto out;
-    sqlite3_bind_int64(st, 1, product_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (fota_store_sqlite_grow((void **)&arr, &cap, k, sizeof *arr)) {
-            rc = FOTA_ENOMEM;
-            goto out;
-        }
-        fota_store_sqlite_read_rom(st, &arr[k++]);
-    }
-    rc = rc == SQLITE_DONE ? 0 : fota_store_sqlite_err(q, rc, "rom_list");
-    fota_store_sqlite_done(st);
-    st = NULL;
-    for (size_t i = 0; rc == 0 && i < k; i++)
-        rc = fota_store_sqlite_read_files(q, &arr[i]);
-out:
-    fota_store_sqlite_done(st);
-    if (rc == 0) {
-        *out = arr ? arr : calloc(1, sizeof *arr);
-        *n = k;
-        if (!*out)
-            rc = FOTA_ENOMEM;
-    } else {
-        free(arr);
+    if (st)
+        sqlite3_bind_int64(st, 1, product_id);
+    rc = fota_store_sqlite_collect(q, st, read_rom, sizeof **out, (void **)out, n, "rom_list");
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+        rc = read_files(q, &(*out)[i]);
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
     }
     return fota_store_sqlite_unlock(q, rc);
 }
@@ -375,49 +300,23 @@ int fota_store_sqlite_rom_set_current(struct fota_store *s, int64_t product_id, 
             sqlite3_bind_int64(st, 1, id);
         rc = fota_store_sqlite_exec(q, st, "rom_set_current", NULL);
     }
-    if (rc == 0)
-        rc = fota_store_sqlite_commit(q);
-    else
-        fota_store_sqlite_rollback(q);
+    rc = fota_store_sqlite_finish(q, rc);
 out:
     return fota_store_sqlite_unlock(q, rc);
+}
+
+static void read_hash(sqlite3_stmt *st, void *row)
+{
+    fota_store_sqlite_col_text(st, 0, row, FOTA_HASH_HEX);
 }
 
 int fota_store_sqlite_blob_refs(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n)
 {
     struct sql_store *q = Q(s);
-    char (*arr)[FOTA_HASH_HEX] = NULL;
-    size_t k = 0, cap = 0;
-    sqlite3_stmt *st = NULL;
-    int rc;
+    sqlite3_stmt *st;
 
-    *out = NULL;
-    *n = 0;
     fota_store_sqlite_lock(q);
-    /* Once, at start-up: not worth a cached statement. */
-    rc = sqlite3_prepare_v2(q->db, "SELECT DISTINCT sha256 FROM rom_files ORDER BY sha256",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        rc = fota_store_sqlite_err(q, rc, "blob_refs");
-        goto out;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (fota_store_sqlite_grow((void **)&arr, &cap, k, sizeof *arr)) {
-            rc = FOTA_ENOMEM;
-            goto out;
-        }
-        fota_store_sqlite_col_text(st, 0, arr[k++], FOTA_HASH_HEX);
-    }
-    rc = rc == SQLITE_DONE ? 0 : fota_store_sqlite_err(q, rc, "blob_refs");
-out:
-    sqlite3_finalize(st);
-    if (rc == 0) {
-        *out = arr ? arr : calloc(1, sizeof *arr);
-        *n = k;
-        if (!*out)
-            rc = FOTA_ENOMEM;
-    } else {
-        free(arr);
-    }
-    return fota_store_sqlite_unlock(q, rc);
+    st = STMT(SQ_BLOB_REFS, "SELECT DISTINCT sha256 FROM rom_files ORDER BY sha256");
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_collect(q, st, read_hash, sizeof **out,
+                                                                 (void **)out, n, "blob_refs"));
 }

@@ -1,8 +1,8 @@
-/* store_sqlite_fleet.c - devices, keys, commands, messages and the download
- * and transfer ledgers in the SQLite store.
+/* store_sqlite_fleet.c - devices, keys, messages and the download and
+ * transfer ledgers in the SQLite store (commands: store_sqlite_command.c).
  *
  * Devices and keys are written durably (synchronous=FULL for the commit);
- * the high-rate rows (presence, commands, messages, ledgers) use the
+ * the high-rate rows (presence, messages, ledgers) use the
  * connection's synchronous=NORMAL: see the comment in store_sqlite.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,85 +12,16 @@
 #define Q(s) fota_store_sqlite_cast(s)
 #define STMT(id, sql) fota_store_sqlite_stmt(q, (id), (sql))
 
-/* Collects rows of st into a malloc'ed array with read(); shared by lists. */
-#define COLLECT(q, st, arr, k, cap, read, what, rc)                                   \
-    do {                                                                           \
-        while (((rc) = sqlite3_step(st)) == SQLITE_ROW) {                          \
-            if (fota_store_sqlite_grow((void **)&(arr), &(cap), (k), sizeof *(arr))) { \
-                (rc) = FOTA_ENOMEM;                                                \
-                break;                                                             \
-            }                                                                      \
-            read((st), &(arr)[(k)++]);                                             \
-        }                                                                          \
-        if ((rc) == SQLITE_DONE)                                                   \
-            (rc) = 0;                                                              \
-        else if ((rc) != FOTA_ENOMEM)                                              \
-            (rc) = fota_store_sqlite_err((q), (rc), (what));                       \
-    } while (0)
-
-/* Hands a collected array to the caller (an empty list is a 1-element block). */
-static int hand_over(int rc, void *arr, size_t k, size_t elem, void **out, size_t *n)
-{
-    if (rc != 0) {
-        free(arr);
-        return rc;
-    }
-    if (!arr)
-        arr = calloc(1, elem);
-    if (!arr)
-        return FOTA_ENOMEM;
-    *out = arr;
-    *n = k;
-    return 0;
-}
-
-/* Runs a one-row query: 0 and read() on a row, ENOENT when there is none. */
-typedef void (*row_reader)(sqlite3_stmt *st, void *out);
-
-static int one_row(struct sql_store *q, sqlite3_stmt *st, row_reader read, void *out, const char *what)
-{
-    int rc;
-
-    if (!st)
-        return FOTA_EIO;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        read(st, out);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = FOTA_ENOENT;
-    } else {
-        rc = fota_store_sqlite_err(q, rc, what);
-    }
-    fota_store_sqlite_done(st);
-    return rc;
-}
-
-/* One statement in its own transaction (durable or not); returns its id. */
-static int exec_tx(struct sql_store *q, sqlite3_stmt *st, int durable, const char *what, int64_t *id)
-{
-    int rc = fota_store_sqlite_begin(q, durable);
-
-    if (rc) {
-        fota_store_sqlite_done(st);
-        return rc;
-    }
-    rc = fota_store_sqlite_exec(q, st, what, id);
-    if (rc == 0)
-        rc = fota_store_sqlite_commit(q);
-    else
-        fota_store_sqlite_rollback(q);
-    return rc;
-}
-
 /* ---- devices ----------------------------------------------------------- */
 
 #define DEVICE_COLS                                                                       \
     "SELECT id, product_id, name, bssid, activated, activated_at, rom_version, running_slot," \
     " last_active, online, created, key_generation FROM devices"
 
-static void read_device(sqlite3_stmt *st, struct fota_device *d)
+static void read_device(sqlite3_stmt *st, void *row)
 {
+    struct fota_device *d = row;
+
     memset(d, 0, sizeof *d);
     d->id = sqlite3_column_int64(st, 0);
     d->product_id = sqlite3_column_int64(st, 1);
@@ -104,11 +35,6 @@ static void read_device(sqlite3_stmt *st, struct fota_device *d)
     d->online = sqlite3_column_int(st, 9);
     d->created = sqlite3_column_int64(st, 10);
     d->key_generation = sqlite3_column_int(st, 11);
-}
-
-static void read_device_v(sqlite3_stmt *st, void *out)
-{
-    read_device(st, out);
 }
 
 int fota_store_sqlite_device_create(struct fota_store *s, struct fota_device *d)
@@ -136,7 +62,7 @@ int fota_store_sqlite_device_create(struct fota_store *s, struct fota_device *d)
         sqlite3_bind_int64(st, 10, now);
         sqlite3_bind_int(st, 11, d->key_generation);
     }
-    rc = exec_tx(q, st, 1, "device_create", &id);
+    rc = fota_store_sqlite_exec_tx(q, st, 1, "device_create", &id);
     if (rc == 0) {
         d->id = id;
         d->created = now;
@@ -153,31 +79,24 @@ int fota_store_sqlite_device_get(struct fota_store *s, int64_t id, struct fota_d
     st = STMT(SQ_DEVICE_GET, DEVICE_COLS " WHERE id = ?");
     if (st)
         sqlite3_bind_int64(st, 1, id);
-    return fota_store_sqlite_unlock(q, one_row(q, st, read_device_v, out, "device_get"));
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_device, out, "device_get"));
 }
 
 int fota_store_sqlite_device_list(struct fota_store *s, int64_t product_id, struct fota_device **out,
                                   size_t *n)
 {
     struct sql_store *q = Q(s);
-    struct fota_device *arr = NULL;
-    size_t k = 0, cap = 0;
     sqlite3_stmt *st;
-    int rc = FOTA_EIO;
 
     fota_store_sqlite_lock(q);
     if (product_id)
         st = STMT(SQ_DEVICE_LIST, DEVICE_COLS " WHERE product_id = ? ORDER BY id");
     else
         st = STMT(SQ_DEVICE_LIST_ALL, DEVICE_COLS " ORDER BY id");
-    if (st) {
-        if (product_id)
-            sqlite3_bind_int64(st, 1, product_id);
-        COLLECT(q, st, arr, k, cap, read_device, "device_list", rc);
-        fota_store_sqlite_done(st);
-    }
-    rc = hand_over(rc, arr, k, sizeof *arr, (void **)out, n);
-    return fota_store_sqlite_unlock(q, rc);
+    if (st && product_id)
+        sqlite3_bind_int64(st, 1, product_id);
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_collect(q, st, read_device, sizeof **out,
+                                                                 (void **)out, n, "device_list"));
 }
 
 int fota_store_sqlite_device_update(struct fota_store *s, const struct fota_device *d, unsigned fields)
@@ -225,7 +144,7 @@ int fota_store_sqlite_device_update(struct fota_store *s, const struct fota_devi
     }
     /* Admin fields and KEYGEN (which master key is valid) are fsynced; what
      * the device reports is written like its report message (store.h). */
-    rc = exec_tx(q, st, (fields & ~(unsigned)FOTA_DEV_F_REPORTED) != 0, "device_update", NULL);
+    rc = fota_store_sqlite_exec_tx(q, st, (fields & ~(unsigned)FOTA_DEV_F_REPORTED) != 0, "device_update", NULL);
     if (rc == 0 && sqlite3_changes(q->db) == 0)
         rc = FOTA_ENOENT;
     return fota_store_sqlite_unlock(q, rc);
@@ -252,18 +171,15 @@ int fota_store_sqlite_device_presence_batch(struct fota_store *s, const struct f
         }
         rc = fota_store_sqlite_exec(q, st, "device_presence_batch", NULL);
     }
-    if (rc == 0)
-        rc = fota_store_sqlite_commit(q);
-    else
-        fota_store_sqlite_rollback(q);
+    rc = fota_store_sqlite_finish(q, rc);
     return fota_store_sqlite_unlock(q, rc);
 }
 
 /* ---- keys -------------------------------------------------------------- */
 
-static void read_key(sqlite3_stmt *st, void *out)
+static void read_key(sqlite3_stmt *st, void *row)
 {
-    struct fota_key *k = out;
+    struct fota_key *k = row;
 
     memset(k, 0, sizeof *k);
     fota_store_sqlite_col_text(st, 0, k->hash, sizeof k->hash);
@@ -291,7 +207,7 @@ int fota_store_sqlite_key_create(struct fota_store *s, const struct fota_key *k)
         fota_store_sqlite_bind_id(st, 4, k->device_id);
         sqlite3_bind_int64(st, 5, k->created ? k->created : fota_store_now());
     }
-    rc = exec_tx(q, st, 1, "key_create", NULL);
+    rc = fota_store_sqlite_exec_tx(q, st, 1, "key_create", NULL);
     return fota_store_sqlite_unlock(q, rc);
 }
 
@@ -306,7 +222,7 @@ int fota_store_sqlite_key_lookup(struct fota_store *s, const char *hash_hex, str
               " FROM api_keys WHERE hash = ?");
     if (st)
         fota_store_sqlite_bind_text(st, 1, hash_hex, FOTA_HASH_HEX);
-    return fota_store_sqlite_unlock(q, one_row(q, st, read_key, out, "key_lookup"));
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_key, out, "key_lookup"));
 }
 
 int fota_store_sqlite_key_delete_for_device(struct fota_store *s, int64_t device_id, int kind)
@@ -322,144 +238,16 @@ int fota_store_sqlite_key_delete_for_device(struct fota_store *s, int64_t device
         sqlite3_bind_int(st, 2, kind);
         sqlite3_bind_int(st, 3, kind);
     }
-    rc = exec_tx(q, st, 1, "key_delete_for_device", NULL);
-    return fota_store_sqlite_unlock(q, rc);
-}
-
-/* ---- commands ---------------------------------------------------------- */
-
-#define COMMAND_COLS \
-    "SELECT id, device_id, nonce, action, params, state, result, created, updated FROM commands"
-
-static void read_command(sqlite3_stmt *st, struct fota_command *c)
-{
-    memset(c, 0, sizeof *c);
-    c->id = sqlite3_column_int64(st, 0);
-    c->device_id = sqlite3_column_int64(st, 1);
-    c->nonce = sqlite3_column_int64(st, 2);
-    fota_store_sqlite_col_text(st, 3, c->action, sizeof c->action);
-    fota_store_sqlite_col_text(st, 4, c->params, sizeof c->params);
-    c->state = sqlite3_column_int(st, 5);
-    fota_store_sqlite_col_text(st, 6, c->result, sizeof c->result);
-    c->created = sqlite3_column_int64(st, 7);
-    c->updated = sqlite3_column_int64(st, 8);
-}
-
-static void read_command_v(sqlite3_stmt *st, void *out)
-{
-    read_command(st, out);
-}
-
-int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *c)
-{
-    struct sql_store *q = Q(s);
-    int64_t now = fota_store_now(), id = 0;
-    int64_t nonce = c->nonce ? c->nonce : fota_store_nonce();
-    int state = c->state ? c->state : FOTA_CMD_QUEUED;
-    sqlite3_stmt *st;
-    int rc;
-
-    if (!c->action[0])
-        return FOTA_EINVAL;
-    fota_store_sqlite_lock(q);
-    q->hot = 1;                /* not a cached table (store.h) */
-    st = STMT(SQ_CMD_INSERT,
-              "INSERT INTO commands (id, device_id, nonce, action, params, state, result, created,"
-              " updated) VALUES (" SQL_NEXT_ID("commands") ", ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
-    if (st) {
-        sqlite3_bind_int64(st, 1, c->device_id);
-        sqlite3_bind_int64(st, 2, nonce);
-        SQL_BIND_STR(st, 3, c->action);
-        SQL_BIND_STR(st, 4, c->params);
-        sqlite3_bind_int(st, 5, state);
-        SQL_BIND_STR(st, 6, c->result);
-        sqlite3_bind_int64(st, 7, now);
-        sqlite3_bind_int64(st, 8, now);
-    }
-    rc = exec_tx(q, st, 0, "command_create", &id);
-    if (rc == 0) {
-        c->id = id;
-        c->nonce = nonce;
-        c->state = state;
-        c->created = c->updated = now;
-    }
-    return fota_store_sqlite_unlock(q, rc);
-}
-
-int fota_store_sqlite_command_update(struct fota_store *s, const struct fota_command *c)
-{
-    struct sql_store *q = Q(s);
-    sqlite3_stmt *st;
-    int rc;
-
-    fota_store_sqlite_lock(q);
-    q->hot = 1;                /* not a cached table (store.h) */
-    st = STMT(SQ_CMD_UPDATE, "UPDATE commands SET state = ?, result = ?, updated = ? WHERE id = ?");
-    if (st) {
-        sqlite3_bind_int(st, 1, c->state);
-        SQL_BIND_STR(st, 2, c->result);
-        sqlite3_bind_int64(st, 3, c->updated ? c->updated : fota_store_now());
-        sqlite3_bind_int64(st, 4, c->id);
-    }
-    rc = exec_tx(q, st, 0, "command_update", NULL);
-    if (rc == 0 && sqlite3_changes(q->db) == 0)
-        rc = FOTA_ENOENT;
-    return fota_store_sqlite_unlock(q, rc);
-}
-
-int fota_store_sqlite_command_get(struct fota_store *s, int64_t id, struct fota_command *out)
-{
-    struct sql_store *q = Q(s);
-    sqlite3_stmt *st;
-
-    fota_store_sqlite_lock(q);
-    st = STMT(SQ_CMD_GET, COMMAND_COLS " WHERE id = ?");
-    if (st)
-        sqlite3_bind_int64(st, 1, id);
-    return fota_store_sqlite_unlock(q, one_row(q, st, read_command_v, out, "command_get"));
-}
-
-int fota_store_sqlite_command_find_nonce(struct fota_store *s, int64_t device_id, int64_t nonce,
-                                         struct fota_command *out)
-{
-    struct sql_store *q = Q(s);
-    sqlite3_stmt *st;
-
-    fota_store_sqlite_lock(q);
-    st = STMT(SQ_CMD_FIND_NONCE, COMMAND_COLS " WHERE device_id = ? AND nonce = ? ORDER BY id DESC LIMIT 1");
-    if (st) {
-        sqlite3_bind_int64(st, 1, device_id);
-        sqlite3_bind_int64(st, 2, nonce);
-    }
-    return fota_store_sqlite_unlock(q, one_row(q, st, read_command_v, out, "command_find_nonce"));
-}
-
-int fota_store_sqlite_command_list_device(struct fota_store *s, int64_t device_id, int state,
-                                          struct fota_command **out, size_t *n)
-{
-    struct sql_store *q = Q(s);
-    struct fota_command *arr = NULL;
-    size_t k = 0, cap = 0;
-    sqlite3_stmt *st;
-    int rc = FOTA_EIO;
-
-    fota_store_sqlite_lock(q);
-    st = STMT(SQ_CMD_LIST, COMMAND_COLS " WHERE device_id = ? AND (? = 0 OR state = ?) ORDER BY id");
-    if (st) {
-        sqlite3_bind_int64(st, 1, device_id);
-        sqlite3_bind_int(st, 2, state);
-        sqlite3_bind_int(st, 3, state);
-        COLLECT(q, st, arr, k, cap, read_command, "command_list_device", rc);
-        fota_store_sqlite_done(st);
-    }
-    rc = hand_over(rc, arr, k, sizeof *arr, (void **)out, n);
+    rc = fota_store_sqlite_exec_tx(q, st, 1, "key_delete_for_device", NULL);
     return fota_store_sqlite_unlock(q, rc);
 }
 
 /* ---- messages ---------------------------------------------------------- */
 
-static void read_message(sqlite3_stmt *st, struct fota_message *m)
+static void read_message(sqlite3_stmt *st, void *row)
 {
+    struct fota_message *m = row;
+
     memset(m, 0, sizeof *m);
     m->id = sqlite3_column_int64(st, 0);
     m->product_id = sqlite3_column_int64(st, 1);
@@ -490,7 +278,7 @@ int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m)
         SQL_BIND_STR(st, 4, m->body);
         sqlite3_bind_int64(st, 5, created);
     }
-    rc = exec_tx(q, st, 0, "message_add", &id);
+    rc = fota_store_sqlite_exec_tx(q, st, 0, "message_add", &id);
     if (rc == 0) {
         m->id = id;
         m->created = created;
@@ -502,15 +290,13 @@ int fota_store_sqlite_message_list(struct fota_store *s, const struct fota_messa
                                    struct fota_message **out, size_t *n)
 {
     struct sql_store *q = Q(s);
-    struct fota_message *arr = NULL;
-    size_t k = 0, cap = 0;
     /* Eight fixed statements, one per (product?, device?, ascending?), so
      * each can use its index instead of "? = 0 OR col = ?" scans. The id
      * window is always bound: (after_id, before_id) with 0/INT64_MAX. */
     int variant = (f->product_id ? 1 : 0) | (f->device_id ? 2 : 0) | (f->after_id ? 4 : 0);
     char sql[320];
     sqlite3_stmt *st;
-    int rc = FOTA_EIO, idx = 1;
+    int idx = 1;
 
     snprintf(sql, sizeof sql,
              "SELECT id, product_id, device_id, action, body, created FROM messages"
@@ -527,11 +313,9 @@ int fota_store_sqlite_message_list(struct fota_store *s, const struct fota_messa
         if (variant & 2)
             sqlite3_bind_int64(st, idx++, f->device_id);
         sqlite3_bind_int64(st, idx, (int64_t)fota_store_limit(f->limit));
-        COLLECT(q, st, arr, k, cap, read_message, "message_list", rc);
-        fota_store_sqlite_done(st);
     }
-    rc = hand_over(rc, arr, k, sizeof *arr, (void **)out, n);
-    return fota_store_sqlite_unlock(q, rc);
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_collect(q, st, read_message, sizeof **out,
+                                                                 (void **)out, n, "message_list"));
 }
 
 /* ---- download ledger and transfers ------------------------------------- */
@@ -572,10 +356,7 @@ int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int6
         }
         rc = fota_store_sqlite_exec(q, st, "download_add", NULL);
     }
-    if (rc == 0)
-        rc = fota_store_sqlite_commit(q);
-    else
-        fota_store_sqlite_rollback(q);
+    rc = fota_store_sqlite_finish(q, rc);
     return fota_store_sqlite_unlock(q, rc);
 }
 
@@ -596,8 +377,10 @@ int fota_store_sqlite_download_bytes(struct fota_store *s, int64_t device_id, in
     return fota_store_sqlite_unlock(q, rc);
 }
 
-static void read_transfer(sqlite3_stmt *st, struct fota_transfer *t)
+static void read_transfer(sqlite3_stmt *st, void *row)
 {
+    struct fota_transfer *t = row;
+
     memset(t, 0, sizeof *t);
     t->id = sqlite3_column_int64(st, 0);
     fota_store_sqlite_col_text(st, 1, t->peer, sizeof t->peer);
@@ -630,7 +413,7 @@ int fota_store_sqlite_transfer_add(struct fota_store *s, struct fota_transfer *t
         SQL_BIND_STR(st, 6, t->mode);
         sqlite3_bind_int64(st, 7, created);
     }
-    rc = exec_tx(q, st, 0, "transfer_add", &id);
+    rc = fota_store_sqlite_exec_tx(q, st, 0, "transfer_add", &id);
     if (rc == 0) {
         t->id = id;
         t->created = created;
@@ -642,20 +425,14 @@ int fota_store_sqlite_transfer_list(struct fota_store *s, size_t limit, struct f
                                     size_t *n)
 {
     struct sql_store *q = Q(s);
-    struct fota_transfer *arr = NULL;
-    size_t k = 0, cap = 0;
     sqlite3_stmt *st;
-    int rc = FOTA_EIO;
 
     fota_store_sqlite_lock(q);
     st = STMT(SQ_XFER_LIST,
               "SELECT id, peer, section, bytes, result, duration_ms, mode, created FROM transfers"
               " ORDER BY id DESC LIMIT ?");
-    if (st) {
+    if (st)
         sqlite3_bind_int64(st, 1, (int64_t)fota_store_limit(limit));
-        COLLECT(q, st, arr, k, cap, read_transfer, "transfer_list", rc);
-        fota_store_sqlite_done(st);
-    }
-    rc = hand_over(rc, arr, k, sizeof *arr, (void **)out, n);
-    return fota_store_sqlite_unlock(q, rc);
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_collect(q, st, read_transfer, sizeof **out,
+                                                                 (void **)out, n, "transfer_list"));
 }

@@ -14,7 +14,7 @@ enum sql_stmt_id {
     SQ_BEGIN, SQ_COMMIT, SQ_ROLLBACK,
     SQ_PRODUCT_INSERT, SQ_PRODUCT_GET, SQ_PRODUCT_FIND, SQ_PRODUCT_LIST,
     SQ_ROM_INSERT, SQ_ROM_FILE_INSERT, SQ_ROM_GET, SQ_ROM_FILES, SQ_ROM_LIST, SQ_ROM_CURRENT,
-    SQ_ROM_ID, SQ_ROM_CLEAR_CURRENT, SQ_ROM_SET_CURRENT,
+    SQ_ROM_ID, SQ_ROM_CLEAR_CURRENT, SQ_ROM_SET_CURRENT, SQ_BLOB_REFS,
     SQ_DEVICE_INSERT, SQ_DEVICE_GET, SQ_DEVICE_LIST, SQ_DEVICE_LIST_ALL, SQ_DEVICE_UPDATE,
     SQ_DEVICE_PRESENCE,
     SQ_KEY_INSERT, SQ_KEY_LOOKUP, SQ_KEY_DELETE,
@@ -24,7 +24,7 @@ enum sql_stmt_id {
     SQ_MSG_LIST_LAST = SQ_MSG_LIST0 + 7,
     SQ_DL_UPSERT, SQ_DL_COUNT_FILE, SQ_DL_SUM,
     SQ_XFER_INSERT, SQ_XFER_LIST,
-    SQ_DEL_ROM_FIND, SQ_DEL_ROM_DEVICES, SQ_DEL_ROM_DL, SQ_DEL_ROM_FILE_ROWS, SQ_DEL_ROM,
+    SQ_DEL_ROM_DEVICES, SQ_DEL_ROM_DL, SQ_DEL_ROM_FILE_ROWS, SQ_DEL_ROM,
     SQ_DEL_DEV_KEYS, SQ_DEL_DEV_MAXCMD, SQ_DEL_DEV_CMDS, SQ_DEL_DEV_DL, SQ_DEL_DEV, SQ_DEL_FLOOR,
     SQ_DEL_PRODUCT_COUNT, SQ_DEL_PRODUCT_KEYS, SQ_DEL_PRODUCT,
     SQ_ARDUINO0, SQ_ARDUINO_LAST = SQ_ARDUINO0 + 15,   /* store_sqlite_arduino.c */
@@ -54,15 +54,36 @@ void fota_store_sqlite_done(sqlite3_stmt *st);
 /* Maps an SQLite result code to FOTA_E* (constraint: EEXIST unique, ENOENT
  * foreign key, EINVAL other; busy: EBUSY; else EIO), logging real failures. */
 int fota_store_sqlite_err(struct sql_store *q, int rc, const char *what);
-/* Steps st to completion (for INSERT/UPDATE/DELETE); if id_out is non-NULL the
- * first column of the first row (RETURNING id) is stored there. Resets st. */
-int fota_store_sqlite_exec(struct sql_store *q, sqlite3_stmt *st, const char *what, int64_t *id_out);
+/* Steps st to completion (INSERT/UPDATE/DELETE, or a query of one value);
+ * if first is non-NULL the first column of the first row (RETURNING id, a
+ * COUNT) is stored there (left as it is when there is no row). Resets st. */
+int fota_store_sqlite_exec(struct sql_store *q, sqlite3_stmt *st, const char *what, int64_t *first);
 /* Write transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). durable != 0
  * runs this one transaction with synchronous=FULL (the commit is fsynced);
  * commit and rollback restore NORMAL. A failed commit rolls back. */
 int fota_store_sqlite_begin(struct sql_store *q, int durable);
 int fota_store_sqlite_commit(struct sql_store *q);
 void fota_store_sqlite_rollback(struct sql_store *q);
+/* Ends the open transaction: commits when rc is 0 (returning the commit's
+ * result), else rolls back and returns rc. */
+int fota_store_sqlite_finish(struct sql_store *q, int rc);
+/* st (bound by the caller) alone in its own transaction, durable or not;
+ * first as for fota_store_sqlite_exec. st is reset also when BEGIN fails. */
+int fota_store_sqlite_exec_tx(struct sql_store *q, sqlite3_stmt *st, int durable, const char *what,
+                              int64_t *first);
+
+/* Fills one row struct from the current row of a statement. */
+typedef void (*fota_store_sqlite_reader)(sqlite3_stmt *st, void *row);
+/* Steps st (bound by the caller; NULL: FOTA_EIO) for at most one row: 0 and
+ * read() into out on a row, FOTA_ENOENT when there is none. Resets st. */
+int fota_store_sqlite_one(struct sql_store *q, sqlite3_stmt *st, fota_store_sqlite_reader read,
+                          void *out, const char *what);
+/* Steps st to its end, read() filling one elem-sized slot per row of a
+ * fota_xmalloc'd array handed to *out (the caller free()s it; a 1-slot block
+ * when there are no rows, so never NULL on success) with the count in *n.
+ * On failure *out is NULL and *n 0. Resets st. */
+int fota_store_sqlite_collect(struct sql_store *q, sqlite3_stmt *st, fota_store_sqlite_reader read,
+                              size_t elem, void **out, size_t *n, const char *what);
 /* Copies a text column into a fixed buffer (NULL -> ""). */
 void fota_store_sqlite_col_text(sqlite3_stmt *st, int col, char *dst, size_t n);
 /* Binds a fixed-size text field without reading past its end. */
@@ -91,8 +112,12 @@ int fota_store_sqlite_rom_list(struct fota_store *s, int64_t product_id, struct 
                                size_t *n);
 int fota_store_sqlite_rom_set_current(struct fota_store *s, int64_t product_id, const char *version);
 int fota_store_sqlite_rom_current(struct fota_store *s, int64_t product_id, struct fota_rom *out);
+/* Release (product_id, version) with its files, inside the caller's lock
+ * (and transaction, if any); ENOENT if none. */
+int fota_store_sqlite_rom_read(struct sql_store *q, int64_t product_id, const char *version,
+                               struct fota_rom *out);
 
-/* Operations (store_sqlite_fleet.c: devices, keys, commands, messages, ledgers). */
+/* Operations (store_sqlite_fleet.c: devices, keys, messages, ledgers). */
 int fota_store_sqlite_device_create(struct fota_store *s, struct fota_device *d);
 int fota_store_sqlite_device_get(struct fota_store *s, int64_t id, struct fota_device *out);
 int fota_store_sqlite_device_list(struct fota_store *s, int64_t product_id, struct fota_device **out,
@@ -103,6 +128,17 @@ int fota_store_sqlite_device_presence_batch(struct fota_store *s, const struct f
 int fota_store_sqlite_key_create(struct fota_store *s, const struct fota_key *k);
 int fota_store_sqlite_key_lookup(struct fota_store *s, const char *hash_hex, struct fota_key *out);
 int fota_store_sqlite_key_delete_for_device(struct fota_store *s, int64_t device_id, int kind);
+int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m);
+int fota_store_sqlite_message_list(struct fota_store *s, const struct fota_message_filter *f,
+                                   struct fota_message **out, size_t *n);
+int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,
+                                   int64_t bytes, int completed);
+int fota_store_sqlite_download_bytes(struct fota_store *s, int64_t device_id, int64_t *bytes);
+int fota_store_sqlite_transfer_add(struct fota_store *s, struct fota_transfer *t);
+int fota_store_sqlite_transfer_list(struct fota_store *s, size_t limit, struct fota_transfer **out,
+                                    size_t *n);
+
+/* Operations (store_sqlite_command.c: commands, one or a batch). */
 int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *c);
 int fota_store_sqlite_command_update(struct fota_store *s, const struct fota_command *c);
 int fota_store_sqlite_command_get(struct fota_store *s, int64_t id, struct fota_command *out);
@@ -110,27 +146,11 @@ int fota_store_sqlite_command_find_nonce(struct fota_store *s, int64_t device_id
                                          struct fota_command *out);
 int fota_store_sqlite_command_list_device(struct fota_store *s, int64_t device_id, int state,
                                           struct fota_command **out, size_t *n);
-/* store_sqlite_batch.c */
 int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fota_command *tmpl,
                                           const int64_t *device_ids, int64_t *nonces,
                                           int64_t *ids, size_t n);
 int fota_store_sqlite_command_update_batch(struct fota_store *s, const struct fota_command_set *rows,
                                            size_t n);
-int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m);
-int fota_store_sqlite_message_list(struct fota_store *s, const struct fota_message_filter *f,
-                                   struct fota_message **out, size_t *n);
-/* store_sqlite_catalog.c: a release row (ROM_COLS order: id, product_id,
- * version, codename, changelog, is_current, created) into r (files not
- * touched), and r's file rows (r->id set) in file order. */
-void fota_store_sqlite_read_rom(sqlite3_stmt *st, struct fota_rom *r);
-int fota_store_sqlite_read_files(struct sql_store *q, struct fota_rom *r);
-
-int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,
-                                   int64_t bytes, int completed);
-int fota_store_sqlite_download_bytes(struct fota_store *s, int64_t device_id, int64_t *bytes);
-int fota_store_sqlite_transfer_add(struct fota_store *s, struct fota_transfer *t);
-int fota_store_sqlite_transfer_list(struct fota_store *s, size_t limit, struct fota_transfer **out,
-                                    size_t *n);
 
 /* Operations (store_sqlite_delete.c: deletion of releases, devices, products). */
 int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const char *version,
@@ -166,8 +186,5 @@ int fota_store_sqlite_arduino_device_track(struct fota_store *s, const struct fo
 #define SQL_NEXT_ID(table)                                                                   \
     "(SELECT MAX(h) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS h FROM " table                  \
     " UNION ALL SELECT high AS h FROM id_floor WHERE tbl = '" table "') AS ids)"
-
-/* Grows a result array by one slot (realloc doubling); 0 or FOTA_ENOMEM. */
-int fota_store_sqlite_grow(void **arr, size_t *cap, size_t n, size_t elem);
 
 #endif

@@ -1,0 +1,202 @@
+/* store_sqlite_command.c - device commands in the SQLite store: one command
+ * or a batch (a rollout's rows: one transaction for all, not one per
+ * device), their state changes, and the lookups by id, by nonce and by
+ * device. Commands are fleet traffic: synchronous=NORMAL, no generation move
+ * (store.h). */
+#include <stdio.h>
+#include <string.h>
+#include "store_sqlite_int.h"
+
+#define Q(s) fota_store_sqlite_cast(s)
+#define STMT(id, sql) fota_store_sqlite_stmt(q, (id), (sql))
+
+#define COMMAND_COLS \
+    "SELECT id, device_id, nonce, action, params, state, result, created, updated FROM commands"
+
+static void read_command(sqlite3_stmt *st, void *row)
+{
+    struct fota_command *c = row;
+
+    memset(c, 0, sizeof *c);
+    c->id = sqlite3_column_int64(st, 0);
+    c->device_id = sqlite3_column_int64(st, 1);
+    c->nonce = sqlite3_column_int64(st, 2);
+    fota_store_sqlite_col_text(st, 3, c->action, sizeof c->action);
+    fota_store_sqlite_col_text(st, 4, c->params, sizeof c->params);
+    c->state = sqlite3_column_int(st, 5);
+    fota_store_sqlite_col_text(st, 6, c->result, sizeof c->result);
+    c->created = sqlite3_column_int64(st, 7);
+    c->updated = sqlite3_column_int64(st, 8);
+}
+
+/* Inserts n commands like tmpl for device_ids[i] in one transaction (see
+ * command_create_many in store.h); now is their created and updated. */
+static int insert_many(struct sql_store *q, const struct fota_command *tmpl,
+                       const int64_t *device_ids, int64_t *nonces, int64_t *ids, size_t n,
+                       int64_t now)
+{
+    int state = tmpl->state ? tmpl->state : FOTA_CMD_QUEUED;
+    int rc = fota_store_sqlite_begin(q, 0);
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int64_t nonce = nonces[i] ? nonces[i] : fota_store_nonce();
+        sqlite3_stmt *st = STMT(SQ_CMD_INSERT,
+                                "INSERT INTO commands (id, device_id, nonce, action, params, state,"
+                                " result, created, updated) VALUES (" SQL_NEXT_ID("commands")
+                                ", ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+        if (st) {
+            sqlite3_bind_int64(st, 1, device_ids[i]);
+            sqlite3_bind_int64(st, 2, nonce);
+            SQL_BIND_STR(st, 3, tmpl->action);
+            SQL_BIND_STR(st, 4, tmpl->params);
+            sqlite3_bind_int(st, 5, state);
+            SQL_BIND_STR(st, 6, tmpl->result);
+            sqlite3_bind_int64(st, 7, now);
+            sqlite3_bind_int64(st, 8, now);
+        }
+        rc = fota_store_sqlite_exec(q, st, "command_create", &ids[i]);
+        if (rc == 0)
+            nonces[i] = nonce;
+    }
+    return fota_store_sqlite_finish(q, rc);
+}
+
+int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *c)
+{
+    struct sql_store *q = Q(s);
+    int64_t now = fota_store_now(), id = 0, nonce = c->nonce;
+    int rc;
+
+    if (!c->action[0])
+        return FOTA_EINVAL;
+    fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
+    rc = insert_many(q, c, &c->device_id, &nonce, &id, 1, now);
+    if (rc == 0) {
+        c->id = id;
+        c->nonce = nonce;
+        c->state = c->state ? c->state : FOTA_CMD_QUEUED;
+        c->created = c->updated = now;
+    }
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fota_command *tmpl,
+                                          const int64_t *device_ids, int64_t *nonces,
+                                          int64_t *ids, size_t n)
+{
+    struct sql_store *q = Q(s);
+    int rc;
+
+    if (!tmpl->action[0])
+        return FOTA_EINVAL;
+    if (n == 0)
+        return 0;
+    fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
+    rc = insert_many(q, tmpl, device_ids, nonces, ids, n, fota_store_now());
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+/* Writes rows[0..n) in one transaction; rows[i].result NULL keeps the
+ * stored result. *changed (may be NULL) gets the number of rows written. */
+static int update_rows(struct sql_store *q, const struct fota_command_set *rows, size_t n,
+                       int64_t *changed)
+{
+    int64_t now = fota_store_now(), k = 0;
+    int rc = fota_store_sqlite_begin(q, 0);
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_stmt *st = STMT(SQ_CMD_UPDATE,
+                                "UPDATE commands SET state = ?, result = COALESCE(?, result),"
+                                " updated = ? WHERE id = ?");
+        if (st) {
+            sqlite3_bind_int(st, 1, rows[i].state);
+            if (rows[i].result)
+                fota_store_sqlite_bind_text(st, 2, rows[i].result, FOTA_JSON_MAX - 1);
+            sqlite3_bind_int64(st, 3, rows[i].updated ? rows[i].updated : now);
+            sqlite3_bind_int64(st, 4, rows[i].id);
+        }
+        rc = fota_store_sqlite_exec(q, st, "command_update", NULL);
+        if (rc == 0)
+            k += sqlite3_changes64(q->db);
+    }
+    if (changed)
+        *changed = k;
+    return fota_store_sqlite_finish(q, rc);
+}
+
+int fota_store_sqlite_command_update(struct fota_store *s, const struct fota_command *c)
+{
+    struct sql_store *q = Q(s);
+    struct fota_command_set row = { c->id, c->state, c->updated, c->result };
+    int64_t changed = 0;
+    int rc;
+
+    fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
+    rc = update_rows(q, &row, 1, &changed);
+    if (rc == 0 && changed == 0)
+        rc = FOTA_ENOENT;
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+int fota_store_sqlite_command_update_batch(struct fota_store *s, const struct fota_command_set *rows,
+                                           size_t n)
+{
+    struct sql_store *q = Q(s);
+
+    if (n == 0)
+        return 0;
+    fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
+    return fota_store_sqlite_unlock(q, update_rows(q, rows, n, NULL));
+}
+
+int fota_store_sqlite_command_get(struct fota_store *s, int64_t id, struct fota_command *out)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_CMD_GET, COMMAND_COLS " WHERE id = ?");
+    if (st)
+        sqlite3_bind_int64(st, 1, id);
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_command, out,
+                                                             "command_get"));
+}
+
+int fota_store_sqlite_command_find_nonce(struct fota_store *s, int64_t device_id, int64_t nonce,
+                                         struct fota_command *out)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_CMD_FIND_NONCE,
+              COMMAND_COLS " WHERE device_id = ? AND nonce = ? ORDER BY id DESC LIMIT 1");
+    if (st) {
+        sqlite3_bind_int64(st, 1, device_id);
+        sqlite3_bind_int64(st, 2, nonce);
+    }
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_command, out,
+                                                             "command_find_nonce"));
+}
+
+int fota_store_sqlite_command_list_device(struct fota_store *s, int64_t device_id, int state,
+                                          struct fota_command **out, size_t *n)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_CMD_LIST, COMMAND_COLS " WHERE device_id = ? AND (? = 0 OR state = ?) ORDER BY id");
+    if (st) {
+        sqlite3_bind_int64(st, 1, device_id);
+        sqlite3_bind_int(st, 2, state);
+        sqlite3_bind_int(st, 3, state);
+    }
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_collect(q, st, read_command, sizeof **out,
+                                                                 (void **)out, n,
+                                                                 "command_list_device"));
+}
