@@ -243,7 +243,9 @@ struct fota_store_ops {
     int (*command_create)(struct fota_store *s, struct fota_command *c);
     int (*command_update)(struct fota_store *s, const struct fota_command *c); /* state, result, updated */
     int (*command_get)(struct fota_store *s, int64_t id, struct fota_command *out);
-    /* The device's newest command with this nonce (a reply's lookup). ENOENT if none. */
+    /* command_find_nonce: the device's newest command (highest id) with this
+     * nonce, the lookup of a device's reply; ENOENT if it has none. Indexed:
+     * its cost does not grow with the device's number of commands. */
     int (*command_find_nonce)(struct fota_store *s, int64_t device_id, int64_t nonce,
                               struct fota_command *out);
     int (*command_list_device)(struct fota_store *s, int64_t device_id, int state,

@@ -177,6 +177,10 @@ static const char *const migrations[] = {
     /* one device per MAC and product (two loops registering the same MAC) */
     "CREATE UNIQUE INDEX arduino_devices_mac ON arduino_devices (product_id, sta_mac)"
     "  WHERE sta_mac <> '';",
+
+    /* 5: a device's reply names its command by nonce (command_find_nonce):
+     * one index probe instead of every command of the device. */
+    "CREATE INDEX commands_device_nonce ON commands (device_id, nonce);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -205,6 +205,57 @@ static void test_commands(void **state)
     free(list);
 }
 
+/* A reply names its command by nonce: the device's newest command with it,
+ * never another device's. */
+static void test_command_find_nonce(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t pid = mk_product(s, "p"), a = mk_device(s, pid, "a", 1), b = mk_device(s, pid, "b", 1);
+    int64_t devs[3] = { a, b, a }, nonces[3] = { 0, 0, 0 }, ids[3];
+    struct fota_command c, old, g;
+
+    memset(&c, 0, sizeof c);
+    c.device_id = a;
+    c.nonce = 4242;
+    snprintf(c.action, sizeof c.action, "sys_reboot");
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    old = c;
+    assert_int_equal(s->ops->command_find_nonce(s, a, 4242, &g), 0);
+    assert_int_equal(g.id, old.id);
+    assert_int_equal(g.device_id, a);
+    assert_string_equal(g.action, "sys_reboot");
+    assert_int_equal(g.state, FOTA_CMD_QUEUED);
+    assert_int_equal(s->ops->command_find_nonce(s, b, 4242, &g), FOTA_ENOENT);
+    assert_int_equal(s->ops->command_find_nonce(s, a, 4243, &g), FOTA_ENOENT);
+    assert_int_equal(s->ops->command_find_nonce(s, 987654, 4242, &g), FOTA_ENOENT);
+
+    /* the same nonce again on a: the newest wins; on b: b's own */
+    snprintf(c.action, sizeof c.action, "sys_upgrade");
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    assert_true(c.id > old.id);
+    c.device_id = b;
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    assert_int_equal(s->ops->command_find_nonce(s, a, 4242, &g), 0);
+    assert_int_equal(g.id, c.id - 1);
+    assert_string_equal(g.action, "sys_upgrade");
+    assert_int_equal(s->ops->command_find_nonce(s, b, 4242, &g), 0);
+    assert_int_equal(g.id, c.id);
+
+    /* batch rows are found by the nonces they were given, with their state */
+    memset(&c, 0, sizeof c);
+    snprintf(c.action, sizeof c.action, "sys_upgrade");
+    assert_int_equal(s->ops->command_create_many(s, &c, devs, nonces, ids, 3), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s->ops->command_find_nonce(s, devs[i], nonces[i], &g), 0);
+        assert_int_equal(g.id, ids[i]);
+    }
+    struct fota_command_set set = { ids[1], FOTA_CMD_ACKED, 0, "{\"status\": 200}" };
+    assert_int_equal(s->ops->command_update_batch(s, &set, 1), 0);
+    assert_int_equal(s->ops->command_find_nonce(s, b, nonces[1], &g), 0);
+    assert_int_equal(g.state, FOTA_CMD_ACKED);
+    assert_string_equal(g.result, "{\"status\": 200}");
+}
+
 static void test_messages(void **state)
 {
     struct fota_store *s = store_of(state);
@@ -478,6 +529,7 @@ const struct CMUnitTest store_cases_fleet[] = {
     cmocka_unit_test(test_devices),
     cmocka_unit_test(test_keys),
     cmocka_unit_test(test_commands),
+    cmocka_unit_test(test_command_find_nonce),
     cmocka_unit_test(test_messages),
     cmocka_unit_test(test_downloads),
     cmocka_unit_test(test_transfers),

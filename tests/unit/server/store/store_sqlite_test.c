@@ -78,6 +78,36 @@ static void test_sqlite_atomic_rom(void **state)
     assert_int_equal(count_rows(c->where, "SELECT COUNT(*) FROM rom_files"), 2);
 }
 
+/* A reply's lookup by nonce is one probe of the (device_id, nonce) index,
+ * newest first from the index itself (no scan of the device's commands, no
+ * sort). */
+static void test_sqlite_nonce_index(void **state)
+{
+    struct store_fixture *c = store_fx(state);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char plan[512] = "";
+    size_t used = 0;
+
+    assert_int_equal(sqlite3_open_v2(c->where, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT * FROM commands"
+                                        " WHERE device_id = 1 AND nonce = 2 ORDER BY id DESC LIMIT 1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW && used < sizeof plan - 1) {
+        int k = snprintf(plan + used, sizeof plan - used, "%s;", (const char *)sqlite3_column_text(st, 3));
+        used += k > 0 ? (size_t)k : 0;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (!strstr(plan, "USING COVERING INDEX commands_device_nonce") &&
+        !strstr(plan, "USING INDEX commands_device_nonce"))
+        fail_msg("plan does not use the nonce index: %s", plan);
+    if (strstr(plan, "TEMP B-TREE"))
+        fail_msg("plan sorts: %s", plan);
+}
+
 static void test_sqlite_open_fails(void **state)
 {
     struct fota_store *s = (struct fota_store *)0x1;
@@ -101,6 +131,7 @@ int main(void)
         SQL_T(test_sqlite_migrations)
         SQL_T(test_sqlite_wal)
         SQL_T(test_sqlite_atomic_rom)
+        SQL_T(test_sqlite_nonce_index)
         cmocka_unit_test(test_sqlite_open_fails),
     };
     int fails;
