@@ -63,8 +63,9 @@ expect("banned calls, not their safe forms", {
     "cli/x.c": HDR + "void f(char *d, const char *s, char *t) {\n"
                      "  strcpy(d, s);\n  snprintf(d, 4, \"%d\", 1);\n"
                      "  int n = atoi(s);\n  strtok_r(t, \",\", &t);\n  (void)n;\n"
-                     "  /* strcat(d, s) in a comment */ const char *q = \"sprintf(\";\n}\n"},
-    1, ["cli/x.c:3: banned: strcpy()", "cli/x.c:5: banned: atoi()"],
+                     "  /* strcat(d, s) in a comment */ const char *q = \"sprintf(\";\n}\n"
+                     "static __thread int t1;\nstatic _Thread_local int t2;\n"},
+    1, ["cli/x.c:3: banned: strcpy()", "cli/x.c:5: banned: atoi()", "cli/x.c:10: banned: __thread"],
     ["strtok", "strcat", "sprintf", "snprintf"])
 expect("string copies", {
     "server/a/x.c": HDR + "static void copy_str(char *d, unsigned n, const char *s)\n{\n"
