@@ -186,6 +186,62 @@ struct fota_transfer {
     int64_t created;
 };
 
+/* ---- Rollouts (server/rollout/; SQLite: store_sqlite_rollout*.c) ---- */
+
+enum fota_rollout_state {
+    FOTA_ROLLOUT_RUNNING = 1,
+    FOTA_ROLLOUT_CANCELLING,           /* cancelled; pushed members still report */
+    FOTA_ROLLOUT_CANCELLED,
+    FOTA_ROLLOUT_FINISHED,
+    FOTA_ROLLOUT_INTERRUPTED           /* imported from DATA/jobs.json while it ran */
+};
+
+enum fota_rollout_member_state {
+    FOTA_RM_WAITING = 1,               /* online, waiting for room in the window */
+    FOTA_RM_QUEUED,                    /* offline: pushed within the window once it connects */
+    FOTA_RM_DELIVERED,                 /* sys_upgrade written to its connection */
+    FOTA_RM_ACKED,                     /* its D4 arrived */
+    FOTA_RM_DONE,                      /* its D7 reported success */
+    FOTA_RM_FAILED,
+    FOTA_RM_TIMEOUT,
+    FOTA_RM_DELETED,                   /* the device was deleted */
+    FOTA_RM_CANCELLED                  /* the rollout stopped before pushing to it */
+};
+
+/* How many members are in each state (and the selection's skipped devices). */
+struct fota_rollout_counts {
+    int64_t total, skipped, waiting, queued, active, delivered, acked;
+    int64_t succeeded, failed, timed_out, deleted, cancelled;
+};
+
+struct fota_rollout_row {
+    int64_t id;
+    int64_t product_id;
+    char    version[FOTA_VERSION_MAX];
+    char    filter[FOTA_JSON_MAX];     /* the request's filter, JSON object text */
+    int     reboot;
+    int64_t window;                    /* devices of the product upgrading at once */
+    int64_t timeout_s;                 /* a pushed device must report by then */
+    int64_t max_failures;              /* failed + timed out allowed; -1: no limit */
+    int     state;                     /* enum fota_rollout_state */
+    int     halted;                    /* cancelled by itself: failures passed max_failures */
+    struct fota_rollout_counts n;
+    double  ms_delivered, ms_acked, ms_finished; /* since created; < 0: not yet */
+    int64_t created;
+    int64_t updated;
+};
+
+struct fota_rollout_member_row {
+    int64_t rollout_id;
+    int64_t device_id;
+    int     stage;                     /* 0: the rollout's single stage */
+    int     state;                     /* enum fota_rollout_member_state */
+    int64_t command_id;                /* its sys_upgrade command row, 0 before the push */
+    int64_t nonce;
+    int64_t pushed;                    /* Unix seconds of the push, 0 before it */
+    int64_t updated;                   /* 0 = now (rollout_save) */
+};
+
 struct fota_store;
 
 struct fota_store_ops {
@@ -356,6 +412,24 @@ struct fota_store_ops {
     int (*arduino_device_report)(struct fota_store *s, const struct fota_arduino_device *rows,
                                  size_t n);
     int (*arduino_device_track)(struct fota_store *s, const struct fota_arduino_device *a);
+
+    /* Rollouts. rollout_create inserts r (state, settings and counters as
+     * given) and sets id, created and updated. rollout_save writes, in ONE
+     * transaction, the state, halted flag, counters and marks of nr rollouts
+     * (ENOENT-free: unknown ids are skipped) and inserts or updates nm member
+     * rows (the key is rollout_id + device_id), so a flush of thousands of
+     * members is one commit. rollout_get: ENOENT for an unknown id.
+     * rollout_list: newest first; product_id 0 = any, state 0 = any.
+     * rollout_members: a rollout's members in device id order, those with
+     * device_id > after_device only, at most limit (0 = all). */
+    int (*rollout_create)(struct fota_store *s, struct fota_rollout_row *r);
+    int (*rollout_save)(struct fota_store *s, const struct fota_rollout_row *rs, size_t nr,
+                        const struct fota_rollout_member_row *ms, size_t nm);
+    int (*rollout_get)(struct fota_store *s, int64_t id, struct fota_rollout_row *out);
+    int (*rollout_list)(struct fota_store *s, int64_t product_id, int state,
+                        struct fota_rollout_row **out, size_t *n);
+    int (*rollout_members)(struct fota_store *s, int64_t rollout_id, int64_t after_device,
+                           size_t limit, struct fota_rollout_member_row **out, size_t *n);
 };
 
 /* Every implementation's handle starts with this. */

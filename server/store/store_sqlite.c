@@ -275,6 +275,11 @@ static const struct fota_store_ops sqlite_ops = {
     .key_delete_for_device = fota_store_sqlite_key_delete_for_device,
     .command_create = fota_store_sqlite_command_create,
     .command_update = fota_store_sqlite_command_update,
+    .rollout_create = fota_store_sqlite_rollout_create,
+    .rollout_save = fota_store_sqlite_rollout_save,
+    .rollout_get = fota_store_sqlite_rollout_get,
+    .rollout_list = fota_store_sqlite_rollout_list,
+    .rollout_members = fota_store_sqlite_rollout_members,
     .command_get = fota_store_sqlite_command_get,
     .command_find_nonce = fota_store_sqlite_command_find_nonce,
     .command_list_device = fota_store_sqlite_command_list_device,
@@ -374,6 +379,7 @@ int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,
         goto fail;
     if (fota_store_sqlite_migrate(q, err, errlen) != 0)
         goto fail;
+    fota_store_sqlite_rollout_import(q, path);   /* logged; retried at the next open */
     q->changes_seen = sqlite3_total_changes64(q->db);
     q->base.generation = 1;   /* counting: caches may be used */
     *out = &q->base;

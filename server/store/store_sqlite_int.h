@@ -152,6 +152,20 @@ int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fot
 int fota_store_sqlite_command_update_batch(struct fota_store *s, const struct fota_command_set *rows,
                                            size_t n);
 
+/* Operations (store_sqlite_rollout.c: rollouts and their members). */
+int fota_store_sqlite_rollout_create(struct fota_store *s, struct fota_rollout_row *r);
+int fota_store_sqlite_rollout_save(struct fota_store *s, const struct fota_rollout_row *rs,
+                                   size_t nr, const struct fota_rollout_member_row *ms, size_t nm);
+int fota_store_sqlite_rollout_get(struct fota_store *s, int64_t id, struct fota_rollout_row *out);
+int fota_store_sqlite_rollout_list(struct fota_store *s, int64_t product_id, int state,
+                                   struct fota_rollout_row **out, size_t *n);
+int fota_store_sqlite_rollout_members(struct fota_store *s, int64_t rollout_id, int64_t after_device,
+                                      size_t limit, struct fota_rollout_member_row **out, size_t *n);
+/* store_sqlite_rollout_import.c: at open, after the migrations: imports the
+ * DATA/jobs.json and jobs-ID.rows beside the database (db_path) once and
+ * removes them. 0, or the error (logged; the files stay for the next start). */
+int fota_store_sqlite_rollout_import(struct sql_store *q, const char *db_path);
+
 /* Operations (store_sqlite_delete.c: deletion of releases, devices, products). */
 int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const char *version,
                                  struct fota_rom *out);

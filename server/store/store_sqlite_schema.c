@@ -181,6 +181,55 @@ static const char *const migrations[] = {
     /* 5: a device's reply names its command by nonce (command_find_nonce):
      * one index probe instead of every command of the device. */
     "CREATE INDEX commands_device_nonce ON commands (device_id, nonce);",
+
+    /* 6: rollouts (server/rollout/, store_sqlite_rollout.c): one row per
+     * rollout with its settings, state and counters, and one row per member
+     * device with its state, command row and nonce, so a rollout resumes
+     * where it stopped after a restart. Built to grow: stage (0 = the single
+     * stage) and paused-style states are plain integers, a stages table can
+     * key on (rollout_id, stage) and a health check can add member states. */
+    "CREATE TABLE rollouts ("
+    "  id           INTEGER PRIMARY KEY,"
+    "  product_id   INTEGER NOT NULL,"
+    "  version      TEXT    NOT NULL,"
+    "  filter       TEXT    NOT NULL DEFAULT '{}',"
+    "  reboot       INTEGER NOT NULL DEFAULT 0,"
+    "  window_size  INTEGER NOT NULL,"
+    "  timeout_s    INTEGER NOT NULL,"
+    "  max_failures INTEGER NOT NULL DEFAULT -1,"
+    "  state        INTEGER NOT NULL,"
+    "  halted       INTEGER NOT NULL DEFAULT 0,"
+    "  n_total      BIGINT  NOT NULL DEFAULT 0,"
+    "  n_skipped    BIGINT  NOT NULL DEFAULT 0,"
+    "  n_waiting    BIGINT  NOT NULL DEFAULT 0,"
+    "  n_queued     BIGINT  NOT NULL DEFAULT 0,"
+    "  n_active     BIGINT  NOT NULL DEFAULT 0,"
+    "  n_delivered  BIGINT  NOT NULL DEFAULT 0,"
+    "  n_acked      BIGINT  NOT NULL DEFAULT 0,"
+    "  n_succeeded  BIGINT  NOT NULL DEFAULT 0,"
+    "  n_failed     BIGINT  NOT NULL DEFAULT 0,"
+    "  n_timed_out  BIGINT  NOT NULL DEFAULT 0,"
+    "  n_deleted    BIGINT  NOT NULL DEFAULT 0,"
+    "  n_cancelled  BIGINT  NOT NULL DEFAULT 0,"
+    "  ms_delivered REAL,"
+    "  ms_acked     REAL,"
+    "  ms_finished  REAL,"
+    "  created      BIGINT  NOT NULL,"
+    "  updated      BIGINT  NOT NULL"
+    ");"
+    "CREATE INDEX rollouts_product ON rollouts (product_id, id);"
+    "CREATE INDEX rollouts_state ON rollouts (state);"
+    "CREATE TABLE rollout_members ("
+    "  rollout_id INTEGER NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,"
+    "  device_id  INTEGER NOT NULL,"
+    "  stage      INTEGER NOT NULL DEFAULT 0,"
+    "  state      INTEGER NOT NULL,"
+    "  command_id INTEGER NOT NULL DEFAULT 0,"
+    "  nonce      BIGINT  NOT NULL,"
+    "  pushed     BIGINT  NOT NULL DEFAULT 0,"
+    "  updated    BIGINT  NOT NULL,"
+    "  PRIMARY KEY (rollout_id, device_id)"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
