@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """bench/fanout.py - benchmark 3: command fan-out. N fota-sim devices are online
 (stock 50 s pings; --ack-only: they answer a sys_upgrade push with their D4 acknowledgement
-and never download, so only the fan-out is measured), then one bulk upgrade
-POST /v1/products/ID/upgrade {"version", "window": N, "filter": {"online": true}} pushes
-sys_upgrade to all of them. Measured by fotad itself (GET /v1/jobs/ID/ elapsed_ms): the time
-from the job's creation until every push was written (delivered) and until every device's
+and never download, so only the fan-out is measured), then one rollout
+POST /v1/rollouts/ {"version", "window": N, "filter": {"online": true}} pushes
+sys_upgrade to all of them. Measured by fotad itself (GET /v1/rollouts/ID/ elapsed_ms): the time
+from the rollout's creation until every push was written (delivered) and until every device's
 D4 arrived (acked); also the HTTP reply time of the POST (answered at once, 202).
 
   python3 bench/fanout.py [--devices 19000] [--bin-dir build/bin] [--no-append] [--smoke]
@@ -100,25 +100,24 @@ def main():
             r0 = run_ns(d.proc.pid)
             perf_ctl(a.perf_ctl, "enable")
             tp = time.monotonic()
-            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
-                            {"version": fl.V2, "window": max(1, n), "filter": {"online": True}})
+            s, _, j = d.api("POST", "/v1/rollouts/", {"product_id": pid, "version": fl.V2, "window": max(1, n), "filter": {"online": True}})
             reply_ms = (time.monotonic() - tp) * 1e3
             if s != 202:
                 raise SystemExit("bulk upgrade refused: %d %r" % (s, j))
-            jid = j["job"]["id"]
-            log("POST answered %d in %.1f ms: total %d" % (s, reply_ms, j["job"]["total"]))
+            jid = j["rollout"]["id"]
+            log("POST answered %d in %.1f ms: total %d" % (s, reply_ms, j["rollout"]["total"]))
 
             def acked():
-                s2, _, j2 = d.api("GET", "/v1/jobs/%d/" % jid)
-                return j2["job"] if j2["job"]["acked"] + j2["job"]["failed"] >= n else None
+                s2, _, j2 = d.api("GET", "/v1/rollouts/%d/" % jid)
+                return j2["rollout"] if j2["rollout"]["acked"] + j2["rollout"]["failed"] >= n else None
             job = fl.wait_until(acked, 120, 0.02)
             c1 = benchlib.cpu_seconds(d.proc.pid)
             r1 = run_ns(d.proc.pid)
             perf_ctl(a.perf_ctl, "disable")
             time.sleep(0.5)  # the job's row insert and state flush (200 ms ticks)
             r2 = run_ns(d.proc.pid)
-            s, _, j = d.api("GET", "/v1/jobs/%d/" % jid)
-            job = j["job"]
+            s, _, j = d.api("GET", "/v1/rollouts/%d/" % jid)
+            job = j["rollout"]
             log("job: %r" % job)
             res = fl.wait_sims(procs, 120)
             log("sims: %r" % res)
@@ -131,9 +130,9 @@ def main():
     ok = job["acked"] == n and job["failed"] == 0
     met = ok and acked_ms < GOAL_MS
     summary = "\n".join([
-        "Benchmark 3, command fan-out: one bulk upgrade (POST /v1/products/ID/upgrade, window "
+        "Benchmark 3, command fan-out: one rollout (POST /v1/rollouts/, window "
         "%d) to %d online fota-sim devices (--ack-only: they acknowledge and do not download). "
-        "Times from fotad's job (GET /v1/jobs/ID/ elapsed_ms, from the job's creation)." % (n, n),
+        "Times from fotad's rollout (GET /v1/rollouts/ID/ elapsed_ms, from the rollout's creation)." % (n, n),
         "", "| measure | goal | measured | met |", "|---|---|---|---|",
         "| POST answered (202) | at once | %.1f ms | — |" % reply_ms,
         "| all %d pushes written (delivered) | — | %.1f ms | — |" % (n, ms["delivered"] or -1),

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """bench/wave.py - benchmark 4: an upgrade wave. N nonos-profile fota-sim devices
-(flash map 6) are online on V1; one bulk upgrade (POST /v1/products/ID/upgrade with reboot:
+(flash map 6) are online on V1; one rollout (POST /v1/rollouts/ with reboot:
 true and a window of K devices upgrading at once) takes every one of them end to end: push,
 HEAD, GET of a 512 KiB image, CRC, D7 report, sys_reboot from fotad, boot of the new image.
 
@@ -128,14 +128,13 @@ def main():
                                          "-p", str(d.proc.pid)])
             c0 = benchlib.cpu_seconds(d.proc.pid)
             t0 = thread_cpu(d.proc.pid)
-            s, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid,
-                            {"version": fl.V2, "reboot": True, "window": a.window,
+            s, _, j = d.api("POST", "/v1/rollouts/", {"product_id": pid, "version": fl.V2, "reboot": True, "window": a.window,
                              "filter": {"online": True}})
             if s != 202:
                 raise SystemExit("bulk upgrade refused: %d %r" % (s, j))
-            jid = j["job"]["id"]
-            log("job %d: total %d, queued %d, window %d" % (jid, j["job"]["total"],
-                                                           j["job"]["queued"], a.window))
+            jid = j["rollout"]["id"]
+            log("job %d: total %d, queued %d, window %d" % (jid, j["rollout"]["total"],
+                                                           j["rollout"]["queued"], a.window))
             res = fl.wait_sims(procs, 3600)
             if perf:
                 perf.send_signal(2)
@@ -147,8 +146,8 @@ def main():
                     shutil.copy(os.path.join(tmp, "sim-%d.err" % i), a.sim_log)
             c1 = benchlib.cpu_seconds(d.proc.pid)
             t1 = thread_cpu(d.proc.pid)
-            s, _, j = d.api("GET", "/v1/jobs/%d/" % jid)
-            job = j["job"]
+            s, _, j = d.api("GET", "/v1/rollouts/%d/" % jid)
+            job = j["rollout"]
             log("job: %r" % job)
             log("sim: %r" % res)
             d.stop()
@@ -174,7 +173,7 @@ def main():
     failures = job["failed"] + job["timed_out"] + (n - r.get("upgraded", 0))
     summary = "\n".join([
         "Benchmark 4, upgrade wave: %d nonos fota-sim devices (%d process(es), flash map 6, "
-        "device timers x%g) upgraded end to end by one bulk upgrade (reboot: true, window %d: at "
+        "device timers x%g) upgraded end to end by one rollout (reboot: true, window %d: at "
         "most %d devices between push and D7 at once); image %d bytes. Lower bound: %d x %d "
         "bytes / %.1f MB/s (fotad's ROM download throughput, wrk -c 100, measured in this run "
         "with benchmark 1's method)." % (n, len(res), a.time_scale, a.window, a.window, img, n, img,
@@ -188,7 +187,7 @@ def main():
         "| per device, push to booted on V2 (p50: mean of the processes' medians; p99: the "
         "larger of theirs) | — | p50 %.0f ms, p99 %.0f ms, max %.0f ms | — |" % (
             up.get("p50_ms", 0), up.get("p99_ms", 0), up.get("max_ms", 0)),
-        "| all D7 reports (fotad's job) | — | %.1f s after the job started | — |" % (
+        "| all D7 reports (fotad's rollout) | — | %.1f s after the job started | — |" % (
             (job["elapsed_ms"]["finished"] or 0) / 1e3),
         "| fotad CPU over the wave | — | %.1f s (%.0f%% of one core); per thread, busiest "
         "first: %s s | — |" % (c1 - c0, 100.0 * (c1 - c0) / max(total, 1e-9),

@@ -1,6 +1,6 @@
 /* cmd_rollout.c - `fotactl rollout start|list|show|cancel`: the bulk upgrade
- * of a product's fleet (POST /v1/products/ID/upgrade), its progress (GET
- * /v1/jobs/) and its cancellation (POST /v1/jobs/ID/cancel). `--wait` follows
+ * of a product's fleet (POST /v1/rollouts/), its progress (GET
+ * /v1/rollouts/) and its cancellation (POST /v1/rollouts/ID/cancel). `--wait` follows
  * a rollout until every device has reported, asking the server once a
  * second, and exits 0 only when every one succeeded (docs/api.md, "Bulk
  * upgrade"). */
@@ -128,12 +128,12 @@ static int wait_rollout(struct fota_cli_ctx *c, int64_t id, long timeout)
     json_t *job;
     int st;
 
-    snprintf(path, sizeof(path), "/v1/jobs/%" PRId64 "/", id);
+    snprintf(path, sizeof(path), "/v1/rollouts/%" PRId64 "/", id);
     for (;;) {
         st = fota_cli_ctx_call(c, "GET", path, NULL, &r, "rollout");
         if (st != 0)
             return st;
-        job = fota_cli_reply_object(r.json, "job");
+        job = fota_cli_reply_object(r.json, "rollout");
         state = json_string_value(json_object_get(job, "state"));
         progress(job, line, sizeof(line));
         if (!c->json && strcmp(line, last) != 0) {
@@ -219,12 +219,13 @@ int fota_cli_cmd_rollout_start(struct fota_cli_ctx *c)
         json_decref(body);
         return st;
     }
-    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/upgrade", pid);
+    json_object_set_new(body, "product_id", json_integer(pid));
+    snprintf(path, sizeof(path), "/v1/rollouts/");
     st = fota_cli_ctx_call(c, "POST", path, body, &r, NULL);   /* 404 names product or version */
     json_decref(body);
     if (st != 0)
         return st;
-    rollout = fota_cli_reply_object(r.json, "job");
+    rollout = fota_cli_reply_object(r.json, "rollout");
     id = (int64_t)json_integer_value(json_object_get(rollout, "id"));
     total = num(rollout, "total");
     if (c->json && !wait)
@@ -266,19 +267,19 @@ int fota_cli_cmd_rollout_list(struct fota_cli_ctx *c)
 {
     const char *product = fota_cli_ctx_opt(c, "product");
     struct fota_cli_reply r;
-    char path[64] = "/v1/jobs/";
+    char path[64] = "/v1/rollouts/";
     int64_t pid;
     int st;
 
     if (product) {
         if ((st = fota_cli_ctx_product_id(c, product, &pid)) != 0)
             return st;
-        snprintf(path, sizeof(path), "/v1/jobs/?product_id=%" PRId64, pid);
+        snprintf(path, sizeof(path), "/v1/rollouts/?product_id=%" PRId64, pid);
     }
     st = fota_cli_ctx_call(c, "GET", path, NULL, &r, NULL);
     if (st != 0)
         return st;
-    return fota_cli_ctx_print_list(c, &r, fota_cli_reply_array(r.json, "jobs"), &job_list, NULL);
+    return fota_cli_ctx_print_list(c, &r, fota_cli_reply_array(r.json, "rollouts"), &job_list, NULL);
 }
 
 /* The rollout id in the first argument. 0, or the usage status (reported). */
@@ -308,7 +309,7 @@ int fota_cli_cmd_rollout_show(struct fota_cli_ctx *c)
         return st;
     if (fota_cli_ctx_opt(c, "wait"))
         return wait_rollout(c, (int64_t)id, wait_s);
-    snprintf(path, sizeof(path), "/v1/jobs/%lld/", id);
+    snprintf(path, sizeof(path), "/v1/rollouts/%lld/", id);
     snprintf(what, sizeof(what), "rollout %lld", id);
     st = fota_cli_ctx_call(c, "GET", path, NULL, &r, what);
     if (st != 0)
@@ -316,7 +317,7 @@ int fota_cli_cmd_rollout_show(struct fota_cli_ctx *c)
     if (c->json)
         fota_cli_out_json(stdout, r.json);
     else
-        fota_cli_out_show(stdout, fota_cli_reply_object(r.json, "job"), order);
+        fota_cli_out_show(stdout, fota_cli_reply_object(r.json, "rollout"), order);
     fota_cli_reply_cleanup(&r);
     return 0;
 }
@@ -330,12 +331,12 @@ int fota_cli_cmd_rollout_cancel(struct fota_cli_ctx *c)
 
     if ((st = rollout_id(c, &id)) != 0)
         return st;
-    snprintf(path, sizeof(path), "/v1/jobs/%lld/cancel", id);
+    snprintf(path, sizeof(path), "/v1/rollouts/%lld/cancel", id);
     snprintf(what, sizeof(what), "rollout %lld", id);
     st = fota_cli_ctx_call(c, "POST", path, NULL, &r, what);   /* 409 once it has finished */
     if (st != 0)
         return st;
-    json_t *job = fota_cli_reply_object(r.json, "job");
+    json_t *job = fota_cli_reply_object(r.json, "rollout");
     if (c->json)
         fota_cli_out_json(stdout, r.json);
     else

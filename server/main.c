@@ -19,13 +19,15 @@
 #include "xmalloc.h"
 
 /* Start order: HTTP first (the others add routes to it), the REST API and
- * the ROM download next, then the device channel and the legacy listener.
+ * the ROM download next, then the device channel, the rollouts (they push
+ * through the channel) and the legacy listener.
  * They stop in reverse order. */
 static const struct fota_module *const modules[] = {
     &fota_http_module,
     &fota_api_module,
     &fota_rom_module,
     &fota_device_module,
+    &fota_rollout_module,
     &fota_legacy_module,
 };
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))

@@ -97,8 +97,8 @@ static void handle_rom_delete(struct fota_req *r)
     struct fota_hub_release rel = { pid, version };
     job = fota_hub_publish(srv, FOTA_HUB_RELEASE_BUSY, &rel);
     if (job > 0) {
-        fota_reply_error(r, 409, "bulk upgrade job %lld is still pushing version %s: wait for it "
-                                 "to finish (GET /v1/jobs/%lld/)", (long long)job, version,
+        fota_reply_error(r, 409, "rollout %lld is still pushing version %s: wait for it "
+                                 "to finish (GET /v1/rollouts/%lld/)", (long long)job, version,
                          (long long)job);
         return;
     }
@@ -145,7 +145,7 @@ static void handle_device_delete(struct fota_req *r)
     struct fota_hub_device dev = { id };
     int64_t job = fota_hub_publish(srv, FOTA_HUB_DEVICE_BUSY, &dev);
     if (job > 0) {
-        fota_reply_error(r, 409, "bulk upgrade job %lld is writing the command rows of its devices, "
+        fota_reply_error(r, 409, "rollout %lld is writing the command rows of its devices, "
                                  "this one included: retry in a second", (long long)job);
         return;
     }

@@ -12,6 +12,7 @@
 #ifndef FOTA_HUB_H
 #define FOTA_HUB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct fota_server;
@@ -77,6 +78,9 @@ struct fota_hub_report {
     int ok;                      /* 1: upgraded, 0: the device reports a failure */
     const char *version;         /* the version now running, "" if not reported */
     const char *target;          /* the version it was asked to install, "" if unknown */
+    char *full;                  /* a subscriber that pushed the upgrade writes the full
+                                    version here when version is its (15-byte) prefix */
+    size_t full_cap;
 };
 
 /* A subscriber: returns 0 to let the event pass on, anything else to answer

@@ -86,6 +86,7 @@ extern const struct fota_module fota_http_module;
 extern const struct fota_module fota_api_module;
 extern const struct fota_module fota_rom_module;
 extern const struct fota_module fota_device_module;
+extern const struct fota_module fota_rollout_module;
 extern const struct fota_module fota_legacy_module;
 
 /* Live message subscriber (message bus). Called on the loop thread for each
@@ -96,6 +97,7 @@ typedef void (*fota_message_cb)(void *ud, const struct fota_message *m);
 
 struct fota_server_sub;       /* an active subscription */
 struct fota_server_bus;       /* private */
+struct fota_devchan;          /* server/device/devchan.h */
 
 struct fota_server {
     struct fota_config conf;          /* live; reloadable fields change on SIGHUP */
@@ -110,6 +112,7 @@ struct fota_server {
     int64_t started;                  /* Unix seconds */
 
     struct fota_hub hub;              /* cross-module topics (hub.h) */
+    struct fota_devchan *devchan;     /* the device channel (devchan.h), NULL without it */
 
     struct fota_loop *loops[FOTA_LOOPS_MAX];  /* [0] main (srv->base), then HTTP workers */
     int nloops;                       /* 1 + worker threads */

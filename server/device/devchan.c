@@ -26,7 +26,6 @@
 #include "http.h"
 #include "log.h"
 #include "rpc.h"
-#include "rpc_fanout.h"
 #include "xmalloc.h"
 
 /* Frames after the handshake: the connection must be online and keep its key. */
@@ -235,11 +234,12 @@ static void module_stop(struct fota_server *srv, void *state)
     fota_devchan_kick_free(ch);
     fota_devchan_requeue_free(ch);
     fota_rpc_free(ch->rpc);
-    fota_fanout_free(ch->fanout);
     if (ch->pres_ev)
         event_free(ch->pres_ev);
     free(ch->pres);
     fota_devchan_gone_hooks(ch, 0);
+    if (srv->devchan == ch)
+        srv->devchan = NULL;
     free(ch);
 }
 
@@ -275,11 +275,12 @@ static int module_start(struct fota_server *srv, void **state)
     struct timeval tv = { FOTA_DEVCHAN_PRESENCE_MS / 1000, (FOTA_DEVCHAN_PRESENCE_MS % 1000) * 1000 };
     event_add(ch->pres_ev, &tv);
     fota_devchan_gone_hooks(ch, 1);
-    if (srv->http && (!(ch->rpc = fota_rpc_new(srv, ch)) || !(ch->fanout = fota_fanout_new(ch)))) {
+    if (srv->http && !(ch->rpc = fota_rpc_new(srv, ch))) {
         FOTA_ERROR("cannot add the device RPC routes");
         module_stop(srv, ch);
         return FOTA_ENOMEM;
     }
+    srv->devchan = ch;   /* the rollout module pushes through it (fota_devchan_send) */
     *state = ch;
     return 0;
 }

@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "fota_str.h"
+#include "hub.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -137,6 +138,8 @@ void fota_devchan_conn_free(struct fota_dconn *c)
         presence_set(c, 0); /* O(1) through its batch slot: a mass disconnect stays linear */
         FOTA_INFO("device offline conn=%llu dev=%lld", (unsigned long long)c->id,
                   (long long)c->device_id);
+        struct fota_hub_presence ev = { c->device_id, c->product_id, c->id };
+        fota_hub_publish(ch->srv, FOTA_HUB_DEVICE_OFFLINE, &ev);
     }
     if (c->prev)
         c->prev->next = c->next;
@@ -352,6 +355,8 @@ int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k)
     char pb[80];
     FOTA_INFO("device online conn=%llu dev=%lld peer=%s tls=%d", (unsigned long long)c->id,
               (long long)c->device_id, fota_devchan_conn_peer(c, pb, sizeof pb), c->tls);
+    struct fota_hub_presence ev = { c->device_id, c->product_id, c->id };
+    fota_hub_publish(ch->srv, FOTA_HUB_DEVICE_ONLINE, &ev);
     return 1;
 }
 

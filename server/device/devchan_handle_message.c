@@ -1,7 +1,8 @@
 /* devchan_handle_message.c - D7, POST /v1/messages/: a device's report,
  * usually the end of an upgrade (device_upgrade_success / _failed with its
- * versions). The report finishes the rollout member or the newest open
- * sys_upgrade command of the device, a success records the device's new
+ * versions). The report goes to the hub first (DEVICE_REPORT: a rollout
+ * that pushed the upgrade takes it), else it finishes the newest open
+ * sys_upgrade command of the device; a success records the device's new
  * version, and every report is stored and published as a message. */
 #include "devchan_int.h"
 
@@ -12,8 +13,8 @@
 #include <jansson.h>
 
 #include "fota_str.h"
+#include "hub.h"
 #include "log.h"
-#include "rpc_fanout.h"
 
 /* The device's newest sys_upgrade still waiting for its report. 0 or FOTA_ENOENT. */
 static int open_upgrade(struct fota_devchan *ch, int64_t device_id, struct fota_command *out)
@@ -85,9 +86,9 @@ void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devprot
     int ok = strcmp(f->action, "device_upgrade_success") == 0;
     int is_report = ok || strcmp(f->action, "device_upgrade_failed") == 0;
     struct fota_command cmd;
-    int in_job = is_report && fota_fanout_on_report(ch->fanout, c->device_id, ok, clean, real,
-                                                    sizeof real);
-    int have_cmd = is_report && !in_job && open_upgrade(ch, c->device_id, &cmd) == 0;
+    struct fota_hub_report ev = { c->device_id, ok, clean, "", real, sizeof real };
+    int in_rollout = is_report && fota_hub_publish(srv, FOTA_HUB_DEVICE_REPORT, &ev) != 0;
+    int have_cmd = is_report && !in_rollout && open_upgrade(ch, c->device_id, &cmd) == 0;
     if (have_cmd)
         finish_upgrade(ch, &cmd, f, ok, clean, real, sizeof real);
     struct fota_device d;

@@ -1,5 +1,6 @@
 /* devchan_handle_reply.c - D4/D5, {"status": N, "nonce": N, ...}: a device's
- * answer to a push. A rollout's push is counted by the rollout (batched);
+ * answer to a push, published on the hub (DEVICE_REPLY) first: a rollout's
+ * push is taken by the rollout (counted and written in its batch);
  * any other command is found by its nonce, its row moves on (ACKED for
  * sys_upgrade, which ends at its D7 report; DONE otherwise; FAILED for a
  * status other than 200) and an RPC waiting for it gets the reply. */
@@ -8,8 +9,8 @@
 #include <string.h>
 
 #include "fota_str.h"
+#include "hub.h"
 #include "log.h"
-#include "rpc_fanout.h"
 
 /* The state a reply moves an open command to. */
 static int reply_state(const struct fota_command *cmd, int status)
@@ -24,8 +25,9 @@ void fota_devchan_handle_reply(struct fota_dconn *c, const struct fota_devproto_
 {
     struct fota_devchan *ch = c->ch;
     struct fota_store *st = ch->srv->store;
-    if (fota_fanout_on_reply(ch->fanout, c->device_id, f->nonce, f->status))
-        return; /* a bulk upgrade's push: counted and written in its batch */
+    struct fota_hub_reply ev = { c->device_id, f->nonce, f->status, NULL };
+    if (fota_hub_publish(ch->srv, FOTA_HUB_DEVICE_REPLY, &ev))
+        return; /* a rollout's push: counted and written in its batch */
     struct fota_command cmd;
     int found = st->ops->command_find_nonce(st, c->device_id, f->nonce, &cmd) == 0 &&
                 (cmd.state == FOTA_CMD_DELIVERED || cmd.state == FOTA_CMD_ACKED ||

@@ -20,7 +20,6 @@ struct bufferevent;
 struct evconnlistener;
 struct event;
 struct fota_addr_count;
-struct fota_fanout;
 
 /* One device connection. Kept small: the socket buffers live in the bufferevent. */
 struct fota_dconn {
@@ -101,7 +100,6 @@ struct fota_devchan {
     void (*closed)(struct fota_dconn *c); /* a connection is being freed (set by devchan.c) */
     struct fota_devchan_rq *rq[FOTA_DEVCHAN_RQ_BUCKETS]; /* pushed upgrades awaiting D4 */
     struct fota_rpc *rpc;              /* the REST side of commands (rpc.c), NULL without HTTP */
-    struct fota_fanout *fanout;        /* bulk upgrades (rpc_fanout.c), NULL without HTTP */
     struct fota_kick *kick;            /* devices just online: queued commands to check */
     size_t nkick, capkick;
     struct event *kick_ev;             /* checks them FOTA_DEVCHAN_KICK_MS after the first */

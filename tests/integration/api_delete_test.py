@@ -114,33 +114,33 @@ def test_inflight_download(d):
           "in-flight download got %d of %d bytes" % (len(body), len(big)))
 
 
-def test_release_busy_job(d):
+def test_release_busy_rollout(d):
     pid = d.create_product()["id"]
     d.upload_release(pid, "v1.0")
     d.upload_release(pid, "v1.1")
     d.api("POST", "/v1/products/%d/roms/v1.0/current" % pid)
-    dev = d.create_device(pid)   # offline: the job's member stays queued, the job running
-    st, _, j = d.api("POST", "/v1/products/%d/upgrade" % pid, {"version": "v1.1"})
+    dev = d.create_device(pid)   # offline: the rollout's member stays queued, the rollout running
+    st, _, j = d.api("POST", "/v1/rollouts/", {"product_id": pid, "version": "v1.1"})
     check(st == 202, "bulk upgrade %d %r" % (st, j))
-    job = j["job"]["id"]
+    rid = j["rollout"]["id"]
     st, _, j = d.api("DELETE", "/v1/products/%d/roms/v1.1/" % pid)
-    check(st == 409 and ("job %d" % job) in j["message"], "busy release %d %r" % (st, j))
+    check(st == 409 and ("rollout %d" % rid) in j["message"], "busy release %d %r" % (st, j))
     check(versions(d, pid) == ["v1.0", "v1.1"], "nothing removed")
-    # the job waits only for a device that is then deleted: the release may go
-    # (409 while the job that just started has not written its command row yet)
+    # the rollout waits only for a device that is then deleted: the release may go
+    # (409 while the rollout that just started has not written its command row yet)
     def deleted():
         st, _, j = d.api("DELETE", "/v1/devices/%d/" % dev["device"]["id"])
         check(st in (200, 409), "delete the queued device %d %r" % (st, j))
-        check(st == 200 or "job %d" % job in j["message"], "409 names the job %r" % j)
+        check(st == 200 or "rollout %d" % rid in j["message"], "409 names the rollout %r" % j)
         return st == 200
     wait_for(deleted, 5, "the queued device deleted")
-    # its member ended as deleted: the job is over
-    st, _, j = d.api("GET", "/v1/jobs/%d/" % job)
-    x = j["job"]
+    # its member ended as deleted: the rollout is over
+    st, _, j = d.api("GET", "/v1/rollouts/%d/" % rid)
+    x = j["rollout"]
     check(st == 200 and x["state"] == "finished" and x["deleted"] == 1 and x["queued"] == 0 and
-          x["failed"] == 0 and x["succeeded"] == 0, "job after the delete %d %r" % (st, x))
+          x["failed"] == 0 and x["succeeded"] == 0, "rollout after the delete %d %r" % (st, x))
     st, _, j = d.api("DELETE", "/v1/products/%d/roms/v1.1/" % pid)
-    check(st == 200, "release of a job left with deleted devices only %d %r" % (st, j))
+    check(st == 200, "release of a rollout left with deleted devices only %d %r" % (st, j))
 
 
 def test_device_delete(d):
@@ -227,5 +227,5 @@ def test_product_delete(d):
 
 
 if __name__ == "__main__":
-    run_tests([test_release_delete, test_inflight_download, test_release_busy_job,
+    run_tests([test_release_delete, test_inflight_download, test_release_busy_rollout,
                test_device_delete, test_product_delete])

@@ -70,7 +70,7 @@ def test_rollout():
             rows = [x.split("\t") for x in r.stdout.strip().splitlines()]
             check(len(rows) == 1 and rows[0][0] == "1" and rows[0][2] == V2 and
                   rows[0][3] == "finished" and rows[0][4] == "%d/%d" % (N, N), "list %r" % rows)
-            jobs = ctl.json("rollout", "list")["jobs"]
+            jobs = ctl.json("rollout", "list")["rollouts"]
             check(len(jobs) == 1 and jobs[0]["succeeded"] == N and jobs[0]["window"] == 2 and
                   jobs[0]["reboot"] is True and jobs[0]["max_failures"] == 1 and
                   jobs[0]["halted"] is False and jobs[0]["filter"] == {
@@ -80,8 +80,8 @@ def test_rollout():
             r = ctl.run("rollout", "list", "--product", "nope", ok=False)
             check(r.returncode == 4, "list --product unknown %d %r" % (r.returncode, r.stderr))
             other = d.create_product(name="other")["id"]
-            check(ctl.json("rollout", "list", "-p", str(other))["jobs"] == [], "other product's list")
-            s_, _, j_ = d.api("GET", "/v1/jobs/?product_id=x")
+            check(ctl.json("rollout", "list", "-p", str(other))["rollouts"] == [], "other product's list")
+            s_, _, j_ = d.api("GET", "/v1/rollouts/?product_id=x")
             check(s_ == 400, "product_id=x %d %r" % (s_, j_))
             r = ctl.run("rollout", "show", "1")
             check("finished" in r.stdout and V2 in r.stdout, "show:\n" + r.stdout)
@@ -101,7 +101,7 @@ def test_rollout():
             r = ctl.run("rollout", "cancel", "3")
             check("rollout 3 cancelled: %d devices dropped before their push" % N in r.stdout,
                   "cancel:\n" + r.stdout)
-            x = ctl.json("rollout", "show", "3")["job"]
+            x = ctl.json("rollout", "show", "3")["rollout"]
             check(x["state"] == "cancelled" and x["cancelled"] == N and x["queued"] == 0, "%r" % x)
             r = ctl.run("rollout", "cancel", "3", ok=False)
             check(r.returncode == 1 and "nothing to cancel" in r.stderr, "cancel twice %r" % r.stderr)
@@ -124,7 +124,7 @@ def test_rollout():
             check(r.returncode == 4, "unknown rollout %d %r" % (r.returncode, r.stderr))
             r = ctl.run("rollout", "list", "--key", "0" * 40, ok=False)
             check(r.returncode == 3, "wrong key %d %r" % (r.returncode, r.stderr))
-            check(json.loads(ctl.run("rollout", "show", "1", "--json").stdout)["job"]["id"] == 1,
+            check(json.loads(ctl.run("rollout", "show", "1", "--json").stdout)["rollout"]["id"] == 1,
                   "show --json")
             d.stop()
             d.check_log()

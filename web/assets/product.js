@@ -38,7 +38,7 @@ function releaseItem(rom, product, reload) {
     });
   }
   // Delete: fotad refuses (409) the current release of a product with devices
-  // and a release a running bulk upgrade pushes; its reason shows here.
+  // and a release a running rollout pushes; its reason shows here.
   const del = h('button', { type: 'button', class: 'danger', 'data-delete-release': rom.version }, t('delete_release'));
   del.addEventListener('click', async () => {
     if (!window.confirm(t('confirm_delete_release', rom.version, product.name))) return;

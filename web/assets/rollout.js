@@ -1,9 +1,9 @@
-// rollout.js - the product page's "Roll out" panel: the bulk upgrade of the
-// product's fleet (POST /v1/products/ID/upgrade: version, only devices on a
+// rollout.js - the product page's "Roll out" panel: a rollout of a version
+// to the product's fleet (POST /v1/rollouts/: version, only devices on a
 // given version, only online ones, reboot after success, how many at once)
-// and the product's rollouts with live counters (GET /v1/jobs/, asked again
-// every second while one of them runs) and a Cancel button (POST
-// /v1/jobs/ID/cancel). docs/api.md, "Bulk upgrade".
+// and the product's rollouts with live counters (GET /v1/rollouts/, asked
+// again every second while one of them runs) and a Cancel button (POST
+// /v1/rollouts/ID/cancel). docs/api.md, "Rollouts".
 import { t } from './i18n.js';
 import * as api from './api.js';
 import { h, field, statusLine, say, fmtTime } from './ui.js';
@@ -23,23 +23,23 @@ function counts(j) {
 
 // One rollout; a running one has a Cancel button (after a confirmation;
 // devices already pushed finish on their own).
-function jobItem(j, reload, st) {
+function rolloutItem(j, reload, st) {
   const bar = h('progress', { max: Math.max(1, j.total), value: j.succeeded, 'aria-hidden': 'true' });
   const over = j.state === 'finished' || j.state === 'cancelled';
   const kind = over ? (j.succeeded === j.total ? 'good' : 'bad') : '';
   let cancel = '';
   if (j.state === 'running') {
-    cancel = h('button', { type: 'button', class: 'danger', 'data-cancel-job': j.id }, t('ro_cancel'));
+    cancel = h('button', { type: 'button', class: 'danger', 'data-cancel-rollout': j.id }, t('ro_cancel'));
     cancel.addEventListener('click', async () => {
       if (!window.confirm(t('ro_confirm_cancel', j.id, j.version))) return;
       try {
-        const r = await api.post('/v1/jobs/' + j.id + '/cancel');
+        const r = await api.post('/v1/rollouts/' + j.id + '/cancel');
         say(st, t('ro_cancelled_now', j.id, r.body.cancelled_now), 'good');
       } catch (e) { say(st, t('error', e.message), 'bad'); }
       reload();
     });
   }
-  return h('li', { class: 'rollout', 'data-job': j.id, 'data-state': j.state },
+  return h('li', { class: 'rollout', 'data-rollout': j.id, 'data-state': j.state },
     h('div', {}, h('strong', {}, t('ro_title', j.id, j.version)), ' ',
       h('span', { class: 'badge ' + (over || j.state === 'interrupted' ? 'off' : 'on') }, t('ro_state_' + j.state)), ' ',
       h('small', { class: 'muted' }, fmtTime(j.created)), ' ', cancel),
@@ -77,19 +77,19 @@ export function rolloutPanel(productId, versions) {
   }
 
   let timer = null, gone = false;
-  async function loadJobs() {
+  async function loadRollouts() {
     clearTimeout(timer);
     timer = null;
     if (gone) return;
     let running = false;
     try {
-      const r = await api.get('/v1/jobs/?product_id=' + encodeURIComponent(productId));
-      const mine = r.body.jobs || [];
-      list.replaceChildren(...mine.map((j) => jobItem(j, loadJobs, st)));
+      const r = await api.get('/v1/rollouts/?product_id=' + encodeURIComponent(productId));
+      const mine = r.body.rollouts || [];
+      list.replaceChildren(...mine.map((j) => rolloutItem(j, loadRollouts, st)));
       if (!mine.length) list.append(h('li', { class: 'muted' }, t('none')));
       running = mine.some((j) => j.state === 'running' || j.state === 'cancelling');
     } catch (e) { say(st, t('error', e.message), 'bad'); }
-    if (running && !gone) timer = setTimeout(loadJobs, 1000);   // live while one runs
+    if (running && !gone) timer = setTimeout(loadRollouts, 1000);   // live while one runs
   }
 
   form.addEventListener('submit', async (e) => {
@@ -101,7 +101,7 @@ export function rolloutPanel(productId, versions) {
     if (online.checked) filter.online = true;
     const n = Number(win.input.value);
     if (!Number.isInteger(n) || n < 1 || n > 100000) { win.input.focus(); say(st, t('ro_window_bad'), 'bad'); return; }
-    const body = { version: v, filter, reboot: reboot.checked, window: n };
+    const body = { product_id: Number(productId), version: v, filter, reboot: reboot.checked, window: n };
     if (maxFail.input.value.trim() !== '') {
       const m = Number(maxFail.input.value);
       if (!Number.isInteger(m) || m < 0 || m > 100000) { maxFail.input.focus(); say(st, t('ro_max_fail_bad'), 'bad'); return; }
@@ -109,17 +109,17 @@ export function rolloutPanel(productId, versions) {
     }
     if (!window.confirm(t('ro_confirm', v))) return;
     try {
-      const r = await api.post('/v1/products/' + productId + '/upgrade', body);
-      const j = r.body.job || {};
+      const r = await api.post('/v1/rollouts/', body);
+      const j = r.body.rollout || {};
       say(st, t('ro_started', j.id, j.total, j.skipped), 'good');
-      loadJobs();
+      loadRollouts();
     } catch (err) { say(st, t('error', err.message), 'bad'); }
   });
 
   const panel = h('section', { 'aria-labelledby': 'ro-h' }, h('h2', { id: 'ro-h' }, t('rollouts')), list, form);
   return {
     panel,
-    refresh() { fillVersions(); loadJobs(); },
+    refresh() { fillVersions(); loadRollouts(); },
     stop() { gone = true; clearTimeout(timer); },
   };
 }

@@ -1,0 +1,689 @@
+/* rollout.c - the rollout module: members' states and counters, the hub
+ * subscribers that move them (a device online, its D4 reply and D7 report,
+ * its deletion; the vetoes on deleting a device or release still in use),
+ * the batched writes (every 200 ms: the new command rows grouped by state,
+ * then one command_update_batch and one rollout_save for all dirty members
+ * of all rollouts) and the resumption of running rollouts at start. Offline
+ * members and online ones take one path: a member waits in its rollout until
+ * its device is connected and the window has room. */
+#include "rollout_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "devchan.h"
+#include "fota_str.h"
+#include "hub.h"
+#include "keys.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* 1 for the states of a pushed member that has or will have a command row. */
+static int pushed_state(int st)
+{
+    return st >= FOTA_RM_DELIVERED && st <= FOTA_RM_TIMEOUT;
+}
+
+double fota_rollout_since_ms(const struct fota_rollout *r)
+{
+    return (double)(fota_clock_mono_ms() - r->t0_ms);
+}
+
+struct fota_rollout *fota_rollout_new(struct fota_rollouts *ro)
+{
+    struct fota_rollout *r = fota_xcalloc(1, sizeof *r);
+    r->ro = ro;
+    r->t0_ms = fota_clock_mono_ms();
+    r->row.ms_delivered = r->row.ms_acked = r->row.ms_finished = -1;
+    r->row.max_failures = -1;
+    return r;
+}
+
+void fota_rollout_free(struct fota_rollout *r)
+{
+    if (!r)
+        return;
+    free(r->m);
+    free(r->ready);
+    free(r->tmpl);
+    free(r);
+}
+
+void fota_rollout_set_state(struct fota_rollout *r, struct fota_rollout_member *m, int st)
+{
+    m->state = (uint8_t)st;
+    if (!m->dirty)
+        r->ndirty++;
+    m->dirty = 1;   /* its command row too (2: only the member row, see insert_rows) */
+}
+
+void fota_rollout_marks(struct fota_rollout *r)
+{
+    struct fota_rollout_row *w = &r->row;
+    int64_t n = (int64_t)r->n;
+    if (w->ms_delivered < 0 && w->n.delivered == n)
+        w->ms_delivered = fota_rollout_since_ms(r);
+    if (w->ms_acked < 0 && w->n.acked == n)
+        w->ms_acked = fota_rollout_since_ms(r);
+    if (w->ms_finished < 0 && fota_rollout_ended(r) == n) {
+        w->ms_finished = fota_rollout_since_ms(r);
+        w->state = w->state == FOTA_ROLLOUT_CANCELLING ? FOTA_ROLLOUT_CANCELLED
+                                                       : FOTA_ROLLOUT_FINISHED;
+        FOTA_INFO("rollout ended rollout=%lld state=%s succeeded=%lld failed=%lld timed_out=%lld "
+                  "ms=%.1f", (long long)w->id,
+                  w->state == FOTA_ROLLOUT_FINISHED ? "finished" : "cancelled",
+                  (long long)w->n.succeeded, (long long)w->n.failed, (long long)w->n.timed_out,
+                  w->ms_finished);
+    }
+}
+
+/* A health gate: too many devices failing stops the rest of the wave. */
+static void check_halt(struct fota_rollout *r)
+{
+    struct fota_rollout_row *w = &r->row;
+    if (w->max_failures < 0 || w->state != FOTA_ROLLOUT_RUNNING ||
+        w->n.failed + w->n.timed_out <= w->max_failures)
+        return;
+    w->halted = 1;
+    size_t n = fota_rollout_cancel(r);
+    FOTA_WARN("rollout halted rollout=%lld failed=%lld timed_out=%lld max_failures=%lld "
+              "members_cancelled=%zu", (long long)w->id, (long long)w->n.failed,
+              (long long)w->n.timed_out, (long long)w->max_failures, n);
+}
+
+void fota_rollout_finish_member(struct fota_rollout *r, struct fota_rollout_member *m, int st)
+{
+    struct fota_rollout_counts *n = &r->row.n;
+    if (m->active) {
+        m->active = 0;
+        n->active--;
+    }
+    n->succeeded += st == FOTA_RM_DONE;
+    n->timed_out += st == FOTA_RM_TIMEOUT;
+    n->cancelled += st == FOTA_RM_CANCELLED;
+    n->deleted += st == FOTA_RM_DELETED;
+    n->failed += st == FOTA_RM_FAILED;
+    fota_rollout_set_state(r, m, st);
+    if (st == FOTA_RM_FAILED || st == FOTA_RM_TIMEOUT)
+        check_halt(r);
+}
+
+void fota_rollout_count_delivered(struct fota_rollout *r, struct fota_rollout_member *m)
+{
+    struct fota_rollout_counts *n = &r->row.n;
+    if (m->state == FOTA_RM_WAITING)
+        n->waiting--;
+    else if (m->state == FOTA_RM_QUEUED)
+        n->queued--;
+    else
+        return;
+    n->delivered++;
+    m->pushed_s = (int32_t)((fota_clock_mono_ms() - r->t0_ms) / 1000);
+    m->active = 1;
+    n->active++;
+}
+
+size_t fota_rollout_cancel(struct fota_rollout *r)
+{
+    size_t k = 0;
+    if (r->row.state == FOTA_ROLLOUT_RUNNING)
+        r->row.state = FOTA_ROLLOUT_CANCELLING;
+    for (size_t i = 0; i < r->n; i++) {
+        struct fota_rollout_member *m = &r->m[i];
+        if (m->state == FOTA_RM_WAITING)
+            r->row.n.waiting--;
+        else if (m->state == FOTA_RM_QUEUED)
+            r->row.n.queued--;
+        else
+            continue;
+        fota_rollout_finish_member(r, m, FOTA_RM_CANCELLED);
+        k++;
+    }
+    r->nready = 0;
+    fota_rollout_marks(r);
+    return k;
+}
+
+struct fota_rollout *fota_rollout_find(struct fota_rollouts *ro, int64_t id)
+{
+    for (struct fota_rollout *r = ro->list; r; r = r->next)
+        if (r->row.id == id)
+            return r;
+    return NULL;
+}
+
+size_t fota_rollout_running(struct fota_rollouts *ro)
+{
+    size_t k = 0;
+    for (struct fota_rollout *r = ro->list; r; r = r->next)
+        k += r->row.state == FOTA_ROLLOUT_RUNNING || r->row.state == FOTA_ROLLOUT_CANCELLING;
+    return k;
+}
+
+/* r's member for device_id, or NULL (members are in device id order). */
+static struct fota_rollout_member *member_at(struct fota_rollout *r, int64_t device_id)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->m[mid].device_id < device_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < r->n && r->m[lo].device_id == device_id ? &r->m[lo] : NULL;
+}
+
+/* The open member of a rollout for device_id (and nonce, when non-zero). */
+static struct fota_rollout_member *member_find(struct fota_rollouts *ro, int64_t device_id,
+                                               int64_t nonce, struct fota_rollout **out)
+{
+    for (struct fota_rollout *r = ro->list; r; r = r->next) {
+        struct fota_rollout_member *m = member_at(r, device_id);
+        if (!m || m->state >= FOTA_RM_DONE || (nonce && m->nonce != nonce))
+            continue;
+        *out = r;
+        return m;
+    }
+    return NULL;
+}
+
+static void act_soon(struct fota_rollouts *ro)
+{
+    event_active(ro->soon, EV_TIMEOUT, 0);
+}
+
+/* ---- hub subscribers ---------------------------------------------------- */
+
+/* A queued member's device connected: it waits for the window like the others. */
+static int64_t on_online(void *ud, const void *event)
+{
+    struct fota_rollouts *ro = ud;
+    const struct fota_hub_presence *ev = event;
+    for (struct fota_rollout *r = ro->list; r; r = r->next) {
+        struct fota_rollout_member *m = r->row.state == FOTA_ROLLOUT_RUNNING
+                                            ? member_at(r, ev->device_id) : NULL;
+        if (!m || m->state != FOTA_RM_QUEUED)
+            continue;
+        r->row.n.queued--;
+        r->row.n.waiting++;
+        fota_rollout_set_state(r, m, FOTA_RM_WAITING);
+        if (r->nready == r->capready) {
+            r->capready = r->capready ? r->capready * 2 : 64;
+            r->ready = fota_xreallocarray(r->ready, r->capready, sizeof *r->ready);
+        }
+        r->ready[r->nready++] = (struct fota_rollout_ready){
+            (uint32_t)(m - r->m), fota_clock_mono_ms() + FOTA_ROLLOUT_ONLINE_MS };
+    }
+    return 0;
+}
+
+static int64_t on_reply(void *ud, const void *event)
+{
+    struct fota_rollouts *ro = ud;
+    const struct fota_hub_reply *ev = event;
+    struct fota_rollout *r = NULL;
+    struct fota_rollout_member *m = ev->nonce ? member_find(ro, ev->device_id, ev->nonce, &r) : NULL;
+    if (!m || m->state < FOTA_RM_DELIVERED)
+        return 0;
+    if (m->state != FOTA_RM_ACKED)
+        r->row.n.acked++;
+    if (ev->status != 200) {
+        fota_rollout_finish_member(r, m, FOTA_RM_FAILED);
+        act_soon(ro); /* its window slot is free */
+    } else {
+        fota_rollout_set_state(r, m, FOTA_RM_ACKED);
+    }
+    fota_rollout_marks(r);
+    FOTA_DEBUG("rollout ack rollout=%lld dev=%lld status=%d", (long long)r->row.id,
+               (long long)ev->device_id, ev->status);
+    return r->row.id;
+}
+
+static int64_t on_report(void *ud, const void *event)
+{
+    struct fota_rollouts *ro = ud;
+    const struct fota_hub_report *ev = event;
+    struct fota_rollout *r = NULL;
+    struct fota_rollout_member *m = member_find(ro, ev->device_id, 0, &r);
+    if (!m || m->state < FOTA_RM_DELIVERED)
+        return 0;   /* not pushed by a rollout: the channel's command path takes it */
+    if (m->state != FOTA_RM_ACKED)
+        r->row.n.acked++;
+    fota_rollout_finish_member(r, m, ev->ok ? FOTA_RM_DONE : FOTA_RM_FAILED);
+    const char *v = ev->version ? ev->version : "";
+    if (ev->ok && v[0] && ev->full && strncmp(r->row.version, v, strlen(v)) == 0)
+        fota_str_copy(ev->full, ev->full_cap, r->row.version);
+    if (ev->ok && r->row.reboot) {
+        m->reboot_due = 1; /* after the D7 reply: next loop turn */
+        r->nreboot++;
+    }
+    fota_rollout_marks(r);
+    act_soon(ro);
+    return r->row.id;
+}
+
+static int64_t on_deleted(void *ud, const void *event)
+{
+    struct fota_rollouts *ro = ud;
+    const struct fota_hub_device_deleted *ev = event;
+    struct fota_rollout *r = NULL;
+    struct fota_rollout_member *m;
+    while ((m = member_find(ro, ev->device_id, 0, &r)) != NULL) {
+        if (m->state == FOTA_RM_WAITING)
+            r->row.n.waiting--;
+        else if (m->state == FOTA_RM_QUEUED)
+            r->row.n.queued--;
+        if (m->cmd_id == 0 && pushed_state(m->state))
+            r->need_rows--;
+        fota_rollout_finish_member(r, m, FOTA_RM_DELETED);
+        m->cmd_id = -1;   /* its command row went with the device */
+        FOTA_INFO("rollout member gone rollout=%lld dev=%lld reason=\"device deleted\"",
+                  (long long)r->row.id, (long long)ev->device_id);
+        fota_rollout_marks(r);
+    }
+    for (r = ro->list; r; r = r->next) { /* a finished member may still await its reboot */
+        struct fota_rollout_member *x = member_at(r, ev->device_id);
+        if (x && x->reboot_due) {
+            x->reboot_due = 0;
+            r->nreboot--;
+        }
+    }
+    act_soon(ro); /* the window has room again */
+    return 0;
+}
+
+static int64_t on_release_busy(void *ud, const void *event)
+{
+    struct fota_rollouts *ro = ud;
+    const struct fota_hub_release *ev = event;
+    for (struct fota_rollout *r = ro->list; r; r = r->next) {
+        if (r->row.product_id != ev->product_id || strcmp(r->row.version, ev->version) != 0 ||
+            fota_rollout_ended(r) == (int64_t)r->n)
+            continue;
+        return r->row.id;
+    }
+    return 0;
+}
+
+/* A pushed member whose command row is not written yet would make
+ * command_create_many refuse the whole group: the device waits. */
+static int64_t on_device_busy(void *ud, const void *event)
+{
+    struct fota_rollouts *ro = ud;
+    const struct fota_hub_device *ev = event;
+    for (struct fota_rollout *r = ro->list; r; r = r->next) {
+        struct fota_rollout_member *m = r->need_rows ? member_at(r, ev->device_id) : NULL;
+        if (m && m->cmd_id == 0 && pushed_state(m->state))
+            return r->row.id;
+    }
+    return 0;
+}
+
+/* ---- batched writes ----------------------------------------------------- */
+
+static int cmd_state(int st)
+{
+    switch (st) {
+    case FOTA_RM_DELIVERED: return FOTA_CMD_DELIVERED;
+    case FOTA_RM_ACKED: return FOTA_CMD_ACKED;
+    case FOTA_RM_DONE: return FOTA_CMD_DONE;
+    case FOTA_RM_FAILED: return FOTA_CMD_FAILED;
+    case FOTA_RM_TIMEOUT: return FOTA_CMD_TIMEOUT;
+    default: return FOTA_CMD_CANCELLED;
+    }
+}
+
+/* The command row result of a member's state (NULL: the store's default). */
+static const char *cmd_result(const struct fota_rollout *r, int st)
+{
+    return st == FOTA_RM_DONE     ? r->ok_result
+           : st == FOTA_RM_ACKED  ? "{\"status\": 200}"
+           : st == FOTA_RM_FAILED ? "{\"action\": \"device_upgrade_failed\"}"
+                                  : NULL;
+}
+
+/* The command rows of pushed members that have none, one transaction per
+ * state present, each written in the state its member has reached, so the
+ * acknowledgement storm of a large rollout runs without database work and
+ * most rows are written once. A failed group (a device deleted meanwhile)
+ * leaves its members without rows; the rollout still counts them. */
+static void insert_rows(struct fota_rollout *r)
+{
+    struct fota_store *st = r->ro->srv->store;
+    int64_t *ids = fota_xreallocarray(NULL, r->need_rows, sizeof *ids);
+    int64_t *nonces = fota_xreallocarray(NULL, r->need_rows, sizeof *nonces);
+    int64_t *cids = fota_xreallocarray(NULL, r->need_rows, sizeof *cids);
+    uint32_t *idx = fota_xreallocarray(NULL, r->need_rows, sizeof *idx);
+    struct fota_command t;
+    memset(&t, 0, sizeof t);
+    fota_str_copy(t.action, sizeof t.action, "sys_upgrade");
+    json_t *p = json_pack("{s:s}", "version", r->row.version);
+    char *pt = json_dumps(p, JSON_SORT_KEYS);
+    fota_str_copy(t.params, sizeof t.params, pt);
+    free(pt);
+    json_decref(p);
+    for (int s = FOTA_RM_DELIVERED; s <= FOTA_RM_TIMEOUT; s++) {
+        size_t k = 0;
+        for (size_t i = 0; i < r->n && k < r->need_rows; i++) {
+            if (r->m[i].state != s || r->m[i].cmd_id != 0)
+                continue;
+            idx[k] = (uint32_t)i;
+            ids[k] = r->m[i].device_id;
+            nonces[k] = r->m[i].nonce;
+            k++;
+        }
+        if (k == 0)
+            continue;
+        t.state = cmd_state(s);
+        fota_str_copy(t.result, sizeof t.result, cmd_result(r, s));
+        int rc = st->ops->command_create_many(st, &t, ids, nonces, cids, k);
+        if (rc < 0)
+            FOTA_ERROR("rollout rows not written rollout=%lld rows=%zu error=%s",
+                       (long long)r->row.id, k, fota_errname(rc));
+        for (size_t i = 0; i < k; i++) {
+            struct fota_rollout_member *m = &r->m[idx[i]];
+            m->cmd_id = rc < 0 ? -1 : cids[i];
+            if (rc == 0 && m->dirty) { /* written in the state it has now */
+                m->dirty = 2;        /* only its member row is left to write */
+            }
+        }
+        r->need_rows -= k;
+    }
+    r->need_rows = 0;
+    free(ids);
+    free(nonces);
+    free(cids);
+    free(idx);
+}
+
+/* The member rows and command row states of every dirty member, and the
+ * rollout rows: two transactions for all rollouts. Pushed members whose
+ * command row is not written yet wait for it. */
+void fota_rollout_flush(struct fota_rollouts *ro)
+{
+    size_t total = 0, nr = 0;
+    for (struct fota_rollout *r = ro->list; r; r = r->next) {
+        total += r->stored ? r->ndirty : 0;
+        nr++;
+    }
+    if (nr == 0)
+        return;
+    struct fota_command_set *cs = fota_xreallocarray(NULL, total + 1, sizeof *cs);
+    struct fota_rollout_member_row *ms = fota_xreallocarray(NULL, total + 1, sizeof *ms);
+    struct fota_rollout_row *rs = fota_xreallocarray(NULL, nr, sizeof *rs);
+    size_t nc = 0, nm = 0, k = 0;
+    int64_t now = fota_clock_wall_s();
+    for (struct fota_rollout *r = ro->list; r; r = r->next) {
+        rs[k++] = r->row;
+        if (!r->stored)
+            continue;
+        for (size_t i = 0; i < r->n && r->ndirty > 0; i++) {
+            struct fota_rollout_member *m = &r->m[i];
+            if (!m->dirty || (m->cmd_id == 0 && pushed_state(m->state)))
+                continue;
+            if (m->cmd_id > 0 && m->dirty == 1)
+                cs[nc++] = (struct fota_command_set){ m->cmd_id, cmd_state(m->state), now,
+                                                      cmd_result(r, m->state) };
+            int64_t pushed = pushed_state(m->state) ? r->row.created + m->pushed_s : 0;
+            ms[nm++] = (struct fota_rollout_member_row){ r->row.id, m->device_id, 0, m->state,
+                                                         m->cmd_id > 0 ? m->cmd_id : 0, m->nonce,
+                                                         pushed, now };
+            m->dirty = 0;
+            r->ndirty--;
+        }
+    }
+    struct fota_store *st = ro->srv->store;
+    int rc = nc ? st->ops->command_update_batch(st, cs, nc) : 0;
+    if (rc < 0)
+        FOTA_ERROR("rollout command rows not updated rows=%zu error=%s", nc, fota_errname(rc));
+    rc = st->ops->rollout_save(st, rs, nr, ms, nm);
+    if (rc < 0)
+        FOTA_ERROR("rollout state not saved rollouts=%zu members=%zu error=%s", nr, nm,
+                   fota_errname(rc));
+    free(cs);
+    free(ms);
+    free(rs);
+}
+
+void fota_rollout_save_now(struct fota_rollout *r)
+{
+    if (r->need_rows > 0)
+        insert_rows(r);
+    r->stored = 1;
+    fota_rollout_flush(r->ro);
+}
+
+/* Drops the rollouts that ended and whose every row is written. */
+static void drop_ended(struct fota_rollouts *ro)
+{
+    for (struct fota_rollout **pp = &ro->list; *pp;) {
+        struct fota_rollout *r = *pp;
+        int over = r->row.state == FOTA_ROLLOUT_FINISHED || r->row.state == FOTA_ROLLOUT_CANCELLED;
+        if (over && r->stored && r->ndirty == 0 && r->nreboot == 0) {
+            *pp = r->next;
+            fota_rollout_free(r);
+        } else {
+            pp = &r->next;
+        }
+    }
+}
+
+/* The next loop turn after a report (so after the D7 reply went out): the
+ * reboot and the next push of the window do not wait for the tick. */
+static void soon_cb(evutil_socket_t fd, short what, void *ud)
+{
+    struct fota_rollouts *ro = ud;
+    (void)fd;
+    (void)what;
+    for (struct fota_rollout *r = ro->list; r; r = r->next) {
+        if (r->nreboot > 0)
+            fota_rollout_send_reboots(r);
+        fota_rollout_pump(r);
+    }
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *ud)
+{
+    struct fota_rollouts *ro = ud;
+    (void)fd;
+    (void)what;
+    for (struct fota_rollout *r = ro->list; r; r = r->next) {
+        int burst_over = r->row.n.acked >= r->row.n.delivered ||
+                         fota_rollout_since_ms(r) >= FOTA_ROLLOUT_ROWS_MS;
+        if (r->need_rows > 0 && r->pumped && burst_over)
+            insert_rows(r);
+        if (!r->stored && r->pumped && burst_over)
+            r->stored = 1;
+        if (r->row.n.active > 0)
+            fota_rollout_check_timeouts(r);
+        if (r->nreboot > 0)
+            fota_rollout_send_reboots(r);
+        fota_rollout_pump(r);
+    }
+    fota_rollout_flush(ro);
+    drop_ended(ro);
+}
+
+void fota_rollout_start(struct fota_rollouts *ro, struct fota_rollout *r)
+{
+    fota_rollout_make_template(r);
+    json_t *okr = json_pack("{s:s, s:s}", "action", "device_upgrade_success", "rom_version",
+                            r->row.version);
+    char *t = json_dumps(okr, JSON_SORT_KEYS);
+    fota_str_copy(r->ok_result, sizeof r->ok_result, t);
+    free(t);
+    json_decref(okr);
+    r->next = ro->list;
+    ro->list = r;
+    fota_rollout_marks(r);
+    /* The pushes start on the next loop pass, not in this one: on the main
+     * loop the 202 then goes out before them, not after 19,000 pushes. */
+    struct timeval next_pass = { 0, 0 };
+    event_add(ro->soon, &next_pass);
+}
+
+/* ---- resumption --------------------------------------------------------- */
+
+static int cmp_dev(const void *a, const void *b)
+{
+    int64_t x = ((const struct fota_device *)a)->id, y = ((const struct fota_device *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Rebuilds a running rollout from its rows: pushed members wait for their
+ * report (their timeout counts from the stored push time), the others for
+ * their device to connect. */
+static void resume_one(struct fota_rollouts *ro, const struct fota_rollout_row *row)
+{
+    struct fota_store *st = ro->srv->store;
+    struct fota_rollout_member_row *ms = NULL;
+    struct fota_device *ds = NULL;
+    size_t nm = 0, nd = 0;
+    if (st->ops->rollout_members(st, row->id, 0, 0, &ms, &nm) < 0 ||
+        st->ops->device_list(st, row->product_id, &ds, &nd) < 0) {
+        FOTA_ERROR("rollout not resumed rollout=%lld reason=\"store read failed\"", (long long)row->id);
+        free(ms);
+        free(ds);
+        return;
+    }
+    struct fota_rollout *r = fota_rollout_new(ro);
+    r->row = *row;
+    r->t0_ms = fota_clock_mono_ms() - (fota_clock_wall_s() - row->created) * 1000;
+    r->m = fota_xcalloc(nm ? nm : 1, sizeof *r->m);
+    r->n = nm;
+    r->cursor = nm;                    /* unpushed members come back as their devices connect */
+    r->stored = r->pumped = 1;
+    struct fota_rollout_counts *n = &r->row.n;
+    n->waiting = n->queued = n->active = 0;
+    for (size_t i = 0; i < nm; i++) {
+        struct fota_rollout_member *m = &r->m[i];
+        struct fota_device key = { .id = ms[i].device_id };
+        const struct fota_device *d = bsearch(&key, ds, nd, sizeof *ds, cmp_dev);
+        m->device_id = ms[i].device_id;
+        m->cmd_id = ms[i].command_id;
+        m->nonce = (int32_t)ms[i].nonce;
+        m->keygen = d ? d->key_generation : 0;
+        m->state = (uint8_t)ms[i].state;
+        m->pushed_s = (int32_t)(ms[i].pushed - row->created);
+        if (m->state == FOTA_RM_WAITING || m->state == FOTA_RM_QUEUED) {
+            m->state = FOTA_RM_QUEUED;
+            n->queued++;
+        } else if (m->state == FOTA_RM_DELIVERED || m->state == FOTA_RM_ACKED) {
+            m->active = 1;
+            n->active++;
+            r->need_rows += m->cmd_id == 0;
+        }
+        if (!d && m->state < FOTA_RM_DONE) { /* deleted while fotad was stopped */
+            n->queued -= m->state == FOTA_RM_QUEUED;
+            fota_rollout_finish_member(r, m, FOTA_RM_DELETED);
+            m->cmd_id = m->cmd_id ? m->cmd_id : -1;
+        }
+    }
+    free(ms);
+    free(ds);
+    if (nm == 0 && row->n.total > 0) {
+        /* Stopped within its first second, before its members were written. */
+        r->row.state = FOTA_ROLLOUT_CANCELLED;
+        r->row.n.cancelled = row->n.total - fota_rollout_ended(r);
+        FOTA_WARN("rollout not resumed rollout=%lld reason=\"fotad stopped before its members "
+                  "were stored\"", (long long)row->id);
+    }
+    fota_rollout_start(ro, r);
+    FOTA_INFO("rollout resumed rollout=%lld members=%zu in_progress=%lld queued=%lld",
+              (long long)row->id, nm, (long long)n->active, (long long)n->queued);
+}
+
+static void resume_all(struct fota_rollouts *ro)
+{
+    struct fota_store *st = ro->srv->store;
+    const int states[] = { FOTA_ROLLOUT_RUNNING, FOTA_ROLLOUT_CANCELLING };
+    for (size_t s = 0; s < 2; s++) {
+        struct fota_rollout_row *rows = NULL;
+        size_t n = 0;
+        if (st->ops->rollout_list(st, 0, states[s], &rows, &n) < 0)
+            continue;
+        for (size_t i = n; i-- > 0;) /* oldest first: the list is newest first */
+            resume_one(ro, &rows[i]);
+        free(rows);
+    }
+}
+
+/* ---- module ------------------------------------------------------------- */
+
+static const struct {
+    enum fota_hub_topic topic;
+    fota_hub_cb cb;
+} subs[] = {
+    { FOTA_HUB_DEVICE_ONLINE, on_online },
+    { FOTA_HUB_DEVICE_REPLY, on_reply },
+    { FOTA_HUB_DEVICE_REPORT, on_report },
+    { FOTA_HUB_DEVICE_DELETED, on_deleted },
+    { FOTA_HUB_RELEASE_BUSY, on_release_busy },
+    { FOTA_HUB_DEVICE_BUSY, on_device_busy },
+};
+
+static void module_stop(struct fota_server *srv, void *state)
+{
+    struct fota_rollouts *ro = state;
+    if (!ro)
+        return;
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        fota_hub_unsubscribe(srv, subs[i].topic, subs[i].cb, ro);
+    for (struct fota_rollout *r = ro->list; r; r = r->next) {
+        if (r->need_rows > 0)
+            insert_rows(r);
+        r->stored = 1;
+    }
+    fota_rollout_flush(ro);
+    while (ro->list) {
+        struct fota_rollout *r = ro->list;
+        ro->list = r->next;
+        fota_rollout_free(r);
+    }
+    if (ro->timer)
+        event_free(ro->timer);
+    if (ro->soon)
+        event_free(ro->soon);
+    fota_key_deriver_free(ro->kd);
+    free(ro);
+}
+
+static int module_start(struct fota_server *srv, void **state)
+{
+    if (!srv->devchan || !srv->http)
+        return 0;   /* no device channel or no REST API: nothing to roll out with */
+    struct fota_rollouts *ro = fota_xcalloc(1, sizeof *ro);
+    ro->srv = srv;
+    ro->ch = srv->devchan;
+    ro->timer = event_new(srv->base, -1, EV_PERSIST, timer_cb, ro);
+    ro->soon = event_new(srv->base, -1, 0, soon_cb, ro);
+    struct timeval tv = { 0, FOTA_ROLLOUT_FLUSH_MS * 1000 };
+    event_add(ro->timer, &tv);
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        if (fota_hub_subscribe(srv, subs[i].topic, subs[i].cb, ro) < 0) {
+            FOTA_ERROR("cannot subscribe the rollouts to the hub");
+            module_stop(srv, ro);
+            return FOTA_ENOMEM;
+        }
+    if (fota_rollout_api_routes(ro) < 0) {
+        FOTA_ERROR("cannot add the rollout routes");
+        module_stop(srv, ro);
+        return FOTA_ENOMEM;
+    }
+    resume_all(ro);
+    *state = ro;
+    return 0;
+}
+
+const struct fota_module fota_rollout_module = {
+    .name = "rollout",
+    .start = module_start,
+    .reload = NULL,
+    .drain = NULL,
+    .stop = module_stop,
+};

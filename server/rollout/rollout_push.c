@@ -1,0 +1,153 @@
+/* rollout_push.c - a rollout's pushes: the sys_upgrade line encoded once
+ * per rollout with placeholders for the owner key and the nonce (each push
+ * patches a copy: a key derivation from the pre-keyed HMAC and two memcpy),
+ * written through the device channel's find-and-send; the window pump that
+ * keeps at most `window` devices of a product between push and report, the
+ * reboots after a success and the report timeouts (monotonic). */
+#include "rollout_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "devchan.h"
+#include "devproto.h"
+#include "keys.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define TMPL_NONCE 1999999999
+
+void fota_rollout_make_template(struct fota_rollout *r)
+{
+    char buf[FOTA_DEVPROTO_PUSH_MAX], auth[FOTA_KEY_BUF], nonce[32];
+    memset(auth, 'A', FOTA_KEY_LEN);
+    auth[FOTA_KEY_LEN] = '\0';
+    int n = fota_devproto_push_rpc(buf, sizeof buf, "sys_upgrade", r->row.version, auth,
+                                   TMPL_NONCE);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    snprintf(nonce, sizeof nonce, "\"nonce\": %d", TMPL_NONCE);
+    const char *a = strstr(buf, auth), *k = strstr(buf, nonce);
+    if (!a || !k || a > k || strstr(a + 1, auth))
+        return; /* push() encodes each one in full */
+    r->tmpl = fota_xmemdup(buf, (size_t)n);
+    r->tmpl_len = n;
+    r->auth_off = (int)(a - buf);
+    r->nonce_off = (int)(k - buf) + (int)strlen(nonce) - 10;
+    r->nonce_end = (int)(k - buf) + (int)strlen(nonce);
+}
+
+/* Writes action to the member's device. 0, FOTA_ENOENT (not connected) or FOTA_E*. */
+static int push(struct fota_rollout *r, struct fota_rollout_member *m, const char *action)
+{
+    struct fota_rollouts *ro = r->ro;
+    char auth[FOTA_KEY_BUF], buf[FOTA_DEVPROTO_PUSH_MAX];
+    if (!ro->kd)
+        ro->kd = fota_key_deriver_new(ro->srv->secret);
+    if (ro->kd) {
+        fota_key_deriver_run(ro->kd, "owner", m->device_id, m->keygen, auth);
+    } else {
+        struct fota_device d = { .id = m->device_id, .key_generation = m->keygen };
+        fota_server_device_key(ro->srv, "owner", &d, auth);
+    }
+    int reboot = strcmp(action, "sys_reboot") == 0;
+    if (!reboot && r->tmpl && strlen(auth) == FOTA_KEY_LEN) {
+        memcpy(buf, r->tmpl, (size_t)r->nonce_off);
+        memcpy(buf + r->auth_off, auth, FOTA_KEY_LEN);
+        int k = snprintf(buf + r->nonce_off, 16, "%d", (int)m->nonce);
+        int rest = r->tmpl_len - r->nonce_end;
+        if (k > 0 && r->nonce_off + k + rest < (int)sizeof buf) {
+            memcpy(buf + r->nonce_off + k, r->tmpl + r->nonce_end, (size_t)rest);
+            return fota_devchan_send(ro->ch, m->device_id, buf, r->nonce_off + k + rest);
+        }
+    }
+    int n = fota_devproto_push_rpc(buf, sizeof buf, action, reboot ? NULL : r->row.version, auth,
+                                   reboot ? fota_devchan_nonce() : m->nonce);
+    if (n < 0)
+        return n;
+    return fota_devchan_send(ro->ch, m->device_id, buf, n);
+}
+
+static int64_t product_active(struct fota_rollouts *ro, int64_t product_id)
+{
+    int64_t a = 0;
+    for (struct fota_rollout *r = ro->list; r; r = r->next)
+        if (r->row.product_id == product_id)
+            a += r->row.n.active;
+    return a;
+}
+
+/* Pushes member m (WAITING) if its device is connected, else it is queued
+ * until it connects. Returns 1 if it now counts against the window. */
+static int push_member(struct fota_rollout *r, struct fota_rollout_member *m)
+{
+    int rc = fota_devchan_online(r->ro->ch, m->device_id) ? push(r, m, "sys_upgrade")
+                                                           : FOTA_ENOENT;
+    if (rc == FOTA_ENOENT) {
+        r->row.n.waiting--;
+        r->row.n.queued++;
+        fota_rollout_set_state(r, m, FOTA_RM_QUEUED); /* pushed when it connects */
+        return 0;
+    }
+    if (rc < 0) {
+        FOTA_WARN("rollout push failed rollout=%lld dev=%lld error=%s", (long long)r->row.id,
+                  (long long)m->device_id, fota_errname(rc));
+        r->row.n.waiting--;
+        fota_rollout_finish_member(r, m, FOTA_RM_FAILED);
+        return 0;
+    }
+    fota_rollout_count_delivered(r, m);
+    fota_rollout_set_state(r, m, FOTA_RM_DELIVERED);
+    r->need_rows++;
+    return 1;
+}
+
+void fota_rollout_pump(struct fota_rollout *r)
+{
+    r->pumped = 1;
+    if (r->row.state != FOTA_ROLLOUT_RUNNING)
+        return;
+    int64_t room_used = product_active(r->ro, r->row.product_id);
+    int64_t now = fota_clock_mono_ms();
+    size_t k = 0;
+    /* Members that came online first (they waited longest), then the rest in id order. */
+    while (k < r->nready && r->ready[k].due_ms <= now && room_used < r->row.window) {
+        struct fota_rollout_member *m = &r->m[r->ready[k++].idx];
+        if (m->state == FOTA_RM_WAITING)
+            room_used += push_member(r, m);
+    }
+    if (k > 0) {
+        memmove(r->ready, r->ready + k, (r->nready - k) * sizeof *r->ready);
+        r->nready -= k;
+    }
+    while (r->cursor < r->n && room_used < r->row.window) {
+        struct fota_rollout_member *m = &r->m[r->cursor++];
+        if (m->state == FOTA_RM_WAITING)
+            room_used += push_member(r, m);
+    }
+    fota_rollout_marks(r);
+}
+
+void fota_rollout_send_reboots(struct fota_rollout *r)
+{
+    for (size_t i = 0; i < r->n && r->nreboot > 0; i++) {
+        struct fota_rollout_member *m = &r->m[i];
+        if (!m->reboot_due)
+            continue;
+        m->reboot_due = 0;
+        r->nreboot--;
+        push(r, m, "sys_reboot"); /* FOTA_ENOENT: not connected, no reboot */
+    }
+}
+
+void fota_rollout_check_timeouts(struct fota_rollout *r)
+{
+    int64_t now_s = (fota_clock_mono_ms() - r->t0_ms) / 1000;
+    for (size_t i = 0; i < r->n && r->row.n.active > 0; i++) {
+        struct fota_rollout_member *m = &r->m[i];
+        if (m->active && now_s >= (int64_t)m->pushed_s + r->row.timeout_s)
+            fota_rollout_finish_member(r, m, FOTA_RM_TIMEOUT);
+    }
+}
