@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "store_sqlite_int.h"
+#include "xmalloc.h"
 
 #define Q(s) fota_store_sqlite_cast(s)
 
@@ -252,9 +253,8 @@ int fota_store_sqlite_rollout_list(struct fota_store *s, int64_t product_id, int
         sqlite3_finalize(st);
     }
     if (rc == 0) {
-        *out = arr ? arr : calloc(1, sizeof *arr);
+        *out = arr ? arr : fota_xcalloc(1, sizeof *arr);
         *n = k;
-        rc = *out ? 0 : FOTA_ENOMEM;
     } else {
         free(arr);
     }
@@ -300,9 +300,8 @@ int fota_store_sqlite_rollout_members(struct fota_store *s, int64_t rollout_id, 
         sqlite3_finalize(st);
     }
     if (rc == 0) {
-        *out = arr ? arr : calloc(1, sizeof *arr);
+        *out = arr ? arr : fota_xcalloc(1, sizeof *arr);
         *n = k;
-        rc = *out ? 0 : FOTA_ENOMEM;
     } else {
         free(arr);
     }

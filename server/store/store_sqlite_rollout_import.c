@@ -6,6 +6,7 @@
  * are still queued are cancelled (they would otherwise reach a whole fleet
  * on reconnect, outside any window). The files are removed once their rows
  * are committed, so the import runs once. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -145,6 +146,16 @@ static int cancel_rows(struct sql_store *q, const char *path, size_t *count)
     return rc;
 }
 
+/* 1 for "jobs-ID.rows" (ID a decimal number). */
+static int rows_file(const char *name)
+{
+    char *end = NULL;
+    if (strncmp(name, "jobs-", 5) != 0 || !isdigit((unsigned char)name[5]))
+        return 0;
+    strtoll(name + 5, &end, 10);
+    return strcmp(end, ".rows") == 0;
+}
+
 /* The files to import in dir: jobs.json and every jobs-ID.rows. */
 static size_t list_files(const char *dir, char (*paths)[IMPORT_PATH_MAX], size_t max)
 {
@@ -152,10 +163,7 @@ static size_t list_files(const char *dir, char (*paths)[IMPORT_PATH_MAX], size_t
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && n < max && (e = readdir(d)) != NULL) {
-        long long id;
-        char tail[8];
-        int rows = sscanf(e->d_name, "jobs-%lld.%7s", &id, tail) == 2 && strcmp(tail, "rows") == 0;
-        if (!rows && strcmp(e->d_name, "jobs.json") != 0)
+        if (!rows_file(e->d_name) && strcmp(e->d_name, "jobs.json") != 0)
             continue;
         int k = snprintf(paths[n], IMPORT_PATH_MAX, "%s/%s", dir, e->d_name);
         if (k > 0 && k < IMPORT_PATH_MAX)

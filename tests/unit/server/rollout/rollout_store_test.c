@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fota_str.h"
 #include "store.h"
 
 #define N_MEMBERS 5000
@@ -56,7 +57,7 @@ static struct fota_rollout_row row_for(int64_t product_id, const char *version)
     struct fota_rollout_row r;
     memset(&r, 0, sizeof r);
     r.product_id = product_id;
-    snprintf(r.version, sizeof r.version, "%s", version);
+    fota_str_copy(r.version, sizeof r.version, version);
     snprintf(r.filter, sizeof r.filter, "{\"online\": true}");
     r.window = 256;
     r.timeout_s = 600;
