@@ -3,10 +3,8 @@
  * device). A flush of the rollout engine is one transaction however many
  * members changed (rollout_save); statements are prepared per call, since
  * each op runs a batch or a rare read. */
-#include <stdlib.h>
 #include <string.h>
 #include "store_sqlite_int.h"
-#include "xmalloc.h"
 
 #define Q(s) fota_store_sqlite_cast(s)
 
@@ -202,24 +200,34 @@ int fota_store_sqlite_rollout_save(struct fota_store *s, const struct fota_rollo
     return fota_store_sqlite_unlock(q, rc);
 }
 
+static void read_rollout_v(sqlite3_stmt *st, void *row)
+{
+    read_rollout(st, row);
+}
+
+static void read_member(sqlite3_stmt *st, void *row)
+{
+    struct fota_rollout_member_row *m = row;
+    m->rollout_id = sqlite3_column_int64(st, 0);
+    m->device_id = sqlite3_column_int64(st, 1);
+    m->stage = sqlite3_column_int(st, 2);
+    m->state = sqlite3_column_int(st, 3);
+    m->command_id = sqlite3_column_int64(st, 4);
+    m->nonce = sqlite3_column_int64(st, 5);
+    m->pushed = sqlite3_column_int64(st, 6);
+    m->updated = sqlite3_column_int64(st, 7);
+}
+
 int fota_store_sqlite_rollout_get(struct fota_store *s, int64_t id, struct fota_rollout_row *out)
 {
     struct sql_store *q = Q(s);
-    int rc = FOTA_EIO;
 
     fota_store_sqlite_lock(q);
     sqlite3_stmt *st = prepare(q, ROLLOUT_COLS " WHERE id = ?");
-    if (st) {
+    if (st)
         sqlite3_bind_int64(st, 1, id);
-        int step = sqlite3_step(st);
-        if (step == SQLITE_ROW) {
-            read_rollout(st, out);
-            rc = 0;
-        } else {
-            rc = step == SQLITE_DONE ? FOTA_ENOENT : fota_store_sqlite_err(q, step, "rollout_get");
-        }
-        sqlite3_finalize(st);
-    }
+    int rc = fota_store_sqlite_one(q, st, read_rollout_v, out, "rollout_get");
+    sqlite3_finalize(st);
     return fota_store_sqlite_unlock(q, rc);
 }
 
@@ -227,12 +235,7 @@ int fota_store_sqlite_rollout_list(struct fota_store *s, int64_t product_id, int
                                    struct fota_rollout_row **out, size_t *n)
 {
     struct sql_store *q = Q(s);
-    struct fota_rollout_row *arr = NULL;
-    size_t k = 0, cap = 0;
-    int rc = FOTA_EIO;
 
-    *out = NULL;
-    *n = 0;
     fota_store_sqlite_lock(q);
     sqlite3_stmt *st = prepare(q, ROLLOUT_COLS " WHERE (? = 0 OR product_id = ?)"
                                   " AND (? = 0 OR state = ?) ORDER BY id DESC");
@@ -241,23 +244,10 @@ int fota_store_sqlite_rollout_list(struct fota_store *s, int64_t product_id, int
         sqlite3_bind_int64(st, 2, product_id);
         sqlite3_bind_int(st, 3, state);
         sqlite3_bind_int(st, 4, state);
-        int step;
-        rc = 0;
-        while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-            rc = fota_store_sqlite_grow((void **)&arr, &cap, k, sizeof *arr);
-            if (rc == 0)
-                read_rollout(st, &arr[k++]);
-        }
-        if (rc == 0 && step != SQLITE_DONE)
-            rc = fota_store_sqlite_err(q, step, "rollout_list");
-        sqlite3_finalize(st);
     }
-    if (rc == 0) {
-        *out = arr ? arr : fota_xcalloc(1, sizeof *arr);
-        *n = k;
-    } else {
-        free(arr);
-    }
+    int rc = fota_store_sqlite_collect(q, st, read_rollout_v, sizeof **out, (void **)out, n,
+                                       "rollout_list");
+    sqlite3_finalize(st);
     return fota_store_sqlite_unlock(q, rc);
 }
 
@@ -265,12 +255,7 @@ int fota_store_sqlite_rollout_members(struct fota_store *s, int64_t rollout_id, 
                                       size_t limit, struct fota_rollout_member_row **out, size_t *n)
 {
     struct sql_store *q = Q(s);
-    struct fota_rollout_member_row *arr = NULL;
-    size_t k = 0, cap = 0;
-    int rc = FOTA_EIO;
 
-    *out = NULL;
-    *n = 0;
     fota_store_sqlite_lock(q);
     sqlite3_stmt *st = prepare(q, "SELECT rollout_id, device_id, stage, state, command_id, nonce,"
                                   " pushed, updated FROM rollout_members WHERE rollout_id = ?"
@@ -279,31 +264,9 @@ int fota_store_sqlite_rollout_members(struct fota_store *s, int64_t rollout_id, 
         sqlite3_bind_int64(st, 1, rollout_id);
         sqlite3_bind_int64(st, 2, after_device);
         sqlite3_bind_int64(st, 3, limit ? (int64_t)limit : -1);
-        int step;
-        rc = 0;
-        while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-            rc = fota_store_sqlite_grow((void **)&arr, &cap, k, sizeof *arr);
-            if (rc < 0)
-                break;
-            struct fota_rollout_member_row *m = &arr[k++];
-            m->rollout_id = sqlite3_column_int64(st, 0);
-            m->device_id = sqlite3_column_int64(st, 1);
-            m->stage = sqlite3_column_int(st, 2);
-            m->state = sqlite3_column_int(st, 3);
-            m->command_id = sqlite3_column_int64(st, 4);
-            m->nonce = sqlite3_column_int64(st, 5);
-            m->pushed = sqlite3_column_int64(st, 6);
-            m->updated = sqlite3_column_int64(st, 7);
-        }
-        if (rc == 0 && step != SQLITE_DONE)
-            rc = fota_store_sqlite_err(q, step, "rollout_members");
-        sqlite3_finalize(st);
     }
-    if (rc == 0) {
-        *out = arr ? arr : fota_xcalloc(1, sizeof *arr);
-        *n = k;
-    } else {
-        free(arr);
-    }
+    int rc = fota_store_sqlite_collect(q, st, read_member, sizeof **out, (void **)out, n,
+                                       "rollout_members");
+    sqlite3_finalize(st);
     return fota_store_sqlite_unlock(q, rc);
 }
