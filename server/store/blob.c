@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "blob.h"
+#include "xmalloc.h"
 
 struct fota_blob_store {
     char dir[PATH_MAX - 128];   /* room for "/sha256/xx/<hash>" */
@@ -163,9 +164,7 @@ int fota_blob_store_open(const char *dir, fota_log_cb log, void *log_ud,
     *out = NULL;
     if (!dir || !dir[0] || strlen(dir) >= sizeof bs->dir)
         return FOTA_EINVAL;
-    bs = calloc(1, sizeof *bs);
-    if (!bs)
-        return FOTA_ENOMEM;
+    bs = fota_xcalloc(1, sizeof *bs);
     memcpy(bs->dir, dir, strlen(dir) + 1);
     bs->log = log;
     bs->log_ud = log_ud;
@@ -312,9 +311,7 @@ int fota_blob_write_begin(struct fota_blob_store *bs, struct fota_blob_writer **
     struct fota_blob_writer *w;
 
     *out = NULL;
-    w = calloc(1, sizeof *w);
-    if (!w)
-        return FOTA_ENOMEM;
+    w = fota_xcalloc(1, sizeof *w);
     w->bs = bs;
     w->fd = -1;
     w->md = EVP_MD_CTX_new();

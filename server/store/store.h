@@ -11,8 +11,9 @@
  * FOTA_ENOENT for unknown ids, FOTA_EEXIST for unique-key clashes, FOTA_EIO for
  * a database error (the implementation logs the detail). Strings are
  * NUL-terminated and truncated to their field size by the caller (the API
- * validates lengths before it gets here). Lists are returned as one malloc'ed
- * array the caller frees with free(). Times are Unix seconds. */
+ * validates lengths before it gets here). Lists are returned as one array
+ * (fota_xmalloc: out of memory aborts, so no op reports it) the caller frees
+ * with free(). Times are Unix seconds (fota_clock_wall_s). */
 #ifndef FOTA_STORE_H
 #define FOTA_STORE_H
 
@@ -344,8 +345,8 @@ struct fota_store_ops {
     int (*transfer_list)(struct fota_store *s, size_t limit, struct fota_transfer **out, size_t *n);
 
     /* Blob references: every distinct rom_files sha256, sorted ascending
-     * (strcmp), for the start-up sweep of orphan blobs. *out is malloc'd
-     * (caller frees; non-NULL even when *n is 0). ENOMEM, EIO. */
+     * (strcmp), for the start-up sweep of orphan blobs. *out is the
+     * caller's to free (non-NULL even when *n is 0). EIO. */
     int (*blob_refs)(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n);
 
     /* Deletion (admin). Each runs in ONE durable transaction (all or

@@ -1,7 +1,7 @@
-/* store_int.h - helpers shared by the store implementations (not public).
- *
- * Clock, command nonces, printf-style logging through the store's callback and
- * the limits every implementation applies the same way. */
+/* store_int.h - what the store backends share (store.c), not public:
+ * command nonces, printf-style logging through the store's callback and the
+ * limits every backend applies the same way. Backends read the time with
+ * fota_clock_wall_s() (clock.h) and copy strings with fota_str_copy(). */
 #ifndef FOTA_STORE_INT_H
 #define FOTA_STORE_INT_H
 
@@ -11,15 +11,11 @@
 #define FOTA_STORE_LIST_DEFAULT 50    /* limit 0 in message/transfer lists */
 #define FOTA_STORE_LIST_MAX     1000  /* larger limits are clamped to this */
 
-/* Current Unix time in seconds. */
-int64_t fota_store_now(void);
 /* A random 31-bit positive command nonce (never 0). */
 int64_t fota_store_nonce(void);
 /* Formats and passes one line to s->log (no-op when s->log is NULL). */
 void fota_store_logf(struct fota_store *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Bounded copy that always NUL-terminates (dst of size n > 0). */
-void fota_store_strlcpy(char *dst, const char *src, size_t n);
 /* Effective list limit for a caller's limit (0 -> default, clamped). */
 size_t fota_store_limit(size_t limit);
 

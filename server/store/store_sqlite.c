@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fota_str.h"
 #include "store_sqlite_int.h"
 #include "xmalloc.h"
 
@@ -222,7 +223,7 @@ int fota_store_sqlite_exec_tx(struct sql_store *q, sqlite3_stmt *st, int durable
 
 void fota_store_sqlite_col_text(sqlite3_stmt *st, int col, char *dst, size_t n)
 {
-    fota_store_strlcpy(dst, (const char *)sqlite3_column_text(st, col), n);
+    fota_str_copy(dst, n, (const char *)sqlite3_column_text(st, col));
 }
 
 int fota_store_sqlite_bind_text(sqlite3_stmt *st, int idx, const char *s, size_t n)
@@ -341,19 +342,11 @@ int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,
     *out = NULL;
     if (errlen)
         err[0] = '\0';
-    q = calloc(1, sizeof *q);
-    if (!q) {
-        snprintf(err, errlen, "out of memory");
-        return FOTA_ENOMEM;
-    }
+    q = fota_xcalloc(1, sizeof *q);
     q->base.ops = &sqlite_ops;
     q->base.log = log;
     q->base.log_ud = log_ud;
-    if (pthread_mutex_init(&q->lock, NULL) != 0) {
-        free(q);
-        snprintf(err, errlen, "cannot create mutex");
-        return FOTA_ENOMEM;
-    }
+    q->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     /* NOMUTEX: our own mutex serialises every use of the connection. */
     rc = sqlite3_open_v2(path, &q->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "fota_str.h"
 #include "store_sqlite_int.h"
 #include "xmalloc.h"
 
@@ -156,7 +158,7 @@ int fota_store_sqlite_arduino_blob_get(struct fota_store *s, const char *sha256,
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             memset(out, 0, sizeof *out);
-            fota_store_strlcpy(out->sha256, sha256, sizeof out->sha256);
+            fota_str_copy(out->sha256, sizeof out->sha256, sha256);
             fota_store_sqlite_col_text(st, 0, out->md5, sizeof out->md5);
             out->gzip = sqlite3_column_int(st, 1);
             out->sig_form = sqlite3_column_int(st, 2);
@@ -168,7 +170,7 @@ int fota_store_sqlite_arduino_blob_get(struct fota_store *s, const char *sha256,
             out->flash_size = sqlite3_column_int64(st, 8);
             out->sketch_size = sqlite3_column_int64(st, 9);
             for (int m = 0; m < 4 && strlen(md5s) >= (size_t)(33 * m + 32); m++)
-                fota_store_strlcpy(out->sketch_md5[m], md5s + 33 * m, 33);
+                fota_str_copy(out->sketch_md5[m], 33, md5s + 33 * m);
             rc = 0;
         } else {
             rc = rc == SQLITE_DONE ? FOTA_ENOENT : fota_store_sqlite_err(q, rc, "arduino_blob_get");
@@ -246,7 +248,7 @@ int fota_store_sqlite_arduino_device_register(struct fota_store *s, struct fota_
                                               struct fota_arduino_device *a)
 {
     struct sql_store *q = Q(s);
-    int64_t now = fota_store_now(), id = 0;
+    int64_t now = fota_clock_wall_s(), id = 0;
     sqlite3_stmt *st;
     int rc;
 

@@ -5,6 +5,8 @@
  * index (at most one is_current row per product). */
 #include <stdlib.h>
 #include <string.h>
+#include "clock.h"
+#include "fota_str.h"
 #include "store_sqlite_int.h"
 
 #define Q(s) fota_store_sqlite_cast(s)
@@ -42,14 +44,14 @@ int fota_store_sqlite_product_create(struct fota_store *s, struct fota_product *
 {
     struct sql_store *q = Q(s);
     sqlite3_stmt *st;
-    int64_t id = 0, now = fota_store_now();
+    int64_t id = 0, now = fota_clock_wall_s();
     int rc;
 
     if (!p->name[0] ||
         (p->slot_check != FOTA_SLOT_CHECK_BYTE3 && p->slot_check != FOTA_SLOT_CHECK_NAME))
         return FOTA_EINVAL;
     if (!p->status[0])
-        fota_store_strlcpy(p->status, "development", sizeof p->status);
+        fota_str_copy(p->status, sizeof p->status, "development");
     fota_store_sqlite_lock(q);
     st = STMT(SQ_PRODUCT_INSERT,
               "INSERT INTO products (id, name, serial, status, description, flash_map, created,"
@@ -174,7 +176,7 @@ int fota_store_sqlite_rom_read(struct sql_store *q, int64_t product_id, const ch
 int fota_store_sqlite_rom_create(struct fota_store *s, struct fota_rom *rom)
 {
     struct sql_store *q = Q(s);
-    int64_t now = fota_store_now(), id = 0, fid[FOTA_ROM_MAX_FILES];
+    int64_t now = fota_clock_wall_s(), id = 0, fid[FOTA_ROM_MAX_FILES];
     sqlite3_stmt *st;
     int rc;
 

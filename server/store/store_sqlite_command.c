@@ -5,6 +5,7 @@
  * (store.h). */
 #include <stdio.h>
 #include <string.h>
+#include "clock.h"
 #include "store_sqlite_int.h"
 
 #define Q(s) fota_store_sqlite_cast(s)
@@ -64,7 +65,7 @@ static int insert_many(struct sql_store *q, const struct fota_command *tmpl,
 int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *c)
 {
     struct sql_store *q = Q(s);
-    int64_t now = fota_store_now(), id = 0, nonce = c->nonce;
+    int64_t now = fota_clock_wall_s(), id = 0, nonce = c->nonce;
     int rc;
 
     if (!c->action[0])
@@ -94,7 +95,7 @@ int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fot
         return 0;
     fota_store_sqlite_lock(q);
     q->hot = 1;                /* not a cached table (store.h) */
-    rc = insert_many(q, tmpl, device_ids, nonces, ids, n, fota_store_now());
+    rc = insert_many(q, tmpl, device_ids, nonces, ids, n, fota_clock_wall_s());
     return fota_store_sqlite_unlock(q, rc);
 }
 
@@ -103,7 +104,7 @@ int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fot
 static int update_rows(struct sql_store *q, const struct fota_command_set *rows, size_t n,
                        int64_t *changed)
 {
-    int64_t now = fota_store_now(), k = 0;
+    int64_t now = fota_clock_wall_s(), k = 0;
     int rc = fota_store_sqlite_begin(q, 0);
 
     for (size_t i = 0; rc == 0 && i < n; i++) {

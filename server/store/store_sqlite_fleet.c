@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "clock.h"
 #include "store_sqlite_int.h"
 
 #define Q(s) fota_store_sqlite_cast(s)
@@ -40,7 +41,7 @@ static void read_device(sqlite3_stmt *st, void *row)
 int fota_store_sqlite_device_create(struct fota_store *s, struct fota_device *d)
 {
     struct sql_store *q = Q(s);
-    int64_t now = fota_store_now(), id = 0;
+    int64_t now = fota_clock_wall_s(), id = 0;
     sqlite3_stmt *st;
     int rc;
 
@@ -205,7 +206,7 @@ int fota_store_sqlite_key_create(struct fota_store *s, const struct fota_key *k)
         sqlite3_bind_int(st, 2, k->kind);
         fota_store_sqlite_bind_id(st, 3, k->product_id);
         fota_store_sqlite_bind_id(st, 4, k->device_id);
-        sqlite3_bind_int64(st, 5, k->created ? k->created : fota_store_now());
+        sqlite3_bind_int64(st, 5, k->created ? k->created : fota_clock_wall_s());
     }
     rc = fota_store_sqlite_exec_tx(q, st, 1, "key_create", NULL);
     return fota_store_sqlite_unlock(q, rc);
@@ -260,7 +261,7 @@ static void read_message(sqlite3_stmt *st, void *row)
 int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m)
 {
     struct sql_store *q = Q(s);
-    int64_t created = m->created ? m->created : fota_store_now(), id = 0;
+    int64_t created = m->created ? m->created : fota_clock_wall_s(), id = 0;
     sqlite3_stmt *st;
     int rc;
 
@@ -395,7 +396,7 @@ static void read_transfer(sqlite3_stmt *st, void *row)
 int fota_store_sqlite_transfer_add(struct fota_store *s, struct fota_transfer *t)
 {
     struct sql_store *q = Q(s);
-    int64_t created = t->created ? t->created : fota_store_now(), id = 0;
+    int64_t created = t->created ? t->created : fota_clock_wall_s(), id = 0;
     sqlite3_stmt *st;
     int rc;
 

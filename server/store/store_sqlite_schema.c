@@ -6,6 +6,8 @@
  * is kept portable to PostgreSQL (docs/store.md lists what differs). */
 #include <stdio.h>
 #include <string.h>
+#include "clock.h"
+#include "fota_str.h"
 #include "store_sqlite_int.h"
 
 static const char *const migrations[] = {
@@ -240,7 +242,7 @@ static int exec_sql(struct sql_store *q, const char *sql, char *err, size_t errl
 
     if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) == SQLITE_OK)
         return 0;
-    snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(q->db));
+    fota_str_copy(err, errlen, msg ? msg : sqlite3_errmsg(q->db));
     sqlite3_free(msg);
     return FOTA_EIO;
 }
@@ -304,7 +306,7 @@ static int apply_one(struct sql_store *q, int v, char *err, size_t errlen)
     snprintf(sql, sizeof sql,
              "INSERT INTO schema_migrations (version, applied) VALUES (%d, %lld);"
              "PRAGMA user_version = %d;",
-             v, (long long)fota_store_now(), v);
+             v, (long long)fota_clock_wall_s(), v);
     if (exec_sql(q, migrations[v - 1], err, errlen) != 0 || exec_sql(q, sql, err, errlen) != 0 ||
         exec_sql(q, "COMMIT", err, errlen) != 0)
         goto fail;

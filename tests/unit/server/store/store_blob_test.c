@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "fota_str.h"
 #include "store/blob.h"
 
 static char root[64];
@@ -23,7 +24,7 @@ static void test_log(void *ud, int level, const char *msg)
     (void)ud;
     if (level == FOTA_LOG_WARN) {
         warn_lines++;
-        snprintf(last_warn, sizeof last_warn, "%s", msg);
+        fota_str_copy(last_warn, sizeof last_warn, msg);
     }
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "clock.h"
 #include "store_fixture.h"
 
 static void test_devices(void **state)
@@ -441,6 +442,50 @@ static void test_threads(void **state)
     free(list);
 }
 
+/* Stored times come from fotad's clock (clock.h), not the database's or
+ * the C library's: moved a day forward, every new row says so. */
+static void test_clock(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t t0 = fota_clock_wall_s() + 86400, pid, dev;
+    struct fota_product p;
+    struct fota_device d;
+    struct fota_rom r;
+    struct fota_command c;
+    struct fota_message m;
+    struct fota_transfer t;
+    struct fota_key k;
+
+    fota_clock_advance_ms(86400 * 1000);
+    pid = mk_product(s, "later");
+    dev = mk_device(s, pid, "d", 0);
+    mk_rom(s, pid, "v1");
+    mk_key(s, FOTA_KEY_PRODUCT, pid, 0, 50);
+    memset(&c, 0, sizeof c);
+    c.device_id = dev;
+    snprintf(c.action, sizeof c.action, "sys_reboot");
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    memset(&m, 0, sizeof m);
+    snprintf(m.action, sizeof m.action, "hello");
+    assert_int_equal(s->ops->message_add(s, &m), 0);
+    memset(&t, 0, sizeof t);
+    snprintf(t.result, sizeof t.result, "ok");
+    assert_int_equal(s->ops->transfer_add(s, &t), 0);
+
+    assert_int_equal(s->ops->product_get(s, pid, &p), 0);
+    assert_true(p.created >= t0);
+    assert_int_equal(s->ops->device_get(s, dev, &d), 0);
+    assert_true(d.created >= t0);
+    assert_int_equal(s->ops->rom_get(s, pid, "v1", &r), 0);
+    assert_true(r.created >= t0);
+    fake_hash(k.hash, 50);
+    assert_int_equal(s->ops->key_lookup(s, k.hash, &k), 0);
+    assert_true(k.created >= t0);
+    assert_int_equal(s->ops->command_get(s, c.id, &c), 0);
+    assert_true(c.created >= t0 && c.updated >= t0);
+    assert_true(m.created >= t0 && t.created >= t0);
+}
+
 /* The generation moves with the catalog (what the download caches hold:
  * keys, devices, releases) and stays put under fleet traffic, so a busy
  * fleet keeps those caches warm (store.h). Deletes: store_cases_delete.c. */
@@ -534,6 +579,7 @@ const struct CMUnitTest store_cases_fleet[] = {
     cmocka_unit_test(test_downloads),
     cmocka_unit_test(test_transfers),
     cmocka_unit_test(test_threads),
+    cmocka_unit_test(test_clock),
     cmocka_unit_test(test_generation),
 };
 const size_t store_cases_fleet_n = sizeof store_cases_fleet / sizeof store_cases_fleet[0];

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "fota_str.h"
 #include "store_fixture.h"
 
 int store_log_errors;
@@ -122,7 +123,7 @@ int64_t mk_product(struct fota_store *s, const char *name)
     struct fota_product p;
 
     memset(&p, 0, sizeof p);
-    snprintf(p.name, sizeof p.name, "%s", name);
+    fota_str_copy(p.name, sizeof p.name, name);
     snprintf(p.serial, sizeof p.serial, "serial-%s", name);
     snprintf(p.description, sizeof p.description, "product %s", name);
     p.flash_map = 4;
@@ -142,7 +143,7 @@ void fill_rom(struct fota_rom *r, int64_t product_id, const char *version)
 {
     memset(r, 0, sizeof *r);
     r->product_id = product_id;
-    snprintf(r->version, sizeof r->version, "%s", version);
+    fota_str_copy(r->version, sizeof r->version, version);
     snprintf(r->codename, sizeof r->codename, "code-%s", version);
     snprintf(r->changelog, sizeof r->changelog, "changes in %s\nline two", version);
     r->nfiles = 2;
@@ -172,7 +173,7 @@ int64_t mk_device(struct fota_store *s, int64_t product_id, const char *name, in
 
     memset(&d, 0, sizeof d);
     d.product_id = product_id;
-    snprintf(d.name, sizeof d.name, "%s", name);
+    fota_str_copy(d.name, sizeof d.name, name);
     snprintf(d.bssid, sizeof d.bssid, "18:fe:34:00:00:01");
     d.activated = activated;
     d.activated_at = activated ? 1700000000 : 0;
@@ -212,7 +213,7 @@ int64_t add_msg(struct fota_store *s, int64_t product, int64_t device, const cha
     memset(&m, 0, sizeof m);
     m.product_id = product;
     m.device_id = device;
-    snprintf(m.action, sizeof m.action, "%s", action);
+    fota_str_copy(m.action, sizeof m.action, action);
     snprintf(m.body, sizeof m.body, "{\"a\": \"%s\"}", action);
     assert_int_equal(s->ops->message_add(s, &m), 0);
     assert_true(m.id > 0 && m.created > 1600000000);

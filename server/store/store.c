@@ -1,25 +1,24 @@
-/* store_util.c - clock, nonces and logging shared by the store implementations.
+/* store.c - what every store backend shares (store_int.h): command nonces,
+ * logging through the store's callback and the list limits.
  *
  * Nonces come from OpenSSL's CSPRNG so that a device cannot predict the next
- * command id; time() is enough for row timestamps (seconds). */
+ * command id. */
 #include <stdio.h>
-#include <string.h>
-#include <time.h>
 #include <openssl/rand.h>
+#include "clock.h"
 #include "store_int.h"
-
-int64_t fota_store_now(void)
-{
-    return (int64_t)time(NULL);
-}
 
 int64_t fota_store_nonce(void)
 {
-    static unsigned fallback = 1;
+    /* Process-wide and atomic (every loop thread creates commands); used
+     * only if OpenSSL has no randomness to give, so that nonces still
+     * differ from one call to the next. */
+    static uint32_t fallback;
     uint32_t v = 0;
 
     if (RAND_bytes((unsigned char *)&v, sizeof v) != 1)
-        v = (uint32_t)time(NULL) * 2654435761u + fallback++;
+        v = (uint32_t)fota_clock_mono_ms() * 2654435761u +
+            __atomic_add_fetch(&fallback, 1, __ATOMIC_RELAXED);
     v &= 0x7fffffffu;
     return v ? (int64_t)v : 1;
 }
@@ -35,18 +34,6 @@ void fota_store_logf(struct fota_store *s, int level, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     s->log(s->log_ud, level, line);
-}
-
-void fota_store_strlcpy(char *dst, const char *src, size_t n)
-{
-    size_t len;
-
-    if (n == 0)
-        return;
-    len = src ? strnlen(src, n - 1) : 0;
-    if (len)
-        memcpy(dst, src, len);
-    dst[len] = '\0';
 }
 
 size_t fota_store_limit(size_t limit)
