@@ -1,6 +1,11 @@
 """bench/benchlib.py - shared pieces of fota's benchmarks: the machine description,
-limits raised inside the process, CPU time of a process from /proc, and appending a result
-section to docs/benchmarks.md. Python 3 stdlib only; benchmarks 2-4 (fota-sim fleets) reuse it.
+limits raised inside the process, CPU time of a process from /proc, and the result files: each
+run writes bench/results/DATE-TIME-COMMIT.md (one section per benchmark, raw output included),
+and a complete `make bench` run becomes the "Latest full run" of docs/benchmarks.md. Python 3
+stdlib only; benchmarks 2-4 (fota-sim fleets) reuse it.
+
+    python3 bench/benchlib.py new-run        prints the path of a new result file
+    python3 bench/benchlib.py latest FILE    docs/benchmarks.md's latest full run := FILE
 
 A benchmark script builds nothing: it takes its binaries from --bin-dir (default build/bin,
 the gcc -O2 preset that `make bench` builds first) and starts fotad through the integration
@@ -15,7 +20,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.environ.get("FOTA_SRC_DIR") or os.path.join(HERE, ".."))
-DOC = os.environ.get("FOTA_BENCH_DOC") or os.path.join(SRC, "docs", "benchmarks.md")
+DOC = os.path.join(SRC, "docs", "benchmarks.md")
+RESULTS = os.path.join(SRC, "bench", "results")
+LATEST = "## Latest full run"
 
 
 def use_bin_dir(bin_dir):
@@ -61,7 +68,8 @@ def cpu_seconds(pid):
 
 
 def machine():
-    """nproc, CPU model, kernel, date (UTC) and git commit, as a dict."""
+    """nproc, CPU model, kernel, date (UTC), git commit (rev, and whether server/, common/ or
+    bench/ had uncommitted changes), as a dict."""
     model = "?"
     try:
         with open("/proc/cpuinfo") as f:
@@ -71,37 +79,98 @@ def machine():
                     break
     except OSError:
         pass
+    rev, dirty = "?", False
     try:
-        commit = subprocess.run(["git", "-C", SRC, "rev-parse", "--short=12", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", SRC, "status", "--porcelain", "--untracked-files=no",
-                                "--", "server", "common", "bench"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        if dirty:
-            commit += " (+ uncommitted changes in server/, common/ or bench/)"
+        rev = subprocess.run(["git", "-C", SRC, "rev-parse", "--short=12", "HEAD"],
+                             capture_output=True, text=True, timeout=10).stdout.strip() or "?"
+        dirty = bool(subprocess.run(["git", "-C", SRC, "status", "--porcelain",
+                                     "--untracked-files=no", "--", "server", "common", "bench"],
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
-        commit = "?"
+        pass
+    now = datetime.datetime.now(datetime.timezone.utc)
+    commit = rev + (" (+ uncommitted changes in server/, common/ or bench/)" if dirty else "")
     return {"nproc": os.cpu_count() or 1, "cpu": model, "kernel": platform.release(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "commit": commit or "?"}
+            "date": now.strftime("%Y-%m-%d %H:%M UTC"), "stamp": now.strftime("%Y-%m-%d-%H%M"),
+            "rev": rev, "dirty": dirty, "commit": commit}
+
+
+def new_run_file():
+    """The path of a new result file, bench/results/DATE-TIME-COMMIT[-dirty].md."""
+    m = machine()
+    rev = m["rev"] if m["rev"] != "?" else "unknown"
+    name = "%s-%s%s.md" % (m["stamp"], rev, "-dirty" if m["dirty"] else "")
+    return os.path.join(RESULTS, name)
 
 
 def append_doc(title, summary_md, raw_text):
-    """Appends a result section (machine, date, commit, summary, raw output) to
-    docs/benchmarks.md, creating the file's title if it is new."""
+    """Appends a result section (machine, date, commit, summary, raw output) to this run's
+    result file: FOTA_BENCH_RUN (bench/run-all.sh sets it, so one `make bench` is one file),
+    else a new file of its own. Returns the file's path."""
     m = machine()
-    new = not os.path.exists(DOC)
-    with open(DOC, "a") as f:
+    path = os.environ.get("FOTA_BENCH_RUN") or new_run_file()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    with open(path, "a") as f:
         if new:
-            f.write("# fota benchmarks\n\nResults appended by the scripts in `bench/` "
-                    "(`make bench`). Goals and what limits them: see the top of each section.\n")
+            f.write("# Benchmark run %s, commit %s\n\nRaw results of the scripts in `bench/`; "
+                    "goals and analysis: docs/benchmarks.md.\n" % (m["date"], m["commit"]))
         f.write("\n## %s — %s\n\n" % (title, m["date"]))
         f.write("Machine: %d cores, %s, Linux %s. Commit %s.\n\n" %
                 (m["nproc"], m["cpu"], m["kernel"], m["commit"]))
         f.write(summary_md.rstrip() + "\n\n")
         f.write("<details><summary>raw output</summary>\n\n```\n%s\n```\n\n</details>\n" %
                 raw_text.rstrip())
-    return DOC
+    return path
+
+
+def latest_section(run_path):
+    """docs/benchmarks.md's "Latest full run" section made from a result file: the machine
+    once, then each benchmark's summary (its raw output stays in the result file)."""
+    with open(run_path) as f:
+        text = f.read()
+    rel = os.path.relpath(run_path, SRC)
+    parts = text.split("\n## ")
+    head = parts[0].splitlines()[0].lstrip("# ")
+    out = ["%s — %s" % (LATEST, head.replace("Benchmark run ", "")), "",
+           "`make bench` (bench/run-all.sh); raw output of every benchmark: "
+           "[%s](../%s)." % (rel, rel), ""]
+    machine_line = None
+    for part in parts[1:]:
+        lines = part.split("\n")
+        title = lines[0].split(" — ")[0]
+        body = []
+        for line in lines[1:]:
+            if line.startswith("<details>"):
+                break
+            if line.startswith("Machine:"):
+                machine_line = machine_line or line.split(" Commit ")[0]
+                continue
+            body.append(line)
+        out.append("### " + title)
+        out.append("")
+        prev = ""
+        for line in "\n".join(body).strip().split("\n"):
+            if prev.startswith("|") and line and not line.startswith("|"):
+                out.append("")          # a table ends at a blank line
+            out.append(line)
+            prev = line
+        out.append("")
+    if machine_line:
+        out.insert(4, machine_line)
+        out.insert(5, "")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def set_latest(run_path, doc=DOC):
+    """Replaces docs/benchmarks.md from its "Latest full run" heading to the end."""
+    with open(doc) as f:
+        text = f.read()
+    at = text.find("\n" + LATEST)
+    if at < 0:
+        raise SystemExit("benchlib: no '%s' heading in %s" % (LATEST, doc))
+    with open(doc, "w") as f:
+        f.write(text[:at + 1] + latest_section(run_path))
 
 
 def start_quiet_fotad(ft, tmp, extra=(), **kw):
@@ -132,3 +201,12 @@ def start_quiet_fotad(ft, tmp, extra=(), **kw):
             return d
         time.sleep(0.05)
     raise SystemExit("fotad did not switch to log level warn after SIGHUP")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["new-run"]:
+        print(new_run_file())
+    elif len(sys.argv) == 3 and sys.argv[1] == "latest":
+        set_latest(os.path.abspath(sys.argv[2]))
+    else:
+        raise SystemExit("usage: benchlib.py new-run | latest FILE")

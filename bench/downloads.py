@@ -156,7 +156,8 @@ def main():
     ap.add_argument("--bin-dir", default=None)
     ap.add_argument("--fotad-arg", action="append", default=[], help="extra fotad flag")
     ap.add_argument("--conf", action="append", default=[], help="fotad config KEY=VALUE")
-    ap.add_argument("--no-append", action="store_true", help="do not write docs/benchmarks.md")
+    ap.add_argument("--no-append", action="store_true",
+                    help="do not write a result file (bench/results/)")
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     if a.smoke:
@@ -253,9 +254,8 @@ def main():
                        (a.rounds, a.duration, limits, "\n".join(
                            line for line in out if line.startswith("|") or
                            line.startswith("goal"))))
-            benchlib.append_doc("Downloads vs nginx (benchmark 1)", summary,
-                                "\n".join(out) + "\n\n" + "\n".join(raw))
-            say("appended to %s" % benchlib.DOC)
+            say("appended to %s" % benchlib.append_doc("Downloads vs nginx (benchmark 1)", summary,
+                                                        "\n".join(out) + "\n\n" + "\n".join(raw)))
         d.stop()
         return 0
     finally:
