@@ -4,6 +4,7 @@
  * members changed (rollout_save); statements are prepared per call, since
  * each op runs a batch or a rare read. */
 #include <string.h>
+#include "clock.h"
 #include "store_sqlite_int.h"
 
 #define Q(s) fota_store_sqlite_cast(s)
@@ -76,7 +77,7 @@ static void read_rollout(sqlite3_stmt *st, struct fota_rollout_row *r)
 int fota_store_sqlite_rollout_create(struct fota_store *s, struct fota_rollout_row *r)
 {
     struct sql_store *q = Q(s);
-    int64_t now = fota_store_now();
+    int64_t now = fota_clock_wall_s();
     sqlite3_stmt *st;
     int rc;
 
@@ -168,7 +169,7 @@ int fota_store_sqlite_rollout_save(struct fota_store *s, const struct fota_rollo
                                    size_t nr, const struct fota_rollout_member_row *ms, size_t nm)
 {
     struct sql_store *q = Q(s);
-    int64_t now = fota_store_now();
+    int64_t now = fota_clock_wall_s();
     sqlite3_stmt *ur = NULL, *um = NULL;
     int rc;
 

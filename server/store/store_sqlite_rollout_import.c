@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "fota_str.h"
+#include "clock.h"
 #include "store_sqlite_int.h"
 
 #define IMPORT_PATH_MAX 512
@@ -71,7 +72,7 @@ static void bind_job(sqlite3_stmt *st, json_t *o)
             sqlite3_bind_double(st, 23 + i, m);
     }
     sqlite3_bind_int64(st, 26, jint(o, "created"));
-    sqlite3_bind_int64(st, 27, fota_store_now());
+    sqlite3_bind_int64(st, 27, fota_clock_wall_s());
     free(filter);
 }
 
@@ -133,7 +134,7 @@ static int cancel_rows(struct sql_store *q, const char *path, size_t *count)
         sqlite3_reset(st);
         sqlite3_bind_int(st, 1, FOTA_CMD_CANCELLED);
         sqlite3_bind_text(st, 2, ROWS_RESULT, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, fota_store_now());
+        sqlite3_bind_int64(st, 3, fota_clock_wall_s());
         sqlite3_bind_int64(st, 4, id);
         sqlite3_bind_int(st, 5, FOTA_CMD_QUEUED);
         if (sqlite3_step(st) != SQLITE_DONE)
