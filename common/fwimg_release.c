@@ -181,23 +181,10 @@ static void no_slot_byte(struct msg *m, const char *name, int slot, uint32_t fla
              "(EA 04 <flash mode> <size map, frequency>) or a slot number");
 }
 
-/* All checks of one slot image; 0 or the refusal. */
-static int check_slot(struct msg *m, const struct fota_flash_map *map, int slot, uint32_t flags,
-                      const struct fota_release_file *f, struct fota_fwimg_info *in)
+/* The image is complete and intact: its parse result rc, CRC and segment
+ * checksum. 0 or the refusal. */
+static int check_integrity(struct msg *m, const char *name, const struct fota_fwimg_info *in, int rc)
 {
-    const char *name = slot_file[slot];
-    const struct fota_flash_map *built;
-    int rc;
-
-    if (f->info) {
-        *in = *f->info;
-        rc = in->error;
-    } else {
-        rc = fota_fwimg_parse_flags(f->data, f->data ? f->len : 0, FOTA_FWIMG_F_NO_SHA256, in);
-    }
-    if (in->head_len == 0 || fota_fwimg_sniff(in->head, in->head_len) != FOTA_FWIMG_KIND_IMAGE ||
-        fota_fwimg_check_head(in->head, in->head_len, 0) == FOTA_EMAGIC)
-        return not_image(m, name, in);
     if (rc < 0 && rc != FOTA_ECRC && rc != FOTA_ECHECKSUM) {
         m_str(m, name);
         m_str(m, " is not a complete ESP8266 image: ");
@@ -228,6 +215,14 @@ static int check_slot(struct msg *m, const struct fota_flash_map *map, int slot,
         m_str(m, "): the boot loader would not start it");
         return FOTA_ECHECKSUM;
     }
+    return 0;
+}
+
+/* The image is the slot it is uploaded as (byte 3, or its name with
+ * FOTA_RELEASE_F_SLOT_BY_NAME). 0 or the refusal. */
+static int check_slot_number(struct msg *m, const char *name, int slot, uint32_t flags,
+                             struct fota_fwimg_info *in)
+{
     if (in->slot == FOTA_FWIMG_SLOT_UNKNOWN && (flags & FOTA_RELEASE_F_SLOT_BY_NAME))
         (void)slot_by_name(in, slot);
     if (in->slot == FOTA_FWIMG_SLOT_UNKNOWN) {
@@ -246,7 +241,19 @@ static int check_slot(struct msg *m, const struct fota_flash_map *map, int slot,
         m_dec(m, (uint32_t)slot);
         return FOTA_ESLOT;
     }
-    if (map && in->total_size > map->slot_budget) {
+    return 0;
+}
+
+/* The image fits the product's flash map (slot budget, the map it was built
+ * for). 0 or the refusal. */
+static int check_fits(struct msg *m, const char *name, const struct fota_flash_map *map,
+                      const struct fota_fwimg_info *in)
+{
+    const struct fota_flash_map *built;
+
+    if (!map)
+        return 0;
+    if (in->total_size > map->slot_budget) {
         m_str(m, name);
         m_str(m, " is ");
         m_dec(m, in->total_size);
@@ -256,27 +263,48 @@ static int check_slot(struct msg *m, const struct fota_flash_map *map, int slot,
         m_map(m, map);
         return FOTA_ETOOBIG;
     }
-    if (map && in->size_map >= 0) {
-        built = fota_flash_map_get(in->size_map);
-        if (!built || built->user2_addr != map->user2_addr) {
-            m_str(m, name);
-            m_str(m, " is built for flash size map ");
-            m_dec(m, (uint32_t)in->size_map);
-            if (built) {
-                m_str(m, " (");
-                m_str(m, built->name);
-                m_str(m, ", user2 at ");
-                m_hex(m, built->user2_addr, built->user2_addr > 0xFFFFF ? 6 : 5);
-                m_str(m, ")");
-            } else {
-                m_str(m, ", which has no OTA layout");
-            }
-            m_str(m, " but the product uses ");
-            m_map(m, map);
-            return FOTA_ECONFIG;
-        }
+    if (in->size_map < 0)
+        return 0;
+    built = fota_flash_map_get(in->size_map);
+    if (built && built->user2_addr == map->user2_addr)
+        return 0;
+    m_str(m, name);
+    m_str(m, " is built for flash size map ");
+    m_dec(m, (uint32_t)in->size_map);
+    if (built) {
+        m_str(m, " (");
+        m_str(m, built->name);
+        m_str(m, ", user2 at ");
+        m_hex(m, built->user2_addr, built->user2_addr > 0xFFFFF ? 6 : 5);
+        m_str(m, ")");
+    } else {
+        m_str(m, ", which has no OTA layout");
     }
-    return 0;
+    m_str(m, " but the product uses ");
+    m_map(m, map);
+    return FOTA_ECONFIG;
+}
+
+/* All checks of one slot image; 0 or the refusal. */
+static int check_slot(struct msg *m, const struct fota_flash_map *map, int slot, uint32_t flags,
+                      const struct fota_release_file *f, struct fota_fwimg_info *in)
+{
+    const char *name = slot_file[slot];
+    int rc;
+
+    if (f->info) {
+        *in = *f->info;
+        rc = in->error;
+    } else {
+        rc = fota_fwimg_parse_flags(f->data, f->data ? f->len : 0, FOTA_FWIMG_F_NO_SHA256, in);
+    }
+    if (in->head_len == 0 || fota_fwimg_sniff(in->head, in->head_len) != FOTA_FWIMG_KIND_IMAGE ||
+        fota_fwimg_check_head(in->head, in->head_len, 0) == FOTA_EMAGIC)
+        return not_image(m, name, in);
+    if ((rc = check_integrity(m, name, in, rc)) < 0 ||
+        (rc = check_slot_number(m, name, slot, flags, in)) < 0)
+        return rc;
+    return check_fits(m, name, map, in);
 }
 
 int fota_fwimg_release_check(const struct fota_flash_map *map,
