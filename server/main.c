@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arduino.h"
 #include "clock.h"
 #include "config.h"
 #include "legacy.h"
@@ -20,7 +21,7 @@
 
 /* Start order: HTTP first (the others add routes to it), the REST API and
  * the ROM download next, then the device channel, the rollouts (they push
- * through the channel) and the legacy listener.
+ * through the channel), the legacy listener and the Arduino-core endpoints.
  * They stop in reverse order. */
 static const struct fota_module *const modules[] = {
     &fota_http_module,
@@ -29,6 +30,7 @@ static const struct fota_module *const modules[] = {
     &fota_device_module,
     &fota_rollout_module,
     &fota_legacy_module,
+    &fota_arduino_module,
 };
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
 

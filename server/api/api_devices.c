@@ -14,6 +14,7 @@
 
 #include "fwimg.h"
 #include "api.h"
+#include "arduino.h"
 #include "rom.h"
 #include "log.h"
 
@@ -46,6 +47,7 @@ static json_t *device_view(struct fota_server *srv, const struct fota_device *d,
         latest = cur;
     }
     json_object_set_new(j, "latest_rom_version", json_string(latest));
+    fota_arduino_device_json(srv, d, j); /* an arduino device's report, its "online" */
     /* The current or last firmware download since fotad started (memory). */
     struct fota_rom_progress dl;
     if (fota_rom_progress_get(srv, d->id, &dl) == 0)

@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 
 #include "api.h"
+#include "arduino.h"
 #include "clock.h"
 #include "fwimg.h"
 #include "log.h"
@@ -52,8 +53,10 @@ static void handle_product_create(struct fota_req *r)
     struct fota_product p;
     struct fota_key pk;
     char pkey[FOTA_KEY_BUF];
+    struct fota_arduino_product ap;
     json_t *body, *fm, *sc;
-    int e;
+    char why[256];
+    int e, is_arduino;
 
     if (fota_req_admin(r, &key))
         return;
@@ -96,6 +99,12 @@ static void handle_product_create(struct fota_req *r)
             goto out;
         }
     }
+    /* platform "arduino" and its fleet settings (server/arduino/) */
+    e = fota_arduino_product_parse(body, &ap, &is_arduino, why, sizeof(why));
+    if (e) {
+        fota_reply_error(r, e, "%s", why);
+        goto out;
+    }
     if (p.serial[0] == '\0') {
         uint8_t rnd[4];
         if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
@@ -125,10 +134,19 @@ static void handle_product_create(struct fota_req *r)
         fota_reply_error(r, 500, "store error %s", fota_errname(e));
         goto out;
     }
+    ap.product_id = p.id;
+    e = is_arduino ? r->srv->store->ops->arduino_product_put(r->srv->store, &ap) : 0;
+    if (e) {
+        r->srv->store->ops->product_delete(r->srv->store, p.id);
+        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        goto out;
+    }
     FOTA_INFO("product created id=%lld name=\"%s\" flash_map=%d slot_check=%s", (long long)p.id,
               p.name, p.flash_map, p.slot_check == FOTA_SLOT_CHECK_NAME ? "name" : "byte3");
     json_t *j = json_object();
-    json_object_set_new(j, "product", fota_api_json_product(&p));
+    json_t *pj = fota_api_json_product(&p);
+    fota_arduino_product_json(r->srv, p.id, pj);
+    json_object_set_new(j, "product", pj);
     json_object_set_new(j, "product_key", json_string(pkey));
     fota_reply_json(r, 200, j);
 out:
@@ -149,8 +167,11 @@ static void handle_product_list(struct fota_req *r)
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, fota_api_json_product(&list[i]));
+    for (size_t i = 0; i < n; i++) {
+        json_t *pj = fota_api_json_product(&list[i]);
+        fota_arduino_product_json(r->srv, list[i].id, pj);
+        json_array_append_new(arr, pj);
+    }
     free(list);
     json_t *j = json_object();
     json_object_set_new(j, "products", arr);
@@ -171,7 +192,9 @@ static void handle_product_get(struct fota_req *r)
         return;
     fota_api_product_key(r->srv, p.id, pkey);
     json_t *j = json_object();
-    json_object_set_new(j, "product", fota_api_json_product(&p));
+    json_t *pj = fota_api_json_product(&p);
+    fota_arduino_product_json(r->srv, p.id, pj);
+    json_object_set_new(j, "product", pj);
     json_object_set_new(j, "product_key", json_string(pkey));
     fota_reply_json(r, 200, j);
 }

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "arduino.h"
+#include "fota_str.h"
 #include "fwimg.h"
 #include "log.h"
 #include "multipart.h"
@@ -70,6 +72,7 @@ struct upload {
     struct fota_fwimg_info info[FOTA_ROM_MAX_FILES];
     int parsed[FOTA_ROM_MAX_FILES];
     char names[FOTA_ROM_MAX_FILES][FOTA_NAME_MAX];
+    struct fota_arduino_release *arduino; /* an arduino product's files (server/arduino/) */
     /* Set by the blob writer (worker thread). */
     int err;
     size_t err_file;
@@ -143,7 +146,9 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
         goto out;
     }
     fota_crash_point("after_blobs");   /* test hook (recovery.h) */
-    e = srv->store->ops->rom_create(srv->store, &u->rom);
+    e = u->arduino ? fota_arduino_release_commit(srv, u->arduino) : 0;
+    if (e == 0)
+        e = srv->store->ops->rom_create(srv->store, &u->rom);
     if (e) {
         remove_fresh_blobs(srv, u);
         if (e == FOTA_EEXIST)
@@ -158,7 +163,9 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
     fota_api_note(srv, pid, 0, "rom_released", json_pack("{s:s, s:I}", "version",
                   u->rom.version, "files", (json_int_t)u->rom.nfiles));
     json_t *j = json_object();
-    json_object_set_new(j, "rom", fota_rom_json(&u->rom));
+    json_t *rj = fota_rom_json(&u->rom);
+    fota_arduino_rom_json(srv, &u->rom, rj);
+    json_object_set_new(j, "rom", rj);
     struct fota_version pv;
     if (fota_version_parse(u->rom.version, &pv) == 0 && pv.espressif &&
         strlen(u->rom.version) != 15) {
@@ -169,6 +176,7 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
     fota_reply_json(r, 200, j);
 out:
     fota_req_release(r);
+    fota_arduino_release_free(u->arduino);
     free(u);
 }
 
@@ -246,6 +254,7 @@ void fota_api_roms_shutdown(struct fota_api *api)
         q->head = u->next;
         fota_reply_error(u->r, 503, "fotad is shutting down; upload again");
         fota_req_release(u->r);
+        fota_arduino_release_free(u->arduino);
         free(u);
     }
     event_free(q->done_ev);
@@ -342,7 +351,8 @@ static void handle_rom_upload(struct fota_req *r)
     if (version_ok(r, u->rom.version))
         goto out;
     if (u->nfiles == 0) {
-        fota_reply_error(r, 400, "no file parts (user1.bin and user2.bin are required)");
+        fota_reply_error(r, 400, "no file parts (user1.bin and user2.bin are required; "
+                                 "firmware.bin on an arduino product)");
         goto out;
     }
     e = srv->store->ops->rom_get(srv->store, pid, u->rom.version, &u->rom);
@@ -358,6 +368,26 @@ static void handle_rom_upload(struct fota_req *r)
         memcpy(keep.codename, u->rom.codename, sizeof(keep.codename));
         memcpy(keep.changelog, u->rom.changelog, sizeof(keep.changelog));
         u->rom = keep;
+    }
+    /* An arduino product's files are its own (firmware.bin, firmware-minimal.bin,
+     * derived gzip); the module checks them and says what to store. */
+    if (fota_arduino_is_product(srv, pid)) {
+        e = fota_arduino_release_prepare(srv, pid, u->files, u->nfiles, &u->arduino, reason,
+                                         sizeof(reason));
+        if (e) {
+            fota_reply_error(r, e, "%s", reason);
+            goto out;
+        }
+        u->nfiles = fota_arduino_release_nfiles(u->arduino);
+        for (size_t i = 0; i < u->nfiles; i++) {
+            u->files[i] = fota_arduino_release_part(u->arduino, i);
+            fota_str_copy(u->names[i], sizeof(u->names[i]),
+                          fota_arduino_release_name(u->arduino, i));
+        }
+        u->rom.product_id = pid;
+        u->r = r;
+        upload_enqueue(r->ud, u);
+        return;
     }
     /* The image rules of the codec: refusal names the file and the reason. */
     struct fota_release_file rf[FOTA_ROM_MAX_FILES];
@@ -395,6 +425,8 @@ static void handle_rom_upload(struct fota_req *r)
     upload_enqueue(r->ud, u);
     return;
 out:
+    if (u)
+        fota_arduino_release_free(u->arduino);
     free(u);
 }
 
@@ -418,8 +450,11 @@ static void handle_rom_list(struct fota_req *r)
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, fota_rom_json(&list[i]));
+    for (size_t i = 0; i < n; i++) {
+        json_t *rj = fota_rom_json(&list[i]);
+        fota_arduino_rom_json(r->srv, &list[i], rj);
+        json_array_append_new(arr, rj);
+    }
     free(list);
     json_t *j = json_object();
     json_object_set_new(j, "roms", arr);
@@ -486,7 +521,9 @@ static void handle_rom_set_current(struct fota_req *r)
     FOTA_INFO("rom current product=%lld version=%s notified=%d", (long long)pid, version,
               notified);
     json_t *j = json_object();
-    json_object_set_new(j, "rom", fota_rom_json(rom));
+    json_t *rj = fota_rom_json(rom);
+    fota_arduino_rom_json(srv, rom, rj);
+    json_object_set_new(j, "rom", rj);
     json_object_set_new(j, "notified", json_integer(notified));
     fota_reply_json(r, 200, j);
 out:
@@ -525,7 +562,9 @@ static void handle_rom_get_one(struct fota_req *r)
     if (!rom)
         return;
     json_t *j = json_object();
-    json_object_set_new(j, "rom", fota_rom_json(rom));
+    json_t *rj = fota_rom_json(rom);
+    fota_arduino_rom_json(r->srv, rom, rj);
+    json_object_set_new(j, "rom", rj);
     free(rom);
     fota_reply_json(r, 200, j);
 }

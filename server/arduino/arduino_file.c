@@ -142,8 +142,7 @@ static void served_set(struct fota_arduino_served *s, const uint8_t *data, size_
     fota_arduino_sha256_hex(data, len, s->sha256);
 }
 
-/* The product's options among themselves (also checked when they are set). */
-static int policy_check(const struct fota_arduino_policy *pol, char *reason, size_t cap)
+int fota_arduino_policy_check(const struct fota_arduino_policy *pol, char *reason, size_t cap)
 {
     char core[8];
 
@@ -205,7 +204,7 @@ int fota_arduino_file_check(const uint8_t *buf, size_t len, const struct fota_ar
     if (cap)
         reason[0] = '\0';
     fota_arduino_core_format(pol->core, core, sizeof core);
-    if ((rc = policy_check(pol, reason, cap)) != 0)
+    if ((rc = fota_arduino_policy_check(pol, reason, cap)) != 0)
         return rc;
     if (len == 0)
         return refuse(reason, cap, FOTA_ETRUNC, "the file is empty");

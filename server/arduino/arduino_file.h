@@ -115,6 +115,11 @@ struct fota_arduino_policy {
     size_t signing_pem_len;
 };
 
+/* The product's options among themselves: gzip needs core 2.7, a signing
+ * key core 2.5, both together core 3.0 (§4, §7.3). 0, or FOTA_ECONFIG with
+ * a sentence in reason (cap bytes). Does not read the key. */
+int fota_arduino_policy_check(const struct fota_arduino_policy *pol, char *reason, size_t cap);
+
 /* Bytes fotad serves for one file, and their hashes (x-MD5 is md5). */
 struct fota_arduino_served {
     const uint8_t *data;      /* NULL when this form is not served */

@@ -1,0 +1,86 @@
+/* arduino.h - the arduino module (fota_arduino_module, server.h): products
+ * of platform "arduino" whose devices run the ESP8266 Arduino core
+ * (ESPhttpUpdate sketches, Tasmota, ESPHome) and pull their firmware over
+ * HTTP from /v1/arduino/PRODUCT_KEY/[d/DEVICE_NAME/]FILE. The module owns
+ * those routes and GET|PUT /v1/products/ID/arduino (the fleet settings).
+ *
+ * The REST catalog (server/api/) calls the functions below for what it
+ * shows and accepts on arduino products; each is a no-op or a plain "not
+ * arduino" answer for other products. Main loop (API handlers), except
+ * where noted. docs/arduino.md; reference arduino-ota. */
+#ifndef FOTA_ARDUINO_H
+#define FOTA_ARDUINO_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct fota_server;
+struct fota_mp_part;
+
+/* The module (server.h), started after the http module. */
+extern const struct fota_module fota_arduino_module;
+
+/* ---- products */
+
+/* Reads "platform" ("nonos", the default, or "arduino") and, for arduino,
+ * the options gzip (bool), arduino_core ("2.4" ... "3.1"), flash_mode
+ * ("qio"|"qout"|"dio"|"dout", absent: the first release's), signing_key
+ * (RSA public key, PEM), checkin_interval and confirm_after (seconds) from
+ * a product-creation body into *out (product_id left 0). Returns 0 with
+ * *is_arduino set, or an HTTP status (400, 422) with a sentence in reason. */
+int fota_arduino_product_parse(const json_t *body, struct fota_arduino_product *out,
+                               int *is_arduino, char *reason, size_t cap);
+
+/* Adds "platform" and, for an arduino product, its settings to a product's
+ * JSON view. */
+void fota_arduino_product_json(struct fota_server *srv, int64_t product_id, json_t *product);
+
+/* ---- devices */
+
+/* Adds an arduino device's last report ("arduino": {...}: MACs, chip id,
+ * sketch MD5 and size, free space, chip size, SDK and version strings,
+ * last check-in, the upgrade being served) to its JSON view, and sets
+ * "online" (a check-in within the product's checkin_interval). */
+void fota_arduino_device_json(struct fota_server *srv, const struct fota_device *d,
+                              json_t *device);
+
+/* ---- releases */
+
+/* Adds each arduino file's facts (MD5 served, gzip, the image's size,
+ * MD5s, flash mode and size, signature form) and the gzip saving to a
+ * release's JSON view; files without facts are left as they are. */
+void fota_arduino_rom_json(struct fota_server *srv, const struct fota_rom *rom, json_t *view);
+
+/* An arduino release being uploaded: the files fotad will store (derived:
+ * the gzip container, the inflated image) and their facts. */
+struct fota_arduino_release;
+
+/* 1 when product_id is an arduino product (its uploads go through
+ * fota_arduino_release_prepare), 0 otherwise. */
+int fota_arduino_is_product(struct fota_server *srv, int64_t product_id);
+
+/* Checks the file parts of an upload for an arduino product (firmware.bin
+ * required, firmware-minimal.bin optional, each plain or gzip, named by
+ * the part's file name or field name) against the product's settings.
+ * Returns 0 with *out (free with fota_arduino_release_free), or an HTTP
+ * status (422, 400) with a sentence in reason. The parts' data must stay
+ * alive until the release is freed. */
+int fota_arduino_release_prepare(struct fota_server *srv, int64_t product_id,
+                                 const struct fota_mp_part *const *parts, size_t nparts,
+                                 struct fota_arduino_release **out, char *reason, size_t cap);
+/* The files to store: count, then each as a part (data, len) and a name. */
+size_t fota_arduino_release_nfiles(const struct fota_arduino_release *ar);
+const struct fota_mp_part *fota_arduino_release_part(const struct fota_arduino_release *ar,
+                                                     size_t i);
+const char *fota_arduino_release_name(const struct fota_arduino_release *ar, size_t i);
+/* Before the release's store transaction (the blobs are durable): records
+ * the files' facts and, the first time, the product's flash mode. 0 or the
+ * store's error. */
+int fota_arduino_release_commit(struct fota_server *srv, const struct fota_arduino_release *ar);
+/* NULL-safe. */
+void fota_arduino_release_free(struct fota_arduino_release *ar);
+
+#endif

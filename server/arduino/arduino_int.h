@@ -1,0 +1,92 @@
+/* arduino_int.h - what the arduino module's files share: its state (one
+ * part per loop), one device request as it is worked out, and the functions
+ * between arduino_serve.c (the device endpoints), arduino_track.c (devices,
+ * targets, confirmation) and arduino_module.c. Private to server/arduino. */
+#ifndef FOTA_ARDUINO_INT_H
+#define FOTA_ARDUINO_INT_H
+
+#include <stdint.h>
+
+#include "arduino.h"
+#include "arduino_hdr.h"
+#include "arduino_pull.h"
+#include "server.h"
+
+struct fota_req;
+
+/* A body being sent, found again by its request when it completes: a ring,
+ * so an aborted download's slot is simply reused later. */
+#define FOTA_ARDUINO_PENDING 256
+struct fota_arduino_pending {
+    const void *req;
+    int64_t product_id, device_id, file_id, rom_id, bytes, cmd_id;
+    char version[FOTA_VERSION_MAX];
+    char md5_before[FOTA_ARDUINO_MD5_TEXT];
+};
+
+/* One loop's part; touched only on that loop's thread. */
+struct fota_arduino_loop {
+    struct fota_arduino_ctx *ctx;
+    struct fota_arduino_pending pending[FOTA_ARDUINO_PENDING];
+    unsigned pending_next;
+};
+
+/* The module's state; every route's ud. */
+struct fota_arduino_ctx {
+    struct fota_server *srv;
+    struct fota_arduino_loop *loops[FOTA_LOOPS_MAX];
+    int nloops;
+};
+
+/* One device request being worked out (arduino_serve.c fills the request
+ * facts, arduino_track.c the device and its target). */
+struct fota_arduino_visit {
+    struct fota_arduino_ctx *ctx;
+    int64_t now;
+    struct fota_product product;
+    struct fota_arduino_product ap;
+    struct fota_arduino_hdrs h;       /* seen == 0: no x-ESP8266-* header */
+    const char *name;                 /* the URL's device segment, or NULL */
+    /* The device (device.id 0: anonymous) and its arduino row. */
+    struct fota_device device;
+    struct fota_arduino_device adev;
+    /* Its target: the release it should run, and where that came from. */
+    int64_t cmd_id;                   /* a queued sys_upgrade, or 0 */
+    int have_rel;
+    struct fota_arduino_rel rel;
+    char changelog[FOTA_CHANGELOG_MAX];
+};
+
+/* arduino_track.c */
+/* Finds or registers the device the request names (STA MAC, else the URL's
+ * name); anonymous requests keep device.id 0. Then records its report and
+ * judges the upgrade it was served (success, failure). 0, or a negative
+ * FOTA_E* when the store fails. */
+int fota_arduino_identify(struct fota_arduino_visit *v);
+/* Loads the release the device (or an anonymous request) should get into
+ * v->rel: its queued sys_upgrade's version, else the product's current one.
+ * 0, FOTA_ENOENT (no release), or the store's error. */
+int fota_arduino_target(struct fota_arduino_visit *v);
+/* Loads product_id's release version into rel (its files and their facts). */
+int fota_arduino_rel_load(struct fota_server *srv, int64_t product_id, const char *version,
+                          struct fota_arduino_rel *rel, char *changelog, size_t cap);
+/* A body that the device will refuse after its first bytes was answered:
+ * records the device_upgrade_failed message that says why. */
+void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, int verdict);
+/* A body was sent whole (its request completed): the ledger, and for a
+ * device the upgrade now in flight. Any loop. */
+void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino_pending *p);
+/* Stores and publishes a message (body stolen). Any thread. */
+void fota_arduino_note(struct fota_server *srv, int64_t product_id, int64_t device_id,
+                       const char *action, json_t *body);
+
+/* arduino_serve.c: the handler of /v1/arduino/KEY/FILE and
+ * /v1/arduino/KEY/d/NAME/FILE (GET, HEAD), on every loop. */
+void fota_arduino_serve(struct fota_req *r);
+
+/* arduino_rest.c: GET|PUT /v1/products/ID/arduino (admin, main loop). */
+void fota_arduino_settings(struct fota_req *r);
+/* Checks the settings among themselves and the signing key; 0 or 422 with reason. */
+int fota_arduino_settings_check(const struct fota_arduino_product *p, char *reason, size_t cap);
+
+#endif

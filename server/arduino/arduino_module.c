@@ -1,0 +1,57 @@
+/* arduino_module.c - the arduino module (arduino.h): its state (one part
+ * per loop, made at start for every loop the http module created), the
+ * device endpoints on every loop and the fleet-settings route on the main
+ * loop. */
+#include <stdlib.h>
+
+#include "arduino_int.h"
+#include "http.h"
+#include "log.h"
+#include "xmalloc.h"
+
+static void arduino_stop(struct fota_server *srv, void *state)
+{
+    struct fota_arduino_ctx *ctx = state;
+    (void)srv;
+    if (!ctx)
+        return;
+    for (int i = 0; i < ctx->nloops; i++)
+        free(ctx->loops[i]);
+    free(ctx);
+}
+
+static int arduino_start(struct fota_server *srv, void **state)
+{
+    struct fota_arduino_ctx *ctx = fota_xcalloc(1, sizeof(*ctx));
+    int rc;
+
+    ctx->srv = srv;
+    for (int i = 0; i < srv->nloops; i++) {
+        ctx->loops[i] = fota_xcalloc(1, sizeof(struct fota_arduino_loop));
+        ctx->loops[i]->ctx = ctx;
+        ctx->nloops = i + 1;
+    }
+    /* Check-ins and downloads run on every loop (store, blobs and the
+     * per-loop part are safe there): a fleet's polling is the hot path. */
+    rc = fota_http_route_flags(srv, FOTA_M_GET, "/v1/arduino/*/*", fota_arduino_serve, ctx,
+                               FOTA_ROUTE_ANY_LOOP);
+    if (rc == 0)
+        rc = fota_http_route_flags(srv, FOTA_M_GET, "/v1/arduino/*/d/*/*", fota_arduino_serve,
+                                   ctx, FOTA_ROUTE_ANY_LOOP);
+    if (rc == 0)
+        rc = fota_http_route(srv, FOTA_M_GET | FOTA_M_PUT, "/v1/products/*/arduino",
+                             fota_arduino_settings, ctx);
+    if (rc != 0) {
+        FOTA_ERROR("mod=arduino cannot register error=%s", fota_errname(rc));
+        arduino_stop(srv, ctx);
+        return rc;
+    }
+    *state = ctx;
+    return 0;
+}
+
+const struct fota_module fota_arduino_module = {
+    .name = "arduino",
+    .start = arduino_start,
+    .stop = arduino_stop,
+};

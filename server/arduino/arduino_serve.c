@@ -1,0 +1,262 @@
+/* arduino_serve.c - GET/HEAD /v1/arduino/PRODUCT_KEY/[d/DEVICE_NAME/]FILE,
+ * the URL a sketch's ESPhttpUpdate, Tasmota's OtaUrl and ESPHome are given.
+ *
+ * Every answer that serves something is 200 with Content-Length (never
+ * chunked, never a redirect, no Content-Encoding: ESPhttpUpdate refuses
+ * anything else, §3, §4), images carry x-MD5 = 32 lower-case hex of the body
+ * bytes, and the connection closes after the body (§10.2). A device that
+ * runs its target gets 304; one that will refuse the image (too big, wrong
+ * flash) gets the real Content-Length and only the first bytes, which is
+ * what starts Tasmota's -minimal step (§10.3). Bodies go out by sendfile
+ * from the blob store. Runs on every loop (FOTA_ROUTE_ANY_LOOP). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "arduino_img.h"
+#include "arduino_int.h"
+#include "clock.h"
+#include "fota_str.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "xmalloc.h"
+
+/* The request finished sending: the download is recorded. */
+static void complete_cb(struct evhttp_request *req, void *ud)
+{
+    struct fota_arduino_loop *al = ud;
+    for (unsigned i = 0; i < FOTA_ARDUINO_PENDING; i++) {
+        struct fota_arduino_pending *p = &al->pending[i];
+        if (p->req != req)
+            continue;
+        p->req = NULL;
+        fota_arduino_served(al->ctx, p);
+        return;
+    }
+}
+
+static void pending_add(struct fota_arduino_loop *al, const void *req,
+                        const struct fota_arduino_pending *src)
+{
+    for (unsigned i = 0; i < FOTA_ARDUINO_PENDING; i++)
+        if (al->pending[i].req == req)
+            al->pending[i].req = NULL; /* a stale entry of a reused request */
+    struct fota_arduino_pending *p = &al->pending[al->pending_next++ % FOTA_ARDUINO_PENDING];
+    *p = *src;
+    p->req = req;
+}
+
+static int md5_hex_ok(const char *s)
+{
+    if (strlen(s) != 32)
+        return 0;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* 200 with the stored file: Content-Length of the whole file, the body
+ * (sendfile), or only its first a->send bytes when the device refuses it. */
+static void send_image(struct fota_arduino_loop *al, struct fota_req *r,
+                       struct fota_arduino_visit *v, const struct fota_arduino_answer *a)
+{
+    const struct fota_arduino_rel_file *f = &v->rel.f[a->file];
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    struct evbuffer *body = NULL;
+    int64_t size = 0;
+    int fd = -1, rc;
+    char hv[32];
+
+    rc = fota_blob_open(v->ctx->srv->blobs, f->sha256, &fd, &size);
+    if (rc < 0 || size != f->size) {
+        if (fd >= 0)
+            close(fd);
+        fota_reply_error(r, 500, "file %s of release %s is missing or damaged in the blob store",
+                         fota_arduino_kind_name((enum fota_arduino_kind)a->file), v->rel.version);
+        return;
+    }
+    evhttp_add_header(oh, "Content-Type", "application/octet-stream");
+    snprintf(hv, sizeof hv, "%" PRId64, size);
+    evhttp_add_header(oh, "Content-Length", hv);
+    if (md5_hex_ok(f->facts.md5))
+        evhttp_add_header(oh, "x-MD5", f->facts.md5);
+    if (!r->head && a->send > 0) {
+        body = evbuffer_new();
+        if (a->send < size) {
+            uint8_t head[FOTA_ARDUINO_HEAD_LEN];
+            ssize_t got = pread(fd, head, (size_t)a->send, 0);
+            if (got > 0)
+                evbuffer_add(body, head, (size_t)got);
+        } else if (evbuffer_add_file(body, fd, 0, size) == 0) {
+            fd = -1; /* the buffer owns it */
+            struct fota_arduino_pending p = {0};
+            p.product_id = v->product.id;
+            p.device_id = v->device.id;
+            p.file_id = f->file_id;
+            p.rom_id = v->rel.rom_id;
+            p.bytes = size;
+            p.cmd_id = v->cmd_id;
+            fota_str_copy(p.version, sizeof p.version, v->rel.version);
+            fota_str_copy(p.md5_before, sizeof p.md5_before, v->h.sketch_md5);
+            pending_add(al, r->ev, &p);
+            evhttp_request_set_on_complete_cb(r->ev, complete_cb, al);
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    r->replied = 1;
+    FOTA_INFO("arduino download req=%" PRIu64 " method=%s dev=%lld product=%lld version=%s "
+              "file=%s status=200 size=%" PRId64 " sent=%zu verdict=%d peer=%s loop=%d",
+              r->id, r->head ? "HEAD" : "GET", (long long)v->device.id, (long long)v->product.id,
+              v->rel.version, fota_arduino_kind_name((enum fota_arduino_kind)a->file), size,
+              body ? evbuffer_get_length(body) : 0, a->verdict, r->peer ? r->peer : "-",
+              fota_loop_index(r->loop));
+    evhttp_send_reply_start(r->ev, 200, "OK");
+    if (body) {
+        evhttp_send_reply_chunk(r->ev, body);
+        evbuffer_free(body);
+    }
+    evhttp_send_reply_end(r->ev);
+}
+
+/* firmware.md5 (32 lower-case hex, ESPHome's md5_url) and manifest.json:
+ * both describe what firmware.bin serves now. */
+static void send_meta(struct fota_req *r, struct fota_arduino_visit *v, int kind)
+{
+    struct evbuffer *b;
+    int pick;
+
+    if (!v->have_rel) {
+        fota_reply_error(r, 404, "the product has no release");
+        return;
+    }
+    pick = fota_arduino_pick(&v->rel, FOTA_ARDUINO_K_BIN, v->ap.gzip, NULL);
+    if (pick < 0) {
+        fota_reply_error(r, 404, "release %s has no firmware.bin", v->rel.version);
+        return;
+    }
+    b = evbuffer_new();
+    if (kind == FOTA_ARDUINO_K_MD5) {
+        evbuffer_add(b, v->rel.f[pick].facts.md5, strlen(v->rel.f[pick].facts.md5));
+        fota_reply_raw(r, 200, "text/plain", b);
+    } else {
+        json_t *m = fota_arduino_manifest(v->product.name, v->rel.version,
+                                          v->rel.f[pick].facts.md5, v->changelog);
+        char *t = m ? json_dumps(m, JSON_SORT_KEYS) : NULL;
+        json_decref(m);
+        if (!t) {
+            evbuffer_free(b);
+            fota_reply_error(r, 500, "cannot build the manifest");
+            return;
+        }
+        evbuffer_add(b, t, strlen(t));
+        free(t);
+        fota_reply_raw(r, 200, "application/json", b);
+    }
+    evbuffer_free(b);
+}
+
+/* The product of the URL's key: 403 for a key that is not a product key. */
+static int resolve_product(struct fota_req *r, struct fota_arduino_visit *v)
+{
+    struct fota_server *srv = v->ctx->srv;
+    struct fota_key k;
+    const char *key = r->caps[0];
+    int rc;
+
+    if (fota_server_key_lookup(srv, key, strlen(key), &k) != 0 || k.kind != FOTA_KEY_PRODUCT) {
+        fota_reply_error(r, 403, "not a product key");
+        return -1;
+    }
+    rc = srv->store->ops->product_get(srv->store, k.product_id, &v->product);
+    if (rc == 0)
+        rc = srv->store->ops->arduino_product_get(srv->store, k.product_id, &v->ap);
+    if (rc == FOTA_ENOENT) {
+        fota_reply_error(r, 404, "product %lld is not an arduino product", (long long)k.product_id);
+        return -1;
+    }
+    if (rc) {
+        fota_reply_status(r, rc, "product %lld", (long long)k.product_id);
+        return -1;
+    }
+    return 0;
+}
+
+void fota_arduino_serve(struct fota_req *r)
+{
+    struct fota_arduino_ctx *ctx = r->ud;
+    struct fota_arduino_loop *al = ctx->loops[fota_loop_index(r->loop)];
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    struct fota_arduino_visit *v;
+    struct fota_arduino_answer ans;
+    const char *file = r->caps[r->ncaps - 1];
+    int kind = fota_arduino_kind_of(file), rc;
+
+    /* Every answer closes the connection (ESPhttpUpdate asks for it; ESPHome
+     * reads exactly Content-Length bytes and reconnects). evhttp would add
+     * keep-alive for a keep-alive request unless its header is gone. */
+    evhttp_remove_header(evhttp_request_get_input_headers(r->ev), "Connection");
+    evhttp_remove_header(oh, "Connection");
+    evhttp_add_header(oh, "Connection", "close");
+    if (kind < 0) {
+        fota_reply_error(r, 404, "no such file: firmware.bin, firmware.bin.gz, "
+                                 "firmware-minimal.bin, firmware-minimal.bin.gz, firmware.md5, "
+                                 "manifest.json");
+        return;
+    }
+    v = fota_xcalloc(1, sizeof(*v));
+    v->ctx = ctx;
+    v->now = fota_clock_wall_s();
+    v->name = r->ncaps == 3 ? r->caps[1] : NULL;
+    if (resolve_product(r, v))
+        goto out;
+    fota_arduino_hdrs_init(&v->h);
+    for (struct evkeyval *kv = evhttp_request_get_input_headers(r->ev)->tqh_first; kv;
+         kv = kv->next.tqe_next)
+        fota_arduino_hdrs_feed(&v->h, kv->key, strlen(kv->key), kv->value, strlen(kv->value));
+    rc = fota_arduino_identify(v);
+    if (rc == FOTA_EINVAL) {
+        fota_reply_error(r, 400, "a device name is 1-63 printable ASCII characters");
+        goto out;
+    }
+    if (rc) {
+        fota_reply_status(r, rc, "device");
+        goto out;
+    }
+    r->dev_id = v->device.id;
+    rc = fota_arduino_target(v);
+    if (rc && rc != FOTA_ENOENT) {
+        fota_reply_status(r, rc, "release");
+        goto out;
+    }
+    if (kind == FOTA_ARDUINO_K_MD5 || kind == FOTA_ARDUINO_K_MANIFEST) {
+        send_meta(r, v, kind);
+        goto out;
+    }
+    fota_arduino_decide(v->have_rel ? &v->rel : NULL, (enum fota_arduino_kind)kind, v->ap.gzip,
+                        v->ap.core, v->h.seen ? &v->h : NULL, v->device.id != 0 && v->h.seen,
+                        &ans);
+    switch (ans.status) {
+    case 200:
+        if (ans.verdict != FOTA_ARDUINO_ACCEPT && !r->head)
+            fota_arduino_refused(v, ans.file, v->rel.f[ans.file].size, ans.verdict);
+        send_image(al, r, v, &ans);
+        break;
+    case 304:
+        fota_reply_raw(r, 304, NULL, NULL);
+        break;
+    default:
+        fota_reply_error(r, ans.status, "%s", ans.why);
+        break;
+    }
+out:
+    free(v);
+}

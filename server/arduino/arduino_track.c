@@ -1,0 +1,448 @@
+/* arduino_track.c - the devices behind Arduino-core requests: found by
+ * their STA MAC (or the URL's name) and registered when new, their
+ * x-ESP8266-* report recorded, their target chosen (a queued sys_upgrade,
+ * else the product's current release), and the upgrade they were served
+ * judged at the next check-in: the target's image in any flash mode is a
+ * success, the old image confirm_after seconds after a whole download a
+ * failure (§6.3, §10.5). Runs on every loop: only the store, the blob store,
+ * the message bus and posted jobs are touched. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arduino_img.h"
+#include "arduino_int.h"
+#include "clock.h"
+#include "fota_str.h"
+#include "log.h"
+#include "loop.h"
+#include "xmalloc.h"
+
+void fota_arduino_note(struct fota_server *srv, int64_t product_id, int64_t device_id,
+                       const char *action, json_t *body)
+{
+    struct fota_message m = {0};
+    char *t = body ? json_dumps(body, JSON_SORT_KEYS) : NULL;
+
+    m.product_id = product_id;
+    m.device_id = device_id;
+    fota_str_copy(m.action, sizeof m.action, action);
+    fota_str_copy(m.body, sizeof m.body, t ? t : "{}");
+    free(t);
+    json_decref(body);
+    if (fota_server_publish_message(srv, &m) < 0)
+        FOTA_WARN("arduino message not stored dev=%lld action=%s", (long long)device_id, action);
+}
+
+/* ---- the upgrade outcome on the hub (main loop only) */
+
+struct report_job {
+    struct fota_server *srv;
+    int64_t device_id;
+    int ok;
+    char version[FOTA_VERSION_MAX];
+    char target[FOTA_VERSION_MAX];
+};
+
+static void report_run(void *arg, int cancelled)
+{
+    struct report_job *j = arg;
+    if (!cancelled) {
+        struct fota_hub_report ev = {.device_id = j->device_id, .ok = j->ok,
+                                     .version = j->version, .target = j->target};
+        fota_hub_publish(j->srv, FOTA_HUB_DEVICE_REPORT, &ev);
+    }
+    free(j);
+}
+
+/* Tells the hub (rollouts) how the device's upgrade ended. */
+static void report_post(struct fota_server *srv, int64_t device_id, int ok, const char *version,
+                        const char *target)
+{
+    struct report_job *j = fota_xcalloc(1, sizeof(*j));
+    j->srv = srv;
+    j->device_id = device_id;
+    j->ok = ok;
+    fota_str_copy(j->version, sizeof j->version, version);
+    fota_str_copy(j->target, sizeof j->target, target);
+    if (fota_loop_post(srv->loops[0], report_run, j) != 0)
+        free(j);
+}
+
+/* ---- releases */
+
+int fota_arduino_rel_load(struct fota_server *srv, int64_t product_id, const char *version,
+                          struct fota_arduino_rel *rel, char *changelog, size_t cap)
+{
+    struct fota_store *st = srv->store;
+    struct fota_rom *rom = fota_xmalloc(sizeof(*rom));
+    int rc = st->ops->rom_get(st, product_id, version, rom);
+
+    memset(rel, 0, sizeof *rel);
+    if (rc == 0) {
+        rel->rom_id = rom->id;
+        fota_str_copy(rel->version, sizeof rel->version, rom->version);
+        if (changelog)
+            fota_str_copy(changelog, cap, rom->changelog);
+        for (size_t i = 0; i < rom->nfiles && i < FOTA_ROM_MAX_FILES; i++) {
+            int k = fota_arduino_kind_of(rom->files[i].name);
+            if (k < 0 || k >= FOTA_ARDUINO_K_FILES)
+                continue;
+            struct fota_arduino_rel_file *f = &rel->f[k];
+            if (st->ops->arduino_blob_get(st, rom->files[i].sha256, &f->facts) != 0)
+                continue; /* not an arduino file: never served */
+            f->present = 1;
+            f->file_id = rom->files[i].id;
+            f->size = rom->files[i].size;
+            fota_str_copy(f->sha256, sizeof f->sha256, rom->files[i].sha256);
+        }
+    }
+    free(rom);
+    return rc;
+}
+
+/* The sketch MD5s of rel's full (minimal = 0) or minimal image, or NULL. */
+static const char (*image_md5s(const struct fota_arduino_rel *rel, int minimal))[FOTA_ARDUINO_MD5_TEXT]
+{
+    int k = minimal ? FOTA_ARDUINO_K_MIN : FOTA_ARDUINO_K_BIN;
+    if (rel->f[k].present)
+        return rel->f[k].facts.sketch_md5;
+    if (rel->f[k + 1].present)
+        return rel->f[k + 1].facts.sketch_md5;
+    return NULL;
+}
+
+/* ---- commands */
+
+/* The device's newest sys_upgrade not finished yet, with its version. */
+static int open_upgrade(struct fota_store *st, int64_t device_id, struct fota_command *out,
+                        char *version, size_t cap)
+{
+    struct fota_command *list = NULL;
+    size_t n = 0;
+    int found = 0;
+
+    if (st->ops->command_list_device(st, device_id, 0, &list, &n) != 0)
+        return FOTA_EIO;
+    for (size_t i = n; i-- > 0 && !found;) {
+        const struct fota_command *c = &list[i];
+        if (strcmp(c->action, "sys_upgrade") != 0 ||
+            (c->state != FOTA_CMD_QUEUED && c->state != FOTA_CMD_DELIVERED &&
+             c->state != FOTA_CMD_ACKED))
+            continue;
+        json_error_t je;
+        json_t *p = json_loads(c->params, 0, &je);
+        const char *ver = json_string_value(json_object_get(p, "version"));
+        if (ver && ver[0]) {
+            fota_str_copy(version, cap, ver);
+            *out = *c;
+            found = 1;
+        }
+        json_decref(p);
+    }
+    free(list);
+    return found ? 0 : FOTA_ENOENT;
+}
+
+static void command_set(struct fota_store *st, int64_t cmd_id, int state, const char *result)
+{
+    struct fota_command c;
+
+    if (cmd_id <= 0 || st->ops->command_get(st, cmd_id, &c) != 0)
+        return;
+    c.state = state;
+    c.updated = 0;
+    if (result)
+        fota_str_copy(c.result, sizeof c.result, result);
+    if (st->ops->command_update(st, &c) != 0)
+        FOTA_WARN("arduino command not updated cmd=%lld", (long long)cmd_id);
+}
+
+/* The open sys_upgrade for version, if the device has one. */
+static int64_t command_for(struct fota_store *st, int64_t device_id, const char *version)
+{
+    struct fota_command c;
+    char v[FOTA_VERSION_MAX];
+    if (open_upgrade(st, device_id, &c, v, sizeof v) == 0 && strcmp(v, version) == 0)
+        return c.id;
+    return 0;
+}
+
+/* ---- the check-in */
+
+static void mac_text(const uint8_t mac[6], char out[FOTA_ARDUINO_MAC_MAX])
+{
+    fota_arduino_mac_format(mac, out);
+}
+
+/* The report this request makes (fields the headers lack keep the stored
+ * ones: an ESPHome device named in its URL sends none). */
+static void report_row(const struct fota_arduino_visit *v, struct fota_arduino_device *row)
+{
+    const struct fota_arduino_hdrs *h = &v->h;
+
+    *row = v->adev;
+    row->device_id = v->device.id;
+    row->product_id = v->product.id;
+    row->last_checkin = v->now;
+    if (!h->seen)
+        return;
+    if (fota_arduino_hdrs_is_device(h))
+        mac_text(h->sta_mac, row->sta_mac);
+    if (fota_arduino_hdr_has(h, FOTA_ARDUINO_H_AP_MAC))
+        mac_text(h->ap_mac, row->ap_mac);
+    row->chip_id = fota_arduino_hdr_has(h, FOTA_ARDUINO_H_CHIP_ID) ? (int64_t)h->chip_id : -1;
+    row->free_space = h->free_space;
+    row->sketch_size = h->sketch_size;
+    row->chip_size = h->chip_size;
+    fota_str_copy(row->sketch_md5, sizeof row->sketch_md5, h->sketch_md5);
+    fota_str_copy(row->sdk_version, sizeof row->sdk_version, h->sdk_version);
+    fota_str_copy(row->version, sizeof row->version, h->version);
+    fota_str_copy(row->mode, sizeof row->mode, fota_arduino_mode_name(h->mode));
+}
+
+/* Clears the device's upgrade in flight. */
+static void track_clear(struct fota_arduino_visit *v)
+{
+    struct fota_store *st = v->ctx->srv->store;
+    v->adev.target[0] = '\0';
+    v->adev.target_rom_id = 0;
+    v->adev.served_at = 0;
+    v->adev.served_md5[0] = '\0';
+    if (st->ops->arduino_device_track(st, &v->adev) != 0)
+        FOTA_WARN("arduino tracking not stored dev=%lld", (long long)v->device.id);
+}
+
+static void upgrade_success(struct fota_arduino_visit *v)
+{
+    struct fota_server *srv = v->ctx->srv;
+    struct fota_store *st = srv->store;
+    char pre[FOTA_VERSION_MAX], target[FOTA_VERSION_MAX];
+
+    fota_str_copy(target, sizeof target, v->adev.target);
+    fota_str_copy(pre, sizeof pre, v->device.rom_version);
+    fota_str_copy(v->device.rom_version, sizeof v->device.rom_version, target);
+    if (st->ops->device_update(st, &v->device, FOTA_DEV_F_ROM_VERSION) != 0)
+        FOTA_WARN("rom_version not stored dev=%lld", (long long)v->device.id);
+    command_set(st, command_for(st, v->device.id, target), FOTA_CMD_DONE,
+                "{\"action\": \"device_upgrade_success\"}");
+    fota_arduino_note(srv, v->product.id, v->device.id, "device_upgrade_success",
+                      json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version", pre, "rom_version",
+                                target, "sketch_md5", v->h.sketch_md5, "platform", "arduino"));
+    FOTA_INFO("arduino upgrade success dev=%lld product=%lld from=%s to=%s md5=%s",
+              (long long)v->device.id, (long long)v->product.id, pre[0] ? pre : "-", target,
+              v->h.sketch_md5[0] ? v->h.sketch_md5 : "-");
+    report_post(srv, v->device.id, 1, target, target);
+    track_clear(v);
+}
+
+static void upgrade_failed(struct fota_arduino_visit *v)
+{
+    struct fota_server *srv = v->ctx->srv;
+    struct fota_store *st = srv->store;
+    char target[FOTA_VERSION_MAX], reason[256];
+
+    fota_str_copy(target, sizeof target, v->adev.target);
+    snprintf(reason, sizeof reason,
+             "the device still runs the image it had when it downloaded %s (sketch MD5 %s) "
+             "%" PRId64 " s after the download: it refused the image or did not reboot",
+             target, v->h.sketch_md5, v->now - v->adev.served_at);
+    command_set(st, command_for(st, v->device.id, target), FOTA_CMD_FAILED,
+                "{\"action\": \"device_upgrade_failed\"}");
+    fota_arduino_note(srv, v->product.id, v->device.id, "device_upgrade_failed",
+                      json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version", v->device.rom_version,
+                                "rom_version", target, "reason", reason, "platform", "arduino"));
+    FOTA_WARN("arduino upgrade failed dev=%lld product=%lld target=%s md5=%s waited_s=%" PRId64,
+              (long long)v->device.id, (long long)v->product.id, target, v->h.sketch_md5,
+              v->now - v->adev.served_at);
+    report_post(srv, v->device.id, 0, v->device.rom_version, target);
+    track_clear(v);
+}
+
+/* Judges the upgrade the device was served against this check-in. */
+static void judge(struct fota_arduino_visit *v)
+{
+    struct fota_arduino_rel *rel;
+    enum fota_arduino_outcome out;
+
+    if (!v->adev.target[0] || !v->h.seen)
+        return;
+    rel = fota_xmalloc(sizeof(*rel));
+    if (fota_arduino_rel_load(v->ctx->srv, v->product.id, v->adev.target, rel, NULL, 0) != 0) {
+        track_clear(v); /* the release is gone */
+        free(rel);
+        return;
+    }
+    out = fota_arduino_confirm(&v->adev, &v->h, image_md5s(rel, 0), image_md5s(rel, 1), v->now,
+                               v->ap.confirm_after);
+    free(rel);
+    if (out == FOTA_ARDUINO_OUT_SUCCESS)
+        upgrade_success(v);
+    else if (out == FOTA_ARDUINO_OUT_FAILED)
+        upgrade_failed(v);
+    else if (out == FOTA_ARDUINO_OUT_STEP)
+        FOTA_INFO("arduino upgrade step dev=%lld target=%s runs=minimal", (long long)v->device.id,
+                  v->adev.target);
+}
+
+/* A name for a device named in its URL: printable ASCII. */
+static int name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= FOTA_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7E)
+            return 0;
+    return 1;
+}
+
+int fota_arduino_identify(struct fota_arduino_visit *v)
+{
+    struct fota_store *st = v->ctx->srv->store;
+    char mac[FOTA_ARDUINO_MAC_MAX];
+    const char *by_mac = NULL, *by_name = NULL;
+    struct fota_arduino_device row;
+    int rc;
+
+    if (fota_arduino_hdrs_is_device(&v->h)) {
+        mac_text(v->h.sta_mac, mac);
+        by_mac = mac;
+    } else if (v->name) {
+        if (!name_ok(v->name))
+            return FOTA_EINVAL;
+        by_name = v->name;
+    } else {
+        return 0; /* anonymous */
+    }
+    rc = st->ops->arduino_device_find(st, v->product.id, by_mac, by_name, &v->adev);
+    if (rc == FOTA_ENOENT) {
+        struct fota_device d = {0};
+        d.product_id = v->product.id;
+        fota_str_copy(d.name, sizeof d.name, by_mac ? by_mac : by_name);
+        if (by_mac)
+            for (size_t i = 0; mac[i] && i + 1 < sizeof d.bssid; i++)
+                d.bssid[i] = (char)(mac[i] >= 'A' && mac[i] <= 'F' ? mac[i] - 'A' + 'a' : mac[i]);
+        d.last_active = v->now;
+        v->device.id = 0;
+        report_row(v, &row);
+        rc = st->ops->arduino_device_register(st, &d, &row);
+        if (rc == 0) {
+            FOTA_INFO("arduino device registered dev=%lld product=%lld name=%s", (long long)d.id,
+                      (long long)v->product.id, d.name);
+            v->device = d;
+            v->adev = row;
+            return 0;
+        }
+        if (rc != FOTA_EEXIST) /* another loop registered it meanwhile: find it */
+            return rc;
+        rc = st->ops->arduino_device_find(st, v->product.id, by_mac, by_name, &v->adev);
+    }
+    if (rc)
+        return rc;
+    rc = st->ops->device_get(st, v->adev.device_id, &v->device);
+    if (rc)
+        return rc;
+    judge(v);
+    report_row(v, &row);
+    rc = st->ops->arduino_device_report(st, &row, 1);
+    if (rc == 0)
+        v->adev = row;
+    return rc;
+}
+
+int fota_arduino_target(struct fota_arduino_visit *v)
+{
+    struct fota_server *srv = v->ctx->srv;
+    struct fota_store *st = srv->store;
+    char version[FOTA_VERSION_MAX] = "";
+    struct fota_command cmd;
+    int rc;
+
+    v->cmd_id = 0;
+    if (v->device.id && open_upgrade(st, v->device.id, &cmd, version, sizeof version) == 0)
+        v->cmd_id = cmd.id;
+    if (!version[0])
+        fota_str_copy(version, sizeof version, v->product.current_version);
+    if (!version[0])
+        return FOTA_ENOENT;
+    rc = fota_arduino_rel_load(srv, v->product.id, version, &v->rel, v->changelog,
+                               sizeof v->changelog);
+    if (rc == FOTA_ENOENT && v->cmd_id) {
+        /* the command's release was deleted: the command cannot run */
+        command_set(st, v->cmd_id, FOTA_CMD_FAILED, "{\"error\": \"release deleted\"}");
+        v->cmd_id = 0;
+        return fota_arduino_target(v);
+    }
+    if (rc)
+        return rc;
+    v->have_rel = 1;
+    /* Already running it without an upgrade in flight (registered on it, or
+     * flashed by other means): its version is the release's; no upgrade is
+     * recorded. */
+    if (v->device.id && !v->adev.target[0] && fota_arduino_runs(&v->rel, &v->h)) {
+        if (strcmp(v->device.rom_version, v->rel.version) != 0) {
+            fota_str_copy(v->device.rom_version, sizeof v->device.rom_version, v->rel.version);
+            if (st->ops->device_update(st, &v->device, FOTA_DEV_F_ROM_VERSION) != 0)
+                FOTA_WARN("rom_version not stored dev=%lld", (long long)v->device.id);
+        }
+        if (v->cmd_id)
+            command_set(st, v->cmd_id, FOTA_CMD_DONE, "{\"note\": \"already running\"}");
+    }
+    return 0;
+}
+
+void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, int verdict)
+{
+    char reason[320];
+    const struct fota_arduino_hdrs *h = &v->h;
+
+    if (!v->device.id)
+        return;
+    switch (verdict) {
+    case FOTA_ARDUINO_TOO_LESS_SPACE:
+        snprintf(reason, sizeof reason, "%s is %" PRId64 " bytes but the device has %" PRIu32
+                 " bytes of free sketch space: it refuses the download (-100, Not Enough space)%s",
+                 fota_arduino_kind_name((enum fota_arduino_kind)kind), size, h->free_space,
+                 kind == FOTA_ARDUINO_K_BIN || kind == FOTA_ARDUINO_K_BIN_GZ
+                     ? "; Tasmota goes on with firmware-minimal.bin" : "");
+        break;
+    case FOTA_ARDUINO_WRONG_FLASH:
+        snprintf(reason, sizeof reason, "%s is built for a larger flash than the device's %" PRIu32
+                 " bytes: it refuses the download (-107, New Binary Does Not Fit Flash Size)",
+                 fota_arduino_kind_name((enum fota_arduino_kind)kind), h->chip_size);
+        break;
+    default:
+        snprintf(reason, sizeof reason, "the device refuses %s from its first bytes (%d, %s): "
+                 "a gzip image needs core 2.7 or later",
+                 fota_arduino_kind_name((enum fota_arduino_kind)kind), verdict,
+                 fota_arduino_verdict_string(verdict));
+        break;
+    }
+    fota_arduino_note(v->ctx->srv, v->product.id, v->device.id, "device_upgrade_failed",
+                      json_pack("{s:s, s:s, s:s, s:i, s:s}", "pre_rom_version",
+                                v->device.rom_version, "rom_version", v->rel.version, "reason",
+                                reason, "error", verdict, "platform", "arduino"));
+}
+
+void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino_pending *p)
+{
+    struct fota_store *st = ctx->srv->store;
+    struct fota_arduino_device a;
+
+    if (st->ops->download_add(st, p->device_id, p->file_id, p->bytes, 1) != 0)
+        FOTA_WARN("arduino download not counted file=%lld", (long long)p->file_id);
+    if (p->device_id <= 0)
+        return;
+    if (st->ops->arduino_device_get(st, p->device_id, &a) != 0)
+        return; /* deleted meanwhile */
+    fota_str_copy(a.target, sizeof a.target, p->version);
+    a.target_rom_id = p->rom_id;
+    a.served_at = fota_clock_wall_s();
+    fota_str_copy(a.served_md5, sizeof a.served_md5, p->md5_before);
+    if (st->ops->arduino_device_track(st, &a) != 0)
+        FOTA_WARN("arduino tracking not stored dev=%lld", (long long)p->device_id);
+    if (p->cmd_id)
+        command_set(st, p->cmd_id, FOTA_CMD_DELIVERED, NULL);
+}
