@@ -135,7 +135,7 @@ def main():
         "Times from fotad's rollout (GET /v1/rollouts/ID/ elapsed_ms, from the rollout's creation)." % (n, n),
         "", "| measure | goal | measured | met |", "|---|---|---|---|",
         "| POST answered (202) | at once | %.1f ms | — |" % reply_ms,
-        "| all %d pushes written (delivered) | — | %.1f ms | — |" % (n, ms["delivered"] or -1),
+        "| all %d pushes written (delivered) | — | %.1f ms | — |" % (n, ms["delivered"] if ms["delivered"] is not None else -1),
         "| all %d D4 acknowledgements (acked) | < %.0f ms | %.1f ms (%d acked, %d failed) | %s |" % (
             n, GOAL_MS, acked_ms, job["acked"], job["failed"], "yes" if met else "NO"),
         "| 100,000 devices (linear extrapolation) | < 2000 ms | %.0f ms | %s |" % (
@@ -148,7 +148,7 @@ def main():
                 (r1 - r0) / 1e9, (r1 - r0) / 1e3 / max(1, n), (r2 - r0) / 1e9,
                 (r2 - r0) / 1e3 / max(1, n)))
     print("RESULT fanout devices=%d delivered_ms=%.1f acked_ms=%.1f" % (
-        n, ms["delivered"] or -1, acked_ms))
+        n, ms["delivered"] if ms["delivered"] is not None else -1, acked_ms))
     if not a.no_append:
         benchlib.append_doc("Command fan-out (benchmark 3)", summary, "\n".join(lines))
     return 0 if ok else 1
