@@ -82,6 +82,7 @@ def bin_path(name):
 
 _ROOT = os.path.abspath(os.environ.get("FOTA_TEST_TMP") or tempfile.gettempdir())
 _live = []          # processes started by spawn() and not yet reaped
+_failed = False     # an exception ended the test: what is left is killed unchecked
 _daemons = []       # every Daemon of this process, for the failure report
 
 
@@ -115,6 +116,7 @@ def _reap_all():
 
 
 def _at_exit():
+    bad = [] if _failed else _stop_running(_daemons)
     _reap_all()
     for d in _daemons:
         d._close_files()
@@ -122,9 +124,28 @@ def _at_exit():
         sys.stderr.write("FOTA_KEEP_TMP: kept %s\n" % WORK_DIR)
     else:
         shutil.rmtree(WORK_DIR, ignore_errors=True)
+    if bad:
+        sys.stderr.write("FAIL: %s\n" % "\n".join(bad))
+        sys.stderr.flush()
+        os._exit(1)
+
+
+def _stop_running(daemons):
+    """Stops, with the usual checks, every daemon a passing test left running (its bad exit
+    or sanitizer report must not go unseen). Returns the failures."""
+    bad = []
+    for d in daemons:
+        if d.proc is not None:
+            try:
+                d.stop()
+            except TestFailure as e:
+                bad.append("%s left running by the test: %s" % (d.label, e))
+    return bad
 
 
 def _on_signal(sig, frame):
+    global _failed
+    _failed = True
     raise SystemExit(128 + sig)
 
 
@@ -577,7 +598,9 @@ def failure_report(exc, since=0):
 
 def run_tests(tests):
     """Runs test functions in order; those taking an argument get a fresh started Fotad.
-    Exits 1 on the first failure (with the daemons' logs), 0 when all passed."""
+    Exits 1 on the first failure (with the daemons' logs), 0 when all passed. A daemon a
+    passing test left running is stopped and checked as if the test had stopped it."""
+    global _failed
     for t in tests:
         t0, since = time.monotonic(), len(_daemons)
         try:
@@ -586,7 +609,10 @@ def run_tests(tests):
                     t(d)
             else:
                 t()
+            bad = _stop_running(_daemons[since:])
+            check(not bad, "\n".join(bad))
         except Exception as e:   # any exception fails the test: report it with the logs
+            _failed = True
             print("FAIL %s: %s" % (t.__name__, failure_report(e, since)), file=sys.stderr)
             sys.exit(1)
         print("ok   %s (%.2fs)" % (t.__name__, time.monotonic() - t0))
@@ -594,6 +620,8 @@ def run_tests(tests):
 
 
 def _excepthook(et, ev, tb):
+    global _failed
+    _failed = True
     if issubclass(et, Exception):
         sys.stderr.write("FAIL: %s\n" % failure_report(ev))
     else:
