@@ -1,46 +1,24 @@
 """sim_seed_dfu_test.py - fota-sim's seed-dfu profile (the seed's dfu_ota.c
-client, port 5555) against the legacy listener (`fotad legacy` or the
-fota-legacy-test-driver), its 1280-byte-buffer overflow reported as a failure
+client, port 5555) against the legacy listener (`fotad legacy`), its 1280-byte-buffer overflow reported as a failure
 against an unpaced server, and power cuts during the upgrade."""
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fotatest  # noqa: E402
 import sim_standin as st  # noqa: E402
 
 V1 = "v1.0.0t45772(a)"
 V2 = "v2.0.0t45772(a)"
 
 
-def start_legacy(d, fw1, fw2):
-    """fotad legacy if built, else the test driver; returns (proc, port)."""
-    fotad = os.path.join(st.BIN, "fotad")
-    drv = os.path.join(st.BIN, "fota-legacy-test-driver")
-    if os.path.exists(fotad):
-        cmd = [fotad, "legacy"]
-    elif os.path.exists(drv):
-        cmd = [drv]
-    else:
-        return None, 0
-    log = open(os.path.join(d, "legacy.log"), "w+")
-    p = subprocess.Popen(cmd + ["-fw1", fw1, "-fw2", fw2, "--port", "0", "--bind", "127.0.0.1"],
-                         stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        log.seek(0)
-        m = re.search(r"^port : (\d+)$", log.read(), re.M)
-        if m:
-            return p, int(m.group(1))
-        if p.poll() is not None:
-            break
-        time.sleep(0.02)
-    p.kill()
-    raise SystemExit("legacy listener did not report its port")
+def start_legacy(fw1, fw2):
+    """`fotad legacy` through the harness (its exit status and output checked at stop)."""
+    return fotatest.Dropin(["-fw1", fw1, "-fw2", fw2, "--port", "0",
+                            "--bind", "127.0.0.1"]).start()
 
 
 def summary_field(out, name):
@@ -55,11 +33,8 @@ def main():
         img1 = st.write_image(fw1, 1, V2, 40000)
         st.write_image(fw2, 2, V2, 40000)
 
-        proc, port = start_legacy(d, fw1, fw2)
-        if proc is None:
-            print("note: no fotad/fota-legacy-test-driver built; using the Python stand-in")
-            lg = st.LegacyServer(open(fw1, "rb").read(), open(fw2, "rb").read(), paced=True)
-            port = lg.port
+        srv = start_legacy(fw1, fw2)
+        port = srv.port
         try:
             base = ["--server", "127.0.0.1", "--legacy-port", str(port), "--profile", "seed-dfu",
                     "--upgrade-to", V2, "--initial-version", V1, "--timeout", "60"]
@@ -85,9 +60,7 @@ def main():
                 if not f.startswith("drop"):
                     assert summary_field(out, "power cuts") == 2, (f, out)
         finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=10)
+            srv.stop()
 
         # an unpaced server overflows the stock client's 1280-byte buffer
         lg = st.LegacyServer(open(fw1, "rb").read(), open(fw2, "rb").read(), paced=False)
