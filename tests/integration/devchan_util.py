@@ -69,7 +69,7 @@ def parse_nonce(buf):
 def copy_version(buf):
     """os_memcpy(upgrade_version, strstr(buf, "\\"version\\":") + 12, 16); [15] = 0."""
     i = buf.find('"version":')
-    assert i >= 0
+    check(i >= 0, "no version in %r" % buf)
     return buf[i + 12:i + 12 + 15]
 
 

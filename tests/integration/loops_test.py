@@ -67,11 +67,12 @@ def downloads(d, master, user2):
                     loops_seen(d, r"rom download .*status=200"), 5, "downloads on 2+ loops")
     check(seen - {0}, "downloads served by worker loops: %r" % seen)
     # the ledger counted them (completion callbacks run on the loop that served each)
-    st, j = api(d, "GET", "/v1/products/1/roms/", d.admin_key)
-    files = {f["name"]: f for f in j["roms"][0]["files"]}
-    wait_for(lambda: api(d, "GET", "/v1/products/1/roms/", d.admin_key)[1]["roms"][0]["files"][1]
-             ["download_count"] >= 96, 5, "96 completions in the ledger")
-    check("user2.bin" in files, "listing %r" % j)
+    def user2_count():
+        st, j = api(d, "GET", "/v1/products/1/roms/", d.admin_key)
+        check(st == 200, "rom list %s %r" % (st, j))
+        return {f["name"]: f for f in j["roms"][0]["files"]}["user2.bin"]["download_count"]
+    wait_for(lambda: user2_count() >= 96, 5, "96 completions in the ledger")
+    check(user2_count() == 96, "each download counted once: %d" % user2_count())
 
 
 def rpcs(d, dev, owner):
