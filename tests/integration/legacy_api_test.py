@@ -63,13 +63,13 @@ def transfers_listed(d):
     expect = []   # (peer, section, bytes or None, result, mode), oldest first
     t0 = time.time()
 
-    r = stock_client(port, 1)
+    r = stock_client(port, 1, strict=True, interval_ms=2)
     if not r.ok or r.data != u1:
         fail("stock download: %s" % r.error)
     expect.append((_opened[-1], 1, len(u1), "ok", "paced"))
 
     cut = 6 * 1280
-    r = stock_client(port, 2, stop_after=cut)
+    r = stock_client(port, 2, stop_after=cut, strict=True, interval_ms=2)
     if r.ok or len(r.data) < cut:
         fail("the hang-up client did not stop at %d bytes: %s %d" % (cut, r.error, len(r.data)))
     expect.append((_opened[-1], 2, None, "client_closed", "paced"))

@@ -59,11 +59,11 @@ def test_bad_clients():
     srv.wait_log(r"peer=127\.0\.0\.1:%d event=end .*result=timeout" % port)
 
     # hang up mid-image, then a normal client is served
-    r = stock_client(srv.port, 1, stop_after=10 * 1280)
+    r = stock_client(srv.port, 1, stop_after=10 * 1280, strict=True, interval_ms=2)
     if r.error != "hung up on purpose":
         fail("mid-image client: %s" % r.error)
     srv.wait_log(r"section=1 mode=paced result=client_closed")
-    r = stock_client(srv.port, 1)
+    r = stock_client(srv.port, 1, strict=True, interval_ms=2)
     if not r.ok or r.data != img1:
         fail("client after a hang-up: %s" % r.error)
 
@@ -94,7 +94,7 @@ def test_bad_clients():
         h.close()
 
     # and still serving
-    r = stock_client(srv.port, 1)
+    r = stock_client(srv.port, 1, strict=True, interval_ms=2)
     if not r.ok or r.data != img1:
         fail("final client: %s" % r.error)
     if os.environ.get("LEGACY_VERBOSE"):

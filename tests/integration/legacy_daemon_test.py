@@ -31,7 +31,7 @@ def test_legacy_port():
         # two products: legacy_product picks "plug", not "light"
         publish(d, "light", "v9.0", {"user1.bin": img["l1"], "user2.bin": img["l2"]})
         pid = publish(d, "plug", "v1.0", {"user1.bin": img["p1"], "user2.bin": img["p2"]})
-        r = stock_client(port, 2)
+        r = stock_client(port, 2, strict=True, interval_ms=2)
         check(r.ok and r.data == img["p2"],
               "stock client on fotad: %s (light's image: %s)" % (r.error, r.data == img["l2"]))
         check(stream_client(port, 1) == img["p1"], "stream client on fotad got the wrong bytes")
@@ -42,7 +42,7 @@ def test_legacy_port():
         # a new current release is what the next device gets
         d.upload_release(pid, "v1.1", files=[("user1.bin", img["n1"]), ("user2.bin", img["n2"])])
         d.set_current(pid, "v1.1")
-        r = stock_client(port, 1)
+        r = stock_client(port, 1, strict=True, interval_ms=2)
         check(r.ok and r.data == img["n1"], "after v1.1 became current: %s" % r.error)
         d.wait_log(r"image=\"plug v1\.1 user1\.bin\"")
 

@@ -73,7 +73,7 @@ def test_command_line():
     # a bracketed IPv6 literal binds (loopback only: tests never listen beyond it)
     srv = Dropin(["-fw1", u1, "-fw2", u2, "--port", "0", "--bind", "[::1]",
                   "--interval-ms", "1"]).start()
-    r = stock_client(srv.port, 1, host="::1")
+    r = stock_client(srv.port, 1, host="::1", strict=True, interval_ms=1)
     if not r.ok or r.data != img1:
         fail("client over ::1 on [::1]: %s" % r.error)
     srv.stop()
@@ -88,7 +88,7 @@ def test_command_line():
                   "--interval-ms", "1"]).start()
     check("note :: firmware1 has no slot number" in srv.out_text(),
           "no note about the missing slot number:\n" + srv.out_text())
-    r = stock_client(srv.port, 2)
+    r = stock_client(srv.port, 2, strict=True, interval_ms=1)
     with open(r2, "rb") as f:
         if not r.ok or r.data != f.read():
             fail("RTOS 1.x image not served: %s" % r.error)

@@ -117,7 +117,7 @@ def seed_fleet(d):
 
     # the legacy listener serves the RTOS 1.x images to a seed-like client
     for section, want_img in ((1, r1), (2, r2)):
-        r = stock_client(port, section)
+        r = stock_client(port, section, strict=True, interval_ms=2)
         if not r.ok or r.data != want_img:
             fail("seed client, section %d: %s" % (section, r.error))
     d.wait_log(r"section=2 mode=paced result=ok bytes=%d .*image=\"seedfleet v1\.0 user2\.bin\""

@@ -1,7 +1,8 @@
 """legacy_stock_test.py - the drop-in listener serves stock (seed dfu_ota.c) clients safely:
-the length arrives alone, no receive exceeds 1280 bytes with the default pacing, the bytes
-equal the file; 50 stock clients at once all complete and overlap in time; an extension
-client (0x81) gets the same bytes unpaced; IPv6 loopback works."""
+the length goes alone and every chunk of at most 1280 bytes an interval after the previous
+one (a reader that finds several in its socket must have been late by as many intervals),
+the bytes equal the file; 50 stock clients at once all complete, paced, and overlap in
+time; an extension client (0x81) gets the same bytes unpaced; IPv6 loopback works."""
 import os
 import sys
 import threading
@@ -21,14 +22,13 @@ def test_stock_clients():
     # default pacing (no --interval-ms): the seed client's checks, strictly
     srv = Dropin(["-fw1", u1, "-fw2", u2, "--port", "0", "--bind", "127.0.0.1"]).start()
     for section, img in ((2, img2), (1, img1)):
-        r = stock_client(srv.port, section, strict=True)
+        r = stock_client(srv.port, section, strict=True, interval_ms=20)
         if not r.ok:
             fail("stock client section %d: %s" % (section, r.error))
-        if r.first_read != 4 or r.length != len(img) or r.data != img:
-            fail("section %d: first read %s, length %s, data equal %s"
-                 % (section, r.first_read, r.length, r.data == img))
+        if r.length != len(img) or r.data != img:
+            fail("section %d: length %s, data equal %s" % (section, r.length, r.data == img))
         if r.overflows:
-            fail("section %d: %d receives over 1280 bytes" % (section, r.overflows))
+            fail("section %d: %d receives of unpaced writes" % (section, r.overflows))
     srv.wait_out(r"^transfer peer=127\.0\.0\.1:\d+ section=1 mode=paced bytes=%d/%d "
                  r"result=ok ms=\d+$" % (len(img1), len(img1)))
     # extension client: same answer, unpaced
@@ -46,7 +46,7 @@ def test_stock_clients():
     results = [None] * 50
 
     def run(i):
-        results[i] = stock_client(srv.port, 1 + i % 2, host="::1", strict=False)
+        results[i] = stock_client(srv.port, 1 + i % 2, host="::1", interval_ms=2)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(50)]
     t0 = time.monotonic()
@@ -61,7 +61,9 @@ def test_stock_clients():
         img = img1 if i % 2 == 0 else img2
         if r is None or r.data != img or r.length != len(img):
             fail("concurrent client %d: %s" % (i, r and r.error))
-        merged += r.overflows + (r.first_read != 4)
+        check(r.overflows == 0 and not r.too_fast, "concurrent client %d: %d receives of "
+              "unpaced writes, too fast %s" % (i, r.overflows, r.too_fast))
+        merged += r.late_merges
     # transfers overlapped: at least one started before another one ended
     spans = sorted((r.t_first, r.t_last) for r in results)
     overlap = max(sum(1 for a, b in spans if a <= s <= b) for s, _ in spans)
@@ -71,8 +73,8 @@ def test_stock_clients():
     wait_for(lambda: srv.count_log(done, out=True) >= 50, 10, "50 ok transfer lines")
     check(srv.count_log(done, out=True) == 50,
           "server recorded %d ok transfers, want 50" % srv.count_log(done, out=True))
-    # with a 2 ms interval a slow Python reader may find two chunks in its socket: that is
-    # the reader's lateness, not the server's, so it is reported, not failed
+    # with a 2 ms interval a loaded machine's Python reader may find several chunks in its
+    # socket: paced ones (late_merges) are the reader's lateness and only reported
     print("50 concurrent stock clients in %.2f s (max overlap %d, reader-side merges %d)"
           % (wall, overlap, merged))
     srv.stop()

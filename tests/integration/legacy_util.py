@@ -86,37 +86,62 @@ class StockResult:
         self.length = None
         self.reads = 0
         self.first_read = None
-        self.overflows = 0       # later reads over 1280 bytes: the stock client's stack overflows
+        self.overflows = 0       # reads of more than one write that pacing cannot explain
+        self.late_merges = 0     # reads of more than one write because the reader was late
+        self.too_fast = False    # the whole image came in less time than its intervals take
         self.t_first = None
         self.t_last = None
 
 
-def stock_client(port, section, host="127.0.0.1", timeout=30, stop_after=None,
-                 strict=False):
+def stock_client(port, section, host="127.0.0.1", timeout=30, stop_after=None, strict=False,
+                 interval_ms=None):
     """Behaves like the seed's dfu_ota.c: sends one byte, needs the first receive to be
     exactly the 4-byte length, copies every later receive into a 1280-byte buffer, and hangs
-    up once it has the whole image. Reads promptly with a generous buffer, so a read over
-    1280 bytes means two chunks were in its socket at once. strict: stop at the first such
-    fault, as the device would; else count them (first_read, overflows) and go on, for tests
-    whose short pacing interval a loaded test machine's reader cannot always keep up with.
-    stop_after: hang up after that many image bytes."""
+    up once it has the whole image. It reads promptly with a generous buffer, so a read of
+    more than one of the server's writes (the length, then chunks of at most 1280 bytes) is
+    the server's burst, which overflows a device, or this reader's lateness. With the
+    server's pacing interval_ms it tells them apart: k writes in one read are paced when at
+    least (k - 1) intervals passed between the call of the previous recv (no later write was
+    in the socket then) and the return of this one, however late the reader; those are
+    counted as late_merges, the others as overflows (any merge, without interval_ms). A
+    whole image of n writes that arrives in less than n - 1 intervals was not paced either
+    (too_fast). strict: stop at the first overflow, as the device would, and fail a
+    too_fast transfer. stop_after: hang up after that many image bytes."""
+    def paced(k, since, now):
+        # a 1 ms allowance per interval for libevent's coarse clock, 2 ms for this one's
+        return (interval_ms is not None and
+                now - since >= (k - 1) * max(interval_ms - 1, 0) / 1000.0 - 0.002)
+
     r = StockResult()
     s = socket.create_connection((host, port), timeout=timeout)
     try:
+        t_call = t_request = time.monotonic()
         s.sendall(bytes([section]))
         buf = bytearray()
         while True:
+            since, t_call = t_call, time.monotonic()
             chunk = s.recv(65536)
             now = time.monotonic()
             if not chunk:
                 r.error = "server closed after %d of %s bytes" % (len(buf), r.length)
                 break
             r.reads += 1
-            if r.length is None:
+            first = r.length is None
+            if first:
                 r.first_read = len(chunk)
-                if len(chunk) != 4 and strict:
-                    r.error = "received length error (first read %d bytes)" % len(chunk)
+                writes = 1 + -(-(len(chunk) - 4) // CHUNK_MAX)
+            else:
+                writes = -(-len(chunk) // CHUNK_MAX)
+            if writes > 1 and paced(writes, since, now):
+                r.late_merges += 1
+            elif writes > 1:
+                r.overflows += 1
+                if strict:
+                    r.error = ("received length error (first read %d bytes)" % len(chunk) if first
+                               else "receive of %d bytes overflows the 1280-byte buffer"
+                               % len(chunk))
                     break
+            if first:
                 while len(chunk) < 4:
                     more = s.recv(4 - len(chunk))
                     if not more:
@@ -131,11 +156,6 @@ def stock_client(port, section, host="127.0.0.1", timeout=30, stop_after=None,
                     r.error = "firmware_length error"
                     break
                 chunk = chunk[4:]
-            elif len(chunk) > CHUNK_MAX:
-                r.overflows += 1
-                if strict:
-                    r.error = "receive of %d bytes overflows the 1280-byte buffer" % len(chunk)
-                    break
             if chunk:
                 buf += chunk
                 r.t_last = now
@@ -146,6 +166,11 @@ def stock_client(port, section, host="127.0.0.1", timeout=30, stop_after=None,
                 r.error = "hung up on purpose"
                 break
             if len(buf) == r.length:
+                if interval_ms is not None:
+                    r.too_fast = not paced(1 + -(-r.length // CHUNK_MAX), t_request, now)
+                    if r.too_fast and strict:
+                        r.error = "%d bytes in %.3f s: not paced by %d ms" % (
+                            r.length, now - t_request, interval_ms)
                 r.ok = r.error is None
                 break
         r.data = bytes(buf)
