@@ -99,5 +99,7 @@ extern const struct CMUnitTest store_cases_durable[];
 extern const size_t store_cases_durable_n;
 extern const struct CMUnitTest store_cases_arduino[];
 extern const size_t store_cases_arduino_n;
+extern const struct CMUnitTest store_cases_rollout[];
+extern const size_t store_cases_rollout_n;
 
 #endif

@@ -1,56 +1,14 @@
-/* rollout_store_test.c - the rollout operations of the SQLite store
- * (server/store/store_sqlite_rollout.c): create, one-transaction saves of
- * thousands of members (inserted, then updated), reads back in device id
- * order with paging, counters and marks, lists newest first by product and
- * state. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
+/* store_cases_rollout.c - conformance cases: rollouts and their members
+ * (create, one-transaction saves of thousands of members, inserted and then
+ * updated in place, read back in device id order with paging, counters and
+ * marks, lists newest first by product and state). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <cmocka.h>
-
 #include "fota_str.h"
-#include "store.h"
+#include "store_fixture.h"
 
 #define N_MEMBERS 5000
-
-struct fx {
-    char dir[64];
-    char path[96];
-    struct fota_store *s;
-};
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-    char err[256];
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/fota-rollout-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/fota.db", f->dir);
-    assert_int_equal(fota_store_sqlite_open(f->path, NULL, NULL, &f->s, err, sizeof err), 0);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    char p[128];
-    fota_store_close(f->s);
-    const char *files[] = { "fota.db", "fota.db-wal", "fota.db-shm" };
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s/%s", f->dir, files[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
 
 static struct fota_rollout_row row_for(int64_t product_id, const char *version)
 {
@@ -67,15 +25,15 @@ static struct fota_rollout_row row_for(int64_t product_id, const char *version)
     return r;
 }
 
-static void test_create_get(void **state)
+static void test_rollout_create_get(void **state)
 {
-    struct fx *f = *state;
+    struct fota_store *s = store_of(state);
     struct fota_rollout_row r = row_for(7, "v1.1"), out;
     r.n.total = 3;
     r.n.queued = 3;
-    assert_int_equal(f->s->ops->rollout_create(f->s, &r), 0);
+    assert_int_equal(s->ops->rollout_create(s, &r), 0);
     assert_true(r.id > 0 && r.created > 0);
-    assert_int_equal(f->s->ops->rollout_get(f->s, r.id, &out), 0);
+    assert_int_equal(s->ops->rollout_get(s, r.id, &out), 0);
     assert_int_equal(out.product_id, 7);
     assert_string_equal(out.version, "v1.1");
     assert_string_equal(out.filter, "{\"online\": true}");
@@ -85,16 +43,16 @@ static void test_create_get(void **state)
     assert_int_equal(out.n.total, 3);
     assert_int_equal(out.n.queued, 3);
     assert_true(out.ms_delivered < 0 && out.ms_acked < 0 && out.ms_finished < 0);
-    assert_int_equal(f->s->ops->rollout_get(f->s, r.id + 100, &out), FOTA_ENOENT);
+    assert_int_equal(s->ops->rollout_get(s, r.id + 100, &out), FOTA_ENOENT);
     struct fota_rollout_row bad = row_for(0, "v1");
-    assert_int_equal(f->s->ops->rollout_create(f->s, &bad), FOTA_EINVAL);
+    assert_int_equal(s->ops->rollout_create(s, &bad), FOTA_EINVAL);
 }
 
-static void test_save_members(void **state)
+static void test_rollout_save_members(void **state)
 {
-    struct fx *f = *state;
+    struct fota_store *s = store_of(state);
     struct fota_rollout_row r = row_for(1, "v2");
-    assert_int_equal(f->s->ops->rollout_create(f->s, &r), 0);
+    assert_int_equal(s->ops->rollout_create(s, &r), 0);
     struct fota_rollout_member_row *ms = calloc(N_MEMBERS, sizeof *ms);
     assert_non_null(ms);
     for (size_t i = 0; i < N_MEMBERS; i++) /* given out of order: read back in id order */
@@ -102,7 +60,7 @@ static void test_save_members(void **state)
                                                   FOTA_RM_QUEUED, 0, (int64_t)i + 1, 0, 0 };
     r.n.total = N_MEMBERS;
     r.n.queued = N_MEMBERS;
-    assert_int_equal(f->s->ops->rollout_save(f->s, &r, 1, ms, N_MEMBERS), 0);
+    assert_int_equal(s->ops->rollout_save(s, &r, 1, ms, N_MEMBERS), 0);
     /* The same keys again: updated in place, not added. */
     for (size_t i = 0; i < 10; i++) {
         ms[i].state = FOTA_RM_DONE;
@@ -114,11 +72,11 @@ static void test_save_members(void **state)
     r.ms_delivered = 12.5;
     r.state = FOTA_ROLLOUT_CANCELLING;
     r.halted = 1;
-    assert_int_equal(f->s->ops->rollout_save(f->s, &r, 1, ms, 10), 0);
+    assert_int_equal(s->ops->rollout_save(s, &r, 1, ms, 10), 0);
 
     struct fota_rollout_member_row *got = NULL;
     size_t n = 0;
-    assert_int_equal(f->s->ops->rollout_members(f->s, r.id, 0, 0, &got, &n), 0);
+    assert_int_equal(s->ops->rollout_members(s, r.id, 0, 0, &got, &n), 0);
     assert_int_equal(n, N_MEMBERS);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(got[i].device_id, (int64_t)i + 1);
@@ -130,14 +88,14 @@ static void test_save_members(void **state)
     assert_int_equal(got[0].state, FOTA_RM_QUEUED);
     free(got);
     /* Paging: after device 4990, at most 4 rows. */
-    assert_int_equal(f->s->ops->rollout_members(f->s, r.id, 4990, 4, &got, &n), 0);
+    assert_int_equal(s->ops->rollout_members(s, r.id, 4990, 4, &got, &n), 0);
     assert_int_equal(n, 4);
     assert_int_equal(got[0].device_id, 4991);
     assert_int_equal(got[3].device_id, 4994);
     free(got);
 
     struct fota_rollout_row out;
-    assert_int_equal(f->s->ops->rollout_get(f->s, r.id, &out), 0);
+    assert_int_equal(s->ops->rollout_get(s, r.id, &out), 0);
     assert_int_equal(out.n.succeeded, 10);
     assert_int_equal(out.n.queued, N_MEMBERS - 10);
     assert_int_equal(out.state, FOTA_ROLLOUT_CANCELLING);
@@ -147,40 +105,37 @@ static void test_save_members(void **state)
     free(ms);
 }
 
-static void test_list(void **state)
+static void test_rollout_list(void **state)
 {
-    struct fx *f = *state;
+    struct fota_store *s = store_of(state);
     struct fota_rollout_row a = row_for(1, "v1"), b = row_for(2, "v1"), c = row_for(1, "v2");
     c.state = FOTA_ROLLOUT_FINISHED;
-    assert_int_equal(f->s->ops->rollout_create(f->s, &a), 0);
-    assert_int_equal(f->s->ops->rollout_create(f->s, &b), 0);
-    assert_int_equal(f->s->ops->rollout_create(f->s, &c), 0);
+    assert_int_equal(s->ops->rollout_create(s, &a), 0);
+    assert_int_equal(s->ops->rollout_create(s, &b), 0);
+    assert_int_equal(s->ops->rollout_create(s, &c), 0);
     struct fota_rollout_row *rows = NULL;
     size_t n = 0;
-    assert_int_equal(f->s->ops->rollout_list(f->s, 0, 0, &rows, &n), 0);
+    assert_int_equal(s->ops->rollout_list(s, 0, 0, &rows, &n), 0);
     assert_int_equal(n, 3);
     assert_int_equal(rows[0].id, c.id); /* newest first */
     assert_int_equal(rows[2].id, a.id);
     free(rows);
-    assert_int_equal(f->s->ops->rollout_list(f->s, 1, 0, &rows, &n), 0);
+    assert_int_equal(s->ops->rollout_list(s, 1, 0, &rows, &n), 0);
     assert_int_equal(n, 2);
     free(rows);
-    assert_int_equal(f->s->ops->rollout_list(f->s, 1, FOTA_ROLLOUT_RUNNING, &rows, &n), 0);
+    assert_int_equal(s->ops->rollout_list(s, 1, FOTA_ROLLOUT_RUNNING, &rows, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(rows[0].id, a.id);
     free(rows);
-    assert_int_equal(f->s->ops->rollout_list(f->s, 99, 0, &rows, &n), 0);
+    assert_int_equal(s->ops->rollout_list(s, 99, 0, &rows, &n), 0);
     assert_int_equal(n, 0);
     assert_non_null(rows);
     free(rows);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_save_members, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+const struct CMUnitTest store_cases_rollout[] = {
+    cmocka_unit_test(test_rollout_create_get),
+    cmocka_unit_test(test_rollout_save_members),
+    cmocka_unit_test(test_rollout_list),
+};
+const size_t store_cases_rollout_n = sizeof store_cases_rollout / sizeof store_cases_rollout[0];
