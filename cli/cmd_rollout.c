@@ -1,9 +1,9 @@
-/* cmd_rollout.c - `fotactl rollout start|list|show|cancel`: the bulk upgrade
- * of a product's fleet (POST /v1/rollouts/), its progress (GET
- * /v1/rollouts/) and its cancellation (POST /v1/rollouts/ID/cancel). `--wait` follows
- * a rollout until every device has reported, asking the server once a
- * second, and exits 0 only when every one succeeded (docs/api.md, "Bulk
- * upgrade"). */
+/* cmd_rollout.c - `fotactl rollout start|list|show|cancel`: a rollout
+ * upgrades the matching devices of a product, paced by the server
+ * (POST /v1/rollouts/), which keeps its progress (GET /v1/rollouts/[ID/])
+ * and stops it on request (POST /v1/rollouts/ID/cancel). `--wait` follows a
+ * rollout until every device has reported, asking the server once a second,
+ * and exits 0 only when every one succeeded (docs/api.md, "Rollouts"). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +15,7 @@
 #include "fota_str.h"
 #include "out.h"
 
-#define ROLLOUT_WAIT_DEFAULT 3600   /* s: --wait gives up after this (the job goes on) */
+#define ROLLOUT_WAIT_DEFAULT 3600   /* s: --wait gives up after this (the rollout goes on) */
 
 /* "1,2,3" -> a JSON array of integers; NULL (reported) on a bad list. */
 static json_t *id_list(const char *s)
@@ -68,41 +68,41 @@ static int int_opt(struct fota_cli_ctx *c, const char *name, long lo, long hi, l
     return 0;
 }
 
-static size_t num(const json_t *job, const char *k)
+static size_t num(const json_t *ro, const char *k)
 {
-    return (size_t)json_integer_value(json_object_get(job, k));
+    return (size_t)json_integer_value(json_object_get(ro, k));
 }
 
 /* "1200/19000 upgraded, 256 in progress, ..." */
-static void progress(const json_t *job, char *buf, size_t cap)
+static void progress(const json_t *ro, char *buf, size_t cap)
 {
     char gone[96] = "";
-    if (num(job, "deleted"))
-        snprintf(gone, sizeof(gone), ", %zu deleted", num(job, "deleted"));
-    if (num(job, "cancelled"))
+    if (num(ro, "deleted"))
+        snprintf(gone, sizeof(gone), ", %zu deleted", num(ro, "deleted"));
+    if (num(ro, "cancelled"))
         snprintf(gone + strlen(gone), sizeof(gone) - strlen(gone), ", %zu cancelled",
-                 num(job, "cancelled"));
+                 num(ro, "cancelled"));
     snprintf(buf, cap, "%zu/%zu upgraded, %zu in progress, %zu waiting, %zu queued (offline), "
-             "%zu failed, %zu timed out%s", num(job, "succeeded"), num(job, "total"),
-             num(job, "in_progress"), num(job, "waiting"), num(job, "queued"), num(job, "failed"),
-             num(job, "timed_out"), gone);
+             "%zu failed, %zu timed out%s", num(ro, "succeeded"), num(ro, "total"),
+             num(ro, "in_progress"), num(ro, "waiting"), num(ro, "queued"), num(ro, "failed"),
+             num(ro, "timed_out"), gone);
 }
 
 /* 0 if every selected device upgraded, else FOTA_CLI_EXIT_FAIL (reported). */
-static int outcome(const json_t *job)
+static int outcome(const json_t *ro)
 {
-    size_t total = num(job, "total"), ok = num(job, "succeeded");
+    size_t total = num(ro, "total"), ok = num(ro, "succeeded");
     if (ok == total)
         return 0;
     return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " finished: %zu of %zu devices "
                              "upgraded (%zu failed, %zu timed out, %zu deleted)",
-                             (int64_t)json_integer_value(json_object_get(job, "id")), ok, total,
-                             num(job, "failed"), num(job, "timed_out"), num(job, "deleted"));
+                             (int64_t)json_integer_value(json_object_get(ro, "id")), ok, total,
+                             num(ro, "failed"), num(ro, "timed_out"), num(ro, "deleted"));
 }
 
 /* Reports how a finished rollout ended. Returns 0 if every selected device
  * upgraded, else FOTA_CLI_EXIT_FAIL (reported). */
-static int finished(int64_t id, const json_t *job, const char *state)
+static int finished(int64_t id, const json_t *ro, const char *state)
 {
     if (state && strcmp(state, "interrupted") == 0)
         return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " was interrupted by a "
@@ -110,11 +110,11 @@ static int finished(int64_t id, const json_t *job, const char *state)
     if (state && strcmp(state, "cancelled") == 0)
         return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "rollout %" PRId64 " %s: %zu of %zu "
                                  "devices upgraded", id,
-                                 json_is_true(json_object_get(job, "halted"))
+                                 json_is_true(json_object_get(ro, "halted"))
                                      ? "stopped itself after too many failures"
                                      : "was cancelled",
-                                 num(job, "succeeded"), num(job, "total"));
-    return outcome(job);
+                                 num(ro, "succeeded"), num(ro, "total"));
+    return outcome(ro);
 }
 
 /* Polls the rollout once a second until it is no longer running, printing
@@ -125,7 +125,7 @@ static int wait_rollout(struct fota_cli_ctx *c, int64_t id, long timeout)
     double end = fota_cli_api_clock() + (double)timeout;
     struct fota_cli_reply r;
     const char *state;
-    json_t *job;
+    json_t *ro;
     int st;
 
     snprintf(path, sizeof(path), "/v1/rollouts/%" PRId64 "/", id);
@@ -133,9 +133,9 @@ static int wait_rollout(struct fota_cli_ctx *c, int64_t id, long timeout)
         st = fota_cli_ctx_call(c, "GET", path, NULL, &r, "rollout");
         if (st != 0)
             return st;
-        job = fota_cli_reply_object(r.json, "rollout");
-        state = json_string_value(json_object_get(job, "state"));
-        progress(job, line, sizeof(line));
+        ro = fota_cli_reply_object(r.json, "rollout");
+        state = json_string_value(json_object_get(ro, "state"));
+        progress(ro, line, sizeof(line));
         if (!c->json && strcmp(line, last) != 0) {
             printf("rollout %" PRId64 ": %s\n", id, line);
             fflush(stdout);
@@ -144,7 +144,7 @@ static int wait_rollout(struct fota_cli_ctx *c, int64_t id, long timeout)
         if (!state || (strcmp(state, "running") != 0 && strcmp(state, "cancelling") != 0)) {
             if (c->json)
                 fota_cli_out_json(stdout, r.json);
-            st = finished(id, job, state);
+            st = finished(id, ro, state);
             fota_cli_reply_cleanup(&r);
             return st;
         }
@@ -157,7 +157,8 @@ static int wait_rollout(struct fota_cli_ctx *c, int64_t id, long timeout)
     }
 }
 
-/* The body of a rollout start: version, the device filter (--from,
+/* The body of a rollout start (the product goes in once it is known):
+ * version, the device filter (--from,
  * --online/--offline, --devices) and the pacing options. Returns 0 with
  * *body set (the caller owns it) or FOTA_CLI_EXIT_USAGE (reported). */
 static int start_body(struct fota_cli_ctx *c, json_t **body)
@@ -204,7 +205,6 @@ int fota_cli_cmd_rollout_start(struct fota_cli_ctx *c)
     long wait_s = ROLLOUT_WAIT_DEFAULT;
     struct fota_cli_reply r;
     json_t *body = NULL, *rollout;
-    char path[64];
     size_t total;
     int64_t pid, id;
     int st;
@@ -220,8 +220,8 @@ int fota_cli_cmd_rollout_start(struct fota_cli_ctx *c)
         return st;
     }
     json_object_set_new(body, "product_id", json_integer(pid));
-    snprintf(path, sizeof(path), "/v1/rollouts/");
-    st = fota_cli_ctx_call(c, "POST", path, body, &r, NULL);   /* 404 names product or version */
+    /* 404 names the product or the version */
+    st = fota_cli_ctx_call(c, "POST", "/v1/rollouts/", body, &r, NULL);
     json_decref(body);
     if (st != 0)
         return st;
@@ -239,7 +239,8 @@ int fota_cli_cmd_rollout_start(struct fota_cli_ctx *c)
     return wait_rollout(c, id, wait_s);
 }
 
-static const char *job_done(const json_t *row, const char *field, void *ud, char *buf, size_t cap)
+static const char *rollout_done(const json_t *row, const char *field, void *ud, char *buf,
+                                size_t cap)
 {
     (void)field;
     (void)ud;
@@ -247,12 +248,12 @@ static const char *job_done(const json_t *row, const char *field, void *ud, char
     return buf;
 }
 
-static const struct fota_cli_col job_cols[] = {
+static const struct fota_cli_col rollout_cols[] = {
     { "ID", "id", NULL, 1 },
     { "PRODUCT", "product_id", NULL, 1 },
     { "VERSION", "version", NULL, 1 },
     { "STATE", "state", NULL, 1 },
-    { "UPGRADED", NULL, job_done, 1 },
+    { "UPGRADED", NULL, rollout_done, 1 },
     { "IN PROGRESS", "in_progress", NULL, 1 },
     { "WAITING", "waiting", NULL, 1 },
     { "QUEUED", "queued", NULL, 1 },
@@ -261,7 +262,7 @@ static const struct fota_cli_col job_cols[] = {
     { "DELETED", "deleted", NULL, 1 },
     { "CREATED", "created", fota_cli_out_cell_time, 1 },
 };
-static const struct fota_cli_list job_list = FOTA_CLI_LIST(job_cols, 128, 0);
+static const struct fota_cli_list rollout_table = FOTA_CLI_LIST(rollout_cols, 128, 0);
 
 int fota_cli_cmd_rollout_list(struct fota_cli_ctx *c)
 {
@@ -279,7 +280,8 @@ int fota_cli_cmd_rollout_list(struct fota_cli_ctx *c)
     st = fota_cli_ctx_call(c, "GET", path, NULL, &r, NULL);
     if (st != 0)
         return st;
-    return fota_cli_ctx_print_list(c, &r, fota_cli_reply_array(r.json, "rollouts"), &job_list, NULL);
+    return fota_cli_ctx_print_list(c, &r, fota_cli_reply_array(r.json, "rollouts"), &rollout_table,
+                                   NULL);
 }
 
 /* The rollout id in the first argument. 0, or the usage status (reported). */
@@ -326,6 +328,7 @@ int fota_cli_cmd_rollout_cancel(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
     char path[64], what[96];
+    json_t *ro;
     long long id;
     int st;
 
@@ -336,13 +339,13 @@ int fota_cli_cmd_rollout_cancel(struct fota_cli_ctx *c)
     st = fota_cli_ctx_call(c, "POST", path, NULL, &r, what);   /* 409 once it has finished */
     if (st != 0)
         return st;
-    json_t *job = fota_cli_reply_object(r.json, "rollout");
+    ro = fota_cli_reply_object(r.json, "rollout");
     if (c->json)
         fota_cli_out_json(stdout, r.json);
     else
         printf("rollout %lld cancelled: %zu device%s dropped before their push; %zu already "
                "pushed finish on their own\n", id, num(r.json, "cancelled_now"),
-               num(r.json, "cancelled_now") == 1 ? "" : "s", num(job, "in_progress"));
+               num(r.json, "cancelled_now") == 1 ? "" : "s", num(ro, "in_progress"));
     fota_cli_reply_cleanup(&r);
     return 0;
 }

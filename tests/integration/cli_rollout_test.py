@@ -1,4 +1,4 @@
-"""cli_rollout_test.py - `fotactl rollout start|list|show` against a real fotad and fota-sim.
+"""cli_rollout_test.py - `fotactl rollout start|list|show|cancel` against a real fotad and fota-sim.
 
 Four simulated stock NONOS devices come online on V1 and wait for the server's push
 (--await-push); `fotactl rollout start --product plug --version V2 --online --from V1 --reboot
@@ -70,17 +70,19 @@ def test_rollout():
             rows = [x.split("\t") for x in r.stdout.strip().splitlines()]
             check(len(rows) == 1 and rows[0][0] == "1" and rows[0][2] == V2 and
                   rows[0][3] == "finished" and rows[0][4] == "%d/%d" % (N, N), "list %r" % rows)
-            jobs = ctl.json("rollout", "list")["rollouts"]
-            check(len(jobs) == 1 and jobs[0]["succeeded"] == N and jobs[0]["window"] == 2 and
-                  jobs[0]["reboot"] is True and jobs[0]["max_failures"] == 1 and
-                  jobs[0]["halted"] is False and jobs[0]["filter"] == {
-                      "online": True, "rom_version": [V1, "v0.9"]}, "list --json %r" % jobs)
+            ros = ctl.json("rollout", "list")["rollouts"]
+            check(len(ros) == 1 and ros[0]["succeeded"] == N and ros[0]["window"] == 2 and
+                  ros[0]["reboot"] is True and ros[0]["max_failures"] == 1 and
+                  ros[0]["halted"] is False and ros[0]["product_id"] == pid and
+                  ros[0]["filter"] == {"online": True, "rom_version": [V1, "v0.9"]},
+                  "list --json %r" % ros)
             check(ctl.run("rollout", "list", "--product", "plug").stdout == ctl.run(
                 "rollout", "list").stdout, "list --product")
             r = ctl.run("rollout", "list", "--product", "nope", ok=False)
             check(r.returncode == 4, "list --product unknown %d %r" % (r.returncode, r.stderr))
             other = d.create_product(name="other")["id"]
-            check(ctl.json("rollout", "list", "-p", str(other))["rollouts"] == [], "other product's list")
+            check(ctl.json("rollout", "list", "-p", str(other))["rollouts"] == [],
+                  "other product's list")
             s_, _, j_ = d.api("GET", "/v1/rollouts/?product_id=x")
             check(s_ == 400, "product_id=x %d %r" % (s_, j_))
             r = ctl.run("rollout", "show", "1")
