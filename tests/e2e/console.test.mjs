@@ -1,4 +1,4 @@
-// console.test.mjs - the web console end to end (issue 8), in Debian's
+// console.test.mjs - the web console end to end, in Debian's
 // chromium against a real fotad: sign in, create a product, release v1.0
 // and v1.1 from images made by fotactl, a wrong-slot upload refused next to
 // its file, add a device (keys shown once), set current through the
