@@ -145,7 +145,7 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
                          fota_strerror(u->err));
         goto out;
     }
-    fota_crash_point("after_blobs");   /* test hook (recovery.h) */
+    fota_recovery_crash_point("after_blobs");   /* test hook (recovery.h) */
     e = u->arduino ? fota_arduino_release_commit(srv, u->arduino) : 0;
     if (e == 0)
         e = srv->store->ops->rom_create(srv->store, &u->rom);
@@ -328,17 +328,17 @@ static void handle_rom_upload(struct fota_req *r)
                     goto out;
                 }
             u->files[u->nfiles++] = p;
-        } else if (fota_mp_str_eq(p->name, "version")) {
+        } else if (fota_multipart_str_eq(p->name, "version")) {
             if (have_version++) {
                 fota_reply_error(r, 400, "version is given twice");
                 goto out;
             }
             if (field_copy(r, p, "version", u->rom.version, FOTA_VERSION_TEXT_MAX + 1))
                 goto out;
-        } else if (fota_mp_str_eq(p->name, "codename") || fota_mp_str_eq(p->name, "corename")) {
+        } else if (fota_multipart_str_eq(p->name, "codename") || fota_multipart_str_eq(p->name, "corename")) {
             if (field_copy(r, p, "codename", u->rom.codename, sizeof(u->rom.codename)))
                 goto out;
-        } else if (fota_mp_str_eq(p->name, "changelog")) {
+        } else if (fota_multipart_str_eq(p->name, "changelog")) {
             if (field_copy(r, p, "changelog", u->rom.changelog, sizeof(u->rom.changelog)))
                 goto out;
         }

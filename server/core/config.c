@@ -4,7 +4,6 @@
  * row in its owner's table plus the struct field. */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -12,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
 #include "fota_err.h"
 #include "log.h"
 
@@ -257,20 +257,11 @@ int fota_config_check_core(const void *conf, char *err, size_t errlen)
         seterr(err, errlen, "bind: must not be empty");
         return FOTA_ECONFIG;
     }
-    {
-        char host[64];
-        unsigned char buf[16];
-        size_t n = strlen(c->bind);
-        if (n >= 2 && c->bind[0] == '[' && c->bind[n - 1] == ']') {
-            memcpy(host, c->bind + 1, n - 2);
-            host[n - 2] = '\0';
-        } else {
-            memcpy(host, c->bind, n + 1);
-        }
-        if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1) {
-            seterr(err, errlen, "bind: \"%s\" is not a numeric IPv4 or IPv6 address", c->bind);
-            return FOTA_ECONFIG;
-        }
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (fota_addr_parse(c->bind, 0, &ss, &sl, NULL, 0) != 0) {
+        seterr(err, errlen, "bind: \"%s\" is not a numeric IPv4 or IPv6 address", c->bind);
+        return FOTA_ECONFIG;
     }
     if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
         seterr(err, errlen, "tls_cert and tls_key must be set together");

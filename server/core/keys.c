@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fota_err.h"
+#include "xmalloc.h"
 
 static const char hexd[] = "0123456789abcdef";
 
@@ -93,9 +94,7 @@ struct fota_key_deriver *fota_key_deriver_new(const uint8_t secret[FOTA_SECRET_L
 {
     enum { BLOCK = 64 }; /* SHA-256 block; the secret (32 bytes) fits unhashed */
     uint8_t ipad[BLOCK], opad[BLOCK];
-    struct fota_key_deriver *kd = calloc(1, sizeof *kd);
-    if (!kd)
-        return NULL;
+    struct fota_key_deriver *kd = fota_xcalloc(1, sizeof *kd);
     kd->inner = EVP_MD_CTX_new();
     kd->outer = EVP_MD_CTX_new();
     kd->work = EVP_MD_CTX_new();

@@ -8,6 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
+/* The process-wide threshold (atomic: SIGHUP sets it, every thread reads it). */
 int fota_log_threshold = FOTA_LOG_INFO;
 
 static const char *const level_tag[] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
@@ -42,18 +45,17 @@ const char *fota_log_level_name(int level)
 void fota_log_write(int level, const char *fmt, ...)
 {
     char line[4096];
-    struct timespec ts;
     struct tm tm;
     size_t n;
     int r;
 
     if (level < 0 || level > 3)
         level = FOTA_LOG_ERROR;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    int64_t ms = fota_clock_wall_ms();
+    time_t sec = (time_t)(ms / 1000);
+    gmtime_r(&sec, &tm);
     n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ", ts.tv_nsec / 1000000L,
-                 level_tag[level]);
+    r = snprintf(line + n, sizeof(line) - n, ".%03dZ %s ", (int)(ms % 1000), level_tag[level]);
     if (r > 0)
         n += (size_t)r;
     va_list ap;

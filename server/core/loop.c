@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "fota_err.h"
+#include "xmalloc.h"
 
 struct job {
     fota_loop_fn fn;
@@ -29,6 +30,7 @@ struct fota_loop {
     void *init_arg;
 };
 
+/* Per thread: the loop this thread runs (NULL on threads without one). */
 static _Thread_local struct fota_loop *current;
 
 struct fota_loop *fota_loop_current(void)
@@ -74,9 +76,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 
 static struct fota_loop *loop_new(struct event_base *base, int index)
 {
-    struct fota_loop *l = calloc(1, sizeof(*l));
-    if (!l)
-        return NULL;
+    struct fota_loop *l = fota_xcalloc(1, sizeof(*l));
     if (pthread_mutex_init(&l->lock, NULL) != 0) {
         free(l);
         return NULL;
@@ -219,9 +219,7 @@ void fota_loop_free(struct fota_loop *l)
 
 int fota_loop_post(struct fota_loop *l, fota_loop_fn fn, void *arg)
 {
-    struct job *j = malloc(sizeof(*j));
-    if (!j)
-        return FOTA_ENOMEM;
+    struct job *j = fota_xmalloc(sizeof(*j));
     j->fn = fn;
     j->arg = arg;
     j->next = NULL;

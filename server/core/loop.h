@@ -43,7 +43,7 @@ int fota_loop_index(const struct fota_loop *l);
 struct fota_loop *fota_loop_current(void);
 
 /* Queues fn(arg) on l; any thread. 0, or FOTA_ECLOSED if l no longer takes
- * jobs (fn is not called then), FOTA_ENOMEM. */
+ * jobs (fn is not called then). */
 int fota_loop_post(struct fota_loop *l, fota_loop_fn fn, void *arg);
 /* Runs fn(arg, 0) on l and waits for it: inline when l is the caller's loop.
  * Only worker loops call the main loop this way (never the reverse), so it

@@ -1,6 +1,7 @@
 /* recovery.c - the start-up sweep of orphan blobs (blobs written by an upload
- * whose release transaction never ran) and the FOTA_TEST_CRASH_AT hook that
- * integration tests use to stop fotad between the two. */
+ * whose release transaction never ran) and, in test builds, the
+ * FOTA_TEST_CRASH_AT hook that integration tests use to stop fotad between
+ * the two. */
 #include "recovery.h"
 
 #include <signal.h>
@@ -9,11 +10,12 @@
 #include <unistd.h>
 
 #include "blob.h"
+#include "clock.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
 
-int fota_server_sweep_blobs(struct fota_server *srv, const struct timespec *before)
+int fota_recovery_sweep_blobs(struct fota_server *srv, const struct timespec *before)
 {
     struct timespec now;
     char (*refs)[FOTA_HASH_HEX] = NULL;
@@ -30,7 +32,9 @@ int fota_server_sweep_blobs(struct fota_server *srv, const struct timespec *befo
         return rc;
     }
     if (!before) {
-        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t ms = fota_clock_wall_ms();
+        now.tv_sec = (time_t)(ms / 1000);
+        now.tv_nsec = (long)(ms % 1000) * 1000000L;
         before = &now;
     }
     rc = fota_blob_sweep(srv->blobs, (const char (*)[FOTA_HASH_HEX])refs, n, before,
@@ -42,7 +46,8 @@ int fota_server_sweep_blobs(struct fota_server *srv, const struct timespec *befo
     return rc;
 }
 
-void fota_crash_point(const char *point)
+#ifdef FOTA_TEST_HOOKS
+void fota_recovery_crash_point(const char *point)
 {
     const char *want = getenv("FOTA_TEST_CRASH_AT");
     if (!want || strcmp(want, point) != 0)
@@ -51,3 +56,4 @@ void fota_crash_point(const char *point)
     kill(getpid(), SIGKILL);
     _exit(137);   /* not reached */
 }
+#endif

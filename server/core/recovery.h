@@ -1,5 +1,6 @@
-/* recovery.h - start-up clean-up after a crash (orphan blobs) and the test
- * hook that simulates one (FOTA_TEST_CRASH_AT). */
+/* recovery.h - start-up clean-up after a crash (orphan blobs) and, in test
+ * builds (FOTA_TEST_HOOKS: the asan and tsan trees), the hook that simulates
+ * one (FOTA_TEST_CRASH_AT). */
 #ifndef FOTA_RECOVERY_H
 #define FOTA_RECOVERY_H
 
@@ -16,13 +17,20 @@ struct fota_server;
  * `orphan blobs swept removed=N kept_young=N referenced=N` (and one per blob
  * from the blob store). Call after store and blob store are open, before
  * listening. 0, or the store's / blob store's error (start-up goes on). */
-int fota_server_sweep_blobs(struct fota_server *srv, const struct timespec *before);
+int fota_recovery_sweep_blobs(struct fota_server *srv, const struct timespec *before);
 
-/* Test hook, compiled in always: when the environment variable
- * FOTA_TEST_CRASH_AT equals `point`, logs `test crash point=NAME` at WARN
- * and kills the process with SIGKILL (no clean-up, like a power cut for
- * everything already written to disk). Points: "after_blobs" (release upload:
- * blobs durable, release transaction not started). Not for production. */
-void fota_crash_point(const char *point);
+/* Test hook: when the environment variable FOTA_TEST_CRASH_AT equals
+ * `point`, logs `test crash point=NAME` at WARN and kills the process with
+ * SIGKILL (no clean-up, like a power cut for everything already written to
+ * disk). Points: "after_blobs" (release upload: blobs durable, release
+ * transaction not started). Release builds compile it to nothing. */
+#ifdef FOTA_TEST_HOOKS
+void fota_recovery_crash_point(const char *point);
+#else
+static inline void fota_recovery_crash_point(const char *point)
+{
+    (void)point;
+}
+#endif
 
 #endif

@@ -1,6 +1,6 @@
 /* server.c - start-up of the server context (loops, data dir, secret, store,
- * blobs, admin key, TLS), listening sockets, key resolution, the modules'
- * settings and states, and the live message bus. */
+ * blobs, admin key, TLS), listening sockets, key resolution, and the
+ * modules' settings and states. The message bus: server_bus.c. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "clock.h"
 #include "log.h"
 #include "loop.h"
@@ -29,7 +30,7 @@
 
 int64_t fota_server_now(void)
 {
-    return (int64_t)time(NULL);
+    return fota_clock_wall_s();
 }
 
 /* ------------------------------------------------------------- listening */
@@ -46,35 +47,16 @@ int fota_server_bind_opt(struct fota_server *srv, const char *proto, int port, i
     socklen_t sl;
     const char *addr = srv->conf.bind;
     char host[64];
-    int fd = -1, one = 1, zero = 0, v6;
+    int fd = -1, one = 1, zero = 0;
 
-    memset(&ss, 0, sizeof(ss));
-    /* Accept "[::1]" as well as "::1". */
-    snprintf(host, sizeof(host), "%s", addr);
-    if (host[0] == '[') {
-        size_t n = strlen(host);
-        if (n > 2 && host[n - 1] == ']') {
-            memmove(host, host + 1, n - 2);
-            host[n - 2] = '\0';
-        }
-    }
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        sl = sizeof(*s4);
-        v6 = 0;
-    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        sl = sizeof(*s6);
-        v6 = 1;
-    } else {
+    if (fota_addr_parse(addr, port, &ss, &sl, host, sizeof(host)) != 0) {
         FOTA_ERROR("cannot listen proto=%s bind=%s error=\"not a numeric IPv4 or IPv6 address\"",
                    proto, addr);
         return FOTA_EINVAL;
     }
+    int v6 = ss.ss_family == AF_INET6;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail;
@@ -170,200 +152,6 @@ void *fota_server_module_state(const struct fota_server *srv, const struct fota_
     return NULL;
 }
 
-/* --------------------------------------------------------------- the bus */
-
-/* One queue and subscriber list per loop: a publish (any thread) copies the
- * message to every loop that has subscribers and wakes it; each loop fans
- * out to its own subscribers, so a live feed is only touched on its loop. */
-struct fota_server_sub {
-    int64_t product_id, device_id;
-    fota_message_cb cb;
-    void *ud;
-    int dead;
-    int loop;                        /* index of the loop it belongs to */
-    struct fota_server_sub *next;
-};
-
-struct pending {
-    struct fota_message m;
-    struct pending *next;
-};
-
-struct bus_loop {
-    struct fota_server *srv;
-    pthread_mutex_t lock;
-    struct pending *head, *tail;     /* published, not yet fanned out */
-    struct event *notify;
-    struct fota_server_sub *subs;    /* loop thread only */
-    int nsubs;                       /* atomic: publishers skip loops without subscribers */
-    int dispatching;
-};
-
-struct fota_server_bus {
-    int n;
-    struct bus_loop loop[FOTA_LOOPS_MAX];
-};
-
-static void bus_sweep(struct bus_loop *b)
-{
-    for (struct fota_server_sub **pp = &b->subs; *pp;) {
-        if ((*pp)->dead) {
-            struct fota_server_sub *d = *pp;
-            *pp = d->next;
-            free(d);
-        } else {
-            pp = &(*pp)->next;
-        }
-    }
-}
-
-static void bus_notify(evutil_socket_t fd, short what, void *arg)
-{
-    struct bus_loop *b = arg;
-    struct pending *list;
-
-    (void)fd;
-    (void)what;
-    pthread_mutex_lock(&b->lock);
-    list = b->head;
-    b->head = b->tail = NULL;
-    pthread_mutex_unlock(&b->lock);
-    b->dispatching = 1;
-    while (list) {
-        struct pending *p = list;
-        list = p->next;
-        for (struct fota_server_sub *s = b->subs; s; s = s->next) {
-            if (s->dead)
-                continue;
-            if (s->product_id && s->product_id != p->m.product_id)
-                continue;
-            if (s->device_id && s->device_id != p->m.device_id)
-                continue;
-            s->cb(s->ud, &p->m);
-        }
-        free(p);
-    }
-    b->dispatching = 0;
-    bus_sweep(b);
-}
-
-/* Gives loop i its queue and wake-up event. */
-static int bus_loop_add(struct fota_server *srv, int i)
-{
-    struct fota_server_bus *b = srv->bus;
-    struct bus_loop *bl = &b->loop[i];
-    struct event_base *base = srv->loops[i] ? fota_loop_base(srv->loops[i]) : srv->base;
-    bl->srv = srv;
-    pthread_mutex_init(&bl->lock, NULL);
-    b->n = i + 1;
-    bl->notify = event_new(base, -1, 0, bus_notify, bl);
-    return bl->notify ? 0 : FOTA_ENOMEM;
-}
-
-int fota_server_bus_init(struct fota_server *srv)
-{
-    struct fota_server_bus *b = calloc(1, sizeof(*b));
-    if (!b)
-        return FOTA_ENOMEM;
-    srv->bus = b;
-    int n = srv->nloops > 0 ? srv->nloops : 1;
-    for (int i = 0; i < n; i++) {
-        if (bus_loop_add(srv, i) != 0) {
-            fota_server_bus_cleanup(srv);
-            return FOTA_ENOMEM;
-        }
-    }
-    return 0;
-}
-
-void fota_server_bus_cleanup(struct fota_server *srv)
-{
-    struct fota_server_bus *b = srv->bus;
-    if (!b)
-        return;
-    for (int i = 0; i < b->n; i++) {
-        struct bus_loop *bl = &b->loop[i];
-        if (bl->notify)
-            event_free(bl->notify);
-        while (bl->head) {
-            struct pending *n = bl->head->next;
-            free(bl->head);
-            bl->head = n;
-        }
-        while (bl->subs) {
-            struct fota_server_sub *n = bl->subs->next;
-            free(bl->subs);
-            bl->subs = n;
-        }
-        pthread_mutex_destroy(&bl->lock);
-    }
-    free(b);
-    srv->bus = NULL;
-}
-
-int fota_server_publish_message(struct fota_server *srv, struct fota_message *m)
-{
-    int r = srv->store->ops->message_add(srv->store, m);
-    if (r)
-        return r;
-    if (!srv->bus)
-        return 0;
-    for (int i = 0; i < srv->bus->n; i++) {
-        struct bus_loop *bl = &srv->bus->loop[i];
-        if (__atomic_load_n(&bl->nsubs, __ATOMIC_ACQUIRE) == 0)
-            continue;
-        struct pending *p = malloc(sizeof(*p));
-        if (!p)
-            continue; /* stored; live subscribers miss it (they can re-list) */
-        p->m = *m;
-        p->next = NULL;
-        pthread_mutex_lock(&bl->lock);
-        if (bl->tail)
-            bl->tail->next = p;
-        else
-            bl->head = p;
-        bl->tail = p;
-        pthread_mutex_unlock(&bl->lock);
-        event_active(bl->notify, EV_READ, 0);
-    }
-    return 0;
-}
-
-struct fota_server_sub *fota_server_subscribe(struct fota_server *srv, int64_t product_id,
-                                              int64_t device_id, fota_message_cb cb, void *ud)
-{
-    struct fota_loop *l = fota_loop_current();
-    int i = l ? fota_loop_index(l) : 0;
-    if (!srv->bus || i >= srv->bus->n)
-        return NULL;
-    struct bus_loop *bl = &srv->bus->loop[i];
-    struct fota_server_sub *s = calloc(1, sizeof(*s));
-    if (!s)
-        return NULL;
-    s->product_id = product_id;
-    s->device_id = device_id;
-    s->cb = cb;
-    s->ud = ud;
-    s->loop = i;
-    s->next = bl->subs;
-    bl->subs = s;
-    __atomic_add_fetch(&bl->nsubs, 1, __ATOMIC_RELEASE);
-    return s;
-}
-
-void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *sub)
-{
-    if (!sub || !srv->bus)
-        return;
-    struct bus_loop *bl = &srv->bus->loop[sub->loop];
-    if (!sub->dead)
-        __atomic_sub_fetch(&bl->nsubs, 1, __ATOMIC_RELEASE);
-    sub->dead = 1;
-    if (bl->dispatching)
-        return;
-    bus_sweep(bl);
-}
-
 /* ---------------------------------------------------------------- loops */
 
 int fota_server_add_loops(struct fota_server *srv, int n)
@@ -377,12 +165,8 @@ int fota_server_add_loops(struct fota_server *srv, int n)
             return FOTA_ENOMEM;
         }
         srv->nloops = i + 1;
-        if (srv->bus && bus_loop_add(srv, i) != 0) {
-            FOTA_ERROR("cannot create worker loop=%d", i);
-            return FOTA_ENOMEM;
-        }
     }
-    return 0;
+    return srv->bus ? fota_server_bus_init(srv) : 0;
 }
 
 /* On each worker's own thread, before it dispatches. */
@@ -520,27 +304,17 @@ static int setup_tls(struct fota_server *srv)
     return r;
 }
 
-int fota_server_init(struct fota_server *srv, struct event_base *base,
-                     const struct fota_config *conf)
+/* The data dir (mode 0700), locked with DATA/fotad.lock holding our pid:
+ * one daemon per data dir (blobs, keys and the SQLite file assume it). */
+static int setup_data_dir(struct fota_server *srv)
 {
-    char path[FOTA_CONF_PATH_MAX + 32], err[256] = "";
-    int r, created;
-
-    memset(srv, 0, sizeof(*srv));
-    srv->lock_fd = -1;
-    srv->conf = *conf;
-    srv->base = base;
-    srv->started = fota_clock_wall_s();
-    srv->loops[0] = fota_loop_adopt(base, 0);
-    if (!srv->loops[0])
-        return FOTA_ENOMEM;
-    srv->nloops = 1;
-    if (mkdir_p(conf->data_dir, 0700) != 0) {
-        FOTA_ERROR("cannot create data dir path=%s error=\"%s\"", conf->data_dir, strerror(errno));
+    const char *dir = srv->conf.data_dir;
+    char path[FOTA_CONF_PATH_MAX + 32];
+    if (mkdir_p(dir, 0700) != 0) {
+        FOTA_ERROR("cannot create data dir path=%s error=\"%s\"", dir, strerror(errno));
         return FOTA_EIO;
     }
-    /* One daemon per data dir: blobs, keys and the SQLite file assume it. */
-    snprintf(path, sizeof(path), "%s/fotad.lock", conf->data_dir);
+    snprintf(path, sizeof(path), "%s/fotad.lock", dir);
     srv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (srv->lock_fd < 0) {
         FOTA_ERROR("cannot open lock file path=%s error=\"%s\"", path, strerror(errno));
@@ -551,27 +325,34 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
         ssize_t n = pread(srv->lock_fd, other, sizeof(other) - 1, 0);
         other[n > 0 ? n : 0] = '\0';
         other[strcspn(other, "\n")] = '\0';
-        FOTA_ERROR("data dir in use by another fotad path=%s pid=%s", conf->data_dir,
-                   other[0] ? other : "?");
+        FOTA_ERROR("data dir in use by another fotad path=%s pid=%s", dir, other[0] ? other : "?");
         close(srv->lock_fd);
         srv->lock_fd = -1;
         return FOTA_EBUSY;
     }
-    {
-        char pid[32];
-        int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-        if (ftruncate(srv->lock_fd, 0) != 0 || pwrite(srv->lock_fd, pid, (size_t)n, 0) != n)
-            FOTA_WARN("cannot write pid to lock file path=%s", path);
-    }
-    snprintf(path, sizeof(path), "%s/secret.key", conf->data_dir);
-    r = fota_secret_load_or_create(path, srv->secret, &created);
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(srv->lock_fd, 0) != 0 || pwrite(srv->lock_fd, pid, (size_t)n, 0) != n)
+        FOTA_WARN("cannot write pid to lock file path=%s", path);
+    return 0;
+}
+
+/* DATA/secret.key (made at first start), DATA/fota.db and DATA/blobs, and
+ * the sweep of a crashed upload's orphan blobs. */
+static int setup_storage(struct fota_server *srv)
+{
+    const char *dir = srv->conf.data_dir;
+    char path[FOTA_CONF_PATH_MAX + 32], err[256] = "";
+    int created;
+    snprintf(path, sizeof(path), "%s/secret.key", dir);
+    int r = fota_secret_load_or_create(path, srv->secret, &created);
     if (r) {
         FOTA_ERROR("cannot load server secret path=%s error=%s", path, fota_errname(r));
         return r;
     }
     if (created)
         FOTA_INFO("server secret created path=%s", path);
-    snprintf(path, sizeof(path), "%s/fota.db", conf->data_dir);
+    snprintf(path, sizeof(path), "%s/fota.db", dir);
     r = fota_store_sqlite_open(path, fota_log_lib_cb, (void *)"store", &srv->store, err,
                                sizeof(err));
     if (r) {
@@ -579,18 +360,31 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
         return r;
     }
     FOTA_INFO("store open backend=%s path=%s", srv->store->ops->name, path);
-    snprintf(path, sizeof(path), "%s/blobs", conf->data_dir);
+    snprintf(path, sizeof(path), "%s/blobs", dir);
     r = fota_blob_store_open(path, fota_log_lib_cb, (void *)"blob", &srv->blobs);
     if (r) {
         FOTA_ERROR("cannot open blob store path=%s error=%s", path, fota_errname(r));
         return r;
     }
-    fota_server_sweep_blobs(srv, NULL);   /* orphans of a crashed upload (recovery.h) */
-    r = setup_admin_key(srv);
-    if (r)
-        return r;
-    r = setup_tls(srv);
-    if (r)
+    fota_recovery_sweep_blobs(srv, NULL);   /* orphans of a crashed upload (recovery.h) */
+    return 0;
+}
+
+int fota_server_init(struct fota_server *srv, struct event_base *base,
+                     const struct fota_config *conf)
+{
+    int r;
+    memset(srv, 0, sizeof(*srv));
+    srv->lock_fd = -1;
+    srv->conf = *conf;
+    srv->base = base;
+    srv->started = fota_clock_wall_s();
+    srv->loops[0] = fota_loop_adopt(base, 0);
+    if (!srv->loops[0])
+        return FOTA_ENOMEM;
+    srv->nloops = 1;
+    if ((r = setup_data_dir(srv)) != 0 || (r = setup_storage(srv)) != 0 ||
+        (r = setup_admin_key(srv)) != 0 || (r = setup_tls(srv)) != 0)
         return r;
     return fota_server_bus_init(srv);
 }

@@ -196,7 +196,8 @@ void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *su
 int fota_server_bus_init(struct fota_server *srv);
 void fota_server_bus_cleanup(struct fota_server *srv);
 
-/* Current Unix time, seconds. */
+/* Current Unix time, seconds: fota_clock_wall_s() (clock.h), which new code
+ * calls directly; this name remains while the device module still uses it. */
 int64_t fota_server_now(void);
 
 #endif

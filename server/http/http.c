@@ -1,21 +1,19 @@
-/* http.c - evhttp set-up (one evhttp per loop, SO_REUSEPORT sockets), the
- * route table, dispatch (method tunnelling, HEAD, trailing slashes, main-loop
- * routes called from worker loops), JSON replies (sent on the request's own
- * loop), key auth, server-sent-event streams and the graceful drain on SIGTERM
- * (connection accounting itself: http_conn.c). */
+/* http.c - the HTTP server's life: evhttp set-up (one evhttp per loop,
+ * SO_REUSEPORT sockets), route registration, dispatch (the request, its
+ * route, main-loop routes called from worker loops), reloads and the
+ * graceful drain on SIGTERM. The route table: http_route.c; replies:
+ * http_reply.c; requests and streams: http_req.c; connection accounting:
+ * http_conn.c. */
 #include "http.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <inttypes.h>
 #include <openssl/ssl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -40,309 +38,9 @@ int fota_http_route(struct fota_server *srv, int methods, const char *pattern,
 int fota_http_route_flags(struct fota_server *srv, int methods, const char *pattern,
                           fota_http_handler fn, void *ud, int flags)
 {
-    struct fota_http *h = srv->http;
-    struct route *rt;
-
-    if (!h || !pattern || pattern[0] != '/' || !fn)
+    if (!srv->http)
         return FOTA_EINVAL;
-    for (rt = h->routes; rt; rt = rt->next)
-        if ((rt->methods & methods) && strcmp(rt->pattern, pattern) == 0)
-            return FOTA_EEXIST;   /* one owner per route and method */
-    rt = fota_xcalloc(1, sizeof(*rt));
-    rt->pattern = fota_xstrdup(pattern);
-    rt->methods = methods;
-    rt->flags = flags;
-    rt->fn = fn;
-    rt->ud = ud;
-    rt->next = h->routes;
-    h->routes = rt;
-    return 0;
-}
-
-/* Matches path against pattern ('*' = one non-empty segment, trailing '/'
- * optional on both). Captures go to r->caps. */
-static int route_match(const char *pat, const char *path, struct fota_req *r)
-{
-    int ncaps = 0;
-    const char *p = pat, *s = path;
-
-    for (;;) {
-        /* Both at a segment start (after '/'). */
-        while (*p == '/')
-            p++;
-        while (*s == '/')
-            s++;
-        if (*p == '\0' || *s == '\0')
-            break;
-        const char *pe = strchr(p, '/'), *se = strchr(s, '/');
-        size_t pl = pe ? (size_t)(pe - p) : strlen(p);
-        size_t sl = se ? (size_t)(se - s) : strlen(s);
-        if (pl == 1 && *p == '*') {
-            if (ncaps >= FOTA_ROUTE_MAX_CAPS || sl >= FOTA_ROUTE_CAP_LEN)
-                return 0;
-            memcpy(r->caps[ncaps], s, sl);
-            r->caps[ncaps][sl] = '\0';
-            ncaps++;
-        } else if (pl != sl || memcmp(p, s, pl) != 0) {
-            return 0;
-        }
-        p += pl;
-        s += sl;
-    }
-    if (*p != '\0' || *s != '\0')
-        return 0;
-    /* Reject "//" inside a path? Tolerated: clients that double slashes still match. */
-    r->ncaps = ncaps;
-    return 1;
-}
-
-/* ---------------------------------------------------------------- replies */
-
-static void log_reply(struct fota_req *r, int code, size_t len)
-{
-    int lvl = r->quiet ? FOTA_LOG_DEBUG : code >= 500 ? FOTA_LOG_ERROR : FOTA_LOG_INFO;
-    if (lvl < FOTA_LOG_THRESHOLD())
-        return;
-    char qp[256];
-    char dev[64] = "";
-    if (r->dev_id > 0)
-        snprintf(dev, sizeof(dev), " dev=%lld", (long long)r->dev_id);
-    if (r->loop && fota_loop_index(r->loop) > 0)
-        snprintf(dev + strlen(dev), sizeof(dev) - strlen(dev), " loop=%d",
-                 fota_loop_index(r->loop));
-    fota_log_write(lvl, "http req=%" PRIu64 " method=%s path=%s status=%d bytes=%zu peer=%s "
-                   "conn=%" PRIu64 "%s",
-                   r->id, evhttp_request_get_command(r->ev) == EVHTTP_REQ_HEAD ? "HEAD"
-                   : r->method == EVHTTP_REQ_GET ? "GET" : r->method == EVHTTP_REQ_POST ? "POST"
-                   : r->method == EVHTTP_REQ_PUT ? "PUT" : r->method == EVHTTP_REQ_DELETE ? "DELETE"
-                   : "OTHER",
-                   fota_log_quote(r->path ? r->path : "?", qp, sizeof(qp)), code, len,
-                   r->peer ? r->peer : "-", r->conn_id, dev);
-}
-
-/* Sends a reply on the request's own loop thread. */
-static void send_reply(struct evhttp_request *ev, int code, const char *content_type,
-                       struct evbuffer *body, int head, int draining)
-{
-    struct evkeyvalq *oh = evhttp_request_get_output_headers(ev);
-    char cl[32];
-    size_t len = body ? evbuffer_get_length(body) : 0;
-
-    if (content_type && !evhttp_find_header(oh, "Content-Type"))
-        evhttp_add_header(oh, "Content-Type", content_type);
-    /* evhttp omits Content-Length on HTTP/1.0 close replies and would send a
-     * HEAD body: set the length ourselves and drop the body for HEAD. */
-    evhttp_remove_header(oh, "Content-Length");
-    snprintf(cl, sizeof(cl), "%zu", len);
-    evhttp_add_header(oh, "Content-Length", cl);
-    if (draining)
-        evhttp_add_header(oh, "Connection", "close");
-    if (head || !body) {
-        evhttp_send_reply(ev, code, NULL, NULL);
-    } else {
-        evhttp_send_reply(ev, code, NULL, body);
-    }
-}
-
-/* A reply made on another thread (a deferred reply finished on the main
- * loop for a request of a worker loop), carried to the request's loop. */
-struct far_reply {
-    struct evhttp_request *ev;
-    int code, head;
-    const char *content_type;      /* static strings only */
-    char ct_buf[96];
-    struct evbuffer *body;
-    struct fota_http *h;
-};
-
-static void far_reply_job(void *arg, int cancelled)
-{
-    struct far_reply *f = arg;
-    if (!cancelled)
-        send_reply(f->ev, f->code, f->content_type ? f->ct_buf : NULL, f->body, f->head,
-                   http_draining(f->h));
-    if (f->body)
-        evbuffer_free(f->body);
-    free(f);
-}
-
-/* 1 if r may be touched from this thread: its own loop, or a main-loop route
- * running while its worker waits (fota_loop_call). */
-static int req_on_own_loop(const struct fota_req *r)
-{
-    return r->parked || !r->loop || fota_loop_current() == r->loop;
-}
-
-void fota_reply_raw(struct fota_req *r, int code, const char *content_type, struct evbuffer *body)
-{
-    size_t len = body ? evbuffer_get_length(body) : 0;
-
-    if (r->replied)
-        return;
-    r->replied = 1;
-    log_reply(r, code, len);
-    if (req_on_own_loop(r)) {
-        send_reply(r->ev, code, content_type, body, r->head, http_draining(r->srv->http));
-        return;
-    }
-    struct far_reply *f = fota_xcalloc(1, sizeof(*f));
-    f->ev = r->ev;
-    f->code = code;
-    f->head = r->head;
-    f->h = r->srv->http;
-    if (content_type) {
-        snprintf(f->ct_buf, sizeof(f->ct_buf), "%s", content_type);
-        f->content_type = f->ct_buf;
-    }
-    if (body && len) {
-        f->body = evbuffer_new();
-        if (f->body)
-            evbuffer_add_buffer(f->body, body);
-    } else if (body) {
-        f->body = evbuffer_new();
-    }
-    if (fota_loop_post(r->loop, far_reply_job, f) != 0) {
-        if (f->body)
-            evbuffer_free(f->body);
-        free(f);
-    }
-}
-
-void fota_reply_json(struct fota_req *r, int code, json_t *json)
-{
-    struct evbuffer *b;
-    char *text;
-
-    if (!json)
-        json = json_object();
-    json_object_set_new(json, "status", json_integer(code));
-    text = json_dumps(json, JSON_SORT_KEYS);
-    json_decref(json);
-    b = evbuffer_new();
-    if (!text || !b) {
-        free(text);
-        if (b)
-            evbuffer_free(b);
-        fota_reply_raw(r, 500, "application/json", NULL);
-        return;
-    }
-    evbuffer_add(b, text, strlen(text));
-    evbuffer_add(b, "\n", 1);
-    free(text);
-    fota_reply_raw(r, code, "application/json", b);
-    evbuffer_free(b);
-}
-
-void fota_reply_error(struct fota_req *r, int code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (code >= 400 && FOTA_LOG_THRESHOLD() <= FOTA_LOG_INFO) {
-        char q[600];
-        FOTA_LOG(code >= 500 ? FOTA_LOG_ERROR : FOTA_LOG_INFO, "http refused req=%" PRIu64
-                 " status=%d message=%s conn=%" PRIu64, r->id, code,
-                 fota_log_quote(msg, q, sizeof(q)), r->conn_id);
-    }
-    json_t *j = json_object();
-    json_object_set_new(j, "message", json_string(msg));
-    fota_reply_json(r, code, j);
-}
-
-int fota_http_status_for(int err)
-{
-    switch (err) {
-    case 0: return 200;
-    case FOTA_ENOENT: return 404;
-    case FOTA_EEXIST: return 409;
-    case FOTA_EINVAL: return 400;
-    case FOTA_EAUTH: return 401;
-    case FOTA_EPERM: return 403;
-    case FOTA_ETOOBIG: return 413;
-    case FOTA_EBUSY: return 503;
-    default: return 500;
-    }
-}
-
-void fota_reply_status(struct fota_req *r, int err, const char *fmt, ...)
-{
-    char what[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    int code = fota_http_status_for(err);
-    switch (err) {
-    case FOTA_ENOENT: fota_reply_error(r, code, "no %s", what); return;
-    case FOTA_EEXIST: fota_reply_error(r, code, "%s already exists", what); return;
-    case FOTA_EBUSY: fota_reply_error(r, code, "%s is busy", what); return;
-    case FOTA_EINVAL: fota_reply_error(r, code, "invalid %s", what); return;
-    default: fota_reply_error(r, code, "store error %s", fota_errname(err)); return;
-    }
-}
-
-/* ---------------------------------------------------------------- streams */
-
-int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *ud)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
-    struct http_loop *hl = r->hloop;
-    struct conn *c = evcon && hl && !r->parked ? fota_http__conn_track(hl, evcon) : NULL;
-    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
-
-    if (!c || c->stream || http_draining(r->srv->http) || hl->draining) {
-        fota_reply_error(r, 503, "cannot stream now");
-        return FOTA_EBUSY;
-    }
-    evhttp_add_header(oh, "Content-Type", "text/event-stream");
-    evhttp_add_header(oh, "Cache-Control", "no-cache");
-    r->replied = 1;
-    c->stream = r;
-    c->closed = closed;
-    c->closed_ud = ud;
-    log_reply(r, 200, 0);
-    evhttp_send_reply_start(r->ev, 200, "OK");
-    return 0;
-}
-
-int fota_req_stream_send(struct fota_req *r, const char *data, size_t len)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    /* A reader that does not keep up is cut off rather than buffered forever. */
-    if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > FOTA_STREAM_BACKLOG_MAX) {
-        FOTA_WARN("http stream too slow, closing req=%" PRIu64 " conn=%" PRIu64 " backlog=%zu",
-                  r->id, r->conn_id, evbuffer_get_length(bufferevent_get_output(bev)));
-        fota_req_stream_end(r);
-        return FOTA_ECLOSED;
-    }
-    struct evbuffer *b = evbuffer_new();
-    if (!b)
-        return FOTA_ENOMEM;
-    evbuffer_add(b, data, len);
-    evhttp_send_reply_chunk(r->ev, b);
-    evbuffer_free(b);
-    return 0;
-}
-
-void fota_req_stream_end(struct fota_req *r)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
-    struct conn *c = evcon && r->hloop ? fota_http__conn_track(r->hloop, evcon) : NULL;
-    fota_stream_closed_cb cb = NULL;
-    void *ud = NULL;
-
-    if (c && c->stream == r) {
-        cb = c->closed;
-        ud = c->closed_ud;
-        c->stream = NULL;
-    }
-    evhttp_send_reply_end(r->ev);
-    fota_req_release(r);
-    if (cb)
-        cb(ud);
+    return fota_http_routes_add(&srv->http->routes, methods, pattern, fn, ud, flags);
 }
 
 /* --------------------------------------------------------------- dispatch */
@@ -352,7 +50,7 @@ void fota_req_stream_end(struct fota_req *r)
  * outcome is copied out before returning: once deferred, r belongs to the
  * handler (which may release it on the main loop at any time after). */
 struct route_call {
-    struct route *rt;
+    const struct fota_http_route_entry *rt;
     struct fota_req *r;
     int deferred;
 };
@@ -364,28 +62,22 @@ static void route_call_main(void *arg)
     r->parked = 1;
     rc->rt->fn(r);
     rc->deferred = r->deferred;
-    if (!r->deferred) {
-        if (!r->replied)
-            fota_reply_error(r, 500, "internal error: no reply");
-        r->parked = 0;
-        return;
-    }
+    if (!r->deferred && !r->replied)
+        fota_reply_error(r, 500, "internal error: no reply");
     /* From here on replies from the main loop travel to the worker. */
     r->parked = 0;
 }
 
-static void dispatch(struct evhttp_request *ev, void *arg)
+/* The request as handlers see it: peer, ids, method, decoded path, query.
+ * NULL after replying 400 to a malformed query (r is released then). */
+static struct fota_req *req_new(struct http_loop *hl, struct evhttp_request *ev)
 {
-    struct http_loop *hl = arg;
     struct fota_http *h = hl->hh;
-    struct fota_req *r;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
-    char *decoded = NULL;
-    int allowed = 0, matched = 0;
+    struct fota_req *r = fota_xcalloc(1, sizeof(*r));
 
-    r = fota_xcalloc(1, sizeof(*r));
-    snprintf(r->peer_buf, sizeof(r->peer_buf), "-");
+    r->peer_buf[0] = '-';
     if (evcon) {
         char *addr = NULL;
         ev_uint16_t port = 0;
@@ -393,66 +85,35 @@ static void dispatch(struct evhttp_request *ev, void *arg)
         if (addr)
             snprintf(r->peer_buf, sizeof(r->peer_buf), strchr(addr, ':') ? "[%s]:%u" : "%s:%u",
                      addr, port);
+        struct conn *c = fota_http__conn_track(hl, evcon);
+        r->conn_id = c->id;
     }
     TAILQ_INIT(&r->query);
-    if (evcon) {
-        struct conn *c = fota_http__conn_track(hl, evcon);
-        r->conn_id = c ? c->id : 0;
-    }
     r->ev = ev;
     r->srv = h->srv;
     r->loop = hl->loop;
     r->hloop = hl;
     r->id = __atomic_add_fetch(&h->next_req, 1, __ATOMIC_RELAXED);
     r->peer = r->peer_buf;
-    r->method = (int)evhttp_request_get_command(ev);
-    if (r->method == EVHTTP_REQ_HEAD) {
-        r->head = 1;
-        r->method = EVHTTP_REQ_GET;
-    }
-    const char *rawpath = uri ? evhttp_uri_get_path(uri) : NULL;
-    decoded = evhttp_uridecode(rawpath && *rawpath ? rawpath : "/", 0, NULL);
-    r->path_buf = decoded;
-    r->path = decoded ? decoded : "/";
+    r->path_buf = fota_http_route_path(uri ? evhttp_uri_get_path(uri) : NULL);
+    r->path = r->path_buf;
     const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (q && evhttp_parse_query_str(q, &r->query) != 0) {
+    int bad_query = q && evhttp_parse_query_str(q, &r->query) != 0;
+    r->method = fota_http_route_method((int)evhttp_request_get_command(ev),
+                                       fota_req_query(r, "method"), &r->head);
+    if (bad_query) {
         fota_reply_error(r, 400, "malformed query string");
-        goto out;
+        fota_req_release(r);
+        return NULL;
     }
-    if (r->method == EVHTTP_REQ_POST) {
-        const char *m = fota_req_query(r, "method");
-        if (m && strcasecmp(m, "PUT") == 0)
-            r->method = EVHTTP_REQ_PUT;
-        else if (m && strcasecmp(m, "DELETE") == 0)
-            r->method = EVHTTP_REQ_DELETE;
-    }
-    for (struct route *rt = h->routes; rt; rt = rt->next) {
-        if (!route_match(rt->pattern, r->path, r))
-            continue;
-        matched = 1;
-        allowed |= rt->methods;
-        if (!(rt->methods & r->method))
-            continue;
-        r->ud = rt->ud;
-        if (!(rt->flags & FOTA_ROUTE_ANY_LOOP) && h->srv->loops[0] &&
-            hl->loop != h->srv->loops[0]) {
-            struct route_call rc = { rt, r, 0 };
-            if (fota_loop_call(h->srv->loops[0], route_call_main, &rc) != 0) {
-                fota_reply_error(r, 503, "fotad is shutting down");
-                goto out;
-            }
-            if (rc.deferred)
-                return;   /* the handler owns r now (fota_req_release) */
-            goto out;
-        }
-        rt->fn(r);
-        if (r->deferred)
-            return;   /* the handler owns r now (fota_req_release) */
-        if (!r->replied)
-            fota_reply_error(r, 500, "internal error: no reply");
-        goto out;
-    }
-    if (matched) {
+    return r;
+}
+
+/* No route for the path and method: 405 with Allow, the console for paths
+ * outside /v1/, else 404. */
+static void reply_unrouted(struct fota_req *r, int allowed)
+{
+    if (allowed) {
         char allow[64];
         snprintf(allow, sizeof(allow), "%s%s%s%s", (allowed & EVHTTP_REQ_GET) ? "GET, HEAD, " : "",
                  (allowed & EVHTTP_REQ_POST) ? "POST, " : "", (allowed & EVHTTP_REQ_PUT) ? "PUT, " : "",
@@ -460,36 +121,58 @@ static void dispatch(struct evhttp_request *ev, void *arg)
         size_t al = strlen(allow);
         if (al >= 2)
             allow[al - 2] = '\0';
-        evhttp_add_header(evhttp_request_get_output_headers(ev), "Allow", allow);
+        evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Allow", allow);
         fota_reply_error(r, 405, "method not allowed here");
     } else if (strncmp(r->path, "/v1/", 4) != 0 && strcmp(r->path, "/v1") != 0) {
         r->replied = 1;
-        fota_http_web_serve(ev);
+        fota_http_web_serve(r->ev);
     } else {
         fota_reply_error(r, 404, "no such endpoint %s", r->path);
     }
-out:
-    /* A started stream keeps r (freed on close); everything else ends here. */
-    if (evcon) {
-        struct conn *c = fota_http__conn_track(hl, evcon);
-        if (c && c->stream == r)
-            return;
+}
+
+/* Runs the route's handler: here for FOTA_ROUTE_ANY_LOOP routes and on the
+ * main loop, else on the main loop while this worker waits. 1 when the
+ * handler deferred the reply (it owns r now). */
+static int route_run(struct http_loop *hl, const struct fota_http_route_entry *rt,
+                     struct fota_req *r)
+{
+    struct fota_loop *main_loop = hl->hh->srv->loops[0];
+    r->ud = rt->ud;
+    if (!(rt->flags & FOTA_ROUTE_ANY_LOOP) && main_loop && hl->loop != main_loop) {
+        struct route_call rc = { rt, r, 0 };
+        if (fota_loop_call(main_loop, route_call_main, &rc) != 0) {
+            fota_reply_error(r, 503, "fotad is shutting down");
+            return 0;
+        }
+        return rc.deferred;
     }
-    fota_req_release(r);
+    rt->fn(r);
+    if (r->deferred)
+        return 1;
+    if (!r->replied)
+        fota_reply_error(r, 500, "internal error: no reply");
+    return 0;
 }
 
-void fota_req_defer(struct fota_req *r)
+static void dispatch(struct evhttp_request *ev, void *arg)
 {
-    r->deferred = 1;
-}
-
-void fota_req_release(struct fota_req *r)
-{
+    struct http_loop *hl = arg;
+    struct fota_req *r = req_new(hl, ev);
+    int allowed;
     if (!r)
         return;
-    evhttp_clear_headers(&r->query);
-    free(r->path_buf);
-    free(r);
+    const struct fota_http_route_entry *rt =
+        fota_http_routes_find(&hl->hh->routes, r->path, r->method, r->caps, &r->ncaps, &allowed);
+    if (!rt)
+        reply_unrouted(r, allowed);
+    else if (route_run(hl, rt, r))
+        return;   /* deferred: the handler releases r (fota_req_release) */
+    /* A started stream keeps r (freed on close); everything else ends here. */
+    struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+    if (evcon && fota_http__conn_track(hl, evcon)->stream == r)
+        return;
+    fota_req_release(r);
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -795,11 +478,6 @@ void fota_http_free(struct fota_http *h)
     h->srv->http = NULL;
     for (int i = h->nloops; i-- > 0;)
         loop_free(h->loops[i]);
-    while (h->routes) {
-        struct route *n = h->routes->next;
-        free(h->routes->pattern);
-        free(h->routes);
-        h->routes = n;
-    }
+    fota_http_routes_free(&h->routes);
     free(h);
 }

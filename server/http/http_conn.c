@@ -9,6 +9,8 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/ssl.h>
 
+#include "xmalloc.h"
+
 static void fresh_done(struct http_loop *h, struct bufferevent *bev);
 
 /* Fibonacci hashing of the pointer: malloc's fixed strides spread evenly. */
@@ -53,9 +55,7 @@ struct conn *fota_http__conn_track(struct http_loop *h, struct evhttp_connection
     for (struct conn *c = h->buckets[b]; c; c = c->next)
         if (c->evcon == evcon)
             return c;
-    struct conn *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
+    struct conn *c = fota_xcalloc(1, sizeof(*c));
     fresh_done(h, evhttp_connection_get_bufferevent(evcon));
     h->conns_created++;
     c->evcon = evcon;
@@ -121,9 +121,7 @@ static struct bufferevent *fresh_add(struct http_loop *h, struct bufferevent *be
     if (!bev)
         return NULL;
     fota_http_errpage_watch(&h->errpages, bev);
-    f = calloc(1, sizeof(*f));
-    if (!f)
-        return bev; /* untracked: drain waits for the grace period */
+    f = fota_xcalloc(1, sizeof(*f));
     bufferevent_incref(bev);
     f->bev = bev;
     f->next = h->fresh;

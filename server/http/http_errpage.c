@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "xmalloc.h"
+
 #define PAGE_MAX 4096                       /* libevent's pages are ~300 bytes */
 #define PAGE_TAIL "</BODY></HTML>\n"        /* how evhttp_send_error ends its page */
 #define PAGE_TYPE "\r\nContent-Type: text/html"   /* evhttp_send_page_ */
@@ -30,8 +32,9 @@ struct fota_http_linger {
     struct fota_http_linger *prev, *next;
 };
 
-/* The loop whose connections this thread serves (one evhttp loop per thread). */
-static __thread struct fota_http_errpages *cur_ep;
+/* Per thread: the error pages of the loop this thread serves (one evhttp
+ * loop per thread). */
+static _Thread_local struct fota_http_errpages *cur_ep;
 
 static void linger_end(struct fota_http_linger *l)
 {
@@ -94,9 +97,7 @@ static void linger_handover(evutil_socket_t fd, short what, void *arg)
 
 static void linger_start(struct fota_http_errpages *ep, struct bufferevent *bev)
 {
-    struct fota_http_linger *l = calloc(1, sizeof(*l));
-    if (!l)
-        return;
+    struct fota_http_linger *l = fota_xcalloc(1, sizeof(*l));
     l->timer = evtimer_new(bufferevent_get_base(bev), linger_handover, l);
     if (!l->timer) {
         free(l);

@@ -11,20 +11,12 @@
 
 #include "http.h"
 #include "http_errpage.h"
+#include "http_route.h"
 #include "loop.h"
 
 #define CONN_BITS 10
 #define CONN_BUCKETS (1u << CONN_BITS)
 #define MAX_LISTENERS 4
-
-struct route {
-    int methods;
-    int flags;                    /* FOTA_ROUTE_* */
-    char *pattern;
-    fota_http_handler fn;
-    void *ud;
-    struct route *next;           /* newest first */
-};
 
 /* One HTTP connection that has carried a request. */
 struct conn {
@@ -74,7 +66,7 @@ struct http_loop {
 
 struct fota_http {
     struct fota_server *srv;
-    struct route *routes;          /* fixed once the workers run */
+    struct fota_http_routes routes;  /* fixed once the workers run */
     struct http_loop *loops[FOTA_LOOPS_MAX];
     int nloops;
     uint64_t next_req;             /* atomic */
@@ -93,12 +85,15 @@ static inline int http_draining(const struct fota_http *h)
     return __atomic_load_n(&h->draining, __ATOMIC_ACQUIRE);
 }
 
+/* The access log line of a reply (http_reply.c). */
+void fota_http__log_reply(struct fota_req *r, int code, size_t len);
+
 /* Connection accounting (http_conn.c). A connection is "fresh" from the
  * moment evhttp gets its bufferevent until it carries a request; then it is
  * tracked until evhttp closes it, so a graceful SIGTERM knows what is open. */
 
 /* The tracked connection of evcon, created (and its fresh entry dropped) on
- * its first request. NULL on out of memory. */
+ * its first request. */
 struct conn *fota_http__conn_track(struct http_loop *h, struct evhttp_connection *evcon);
 /* Forgets one fresh connection (drops our bufferevent reference). */
 void fota_http__fresh_unlink(struct http_loop *h, struct fresh *f);

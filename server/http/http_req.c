@@ -1,10 +1,16 @@
-/* http_req.c - request helpers of the API handlers: query and header
- * access, key authentication (401/403 replies), JSON bodies (400/413) and
- * numeric ids from route captures (404). */
+/* http_req.c - the request (struct fota_req, http.h), fota_req_*: query
+ * and header access, key authentication (401/403 replies), JSON bodies
+ * (400/413), numeric ids from route captures (404), deferral and release,
+ * and server-sent-event streams on its connection. */
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "http_int.h"
+#include "log.h"
 
 const char *fota_req_query(const struct fota_req *r, const char *name)
 {
@@ -96,3 +102,82 @@ int64_t fota_req_cap_id(struct fota_req *r, int i)
     }
     return v;
 }
+
+/* ------------------------------------------------------------ life time */
+
+void fota_req_defer(struct fota_req *r)
+{
+    r->deferred = 1;
+}
+
+void fota_req_release(struct fota_req *r)
+{
+    if (!r)
+        return;
+    evhttp_clear_headers(&r->query);
+    free(r->path_buf);
+    free(r);
+}
+
+/* ---------------------------------------------------------------- streams */
+
+int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *ud)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    struct http_loop *hl = r->hloop;
+    struct conn *c = evcon && hl && !r->parked ? fota_http__conn_track(hl, evcon) : NULL;
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+
+    if (!c || c->stream || http_draining(r->srv->http) || hl->draining) {
+        fota_reply_error(r, 503, "cannot stream now");
+        return FOTA_EBUSY;
+    }
+    evhttp_add_header(oh, "Content-Type", "text/event-stream");
+    evhttp_add_header(oh, "Cache-Control", "no-cache");
+    r->replied = 1;
+    c->stream = r;
+    c->closed = closed;
+    c->closed_ud = ud;
+    fota_http__log_reply(r, 200, 0);
+    evhttp_send_reply_start(r->ev, 200, "OK");
+    return 0;
+}
+
+int fota_req_stream_send(struct fota_req *r, const char *data, size_t len)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    /* A reader that does not keep up is cut off rather than buffered forever. */
+    if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > FOTA_STREAM_BACKLOG_MAX) {
+        FOTA_WARN("http stream too slow, closing req=%" PRIu64 " conn=%" PRIu64 " backlog=%zu",
+                  r->id, r->conn_id, evbuffer_get_length(bufferevent_get_output(bev)));
+        fota_req_stream_end(r);
+        return FOTA_ECLOSED;
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return FOTA_ENOMEM;
+    evbuffer_add(b, data, len);
+    evhttp_send_reply_chunk(r->ev, b);
+    evbuffer_free(b);
+    return 0;
+}
+
+void fota_req_stream_end(struct fota_req *r)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    struct conn *c = evcon && r->hloop ? fota_http__conn_track(r->hloop, evcon) : NULL;
+    fota_stream_closed_cb cb = NULL;
+    void *ud = NULL;
+
+    if (c && c->stream == r) {
+        cb = c->closed;
+        ud = c->closed_ud;
+        c->stream = NULL;
+    }
+    evhttp_send_reply_end(r->ev);
+    fota_req_release(r);
+    if (cb)
+        cb(ud);
+}
+

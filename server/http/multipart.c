@@ -7,7 +7,7 @@
 
 #include "fota_err.h"
 
-int fota_mp_str_eq(struct fota_mp_str s, const char *t)
+int fota_multipart_str_eq(struct fota_mp_str s, const char *t)
 {
     size_t n = strlen(t);
     return s.ptr && s.len == n && memcmp(s.ptr, t, n) == 0;

@@ -42,6 +42,6 @@ int fota_multipart_parse(const uint8_t *body, size_t len, const char *boundary,
                          struct fota_mp_part *parts, size_t max_parts, size_t *nparts);
 
 /* 1 if s equals the NUL-terminated text t exactly. */
-int fota_mp_str_eq(struct fota_mp_str s, const char *t);
+int fota_multipart_str_eq(struct fota_mp_str s, const char *t);
 
 #endif

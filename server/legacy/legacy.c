@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -27,6 +26,11 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+
+#include "addr.h"
+#include "clock.h"
+#include "fota_str.h"
+#include "xmalloc.h"
 
 #define LEGACY_LISTENERS_MAX 8
 #define ACK_POLL_MIN_MS 1
@@ -95,9 +99,7 @@ static void conn_start(struct conn *c);
 
 static uint64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)fota_clock_mono_ms();
 }
 
 static struct timeval ms_tv(unsigned ms)
@@ -148,7 +150,7 @@ int fota_legacy_conf_check(const struct fota_legacy_conf *conf, char *err, size_
     if (!why)
         return 0;
     if (err && err_len)
-        snprintf(err, err_len, "%s", why);
+        fota_str_copy(err, err_len, why);
     return FOTA_ECONFIG;
 }
 
@@ -541,11 +543,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         refuse(lg, fd, peer, id);
         return;
     }
-    c = calloc(1, sizeof(*c));
-    if (!c) {
-        evutil_closesocket(fd);
-        return;
-    }
+    c = fota_xcalloc(1, sizeof(*c));
     c->lg = lg;
     c->id = id;
     c->t_start_ms = now_ms();
@@ -599,9 +597,7 @@ struct fota_legacy *fota_legacy_new(struct event_base *base, const struct fota_l
 
     if (!base || !src || !src->open)
         return NULL;
-    lg = calloc(1, sizeof(*lg));
-    if (!lg)
-        return NULL;
+    lg = fota_xcalloc(1, sizeof(*lg));
     if (conf)
         lg->conf = *conf;
     else
@@ -641,46 +637,27 @@ void fota_legacy_set_record_cb(struct fota_legacy *lg, fota_legacy_record_cb cb,
 
 int fota_legacy_listen(struct fota_legacy *lg, const char *addr, int port, int *bound_port)
 {
-    struct addrinfo hints, *ai = NULL;
     struct sockaddr_storage ss;
-    socklen_t sslen = sizeof(ss);
-    char host[INET6_ADDRSTRLEN + 2], serv[8];
+    socklen_t sslen;
     unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE;
     struct evconnlistener *l;
-    size_t n;
 
     if (port < 0 || port > 65535)
         return FOTA_EINVAL;
     if (lg->nlis >= LEGACY_LISTENERS_MAX)
         return FOTA_ERANGE;
-    if (!addr || !*addr)
-        addr = "0.0.0.0";
-    n = strlen(addr);
-    if (n >= sizeof(host))
-        return FOTA_EINVAL;
-    if (addr[0] == '[' && n > 2 && addr[n - 1] == ']') {
-        memcpy(host, addr + 1, n - 2);
-        host[n - 2] = '\0';
-    } else {
-        memcpy(host, addr, n + 1);
-    }
-    snprintf(serv, sizeof(serv), "%d", port);
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-    if (getaddrinfo(host, serv, &hints, &ai) != 0 || !ai)
+    if (fota_addr_parse(addr && *addr ? addr : "0.0.0.0", port, &ss, &sslen, NULL, 0) != 0)
         return FOTA_EINVAL;
     /* "::" stays dual-stack (IPv4 devices reach it too), as fotad's other listeners */
-    l = evconnlistener_new_bind(lg->base, on_accept, lg, flags, 511, ai->ai_addr,
-                                (int)ai->ai_addrlen);
-    freeaddrinfo(ai);
+    l = evconnlistener_new_bind(lg->base, on_accept, lg, flags, 511, (struct sockaddr *)&ss,
+                                (int)sslen);
     if (!l)
         return FOTA_EIO;
     evconnlistener_set_error_cb(l, on_accept_error);
     lg->lis[lg->nlis++] = l;
     if (bound_port) {
         *bound_port = port;
+        sslen = sizeof(ss);
         if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &sslen) == 0)
             *bound_port = ss.ss_family == AF_INET6
                               ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)

@@ -73,8 +73,7 @@ struct fota_legacy_record {
 typedef void (*fota_legacy_record_cb)(void *ud, const struct fota_legacy_record *rec);
 
 /* Creates a listener on base. conf NULL = defaults; conf and *src are copied. log may be NULL.
- * Returns NULL if conf is out of range (see fota_legacy_conf_check), src->open is NULL or
- * memory is short. The listener relies on SIGPIPE being ignored by the process. */
+ * Returns NULL if conf is out of range (see fota_legacy_conf_check) or src->open is NULL. The listener relies on SIGPIPE being ignored by the process. */
 struct fota_legacy *fota_legacy_new(struct event_base *base, const struct fota_legacy_conf *conf,
                                     const struct fota_legacy_source *src, fota_log_cb log,
                                     void *log_ud);

@@ -21,7 +21,10 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
+#include "fota_str.h"
 #include "fwimg.h"
+#include "xmalloc.h"
 
 struct dropin_image {
     const char *arg;        /* as given on the command line */
@@ -108,11 +111,7 @@ static int image_check(const char *path, int slot, char *why, size_t why_len, in
         snprintf(why, why_len, "not a regular file of 1..%u bytes", FOTA_FWIMG_MAX_SIZE);
         goto out;
     }
-    buf = malloc((size_t)st.st_size);
-    if (!buf) {
-        snprintf(why, why_len, "out of memory");
-        goto out;
-    }
+    buf = fota_xmalloc((size_t)st.st_size);
     while (got < (size_t)st.st_size) {
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
         if (n <= 0) {
@@ -202,7 +201,7 @@ static int dropin_open(void *ud, int section, int *fd, uint64_t *size, char *lab
     }
     *fd = f;
     *size = (uint64_t)st.st_size;
-    snprintf(label, label_len, "%s", im->arg);
+    fota_str_copy(label, label_len, im->arg);
     return 0;
 }
 
@@ -210,7 +209,7 @@ static void dropin_log(void *ud, int level, const char *msg)
 {
     static const char *names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
     char ts[32];
-    time_t t = time(NULL);
+    time_t t = (time_t)fota_clock_wall_s();
     struct tm tm;
 
     if (level < FOTA_LOG_INFO)
@@ -338,9 +337,7 @@ int fota_legacy_dropin_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
     fota_legacy_conf_init(&conf);
-    d = calloc(1, sizeof(*d));
-    if (!d)
-        return 1;
+    d = fota_xcalloc(1, sizeof(*d));
     rc = parse_args(argc, argv, fw, &port, &bind, &conf);
     if (rc != 0) {
         rc = rc == 2 ? 0 : 1;
@@ -391,8 +388,8 @@ int fota_legacy_dropin_main(int argc, char **argv)
     src.ud = d;
     lg = fota_legacy_new(d->base, &conf, &src, dropin_log, NULL);
     if (!lg) {
-        fprintf(stderr, "ERROR :: bad settings: %s\n",
-                fota_legacy_conf_check(&conf, why, sizeof(why)) ? why : "out of memory");
+        fota_legacy_conf_check(&conf, why, sizeof(why));
+        fprintf(stderr, "ERROR :: bad settings: %s\n", why);
         goto out;
     }
     fota_legacy_set_record_cb(lg, dropin_record, NULL);

@@ -10,8 +10,10 @@
 
 #include "legacy.h"
 #include "legacy_api.h"
+#include "fota_str.h"
 #include "log.h"
 #include "server.h"
+#include "xmalloc.h"
 
 /* The module's settings (its rows below). */
 struct legacy_mod_conf {
@@ -101,9 +103,7 @@ static int mod_open(void *ud, int section, int *fd, uint64_t *size, char *label,
     rc = product_resolve(m, &prod);
     if (rc != 0)
         return rc == FOTA_ENOENT ? FOTA_ENOENT : rc;
-    rom = calloc(1, sizeof(*rom));
-    if (!rom)
-        return FOTA_ENOMEM;
+    rom = fota_xcalloc(1, sizeof(*rom));
     rc = srv->store->ops->rom_current(srv->store, prod.id, rom);
     if (rc != 0) {
         if (rc == FOTA_ENOENT)
@@ -144,12 +144,12 @@ static void mod_record(void *ud, const struct fota_legacy_record *r)
     int rc;
 
     memset(&t, 0, sizeof(t));
-    snprintf(t.peer, sizeof(t.peer), "%s", r->peer);
+    fota_str_copy(t.peer, sizeof(t.peer), r->peer);
     t.section = r->section;
     t.bytes = (int64_t)r->bytes_sent;
-    snprintf(t.result, sizeof(t.result), "%s", r->result);
+    fota_str_copy(t.result, sizeof(t.result), r->result);
     t.duration_ms = (int64_t)r->duration_ms;
-    snprintf(t.mode, sizeof(t.mode), "%s", r->mode);
+    fota_str_copy(t.mode, sizeof(t.mode), r->mode);
     rc = st->ops->transfer_add(st, &t);
     if (rc != 0)
         FOTA_WARN("mod=legacy cannot store transfer conn=%llu error=%s",
@@ -187,9 +187,7 @@ static int mod_start(struct fota_server *srv, void **state)
         FOTA_ERROR("mod=legacy bad settings error=\"%s\"", why);
         return FOTA_ECONFIG;
     }
-    m = calloc(1, sizeof(*m));
-    if (!m)
-        return FOTA_ENOMEM;
+    m = fota_xcalloc(1, sizeof(*m));
     m->srv = srv;
     m->conf = mc;
     src.open = mod_open;

@@ -1,4 +1,4 @@
-/* core_version_test.c - server/core/version.c: the Espressif and dotted grammars
+/* version_test.c - server/core/version.c: the Espressif and dotted grammars
  * and the ordering used for "device runs an older version". */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* http_multipart_test.c - server/http/multipart.c: boundaries, fields and files,
+/* multipart_test.c - server/http/multipart.c: boundaries, fields and files,
  * tri-state results for truncated and malformed bodies, and the bounds. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,17 +61,17 @@ static void test_parse_ok(void **st)
     assert_int_equal(fota_multipart_parse((const uint8_t *)body_ok, sizeof(body_ok) - 1, B,
                                           parts, 8, &n), 0);
     assert_int_equal(n, 3);
-    assert_true(fota_mp_str_eq(parts[0].name, "version"));
+    assert_true(fota_multipart_str_eq(parts[0].name, "version"));
     assert_null(parts[0].filename.ptr);
     assert_int_equal(parts[0].len, 4);
     assert_memory_equal(parts[0].data, "v1.1", 4);
-    assert_true(fota_mp_str_eq(parts[1].name, "file"));
-    assert_true(fota_mp_str_eq(parts[1].filename, "user1.bin"));
-    assert_true(fota_mp_str_eq(parts[1].content_type, "application/octet-stream"));
+    assert_true(fota_multipart_str_eq(parts[1].name, "file"));
+    assert_true(fota_multipart_str_eq(parts[1].filename, "user1.bin"));
+    assert_true(fota_multipart_str_eq(parts[1].content_type, "application/octet-stream"));
     /* Binary data with CRLF and a near-boundary line stays intact. */
     assert_int_equal(parts[1].len, 4 + 2 + 18);
     assert_memory_equal(parts[1].data, "\xea\x04\x00\x01\r\n--not-the-boundary", 24);
-    assert_true(fota_mp_str_eq(parts[2].name, "empty"));
+    assert_true(fota_multipart_str_eq(parts[2].name, "empty"));
     assert_int_equal(parts[2].len, 0);
 }
 

@@ -1,4 +1,4 @@
-/* core_keys_test.c - server/core/keys.c: key format, hashing, derivation,
+/* keys_test.c - server/core/keys.c: key format, hashing, derivation,
  * Authorization header parsing, key files and the master key sector. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* core_bus_test.c - the message bus of server/core/server.c: publish stores
+/* server_bus_test.c - the message bus (server/core/server_bus.c): publish stores
  * the message and fans it out on the loop thread to matching subscribers,
  * also when published from another thread; unsubscribe inside a callback. */
 #include <setjmp.h>

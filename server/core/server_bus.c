@@ -1,0 +1,189 @@
+/* server_bus.c - the live message bus (server.h): one queue and subscriber
+ * list per loop. A publish (any thread) stores the message, copies it to
+ * every loop that has subscribers and wakes it; each loop fans out to its own
+ * subscribers, so a live feed is only touched on its loop. */
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "loop.h"
+#include "server.h"
+#include "xmalloc.h"
+
+struct fota_server_sub {
+    int64_t product_id, device_id;
+    fota_message_cb cb;
+    void *ud;
+    int dead;
+    int loop;                        /* index of the loop it belongs to */
+    struct fota_server_sub *next;
+};
+
+struct pending {
+    struct fota_message m;
+    struct pending *next;
+};
+
+struct bus_loop {
+    struct fota_server *srv;
+    pthread_mutex_t lock;
+    struct pending *head, *tail;     /* published, not yet fanned out */
+    struct event *notify;
+    struct fota_server_sub *subs;    /* loop thread only */
+    int nsubs;                       /* atomic: publishers skip loops without subscribers */
+    int dispatching;
+};
+
+struct fota_server_bus {
+    int n;
+    struct bus_loop loop[FOTA_LOOPS_MAX];
+};
+
+static void bus_sweep(struct bus_loop *b)
+{
+    for (struct fota_server_sub **pp = &b->subs; *pp;) {
+        if ((*pp)->dead) {
+            struct fota_server_sub *d = *pp;
+            *pp = d->next;
+            free(d);
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+}
+
+static void bus_notify(evutil_socket_t fd, short what, void *arg)
+{
+    struct bus_loop *b = arg;
+    struct pending *list;
+
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&b->lock);
+    list = b->head;
+    b->head = b->tail = NULL;
+    pthread_mutex_unlock(&b->lock);
+    b->dispatching = 1;
+    while (list) {
+        struct pending *p = list;
+        list = p->next;
+        for (struct fota_server_sub *s = b->subs; s; s = s->next) {
+            if (s->dead)
+                continue;
+            if (s->product_id && s->product_id != p->m.product_id)
+                continue;
+            if (s->device_id && s->device_id != p->m.device_id)
+                continue;
+            s->cb(s->ud, &p->m);
+        }
+        free(p);
+    }
+    b->dispatching = 0;
+    bus_sweep(b);
+}
+
+int fota_server_bus_init(struct fota_server *srv)
+{
+    if (!srv->bus)
+        srv->bus = fota_xcalloc(1, sizeof(*srv->bus));
+    struct fota_server_bus *b = srv->bus;
+    int n = srv->nloops > 0 ? srv->nloops : 1;
+    for (int i = b->n; i < n; i++) {
+        struct bus_loop *bl = &b->loop[i];
+        struct event_base *base = srv->loops[i] ? fota_loop_base(srv->loops[i]) : srv->base;
+        bl->srv = srv;
+        pthread_mutex_init(&bl->lock, NULL);
+        bl->notify = event_new(base, -1, 0, bus_notify, bl);
+        if (!bl->notify) {
+            pthread_mutex_destroy(&bl->lock);
+            return FOTA_ENOMEM;
+        }
+        b->n = i + 1;
+    }
+    return 0;
+}
+
+void fota_server_bus_cleanup(struct fota_server *srv)
+{
+    struct fota_server_bus *b = srv->bus;
+    if (!b)
+        return;
+    for (int i = 0; i < b->n; i++) {
+        struct bus_loop *bl = &b->loop[i];
+        if (bl->notify)
+            event_free(bl->notify);
+        while (bl->head) {
+            struct pending *n = bl->head->next;
+            free(bl->head);
+            bl->head = n;
+        }
+        while (bl->subs) {
+            struct fota_server_sub *n = bl->subs->next;
+            free(bl->subs);
+            bl->subs = n;
+        }
+        pthread_mutex_destroy(&bl->lock);
+    }
+    free(b);
+    srv->bus = NULL;
+}
+
+int fota_server_publish_message(struct fota_server *srv, struct fota_message *m)
+{
+    int r = srv->store->ops->message_add(srv->store, m);
+    if (r)
+        return r;
+    if (!srv->bus)
+        return 0;
+    for (int i = 0; i < srv->bus->n; i++) {
+        struct bus_loop *bl = &srv->bus->loop[i];
+        if (__atomic_load_n(&bl->nsubs, __ATOMIC_ACQUIRE) == 0)
+            continue;
+        struct pending *p = fota_xmalloc(sizeof(*p));
+        p->m = *m;
+        p->next = NULL;
+        pthread_mutex_lock(&bl->lock);
+        if (bl->tail)
+            bl->tail->next = p;
+        else
+            bl->head = p;
+        bl->tail = p;
+        pthread_mutex_unlock(&bl->lock);
+        event_active(bl->notify, EV_READ, 0);
+    }
+    return 0;
+}
+
+struct fota_server_sub *fota_server_subscribe(struct fota_server *srv, int64_t product_id,
+                                              int64_t device_id, fota_message_cb cb, void *ud)
+{
+    struct fota_loop *l = fota_loop_current();
+    int i = l ? fota_loop_index(l) : 0;
+    if (!srv->bus || i >= srv->bus->n)
+        return NULL;
+    struct bus_loop *bl = &srv->bus->loop[i];
+    struct fota_server_sub *s = fota_xcalloc(1, sizeof(*s));
+    s->product_id = product_id;
+    s->device_id = device_id;
+    s->cb = cb;
+    s->ud = ud;
+    s->loop = i;
+    s->next = bl->subs;
+    bl->subs = s;
+    __atomic_add_fetch(&bl->nsubs, 1, __ATOMIC_RELEASE);
+    return s;
+}
+
+void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *sub)
+{
+    if (!sub || !srv->bus)
+        return;
+    struct bus_loop *bl = &srv->bus->loop[sub->loop];
+    if (!sub->dead)
+        __atomic_sub_fetch(&bl->nsubs, 1, __ATOMIC_RELEASE);
+    sub->dead = 1;
+    if (bl->dispatching)
+        return;
+    bus_sweep(bl);
+}
+
