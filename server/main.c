@@ -50,7 +50,7 @@ struct daemon {
 static void conf_set_build(struct fota_conf_set *set, struct fota_config *conf, void **confs)
 {
     memset(set, 0, sizeof(*set));
-    fota_config_add_part(set, "core", fota_conf_opts, conf, fota_config_check_core);
+    fota_config_add_part(set, "core", fota_config_opts, conf, fota_config_check_core);
     for (size_t i = 0; i < NMODULES; i++) {
         const struct fota_module *m = modules[i];
         if (!m->conf_opts)
@@ -258,7 +258,7 @@ static int test_config(const struct daemon *d, const char *config_file)
 
 int main(int argc, char **argv)
 {
-    static struct daemon d;
+    static struct daemon d;   /* the one daemon: too large for the stack, lives until exit */
     struct fota_cmdline cl;
     void *confs[NMODULES] = { 0 };
     char err[512];

@@ -76,18 +76,15 @@ static void remove_blobs(struct fota_api *api, const struct fota_rom *rom, json_
 static void handle_rom_delete(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
-    struct fota_key key;
     struct fota_product p;
     struct fota_rom *rom = NULL;
     const char *version = r->caps[1];
     int64_t pid, job = 0;
     int e;
 
-    if (fota_req_admin(r, &key))
+    if (fota_api_admin_product(r, &p))
         return;
-    pid = fota_req_cap_id(r, 0);
-    if (pid < 0 || fota_api_product_load(r, pid, &p))
-        return;
+    pid = p.id;
     if (strcmp(p.current_version, version) == 0 && p.devices_total > 0) {
         fota_reply_error(r, 409, "version %s is the current (recommended) release of product "
                                  "%lld, which has %lld device(s): make another release current "
@@ -115,7 +112,7 @@ static void handle_rom_delete(struct fota_req *r)
         goto out;
     }
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "release %s of product %lld", version, (long long)pid);
         goto out;
     }
     json_t *j = json_object();
@@ -123,7 +120,7 @@ static void handle_rom_delete(struct fota_req *r)
     remove_blobs(r->ud, rom, j);
     FOTA_INFO("rom deleted product=%lld version=%s files=%zu blobs_removed=%zu", (long long)pid,
               version, rom->nfiles, json_array_size(json_object_get(j, "blobs_removed")));
-    fota_api_note(srv, pid, 0, "rom_deleted", json_pack("{s:s}", "version", version));
+    fota_api_note(srv, pid, 0, "rom_deleted", fota_http_json_pack("{s:s}", "version", version));
     fota_reply_json(r, 200, j);
 out:
     free(rom);
@@ -151,12 +148,8 @@ static void handle_device_delete(struct fota_req *r)
     }
     fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* its pending ledger rows land before they go */
     e = srv->store->ops->device_delete(srv->store, id);
-    if (e == FOTA_ENOENT) {
-        fota_reply_error(r, 404, "no device %lld", (long long)id);
-        return;
-    }
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "device %lld", (long long)id);
         return;
     }
     /* The keys are gone from the store (and from every cache at its next
@@ -166,7 +159,7 @@ static void handle_device_delete(struct fota_req *r)
     FOTA_INFO("device deleted dev=%lld product=%lld connections_closed=%d", (long long)id,
               (long long)d.product_id, closed);
     fota_api_note(srv, d.product_id, 0, "device_deleted",
-         json_pack("{s:I, s:s}", "device_id", (json_int_t)id, "device", d.name));
+         fota_http_json_pack("{s:I, s:s}", "device_id", (json_int_t)id, "device", d.name));
     d.online = 0;
     json_t *j = json_object();
     json_object_set_new(j, "device", fota_api_json_device(&d));
@@ -177,22 +170,19 @@ static void handle_device_delete(struct fota_req *r)
 static void handle_product_delete(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
-    struct fota_key key;
     struct fota_product p;
     struct fota_rom *roms = NULL;
     size_t nroms = 0;
     int64_t id;
     int e;
 
-    if (fota_req_admin(r, &key))
+    if (fota_api_admin_product(r, &p))
         return;
-    id = fota_req_cap_id(r, 0);
-    if (id < 0 || fota_api_product_load(r, id, &p))
-        return;
+    id = p.id;
     e = srv->store->ops->rom_list(srv->store, id, &roms, &nroms);
     free(roms);
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "releases of product %lld", (long long)id);
         return;
     }
     if (p.devices_total > 0 || nroms > 0) {
@@ -202,16 +192,12 @@ static void handle_product_delete(struct fota_req *r)
         return;
     }
     e = srv->store->ops->product_delete(srv->store, id);
-    if (e == FOTA_ENOENT) {
-        fota_reply_error(r, 404, "no product %lld", (long long)id);
-        return;
-    }
     if (e == FOTA_EBUSY) {   /* a device or release arrived since the check */
         fota_reply_error(r, 409, "product %lld still has devices or releases", (long long)id);
         return;
     }
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "product %lld", (long long)id);
         return;
     }
     FOTA_INFO("product deleted product=%lld name=\"%s\"", (long long)id, p.name);
@@ -223,9 +209,9 @@ static void handle_product_delete(struct fota_req *r)
 int fota_api_delete_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
-    { FOTA_M_DELETE, "/v1/products/*/roms/*/", handle_rom_delete, 0 },
-    { FOTA_M_DELETE, "/v1/devices/*/", handle_device_delete, 0 },
-    { FOTA_M_DELETE, "/v1/products/*/", handle_product_delete, 0 },
+        { FOTA_M_DELETE, "/v1/products/*/roms/*/", handle_rom_delete, 0 },
+        { FOTA_M_DELETE, "/v1/devices/*/", handle_device_delete, 0 },
+        { FOTA_M_DELETE, "/v1/products/*/", handle_product_delete, 0 },
     };
     return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

@@ -69,7 +69,7 @@ static void handle_device_rename(struct fota_req *r)
     json_decref(body);
     int e = r->srv->store->ops->device_update(r->srv->store, &d, FOTA_DEV_F_NAME);
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "device %lld", (long long)d.id);
         return;
     }
     fota_reply_json(r, 200, NULL);
@@ -78,9 +78,9 @@ static void handle_device_rename(struct fota_req *r)
 int fota_api_device_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
-    { FOTA_M_GET | FOTA_M_POST, "/v1/ping/", handle_ping, 0 },
-    { FOTA_M_GET, "/v1/device/", handle_device_self, 0 },
-    { FOTA_M_PUT, "/v1/device/", handle_device_rename, 0 },
+        { FOTA_M_GET | FOTA_M_POST, "/v1/ping/", handle_ping, 0 },
+        { FOTA_M_GET, "/v1/device/", handle_device_self, 0 },
+        { FOTA_M_PUT, "/v1/device/", handle_device_rename, 0 },
     };
     return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

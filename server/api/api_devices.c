@@ -51,7 +51,7 @@ static json_t *device_view(struct fota_server *srv, const struct fota_device *d,
     /* The current or last firmware download since fotad started (memory). */
     struct fota_rom_progress dl;
     if (fota_rom_progress_get(srv, d->id, &dl) == 0)
-        json_object_set_new(j, "download", json_pack(
+        json_object_set_new(j, "download", fota_http_json_pack(
             "{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I}", "file", dl.file,
             "version", dl.version, "bytes", (json_int_t)dl.bytes, "total", (json_int_t)dl.total,
             "offset", (json_int_t)dl.offset, "size", (json_int_t)dl.size,
@@ -65,7 +65,6 @@ static json_t *device_view(struct fota_server *srv, const struct fota_device *d,
 static void handle_device_create(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
-    struct fota_key key;
     struct fota_product p;
     struct fota_device d;
     char master[FOTA_KEY_BUF], owner[FOTA_KEY_BUF];
@@ -73,11 +72,9 @@ static void handle_device_create(struct fota_req *r)
     int64_t pid;
     int e;
 
-    if (fota_req_admin(r, &key))
+    if (fota_api_admin_product(r, &p))
         return;
-    pid = fota_req_cap_id(r, 0);
-    if (pid < 0 || fota_api_product_load(r, pid, &p))
-        return;
+    pid = p.id;
     body = fota_req_json_body(r);
     if (!body)
         return;
@@ -112,7 +109,7 @@ static void handle_device_create(struct fota_req *r)
         goto out;
     }
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "device %s", d.name);
         goto out;
     }
     e = fota_server_device_keys_create(srv, &d);
@@ -135,20 +132,17 @@ out:
 
 static void handle_device_list(struct fota_req *r)
 {
-    struct fota_key key;
     struct fota_product p;
     struct fota_device *list = NULL;
     size_t n = 0;
     int64_t pid;
 
-    if (fota_req_admin(r, &key))
+    if (fota_api_admin_product(r, &p))
         return;
-    pid = fota_req_cap_id(r, 0);
-    if (pid < 0 || fota_api_product_load(r, pid, &p))
-        return;
+    pid = p.id;
     int e = r->srv->store->ops->device_list(r->srv->store, pid, &list, &n);
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "devices of product %lld", (long long)pid);
         return;
     }
     json_t *arr = json_array();
@@ -215,7 +209,7 @@ static void handle_device_rotate_keys(struct fota_req *r)
         return;
     e = srv->store->ops->key_delete_for_device(srv->store, d.id, 0);
     if (e && e != FOTA_ENOENT) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "keys of device %lld", (long long)d.id);
         return;
     }
     d.key_generation++;
@@ -223,7 +217,7 @@ static void handle_device_rotate_keys(struct fota_req *r)
     if (e == 0)
         e = fota_server_device_keys_create(srv, &d);
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "device %lld", (long long)d.id);
         return;
     }
     fota_server_device_key(srv, "master", &d, master);
@@ -258,7 +252,7 @@ static void handle_device_commands(struct fota_req *r)
     }
     int e = r->srv->store->ops->command_list_device(r->srv->store, d.id, 0, &list, &n);
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "commands of device %lld", (long long)d.id);
         return;
     }
     json_t *arr = json_array();
@@ -291,7 +285,7 @@ static void handle_device_keybin(struct fota_req *r)
         return;
     }
     fota_server_device_key(srv, "token", &d, token);
-    fota_keybin_build(master, token, 0, sector);
+    fota_key_bin_build(master, token, 0, sector);
     struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
     evhttp_add_header(oh, "Content-Disposition", "attachment; filename=master_device_key.bin");
     if (srv->store->ops->product_get(srv->store, d.product_id, &p) == 0) {
@@ -312,12 +306,12 @@ static void handle_device_keybin(struct fota_req *r)
 int fota_api_devices_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
-    { FOTA_M_POST, "/v1/products/*/devices/", handle_device_create, 0 },
-    { FOTA_M_GET, "/v1/products/*/devices/", handle_device_list, 0 },
-    { FOTA_M_GET, "/v1/devices/*/", handle_device_get, 0 },
-    { FOTA_M_GET, "/v1/devices/*/master_device_key.bin", handle_device_keybin, 0 },
-    { FOTA_M_GET, "/v1/devices/*/commands/", handle_device_commands, 0 },
-    { FOTA_M_POST, "/v1/devices/*/rotate_keys", handle_device_rotate_keys, 0 },
+        { FOTA_M_POST, "/v1/products/*/devices/", handle_device_create, 0 },
+        { FOTA_M_GET, "/v1/products/*/devices/", handle_device_list, 0 },
+        { FOTA_M_GET, "/v1/devices/*/", handle_device_get, 0 },
+        { FOTA_M_GET, "/v1/devices/*/master_device_key.bin", handle_device_keybin, 0 },
+        { FOTA_M_GET, "/v1/devices/*/commands/", handle_device_commands, 0 },
+        { FOTA_M_POST, "/v1/devices/*/rotate_keys", handle_device_rotate_keys, 0 },
     };
     return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

@@ -11,7 +11,7 @@ static const char *const cmd_states[] = { "?", "queued", "delivered", "acked", "
 
 json_t *fota_api_json_product(const struct fota_product *p)
 {
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:s}",
+    return fota_http_json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:s}",
                      "id", (json_int_t)p->id, "name", p->name, "serial", p->serial,
                      "status", p->status, "description", p->description,
                      "flash_map", p->flash_map,
@@ -24,7 +24,7 @@ json_t *fota_api_json_product(const struct fota_product *p)
 
 json_t *fota_api_json_device(const struct fota_device *d)
 {
-    return json_pack("{s:I, s:I, s:s, s:s, s:b, s:i, s:I, s:s, s:i, s:I, s:b, s:I, s:i}",
+    return fota_http_json_pack("{s:I, s:I, s:s, s:s, s:b, s:i, s:I, s:s, s:i, s:I, s:b, s:I, s:i}",
                      "id", (json_int_t)d->id, "product_id", (json_int_t)d->product_id,
                      "name", d->name, "bssid", d->bssid, "activated", d->activated != 0,
                      "activate_status", d->activated ? 1 : 0,
@@ -40,7 +40,7 @@ json_t *fota_api_json_message(const struct fota_message *m)
     json_t *body = m->body[0] ? json_loads(m->body, 0, &je) : NULL;
     if (!body)
         body = m->body[0] ? json_string(m->body) : json_object();
-    return json_pack("{s:I, s:I, s:I, s:s, s:o, s:I}", "id", (json_int_t)m->id,
+    return fota_http_json_pack("{s:I, s:I, s:I, s:s, s:o, s:I}", "id", (json_int_t)m->id,
                      "product_id", (json_int_t)m->product_id, "device_id",
                      (json_int_t)m->device_id, "action", m->action, "body", body, "created",
                      (json_int_t)m->created);
@@ -56,7 +56,7 @@ json_t *fota_api_json_command(const struct fota_command *c)
         params = json_object();
     if (!result)
         result = json_null();
-    return json_pack("{s:I, s:I, s:I, s:s, s:o, s:s, s:o, s:I, s:I}", "id", (json_int_t)c->id,
+    return fota_http_json_pack("{s:I, s:I, s:I, s:s, s:o, s:s, s:o, s:I, s:I}", "id", (json_int_t)c->id,
                      "device_id", (json_int_t)c->device_id, "nonce", (json_int_t)c->nonce,
                      "action", c->action, "params", params, "state", state, "result", result,
                      "created", (json_int_t)c->created, "updated", (json_int_t)c->updated);

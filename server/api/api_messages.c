@@ -175,7 +175,7 @@ static void handle_messages(struct fota_req *r)
     }
     int e = r->srv->store->ops->message_list(r->srv->store, &flt, &list, &n);
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "messages");
         return;
     }
     json_t *arr = json_array();
@@ -194,8 +194,8 @@ static void handle_messages(struct fota_req *r)
 int fota_api_messages_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
-    /* A live feed stays on the loop that took its connection. */
-    { FOTA_M_GET, "/v1/messages/", handle_messages, FOTA_ROUTE_ANY_LOOP },
+        /* A live feed stays on the loop that took its connection. */
+        { FOTA_M_GET, "/v1/messages/", handle_messages, FOTA_ROUTE_ANY_LOOP },
     };
     return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

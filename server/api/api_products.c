@@ -119,7 +119,7 @@ static void handle_product_create(struct fota_req *r)
         goto out;
     }
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "product %s", p.name);
         goto out;
     }
     /* The product key (read-only ROM listing) is derived, like device keys. */
@@ -131,7 +131,7 @@ static void handle_product_create(struct fota_req *r)
     pk.created = fota_clock_wall_s();
     e = r->srv->store->ops->key_create(r->srv->store, &pk);
     if (e && e != FOTA_EEXIST) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "product key of %lld", (long long)p.id);
         goto out;
     }
     ap.product_id = p.id;
@@ -163,7 +163,7 @@ static void handle_product_list(struct fota_req *r)
         return;
     int e = r->srv->store->ops->product_list(r->srv->store, &list, &n);
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "products");
         return;
     }
     json_t *arr = json_array();
@@ -180,15 +180,10 @@ static void handle_product_list(struct fota_req *r)
 
 static void handle_product_get(struct fota_req *r)
 {
-    struct fota_key key;
     struct fota_product p;
     char pkey[FOTA_KEY_BUF];
-    int64_t id;
 
-    if (fota_req_admin(r, &key))
-        return;
-    id = fota_req_cap_id(r, 0);
-    if (id < 0 || fota_api_product_load(r, id, &p))
+    if (fota_api_admin_product(r, &p))
         return;
     fota_api_product_key(r->srv, p.id, pkey);
     json_t *j = json_object();
@@ -202,9 +197,9 @@ static void handle_product_get(struct fota_req *r)
 int fota_api_products_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
-    { FOTA_M_POST, "/v1/products/", handle_product_create, 0 },
-    { FOTA_M_GET, "/v1/products/", handle_product_list, 0 },
-    { FOTA_M_GET, "/v1/products/*/", handle_product_get, 0 },
+        { FOTA_M_POST, "/v1/products/", handle_product_create, 0 },
+        { FOTA_M_GET, "/v1/products/", handle_product_list, 0 },
+        { FOTA_M_GET, "/v1/products/*/", handle_product_get, 0 },
     };
     return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

@@ -61,6 +61,14 @@ static int version_ok(struct fota_req *r, const char *v)
     return 0;
 }
 
+/* A release's JSON: the rom module's view, with an arduino product's facts. */
+static json_t *rom_view(struct fota_server *srv, const struct fota_rom *rom)
+{
+    json_t *rj = fota_rom_json(rom);
+    fota_arduino_rom_json(srv, rom, rj);
+    return rj;
+}
+
 struct upload {
     struct fota_product product;
     struct fota_rom rom;
@@ -155,21 +163,19 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
             fota_reply_error(r, 409, "version %s of product %lld exists", u->rom.version,
                              (long long)pid);
         else
-            fota_reply_error(r, 500, "store error %s", fota_errname(e));
+            fota_reply_status(r, e, "release %s", u->rom.version);
         goto out;
     }
     FOTA_INFO("rom released product=%lld version=%s files=%zu", (long long)pid, u->rom.version,
               u->rom.nfiles);
-    fota_api_note(srv, pid, 0, "rom_released", json_pack("{s:s, s:I}", "version",
+    fota_api_note(srv, pid, 0, "rom_released", fota_http_json_pack("{s:s, s:I}", "version",
                   u->rom.version, "files", (json_int_t)u->rom.nfiles));
     json_t *j = json_object();
-    json_t *rj = fota_rom_json(&u->rom);
-    fota_arduino_rom_json(srv, &u->rom, rj);
-    json_object_set_new(j, "rom", rj);
+    json_object_set_new(j, "rom", rom_view(srv, &u->rom));
     struct fota_version pv;
     if (fota_version_parse(u->rom.version, &pv) == 0 && pv.espressif &&
         strlen(u->rom.version) != 15) {
-        json_object_set_new(j, "warnings", json_pack("[s]",
+        json_object_set_new(j, "warnings", fota_http_json_pack("[s]",
             "stock IoT_Demo firmware copies exactly 15 characters of the sys_upgrade version; "
             "prefer the vN.N.NtPTYPE(a) form"));
     }
@@ -262,121 +268,125 @@ void fota_api_roms_shutdown(struct fota_api *api)
     api->uploads = NULL;
 }
 
-static void handle_rom_upload(struct fota_req *r)
+/* The request body into u->parts: a multipart/form-data body within
+ * max_upload. 0, or -1 after replying 400/413. */
+static int upload_parse(struct fota_req *r, struct upload *u)
 {
-    struct fota_server *srv = r->srv;
-    struct fota_key key;
-    struct upload *u = NULL;
-    char boundary[FOTA_MP_BOUNDARY_MAX + 1], reason[512];
-    int have_version = 0, by_name, e;
-    int64_t pid;
-
-    if (fota_req_admin(r, &key))
-        return;
-    pid = fota_req_cap_id(r, 0);
-    if (pid < 0)
-        return;
-    u = fota_xcalloc(1, sizeof(*u));
-    if (fota_api_product_load(r, pid, &u->product))
-        goto out;
+    char boundary[FOTA_MP_BOUNDARY_MAX + 1];
     if (fota_multipart_boundary(fota_req_header(r, "Content-Type"), boundary,
                                 sizeof(boundary)) != 0) {
         fota_reply_error(r, 400, "Content-Type must be multipart/form-data with a boundary");
-        goto out;
+        return -1;
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
     size_t blen = evbuffer_get_length(in);
-    uint64_t max_upload = fota_http_conf(srv)->max_upload;
+    uint64_t max_upload = fota_http_conf(r->srv)->max_upload;
     if (blen > max_upload) {
         fota_reply_error(r, 413, "upload larger than max_upload (%llu bytes)",
                          (unsigned long long)max_upload);
-        goto out;
+        return -1;
     }
     const uint8_t *body = blen ? evbuffer_pullup(in, -1) : (const uint8_t *)"";
-    e = fota_multipart_parse(body, blen, boundary, u->parts, MAX_PARTS, &u->nparts);
-    if (e == FOTA_ETRUNC) {
+    int e = fota_multipart_parse(body, blen, boundary, u->parts, MAX_PARTS, &u->nparts);
+    if (e == FOTA_ETRUNC)
         fota_reply_error(r, 400, "truncated multipart body (no closing boundary)");
-        goto out;
-    }
-    if (e == FOTA_ERANGE) {
+    else if (e == FOTA_ERANGE)
         fota_reply_error(r, 400, "too many parts or headers too large (at most %d parts)",
                          MAX_PARTS);
-        goto out;
-    }
-    if (e) {
+    else if (e)
         fota_reply_error(r, 400, "malformed multipart body");
-        goto out;
+    return e ? -1 : 0;
+}
+
+/* One file part into u->files. 0, or -1 after replying 422. */
+static int upload_file(struct fota_req *r, struct upload *u, const struct fota_mp_part *p)
+{
+    if (u->nfiles == FOTA_ROM_MAX_FILES) {
+        fota_reply_error(r, 422, "a release holds at most %d files", FOTA_ROM_MAX_FILES);
+        return -1;
     }
+    if (!fota_api_filename_ok(p->filename.ptr, p->filename.len)) {
+        fota_reply_error(r, 422, "file name \"%.*s\" is not allowed (use 1-63 of "
+                         "A-Z a-z 0-9 . _ -)", (int)(p->filename.len > 80 ? 80 :
+                         p->filename.len), p->filename.ptr);
+        return -1;
+    }
+    for (size_t k = 0; k < u->nfiles; k++)
+        if (u->files[k]->filename.len == p->filename.len &&
+            memcmp(u->files[k]->filename.ptr, p->filename.ptr, p->filename.len) == 0) {
+            fota_reply_error(r, 422, "file %.*s is given twice", (int)p->filename.len,
+                             p->filename.ptr);
+            return -1;
+        }
+    u->files[u->nfiles++] = p;
+    return 0;
+}
+
+/* The parts: files, version, codename, changelog (other form fields are
+ * ignored: web forms send extras). 0, or -1 after replying. */
+static int upload_fields(struct fota_req *r, struct upload *u)
+{
+    int have_version = 0;
     for (size_t i = 0; i < u->nparts; i++) {
         const struct fota_mp_part *p = &u->parts[i];
+        int rc = 0;
         if (p->filename.ptr) {
-            if (u->nfiles == FOTA_ROM_MAX_FILES) {
-                fota_reply_error(r, 422, "a release holds at most %d files", FOTA_ROM_MAX_FILES);
-                goto out;
-            }
-            if (!fota_api_filename_ok(p->filename.ptr, p->filename.len)) {
-                fota_reply_error(r, 422, "file name \"%.*s\" is not allowed (use 1-63 of "
-                                 "A-Z a-z 0-9 . _ -)", (int)(p->filename.len > 80 ? 80 :
-                                 p->filename.len), p->filename.ptr);
-                goto out;
-            }
-            for (size_t k = 0; k < u->nfiles; k++)
-                if (u->files[k]->filename.len == p->filename.len &&
-                    memcmp(u->files[k]->filename.ptr, p->filename.ptr, p->filename.len) == 0) {
-                    fota_reply_error(r, 422, "file %.*s is given twice", (int)p->filename.len,
-                                     p->filename.ptr);
-                    goto out;
-                }
-            u->files[u->nfiles++] = p;
+            rc = upload_file(r, u, p);
         } else if (fota_multipart_str_eq(p->name, "version")) {
             if (have_version++) {
                 fota_reply_error(r, 400, "version is given twice");
-                goto out;
+                return -1;
             }
-            if (field_copy(r, p, "version", u->rom.version, FOTA_VERSION_TEXT_MAX + 1))
-                goto out;
-        } else if (fota_multipart_str_eq(p->name, "codename") || fota_multipart_str_eq(p->name, "corename")) {
-            if (field_copy(r, p, "codename", u->rom.codename, sizeof(u->rom.codename)))
-                goto out;
+            rc = field_copy(r, p, "version", u->rom.version, FOTA_VERSION_TEXT_MAX + 1);
+        } else if (fota_multipart_str_eq(p->name, "codename") ||
+                   fota_multipart_str_eq(p->name, "corename")) {
+            rc = field_copy(r, p, "codename", u->rom.codename, sizeof(u->rom.codename));
         } else if (fota_multipart_str_eq(p->name, "changelog")) {
-            if (field_copy(r, p, "changelog", u->rom.changelog, sizeof(u->rom.changelog)))
-                goto out;
+            rc = field_copy(r, p, "changelog", u->rom.changelog, sizeof(u->rom.changelog));
         }
-        /* Other form fields are ignored (web forms send extras). */
+        if (rc)
+            return -1;
     }
     if (!have_version || !u->rom.version[0]) {
         fota_reply_error(r, 400, "version is required");
-        goto out;
+        return -1;
     }
     if (version_ok(r, u->rom.version))
-        goto out;
+        return -1;
     if (u->nfiles == 0) {
         fota_reply_error(r, 400, "no file parts (user1.bin and user2.bin are required; "
                                  "firmware.bin on an arduino product)");
-        goto out;
+        return -1;
     }
-    e = srv->store->ops->rom_get(srv->store, pid, u->rom.version, &u->rom);
-    if (e == 0) {
+    return 0;
+}
+
+/* The new release must not exist, and its images must pass the codec's
+ * rules for the product (a refusal names the file and the reason). 0, or
+ * -1 after replying 409/422. */
+static int upload_check(struct fota_req *r, struct upload *u)
+{
+    struct fota_store *st = r->srv->store;
+    char reason[512];
+    if (st->ops->rom_get(st, u->product.id, u->rom.version, &u->rom) == 0) {
         fota_reply_error(r, 409, "version %s of product %lld exists", u->rom.version,
-                         (long long)pid);
-        goto out;
+                         (long long)u->product.id);
+        return -1;
     }
     /* rom_get may have scribbled on u->rom on ENOENT: keep only our fields. */
-    {
-        struct fota_rom keep = { 0 };
-        memcpy(keep.version, u->rom.version, sizeof(keep.version));
-        memcpy(keep.codename, u->rom.codename, sizeof(keep.codename));
-        memcpy(keep.changelog, u->rom.changelog, sizeof(keep.changelog));
-        u->rom = keep;
-    }
+    struct fota_rom keep = { 0 };
+    memcpy(keep.version, u->rom.version, sizeof(keep.version));
+    memcpy(keep.codename, u->rom.codename, sizeof(keep.codename));
+    memcpy(keep.changelog, u->rom.changelog, sizeof(keep.changelog));
+    u->rom = keep;
     /* An arduino product's files are its own (firmware.bin, firmware-minimal.bin,
      * derived gzip); the module checks them and says what to store. */
-    if (fota_arduino_is_product(srv, pid)) {
-        e = fota_arduino_release_prepare(srv, pid, u->files, u->nfiles, &u->arduino, reason,
-                                         sizeof(reason));
+    if (fota_arduino_is_product(r->srv, u->product.id)) {
+        int e = fota_arduino_release_prepare(r->srv, u->product.id, u->files, u->nfiles,
+                                             &u->arduino, reason, sizeof(reason));
         if (e) {
             fota_reply_error(r, e, "%s", reason);
-            goto out;
+            return -1;
         }
         u->nfiles = fota_arduino_release_nfiles(u->arduino);
         for (size_t i = 0; i < u->nfiles; i++) {
@@ -384,31 +394,24 @@ static void handle_rom_upload(struct fota_req *r)
             fota_str_copy(u->names[i], sizeof(u->names[i]),
                           fota_arduino_release_name(u->arduino, i));
         }
-        u->rom.product_id = pid;
-        u->r = r;
-        upload_enqueue(r->ud, u);
-        return;
+        return 0;
     }
-    /* The image rules of the codec: refusal names the file and the reason. */
     struct fota_release_file rf[FOTA_ROM_MAX_FILES];
     for (size_t i = 0; i < u->nfiles; i++) {
         const struct fota_mp_part *p = u->files[i];
         memcpy(u->names[i], p->filename.ptr, p->filename.len);
         u->names[i][p->filename.len] = '\0';
         u->parsed[i] = fota_fwimg_parse(p->data, p->len, &u->info[i]) == 0;
-        rf[i].name = u->names[i];
-        rf[i].data = p->data;
-        rf[i].len = p->len;
-        rf[i].info = NULL;
+        rf[i] = (struct fota_release_file){ .name = u->names[i], .data = p->data, .len = p->len };
     }
     reason[0] = '\0';
-    by_name = u->product.slot_check == FOTA_SLOT_CHECK_NAME;
-    e = fota_fwimg_release_check_flags(fota_flash_map_get(u->product.flash_map), rf, u->nfiles,
-                                       by_name ? FOTA_RELEASE_F_SLOT_BY_NAME : 0, reason,
-                                       sizeof(reason));
+    int by_name = u->product.slot_check == FOTA_SLOT_CHECK_NAME;
+    int e = fota_fwimg_release_check_flags(fota_flash_map_get(u->product.flash_map), rf,
+                                           u->nfiles, by_name ? FOTA_RELEASE_F_SLOT_BY_NAME : 0,
+                                           reason, sizeof(reason));
     if (e) {
         fota_reply_error(r, 422, "%s", reason[0] ? reason : fota_strerror(e));
-        goto out;
+        return -1;
     }
     /* slot_check "name": an image without a slot number is the slot its name says. */
     for (size_t i = 0; by_name && i < u->nfiles; i++) {
@@ -420,41 +423,45 @@ static void handle_rom_upload(struct fota_req *r)
             u->info[i].slot_src = FOTA_FWIMG_SLOTSRC_NAME;
         }
     }
-    u->rom.product_id = pid;
+    return 0;
+}
+
+static void handle_rom_upload(struct fota_req *r)
+{
+    struct fota_product p;
+    if (fota_api_admin_product(r, &p))
+        return;
+    struct upload *u = fota_xcalloc(1, sizeof(*u));
+    u->product = p;
+    if (upload_parse(r, u) || upload_fields(r, u) || upload_check(r, u)) {
+        fota_arduino_release_free(u->arduino);
+        free(u);
+        return;
+    }
+    u->rom.product_id = u->product.id;
     u->r = r;
     upload_enqueue(r->ud, u);
-    return;
-out:
-    if (u)
-        fota_arduino_release_free(u->arduino);
-    free(u);
 }
 
 static void handle_rom_list(struct fota_req *r)
 {
-    struct fota_key key;
     struct fota_product p;
     struct fota_rom *list = NULL;
     size_t n = 0;
     int64_t pid;
 
-    if (fota_req_admin(r, &key))
+    if (fota_api_admin_product(r, &p))
         return;
-    pid = fota_req_cap_id(r, 0);
-    if (pid < 0 || fota_api_product_load(r, pid, &p))
-        return;
+    pid = p.id;
     fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = r->srv->store->ops->rom_list(r->srv->store, pid, &list, &n);
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "releases of product %lld", (long long)pid);
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *rj = fota_rom_json(&list[i]);
-        fota_arduino_rom_json(r->srv, &list[i], rj);
-        json_array_append_new(arr, rj);
-    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, rom_view(r->srv, &list[i]));
     free(list);
     json_t *j = json_object();
     json_object_set_new(j, "roms", arr);
@@ -478,7 +485,7 @@ static int notify_devices(struct fota_server *srv, int64_t pid, const char *vers
         char text[FOTA_NAME_MAX + FOTA_VERSION_MAX + 64], zh[FOTA_NAME_MAX + FOTA_VERSION_MAX + 64];
         snprintf(text, sizeof(text), "device %s has version %s available", d->name, version);
         snprintf(zh, sizeof(zh), "设备 %s 有版本 %s 更新", d->name, version);
-        json_t *b = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "device", d->name, "device_id",
+        json_t *b = fota_http_json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "device", d->name, "device_id",
                               (json_int_t)d->id, "from_version", d->rom_version, "version",
                               version, "text", text, "text_zh", zh);
         if (fota_api_note(srv, pid, d->id, "rom_update_available", b) == 0)
@@ -491,16 +498,13 @@ static int notify_devices(struct fota_server *srv, int64_t pid, const char *vers
 static void handle_rom_set_current(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
-    struct fota_key key;
     struct fota_product p;
     struct fota_rom *rom = NULL;
     int64_t pid;
 
-    if (fota_req_admin(r, &key))
+    if (fota_api_admin_product(r, &p))
         return;
-    pid = fota_req_cap_id(r, 0);
-    if (pid < 0 || fota_api_product_load(r, pid, &p))
-        return;
+    pid = p.id;
     const char *version = r->caps[1];
     rom = fota_xmalloc(sizeof(*rom));
     fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
@@ -521,9 +525,7 @@ static void handle_rom_set_current(struct fota_req *r)
     FOTA_INFO("rom current product=%lld version=%s notified=%d", (long long)pid, version,
               notified);
     json_t *j = json_object();
-    json_t *rj = fota_rom_json(rom);
-    fota_arduino_rom_json(srv, rom, rj);
-    json_object_set_new(j, "rom", rj);
+    json_object_set_new(j, "rom", rom_view(r->srv, rom));
     json_object_set_new(j, "notified", json_integer(notified));
     fota_reply_json(r, 200, j);
 out:
@@ -533,15 +535,12 @@ out:
 /* Loads product cap 0, release cap 1; replies on failure. Caller frees. */
 static struct fota_rom *load_rom(struct fota_req *r)
 {
-    struct fota_key key;
     struct fota_product p;
     int64_t pid;
 
-    if (fota_req_admin(r, &key))
+    if (fota_api_admin_product(r, &p))
         return NULL;
-    pid = fota_req_cap_id(r, 0);
-    if (pid < 0 || fota_api_product_load(r, pid, &p))
-        return NULL;
+    pid = p.id;
     struct fota_rom *rom = fota_xmalloc(sizeof(*rom));
     fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = r->srv->store->ops->rom_get(r->srv->store, pid, r->caps[1], rom);
@@ -550,7 +549,7 @@ static struct fota_rom *load_rom(struct fota_req *r)
         if (e == FOTA_ENOENT)
             fota_reply_error(r, 404, "product %lld has no version %s", (long long)pid, r->caps[1]);
         else
-            fota_reply_error(r, 500, "store error %s", fota_errname(e));
+            fota_reply_status(r, e, "release %s of product %lld", r->caps[1], (long long)pid);
         return NULL;
     }
     return rom;
@@ -562,9 +561,7 @@ static void handle_rom_get_one(struct fota_req *r)
     if (!rom)
         return;
     json_t *j = json_object();
-    json_t *rj = fota_rom_json(rom);
-    fota_arduino_rom_json(r->srv, rom, rj);
-    json_object_set_new(j, "rom", rj);
+    json_object_set_new(j, "rom", rom_view(r->srv, rom));
     free(rom);
     fota_reply_json(r, 200, j);
 }

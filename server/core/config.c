@@ -17,7 +17,7 @@
 
 #define OFF(f) FOTA_CONF_FIELD(struct fota_config, f)
 
-const struct fota_conf_opt fota_conf_opts[] = {
+const struct fota_conf_opt fota_config_opts[] = {
     { "data", FOTA_CONF_T_STR, OFF(data_dir), "./var", 0, 0, 0,
       "Data directory: fota.db, blobs/, owner.key, secret.key." },
     { "store", FOTA_CONF_T_STR, OFF(store), "sqlite", 0, 0, 0,

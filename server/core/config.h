@@ -50,7 +50,7 @@ struct fota_conf_opt {
 #define FOTA_CONF_FIELD(T, F) offsetof(T, F), sizeof(((T *)0)->F)
 
 /* Core's rows, terminated by an entry with name NULL. */
-extern const struct fota_conf_opt fota_conf_opts[];
+extern const struct fota_conf_opt fota_config_opts[];
 /* Core's cross-row rules (data not empty, bind numeric, TLS pair). */
 int fota_config_check_core(const void *conf, char *err, size_t errlen);
 

@@ -242,7 +242,7 @@ out:
     return r;
 }
 
-int fota_secret_load_or_create(const char *path, uint8_t secret[FOTA_SECRET_LEN], int *created)
+int fota_key_secret_load(const char *path, uint8_t secret[FOTA_SECRET_LEN], int *created)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     *created = 0;
@@ -291,7 +291,7 @@ int fota_key_read_file(const char *path, char out[FOTA_KEY_BUF])
     return 0;
 }
 
-void fota_keybin_build(const char devkey[FOTA_KEY_LEN], const char token[FOTA_KEY_LEN],
+void fota_key_bin_build(const char devkey[FOTA_KEY_LEN], const char token[FOTA_KEY_LEN],
                        uint8_t activeflag, uint8_t out[FOTA_KEYBIN_SIZE])
 {
     memset(out, 0xFF, FOTA_KEYBIN_SIZE);

@@ -56,7 +56,7 @@ int fota_key_from_header(const char *hdr, const char **key, size_t *len);
 /* Loads DATA/secret.key (32 raw bytes) or, if it does not exist, creates it
  * with mode 0600 (write to a temp file, fsync, rename). *created tells which.
  * 0, FOTA_EIO (errno kept), FOTA_EINVAL (file of the wrong size). */
-int fota_secret_load_or_create(const char *path, uint8_t secret[FOTA_SECRET_LEN], int *created);
+int fota_key_secret_load(const char *path, uint8_t secret[FOTA_SECRET_LEN], int *created);
 
 /* Writes a text file holding key + "\n" with mode 0600 atomically (temp,
  * fsync, rename). Fails with FOTA_EEXIST if path exists. */
@@ -70,7 +70,7 @@ int fota_key_read_file(const char *path, char out[FOTA_KEY_BUF]);
  * §2.2): devkey[40] at 0, token[40] at 40, activeflag at 80, the rest 0xFF
  * (erased flash). activeflag 0 makes the device send its activation frame on
  * the first connect. */
-void fota_keybin_build(const char devkey[FOTA_KEY_LEN], const char token[FOTA_KEY_LEN],
+void fota_key_bin_build(const char devkey[FOTA_KEY_LEN], const char token[FOTA_KEY_LEN],
                        uint8_t activeflag, uint8_t out[FOTA_KEYBIN_SIZE]);
 
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fota_str.h"
 
 /* The process-wide threshold (atomic: SIGHUP sets it, every thread reads it). */
 int fota_log_threshold = FOTA_LOG_INFO;
@@ -101,7 +102,7 @@ const char *fota_log_quote(const char *s, char *out, unsigned cap)
             plain = 0;
     }
     if (plain) {
-        snprintf(out, cap, "%s", s);
+        fota_str_copy(out, cap, s);
         return out;
     }
     if (o + 1 < cap)

@@ -345,7 +345,7 @@ static int setup_storage(struct fota_server *srv)
     char path[FOTA_CONF_PATH_MAX + 32], err[256] = "";
     int created;
     snprintf(path, sizeof(path), "%s/secret.key", dir);
-    int r = fota_secret_load_or_create(path, srv->secret, &created);
+    int r = fota_key_secret_load(path, srv->secret, &created);
     if (r) {
         FOTA_ERROR("cannot load server secret path=%s error=%s", path, fota_errname(r));
         return r;

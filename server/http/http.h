@@ -121,14 +121,19 @@ void fota_reply_error(struct fota_req *r, int code, const char *fmt, ...)
  * moved out (sendfile-backed evbuffers stay sendfile-backed). */
 void fota_reply_raw(struct fota_req *r, int code, const char *content_type,
                     struct evbuffer *body);
-/* Maps a FOTA_E* code to an HTTP status (ENOENT 404, EEXIST 409, ...). */
-int fota_http_status_for(int err);
-/* The error reply for a failed operation on `what` (printf format):
- * fota_http_status_for(err) with "no WHAT" (404), "WHAT already exists"
- * (409), "WHAT is busy" (503), "invalid WHAT" (400) or "store error NAME"
- * (500, logged at ERROR). */
+/* The error reply for a failed operation on `what` (printf format), through
+ * the one mapping of FOTA_E* codes to statuses: ENOENT "no WHAT" (404),
+ * EEXIST "WHAT already exists" (409), EBUSY "WHAT is busy" (503), EINVAL
+ * "invalid WHAT" (400), EAUTH 401, EPERM 403, ETOOBIG 413, anything else
+ * "store error NAME" (500, logged at ERROR). */
 void fota_reply_status(struct fota_req *r, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* json_pack() for reply bodies, checked: a value jansson refuses (text that
+ * is not UTF-8, a NULL string) logs an ERROR naming the format and gives
+ * JSON null instead of NULL, so a view never silently loses a field's
+ * neighbours. New reference. */
+json_t *fota_http_json_pack(const char *fmt, ...);
 
 /* Query parameter (decoded) or NULL. */
 const char *fota_req_query(const struct fota_req *r, const char *name);

@@ -120,10 +120,13 @@ static int rewrite(struct evbuffer *out, const char *page, size_t len, uint64_t 
 {
     const char *eol = strstr(page, "\r\n");
     const char *end = strstr(page, "\r\n\r\n");
-    int status = 0;
+    const char *sp = memchr(page, ' ', len);
     char msg[160];
-    if (!eol || !end || (size_t)(end - page) >= len ||
-        sscanf(page, "HTTP/%*d.%*d %d", &status) != 1 || status < 400 || status > 599)
+    if (!eol || !end || (size_t)(end - page) >= len || strncmp(page, "HTTP/", 5) != 0 || !sp ||
+        sp > eol)
+        return -1;
+    long status = strtol(sp + 1, NULL, 10);   /* three digits, then the reason */
+    if (status < 400 || status > 599)
         return -1;
     switch (status) {
     case 413:
@@ -142,7 +145,7 @@ static int rewrite(struct evbuffer *out, const char *page, size_t len, uint64_t 
         break;
     }
     char body[256];
-    int blen = snprintf(body, sizeof(body), "{\"status\": %d, \"message\": \"%s\"}\n",
+    int blen = snprintf(body, sizeof(body), "{\"status\": %ld, \"message\": \"%s\"}\n",
                         status, msg);
     struct evbuffer *nb = evbuffer_new();
     if (!nb)

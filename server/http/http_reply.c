@@ -2,7 +2,7 @@
  * "status", error replies and the one mapping of FOTA_E* codes to HTTP
  * statuses, the access log line, and replies made on another thread than
  * the request's own loop (carried there by a posted job). The file's
- * functions are fota_reply_* (and fota_http_status_for). */
+ * functions are fota_reply_*. */
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <inttypes.h>
@@ -127,6 +127,19 @@ void fota_reply_raw(struct fota_req *r, int code, const char *content_type, stru
     }
 }
 
+json_t *fota_http_json_pack(const char *fmt, ...)
+{
+    json_error_t je;
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *j = json_vpack_ex(&je, 0, fmt, ap);
+    va_end(ap);
+    if (j)
+        return j;
+    FOTA_ERROR("json pack failed format=\"%s\" error=\"%s\"", fmt, je.text);
+    return json_null();
+}
+
 void fota_reply_json(struct fota_req *r, int code, json_t *json)
 {
     struct evbuffer *b;
@@ -170,7 +183,7 @@ void fota_reply_error(struct fota_req *r, int code, const char *fmt, ...)
     fota_reply_json(r, code, j);
 }
 
-int fota_http_status_for(int err)
+static int status_for(int err)
 {
     switch (err) {
     case 0: return 200;
@@ -192,7 +205,7 @@ void fota_reply_status(struct fota_req *r, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    int code = fota_http_status_for(err);
+    int code = status_for(err);
     switch (err) {
     case FOTA_ENOENT: fota_reply_error(r, code, "no %s", what); return;
     case FOTA_EEXIST: fota_reply_error(r, code, "%s already exists", what); return;

@@ -81,12 +81,7 @@ void fota_http_web_serve(struct evhttp_request *req)
         return;
     }
     b = evbuffer_new();
-    if (!b || evbuffer_add_reference(b, a->data, a->len, NULL, NULL) < 0) {
-        if (b)
-            evbuffer_free(b);
-        reply_text(req, 500, "Internal Server Error", "out of memory\n");
-        return;
-    }
+    evbuffer_add_reference(b, a->data, a->len, NULL, NULL);
     evhttp_send_reply(req, 200, "OK", b);
     evbuffer_free(b);
 }

@@ -28,7 +28,7 @@ static long list_limit(const struct fota_req *r)
 
 static json_t *transfer_json(const struct fota_transfer *t)
 {
-    return json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:s, s:I}", "id", (json_int_t)t->id,
+    return fota_http_json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:s, s:I}", "id", (json_int_t)t->id,
                      "peer", t->peer, "section", t->section, "bytes", (json_int_t)t->bytes,
                      "result", t->result, "duration_ms", (json_int_t)t->duration_ms, "mode",
                      t->mode, "created", (json_int_t)t->created);
@@ -56,7 +56,7 @@ static void transfers_list(struct fota_req *r)
     }
     e = st->ops->transfer_list(st, (size_t)limit, &list, &n);
     if (e) {
-        fota_reply_error(r, 500, "store error %s", fota_errname(e));
+        fota_reply_status(r, e, "legacy transfers");
         return;
     }
     arr = json_array();
@@ -67,7 +67,7 @@ static void transfers_list(struct fota_req *r)
         fota_legacy_stats(lg, &active, &queued, &served_ok);
     j = json_object();
     json_object_set_new(j, "transfers", arr);
-    json_object_set_new(j, "legacy", json_pack("{s:b, s:I, s:I, s:I}", "enabled", lg != NULL,
+    json_object_set_new(j, "legacy", fota_http_json_pack("{s:b, s:I, s:I, s:I}", "enabled", lg != NULL,
                                                "active", (json_int_t)active, "queued",
                                                (json_int_t)queued, "served_ok",
                                                (json_int_t)served_ok));

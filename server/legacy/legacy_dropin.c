@@ -322,46 +322,27 @@ bad_value:
     return 0;
 }
 
-int fota_legacy_dropin_main(int argc, char **argv)
+/* The two images named by -fw1/-fw2: present, resolved to absolute paths,
+ * and accepted for their slot (or trusted when they carry no slot number).
+ * 0, or -1 after printing why (as the seed server does). */
+static int dropin_images(struct dropin *d, const char *fw[2])
 {
-    struct fota_legacy_conf conf;
-    struct fota_legacy_source src;
-    struct fota_legacy *lg = NULL;
-    struct event *sigint = NULL, *sigterm = NULL;
-    struct dropin *d;
-    const char *fw[2] = { NULL, NULL };
-    const char *bind = NULL;
     char why[256];
-    int port = FOTA_LEGACY_DEFAULT_PORT, bound = 0, rc = 1;
-
-    signal(SIGPIPE, SIG_IGN);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    fota_legacy_conf_init(&conf);
-    d = fota_xcalloc(1, sizeof(*d));
-    rc = parse_args(argc, argv, fw, &port, &bind, &conf);
-    if (rc != 0) {
-        rc = rc == 2 ? 0 : 1;
-        goto out;
-    }
-    rc = 1;
-    printf("\nfotad legacy (dfu_ota_server compatible)\n");
-    if (!fw[0]) {
-        fprintf(stderr, "-fw1 should be specified\n");
-        goto out;
-    }
-    if (!fw[1]) {
-        fprintf(stderr, "-fw2 should be specified\n");
-        goto out;
+    for (int k = 0; k < 2; k++) {
+        if (!fw[k]) {
+            fprintf(stderr, "-fw%d should be specified\n", k + 1);
+            return -1;
+        }
     }
     for (int k = 0; k < 2; k++) {
         struct stat st;
         if (stat(fw[k], &st) == -1) {
             fprintf(stderr, "ERROR :: %s does not exist!\n", fw[k]);
-            goto out;
+            return -1;
         }
         if (!realpath(fw[k], d->img[k].path)) {
             fprintf(stderr, "realpath error :: %s\n", strerror(errno));
-            goto out;
+            return -1;
         }
         d->img[k].arg = fw[k];
         printf("firmware%d : %s\n", k + 1, d->img[k].path);
@@ -372,32 +353,67 @@ int fota_legacy_dropin_main(int argc, char **argv)
         if (image_check(d->img[k].path, k + 1, why, sizeof(why), &known) != 0 ||
             stat(d->img[k].path, &st) != 0) {
             fprintf(stderr, "ERROR :: %s refused for -fw%d: %s\n", d->img[k].path, k + 1, why);
-            goto out;
+            return -1;
         }
         if (!known)
             printf("note :: firmware%d has no slot number in byte 3 (RTOS 1.x / NONOS 1.x "
                    "gen_appbin or esptool image): trusting -fw%d\n", k + 1, k + 1);
         image_remember(&d->img[k], &st);
     }
+    return 0;
+}
+
+/* The listener on bind:port, serving d's images. NULL after printing why. */
+static struct fota_legacy *dropin_listen(struct dropin *d, const struct fota_legacy_conf *conf,
+                                         const char *bind, int port, int *bound)
+{
+    struct fota_legacy_source src = { .open = dropin_open, .ud = d };
+    char why[256];
+    struct fota_legacy *lg = fota_legacy_new(d->base, conf, &src, dropin_log, NULL);
+    if (!lg) {
+        fota_legacy_conf_check(conf, why, sizeof(why));
+        fprintf(stderr, "ERROR :: bad settings: %s\n", why);
+        return NULL;
+    }
+    fota_legacy_set_record_cb(lg, dropin_record, NULL);
+    if (fota_legacy_listen(lg, bind, port, bound) != 0) {
+        fprintf(stderr, "bind failed. Error: %s (address %s port %d)\n", strerror(errno),
+                bind ? bind : "0.0.0.0", port);
+        fota_legacy_free(lg);
+        return NULL;
+    }
+    return lg;
+}
+
+int fota_legacy_dropin_main(int argc, char **argv)
+{
+    struct fota_legacy_conf conf;
+    struct fota_legacy *lg = NULL;
+    struct event *sigint = NULL, *sigterm = NULL;
+    const char *fw[2] = { NULL, NULL };
+    const char *bind = NULL;
+    int port = FOTA_LEGACY_DEFAULT_PORT, bound = 0, rc;
+
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    fota_legacy_conf_init(&conf);
+    struct dropin *d = fota_xcalloc(1, sizeof(*d));
+    rc = parse_args(argc, argv, fw, &port, &bind, &conf);
+    if (rc != 0) {
+        rc = rc == 2 ? 0 : 1;
+        goto out;
+    }
+    rc = 1;
+    printf("\nfotad legacy (dfu_ota_server compatible)\n");
+    if (dropin_images(d, fw) != 0)
+        goto out;
     d->base = event_base_new();
     if (!d->base) {
         fprintf(stderr, "ERROR :: event_base_new failed\n");
         goto out;
     }
-    src.open = dropin_open;
-    src.ud = d;
-    lg = fota_legacy_new(d->base, &conf, &src, dropin_log, NULL);
-    if (!lg) {
-        fota_legacy_conf_check(&conf, why, sizeof(why));
-        fprintf(stderr, "ERROR :: bad settings: %s\n", why);
+    if (!(lg = dropin_listen(d, &conf, bind, port, &bound)))
         goto out;
-    }
-    fota_legacy_set_record_cb(lg, dropin_record, NULL);
-    if (fota_legacy_listen(lg, bind, port, &bound) != 0) {
-        fprintf(stderr, "bind failed. Error: %s (address %s port %d)\n", strerror(errno),
-                bind ? bind : "0.0.0.0", port);
-        goto out;
-    }
     sigint = evsignal_new(d->base, SIGINT, on_signal, d);
     sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
     if (!sigint || !sigterm || evsignal_add(sigint, NULL) != 0 || evsignal_add(sigterm, NULL) != 0) {

@@ -32,45 +32,6 @@
 #include "loop.h"
 #include "rom_int.h"
 
-int fota_rom_range(const char *hdr, int64_t size, int64_t *from, int64_t *to)
-{
-    if (!hdr)
-        return 0;
-    while (*hdr == ' ')
-        hdr++;
-    if (strncmp(hdr, "bytes=", 6) != 0 || strchr(hdr, ','))
-        return 0;
-    const char *p = hdr + 6;
-    char *end;
-    if (*p == '-') {
-        long long n = strtoll(p + 1, &end, 10);
-        if (end == p + 1 || *end || n <= 0)
-            return -1;
-        *from = n >= size ? 0 : size - n;
-        *to = size - 1;
-        return size > 0 ? 1 : -1;
-    }
-    if (*p < '0' || *p > '9')
-        return 0;
-    long long a = strtoll(p, &end, 10);
-    if (*end != '-')
-        return 0;
-    const char *q = end + 1;
-    long long b = size - 1;
-    if (*q) {
-        b = strtoll(q, &end, 10);
-        if (end == q || *end)
-            return 0;
-        if (b >= size)
-            b = size - 1;
-    }
-    if (a >= size || a > b)
-        return -1;
-    *from = a;
-    *to = b;
-    return 1;
-}
-
 /* The request finished sending: the download joins the loop's ledger. */
 static void rom_complete_cb(struct evhttp_request *req, void *ud)
 {
@@ -152,7 +113,7 @@ static void blob_sweep(struct fota_rom_loop *rl, uint64_t gen)
     }
 }
 
-void fota_rom_blob_release(void *entry)
+static void blob_release(void *entry)
 {
     struct fota_rom_blob *b = entry;
     b->refs--;
@@ -202,7 +163,7 @@ static int blob_get(struct fota_rom_loop *rl, const char *sha, uint64_t gen, int
 static void rom_fd_drop(int fd, struct fota_rom_blob *blob)
 {
     if (blob)
-        fota_rom_blob_release(blob);
+        blob_release(blob);
     else
         close(fd);
 }
@@ -402,7 +363,7 @@ static void rom_send(struct fota_rom_loop *rl, struct fota_req *r, int code, int
         /* The evbuffer owns fd from here (closed when the segment is sent);
          * rom_body.c also feeds the device's progress record. */
         if (fota_rom_body_add(rl, bev, fd, from, len, size, device_id, file->name,
-                              rl->scratch.version, blob ? fota_rom_blob_release : NULL,
+                              rl->scratch.version, blob ? blob_release : NULL,
                               blob) == 0) {
             fd = -1;
             now = bev;

@@ -120,8 +120,6 @@ struct fota_rom_ctx {
  * of a device of the release's product, product key of that product, or
  * admin. */
 void fota_rom_download(struct fota_req *r);
-/* The borrowed descriptor of a cached blob is free again (a body's done). */
-void fota_rom_blob_release(void *entry);
 /* Module stop: closes every cached descriptor. */
 void fota_rom_blobs_close(struct fota_rom_loop *rl);
 

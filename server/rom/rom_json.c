@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "http.h"
 #include "rom.h"
 
 json_t *fota_rom_json(const struct fota_rom *rom)
@@ -14,13 +15,13 @@ json_t *fota_rom_json(const struct fota_rom *rom)
         char path[256];
         snprintf(path, sizeof(path), "/v1/device/rom/?action=download_rom&version=%s&filename=%s",
                  rom->version, f->name);
-        json_array_append_new(files, json_pack("{s:I, s:I, s:s, s:s, s:I, s:s, s:i, s:I, s:I, s:I, s:i}",
+        json_array_append_new(files, fota_http_json_pack("{s:I, s:I, s:s, s:s, s:I, s:s, s:i, s:I, s:I, s:I, s:i}",
             "id", (json_int_t)f->id, "rom_id", (json_int_t)rom->id, "name", f->name,
             "path", path, "size", (json_int_t)f->size, "sha256", f->sha256, "slot", f->slot,
             "download_count", (json_int_t)f->download_count, "created", (json_int_t)rom->created,
             "updated", (json_int_t)rom->created, "visibly", 1));
     }
-    return json_pack("{s:I, s:I, s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:i, s:o}",
+    return fota_http_json_pack("{s:I, s:I, s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:i, s:o}",
                      "id", (json_int_t)rom->id, "product_id", (json_int_t)rom->product_id,
                      "version", rom->version, "codename", rom->codename,
                      "changelog", rom->changelog, "recommended", rom->current != 0,

@@ -45,7 +45,7 @@ void fota_rom_list(struct fota_req *r)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         if (is_simple)
-            json_array_append_new(arr, json_pack("{s:s, s:b, s:s}", "life_cycle", "release",
+            json_array_append_new(arr, fota_http_json_pack("{s:s, s:b, s:s}", "life_cycle", "release",
                                                  "recommended", list[i].current != 0,
                                                  "version", list[i].version));
         else

@@ -34,7 +34,7 @@ static void conf_init(struct conf *c)
     memset(c, 0, sizeof(*c));
     assert_true(fota_device_module.conf_size <= sizeof(c->device));
     assert_true(fota_legacy_module.conf_size <= sizeof(c->legacy));
-    assert_int_equal(fota_config_add_part(&c->set, "core", fota_conf_opts, &c->core,
+    assert_int_equal(fota_config_add_part(&c->set, "core", fota_config_opts, &c->core,
                                           fota_config_check_core), 0);
     assert_int_equal(fota_config_add_part(&c->set, "http", fota_http_module.conf_opts, &c->http,
                                           fota_http_module.conf_check), 0);

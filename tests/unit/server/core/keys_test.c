@@ -112,12 +112,12 @@ static void test_files(void **st)
     (void)st;
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/secret.key", dir);
-    assert_int_equal(fota_secret_load_or_create(path, s1, &created), 0);
+    assert_int_equal(fota_key_secret_load(path, s1, &created), 0);
     assert_int_equal(created, 1);
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
     assert_int_equal(sb.st_size, FOTA_SECRET_LEN);
-    assert_int_equal(fota_secret_load_or_create(path, s2, &created), 0);
+    assert_int_equal(fota_key_secret_load(path, s2, &created), 0);
     assert_int_equal(created, 0);
     assert_memory_equal(s1, s2, FOTA_SECRET_LEN);
     unlink(path);
@@ -145,7 +145,7 @@ static void test_keybin(void **st)
     const char *key = "0123456789abcdef0123456789abcdef01234567";
     const char *tok = "fedcba9876543210fedcba9876543210fedcba98";
     (void)st;
-    fota_keybin_build(key, tok, 0, s);
+    fota_key_bin_build(key, tok, 0, s);
     assert_memory_equal(s, key, 40);
     assert_memory_equal(s + 40, tok, 40);
     assert_int_equal(s[80], 0);

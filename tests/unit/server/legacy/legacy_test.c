@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "fota_str.h"
 #include "legacy.h"
 
 #define IMG_LEN 5000
@@ -126,8 +127,8 @@ static void on_record(void *ud, const struct fota_legacy_record *r)
     struct harness *h = ud;
 
     if (h->nrec < 4) {
-        snprintf(h->results[h->nrec], sizeof(h->results[0]), "%s", r->result);
-        snprintf(h->modes[h->nrec], sizeof(h->modes[0]), "%s", r->mode);
+        fota_str_copy(h->results[h->nrec], sizeof(h->results[0]), r->result);
+        fota_str_copy(h->modes[h->nrec], sizeof(h->modes[0]), r->mode);
         h->sent[h->nrec] = r->bytes_sent;
     }
     h->nrec++;
