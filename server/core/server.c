@@ -28,11 +28,6 @@
 #include "recovery.h"
 #include "tls_policy.h"
 
-int64_t fota_server_now(void)
-{
-    return fota_clock_wall_s();
-}
-
 /* ------------------------------------------------------------- listening */
 
 int fota_server_bind(struct fota_server *srv, const char *proto, int port, int *bound_port)

@@ -192,12 +192,9 @@ struct fota_server_sub *fota_server_subscribe(struct fota_server *srv, int64_t p
  * stopped. Safe inside the callback. */
 void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *sub);
 
-/* Message bus set-up (server.c calls these; exposed for unit tests). */
+/* Message bus set-up (server_bus.c): init gives every loop without one its
+ * queue (again after fota_server_add_loops); exposed for unit tests. */
 int fota_server_bus_init(struct fota_server *srv);
 void fota_server_bus_cleanup(struct fota_server *srv);
-
-/* Current Unix time, seconds: fota_clock_wall_s() (clock.h), which new code
- * calls directly; this name remains while the device module still uses it. */
-int64_t fota_server_now(void);
 
 #endif
