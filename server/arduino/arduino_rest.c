@@ -314,10 +314,10 @@ static int upload_kind(const struct fota_mp_part *p)
     for (int i = 0; i < 2; i++) {
         if (!names[i].ptr)
             continue;
-        if (fota_mp_str_eq(names[i], "firmware.bin") || fota_mp_str_eq(names[i], "firmware.bin.gz"))
+        if (fota_multipart_str_eq(names[i], "firmware.bin") || fota_multipart_str_eq(names[i], "firmware.bin.gz"))
             return REL_FULL;
-        if (fota_mp_str_eq(names[i], "firmware-minimal.bin") ||
-            fota_mp_str_eq(names[i], "firmware-minimal.bin.gz"))
+        if (fota_multipart_str_eq(names[i], "firmware-minimal.bin") ||
+            fota_multipart_str_eq(names[i], "firmware-minimal.bin.gz"))
             return REL_MIN;
     }
     return -1;
