@@ -83,9 +83,10 @@ expect("the libraries allocate nothing", {
     "cli/x.c": HDR + "void f(void *p) { free(p); }\n"},
     1, ["common/x.c:2: noalloc: free()"], ["cli/x.c"])
 expect("the daemon reads one clock", {
-    "server/a/x.c": HDR + "long f(void) { return time(NULL) + s.time(1) + fota_clock_mono_ms(); }\n",
+    "server/a/x.c": HDR + "long f(void) {\n"
+                          "  return time(NULL) + s.time(1) + fota_clock_mono_ms();\n}\n",
     "server/util/clock.c": HDR + "long g(void) { return time(NULL); }\n"},
-    1, ["server/a/x.c:2: clock: time()"], ["clock.c", "x.c:2: clock: fota_clock"])
+    1, ["server/a/x.c:3: clock: time()"], ["clock.c", "x.c:3: clock: fota_clock"])
 expect("history in comments and docs, not in code", {
     "server/a/x.c": HDR + "/* see issue 9 */\nint was_set; /* (was fota_y) */\n",
     "docs/a.md": "# A\n\nMeasured in session 2.\n",
@@ -102,6 +103,12 @@ expect("opening comments", {
     "CMakeLists.txt": "project(x)\n"},
     1, ["common/x.c:1: opening", "scripts/tool:1: opening", "CMakeLists.txt:1: opening"],
     ["y.c", "ok.py"])
+expect("explicit CMake lists", {
+    "x/CMakeLists.txt": "# x\nfile(GLOB s *.c)\n# file(GLOB in a comment)\n"
+                        "cmake_language(DEFER CALL f)\nif(EXISTS ${CMAKE_SOURCE_DIR}/y)\nendif()\n"
+                        "if(EXISTS ${OUT})\nendif()\nadd_library(x a.c b.c)\n"},
+    1, ["x/CMakeLists.txt:2: cmake: file(GLOB)", "x/CMakeLists.txt:4: cmake: cmake_language(DEFER)",
+        "x/CMakeLists.txt:5: cmake: if(EXISTS)"], ["CMakeLists.txt:3:", "CMakeLists.txt:7:"])
 expect("what .editorconfig asks", {
     "cli/x.c": HDR + "int a;  \n\tint b;\nint c;\r\nint d;",
     "Makefile": "# m\nall:\n\ttrue\n",
@@ -120,7 +127,8 @@ expect("beyond the allowlist fails", {
 expect("symbol prefixes from nm", {
     "server/a/x.c": HDR + "int fota_ok(void); int fota_ok(void) { return 0; }\n"
                           "int bad_name(void); int bad_name(void) { return 1; }\n"
-                          "static int hidden(void) { return 2; } int fota_h(void); int fota_h(void) { return hidden(); }\n",
+                          "static int hidden(void) { return 2; }\n"
+                          "int fota_h(void); int fota_h(void) { return hidden(); }\n",
     "device/src/y.c": HDR + "int fota_z; int fotadev_ok;\n",
     "bench/p.c": HDR + "int helper; int main(void) { return 0; }\n"},
     1, ["server/a/x.c:0: prefix: exported bad_name", "device/src/y.c:0: prefix: exported fota_z",

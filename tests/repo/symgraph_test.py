@@ -53,16 +53,18 @@ B_USES_A = "int a_fn(void); int b_fn(void); int b_fn(void) { return a_fn() + 1; 
 B_ALONE = "int b_fn(void); int b_fn(void) { return 1; }\n"
 
 expect("circle between directories", {"x/a.c": A_USES_B, "y/b.c": B_USES_A}, 1,
-       ["circle 1: 2 files, 2 concepts: x/a, y/b", "* x/a.c -> y/b.c: b_fn", "* y/b.c -> x/a.c: a_fn"])
+       ["circle 1: 2 files, 2 concepts: x/a, y/b", "* x/a.c -> y/b.c: b_fn",
+        "* y/b.c -> x/a.c: a_fn"])
 expect("one-way edge", {"x/a.c": A_USES_B, "y/b.c": B_ALONE}, 0,
        ["2 files, 1 edges", "no circle between files of different concepts"])
 expect("circle inside one concept", {"x/store_a.c": A_USES_B, "x/store_b.c": B_USES_A}, 0,
        ["circle inside one concept (allowed): x/store"])
-expect("circle between prefixes of one directory", {"x/rpc.c": A_USES_B, "x/devchan.c": B_USES_A}, 1,
-       ["x/devchan, x/rpc"])
+expect("circle between prefixes of one directory",
+       {"x/rpc.c": A_USES_B, "x/devchan.c": B_USES_A}, 1, ["x/devchan, x/rpc"])
 expect("program files are their own concept",
        {"x/fota_sim_main.c": "int fotasim_g; int b_fn(void);\nint main(void) { return b_fn(); }\n",
-        "x/fota_sim_dev.c": "extern int fotasim_g; int b_fn(void); int b_fn(void) { return fotasim_g; }\n"},
+        "x/fota_sim_dev.c": "extern int fotasim_g; int b_fn(void);\n"
+                            "int b_fn(void) { return fotasim_g; }\n"},
        1, ["x/fota_sim_main (program)", "fotasim_g"])
 expect("test files are left out", {"x/a.c": A_USES_B, "tests/b.c": B_USES_A}, 0,
        ["1 files, 0 edges"])
