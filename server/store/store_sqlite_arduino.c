@@ -10,7 +10,6 @@
 #include "clock.h"
 #include "fota_str.h"
 #include "store_sqlite_int.h"
-#include "xmalloc.h"
 
 #define Q(s) fota_store_sqlite_cast(s)
 #define STMT(k, sql) fota_store_sqlite_stmt(q, SQ_ARDUINO0 + (k), (sql))
@@ -22,21 +21,6 @@ enum {
 };
 _Static_assert(SQ_ARDUINO0 + A_COUNT <= SQ_ARDUINO_LAST + 1, "arduino statement ids");
 
-/* ---- helpers ----------------------------------------------------------- */
-
-static int step_done(struct sql_store *q, sqlite3_stmt *st, const char *what)
-{
-    return fota_store_sqlite_exec(q, st, what, NULL);
-}
-
-static int tx_end(struct sql_store *q, int rc)
-{
-    if (rc == 0)
-        return fota_store_sqlite_commit(q);
-    fota_store_sqlite_rollback(q);
-    return rc;
-}
-
 /* ---- products ---------------------------------------------------------- */
 
 int fota_store_sqlite_arduino_product_put(struct fota_store *s, const struct fota_arduino_product *p)
@@ -46,9 +30,6 @@ int fota_store_sqlite_arduino_product_put(struct fota_store *s, const struct fot
     int rc;
 
     fota_store_sqlite_lock(q);
-    rc = fota_store_sqlite_begin(q, 1);
-    if (rc)
-        return fota_store_sqlite_unlock(q, rc);
     st = STMT(A_PRODUCT_PUT,
               "INSERT INTO arduino_products (product_id, gzip, core, flash_mode, signing_key,"
               " checkin_interval, confirm_after) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -64,8 +45,22 @@ int fota_store_sqlite_arduino_product_put(struct fota_store *s, const struct fot
         sqlite3_bind_int64(st, 6, p->checkin_interval);
         sqlite3_bind_int64(st, 7, p->confirm_after);
     }
-    rc = tx_end(q, step_done(q, st, "arduino_product_put"));
+    rc = fota_store_sqlite_exec_tx(q, st, 1, "arduino_product_put", NULL);
     return fota_store_sqlite_unlock(q, rc);
+}
+
+static void read_aproduct(sqlite3_stmt *st, void *row)
+{
+    struct fota_arduino_product *p = row;
+
+    memset(p, 0, sizeof *p);
+    p->product_id = sqlite3_column_int64(st, 0);
+    p->gzip = sqlite3_column_int(st, 1);
+    p->core = sqlite3_column_int(st, 2);
+    p->flash_mode = sqlite3_column_int(st, 3);
+    fota_store_sqlite_col_text(st, 4, p->signing_key, sizeof p->signing_key);
+    p->checkin_interval = sqlite3_column_int64(st, 5);
+    p->confirm_after = sqlite3_column_int64(st, 6);
 }
 
 int fota_store_sqlite_arduino_product_get(struct fota_store *s, int64_t product_id,
@@ -73,32 +68,15 @@ int fota_store_sqlite_arduino_product_get(struct fota_store *s, int64_t product_
 {
     struct sql_store *q = Q(s);
     sqlite3_stmt *st;
-    int rc = FOTA_EIO;
 
     fota_store_sqlite_lock(q);
     st = STMT(A_PRODUCT_GET,
-              "SELECT gzip, core, flash_mode, signing_key, checkin_interval, confirm_after"
-              " FROM arduino_products WHERE product_id = ?");
-    if (st) {
+              "SELECT product_id, gzip, core, flash_mode, signing_key, checkin_interval,"
+              " confirm_after FROM arduino_products WHERE product_id = ?");
+    if (st)
         sqlite3_bind_int64(st, 1, product_id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            memset(out, 0, sizeof *out);
-            out->product_id = product_id;
-            out->gzip = sqlite3_column_int(st, 0);
-            out->core = sqlite3_column_int(st, 1);
-            out->flash_mode = sqlite3_column_int(st, 2);
-            fota_store_sqlite_col_text(st, 3, out->signing_key, sizeof out->signing_key);
-            out->checkin_interval = sqlite3_column_int64(st, 4);
-            out->confirm_after = sqlite3_column_int64(st, 5);
-            rc = 0;
-        } else {
-            rc = rc == SQLITE_DONE ? FOTA_ENOENT
-                                   : fota_store_sqlite_err(q, rc, "arduino_product_get");
-        }
-        fota_store_sqlite_done(st);
-    }
-    return fota_store_sqlite_unlock(q, rc);
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_aproduct, out,
+                                                             "arduino_product_get"));
 }
 
 /* ---- served-file facts ------------------------------------------------- */
@@ -135,10 +113,31 @@ int fota_store_sqlite_arduino_blob_put(struct fota_store *s, const struct fota_a
             sqlite3_bind_int64(st, 10, b[i].flash_size);
             sqlite3_bind_int64(st, 11, b[i].sketch_size);
         }
-        rc = step_done(q, st, "arduino_blob_put");
+        rc = fota_store_sqlite_exec(q, st, "arduino_blob_put", NULL);
     }
-    rc = tx_end(q, rc);
+    rc = fota_store_sqlite_finish(q, rc);
     return fota_store_sqlite_unlock(q, rc);
+}
+
+static void read_ablob(sqlite3_stmt *st, void *row)
+{
+    struct fota_arduino_blob *b = row;
+    char md5s[4 * FOTA_ARDUINO_MD5_TEXT];
+
+    memset(b, 0, sizeof *b);
+    fota_store_sqlite_col_text(st, 0, b->sha256, sizeof b->sha256);
+    fota_store_sqlite_col_text(st, 1, b->md5, sizeof b->md5);
+    b->gzip = sqlite3_column_int(st, 2);
+    b->sig_form = sqlite3_column_int(st, 3);
+    b->image_size = sqlite3_column_int64(st, 4);
+    fota_store_sqlite_col_text(st, 5, b->image_md5, sizeof b->image_md5);
+    fota_store_sqlite_col_text(st, 6, b->image_sha256, sizeof b->image_sha256);
+    fota_store_sqlite_col_text(st, 7, md5s, sizeof md5s);
+    b->flash_mode = sqlite3_column_int(st, 8);
+    b->flash_size = sqlite3_column_int64(st, 9);
+    b->sketch_size = sqlite3_column_int64(st, 10);
+    for (int m = 0; m < 4 && strlen(md5s) >= (size_t)(33 * m + 32); m++)
+        fota_str_copy(b->sketch_md5[m], 33, md5s + 33 * m);
 }
 
 int fota_store_sqlite_arduino_blob_get(struct fota_store *s, const char *sha256,
@@ -146,38 +145,16 @@ int fota_store_sqlite_arduino_blob_get(struct fota_store *s, const char *sha256,
 {
     struct sql_store *q = Q(s);
     sqlite3_stmt *st;
-    char md5s[4 * FOTA_ARDUINO_MD5_TEXT];
-    int rc = FOTA_EIO;
 
     fota_store_sqlite_lock(q);
     st = STMT(A_BLOB_GET,
-              "SELECT md5, gzip, sig_form, image_size, image_md5, image_sha256, sketch_md5,"
-              " flash_mode, flash_size, sketch_size FROM arduino_blobs WHERE sha256 = ?");
-    if (st) {
+              "SELECT sha256, md5, gzip, sig_form, image_size, image_md5, image_sha256,"
+              " sketch_md5, flash_mode, flash_size, sketch_size FROM arduino_blobs"
+              " WHERE sha256 = ?");
+    if (st)
         sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            memset(out, 0, sizeof *out);
-            fota_str_copy(out->sha256, sizeof out->sha256, sha256);
-            fota_store_sqlite_col_text(st, 0, out->md5, sizeof out->md5);
-            out->gzip = sqlite3_column_int(st, 1);
-            out->sig_form = sqlite3_column_int(st, 2);
-            out->image_size = sqlite3_column_int64(st, 3);
-            fota_store_sqlite_col_text(st, 4, out->image_md5, sizeof out->image_md5);
-            fota_store_sqlite_col_text(st, 5, out->image_sha256, sizeof out->image_sha256);
-            fota_store_sqlite_col_text(st, 6, md5s, sizeof md5s);
-            out->flash_mode = sqlite3_column_int(st, 7);
-            out->flash_size = sqlite3_column_int64(st, 8);
-            out->sketch_size = sqlite3_column_int64(st, 9);
-            for (int m = 0; m < 4 && strlen(md5s) >= (size_t)(33 * m + 32); m++)
-                fota_str_copy(out->sketch_md5[m], 33, md5s + 33 * m);
-            rc = 0;
-        } else {
-            rc = rc == SQLITE_DONE ? FOTA_ENOENT : fota_store_sqlite_err(q, rc, "arduino_blob_get");
-        }
-        fota_store_sqlite_done(st);
-    }
-    return fota_store_sqlite_unlock(q, rc);
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_ablob, out,
+                                                             "arduino_blob_get"));
 }
 
 /* ---- devices ----------------------------------------------------------- */
@@ -194,8 +171,10 @@ static void adev_defaults(struct fota_arduino_device *a)
     a->chip_id = -1;
 }
 
-static void read_adev(sqlite3_stmt *st, struct fota_arduino_device *a)
+static void read_adev(sqlite3_stmt *st, void *row)
 {
+    struct fota_arduino_device *a = row;
+
     adev_defaults(a);
     a->device_id = sqlite3_column_int64(st, 0);
     a->product_id = sqlite3_column_int64(st, 1);
@@ -216,24 +195,6 @@ static void read_adev(sqlite3_stmt *st, struct fota_arduino_device *a)
     a->target_rom_id = sqlite3_column_int64(st, 14);
     a->served_at = sqlite3_column_int64(st, 15);
     fota_store_sqlite_col_text(st, 16, a->served_md5, sizeof a->served_md5);
-}
-
-static int adev_one(struct sql_store *q, sqlite3_stmt *st, struct fota_arduino_device *out,
-                    const char *what)
-{
-    int rc;
-
-    if (!st)
-        return FOTA_EIO;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        read_adev(st, out);
-        rc = 0;
-    } else {
-        rc = rc == SQLITE_DONE ? FOTA_ENOENT : fota_store_sqlite_err(q, rc, what);
-    }
-    fota_store_sqlite_done(st);
-    return rc;
 }
 
 static void lower_mac(const char *mac, char *out)
@@ -286,9 +247,9 @@ int fota_store_sqlite_arduino_device_register(struct fota_store *s, struct fota_
             SQL_BIND_STR(st, 12, a->mode);
             sqlite3_bind_int64(st, 13, a->last_checkin);
         }
-        rc = step_done(q, st, "arduino_device_register");
+        rc = fota_store_sqlite_exec(q, st, "arduino_device_register", NULL);
     }
-    rc = tx_end(q, rc);
+    rc = fota_store_sqlite_finish(q, rc);
     if (rc == 0) {
         d->id = id;
         d->created = now;
@@ -317,7 +278,7 @@ int fota_store_sqlite_arduino_device_find(struct fota_store *s, int64_t product_
             sqlite3_bind_int64(st, 1, product_id);
             sqlite3_bind_text(st, 2, sta_mac, -1, SQLITE_STATIC);
         }
-        rc = adev_one(q, st, out, "arduino_device_find");
+        rc = fota_store_sqlite_one(q, st, read_adev, out, "arduino_device_find");
         if (rc != FOTA_ENOENT)
             return fota_store_sqlite_unlock(q, rc);
         /* a device made through the API with its MAC as bssid */
@@ -338,7 +299,7 @@ int fota_store_sqlite_arduino_device_find(struct fota_store *s, int64_t product_
             sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
         }
     }
-    return fota_store_sqlite_unlock(q, adev_one(q, st, out, "arduino_device_find"));
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_adev, out, "arduino_device_find"));
 }
 
 int fota_store_sqlite_arduino_device_get(struct fota_store *s, int64_t device_id,
@@ -352,43 +313,23 @@ int fota_store_sqlite_arduino_device_get(struct fota_store *s, int64_t device_id
                          " WHERE a.device_id = ?");
     if (st)
         sqlite3_bind_int64(st, 1, device_id);
-    return fota_store_sqlite_unlock(q, adev_one(q, st, out, "arduino_device_get"));
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_adev, out, "arduino_device_get"));
 }
 
 int fota_store_sqlite_arduino_device_list(struct fota_store *s, int64_t product_id,
                                           struct fota_arduino_device **out, size_t *n)
 {
     struct sql_store *q = Q(s);
-    struct fota_arduino_device *arr = NULL;
-    size_t k = 0, cap = 0;
     sqlite3_stmt *st;
-    int rc = FOTA_EIO;
 
     fota_store_sqlite_lock(q);
     st = STMT(A_DEV_LIST, ADEV_COLS " FROM arduino_devices a JOIN devices d ON d.id = a.device_id"
                           " WHERE a.product_id = ? ORDER BY d.id");
-    if (st) {
+    if (st)
         sqlite3_bind_int64(st, 1, product_id);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            if (k == cap) {
-                cap = cap ? 2 * cap : 16;
-                arr = fota_xreallocarray(arr, cap, sizeof *arr);
-            }
-            read_adev(st, &arr[k++]);
-        }
-        rc = rc == SQLITE_DONE ? 0 : fota_store_sqlite_err(q, rc, "arduino_device_list");
-        fota_store_sqlite_done(st);
-    }
-    if (rc == 0 && !arr)
-        arr = fota_xcalloc(1, sizeof *arr);
-    if (rc) {
-        free(arr);
-        arr = NULL;
-        k = 0;
-    }
-    *out = arr;
-    *n = k;
-    return fota_store_sqlite_unlock(q, rc);
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_collect(q, st, read_adev, sizeof **out,
+                                                                 (void **)out, n,
+                                                                 "arduino_device_list"));
 }
 
 int fota_store_sqlite_arduino_device_report(struct fota_store *s,
@@ -433,7 +374,7 @@ int fota_store_sqlite_arduino_device_report(struct fota_store *s,
             SQL_BIND_STR(st, 11, a->mode);
             sqlite3_bind_int64(st, 12, a->last_checkin);
         }
-        rc = step_done(q, st, "arduino_device_report");
+        rc = fota_store_sqlite_exec(q, st, "arduino_device_report", NULL);
         if (rc)
             break;
         st = STMT(A_REPORT_ACTIVE, "UPDATE devices SET last_active = ? WHERE id = ?");
@@ -441,9 +382,9 @@ int fota_store_sqlite_arduino_device_report(struct fota_store *s,
             sqlite3_bind_int64(st, 1, a->last_checkin);
             sqlite3_bind_int64(st, 2, a->device_id);
         }
-        rc = step_done(q, st, "arduino_device_report");
+        rc = fota_store_sqlite_exec(q, st, "arduino_device_report", NULL);
     }
-    rc = tx_end(q, rc);
+    rc = fota_store_sqlite_finish(q, rc);
     return fota_store_sqlite_unlock(q, rc);
 }
 
@@ -471,9 +412,9 @@ int fota_store_sqlite_arduino_device_track(struct fota_store *s, const struct fo
         sqlite3_bind_int64(st, 4, a->served_at);
         SQL_BIND_STR(st, 5, a->served_md5);
     }
-    rc = step_done(q, st, "arduino_device_track");
+    rc = fota_store_sqlite_exec(q, st, "arduino_device_track", NULL);
     if (rc == 0 && sqlite3_changes(q->db) == 0)
         rc = FOTA_ENOENT;
-    rc = tx_end(q, rc);
+    rc = fota_store_sqlite_finish(q, rc);
     return fota_store_sqlite_unlock(q, rc);
 }
