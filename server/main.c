@@ -16,6 +16,7 @@
 #include "legacy.h"
 #include "log.h"
 #include "loop.h"
+#include "recovery.h"
 #include "server.h"
 #include "xmalloc.h"
 
@@ -223,6 +224,7 @@ static int run(struct daemon *d, const char *config_file)
         signals_install(d, base) != 0)
         goto stop;
     FOTA_INFO("fotad ready");
+    fota_recovery_alloc_arm();   /* test builds only (recovery.h) */
     if (event_base_dispatch(base) < 0) {
         FOTA_ERROR("event loop failed");
         goto stop;

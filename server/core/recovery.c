@@ -14,6 +14,7 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "xmalloc.h"
 
 int fota_recovery_sweep_blobs(struct fota_server *srv, const struct timespec *before)
 {
@@ -55,5 +56,15 @@ void fota_recovery_crash_point(const char *point)
     FOTA_WARN("test crash point=%s", point);
     kill(getpid(), SIGKILL);
     _exit(137);   /* not reached */
+}
+
+void fota_recovery_alloc_arm(void)
+{
+    const char *n = getenv("FOTA_ALLOC_FAIL_AT");
+    unsigned long at = n ? strtoul(n, NULL, 10) : 0;
+    if (!at)
+        return;
+    FOTA_WARN("test allocation failure armed at=%lu", at);
+    fota_xmalloc_fail_at(at);
 }
 #endif

@@ -1,6 +1,7 @@
 /* recovery.h - start-up clean-up after a crash (orphan blobs) and, in test
- * builds (FOTA_TEST_HOOKS: the asan and tsan trees), the hook that simulates
- * one (FOTA_TEST_CRASH_AT). */
+ * builds (FOTA_TEST_HOOKS: the asan and tsan trees), the hooks that simulate
+ * failures: a crash (FOTA_TEST_CRASH_AT) and running out of memory
+ * (FOTA_ALLOC_FAIL_AT). */
 #ifndef FOTA_RECOVERY_H
 #define FOTA_RECOVERY_H
 
@@ -24,12 +25,20 @@ int fota_recovery_sweep_blobs(struct fota_server *srv, const struct timespec *be
  * SIGKILL (no clean-up, like a power cut for everything already written to
  * disk). Points: "after_blobs" (release upload: blobs durable, release
  * transaction not started). Release builds compile it to nothing. */
+/* Test hook: when the environment variable FOTA_ALLOC_FAIL_AT is N > 0, the
+ * N-th allocation after this call (xmalloc.h, every thread counted) and
+ * every one after it fail, which aborts fotad as a real out-of-memory would.
+ * main.c arms it once fotad is ready. Release builds compile it to nothing. */
 #ifdef FOTA_TEST_HOOKS
 void fota_recovery_crash_point(const char *point);
+void fota_recovery_alloc_arm(void);
 #else
 static inline void fota_recovery_crash_point(const char *point)
 {
     (void)point;
+}
+static inline void fota_recovery_alloc_arm(void)
+{
 }
 #endif
 
