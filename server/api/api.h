@@ -3,8 +3,8 @@
  * What its files share: the module's state, the route table each file
  * registers, the JSON views of store rows and the lookups every handler
  * starts with. Other modules may use the JSON views and the lookups (the
- * device module's RPC replies show commands); the api module calls no
- * other module except through rom.h and the hub. */
+ * device module's RPC replies show commands); the api module reaches other
+ * modules only through their public headers (rom.h, arduino.h) and the hub. */
 #ifndef FOTA_API_H
 #define FOTA_API_H
 
