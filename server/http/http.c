@@ -99,8 +99,10 @@ static struct fota_req *req_new(struct http_loop *hl, struct evhttp_request *ev)
     r->path = r->path_buf;
     const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
     int bad_query = q && evhttp_parse_query_str(q, &r->query) != 0;
-    r->method = fota_http_route_method((int)evhttp_request_get_command(ev),
-                                       fota_req_query(r, "method"), &r->head);
+    int ev_method = (int)evhttp_request_get_command(ev);
+    /* Only a POST may tunnel another method: no query lookup for the others. */
+    r->method = fota_http_route_method(ev_method, ev_method == EVHTTP_REQ_POST ?
+                                       fota_req_query(r, "method") : NULL, &r->head);
     if (bad_query) {
         fota_reply_error(r, 400, "malformed query string");
         fota_req_release(r);
