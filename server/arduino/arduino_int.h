@@ -5,6 +5,7 @@
 #ifndef FOTA_ARDUINO_INT_H
 #define FOTA_ARDUINO_INT_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "arduino.h"
@@ -12,6 +13,8 @@
 #include "arduino_pull.h"
 #include "server.h"
 
+struct event;
+struct event_base;
 struct fota_req;
 
 /* A body being sent, found again by its request when it completes: a ring,
@@ -24,11 +27,42 @@ struct fota_arduino_pending {
     char md5_before[FOTA_ARDUINO_MD5_TEXT];
 };
 
-/* One loop's part; touched only on that loop's thread. */
+/* Per-loop caches of what a check-in looks up: a product key's product and
+ * settings, a release's files and facts. Valid while the store's generation
+ * is unchanged (every catalog write moves it), like the rom module's. */
+#define FOTA_ARDUINO_KEY_SLOTS 8
+struct fota_arduino_key_entry {
+    uint64_t gen;                     /* 0: empty */
+    char key[FOTA_KEY_BUF];
+    struct fota_product product;
+    struct fota_arduino_product ap;
+};
+#define FOTA_ARDUINO_REL_SLOTS 8
+struct fota_arduino_rel_entry {
+    uint64_t gen;                     /* 0: empty */
+    int64_t product_id;
+    struct fota_arduino_rel rel;
+    char changelog[FOTA_CHANGELOG_MAX];
+};
+
+/* Check-in reports are written in batches (one transaction per loop and
+ * second, or when full), like presence: a polling fleet costs no write per
+ * request. A device's rows merge; tracking fields are not in them. */
+#define FOTA_ARDUINO_BATCH_MAX 256
+#define FOTA_ARDUINO_BATCH_MS  1000
+
+/* One loop's part; touched only on that loop's thread, except the report
+ * batch (batch_mu: the API flushes it from the main loop). */
 struct fota_arduino_loop {
     struct fota_arduino_ctx *ctx;
     struct fota_arduino_pending pending[FOTA_ARDUINO_PENDING];
     unsigned pending_next;
+    struct fota_arduino_key_entry keys[FOTA_ARDUINO_KEY_SLOTS];
+    struct fota_arduino_rel_entry rels[FOTA_ARDUINO_REL_SLOTS];
+    pthread_mutex_t batch_mu;
+    size_t nbatch;
+    struct fota_arduino_device batch[FOTA_ARDUINO_BATCH_MAX];
+    struct event *flush_ev;           /* the batch timer, on the loop's base */
 };
 
 /* The module's state; every route's ud. */
@@ -42,6 +76,8 @@ struct fota_arduino_ctx {
  * facts, arduino_track.c the device and its target). */
 struct fota_arduino_visit {
     struct fota_arduino_ctx *ctx;
+    struct fota_arduino_loop *al;     /* the request's loop */
+    uint64_t gen;                     /* the store's generation when it began */
     int64_t now;
     struct fota_product product;
     struct fota_arduino_product ap;
@@ -70,6 +106,17 @@ int fota_arduino_target(struct fota_arduino_visit *v);
 /* Loads product_id's release version into rel (its files and their facts). */
 int fota_arduino_rel_load(struct fota_server *srv, int64_t product_id, const char *version,
                           struct fota_arduino_rel *rel, char *changelog, size_t cap);
+/* The same through the loop's cache (changelog may be NULL). */
+int fota_arduino_rel_get(struct fota_arduino_visit *v, const char *version,
+                         struct fota_arduino_rel *rel, char *changelog, size_t cap);
+/* Queues a device's report in its loop's batch (written when full). */
+void fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_arduino_device *row);
+/* Writes al's batched reports now. Any thread. */
+void fota_arduino_report_flush(struct fota_arduino_loop *al);
+/* Every loop's batch, now (before the API reads devices). Any thread; NULL-safe. */
+void fota_arduino_report_sync(struct fota_arduino_ctx *ctx);
+/* Starts al's batch timer on base. 0 or FOTA_ENOMEM. */
+int fota_arduino_report_timer(struct fota_arduino_loop *al, struct event_base *base);
 /* A body that the device will refuse after its first bytes was answered:
  * records the device_upgrade_failed message that says why. */
 void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, int verdict);

@@ -4,20 +4,41 @@
  * loop. */
 #include <stdlib.h>
 
+#include <event2/event.h>
+
 #include "arduino_int.h"
 #include "http.h"
 #include "log.h"
+#include "loop.h"
 #include "xmalloc.h"
 
+/* After the loops ended: the last check-ins are written, then freed. */
 static void arduino_stop(struct fota_server *srv, void *state)
 {
     struct fota_arduino_ctx *ctx = state;
     (void)srv;
     if (!ctx)
         return;
-    for (int i = 0; i < ctx->nloops; i++)
-        free(ctx->loops[i]);
+    fota_arduino_report_sync(ctx);
+    for (int i = 0; i < ctx->nloops; i++) {
+        struct fota_arduino_loop *al = ctx->loops[i];
+        if (al->flush_ev)
+            event_free(al->flush_ev);
+        pthread_mutex_destroy(&al->batch_mu);
+        free(al);
+    }
     free(ctx);
+}
+
+/* A worker loop's own thread, before it serves: its batch timer. */
+static void arduino_loop_start(struct fota_server *srv, void *state, struct fota_loop *loop)
+{
+    struct fota_arduino_ctx *ctx = state;
+    int i = fota_loop_index(loop);
+    (void)srv;
+    if (i > 0 && i < ctx->nloops &&
+        fota_arduino_report_timer(ctx->loops[i], fota_loop_base(loop)) != 0)
+        FOTA_ERROR("mod=arduino no check-in timer loop=%d", i);
 }
 
 static int arduino_start(struct fota_server *srv, void **state)
@@ -29,7 +50,12 @@ static int arduino_start(struct fota_server *srv, void **state)
     for (int i = 0; i < srv->nloops; i++) {
         ctx->loops[i] = fota_xcalloc(1, sizeof(struct fota_arduino_loop));
         ctx->loops[i]->ctx = ctx;
+        pthread_mutex_init(&ctx->loops[i]->batch_mu, NULL);
         ctx->nloops = i + 1;
+    }
+    if (fota_arduino_report_timer(ctx->loops[0], srv->base) != 0) {
+        arduino_stop(srv, ctx);
+        return FOTA_ENOMEM;
     }
     /* Check-ins and downloads run on every loop (store, blobs and the
      * per-loop part are safe there): a fleet's polling is the hot path. */
@@ -53,5 +79,6 @@ static int arduino_start(struct fota_server *srv, void **state)
 const struct fota_module fota_arduino_module = {
     .name = "arduino",
     .start = arduino_start,
+    .loop_start = arduino_loop_start,
     .stop = arduino_stop,
 };

@@ -226,6 +226,8 @@ void fota_arduino_device_json(struct fota_server *srv, const struct fota_device 
     struct fota_arduino_device a;
     struct fota_arduino_product *p;
 
+    /* the batched check-ins first: what is shown is exact */
+    fota_arduino_report_sync(fota_server_module_state(srv, &fota_arduino_module));
     if (st->ops->arduino_device_get(st, d->id, &a) != 0)
         return;
     p = fota_xmalloc(sizeof(*p));

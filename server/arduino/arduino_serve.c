@@ -164,15 +164,29 @@ static void send_meta(struct fota_req *r, struct fota_arduino_visit *v, int kind
     evbuffer_free(b);
 }
 
-/* The product of the URL's key: 403 for a key that is not a product key. */
+/* The product of the URL's key (through the loop's cache): 403 for a key
+ * that is not a product key, 404 for a product that is not arduino. */
 static int resolve_product(struct fota_req *r, struct fota_arduino_visit *v)
 {
     struct fota_server *srv = v->ctx->srv;
-    struct fota_key k;
     const char *key = r->caps[0];
+    size_t len = strlen(key);
+    struct fota_arduino_key_entry *e = NULL;
+    struct fota_key k;
     int rc;
 
-    if (fota_server_key_lookup(srv, key, strlen(key), &k) != 0 || k.kind != FOTA_KEY_PRODUCT) {
+    if (len == FOTA_KEY_LEN) {
+        uint32_t h = 2166136261u;
+        for (size_t i = 0; i < len; i++)
+            h = (h ^ (uint8_t)key[i]) * 16777619u;
+        e = &v->al->keys[h % FOTA_ARDUINO_KEY_SLOTS];
+        if (v->gen && e->gen == v->gen && strcmp(e->key, key) == 0) {
+            v->product = e->product;
+            v->ap = e->ap;
+            return 0;
+        }
+    }
+    if (fota_server_key_lookup(srv, key, len, &k) != 0 || k.kind != FOTA_KEY_PRODUCT) {
         fota_reply_error(r, 403, "not a product key");
         return -1;
     }
@@ -186,6 +200,12 @@ static int resolve_product(struct fota_req *r, struct fota_arduino_visit *v)
     if (rc) {
         fota_reply_status(r, rc, "product %lld", (long long)k.product_id);
         return -1;
+    }
+    if (e) {
+        fota_str_copy(e->key, sizeof e->key, key);
+        e->product = v->product;
+        e->ap = v->ap;
+        e->gen = v->gen; /* read before the lookups: a write meanwhile invalidates it */
     }
     return 0;
 }
@@ -214,6 +234,8 @@ void fota_arduino_serve(struct fota_req *r)
     }
     v = fota_xcalloc(1, sizeof(*v));
     v->ctx = ctx;
+    v->al = al;
+    v->gen = fota_store_generation(ctx->srv->store);
     v->now = fota_clock_wall_s();
     v->name = r->ncaps == 3 ? r->caps[1] : NULL;
     if (resolve_product(r, v))
@@ -251,6 +273,7 @@ void fota_arduino_serve(struct fota_req *r)
         send_image(al, r, v, &ans);
         break;
     case 304:
+        r->quiet = 1; /* a fleet's polling: logged at DEBUG */
         fota_reply_raw(r, 304, NULL, NULL);
         break;
     default:

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "arduino_img.h"
 #include "arduino_int.h"
 #include "clock.h"
@@ -100,6 +102,94 @@ int fota_arduino_rel_load(struct fota_server *srv, int64_t product_id, const cha
     }
     free(rom);
     return rc;
+}
+
+static unsigned slot_of(const char *a, int64_t n, unsigned slots)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)n;
+    for (; a && *a; a++)
+        h = (h ^ (uint8_t)*a) * 16777619u;
+    return h % slots;
+}
+
+int fota_arduino_rel_get(struct fota_arduino_visit *v, const char *version,
+                         struct fota_arduino_rel *rel, char *changelog, size_t cap)
+{
+    struct fota_arduino_rel_entry *e =
+        &v->al->rels[slot_of(version, v->product.id, FOTA_ARDUINO_REL_SLOTS)];
+    int rc;
+
+    if (v->gen && e->gen == v->gen && e->product_id == v->product.id &&
+        strcmp(e->rel.version, version) == 0) {
+        *rel = e->rel;
+        if (changelog)
+            fota_str_copy(changelog, cap, e->changelog);
+        return 0;
+    }
+    rc = fota_arduino_rel_load(v->ctx->srv, v->product.id, version, rel, e->changelog,
+                               sizeof e->changelog);
+    if (rc) {
+        e->gen = 0;
+        return rc;
+    }
+    if (changelog)
+        fota_str_copy(changelog, cap, e->changelog);
+    e->rel = *rel;
+    e->product_id = v->product.id;
+    e->gen = v->gen; /* read before the lookups: a write meanwhile invalidates it */
+    return 0;
+}
+
+/* ---- the report batch */
+
+void fota_arduino_report_flush(struct fota_arduino_loop *al)
+{
+    struct fota_store *st = al->ctx->srv->store;
+
+    pthread_mutex_lock(&al->batch_mu);
+    if (al->nbatch && st->ops->arduino_device_report(st, al->batch, al->nbatch) != 0)
+        FOTA_WARN("arduino check-ins not stored rows=%zu", al->nbatch);
+    al->nbatch = 0;
+    pthread_mutex_unlock(&al->batch_mu);
+}
+
+void fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_arduino_device *row)
+{
+    size_t i;
+
+    pthread_mutex_lock(&al->batch_mu);
+    for (i = 0; i < al->nbatch && al->batch[i].device_id != row->device_id; i++)
+        ;
+    al->batch[i] = *row;
+    if (i == al->nbatch)
+        al->nbatch++;
+    int full = al->nbatch == FOTA_ARDUINO_BATCH_MAX;
+    pthread_mutex_unlock(&al->batch_mu);
+    if (full)
+        fota_arduino_report_flush(al);
+}
+
+void fota_arduino_report_sync(struct fota_arduino_ctx *ctx)
+{
+    for (int i = 0; ctx && i < ctx->nloops; i++)
+        fota_arduino_report_flush(ctx->loops[i]);
+}
+
+static void flush_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    fota_arduino_report_flush(arg);
+}
+
+int fota_arduino_report_timer(struct fota_arduino_loop *al, struct event_base *base)
+{
+    static const struct timeval every = {FOTA_ARDUINO_BATCH_MS / 1000,
+                                         (FOTA_ARDUINO_BATCH_MS % 1000) * 1000};
+    al->flush_ev = event_new(base, -1, EV_PERSIST, flush_tick, al);
+    if (!al->flush_ev || event_add(al->flush_ev, &every) != 0)
+        return FOTA_ENOMEM;
+    return 0;
 }
 
 /* The sketch MD5s of rel's full (minimal = 0) or minimal image, or NULL. */
@@ -269,7 +359,7 @@ static void judge(struct fota_arduino_visit *v)
     if (!v->adev.target[0] || !v->h.seen)
         return;
     rel = fota_xmalloc(sizeof(*rel));
-    if (fota_arduino_rel_load(v->ctx->srv, v->product.id, v->adev.target, rel, NULL, 0) != 0) {
+    if (fota_arduino_rel_get(v, v->adev.target, rel, NULL, 0) != 0) {
         track_clear(v); /* the release is gone */
         free(rel);
         return;
@@ -346,10 +436,9 @@ int fota_arduino_identify(struct fota_arduino_visit *v)
         return rc;
     judge(v);
     report_row(v, &row);
-    rc = st->ops->arduino_device_report(st, &row, 1);
-    if (rc == 0)
-        v->adev = row;
-    return rc;
+    fota_arduino_report_add(v->al, &row);
+    v->adev = row;
+    return 0;
 }
 
 int fota_arduino_target(struct fota_arduino_visit *v)
@@ -367,8 +456,7 @@ int fota_arduino_target(struct fota_arduino_visit *v)
         fota_str_copy(version, sizeof version, v->product.current_version);
     if (!version[0])
         return FOTA_ENOENT;
-    rc = fota_arduino_rel_load(srv, v->product.id, version, &v->rel, v->changelog,
-                               sizeof v->changelog);
+    rc = fota_arduino_rel_get(v, version, &v->rel, v->changelog, sizeof v->changelog);
     if (rc == FOTA_ENOENT && v->cmd_id) {
         /* the command's release was deleted: the command cannot run */
         command_set(st, v->cmd_id, FOTA_CMD_FAILED, "{\"error\": \"release deleted\"}");

@@ -72,6 +72,14 @@ def test_exact_answer_and_registration(d):
     check(dev["online"] is True and ar["last_checkin"] > 0, repr(dev))
     check(dev["bssid"] == "de:ba:7a:b1:e0:42", repr(dev))
     check(ar["upgrade"]["target"] == "1.0.0", "served upgrade: %r" % ar)
+    # the URL a sketch is given may carry a query (§2.1: sent unchanged)
+    check_image_answer(checkin(d, key, name="firmware.bin?x=1", mac="DE:BA:7A:B1:E0:43"), img)
+    # HEAD: the same header, no body
+    host = "127.0.0.1:%d" % d.http_port
+    a = exchange(d.http_port, ("HEAD /v1/arduino/%s/firmware.bin HTTP/1.0\r\nHost: %s\r\n\r\n"
+                               % (key, host)).encode())
+    check(a.status == 200 and a.h("Content-Length") == str(len(img)) and a.body == b"",
+          "HEAD: %s %r" % (a.status_line, a.body[:20]))
 
 
 def test_304_any_mode_byte(d):
