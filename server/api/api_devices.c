@@ -258,7 +258,7 @@ static void handle_device_commands(struct fota_req *r)
     json_t *arr = json_array();
     for (size_t i = n; i-- > 0 && json_array_size(arr) < (size_t)limit;)
         json_array_append_new(arr, fota_api_json_command(&list[i]));
-    free(list);
+    fota_store_command_list_free(list, n);
     json_t *j = json_object();
     json_object_set_new(j, "commands", arr);
     fota_reply_json(r, 200, j);

@@ -48,17 +48,14 @@ json_t *fota_api_json_message(const struct fota_message *m)
 
 json_t *fota_api_json_command(const struct fota_command *c)
 {
-    json_error_t je;
-    json_t *params = c->params[0] ? json_loads(c->params, 0, &je) : NULL;
-    json_t *result = c->result[0] ? json_loads(c->result, 0, &je) : NULL;
+    /* params and result were decoded when the row left the store. */
+    json_t *params = c->params ? json_incref(c->params) : json_object();
+    json_t *result = c->result ? json_incref(c->result) : json_null();
     const char *state = c->state >= 1 && c->state <= 7 ? cmd_states[c->state] : "unknown";
-    if (!params)
-        params = json_object();
-    if (!result)
-        result = json_null();
-    return fota_http_json_pack("{s:I, s:I, s:I, s:s, s:o, s:s, s:o, s:I, s:I}", "id", (json_int_t)c->id,
-                     "device_id", (json_int_t)c->device_id, "nonce", (json_int_t)c->nonce,
-                     "action", c->action, "params", params, "state", state, "result", result,
-                     "created", (json_int_t)c->created, "updated", (json_int_t)c->updated);
+    return fota_http_json_pack("{s:I, s:I, s:I, s:s, s:o, s:s, s:o, s:I, s:I}", "id",
+                               (json_int_t)c->id, "device_id", (json_int_t)c->device_id, "nonce",
+                               (json_int_t)c->nonce, "action", c->action, "params", params,
+                               "state", state, "result", result, "created",
+                               (json_int_t)c->created, "updated", (json_int_t)c->updated);
 }
 

@@ -205,8 +205,8 @@ static const char (*image_md5s(const struct fota_arduino_rel *rel, int minimal))
 
 /* ---- commands */
 
-/* The device's newest sys_upgrade not finished yet, with its version. */
-static int open_upgrade(struct fota_store *st, int64_t device_id, struct fota_command *out,
+/* The device's newest sys_upgrade not finished yet: its id and version. */
+static int open_upgrade(struct fota_store *st, int64_t device_id, int64_t *cmd_id,
                         char *version, size_t cap)
 {
     struct fota_command *list = NULL;
@@ -221,41 +221,45 @@ static int open_upgrade(struct fota_store *st, int64_t device_id, struct fota_co
             (c->state != FOTA_CMD_QUEUED && c->state != FOTA_CMD_DELIVERED &&
              c->state != FOTA_CMD_ACKED))
             continue;
-        json_error_t je;
-        json_t *p = json_loads(c->params, 0, &je);
-        const char *ver = json_string_value(json_object_get(p, "version"));
+        const char *ver = json_string_value(json_object_get(c->params, "version"));
         if (ver && ver[0]) {
             fota_str_copy(version, cap, ver);
-            *out = *c;
+            *cmd_id = c->id;
             found = 1;
         }
-        json_decref(p);
     }
-    free(list);
+    fota_store_command_list_free(list, n);
     return found ? 0 : FOTA_ENOENT;
 }
 
-static void command_set(struct fota_store *st, int64_t cmd_id, int state, const char *result)
+/* Moves the command to state; result (a reference it takes, may be NULL)
+ * replaces the stored one. */
+static void command_set(struct fota_store *st, int64_t cmd_id, int state, json_t *result)
 {
-    struct fota_command c;
+    struct fota_command c = { 0 };
 
-    if (cmd_id <= 0 || st->ops->command_get(st, cmd_id, &c) != 0)
+    if (cmd_id <= 0 || st->ops->command_get(st, cmd_id, &c) != 0) {
+        json_decref(result);
         return;
+    }
     c.state = state;
     c.updated = 0;
-    if (result)
-        fota_str_copy(c.result, sizeof c.result, result);
+    if (result) {
+        json_decref(c.result);
+        c.result = result;
+    }
     if (st->ops->command_update(st, &c) != 0)
         FOTA_WARN("arduino command not updated cmd=%lld", (long long)cmd_id);
+    fota_store_command_cleanup(&c);
 }
 
 /* The open sys_upgrade for version, if the device has one. */
 static int64_t command_for(struct fota_store *st, int64_t device_id, const char *version)
 {
-    struct fota_command c;
+    int64_t id = 0;
     char v[FOTA_VERSION_MAX];
-    if (open_upgrade(st, device_id, &c, v, sizeof v) == 0 && strcmp(v, version) == 0)
-        return c.id;
+    if (open_upgrade(st, device_id, &id, v, sizeof v) == 0 && strcmp(v, version) == 0)
+        return id;
     return 0;
 }
 
@@ -316,7 +320,7 @@ static void upgrade_success(struct fota_arduino_visit *v)
     if (st->ops->device_update(st, &v->device, FOTA_DEV_F_ROM_VERSION) != 0)
         FOTA_WARN("rom_version not stored dev=%lld", (long long)v->device.id);
     command_set(st, command_for(st, v->device.id, target), FOTA_CMD_DONE,
-                "{\"action\": \"device_upgrade_success\"}");
+                json_pack("{s:s}", "action", "device_upgrade_success"));
     fota_arduino_note(srv, v->product.id, v->device.id, "device_upgrade_success",
                       json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version", pre, "rom_version",
                                 target, "sketch_md5", v->h.sketch_md5, "platform", "arduino"));
@@ -339,7 +343,7 @@ static void upgrade_failed(struct fota_arduino_visit *v)
              "%" PRId64 " s after the download: it refused the image or did not reboot",
              target, v->h.sketch_md5, v->now - v->adev.served_at);
     command_set(st, command_for(st, v->device.id, target), FOTA_CMD_FAILED,
-                "{\"action\": \"device_upgrade_failed\"}");
+                json_pack("{s:s}", "action", "device_upgrade_failed"));
     fota_arduino_note(srv, v->product.id, v->device.id, "device_upgrade_failed",
                       json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version", v->device.rom_version,
                                 "rom_version", target, "reason", reason, "platform", "arduino"));
@@ -446,12 +450,11 @@ int fota_arduino_target(struct fota_arduino_visit *v)
     struct fota_server *srv = v->ctx->srv;
     struct fota_store *st = srv->store;
     char version[FOTA_VERSION_MAX] = "";
-    struct fota_command cmd;
     int rc;
 
     v->cmd_id = 0;
-    if (v->device.id && open_upgrade(st, v->device.id, &cmd, version, sizeof version) == 0)
-        v->cmd_id = cmd.id;
+    if (v->device.id)
+        open_upgrade(st, v->device.id, &v->cmd_id, version, sizeof version);
     if (!version[0])
         fota_str_copy(version, sizeof version, v->product.current_version);
     if (!version[0])
@@ -459,7 +462,7 @@ int fota_arduino_target(struct fota_arduino_visit *v)
     rc = fota_arduino_rel_get(v, version, &v->rel, v->changelog, sizeof v->changelog);
     if (rc == FOTA_ENOENT && v->cmd_id) {
         /* the command's release was deleted: the command cannot run */
-        command_set(st, v->cmd_id, FOTA_CMD_FAILED, "{\"error\": \"release deleted\"}");
+        command_set(st, v->cmd_id, FOTA_CMD_FAILED, json_pack("{s:s}", "error", "release deleted"));
         v->cmd_id = 0;
         return fota_arduino_target(v);
     }
@@ -476,7 +479,7 @@ int fota_arduino_target(struct fota_arduino_visit *v)
                 FOTA_WARN("rom_version not stored dev=%lld", (long long)v->device.id);
         }
         if (v->cmd_id)
-            command_set(st, v->cmd_id, FOTA_CMD_DONE, "{\"note\": \"already running\"}");
+            command_set(st, v->cmd_id, FOTA_CMD_DONE, json_pack("{s:s}", "note", "already running"));
     }
     return 0;
 }

@@ -70,7 +70,8 @@ struct fota_hub_reply {
     int64_t device_id;
     int64_t nonce;
     int status;                  /* the reply's "status" (200: done, 4xx/5xx: failed) */
-    const struct json_t *result; /* the parsed reply, borrowed for the call; may be NULL */
+    const struct json_t *result; /* the reply, decoded once (the whole line as a JSON
+                                    object), borrowed for the call; never NULL */
 };
 
 struct fota_hub_report {

@@ -29,8 +29,7 @@
 #include "xmalloc.h"
 
 /* Frames after the handshake: the connection must be online and keep its key. */
-static void dispatch_online(struct fota_dconn *c, const struct fota_devproto_frame *f,
-                            const char *line)
+static void dispatch_online(struct fota_dconn *c, const struct fota_devproto_frame *f)
 {
     char out[160];
     if (!c->online) {
@@ -54,7 +53,7 @@ static void dispatch_online(struct fota_dconn *c, const struct fota_devproto_fra
         fota_devchan_handle_message(c, f);
         break;
     case FOTA_DP_REPLY:
-        fota_devchan_handle_reply(c, f, line);
+        fota_devchan_handle_reply(c, f);
         break;
     default:
         FOTA_INFO("device frame ignored conn=%llu dev=%lld reason=\"unknown path\"",
@@ -84,9 +83,10 @@ static void on_line(struct fota_dconn *c, const char *line, size_t len)
         fota_devchan_handle_datapoint(c, &f);
         break;
     default:
-        dispatch_online(c, &f, line);
+        dispatch_online(c, &f);
         break;
     }
+    fota_devproto_frame_cleanup(&f);
 }
 
 static void read_cb(struct bufferevent *bev, void *ud)

@@ -20,10 +20,13 @@ struct fota_devchan_wait;
 #define FOTA_DEVCHAN_PRESENCE_MS    1000 /* presence rows are written in batches this often */
 #define FOTA_DEVCHAN_KICK_MS        300  /* queued commands go out this long after identify */
 
+struct json_t;
+
 /* Called once when a delivered command finishes: state is FOTA_CMD_ACKED /
- * FOTA_CMD_DONE (reply text in result, may be "") or FOTA_CMD_TIMEOUT /
- * FOTA_CMD_FAILED (result NULL). The wait is freed after the call. */
-typedef void (*fota_devchan_done_cb)(void *ud, int state, const char *result);
+ * FOTA_CMD_DONE / FOTA_CMD_FAILED with the device's reply in result (decoded,
+ * borrowed for the call), or FOTA_CMD_TIMEOUT, FOTA_CMD_QUEUED (requeued),
+ * FOTA_DEVCHAN_GONE with result NULL. The wait is freed after the call. */
+typedef void (*fota_devchan_done_cb)(void *ud, int state, const struct json_t *result);
 /* done_cb state when the device was deleted while its reply was awaited
  * (the command row is gone with it); not a stored state. */
 #define FOTA_DEVCHAN_GONE (-1)

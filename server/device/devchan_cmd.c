@@ -48,7 +48,7 @@ static void deliver_next(struct fota_dconn *c)
     if (st->ops->command_list_device(st, c->device_id, FOTA_CMD_QUEUED, &list, &n) == 0 && n > 0 &&
         fota_devchan_push(c, &list[0]) == 0) /* one per wake-up: one TCP segment, one message */
         fota_devchan_requeue_note(c, &list[0]);
-    free(list);
+    fota_store_command_list_free(list, n);
     if (n > 1) {
         if (!c->deliver_ev)
             c->deliver_ev = evtimer_new(c->ch->srv->base, deliver_cb, c);

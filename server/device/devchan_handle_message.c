@@ -16,7 +16,8 @@
 #include "hub.h"
 #include "log.h"
 
-/* The device's newest sys_upgrade still waiting for its report. 0 or FOTA_ENOENT. */
+/* The device's newest sys_upgrade still waiting for its report (out owns
+ * its params and result). 0 or FOTA_ENOENT. */
 static int open_upgrade(struct fota_devchan *ch, int64_t device_id, struct fota_command *out)
 {
     struct fota_store *st = ch->srv->store;
@@ -27,15 +28,16 @@ static int open_upgrade(struct fota_devchan *ch, int64_t device_id, struct fota_
         return rc;
     rc = FOTA_ENOENT;
     for (size_t i = n; i-- > 0;) {
-        const struct fota_command *c = &list[i];
+        struct fota_command *c = &list[i];
         if ((c->state == FOTA_CMD_DELIVERED || c->state == FOTA_CMD_ACKED ||
              c->state == FOTA_CMD_TIMEOUT) && strcmp(c->action, "sys_upgrade") == 0) {
-            *out = *c;
+            *out = *c; /* the row's params and result move to out */
+            c->params = c->result = NULL;
             rc = 0;
             break;
         }
     }
-    free(list);
+    fota_store_command_list_free(list, n);
     return rc;
 }
 
@@ -45,19 +47,13 @@ static void finish_upgrade(struct fota_devchan *ch, struct fota_command *cmd,
                            const struct fota_devproto_frame *f, int ok, const char *clean,
                            char *real, size_t cap)
 {
-    json_error_t jerr;
-    json_t *p = json_loads(cmd->params, 0, &jerr);
-    const char *v = json_string_value(json_object_get(p, "version"));
+    const char *v = json_string_value(json_object_get(cmd->params, "version"));
     if (v && clean[0] && strncmp(v, clean, strlen(clean)) == 0)
         fota_str_copy(real, cap, v);
-    json_decref(p);
     cmd->state = ok ? FOTA_CMD_DONE : FOTA_CMD_FAILED;
-    json_t *res = json_pack("{s:s, s:s, s:s}", "action", f->action, "pre_rom_version",
+    json_decref(cmd->result);
+    cmd->result = json_pack("{s:s, s:s, s:s}", "action", f->action, "pre_rom_version",
                             f->pre_version, "rom_version", real);
-    char *t = json_dumps(res, JSON_SORT_KEYS);
-    fota_str_copy(cmd->result, sizeof cmd->result, t);
-    free(t);
-    json_decref(res);
     fota_devchan_push_store(ch, cmd);
 }
 
@@ -73,7 +69,8 @@ static void publish(struct fota_dconn *c, const struct fota_devproto_frame *f, c
     free(t);
     json_decref(body);
     if (fota_server_publish_message(c->ch->srv, m) < 0)
-        FOTA_WARN("message not stored dev=%lld", (long long)c->device_id);
+        FOTA_WARN("message not stored conn=%llu dev=%lld", (unsigned long long)c->id,
+                  (long long)c->device_id);
 }
 
 void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devproto_frame *f)
@@ -85,7 +82,7 @@ void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devprot
     fota_str_copy(real, sizeof real, clean);
     int ok = strcmp(f->action, "device_upgrade_success") == 0;
     int is_report = ok || strcmp(f->action, "device_upgrade_failed") == 0;
-    struct fota_command cmd;
+    struct fota_command cmd = { 0 };
     struct fota_hub_report ev = { c->device_id, ok, clean, "", real, sizeof real };
     int in_rollout = is_report && fota_hub_publish(srv, FOTA_HUB_DEVICE_REPORT, &ev) != 0;
     int have_cmd = is_report && !in_rollout && open_upgrade(ch, c->device_id, &cmd) == 0;
@@ -96,7 +93,8 @@ void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devprot
         fota_str_copy(d.rom_version, sizeof d.rom_version, real);
         int rc = srv->store->ops->device_update(srv->store, &d, FOTA_DEV_F_ROM_VERSION);
         if (rc < 0)
-            FOTA_ERROR("rom_version not stored dev=%lld error=%s", (long long)d.id, fota_errname(rc));
+            FOTA_ERROR("rom_version not stored conn=%llu dev=%lld error=%s",
+                       (unsigned long long)c->id, (long long)d.id, fota_errname(rc));
     }
     struct fota_message m = { 0 };
     publish(c, f, real, &m);
@@ -105,6 +103,7 @@ void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devprot
               (unsigned long long)c->id, (long long)c->device_id, m.action,
               fota_log_quote(f->pre_version, q1, sizeof q1), fota_log_quote(real, q2, sizeof q2),
               have_cmd ? (long long)cmd.id : -1LL, f->recovered);
+    fota_store_command_cleanup(&cmd);
     char out[96];
     fota_devchan_conn_send(c, out, fota_devproto_reply_message(out, sizeof out));
 }

@@ -3,12 +3,14 @@
  * push is taken by the rollout (counted and written in its batch);
  * any other command is found by its nonce, its row moves on (ACKED for
  * sys_upgrade, which ends at its D7 report; DONE otherwise; FAILED for a
- * status other than 200) and an RPC waiting for it gets the reply. */
+ * status other than 200) with the reply as its result, and an RPC waiting
+ * for it gets the same decoded reply. */
 #include "devchan_int.h"
 
 #include <string.h>
 
-#include "fota_str.h"
+#include <jansson.h>
+
 #include "hub.h"
 #include "log.h"
 
@@ -20,15 +22,17 @@ static int reply_state(const struct fota_command *cmd, int status)
     return strcmp(cmd->action, "sys_upgrade") == 0 ? FOTA_CMD_ACKED : FOTA_CMD_DONE;
 }
 
-void fota_devchan_handle_reply(struct fota_dconn *c, const struct fota_devproto_frame *f,
-                               const char *line)
+void fota_devchan_handle_reply(struct fota_dconn *c, const struct fota_devproto_frame *f)
 {
     struct fota_devchan *ch = c->ch;
     struct fota_store *st = ch->srv->store;
-    struct fota_hub_reply ev = { c->device_id, f->nonce, f->status, NULL };
-    if (fota_hub_publish(ch->srv, FOTA_HUB_DEVICE_REPLY, &ev))
+    json_t *reply = fota_devproto_reply_value(f);
+    struct fota_hub_reply ev = { c->device_id, f->nonce, f->status, reply };
+    if (fota_hub_publish(ch->srv, FOTA_HUB_DEVICE_REPLY, &ev)) {
+        json_decref(reply);
         return; /* a rollout's push: counted and written in its batch */
-    struct fota_command cmd;
+    }
+    struct fota_command cmd = { 0 };
     int found = st->ops->command_find_nonce(st, c->device_id, f->nonce, &cmd) == 0 &&
                 (cmd.state == FOTA_CMD_DELIVERED || cmd.state == FOTA_CMD_ACKED ||
                  cmd.state == FOTA_CMD_TIMEOUT);
@@ -36,11 +40,14 @@ void fota_devchan_handle_reply(struct fota_dconn *c, const struct fota_devproto_
     if (found) {
         state = reply_state(&cmd, f->status);
         cmd.state = state;
-        fota_str_copy(cmd.result, sizeof cmd.result, line);
+        json_decref(cmd.result);
+        cmd.result = json_incref(reply);
         fota_devchan_push_store(ch, &cmd);
     }
     FOTA_INFO("command reply conn=%llu dev=%lld nonce=%lld status=%d cmd=%lld",
               (unsigned long long)c->id, (long long)c->device_id, (long long)f->nonce, f->status,
               found ? (long long)cmd.id : -1LL);
-    fota_devchan_wait_wake(ch, c->device_id, f->nonce, state, line);
+    fota_store_command_cleanup(&cmd);
+    fota_devchan_wait_wake(ch, c->device_id, f->nonce, state, reply);
+    json_decref(reply);
 }

@@ -143,16 +143,18 @@ void fota_devchan_presence_reset(struct fota_devchan *ch);
 struct fota_devchan_wait *fota_devchan_wait_add(struct fota_devchan *ch, int64_t device_id,
                                                 int64_t nonce, int64_t cmd_id, unsigned timeout_s,
                                                 fota_devchan_done_cb cb, void *ud);
-/* Calls and frees the wait for (device, nonce), if any: 1 if there was one. */
+/* Calls and frees the wait for (device, nonce), if any: 1 if there was one.
+ * result is borrowed for the call. */
 int fota_devchan_wait_wake(struct fota_devchan *ch, int64_t device_id, int64_t nonce, int state,
-                           const char *result);
+                           const struct json_t *result);
 /* Calls and frees every wait of the device (deleted) with state. */
 void fota_devchan_wait_wake_device(struct fota_devchan *ch, int64_t device_id, int state);
 /* Frees every wait (module stop) without callbacks. */
 void fota_devchan_waits_free(struct fota_devchan *ch);
 
-/* devchan_push.c: cmd encoded and written to c; its row updated
- * (DELIVERED, or DONE for sys_reboot; FAILED if not encodable). 0 or FOTA_E*. */
+/* devchan_push.c: cmd encoded (from its decoded params) and written to c;
+ * its row updated (DELIVERED, or DONE for sys_reboot; FAILED, with an error
+ * result, if not encodable). 0 or FOTA_E*. */
 int fota_devchan_push(struct fota_dconn *c, struct fota_command *cmd);
 /* 1 for commands the device never answers (sys_reboot). */
 int fota_devchan_push_no_reply(const struct fota_command *cmd);
@@ -184,8 +186,7 @@ void fota_devchan_handle_activate(struct fota_dconn *c, const struct fota_devpro
 void fota_devchan_handle_identify(struct fota_dconn *c, const struct fota_devproto_frame *f);
 void fota_devchan_handle_datapoint(struct fota_dconn *c, const struct fota_devproto_frame *f);
 void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devproto_frame *f);
-/* line: the reply as received (NUL-terminated), stored as the command's result. */
-void fota_devchan_handle_reply(struct fota_dconn *c, const struct fota_devproto_frame *f,
-                               const char *line);
+/* The reply, decoded (fota_devproto_reply_value), becomes the command's result. */
+void fota_devchan_handle_reply(struct fota_dconn *c, const struct fota_devproto_frame *f);
 
 #endif

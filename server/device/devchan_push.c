@@ -1,7 +1,7 @@
 /* devchan_push.c - a stored command written to a device connection: its
- * params (a JSON object, decoded here and nowhere else on the way out) become
- * the push line of espressif-protocol §2.5 with the device's owner key and
- * the command's nonce; the row moves to DELIVERED (DONE for sys_reboot, which
+ * params (a JSON object, decoded when the row left the store) become the
+ * push line of espressif-protocol §2.5 with the device's owner key and the
+ * command's nonce; the row moves to DELIVERED (DONE for sys_reboot, which
  * stock devices never answer, FAILED when it cannot be encoded). */
 #include "devchan_int.h"
 
@@ -33,32 +33,22 @@ static int encode(struct fota_devchan *ch, const struct fota_command *cmd, char 
     struct fota_device d;
     if (srv->store->ops->device_get(srv->store, cmd->device_id, &d) == 0)
         fota_server_device_key(srv, "owner", &d, auth);
-    json_error_t jerr;
-    json_t *params = cmd->params[0] ? json_loads(cmd->params, 0, &jerr) : json_object();
-    if (!json_is_object(params)) {
-        json_decref(params);
+    const json_t *params = cmd->params;
+    if (params && !json_is_object(params))
         return FOTA_EINVAL;
-    }
-    int rc;
     const char *path = json_string_value(json_object_get(params, "path"));
     if (path) {
         const char *method = json_string_value(json_object_get(params, "method"));
-        char *get = NULL, *body = NULL;
-        json_t *g = json_object_get(params, "get"), *b = json_object_get(params, "body");
-        if (json_is_object(g))
-            get = json_dumps(g, JSON_SORT_KEYS);
-        if (json_is_object(b))
-            body = json_dumps(b, JSON_SORT_KEYS);
-        rc = fota_devproto_push(buf, cap, method ? method : "GET", path, get, body, auth, cmd->nonce);
-        free(get);
-        free(body);
-    } else {
-        json_object_set_new(params, "action", json_string(cmd->action));
-        char *g = json_dumps(params, JSON_SORT_KEYS);
-        rc = fota_devproto_push(buf, cap, "GET", "/v1/device/rpc/", g, NULL, auth, cmd->nonce);
-        free(g);
+        const json_t *g = json_object_get(params, "get"), *b = json_object_get(params, "body");
+        return fota_devproto_push(buf, cap, method ? method : "GET", path,
+                                  json_is_object(g) ? g : NULL, json_is_object(b) ? b : NULL,
+                                  auth, cmd->nonce);
     }
-    json_decref(params);
+    /* The RPC's get object: its params and the action (the row keeps its params). */
+    json_t *get = params ? json_copy((json_t *)params) : json_object();
+    json_object_set_new(get, "action", json_string(cmd->action));
+    int rc = fota_devproto_push(buf, cap, "GET", "/v1/device/rpc/", get, NULL, auth, cmd->nonce);
+    json_decref(get);
     return rc;
 }
 
@@ -86,7 +76,8 @@ int fota_devchan_push(struct fota_dconn *c, struct fota_command *cmd)
         FOTA_WARN("command not encodable cmd=%lld dev=%lld action=%s error=%s", (long long)cmd->id,
                   (long long)cmd->device_id, cmd->action, fota_errname(n));
         cmd->state = FOTA_CMD_FAILED;
-        snprintf(cmd->result, sizeof cmd->result, "{\"error\": \"%s\"}", fota_errname(n));
+        json_decref(cmd->result);
+        cmd->result = json_pack("{s:s}", "error", fota_errname(n));
         fota_devchan_push_store(c->ch, cmd);
         return n;
     }

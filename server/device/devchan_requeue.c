@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "clock.h"
 #include "rom.h"
 #include "log.h"
 #include "xmalloc.h"
 
-#define RQ_MARK "\"requeued\""
+#define RQ_MARK "requeued"   /* the result member of a requeued command */
 
 struct fota_devchan_rq {
     int64_t device_id, cmd_id;
@@ -55,7 +57,7 @@ static const char *keep_reason(struct fota_devchan *ch, const struct fota_comman
     struct fota_rom_progress dl;
     if (fota_rom_progress_get(ch->srv, cmd->device_id, &dl) == 0 && dl.started >= delivered)
         return "the device started a download after the push";
-    if (strstr(cmd->result, RQ_MARK))
+    if (json_object_get(cmd->result, RQ_MARK))
         return "already requeued once";
     return NULL;
 }
@@ -70,26 +72,31 @@ int fota_devchan_requeue_on_close(struct fota_dconn *c)
         return 0;
     *pp = e->next;
     struct fota_store *st = ch->srv->store;
-    struct fota_command cmd;
+    struct fota_command cmd = { 0 };
     int64_t delivered = e->delivered;
     int rc = st->ops->command_get(st, e->cmd_id, &cmd);
     free(e);
-    if (rc < 0 || cmd.state != FOTA_CMD_DELIVERED)
+    if (rc < 0 || cmd.state != FOTA_CMD_DELIVERED) {
+        fota_store_command_cleanup(&cmd);
         return 0;   /* answered (or gone): nothing to redo */
+    }
     const char *keep = keep_reason(ch, &cmd, delivered);
     if (keep) {
         FOTA_INFO("command not requeued conn=%llu dev=%lld cmd=%lld reason=\"%s\"",
                   (unsigned long long)c->id, (long long)cmd.device_id, (long long)cmd.id, keep);
+        fota_store_command_cleanup(&cmd);
         return 0;
     }
     cmd.state = FOTA_CMD_QUEUED;
-    snprintf(cmd.result, sizeof cmd.result,
-             "{" RQ_MARK ": \"the connection closed before the device's reply\"}");
+    json_decref(cmd.result);
+    cmd.result = json_pack("{s:s}", RQ_MARK, "the connection closed before the device's reply");
     cmd.updated = fota_clock_wall_s();
     rc = st->ops->command_update(st, &cmd);
+    fota_store_command_cleanup(&cmd);
     if (rc < 0) {
-        FOTA_ERROR("command requeue failed cmd=%lld dev=%lld error=%s", (long long)cmd.id,
-                   (long long)cmd.device_id, fota_errname(rc));
+        FOTA_ERROR("command requeue failed conn=%llu dev=%lld cmd=%lld error=%s",
+                   (unsigned long long)c->id, (long long)cmd.device_id, (long long)cmd.id,
+                   fota_errname(rc));
         return 0;
     }
     FOTA_INFO("command requeued conn=%llu dev=%lld cmd=%lld action=%s nonce=%lld",

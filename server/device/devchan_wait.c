@@ -25,7 +25,7 @@ static void wait_unlink(struct fota_devchan_wait *w)
 }
 
 /* Unlinks w, then calls its callback (which may add or drop other waits). */
-static void wait_fire(struct fota_devchan_wait *w, int state, const char *result)
+static void wait_fire(struct fota_devchan_wait *w, int state, const struct json_t *result)
 {
     fota_devchan_done_cb cb = w->cb;
     void *ud = w->ud;
@@ -65,7 +65,7 @@ struct fota_devchan_wait *fota_devchan_wait_add(struct fota_devchan *ch, int64_t
 }
 
 int fota_devchan_wait_wake(struct fota_devchan *ch, int64_t device_id, int64_t nonce, int state,
-                           const char *result)
+                           const struct json_t *result)
 {
     for (struct fota_devchan_wait *w = ch->waits; w; w = w->next) {
         if (w->device_id == device_id && w->nonce == nonce) {

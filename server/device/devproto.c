@@ -167,7 +167,29 @@ void fota_devproto_classify(const char *line, size_t len, struct fota_devproto_f
         out->kind = FOTA_DP_DATAPOINT;
         body_text(body, out->body, sizeof out->body);
     }
-    json_decref(root);
+    if (out->kind == FOTA_DP_REPLY)
+        out->reply = root; /* decoded once: the command's result and the RPC's answer */
+    else
+        json_decref(root);
+}
+
+void fota_devproto_frame_cleanup(struct fota_devproto_frame *f)
+{
+    json_decref(f->reply);
+    f->reply = NULL;
+}
+
+json_t *fota_devproto_reply_value(const struct fota_devproto_frame *f)
+{
+    if (f->kind != FOTA_DP_REPLY)
+        return NULL;
+    if (f->reply)
+        return json_incref(f->reply);
+    json_t *v = json_object();
+    json_object_set_new_nocheck(v, "deliver_to_device", json_true());
+    json_object_set_new_nocheck(v, "nonce", json_integer(f->nonce));
+    json_object_set_new_nocheck(v, "status", json_integer(f->status));
+    return v;
 }
 
 static int finish(int n, size_t cap)
@@ -279,39 +301,27 @@ int64_t fota_devproto_nonce(uint32_t random_bits)
     return n ? n : 1;
 }
 
-/* Parses an optional JSON object text; NULL/"" -> no object. */
-static int load_obj(const char *text, json_t **out)
-{
-    *out = NULL;
-    if (!text || !*text)
-        return 0;
-    json_error_t jerr;
-    json_t *o = json_loads(text, 0, &jerr);
-    if (!o || !json_is_object(o)) {
-        json_decref(o);
-        return FOTA_EINVAL;
-    }
-    *out = o;
-    return 0;
-}
-
 int fota_devproto_push(char *buf, size_t cap, const char *method, const char *path,
-                       const char *get_json, const char *body_json, const char *auth,
-                       int64_t nonce)
+                       const json_t *get_in, const json_t *body, const char *auth, int64_t nonce)
 {
     int rc = FOTA_EINVAL;
-    json_t *root = NULL, *get = NULL, *body = NULL;
+    json_t *root = NULL, *get = NULL;
     char *text = NULL;
     if (!method || !path || nonce <= 0 || nonce > 0x7FFFFFFF)
         return FOTA_EINVAL;
-    if (load_obj(get_json, &get) < 0 || load_obj(body_json, &body) < 0)
-        goto out;
+    if ((get_in && !json_is_object(get_in)) || (body && !json_is_object(body)))
+        return FOTA_EINVAL;
+    /* The caller's object stays as it is: a padded version goes into a copy. */
+    get = get_in ? json_incref((json_t *)get_in) : NULL;
     const char *action = obj_str(get, "action");
     const char *version = obj_str(get, "version");
     if (action && version && strcmp(action, "sys_upgrade") == 0) {
         char padded[FOTA_DEVPROTO_VER_MAX];
         if (fota_devproto_version_pad(padded, sizeof padded, version) < 0)
             goto out;
+        json_t *copy = json_copy(get);
+        json_decref(get);
+        get = copy;
         json_object_set_new(get, "version", json_string(padded));
     }
     char meta[8 + FOTA_DEVPROTO_KEY_MAX];
@@ -320,7 +330,7 @@ int fota_devproto_push(char *buf, size_t cap, const char *method, const char *pa
     if (!root)
         goto out;
     if (body)
-        json_object_set(root, "body", body);
+        json_object_set(root, "body", (json_t *)body);
     json_object_set_new(root, "deliver_to_device", json_true());
     if (get)
         json_object_set(root, "get", get);
@@ -347,7 +357,6 @@ out:
     free(text);
     json_decref(root);
     json_decref(get);
-    json_decref(body);
     return rc;
 }
 
@@ -360,11 +369,7 @@ int fota_devproto_push_rpc(char *buf, size_t cap, const char *action, const char
                           : json_pack("{s:s}", "action", action);
     if (!get)
         return FOTA_EINVAL;
-    char *g = json_dumps(get, JSON_SORT_KEYS);
+    int rc = fota_devproto_push(buf, cap, "GET", "/v1/device/rpc/", get, NULL, auth, nonce);
     json_decref(get);
-    if (!g)
-        return FOTA_ENOMEM;
-    int rc = fota_devproto_push(buf, cap, "GET", "/v1/device/rpc/", g, NULL, auth, nonce);
-    free(g);
     return rc;
 }

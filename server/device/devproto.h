@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include "fota_err.h"
 
+struct json_t;
+
 #define FOTA_DEVPROTO_LINE_MAX  2048 /* a device line longer than this is a protocol error */
 #define FOTA_DEVPROTO_PUSH_MAX  1460 /* pushes are strictly shorter (one TCP segment) */
 #define FOTA_DEVPROTO_VCOPY     15   /* bytes the device copies after "version": " */
@@ -39,7 +41,9 @@ enum fota_devproto_kind {
     FOTA_DP_UNKNOWN      /* a JSON object with no path fotad knows */
 };
 
-/* One classified frame. Strings are NUL-terminated copies, truncated to size. */
+/* One classified frame. Strings are NUL-terminated copies, truncated to size.
+ * A frame may own a decoded value (reply): fota_devproto_frame_cleanup
+ * releases it. */
 struct fota_devproto_frame {
     int     kind;                           /* enum fota_devproto_kind */
     int     has_nonce;
@@ -53,6 +57,8 @@ struct fota_devproto_frame {
     char    action[48];                     /* MESSAGE: get.action */
     char    stream[48];                     /* DATAPOINT: the <name> of the path */
     int     recovered;                      /* MESSAGE parsed by the raw fallback (broken JSON) */
+    struct json_t *reply;                   /* REPLY from the full parser: the whole line, decoded
+                                               (owned); NULL from the D4 fast path and other kinds */
     /* Last, so the D4 fast path clears only what precedes it. DATAPOINT: the
      * "body" object as sorted JSON text (json.dumps separators), "{}" when
      * there is none or it does not fit; "" for every other kind. */
@@ -63,6 +69,13 @@ struct fota_devproto_frame {
  * kind FOTA_DP_INVALID. A D7 whose JSON a junk-tailed version broke is still
  * recognised by a bounded substring scan (recovered = 1). */
 void fota_devproto_classify(const char *line, size_t len, struct fota_devproto_frame *out);
+/* Releases what the frame owns (reply). The frame may be classified again. */
+void fota_devproto_frame_cleanup(struct fota_devproto_frame *f);
+/* A REPLY frame's reply as a JSON value (a new reference): the decoded line,
+ * or for the D4 fast path the object its exact bytes stand for
+ * ({"deliver_to_device": true, "nonce": N, "status": S}). NULL for other
+ * kinds. */
+struct json_t *fota_devproto_reply_value(const struct fota_devproto_frame *f);
 
 /* The stock D4 acknowledgement ({"status": S, "nonce": N, "deliver_to_device":
  * true}, espressif-protocol §2.3) recognised by its exact bytes, without a
@@ -97,12 +110,12 @@ int fota_devproto_reply_refusal(char *buf, size_t cap, int status, const char *w
 /* Push encoder. Builds the request envelope of §2.5:
  * {"body": B, "deliver_to_device": true, "get": G, "meta": {"Authorization":
  * "token <auth>"}, "method": M, "nonce": N, "path": P}\n with sorted keys and
- * json.dumps separators. get_json/body_json are JSON object texts or NULL.
- * For get.action == "sys_upgrade" a version shorter than 15 characters is
- * padded with '~' to 15 (see fota_devproto_version_pad). Returns the length
- * (< FOTA_DEVPROTO_PUSH_MAX) or FOTA_ETOOBIG / FOTA_EINVAL. */
+ * json.dumps separators. get/body are JSON objects (borrowed, not changed) or
+ * NULL. For get.action == "sys_upgrade" a version shorter than 15 characters
+ * is padded with '~' to 15 (see fota_devproto_version_pad). Returns the
+ * length (< FOTA_DEVPROTO_PUSH_MAX) or FOTA_ETOOBIG / FOTA_EINVAL. */
 int fota_devproto_push(char *buf, size_t cap, const char *method, const char *path,
-                       const char *get_json, const char *body_json, const char *auth,
+                       const struct json_t *get, const struct json_t *body, const char *auth,
                        int64_t nonce);
 /* Convenience: the sys_upgrade / sys_reboot RPC pushes. */
 int fota_devproto_push_rpc(char *buf, size_t cap, const char *action, const char *version,

@@ -41,7 +41,14 @@ struct fota_rpc {
     struct rpc_pending *pending;       /* requests waiting for their device */
 };
 
-static void pending_done(void *ud, int state, const char *result)
+/* Sets cmd's result to a new reference to v (NULL: none). */
+static void set_result(struct fota_command *cmd, const json_t *v)
+{
+    json_decref(cmd->result);
+    cmd->result = v ? json_incref((json_t *)v) : NULL;
+}
+
+static void pending_done(void *ud, int state, const json_t *result)
 {
     struct rpc_pending *p = ud;
     for (struct rpc_pending **pp = &p->rpc->pending; *pp; pp = &(*pp)->next)
@@ -53,12 +60,9 @@ static void pending_done(void *ud, int state, const char *result)
     int code = 200;
     p->cmd.state = state;
     if (state == FOTA_CMD_ACKED || state == FOTA_CMD_DONE) {
-        json_error_t jerr;
-        json_t *reply = result ? json_loads(result, 0, &jerr) : NULL;
-        if (json_is_object(reply))
-            json_object_update(j, reply);
-        json_decref(reply);
-        fota_str_copy(p->cmd.result, sizeof p->cmd.result, result);
+        if (json_is_object(result)) /* the device's reply, merged in */
+            json_object_update(j, (json_t *)result);
+        set_result(&p->cmd, result);
     } else if (state == FOTA_CMD_TIMEOUT) {
         code = 504;
         json_object_set_new(j, "message", json_sprintf("the device did not answer within %u s; "
@@ -80,14 +84,15 @@ static void pending_done(void *ud, int state, const char *result)
     } else {
         code = 502;
         json_object_set_new(j, "message", json_string("the device answered with an error"));
-        fota_str_copy(p->cmd.result, sizeof p->cmd.result, result);
+        set_result(&p->cmd, result);
     }
     json_object_set_new(j, "command", fota_api_json_command(&p->cmd));
     FOTA_INFO("rpc reply dev=%lld cmd=%lld action=%s status=%d", (long long)p->cmd.device_id,
               (long long)p->cmd.id, p->cmd.action, code);
-    p->r->quiet = 1;   /* logged above, as before */
+    p->r->quiet = 1;   /* logged above */
     fota_reply_json(p->r, code, j);
     fota_req_release(p->r);
+    fota_store_command_cleanup(&p->cmd);
     free(p);
 }
 
@@ -108,9 +113,16 @@ void fota_rpc_free(struct fota_rpc *rpc)
         struct rpc_pending *p = rpc->pending;
         rpc->pending = p->next;
         fota_req_release(p->r);
+        fota_store_command_cleanup(&p->cmd);
         free(p);
     }
     free(rpc);
+}
+
+/* The stored size of a command's params (its column's text, without NUL). */
+static size_t params_size(const json_t *params)
+{
+    return json_dumpb(params, NULL, 0, JSON_SORT_KEYS);
 }
 
 /* Action names: lower-case letters, digits and '_' (sys_upgrade, get_switches...). */
@@ -168,7 +180,8 @@ static int is_control_param(const char *k)
     return 0;
 }
 
-/* Stores cmd and delivers it; replies now (202/409/200 for sys_reboot) or later. */
+/* Stores cmd and delivers it; replies now (202/409/200 for sys_reboot) or
+ * later. Takes cmd's params and result (cmd is cleaned up on return). */
 static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_command *cmd)
 {
     struct fota_devchan *ch = rpc->ch;
@@ -177,7 +190,7 @@ static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_co
     int may_queue = !(q && (strcmp(q, "false") == 0 || strcmp(q, "0") == 0));
     if (!may_queue && !fota_devchan_online(ch, cmd->device_id)) {
         fota_reply_error(r, 409, "device %lld is offline (queue=false)", (long long)cmd->device_id);
-        return;
+        goto out;
     }
     const char *t = fota_req_query(r, "timeout");
     unsigned timeout = RPC_TIMEOUT_DEFAULT;
@@ -185,7 +198,7 @@ static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_co
         long v = strtol(t, NULL, 10);
         if (v < 1 || v > RPC_TIMEOUT_MAX) {
             fota_reply_error(r, 400, "timeout must be 1..%d seconds", RPC_TIMEOUT_MAX);
-            return;
+            goto out;
         }
         timeout = (unsigned)v;
     }
@@ -194,7 +207,7 @@ static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_co
     int rc = st->ops->command_create(st, cmd);
     if (rc < 0) {
         fota_reply_error(r, 500, "cannot store the command: %s", fota_errname(rc));
-        return;
+        goto out;
     }
     struct rpc_pending *p = fota_xcalloc(1, sizeof *p);
     struct fota_devchan_wait *w = NULL;
@@ -203,19 +216,20 @@ static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_co
         p->rpc = rpc;
         p->r = r;
         p->wait = w;
-        p->cmd = *cmd;
+        p->cmd = *cmd; /* the command's params and result move to the pending request */
+        cmd->params = cmd->result = NULL;
         p->timeout_s = timeout;
         p->next = rpc->pending;
         rpc->pending = p;
         fota_req_defer(r); /* answered by pending_done */
-        return;
+        goto out;
     }
     free(p);
     json_t *j = json_object();
     if (rc < 0) {
         fota_reply_error(r, 500, "command not delivered: %s", fota_errname(rc));
         json_decref(j);
-        return;
+        goto out;
     }
     json_object_set_new(j, "command", fota_api_json_command(cmd));
     json_object_set_new(j, "nonce", json_integer(cmd->nonce));
@@ -227,6 +241,8 @@ static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_co
         json_object_set_new(j, "message", json_string("delivered"));
         fota_reply_json(r, 200, j);
     }
+out:
+    fota_store_command_cleanup(cmd);
 }
 
 static void rpc_handler(struct fota_req *r)
@@ -265,19 +281,15 @@ static void rpc_handler(struct fota_req *r)
             return;
         }
     }
-    struct fota_command cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.device_id = d.id;
-    fota_str_copy(cmd.action, sizeof cmd.action, action);
-    char *text = json_dumps(params, JSON_SORT_KEYS);
-    json_decref(params);
-    if (!text || strlen(text) >= sizeof cmd.params) {
-        free(text);
+    if (params_size(params) >= FOTA_JSON_MAX) {
+        json_decref(params);
         fota_reply_error(r, 400, "parameters too long");
         return;
     }
-    fota_str_copy(cmd.params, sizeof cmd.params, text);
-    free(text);
+    struct fota_command cmd = { 0 };
+    cmd.device_id = d.id;
+    fota_str_copy(cmd.action, sizeof cmd.action, action);
+    cmd.params = params;
     run_command(r, rpc, &cmd);
 }
 
@@ -305,19 +317,15 @@ static void datastream_handler(struct fota_req *r)
         }
         json_object_set_new(params, "body", body);
     }
-    struct fota_command cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.device_id = d.id;
-    fota_str_copy(cmd.action, sizeof cmd.action, "datastream");
-    char *text = json_dumps(params, JSON_SORT_KEYS);
-    json_decref(params);
-    if (!text || strlen(text) >= sizeof cmd.params) {
-        free(text);
+    if (params_size(params) >= FOTA_JSON_MAX) {
+        json_decref(params);
         fota_reply_error(r, 413, "datapoint too large");
         return;
     }
-    fota_str_copy(cmd.params, sizeof cmd.params, text);
-    free(text);
+    struct fota_command cmd = { 0 };
+    cmd.device_id = d.id;
+    fota_str_copy(cmd.action, sizeof cmd.action, "datastream");
+    cmd.params = params;
     run_command(r, rpc, &cmd);
 }
 

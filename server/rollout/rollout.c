@@ -50,6 +50,7 @@ void fota_rollout_free(struct fota_rollout *r)
     free(r->m);
     free(r->ready);
     free(r->tmpl);
+    json_decref(r->ok_result);
     free(r);
 }
 
@@ -338,12 +339,14 @@ static int cmd_state(int st)
     }
 }
 
-/* The command row result of a member's state (NULL: the store's default). */
-static const char *cmd_result(const struct fota_rollout *r, int st)
+/* The command row result of a member's state (NULL: the store's default).
+ * Members in one state share one value, which the store encodes once per
+ * batch. */
+static json_t *cmd_result(const struct fota_rollout *r, int st)
 {
     return st == FOTA_RM_DONE     ? r->ok_result
-           : st == FOTA_RM_ACKED  ? "{\"status\": 200}"
-           : st == FOTA_RM_FAILED ? "{\"action\": \"device_upgrade_failed\"}"
+           : st == FOTA_RM_ACKED  ? r->ro->acked_result
+           : st == FOTA_RM_FAILED ? r->ro->failed_result
                                   : NULL;
 }
 
@@ -359,14 +362,9 @@ static void insert_rows(struct fota_rollout *r)
     int64_t *nonces = fota_xreallocarray(NULL, r->need_rows, sizeof *nonces);
     int64_t *cids = fota_xreallocarray(NULL, r->need_rows, sizeof *cids);
     uint32_t *idx = fota_xreallocarray(NULL, r->need_rows, sizeof *idx);
-    struct fota_command t;
-    memset(&t, 0, sizeof t);
+    struct fota_command t = { 0 };
     fota_str_copy(t.action, sizeof t.action, "sys_upgrade");
-    json_t *p = json_pack("{s:s}", "version", r->row.version);
-    char *pt = json_dumps(p, JSON_SORT_KEYS);
-    fota_str_copy(t.params, sizeof t.params, pt);
-    free(pt);
-    json_decref(p);
+    t.params = json_pack("{s:s}", "version", r->row.version);
     for (int s = FOTA_RM_DELIVERED; s <= FOTA_RM_TIMEOUT; s++) {
         size_t k = 0;
         for (size_t i = 0; i < r->n && k < r->need_rows; i++) {
@@ -380,7 +378,7 @@ static void insert_rows(struct fota_rollout *r)
         if (k == 0)
             continue;
         t.state = cmd_state(s);
-        fota_str_copy(t.result, sizeof t.result, cmd_result(r, s));
+        t.result = cmd_result(r, s); /* borrowed */
         int rc = st->ops->command_create_many(st, &t, ids, nonces, cids, k);
         if (rc < 0)
             FOTA_ERROR("rollout rows not written rollout=%lld rows=%zu error=%s",
@@ -395,6 +393,7 @@ static void insert_rows(struct fota_rollout *r)
         r->need_rows -= k;
     }
     r->need_rows = 0;
+    json_decref(t.params);
     free(ids);
     free(nonces);
     free(cids);
@@ -512,12 +511,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *ud)
 void fota_rollout_start(struct fota_rollouts *ro, struct fota_rollout *r)
 {
     fota_rollout_make_template(r);
-    json_t *okr = json_pack("{s:s, s:s}", "action", "device_upgrade_success", "rom_version",
-                            r->row.version);
-    char *t = json_dumps(okr, JSON_SORT_KEYS);
-    fota_str_copy(r->ok_result, sizeof r->ok_result, t);
-    free(t);
-    json_decref(okr);
+    json_decref(r->ok_result);
+    r->ok_result = json_pack("{s:s, s:s}", "action", "device_upgrade_success", "rom_version",
+                             r->row.version);
     r->next = ro->list;
     ro->list = r;
     fota_rollout_marks(r);
@@ -650,6 +646,8 @@ static void module_stop(struct fota_server *srv, void *state)
     if (ro->soon)
         event_free(ro->soon);
     fota_key_deriver_free(ro->kd);
+    json_decref(ro->acked_result);
+    json_decref(ro->failed_result);
     free(ro);
 }
 
@@ -660,6 +658,8 @@ static int module_start(struct fota_server *srv, void **state)
     struct fota_rollouts *ro = fota_xcalloc(1, sizeof *ro);
     ro->srv = srv;
     ro->ch = srv->devchan;
+    ro->acked_result = json_pack("{s:i}", "status", 200);
+    ro->failed_result = json_pack("{s:s}", "action", "device_upgrade_failed");
     ro->timer = event_new(srv->base, -1, EV_PERSIST, timer_cb, ro);
     ro->soon = event_new(srv->base, -1, 0, soon_cb, ro);
     struct timeval tv = { 0, FOTA_ROLLOUT_FLUSH_MS * 1000 };

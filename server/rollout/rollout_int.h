@@ -50,7 +50,7 @@ struct fota_rollout {
     int pumped;                        /* the first pushes were made */
     char *tmpl;                        /* its sys_upgrade push with placeholders */
     int tmpl_len, auth_off, nonce_off, nonce_end;
-    char ok_result[FOTA_JSON_MAX];     /* the command row result of a D7 success */
+    json_t *ok_result;                 /* the command row result of a D7 success */
 };
 
 /* The module's state. */
@@ -61,6 +61,8 @@ struct fota_rollouts {
     struct fota_rollout *list;         /* running (and just ended, until saved) */
     struct event *timer;
     struct event *soon;                /* a slot freed or a reboot is due: act on the next turn */
+    json_t *acked_result;              /* command row results every rollout shares */
+    json_t *failed_result;
 };
 
 /* Members that have finished one way or another (over when this is n). */

@@ -1,9 +1,12 @@
 /* store.c - what every store backend shares (store_int.h): command nonces,
- * logging through the store's callback and the list limits.
+ * the decoding and encoding of command params and results, logging through
+ * the store's callback and the list limits.
  *
  * Nonces come from OpenSSL's CSPRNG so that a device cannot predict the next
  * command id. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <jansson.h>
 #include <openssl/rand.h>
 #include "clock.h"
 #include "store_int.h"
@@ -41,4 +44,38 @@ size_t fota_store_limit(size_t limit)
     if (limit == 0)
         return FOTA_STORE_LIST_DEFAULT;
     return limit > FOTA_STORE_LIST_MAX ? FOTA_STORE_LIST_MAX : limit;
+}
+
+void fota_store_command_cleanup(struct fota_command *c)
+{
+    if (!c)
+        return;
+    json_decref(c->params);
+    json_decref(c->result);
+    c->params = c->result = NULL;
+}
+
+void fota_store_command_list_free(struct fota_command *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        fota_store_command_cleanup(&list[i]);
+    free(list);
+}
+
+json_t *fota_store_json_decode(const char *text, size_t len, int object)
+{
+    json_error_t jerr;
+    json_t *v = len ? json_loadb(text, len, JSON_DECODE_ANY, &jerr) : NULL;
+    if (object && !json_is_object(v)) {
+        json_decref(v);
+        return json_object();
+    }
+    if (!v && len) /* a row written by hand or an older fotad: keep its text */
+        v = json_stringn(text, len);
+    return v;
+}
+
+char *fota_store_json_encode(const json_t *v)
+{
+    return v ? json_dumps(v, JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
 }

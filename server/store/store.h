@@ -13,7 +13,7 @@
  * NUL-terminated and truncated to their field size by the caller (the API
  * validates lengths before it gets here). Lists are returned as one array
  * (fota_xmalloc: out of memory aborts, so no op reports it) the caller frees
- * with free(). Times are Unix seconds (fota_clock_wall_s). */
+ * with free() (commands: fota_store_command_list_free). Times are Unix seconds (fota_clock_wall_s). */
 #ifndef FOTA_STORE_H
 #define FOTA_STORE_H
 
@@ -22,13 +22,15 @@
 #include "fota_err.h"
 #include "store_arduino.h"
 
+struct json_t;
+
 #define FOTA_NAME_MAX      64   /* product/device/file names, incl. NUL */
 #define FOTA_VERSION_MAX   64   /* release version strings, incl. NUL */
 #define FOTA_TEXT_MAX      1024 /* descriptions */
 #define FOTA_CHANGELOG_MAX 8192
 #define FOTA_HASH_HEX      65   /* SHA-256 as lower-case hex + NUL */
 #define FOTA_ROM_MAX_FILES 10
-#define FOTA_JSON_MAX      2048 /* command params/results, message bodies */
+#define FOTA_JSON_MAX      2048 /* command params (as text), message bodies */
 
 struct fota_product {
     int64_t id;
@@ -138,24 +140,37 @@ enum fota_command_state {
     FOTA_CMD_CANCELLED
 };
 
+/* A command row. Its params and result are decoded once, where the row
+ * leaves the store, and travel as jansson values from there: a row read
+ * from the store owns one reference to each (fota_store_command_cleanup
+ * drops them); a row handed to the store is only read (the store encodes
+ * it: sorted keys, json.dumps separators). */
 struct fota_command {
     int64_t id;
     int64_t device_id;
     int64_t nonce;                     /* 31-bit positive, fits the device's parser */
     char    action[32];                /* "sys_upgrade", "sys_reboot", ... */
-    char    params[FOTA_JSON_MAX];     /* JSON object text: {"version": "v1.1"} */
+    struct json_t *params;             /* a JSON object: {"version": "v1.1"}; read rows: never
+                                          NULL (an empty object when none was stored) */
     int     state;                     /* enum fota_command_state */
-    char    result[FOTA_JSON_MAX];     /* JSON text of the device's reply, or "" */
+    struct json_t *result;             /* the device's reply or the outcome; NULL: none */
     int64_t created;
     int64_t updated;
 };
+
+/* Drops c's references to params and result and sets them to NULL (c's
+ * storage stays the caller's). NULL-safe; a cleaned row may be cleaned again. */
+void fota_store_command_cleanup(struct fota_command *c);
+/* Cleans every row of a list from command_list_device, then frees it. */
+void fota_store_command_list_free(struct fota_command *list, size_t n);
 
 /* One row of command_update_batch. */
 struct fota_command_set {
     int64_t     id;
     int         state;                 /* enum fota_command_state */
     int64_t     updated;               /* 0 = now */
-    const char *result;                /* NULL leaves the stored result as it is */
+    const struct json_t *result;       /* borrowed; NULL leaves the stored result as it is.
+                                          Rows sharing one value are encoded once. */
 };
 
 struct fota_message {
@@ -296,7 +311,9 @@ struct fota_store_ops {
      * returns a device's commands in the given state (0 = any), oldest first.
      * command_create: ENOENT for an unknown device; nonce 0 gets a random
      * 31-bit nonce, state 0 becomes FOTA_CMD_QUEUED (both written back).
-     * command_update: updated 0 means now; ENOENT for an unknown id. */
+     * command_update: updated 0 means now; ENOENT for an unknown id.
+     * command_create, _get, _find_nonce and _list_device: see struct
+     * fota_command for who owns params and result. */
     int (*command_create)(struct fota_store *s, struct fota_command *c);
     int (*command_update)(struct fota_store *s, const struct fota_command *c); /* state, result, updated */
     int (*command_get)(struct fota_store *s, int64_t id, struct fota_command *out);

@@ -1,5 +1,5 @@
 /* store_int.h - what the store backends share (store.c), not public:
- * command nonces, printf-style logging through the store's callback and the
+ * command nonces, the JSON columns of command rows, printf-style logging through the store's callback and the
  * limits every backend applies the same way. Backends read the time with
  * fota_clock_wall_s() (clock.h) and copy strings with fota_str_copy(). */
 #ifndef FOTA_STORE_INT_H
@@ -13,6 +13,14 @@
 
 /* A random 31-bit positive command nonce (never 0). */
 int64_t fota_store_nonce(void);
+/* A JSON column as a row carries it (struct fota_command): text[0..len)
+ * decoded; "" gives NULL, or an empty object when object is set (params),
+ * as does a value that is not an object; text that is not JSON becomes a
+ * JSON string holding it. A new reference. */
+struct json_t *fota_store_json_decode(const char *text, size_t len, int object);
+/* The text a JSON column stores (sorted keys, json.dumps separators); NULL
+ * for NULL. The caller free()s it. */
+char *fota_store_json_encode(const struct json_t *v);
 /* Formats and passes one line to s->log (no-op when s->log is NULL). */
 void fota_store_logf(struct fota_store *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -1,11 +1,15 @@
 /* store_sqlite_command.c - device commands in the SQLite store: one command
  * or a batch (a rollout's rows: one transaction for all, not one per
  * device), their state changes, and the lookups by id, by nonce and by
- * device. Commands are fleet traffic: synchronous=NORMAL, no generation move
+ * device. Params and results are JSON text in their columns and jansson
+ * values in the rows (decoded here, once, on the way out; store_int.h).
+ * Commands are fleet traffic: synchronous=NORMAL, no generation move
  * (store.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "clock.h"
+#include "store_int.h"
 #include "store_sqlite_int.h"
 
 #define Q(s) fota_store_sqlite_cast(s)
@@ -23,20 +27,31 @@ static void read_command(sqlite3_stmt *st, void *row)
     c->device_id = sqlite3_column_int64(st, 1);
     c->nonce = sqlite3_column_int64(st, 2);
     fota_store_sqlite_col_text(st, 3, c->action, sizeof c->action);
-    fota_store_sqlite_col_text(st, 4, c->params, sizeof c->params);
+    c->params = fota_store_json_decode((const char *)sqlite3_column_text(st, 4),
+                                       (size_t)sqlite3_column_bytes(st, 4), 1);
     c->state = sqlite3_column_int(st, 5);
-    fota_store_sqlite_col_text(st, 6, c->result, sizeof c->result);
+    c->result = fota_store_json_decode((const char *)sqlite3_column_text(st, 6),
+                                       (size_t)sqlite3_column_bytes(st, 6), 0);
     c->created = sqlite3_column_int64(st, 7);
     c->updated = sqlite3_column_int64(st, 8);
 }
 
+/* Binds a JSON column's text (NULL: ""). */
+static void bind_json(sqlite3_stmt *st, int idx, const char *text)
+{
+    sqlite3_bind_text(st, idx, text ? text : "", -1, SQLITE_STATIC);
+}
+
 /* Inserts n commands like tmpl for device_ids[i] in one transaction (see
- * command_create_many in store.h); now is their created and updated. */
+ * command_create_many in store.h); now is their created and updated. The
+ * template's params and result are encoded once for all rows. */
 static int insert_many(struct sql_store *q, const struct fota_command *tmpl,
                        const int64_t *device_ids, int64_t *nonces, int64_t *ids, size_t n,
                        int64_t now)
 {
     int state = tmpl->state ? tmpl->state : FOTA_CMD_QUEUED;
+    char *params = fota_store_json_encode(tmpl->params);
+    char *result = fota_store_json_encode(tmpl->result);
     int rc = fota_store_sqlite_begin(q, 0);
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -49,9 +64,9 @@ static int insert_many(struct sql_store *q, const struct fota_command *tmpl,
             sqlite3_bind_int64(st, 1, device_ids[i]);
             sqlite3_bind_int64(st, 2, nonce);
             SQL_BIND_STR(st, 3, tmpl->action);
-            SQL_BIND_STR(st, 4, tmpl->params);
+            bind_json(st, 4, params);
             sqlite3_bind_int(st, 5, state);
-            SQL_BIND_STR(st, 6, tmpl->result);
+            bind_json(st, 6, result);
             sqlite3_bind_int64(st, 7, now);
             sqlite3_bind_int64(st, 8, now);
         }
@@ -59,7 +74,10 @@ static int insert_many(struct sql_store *q, const struct fota_command *tmpl,
         if (rc == 0)
             nonces[i] = nonce;
     }
-    return fota_store_sqlite_finish(q, rc);
+    rc = fota_store_sqlite_finish(q, rc);
+    free(params);
+    free(result);
+    return rc;
 }
 
 int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *c)
@@ -100,21 +118,30 @@ int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fot
 }
 
 /* Writes rows[0..n) in one transaction; rows[i].result NULL keeps the
- * stored result. *changed (may be NULL) gets the number of rows written. */
+ * stored result, and a result shared with the row before is not encoded
+ * again (a rollout's rows share theirs). *changed (may be NULL) gets the
+ * number of rows written. */
 static int update_rows(struct sql_store *q, const struct fota_command_set *rows, size_t n,
                        int64_t *changed)
 {
     int64_t now = fota_clock_wall_s(), k = 0;
+    const struct json_t *last = NULL;
+    char *text = NULL;
     int rc = fota_store_sqlite_begin(q, 0);
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
         sqlite3_stmt *st = STMT(SQ_CMD_UPDATE,
                                 "UPDATE commands SET state = ?, result = COALESCE(?, result),"
                                 " updated = ? WHERE id = ?");
+        if (rows[i].result && rows[i].result != last) {
+            free(text);
+            text = fota_store_json_encode(rows[i].result);
+            last = rows[i].result;
+        }
         if (st) {
             sqlite3_bind_int(st, 1, rows[i].state);
             if (rows[i].result)
-                fota_store_sqlite_bind_text(st, 2, rows[i].result, FOTA_JSON_MAX - 1);
+                bind_json(st, 2, text);
             sqlite3_bind_int64(st, 3, rows[i].updated ? rows[i].updated : now);
             sqlite3_bind_int64(st, 4, rows[i].id);
         }
@@ -124,6 +151,7 @@ static int update_rows(struct sql_store *q, const struct fota_command_set *rows,
     }
     if (changed)
         *changed = k;
+    free(text);
     return fota_store_sqlite_finish(q, rc);
 }
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <jansson.h>
 #include "devproto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -27,6 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (f.kind == FOTA_DP_ACTIVATE)
             fota_devproto_reply_activate(out, sizeof out, f.nonce, 1, v);
         fota_devproto_version_clean(v, sizeof v, buf + off, ll);
+        json_decref(fota_devproto_reply_value(&f));
+        fota_devproto_frame_cleanup(&f);
         off += used;
     }
     /* The rest as a version= value and as a push body. */
@@ -35,7 +38,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size < sizeof text - 1 ? size : sizeof text - 1;
     memcpy(text, buf, n);
     text[n] = '\0';
-    fota_devproto_push(out, sizeof out, "POST", "/v1/datastreams/x/datapoint/", NULL, text, "k", 1);
+    json_error_t jerr;
+    json_t *body = json_loads(text, 0, &jerr);
+    fota_devproto_push(out, sizeof out, "POST", "/v1/datastreams/x/datapoint/", NULL, body, "k", 1);
+    fota_devproto_push(out, sizeof out, "GET", "/v1/device/rpc/", body, NULL, "k", 3);
+    json_decref(body);
     fota_devproto_push_rpc(out, sizeof out, "sys_upgrade", text, "k", 2);
     return 0;
 }

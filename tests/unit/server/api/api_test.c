@@ -49,12 +49,13 @@ static void test_views(void **st)
     memset(&c, 0, sizeof(c));
     c.state = FOTA_CMD_DONE;
     fota_str_copy(c.action, sizeof(c.action), "sys_reboot");
-    fota_str_copy(c.params, sizeof(c.params), "{\"a\": 1}");
+    c.params = json_pack("{s:i}", "a", 1);
     j = fota_api_json_command(&c);
     assert_string_equal(json_string_value(json_object_get(j, "state")), "done");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "params"), "a")), 1);
     assert_true(json_is_null(json_object_get(j, "result")));
     json_decref(j);
+    fota_store_command_cleanup(&c);
 
     struct fota_message m;
     memset(&m, 0, sizeof(m));

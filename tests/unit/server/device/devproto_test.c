@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
+
 #include "devproto.h"
 
 #define KEY "0123456789abcdef0123456789abcdef01234567"
@@ -140,11 +142,23 @@ static void test_classify_stock_frames(void **st)
     assert_int_equal(f.kind, FOTA_DP_REPLY);
     assert_int_equal(f.status, 200);
     assert_int_equal(f.nonce, 684196666);
+    /* A reply keeps its decoded line: the command's result, no second parse. */
+    assert_true(json_is_true(json_object_get(f.reply, "deliver_to_device")));
+    json_t *rv = fota_devproto_reply_value(&f);
+    assert_ptr_equal(rv, f.reply);
+    json_decref(rv);
+    fota_devproto_frame_cleanup(&f);
+    assert_null(f.reply);
     classify(D5B, &f);
     assert_int_equal(f.kind, FOTA_DP_REPLY);
     assert_int_equal(f.nonce, 12345);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(f.reply, "datapoint"), "y")),
+                     8000);
+    fota_devproto_frame_cleanup(&f);
     classify(D6, &f);
     assert_int_equal(f.kind, FOTA_DP_TIMERS);
+    assert_null(f.reply);
+    assert_null(fota_devproto_reply_value(&f));
     assert_string_equal(f.key, KEY); /* capital "Token" */
     classify(D8A, &f);
     assert_int_equal(f.kind, FOTA_DP_DATAPOINT);
@@ -242,8 +256,10 @@ static void test_push_exact(void **st)
                            "\"path\": \"/v1/device/rpc/\"}\n");
     assert_int_equal(dev_dispatch(b, 0), 3);
 
+    json_t *body = json_pack("{s:{s:i}}", "datapoint", "x", 1);
     n = fota_devproto_push(b, sizeof b, "POST", "/v1/datastreams/plug-status/datapoint/", NULL,
-                           "{\"datapoint\": {\"x\": 1}}", KEY, 9);
+                           body, KEY, 9);
+    json_decref(body);
     assert_true(n > 0);
     assert_string_equal(b, "{\"body\": {\"datapoint\": {\"x\": 1}}, \"deliver_to_device\": true, \"meta\": "
                            "{\"Authorization\": \"token " KEY "\"}, \"method\": \"POST\", \"nonce\": 9, "
@@ -254,12 +270,22 @@ static void test_push_exact(void **st)
     assert_int_equal(strstr(b, "body")[27], '1');
 
     assert_int_equal(fota_devproto_push(b, sizeof b, "GET", "/x", NULL, NULL, KEY, 0), FOTA_EINVAL);
-    assert_int_equal(fota_devproto_push(b, sizeof b, "GET", "/x", "[1]", NULL, KEY, 1), FOTA_EINVAL);
+    json_t *arr = json_pack("[i]", 1);
+    assert_int_equal(fota_devproto_push(b, sizeof b, "GET", "/x", arr, NULL, KEY, 1), FOTA_EINVAL);
+    json_decref(arr);
     static char huge[2000];
-    memset(huge, 'a', sizeof huge);
-    memcpy(huge, "{\"a\": \"", 7);
-    memcpy(huge + sizeof huge - 3, "\"}", 3);
-    assert_int_equal(fota_devproto_push(b, sizeof b, "GET", "/x", huge, NULL, KEY, 1), FOTA_ETOOBIG);
+    memset(huge, 'a', sizeof huge - 1);
+    json_t *big = json_pack("{s:s}", "a", huge);
+    assert_int_equal(fota_devproto_push(b, sizeof b, "GET", "/x", big, NULL, KEY, 1), FOTA_ETOOBIG);
+    json_decref(big);
+
+    /* The caller's get object is not changed by the version padding. */
+    json_t *get = json_pack("{s:s, s:s}", "action", "sys_upgrade", "version", "v1.1");
+    n = fota_devproto_push(b, sizeof b, "GET", "/v1/device/rpc/", get, NULL, KEY, 3);
+    assert_true(n > 0);
+    assert_non_null(strstr(b, "\"version\": \"v1.1~~~~~~~~~~~\""));
+    assert_string_equal(json_string_value(json_object_get(get, "version")), "v1.1");
+    json_decref(get);
 }
 
 /* Short version: the literal 15-byte copy must lead to a clean URL and a

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "store_fixture.h"
 
 static void test_create_many(void **state)
@@ -18,7 +19,7 @@ static void test_create_many(void **state)
     memset(&t, 0, sizeof t);
     assert_int_equal(s->ops->command_create_many(s, &t, dev, nonces, ids, 3), FOTA_EINVAL);
     snprintf(t.action, sizeof t.action, "sys_upgrade");
-    snprintf(t.params, sizeof t.params, "{\"version\": \"v2\"}");
+    t.params = json_of("{\"version\": \"v2\"}");
     assert_int_equal(s->ops->command_create_many(s, &t, dev, nonces, ids, 0), 0);
     assert_int_equal(s->ops->command_create_many(s, &t, dev, nonces, ids, 3), 0);
     assert_true(ids[0] > 0 && ids[1] > ids[0] && ids[2] > ids[1]);
@@ -30,18 +31,22 @@ static void test_create_many(void **state)
         assert_int_equal(got.nonce, nonces[i]);
         assert_int_equal(got.state, FOTA_CMD_QUEUED);
         assert_string_equal(got.action, "sys_upgrade");
-        assert_string_equal(got.params, "{\"version\": \"v2\"}");
+        assert_json_text(got.params, "{\"version\": \"v2\"}");
+        assert_null(got.result);
+        fota_store_command_cleanup(&got);
     }
     assert_int_equal(s->ops->command_list_device(s, dev[1], FOTA_CMD_QUEUED, &list, &n), 0);
     assert_int_equal(n, 1);
-    free(list);
+    assert_json_text(list[0].params, "{\"version\": \"v2\"}");
+    fota_store_command_list_free(list, n);
 
     /* one unknown device: nothing is written */
     int64_t bad[2] = { dev[0], 999999 }, bn[2] = { 0, 0 }, bi[2] = { 0, 0 };
     assert_int_equal(s->ops->command_create_many(s, &t, bad, bn, bi, 2), FOTA_ENOENT);
     assert_int_equal(s->ops->command_list_device(s, dev[0], 0, &list, &n), 0);
     assert_int_equal(n, 1);
-    free(list);
+    fota_store_command_list_free(list, n);
+    fota_store_command_cleanup(&t);
 }
 
 static void test_update_batch(void **state)
@@ -54,10 +59,11 @@ static void test_update_batch(void **state)
 
     memset(&t, 0, sizeof t);
     snprintf(t.action, sizeof t.action, "sys_upgrade");
-    snprintf(t.result, sizeof t.result, "{}");
+    t.result = json_object();
     assert_int_equal(s->ops->command_create_many(s, &t, dev, nonces, ids, 2), 0);
+    json_t *ok = json_of("{\"status\": 200}");
     struct fota_command_set rows[3] = {
-        { ids[0], FOTA_CMD_ACKED, 0, "{\"status\": 200}" },
+        { ids[0], FOTA_CMD_ACKED, 0, ok },
         { ids[1], FOTA_CMD_DELIVERED, 1700000000, NULL },
         { 999999, FOTA_CMD_DONE, 0, NULL },          /* skipped */
     };
@@ -65,12 +71,16 @@ static void test_update_batch(void **state)
     assert_int_equal(s->ops->command_update_batch(s, rows, 3), 0);
     assert_int_equal(s->ops->command_get(s, ids[0], &got), 0);
     assert_int_equal(got.state, FOTA_CMD_ACKED);
-    assert_string_equal(got.result, "{\"status\": 200}");
+    assert_json_text(got.result, "{\"status\": 200}");
     assert_true(got.updated > 1700000000);
+    fota_store_command_cleanup(&got);
     assert_int_equal(s->ops->command_get(s, ids[1], &got), 0);
     assert_int_equal(got.state, FOTA_CMD_DELIVERED);
-    assert_string_equal(got.result, "{}");              /* NULL left it */
+    assert_json_text(got.result, "{}");                 /* NULL left it */
     assert_int_equal(got.updated, 1700000000);
+    fota_store_command_cleanup(&got);
+    fota_store_command_cleanup(&t);
+    json_decref(ok);
     assert_int_equal(store_log_errors, 0);
 }
 
@@ -92,12 +102,26 @@ static void test_many_rows(void **state)
     memset(&t, 0, sizeof t);
     snprintf(t.action, sizeof t.action, "sys_upgrade");
     assert_int_equal(s->ops->command_create_many(s, &t, dev, nonces, ids, N), 0);
+    /* rows share results in runs (as a rollout's do): each row gets its own */
+    json_t *res[2] = { json_of("{\"status\": 200}"), json_of("{\"action\": \"done\"}") };
     for (int i = 0; i < N; i++)
-        rows[i] = (struct fota_command_set){ ids[i], FOTA_CMD_DONE, 0, NULL };
+        rows[i] = (struct fota_command_set){ ids[i], FOTA_CMD_DONE, 0,
+                                             i % 3 == 2 ? NULL : res[(i / 100) % 2] };
     assert_int_equal(s->ops->command_update_batch(s, rows, N), 0);
     assert_int_equal(s->ops->command_get(s, ids[N - 1], &got), 0);
     assert_int_equal(got.state, FOTA_CMD_DONE);
     assert_int_equal(got.device_id, dev[N - 1]);
+    assert_null(got.result);
+    fota_store_command_cleanup(&got);
+    for (int i = 0; i < N; i += 49) {
+        assert_int_equal(s->ops->command_get(s, ids[i], &got), 0);
+        assert_json_text(got.result, i % 3 == 2 ? ""
+                                     : (i / 100) % 2 ? "{\"action\": \"done\"}"
+                                                     : "{\"status\": 200}");
+        fota_store_command_cleanup(&got);
+    }
+    json_decref(res[0]);
+    json_decref(res[1]);
 }
 
 const struct CMUnitTest store_cases_batch[] = {

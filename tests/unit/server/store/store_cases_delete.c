@@ -110,13 +110,14 @@ static void test_device_delete(void **state)
     assert_int_equal(s->ops->command_get(s, ca, &c), FOTA_ENOENT);
     assert_int_equal(s->ops->command_list_device(s, a, 0, &cl, &n), 0);
     assert_int_equal(n, 0);
-    free(cl);
+    fota_store_command_list_free(cl, n);
     assert_int_equal(s->ops->download_bytes(s, a, &bytes), 0);
     assert_int_equal(bytes, 0);
     /* the other device keeps everything */
     fake_hash(h, 13);
     assert_int_equal(s->ops->key_lookup(s, h, &k), 0);
     assert_int_equal(s->ops->command_get(s, cb, &c), 0);
+    fota_store_command_cleanup(&c);
     assert_int_equal(s->ops->download_bytes(s, b, &bytes), 0);
     assert_int_equal(bytes, 7);
     assert_int_equal(s->ops->product_get(s, pid, &p), 0);

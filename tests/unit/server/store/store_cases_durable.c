@@ -47,6 +47,7 @@ static void test_reopen(void **state)
     assert_int_equal(g.device_id, dev);
     assert_int_equal(s->ops->command_get(s, cmd, &c), 0);
     assert_int_equal(c.device_id, dev);
+    fota_store_command_cleanup(&c);
     /* new ids do not reuse old ones */
     assert_true(mk_product(s, "next") > pid);
     assert_int_equal(store_log_errors, 0);

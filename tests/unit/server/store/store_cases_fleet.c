@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "clock.h"
 #include "store_fixture.h"
 
@@ -155,7 +156,7 @@ static void test_commands(void **state)
     memset(&c, 0, sizeof c);
     c.device_id = dev;
     snprintf(c.action, sizeof c.action, "sys_upgrade");
-    snprintf(c.params, sizeof c.params, "{\"version\": \"v1.1\"}");
+    c.params = json_of("{\"version\": \"v1.1\"}");
     assert_int_equal(s->ops->command_create(s, &c), 0);
     assert_true(c.id > 0);
     assert_true(c.nonce > 0 && c.nonce <= 0x7fffffff);
@@ -174,36 +175,40 @@ static void test_commands(void **state)
 
     assert_int_equal(s->ops->command_get(s, c.id, &g), 0);
     assert_string_equal(g.action, "sys_upgrade");
-    assert_string_equal(g.params, "{\"version\": \"v1.1\"}");
-    assert_string_equal(g.result, "");
+    assert_json_text(g.params, "{\"version\": \"v1.1\"}");
+    assert_null(g.result);
     assert_int_equal(g.nonce, c.nonce);
     assert_int_equal(g.device_id, dev);
+    fota_store_command_cleanup(&g);
 
     c.state = FOTA_CMD_DONE;
-    snprintf(c.result, sizeof c.result, "{\"status\": 200}");
+    c.result = json_of("{\"status\": 200}");
     c.updated = 1800000000;
     assert_int_equal(s->ops->command_update(s, &c), 0);
     assert_int_equal(s->ops->command_get(s, c.id, &g), 0);
     assert_int_equal(g.state, FOTA_CMD_DONE);
-    assert_string_equal(g.result, "{\"status\": 200}");
+    assert_json_text(g.result, "{\"status\": 200}");
     assert_int_equal(g.updated, 1800000000);
-    assert_string_equal(g.params, "{\"version\": \"v1.1\"}");
+    assert_json_text(g.params, "{\"version\": \"v1.1\"}");
     g.id = 99999999;
     assert_int_equal(s->ops->command_update(s, &g), FOTA_ENOENT);
     assert_int_equal(s->ops->command_get(s, 99999999, &g), FOTA_ENOENT);
+    fota_store_command_cleanup(&g);
+    fota_store_command_cleanup(&c);
 
     assert_int_equal(s->ops->command_list_device(s, dev, 0, &list, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(list[0].id, c.id);   /* oldest first */
     assert_int_equal(list[1].id, c2.id);
-    free(list);
+    assert_json_text(list[1].params, "{}");   /* none stored: an empty object */
+    fota_store_command_list_free(list, n);
     assert_int_equal(s->ops->command_list_device(s, dev, FOTA_CMD_DELIVERED, &list, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].action, "sys_reboot");
-    free(list);
+    fota_store_command_list_free(list, n);
     assert_int_equal(s->ops->command_list_device(s, dev, FOTA_CMD_QUEUED, &list, &n), 0);
     assert_int_equal(n, 0);
-    free(list);
+    fota_store_command_list_free(list, n);
 }
 
 /* A reply names its command by nonce: the device's newest command with it,
@@ -226,6 +231,7 @@ static void test_command_find_nonce(void **state)
     assert_int_equal(g.device_id, a);
     assert_string_equal(g.action, "sys_reboot");
     assert_int_equal(g.state, FOTA_CMD_QUEUED);
+    fota_store_command_cleanup(&g);
     assert_int_equal(s->ops->command_find_nonce(s, b, 4242, &g), FOTA_ENOENT);
     assert_int_equal(s->ops->command_find_nonce(s, a, 4243, &g), FOTA_ENOENT);
     assert_int_equal(s->ops->command_find_nonce(s, 987654, 4242, &g), FOTA_ENOENT);
@@ -239,8 +245,10 @@ static void test_command_find_nonce(void **state)
     assert_int_equal(s->ops->command_find_nonce(s, a, 4242, &g), 0);
     assert_int_equal(g.id, c.id - 1);
     assert_string_equal(g.action, "sys_upgrade");
+    fota_store_command_cleanup(&g);
     assert_int_equal(s->ops->command_find_nonce(s, b, 4242, &g), 0);
     assert_int_equal(g.id, c.id);
+    fota_store_command_cleanup(&g);
 
     /* batch rows are found by the nonces they were given, with their state */
     memset(&c, 0, sizeof c);
@@ -249,12 +257,16 @@ static void test_command_find_nonce(void **state)
     for (int i = 0; i < 3; i++) {
         assert_int_equal(s->ops->command_find_nonce(s, devs[i], nonces[i], &g), 0);
         assert_int_equal(g.id, ids[i]);
+        fota_store_command_cleanup(&g);
     }
-    struct fota_command_set set = { ids[1], FOTA_CMD_ACKED, 0, "{\"status\": 200}" };
+    json_t *ok = json_of("{\"status\": 200}");
+    struct fota_command_set set = { ids[1], FOTA_CMD_ACKED, 0, ok };
     assert_int_equal(s->ops->command_update_batch(s, &set, 1), 0);
+    json_decref(ok);
     assert_int_equal(s->ops->command_find_nonce(s, b, nonces[1], &g), 0);
     assert_int_equal(g.state, FOTA_CMD_ACKED);
-    assert_string_equal(g.result, "{\"status\": 200}");
+    assert_json_text(g.result, "{\"status\": 200}");
+    fota_store_command_cleanup(&g);
 }
 
 static void test_messages(void **state)
@@ -483,6 +495,7 @@ static void test_clock(void **state)
     assert_true(k.created >= t0);
     assert_int_equal(s->ops->command_get(s, c.id, &c), 0);
     assert_true(c.created >= t0 && c.updated >= t0);
+    fota_store_command_cleanup(&c);
     assert_true(m.created >= t0 && t.created >= t0);
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <jansson.h>
 #include "fota_str.h"
 #include "store_fixture.h"
 
@@ -204,6 +205,21 @@ int64_t mk_command(struct fota_store *s, int64_t device)
     snprintf(c.action, sizeof c.action, "sys_reboot");
     assert_int_equal(s->ops->command_create(s, &c), 0);
     return c.id;
+}
+
+void assert_json_text(const struct json_t *v, const char *want)
+{
+    char *t = v ? json_dumps(v, JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+    assert_string_equal(t ? t : "", want);
+    free(t);
+}
+
+struct json_t *json_of(const char *text)
+{
+    json_error_t jerr;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, &jerr);
+    assert_non_null(v);
+    return v;
 }
 
 int64_t add_msg(struct fota_store *s, int64_t product, int64_t device, const char *action)

@@ -83,6 +83,11 @@ int64_t mk_rom(struct fota_store *s, int64_t product_id, const char *version);
 int64_t mk_device(struct fota_store *s, int64_t product_id, const char *name, int activated);
 void mk_key(struct fota_store *s, int kind, int64_t product, int64_t device, int seed);
 int64_t mk_command(struct fota_store *s, int64_t device);
+/* Asserts that a command row's params or result (NULL: "") reads as want
+ * when encoded as the store encodes it (sorted keys, json.dumps separators). */
+void assert_json_text(const struct json_t *v, const char *want);
+/* A JSON value from text (asserts it parses); the caller owns it. */
+struct json_t *json_of(const char *text);
 int64_t add_msg(struct fota_store *s, int64_t product, int64_t device, const char *action);
 
 /* ---- the conformance cases, one table per file ------------------------- */
