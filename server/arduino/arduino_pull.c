@@ -176,11 +176,13 @@ enum fota_arduino_outcome fota_arduino_confirm(const struct fota_arduino_device 
                    ? FOTA_ARDUINO_OUT_SUCCESS : FOTA_ARDUINO_OUT_NONE;
     if (target_md5 && md5_in(target_md5, h->sketch_md5))
         return FOTA_ARDUINO_OUT_SUCCESS;
-    if (minimal_md5 && md5_in(minimal_md5, h->sketch_md5))
-        return FOTA_ARDUINO_OUT_STEP;
+    /* before the step: a device that downloaded the full image while it ran
+     * the minimal one and still runs the minimal one has failed */
     if (a->served_at && now - a->served_at >= confirm_after &&
         strcmp(a->served_md5, h->sketch_md5) == 0)
         return FOTA_ARDUINO_OUT_FAILED;
+    if (minimal_md5 && md5_in(minimal_md5, h->sketch_md5))
+        return FOTA_ARDUINO_OUT_STEP;
     return FOTA_ARDUINO_OUT_NONE;
 }
 

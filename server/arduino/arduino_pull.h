@@ -104,7 +104,10 @@ enum fota_arduino_outcome {
 
 /* Judges a check-in of device a (its tracking fields) that reports h, with
  * target's and the minimal image's sketch MD5s (minimal may be NULL), at
- * now. Without an MD5 the version header stands in (equal to a->target). */
+ * now: the target's MD5 is a success; the MD5 it had when its download
+ * completed, confirm_after s or more later, a failure (also when that was
+ * the minimal image); the minimal image's otherwise a step. Without an MD5
+ * the version header stands in (equal to a->target). */
 enum fota_arduino_outcome fota_arduino_confirm(const struct fota_arduino_device *a,
                                                const struct fota_arduino_hdrs *h,
                                                const char target_md5[4][FOTA_ARDUINO_MD5_TEXT],

@@ -292,6 +292,11 @@ static void test_confirm(void **state)
     hdrs(&h, 1 << 20, 300000, 4 << 20, minimal[3]);
     assert_int_equal(fota_arduino_confirm(&a, &h, target, minimal, 5000, 60), FOTA_ARDUINO_OUT_STEP);
     assert_int_equal(fota_arduino_confirm(&a, &h, target, NULL, 5000, 60), FOTA_ARDUINO_OUT_NONE);
+    /* the full image downloaded on the minimal one, still the minimal one after confirm_after */
+    fota_str_copy(a.served_md5, sizeof a.served_md5, minimal[3]);
+    assert_int_equal(fota_arduino_confirm(&a, &h, target, minimal, 1059, 60), FOTA_ARDUINO_OUT_STEP);
+    assert_int_equal(fota_arduino_confirm(&a, &h, target, minimal, 1060, 60), FOTA_ARDUINO_OUT_FAILED);
+    fota_str_copy(a.served_md5, sizeof a.served_md5, old);
     /* a third image: nothing to say */
     hdrs(&h, 1 << 20, 300000, 4 << 20, "ffffffffffffffffffffffffffffffff");
     assert_int_equal(fota_arduino_confirm(&a, &h, target, minimal, 5000, 60), FOTA_ARDUINO_OUT_NONE);
