@@ -125,12 +125,14 @@ static void event_cb(struct bufferevent *bev, short what, void *ud)
     struct fota_dconn *c = ud;
     char pb[80];
     (void)bev;
-    if (what & BEV_EVENT_CONNECTED) /* TLS handshake done */
+    if (what & BEV_EVENT_CONNECTED) { /* TLS handshake done */
+        c->handshaken = 1;
         return;
-    if (what & BEV_EVENT_TIMEOUT)
-        FOTA_INFO("device connection timed out conn=%llu dev=%lld peer=%s state=%s",
+    }
+    if (what & BEV_EVENT_TIMEOUT) /* online: no ping within ping_timeout */
+        FOTA_INFO("device connection timed out conn=%llu dev=%lld peer=%s state=silent",
                   (unsigned long long)c->id, (long long)c->device_id,
-                  fota_devchan_conn_peer(c, pb, sizeof pb), c->online ? "silent" : "no-hello");
+                  fota_devchan_conn_peer(c, pb, sizeof pb));
     else if (what & BEV_EVENT_ERROR)
         FOTA_DEBUG("device connection error conn=%llu dev=%lld tls_error=%lu", (unsigned long long)c->id,
                    (long long)c->device_id, c->tls ? bufferevent_get_openssl_error(c->bev) : 0UL);
@@ -174,13 +176,14 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Until it identifies, a connection has at most as long as an HTTP
+     * request may take, counted from now: an absolute deadline (the
+     * channel's anonymous list), not an idle timeout that each byte resets. */
+    unsigned ht = fota_http_conf(ch->srv)->http_timeout;
+    ch->hello_ms = 1000u * (ht < FOTA_DEVCHAN_HELLO_TIMEOUT ? ht : FOTA_DEVCHAN_HELLO_TIMEOUT);
     struct fota_dconn *c = fota_devchan_conn_new(ch, fd, addr, port, tls);
     if (!c)
         return;
-    /* A connection that says nothing gets as long as an HTTP request may take. */
-    unsigned ht = fota_http_conf(ch->srv)->http_timeout;
-    struct timeval hello = { (time_t)(ht < FOTA_DEVCHAN_HELLO_TIMEOUT ? ht : FOTA_DEVCHAN_HELLO_TIMEOUT), 0 };
-    bufferevent_set_timeouts(c->bev, &hello, NULL);
     bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     char pb[80];
@@ -212,6 +215,13 @@ static void conn_closed(struct fota_dconn *c)
         fota_devchan_kick_later(c->ch, c->device_id);
 }
 
+static void hello_timer_cb(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    fota_devchan_conn_expire(ud);
+}
+
 static void presence_timer_cb(evutil_socket_t fd, short what, void *ud)
 {
     (void)fd;
@@ -236,6 +246,8 @@ static void module_stop(struct fota_server *srv, void *state)
     fota_rpc_free(ch->rpc);
     if (ch->pres_ev)
         event_free(ch->pres_ev);
+    if (ch->hello_ev)
+        event_free(ch->hello_ev);
     free(ch->pres);
     fota_devchan_gone_hooks(ch, 0);
     if (srv->devchan == ch)
@@ -260,6 +272,8 @@ static int module_start(struct fota_server *srv, void **state)
     ch->srv = srv;
     ch->conf = fota_server_module_conf(srv, &fota_device_module);
     ch->closed = conn_closed;
+    ch->hello_ms = 1000u * FOTA_DEVCHAN_HELLO_TIMEOUT;
+    ch->hello_ev = evtimer_new(srv->base, hello_timer_cb, ch);
     fota_devchan_presence_reset(ch);
     signal(SIGPIPE, SIG_IGN); /* a device that vanishes mid-write must not kill fotad */
     int rc = 0;

@@ -14,8 +14,9 @@
 struct fota_devchan;
 struct fota_devchan_wait;
 
-#define FOTA_DEVCHAN_HELLO_TIMEOUT  10   /* s: a new connection must activate/identify by then
-                                            (or http_timeout when that is shorter) */
+#define FOTA_DEVCHAN_HELLO_TIMEOUT  10   /* s after its accept: a new connection must have
+                                            activated/identified by then, TLS handshake
+                                            included (or http_timeout when that is shorter) */
 #define FOTA_DEVCHAN_MAX_PER_ADDR   256  /* default of conf.device_max_per_addr */
 #define FOTA_DEVCHAN_PRESENCE_MS    1000 /* presence rows are written in batches this often */
 #define FOTA_DEVCHAN_KICK_MS        300  /* queued commands go out this long after identify */

@@ -1,7 +1,8 @@
 /* devchan_conn.c - the device channel's connections: the table of online
- * devices by id, per-address counts, writes (one send() when nothing is
- * pending), refusals that close once flushed, the device's key check, going
- * online, and the presence rows written in batches. The layer every other
+ * devices by id, per-address counts, the anonymous ones and their hello
+ * deadline, writes (one send() when nothing is pending), refusals that close
+ * once flushed, the device's key check, going online, and the presence rows
+ * written in batches. The layer every other
  * channel file stands on; it calls none of them (a closing connection is
  * reported through ch->closed). */
 #include "devchan_int.h"
@@ -55,6 +56,73 @@ static void dev_unhash(struct fota_dconn *c)
             break;
         }
     c->hashed = 0;
+}
+
+static void anon_arm(struct fota_devchan *ch);
+
+static void anon_unlink(struct fota_dconn *c)
+{
+    struct fota_devchan *ch = c->ch;
+    if (!c->anon)
+        return;
+    if (c->aprev)
+        c->aprev->anext = c->anext;
+    else
+        ch->anon_head = c->anext;
+    if (c->anext)
+        c->anext->aprev = c->aprev;
+    else
+        ch->anon_tail = c->aprev;
+    c->aprev = c->anext = NULL;
+    c->anon = 0;
+    ch->nanon--;
+}
+
+static void anon_append(struct fota_dconn *c)
+{
+    struct fota_devchan *ch = c->ch;
+    c->aprev = ch->anon_tail;
+    c->anext = NULL;
+    if (ch->anon_tail)
+        ch->anon_tail->anext = c;
+    else
+        ch->anon_head = c;
+    ch->anon_tail = c;
+    c->anon = 1;
+    ch->nanon++;
+    if (ch->anon_head == c && !evtimer_pending(ch->hello_ev, NULL))
+        anon_arm(ch);
+}
+
+/* The timer for the oldest anonymous connection's deadline (none: off). */
+static void anon_arm(struct fota_devchan *ch)
+{
+    if (!ch->anon_head)
+        return;
+    int64_t wait = ch->anon_head->born_ms + ch->hello_ms - fota_clock_mono_ms();
+    if (wait < 0)
+        wait = 0;
+    struct timeval tv = { (time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000 };
+    evtimer_add(ch->hello_ev, &tv);
+}
+
+void fota_devchan_conn_expire(struct fota_devchan *ch)
+{
+    int64_t now = fota_clock_mono_ms();
+    char pb[80];
+    /* Bounded per pass: a flood's expiry does not stall the loop. */
+    for (int i = 0; i < 4096 && ch->anon_head; i++) {
+        struct fota_dconn *c = ch->anon_head;
+        if (c->born_ms + ch->hello_ms > now)
+            break;
+        FOTA_INFO("device connection timed out conn=%llu dev=%lld peer=%s state=%s waited_ms=%lld",
+                  (unsigned long long)c->id, (long long)c->device_id,
+                  fota_devchan_conn_peer(c, pb, sizeof pb),
+                  c->tls && !c->handshaken ? "handshake" : "no-hello",
+                  (long long)(now - c->born_ms));
+        fota_devchan_conn_free(c);
+    }
+    anon_arm(ch);
 }
 
 static struct fota_addr_count *addr_get(struct fota_devchan *ch, const char *addr, int create)
@@ -119,11 +187,13 @@ struct fota_dconn *fota_devchan_conn_new(struct fota_devchan *ch, int fd, const 
     c->fd = fd;
     c->port = port;
     c->id = ++ch->next_id;
+    c->born_ms = fota_clock_mono_ms();
     c->next = ch->conns;
     if (ch->conns)
         ch->conns->prev = c;
     ch->conns = c;
     ch->nconns++;
+    anon_append(c);
     return c;
 }
 
@@ -148,6 +218,7 @@ void fota_devchan_conn_free(struct fota_dconn *c)
     if (c->next)
         c->next->prev = c->prev;
     ch->nconns--;
+    anon_unlink(c); /* the timer, if it was c's, finds the next one when it fires */
     dev_unhash(c);
     addr_put(ch, c->addrc);
     if (c->deliver_ev)
@@ -334,6 +405,7 @@ int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k)
         fota_devchan_conn_free(old);
     }
     int was_online = c->online;
+    anon_unlink(c);
     dev_unhash(c);
     c->device_id = k->device_id;
     c->product_id = k->product_id;

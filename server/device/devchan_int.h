@@ -27,6 +27,8 @@ struct fota_dconn {
     struct bufferevent *bev;
     struct fota_dconn *prev, *next;
     struct fota_dconn *hnext;          /* device-id hash chain (while hashed) */
+    struct fota_dconn *aprev, *anext;  /* the anonymous list, oldest first (until online) */
+    int64_t born_ms;                   /* accepted at (fota_clock_mono_ms): the hello deadline */
     struct fota_addr_count *addrc;     /* this peer address's connection count */
     struct event *deliver_ev;          /* queued-command delivery, allocated on demand */
     uint64_t id;                       /* conn= in logs */
@@ -36,6 +38,8 @@ struct fota_dconn {
     int closing;                       /* a refusal is flushing; no more input */
     int tls;
     int hashed;
+    uint8_t anon;                      /* in the anonymous list: not identified yet */
+    uint8_t handshaken;                /* TLS: the handshake completed */
     uint32_t pres_gen, pres_slot;      /* its row in the presence batch, if gen is current */
     char key_hash[65];                 /* the master key this connection proved */
     uint8_t queued;                    /* output went through the bufferevent: check it before send() */
@@ -89,6 +93,13 @@ struct fota_devchan {
     struct evconnlistener *lst[2];     /* [0] plain, [1] TLS */
     struct fota_dconn *conns;
     size_t nconns;
+    /* Connections not identified yet, oldest first: each must activate or
+     * identify within hello_ms of its accept (TLS handshake included), an
+     * absolute deadline that bytes do not move; one timer for all. */
+    struct fota_dconn *anon_head, *anon_tail;
+    size_t nanon;
+    unsigned hello_ms;                 /* min(FOTA_DEVCHAN_HELLO_TIMEOUT, http_timeout), ms */
+    struct event *hello_ev;
     struct fota_dconn *by_dev[FOTA_DEVCHAN_DEV_BUCKETS];
     struct fota_addr_count *by_addr[FOTA_DEVCHAN_BUCKETS];
     uint64_t next_id;
@@ -114,6 +125,9 @@ struct fota_dconn *fota_devchan_conn_new(struct fota_devchan *ch, int fd, const 
 unsigned fota_devchan_conn_count(struct fota_devchan *ch, const char *addr);
 /* Frees c (ch->closed is told first); an online device goes offline. */
 void fota_devchan_conn_free(struct fota_dconn *c);
+/* Closes the anonymous connections whose hello deadline has passed
+ * (bounded per call) and re-arms ch->hello_ev for the next one. */
+void fota_devchan_conn_expire(struct fota_devchan *ch);
 void fota_devchan_conn_send(struct fota_dconn *c, const char *buf, int len);
 /* Writes line (if n > 0), logs at WARN and closes once it is flushed. */
 void fota_devchan_conn_close_with(struct fota_dconn *c, const char *line, int n, int status,

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""devchan_deadline_test.py - a device connection must activate or identify within its hello
+timeout (min(10 s, http_timeout)) counted from its accept: bytes that trickle in do not move
+the deadline. A plain connection sending a newline every 0.25 s and a TLS connection sending
+its ClientHello one byte every 0.25 s are both closed once the deadline passes (they would
+stay open for ever if each byte reset an idle timer); a device that identifies keeps its
+connection past it."""
+import os
+import select
+import socket
+import ssl
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from devchan_util import StockDevice, check, first_frame, make_cert, start_fotad  # noqa: E402
+
+HELLO_S = 2          # --http-timeout 2: the hello deadline is 2 s after the accept
+GIVE_UP_S = 15       # the test's own bound: far past the deadline
+
+
+def trickle(port, chunks):
+    """Connects and sends the next chunk each time 0.25 s pass without the server closing.
+    Returns the seconds from connect to the server's close, or None if it is still open
+    after GIVE_UP_S (the client kept sending throughout)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    t0 = time.monotonic()
+    sent = 0
+    try:
+        while time.monotonic() - t0 < GIVE_UP_S:
+            r, _, _ = select.select([s], [], [], 0.25)
+            if r:
+                try:
+                    data = s.recv(4096)
+                except (ConnectionResetError, ssl.SSLError):
+                    data = b""
+                if not data:
+                    return time.monotonic() - t0
+                continue
+            if sent < len(chunks):
+                try:
+                    s.send(chunks[sent])
+                except (BrokenPipeError, ConnectionResetError):
+                    return time.monotonic() - t0
+                sent += 1
+        return None
+    finally:
+        s.close()
+
+
+def hello_bytes():
+    """The bytes of a real TLS ClientHello (Python's ssl over memory BIOs)."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    obj = ctx.wrap_bio(inc, out)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    data = out.read()
+    check(len(data) > 100 and data[0] == 0x16, "no ClientHello: %r" % data[:16])
+    return data
+
+
+def main():
+    cert, key = make_cert()
+    d = start_fotad("--http-timeout", str(HELLO_S), tls=(cert, key))
+    try:
+        pid = d.create_product()["id"]
+        dev = d.create_device(pid, name="on-time")
+        master = dev["master_device_key"]
+
+        # A device that identifies at once is not bound by the hello deadline.
+        good = StockDevice(d.device_port, master)
+        good.send(first_frame(7, master))
+        check('"status": 200' in good.recv_msg(), "identify")
+
+        # Plain: a newline every 0.25 s (empty lines are ignored) is no identify.
+        t = trickle(d.device_port, [b"\n"] * 1000)
+        check(t is not None, "a connection trickling newlines stayed open %d s" % GIVE_UP_S)
+        check(t >= HELLO_S - 0.5, "closed after %.2f s, before its deadline" % t)
+        d.wait_log(r"device connection timed out conn=\d+ dev=0 peer=127\.0\.0\.1:\d+ "
+                   r"state=no-hello waited_ms=\d+")
+
+        # TLS: the ClientHello one byte at a time never completes a handshake in time.
+        ch = hello_bytes()
+        t = trickle(d.device_tls_port, [ch[i:i + 1] for i in range(len(ch) - 1)])
+        check(t is not None, "a TLS handshake trickling its ClientHello stayed open %d s"
+              % GIVE_UP_S)
+        check(t >= HELLO_S - 0.5, "TLS closed after %.2f s, before its deadline" % t)
+        d.wait_log(r"device connection timed out conn=\d+ dev=0 peer=127\.0\.0\.1:\d+ "
+                   r"state=handshake waited_ms=\d+")
+
+        # The identified device outlived both deadlines and still answers.
+        good.send('{"path": "/v1/ping/", "method": "POST","meta": {"Authorization": '
+                  '"token %s"}}\n' % master)
+        check("ping success" in good.recv_msg(), "identified device lost its connection")
+        good.close()
+    finally:
+        d.stop()
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
