@@ -394,6 +394,17 @@ void fota_devchan_conn_touch(struct fota_dconn *c)
     presence_set(c, 1);
 }
 
+int fota_devchan_conn_switch_refused(struct fota_dconn *c, const struct fota_key *k)
+{
+    if (!c->online || k->device_id == c->device_id)
+        return 0;
+    char why[96];
+    snprintf(why, sizeof why, "identify as device %lld on an identified connection",
+             (long long)k->device_id);
+    fota_devchan_conn_refuse(c, 409, "connection already identified with another key", why);
+    return 1;
+}
+
 int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k)
 {
     struct fota_devchan *ch = c->ch;

@@ -1,7 +1,8 @@
 /* devchan_handle_activate.c - D1, POST /v1/device/activate/: a device proves
  * its master key, its row records the activation (and the bssid and version
  * it sent), the reply carries "activate_status": 1 and the connection goes
- * online. An unknown key gets "activate_status": 0 and the connection closes. */
+ * online. An unknown key gets "activate_status": 0 and the connection closes,
+ * as does another device's key on a connection already identified. */
 #include "devchan_int.h"
 
 #include "clock.h"
@@ -18,6 +19,8 @@ void fota_devchan_handle_activate(struct fota_dconn *c, const struct fota_devpro
         fota_devchan_conn_close_with(c, out, n, 403, "activation with an unknown key");
         return;
     }
+    if (fota_devchan_conn_switch_refused(c, &k))
+        return;
     struct fota_device d;
     if (srv->store->ops->device_get(srv->store, k.device_id, &d) < 0) {
         fota_devchan_conn_refuse(c, 403, "unknown key", "key without its row");

@@ -144,6 +144,11 @@ int fota_devchan_conn_auth(struct fota_dconn *c, const struct fota_devproto_fram
                            struct fota_key *k);
 /* 1 if the frame carries no key or this connection's key. */
 int fota_devchan_conn_same_key(const struct fota_dconn *c, const struct fota_devproto_frame *f);
+/* 1 if c is already another device's than k's: refused (409, "connection
+ * already identified with another key") and closing. A connection stays
+ * the device's it first proved: switching would leave that device marked
+ * online with no connection to reach it. */
+int fota_devchan_conn_switch_refused(struct fota_dconn *c, const struct fota_key *k);
 /* Marks c as device k's connection (dropping an older one of the device).
  * Returns 1 if c was not online before (the caller delivers its queue). */
 int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k);

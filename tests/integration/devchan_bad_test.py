@@ -1,14 +1,46 @@
 """devchan_bad_test.py - bad input on the device channel: unknown keys, invalid JSON, a frame
-before identify, a line over 2048 bytes, a silent connection, a flood from one address.
-Each gets the documented refusal and a closed connection; fotad stays up and serves others."""
+before identify, a line over 2048 bytes, a silent connection, a flood from one address, a
+connection that identifies as a second device. Each gets the documented refusal and a closed
+connection; fotad stays up and serves others."""
 import socket
 import time
 
 from devchan_util import (StockDevice, active_frame, beacon_frame, check, first_frame,
-                          parse_nonce, start_fotad)
+                          parse_nonce, start_fotad, wait_for)
 
 BADKEY = "0" * 40
 TOKEN = "f" * 40
+
+
+def online(d, dev_id):
+    st, _, j = d.api("GET", "/v1/devices/%d/" % dev_id)
+    check(st == 200, "GET device %d: %s %r" % (dev_id, st, j))
+    return j["device"]["online"]
+
+
+def switch_refused(d):
+    """A connection identified as device A that identifies (or activates) as device B is
+    refused and closed: A goes offline with it, B never comes online on it."""
+    pid = d.create_product()["id"]
+    a, b = d.create_device(pid, name="a"), d.create_device(pid, name="b")
+    ka, kb = a["master_device_key"], b["master_device_key"]
+    ida, idb = a["device"]["id"], b["device"]["id"]
+    for frame in (first_frame(11, kb),
+                  active_frame(12, TOKEN, "18:fe:34:00:00:0b", "v1.0.5t45772(a)", kb)):
+        dev = StockDevice(d.device_port, ka)
+        dev.send(first_frame(10, ka))
+        check('"status": 200' in dev.recv_msg(), "identify as a")
+        wait_for(lambda: online(d, ida), 10, "device a online")
+        dev.send(frame)
+        msg = dev.recv_msg()
+        check(msg == '{"message": "connection already identified with another key", '
+              '"status": 409}\n', "switch refusal %r" % msg)
+        check(dev.closed(), "connection not closed after identifying as another device")
+        wait_for(lambda: not online(d, ida), 10, "device a offline after its connection closed")
+        check(not online(d, idb), "device b online on a's connection")
+        d.wait_log(r'device refused conn=\d+ dev=%d peer=127\.0\.0\.1:\d+ status=409 '
+                   r'reason="identify as device %d on an identified connection"' % (ida, idb))
+        d.wait_log(r"device offline conn=\d+ dev=%d" % ida)
 
 
 def main():
@@ -78,6 +110,7 @@ def main():
             check(time.monotonic() < deadline, "server not serving after the flood")
         d.wait_log(r'reason="line over 2048 bytes"')
         d.wait_log(r'reason="identify with an unknown key"')
+        switch_refused(d)
     finally:
         d.stop()
     print("ok")
