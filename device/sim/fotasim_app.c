@@ -32,7 +32,7 @@ static void registered_cb(void *ud, int code, const char *body)
     if (key && strlen(key) == FOTADEV_KEY_LEN) {
         d->api_id = (long long)json_integer_value(json_object_get(dev, "id"));
         a->registered++;
-        fotasim_dev_rekey(d, key);
+        fotasim_esp_rekey(d, key);
         fotasim_dev_boot(d);
     } else {
         char why[96];
@@ -51,7 +51,7 @@ int fotasim_app_register_all(struct fotasim_app *a)
 
     snprintf(uri, sizeof(uri), "/v1/products/%s/devices/", s->o.product);
     for (i = 0; i < s->ndevs; i++) {
-        const uint8_t *m = s->devs[i].bssid;
+        const uint8_t *m = s->devs[i].u.esp.bssid;
         snprintf(body, sizeof(body),
                  "{\"name\": \"sim-%u-%d\", \"bssid\": \"%02x:%02x:%02x:%02x:%02x:%02x\"}",
                  s->o.seed, i, m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -87,7 +87,7 @@ static void rpc(struct fotasim_app *a, struct fotasim_dev *d, const char *action
     else
         snprintf(uri, sizeof(uri), "/v1/device/rpc/?deliver_to_device=true&action=%s&timeout=%u",
                  action, wait_s);
-    if (fotasim_api_request(&a->api, "GET", uri, d->devkey, NULL, rpc_cb, a) < 0)
+    if (fotasim_api_request(&a->api, "GET", uri, d->u.esp.devkey, NULL, rpc_cb, a) < 0)
         fail(a, "rpc", 0, "cannot send");
 }
 
@@ -100,17 +100,17 @@ static void on_event(void *ud, struct fotasim_dev *d, int ev, const char *what)
 
     switch (ev) {
     case FOTADEV_EV_CONNECTED:
-        if (pushes && !d->rpc_upgrade_sent && d->state == DEV_RUNNING)
-            d->rpc_on_rx = 1;                  /* asked once the server answered */
+        if (pushes && !d->u.esp.rpc_upgrade_sent && d->state == DEV_RUNNING)
+            d->u.esp.rpc_on_rx = 1;                  /* asked once the server answered */
         break;
     case FOTASIM_EV_CHAN_RX:
-        if (d->rpc_on_rx && d->state == DEV_RUNNING) {
+        if (d->u.esp.rpc_on_rx && d->state == DEV_RUNNING) {
             /* the server answered the identify/activate: it has this
              * connection now (an RPC sent on TCP connect could still reach
              * the previous one, dead after a power cut, and time out) */
-            d->rpc_on_rx = 0;
-            d->rpc_upgrade_sent = 1;
-            d->rpc_upgrades++;
+            d->u.esp.rpc_on_rx = 0;
+            d->u.esp.rpc_upgrade_sent = 1;
+            d->u.esp.rpc_upgrades++;
             rpc(a, d, "sys_upgrade");
         }
         break;
@@ -120,8 +120,8 @@ static void on_event(void *ud, struct fotasim_dev *d, int ev, const char *what)
         break;
     case FOTADEV_EV_UPGRADE_FAILED:
         if (pushes && s->o.profile != FOTADEV_PROFILE_SEED_DFU &&
-            d->rpc_upgrades < s->o.max_attempts && d->flash.powered) {
-            d->rpc_upgrades++;                 /* the app tries again */
+            d->u.esp.rpc_upgrades < s->o.max_attempts && d->flash.powered) {
+            d->u.esp.rpc_upgrades++;                 /* the app tries again */
             rpc(a, d, "sys_upgrade");
         }
         break;

@@ -18,6 +18,7 @@
 struct fotasim_dev;
 struct ssl_ctx_st;
 struct ev_token_bucket_cfg;
+struct evp_pkey_st;
 
 /* Beyond libfotadev's FOTADEV_EV_*: the channel delivered a message (the
  * server has answered the device on this connection). */
@@ -37,6 +38,7 @@ struct fotasim {
     struct fotasim_pool pool;     /* downloaded sectors, shared by content */
     struct ssl_ctx_st *ssl_ctx;   /* --tls: one client context, no verification (IoT_Demo) */
     struct ev_token_bucket_cfg *slow_cfg; /* --faults slow=BPS: shared by the faulty downloads */
+    struct evp_pkey_st *pubkey;   /* --pubkey: the verifier Arduino-core devices install */
     fotasim_event_cb on_event;
     void *on_event_ud;
     unsigned activated;           /* devices activated at least once */

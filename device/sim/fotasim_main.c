@@ -12,10 +12,12 @@
 #include <sys/socket.h>
 
 #include "fotasim_app.h"
+#include "fotasim_ardsk.h"
 #include "fotasim_dev.h"
 #include "fotasim_fleet.h"
 #include "fotasim_image.h"
 #include "fotasim_keys.h"
+#include "fotasim_mqtt.h"
 #include "fotasim_opts.h"
 #include "fotasim_report.h"
 
@@ -39,6 +41,12 @@ static int resolve(const char *name, char *host, size_t cap)
     return rc;
 }
 
+static const struct fotasim_sketch *sketch_of(int profile)
+{
+    return profile == FOTASIM_PROFILE_TASMOTA ? &fotasim_tasmota_dev_sketch
+           : profile == FOTASIM_PROFILE_ESPHOME ? &fotasim_esphome_dev_sketch : &fotasim_ardsk_checkin;
+}
+
 /* Creates the devices; s->ndevs counts those to clean up. */
 static int make_devices(struct fotasim *s, const struct fotasim_keys *keys)
 {
@@ -46,13 +54,17 @@ static int make_devices(struct fotasim *s, const struct fotasim_keys *keys)
         return FOTA_ENOMEM;
     for (s->ndevs = 0; s->ndevs < s->o.devices; s->ndevs++) {
         int i = s->ndevs, rc;
-        rc = fotasim_dev_init(s, &s->devs[i], i, i < keys->n ? keys->key[i] : NULL,
-                              fotasim_keys_sector(keys, i));
+        if (FOTASIM_PROFILE_IS_ARD(s->o.profile))
+            rc = fotasim_ard_init(s, &s->devs[i], i, sketch_of(s->o.profile));
+        else
+            rc = fotasim_esp_init(s, &s->devs[i], i, i < keys->n ? keys->key[i] : NULL,
+                                  fotasim_keys_sector(keys, i));
         if (rc < 0) {
             s->ndevs++;                  /* cleaned up with the others */
             fprintf(stderr, "fota-sim: cannot create device %d: %s\n", i,
                     rc == FOTA_EINVAL ? "no parameter area for a key sector in this --map"
-                                      : fota_strerror(rc));
+                    : rc == FOTA_ERANGE ? "the factory image and --free-space exceed --chip-size"
+                                        : fota_strerror(rc));
             return rc;
         }
     }
@@ -87,6 +99,17 @@ int main(int argc, char **argv)
     s.o.server = host;
     if (s.o.keys_file && fotasim_keys_load(&keys, s.o.keys_file, s.o.devices, stderr) < 0)
         return 2;
+    if (FOTASIM_PROFILE_IS_ARD(s.o.profile) && s.o.pubkey_file) {
+        char why[160];
+        if (!(s.pubkey = fotasim_ard_load_pubkey(s.o.pubkey_file, why, sizeof(why)))) {
+            fprintf(stderr, "fota-sim: --pubkey: %s\n", why);
+            goto out;
+        }
+    }
+    if (s.o.profile == FOTASIM_PROFILE_TASMOTA && fotasim_mqtt_lib_init() < 0) {
+        fprintf(stderr, "fota-sim: libmosquitto does not start\n");
+        goto out;
+    }
     if (fotasim_image_factory(&s.o, &factory, &s.factory_len) < 0) {
         fprintf(stderr, "fota-sim: cannot build the factory image (map %d, version %s)\n", s.o.map,
                 s.o.initial_version);
@@ -111,6 +134,9 @@ out:
         fotasim_dev_cleanup(&s.devs[i]);
     free(s.devs);
     fotasim_fleet_cleanup(&s);
+    fotasim_ard_free_pubkey(s.pubkey);
+    if (s.o.profile == FOTASIM_PROFILE_TASMOTA)
+        fotasim_mqtt_lib_cleanup();
     fotasim_keys_free(&keys);
     free(factory);
     return rc;

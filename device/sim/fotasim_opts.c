@@ -40,7 +40,16 @@ struct opt {
 
 static const struct choice profiles[] = {
     {"nonos", FOTADEV_PROFILE_NONOS}, {"rtos", FOTADEV_PROFILE_RTOS},
-    {"seed-dfu", FOTADEV_PROFILE_SEED_DFU}, {"fota", FOTADEV_PROFILE_FOTA}, {NULL, 0}};
+    {"seed-dfu", FOTADEV_PROFILE_SEED_DFU}, {"fota", FOTADEV_PROFILE_FOTA},
+    {"arduino", FOTASIM_PROFILE_ARDUINO}, {"tasmota", FOTASIM_PROFILE_TASMOTA},
+    {"esphome", FOTASIM_PROFILE_ESPHOME}, {NULL, 0}};
+static const struct choice cores[] = {
+    {"2.5", 25}, {"2.6", 26}, {"2.7", 27}, {"3.0", 30}, {"3.1", 31}, {NULL, 0}};
+static const struct choice modes[] = {{"qio", 0}, {"qout", 1}, {"dio", 2}, {"dout", 3}, {NULL, 0}};
+static const struct choice chips[] = {
+    {"512K", 0}, {"1M", 2}, {"2M", 3}, {"4M", 4}, {"8M", 8}, {"16M", 9}, {NULL, 0}};
+static const struct choice hdr_sizes[] = {
+    {"256K", 1}, {"512K", 0}, {"1M", 2}, {"2M", 3}, {"4M", 4}, {"8M", 8}, {"16M", 9}, {NULL, 0}};
 static const struct choice maps[] = {
     {"0", 0}, {"2", 2}, {"3", 3}, {"4", 4}, {"5", 5}, {"6", 6}, {"8", 8}, {"9", 9}, {NULL, 0}};
 static const struct choice loaders[] = {{"2", 2}, {"31", 31}, {"7", 7}, {NULL, 0}};
@@ -64,7 +73,9 @@ static const struct opt table[] = {
      "device key --bin writes them)"},
     {"profile", NULL, K_CHOICE, OFF(profile), 0, 0, profiles, "nonos",
      "the device firmware: stock NONOS IoT_Demo, IOT_PLATFORM (RTOS), the\n"
-     "seed's raw-TCP DFU client, or libfotadev's own (resuming) client"},
+     "seed's raw-TCP DFU client, libfotadev's own (resuming) client; or the\n"
+     "ESP8266 Arduino core: a sketch calling ESPhttpUpdate.update() (arduino),\n"
+     "Tasmota (over MQTT), ESPHome (manifest polling)"},
     {"devices", "N", K_INT, OFF(devices), 1, 100000, NULL, "1", "how many virtual devices"},
     {"upgrade-to", "VERSION", K_STR, OFF(upgrade_to), 0, 0, NULL, NULL,
      "succeed when every device runs this version (else: when all checked in)"},
@@ -119,7 +130,47 @@ static const struct opt table[] = {
      "write a valid test image for slot 1 or 2 (with --map, --image-size,\n"
      "--seed) and exit"},
     {"image-size", "BYTES", K_UINT, OFF(image_size), 1024, 16 << 20, NULL, NULL,
-     "--write-image: pad the image to this size (default: the builder's size)"},
+     "--write-image: pad the image to this size (default: the builder's size);\n"
+     "Arduino-core profiles: the factory image's size (default 64 KiB)"},
+    {"url", "URL", K_STR, OFF(url), 0, 0, NULL, NULL,
+     "Arduino-core profiles: arduino, the URL update() is called with; tasmota,\n"
+     "the OtaUrl it starts with; esphome, the manifest (with --md5-url or --md5:\n"
+     "the firmware). {index} and {mac} are replaced per device"},
+    {"core", NULL, K_CHOICE, OFF(core), 0, 0, cores, "3.1",
+     "the Arduino core line the devices run: request bytes and behaviours\n"
+     "follow it (tasmota is always 2.7, its fork)"},
+    {"flash-mode", NULL, K_CHOICE, OFF(flash_mode), 0, 0, modes, "dio",
+     "the devices' flash mode (byte 2 of what they boot), and --write-image's"},
+    {"chip-size", NULL, K_CHOICE, OFF(chip_size), 0, 0, chips, "4M",
+     "the physical flash chip (x-ESP8266-chip-size), and --write-image's header"},
+    {"image-flash-size", NULL, K_CHOICE, OFF(image_flash_size), 0, 0, hdr_sizes, NULL,
+     "--write-image: the header's flash size (default --chip-size)"},
+    {"free-space", "BYTES", K_UINT, OFF(free_space), 0, 16 << 20, NULL, "983040",
+     "getFreeSketchSpace() with the factory image, a multiple of 4096: the\n"
+     "sketch area ends there (where the file system starts)"},
+    {"checkin-interval", "SECONDS", K_UINT, OFF(checkin_s), 1, 86400, NULL, "60",
+     "arduino: seconds between update() calls; esphome: between manifest polls"},
+    {"sketch-version", "V", K_STR, OFF(sketch_version), 0, 0, NULL, NULL,
+     "arduino: update()'s version argument (\"\" sends no x-ESP8266-version);\n"
+     "default: the version embedded in the running image"},
+    {"pubkey", "PEM", K_STR, OFF(pubkey_file), 0, 0, NULL, NULL,
+     "Arduino-core profiles: a signed build: the updater checks each image's\n"
+     "signature with this RSA public key (core 2.5: the raw-digest form)"},
+    {"mqtt-port", "N", K_INT, OFF(mqtt_port), 1, 65535, NULL, "1883",
+     "tasmota: the MQTT broker's port on --server"},
+    {"md5-url", "URL", K_STR, OFF(md5_url), 0, 0, NULL, NULL,
+     "esphome: run ota.http_request.flash on --url with this md5_url"},
+    {"md5", "HEX", K_STR, OFF(md5), 0, 0, NULL, NULL,
+     "esphome: run ota.http_request.flash on --url with this md5"},
+    {"sdk-version", "TEXT", K_STR, OFF(sdk_version), 0, 0, NULL, NULL,
+     "x-ESP8266-sdk-version (default: the core's SDK, 2.2.2-dev(38a443e) from 2.7)"},
+    {"gzip", NULL, K_FLAG, OFF(gzip), 0, 0, NULL, NULL,
+     "--write-image arduino:...: write the image as a gzip member"},
+    {"sign-key", "PEM", K_STR, OFF(sign_key), 0, 0, NULL, NULL,
+     "--write-image arduino:...: append the signature trailer made with this\n"
+     "RSA private key (after --gzip: it covers the compressed bytes)"},
+    {"legacy-sign", NULL, K_FLAG, OFF(legacy_sign), 0, 0, NULL, NULL,
+     "--sign-key: core 2.5's form (PKCS#1 v1.5 over the raw SHA-256)"},
 };
 
 #define NOPT (sizeof(table) / sizeof(table[0]))
@@ -297,6 +348,7 @@ static int set_defaults(struct fotasim_opts *o, FILE *err)
     o->fault.flash_at = o->fault.rx_at = o->fault.drop_at = o->fault.corrupt_at = -1;
     o->fault.flash_hi = o->fault.rx_hi = o->fault.drop_hi = o->fault.corrupt_hi = -1;
     o->fault.pct = 100;
+    o->image_flash_size = -1;
     for (i = 0; i < NOPT; i++) {
         if (table[i].def && set_value(o, &table[i], table[i].def, err) < 0)
             return -1;
@@ -318,6 +370,17 @@ static int validate(struct fotasim_opts *o, FILE *err)
     if (o->upgrade_to && (!o->upgrade_to[0] || strlen(o->upgrade_to) >= FOTA_FWIMG_VERSION_MAX)) {
         fprintf(err, "fota-sim: --upgrade-to: a version of 1 to %d characters\n",
                 FOTA_FWIMG_VERSION_MAX - 1);
+        return -1;
+    }
+    if (o->free_space % 4096u) {
+        fprintf(err, "fota-sim: --free-space: %u is not a multiple of 4096\n", o->free_space);
+        return -1;
+    }
+    if (o->profile == FOTASIM_PROFILE_TASMOTA)
+        o->core = 27;                    /* Tasmota's fork: core 2.7.4's update code */
+    if (FOTASIM_PROFILE_IS_ARD(o->profile) && !o->url && o->profile != FOTASIM_PROFILE_TASMOTA) {
+        fprintf(err, "fota-sim: --profile %s needs --url URL\n",
+                o->profile == FOTASIM_PROFILE_ARDUINO ? "arduino" : "esphome");
         return -1;
     }
     if (o->admin_key && !o->keys_file && !o->product) {

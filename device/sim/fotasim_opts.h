@@ -48,8 +48,29 @@ struct fotasim_opts {
     int ack_only;                 /* acknowledge upgrades, never download (fan-out benchmark) */
     unsigned segment;             /* download bytes per receive callback, at most (1460) */
     const char *write_image;      /* --write-image SLOT:VERSION:FILE: write and exit */
-    unsigned image_size;          /* --image-size for --write-image, 0 = the builder's */
+    unsigned image_size;          /* --image-size: images written or flashed, 0 = the builder's */
+    /* the Arduino-core profiles (arduino, tasmota, esphome) */
+    const char *url;              /* update()'s URL / Tasmota's OtaUrl / ESPHome's manifest */
+    int core;                     /* FOTASIM_CORE_*: 25 .. 31 */
+    int flash_mode;               /* the device's (and --write-image's) mode byte, 0..3 */
+    int chip_size;                /* size code of the physical chip (4 = 4 MB) */
+    int image_flash_size;         /* --write-image's header size code, -1: chip_size */
+    unsigned free_space;          /* getFreeSketchSpace() with the factory image */
+    unsigned checkin_s;           /* check-in / manifest poll interval */
+    const char *sketch_version;   /* update()'s version argument; NULL: the image's */
+    const char *pubkey_file;      /* the verifier a signed build installs */
+    int mqtt_port;                /* Tasmota's broker, on --server */
+    const char *md5_url, *md5;    /* ESPHome's flash action instead of the manifest */
+    const char *sdk_version;      /* x-ESP8266-sdk-version; NULL: the core's default SDK */
+    int gzip;                     /* --write-image: a gzip member */
+    const char *sign_key;         /* --write-image: sign with this RSA private key (PEM) */
+    int legacy_sign;              /* --write-image: core 2.5's raw-digest signature */
 };
+
+/* Profiles beyond libfotadev's (enum fotadev_profile). */
+enum { FOTASIM_PROFILE_ARDUINO = 10, FOTASIM_PROFILE_TASMOTA = 11, FOTASIM_PROFILE_ESPHOME = 12 };
+/* An Arduino-core profile (fotasim_ard.c) rather than libfotadev's agent. */
+#define FOTASIM_PROFILE_IS_ARD(p) ((p) >= FOTASIM_PROFILE_ARDUINO)
 
 #define FOTASIM_MSS 1460              /* one receive callback = at most one segment */
 #define FOTASIM_SEGMENT_MAX 65536     /* --segment: largest piece a download callback gets */

@@ -44,6 +44,32 @@ static json_t *upgrade_timings(const struct fotasim *s)
     return j;
 }
 
+/* An Arduino-core device: what it reports and how its last update() ended. */
+static json_t *ard_device(const struct fotasim_dev *d)
+{
+    static const char *const results[] = {"FAILED", "NO_UPDATES", "OK"};
+    const struct fotasim_ard *a = &d->u.ard;
+    json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:i, s:s}", "mac", a->sta_mac,
+                          "chip_id", (json_int_t)a->chip_id, "sketch_md5", a->sk.md5,
+                          "sketch_size", (json_int_t)a->sk.size,
+                          "free_space", (json_int_t)fotasim_ardenv_free_space(&a->env),
+                          "checkins", (json_int_t)a->checkins, "last_error", a->last_error,
+                          "last_error_string", a->last_errstr);
+    if (o && a->checkins)
+        json_object_set_new(o, "last_result", json_string(results[a->last_result % 3]));
+    if (o && d->sim->o.profile == FOTASIM_PROFILE_TASMOTA) {
+        json_object_set_new(o, "topic", json_string(a->p.tas.topic));
+        json_object_set_new(o, "attempts", json_integer(a->p.tas.attempts));
+        json_object_set_new(o, "last_url", json_string(a->p.tas.last_url));
+        json_object_set_new(o, "ota_url", json_string(a->p.tas.ota_url));
+    }
+    if (o && d->sim->o.profile == FOTASIM_PROFILE_ESPHOME) {
+        json_object_set_new(o, "polls", json_integer(a->p.esph.polls));
+        json_object_set_new(o, "firmware_url", json_string(a->p.esph.fw_url));
+    }
+    return o ? o : json_null();
+}
+
 /* --json-devices: one object per device; "booted" lists what the loader
  * started at each boot (null: nothing bootable), the first 16 boots. */
 static json_t *per_device(const struct fotasim *s)
@@ -71,6 +97,8 @@ static json_t *per_device(const struct fotasim *s)
         json_object_set_new(o, "booted", booted);
         json_object_set_new(o, "reason", d->state == DEV_DONE || !d->reason[0]
                                              ? json_null() : json_string(d->reason));
+        if (FOTASIM_PROFILE_IS_ARD(s->o.profile))
+            json_object_set_new(o, "arduino", ard_device(d));
         json_array_append_new(arr, o);
     }
     return arr;

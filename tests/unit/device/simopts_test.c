@@ -96,7 +96,7 @@ static void test_refusals(void **state)
         const char *args[4];
         const char *says;
     } cases[] = {
-        {{"--profile", "nonoss"}, "--profile: 'nonoss' is not one of nonos, rtos, seed-dfu, fota\n"},
+        {{"--profile", "nonoss"}, "--profile: 'nonoss' is not one of nonos, rtos, seed-dfu, fota, arduino, tasmota, esphome\n"},
         {{"--devices", "0"}, "--devices: '0' is not a whole number from 1 to 100000\n"},
         {{"--devices", "12x"}, "--devices: '12x' is not a whole number from 1 to 100000\n"},
         {{"--http-port", "65536"}, "--http-port: '65536' is not a whole number from 1 to 65535\n"},
@@ -123,7 +123,8 @@ static void test_refusals(void **state)
         assert_non_null(strchr(errbuf, '\n'));
     }
     assert_int_equal(parse(&o, "--server", "h", "--profile", NULL), FOTASIM_OPTS_USAGE);
-    assert_string_equal(errbuf, "fota-sim: --profile needs a value (nonos|rtos|seed-dfu|fota)\n");
+    assert_string_equal(errbuf, "fota-sim: --profile needs a value "
+                                "(nonos|rtos|seed-dfu|fota|arduino|tasmota|esphome)\n");
     assert_int_equal(parse(&o, "--devices", "3", NULL), FOTASIM_OPTS_USAGE);
     assert_non_null(strstr(errbuf, "--server HOST is required"));
     assert_int_equal(parse(&o, "--server", "h", "--key", "k", NULL), FOTASIM_OPTS_USAGE);
@@ -148,7 +149,8 @@ static void test_write_image_and_help(void **state)
     fotasim_opts_usage(out);
     fclose(out);
     /* every option, its choices and its default come from the table */
-    assert_non_null(strstr(text, "  --profile nonos|rtos|seed-dfu|fota\n"));
+    assert_non_null(strstr(text, "  --profile nonos|rtos|seed-dfu|fota|arduino|tasmota|esphome\n"));
+    assert_non_null(strstr(text, "  --core 2.5|2.6|2.7|3.0|3.1\n"));
     assert_non_null(strstr(text, "(default nonos)"));
     assert_non_null(strstr(text, "  --devices N\n"));
     assert_non_null(strstr(text, "  --faults SPEC\n"));
