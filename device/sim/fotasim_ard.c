@@ -45,9 +45,13 @@ static uint32_t wait_ms(const struct fotasim_ard *a)
     return CONNECT_MS;
 }
 
+/* The wait is scaled like every device timer, but never below one real
+ * second: a loaded host (a thousand devices, a sanitizer) must not turn
+ * into timeouts the device would not see. */
 static void arm(struct fotasim_dev *d)
 {
-    fotasim_dev_timer(d, FOTASIM_ARD_TIMER_HTTP, wait_ms(ard_of(d)));
+    double floor_ms = 1000.0 * d->sim->o.time_scale, ms = wait_ms(ard_of(d));
+    fotasim_dev_timer(d, FOTASIM_ARD_TIMER_HTTP, (uint32_t)(ms < floor_ms ? floor_ms : ms));
 }
 
 /* ---- ending an operation ---- */
@@ -338,7 +342,7 @@ static void esphome_header_done(struct fotasim_dev *d)
     }
     /* getSize(): -1 when absent, taken as (size_t)-1 */
     a->len = a->resp.content_length < 0 ? 0xFFFFFFFFl : a->resp.content_length;
-    a->keep = a->keep && a->resp.content_length >= 0;
+    a->keep = a->keep && a->resp.content_length >= 0 && a->resp.can_reuse;
     a->phase = PH_BODY;
     if (a->op == FOTASIM_ARD_OP_FLASH) {
         int rc = fotasim_upd_begin(&a->upd, &a->env, &f, (uint32_t)a->len);

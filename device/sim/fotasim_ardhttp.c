@@ -179,6 +179,7 @@ void fotasim_ardresp_init(struct fotasim_ardresp *r)
 {
     memset(r, 0, sizeof(*r));
     r->content_length = -1;
+    r->can_reuse = 1;
 }
 
 /* String::trim: white space off both ends, in place. */
@@ -202,6 +203,7 @@ static int header_line(struct fotasim_ardresp *r, char *line)
     if (strncmp(line, "HTTP/1.", 7) == 0) {
         /* substring(9, indexOf(' ', 9)).toInt() */
         r->status = strlen(line) > 9 ? (int)to_int(line + 9) : 0;
+        r->can_reuse = r->can_reuse && line[7] != '0' && r->status > 0 && r->status < 500;
     } else if ((sep = strchr(line, ':')) != NULL && sep > line) {
         size_t nl = (size_t)(sep - line);       /* the name is not trimmed */
         fota_str_copy(copy, sizeof(copy), sep + 1);
@@ -210,7 +212,10 @@ static int header_line(struct fotasim_ardresp *r, char *line)
             r->content_length = to_int(value);
         else if (nl == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0)
             fota_str_copy(r->transfer_encoding, sizeof(r->transfer_encoding), value);
-        else if (nl == 8 && strncasecmp(line, "Location", 8) == 0)
+        else if (nl == 10 && strncasecmp(line, "Connection", 10) == 0) {
+            if (strstr(value, "close") && !strstr(value, "keep-alive"))
+                r->can_reuse = 0;
+        } else if (nl == 8 && strncasecmp(line, "Location", 8) == 0)
             fota_str_copy(r->location, sizeof(r->location), value);
         else if (nl == 5 && strncasecmp(line, "x-MD5", 5) == 0) {
             size_t have = strlen(r->x_md5);

@@ -73,6 +73,8 @@ struct fotasim_ardresp {
     int have_x_md5;
     int done;                   /* the empty line was read */
     int chunked;                /* Transfer-Encoding: chunked */
+    int can_reuse;              /* keep-alive possible: HTTP/1.1, status 1..499, no
+                                 * "Connection: close" (HTTPClient's _canReuse) */
     size_t line_len;
     char line[FOTASIM_ARDRESP_LINE_MAX + 1];
 };

@@ -40,8 +40,8 @@ def main():
             rc, out, err = ar.run_sim(["--server", "127.0.0.1", "--profile", "arduino", "--devices",
                                        str(N), "--url", srv.url("/v1/arduino/KEY/firmware.bin"),
                                        "--initial-version", "1.0.0", "--upgrade-to", "2.0.0",
-                                       "--image-size", "24000", "--checkin-interval", "60",
-                                       "--time-scale", "30", "--timeout", "100", "--hold", "4"],
+                                       "--image-size", "24000", "--checkin-interval", "20",
+                                       "--time-scale", "10", "--timeout", "100", "--hold", "4"],
                                       timeout=150)
         finally:
             srv.close()

@@ -151,6 +151,15 @@ static void test_response_header(void **state)
     assert_int_equal(r.content_length, 0);           /* the name is not trimmed; atoi("abc") */
     r = parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", &used);
     assert_int_equal(used, -1);                      /* no end yet */
+    /* keep-alive (ESPHome's reuse): HTTP/1.1 without Connection: close */
+    r = parse("HTTP/1.1 200 OK\r\n\r\n", &used);
+    assert_int_equal(r.can_reuse, 1);
+    r = parse("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", &used);
+    assert_int_equal(r.can_reuse, 0);
+    r = parse("HTTP/1.0 200 OK\r\n\r\n", &used);
+    assert_int_equal(r.can_reuse, 0);
+    r = parse("HTTP/1.1 503 Busy\r\n\r\n", &used);
+    assert_int_equal(r.can_reuse, 0);
 }
 
 static struct fotasim_ardenv env31(void)
