@@ -50,10 +50,13 @@ static void check_now(struct fotasim *s)
     struct fotasim_counts c;
     fotasim_fleet_counts(s, &c);
     if (c.running == 0 && !s->finished && (!s->o.hold_s || s->hold_over)) {
-        /* --ack-only: the D4 written just now still has to leave the socket */
+        /* --ack-only: the D4 written just now still has to leave the socket;
+         * tasmota: the INFO1 that made the last device done, queued by
+         * libmosquitto inside its callback */
         struct timeval flush = { 0, 200000 };
         s->finished = 1;
-        event_base_loopexit(s->base, s->o.ack_only ? &flush : NULL);
+        event_base_loopexit(s->base, s->o.ack_only || s->o.profile == FOTASIM_PROFILE_TASMOTA
+                                     ? &flush : NULL);
     }
 }
 

@@ -139,8 +139,9 @@ def test_fleet_minimal_two_step():
             for mac, seq in by_mac.items():
                 assert seq == [("/o/firmware.bin", V1), ("/o/firmware-minimal.bin", V1),
                                ("/o/firmware.bin", "2.0.0(minimal)")], (mac, seq)
-            final = [ln for ln in lines_on(mq, "/INFO1") if '"Version":"2.0.0(release-tasmota)"' in ln]
-            assert len(final) == n, "%d devices announced the new version" % len(final)
+            ar.wait_for(lambda: len([ln for ln in lines_on(mq, "/INFO1")
+                                     if '"Version":"2.0.0(release-tasmota)"' in ln]) == n, 20,
+                        "every device's INFO1 with the new version")
         finally:
             mq.close()
             srv.close()
