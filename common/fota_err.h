@@ -30,14 +30,15 @@ extern "C" {
     X(EBUSY,     -17, "busy")                                          \
     X(ECHECKSUM, -18, "image checksum mismatch")                       \
     X(ETRUNC,    -19, "truncated")                                     \
-    X(ECONFIG,   -20, "bad configuration")
+    X(ECONFIG,   -20, "bad configuration")                             \
+    X(ENOSPC,    -21, "no space left on device")
 
 enum fota_err {
     FOTA_OK = 0,
 #define FOTA_ERR_ENUM_(name, val, msg) FOTA_##name = (val),
     FOTA_ERRNO_MAP(FOTA_ERR_ENUM_)
 #undef FOTA_ERR_ENUM_
-    FOTA_ERR_MIN_ = -21
+    FOTA_ERR_MIN_ = -22
 };
 
 /* Returns a static, human-readable message for an error code (never NULL). */

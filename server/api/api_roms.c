@@ -149,8 +149,8 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
 
     if (u->err) {
         remove_fresh_blobs(srv, u);
-        fota_reply_error(r, 500, "cannot store %s: %s", u->names[u->err_file],
-                         fota_strerror(u->err));
+        fota_reply_error(r, u->err == FOTA_ENOSPC ? 507 : 500, "cannot store %s: %s",
+                         u->names[u->err_file], fota_strerror(u->err));
         goto out;
     }
     fota_recovery_crash_point("after_blobs");   /* test hook (recovery.h) */
@@ -269,7 +269,8 @@ void fota_api_roms_shutdown(struct fota_api *api)
 }
 
 /* The request body into u->parts: a multipart/form-data body within
- * max_upload. 0, or -1 after replying 400/413. */
+ * max_upload that leaves the disk its reserve (fota_blob_room). 0, or -1
+ * after replying 400/413/507. */
 static int upload_parse(struct fota_req *r, struct upload *u)
 {
     char boundary[FOTA_MP_BOUNDARY_MAX + 1];
@@ -284,6 +285,10 @@ static int upload_parse(struct fota_req *r, struct upload *u)
     if (blen > max_upload) {
         fota_reply_error(r, 413, "upload larger than max_upload (%llu bytes)",
                          (unsigned long long)max_upload);
+        return -1;
+    }
+    if (fota_blob_room(r->srv->blobs, blen) != 0) {   /* before any file is written */
+        fota_reply_error(r, 507, "no space left on device for an upload of %zu bytes", blen);
         return -1;
     }
     const uint8_t *body = blen ? evbuffer_pullup(in, -1) : (const uint8_t *)"";

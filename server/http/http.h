@@ -124,7 +124,8 @@ void fota_reply_raw(struct fota_req *r, int code, const char *content_type,
 /* The error reply for a failed operation on `what` (printf format), through
  * the one mapping of FOTA_E* codes to statuses: ENOENT "no WHAT" (404),
  * EEXIST "WHAT already exists" (409), EBUSY "WHAT is busy" (503), EINVAL
- * "invalid WHAT" (400), EAUTH 401, EPERM 403, ETOOBIG 413, anything else
+ * "invalid WHAT" (400), EAUTH 401, EPERM 403, ETOOBIG 413, ENOSPC "WHAT: no
+ * space left on device" (507, the store's disk is full), anything else
  * "store error NAME" (500, logged at ERROR). */
 void fota_reply_status(struct fota_req *r, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

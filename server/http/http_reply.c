@@ -194,6 +194,7 @@ static int status_for(int err)
     case FOTA_EPERM: return 403;
     case FOTA_ETOOBIG: return 413;
     case FOTA_EBUSY: return 503;
+    case FOTA_ENOSPC: return 507;
     default: return 500;
     }
 }
@@ -211,6 +212,7 @@ void fota_reply_status(struct fota_req *r, int err, const char *fmt, ...)
     case FOTA_EEXIST: fota_reply_error(r, code, "%s already exists", what); return;
     case FOTA_EBUSY: fota_reply_error(r, code, "%s is busy", what); return;
     case FOTA_EINVAL: fota_reply_error(r, code, "invalid %s", what); return;
+    case FOTA_ENOSPC: fota_reply_error(r, code, "%s: no space left on device", what); return;
     default: fota_reply_error(r, code, "store error %s", fota_errname(err)); return;
     }
 }

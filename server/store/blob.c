@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -21,6 +22,7 @@ struct fota_blob_store {
     char dir[PATH_MAX - 128];   /* room for "/sha256/xx/<hash>" */
     fota_log_cb log;
     void *log_ud;
+    uint64_t reserve;           /* bytes a put leaves free (atomic: set while serving) */
 };
 
 struct fota_blob_writer {
@@ -45,6 +47,13 @@ static void blob_logf(const struct fota_blob_store *bs, int level, const char *f
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     bs->log(bs->log_ud, level, line);
+}
+
+/* FOTA_ENOSPC for a file system without room (the disk, or a quota), else
+ * FOTA_EIO. */
+static int errno_err(int e)
+{
+    return e == ENOSPC || e == EDQUOT ? FOTA_ENOSPC : FOTA_EIO;
 }
 
 int fota_blob_hash_valid(const char *s)
@@ -309,6 +318,7 @@ int fota_blob_sweep(struct fota_blob_store *bs, const char (*keep)[FOTA_HASH_HEX
 int fota_blob_write_begin(struct fota_blob_store *bs, struct fota_blob_writer **out)
 {
     struct fota_blob_writer *w;
+    int rc = FOTA_EIO;
 
     *out = NULL;
     w = fota_xcalloc(1, sizeof *w);
@@ -331,6 +341,7 @@ int fota_blob_write_begin(struct fota_blob_store *bs, struct fota_blob_writer **
             break;
     }
     if (w->fd < 0) {
+        rc = errno_err(errno);
         blob_logf(bs, FOTA_LOG_ERROR, "cannot create temp file dir=%s/tmp error=\"%s\"",
                   bs->dir, strerror(errno));
         goto fail;
@@ -340,7 +351,7 @@ int fota_blob_write_begin(struct fota_blob_store *bs, struct fota_blob_writer **
 fail:
     EVP_MD_CTX_free(w->md);
     free(w);
-    return FOTA_EIO;
+    return rc;
 }
 
 int fota_blob_write_update(struct fota_blob_writer *w, const void *data, size_t len)
@@ -354,9 +365,10 @@ int fota_blob_write_update(struct fota_blob_writer *w, const void *data, size_t 
         if (k < 0) {
             if (errno == EINTR)
                 continue;
+            int e = errno;
             blob_logf(w->bs, FOTA_LOG_ERROR, "write failed file=%s error=\"%s\"", w->tmp,
-                      strerror(errno));
-            return FOTA_EIO;
+                      strerror(e));
+            return errno_err(e);
         }
         p += k;
         len -= (size_t)k;
@@ -419,6 +431,7 @@ int fota_blob_write_end(struct fota_blob_writer *w, char hash_hex_out[FOTA_HASH_
     rc = 0;
     goto out;
 out_errno:
+    rc = errno_err(errno);
     blob_logf(bs, FOTA_LOG_ERROR, "cannot store blob=%s error=\"%s\"", hex, strerror(errno));
 out:
     if (rc == 0) {
@@ -444,6 +457,9 @@ int fota_blob_put(struct fota_blob_store *bs, const void *data, size_t len,
         memcpy(hash_hex_out, hex, FOTA_HASH_HEX);
         return 0;
     }
+    rc = fota_blob_room(bs, len);
+    if (rc < 0)
+        return rc;
     rc = fota_blob_write_begin(bs, &w);
     if (rc < 0)
         return rc;
@@ -453,4 +469,26 @@ int fota_blob_put(struct fota_blob_store *bs, const void *data, size_t len,
         return rc;
     }
     return fota_blob_write_end(w, hash_hex_out, NULL);
+}
+
+void fota_blob_store_set_reserve(struct fota_blob_store *bs, uint64_t reserve)
+{
+    __atomic_store_n(&bs->reserve, reserve, __ATOMIC_RELAXED);
+}
+
+int fota_blob_room(const struct fota_blob_store *bs, uint64_t bytes)
+{
+    uint64_t reserve = __atomic_load_n(&bs->reserve, __ATOMIC_RELAXED), avail;
+    struct statvfs fs;
+
+    if (statvfs(bs->dir, &fs) != 0)
+        return 0;   /* unknown: the write itself will tell */
+    avail = (uint64_t)fs.f_bavail * fs.f_frsize;
+    if (bytes <= avail && avail - bytes >= reserve)
+        return 0;
+    blob_logf(bs, FOTA_LOG_WARN,
+              "no room for a blob bytes=%llu available=%llu disk_reserve=%llu",
+              (unsigned long long)bytes, (unsigned long long)avail,
+              (unsigned long long)reserve);
+    return FOTA_ENOSPC;
 }

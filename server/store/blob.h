@@ -24,7 +24,7 @@ struct fota_blob_writer;
 /* Opens the blob store rooted at dir (e.g. "DATA/blobs"), creating dir,
  * dir/sha256 and dir/tmp as needed (mode 0700), and deletes every leftover
  * file in dir/tmp (logged at WARN with the count). The handle is immutable
- * after open and safe to use from several threads. FOTA_EIO if a directory
+ * after open (but for its reserve, below) and safe to use from several threads. FOTA_EIO if a directory
  * cannot be created; FOTA_EINVAL if dir is too long. */
 int fota_blob_store_open(const char *dir, fota_log_cb log, void *log_ud,
                          struct fota_blob_store **out);
@@ -33,7 +33,10 @@ void fota_blob_store_close(struct fota_blob_store *bs);
 
 /* Writes len bytes as a blob and returns its hash in hash_hex_out. Durable
  * when it returns 0 (temp file fsynced, renamed, directory fsynced).
- * Idempotent: if the blob exists it is kept and nothing is written. */
+ * Idempotent: if the blob exists it is kept and nothing is written.
+ * FOTA_ENOSPC (nothing written) when fota_blob_room() refuses len, or when
+ * the file system runs out of room while writing (the temp file is removed);
+ * FOTA_EIO for other failures. */
 int fota_blob_put(struct fota_blob_store *bs, const void *data, size_t len,
                   char hash_hex_out[FOTA_HASH_HEX]);
 
@@ -41,7 +44,9 @@ int fota_blob_put(struct fota_blob_store *bs, const void *data, size_t len,
  * update appends (hashing as it goes); end fsyncs, renames into place (or
  * drops the temp file if the blob already exists), fsyncs the directory,
  * writes the hash and the size, and frees the writer whatever it returns.
- * abort deletes the temp file and frees the writer (NULL-safe). */
+ * abort deletes the temp file and frees the writer (NULL-safe). Errors:
+ * FOTA_ENOSPC when the file system has no room (the disk, or a quota),
+ * FOTA_EIO otherwise. */
 int fota_blob_write_begin(struct fota_blob_store *bs, struct fota_blob_writer **out);
 int fota_blob_write_update(struct fota_blob_writer *w, const void *data, size_t len);
 int fota_blob_write_end(struct fota_blob_writer *w, char hash_hex_out[FOTA_HASH_HEX],
@@ -75,6 +80,15 @@ int fota_blob_remove(struct fota_blob_store *bs, const char *hash_hex);
  * (the sweep goes on; counts cover what was done). */
 int fota_blob_sweep(struct fota_blob_store *bs, const char (*keep)[FOTA_HASH_HEX], size_t n,
                     const struct timespec *before, unsigned *removed, unsigned *young);
+
+/* Free space: a blob of bytes may be written when the file system holding
+ * the store keeps at least `reserve` bytes available after it (statvfs
+ * f_bavail: what an unprivileged writer may use), so uploads never eat the
+ * room the database needs. set_reserve may be called at any time (atomic;
+ * 0 at open). fota_blob_room: 0, or FOTA_ENOSPC (logged at WARN with the
+ * figures); 0 also when the file system cannot be asked. */
+void fota_blob_store_set_reserve(struct fota_blob_store *bs, uint64_t reserve);
+int fota_blob_room(const struct fota_blob_store *bs, uint64_t bytes);
 
 /* SHA-256 of a buffer as lower-case hex (pure; OpenSSL EVP). */
 int fota_blob_hash(const void *data, size_t len, char hash_hex_out[FOTA_HASH_HEX]);

@@ -1,6 +1,7 @@
 /* store.c - what every store backend shares (store_int.h): command nonces,
  * the decoding and encoding of command params and results, logging through
- * the store's callback and the list limits.
+ * the store's callback (rate-limited where a full disk would repeat a line)
+ * and the list limits.
  *
  * Nonces come from OpenSSL's CSPRNG so that a device cannot predict the next
  * command id. */
@@ -78,4 +79,18 @@ json_t *fota_store_json_decode(const char *text, size_t len, int object)
 char *fota_store_json_encode(const json_t *v)
 {
     return v ? json_dumps(v, JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+}
+
+int fota_store_ratelimit_pass(struct fota_store_ratelimit *rl, unsigned *suppressed)
+{
+    int64_t now = fota_clock_mono_ms();
+
+    if (rl->next_ms && now < rl->next_ms) {
+        rl->suppressed++;
+        return 0;
+    }
+    *suppressed = rl->suppressed;
+    rl->suppressed = 0;
+    rl->next_ms = now + 1000;
+    return 1;
 }

@@ -27,4 +27,14 @@ void fota_store_logf(struct fota_store *s, int level, const char *fmt, ...)
 /* Effective list limit for a caller's limit (0 -> default, clamped). */
 size_t fota_store_limit(size_t limit);
 
+/* A line logged at most once a second (a full disk fails every write: one
+ * line a second says so without flooding the log). Caller-serialised. */
+struct fota_store_ratelimit {
+    int64_t next_ms;                  /* fota_clock_mono_ms() before which lines are counted */
+    unsigned suppressed;              /* lines counted since the last one logged */
+};
+/* 1 if a line may be logged now, with *suppressed the number of lines held
+ * back since the previous one; 0 (and one more counted) otherwise. */
+int fota_store_ratelimit_pass(struct fota_store_ratelimit *rl, unsigned *suppressed);
+
 #endif

@@ -4,6 +4,7 @@
  * releases), store_sqlite_fleet.c (devices, keys, messages, ledgers),
  * store_sqlite_command.c and store_sqlite_delete.c; the schema in
  * store_sqlite_schema.c. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,25 @@ void fota_store_sqlite_done(sqlite3_stmt *st)
     sqlite3_clear_bindings(st);
 }
 
+/* errno values of a file system without room (the disk, or a quota). */
+static int no_room(int e)
+{
+    return e == ENOSPC || e == EDQUOT;
+}
+
+/* The disk (or the database's size limit) is full: every write fails until
+ * space is freed, so the line is logged at most once a second. */
+static int full(struct sql_store *q, const char *what)
+{
+    unsigned held;
+
+    if (fota_store_ratelimit_pass(&q->full_log, &held))
+        fota_store_logf(&q->base, FOTA_LOG_ERROR,
+                        "no space left on device op=%s error=\"%s\" suppressed=%u", what,
+                        sqlite3_errmsg(q->db), held);
+    return FOTA_ENOSPC;
+}
+
 int fota_store_sqlite_err(struct sql_store *q, int rc, const char *what)
 {
     switch (rc & 0xff) {
@@ -74,7 +94,11 @@ int fota_store_sqlite_err(struct sql_store *q, int rc, const char *what)
         return FOTA_EBUSY;
     case SQLITE_NOMEM:
         return FOTA_ENOMEM;
+    case SQLITE_FULL:
+        return full(q, what);
     default:
+        if ((rc & 0xff) == SQLITE_IOERR && no_room(sqlite3_system_errno(q->db)))
+            return full(q, what);   /* a write or fsync refused for want of room */
         fota_store_logf(&q->base, FOTA_LOG_ERROR, "sqlite error op=%s rc=%d error=\"%s\"",
                         what, rc, sqlite3_errmsg(q->db));
         return FOTA_EIO;

@@ -39,6 +39,7 @@ struct sql_store {
     int durable;                      /* synchronous=FULL for the open transaction */
     int hot;                          /* this op's changes do not bump base.generation */
     sqlite3_int64 changes_seen;       /* sqlite3_total_changes64 at the last unlock */
+    struct fota_store_ratelimit full_log;   /* "no space left" lines */
 };
 
 static inline struct sql_store *fota_store_sqlite_cast(struct fota_store *s)
@@ -52,7 +53,9 @@ sqlite3_stmt *fota_store_sqlite_stmt(struct sql_store *q, int id, const char *sq
 /* Resets a statement after use (bindings cleared); NULL-safe. */
 void fota_store_sqlite_done(sqlite3_stmt *st);
 /* Maps an SQLite result code to FOTA_E* (constraint: EEXIST unique, ENOENT
- * foreign key, EINVAL other; busy: EBUSY; else EIO), logging real failures. */
+ * foreign key, EINVAL other; busy: EBUSY; SQLITE_NOMEM: ENOMEM;
+ * SQLITE_FULL, or an I/O error whose errno is ENOSPC/EDQUOT: ENOSPC, logged
+ * at most once a second; else EIO), logging real failures. */
 int fota_store_sqlite_err(struct sql_store *q, int rc, const char *what);
 /* Steps st to completion (INSERT/UPDATE/DELETE, or a query of one value);
  * if first is non-NULL the first column of the first row (RETURNING id, a

@@ -1,6 +1,7 @@
 /* store_blob_test.c - the content-addressed blob store: known hashes, put/open
- * round trip, idempotent put, streaming writes and the removal of temp files
- * left by an interrupted upload. Runs in a mkdtemp dir under /tmp. */
+ * round trip, idempotent put, the free-space reserve, streaming writes and
+ * the removal of temp files left by an interrupted upload. Runs in a mkdtemp
+ * dir under /tmp. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include "fota_str.h"
 #include "store/blob.h"
@@ -127,6 +129,40 @@ static void test_put_open(void **state)
     assert_int_equal(fota_blob_exists(bs, h), 1);
     fota_blob_store_close(bs);
     assert_int_equal(warn_lines, 0);
+}
+
+/* A put must leave the disk its reserve: with more reserve than the file
+ * system has, nothing is written (FOTA_ENOSPC, one WARN); a blob that exists
+ * needs no room; with the reserve back at 0 the put succeeds. */
+static void test_room(void **state)
+{
+    struct fota_blob_store *bs = NULL;
+    char dir[128], h[FOTA_HASH_HEX], h2[FOTA_HASH_HEX];
+    unsigned char data[3000];
+    struct statvfs fs;
+
+    (void)state;
+    memset(data, 0x5a, sizeof data);
+    snprintf(dir, sizeof dir, "%s/blobs", root);
+    assert_int_equal(fota_blob_store_open(dir, test_log, NULL, &bs), 0);
+    assert_int_equal(statvfs(dir, &fs), 0);
+    assert_int_equal(fota_blob_room(bs, sizeof data), 0);
+    assert_int_equal(fota_blob_room(bs, UINT64_MAX), FOTA_ENOSPC);
+    assert_int_equal(fota_blob_put(bs, "kept", 4, h2), 0);
+
+    fota_blob_store_set_reserve(bs, (uint64_t)fs.f_blocks * fs.f_frsize);
+    assert_int_equal(fota_blob_room(bs, 0), FOTA_ENOSPC);
+    assert_int_equal(fota_blob_put(bs, data, sizeof data, h), FOTA_ENOSPC);
+    assert_int_equal(fota_blob_hash(data, sizeof data, h), 0);
+    assert_int_equal(fota_blob_exists(bs, h), 0);
+    assert_int_equal(fota_blob_put(bs, "kept", 4, h2), 0);   /* already there */
+    assert_int_equal(warn_lines, 3);   /* one per refusal */
+    assert_non_null(strstr(last_warn, "no room for a blob bytes=3000"));
+
+    fota_blob_store_set_reserve(bs, 0);
+    assert_int_equal(fota_blob_put(bs, data, sizeof data, h), 0);
+    assert_int_equal(fota_blob_exists(bs, h), 1);
+    fota_blob_store_close(bs);
 }
 
 static int count_entries(const char *dir)
@@ -252,6 +288,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_hashes),
         cmocka_unit_test_setup_teardown(test_put_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_and_cleanup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
     };

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
+#include "clock.h"
+#include "store/store_sqlite_int.h"
 #include "store_fixture.h"
 
 static int64_t count_rows(const char *path, const char *sql)
@@ -22,6 +24,20 @@ static int64_t count_rows(const char *path, const char *sql)
     sqlite3_finalize(st);
     sqlite3_close(db);
     return v;
+}
+
+/* PRAGMA integrity_check on the file says "ok". */
+static void assert_integrity(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 static void test_sqlite_migrations(void **state)
@@ -108,6 +124,110 @@ static void test_sqlite_nonce_index(void **state)
         fail_msg("plan sorts: %s", plan);
 }
 
+/* ---- a full disk ---------------------------------------------------------
+ * Played by the database's page limit (PRAGMA max_page_count on the store's
+ * own connection): SQLite then fails a write that needs a new page with
+ * SQLITE_FULL, as it does when the file system refuses one. */
+
+static struct {
+    int lines;                 /* "no space left on device" lines */
+    unsigned long suppressed;  /* the sum of their suppressed=N */
+    int other_errors;          /* any other line at ERROR */
+} full_log;
+
+static void full_log_cb(void *ud, int level, const char *msg)
+{
+    const char *k = strstr(msg, "suppressed=");
+
+    (void)ud;
+    if (strstr(msg, "no space left on device") && k) {
+        full_log.lines++;
+        full_log.suppressed += strtoul(k + strlen("suppressed="), NULL, 10);
+    } else if (level >= FOTA_LOG_ERROR) {
+        full_log.other_errors++;
+    }
+}
+
+static void db_exec(struct fota_store *s, const char *sql)
+{
+    sqlite3 *db = fota_store_sqlite_cast(s)->db;   /* the store's own connection */
+
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+static int add_big_msg(struct fota_store *s, int64_t pid)
+{
+    struct fota_message m = { .product_id = pid };
+
+    snprintf(m.action, sizeof m.action, "fill");
+    memset(m.body, 'x', sizeof m.body - 1);
+    return s->ops->message_add(s, &m);
+}
+
+/* Writes fail with FOTA_ENOSPC (not EIO), reads go on, the line says so at
+ * most once a second with the count held back, and once there is room
+ * again writes succeed on an intact database. */
+static void test_sqlite_full(void **state)
+{
+    struct store_fixture *c = store_fx(state);
+    struct fota_message_filter f = { .limit = 2 };
+    struct fota_message *list = NULL;
+    struct fota_product p = { 0 };
+    struct fota_store *s;
+    char err[256], sql[64];
+    int64_t pid, pages;
+    unsigned long failures = 0;
+    size_t n = 0, stored = 0;
+    int rc = 0;
+
+    fota_store_close(c->s);
+    memset(&full_log, 0, sizeof full_log);
+    assert_int_equal(fota_store_sqlite_open(c->where, full_log_cb, NULL, &c->s, err, sizeof err), 0);
+    s = c->s;
+    pid = mk_product(s, "full");
+    pages = count_rows(c->where, "PRAGMA page_count");
+    assert_true(pages > 0);
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages + 4);
+    db_exec(s, sql);
+
+    for (int i = 0; i < 100 && rc == 0; i++)
+        if ((rc = add_big_msg(s, pid)) == 0)
+            stored++;
+    assert_int_equal(rc, FOTA_ENOSPC);
+    assert_true(stored >= 2);
+    failures++;
+    for (int i = 0; i < 20; i++, failures++)
+        assert_int_equal(add_big_msg(s, pid), FOTA_ENOSPC);
+    /* a durable write fails the same way (once the pages' free room is used) */
+    memset(p.description, 'd', sizeof p.description - 1);
+    rc = 0;
+    for (int i = 0; i < 100 && rc == 0; i++) {
+        snprintf(p.name, sizeof p.name, "another-%d", i);
+        rc = s->ops->product_create(s, &p);
+    }
+    assert_int_equal(rc, FOTA_ENOSPC);
+    failures++;
+    /* reads are served */
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 2);
+    free(list);
+    /* every failure is either a line or counted in the next one's suppressed= */
+    assert_true(full_log.lines >= 1);
+    fota_clock_advance_ms(1001);
+    assert_int_equal(add_big_msg(s, pid), FOTA_ENOSPC);
+    failures++;
+    assert_true(full_log.lines >= 2);
+    assert_int_equal((unsigned long)full_log.lines + full_log.suppressed, failures);
+    assert_int_equal(full_log.other_errors, 0);
+
+    db_exec(s, "PRAGMA max_page_count = 1073741823");   /* room again */
+    assert_int_equal(add_big_msg(s, pid), 0);
+    assert_int_equal(s->ops->product_create(s, &p), 0);   /* the name that failed */
+    fota_store_close(c->s);
+    c->s = NULL;
+    assert_integrity(c->where);
+}
+
 static void test_sqlite_open_fails(void **state)
 {
     struct fota_store *s = (struct fota_store *)0x1;
@@ -132,6 +252,7 @@ int main(void)
         SQL_T(test_sqlite_wal)
         SQL_T(test_sqlite_atomic_rom)
         SQL_T(test_sqlite_nonce_index)
+        SQL_T(test_sqlite_full)
         cmocka_unit_test(test_sqlite_open_fails),
     };
     int fails;
