@@ -202,6 +202,25 @@ struct fota_transfer {
     int64_t created;
 };
 
+/* Where a retention round is: the backend's own bookkeeping, zeroed by the
+ * caller to start a round and left alone until the round is over. */
+struct fota_prune_pos {
+    int     phase;
+    int64_t excess;                    /* rows still to go (over keep_rows; of device_id) */
+    int64_t device_id, id, count;      /* the per-device pass: where it stopped */
+};
+
+/* Retention of a log table (messages, transfers): a round removes the rows
+ * outside any of the limits set. */
+struct fota_retention {
+    int64_t older_than;                /* Unix seconds: rows created before go; 0 = no age limit */
+    int64_t keep_rows;                 /* only the newest keep_rows rows stay; 0 = no limit */
+    int64_t keep_per_device;           /* messages: each device's newest rows stay; 0 = no limit */
+    size_t  max_batch;                 /* rows one call deletes at most; 0 = FOTA_PRUNE_BATCH */
+    struct fota_prune_pos pos;         /* zero before a round's first call */
+};
+#define FOTA_PRUNE_BATCH 500
+
 /* ---- Rollouts (server/rollout/; SQLite: store_sqlite_rollout*.c) ---- */
 
 enum fota_rollout_state {
@@ -360,6 +379,27 @@ struct fota_store_ops {
      * limit as for message_list. */
     int (*transfer_add)(struct fota_store *s, struct fota_transfer *t);
     int (*transfer_list)(struct fota_store *s, size_t limit, struct fota_transfer **out, size_t *n);
+
+    /* Retention (fotad's store module calls these on a timer). A round is
+     * calls with the same r (r->pos zeroed before the first) until *more
+     * comes back 0; then no row is outside the retention r as it was when
+     * the round began (rows that arrive meanwhile wait for the next round).
+     * Each call is one transaction, neither fsynced nor a new generation,
+     * that deletes at most r->max_batch rows (*deleted), the oldest first,
+     * and reads a bounded part of the table, so the store is held for a
+     * short moment however large the table. Rows are judged in id order
+     * (ids follow arrival): by age from the oldest row up to the first one
+     * younger than older_than (a row stays while an older-by-id row is
+     * kept); by count and per device the newest stay (messages of device_id
+     * 0, the product-wide ones, count only towards keep_rows). Kept rows
+     * keep their ids and no deleted id is handed out again, so a follower's
+     * message_list after_id skips only what was pruned. EINVAL for a
+     * negative limit; after an error r->pos is as before the call, so the
+     * round may go on. */
+    int (*message_prune)(struct fota_store *s, struct fota_retention *r, size_t *deleted,
+                         int *more);
+    int (*transfer_prune)(struct fota_store *s, struct fota_retention *r, size_t *deleted,
+                          int *more);
 
     /* Blob references: every distinct rom_files sha256, sorted ascending
      * (strcmp), for the start-up sweep of orphan blobs. *out is the

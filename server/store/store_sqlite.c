@@ -316,6 +316,8 @@ static const struct fota_store_ops sqlite_ops = {
     .download_bytes = fota_store_sqlite_download_bytes,
     .transfer_add = fota_store_sqlite_transfer_add,
     .transfer_list = fota_store_sqlite_transfer_list,
+    .message_prune = fota_store_sqlite_message_prune,
+    .transfer_prune = fota_store_sqlite_transfer_prune,
     .blob_refs = fota_store_sqlite_blob_refs,
     .rom_delete = fota_store_sqlite_rom_delete,
     .device_delete = fota_store_sqlite_device_delete,
@@ -390,9 +392,14 @@ int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,
      * with synchronous=FULL for their one transaction, so the commit itself
      * is fsynced; release publish also fsyncs its blobs (blob.c) before the
      * transaction that names them. */
+    /* journal_size_limit: a checkpoint that resets the WAL truncates it to
+     * 8 MiB, so a burst (retention deleting a backlog, a large rollout
+     * save) does not keep its high-water mark on disk; the 8 MiB kept are
+     * rewritten in place, room the next writes need not ask the disk for. */
     if (pragma(q, "PRAGMA journal_mode=WAL", "wal", err, errlen) ||
         pragma(q, "PRAGMA synchronous=NORMAL", NULL, err, errlen) ||
-        pragma(q, "PRAGMA foreign_keys=ON", NULL, err, errlen))
+        pragma(q, "PRAGMA foreign_keys=ON", NULL, err, errlen) ||
+        pragma(q, "PRAGMA journal_size_limit=8388608", "8388608", err, errlen))
         goto fail;
     if (fota_store_sqlite_migrate(q, err, errlen) != 0)
         goto fail;

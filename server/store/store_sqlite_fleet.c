@@ -270,8 +270,8 @@ int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m)
     fota_store_sqlite_lock(q);
     q->hot = 1;                /* not a cached table (store.h) */
     st = STMT(SQ_MSG_INSERT,
-              "INSERT INTO messages (product_id, device_id, action, body, created)"
-              " VALUES (?, ?, ?, ?, ?) RETURNING id");
+              "INSERT INTO messages (id, product_id, device_id, action, body, created)"
+              " VALUES (" SQL_NEXT_ID("messages") ", ?, ?, ?, ?, ?) RETURNING id");
     if (st) {
         sqlite3_bind_int64(st, 1, m->product_id);
         sqlite3_bind_int64(st, 2, m->device_id);
@@ -403,8 +403,8 @@ int fota_store_sqlite_transfer_add(struct fota_store *s, struct fota_transfer *t
     fota_store_sqlite_lock(q);
     q->hot = 1;                /* not a cached table (store.h) */
     st = STMT(SQ_XFER_INSERT,
-              "INSERT INTO transfers (peer, section, bytes, result, duration_ms, mode, created)"
-              " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id");
+              "INSERT INTO transfers (id, peer, section, bytes, result, duration_ms, mode, created)"
+              " VALUES (" SQL_NEXT_ID("transfers") ", ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     if (st) {
         SQL_BIND_STR(st, 1, t->peer);
         sqlite3_bind_int(st, 2, t->section);

@@ -28,6 +28,10 @@ enum sql_stmt_id {
     SQ_DEL_DEV_KEYS, SQ_DEL_DEV_MAXCMD, SQ_DEL_DEV_CMDS, SQ_DEL_DEV_DL, SQ_DEL_DEV, SQ_DEL_FLOOR,
     SQ_DEL_PRODUCT_COUNT, SQ_DEL_PRODUCT_KEYS, SQ_DEL_PRODUCT,
     SQ_ARDUINO0, SQ_ARDUINO_LAST = SQ_ARDUINO0 + 15,   /* store_sqlite_arduino.c */
+    SQ_PRUNE_MSG_WALK, SQ_PRUNE_MSG_COUNT, SQ_PRUNE_MSG_NTH, SQ_PRUNE_MSG_CUT,
+    SQ_PRUNE_MSG_SCAN, SQ_PRUNE_MSG_DEV_LAST, SQ_PRUNE_MSG_DEV_CUT,
+    SQ_PRUNE_XFER_WALK, SQ_PRUNE_XFER_COUNT, SQ_PRUNE_XFER_NTH, SQ_PRUNE_XFER_CUT,
+    SQ_PRUNE_FLOOR,
     SQ_COUNT_
 };
 
@@ -175,6 +179,12 @@ int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const
 int fota_store_sqlite_device_delete(struct fota_store *s, int64_t id);
 int fota_store_sqlite_product_delete(struct fota_store *s, int64_t id);
 
+/* Operations (store_sqlite_prune.c: retention of messages and transfers). */
+int fota_store_sqlite_message_prune(struct fota_store *s, struct fota_retention *r,
+                                    size_t *deleted, int *more);
+int fota_store_sqlite_transfer_prune(struct fota_store *s, struct fota_retention *r,
+                                     size_t *deleted, int *more);
+
 /* Operations (store_sqlite_arduino.c: Arduino-core products, files, devices). */
 int fota_store_sqlite_arduino_product_put(struct fota_store *s, const struct fota_arduino_product *p);
 int fota_store_sqlite_arduino_product_get(struct fota_store *s, int64_t product_id,
@@ -196,10 +206,12 @@ int fota_store_sqlite_arduino_device_report(struct fota_store *s,
                                             const struct fota_arduino_device *rows, size_t n);
 int fota_store_sqlite_arduino_device_track(struct fota_store *s, const struct fota_arduino_device *a);
 
-/* The id a new row of devices / products / commands gets: one above both
- * the largest id in the table and the largest id ever deleted from it
- * (id_floor, migration 3), so SQLite's rowid (max + 1) never repeats a
- * deleted id (derived keys; in-memory waits that still hold a command id). */
+/* The id a new row of devices / products / commands / messages / transfers
+ * gets: one above both the largest id in the table and the largest id ever
+ * deleted from it (id_floor, migration 3), so SQLite's rowid (max + 1) never
+ * repeats a deleted id (derived keys; in-memory waits that still hold a
+ * command id; a message follower's after_id once retention emptied the
+ * table). */
 #define SQL_NEXT_ID(table)                                                                   \
     "(SELECT MAX(h) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS h FROM " table                  \
     " UNION ALL SELECT high AS h FROM id_floor WHERE tbl = '" table "') AS ids)"

@@ -17,6 +17,7 @@ static const struct {
     { store_cases_durable, &store_cases_durable_n },
     { store_cases_arduino, &store_cases_arduino_n },
     { store_cases_rollout, &store_cases_rollout_n },
+    { store_cases_retention, &store_cases_retention_n },
 };
 #define N_TABLES (sizeof case_tables / sizeof case_tables[0])
 

@@ -106,5 +106,7 @@ extern const struct CMUnitTest store_cases_arduino[];
 extern const size_t store_cases_arduino_n;
 extern const struct CMUnitTest store_cases_rollout[];
 extern const size_t store_cases_rollout_n;
+extern const struct CMUnitTest store_cases_retention[];
+extern const size_t store_cases_retention_n;
 
 #endif

@@ -1,8 +1,9 @@
 /* store_sqlite_test.c - what only the SQLite store promises, checked in the
  * database file itself: migrations apply once and are numbered without gaps,
- * WAL is on, a failed release insert leaves no rows, a bad path fails
- * cleanly. The semantics every backend shares are the conformance suite's
- * (store_conformance_test.c). */
+ * WAL is on, a failed release insert leaves no rows, the nonce lookup's plan,
+ * a full database (FOTA_ENOSPC, logged once a second), the per-device
+ * retention's index slices, a bad path fails cleanly. The semantics every
+ * backend shares are the conformance suite's (store_conformance_test.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,60 @@ static void test_sqlite_full(void **state)
     assert_integrity(c->where);
 }
 
+static int64_t dev_rows(const char *path, int64_t dev)
+{
+    char sql[96];
+
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM messages WHERE device_id = %lld", (long long)dev);
+    return count_rows(path, sql);
+}
+
+/* The per-device cap reads the (device_id, id) index a slice at a time
+ * (20,000 entries a call): devices larger than a slice and devices cut by a
+ * slice's end keep exactly their newest rows, the product-wide messages and
+ * a device under the cap are untouched, and the round takes about one call
+ * per batch deleted plus one per slice read. */
+static void test_sqlite_prune_slices(void **state)
+{
+    static const int64_t rows[][2] = { { 1, 19990 }, { 2, 30 }, { 3, 25000 }, { 0, 4980 }, { 4, 5 } };
+    struct store_fixture *c = store_fx(state);
+    struct fota_store *s = c->s;
+    struct fota_retention r = { .keep_per_device = 10 };
+    int64_t newest3, tenth3;
+    size_t n, total = 0, calls = 0;
+    char sql[320];
+    int more = 1;
+
+    db_exec(s, "BEGIN");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        snprintf(sql, sizeof sql,
+                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < %lld)"
+                 " INSERT INTO messages (product_id, device_id, action, body, created)"
+                 " SELECT 1, %lld, 'datapoint', '{}', 1700000000 FROM c",
+                 (long long)rows[i][1], (long long)rows[i][0]);
+        db_exec(s, sql);
+    }
+    db_exec(s, "COMMIT");
+    newest3 = count_rows(c->where, "SELECT MAX(id) FROM messages WHERE device_id = 3");
+    while (more) {
+        assert_int_equal(s->ops->message_prune(s, &r, &n, &more), 0);
+        assert_true(n <= FOTA_PRUNE_BATCH);
+        total += n;
+        assert_true(++calls < 1000);
+    }
+    assert_int_equal(total, (19990 - 10) + (30 - 10) + (25000 - 10));
+    /* full batches, the slices that end without a whole device, the last */
+    assert_true(calls <= total / FOTA_PRUNE_BATCH + 50005 / 20000 + 2);
+    assert_int_equal(dev_rows(c->where, 1), 10);
+    assert_int_equal(dev_rows(c->where, 2), 10);
+    assert_int_equal(dev_rows(c->where, 3), 10);
+    assert_int_equal(dev_rows(c->where, 0), 4980);
+    assert_int_equal(dev_rows(c->where, 4), 5);
+    tenth3 = count_rows(c->where, "SELECT MIN(id) FROM messages WHERE device_id = 3");
+    assert_int_equal(newest3 - tenth3, 9);   /* ids 1..N per device: the newest ten stay */
+    assert_int_equal(store_log_errors, 0);
+}
+
 static void test_sqlite_open_fails(void **state)
 {
     struct fota_store *s = (struct fota_store *)0x1;
@@ -253,6 +308,7 @@ int main(void)
         SQL_T(test_sqlite_atomic_rom)
         SQL_T(test_sqlite_nonce_index)
         SQL_T(test_sqlite_full)
+        SQL_T(test_sqlite_prune_slices)
         cmocka_unit_test(test_sqlite_open_fails),
     };
     int fails;
