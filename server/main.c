@@ -16,6 +16,7 @@
 #include "legacy.h"
 #include "log.h"
 #include "loop.h"
+#include "privdrop.h"
 #include "recovery.h"
 #include "server.h"
 #include "xmalloc.h"
@@ -40,6 +41,7 @@ struct daemon {
     struct fota_config conf;                  /* parsed; fota_server_init copies it */
     struct fota_module_slot slot[NMODULES];
     struct fota_conf_set set;                 /* core's part, then each module's */
+    struct fota_privdrop priv;                /* the user option: begun before the data dir */
     struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
     int64_t drain_start_ms;
     int argc;
@@ -220,7 +222,8 @@ static int run(struct daemon *d, const char *config_file)
     if (fota_server_init(&d->srv, base, &d->conf) != 0)
         goto out;
     d->set.part[0].base = &d->srv.conf;   /* the live copy SIGHUP updates */
-    if (modules_start(d) != 0 || fota_server_start_workers(&d->srv) != 0 ||
+    if (modules_start(d) != 0 || fota_privdrop_end(&d->priv) != 0 ||
+        fota_server_start_workers(&d->srv) != 0 ||
         signals_install(d, base) != 0)
         goto stop;
     FOTA_INFO("fotad ready");
@@ -243,10 +246,14 @@ out:
     return rc;
 }
 
-/* -t: the settings parsed; the TLS files must load too. */
+/* -t: the settings parsed; the TLS files must load and the user exist too. */
 static int test_config(const struct daemon *d, const char *config_file)
 {
     SSL_CTX *ctx = NULL;
+    if (fota_privdrop_check_user(d->conf.user) != 0) {
+        fprintf(stderr, "fotad: user: unknown user \"%s\"\n", d->conf.user);
+        return 2;
+    }
     if (fota_server_tls_ctx_new(&d->conf, &ctx) != 0) {
         fprintf(stderr, "fotad: TLS certificate or key does not load\n");
         return 2;
@@ -291,6 +298,9 @@ int main(int argc, char **argv)
     if (cl.test_only)
         return test_config(&d, cl.config_file);
     fota_log_set_level(d.conf.log_level);
+    int r = fota_privdrop_begin(&d.priv, d.conf.user, d.conf.data_dir);
+    if (r != 0)
+        return r == FOTA_ECONFIG ? 2 : 1;
     d.argc = argc;
     d.argv = argv;
     return run(&d, cl.config_file);
