@@ -1,5 +1,5 @@
 # Thin wrapper over CMake presets. `make run` and `make test` install what is missing first.
-.PHONY: all deps build asan tsan fuzz test run xtensa bench clean
+.PHONY: all deps build asan tsan fuzz test run xtensa bench deb install clean
 
 all: build
 
@@ -28,11 +28,11 @@ fuzz: deps
 xtensa: deps
 	@scripts/xtensa-size.sh
 
-# Everything a test needs (browser, nginx, wrk) is installed before anything is
+# Everything a test needs (browser, nginx, wrk, debhelper) is installed before anything is
 # configured, so CMake finds it; then the three trees, the xtensa check, and
 # every test twice: under ASan+UBSan, then under ThreadSanitizer.
 test:
-	@scripts/deps.sh --web --bench --tsan
+	@scripts/deps.sh --web --bench --tsan --deb
 	@$(MAKE) --no-print-directory build asan tsan xtensa
 	@ctest --preset asan
 	@ctest --preset tsan
@@ -43,6 +43,23 @@ run: build
 	@if [ "$$(id -u)" -eq 0 ]; then exec build/bin/fotad --data ./var; \
 	 else echo "make run: not root, so HTTP listens on port 8080 instead of 80"; \
 	      exec build/bin/fotad --data ./var --http-port 8080; fi
+
+# The Debian package (packaging/debian, debhelper) in build/deb/: fotad, fotactl, fota-sim,
+# their man pages, the systemd unit, /etc/fota/fotad.conf and the system user fota.
+deb:
+	@scripts/deps.sh --deb
+	@packaging/deb.sh
+
+# The same files under PREFIX (default /usr/local; /etc when PREFIX is /usr), below DESTDIR
+# when given: `make install PREFIX=/usr DESTDIR=/tmp/stage`.
+PREFIX ?= /usr/local
+install: deps
+	@cmake --preset default -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build --preset default --target fotad fotactl fota-sim
+	@DESTDIR="$(DESTDIR)" cmake --install build
+	@if [ -z "$(DESTDIR)" ]; then echo "make install: then create the user fota" \
+	   "(systemd-sysusers) and start the service: systemctl daemon-reload &&" \
+	   "systemctl enable --now fotad"; fi
 
 bench: build
 	@scripts/deps.sh --bench
