@@ -89,11 +89,86 @@ static void on_line(struct fota_dconn *c, const char *line, size_t len)
     fota_devproto_frame_cleanup(&f);
 }
 
+static void read_cb(struct bufferevent *bev, void *ud);
+static void event_cb(struct bufferevent *bev, short what, void *ud);
+
+/* One reason to pause c's reading is gone; with none left it reads again,
+ * starting with the lines already in its input buffer. */
+static void resume(struct fota_dconn *c, unsigned why)
+{
+    c->paused = (uint8_t)(c->paused & ~why);
+    if (c->paused || c->closing)
+        return;
+    bufferevent_enable(c->bev, EV_READ);
+    read_cb(c->bev, c);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    resume(ud, FOTA_DCONN_PAUSE_RATE);
+}
+
+/* c's next message is over its device's rate: nothing more is read from
+ * it for wait_ms (its input stays buffered, TCP holds the rest back). */
+static void pause_for_rate(struct fota_dconn *c, int64_t wait_ms)
+{
+    if (!c->resume_ev)
+        c->resume_ev = evtimer_new(c->ch->srv->base, resume_cb, c);
+    bufferevent_disable(c->bev, EV_READ);
+    c->paused |= FOTA_DCONN_PAUSE_RATE;
+    struct timeval tv = { (time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000 };
+    evtimer_add(c->resume_ev, &tv);
+}
+
+/* ping_timeout as a libevent common timeout (one queue for every connection). */
+static const struct timeval *ping_tv(struct fota_devchan *ch, struct timeval *tv)
+{
+    tv->tv_sec = (time_t)ch->conf->ping_timeout;
+    tv->tv_usec = 0;
+    const struct timeval *ct = event_base_init_common_timeout(ch->srv->base, tv);
+    return ct ? ct : tv;
+}
+
+/* The replies of a paused connection drained to half the limit. */
+static void out_drained_cb(struct bufferevent *bev, void *ud)
+{
+    struct fota_dconn *c = ud;
+    struct timeval tv;
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_setcb(bev, read_cb, NULL, event_cb, c);
+    bufferevent_set_timeouts(bev, c->online ? ping_tv(c->ch, &tv) : NULL, NULL);
+    resume(c, FOTA_DCONN_PAUSE_OUT);
+}
+
+/* c does not read its replies: more than FOTA_DEVCHAN_OUT_MAX bytes wait.
+ * Its requests are not read either until they drain (memory per connection
+ * stays bounded; the device's own TCP window holds it back). If nothing of
+ * them is read for ping_timeout, the connection closes. */
+static void pause_for_output(struct fota_dconn *c)
+{
+    char pb[80];
+    struct timeval tv;
+    FOTA_INFO("device replies unread, reading paused conn=%llu dev=%lld peer=%s bytes=%zu",
+              (unsigned long long)c->id, (long long)c->device_id,
+              fota_devchan_conn_peer(c, pb, sizeof pb),
+              evbuffer_get_length(bufferevent_get_output(c->bev)));
+    bufferevent_disable(c->bev, EV_READ);
+    c->paused |= FOTA_DCONN_PAUSE_OUT;
+    bufferevent_setwatermark(c->bev, EV_WRITE, FOTA_DEVCHAN_OUT_MAX / 2, 0);
+    bufferevent_setcb(c->bev, read_cb, out_drained_cb, event_cb, c);
+    const struct timeval *pt = ping_tv(c->ch, &tv);
+    bufferevent_set_timeouts(c->bev, c->online ? pt : NULL, pt);
+}
+
 static void read_cb(struct bufferevent *bev, void *ud)
 {
     struct fota_dconn *c = ud;
     struct evbuffer *in = bufferevent_get_input(bev);
     char line[FOTA_DEVPROTO_LINE_MAX + 1];
+    if (c->paused)
+        return;
     /* Bounded: at most 64 lines per wake-up, the rest on the next read event. */
     for (int i = 0; i < 64 && !c->closing; i++) {
         size_t avail = evbuffer_get_length(in);
@@ -109,11 +184,22 @@ static void read_cb(struct bufferevent *bev, void *ud)
             fota_devchan_conn_refuse(c, 413, "line too long", "line over 2048 bytes");
             return;
         }
+        if (ll == 0) {
+            evbuffer_drain(in, used);
+            continue;
+        }
+        if (c->queued && evbuffer_get_length(bufferevent_get_output(bev)) > FOTA_DEVCHAN_OUT_MAX) {
+            pause_for_output(c);
+            return;
+        }
+        int64_t wait_ms = c->online ? fota_devchan_rate_take(c) : 0;
+        if (wait_ms > 0) {
+            pause_for_rate(c, wait_ms);
+            return;
+        }
         memcpy(line, p, ll);
         line[ll] = '\0';
         evbuffer_drain(in, used);
-        if (ll == 0)
-            continue;
         on_line(c, line, ll); /* never frees c: refusals close from a deferred callback */
     }
     if (!c->closing && evbuffer_get_length(in) > 0)
@@ -129,10 +215,11 @@ static void event_cb(struct bufferevent *bev, short what, void *ud)
         c->handshaken = 1;
         return;
     }
-    if (what & BEV_EVENT_TIMEOUT) /* online: no ping within ping_timeout */
-        FOTA_INFO("device connection timed out conn=%llu dev=%lld peer=%s state=silent",
+    if (what & BEV_EVENT_TIMEOUT) /* online: no ping, or its replies unread, for ping_timeout */
+        FOTA_INFO("device connection timed out conn=%llu dev=%lld peer=%s state=%s",
                   (unsigned long long)c->id, (long long)c->device_id,
-                  fota_devchan_conn_peer(c, pb, sizeof pb));
+                  fota_devchan_conn_peer(c, pb, sizeof pb),
+                  what & BEV_EVENT_WRITING ? "unread" : "silent");
     else if (what & BEV_EVENT_ERROR)
         FOTA_DEBUG("device connection error conn=%llu dev=%lld tls_error=%lu", (unsigned long long)c->id,
                    (long long)c->device_id, c->tls ? bufferevent_get_openssl_error(c->bev) : 0UL);
@@ -227,6 +314,7 @@ static void presence_timer_cb(evutil_socket_t fd, short what, void *ud)
     (void)fd;
     (void)what;
     fota_devchan_presence_flush(ud);
+    fota_devchan_rate_sweep(ud);
 }
 
 static void module_stop(struct fota_server *srv, void *state)
@@ -243,6 +331,7 @@ static void module_stop(struct fota_server *srv, void *state)
     fota_devchan_waits_free(ch);
     fota_devchan_kick_free(ch);
     fota_devchan_requeue_free(ch);
+    fota_devchan_rate_free(ch);
     fota_rpc_free(ch->rpc);
     if (ch->pres_ev)
         event_free(ch->pres_ev);
@@ -309,6 +398,12 @@ static const struct fota_conf_opt devchan_rows[] = {
       "Seconds without a ping before a device counts as offline and is disconnected." },
     { "device_max_per_addr", FOTA_CONF_T_UINT, ROW(max_per_addr), "256", 1, 1000000,
       FOTA_CONF_RELOAD, "Device channel: concurrent connections from one IP address (more are refused and logged)." },
+    { "device_msg_rate", FOTA_CONF_T_UINT, ROW(msg_rate), "10", 0, 1000000, FOTA_CONF_RELOAD,
+      "Device channel: messages per second one device may send (its bursts: device_msg_burst); "
+      "beyond it fotad reads its connection no faster (nothing is dropped) and logs "
+      "\"device throttled\" at most once a second. 0 = no limit." },
+    { "device_msg_burst", FOTA_CONF_T_UINT, ROW(msg_burst), "50", 1, 1000000, FOTA_CONF_RELOAD,
+      "Device channel: messages one device may send at once before device_msg_rate applies." },
     { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
 };
 

@@ -205,6 +205,7 @@ void fota_devchan_conn_free(struct fota_dconn *c)
     if (ch->closed)
         ch->closed(c);
     if (c->online) {
+        fota_devchan_rate_offline(c);
         presence_set(c, 0); /* O(1) through its batch slot: a mass disconnect stays linear */
         FOTA_INFO("device offline conn=%llu dev=%lld", (unsigned long long)c->id,
                   (long long)c->device_id);
@@ -223,6 +224,8 @@ void fota_devchan_conn_free(struct fota_dconn *c)
     addr_put(ch, c->addrc);
     if (c->deliver_ev)
         event_free(c->deliver_ev);
+    if (c->resume_ev)
+        event_free(c->resume_ev);
     bufferevent_free(c->bev);
     free(c);
 }
@@ -274,6 +277,7 @@ void fota_devchan_conn_close_with(struct fota_dconn *c, const char *line, int n,
     fota_devchan_conn_send(c, line, n);
     c->closing = 1;
     bufferevent_disable(c->bev, EV_READ);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     struct timeval tv = { 5, 0 };
     bufferevent_set_timeouts(c->bev, NULL, &tv);
     bufferevent_setcb(c->bev, NULL, closing_flushed_cb, closing_event_cb, c);
@@ -409,9 +413,14 @@ int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k)
 {
     struct fota_devchan *ch = c->ch;
     struct fota_dconn *old = fota_devchan_conn_find(ch, k->device_id);
+    int inherited = 0;
     if (old && old != c) {
         FOTA_INFO("device reconnected, old connection dropped conn=%llu dev=%lld old=%llu",
                   (unsigned long long)c->id, (long long)k->device_id, (unsigned long long)old->id);
+        c->tat_us = old->tat_us; /* the device's message rate goes on from there */
+        c->held = old->held;
+        c->warn_s = old->warn_s;
+        inherited = 1;
         old->online = 0; /* its close must not mark the device offline */
         fota_devchan_conn_free(old);
     }
@@ -435,6 +444,7 @@ int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k)
     presence_set(c, 1);
     if (was_online)
         return 0;
+    fota_devchan_rate_online(c, inherited);
     char pb[80];
     FOTA_INFO("device online conn=%llu dev=%lld peer=%s tls=%d", (unsigned long long)c->id,
               (long long)c->device_id, fota_devchan_conn_peer(c, pb, sizeof pb), c->tls);

@@ -7,6 +7,7 @@
  *   devchan_requeue.c    an unanswered sys_upgrade back to the queue on close
  *   devchan_push.c       a stored command encoded and written to a connection
  *   devchan_wait.c       replies awaited by nonce (the RPC API's waits)
+ *   devchan_rate.c       the message rate per device (devchan_rate.h)
  *   devchan_conn.c       connections: table by device, send, close, presence
  * Main loop thread only. */
 #ifndef FOTA_DEVCHAN_INT_H
@@ -20,6 +21,7 @@ struct bufferevent;
 struct evconnlistener;
 struct event;
 struct fota_addr_count;
+struct fota_devchan_rate_ent;
 
 /* One device connection. Kept small: the socket buffers live in the bufferevent. */
 struct fota_dconn {
@@ -31,6 +33,9 @@ struct fota_dconn {
     int64_t born_ms;                   /* accepted at (fota_clock_mono_ms): the hello deadline */
     struct fota_addr_count *addrc;     /* this peer address's connection count */
     struct event *deliver_ev;          /* queued-command delivery, allocated on demand */
+    struct event *resume_ev;           /* reading paused by the rate, allocated on demand */
+    int64_t tat_us;                    /* the device's message rate state (devchan_rate.h) */
+    uint32_t held, warn_s;             /* throttled messages since the last WARN, its second */
     uint64_t id;                       /* conn= in logs */
     int64_t device_id;                 /* 0 until activate/identify */
     int64_t product_id;
@@ -40,12 +45,17 @@ struct fota_dconn {
     int hashed;
     uint8_t anon;                      /* in the anonymous list: not identified yet */
     uint8_t handshaken;                /* TLS: the handshake completed */
+    uint8_t paused;                    /* FOTA_DCONN_PAUSE_*: why reading is paused */
     uint32_t pres_gen, pres_slot;      /* its row in the presence batch, if gen is current */
     char key_hash[65];                 /* the master key this connection proved */
     uint8_t queued;                    /* output went through the bufferevent: check it before send() */
     uint16_t port;                     /* peer port; the address is addrc->addr (logs: peer_of) */
     int fd;                            /* the socket (plain connections write it directly) */
 };
+
+/* Why a connection's reading is paused (both may hold at once). */
+#define FOTA_DCONN_PAUSE_RATE 0x1u     /* its device's message rate: resume_ev resumes */
+#define FOTA_DCONN_PAUSE_OUT  0x2u     /* its replies pile up unread: their drain resumes */
 
 /* A reply awaited by (device, nonce): the RPC API's waits (devchan_wait.c). */
 struct fota_devchan_wait {
@@ -70,6 +80,7 @@ struct fota_kick {
 #define FOTA_DEVCHAN_DEV_BITS 14
 #define FOTA_DEVCHAN_DEV_BUCKETS (1u << FOTA_DEVCHAN_DEV_BITS)
 #define FOTA_DEVCHAN_RQ_BUCKETS 256
+#define FOTA_DEVCHAN_RATE_BUCKETS 1024
 
 struct fota_addr_count {
     struct fota_addr_count *next;
@@ -85,6 +96,8 @@ struct fota_devchan_conf {
     int tls_port;                      /* device_tls_port (needs tls_cert/tls_key) */
     unsigned ping_timeout;             /* s: offline after this long without a ping */
     unsigned max_per_addr;             /* connections per peer address */
+    unsigned msg_rate;                 /* messages per second per device (0: no limit) */
+    unsigned msg_burst;                /* ... of which this many may come at once */
 };
 
 struct fota_devchan {
@@ -114,6 +127,9 @@ struct fota_devchan {
     struct fota_kick *kick;            /* devices just online: queued commands to check */
     size_t nkick, capkick;
     struct event *kick_ev;             /* checks them FOTA_DEVCHAN_KICK_MS after the first */
+    struct fota_devchan_rate_ent *rate[FOTA_DEVCHAN_RATE_BUCKETS]; /* devices gone while
+                                                                       throttled */
+    size_t nrate;
 };
 
 /* devchan_conn.c: the connection table. */
@@ -191,6 +207,20 @@ void fota_devchan_requeue_note(struct fota_dconn *c, const struct fota_command *
  * next delivery pass. */
 int fota_devchan_requeue_on_close(struct fota_dconn *c);
 void fota_devchan_requeue_free(struct fota_devchan *ch);
+
+/* devchan_rate.c: the message rate per device. */
+/* c just came online: the device's rate state goes on from the one kept
+ * since its last connection, or (inherited) from the connection c replaced,
+ * already copied into c. The identify is counted. */
+void fota_devchan_rate_online(struct fota_dconn *c, int inherited);
+/* c (online) is closing: its state is kept while not back to a full burst. */
+void fota_devchan_rate_offline(struct fota_dconn *c);
+/* A message of c: 0 when it may be handled now (counted), else the ms until
+ * it may (a WARN at most once a second per device says so). */
+int64_t fota_devchan_rate_take(struct fota_dconn *c);
+/* Drops kept states back to a full burst (the presence timer, once a second). */
+void fota_devchan_rate_sweep(struct fota_devchan *ch);
+void fota_devchan_rate_free(struct fota_devchan *ch);
 
 /* devchan_cmd.c: queued delivery. */
 /* The device just came online: its queued commands are checked a moment
