@@ -451,9 +451,10 @@ struct fota_store_ops {
      * rows (creating missing rows; an empty sta_mac keeps the stored one)
      * and each device's last_active, in one transaction; rows of unknown
      * devices are skipped. arduino_device_track writes target,
-     * target_rom_id, served_at and served_md5 of one device (ENOENT for an
-     * unknown device). Both are device traffic: not fsynced one by one, no
-     * new generation. */
+     * target_rom_id, served_at, served_md5, pin_version and pin_current of
+     * one device; arduino_device_mqtt writes its mqtt_topic, mqtt_lwt,
+     * mqtt_version and mqtt_seen (both ENOENT for an unknown device). The
+     * three are device traffic: not fsynced one by one, no new generation. */
     int (*arduino_product_put)(struct fota_store *s, const struct fota_arduino_product *p);
     int (*arduino_product_get)(struct fota_store *s, int64_t product_id,
                                struct fota_arduino_product *out);
@@ -470,6 +471,7 @@ struct fota_store_ops {
     int (*arduino_device_report)(struct fota_store *s, const struct fota_arduino_device *rows,
                                  size_t n);
     int (*arduino_device_track)(struct fota_store *s, const struct fota_arduino_device *a);
+    int (*arduino_device_mqtt)(struct fota_store *s, const struct fota_arduino_device *a);
 
     /* Rollouts. rollout_create inserts r (state, settings and counters as
      * given) and sets id, created and updated. rollout_save writes, in ONE

@@ -11,6 +11,9 @@
 #define FOTA_ARDUINO_KEY_MAX   4096  /* signing_key PEM, incl. NUL */
 #define FOTA_ARDUINO_MD5_TEXT  33    /* 32 lower-case hex + NUL */
 #define FOTA_ARDUINO_MAC_MAX   18    /* "DE:BA:7A:B1:E0:42" + NUL */
+#define FOTA_MQTT_URL_MAX      256   /* "mqtt://host:port" or "mqtts://...", incl. NUL */
+#define FOTA_MQTT_CRED_MAX     128   /* broker user name and password, incl. NUL */
+#define FOTA_MQTT_TOPIC_MAX    64    /* a Tasmota %topic%, incl. NUL */
 
 /* A product whose platform is "arduino" has this row; others have none. */
 struct fota_arduino_product {
@@ -21,6 +24,10 @@ struct fota_arduino_product {
     char    signing_key[FOTA_ARDUINO_KEY_MAX]; /* RSA public key (PEM), "" unsigned */
     int64_t checkin_interval;         /* s: "online" is a check-in within it */
     int64_t confirm_after;            /* s: the old MD5 this long after a download = failed */
+    /* The fleet's MQTT broker (server/mqtt/): "" url = none. */
+    char    mqtt_url[FOTA_MQTT_URL_MAX];
+    char    mqtt_username[FOTA_MQTT_CRED_MAX];
+    char    mqtt_password[FOTA_MQTT_CRED_MAX];
 };
 
 /* What fotad learned about a served file at upload, keyed by its content
@@ -60,6 +67,16 @@ struct fota_arduino_device {
     int64_t target_rom_id;
     int64_t served_at;                           /* its download completed (Unix s); 0 not yet */
     char    served_md5[FOTA_ARDUINO_MD5_TEXT];   /* the device's sketch MD5 when it downloaded */
+    /* The explicit choice that holds: the version an upgrade command or a
+     * rollout installed ("" none) and the product's current release then. */
+    char    pin_version[64];
+    char    pin_current[64];
+    /* Seen over MQTT (Tasmota): its topic ("" never), last LWT payload,
+     * last reported version (INFO1 or Status 2) and when (Unix s). */
+    char    mqtt_topic[FOTA_MQTT_TOPIC_MAX];
+    char    mqtt_lwt[16];
+    char    mqtt_version[64];
+    int64_t mqtt_seen;
 };
 
 #endif

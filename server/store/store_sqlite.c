@@ -332,6 +332,7 @@ static const struct fota_store_ops sqlite_ops = {
     .arduino_device_list = fota_store_sqlite_arduino_device_list,
     .arduino_device_report = fota_store_sqlite_arduino_device_report,
     .arduino_device_track = fota_store_sqlite_arduino_device_track,
+    .arduino_device_mqtt = fota_store_sqlite_arduino_device_mqtt,
 };
 
 /* Runs one pragma and, if want is non-NULL, checks the value it returns. */

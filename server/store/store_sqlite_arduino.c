@@ -1,6 +1,7 @@
 /* store_sqlite_arduino.c - the Arduino-core rows of the SQLite store
- * (store_arduino.h, migration 4): product settings, served-file facts by
- * blob, and the devices' x-ESP8266-* reports and upgrade tracking.
+ * (store_arduino.h, migrations 4 and 7): product settings, served-file facts
+ * by blob, the devices' x-ESP8266-* reports, upgrade tracking, explicit
+ * targets and what MQTT discovery learnt.
  * Settings, facts and registrations are durable catalog writes; reports and
  * tracking are device traffic (synchronous=NORMAL, no new generation). */
 #include <stdio.h>
@@ -17,7 +18,7 @@
 enum {
     A_PRODUCT_PUT, A_PRODUCT_GET, A_BLOB_PUT, A_BLOB_GET, A_DEV_INSERT, A_ADEV_INSERT,
     A_FIND_MAC, A_FIND_BSSID, A_FIND_NAME, A_DEV_GET, A_DEV_LIST, A_REPORT, A_REPORT_ACTIVE,
-    A_TRACK, A_COUNT
+    A_TRACK, A_MQTT, A_COUNT
 };
 _Static_assert(SQ_ARDUINO0 + A_COUNT <= SQ_ARDUINO_LAST + 1, "arduino statement ids");
 
@@ -32,10 +33,13 @@ int fota_store_sqlite_arduino_product_put(struct fota_store *s, const struct fot
     fota_store_sqlite_lock(q);
     st = STMT(A_PRODUCT_PUT,
               "INSERT INTO arduino_products (product_id, gzip, core, flash_mode, signing_key,"
-              " checkin_interval, confirm_after) VALUES (?, ?, ?, ?, ?, ?, ?)"
+              " checkin_interval, confirm_after, mqtt_url, mqtt_username, mqtt_password)"
+              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
               " ON CONFLICT (product_id) DO UPDATE SET gzip = excluded.gzip, core = excluded.core,"
               " flash_mode = excluded.flash_mode, signing_key = excluded.signing_key,"
-              " checkin_interval = excluded.checkin_interval, confirm_after = excluded.confirm_after");
+              " checkin_interval = excluded.checkin_interval, confirm_after = excluded.confirm_after,"
+              " mqtt_url = excluded.mqtt_url, mqtt_username = excluded.mqtt_username,"
+              " mqtt_password = excluded.mqtt_password");
     if (st) {
         sqlite3_bind_int64(st, 1, p->product_id);
         sqlite3_bind_int(st, 2, p->gzip);
@@ -44,6 +48,9 @@ int fota_store_sqlite_arduino_product_put(struct fota_store *s, const struct fot
         SQL_BIND_STR(st, 5, p->signing_key);
         sqlite3_bind_int64(st, 6, p->checkin_interval);
         sqlite3_bind_int64(st, 7, p->confirm_after);
+        SQL_BIND_STR(st, 8, p->mqtt_url);
+        SQL_BIND_STR(st, 9, p->mqtt_username);
+        SQL_BIND_STR(st, 10, p->mqtt_password);
     }
     rc = fota_store_sqlite_exec_tx(q, st, 1, "arduino_product_put", NULL);
     return fota_store_sqlite_unlock(q, rc);
@@ -61,6 +68,9 @@ static void read_aproduct(sqlite3_stmt *st, void *row)
     fota_store_sqlite_col_text(st, 4, p->signing_key, sizeof p->signing_key);
     p->checkin_interval = sqlite3_column_int64(st, 5);
     p->confirm_after = sqlite3_column_int64(st, 6);
+    fota_store_sqlite_col_text(st, 7, p->mqtt_url, sizeof p->mqtt_url);
+    fota_store_sqlite_col_text(st, 8, p->mqtt_username, sizeof p->mqtt_username);
+    fota_store_sqlite_col_text(st, 9, p->mqtt_password, sizeof p->mqtt_password);
 }
 
 int fota_store_sqlite_arduino_product_get(struct fota_store *s, int64_t product_id,
@@ -72,7 +82,8 @@ int fota_store_sqlite_arduino_product_get(struct fota_store *s, int64_t product_
     fota_store_sqlite_lock(q);
     st = STMT(A_PRODUCT_GET,
               "SELECT product_id, gzip, core, flash_mode, signing_key, checkin_interval,"
-              " confirm_after FROM arduino_products WHERE product_id = ?");
+              " confirm_after, mqtt_url, mqtt_username, mqtt_password FROM arduino_products"
+              " WHERE product_id = ?");
     if (st)
         sqlite3_bind_int64(st, 1, product_id);
     return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_aproduct, out,
@@ -163,7 +174,8 @@ int fota_store_sqlite_arduino_blob_get(struct fota_store *s, const char *sha256,
 #define ADEV_COLS                                                                            \
     "SELECT d.id, d.product_id, a.sta_mac, a.ap_mac, a.chip_id, a.free_space, a.sketch_size," \
     " a.chip_size, a.sketch_md5, a.sdk_version, a.version, a.mode, a.last_checkin, a.target,"  \
-    " a.target_rom_id, a.served_at, a.served_md5"
+    " a.target_rom_id, a.served_at, a.served_md5, a.pin_version, a.pin_current, a.mqtt_topic," \
+    " a.mqtt_lwt, a.mqtt_version, a.mqtt_seen"
 
 static void adev_defaults(struct fota_arduino_device *a)
 {
@@ -195,6 +207,12 @@ static void read_adev(sqlite3_stmt *st, void *row)
     a->target_rom_id = sqlite3_column_int64(st, 14);
     a->served_at = sqlite3_column_int64(st, 15);
     fota_store_sqlite_col_text(st, 16, a->served_md5, sizeof a->served_md5);
+    fota_store_sqlite_col_text(st, 17, a->pin_version, sizeof a->pin_version);
+    fota_store_sqlite_col_text(st, 18, a->pin_current, sizeof a->pin_current);
+    fota_store_sqlite_col_text(st, 19, a->mqtt_topic, sizeof a->mqtt_topic);
+    fota_store_sqlite_col_text(st, 20, a->mqtt_lwt, sizeof a->mqtt_lwt);
+    fota_store_sqlite_col_text(st, 21, a->mqtt_version, sizeof a->mqtt_version);
+    a->mqtt_seen = sqlite3_column_int64(st, 22);
 }
 
 static void lower_mac(const char *mac, char *out)
@@ -401,18 +419,52 @@ int fota_store_sqlite_arduino_device_track(struct fota_store *s, const struct fo
         return fota_store_sqlite_unlock(q, rc);
     st = STMT(A_TRACK,
               "INSERT INTO arduino_devices (device_id, product_id, target, target_rom_id,"
-              " served_at, served_md5) SELECT id, product_id, ?2, ?3, ?4, ?5 FROM devices"
-              " WHERE id = ?1 ON CONFLICT (device_id) DO UPDATE SET target = excluded.target,"
-              " target_rom_id = excluded.target_rom_id, served_at = excluded.served_at,"
-              " served_md5 = excluded.served_md5");
+              " served_at, served_md5, pin_version, pin_current) SELECT id, product_id, ?2, ?3,"
+              " ?4, ?5, ?6, ?7 FROM devices WHERE id = ?1 ON CONFLICT (device_id) DO UPDATE SET"
+              " target = excluded.target, target_rom_id = excluded.target_rom_id,"
+              " served_at = excluded.served_at, served_md5 = excluded.served_md5,"
+              " pin_version = excluded.pin_version, pin_current = excluded.pin_current");
     if (st) {
         sqlite3_bind_int64(st, 1, a->device_id);
         SQL_BIND_STR(st, 2, a->target);
         sqlite3_bind_int64(st, 3, a->target_rom_id);
         sqlite3_bind_int64(st, 4, a->served_at);
         SQL_BIND_STR(st, 5, a->served_md5);
+        SQL_BIND_STR(st, 6, a->pin_version);
+        SQL_BIND_STR(st, 7, a->pin_current);
     }
     rc = fota_store_sqlite_exec(q, st, "arduino_device_track", NULL);
+    if (rc == 0 && sqlite3_changes(q->db) == 0)
+        rc = FOTA_ENOENT;
+    rc = fota_store_sqlite_finish(q, rc);
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+int fota_store_sqlite_arduino_device_mqtt(struct fota_store *s, const struct fota_arduino_device *a)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+    int rc;
+
+    fota_store_sqlite_lock(q);
+    q->hot = 1;
+    rc = fota_store_sqlite_begin(q, 0);
+    if (rc)
+        return fota_store_sqlite_unlock(q, rc);
+    st = STMT(A_MQTT,
+              "INSERT INTO arduino_devices (device_id, product_id, mqtt_topic, mqtt_lwt,"
+              " mqtt_version, mqtt_seen) SELECT id, product_id, ?2, ?3, ?4, ?5 FROM devices"
+              " WHERE id = ?1 ON CONFLICT (device_id) DO UPDATE SET"
+              " mqtt_topic = excluded.mqtt_topic, mqtt_lwt = excluded.mqtt_lwt,"
+              " mqtt_version = excluded.mqtt_version, mqtt_seen = excluded.mqtt_seen");
+    if (st) {
+        sqlite3_bind_int64(st, 1, a->device_id);
+        SQL_BIND_STR(st, 2, a->mqtt_topic);
+        SQL_BIND_STR(st, 3, a->mqtt_lwt);
+        SQL_BIND_STR(st, 4, a->mqtt_version);
+        sqlite3_bind_int64(st, 5, a->mqtt_seen);
+    }
+    rc = fota_store_sqlite_exec(q, st, "arduino_device_mqtt", NULL);
     if (rc == 0 && sqlite3_changes(q->db) == 0)
         rc = FOTA_ENOENT;
     rc = fota_store_sqlite_finish(q, rc);

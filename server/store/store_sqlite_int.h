@@ -205,6 +205,7 @@ int fota_store_sqlite_arduino_device_list(struct fota_store *s, int64_t product_
 int fota_store_sqlite_arduino_device_report(struct fota_store *s,
                                             const struct fota_arduino_device *rows, size_t n);
 int fota_store_sqlite_arduino_device_track(struct fota_store *s, const struct fota_arduino_device *a);
+int fota_store_sqlite_arduino_device_mqtt(struct fota_store *s, const struct fota_arduino_device *a);
 
 /* The id a new row of devices / products / commands / messages / transfers
  * gets: one above both the largest id in the table and the largest id ever

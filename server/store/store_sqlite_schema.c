@@ -232,6 +232,21 @@ static const char *const migrations[] = {
     "  updated    BIGINT  NOT NULL,"
     "  PRIMARY KEY (rollout_id, device_id)"
     ");",
+
+    /* 7: Arduino-core fleets over MQTT and explicit targets
+     * (store_sqlite_arduino.c): a product's broker, and per device the
+     * version an explicit upgrade installed with the product's current
+     * release then (the choice holds until that release changes), its
+     * Tasmota topic, last LWT and reported version. */
+    "ALTER TABLE arduino_products ADD COLUMN mqtt_url TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE arduino_products ADD COLUMN mqtt_username TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE arduino_products ADD COLUMN mqtt_password TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE arduino_devices ADD COLUMN pin_version TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE arduino_devices ADD COLUMN pin_current TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE arduino_devices ADD COLUMN mqtt_topic TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE arduino_devices ADD COLUMN mqtt_lwt TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE arduino_devices ADD COLUMN mqtt_version TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE arduino_devices ADD COLUMN mqtt_seen BIGINT NOT NULL DEFAULT 0;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -287,11 +287,80 @@ static void test_arduino_device_delete(void **state)
     assert_int_equal(store_log_errors, 0);
 }
 
+/* A product's broker settings, a device's explicit target and what MQTT
+ * discovery learnt: each written by its own op, none disturbing the others
+ * or the report, none moving the generation except the product's. */
+static void test_arduino_mqtt_pin(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t pid = mk_product(s, "p"), id;
+    struct fota_arduino_product p = aprod(pid), gp;
+    struct fota_arduino_device a = adev("DE:BA:7A:B1:E0:42"), g, r;
+    uint64_t gen;
+
+    snprintf(p.mqtt_url, sizeof p.mqtt_url, "mqtt://127.0.0.1:1883");
+    snprintf(p.mqtt_username, sizeof p.mqtt_username, "fotad");
+    snprintf(p.mqtt_password, sizeof p.mqtt_password, "s3cret");
+    assert_int_equal(s->ops->arduino_product_put(s, &p), 0);
+    assert_int_equal(s->ops->arduino_product_get(s, pid, &gp), 0);
+    assert_string_equal(gp.mqtt_url, "mqtt://127.0.0.1:1883");
+    assert_string_equal(gp.mqtt_username, "fotad");
+    assert_string_equal(gp.mqtt_password, "s3cret");
+
+    id = reg(s, pid, "dev", &a);
+    assert_int_equal(s->ops->arduino_device_get(s, id, &g), 0);
+    assert_string_equal(g.pin_version, "");
+    assert_string_equal(g.mqtt_topic, "");
+    assert_int_equal(g.mqtt_seen, 0);
+    gen = fota_store_generation(s);
+
+    g.device_id = id;
+    snprintf(g.pin_version, sizeof g.pin_version, "2.0.0");
+    snprintf(g.pin_current, sizeof g.pin_current, "1.0.0");
+    assert_int_equal(s->ops->arduino_device_track(s, &g), 0);
+    memset(&r, 0, sizeof r);
+    r.device_id = id;
+    snprintf(r.mqtt_topic, sizeof r.mqtt_topic, "tasmota_B1E042");
+    snprintf(r.mqtt_lwt, sizeof r.mqtt_lwt, "Online");
+    snprintf(r.mqtt_version, sizeof r.mqtt_version, "14.4.1(release-tasmota)");
+    r.mqtt_seen = 1700000500;
+    assert_int_equal(s->ops->arduino_device_mqtt(s, &r), 0);
+    /* a report leaves both alone */
+    a.device_id = id;
+    a.last_checkin = 1700000600;
+    assert_int_equal(s->ops->arduino_device_report(s, &a, 1), 0);
+    assert_int_equal(fota_store_generation(s), gen);
+
+    assert_int_equal(s->ops->arduino_device_get(s, id, &g), 0);
+    assert_string_equal(g.pin_version, "2.0.0");
+    assert_string_equal(g.pin_current, "1.0.0");
+    assert_string_equal(g.mqtt_topic, "tasmota_B1E042");
+    assert_string_equal(g.mqtt_lwt, "Online");
+    assert_string_equal(g.mqtt_version, "14.4.1(release-tasmota)");
+    assert_int_equal(g.mqtt_seen, 1700000500);
+    assert_int_equal(g.last_checkin, 1700000600);
+    assert_string_equal(g.sta_mac, "DE:BA:7A:B1:E0:42");
+    /* tracking leaves the MQTT fields alone, and the reverse */
+    g.pin_version[0] = '\0';
+    assert_int_equal(s->ops->arduino_device_track(s, &g), 0);
+    r.mqtt_lwt[0] = '\0';
+    snprintf(r.mqtt_lwt, sizeof r.mqtt_lwt, "Offline");
+    assert_int_equal(s->ops->arduino_device_mqtt(s, &r), 0);
+    assert_int_equal(s->ops->arduino_device_get(s, id, &g), 0);
+    assert_string_equal(g.pin_version, "");
+    assert_string_equal(g.mqtt_lwt, "Offline");
+    assert_string_equal(g.mqtt_topic, "tasmota_B1E042");
+    r.device_id = 4242;
+    assert_int_equal(s->ops->arduino_device_mqtt(s, &r), FOTA_ENOENT);
+    assert_int_equal(store_log_errors, 0);
+}
+
 const struct CMUnitTest store_cases_arduino[] = {
     cmocka_unit_test(test_arduino_product),
     cmocka_unit_test(test_arduino_blob),
     cmocka_unit_test(test_arduino_register_find),
     cmocka_unit_test(test_arduino_report_track),
     cmocka_unit_test(test_arduino_device_delete),
+    cmocka_unit_test(test_arduino_mqtt_pin),
 };
 const size_t store_cases_arduino_n = sizeof store_cases_arduino / sizeof store_cases_arduino[0];
