@@ -109,6 +109,21 @@ int fota_arduino_rel_load(struct fota_server *srv, int64_t product_id, const cha
 /* The same through the loop's cache (changelog may be NULL). */
 int fota_arduino_rel_get(struct fota_arduino_visit *v, const char *version,
                          struct fota_arduino_rel *rel, char *changelog, size_t cap);
+/* The device runs v->adev.target, seen as "sketch_md5" (a check-in) or
+ * "version" (over MQTT) with the text what: its version is set, its
+ * command for the target is done (an explicit upgrade: it becomes the
+ * device's pin), a device_upgrade_success message is written, the hub
+ * hears DEVICE_REPORT and the tracking is cleared. */
+void fota_arduino_upgrade_success(struct fota_arduino_visit *v, const char *seen,
+                                  const char *what);
+/* The upgrade to v->adev.target failed for reason: the command is failed,
+ * a device_upgrade_failed message written, DEVICE_REPORT (ok 0) heard and
+ * the tracking cleared. */
+void fota_arduino_upgrade_failed(struct fota_arduino_visit *v, const char *reason);
+/* The device's newest sys_upgrade still open (queued, delivered, acked):
+ * 0 with its id and version, FOTA_ENOENT, or FOTA_EIO. */
+int fota_arduino_open_upgrade(struct fota_store *st, int64_t device_id, int64_t *cmd_id,
+                              char *version, size_t cap);
 /* Queues a device's report in its loop's batch (written when full). */
 void fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_arduino_device *row);
 /* Writes al's batched reports now. Any thread. */

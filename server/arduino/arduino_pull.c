@@ -7,6 +7,7 @@
 
 #include "arduino_file.h"
 #include "arduino_img.h"
+#include "fota_str.h"
 
 static const char *const kind_names[] = {
     "firmware.bin", "firmware.bin.gz", "firmware-minimal.bin", "firmware-minimal.bin.gz",
@@ -184,6 +185,51 @@ enum fota_arduino_outcome fota_arduino_confirm(const struct fota_arduino_device 
     if (minimal_md5 && md5_in(minimal_md5, h->sketch_md5))
         return FOTA_ARDUINO_OUT_STEP;
     return FOTA_ARDUINO_OUT_NONE;
+}
+
+int fota_arduino_target_of(const char *cmd_version, const char *pin_version,
+                           const char *pin_current, const char *current, const char **out,
+                           int *lapsed)
+{
+    *lapsed = 0;
+    if (cmd_version && cmd_version[0]) {
+        *out = cmd_version;
+        return FOTA_ARDUINO_SRC_COMMAND;
+    }
+    if (pin_version && pin_version[0]) {
+        if (strcmp(pin_current ? pin_current : "", current ? current : "") == 0) {
+            *out = pin_version;
+            return FOTA_ARDUINO_SRC_PIN;
+        }
+        *lapsed = 1;
+    }
+    *out = current ? current : "";
+    return (*out)[0] ? FOTA_ARDUINO_SRC_CURRENT : FOTA_ARDUINO_SRC_NONE;
+}
+
+void fota_arduino_version_base(const char *reported, char *out, size_t cap)
+{
+    const char *paren = strchr(reported, '(');
+    fota_str_copy_n(out, cap, reported, paren ? (size_t)(paren - reported) : strlen(reported));
+}
+
+int fota_arduino_version_match(const char *reported, const char *target)
+{
+    const char *paren;
+    size_t n;
+
+    if (!reported || !reported[0])
+        return FOTA_ARDUINO_V_OTHER;
+    paren = strchr(reported, '(');
+    if (paren && strstr(paren, "minimal"))
+        return FOTA_ARDUINO_V_MINIMAL;
+    if (!target || !target[0])
+        return FOTA_ARDUINO_V_OTHER;
+    if (strcmp(reported, target) == 0)
+        return FOTA_ARDUINO_V_TARGET;
+    n = paren ? (size_t)(paren - reported) : strlen(reported);
+    return strlen(target) == n && strncmp(reported, target, n) == 0 ? FOTA_ARDUINO_V_TARGET
+                                                                    : FOTA_ARDUINO_V_OTHER;
 }
 
 json_t *fota_arduino_manifest(const char *name, const char *version, const char *md5,

@@ -114,6 +114,39 @@ enum fota_arduino_outcome fota_arduino_confirm(const struct fota_arduino_device 
                                                const char minimal_md5[4][FOTA_ARDUINO_MD5_TEXT],
                                                int64_t now, int64_t confirm_after);
 
+/* Where a device's target comes from, in order: its open upgrade command
+ * (an RPC or a rollout), the version an explicit upgrade installed (its
+ * pin) while the product's current release is still the one it was then,
+ * the product's current release. */
+enum fota_arduino_source {
+    FOTA_ARDUINO_SRC_NONE = 0,      /* nothing: the product has no current release */
+    FOTA_ARDUINO_SRC_COMMAND,
+    FOTA_ARDUINO_SRC_PIN,
+    FOTA_ARDUINO_SRC_CURRENT
+};
+
+/* Chooses the target version among cmd_version (the open upgrade
+ * command's, "" none), pin_version/pin_current (the pin and the current
+ * release when it was set) and current (the product's current release, ""
+ * none); NULL counts as "". *out points at the chosen string ("" for
+ * NONE); *lapsed is 1 when a pin exists but the current release moved since
+ * (the caller forgets it). Returns the enum fota_arduino_source. */
+int fota_arduino_target_of(const char *cmd_version, const char *pin_version,
+                           const char *pin_current, const char *current, const char **out,
+                           int *lapsed);
+
+/* What a version reported over MQTT says (Tasmota's INFO1 or Status 2
+ * Version: the release, then the build name in parentheses,
+ * "14.4.1(release-tasmota)"). */
+enum fota_arduino_vmatch {
+    FOTA_ARDUINO_V_OTHER = 0,       /* another version */
+    FOTA_ARDUINO_V_TARGET,          /* target's, up to the parenthesis (or whole) */
+    FOTA_ARDUINO_V_MINIMAL          /* a minimal build (its parenthesis names "minimal") */
+};
+int fota_arduino_version_match(const char *reported, const char *target);
+/* The version up to its parenthesis into out (cap bytes). */
+void fota_arduino_version_base(const char *reported, char *out, size_t cap);
+
 /* ESPHome's manifest (§9.3): name, version (the exact release string),
  * builds[0] = {chipFamily "ESP8266", ota {path "firmware.bin", md5, and
  * summary when not empty}}. Every value a JSON string. New reference. */

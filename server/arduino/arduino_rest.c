@@ -249,6 +249,13 @@ void fota_arduino_device_json(struct fota_server *srv, const struct fota_device 
         ? json_pack("{s:s, s:I, s:s}", "target", a.target, "served_at",
                     (json_int_t)a.served_at, "served_md5", a.served_md5)
         : json_null());
+    json_object_set_new(x, "pin", a.pin_version[0]
+        ? json_pack("{s:s, s:s}", "version", a.pin_version, "current", a.pin_current)
+        : json_null());
+    json_object_set_new(x, "mqtt", a.mqtt_topic[0]
+        ? json_pack("{s:s, s:s, s:s, s:I}", "topic", a.mqtt_topic, "lwt", a.mqtt_lwt, "version",
+                    a.mqtt_version, "seen", (json_int_t)a.mqtt_seen)
+        : json_null());
     json_object_set_new(device, "arduino", x);
 }
 

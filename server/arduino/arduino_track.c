@@ -37,39 +37,82 @@ void fota_arduino_note(struct fota_server *srv, int64_t product_id, int64_t devi
         FOTA_WARN("arduino message not stored dev=%lld action=%s", (long long)device_id, action);
 }
 
-/* ---- the upgrade outcome on the hub (main loop only) */
+/* ---- the hub (main loop only): outcomes, downloads, presence */
 
-struct report_job {
+struct hub_job {
     struct fota_server *srv;
-    int64_t device_id;
+    enum fota_hub_topic topic;
+    int64_t device_id, product_id, nonce;
     int ok;
     char version[FOTA_VERSION_MAX];
     char target[FOTA_VERSION_MAX];
 };
 
-static void report_run(void *arg, int cancelled)
+static void hub_run(void *arg, int cancelled)
 {
-    struct report_job *j = arg;
+    struct hub_job *j = arg;
     if (!cancelled) {
-        struct fota_hub_report ev = {.device_id = j->device_id, .ok = j->ok,
-                                     .version = j->version, .target = j->target};
-        fota_hub_publish(j->srv, FOTA_HUB_DEVICE_REPORT, &ev);
+        if (j->topic == FOTA_HUB_DEVICE_REPORT) {
+            struct fota_hub_report ev = {.device_id = j->device_id, .ok = j->ok,
+                                         .version = j->version, .target = j->target};
+            fota_hub_publish(j->srv, FOTA_HUB_DEVICE_REPORT, &ev);
+        } else if (j->topic == FOTA_HUB_DEVICE_REPLY) {
+            json_t *res = json_pack("{s:s, s:s}", "action", "download", "version", j->target);
+            struct fota_hub_reply ev = {.device_id = j->device_id, .nonce = j->nonce,
+                                        .status = 200, .result = res};
+            fota_hub_publish(j->srv, FOTA_HUB_DEVICE_REPLY, &ev);
+            json_decref(res);
+        } else {
+            struct fota_hub_presence ev = {.device_id = j->device_id,
+                                           .product_id = j->product_id};
+            fota_hub_publish(j->srv, FOTA_HUB_DEVICE_ONLINE, &ev);
+        }
     }
     free(j);
+}
+
+static void hub_post(struct fota_server *srv, struct hub_job *j)
+{
+    j->srv = srv;
+    if (fota_loop_current() == srv->loops[0])
+        hub_run(j, 0); /* on the main loop already (MQTT reports) */
+    else if (fota_loop_post(srv->loops[0], hub_run, j) != 0)
+        free(j);
 }
 
 /* Tells the hub (rollouts) how the device's upgrade ended. */
 static void report_post(struct fota_server *srv, int64_t device_id, int ok, const char *version,
                         const char *target)
 {
-    struct report_job *j = fota_xcalloc(1, sizeof(*j));
-    j->srv = srv;
+    struct hub_job *j = fota_xcalloc(1, sizeof(*j));
+    j->topic = FOTA_HUB_DEVICE_REPORT;
     j->device_id = device_id;
     j->ok = ok;
     fota_str_copy(j->version, sizeof j->version, version);
     fota_str_copy(j->target, sizeof j->target, target);
-    if (fota_loop_post(srv->loops[0], report_run, j) != 0)
-        free(j);
+    hub_post(srv, j);
+}
+
+/* A pull-based device's acknowledgement: it downloaded the image its
+ * command (nonce) named. */
+static void taken_post(struct fota_server *srv, int64_t device_id, int64_t nonce,
+                       const char *version)
+{
+    struct hub_job *j = fota_xcalloc(1, sizeof(*j));
+    j->topic = FOTA_HUB_DEVICE_REPLY;
+    j->device_id = device_id;
+    j->nonce = nonce;
+    fota_str_copy(j->target, sizeof j->target, version);
+    hub_post(srv, j);
+}
+
+static void online_post(struct fota_server *srv, int64_t device_id, int64_t product_id)
+{
+    struct hub_job *j = fota_xcalloc(1, sizeof(*j));
+    j->topic = FOTA_HUB_DEVICE_ONLINE;
+    j->device_id = device_id;
+    j->product_id = product_id;
+    hub_post(srv, j);
 }
 
 /* ---- releases */
@@ -205,9 +248,14 @@ static const char (*image_md5s(const struct fota_arduino_rel *rel, int minimal))
 
 /* ---- commands */
 
-/* The device's newest sys_upgrade not finished yet: its id and version. */
-static int open_upgrade(struct fota_store *st, int64_t device_id, int64_t *cmd_id,
-                        char *version, size_t cap)
+/* A command state an upgrade is still open in. */
+static int command_open(int state)
+{
+    return state == FOTA_CMD_QUEUED || state == FOTA_CMD_DELIVERED || state == FOTA_CMD_ACKED;
+}
+
+int fota_arduino_open_upgrade(struct fota_store *st, int64_t device_id, int64_t *cmd_id,
+                              char *version, size_t cap)
 {
     struct fota_command *list = NULL;
     size_t n = 0;
@@ -217,9 +265,7 @@ static int open_upgrade(struct fota_store *st, int64_t device_id, int64_t *cmd_i
         return FOTA_EIO;
     for (size_t i = n; i-- > 0 && !found;) {
         const struct fota_command *c = &list[i];
-        if (strcmp(c->action, "sys_upgrade") != 0 ||
-            (c->state != FOTA_CMD_QUEUED && c->state != FOTA_CMD_DELIVERED &&
-             c->state != FOTA_CMD_ACKED))
+        if (strcmp(c->action, "sys_upgrade") != 0 || !command_open(c->state))
             continue;
         const char *ver = json_string_value(json_object_get(c->params, "version"));
         if (ver && ver[0]) {
@@ -258,7 +304,7 @@ static int64_t command_for(struct fota_store *st, int64_t device_id, const char 
 {
     int64_t id = 0;
     char v[FOTA_VERSION_MAX];
-    if (open_upgrade(st, device_id, &id, v, sizeof v) == 0 && strcmp(v, version) == 0)
+    if (fota_arduino_open_upgrade(st, device_id, &id, v, sizeof v) == 0 && strcmp(v, version) == 0)
         return id;
     return 0;
 }
@@ -308,50 +354,67 @@ static void track_clear(struct fota_arduino_visit *v)
         FOTA_WARN("arduino tracking not stored dev=%lld", (long long)v->device.id);
 }
 
-static void upgrade_success(struct fota_arduino_visit *v)
+/* The version an explicit upgrade installed holds as the device's target
+ * until the product's current release changes (fota_arduino_target_of). */
+static void pin_set(struct fota_arduino_visit *v, const char *version)
+{
+    fota_str_copy(v->adev.pin_version, sizeof v->adev.pin_version, version);
+    fota_str_copy(v->adev.pin_current, sizeof v->adev.pin_current, v->product.current_version);
+}
+
+void fota_arduino_upgrade_success(struct fota_arduino_visit *v, const char *seen, const char *what)
 {
     struct fota_server *srv = v->ctx->srv;
     struct fota_store *st = srv->store;
     char pre[FOTA_VERSION_MAX], target[FOTA_VERSION_MAX];
+    int64_t cmd;
 
     fota_str_copy(target, sizeof target, v->adev.target);
     fota_str_copy(pre, sizeof pre, v->device.rom_version);
     fota_str_copy(v->device.rom_version, sizeof v->device.rom_version, target);
     if (st->ops->device_update(st, &v->device, FOTA_DEV_F_ROM_VERSION) != 0)
         FOTA_WARN("rom_version not stored dev=%lld", (long long)v->device.id);
-    command_set(st, command_for(st, v->device.id, target), FOTA_CMD_DONE,
-                json_pack("{s:s}", "action", "device_upgrade_success"));
+    cmd = command_for(st, v->device.id, target);
+    if (cmd)
+        pin_set(v, target); /* an explicit upgrade: it holds */
+    command_set(st, cmd, FOTA_CMD_DONE, json_pack("{s:s}", "action", "device_upgrade_success"));
     fota_arduino_note(srv, v->product.id, v->device.id, "device_upgrade_success",
                       json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version", pre, "rom_version",
-                                target, "sketch_md5", v->h.sketch_md5, "platform", "arduino"));
-    FOTA_INFO("arduino upgrade success dev=%lld product=%lld from=%s to=%s md5=%s",
+                                target, seen, what, "platform", "arduino"));
+    FOTA_INFO("arduino upgrade success dev=%lld product=%lld from=%s to=%s %s=%s",
               (long long)v->device.id, (long long)v->product.id, pre[0] ? pre : "-", target,
-              v->h.sketch_md5[0] ? v->h.sketch_md5 : "-");
+              strcmp(seen, "sketch_md5") == 0 ? "md5" : seen, what[0] ? what : "-");
     report_post(srv, v->device.id, 1, target, target);
     track_clear(v);
 }
 
-static void upgrade_failed(struct fota_arduino_visit *v)
+void fota_arduino_upgrade_failed(struct fota_arduino_visit *v, const char *reason)
 {
     struct fota_server *srv = v->ctx->srv;
     struct fota_store *st = srv->store;
-    char target[FOTA_VERSION_MAX], reason[256];
+    char target[FOTA_VERSION_MAX];
 
     fota_str_copy(target, sizeof target, v->adev.target);
-    snprintf(reason, sizeof reason,
-             "the device still runs the image it had when it downloaded %s (sketch MD5 %s) "
-             "%" PRId64 " s after the download: it refused the image or did not reboot",
-             target, v->h.sketch_md5, v->now - v->adev.served_at);
     command_set(st, command_for(st, v->device.id, target), FOTA_CMD_FAILED,
-                json_pack("{s:s}", "action", "device_upgrade_failed"));
+                json_pack("{s:s, s:s}", "action", "device_upgrade_failed", "reason", reason));
     fota_arduino_note(srv, v->product.id, v->device.id, "device_upgrade_failed",
                       json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version", v->device.rom_version,
                                 "rom_version", target, "reason", reason, "platform", "arduino"));
-    FOTA_WARN("arduino upgrade failed dev=%lld product=%lld target=%s md5=%s waited_s=%" PRId64,
-              (long long)v->device.id, (long long)v->product.id, target, v->h.sketch_md5,
-              v->now - v->adev.served_at);
+    FOTA_WARN("arduino upgrade failed dev=%lld product=%lld target=%s reason=\"%s\"",
+              (long long)v->device.id, (long long)v->product.id, target, reason);
     report_post(srv, v->device.id, 0, v->device.rom_version, target);
     track_clear(v);
+}
+
+/* A check-in with the old MD5 confirm_after s after the download. */
+static void upgrade_stale(struct fota_arduino_visit *v)
+{
+    char reason[256];
+    snprintf(reason, sizeof reason,
+             "the device still runs the image it had when it downloaded %s (sketch MD5 %s) "
+             "%" PRId64 " s after the download: it refused the image or did not reboot",
+             v->adev.target, v->h.sketch_md5, v->now - v->adev.served_at);
+    fota_arduino_upgrade_failed(v, reason);
 }
 
 /* Judges the upgrade the device was served against this check-in. */
@@ -372,9 +435,9 @@ static void judge(struct fota_arduino_visit *v)
                                v->ap.confirm_after);
     free(rel);
     if (out == FOTA_ARDUINO_OUT_SUCCESS)
-        upgrade_success(v);
+        fota_arduino_upgrade_success(v, "sketch_md5", v->h.sketch_md5);
     else if (out == FOTA_ARDUINO_OUT_FAILED)
-        upgrade_failed(v);
+        upgrade_stale(v);
     else if (out == FOTA_ARDUINO_OUT_STEP)
         FOTA_INFO("arduino upgrade step dev=%lld target=%s runs=minimal", (long long)v->device.id,
                   v->adev.target);
@@ -438,6 +501,8 @@ int fota_arduino_identify(struct fota_arduino_visit *v)
     rc = st->ops->device_get(st, v->adev.device_id, &v->device);
     if (rc)
         return rc;
+    if (v->adev.last_checkin <= 0 || v->now - v->adev.last_checkin >= v->ap.checkin_interval)
+        online_post(v->ctx->srv, v->device.id, v->product.id); /* back after a silence */
     judge(v);
     report_row(v, &row);
     fota_arduino_report_add(v->al, &row);
@@ -445,42 +510,91 @@ int fota_arduino_identify(struct fota_arduino_visit *v)
     return 0;
 }
 
+/* Writes the device's tracking and pin fields as v->adev holds them. */
+static void track_write(struct fota_arduino_visit *v)
+{
+    struct fota_store *st = v->ctx->srv->store;
+    if (st->ops->arduino_device_track(st, &v->adev) != 0)
+        FOTA_WARN("arduino tracking not stored dev=%lld", (long long)v->device.id);
+}
+
+static void pin_clear(struct fota_arduino_visit *v, const char *why)
+{
+    FOTA_INFO("arduino pin ends dev=%lld version=%s reason=\"%s\"", (long long)v->device.id,
+              v->adev.pin_version, why);
+    v->adev.pin_version[0] = '\0';
+    v->adev.pin_current[0] = '\0';
+    track_write(v);
+}
+
+/* The device runs v->rel, its target: its version is the release's, a
+ * command for it is done (and holds as its pin), and an upgrade to another
+ * version that was in flight is moot. No upgrade is recorded (no message):
+ * it was registered on it, flashed by other means, or asked again. */
+static void already_running(struct fota_arduino_visit *v)
+{
+    struct fota_server *srv = v->ctx->srv;
+    struct fota_store *st = srv->store;
+    int write = 0;
+
+    if (strcmp(v->device.rom_version, v->rel.version) != 0) {
+        fota_str_copy(v->device.rom_version, sizeof v->device.rom_version, v->rel.version);
+        if (st->ops->device_update(st, &v->device, FOTA_DEV_F_ROM_VERSION) != 0)
+            FOTA_WARN("rom_version not stored dev=%lld", (long long)v->device.id);
+    }
+    if (v->adev.target[0]) {
+        v->adev.target[0] = '\0';
+        v->adev.target_rom_id = 0;
+        v->adev.served_at = 0;
+        v->adev.served_md5[0] = '\0';
+        write = 1;
+    }
+    if (v->cmd_id) {
+        command_set(st, v->cmd_id, FOTA_CMD_DONE, json_pack("{s:s}", "note", "already running"));
+        pin_set(v, v->rel.version);
+        write = 1;
+        report_post(srv, v->device.id, 1, v->rel.version, v->rel.version);
+        FOTA_INFO("arduino upgrade needless dev=%lld product=%lld version=%s (already running)",
+                  (long long)v->device.id, (long long)v->product.id, v->rel.version);
+    }
+    if (write)
+        track_write(v);
+}
+
 int fota_arduino_target(struct fota_arduino_visit *v)
 {
     struct fota_server *srv = v->ctx->srv;
     struct fota_store *st = srv->store;
-    char version[FOTA_VERSION_MAX] = "";
-    int rc;
+    char cmdv[FOTA_VERSION_MAX] = "", version[FOTA_VERSION_MAX];
+    const char *pick;
+    int rc, src, lapsed;
 
     v->cmd_id = 0;
     if (v->device.id)
-        open_upgrade(st, v->device.id, &v->cmd_id, version, sizeof version);
-    if (!version[0])
-        fota_str_copy(version, sizeof version, v->product.current_version);
-    if (!version[0])
+        fota_arduino_open_upgrade(st, v->device.id, &v->cmd_id, cmdv, sizeof cmdv);
+    src = fota_arduino_target_of(cmdv, v->device.id ? v->adev.pin_version : "",
+                                 v->adev.pin_current, v->product.current_version, &pick, &lapsed);
+    fota_str_copy(version, sizeof version, pick);
+    if (lapsed)
+        pin_clear(v, "the product's current release changed");
+    if (src == FOTA_ARDUINO_SRC_NONE)
         return FOTA_ENOENT;
     rc = fota_arduino_rel_get(v, version, &v->rel, v->changelog, sizeof v->changelog);
-    if (rc == FOTA_ENOENT && v->cmd_id) {
+    if (rc == FOTA_ENOENT && src == FOTA_ARDUINO_SRC_COMMAND) {
         /* the command's release was deleted: the command cannot run */
         command_set(st, v->cmd_id, FOTA_CMD_FAILED, json_pack("{s:s}", "error", "release deleted"));
         v->cmd_id = 0;
         return fota_arduino_target(v);
     }
+    if (rc == FOTA_ENOENT && src == FOTA_ARDUINO_SRC_PIN) {
+        pin_clear(v, "its release was deleted");
+        return fota_arduino_target(v);
+    }
     if (rc)
         return rc;
     v->have_rel = 1;
-    /* Already running it without an upgrade in flight (registered on it, or
-     * flashed by other means): its version is the release's; no upgrade is
-     * recorded. */
-    if (v->device.id && !v->adev.target[0] && fota_arduino_runs(&v->rel, &v->h)) {
-        if (strcmp(v->device.rom_version, v->rel.version) != 0) {
-            fota_str_copy(v->device.rom_version, sizeof v->device.rom_version, v->rel.version);
-            if (st->ops->device_update(st, &v->device, FOTA_DEV_F_ROM_VERSION) != 0)
-                FOTA_WARN("rom_version not stored dev=%lld", (long long)v->device.id);
-        }
-        if (v->cmd_id)
-            command_set(st, v->cmd_id, FOTA_CMD_DONE, json_pack("{s:s}", "note", "already running"));
-    }
+    if (v->device.id && fota_arduino_runs(&v->rel, &v->h))
+        already_running(v);
     return 0;
 }
 
@@ -515,6 +629,21 @@ void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, 
                       json_pack("{s:s, s:s, s:s, s:i, s:s}", "pre_rom_version",
                                 v->device.rom_version, "rom_version", v->rel.version, "reason",
                                 reason, "error", verdict, "platform", "arduino"));
+    /* The device refuses the same file at every check-in: the upgrade its
+     * command asks for has failed, unless Tasmota's -minimal step follows
+     * (-100 or -107 on the full image of a release that has a minimal one)
+     * or the device reports its outcome itself over MQTT. */
+    int minimal_next = (verdict == FOTA_ARDUINO_TOO_LESS_SPACE ||
+                        verdict == FOTA_ARDUINO_WRONG_FLASH) &&
+                       (kind == FOTA_ARDUINO_K_BIN || kind == FOTA_ARDUINO_K_BIN_GZ) &&
+                       (v->rel.f[FOTA_ARDUINO_K_MIN].present ||
+                        v->rel.f[FOTA_ARDUINO_K_MIN_GZ].present);
+    if (v->cmd_id && !minimal_next && !v->adev.mqtt_topic[0]) {
+        command_set(v->ctx->srv->store, v->cmd_id, FOTA_CMD_FAILED,
+                    json_pack("{s:s, s:s}", "action", "device_upgrade_failed", "reason", reason));
+        report_post(v->ctx->srv, v->device.id, 0, v->device.rom_version, v->rel.version);
+        v->cmd_id = 0;
+    }
 }
 
 void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino_pending *p)
@@ -534,6 +663,15 @@ void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino
     fota_str_copy(a.served_md5, sizeof a.served_md5, p->md5_before);
     if (st->ops->arduino_device_track(st, &a) != 0)
         FOTA_WARN("arduino tracking not stored dev=%lld", (long long)p->device_id);
-    if (p->cmd_id)
-        command_set(st, p->cmd_id, FOTA_CMD_DELIVERED, NULL);
+    if (p->cmd_id) {
+        struct fota_command c = {0};
+        if (st->ops->command_get(st, p->cmd_id, &c) == 0 && command_open(c.state)) {
+            c.state = FOTA_CMD_DELIVERED;
+            c.updated = 0;
+            if (st->ops->command_update(st, &c) != 0)
+                FOTA_WARN("arduino command not updated cmd=%lld", (long long)p->cmd_id);
+            taken_post(ctx->srv, p->device_id, c.nonce, p->version);
+        }
+        fota_store_command_cleanup(&c);
+    }
 }

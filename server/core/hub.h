@@ -33,9 +33,12 @@ enum fota_hub_topic {
     /* Before the API reads download counts or bytes (event NULL): the
      * download counts batched in memory are written to the store. */
     FOTA_HUB_DOWNLOADS_SYNC,
-    /* A device identified on the device channel (struct fota_hub_presence). */
+    /* A device identified on the device channel, a pull-based device
+     * checked in after a checkin_interval or more without one, or a device
+     * said Online over MQTT (struct fota_hub_presence). */
     FOTA_HUB_DEVICE_ONLINE,
-    /* A device's last identified connection closed (struct fota_hub_presence). */
+    /* A device's last identified connection closed, or it said Offline
+     * over MQTT (struct fota_hub_presence). */
     FOTA_HUB_DEVICE_OFFLINE,
     /* A D4/D5 reply to a command (struct fota_hub_reply). A subscriber that
      * owns the nonce returns non-zero: the reply is taken. */
@@ -43,6 +46,12 @@ enum fota_hub_topic {
     /* A D7 report of an upgrade's outcome (struct fota_hub_report). A
      * subscriber that consumed it returns non-zero. */
     FOTA_HUB_DEVICE_REPORT,
+    /* A pull-based device was offered a version (its sys_upgrade command
+     * row is written; struct fota_hub_offer). A subscriber that can tell
+     * the device to fetch it now (MQTT) answers FOTA_HUB_OFFER_TRIGGERED,
+     * or FOTA_HUB_OFFER_UNREACHABLE for a device it knows but cannot reach
+     * now; 0: the device takes it at its next check-in. */
+    FOTA_HUB_DEVICE_OFFER,
     FOTA_HUB_TOPICS
 };
 
@@ -83,6 +92,14 @@ struct fota_hub_report {
                                     version here when version is its (15-byte) prefix */
     size_t full_cap;
 };
+
+struct fota_hub_offer {
+    int64_t device_id;
+    int64_t product_id;
+    const char *version;
+};
+#define FOTA_HUB_OFFER_TRIGGERED   1
+#define FOTA_HUB_OFFER_UNREACHABLE 2
 
 /* A subscriber: returns 0 to let the event pass on, anything else to answer
  * it (the value publish returns). event is the topic's struct, borrowed. */

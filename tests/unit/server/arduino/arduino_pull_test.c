@@ -308,6 +308,65 @@ static void test_confirm(void **state)
     assert_int_equal(fota_arduino_confirm(&a, NULL, target, minimal, 5000, 60), FOTA_ARDUINO_OUT_NONE);
 }
 
+/* The target's order: a command, then a pin while the current release has
+ * not moved since it was set, then the current release. */
+static void test_target_of(void **state)
+{
+    const char *v = NULL;
+    int lapsed = -1;
+    (void)state;
+    assert_int_equal(fota_arduino_target_of("3.0", "2.0", "1.0", "1.0", &v, &lapsed),
+                     FOTA_ARDUINO_SRC_COMMAND);
+    assert_string_equal(v, "3.0");
+    assert_int_equal(lapsed, 0);
+    assert_int_equal(fota_arduino_target_of("", "2.0", "1.0", "1.0", &v, &lapsed),
+                     FOTA_ARDUINO_SRC_PIN);
+    assert_string_equal(v, "2.0");
+    assert_int_equal(lapsed, 0);
+    /* the product's current release changed: the pin lapses */
+    assert_int_equal(fota_arduino_target_of(NULL, "2.0", "1.0", "1.1", &v, &lapsed),
+                     FOTA_ARDUINO_SRC_CURRENT);
+    assert_string_equal(v, "1.1");
+    assert_int_equal(lapsed, 1);
+    /* pinned when the product had no current release: holds until it has one */
+    assert_int_equal(fota_arduino_target_of("", "2.0", "", "", &v, &lapsed), FOTA_ARDUINO_SRC_PIN);
+    assert_int_equal(fota_arduino_target_of("", "2.0", "", "1.0", &v, &lapsed),
+                     FOTA_ARDUINO_SRC_CURRENT);
+    assert_int_equal(lapsed, 1);
+    assert_int_equal(fota_arduino_target_of("", "", "", "1.0", &v, &lapsed),
+                     FOTA_ARDUINO_SRC_CURRENT);
+    assert_int_equal(lapsed, 0);
+    assert_int_equal(fota_arduino_target_of(NULL, NULL, NULL, NULL, &v, &lapsed),
+                     FOTA_ARDUINO_SRC_NONE);
+    assert_string_equal(v, "");
+}
+
+/* Tasmota's Version: the release up to the parenthesis; a minimal build is
+ * a step whatever its version. */
+static void test_version_match(void **state)
+{
+    char base[16];
+    (void)state;
+    assert_int_equal(fota_arduino_version_match("14.4.1(release-tasmota)", "14.4.1"),
+                     FOTA_ARDUINO_V_TARGET);
+    assert_int_equal(fota_arduino_version_match("14.4.1", "14.4.1"), FOTA_ARDUINO_V_TARGET);
+    assert_int_equal(fota_arduino_version_match("14.4.1(tasmota)", "14.4.1(tasmota)"),
+                     FOTA_ARDUINO_V_TARGET);
+    assert_int_equal(fota_arduino_version_match("14.4.1(release-minimal)", "14.4.1"),
+                     FOTA_ARDUINO_V_MINIMAL);
+    assert_int_equal(fota_arduino_version_match("14.4.1(minimal)", ""), FOTA_ARDUINO_V_MINIMAL);
+    assert_int_equal(fota_arduino_version_match("14.4.10(tasmota)", "14.4.1"),
+                     FOTA_ARDUINO_V_OTHER);
+    assert_int_equal(fota_arduino_version_match("14.4(tasmota)", "14.4.1"), FOTA_ARDUINO_V_OTHER);
+    assert_int_equal(fota_arduino_version_match("", "14.4.1"), FOTA_ARDUINO_V_OTHER);
+    assert_int_equal(fota_arduino_version_match(NULL, "14.4.1"), FOTA_ARDUINO_V_OTHER);
+    assert_int_equal(fota_arduino_version_match("14.4.1(tasmota)", NULL), FOTA_ARDUINO_V_OTHER);
+    fota_arduino_version_base("14.4.1(release-tasmota)", base, sizeof base);
+    assert_string_equal(base, "14.4.1");
+    fota_arduino_version_base("2.0", base, sizeof base);
+    assert_string_equal(base, "2.0");
+}
+
 static void test_manifest(void **state)
 {
     json_t *m;
@@ -339,6 +398,8 @@ int main(void)
         cmocka_unit_test(test_decide),
         cmocka_unit_test(test_head_of),
         cmocka_unit_test(test_confirm),
+        cmocka_unit_test(test_target_of),
+        cmocka_unit_test(test_version_match),
         cmocka_unit_test(test_manifest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
