@@ -59,7 +59,13 @@ void fota_rollout_set_state(struct fota_rollout *r, struct fota_rollout_member *
     m->state = (uint8_t)st;
     if (!m->dirty)
         r->ndirty++;
-    m->dirty = 1;   /* its command row too (2: only the member row, see insert_rows) */
+    /* Its command row too (2: only the member row, see insert_rows). A pull
+     * member's row moves with its device (the arduino module writes it),
+     * except at the ends the rollout decides: a timeout, a cancel. */
+    if (r->pull && st != FOTA_RM_TIMEOUT && st != FOTA_RM_CANCELLED)
+        m->dirty = m->dirty == 1 ? 1 : 2;
+    else
+        m->dirty = 1;
 }
 
 void fota_rollout_marks(struct fota_rollout *r)
@@ -130,20 +136,31 @@ void fota_rollout_count_delivered(struct fota_rollout *r, struct fota_rollout_me
 
 size_t fota_rollout_cancel(struct fota_rollout *r)
 {
-    size_t k = 0;
+    size_t k = 0, nback = 0;
+    int64_t *back = NULL;
     if (r->row.state == FOTA_ROLLOUT_RUNNING)
         r->row.state = FOTA_ROLLOUT_CANCELLING;
     for (size_t i = 0; i < r->n; i++) {
         struct fota_rollout_member *m = &r->m[i];
-        if (m->state == FOTA_RM_WAITING)
+        if (m->state == FOTA_RM_WAITING) {
             r->row.n.waiting--;
-        else if (m->state == FOTA_RM_QUEUED)
+        } else if (m->state == FOTA_RM_QUEUED) {
             r->row.n.queued--;
-        else
+        } else if (r->pull && m->state == FOTA_RM_DELIVERED && m->cmd_id > 0) {
+            /* a pull device offered but not downloading yet is called back:
+             * its row is cancelled now, before its next check-in takes it */
+            if (!back)
+                back = fota_xreallocarray(NULL, r->n, sizeof *back);
+            back[nback++] = m->cmd_id;
+        } else {
             continue;
+        }
         fota_rollout_finish_member(r, m, FOTA_RM_CANCELLED);
         k++;
     }
+    if (nback)
+        fota_rollout_pull_call_back(r, back, nback);
+    free(back);
     r->nready = 0;
     fota_rollout_marks(r);
     return k;
@@ -238,6 +255,8 @@ static int64_t on_reply(void *ud, const void *event)
         act_soon(ro); /* its window slot is free */
     } else {
         fota_rollout_set_state(r, m, FOTA_RM_ACKED);
+        if (r->pull) /* it took its offer: the time to confirm counts from its download */
+            m->pushed_s = (int32_t)((fota_clock_mono_ms() - r->t0_ms) / 1000);
     }
     fota_rollout_marks(r);
     FOTA_DEBUG("rollout ack rollout=%lld dev=%lld status=%d", (long long)r->row.id,
@@ -253,13 +272,15 @@ static int64_t on_report(void *ud, const void *event)
     struct fota_rollout_member *m = member_find(ro, ev->device_id, 0, &r);
     if (!m || m->state < FOTA_RM_DELIVERED)
         return 0;   /* not pushed by a rollout: the channel's command path takes it */
+    if (r->pull && ev->target && ev->target[0] && strcmp(ev->target, r->row.version) != 0)
+        return 0;   /* the outcome of another upgrade of the device */
     if (m->state != FOTA_RM_ACKED)
         r->row.n.acked++;
     fota_rollout_finish_member(r, m, ev->ok ? FOTA_RM_DONE : FOTA_RM_FAILED);
     const char *v = ev->version ? ev->version : "";
     if (ev->ok && v[0] && ev->full && strncmp(r->row.version, v, strlen(v)) == 0)
         fota_str_copy(ev->full, ev->full_cap, r->row.version);
-    if (ev->ok && r->row.reboot) {
+    if (ev->ok && r->row.reboot && !r->pull) {
         m->reboot_due = 1; /* after the D7 reply: next loop turn */
         r->nreboot++;
     }
@@ -582,6 +603,8 @@ static void resume_one(struct fota_rollouts *ro, const struct fota_rollout_row *
     }
     free(ms);
     free(ds);
+    if (fota_rollout_pull_setup(r, st) == 1)
+        fota_rollout_pull_resume(r);
     if (nm == 0 && row->n.total > 0) {
         /* Stopped within its first second, before its members were written. */
         r->row.state = FOTA_ROLLOUT_CANCELLED;

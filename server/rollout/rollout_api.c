@@ -204,6 +204,14 @@ static int select_members(struct fota_req *r, struct fota_rollout *ro, const str
         fota_reply_error(r, 500, "cannot list the devices: %s", fota_errname(rc));
         return -1;
     }
+    struct fota_rollout_seen *seen = NULL;
+    size_t nseen = 0;
+    if (ro->pull &&
+        (rc = fota_rollout_pull_presence(st, ro->row.product_id, ro->grace_s, &seen, &nseen)) < 0) {
+        free(ds);
+        fota_reply_error(r, 500, "cannot list the devices: %s", fota_errname(rc));
+        return -1;
+    }
     ro->m = fota_xcalloc(nd ? nd : 1, sizeof *ro->m);
     /* The nonces: one CSPRNG call for the rollout, not one per device. */
     uint32_t *rnd = fota_xcalloc(nd ? nd : 1, sizeof *rnd);
@@ -212,7 +220,8 @@ static int select_members(struct fota_req *r, struct fota_rollout *ro, const str
     for (size_t i = 0; i < nd; i++) {
         if (f->ids && !bsearch(&ds[i].id, f->ids, f->nids, sizeof *f->ids, cmp_id))
             continue; /* not named: skip the lookup */
-        int online = fota_devchan_online(ro->ro->ch, ds[i].id);
+        const struct fota_rollout_seen *sn = fota_rollout_pull_find(seen, nseen, ds[i].id);
+        int online = ro->pull ? sn && sn->online : fota_devchan_online(ro->ro->ch, ds[i].id);
         if (!filter_match(f, &ds[i], online))
             continue;
         if (strcmp(ds[i].rom_version, ro->row.version) == 0) {
@@ -232,6 +241,7 @@ static int select_members(struct fota_req *r, struct fota_rollout *ro, const str
     n->total = (int64_t)ro->n;
     free(ds);
     free(rnd);
+    free(seen);
     return 0;
 }
 
@@ -315,6 +325,12 @@ static void create_handler(struct fota_req *r)
                          x->row.version);
         goto fail;
     }
+    int pull = fota_rollout_pull_setup(x, r->srv->store);
+    if (pull < 0) {
+        fota_reply_error(r, 500, "cannot read product %lld: %s", (long long)prod.id,
+                         fota_errname(pull));
+        goto fail;
+    }
     if (fota_rollout_running(ro) >= FOTA_ROLLOUT_RUNNING_MAX) {
         fota_reply_error(r, 429, "%d rollouts are running; wait for one to finish",
                          FOTA_ROLLOUT_RUNNING_MAX);
@@ -330,9 +346,10 @@ static void create_handler(struct fota_req *r)
         goto fail;
     }
     FOTA_INFO("rollout created rollout=%lld product=%lld version=%s total=%zu online=%lld "
-              "queued=%lld skipped=%lld window=%lld", (long long)x->row.id, (long long)prod.id,
-              x->row.version, x->n, (long long)x->row.n.waiting, (long long)x->row.n.queued,
-              (long long)x->row.n.skipped, (long long)x->row.window);
+              "queued=%lld skipped=%lld window=%lld devices=%s", (long long)x->row.id,
+              (long long)prod.id, x->row.version, x->n, (long long)x->row.n.waiting,
+              (long long)x->row.n.queued, (long long)x->row.n.skipped, (long long)x->row.window,
+              x->pull ? "pull" : "channel");
     fota_rollout_start(ro, x);
     fota_reply_json(r, 202, json_pack("{s:o}", "rollout", fota_rollout_json(&x->row)));
     goto out;

@@ -29,6 +29,7 @@ struct fota_rollout_member {
     uint8_t dirty;                     /* its member row (and command row) need a write */
     uint8_t reboot_due;                /* sys_reboot to send (rollout with reboot) */
     uint8_t active;                    /* counts against the window */
+    uint8_t triggered;                 /* pull: its offer was triggered over MQTT */
 };
 
 /* A member that came online: pushed from due_ms on (monotonic). */
@@ -51,6 +52,9 @@ struct fota_rollout {
     char *tmpl;                        /* its sys_upgrade push with placeholders */
     int tmpl_len, auth_off, nonce_off, nonce_end;
     json_t *ok_result;                 /* the command row result of a D7 success */
+    int pull;                          /* pull-based devices (an arduino product): offered
+                                        * a command row, not pushed (rollout_pull.c) */
+    int64_t grace_s;                   /* pull: the product's checkin_interval */
 };
 
 /* The module's state. */
@@ -106,6 +110,40 @@ void fota_rollout_make_template(struct fota_rollout *r);
 void fota_rollout_pump(struct fota_rollout *r);
 void fota_rollout_send_reboots(struct fota_rollout *r);
 void fota_rollout_check_timeouts(struct fota_rollout *r);
+
+/* Devices of the product upgrading now (active members of its rollouts). */
+int64_t fota_rollout_product_active(struct fota_rollouts *ro, int64_t product_id);
+
+/* rollout_pull.c: rollouts of pull-based devices (docs/arduino.md). */
+/* Where a pull-based device is: online (a check-in within the product's
+ * checkin_interval, or Online over MQTT for a device known there), and
+ * whether it is known over MQTT. */
+struct fota_rollout_seen {
+    int64_t device_id;
+    uint8_t online;
+    uint8_t mqtt;
+};
+/* Makes r a pull rollout when its product is an arduino product (grace_s
+ * from its checkin_interval). 1 pull, 0 not, or the store's error. */
+int fota_rollout_pull_setup(struct fota_rollout *r, struct fota_store *st);
+/* Every arduino device of the product with its presence, in device id
+ * order (free()). 0 or the store's error. */
+int fota_rollout_pull_presence(struct fota_store *st, int64_t product_id, int64_t grace_s,
+                               struct fota_rollout_seen **out, size_t *n);
+/* device_id's entry in a presence list, or NULL. */
+const struct fota_rollout_seen *fota_rollout_pull_find(const struct fota_rollout_seen *seen,
+                                                      size_t n, int64_t device_id);
+/* Offers waiting members (those that came online first) while the
+ * product's window has room: their command rows, then the hub's OFFER. */
+void fota_rollout_pull_pump(struct fota_rollout *r);
+/* Offers not taken by their deadline are withdrawn (the device never
+ * checked in) or time out; taken ones time out. */
+void fota_rollout_pull_timeouts(struct fota_rollout *r);
+/* Cancels the command rows of offers the rollout calls back, now. */
+void fota_rollout_pull_call_back(struct fota_rollout *r, const int64_t *cmd_ids, size_t k);
+/* After a restart: queued members whose devices are online wait for the
+ * window again; offered ones keep their offer. */
+void fota_rollout_pull_resume(struct fota_rollout *r);
 
 /* rollout_api.c: adds the REST routes. 0 or -1. */
 int fota_rollout_api_routes(struct fota_rollouts *ro);

@@ -70,7 +70,7 @@ static int push(struct fota_rollout *r, struct fota_rollout_member *m, const cha
     return fota_devchan_send(ro->ch, m->device_id, buf, n);
 }
 
-static int64_t product_active(struct fota_rollouts *ro, int64_t product_id)
+int64_t fota_rollout_product_active(struct fota_rollouts *ro, int64_t product_id)
 {
     int64_t a = 0;
     for (struct fota_rollout *r = ro->list; r; r = r->next)
@@ -109,7 +109,11 @@ void fota_rollout_pump(struct fota_rollout *r)
     r->pumped = 1;
     if (r->row.state != FOTA_ROLLOUT_RUNNING)
         return;
-    int64_t room_used = product_active(r->ro, r->row.product_id);
+    if (r->pull) {
+        fota_rollout_pull_pump(r);
+        return;
+    }
+    int64_t room_used = fota_rollout_product_active(r->ro, r->row.product_id);
     int64_t now = fota_clock_mono_ms();
     size_t k = 0;
     /* Members that came online first (they waited longest), then the rest in id order. */
@@ -144,6 +148,10 @@ void fota_rollout_send_reboots(struct fota_rollout *r)
 
 void fota_rollout_check_timeouts(struct fota_rollout *r)
 {
+    if (r->pull) {
+        fota_rollout_pull_timeouts(r);
+        return;
+    }
     int64_t now_s = (fota_clock_mono_ms() - r->t0_ms) / 1000;
     for (size_t i = 0; i < r->n && r->row.n.active > 0; i++) {
         struct fota_rollout_member *m = &r->m[i];

@@ -1,0 +1,306 @@
+/* rollout_pull.c - rollouts of pull-based devices (arduino products:
+ * sketches, Tasmota, ESPHome). Such a device cannot be pushed to: it asks
+ * for its firmware. A rollout offers it its version by writing the member's
+ * sys_upgrade command row as queued, which the device's next check-in takes
+ * as its target, and tells the hub (FOTA_HUB_DEVICE_OFFER), so that a device
+ * reachable over MQTT is told to fetch it now. A member holds a window slot
+ * from the offer until its outcome (DEVICE_REPORT: the confirming check-in,
+ * a failing one, Tasmota's own report) or its timeout. Offers go to online
+ * members (a check-in within the product's checkin_interval, or Online over
+ * MQTT); the others wait, queued, until their device shows up.
+ *
+ * Deadlines (monotonic, from the offer, then from the download once the
+ * device took it): a device told over MQTT has the rollout's timeout; one
+ * that polls has its checkin_interval on top. An offer nobody took by then is
+ * withdrawn when the device never checked in since (its row is cancelled, the
+ * member waits again and frees its slot: a device that never checks in stays
+ * waiting without holding the window); a device that checked in without
+ * taking it, or took it and never confirmed, timed out. docs/arduino.md. */
+#include "rollout_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "fota_str.h"
+#include "hub.h"
+#include "log.h"
+#include "xmalloc.h"
+
+int fota_rollout_pull_setup(struct fota_rollout *r, struct fota_store *st)
+{
+    struct fota_arduino_product *p = fota_xmalloc(sizeof(*p));
+    int rc = st->ops->arduino_product_get(st, r->row.product_id, p);
+
+    if (rc == 0) {
+        r->pull = 1;
+        r->grace_s = p->checkin_interval > 0 ? p->checkin_interval : 0;
+    }
+    free(p);
+    return rc == 0 ? 1 : rc == FOTA_ENOENT ? 0 : rc;
+}
+
+int fota_rollout_pull_presence(struct fota_store *st, int64_t product_id, int64_t grace_s,
+                               struct fota_rollout_seen **out, size_t *n)
+{
+    struct fota_arduino_device *ds = NULL;
+    size_t nd = 0;
+    int64_t now = fota_clock_wall_s();
+    int rc = st->ops->arduino_device_list(st, product_id, &ds, &nd);
+
+    *out = NULL;
+    *n = 0;
+    if (rc < 0)
+        return rc;
+    *out = fota_xcalloc(nd ? nd : 1, sizeof **out);
+    for (size_t i = 0; i < nd; i++) {
+        struct fota_rollout_seen *s = &(*out)[i];
+        s->device_id = ds[i].device_id;
+        s->mqtt = ds[i].mqtt_topic[0] != '\0';
+        /* a device known over MQTT is where its LWT says; one that polls is
+         * online while its last check-in is younger than checkin_interval */
+        s->online = s->mqtt ? strcmp(ds[i].mqtt_lwt, "Online") == 0
+                            : ds[i].last_checkin > 0 && now - ds[i].last_checkin < grace_s;
+    }
+    *n = nd;
+    free(ds);
+    return 0;
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+    int64_t x = ((const struct fota_rollout_seen *)a)->device_id;
+    int64_t y = ((const struct fota_rollout_seen *)b)->device_id;
+    return x < y ? -1 : x > y;
+}
+
+const struct fota_rollout_seen *fota_rollout_pull_find(const struct fota_rollout_seen *seen,
+                                                      size_t n, int64_t device_id)
+{
+    struct fota_rollout_seen key = { .device_id = device_id };
+    return seen && n ? bsearch(&key, seen, n, sizeof *seen, cmp_seen) : NULL;
+}
+
+/* Cancels command rows now (a withdrawn, unreachable or cancelled offer),
+ * each with the reason as its result. */
+static void rows_cancel(struct fota_rollout *r, const int64_t *ids, size_t k, const char *why)
+{
+    struct fota_store *st = r->ro->srv->store;
+    struct fota_command_set *cs = fota_xreallocarray(NULL, k ? k : 1, sizeof *cs);
+    json_t *res = json_pack("{s:s}", "withdrawn", why);
+    int rc;
+
+    for (size_t i = 0; i < k; i++)
+        cs[i] = (struct fota_command_set){ ids[i], FOTA_CMD_CANCELLED, 0, res };
+    rc = k ? st->ops->command_update_batch(st, cs, k) : 0;
+    if (rc < 0)
+        FOTA_ERROR("rollout command rows not cancelled rollout=%lld rows=%zu error=%s",
+                   (long long)r->row.id, k, fota_errname(rc));
+    json_decref(res);
+    free(cs);
+}
+
+void fota_rollout_pull_call_back(struct fota_rollout *r, const int64_t *cmd_ids, size_t k)
+{
+    rows_cancel(r, cmd_ids, k, "the rollout was cancelled");
+}
+
+/* A member in the ready list (due when its device showed up). */
+static void ready_add(struct fota_rollout *r, struct fota_rollout_member *m, int64_t due_ms)
+{
+    if (r->nready == r->capready) {
+        r->capready = r->capready ? r->capready * 2 : 64;
+        r->ready = fota_xreallocarray(r->ready, r->capready, sizeof *r->ready);
+    }
+    r->ready[r->nready++] = (struct fota_rollout_ready){ (uint32_t)(m - r->m), due_ms };
+}
+
+/* Writes the command rows of the k members idx[] (one transaction; a
+ * device deleted meanwhile makes the batch fail: then one at a time), then
+ * offers each on the hub. Returns how many now hold a window slot. */
+static int64_t offer(struct fota_rollout *r, const uint32_t *idx, size_t k)
+{
+    struct fota_rollouts *ro = r->ro;
+    struct fota_store *st = ro->srv->store;
+    int64_t *ids = fota_xreallocarray(NULL, k, sizeof *ids);
+    int64_t *nonces = fota_xreallocarray(NULL, k, sizeof *nonces);
+    int64_t *cids = fota_xcalloc(k, sizeof *cids);
+    int64_t *gone = fota_xreallocarray(NULL, k, sizeof *gone);
+    struct fota_command t = { 0 };
+    size_t ngone = 0;
+    int64_t taken = 0;
+    int rc;
+
+    fota_str_copy(t.action, sizeof t.action, "sys_upgrade");
+    t.params = json_pack("{s:s}", "version", r->row.version);
+    t.state = FOTA_CMD_QUEUED;
+    for (size_t i = 0; i < k; i++) {
+        ids[i] = r->m[idx[i]].device_id;
+        nonces[i] = r->m[idx[i]].nonce;
+    }
+    rc = st->ops->command_create_many(st, &t, ids, nonces, cids, k);
+    for (size_t i = 0; rc < 0 && i < k; i++)
+        if (st->ops->command_create_many(st, &t, &ids[i], &nonces[i], &cids[i], 1) < 0)
+            cids[i] = 0;
+    for (size_t i = 0; i < k; i++) {
+        struct fota_rollout_member *m = &r->m[idx[i]];
+        if (cids[i] <= 0) {
+            FOTA_WARN("rollout offer failed rollout=%lld dev=%lld reason=\"its command row "
+                      "cannot be written\"", (long long)r->row.id, (long long)m->device_id);
+            r->row.n.waiting--;
+            fota_rollout_finish_member(r, m, FOTA_RM_FAILED);
+            continue;
+        }
+        struct fota_hub_offer ev = { m->device_id, r->row.product_id, r->row.version };
+        int64_t a = fota_hub_publish(ro->srv, FOTA_HUB_DEVICE_OFFER, &ev);
+        if (a == FOTA_HUB_OFFER_UNREACHABLE) {
+            /* known over MQTT but not reachable now: it waits for its Online */
+            gone[ngone++] = cids[i];
+            r->row.n.waiting--;
+            r->row.n.queued++;
+            fota_rollout_set_state(r, m, FOTA_RM_QUEUED);
+            continue;
+        }
+        m->cmd_id = cids[i];
+        m->triggered = a == FOTA_HUB_OFFER_TRIGGERED;
+        fota_rollout_count_delivered(r, m);
+        fota_rollout_set_state(r, m, FOTA_RM_DELIVERED);
+        taken++;
+    }
+    if (ngone)
+        rows_cancel(r, gone, ngone, "the device is not reachable over MQTT");
+    FOTA_DEBUG("rollout offers rollout=%lld offered=%lld unreachable=%zu", (long long)r->row.id,
+               (long long)taken, ngone);
+    json_decref(t.params);
+    free(ids);
+    free(nonces);
+    free(cids);
+    free(gone);
+    return taken;
+}
+
+void fota_rollout_pull_pump(struct fota_rollout *r)
+{
+    int64_t room = r->row.window - fota_rollout_product_active(r->ro, r->row.product_id);
+    int64_t now = fota_clock_mono_ms();
+    uint32_t *idx;
+    size_t k, ready_used = 0;
+
+    if (room <= 0 || r->row.state != FOTA_ROLLOUT_RUNNING)
+        return;
+    idx = fota_xreallocarray(NULL, (size_t)(room < (int64_t)r->n ? room : (int64_t)r->n) + 1,
+                             sizeof *idx);
+    /* Rounds until the window is full or nobody waits: an unreachable
+     * device takes no slot, so the next round fills it. */
+    while (room > 0) {
+        k = 0;
+        /* members whose device showed up first (they waited longest) */
+        while (ready_used < r->nready && r->ready[ready_used].due_ms <= now &&
+               (int64_t)k < room) {
+            struct fota_rollout_member *m = &r->m[r->ready[ready_used++].idx];
+            if (m->state == FOTA_RM_WAITING)
+                idx[k++] = (uint32_t)(m - r->m);
+        }
+        while (r->cursor < r->n && (int64_t)k < room) {
+            struct fota_rollout_member *m = &r->m[r->cursor++];
+            if (m->state == FOTA_RM_WAITING)
+                idx[k++] = (uint32_t)(m - r->m);
+        }
+        if (k == 0)
+            break;
+        room -= offer(r, idx, k);
+    }
+    if (ready_used > 0) {
+        memmove(r->ready, r->ready + ready_used, (r->nready - ready_used) * sizeof *r->ready);
+        r->nready -= ready_used;
+    }
+    free(idx);
+    fota_rollout_marks(r);
+}
+
+/* The offer to m ran out with the device unseen since: it goes back to
+ * waiting (a device told over MQTT is told again when the window has room,
+ * one that polls waits until it checks in) and frees its slot. */
+static void withdraw(struct fota_rollout *r, struct fota_rollout_member *m)
+{
+    struct fota_rollout_counts *n = &r->row.n;
+    int64_t cmd = m->cmd_id;
+
+    rows_cancel(r, &cmd, 1, "the device did not check in");
+    m->cmd_id = 0;
+    m->active = 0;
+    n->active--;
+    n->delivered--;
+    if (m->triggered) {
+        n->waiting++;
+        fota_rollout_set_state(r, m, FOTA_RM_WAITING);
+        ready_add(r, m, fota_clock_mono_ms());
+    } else {
+        n->queued++;
+        fota_rollout_set_state(r, m, FOTA_RM_QUEUED);
+    }
+    FOTA_INFO("rollout offer withdrawn rollout=%lld dev=%lld reason=\"no check-in since the "
+              "offer\" waits=%s", (long long)r->row.id, (long long)m->device_id,
+              m->triggered ? "window" : "check-in");
+    m->triggered = 0;
+}
+
+void fota_rollout_pull_timeouts(struct fota_rollout *r)
+{
+    struct fota_store *st = r->ro->srv->store;
+    int64_t now_s = (fota_clock_mono_ms() - r->t0_ms) / 1000;
+    struct fota_arduino_device a;
+
+    for (size_t i = 0; i < r->n && r->row.n.active > 0; i++) {
+        struct fota_rollout_member *m = &r->m[i];
+        if (!m->active)
+            continue;
+        int64_t limit = r->row.timeout_s + (m->triggered ? 0 : r->grace_s);
+        if (now_s < (int64_t)m->pushed_s + limit)
+            continue;
+        if (m->state == FOTA_RM_DELIVERED) {
+            /* seconds on both sides: a check-in in the second of the offer
+             * counts as before it (a withdrawal is no failure) */
+            int64_t offered = r->row.created + m->pushed_s;
+            if (st->ops->arduino_device_get(st, m->device_id, &a) != 0 ||
+                a.last_checkin <= offered) {
+                withdraw(r, m);
+                continue;
+            }
+        }
+        FOTA_INFO("rollout member timed out rollout=%lld dev=%lld state=%s waited_s=%lld",
+                  (long long)r->row.id, (long long)m->device_id,
+                  m->state == FOTA_RM_DELIVERED ? "offered" : "downloaded",
+                  (long long)(now_s - m->pushed_s));
+        fota_rollout_finish_member(r, m, FOTA_RM_TIMEOUT);
+    }
+    fota_rollout_marks(r);
+}
+
+void fota_rollout_pull_resume(struct fota_rollout *r)
+{
+    struct fota_rollout_seen *seen = NULL;
+    size_t ns = 0;
+
+    if (fota_rollout_pull_presence(r->ro->srv->store, r->row.product_id, r->grace_s, &seen,
+                                   &ns) < 0) {
+        FOTA_WARN("rollout presence unknown rollout=%lld: queued members wait for their "
+                  "devices", (long long)r->row.id);
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        struct fota_rollout_member *m = &r->m[i];
+        const struct fota_rollout_seen *s = fota_rollout_pull_find(seen, ns, m->device_id);
+        if (!s)
+            continue;
+        if (m->active)
+            m->triggered = s->mqtt;
+        else if (m->state == FOTA_RM_QUEUED && s->online) {
+            r->row.n.queued--;
+            r->row.n.waiting++;
+            fota_rollout_set_state(r, m, FOTA_RM_WAITING);
+        }
+    }
+    r->cursor = 0;
+    free(seen);
+}
