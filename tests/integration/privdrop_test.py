@@ -4,13 +4,17 @@ those made after the drop: an upload, a reload), and it refuses an unknown user 
 data dir of another user (exit 1), also as root without --user. Needs root (as in CI).
 
 The user is `nobody`, which cannot traverse the work dir's ancestors (the build tree may sit
-under /root): fotad runs in a mount namespace of its own where the test's dir is bind-mounted
-on /mnt, so it reaches the data dir as /mnt/data while the test reads it where it is."""
+under /root, and SQLite opens the database by its absolute path): fotad runs in a mount
+namespace of its own where the test's dir is bind-mounted on /mnt, so it reaches the data dir as
+/mnt/data while the test reads it where it is. In a chroot whose root is no mount point (as
+fresh-debian.sh makes) the namespace cannot be made private: the bind mount may then show
+outside it too, and the test unmounts it itself."""
 import os
 import pwd
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -57,13 +61,21 @@ def owners(top):
     return res
 
 
-def in_namespace(d, outer):
+def private_mounts():
+    """True when a new mount namespace can be made private (/ is a mount point)."""
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                       capture_output=True)
+    return p.returncode == 0
+
+
+def in_namespace(d, outer, private):
     """Runs d's fotad in a new mount namespace with `outer` on /mnt and its paths under it."""
     for i, a in enumerate(d.args[:-1]):
         if a in ("--data", "-c") and d.args[i + 1].startswith(outer + "/"):
             d.args[i + 1] = MNT + d.args[i + 1][len(outer):]
     script = "mount --bind %s %s && exec \"$@\"" % (shlex.quote(outer), MNT)
-    d.args = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"] + d.args
+    d.args = ["unshare", "--mount", "--propagation", "private" if private else "unchanged",
+              "sh", "-c", script, "sh"] + d.args
 
 
 def test_runs_as_user():
@@ -78,7 +90,16 @@ def test_runs_as_user():
     os.chmod(conf, 0o644)
     port = free_low_port()
     d = Fotad(data_dir=data, config=conf, extra=["--http-port", str(port)])
-    in_namespace(d, outer)
+    private = private_mounts()
+    in_namespace(d, outer, private)
+    try:
+        runs_as_user(d, pw, port, data, conf)
+    finally:
+        if not private:
+            subprocess.run(["umount", "--lazy", MNT], capture_output=True)
+
+
+def runs_as_user(d, pw, port, data, conf):
     d.start()
     check(d.http_port == port, "listens on %d, want %d" % (d.http_port, port))
     d.wait_log(r"running as user user=%s uid=%d gid=%d" % (USER, pw.pw_uid, pw.pw_gid))
