@@ -68,14 +68,43 @@ static void route_call_main(void *arg)
     r->parked = 0;
 }
 
+/* A refusal decided on the request's head (http_gate.c): the reply closes
+ * the connection, whose unread body would otherwise be taken for the next
+ * request. */
+static void reply_refused(struct fota_req *r, int status, const char *why, unsigned retry_after)
+{
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    evhttp_add_header(oh, "Connection", "close");
+    if (retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%u", retry_after);
+        evhttp_add_header(oh, "Retry-After", ra);
+    }
+    fota_reply_error(r, status, "%s", why);
+}
+
+/* 1 if a percent-decoded text held a NUL (%00): C strings would end there,
+ * so "f.bin%00.txt" would name f.bin. */
+static int has_nul(const char *raw)
+{
+    for (const char *p = raw ? strchr(raw, '%') : NULL; p; p = strchr(p + 1, '%'))
+        if (p[1] == '0' && p[2] == '0')
+            return 1;
+    return 0;
+}
+
 /* The request as handlers see it: peer, ids, method, decoded path, query.
- * NULL after replying 400 to a malformed query (r is released then). */
+ * NULL after replying to a request refused on its head, a path or query
+ * with %00 or a malformed query (r is released then). */
 static struct fota_req *req_new(struct http_loop *hl, struct evhttp_request *ev)
 {
     struct fota_http *h = hl->hh;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
     struct fota_req *r = fota_xcalloc(1, sizeof(*r));
+    int refused = 0;
+    unsigned retry_after = 0;
+    char why[160];
 
     r->peer_buf[0] = '-';
     if (evcon) {
@@ -87,6 +116,7 @@ static struct fota_req *req_new(struct http_loop *hl, struct evhttp_request *ev)
                      addr, port);
         struct conn *c = fota_http__conn_track(hl, evcon);
         r->conn_id = c->id;
+        refused = fota_http__gate_next(c, evcon, r, why, sizeof(why), &retry_after);
     }
     TAILQ_INIT(&r->query);
     r->ev = ev;
@@ -95,7 +125,8 @@ static struct fota_req *req_new(struct http_loop *hl, struct evhttp_request *ev)
     r->hloop = hl;
     r->id = __atomic_add_fetch(&h->next_req, 1, __ATOMIC_RELAXED);
     r->peer = r->peer_buf;
-    r->path_buf = fota_http_route_path(uri ? evhttp_uri_get_path(uri) : NULL);
+    const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
+    r->path_buf = fota_http_route_path(raw_path);
     r->path = r->path_buf;
     const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
     int bad_query = q && evhttp_parse_query_str(q, &r->query) != 0;
@@ -103,6 +134,16 @@ static struct fota_req *req_new(struct http_loop *hl, struct evhttp_request *ev)
     /* Only a POST may tunnel another method: no query lookup for the others. */
     r->method = fota_http_route_method(ev_method, ev_method == EVHTTP_REQ_POST ?
                                        fota_req_query(r, "method") : NULL, &r->head);
+    if (refused) {
+        reply_refused(r, refused, why, retry_after);
+        fota_req_release(r);
+        return NULL;
+    }
+    if (has_nul(raw_path) || has_nul(q)) {
+        fota_reply_error(r, 400, "%%00 (a NUL byte) in the path or query");
+        fota_req_release(r);
+        return NULL;
+    }
     if (bad_query) {
         fota_reply_error(r, 400, "malformed query string");
         fota_req_release(r);
@@ -203,7 +244,9 @@ static void loop_reload(struct http_loop *hl)
     for (int i = 0; i < 2; i++) {
         if (!es[i])
             continue;
-        evhttp_set_max_body_size(es[i], (ev_ssize_t)hl->max_upload);
+        /* Bodies beyond the small ones are uploads: the gate raises the
+         * limit to max_upload for each one it lets in (http_gate.c). */
+        evhttp_set_max_body_size(es[i], (ev_ssize_t)FOTA_HTTP_SMALL_BODY);
         evhttp_set_max_headers_size(es[i], 16384);
         evhttp_set_timeout(es[i], (int)hl->http_timeout);
     }
@@ -227,6 +270,8 @@ static void loop_free(struct http_loop *hl)
         struct conn *c = hl->buckets[b];
         while (c) {
             struct conn *next = c->next;
+            /* Its bufferevent is gone with evhttp: only the memory. */
+            fota_http__body_release(hl->hh, c->g.reserved);
             free(c);
             c = next;
         }
@@ -247,7 +292,6 @@ static struct http_loop *loop_new(struct fota_http *h, struct fota_loop *loop)
     hl->fd_plain = hl->fd_tls = -1;
     hl->max_upload = c->max_upload;
     hl->http_timeout = c->http_timeout;
-    hl->errpages.max_upload = &hl->max_upload;
     return hl;
 }
 
@@ -256,6 +300,8 @@ struct fota_http *fota_http_new(struct fota_server *srv)
     struct fota_http *h = fota_xcalloc(1, sizeof(*h));
     h->srv = srv;
     srv->http = h;
+    h->upload_memory = fota_http_conf(srv)->upload_memory;
+    fota_http__trim_init(h);
     int n = srv->nloops > 0 ? srv->nloops : 1;
     for (int i = 0; i < n; i++) {
         h->loops[i] = loop_new(h, srv->loops[i]);
@@ -288,6 +334,7 @@ static void reload_job(void *arg, int cancelled)
 void fota_http_reload(struct fota_http *h)
 {
     const struct fota_http_conf *c = fota_http_conf(h->srv);
+    __atomic_store_n(&h->upload_memory, c->upload_memory, __ATOMIC_RELAXED);
     for (int i = 0; i < h->nloops; i++) {
         struct http_loop *hl = h->loops[i];
         if (i > 0 && h->srv->workers_running >= i) {
@@ -480,6 +527,8 @@ void fota_http_free(struct fota_http *h)
     h->srv->http = NULL;
     for (int i = h->nloops; i-- > 0;)
         loop_free(h->loops[i]);
+    if (h->trim)
+        event_free(h->trim);
     fota_http_routes_free(&h->routes);
     free(h);
 }

@@ -31,6 +31,11 @@
 
 #include "server.h"
 
+/* Bodies up to this size (JSON) any request may send; a larger one is an
+ * upload, which needs the admin key on its headers (checked before the body
+ * is read) and room in upload_memory. */
+#define FOTA_HTTP_SMALL_BODY 65536u
+
 #define FOTA_ROUTE_MAX_CAPS 4
 #define FOTA_ROUTE_CAP_LEN  96
 
@@ -63,6 +68,7 @@ struct fota_req {
     void *hloop;                      /* private (http.c) */
     int parked;                       /* private: its loop waits while the main loop runs it */
     int quiet;                        /* 1: the reply is logged at DEBUG (the handler logs it) */
+    uint64_t body_reserved;           /* private: upload_memory its body holds */
 };
 
 /* Route flag: the handler is thread-safe and runs on any loop (see above). */
@@ -75,6 +81,7 @@ struct fota_http_conf {
     int      http_port;         /* 0 = ephemeral, FOTA_PORT_OFF = disabled */
     int      https_port;        /* only used when tls_cert and tls_key are set */
     uint64_t max_upload;        /* largest request body, bytes */
+    uint64_t upload_memory;     /* upload bodies held at once, bytes */
     unsigned http_timeout;      /* s: idle/read timeout of a connection */
     unsigned workers;           /* HTTP event loops, 0 = one per core */
 };
@@ -92,7 +99,7 @@ int fota_http_listen(struct fota_http *h);
 void fota_http_drain(struct fota_http *h);
 /* 1 while requests or connections seen by the server are still open. */
 int fota_http_busy(const struct fota_http *h);
-/* Applies reloadable settings (max_upload, http_timeout). */
+/* Applies reloadable settings (max_upload, upload_memory, http_timeout). */
 void fota_http_reload(struct fota_http *h);
 /* Closes every connection and frees the server; srv->http becomes NULL. */
 void fota_http_free(struct fota_http *h);

@@ -1,7 +1,9 @@
-/* http_conn.c - connection accounting for fotad's HTTP loops: bufferevents
- * handed to evhttp are "fresh" until they carry a request, then tracked until
- * closed (hash tables by pointer), so draining on SIGTERM knows what is open
- * and an event stream learns that its connection went away. */
+/* http_conn.c - connection accounting for fotad's HTTP loops (struct conn,
+ * http_int.h): bufferevents handed to evhttp are "fresh" until they carry a
+ * request, then tracked until closed (hash tables by pointer), so draining
+ * on SIGTERM knows what is open and an event stream learns that its
+ * connection went away. Each carries its gate (http_gate.c) from creation
+ * to close. */
 #include "http_int.h"
 
 #include <stdlib.h>
@@ -11,7 +13,11 @@
 
 #include "xmalloc.h"
 
-static void fresh_done(struct http_loop *h, struct bufferevent *bev);
+static void conn_free(struct conn *c)
+{
+    fota_http__gate_cleanup(c);
+    free(c);
+}
 
 /* Fibonacci hashing of the pointer: malloc's fixed strides spread evenly. */
 static unsigned bucket_of(const void *p)
@@ -46,7 +52,35 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
         if (cb)
             cb(ud);
     }
-    free(c);
+    conn_free(c);   /* the bufferevent still exists: evhttp frees it after this */
+}
+
+/* Out of the fresh list and hash; drops our bufferevent reference. */
+static void fresh_remove(struct http_loop *h, struct conn *c)
+{
+    for (struct conn **pp = &h->fresh_hash[bucket_of(c->bev)]; *pp; pp = &(*pp)->fhnext)
+        if (*pp == c) {
+            *pp = c->fhnext;
+            break;
+        }
+    if (c->fprev)
+        c->fprev->fnext = c->fnext;
+    else
+        h->fresh = c->fnext;
+    if (c->fnext)
+        c->fnext->fprev = c->fprev;
+    c->fprev = c->fnext = c->fhnext = NULL;
+    bufferevent_decref(c->bev);
+    loop_busy_update(h);
+}
+
+/* The fresh connection of bev, NULL if none. */
+static struct conn *fresh_find(struct http_loop *h, struct bufferevent *bev)
+{
+    for (struct conn *c = h->fresh_hash[bucket_of(bev)]; c; c = c->fhnext)
+        if (c->bev == bev)
+            return c;
+    return NULL;
 }
 
 struct conn *fota_http__conn_track(struct http_loop *h, struct evhttp_connection *evcon)
@@ -55,12 +89,19 @@ struct conn *fota_http__conn_track(struct http_loop *h, struct evhttp_connection
     for (struct conn *c = h->buckets[b]; c; c = c->next)
         if (c->evcon == evcon)
             return c;
-    struct conn *c = fota_xcalloc(1, sizeof(*c));
-    fresh_done(h, evhttp_connection_get_bufferevent(evcon));
-    h->conns_created++;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    struct conn *c = fresh_find(h, bev);
+    if (c) {
+        fresh_remove(h, c);   /* evhttp holds the bufferevent; closecb from now on */
+    } else {                  /* not made by our bufferevent factory: no gate */
+        c = fota_xcalloc(1, sizeof(*c));
+        c->bev = bev;
+        c->h = h;
+        h->conns_created++;
+    }
+    c->tracked = 1;
     c->evcon = evcon;
     c->id = __atomic_add_fetch(&h->hh->next_conn, 1, __ATOMIC_RELAXED);
-    c->h = h;
     c->next = h->buckets[b];
     h->buckets[b] = c;
     h->conns_tracked++;
@@ -72,22 +113,13 @@ struct conn *fota_http__conn_track(struct http_loop *h, struct evhttp_connection
     return c;
 }
 
-void fota_http__fresh_unlink(struct http_loop *h, struct fresh *f)
+void fota_http__fresh_unlink(struct http_loop *h, struct conn *c)
 {
-    for (struct fresh **pp = &h->fresh_hash[bucket_of(f->bev)]; *pp; pp = &(*pp)->hnext)
-        if (*pp == f) {
-            *pp = f->hnext;
-            break;
-        }
-    if (f->prev)
-        f->prev->next = f->next;
-    else
-        h->fresh = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
-    bufferevent_decref(f->bev);
-    free(f);
-    loop_busy_update(h);
+    struct bufferevent *bev = c->bev;
+    bufferevent_incref(bev);   /* the gate lets go of it first */
+    fresh_remove(h, c);
+    conn_free(c);
+    bufferevent_decref(bev);
 }
 
 /* Drops connections evhttp closed before they carried a request (bad
@@ -95,19 +127,19 @@ void fota_http__fresh_unlink(struct http_loop *h, struct fresh *f)
 void fota_http__fresh_sweep(evutil_socket_t fd, short what, void *arg)
 {
     struct http_loop *h = arg;
-    struct fresh *f = h->fresh;
+    struct conn *c = h->fresh;
     (void)fd;
     (void)what;
-    while (f) {
-        struct fresh *next = f->next;
+    while (c) {
+        struct conn *next = c->fnext;
         bufferevent_data_cb rd = NULL, wr = NULL;
         bufferevent_event_cb ev = NULL;
-        bufferevent_getcb(f->bev, &rd, &wr, &ev, NULL);
+        bufferevent_getcb(c->bev, &rd, &wr, &ev, NULL);
         if (!rd && !wr && !ev) {
-            fota_http__fresh_unlink(h, f);
+            fota_http__fresh_unlink(h, c);
             h->conns_created--;
         }
-        f = next;
+        c = next;
     }
     if (h->fresh) {
         static const struct timeval tv = { 0, 100000 };
@@ -117,20 +149,20 @@ void fota_http__fresh_sweep(evutil_socket_t fd, short what, void *arg)
 
 static struct bufferevent *fresh_add(struct http_loop *h, struct bufferevent *bev)
 {
-    struct fresh *f;
     if (!bev)
         return NULL;
-    fota_http_errpage_watch(&h->errpages, bev);
-    f = fota_xcalloc(1, sizeof(*f));
+    struct conn *c = fota_xcalloc(1, sizeof(*c));
     bufferevent_incref(bev);
-    f->bev = bev;
-    f->next = h->fresh;
-    if (f->next)
-        f->next->prev = f;
-    h->fresh = f;
+    c->bev = bev;
+    c->h = h;
+    fota_http__gate_init(c);
+    c->fnext = h->fresh;
+    if (c->fnext)
+        c->fnext->fprev = c;
+    h->fresh = c;
     unsigned b = bucket_of(bev);
-    f->hnext = h->fresh_hash[b];
-    h->fresh_hash[b] = f;
+    c->fhnext = h->fresh_hash[b];
+    h->fresh_hash[b] = c;
     h->conns_created++;
     loop_busy_update(h);
     if (h->sweep && !event_pending(h->sweep, EV_TIMEOUT, NULL)) {
@@ -138,17 +170,6 @@ static struct bufferevent *fresh_add(struct http_loop *h, struct bufferevent *be
         event_add(h->sweep, &tv);
     }
     return bev;
-}
-
-/* The connection carried a request: closecb accounting takes over. */
-static void fresh_done(struct http_loop *h, struct bufferevent *bev)
-{
-    for (struct fresh *f = h->fresh_hash[bucket_of(bev)]; f; f = f->hnext)
-        if (f->bev == bev) {
-            fota_http__fresh_unlink(h, f);
-            h->conns_created--;
-            return;
-        }
 }
 
 struct bufferevent *fota_http__plain_bevcb(struct event_base *base, void *arg)

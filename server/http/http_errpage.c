@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fota_str.h"
+#include "http.h"
 #include "xmalloc.h"
 
 #define PAGE_MAX 4096                       /* libevent's pages are ~300 bytes */
@@ -114,43 +116,97 @@ static void linger_start(struct fota_http_errpages *ep, struct bufferevent *bev)
     event_add(l->timer, &now);
 }
 
-/* Builds the JSON reply for status line `line` (e.g. "HTTP/1.1 413 Payload
- * Too Large") keeping the other headers of `head`. Returns 0 when done. */
-static int rewrite(struct evbuffer *out, const char *page, size_t len, uint64_t max_upload)
+static const char *reason_of(long status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 413: return "Payload Too Large";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+/* len bytes from offset off into dst, whatever the buffer's freeze state:
+ * bufferevents keep their output's front frozen after their first write,
+ * which fails evbuffer_copyout. */
+static int peek_copy(struct evbuffer *out, size_t off, char *dst, size_t len)
+{
+    struct evbuffer_ptr at;
+    struct evbuffer_iovec v[8];
+    size_t got = 0;
+    if (evbuffer_ptr_set(out, &at, off, EVBUFFER_PTR_SET) != 0)
+        return -1;
+    int n = evbuffer_peek(out, (ev_ssize_t)len, &at, v, 8);
+    for (int i = 0; i < n && i < 8 && got < len; i++) {
+        size_t k = v[i].iov_len < len - got ? v[i].iov_len : len - got;
+        memcpy(dst + got, v[i].iov_base, k);
+        got += k;
+    }
+    return got == len ? 0 : -1;
+}
+
+/* Replaces the buffer's contents (len bytes: `keep` bytes written before
+ * the page, then the page) with those bytes and the new reply. The front
+ * is unfrozen for the moment: nothing of it has been sent yet. */
+static void replace(struct evbuffer *out, size_t len, const char *keep, size_t keep_len,
+                    struct evbuffer *reply)
+{
+    char c;
+    int frozen = len > 0 && evbuffer_copyout(out, &c, 1) < 0;
+    if (frozen)
+        evbuffer_unfreeze(out, 1);
+    evbuffer_drain(out, len);
+    evbuffer_add(out, keep, keep_len);
+    evbuffer_add_buffer(out, reply);   /* re-enters out_cb: no longer a page */
+    if (frozen)
+        evbuffer_freeze(out, 1);
+}
+
+/* The JSON reply for libevent's page (status line `page`, headers up to
+ * `end`), keeping its other headers. NULL if the page is not one. */
+static struct evbuffer *rewrite(const char *page, const char *end,
+                                const struct fota_http_errpage_hint *hint)
 {
     const char *eol = strstr(page, "\r\n");
-    const char *end = strstr(page, "\r\n\r\n");
-    const char *sp = memchr(page, ' ', len);
-    char msg[160];
-    if (!eol || !end || (size_t)(end - page) >= len || strncmp(page, "HTTP/", 5) != 0 || !sp ||
-        sp > eol)
-        return -1;
+    const char *sp = strchr(page, ' ');
+    char msg[200];
+    if (!eol || eol > end || !sp || sp > eol)
+        return NULL;
     long status = strtol(sp + 1, NULL, 10);   /* three digits, then the reason */
     if (status < 400 || status > 599)
-        return -1;
-    switch (status) {
-    case 413:
+        return NULL;
+    unsigned retry_after = 0;
+    if ((status == 413 || status == 400) && hint->status > 0) {
+        status = hint->status;
+        retry_after = hint->retry_after;
+        fota_str_copy(msg, sizeof(msg), hint->message ? hint->message : "request refused");
+    } else if (status == 413 && hint->upload) {
         snprintf(msg, sizeof(msg), "request body larger than max_upload (%llu bytes)",
-                 (unsigned long long)max_upload);
-        break;
-    case 400:
+                 (unsigned long long)hint->body_limit);
+    } else if (status == 413) {
+        snprintf(msg, sizeof(msg), "request body larger than %llu bytes (a larger one is an "
+                 "upload: POST or PUT with the admin key)", (unsigned long long)hint->body_limit);
+    } else if (status == 400) {
         snprintf(msg, sizeof(msg), "malformed request: bad request line, headers over "
                  "16384 bytes or an invalid Content-Length");
-        break;
-    case 501:
+    } else if (status == 501) {
         snprintf(msg, sizeof(msg), "method not implemented");
-        break;
-    default:
+    } else {
         snprintf(msg, sizeof(msg), "request refused by the HTTP layer");
-        break;
     }
-    char body[256];
+    char body[320];
     int blen = snprintf(body, sizeof(body), "{\"status\": %ld, \"message\": \"%s\"}\n",
                         status, msg);
+    if (blen < 0 || (size_t)blen >= sizeof(body))
+        return NULL;
     struct evbuffer *nb = evbuffer_new();
     if (!nb)
-        return -1;
-    evbuffer_add(nb, page, (size_t)(eol - page) + 2);
+        return NULL;
+    evbuffer_add_printf(nb, "HTTP/1.%c %ld %s\r\n", page[7] == '0' ? '0' : '1', status,
+                        reason_of(status));
     for (const char *p = eol + 2; p < end + 2;) {
         const char *e = strstr(p, "\r\n");
         if (!e)
@@ -160,50 +216,78 @@ static int rewrite(struct evbuffer *out, const char *page, size_t len, uint64_t 
             evbuffer_add(nb, p, (size_t)(e - p) + 2);
         p = e + 2;
     }
+    if (retry_after)
+        evbuffer_add_printf(nb, "Retry-After: %u\r\n", retry_after);
     evbuffer_add_printf(nb, "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
                         blen, body);
-    evbuffer_drain(out, len);
-    evbuffer_add_buffer(out, nb);   /* re-enters out_cb: no longer a page */
-    evbuffer_free(nb);
-    return 0;
+    return nb;
+}
+
+/* The last "HTTP/1." in buf[0..len): the page's status line (a 100
+ * Continue not yet sent may stand before it). */
+static const char *last_status_line(const char *buf, size_t len)
+{
+    const char *found = NULL;
+    for (const char *p = buf; (p = strstr(p, "HTTP/1.")) != NULL && (size_t)(p - buf) < len;
+         p += 7)
+        found = p;
+    return found;
 }
 
 static void out_cb(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
 {
-    struct bufferevent *bev = arg;
+    struct fota_http_errpage_hint *hint = arg;
     struct fota_http_errpages *ep = cur_ep;
-    char head[13], tail[sizeof(PAGE_TAIL) - 1];
+    char tail[sizeof(PAGE_TAIL) - 1];
     size_t len = evbuffer_get_length(out);
 
     if (!info->n_added || len < 64 || len > PAGE_MAX || !ep)
         return;
-    /* Cheap checks first: every reply passes through here. */
-    if (evbuffer_copyout(out, head, sizeof(head)) != (ev_ssize_t)sizeof(head) ||
-        memcmp(head, "HTTP/1.", 7) != 0 || (head[9] != '4' && head[9] != '5'))
+    /* Cheap checks first: every reply passes through here. An error status
+     * line starts the buffer (or follows a 100 Continue not yet sent). */
+    struct evbuffer_iovec first;
+    if (evbuffer_peek(out, 13, NULL, &first, 1) < 1 || first.iov_len < 13)
         return;
-    struct evbuffer_ptr at;
-    if (evbuffer_ptr_set(out, &at, len - sizeof(tail), EVBUFFER_PTR_SET) != 0 ||
-        evbuffer_copyout_from(out, &at, tail, sizeof(tail)) != (ev_ssize_t)sizeof(tail) ||
+    const char *h = first.iov_base;
+    if (memcmp(h, "HTTP/1.", 7) != 0 || (h[9] != '4' && h[9] != '5' && h[9] != '1'))
+        return;
+    if (peek_copy(out, len - sizeof(tail), tail, sizeof(tail)) != 0 ||
         memcmp(tail, PAGE_TAIL, sizeof(tail)) != 0)
         return;
     char page[PAGE_MAX + 1];
-    if (evbuffer_copyout(out, page, len) != (ev_ssize_t)len)
+    if (peek_copy(out, 0, page, len) != 0)
         return;
     page[len] = '\0';
-    const char *hend = strstr(page, "\r\n\r\n");
-    const char *type = strstr(page, PAGE_TYPE);
-    if (!hend || !type || type > hend || strstr(hend, "<HTML><HEAD>") != hend + 4)
+    const char *start = last_status_line(page, len);
+    const char *hend = start ? strstr(start, "\r\n\r\n") : NULL;
+    const char *type = start ? strstr(start, PAGE_TYPE) : NULL;
+    if (!hend || !type || type > hend || strstr(hend, "<HTML><HEAD>") != hend + 4 ||
+        (start[9] != '4' && start[9] != '5'))
         return;
-    if (rewrite(out, page, len, ep->max_upload ? *ep->max_upload : 0) == 0)
-        linger_start(ep, bev);
+    struct evbuffer *nb = rewrite(start, hend, hint);
+    if (!nb)
+        return;
+    replace(out, len, page, (size_t)(start - page), nb);
+    evbuffer_free(nb);
+    hint->status = -1;   /* evhttp closes the connection after its page */
+    linger_start(ep, hint->bev);
 }
 
-void fota_http_errpage_watch(struct fota_http_errpages *ep, struct bufferevent *bev)
+void fota_http_errpage_watch(struct fota_http_errpages *ep, struct fota_http_errpage_hint *hint)
 {
-    if (!bev)
+    if (!hint->bev)
         return;
     cur_ep = ep;
-    evbuffer_add_cb(bufferevent_get_output(bev), out_cb, bev);
+    hint->entry = evbuffer_add_cb(bufferevent_get_output(hint->bev), out_cb, hint);
+}
+
+void fota_http_errpage_unwatch(struct fota_http_errpage_hint *hint)
+{
+    /* Disabled, not removed: the buffer frees its entries with itself. */
+    if (hint->entry)
+        evbuffer_cb_clear_flags(bufferevent_get_output(hint->bev), hint->entry,
+                                EVBUFFER_CB_ENABLED);
+    hint->entry = NULL;
 }
 
 void fota_http_errpages_free(struct fota_http_errpages *ep)

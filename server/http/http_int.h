@@ -1,6 +1,7 @@
-/* http_int.h - what http.c (routes, dispatch, replies, loops) and
- * http_conn.c (connection accounting) share: the per-loop HTTP server and its
- * connection tables. Private to server/http. */
+/* http_int.h - what http.c (routes, dispatch, replies, loops),
+ * http_conn.c (connection accounting) and http_gate.c (request heads before
+ * their bodies) share: the per-loop HTTP server and its connection tables.
+ * Private to server/http. */
 #ifndef FOTA_HTTP_INT_H
 #define FOTA_HTTP_INT_H
 
@@ -11,6 +12,7 @@
 
 #include "http.h"
 #include "http_errpage.h"
+#include "http_head.h"
 #include "http_route.h"
 #include "loop.h"
 
@@ -18,24 +20,48 @@
 #define CONN_BUCKETS (1u << CONN_BITS)
 #define MAX_LISTENERS 4
 
-/* One HTTP connection that has carried a request. */
+/* The gate of one connection (http_gate.c): it reads each request's head
+ * from the input buffer as it arrives, before evhttp parses it, and decides
+ * before the body is read: framing errors are refused (400), an upload
+ * (a body over FOTA_HTTP_SMALL_BODY) needs the admin key and room in
+ * upload_memory, and the head must be complete by an absolute deadline. A
+ * refused request gets a body limit of 0 on its connection, so evhttp reads
+ * none of its body; the status and message replace evhttp's 413 (errpage)
+ * or answer at dispatch. */
+struct gate {
+    struct fota_http_head head;
+    int reading_head;              /* 1 until the head's empty line was seen */
+    size_t pos;                    /* input bytes already split into head lines */
+    size_t head_bytes;             /* the head's bytes so far */
+    int64_t t0_ms;                 /* the head's first byte (the accept, for the first) */
+    int timeout_cut;               /* the read timeout counts down to the head's deadline */
+    uint64_t reserved;             /* bytes of upload_memory held for this body */
+    struct fota_http_errpage_hint hint;   /* bev, body limit, refusal status and message */
+    char why[160];                 /* a refusal's message, when not static */
+};
+
+/* One bufferevent handed to evhttp, from its creation to its close, with
+ * its gate. Until it carries a request it is "fresh": in its loop's fresh
+ * list and hash (by bufferevent), holding a bufferevent reference (evhttp
+ * freeing it shows as NULL callbacks, found by a sweep, which then drops our
+ * reference, closing the fd). From its first request on it is tracked: in
+ * the loop's buckets by evhttp connection until evhttp closes it, so a
+ * graceful SIGTERM knows what is open and an event stream learns that its
+ * connection went away. One allocation for its whole life. */
 struct conn {
-    struct evhttp_connection *evcon;
-    uint64_t id;                   /* conn= in logs */
+    struct bufferevent *bev;
     struct http_loop *h;
+    struct evbuffer_cb_entry *in_cb;   /* the gate's input watch */
+    struct gate g;
+    int tracked;
+    struct conn *fprev, *fnext;    /* fresh list */
+    struct conn *fhnext;           /* same bucket of http_loop.fresh_hash */
+    struct evhttp_connection *evcon;   /* tracked: */
+    uint64_t id;                   /* conn= in logs */
     struct fota_req *stream;       /* open event stream on it, if any */
     fota_stream_closed_cb closed;
     void *closed_ud;
-    struct conn *next;
-};
-
-/* A bufferevent handed to evhttp that has not carried a request yet. We hold
- * a reference so the pointer stays valid; evhttp freeing it shows as NULL
- * callbacks, found by a sweep, which then drops our reference (closing the fd). */
-struct fresh {
-    struct bufferevent *bev;
-    struct fresh *prev, *next;
-    struct fresh *hnext;           /* same bucket of http_loop.fresh_hash */
+    struct conn *next;             /* same bucket of http_loop.buckets */
 };
 
 /* One loop's HTTP server: touched only on that loop's thread (after
@@ -43,8 +69,8 @@ struct fresh {
 struct http_loop {
     struct fota_http *hh;
     struct fota_loop *loop;
-    struct fresh *fresh;           /* untracked connections */
-    struct fresh *fresh_hash[CONN_BUCKETS]; /* the same, by bufferevent */
+    struct conn *fresh;            /* untracked connections */
+    struct conn *fresh_hash[CONN_BUCKETS]; /* the same, by bufferevent */
     struct event *sweep;
     struct evhttp *plain, *tls;
     struct evhttp_bound_socket *bound[MAX_LISTENERS];
@@ -72,6 +98,9 @@ struct fota_http {
     uint64_t next_req;             /* atomic */
     uint64_t next_conn;            /* atomic */
     int draining;                  /* atomic */
+    uint64_t upload_memory;        /* atomic: the setting (SIGHUP changes it) */
+    uint64_t body_reserved;        /* atomic: upload bytes held by every loop */
+    struct event *trim;            /* main loop: gives freed memory back */
 };
 
 static inline void loop_busy_update(struct http_loop *h)
@@ -88,19 +117,35 @@ static inline int http_draining(const struct fota_http *h)
 /* The access log line of a reply (http_reply.c). */
 void fota_http__log_reply(struct fota_req *r, int code, size_t len);
 
-/* Connection accounting (http_conn.c). A connection is "fresh" from the
- * moment evhttp gets its bufferevent until it carries a request; then it is
- * tracked until evhttp closes it, so a graceful SIGTERM knows what is open. */
+/* Connection accounting (http_conn.c, struct conn). */
 
-/* The tracked connection of evcon, created (and its fresh entry dropped) on
- * its first request. */
+/* The tracked connection of evcon: on its first request its fresh entry
+ * becomes tracked. */
 struct conn *fota_http__conn_track(struct http_loop *h, struct evhttp_connection *evcon);
-/* Forgets one fresh connection (drops our bufferevent reference). */
-void fota_http__fresh_unlink(struct http_loop *h, struct fresh *f);
+/* Forgets and frees one fresh connection (drops our bufferevent reference). */
+void fota_http__fresh_unlink(struct http_loop *h, struct conn *c);
 /* Timer: drops fresh connections evhttp has closed. */
 void fota_http__fresh_sweep(evutil_socket_t fd, short what, void *arg);
 /* evhttp's bufferevent factories for plain and TLS listeners. */
 struct bufferevent *fota_http__plain_bevcb(struct event_base *base, void *arg);
 struct bufferevent *fota_http__tls_bevcb(struct event_base *base, void *arg);
+
+/* The gate (http_gate.c). Starts watching a new connection's input and
+ * output (the first head's deadline counts from now). */
+void fota_http__gate_init(struct conn *c);
+/* Stops watching (the bufferevent still exists) and gives back a
+ * reservation no request took. */
+void fota_http__gate_cleanup(struct conn *c);
+/* At dispatch: the request's reservation moves to r; the refusal decided on
+ * its head, if any, is returned (its status, 0 for none; its message into
+ * why, *retry_after); then the gate starts on the next request (bytes
+ * already buffered included). */
+int fota_http__gate_next(struct conn *c, struct evhttp_connection *evcon, struct fota_req *r,
+                         char *why, size_t why_cap, unsigned *retry_after);
+/* Gives back n bytes of upload_memory (any thread); once none is held,
+ * freed memory goes back to the system a second later (malloc_trim). */
+void fota_http__body_release(struct fota_http *h, uint64_t n);
+/* Creates that timer (main loop). 0 or FOTA_ENOMEM. */
+int fota_http__trim_init(struct fota_http *h);
 
 #endif

@@ -24,15 +24,18 @@ const char *fota_req_header(const struct fota_req *r, const char *name)
 
 int fota_req_auth(struct fota_req *r, struct fota_key *key)
 {
-    const char *hdr = fota_req_header(r, "Authorization"), *k;
-    size_t len;
+    const char *hdr = fota_req_header(r, "Authorization"), *k = NULL;
+    size_t len = 0;
 
     if (!hdr) {
         fota_reply_error(r, 401, "missing Authorization: token KEY");
         return FOTA_EAUTH;
     }
-    if (fota_key_from_header(hdr, &k, &len) ||
-        fota_server_key_lookup(r->srv, k, len, key)) {
+    if (fota_key_from_header(hdr, &k, &len) != 0 && fota_http_head_auth_other(hdr, strlen(hdr))) {
+        fota_reply_error(r, 401, "the Authorization scheme is token: Authorization: token KEY");
+        return FOTA_EAUTH;
+    }
+    if (!k || fota_server_key_lookup(r->srv, k, len, key)) {
         fota_reply_error(r, 401, "invalid key");
         return FOTA_EAUTH;
     }
@@ -62,7 +65,7 @@ json_t *fota_req_json_body(struct fota_req *r)
         fota_reply_error(r, 400, "a JSON object body is required");
         return NULL;
     }
-    if (len > 65536) {
+    if (len > FOTA_HTTP_SMALL_BODY) {
         fota_reply_error(r, 413, "JSON body larger than 64 KiB");
         return NULL;
     }
@@ -114,6 +117,8 @@ void fota_req_release(struct fota_req *r)
 {
     if (!r)
         return;
+    if (r->body_reserved)
+        fota_http__body_release(r->srv ? r->srv->http : NULL, r->body_reserved);
     evhttp_clear_headers(&r->query);
     free(r->path_buf);
     free(r);

@@ -264,8 +264,9 @@ def test_http_layer_errors_json():
         path = "/v1/products/%d/roms/" % p["id"]
         for cl, want in (("20000000", 413), ("99000000000000000000", 413), ("70000", 413),
                          ("-5", 400), ("12abc", 400)):
-            head = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
-                    "boundary=b\r\nContent-Length: %s\r\n\r\n" % (path, cl)).encode()
+            head = ("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: token %s\r\n"
+                    "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %s\r\n\r\n"
+                    % (path, d.admin_key, cl)).encode()
             st, ctype, body = raw_exchange(d.http_port, head, 10.0)
             check(st == want, "Content-Length %s: status %d" % (cl, st))
             check(ctype == [b"application/json"], "Content-Length %s: type %r" % (cl, ctype))

@@ -1,0 +1,369 @@
+/* http_gate.c - what fotad decides on a request's head before evhttp reads
+ * its body (http_int.h, struct gate): the head's lines are split from the
+ * connection's input buffer as they arrive (an evbuffer callback runs before
+ * evhttp's read callback, so every line is seen before evhttp consumes it),
+ * fed to the head parser (http_head.c), and at the head's end the body limit
+ * of the connection is set: the small-body default, max_upload for an upload
+ * with the admin key and room in upload_memory, or 0 for a refused request.
+ * The head must arrive within http_timeout of its first byte (the accept,
+ * for a connection's first request), however slowly it trickles. */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
+#include "fota_str.h"
+#include "http_int.h"
+#include "keys.h"
+#include "log.h"
+
+/* Freed pages back to the system: glibc's malloc_trim, or the sanitizer
+ * allocator's own purge in the test trees (their allocator is not glibc's). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define GATE_SANITIZER_ALLOCATOR 1
+#endif
+#endif
+#ifdef GATE_SANITIZER_ALLOCATOR
+#include <sanitizer/allocator_interface.h>
+static int give_back(void)
+{
+    __sanitizer_purge_allocator();
+    return 1;
+}
+#else
+static int give_back(void)
+{
+    return malloc_trim(0);
+}
+#endif
+
+#define HEAD_MAX 16384           /* evhttp's header limit (loop_reload): beyond, it refuses */
+#define LINE_KEEP 256            /* bytes of a line the parser needs */
+#define UPLOAD_RETRY_S 5         /* Retry-After when upload_memory is full */
+#define TRIM_DELAY_S 1
+
+/* n bytes at p into dst (evbuffer_peek: whatever the buffer's freeze state). */
+static int copy_at(struct evbuffer *in, struct evbuffer_ptr *p, char *dst, size_t n)
+{
+    struct evbuffer_iovec v[4];
+    size_t got = 0;
+    int nv = evbuffer_peek(in, (ev_ssize_t)n, p, v, 4);
+    for (int i = 0; i < nv && i < 4 && got < n; i++) {
+        size_t k = v[i].iov_len < n - got ? v[i].iov_len : n - got;
+        memcpy(dst + got, v[i].iov_base, k);
+        got += k;
+    }
+    return got == n ? 0 : -1;
+}
+
+/* The evhttp connection of a bufferevent evhttp still owns, else NULL. */
+static struct evhttp_connection *gate_evcon(const struct conn *c)
+{
+    bufferevent_data_cb rd = NULL, wr = NULL;
+    bufferevent_event_cb ev = NULL;
+    void *arg = NULL;
+    if (c->g.hint.status < 0)
+        return NULL;   /* an error page went out: evhttp is letting go */
+    bufferevent_getcb(c->bev, &rd, &wr, &ev, &arg);
+    struct evhttp_connection *evcon = arg;
+    if (!ev || !evcon || evhttp_connection_get_bufferevent(evcon) != c->bev)
+        return NULL;
+    return evcon;
+}
+
+/* The read and write timeouts evhttp keeps on the connection. */
+static struct timeval normal_timeout(const struct http_loop *h)
+{
+    struct timeval tv = { h->draining ? 1 : (time_t)h->http_timeout, 0 };
+    return tv;
+}
+
+static void set_limit(struct gate *g, struct evhttp_connection *evcon, uint64_t limit, int upload)
+{
+    g->hint.upload = upload;
+    if (g->hint.body_limit == limit)
+        return;
+    g->hint.body_limit = limit;
+    evhttp_connection_set_max_body_size(evcon, (ev_ssize_t)limit);
+}
+
+/* The request is refused with status: evhttp reads none of its body (its
+ * 413 becomes this reply), or dispatch answers a body-less one. */
+static void refuse(struct gate *g, struct evhttp_connection *evcon, int status, unsigned retry,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void refuse(struct gate *g, struct evhttp_connection *evcon, int status, unsigned retry,
+                   const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->why, sizeof(g->why), fmt, ap);
+    va_end(ap);
+    g->hint.status = status;
+    g->hint.message = g->why;
+    g->hint.retry_after = retry;
+    set_limit(g, evcon, 0, 0);
+}
+
+/* n bytes of upload_memory for one body: always granted when no other
+ * upload holds any, so one upload of max_upload fits whatever the budget. */
+static int budget_take(struct fota_http *hh, uint64_t n)
+{
+    uint64_t cur = __atomic_load_n(&hh->body_reserved, __ATOMIC_RELAXED);
+    uint64_t cap = __atomic_load_n(&hh->upload_memory, __ATOMIC_RELAXED);
+    do {
+        if (cur > 0 && cur + n > cap)
+            return -1;
+    } while (!__atomic_compare_exchange_n(&hh->body_reserved, &cur, cur + n, 0, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_RELAXED));
+    return 0;
+}
+
+static void trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fota_http *hh = arg;
+    (void)fd;
+    (void)what;
+    if (__atomic_load_n(&hh->body_reserved, __ATOMIC_ACQUIRE) == 0 && give_back())
+        FOTA_DEBUG("http upload memory given back to the system");
+}
+
+void fota_http__body_release(struct fota_http *hh, uint64_t n)
+{
+    if (!hh || !n)
+        return;
+    if (__atomic_sub_fetch(&hh->body_reserved, n, __ATOMIC_ACQ_REL) != 0 || !hh->trim)
+        return;
+    /* The last body is freed once its reply is written: give the pages back
+     * a moment later (event_add is thread-safe: the bases use pthreads). */
+    static const struct timeval later = { TRIM_DELAY_S, 0 };
+    evtimer_add(hh->trim, &later);
+}
+
+int fota_http__trim_init(struct fota_http *hh)
+{
+    hh->trim = evtimer_new(hh->srv->base, trim_cb, hh);
+    return hh->trim ? 0 : FOTA_ENOMEM;
+}
+
+/* An upload: the admin key on its headers, then room in upload_memory. */
+static void decide_upload(struct conn *c, struct evhttp_connection *evcon)
+{
+    struct gate *g = &c->g;
+    struct fota_http_head *hd = &g->head;
+    struct fota_server *srv = c->h->hh->srv;
+    uint64_t max_upload = c->h->max_upload;
+    const char *k = NULL;
+    size_t klen = 0;
+    struct fota_key key;
+
+    if (hd->auth_len < 0) {
+        refuse(g, evcon, 401, 0, "missing Authorization: token KEY (a body over %u bytes is an "
+               "upload: it needs the admin key)", FOTA_HTTP_SMALL_BODY);
+        return;
+    }
+    if (hd->auth_len > FOTA_HEAD_AUTH_MAX || fota_key_from_header(hd->auth, &k, &klen) != 0) {
+        if (hd->auth_len <= FOTA_HEAD_AUTH_MAX && fota_http_head_auth_other(hd->auth, (size_t)hd->auth_len))
+            refuse(g, evcon, 401, 0, "the Authorization scheme is token: Authorization: token KEY");
+        else
+            refuse(g, evcon, 401, 0, "invalid key");
+        return;
+    }
+    if (fota_server_key_lookup(srv, k, klen, &key) != 0) {
+        refuse(g, evcon, 401, 0, "invalid key");
+        return;
+    }
+    if (key.kind != FOTA_KEY_ADMIN) {
+        refuse(g, evcon, 403, 0, "a body over %u bytes is an upload: it needs the admin key",
+               FOTA_HTTP_SMALL_BODY);
+        return;
+    }
+    if (!hd->chunked && hd->cl > max_upload) {
+        set_limit(g, evcon, max_upload, 1);   /* evhttp's 413 names max_upload */
+        return;
+    }
+    uint64_t n = hd->chunked ? max_upload : hd->cl;
+    if (budget_take(c->h->hh, n) != 0) {
+        refuse(g, evcon, 503, UPLOAD_RETRY_S, "uploads in flight fill upload_memory (%llu "
+               "bytes): retry later", (unsigned long long)__atomic_load_n(
+                   &c->h->hh->upload_memory, __ATOMIC_RELAXED));
+        return;
+    }
+    g->reserved = n;
+    set_limit(g, evcon, max_upload, 1);
+}
+
+/* The head is complete: the body limit for its request. */
+static void decide(struct conn *c, struct evhttp_connection *evcon)
+{
+    struct gate *g = &c->g;
+    struct fota_http_head *hd = &g->head;
+
+    if (hd->err) {
+        refuse(g, evcon, 400, 0, "%s", fota_http_head_errstr(hd->err));
+        return;
+    }
+    if (hd->chunked || hd->cl > FOTA_HTTP_SMALL_BODY)
+        decide_upload(c, evcon);
+}
+
+/* One complete line of the head (len bytes; cut when only the first ones
+ * are given). 0 while the head goes on. */
+static int head_line(struct conn *c, const char *line, size_t len, int cut, size_t eol)
+{
+    struct gate *g = &c->g;
+    g->head_bytes += len + eol;
+    if (fota_http_head_line(&g->head, line, len, cut)) {
+        g->reading_head = 0;
+        struct evhttp_connection *evcon = gate_evcon(c);
+        if (evcon)
+            decide(c, evcon);
+        return 1;
+    }
+    if (g->head_bytes > 2 * HEAD_MAX)
+        g->reading_head = 0;   /* evhttp refuses a head this long */
+    return 0;
+}
+
+/* Splits the head's complete lines off the input buffer (from g->pos):
+ * in place where they lie in one chain (a request read at once), else
+ * line by line with a copy of what the parser needs. */
+static void scan(struct conn *c, struct evbuffer *in)
+{
+    struct gate *g = &c->g;
+    size_t len = evbuffer_get_length(in);
+
+    while (g->reading_head && g->pos < len) {
+        struct evbuffer_ptr p, e;
+        struct evbuffer_iovec v;
+        if (evbuffer_ptr_set(in, &p, g->pos, EVBUFFER_PTR_SET) != 0)
+            return;
+        if (evbuffer_peek(in, -1, &p, &v, 1) >= 1 && v.iov_len > 0) {
+            const char *b = v.iov_base, *at = b, *end = b + v.iov_len, *nl;
+            while (g->reading_head && (nl = memchr(at, '\n', (size_t)(end - at))) != NULL) {
+                size_t ll = (size_t)(nl - at), eol = 1;
+                if (ll > 0 && at[ll - 1] == '\r') {
+                    ll--;
+                    eol = 2;
+                }
+                g->pos += ll + eol;
+                head_line(c, at, ll, 0, eol);
+                at = nl + 1;
+            }
+            if (at != b || !g->reading_head)
+                continue;   /* progress: the rest may lie in the next chain */
+        }
+        /* A line across chains. */
+        size_t eol = 0;
+        e = evbuffer_search_eol(in, &p, &eol, EVBUFFER_EOL_CRLF);
+        if (e.pos < 0) {
+            if (len - g->pos > HEAD_MAX)
+                g->reading_head = 0;   /* evhttp refuses a line this long */
+            return;
+        }
+        size_t ll = (size_t)e.pos - g->pos;
+        char line[LINE_KEEP];
+        size_t n = ll < sizeof(line) ? ll : sizeof(line);
+        if (n && copy_at(in, &p, line, n) != 0)
+            return;
+        g->pos = (size_t)e.pos + eol;
+        head_line(c, line, n, ll > n, eol);
+    }
+}
+
+/* Keeps the head's deadline absolute: evhttp's read timeout restarts at
+ * every read, so while the head is incomplete it is set to what is left. */
+static void deadline(struct conn *c)
+{
+    struct gate *g = &c->g;
+    struct timeval normal = normal_timeout(c->h);
+    if (!g->reading_head) {
+        if (g->timeout_cut) {
+            g->timeout_cut = 0;
+            bufferevent_set_timeouts(c->bev, &normal, &normal);
+        }
+        return;
+    }
+    int64_t left = g->t0_ms + (int64_t)normal.tv_sec * 1000 - fota_clock_mono_ms();
+    if (left < 1)
+        left = 1;
+    struct timeval tv = { (time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000) };
+    g->timeout_cut = 1;
+    bufferevent_set_timeouts(c->bev, &tv, &normal);
+}
+
+static void gate_in_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct conn *c = arg;
+    struct gate *g = &c->g;
+
+    if (info->n_deleted)
+        g->pos = g->pos > info->n_deleted ? g->pos - info->n_deleted : 0;
+    if (!info->n_added || !g->reading_head)
+        return;
+    if (!g->t0_ms)
+        g->t0_ms = fota_clock_mono_ms();   /* a keep-alive request's first byte */
+    scan(c, in);
+    if (g->reading_head || g->timeout_cut)
+        deadline(c);
+}
+
+void fota_http__gate_init(struct conn *c)
+{
+    struct gate *g = &c->g;
+    fota_http_head_init(&g->head);
+    g->reading_head = 1;
+    g->t0_ms = fota_clock_mono_ms();
+    g->hint.bev = c->bev;
+    g->hint.body_limit = FOTA_HTTP_SMALL_BODY;
+    fota_http_errpage_watch(&c->h->errpages, &g->hint);
+    c->in_cb = evbuffer_add_cb(bufferevent_get_input(c->bev), gate_in_cb, c);
+}
+
+void fota_http__gate_cleanup(struct conn *c)
+{
+    /* Disabled, not removed: the buffer frees its entries with itself. */
+    if (c->in_cb)
+        evbuffer_cb_clear_flags(bufferevent_get_input(c->bev), c->in_cb, EVBUFFER_CB_ENABLED);
+    c->in_cb = NULL;
+    fota_http_errpage_unwatch(&c->g.hint);
+    fota_http__body_release(c->h->hh, c->g.reserved);
+    c->g.reserved = 0;
+}
+
+int fota_http__gate_next(struct conn *c, struct evhttp_connection *evcon, struct fota_req *r,
+                         char *why, size_t why_cap, unsigned *retry_after)
+{
+    struct gate *g = &c->g;
+    int status = g->hint.status > 0 ? g->hint.status : 0;
+
+    r->body_reserved = g->reserved;
+    g->reserved = 0;
+    *retry_after = g->hint.retry_after;
+    fota_str_copy(why, why_cap, status ? g->why : "");
+    /* The next request: its bytes already buffered (pipelined) are read now,
+     * evhttp will parse them without another read. */
+    fota_http_head_init(&g->head);
+    g->reading_head = 1;
+    g->pos = 0;
+    g->head_bytes = 0;
+    g->t0_ms = 0;
+    g->hint.status = 0;
+    g->hint.message = NULL;
+    g->hint.retry_after = 0;
+    set_limit(g, evcon, FOTA_HTTP_SMALL_BODY, 0);
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    if (evbuffer_get_length(in) > 0) {
+        g->t0_ms = fota_clock_mono_ms();
+        scan(c, in);
+        if (g->reading_head || g->timeout_cut)
+            deadline(c);
+    }
+    return status;
+}
