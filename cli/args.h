@@ -36,8 +36,9 @@ struct fota_cli_args {
 size_t fota_cli_args_count(const struct fota_cli_opt *opts);
 
 /* Parses argv[0..argc) (no program or command name in it) against opts and
- * the common options into *a: --name, --name=value, --name value, -x, -xVALUE,
- * -x value; "--" ends the options; "-" alone is a positional. Returns 0;
+ * the common options into *a (a row of opts shadows a common option of the
+ * same name: `release sign --key` is its private key, not the API key):
+ * --name, --name=value, --name value, -x, -xVALUE, -x value; "--" ends the options; "-" alone is a positional. Returns 0;
  * FOTA_EINVAL for an unknown option, a missing value, a value given to a
  * flag or too many positionals (err gets the sentence, e.g. "--version
  * needs a value (V)"); FOTA_ETOOBIG when opts has more than

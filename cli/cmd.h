@@ -16,6 +16,7 @@ int fota_cli_cmd_product_create(struct fota_cli_ctx *c);
 int fota_cli_cmd_product_list(struct fota_cli_ctx *c);
 int fota_cli_cmd_product_show(struct fota_cli_ctx *c);
 int fota_cli_cmd_product_delete(struct fota_cli_ctx *c);
+int fota_cli_cmd_product_arduino(struct fota_cli_ctx *c);
 
 /* cmd_release.c */
 int fota_cli_cmd_release_publish(struct fota_cli_ctx *c);
@@ -24,6 +25,9 @@ int fota_cli_cmd_release_current(struct fota_cli_ctx *c);
 int fota_cli_cmd_release_show(struct fota_cli_ctx *c);
 int fota_cli_cmd_release_download(struct fota_cli_ctx *c);
 int fota_cli_cmd_release_delete(struct fota_cli_ctx *c);
+
+/* cmd_sign.c: local, no server */
+int fota_cli_cmd_release_sign(struct fota_cli_ctx *c);
 
 /* cmd_device.c */
 int fota_cli_cmd_device_add(struct fota_cli_ctx *c);

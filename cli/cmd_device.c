@@ -1,6 +1,7 @@
 /* cmd_device.c - `fotactl device add|list|show|key|commands|rotate-keys|delete`:
  * a product's devices, their keys (printed, or as the flash-ready key
- * sector) and the history of the commands sent to them. */
+ * sector), the report of an Arduino-core device's last check-in, and the
+ * history of the commands sent to them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,6 +21,46 @@ static const char *const device_order[] = {
     "id", "name", "product_id", "bssid", "rom_version", "latest_rom_version", "running_slot",
     "online", "activated", "activated_at", "last_active", "created", NULL
 };
+
+/* What an Arduino-core device said at its last check-in (its x-ESP8266-*
+ * headers), then the upgrade it was served. */
+static const char *const arduino_order[] = {
+    "chip_id", "sta_mac", "ap_mac", "version", "sketch_md5", "sketch_size", "free_space",
+    "chip_size", "sdk_version", "mode", "last_checkin", NULL
+};
+
+/* Prints a device: its row, then an arduino device's last report as its
+ * own block ("arduino.chip_id ..."), the upgrade in flight as one line. */
+static void show_device(const json_t *dev)
+{
+    json_t *d = json_deep_copy(dev), *a = json_incref(json_object_get(d, "arduino"));
+    json_t *up;
+    char line[512];
+
+    if (!d)
+        return;
+    json_object_del(d, "arduino");
+    fota_cli_out_show(stdout, d, device_order);
+    if (json_is_object(a)) {
+        up = json_object_get(a, "upgrade");
+        if (json_is_object(up)) {
+            char when[64], t[128], m[64];
+
+            snprintf(line, sizeof(line), "%s served %s (x-MD5 %s)",
+                     fota_cli_out_fmt(json_object_get(up, "target"), t, sizeof(t)),
+                     fota_cli_out_fmt_time(json_object_get(up, "served_at"), when, sizeof(when)),
+                     fota_cli_out_fmt(json_object_get(up, "served_md5"), m, sizeof(m)));
+            json_object_set_new(a, "upgrade", json_string(line));
+        } else {
+            json_object_set_new(a, "upgrade", json_string("-"));
+        }
+        json_object_del(a, "platform");
+        printf("\narduino (the last check-in)\n");
+        fota_cli_out_show(stdout, a, arduino_order);
+    }
+    json_decref(a);
+    json_decref(d);
+}
 
 /* Resolves the device c->args.pos[0] and calls method /v1/devices/ID/suffix.
  * Returns 0 with r filled and *id set (id may be NULL), or an exit status
@@ -204,7 +245,7 @@ int fota_cli_cmd_device_show(struct fota_cli_ctx *c)
     if (c->json)
         fota_cli_out_json(stdout, r.json);
     else
-        fota_cli_out_show(stdout, fota_cli_reply_object(r.json, "device"), device_order);
+        show_device(fota_cli_reply_object(r.json, "device"));
     fota_cli_reply_cleanup(&r);
     return 0;
 }

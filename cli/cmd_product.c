@@ -1,18 +1,87 @@
-/* cmd_product.c - `fotactl product create|list|show|delete`: the products a
- * fleet's releases and devices belong to. A product is deleted last (the
+/* cmd_product.c - `fotactl product create|list|show|delete|arduino`: the
+ * products a fleet's releases and devices belong to, and the fleet settings
+ * of an arduino product (cli/arduino.h). A product is deleted last (the
  * server refuses while it has devices or releases, with the counts). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/pem.h>
+
+#include "arduino.h"
 #include "cmd.h"
+#include "file.h"
 #include "out.h"
 
+#define PEM_MAX (16 * 1024)
+
 static const char *const product_order[] = {
-    "id", "name", "serial", "status", "description", "flash_map", "slot_check", "current_version",
-    "devices_activated", "devices_total", "created", NULL
+    "id", "name", "serial", "status", "description", "platform", "flash_map", "slot_check",
+    "current_version", "devices_activated", "devices_total", "created", NULL
 };
+
+static const char *const arduino_order[] = {
+    "product_id", "platform", "arduino_core", "gzip", "flash_mode", "signing_key",
+    "checkin_interval", "confirm_after", NULL
+};
+
+/* The PEM public key of a product as one line: "RSA 2048-bit public key"
+ * (the whole text is in --json). */
+static void key_line(json_t *obj)
+{
+    json_t *k = json_object_get(obj, "signing_key");
+    char line[96];
+    BIO *b;
+    EVP_PKEY *pk;
+
+    if (!json_is_string(k))
+        return;
+    b = BIO_new_mem_buf(json_string_value(k), (int)json_string_length(k));
+    pk = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+    if (pk && EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA)
+        snprintf(line, sizeof(line), "RSA %d-bit public key (--json shows it)",
+                 EVP_PKEY_get_bits(pk));
+    else
+        snprintf(line, sizeof(line), "a PEM text (--json shows it)");
+    EVP_PKEY_free(pk);
+    BIO_free(b);
+    json_object_set_new(obj, "signing_key", json_string(line));
+}
+
+/* Seconds as they were given ("3600 (1h)"). */
+static void seconds_line(json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    char line[64];
+    json_int_t s;
+
+    if (!json_is_integer(v))
+        return;
+    s = json_integer_value(v);
+    if (s >= 86400 && s % 86400 == 0)
+        snprintf(line, sizeof(line), "%lld s (%lldd)", (long long)s, (long long)(s / 86400));
+    else if (s >= 3600 && s % 3600 == 0)
+        snprintf(line, sizeof(line), "%lld s (%lldh)", (long long)s, (long long)(s / 3600));
+    else if (s >= 60 && s % 60 == 0)
+        snprintf(line, sizeof(line), "%lld s (%lldm)", (long long)s, (long long)(s / 60));
+    else
+        snprintf(line, sizeof(line), "%lld s", (long long)s);
+    json_object_set_new(obj, name, json_string(line));
+}
+
+/* An object's copy with the arduino settings made readable for a show block. */
+static json_t *readable(const json_t *obj)
+{
+    json_t *c = json_deep_copy(obj);
+
+    if (!c)
+        return json_object();
+    key_line(c);
+    seconds_line(c, "checkin_interval");
+    seconds_line(c, "confirm_after");
+    return c;
+}
 
 /* Prints a product reply and cleans it up. Returns 0. */
 static int show_product(struct fota_cli_ctx *c, struct fota_cli_reply *r)
@@ -23,7 +92,10 @@ static int show_product(struct fota_cli_ctx *c, struct fota_cli_reply *r)
     if (c->json) {
         fota_cli_out_json(stdout, r->json);
     } else {
-        fota_cli_out_show(stdout, fota_cli_reply_object(r->json, "product"), product_order);
+        json_t *p = readable(fota_cli_reply_object(r->json, "product"));
+
+        fota_cli_out_show(stdout, p, product_order);
+        json_decref(p);
         /* The read-only key AT-style firmware uses to list the product's ROMs. */
         if (json_is_string(pkey))
             fota_cli_out_kv(stdout, 17, "product_key", fota_cli_out_fmt(pkey, buf, sizeof(buf)));
@@ -43,13 +115,51 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+/* --signing-key FILE into body. Returns 0 or an exit status (reported). */
+static int signing_key(struct fota_cli_ctx *c, json_t *body)
+{
+    const char *path = fota_cli_ctx_opt(c, "signing-key");
+    char err[512];
+    uint8_t *pem;
+    size_t len;
+    int st;
+
+    if (!path)
+        return 0;
+    st = fota_cli_file_read(path, PEM_MAX, &pem, &len);
+    if (st != 0)
+        return st;
+    st = fota_cli_arduino_signing_key(path, (const char *)pem, len, body, err, sizeof(err));
+    free(pem);
+    return st == 0 ? 0 : fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "%s", err);
+}
+
+/* The fleet options of an arduino product. Returns 0 or an exit status
+ * (reported). */
+static int arduino_options(struct fota_cli_ctx *c, json_t *body, int *n)
+{
+    char err[256];
+
+    *n = fota_cli_arduino_settings(&c->args, body, err, sizeof(err));
+    if (*n < 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "%s", err);
+    if (fota_cli_ctx_opt(c, "signing-key") || fota_cli_ctx_opt(c, "no-signing-key"))
+        (*n)++;
+    if (fota_cli_ctx_opt(c, "signing-key") && fota_cli_ctx_opt(c, "no-signing-key"))
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE,
+                                 "give --signing-key or --no-signing-key, not both");
+    if (fota_cli_ctx_opt(c, "no-signing-key"))
+        json_object_set_new(body, "signing_key", json_null());
+    return signing_key(c, body);
+}
+
 int fota_cli_cmd_product_create(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
-    const char *s;
+    const char *s, *platform = fota_cli_ctx_opt(c, "platform");
     json_t *body = json_object();
     long map;
-    int st;
+    int st, nfleet;
 
     json_object_set_new(body, "name", json_string(c->args.pos[0]));
     if ((s = fota_cli_ctx_opt(c, "serial")))
@@ -70,6 +180,21 @@ int fota_cli_cmd_product_create(struct fota_cli_ctx *c)
             return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--slot-check wants byte3 or name");
         }
         json_object_set_new(body, "slot_check", json_string(s));
+    }
+    if (platform && strcmp(platform, "nonos") != 0 && strcmp(platform, "arduino") != 0) {
+        json_decref(body);
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--platform wants nonos or arduino");
+    }
+    if (platform)
+        json_object_set_new(body, "platform", json_string(platform));
+    st = arduino_options(c, body, &nfleet);
+    if (st == 0 && nfleet > 0 && (!platform || strcmp(platform, "arduino") != 0))
+        st = fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--gzip, --arduino-core, --flash-mode, "
+                               "--signing-key, --checkin-interval and --confirm-after are for "
+                               "--platform arduino");
+    if (st != 0) {
+        json_decref(body);
+        return st;
     }
     st = fota_cli_ctx_call(c, "POST", "/v1/products/", body, &r, NULL);
     json_decref(body);
@@ -150,4 +275,37 @@ int fota_cli_cmd_product_delete(struct fota_cli_ctx *c)
         return st;
     snprintf(line, sizeof(line), "deleted product %s (id %" PRId64 ")", c->args.pos[0], id);
     return fota_cli_ctx_done(c, &r, line);
+}
+
+/* `product arduino PRODUCT [options]`: GET, or PUT with the options given. */
+int fota_cli_cmd_product_arduino(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    char path[64];
+    json_t *body = json_object(), *settings;
+    int64_t id;
+    int st, n;
+
+    st = arduino_options(c, body, &n);
+    if (st == 0)
+        st = fota_cli_ctx_product_id(c, c->args.pos[0], &id);
+    if (st != 0) {
+        json_decref(body);
+        return st;
+    }
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/arduino", id);
+    /* a 404 here is "not an arduino product": the server's sentence says so */
+    st = fota_cli_ctx_call(c, n ? "PUT" : "GET", path, n ? body : NULL, &r, NULL);
+    json_decref(body);
+    if (st != 0)
+        return st;
+    if (c->json) {
+        fota_cli_out_json(stdout, r.json);
+    } else {
+        settings = readable(fota_cli_reply_object(r.json, "arduino"));
+        fota_cli_out_show(stdout, settings, arduino_order);
+        json_decref(settings);
+    }
+    fota_cli_reply_cleanup(&r);
+    return 0;
 }

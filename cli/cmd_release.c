@@ -1,8 +1,8 @@
-/* cmd_release.c - `fotactl release publish|list|current|show|download|delete`.
- * publish checks
- * every image with the codec's release rules before a byte is sent, so a CI
- * job learns about a wrong-slot or truncated build locally, with the same
- * reason the server would give. */
+/* cmd_release.c - `fotactl release publish|list|current|show|download|delete`. publish checks every image with the codec's release rules before a
+ * byte is sent, so a CI job learns about a wrong-slot or truncated build
+ * locally, with the same reason the server would give; for an arduino
+ * product it uploads firmware.bin (and firmware-minimal.bin), signed on the
+ * way with --sign-key (`release sign` is cmd_sign.c). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,12 +11,17 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+
+#include "arduino.h"
+#include "arduino_img.h"
 #include "cmd.h"
 #include "fota_str.h"
 #include "file.h"
 #include "fwimg.h"
 #include "out.h"
 #include "sha256.h"
+#include "sign.h"
 
 #define CHANGELOG_MAX 8191
 
@@ -98,29 +103,61 @@ static const char *renames(const struct local_file *f, size_t n, char *buf, size
     return buf;
 }
 
-/* The product's size map code, or -1 when the server does not say. */
-static int product_map(struct fota_cli_ctx *c, int64_t pid, const char *ref, int *map,
-                       uint32_t *flags)
+/* What publish needs to know about the product. */
+struct product_facts {
+    int map;              /* size map code, -1 when the server does not say */
+    uint32_t flags;       /* FOTA_RELEASE_F_* of its slot check */
+    int arduino;          /* platform "arduino" */
+    int gzip;             /* arduino: serves the gzip container */
+    int legacy;           /* arduino: core line 2.5 (the legacy signature form) */
+    EVP_PKEY *signing;    /* arduino: the public key its devices verify with, or NULL */
+};
+
+/* The public key of a PEM text, or NULL. */
+static EVP_PKEY *public_key(const json_t *pem)
+{
+    BIO *b;
+    EVP_PKEY *k;
+
+    if (!json_is_string(pem))
+        return NULL;
+    b = BIO_new_mem_buf(json_string_value(pem), (int)json_string_length(pem));
+    k = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    return k;
+}
+
+/* GET the product into *pf (EVP_PKEY_free pf->signing). Returns 0 or an
+ * exit status (reported). */
+static int product_facts(struct fota_cli_ctx *c, int64_t pid, const char *ref,
+                         struct product_facts *pf)
 {
     struct fota_cli_reply r;
     char path[64], what[128];
-    json_t *m, *sc;
+    json_t *p, *m, *sc, *core;
     int st;
 
-    *map = -1;
-    *flags = 0;
+    memset(pf, 0, sizeof(*pf));
+    pf->map = -1;
     snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/", pid);
     snprintf(what, sizeof(what), "product '%s'", ref);
     st = fota_cli_ctx_call(c, "GET", path, NULL, &r, what);
     if (st != 0)
         return st;
-    m = json_object_get(fota_cli_reply_object(r.json, "product"), "flash_map");
+    p = fota_cli_reply_object(r.json, "product");
+    m = json_object_get(p, "flash_map");
     if (json_is_integer(m))
-        *map = (int)json_integer_value(m);
+        pf->map = (int)json_integer_value(m);
     /* the server checks with the product's slot_check: check the same way here */
-    sc = json_object_get(fota_cli_reply_object(r.json, "product"), "slot_check");
+    sc = json_object_get(p, "slot_check");
     if (json_is_string(sc) && strcmp(json_string_value(sc), "name") == 0)
-        *flags = FOTA_RELEASE_F_SLOT_BY_NAME;
+        pf->flags = FOTA_RELEASE_F_SLOT_BY_NAME;
+    pf->arduino = json_is_string(json_object_get(p, "platform")) &&
+                  strcmp(json_string_value(json_object_get(p, "platform")), "arduino") == 0;
+    pf->gzip = json_is_true(json_object_get(p, "gzip"));
+    core = json_object_get(p, "arduino_core");
+    pf->legacy = json_is_string(core) && strncmp(json_string_value(core), "2.5", 3) == 0;
+    pf->signing = public_key(json_object_get(p, "signing_key"));
     fota_cli_reply_cleanup(&r);
     return 0;
 }
@@ -158,47 +195,134 @@ static int set_current(struct fota_cli_ctx *c, int64_t pid, const char *version,
     return fota_cli_ctx_call(c, "POST", path, NULL, r, NULL);
 }
 
-/* Reads the release's files (the positionals) into f with their upload
- * names; *total = their bytes. Returns 0 or an exit status (reported). */
-static int read_files(struct fota_cli_ctx *c, struct local_file *f, size_t *total)
+/* Reads the release's files (the positionals) into f. Returns 0 or an
+ * exit status (reported). */
+static int read_files(struct fota_cli_ctx *c, struct local_file *f)
 {
     size_t i, n = (size_t)c->args.npos;
     int st;
 
-    *total = 0;
     for (i = 0; i < n; i++) {
         f[i].path = c->args.pos[i];
         st = fota_cli_file_read(f[i].path, FOTA_FWIMG_MAX_SIZE, &f[i].data, &f[i].len);
         if (st != 0)
             return st;
-        *total += f[i].len;
     }
-    upload_names(f, n);
     return 0;
 }
 
 /* The release rules of the codec, applied to f with the product's flash map
  * and slot check, as the server will. Returns 0 or FOTA_CLI_EXIT_FAIL
  * (reported). */
-static int check_locally(struct fota_cli_ctx *c, int64_t pid, const struct local_file *f,
-                         size_t n)
+static int check_locally(const struct product_facts *pf, const struct local_file *f, size_t n)
 {
     struct fota_release_file rf[FOTA_RELEASE_MAX_FILES];
     char reason[512], names[512];
-    uint32_t flags;
     size_t i;
-    int map, st;
 
-    st = product_map(c, pid, fota_cli_ctx_opt(c, "product"), &map, &flags);
-    if (st != 0)
-        return st;
     for (i = 0; i < n; i++)
         rf[i] = (struct fota_release_file){ f[i].name, f[i].data, f[i].len, NULL };
-    if (fota_fwimg_release_check_flags(map >= 0 ? fota_flash_map_get(map) : NULL, rf, n, flags,
-                                       reason, sizeof(reason)) == 0)
+    if (fota_fwimg_release_check_flags(pf->map >= 0 ? fota_flash_map_get(pf->map) : NULL, rf, n,
+                                       pf->flags, reason, sizeof(reason)) == 0)
         return 0;
     return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "%s (checked locally, nothing was uploaded%s)",
                              reason, renames(f, n, names, sizeof(names)));
+}
+
+/* The key of --sign-key, checked against the product: it must sign for the
+ * public key the product's devices verify with. Returns 0 with *key
+ * (NULL without --sign-key), or an exit status (reported). */
+static int sign_key(struct fota_cli_ctx *c, const struct product_facts *pf, EVP_PKEY **key)
+{
+    const char *path = fota_cli_ctx_opt(c, "sign-key"), *product = fota_cli_ctx_opt(c, "product");
+    char err[512];
+
+    *key = NULL;
+    if (!path)
+        return 0;
+    if (!pf->arduino)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--sign-key is for arduino products; "
+                                 "%s is not one", product);
+    if (!pf->signing)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "%s has no signing key: its devices do not "
+                                 "verify signatures (fotactl product arduino %s --signing-key "
+                                 "public.pem sets one); nothing was uploaded", product, product);
+    if (fota_cli_sign_key_load(path, key, err, sizeof(err)) != 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "%s", err);
+    if (EVP_PKEY_eq(*key, pf->signing) != 1) {
+        EVP_PKEY_free(*key);
+        *key = NULL;
+        return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "%s does not belong to the public key of "
+                                 "%s: its devices would refuse every file; nothing was uploaded",
+                                 path, product);
+    }
+    return 0;
+}
+
+/* An arduino release's files: each checked as fotad will (unless
+ * --no-check), compressed for a gzip product and signed with --sign-key,
+ * then named firmware.bin / firmware-minimal.bin (".gz" when gzip). Returns
+ * 0 or an exit status (reported). */
+static int arduino_files(struct fota_cli_ctx *c, const struct product_facts *pf,
+                         struct local_file *f, size_t n)
+{
+    const char *by_kind[2] = { NULL, NULL };
+    char reason[256], err[512];
+    EVP_PKEY *key = NULL;
+    size_t i;
+    int st;
+
+    if (n > 2)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "an arduino release is firmware.bin and "
+                                 "optionally firmware-minimal.bin (%zu files given)", n);
+    st = sign_key(c, pf, &key);
+    for (i = 0; st == 0 && i < n; i++) {
+        uint8_t *out;
+        size_t len;
+        int kind;
+
+        if (!fota_cli_ctx_opt(c, "no-check") &&
+            fota_cli_arduino_check(f[i].data, f[i].len, reason, sizeof(reason)) != 0) {
+            st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "%s: %s (checked locally, nothing was "
+                                   "uploaded)", f[i].path, reason);
+            break;
+        }
+        /* fotad cannot compress what the signature covers: do it before signing */
+        if (key && pf->gzip && !fota_cli_arduino_is_gzip(f[i].data, f[i].len)) {
+            if (fota_cli_arduino_gzip(f[i].data, f[i].len, &out, &len) != 0) {
+                st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "cannot compress %s", f[i].path);
+                break;
+            }
+            free(f[i].data);
+            f[i].data = out;
+            f[i].len = len;
+        }
+        if (key) {
+            if (fota_cli_sign(key, pf->legacy ? FOTA_CLI_SIGN_LEGACY : FOTA_CLI_SIGN_STANDARD,
+                              f[i].data, f[i].len, &out, &len, err, sizeof(err)) != 0) {
+                st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "%s: %s", f[i].path, err);
+                break;
+            }
+            free(f[i].data);
+            f[i].data = out;
+            f[i].len = len;
+        }
+        fota_cli_arduino_file_name(f[i].path, f[i].data, f[i].len, f[i].name, sizeof(f[i].name));
+        kind = strncmp(f[i].name, "firmware-minimal", 16) == 0;
+        if (by_kind[kind]) {
+            st = fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "%s and %s are both %s (a file whose "
+                                   "name says \"minimal\" is firmware-minimal.bin)",
+                                   by_kind[kind], f[i].path,
+                                   kind ? "firmware-minimal.bin" : "firmware.bin");
+            break;
+        }
+        by_kind[kind] = f[i].path;
+    }
+    if (st == 0 && !by_kind[0])
+        st = fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "an arduino release needs firmware.bin "
+                               "(a file whose name does not say \"minimal\")");
+    EVP_PKEY_free(key);
+    return st;
 }
 
 /* POSTs the release (version, --codename, changelog, the files) and reports
@@ -246,6 +370,7 @@ static int upload(struct fota_cli_ctx *c, int64_t pid, const struct local_file *
 int fota_cli_cmd_release_publish(struct fota_cli_ctx *c)
 {
     struct local_file files[FOTA_RELEASE_MAX_FILES];
+    struct product_facts pf;
     struct fota_cli_reply r;
     const char *product = fota_cli_ctx_opt(c, "product"), *version = fota_cli_ctx_opt(c, "version");
     const char *s;
@@ -255,18 +380,31 @@ int fota_cli_cmd_release_publish(struct fota_cli_ctx *c)
     int st;
 
     memset(files, 0, sizeof(files));
+    memset(&pf, 0, sizeof(pf));
     if (!product || !version)
         return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE,
                                  "release publish needs --product and --version");
     if (!version[0])
         return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "the version is empty");
-    st = read_files(c, files, &total);
+    st = read_files(c, files);
     if (st == 0 && (s = fota_cli_ctx_opt(c, "changelog")))
         st = read_changelog(s, &changelog);
     if (st == 0)
         st = fota_cli_ctx_product_id(c, product, &pid);
-    if (st == 0 && !fota_cli_ctx_opt(c, "no-check"))
-        st = check_locally(c, pid, files, n);
+    if (st == 0)
+        st = product_facts(c, pid, product, &pf);
+    if (st == 0 && pf.arduino) {
+        st = arduino_files(c, &pf, files, n);
+    } else if (st == 0) {
+        if (fota_cli_ctx_opt(c, "sign-key"))
+            st = fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--sign-key is for arduino products; "
+                                   "%s is not one", product);
+        upload_names(files, n);
+        if (st == 0 && !fota_cli_ctx_opt(c, "no-check"))
+            st = check_locally(&pf, files, n);
+    }
+    for (i = 0; i < n; i++)
+        total += files[i].len;
     if (st == 0)
         st = upload(c, pid, files, n, total, changelog);
     if (st == 0 && fota_cli_ctx_opt(c, "current")) {
@@ -279,6 +417,7 @@ int fota_cli_cmd_release_publish(struct fota_cli_ctx *c)
     for (i = 0; i < n; i++)
         free(files[i].data);
     free(changelog);
+    EVP_PKEY_free(pf.signing);
     return st;
 }
 
@@ -354,6 +493,74 @@ static const struct fota_cli_col file_cols[] = {
     { "SHA256", "sha256", NULL, 0 },
 };
 static const struct fota_cli_list file_table = FOTA_CLI_LIST(file_cols, 128, 0);
+
+/* "38% (201 KiB) smaller": a gzip container's saving, or "-". */
+static const char *saving_text(const json_t *gs, char *buf, size_t cap)
+{
+    json_t *pct = json_object_get(gs, "percent"), *bytes = json_object_get(gs, "bytes");
+
+    if (!json_is_integer(pct) || !json_is_integer(bytes))
+        return "-";
+    snprintf(buf, cap, "%lld%% smaller (%lld bytes)", (long long)json_integer_value(pct),
+             (long long)json_integer_value(bytes));
+    return buf;
+}
+
+static const char *gzip_cell(const json_t *f, const char *field, void *ud, char *buf, size_t cap)
+{
+    json_t *gs = json_object_get(f, "gzip_saving");
+
+    (void)field;
+    (void)ud;
+    if (json_is_object(gs))
+        return saving_text(gs, buf, cap);
+    return json_is_true(json_object_get(f, "gzip")) ? "gzip" : "-";
+}
+
+static const char *signature_cell(const json_t *f, const char *field, void *ud, char *buf,
+                                  size_t cap)
+{
+    json_t *v = json_object_get(f, field);
+
+    (void)ud;
+    (void)cap;
+    (void)buf;
+    if (!json_is_string(v) || strcmp(json_string_value(v), "none") == 0)
+        return "-";
+    return json_string_value(v);
+}
+
+/* "dout 4M": the image's flash mode and the flash size its header names. */
+static const char *flash_cell(const json_t *f, const char *field, void *ud, char *buf,
+                              size_t cap)
+{
+    json_t *im = json_object_get(f, "image");
+    json_t *mode = json_object_get(im, "flash_mode"), *size = json_object_get(im, "flash_size");
+    json_int_t b = json_is_integer(size) ? json_integer_value(size) : 0;
+
+    (void)field;
+    (void)ud;
+    if (!json_is_string(mode))
+        return "-";
+    if (b >= 1 << 20)
+        snprintf(buf, cap, "%s %lldM", json_string_value(mode), (long long)(b >> 20));
+    else
+        snprintf(buf, cap, "%s %lldK", json_string_value(mode), (long long)(b >> 10));
+    return buf;
+}
+
+/* An arduino release's files: the x-MD5 they are served with, the gzip
+ * saving, the signature form and the image's flash facts. */
+static const struct fota_cli_col arduino_file_cols[] = {
+    { "FILE", "name", NULL, 0 },
+    { "SIZE", "size", NULL, 0 },
+    { "MD5", "md5", NULL, 1 },
+    { "GZIP", NULL, gzip_cell, 0 },
+    { "SIGNATURE", "signature", signature_cell, 0 },
+    { "FLASH", NULL, flash_cell, 0 },
+    { "DOWNLOADS", "download_count", NULL, 0 },
+};
+static const struct fota_cli_list arduino_file_table = FOTA_CLI_LIST(arduino_file_cols, 128, 0);
 
 /* The id of the product --product names (it must be given). Returns 0 or
  * an exit status (reported). */
@@ -478,7 +685,7 @@ int fota_cli_cmd_release_show(struct fota_cli_ctx *c)
     json_t *rom, *files, *f, *k;
     const char *key;
     int64_t pid;
-    int st;
+    int st, arduino;
 
     st = release_path(c, c->args.pos[0], NULL, &pid, path, sizeof(path));
     if (st != 0)
@@ -493,6 +700,13 @@ int fota_cli_cmd_release_show(struct fota_cli_ctx *c)
     }
     rom = json_deep_copy(fota_cli_reply_object(r.json, "rom"));
     files = json_incref(json_object_get(rom, "files"));
+    arduino = json_is_string(json_object_get(rom, "platform"));
+    if (json_is_object(json_object_get(rom, "gzip_saving"))) {
+        char buf[96];
+
+        json_object_set_new(rom, "gzip_saving", json_string(saving_text(
+            json_object_get(rom, "gzip_saving"), buf, sizeof(buf))));
+    }
     /* Scalars as a block, the files as a table below it. */
     json_object_foreach_safe(rom, k, key, f)
         if (json_is_array(f) || json_is_object(f) || strcmp(key, "visibly") == 0 ||
@@ -501,7 +715,7 @@ int fota_cli_cmd_release_show(struct fota_cli_ctx *c)
             json_object_del(rom, key);
     fota_cli_out_show(stdout, rom, order);
     fputc('\n', stdout);
-    st = fota_cli_out_list(stdout, files, &file_table, NULL);
+    st = fota_cli_out_list(stdout, files, arduino ? &arduino_file_table : &file_table, NULL);
     json_decref(files);
     json_decref(rom);
     fota_cli_reply_cleanup(&r);

@@ -1,4 +1,5 @@
-/* commands.c - the one table of fotactl's REST commands: names, synopses,
+/* commands.c - the one table of fotactl's REST commands (and the local
+ * `release sign` that belongs with them): names, synopses,
  * options and one-line help. --help output, the man page's synopsis and the
  * bash completion are kept in step with this table (tests/integration/
  * cli_help_test.py checks the man page and completion against --help). It
@@ -22,6 +23,35 @@ static const struct fota_cli_opt o_product_create[] = {
     { "flash-map", 0, "N", "flash size map code 0..9 of the devices (default: server's)" },
     { "slot-check", 0, "byte3|name", "how release images name their slot: byte3 (default, "
                                       "NONOS >= 2.0) or name (RTOS 1.x / seed-era images)" },
+    { "platform", 0, "nonos|arduino", "the devices' firmware: nonos (Espressif NONOS, the "
+                                      "default) or arduino (Arduino core: sketches, Tasmota, "
+                                      "ESPHome)" },
+    { "gzip", 0, NULL, "arduino: serve the gzip container (fleets on core >= 2.7)" },
+    { "arduino-core", 0, "X.Y", "arduino: the core line the devices run, 2.4 ... 3.1 "
+                                "(default 3.1)" },
+    { "flash-mode", 0, "MODE", "arduino: the fleet's flash mode, qio|qout|dio|dout (default: "
+                               "the first release's)" },
+    { "signing-key", 0, "FILE", "arduino: the RSA public key (PEM) the devices verify "
+                                "releases with" },
+    { "checkin-interval", 0, "S", "arduino: a device is online while its last check-in is "
+                                  "younger (default 1h; s, m, h, d)" },
+    { "confirm-after", 0, "S", "arduino: how long after a whole download the old image "
+                               "counts as a failure (default 60s)" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_product_arduino[] = {
+    { "gzip", 0, NULL, "serve the gzip container (fleets on core >= 2.7)" },
+    { "no-gzip", 0, NULL, "serve plain images" },
+    { "arduino-core", 0, "X.Y", "the core line the devices run, 2.4 ... 3.1" },
+    { "flash-mode", 0, "MODE", "the fleet's flash mode, qio|qout|dio|dout, or none (the next "
+                               "release's)" },
+    { "signing-key", 0, "FILE", "the RSA public key (PEM) the devices verify releases with" },
+    { "no-signing-key", 0, NULL, "unsigned releases from now on" },
+    { "checkin-interval", 0, "S", "a device is online while its last check-in is younger "
+                                  "(s, m, h, d)" },
+    { "confirm-after", 0, "S", "how long after a whole download the old image counts as a "
+                               "failure (s, m, h, d)" },
     { NULL, 0, NULL, NULL }
 };
 
@@ -33,6 +63,14 @@ static const struct fota_cli_opt o_publish[] = {
     { "current", 0, NULL, "make it the current (recommended) version after the upload" },
     { "no-check", 0, NULL, "skip the local image check (the server checks anyway)" },
     { "no-progress", 0, NULL, "no progress bar even on a terminal" },
+    { "sign-key", 0, "FILE", "arduino: sign each file with this RSA private key (PEM) before "
+                             "the upload (core 2.5 fleets: the legacy form)" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_release_sign[] = {
+    { "key", 'k', "FILE", "the RSA private key (PEM) (required)" },
+    { "legacy", 0, NULL, "core 2.5's form: PKCS#1 around the bare SHA-256 (signing.py --legacy)" },
     { NULL, 0, NULL, NULL }
 };
 
@@ -130,9 +168,17 @@ const struct fota_cli_command fota_cli_commands[] = {
     { "product", "delete", "PRODUCT",
       "delete a product that has no devices and no releases left",
       o_none, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_product_delete },
+    { "product", "arduino", "PRODUCT [--gzip|--no-gzip] [--signing-key FILE] ...",
+      "show an arduino product's fleet settings, or change the ones given",
+      o_product_arduino, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_product_arduino },
     { "release", "publish", "--product P --version V USER1.BIN USER2.BIN [FILE...]",
-      "check the images locally, then upload them as a new release",
+      "check the images locally, then upload them as a new release (arduino: FIRMWARE.BIN "
+      "[FIRMWARE-MINIMAL.BIN])",
       o_publish, 1, 10, FOTA_CLI_CMD_SERVER, fota_cli_cmd_release_publish },
+    { "release", "sign", "--key PRIVATE.PEM IN OUT",
+      "append the Arduino core's signature trailer to IN (what openssl dgst -sha256 -sign "
+      "and signing.py write); local",
+      o_release_sign, 2, 2, FOTA_CLI_CMD_LOCAL, fota_cli_cmd_release_sign },
     { "release", "list", "--product P", "list a product's releases, newest first",
       o_product, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_release_list },
     { "release", "current", "--product P [VERSION]",

@@ -16,7 +16,8 @@ typedef int (*fota_cli_cmd_fn)(struct fota_cli_ctx *ctx);
 /* struct fota_cli_command.flags */
 enum {
     FOTA_CLI_CMD_SERVER = 1,   /* resolve server and key and open the API client first */
-    FOTA_CLI_CMD_LOGIN = 2     /* the server and key are what it stores: both must be given */
+    FOTA_CLI_CMD_LOGIN = 2,    /* the server and key are what it stores: both must be given */
+    FOTA_CLI_CMD_LOCAL = 4     /* works on local files only: no server, key or client */
 };
 
 /* One row: `fotactl GROUP [VERB] ARGS...`. */

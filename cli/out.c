@@ -247,7 +247,8 @@ static int is_time_key(const char *k)
     size_t n = strlen(k);
 
     return strcmp(k, "created") == 0 || strcmp(k, "updated") == 0 ||
-           strcmp(k, "last_active") == 0 || strcmp(k, "time") == 0 ||
+           strcmp(k, "last_active") == 0 || strcmp(k, "last_checkin") == 0 ||
+           strcmp(k, "time") == 0 ||
            (n > 3 && strcmp(k + n - 3, "_at") == 0);
 }
 

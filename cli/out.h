@@ -76,7 +76,8 @@ void fota_cli_out_kv(FILE *f, int width, const char *key, const char *value);
 
 /* Prints object obj as a show block: first the members named in order
  * (NULL-terminated, may be NULL), then every other member; members whose
- * name ends in "created", "_at", "last_active" or "time" print as times. */
+ * name ends in "created", "_at", "last_active", "last_checkin" or "time"
+ * print as times. */
 void fota_cli_out_show(FILE *f, const json_t *obj, const char *const *order);
 
 /* Prints j as indented JSON with a final newline. */

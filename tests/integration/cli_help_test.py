@@ -29,7 +29,7 @@ EXPECTED = {"login", "product create", "product list", "product show", "release 
             "device key", "upgrade", "reboot", "rpc", "messages", "release show",
             "release download", "device commands", "device rotate-keys", "release delete",
             "device delete", "product delete", "rollout start", "rollout list", "rollout show",
-            "rollout cancel"}
+            "rollout cancel", "product arduino", "release sign"}
 
 
 def fail(msg):
@@ -160,7 +160,13 @@ def check_completion(commands, helps):
                         (["device", "key", "3", "--"], {"--bin", "--output", "--product",
                                                         "--server", "--key", "--cacert",
                                                         "--json", "--no-color", "--help"}),
-                        (["release", "publish", "--product", ""], set())):
+                        (["release", "publish", "--product", ""], set()),
+                        (["product", "create", "x", "--platform", ""], {"nonos", "arduino"}),
+                        (["product", "arduino", "x", "--flash-mode", ""],
+                         {"qio", "qout", "dio", "dout", "none"}),
+                        (["product", "create", "x", "--arduino-core", "3"], {"3.0", "3.1"}),
+                        (["release", "sign", "--"], {"--key", "--legacy", "--json",
+                                                     "--no-color", "--help"})):
         queries.append(words)
         expect.append(want)
         what.append("%r" % words)

@@ -198,6 +198,28 @@ static const char *hoist(const char *line, int *rc)
     return out;
 }
 
+/* A command's own row shadows the common option of the same name
+ * (`release sign --key PRIVATE.PEM`): the value is the command's, the API
+ * key stays unset. */
+static void test_own_row_shadows_common(void **state)
+{
+    static const struct fota_cli_opt sign[] = {
+        { "key", 'k', "FILE", "private key" },
+        { "legacy", 0, NULL, "legacy form" },
+        { NULL, 0, NULL, NULL }
+    };
+    char *argv[] = { "--key", "private.pem", "in.bin", "-k", "other.pem", "out.bin", "--json" };
+    struct fota_cli_args a;
+    char err[128];
+
+    (void)state;
+    assert_int_equal(fota_cli_args_parse(&a, sign, 7, argv, err, sizeof(err)), 0);
+    assert_string_equal(fota_cli_args_get(&a, "key"), "other.pem");
+    assert_null(a.key);
+    assert_int_equal(a.json, 1);
+    assert_int_equal(a.npos, 2);
+}
+
 static void test_hoist(void **state)
 {
     int rc;
@@ -228,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_common_options),
         cmocka_unit_test(test_bad_lines),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_own_row_shadows_common),
         cmocka_unit_test(test_hoist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -100,13 +100,31 @@ static int teardown(void **state)
     return rmdir(home);
 }
 
+/* What a local command's help leaves out. */
+static const struct fota_cli_opt server_opts[] = {
+    { "server", 0, NULL, NULL }, { "key", 0, NULL, NULL }, { "cacert", 0, NULL, NULL },
+    { NULL, 0, NULL, NULL }
+};
+
+/* 1 when table has a row named name. */
+static int has_opt(const struct fota_cli_opt *table, const char *name)
+{
+    for (; table && table->name; table++)
+        if (strcmp(table->name, name) == 0)
+            return 1;
+    return 0;
+}
+
 /* The help of a command lists --name for each row of opts (with -x when it
- * has one), and the common options. */
-static void check_lists(const char *help, const struct fota_cli_opt *opts)
+ * has one) but those named in shadowed, and the common options. */
+static void check_lists(const char *help, const struct fota_cli_opt *opts,
+                        const struct fota_cli_opt *shadowed)
 {
     char want[64];
 
     for (; opts && opts->name; opts++) {
+        if (has_opt(shadowed, opts->name))
+            continue;
         if (opts->short_name)
             snprintf(want, sizeof(want), "-%c, --%s", opts->short_name, opts->name);
         else
@@ -136,8 +154,13 @@ static void test_help_of_every_command(void **state)
         if (r.status != 0 || strncmp(r.out, usage, strlen(usage)) != 0 || r.err[0])
             fail_msg("`%s --help`: exit %d\n%s%s", usage + 7, r.status, r.out, r.err);
         assert_non_null(strstr(r.out, cmd->summary));
-        check_lists(r.out, cmd->opts);
-        check_lists(r.out, fota_cli_args_common);
+        check_lists(r.out, cmd->opts, NULL);
+        check_lists(r.out, fota_cli_args_common,
+                    (cmd->flags & FOTA_CLI_CMD_LOCAL) ? server_opts : NULL);
+        /* a local command's help offers no server options */
+        if ((cmd->flags & FOTA_CLI_CMD_LOCAL) && (strstr(r.out, "--server") ||
+                                                   strstr(r.out, "--cacert")))
+            fail_msg("`%s --help` offers server options:\n%s", usage + 7, r.out);
         /* -h anywhere, even after a positional or with other options. */
         if (cmd->verb)
             run(&r, cmd->group, cmd->verb, "x", "--json", "-h", NULL);
@@ -146,12 +169,13 @@ static void test_help_of_every_command(void **state)
         if (r.status != 0 || strncmp(r.out, usage, strlen(usage)) != 0)
             fail_msg("`%s x -h`: exit %d\n%s%s", usage + 7, r.status, r.out, r.err);
     }
-    assert_true(n >= 26);
+    assert_true(n >= 28);
 }
 
 /* Every row: a handler, texts, a sane positional count, an option table the
  * parser can hold, and no option spelled twice (one would shadow the
- * other) among its own and the common ones. */
+ * other) among its own and the common ones, except that a local command may
+ * shadow the server options it has no use for (release sign --key). */
 static void test_table_is_sound(void **state)
 {
     const struct fota_cli_command *cmd, *other;
@@ -163,7 +187,8 @@ static void test_table_is_sound(void **state)
         assert_non_null(cmd->run);
         assert_non_null(cmd->synopsis);
         assert_non_null(cmd->summary);
-        assert_true(cmd->flags & FOTA_CLI_CMD_SERVER);
+        /* a command talks to the server or works on local files, never neither */
+        assert_true(!!(cmd->flags & FOTA_CLI_CMD_SERVER) != !!(cmd->flags & FOTA_CLI_CMD_LOCAL));
         assert_true(cmd->min_args >= 0);
         assert_true(cmd->max_args < 0 || cmd->max_args >= cmd->min_args);
         assert_true(fota_cli_args_count(cmd->opts) <= FOTA_CLI_ARGS_MAX_OPTS);
@@ -173,7 +198,12 @@ static void test_table_is_sound(void **state)
             for (a = tabs[t]; a && a->name; a++)
                 for (u = t; u < 2; u++)
                     for (b = u == t ? a + 1 : tabs[u]; b && b->name; b++)
-                        if (strcmp(a->name, b->name) == 0 ||
+                        if ((cmd->flags & FOTA_CLI_CMD_LOCAL) && t == 0 && u == 1 &&
+                            strcmp(a->name, b->name) == 0 &&
+                            (strcmp(b->name, "server") == 0 || strcmp(b->name, "key") == 0 ||
+                             strcmp(b->name, "cacert") == 0))
+                            continue;
+                        else if (strcmp(a->name, b->name) == 0 ||
                             (a->short_name && a->short_name == b->short_name))
                             fail_msg("%s %s: --%s and --%s clash", cmd->group,
                                      cmd->verb ? cmd->verb : "", a->name, b->name);
@@ -232,6 +262,57 @@ static void test_bad_lines(void **state)
     unsetenv("FOTA_KEY");
 }
 
+/* The arduino options are checked before any request: port 1 is never tried. */
+static void test_arduino_lines(void **state)
+{
+    static const char key[] = "0123456789abcdef0123456789abcdef01234567";
+    char priv[96];
+    struct run r;
+    FILE *f;
+
+    (void)state;
+    run(&r, "product", "create", "plug", "--server", "http://127.0.0.1:1", "--key", key,
+        "--platform", "esp32", NULL);
+    check_usage_error(&r, "--platform wants nonos or arduino");
+    run(&r, "product", "create", "plug", "--server", "http://127.0.0.1:1", "--key", key,
+        "--gzip", NULL);
+    check_usage_error(&r, "are for --platform arduino");
+    run(&r, "product", "create", "plug", "--server", "http://127.0.0.1:1", "--key", key,
+        "--platform", "nonos", "--confirm-after", "5m", NULL);
+    check_usage_error(&r, "are for --platform arduino");
+    run(&r, "product", "create", "plug", "--server", "http://127.0.0.1:1", "--key", key,
+        "--platform", "arduino", "--arduino-core", "2.8", NULL);
+    check_usage_error(&r, "--arduino-core wants the core line the devices run");
+    run(&r, "product", "create", "plug", "--server", "http://127.0.0.1:1", "--key", key,
+        "--platform", "arduino", "--flash-mode", "fast", NULL);
+    check_usage_error(&r, "--flash-mode wants qio, qout, dio, dout");
+    run(&r, "product", "create", "plug", "--server", "http://127.0.0.1:1", "--key", key,
+        "--platform", "arduino", "--checkin-interval", "0", NULL);
+    check_usage_error(&r, "--checkin-interval wants 1s to 30d");
+    run(&r, "product", "arduino", "plug", "--server", "http://127.0.0.1:1", "--key", key,
+        "--gzip", "--no-gzip", NULL);
+    check_usage_error(&r, "give --gzip or --no-gzip, not both");
+    /* a private key as the product's key never leaves the machine */
+    snprintf(priv, sizeof(priv), "%s/private.pem", home);
+    f = fopen(priv, "w");
+    assert_non_null(f);
+    fputs("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n", f);
+    fclose(f);
+    run(&r, "product", "arduino", "plug", "--server", "http://127.0.0.1:1", "--key", key,
+        "--signing-key", priv, NULL);
+    check_usage_error(&r, "is a private key; the product takes the public one");
+    run(&r, "product", "create", "plug", "--server", "http://127.0.0.1:1", "--key", key,
+        "--platform", "arduino", "--signing-key", priv, NULL);
+    check_usage_error(&r, "nothing was sent");
+    unlink(priv);
+    /* release sign is local: no server or key needed, but its --key is */
+    run(&r, "release", "sign", "in.bin", "out.bin", NULL);
+    check_usage_error(&r, "release sign needs --key PRIVATE.PEM");
+    run(&r, "release", "sign", "in.bin", NULL);
+    assert_int_equal(r.status, FOTA_CLI_EXIT_USAGE);
+    assert_string_equal(r.err, "usage: fotactl release sign --key PRIVATE.PEM IN OUT [options]\n");
+}
+
 static void test_positional_counts(void **state)
 {
     struct run r;
@@ -278,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_help_of_every_command),
         cmocka_unit_test(test_table_is_sound),
         cmocka_unit_test(test_bad_lines),
+        cmocka_unit_test(test_arduino_lines),
         cmocka_unit_test(test_positional_counts),
         cmocka_unit_test(test_group_help),
     };
