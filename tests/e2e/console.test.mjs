@@ -5,14 +5,25 @@
 // confirmation dialog with the live feed showing "has version v1.1 update",
 // the device page's Upgrade and Reboot, the RPC form, Chinese labels, a
 // phone-sized screen, a rollout of v1.0, its live counters
-// and its cancellation, and deleting a release, a device and the product. Screenshots of every open page go to
-// $FOTA_E2E_SHOTS (build/…/e2e-screenshots) when a step fails.
+// and its cancellation, and deleting a release, a device and the product.
+// Then an arduino product (ESP8266 Arduino core): created with its fleet
+// (gzip, a signing key; a private key refused in the browser), a signed
+// gzip release uploaded as firmware.bin and firmware-minimal.bin (an
+// unsigned one refused next to its file), the MD5, gzip and signature
+// badges, the fleet settings changed, and a device that checked in with the
+// core's request bytes shown with its chip id, sketch MD5 and the rest, in
+// English and Chinese. Screenshots of every open page go to
+// $FOTA_E2E_SHOTS (build/…/e2e-screenshots) when a step fails, and of the
+// arduino product and device pages always (arduino-*.png).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { startFotad, startSim, makeImage, launchBrowser, tempDir, rmrf, missingPrerequisite } from './harness.mjs';
+import { startFotad, startSim, makeImage, makeArduinoImage, signWithFotactl, coreCheckin, launchBrowser, tempDir, rmrf,
+  missingPrerequisite } from './harness.mjs';
 
 // This directory (import.meta.dirname needs Node 20.11; Debian 12 ships 18).
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -50,7 +61,7 @@ async function step(t, name, fn) {
   });
 }
 
-test('web console end to end', { timeout: 120000 }, async (t) => {
+test('web console end to end', { timeout: 160000 }, async (t) => {
   work = tempDir('work');
   fotad = await startFotad();
   const base = fotad.http;
@@ -507,6 +518,170 @@ test('web console end to end', { timeout: 120000 }, async (t) => {
       await page.waitForURL(/#\/products$/);
       await page.locator('#products-status', { hasText: 'Product humiture deleted.' }).waitFor();
       assert.equal(await page.locator('#products a', { hasText: 'humiture' }).count(), 0);
+      assert.deepEqual(consoleErrors, []);
+    });
+
+    // ---- an arduino product: sketches, Tasmota, ESPHome pull from a URL
+    const md5 = (b) => crypto.createHash('md5').update(b).digest('hex');
+    const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const privPath = path.join(work, 'private.pem');
+    fs.writeFileSync(privPath, privateKey, { mode: 0o600 });
+    const full = makeArduinoImage({ mode: 3, irom: 60000, seed: 5 });
+    const mini = makeArduinoImage({ mode: 3, irom: 9000, seed: 6 });
+    // gzip + signed: the signature covers the compressed bytes (arduino-ota §7.2)
+    const signedGz = (img, name) => {
+      const gzPath = path.join(work, name);
+      fs.writeFileSync(gzPath + '.unsigned', zlib.gzipSync(img, { level: 9 }));
+      return { path: gzPath, bytes: signWithFotactl(privPath, gzPath + '.unsigned', gzPath) };
+    };
+    const fwGz = signedGz(full, 'tasmota.bin.gz');
+    const miniGz = signedGz(mini, 'tasmota-minimal.bin.gz');
+    const plainPath = path.join(work, 'unsigned', 'firmware.bin');
+    fs.mkdirSync(path.dirname(plainPath), { recursive: true });
+    fs.writeFileSync(plainPath, full);
+    let ardUrl = '', productKey = '';
+    fs.mkdirSync(SHOTS, { recursive: true });
+
+    await step(t, 'create an arduino product with its fleet (a private key refused in the browser)', async () => {
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.goto(base + '/#/products');
+      const form = page.locator('#create-product');
+      await form.getByLabel('Platform').selectOption('arduino');
+      await form.locator('#arduino-fleet').waitFor();
+      assert.equal(await form.getByLabel('Flash map').isVisible(), false, 'no flash map for an arduino product');
+      await form.getByLabel('Name').fill('plugs');
+      await form.getByLabel('Serve gzip (devices on core 2.7 or later)').check();
+      await form.getByLabel('Core line the devices run').selectOption('3.1');
+      await form.getByLabel('Check-in interval (seconds)').fill('600');
+      await form.getByLabel('Confirm after (seconds)').fill('30');
+      let posts = 0;
+      const count = (r) => { if (r.method() === 'POST' && /\/v1\/products\/$/.test(r.url())) posts += 1; };
+      page.on('request', count);
+      await form.getByLabel('Signing key (RSA public key, PEM)').fill(privateKey);
+      await form.getByRole('button', { name: 'Create' }).click();
+      await form.locator('.status', { hasText: 'This is a private key' }).waitFor();
+      page.off('request', count);
+      assert.equal(posts, 0, 'the private key was never sent');
+      await form.getByLabel('Signing key (RSA public key, PEM)').fill(publicKey);
+      const resp = page.waitForResponse((r) => r.request().method() === 'POST' && /\/v1\/products\/$/.test(r.url()));
+      await form.getByRole('button', { name: 'Create' }).click();
+      const r = await resp;
+      assert.equal(r.status(), 200);
+      const sent = r.request().postDataJSON();
+      assert.deepEqual({ ...sent, signing_key: sent.signing_key.trim() }, { name: 'plugs', description: '', platform: 'arduino',
+        gzip: true, arduino_core: '3.1', flash_mode: null, signing_key: publicKey.trim(), checkin_interval: 600,
+        confirm_after: 30 });
+      const row = page.locator('#products tbody tr', { hasText: 'plugs' });
+      await row.locator('.badge.platform', { hasText: 'Arduino' }).waitFor();
+      await row.getByRole('link', { name: 'plugs' }).click();
+      await page.getByRole('heading', { name: 'plugs' }).waitFor();
+      productKey = await page.locator('#product-key').innerText();
+      ardUrl = await page.locator('#device-url').innerText();
+      assert.equal(ardUrl, base + '/v1/arduino/' + productKey + '/firmware.bin');
+      assert.match(await page.locator('main').innerText(), /ESP8266 Arduino core/);
+    });
+
+    await step(t, 'an arduino release: firmware.bin required, an unsigned file refused next to it, badges', async () => {
+      const form = page.locator('#release-form');
+      assert.equal(await form.locator('li.file-row').count(), 2);
+      assert.equal(await form.getByRole('button', { name: 'Add a file' }).isVisible(), false);
+      await form.getByLabel('Version').fill('14.4.1');
+      await form.getByLabel('firmware-minimal.bin (optional, for Tasmota)').setInputFiles(miniGz.path);
+      await form.getByRole('button', { name: 'Save' }).click();
+      await form.locator('.status', { hasText: 'Choose firmware.bin.' }).waitFor();
+      // unsigned on a signed product: fotad's 422 lands next to firmware.bin
+      await form.getByLabel('firmware.bin (required)').setInputFiles(plainPath);
+      let resp = page.waitForResponse((r) => r.url().includes('/roms/') && r.request().method() === 'POST');
+      await form.getByRole('button', { name: 'Save' }).click();
+      assert.equal((await resp).status(), 422);
+      const refused = form.locator('li.file-row.refused[data-kind="firmware.bin"] .file-error');
+      await refused.waitFor();
+      assert.match(await refused.innerText(), /^firmware\.bin/);
+      assert.equal(await page.locator('#releases li[data-version="14.4.1"]').count(), 0, 'nothing half-published');
+      // signed .gz files: stored as they are
+      await form.getByLabel('firmware.bin (required)').setInputFiles(fwGz.path);
+      resp = page.waitForResponse((r) => r.url().includes('/roms/') && r.request().method() === 'POST');
+      await form.getByRole('button', { name: 'Save' }).click();
+      assert.equal((await resp).status(), 200);
+      const rel = page.locator('#releases li[data-version="14.4.1"]');
+      await rel.waitFor();
+      const fw = rel.locator('li[data-file="firmware.bin.gz"]');
+      await fw.waitFor();
+      assert.equal(await fw.locator('[data-badge=md5] code').innerText(), md5(fwGz.bytes).slice(0, 8));
+      assert.equal(await fw.locator('[data-badge=md5]').getAttribute('title'), 'Served with x-MD5 ' + md5(fwGz.bytes));
+      const saving = Math.floor((full.length - fwGz.bytes.length) * 100 / full.length);
+      assert.equal(await fw.locator('[data-badge=gzip]').innerText(), `gzip −${saving}%`);
+      assert.equal(await fw.locator('[data-badge=signature]').innerText(), 'signed (standard)');
+      assert.match(await fw.locator('[data-badge=flash]').innerText(), /^dout · 4\.00 MiB$/);
+      await rel.locator('li[data-file="firmware-minimal.bin.gz"] [data-badge=signature]').waitFor();
+      page.once('dialog', (d) => d.accept());
+      await rel.locator('button[data-set-current]').click();
+      await page.locator('#releases li.is-current[data-version="14.4.1"]').waitFor();
+    });
+
+    await step(t, 'the fleet settings change on the product page', async () => {
+      const form = page.locator('#arduino-settings');
+      assert.equal(await form.getByLabel('Check-in interval (seconds)').inputValue(), '600');
+      assert.equal(await form.getByLabel('Flash mode').inputValue(), 'dout', "the first release's flash mode");
+      await form.getByLabel('Check-in interval (seconds)').fill('0');
+      await form.getByRole('button', { name: 'Save settings' }).click();
+      await page.locator('#arduino-settings-status', { hasText: 'a whole number of seconds' }).waitFor();
+      await form.getByLabel('Check-in interval (seconds)').fill('900');
+      const resp = page.waitForResponse((r) => r.request().method() === 'PUT' && /\/arduino$/.test(r.url()));
+      await form.getByRole('button', { name: 'Save settings' }).click();
+      assert.equal((await resp).status(), 200);
+      await page.locator('#arduino-settings-status', { hasText: 'Settings saved.' }).waitFor();
+      const s = await page.evaluate(async (u) => (await (await import('/api.js')).get(u)).body.arduino,
+        new URL(page.url()).hash.replace('#', '').replace('/products/', '/v1/products/') + '/arduino');
+      assert.equal(s.checkin_interval, 900);
+      assert.equal(s.gzip, true);
+      await page.screenshot({ path: path.join(SHOTS, 'arduino-product.png'), fullPage: true });
+    });
+
+    await step(t, 'a device that checked in with the core\'s request shows its Arduino fields', async () => {
+      const mac = '5C:CF:7F:0A:0B:0C';
+      // running an older sketch: served the signed container whole
+      const a = await coreCheckin(base, new URL(ardUrl).pathname, { mac, version: '14.3.0', chipId: 658188,
+        freeSpace: 2 << 20, sketchSize: 412000, sdk: '2.2.2-dev(38a443e)' });
+      assert.equal(a.status, 200);
+      assert.equal(a.headers['x-md5'], md5(fwGz.bytes));
+      assert.ok(a.body.equals(fwGz.bytes), 'the body is the uploaded file');
+      // rebooted into it (another flash mode byte): 304, an upgrade success
+      const img = Buffer.from(full); img[2] = 2;
+      const b = await coreCheckin(base, new URL(ardUrl).pathname, { mac, version: '14.4.1', md5: md5(img),
+        chipId: 658188, freeSpace: 2 << 20, sketchSize: full.length, sdk: '2.2.2-dev(38a443e)' });
+      assert.equal(b.status, 304);
+      const row = page.locator('#devices tbody tr', { hasText: mac });
+      await row.filter({ hasText: 'Online' }).waitFor({ timeout: 20000 });
+      await row.getByRole('link', { name: mac }).click();
+      await page.waitForURL(/#\/devices\/\d+$/);
+      const info = page.locator('#device-info');
+      await info.getByText('Chip ID').waitFor();
+      const text = await info.innerText();
+      for (const want of ['658188', mac, '14.4.1', md5(img), `${full.length} B`, '2.00 MiB', '4.00 MiB',
+        '2.2.2-dev(38a443e)', 'Last check-in', 'Upgrade served']) {
+        assert.ok(text.includes(want), `device info lacks ${want}:\n${text}`);
+      }
+      assert.doesNotMatch(text, /Slot/);
+      assert.equal(await page.locator('#sketch-md5').innerText(), md5(img));
+      await page.locator('#device-messages li', { hasText: `Device ${mac} upgraded to version 14.4.1` }).waitFor();
+      // a pull device: no Reboot, no RPC form; its upgrade waits for the next check-in
+      assert.equal(await page.getByRole('button', { name: 'Reboot' }).isVisible(), false);
+      assert.equal(await page.locator('#rpc-form').isVisible(), false);
+      await page.locator('#pull-note', { hasText: 'waits for its next check-in' }).waitFor();
+      await page.screenshot({ path: path.join(SHOTS, 'arduino-device.png'), fullPage: true });
+      await page.locator('#lang').click();
+      await info.getByText('芯片 ID').waitFor();
+      await info.getByText('最后检查').waitFor();
+      await page.locator('#pull-note', { hasText: '下次检查' }).waitFor();
+      await page.locator('#lang').click();
+      await info.getByText('Chip ID').waitFor();
+    });
+
+    await step(t, 'every label is in English and Chinese; no script errors', async () => {
+      const missing = await page.evaluate(async () => (await import('/i18n.js')).missingKeys());
+      assert.deepEqual(missing, { zh: [], en: [] });
       assert.deepEqual(consoleErrors, []);
     });
   } finally {

@@ -1,8 +1,10 @@
 // harness.mjs - starts what the console test needs: a real fotad on
-// ephemeral loopback ports in a temp data dir, test images from fotactl, and
+// ephemeral loopback ports in a temp data dir, test images from fotactl,
+// Arduino-core images signed by fotactl and the core's check-in request, and
 // Debian's chromium through playwright-core (never a downloaded browser).
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,4 +137,88 @@ export function startSim(fotad, masterKey, from, to, dir) {
   proc.stderr.on('data', (d) => { out += d.toString(); });
   const done = new Promise((resolve) => proc.on('exit', (code) => resolve({ code, out })));
   return { proc, done, out: () => out, stop() { if (proc.exitCode === null) proc.kill('SIGKILL'); } };
+}
+
+// An Arduino-core .bin as elf2bin.py lays it out (reference arduino-ota
+// §1.1), the same construction as tests/integration/arduino_util.py:
+// eboot (2 segments, 0xAA filler to 0x1000), the sketch (5 segments,
+// code-like bytes from a small vocabulary so that it compresses as images
+// do), then the length and CRC words patched at 0x1010 after the checksum
+// (every core >= 2.7 build). Deterministic for a seed.
+export function makeArduinoImage({ mode = 3, sizeCode = 4, irom = 20000, seed = 1 } = {}) {
+  let s = seed >>> 0;
+  const rnd = () => { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return (s >>> 16) & 0xff; };
+  const out = [];
+  const le32 = (v) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+  function image(segs, entry, zeroFirst8, toAddr) {
+    out.push(0xe9, segs.length, mode, (sizeCode << 4) | 0, ...le32(entry));
+    let total = 8, csum = 0xef;
+    segs.forEach(([addr, size], i) => {
+      out.push(...le32(addr), ...le32(size));
+      const words = Array.from({ length: 48 }, () => [rnd(), rnd(), rnd(), rnd()]);
+      for (let k = 0; k < size; k++) {
+        let b = words[(rnd() * 48) >> 8][k & 3];
+        if (zeroFirst8 && i === 0 && k < 8) b = 0;
+        out.push(b);
+        csum ^= b;
+      }
+      total += 8 + size;
+    });
+    total += 1;
+    while (total & 15) { total += 1; out.push(0); }
+    out.push(csum);
+    while (toAddr && out.length < toAddr) out.push(0xaa);
+  }
+  image([[0x4010f000, 0xd60], [0x3fff20b8, 0x28]], 0x4010f480, false, 0x1000);
+  image([[0x40201010, irom], [0x40100000, 0x1234], [0x40101234, 0x456], [0x3ffe8000, 0x321],
+    [0x3ffe8400, 0x789]], 0x401000c0, true, 0);
+  const f = Buffer.from(out);
+  f.fill(0, 0x1010, 0x1018);
+  let crc = 0xffffffff;                   // crc8266: MSB first, no reflection, no final XOR
+  for (const byte of f) {
+    crc ^= byte << 24;
+    for (let b = 0; b < 8; b++) crc = crc & 0x80000000 ? ((crc << 1) ^ 0x04c11db7) >>> 0 : (crc << 1) >>> 0;
+  }
+  f.writeUInt32LE(f.length, 0x1010);
+  f.writeUInt32LE(crc >>> 0, 0x1014);
+  return f;
+}
+
+// `fotactl release sign --key priv in out`: the core's signature trailer.
+export function signWithFotactl(priv, input, output) {
+  execFileSync(path.join(BIN, 'fotactl'), ['release', 'sign', '--key', priv, input, output],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  return fs.readFileSync(output);
+}
+
+// ESPhttpUpdate's request (core 3.1.2, reference arduino-ota §2.1), byte for
+// byte, sent in one write; resolves { status, headers, body } once fotad
+// closes the connection (it always does after an Arduino-core answer).
+export function coreCheckin(httpUrl, pathName, { mac = 'DE:BA:7A:B1:E0:42', md5 = '0123456789abcdef0123456789abcdef',
+  version = '1.0.0', chipId = 15602487, freeSpace = 4194304, sketchSize = 400000, chipSize = 4194304,
+  sdk = '2.5.0' } = {}) {
+  const u = new URL(httpUrl);
+  const req = [`GET ${pathName} HTTP/1.0`, `Host: ${u.host}`, 'User-Agent: ESP8266-http-Update', 'Connection: close',
+    `x-ESP8266-Chip-ID: ${chipId}`, `x-ESP8266-STA-MAC: ${mac}`, `x-ESP8266-AP-MAC: ${mac}`,
+    `x-ESP8266-free-space: ${freeSpace}`, `x-ESP8266-sketch-size: ${sketchSize}`, `x-ESP8266-sketch-md5: ${md5}`,
+    `x-ESP8266-chip-size: ${chipSize}`, `x-ESP8266-sdk-version: ${sdk}`, 'x-ESP8266-mode: sketch',
+    `x-ESP8266-version: ${version}`, 'Content-Length: 0'].join('\r\n') + '\r\n\r\n';
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: u.hostname, port: Number(u.port) });
+    const chunks = [];
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error('no answer to the check-in within 10 s')); }, 10000);
+    sock.on('connect', () => sock.write(req));
+    sock.on('data', (d) => chunks.push(d));
+    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      const raw = Buffer.concat(chunks);
+      const end = raw.indexOf('\r\n\r\n');
+      if (end < 0) { reject(new Error('no end of header in ' + raw.slice(0, 200).toString('latin1'))); return; }
+      const lines = raw.slice(0, end).toString('latin1').split('\r\n');
+      const headers = {};
+      for (const l of lines.slice(1)) { const i = l.indexOf(':'); headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim(); }
+      resolve({ status: Number(lines[0].split(' ')[1]), headers, body: raw.slice(end + 4) });
+    });
+  });
 }

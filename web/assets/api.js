@@ -42,6 +42,7 @@ export async function request(method, path, json, key) {
 
 export const get = (p, key) => request('GET', p, undefined, key);
 export const post = (p, json) => request('POST', p, json === undefined ? {} : json);
+export const put = (p, json) => request('PUT', p, json === undefined ? {} : json);
 export const del = (p) => request('DELETE', p);
 
 // Multipart upload through XHR, which (unlike fetch) reports upload progress.

@@ -1,11 +1,15 @@
 // device.js - one device (seed §4.3 steps 7-9): its ROM version, "can be
 // upgraded to [version] Upgrade", Reboot, the RPC request form (any action
 // with parameters, the reply shown), and its messages and upgrade history,
-// refreshed live from the message feed.
+// refreshed live from the message feed. A device of an arduino product
+// pulls its firmware: the page shows what it reported at its last check-in
+// (arduino.js) instead of a slot, and no Reboot or RPC form (it has no
+// channel; the upgrade waits for its next check-in).
 import { t } from './i18n.js';
 import * as api from './api.js';
 import { h, field, statusLine, say, fmtTime, fmtBytes, messageItem, rememberDevices } from './ui.js';
 import { slotText, onlineBadge } from './product.js';
+import { deviceRows } from './arduino.js';
 
 // Compares versions as fotad does: Espressif vN1.N2.N3 and dotted numbers.
 export function cmpVersion(a, b) {
@@ -62,15 +66,20 @@ export function deviceView(root, id) {
   let reported = false;   // the device reported on the upgrade sent last
 
   select.setAttribute('aria-labelledby', 'rom-line');
+  const pullNote = h('p', { class: 'help', id: 'pull-note', hidden: true }, t('dev_pull_note'));
 
   function renderInfo(d) {
+    const pull = !!d.arduino;
     const rows = [
       [t('id'), d.id], [t('name'), d.name],
       [t('product'), h('a', { href: '#/products/' + d.product_id }, productName || d.product_id)],
       ['BSSID', d.bssid || '—'], [t('rom_version'), d.rom_version || t('unknown_version')],
-      [t('slot'), slotText(d.running_slot || d.slot)], [t('status'), onlineBadge(d)],
-      [t('activated'), d.activated ? t('yes') : t('no')], [t('last_active'), fmtTime(d.last_active)],
+      ...(pull ? [] : [[t('slot'), slotText(d.running_slot || d.slot)]]), [t('status'), onlineBadge(d)],
+      ...(pull ? deviceRows(d) : [[t('activated'), d.activated ? t('yes') : t('no')], [t('last_active'), fmtTime(d.last_active)]]),
     ];
+    rebootBtn.hidden = pull;
+    rpcForm.hidden = pull;
+    pullNote.hidden = !pull;
     if (d.download) {
       // The current or last download since fotad started: a bar, "x of y", the state.
       const dl = d.download;
@@ -82,7 +91,7 @@ export function deviceView(root, id) {
       rows.push([t('progress', ''), h('span', { id: 'download-progress' }, fmtBytes(d.download_bytes))]);
     }
     info.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
-    romLine.textContent = t('rom_line', d.rom_version || t('unknown_version'));
+    romLine.textContent = t('rom_line', d.rom_version || (pull && d.arduino.version) || t('unknown_version'));
     title.textContent = d.name || (t('device') + ' ' + d.id);
     if (backLink) backLink.href = '#/products/' + d.product_id;
   }
@@ -253,7 +262,7 @@ export function deviceView(root, id) {
       h('section', {},
         info,
         h('div', { class: 'card', id: 'upgrade-card' }, h('h2', {}, t('releases')),
-          h('p', { class: 'upgrade-line' }, romLine, ' ', select, ' ', upBtn),
+          h('p', { class: 'upgrade-line' }, romLine, ' ', select, ' ', upBtn), pullNote,
           h('p', {}, rebootBtn), ust),
         rpcForm),
       h('section', {},

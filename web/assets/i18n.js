@@ -60,6 +60,31 @@ const STR = {
     ro_cancelled_now: 'Rollout {0} cancelled: {1} devices dropped.',
     ro_max_fail: 'Stop after failures', ro_max_fail_help: 'Stop the rollout once more devices than this fail or time out; empty: never.',
     ro_max_fail_bad: 'Stop after failures: empty, or a number from 0 to 100000.', ro_halted: 'stopped: more than {0} failed',
+    platform: 'Platform', platform_nonos: 'Espressif NONOS (stock IoT_Demo firmware)',
+    platform_arduino: 'ESP8266 Arduino core (sketches, Tasmota, ESPHome)', fleet: 'The Arduino fleet',
+    ard_gzip: 'Serve gzip (devices on core 2.7 or later)', ard_core: 'Core line the devices run',
+    ard_core_help: 'The devices never say it; it decides what they accept (gzip from 2.7, signed gzip from 3.0).',
+    ard_flash_mode: 'Flash mode', ard_flash_first: "the first release's",
+    ard_signing_key: 'Signing key (RSA public key, PEM)',
+    ard_signing_help: 'Devices built with this key flash only files signed with its private key; fotad never sees the private key. Empty: unsigned releases.',
+    ard_private_key: 'This is a private key: paste the public one (openssl pkey -in private.pem -pubout). Nothing was sent.',
+    ard_not_public: 'The signing key is not a PEM public key (-----BEGIN PUBLIC KEY-----).',
+    ard_checkin: 'Check-in interval (seconds)', ard_checkin_help: 'A device is online while its last check-in is younger.',
+    ard_confirm: 'Confirm after (seconds)',
+    ard_confirm_help: 'After a whole download, a check-in with the old image this much later is a failed upgrade.',
+    ard_seconds_bad: '{0}: a whole number of seconds from {1} to 2592000.',
+    ard_settings: 'Fleet settings', ard_save: 'Save settings', ard_saved: 'Settings saved.',
+    ard_key_help: "(in the devices' URL below)", ard_url: 'Device URL', ard_url_help: "(for ESPhttpUpdate.update(), Tasmota's OtaUrl and ESPHome)", copy: 'Copy',
+    ard_firmware: 'firmware.bin (required)', ard_minimal: 'firmware-minimal.bin (optional, for Tasmota)',
+    ard_files_help: "The build's .bin or .bin.gz; fotad checks each file as the devices will.",
+    ard_no_firmware: 'Choose firmware.bin.',
+    badge_md5_title: 'Served with x-MD5 {0}', badge_gzip: 'gzip −{0}%', badge_gzip_title: '{0} instead of {1}: {2} less to send',
+    badge_signed: 'signed ({0})', sig_standard: 'standard', sig_legacy: 'legacy, core 2.5',
+    dev_chip_id: 'Chip ID', dev_sta_mac: 'STA MAC', dev_ap_mac: 'AP MAC', dev_version_string: 'Version string',
+    dev_sketch_md5: 'Sketch MD5', dev_sketch_size: 'Sketch size', dev_free_space: 'Free space',
+    dev_chip_size: 'Flash chip size', dev_sdk: 'SDK version', dev_last_checkin: 'Last check-in',
+    dev_upgrade: 'Upgrade served', dev_upgrade_line: '{0}, sent {1}',
+    dev_pull_note: 'This device pulls its firmware: an upgrade waits for its next check-in.',
   },
   zh: {
     title: 'fota 控制台', skip: '跳到内容', signin: '登录', signout: '退出', key: '密钥',
@@ -118,6 +143,31 @@ const STR = {
     ro_cancelled_now: '批量升级 {0} 已取消：{1} 台设备不再升级。',
     ro_max_fail: '失败上限', ro_max_fail_help: '失败或超时的设备超过此数时停止批量升级；留空：不限。',
     ro_max_fail_bad: '失败上限：留空，或 0 到 100000 的数字。', ro_halted: '已停止：超过 {0} 台失败',
+    platform: '平台', platform_nonos: 'Espressif NONOS（原厂 IoT_Demo 固件）',
+    platform_arduino: 'ESP8266 Arduino core（sketch、Tasmota、ESPHome）', fleet: 'Arduino 设备群',
+    ard_gzip: '提供 gzip 固件（core 2.7 及以上的设备）', ard_core: '设备运行的 core 版本',
+    ard_core_help: '设备不会上报它；它决定设备接受什么（2.7 起支持 gzip，3.0 起支持签名的 gzip）。',
+    ard_flash_mode: 'Flash 模式', ard_flash_first: '第一个版本的',
+    ard_signing_key: '签名公钥（RSA 公钥，PEM）',
+    ard_signing_help: '用此公钥编译的设备只刷写用对应私钥签名的文件；fotad 从不接触私钥。留空：不签名。',
+    ard_private_key: '这是私钥：请粘贴公钥（openssl pkey -in private.pem -pubout）。没有发送任何内容。',
+    ard_not_public: '签名公钥不是 PEM 公钥（-----BEGIN PUBLIC KEY-----）。',
+    ard_checkin: '检查间隔（秒）', ard_checkin_help: '最后一次检查在此时间之内的设备视为在线。',
+    ard_confirm: '确认等待（秒）',
+    ard_confirm_help: '完整下载之后超过此时间，设备仍报告旧固件，记为升级失败。',
+    ard_seconds_bad: '{0}：{1} 到 2592000 的整数秒。',
+    ard_settings: '设备群设置', ard_save: '保存设置', ard_saved: '设置已保存。',
+    ard_key_help: '（用在下面的设备 URL 中）', ard_url: '设备 URL', ard_url_help: '（用于 ESPhttpUpdate.update()、Tasmota 的 OtaUrl 和 ESPHome）', copy: '复制',
+    ard_firmware: 'firmware.bin（必需）', ard_minimal: 'firmware-minimal.bin（可选，用于 Tasmota）',
+    ard_files_help: '编译生成的 .bin 或 .bin.gz；fotad 按设备的方式检查每个文件。',
+    ard_no_firmware: '请选择 firmware.bin。',
+    badge_md5_title: '下发时的 x-MD5：{0}', badge_gzip: 'gzip 节省 {0}%', badge_gzip_title: '{0}，原为 {1}：少发送 {2}',
+    badge_signed: '已签名（{0}）', sig_standard: '标准格式', sig_legacy: '旧格式，core 2.5',
+    dev_chip_id: '芯片 ID', dev_sta_mac: 'STA MAC', dev_ap_mac: 'AP MAC', dev_version_string: '版本字符串',
+    dev_sketch_md5: 'Sketch MD5', dev_sketch_size: 'Sketch 大小', dev_free_space: '可用空间',
+    dev_chip_size: 'Flash 芯片容量', dev_sdk: 'SDK 版本', dev_last_checkin: '最后检查',
+    dev_upgrade: '已下发的升级', dev_upgrade_line: '{0}，发送于 {1}',
+    dev_pull_note: '此设备主动拉取固件：升级在它下次检查时进行。',
   },
 };
 
@@ -135,6 +185,12 @@ export function setLang(l) {
   lang = l === 'zh' ? 'zh' : 'en';
   try { localStorage.setItem('fota.lang', lang); } catch (e) { /* ignore */ }
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+}
+
+// The keys one language lacks that the other has (the e2e test wants none).
+export function missingKeys() {
+  const en = Object.keys(STR.en), zh = Object.keys(STR.zh);
+  return { zh: en.filter((k) => !(k in STR.zh)), en: zh.filter((k) => !(k in STR.en)) };
 }
 
 // t('msg_update', 'dev-1', 'v1.1'): the label with {0}, {1}… filled in.

@@ -3,12 +3,16 @@
 // codename, changelog, up to 10 files added with "+", uploaded with progress;
 // the server's refusal shown next to the file it names), and its devices
 // (version, slot, online, last active; "Add device" shows the keys once),
-// and its rollouts (rollout.js).
+// and its rollouts (rollout.js). An arduino product (arduino.js) takes
+// firmware.bin and firmware-minimal.bin, shows each file's badges (x-MD5,
+// gzip saving, signature), the URL its devices are given and its fleet
+// settings.
 import { t } from './i18n.js';
 import * as api from './api.js';
 import { h, field, statusLine, say, sayNote, fmtTime, fmtBytes, rememberDevices, uid } from './ui.js';
 import { num } from './products.js';
 import { rolloutPanel } from './rollout.js';
+import { isArduino, fileBadges, settingsCard, urlLine } from './arduino.js';
 
 const MAX_FILES = 10;
 
@@ -19,9 +23,10 @@ export function onlineBadge(d) {
 }
 
 function releaseItem(rom, product, reload) {
-  const files = (rom.files || []).map((f) => h('li', {},
+  const files = (rom.files || []).map((f) => h('li', { 'data-file': f.name },
     h('code', {}, f.name), ' ', h('small', { class: 'muted' }, fmtBytes(f.size),
-      f.slot ? ' · ' + slotText(f.slot) : '', f.sha256 ? ' · ' + String(f.sha256).slice(0, 12) : '')));
+      f.slot ? ' · ' + slotText(f.slot) : '', f.sha256 && !f.md5 ? ' · ' + String(f.sha256).slice(0, 12) : ''),
+    f.md5 ? [' ', h('span', { class: 'badges' }, fileBadges(f))] : ''));
   const st = statusLine();
   let action = null;
   if (rom.current) {
@@ -56,8 +61,11 @@ function releaseItem(rom, product, reload) {
 }
 
 // The release form. Each file row: input, remove button, and an error slot
-// the server's reason lands in when it names that file.
+// the server's reason lands in when it names that file. An arduino product
+// has two fixed rows instead: firmware.bin (required) and
+// firmware-minimal.bin (optional), uploaded under those names.
 function releaseForm(product, onDone) {
+  const arduino = isArduino(product);
   const version = field(t('version'), h('input', { name: 'version', required: true, maxlength: 63,
     placeholder: 'v1.1', autocomplete: 'off' }));
   const listId = uid('codenames');
@@ -71,7 +79,7 @@ function releaseForm(product, onDone) {
   const progress = h('progress', { max: 100, value: 0, hidden: true });
   const st = statusLine();
   const legend = h('legend', {}, t('files'));
-  const help = h('small', { class: 'help' }, t('files_help'));
+  const help = h('small', { class: 'help' }, arduino ? t('ard_files_help') : t('files_help'));
 
   function renumber() {
     [...rows.children].forEach((li, i) => {
@@ -97,8 +105,25 @@ function releaseForm(product, onDone) {
     renumber();
     return input;
   }
-  add.addEventListener('click', () => { const i = addRow(); if (i) i.focus(); });
-  addRow();
+  // An arduino row: a fixed label, the name it is uploaded under.
+  function kindRow(kind, label) {
+    const id = uid('file');
+    const input = h('input', { type: 'file', id, name: kind, accept: '.bin,.gz,application/octet-stream', 'data-kind': kind });
+    const err = h('span', { class: 'file-error', role: 'alert' });
+    input.setAttribute('aria-describedby', id + '-err');
+    err.id = id + '-err';
+    const li = h('li', { class: 'file-row', 'data-kind': kind }, h('label', { for: id }, label), input, err);
+    input.addEventListener('change', () => { err.textContent = ''; li.classList.remove('refused'); });
+    rows.append(li);
+  }
+  if (arduino) {
+    kindRow('firmware.bin', t('ard_firmware'));
+    kindRow('firmware-minimal.bin', t('ard_minimal'));
+    add.hidden = true;
+  } else {
+    add.addEventListener('click', () => { const i = addRow(); if (i) i.focus(); });
+    addRow();
+  }
 
   // Finds the row whose chosen file the server's refusal names: an explicit
   // "file" field, else the file name mentioned first in the message.
@@ -106,6 +131,11 @@ function releaseForm(product, onDone) {
     const named = body.file || body.filename || '';
     const text = [body.message || '', body.error || ''].join(' ');
     let best = null, at = Infinity;
+    if (arduino) {
+      // fotad's reasons start with the file's name: "firmware.bin: ..."
+      const m = /^(firmware(-minimal)?\.bin)(\.gz)?:/.exec(text.trim());
+      return m ? rows.querySelector('li[data-kind="' + m[1] + '"]') : null;
+    }
     for (const li of rows.children) {
       const f = li.querySelector('input').files[0];
       if (!f) continue;
@@ -135,7 +165,16 @@ function releaseForm(product, onDone) {
     let n = 0;
     for (const li of rows.children) {
       const f = li.querySelector('input').files[0];
-      if (f) { fd.append('file', f, f.name); n += 1; }
+      if (!f) continue;
+      // arduino: the part's name says which file it is; fotad looks at the content for gzip
+      if (arduino) fd.append(li.dataset.kind, f, li.dataset.kind + (/\.gz$/i.test(f.name) ? '.gz' : ''));
+      else fd.append('file', f, f.name);
+      n += 1;
+    }
+    if (arduino && !rows.firstChild.querySelector('input').files[0]) {
+      say(st, t('ard_no_firmware'), 'bad');
+      rows.firstChild.querySelector('input').focus();
+      return;
     }
     if (!n) { say(st, t('no_files'), 'bad'); return; }
     progress.hidden = false; progress.value = 0;
@@ -149,8 +188,10 @@ function releaseForm(product, onDone) {
       });
       say(st, t('released', version.input.value.trim()), 'good');
       form.reset();
-      while (rows.children.length > 1) rows.lastChild.remove();
-      renumber();
+      if (!arduino) {
+        while (rows.children.length > 1) rows.lastChild.remove();
+        renumber();
+      }
       onDone();
     } catch (err) {
       const li = rowFor(err.body);
@@ -203,6 +244,11 @@ export function productView(root, id) {
   const releases = h('ul', { class: 'releases', id: 'releases' });
   const devBody = h('tbody');
   const keysSlot = h('div');
+  const formSlot = h('div');        // the release form, once the platform is known
+  const urlSlot = h('div');         // an arduino product's device URL
+  const settingsSlot = h('div');    // and its fleet settings
+  let built = false;
+  let settings = null;              // an arduino product's settings card
   let product = { id, name: String(id) };
   let versions = [];
   const ro = rolloutPanel(id, () => versions);
@@ -249,13 +295,26 @@ export function productView(root, id) {
       product = r.body.product || product;
       if (r.body.product_key) {
         pkey.replaceChildren(t('product_key'), ' ', h('code', { class: 'key', id: 'product-key' }, r.body.product_key),
-          ' ', h('small', { class: 'muted' }, t('product_key_help')));
+          ' ', h('small', { class: 'muted' }, isArduino(product) ? t('ard_key_help') : t('product_key_help')));
       }
       title.textContent = product.name;
+      const ard = isArduino(product);
       meta.textContent = [t('id') + ' ' + product.id, product.serial ? t('serial') + ' ' + product.serial : '',
-        product.status || '', t('flash_map') + ' ' + (product.flash_map ?? '?'),
+        product.status || '', ard ? t('platform_arduino') : t('flash_map') + ' ' + (product.flash_map ?? '?'),
         t('activated_total') + ' ' + num(product, 'devices_activated', 'activated') + ' / ' + num(product, 'devices_total', 'total')]
         .filter(Boolean).join(' · ');
+      if (!built) {
+        built = true;
+        // after an upload the product changes too (an arduino fleet's flash mode)
+        formSlot.replaceChildren(releaseForm(product, load));
+        if (ard) {
+          settings = settingsCard(product, () => load());
+          settingsSlot.replaceChildren(settings.form);
+          if (r.body.product_key) urlSlot.replaceChildren(urlLine(r.body.product_key));
+        }
+      } else if (settings) {
+        settings.update(product);
+      }
     } catch (e) { say(st, t('error', e.message), 'bad'); return; }
     loadReleases();
     loadDevices();
@@ -294,15 +353,15 @@ export function productView(root, id) {
 
   root.append(
     h('p', {}, h('a', { href: '#/products' }, '← ', t('products'))),
-    title, meta, pkey, h('p', {}, delProduct), st,
+    title, meta, pkey, urlSlot, h('p', {}, delProduct), st,
     h('div', { class: 'cols' },
       h('section', { 'aria-labelledby': 'rel-h' }, h('h2', { id: 'rel-h' }, t('releases')), releases,
-        releaseForm(product, loadReleases)),
+        formSlot),
       h('section', { 'aria-labelledby': 'dev-h' }, h('h2', { id: 'dev-h' }, t('devices')), filterField.row,
         h('div', { class: 'scroll' }, h('table', { class: 'grid', id: 'devices' },
           h('thead', {}, h('tr', {}, ['id', 'name', 'rom_version', 'slot', 'status', 'last_active']
             .map((k) => h('th', { scope: 'col' }, t(k))))), devBody)), more,
-        keysSlot, devForm)),
+        keysSlot, devForm, settingsSlot)),
     ro.panel);
   load();
   // Messages refresh the device list at once; online state and last

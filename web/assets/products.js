@@ -1,8 +1,11 @@
 // products.js - the product table (seed §4.3 "产品管理": Id, Name, Serial,
-// Status, Description, Activated / Total) and the create-product form.
+// Status, Description, Activated / Total) and the create-product form (its
+// platform: Espressif NONOS, or the ESP8266 Arduino core with the fleet's
+// settings, arduino.js).
 import { t } from './i18n.js';
 import * as api from './api.js';
 import { h, field, statusLine, say, sayNote, fmtTime } from './ui.js';
+import { fleetFields, isArduino } from './arduino.js';
 
 export function num(p, ...names) {
   for (const n of names) if (p[n] !== undefined && p[n] !== null) return p[n];
@@ -12,7 +15,8 @@ export function num(p, ...names) {
 function productRow(p) {
   return h('tr', { 'data-product': p.id },
     h('td', {}, p.id),
-    h('td', {}, h('a', { href: '#/products/' + p.id }, p.name)),
+    h('td', {}, h('a', { href: '#/products/' + p.id }, p.name),
+      isArduino(p) ? [' ', h('span', { class: 'badge platform' }, 'Arduino')] : ''),
     h('td', {}, h('code', {}, p.serial || ''), p.created ? h('small', { class: 'muted' }, ' ' + fmtTime(p.created)) : ''),
     h('td', {}, p.status || ''),
     h('td', {}, p.description || ''),
@@ -47,21 +51,41 @@ export function productsView(root) {
      ['4', '4: 4096 KB (512+512)'], ['5', '5: 2048 KB (1024+1024)'], ['6', '6: 4096 KB (1024+1024)'],
      ['8', '8: 8192 KB (1024+1024)'], ['9', '9: 16384 KB (1024+1024)']]
       .map(([v, l]) => h('option', { value: v, selected: v === '2' }, l))));
+  const platform = field(t('platform'), h('select', { name: 'platform' },
+    h('option', { value: 'nonos' }, t('platform_nonos')), h('option', { value: 'arduino' }, t('platform_arduino'))));
+  let fleet = fleetFields({});
+  const fleetBox = h('fieldset', { id: 'arduino-fleet', hidden: true }, h('legend', {}, t('fleet')),
+    h('div', { class: 'fields' }, fleet.rows.slice(0, 5)), fleet.rows[5]);
+  // The flash map is a NONOS fact; an arduino product has its fleet instead.
+  platform.input.addEventListener('change', () => {
+    const ard = platform.input.value === 'arduino';
+    fleetBox.hidden = !ard;
+    fm.row.hidden = ard;
+  });
   const fst = statusLine();
   const form = h('form', { class: 'card', id: 'create-product' },
     h('h2', {}, t('create_product')),
-    h('div', { class: 'fields' }, name.row, serial.row, desc.row, fm.row),
+    h('div', { class: 'fields' }, name.row, platform.row, serial.row, desc.row, fm.row), fleetBox,
     h('button', { type: 'submit', class: 'primary' }, t('create')), fst);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const body = { name: name.input.value.trim(), description: desc.input.value.trim(),
-      flash_map: Number(fm.input.value) };
+    const body = { name: name.input.value.trim(), description: desc.input.value.trim() };
+    if (platform.input.value === 'arduino') {
+      try { Object.assign(body, { platform: 'arduino' }, fleet.read()); } catch (err) { say(fst, t('error', err.message), 'bad'); return; }
+    } else {
+      body.flash_map = Number(fm.input.value);
+    }
     if (serial.input.value.trim()) body.serial = serial.input.value.trim();
     try {
       const r = await api.post('/v1/products/', body);
       const p = r.body.product || {};
       say(fst, t('created_product', p.name || body.name), 'good');
       form.reset();
+      fleetBox.hidden = true;
+      fm.row.hidden = false;
+      const fresh = fleetFields({});
+      fleetBox.replaceChildren(h('legend', {}, t('fleet')), h('div', { class: 'fields' }, fresh.rows.slice(0, 5)), fresh.rows[5]);
+      fleet = fresh;
       load();
     } catch (err) { say(fst, t('error', err.message), 'bad'); }
   });
