@@ -57,8 +57,11 @@ static const char *user_name(uid_t uid, char *buf, size_t cap)
 static int data_dir_make(const char *path, uid_t uid, gid_t gid)
 {
     char buf[4096];
-    if (fota_str_copy(buf, sizeof(buf), path) >= sizeof(buf))
+    size_t n = fota_str_copy(buf, sizeof(buf), path);
+    if (n >= sizeof(buf))
         return -1;
+    while (n > 1 && buf[n - 1] == '/')   /* "/var/lib/fota/" is the directory fota */
+        buf[--n] = '\0';
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
             continue;
@@ -158,7 +161,7 @@ int fota_privdrop_begin(struct fota_privdrop *pd, const char *user, const char *
         }
         return 0;
     }
-    if (!pw)
+    if (!pw || pw->pw_uid == 0)   /* no user, or root: fotad stays root */
         return data_dir_check(data_dir, 0, "");
     if (data_dir_make(data_dir, pw->pw_uid, pw->pw_gid) != 0) {
         FOTA_ERROR("cannot create data dir path=%s error=\"%s\"",

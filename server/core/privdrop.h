@@ -22,8 +22,8 @@ struct fota_privdrop {
  *   missing parents, 0755, root's) as a directory of the user (0700) when it
  *   is missing, refuses a data_dir owned by anyone else, then takes the
  *   user's groups (initgroups), gid and uid, keeping CAP_NET_BIND_SERVICE.
- * - Started as root with user "": refuses a data_dir that belongs to another
- *   user (files root made there would lock that user out of them).
+ * - Started as root with user "" or root: refuses a data_dir that belongs to
+ *   another user (files root made there would lock that user out of them).
  * - Not root: user must be "" or the user fotad runs as (the systemd unit
  *   starts fotad as its user, with the same configuration file).
  * Returns 0; FOTA_ECONFIG when the user is unknown or is not the user a

@@ -83,7 +83,7 @@ def test_runs_as_user():
     pw = pwd.getpwnam(USER)
     outer = tempdir("mnt-")
     os.chmod(outer, 0o755)
-    data = os.path.join(outer, "data")   # fresh: fotad makes it
+    data = os.path.join(outer, "data") + "/"   # fresh: fotad makes it (the slash is allowed)
     conf = os.path.join(outer, "fotad.conf")
     with open(conf, "w") as f:
         f.write("[fotad]\nuser = %s\nlog_level = info\n" % USER)
@@ -150,6 +150,17 @@ def test_unknown_user():
     check(p.returncode == 0, "-t with user %s: exit %d %r" % (USER, p.returncode, p.stderr))
 
 
+def test_user_root():
+    """--user root keeps root (and its data dir): nothing to switch to."""
+    need_root()
+    d = Fotad(extra=["--user", "root"])
+    d.start()
+    st = status_fields(d.proc.pid)
+    check(st["Uid"] == ["0"] * 4, "--user root: Uid %r" % st["Uid"])
+    check("running as user" not in d.log_text(), "--user root switched:\n" + d.log_text())
+    d.stop()
+
+
 def test_data_dir_of_another_user():
     need_root()
     pw = pwd.getpwnam(USER)
@@ -172,4 +183,4 @@ def test_data_dir_of_another_user():
     check(os.listdir(theirs) == [], "files made in a refused dir: %s" % os.listdir(theirs))
 
 
-run_tests([test_runs_as_user, test_unknown_user, test_data_dir_of_another_user])
+run_tests([test_runs_as_user, test_unknown_user, test_user_root, test_data_dir_of_another_user])
