@@ -19,13 +19,16 @@
 #include "privdrop.h"
 #include "recovery.h"
 #include "server.h"
+#include "store_module.h"
 #include "xmalloc.h"
 
-/* Start order: HTTP first (the others add routes to it), the REST API and
- * the ROM download next, then the device channel, the rollouts (they push
+/* Start order: the store's upkeep (retention, disk reserve) first, HTTP
+ * next (the others add routes to it), the REST API and the ROM download,
+ * then the device channel, the rollouts (they push
  * through the channel), the legacy listener and the Arduino-core endpoints.
  * They stop in reverse order. */
 static const struct fota_module *const modules[] = {
+    &fota_store_module,
     &fota_http_module,
     &fota_api_module,
     &fota_rom_module,

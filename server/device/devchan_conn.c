@@ -342,7 +342,7 @@ void fota_devchan_presence_flush(struct fota_devchan *ch)
     if (ch->npres == 0)
         return;
     int rc = ch->srv->store->ops->device_presence_batch(ch->srv->store, ch->pres, ch->npres);
-    if (rc < 0)
+    if (rc < 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
         FOTA_ERROR("presence batch failed rows=%zu error=%s", ch->npres, fota_errname(rc));
     ch->npres = 0;
     ch->pres_gen++;

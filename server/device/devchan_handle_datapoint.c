@@ -30,7 +30,8 @@ void fota_devchan_handle_datapoint(struct fota_dconn *c, const struct fota_devpr
     m.device_id = c->device_id;
     snprintf(m.action, sizeof m.action, "datapoint:%.37s", f->stream);
     fota_str_copy(m.body, sizeof m.body, f->body);
-    if (fota_server_publish_message(c->ch->srv, &m) < 0)
+    int rc = fota_server_publish_message(c->ch->srv, &m);
+    if (rc < 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
         FOTA_WARN("datapoint not stored conn=%llu dev=%lld", (unsigned long long)c->id,
                   (long long)c->device_id);
     char out[96];

@@ -68,7 +68,8 @@ static void publish(struct fota_dconn *c, const struct fota_devproto_frame *f, c
     fota_str_copy(m->body, sizeof m->body, t);
     free(t);
     json_decref(body);
-    if (fota_server_publish_message(c->ch->srv, m) < 0)
+    int rc = fota_server_publish_message(c->ch->srv, m);
+    if (rc < 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
         FOTA_WARN("message not stored conn=%llu dev=%lld", (unsigned long long)c->id,
                   (long long)c->device_id);
 }

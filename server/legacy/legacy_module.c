@@ -151,7 +151,7 @@ static void mod_record(void *ud, const struct fota_legacy_record *r)
     t.duration_ms = (int64_t)r->duration_ms;
     fota_str_copy(t.mode, sizeof(t.mode), r->mode);
     rc = st->ops->transfer_add(st, &t);
-    if (rc != 0)
+    if (rc != 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
         FOTA_WARN("mod=legacy cannot store transfer conn=%llu error=%s",
                   (unsigned long long)r->conn_id, fota_errname(rc));
 }

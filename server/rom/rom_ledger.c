@@ -18,7 +18,7 @@ static void ledger_write(struct fota_rom_loop *rl)
     for (size_t i = 0; i < rl->nledger; i++) {
         struct fota_rom_ledger_row *w = &rl->ledger[i];
         int rc = st->ops->download_add(st, w->device_id, w->file_id, w->bytes, w->completions);
-        if (rc < 0)
+        if (rc < 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
             FOTA_WARN("download not counted dev=%lld file=%lld downloads=%d error=%s",
                       (long long)w->device_id, (long long)w->file_id, w->completions,
                       fota_errname(rc));

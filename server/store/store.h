@@ -278,6 +278,7 @@ struct fota_rollout_member_row {
 };
 
 struct fota_store;
+struct fota_reserve;                   /* reserve.h */
 
 struct fota_store_ops {
     const char *name;                                      /* "sqlite", "postgresql", ... */
@@ -507,7 +508,18 @@ struct fota_store {
      * backend counts, starting at 1 when it opens; the conformance suite
      * checks which ops move it and which do not. */
     uint64_t generation;
+    /* The disk reserve (reserve.h) that a removal an admin asked for
+     * (rom_delete, device_delete, product_delete, key_delete_for_device)
+     * gives back when it finds the disk full, to retry once; NULL for none.
+     * Set with fota_store_set_reserve before the store is shared between
+     * threads, and cleared before the reserve is closed. */
+    struct fota_reserve *reserve;
 };
+
+static inline void fota_store_set_reserve(struct fota_store *s, struct fota_reserve *r)
+{
+    s->reserve = r;
+}
 
 static inline uint64_t fota_store_generation(const struct fota_store *s)
 {

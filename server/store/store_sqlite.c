@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fota_str.h"
+#include "reserve.h"
 #include "store_sqlite_int.h"
 #include "xmalloc.h"
 
@@ -75,6 +76,11 @@ static int full(struct sql_store *q, const char *what)
                         "no space left on device op=%s error=\"%s\" suppressed=%u", what,
                         sqlite3_errmsg(q->db), held);
     return FOTA_ENOSPC;
+}
+
+int fota_store_sqlite_make_room(struct sql_store *q, int rc, const char *what)
+{
+    return rc == FOTA_ENOSPC && fota_reserve_release(q->base.reserve, what);
 }
 
 int fota_store_sqlite_err(struct sql_store *q, int rc, const char *what)

@@ -3,7 +3,9 @@
  * (no reliance on ON DELETE CASCADE, so the SQL stays the same on
  * PostgreSQL); deleted device, product and command ids are recorded in
  * id_floor so they are never handed out again (keys are derived from device
- * and product ids; waits and bulk-upgrade members may still hold a command id). */
+ * and product ids; waits and bulk-upgrade members may still hold a command id).
+ * A delete that finds the disk full gives the disk reserve back and retries
+ * once (fota_store_sqlite_make_room): an admin can always free space. */
 #include <string.h>
 #include "store_sqlite_int.h"
 
@@ -49,17 +51,15 @@ static int floor_raise(struct sql_store *q, const char *table, int64_t id)
 
 /* ---- releases ---------------------------------------------------------- */
 
-int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const char *version,
-                                 struct fota_rom *out)
+static int rom_delete_tx(struct sql_store *q, int64_t product_id, const char *version,
+                         struct fota_rom *out)
 {
-    struct sql_store *q = Q(s);
     struct fota_rom rom = { 0 };
     int rc;
 
-    fota_store_sqlite_lock(q);
     rc = fota_store_sqlite_begin(q, 1);
     if (rc)
-        goto out;
+        return rc;
     rc = fota_store_sqlite_rom_read(q, product_id, version, &rom);
     if (rc == 0 && rom.current) {
         int64_t ndev = 0;
@@ -81,22 +81,32 @@ int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const
     rc = fota_store_sqlite_finish(q, rc);
     if (rc == 0 && out)
         *out = rom;
-out:
+    return rc;
+}
+
+int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const char *version,
+                                 struct fota_rom *out)
+{
+    struct sql_store *q = Q(s);
+    int rc;
+
+    fota_store_sqlite_lock(q);
+    do
+        rc = rom_delete_tx(q, product_id, version, out);
+    while (fota_store_sqlite_make_room(q, rc, "rom_delete"));
     return fota_store_sqlite_unlock(q, rc);
 }
 
 /* ---- devices ----------------------------------------------------------- */
 
-int fota_store_sqlite_device_delete(struct fota_store *s, int64_t id)
+static int device_delete_tx(struct sql_store *q, int64_t id)
 {
-    struct sql_store *q = Q(s);
     int64_t maxcmd = 0;
     int rc;
 
-    fota_store_sqlite_lock(q);
     rc = fota_store_sqlite_begin(q, 1);
     if (rc)
-        goto out;
+        return rc;
     rc = run_id(q, SQ_DEL_DEV_KEYS, "DELETE FROM api_keys WHERE device_id = ?", id,
                 "device_delete", NULL);
     if (rc == 0)
@@ -115,23 +125,31 @@ int fota_store_sqlite_device_delete(struct fota_store *s, int64_t id)
         rc = delete_row(q, SQ_DEL_DEV, "DELETE FROM devices WHERE id = ?", id, "device_delete");
     if (rc == 0)
         rc = floor_raise(q, "devices", id);
-    rc = fota_store_sqlite_finish(q, rc);
-out:
+    return fota_store_sqlite_finish(q, rc);
+}
+
+int fota_store_sqlite_device_delete(struct fota_store *s, int64_t id)
+{
+    struct sql_store *q = Q(s);
+    int rc;
+
+    fota_store_sqlite_lock(q);
+    do
+        rc = device_delete_tx(q, id);
+    while (fota_store_sqlite_make_room(q, rc, "device_delete"));
     return fota_store_sqlite_unlock(q, rc);
 }
 
 /* ---- products ---------------------------------------------------------- */
 
-int fota_store_sqlite_product_delete(struct fota_store *s, int64_t id)
+static int product_delete_tx(struct sql_store *q, int64_t id)
 {
-    struct sql_store *q = Q(s);
     int64_t users = 0;
     int rc;
 
-    fota_store_sqlite_lock(q);
     rc = fota_store_sqlite_begin(q, 1);
     if (rc)
-        goto out;
+        return rc;
     rc = run_id(q, SQ_DEL_PRODUCT_COUNT,
                 "SELECT (SELECT COUNT(*) FROM devices WHERE product_id = ?1)"
                 " + (SELECT COUNT(*) FROM roms WHERE product_id = ?1)",
@@ -146,7 +164,17 @@ int fota_store_sqlite_product_delete(struct fota_store *s, int64_t id)
                         "product_delete");
     if (rc == 0)
         rc = floor_raise(q, "products", id);
-    rc = fota_store_sqlite_finish(q, rc);
-out:
+    return fota_store_sqlite_finish(q, rc);
+}
+
+int fota_store_sqlite_product_delete(struct fota_store *s, int64_t id)
+{
+    struct sql_store *q = Q(s);
+    int rc;
+
+    fota_store_sqlite_lock(q);
+    do
+        rc = product_delete_tx(q, id);
+    while (fota_store_sqlite_make_room(q, rc, "product_delete"));
     return fota_store_sqlite_unlock(q, rc);
 }

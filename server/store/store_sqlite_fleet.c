@@ -233,13 +233,16 @@ int fota_store_sqlite_key_delete_for_device(struct fota_store *s, int64_t device
     int rc;
 
     fota_store_sqlite_lock(q);
-    st = STMT(SQ_KEY_DELETE, "DELETE FROM api_keys WHERE device_id = ? AND (? = 0 OR kind = ?)");
-    if (st) {
-        sqlite3_bind_int64(st, 1, device_id);
-        sqlite3_bind_int(st, 2, kind);
-        sqlite3_bind_int(st, 3, kind);
-    }
-    rc = fota_store_sqlite_exec_tx(q, st, 1, "key_delete_for_device", NULL);
+    do {   /* a removal: on a full disk it may use the reserve (store_sqlite_delete.c) */
+        st = STMT(SQ_KEY_DELETE,
+                  "DELETE FROM api_keys WHERE device_id = ? AND (? = 0 OR kind = ?)");
+        if (st) {
+            sqlite3_bind_int64(st, 1, device_id);
+            sqlite3_bind_int(st, 2, kind);
+            sqlite3_bind_int(st, 3, kind);
+        }
+        rc = fota_store_sqlite_exec_tx(q, st, 1, "key_delete_for_device", NULL);
+    } while (fota_store_sqlite_make_room(q, rc, "key_delete_for_device"));
     return fota_store_sqlite_unlock(q, rc);
 }
 

@@ -74,6 +74,11 @@ void fota_store_sqlite_rollback(struct sql_store *q);
 /* Ends the open transaction: commits when rc is 0 (returning the commit's
  * result), else rolls back and returns rc. */
 int fota_store_sqlite_finish(struct sql_store *q, int rc);
+/* A removal an admin asked for (a delete, a key removal) failed with rc:
+ * when rc is FOTA_ENOSPC and the store's disk reserve held room, that room
+ * is given back (reserve.h) and 1 returned: run the transaction again, once
+ * (the reserve is then empty). 0 otherwise. */
+int fota_store_sqlite_make_room(struct sql_store *q, int rc, const char *what);
 /* st (bound by the caller) alone in its own transaction, durable or not;
  * first as for fota_store_sqlite_exec. st is reset also when BEGIN fails. */
 int fota_store_sqlite_exec_tx(struct sql_store *q, sqlite3_stmt *st, int durable, const char *what,
