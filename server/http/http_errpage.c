@@ -125,6 +125,7 @@ static const char *reason_of(long status)
     case 413: return "Payload Too Large";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     default: return "Error";
     }
 }

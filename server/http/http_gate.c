@@ -4,7 +4,8 @@
  * evhttp's read callback, so every line is seen before evhttp consumes it),
  * fed to the head parser (http_head.c), and at the head's end the body limit
  * of the connection is set: the small-body default, max_upload for an upload
- * with the admin key and room in upload_memory, or 0 for a refused request.
+ * with the admin key, room in upload_memory and room on the disk
+ * (fota_blob_room), or 0 for a refused request.
  * The head must arrive within http_timeout of its first byte (the accept,
  * for a connection's first request), however slowly it trickles. */
 #include <event2/buffer.h>
@@ -186,6 +187,11 @@ static void decide_upload(struct conn *c, struct evhttp_connection *evcon)
     }
     if (!hd->chunked && hd->cl > max_upload) {
         set_limit(g, evcon, max_upload, 1);   /* evhttp's 413 names max_upload */
+        return;
+    }
+    if (!hd->chunked && fota_blob_room(srv->blobs, hd->cl) != 0) {   /* blob.h: leave disk_reserve */
+        refuse(g, evcon, 507, 0, "no space left on device for an upload of %llu bytes",
+               (unsigned long long)hd->cl);
         return;
     }
     uint64_t n = hd->chunked ? max_upload : hd->cl;

@@ -105,10 +105,15 @@ def test_disk_full():
 
     d.expect_error(r"no space left on device")   # the store's line and the 507 replies
     d.expect_error(r"status=507")                  # their access-log lines
+    # refused on its head (an upload body) and, when small, before its files are written
+    files = [("user1.bin", make_image(1, FLASH_MAP, "v3", size=300 * 1024)),
+             ("user2.bin", make_image(2, FLASH_MAP, "v3", size=300 * 1024))]
+    j = d.upload_release(pid, "v3", files=files, flash_map=FLASH_MAP, expect=507)
+    check("no space left on device for an upload" in j["message"], "upload refusal: %r" % j)
     files = [("user1.bin", make_image(1, FLASH_MAP, "v3")),
              ("user2.bin", make_image(2, FLASH_MAP, "v3"))]
     j = d.upload_release(pid, "v3", files=files, flash_map=FLASH_MAP, expect=507)
-    check("no space left on device" in j["message"], "upload refusal: %r" % j)
+    check("no space left on device for an upload" in j["message"], "upload refusal: %r" % j)
     check(not os.listdir(os.path.join(data, "blobs", "tmp")), "an upload left a temp file")
     st, _, j = d.api("POST", "/v1/products/", {"name": "another", "flash_map": 2})
     check(st == 507 and "no space left on device" in j["message"],
