@@ -200,7 +200,9 @@ static void handle_product_delete(struct fota_req *r)
         fota_reply_status(r, e, "product %lld", (long long)id);
         return;
     }
-    FOTA_INFO("product deleted product=%lld name=\"%s\"", (long long)id, p.name);
+    char nq[2 * FOTA_NAME_MAX + 4];
+    FOTA_INFO("product deleted product=%lld name=%s", (long long)id,
+              fota_log_quote(p.name, nq, sizeof(nq)));
     json_t *j = json_object();
     json_object_set_new(j, "product", fota_api_json_product(&p));
     fota_reply_json(r, 200, j);

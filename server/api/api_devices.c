@@ -119,8 +119,9 @@ static void handle_device_create(struct fota_req *r)
     }
     fota_server_device_key(srv, "master", &d, master);
     fota_server_device_key(srv, "owner", &d, owner);
-    FOTA_INFO("device created id=%lld product=%lld name=\"%s\"", (long long)d.id,
-              (long long)pid, d.name);
+    char nq[2 * FOTA_NAME_MAX + 4];
+    FOTA_INFO("device created id=%lld product=%lld name=%s", (long long)d.id, (long long)pid,
+              fota_log_quote(d.name, nq, sizeof(nq)));
     json_t *j = json_object();
     json_object_set_new(j, "device", device_view(srv, &d, NULL));
     json_object_set_new(j, "master_device_key", json_string(master));

@@ -163,7 +163,23 @@ static void handle_messages(struct fota_req *r)
         if (fota_api_product_load(r, flt.product_id, &p))
             return;
     }
-    if (flt.device_id) {
+    if (flt.device_id && key.kind == FOTA_KEY_PRODUCT) {
+        /* Another product's device and no device at all answer alike, so a
+         * product key cannot tell which ids exist. */
+        struct fota_device d;
+        int e = r->srv->store->ops->device_get(r->srv->store, flt.device_id, &d);
+        if (e == 0 && d.product_id != key.product_id)
+            e = FOTA_ENOENT;
+        if (e == FOTA_ENOENT) {
+            fota_reply_error(r, 403, "device %lld is not a device of this key's product",
+                             (long long)flt.device_id);
+            return;
+        }
+        if (e) {
+            fota_reply_status(r, e, "device %lld", (long long)flt.device_id);
+            return;
+        }
+    } else if (flt.device_id) {
         struct fota_device d;
         if (fota_api_device_load(r, flt.device_id, &d))
             return;

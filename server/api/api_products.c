@@ -141,8 +141,10 @@ static void handle_product_create(struct fota_req *r)
         fota_reply_error(r, 500, "store error %s", fota_errname(e));
         goto out;
     }
-    FOTA_INFO("product created id=%lld name=\"%s\" flash_map=%d slot_check=%s", (long long)p.id,
-              p.name, p.flash_map, p.slot_check == FOTA_SLOT_CHECK_NAME ? "name" : "byte3");
+    char nq[2 * FOTA_NAME_MAX + 4];
+    FOTA_INFO("product created id=%lld name=%s flash_map=%d slot_check=%s", (long long)p.id,
+              fota_log_quote(p.name, nq, sizeof(nq)), p.flash_map,
+              p.slot_check == FOTA_SLOT_CHECK_NAME ? "name" : "byte3");
     json_t *j = json_object();
     json_t *pj = fota_api_json_product(&p);
     fota_arduino_product_json(r->srv, p.id, pj);

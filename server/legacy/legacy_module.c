@@ -67,9 +67,10 @@ static int product_resolve(struct legacy_mod *m, struct fota_product *p)
         rc = st->ops->product_find(st, want, p);
         if (rc == FOTA_ENOENT && strspn(want, "0123456789") == strlen(want))
             rc = st->ops->product_get(st, strtoll(want, NULL, 10), p);
+        char wq[2 * FOTA_NAME_MAX + 4];
         if (rc != 0)
-            FOTA_WARN("mod=legacy no such product legacy_product=%s error=%s", want,
-                      fota_errname(rc));
+            FOTA_WARN("mod=legacy no such product legacy_product=%s error=%s",
+                      fota_log_quote(want, wq, sizeof(wq)), fota_errname(rc));
         return rc;
     }
     rc = st->ops->product_list(st, &all, &n);
@@ -96,7 +97,7 @@ static int mod_open(void *ud, int section, int *fd, uint64_t *size, char *label,
     struct fota_product prod;
     struct fota_rom *rom;
     const struct fota_rom_file *f = NULL;
-    char want[16];
+    char want[16], nq[2 * FOTA_NAME_MAX + 4];
     int64_t sz = 0;
     int rc;
 
@@ -107,7 +108,8 @@ static int mod_open(void *ud, int section, int *fd, uint64_t *size, char *label,
     rc = srv->store->ops->rom_current(srv->store, prod.id, rom);
     if (rc != 0) {
         if (rc == FOTA_ENOENT)
-            FOTA_WARN("mod=legacy product has no current release product=%s", prod.name);
+            FOTA_WARN("mod=legacy product has no current release product=%s",
+                      fota_log_quote(prod.name, nq, sizeof(nq)));
         goto out;
     }
     snprintf(want, sizeof(want), "user%d.bin", section);
@@ -118,8 +120,8 @@ static int mod_open(void *ud, int section, int *fd, uint64_t *size, char *label,
         if (rom->files[i].slot == section)
             f = &rom->files[i];
     if (!f) {
-        FOTA_WARN("mod=legacy current release has no %s product=%s version=%s", want, prod.name,
-                  rom->version);
+        FOTA_WARN("mod=legacy current release has no %s product=%s version=%s", want,
+                  fota_log_quote(prod.name, nq, sizeof(nq)), rom->version);
         rc = FOTA_ENOENT;
         goto out;
     }
