@@ -138,16 +138,19 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         free(confs[i]);
 }
 
-/* "http=80 https=443 device=8000 ... " from every port row of the set. */
-static void ports_line(const struct fota_conf_set *set, char *out, size_t cap)
+/* "http=80 device=8000 ... " from the port rows of the set that will listen:
+ * not those set to off, nor the TLS ones without a certificate. */
+static void ports_line(const struct fota_conf_set *set, int tls, char *out, size_t cap)
 {
     size_t used = 0;
     out[0] = '\0';
     for (size_t i = 0; i < set->n; i++)
         for (const struct fota_conf_opt *o = set->part[i].opts; o->name; o++) {
-            if (o->type != FOTA_CONF_T_PORT || used >= cap)
+            if (o->type != FOTA_CONF_T_PORT || used >= cap || ((o->flags & FOTA_CONF_TLS) && !tls))
                 continue;
             int port = *(const int *)(const void *)((const char *)set->part[i].base + o->offset);
+            if (port == FOTA_PORT_OFF)
+                continue;
             size_t nl = strlen(o->name);
             if (nl > 5 && strcmp(o->name + nl - 5, "_port") == 0)
                 nl -= 5;
@@ -216,7 +219,7 @@ static int run(struct daemon *d, const char *config_file)
         FOTA_ERROR("cannot create event base");
         return 1;
     }
-    ports_line(&d->set, ports, sizeof(ports));
+    ports_line(&d->set, d->conf.tls_cert[0] && d->conf.tls_key[0], ports, sizeof(ports));
     FOTA_INFO("fotad starting version=%s data=%s bind=%s%s", FOTA_VERSION_STRING,
               d->conf.data_dir, d->conf.bind, ports);
     FOTA_DEBUG("configuration file=%s log_level=%s shutdown_grace=%u",

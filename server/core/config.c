@@ -175,6 +175,85 @@ static int opt_set(const struct fota_conf_opt *o, void *base, const char *value,
     return FOTA_ECONFIG;
 }
 
+#define NEAREST_MAX 63   /* longer words are nobody's typo */
+
+/* Optimal string alignment distance of a and b (both at most NEAREST_MAX). */
+static size_t osa_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    size_t d[NEAREST_MAX + 1][NEAREST_MAX + 1];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+const char *fota_config_nearest(const char *word, const char *const *names, size_t n)
+{
+    size_t lw = strlen(word), best_d = 3;
+    const char *best = NULL;
+    if (lw == 0 || lw > NEAREST_MAX)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t ln = strlen(names[i]);
+        if (ln > NEAREST_MAX)
+            continue;
+        size_t dist = osa_distance(word, lw, names[i], ln);
+        if (dist < best_d && 2 * dist < lw) {
+            best_d = dist;
+            best = names[i];
+        }
+    }
+    return best;
+}
+
+/* The option name closest to name (see fota_config_nearest), or NULL. */
+static const char *nearest_opt(const struct fota_conf_set *set, const char *name)
+{
+    const char *names[256];
+    size_t n = 0;
+    for (size_t i = 0; i < set->n; i++)
+        for (const struct fota_conf_opt *o = set->part[i].opts; o->name && n < 256; o++)
+            names[n++] = o->name;
+    return fota_config_nearest(name, names, n);
+}
+
+/* ": did you mean NAME?" for an unknown option, "" without a near one;
+ * flag: the name as a --flag. */
+static const char *did_you_mean(const struct fota_conf_set *set, const char *name, int flag,
+                                char *out, size_t cap)
+{
+    char key[NEAREST_MAX + 1];
+    size_t i = 0;
+    for (; name[i] && name[i] != '=' && i < NEAREST_MAX; i++)
+        key[i] = name[i] == '-' ? '_' : name[i];
+    key[i] = '\0';
+    const char *near = nearest_opt(set, key);
+    out[0] = '\0';
+    if (!near)
+        return out;
+    snprintf(out, cap, ": did you mean %s", flag ? "--" : "");
+    size_t used = strlen(out);
+    for (size_t k = 0; near[k] && used + 3 < cap; k++)
+        out[used++] = flag && near[k] == '_' ? '-' : near[k];
+    out[used] = '\0';
+    snprintf(out + used, cap - used, "?");
+    return out;
+}
+
 int fota_config_set(const struct fota_conf_set *set, const char *name, const char *value,
                     char *err, size_t errlen)
 {
@@ -182,7 +261,9 @@ int fota_config_set(const struct fota_conf_set *set, const char *name, const cha
     const struct fota_conf_opt *o = find_opt(set, name, &part);
 
     if (!o) {
-        seterr(err, errlen, "unknown option %s", name);
+        char dym[NEAREST_MAX + 32];
+        seterr(err, errlen, "unknown option %s%s", name,
+               did_you_mean(set, name, 0, dym, sizeof(dym)));
         return FOTA_ECONFIG;
     }
     return opt_set(o, part->base, value, err, errlen);
@@ -361,7 +442,10 @@ int fota_config_from_args(const struct fota_conf_set *set, struct fota_cmdline *
             const char *iv;
             const struct fota_conf_opt *o = flag_opt(set, a, &iv);
             if (!o) {
-                seterr(err, errlen, "unknown argument %s (see --help)", a);
+                char dym[NEAREST_MAX + 32];
+                seterr(err, errlen, "unknown argument %s%s (see --help)", a,
+                       strncmp(a, "--", 2) == 0 ? did_you_mean(set, a + 2, 1, dym, sizeof(dym))
+                                                : "");
                 return FOTA_ECONFIG;
             }
             if (!iv) {

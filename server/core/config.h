@@ -27,6 +27,7 @@ struct fota_config {
 
 /* Option flags in the table. */
 #define FOTA_CONF_RELOAD 0x1u   /* applied again on SIGHUP */
+#define FOTA_CONF_TLS    0x2u   /* a port that listens only with tls_cert and tls_key */
 
 enum fota_conf_type {
     FOTA_CONF_T_STR,    /* string copied into a char array */
@@ -116,6 +117,12 @@ void fota_config_doc(FILE *f, const struct fota_conf_set *set);
 void fota_config_apply_reloadable(const struct fota_conf_set *dst,
                                   const struct fota_conf_set *src, char *changed,
                                   size_t changed_len);
+
+/* The entry of names[0..n) closest to word (optimal string alignment
+ * distance, a transposition counting one), when close enough to be a typo
+ * of it (at most 2 edits, fewer than half of word); NULL otherwise. For
+ * "did you mean" in the messages about unknown options. */
+const char *fota_config_nearest(const char *word, const char *const *names, size_t n);
 
 /* Formats a port value for logs: "8000", "off". */
 const char *fota_config_port_str(int port, char *buf, size_t len);

@@ -254,7 +254,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     unsigned limit = ch->conf->max_per_addr ? ch->conf->max_per_addr
                                                         : FOTA_DEVCHAN_MAX_PER_ADDR;
     if (ch->srv->draining || fota_devchan_conn_count(ch, addr) >= limit) {
-        FOTA_WARN("device connection refused peer=%s%s%s:%u reason=\"%s\" limit=%u",
+        FOTA_WARN("device connection refused peer=%s%s%s:%u reason=\"%s\" device_max_per_addr=%u",
                   strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port,
                   ch->srv->draining ? "draining" : "too many connections from this address",
                   limit);
@@ -392,7 +392,7 @@ static int module_start(struct fota_server *srv, void **state)
 static const struct fota_conf_opt devchan_rows[] = {
     { "device_port", FOTA_CONF_T_PORT, ROW(port), "8000", 0, 65535, 0,
       "Device channel (one JSON object per line, plain TCP)." },
-    { "device_tls_port", FOTA_CONF_T_PORT, ROW(tls_port), "8443", 0, 65535, 0,
+    { "device_tls_port", FOTA_CONF_T_PORT, ROW(tls_port), "8443", 0, 65535, FOTA_CONF_TLS,
       "Device channel over TLS; used only when tls_cert and tls_key are set." },
     { "ping_timeout", FOTA_CONF_T_UINT, ROW(ping_timeout), "120", 5, 86400, FOTA_CONF_RELOAD,
       "Seconds without a ping before a device counts as offline and is disconnected." },

@@ -11,7 +11,7 @@
 static const struct fota_conf_opt http_rows[] = {
     { "http_port", FOTA_CONF_T_PORT, ROW(http_port), "80", 0, 65535, 0,
       "REST API, ROM download and web console. 0 = ephemeral, off = disabled." },
-    { "https_port", FOTA_CONF_T_PORT, ROW(https_port), "443", 0, 65535, 0,
+    { "https_port", FOTA_CONF_T_PORT, ROW(https_port), "443", 0, 65535, FOTA_CONF_TLS,
       "Same as http_port over TLS; used only when tls_cert and tls_key are set." },
     { "max_upload", FOTA_CONF_T_SIZE, ROW(max_upload), "16M", 1024, 1ull << 30, FOTA_CONF_RELOAD,
       "Largest request body (ROM upload), bytes; K/M/G suffixes are binary (KiB, MiB, GiB). A body over 64 KiB is an upload: the admin key must be on its headers, checked before the body is read." },

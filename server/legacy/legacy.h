@@ -112,7 +112,7 @@ void fota_legacy_len_encode(uint32_t len, uint8_t out[4]);
 /* `fotad legacy -fw1 user1.bin -fw2 user2.bin [--port N] [--bind ADDR] [--interval-ms N]
  * [--chunk N] [--timeout SECONDS] [--max-clients N]`: the seed's dfu_ota_server as a drop-in.
  * argv[0] is the subcommand name. Returns the process exit status (0 after SIGINT/SIGTERM,
- * 1 on bad arguments or images). Prints to stdout and stderr; installs signal handling. */
+ * 2 on a bad command line, as fotad's own, 1 on images that cannot be served). Prints to stdout and stderr; installs signal handling. */
 int fota_legacy_dropin_main(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "config.h"
 #include "fota_str.h"
 #include "fwimg.h"
 #include "xmalloc.h"
@@ -264,7 +265,14 @@ static void print_addresses(void)
     freeifaddrs(ifaddr);
 }
 
-/* Parses argv into images and conf. Returns 0, or an exit status (1) after printing why. */
+/* The options, for "did you mean" on an unknown one. */
+static const char *const dropin_opts[] = {
+    "-fw1", "--user1", "-fw2", "--user2", "--port", "--bind", "--chunk", "--interval-ms",
+    "--timeout", "--max-clients", "--max-queue", "--help",
+};
+
+/* Parses argv into images and conf. Returns 0; -1 after printing the help
+ * (exit 0); or 2, fotad's status for a bad command line, after printing why. */
 static int parse_args(int argc, char **argv, const char *fw[2], int *port, const char **bind,
                       struct fota_legacy_conf *conf)
 {
@@ -279,12 +287,12 @@ static int parse_args(int argc, char **argv, const char *fw[2], int *port, const
             if (!v) {
                 fprintf(stderr, "ERROR :: -fw%d/--user%d should be followed by firmware location.\n",
                         i + 1, i + 1);
-                return 1;
+                return 2;
             }
             fw[i] = v;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
-            return 2;
+            return -1;
         } else if (!strcmp(a, "--port")) {
             if (parse_uint(v, 65535, &u) != 0)
                 goto bad_value;
@@ -309,15 +317,24 @@ static int parse_args(int argc, char **argv, const char *fw[2], int *port, const
             if (parse_uint(v, 100000, &conf->max_queue) != 0)
                 goto bad_value;
         } else {
-            fprintf(stderr, "ERROR :: unknown argument %s\n", a);
+            const char *near = fota_config_nearest(a, dropin_opts,
+                                                   sizeof(dropin_opts) / sizeof(dropin_opts[0]));
+            fprintf(stderr, "ERROR :: unknown argument %s%s%s%s\n", a, near ? ": did you mean " : "",
+                    near ? near : "", near ? "?" : "");
             usage(stderr);
-            return 1;
+            return 2;
         }
         k++;
         continue;
 bad_value:
         fprintf(stderr, "ERROR :: %s needs a valid value%s%s\n", a, v ? ", not " : "", v ? v : "");
-        return 1;
+        return 2;
+    }
+    for (int k = 0; k < 2; k++) {
+        if (!fw[k]) {
+            fprintf(stderr, "-fw%d should be specified\n", k + 1);
+            return 2;
+        }
     }
     return 0;
 }
@@ -328,12 +345,6 @@ bad_value:
 static int dropin_images(struct dropin *d, const char *fw[2])
 {
     char why[256];
-    for (int k = 0; k < 2; k++) {
-        if (!fw[k]) {
-            fprintf(stderr, "-fw%d should be specified\n", k + 1);
-            return -1;
-        }
-    }
     for (int k = 0; k < 2; k++) {
         struct stat st;
         if (stat(fw[k], &st) == -1) {
@@ -400,7 +411,7 @@ int fota_legacy_dropin_main(int argc, char **argv)
     struct dropin *d = fota_xcalloc(1, sizeof(*d));
     rc = parse_args(argc, argv, fw, &port, &bind, &conf);
     if (rc != 0) {
-        rc = rc == 2 ? 0 : 1;
+        rc = rc < 0 ? 0 : rc;
         goto out;
     }
     rc = 1;

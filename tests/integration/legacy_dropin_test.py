@@ -11,13 +11,14 @@ from fotatest import Dropin, check, fail, run_tests, tempdir  # noqa: E402
 from legacy_util import make_image, py_image, stock_client  # noqa: E402
 
 
-def refused(args, pattern, what, cwd=None):
-    """The command line is refused: exit status 1 and a message matching pattern (an
-    `ERROR :: ...` line is the expected refusal, any other ERROR line fails)."""
+def refused(args, pattern, what, cwd=None, status=1):
+    """The command line is refused: exit status 1 (2 for a bad command line, as fotad's) and a
+    message matching pattern (an `ERROR :: ...` line is the expected refusal, any other ERROR
+    line fails)."""
     srv = Dropin(args, cwd=cwd)
     srv.expect_error(r"^ERROR :: ")
     srv.start(ready=False)
-    srv.stop(status=1, term=False)
+    srv.stop(status=status, term=False)
     text = srv.all_text()
     check(re.search(pattern, text, re.M), "%s: no message matching %r in:\n%s" %
           (what, pattern, text))
@@ -31,12 +32,12 @@ def test_command_line():
     make_image(u2, 2, 16 * 1024)
     missing = os.path.join(tmp, "nope.bin")
 
-    refused([], r"-fw1 should be specified", "no arguments")
-    refused(["-fw1", u1], r"-fw2 should be specified", "no -fw2")
+    refused([], r"-fw1 should be specified", "no arguments", status=2)
+    refused(["-fw1", u1], r"-fw2 should be specified", "no -fw2", status=2)
     refused(["-fw1"], r"ERROR :: -fw1/--user1 should be followed by firmware location\.",
-            "-fw1 without value")
+            "-fw1 without value", status=2)
     refused(["-fw1", u1, "--user2"], r"-fw2/--user2 should be followed by firmware location",
-            "--user2 without value")
+            "--user2 without value", status=2)
     refused(["-fw1", missing, "-fw2", u2], r"ERROR :: %s does not exist!" % missing,
             "missing user1")
     # the slots swapped: user2.bin given as -fw1
@@ -54,8 +55,11 @@ def test_command_line():
         f.write("<html><body>404</body></html>\n")
     refused(["-fw1", u1, "-fw2", html], r"refused for -fw2: not an ESP8266 image", "HTML file")
     refused(["-fw1", u1, "-fw2", u2, "--chunk", "4096"], r"--chunk needs a valid value",
-            "chunk over 1280")
-    refused(["-fw1", u1, "-fw2", u2, "--bogus"], r"unknown argument --bogus", "unknown option")
+            "chunk over 1280", status=2)
+    refused(["-fw1", u1, "-fw2", u2, "--bogus"], r"unknown argument --bogus", "unknown option",
+            status=2)
+    refused(["-fw1", u1, "-fw2", u2, "--prot", "5555"],
+            r"unknown argument --prot: did you mean --port\?", "misspelt option", status=2)
 
     # a good start, relative paths as the seed's users type them
     srv = Dropin(["-fw1", "user1.bin", "-fw2", "user2.bin", "--port", "0",

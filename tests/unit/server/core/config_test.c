@@ -248,12 +248,35 @@ static void test_reload(void **st)
     assert_string_equal(changed, "");
 }
 
+/* "Did you mean": the closest option within two edits (a swap counts one),
+ * none for a word nothing resembles. */
+static void test_nearest(void **st)
+{
+    static const char *const names[] = { "http_port", "https_port", "device_port", "workers" };
+    (void)st;
+    assert_string_equal(fota_config_nearest("htp_port", names, 4), "http_port");
+    assert_string_equal(fota_config_nearest("wokrers", names, 4), "workers");
+    assert_string_equal(fota_config_nearest("devcie_port", names, 4), "device_port");
+    assert_null(fota_config_nearest("zzz", names, 4));
+    assert_null(fota_config_nearest("", names, 4));
+    static const char *const flags[] = { "--port", "--bind" };
+    assert_string_equal(fota_config_nearest("--prot", flags, 2), "--port");
+    char err[256];
+    struct fota_conf_set set;
+    struct fota_config c;
+    memset(&set, 0, sizeof(set));
+    fota_config_add_part(&set, "core", fota_config_opts, &c, NULL);
+    fota_config_defaults(&set);
+    assert_int_equal(fota_config_set(&set, "dta", "x", err, sizeof(err)), FOTA_ECONFIG);
+    assert_string_equal(err, "unknown option dta: did you mean data?");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults), cmocka_unit_test(test_values),
         cmocka_unit_test(test_check),    cmocka_unit_test(test_file_and_flags),
-        cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_reload),   cmocka_unit_test(test_nearest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
