@@ -84,14 +84,19 @@ struct upload {
     /* Set by the blob writer (worker thread). */
     int err;
     size_t err_file;
+    int refused;                          /* an arduino file failed its check: the status */
+    char refused_why[512];
     /* The request waiting for this upload, and the queue link. */
     struct fota_req *r;
     struct upload *next;
 };
 
 /* Uploads write their blobs (and fsync) on a worker thread, one at a time in
- * arrival order, so the event loop keeps serving devices meanwhile; the
- * release transaction and the reply happen back on the loop thread. Strictly
+ * arrival order, so the event loop keeps serving devices meanwhile; an
+ * arduino release's files are checked there first (inflating, compressing
+ * at the best level, verifying signatures: up to a second of CPU for a
+ * large image). The release transaction and the reply happen back on the
+ * loop thread. Strictly
  * one at a time: a failed upload deletes the blobs it created, which must not
  * be blobs a concurrent upload of the same bytes believes already existed. */
 struct fota_api_uploads {
@@ -109,10 +114,23 @@ static void remove_fresh_blobs(struct fota_server *srv, struct upload *u)
             fota_blob_remove(srv->blobs, u->rom.files[i].sha256);
 }
 
-/* Worker thread: files durable first (temp, fsync, rename). Touches only u
+/* Worker thread: an arduino release's files checked and derived (only u is
+ * touched), then files durable first (temp, fsync, rename). Touches only u
  * and the blob store (thread-safe). */
 static void write_blobs(struct fota_server *srv, struct upload *u)
 {
+    if (u->arduino) {
+        u->refused = fota_arduino_release_check(u->arduino, u->refused_why,
+                                                sizeof(u->refused_why));
+        if (u->refused)
+            return;
+        u->nfiles = fota_arduino_release_nfiles(u->arduino);
+        for (size_t i = 0; i < u->nfiles; i++) {
+            u->files[i] = fota_arduino_release_part(u->arduino, i);
+            fota_str_copy(u->names[i], sizeof(u->names[i]),
+                          fota_arduino_release_name(u->arduino, i));
+        }
+    }
     for (size_t i = 0; i < u->nfiles; i++) {
         struct fota_rom_file *f = &u->rom.files[i];
         char hash[FOTA_HASH_HEX];
@@ -147,6 +165,10 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
     int64_t pid = u->rom.product_id;
     int e;
 
+    if (u->refused) {
+        fota_reply_error(r, u->refused, "%s", u->refused_why);
+        goto out;
+    }
     if (u->err) {
         remove_fresh_blobs(srv, u);
         fota_reply_error(r, u->err == FOTA_ENOSPC ? 507 : 500, "cannot store %s: %s",
@@ -385,7 +407,8 @@ static int upload_check(struct fota_req *r, struct upload *u)
     memcpy(keep.changelog, u->rom.changelog, sizeof(keep.changelog));
     u->rom = keep;
     /* An arduino product's files are its own (firmware.bin, firmware-minimal.bin,
-     * derived gzip); the module checks them and says what to store. */
+     * derived gzip): the module takes them here and checks them on the writer
+     * thread (write_blobs), which then stores what it says. */
     if (fota_arduino_is_product(r->srv, u->product.id)) {
         int e = fota_arduino_release_prepare(r->srv, u->product.id, u->files, u->nfiles,
                                              &u->arduino, reason, sizeof(reason));
@@ -393,12 +416,7 @@ static int upload_check(struct fota_req *r, struct upload *u)
             fota_reply_error(r, e, "%s", reason);
             return -1;
         }
-        u->nfiles = fota_arduino_release_nfiles(u->arduino);
-        for (size_t i = 0; i < u->nfiles; i++) {
-            u->files[i] = fota_arduino_release_part(u->arduino, i);
-            fota_str_copy(u->names[i], sizeof(u->names[i]),
-                          fota_arduino_release_name(u->arduino, i));
-        }
+        u->nfiles = 0;
         return 0;
     }
     struct fota_release_file rf[FOTA_ROM_MAX_FILES];

@@ -62,16 +62,26 @@ struct fota_arduino_release;
  * fota_arduino_release_prepare), 0 otherwise. */
 int fota_arduino_is_product(struct fota_server *srv, int64_t product_id);
 
-/* Checks the file parts of an upload for an arduino product (firmware.bin
+/* Takes the file parts of an upload for an arduino product (firmware.bin
  * required, firmware-minimal.bin optional, each plain or gzip, named by
- * the part's file name or field name) against the product's settings.
- * Returns 0 with *out (free with fota_arduino_release_free), or an HTTP
- * status (422, 400) with a sentence in reason. The parts' data must stay
- * alive until the release is freed. */
+ * the part's file name or field name) with a copy of the product's
+ * settings. Main loop; cheap: the files themselves are checked by
+ * fota_arduino_release_check. Returns 0 with *out (free with
+ * fota_arduino_release_free), or an HTTP status (404, 422, 400) with a
+ * sentence in reason. The parts' data must stay alive until the release
+ * is freed. */
 int fota_arduino_release_prepare(struct fota_server *srv, int64_t product_id,
                                  const struct fota_mp_part *const *parts, size_t nparts,
                                  struct fota_arduino_release **out, char *reason, size_t cap);
-/* The files to store: count, then each as a part (data, len) and a name. */
+/* Checks the files against the settings prepare copied (inflating,
+ * compressing at the best level, verifying signatures, hashing: the CPU of
+ * an upload) and derives the files fotad will store. Touches only ar: any
+ * thread (the api module runs it on its upload writer thread, so a large
+ * upload does not stall the main loop). Returns 0, or 422 with a sentence
+ * naming the file in reason. */
+int fota_arduino_release_check(struct fota_arduino_release *ar, char *reason, size_t cap);
+/* After fota_arduino_release_check: the files to store: count, then each
+ * as a part (data, len) and a name. */
 size_t fota_arduino_release_nfiles(const struct fota_arduino_release *ar);
 const struct fota_mp_part *fota_arduino_release_part(const struct fota_arduino_release *ar,
                                                      size_t i);

@@ -308,6 +308,8 @@ void fota_arduino_rom_json(struct fota_server *srv, const struct fota_rom *rom, 
 struct fota_arduino_release {
     int64_t product_id;
     int set_flash_mode;                   /* the product's first release: its mode, else -1 */
+    struct fota_arduino_product settings; /* the product's, when the upload arrived */
+    const struct fota_mp_part *by_kind[2];
     size_t n;
     char names[FOTA_ARDUINO_K_FILES][FOTA_NAME_MAX];
     struct fota_mp_part parts[FOTA_ARDUINO_K_FILES];
@@ -362,15 +364,12 @@ int fota_arduino_release_prepare(struct fota_server *srv, int64_t product_id,
 {
     static const char *const base[2] = {"firmware.bin", "firmware-minimal.bin"};
     struct fota_arduino_release *ar = fota_xcalloc(1, sizeof(*ar));
-    struct fota_arduino_product *p = fota_xmalloc(sizeof(*p));
-    const struct fota_mp_part *by_kind[2] = {NULL, NULL};
-    char why[FOTA_ARDUINO_REASON_MAX];
     int st = 0;
 
     *out = NULL;
     ar->product_id = product_id;
     ar->set_flash_mode = -1;
-    if (srv->store->ops->arduino_product_get(srv->store, product_id, p) != 0) {
+    if (srv->store->ops->arduino_product_get(srv->store, product_id, &ar->settings) != 0) {
         st = fail(reason, cap, 404, "not an arduino product");
         goto out;
     }
@@ -381,32 +380,44 @@ int fota_arduino_release_prepare(struct fota_server *srv, int64_t product_id,
                                         "firmware-minimal.bin (optional), plain or gzip");
             goto out;
         }
-        if (by_kind[k]) {
+        if (ar->by_kind[k]) {
             snprintf(reason, cap, "%s is given twice", base[k]);
             st = 422;
             goto out;
         }
-        by_kind[k] = parts[i];
+        ar->by_kind[k] = parts[i];
     }
-    if (!by_kind[REL_FULL]) {
+    if (!ar->by_kind[REL_FULL])
         st = fail(reason, cap, 400, "firmware.bin is required");
-        goto out;
+out:
+    if (st) {
+        fota_arduino_release_free(ar);
+        return st;
     }
+    *out = ar;
+    return 0;
+}
+
+int fota_arduino_release_check(struct fota_arduino_release *ar, char *reason, size_t cap)
+{
+    static const char *const base[2] = {"firmware.bin", "firmware-minimal.bin"};
+    const struct fota_arduino_product *p = &ar->settings;
     struct fota_arduino_policy pol = {.core = p->core, .flash_mode = p->flash_mode,
                                       .gzip = p->gzip};
+    char why[FOTA_ARDUINO_REASON_MAX];
+
     if (p->signing_key[0]) {
         pol.signing_pem = p->signing_key;
         pol.signing_pem_len = strlen(p->signing_key);
     }
     for (int k = 0; k < 2; k++) {
         struct fota_arduino_file *f = &ar->files[k];
-        if (!by_kind[k])
+        const struct fota_mp_part *part = ar->by_kind[k];
+        if (!part)
             continue;
-        if (fota_arduino_file_check(by_kind[k]->data, by_kind[k]->len, &pol, f, why,
-                                    sizeof why) != 0) {
+        if (fota_arduino_file_check(part->data, part->len, &pol, f, why, sizeof why) != 0) {
             snprintf(reason, cap, "%s: %s", base[k], why);
-            st = 422;
-            goto out;
+            return 422;
         }
         if (f->plain.data)
             add_file(ar, base[k], &f->plain, 0, f);
@@ -418,13 +429,6 @@ int fota_arduino_release_prepare(struct fota_server *srv, int64_t product_id,
     }
     if (p->flash_mode < 0)
         ar->set_flash_mode = ar->files[REL_FULL].img.flash_mode;
-out:
-    free(p);
-    if (st) {
-        fota_arduino_release_free(ar);
-        return st;
-    }
-    *out = ar;
     return 0;
 }
 
