@@ -124,8 +124,11 @@ void fota_arduino_upgrade_failed(struct fota_arduino_visit *v, const char *reaso
  * 0 with its id and version, FOTA_ENOENT, or FOTA_EIO. */
 int fota_arduino_open_upgrade(struct fota_store *st, int64_t device_id, int64_t *cmd_id,
                               char *version, size_t cap);
-/* Queues a device's report in its loop's batch (written when full). */
-void fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_arduino_device *row);
+/* Queues a device's report in its loop's batch (written when full), unless
+ * it says nothing stored (the row as read, may be NULL) does not and the
+ * batch holds no row of the device. */
+void fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_arduino_device *row,
+                             const struct fota_arduino_device *stored);
 /* Writes al's batched reports now. Any thread. */
 void fota_arduino_report_flush(struct fota_arduino_loop *al);
 /* Every loop's batch, now (before the API reads devices). Any thread; NULL-safe. */

@@ -196,13 +196,32 @@ void fota_arduino_report_flush(struct fota_arduino_loop *al)
     pthread_mutex_unlock(&al->batch_mu);
 }
 
-void fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_arduino_device *row)
+/* 1 when a report row says nothing the stored one does not: the same
+ * second and the same x-ESP8266-* facts. */
+static int report_same(const struct fota_arduino_device *a, const struct fota_arduino_device *b)
+{
+    return a->last_checkin == b->last_checkin && a->chip_id == b->chip_id &&
+           a->free_space == b->free_space && a->sketch_size == b->sketch_size &&
+           a->chip_size == b->chip_size && strcmp(a->sta_mac, b->sta_mac) == 0 &&
+           strcmp(a->ap_mac, b->ap_mac) == 0 && strcmp(a->sketch_md5, b->sketch_md5) == 0 &&
+           strcmp(a->sdk_version, b->sdk_version) == 0 && strcmp(a->version, b->version) == 0 &&
+           strcmp(a->mode, b->mode) == 0;
+}
+
+void fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_arduino_device *row,
+                             const struct fota_arduino_device *stored)
 {
     size_t i;
 
     pthread_mutex_lock(&al->batch_mu);
     for (i = 0; i < al->nbatch && al->batch[i].device_id != row->device_id; i++)
         ;
+    /* A device polling faster than once a second: its row is stored already
+     * (and none of this loop's waits to overwrite it). */
+    if (i == al->nbatch && stored && report_same(row, stored)) {
+        pthread_mutex_unlock(&al->batch_mu);
+        return;
+    }
     al->batch[i] = *row;
     if (i == al->nbatch)
         al->nbatch++;
@@ -460,7 +479,7 @@ int fota_arduino_identify(struct fota_arduino_visit *v)
     struct fota_store *st = v->ctx->srv->store;
     char mac[FOTA_ARDUINO_MAC_MAX];
     const char *by_mac = NULL, *by_name = NULL;
-    struct fota_arduino_device row;
+    struct fota_arduino_device row, stored;
     int rc;
 
     if (fota_arduino_hdrs_is_device(&v->h)) {
@@ -504,8 +523,9 @@ int fota_arduino_identify(struct fota_arduino_visit *v)
     if (v->adev.last_checkin <= 0 || v->now - v->adev.last_checkin >= v->ap.checkin_interval)
         online_post(v->ctx->srv, v->device.id, v->product.id); /* back after a silence */
     judge(v);
+    stored = v->adev;
     report_row(v, &row);
-    fota_arduino_report_add(v->al, &row);
+    fota_arduino_report_add(v->al, &row, &stored);
     v->adev = row;
     return 0;
 }

@@ -290,8 +290,12 @@ int fota_store_sqlite_arduino_device_find(struct fota_store *s, int64_t product_
         return FOTA_EINVAL;
     fota_store_sqlite_lock(q);
     if (sta_mac) {
+        /* "sta_mac <> ''" lets SQLite use the partial index arduino_devices_mac
+         * (it cannot prove it of a bound parameter): without it, every
+         * check-in scanned the table */
         st = STMT(A_FIND_MAC, ADEV_COLS " FROM arduino_devices a JOIN devices d ON d.id = a.device_id"
-                              " WHERE a.product_id = ? AND a.sta_mac = ? ORDER BY d.id LIMIT 1");
+                              " WHERE a.product_id = ? AND a.sta_mac = ? AND a.sta_mac <> ''"
+                              " ORDER BY d.id LIMIT 1");
         if (st) {
             sqlite3_bind_int64(st, 1, product_id);
             sqlite3_bind_text(st, 2, sta_mac, -1, SQLITE_STATIC);
