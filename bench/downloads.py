@@ -51,7 +51,7 @@ http {
     server {
         listen 127.0.0.1:%(port)d reuseport;
         root %(www)s;
-        location = /v1/device/rom/ { try_files /user2.bin =404; }
+        %(location)s
     }
 }
 """
@@ -67,7 +67,12 @@ def free_port():
     return p
 
 
-def start_nginx(blob, tmp):
+ROM_LOCATION = "location = /v1/device/rom/ { try_files /user2.bin =404; }"
+
+
+def start_nginx(blob, tmp, location=ROM_LOCATION, name="user2.bin"):
+    """nginx on a free loopback port serving blob as www/name (the very same file) with the
+    given location block (bench/arduino.py reuses it). Returns (process, port)."""
     prefix = os.path.join(tmp, "nginx")
     os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
     port = free_port()
@@ -75,9 +80,9 @@ def start_nginx(blob, tmp):
     www = os.path.join(prefix, "www")
     os.makedirs(www, exist_ok=True)
     try:   # the very same file: a hard link to the blob (same inode), else a symlink
-        os.link(blob, os.path.join(www, "user2.bin"))
+        os.link(blob, os.path.join(www, name))
     except OSError:
-        os.symlink(blob, os.path.join(www, "user2.bin"))
+        os.symlink(blob, os.path.join(www, name))
     nofile = 20000
     try:
         import resource
@@ -86,6 +91,7 @@ def start_nginx(blob, tmp):
         pass
     with open(conf, "w") as f:
         f.write(NGINX_CONF % {"prefix": prefix, "port": port, "www": www, "nofile": nofile,
+                              "location": location,
                               "wconns": max(1024, min(nofile - 100, 16384)),
                               "user": "user root;" if os.geteuid() == 0 else ""})
     proc = subprocess.Popen(["nginx", "-c", conf, "-p", prefix, "-g", "daemon off;"],

@@ -16,6 +16,7 @@ BENCHES=(
   "devices.py"       # 2: 19,000 idle fota-sim devices held 5 min, RSS per device, CPU per ping
   "fanout.py"        # 3: bulk upgrade pushed to 19,000 online devices, delivered/acked times
   "wave.py"          # 4: 10,000 devices upgraded end to end (512 KiB), vs the transfer bound
+  "arduino.py"       # 6: Arduino-core check-ins (304) and downloads vs nginx; upload stall
 )
 smoke=0
 for a in "${args[@]}"; do [ "$a" = --smoke ] && smoke=1; done
