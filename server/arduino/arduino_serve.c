@@ -15,7 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -53,6 +60,13 @@ static void pending_add(struct fota_arduino_loop *al, const void *req,
     p->req = req;
 }
 
+static void pending_drop(struct fota_arduino_loop *al, const void *req)
+{
+    for (unsigned i = 0; i < FOTA_ARDUINO_PENDING; i++)
+        if (al->pending[i].req == req)
+            al->pending[i].req = NULL;
+}
+
 static int md5_hex_ok(const char *s)
 {
     if (strlen(s) != 32)
@@ -63,14 +77,43 @@ static int md5_hex_ok(const char *s)
     return 1;
 }
 
+/* Writes the queued header and body now, in this loop pass, instead of at
+ * the next EPOLLOUT (as the rom module does for its downloads): the header
+ * held by TCP_CORK, then sendfile. What the socket does not take stays
+ * queued for libevent; when all went out, the write callback that ends the
+ * request is triggered deferred (the connection outlives the handler).
+ * Plain sockets only: TLS goes through libevent. */
+static void send_now(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t sfd = bufferevent_getfd(bev);
+
+    if (sfd < 0 || bufferevent_openssl_get_ssl(bev) || bufferevent_get_underlying(bev))
+        return;
+    evbuffer_unfreeze(out, 1);
+    for (int i = 0; i < 4 && evbuffer_get_length(out) > 0; i++)
+        if (evbuffer_write(out, sfd) <= 0)
+            break;
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) == 0)
+        bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+}
+
 /* 200 with the stored file: Content-Length of the whole file, the body
- * (sendfile), or only its first a->send bytes when the device refuses it. */
+ * (sendfile: the file segment goes straight into the connection's output,
+ * whose socket it drains to; an evbuffer of its own would map the file and
+ * copy it with writev), or only its first a->send bytes when the device
+ * refuses it. */
 static void send_image(struct fota_arduino_loop *al, struct fota_req *r,
                        struct fota_arduino_visit *v, const struct fota_arduino_answer *a)
 {
     const struct fota_arduino_rel_file *f = &v->rel.f[a->file];
     struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
-    struct evbuffer *body = NULL;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    struct evbuffer *head = NULL;
+    size_t sent = 0;
+    int whole = 0;
     int64_t size = 0;
     int fd = -1, rc;
     char hv[32];
@@ -88,43 +131,59 @@ static void send_image(struct fota_arduino_loop *al, struct fota_req *r,
     evhttp_add_header(oh, "Content-Length", hv);
     if (md5_hex_ok(f->facts.md5))
         evhttp_add_header(oh, "x-MD5", f->facts.md5);
-    if (!r->head && a->send > 0) {
-        body = evbuffer_new();
-        if (a->send < size) {
-            uint8_t head[FOTA_ARDUINO_HEAD_LEN];
-            ssize_t got = pread(fd, head, (size_t)a->send, 0);
-            if (got > 0)
-                evbuffer_add(body, head, (size_t)got);
-        } else if (evbuffer_add_file(body, fd, 0, size) == 0) {
-            fd = -1; /* the buffer owns it */
-            struct fota_arduino_pending p = {0};
-            p.product_id = v->product.id;
-            p.device_id = v->device.id;
-            p.file_id = f->file_id;
-            p.rom_id = v->rel.rom_id;
-            p.bytes = size;
-            p.cmd_id = v->cmd_id;
-            fota_str_copy(p.version, sizeof p.version, v->rel.version);
-            fota_str_copy(p.md5_before, sizeof p.md5_before, v->h.sketch_md5);
-            pending_add(al, r->ev, &p);
-            evhttp_request_set_on_complete_cb(r->ev, complete_cb, al);
-        }
+    if (!r->head && a->send > 0 && a->send < size) {
+        uint8_t buf[FOTA_ARDUINO_HEAD_LEN];
+        ssize_t got = pread(fd, buf, (size_t)a->send, 0);
+        head = evbuffer_new();
+        if (got > 0)
+            evbuffer_add(head, buf, (size_t)got);
+        sent = evbuffer_get_length(head);
+    } else if (!r->head && a->send > 0 && bev) {
+        struct fota_arduino_pending p = {0};
+        int one = 1;
+        whole = 1;
+        sent = (size_t)size;
+        p.product_id = v->product.id;
+        p.device_id = v->device.id;
+        p.file_id = f->file_id;
+        p.rom_id = v->rel.rom_id;
+        p.bytes = size;
+        p.cmd_id = v->cmd_id;
+        fota_str_copy(p.version, sizeof p.version, v->rel.version);
+        fota_str_copy(p.md5_before, sizeof p.md5_before, v->h.sketch_md5);
+        pending_add(al, r->ev, &p);
+        evhttp_request_set_on_complete_cb(r->ev, complete_cb, al);
+        /* header and body in full segments; the close after the body flushes the cork */
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_CORK, &one, sizeof one);
     }
-    if (fd >= 0)
-        close(fd);
     r->replied = 1;
     FOTA_INFO("arduino download req=%" PRIu64 " method=%s dev=%lld product=%lld version=%s "
               "file=%s status=200 size=%" PRId64 " sent=%zu verdict=%d peer=%s loop=%d",
               r->id, r->head ? "HEAD" : "GET", (long long)v->device.id, (long long)v->product.id,
               v->rel.version, fota_arduino_kind_name((enum fota_arduino_kind)a->file), size,
-              body ? evbuffer_get_length(body) : 0, a->verdict, r->peer ? r->peer : "-",
-              fota_loop_index(r->loop));
+              sent, a->verdict, r->peer ? r->peer : "-", fota_loop_index(r->loop));
     evhttp_send_reply_start(r->ev, 200, "OK");
-    if (body) {
-        evhttp_send_reply_chunk(r->ev, body);
-        evbuffer_free(body);
+    if (head) {
+        evhttp_send_reply_chunk(r->ev, head);
+        evbuffer_free(head);
+    } else if (whole) {
+        /* libevent writes 16 KiB per loop pass by default: let sendfile move
+         * the image in as few calls as the socket buffer allows */
+        bufferevent_set_max_single_write(bev, 1 << 20);
+        if (evbuffer_add_file(bufferevent_get_output(bev), fd, 0, size) == 0) {
+            fd = -1; /* the buffer owns it */
+        } else {
+            /* the connection closes short (the device sees error 6): no download */
+            pending_drop(al, r->ev);
+            evhttp_request_set_on_complete_cb(r->ev, NULL, NULL);
+            whole = 0;
+        }
     }
+    if (fd >= 0)
+        close(fd);
     evhttp_send_reply_end(r->ev);
+    if (whole)
+        send_now(bev);
 }
 
 /* firmware.md5 (32 lower-case hex, ESPHome's md5_url) and manifest.json:
