@@ -4,12 +4,13 @@ The test re-runs itself in a private mount namespace (`unshare -m` as root, `uns
 otherwise) and mounts a 32 MiB tmpfs there for fotad's data dir, with disk_reserve = 1 MiB.
 It fills the file system to its last byte with a file of its own (as anything else on the
 host might), after truncating fotad's WAL so that any write of the database needs new room.
-Then: an upload is refused with 507 "no space left on device" before anything is written,
+Then: uploads are refused with 507 "no space left on device" before anything is written (a
+large one on its head, before its body is read),
 creating a product fails with 507 (the store's SQLITE_FULL, not a 500 "input/output error"),
 a device's ROM download is still served, DELETE of a release answers 200 (the delete gives
 the reserve's room back and retries), which frees its files; the reserve comes back once the
-disk has twice its size free, and writes work again. A missing `unshare` or a namespace the
-kernel refuses fails the test."""
+disk has twice its size free, and writes work again; full once more, a device is deleted the
+same way. A missing `unshare` or a namespace the kernel refuses fails the test."""
 import os
 import sys
 
@@ -78,6 +79,15 @@ def fill(path):
     return n
 
 
+def truncate_wal(data):
+    """Empties fotad's WAL (another connection may checkpoint it): from then on any database
+    write needs new room on the disk."""
+    db = sqlite3.connect(os.path.join(data, "fota.db"), timeout=10)
+    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    db.close()
+    check(busy == 0, "WAL checkpoint blocked")
+
+
 def test_disk_full():
     mount_tmpfs()
     data = os.path.join(mnt, "data")
@@ -94,11 +104,7 @@ def test_disk_full():
            ("user2.bin", make_image(2, FLASH_MAP, "v2", size=900 * 1024))]
     d.upload_release(pid, "v2", files=big, flash_map=FLASH_MAP)
 
-    # The WAL emptied: from here any database write needs new room on the disk.
-    db = sqlite3.connect(os.path.join(data, "fota.db"), timeout=10)
-    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    db.close()
-    check(busy == 0, "WAL checkpoint blocked")
+    truncate_wal(data)
     before = free_bytes()
     filled = fill(os.path.join(mnt, "filler"))
     check(free_bytes() == 0, "free after filling: %d" % free_bytes())
@@ -143,6 +149,17 @@ def test_disk_full():
     print("figures: tmpfs=32MiB reserve=%d free_before_fill=%d filled=%d free_after_delete=%d "
           "free_now=%d reserve_back_after_s=%.2f" % (RESERVE, before, filled, after,
                                                      free_bytes(), refill_s))
+
+    # full again: a device (its keys, commands, ledger rows) can be deleted the same way
+    dev = d.create_device(pid2, name="gone")["device"]["id"]
+    truncate_wal(data)
+    fill(os.path.join(mnt, "filler2"))
+    check(free_bytes() == 0, "free after filling again: %d" % free_bytes())
+    st, _, j = d.api("DELETE", "/v1/devices/%d/" % dev)
+    check(st == 200, "device delete at 0 bytes free: %d %r" % (st, j))
+    d.wait_log(r"disk reserve given back for op=device_delete")
+    st, _, j = d.api("GET", "/v1/devices/%d/" % dev)
+    check(st == 404, "the deleted device: %d %r" % (st, j))
     d.stop()
 
 
