@@ -38,6 +38,8 @@
 
 #define RUNS_MAX 4000
 
+static char root[128];   /* the runs' directory (setup) */
+
 /* ---- the sequence (child) ------------------------------------------------ */
 
 /* In the child: an op that returns anything but want ends it with status 3
@@ -362,16 +364,11 @@ static void test_store_torture(void **state)
     unsigned seed = seed_env ? (unsigned)strtoul(seed_env, NULL, 10) : (unsigned)time(NULL);
     int all = getenv("FOTA_TORTURE_ALL") != NULL;
     unsigned long n = 0, step_len = 1, runs = 0, aborted = 0;
-    char dir[600], root[128], tmpl[160], path[640], err[256];
+    char dir[600], tmpl[160], path[640], err[256];
     struct fota_store *s = NULL;
     struct outcome o;
 
     (void)state;
-    /* Each run fsyncs a dozen durable transactions: on a memory file
-     * system they cost nothing and the same code runs. */
-    fota_str_copy(root, sizeof root, "/dev/shm/fota-torture-XXXXXX");
-    if (mkdtemp(root) == NULL)
-        fota_str_copy(root, sizeof root, store_sqlite_dir);
     snprintf(tmpl, sizeof tmpl, "%s/template.db", root);
     assert_int_equal(fota_store_sqlite_open(tmpl, NULL, NULL, &s, err, sizeof err), 0);
     fota_store_close(s);
@@ -398,16 +395,36 @@ static void test_store_torture(void **state)
         assert_true(runs < RUNS_MAX);
         n = next_n(n, &step_len, all);
     }
-    assert_int_equal(unlink(tmpl), 0);
-    if (strcmp(root, store_sqlite_dir) != 0)
-        assert_int_equal(rmdir(root), 0);
     printf("torture: %lu runs, %lu ended in the out-of-memory abort, the first N past the "
            "sequence's allocations: %lu\n", runs, aborted, n);
 }
 
+/* The runs' directory: each run fsyncs a dozen durable transactions, which
+ * on a memory file system cost nothing while the same code runs. Removed
+ * with everything in it also when the test fails. */
+static int setup(void **state)
+{
+    (void)state;
+    fota_str_copy(root, sizeof root, "/dev/shm/fota-torture-XXXXXX");
+    if (mkdtemp(root) == NULL) {
+        snprintf(root, sizeof root, "%s/torture", store_sqlite_dir);
+        assert_int_equal(mkdir(root, 0700), 0);
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rm_rf(root);
+    return 0;
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_store_torture) };
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store_torture, setup, teardown),
+    };
     int fails;
 
     fota_xmalloc_install();   /* jansson's allocations count too, as in fotad */
