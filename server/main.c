@@ -16,6 +16,7 @@
 #include "legacy.h"
 #include "log.h"
 #include "loop.h"
+#include "mqtt.h"
 #include "privdrop.h"
 #include "recovery.h"
 #include "server.h"
@@ -24,9 +25,9 @@
 
 /* Start order: the store's upkeep (retention, disk reserve) first, HTTP
  * next (the others add routes to it), the REST API and the ROM download,
- * then the device channel, the rollouts (they push
- * through the channel), the legacy listener and the Arduino-core endpoints.
- * They stop in reverse order. */
+ * then the device channel, the rollouts (they push through the channel),
+ * the legacy listener, the Arduino-core endpoints and their MQTT side
+ * (Tasmota). They stop in reverse order. */
 static const struct fota_module *const modules[] = {
     &fota_store_module,
     &fota_http_module,
@@ -36,6 +37,7 @@ static const struct fota_module *const modules[] = {
     &fota_rollout_module,
     &fota_legacy_module,
     &fota_arduino_module,
+    &fota_mqtt_module,
 };
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
 

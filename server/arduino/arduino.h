@@ -47,6 +47,29 @@ void fota_arduino_product_json(struct fota_server *srv, int64_t product_id, json
 void fota_arduino_device_json(struct fota_server *srv, const struct fota_device *d,
                               json_t *device);
 
+/* ---- what devices say over MQTT (server/mqtt/), main loop */
+
+/* The device of product_id with STA MAC mac ("5C:CF:7F:B1:E0:42"), found
+ * as a check-in finds it or registered as a check-in would (named by its
+ * MAC) when new: a device seen over MQTT and its HTTP check-ins are one.
+ * 0 with *device_id, or the store's error. */
+int fota_arduino_mqtt_device(struct fota_server *srv, int64_t product_id, const char *mac,
+                             int64_t *device_id);
+/* The device reported the version it runs (Tasmota's INFO1 after a boot,
+ * or its answer to Status 2: "14.4.1(release-tasmota)"). With an upgrade
+ * open (served and not judged yet, or an open sys_upgrade command) whose
+ * version it is up to the parenthesis, the upgrade succeeded, as at a
+ * confirming check-in; a minimal build is a step; any other version is
+ * recorded quietly as the device's. Returns FOTA_ARDUINO_OUT_NONE,
+ * _SUCCESS or _STEP (arduino_pull.h). */
+int fota_arduino_mqtt_version(struct fota_server *srv, int64_t device_id, const char *version);
+/* Tasmota said its upgrade loop failed ("Failed <reason>" on
+ * stat/TOPIC/UPGRADE): an open upgrade fails with that reason. 1 when one
+ * was open. */
+int fota_arduino_mqtt_failed(struct fota_server *srv, int64_t device_id, const char *text);
+/* 1 when the device has an upgrade open. */
+int fota_arduino_upgrade_open(struct fota_server *srv, int64_t device_id);
+
 /* ---- releases */
 
 /* Adds each arduino file's facts (MD5 served, gzip, the image's size,

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "multipart.h"
+#include "mqtt_tasmota.h"
 #include "xmalloc.h"
 
 #define CHECKIN_DEFAULT 3600
@@ -89,7 +90,7 @@ static int settings_apply(const json_t *body, struct fota_arduino_product *p, ch
             return fail(reason, cap, 422, "confirm_after is seconds, 0 to 2592000");
         p->confirm_after = json_integer_value(v);
     }
-    return 0;
+    return fota_mqtt_settings_apply(json_object_get(body, "mqtt"), p, reason, cap);
 }
 
 int fota_arduino_settings_check(const struct fota_arduino_product *p, char *reason, size_t cap)
@@ -135,13 +136,13 @@ static json_t *settings_json(const struct fota_arduino_product *p)
     char core[8];
 
     fota_arduino_core_format(p->core, core, sizeof core);
-    return json_pack("{s:s, s:b, s:s, s:o, s:o, s:I, s:I}", "platform", "arduino", "gzip",
+    return json_pack("{s:s, s:b, s:s, s:o, s:o, s:I, s:I, s:o}", "platform", "arduino", "gzip",
                      p->gzip != 0, "arduino_core", core, "flash_mode",
                      p->flash_mode >= 0 ? json_string(fota_arduino_flash_mode_name(p->flash_mode))
                                         : json_null(),
                      "signing_key", p->signing_key[0] ? json_string(p->signing_key) : json_null(),
                      "checkin_interval", (json_int_t)p->checkin_interval, "confirm_after",
-                     (json_int_t)p->confirm_after);
+                     (json_int_t)p->confirm_after, "mqtt", fota_mqtt_settings_json(p));
 }
 
 void fota_arduino_product_json(struct fota_server *srv, int64_t product_id, json_t *product)
@@ -205,8 +206,9 @@ void fota_arduino_settings(struct fota_req *r)
             fota_reply_status(r, rc, "product %lld", (long long)pid);
             goto out;
         }
-        FOTA_INFO("arduino settings product=%lld gzip=%d core=%d flash_mode=%d signed=%d",
-                  (long long)pid, p->gzip, p->core, p->flash_mode, p->signing_key[0] != 0);
+        FOTA_INFO("arduino settings product=%lld gzip=%d core=%d flash_mode=%d signed=%d mqtt=%s",
+                  (long long)pid, p->gzip, p->core, p->flash_mode, p->signing_key[0] != 0,
+                  p->mqtt_url[0] ? p->mqtt_url : "-");
     }
     json_t *j = json_object();
     json_t *s = settings_json(p);
@@ -231,7 +233,11 @@ void fota_arduino_device_json(struct fota_server *srv, const struct fota_device 
     if (st->ops->arduino_device_get(st, d->id, &a) != 0)
         return;
     p = fota_xmalloc(sizeof(*p));
-    if (st->ops->arduino_product_get(st, d->product_id, p) == 0)
+    /* a device known over MQTT is where its LWT says; one that polls is
+     * online while its last check-in is younger than checkin_interval */
+    if (a.mqtt_topic[0])
+        json_object_set_new(device, "online", json_boolean(strcmp(a.mqtt_lwt, "Online") == 0));
+    else if (st->ops->arduino_product_get(st, d->product_id, p) == 0)
         json_object_set_new(device, "online",
                             json_boolean(a.last_checkin > 0 &&
                                          fota_clock_wall_s() - a.last_checkin <
