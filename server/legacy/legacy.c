@@ -38,7 +38,7 @@
 #define ACCEPT_RETRY_MS 100
 
 enum conn_state {
-    ST_REQUEST,   /* waiting for the request byte (read timeout armed) */
+    ST_REQUEST,   /* waiting for the request byte (read timeout armed); holds no slot */
     ST_QUEUED,    /* valid request, waiting for a transfer slot */
     ST_LENGTH,    /* paced: the 4-byte length is being written */
     ST_ACKWAIT,   /* paced: polling until the last write is acknowledged */
@@ -50,7 +50,7 @@ enum conn_state {
 
 struct conn {
     TAILQ_ENTRY(conn) link;  /* lg->conns */
-    TAILQ_ENTRY(conn) qlink; /* lg->queue, while ST_QUEUED */
+    TAILQ_ENTRY(conn) qlink; /* lg->waiting while ST_REQUEST, lg->queue while ST_QUEUED */
     struct fota_legacy *lg;
     struct bufferevent *bev;
     struct event *timer;
@@ -83,8 +83,10 @@ struct fota_legacy {
     struct event *accept_retry;
     int nlis;
     struct conn_list conns;
+    struct conn_list waiting;  /* no request byte yet, oldest first: shed first */
     struct conn_list queue;
     unsigned nconns;
+    unsigned nwaiting;
     /* written on the loop thread only; atomic so fota_legacy_stats may run elsewhere */
     _Atomic unsigned active;
     _Atomic unsigned queued;
@@ -223,6 +225,10 @@ static void conn_free(struct conn *c)
 
     TAILQ_REMOVE(&lg->conns, c, link);
     lg->nconns--;
+    if (c->state == ST_REQUEST) {
+        TAILQ_REMOVE(&lg->waiting, c, qlink);
+        lg->nwaiting--;
+    }
     if (c->state == ST_QUEUED) {
         TAILQ_REMOVE(&lg->queue, c, qlink);
         lg->queued--;
@@ -250,6 +256,7 @@ static void pump(struct fota_legacy *lg)
     while (lg->active < lg->conf.max_clients && (c = TAILQ_FIRST(&lg->queue)) != NULL) {
         TAILQ_REMOVE(&lg->queue, c, qlink);
         lg->queued--;
+        c->state = ST_LENGTH;   /* out of the queue (conn_start may end it at once) */
         conn_start(c);
     }
     lg->pumping = 0;
@@ -462,7 +469,19 @@ static void on_read(struct bufferevent *bev, void *arg)
         conn_finish(c, "bad_request", why);
         return;
     }
+    /* From here on it holds a slot: running or queued, at most
+     * max_clients + max_queue of them. */
+    if (c->lg->active + c->lg->queued >= c->lg->conf.max_clients + c->lg->conf.max_queue) {
+        char why[96];
+        snprintf(why, sizeof(why), "active=%u queued=%u max_clients=%u max_queue=%u",
+                 (unsigned)c->lg->active, (unsigned)c->lg->queued, c->lg->conf.max_clients,
+                 c->lg->conf.max_queue);
+        conn_finish(c, "busy", why);
+        return;
+    }
     bufferevent_set_timeouts(bev, NULL, NULL);
+    TAILQ_REMOVE(&c->lg->waiting, c, qlink);
+    c->lg->nwaiting--;
     c->state = ST_QUEUED;
     TAILQ_INSERT_TAIL(&c->lg->queue, c, qlink);
     c->lg->queued++;
@@ -509,23 +528,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-static void refuse(struct fota_legacy *lg, evutil_socket_t fd, const char *peer, uint64_t id)
+/* The request byte's wait: short, since a client sends it as soon as it is
+ * connected; never longer than timeout_ms. */
+static unsigned request_timeout_ms(const struct fota_legacy *lg)
 {
-    struct fota_legacy_record rec;
-
-    lg_log(lg, FOTA_LOG_WARN,
-           "conn=%" PRIu64 " peer=%s event=end result=busy active=%u queued=%u max_clients=%u"
-           " max_queue=%u",
-           id, peer, lg->active, lg->queued, lg->conf.max_clients, lg->conf.max_queue);
-    memset(&rec, 0, sizeof(rec));
-    rec.conn_id = id;
-    rec.peer = peer;
-    rec.mode = "-";
-    rec.result = "busy";
-    rec.label = "";
-    if (lg->rec_cb)
-        lg->rec_cb(lg->rec_ud, &rec);
-    evutil_closesocket(fd);
+    return lg->conf.timeout_ms < FOTA_LEGACY_REQUEST_TIMEOUT_MS ? lg->conf.timeout_ms
+                                                                : FOTA_LEGACY_REQUEST_TIMEOUT_MS;
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -533,15 +541,22 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 {
     struct fota_legacy *lg = arg;
     struct conn *c;
-    struct timeval rtv = ms_tv(lg->conf.timeout_ms);
+    struct timeval rtv = ms_tv(request_timeout_ms(lg));
     char peer[80];
     int one = 1;
     uint64_t id = ++lg->next_id;
 
     peer_format(sa, (socklen_t)salen, peer, sizeof(peer));
-    if (lg->nconns >= lg->conf.max_clients + lg->conf.max_queue) {
-        refuse(lg, fd, peer, id);
-        return;
+    /* Connections still silent are as many as the slots at most (64 at
+     * least): the one silent longest makes room for the new one. */
+    unsigned silent_max = lg->conf.max_clients + lg->conf.max_queue;
+    if (silent_max < FOTA_LEGACY_SILENT_MIN)
+        silent_max = FOTA_LEGACY_SILENT_MIN;
+    if (lg->nwaiting >= silent_max) {
+        struct conn *old = TAILQ_FIRST(&lg->waiting);
+        char why[64];
+        snprintf(why, sizeof(why), "why=no_request ms=%" PRIu64, now_ms() - old->t_start_ms);
+        conn_finish(old, "shed", why);
     }
     c = fota_xcalloc(1, sizeof(*c));
     c->lg = lg;
@@ -551,6 +566,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     memcpy(c->peer, peer, sizeof(c->peer));
     TAILQ_INSERT_TAIL(&lg->conns, c, link);
     lg->nconns++;
+    TAILQ_INSERT_TAIL(&lg->waiting, c, qlink);
+    lg->nwaiting++;
     /* every write leaves at once as its own segment: no Nagle merging of small writes */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->bev = bufferevent_socket_new(lg->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -611,6 +628,7 @@ struct fota_legacy *fota_legacy_new(struct event_base *base, const struct fota_l
     lg->log = log;
     lg->log_ud = log_ud;
     TAILQ_INIT(&lg->conns);
+    TAILQ_INIT(&lg->waiting);
     TAILQ_INIT(&lg->queue);
     lg->accept_retry = evtimer_new(base, on_accept_retry, lg);
     if (!lg->accept_retry) {

@@ -24,6 +24,12 @@ struct fota_legacy;
 #define FOTA_LEGACY_DEFAULT_TIMEOUT_MS 30000u
 #define FOTA_LEGACY_DEFAULT_MAX_CLIENTS 64u
 #define FOTA_LEGACY_DEFAULT_MAX_QUEUE 256u
+/* How long a connection may stay silent before its request byte (at most
+ * timeout_ms). Until that byte it holds no slot; when as many connections as
+ * there are slots (max_clients + max_queue, FOTA_LEGACY_SILENT_MIN at least)
+ * are silent, the oldest one is closed for a new one. */
+#define FOTA_LEGACY_REQUEST_TIMEOUT_MS 5000u
+#define FOTA_LEGACY_SILENT_MIN 64u
 /* Largest image the listener will announce (16 MiB, the biggest ESP8266 flash). */
 #define FOTA_LEGACY_IMAGE_MAX (16u * 1024u * 1024u)
 /* Request byte flag: stream the answer unpaced (extension clients only). */
@@ -32,9 +38,9 @@ struct fota_legacy;
 struct fota_legacy_conf {
     unsigned chunk;       /* paced write size, 1..FOTA_LEGACY_CHUNK_MAX */
     unsigned interval_ms; /* gap between an acknowledged write and the next one, 0..60000 */
-    unsigned timeout_ms;  /* request wait and stall limit, 1..3600000 */
+    unsigned timeout_ms;  /* stall limit and the longest request wait, 1..3600000 */
     unsigned max_clients; /* concurrent transfers, 1..100000 */
-    unsigned max_queue;   /* connections waiting for a transfer slot, 0..100000; beyond: refused */
+    unsigned max_queue;   /* requests waiting for a transfer slot, 0..100000; beyond: refused */
 };
 
 /* Fills *conf with the defaults above. */
@@ -56,9 +62,11 @@ struct fota_legacy_source {
 
 /* One finished connection (whatever its outcome). Pointers are valid during the call only.
  * result: "ok" (every image byte written and acknowledged by the peer's TCP), "client_closed",
- * "stalled" (no progress within timeout_ms), "timeout" (no request byte within timeout_ms),
- * "bad_request", "no_image", "busy" (refused: too many clients), "error" (source or socket
- * failure), "shutdown" (listener freed mid-transfer). */
+ * "stalled" (no progress within timeout_ms), "timeout" (no request byte within
+ * FOTA_LEGACY_REQUEST_TIMEOUT_MS or timeout_ms), "shed" (no request byte yet, closed for a
+ * newer connection while max_clients + max_queue connections were silent), "bad_request",
+ * "no_image", "busy" (a request while max_clients transfers run and max_queue wait), "error"
+ * (source or socket failure), "shutdown" (listener freed mid-transfer). */
 struct fota_legacy_record {
     uint64_t conn_id;
     const char *peer;       /* "1.2.3.4:5678" or "[::1]:5678" */

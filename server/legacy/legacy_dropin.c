@@ -52,7 +52,8 @@ static void usage(FILE *f)
             "  --bind ADDR            listen address, IPv4 or IPv6 literal (default 0.0.0.0)\n"
             "  --chunk N              bytes per paced write, 1..%u (default %u)\n"
             "  --interval-ms N        gap after each acknowledged write (default %u)\n"
-            "  --timeout SECONDS      request/stall timeout (default %u; decimals allowed)\n"
+            "  --timeout SECONDS      stall timeout; the request byte waits 5 s at most\n"
+            "                         (default %u; decimals allowed)\n"
             "  --max-clients N        concurrent transfers (default %u)\n"
             "  --max-queue N          connections waiting for a slot (default %u)\n",
             FOTA_LEGACY_DEFAULT_PORT, FOTA_LEGACY_CHUNK_MAX, FOTA_LEGACY_DEFAULT_CHUNK,

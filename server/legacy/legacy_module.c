@@ -33,7 +33,7 @@ static const struct fota_conf_opt legacy_rows[] = {
     { "legacy_interval_ms", FOTA_CONF_T_UINT, ROW(interval_ms), "20", 0, 60000,
       FOTA_CONF_RELOAD, "Legacy port: pause after each acknowledged write, ms." },
     { "legacy_timeout_ms", FOTA_CONF_T_UINT, ROW(timeout_ms), "30000", 1, 3600000,
-      FOTA_CONF_RELOAD, "Legacy port: request wait and stall limit, ms." },
+      FOTA_CONF_RELOAD, "Legacy port: stall limit, ms; the request byte is awaited 5 s at most (this, if shorter)." },
     { "legacy_max_clients", FOTA_CONF_T_UINT, ROW(max_clients), "64", 1, 100000,
       FOTA_CONF_RELOAD, "Legacy port: concurrent transfers." },
     { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }

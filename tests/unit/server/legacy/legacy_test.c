@@ -291,6 +291,11 @@ static void test_bad_request_and_no_image(void **state)
     harness_run(h);
     assert_int_equal(h->cl[0].got, 0);
     assert_string_equal(h->results[1], "no_image");
+    /* A transfer ended as it started leaves no slot counted. */
+    unsigned active = 9, queued = 9;
+    fota_legacy_stats(h->lg, &active, &queued, NULL);
+    assert_int_equal(active, 0);
+    assert_int_equal(queued, 0);
     harness_free(h);
 }
 
@@ -311,12 +316,14 @@ static void test_reload_then_refused_when_full(void **state)
     client_connect(h, &h->cl[0], 1);
     client_connect(h, &h->cl[1], 1);
     harness_run(h);
-    check_image(h, &h->cl[0]);
+    /* The slot goes to the request read first: the other one is busy. */
+    struct client *won = h->cl[0].got ? &h->cl[0] : &h->cl[1];
+    check_image(h, won);
     assert_int_equal(h->nrec, 2);
     assert_string_equal(h->results[0], "busy");
     assert_string_equal(h->results[1], "ok");
-    assert_int_equal(h->cl[1].got, 0);
-    assert_true(h->cl[0].max_read <= 1000); /* the reloaded chunk size */
+    assert_int_equal(h->cl[won == &h->cl[0] ? 1 : 0].got, 0);
+    assert_true(won->max_read <= 1000); /* the reloaded chunk size */
     harness_free(h);
 }
 
