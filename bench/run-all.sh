@@ -17,6 +17,7 @@ BENCHES=(
   "fanout.py"        # 3: bulk upgrade pushed to 19,000 online devices, delivered/acked times
   "wave.py"          # 4: 10,000 devices upgraded end to end (512 KiB), vs the transfer bound
   "arduino.py"       # 6: Arduino-core check-ins (304) and downloads vs nginx; upload stall
+  "pullwave.py"      # 7: rollouts of 1,000 arduino sketches and 200 Tasmota devices over MQTT
 )
 smoke=0
 for a in "${args[@]}"; do [ "$a" = --smoke ] && smoke=1; done
