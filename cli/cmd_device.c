@@ -34,7 +34,7 @@ static const char *const arduino_order[] = {
 static void show_device(const json_t *dev)
 {
     json_t *d = json_deep_copy(dev), *a = json_incref(json_object_get(d, "arduino"));
-    json_t *up;
+    json_t *up, *pin, *mqtt;
     char line[512];
 
     if (!d)
@@ -53,6 +53,31 @@ static void show_device(const json_t *dev)
             json_object_set_new(a, "upgrade", json_string(line));
         } else {
             json_object_set_new(a, "upgrade", json_string("-"));
+        }
+        pin = json_object_get(a, "pin");
+        if (json_is_object(pin)) {
+            char v[128], cur[128];
+
+            snprintf(line, sizeof(line), "%s until the current release (%s) changes",
+                     fota_cli_out_fmt(json_object_get(pin, "version"), v, sizeof(v)),
+                     fota_cli_out_fmt(json_object_get(pin, "current"), cur, sizeof(cur)));
+            json_object_set_new(a, "pin", json_string(line));
+        } else {
+            json_object_del(a, "pin");
+        }
+        /* a Tasmota device seen over MQTT: its topic, LWT and INFO1 version */
+        mqtt = json_object_get(a, "mqtt");
+        if (json_is_object(mqtt)) {
+            char tp[256], lwt[64], ver[96], seen[64];
+
+            snprintf(line, sizeof(line), "topic %s, %s, version %s, seen %s",
+                     fota_cli_out_fmt(json_object_get(mqtt, "topic"), tp, sizeof(tp)),
+                     fota_cli_out_fmt(json_object_get(mqtt, "lwt"), lwt, sizeof(lwt)),
+                     fota_cli_out_fmt(json_object_get(mqtt, "version"), ver, sizeof(ver)),
+                     fota_cli_out_fmt_time(json_object_get(mqtt, "seen"), seen, sizeof(seen)));
+            json_object_set_new(a, "mqtt", json_string(line));
+        } else {
+            json_object_del(a, "mqtt");
         }
         json_object_del(a, "platform");
         printf("\narduino (the last check-in)\n");

@@ -14,7 +14,8 @@ test_releases_and_devices: `release publish` uploads firmware.bin and firmware-m
 by "minimal"), refuses a broken image locally (nothing uploaded), shows the MD5, gzip saving and
 flash facts in `release show`; a device's check-in (the core's request bytes, §2.1) makes it
 appear with its chip id, sketch MD5 and size, free space, chip size, SDK, version and last
-check-in in `device show` and --json.
+check-in in `device show` and --json, and an explicit upgrade to the version it runs as the
+version it is held on.
 test_signed_publish: `release publish --sign-key` on a signed product (the standard form; the
 legacy one on a core 2.5 fleet; on a gzip + signed core 3.0 fleet compressed first, then signed,
 and served as uploaded), a key that is not the product's refused locally, --sign-key on an
@@ -245,6 +246,12 @@ def test_releases_and_devices(d):
           ard["version"] == "14.4.1(tasmota)" and ard["last_checkin"] > 0, "device %r" % ard)
     rows = ctl.run("device", "list", "-p", "plugs").stdout
     check("5C:CF:7F:01:02:03" in rows, "device list:\n" + rows)
+    # an explicit upgrade to the version it runs holds it there (its pin)
+    ctl.run("upgrade", "5C:CF:7F:01:02:03", "--version", "14.4.1")
+    check(exchange(d.http_port, req).status == 304, "still current")
+    p = ctl.run("device", "show", "5C:CF:7F:01:02:03")
+    check("14.4.1 until the current release (14.4.1) changes" in p.stdout,
+          "device show lacks the pin:\n" + p.stdout)
 
 
 def test_signed_publish(d):

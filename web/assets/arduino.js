@@ -151,5 +151,9 @@ export function deviceRows(d) {
     [t('dev_sdk'), a.sdk_version || '—'],
     [t('dev_last_checkin'), fmtTime(a.last_checkin)],
     [t('dev_upgrade'), up ? t('dev_upgrade_line', up.target, fmtTime(up.served_at)) : '—'],
+    ...(a.pin ? [[t('dev_pin'), t('dev_pin_line', a.pin.version, a.pin.current)]] : []),
+    // a Tasmota device seen over MQTT: its topic, its LWT, the version its INFO1 said
+    ...(a.mqtt ? [[t('dev_mqtt'), h('span', { id: 'device-mqtt' }, t('dev_mqtt_line', a.mqtt.topic,
+      a.mqtt.lwt || '—', a.mqtt.version || '—', fmtTime(a.mqtt.seen)))]] : []),
   ];
 }

@@ -84,6 +84,8 @@ const STR = {
     dev_sketch_md5: 'Sketch MD5', dev_sketch_size: 'Sketch size', dev_free_space: 'Free space',
     dev_chip_size: 'Flash chip size', dev_sdk: 'SDK version', dev_last_checkin: 'Last check-in',
     dev_upgrade: 'Upgrade served', dev_upgrade_line: '{0}, sent {1}',
+    dev_pin: 'Held on', dev_pin_line: '{0} (until the current release, {1}, changes)',
+    dev_mqtt: 'MQTT', dev_mqtt_line: 'topic {0} · {1} · version {2} · seen {3}',
     dev_pull_note: 'This device pulls its firmware: an upgrade waits for its next check-in.',
   },
   zh: {
@@ -167,6 +169,8 @@ const STR = {
     dev_sketch_md5: 'Sketch MD5', dev_sketch_size: 'Sketch 大小', dev_free_space: '可用空间',
     dev_chip_size: 'Flash 芯片容量', dev_sdk: 'SDK 版本', dev_last_checkin: '最后检查',
     dev_upgrade: '已下发的升级', dev_upgrade_line: '{0}，发送于 {1}',
+    dev_pin: '固定在', dev_pin_line: '{0}（直到当前版本 {1} 变化）',
+    dev_mqtt: 'MQTT', dev_mqtt_line: '主题 {0} · {1} · 版本 {2} · 最后出现 {3}',
     dev_pull_note: '此设备主动拉取固件：升级在它下次检查时进行。',
   },
 };
