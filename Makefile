@@ -28,11 +28,11 @@ fuzz: deps
 xtensa: deps
 	@scripts/xtensa-size.sh
 
-# Everything a test needs (browser, nginx, wrk, debhelper) is installed before anything is
-# configured, so CMake finds it; then the three trees, the xtensa check, and
+# Everything a test needs (browser, nginx, wrk, debhelper, promtool) is installed before
+# anything is configured, so CMake finds it; then the three trees, the xtensa check, and
 # every test twice: under ASan+UBSan, then under ThreadSanitizer.
 test:
-	@scripts/deps.sh --web --bench --tsan --deb
+	@scripts/deps.sh --test --web --bench --tsan --deb
 	@$(MAKE) --no-print-directory build asan tsan xtensa
 	@ctest --preset asan
 	@ctest --preset tsan

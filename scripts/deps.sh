@@ -12,13 +12,14 @@ pkgs=(
   gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
   libmosquitto-dev mosquitto mosquitto-clients
 )
-# Extra packages a later step asks for: deps.sh [--bench] [--web] [--pg] [--tsan] [--fmt] [--deb]
+# Extra packages a later step asks for: deps.sh [--test] [--bench] [--web] [--pg] [--tsan] [--fmt] [--deb]
 for a in "$@"; do
   case "$a" in
     # make deb (debhelper) and its tests: the unit checked by systemd-analyze, the
     # maintainer scripts by shellcheck, the man pages found by man, the package installed
     # into a debootstrap root.
     --deb)   pkgs+=(debhelper lintian shellcheck systemd debootstrap man-db) ;;
+    --test)  pkgs+=(prometheus) ;;                     # promtool checks GET /metrics
     --bench) pkgs+=(nginx-light wrk strace) ;;
     --pg)    pkgs+=(postgresql) ;;
     --tsan)  pkgs+=(clang-16 libclang-rt-16-dev) ;;   # clang 14's TSan crashes (Makefile)

@@ -16,6 +16,7 @@
 #include "legacy.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "mqtt.h"
 #include "privdrop.h"
 #include "recovery.h"
@@ -27,7 +28,8 @@
  * next (the others add routes to it), the REST API and the ROM download,
  * then the device channel, the rollouts (they push through the channel),
  * the legacy listener, the Arduino-core endpoints and their MQTT side
- * (Tasmota). They stop in reverse order. */
+ * (Tasmota), and the metrics last (every other module registered its
+ * metrics by then). They stop in reverse order. */
 static const struct fota_module *const modules[] = {
     &fota_store_module,
     &fota_http_module,
@@ -38,6 +40,7 @@ static const struct fota_module *const modules[] = {
     &fota_legacy_module,
     &fota_arduino_module,
     &fota_mqtt_module,
+    &fota_metrics_module,
 };
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
 

@@ -35,12 +35,27 @@ int fota_server_bind(struct fota_server *srv, const char *proto, int port, int *
     return fota_server_bind_opt(srv, proto, port, bound_port, 0, 0);
 }
 
+static int bind_at(const char *proto, const char *addr, int port, int *bound_port, int reuse,
+                   int quiet);
+
 int fota_server_bind_opt(struct fota_server *srv, const char *proto, int port, int *bound_port,
                          int reuse, int quiet)
 {
+    return bind_at(proto, srv->conf.bind, port, bound_port, reuse, quiet);
+}
+
+int fota_server_bind_addr(struct fota_server *srv, const char *proto, const char *addr, int port,
+                          int *bound_port)
+{
+    (void)srv;
+    return bind_at(proto, addr, port, bound_port, 0, 0);
+}
+
+static int bind_at(const char *proto, const char *addr, int port, int *bound_port, int reuse,
+                   int quiet)
+{
     struct sockaddr_storage ss;
     socklen_t sl;
-    const char *addr = srv->conf.bind;
     char host[64];
     int fd = -1, one = 1, zero = 0;
 

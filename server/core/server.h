@@ -15,6 +15,7 @@
  *   - fota_server_key_lookup(), fota_server_device_key()   keys and roles
  *   - fota_http_route()    (http.h, the http module) add an HTTP route
  *   - fota_hub_subscribe(), fota_hub_publish()  (hub.h) calls between modules
+ *   - fota_metric_register()  (metric.h) the module's counters for GET /metrics
  *   - fota_server_publish_message()  store a message and fan it out live
  * Threads (docs/architecture.md): srv->base is the main loop (device channel,
  * legacy listener, timers, module state). The http module adds worker loops
@@ -32,6 +33,7 @@
 #include "config.h"
 #include "hub.h"
 #include "keys.h"
+#include "metric.h"
 #include "blob.h"
 #include "store.h"
 
@@ -112,6 +114,7 @@ struct fota_server {
     int64_t started;                  /* Unix seconds */
 
     struct fota_hub hub;              /* cross-module topics (hub.h) */
+    struct fota_metrics metrics;      /* what GET /metrics renders (metric.h) */
     struct fota_devchan *devchan;     /* the device channel (devchan.h), NULL without it */
 
     struct fota_loop *loops[FOTA_LOOPS_MAX];  /* [0] main (srv->base), then HTTP workers */
@@ -158,6 +161,11 @@ void fota_server_stop_workers(struct fota_server *srv);
  * share the port; quiet != 0 logs the `listening` line at DEBUG. */
 int fota_server_bind_opt(struct fota_server *srv, const char *proto, int port, int *bound_port,
                          int reuse, int quiet);
+
+/* fota_server_bind on addr (a numeric address, as the bind setting) instead
+ * of conf.bind: a listener with its own address setting (metrics_bind). */
+int fota_server_bind_addr(struct fota_server *srv, const char *proto, const char *addr, int port,
+                          int *bound_port);
 
 /* Creates a listening TCP socket on conf.bind:port (port 0 = ephemeral;
  * SO_REUSEADDR; IPv6 "::" is dual-stack), non-blocking, close-on-exec, and

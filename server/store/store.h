@@ -277,6 +277,20 @@ struct fota_rollout_member_row {
     int64_t updated;                   /* 0 = now (rollout_save) */
 };
 
+/* One row of device_census: the devices of a product that run one version
+ * (what GET /metrics shows, server/metrics/). */
+struct fota_census_row {
+    int64_t product_id;
+    char    product[FOTA_NAME_MAX];    /* the product's name */
+    int     arduino;                   /* 1: platform "arduino" (store_arduino.h), 0: "nonos" */
+    char    version[FOTA_VERSION_MAX]; /* the devices' rom_version; "" unknown or no device */
+    int64_t devices;                   /* 0 only in the row of a product without devices */
+    int64_t online;                    /* nonos: online (device channel); arduino: a check-in
+                                          within the product's checkin_interval */
+    char    current[FOTA_VERSION_MAX]; /* the product's current release, "" none */
+    int64_t releases;                  /* the product's releases */
+};
+
 struct fota_store;
 struct fota_reserve;                   /* reserve.h */
 
@@ -491,6 +505,17 @@ struct fota_store_ops {
                         struct fota_rollout_row **out, size_t *n);
     int (*rollout_members)(struct fota_store *s, int64_t rollout_id, int64_t after_device,
                            size_t limit, struct fota_rollout_member_row **out, size_t *n);
+
+    /* Census, one query each (GET /metrics). device_census: one row per
+     * product and device version, products in id order and each product's
+     * versions by device count, most first (then by version); a product
+     * without devices has one row with devices 0. now (Unix seconds) decides
+     * which arduino devices are online. rollout_census: counts[state] = the
+     * rollouts in that state (enum fota_rollout_state), for states below
+     * ncounts; counts[0] = 0. Read-only: no generation, no fsync. */
+    int (*device_census)(struct fota_store *s, int64_t now, struct fota_census_row **out,
+                         size_t *n);
+    int (*rollout_census)(struct fota_store *s, int64_t *counts, size_t ncounts);
 };
 
 /* Every implementation's handle starts with this. */

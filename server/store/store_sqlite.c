@@ -339,6 +339,8 @@ static const struct fota_store_ops sqlite_ops = {
     .arduino_device_report = fota_store_sqlite_arduino_device_report,
     .arduino_device_track = fota_store_sqlite_arduino_device_track,
     .arduino_device_mqtt = fota_store_sqlite_arduino_device_mqtt,
+    .device_census = fota_store_sqlite_device_census,
+    .rollout_census = fota_store_sqlite_rollout_census,
 };
 
 /* Runs one pragma and, if want is non-NULL, checks the value it returns. */

@@ -178,6 +178,11 @@ int fota_store_sqlite_rollout_members(struct fota_store *s, int64_t rollout_id, 
  * removes them. 0, or the error (logged; the files stay for the next start). */
 int fota_store_sqlite_rollout_import(struct sql_store *q, const char *db_path);
 
+/* Operations (store_sqlite_census.c: the counts of GET /metrics). */
+int fota_store_sqlite_device_census(struct fota_store *s, int64_t now,
+                                    struct fota_census_row **out, size_t *n);
+int fota_store_sqlite_rollout_census(struct fota_store *s, int64_t *counts, size_t ncounts);
+
 /* Operations (store_sqlite_delete.c: deletion of releases, devices, products). */
 int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const char *version,
                                  struct fota_rom *out);

@@ -18,6 +18,14 @@ int64_t fota_clock_mono_ms(void)
     return read_ms(CLOCK_MONOTONIC);
 }
 
+int64_t fota_clock_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
+           __atomic_load_n(&offset_ms, __ATOMIC_RELAXED) * 1000000;
+}
+
 int64_t fota_clock_wall_ms(void)
 {
     return read_ms(CLOCK_REALTIME);

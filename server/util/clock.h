@@ -11,6 +11,9 @@
 
 /* Milliseconds of CLOCK_MONOTONIC (plus the test offset). */
 int64_t fota_clock_mono_ms(void);
+/* The same clock in nanoseconds, for durations below a millisecond (the
+ * latency histograms of metric.h). */
+int64_t fota_clock_mono_ns(void);
 /* Unix time in seconds / milliseconds (plus the test offset). */
 int64_t fota_clock_wall_s(void);
 int64_t fota_clock_wall_ms(void);

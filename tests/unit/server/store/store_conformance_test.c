@@ -18,6 +18,7 @@ static const struct {
     { store_cases_arduino, &store_cases_arduino_n },
     { store_cases_rollout, &store_cases_rollout_n },
     { store_cases_retention, &store_cases_retention_n },
+    { store_cases_census, &store_cases_census_n },
 };
 #define N_TABLES (sizeof case_tables / sizeof case_tables[0])
 

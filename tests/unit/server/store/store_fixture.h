@@ -108,5 +108,7 @@ extern const struct CMUnitTest store_cases_rollout[];
 extern const size_t store_cases_rollout_n;
 extern const struct CMUnitTest store_cases_retention[];
 extern const size_t store_cases_retention_n;
+extern const struct CMUnitTest store_cases_census[];
+extern const size_t store_cases_census_n;
 
 #endif

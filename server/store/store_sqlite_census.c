@@ -1,0 +1,89 @@
+/* store_sqlite_census.c - the census queries behind GET /metrics (store.h:
+ * device_census, rollout_census): counts grouped in SQL, one statement
+ * each, prepared per call (a scrape every few seconds at most). */
+#include <string.h>
+
+#include "store_sqlite_int.h"
+
+#define Q(s) fota_store_sqlite_cast(s)
+
+static sqlite3_stmt *prepare(struct sql_store *q, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fota_store_sqlite_err(q, sqlite3_errcode(q->db), "census prepare");
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+static void read_census(sqlite3_stmt *st, void *row)
+{
+    struct fota_census_row *c = row;
+    memset(c, 0, sizeof *c);
+    c->product_id = sqlite3_column_int64(st, 0);
+    fota_store_sqlite_col_text(st, 1, c->product, sizeof c->product);
+    c->arduino = sqlite3_column_int(st, 2) != 0;
+    fota_store_sqlite_col_text(st, 3, c->version, sizeof c->version);
+    c->devices = sqlite3_column_int64(st, 4);
+    c->online = sqlite3_column_int64(st, 5);
+    fota_store_sqlite_col_text(st, 6, c->current, sizeof c->current);
+    c->releases = sqlite3_column_int64(st, 7);
+}
+
+int fota_store_sqlite_device_census(struct fota_store *s, int64_t now,
+                                    struct fota_census_row **out, size_t *n)
+{
+    struct sql_store *q = Q(s);
+
+    fota_store_sqlite_lock(q);
+    /* An arduino device is online when it checked in within its product's
+     * interval (as the API shows it); the others when the channel says so. */
+    sqlite3_stmt *st = prepare(
+        q, "SELECT p.id, p.name, a.product_id IS NOT NULL, COALESCE(d.rom_version, ''),"
+           " COUNT(d.id),"
+           " COALESCE(SUM(CASE WHEN d.id IS NULL THEN 0"
+           "  WHEN a.product_id IS NULL THEN d.online <> 0"
+           "  ELSE COALESCE(ad.last_checkin > 0 AND ?1 - ad.last_checkin < a.checkin_interval, 0)"
+           "  END), 0),"
+           " COALESCE((SELECT r.version FROM roms r WHERE r.product_id = p.id"
+           "  AND r.is_current <> 0), ''),"
+           " (SELECT COUNT(*) FROM roms r WHERE r.product_id = p.id)"
+           " FROM products p"
+           " LEFT JOIN arduino_products a ON a.product_id = p.id"
+           " LEFT JOIN devices d ON d.product_id = p.id"
+           " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
+           " GROUP BY p.id, d.rom_version"
+           " ORDER BY p.id, COUNT(d.id) DESC, COALESCE(d.rom_version, '')");
+    if (st)
+        sqlite3_bind_int64(st, 1, now);
+    int rc = fota_store_sqlite_collect(q, st, read_census, sizeof **out, (void **)out, n,
+                                       "device_census");
+    sqlite3_finalize(st);
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+int fota_store_sqlite_rollout_census(struct fota_store *s, int64_t *counts, size_t ncounts)
+{
+    struct sql_store *q = Q(s);
+    int rc;
+
+    for (size_t i = 0; i < ncounts; i++)
+        counts[i] = 0;
+    fota_store_sqlite_lock(q);
+    sqlite3_stmt *st = prepare(q, "SELECT state, COUNT(*) FROM rollouts GROUP BY state");
+    if (!st) {
+        rc = FOTA_EIO;
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t state = sqlite3_column_int64(st, 0);
+        if (state > 0 && (uint64_t)state < ncounts)
+            counts[state] = sqlite3_column_int64(st, 1);
+    }
+    rc = rc == SQLITE_DONE ? 0 : fota_store_sqlite_err(q, rc, "rollout_census");
+out:
+    sqlite3_finalize(st);
+    return fota_store_sqlite_unlock(q, rc);
+}
