@@ -254,6 +254,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     unsigned limit = ch->conf->max_per_addr ? ch->conf->max_per_addr
                                                         : FOTA_DEVCHAN_MAX_PER_ADDR;
     if (ch->srv->draining || fota_devchan_conn_count(ch, addr) >= limit) {
+        fota_metric_inc(&ch->m_refused[ch->srv->draining ? FOTA_DC_REFUSED_DRAINING
+                                                         : FOTA_DC_REFUSED_PER_ADDR]);
         FOTA_WARN("device connection refused peer=%s%s%s:%u reason=\"%s\" device_max_per_addr=%u",
                   strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port,
                   ch->srv->draining ? "draining" : "too many connections from this address",
@@ -362,10 +364,14 @@ static int module_start(struct fota_server *srv, void **state)
     ch->conf = fota_server_module_conf(srv, &fota_device_module);
     ch->closed = conn_closed;
     ch->hello_ms = 1000u * FOTA_DEVCHAN_HELLO_TIMEOUT;
+    int rc = fota_devchan_metrics_register(ch);
+    if (rc < 0) {
+        free(ch);
+        return rc;
+    }
     ch->hello_ev = evtimer_new(srv->base, hello_timer_cb, ch);
     fota_devchan_presence_reset(ch);
     signal(SIGPIPE, SIG_IGN); /* a device that vanishes mid-write must not kill fotad */
-    int rc = 0;
     if (ch->conf->port != FOTA_PORT_OFF)
         rc = listen_on(ch, 0, ch->conf->port);
     if (rc == 0 && srv->ssl_ctx && ch->conf->tls_port != FOTA_PORT_OFF)

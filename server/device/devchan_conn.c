@@ -120,6 +120,7 @@ void fota_devchan_conn_expire(struct fota_devchan *ch)
                   fota_devchan_conn_peer(c, pb, sizeof pb),
                   c->tls && !c->handshaken ? "handshake" : "no-hello",
                   (long long)(now - c->born_ms));
+        fota_metric_inc(&ch->m_refused[FOTA_DC_REFUSED_HELLO_TIMEOUT]);
         fota_devchan_conn_free(c);
     }
     anon_arm(ch);
@@ -193,6 +194,7 @@ struct fota_dconn *fota_devchan_conn_new(struct fota_devchan *ch, int fd, const 
         ch->conns->prev = c;
     ch->conns = c;
     ch->nconns++;
+    fota_metric_set(&ch->m_conns, (int64_t)ch->nconns);
     anon_append(c);
     return c;
 }
@@ -219,6 +221,7 @@ void fota_devchan_conn_free(struct fota_dconn *c)
     if (c->next)
         c->next->prev = c->prev;
     ch->nconns--;
+    fota_metric_set(&ch->m_conns, (int64_t)ch->nconns);
     anon_unlink(c); /* the timer, if it was c's, finds the next one when it fires */
     dev_unhash(c);
     addr_put(ch, c->addrc);
@@ -274,6 +277,7 @@ void fota_devchan_conn_close_with(struct fota_dconn *c, const char *line, int n,
     FOTA_WARN("device refused conn=%llu dev=%lld peer=%s status=%d reason=\"%s\"",
               (unsigned long long)c->id, (long long)c->device_id,
               fota_devchan_conn_peer(c, pb, sizeof pb), status, log_reason);
+    fota_devchan_metrics_refused(c->ch, status);
     fota_devchan_conn_send(c, line, n);
     c->closing = 1;
     bufferevent_disable(c->bev, EV_READ);

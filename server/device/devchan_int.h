@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include "devchan.h"
 #include "devproto.h"
+#include "metric.h"
 
 struct bufferevent;
 struct evconnlistener;
@@ -90,6 +91,21 @@ struct fota_addr_count {
 
 struct fota_devchan_rq;   /* devchan_requeue.c */
 
+/* Why the channel refused or closed a connection (devchan_metrics.c):
+ * fota_refused_total{listener="device",reason=...}. */
+enum fota_devchan_refusal {
+    FOTA_DC_REFUSED_PER_ADDR,          /* device_max_per_addr reached */
+    FOTA_DC_REFUSED_DRAINING,          /* accepted while shutting down */
+    FOTA_DC_REFUSED_HELLO_TIMEOUT,     /* no activate/identify in time */
+    FOTA_DC_REFUSED_BAD_FRAME,         /* 400: not a JSON line */
+    FOTA_DC_REFUSED_TOO_LONG,          /* 413: a line over the limit */
+    FOTA_DC_REFUSED_NOT_IDENTIFIED,    /* 401: a frame before activate/identify */
+    FOTA_DC_REFUSED_UNKNOWN_KEY,       /* 403: an unknown key, another key, a deleted device */
+    FOTA_DC_REFUSED_CONFLICT,          /* 409: identified again as another device */
+    FOTA_DC_REFUSED_OTHER,
+    FOTA_DC_REFUSED_N
+};
+
 /* The device module's settings (its rows in devchan.c). */
 struct fota_devchan_conf {
     int port;                          /* device_port */
@@ -130,7 +146,14 @@ struct fota_devchan {
     struct fota_devchan_rate_ent *rate[FOTA_DEVCHAN_RATE_BUCKETS]; /* devices gone while
                                                                        throttled */
     size_t nrate;
+    struct fota_metric m_conns;        /* fota_device_connections (nconns) */
+    struct fota_metric m_refused[FOTA_DC_REFUSED_N];
 };
+
+/* devchan_metrics.c: registers the channel's metrics (module start). */
+int fota_devchan_metrics_register(struct fota_devchan *ch);
+/* Counts a refusal sent with status (the reason its status stands for). */
+void fota_devchan_metrics_refused(struct fota_devchan *ch, int status);
 
 /* devchan_conn.c: the connection table. */
 /* Adds a connection for fd (accepted; TLS when tls) to the channel. NULL if

@@ -15,6 +15,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "clock.h"
 #include "devchan.h"
 #include "fota_str.h"
 #include "api.h"
@@ -34,11 +35,41 @@ struct rpc_pending {
     struct fota_command cmd;
     struct rpc_pending *next;
     unsigned timeout_s;
+    int64_t pushed_ns;                 /* fota_clock_mono_ns() of the push */
+};
+
+/* How an RPC ended: fota_rpcs_total{result=...}. */
+enum {
+    RPC_OK,             /* the device answered (200) */
+    RPC_DEVICE_ERROR,   /* the device answered with an error (502) */
+    RPC_TIMEOUT,        /* no answer in time (504) */
+    RPC_REQUEUED,       /* the connection closed first; queued again (202) */
+    RPC_QUEUED,         /* the device was offline; queued (202) */
+    RPC_DELIVERED,      /* written, no answer awaited (200) */
+    RPC_GONE,           /* the device was deleted meanwhile (410) */
+    RPC_CANCELLED,      /* fotad shut down first (503) */
+    RPC_RESULTS
+};
+static const char *const result_labels[RPC_RESULTS] = {
+    "result=\"ok\"",      "result=\"device_error\"", "result=\"timeout\"",
+    "result=\"requeued\"", "result=\"queued\"",      "result=\"delivered\"",
+    "result=\"gone\"",    "result=\"cancelled\"",
+};
+static const struct fota_metric_desc results_desc = {
+    "fota_rpcs_total", "Commands sent to devices through the RPC API, by how they ended.",
+    FOTA_METRIC_COUNTER, RPC_RESULTS, result_labels
+};
+static const struct fota_metric_desc latency_desc = {
+    "fota_rpc_duration_seconds",
+    "Time from an RPC's push to the device's answer, for the RPCs a device answered.",
+    FOTA_METRIC_HISTOGRAM, 1, NULL
 };
 
 struct fota_rpc {
     struct fota_devchan *ch;
     struct rpc_pending *pending;       /* requests waiting for their device */
+    struct fota_metric results[RPC_RESULTS];
+    struct fota_metric_hist latency;
 };
 
 /* Sets cmd's result to a new reference to v (NULL: none). */
@@ -57,35 +88,43 @@ static void pending_done(void *ud, int state, const json_t *result)
             break;
         }
     json_t *j = json_object();
-    int code = 200;
+    int code = 200, end = RPC_OK;
     p->cmd.state = state;
     if (state == FOTA_CMD_ACKED || state == FOTA_CMD_DONE) {
         if (json_is_object(result)) /* the device's reply, merged in */
             json_object_update(j, (json_t *)result);
         set_result(&p->cmd, result);
+        fota_metric_observe(&p->rpc->latency, fota_clock_mono_ns() - p->pushed_ns);
     } else if (state == FOTA_CMD_TIMEOUT) {
         code = 504;
+        end = RPC_TIMEOUT;
         json_object_set_new(j, "message", json_sprintf("the device did not answer within %u s; "
                                                        "the command stays delivered", p->timeout_s));
     } else if (state == FOTA_CMD_QUEUED) {
         code = 202;   /* devchan_requeue.c: the connection dropped before the reply */
+        end = RPC_REQUEUED;
         json_object_set_new(j, "message", json_string("the connection closed before the device "
                                                       "answered: the command is queued again and "
                                                       "delivered when it next connects"));
     } else if (state == FOTA_DEVCHAN_GONE) {
         code = 410;
+        end = RPC_GONE;
         p->cmd.state = FOTA_CMD_CANCELLED;
         json_object_set_new(j, "message", json_sprintf("device %lld was deleted while the command "
                                                        "waited for its reply",
                                                        (long long)p->cmd.device_id));
     } else if (state == FOTA_CMD_CANCELLED) {
         code = 503;
+        end = RPC_CANCELLED;
         json_object_set_new(j, "message", json_string("fotad is shutting down"));
     } else {
         code = 502;
+        end = RPC_DEVICE_ERROR;
+        fota_metric_observe(&p->rpc->latency, fota_clock_mono_ns() - p->pushed_ns);
         json_object_set_new(j, "message", json_string("the device answered with an error"));
         set_result(&p->cmd, result);
     }
+    fota_metric_inc(&p->rpc->results[end]);
     json_object_set_new(j, "command", fota_api_json_command(&p->cmd));
     FOTA_INFO("rpc reply dev=%lld cmd=%lld action=%s status=%d", (long long)p->cmd.device_id,
               (long long)p->cmd.id, p->cmd.action, code);
@@ -211,6 +250,7 @@ static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_co
     }
     struct rpc_pending *p = fota_xcalloc(1, sizeof *p);
     struct fota_devchan_wait *w = NULL;
+    p->pushed_ns = fota_clock_mono_ns();
     rc = fota_devchan_deliver(ch, cmd, timeout, pending_done, p, &w);
     if (rc == FOTA_CMD_DELIVERED && w) {
         p->rpc = rpc;
@@ -233,6 +273,7 @@ static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_co
     }
     json_object_set_new(j, "command", fota_api_json_command(cmd));
     json_object_set_new(j, "nonce", json_integer(cmd->nonce));
+    fota_metric_inc(&rpc->results[rc == FOTA_CMD_QUEUED ? RPC_QUEUED : RPC_DELIVERED]);
     if (rc == FOTA_CMD_QUEUED) {
         json_object_set_new(j, "message", json_string("device offline: the command is queued and "
                                                       "delivered when it next connects"));
@@ -333,7 +374,9 @@ struct fota_rpc *fota_rpc_new(struct fota_server *srv, struct fota_devchan *ch)
 {
     struct fota_rpc *rpc = fota_xcalloc(1, sizeof *rpc);
     rpc->ch = ch;
-    if (fota_http_route(srv, FOTA_M_GET | FOTA_M_POST, "/v1/device/rpc/", rpc_handler, rpc) < 0 ||
+    if (fota_metric_register(srv, &results_desc, rpc->results) < 0 ||
+        fota_metric_register_hist(srv, &latency_desc, &rpc->latency) < 0 ||
+        fota_http_route(srv, FOTA_M_GET | FOTA_M_POST, "/v1/device/rpc/", rpc_handler, rpc) < 0 ||
         fota_http_route(srv, FOTA_M_GET | FOTA_M_POST, "/v1/datastreams/*/datapoint/",
                         datastream_handler, rpc) < 0) {
         free(rpc);

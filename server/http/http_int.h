@@ -90,18 +90,28 @@ struct http_loop {
     struct fota_http_errpages errpages;   /* JSON for libevent's own error replies */
 };
 
+/* Why the HTTP server refused a request: fota_refused_total{listener="http"}. */
+enum {
+    HTTP_REFUSED_UNAUTHORIZED,     /* 401: no key, a malformed or unknown key */
+    HTTP_REFUSED_N
+};
+
 struct fota_http {
     struct fota_server *srv;
     struct fota_http_routes routes;  /* fixed once the workers run */
     struct http_loop *loops[FOTA_LOOPS_MAX];
     int nloops;
-    uint64_t next_req;             /* atomic */
+    uint64_t next_req;             /* atomic: also fota_http_requests_total */
     uint64_t next_conn;            /* atomic */
     int draining;                  /* atomic */
     uint64_t upload_memory;        /* atomic: the setting (SIGHUP changes it) */
     uint64_t body_reserved;        /* atomic: upload bytes held by every loop */
     struct event *trim;            /* main loop: gives freed memory back */
+    struct fota_metric m_refused[HTTP_REFUSED_N];
 };
+
+/* The http module's metrics (http_module.c), at its start. */
+int fota_http__metrics_register(struct fota_http *h);
 
 static inline void loop_busy_update(struct http_loop *h)
 {

@@ -4,7 +4,7 @@
  * modules, which add their routes in their own start(). */
 #include <unistd.h>
 
-#include "http.h"
+#include "http_int.h"
 #include "log.h"
 
 #define ROW(f) FOTA_CONF_FIELD(struct fota_http_conf, f)
@@ -30,6 +30,28 @@ const struct fota_http_conf *fota_http_conf(const struct fota_server *srv)
     return fota_server_module_conf(srv, &fota_http_module);
 }
 
+static const char *const refused_labels[HTTP_REFUSED_N] = {
+    [HTTP_REFUSED_UNAUTHORIZED] = "listener=\"http\",reason=\"unauthorized\"",
+};
+static const struct fota_metric_desc refused_desc =
+    FOTA_METRIC_REFUSED(HTTP_REFUSED_N, refused_labels);
+static const struct fota_metric_desc requests_desc = {
+    "fota_http_requests_total", "HTTP requests received (every loop, HTTP and HTTPS).",
+    FOTA_METRIC_COUNTER, 0, NULL
+};
+
+static void requests_collect(void *ud, struct fota_metric_out *o)
+{
+    const struct fota_http *h = ud;
+    fota_metric_put(o, NULL, (int64_t)__atomic_load_n(&h->next_req, __ATOMIC_RELAXED));
+}
+
+int fota_http__metrics_register(struct fota_http *h)
+{
+    int rc = fota_metric_register_fn(h->srv, &requests_desc, requests_collect, h);
+    return rc < 0 ? rc : fota_metric_register(h->srv, &refused_desc, h->m_refused);
+}
+
 static int http_start(struct fota_server *srv, void **state)
 {
     const struct fota_http_conf *c = fota_http_conf(srv);
@@ -42,7 +64,9 @@ static int http_start(struct fota_server *srv, void **state)
     if (rc != 0)
         return rc;
     struct fota_http *h = fota_http_new(srv);
-    rc = fota_http_listen(h);
+    rc = fota_http__metrics_register(h);
+    if (rc == 0)
+        rc = fota_http_listen(h);
     if (rc != 0) {
         fota_http_free(h);
         return rc;

@@ -10,6 +10,7 @@
 
 #include "legacy.h"
 #include "legacy_api.h"
+#include "legacy_metrics.h"
 #include "fota_str.h"
 #include "log.h"
 #include "server.h"
@@ -43,6 +44,7 @@ struct legacy_mod {
     struct fota_server *srv;
     const struct legacy_mod_conf *conf;
     struct fota_legacy *lg;
+    struct fota_legacy_metrics metrics;
 };
 
 static void conf_from_module(const struct legacy_mod_conf *c, struct fota_legacy_conf *out)
@@ -145,6 +147,7 @@ static void mod_record(void *ud, const struct fota_legacy_record *r)
     struct fota_transfer t;
     int rc;
 
+    fota_legacy_metrics_record(&m->metrics, r);
     memset(&t, 0, sizeof(t));
     fota_str_copy(t.peer, sizeof(t.peer), r->peer);
     t.section = r->section;
@@ -201,6 +204,13 @@ static int mod_start(struct fota_server *srv, void **state)
         return FOTA_ENOMEM;
     }
     fota_legacy_set_record_cb(m->lg, mod_record, m);
+    m->metrics.lg = m->lg;
+    rc = fota_legacy_metrics_register(srv, &m->metrics);
+    if (rc != 0) {
+        FOTA_ERROR("mod=legacy cannot register its metrics error=%s", fota_errname(rc));
+        mod_stop(srv, m);
+        return rc;
+    }
     fd = fota_server_bind(srv, "legacy", mc->port, &bound);
     if (fd < 0) {
         mod_stop(srv, m);

@@ -1,7 +1,8 @@
 /* rom_body.c - the body of a ROM download: a sendfile segment on the
  * connection's output whose progress feeds the device's record
- * (rom_progress.c). Bytes are counted as libevent writes them (an
- * output-buffer callback); the segment's cleanup says when the body is gone.
+ * (rom_progress.c) and the download metrics (rom_metrics.c). Bytes are
+ * counted as libevent writes them (an output-buffer callback); the
+ * segment's cleanup says when the body is gone.
  * A body's context is freed one loop pass after its segment: by then the
  * buffer callback has either counted the last bytes and removed itself (all
  * sent) or vanished with the buffer (connection closed first). Contexts are
@@ -53,6 +54,13 @@ static void body_unlink_free(struct fota_rom_body *b)
     free(b);
 }
 
+/* The body ended: every byte written (complete) or not. */
+static void body_end(struct fota_rom_body *b, int complete)
+{
+    fota_metric_add_local(&b->rl->m_flight, -1);
+    fota_metric_add_local(complete ? &b->rl->m_complete : &b->rl->m_aborted, 1);
+}
+
 static void body_written(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct fota_rom_body *b = arg;
@@ -67,9 +75,11 @@ static void body_written(struct evbuffer *buf, const struct evbuffer_cb_info *in
     if ((int64_t)n > b->total - b->counted)
         n = (size_t)(b->total - b->counted);
     b->counted += (int64_t)n;
+    fota_metric_add_local(&b->rl->m_bytes, (int64_t)n);
     fota_rom_progress_sent(&b->rl->ctx->progress, b->dl, b->seq, (int64_t)n);
     if (b->counted >= b->total) {
         b->cb_done = 1;
+        body_end(b, 1);
         evbuffer_remove_cb_entry(buf, b->ent);   /* safe from inside its own call */
     }
 }
@@ -79,8 +89,10 @@ static void body_finish(evutil_socket_t fd, short what, void *arg)
     struct fota_rom_body *b = arg;
     (void)fd;
     (void)what;
-    if (!b->cb_done && b->rl)
-        fota_rom_progress_end(&b->rl->ctx->progress, b->dl, b->seq);   /* the connection went first */
+    if (!b->cb_done && b->rl) {   /* the connection went first */
+        fota_rom_progress_end(&b->rl->ctx->progress, b->dl, b->seq);
+        body_end(b, 0);
+    }
     body_unlink_free(b);
 }
 
@@ -98,7 +110,7 @@ static void body_gone(struct evbuffer_file_segment const *seg, int flags, void *
     }
     if (b->done)
         b->done(b->done_arg);
-    if (!b->dl) {        /* nothing counted: done at once */
+    if (b->cb_done) {    /* every byte counted already, or none to count: done at once */
         body_unlink_free(b);
         return;
     }
@@ -112,7 +124,7 @@ int fota_rom_body_add(struct fota_rom_loop *rl, struct bufferevent *bev, int fd,
                       const char *version, fota_rom_body_done done, void *done_arg)
 {
     struct evbuffer *out = bufferevent_get_output(bev);
-    int track = device_id > 0 && len > 0;
+    int track = len > 0;   /* every body's bytes are counted; a device's feed its record too */
     /* A borrowed descriptor stays open; the segment is used on this loop only. */
     unsigned fsflags = done ? EVBUF_FS_DISABLE_LOCKING : EVBUF_FS_CLOSE_ON_FREE;
     if (!track && !done)
@@ -129,10 +141,12 @@ int fota_rom_body_add(struct fota_rom_loop *rl, struct bufferevent *bev, int fd,
     b->done_arg = done_arg;
     b->cb_done = 1;
     if (track) {
-        b->dl = fota_rom_progress_begin(&rl->ctx->progress, device_id, file, version, from, len,
-                                        size, &b->seq);
+        if (device_id > 0)
+            b->dl = fota_rom_progress_begin(&rl->ctx->progress, device_id, file, version, from,
+                                            len, size, &b->seq);
         b->ent = evbuffer_add_cb(out, body_written, b);
         b->cb_done = 0;
+        fota_metric_add_local(&rl->m_flight, 1);
     }
     body_link(b);
     evbuffer_file_segment_add_cleanup_cb(seg, body_gone, b);
@@ -141,6 +155,7 @@ int fota_rom_body_add(struct fota_rom_loop *rl, struct bufferevent *bev, int fd,
         evbuffer_remove_cb_entry(out, b->ent);
         b->cb_done = 1;
         fota_rom_progress_end(&rl->ctx->progress, b->dl, b->seq);
+        body_end(b, 0);
     }
     /* The buffer holds it now; else it is freed here, which closes an owned
      * fd or calls done (so the caller never sees -1 after this point). */

@@ -100,6 +100,9 @@ struct fota_rom_loop {
     uint64_t blob_swept;                  /* the generation of the last sweep */
     struct fota_rom scratch;              /* the release being served (10 KB) */
     struct fota_rom_body *bodies;         /* bodies in flight on this loop */
+    /* This loop's part of the download metrics (rom_metrics.c), written by
+     * this loop only (fota_metric_add_local), summed at scrape time. */
+    struct fota_metric m_flight, m_bytes, m_complete, m_aborted;
     struct event *ledger_ev;              /* the flush timer, on the loop's base */
     pthread_mutex_t ledger_mu;
     size_t nledger;
@@ -123,6 +126,9 @@ void fota_rom_download(struct fota_req *r);
 /* Module stop: closes every cached descriptor. */
 void fota_rom_blobs_close(struct fota_rom_loop *rl);
 
+/* rom_metrics.c: registers the download metrics (module start). */
+int fota_rom_metrics_register(struct fota_rom_ctx *ctx);
+
 /* rom_list.c: GET /v1/device/rom/ without action=download_rom. */
 void fota_rom_list(struct fota_req *r);
 
@@ -139,9 +145,10 @@ void fota_rom_ledger_cleanup(struct fota_rom_loop *rl);
 /* Called once the body no longer needs a borrowed descriptor. */
 typedef void (*fota_rom_body_done)(void *arg);
 /* Adds bytes [from, from+len) of fd to bev's output (sendfile, as
- * evbuffer_add_file) and, for a device (device_id > 0), starts its progress
- * record and counts body bytes as they leave the buffer: "complete" once
- * all were written to the socket, "aborted" if the connection goes first.
+ * evbuffer_add_file) and counts body bytes as they leave the buffer (the
+ * loop's download metrics and, for a device (device_id > 0), its progress
+ * record): "complete" once all were written to the socket, "aborted" if the
+ * connection goes first.
  * Call on rl's loop, which owns bev, after the header is queued.
  * done == NULL: returns 0 when fd is consumed (the output owns it and
  * closes it once sent or dropped). done != NULL: fd is only borrowed (a

@@ -67,6 +67,8 @@ static int rom_start(struct fota_server *srv, void **state)
     int rc = fota_http_route_flags(srv, FOTA_M_GET, "/v1/device/rom/", rom_route, ctx,
                                    FOTA_ROUTE_ANY_LOOP);
     if (rc == 0)
+        rc = fota_rom_metrics_register(ctx);
+    if (rc == 0)
         rc = fota_hub_subscribe(srv, FOTA_HUB_DOWNLOADS_SYNC, rom_on_sync, ctx);
     if (rc != 0) {
         FOTA_ERROR("mod=rom cannot register error=%s", fota_errname(rc));
