@@ -117,6 +117,7 @@ static void pause_for_rate(struct fota_dconn *c, int64_t wait_ms)
     if (!c->resume_ev)
         c->resume_ev = evtimer_new(c->ch->srv->base, resume_cb, c);
     bufferevent_disable(c->bev, EV_READ);
+    fota_metric_inc(&c->ch->m_paused[0]);
     c->paused |= FOTA_DCONN_PAUSE_RATE;
     struct timeval tv = { (time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000 };
     evtimer_add(c->resume_ev, &tv);
@@ -155,6 +156,7 @@ static void pause_for_output(struct fota_dconn *c)
               fota_devchan_conn_peer(c, pb, sizeof pb),
               evbuffer_get_length(bufferevent_get_output(c->bev)));
     bufferevent_disable(c->bev, EV_READ);
+    fota_metric_inc(&c->ch->m_paused[1]);
     c->paused |= FOTA_DCONN_PAUSE_OUT;
     bufferevent_setwatermark(c->bev, EV_WRITE, FOTA_DEVCHAN_OUT_MAX / 2, 0);
     bufferevent_setcb(c->bev, read_cb, out_drained_cb, event_cb, c);

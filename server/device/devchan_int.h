@@ -148,6 +148,7 @@ struct fota_devchan {
     size_t nrate;
     struct fota_metric m_conns;        /* fota_device_connections (nconns) */
     struct fota_metric m_refused[FOTA_DC_REFUSED_N];
+    struct fota_metric m_paused[2];    /* reading paused: [0] over the rate, [1] replies unread */
 };
 
 /* devchan_metrics.c: registers the channel's metrics (module start). */

@@ -1,6 +1,6 @@
 /* devchan_metrics.c - the device channel's metrics (docs/metrics.md): the
- * connections open and the connections refused or closed by the channel,
- * by reason (fota_refused_total{listener="device"}, which the HTTP server
+ * connections open, the pauses of reading (rate limit, unread replies) and
+ * the connections refused or closed by the channel, by reason (fota_refused_total{listener="device"}, which the HTTP server
  * and the legacy listener share). Bumped on the main loop, read by the
  * scrape on any loop. */
 #include "devchan_int.h"
@@ -25,9 +25,19 @@ static const struct fota_metric_desc conns_desc = {
     FOTA_METRIC_GAUGE, 1, NULL
 };
 
+static const char *const paused_labels[] = { "reason=\"rate\"", "reason=\"unread\"" };
+static const struct fota_metric_desc paused_desc = {
+    "fota_device_paused_total",
+    "Times the device channel stopped reading a connection: its device over device_msg_rate "
+    "(rate), or its replies unread (unread).",
+    FOTA_METRIC_COUNTER, 2, paused_labels
+};
+
 int fota_devchan_metrics_register(struct fota_devchan *ch)
 {
     int rc = fota_metric_register(ch->srv, &conns_desc, &ch->m_conns);
+    if (rc == 0)
+        rc = fota_metric_register(ch->srv, &paused_desc, ch->m_paused);
     return rc < 0 ? rc : fota_metric_register(ch->srv, &refused_desc, ch->m_refused);
 }
 

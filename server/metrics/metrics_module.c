@@ -173,11 +173,13 @@ static void route_metrics(struct fota_req *r)
     evbuffer_free(b);
 }
 
-/* Every request on the keyless listener: /metrics, or 404. */
+/* Every request on the keyless listener: /metrics, or 404 (HEAD: evhttp
+ * sends the headers only). */
 static void listener_request(struct evhttp_request *req, void *ud)
 {
     const struct metrics_state *m = ud;
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
     struct evbuffer *b;
     int code = 200;
@@ -190,8 +192,6 @@ static void listener_request(struct evhttp_request *req, void *ud)
         evbuffer_add_printf(b, "fotad serves /metrics here\n");
         evhttp_add_header(oh, "Content-Type", "text/plain; charset=utf-8");
     }
-    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
-        evbuffer_drain(b, evbuffer_get_length(b));
     evhttp_send_reply(req, code, code == 200 ? "OK" : "Not Found", b);
     evbuffer_free(b);
 }

@@ -63,6 +63,8 @@
     X(download_bytes, (int64_t device_id, int64_t *bytes), (device_id, bytes))                    \
     X(transfer_add, (struct fota_transfer *t), (t))                                               \
     X(transfer_list, (size_t limit, struct fota_transfer **out, size_t *n), (limit, out, n))      \
+    X(message_prune, (struct fota_retention *r, size_t *deleted, int *more), (r, deleted, more))  \
+    X(transfer_prune, (struct fota_retention *r, size_t *deleted, int *more), (r, deleted, more)) \
     X(blob_refs, (char (**out)[FOTA_HASH_HEX], size_t *n), (out, n))                              \
     X(rom_delete,                                                                                 \
       (int64_t product_id, const char *version, struct fota_rom *out),                            \

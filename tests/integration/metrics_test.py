@@ -6,7 +6,7 @@ devices online (a stock device on the channel), versions, releases and the curre
 product, rollouts by state, store operations; a ROM download (bytes, completion, nothing left in
 flight), an RPC the device answers and one queued for an offline device, a legacy transfer and a
 legacy connection that never asks, and refusals: HTTP 401, the device channel's per-address
-limit and a bad frame."""
+limit and a bad frame; a device over its message rate pauses its connection's reading."""
 import os
 import re
 import shutil
@@ -15,8 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fotatest import Fotad, check, fail, run_tests, wait_for  # noqa: E402
-from devchan_util import (StockDevice, active_frame, first_frame, http_exchange,  # noqa: E402
-                          nonos_url, parse_nonce, run_in_thread)
+from devchan_util import (StockDevice, active_frame, beacon_frame, first_frame,  # noqa: E402
+                          http_exchange, nonos_url, parse_nonce, run_in_thread)
 from legacy_util import stock_client  # noqa: E402
 
 TOKEN = "6f2e1f3b5d8c4a7e9b0c1d2e3f4a5b6c7d8e9f0a"
@@ -292,6 +292,22 @@ def test_traffic():
         promtool(scrape(d))
 
 
+def test_paused():
+    with Fotad(extra=["--device-msg-rate", "1", "--device-msg-burst", "2"]) as d:
+        pid = d.create_product("chatty")["id"]
+        key = d.create_device(pid)["master_device_key"]
+        m0 = parse(scrape(d))
+        dev = StockDevice(d.device_port, key)
+        dev.send(first_frame(5, key) + beacon_frame(key) * 3)   # 4 messages, a burst of 2
+        for _ in range(4):
+            dev.recv_msg()
+        m1 = parse(scrape(d))
+        dev.close()
+        check(value(m1, "fota_device_paused_total", reason="rate") >
+              value(m0, "fota_device_paused_total", reason="rate"), "no pause for the rate")
+        check(value(m1, "fota_device_paused_total", reason="unread") == 0, "paused as unread")
+
+
 if __name__ == "__main__":
     run_tests([test_access_and_format, test_census_and_store, test_versions_capped,
-               test_traffic])
+               test_traffic, test_paused])
