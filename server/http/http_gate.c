@@ -14,6 +14,7 @@
 #include <event2/http.h>
 #include <malloc.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -108,6 +109,8 @@ static void refuse(struct gate *g, struct evhttp_connection *evcon, int status, 
     va_start(ap, fmt);
     vsnprintf(g->why, sizeof(g->why), fmt, ap);
     va_end(ap);
+    fota_http__refused(((struct conn *)(void *)((char *)g - offsetof(struct conn, g)))->h->hh,
+                       status);
     g->hint.status = status;
     g->hint.message = g->why;
     g->hint.retry_after = retry;

@@ -93,6 +93,9 @@ struct http_loop {
 /* Why the HTTP server refused a request: fota_refused_total{listener="http"}. */
 enum {
     HTTP_REFUSED_UNAUTHORIZED,     /* 401: no key, a malformed or unknown key */
+    HTTP_REFUSED_BAD_REQUEST,      /* 400 from the gate: ambiguous framing, %00 */
+    HTTP_REFUSED_UPLOAD_FORBIDDEN, /* 403 from the gate: an upload without the admin key */
+    HTTP_REFUSED_UPLOAD_MEMORY,    /* 503 from the gate: upload_memory is full */
     HTTP_REFUSED_N
 };
 
@@ -110,8 +113,10 @@ struct fota_http {
     struct fota_metric m_refused[HTTP_REFUSED_N];
 };
 
-/* The http module's metrics (http_module.c), at its start. */
+/* The http module's metrics (http_module.c), at its start; a refusal with
+ * status counted by its reason (any thread). */
 int fota_http__metrics_register(struct fota_http *h);
+void fota_http__refused(struct fota_http *h, int status);
 
 static inline void loop_busy_update(struct http_loop *h)
 {

@@ -32,6 +32,9 @@ const struct fota_http_conf *fota_http_conf(const struct fota_server *srv)
 
 static const char *const refused_labels[HTTP_REFUSED_N] = {
     [HTTP_REFUSED_UNAUTHORIZED] = "listener=\"http\",reason=\"unauthorized\"",
+    [HTTP_REFUSED_BAD_REQUEST] = "listener=\"http\",reason=\"bad_request\"",
+    [HTTP_REFUSED_UPLOAD_FORBIDDEN] = "listener=\"http\",reason=\"upload_forbidden\"",
+    [HTTP_REFUSED_UPLOAD_MEMORY] = "listener=\"http\",reason=\"upload_memory\"",
 };
 static const struct fota_metric_desc refused_desc =
     FOTA_METRIC_REFUSED(HTTP_REFUSED_N, refused_labels);
@@ -44,6 +47,15 @@ static void requests_collect(void *ud, struct fota_metric_out *o)
 {
     const struct fota_http *h = ud;
     fota_metric_put(o, NULL, (int64_t)__atomic_load_n(&h->next_req, __ATOMIC_RELAXED));
+}
+
+void fota_http__refused(struct fota_http *h, int status)
+{
+    int r = status == 401 ? HTTP_REFUSED_UNAUTHORIZED
+          : status == 403 ? HTTP_REFUSED_UPLOAD_FORBIDDEN
+          : status == 503 ? HTTP_REFUSED_UPLOAD_MEMORY
+          : HTTP_REFUSED_BAD_REQUEST;
+    fota_metric_inc(&h->m_refused[r]);
 }
 
 int fota_http__metrics_register(struct fota_http *h)

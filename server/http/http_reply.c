@@ -19,8 +19,6 @@
 
 void fota_http__log_reply(struct fota_req *r, int code, size_t len)
 {
-    if (code == 401)
-        fota_metric_inc(&r->srv->http->m_refused[HTTP_REFUSED_UNAUTHORIZED]);
     int lvl = r->quiet ? FOTA_LOG_DEBUG : code >= 500 ? FOTA_LOG_ERROR : FOTA_LOG_INFO;
     if (lvl < FOTA_LOG_THRESHOLD())
         return;

@@ -26,17 +26,18 @@ int fota_req_auth(struct fota_req *r, struct fota_key *key)
 {
     const char *hdr = fota_req_header(r, "Authorization"), *k = NULL;
     size_t len = 0;
+    const char *why = NULL;
 
-    if (!hdr) {
-        fota_reply_error(r, 401, "missing Authorization: token KEY");
-        return FOTA_EAUTH;
-    }
-    if (fota_key_from_header(hdr, &k, &len) != 0 && fota_http_head_auth_other(hdr, strlen(hdr))) {
-        fota_reply_error(r, 401, "the Authorization scheme is token: Authorization: token KEY");
-        return FOTA_EAUTH;
-    }
-    if (!k || fota_server_key_lookup(r->srv, k, len, key)) {
-        fota_reply_error(r, 401, "invalid key");
+    if (!hdr)
+        why = "missing Authorization: token KEY";
+    else if (fota_key_from_header(hdr, &k, &len) != 0 &&
+             fota_http_head_auth_other(hdr, strlen(hdr)))
+        why = "the Authorization scheme is token: Authorization: token KEY";
+    else if (!k || fota_server_key_lookup(r->srv, k, len, key))
+        why = "invalid key";
+    if (why) {
+        fota_http__refused(r->srv->http, 401);
+        fota_reply_error(r, 401, "%s", why);
         return FOTA_EAUTH;
     }
     r->dev_id = key->device_id;

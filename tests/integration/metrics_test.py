@@ -5,11 +5,13 @@ scrapes before and after real traffic whose values must move by the right amount
 devices online (a stock device on the channel), versions, releases and the current release per
 product, rollouts by state, store operations; a ROM download (bytes, completion, nothing left in
 flight), an RPC the device answers and one queued for an offline device, a legacy transfer and a
-legacy connection that never asks, and refusals: HTTP 401, the device channel's per-address
-limit and a bad frame; a device over its message rate pauses its connection's reading."""
+legacy connection that never asks, and refusals: HTTP 401 (a handler's and the head gate's),
+an upload with a device key, ambiguous framing, the device channel's per-address limit and a
+bad frame; a device over its message rate pauses its connection's reading."""
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -183,6 +185,22 @@ def test_versions_capped():
         check(got == want, "versions %r, wanted %r" % (got, want))
 
 
+def raw_status(d, data):
+    """The status of the reply to data sent on a fresh connection (0: closed first)."""
+    s = socket.create_connection(("127.0.0.1", d.http_port), timeout=10)
+    try:
+        s.sendall(data)
+        got = b""
+        while b"\r\n" not in got:
+            b = s.recv(4096)
+            if not b:
+                return 0
+            got += b
+        return int(got.split(b" ")[1])
+    finally:
+        s.close()
+
+
 def moved(before, after):
     """{key: after - before} for every series that changed."""
     return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in set(before) | set(after)
@@ -259,9 +277,18 @@ def test_traffic():
         idle = StockDevice(d.ports["legacy"], "")
         check(idle.closed(timeout=10), "legacy: an idle connection is never closed")
         idle.close()
-        # HTTP: a request without a key
+        # HTTP: a request without a key; refused on their heads: an upload without a key,
+        # one with a device's key, two different Content-Lengths
         st, _, _ = d.api("GET", "/v1/products/", key=None)
         check(st == 401, "no key: %d" % st)
+        up = ("POST /v1/products/%d/roms/ HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n"
+              "Content-Type: multipart/form-data; boundary=b\r\n\r\n")
+        for head, want in ((up % (pid, "", 1 << 20), 401),
+                           (up % (pid, "Authorization: token %s\r\n" % owner, 1 << 20), 403),
+                           ("POST /v1/products/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                            "Content-Length: 3\r\n\r\nabc", 400)):
+            st = raw_status(d, head.encode())
+            check(st == want, "refused on its head: %d, not %d (%r)" % (st, want, head[:60]))
 
         m3 = wait_metric(d, lambda m: value(m, "fota_legacy_transfers_total", result="timeout")
                          == 1 and value(m, "fota_legacy_transfers_total", result="ok") == 1,
@@ -279,7 +306,9 @@ def test_traffic():
             ("fota_refused_total", (("listener", "legacy"), ("reason", "timeout"))): 1,
             ("fota_refused_total", (("listener", "device"), ("reason", "per_addr"))): 1,
             ("fota_refused_total", (("listener", "device"), ("reason", "bad_frame"))): 1,
-            ("fota_refused_total", (("listener", "http"), ("reason", "unauthorized"))): 1,
+            ("fota_refused_total", (("listener", "http"), ("reason", "unauthorized"))): 2,
+            ("fota_refused_total", (("listener", "http"), ("reason", "upload_forbidden"))): 1,
+            ("fota_refused_total", (("listener", "http"), ("reason", "bad_request"))): 1,
         }
         for k, v in want.items():
             check(delta.get(k) == v, "%s moved by %r, not %r" % (k, delta.get(k), v))
