@@ -9,17 +9,19 @@
 #include "server.h"
 
 static const char *const result_names[FOTA_LG_RESULTS] = {
-    "ok", "client_closed", "stalled", "timeout", "bad_request", "no_image", "busy", "error",
-    "shutdown",
+    "ok", "client_closed", "stalled", "timeout", "bad_request", "no_image", "busy", "shed",
+    "error", "shutdown",
 };
 static const char *const result_labels[FOTA_LG_RESULTS] = {
     "result=\"ok\"",          "result=\"client_closed\"", "result=\"stalled\"",
     "result=\"timeout\"",     "result=\"bad_request\"",   "result=\"no_image\"",
-    "result=\"busy\"",        "result=\"error\"",         "result=\"shutdown\"",
+    "result=\"busy\"",        "result=\"shed\"",          "result=\"error\"",
+    "result=\"shutdown\"",
 };
 static const char *const refused_labels[FOTA_LG_REFUSED_N] = {
     "listener=\"legacy\",reason=\"busy\"",
     "listener=\"legacy\",reason=\"timeout\"",
+    "listener=\"legacy\",reason=\"shed\"",
 };
 static const char *const bytes_labels[] = { "endpoint=\"legacy\"" };
 
@@ -75,5 +77,7 @@ void fota_legacy_metrics_record(struct fota_legacy_metrics *m, const struct fota
         fota_metric_inc(&m->refused[FOTA_LG_REFUSED_BUSY]);
     else if (i == FOTA_LG_TIMEOUT)
         fota_metric_inc(&m->refused[FOTA_LG_REFUSED_TIMEOUT]);
+    else if (i == FOTA_LG_SHED)
+        fota_metric_inc(&m->refused[FOTA_LG_REFUSED_SHED]);
     fota_metric_add(&m->bytes, r->bytes_sent);
 }
