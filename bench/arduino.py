@@ -195,6 +195,7 @@ def main():
         out.append(s)
 
     limits = benchlib.raise_limits(say)
+    load0 = os.getloadavg()[0]
     tmp = tempfile.mkdtemp(prefix="bench-arduino-")
     nginx = {}
     d = None
@@ -320,6 +321,10 @@ def main():
                                                                        worst, med, n))
         met = all(r >= 1.0 for _, _, r in ratios)
         say()
+        say("machine load (1-minute average): %.1f at the start, %.1f at the end (2 cores shared "
+            "with wrk and nginx; more than 2 means other work competed for them)" %
+            (load0, os.getloadavg()[0]))
+        say()
         say("goal: fotad >= 1.0x nginx req/s on both paths at every concurrency: %s" %
             ("met" if met else "NOT met"))
         say("RESULT arduino ratios=%s" % ",".join("%s@%d:%.3f" % r for r in ratios))
@@ -331,7 +336,8 @@ def main():
                        "request bytes (one connection each); %d-byte image; %s.\n\n%s" %
                        (a.rounds, a.duration, a.devices, len(img), limits, "\n".join(
                            line for line in out if line.startswith("|") or
-                           line.startswith("goal") or not line).strip()))
+                           line.startswith("goal") or line.startswith("machine load") or
+                           not line).strip()))
             say("appended to %s" % benchlib.append_doc(
                 "Arduino check-ins and downloads vs nginx (benchmark 6)", summary,
                 "\n".join(out) + "\n\n" + "\n".join(raw)))
