@@ -1,5 +1,5 @@
 # Thin wrapper over CMake presets. `make run` and `make test` install what is missing first.
-.PHONY: all deps build asan tsan fuzz test run xtensa bench deb install clean
+.PHONY: all deps build asan tsan fuzz fuzz-run test run xtensa bench deb install clean
 
 all: build
 
@@ -24,6 +24,13 @@ tsan:
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz
+
+# The campaign: every target of tests/fuzz for FUZZ_RUNS executions (or FUZZ_TIME
+# seconds) each, FUZZ_JOBS at a time; new inputs in build/fuzz/work, one row per
+# target in build/fuzz/results (scripts/fuzz-run.sh, docs/fuzzing.md).
+FUZZ_RUNS ?= 10000000
+fuzz-run: deps
+	@FUZZ_RUNS=$(FUZZ_RUNS) scripts/fuzz-run.sh
 
 xtensa: deps
 	@scripts/xtensa-size.sh

@@ -305,24 +305,32 @@ static int conf_ini_handler(void *user, const char *section, const char *name, c
     return 1;
 }
 
-int fota_config_load_file(const struct fota_conf_set *set, const char *path, char *err,
-                          size_t errlen)
+int fota_config_load_stream(const struct fota_conf_set *set, FILE *f, const char *name,
+                            char *err, size_t errlen)
 {
     char msg[300] = "";
     struct ini_ctx x = { set, msg, sizeof(msg), 0 };
+
+    int line = ini_parse_file(f, conf_ini_handler, &x);
+    if (line != 0) {
+        seterr(err, errlen, "%s:%d: %s", name, line, msg[0] ? msg : "syntax error");
+        return FOTA_ECONFIG;
+    }
+    return 0;
+}
+
+int fota_config_load_file(const struct fota_conf_set *set, const char *path, char *err,
+                          size_t errlen)
+{
     FILE *f = fopen(path, "r");
 
     if (!f) {
         seterr(err, errlen, "%s: %s", path, strerror(errno));
         return FOTA_EIO;
     }
-    int line = ini_parse_file(f, conf_ini_handler, &x);
+    int r = fota_config_load_stream(set, f, path, err, errlen);
     fclose(f);
-    if (line != 0) {
-        seterr(err, errlen, "%s:%d: %s", path, line, msg[0] ? msg : "syntax error");
-        return FOTA_ECONFIG;
-    }
-    return 0;
+    return r;
 }
 
 int fota_config_check_core(const void *conf, char *err, size_t errlen)

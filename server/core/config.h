@@ -88,6 +88,10 @@ int fota_config_set(const struct fota_conf_set *set, const char *name, const cha
  * 0, or FOTA_ECONFIG / FOTA_EIO with "FILE:LINE: reason" in err. */
 int fota_config_load_file(const struct fota_conf_set *set, const char *path, char *err,
                           size_t errlen);
+/* The same from an open stream (name stands for the file in messages): the
+ * INI text of a buffer (fmemopen) reaches the same parser. */
+int fota_config_load_stream(const struct fota_conf_set *set, FILE *f, const char *name,
+                            char *err, size_t errlen);
 
 /* Checks every part's cross-row rules and that no port is configured twice
  * across the parts. */

@@ -83,16 +83,6 @@ static void reply_refused(struct fota_req *r, int status, const char *why, unsig
     fota_reply_error(r, status, "%s", why);
 }
 
-/* 1 if a percent-decoded text held a NUL (%00): C strings would end there,
- * so "f.bin%00.txt" would name f.bin. */
-static int has_nul(const char *raw)
-{
-    for (const char *p = raw ? strchr(raw, '%') : NULL; p; p = strchr(p + 1, '%'))
-        if (p[1] == '0' && p[2] == '0')
-            return 1;
-    return 0;
-}
-
 /* The request as handlers see it: peer, ids, method, decoded path, query.
  * NULL after replying to a request refused on its head, a path or query
  * with %00 or a malformed query (r is released then). */
@@ -139,7 +129,7 @@ static struct fota_req *req_new(struct http_loop *hl, struct evhttp_request *ev)
         fota_req_release(r);
         return NULL;
     }
-    if (has_nul(raw_path) || has_nul(q)) {
+    if (fota_http_route_has_nul(raw_path) || fota_http_route_has_nul(q)) {
         fota_reply_error(r, 400, "%%00 (a NUL byte) in the path or query");
         fota_req_release(r);
         return NULL;

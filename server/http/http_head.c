@@ -67,16 +67,24 @@ bad:
     fail(h, FOTA_HEAD_E_CL_VALUE);
 }
 
+/* A value as evhttp stores it: spaces (not tabs) dropped before it, spaces
+ * and tabs after it. "Transfer-Encoding:<TAB>chunked" is chunked to a proxy
+ * and not to evhttp, so it must not read as chunked here either. */
+static void value_trim(const char **v, size_t *n)
+{
+    while (*n > 0 && **v == ' ') {
+        (*v)++;
+        (*n)--;
+    }
+    while (*n > 0 && is_ows((*v)[*n - 1]))
+        (*n)--;
+}
+
 /* Only `chunked`, once: libevent knows no other coding and would read the
  * body by Content-Length (or not at all) where a proxy would decode it. */
 static void transfer_encoding(struct fota_http_head *h, const char *v, size_t n, int cut)
 {
-    while (n > 0 && is_ows(*v)) {
-        v++;
-        n--;
-    }
-    while (n > 0 && is_ows(v[n - 1]))
-        n--;
+    value_trim(&v, &n);
     if (cut || h->chunked || n != 7 || strncasecmp(v, "chunked", 7) != 0) {
         fail(h, FOTA_HEAD_E_TE);
         return;
@@ -86,12 +94,7 @@ static void transfer_encoding(struct fota_http_head *h, const char *v, size_t n,
 
 static void authorization(struct fota_http_head *h, const char *v, size_t n, int cut)
 {
-    while (n > 0 && is_ows(*v)) {
-        v++;
-        n--;
-    }
-    while (n > 0 && is_ows(v[n - 1]))
-        n--;
+    value_trim(&v, &n);
     if (h->auth_len >= 0) {   /* twice: neither is trusted */
         h->auth_len = FOTA_HEAD_AUTH_MAX + 1;
         return;
@@ -126,6 +129,12 @@ int fota_http_head_line(struct fota_http_head *h, const char *line, size_t len, 
     if (len == 0 && !cut) {
         head_end(h);
         return 1;
+    }
+    /* evhttp ends the head at a line that starts with a NUL (an empty C
+     * string) and cuts values at one; a proxy reads on. */
+    if (memchr(line, '\0', len)) {
+        fail(h, FOTA_HEAD_E_NUL);
+        return 0;
     }
     if (is_ows(line[0])) {
         fail(h, FOTA_HEAD_E_FOLD);
@@ -180,6 +189,7 @@ const char *fota_http_head_errstr(int err)
     case FOTA_HEAD_E_FOLD: return "folded header line (obsolete line folding)";
     case FOTA_HEAD_E_NAME: return "malformed header line (no colon, or space before it)";
     case FOTA_HEAD_E_BODY: return "a body on a request method that carries none";
+    case FOTA_HEAD_E_NUL: return "a NUL byte in a header line";
     default: return "malformed request head";
     }
 }

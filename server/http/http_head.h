@@ -3,9 +3,9 @@
  * Transfer-Encoding) and the Authorization header, one line at a time.
  * Framing that two HTTP parsers could read differently (two lengths, a
  * signed or spaced length, a transfer coding other than chunked, folded
- * lines, space before a colon, a body on a method libevent reads none for)
- * is an error here, so a proxy in front and fotad never disagree on where a
- * request ends. Pure: lines in, facts out (http_gate.c feeds it). */
+ * lines, space before a colon, a NUL byte, a body on a method libevent reads
+ * none for) is an error here, so a proxy in front and fotad never disagree
+ * on where a request ends. Pure: lines in, facts out (http_gate.c feeds it). */
 #ifndef FOTA_HTTP_HEAD_H
 #define FOTA_HTTP_HEAD_H
 
@@ -30,6 +30,7 @@ enum fota_head_err {
     FOTA_HEAD_E_NAME,                  /* a framing or key header with no colon, or
                                         * space before it */
     FOTA_HEAD_E_BODY,                  /* a body on a method that has none */
+    FOTA_HEAD_E_NUL,                   /* a NUL byte in a header line */
 };
 
 struct fota_http_head {

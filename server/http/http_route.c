@@ -102,6 +102,14 @@ int fota_http_route_method(int ev_method, const char *tunnel, int *head)
     return ev_method;
 }
 
+int fota_http_route_has_nul(const char *raw)
+{
+    for (const char *p = raw ? strchr(raw, '%') : NULL; p; p = strchr(p + 1, '%'))
+        if (p[1] == '0' && p[2] == '0')
+            return 1;
+    return 0;
+}
+
 char *fota_http_route_path(const char *raw)
 {
     return evhttp_uridecode(raw && *raw ? raw : "/", 0, NULL);

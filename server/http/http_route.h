@@ -46,6 +46,11 @@ int fota_http_route_match(const char *pattern, const char *path,
  * ?method=PUT or ?method=DELETE (tunnel, case-insensitive) is that method. */
 int fota_http_route_method(int ev_method, const char *tunnel, int *head);
 
+/* 1 if raw (a path or query as sent, before decoding) holds "%00", whose
+ * decoded text would hold a NUL byte where C strings end ("f.bin%00.txt"
+ * would name f.bin): such a request is refused. 0 for NULL. */
+int fota_http_route_has_nul(const char *raw);
+
 /* The percent-decoded path of a request ("/" for an empty one; '+' stays);
  * free() it. */
 char *fota_http_route_path(const char *raw);

@@ -211,6 +211,20 @@ static void test_file_and_flags(void **st)
     unlink(path);
     assert_int_equal(fota_config_load_file(c, "/nonexistent/fotad.conf", err, sizeof(err)),
                      FOTA_EIO);
+    /* The same parser over a buffer (config_fuzz feeds it so). */
+    static const char text[] = "[fotad]\nhttp_port = 8081\nmax_upload = 2k\n";
+    FILE *f = fmemopen((void *)text, sizeof(text) - 1, "r");
+    assert_non_null(f);
+    assert_int_equal(fota_config_load_stream(c, f, "mem", err, sizeof(err)), 0);
+    fclose(f);
+    assert_int_equal(cc.http.http_port, 8081);
+    assert_true(cc.http.max_upload == 2048);
+    static const char bad[] = "http_port = 8081\nhttps_port = 70000\n";
+    f = fmemopen((void *)bad, sizeof(bad) - 1, "r");
+    assert_non_null(f);
+    assert_int_equal(fota_config_load_stream(c, f, "mem", err, sizeof(err)), FOTA_ECONFIG);
+    fclose(f);
+    assert_non_null(strstr(err, "mem:2: https_port"));
 
     char *argv2[] = { "fotad", "-t", "--legacy-port", NULL };
     assert_int_equal(fota_config_from_args(c, &cl, 3, argv2, err, sizeof(err)), FOTA_ECONFIG);

@@ -143,6 +143,12 @@ static void test_decoded_path(void **st)
     assert_string_equal(p, "/");
     free(p);
     fota_http_routes_free(&t);
+    /* %00 would end the decoded C string early: such a path is refused. */
+    assert_true(fota_http_route_has_nul("/v1/x/user1.bin%00.txt"));
+    assert_true(fota_http_route_has_nul("a=%%00"));
+    assert_false(fota_http_route_has_nul("/v1/x/%0a%20%30%300"));
+    assert_false(fota_http_route_has_nul("%0"));
+    assert_false(fota_http_route_has_nul(NULL));
 }
 
 static void test_methods(void **st)
