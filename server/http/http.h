@@ -184,4 +184,23 @@ int fota_req_stream_send(struct fota_req *r, const char *data, size_t len);
 /* Ends the stream (calls closed). */
 void fota_req_stream_end(struct fota_req *r);
 
+/* A body stream, for a long reply of known length sent in pieces (same
+ * rules as event streams): the handler sets Content-Type, Content-Length
+ * and its other headers on r->ev's output headers first; the reply gets
+ * `Connection: close`, so a stream ended short of its length closes the
+ * connection and the client sees a short body. 0, or FOTA_EBUSY after
+ * replying 503 (r stays the caller's). Not for HEAD (nothing is sent). */
+int fota_req_stream_begin_body(struct fota_req *r, fota_stream_closed_cb closed, void *ud);
+/* A new buffer for the next piece of a body stream (the caller frees it):
+ * on a plain connection a file segment added to it stays a sendfile
+ * segment (no byte of the file enters user space); on TLS it is mapped.
+ * NULL when out of memory. */
+struct evbuffer *fota_req_stream_buffer(struct fota_req *r);
+/* Moves buf's contents onto a body stream and calls sent(evcon, ud) on r's
+ * loop once the connection has written everything queued; not if it closes
+ * first (closed() runs then). Send the next piece from sent(): that bounds
+ * what is queued. */
+void fota_req_stream_send_buf(struct fota_req *r, struct evbuffer *buf,
+                              void (*sent)(struct evhttp_connection *evcon, void *ud), void *ud);
+
 #endif

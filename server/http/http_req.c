@@ -4,6 +4,7 @@
  * and server-sent-event streams on its connection. */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -127,7 +128,9 @@ void fota_req_release(struct fota_req *r)
 
 /* ---------------------------------------------------------------- streams */
 
-int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *ud)
+/* sse: an event stream (its content type, no caching); else a body stream
+ * whose headers the handler set, closed after its end. */
+static int stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *ud, int sse)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
     struct http_loop *hl = r->hloop;
@@ -138,8 +141,13 @@ int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void
         fota_reply_error(r, 503, "cannot stream now");
         return FOTA_EBUSY;
     }
-    evhttp_add_header(oh, "Content-Type", "text/event-stream");
-    evhttp_add_header(oh, "Cache-Control", "no-cache");
+    if (sse) {
+        evhttp_add_header(oh, "Content-Type", "text/event-stream");
+        evhttp_add_header(oh, "Cache-Control", "no-cache");
+    } else {
+        evhttp_remove_header(oh, "Connection");
+        evhttp_add_header(oh, "Connection", "close");
+    }
     r->replied = 1;
     c->stream = r;
     c->closed = closed;
@@ -147,6 +155,33 @@ int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void
     fota_http__log_reply(r, 200, 0);
     evhttp_send_reply_start(r->ev, 200, "OK");
     return 0;
+}
+
+int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *ud)
+{
+    return stream_begin(r, closed, ud, 1);
+}
+
+int fota_req_stream_begin_body(struct fota_req *r, fota_stream_closed_cb closed, void *ud)
+{
+    return stream_begin(r, closed, ud, 0);
+}
+
+struct evbuffer *fota_req_stream_buffer(struct fota_req *r)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    struct evbuffer *b = evbuffer_new();
+    /* Only a plain socket takes sendfile; TLS reads the file through a mapping. */
+    if (b && bev && !bufferevent_openssl_get_ssl(bev))
+        evbuffer_set_flags(b, EVBUFFER_FLAG_DRAINS_TO_FD);
+    return b;
+}
+
+void fota_req_stream_send_buf(struct fota_req *r, struct evbuffer *buf,
+                              void (*sent)(struct evhttp_connection *evcon, void *ud), void *ud)
+{
+    evhttp_send_reply_chunk_with_cb(r->ev, buf, sent, ud);
 }
 
 int fota_req_stream_send(struct fota_req *r, const char *data, size_t len)
