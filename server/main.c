@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "arduino.h"
+#include "backup.h"
 #include "clock.h"
 #include "config.h"
 #include "legacy.h"
@@ -28,8 +29,8 @@
  * next (the others add routes to it), the REST API and the ROM download,
  * then the device channel, the rollouts (they push through the channel),
  * the legacy listener, the Arduino-core endpoints and their MQTT side
- * (Tasmota), and the metrics last (every other module registered its
- * metrics by then). They stop in reverse order. */
+ * (Tasmota), the backup route, and the metrics last (every other module
+ * registered its metrics by then). They stop in reverse order. */
 static const struct fota_module *const modules[] = {
     &fota_store_module,
     &fota_http_module,
@@ -40,6 +41,7 @@ static const struct fota_module *const modules[] = {
     &fota_legacy_module,
     &fota_arduino_module,
     &fota_mqtt_module,
+    &fota_backup_module,
     &fota_metrics_module,
 };
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
@@ -290,6 +292,8 @@ int main(int argc, char **argv)
     conf_set_build(&d.set, &d.conf, confs);
     for (size_t i = 0; i < NMODULES; i++)
         d.slot[i] = (struct fota_module_slot){ .mod = modules[i], .conf = confs[i] };
+    if (argc > 1 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0))
+        return fota_backup_cmd_main(argc - 1, argv + 1, &d.set, &d.conf);
     if (fota_config_from_args(&d.set, &cl, argc, argv, err, sizeof(err)) != 0) {
         fprintf(stderr, "fotad: %s\n", err);
         return 2;

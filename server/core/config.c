@@ -513,12 +513,14 @@ void fota_config_usage(FILE *f, const char *prog, const struct fota_conf_set *se
 {
     char fl[64];
     fprintf(f, "usage: %s [-c FILE] [-t] [--OPTION VALUE ...]\n"
-               "       %s legacy -fw1 user1.bin -fw2 user2.bin [...]   (drop-in DFU server)\n\n"
+               "       %s legacy -fw1 user1.bin -fw2 user2.bin [...]   (drop-in DFU server)\n"
+               "       %s backup [-c FILE] [--data DIR] ARCHIVE|-   (docs/backup.md)\n"
+               "       %s restore [-c FILE] [--data DIR] [--force] ARCHIVE|-\n\n"
                "  -c, --config FILE   INI file (keys at top level or in [fotad])\n"
                "  -t, --test-config   check the configuration and exit\n"
                "  -V, --version       print the version\n"
                "  --config-doc        print the option reference (markdown)\n\n"
-               "Options (flags override the file):\n", prog, prog);
+               "Options (flags override the file):\n", prog, prog, prog, prog);
     for (size_t i = 0; i < set->n; i++)
         for (const struct fota_conf_opt *o = set->part[i].opts; o && o->name; o++) {
             flag_name(o, fl, sizeof(fl));
@@ -576,7 +578,10 @@ void fota_config_doc(FILE *f, const struct fota_conf_set *set)
                "`fota.db` (SQLite, WAL), `blobs/sha256/xx/<sha256>` (firmware files),\n"
                "`blobs/tmp/` (uploads in progress; emptied at start), `owner.key` (the admin\n"
                "key, 0600, created at first start), `secret.key` (32 random bytes, 0600: device\n"
-               "and product keys are derived from it, see docs/api.md). Back up all of it.\n");
+               "and product keys are derived from it, see docs/api.md). Back up all of it:\n"
+               "`fotad backup [-c FILE] ARCHIVE` (or `fotactl backup`, `GET /v1/backup`) takes\n"
+               "one consistent archive while fotad runs, `fotad restore [-c FILE] ARCHIVE`\n"
+               "brings it back onto a new data dir (docs/backup.md).\n");
 }
 
 /* Copies one reloadable row's value if it changed; notes its name. */
