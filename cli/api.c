@@ -412,6 +412,12 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     double t = fota_cli_api_clock();
     int fill, i;
 
+    const char *verb = "uploading";
+    if (ultotal <= 0) {   /* a download's bar */
+        verb = "downloading";
+        ultotal = dltotal;
+        ulnow = dlnow;
+    }
     if (ultotal <= 0)
         return 0;
     /* Redraw at most ten times a second, and the full bar once. */
@@ -425,7 +431,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     bar[40] = '\0';
     human(a, sizeof(a), ulnow);
     human(b, sizeof(b), ultotal);
-    fprintf(stderr, "\ruploading [%s] %3d%% %s / %s ", bar, (int)(ulnow * 100 / ultotal), a, b);
+    fprintf(stderr, "\r%s [%s] %3d%% %s / %s ", verb, bar, (int)(ulnow * 100 / ultotal), a, b);
     api->bar_drawn = 1;
     return 0;
 }
@@ -478,6 +484,77 @@ int fota_cli_api_upload(struct fota_cli_api *api, const char *path,
 out:
     curl_slist_free_all(hdrs);
     curl_mime_free(mime);
+    return rc;
+}
+
+/* ------------------------------------------------------------ downloads */
+
+struct download {
+    fota_cli_sink sink;
+    void *ud;
+    int ok;            /* 1 a 2xx body, 0 another reply, -1 not decided */
+    int rc;            /* the sink's value when it stopped the transfer */
+    struct fota_cli_api *api;
+};
+
+static size_t on_download(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct download *dl = ud;
+    size_t n = size * nmemb;
+    long code = 0;
+
+    if (dl->ok < 0) {
+        curl_easy_getinfo(dl->api->curl, CURLINFO_RESPONSE_CODE, &code);
+        dl->ok = code >= 200 && code < 300;
+    }
+    if (!dl->ok)
+        return on_body(ptr, size, nmemb, dl->api);
+    dl->rc = dl->sink(dl->ud, (const uint8_t *)ptr, n);
+    return dl->rc == 0 ? n : 0;
+}
+
+int fota_cli_api_download(struct fota_cli_api *api, const char *path, fota_cli_sink sink,
+                          void *ud, long patience, int progress, struct fota_cli_reply *r)
+{
+    struct curl_slist *hdrs = NULL;
+    struct download dl = { sink, ud, -1, 0, api };
+    CURLcode crc;
+    int rc;
+
+    rc = prepare(api, path, &hdrs, "*/*", r);
+    if (rc < 0)
+        goto out;
+    curl_easy_setopt(api->curl, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, on_download);
+    curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, &dl);
+    /* Stalled for `patience` seconds (the server's work before its first
+     * byte included) is a timeout. */
+    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_TIME, patience > 0 ? patience : 60L);
+    curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
+    if (progress) {
+        api->last_draw = 0;
+        api->bar_drawn = 0;
+        api->bar_full = 0;
+        curl_easy_setopt(api->curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(api->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(api->curl, CURLOPT_XFERINFODATA, api);
+    }
+    crc = curl_easy_perform(api->curl);
+    if (progress && api->bar_drawn)
+        fputc('\n', stderr);
+    curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &r->status);
+    if (crc == CURLE_WRITE_ERROR && dl.rc != 0) {
+        rc = dl.rc;   /* the sink stopped it */
+        goto out;
+    }
+    if (crc != CURLE_OK) {
+        rc = transport_error(api, crc, r);
+        goto out;
+    }
+    rc = take_body(api, r);
+out:
+    curl_slist_free_all(hdrs);
     return rc;
 }
 

@@ -61,6 +61,19 @@ int fota_cli_api_upload(struct fota_cli_api *api, const char *path,
 int fota_cli_api_stream(struct fota_cli_api *api, const char *path,
                         fota_cli_sse_cb cb, void *ud, struct fota_cli_reply *r);
 
+/* Receives a download's body (fota_cli_api_download): 0 goes on, anything
+ * else stops the transfer and becomes the call's result. */
+typedef int (*fota_cli_sink)(void *ud, const uint8_t *data, size_t len);
+
+/* GETs path and hands a 2xx reply's body to sink as it arrives (nothing is
+ * kept in memory); a reply of another status is returned in r like
+ * fota_cli_api_call. A reply cut short of its Content-Length is a transport
+ * error (FOTA_ECLOSED). The server may take up to `patience` seconds before
+ * its first byte. progress != 0 draws a bar on stderr. Returns 0, the
+ * sink's value, or a transport error as fota_cli_api_call. */
+int fota_cli_api_download(struct fota_cli_api *api, const char *path, fota_cli_sink sink,
+                          void *ud, long patience, int progress, struct fota_cli_reply *r);
+
 /* Limits the next streams to seconds in total (0 = no limit, the default);
  * a stream cut by it returns FOTA_ETIMEDOUT. */
 void fota_cli_api_set_timeout(struct fota_cli_api *api, long seconds);

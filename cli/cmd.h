@@ -49,6 +49,9 @@ int fota_cli_cmd_rollout_list(struct fota_cli_ctx *c);
 int fota_cli_cmd_rollout_show(struct fota_cli_ctx *c);
 int fota_cli_cmd_rollout_cancel(struct fota_cli_ctx *c);
 
+/* cmd_backup.c */
+int fota_cli_cmd_backup(struct fota_cli_ctx *c);
+
 /* cmd_messages.c */
 int fota_cli_cmd_messages(struct fota_cli_ctx *c);
 

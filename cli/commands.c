@@ -149,6 +149,11 @@ static const struct fota_cli_opt o_rollout_start[] = {
     { NULL, 0, NULL, NULL }
 };
 
+static const struct fota_cli_opt o_backup[] = {
+    { "no-progress", 0, NULL, "no progress bar even on a terminal" },
+    { NULL, 0, NULL, NULL }
+};
+
 static const struct fota_cli_opt o_rollout_show[] = {
     { "wait", 'w', NULL, "follow the rollout until every device reported (exit 0: all upgraded)" },
     { "wait-timeout", 0, "S", "with --wait: stop following after S seconds (default 3600)" },
@@ -230,5 +235,8 @@ const struct fota_cli_command fota_cli_commands[] = {
     { "messages", NULL, "[--product P] [--device D] [--follow [--count N]]",
       "list device and release messages, newest last; --follow streams new ones",
       o_messages, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_messages },
+    { "backup", NULL, "FILE|-",
+      "save the server's online backup (database, firmware, keys) to FILE, verified",
+      o_backup, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_backup },
     { NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
 };

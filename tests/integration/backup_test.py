@@ -38,6 +38,13 @@ def fotad(*args, timeout=120):
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
+def fotactl_backup(d, path, *extra, key=None):
+    """`fotactl backup PATH`; returns (status, stdout, stderr)."""
+    p = run([bin_path("fotactl"), "--server", "http://127.0.0.1:%d" % d.http_port, "--key",
+             key or d.admin_key, "backup", path] + list(extra), timeout=120)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
 def http_backup(d, path, key="admin"):
     """GET /v1/backup streamed into path. Returns (status, headers, body of an error)."""
     key = d.admin_key if key == "admin" else key
@@ -313,9 +320,13 @@ def test_online_backup_and_restore(d):
               "messages": fleet.messages_of(d), "written": len(traffic.created)}
     work = tempdir("archives-")
     via_http, via_cmd = os.path.join(work, "http.tar"), os.path.join(work, "cmd.tar")
+    via_ctl = os.path.join(work, "ctl.tar")
     try:
         st, hdrs, body = http_backup(d, via_http)
         check(st == 200, "GET /v1/backup: %d %r" % (st, body))
+        traffic.ping()
+        st, ctl_out, err = fotactl_backup(d, via_ctl)
+        check(st == 0, "fotactl backup exit %d: %s" % (st, err))
         traffic.ping()
         st, out, err = fotad("backup", "--data", d.data_dir, via_cmd)
         check(st == 0, "fotad backup exit %d: %s" % (st, err))
@@ -334,13 +345,17 @@ def test_online_backup_and_restore(d):
                     r"messages \d+, rollouts 0; 13 blobs, database schema \d+"
                     % (re.escape(via_cmd), re.escape(d.data_dir)), out),
           "fotad backup summary %r" % out)
-    for path in (via_cmd,):
+    check(re.match(r"wrote %s \([0-9.]+ [KM]iB, 17 members, verified\): products 3, releases 6, "
+                   r"release_files 14, devices \d+, keys \d+, commands 0, messages \d+, "
+                   r"rollouts 0; taken \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by fotad \S+, schema "
+                   r"\d+\n$" % re.escape(via_ctl), ctl_out), "fotactl backup says %r" % ctl_out)
+    for path in (via_cmd, via_ctl):
         check(oct(os.stat(path).st_mode & 0o777) == "0o600", "archive mode of %s" % path)
     check(not [n for n in os.listdir(work) if ".tmp-" in n], "temp file left")
     check(not [n for n in os.listdir(d.data_dir) if n.startswith("backup.tmp-")],
           "snapshot dir left in the data dir")
     # both are tar archives any tar reads, in the documented layout
-    for path in (via_http, via_cmd):
+    for path in (via_http, via_cmd, via_ctl):
         names = [m[0] for m in tar_members(path)]
         check(names[:4] == ["manifest.json", "secret.key", "owner.key", "fota.db"],
               "members %r" % names[:5])
@@ -354,8 +369,9 @@ def test_online_backup_and_restore(d):
         check([m["name"] for m in man["members"]] == names[1:], "manifest member list")
     check(manifest_of(via_http)["source"] == "GET /v1/backup", "source")
     n_http = check_restored(via_http, fleet, before, traffic.created, "GET /v1/backup")
+    n_ctl = check_restored(via_ctl, fleet, before, traffic.created, "fotactl backup")
     n_cmd = check_restored(via_cmd, fleet, before, traffic.created, "fotad backup")
-    check(n_cmd >= n_http, "a later backup has fewer of the writer's devices")
+    check(n_cmd >= n_ctl >= n_http, "a later backup has fewer of the writer's devices")
 
 
 def test_offline_and_refusals():
@@ -449,6 +465,13 @@ def test_offline_and_refusals():
     st, hdrs, body = http_backup(d, out_file)
     check(st == 500 and b"(user2.bin of release v1.1 of product solo) is damaged" in body,
           "GET /v1/backup of a damaged blob: %d %r" % (st, body))
+    st, out, err = fotactl_backup(d, out_file)
+    check(st == 1 and re.search(r"^fotactl: server error \(HTTP 500\): backup failed: blob .* \(user2\.bin of release v1\.1 "
+                                r"of product solo\) is damaged", err, re.M),
+          "fotactl backup of a damaged blob: %d %r" % (st, err))
+    check(not [n for n in os.listdir(work) if n.startswith("never.tar")], "fotactl left a file")
+    st, out, err = fotactl_backup(d, out_file, key=dev["owner_key"])
+    check(st == 3, "fotactl backup with a device key: %d %r" % (st, err))
     # keys: none 401, a device key 403
     st, _, _ = http_backup(d, out_file, key=None)
     check(st == 401, "no key: %d" % st)
@@ -467,7 +490,7 @@ def test_offline_and_refusals():
 def test_one_at_a_time_and_shutdown(d):
     """A client that stops reading holds its backup open: a second one is refused (409) while
     fotad serves everything else; SIGTERM ends the stalled stream short of its length and fotad
-    exits cleanly. HEAD answers the headers alone."""
+    exits cleanly. HEAD answers the headers alone; HTTPS streams the same archive."""
     p = d.create_product("big", flash_map=6)
     for i in range(6):   # about 11 MB of firmware: more than the socket buffers hold
         v = "v%d.0" % i
@@ -510,6 +533,17 @@ def test_one_at_a_time_and_shutdown(d):
         got += len(more)
     slow.close()
     check(got < length, "the stalled stream was not cut short (%d of %d)" % (got, length))
+    # over HTTPS (a mapped file instead of sendfile), checked by fotactl as it arrives
+    cert = fotatest.make_cert()
+    t = fotatest.Fotad(data_dir=d.data_dir, https=True, tls=cert).start()
+    try:
+        out = os.path.join(tempdir("tls-"), "tls.tar")
+        p = run([bin_path("fotactl"), "--server", "https://127.0.0.1:%d" % t.ports["https"],
+                 "--cacert", cert[0], "--key", t.admin_key, "backup", out], timeout=120)
+        check(p.returncode == 0 and b"16 members, verified" in p.stdout,
+              "fotactl backup over HTTPS: %d %r %r" % (p.returncode, p.stdout, p.stderr))
+    finally:
+        t.stop()
 
 
 run_tests([test_online_backup_and_restore, test_offline_and_refusals,

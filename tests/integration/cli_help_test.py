@@ -29,7 +29,7 @@ EXPECTED = {"login", "product create", "product list", "product show", "release 
             "device key", "upgrade", "reboot", "rpc", "messages", "release show",
             "release download", "device commands", "device rotate-keys", "release delete",
             "device delete", "product delete", "rollout start", "rollout list", "rollout show",
-            "rollout cancel", "product arduino", "release sign"}
+            "rollout cancel", "product arduino", "release sign", "backup"}
 
 
 def fail(msg):
