@@ -96,10 +96,14 @@ static int fsync_path(const char *path)
 
 /* ------------------------------------------------------- the data dir */
 
+/* Entries that do not make a data dir "not empty": the lock, the disk
+ * reserve (fotad makes both, and either may stay from a fotad that failed
+ * to start), lost+found, a restore's leftovers. */
 static int ignorable(const char *name)
 {
     return strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strcmp(name, "fotad.lock") == 0 ||
-           strcmp(name, "lost+found") == 0 || strncmp(name, ".restore-", 9) == 0;
+           strcmp(name, "reserve") == 0 || strcmp(name, "lost+found") == 0 ||
+           strncmp(name, ".restore-", 9) == 0;
 }
 
 /* Lists what the data dir holds besides the lock (stale .restore-* dirs
