@@ -11,6 +11,7 @@
 #
 #   FUZZ_RUNS=10000000 FUZZ_TIME= FUZZ_JOBS=<cores> FUZZ_TARGETS="http_route config"
 #   FUZZ_NICE=10 FUZZ_MAX_LEN= (libFuzzer's default) FUZZ_BUILD=1 (0: use the tree as built)
+#   FUZZ_WORK=build/fuzz/work FUZZ_RESULTS=build/fuzz/results (kept across checkouts if given)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build/fuzz
@@ -19,8 +20,8 @@ secs=${FUZZ_TIME:-}
 jobs=${FUZZ_JOBS:-$(nproc)}
 niceness=${FUZZ_NICE:-10}
 max_len=${FUZZ_MAX_LEN:-}
-work=$build/work
-results=$build/results
+work=${FUZZ_WORK:-$build/work}
+results=${FUZZ_RESULTS:-$build/results}
 
 targets=()
 if [ -n "${FUZZ_TARGETS:-}" ]; then
