@@ -14,9 +14,11 @@
 #include <string.h>
 
 #include "arduino.h"
+#include "backup.h"
 #include "config.h"
 #include "fota_err.h"
 #include "log.h"
+#include "metrics.h"
 #include "mqtt.h"
 #include "server.h"
 #include "store_module.h"
@@ -29,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const struct fota_module *const modules[] = {
     &fota_store_module,   &fota_http_module,   &fota_api_module,     &fota_rom_module,
     &fota_device_module,  &fota_rollout_module, &fota_legacy_module, &fota_arduino_module,
-    &fota_mqtt_module,
+    &fota_mqtt_module,    &fota_backup_module, &fota_metrics_module,
 };
 #define NMODULES (sizeof(modules) / sizeof(modules[0]))
 

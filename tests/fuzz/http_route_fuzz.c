@@ -99,6 +99,7 @@ static const struct {
     { "/v1/legacy/transfers/", FOTA_M_GET },
     { "/v1/arduino/*/*", FOTA_M_GET },
     { "/v1/arduino/*/d/*/*", FOTA_M_GET },
+    { "/v1/backup", FOTA_M_GET },
     { "/metrics", FOTA_M_GET },
 };
 #define NTABLE (sizeof(table) / sizeof(table[0]))
