@@ -144,6 +144,11 @@ static int64_t offer(struct fota_rollout *r, const uint32_t *idx, size_t k)
             cids[i] = 0;
     for (size_t i = 0; i < k; i++) {
         struct fota_rollout_member *m = &r->m[idx[i]];
+        if (m->state != FOTA_RM_WAITING) { /* ended meanwhile (a halt): no offer */
+            if (cids[i] > 0)
+                gone[ngone++] = cids[i];
+            continue;
+        }
         if (cids[i] <= 0) {
             FOTA_WARN("rollout offer failed rollout=%lld dev=%lld reason=\"its command row "
                       "cannot be written\"", (long long)r->row.id, (long long)m->device_id);
