@@ -12,9 +12,10 @@
 // unsigned one refused next to its file), the MD5, gzip and signature
 // badges, the fleet settings changed, and a device that checked in with the
 // core's request bytes shown with its chip id, sketch MD5 and the rest, in
-// English and Chinese. Screenshots of every open page go to
+// English and Chinese; the fleet's MQTT broker (a real mosquitto) set with a
+// write-only password, connected, a Tasmota topic seen, removed. Screenshots of every open page go to
 // $FOTA_E2E_SHOTS (build/…/e2e-screenshots) when a step fails, and of the
-// arduino product and device pages always (arduino-*.png).
+// arduino product, MQTT and device views always (arduino-*.png).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -22,8 +23,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { startFotad, startSim, makeImage, makeArduinoImage, signWithFotactl, coreCheckin, launchBrowser, tempDir, rmrf,
-  missingPrerequisite } from './harness.mjs';
+import { startFotad, startSim, makeImage, makeArduinoImage, signWithFotactl, coreCheckin, startMosquitto, launchBrowser,
+  tempDir, rmrf, missingPrerequisite } from './harness.mjs';
 
 // This directory (import.meta.dirname needs Node 20.11; Debian 12 ships 18).
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -39,7 +40,7 @@ const SHOTS = process.env.FOTA_E2E_SHOTS || path.resolve(HERE, '../../build/e2e-
 const DOC_SHOT = process.env.FOTA_E2E_DOC_SHOT || '';   // e.g. docs/console.png, written on success
 const T = 10000;                                        // every wait is bounded
 
-let fotad, browser, work, sim = null;
+let fotad, browser, work, sim = null, broker = null;
 const pages = [];
 
 async function shootAll(tag) {
@@ -639,6 +640,47 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
       await page.screenshot({ path: path.join(SHOTS, 'arduino-product.png'), fullPage: true });
     });
 
+    await step(t, 'the MQTT broker of a Tasmota fleet: the password is write-only', async () => {
+      const secret = 'hunter2-' + crypto.randomBytes(6).toString('hex');
+      broker = await startMosquitto({ fotad: secret });
+      const form = page.locator('#mqtt-settings');
+      await form.locator('#mqtt-state', { hasText: 'No broker' }).waitFor();
+      await form.getByLabel('Broker URL').fill('http://127.0.0.1:1883');
+      await form.getByRole('button', { name: 'Save broker' }).click();
+      await page.locator('#mqtt-status', { hasText: 'mqtt://HOST:PORT' }).waitFor();
+      await form.getByLabel('Broker URL').fill(broker.url);
+      await form.getByLabel('User name').fill('fotad');
+      await form.getByLabel('Password', { exact: true }).fill(secret);
+      let resp = page.waitForResponse((r) => r.request().method() === 'PUT' && /\/mqtt$/.test(r.url()));
+      await form.getByRole('button', { name: 'Save broker' }).click();
+      let r = await resp;
+      assert.equal(r.status(), 200);
+      assert.deepEqual(r.request().postDataJSON(), { url: broker.url, username: 'fotad', password: secret });
+      assert.ok(!(await r.text()).includes(secret), 'fotad never answers with the password');
+      // the password reached fotad: the broker lets it in
+      await form.locator('#mqtt-state [data-connected="true"]').waitFor({ timeout: 15000 });
+      assert.equal(await form.getByLabel('Password', { exact: true }).inputValue(), '');
+      assert.equal(await form.getByLabel('Password', { exact: true }).getAttribute('placeholder'), 'set (type to replace)');
+      // fotad's public_url is not set here: the page says rollouts trigger nobody
+      await form.locator('#mqtt-no-public-url').waitFor();
+      // a Tasmota device's LWT on the broker: its topic shows up
+      broker.pub('tele/tasmota_0A0B0C/LWT', 'Online');
+      await form.locator('#mqtt-devices tr', { hasText: 'tasmota_0A0B0C' }).waitFor({ timeout: 15000 });
+      await form.screenshot({ path: path.join(SHOTS, 'arduino-mqtt.png') });
+      // saved again with the field empty: the password is kept
+      resp = page.waitForResponse((x) => x.request().method() === 'PUT' && /\/mqtt$/.test(x.url()));
+      await form.getByRole('button', { name: 'Save broker' }).click();
+      r = await resp;
+      assert.deepEqual(r.request().postDataJSON(), { url: broker.url, username: 'fotad' });
+      assert.equal((await r.json()).mqtt.password_set, true);
+      assert.ok(!(await page.content()).includes(secret), 'the page never holds the password');
+      // removed after a confirmation
+      page.once('dialog', (d) => d.accept());
+      await form.getByRole('button', { name: 'Remove broker' }).click();
+      await form.locator('#mqtt-state', { hasText: 'No broker' }).waitFor();
+      await page.locator('#mqtt-status', { hasText: 'Broker removed.' }).waitFor();
+    });
+
     await step(t, 'a device that checked in with the core\'s request shows its Arduino fields', async () => {
       const mac = '5C:CF:7F:0A:0B:0C';
       // running an older sketch: served the signed container whole
@@ -686,6 +728,7 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
     });
   } finally {
     if (sim) sim.stop();
+    if (broker) broker.stop();
     await browser.ctx.close().catch(() => {});
     rmrf(browser.profile);
     const code = await fotad.stop();

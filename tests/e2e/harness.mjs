@@ -222,3 +222,44 @@ export function coreCheckin(httpUrl, pathName, { mac = 'DE:BA:7A:B1:E0:42', md5 
     });
   });
 }
+
+// Debian's mosquitto on a free loopback port (no system service), refusing
+// anonymous clients: users { name: password } through mosquitto_passwd.
+// Resolves { port, url, pub(topic, message), stop() }.
+export async function startMosquitto(users) {
+  const dir = tempDir('mosquitto');
+  const srv = net.createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const port = srv.address().port;
+  await new Promise((r) => srv.close(r));
+  const pw = path.join(dir, 'passwd');
+  fs.writeFileSync(pw, '');
+  for (const [u, p] of Object.entries(users)) execFileSync('mosquitto_passwd', ['-b', pw, u, p]);
+  const conf = path.join(dir, 'mosquitto.conf');
+  fs.writeFileSync(conf, [`user ${os.userInfo().username}`, `listener ${port} 127.0.0.1`, 'persistence false',
+    'allow_anonymous false', `password_file ${pw}`, `log_dest file ${path.join(dir, 'log')}`].join('\n') + '\n');
+  const exe = fs.existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : '/usr/bin/mosquitto';
+  if (!fs.existsSync(exe)) throw new Error("Debian's mosquitto is not installed (scripts/deps.sh)");
+  const proc = spawn(exe, ['-c', conf], { stdio: 'ignore' });
+  const deadline = Date.now() + 10000;   // its listener, polled with a deadline
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error('mosquitto exited: ' + fs.readFileSync(path.join(dir, 'log'), 'utf8'));
+    const up = await new Promise((r) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); r(true); });
+      s.on('error', () => r(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error('mosquitto did not listen within 10 s'); }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const [user, pass] = Object.entries(users)[0];
+  return {
+    port, url: `mqtt://127.0.0.1:${port}`,
+    // a retained message, as a Tasmota device leaves its LWT
+    pub(topic, message) {
+      execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-u', user, '-P', pass, '-r',
+        '-t', topic, '-m', message]);
+    },
+    stop() { if (proc.exitCode === null) proc.kill('SIGTERM'); rmrf(dir); },
+  };
+}

@@ -157,3 +157,95 @@ export function deviceRows(d) {
       a.mqtt.lwt || '—', a.mqtt.version || '—', fmtTime(a.mqtt.seen)))]] : []),
   ];
 }
+
+// The Tasmota fleet's MQTT broker (GET|PUT /v1/products/ID/mqtt, the mqtt
+// module): URL, user name and a write-only password (fotad never shows it:
+// password_set says whether there is one; an empty field keeps it), the
+// connection's state, the counters and the Tasmota topics seen. Returns
+// { form, refresh }.
+export function mqttCard(product) {
+  const url = field(t('mq_url'), h('input', { name: 'url', autocomplete: 'off', spellcheck: 'false',
+    placeholder: 'mqtt://broker.lan:1883' }), t('mq_url_help'));
+  const user = field(t('mq_user'), h('input', { name: 'username', autocomplete: 'off' }));
+  const pass = field(t('mq_pass'), h('input', { name: 'password', type: 'password', autocomplete: 'new-password' }));
+  const clearPass = h('input', { type: 'checkbox', name: 'clear_password' });
+  const clearRow = h('div', { class: 'field check', hidden: true }, h('label', {}, clearPass, ' ', t('mq_clear_pass')));
+  const state = h('div', { id: 'mqtt-state', class: 'mqtt-state' });
+  const topics = h('tbody');
+  const table = h('table', { class: 'grid', id: 'mqtt-devices', hidden: true },
+    h('thead', {}, h('tr', {}, [t('mq_topic'), t('device'), 'LWT', t('version'), t('mq_seen')]
+      .map((k) => h('th', { scope: 'col' }, k)))), topics);
+  const st = statusLine();
+  st.id = 'mqtt-status';
+  const remove = h('button', { type: 'button', class: 'danger', id: 'mqtt-remove', hidden: true }, t('mq_remove'));
+  const form = h('form', { class: 'card', id: 'mqtt-settings', novalidate: true },
+    h('h3', {}, t('mq_title')), h('p', { class: 'help' }, t('mq_help')),
+    h('div', { class: 'fields' }, url.row, user.row, pass.row), clearRow,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, t('mq_save')), remove), st,
+    state, h('div', { class: 'scroll' }, table));
+  let dirty = false;
+  form.addEventListener('input', () => { dirty = true; });
+
+  function render(m, fill) {
+    if (fill) {
+      url.input.value = (m && m.url) || '';
+      user.input.value = (m && m.username) || '';
+      pass.input.value = '';
+      clearPass.checked = false;
+      dirty = false;
+    }
+    pass.input.placeholder = m && m.password_set ? t('mq_pass_set') : '';
+    clearRow.hidden = !(m && m.password_set);
+    remove.hidden = !m;
+    if (!m) {
+      state.replaceChildren(h('p', { class: 'muted' }, t('mq_none')));
+      table.hidden = true;
+      return;
+    }
+    const lines = [h('span', { class: 'badge ' + (m.connected ? 'on' : 'off'), 'data-connected': String(!!m.connected) },
+      m.connected ? t('mq_connected') : t('mq_disconnected')),
+    m.error ? [' ', h('span', { class: 'bad', id: 'mqtt-error' }, m.error)] : '',
+    m.since ? [' ', h('small', { class: 'muted' }, t('mq_since', fmtTime(m.since)))] : ''];
+    state.replaceChildren(h('p', {}, lines),
+      h('p', { class: 'muted', id: 'mqtt-counts' }, t('mq_counts', m.triggered || 0, m.confirmed || 0, m.failed || 0)),
+      m.public_url ? '' : h('p', { class: 'help bad', id: 'mqtt-no-public-url' }, t('mq_no_public_url')));
+    const devs = m.devices || [];
+    table.hidden = !devs.length;
+    topics.replaceChildren(...devs.map((d) => h('tr', {},
+      h('td', {}, h('code', {}, d.topic)),
+      h('td', {}, d.device_id ? h('a', { href: '#/devices/' + d.device_id }, '#' + d.device_id) : '—'),
+      h('td', {}, d.lwt || '—'), h('td', {}, d.version || '—'), h('td', {}, fmtTime(d.seen)))));
+  }
+
+  async function refresh(fill) {
+    try {
+      const r = await api.get('/v1/products/' + product.id + '/mqtt');
+      render(r.body.mqtt, fill || !dirty);
+    } catch (e) { say(st, t('error', e.message), 'bad'); }
+  }
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const u = url.input.value.trim();
+    if (!/^mqtts?:\/\/[^/\s]+$/.test(u)) { url.input.focus(); say(st, t('error', t('mq_url_bad')), 'bad'); return; }
+    const body = { url: u, username: user.input.value.trim() || null };
+    // write-only: an empty field keeps the stored password, the box clears it
+    if (pass.input.value) body.password = pass.input.value;
+    else if (clearPass.checked) body.password = null;
+    try {
+      const r = await api.put('/v1/products/' + product.id + '/mqtt', body);
+      say(st, t('mq_saved'), 'good');
+      render(r.body.mqtt, true);
+    } catch (err) { say(st, t('error', err.message), 'bad'); }
+  });
+  remove.addEventListener('click', async () => {
+    if (!window.confirm(t('mq_confirm_remove', product.name))) return;
+    try {
+      const r = await api.put('/v1/products/' + product.id + '/mqtt', { url: null });
+      say(st, t('mq_removed'), 'good');
+      render(r.body.mqtt, true);
+    } catch (err) { say(st, t('error', err.message), 'bad'); }
+  });
+  refresh(true);
+  return { form, refresh: () => refresh(false) };
+}

@@ -12,7 +12,7 @@ import * as api from './api.js';
 import { h, field, statusLine, say, sayNote, fmtTime, fmtBytes, rememberDevices, uid } from './ui.js';
 import { num } from './products.js';
 import { rolloutPanel } from './rollout.js';
-import { isArduino, fileBadges, settingsCard, urlLine } from './arduino.js';
+import { isArduino, fileBadges, settingsCard, urlLine, mqttCard } from './arduino.js';
 
 const MAX_FILES = 10;
 
@@ -249,6 +249,7 @@ export function productView(root, id) {
   const settingsSlot = h('div');    // and its fleet settings
   let built = false;
   let settings = null;              // an arduino product's settings card
+  let mqtt = null;                  // and its MQTT broker card
   let product = { id, name: String(id) };
   let versions = [];
   const ro = rolloutPanel(id, () => versions);
@@ -309,7 +310,8 @@ export function productView(root, id) {
         formSlot.replaceChildren(releaseForm(product, load));
         if (ard) {
           settings = settingsCard(product, () => load());
-          settingsSlot.replaceChildren(settings.form);
+          mqtt = mqttCard(product);
+          settingsSlot.replaceChildren(settings.form, mqtt.form);
           if (r.body.product_key) urlSlot.replaceChildren(urlLine(r.body.product_key));
         }
       } else if (settings) {
@@ -369,7 +371,10 @@ export function productView(root, id) {
   const stop = api.follow({ product_id: id }, () => { loadDevices(); }, null);
   const timer = setInterval(() => {
     const every = devices.length > 200 ? 30000 : 3000;
-    if (!document.hidden && Date.now() - lastDevLoad >= every - 100) loadDevices();
+    if (!document.hidden && Date.now() - lastDevLoad >= every - 100) {
+      loadDevices();
+      if (mqtt) mqtt.refresh();
+    }
   }, 3000);
   return () => { stop(); clearInterval(timer); ro.stop(); };
 }
