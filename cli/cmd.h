@@ -17,6 +17,7 @@ int fota_cli_cmd_product_list(struct fota_cli_ctx *c);
 int fota_cli_cmd_product_show(struct fota_cli_ctx *c);
 int fota_cli_cmd_product_delete(struct fota_cli_ctx *c);
 int fota_cli_cmd_product_arduino(struct fota_cli_ctx *c);
+int fota_cli_cmd_product_mqtt(struct fota_cli_ctx *c);
 
 /* cmd_release.c */
 int fota_cli_cmd_release_publish(struct fota_cli_ctx *c);

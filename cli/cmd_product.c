@@ -1,6 +1,6 @@
-/* cmd_product.c - `fotactl product create|list|show|delete|arduino`: the
- * products a fleet's releases and devices belong to, and the fleet settings
- * of an arduino product (cli/arduino.h). A product is deleted last (the
+/* cmd_product.c - `fotactl product create|list|show|delete|arduino|mqtt`:
+ * the products a fleet's releases and devices belong to, the fleet settings
+ * of an arduino product (cli/arduino.h) and its Tasmota fleet's MQTT broker. A product is deleted last (the
  * server refuses while it has devices or releases, with the counts). */
 #include <inttypes.h>
 #include <stdio.h>
@@ -308,4 +308,106 @@ int fota_cli_cmd_product_arduino(struct fota_cli_ctx *c)
     }
     fota_cli_reply_cleanup(&r);
     return 0;
+}
+
+static const char *const mqtt_order[] = {
+    "url", "username", "password_set", "connected", "error", "since", "public_url", "triggered",
+    "confirmed", "failed", NULL
+};
+
+static const struct fota_cli_col mqtt_cols[] = {
+    { "TOPIC", "topic", NULL, 0 },
+    { "DEVICE", "device_id", NULL, 1 },
+    { "LWT", "lwt", NULL, 1 },
+    { "VERSION", "version", NULL, 1 },
+    { "SEEN", "seen", fota_cli_out_cell_time, 1 },
+};
+static const struct fota_cli_list mqtt_table = FOTA_CLI_LIST(mqtt_cols, 256, 0);
+
+/* The password of --password-file (FILE, or - for standard input), its
+ * final newline dropped, into body. Returns 0 or an exit status (reported). */
+static int mqtt_password(const char *path, json_t *body)
+{
+    char buf[1024];
+    size_t n;
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+
+    if (!f)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "cannot read %s", path);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    if (f != stdin)
+        fclose(f);
+    if (n == sizeof(buf) - 1)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "the password in %s is too long", path);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (memchr(buf, '\0', n))
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "%s is not a text password", path);
+    json_object_set_new(body, "password", json_stringn(buf, n));
+    return 0;
+}
+
+/* `product mqtt PRODUCT [options]`: GET, or PUT with the options given. */
+int fota_cli_cmd_product_mqtt(struct fota_cli_ctx *c)
+{
+    const char *url = fota_cli_ctx_opt(c, "url"), *user = fota_cli_ctx_opt(c, "username");
+    const char *pwfile = fota_cli_ctx_opt(c, "password-file");
+    int nopw = fota_cli_ctx_opt(c, "no-password") != NULL;
+    int remove = fota_cli_ctx_opt(c, "remove") != NULL;
+    struct fota_cli_reply r;
+    json_t *body = json_object(), *m, *devs;
+    char path[64];
+    int64_t id;
+    int st = 0, put = url || user || pwfile || nopw || remove;
+
+    if (remove && (url || user || pwfile || nopw))
+        st = fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--remove takes no other option");
+    else if (pwfile && nopw)
+        st = fota_cli_out_fail(FOTA_CLI_EXIT_USAGE,
+                               "give --password-file or --no-password, not both");
+    if (st == 0 && remove)
+        json_object_set_new(body, "url", json_null());
+    if (st == 0 && url)
+        json_object_set_new(body, "url", json_string(url));
+    if (st == 0 && user)
+        json_object_set_new(body, "username", user[0] ? json_string(user) : json_null());
+    if (st == 0 && nopw)
+        json_object_set_new(body, "password", json_null());
+    if (st == 0 && pwfile)
+        st = mqtt_password(pwfile, body);
+    if (st == 0)
+        st = fota_cli_ctx_product_id(c, c->args.pos[0], &id);
+    if (st != 0) {
+        json_decref(body);
+        return st;
+    }
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/mqtt", id);
+    /* a 404 here is "not an arduino product": the server's sentence says so */
+    st = fota_cli_ctx_call(c, put ? "PUT" : "GET", path, put ? body : NULL, &r, NULL);
+    json_decref(body);
+    if (st != 0)
+        return st;
+    if (c->json) {
+        fota_cli_out_json(stdout, r.json);
+        fota_cli_reply_cleanup(&r);
+        return 0;
+    }
+    m = json_object_get(r.json, "mqtt");
+    if (!json_is_object(m)) {
+        printf("no broker\n");
+        fota_cli_reply_cleanup(&r);
+        return 0;
+    }
+    devs = json_incref(json_object_get(m, "devices"));
+    m = json_deep_copy(m);
+    json_object_del(m, "devices");
+    fota_cli_out_show(stdout, m, mqtt_order);
+    json_decref(m);
+    if (json_array_size(devs) > 0) {
+        fputc('\n', stdout);
+        st = fota_cli_out_list(stdout, devs, &mqtt_table, NULL);
+    }
+    json_decref(devs);
+    fota_cli_reply_cleanup(&r);
+    return st == 0 ? 0 : fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
 }

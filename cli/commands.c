@@ -55,6 +55,16 @@ static const struct fota_cli_opt o_product_arduino[] = {
     { NULL, 0, NULL, NULL }
 };
 
+static const struct fota_cli_opt o_product_mqtt[] = {
+    { "url", 0, "URL", "the broker: mqtt://HOST[:PORT] or mqtts://HOST[:PORT]" },
+    { "username", 0, "NAME", "the user fotad logs in as" },
+    { "password-file", 0, "FILE", "read the password from FILE (- for standard input; never "
+                                  "on the command line, where ps shows it)" },
+    { "no-password", 0, NULL, "log in without a password" },
+    { "remove", 0, NULL, "forget the broker and its credentials" },
+    { NULL, 0, NULL, NULL }
+};
+
 static const struct fota_cli_opt o_publish[] = {
     { "product", 'p', "P", "product id or name (required)" },
     { "version", 'v', "V", "release version, e.g. v1.1 (required)" },
@@ -176,6 +186,9 @@ const struct fota_cli_command fota_cli_commands[] = {
     { "product", "arduino", "PRODUCT [--gzip|--no-gzip] [--signing-key FILE] ...",
       "show an arduino product's fleet settings, or change the ones given",
       o_product_arduino, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_product_arduino },
+    { "product", "mqtt", "PRODUCT [--url URL] [--username NAME] [--password-file FILE]",
+      "show an arduino product's MQTT broker (Tasmota), its connection and devices, or set it",
+      o_product_mqtt, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_product_mqtt },
     { "release", "publish", "--product P --version V USER1.BIN USER2.BIN [FILE...]",
       "check the images locally, then upload them as a new release (arduino: FIRMWARE.BIN "
       "[FIRMWARE-MINIMAL.BIN])",

@@ -20,7 +20,10 @@ test_signed_publish: `release publish --sign-key` on a signed product (the stand
 legacy one on a core 2.5 fleet; on a gzip + signed core 3.0 fleet compressed first, then signed,
 and served as uploaded), a key that is not the product's refused locally, --sign-key on an
 unsigned or nonos product refused, an unsigned upload refused by the server (exit 1, 422 reason).
-Python 3 stdlib and the openssl command.
+test_mqtt: `product mqtt` against a real mosquitto that refuses anonymous clients: the password
+from a file or standard input reaches fotad (it connects) and is never printed, a missing one
+is kept, --remove forgets the broker, a bad URL is the server's 422, a nonos product exit 4.
+Python 3 stdlib, the openssl command and Debian's mosquitto.
 """
 import gzip
 import hashlib
@@ -34,7 +37,8 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from arduino_util import build_image, core_request, exchange, md5, with_mode  # noqa: E402
 from cli_workflow_test import FOTACTL, Ctl  # noqa: E402
-from fotatest import check, make_image, run_tests  # noqa: E402
+from fotatest import check, make_image, run_tests, wait_for  # noqa: E402
+from mqtt_util import Mosquitto  # noqa: E402
 
 
 def write(d, name, data):
@@ -322,6 +326,47 @@ def test_signed_publish(d):
           "a refused publish left a release")
 
 
+def test_mqtt(d):
+    home = tempfile.mkdtemp(prefix="fotactl-ard-mqtt-")
+    ctl = login(d, home)
+    secret = "s3cret-" + hashlib.sha256(home.encode()).hexdigest()[:8]
+    broker = Mosquitto(users={"fotad": secret})
+    try:
+        ctl.run("product", "create", "tasmotas", "--platform", "arduino")
+        check(ctl.run("product", "mqtt", "tasmotas").stdout == "no broker\n", "before: no broker")
+        pw = write(home, "mqtt.pw", (secret + "\n").encode())
+        p = ctl.run("product", "mqtt", "tasmotas", "--url", broker.url, "--username", "fotad",
+                    "--password-file", pw)
+        check(broker.url in p.stdout and "password_set" in p.stdout and secret not in p.stdout,
+              "product mqtt printed %r" % p.stdout)
+
+        def connected():
+            return ctl.json("product", "mqtt", "tasmotas")["mqtt"]["connected"] is True
+        wait_for(connected, 15, "fotad connected to the broker with the password")
+        j = ctl.json("product", "mqtt", "tasmotas")
+        check(secret not in json.dumps(j) and j["mqtt"]["password_set"] is True, repr(j))
+        # another user name, the password kept; then from standard input
+        ctl.run("product", "mqtt", "tasmotas", "--username", "fotad")
+        check(ctl.json("product", "mqtt", "tasmotas")["mqtt"]["password_set"] is True,
+              "the password was not kept")
+        p = subprocess.run([FOTACTL, "product", "mqtt", "tasmotas", "--password-file", "-"],
+                           input=secret, capture_output=True, text=True, env=ctl.env, timeout=30)
+        check(p.returncode == 0 and secret not in p.stdout, "stdin: %d %r" % (p.returncode,
+                                                                           p.stderr))
+        p = ctl.run("product", "mqtt", "tasmotas", "--remove", "--url", broker.url, ok=False)
+        check(p.returncode == 2 and "--remove takes no other option" in p.stderr, p.stderr)
+        p = ctl.run("product", "mqtt", "tasmotas", "--url", "http://x", ok=False)
+        check(p.returncode == 1 and "mqtt://" in p.stderr, "bad url: %d %r" % (p.returncode,
+                                                                           p.stderr))
+        check(ctl.run("product", "mqtt", "tasmotas", "--remove").stdout == "no broker\n",
+              "after --remove")
+        ctl.run("product", "create", "lamp", "--flash-map", "2")
+        p = ctl.run("product", "mqtt", "lamp", ok=False)
+        check(p.returncode == 4, "nonos: %d %r" % (p.returncode, p.stderr))
+    finally:
+        broker.stop()
+
+
 if __name__ == "__main__":
     run_tests([test_sign_matches_openssl, test_products, test_releases_and_devices,
-               test_signed_publish])
+               test_signed_publish, test_mqtt])
