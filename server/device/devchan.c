@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "accept_guard.h"
 #include "clock.h"
 #include "devchan_gone.h"
 #include "hub.h"
@@ -228,6 +229,45 @@ static void event_cb(struct bufferevent *bev, short what, void *ud)
     fota_devchan_conn_free(c);
 }
 
+/* Connections not identified yet that the channel keeps: device_max_anonymous,
+ * and at most half the descriptors left after the reserve, so that devices
+ * already identified and those identifying always find room. */
+static unsigned anon_limit(struct fota_devchan *ch)
+{
+    struct fota_accept_guard_stats gs;
+    fota_accept_guard_stats(ch->guard, &gs);
+    uint64_t half = gs.limit > gs.reserve ? (gs.limit - gs.reserve) / 2 : 1;
+    return (unsigned)(ch->conf->max_anonymous < half ? ch->conf->max_anonymous : half);
+}
+
+/* Why a connection just accepted on fd from addr is turned away at once
+ * (enum fota_devchan_refusal, with the limit it met in *limit), or -1. */
+static int refusal(struct fota_devchan *ch, int fd, const char *addr, unsigned *limit)
+{
+    struct fota_accept_guard_stats gs;
+    unsigned per_addr = ch->conf->max_per_addr ? ch->conf->max_per_addr
+                                               : FOTA_DEVCHAN_MAX_PER_ADDR;
+    if (ch->srv->draining)
+        return FOTA_DC_REFUSED_DRAINING;
+    if (fota_devchan_conn_count(ch, addr) >= (*limit = per_addr))
+        return FOTA_DC_REFUSED_PER_ADDR;
+    if (fota_accept_guard_short(ch->guard, fd)) { /* the newest anonymous one goes: this */
+        fota_accept_guard_stats(ch->guard, &gs);
+        *limit = (unsigned)(gs.limit - gs.reserve);
+        return FOTA_DC_REFUSED_RESERVE;
+    }
+    if (ch->nanon >= (*limit = anon_limit(ch)))
+        return FOTA_DC_REFUSED_ANONYMOUS;
+    return -1;
+}
+
+/* accept() failed for want of descriptors: the newest anonymous connections
+ * give theirs back (the rest of fotad needs them), the listeners pause. */
+static void descriptors_short(void *ud)
+{
+    fota_devchan_conn_shed(ud, FOTA_DEVCHAN_SHED_BATCH, "out of descriptors");
+}
+
 /* The address text and port of a peer. */
 static uint16_t peer_addr(const struct sockaddr *sa, char *addr, size_t alen)
 {
@@ -253,15 +293,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     int tls = l == ch->lst[1];
     char addr[48];
     uint16_t port = peer_addr(sa, addr, sizeof addr);
-    unsigned limit = ch->conf->max_per_addr ? ch->conf->max_per_addr
-                                                        : FOTA_DEVCHAN_MAX_PER_ADDR;
-    if (ch->srv->draining || fota_devchan_conn_count(ch, addr) >= limit) {
-        fota_metric_inc(&ch->m_refused[ch->srv->draining ? FOTA_DC_REFUSED_DRAINING
-                                                         : FOTA_DC_REFUSED_PER_ADDR]);
-        FOTA_WARN("device connection refused peer=%s%s%s:%u reason=\"%s\" device_max_per_addr=%u",
-                  strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port,
-                  ch->srv->draining ? "draining" : "too many connections from this address",
-                  limit);
+    unsigned limit = 0;
+    int why = refusal(ch, fd, addr, &limit);
+    if (why >= 0) {
+        fota_devchan_conn_refused(ch, (enum fota_devchan_refusal)why, addr, port, limit);
         evutil_closesocket(fd);
         return;
     }
@@ -296,7 +331,7 @@ static int listen_on(struct fota_devchan *ch, int tls, int port)
                    tls ? "device-tls" : "device");
         return FOTA_EIO;
     }
-    return 0;
+    return fota_accept_guard_watch(ch->guard, ch->lst[tls], accept_cb, ch);
 }
 
 /* A connection is being freed: an unanswered sys_upgrade goes back to the queue. */
@@ -329,6 +364,7 @@ static void module_stop(struct fota_server *srv, void *state)
     for (int i = 0; i < 2; i++)
         if (ch->lst[i])
             evconnlistener_free(ch->lst[i]);
+    fota_accept_guard_free(ch->guard); /* after its listeners */
     while (ch->conns)
         fota_devchan_conn_free(ch->conns);
     fota_devchan_presence_flush(ch);
@@ -352,9 +388,7 @@ static void module_drain(struct fota_server *srv, void *state)
 {
     struct fota_devchan *ch = state;
     (void)srv;
-    for (int i = 0; i < 2; i++)
-        if (ch->lst[i])
-            evconnlistener_disable(ch->lst[i]);
+    fota_accept_guard_close(ch->guard); /* no retry enables them again */
     fota_rpc_drain(ch->rpc);
     fota_devchan_presence_flush(ch);
 }
@@ -372,6 +406,7 @@ static int module_start(struct fota_server *srv, void **state)
         return rc;
     }
     ch->hello_ev = evtimer_new(srv->base, hello_timer_cb, ch);
+    ch->guard = fota_accept_guard_new(srv->base, "device", descriptors_short, ch);
     fota_devchan_presence_reset(ch);
     signal(SIGPIPE, SIG_IGN); /* a device that vanishes mid-write must not kill fotad */
     if (ch->conf->port != FOTA_PORT_OFF)
@@ -412,6 +447,10 @@ static const struct fota_conf_opt devchan_rows[] = {
       "\"device throttled\" at most once a second. 0 = no limit." },
     { "device_msg_burst", FOTA_CONF_T_UINT, ROW(msg_burst), "50", 1, 1000000, FOTA_CONF_RELOAD,
       "Device channel: messages one device may send at once before device_msg_rate applies." },
+    { "device_max_anonymous", FOTA_CONF_T_UINT, ROW(max_anonymous), "4096", 1, 1000000,
+      FOTA_CONF_RELOAD,
+      "Device channel: connections not identified yet (and at most half the descriptors left "
+      "after fotad's reserve); beyond it the newest is closed at once and logged." },
     { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
 };
 

@@ -20,6 +20,7 @@ struct fota_devchan_wait;
 #define FOTA_DEVCHAN_MAX_PER_ADDR   256  /* default of conf.device_max_per_addr */
 #define FOTA_DEVCHAN_PRESENCE_MS    1000 /* presence rows are written in batches this often */
 #define FOTA_DEVCHAN_KICK_MS        300  /* queued commands go out this long after identify */
+#define FOTA_DEVCHAN_SHED_BATCH     16   /* anonymous connections closed per failed accept */
 #define FOTA_DEVCHAN_OUT_MAX        65536 /* bytes of replies a connection may leave unread
                                              before fotad stops reading its requests */
 

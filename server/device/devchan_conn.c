@@ -159,6 +159,69 @@ unsigned fota_devchan_conn_count(struct fota_devchan *ch, const char *addr)
     return a ? a->n : 0;
 }
 
+/* 1 when a line about r is due (none in the last second); counts it. */
+static int refusal_due(struct fota_devchan_refusals *r, int64_t now)
+{
+    r->unlogged++;
+    return !r->logged_ms || now - r->logged_ms >= 1000;
+}
+
+void fota_devchan_conn_refused(struct fota_devchan *ch, enum fota_devchan_refusal why,
+                               const char *addr, uint16_t port, unsigned limit)
+{
+    static const char *const reasons[FOTA_DC_REFUSED_N] = {
+        [FOTA_DC_REFUSED_DRAINING] = "draining",
+        [FOTA_DC_REFUSED_PER_ADDR] = "too many connections from this address",
+        [FOTA_DC_REFUSED_RESERVE] = "descriptors short",
+        [FOTA_DC_REFUSED_ANONYMOUS] = "too many connections not identified",
+    };
+    /* The limit met, named by the setting (or the quantity) an operator can change. */
+    static const char *const limits[FOTA_DC_REFUSED_N] = {
+        [FOTA_DC_REFUSED_DRAINING] = "connections",
+        [FOTA_DC_REFUSED_PER_ADDR] = "device_max_per_addr",
+        [FOTA_DC_REFUSED_RESERVE] = "descriptors",
+        [FOTA_DC_REFUSED_ANONYMOUS] = "device_max_anonymous",
+    };
+    struct fota_devchan_refusals *r = &ch->refused[why];
+    uint64_t id = ++ch->next_id; /* conn= of the refused one, as if it had been kept */
+    int64_t now = fota_clock_mono_ms();
+    fota_metric_inc(&ch->m_refused[why]);
+    if (!refusal_due(r, now))
+        return;
+    FOTA_WARN("device connection refused conn=%llu dev=0 peer=%s%s%s:%u reason=\"%s\" %s=%u "
+              "refused=%llu",
+              (unsigned long long)id, strchr(addr, ':') ? "[" : "", addr,
+              strchr(addr, ':') ? "]" : "", port, reasons[why] ? reasons[why] : "other",
+              limits[why] ? limits[why] : "limit", limit,
+              (unsigned long long)r->unlogged);
+    r->logged_ms = now;
+    r->unlogged = 0;
+}
+
+size_t fota_devchan_conn_shed(struct fota_devchan *ch, size_t n, const char *reason)
+{
+    size_t k = 0;
+    int64_t now = fota_clock_mono_ms();
+    while (k < n && ch->anon_tail) {
+        struct fota_dconn *c = ch->anon_tail;
+        int due = refusal_due(&ch->shed, now);
+        fota_metric_inc(&ch->m_refused[FOTA_DC_REFUSED_SHED]);
+        if (due) {
+            char pb[80];
+            FOTA_WARN("device connection shed conn=%llu dev=0 peer=%s reason=\"%s\" "
+                      "age_ms=%lld shed=%llu anonymous=%zu",
+                      (unsigned long long)c->id, fota_devchan_conn_peer(c, pb, sizeof pb), reason,
+                      (long long)(now - c->born_ms), (unsigned long long)ch->shed.unlogged,
+                      ch->nanon);
+            ch->shed.logged_ms = now;
+            ch->shed.unlogged = 0;
+        }
+        fota_devchan_conn_free(c);
+        k++;
+    }
+    return k;
+}
+
 struct fota_dconn *fota_devchan_conn_new(struct fota_devchan *ch, int fd, const char *addr,
                                          uint16_t port, int tls)
 {

@@ -21,6 +21,7 @@
 struct bufferevent;
 struct evconnlistener;
 struct event;
+struct fota_accept_guard;
 struct fota_addr_count;
 struct fota_devchan_rate_ent;
 
@@ -96,6 +97,9 @@ struct fota_devchan_rq;   /* devchan_requeue.c */
 enum fota_devchan_refusal {
     FOTA_DC_REFUSED_PER_ADDR,          /* device_max_per_addr reached */
     FOTA_DC_REFUSED_DRAINING,          /* accepted while shutting down */
+    FOTA_DC_REFUSED_RESERVE,           /* its descriptor in the reserve (accept_guard.h) */
+    FOTA_DC_REFUSED_ANONYMOUS,         /* device_max_anonymous not identified yet */
+    FOTA_DC_REFUSED_SHED,              /* anonymous, closed when accept() ran out of descriptors */
     FOTA_DC_REFUSED_HELLO_TIMEOUT,     /* no activate/identify in time */
     FOTA_DC_REFUSED_BAD_FRAME,         /* 400: not a JSON line */
     FOTA_DC_REFUSED_TOO_LONG,          /* 413: a line over the limit */
@@ -106,6 +110,13 @@ enum fota_devchan_refusal {
     FOTA_DC_REFUSED_N
 };
 
+/* The WARN line of a reason a new connection is turned away at once (at most
+ * one a second, with the count since). */
+struct fota_devchan_refusals {
+    uint64_t unlogged;                 /* since its last WARN */
+    int64_t logged_ms;                 /* that WARN's time (fota_clock_mono_ms), 0: none */
+};
+
 /* The device module's settings (its rows in devchan.c). */
 struct fota_devchan_conf {
     int port;                          /* device_port */
@@ -114,6 +125,8 @@ struct fota_devchan_conf {
     unsigned max_per_addr;             /* connections per peer address */
     unsigned msg_rate;                 /* messages per second per device (0: no limit) */
     unsigned msg_burst;                /* ... of which this many may come at once */
+    unsigned max_anonymous;            /* connections not identified yet (at most half the
+                                          descriptors left after the reserve) */
 };
 
 struct fota_devchan {
@@ -149,6 +162,9 @@ struct fota_devchan {
     struct fota_metric m_conns;        /* fota_device_connections (nconns) */
     struct fota_metric m_refused[FOTA_DC_REFUSED_N];
     struct fota_metric m_paused[2];    /* reading paused: [0] over the rate, [1] replies unread */
+    struct fota_accept_guard *guard;   /* the listeners when descriptors run short */
+    struct fota_devchan_refusals refused[FOTA_DC_REFUSED_N]; /* those refused at the accept */
+    struct fota_devchan_refusals shed; /* anonymous connections closed to free descriptors */
 };
 
 /* devchan_metrics.c: registers the channel's metrics (module start). */
@@ -163,6 +179,14 @@ struct fota_dconn *fota_devchan_conn_new(struct fota_devchan *ch, int fd, const 
                                          uint16_t port, int tls);
 /* Connections from addr (the per-address limit). */
 unsigned fota_devchan_conn_count(struct fota_devchan *ch, const char *addr);
+/* A new connection from addr:port was turned away (why): counted, and
+ * logged at WARN at most once a second per reason with the count since. */
+void fota_devchan_conn_refused(struct fota_devchan *ch, enum fota_devchan_refusal why,
+                               const char *addr, uint16_t port, unsigned limit);
+/* Closes up to n anonymous connections, newest first (the oldest are about
+ * to identify or to meet their deadline, and a TLS handshake under way is
+ * not thrown away for a newcomer). Returns how many. */
+size_t fota_devchan_conn_shed(struct fota_devchan *ch, size_t n, const char *reason);
 /* Frees c (ch->closed is told first); an online device goes offline. */
 void fota_devchan_conn_free(struct fota_dconn *c);
 /* Closes the anonymous connections whose hello deadline has passed

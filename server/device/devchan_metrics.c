@@ -8,6 +8,9 @@
 static const char *const refused_labels[FOTA_DC_REFUSED_N] = {
     [FOTA_DC_REFUSED_PER_ADDR] = "listener=\"device\",reason=\"per_addr\"",
     [FOTA_DC_REFUSED_DRAINING] = "listener=\"device\",reason=\"draining\"",
+    [FOTA_DC_REFUSED_RESERVE] = "listener=\"device\",reason=\"reserve\"",
+    [FOTA_DC_REFUSED_ANONYMOUS] = "listener=\"device\",reason=\"anonymous\"",
+    [FOTA_DC_REFUSED_SHED] = "listener=\"device\",reason=\"shed\"",
     [FOTA_DC_REFUSED_HELLO_TIMEOUT] = "listener=\"device\",reason=\"hello_timeout\"",
     [FOTA_DC_REFUSED_BAD_FRAME] = "listener=\"device\",reason=\"bad_frame\"",
     [FOTA_DC_REFUSED_TOO_LONG] = "listener=\"device\",reason=\"too_long\"",

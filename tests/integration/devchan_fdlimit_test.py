@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""devchan_fdlimit_test.py - fotad under `prlimit --nofile=256` while a flood keeps 400
+device-channel connections open (each re-opened as soon as fotad closes it, each sending a
+newline every 0.3 s and never identifying): the REST API keeps answering (the device channel
+leaves the last descriptors of the limit to the rest of fotad and sheds the newest anonymous
+connections first), a device identified before the flood keeps its connection and is
+answered, the refusals are logged at most once a second per reason (no "Error from accept()
+call" storm), and once the flood stops a device identifies again."""
+import os
+import select
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fotatest  # noqa: E402
+from devchan_util import StockDevice, beacon_frame, check, first_frame, wait_for  # noqa: E402
+
+NOFILE = 256
+FLOOD = 400
+
+
+class Flood(threading.Thread):
+    """Holds up to FLOOD connections to port; every one fotad closes is opened again."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port = port
+        self.stop = threading.Event()
+        self.socks = []
+        self.opened = self.closed_by_server = 0
+
+    def open_one(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", self.port))
+        self.socks.append(s)
+        self.opened += 1
+
+    def run(self):
+        last_nl = 0.0
+        while not self.stop.is_set():
+            while len(self.socks) < FLOOD:
+                self.open_one()
+            r, _, _ = select.select(self.socks, [], [], 0.05)
+            for s in r:
+                try:
+                    data = s.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    s.close()
+                    self.socks.remove(s)
+                    self.closed_by_server += 1
+            if time.monotonic() - last_nl >= 0.3:
+                last_nl = time.monotonic()
+                for s in list(self.socks):
+                    try:
+                        s.send(b"\n")
+                    except OSError:
+                        pass
+        for s in self.socks:
+            s.close()
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def main():
+    d = fotatest.Fotad(extra=["--device-max-per-addr", "100000", "--http-timeout", "3"],
+                       log_level="info")
+    d.args[:0] = ["prlimit", "--nofile=%d" % NOFILE, "--"]
+    d.start()
+    flood = None
+    try:
+        pid = d.create_product()["id"]
+        a, b = d.create_device(pid, name="a"), d.create_device(pid, name="b")
+        ka, kb = a["master_device_key"], b["master_device_key"]
+        dev_a = StockDevice(d.device_port, ka)
+        dev_a.send(first_frame(1, ka))
+        check('"status": 200' in dev_a.recv_msg(), "identify a")
+
+        flood = Flood(d.device_port)
+        flood.start()
+        t0 = time.monotonic()
+        # Saturated: fotad turns new connections away (at most half the descriptors left
+        # after the reserve go to connections not identified yet: 120 of 256 - 16).
+        d.wait_log(r'device connection refused conn=\d+ dev=0 peer=127\.0\.0\.1:\d+ '
+                   r'reason="too many connections not identified" device_max_anonymous=120 '
+                   r'refused=\d+', 20)
+        # ... for more than a second (a second line, counting what the first one held back).
+        wait_for(lambda: d.count_log(r'device connection refused .*reason="too many connections '
+                                     r'not identified"') >= 2, 20, "a sustained flood")
+        peak_fds, peak_rss = open_fds(d.proc.pid), rss_kb(d.proc.pid)
+
+        # The REST API answers throughout, one request after another.
+        for i in range(10):
+            st, _, j = d.api("GET", "/v1/products/")
+            check(st == 200, "REST API during the flood: %s %r" % (st, j))
+        # The device identified before the flood is answered on its connection.
+        dev_a.send(beacon_frame(ka))
+        check("ping success" in dev_a.recv_msg(), "identified device during the flood")
+        elapsed = time.monotonic() - t0
+        peak_fds = max(peak_fds, open_fds(d.proc.pid))
+        peak_rss = max(peak_rss, rss_kb(d.proc.pid))
+        check(peak_fds <= NOFILE, "fotad holds %d descriptors" % peak_fds)
+
+        flood.stop.set()
+        flood.join(10)
+        check(not flood.is_alive(), "flood thread did not stop")
+
+        # After the flood a device identifies again (its connection finds room).
+        def identified():
+            try:
+                dev = StockDevice(d.device_port, kb)
+                dev.send(first_frame(2, kb))
+                ok = '"status": 200' in dev.recv_msg(timeout=2)
+                dev.close()
+                return ok
+            except (OSError, fotatest.TestFailure):
+                return False
+        wait_for(identified, 15, "device b identifying after the flood")
+        dev_a.close()
+
+        log = d.log_text()
+        check("Error from accept() call" not in log, "libevent's accept error storm in the log")
+        total = time.monotonic() - t0
+        for reason in ("descriptors short", "too many connections not identified"):
+            n = d.count_log(r'device connection refused .*reason="%s"' % reason)
+            check(n <= total + 2, "%d refusal lines (%s) in %.1f s: more than one a second"
+                  % (n, reason, total))
+        print("flood: %d connections opened, %d closed by fotad in %.1f s; fotad peak: %d "
+              "descriptors, %d KB RSS" % (flood.opened, flood.closed_by_server, elapsed,
+                                          peak_fds, peak_rss))
+    finally:
+        if flood is not None:
+            flood.stop.set()
+        d.stop()
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
