@@ -291,6 +291,7 @@ struct fota_http *fota_http_new(struct fota_server *srv)
     h->srv = srv;
     srv->http = h;
     h->upload_memory = fota_http_conf(srv)->upload_memory;
+    h->stream_memory = fota_http_conf(srv)->stream_memory;
     fota_http__trim_init(h);
     int n = srv->nloops > 0 ? srv->nloops : 1;
     for (int i = 0; i < n; i++) {
@@ -325,6 +326,7 @@ void fota_http_reload(struct fota_http *h)
 {
     const struct fota_http_conf *c = fota_http_conf(h->srv);
     __atomic_store_n(&h->upload_memory, c->upload_memory, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->stream_memory, c->stream_memory, __ATOMIC_RELAXED);
     for (int i = 0; i < h->nloops; i++) {
         struct http_loop *hl = h->loops[i];
         if (i > 0 && h->srv->workers_running >= i) {

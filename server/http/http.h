@@ -82,6 +82,7 @@ struct fota_http_conf {
     int      https_port;        /* only used when tls_cert and tls_key are set */
     uint64_t max_upload;        /* largest request body, bytes */
     uint64_t upload_memory;     /* upload bodies held at once, bytes */
+    uint64_t stream_memory;     /* unsent event-stream bytes of all streams, bytes */
     unsigned http_timeout;      /* s: idle/read timeout of a connection */
     unsigned workers;           /* HTTP event loops, 0 = one per core */
 };
@@ -99,7 +100,8 @@ int fota_http_listen(struct fota_http *h);
 void fota_http_drain(struct fota_http *h);
 /* 1 while requests or connections seen by the server are still open. */
 int fota_http_busy(const struct fota_http *h);
-/* Applies reloadable settings (max_upload, upload_memory, http_timeout). */
+/* Applies reloadable settings (max_upload, upload_memory, stream_memory,
+ * http_timeout). */
 void fota_http_reload(struct fota_http *h);
 /* Closes every connection and frees the server; srv->http becomes NULL. */
 void fota_http_free(struct fota_http *h);
@@ -176,9 +178,12 @@ void fota_req_release(struct fota_req *r);
  * closed(ud) is called once in either case (after which r is invalid). */
 typedef void (*fota_stream_closed_cb)(void *ud);
 int fota_req_stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *ud);
-/* Sends bytes as one chunk: 0. If more than FOTA_STREAM_BACKLOG_MAX bytes
- * are still unsent, the stream is ended instead (closed() runs) and the
- * result is FOTA_ECLOSED: r is invalid then and must not be used again. */
+/* Sends bytes as one chunk: 0. A reader that does not keep up is cut off
+ * (its connection closed, its unsent bytes freed, closed() run): when more
+ * than FOTA_STREAM_BACKLOG_MAX bytes of its stream are unsent, or when the
+ * unsent bytes of all streams exceed stream_memory (the streams furthest
+ * behind go first). When r's own stream is cut the result is FOTA_ECLOSED:
+ * r is invalid then and must not be used again. */
 #define FOTA_STREAM_BACKLOG_MAX (4u << 20)
 int fota_req_stream_send(struct fota_req *r, const char *data, size_t len);
 /* Ends the stream (calls closed). */

@@ -42,6 +42,7 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
         struct fota_req *r = c->stream;
         fota_stream_closed_cb cb = c->closed;
         void *ud = c->closed_ud;
+        fota_http__stream_forget(c);
         c->stream = NULL;
         /* A failed connection detaches an unfinished request and leaves it
          * to us (libevent frees it in send_reply_end when it has no

@@ -61,6 +61,10 @@ struct conn {
     struct fota_req *stream;       /* open event stream on it, if any */
     fota_stream_closed_cb closed;
     void *closed_ud;
+    struct evbuffer_cb_entry *stream_cb;   /* counts its unsent bytes (backlog) */
+    size_t backlog;                /* of the stream: output not yet taken by the kernel */
+    int stream_framing;            /* 1 chunked, 0 raw (HTTP/1.0), -1 no body (HEAD) */
+    struct conn *sprev, *snext;    /* http_loop.streams */
     struct conn *next;             /* same bucket of http_loop.buckets */
 };
 
@@ -78,6 +82,7 @@ struct http_loop {
     int nbound;
     int fd_plain, fd_tls;          /* bound by fota_http_listen, not yet accepted on */
     struct conn *buckets[CONN_BUCKETS];
+    struct conn *streams;          /* connections carrying an event stream */
     uint64_t conns_created;        /* bufferevents handed to evhttp */
     uint64_t conns_tracked;        /* of those, seen with a request */
     uint64_t conns_open;           /* tracked and not yet closed */
@@ -108,6 +113,9 @@ struct fota_http {
     uint64_t next_conn;            /* atomic */
     int draining;                  /* atomic */
     uint64_t upload_memory;        /* atomic: the setting (SIGHUP changes it) */
+    uint64_t stream_memory;        /* atomic: the setting (SIGHUP changes it) */
+    int64_t stream_bytes;          /* atomic: unsent stream bytes of every loop */
+    int64_t nstreams;              /* atomic: open streams of every loop */
     uint64_t body_reserved;        /* atomic: upload bytes held by every loop */
     struct event *trim;            /* main loop: gives freed memory back */
     struct fota_metric m_refused[HTTP_REFUSED_N];
@@ -144,6 +152,10 @@ void fota_http__fresh_sweep(evutil_socket_t fd, short what, void *arg);
 /* evhttp's bufferevent factories for plain and TLS listeners. */
 struct bufferevent *fota_http__plain_bevcb(struct event_base *base, void *arg);
 struct bufferevent *fota_http__tls_bevcb(struct event_base *base, void *arg);
+
+/* Event streams (http_req.c): a stream's connection closes (conn_closed)
+ * or its stream ends: its backlog stops counting. */
+void fota_http__stream_forget(struct conn *c);
 
 /* The gate (http_gate.c). Starts watching a new connection's input and
  * output (the first head's deadline counts from now). */

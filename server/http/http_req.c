@@ -128,6 +128,91 @@ void fota_req_release(struct fota_req *r)
 
 /* ---------------------------------------------------------------- streams */
 
+/* Counts a stream's unsent bytes: what enters its output buffer minus what
+ * the kernel took. */
+static void stream_out_cb(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct conn *c = arg;
+    (void)out;
+    int64_t delta = (int64_t)info->n_added - (int64_t)info->n_deleted;
+    c->backlog = (size_t)((int64_t)c->backlog + delta);
+    __atomic_add_fetch(&c->h->hh->stream_bytes, delta, __ATOMIC_RELAXED);
+}
+
+static void stream_count(struct conn *c)
+{
+    struct http_loop *h = c->h;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    c->backlog = evbuffer_get_length(out);
+    __atomic_add_fetch(&h->hh->stream_bytes, (int64_t)c->backlog, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&h->hh->nstreams, 1, __ATOMIC_RELAXED);
+    c->stream_cb = evbuffer_add_cb(out, stream_out_cb, c);
+    c->sprev = NULL;
+    c->snext = h->streams;
+    if (c->snext)
+        c->snext->sprev = c;
+    h->streams = c;
+}
+
+void fota_http__stream_forget(struct conn *c)
+{
+    struct http_loop *h = c->h;
+    if (!c->stream_cb)
+        return;
+    evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->stream_cb);
+    c->stream_cb = NULL;
+    __atomic_sub_fetch(&h->hh->stream_bytes, (int64_t)c->backlog, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&h->hh->nstreams, 1, __ATOMIC_RELAXED);
+    c->backlog = 0;
+    if (c->sprev)
+        c->sprev->snext = c->snext;
+    else
+        h->streams = c->snext;
+    if (c->snext)
+        c->snext->sprev = c->sprev;
+    c->sprev = c->snext = NULL;
+}
+
+/* Cuts a stream off: its connection closes at once and its unsent bytes are
+ * freed (ending it politely would keep them until the reader reads them, or
+ * until the write timeout). conn_closed runs its closed callback. */
+static void stream_cut(struct conn *c, const char *why, unsigned long long limit)
+{
+    struct fota_req *r = c->stream;
+    FOTA_WARN("http stream cut off: too slow req=%" PRIu64 " conn=%" PRIu64 " backlog=%zu "
+              "reason=%s limit=%llu all_streams=%lld", r ? r->id : 0, c->id, c->backlog, why,
+              limit, (long long)__atomic_load_n(&c->h->hh->stream_bytes, __ATOMIC_RELAXED));
+    evhttp_connection_free(c->evcon);
+}
+
+/* While the unsent bytes of all streams exceed stream_memory, cuts this
+ * loop's stream furthest behind, if it is behind the average of all (the
+ * worse ones of other loops go on their next send), or whatever its place
+ * once the excess passes a quarter (another loop may be slow to send) when
+ * it holds 64 KiB or more. 1 when `self` was cut. */
+static int streams_over_budget(struct http_loop *h, struct conn *self)
+{
+    struct fota_http *hh = h->hh;
+    uint64_t cap = __atomic_load_n(&hh->stream_memory, __ATOMIC_RELAXED);
+    int cut_self = 0;
+    for (;;) {
+        int64_t total = __atomic_load_n(&hh->stream_bytes, __ATOMIC_RELAXED);
+        int64_t n = __atomic_load_n(&hh->nstreams, __ATOMIC_RELAXED);
+        if (total <= (int64_t)cap || n <= 0)
+            return cut_self;
+        struct conn *worst = NULL;
+        for (struct conn *c = h->streams; c; c = c->snext)
+            if (!worst || c->backlog > worst->backlog)
+                worst = c;
+        int behind = worst && (int64_t)worst->backlog * n >= total;
+        int far_over = worst && total > (int64_t)(cap + cap / 4) && worst->backlog >= 65536;
+        if (!worst || worst->backlog == 0 || (!behind && !far_over))
+            return cut_self;
+        cut_self |= worst == self;
+        stream_cut(worst, "stream_memory", (unsigned long long)cap);
+    }
+}
+
 /* sse: an event stream (its content type, no caching); else a body stream
  * whose headers the handler set, closed after its end. */
 static int stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *ud, int sse)
@@ -154,6 +239,10 @@ static int stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *
     c->closed_ud = ud;
     fota_http__log_reply(r, 200, 0);
     evhttp_send_reply_start(r->ev, 200, "OK");
+    const char *te = evhttp_find_header(oh, "Transfer-Encoding");
+    c->stream_framing = r->head ? -1 : te && strcmp(te, "chunked") == 0;
+    if (sse)   /* body streams pace themselves (fota_req_stream_send_buf) */
+        stream_count(c);
     return 0;
 }
 
@@ -187,21 +276,27 @@ void fota_req_stream_send_buf(struct fota_req *r, struct evbuffer *buf,
 int fota_req_stream_send(struct fota_req *r, const char *data, size_t len)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    struct conn *c = evcon && r->hloop ? fota_http__conn_track(r->hloop, evcon) : NULL;
+    if (!c || c->stream != r || !len)
+        return 0;
     /* A reader that does not keep up is cut off rather than buffered forever. */
-    if (bev && evbuffer_get_length(bufferevent_get_output(bev)) > FOTA_STREAM_BACKLOG_MAX) {
-        FOTA_WARN("http stream too slow, closing req=%" PRIu64 " conn=%" PRIu64 " backlog=%zu",
-                  r->id, r->conn_id, evbuffer_get_length(bufferevent_get_output(bev)));
-        fota_req_stream_end(r);
+    if (c->backlog > FOTA_STREAM_BACKLOG_MAX) {
+        stream_cut(c, "backlog", FOTA_STREAM_BACKLOG_MAX);
         return FOTA_ECLOSED;
     }
-    struct evbuffer *b = evbuffer_new();
-    if (!b)
-        return FOTA_ENOMEM;
-    evbuffer_add(b, data, len);
-    evhttp_send_reply_chunk(r->ev, b);
-    evbuffer_free(b);
-    return 0;
+    /* The chunk goes straight into the connection's output (what
+     * evhttp_send_reply_chunk writes, without a buffer of its own per event,
+     * whose chain would hold twice the bytes): events fill its chains. The
+     * bufferevent writes it (evhttp_send_reply_start enabled writing). */
+    if (c->stream_framing >= 0) {
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        if (c->stream_framing)
+            evbuffer_add_printf(out, "%zx\r\n", len);
+        evbuffer_add(out, data, len);
+        if (c->stream_framing)
+            evbuffer_add(out, "\r\n", 2);
+    }
+    return streams_over_budget(c->h, c) ? FOTA_ECLOSED : 0;
 }
 
 void fota_req_stream_end(struct fota_req *r)
@@ -214,6 +309,7 @@ void fota_req_stream_end(struct fota_req *r)
     if (c && c->stream == r) {
         cb = c->closed;
         ud = c->closed_ud;
+        fota_http__stream_forget(c);
         c->stream = NULL;
     }
     evhttp_send_reply_end(r->ev);
@@ -221,4 +317,3 @@ void fota_req_stream_end(struct fota_req *r)
     if (cb)
         cb(ud);
 }
-
