@@ -313,7 +313,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     char pb[80];
-    FOTA_DEBUG("device connected conn=%llu peer=%s tls=%d", (unsigned long long)c->id,
+    FOTA_DEBUG("device connected conn=%llu dev=0 peer=%s tls=%d", (unsigned long long)c->id,
                fota_devchan_conn_peer(c, pb, sizeof pb), tls);
 }
 

@@ -73,8 +73,9 @@ int fota_devchan_push(struct fota_dconn *c, struct fota_command *cmd)
         cmd->nonce = fota_devchan_nonce();
     int n = encode(c->ch, cmd, buf, sizeof buf);
     if (n < 0) {
-        FOTA_WARN("command not encodable cmd=%lld dev=%lld action=%s error=%s", (long long)cmd->id,
-                  (long long)cmd->device_id, cmd->action, fota_errname(n));
+        FOTA_WARN("command not encodable conn=%llu dev=%lld cmd=%lld action=%s error=%s",
+                  (unsigned long long)c->id, (long long)cmd->device_id, (long long)cmd->id,
+                  cmd->action, fota_errname(n));
         cmd->state = FOTA_CMD_FAILED;
         json_decref(cmd->result);
         cmd->result = json_pack("{s:s}", "error", fota_errname(n));
