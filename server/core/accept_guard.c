@@ -79,11 +79,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     evutil_closesocket(fd);
 }
 
-static void error_cb(struct evconnlistener *l, void *ud)
+static void guard_failure(struct fota_accept_guard *g, int e)
 {
-    struct fota_accept_guard *g = ud;
-    int e = EVUTIL_SOCKET_ERROR();
-    (void)l;
     g->last_err = e;
     g->unlogged++;
     if (!want_of_descriptors(e)) {
@@ -102,6 +99,32 @@ static void error_cb(struct evconnlistener *l, void *ud)
     evtimer_add(g->retry, &tv);
     g->backoff_ms = g->backoff_ms * 2 > FOTA_ACCEPT_BACKOFF_MAX_MS ? FOTA_ACCEPT_BACKOFF_MAX_MS
                                                                    : g->backoff_ms * 2;
+}
+
+static void error_cb(struct evconnlistener *l, void *ud)
+{
+    (void)l;
+    guard_failure(ud, EVUTIL_SOCKET_ERROR());
+}
+
+/* Adopted listeners of this thread's loop: their callbacks' argument is
+ * their owner's, so their errors find the guard here. */
+#define ADOPTED_MAX 16
+static _Thread_local struct {
+    struct evconnlistener *l;
+    struct fota_accept_guard *g;
+} adopted[ADOPTED_MAX];
+static _Thread_local int nadopted;
+
+static void adopted_error_cb(struct evconnlistener *l, void *ud)
+{
+    int e = EVUTIL_SOCKET_ERROR();
+    (void)ud;
+    for (int i = 0; i < nadopted; i++)
+        if (adopted[i].l == l) {
+            guard_failure(adopted[i].g, e);
+            return;
+        }
 }
 
 struct fota_accept_guard *fota_accept_guard_new(struct event_base *base, const char *proto,
@@ -127,6 +150,11 @@ void fota_accept_guard_free(struct fota_accept_guard *g)
 {
     if (!g)
         return;
+    for (int i = 0; i < nadopted;)   /* this thread's entries (the others' die with it) */
+        if (adopted[i].g == g)
+            adopted[i] = adopted[--nadopted];
+        else
+            i++;
     event_free(g->retry);
     free(g);
 }
@@ -155,6 +183,26 @@ int fota_accept_guard_watch(struct fota_accept_guard *g, struct evconnlistener *
     evconnlistener_set_cb(l, accept_cb, g);
     evconnlistener_set_error_cb(l, error_cb);
     return 0;
+}
+
+int fota_accept_guard_adopt(struct fota_accept_guard *g, struct evconnlistener *l)
+{
+    if (g->nlst == FOTA_ACCEPT_GUARD_MAX || nadopted == ADOPTED_MAX)
+        return FOTA_ETOOBIG;
+    g->lst[g->nlst] = l;
+    g->cb[g->nlst] = NULL;
+    g->cb_ud[g->nlst] = NULL;
+    g->nlst++;
+    adopted[nadopted].l = l;
+    adopted[nadopted].g = g;
+    nadopted++;
+    evconnlistener_set_error_cb(l, adopted_error_cb);
+    return 0;
+}
+
+void fota_accept_guard_accepted(struct fota_accept_guard *g)
+{
+    g->backoff_ms = FOTA_ACCEPT_BACKOFF_MIN_MS;
 }
 
 int fota_accept_guard_short(const struct fota_accept_guard *g, int fd)

@@ -8,7 +8,9 @@
  * enables them again after a back-off (FOTA_ACCEPT_BACKOFF_MIN_MS doubling
  * to FOTA_ACCEPT_BACKOFF_MAX_MS, back to the minimum after an accept that
  * succeeds), logging at most one WARN a second with the failures counted.
- * HTTP and legacy listeners can take one the same way.
+ * HTTP and legacy listeners can take one the same way; a listener whose
+ * accept callback is someone else's (evhttp's) is adopted instead: the
+ * guard takes only its errors, and the owner reports each connection.
  *
  * It also keeps a reserve: fota_accept_guard_short() tells whether a socket
  * just accepted lies within the last descriptors of the open-file limit,
@@ -58,6 +60,15 @@ void fota_accept_guard_close(struct fota_accept_guard *g);
  * FOTA_ETOOBIG beyond FOTA_ACCEPT_GUARD_MAX listeners. */
 int fota_accept_guard_watch(struct fota_accept_guard *g, struct evconnlistener *l,
                             evconnlistener_cb cb, void *ud);
+/* Puts l, whose accept callback and its argument stay its owner's (an
+ * evhttp listener's), under g for its errors only: a failure for want of
+ * descriptors pauses it as a watched one. The owner calls
+ * fota_accept_guard_accepted for each connection it gets. On the loop's
+ * thread (the errors find g through a registry of that thread). 0, or
+ * FOTA_ETOOBIG beyond FOTA_ACCEPT_GUARD_MAX listeners. */
+int fota_accept_guard_adopt(struct fota_accept_guard *g, struct evconnlistener *l);
+/* A connection was accepted on an adopted listener (resets the back-off). */
+void fota_accept_guard_accepted(struct fota_accept_guard *g);
 /* 1 when fd, a socket just accepted, lies within the reserve (fd >= limit
  * - reserve). Linux hands out the lowest free number, so then at least fd
  * descriptors are open and fewer than the reserve are left. */

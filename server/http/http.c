@@ -70,7 +70,8 @@ static void route_call_main(void *arg)
 
 /* A refusal decided on the request's head (http_gate.c): the reply closes
  * the connection, whose unread body would otherwise be taken for the next
- * request. */
+ * request. A 503 sheds load: the gate and the admission log those once a
+ * second with a count, so the reply's own lines go to DEBUG. */
 static void reply_refused(struct fota_req *r, int status, const char *why, unsigned retry_after)
 {
     struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
@@ -80,7 +81,14 @@ static void reply_refused(struct fota_req *r, int status, const char *why, unsig
         snprintf(ra, sizeof(ra), "%u", retry_after);
         evhttp_add_header(oh, "Retry-After", ra);
     }
-    fota_reply_error(r, status, "%s", why);
+    if (status < 500) {
+        fota_reply_error(r, status, "%s", why);
+        return;
+    }
+    r->quiet = 1;
+    json_t *j = json_object();
+    json_object_set_new(j, "message", json_string(why));
+    fota_reply_json(r, status, j);
 }
 
 /* The request as handlers see it: peer, ids, method, decoded path, query.
@@ -254,6 +262,7 @@ static void loop_free(struct http_loop *hl)
     fota_http_errpages_free(&hl->errpages);
     while (hl->fresh)
         fota_http__fresh_unlink(hl, hl->fresh);
+    fota_http__admit_free(hl);
     if (hl->sweep)
         event_free(hl->sweep);
     for (unsigned b = 0; b < CONN_BUCKETS; b++) {
@@ -292,6 +301,7 @@ struct fota_http *fota_http_new(struct fota_server *srv)
     srv->http = h;
     h->upload_memory = fota_http_conf(srv)->upload_memory;
     h->stream_memory = fota_http_conf(srv)->stream_memory;
+    h->max_per_addr = fota_http_conf(srv)->max_per_addr;
     fota_http__trim_init(h);
     int n = srv->nloops > 0 ? srv->nloops : 1;
     for (int i = 0; i < n; i++) {
@@ -327,6 +337,7 @@ void fota_http_reload(struct fota_http *h)
     const struct fota_http_conf *c = fota_http_conf(h->srv);
     __atomic_store_n(&h->upload_memory, c->upload_memory, __ATOMIC_RELAXED);
     __atomic_store_n(&h->stream_memory, c->stream_memory, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->max_per_addr, c->max_per_addr, __ATOMIC_RELAXED);
     for (int i = 0; i < h->nloops; i++) {
         struct http_loop *hl = h->loops[i];
         if (i > 0 && h->srv->workers_running >= i) {
@@ -374,6 +385,8 @@ static int loop_accept(struct http_loop *hl)
     if (!hl->sweep)
         hl->sweep = evtimer_new(fota_loop_base(hl->loop), fota_http__fresh_sweep, hl);
     loop_reload(hl);
+    if (r == 0 && !hl->guard)
+        r = fota_http__admit_init(hl);
     return hl->sweep ? r : FOTA_ENOMEM;
 }
 
@@ -463,6 +476,7 @@ static void loop_drain(struct http_loop *h)
             return;
     }
     h->nbound_pending = 0;
+    fota_http__admit_close(h);   /* no back-off enables the listeners again */
     for (int i = 0; i < h->nbound; i++)
         evhttp_del_accept_socket(h->bound_on[i], h->bound[i]);
     h->nbound = 0;

@@ -83,6 +83,7 @@ struct fota_http_conf {
     uint64_t max_upload;        /* largest request body, bytes */
     uint64_t upload_memory;     /* upload bodies held at once, bytes */
     uint64_t stream_memory;     /* unsent event-stream bytes of all streams, bytes */
+    unsigned max_per_addr;      /* connections from one address (all loops) */
     unsigned http_timeout;      /* s: idle/read timeout of a connection */
     unsigned workers;           /* HTTP event loops, 0 = one per core */
 };

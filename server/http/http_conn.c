@@ -16,6 +16,7 @@
 static void conn_free(struct conn *c)
 {
     fota_http__gate_cleanup(c);
+    fota_http__admit_closed(c);
     free(c);
 }
 
@@ -71,6 +72,7 @@ static void fresh_remove(struct http_loop *h, struct conn *c)
     if (c->fnext)
         c->fnext->fprev = c->fprev;
     c->fprev = c->fnext = c->fhnext = NULL;
+    fota_http__admit_fresh_gone(c);
     bufferevent_decref(c->bev);
     loop_busy_update(h);
 }
@@ -128,9 +130,10 @@ void fota_http__fresh_unlink(struct http_loop *h, struct conn *c)
 void fota_http__fresh_sweep(evutil_socket_t fd, short what, void *arg)
 {
     struct http_loop *h = arg;
-    struct conn *c = h->fresh;
     (void)fd;
     (void)what;
+    fota_http__admit_silent(h);
+    struct conn *c = h->fresh;
     while (c) {
         struct conn *next = c->fnext;
         bufferevent_data_cb rd = NULL, wr = NULL;
@@ -165,6 +168,7 @@ static struct bufferevent *fresh_add(struct http_loop *h, struct bufferevent *be
     c->fhnext = h->fresh_hash[b];
     h->fresh_hash[b] = c;
     h->conns_created++;
+    fota_http__admit_new(c);
     loop_busy_update(h);
     if (h->sweep && !event_pending(h->sweep, EV_TIMEOUT, NULL)) {
         static const struct timeval tv = { 0, 100000 };

@@ -51,6 +51,8 @@ static int give_back(void)
 #define HEAD_MAX 16384           /* evhttp's header limit (loop_reload): beyond, it refuses */
 #define LINE_KEEP 256            /* bytes of a line the parser needs */
 #define UPLOAD_RETRY_S 5         /* Retry-After when upload_memory is full */
+#define DESCRIPTORS_RETRY_S 5    /* Retry-After for a keyless request on probation */
+#define PROBATION_MS 1000        /* a head on probation: this long, from the accept */
 #define TRIM_DELAY_S 1
 
 /* n bytes at p into dst (evbuffer_peek: whatever the buffer's freeze state). */
@@ -67,8 +69,7 @@ static int copy_at(struct evbuffer *in, struct evbuffer_ptr *p, char *dst, size_
     return got == n ? 0 : -1;
 }
 
-/* The evhttp connection of a bufferevent evhttp still owns, else NULL. */
-static struct evhttp_connection *gate_evcon(const struct conn *c)
+struct evhttp_connection *fota_http__conn_evcon(const struct conn *c)
 {
     bufferevent_data_cb rd = NULL, wr = NULL;
     bufferevent_event_cb ev = NULL;
@@ -99,18 +100,20 @@ static void set_limit(struct gate *g, struct evhttp_connection *evcon, uint64_t 
 }
 
 /* The request is refused with status: evhttp reads none of its body (its
- * 413 becomes this reply), or dispatch answers a body-less one. */
-static void refuse(struct gate *g, struct evhttp_connection *evcon, int status, unsigned retry,
-                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void refuse(struct gate *g, struct evhttp_connection *evcon, int status, unsigned retry,
-                   const char *fmt, ...)
+ * 413 becomes this reply), or dispatch answers a body-less one. Counted
+ * by its status, unless counted already (counted = 1). */
+static void refuse(struct conn *c, struct evhttp_connection *evcon, int status, unsigned retry,
+                   int counted, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void refuse(struct conn *c, struct evhttp_connection *evcon, int status, unsigned retry,
+                   int counted, const char *fmt, ...)
 {
+    struct gate *g = &c->g;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(g->why, sizeof(g->why), fmt, ap);
     va_end(ap);
-    fota_http__refused(((struct conn *)(void *)((char *)g - offsetof(struct conn, g)))->h->hh,
-                       status);
+    if (!counted)
+        fota_http__refused(c->h->hh, status);
     g->hint.status = status;
     g->hint.message = g->why;
     g->hint.retry_after = retry;
@@ -170,23 +173,23 @@ static void decide_upload(struct conn *c, struct evhttp_connection *evcon)
     struct fota_key key;
 
     if (hd->auth_len < 0) {
-        refuse(g, evcon, 401, 0, "missing Authorization: token KEY (a body over %u bytes is an "
+        refuse(c, evcon, 401, 0, 0, "missing Authorization: token KEY (a body over %u bytes is an "
                "upload: it needs the admin key)", FOTA_HTTP_SMALL_BODY);
         return;
     }
     if (hd->auth_len > FOTA_HEAD_AUTH_MAX || fota_key_from_header(hd->auth, &k, &klen) != 0) {
         if (hd->auth_len <= FOTA_HEAD_AUTH_MAX && fota_http_head_auth_other(hd->auth, (size_t)hd->auth_len))
-            refuse(g, evcon, 401, 0, "the Authorization scheme is token: Authorization: token KEY");
+            refuse(c, evcon, 401, 0, 0, "the Authorization scheme is token: Authorization: token KEY");
         else
-            refuse(g, evcon, 401, 0, "invalid key");
+            refuse(c, evcon, 401, 0, 0, "invalid key");
         return;
     }
     if (fota_server_key_lookup(srv, k, klen, &key) != 0) {
-        refuse(g, evcon, 401, 0, "invalid key");
+        refuse(c, evcon, 401, 0, 0, "invalid key");
         return;
     }
     if (key.kind != FOTA_KEY_ADMIN) {
-        refuse(g, evcon, 403, 0, "a body over %u bytes is an upload: it needs the admin key",
+        refuse(c, evcon, 403, 0, 0, "a body over %u bytes is an upload: it needs the admin key",
                FOTA_HTTP_SMALL_BODY);
         return;
     }
@@ -195,13 +198,13 @@ static void decide_upload(struct conn *c, struct evhttp_connection *evcon)
         return;
     }
     if (!hd->chunked && fota_blob_room(srv->blobs, hd->cl) != 0) {   /* blob.h: leave disk_reserve */
-        refuse(g, evcon, 507, 0, "no space left on device for an upload of %llu bytes",
+        refuse(c, evcon, 507, 0, 0, "no space left on device for an upload of %llu bytes",
                (unsigned long long)hd->cl);
         return;
     }
     uint64_t n = hd->chunked ? max_upload : hd->cl;
     if (budget_take(c->h->hh, n) != 0) {
-        refuse(g, evcon, 503, UPLOAD_RETRY_S, "uploads in flight fill upload_memory (%llu "
+        refuse(c, evcon, 503, UPLOAD_RETRY_S, 0, "uploads in flight fill upload_memory (%llu "
                "bytes): retry later", (unsigned long long)__atomic_load_n(
                    &c->h->hh->upload_memory, __ATOMIC_RELAXED));
         return;
@@ -210,16 +213,37 @@ static void decide_upload(struct conn *c, struct evhttp_connection *evcon)
     set_limit(g, evcon, max_upload, 1);
 }
 
+/* 1 when the head carries `Authorization: token KEY` of a known key. */
+static int valid_key(const struct conn *c)
+{
+    const struct fota_http_head *hd = &c->g.head;
+    const char *k = NULL;
+    size_t klen = 0;
+    struct fota_key key;
+    return hd->auth_len >= 0 && hd->auth_len <= FOTA_HEAD_AUTH_MAX &&
+           fota_key_from_header(hd->auth, &k, &klen) == 0 &&
+           fota_server_key_lookup(c->h->hh->srv, k, klen, &key) == 0;
+}
+
 /* The head is complete: the body limit for its request. */
 static void decide(struct conn *c, struct evhttp_connection *evcon)
 {
     struct gate *g = &c->g;
     struct fota_http_head *hd = &g->head;
 
+    if (g->hint.status > 0)
+        return;   /* refused before its head ended (admission) */
     if (hd->err) {
-        refuse(g, evcon, 400, 0, "%s", fota_http_head_errstr(hd->err));
+        refuse(c, evcon, 400, 0, 0, "%s", fota_http_head_errstr(hd->err));
         return;
     }
+    if (g->probation && !valid_key(c)) {
+        fota_http__admit_refused_key(c);
+        refuse(c, evcon, 503, DESCRIPTORS_RETRY_S, 1, "fotad is short of descriptors: only "
+               "requests with a key are served now");
+        return;
+    }
+    g->probation = 0;   /* the API, or a device: from here on as any other */
     if (hd->chunked || hd->cl > FOTA_HTTP_SMALL_BODY)
         decide_upload(c, evcon);
 }
@@ -232,7 +256,7 @@ static int head_line(struct conn *c, const char *line, size_t len, int cut, size
     g->head_bytes += len + eol;
     if (fota_http_head_line(&g->head, line, len, cut)) {
         g->reading_head = 0;
-        struct evhttp_connection *evcon = gate_evcon(c);
+        struct evhttp_connection *evcon = fota_http__conn_evcon(c);
         if (evcon)
             decide(c, evcon);
         return 1;
@@ -301,7 +325,8 @@ static void deadline(struct conn *c)
         }
         return;
     }
-    int64_t left = g->t0_ms + (int64_t)normal.tv_sec * 1000 - fota_clock_mono_ms();
+    int64_t span = g->probation ? PROBATION_MS : (int64_t)normal.tv_sec * 1000;
+    int64_t left = g->t0_ms + span - fota_clock_mono_ms();
     if (left < 1)
         left = 1;
     struct timeval tv = { (time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000) };
@@ -320,8 +345,22 @@ static void gate_in_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
         return;
     if (!g->t0_ms)
         g->t0_ms = fota_clock_mono_ms();   /* a keep-alive request's first byte */
+    if (!c->admitted && fota_http__admit_first_read(c)) {
+        struct evhttp_connection *evcon = fota_http__conn_evcon(c);
+        if (evcon)
+            refuse(c, evcon, 503, DESCRIPTORS_RETRY_S, 1, "too many connections from this "
+                   "address (http_max_per_addr)");
+        fota_http__gate_probation(c);   /* what is left of its head: a second */
+    }
     scan(c, in);
     if (g->reading_head || g->timeout_cut)
+        deadline(c);
+}
+
+void fota_http__gate_probation(struct conn *c)
+{
+    c->g.probation = 1;
+    if (c->g.reading_head)
         deadline(c);
 }
 

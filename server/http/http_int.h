@@ -16,6 +16,8 @@
 #include "http_route.h"
 #include "loop.h"
 
+struct fota_accept_guard;
+
 #define CONN_BITS 10
 #define CONN_BUCKETS (1u << CONN_BITS)
 #define MAX_LISTENERS 4
@@ -35,9 +37,38 @@ struct gate {
     size_t head_bytes;             /* the head's bytes so far */
     int64_t t0_ms;                 /* the head's first byte (the accept, for the first) */
     int timeout_cut;               /* the read timeout counts down to the head's deadline */
+    int probation;                 /* short of descriptors: 1 s for a head with a valid key */
     uint64_t reserved;             /* bytes of upload_memory held for this body */
     struct fota_http_errpage_hint hint;   /* bev, body limit, refusal status and message */
     char why[160];                 /* a refusal's message, when not static */
+};
+
+/* Why the HTTP server refused a request: fota_refused_total{listener="http"}. */
+enum {
+    HTTP_REFUSED_UNAUTHORIZED,     /* 401: no key, a malformed or unknown key */
+    HTTP_REFUSED_BAD_REQUEST,      /* 400 from the gate: ambiguous framing, %00 */
+    HTTP_REFUSED_UPLOAD_FORBIDDEN, /* 403 from the gate: an upload without the admin key */
+    HTTP_REFUSED_UPLOAD_MEMORY,    /* 503 from the gate: upload_memory is full */
+    HTTP_REFUSED_PER_ADDR,         /* closed at accept: http_max_per_addr */
+    HTTP_REFUSED_DESCRIPTORS,      /* short of descriptors: shed, or 503 without a key */
+    HTTP_REFUSED_N
+};
+
+/* Admission of one loop's connections (http_admit.c). */
+struct http_admit_log {
+    int64_t last_ms;               /* the reason's last line (fota_clock_mono_ms) */
+    uint64_t held;                 /* refusals since */
+};
+struct addr_slot;
+struct http_admit {
+    uint64_t nfresh;               /* connections that have not carried a request */
+    int64_t anon_bound;            /* anonymous connections beyond it are on probation */
+    int tracking;                  /* per-address counts kept (the loop is over its share) */
+    uint32_t epoch;                /* changes when tracking starts or stops */
+    struct addr_slot *slot;        /* per-address counts while tracking */
+    size_t cap, used;
+    uint64_t limit;                /* RLIMIT_NOFILE, for the logs */
+    struct http_admit_log log[HTTP_REFUSED_N];
 };
 
 /* One bufferevent handed to evhttp, from its creation to its close, with
@@ -54,6 +85,10 @@ struct conn {
     struct evbuffer_cb_entry *in_cb;   /* the gate's input watch */
     struct gate g;
     int tracked;
+    int admitted;                  /* seen by the admission after its accept */
+    int anonymous;                 /* counted in fota_http.anonymous */
+    uint64_t addr_key;             /* its address in the per-address counts, 0: not */
+    uint32_t addr_epoch;
     struct conn *fprev, *fnext;    /* fresh list */
     struct conn *fhnext;           /* same bucket of http_loop.fresh_hash */
     struct evhttp_connection *evcon;   /* tracked: */
@@ -93,16 +128,10 @@ struct http_loop {
     unsigned http_timeout;
     int drain_tries;
     struct fota_http_errpages errpages;   /* JSON for libevent's own error replies */
+    struct fota_accept_guard *guard;      /* its listeners when descriptors run short */
+    struct http_admit admit;
 };
 
-/* Why the HTTP server refused a request: fota_refused_total{listener="http"}. */
-enum {
-    HTTP_REFUSED_UNAUTHORIZED,     /* 401: no key, a malformed or unknown key */
-    HTTP_REFUSED_BAD_REQUEST,      /* 400 from the gate: ambiguous framing, %00 */
-    HTTP_REFUSED_UPLOAD_FORBIDDEN, /* 403 from the gate: an upload without the admin key */
-    HTTP_REFUSED_UPLOAD_MEMORY,    /* 503 from the gate: upload_memory is full */
-    HTTP_REFUSED_N
-};
 
 struct fota_http {
     struct fota_server *srv;
@@ -117,6 +146,9 @@ struct fota_http {
     int64_t stream_bytes;          /* atomic: unsent stream bytes of every loop */
     int64_t nstreams;              /* atomic: open streams of every loop */
     uint64_t body_reserved;        /* atomic: upload bytes held by every loop */
+    unsigned max_per_addr;         /* atomic: the setting http_max_per_addr */
+    int64_t anonymous;             /* atomic: admitted connections of every loop that have
+                                    * not carried a request */
     struct event *trim;            /* main loop: gives freed memory back */
     struct fota_metric m_refused[HTTP_REFUSED_N];
 };
@@ -125,6 +157,7 @@ struct fota_http {
  * status counted by its reason (any thread). */
 int fota_http__metrics_register(struct fota_http *h);
 void fota_http__refused(struct fota_http *h, int status);
+void fota_http__refused_as(struct fota_http *h, int reason);
 
 static inline void loop_busy_update(struct http_loop *h)
 {
@@ -156,6 +189,29 @@ struct bufferevent *fota_http__tls_bevcb(struct event_base *base, void *arg);
 /* Event streams (http_req.c): a stream's connection closes (conn_closed)
  * or its stream ends: its backlog stops counting. */
 void fota_http__stream_forget(struct conn *c);
+
+/* Admission (http_admit.c): the loop's guard and admission event, after its
+ * listeners are bound (0 or a FOTA_E*); closing its listeners (drain);
+ * freeing. A new fresh connection; one that stops being fresh; one closed. */
+int fota_http__admit_init(struct http_loop *h);
+void fota_http__admit_close(struct http_loop *h);
+void fota_http__admit_free(struct http_loop *h);
+void fota_http__admit_new(struct conn *c);
+/* Admits c at its first read, from its input callback: 1 when it is over its
+ * address's share (the gate refuses its request then). */
+int fota_http__admit_first_read(struct conn *c);
+/* Admits the fresh connections that have not sent a byte (the sweep), and
+ * closes those over their address's share. */
+void fota_http__admit_silent(struct http_loop *h);
+void fota_http__admit_fresh_gone(struct conn *c);
+void fota_http__admit_closed(struct conn *c);
+/* A request on probation came without a valid key (counted, logged). */
+void fota_http__admit_refused_key(struct conn *c);
+
+/* The evhttp connection of c while evhttp owns its bufferevent, else NULL. */
+struct evhttp_connection *fota_http__conn_evcon(const struct conn *c);
+/* c is on probation: its head within a second, with a valid key. */
+void fota_http__gate_probation(struct conn *c);
 
 /* The gate (http_gate.c). Starts watching a new connection's input and
  * output (the first head's deadline counts from now). */

@@ -21,6 +21,9 @@ static const struct fota_conf_opt http_rows[] = {
     { "stream_memory", FOTA_CONF_T_SIZE, ROW(stream_memory), "64M", 1024, 1ull << 36,
       FOTA_CONF_RELOAD,
       "Unsent bytes of all message streams (GET /v1/messages/?follow=true) together, bytes; beyond it the readers furthest behind are cut off (one stream is cut beyond 4 MiB anyway)." },
+    { "http_max_per_addr", FOTA_CONF_T_UINT, ROW(max_per_addr), "4096", 1, 1000000,
+      FOTA_CONF_RELOAD,
+      "HTTP and HTTPS: concurrent connections from one IP address, shared out over the loops (each takes its part); more are closed and logged. A fleet behind one NAT address downloads through it." },
     { "http_timeout", FOTA_CONF_T_UINT, ROW(http_timeout), "60", 1, 3600, FOTA_CONF_RELOAD,
       "Seconds an HTTP connection may stay idle or take to send a request." },
     { "workers", FOTA_CONF_T_UINT, ROW(workers), "0", 0, 64, 0,
@@ -38,6 +41,8 @@ static const char *const refused_labels[HTTP_REFUSED_N] = {
     [HTTP_REFUSED_BAD_REQUEST] = "listener=\"http\",reason=\"bad_request\"",
     [HTTP_REFUSED_UPLOAD_FORBIDDEN] = "listener=\"http\",reason=\"upload_forbidden\"",
     [HTTP_REFUSED_UPLOAD_MEMORY] = "listener=\"http\",reason=\"upload_memory\"",
+    [HTTP_REFUSED_PER_ADDR] = "listener=\"http\",reason=\"per_address\"",
+    [HTTP_REFUSED_DESCRIPTORS] = "listener=\"http\",reason=\"descriptors\"",
 };
 static const struct fota_metric_desc refused_desc =
     FOTA_METRIC_REFUSED(HTTP_REFUSED_N, refused_labels);
@@ -59,6 +64,12 @@ void fota_http__refused(struct fota_http *h, int status)
           : status == 503 ? HTTP_REFUSED_UPLOAD_MEMORY
           : HTTP_REFUSED_BAD_REQUEST;
     fota_metric_inc(&h->m_refused[r]);
+}
+
+void fota_http__refused_as(struct fota_http *h, int reason)
+{
+    if (reason >= 0 && reason < HTTP_REFUSED_N)
+        fota_metric_inc(&h->m_refused[reason]);
 }
 
 int fota_http__metrics_register(struct fota_http *h)

@@ -1,8 +1,10 @@
 /* accept_guard_test.c - server/core/accept_guard.c: with the process's
  * descriptors used up, a listener's failed accept asks its owner to give
  * some back, pauses the listener and enables it again after the back-off,
- * when the waiting connection is accepted; and the reserve of the last
- * descriptors of the open-file limit. Runs with RLIMIT_NOFILE lowered to 64. */
+ * when the waiting connection is accepted, for a watched listener and for an
+ * adopted one (whose accept callback stays its owner's, as evhttp's); and
+ * the reserve of the last descriptors of the open-file limit. Runs with
+ * RLIMIT_NOFILE lowered to 64. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -27,6 +29,7 @@ struct state {
     int fill[64];
     int nfill;
     int shorts, accepted;
+    struct fota_accept_guard *adopted_by;   /* an adopted listener's owner reports */
 };
 
 static void on_short(void *ud)
@@ -45,6 +48,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)sa;
     (void)len;
     st->accepted++;
+    if (st->adopted_by)
+        fota_accept_guard_accepted(st->adopted_by);
     close(fd);
 }
 
@@ -56,9 +61,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
             event_base_loop((base), EVLOOP_ONCE);                                  \
     } while (0)
 
-static void test_pause_and_retry(void **unused)
+static void pause_and_retry(int adopt)
 {
-    (void)unused;
     struct rlimit rl;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
     rl.rlim_cur = 64;
@@ -76,7 +80,12 @@ static void test_pause_and_retry(void **unused)
     socklen_t sl = sizeof sin;
     assert_int_equal(getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&sin, &sl), 0);
     struct fota_accept_guard *g = fota_accept_guard_new(base, "test", on_short, &st);
-    assert_int_equal(fota_accept_guard_watch(g, l, on_accept, &st), 0);
+    if (adopt) {
+        st.adopted_by = g;
+        assert_int_equal(fota_accept_guard_adopt(g, l), 0);
+    } else {
+        assert_int_equal(fota_accept_guard_watch(g, l, on_accept, &st), 0);
+    }
 
     struct fota_accept_guard_stats gs;
     fota_accept_guard_stats(g, &gs);
@@ -127,6 +136,18 @@ static void test_pause_and_retry(void **unused)
     event_base_free(base);
 }
 
+static void test_pause_and_retry(void **unused)
+{
+    (void)unused;
+    pause_and_retry(0);
+}
+
+static void test_adopted(void **unused)
+{
+    (void)unused;
+    pause_and_retry(1);
+}
+
 static void test_reserve_bounds(void **unused)
 {
     (void)unused;
@@ -154,6 +175,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reserve_bounds),
         cmocka_unit_test(test_pause_and_retry),
+        cmocka_unit_test(test_adopted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
