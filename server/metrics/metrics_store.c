@@ -3,7 +3,7 @@
  * its ops pointer moves to a copy of the table whose every op reads the
  * monotonic clock, calls the backend's op and counts the duration in its
  * op's histogram (fota_store_op_duration_seconds{op=...}) and a failure
- * (any error but the expected ENOENT, EEXIST, EINVAL, EBUSY) in
+ * (any error but the expected ENOENT, EEXIST, EINVAL, EBUSY, ERANGE) in
  * fota_store_errors_total. Callers everywhere go through s->ops as before,
  * so no call site knows the shim is there. */
 #include <stddef.h>
@@ -103,7 +103,26 @@
        struct fota_rollout_member_row **out, size_t *n),                                          \
       (rollout_id, after_device, limit, out, n))                                                  \
     X(device_census, (int64_t now, struct fota_census_row **out, size_t *n), (now, out, n))       \
-    X(rollout_census, (int64_t *counts, size_t ncounts), (counts, ncounts))
+    X(rollout_census, (int64_t *counts, size_t ncounts), (counts, ncounts))                      \
+    X(device_page,                                                                                \
+      (const struct fota_device_query *q, int64_t now, struct fota_device **out, size_t *n,       \
+       int64_t *total),                                                                           \
+      (q, now, out, n, total))                                                                    \
+    X(device_tags_edit,                                                                           \
+      (const int64_t *device_ids, size_t nd, int mode, const char *const *tags, size_t nt),       \
+      (device_ids, nd, mode, tags, nt))                                                           \
+    X(device_tags,                                                                                \
+      (int64_t device_id, char (**out)[FOTA_TAG_MAX], size_t *n),                                 \
+      (device_id, out, n))                                                                        \
+    X(tag_list,                                                                                   \
+      (int64_t product_id, struct fota_tag_count **out, size_t *n),                               \
+      (product_id, out, n))                                                                       \
+    X(command_cancel,                                                                             \
+      (int64_t device_id, int64_t id, const struct json_t *result, struct fota_command *out),     \
+      (device_id, id, result, out))                                                               \
+    X(command_create_replacing,                                                                   \
+      (struct fota_command *c, int64_t *replaced, size_t cap, size_t *nreplaced),                 \
+      (c, replaced, cap, nreplaced))
 
 #define OP_ENUM(op, params, args) OP_##op,
 enum { STORE_OPS(OP_ENUM) NOPS };
@@ -140,7 +159,8 @@ static struct timed *timed_of(struct fota_store *s)
 static void count(struct timed *t, int op, int64_t t0, int rc)
 {
     fota_metric_observe(&t->hist[op], fota_clock_mono_ns() - t0);
-    if (rc < 0 && rc != FOTA_ENOENT && rc != FOTA_EEXIST && rc != FOTA_EINVAL && rc != FOTA_EBUSY)
+    if (rc < 0 && rc != FOTA_ENOENT && rc != FOTA_EEXIST && rc != FOTA_EINVAL && rc != FOTA_EBUSY &&
+        rc != FOTA_ERANGE)
         fota_metric_inc(&t->errors);
 }
 

@@ -1,15 +1,18 @@
 /* store.c - what every store backend shares (store_int.h): command nonces,
  * the decoding and encoding of command params and results, logging through
  * the store's callback (rate-limited where a full disk would repeat a line)
- * and the list limits.
+ * the list limits, the tag rule and a device's position in an order
+ * (device_page's cursor).
  *
  * Nonces come from OpenSSL's CSPRNG so that a device cannot predict the next
  * command id. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <jansson.h>
 #include <openssl/rand.h>
 #include "clock.h"
+#include "fota_str.h"
 #include "store_int.h"
 
 int64_t fota_store_nonce(void)
@@ -93,4 +96,34 @@ int fota_store_ratelimit_pass(struct fota_store_ratelimit *rl, unsigned *suppres
     rl->suppressed = 0;
     rl->next_ms = now + 1000;
     return 1;
+}
+
+int fota_store_tag_valid(const char *tag)
+{
+    size_t n = 0;
+
+    if (!tag)
+        return 0;
+    for (; tag[n]; n++) {
+        char c = tag[n];
+        if (n + 1 >= FOTA_TAG_MAX ||
+            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == ':' || c == '='))
+            return 0;
+    }
+    return n > 0;
+}
+
+void fota_device_key_of(const struct fota_device *d, int sort, struct fota_device_key *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = d->id;
+    if (sort == FOTA_DEVICE_SORT_NAME)
+        fota_str_copy(out->text, sizeof out->text, d->name);
+    else if (sort == FOTA_DEVICE_SORT_VERSION)
+        fota_str_copy(out->text, sizeof out->text, d->rom_version);
+    else if (sort == FOTA_DEVICE_SORT_LAST_ACTIVE)
+        out->num = d->last_active;
+    else if (sort == FOTA_DEVICE_SORT_CREATED)
+        out->num = d->created;
 }

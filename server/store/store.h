@@ -277,6 +277,69 @@ struct fota_rollout_member_row {
     int64_t updated;                   /* 0 = now (rollout_save) */
 };
 
+/* ---- A fleet's devices selected, sorted and paged; their tags
+ * (store_sqlite_devpage.c, store_sqlite_tags.c; docs/api.md "Devices") ---- */
+
+#define FOTA_TAG_MAX         64   /* a tag incl. NUL: 1..63 of A-Z a-z 0-9 . _ - : = */
+#define FOTA_TAGS_PER_DEVICE 32   /* tags one device carries at most */
+#define FOTA_SELECT_MAX      16   /* tags, or versions, in one selection */
+
+/* 1 when tag is a valid tag (FOTA_TAG_MAX, its characters), else 0. */
+int fota_store_tag_valid(const char *tag);
+
+/* Which devices: every member set must match. Strings are borrowed for
+ * the call. */
+struct fota_device_sel {
+    int64_t     product_id;            /* 0: every product */
+    const char *name;                  /* NULL, or exactly this name */
+    const char *q;                     /* NULL, or a search (below) */
+    const char *tags[FOTA_SELECT_MAX]; /* carries every one of them */
+    size_t      ntags;
+    const char *versions[FOTA_SELECT_MAX]; /* rom_version is one of them ("" unknown) */
+    size_t      nversions;
+    int         online;                /* -1 any; 1 online; 0 offline (the rule below) */
+    int64_t     checkin_before;        /* 0, or last_active < this (a device never seen: 0) */
+    int64_t     checkin_after;         /* 0, or last_active >= this */
+};
+
+/* The orders of device_page; each is completed by the device id, so two
+ * devices never tie and a page's last row is a position in the order. */
+enum fota_device_sort {
+    FOTA_DEVICE_SORT_ID = 0,
+    FOTA_DEVICE_SORT_NAME,
+    FOTA_DEVICE_SORT_VERSION,          /* rom_version (text order) */
+    FOTA_DEVICE_SORT_LAST_ACTIVE,      /* the last check-in: ping, connect or HTTP check-in */
+    FOTA_DEVICE_SORT_CREATED
+};
+
+/* A position in an order: the sort key and id of the last row of the page
+ * before (fota_device_key_of takes them from a row). id 0: the start. */
+struct fota_device_key {
+    int64_t id;
+    int64_t num;                       /* last_active or created */
+    char    text[FOTA_VERSION_MAX];    /* name or rom_version */
+};
+
+struct fota_device_query {
+    struct fota_device_sel sel;
+    int    sort;                       /* enum fota_device_sort */
+    int    desc;                       /* 1: descending (ids too) */
+    struct fota_device_key after;      /* only rows after this position */
+    size_t limit;                      /* at most this many rows; 0: every one */
+};
+
+/* The position of row d in the order sort (for the next page's after). */
+void fota_device_key_of(const struct fota_device *d, int sort, struct fota_device_key *out);
+
+/* A tag and the number of devices carrying it (tag_list). */
+struct fota_tag_count {
+    char    tag[FOTA_TAG_MAX];
+    int64_t devices;
+};
+
+/* device_tags_edit's modes. */
+enum { FOTA_TAGS_ADD = 1, FOTA_TAGS_REMOVE, FOTA_TAGS_SET };
+
 /* One row of device_census: the devices of a product that run one version
  * (what GET /metrics shows, server/metrics/). */
 struct fota_census_row {
@@ -516,6 +579,59 @@ struct fota_store_ops {
     int (*device_census)(struct fota_store *s, int64_t now, struct fota_census_row **out,
                          size_t *n);
     int (*rollout_census)(struct fota_store *s, int64_t *counts, size_t ncounts);
+
+    /* A fleet's devices (docs/api.md, "Devices").
+     * device_page: the devices q->sel selects, in q's order, after the
+     * position q->after, at most q->limit (0: all) into *out (array as
+     * for device_list). Each row's online is the device's presence, the
+     * one rule every list, filter and count uses: a device of an arduino
+     * product is online as fota_arduino_online (store_arduino.h) says at
+     * now (Unix seconds); any other as its device channel says (the
+     * online column the presence batch writes). q->sel.q searches: a
+     * device matches when its name contains q (ASCII case ignored); when q
+     * is hex digits with ':', '-' or '.' between them, also when its MAC
+     * (bssid, or an arduino device's STA MAC) contains those digits, or
+     * its chip id in hex does; when q is decimal digits, also when its
+     * chip id in decimal does. total (may be NULL) gets the number of
+     * devices sel selects, the cursor and limit aside. EINVAL for a sort
+     * other than FOTA_DEVICE_SORT_* or more than FOTA_SELECT_MAX tags or
+     * versions. Read-only: no generation, no fsync.
+     * device_tags_edit: on each of the nd devices (one transaction, all or
+     * nothing; durable, no generation move: tags are not cached) ADD the
+     * nt tags (ones it carries stay once), REMOVE them (ones it lacks are
+     * no error) or SET exactly them. EINVAL for an invalid tag
+     * (fota_store_tag_valid) or mode; ENOENT when a device does not exist;
+     * ERANGE when a device would carry more than FOTA_TAGS_PER_DEVICE.
+     * Deleting a device deletes its tags.
+     * device_tags: a device's tags in strcmp order (*out the caller's to
+     * free, never NULL on success); ENOENT for an unknown device.
+     * tag_list: the tags the devices of product_id (0: every product)
+     * carry, in strcmp order, each with its number of devices. */
+    int (*device_page)(struct fota_store *s, const struct fota_device_query *q, int64_t now,
+                       struct fota_device **out, size_t *n, int64_t *total);
+    int (*device_tags_edit)(struct fota_store *s, const int64_t *device_ids, size_t nd, int mode,
+                            const char *const *tags, size_t nt);
+    int (*device_tags)(struct fota_store *s, int64_t device_id, char (**out)[FOTA_TAG_MAX],
+                       size_t *n);
+    int (*tag_list)(struct fota_store *s, int64_t product_id, struct fota_tag_count **out,
+                    size_t *n);
+
+    /* A device's queued commands (docs/api.md, "Commands").
+     * command_cancel: the device's command id, when still queued, becomes
+     * cancelled with result (borrowed; NULL: {"cancelled": "by request"});
+     * out (may be NULL) gets the row as it is after the call (params and
+     * result as for command_get). ENOENT when device_id has no command id;
+     * EBUSY (nothing changed; out shows its state) when it is past queued.
+     * command_create_replacing: command_create, and in the same
+     * transaction every queued command of c's device with c's action
+     * becomes cancelled with the result {"cancelled": "replaced by command
+     * ID", "replaced_by": ID}: a new upgrade replaces the queued one rather
+     * than queueing a second. *nreplaced (may be NULL) gets their number,
+     * replaced (may be NULL) their first cap ids, oldest first. */
+    int (*command_cancel)(struct fota_store *s, int64_t device_id, int64_t id,
+                          const struct json_t *result, struct fota_command *out);
+    int (*command_create_replacing)(struct fota_store *s, struct fota_command *c,
+                                    int64_t *replaced, size_t cap, size_t *nreplaced);
 };
 
 /* Every implementation's handle starts with this. */

@@ -7,6 +7,7 @@
 #define FOTA_STORE_ARDUINO_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define FOTA_ARDUINO_KEY_MAX   4096  /* signing_key PEM, incl. NUL */
 #define FOTA_ARDUINO_MD5_TEXT  33    /* 32 lower-case hex + NUL */
@@ -78,5 +79,19 @@ struct fota_arduino_device {
     char    mqtt_version[64];
     int64_t mqtt_seen;
 };
+
+/* Whether an arduino device is online at now (Unix seconds): a device
+ * known over MQTT is where its LWT says; one that polls while its last
+ * check-in is younger than its product's checkin_interval. The one rule
+ * for arduino devices: the store's lists, filters and counts use its SQL
+ * form (FOTA_SQL_ONLINE, store_sqlite_int.h), the API's views and the
+ * rollouts' selection this. */
+static inline int fota_arduino_online(const struct fota_arduino_device *a,
+                                      int64_t checkin_interval, int64_t now)
+{
+    if (a->mqtt_topic[0])
+        return strcmp(a->mqtt_lwt, "Online") == 0;
+    return a->last_checkin > 0 && now - a->last_checkin < checkin_interval;
+}
 
 #endif

@@ -341,6 +341,12 @@ static const struct fota_store_ops sqlite_ops = {
     .arduino_device_mqtt = fota_store_sqlite_arduino_device_mqtt,
     .device_census = fota_store_sqlite_device_census,
     .rollout_census = fota_store_sqlite_rollout_census,
+    .device_page = fota_store_sqlite_device_page,
+    .device_tags_edit = fota_store_sqlite_device_tags_edit,
+    .device_tags = fota_store_sqlite_device_tags,
+    .tag_list = fota_store_sqlite_tag_list,
+    .command_cancel = fota_store_sqlite_command_cancel,
+    .command_create_replacing = fota_store_sqlite_command_create_replacing,
 };
 
 /* Runs one pragma and, if want is non-NULL, checks the value it returns. */

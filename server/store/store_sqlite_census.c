@@ -38,20 +38,16 @@ int fota_store_sqlite_device_census(struct fota_store *s, int64_t now,
     struct sql_store *q = Q(s);
 
     fota_store_sqlite_lock(q);
-    /* An arduino device is online when it checked in within its product's
-     * interval (as the API shows it); the others when the channel says so. */
+    /* Online as every device list says it (FOTA_SQL_ONLINE). */
     sqlite3_stmt *st = prepare(
-        q, "SELECT p.id, p.name, a.product_id IS NOT NULL, COALESCE(d.rom_version, ''),"
+        q, "SELECT p.id, p.name, ap.product_id IS NOT NULL, COALESCE(d.rom_version, ''),"
            " COUNT(d.id),"
-           " COALESCE(SUM(CASE WHEN d.id IS NULL THEN 0"
-           "  WHEN a.product_id IS NULL THEN d.online <> 0"
-           "  ELSE COALESCE(ad.last_checkin > 0 AND ?1 - ad.last_checkin < a.checkin_interval, 0)"
-           "  END), 0),"
+           " COALESCE(SUM(CASE WHEN d.id IS NULL THEN 0 ELSE " FOTA_SQL_ONLINE("?1") " END), 0),"
            " COALESCE((SELECT r.version FROM roms r WHERE r.product_id = p.id"
            "  AND r.is_current <> 0), ''),"
            " (SELECT COUNT(*) FROM roms r WHERE r.product_id = p.id)"
            " FROM products p"
-           " LEFT JOIN arduino_products a ON a.product_id = p.id"
+           " LEFT JOIN arduino_products ap ON ap.product_id = p.id"
            " LEFT JOIN devices d ON d.product_id = p.id"
            " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
            " GROUP BY p.id, d.rom_version"

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "clock.h"
 #include "store_int.h"
 #include "store_sqlite_int.h"
+#include "xmalloc.h"
 
 #define Q(s) fota_store_sqlite_cast(s)
 #define STMT(id, sql) fota_store_sqlite_stmt(q, (id), (sql))
@@ -42,17 +44,18 @@ static void bind_json(sqlite3_stmt *st, int idx, const char *text)
     sqlite3_bind_text(st, idx, text ? text : "", -1, SQLITE_STATIC);
 }
 
-/* Inserts n commands like tmpl for device_ids[i] in one transaction (see
- * command_create_many in store.h); now is their created and updated. The
- * template's params and result are encoded once for all rows. */
-static int insert_many(struct sql_store *q, const struct fota_command *tmpl,
+/* Inserts n commands like tmpl for device_ids[i] inside the caller's
+ * transaction (see command_create_many in store.h); now is their created
+ * and updated. The template's params and result are encoded once for all
+ * rows. */
+static int insert_rows(struct sql_store *q, const struct fota_command *tmpl,
                        const int64_t *device_ids, int64_t *nonces, int64_t *ids, size_t n,
                        int64_t now)
 {
     int state = tmpl->state ? tmpl->state : FOTA_CMD_QUEUED;
     char *params = fota_store_json_encode(tmpl->params);
     char *result = fota_store_json_encode(tmpl->result);
-    int rc = fota_store_sqlite_begin(q, 0);
+    int rc = 0;
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int64_t nonce = nonces[i] ? nonces[i] : fota_store_nonce();
@@ -74,10 +77,20 @@ static int insert_many(struct sql_store *q, const struct fota_command *tmpl,
         if (rc == 0)
             nonces[i] = nonce;
     }
-    rc = fota_store_sqlite_finish(q, rc);
     free(params);
     free(result);
     return rc;
+}
+
+/* insert_rows in a transaction of its own. */
+static int insert_many(struct sql_store *q, const struct fota_command *tmpl,
+                       const int64_t *device_ids, int64_t *nonces, int64_t *ids, size_t n,
+                       int64_t now)
+{
+    int rc = fota_store_sqlite_begin(q, 0);
+    if (rc == 0)
+        rc = insert_rows(q, tmpl, device_ids, nonces, ids, n, now);
+    return fota_store_sqlite_finish(q, rc);
 }
 
 int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *c)
@@ -228,4 +241,127 @@ int fota_store_sqlite_command_list_device(struct fota_store *s, int64_t device_i
     return fota_store_sqlite_unlock(q, fota_store_sqlite_collect(q, st, read_command, sizeof **out,
                                                                  (void **)out, n,
                                                                  "command_list_device"));
+}
+
+/* ---- a queued command cancelled, or replaced by a new one ---------------- */
+
+int fota_store_sqlite_command_cancel(struct fota_store *s, int64_t device_id, int64_t id,
+                                     const struct json_t *result, struct fota_command *out)
+{
+    struct sql_store *q = Q(s);
+    struct fota_command row;
+    char *text = result ? fota_store_json_encode(result)
+                        : fota_xstrdup("{\"cancelled\": \"by request\"}");
+    sqlite3_stmt *st;
+    int rc;
+
+    memset(&row, 0, sizeof row);
+    fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
+    /* Durable: an upgrade the admin was told is cancelled stays cancelled. */
+    rc = fota_store_sqlite_begin(q, 1);
+    st = rc ? NULL : STMT(SQ_CMD_CANCEL, "UPDATE commands SET state = ?, result = ?, updated = ?"
+                                         " WHERE id = ? AND device_id = ? AND state = ?");
+    if (st) {
+        sqlite3_bind_int(st, 1, FOTA_CMD_CANCELLED);
+        bind_json(st, 2, text);
+        sqlite3_bind_int64(st, 3, fota_clock_wall_s());
+        sqlite3_bind_int64(st, 4, id);
+        sqlite3_bind_int64(st, 5, device_id);
+        sqlite3_bind_int(st, 6, FOTA_CMD_QUEUED);
+    }
+    if (rc == 0)
+        rc = fota_store_sqlite_exec(q, st, "command_cancel", NULL);
+    int changed = rc == 0 && sqlite3_changes(q->db) > 0;
+    if (rc == 0) {
+        st = STMT(SQ_CMD_GET, COMMAND_COLS " WHERE id = ?");
+        if (st)
+            sqlite3_bind_int64(st, 1, id);
+        rc = fota_store_sqlite_one(q, st, read_command, &row, "command_cancel");
+        if (rc == 0 && row.device_id != device_id)
+            rc = FOTA_ENOENT;
+        else if (rc == 0 && !changed)
+            rc = FOTA_EBUSY;
+    }
+    /* A refusal changed nothing: commit the empty transaction all the same. */
+    int end = fota_store_sqlite_finish(q, rc == FOTA_EBUSY || rc == FOTA_ENOENT ? 0 : rc);
+    if (end != 0)
+        rc = end;
+    free(text);
+    if (out && (rc == 0 || rc == FOTA_EBUSY)) {
+        *out = row;
+    } else {
+        fota_store_command_cleanup(&row);
+        if (out)
+            memset(out, 0, sizeof *out);
+    }
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+static void read_id(sqlite3_stmt *st, void *row)
+{
+    *(int64_t *)row = sqlite3_column_int64(st, 0);
+}
+
+int fota_store_sqlite_command_create_replacing(struct fota_store *s, struct fota_command *c,
+                                               int64_t *replaced, size_t cap, size_t *nreplaced)
+{
+    struct sql_store *q = Q(s);
+    int64_t now = fota_clock_wall_s(), id = 0, nonce = c->nonce, *old = NULL;
+    size_t nold = 0;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (nreplaced)
+        *nreplaced = 0;
+    if (!c->action[0])
+        return FOTA_EINVAL;
+    fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
+    rc = fota_store_sqlite_begin(q, 0);
+    if (rc == 0) {
+        st = STMT(SQ_CMD_QUEUED_LIKE, "SELECT id FROM commands WHERE device_id = ? AND state = ?"
+                                      " AND action = ? ORDER BY id");
+        if (st) {
+            sqlite3_bind_int64(st, 1, c->device_id);
+            sqlite3_bind_int(st, 2, FOTA_CMD_QUEUED);
+            SQL_BIND_STR(st, 3, c->action);
+        }
+        rc = fota_store_sqlite_collect(q, st, read_id, sizeof *old, (void **)&old, &nold,
+                                       "command_create_replacing");
+    }
+    if (rc == 0)
+        rc = insert_rows(q, c, &c->device_id, &nonce, &id, 1, now);
+    if (rc == 0 && nold) {
+        json_t *why = json_pack("{s:o, s:I}", "cancelled",
+                                json_sprintf("replaced by command %lld", (long long)id),
+                                "replaced_by", (json_int_t)id);
+        char *text = fota_store_json_encode(why);
+        json_decref(why);
+        for (size_t i = 0; rc == 0 && i < nold; i++) {
+            st = STMT(SQ_CMD_REPLACE, "UPDATE commands SET state = ?, result = ?, updated = ?"
+                                      " WHERE id = ?");
+            if (st) {
+                sqlite3_bind_int(st, 1, FOTA_CMD_CANCELLED);
+                bind_json(st, 2, text);
+                sqlite3_bind_int64(st, 3, now);
+                sqlite3_bind_int64(st, 4, old[i]);
+            }
+            rc = fota_store_sqlite_exec(q, st, "command_create_replacing", NULL);
+        }
+        free(text);
+    }
+    rc = fota_store_sqlite_finish(q, rc);
+    if (rc == 0) {
+        c->id = id;
+        c->nonce = nonce;
+        c->state = c->state ? c->state : FOTA_CMD_QUEUED;
+        c->created = c->updated = now;
+        for (size_t i = 0; replaced && i < nold && i < cap; i++)
+            replaced[i] = old[i];
+        if (nreplaced)
+            *nreplaced = nold;
+    }
+    free(old);
+    return fota_store_sqlite_unlock(q, rc);
 }

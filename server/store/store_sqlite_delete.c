@@ -122,6 +122,9 @@ static int device_delete_tx(struct sql_store *q, int64_t id)
         rc = run_id(q, SQ_DEL_DEV_DL, "DELETE FROM downloads WHERE device_id = ?", id,
                     "device_delete", NULL);
     if (rc == 0)
+        rc = run_id(q, SQ_DEL_DEV_TAGS, "DELETE FROM device_tags WHERE device_id = ?", id,
+                    "device_delete", NULL);
+    if (rc == 0)
         rc = delete_row(q, SQ_DEL_DEV, "DELETE FROM devices WHERE id = ?", id, "device_delete");
     if (rc == 0)
         rc = floor_raise(q, "devices", id);

@@ -15,11 +15,12 @@
 
 /* ---- devices ----------------------------------------------------------- */
 
+/* The columns fota_store_sqlite_read_device reads, in its order. */
 #define DEVICE_COLS                                                                       \
     "SELECT id, product_id, name, bssid, activated, activated_at, rom_version, running_slot," \
     " last_active, online, created, key_generation FROM devices"
 
-static void read_device(sqlite3_stmt *st, void *row)
+void fota_store_sqlite_read_device(sqlite3_stmt *st, void *row)
 {
     struct fota_device *d = row;
 
@@ -80,7 +81,7 @@ int fota_store_sqlite_device_get(struct fota_store *s, int64_t id, struct fota_d
     st = STMT(SQ_DEVICE_GET, DEVICE_COLS " WHERE id = ?");
     if (st)
         sqlite3_bind_int64(st, 1, id);
-    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_device, out, "device_get"));
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, fota_store_sqlite_read_device, out, "device_get"));
 }
 
 int fota_store_sqlite_device_list(struct fota_store *s, int64_t product_id, struct fota_device **out,
@@ -96,7 +97,7 @@ int fota_store_sqlite_device_list(struct fota_store *s, int64_t product_id, stru
         st = STMT(SQ_DEVICE_LIST_ALL, DEVICE_COLS " ORDER BY id");
     if (st && product_id)
         sqlite3_bind_int64(st, 1, product_id);
-    return fota_store_sqlite_unlock(q, fota_store_sqlite_collect(q, st, read_device, sizeof **out,
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_collect(q, st, fota_store_sqlite_read_device, sizeof **out,
                                                                  (void **)out, n, "device_list"));
 }
 

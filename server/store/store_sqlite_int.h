@@ -32,6 +32,9 @@ enum sql_stmt_id {
     SQ_PRUNE_MSG_SCAN, SQ_PRUNE_MSG_DEV_LAST, SQ_PRUNE_MSG_DEV_CUT,
     SQ_PRUNE_XFER_WALK, SQ_PRUNE_XFER_COUNT, SQ_PRUNE_XFER_NTH, SQ_PRUNE_XFER_CUT,
     SQ_PRUNE_FLOOR,
+    SQ_TAG_DEVICE, SQ_TAG_ADD, SQ_TAG_DEL, SQ_TAG_CLEAR, SQ_TAG_COUNT, SQ_TAG_GET,
+    SQ_TAG_LIST, SQ_TAG_LIST_ALL, SQ_TAG_DEVICES, SQ_DEL_DEV_TAGS,
+    SQ_CMD_CANCEL, SQ_CMD_QUEUED_LIKE, SQ_CMD_REPLACE,
     SQ_COUNT_
 };
 
@@ -130,6 +133,10 @@ int fota_store_sqlite_rom_read(struct sql_store *q, int64_t product_id, const ch
                                struct fota_rom *out);
 
 /* Operations (store_sqlite_fleet.c: devices, keys, messages, ledgers). */
+/* A struct fota_device from a row of id, product_id, name, bssid, activated,
+ * activated_at, rom_version, running_slot, last_active, online, created,
+ * key_generation. */
+void fota_store_sqlite_read_device(sqlite3_stmt *st, void *row);
 int fota_store_sqlite_device_create(struct fota_store *s, struct fota_device *d);
 int fota_store_sqlite_device_get(struct fota_store *s, int64_t id, struct fota_device *out);
 int fota_store_sqlite_device_list(struct fota_store *s, int64_t product_id, struct fota_device **out,
@@ -182,6 +189,38 @@ int fota_store_sqlite_rollout_import(struct sql_store *q, const char *db_path);
 int fota_store_sqlite_device_census(struct fota_store *s, int64_t now,
                                     struct fota_census_row **out, size_t *n);
 int fota_store_sqlite_rollout_census(struct fota_store *s, int64_t *counts, size_t ncounts);
+
+/* Operations (store_sqlite_devpage.c: a fleet's devices selected, sorted
+ * and paged; store_sqlite_tags.c: their tags). */
+int fota_store_sqlite_device_page(struct fota_store *s, const struct fota_device_query *qy,
+                                  int64_t now, struct fota_device **out, size_t *n,
+                                  int64_t *total);
+int fota_store_sqlite_device_tags_edit(struct fota_store *s, const int64_t *device_ids, size_t nd,
+                                       int mode, const char *const *tags, size_t nt);
+int fota_store_sqlite_device_tags(struct fota_store *s, int64_t device_id,
+                                  char (**out)[FOTA_TAG_MAX], size_t *n);
+int fota_store_sqlite_tag_list(struct fota_store *s, int64_t product_id,
+                               struct fota_tag_count **out, size_t *n);
+
+/* Operations (store_sqlite_command.c: a queued command cancelled or replaced). */
+int fota_store_sqlite_command_cancel(struct fota_store *s, int64_t device_id, int64_t id,
+                                     const struct json_t *result, struct fota_command *out);
+int fota_store_sqlite_command_create_replacing(struct fota_store *s, struct fota_command *c,
+                                               int64_t *replaced, size_t cap, size_t *nreplaced);
+
+/* A device's presence, the SQL form of the one rule (store.h device_page;
+ * fota_arduino_online in store_arduino.h): 1 online, 0 not, for the row of
+ * devices d with its product's arduino_products row ap and its
+ * arduino_devices row ad LEFT JOINed (NULL for a nonos product or device);
+ * now is the SQL text of the current time's parameter ("?1", ":now"). */
+#define FOTA_SQL_ONLINE(now)                                                                  \
+    "(CASE WHEN ap.product_id IS NULL THEN (CASE WHEN d.online <> 0 THEN 1 ELSE 0 END)"       \
+    " WHEN ad.mqtt_topic <> '' THEN (CASE WHEN ad.mqtt_lwt = 'Online' THEN 1 ELSE 0 END)"     \
+    " WHEN ad.last_checkin > 0 AND " now " - ad.last_checkin < ap.checkin_interval THEN 1"   \
+    " ELSE 0 END)"
+#define FOTA_SQL_ONLINE_JOINS                                                                 \
+    " LEFT JOIN arduino_products ap ON ap.product_id = d.product_id"                          \
+    " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
 
 /* Operations (store_sqlite_delete.c: deletion of releases, devices, products). */
 int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const char *version,

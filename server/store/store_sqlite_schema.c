@@ -247,6 +247,22 @@ static const char *const migrations[] = {
     "ALTER TABLE arduino_devices ADD COLUMN mqtt_lwt TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE arduino_devices ADD COLUMN mqtt_version TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE arduino_devices ADD COLUMN mqtt_seen BIGINT NOT NULL DEFAULT 0;",
+
+    /* 8: a fleet in pages (store_sqlite_devpage.c, store_sqlite_tags.c):
+     * devices' tags, and one index per order of the device lists, each
+     * ending in the id that completes the order, so a page is a range of
+     * one index whatever the fleet's size. (product_id, id) is
+     * devices_product itself (an index holds the rowid). */
+    "CREATE TABLE device_tags ("
+    "  device_id INTEGER NOT NULL REFERENCES devices (id) ON DELETE CASCADE,"
+    "  tag       TEXT    NOT NULL,"
+    "  PRIMARY KEY (device_id, tag)"
+    ");"
+    "CREATE INDEX device_tags_tag ON device_tags (tag, device_id);"
+    "CREATE INDEX devices_product_name ON devices (product_id, name, id, bssid);"
+    "CREATE INDEX devices_product_version ON devices (product_id, rom_version, id);"
+    "CREATE INDEX devices_product_active ON devices (product_id, last_active, id);"
+    "CREATE INDEX devices_product_created ON devices (product_id, created, id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -19,6 +19,8 @@ static const struct {
     { store_cases_rollout, &store_cases_rollout_n },
     { store_cases_retention, &store_cases_retention_n },
     { store_cases_census, &store_cases_census_n },
+    { store_cases_devpage, &store_cases_devpage_n },
+    { store_cases_tags, &store_cases_tags_n },
 };
 #define N_TABLES (sizeof case_tables / sizeof case_tables[0])
 

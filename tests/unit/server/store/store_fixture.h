@@ -110,5 +110,9 @@ extern const struct CMUnitTest store_cases_retention[];
 extern const size_t store_cases_retention_n;
 extern const struct CMUnitTest store_cases_census[];
 extern const size_t store_cases_census_n;
+extern const struct CMUnitTest store_cases_devpage[];
+extern const size_t store_cases_devpage_n;
+extern const struct CMUnitTest store_cases_tags[];
+extern const size_t store_cases_tags_n;
 
 #endif
