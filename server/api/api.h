@@ -40,6 +40,7 @@ int fota_api_devices_routes(struct fota_api *api);
 int fota_api_device_routes(struct fota_api *api);
 int fota_api_messages_routes(struct fota_api *api);
 int fota_api_delete_routes(struct fota_api *api);
+int fota_api_fleet_routes(struct fota_api *api);
 
 /* api_roms.c: the upload queue. Created by fota_api_roms_routes; shutdown
  * finishes the upload being written and refuses the queued ones (module
@@ -56,6 +57,15 @@ json_t *fota_api_json_product(const struct fota_product *p);
 json_t *fota_api_json_device(const struct fota_device *d);
 json_t *fota_api_json_message(const struct fota_message *m);
 json_t *fota_api_json_command(const struct fota_command *c);
+
+/* A device's whole view (api_devices.c): its row, latest_rom_version (the
+ * product's current version: latest, or looked up when NULL), its tags, an
+ * arduino device's report and presence, its download in flight. */
+json_t *fota_api_device_view(struct fota_server *srv, const struct fota_device *d,
+                             const char *latest);
+/* A device's tags as a JSON array of strings ([] when it has none or the
+ * store cannot say; api_fleet.c). */
+json_t *fota_api_device_tags(struct fota_server *srv, int64_t device_id);
 
 /* Lookups that reply (404 or 500, fota_reply_status) and return non-zero
  * on failure. */

@@ -1,6 +1,6 @@
 /* api_devices.c - devices of a product (admin key):
  * POST /v1/products/ID/devices/ (returns the derived master and owner keys),
- * GET /v1/products/ID/devices/, GET /v1/devices/ID/ and
+ * GET /v1/devices/ID/ and
  * GET /v1/devices/ID/commands/ (admin, or the device's own keys),
  * POST /v1/devices/ID/rotate_keys (admin: new master and owner keys),
  * GET /v1/devices/ID/master_device_key.bin (admin): the 4 KiB
@@ -37,8 +37,8 @@ static int bssid_norm(const char *in, char out[18])
     return 0;
 }
 
-static json_t *device_view(struct fota_server *srv, const struct fota_device *d,
-                           const char *latest)
+json_t *fota_api_device_view(struct fota_server *srv, const struct fota_device *d,
+                             const char *latest)
 {
     json_t *j = fota_api_json_device(d);
     char cur[FOTA_VERSION_MAX];
@@ -47,6 +47,7 @@ static json_t *device_view(struct fota_server *srv, const struct fota_device *d,
         latest = cur;
     }
     json_object_set_new(j, "latest_rom_version", json_string(latest));
+    json_object_set_new(j, "tags", fota_api_device_tags(srv, d->id));
     fota_arduino_device_json(srv, d, j); /* an arduino device's report, its "online" */
     /* The current or last firmware download since fotad started (memory). */
     struct fota_rom_progress dl;
@@ -123,36 +124,12 @@ static void handle_device_create(struct fota_req *r)
     FOTA_INFO("device created id=%lld product=%lld name=%s", (long long)d.id, (long long)pid,
               fota_log_quote(d.name, nq, sizeof(nq)));
     json_t *j = json_object();
-    json_object_set_new(j, "device", device_view(srv, &d, NULL));
+    json_object_set_new(j, "device", fota_api_device_view(srv, &d, NULL));
     json_object_set_new(j, "master_device_key", json_string(master));
     json_object_set_new(j, "owner_key", json_string(owner));
     fota_reply_json(r, 200, j);
 out:
     json_decref(body);
-}
-
-static void handle_device_list(struct fota_req *r)
-{
-    struct fota_product p;
-    struct fota_device *list = NULL;
-    size_t n = 0;
-    int64_t pid;
-
-    if (fota_api_admin_product(r, &p))
-        return;
-    pid = p.id;
-    int e = r->srv->store->ops->device_list(r->srv->store, pid, &list, &n);
-    if (e) {
-        fota_reply_status(r, e, "devices of product %lld", (long long)pid);
-        return;
-    }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, device_view(r->srv, &list[i], p.current_version));
-    free(list);
-    json_t *j = json_object();
-    json_object_set_new(j, "devices", arr);
-    fota_reply_json(r, 200, j);
 }
 
 /* Loads the device of the path; admin or the device's own key. */
@@ -184,7 +161,7 @@ static void handle_device_get(struct fota_req *r)
     if (device_for_req(r, &key, &d, 0))
         return;
     json_t *j = json_object();
-    json_t *dv = device_view(r->srv, &d, NULL);
+    json_t *dv = fota_api_device_view(r->srv, &d, NULL);
     /* Every byte of firmware served to it (the store's ledger; a download's
      * bytes join it when the download completes). */
     int64_t served = 0;
@@ -225,7 +202,7 @@ static void handle_device_rotate_keys(struct fota_req *r)
     fota_server_device_key(srv, "owner", &d, owner);
     FOTA_INFO("device keys rotated dev=%lld generation=%d", (long long)d.id, d.key_generation);
     json_t *j = json_object();
-    json_object_set_new(j, "device", device_view(srv, &d, NULL));
+    json_object_set_new(j, "device", fota_api_device_view(srv, &d, NULL));
     json_object_set_new(j, "master_device_key", json_string(master));
     json_object_set_new(j, "owner_key", json_string(owner));
     fota_reply_json(r, 200, j);
@@ -308,7 +285,6 @@ int fota_api_devices_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
         { FOTA_M_POST, "/v1/products/*/devices/", handle_device_create, 0 },
-        { FOTA_M_GET, "/v1/products/*/devices/", handle_device_list, 0 },
         { FOTA_M_GET, "/v1/devices/*/", handle_device_get, 0 },
         { FOTA_M_GET, "/v1/devices/*/master_device_key.bin", handle_device_keybin, 0 },
         { FOTA_M_GET, "/v1/devices/*/commands/", handle_device_commands, 0 },

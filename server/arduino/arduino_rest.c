@@ -233,15 +233,11 @@ void fota_arduino_device_json(struct fota_server *srv, const struct fota_device 
     if (st->ops->arduino_device_get(st, d->id, &a) != 0)
         return;
     p = fota_xmalloc(sizeof(*p));
-    /* a device known over MQTT is where its LWT says; one that polls is
-     * online while its last check-in is younger than checkin_interval */
-    if (a.mqtt_topic[0])
-        json_object_set_new(device, "online", json_boolean(strcmp(a.mqtt_lwt, "Online") == 0));
-    else if (st->ops->arduino_product_get(st, d->product_id, p) == 0)
+    /* presence by the one rule (store_arduino.h) */
+    if (st->ops->arduino_product_get(st, d->product_id, p) == 0)
         json_object_set_new(device, "online",
-                            json_boolean(a.last_checkin > 0 &&
-                                         fota_clock_wall_s() - a.last_checkin <
-                                             p->checkin_interval));
+                            json_boolean(fota_arduino_online(&a, p->checkin_interval,
+                                                             fota_clock_wall_s())));
     free(p);
     json_t *x = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I}",
                           "sta_mac", a.sta_mac, "ap_mac", a.ap_mac, "sketch_md5", a.sketch_md5,

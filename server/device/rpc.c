@@ -4,7 +4,9 @@
  * ?deliver_to_device=true. The command is stored, pushed to the device's
  * connection and the HTTP reply waits for the device's reply with the same
  * nonce (504 on timeout); an offline device gets it when it next connects
- * (202), or 409 with queue=false. */
+ * (202), or 409 with queue=false. A sys_upgrade replaces the device's
+ * queued one, and one to the version the device runs is 409 unless
+ * force=true. */
 #include "rpc.h"
 
 #include <stdio.h>
@@ -212,7 +214,7 @@ static int rpc_device(struct fota_req *r, struct fota_device *d)
 static int is_control_param(const char *k)
 {
     static const char *const skip[] = { "deliver_to_device", "action", "device_id", "queue",
-                                        "timeout", "method", NULL };
+                                        "timeout", "method", "force", NULL };
     for (int i = 0; skip[i]; i++)
         if (strcmp(k, skip[i]) == 0)
             return 1;
@@ -243,11 +245,20 @@ static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_co
     }
     cmd->state = FOTA_CMD_QUEUED;
     cmd->nonce = fota_devchan_nonce();
-    int rc = st->ops->command_create(st, cmd);
+    /* A new upgrade replaces the device's queued one (the store cancels it
+     * in the same transaction): a device never runs two stale upgrades. */
+    int64_t replaced[8];
+    size_t nrep = 0;
+    int rc = strcmp(cmd->action, "sys_upgrade") == 0
+                 ? st->ops->command_create_replacing(st, cmd, replaced, 8, &nrep)
+                 : st->ops->command_create(st, cmd);
     if (rc < 0) {
         fota_reply_error(r, 500, "cannot store the command: %s", fota_errname(rc));
         goto out;
     }
+    for (size_t i = 0; i < nrep && i < 8; i++)
+        FOTA_INFO("command replaced dev=%lld cmd=%lld by=%lld", (long long)cmd->device_id,
+                  (long long)replaced[i], (long long)cmd->id);
     struct rpc_pending *p = fota_xcalloc(1, sizeof *p);
     struct fota_devchan_wait *w = NULL;
     p->pushed_ns = fota_clock_mono_ns();
@@ -319,6 +330,14 @@ static void rpc_handler(struct fota_req *r)
             json_decref(params);
             fota_reply_error(r, 404, "product %lld has no release %s", (long long)d.product_id,
                              version);
+            return;
+        }
+        const char *force = fota_req_query(r, "force");
+        if (strcmp(d.rom_version, version) == 0 &&
+            !(force && (strcmp(force, "true") == 0 || strcmp(force, "1") == 0))) {
+            json_decref(params);
+            fota_reply_error(r, 409, "device %lld already runs %s (force=true sends the "
+                                     "upgrade all the same)", (long long)d.id, version);
             return;
         }
     }
