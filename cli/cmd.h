@@ -36,6 +36,8 @@ int fota_cli_cmd_device_list(struct fota_cli_ctx *c);
 int fota_cli_cmd_device_show(struct fota_cli_ctx *c);
 int fota_cli_cmd_device_key(struct fota_cli_ctx *c);
 int fota_cli_cmd_device_commands(struct fota_cli_ctx *c);
+int fota_cli_cmd_device_tag(struct fota_cli_ctx *c);
+int fota_cli_cmd_device_command(struct fota_cli_ctx *c);
 int fota_cli_cmd_device_rotate_keys(struct fota_cli_ctx *c);
 int fota_cli_cmd_device_delete(struct fota_cli_ctx *c);
 

@@ -1,7 +1,9 @@
-/* cmd_device.c - `fotactl device add|list|show|key|commands|rotate-keys|delete`:
- * a product's devices, their keys (printed, or as the flash-ready key
- * sector), the report of an Arduino-core device's last check-in, and the
- * history of the commands sent to them. */
+/* cmd_device.c - `fotactl device add|list|show|key|commands|command|tag|
+ * rotate-keys|delete`: a product's devices (listed a page at a time, or
+ * every page with --all), their keys (printed, or as the flash-ready key
+ * sector), the report of an Arduino-core device's last check-in, their
+ * tags, the history of the commands sent to them and the cancel of a
+ * queued one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,8 +13,10 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "devquery.h"
 #include "file.h"
 #include "fota_err.h"
+#include "fota_str.h"
 #include "out.h"
 
 #define KEY_SECTOR_MAX (64u << 10)
@@ -176,6 +180,25 @@ static const char *state_cell(const json_t *d, const char *field, void *ud, char
     return buf;
 }
 
+
+/* A device's tags as one cell ("a,b"; "-" for none). */
+static const char *tags_cell(const json_t *d, const char *field, void *ud, char *buf, size_t cap)
+{
+    const json_t *tags = json_object_get(d, field);
+    size_t i, o = 0;
+    json_t *t;
+
+    (void)ud;
+    buf[0] = '\0';
+    json_array_foreach(tags, i, t) {
+        int n = snprintf(buf + o, cap - o, "%s%s", i ? "," : "", json_string_value(t));
+        if (n < 0 || (size_t)n >= cap - o)
+            break;
+        o += (size_t)n;
+    }
+    return buf[0] ? buf : "-";
+}
+
 static const struct fota_cli_col device_cols[] = {
     { "ID", "id", NULL, 1 },
     { "NAME", "name", NULL, 1 },
@@ -185,37 +208,24 @@ static const struct fota_cli_col device_cols[] = {
     { "SLOT", "running_slot", NULL, 1 },
     { "STATE", "online", state_cell, 1 },
     { "LAST ACTIVE", "last_active", fota_cli_out_cell_time, 1 },
+    { "TAGS", "tags", tags_cell, 1 },
 };
 static const struct fota_cli_list device_list = FOTA_CLI_LIST(device_cols, 128, 0);
 
-/* The products whose devices device list shows: --product's, or every
- * one. Appends their ids to pids and their names by id to names. Returns 0
- * or an exit status (reported). */
-static int listed_products(struct fota_cli_ctx *c, const char *product, json_t *pids,
-                           json_t *names)
+/* The products' names by id, for the PRODUCT column. Returns 0 or an exit
+ * status (reported). */
+static int product_names(struct fota_cli_ctx *c, json_t *names)
 {
     struct fota_cli_reply r;
     char id[32];
-    int64_t pid;
     size_t i;
     json_t *p;
     int st;
 
-    if (product) {
-        st = fota_cli_ctx_product_id(c, product, &pid);
-        if (st != 0)
-            return st;
-        json_array_append_new(pids, json_integer(pid));
-        snprintf(id, sizeof(id), "%" PRId64, pid);
-        if (strspn(product, "0123456789") != strlen(product))
-            json_object_set_new(names, id, json_string(product));
-        return 0;
-    }
     st = fota_cli_ctx_call(c, "GET", "/v1/products/", NULL, &r, NULL);
     if (st != 0)
         return st;
     json_array_foreach(fota_cli_reply_array(r.json, "products"), i, p) {
-        json_array_append(pids, json_object_get(p, "id"));
         fota_cli_out_fmt(json_object_get(p, "id"), id, sizeof(id));
         json_object_set(names, id, json_object_get(p, "name"));
     }
@@ -223,38 +233,90 @@ static int listed_products(struct fota_cli_ctx *c, const char *product, json_t *
     return 0;
 }
 
+/* One page of the list: base + the query, the limit and cursor (NULL: the
+ * first page). Returns 0 with r filled, or an exit status (reported). */
+static int device_page(struct fota_cli_ctx *c, const char *base,
+                       const struct fota_cli_devquery *q, const char *cursor,
+                       struct fota_cli_reply *r, const char *what)
+{
+    char path[4096], enc[512];
+
+    if (cursor && fota_cli_api_urlencode(cursor, enc, sizeof(enc)) < 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "the cursor is too long");
+    snprintf(path, sizeof(path), "%s?%s%slimit=%ld%s%s", base, q->query, q->query[0] ? "&" : "",
+             q->limit, cursor ? "&cursor=" : "", cursor ? enc : "");
+    return fota_cli_ctx_call(c, "GET", path, NULL, r, what);
+}
+
 int fota_cli_cmd_device_list(struct fota_cli_ctx *c)
 {
     const char *product = fota_cli_ctx_opt(c, "product");
-    json_t *all = json_array(), *p, *pids = json_array(), *names = json_object();
+    struct fota_cli_devquery q;
     struct fota_cli_reply r;
-    char path[64], what[128];
-    size_t k;
-    int st;
+    json_t *all = json_array(), *names = json_object(), *total = NULL;
+    char base[64], what[128], err[256], cursor[512] = "";
+    int64_t pid;
+    int st, pages = 0;
 
+    if (fota_cli_devquery_build(&c->args, &q, err, sizeof(err)) != 0) {
+        st = fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "%s", err);
+        goto out;
+    }
+    snprintf(base, sizeof(base), "/v1/devices/");
     snprintf(what, sizeof(what), "product '%s'", product ? product : "?");
-    st = listed_products(c, product, pids, names);
-    json_array_foreach(pids, k, p) {
+    if (product) {
+        st = fota_cli_ctx_product_id(c, product, &pid);
         if (st != 0)
-            break;
-        snprintf(path, sizeof(path), "/v1/products/%" JSON_INTEGER_FORMAT "/devices/",
-                 json_integer_value(p));
-        st = fota_cli_ctx_call(c, "GET", path, NULL, &r, what);
+            goto out;
+        snprintf(base, sizeof(base), "/v1/products/%" PRId64 "/devices/", pid);
+    }
+    if (!c->json && (st = product_names(c, names)) != 0)
+        goto out;
+    if (q.cursor)
+        fota_str_copy(cursor, sizeof(cursor), q.cursor);
+    for (;;) {
+        const char *next;
+
+        st = device_page(c, base, &q, cursor[0] ? cursor : NULL, &r, what);
         if (st != 0)
-            break;
+            goto out;
+        if (!total)
+            total = json_incref(json_object_get(r.json, "total"));
         json_array_extend(all, fota_cli_reply_array(r.json, "devices"));
+        next = json_string_value(json_object_get(r.json, "next_cursor"));
+        if (!q.all) {
+            if (c->json)
+                fota_cli_out_json(stdout, r.json);
+            else if (fota_cli_out_list(stdout, all, &device_list, names) != 0)
+                st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
+            if (st == 0 && next && !c->json) {
+                char t[32] = "more";
+                if (json_is_integer(total))
+                    snprintf(t, sizeof(t), "%" JSON_INTEGER_FORMAT, json_integer_value(total));
+                fprintf(stderr, "%zu of %s devices; the next page: --cursor %s (or --all)\n",
+                        json_array_size(all), t, next);
+            }
+            fota_cli_reply_cleanup(&r);
+            goto out;
+        }
+        pages++;
+        if (!next || fota_str_copy(cursor, sizeof(cursor), next) >= sizeof(cursor)) {
+            fota_cli_reply_cleanup(&r);
+            break;
+        }
         fota_cli_reply_cleanup(&r);
     }
-    if (st == 0 && c->json) {
-        json_t *j = json_pack("{s:i, s:O}", "status", 200, "devices", all);
-
+    if (c->json) {
+        json_t *j = json_pack("{s:i, s:O, s:O, s:n}", "status", 200, "devices", all, "total",
+                              total ? total : json_null(), "next_cursor");
         fota_cli_out_json(stdout, j);
         json_decref(j);
-    } else if (st == 0 && fota_cli_out_list(stdout, all, &device_list, names) != 0) {
+    } else if (fota_cli_out_list(stdout, all, &device_list, names) != 0) {
         st = fota_cli_out_fail(FOTA_CLI_EXIT_FAIL, "out of memory");
     }
+out:
+    json_decref(total);
     json_decref(all);
-    json_decref(pids);
     json_decref(names);
     return st;
 }
@@ -432,5 +494,102 @@ int fota_cli_cmd_device_delete(struct fota_cli_ctx *c)
     snprintf(line, sizeof(line), "deleted device %s (id %" PRId64 ")%s; its keys no longer work",
              c->args.pos[0], id,
              json_integer_value(closed) > 0 ? ", its connection was closed" : "");
+    return fota_cli_ctx_done(c, &r, line);
+}
+
+/* `device tag DEVICE add|remove|set|list [TAG...]` */
+int fota_cli_cmd_device_tag(struct fota_cli_ctx *c)
+{
+    const char *verb = c->args.npos > 1 ? c->args.pos[1] : "";
+    struct fota_cli_reply r;
+    char path[256], enc[200], what[128], line[1024];
+    int64_t id;
+    json_t *tags;
+    int st = 0, i;
+
+    if (strcmp(verb, "add") != 0 && strcmp(verb, "remove") != 0 && strcmp(verb, "set") != 0 &&
+        strcmp(verb, "list") != 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "device tag DEVICE add|remove|set|list "
+                                 "[TAG...]: not '%s'", verb);
+    if (strcmp(verb, "list") != 0 && strcmp(verb, "set") != 0 && c->args.npos < 3)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "device tag DEVICE %s needs a TAG", verb);
+    if (strcmp(verb, "list") == 0 && c->args.npos > 2)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "device tag DEVICE list takes no TAG");
+    st = fota_cli_ctx_device_arg(c, &id, what, sizeof(what));
+    if (st != 0)
+        return st;
+    snprintf(path, sizeof(path), "/v1/devices/%" PRId64 "/tags/", id);
+    if (strcmp(verb, "remove") == 0) {
+        for (i = 2; i < c->args.npos; i++) {
+            if (fota_cli_api_urlencode(c->args.pos[i], enc, sizeof(enc)) < 0)
+                return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "'%s' is too long",
+                                         c->args.pos[i]);
+            snprintf(path, sizeof(path), "/v1/devices/%" PRId64 "/tags/%s", id, enc);
+            st = fota_cli_ctx_call(c, "DELETE", path, NULL, &r, what);
+            if (st != 0)
+                return st;
+            if (i + 1 < c->args.npos)
+                fota_cli_reply_cleanup(&r);
+        }
+    } else if (strcmp(verb, "list") == 0) {
+        st = fota_cli_ctx_call(c, "GET", path, NULL, &r, what);
+    } else {
+        json_t *list = json_array();
+        for (i = 2; i < c->args.npos; i++)
+            json_array_append_new(list, json_string(c->args.pos[i]));
+        json_t *body = json_pack("{s:o}", "tags", list);
+        st = fota_cli_ctx_call(c, strcmp(verb, "set") == 0 ? "PUT" : "POST", path, body, &r,
+                               what);
+        json_decref(body);
+    }
+    if (st != 0)
+        return st;
+    tags = json_object_get(r.json, "tags");
+    if (c->json) {
+        fota_cli_out_json(stdout, r.json);
+    } else if (strcmp(verb, "list") == 0 || !fota_cli_out_tty()) {
+        size_t k;
+        json_t *t;
+        json_array_foreach(tags, k, t)
+            printf("%s\n", json_string_value(t));
+    } else {
+        char cell[512];
+        snprintf(line, sizeof(line), "device %s: tags %s", c->args.pos[0],
+                 tags_cell(r.json, "tags", NULL, cell, sizeof(cell)));
+        printf("%s\n", line);
+    }
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
+/* `device command cancel DEVICE COMMAND_ID` */
+int fota_cli_cmd_device_command(struct fota_cli_ctx *c)
+{
+    struct fota_cli_reply r;
+    char path[128], what[128], line[512], params[256], *end;
+    int64_t dev;
+    long long cid;
+    int st;
+
+    if (strcmp(c->args.pos[0], "cancel") != 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "device command cancel DEVICE COMMAND_ID: "
+                                 "not '%s'", c->args.pos[0]);
+    cid = strtoll(c->args.pos[2], &end, 10);
+    if (!c->args.pos[2][0] || *end || cid <= 0)
+        return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "'%s' is not a command id (see fotactl "
+                                 "device commands %s)", c->args.pos[2], c->args.pos[1]);
+    snprintf(what, sizeof(what), "device '%s'", c->args.pos[1]);
+    st = fota_cli_ctx_device_id(c, c->args.pos[1], fota_cli_ctx_opt(c, "product"), &dev);
+    if (st != 0)
+        return st;
+    snprintf(path, sizeof(path), "/v1/devices/%" PRId64 "/commands/%lld/", dev, cid);
+    /* a 404 is the command's (the device was found): the server's message says so */
+    st = fota_cli_ctx_call(c, "DELETE", path, NULL, &r, NULL);
+    if (st != 0)
+        return st;
+    json_t *cmd = json_object_get(r.json, "command");
+    snprintf(line, sizeof(line), "cancelled command %lld of device %s (%s %s)", cid,
+             c->args.pos[1], json_string_value(json_object_get(cmd, "action")),
+             fota_cli_out_fmt(json_object_get(cmd, "params"), params, sizeof(params)));
     return fota_cli_ctx_done(c, &r, line);
 }

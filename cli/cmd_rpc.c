@@ -194,7 +194,7 @@ int fota_cli_cmd_rpc_upgrade(struct fota_cli_ctx *c)
     const char *v = fota_cli_ctx_opt(c, "version"), *t = fota_cli_ctx_opt(c, "timeout");
     int wait = fota_cli_ctx_opt(c, "wait") != NULL;
     char kv[256], done[300], *end;
-    const char *p[1] = { kv };
+    const char *p[2] = { kv, "force=true" };
     int64_t dev = 0, after = 0;
     long timeout = 300;
     int st;
@@ -212,7 +212,8 @@ int fota_cli_cmd_rpc_upgrade(struct fota_cli_ctx *c)
     if (wait && (st = newest_message(c, &after)) != 0)
         return st;
     snprintf(done, sizeof(done), "upgrade to %s", v);
-    st = rpc(c, "sys_upgrade", p, 1, done, &dev, wait && c->json);
+    st = rpc(c, "sys_upgrade", p, fota_cli_ctx_opt(c, "force") ? 2 : 1, done, &dev,
+             wait && c->json);
     if (st != 0 || !wait)
         return st;
     fflush(stdout);

@@ -109,6 +109,25 @@ static const struct fota_cli_opt o_device_add[] = {
 
 static const struct fota_cli_opt o_device_list[] = {
     { "product", 'p', "P", "only this product (id or name); default: every product" },
+    { "tag", 't', "T[,T...]", "only devices carrying every one of these tags" },
+    { "version", 'v', "V[,V...]", "only devices on one of these versions" },
+    { "online", 0, NULL, "only devices online now" },
+    { "offline", 0, NULL, "only devices not online now" },
+    { "search", 's', "TEXT", "only devices whose name, MAC or chip id holds TEXT" },
+    { "name", 0, "NAME", "only devices called NAME" },
+    { "checkin-before", 0, "WHEN", "only devices not seen since WHEN (Unix seconds, or 30m, "
+                                   "12h, 7d ago)" },
+    { "checkin-after", 0, "WHEN", "only devices seen since WHEN (Unix seconds, or 30m, 12h, "
+                                  "7d ago)" },
+    { "sort", 0, "KEY", "id (default), name, version, last_active, created; -KEY descending" },
+    { "limit", 'n', "N", "devices per page, 1..1000 (default 50; with --all 1000)" },
+    { "cursor", 0, "C", "the page after the one that printed this cursor" },
+    { "all", 'a', NULL, "every page: every device that matches" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_rollout_list[] = {
+    { "product", 'p', "P", "only this product (id or name); default: every product" },
     { NULL, 0, NULL, NULL }
 };
 
@@ -126,6 +145,7 @@ static const struct fota_cli_opt o_device_key[] = {
 
 static const struct fota_cli_opt o_upgrade[] = {
     { "version", 'v', "V", "version to install (required)" },
+    { "force", 0, NULL, "also when the device runs V already (else the server refuses)" },
     { "wait", 'w', NULL, "wait for the device's report (success: exit 0; failure: exit 1)" },
     { "timeout", 0, "S", "with --wait: give up after S seconds (default 300)" },
     { "product", 'p', "P", "look the device name up in this product only" },
@@ -213,7 +233,9 @@ const struct fota_cli_command fota_cli_commands[] = {
       o_product, 1, 2, FOTA_CLI_CMD_SERVER, fota_cli_cmd_release_delete },
     { "device", "add", "--product P NAME", "add a device; prints its master and owner keys",
       o_device_add, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_add },
-    { "device", "list", "[--product P]", "list devices",
+    { "device", "list", "[--product P] [--tag T] [--version V] [--online|--offline] "
+      "[--sort KEY] [--limit N] [--all]",
+      "list devices a page at a time, sorted, searched and filtered (--all: every page)",
       o_device_list, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_list },
     { "device", "show", "DEVICE", "show one device (id or name)",
       o_device_ref, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_show },
@@ -222,6 +244,12 @@ const struct fota_cli_command fota_cli_commands[] = {
       o_device_key, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_key },
     { "device", "commands", "DEVICE", "the commands sent to a device and their state, newest first",
       o_device_commands, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_commands },
+    { "device", "tag", "DEVICE add|remove|set|list [TAG...]",
+      "a device's tags: add or remove some, set exactly these, or list them",
+      o_device_ref, 2, -1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_tag },
+    { "device", "command", "cancel DEVICE COMMAND_ID",
+      "cancel a command still queued for a device (see device commands)",
+      o_device_ref, 3, 3, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_command },
     { "device", "rotate-keys", "DEVICE",
       "new master and owner keys (the old ones stop working; re-flash the key sector)",
       o_device_ref, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_rotate_keys },
@@ -232,13 +260,13 @@ const struct fota_cli_command fota_cli_commands[] = {
       "upgrade every device of a product that matches (a bulk upgrade; the server paces it)",
       o_rollout_start, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_start },
     { "rollout", "list", "[--product P]", "list rollouts with their progress, newest first",
-      o_device_list, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_list },
+      o_rollout_list, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_list },
     { "rollout", "show", "ID [--wait]", "show one rollout's counters, or follow it with --wait",
       o_rollout_show, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_show },
     { "rollout", "cancel", "ID",
       "stop a rollout: devices not pushed yet are dropped, pushed ones finish",
       o_none, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_cancel },
-    { "upgrade", NULL, "DEVICE --version V [--wait [--timeout S]]",
+    { "upgrade", NULL, "DEVICE --version V [--force] [--wait [--timeout S]]",
       "tell a device to download and install version V (queued while it is offline)",
       o_upgrade, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rpc_upgrade },
     { "reboot", NULL, "DEVICE", "tell a device to reboot into its other slot",
