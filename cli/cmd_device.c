@@ -269,9 +269,14 @@ int fota_cli_cmd_device_list(struct fota_cli_ctx *c)
         if (st != 0)
             goto out;
         snprintf(base, sizeof(base), "/v1/products/%" PRId64 "/devices/", pid);
-    }
-    if (!c->json && (st = product_names(c, names)) != 0)
+        if (strspn(product, "0123456789") != strlen(product)) {
+            char id[32];
+            snprintf(id, sizeof(id), "%" PRId64, pid);
+            json_object_set_new(names, id, json_string(product));
+        }
+    } else if (!c->json && (st = product_names(c, names)) != 0) {
         goto out;
+    }
     if (q.cursor)
         fota_str_copy(cursor, sizeof(cursor), q.cursor);
     for (;;) {

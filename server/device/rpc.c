@@ -6,7 +6,8 @@
  * nonce (504 on timeout); an offline device gets it when it next connects
  * (202), or 409 with queue=false. A sys_upgrade replaces the device's
  * queued one, and one to the version the device runs is 409 unless
- * force=true. */
+ * force=true (a device of an arduino product excepted: there the upgrade
+ * holds the device on its version). */
 #include "rpc.h"
 
 #include <stdio.h>
@@ -297,6 +298,17 @@ out:
     fota_store_command_cleanup(cmd);
 }
 
+/* 1 when the product's devices poll (an arduino product): an explicit
+ * upgrade of one of them holds it on the version, which means something
+ * on the version it runs too. */
+static int pull_product(struct fota_store *st, int64_t product_id)
+{
+    struct fota_arduino_product *p = fota_xmalloc(sizeof *p);
+    int pull = st->ops->arduino_product_get(st, product_id, p) == 0;
+    free(p);
+    return pull;
+}
+
 static void rpc_handler(struct fota_req *r)
 {
     struct fota_rpc *rpc = r->ud;
@@ -334,7 +346,8 @@ static void rpc_handler(struct fota_req *r)
         }
         const char *force = fota_req_query(r, "force");
         if (strcmp(d.rom_version, version) == 0 &&
-            !(force && (strcmp(force, "true") == 0 || strcmp(force, "1") == 0))) {
+            !(force && (strcmp(force, "true") == 0 || strcmp(force, "1") == 0)) &&
+            !pull_product(r->srv->store, d.product_id)) {
             json_decref(params);
             fota_reply_error(r, 409, "device %lld already runs %s (force=true sends the "
                                      "upgrade all the same)", (long long)d.id, version);

@@ -1,8 +1,7 @@
 """fleet_tags_test.py - devices' tags against a real fotad: one device's (GET, PUT, POST
 /v1/devices/ID/tags/, PUT and DELETE /v1/devices/ID/tags/TAG), many devices' at once by a
 selection (POST /v1/products/ID/tags/) with a product's tags and their counts, the device view
-showing them, a deleted device losing them, the refusals; and a rollout selecting its devices
-by tag, version and last check-in with the lists' own words.
+showing them, a deleted device losing them, the refusals.
 """
 from devchan_util import check, start_fotad
 from fotatest import run_tests
@@ -89,35 +88,6 @@ def test_many_devices(d, pid, ids):
     ids.pop(0)
 
 
-def test_rollout_selects_by_tag(d, pid, ids):
-    """A rollout's filter takes the lists' words: its members are what the list shows."""
-    d.upload_release(pid, "v1.1")
-    api(d, "POST", "/v1/products/%d/tags/" % pid, {"filter": {"device_ids": ids[-4:]},
-                                                   "add": ["ring2"]})
-    for flt, query in (({"tag": "ring2"}, "tag=ring2"),
-                       ({"tag": ["ring2", "fleet"]}, "tag=ring2&tag=fleet"),
-                       ({"version": [""], "tag": "canary"}, "version=&tag=canary"),
-                       ({"checkin_before": "1d", "tag": "wave1"},
-                        "checkin_before=1d&tag=wave1")):
-        listed = api(d, "GET", "/v1/products/%d/devices/?%s" % (pid, query))
-        st, _, j = d.api("POST", "/v1/rollouts/", {"product_id": pid, "version": "v1.1",
-                                                   "filter": flt})
-        check(st == 202, "rollout %r: %d %r" % (flt, st, j))
-        r = j["rollout"]
-        check(r["total"] == listed["total"] and r["queued"] == listed["total"],
-              "rollout %r selects %d, the list %d" % (flt, r["total"], listed["total"]))
-        members = api(d, "GET", "/v1/rollouts/%d/devices/" % r["id"])["devices"]
-        check(sorted(m["device_id"] for m in members) ==
-              sorted(x["id"] for x in listed["devices"]), "members %r" % members)
-        check(r["filter"] == flt, "the filter as given %r" % r["filter"])
-        api(d, "POST", "/v1/rollouts/%d/cancel" % r["id"])
-    for flt in ({"tag": "a b"}, {"checkin_after": "soon"}, {"tag": []}, {"version": "a",
-                                                                          "rom_version": "b"}):
-        st, _, j = d.api("POST", "/v1/rollouts/", {"product_id": pid, "version": "v1.1",
-                                                   "filter": flt})
-        check(st == 400, "rollout filter %r: %d %r" % (flt, st, j))
-
-
 def main_test():
     d = start_fotad()
     try:
@@ -125,7 +95,6 @@ def main_test():
         ids = [d.create_device(pid, name="t-%02d" % i)["device"]["id"] for i in range(12)]
         test_one_device(d, pid, ids)
         test_many_devices(d, pid, ids)
-        test_rollout_selects_by_tag(d, pid, ids)
         d.stop()
     except BaseException:
         d.kill()
