@@ -5,7 +5,7 @@
  * /v1/devices/ID/tags/, and many at once by a selection,
  * /v1/products/ID/tags/), and the cancel of a queued command
  * (DELETE /v1/devices/ID/commands/CID/). Selections are read by
- * api_select.c, the parser the rollouts use too. Admin key, except the
+ * api_select.c, one parser for a query and a filter. Admin key, except the
  * cancel (the device's own keys may too). Main loop. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,7 +320,7 @@ static int64_t *bulk_devices(struct fota_req *r, int64_t pid, const json_t *filt
     *nids = 0;
     if (!json_is_object(filter)) {
         fota_reply_error(r, 400, "filter is required: an object selecting the devices as a "
-                                 "rollout's does ({} for every device of the product)");
+                                 "list's query does ({} for every device of the product)");
         return NULL;
     }
     if (fota_api_select_json(filter, fota_clock_wall_s(), &s, reason, sizeof reason) != 0) {

@@ -1,5 +1,5 @@
 /* api_select.c - the one parser of device selections (api_select.h): a
- * device list's query and a rollout's filter object fill the store's
+ * device list's query and a JSON filter object fill the store's
  * struct fota_device_sel through the same checks; the orders of a list and
  * the cursor that holds a page's position in one. */
 #include "api_select.h"
@@ -164,7 +164,7 @@ int fota_api_select_query(const struct evkeyvalq *query, int64_t now,
     return 0;
 }
 
-/* ---- a rollout's filter */
+/* ---- a filter object */
 
 static int cmp_id(const void *a, const void *b)
 {

@@ -1,7 +1,7 @@
 /* api_select.h - which devices a request means, in one parser for every
  * place that selects devices: the query of the device lists
  * (GET /v1/products/ID/devices/?q=&tag=&version=&online=...) and the
- * filter object of a rollout (POST /v1/rollouts/ "filter"), so the same
+ * filter object of a bulk request (POST /v1/products/ID/tags/ "filter"), so the same
  * words select the same devices everywhere (docs/api.md, "Selecting
  * devices"). And the opaque cursor of a device list. Pure: no I/O, no
  * store; the store's struct fota_device_sel is what comes out. */
@@ -36,7 +36,7 @@ int fota_api_select_query(const struct evkeyvalq *query, int64_t now,
                           int (*skip)(const char *name), struct fota_api_select *out,
                           char *reason, size_t cap);
 
-/* The selection of a rollout's filter object (NULL: every device): the
+/* The selection of a filter object (NULL: every device): the
  * same members as a query, as JSON: "q", "name", "tag" (a tag or a list:
  * every one), "version" or "rom_version" (a version or a list: any of
  * them), "online" (true|false), "checkin_before", "checkin_after" (Unix

@@ -5,9 +5,9 @@
  * connection and the HTTP reply waits for the device's reply with the same
  * nonce (504 on timeout); an offline device gets it when it next connects
  * (202), or 409 with queue=false. A sys_upgrade replaces the device's
- * queued one, and one to the version the device runs is 409 unless
- * force=true (a device of an arduino product excepted: there the upgrade
- * holds the device on its version). */
+ * queued one, and the admin's to the version the device runs is 409
+ * unless force=true (a device of an arduino product excepted: there the
+ * upgrade holds the device on its version). */
 #include "rpc.h"
 
 #include <stdio.h>
@@ -180,11 +180,13 @@ static int action_ok(const char *a)
 }
 
 /* Resolves the target device: an owner/master key's own device, or device_id= for admin. */
-static int rpc_device(struct fota_req *r, struct fota_device *d)
+static int rpc_device(struct fota_req *r, struct fota_device *d, int *admin)
 {
     struct fota_key k;
     if (fota_req_auth(r, &k) < 0)
         return -1;
+    if (admin)
+        *admin = k.kind == FOTA_KEY_ADMIN;
     int64_t id = 0;
     if (k.kind == FOTA_KEY_OWNER || k.kind == FOTA_KEY_MASTER) {
         id = k.device_id;
@@ -313,6 +315,7 @@ static void rpc_handler(struct fota_req *r)
 {
     struct fota_rpc *rpc = r->ud;
     struct fota_device d;
+    int admin = 0;
     const char *action = fota_req_query(r, "action");
     const char *dtd = fota_req_query(r, "deliver_to_device");
     if (dtd && strcmp(dtd, "true") != 0) {
@@ -323,7 +326,7 @@ static void rpc_handler(struct fota_req *r)
         fota_reply_error(r, 400, "action= is required (sys_upgrade, sys_reboot, ...)");
         return;
     }
-    if (rpc_device(r, &d) < 0)
+    if (rpc_device(r, &d, &admin) < 0)
         return;
     json_t *params = json_object();
     for (struct evkeyval *kv = r->query.tqh_first; kv; kv = kv->next.tqe_next)
@@ -344,8 +347,12 @@ static void rpc_handler(struct fota_req *r)
                              version);
             return;
         }
+        /* rom_version is what the device last said (activation, or the D7
+         * of a download it has yet to boot; a power cut in the flip leaves
+         * it on the old one): the operator's guard, not the phone app's,
+         * whose retry after a failed flip the seed's API lets through. */
         const char *force = fota_req_query(r, "force");
-        if (strcmp(d.rom_version, version) == 0 &&
+        if (admin && strcmp(d.rom_version, version) == 0 &&
             !(force && (strcmp(force, "true") == 0 || strcmp(force, "1") == 0)) &&
             !pull_product(r->srv->store, d.product_id)) {
             json_decref(params);
@@ -375,7 +382,7 @@ static void datastream_handler(struct fota_req *r)
         fota_reply_error(r, 400, "only deliver_to_device=true is supported");
         return;
     }
-    if (rpc_device(r, &d) < 0)
+    if (rpc_device(r, &d, NULL) < 0)
         return;
     json_t *params = json_object();
     char path[FOTA_ROUTE_CAP_LEN + 40];

@@ -1,5 +1,5 @@
 /* api_select_test.c - server/api/api_select.c: a device list's query and a
- * rollout's filter become the same selection (each member, its limits and
+ * filter object become the same selection (each member, its limits and
  * its refusals), the orders' names, and the cursor (a round trip for every
  * order; refused when it is garbage or made for another order). */
 #include <setjmp.h>
