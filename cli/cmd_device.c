@@ -256,7 +256,7 @@ int fota_cli_cmd_device_list(struct fota_cli_ctx *c)
     json_t *all = json_array(), *names = json_object(), *total = NULL;
     char base[64], what[128], err[256], cursor[512] = "";
     int64_t pid;
-    int st, pages = 0;
+    int st;
 
     if (fota_cli_devquery_build(&c->args, &q, err, sizeof(err)) != 0) {
         st = fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "%s", err);
@@ -304,7 +304,6 @@ int fota_cli_cmd_device_list(struct fota_cli_ctx *c)
             fota_cli_reply_cleanup(&r);
             goto out;
         }
-        pages++;
         if (!next || fota_str_copy(cursor, sizeof(cursor), next) >= sizeof(cursor)) {
             fota_cli_reply_cleanup(&r);
             break;
