@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +34,7 @@
 #include "xmalloc.h"
 
 #define SLICE (4u << 20)  /* bytes of one file queued at a time */
+#define SNAPSHOT_NICE 10     /* the snapshot thread's nice value */
 #define PIECE_FILES 16          /* file segments (descriptors) in one piece, at most */
 
 struct backup_mod {
@@ -316,6 +319,10 @@ static void *job_thread(void *arg)
 {
     struct job *j = arg;
     struct backup_mod *m = j->m;
+
+    /* Serving comes first: the copy and the hashing yield the CPU to the
+     * loops (a thread's nice value is its own on Linux). */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SNAPSHOT_NICE);
 
     j->rc = fota_backup_snap_take(j->data_dir, "GET /v1/backup", &m->cancel, NULL, NULL,
                                   &j->snap, j->err, sizeof(j->err));
