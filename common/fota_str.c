@@ -1,4 +1,4 @@
-/* fota_str.c - bounded string copy (fota_str.h). */
+/* fota_str.c - bounded string copies (fota_str.h). */
 #include "fota_str.h"
 
 #include <string.h>
@@ -27,4 +27,55 @@ size_t fota_str_copy(char *dst, size_t cap, const char *src)
 
     fota_str_copy_n(dst, cap, src, n);
     return n;
+}
+
+/* How many bytes of s[0, n) form whole, valid UTF-8 characters from its
+ * start, up to a NUL or the first byte that breaks the encoding. */
+static size_t utf8_prefix(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && p[i]) {
+        unsigned c = p[i], lo = 0x80, hi = 0xBF;
+        size_t more, k;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            more = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            more = 2;
+            lo = c == 0xE0 ? 0xA0 : 0x80; /* no overlong form */
+            hi = c == 0xED ? 0x9F : 0xBF; /* no surrogate */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            more = 3;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF; /* nothing past U+10FFFF */
+        } else {
+            break;
+        }
+        if (n - i <= more || p[i + 1] < lo || p[i + 1] > hi)
+            break;
+        k = 2;
+        while (k <= more && (p[i + k] & 0xC0) == 0x80)
+            k++;
+        if (k <= more)
+            break;
+        i += more + 1;
+    }
+    return i;
+}
+
+size_t fota_str_copy_utf8(char *dst, size_t cap, const char *src, size_t n)
+{
+    size_t k;
+
+    if (cap == 0)
+        return 0;
+    k = src ? utf8_prefix((const unsigned char *)src, n < cap ? n : cap - 1) : 0;
+    if (k)
+        memcpy(dst, src, k);
+    dst[k] = '\0';
+    return k;
 }

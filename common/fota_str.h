@@ -15,4 +15,11 @@ size_t fota_str_copy(char *dst, size_t cap, const char *src);
  * it end the copy early). Returns n. */
 size_t fota_str_copy_n(char *dst, size_t cap, const char *src, size_t n);
 
+/* Copies the longest prefix of src[0, n) (NULL is "") made of whole, valid
+ * UTF-8 characters that fits dst, stopping at a NUL or at the first byte
+ * that breaks the encoding; always NUL-terminates when cap > 0. Returns the
+ * bytes copied. For text that JSON shows (jansson refuses invalid UTF-8): a
+ * value cut to its field never ends in half a character. */
+size_t fota_str_copy_utf8(char *dst, size_t cap, const char *src, size_t n);
+
 #endif

@@ -29,6 +29,14 @@ int fota_devproto_line(const char *buf, size_t len, size_t *line_len, size_t *co
     return 1;
 }
 
+/* A text field: the whole UTF-8 characters of src (NULL is "") that fit:
+ * a value cut to its field, or raw bytes of a broken line, never leave
+ * half a character, so every view of the field can encode it. */
+static void set_text(char *dst, size_t cap, const char *src)
+{
+    fota_str_copy_utf8(dst, cap, src, src ? strlen(src) : 0);
+}
+
 static const char *obj_str(json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
@@ -44,7 +52,7 @@ static void parse_auth(json_t *root, char *key, size_t cap)
         a += 6;
         while (*a == ' ')
             a++;
-        fota_str_copy(key, cap, a);
+        set_text(key, cap, a);
     }
 }
 
@@ -65,11 +73,7 @@ static int path_datastream(const char *p, char *name, size_t cap)
     const char *e = strchr(s, '/');
     if (!e || e == s || !path_is(e, "/datapoint/"))
         return 0;
-    size_t n = (size_t)(e - s);
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(name, s, n);
-    name[n] = '\0';
+    fota_str_copy_utf8(name, cap, s, (size_t)(e - s));
     return 1;
 }
 
@@ -85,11 +89,7 @@ static int scan_after(const char *line, size_t len, const char *needle, char *ou
     const char *q = to_end ? end : memchr(p, '"', (size_t)(end - p));
     if (!q)
         q = end;
-    size_t n = (size_t)(q - p);
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(out, p, n);
-    out[n] = '\0';
+    fota_str_copy_utf8(out, cap, p, (size_t)(q - p));
     return 1;
 }
 
@@ -147,11 +147,11 @@ void fota_devproto_classify(const char *line, size_t len, struct fota_devproto_f
         }
     } else if (path_is(path, "/v1/device/activate/")) {
         out->kind = FOTA_DP_ACTIVATE;
-        fota_str_copy(out->token, sizeof out->token, obj_str(body, "token"));
-        fota_str_copy(out->bssid, sizeof out->bssid, obj_str(body, "bssid"));
+        set_text(out->token, sizeof out->token, obj_str(body, "token"));
+        set_text(out->bssid, sizeof out->bssid, obj_str(body, "bssid"));
         for (char *c = out->bssid; *c; c++)
             *c = (char)tolower((unsigned char)*c);
-        fota_str_copy(out->rom_version, sizeof out->rom_version, obj_str(body, "rom_version"));
+        set_text(out->rom_version, sizeof out->rom_version, obj_str(body, "rom_version"));
     } else if (path_is(path, "/v1/device/identify/")) {
         out->kind = FOTA_DP_IDENTIFY;
     } else if (path_is(path, "/v1/ping/")) {
@@ -160,9 +160,9 @@ void fota_devproto_classify(const char *line, size_t len, struct fota_devproto_f
         out->kind = FOTA_DP_TIMERS;
     } else if (path_is(path, "/v1/messages/")) {
         out->kind = FOTA_DP_MESSAGE;
-        fota_str_copy(out->action, sizeof out->action, obj_str(json_object_get(root, "get"), "action"));
-        fota_str_copy(out->pre_version, sizeof out->pre_version, obj_str(body, "pre_rom_version"));
-        fota_str_copy(out->rom_version, sizeof out->rom_version, obj_str(body, "rom_version"));
+        set_text(out->action, sizeof out->action, obj_str(json_object_get(root, "get"), "action"));
+        set_text(out->pre_version, sizeof out->pre_version, obj_str(body, "pre_rom_version"));
+        set_text(out->rom_version, sizeof out->rom_version, obj_str(body, "rom_version"));
     } else if (path_datastream(path, out->stream, sizeof out->stream)) {
         out->kind = FOTA_DP_DATAPOINT;
         body_text(body, out->body, sizeof out->body);

@@ -41,7 +41,10 @@ enum fota_devproto_kind {
     FOTA_DP_UNKNOWN      /* a JSON object with no path fotad knows */
 };
 
-/* One classified frame. Strings are NUL-terminated copies, truncated to size.
+/* One classified frame. Strings are NUL-terminated copies of whole UTF-8
+ * characters: a value longer than its field is cut at a character boundary,
+ * and the raw bytes of a broken D7 stop at the first one that is not valid
+ * UTF-8, so every view of a field (JSON replies, stored rows) can encode it.
  * A frame may own a decoded value (reply): fota_devproto_frame_cleanup
  * releases it. */
 struct fota_devproto_frame {

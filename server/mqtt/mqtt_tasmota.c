@@ -157,7 +157,7 @@ int fota_mqtt_tasmota_upgrade(const char *payload, size_t len, char *text, size_
     if (s && strncmp(s, "Successful", 10) == 0) {
         rc = 1;
     } else if (s && strncmp(s, "Failed", 6) == 0) {
-        fota_str_copy(text, cap, s);
+        fota_str_copy_utf8(text, cap, s, strlen(s));   /* shown in JSON: whole characters */
         rc = 0;
     }
     json_decref(j);

@@ -1,14 +1,37 @@
 /* devproto_fuzz.c - libFuzzer target for the device channel's sans-IO code:
  * line framing, frame classification (incl. the raw D7 fallback) and the
  * version clean-up, fed arbitrary bytes. Replies to a classified frame are
- * built too, so every path the channel takes on input is exercised. */
+ * built too, so every path the channel takes on input is exercised. Check:
+ * every text field of a frame is a string jansson takes (whole UTF-8
+ * characters), as the JSON views of what the channel stores need. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 #include "devproto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_text(const char *field, size_t cap)
+{
+    json_t *j;
+    if (!memchr(field, '\0', cap) || !(j = json_string(field)))
+        abort();
+    json_decref(j);
+}
+
+static void check_frame(const struct fota_devproto_frame *f)
+{
+    check_text(f->key, sizeof f->key);
+    check_text(f->token, sizeof f->token);
+    check_text(f->bssid, sizeof f->bssid);
+    check_text(f->rom_version, sizeof f->rom_version);
+    check_text(f->pre_version, sizeof f->pre_version);
+    check_text(f->action, sizeof f->action);
+    check_text(f->stream, sizeof f->stream);
+    check_text(f->body, sizeof f->body);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -21,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         struct fota_devproto_frame f;
         fota_devproto_classify(buf + off, ll, &f);
+        check_frame(&f);
         char out[FOTA_DEVPROTO_PUSH_MAX], v[FOTA_DEVPROTO_VER_MAX];
         fota_devproto_version_clean(v, sizeof v, f.rom_version, strlen(f.rom_version));
         if (f.kind == FOTA_DP_IDENTIFY)

@@ -2,11 +2,13 @@
  * over MQTT: the input is a topic, a NUL and a payload. The topic's kind and
  * device topic, INFO1/Status 2's version, Status 5's MAC, UPGRADE's outcome
  * and a broker URL parse of the payload: results stay NUL-terminated within
- * their buffers, a MAC found prints and parses back to itself. */
+ * their buffers and are whole UTF-8 characters (JSON views show them), a
+ * MAC found prints and parses back to itself. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "arduino_hdr.h"
 #include "fota_err.h"
@@ -36,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (k < FOTA_MQTT_M_OTHER || k > FOTA_MQTT_M_UPGRADE || !memchr(dev, 0, sizeof dev) ||
         (k != FOTA_MQTT_M_OTHER && (!dev[0] || strchr(dev, '/'))))
         abort();
-    if (fota_mqtt_tasmota_version(payload, plen, v, sizeof v) == 0 && (!v[0] || !memchr(v, 0, sizeof v)))
+    int vr = fota_mqtt_tasmota_version(payload, plen, v, sizeof v);
+    if (vr == 0 && (!v[0] || !memchr(v, 0, sizeof v)))
         abort();
     if (fota_mqtt_tasmota_mac(payload, plen, mac) == 0 &&
         (strlen(mac) != 17 || fota_arduino_mac_parse(mac, 17, back) != 0))
@@ -44,6 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int r = fota_mqtt_tasmota_upgrade(payload, plen, text, sizeof text);
     if (r < -1 || r > 1 || (r == 0 && strncmp(text, "Failed", 6) != 0))
         abort();
+    /* The version and the failure text end up in JSON views: whole UTF-8. */
+    json_t *jv = vr == 0 ? json_string(v) : json_null(), *jt = r == 0 ? json_string(text) : json_null();
+    if (!jv || !jt)
+        abort();
+    json_decref(jv);
+    json_decref(jt);
     if (plen < sizeof url) {
         memcpy(url, payload, plen);
         url[plen] = '\0';

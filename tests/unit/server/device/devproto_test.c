@@ -338,6 +338,41 @@ static void test_short_version(void **st)
     assert_int_equal(fota_devproto_nonce(0xFFFFFFFFu), 0x7FFFFFFF);
 }
 
+/* Text fields hold whole UTF-8 characters: a value cut to its field loses
+ * the character that does not fit, raw bytes of a broken D7 stop at the
+ * first invalid one (a broken character made the device's JSON view fail
+ * to encode: devproto_fuzz). */
+static void test_text_fields_whole_utf8(void **st)
+{
+    (void)st;
+    struct fota_devproto_frame f;
+    /* bssid holds 17 bytes: 16 ASCII and a 2-byte é do not fit */
+    classify("{\"path\": \"/v1/device/activate/\", \"nonce\": 1, \"body\": {\"token\": \"t\", "
+             "\"bssid\": \"aaaaaaaaaaaaaaaa\\u00e9\", \"rom_version\": \"v1\\u20ac\"}}\n", &f);
+    assert_int_equal(f.kind, FOTA_DP_ACTIVATE);
+    assert_string_equal(f.bssid, "aaaaaaaaaaaaaaaa");
+    assert_string_equal(f.rom_version, "v1\xe2\x82\xac");   /* whole: kept */
+    /* A broken D7: its raw bytes stop where UTF-8 breaks */
+    char d7[512];
+    snprintf(d7, sizeof d7, D7FMT, KEY, "device_upgrade_success", "v1.0\xc3(\xff", "v1.1\"x");
+    classify(d7, &f);
+    assert_true(f.recovered);
+    assert_string_equal(f.pre_version, "v1.0");
+    assert_string_equal(f.action, "device_upgrade_success");
+    snprintf(d7, sizeof d7, D7FMT, KEY, "up\xe2\x82", "v1", "v1.1\"x");
+    classify(d7, &f);
+    assert_true(f.recovered);
+    assert_string_equal(f.action, "up");
+    /* a datastream name cut inside a character */
+    char d8[512], name[64];
+    memset(name, 'n', 46);
+    memcpy(name + 46, "\xc3\xa9", 3);
+    snprintf(d8, sizeof d8, "{\"path\": \"/v1/datastreams/%s/datapoint/\", \"body\": {}}\n", name);
+    classify(d8, &f);
+    assert_int_equal(f.kind, FOTA_DP_DATAPOINT);
+    assert_int_equal(strlen(f.stream), 46);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_replies_exact),
         cmocka_unit_test(test_push_exact),
         cmocka_unit_test(test_short_version),
+        cmocka_unit_test(test_text_fields_whole_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

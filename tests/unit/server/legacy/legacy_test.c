@@ -41,6 +41,14 @@ static void test_request_parse(void **state)
     const uint8_t bad[] = { 0, 3, 5, 0x7f, 0x80, 0x83, 0xff, '1', '\n' };
     for (size_t i = 0; i < sizeof(bad); i++)
         assert_int_equal(fota_legacy_request_parse(bad[i], &sec, &stream), FOTA_EPROTO);
+    /* The request is one byte: every value, in place of a fuzz target. */
+    for (unsigned b = 0; b < 256; b++) {
+        int s = b & 0x7f, ok = s == 1 || s == 2;
+        sec = stream = -1;
+        assert_int_equal(fota_legacy_request_parse((uint8_t)b, &sec, &stream), ok ? 0 : FOTA_EPROTO);
+        assert_int_equal(sec, ok ? s : -1);
+        assert_int_equal(stream, ok ? (b & 0x80) != 0 : -1);
+    }
 }
 
 static void test_len_encode(void **state)

@@ -103,6 +103,12 @@ static void test_payloads(void **state)
     assert_string_equal(text, "Failed Not Enough space");
     assert_int_equal(fota_mqtt_tasmota_upgrade(res, strlen(res), text, sizeof text), -1);
     assert_int_equal(fota_mqtt_tasmota_upgrade("", 0, text, sizeof text), -1);
+    /* A text longer than its buffer is cut at a character boundary (it is
+     * shown in JSON, which takes whole UTF-8 characters only). */
+    const char *cut = "{\"Upgrade\":\"Failed \u00e9\u00e9\"}";
+    char small[11];
+    assert_int_equal(fota_mqtt_tasmota_upgrade(cut, strlen(cut), small, sizeof small), 0);
+    assert_string_equal(small, "Failed \xc3\xa9");
 }
 
 static void test_ota_url(void **state)
