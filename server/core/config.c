@@ -209,7 +209,9 @@ const char *fota_config_nearest(const char *word, const char *const *names, size
         return NULL;
     for (size_t i = 0; i < n; i++) {
         size_t ln = strlen(names[i]);
-        if (ln > NEAREST_MAX)
+        /* The distance is at least the difference in length: a name that
+         * much longer or shorter cannot beat best_d (no table to fill). */
+        if (ln > NEAREST_MAX || (ln > lw ? ln - lw : lw - ln) >= best_d)
             continue;
         size_t dist = osa_distance(word, lw, names[i], ln);
         if (dist < best_d && 2 * dist < lw) {
