@@ -12,7 +12,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <malloc.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,32 +20,10 @@
 
 #include "clock.h"
 #include "fota_str.h"
+#include "heap.h"
 #include "http_int.h"
 #include "keys.h"
 #include "log.h"
-
-/* Freed pages back to the system: glibc's malloc_trim, or ASan's allocator
- * purge in the ASan tree (its allocator is not glibc's). ThreadSanitizer's
- * runtime has no purge entry point: its tree keeps malloc_trim, which has
- * nothing of TSan's heap to give back. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GATE_SANITIZER_ALLOCATOR 1
-#endif
-#endif
-#ifdef GATE_SANITIZER_ALLOCATOR
-#include <sanitizer/allocator_interface.h>
-static int give_back(void)
-{
-    __sanitizer_purge_allocator();
-    return 1;
-}
-#else
-static int give_back(void)
-{
-    return malloc_trim(0);
-}
-#endif
 
 #define HEAD_MAX 16384           /* evhttp's header limit (loop_reload): beyond, it refuses */
 #define LINE_KEEP 256            /* bytes of a line the parser needs */
@@ -139,7 +116,7 @@ static void trim_cb(evutil_socket_t fd, short what, void *arg)
     struct fota_http *hh = arg;
     (void)fd;
     (void)what;
-    if (__atomic_load_n(&hh->body_reserved, __ATOMIC_ACQUIRE) == 0 && give_back())
+    if (__atomic_load_n(&hh->body_reserved, __ATOMIC_ACQUIRE) == 0 && fota_heap_give_back())
         FOTA_DEBUG("http upload memory given back to the system");
 }
 

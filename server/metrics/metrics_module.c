@@ -18,6 +18,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "addr.h"
+#include "heap.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -87,6 +88,10 @@ static const struct fota_metric_desc cpu_desc = {
 static const struct fota_metric_desc rss_desc = {
     "process_resident_memory_bytes", "Resident memory size.", FOTA_METRIC_GAUGE, 0, NULL
 };
+static const struct fota_metric_desc heap_desc = {
+    "fota_heap_bytes", "Bytes fotad holds on its heap (allocated, not yet freed).",
+    FOTA_METRIC_GAUGE, 0, NULL
+};
 static const struct fota_metric_desc vsz_desc = {
     "process_virtual_memory_bytes", "Virtual memory size.", FOTA_METRIC_GAUGE, 0, NULL
 };
@@ -139,6 +144,8 @@ static void process_collect(void *ud, struct fota_metric_out *o)
     int64_t page = sysconf(_SC_PAGESIZE);
     fota_metric_begin(o, &rss_desc);
     fota_metric_put(o, NULL, resident * page);
+    fota_metric_begin(o, &heap_desc);
+    fota_metric_put(o, NULL, fota_heap_in_use());
     fota_metric_begin(o, &vsz_desc);
     fota_metric_put(o, NULL, pages * page);
     fota_metric_begin(o, &fds_desc);

@@ -43,6 +43,15 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSaniti
                    "ThreadSanitizer", "MemorySanitizer", "runtime error:")
 ERROR_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+Z )?ERROR\b")
 LISTEN_RE = re.compile(r"listening proto=(\S+) addr=(\S+):(\d+)")
+# How much resident memory one byte a program holds costs in this tree: 1 in the gcc and ASan
+# trees; ThreadSanitizer's shadow memory (two bytes per byte touched) and its allocator's
+# per-thread caches add to it, so the TSan tree sets FOTA_MEMORY_SCALE and memory bounds in
+# tests are multiplied by it.
+MEMORY_SCALE = float(os.environ.get("FOTA_MEMORY_SCALE") or 1)
+# Whether this tree's allocator hands freed pages back to the system (glibc's malloc_trim,
+# ASan's purge); ThreadSanitizer's runtime has no way to, so there only the heap's own count
+# (fota_heap_bytes) can show memory was freed.
+HEAP_GIVES_BACK = os.environ.get("FOTA_HEAP_GIVES_BACK", "1") == "1"
 
 
 class TestFailure(Exception):
@@ -168,6 +177,15 @@ def run(args, timeout=30, **kw):
         report = sanitizer_report(text)
         check(report is None, "sanitizer report from %s:\n%s" % (" ".join(args[:3]), report))
     return p
+
+
+def rss_mb(pid):
+    """The resident memory of process pid, in MB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    raise TestFailure("no VmRSS for pid %d" % pid)
 
 
 def sanitizer_report(text):
