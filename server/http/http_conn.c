@@ -11,6 +11,8 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/ssl.h>
 
+#include "clock.h"
+#include "log.h"
 #include "xmalloc.h"
 
 static void conn_free(struct conn *c)
@@ -125,14 +127,39 @@ void fota_http__fresh_unlink(struct http_loop *h, struct conn *c)
     bufferevent_decref(bev);
 }
 
+/* Closes a TLS connection whose handshake outlived its deadline: one line a
+ * second at most, with the count. */
+static void handshake_timed_out(struct http_loop *h, struct conn *c, int64_t waited, int64_t now)
+{
+    struct evhttp_connection *evcon = fota_http__conn_evcon(c);
+    struct http_admit_log *l = &h->handshake_log;
+    if (!evcon)
+        return;   /* evhttp is letting go of it already */
+    l->held++;
+    if (!l->last_ms || now - l->last_ms >= 1000) {
+        char *addr = NULL;
+        uint16_t port = 0;
+        evhttp_connection_get_peer(evcon, &addr, &port);
+        FOTA_INFO("http handshake timed out peer=%s:%u waited_ms=%lld http_timeout=%u "
+                  "timed_out=%llu loop=%d", addr ? addr : "-", port, (long long)waited,
+                  h->http_timeout, (unsigned long long)l->held, fota_loop_index(h->loop));
+        l->last_ms = now;
+        l->held = 0;
+    }
+    evhttp_connection_free(evcon);
+    fota_http__fresh_unlink(h, c);
+}
+
 /* Drops connections evhttp closed before they carried a request (bad
- * request lines, 413, timeouts, probes). Runs every 100 ms while any exist. */
+ * request lines, 413, timeouts, probes), and closes TLS handshakes past
+ * their deadline. Runs every 100 ms while any exist. */
 void fota_http__fresh_sweep(evutil_socket_t fd, short what, void *arg)
 {
     struct http_loop *h = arg;
     (void)fd;
     (void)what;
     fota_http__admit_silent(h);
+    int64_t now = fota_clock_mono_ms(), waited;
     struct conn *c = h->fresh;
     while (c) {
         struct conn *next = c->fnext;
@@ -142,6 +169,8 @@ void fota_http__fresh_sweep(evutil_socket_t fd, short what, void *arg)
         if (!rd && !wr && !ev) {
             fota_http__fresh_unlink(h, c);
             h->conns_created--;
+        } else if ((waited = fota_http__gate_handshake_late(c, now)) > 0) {
+            handshake_timed_out(h, c, waited, now);
         }
         c = next;
     }

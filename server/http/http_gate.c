@@ -7,11 +7,15 @@
  * with the admin key, room in upload_memory and room on the disk
  * (fota_blob_room), or 0 for a refused request.
  * The head must arrive within http_timeout of its first byte (the accept,
- * for a connection's first request), however slowly it trickles. */
+ * for a connection's first request), however slowly it trickles; so must a
+ * TLS handshake, whose bytes the gate never sees (the sweep of fresh
+ * connections asks fota_http__gate_handshake_late). */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -332,6 +336,17 @@ static void gate_in_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
     scan(c, in);
     if (g->reading_head || g->timeout_cut)
         deadline(c);
+}
+
+int64_t fota_http__gate_handshake_late(const struct conn *c, int64_t now)
+{
+    const struct gate *g = &c->g;
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (!ssl || !g->reading_head || !g->t0_ms || SSL_is_init_finished(ssl))
+        return 0;
+    int64_t span = g->probation ? PROBATION_MS : (int64_t)normal_timeout(c->h).tv_sec * 1000;
+    int64_t waited = now - g->t0_ms;
+    return waited >= span ? (waited > 0 ? waited : 1) : 0;
 }
 
 void fota_http__gate_probation(struct conn *c)

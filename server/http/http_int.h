@@ -130,6 +130,7 @@ struct http_loop {
     struct fota_http_errpages errpages;   /* JSON for libevent's own error replies */
     struct fota_accept_guard *guard;      /* its listeners when descriptors run short */
     struct http_admit admit;
+    struct http_admit_log handshake_log;  /* handshakes closed at their deadline */
 };
 
 
@@ -210,6 +211,11 @@ void fota_http__admit_refused_key(struct conn *c);
 
 /* The evhttp connection of c while evhttp owns its bufferevent, else NULL. */
 struct evhttp_connection *fota_http__conn_evcon(const struct conn *c);
+/* A TLS connection still in its handshake past its first head's deadline
+ * (http_timeout from the accept; a second on probation): the milliseconds
+ * since the accept, else 0. Each byte of a handshake restarts the read
+ * timeout libevent keeps, so the sweep of fresh connections closes these. */
+int64_t fota_http__gate_handshake_late(const struct conn *c, int64_t now);
 /* c is on probation: its head within a second, with a valid key. */
 void fota_http__gate_probation(struct conn *c);
 

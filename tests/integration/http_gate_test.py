@@ -3,18 +3,24 @@
 body is read: 20 unauthenticated 15 MiB uploads leave fotad's memory where it was),
 uploads in flight share upload_memory (503 with Retry-After beyond it) and their memory
 is freed afterwards (fota_heap_bytes) and handed back to the system where the allocator
-can; a head must arrive within http_timeout of its first byte however slowly it trickles; framing two parsers could read differently is refused
+can; a head must arrive within http_timeout of its first byte however slowly it trickles,
+and an HTTPS connection's TLS handshake within http_timeout of its accept (a ClientHello
+trickled a byte at a time restarted the read timeout at every byte, holding about 48 KB a
+connection for ever); framing two parsers could read differently is refused
 (two Content-Lengths, signed or spaced values, codings other than chunked, folded lines,
 a body on GET), as is %00 in a path; libevent's own refusals are JSON even after a
 100 Continue."""
 import json
 import os
 import re
+import select
 import socket
+import ssl
 import threading
 import time
 
-from fotatest import HEAP_GIVES_BACK, MEMORY_SCALE, Fotad, check, rss_mb, run_tests, wait_for
+from fotatest import (HEAP_GIVES_BACK, MEMORY_SCALE, Fotad, check, make_cert, rss_mb, run_tests,
+                      wait_for)
 
 MiB = 1 << 20
 # The ASan tree's allocator keeps freed memory in a quarantine unless told not to; fotad
@@ -214,6 +220,58 @@ def test_head_deadline():
         check(st == 200, "still serving")
 
 
+def client_hello():
+    """The bytes of a real TLS ClientHello (Python's ssl over memory BIOs)."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    obj = ctx.wrap_bio(inc, out)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    data = out.read()
+    check(len(data) > 100 and data[0] == 0x16, "no ClientHello: %r" % data[:16])
+    return data
+
+
+def test_tls_handshake_deadline():
+    cert, key = make_cert()
+    with Fotad(https=True, tls=(cert, key), extra=["--http-timeout", "2"]) as d:
+        hello = client_hello()
+        s = socket.create_connection(("127.0.0.1", d.ports["https"]), timeout=10)
+        start = time.monotonic()
+        sent, closed = 0, False
+        # One byte of the ClientHello every 0.25 s: each restarts an idle timeout.
+        while not closed and time.monotonic() - start < 15 and sent < len(hello) - 1:
+            r, _, _ = select.select([s], [], [], 0.25)
+            if r:
+                try:
+                    closed = s.recv(1024) == b""
+                except OSError:
+                    closed = True
+                continue
+            try:
+                s.send(hello[sent:sent + 1])
+                sent += 1
+            except OSError:
+                closed = True
+        took = time.monotonic() - start
+        s.close()
+        check(closed and took < 6, "a TLS handshake trickling its ClientHello a byte every "
+              "0.25 s stayed open %.1f s (%d bytes sent; http_timeout 2 s)" % (took, sent))
+        check(took >= 1.5, "closed after %.2f s, before its deadline" % took)
+        d.wait_log(r"http handshake timed out peer=127\.0\.0\.1:\d+ waited_ms=\d+ "
+                   r"http_timeout=2 timed_out=1")
+        ctx = ssl.create_default_context(cafile=cert)
+        ctx.check_hostname = False
+        with socket.create_connection(("127.0.0.1", d.ports["https"]), timeout=10) as raw:
+            with ctx.wrap_socket(raw) as t:
+                t.sendall(b"GET /v1/ping/ HTTP/1.1\r\nHost: x\r\n\r\n")
+                check(t.recv(100).startswith(b"HTTP/1.1 200"), "HTTPS still serving")
+
+
 def test_framing_refused():
     with Fotad(extra=["--max-upload", "1M"]) as d:
         ping = b"GET /v1/ping/ HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -285,4 +343,4 @@ def test_framing_refused():
 
 
 run_tests([test_upload_needs_admin_key_before_body, test_upload_memory_budget, test_head_deadline,
-           test_framing_refused])
+           test_tls_handshake_deadline, test_framing_refused])
