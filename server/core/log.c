@@ -65,9 +65,15 @@ void fota_log_write(int level, const char *fmt, ...)
     va_end(ap);
     if (r < 0)
         r = 0;
+    size_t msg = n;
     n += (size_t)r;
     if (n > sizeof(line) - 2)
         n = sizeof(line) - 2;
+    /* One event, one line: a control byte that reached the message unquoted
+     * (a name, a topic) cannot end the line, forge another or drive a terminal. */
+    for (size_t i = msg; i < n; i++)
+        if ((unsigned char)line[i] < ' ' || line[i] == 0x7f)
+            line[i] = '?';
     line[n++] = '\n';
     /* One write per line: concurrent threads do not interleave. */
     size_t off = 0;

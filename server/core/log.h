@@ -24,7 +24,8 @@ extern int fota_log_threshold;
 #define FOTA_ERROR(...) FOTA_LOG(FOTA_LOG_ERROR, __VA_ARGS__)
 
 /* Writes one line (printf format; no trailing newline needed). Lines longer
- * than 4 KiB are truncated. Unconditional: use FOTA_LOG. */
+ * than 4 KiB are truncated; control bytes of the message (newline, tab, ESC,
+ * DEL ...) are written as '?'. Unconditional: use FOTA_LOG. */
 void fota_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Sets the threshold. */

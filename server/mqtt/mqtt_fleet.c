@@ -387,8 +387,10 @@ struct fota_mqtt_fleet *fota_mqtt_fleet_start(struct fota_mqtt *m,
         free(f);
         return NULL;
     }
+    char uq[160];
     FOTA_INFO("mqtt broker product=%lld broker=%s user=%s devices_known=%zu",
-              (long long)f->product_id, f->url, f->username[0] ? f->username : "-", f->ndevs);
+              (long long)f->product_id, f->url,
+              fota_log_quote(f->username[0] ? f->username : "-", uq, sizeof uq), f->ndevs);
     return f;
 }
 

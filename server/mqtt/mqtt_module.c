@@ -145,8 +145,10 @@ static void route_mqtt(struct fota_req *r)
             fota_reply_status(r, rc, "product %lld", (long long)pid);
             goto out;
         }
+        char uq[160];
         FOTA_INFO("mqtt settings product=%lld broker=%s user=%s", (long long)pid,
-                  p->mqtt_url[0] ? p->mqtt_url : "-", p->mqtt_username[0] ? p->mqtt_username : "-");
+                  p->mqtt_url[0] ? p->mqtt_url : "-",
+                  fota_log_quote(p->mqtt_username[0] ? p->mqtt_username : "-", uq, sizeof uq));
         follow(m);
     }
     j = fota_mqtt_settings_json(p);

@@ -176,6 +176,16 @@ int fota_mqtt_tasmota_ota_url(const char *public_url, const char *product_key, c
 
 /* ---- settings */
 
+/* 1 when UTF-8 s holds a control character, C0 (and DEL) or C1 (U+0080 to
+ * U+009F, C2 80 to C2 9F): MQTT text may not, and libmosquitto refuses it. */
+static int has_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            return 1;
+    return 0;
+}
+
 static int set_text(const json_t *v, const char *name, char *dst, size_t size, char *reason,
                     size_t cap)
 {
@@ -191,6 +201,14 @@ static int set_text(const json_t *v, const char *name, char *dst, size_t size, c
     }
     if (json_string_length(v) >= size) {
         snprintf(reason, cap, "mqtt.%s is longer than %zu bytes", name, size - 1);
+        return 422;
+    }
+    if (strlen(json_string_value(v)) != json_string_length(v)) {
+        snprintf(reason, cap, "mqtt.%s holds a NUL character", name);
+        return 422;
+    }
+    if (strcmp(name, "password") != 0 && has_control(json_string_value(v))) {
+        snprintf(reason, cap, "mqtt.%s holds a control character (MQTT text has none)", name);
         return 422;
     }
     fota_str_copy(dst, size, json_string_value(v));

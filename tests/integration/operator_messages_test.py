@@ -3,7 +3,8 @@ sent as `Bearer` is told the scheme is token; a misspelt option of fotad or of `
 exits 2 naming the option meant; the start-up line lists only the ports that listen; a
 product key asking for another product's device's messages gets 403, as for a device that
 does not exist (200 with an empty list told which ids exist); names given through the API
-reach the log with their control bytes escaped."""
+(products', devices', an MQTT broker's user name) reach the log with their control bytes
+escaped, and an MQTT user name with control bytes is refused (MQTT text has none)."""
 import re
 
 from fotatest import Fotad, bin_path, check, make_cert, run, run_tests
@@ -61,8 +62,26 @@ def test_control_bytes_in_names_escaped(d):
     d.create_device(p["id"], name="dev\x1b]0;title\x07\nx")
     st, _, _ = d.api("DELETE", "/v1/products/%d/" % d.create_product(name="gone\rx")["id"])
     check(st == 200, "delete product: %d" % st)
+    # An arduino product's MQTT user name (its broker: a closed loopback port): MQTT text has
+    # no control characters (libmosquitto refuses them: no client, an ERROR line); in the
+    # log, one with spaces stays one value.
+    body = {"name": "tasmota", "platform": "arduino",
+            "mqtt": {"url": "mqtt://127.0.0.1:1", "username": "u\x1b[2J\r\nERROR forged mqtt"}}
+    st, _, j = d.api("POST", "/v1/products/", body)
+    check(st == 422 and "mqtt.username holds a control character" in j["message"],
+          "MQTT user name with control bytes: %d %r" % (st, j))
+    body["mqtt"]["username"] = "ops team=1"
+    st, _, j = d.api("POST", "/v1/products/", body)
+    check(st == 200, "arduino product with a broker: %d %r" % (st, j))
+    path = "/v1/products/%d/mqtt" % j["product"]["id"]
+    st, _, j = d.api("PUT", path, {"username": "v\x7f\tw\nERROR forged put"})
+    check(st == 422, "PUT MQTT user name with control bytes: %d %r" % (st, j))
+    st, _, j = d.api("PUT", path, {"username": "ops team=2"})
+    check(st == 200, "PUT MQTT user name: %d %r" % (st, j))
+    d.wait_log(r'mqtt settings product=\d+ broker=mqtt://127\.0\.0\.1:1 user="ops team=2"')
+    d.wait_log(r'mqtt broker product=\d+ broker=mqtt://127\.0\.0\.1:1 user="ops team=\d"')
     text = d.log_text()
-    for bad in ("\x1b", "\r", "\x07", "\nERROR forged", "\nx"):
+    for bad in ("\x1b", "\r", "\x07", "\x7f", "\t", "\nERROR forged", "\nx"):
         check(bad not in text, "raw %r from an API name in the log" % bad)
     check(re.search(r'product created id=\d+ name="evil\?\[31m\?\?ERROR forged line"', text),
           "escaped product name not in the log:\n%s" % text[-2000:])
