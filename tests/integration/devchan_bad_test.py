@@ -91,7 +91,9 @@ def main():
         extra = socket.create_connection(("127.0.0.1", d.device_port))
         extra.settimeout(5)
         check(extra.recv(10) == b"", "9th connection from one address not closed")
-        d.wait_log(r"device connection refused .*too many connections from this address")
+        # the line names the setting a fleet behind one NAT address raises
+        d.wait_log(r'device connection refused conn=\d+ dev=0 peer=127\.0\.0\.1:\d+ '
+                   r'reason="too many connections from this address" device_max_per_addr=8 ')
         for s in socks:
             s.close()
         extra.close()
