@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "cmd.h"
 #include "devquery.h"
 #include "file.h"
@@ -22,8 +23,9 @@
 #define KEY_SECTOR_MAX (64u << 10)
 
 static const char *const device_order[] = {
-    "id", "name", "product_id", "bssid", "rom_version", "latest_rom_version", "running_slot",
-    "online", "activated", "activated_at", "last_active", "created", NULL
+    "id", "name", "product", "product_id", "bssid", "rom_version", "latest_rom_version",
+    "running_slot", "online", "activated", "activated_at", "last_active", "created", "tags",
+    "download", "download_bytes", NULL
 };
 
 /* What an Arduino-core device said at its last check-in (its x-ESP8266-*
@@ -33,9 +35,45 @@ static const char *const arduino_order[] = {
     "chip_size", "sdk_version", "mode", "last_checkin", NULL
 };
 
-/* Prints a device: its row, then an arduino device's last report as its
- * own block ("arduino.chip_id ..."), the upgrade in flight as one line. */
-static void show_device(const json_t *dev)
+/* A device's tags as one cell ("a,b"; "-" for none). */
+static const char *tags_cell(const json_t *d, const char *field, void *ud, char *buf, size_t cap);
+
+/* Replaces d's member key (a byte count) by its people's form. */
+static void size_member(json_t *d, const char *key)
+{
+    char buf[96];
+    json_t *v = json_object_get(d, key);
+
+    if (json_is_integer(v))
+        json_object_set_new(d, key, json_string(fota_cli_out_fmt_size(v, buf, sizeof(buf))));
+}
+
+/* The download in flight (or the last one) as one line: "user2.bin of
+ * v1.1: 1.5 MiB (...) of 4.0 MiB (...), downloading, started ...". */
+static void download_member(json_t *d)
+{
+    json_t *dl = json_object_get(d, "download");
+    char line[512], file[128], ver[96], got[96], of[96], state[32], when[64];
+
+    if (!json_is_object(dl)) {
+        json_object_set_new(d, "download", json_string("-"));
+        return;
+    }
+    snprintf(line, sizeof(line), "%s of %s: %s of %s, %s, started %s",
+             fota_cli_out_fmt(json_object_get(dl, "file"), file, sizeof(file)),
+             fota_cli_out_fmt(json_object_get(dl, "version"), ver, sizeof(ver)),
+             fota_cli_out_fmt_size(json_object_get(dl, "bytes"), got, sizeof(got)),
+             fota_cli_out_fmt_size(json_object_get(dl, "total"), of, sizeof(of)),
+             fota_cli_out_fmt(json_object_get(dl, "state"), state, sizeof(state)),
+             fota_cli_out_fmt_time(json_object_get(dl, "started"), when, sizeof(when)));
+    json_object_set_new(d, "download", json_string(line));
+}
+
+/* Prints a device: its row (its product by name when product_name is
+ * given, sizes and the download for people, its tags as a list), then an
+ * arduino device's last report as its own block ("arduino.chip_id ..."),
+ * the upgrade in flight as one line. */
+static void show_device(const json_t *dev, const char *product_name)
 {
     json_t *d = json_deep_copy(dev), *a = json_incref(json_object_get(d, "arduino"));
     json_t *up, *pin, *mqtt;
@@ -44,6 +82,23 @@ static void show_device(const json_t *dev)
     if (!d)
         return;
     json_object_del(d, "arduino");
+    if (product_name) {
+        char id[32];
+        snprintf(line, sizeof(line), "%s (%s)", product_name,
+                 fota_cli_out_fmt(json_object_get(d, "product_id"), id, sizeof(id)));
+        json_object_set_new(d, "product", json_string(line));
+        json_object_del(d, "product_id");
+    }
+    if (json_is_array(json_object_get(d, "tags")))
+        json_object_set_new(d, "tags", json_string(tags_cell(d, "tags", NULL, line,
+                                                             sizeof(line))));
+    download_member(d);
+    size_member(d, "download_bytes");
+    if (json_is_object(a)) {
+        size_member(a, "sketch_size");
+        size_member(a, "free_space");
+        size_member(a, "chip_size");
+    }
     fota_cli_out_show(stdout, d, device_order);
     if (json_is_object(a)) {
         up = json_object_get(a, "upgrade");
@@ -333,10 +388,26 @@ int fota_cli_cmd_device_show(struct fota_cli_ctx *c)
     st = device_call(c, "GET", "", &r, NULL);
     if (st != 0)
         return st;
-    if (c->json)
+    if (c->json) {
         fota_cli_out_json(stdout, r.json);
-    else
-        show_device(fota_cli_reply_object(r.json, "device"));
+    } else {
+        const json_t *dev = fota_cli_reply_object(r.json, "device");
+        json_t *pid = json_object_get(dev, "product_id");
+        struct fota_cli_reply pr;
+        char path[64];
+        const char *name = NULL;
+
+        /* the product's name; a key that may not read the product shows its id */
+        memset(&pr, 0, sizeof(pr));
+        snprintf(path, sizeof(path), "/v1/products/%" JSON_INTEGER_FORMAT "/",
+                 json_integer_value(pid));
+        if (json_is_integer(pid) && fota_cli_api_call(c->api, "GET", path, NULL, &pr) == 0 &&
+            pr.status == 200)
+            name = json_string_value(json_object_get(json_object_get(pr.json, "product"),
+                                                     "name"));
+        show_device(dev, name);
+        fota_cli_reply_cleanup(&pr);
+    }
     fota_cli_reply_cleanup(&r);
     return 0;
 }

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "cmd.h"
+#include "fota_str.h"
 #include "out.h"
 
 /* A sentence for the messages fotad records without a "text". */
@@ -69,13 +71,59 @@ static const char *time_cell(const json_t *m, const char *field, void *ud, char 
     return fota_cli_out_fmt_time(t ? t : json_object_get(m, "time"), buf, cap);
 }
 
-/* Device 0 is a product-wide message: no device. */
+/* Devices' names by id, looked up once each on a connection of their own
+ * (a follow's connection is busy with the stream). */
+struct names {
+    struct fota_cli_ctx *c;
+    struct fota_cli_api *api;          /* opened at the first lookup */
+    json_t *by_id;                     /* "ID" -> name, or null when the server would not say */
+};
+
+/* Frees what n holds (n stays usable: freeing twice is harmless). */
+static void names_free(struct names *n)
+{
+    fota_cli_api_free(n->api);
+    json_decref(n->by_id);
+    n->api = NULL;
+    n->by_id = NULL;
+}
+
+/* The name of device id, or NULL (deleted since, or not this key's to see). */
+static const char *device_name(struct names *n, const char *id)
+{
+    struct fota_cli_reply r;
+    char path[64];
+    json_t *v = json_object_get(n->by_id, id), *name = json_null();
+
+    if (v)
+        return json_string_value(v);
+    if (!n->api)
+        n->api = fota_cli_api_new(n->c->conf.server, n->c->conf.key, n->c->conf.cacert);
+    snprintf(path, sizeof(path), "/v1/devices/%s/", id);
+    if (n->api && fota_cli_api_call(n->api, "GET", path, NULL, &r) == 0 && r.status == 200) {
+        v = json_object_get(json_object_get(r.json, "device"), "name");
+        if (json_is_string(v) && json_string_length(v) > 0)
+            name = json_copy(v);
+    }
+    fota_cli_reply_cleanup(&r);
+    json_object_set_new(n->by_id, id, name);
+    return json_string_value(name);
+}
+
+/* The device's name (its id when the server does not say it); device 0 is
+ * a product-wide message: no device. */
 static const char *device_cell(const json_t *m, const char *field, void *ud, char *buf,
                                size_t cap)
 {
-    (void)ud;
+    const char *name;
+
     fota_cli_out_fmt(json_object_get(m, field), buf, cap);
-    return strcmp(buf, "0") == 0 ? "-" : buf;
+    if (strcmp(buf, "0") == 0 || !buf[0])
+        return "-";
+    name = ud ? device_name(ud, buf) : NULL;
+    if (name)
+        fota_str_copy(buf, cap, name);
+    return buf;
 }
 
 static const char *text_cell(const json_t *m, const char *field, void *ud, char *buf,
@@ -99,6 +147,7 @@ struct follow_state {
     struct fota_cli_ctx *c;
     long want, got;
     int broken;   /* stdout is a closed pipe */
+    struct names *names;
 };
 
 static int on_event(void *ud, const char *event, const char *id, const char *data)
@@ -122,7 +171,8 @@ static int on_event(void *ud, const char *event, const char *id, const char *dat
         free(s);
     } else {
         fota_cli_out_list_cells(json_is_object(json_object_get(m, "message"))
-                                ? json_object_get(m, "message") : m, &message_list, NULL, b, cells);
+                                ? json_object_get(m, "message") : m, &message_list, f->names, b,
+                                cells);
         if (fota_cli_out_tty())
             printf("%s%s%s  %-6s  %s%-24s%s  %s\n", fota_cli_out_dim(), cells[0],
                    fota_cli_out_off(), cells[1], fota_cli_out_bold(), cells[2], fota_cli_out_off(),
@@ -144,10 +194,10 @@ static int on_event(void *ud, const char *event, const char *id, const char *dat
 /* Streams the messages of path (a /v1/messages/?...follow=true query) until
  * want of them were printed (0: until the server ends the stream). Returns
  * the exit status (reported); dies of SIGPIPE when stdout's reader is gone. */
-static int follow(struct fota_cli_ctx *c, const char *path, long want)
+static int follow(struct fota_cli_ctx *c, const char *path, long want, struct names *names)
 {
     struct fota_cli_reply r;
-    struct follow_state f = { c, want, 0, 0 };
+    struct follow_state f = { c, want, 0, 0, names };
     int st;
 
     st = fota_cli_api_stream(c->api, path, on_event, &f, &r);
@@ -155,6 +205,7 @@ static int follow(struct fota_cli_ctx *c, const char *path, long want)
         fota_cli_reply_cleanup(&r);
         fota_cli_api_free(c->api);
         c->api = NULL;
+        names_free(names);
         signal(SIGPIPE, SIG_DFL);
         raise(SIGPIPE);
         return FOTA_CLI_EXIT_FAIL;   /* SIGPIPE was blocked: still fail */
@@ -175,6 +226,7 @@ int fota_cli_cmd_messages(struct fota_cli_ctx *c)
     const char *product = fota_cli_ctx_opt(c, "product"), *device = fota_cli_ctx_opt(c, "device");
     const char *count = fota_cli_ctx_opt(c, "count"), *after = fota_cli_ctx_opt(c, "after");
     struct fota_cli_reply r;
+    struct names names = { 0 };
     char path[256], *end;
     int64_t pid = 0, did = 0;
     long n = 0;
@@ -197,19 +249,29 @@ int fota_cli_cmd_messages(struct fota_cli_ctx *c)
         o += (size_t)snprintf(path + o, sizeof(path) - o, "device_id=%" PRId64 "&", did);
     if (after && (!after[0] || strspn(after, "0123456789") != strlen(after) || strlen(after) > 18))
         return fota_cli_out_fail(FOTA_CLI_EXIT_USAGE, "--after wants a message id");
+    names.c = c;
+    names.by_id = json_object();
+    if (did && strspn(device, "0123456789") != strlen(device)) {
+        char id[32];
+        snprintf(id, sizeof(id), "%" PRId64, did);
+        json_object_set_new(names.by_id, id, json_string(device));
+    }
     if (fota_cli_ctx_opt(c, "follow")) {
         if (after)
             o += (size_t)snprintf(path + o, sizeof(path) - o, "after=%s&", after);
         snprintf(path + o, sizeof(path) - o, "follow=true");
-        return follow(c, path, n);
+        st = follow(c, path, n, &names);
+        names_free(&names);
+        return st;
     }
     if (n)
         snprintf(path + o, sizeof(path) - o, "limit=%ld", n);
     else if (o > 0 && (path[o - 1] == '&' || path[o - 1] == '?'))
         path[o - 1] = '\0';
     st = fota_cli_ctx_call(c, "GET", path, NULL, &r, NULL);
-    if (st != 0)
-        return st;
-    return fota_cli_ctx_print_list(c, &r, fota_cli_reply_array(r.json, "messages"), &message_list,
-                                   NULL);
+    if (st == 0)
+        st = fota_cli_ctx_print_list(c, &r, fota_cli_reply_array(r.json, "messages"),
+                                     &message_list, &names);
+    names_free(&names);
+    return st;
 }

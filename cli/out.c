@@ -242,6 +242,28 @@ const char *fota_cli_out_fmt_time(const json_t *v, char *buf, size_t cap)
     return buf;
 }
 
+const char *fota_cli_out_fmt_size(const json_t *v, char *buf, size_t cap)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB" };
+    long long n = json_is_integer(v) ? json_integer_value(v) : -1;
+    double x;
+    size_t u = 0;
+
+    if (n < 0)
+        return fota_cli_out_fmt(v, buf, cap);
+    if (n < 1024) {
+        snprintf(buf, cap, "%lld byte%s", n, n == 1 ? "" : "s");
+        return buf;
+    }
+    x = (double)n / 1024.0;
+    while (x >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        x /= 1024.0;
+        u++;
+    }
+    snprintf(buf, cap, "%.1f %s (%lld bytes)", x, units[u], n);
+    return buf;
+}
+
 static int is_time_key(const char *k)
 {
     size_t n = strlen(k);

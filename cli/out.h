@@ -92,4 +92,9 @@ const char *fota_cli_out_fmt(const json_t *v, char *buf, size_t cap);
  * "YYYY-MM-DD HH:MM:SS"; anything else as fota_cli_out_fmt. Returns buf. */
 const char *fota_cli_out_fmt_time(const json_t *v, char *buf, size_t cap);
 
+/* Formats a byte count (a JSON integer) for people: "512 bytes", or
+ * "1.5 MiB (1572864 bytes)" from 1 KiB on (KiB, MiB, GiB); anything else
+ * as fota_cli_out_fmt. Returns buf. */
+const char *fota_cli_out_fmt_size(const json_t *v, char *buf, size_t cap);
+
 #endif

@@ -4,7 +4,9 @@ server's reply), sorted and filtered by the server (--tag, --version, --search, 
 --sort); `device tag` add, remove, set and list, and the TAGS column; `upgrade` twice leaves
 one upgrade queued (the first cancelled, replaced by the second), `device command cancel`
 cancels a queued command (then exit 1: no longer queued), `upgrade` to the version a device
-runs is refused (exit 1, the server's reason) unless --force. Python 3 stdlib only.
+runs is refused (exit 1, the server's reason) unless --force; `messages` names the device
+(listed and followed), `device show` the product, sizes and tags in words. Python 3 stdlib
+only.
 """
 import os
 import re
@@ -145,6 +147,38 @@ def test_commands(d, ctl, pid, devs):
           "--force queued it %r" % cs)
     p = ctl.run("device", "list", "-p", "fleet", "--version", "v1.1")
     check(ids_of(p) == [did], "--version v1.1 %r" % p.stdout)
+    return did
+
+
+def test_names_and_sizes(d, ctl, pid, did):
+    """messages name the device (also when following), device show the product; sizes and
+    tags read as words."""
+    d.set_current(pid, "v1.2")
+    want = "device fl-05 has version v1.2 available"
+    p = ctl.run("messages", "-p", "fleet")
+    ups = [r for r in rows(p) if r[2] == "rom_update_available"]
+    check(len(ups) == 1 and ups[0][1] == "fl-05" and ups[0][3] == want,
+          "messages name the device %r" % p.stdout)
+    p = ctl.run("messages", "--device", str(did))
+    check(rows(p)[-1][1] == "fl-05", "--device ID %r" % p.stdout)
+    newest = ctl.json("messages", "-p", "fleet")["messages"][0]
+    check(newest["action"] == "rom_update_available" and newest["device_id"] == did,
+          "--json keeps the ids %r" % newest)
+    p = ctl.run("messages", "-p", "fleet", "--follow", "--after", str(newest["id"] - 1),
+                "--count", "1")
+    check(p.stdout.split("\t")[1:3] == ["fl-05", "rom_update_available"],
+          "--follow names the device %r" % p.stdout)
+    p = ctl.run("device", "show", "fl-05")
+    show = dict(line.split("\t", 1) for line in p.stdout.splitlines() if "\t" in line)
+    check(show.get("product") == "fleet (%d)" % pid and "product_id" not in show and
+          show.get("tags") == "-" and show.get("download_bytes") == "0 bytes" and
+          show.get("download") == "-", "device show %r" % show)
+    p = ctl.run("device", "show", "fl-00")
+    show = dict(line.split("\t", 1) for line in p.stdout.splitlines() if "\t" in line)
+    check(show.get("tags") == "site=berlin", "device show's tags %r" % show)
+    j = ctl.json("device", "show", "fl-05")["device"]
+    check(j["product_id"] == pid and j["tags"] == [] and j["download_bytes"] == 0,
+          "--json keeps the server's shape %r" % j)
 
 
 def main_test():
@@ -159,7 +193,8 @@ def main_test():
         devs = [d.create_device(pid, name="fl-%02d" % i) for i in range(7)]
         test_pages(d, ctl, pid, devs)
         test_tags(d, ctl, pid, devs)
-        test_commands(d, ctl, pid, devs)
+        did = test_commands(d, ctl, pid, devs)
+        test_names_and_sizes(d, ctl, pid, did)
         d.stop()
     except BaseException:
         d.kill()
