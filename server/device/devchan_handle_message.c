@@ -3,7 +3,8 @@
  * versions). The report goes to the hub first (DEVICE_REPORT: a rollout
  * that pushed the upgrade takes it), else it finishes the newest open
  * sys_upgrade command of the device; a success records the device's new
- * version, and every report is stored and published as a message. */
+ * version, a report after a download its slot (running_slot), and every
+ * report is stored and published as a message. */
 #include "devchan_int.h"
 
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "fota_str.h"
 #include "hub.h"
 #include "log.h"
+#include "rom.h"
 
 /* The device's newest sys_upgrade still waiting for its report (out owns
  * its params and result). 0 or FOTA_ENOENT. */
@@ -74,6 +76,29 @@ static void publish(struct fota_dconn *c, const struct fota_devproto_frame *f, c
                   (long long)c->device_id);
 }
 
+/* The slot a report leaves the device on, from the image it downloaded for
+ * it (rom module's record of its last download, which must be of the
+ * reported version): a NONOS device writes the slot it does not run, so a
+ * success puts the new version in that slot (booted at the next reboot) and
+ * a failure leaves it on the other one. 0 when not known (no download since
+ * fotad started, another version, a file without a slot). */
+static int report_slot(struct fota_server *srv, int64_t product_id, int64_t device_id, int ok,
+                       const char *version)
+{
+    struct fota_rom_progress dl;
+    struct fota_rom rom;
+    if (!version[0] || fota_rom_progress_get(srv, device_id, &dl) != 0 ||
+        strncmp(dl.version, version, strlen(version)) != 0 ||
+        srv->store->ops->rom_get(srv->store, product_id, dl.version, &rom) != 0)
+        return 0;
+    for (size_t i = 0; i < rom.nfiles; i++) {
+        int slot = rom.files[i].slot;
+        if (strcmp(rom.files[i].name, dl.file) == 0 && (slot == 1 || slot == 2))
+            return ok ? slot : 3 - slot;
+    }
+    return 0;
+}
+
 void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devproto_frame *f)
 {
     struct fota_devchan *ch = c->ch;
@@ -90,9 +115,13 @@ void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devprot
     if (have_cmd)
         finish_upgrade(ch, &cmd, f, ok, clean, real, sizeof real);
     struct fota_device d;
-    if (ok && real[0] && srv->store->ops->device_get(srv->store, c->device_id, &d) == 0) {
-        fota_str_copy(d.rom_version, sizeof d.rom_version, real);
-        int rc = srv->store->ops->device_update(srv->store, &d, FOTA_DEV_F_ROM_VERSION);
+    int slot = is_report ? report_slot(srv, c->product_id, c->device_id, ok, real) : 0;
+    unsigned fields = (ok && real[0] ? FOTA_DEV_F_ROM_VERSION : 0) | (slot ? FOTA_DEV_F_SLOT : 0);
+    if (fields && srv->store->ops->device_get(srv->store, c->device_id, &d) == 0) {
+        if (fields & FOTA_DEV_F_ROM_VERSION)
+            fota_str_copy(d.rom_version, sizeof d.rom_version, real);
+        d.running_slot = slot;
+        int rc = srv->store->ops->device_update(srv->store, &d, fields);
         if (rc < 0)
             FOTA_ERROR("rom_version not stored conn=%llu dev=%lld error=%s",
                        (unsigned long long)c->id, (long long)d.id, fota_errname(rc));
