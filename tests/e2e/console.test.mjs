@@ -137,11 +137,13 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
       assert.match(await page.locator('#product-key').innerText(), /^[0-9a-f]{40}$/);
     });
 
-    async function release(version, files, codename) {
+    // files one per row ("+"), or with together all chosen at once in the first row.
+    async function release(version, files, codename, together) {
       const form = page.locator('#release-form');
       await form.getByLabel('Version').fill(version);
       if (codename) await form.getByLabel('Codename').fill(codename);
-      for (let i = 0; i < files.length; i++) {
+      if (together) await form.getByLabel('File 1', { exact: true }).setInputFiles(files);
+      for (let i = 0; i < files.length && !together; i++) {
         if (i > 0) await form.getByRole('button', { name: 'Add a file' }).click();
         await form.getByLabel(`File ${i + 1}`, { exact: true }).setInputFiles(files[i]);
       }
@@ -153,7 +155,9 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
     await step(t, 'release v1.0 and v1.1 by uploading images', async () => {
       assert.equal(await release('v1.0', [img.v10u1, img.v10u2], 'beta'), 200);
       await page.locator('#releases li[data-version="v1.0"]').waitFor();
-      assert.equal(await release('v1.1', [img.v11u1, img.v11u2]), 200);
+      // both images chosen at once in one file dialog
+      assert.equal(await page.locator('#release-form li.file-row').count(), 1);
+      assert.equal(await release('v1.1', [img.v11u1, img.v11u2], '', true), 200);
       const v11 = page.locator('#releases li[data-version="v1.1"]');
       await v11.waitFor();
       assert.match(await v11.innerText(), /user1\.bin[\s\S]*user2\.bin/);
@@ -231,6 +235,14 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
       assert.match(text, /v1\.1/);
       await page.locator('#releases li.is-current[data-version="v1.1"]').waitFor();
       assert.equal(await page.locator('#releases li.is-current').count(), 1);
+      // The product list has a column of current versions, the date apart from the serial.
+      await page.goto(base + '/#/products');
+      const row = page.locator('#products tbody tr', { hasText: 'humiture' });
+      await row.locator('td[data-col=current]', { hasText: 'v1.1' }).waitFor();
+      const heads = await page.locator('#products thead th').allInnerTexts();
+      assert.deepEqual(heads, ['Id', 'Name', 'Serial', 'Current version', 'Status', 'Description', 'Activated / Total', 'Created']);
+      await page.goBack();
+      await page.locator('#releases li.is-current[data-version="v1.1"]').waitFor();
     });
 
     // fotad tells only devices known to run an older version.
@@ -243,6 +255,8 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
       await page.locator('#devices').getByRole('link', { name: deviceName }).click();
       await page.waitForURL(/#\/devices\/\d+$/);
       await page.getByRole('heading', { name: deviceName }).waitFor();
+      // No reply box before a request.
+      assert.equal(await page.locator('#rpc-response').isVisible(), false, 'no empty response box');
       lap('const sel = page.loc');
       const sel = page.locator('#upgrade-to');
       await sel.locator('option[value="v1.1"]').waitFor({ state: 'attached' });
@@ -289,8 +303,29 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
         assert.ok(r, 'fota-sim finished after the reboot:\n' + sim.out());
         assert.equal(r.code, 0, 'fota-sim result:\n' + r.out);
         assert.match(r.out, /upgraded:\s+1/);
-        await page.locator('#history tbody tr', { hasText: 'sys_upgrade' }).waitFor();
-        assert.match(await page.locator('#device-info').innerText(), /v1\.1/);
+        // The history in words, no JSON: "Upgrade to v1.1", done, the report.
+        const hrow = page.locator('#history tbody tr', { hasText: 'Upgrade to v1.1' });
+        await hrow.filter({ hasText: 'done' }).waitFor();
+        assert.match(await hrow.innerText(), /reported v1\.0 → v1\.1/);
+        assert.doesNotMatch(await page.locator('#history').innerText(), /[{}]/);
+        // The D7 after the download of user2.bin: the new version is in slot user2.
+        const info = await page.locator('#device-info').innerText();
+        assert.match(info, /v1\.1/);
+        assert.match(info, /Slot\s+user2/);
+        // On v1.1 nothing is newer; v1.0 is offered apart, as a downgrade.
+        await page.locator('#no-newer', { hasText: 'No newer release to upgrade to.' }).waitFor();
+        assert.equal(await page.locator('#upgrade').isDisabled(), true);
+        await page.locator('#downgrade-to option[value="v1.0"]').waitFor({ state: 'attached' });
+        assert.equal(await page.locator('#upgrade-to option').count(), 0, 'no older version under Upgrade');
+        let asked = '';
+        page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
+        let sent = 0;
+        const countRpc = (r) => { if (r.url().includes('/v1/device/rpc/')) sent += 1; };
+        page.on('request', countRpc);
+        await page.getByRole('button', { name: 'Downgrade' }).click();
+        page.off('request', countRpc);
+        assert.match(asked, /from v1\.1 to the older version v1\.0/);
+        assert.equal(sent, 0, 'a dismissed downgrade sends nothing');
       }
 
       lap('const form = page.lo');
@@ -300,6 +335,7 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
       lap('await form.getByRole');
       await form.getByRole('button', { name: 'Request' }).click();
       await page.locator('#rpc-response', { hasText: /HTTP 20[02]/ }).waitFor();
+      await form.getByRole('heading', { name: 'Response' }).waitFor();
     });
 
     await step(t, 'an owner key sees only its device', async () => {
@@ -350,6 +386,15 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
       await page.getByRole('link', { name: '产品管理', exact: true }).waitFor();
       await page.getByRole('button', { name: '升级' }).waitFor();
       await page.locator('#rom-line', { hasText: /当前设备的 ROM 版本是 \S+，可以升级到/ }).waitFor();
+      // the history's words and the reply's heading in Chinese too
+      const zhHist = await page.locator('#history').innerText();
+      assert.match(zhHist, /指令/);
+      assert.doesNotMatch(zhHist, /\b(queued|done|Command|action)\b/);
+      await page.getByRole('link', { name: '产品管理', exact: true }).click();
+      const zhHeads = await page.locator('#products thead th').allInnerTexts();
+      assert.deepEqual(zhHeads, ['编号', '名称', '序列号', '当前版本', '状态', '描述', '已激活 / 总数', '创建时间']);
+      await page.goBack();
+      await page.locator('#rom-line').waitFor();
       await page.locator('#lang').click();
       await page.getByRole('link', { name: 'Products', exact: true }).waitFor();
       await page.setViewportSize({ width: 390, height: 844 });

@@ -1,7 +1,9 @@
 // device.js - one device (seed §4.3 steps 7-9): its ROM version, "can be
-// upgraded to [version] Upgrade", Reboot, the RPC request form (any action
-// with parameters, the reply shown), and its messages and upgrade history,
-// refreshed live from the message feed. A device of an arduino product
+// upgraded to [newer version] Upgrade" and, apart, "or downgraded to [older
+// version] Downgrade" (after a confirmation), Reboot, the RPC request form
+// (any action with parameters, the reply shown once there is one), and its
+// messages and command history in words (a queued command can be
+// cancelled), refreshed live from the message feed. A device of an arduino product
 // pulls its firmware: the page shows what it reported at its last check-in
 // (arduino.js) instead of a slot, and no Reboot or RPC form (it has no
 // channel; the upgrade waits for its next check-in).
@@ -48,6 +50,34 @@ function rpcOutcome(r) {
   return t('sent');
 }
 
+// A command in words: "Upgrade to v1.1", "Reboot", else the action and its
+// parameters as name=value.
+export function commandText(action, params) {
+  const p = params && typeof params === 'object' ? params : {};
+  if (action === 'sys_upgrade') return t('cmd_upgrade', p.version || '?');
+  if (action === 'sys_reboot') return t('cmd_reboot');
+  const kv = Object.entries(p).map(([k, v]) => k + '=' + (typeof v === 'object' ? JSON.stringify(v) : v));
+  return action + (kv.length ? ' (' + kv.join(', ') + ')' : '');
+}
+
+// A command's or member's state in words ("queued" → "Queued", "排队中").
+export function stateText(s) { const k = 'st_' + s; return t(k) === k ? String(s) : t(k); }
+
+// What came back, in words: the device's report, a failure's reason, why
+// it was cancelled; a device's own reply as name=value.
+function resultText(r) {
+  if (r === null || r === undefined || r === '') return '';
+  if (typeof r !== 'object') return String(r);
+  if (r.cancelled) return t('res_cancelled', r.replaced_by ? t('res_replaced', r.replaced_by) : String(r.cancelled));
+  if (r.action === 'device_upgrade_success') return t('res_upgraded', r.pre_rom_version || '?', r.rom_version || '?');
+  if (r.action === 'device_upgrade_failed' || r.reason) return t('res_failed', r.reason || r.rom_version || '');
+  if (r.action === 'download') return t('res_download', r.version || '');
+  if (r.status !== undefined && Object.keys(r).every((k) => ['status', 'nonce', 'deliver_to_device'].includes(k)))
+    return t('res_acked', r.status);
+  return Object.entries(r).filter(([k]) => k !== 'nonce' && k !== 'deliver_to_device')
+    .map(([k, v]) => k + '=' + (typeof v === 'object' ? JSON.stringify(v) : v)).join(', ');
+}
+
 export function deviceView(root, id) {
   const st = statusLine();
   const title = h('h1', {}, t('device'), ' ', id);
@@ -55,6 +85,13 @@ export function deviceView(root, id) {
   const romLine = h('span', { id: 'rom-line' });
   const select = h('select', { id: 'upgrade-to', name: 'version' });
   const upBtn = h('button', { type: 'button', class: 'primary', id: 'upgrade' }, t('upgrade'));
+  // Older releases: a downgrade is its own choice, never under "Upgrade".
+  const downLabel = h('span', { id: 'downgrade-line' }, t('downgrade_line'));
+  const downSelect = h('select', { id: 'downgrade-to', name: 'downgrade_version' });
+  const downBtn = h('button', { type: 'button', class: 'secondary', id: 'downgrade' }, t('downgrade'));
+  downSelect.setAttribute('aria-labelledby', 'downgrade-line');
+  const noNewer = h('p', { class: 'help', id: 'no-newer', hidden: true }, t('no_newer'));
+  const downRow = h('p', { class: 'upgrade-line', hidden: true }, downLabel, ' ', downSelect, ' ', downBtn);
   const rebootBtn = h('button', { type: 'button', class: 'secondary', id: 'reboot' }, t('reboot'));
   const ust = statusLine();
   ust.id = 'upgrade-status';
@@ -118,14 +155,24 @@ export function deviceView(root, id) {
       }
       renderInfo(device);
       const roms = await loadRoms(device);
-      const choices = roms.filter((x) => x.version !== device.rom_version)
+      // Newer than what the device runs (or all, when its version is not
+      // known) under Upgrade; older ones under Downgrade.
+      const known = !!device.rom_version;
+      const others = roms.filter((x) => x.version !== device.rom_version)
         .sort((a, b) => cmpVersion(b.version, a.version));
-      const keep = select.value;
-      select.replaceChildren(...choices.map((x) => h('option', { value: x.version }, x.version + (x.current ? ' (' + t('current') + ')' : ''))));
-      if (keep && choices.some((x) => x.version === keep)) select.value = keep;
-      else { const cur = choices.find((x) => x.current); if (cur) select.value = cur.version; }
-      upBtn.disabled = !choices.length;
-      if (!choices.length) say(ust, t('no_newer'));
+      const newer = others.filter((x) => !known || cmpVersion(x.version, device.rom_version) > 0);
+      const older = others.filter((x) => known && cmpVersion(x.version, device.rom_version) <= 0);
+      const opt = (x) => h('option', { value: x.version }, x.version + (x.current ? ' (' + t('current') + ')' : ''));
+      const keep = select.value, keepDown = downSelect.value;
+      select.replaceChildren(...newer.map(opt));
+      if (keep && newer.some((x) => x.version === keep)) select.value = keep;
+      else { const cur = newer.find((x) => x.current); if (cur) select.value = cur.version; }
+      downSelect.replaceChildren(...older.map(opt));
+      if (keepDown && older.some((x) => x.version === keepDown)) downSelect.value = keepDown;
+      upBtn.disabled = !newer.length;
+      select.hidden = !newer.length;
+      downRow.hidden = !older.length;
+      noNewer.hidden = !!newer.length;
     } catch (e) { say(st, t('error', e.message), 'bad'); }
     loadMessages();
     loadHistory();
@@ -153,50 +200,74 @@ export function deviceView(root, id) {
     } catch (e) { /* the owner key may not read messages: leave the list empty */ }
   }
 
-  // Upgrade history: fotad's command list when it has one, else the
-  // commands sent from this tab (with the state fotad answered) merged with
-  // the device's upgrade messages.
-  let hasCommandApi = api.getRole() === 'admin';
-  function histRow(when, action, params, state) {
-    return h('tr', {}, h('td', {}, fmtTime(when)), h('td', {}, action),
-      h('td', {}, typeof params === 'string' ? params : JSON.stringify(params || {})), h('td', {}, String(state || '')));
+  // Command history: fotad's list of the device's commands (admin and the
+  // device's own keys may read it), in words; a queued one has Cancel.
+  // Without that list (an older fotad) the commands sent from this tab are
+  // shown with the device's upgrade messages.
+  let hasCommandApi = true;
+  function histRow(x) {
+    let cancel = '';
+    if (x.id && x.state === 'queued') {
+      cancel = h('button', { type: 'button', class: 'link', 'data-cancel-command': x.id }, t('cmd_cancel'));
+      cancel.addEventListener('click', async () => {
+        try {
+          await api.del('/v1/devices/' + id + '/commands/' + x.id + '/');
+          say(ust, t('cmd_cancelled', x.id), 'good');
+        } catch (e) { say(ust, t('error', e.message), 'bad'); }
+        loadHistory();
+      });
+    }
+    return h('tr', { 'data-command': x.id || '', 'data-state': x.state || '' },
+      h('td', {}, fmtTime(x.when)),
+      h('td', { title: x.action }, commandText(x.action, x.params)),
+      h('td', {}, x.state ? h('span', { class: 'badge state-' + x.state }, stateText(x.state)) : '', ' ', cancel),
+      h('td', {}, resultText(x.result)));
   }
   async function loadHistory() {
+    let rows = null;
     if (hasCommandApi) {
       try {
         const r = await api.get('/v1/devices/' + id + '/commands/');
-        const list = r.body.commands || [];
-        hist.replaceChildren(...list.map((c) => histRow(c.updated || c.created, c.action, c.params, c.state)));
-        return;
-      } catch (e) { hasCommandApi = false; }
+        rows = (r.body.commands || []).map((c) => ({ id: c.id, when: c.updated || c.created, action: c.action,
+          params: c.params, state: c.state, result: c.result }));
+      } catch (e) { if (e.status === 404 || e.status === 405) hasCommandApi = false; else return; }
     }
-    const rows = (sentCommands.get(String(id)) || []).map((c) => ({ when: c.updated || c.created, action: c.action, params: c.params, state: c.state }));
-    try {
-      const r = await api.get('/v1/messages/?device_id=' + encodeURIComponent(id) + '&limit=50');
-      for (const m of r.body.messages || []) {
-        if (!/upgrade|update/.test(m.action)) continue;
-        rows.push({ when: m.created, action: m.action, params: m.body, state: /fail/.test(m.action) ? 'failed' : (/success/.test(m.action) ? 'done' : '') });
-      }
-    } catch (e) { /* keep what we have */ }
-    rows.sort((a, b) => (b.when || 0) - (a.when || 0));
-    hist.replaceChildren(...rows.map((x) => histRow(x.when, x.action, x.params, x.state)));
+    if (!rows) {
+      rows = (sentCommands.get(String(id)) || []).map((c) => ({ when: c.updated || c.created, action: c.action, params: c.params, state: c.state }));
+      try {
+        const r = await api.get('/v1/messages/?device_id=' + encodeURIComponent(id) + '&limit=50');
+        for (const m of r.body.messages || []) {
+          if (!/^device_upgrade_/.test(m.action)) continue;
+          const b = typeof m.body === 'object' && m.body ? m.body : {};
+          rows.push({ when: m.created, action: 'sys_upgrade', params: { version: b.rom_version || '' },
+            state: /fail/.test(m.action) ? 'failed' : 'done', result: b });
+        }
+      } catch (e) { /* keep what we have */ }
+      rows.sort((a, b) => (b.when || 0) - (a.when || 0));
+    }
+    hist.replaceChildren(...rows.map(histRow));
     if (!rows.length) hist.append(h('tr', {}, h('td', { colspan: 4, class: 'muted' }, t('none'))));
   }
 
-  upBtn.addEventListener('click', async () => {
-    if (!select.value) return;
-    upBtn.disabled = true;
+  async function sendUpgrade(btn, version) {
+    btn.disabled = true;
     reported = false;
     try {
-      const r = await rpc(id, [['action', 'sys_upgrade'], ['version', select.value]]);
+      const r = await rpc(id, [['action', 'sys_upgrade'], ['version', version]]);
       // A fast device may have reported already: keep its outcome on screen.
       if (!reported) say(ust, rpcOutcome(r), 'good');
       loadHistory();
     } catch (e) { say(ust, t('error', e.message), 'bad'); }
-    upBtn.disabled = false;
+    btn.disabled = false;
+  }
+  upBtn.addEventListener('click', () => { if (select.value) sendUpgrade(upBtn, select.value); });
+  downBtn.addEventListener('click', () => {
+    const v = downSelect.value;
+    if (!v || !window.confirm(t('confirm_downgrade', (device && device.name) || id, device && device.rom_version, v))) return;
+    sendUpgrade(downBtn, v);
   });
   rebootBtn.addEventListener('click', async () => {
-    rebootBtn.classList.remove('primary');
+    rebootBtn.classList.replace('primary', 'secondary');
     try {
       const r = await rpc(id, [['action', 'sys_reboot']]);
       say(ust, rpcOutcome(r), 'good');
@@ -208,7 +279,9 @@ export function deviceView(root, id) {
   const action = field(t('action'), h('input', { name: 'action', required: true, placeholder: 'sys_reboot', autocomplete: 'off', maxlength: 31 }));
   const params = field(t('params'), h('textarea', { name: 'params', rows: 3, placeholder: 'version=v1.1', spellcheck: 'false' }));
   const preview = h('code', { class: 'preview' });
-  const out = h('pre', { class: 'response', id: 'rpc-response', tabindex: 0, 'aria-label': t('response') });
+  // The reply box appears with the first reply (no empty box before).
+  const out = h('pre', { class: 'response', id: 'rpc-response', tabindex: 0, 'aria-label': t('response'), hidden: true });
+  const outHead = h('h3', { hidden: true }, t('response'));
   const rst = statusLine();
   function pairs() {
     return params.input.value.split(/\n|&/).map((l) => l.trim()).filter(Boolean).map((l) => {
@@ -226,17 +299,19 @@ export function deviceView(root, id) {
   updatePreview();
   const rpcForm = h('form', { class: 'card', id: 'rpc-form' }, h('h2', {}, t('rpc')), h('p', { class: 'help' }, t('rpc_help')),
     action.row, params.row, h('p', {}, preview), h('button', { type: 'submit', class: 'primary' }, t('request')), rst,
-    h('h3', {}, t('response')), out);
+    outHead, out);
   rpcForm.addEventListener('submit', async (e) => {
     e.preventDefault();
     const a = action.input.value.trim();
     if (!a) { action.input.focus(); return; }
     try {
       const r = await rpc(id, [['action', a], ...pairs()]);
+      out.hidden = outHead.hidden = false;
       out.textContent = 'HTTP ' + r.http + '\n' + JSON.stringify(r.body, null, 2);
       say(rst, rpcOutcome(r), 'good');
       loadHistory();
     } catch (err) {
+      out.hidden = outHead.hidden = false;
       out.textContent = 'HTTP ' + err.status + '\n' + JSON.stringify(err.body, null, 2);
       say(rst, t('error', err.message), 'bad');
     }
@@ -262,14 +337,14 @@ export function deviceView(root, id) {
       h('section', {},
         info,
         h('div', { class: 'card', id: 'upgrade-card' }, h('h2', {}, t('releases')),
-          h('p', { class: 'upgrade-line' }, romLine, ' ', select, ' ', upBtn), pullNote,
+          h('p', { class: 'upgrade-line' }, romLine, ' ', select, ' ', upBtn), noNewer, downRow, pullNote,
           h('p', {}, rebootBtn), ust),
         rpcForm),
       h('section', {},
         h('h2', {}, t('messages')), msgs,
         h('h2', {}, t('history')),
         h('div', { class: 'scroll' }, h('table', { class: 'grid', id: 'history' },
-          h('thead', {}, h('tr', {}, [t('when'), t('action'), t('params'), t('state')].map((k) => h('th', { scope: 'col' }, k)))), hist)))));
+          h('thead', {}, h('tr', {}, [t('when'), t('command'), t('state'), t('result')].map((k) => h('th', { scope: 'col' }, k)))), hist)))));
   load();
   // Live: any message about this device refreshes the page's data; online
   // state and command progress are also looked at every few seconds.
@@ -281,7 +356,7 @@ export function deviceView(root, id) {
     if (/^device_upgrade_/.test(m.action)) reported = true;
     if (m.action === 'device_upgrade_success') {
       say(ust, t('upgrade_done', b.rom_version || b.version || ''), 'good');
-      rebootBtn.classList.add('primary');
+      rebootBtn.classList.replace('secondary', 'primary');
     } else if (m.action === 'device_upgrade_failed') {
       say(ust, t('upgrade_failed', b.rom_version || b.version || '', b.reason || m.action), 'bad');
     }

@@ -91,7 +91,8 @@ function releaseForm(product, onDone) {
   function addRow() {
     if (rows.children.length >= MAX_FILES) return null;
     const id = uid('file');
-    const input = h('input', { type: 'file', id, name: 'file', accept: '.bin,application/octet-stream' });
+    // multiple: user1.bin and user2.bin chosen together in one dialog
+    const input = h('input', { type: 'file', id, name: 'file', multiple: true, accept: '.bin,application/octet-stream' });
     const err = h('span', { class: 'file-error', role: 'alert' });
     input.setAttribute('aria-describedby', id + '-err');
     err.id = id + '-err';
@@ -137,11 +138,11 @@ function releaseForm(product, onDone) {
       return m ? rows.querySelector('li[data-kind="' + m[1] + '"]') : null;
     }
     for (const li of rows.children) {
-      const f = li.querySelector('input').files[0];
-      if (!f) continue;
-      if (named && named === f.name) return li;
-      const i = text.indexOf(f.name);
-      if (i >= 0 && i < at) { best = li; at = i; }
+      for (const f of li.querySelector('input').files) {
+        if (named && named === f.name) return li;
+        const i = text.indexOf(f.name);
+        if (i >= 0 && i < at) { best = li; at = i; }
+      }
     }
     return best;
   }
@@ -164,13 +165,14 @@ function releaseForm(product, onDone) {
     if (changelog.input.value.trim()) fd.append('changelog', changelog.input.value.trim());
     let n = 0;
     for (const li of rows.children) {
-      const f = li.querySelector('input').files[0];
-      if (!f) continue;
-      // arduino: the part's name says which file it is; fotad looks at the content for gzip
-      if (arduino) fd.append(li.dataset.kind, f, li.dataset.kind + (/\.gz$/i.test(f.name) ? '.gz' : ''));
-      else fd.append('file', f, f.name);
-      n += 1;
+      for (const f of li.querySelector('input').files) {
+        // arduino: the part's name says which file it is; fotad looks at the content for gzip
+        if (arduino) fd.append(li.dataset.kind, f, li.dataset.kind + (/\.gz$/i.test(f.name) ? '.gz' : ''));
+        else fd.append('file', f, f.name);
+        n += 1;
+      }
     }
+    if (n > MAX_FILES) { say(st, t('too_many_files', MAX_FILES), 'bad'); return; }
     if (arduino && !rows.firstChild.querySelector('input').files[0]) {
       say(st, t('ard_no_firmware'), 'bad');
       rows.firstChild.querySelector('input').focus();

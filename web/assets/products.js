@@ -1,5 +1,6 @@
 // products.js - the product table (seed §4.3 "产品管理": Id, Name, Serial,
-// Status, Description, Activated / Total) and the create-product form (its
+// current version, Status, Description, Activated / Total, created) and the
+// create-product form (its
 // platform: Espressif NONOS, or the ESP8266 Arduino core with the fleet's
 // settings, arduino.js).
 import { t } from './i18n.js';
@@ -17,10 +18,12 @@ function productRow(p) {
     h('td', {}, p.id),
     h('td', {}, h('a', { href: '#/products/' + p.id }, p.name),
       isArduino(p) ? [' ', h('span', { class: 'badge platform' }, 'Arduino')] : ''),
-    h('td', {}, h('code', {}, p.serial || ''), p.created ? h('small', { class: 'muted' }, ' ' + fmtTime(p.created)) : ''),
+    h('td', {}, p.serial ? h('code', {}, p.serial) : ''),
+    h('td', { 'data-col': 'current' }, p.current_version || h('span', { class: 'muted' }, '—')),
     h('td', {}, p.status || ''),
     h('td', {}, p.description || ''),
-    h('td', { class: 'num' }, num(p, 'devices_activated', 'activated'), ' / ', num(p, 'devices_total', 'total')));
+    h('td', { class: 'num' }, num(p, 'devices_activated', 'activated'), ' / ', num(p, 'devices_total', 'total')),
+    h('td', { class: 'num' }, p.created ? fmtTime(p.created) : ''));
 }
 
 export function productsView(root) {
@@ -31,7 +34,7 @@ export function productsView(root) {
   const table = h('table', { class: 'grid', id: 'products' },
     h('caption', { class: 'sr-only' }, t('products')),
     h('thead', {}, h('tr', {},
-      ['id', 'name', 'serial', 'status', 'description', 'activated_total'].map((k) => h('th', { scope: 'col' }, t(k))))),
+      ['id', 'name', 'serial', 'current', 'status', 'description', 'activated_total', 'created'].map((k) => h('th', { scope: 'col' }, t(k))))),
     tbody);
 
   async function load() {
@@ -39,7 +42,7 @@ export function productsView(root) {
       const r = await api.get('/v1/products/');
       const list = r.body.products || [];
       tbody.replaceChildren(...list.map(productRow));
-      if (!list.length) tbody.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, t('none'))));
+      if (!list.length) tbody.append(h('tr', {}, h('td', { colspan: 8, class: 'muted' }, t('none'))));
     } catch (e) { say(st, t('error', e.message), 'bad'); }
   }
 
