@@ -122,7 +122,14 @@
       (device_id, id, result, out))                                                               \
     X(command_create_replacing,                                                                   \
       (struct fota_command *c, int64_t *replaced, size_t cap, size_t *nreplaced),                 \
-      (c, replaced, cap, nreplaced))
+      (c, replaced, cap, nreplaced))                                                              \
+    X(product_census,                                                                             \
+      (int64_t product_id, int64_t now, struct fota_census_row **out, size_t *n),                 \
+      (product_id, now, out, n))                                                                  \
+    X(product_activity,                                                                           \
+      (int64_t product_id, int64_t since, int64_t until, int64_t step,                            \
+       struct fota_activity_row **out, size_t *n),                                                \
+      (product_id, since, until, step, out, n))
 
 #define OP_ENUM(op, params, args) OP_##op,
 enum { STORE_OPS(OP_ENUM) NOPS };

@@ -354,6 +354,17 @@ struct fota_census_row {
     int64_t releases;                  /* the product's releases */
 };
 
+/* One bucket of product_activity: what a product's fleet did in [t, t + step). */
+struct fota_activity_row {
+    int64_t t;                         /* the bucket's start, Unix seconds (a multiple of step) */
+    int64_t upgraded;                  /* device_upgrade_success messages */
+    int64_t failed;                    /* device_upgrade_failed messages */
+    int64_t downloads;                 /* finished firmware downloads (the ledger's completions) */
+    int64_t bytes;                     /* firmware bytes sent */
+};
+/* How long a product's per-minute activity counts are kept (seconds). */
+#define FOTA_ACTIVITY_KEEP_S (31 * 86400)
+
 struct fota_store;
 struct fota_reserve;                   /* reserve.h */
 
@@ -632,6 +643,27 @@ struct fota_store_ops {
                           const struct json_t *result, struct fota_command *out);
     int (*command_create_replacing)(struct fota_store *s, struct fota_command *c,
                                     int64_t *replaced, size_t cap, size_t *nreplaced);
+
+    /* A product's fleet at a glance (GET /v1/products/ID/overview); SQL
+     * aggregates, never a device list. Read-only: no generation, no fsync.
+     * product_census: device_census's rows of one product only (a product
+     * without devices: one row with devices 0); ENOENT for an unknown
+     * product.
+     * product_activity: the product's counts summed per step seconds, the
+     * buckets [t, t + step) with t a multiple of step from since's bucket up
+     * to until (exclusive), in time order, only the buckets with a count
+     * (array as for the lists). The store counts per minute as it writes:
+     * message_add a device_upgrade_success or _failed message of a product
+     * (in the minute of its created), download_add the completions and
+     * bytes of a file's product (in the current minute); minutes older than
+     * FOTA_ACTIVITY_KEEP_S go as new ones are counted, and with their
+     * product. EINVAL unless step is a multiple of 60 from 60 to 86400 and
+     * since <= until. */
+    int (*product_census)(struct fota_store *s, int64_t product_id, int64_t now,
+                          struct fota_census_row **out, size_t *n);
+    int (*product_activity)(struct fota_store *s, int64_t product_id, int64_t since,
+                            int64_t until, int64_t step, struct fota_activity_row **out,
+                            size_t *n);
 };
 
 /* Every implementation's handle starts with this. */

@@ -347,6 +347,8 @@ static const struct fota_store_ops sqlite_ops = {
     .tag_list = fota_store_sqlite_tag_list,
     .command_cancel = fota_store_sqlite_command_cancel,
     .command_create_replacing = fota_store_sqlite_command_create_replacing,
+    .product_census = fota_store_sqlite_product_census,
+    .product_activity = fota_store_sqlite_product_activity,
 };
 
 /* Runs one pragma and, if want is non-NULL, checks the value it returns. */

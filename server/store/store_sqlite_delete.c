@@ -163,6 +163,9 @@ static int product_delete_tx(struct sql_store *q, int64_t id)
         rc = run_id(q, SQ_DEL_PRODUCT_KEYS, "DELETE FROM api_keys WHERE product_id = ?", id,
                     "product_delete", NULL);
     if (rc == 0)
+        rc = run_id(q, SQ_DEL_PRODUCT_MINUTES, "DELETE FROM product_minutes WHERE product_id = ?",
+                    id, "product_delete", NULL);
+    if (rc == 0)
         rc = delete_row(q, SQ_DEL_PRODUCT, "DELETE FROM products WHERE id = ?", id,
                         "product_delete");
     if (rc == 0)

@@ -271,8 +271,14 @@ int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m)
 
     if (!m->action[0])
         return FOTA_EINVAL;
+    /* An upgrade report also counts in its product's minute (product_activity). */
+    int up = strcmp(m->action, "device_upgrade_success") == 0;
+    int failed = strcmp(m->action, "device_upgrade_failed") == 0;
     fota_store_sqlite_lock(q);
     q->hot = 1;                /* not a cached table (store.h) */
+    rc = fota_store_sqlite_begin(q, 0);
+    if (rc)
+        return fota_store_sqlite_unlock(q, rc);
     st = STMT(SQ_MSG_INSERT,
               "INSERT INTO messages (id, product_id, device_id, action, body, created)"
               " VALUES (" SQL_NEXT_ID("messages") ", ?, ?, ?, ?, ?) RETURNING id");
@@ -283,7 +289,10 @@ int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m)
         SQL_BIND_STR(st, 4, m->body);
         sqlite3_bind_int64(st, 5, created);
     }
-    rc = fota_store_sqlite_exec_tx(q, st, 0, "message_add", &id);
+    rc = fota_store_sqlite_exec(q, st, "message_add", &id);
+    if (rc == 0 && (up || failed) && m->product_id > 0)
+        rc = fota_store_sqlite_activity_reports(q, m->product_id, created, up, failed);
+    rc = fota_store_sqlite_finish(q, rc);
     if (rc == 0) {
         m->id = id;
         m->created = created;
@@ -361,6 +370,8 @@ int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int6
         }
         rc = fota_store_sqlite_exec(q, st, "download_add", NULL);
     }
+    if (rc == 0 && (completed || bytes))
+        rc = fota_store_sqlite_activity_download(q, file_id, bytes, completed);
     rc = fota_store_sqlite_finish(q, rc);
     return fota_store_sqlite_unlock(q, rc);
 }

@@ -35,6 +35,7 @@ enum sql_stmt_id {
     SQ_TAG_DEVICE, SQ_TAG_ADD, SQ_TAG_DEL, SQ_TAG_CLEAR, SQ_TAG_COUNT, SQ_TAG_GET,
     SQ_TAG_LIST, SQ_TAG_LIST_ALL, SQ_TAG_DEVICES, SQ_DEL_DEV_TAGS,
     SQ_CMD_CANCEL, SQ_CMD_QUEUED_LIKE, SQ_CMD_REPLACE,
+    SQ_MINUTE_COUNT, SQ_MINUTE_DOWNLOAD, SQ_MINUTE_PRUNE, SQ_MINUTE_SUM, SQ_DEL_PRODUCT_MINUTES,
     SQ_COUNT_
 };
 
@@ -47,6 +48,7 @@ struct sql_store {
     int hot;                          /* this op's changes do not bump base.generation */
     sqlite3_int64 changes_seen;       /* sqlite3_total_changes64 at the last unlock */
     struct fota_store_ratelimit full_log;   /* "no space left" lines */
+    int64_t minutes_pruned;           /* the minute product_minutes was last pruned in */
 };
 
 static inline struct sql_store *fota_store_sqlite_cast(struct fota_store *s)
@@ -221,6 +223,20 @@ int fota_store_sqlite_command_create_replacing(struct fota_store *s, struct fota
 #define FOTA_SQL_ONLINE_JOINS                                                                 \
     " LEFT JOIN arduino_products ap ON ap.product_id = d.product_id"                          \
     " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
+/* Operations (store_sqlite_overview.c: a product's fleet at a glance). */
+int fota_store_sqlite_product_census(struct fota_store *s, int64_t product_id, int64_t now,
+                                     struct fota_census_row **out, size_t *n);
+int fota_store_sqlite_product_activity(struct fota_store *s, int64_t product_id, int64_t since,
+                                       int64_t until, int64_t step,
+                                       struct fota_activity_row **out, size_t *n);
+/* Inside an open write transaction: adds a product's counts to its minute
+ * (upgraded and failed reports), or a file's completions and bytes to its
+ * product's current minute, and drops the minutes past
+ * FOTA_ACTIVITY_KEEP_S once a minute. 0 or FOTA_E*. */
+int fota_store_sqlite_activity_reports(struct sql_store *q, int64_t product_id, int64_t when,
+                                       int64_t upgraded, int64_t failed);
+int fota_store_sqlite_activity_download(struct sql_store *q, int64_t file_id, int64_t bytes,
+                                        int64_t completed);
 
 /* Operations (store_sqlite_delete.c: deletion of releases, devices, products). */
 int fota_store_sqlite_rom_delete(struct fota_store *s, int64_t product_id, const char *version,

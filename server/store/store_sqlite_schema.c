@@ -263,6 +263,20 @@ static const char *const migrations[] = {
     "CREATE INDEX devices_product_version ON devices (product_id, rom_version, id);"
     "CREATE INDEX devices_product_active ON devices (product_id, last_active, id);"
     "CREATE INDEX devices_product_created ON devices (product_id, created, id);",
+    /* 9: a product's activity per minute (store_sqlite_overview.c): upgrade
+     * reports, finished downloads and bytes, counted by message_add and
+     * download_add as they write, summed per bucket by product_activity;
+     * minutes past FOTA_ACTIVITY_KEEP_S are dropped (the minute index). */
+    "CREATE TABLE product_minutes ("
+    "  product_id INTEGER NOT NULL,"
+    "  minute     BIGINT  NOT NULL,"
+    "  upgraded   BIGINT  NOT NULL DEFAULT 0,"
+    "  failed     BIGINT  NOT NULL DEFAULT 0,"
+    "  downloads  BIGINT  NOT NULL DEFAULT 0,"
+    "  bytes      BIGINT  NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (product_id, minute)"
+    ");"
+    "CREATE INDEX product_minutes_minute ON product_minutes (minute);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

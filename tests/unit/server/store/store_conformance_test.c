@@ -21,6 +21,7 @@ static const struct {
     { store_cases_census, &store_cases_census_n },
     { store_cases_devpage, &store_cases_devpage_n },
     { store_cases_tags, &store_cases_tags_n },
+    { store_cases_overview, &store_cases_overview_n },
 };
 #define N_TABLES (sizeof case_tables / sizeof case_tables[0])
 

@@ -114,5 +114,7 @@ extern const struct CMUnitTest store_cases_devpage[];
 extern const size_t store_cases_devpage_n;
 extern const struct CMUnitTest store_cases_tags[];
 extern const size_t store_cases_tags_n;
+extern const struct CMUnitTest store_cases_overview[];
+extern const size_t store_cases_overview_n;
 
 #endif
