@@ -126,6 +126,7 @@ static int api_start(struct fota_server *srv, void **state)
         fota_api_products_routes, fota_api_roms_routes,     fota_api_devices_routes,
         fota_api_device_routes,   fota_api_messages_routes, fota_api_delete_routes,
         fota_api_fleet_routes,
+        fota_api_overview_routes,
     };
     struct fota_api *api = fota_xcalloc(1, sizeof(*api));
     api->srv = srv;

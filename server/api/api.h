@@ -41,6 +41,7 @@ int fota_api_device_routes(struct fota_api *api);
 int fota_api_messages_routes(struct fota_api *api);
 int fota_api_delete_routes(struct fota_api *api);
 int fota_api_fleet_routes(struct fota_api *api);
+int fota_api_overview_routes(struct fota_api *api);
 
 /* api_roms.c: the upload queue. Created by fota_api_roms_routes; shutdown
  * finishes the upload being written and refuses the queued ones (module
