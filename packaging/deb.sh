@@ -28,6 +28,11 @@ mkdir -p "$src"
    tar --null -T - -cf -) | tar -C "$src" -xf -
 rm -rf "$src/debian"
 cp -r "$top/packaging/debian" "$src/debian"
+# The console's uPlot from npm (web/node_modules, ignored by git; scripts/deps.sh installs
+# it): the build embeds it, and the package build reaches no registry.
+[ -f "$top/web/node_modules/uplot/dist/uPlot.iife.min.js" ] || "$top/scripts/deps-web.sh" --console
+mkdir -p "$src/web/node_modules"
+cp -r "$top/web/node_modules/uplot" "$src/web/node_modules/uplot"
 
 cd "$src"
 # Every core, unless DEB_BUILD_OPTIONS says how many (parallel=N: the test suite's one slot).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what fota needs to build, test and benchmark, from Debian's
-# packages (and, for the console's browser tests, from npm). Idempotent and
+# packages (and, for the console's charts and browser tests, from npm). Idempotent and
 # quiet when nothing is missing: it only asks apt when a package is absent.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ pkgs=(
   libinih-dev libcurl4-openssl-dev libmbedtls-dev libjsmn-dev libcmocka-dev zlib1g-dev
   gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
   libmosquitto-dev mosquitto mosquitto-clients
+  nodejs
 )
 # Extra packages a later step asks for: deps.sh [--test] [--bench] [--web] [--pg] [--tsan] [--fmt] [--deb]
 for a in "$@"; do
@@ -24,7 +25,7 @@ for a in "$@"; do
     --pg)    pkgs+=(postgresql) ;;
     --tsan)  pkgs+=(clang-16 libclang-rt-16-dev) ;;   # clang 14's TSan crashes (Makefile)
     --fmt)   pkgs+=(clang-format-16) ;;                 # .clang-format needs 16 (docs/style.md)
-    --web)   pkgs+=(chromium fonts-wqy-microhei nodejs) ;;
+    --web)   pkgs+=(chromium fonts-wqy-microhei) ;;
   esac
 done
 
@@ -39,15 +40,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The console's browser tests drive Debian's chromium with playwright-core from
-# npm. Debian's nodejs comes without npm (a separate package); a Node.js that
-# bundles npm (as some machine images have) needs nothing more.
+# npm: the console's charts (uPlot, embedded into fotad: every build) and, with
+# --web, the browser tests' playwright-core driving Debian's chromium. Debian's
+# nodejs comes without npm (a separate package); a Node.js that bundles npm (as
+# some machine images have) needs nothing more.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "deps: installing npm"
+  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+web=--console
 for a in "$@"; do
-  [ "$a" = --web ] || continue
-  if ! command -v npm >/dev/null 2>&1; then
-    echo "deps: installing npm"
-    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
-  fi
-  "$(dirname "$0")/deps-web.sh"
+  [ "$a" = --web ] && web=
 done
+"$(dirname "$0")/deps-web.sh" ${web:+"$web"}

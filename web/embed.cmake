@@ -1,6 +1,8 @@
-# embed.cmake - writes a C source holding the listed files of ASSET_DIR as byte
-# arrays plus the table that fota_web.c searches. Run in script mode:
+# embed.cmake - writes a C source holding the listed files of ASSET_DIR (and of
+# VENDOR_DIR: the built libraries, web/vendor.cmake) as byte arrays plus the
+# table that fota_web.c searches. Run in script mode:
 #   cmake -DASSET_DIR=web/assets -DASSETS=index.html,app.js,... \
+#         [-DVENDOR_DIR=build/.../vendor -DVENDOR_ASSETS=uplot.js,...] \
 #         -DOUT=build/.../fota_web_assets.c -P embed.cmake
 # ASSETS is web/CMakeLists.txt's list, comma-separated (a ';' would split the
 # command line). Reads each file with file(READ ... HEX): no xxd or other tool needed.
@@ -9,6 +11,19 @@ if(NOT ASSET_DIR OR NOT ASSETS OR NOT OUT)
 endif()
 
 string(REPLACE "," ";" files "${ASSETS}")
+foreach(rel ${files})
+  set(src_${rel} ${ASSET_DIR}/${rel})
+endforeach()
+if(VENDOR_ASSETS)
+  string(REPLACE "," ";" vendor "${VENDOR_ASSETS}")
+  foreach(rel ${vendor})
+    if(DEFINED src_${rel})
+      message(FATAL_ERROR "embed.cmake: ${rel} is both an asset and a vendor file")
+    endif()
+    set(src_${rel} ${VENDOR_DIR}/${rel})
+  endforeach()
+  list(APPEND files ${vendor})
+endif()
 list(SORT files)
 
 set(types_html "text/html; charset=utf-8")
@@ -36,10 +51,10 @@ foreach(rel ${files})
   if(type STREQUAL "")
     set(type "application/octet-stream")
   endif()
-  file(READ ${ASSET_DIR}/${rel} hex HEX)
-  file(SHA256 ${ASSET_DIR}/${rel} sum)
+  file(READ ${src_${rel}} hex HEX)
+  file(SHA256 ${src_${rel}} sum)
   string(SUBSTRING "${sum}" 0 16 etag)
-  file(SIZE ${ASSET_DIR}/${rel} len)
+  file(SIZE ${src_${rel}} len)
   # Sixteen bytes per line keeps the generated file readable and diffs sane.
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
   string(REGEX REPLACE "(${sixteen})" "\\1\n    " hex "${hex}")
