@@ -188,11 +188,11 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
       assert.match(ownerKey, /^[0-9a-f]{40}$/);
       await page.locator('#devices tbody tr', { hasText: deviceName }).waitFor();
       // The filter narrows the table as one types.
-      await page.getByLabel('Filter devices').fill('no-such-device');
+      await page.getByLabel('Search devices').fill('no-such-device');
       await page.locator('#devices tbody tr', { hasText: 'None yet.' }).waitFor();
-      await page.getByLabel('Filter devices').fill('NAME-0000');
+      await page.getByLabel('Search devices').fill('NAME-0000');
       await page.locator('#devices tbody tr', { hasText: deviceName }).waitFor();
-      await page.getByLabel('Filter devices').fill('');
+      await page.getByLabel('Search devices').fill('');
       sim = startSim(fotad, master, 'v1.0', 'v1.1', work);
     });
 

@@ -1,5 +1,6 @@
 // app.js - the console's shell: sign-in, hash routes, navigation, language.
-// Routes: #/signin, #/products, #/products/ID, #/devices/ID, #/messages.
+// Routes: #/signin, #/products, #/products/ID, #/devices/ID, #/rollouts/ID,
+// #/messages.
 import { t, getLang, setLang } from './i18n.js';
 import * as api from './api.js';
 import { h, clear, field, statusLine, say } from './ui.js';
@@ -7,6 +8,7 @@ import { productsView } from './products.js';
 import { productView } from './product.js';
 import { deviceView } from './device.js';
 import { messagesView } from './messages.js';
+import { rolloutView } from './rolloutpage.js';
 
 const main = document.getElementById('main');
 let cleanup = null;   // the current view's teardown (closes live feeds)
@@ -51,7 +53,7 @@ function signinView(root) {
       api.setKey(k); api.setRole('admin');
       const want = sessionStorage.getItem('fota.want') || '';
       sessionStorage.removeItem('fota.want');
-      location.hash = /^#\/(products|devices|messages)/.test(want) ? want : '#/products';
+      location.hash = /^#\/(products|devices|rollouts|messages)/.test(want) ? want : '#/products';
     } catch (err) {
       if (err.status === 401 || err.status === 0) { say(st, t('bad_key'), 'bad'); return; }
       // Not an admin key: maybe a device's owner key.
@@ -87,6 +89,7 @@ function route() {
   if (view === 'products' && parts[1]) r = productView(main, parts[1]);
   else if (view === 'products' || view === 'signin') r = productsView(main);
   else if (view === 'devices' && parts[1]) r = deviceView(main, parts[1]);
+  else if (view === 'rollouts' && parts[1]) r = rolloutView(main, parts[1]);
   else if (view === 'messages') r = messagesView(main);
   else main.append(h('p', {}, t('not_found')));
   if (typeof r === 'function') cleanup = r;

@@ -51,14 +51,16 @@ export function messagesView(root) {
     });
   }
 
-  // Device names first, so messages say "device foo" rather than "device 7".
+  // Names first, so messages say "device foo" rather than "device 7": the
+  // products, and the devices seen most recently (one page, whatever the
+  // fleet's size; the others are named by id).
   async function names() {
     try {
       const r = await api.get('/v1/products/');
       rememberProducts(r.body.products);
       for (const p of r.body.products || []) sel.input.append(h('option', { value: p.id }, p.name));
-      await Promise.all((r.body.products || []).map((p) => api.get('/v1/products/' + p.id + '/devices/')
-        .then((d) => rememberDevices(d.body.devices)).catch(() => {})));
+      const d = await api.get('/v1/devices/?limit=1000&sort=-last_active&total=false');
+      rememberDevices(d.body.devices);
     } catch (e) { /* the list still works without names */ }
   }
 

@@ -1,4 +1,6 @@
-// product.js - one product: its ROM releases (current one marked, "Set as
+// product.js - one product: its fleet at a glance (overview.js: counts,
+// versions and activity charts, live rollouts), its devices paged by the
+// server (devtable.js), its ROM releases (current one marked, "Set as
 // current version" behind a confirmation), the Release form (version,
 // codename, changelog, up to 10 files added with "+", uploaded with progress;
 // the server's refusal shown next to the file it names), and its devices
@@ -9,9 +11,11 @@
 // settings.
 import { t } from './i18n.js';
 import * as api from './api.js';
-import { h, field, statusLine, say, sayNote, fmtTime, fmtBytes, rememberDevices, uid } from './ui.js';
+import { h, field, statusLine, say, sayNote, fmtTime, fmtBytes, uid } from './ui.js';
 import { num } from './products.js';
 import { rolloutPanel } from './rollout.js';
+import { overviewPanel } from './overview.js';
+import { deviceTable } from './devtable.js';
 import { isArduino, fileBadges, settingsCard, urlLine, mqttCard } from './arduino.js';
 
 const MAX_FILES = 10;
@@ -213,16 +217,6 @@ function releaseForm(product, onDone) {
   return form;
 }
 
-function deviceRow(d) {
-  return h('tr', { 'data-device': d.id },
-    h('td', {}, d.id),
-    h('td', {}, h('a', { href: '#/devices/' + d.id }, d.name || ('#' + d.id))),
-    h('td', {}, d.rom_version || t('unknown_version')),
-    h('td', {}, slotText(d.running_slot || d.slot)),
-    h('td', {}, onlineBadge(d)),
-    h('td', {}, fmtTime(d.last_active)));
-}
-
 function keysPanel(r) {
   const d = r.device || {};
   const copy = (text) => h('button', { type: 'button', class: 'link', onclick: () => navigator.clipboard && navigator.clipboard.writeText(text) }, '⧉');
@@ -244,7 +238,6 @@ export function productView(root, id) {
   const meta = h('p', { class: 'muted' });
   const pkey = h('p', { class: 'pkey' });
   const releases = h('ul', { class: 'releases', id: 'releases' });
-  const devBody = h('tbody');
   const keysSlot = h('div');
   const formSlot = h('div');        // the release form, once the platform is known
   const urlSlot = h('div');         // an arduino product's device URL
@@ -267,30 +260,14 @@ export function productView(root, id) {
       ro.refresh();
     } catch (e) { say(st, t('error', e.message), 'bad'); }
   }
-  // Big fleets: the table shows at most SHOW_MAX rows (the filter narrows
-  // by name, id, version or BSSID) and the background refresh slows down.
-  const SHOW_MAX = 500;
-  let devices = [];
+  // The devices: one page at a time from the server; the overview's
+  // version counts feed its version filter.
+  const devices = deviceTable(id, { slotText, onlineBadge });
+  const overview = overviewPanel(id, (vs) => devices.setVersions(vs));
   let lastDevLoad = 0;
-  const filter = h('input', { type: 'search', id: 'device-filter', autocomplete: 'off', placeholder: 'v1.0, name, 18:fe:…' });
-  const filterField = field(t('filter_devices'), filter);
-  const more = h('p', { class: 'muted', id: 'devices-more' });
-  function renderDevices() {
-    const q = filter.value.trim().toLowerCase();
-    const hit = q ? devices.filter((d) => [d.id, d.name, d.rom_version, d.bssid].some((x) => String(x || '').toLowerCase().includes(q))) : devices;
-    devBody.replaceChildren(...hit.slice(0, SHOW_MAX).map(deviceRow));
-    if (!hit.length) devBody.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, t('none'))));
-    more.textContent = hit.length > SHOW_MAX ? t('devices_more', SHOW_MAX, hit.length) : '';
-  }
-  filter.addEventListener('input', renderDevices);
-  async function loadDevices() {
+  function loadDevices(first) {
     lastDevLoad = Date.now();
-    try {
-      const r = await api.get('/v1/products/' + id + '/devices/');
-      devices = r.body.devices || [];
-      rememberDevices(devices);
-      renderDevices();
-    } catch (e) { say(st, t('error', e.message), 'bad'); }
+    if (first) devices.reload(); else devices.refresh();
   }
   async function load() {
     try {
@@ -321,7 +298,6 @@ export function productView(root, id) {
       }
     } catch (e) { say(st, t('error', e.message), 'bad'); return; }
     loadReleases();
-    loadDevices();
   }
 
   const name = field(t('name'), h('input', { name: 'name', required: true, maxlength: 63, autocomplete: 'off' }));
@@ -340,6 +316,7 @@ export function productView(root, id) {
       keysSlot.replaceChildren(keysPanel(r.body));
       devForm.reset();
       loadDevices();
+      overview.load();
     } catch (err) { say(dst, t('error', err.message), 'bad'); }
   });
 
@@ -358,25 +335,26 @@ export function productView(root, id) {
   root.append(
     h('p', {}, h('a', { href: '#/products' }, '← ', t('products'))),
     title, meta, pkey, urlSlot, h('p', {}, delProduct), st,
+    overview.panel,
+    h('section', { 'aria-labelledby': 'dev-h' }, h('h2', { id: 'dev-h' }, t('devices')), devices.section),
     h('div', { class: 'cols' },
       h('section', { 'aria-labelledby': 'rel-h' }, h('h2', { id: 'rel-h' }, t('releases')), releases,
         formSlot),
-      h('section', { 'aria-labelledby': 'dev-h' }, h('h2', { id: 'dev-h' }, t('devices')), filterField.row,
-        h('div', { class: 'scroll' }, h('table', { class: 'grid', id: 'devices' },
-          h('thead', {}, h('tr', {}, ['id', 'name', 'rom_version', 'slot', 'status', 'last_active']
-            .map((k) => h('th', { scope: 'col' }, t(k))))), devBody)), more,
-        keysSlot, devForm, settingsSlot)),
+      h('section', { 'aria-label': t('add_device') }, keysSlot, devForm, settingsSlot)),
     ro.panel);
   load();
-  // Messages refresh the device list at once; online state and last
-  // activity change without a message, so also look every few seconds.
-  const stop = api.follow({ product_id: id }, () => { loadDevices(); }, null);
+  overview.load();
+  loadDevices(true);
+  // Messages refresh the page of devices (at most every 2 s); online state
+  // and last activity change without a message, so also look every 5 s.
+  const stop = api.follow({ product_id: id }, () => {
+    if (Date.now() - lastDevLoad >= 2000) loadDevices();
+  }, null);
   const timer = setInterval(() => {
-    const every = devices.length > 200 ? 30000 : 3000;
-    if (!document.hidden && Date.now() - lastDevLoad >= every - 100) {
+    if (!document.hidden && Date.now() - lastDevLoad >= 4900) {
       loadDevices();
       if (mqtt) mqtt.refresh();
     }
-  }, 3000);
-  return () => { stop(); clearInterval(timer); ro.stop(); };
+  }, 5000);
+  return () => { stop(); clearInterval(timer); ro.stop(); overview.stop(); };
 }

@@ -40,7 +40,7 @@ function rolloutItem(j, reload, st) {
     });
   }
   return h('li', { class: 'rollout', 'data-rollout': j.id, 'data-state': j.state },
-    h('div', {}, h('strong', {}, t('ro_title', j.id, j.version)), ' ',
+    h('div', {}, h('a', { href: '#/rollouts/' + j.id, class: 'strong' }, t('ro_title', j.id, j.version)), ' ',
       h('span', { class: 'badge ' + (over || j.state === 'interrupted' ? 'off' : 'on') }, t('ro_state_' + j.state)), ' ',
       h('small', { class: 'muted' }, fmtTime(j.created)), ' ', cancel),
     bar, h('p', { class: 'counts', 'data-kind': kind }, counts(j)));

@@ -52,6 +52,10 @@ export function fmtTime(sec) {
   return d.toLocaleString(getLang() === 'zh' ? 'zh-CN' : 'en');
 }
 
+export function fmtNum(n) {
+  return Number(n || 0).toLocaleString(getLang() === 'zh' ? 'zh-CN' : 'en');
+}
+
 export function fmtBytes(n) {
   if (n === undefined || n === null) return '';
   if (n < 1024) return n + ' B';
