@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "fota_err.h"
 #include "fwimg.h"
+#include "hex.h"
 
 #define IMG_MAX_FILES 64
 
@@ -105,18 +106,6 @@ static void why_invalid(const struct fota_fwimg_info *in, int rc, char *out, siz
                  (unsigned)in->error_offset);
 }
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static void print_report(const char *path, const struct fota_fwimg_info *in, int rc,
                          const char *why, uint64_t fsize)
 {
@@ -163,7 +152,7 @@ static void print_report(const char *path, const struct fota_fwimg_info *in, int
                    fota_fwimg_crc_state_name(in->crc_state), in->crc_computed);
     }
     if (in->has_sha256) {
-        hex(in->sha256, FOTA_SHA256_LEN, sha);
+        fota_hex_encode(in->sha256, FOTA_SHA256_LEN, sha);
         printf("  %-10s %s\n", "sha256", sha);
     }
     printf("  %-10s %s\n\n", "version", in->version[0] ? in->version : "-");
@@ -209,7 +198,7 @@ static json_t *report_json(const char *path, const struct fota_fwimg_info *in, i
                                             "stored", (json_int_t)in->crc_stored,
                                             "computed", (json_int_t)in->crc_computed));
     if (in->has_sha256) {
-        hex(in->sha256, FOTA_SHA256_LEN, sha);
+        fota_hex_encode(in->sha256, FOTA_SHA256_LEN, sha);
         json_object_set_new(o, "sha256", json_string(sha));
     } else {
         json_object_set_new(o, "sha256", json_null());

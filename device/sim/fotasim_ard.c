@@ -17,6 +17,7 @@
 
 #include "fota_str.h"
 #include "fotasim_dev.h"
+#include "hex.h"
 
 enum { PH_IDLE = 0, PH_CONNECTING, PH_HEADER, PH_PEEK, PH_BODY };
 
@@ -363,19 +364,13 @@ static void esphome_header_done(struct fotasim_dev *d)
 
 static void esphome_flash_end(struct fotasim_dev *d)
 {
-    static const char hex[] = "0123456789abcdef";
     struct fotasim_ard *a = ard_of(d);
     struct fotasim_ebcmd cmd;
     uint8_t dg[16];
     char got[33];
-    unsigned i;
 
     EVP_DigestFinal_ex(a->md5, dg, NULL);
-    for (i = 0; i < 16; i++) {
-        got[2 * i] = hex[dg[i] >> 4];
-        got[2 * i + 1] = hex[dg[i] & 15];
-    }
-    got[32] = '\0';
+    fota_hex_encode(dg, sizeof(dg), got);
     if (strncmp(got, a->want_md5, 32) != 0) {      /* lower-case digest, strncmp */
         fotasim_upd_reset(&a->upd);
         esphome_done(d, 0x8B);

@@ -15,6 +15,7 @@
 
 #include "fota_str.h"
 #include "fotasim_ardupd.h"
+#include "hex.h"
 
 #define SEC 4096u
 
@@ -296,15 +297,9 @@ static int verify_end(struct fotasim_updater *u)
 
 static void md5_hex(EVP_MD_CTX *c, char out[33])
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t d[16];
-    unsigned i;
     EVP_DigestFinal_ex(c, d, NULL);
-    for (i = 0; i < 16; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[32] = '\0';
+    fota_hex_encode(d, sizeof(d), out);
 }
 
 int fotasim_upd_end(struct fotasim_updater *u, struct fotasim_ebcmd *cmd)

@@ -12,6 +12,7 @@
 
 #include "fota_str.h"
 #include "fotasim_eboot.h"
+#include "hex.h"
 
 #define SEC 4096u
 
@@ -168,10 +169,9 @@ static int scan_sketch(const struct fotadev_flash_ops *f, uint32_t from, uint32_
                        struct fotasim_sketch_info *out)
 {
     enum { KEEP = 8 + FOTASIM_VERSION_MAX };
-    static const char hex[] = "0123456789abcdef";
     uint8_t buf[KEEP + SEC], d[16];
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    uint32_t pos = 0, i;
+    uint32_t pos = 0;
     size_t carry = 0;
     int found = 0, rc = -1;
 
@@ -192,11 +192,7 @@ static int scan_sketch(const struct fotadev_flash_ops *f, uint32_t from, uint32_
         pos += n;
     }
     EVP_DigestFinal_ex(md, d, NULL);
-    for (i = 0; i < 16; i++) {
-        out->md5[2 * i] = hex[d[i] >> 4];
-        out->md5[2 * i + 1] = hex[d[i] & 15];
-    }
-    out->md5[32] = '\0';
+    fota_hex_encode(d, sizeof(d), out->md5);
     rc = 0;
 out:
     EVP_MD_CTX_free(md);

@@ -13,6 +13,7 @@
 
 #include "fota_err.h"
 #include "fota_str.h"
+#include "hex.h"
 #include "xmalloc.h"
 
 static const int core_lines[] = {24, 25, 26, 27, 30, 31};
@@ -51,16 +52,6 @@ void fota_arduino_core_format(int core, char *buf, size_t cap)
     fota_str_copy(buf, cap, t);
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static void digest_hex(const EVP_MD *md, const uint8_t *buf, size_t len, char *out)
 {
     uint8_t d[EVP_MAX_MD_SIZE];
@@ -68,7 +59,7 @@ static void digest_hex(const EVP_MD *md, const uint8_t *buf, size_t len, char *o
 
     if (EVP_Digest(buf, len, d, &dlen, md, NULL) != 1)
         abort(); /* a digest over memory fails only when OpenSSL is broken */
-    hex(d, dlen, out);
+    fota_hex_encode(d, dlen, out);
 }
 
 void fota_arduino_md5_hex(const uint8_t *buf, size_t len, char out[FOTA_ARDUINO_MD5_HEX])
@@ -95,7 +86,7 @@ void fota_arduino_mode_md5s(const uint8_t *img, size_t sketch_size,
             EVP_DigestUpdate(c, img + 3, sketch_size - 3) != 1 ||
             EVP_DigestFinal_ex(c, d, NULL) != 1)
             abort();
-        hex(d, sizeof d, out[m]);
+        fota_hex_encode(d, sizeof d, out[m]);
     }
     EVP_MD_CTX_free(c);
 }

@@ -11,6 +11,7 @@
 
 #include "fota_err.h"
 #include "fota_str.h"
+#include "hex.h"
 #include "xmalloc.h"
 
 static int is_hex64(const char *s)
@@ -361,17 +362,12 @@ static int on_manifest_done(struct fota_backup_reader *r)
 
 static int on_member_done(struct fota_backup_reader *r)
 {
-    static const char hexd[] = "0123456789abcdef";
     const struct fota_backup_member *m = current(r);
     uint8_t sum[FOTA_SHA256_LEN];
     char hex[65];
 
     fota_sha256_final(&r->sha, sum);
-    for (size_t i = 0; i < FOTA_SHA256_LEN; i++) {
-        hex[2 * i] = hexd[sum[i] >> 4];
-        hex[2 * i + 1] = hexd[sum[i] & 15];
-    }
-    hex[64] = '\0';
+    fota_hex_encode(sum, sizeof sum, hex);
     if (strcmp(hex, m->sha256) != 0)
         return fail(r, FOTA_ECHECKSUM, "member %s is damaged: its bytes hash to %.12s..., the "
                                        "manifest says %.12s...",

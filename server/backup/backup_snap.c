@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "fota_str.h"
+#include "hex.h"
 #include "xmalloc.h"
 
 #define PAGES_PER_STEP 1024        /* 4 MiB of 4 KiB pages per backup step */
@@ -472,16 +473,6 @@ out:
 
 /* ----------------------------------------------------------- verifying */
 
-static void hex_of(const unsigned char *d, size_t n, char *out)
-{
-    static const char x[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = x[d[i] >> 4];
-        out[2 * i + 1] = x[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* SHA-256 and size of a file. 0 or FOTA_EIO (errno set). */
 static int hash_file(const char *path, uint8_t *buf, char hex[65], uint64_t *size)
 {
@@ -500,7 +491,7 @@ static int hash_file(const char *path, uint8_t *buf, char hex[65], uint64_t *siz
         *size += (uint64_t)n;
     }
     if (n == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1) {
-        hex_of(md, mdlen, hex);
+        fota_hex_encode(md, mdlen, hex);
         rc = 0;
     }
 out:
@@ -562,7 +553,7 @@ static void hash_mem(const void *p, size_t n, char hex[65])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned len = 0;
     EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-    hex_of(md, len, hex);
+    fota_hex_encode(md, len, hex);
 }
 
 static char *manifest_text(const struct fota_backup_snap *s, const char *source, size_t *len)

@@ -18,25 +18,15 @@
 #include <unistd.h>
 
 #include "fota_err.h"
+#include "hex.h"
 #include "xmalloc.h"
-
-static const char hexd[] = "0123456789abcdef";
-
-static void to_hex(const uint8_t *in, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hexd[in[i] >> 4];
-        out[2 * i + 1] = hexd[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 int fota_key_generate(char out[FOTA_KEY_BUF])
 {
     uint8_t raw[FOTA_KEY_LEN / 2];
     if (RAND_bytes(raw, sizeof(raw)) != 1)
         return FOTA_EIO;
-    to_hex(raw, sizeof(raw), out);
+    fota_hex_encode(raw, sizeof(raw), out);
     OPENSSL_cleanse(raw, sizeof(raw));
     return 0;
 }
@@ -55,7 +45,7 @@ void fota_key_hash(const char *key, size_t len, char out[65])
 {
     uint8_t d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)key, len, d);
-    to_hex(d, sizeof(d), out);
+    fota_hex_encode(d, sizeof(d), out);
 }
 
 void fota_key_derive(const uint8_t secret[FOTA_SECRET_LEN], const char *kind,
@@ -69,7 +59,7 @@ void fota_key_derive(const uint8_t secret[FOTA_SECRET_LEN], const char *kind,
 
     HMAC(EVP_sha256(), secret, FOTA_SECRET_LEN, (const unsigned char *)msg, (size_t)n, mac,
          &maclen);
-    to_hex(mac, maclen, hex);
+    fota_hex_encode(mac, maclen, hex);
     memcpy(out, hex, FOTA_KEY_LEN);
     out[FOTA_KEY_LEN] = '\0';
 }
@@ -170,7 +160,7 @@ void fota_key_deriver_run(struct fota_key_deriver *kd, const char *kind, int64_t
         out[0] = '\0'; /* cannot happen short of a broken libcrypto; callers check the length */
         return;
     }
-    to_hex(mac, n2, hex);
+    fota_hex_encode(mac, n2, hex);
     memcpy(out, hex, FOTA_KEY_LEN);
     out[FOTA_KEY_LEN] = '\0';
 }

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "blob.h"
+#include "hex.h"
 #include "xmalloc.h"
 
 struct fota_blob_store {
@@ -68,17 +69,6 @@ int fota_blob_hash_valid(const char *s)
     return s[64] == '\0';
 }
 
-static void hex_encode(const unsigned char *d, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[d[i] >> 4];
-        out[2 * i + 1] = hx[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 int fota_blob_hash(const void *data, size_t len, char hash_hex_out[FOTA_HASH_HEX])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -86,7 +76,7 @@ int fota_blob_hash(const void *data, size_t len, char hash_hex_out[FOTA_HASH_HEX
 
     if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
         return FOTA_EIO;
-    hex_encode(md, mdlen, hash_hex_out);
+    fota_hex_encode(md, mdlen, hash_hex_out);
     return 0;
 }
 
@@ -400,7 +390,7 @@ int fota_blob_write_end(struct fota_blob_writer *w, char hash_hex_out[FOTA_HASH_
 
     if (EVP_DigestFinal_ex(w->md, md, &mdlen) != 1 || mdlen != 32)
         goto out;
-    hex_encode(md, mdlen, hex);
+    fota_hex_encode(md, mdlen, hex);
     snprintf(dir, sizeof dir, "%s/sha256/%.2s", bs->dir, hex);
     if (fota_blob_path(bs, hex, path, sizeof path) != 0)
         goto out;
