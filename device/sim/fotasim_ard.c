@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "arduino_img.h"
 #include "fota_str.h"
 #include "fotasim_dev.h"
 #include "hex.h"
@@ -632,7 +633,7 @@ const struct fotasim_fw fotasim_ard_fw = {
 
 static uint32_t chip_bytes(int code)
 {
-    return fotasim_ard_flash_size((unsigned)code);
+    return fota_arduino_flash_size((unsigned)code);
 }
 
 int fotasim_ard_init(struct fotasim *s, struct fotasim_dev *d, int idx,

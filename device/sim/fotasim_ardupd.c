@@ -13,6 +13,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "arduino_img.h"
 #include "fota_str.h"
 #include "fotasim_ardupd.h"
 #include "hex.h"
@@ -28,20 +29,6 @@ uint32_t fotasim_ardenv_free_space(const struct fotasim_ardenv *e)
 {
     uint32_t used = round4k(e->sketch_size);
     return e->sketch_area > used ? e->sketch_area - used : 0;
-}
-
-uint32_t fotasim_ard_flash_size(unsigned code)
-{
-    switch (code) {
-    case 0: return 512u << 10;
-    case 1: return 256u << 10;
-    case 2: return 1u << 20;
-    case 3: return 2u << 20;
-    case 4: return 4u << 20;
-    case 8: return 8u << 20;
-    case 9: return 16u << 20;
-    default: return 0;
-    }
 }
 
 /* ---- the updater ---- */
@@ -101,12 +88,12 @@ int fotasim_upd_begin(struct fotasim_updater *u, const struct fotasim_ardenv *en
     u->flash = *flash;
     if (size == 0)
         return set_error(u, FOTASIM_UPD_SIZE);
-    if (fotasim_ard_flash_size(env->size_code) > env->chip_size) {
+    if (fota_arduino_flash_size(env->size_code) > env->chip_size) {
         u->error = FOTASIM_UPD_FLASH_CONFIG;
         snprintf(u->errstr, sizeof(u->errstr),
                  env->core >= FOTASIM_CORE_30 ? "Flash config wrong: real: %u, SDK: %u"
                                               : "Flash config wrong real: %u IDE: %u",
-                 (unsigned)env->chip_size, (unsigned)fotasim_ard_flash_size(env->size_code));
+                 (unsigned)env->chip_size, (unsigned)fota_arduino_flash_size(env->size_code));
         return u->error;
     }
     /* staged at the end of the sketch area, below the file system */
@@ -284,7 +271,7 @@ static int verify_end(struct fotasim_updater *u)
         return 0;
     if (b[0] != 0xE9)
         return set_error(u, FOTASIM_UPD_MAGIC_BYTE);
-    if (fotasim_ard_flash_size(b[3] >> 4) > u->env->chip_size) {
+    if (fota_arduino_flash_size(b[3] >> 4) > u->env->chip_size) {
         u->error = FOTASIM_UPD_NEW_FLASH_CONFIG;
         snprintf(u->errstr, sizeof(u->errstr),
                  u->env->core >= FOTASIM_CORE_30 ? "new Flash config wrong, real size: %u"
@@ -391,7 +378,7 @@ int fotasim_ardupd_check4(const uint8_t b[4], const struct fotasim_ardenv *env)
 {
     if (b[0] != 0xE9 && !(b[0] == 0x1F && env->core >= FOTASIM_CORE_27))
         return FOTASIM_UE_BIN_VERIFY_HEADER_FAILED;
-    if (b[0] == 0xE9 && fotasim_ard_flash_size((unsigned)b[3] >> 4) > env->chip_size)
+    if (b[0] == 0xE9 && fota_arduino_flash_size((unsigned)b[3] >> 4) > env->chip_size)
         return FOTASIM_UE_BIN_FOR_WRONG_FLASH;
     return 0;
 }

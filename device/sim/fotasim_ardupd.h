@@ -47,8 +47,6 @@ struct fotasim_ardenv {
 
 /* ESP.getFreeSketchSpace(): sketch_area - roundup4096(sketch_size). */
 uint32_t fotasim_ardenv_free_space(const struct fotasim_ardenv *e);
-/* EspClass::magicFlashChipSize: 0 for codes the core does not know. */
-uint32_t fotasim_ard_flash_size(unsigned code);
 
 /* The eboot command the updater leaves in RTC memory (copy size bytes
  * from src to dst at the next boot). */
