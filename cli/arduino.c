@@ -11,6 +11,7 @@
 
 #include "arduino_img.h"
 #include "fota_err.h"
+#include "pem.h"
 
 static const char *const core_lines[] = { "2.4", "2.5", "2.6", "2.7", "3.0", "3.1", NULL };
 
@@ -120,27 +121,18 @@ int fota_cli_arduino_settings(const struct fota_cli_args *a, json_t *body, char 
     return n;
 }
 
-static int contains(const char *s, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(s + i, needle, k) == 0)
-            return 1;
-    return 0;
-}
-
 int fota_cli_arduino_signing_key(const char *path, const char *pem, size_t len, json_t *body,
                                  char *err, size_t cap)
 {
-    if (contains(pem, len, "PRIVATE KEY-----")) {
+    enum fota_pem_kind kind = fota_pem_kind(pem, len);
+
+    if (kind == FOTA_PEM_PRIVATE || kind == FOTA_PEM_ENCRYPTED) {
         snprintf(err, cap, "%s is a private key; the product takes the public one (openssl "
                            "pkey -in %s -pubout -out public.pem); nothing was sent",
                  path, path);
         return FOTA_EINVAL;
     }
-    if (!contains(pem, len, "-----BEGIN PUBLIC KEY-----") &&
-        !contains(pem, len, "-----BEGIN RSA PUBLIC KEY-----")) {
+    if (kind != FOTA_PEM_PUBLIC) {
         snprintf(err, cap, "%s is not a PEM public key (-----BEGIN PUBLIC KEY-----)", path);
         return FOTA_EINVAL;
     }

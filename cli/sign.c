@@ -14,6 +14,7 @@
 #include <openssl/rsa.h>
 
 #include "fota_err.h"
+#include "pem.h"
 
 /* No pass phrase is ever asked for: an encrypted key fails to load. */
 static int no_pass(char *buf, int size, int rwflag, void *ud)
@@ -23,21 +24,6 @@ static int no_pass(char *buf, int size, int rwflag, void *ud)
     (void)rwflag;
     (void)ud;
     return -1;
-}
-
-static int find_text(const char *s, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(s + i, needle, k) == 0)
-            return 1;
-    return 0;
-}
-
-int fota_cli_sign_pem_is_private(const char *pem, size_t len)
-{
-    return find_text(pem, len, "PRIVATE KEY-----");
 }
 
 int fota_cli_sign_key_load(const char *path, EVP_PKEY **key, char *err, size_t cap)
@@ -57,11 +43,13 @@ int fota_cli_sign_key_load(const char *path, EVP_PKEY **key, char *err, size_t c
     fclose(f);
     ERR_clear_error();
     if (!*key) {
-        if (find_text(head, n, "ENCRYPTED"))
+        enum fota_pem_kind kind = fota_pem_kind(head, n);
+
+        if (kind == FOTA_PEM_ENCRYPTED)
             snprintf(err, cap, "%s is encrypted; write a plain copy for signing (openssl pkey "
                                "-in %s -out plain.pem) and keep it as safe",
                      path, path);
-        else if (find_text(head, n, "PUBLIC KEY-----"))
+        else if (kind == FOTA_PEM_PUBLIC)
             snprintf(err, cap, "%s is a public key; signing needs the private key (the public "
                                "one is the product's --signing-key)",
                      path);

@@ -33,9 +33,4 @@ int fota_cli_sign_key_load(const char *path, EVP_PKEY **key, char *err, size_t c
 int fota_cli_sign(EVP_PKEY *key, enum fota_cli_sign_form form, const uint8_t *in, size_t len,
                   uint8_t **out, size_t *out_len, char *err, size_t cap);
 
-/* 1 when the PEM text (len bytes) holds a private key of any kind: such a
- * text must never leave the machine (a product's signing_key is the public
- * key). */
-int fota_cli_sign_pem_is_private(const char *pem, size_t len);
-
 #endif

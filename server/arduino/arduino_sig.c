@@ -12,6 +12,7 @@
 #include <openssl/rsa.h>
 
 #include "fota_err.h"
+#include "pem.h"
 
 /* DigestInfo prefixes for SHA-256: with the NULL parameters (what openssl
  * dgst -sign writes) and without them (BearSSL accepts both). */
@@ -46,15 +47,6 @@ int fota_arduino_sig_split(const uint8_t *buf, size_t len, size_t *payload_len,
     return 0;
 }
 
-static int has_text(const char *s, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(s + i, needle, k) == 0)
-            return 1;
-    return 0;
-}
-
 /* An RSA public key from PEM, or NULL with *reason. */
 static EVP_PKEY *load_key(const char *pem, size_t pem_len, const char **reason)
 {
@@ -67,7 +59,7 @@ static EVP_PKEY *load_key(const char *pem, size_t pem_len, const char **reason)
         *reason = "signing_key is empty";
         return NULL;
     }
-    if (has_text(pem, pem_len, "PRIVATE KEY")) {
+    if (fota_pem_kind(pem, pem_len) >= FOTA_PEM_PRIVATE) {
         *reason = "signing_key holds a private key: give fotad the public key "
                   "(openssl rsa -in private.key -pubout)";
         return NULL;

@@ -200,21 +200,12 @@ static void test_keys_refused(void **state)
     refused("ec.pem", FOTA_ECONFIG, "is not an RSA key");
 }
 
-static void test_private_pem(void **state)
-{
-    (void)state;
-    assert_int_equal(fota_cli_sign_pem_is_private("-----BEGIN PRIVATE KEY-----", 27), 1);
-    assert_int_equal(fota_cli_sign_pem_is_private("-----BEGIN RSA PRIVATE KEY-----", 31), 1);
-    assert_int_equal(fota_cli_sign_pem_is_private("-----BEGIN PUBLIC KEY-----", 26), 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_standard),
         cmocka_unit_test(test_legacy),
         cmocka_unit_test(test_keys_refused),
-        cmocka_unit_test(test_private_pem),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
