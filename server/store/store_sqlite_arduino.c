@@ -223,6 +223,23 @@ static void lower_mac(const char *mac, char *out)
     out[i] = '\0';
 }
 
+/* Binds what a check-in reports (sta_mac ... last_checkin, the columns of
+ * arduino_devices in that order) to the 11 parameters from first on. */
+static void bind_report(sqlite3_stmt *st, int first, const struct fota_arduino_device *a)
+{
+    SQL_BIND_STR(st, first, a->sta_mac);
+    SQL_BIND_STR(st, first + 1, a->ap_mac);
+    sqlite3_bind_int64(st, first + 2, a->chip_id);
+    sqlite3_bind_int64(st, first + 3, a->free_space);
+    sqlite3_bind_int64(st, first + 4, a->sketch_size);
+    sqlite3_bind_int64(st, first + 5, a->chip_size);
+    SQL_BIND_STR(st, first + 6, a->sketch_md5);
+    SQL_BIND_STR(st, first + 7, a->sdk_version);
+    SQL_BIND_STR(st, first + 8, a->version);
+    SQL_BIND_STR(st, first + 9, a->mode);
+    sqlite3_bind_int64(st, first + 10, a->last_checkin);
+}
+
 int fota_store_sqlite_arduino_device_register(struct fota_store *s, struct fota_device *d,
                                               struct fota_arduino_device *a)
 {
@@ -253,17 +270,7 @@ int fota_store_sqlite_arduino_device_register(struct fota_store *s, struct fota_
         if (st) {
             sqlite3_bind_int64(st, 1, id);
             sqlite3_bind_int64(st, 2, d->product_id);
-            SQL_BIND_STR(st, 3, a->sta_mac);
-            SQL_BIND_STR(st, 4, a->ap_mac);
-            sqlite3_bind_int64(st, 5, a->chip_id);
-            sqlite3_bind_int64(st, 6, a->free_space);
-            sqlite3_bind_int64(st, 7, a->sketch_size);
-            sqlite3_bind_int64(st, 8, a->chip_size);
-            SQL_BIND_STR(st, 9, a->sketch_md5);
-            SQL_BIND_STR(st, 10, a->sdk_version);
-            SQL_BIND_STR(st, 11, a->version);
-            SQL_BIND_STR(st, 12, a->mode);
-            sqlite3_bind_int64(st, 13, a->last_checkin);
+            bind_report(st, 3, a);
         }
         rc = fota_store_sqlite_exec(q, st, "arduino_device_register", NULL);
     }
@@ -384,17 +391,7 @@ int fota_store_sqlite_arduino_device_report(struct fota_store *s,
                   " mode = excluded.mode, last_checkin = excluded.last_checkin");
         if (st) {
             sqlite3_bind_int64(st, 1, a->device_id);
-            SQL_BIND_STR(st, 2, a->sta_mac);
-            SQL_BIND_STR(st, 3, a->ap_mac);
-            sqlite3_bind_int64(st, 4, a->chip_id);
-            sqlite3_bind_int64(st, 5, a->free_space);
-            sqlite3_bind_int64(st, 6, a->sketch_size);
-            sqlite3_bind_int64(st, 7, a->chip_size);
-            SQL_BIND_STR(st, 8, a->sketch_md5);
-            SQL_BIND_STR(st, 9, a->sdk_version);
-            SQL_BIND_STR(st, 10, a->version);
-            SQL_BIND_STR(st, 11, a->mode);
-            sqlite3_bind_int64(st, 12, a->last_checkin);
+            bind_report(st, 2, a);
         }
         rc = fota_store_sqlite_exec(q, st, "arduino_device_report", NULL);
         if (rc)
@@ -410,17 +407,26 @@ int fota_store_sqlite_arduino_device_report(struct fota_store *s,
     return fota_store_sqlite_unlock(q, rc);
 }
 
+/* st, an upsert of a device's arduino row that selects the device from
+ * devices, alone in its own transaction (device traffic): FOTA_ENOENT when
+ * the device is gone (the SELECT found no row, so nothing changed). */
+static int device_upsert(struct sql_store *q, sqlite3_stmt *st, const char *what)
+{
+    int rc;
+
+    q->hot = 1; /* caches do not depend on it (store.h) */
+    rc = fota_store_sqlite_exec_tx(q, st, 0, what, NULL);
+    if (rc == 0 && sqlite3_changes(q->db) == 0)
+        rc = FOTA_ENOENT;
+    return rc;
+}
+
 int fota_store_sqlite_arduino_device_track(struct fota_store *s, const struct fota_arduino_device *a)
 {
     struct sql_store *q = Q(s);
     sqlite3_stmt *st;
-    int rc;
 
     fota_store_sqlite_lock(q);
-    q->hot = 1;
-    rc = fota_store_sqlite_begin(q, 0);
-    if (rc)
-        return fota_store_sqlite_unlock(q, rc);
     st = STMT(A_TRACK,
               "INSERT INTO arduino_devices (device_id, product_id, target, target_rom_id,"
               " served_at, served_md5, pin_version, pin_current) SELECT id, product_id, ?2, ?3,"
@@ -437,24 +443,15 @@ int fota_store_sqlite_arduino_device_track(struct fota_store *s, const struct fo
         SQL_BIND_STR(st, 6, a->pin_version);
         SQL_BIND_STR(st, 7, a->pin_current);
     }
-    rc = fota_store_sqlite_exec(q, st, "arduino_device_track", NULL);
-    if (rc == 0 && sqlite3_changes(q->db) == 0)
-        rc = FOTA_ENOENT;
-    rc = fota_store_sqlite_finish(q, rc);
-    return fota_store_sqlite_unlock(q, rc);
+    return fota_store_sqlite_unlock(q, device_upsert(q, st, "arduino_device_track"));
 }
 
 int fota_store_sqlite_arduino_device_mqtt(struct fota_store *s, const struct fota_arduino_device *a)
 {
     struct sql_store *q = Q(s);
     sqlite3_stmt *st;
-    int rc;
 
     fota_store_sqlite_lock(q);
-    q->hot = 1;
-    rc = fota_store_sqlite_begin(q, 0);
-    if (rc)
-        return fota_store_sqlite_unlock(q, rc);
     st = STMT(A_MQTT,
               "INSERT INTO arduino_devices (device_id, product_id, mqtt_topic, mqtt_lwt,"
               " mqtt_version, mqtt_seen) SELECT id, product_id, ?2, ?3, ?4, ?5 FROM devices"
@@ -468,9 +465,5 @@ int fota_store_sqlite_arduino_device_mqtt(struct fota_store *s, const struct fot
         SQL_BIND_STR(st, 4, a->mqtt_version);
         sqlite3_bind_int64(st, 5, a->mqtt_seen);
     }
-    rc = fota_store_sqlite_exec(q, st, "arduino_device_mqtt", NULL);
-    if (rc == 0 && sqlite3_changes(q->db) == 0)
-        rc = FOTA_ENOENT;
-    rc = fota_store_sqlite_finish(q, rc);
-    return fota_store_sqlite_unlock(q, rc);
+    return fota_store_sqlite_unlock(q, device_upsert(q, st, "arduino_device_mqtt"));
 }
