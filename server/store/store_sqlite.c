@@ -267,6 +267,21 @@ int fota_store_sqlite_bind_id(sqlite3_stmt *st, int idx, int64_t v)
     return v ? sqlite3_bind_int64(st, idx, v) : sqlite3_bind_null(st, idx);
 }
 
+int fota_store_sqlite_floor_raise(struct sql_store *q, const char *table, int64_t id)
+{
+    sqlite3_stmt *st = fota_store_sqlite_stmt(q, SQ_ID_FLOOR,
+                                              "INSERT INTO id_floor (tbl, high) VALUES (?, ?)"
+                                              " ON CONFLICT (tbl) DO UPDATE SET high = CASE"
+                                              " WHEN excluded.high > id_floor.high"
+                                              " THEN excluded.high ELSE id_floor.high END");
+
+    if (st) {
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, id);
+    }
+    return fota_store_sqlite_exec(q, st, "id_floor", NULL);
+}
+
 static void sqlite_close(struct fota_store *s)
 {
     struct sql_store *q = fota_store_sqlite_cast(s);

@@ -33,22 +33,6 @@ static int delete_row(struct sql_store *q, int sid, const char *sql, int64_t id,
     return rc == 0 && sqlite3_changes64(q->db) == 0 ? FOTA_ENOENT : rc;
 }
 
-/* Records that id was deleted from table (the largest one is kept). */
-static int floor_raise(struct sql_store *q, const char *table, int64_t id)
-{
-    sqlite3_stmt *st = STMT(SQ_DEL_FLOOR,
-                            "INSERT INTO id_floor (tbl, high) VALUES (?, ?)"
-                            " ON CONFLICT (tbl) DO UPDATE SET high = CASE"
-                            " WHEN excluded.high > id_floor.high THEN excluded.high"
-                            " ELSE id_floor.high END");
-
-    if (st) {
-        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, id);
-    }
-    return fota_store_sqlite_exec(q, st, "id_floor", NULL);
-}
-
 /* ---- releases ---------------------------------------------------------- */
 
 static int rom_delete_tx(struct sql_store *q, int64_t product_id, const char *version,
@@ -114,7 +98,7 @@ static int device_delete_tx(struct sql_store *q, int64_t id)
                     "SELECT COALESCE(MAX(id), 0) FROM commands WHERE device_id = ?", id,
                     "device_delete", &maxcmd);
     if (rc == 0 && maxcmd > 0)
-        rc = floor_raise(q, "commands", maxcmd);
+        rc = fota_store_sqlite_floor_raise(q, "commands", maxcmd);
     if (rc == 0)
         rc = run_id(q, SQ_DEL_DEV_CMDS, "DELETE FROM commands WHERE device_id = ?", id,
                     "device_delete", NULL);
@@ -127,7 +111,7 @@ static int device_delete_tx(struct sql_store *q, int64_t id)
     if (rc == 0)
         rc = delete_row(q, SQ_DEL_DEV, "DELETE FROM devices WHERE id = ?", id, "device_delete");
     if (rc == 0)
-        rc = floor_raise(q, "devices", id);
+        rc = fota_store_sqlite_floor_raise(q, "devices", id);
     return fota_store_sqlite_finish(q, rc);
 }
 
@@ -169,7 +153,7 @@ static int product_delete_tx(struct sql_store *q, int64_t id)
         rc = delete_row(q, SQ_DEL_PRODUCT, "DELETE FROM products WHERE id = ?", id,
                         "product_delete");
     if (rc == 0)
-        rc = floor_raise(q, "products", id);
+        rc = fota_store_sqlite_floor_raise(q, "products", id);
     return fota_store_sqlite_finish(q, rc);
 }
 

@@ -25,13 +25,12 @@ enum sql_stmt_id {
     SQ_DL_UPSERT, SQ_DL_COUNT_FILE, SQ_DL_SUM,
     SQ_XFER_INSERT, SQ_XFER_LIST,
     SQ_DEL_ROM_DEVICES, SQ_DEL_ROM_DL, SQ_DEL_ROM_FILE_ROWS, SQ_DEL_ROM,
-    SQ_DEL_DEV_KEYS, SQ_DEL_DEV_MAXCMD, SQ_DEL_DEV_CMDS, SQ_DEL_DEV_DL, SQ_DEL_DEV, SQ_DEL_FLOOR,
+    SQ_DEL_DEV_KEYS, SQ_DEL_DEV_MAXCMD, SQ_DEL_DEV_CMDS, SQ_DEL_DEV_DL, SQ_DEL_DEV, SQ_ID_FLOOR,
     SQ_DEL_PRODUCT_COUNT, SQ_DEL_PRODUCT_KEYS, SQ_DEL_PRODUCT,
     SQ_ARDUINO0, SQ_ARDUINO_LAST = SQ_ARDUINO0 + 15,   /* store_sqlite_arduino.c */
     SQ_PRUNE_MSG_WALK, SQ_PRUNE_MSG_COUNT, SQ_PRUNE_MSG_NTH, SQ_PRUNE_MSG_CUT,
     SQ_PRUNE_MSG_SCAN, SQ_PRUNE_MSG_DEV_LAST, SQ_PRUNE_MSG_DEV_CUT,
     SQ_PRUNE_XFER_WALK, SQ_PRUNE_XFER_COUNT, SQ_PRUNE_XFER_NTH, SQ_PRUNE_XFER_CUT,
-    SQ_PRUNE_FLOOR,
     SQ_TAG_DEVICE, SQ_TAG_ADD, SQ_TAG_DEL, SQ_TAG_CLEAR, SQ_TAG_COUNT, SQ_TAG_GET,
     SQ_TAG_LIST, SQ_TAG_LIST_ALL, SQ_TAG_DEVICES, SQ_DEL_DEV_TAGS,
     SQ_CMD_CANCEL, SQ_CMD_QUEUED_LIKE, SQ_CMD_REPLACE,
@@ -281,5 +280,9 @@ int fota_store_sqlite_arduino_device_mqtt(struct fota_store *s, const struct fot
 #define SQL_NEXT_ID(table)                                                                   \
     "(SELECT MAX(h) + 1 FROM (SELECT COALESCE(MAX(id), 0) AS h FROM " table                  \
     " UNION ALL SELECT high AS h FROM id_floor WHERE tbl = '" table "') AS ids)"
+/* Records that id was deleted from table (the largest one is kept), so
+ * SQL_NEXT_ID never hands it out again. Runs inside the caller's lock and
+ * transaction; 0 or the store error. */
+int fota_store_sqlite_floor_raise(struct sql_store *q, const char *table, int64_t id);
 
 #endif

@@ -255,23 +255,6 @@ static int prune_devices(struct sql_store *q, struct fota_retention *r, int64_t 
     return rc;
 }
 
-/* Records the largest id deleted, so SQLite's max + 1 never hands it out
- * again (a follower's after_id would skip the new row). */
-static int floor_raise(struct sql_store *q, const char *table, int64_t id)
-{
-    sqlite3_stmt *st = STMT(SQ_PRUNE_FLOOR,
-                            "INSERT INTO id_floor (tbl, high) VALUES (?, ?)"
-                            " ON CONFLICT (tbl) DO UPDATE SET high = CASE"
-                            " WHEN excluded.high > id_floor.high THEN excluded.high"
-                            " ELSE id_floor.high END");
-
-    if (st) {
-        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, id);
-    }
-    return fota_store_sqlite_exec(q, st, "prune", NULL);
-}
-
 /* A round's first call: the count over keep_rows, and where the per-device
  * pass starts. */
 static int round_start(struct sql_store *q, const struct prune_table *t, struct fota_retention *r)
@@ -315,8 +298,10 @@ static int prune(struct fota_store *s, const struct prune_table *t, struct fota_
         r->pos.phase = PH_DONE;
     if (rc == 0 && r->pos.phase == PH_DEVICES && n < budget)
         rc = prune_devices(q, r, budget, &n, &last);
+    /* the largest id deleted: a follower's after_id would skip a new row
+     * that reused it */
     if (rc == 0 && last > 0)
-        rc = floor_raise(q, t->name, last);
+        rc = fota_store_sqlite_floor_raise(q, t->name, last);
     rc = fota_store_sqlite_finish(q, rc);
     if (rc == 0) {
         *deleted = (size_t)n;
