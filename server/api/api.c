@@ -54,21 +54,6 @@ int fota_api_admin_product(struct fota_req *r, struct fota_product *out)
     return fota_api_product_load(r, pid, out);
 }
 
-int fota_api_note(struct fota_server *srv, int64_t product_id, int64_t device_id,
-                  const char *action, json_t *body)
-{
-    struct fota_message m = { 0 };
-    char *t = body ? json_dumps(body, JSON_SORT_KEYS) : NULL;
-
-    m.product_id = product_id;
-    m.device_id = device_id;
-    fota_str_copy(m.action, sizeof m.action, action);
-    fota_str_copy(m.body, sizeof m.body, t ? t : "{}");
-    free(t);
-    json_decref(body);
-    return fota_server_publish_message(srv, &m);
-}
-
 void fota_api_current_version(struct fota_server *srv, int64_t product_id, char *out, size_t cap)
 {
     struct fota_rom rom;

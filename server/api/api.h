@@ -75,10 +75,6 @@ int fota_api_device_load(struct fota_req *r, int64_t id, struct fota_device *out
 /* The admin key, then the product named by the route's first capture:
  * 0, or non-zero after replying (401, 403, 404, 500). */
 int fota_api_admin_product(struct fota_req *r, struct fota_product *out);
-/* Stores and publishes a message (action, JSON body: stolen, NULL for {});
- * the store's error, or 0. */
-int fota_api_note(struct fota_server *srv, int64_t product_id, int64_t device_id,
-                  const char *action, json_t *body);
 /* The product's current version into out ("" if none). */
 void fota_api_current_version(struct fota_server *srv, int64_t product_id, char *out, size_t cap);
 /* 1 if [p, p+len) is valid UTF-8 without NUL bytes. */

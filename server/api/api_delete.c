@@ -120,7 +120,8 @@ static void handle_rom_delete(struct fota_req *r)
     remove_blobs(r->ud, rom, j);
     FOTA_INFO("rom deleted product=%lld version=%s files=%zu blobs_removed=%zu", (long long)pid,
               version, rom->nfiles, json_array_size(json_object_get(j, "blobs_removed")));
-    fota_api_note(srv, pid, 0, "rom_deleted", fota_http_json_pack("{s:s}", "version", version));
+    fota_server_publish_json(srv, pid, 0, "rom_deleted",
+                             fota_http_json_pack("{s:s}", "version", version));
     fota_reply_json(r, 200, j);
 out:
     free(rom);
@@ -158,8 +159,9 @@ static void handle_device_delete(struct fota_req *r)
     fota_hub_publish(srv, FOTA_HUB_DEVICE_DELETED, &gone);
     FOTA_INFO("device deleted dev=%lld product=%lld connections_closed=%d", (long long)id,
               (long long)d.product_id, closed);
-    fota_api_note(srv, d.product_id, 0, "device_deleted",
-         fota_http_json_pack("{s:I, s:s}", "device_id", (json_int_t)id, "device", d.name));
+    fota_server_publish_json(srv, d.product_id, 0, "device_deleted",
+                             fota_http_json_pack("{s:I, s:s}", "device_id", (json_int_t)id,
+                                                 "device", d.name));
     d.online = 0;
     json_t *j = json_object();
     json_object_set_new(j, "device", fota_api_json_device(&d));

@@ -190,8 +190,9 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
     }
     FOTA_INFO("rom released product=%lld version=%s files=%zu", (long long)pid, u->rom.version,
               u->rom.nfiles);
-    fota_api_note(srv, pid, 0, "rom_released", fota_http_json_pack("{s:s, s:I}", "version",
-                  u->rom.version, "files", (json_int_t)u->rom.nfiles));
+    fota_server_publish_json(srv, pid, 0, "rom_released",
+                             fota_http_json_pack("{s:s, s:I}", "version", u->rom.version, "files",
+                                                 (json_int_t)u->rom.nfiles));
     json_t *j = json_object();
     json_object_set_new(j, "rom", rom_view(srv, &u->rom));
     struct fota_version pv;
@@ -511,7 +512,7 @@ static int notify_devices(struct fota_server *srv, int64_t pid, const char *vers
         json_t *b = fota_http_json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "device", d->name, "device_id",
                               (json_int_t)d->id, "from_version", d->rom_version, "version",
                               version, "text", text, "text_zh", zh);
-        if (fota_api_note(srv, pid, d->id, "rom_update_available", b) == 0)
+        if (fota_server_publish_json(srv, pid, d->id, "rom_update_available", b) == 0)
             notified++;
     }
     free(devs);

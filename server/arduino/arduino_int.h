@@ -141,9 +141,6 @@ void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, 
 /* A body was sent whole (its request completed): the ledger, and for a
  * device the upgrade now in flight. Any loop. */
 void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino_pending *p);
-/* Stores and publishes a message (body stolen). Any thread. */
-void fota_arduino_note(struct fota_server *srv, int64_t product_id, int64_t device_id,
-                       const char *action, json_t *body);
 
 /* arduino_serve.c: the handler of /v1/arduino/KEY/FILE and
  * /v1/arduino/KEY/d/NAME/FILE (GET, HEAD), on every loop. */

@@ -21,22 +21,6 @@
 #include "loop.h"
 #include "xmalloc.h"
 
-void fota_arduino_note(struct fota_server *srv, int64_t product_id, int64_t device_id,
-                       const char *action, json_t *body)
-{
-    struct fota_message m = {0};
-    char *t = body ? json_dumps(body, JSON_SORT_KEYS) : NULL;
-
-    m.product_id = product_id;
-    m.device_id = device_id;
-    fota_str_copy(m.action, sizeof m.action, action);
-    fota_str_copy(m.body, sizeof m.body, t ? t : "{}");
-    free(t);
-    json_decref(body);
-    if (fota_server_publish_message(srv, &m) < 0)
-        FOTA_WARN("arduino message not stored dev=%lld action=%s", (long long)device_id, action);
-}
-
 /* ---- the hub (main loop only): outcomes, downloads, presence */
 
 struct hub_job {
@@ -397,9 +381,9 @@ void fota_arduino_upgrade_success(struct fota_arduino_visit *v, const char *seen
     if (cmd)
         pin_set(v, target); /* an explicit upgrade: it holds */
     command_set(st, cmd, FOTA_CMD_DONE, json_pack("{s:s}", "action", "device_upgrade_success"));
-    fota_arduino_note(srv, v->product.id, v->device.id, "device_upgrade_success",
-                      json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version", pre, "rom_version",
-                                target, seen, what, "platform", "arduino"));
+    fota_server_publish_json(srv, v->product.id, v->device.id, "device_upgrade_success",
+                             json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version", pre,
+                                       "rom_version", target, seen, what, "platform", "arduino"));
     FOTA_INFO("arduino upgrade success dev=%lld product=%lld from=%s to=%s %s=%s",
               (long long)v->device.id, (long long)v->product.id, pre[0] ? pre : "-", target,
               strcmp(seen, "sketch_md5") == 0 ? "md5" : seen, what[0] ? what : "-");
@@ -416,9 +400,10 @@ void fota_arduino_upgrade_failed(struct fota_arduino_visit *v, const char *reaso
     fota_str_copy(target, sizeof target, v->adev.target);
     command_set(st, command_for(st, v->device.id, target), FOTA_CMD_FAILED,
                 json_pack("{s:s, s:s}", "action", "device_upgrade_failed", "reason", reason));
-    fota_arduino_note(srv, v->product.id, v->device.id, "device_upgrade_failed",
-                      json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version", v->device.rom_version,
-                                "rom_version", target, "reason", reason, "platform", "arduino"));
+    fota_server_publish_json(srv, v->product.id, v->device.id, "device_upgrade_failed",
+                             json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version",
+                                       v->device.rom_version, "rom_version", target, "reason",
+                                       reason, "platform", "arduino"));
     FOTA_WARN("arduino upgrade failed dev=%lld product=%lld target=%s reason=\"%s\"",
               (long long)v->device.id, (long long)v->product.id, target, reason);
     report_post(srv, v->device.id, 0, v->device.rom_version, target);
@@ -645,10 +630,10 @@ void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, 
                  fota_arduino_verdict_string(verdict));
         break;
     }
-    fota_arduino_note(v->ctx->srv, v->product.id, v->device.id, "device_upgrade_failed",
-                      json_pack("{s:s, s:s, s:s, s:i, s:s}", "pre_rom_version",
-                                v->device.rom_version, "rom_version", v->rel.version, "reason",
-                                reason, "error", verdict, "platform", "arduino"));
+    fota_server_publish_json(v->ctx->srv, v->product.id, v->device.id, "device_upgrade_failed",
+                             json_pack("{s:s, s:s, s:s, s:i, s:s}", "pre_rom_version",
+                                       v->device.rom_version, "rom_version", v->rel.version,
+                                       "reason", reason, "error", verdict, "platform", "arduino"));
     /* The device refuses the same file at every check-in: the upgrade its
      * command asks for has failed, unless Tasmota's -minimal step follows
      * (-100 or -107 on the full image of a release that has a minimal one)

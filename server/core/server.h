@@ -190,6 +190,12 @@ int fota_server_device_keys_create(struct fota_server *srv, const struct fota_de
  * subscribers. Callable from ANY thread; subscribers run later on the loop
  * thread. 0 or the store's error. */
 int fota_server_publish_message(struct fota_server *srv, struct fota_message *m);
+/* The same for a message made here: action, and body, a JSON value (stolen,
+ * NULL for {}) stored as its text with sorted keys. A message that is not
+ * stored is logged (WARN) with its product, device and action. Any thread.
+ * 0 or the store's error. */
+int fota_server_publish_json(struct fota_server *srv, int64_t product_id, int64_t device_id,
+                             const char *action, struct json_t *body);
 
 /* Subscribes to live messages (product_id/device_id 0 = any) on the calling
  * thread's loop (main or worker): cb runs on that loop. NULL on out-of-memory

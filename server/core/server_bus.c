@@ -3,9 +3,12 @@
  * every loop that has subscribers and wakes it; each loop fans out to its own
  * subscribers, so a live feed is only touched on its loop. */
 #include <event2/event.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "fota_str.h"
+#include "log.h"
 #include "loop.h"
 #include "server.h"
 #include "xmalloc.h"
@@ -152,6 +155,26 @@ int fota_server_publish_message(struct fota_server *srv, struct fota_message *m)
         event_active(bl->notify, EV_READ, 0);
     }
     return 0;
+}
+
+int fota_server_publish_json(struct fota_server *srv, int64_t product_id, int64_t device_id,
+                             const char *action, json_t *body)
+{
+    struct fota_message m = { 0 };
+    char *t = body ? json_dumps(body, JSON_SORT_KEYS) : NULL;
+    int rc;
+
+    m.product_id = product_id;
+    m.device_id = device_id;
+    fota_str_copy(m.action, sizeof m.action, action);
+    fota_str_copy(m.body, sizeof m.body, t ? t : "{}");
+    free(t);
+    json_decref(body);
+    rc = fota_server_publish_message(srv, &m);
+    if (rc)
+        FOTA_WARN("message not stored product=%lld dev=%lld action=%s error=%s",
+                  (long long)product_id, (long long)device_id, action, fota_errname(rc));
+    return rc;
 }
 
 struct fota_server_sub *fota_server_subscribe(struct fota_server *srv, int64_t product_id,
