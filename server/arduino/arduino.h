@@ -19,6 +19,7 @@
 
 struct fota_server;
 struct fota_mp_part;
+struct fota_req;
 
 /* The module (server.h), started after the http module. */
 extern const struct fota_module fota_arduino_module;
@@ -33,6 +34,12 @@ extern const struct fota_module fota_arduino_module;
  * *is_arduino set, or an HTTP status (400, 422) with a sentence in reason. */
 int fota_arduino_product_parse(const json_t *body, struct fota_arduino_product *out,
                                int *is_arduino, char *reason, size_t cap);
+
+/* The admin key, then the settings of the arduino product the route's first
+ * capture names (GET|PUT /v1/products/ID/arduino and /mqtt): 0 with *out
+ * (out->product_id is the product's id), or non-zero after replying (401,
+ * 403, 404 "not an arduino product", the store's error). */
+int fota_arduino_admin_product(struct fota_req *r, struct fota_arduino_product *out);
 
 /* Adds "platform" and, for an arduino product, its settings to a product's
  * JSON view. */

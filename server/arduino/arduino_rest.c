@@ -167,31 +167,40 @@ int fota_arduino_is_product(struct fota_server *srv, int64_t product_id)
     return is;
 }
 
+int fota_arduino_admin_product(struct fota_req *r, struct fota_arduino_product *out)
+{
+    struct fota_store *st = r->srv->store;
+    struct fota_key key;
+    int64_t pid;
+    int rc;
+
+    if (fota_req_admin(r, &key))
+        return FOTA_EAUTH;
+    pid = fota_req_cap_id(r, 0);
+    if (pid < 0)
+        return FOTA_ENOENT;
+    rc = st->ops->arduino_product_get(st, pid, out);
+    if (rc == FOTA_ENOENT)
+        fota_reply_error(r, 404, "product %lld is not an arduino product", (long long)pid);
+    else if (rc)
+        fota_reply_status(r, rc, "product %lld", (long long)pid);
+    return rc;
+}
+
 /* GET|PUT /v1/products/ID/arduino: the fleet settings of an arduino
  * product; PUT changes the options it names. */
 void fota_arduino_settings(struct fota_req *r)
 {
     struct fota_store *st = r->srv->store;
     struct fota_arduino_product *p = fota_xmalloc(sizeof(*p));
-    struct fota_key key;
     json_t *body = NULL;
     char reason[FOTA_ARDUINO_REASON_MAX];
     int64_t pid;
     int rc;
 
-    if (fota_req_admin(r, &key))
+    if (fota_arduino_admin_product(r, p))
         goto out;
-    pid = fota_req_cap_id(r, 0);
-    if (pid < 0)
-        goto out;
-    rc = st->ops->arduino_product_get(st, pid, p);
-    if (rc) {
-        if (rc == FOTA_ENOENT)
-            fota_reply_error(r, 404, "product %lld is not an arduino product", (long long)pid);
-        else
-            fota_reply_status(r, rc, "product %lld", (long long)pid);
-        goto out;
-    }
+    pid = p->product_id;
     if (r->method == FOTA_M_PUT) {
         body = fota_req_json_body(r);
         if (!body)

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "arduino.h"
 #include "fota_str.h"
 #include "http.h"
 #include "log.h"
@@ -118,22 +119,14 @@ static void route_mqtt(struct fota_req *r)
     struct fota_store *st = r->srv->store;
     struct fota_arduino_product *p = fota_xmalloc(sizeof(*p));
     struct fota_mqtt_fleet *f;
-    struct fota_key key;
     json_t *body = NULL, *j;
     char reason[200];
     int64_t pid;
     int rc;
 
-    if (fota_req_admin(r, &key) || (pid = fota_req_cap_id(r, 0)) < 0)
+    if (fota_arduino_admin_product(r, p))
         goto out;
-    rc = st->ops->arduino_product_get(st, pid, p);
-    if (rc) {
-        if (rc == FOTA_ENOENT)
-            fota_reply_error(r, 404, "product %lld is not an arduino product", (long long)pid);
-        else
-            fota_reply_status(r, rc, "product %lld", (long long)pid);
-        goto out;
-    }
+    pid = p->product_id;
     if (r->method == FOTA_M_PUT) {
         if (!(body = fota_req_json_body(r)))
             goto out;
