@@ -47,6 +47,26 @@ static int take_str(struct fota_req *r, json_t *body, const char *name, char *ou
     return 0;
 }
 
+/* A product's JSON view, with its platform (and an arduino product's
+ * settings). */
+static json_t *product_view(struct fota_server *srv, const struct fota_product *p)
+{
+    json_t *pj = fota_api_json_product(p);
+
+    fota_arduino_product_json(srv, p->id, pj);
+    return pj;
+}
+
+/* {"product": {...}, "product_key": "..."}: what a create and a get answer. */
+static void reply_product(struct fota_req *r, const struct fota_product *p, const char *pkey)
+{
+    json_t *j = json_object();
+
+    json_object_set_new(j, "product", product_view(r->srv, p));
+    json_object_set_new(j, "product_key", json_string(pkey));
+    fota_reply_json(r, 200, j);
+}
+
 static void handle_product_create(struct fota_req *r)
 {
     struct fota_key key;
@@ -145,12 +165,7 @@ static void handle_product_create(struct fota_req *r)
     FOTA_INFO("product created id=%lld name=%s flash_map=%d slot_check=%s", (long long)p.id,
               fota_log_quote(p.name, nq, sizeof(nq)), p.flash_map,
               p.slot_check == FOTA_SLOT_CHECK_NAME ? "name" : "byte3");
-    json_t *j = json_object();
-    json_t *pj = fota_api_json_product(&p);
-    fota_arduino_product_json(r->srv, p.id, pj);
-    json_object_set_new(j, "product", pj);
-    json_object_set_new(j, "product_key", json_string(pkey));
-    fota_reply_json(r, 200, j);
+    reply_product(r, &p, pkey);
 out:
     json_decref(body);
 }
@@ -169,11 +184,8 @@ static void handle_product_list(struct fota_req *r)
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *pj = fota_api_json_product(&list[i]);
-        fota_arduino_product_json(r->srv, list[i].id, pj);
-        json_array_append_new(arr, pj);
-    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, product_view(r->srv, &list[i]));
     free(list);
     json_t *j = json_object();
     json_object_set_new(j, "products", arr);
@@ -188,12 +200,7 @@ static void handle_product_get(struct fota_req *r)
     if (fota_api_admin_product(r, &p))
         return;
     fota_api_product_key(r->srv, p.id, pkey);
-    json_t *j = json_object();
-    json_t *pj = fota_api_json_product(&p);
-    fota_arduino_product_json(r->srv, p.id, pj);
-    json_object_set_new(j, "product", pj);
-    json_object_set_new(j, "product_key", json_string(pkey));
-    fota_reply_json(r, 200, j);
+    reply_product(r, &p, pkey);
 }
 
 int fota_api_products_routes(struct fota_api *api)
