@@ -361,6 +361,17 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
       await own.close();
       pages.pop();
       await page.bringToFront();
+      // The queued reboot, on the admin's device page: Cancel takes it out of the queue.
+      if (sim) {
+        const queued = page.locator('#history tbody tr[data-state=queued]', { hasText: 'Reboot' }).first();
+        await queued.waitFor();
+        const cid = await queued.getAttribute('data-command');
+        const del = page.waitForResponse((x) => x.request().method() === 'DELETE' && x.url().includes('/commands/' + cid + '/'));
+        await queued.getByRole('button', { name: 'Cancel' }).click();
+        assert.equal((await del).status(), 200);
+        await page.locator('#upgrade-status', { hasText: `Command ${cid} cancelled.` }).waitFor();
+        await page.locator(`#history tbody tr[data-command="${cid}"][data-state=cancelled]`, { hasText: 'cancelled: by request' }).waitFor();
+      }
     });
 
     await step(t, 'a browser in Chinese gets Chinese labels', async () => {
