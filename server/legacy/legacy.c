@@ -71,6 +71,12 @@ struct conn {
 
 TAILQ_HEAD(conn_list, conn);
 
+/* One address's empty connections (GCRA: the instant its budget is back). */
+struct empty_slot {
+    uint64_t key;            /* hash of the address, 0: free */
+    uint64_t tat_ms;         /* theoretical arrival time of the next one */
+};
+
 struct fota_legacy {
     struct event_base *base;
     struct fota_legacy_conf conf;
@@ -94,6 +100,9 @@ struct fota_legacy {
     _Atomic uint64_t served_ok;
     int pumping;
     int closing;
+    struct empty_slot empty[FOTA_LEGACY_EMPTY_ADDRS];
+    uint64_t quiet_held;     /* quiet connections since the last summary line */
+    uint64_t quiet_logged_ms;
 };
 
 static void conn_finish(struct conn *c, const char *result, const char *detail);
@@ -133,6 +142,7 @@ void fota_legacy_conf_init(struct fota_legacy_conf *conf)
     conf->timeout_ms = FOTA_LEGACY_DEFAULT_TIMEOUT_MS;
     conf->max_clients = FOTA_LEGACY_DEFAULT_MAX_CLIENTS;
     conf->max_queue = FOTA_LEGACY_DEFAULT_MAX_QUEUE;
+    conf->empty_rate = 0;   /* every connection logged, as the private DFU server's log */
 }
 
 int fota_legacy_conf_check(const struct fota_legacy_conf *conf, char *err, size_t err_len)
@@ -149,6 +159,8 @@ int fota_legacy_conf_check(const struct fota_legacy_conf *conf, char *err, size_
         why = "max_clients must be 1..100000";
     else if (conf->max_queue > 100000)
         why = "max_queue must be 0..100000";
+    else if (conf->empty_rate > 1000)
+        why = "empty_rate must be 0..1000";
     if (!why)
         return 0;
     if (err && err_len)
@@ -274,6 +286,45 @@ static uint64_t conn_bytes_sent(const struct conn *c)
     return c->off - pending;
 }
 
+/* 1 when an empty connection from peer ("ADDR:PORT", "[ADDR]:PORT") is over
+ * its address's budget: FOTA_LEGACY_EMPTY_BURST at once, empty_rate a second. */
+static int empty_over(struct fota_legacy *lg, const char *peer)
+{
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    uint64_t key = 1469598103934665603ull;   /* FNV-1a of the address */
+    for (size_t i = 0; i < n; i++)
+        key = (key ^ (unsigned char)peer[i]) * 1099511628211ull;
+    key |= 1;
+    struct empty_slot *e = &lg->empty[((key * 0x9E3779B97F4A7C15ull) >> 32) % FOTA_LEGACY_EMPTY_ADDRS];
+    uint64_t now = now_ms(), step = 1000u / lg->conf.empty_rate;
+    if (e->key != key) {
+        e->key = key;
+        e->tat_ms = now;
+    }
+    if (e->tat_ms < now)
+        e->tat_ms = now;
+    if (e->tat_ms - now >= FOTA_LEGACY_EMPTY_BURST * step)
+        return 1;
+    e->tat_ms += step;
+    return 0;
+}
+
+/* One line a second for the quiet connections, with their count. */
+static void quiet_note(struct fota_legacy *lg, const struct conn *c, const char *result)
+{
+    uint64_t now = now_ms();
+    lg->quiet_held++;
+    if (lg->quiet_logged_ms && now - lg->quiet_logged_ms < 1000)
+        return;
+    lg_log(lg, FOTA_LOG_WARN,
+           "conn=%" PRIu64 " peer=%s event=quiet result=%s quiet=%" PRIu64 " reason=\"connections "
+           "without a request over legacy_empty_rate=%u a second from one address\"",
+           c->id, c->peer, result, lg->quiet_held, lg->conf.empty_rate);
+    lg->quiet_logged_ms = now;
+    lg->quiet_held = 0;
+}
+
 static void conn_finish(struct conn *c, const char *result, const char *detail)
 {
     struct fota_legacy *lg = c->lg;
@@ -292,11 +343,15 @@ static void conn_finish(struct conn *c, const char *result, const char *detail)
     rec.bytes_sent = conn_bytes_sent(c);
     rec.duration_ms = now_ms() - c->t_start_ms;
     rec.label = c->label;
-    lg_log(lg, level,
-           "conn=%" PRIu64 " peer=%s event=end section=%d mode=%s result=%s bytes=%" PRIu64
-           " size=%" PRIu64 " ms=%" PRIu64 "%s%s image=\"%s\"",
-           c->id, c->peer, c->section, mode, result, rec.bytes_sent, c->size, rec.duration_ms,
-           detail ? " " : "", detail ? detail : "", c->label);
+    rec.quiet = c->state == ST_REQUEST && lg->conf.empty_rate && empty_over(lg, c->peer);
+    if (rec.quiet)
+        quiet_note(lg, c, result);
+    else
+        lg_log(lg, level,
+               "conn=%" PRIu64 " peer=%s event=end section=%d mode=%s result=%s bytes=%" PRIu64
+               " size=%" PRIu64 " ms=%" PRIu64 "%s%s image=\"%s\"",
+               c->id, c->peer, c->section, mode, result, rec.bytes_sent, c->size,
+               rec.duration_ms, detail ? " " : "", detail ? detail : "", c->label);
     if (ok)
         lg->served_ok++;
     if (lg->rec_cb)

@@ -30,6 +30,16 @@ struct fota_legacy;
  * are silent, the oldest one is closed for a new one. */
 #define FOTA_LEGACY_REQUEST_TIMEOUT_MS 5000u
 #define FOTA_LEGACY_SILENT_MIN 64u
+/* Connections that end before a valid request byte (connect and close, a
+ * silent one timed out or shed, a bad byte) are "empty": with
+ * empty_rate > 0, each address may have FOTA_LEGACY_EMPTY_BURST of them at
+ * once and empty_rate a second after that logged and recorded one by one;
+ * the rest are quiet (record.quiet, one summary line a second), so a
+ * connect/close flood cannot fill the log and the transfers table.
+ * FOTA_LEGACY_EMPTY_ADDRS addresses are followed at once (a table by hash:
+ * an address pushed out starts with a fresh burst). */
+#define FOTA_LEGACY_EMPTY_BURST 10u
+#define FOTA_LEGACY_EMPTY_ADDRS 256u
 /* Largest image the listener will announce (16 MiB, the biggest ESP8266 flash). */
 #define FOTA_LEGACY_IMAGE_MAX (16u * 1024u * 1024u)
 /* Request byte flag: stream the answer unpaced (extension clients only). */
@@ -41,6 +51,8 @@ struct fota_legacy_conf {
     unsigned timeout_ms;  /* stall limit and the longest request wait, 1..3600000 */
     unsigned max_clients; /* concurrent transfers, 1..100000 */
     unsigned max_queue;   /* requests waiting for a transfer slot, 0..100000; beyond: refused */
+    unsigned empty_rate;  /* empty connections of one address logged and recorded a second,
+                           * after FOTA_LEGACY_EMPTY_BURST, 0..1000; 0 = all of them */
 };
 
 /* Fills *conf with the defaults above. */
@@ -77,6 +89,8 @@ struct fota_legacy_record {
     uint64_t bytes_sent;    /* image bytes written to the socket (not counting the length) */
     uint64_t duration_ms;   /* from accept to end */
     const char *label;      /* from the source, "" if none */
+    int quiet;              /* an empty connection over its address's empty_rate: counted,
+                             * neither logged nor to be stored */
 };
 typedef void (*fota_legacy_record_cb)(void *ud, const struct fota_legacy_record *rec);
 

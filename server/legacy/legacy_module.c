@@ -20,7 +20,7 @@
 struct legacy_mod_conf {
     int port;
     char product[64];
-    unsigned chunk, interval_ms, timeout_ms, max_clients;
+    unsigned chunk, interval_ms, timeout_ms, max_clients, empty_rate;
 };
 
 #define ROW(f) FOTA_CONF_FIELD(struct legacy_mod_conf, f)
@@ -37,6 +37,10 @@ static const struct fota_conf_opt legacy_rows[] = {
       FOTA_CONF_RELOAD, "Legacy port: stall limit, ms; the request byte is awaited 5 s at most (this, if shorter)." },
     { "legacy_max_clients", FOTA_CONF_T_UINT, ROW(max_clients), "64", 1, 100000,
       FOTA_CONF_RELOAD, "Legacy port: concurrent transfers." },
+    { "legacy_empty_rate", FOTA_CONF_T_UINT, ROW(empty_rate), "1", 0, 1000, FOTA_CONF_RELOAD,
+      "Legacy port: connections from one address that end without a request (connect and "
+      "close, timeout, bad byte) logged and stored as transfers each second, after a burst "
+      "of 10; the others are counted (metrics, one line a second). 0 = every one." },
     { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
 };
 
@@ -54,6 +58,7 @@ static void conf_from_module(const struct legacy_mod_conf *c, struct fota_legacy
     out->interval_ms = c->interval_ms;
     out->timeout_ms = c->timeout_ms;
     out->max_clients = c->max_clients;
+    out->empty_rate = c->empty_rate;
 }
 
 /* The product legacy_product names (name, else numeric id); "" = the only product. */
@@ -148,6 +153,8 @@ static void mod_record(void *ud, const struct fota_legacy_record *r)
     int rc;
 
     fota_legacy_metrics_record(&m->metrics, r);
+    if (r->quiet)
+        return;   /* a flood of empty connections: counted, not stored */
     memset(&t, 0, sizeof(t));
     fota_str_copy(t.peer, sizeof(t.peer), r->peer);
     t.section = r->section;

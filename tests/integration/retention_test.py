@@ -25,7 +25,9 @@ def rows(d, sql):
 
 
 def test_retention():
-    d = Fotad(legacy=True, extra=["--transfer-retention-rows", str(KEEP_TRANSFERS),
+    # legacy_empty_rate 0: every empty connection is stored (legacy_flood_test: a flood's are not)
+    d = Fotad(legacy=True, extra=["--legacy-empty-rate", "0",
+                                  "--transfer-retention-rows", str(KEEP_TRANSFERS),
                                   "--message-retention-rows", str(KEEP_MESSAGES),
                                   "--retention-interval", "1"]).start()
     port = d.ports["legacy"]
