@@ -125,6 +125,9 @@ def test_disk_full():
     check(st == 507 and "no space left on device" in j["message"],
           "product create on a full disk: %d %r" % (st, j))
     check("input/output error" not in d.log_text(), "EIO in the log")
+    # the log says it too, in the store's line (once a second at most) and the access lines
+    d.wait_log(r"ERROR no space left on device op=\w+ error=\"database or disk is full\"")
+    d.wait_log(r"method=POST path=/v1/products/ status=507 ")
 
     # downloads go on (their ledger is best-effort)
     st, _, body = d.request("GET", "/v1/device/rom/?action=download_rom&version=v1&filename="
