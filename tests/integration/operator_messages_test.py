@@ -47,9 +47,12 @@ def test_messages_of_another_product(d):
     st, _, ja = d.api("GET", "/v1/products/%d/" % a["id"])
     check(st == 200 and ja.get("product_key"), "product key of a: %d %r" % (st, ja))
     pkey = ja["product_key"]
-    for dev_id, what in ((dev_b["id"], "another product's device"), (999999, "no device")):
-        st, _, j = d.api("GET", "/v1/messages/?device_id=%d" % dev_id, key=pkey)
-        check(st == 403, "%s: %d %r" % (what, st, j))
+    dev_a = d.create_device(a["id"])
+    for key, role in ((pkey, "product key"), (dev_a["owner_key"], "owner key"),
+                      (dev_a["master_device_key"], "master device key")):
+        for dev_id, what in ((dev_b["id"], "another product's device"), (999999, "no device")):
+            st, _, j = d.api("GET", "/v1/messages/?device_id=%d" % dev_id, key=key)
+            check(st == 403, "%s of a, %s: %d %r" % (role, what, st, j))
     st, _, j = d.api("GET", "/v1/messages/?device_id=%d" % dev_b["id"])
     check(st == 200, "the admin key reads any device's messages: %d %r" % (st, j))
     st, _, j = d.api("GET", "/v1/messages/?device_id=999999")
