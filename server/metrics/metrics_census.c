@@ -136,6 +136,8 @@ static void rollouts_collect(void *ud, struct fota_metric_out *o)
         [FOTA_ROLLOUT_CANCELLED] = "state=\"cancelled\"",
         [FOTA_ROLLOUT_FINISHED] = "state=\"finished\"",
         [FOTA_ROLLOUT_INTERRUPTED] = "state=\"interrupted\"",
+        [FOTA_ROLLOUT_PAUSED] = "state=\"paused\"",
+        [FOTA_ROLLOUT_APPROVAL] = "state=\"awaiting_approval\"",
     };
     enum { NSTATES = sizeof states / sizeof states[0] };
     const struct fota_metrics_census *c = ud;

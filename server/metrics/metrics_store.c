@@ -99,9 +99,13 @@
       (int64_t product_id, int state, struct fota_rollout_row **out, size_t *n),                  \
       (product_id, state, out, n))                                                                \
     X(rollout_members,                                                                            \
-      (int64_t rollout_id, int64_t after_device, size_t limit,                                    \
+      (int64_t rollout_id, int64_t after_device, int state, size_t limit,                         \
        struct fota_rollout_member_row **out, size_t *n),                                          \
-      (rollout_id, after_device, limit, out, n))                                                  \
+      (rollout_id, after_device, state, limit, out, n))                                           \
+    X(rollout_sample_add, (const struct fota_rollout_sample *rows, size_t n), (rows, n))          \
+    X(rollout_samples,                                                                            \
+      (int64_t rollout_id, struct fota_rollout_sample **out, size_t *n),                          \
+      (rollout_id, out, n))                                                                       \
     X(device_census, (int64_t now, struct fota_census_row **out, size_t *n), (now, out, n))       \
     X(rollout_census, (int64_t *counts, size_t ncounts), (counts, ncounts))                      \
     X(device_page,                                                                                \

@@ -228,7 +228,10 @@ enum fota_rollout_state {
     FOTA_ROLLOUT_CANCELLING,           /* cancelled; pushed members still report */
     FOTA_ROLLOUT_CANCELLED,
     FOTA_ROLLOUT_FINISHED,
-    FOTA_ROLLOUT_INTERRUPTED           /* imported from DATA/jobs.json while it ran */
+    FOTA_ROLLOUT_INTERRUPTED,          /* imported from DATA/jobs.json while it ran */
+    FOTA_ROLLOUT_PAUSED,               /* by itself (a stage's failures) or on request: nothing
+                                          new starts until it is resumed */
+    FOTA_ROLLOUT_APPROVAL              /* its next stage waits for an approval */
 };
 
 enum fota_rollout_member_state {
@@ -236,18 +239,57 @@ enum fota_rollout_member_state {
     FOTA_RM_QUEUED,                    /* offline: pushed within the window once it connects */
     FOTA_RM_DELIVERED,                 /* sys_upgrade written to its connection */
     FOTA_RM_ACKED,                     /* its D4 arrived */
-    FOTA_RM_DONE,                      /* its D7 reported success */
+    FOTA_RM_DONE,                      /* its D7 reported success (and it stayed healthy) */
     FOTA_RM_FAILED,
     FOTA_RM_TIMEOUT,
     FOTA_RM_DELETED,                   /* the device was deleted */
-    FOTA_RM_CANCELLED                  /* the rollout stopped before pushing to it */
+    FOTA_RM_CANCELLED,                 /* the rollout stopped before pushing to it */
+    FOTA_RM_VERIFYING                  /* it reported success; its health time runs */
+};
+
+/* Why a member failed (fota_rollout_member_row.reason; docs/api.md). */
+enum fota_rollout_reason {
+    FOTA_RR_NONE = 0,
+    FOTA_RR_REFUSED,                   /* its D4 was an error */
+    FOTA_RR_REPORTED,                  /* it reported a failed upgrade */
+    FOTA_RR_PUSH,                      /* the push could not be written or stored */
+    FOTA_RR_OLD_VERSION,               /* it came back on another version than the rollout's */
+    FOTA_RR_REBOOT_LOOP,               /* it rebooted more than max_reboots in its health time */
+    FOTA_RR_SILENT,                    /* gone at the end of its health time */
+    FOTA_RR_NO_REBOOT                  /* never came back after the rollout's reboot */
 };
 
 /* How many members are in each state (and the selection's skipped devices). */
 struct fota_rollout_counts {
     int64_t total, skipped, waiting, queued, active, delivered, acked;
-    int64_t succeeded, failed, timed_out, deleted, cancelled;
+    int64_t succeeded, failed, timed_out, deleted, cancelled, verifying;
 };
+
+#define FOTA_ROLLOUT_STAGES_MAX 16
+
+/* How a stage's members were chosen (docs/api.md, "Stages"). */
+enum fota_rollout_stage_kind {
+    FOTA_STAGE_ALL = 0,                /* the rollout has no stages: every member */
+    FOTA_STAGE_PERCENT,                /* up to value % of the members, counting earlier stages */
+    FOTA_STAGE_COUNT,                  /* value more members */
+    FOTA_STAGE_DEVICES,                /* the listed devices (value: how many were listed) */
+    FOTA_STAGE_REST                    /* the members the listed stages left over */
+};
+
+struct fota_rollout_stage {
+    int     kind;                      /* enum fota_rollout_stage_kind */
+    int64_t value;
+    int     success;                   /* % of its members that must succeed before the next */
+    int64_t max_failures;              /* failed + timed out that pause the rollout; -1: none */
+    int     approval;                  /* 1: it starts only once approved */
+    int64_t fail_base;                 /* its failures when the rollout was last resumed */
+    int64_t total, succeeded, failed, timed_out, deleted, cancelled;
+    int64_t started, approved;         /* Unix seconds; 0: not yet */
+};
+
+/* hours_from/hours_to: a maintenance window in minutes of the UTC day. */
+#define FOTA_ROLLOUT_ANY_HOUR (-1)
+#define FOTA_ROLLOUT_REASON_MAX 200
 
 struct fota_rollout_row {
     int64_t id;
@@ -257,24 +299,39 @@ struct fota_rollout_row {
     int     reboot;
     int64_t window;                    /* devices of the product upgrading at once */
     int64_t timeout_s;                 /* a pushed device must report by then */
-    int64_t max_failures;              /* failed + timed out allowed; -1: no limit */
+    int64_t max_failures;              /* a stage's default; -1: no limit */
     int     state;                     /* enum fota_rollout_state */
-    int     halted;                    /* cancelled by itself: failures passed max_failures */
+    int     halted;                    /* paused by itself: a stage's failures passed its limit */
     struct fota_rollout_counts n;
     double  ms_delivered, ms_acked, ms_finished; /* since created; < 0: not yet */
     int64_t created;
     int64_t updated;
+    int64_t health_s;                  /* a success counts once it stayed healthy this long; 0: at once */
+    int64_t max_reboots;               /* reboots allowed in the health time beyond the rollout's own */
+    int     hours_from, hours_to;      /* maintenance window; FOTA_ROLLOUT_ANY_HOUR: none */
+    int64_t seed;                      /* the order percent and count stages take members in */
+    int64_t rollback_of;               /* the rollout this one rolls back; 0: none */
+    int64_t paused_at;                 /* Unix seconds of the pause; 0: not paused */
+    char    pause_reason[FOTA_ROLLOUT_REASON_MAX];
+    int     stage;                     /* the current stage, 0-based */
+    int     nstages;                   /* 0 (a rollout stored before stages): one ALL stage */
+    struct fota_rollout_stage stages[FOTA_ROLLOUT_STAGES_MAX];
 };
 
 struct fota_rollout_member_row {
     int64_t rollout_id;
     int64_t device_id;
-    int     stage;                     /* 0: the rollout's single stage */
+    int     stage;                     /* 0-based */
     int     state;                     /* enum fota_rollout_member_state */
     int64_t command_id;                /* its sys_upgrade command row, 0 before the push */
     int64_t nonce;
     int64_t pushed;                    /* Unix seconds of the push, 0 before it */
     int64_t updated;                   /* 0 = now (rollout_save) */
+    int     reason;                    /* enum fota_rollout_reason */
+    int     boots;                     /* boots seen in its health time */
+    int64_t reported;                  /* Unix seconds of its success report (health began); 0 */
+    char    pre_version[FOTA_VERSION_MAX]; /* its version when selected: written by the first
+                                              save only (later saves keep the stored one) */
 };
 
 /* ---- A fleet's devices selected, sorted and paged; their tags
@@ -339,6 +396,14 @@ struct fota_tag_count {
 
 /* device_tags_edit's modes. */
 enum { FOTA_TAGS_ADD = 1, FOTA_TAGS_REMOVE, FOTA_TAGS_SET };
+
+/* A rollout's counters at one moment (GET /v1/rollouts/ID/progress). */
+struct fota_rollout_sample {
+    int64_t rollout_id;
+    int64_t t;                         /* Unix seconds */
+    struct fota_rollout_counts n;
+};
+#define FOTA_ROLLOUT_SAMPLES_MAX 1440  /* samples kept per rollout (store.h, rollout_sample_add) */
 
 /* One row of device_census: the devices of a product that run one version
  * (what GET /metrics shows, server/metrics/). */
@@ -562,15 +627,17 @@ struct fota_store_ops {
     int (*arduino_device_track)(struct fota_store *s, const struct fota_arduino_device *a);
     int (*arduino_device_mqtt)(struct fota_store *s, const struct fota_arduino_device *a);
 
-    /* Rollouts. rollout_create inserts r (state, settings and counters as
-     * given) and sets id, created and updated. rollout_save writes, in ONE
-     * transaction, the state, halted flag, counters and marks of nr rollouts
-     * (ENOENT-free: unknown ids are skipped) and inserts or updates nm member
-     * rows (the key is rollout_id + device_id), so a flush of thousands of
-     * members is one commit. rollout_get: ENOENT for an unknown id.
-     * rollout_list: newest first; product_id 0 = any, state 0 = any.
-     * rollout_members: a rollout's members in device id order, those with
-     * device_id > after_device only, at most limit (0 = all). */
+    /* Rollouts. rollout_create inserts r (state, settings, stages and
+     * counters as given) and sets id, created and updated. rollout_save
+     * writes, in ONE transaction, the state, pause, current stage, counters
+     * and marks of nr rollouts and their stages' counters and times
+     * (unknown ids are skipped) and inserts or updates nm member rows (the
+     * key is rollout_id + device_id; pre_version only on insert), so a
+     * flush of thousands of members is one commit. rollout_get: ENOENT for
+     * an unknown id. rollout_list: newest first; product_id 0 = any,
+     * state 0 = any. rollout_members: a rollout's members in device id
+     * order, those with device_id > after_device only, in state (0 = any),
+     * at most limit (0 = all). */
     int (*rollout_create)(struct fota_store *s, struct fota_rollout_row *r);
     int (*rollout_save)(struct fota_store *s, const struct fota_rollout_row *rs, size_t nr,
                         const struct fota_rollout_member_row *ms, size_t nm);
@@ -578,7 +645,18 @@ struct fota_store_ops {
     int (*rollout_list)(struct fota_store *s, int64_t product_id, int state,
                         struct fota_rollout_row **out, size_t *n);
     int (*rollout_members)(struct fota_store *s, int64_t rollout_id, int64_t after_device,
-                           size_t limit, struct fota_rollout_member_row **out, size_t *n);
+                           int state, size_t limit, struct fota_rollout_member_row **out,
+                           size_t *n);
+    /* A rollout's progress over time. rollout_sample_add stores n samples
+     * (one transaction; a sample at the same second as a stored one of its
+     * rollout replaces it); a rollout then holding more than
+     * FOTA_ROLLOUT_SAMPLES_MAX loses every second one (its newest kept)
+     * until it does not, so old stretches grow coarser and the table stays
+     * bounded. rollout_samples: a rollout's samples, oldest first. */
+    int (*rollout_sample_add)(struct fota_store *s, const struct fota_rollout_sample *rows,
+                              size_t n);
+    int (*rollout_samples)(struct fota_store *s, int64_t rollout_id,
+                           struct fota_rollout_sample **out, size_t *n);
 
     /* Census, one query each (GET /metrics). device_census: one row per
      * product and device version, products in id order and each product's

@@ -180,7 +180,13 @@ int fota_store_sqlite_rollout_get(struct fota_store *s, int64_t id, struct fota_
 int fota_store_sqlite_rollout_list(struct fota_store *s, int64_t product_id, int state,
                                    struct fota_rollout_row **out, size_t *n);
 int fota_store_sqlite_rollout_members(struct fota_store *s, int64_t rollout_id, int64_t after_device,
-                                      size_t limit, struct fota_rollout_member_row **out, size_t *n);
+                                      int state, size_t limit,
+                                      struct fota_rollout_member_row **out, size_t *n);
+/* store_sqlite_rollout_samples.c: a rollout's progress samples. */
+int fota_store_sqlite_rollout_sample_add(struct fota_store *s,
+                                         const struct fota_rollout_sample *rows, size_t n);
+int fota_store_sqlite_rollout_samples(struct fota_store *s, int64_t rollout_id,
+                                      struct fota_rollout_sample **out, size_t *n);
 /* store_sqlite_rollout_import.c: at open, after the migrations: imports the
  * DATA/jobs.json and jobs-ID.rows beside the database (db_path) once and
  * removes them. 0, or the error (logged; the files stay for the next start). */

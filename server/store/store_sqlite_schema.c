@@ -277,6 +277,63 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (product_id, minute)"
     ");"
     "CREATE INDEX product_minutes_minute ON product_minutes (minute);",
+    /* 10: staged rollouts with health checks (server/rollout/,
+     * store_sqlite_rollout*.c): a rollout's current stage, pause, health
+     * settings and maintenance window; per member why it failed, the boots
+     * and report of its health time and the version it ran when selected
+     * (what a rollback goes back to); its stages (settings, counters,
+     * times) and its progress samples, both keyed by the rollout. */
+    "ALTER TABLE rollouts ADD COLUMN n_verifying BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollouts ADD COLUMN health_s BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollouts ADD COLUMN max_reboots BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollouts ADD COLUMN hours_from INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE rollouts ADD COLUMN hours_to INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE rollouts ADD COLUMN seed BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollouts ADD COLUMN rollback_of BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollouts ADD COLUMN paused_at BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollouts ADD COLUMN pause_reason TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE rollouts ADD COLUMN stage INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollout_members ADD COLUMN reason INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollout_members ADD COLUMN boots INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollout_members ADD COLUMN reported BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollout_members ADD COLUMN pre_version TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE rollout_stages ("
+    "  rollout_id   INTEGER NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,"
+    "  idx          INTEGER NOT NULL,"
+    "  kind         INTEGER NOT NULL,"
+    "  value        BIGINT  NOT NULL,"
+    "  success      INTEGER NOT NULL,"
+    "  max_failures BIGINT  NOT NULL,"
+    "  approval     INTEGER NOT NULL,"
+    "  fail_base    BIGINT  NOT NULL DEFAULT 0,"
+    "  n_total      BIGINT  NOT NULL DEFAULT 0,"
+    "  n_succeeded  BIGINT  NOT NULL DEFAULT 0,"
+    "  n_failed     BIGINT  NOT NULL DEFAULT 0,"
+    "  n_timed_out  BIGINT  NOT NULL DEFAULT 0,"
+    "  n_deleted    BIGINT  NOT NULL DEFAULT 0,"
+    "  n_cancelled  BIGINT  NOT NULL DEFAULT 0,"
+    "  started      BIGINT  NOT NULL DEFAULT 0,"
+    "  approved     BIGINT  NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (rollout_id, idx)"
+    ");"
+    "CREATE TABLE rollout_samples ("
+    "  rollout_id  INTEGER NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,"
+    "  t           BIGINT  NOT NULL,"
+    "  n_total     BIGINT  NOT NULL,"
+    "  n_skipped   BIGINT  NOT NULL,"
+    "  n_waiting   BIGINT  NOT NULL,"
+    "  n_queued    BIGINT  NOT NULL,"
+    "  n_active    BIGINT  NOT NULL,"
+    "  n_delivered BIGINT  NOT NULL,"
+    "  n_acked     BIGINT  NOT NULL,"
+    "  n_succeeded BIGINT  NOT NULL,"
+    "  n_failed    BIGINT  NOT NULL,"
+    "  n_timed_out BIGINT  NOT NULL,"
+    "  n_deleted   BIGINT  NOT NULL,"
+    "  n_cancelled BIGINT  NOT NULL,"
+    "  n_verifying BIGINT  NOT NULL,"
+    "  PRIMARY KEY (rollout_id, t)"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -165,11 +165,12 @@ static void sequence(const char *dir)
     ro.state = FOTA_ROLLOUT_RUNNING;
     ro.window = 2;
     expect(s->ops->rollout_create(s, &ro), 0, "rollout_create");
-    mem = (struct fota_rollout_member_row){ ro.id, devs[1], 0, FOTA_RM_WAITING, 0, 0, 0, 0 };
+    mem = (struct fota_rollout_member_row){ .rollout_id = ro.id, .device_id = devs[1],
+                                            .state = FOTA_RM_WAITING };
     expect(s->ops->rollout_save(s, &ro, 1, &mem, 1), 0, "rollout_save");
     expect(s->ops->rollout_list(s, p.id, 0, &rolist, &n), 0, "rollout_list");
     free(rolist);
-    expect(s->ops->rollout_members(s, ro.id, 0, 0, &memlist, &n), 0, "rollout_members");
+    expect(s->ops->rollout_members(s, ro.id, 0, 0, 0, &memlist, &n), 0, "rollout_members");
     free(memlist);
 
     ret = (struct fota_retention){ .keep_rows = 4, .keep_per_device = 1, .max_batch = 2 };
