@@ -73,6 +73,8 @@ struct fota_hub_presence {
     int64_t device_id;
     int64_t product_id;
     uint64_t conn_id;            /* the channel connection, for logs */
+    const char *version;         /* the version the device says it runs (a D1 activation's
+                                    rom_version), borrowed; NULL when it said none */
 };
 
 struct fota_hub_reply {

@@ -274,7 +274,7 @@ void fota_devchan_conn_free(struct fota_dconn *c)
         presence_set(c, 0); /* O(1) through its batch slot: a mass disconnect stays linear */
         FOTA_INFO("device offline conn=%llu dev=%lld", (unsigned long long)c->id,
                   (long long)c->device_id);
-        struct fota_hub_presence ev = { c->device_id, c->product_id, c->id };
+        struct fota_hub_presence ev = { c->device_id, c->product_id, c->id, NULL };
         fota_hub_publish(ch->srv, FOTA_HUB_DEVICE_OFFLINE, &ev);
     }
     if (c->prev)
@@ -476,7 +476,7 @@ int fota_devchan_conn_switch_refused(struct fota_dconn *c, const struct fota_key
     return 1;
 }
 
-int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k)
+int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k, const char *version)
 {
     struct fota_devchan *ch = c->ch;
     struct fota_dconn *old = fota_devchan_conn_find(ch, k->device_id);
@@ -515,7 +515,7 @@ int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k)
     char pb[80];
     FOTA_INFO("device online conn=%llu dev=%lld peer=%s tls=%d", (unsigned long long)c->id,
               (long long)c->device_id, fota_devchan_conn_peer(c, pb, sizeof pb), c->tls);
-    struct fota_hub_presence ev = { c->device_id, c->product_id, c->id };
+    struct fota_hub_presence ev = { c->device_id, c->product_id, c->id, version };
     fota_hub_publish(ch->srv, FOTA_HUB_DEVICE_ONLINE, &ev);
     return 1;
 }

@@ -50,6 +50,6 @@ void fota_devchan_handle_activate(struct fota_dconn *c, const struct fota_devpro
     int n = fota_devproto_reply_activate(out, sizeof out, f->has_nonce ? f->nonce : 0, d.id,
                                          d.rom_version);
     fota_devchan_conn_send(c, out, n);
-    if (fota_devchan_conn_online(c, &k))
+    if (fota_devchan_conn_online(c, &k, f->rom_version[0] ? f->rom_version : NULL))
         fota_devchan_kick_later(c->ch, c->device_id);
 }

@@ -22,7 +22,7 @@ void fota_devchan_handle_datapoint(struct fota_dconn *c, const struct fota_devpr
             fota_devchan_conn_refuse(c, 403, "unknown key", "datapoint with an unknown key");
             return;
         }
-        if (fota_devchan_conn_online(c, &k))
+        if (fota_devchan_conn_online(c, &k, NULL))
             fota_devchan_kick_later(c->ch, c->device_id);
     }
     struct fota_message m = { 0 };

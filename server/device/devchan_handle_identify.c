@@ -17,6 +17,6 @@ void fota_devchan_handle_identify(struct fota_dconn *c, const struct fota_devpro
     char out[256];
     int n = fota_devproto_reply_identify(out, sizeof out, f->has_nonce, f->nonce, k.device_id, NULL);
     fota_devchan_conn_send(c, out, n);
-    if (fota_devchan_conn_online(c, &k))
+    if (fota_devchan_conn_online(c, &k, NULL))
         fota_devchan_kick_later(c->ch, c->device_id);
 }

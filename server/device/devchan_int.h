@@ -215,7 +215,7 @@ int fota_devchan_conn_same_key(const struct fota_dconn *c, const struct fota_dev
 int fota_devchan_conn_switch_refused(struct fota_dconn *c, const struct fota_key *k);
 /* Marks c as device k's connection (dropping an older one of the device).
  * Returns 1 if c was not online before (the caller delivers its queue). */
-int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k);
+int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k, const char *version);
 /* A check-in of an online connection (presence row, O(1)). */
 void fota_devchan_conn_touch(struct fota_dconn *c);
 /* Presence batch: writes the pending rows / frees them (module stop). */
