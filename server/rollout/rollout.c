@@ -3,9 +3,9 @@
  * its deletion; the vetoes on deleting a device or release still in use),
  * the batched writes (every 200 ms: the new command rows grouped by state,
  * then one command_update_batch and one rollout_save for all dirty members
- * of all rollouts) and the resumption of running rollouts at start. Offline
- * members and online ones take one path: a member waits in its rollout until
- * its device is connected and the window has room. */
+ * of all rollouts) and the module's start and stop. Offline members and
+ * online ones take one path: a member waits in its rollout until its stage
+ * has started, its device is connected and the window has room. */
 #include "rollout_int.h"
 
 #include <stdio.h>
@@ -25,7 +25,17 @@
 /* 1 for the states of a pushed member that has or will have a command row. */
 static int pushed_state(int st)
 {
-    return st >= FOTA_RM_DELIVERED && st <= FOTA_RM_TIMEOUT;
+    return (st >= FOTA_RM_DELIVERED && st <= FOTA_RM_TIMEOUT) || st == FOTA_RM_VERIFYING;
+}
+
+int64_t fota_rollout_now_s(const struct fota_rollout *r)
+{
+    return (fota_clock_mono_ms() - r->t0_ms) / 1000;
+}
+
+void fota_rollout_act_soon(struct fota_rollouts *ro)
+{
+    event_active(ro->soon, EV_TIMEOUT, 0);
 }
 
 double fota_rollout_since_ms(const struct fota_rollout *r)
@@ -40,6 +50,8 @@ struct fota_rollout *fota_rollout_new(struct fota_rollouts *ro)
     r->t0_ms = fota_clock_mono_ms();
     r->row.ms_delivered = r->row.ms_acked = r->row.ms_finished = -1;
     r->row.max_failures = -1;
+    r->row.hours_from = r->row.hours_to = FOTA_ROLLOUT_ANY_HOUR;
+    r->open = 1;
     return r;
 }
 
@@ -50,6 +62,7 @@ void fota_rollout_free(struct fota_rollout *r)
     free(r->m);
     free(r->ready);
     free(r->tmpl);
+    free(r->pre);
     json_decref(r->ok_result);
     free(r);
 }
@@ -68,6 +81,14 @@ void fota_rollout_set_state(struct fota_rollout *r, struct fota_rollout_member *
         m->dirty = 1;
 }
 
+void fota_rollout_set_state_member(struct fota_rollout *r, struct fota_rollout_member *m, int st)
+{
+    m->state = (uint8_t)st;
+    if (!m->dirty)
+        r->ndirty++;
+    m->dirty = m->dirty == 1 ? 1 : 2;
+}
+
 void fota_rollout_marks(struct fota_rollout *r)
 {
     struct fota_rollout_row *w = &r->row;
@@ -80,43 +101,45 @@ void fota_rollout_marks(struct fota_rollout *r)
         w->ms_finished = fota_rollout_since_ms(r);
         w->state = w->state == FOTA_ROLLOUT_CANCELLING ? FOTA_ROLLOUT_CANCELLED
                                                        : FOTA_ROLLOUT_FINISHED;
+        w->paused_at = 0;
         FOTA_INFO("rollout ended rollout=%lld state=%s succeeded=%lld failed=%lld timed_out=%lld "
                   "ms=%.1f", (long long)w->id,
                   w->state == FOTA_ROLLOUT_FINISHED ? "finished" : "cancelled",
                   (long long)w->n.succeeded, (long long)w->n.failed, (long long)w->n.timed_out,
                   w->ms_finished);
+        fota_rollout_sample(r, 1);
     }
 }
 
-/* A health gate: too many devices failing stops the rest of the wave. */
-static void check_halt(struct fota_rollout *r)
-{
-    struct fota_rollout_row *w = &r->row;
-    if (w->max_failures < 0 || w->state != FOTA_ROLLOUT_RUNNING ||
-        w->n.failed + w->n.timed_out <= w->max_failures)
-        return;
-    w->halted = 1;
-    size_t n = fota_rollout_cancel(r);
-    FOTA_WARN("rollout halted rollout=%lld failed=%lld timed_out=%lld max_failures=%lld "
-              "members_cancelled=%zu", (long long)w->id, (long long)w->n.failed,
-              (long long)w->n.timed_out, (long long)w->max_failures, n);
-}
-
-void fota_rollout_finish_member(struct fota_rollout *r, struct fota_rollout_member *m, int st)
+void fota_rollout_finish_member(struct fota_rollout *r, struct fota_rollout_member *m, int st,
+                                int reason)
 {
     struct fota_rollout_counts *n = &r->row.n;
+    struct fota_rollout_stage *g = &r->row.stages[m->stage];
     if (m->active) {
         m->active = 0;
         n->active--;
     }
+    if (m->state == FOTA_RM_VERIFYING)
+        n->verifying--;
     n->succeeded += st == FOTA_RM_DONE;
     n->timed_out += st == FOTA_RM_TIMEOUT;
     n->cancelled += st == FOTA_RM_CANCELLED;
     n->deleted += st == FOTA_RM_DELETED;
     n->failed += st == FOTA_RM_FAILED;
-    fota_rollout_set_state(r, m, st);
-    if (st == FOTA_RM_FAILED || st == FOTA_RM_TIMEOUT)
-        check_halt(r);
+    g->succeeded += st == FOTA_RM_DONE;
+    g->timed_out += st == FOTA_RM_TIMEOUT;
+    g->cancelled += st == FOTA_RM_CANCELLED;
+    g->deleted += st == FOTA_RM_DELETED;
+    g->failed += st == FOTA_RM_FAILED;
+    m->reason = (uint8_t)reason;
+    if (m->state == FOTA_RM_VERIFYING)
+        fota_rollout_set_state_member(r, m, st); /* its command row stays done */
+    else
+        fota_rollout_set_state(r, m, st);
+    if (st == FOTA_RM_DONE || st == FOTA_RM_FAILED || st == FOTA_RM_TIMEOUT ||
+        st == FOTA_RM_DELETED)
+        fota_rollout_gate(r);
 }
 
 void fota_rollout_count_delivered(struct fota_rollout *r, struct fota_rollout_member *m)
@@ -138,8 +161,9 @@ size_t fota_rollout_cancel(struct fota_rollout *r)
 {
     size_t k = 0, nback = 0;
     int64_t *back = NULL;
-    if (r->row.state == FOTA_ROLLOUT_RUNNING)
+    if (fota_rollout_live(r->row.state))
         r->row.state = FOTA_ROLLOUT_CANCELLING;
+    r->row.paused_at = 0;
     for (size_t i = 0; i < r->n; i++) {
         struct fota_rollout_member *m = &r->m[i];
         if (m->state == FOTA_RM_WAITING) {
@@ -155,7 +179,7 @@ size_t fota_rollout_cancel(struct fota_rollout *r)
         } else {
             continue;
         }
-        fota_rollout_finish_member(r, m, FOTA_RM_CANCELLED);
+        fota_rollout_finish_member(r, m, FOTA_RM_CANCELLED, FOTA_RR_NONE);
         k++;
     }
     if (nback)
@@ -178,12 +202,12 @@ size_t fota_rollout_running(struct fota_rollouts *ro)
 {
     size_t k = 0;
     for (struct fota_rollout *r = ro->list; r; r = r->next)
-        k += r->row.state == FOTA_ROLLOUT_RUNNING || r->row.state == FOTA_ROLLOUT_CANCELLING;
+        k += fota_rollout_live(r->row.state) || r->row.state == FOTA_ROLLOUT_CANCELLING;
     return k;
 }
 
-/* r's member for device_id, or NULL (members are in device id order). */
-static struct fota_rollout_member *member_at(struct fota_rollout *r, int64_t device_id)
+/* Members are in device id order. */
+struct fota_rollout_member *fota_rollout_member_at(struct fota_rollout *r, int64_t device_id)
 {
     size_t lo = 0, hi = r->n;
     while (lo < hi) {
@@ -201,8 +225,8 @@ static struct fota_rollout_member *member_find(struct fota_rollouts *ro, int64_t
                                                int64_t nonce, struct fota_rollout **out)
 {
     for (struct fota_rollout *r = ro->list; r; r = r->next) {
-        struct fota_rollout_member *m = member_at(r, device_id);
-        if (!m || m->state >= FOTA_RM_DONE || (nonce && m->nonce != nonce))
+        struct fota_rollout_member *m = fota_rollout_member_at(r, device_id);
+        if (!m || !fota_rollout_member_open(m->state) || (nonce && m->nonce != nonce))
             continue;
         *out = r;
         return m;
@@ -210,32 +234,35 @@ static struct fota_rollout_member *member_find(struct fota_rollouts *ro, int64_t
     return NULL;
 }
 
-static void act_soon(struct fota_rollouts *ro)
+void fota_rollout_ready_add(struct fota_rollout *r, struct fota_rollout_member *m, int64_t due_ms)
 {
-    event_active(ro->soon, EV_TIMEOUT, 0);
+    if (r->nready == r->capready) {
+        r->capready = r->capready ? r->capready * 2 : 64;
+        r->ready = fota_xreallocarray(r->ready, r->capready, sizeof *r->ready);
+    }
+    r->ready[r->nready++] = (struct fota_rollout_ready){ (uint32_t)(m - r->m), due_ms };
 }
 
 /* ---- hub subscribers ---------------------------------------------------- */
 
-/* A queued member's device connected: it waits for the window like the others. */
+/* A queued member's device connected: it waits for the window like the
+ * others. A verifying member's device came back: a boot of its health time. */
 static int64_t on_online(void *ud, const void *event)
 {
     struct fota_rollouts *ro = ud;
     const struct fota_hub_presence *ev = event;
     for (struct fota_rollout *r = ro->list; r; r = r->next) {
-        struct fota_rollout_member *m = r->row.state == FOTA_ROLLOUT_RUNNING
-                                            ? member_at(r, ev->device_id) : NULL;
-        if (!m || m->state != FOTA_RM_QUEUED)
+        struct fota_rollout_member *m = fota_rollout_member_at(r, ev->device_id);
+        if (m && m->state == FOTA_RM_VERIFYING) {
+            fota_rollout_health_online(r, m, ev->version);
+            continue;
+        }
+        if (!m || m->state != FOTA_RM_QUEUED || !fota_rollout_live(r->row.state))
             continue;
         r->row.n.queued--;
         r->row.n.waiting++;
         fota_rollout_set_state(r, m, FOTA_RM_WAITING);
-        if (r->nready == r->capready) {
-            r->capready = r->capready ? r->capready * 2 : 64;
-            r->ready = fota_xreallocarray(r->ready, r->capready, sizeof *r->ready);
-        }
-        r->ready[r->nready++] = (struct fota_rollout_ready){
-            (uint32_t)(m - r->m), fota_clock_mono_ms() + FOTA_ROLLOUT_ONLINE_MS };
+        fota_rollout_ready_add(r, m, fota_clock_mono_ms() + FOTA_ROLLOUT_ONLINE_MS);
     }
     return 0;
 }
@@ -246,13 +273,13 @@ static int64_t on_reply(void *ud, const void *event)
     const struct fota_hub_reply *ev = event;
     struct fota_rollout *r = NULL;
     struct fota_rollout_member *m = ev->nonce ? member_find(ro, ev->device_id, ev->nonce, &r) : NULL;
-    if (!m || m->state < FOTA_RM_DELIVERED)
+    if (!m || m->state < FOTA_RM_DELIVERED || m->state == FOTA_RM_VERIFYING)
         return 0;
     if (m->state != FOTA_RM_ACKED)
         r->row.n.acked++;
     if (ev->status != 200) {
-        fota_rollout_finish_member(r, m, FOTA_RM_FAILED);
-        act_soon(ro); /* its window slot is free */
+        fota_rollout_finish_member(r, m, FOTA_RM_FAILED, FOTA_RR_REFUSED);
+        fota_rollout_act_soon(ro); /* its window slot is free */
     } else {
         fota_rollout_set_state(r, m, FOTA_RM_ACKED);
         if (r->pull) /* it took its offer: the time to confirm counts from its download */
@@ -274,9 +301,14 @@ static int64_t on_report(void *ud, const void *event)
         return 0;   /* not pushed by a rollout: the channel's command path takes it */
     if (r->pull && ev->target && ev->target[0] && strcmp(ev->target, r->row.version) != 0)
         return 0;   /* the outcome of another upgrade of the device */
+    if (m->state == FOTA_RM_VERIFYING) {
+        if (!r->pull)
+            return 0; /* a NONOS device's next upgrade: the channel's command path */
+        fota_rollout_health_report(r, m, ev->ok);
+        return r->row.id;
+    }
     if (m->state != FOTA_RM_ACKED)
         r->row.n.acked++;
-    fota_rollout_finish_member(r, m, ev->ok ? FOTA_RM_DONE : FOTA_RM_FAILED);
     const char *v = ev->version ? ev->version : "";
     if (ev->ok && v[0] && ev->full && strncmp(r->row.version, v, strlen(v)) == 0)
         fota_str_copy(ev->full, ev->full_cap, r->row.version);
@@ -284,8 +316,12 @@ static int64_t on_report(void *ud, const void *event)
         m->reboot_due = 1; /* after the D7 reply: next loop turn */
         r->nreboot++;
     }
+    if (ev->ok)
+        fota_rollout_health_begin(r, m);
+    else
+        fota_rollout_finish_member(r, m, FOTA_RM_FAILED, FOTA_RR_REPORTED);
     fota_rollout_marks(r);
-    act_soon(ro);
+    fota_rollout_act_soon(ro);
     return r->row.id;
 }
 
@@ -302,20 +338,20 @@ static int64_t on_deleted(void *ud, const void *event)
             r->row.n.queued--;
         if (m->cmd_id == 0 && pushed_state(m->state))
             r->need_rows--;
-        fota_rollout_finish_member(r, m, FOTA_RM_DELETED);
+        fota_rollout_finish_member(r, m, FOTA_RM_DELETED, FOTA_RR_NONE);
         m->cmd_id = -1;   /* its command row went with the device */
         FOTA_INFO("rollout member gone rollout=%lld dev=%lld reason=\"device deleted\"",
                   (long long)r->row.id, (long long)ev->device_id);
         fota_rollout_marks(r);
     }
     for (r = ro->list; r; r = r->next) { /* a finished member may still await its reboot */
-        struct fota_rollout_member *x = member_at(r, ev->device_id);
+        struct fota_rollout_member *x = fota_rollout_member_at(r, ev->device_id);
         if (x && x->reboot_due) {
             x->reboot_due = 0;
             r->nreboot--;
         }
     }
-    act_soon(ro); /* the window has room again */
+    fota_rollout_act_soon(ro); /* the window has room again */
     return 0;
 }
 
@@ -339,7 +375,7 @@ static int64_t on_device_busy(void *ud, const void *event)
     struct fota_rollouts *ro = ud;
     const struct fota_hub_device *ev = event;
     for (struct fota_rollout *r = ro->list; r; r = r->next) {
-        struct fota_rollout_member *m = r->need_rows ? member_at(r, ev->device_id) : NULL;
+        struct fota_rollout_member *m = r->need_rows ? fota_rollout_member_at(r, ev->device_id) : NULL;
         if (m && m->cmd_id == 0 && pushed_state(m->state))
             return r->row.id;
     }
@@ -354,6 +390,7 @@ static int cmd_state(int st)
     case FOTA_RM_DELIVERED: return FOTA_CMD_DELIVERED;
     case FOTA_RM_ACKED: return FOTA_CMD_ACKED;
     case FOTA_RM_DONE: return FOTA_CMD_DONE;
+    case FOTA_RM_VERIFYING: return FOTA_CMD_DONE;   /* the upgrade is done; its health runs */
     case FOTA_RM_FAILED: return FOTA_CMD_FAILED;
     case FOTA_RM_TIMEOUT: return FOTA_CMD_TIMEOUT;
     default: return FOTA_CMD_CANCELLED;
@@ -365,7 +402,7 @@ static int cmd_state(int st)
  * batch. */
 static json_t *cmd_result(const struct fota_rollout *r, int st)
 {
-    return st == FOTA_RM_DONE     ? r->ok_result
+    return st == FOTA_RM_DONE || st == FOTA_RM_VERIFYING ? r->ok_result
            : st == FOTA_RM_ACKED  ? r->ro->acked_result
            : st == FOTA_RM_FAILED ? r->ro->failed_result
                                   : NULL;
@@ -386,7 +423,10 @@ static void insert_rows(struct fota_rollout *r)
     struct fota_command t = { 0 };
     fota_str_copy(t.action, sizeof t.action, "sys_upgrade");
     t.params = json_pack("{s:s}", "version", r->row.version);
-    for (int s = FOTA_RM_DELIVERED; s <= FOTA_RM_TIMEOUT; s++) {
+    static const int states[] = { FOTA_RM_DELIVERED, FOTA_RM_ACKED, FOTA_RM_DONE,
+                                  FOTA_RM_VERIFYING, FOTA_RM_FAILED, FOTA_RM_TIMEOUT };
+    for (size_t si = 0; si < sizeof states / sizeof states[0]; si++) {
+        int s = states[si];
         size_t k = 0;
         for (size_t i = 0; i < r->n && k < r->need_rows; i++) {
             if (r->m[i].state != s || r->m[i].cmd_id != 0)
@@ -449,10 +489,20 @@ void fota_rollout_flush(struct fota_rollouts *ro)
             if (m->cmd_id > 0 && m->dirty == 1)
                 cs[nc++] = (struct fota_command_set){ m->cmd_id, cmd_state(m->state), now,
                                                       cmd_result(r, m->state) };
-            int64_t pushed = pushed_state(m->state) ? r->row.created + m->pushed_s : 0;
-            ms[nm++] = (struct fota_rollout_member_row){ r->row.id, m->device_id, 0, m->state,
-                                                         m->cmd_id > 0 ? m->cmd_id : 0, m->nonce,
-                                                         pushed, now };
+            struct fota_rollout_member_row *w = &ms[nm++];
+            w->rollout_id = r->row.id;
+            w->device_id = m->device_id;
+            w->stage = m->stage;
+            w->state = m->state;
+            w->command_id = m->cmd_id > 0 ? m->cmd_id : 0;
+            w->nonce = m->nonce;
+            w->pushed = pushed_state(m->state) ? r->row.created + m->pushed_s : 0;
+            w->updated = now;
+            w->reason = m->reason;
+            w->boots = m->boots;
+            w->reported = m->reported ? r->row.created + m->since_s : 0;
+            fota_str_copy(w->pre_version, sizeof w->pre_version,
+                          r->pre && m->pre < r->npre ? r->pre[m->pre] : "");
             m->dirty = 0;
             r->ndirty--;
         }
@@ -521,9 +571,13 @@ static void timer_cb(evutil_socket_t fd, short what, void *ud)
             r->stored = 1;
         if (r->row.n.active > 0)
             fota_rollout_check_timeouts(r);
+        if (r->row.n.verifying > 0)
+            fota_rollout_health_check(r);
         if (r->nreboot > 0)
             fota_rollout_send_reboots(r);
+        fota_rollout_hours_tick(r);
         fota_rollout_pump(r);
+        fota_rollout_sample(r, 0);
     }
     fota_rollout_flush(ro);
     drop_ended(ro);
@@ -542,94 +596,6 @@ void fota_rollout_start(struct fota_rollouts *ro, struct fota_rollout *r)
      * loop the 202 then goes out before them, not after 19,000 pushes. */
     struct timeval next_pass = { 0, 0 };
     event_add(ro->soon, &next_pass);
-}
-
-/* ---- resumption --------------------------------------------------------- */
-
-static int cmp_dev(const void *a, const void *b)
-{
-    int64_t x = ((const struct fota_device *)a)->id, y = ((const struct fota_device *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
-/* Rebuilds a running rollout from its rows: pushed members wait for their
- * report (their timeout counts from the stored push time), the others for
- * their device to connect. */
-static void resume_one(struct fota_rollouts *ro, const struct fota_rollout_row *row)
-{
-    struct fota_store *st = ro->srv->store;
-    struct fota_rollout_member_row *ms = NULL;
-    struct fota_device *ds = NULL;
-    size_t nm = 0, nd = 0;
-    if (st->ops->rollout_members(st, row->id, 0, 0, &ms, &nm) < 0 ||
-        st->ops->device_list(st, row->product_id, &ds, &nd) < 0) {
-        FOTA_ERROR("rollout not resumed rollout=%lld reason=\"store read failed\"", (long long)row->id);
-        free(ms);
-        free(ds);
-        return;
-    }
-    struct fota_rollout *r = fota_rollout_new(ro);
-    r->row = *row;
-    r->t0_ms = fota_clock_mono_ms() - (fota_clock_wall_s() - row->created) * 1000;
-    r->m = fota_xcalloc(nm ? nm : 1, sizeof *r->m);
-    r->n = nm;
-    r->cursor = nm;                    /* unpushed members come back as their devices connect */
-    r->stored = r->pumped = 1;
-    struct fota_rollout_counts *n = &r->row.n;
-    n->waiting = n->queued = n->active = 0;
-    for (size_t i = 0; i < nm; i++) {
-        struct fota_rollout_member *m = &r->m[i];
-        struct fota_device key = { .id = ms[i].device_id };
-        const struct fota_device *d = bsearch(&key, ds, nd, sizeof *ds, cmp_dev);
-        m->device_id = ms[i].device_id;
-        m->cmd_id = ms[i].command_id;
-        m->nonce = (int32_t)ms[i].nonce;
-        m->keygen = d ? d->key_generation : 0;
-        m->state = (uint8_t)ms[i].state;
-        m->pushed_s = (int32_t)(ms[i].pushed - row->created);
-        if (m->state == FOTA_RM_WAITING || m->state == FOTA_RM_QUEUED) {
-            m->state = FOTA_RM_QUEUED;
-            n->queued++;
-        } else if (m->state == FOTA_RM_DELIVERED || m->state == FOTA_RM_ACKED) {
-            m->active = 1;
-            n->active++;
-            r->need_rows += m->cmd_id == 0;
-        }
-        if (!d && m->state < FOTA_RM_DONE) { /* deleted while fotad was stopped */
-            n->queued -= m->state == FOTA_RM_QUEUED;
-            fota_rollout_finish_member(r, m, FOTA_RM_DELETED);
-            m->cmd_id = m->cmd_id ? m->cmd_id : -1;
-        }
-    }
-    free(ms);
-    free(ds);
-    if (fota_rollout_pull_setup(r, st) == 1)
-        fota_rollout_pull_resume(r);
-    if (nm == 0 && row->n.total > 0) {
-        /* Stopped within its first second, before its members were written. */
-        r->row.state = FOTA_ROLLOUT_CANCELLED;
-        r->row.n.cancelled = row->n.total - fota_rollout_ended(r);
-        FOTA_WARN("rollout not resumed rollout=%lld reason=\"fotad stopped before its members "
-                  "were stored\"", (long long)row->id);
-    }
-    fota_rollout_start(ro, r);
-    FOTA_INFO("rollout resumed rollout=%lld members=%zu in_progress=%lld queued=%lld",
-              (long long)row->id, nm, (long long)n->active, (long long)n->queued);
-}
-
-static void resume_all(struct fota_rollouts *ro)
-{
-    struct fota_store *st = ro->srv->store;
-    const int states[] = { FOTA_ROLLOUT_RUNNING, FOTA_ROLLOUT_CANCELLING };
-    for (size_t s = 0; s < 2; s++) {
-        struct fota_rollout_row *rows = NULL;
-        size_t n = 0;
-        if (st->ops->rollout_list(st, 0, states[s], &rows, &n) < 0)
-            continue;
-        for (size_t i = n; i-- > 0;) /* oldest first: the list is newest first */
-            resume_one(ro, &rows[i]);
-        free(rows);
-    }
 }
 
 /* ---- module ------------------------------------------------------------- */
@@ -698,7 +664,7 @@ static int module_start(struct fota_server *srv, void **state)
         module_stop(srv, ro);
         return FOTA_ENOMEM;
     }
-    resume_all(ro);
+    fota_rollout_resume_all(ro);
     *state = ro;
     return 0;
 }

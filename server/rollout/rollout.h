@@ -21,5 +21,6 @@
 #define FOTA_ROLLOUT_RUNNING_MAX     64     /* rollouts running at once */
 #define FOTA_ROLLOUT_ROWS_MS         1000   /* pushed members' rows: written by then at the latest */
 #define FOTA_ROLLOUT_ONLINE_MS       300    /* a member that connects is pushed this long after */
+#define FOTA_ROLLOUT_REBOOTS_DEFAULT 1      /* boots in a health time beyond the rollout's reboot */
 
 #endif

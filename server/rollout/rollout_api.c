@@ -1,10 +1,11 @@
 /* rollout_api.c - the REST side of rollouts (docs/api.md, "Rollouts"):
- * POST /v1/rollouts/ checks the request and its filter, selects the devices
- * and hands the rollout to the engine (rollout.c), answering 202 at once;
- * GET /v1/rollouts/ and /v1/rollouts/ID/ show settings and counters (a
- * running rollout from memory, any other from the store); POST
- * /v1/rollouts/ID/cancel stops the pushes; GET /v1/rollouts/ID/devices/
- * pages through its members. Admin key. */
+ * POST /v1/rollouts/ checks the request, its filter and its stages, selects
+ * the devices, puts each in its stage and hands the rollout to the engine
+ * (rollout.c), answering 202 at once; GET /v1/rollouts/ and
+ * /v1/rollouts/ID/ show settings, counters and stages (a live rollout from
+ * memory, any other from the store); GET /v1/rollouts/ID/devices/ pages
+ * through its members. What acts on a rollout is in rollout_ctl.c. Admin
+ * key. */
 #include "rollout_int.h"
 
 #include <stdio.h>
@@ -19,65 +20,11 @@
 #include "fota_str.h"
 #include "api.h"
 #include "log.h"
+#include "rollout_plan.h"
 #include "xmalloc.h"
 
 #define MEMBERS_PAGE_DEFAULT 100
 #define MEMBERS_PAGE_MAX     1000
-
-static const char *state_name(int st)
-{
-    switch (st) {
-    case FOTA_ROLLOUT_RUNNING: return "running";
-    case FOTA_ROLLOUT_CANCELLING: return "cancelling";
-    case FOTA_ROLLOUT_CANCELLED: return "cancelled";
-    case FOTA_ROLLOUT_FINISHED: return "finished";
-    default: return "interrupted";
-    }
-}
-
-const char *fota_rollout_member_state_name(int st)
-{
-    static const char *const names[] = { "?", "waiting", "queued", "delivered", "acked", "done",
-                                         "failed", "timeout", "deleted", "cancelled" };
-    return st > 0 && st < (int)(sizeof names / sizeof names[0]) ? names[st] : "?";
-}
-
-static json_t *mark(double ms)
-{
-    return ms >= 0 ? json_real(ms) : json_null();
-}
-
-json_t *fota_rollout_json(const struct fota_rollout_row *w)
-{
-    json_error_t jerr;
-    json_t *f = json_loads(w->filter, 0, &jerr);
-    const struct fota_rollout_counts *n = &w->n;
-    json_t *j = json_pack("{s:I, s:I, s:s, s:o, s:b, s:I, s:I, s:b, s:o, s:I, s:s}",
-                          "id", (json_int_t)w->id, "product_id", (json_int_t)w->product_id,
-                          "version", w->version, "filter", json_is_object(f) ? f : json_object(),
-                          "reboot", w->reboot, "window", (json_int_t)w->window,
-                          "timeout", (json_int_t)w->timeout_s, "halted", w->halted,
-                          "max_failures", w->max_failures >= 0 ? json_integer(w->max_failures)
-                                                               : json_null(),
-                          "created", (json_int_t)w->created, "state", state_name(w->state));
-    if (!json_is_object(f))
-        json_decref(f);
-    const struct {
-        const char *k;
-        int64_t v;
-    } counts[] = { { "total", n->total }, { "skipped", n->skipped }, { "queued", n->queued },
-                   { "waiting", n->waiting }, { "in_progress", n->active },
-                   { "delivered", n->delivered }, { "acked", n->acked },
-                   { "succeeded", n->succeeded }, { "failed", n->failed },
-                   { "timed_out", n->timed_out }, { "deleted", n->deleted },
-                   { "cancelled", n->cancelled } };
-    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
-        json_object_set_new(j, counts[i].k, json_integer(counts[i].v));
-    json_object_set_new(j, "elapsed_ms",
-                        json_pack("{s:o, s:o, s:o}", "delivered", mark(w->ms_delivered), "acked",
-                                  mark(w->ms_acked), "finished", mark(w->ms_finished)));
-    return j;
-}
 
 static int cmp_id(const void *a, const void *b)
 {
@@ -193,12 +140,227 @@ static int opt_int(struct fota_req *r, json_t *body, const char *name, int64_t l
     return 0;
 }
 
-/* Selects the members, in device id order (device_list's order). 0, or a reply was sent. */
-static int select_members(struct fota_req *r, struct fota_rollout *ro, const struct filter *f)
+static int opt_bool(struct fota_req *r, json_t *body, const char *name, int *out)
+{
+    json_t *v = json_object_get(body, name);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v)) {
+        fota_reply_error(r, 400, "%s must be true or false", name);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* ---- stages ------------------------------------------------------------- */
+
+/* The request's stages, checked (docs/api.md, "Stages"). */
+struct stages_req {
+    struct fota_rollout_stage_spec spec[FOTA_ROLLOUT_STAGES_MAX];
+    int success[FOTA_ROLLOUT_STAGES_MAX];
+    int64_t max_failures[FOTA_ROLLOUT_STAGES_MAX];
+    int approval[FOTA_ROLLOUT_STAGES_MAX];     /* -1: the rollout's */
+    int64_t *ids[FOTA_ROLLOUT_STAGES_MAX];     /* owned */
+    size_t n;
+};
+
+static void stages_req_cleanup(struct stages_req *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        free(q->ids[i]);
+}
+
+/* Stage k's object into q. 0, or a reply was sent. */
+static int parse_stage(struct fota_req *r, json_t *o, size_t k, int64_t max_failures,
+                       struct stages_req *q)
+{
+    struct fota_rollout_stage_spec *sp = &q->spec[k];
+    const char *key;
+    json_t *v;
+    int kinds = 0;
+    q->success[k] = 100;
+    q->max_failures[k] = max_failures;
+    q->approval[k] = -1;
+    if (!json_is_object(o)) {
+        fota_reply_error(r, 400, "stage %zu must be an object", k + 1);
+        return -1;
+    }
+    json_object_foreach(o, key, v) {
+        int64_t x = 0;
+        if (strcmp(key, "percent") == 0 || strcmp(key, "count") == 0) {
+            int pct = key[0] == 'p';
+            if (opt_int(r, o, key, 1, pct ? 100 : FOTA_ROLLOUT_WINDOW_MAX, &x) < 0)
+                return -1;
+            sp->kind = pct ? FOTA_STAGE_PERCENT : FOTA_STAGE_COUNT;
+            sp->value = x;
+            kinds++;
+        } else if (strcmp(key, "device_ids") == 0) {
+            struct filter f = { 0 };
+            if (parse_ids(r, v, &f) < 0) {
+                free(f.ids);
+                return -1;
+            }
+            sp->kind = FOTA_STAGE_DEVICES;
+            sp->ids = q->ids[k] = f.ids;
+            sp->nids = f.nids;
+            sp->value = (int64_t)f.nids;
+            kinds++;
+        } else if (strcmp(key, "success") == 0) {
+            if (opt_int(r, o, key, 0, 100, &x) < 0)
+                return -1;
+            q->success[k] = (int)x;
+        } else if (strcmp(key, "max_failures") == 0) {
+            if (opt_int(r, o, key, 0, FOTA_ROLLOUT_WINDOW_MAX, &q->max_failures[k]) < 0)
+                return -1;
+        } else if (strcmp(key, "approval") == 0) {
+            if (opt_bool(r, o, key, &q->approval[k]) < 0)
+                return -1;
+        } else {
+            fota_reply_error(r, 400, "stage %zu: unknown key \"%.40s\" (percent, count, "
+                             "device_ids, success, max_failures, approval)", k + 1, key);
+            return -1;
+        }
+    }
+    if (kinds != 1) {
+        fota_reply_error(r, 400, "stage %zu needs one of percent, count or device_ids", k + 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* 0, or a reply was sent. */
+static int parse_stages(struct fota_req *r, json_t *arr, int64_t max_failures,
+                        struct stages_req *q)
+{
+    size_t i;
+    json_t *o;
+    int64_t last_pct = 0;
+    memset(q, 0, sizeof *q);
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+        json_array_size(arr) >= FOTA_ROLLOUT_STAGES_MAX) {
+        fota_reply_error(r, 400, "stages must be a list of 1..%d stages",
+                         FOTA_ROLLOUT_STAGES_MAX - 1);
+        return -1;
+    }
+    json_array_foreach(arr, i, o) {
+        q->n = i + 1;
+        if (parse_stage(r, o, i, max_failures, q) < 0)
+            return -1;
+        if (q->spec[i].kind == FOTA_STAGE_PERCENT) {
+            if (q->spec[i].value <= last_pct) {
+                fota_reply_error(r, 400, "stage %zu: percent %lld does not grow (the stage "
+                                 "before reaches %lld %%)", i + 1, (long long)q->spec[i].value,
+                                 (long long)last_pct);
+                return -1;
+            }
+            last_pct = q->spec[i].value;
+        }
+    }
+    return 0;
+}
+
+/* Puts each member of x in its stage and fills x's stages: the request's,
+ * plus one for the members they leave over. */
+static void plan_stages(struct fota_rollout *x, const struct stages_req *q, int approval)
+{
+    struct fota_rollout_row *w = &x->row;
+    int64_t *ids = fota_xreallocarray(NULL, x->n ? x->n : 1, sizeof *ids);
+    uint8_t *stage_of = fota_xcalloc(x->n ? x->n : 1, 1);
+    struct fota_rollout_plan_slot *scratch = fota_xreallocarray(NULL, x->n ? x->n : 1,
+                                                                sizeof *scratch);
+    int64_t totals[FOTA_ROLLOUT_STAGES_MAX + 1];
+    for (size_t i = 0; i < x->n; i++)
+        ids[i] = x->m[i].device_id;
+    size_t ns = fota_rollout_plan_stages(q->spec, q->n, ids, x->n, (uint64_t)w->seed, stage_of,
+                                         totals, scratch);
+    for (size_t i = 0; i < x->n; i++)
+        x->m[i].stage = stage_of[i];
+    w->nstages = (int)ns;
+    for (size_t k = 0; k < ns; k++) {
+        struct fota_rollout_stage *g = &w->stages[k];
+        memset(g, 0, sizeof *g);
+        g->total = totals[k];
+        if (k < q->n) {
+            g->kind = q->spec[k].kind;
+            g->value = q->spec[k].value;
+            g->success = q->success[k];
+            g->max_failures = q->max_failures[k];
+            g->approval = q->approval[k] >= 0 ? q->approval[k] : k > 0 && approval;
+        } else {
+            g->kind = q->n ? FOTA_STAGE_REST : FOTA_STAGE_ALL;
+            g->value = q->n ? 0 : 100;
+            g->success = 100;
+            g->max_failures = w->max_failures;
+            g->approval = k > 0 && approval;
+        }
+    }
+    free(ids);
+    free(stage_of);
+    free(scratch);
+}
+
+/* ---- settings and selection --------------------------------------------- */
+
+/* "HH:MM" as minutes of the day, or -1. */
+static int parse_hhmm(const char *s)
+{
+    if (!s || strlen(s) != 5 || s[2] != ':')
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    return h < 24 && m < 60 ? h * 60 + m : -1;
+}
+
+static int parse_hours(struct fota_req *r, json_t *v, struct fota_rollout_row *w)
+{
+    if (!v || json_is_null(v))
+        return 0;
+    int from = parse_hhmm(json_string_value(json_object_get(v, "from")));
+    int to = parse_hhmm(json_string_value(json_object_get(v, "to")));
+    if (!json_is_object(v) || json_object_size(v) != 2 || from < 0 || to < 0 || from == to) {
+        fota_reply_error(r, 400, "hours must be {\"from\": \"HH:MM\", \"to\": \"HH:MM\"} (UTC, "
+                         "from and to different)");
+        return -1;
+    }
+    w->hours_from = from;
+    w->hours_to = to;
+    return 0;
+}
+
+/* The index of version in x->pre (0: "", or the table is full). */
+static uint8_t pre_index(struct fota_rollout *x, const char *version, uint8_t *last)
+{
+    if (!version[0])
+        return 0;
+    if (*last && strcmp(x->pre[*last], version) == 0)
+        return *last;
+    for (size_t i = 1; i < x->npre; i++)
+        if (strcmp(x->pre[i], version) == 0)
+            return *last = (uint8_t)i;
+    if (x->npre >= FOTA_ROLLOUT_PRE_MAX)
+        return 0;
+    if (!x->pre) {
+        x->pre = fota_xcalloc(FOTA_ROLLOUT_PRE_MAX, sizeof *x->pre);
+        x->npre = 1;
+    }
+    fota_str_copy(x->pre[x->npre], sizeof x->pre[0], version);
+    return *last = (uint8_t)x->npre++;
+}
+
+/* Selects the members, in device id order (device_list's order); only those
+ * in ids when ids is not NULL. 0, or a reply was sent. */
+static int select_members(struct fota_req *r, struct fota_rollout *ro, const struct filter *f,
+                          const int64_t *ids, size_t nids)
 {
     struct fota_store *st = r->srv->store;
     struct fota_device *ds = NULL;
     size_t nd = 0;
+    uint8_t last = 0;
     int rc = st->ops->device_list(st, ro->row.product_id, &ds, &nd);
     if (rc < 0) {
         fota_reply_error(r, 500, "cannot list the devices: %s", fota_errname(rc));
@@ -218,7 +380,8 @@ static int select_members(struct fota_req *r, struct fota_rollout *ro, const str
     int have_rnd = RAND_bytes((unsigned char *)rnd, (int)((nd ? nd : 1) * sizeof *rnd)) == 1;
     struct fota_rollout_counts *n = &ro->row.n;
     for (size_t i = 0; i < nd; i++) {
-        if (f->ids && !bsearch(&ds[i].id, f->ids, f->nids, sizeof *f->ids, cmp_id))
+        if ((f->ids && !bsearch(&ds[i].id, f->ids, f->nids, sizeof *f->ids, cmp_id)) ||
+            (ids && !bsearch(&ds[i].id, ids, nids, sizeof *ids, cmp_id)))
             continue; /* not named: skip the lookup */
         const struct fota_rollout_seen *sn = fota_rollout_pull_find(seen, nseen, ds[i].id);
         int online = ro->pull ? sn && sn->online : fota_devchan_online(ro->ro->ch, ds[i].id);
@@ -234,6 +397,7 @@ static int select_members(struct fota_req *r, struct fota_rollout *ro, const str
         m->nonce = (int32_t)(have_rnd ? fota_devproto_nonce(rnd[i]) : fota_devchan_nonce());
         m->state = online ? FOTA_RM_WAITING : FOTA_RM_QUEUED;
         m->dirty = 1;
+        m->pre = pre_index(ro, ds[i].rom_version, &last);
         n->waiting += online;
         n->queued += !online;
     }
@@ -248,7 +412,8 @@ static int select_members(struct fota_req *r, struct fota_rollout *ro, const str
 static int body_keys_ok(struct fota_req *r, json_t *body)
 {
     static const char *const known[] = { "product_id", "version", "filter", "reboot", "window",
-                                         "timeout", "max_failures", NULL };
+                                         "timeout", "max_failures", "stages", "approval",
+                                         "health", "max_reboots", "hours", "seed", NULL };
     const char *key;
     json_t *v;
     json_object_foreach(body, key, v) {
@@ -257,7 +422,8 @@ static int body_keys_ok(struct fota_req *r, json_t *body)
             ok = strcmp(key, known[i]) == 0;
         if (!ok) {
             fota_reply_error(r, 400, "unknown key \"%.40s\" (product_id, version, filter, reboot, "
-                             "window, timeout, max_failures)", key);
+                             "window, timeout, max_failures, stages, approval, health, "
+                             "max_reboots, hours, seed)", key);
             return -1;
         }
     }
@@ -265,10 +431,11 @@ static int body_keys_ok(struct fota_req *r, json_t *body)
 }
 
 /* The settings of a new rollout from the request body into w. 0, or a reply was sent. */
-static int read_settings(struct fota_req *r, json_t *body, struct fota_rollout_row *w)
+static int read_settings(struct fota_req *r, json_t *body, struct fota_rollout_row *w,
+                         int *approval)
 {
     const char *version = json_string_value(json_object_get(body, "version"));
-    json_t *reboot = json_object_get(body, "reboot"), *pid = json_object_get(body, "product_id");
+    json_t *pid = json_object_get(body, "product_id");
     if (body_keys_ok(r, body) < 0)
         return -1;
     if (!json_is_integer(pid) || json_integer_value(pid) <= 0) {
@@ -279,19 +446,22 @@ static int read_settings(struct fota_req *r, json_t *body, struct fota_rollout_r
         fota_reply_error(r, 400, "version is required (a release of the product)");
         return -1;
     }
-    if (reboot && !json_is_boolean(reboot)) {
-        fota_reply_error(r, 400, "reboot must be true or false");
-        return -1;
-    }
     w->product_id = json_integer_value(pid);
     fota_str_copy(w->version, sizeof w->version, version);
-    w->reboot = json_is_true(reboot);
     w->window = FOTA_ROLLOUT_WINDOW_DEFAULT;
     w->timeout_s = FOTA_ROLLOUT_TIMEOUT_DEFAULT;
     w->max_failures = -1;
-    if (opt_int(r, body, "window", 1, FOTA_ROLLOUT_WINDOW_MAX, &w->window) < 0 ||
+    w->max_reboots = FOTA_ROLLOUT_REBOOTS_DEFAULT;
+    w->seed = fota_rollout_plan_seed(w->product_id, version);
+    *approval = 0;
+    if (opt_bool(r, body, "reboot", &w->reboot) < 0 || opt_bool(r, body, "approval", approval) < 0 ||
+        opt_int(r, body, "window", 1, FOTA_ROLLOUT_WINDOW_MAX, &w->window) < 0 ||
         opt_int(r, body, "timeout", 10, 86400, &w->timeout_s) < 0 ||
-        opt_int(r, body, "max_failures", 0, FOTA_ROLLOUT_WINDOW_MAX, &w->max_failures) < 0)
+        opt_int(r, body, "max_failures", 0, FOTA_ROLLOUT_WINDOW_MAX, &w->max_failures) < 0 ||
+        opt_int(r, body, "health", 0, 86400, &w->health_s) < 0 ||
+        opt_int(r, body, "max_reboots", 0, 100, &w->max_reboots) < 0 ||
+        opt_int(r, body, "seed", 0, 0x7FFFFFFF, &w->seed) < 0 ||
+        parse_hours(r, json_object_get(body, "hours"), w) < 0)
         return -1;
     json_t *fj = json_object_get(body, "filter");
     char *ft = fj ? json_dumps(fj, JSON_SORT_KEYS) : NULL;
@@ -306,18 +476,20 @@ static int read_settings(struct fota_req *r, json_t *body, struct fota_rollout_r
     return 0;
 }
 
-static void create_handler(struct fota_req *r)
+struct fota_rollout *fota_rollout_create(struct fota_req *r, struct fota_rollouts *ro,
+                                         json_t *body, const int64_t *ids, size_t nids,
+                                         int64_t rollback_of)
 {
-    struct fota_rollouts *ro = r->ud;
-    struct fota_key k;
     struct fota_product prod;
     struct fota_rom rom;
     struct filter f = { 0 };
+    struct stages_req sq;
     struct fota_rollout *x = fota_rollout_new(ro);
-    json_t *body = NULL;
-    if (fota_req_admin(r, &k) < 0 || !(body = fota_req_json_body(r)) ||
-        read_settings(r, body, &x->row) < 0 ||
+    int approval = 0;
+    memset(&sq, 0, sizeof sq);
+    if (read_settings(r, body, &x->row, &approval) < 0 ||
         parse_filter(r, json_object_get(body, "filter"), &f) < 0 ||
+        parse_stages(r, json_object_get(body, "stages"), x->row.max_failures, &sq) < 0 ||
         fota_api_product_load(r, x->row.product_id, &prod) != 0)
         goto fail;
     if (r->srv->store->ops->rom_get(r->srv->store, prod.id, x->row.version, &rom) < 0) {
@@ -336,35 +508,60 @@ static void create_handler(struct fota_req *r)
                          FOTA_ROLLOUT_RUNNING_MAX);
         goto fail;
     }
-    if (select_members(r, x, &f) < 0)
+    if (select_members(r, x, &f, ids, nids) < 0)
         goto fail;
-    x->row.state = FOTA_ROLLOUT_RUNNING;
-    x->row.created = fota_clock_wall_s();
-    int rc = r->srv->store->ops->rollout_create(r->srv->store, &x->row);
+    plan_stages(x, &sq, approval);
+    struct fota_rollout_row *w = &x->row;
+    w->rollback_of = rollback_of;
+    w->created = fota_clock_wall_s();
+    w->stage = 0;
+    if (w->stages[0].approval && w->stages[0].total > 0) {
+        w->state = FOTA_ROLLOUT_APPROVAL;
+    } else {
+        w->state = FOTA_ROLLOUT_RUNNING;
+        w->stages[0].started = w->created;
+    }
+    x->open = w->hours_from == FOTA_ROLLOUT_ANY_HOUR ||
+              fota_rollout_hours_open(w->hours_from, w->hours_to, w->created);
+    int rc = r->srv->store->ops->rollout_create(r->srv->store, w);
     if (rc < 0) {
         fota_reply_error(r, 500, "cannot store the rollout: %s", fota_errname(rc));
         goto fail;
     }
     FOTA_INFO("rollout created rollout=%lld product=%lld version=%s total=%zu online=%lld "
-              "queued=%lld skipped=%lld window=%lld devices=%s", (long long)x->row.id,
-              (long long)prod.id, x->row.version, x->n, (long long)x->row.n.waiting,
-              (long long)x->row.n.queued, (long long)x->row.n.skipped, (long long)x->row.window,
-              x->pull ? "pull" : "channel");
+              "queued=%lld skipped=%lld window=%lld devices=%s stages=%d health_s=%lld%s",
+              (long long)w->id, (long long)prod.id, w->version, x->n, (long long)w->n.waiting,
+              (long long)w->n.queued, (long long)w->n.skipped, (long long)w->window,
+              x->pull ? "pull" : "channel", w->nstages, (long long)w->health_s,
+              x->open ? "" : " hours=closed");
+    fota_rollout_gate(x);   /* an empty first stage passes at once */
     fota_rollout_start(ro, x);
-    fota_reply_json(r, 202, json_pack("{s:o}", "rollout", fota_rollout_json(&x->row)));
     goto out;
 fail:
     fota_rollout_free(x);
+    x = NULL;
 out:
     json_decref(f.versions);
     free(f.ids);
+    stages_req_cleanup(&sq);
+    return x;
+}
+
+static void create_handler(struct fota_req *r)
+{
+    struct fota_key k;
+    json_t *body = NULL;
+    struct fota_rollout *x;
+    if (fota_req_admin(r, &k) < 0 || !(body = fota_req_json_body(r)))
+        return;
+    x = fota_rollout_create(r, r->ud, body, NULL, 0, 0);
+    if (x)
+        fota_reply_json(r, 202, json_pack("{s:o}", "rollout", fota_rollout_json(&x->row)));
     json_decref(body);
 }
 
-/* The rollout the path's first '*' names: from memory while it runs, else
- * from the store. 0, or a reply (400/404/500) was sent. */
-static int rollout_of(struct fota_req *r, struct fota_rollouts *ro, struct fota_rollout **live,
-                      struct fota_rollout_row *row)
+int fota_rollout_of(struct fota_req *r, struct fota_rollouts *ro, struct fota_rollout **live,
+                    struct fota_rollout_row *row)
 {
     int64_t id = fota_req_cap_id(r, 0);
     if (id < 0)
@@ -415,77 +612,56 @@ static void get_handler(struct fota_req *r)
 {
     struct fota_key k;
     struct fota_rollout *live;
-    struct fota_rollout_row row;
-    if (fota_req_admin(r, &k) == 0 && rollout_of(r, r->ud, &live, &row) == 0)
-        fota_reply_json(r, 200, json_pack("{s:o}", "rollout", fota_rollout_json(&row)));
+    struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
+    if (fota_req_admin(r, &k) == 0 && fota_rollout_of(r, r->ud, &live, row) == 0)
+        fota_reply_json(r, 200, json_pack("{s:o}", "rollout", fota_rollout_json(row)));
+    free(row);
 }
 
-/* POST /v1/rollouts/ID/cancel: stops a running rollout's pushes (see
- * fota_rollout_cancel); 409 once it has ended. */
-static void cancel_handler(struct fota_req *r)
-{
-    struct fota_key k;
-    struct fota_rollout *live;
-    struct fota_rollout_row row;
-    if (fota_req_admin(r, &k) < 0 || rollout_of(r, r->ud, &live, &row) < 0)
-        return;
-    if (!live || fota_rollout_ended(live) == (int64_t)live->n) {
-        fota_reply_error(r, 409, "rollout %lld has %s: nothing to cancel", (long long)row.id,
-                         row.state == FOTA_ROLLOUT_INTERRUPTED ? "been interrupted by a restart"
-                         : row.state == FOTA_ROLLOUT_CANCELLED ? "been cancelled and finished"
-                                                               : "finished");
-        return;
-    }
-    size_t n = live->row.state == FOTA_ROLLOUT_RUNNING ? fota_rollout_cancel(live) : 0;
-    fota_rollout_flush(live->ro); /* now, not at the next tick */
-    FOTA_INFO("rollout cancelled rollout=%lld members_cancelled=%zu in_progress=%lld",
-              (long long)live->row.id, n, (long long)live->row.n.active);
-    fota_reply_json(r, 200, json_pack("{s:o, s:I}", "rollout", fota_rollout_json(&live->row),
-                                      "cancelled_now", (json_int_t)n));
-}
-
-static json_t *member_json(const struct fota_rollout_member_row *m)
-{
-    return json_pack("{s:I, s:s, s:o, s:I}", "device_id", (json_int_t)m->device_id, "state",
-                     fota_rollout_member_state_name(m->state), "command_id",
-                     m->command_id > 0 ? json_integer(m->command_id) : json_null(), "updated",
-                     (json_int_t)m->updated);
-}
-
-/* GET /v1/rollouts/ID/devices/?limit=N&cursor=DEVICE_ID: members after
- * cursor in device id order; next_cursor is null on the last page. */
+/* GET /v1/rollouts/ID/devices/?limit=N&cursor=DEVICE_ID&state=S: members
+ * after cursor in device id order (in state S only); next_cursor is null on
+ * the last page. */
 static void devices_handler(struct fota_req *r)
 {
     struct fota_key k;
     struct fota_rollout *live;
-    struct fota_rollout_row row;
-    if (fota_req_admin(r, &k) < 0 || rollout_of(r, r->ud, &live, &row) < 0)
-        return;
+    struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
+    if (fota_req_admin(r, &k) < 0 || fota_rollout_of(r, r->ud, &live, row) < 0)
+        goto out;
     const char *ls = fota_req_query(r, "limit"), *cs = fota_req_query(r, "cursor");
+    const char *ss = fota_req_query(r, "state");
     char *e1 = NULL, *e2 = NULL;
     long long limit = ls ? strtoll(ls, &e1, 10) : MEMBERS_PAGE_DEFAULT;
     long long cursor = cs ? strtoll(cs, &e2, 10) : 0;
+    int state = ss ? fota_rollout_member_state_of(ss) : 0;
     if ((ls && (!*ls || *e1 || limit < 1 || limit > MEMBERS_PAGE_MAX)) ||
         (cs && (!*cs || *e2 || cursor < 0))) {
         fota_reply_error(r, 400, "limit must be 1..%d and cursor a device id", MEMBERS_PAGE_MAX);
-        return;
+        goto out;
+    }
+    if (ss && !state) {
+        fota_reply_error(r, 400, "state must be a member state (waiting, queued, delivered, "
+                         "acked, verifying, done, failed, timeout, deleted, cancelled)");
+        goto out;
     }
     if (live)
         fota_rollout_save_now(live);   /* the store then holds every member as it is */
     struct fota_rollout_member_row *ms = NULL;
     size_t n = 0;
-    int rc = r->srv->store->ops->rollout_members(r->srv->store, row.id, cursor, (size_t)limit,
-                                                 &ms, &n);
+    int rc = r->srv->store->ops->rollout_members(r->srv->store, row->id, cursor, state,
+                                                 (size_t)limit, &ms, &n);
     if (rc < 0) {
         fota_reply_error(r, 500, "cannot read the members: %s", fota_errname(rc));
-        return;
+        goto out;
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, member_json(&ms[i]));
+        json_array_append_new(arr, fota_rollout_member_json(&ms[i], row->health_s));
     json_t *next = n == (size_t)limit ? json_integer(ms[n - 1].device_id) : json_null();
     free(ms);
     fota_reply_json(r, 200, json_pack("{s:o, s:o}", "devices", arr, "next_cursor", next));
+out:
+    free(row);
 }
 
 int fota_rollout_api_routes(struct fota_rollouts *ro)
@@ -494,8 +670,7 @@ int fota_rollout_api_routes(struct fota_rollouts *ro)
     if (fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/", create_handler, ro) < 0 ||
         fota_http_route(srv, FOTA_M_GET, "/v1/rollouts/", list_handler, ro) < 0 ||
         fota_http_route(srv, FOTA_M_GET, "/v1/rollouts/*/", get_handler, ro) < 0 ||
-        fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/cancel", cancel_handler, ro) < 0 ||
         fota_http_route(srv, FOTA_M_GET, "/v1/rollouts/*/devices/", devices_handler, ro) < 0)
         return -1;
-    return 0;
+    return fota_rollout_ctl_routes(ro);
 }

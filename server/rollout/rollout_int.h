@@ -1,7 +1,12 @@
 /* rollout_int.h - what the rollout module's files share: the engine
- * (rollout.c: members' states, hub subscribers, batched writes, resume),
- * the pushes (rollout_push.c: template, window pump, reboots, timeouts) and
- * the REST side (rollout_api.c). Private to server/rollout. */
+ * (rollout.c: members' states, hub subscribers, batched writes), its
+ * resumption at start (rollout_resume.c), the stages (rollout_stage.c:
+ * thresholds, approvals, pauses, the maintenance window, progress samples),
+ * the health after a report (rollout_health.c), the pushes (rollout_push.c:
+ * template, window pump, reboots, timeouts), the offers of pull devices
+ * (rollout_pull.c) and the REST side (rollout_api.c: create, read;
+ * rollout_ctl.c: cancel, pause, resume, approve, roll back; rollout_json.c:
+ * the JSON views). Private to server/rollout. */
 #ifndef FOTA_ROLLOUT_INT_H
 #define FOTA_ROLLOUT_INT_H
 
@@ -16,20 +21,29 @@
 struct event;
 struct fota_devchan;
 struct fota_key_deriver;
+struct fota_req;
 
 /* One device of a rollout: 40 bytes, so a 100,000-device rollout is 4 MB.
- * state is enum fota_rollout_member_state. */
+ * state is enum fota_rollout_member_state, reason enum fota_rollout_reason. */
 struct fota_rollout_member {
     int64_t device_id;
     int64_t cmd_id;                    /* its command row; 0 none yet, -1 none possible */
     int32_t nonce;
     int32_t keygen;                    /* for the owner key in the push */
     int32_t pushed_s;                  /* second of the push, from the rollout's t0_ms */
+    int32_t since_s;                   /* second of its success report (its health time
+                                          began), from t0_ms; valid when reported */
     uint8_t state;
-    uint8_t dirty;                     /* its member row (and command row) need a write */
-    uint8_t reboot_due;                /* sys_reboot to send (rollout with reboot) */
-    uint8_t active;                    /* counts against the window */
-    uint8_t triggered;                 /* pull: its offer was triggered over MQTT */
+    uint8_t dirty;                     /* 1: its member row and command row need a write;
+                                          2: its member row only */
+    uint8_t stage;                     /* 0-based */
+    uint8_t boots;                     /* boots seen in its health time */
+    uint8_t reason;
+    uint8_t pre;                       /* its version when selected: r->pre[pre] (until stored) */
+    uint8_t reboot_due : 1;            /* sys_reboot to send (rollout with reboot) */
+    uint8_t active : 1;                /* counts against the window */
+    uint8_t triggered : 1;             /* pull: its offer was triggered over MQTT */
+    uint8_t reported : 1;              /* it reported success at since_s */
 };
 
 /* A member that came online: pushed from due_ms on (monotonic). */
@@ -38,10 +52,13 @@ struct fota_rollout_ready {
     int64_t due_ms;
 };
 
+#define FOTA_ROLLOUT_PRE_MAX 255       /* distinct versions before a rollout it remembers */
+#define FOTA_ROLLOUT_MD5_MAX 8         /* sketch MD5s of a pull release's image */
+
 struct fota_rollout {
     struct fota_rollouts *ro;
     struct fota_rollout *next;
-    struct fota_rollout_row row;       /* settings, state, counters, marks (as stored) */
+    struct fota_rollout_row row;       /* settings, state, stages, counters, marks (as stored) */
     struct fota_rollout_member *m;     /* in device id order */
     size_t n, cursor, ndirty, nreboot, need_rows;
     struct fota_rollout_ready *ready;  /* members that came online, oldest first */
@@ -55,6 +72,14 @@ struct fota_rollout {
     int pull;                          /* pull-based devices (an arduino product): offered
                                         * a command row, not pushed (rollout_pull.c) */
     int64_t grace_s;                   /* pull: the product's checkin_interval */
+    char (*pre)[FOTA_VERSION_MAX];     /* versions members ran when selected (until stored) */
+    size_t npre;
+    int open;                          /* its maintenance window was open at the last look */
+    int64_t health_next_ms;            /* the next look at its verifying members */
+    int64_t sample_min;                /* the minute of its last progress sample */
+    struct fota_rollout_counts sampled;/* the counters of that sample */
+    char md5s[FOTA_ROLLOUT_MD5_MAX][FOTA_ARDUINO_MD5_TEXT]; /* pull: its image's sketch MD5s */
+    size_t nmd5;
 };
 
 /* The module's state. */
@@ -76,6 +101,19 @@ static inline int64_t fota_rollout_ended(const struct fota_rollout *r)
     return n->succeeded + n->failed + n->timed_out + n->deleted + n->cancelled;
 }
 
+/* 1 while a member may still change: not ended (verifying included). */
+static inline int fota_rollout_member_open(int st)
+{
+    return st < FOTA_RM_DONE || st == FOTA_RM_VERIFYING;
+}
+
+/* 1 for a rollout that may still push or offer (its members not all ended). */
+static inline int fota_rollout_live(int state)
+{
+    return state == FOTA_ROLLOUT_RUNNING || state == FOTA_ROLLOUT_PAUSED ||
+           state == FOTA_ROLLOUT_APPROVAL;
+}
+
 /* rollout.c: the engine. */
 struct fota_rollout *fota_rollout_new(struct fota_rollouts *ro);
 void fota_rollout_free(struct fota_rollout *r);
@@ -84,8 +122,15 @@ void fota_rollout_free(struct fota_rollout *r);
 void fota_rollout_start(struct fota_rollouts *ro, struct fota_rollout *r);
 struct fota_rollout *fota_rollout_find(struct fota_rollouts *ro, int64_t id);
 size_t fota_rollout_running(struct fota_rollouts *ro);
+/* m enters state st; dirty: its member row, and its command row unless
+ * member_only. */
 void fota_rollout_set_state(struct fota_rollout *r, struct fota_rollout_member *m, int st);
-void fota_rollout_finish_member(struct fota_rollout *r, struct fota_rollout_member *m, int st);
+void fota_rollout_set_state_member(struct fota_rollout *r, struct fota_rollout_member *m, int st);
+/* m ends in st (DONE, FAILED with reason, TIMEOUT, DELETED, CANCELLED):
+ * counted in the rollout and its stage, its slot freed, the stages'
+ * gates looked at. */
+void fota_rollout_finish_member(struct fota_rollout *r, struct fota_rollout_member *m, int st,
+                                int reason);
 /* The member was pushed: counted as delivered and active. */
 void fota_rollout_count_delivered(struct fota_rollout *r, struct fota_rollout_member *m);
 /* Marks the moments every member was delivered / acked / finished, and the end. */
@@ -98,10 +143,73 @@ void fota_rollout_flush(struct fota_rollouts *ro);
 /* Writes r's members now, its command rows too (a read of its members follows). */
 void fota_rollout_save_now(struct fota_rollout *r);
 double fota_rollout_since_ms(const struct fota_rollout *r);
+/* Seconds since r's t0 on the monotonic clock. */
+int64_t fota_rollout_now_s(const struct fota_rollout *r);
+/* The pump and reboots run on the next loop turn. */
+void fota_rollout_act_soon(struct fota_rollouts *ro);
+/* Puts m in r's ready list: pushed or offered from due_ms on. */
+void fota_rollout_ready_add(struct fota_rollout *r, struct fota_rollout_member *m, int64_t due_ms);
+/* r's member for device_id, or NULL. */
+struct fota_rollout_member *fota_rollout_member_at(struct fota_rollout *r, int64_t device_id);
 
-/* rollout_api.c: the JSON of a rollout (docs/api.md) and a member state's name. */
+/* rollout_resume.c: the rollouts that were live when fotad stopped, rebuilt
+ * from the store. */
+void fota_rollout_resume_all(struct fota_rollouts *ro);
+
+/* rollout_stage.c: stages, approvals, pauses, the maintenance window. */
+/* 1 when m's stage has started (it may be pushed or offered). */
+int fota_rollout_eligible(const struct fota_rollout *r, const struct fota_rollout_member *m);
+/* 1 when r may start pushes or offers now: running or awaiting an
+ * approval, inside its maintenance window. */
+int fota_rollout_may_start(struct fota_rollout *r);
+/* Looks at the stages after an outcome: a stage whose failures passed its
+ * max_failures pauses the rollout; a current stage that reached its
+ * success threshold starts the next (or awaits its approval); one that
+ * ended below it pauses the rollout. */
+void fota_rollout_gate(struct fota_rollout *r);
+/* Pauses r (auto: by itself) with reason; calls back pull offers not
+ * taken. No-op unless it runs or awaits an approval. */
+void fota_rollout_pause(struct fota_rollout *r, int autom, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Resumes a paused r: failures count again from now, a stage that ended
+ * below its threshold is accepted. 0, or FOTA_EINVAL when not paused. */
+int fota_rollout_resume(struct fota_rollout *r);
+/* Approves the next stage (the one awaiting approval, or the one after a
+ * running stage: it starts now). 0, FOTA_EINVAL (paused), FOTA_ENOENT (no
+ * stage left). */
+int fota_rollout_approve(struct fota_rollout *r);
+/* A stage's failures (failed + timed out). */
+int64_t fota_rollout_stage_failures(const struct fota_rollout_stage *g);
+/* Notes an opening or closing of r's maintenance window (pull offers not
+ * taken are called back at a closing). */
+void fota_rollout_hours_tick(struct fota_rollout *r);
+/* A progress sample of r once a minute while its counters move. */
+void fota_rollout_sample(struct fota_rollout *r, int final);
+/* Builds r's single stage when its row has none (stored before stages). */
+void fota_rollout_stages_default(struct fota_rollout *r);
+
+/* rollout_health.c: the health time after a success report. */
+/* m reported success: DONE at once without a health time, else VERIFYING. */
+void fota_rollout_health_begin(struct fota_rollout *r, struct fota_rollout_member *m);
+/* A verifying member's device came online (a boot), saying version (NULL:
+ * it said none). */
+void fota_rollout_health_online(struct fota_rollout *r, struct fota_rollout_member *m,
+                                const char *version);
+/* A verifying pull member's device reported an upgrade's outcome again. */
+void fota_rollout_health_report(struct fota_rollout *r, struct fota_rollout_member *m, int ok);
+/* Ends the health times that are over. */
+void fota_rollout_health_check(struct fota_rollout *r);
+/* Pull: the sketch MD5s of r's release image (r->md5s). */
+void fota_rollout_health_setup(struct fota_rollout *r);
+
+/* rollout_json.c: the JSON views (docs/api.md). */
 json_t *fota_rollout_json(const struct fota_rollout_row *row);
+json_t *fota_rollout_member_json(const struct fota_rollout_member_row *m, int64_t health_s);
+json_t *fota_rollout_sample_json(const struct fota_rollout_sample *x);
 const char *fota_rollout_member_state_name(int st);
+/* The member state named s, or 0. */
+int fota_rollout_member_state_of(const char *s);
+const char *fota_rollout_reason_name(int reason);
 
 /* rollout_push.c */
 void fota_rollout_make_template(struct fota_rollout *r);
@@ -141,11 +249,29 @@ void fota_rollout_pull_pump(struct fota_rollout *r);
 void fota_rollout_pull_timeouts(struct fota_rollout *r);
 /* Cancels the command rows of offers the rollout calls back, now. */
 void fota_rollout_pull_call_back(struct fota_rollout *r, const int64_t *cmd_ids, size_t k);
+/* Calls back every offer not downloaded yet (a pause, a closing
+ * maintenance window): the members wait again. Returns how many. */
+size_t fota_rollout_pull_recall(struct fota_rollout *r, const char *why);
 /* After a restart: queued members whose devices are online wait for the
  * window again; offered ones keep their offer. */
 void fota_rollout_pull_resume(struct fota_rollout *r);
 
 /* rollout_api.c: adds the REST routes. 0 or -1. */
 int fota_rollout_api_routes(struct fota_rollouts *ro);
+/* The request's settings and filter made a rollout: selects its members
+ * (device_ids restricts them when non-NULL, ascending), stores it, starts
+ * it (rollback_of: the rollout it rolls back, 0 none). The new rollout (no
+ * reply sent), or NULL when an error reply was sent. Used by create and by
+ * a rollback. */
+struct fota_rollout *fota_rollout_create(struct fota_req *req, struct fota_rollouts *ro,
+                                         json_t *body, const int64_t *device_ids, size_t nids,
+                                         int64_t rollback_of);
+/* The rollout the path's first '*' names: from memory while it runs, else
+ * from the store. 0, or a reply (400/404/500) was sent. */
+int fota_rollout_of(struct fota_req *r, struct fota_rollouts *ro, struct fota_rollout **live,
+                    struct fota_rollout_row *row);
+
+/* rollout_ctl.c: the routes that act on a rollout. 0 or -1. */
+int fota_rollout_ctl_routes(struct fota_rollouts *ro);
 
 #endif

@@ -105,14 +105,31 @@ void fota_rollout_pull_call_back(struct fota_rollout *r, const int64_t *cmd_ids,
     rows_cancel(r, cmd_ids, k, "the rollout was cancelled");
 }
 
-/* A member in the ready list (due when its device showed up). */
-static void ready_add(struct fota_rollout *r, struct fota_rollout_member *m, int64_t due_ms)
+size_t fota_rollout_pull_recall(struct fota_rollout *r, const char *why)
 {
-    if (r->nready == r->capready) {
-        r->capready = r->capready ? r->capready * 2 : 64;
-        r->ready = fota_xreallocarray(r->ready, r->capready, sizeof *r->ready);
+    struct fota_rollout_counts *n = &r->row.n;
+    int64_t *back = NULL;
+    size_t k = 0;
+
+    for (size_t i = 0; i < r->n && n->active > 0; i++) {
+        struct fota_rollout_member *m = &r->m[i];
+        if (m->state != FOTA_RM_DELIVERED || m->cmd_id <= 0)
+            continue;   /* not offered, or downloading already: it goes on */
+        if (!back)
+            back = fota_xreallocarray(NULL, r->n, sizeof *back);
+        back[k++] = m->cmd_id;
+        m->cmd_id = 0;
+        m->active = 0;
+        m->triggered = 0;
+        n->active--;
+        n->delivered--;
+        n->waiting++;
+        fota_rollout_set_state(r, m, FOTA_RM_WAITING);
     }
-    r->ready[r->nready++] = (struct fota_rollout_ready){ (uint32_t)(m - r->m), due_ms };
+    if (k)
+        rows_cancel(r, back, k, why);
+    free(back);
+    return k;
 }
 
 /* Writes the command rows of the k members idx[] (one transaction; a
@@ -153,7 +170,7 @@ static int64_t offer(struct fota_rollout *r, const uint32_t *idx, size_t k)
             FOTA_WARN("rollout offer failed rollout=%lld dev=%lld reason=\"its command row "
                       "cannot be written\"", (long long)r->row.id, (long long)m->device_id);
             r->row.n.waiting--;
-            fota_rollout_finish_member(r, m, FOTA_RM_FAILED);
+            fota_rollout_finish_member(r, m, FOTA_RM_FAILED, FOTA_RR_PUSH);
             continue;
         }
         struct fota_hub_offer ev = { m->device_id, r->row.product_id, r->row.version };
@@ -191,7 +208,7 @@ void fota_rollout_pull_pump(struct fota_rollout *r)
     uint32_t *idx;
     size_t k, ready_used = 0;
 
-    if (room <= 0 || r->row.state != FOTA_ROLLOUT_RUNNING)
+    if (room <= 0 || !fota_rollout_may_start(r))
         return;
     idx = fota_xreallocarray(NULL, (size_t)(room < (int64_t)r->n ? room : (int64_t)r->n) + 1,
                              sizeof *idx);
@@ -203,12 +220,12 @@ void fota_rollout_pull_pump(struct fota_rollout *r)
         while (ready_used < r->nready && r->ready[ready_used].due_ms <= now &&
                (int64_t)k < room) {
             struct fota_rollout_member *m = &r->m[r->ready[ready_used++].idx];
-            if (m->state == FOTA_RM_WAITING)
+            if (m->state == FOTA_RM_WAITING && fota_rollout_eligible(r, m))
                 idx[k++] = (uint32_t)(m - r->m);
         }
         while (r->cursor < r->n && (int64_t)k < room) {
             struct fota_rollout_member *m = &r->m[r->cursor++];
-            if (m->state == FOTA_RM_WAITING)
+            if (m->state == FOTA_RM_WAITING && fota_rollout_eligible(r, m))
                 idx[k++] = (uint32_t)(m - r->m);
         }
         if (k == 0)
@@ -239,7 +256,7 @@ static void withdraw(struct fota_rollout *r, struct fota_rollout_member *m)
     if (m->triggered) {
         n->waiting++;
         fota_rollout_set_state(r, m, FOTA_RM_WAITING);
-        ready_add(r, m, fota_clock_mono_ms());
+        fota_rollout_ready_add(r, m, fota_clock_mono_ms());
     } else {
         n->queued++;
         fota_rollout_set_state(r, m, FOTA_RM_QUEUED);
@@ -277,7 +294,7 @@ void fota_rollout_pull_timeouts(struct fota_rollout *r)
                   (long long)r->row.id, (long long)m->device_id,
                   m->state == FOTA_RM_DELIVERED ? "offered" : "downloaded",
                   (long long)(now_s - m->pushed_s));
-        fota_rollout_finish_member(r, m, FOTA_RM_TIMEOUT);
+        fota_rollout_finish_member(r, m, FOTA_RM_TIMEOUT, FOTA_RR_NONE);
     }
     fota_rollout_marks(r);
 }

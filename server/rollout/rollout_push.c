@@ -95,7 +95,7 @@ static int push_member(struct fota_rollout *r, struct fota_rollout_member *m)
         FOTA_WARN("rollout push failed rollout=%lld dev=%lld error=%s", (long long)r->row.id,
                   (long long)m->device_id, fota_errname(rc));
         r->row.n.waiting--;
-        fota_rollout_finish_member(r, m, FOTA_RM_FAILED);
+        fota_rollout_finish_member(r, m, FOTA_RM_FAILED, FOTA_RR_PUSH);
         return 0;
     }
     fota_rollout_count_delivered(r, m);
@@ -107,7 +107,7 @@ static int push_member(struct fota_rollout *r, struct fota_rollout_member *m)
 void fota_rollout_pump(struct fota_rollout *r)
 {
     r->pumped = 1;
-    if (r->row.state != FOTA_ROLLOUT_RUNNING)
+    if (!fota_rollout_may_start(r))
         return;
     if (r->pull) {
         fota_rollout_pull_pump(r);
@@ -119,8 +119,8 @@ void fota_rollout_pump(struct fota_rollout *r)
     /* Members that came online first (they waited longest), then the rest in id order. */
     while (k < r->nready && r->ready[k].due_ms <= now && room_used < r->row.window) {
         struct fota_rollout_member *m = &r->m[r->ready[k++].idx];
-        if (m->state == FOTA_RM_WAITING)
-            room_used += push_member(r, m);
+        if (m->state == FOTA_RM_WAITING && fota_rollout_eligible(r, m))
+            room_used += push_member(r, m); /* a later stage's member: found by the cursor */
     }
     if (k > 0) {
         memmove(r->ready, r->ready + k, (r->nready - k) * sizeof *r->ready);
@@ -128,7 +128,7 @@ void fota_rollout_pump(struct fota_rollout *r)
     }
     while (r->cursor < r->n && room_used < r->row.window) {
         struct fota_rollout_member *m = &r->m[r->cursor++];
-        if (m->state == FOTA_RM_WAITING)
+        if (m->state == FOTA_RM_WAITING && fota_rollout_eligible(r, m))
             room_used += push_member(r, m);
     }
     fota_rollout_marks(r);
@@ -156,6 +156,6 @@ void fota_rollout_check_timeouts(struct fota_rollout *r)
     for (size_t i = 0; i < r->n && r->row.n.active > 0; i++) {
         struct fota_rollout_member *m = &r->m[i];
         if (m->active && now_s >= (int64_t)m->pushed_s + r->row.timeout_s)
-            fota_rollout_finish_member(r, m, FOTA_RM_TIMEOUT);
+            fota_rollout_finish_member(r, m, FOTA_RM_TIMEOUT, FOTA_RR_NONE);
     }
 }

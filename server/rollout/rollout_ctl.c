@@ -1,0 +1,329 @@
+/* rollout_ctl.c - what acts on a rollout over REST (docs/api.md,
+ * "Rollouts"): POST /v1/rollouts/ID/cancel stops its pushes, /pause and
+ * /resume hold and release them, /approve starts its next stage, /rollback
+ * puts the failed (or all upgraded) devices back on the version each ran
+ * before, as new rollouts linked to it; GET /v1/rollouts/ID/progress is its
+ * counters over time. Admin key; every change is written at once. */
+#include "rollout_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "clock.h"
+#include "fota_str.h"
+#include "http.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define ROLLBACK_GROUPS_MAX 8     /* previous versions one rollback goes back to */
+#define LEFT_OUT_SHOWN      100
+
+/* The live rollout a control route names, or NULL with a reply sent (404,
+ * or 409 naming how it ended). */
+static struct fota_rollout *live_one(struct fota_req *r, const char *what)
+{
+    struct fota_key k;
+    struct fota_rollout *live = NULL;
+    struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
+    if (fota_req_admin(r, &k) < 0 || fota_rollout_of(r, r->ud, &live, row) < 0) {
+        free(row);
+        return NULL;
+    }
+    if (!live || fota_rollout_ended(live) == (int64_t)live->n) {
+        fota_reply_error(r, 409, "rollout %lld has %s: nothing to %s", (long long)row->id,
+                         row->state == FOTA_ROLLOUT_INTERRUPTED ? "been interrupted by a restart"
+                         : row->state == FOTA_ROLLOUT_CANCELLED ? "been cancelled and finished"
+                                                                : "finished",
+                         what);
+        live = NULL;
+    }
+    free(row);
+    return live;
+}
+
+static void reply_rollout(struct fota_req *r, struct fota_rollout *x, const char *key, int64_t v)
+{
+    fota_rollout_flush(x->ro); /* now, not at the next tick */
+    json_t *j = json_pack("{s:o}", "rollout", fota_rollout_json(&x->row));
+    if (key)
+        json_object_set_new(j, key, json_integer(v));
+    fota_reply_json(r, 200, j);
+}
+
+/* POST /v1/rollouts/ID/cancel: stops a live rollout's pushes (see
+ * fota_rollout_cancel); 409 once it has ended. */
+static void cancel_handler(struct fota_req *r)
+{
+    struct fota_rollout *x = live_one(r, "cancel");
+    if (!x)
+        return;
+    size_t n = fota_rollout_live(x->row.state) ? fota_rollout_cancel(x) : 0;
+    FOTA_INFO("rollout cancelled rollout=%lld members_cancelled=%zu in_progress=%lld",
+              (long long)x->row.id, n, (long long)x->row.n.active);
+    reply_rollout(r, x, "cancelled_now", (int64_t)n);
+}
+
+static void pause_handler(struct fota_req *r)
+{
+    struct fota_rollout *x = live_one(r, "pause");
+    if (!x)
+        return;
+    if (x->row.state == FOTA_ROLLOUT_CANCELLING) {
+        fota_reply_error(r, 409, "rollout %lld is cancelling", (long long)x->row.id);
+        return;
+    }
+    fota_rollout_pause(x, 0, "paused by request");   /* paused already: as it is */
+    reply_rollout(r, x, NULL, 0);
+}
+
+static void resume_handler(struct fota_req *r)
+{
+    struct fota_rollout *x = live_one(r, "resume");
+    if (!x)
+        return;
+    if (fota_rollout_resume(x) < 0) {
+        fota_reply_error(r, 409, "rollout %lld is not paused", (long long)x->row.id);
+        return;
+    }
+    reply_rollout(r, x, NULL, 0);
+}
+
+static void approve_handler(struct fota_req *r)
+{
+    struct fota_rollout *x = live_one(r, "approve");
+    if (!x)
+        return;
+    int rc = x->row.state == FOTA_ROLLOUT_CANCELLING ? FOTA_ENOENT : fota_rollout_approve(x);
+    if (rc == FOTA_EINVAL) {
+        fota_reply_error(r, 409, "rollout %lld is paused: resume it first", (long long)x->row.id);
+        return;
+    }
+    if (rc < 0) {
+        fota_reply_error(r, 409, "rollout %lld has no stage left to approve", (long long)x->row.id);
+        return;
+    }
+    FOTA_INFO("rollout approved rollout=%lld stage=%d", (long long)x->row.id, x->row.stage + 1);
+    reply_rollout(r, x, NULL, 0);
+}
+
+static void progress_handler(struct fota_req *r)
+{
+    struct fota_key k;
+    struct fota_rollout *live;
+    struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
+    struct fota_rollout_sample *xs = NULL;
+    size_t n = 0;
+    if (fota_req_admin(r, &k) < 0 || fota_rollout_of(r, r->ud, &live, row) < 0)
+        goto out;
+    int rc = r->srv->store->ops->rollout_samples(r->srv->store, row->id, &xs, &n);
+    if (rc < 0) {
+        fota_reply_error(r, 500, "cannot read the progress: %s", fota_errname(rc));
+        goto out;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, fota_rollout_sample_json(&xs[i]));
+    if (live) { /* and now */
+        struct fota_rollout_sample now = { row->id, fota_clock_wall_s(), row->n };
+        if (n == 0 || xs[n - 1].t < now.t)
+            json_array_append_new(arr, fota_rollout_sample_json(&now));
+    }
+    fota_reply_json(r, 200, json_pack("{s:I, s:o}", "rollout_id", (json_int_t)row->id,
+                                      "progress", arr));
+out:
+    free(xs);
+    free(row);
+}
+
+/* ---- roll back ------------------------------------------------------------ */
+
+/* The devices of one previous version. */
+struct group {
+    char version[FOTA_VERSION_MAX];
+    int64_t *ids;
+    size_t n;
+};
+
+static int member_chosen(const struct fota_rollout_member_row *m, int upgraded)
+{
+    if (upgraded)
+        return m->reported > 0;
+    return m->state == FOTA_RM_FAILED || m->state == FOTA_RM_TIMEOUT;
+}
+
+/* Why a chosen member cannot go back, or NULL. */
+static const char *left_out(struct fota_store *st, const struct fota_rollout_row *row,
+                            const struct fota_rollout_member_row *m)
+{
+    struct fota_rom rom;
+    if (!m->pre_version[0])
+        return "its version before the rollout is unknown";
+    if (strcmp(m->pre_version, row->version) == 0)
+        return "it ran the rollout's version before";
+    if (st->ops->rom_get(st, row->product_id, m->pre_version, &rom) != 0)
+        return "its previous version is no release of the product";
+    return NULL;
+}
+
+/* Groups the chosen members by previous version; the others go to out. */
+static int group_members(struct fota_store *st, const struct fota_rollout_row *row,
+                         const struct fota_rollout_member_row *ms, size_t nm, int upgraded,
+                         struct group *g, size_t *ng, json_t *out, size_t *nout)
+{
+    for (size_t i = 0; i < nm; i++) {
+        if (!member_chosen(&ms[i], upgraded))
+            continue;
+        const char *why = left_out(st, row, &ms[i]);
+        size_t k = 0;
+        while (!why && k < *ng && strcmp(g[k].version, ms[i].pre_version) != 0)
+            k++;
+        if (!why && k == *ng && *ng == ROLLBACK_GROUPS_MAX)
+            why = "the rollback goes back to more previous versions than it can at once";
+        if (why) {
+            if ((*nout)++ < LEFT_OUT_SHOWN)
+                json_array_append_new(out, json_pack("{s:I, s:s}", "device_id",
+                                                     (json_int_t)ms[i].device_id, "reason", why));
+            continue;
+        }
+        if (k == *ng) {
+            fota_str_copy(g[k].version, sizeof g[k].version, ms[i].pre_version);
+            g[k].ids = fota_xreallocarray(NULL, nm, sizeof *g[k].ids);
+            (*ng)++;
+        }
+        g[k].ids[g[k].n++] = ms[i].device_id; /* device id order: ms is */
+    }
+    return 0;
+}
+
+/* The body of a group's rollout: the rolled-back rollout's settings, the
+ * request's overrides. */
+static json_t *group_body(const struct fota_rollout_row *row, const struct group *g,
+                          json_t *req)
+{
+    json_t *b = json_pack("{s:I, s:s, s:b, s:I, s:I, s:I, s:I}", "product_id",
+                          (json_int_t)row->product_id, "version", g->version, "reboot",
+                          row->reboot, "window", (json_int_t)row->window, "timeout",
+                          (json_int_t)row->timeout_s, "health", (json_int_t)row->health_s,
+                          "max_reboots", (json_int_t)row->max_reboots);
+    const char *key;
+    json_t *v;
+    json_object_foreach(req, key, v) {
+        if (strcmp(key, "devices") != 0)
+            json_object_set(b, key, v);
+    }
+    return b;
+}
+
+/* POST /v1/rollouts/ID/rollback {"devices": "failed" | "upgraded", ...}:
+ * each previous version of the chosen devices gets a rollout of them,
+ * linked to it; the rollout itself stops first (cancelled, when it still
+ * runs). Nothing changes when no device can go back (409). */
+static void rollback_handler(struct fota_req *r)
+{
+    struct fota_rollouts *ro = r->ud;
+    struct fota_store *st = r->srv->store;
+    struct fota_key k;
+    struct fota_rollout *live;
+    struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
+    struct fota_rollout_member_row *ms = NULL;
+    struct group g[ROLLBACK_GROUPS_MAX];
+    size_t nm = 0, ng = 0, nout = 0, chosen = 0;
+    json_t *body = NULL, *out = json_array(), *made = json_array();
+    memset(g, 0, sizeof g);
+    if (fota_req_admin(r, &k) < 0 || fota_rollout_of(r, ro, &live, row) < 0)
+        goto done;
+    body = evbuffer_get_length(evhttp_request_get_input_buffer(r->ev)) ? fota_req_json_body(r)
+                                                                        : json_object();
+    if (!body)
+        goto done;
+    const char *which = json_string_value(json_object_get(body, "devices"));
+    json_t *allowed = json_pack("[s, s, s, s, s, s, s, s]", "devices", "reboot", "window",
+                                "timeout", "health", "max_reboots", "hours", "max_failures");
+    const char *key;
+    json_t *v;
+    size_t i;
+    json_object_foreach(body, key, v) {
+        int ok = 0;
+        json_t *a;
+        json_array_foreach(allowed, i, a) ok = ok || strcmp(key, json_string_value(a)) == 0;
+        if (!ok) {
+            json_decref(allowed);
+            fota_reply_error(r, 400, "unknown key \"%.40s\" (devices, reboot, window, timeout, "
+                             "health, max_reboots, hours, max_failures)", key);
+            goto done;
+        }
+    }
+    json_decref(allowed);
+    if (json_object_get(body, "devices") && (!which || (strcmp(which, "failed") != 0 &&
+                                                        strcmp(which, "upgraded") != 0))) {
+        fota_reply_error(r, 400, "devices must be \"failed\" or \"upgraded\"");
+        goto done;
+    }
+    int upgraded = which && strcmp(which, "upgraded") == 0;
+    if (live) {
+        fota_rollout_save_now(live);
+        *row = live->row;
+    }
+    int rc = st->ops->rollout_members(st, row->id, 0, 0, 0, &ms, &nm);
+    if (rc < 0) {
+        fota_reply_error(r, 500, "cannot read the members: %s", fota_errname(rc));
+        goto done;
+    }
+    group_members(st, row, ms, nm, upgraded, g, &ng, out, &nout);
+    for (size_t j = 0; j < ng; j++)
+        chosen += g[j].n;
+    if (chosen == 0) {
+        fota_reply_error(r, 409, "rollout %lld has no %s devices to roll back%s",
+                         (long long)row->id, upgraded ? "upgraded" : "failed",
+                         nout ? " (none has a previous version to go back to)" : "");
+        goto done;
+    }
+    if (fota_rollout_running(ro) + ng > FOTA_ROLLOUT_RUNNING_MAX) {
+        fota_reply_error(r, 429, "%d rollouts are running; wait for one to finish",
+                         FOTA_ROLLOUT_RUNNING_MAX);
+        goto done;
+    }
+    if (live && fota_rollout_live(live->row.state)) {
+        size_t n = fota_rollout_cancel(live);   /* its members not started yet stay where they are */
+        fota_rollout_flush(ro);
+        FOTA_INFO("rollout cancelled rollout=%lld members_cancelled=%zu reason=\"rolled back\"",
+                  (long long)row->id, n);
+    }
+    for (size_t j = 0; j < ng; j++) {
+        json_t *b = group_body(row, &g[j], body);
+        struct fota_rollout *x = fota_rollout_create(r, ro, b, g[j].ids, g[j].n, row->id);
+        json_decref(b);
+        if (!x)
+            goto done;   /* replied (a bad override: the first group is refused) */
+        json_array_append_new(made, fota_rollout_json(&x->row));
+    }
+    FOTA_INFO("rollout rolled back rollout=%lld devices=%s chosen=%zu rollouts=%zu left_out=%zu",
+              (long long)row->id, upgraded ? "upgraded" : "failed", chosen, ng, nout);
+    fota_reply_json(r, 202, json_pack("{s:O, s:I, s:O, s:I}", "rollouts", made, "devices",
+                                      (json_int_t)chosen, "left_out", out, "left_out_total",
+                                      (json_int_t)nout));
+done:
+    for (size_t j = 0; j < ng; j++)
+        free(g[j].ids);
+    free(ms);
+    free(row);
+    json_decref(body);
+    json_decref(out);
+    json_decref(made);
+}
+
+int fota_rollout_ctl_routes(struct fota_rollouts *ro)
+{
+    struct fota_server *srv = ro->srv;
+    if (fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/cancel", cancel_handler, ro) < 0 ||
+        fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/pause", pause_handler, ro) < 0 ||
+        fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/resume", resume_handler, ro) < 0 ||
+        fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/approve", approve_handler, ro) < 0 ||
+        fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/rollback", rollback_handler, ro) < 0 ||
+        fota_http_route(srv, FOTA_M_GET, "/v1/rollouts/*/progress", progress_handler, ro) < 0)
+        return -1;
+    return 0;
+}
