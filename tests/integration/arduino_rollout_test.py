@@ -70,21 +70,24 @@ def test_window_and_confirmation(d):
 
 def test_max_failures_and_cancel(d):
     """A device that downloads and still runs the old image confirm_after later has failed; with
-    max_failures 0 that halts the rollout: members not offered and offers not downloaded yet
-    end cancelled, and their devices get 304 again."""
+    max_failures 0 that pauses the rollout: offers not downloaded yet are called back (their
+    members wait again) and their devices get 304; cancelling the paused rollout ends the
+    members never offered as cancelled."""
     p, key, imgs, devs = fleet(d, 6, "halt", confirm_after=0)
     r = rollout_create(d, p["id"], "2.0.0", window=3, max_failures=0)
     wait_rollout(d, r["id"], lambda x: x["in_progress"] == 3, "offers 3")
     bad = next(dev for dev in devs if dev.checkin(reboot=False).status == 200)
     bad.staged = None                   # it refused the image: still the old one
     a = bad.checkin()
-    r = wait_rollout(d, r["id"], lambda x: x["state"] in ("cancelled", "cancelling"), "halted")
-    check(r["halted"] and r["failed"] == 1, "halted by its failure: %r" % r)
-    check(r["cancelled"] == 5 and r["in_progress"] == 0, "the rest called back: %r" % r)
-    check(r["state"] == "cancelled", "ended: %r" % r)
+    r = wait_rollout(d, r["id"], lambda x: x["state"] == "paused", "paused")
+    check(r["halted"] and r["failed"] == 1 and r["paused"]["auto"], "paused by its failure: %r" % r)
+    check(r["waiting"] == 5 and r["in_progress"] == 0, "the offers called back: %r" % r)
     for dev in devs:
         a = dev.checkin(reboot=False)
-        check(a.status == 304, "after the halt %s gets %s" % (dev.mac, a.status_line))
+        check(a.status == 304, "while paused %s gets %s" % (dev.mac, a.status_line))
+    st, _, j = d.api("POST", "/v1/rollouts/%d/cancel" % r["id"])
+    check(st == 200 and j["cancelled_now"] == 5 and j["rollout"]["state"] == "cancelled",
+          "cancel the paused rollout %d %r" % (st, j))
     st = {m["state"] for m in rollout_members(d, r["id"]).values()}
     check(st == {"failed", "cancelled"}, "member states %r" % st)
 
@@ -207,5 +210,63 @@ def test_explicit_upgrade_holds(d):
           commands(d, other.id)[-1])
 
 
+def test_stages_health_and_rollback(d):
+    """Two stages (one device, then the rest after an approval) with a health time of 2 s on a
+    product whose devices check in every 2 s: a device counts as upgraded once it checked in
+    again on the new image after its health time; one that comes back with the old image, or
+    never checks in again, has failed. A rollback of every upgraded device offers them the
+    version they ran before, as a rollout linked to this one."""
+    p, key, imgs, devs = fleet(d, 4, "hlth", checkin_interval=2)
+    r = rollout_create(d, p["id"], "2.0.0", window=4, health=2, stages=[
+        {"count": 1}, {"percent": 100, "approval": True}])
+    check([g["total"] for g in r["stages"]] == [1, 3], "stages %r" % r["stages"])
+    wait_rollout(d, r["id"], lambda x: x["in_progress"] == 1, "stage 1 offered")
+    first = next(dev for dev in devs if dev.checkin(reboot=False).status == 200)
+    first.reboot()
+    check(first.checkin().status == 304, "confirmed")
+    wait_rollout(d, r["id"], lambda x: x["verifying"] == 1 and x["succeeded"] == 0, "verifying")
+
+    def healthy_after(keep, rid, pred, what):
+        def step():
+            for dev in keep:
+                dev.checkin()
+            x = rollout_get(d, rid)
+            return x if pred(x) else None
+        return wait_for(step, 20, what, interval=0.3)
+    x = healthy_after([first], r["id"], lambda x: x["state"] == "awaiting_approval",
+                      "stage 1 healthy, stage 2 awaits its approval")
+    check(x["succeeded"] == 1 and x["stage"] == 2, "%r" % x)
+    others = [dev for dev in devs if dev is not first]
+    for dev in others:
+        check(dev.checkin(reboot=False).status == 304, "not offered before the approval")
+    st, _, j = d.api("POST", "/v1/rollouts/%d/approve" % r["id"])
+    check(st == 200 and j["rollout"]["state"] == "running", "approve %d %r" % (st, j))
+    wait_rollout(d, r["id"], lambda x: x["in_progress"] == 3, "stage 2 offered")
+    back, silent, good = others
+    for dev in others:
+        check(dev.checkin().status == 200, "downloads")
+        check(dev.checkin().status == 304, "confirmed")
+    wait_rollout(d, r["id"], lambda x: x["verifying"] == 3, "three verifying")
+    back.image = imgs[0]                # it booted the old image again
+    x = healthy_after([first, back, good], r["id"], lambda x: x["state"] == "finished",
+                      "the rollout finished")
+    m = rollout_members(d, r["id"])
+    got = {dev.mac: (m[dev.id]["state"], m[dev.id]["reason"]) for dev in devs}
+    check(got == {first.mac: ("done", None), good.mac: ("done", None),
+                  back.mac: ("failed", "old_version"), silent.mac: ("failed", "silent")},
+          "outcomes %r" % got)
+    check(x["succeeded"] == 2 and x["failed"] == 2, "%r" % x)
+    # roll every upgraded device back to 1.0.0
+    st, _, j = d.api("POST", "/v1/rollouts/%d/rollback" % r["id"], {"devices": "upgraded"})
+    check(st == 202 and j["devices"] == 4 and len(j["rollouts"]) == 1, "rollback %d %r" % (st, j))
+    y = j["rollouts"][0]
+    check(y["version"] == "1.0.0" and y["rollback_of"] == r["id"] and y["health"] == 2, "%r" % y)
+    wait_rollout(d, y["id"], lambda x: x["in_progress"] > 0, "rollback offered")
+    a = good.checkin(reboot=False)
+    check(a.status == 200 and md5(a.body) == md5(imgs[0]), "served 1.0.0 again: %s" %
+          a.status_line)
+
+
 run_tests([test_window_and_confirmation, test_max_failures_and_cancel,
-           test_silent_device_stays_waiting, test_restart_resumes, test_explicit_upgrade_holds])
+           test_silent_device_stays_waiting, test_restart_resumes, test_explicit_upgrade_holds,
+           test_stages_health_and_rollback])

@@ -160,7 +160,7 @@ def test_fanout():
                  "--device-port", str(d.ports["device"]), "--key", d.admin_key, "--product",
                  str(pid), "--profile", "nonos", "--devices", str(N), "--upgrade-to", V2,
                  "--initial-version", V1, "--await-push", "--source-addrs", "3", "--json",
-                 "--time-scale", "20", "--timeout", "90"],
+                 "--time-scale", "20", "--timeout", "90", "--hold", "20"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
                 def online():
@@ -180,12 +180,16 @@ def test_fanout():
                                                            "online": True}})
                 check(s == 202 and j["rollout"]["total"] == 0, "offline ids, online only: %r" % j)
 
-                # the real one: every online device on V1, five at a time, rebooted by fotad
-                s, _, j = start(d, pid, {"version": V2, "reboot": True, "window": 5,
+                # the real one: every online device on V1, five at a time, rebooted by fotad, in
+                # three stages (10 %, 50 %, all), each device counted once it came back after
+                # its reboot and stayed connected for 2 s
+                s, _, j = start(d, pid, {"version": V2, "reboot": True, "window": 5, "health": 2,
+                                 "stages": [{"percent": 10}, {"percent": 50}, {"percent": 100}],
                                  "filter": {"online": True, "rom_version": [V1, "v0.9"]}})
                 check(s == 202, "upgrade job: %d %r" % (s, j))
                 jid = j["rollout"]["id"]
                 check(j["rollout"]["total"] == N and j["rollout"]["state"] == "running", "job: %r" % j)
+                check([g["total"] for g in j["rollout"]["stages"]] == [2, 8, 10], "%r" % j)
                 peak = [0]
 
                 def done():
@@ -198,6 +202,8 @@ def test_fanout():
                 check(peak[0] <= 5, "window of 5 exceeded: %d upgrading at once" % peak[0])
                 check(x["delivered"] == N and x["acked"] == N and x["state"] == "finished",
                       "final counters: %r" % x)
+                check([g["succeeded"] for g in x["stages"]] == [2, 8, 10] and
+                      all(g["started"] for g in x["stages"]), "stages: %r" % x["stages"])
                 check(all(x["elapsed_ms"][k] is not None for k in ("delivered", "acked",
                                                                    "finished")), "%r" % x)
                 out, err = sim.communicate(timeout=60)
@@ -346,8 +352,9 @@ def test_cancel():
 
 def test_max_failures():
     """A health gate: window 1 over three online stock devices with max_failures 0. The first
-    device refuses the push (D4 status 500): the job halts at once, the two others are never
-    pushed (cancelled), "halted" is true and the job is cancelled."""
+    device refuses the push (D4 status 500): the rollout pauses at once ("halted", the reason
+    named), the two others are not pushed and stay waiting. Resumed, failures count again from
+    then: the two others are pushed one at a time, report, and the rollout finishes."""
     with stock_fleet(3, 3, "h", 40) as (d, pid, regs, devs):
         for bad in (-1, "2", 100001):
             s, _, j = start(d, pid, {"version": V2, "max_failures": bad})
@@ -361,12 +368,27 @@ def test_max_failures():
         check('"action": "sys_upgrade"' in push, "first push %r" % push)
         devs[0].send('{"status": 500, "nonce": %d, "deliver_to_device": true}\n' %
                      parse_nonce(push))
-        wait_for(lambda: rollout(d, jid)["state"] == "cancelled", 5, "the job halted")
+        wait_for(lambda: rollout(d, jid)["state"] == "paused", 5, "the rollout paused")
         x = rollout(d, jid)
-        check(x["halted"] is True and x["failed"] == 1 and x["cancelled"] == 2 and
-              x["delivered"] == 1 and x["succeeded"] == 0, "%r" % x)
-        d.wait_log(r"rollout halted rollout=%d failed=1 timed_out=0 max_failures=0 "
-                   r"members_cancelled=2" % jid)
+        check(x["halted"] is True and x["failed"] == 1 and x["waiting"] == 2 and
+              x["delivered"] == 1 and x["succeeded"] == 0 and x["cancelled"] == 0 and
+              x["paused"]["auto"] is True and "max_failures 0" in x["paused"]["reason"], "%r" % x)
+        d.wait_log(r"rollout paused rollout=%d stage=1 by=itself" % jid)
+        check(members(d, jid)[regs[1]["device"]["id"]] == "waiting", "not pushed while paused")
+        s, _, j = d.api("POST", "/v1/rollouts/%d/approve" % jid)
+        check(s == 409 and "resume" in j["message"], "approve while paused %d %r" % (s, j))
+        s, _, j = d.api("POST", "/v1/rollouts/%d/resume" % jid)
+        check(s == 200 and j["rollout"]["state"] == "running" and j["rollout"]["halted"] is False
+              and j["rollout"]["paused"] is None, "resume %d %r" % (s, j))
+        s, _, j = d.api("POST", "/v1/rollouts/%d/resume" % jid)
+        check(s == 409, "resume a running rollout %d %r" % (s, j))
+        for i in (1, 2):
+            push = devs[i].recv_msg()
+            check('"action": "sys_upgrade"' in push, "push %d after the resume %r" % (i, push))
+            report(devs[i], regs[i])
+        wait_for(lambda: rollout(d, jid)["state"] == "finished", 5, "the rollout finished")
+        x = rollout(d, jid)
+        check(x["succeeded"] == 2 and x["failed"] == 1 and x["halted"] is False, "%r" % x)
 
 
 def identify(d, reg, nonce):
