@@ -3,7 +3,8 @@
  * /resume hold and release them, /approve starts its next stage, /rollback
  * puts the failed (or all upgraded) devices back on the version each ran
  * before, as new rollouts linked to it; GET /v1/rollouts/ID/progress is its
- * counters over time. Admin key; every change is written at once. */
+ * counters over time. Admin key; every change is written at once. Test
+ * builds add POST /v1/test/clock (below). */
 #include "rollout_int.h"
 
 #include <stdlib.h>
@@ -315,9 +316,38 @@ done:
     json_decref(made);
 }
 
+#ifdef FOTA_TEST_HOOKS
+/* POST /v1/test/clock {"advance_ms": N} (admin key), in test builds only
+ * (FOTA_TEST_HOOKS: the sanitizer trees): moves fotad's clocks forward
+ * (clock.h), so the tests of health times, timeouts and maintenance
+ * windows do not wait for them; the rollouts look on their next tick. */
+static void test_clock_handler(struct fota_req *r)
+{
+    struct fota_key k;
+    json_t *body = NULL;
+    if (fota_req_admin(r, &k) < 0 || !(body = fota_req_json_body(r)))
+        return;
+    json_t *v = json_object_get(body, "advance_ms");
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > 366LL * 86400 * 1000) {
+        fota_reply_error(r, 400, "advance_ms must be an integer 0..31622400000");
+    } else {
+        fota_clock_advance_ms(json_integer_value(v));
+        FOTA_WARN("test clock advanced ms=%lld", (long long)json_integer_value(v));
+        fota_rollout_act_soon(r->ud);
+        fota_reply_json(r, 200, json_pack("{s:I}", "wall_ms", (json_int_t)fota_clock_wall_ms()));
+    }
+    json_decref(body);
+}
+#endif
+
 int fota_rollout_ctl_routes(struct fota_rollouts *ro)
 {
     struct fota_server *srv = ro->srv;
+#ifdef FOTA_TEST_HOOKS
+    if (fota_http_route(srv, FOTA_M_POST, "/v1/test/clock", test_clock_handler, ro) < 0)
+        return -1;
+#endif
     if (fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/cancel", cancel_handler, ro) < 0 ||
         fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/pause", pause_handler, ro) < 0 ||
         fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/resume", resume_handler, ro) < 0 ||

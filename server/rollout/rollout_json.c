@@ -113,7 +113,7 @@ static json_t *hours_json(const struct fota_rollout_row *w)
 {
     if (w->hours_from == FOTA_ROLLOUT_ANY_HOUR)
         return json_null();
-    char from[8], to[8];
+    char from[16], to[16];
     snprintf(from, sizeof from, "%02d:%02d", w->hours_from / 60, w->hours_from % 60);
     snprintf(to, sizeof to, "%02d:%02d", w->hours_to / 60, w->hours_to % 60);
     int64_t now = fota_clock_wall_s();

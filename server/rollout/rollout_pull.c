@@ -316,7 +316,7 @@ void fota_rollout_pull_resume(struct fota_rollout *r)
         if (!s)
             continue;
         if (m->active)
-            m->triggered = s->mqtt;
+            m->triggered = s->mqtt != 0;
         else if (m->state == FOTA_RM_QUEUED && s->online) {
             r->row.n.queued--;
             r->row.n.waiting++;

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "rollout_plan.h"
 #include "xmalloc.h"
 
 static int cmp_dev(const void *a, const void *b)
@@ -77,6 +78,8 @@ static void resume_one(struct fota_rollouts *ro, const struct fota_rollout_row *
     r->n = nm;
     r->cursor = 0;                     /* waiting members are found again as their devices connect */
     r->stored = r->pumped = 1;
+    r->open = row->hours_from == FOTA_ROLLOUT_ANY_HOUR ||
+              fota_rollout_hours_open(row->hours_from, row->hours_to, fota_clock_wall_s());
     fota_rollout_stages_default(r);
     struct fota_rollout_counts *n = &r->row.n;
     n->waiting = n->queued = n->active = n->verifying = 0;
