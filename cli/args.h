@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#define FOTA_CLI_ARGS_MAX_OPTS 16   /* rows of one command's table */
+#define FOTA_CLI_ARGS_MAX_OPTS 24   /* rows of one command's table */
 #define FOTA_CLI_ARGS_MAX_POS  64   /* positional arguments */
 
 /* One option. A table of them ends with a row whose name is NULL. */

@@ -51,6 +51,10 @@ int fota_cli_cmd_rollout_start(struct fota_cli_ctx *c);
 int fota_cli_cmd_rollout_list(struct fota_cli_ctx *c);
 int fota_cli_cmd_rollout_show(struct fota_cli_ctx *c);
 int fota_cli_cmd_rollout_cancel(struct fota_cli_ctx *c);
+int fota_cli_cmd_rollout_approve(struct fota_cli_ctx *c);
+int fota_cli_cmd_rollout_pause(struct fota_cli_ctx *c);
+int fota_cli_cmd_rollout_resume(struct fota_cli_ctx *c);
+int fota_cli_cmd_rollout_rollback(struct fota_cli_ctx *c);
 
 /* cmd_backup.c */
 int fota_cli_cmd_backup(struct fota_cli_ctx *c);

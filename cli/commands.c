@@ -172,8 +172,16 @@ static const struct fota_cli_opt o_rollout_start[] = {
     { "window", 0, "N", "at most N devices of the product upgrading at once (server default 512)" },
     { "timeout", 0, "S", "a device that has not reported S seconds after its push has timed out "
                          "(default 600)" },
-    { "max-failures", 0, "N", "stop the rollout (as if cancelled) once more than N devices failed "
-                              "or timed out" },
+    { "max-failures", 0, "N", "pause the rollout once more than N devices of a stage failed or "
+                              "timed out" },
+    { "stages", 0, "LIST", "stages, comma-separated: N% (up to N % of the devices), N (N more) or "
+                           "@ID+ID (those devices); each waits for the one before" },
+    { "success", 0, "P", "with --stages: % of a stage's devices upgraded before the next (100)" },
+    { "approval", 0, NULL, "every stage after the first waits for `rollout approve`" },
+    { "health", 0, "S", "a device counts as upgraded once it stayed healthy S seconds after its "
+                        "report" },
+    { "max-reboots", 0, "N", "boots allowed in the health time beyond the rollout's reboot (1)" },
+    { "hours", 0, "HH:MM-HH:MM", "push only within these hours of the day (UTC)" },
     { "wait", 'w', NULL, "follow the rollout until every device reported (exit 0: all upgraded)" },
     { "wait-timeout", 0, "S", "with --wait: stop following after S seconds (default 3600)" },
     { NULL, 0, NULL, NULL }
@@ -181,6 +189,13 @@ static const struct fota_cli_opt o_rollout_start[] = {
 
 static const struct fota_cli_opt o_backup[] = {
     { "no-progress", 0, NULL, "no progress bar even on a terminal" },
+    { NULL, 0, NULL, NULL }
+};
+
+static const struct fota_cli_opt o_rollout_rollback[] = {
+    { "upgraded", 0, NULL, "every device that reported success, not only the failed ones" },
+    { "window", 0, "N", "at most N devices upgrading at once (default: the rollout's)" },
+    { "reboot", 0, NULL, "reboot each device once it reports (default: as the rollout did)" },
     { NULL, 0, NULL, NULL }
 };
 
@@ -256,7 +271,8 @@ const struct fota_cli_command fota_cli_commands[] = {
     { "device", "delete", "DEVICE",
       "delete a device: its keys stop working and its connection is closed",
       o_device_ref, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_device_delete },
-    { "rollout", "start", "--product P --version V [--from V] [--online] [--reboot] [--wait]",
+    { "rollout", "start",
+      "--product P --version V [--from V] [--online] [--reboot] [--stages LIST] [--wait]",
       "upgrade every device of a product that matches (a bulk upgrade; the server paces it)",
       o_rollout_start, 0, 0, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_start },
     { "rollout", "list", "[--product P]", "list rollouts with their progress, newest first",
@@ -266,6 +282,15 @@ const struct fota_cli_command fota_cli_commands[] = {
     { "rollout", "cancel", "ID",
       "stop a rollout: devices not pushed yet are dropped, pushed ones finish",
       o_none, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_cancel },
+    { "rollout", "approve", "ID", "start a rollout's next stage (the one awaiting approval)",
+      o_none, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_approve },
+    { "rollout", "pause", "ID", "hold a rollout: nothing new is pushed, pushed devices finish",
+      o_none, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_pause },
+    { "rollout", "resume", "ID", "go on with a paused rollout (a stage it paused in is accepted)",
+      o_none, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_resume },
+    { "rollout", "rollback", "ID [--upgraded]",
+      "put a rollout's failed (or all upgraded) devices back on the version each ran before",
+      o_rollout_rollback, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rollout_rollback },
     { "upgrade", NULL, "DEVICE --version V [--force] [--wait [--timeout S]]",
       "tell a device to download and install version V (queued while it is offline)",
       o_upgrade, 1, 1, FOTA_CLI_CMD_SERVER, fota_cli_cmd_rpc_upgrade },
