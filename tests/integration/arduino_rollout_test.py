@@ -211,13 +211,15 @@ def test_explicit_upgrade_holds(d):
 
 
 def test_stages_health_and_rollback(d):
-    """Two stages (one device, then the rest after an approval) with a health time of 2 s on a
-    product whose devices check in every 2 s: a device counts as upgraded once it checked in
+    """Two stages (one device, then the rest after an approval) with a health time of 30 s on a
+    product whose devices check in every 60 s: a device counts as upgraded once it checked in
     again on the new image after its health time; one that comes back with the old image, or
     never checks in again, has failed. A rollback of every upgraded device offers them the
-    version they ran before, as a rollout linked to this one."""
-    p, key, imgs, devs = fleet(d, 4, "hlth", checkin_interval=2)
-    r = rollout_create(d, p["id"], "2.0.0", window=4, health=2, stages=[
+    version they ran before, as a rollout linked to this one. The health times pass by fotad's
+    test clock (POST /v1/test/clock), so this test runs last: it moves the clock of the fotad
+    the others share."""
+    p, key, imgs, devs = fleet(d, 4, "hlth", checkin_interval=60)
+    r = rollout_create(d, p["id"], "2.0.0", window=4, health=30, stages=[
         {"count": 1}, {"percent": 100, "approval": True}])
     check([g["total"] for g in r["stages"]] == [1, 3], "stages %r" % r["stages"])
     wait_rollout(d, r["id"], lambda x: x["in_progress"] == 1, "stage 1 offered")
@@ -226,6 +228,14 @@ def test_stages_health_and_rollback(d):
     check(first.checkin().status == 304, "confirmed")
     wait_rollout(d, r["id"], lambda x: x["verifying"] == 1 and x["succeeded"] == 0, "verifying")
 
+    def advance(seconds):
+        # the check-ins reach the store in batches: a device's view writes them first, so
+        # the clock never moves past a check-in that is not stored yet
+        for dev in devs:
+            device_view(d, dev.id)
+        st, _, j = d.api("POST", "/v1/test/clock", {"advance_ms": seconds * 1000})
+        check(st == 200, "test clock %d %r" % (st, j))
+
     def healthy_after(keep, rid, pred, what):
         def step():
             for dev in keep:
@@ -233,6 +243,7 @@ def test_stages_health_and_rollback(d):
             x = rollout_get(d, rid)
             return x if pred(x) else None
         return wait_for(step, 20, what, interval=0.3)
+    advance(31)
     x = healthy_after([first], r["id"], lambda x: x["state"] == "awaiting_approval",
                       "stage 1 healthy, stage 2 awaits its approval")
     check(x["succeeded"] == 1 and x["stage"] == 2, "%r" % x)
@@ -248,6 +259,11 @@ def test_stages_health_and_rollback(d):
         check(dev.checkin().status == 304, "confirmed")
     wait_rollout(d, r["id"], lambda x: x["verifying"] == 3, "three verifying")
     back.image = imgs[0]                # it booted the old image again
+    advance(31)
+    healthy_after([first, back, good], r["id"],
+                  lambda x: x["succeeded"] == 2 and x["failed"] == 1 and x["verifying"] == 1,
+                  "good upgraded, back failed, silent still verifying")
+    advance(65)                         # past its checkin_interval after the health time
     x = healthy_after([first, back, good], r["id"], lambda x: x["state"] == "finished",
                       "the rollout finished")
     m = rollout_members(d, r["id"])
@@ -256,12 +272,16 @@ def test_stages_health_and_rollback(d):
                   back.mac: ("failed", "old_version"), silent.mac: ("failed", "silent")},
           "outcomes %r" % got)
     check(x["succeeded"] == 2 and x["failed"] == 2, "%r" % x)
-    # roll every upgraded device back to 1.0.0
+    # roll every upgraded device back to 1.0.0 (their check-ins stored first: who is online)
+    for dev in devs:
+        device_view(d, dev.id)
     st, _, j = d.api("POST", "/v1/rollouts/%d/rollback" % r["id"], {"devices": "upgraded"})
     check(st == 202 and j["devices"] == 4 and len(j["rollouts"]) == 1, "rollback %d %r" % (st, j))
     y = j["rollouts"][0]
-    check(y["version"] == "1.0.0" and y["rollback_of"] == r["id"] and y["health"] == 2, "%r" % y)
-    wait_rollout(d, y["id"], lambda x: x["in_progress"] > 0, "rollback offered")
+    check(y["version"] == "1.0.0" and y["rollback_of"] == r["id"] and y["health"] == 30, "%r" % y)
+    check(y["total"] + y["skipped"] == 4 and y["queued"] == 1, "silent is offline: %r" % y)
+    wait_rollout(d, y["id"], lambda x: x["in_progress"] == y["total"] - 1,
+                 "rollback offered to the online ones")
     a = good.checkin(reboot=False)
     check(a.status == 200 and md5(a.body) == md5(imgs[0]), "served 1.0.0 again: %s" %
           a.status_line)

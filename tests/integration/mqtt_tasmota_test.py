@@ -193,7 +193,7 @@ def test_rollout_over_mqtt():
 
 def test_failed_and_missed_info1():
     """A release too big without a minimal build: Tasmota's loop ends "Failed ..." and that
-    fails the member (max_failures 0 halts the rollout). Then an upgrade whose INFO1 fotad
+    fails the member (max_failures 0 pauses the rollout; it is cancelled then). Then an upgrade whose INFO1 fotad
     misses while it is stopped is confirmed after the start by Status 2."""
     mq = Mosquitto()
     d = None
@@ -202,8 +202,11 @@ def test_failed_and_missed_info1():
         d = start_fotad()
         p, key, devs, full, mini = fleet(d, mq, 2, "fail", minimal=False)
         r = rollout_create(d, p["id"], "2.0.0", window=1, max_failures=0)
-        r = wait_rollout(d, r["id"], lambda x: x["state"] == "cancelled", "halted", timeout=30)
-        check(r["failed"] == 1 and r["halted"] and r["cancelled"] == 1, "counts %r" % r)
+        r = wait_rollout(d, r["id"], lambda x: x["state"] == "paused", "paused", timeout=30)
+        check(r["failed"] == 1 and r["halted"] and r["waiting"] + r["queued"] == 1,
+              "counts %r" % r)
+        st, _, j = d.api("POST", "/v1/rollouts/%d/cancel" % r["id"])
+        check(st == 200 and j["rollout"]["cancelled"] == 1, "cancel %d %r" % (st, j))
         first = next(t for t in devs if t.upgrades)
         check(first.upgrades[-1].startswith("Failed"), "Tasmota's result %r" % first.upgrades)
         st, _, j = d.api("GET", "/v1/messages/?product_id=%d" % p["id"])

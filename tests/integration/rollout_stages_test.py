@@ -5,7 +5,9 @@ its failures pass its max_failures and goes on once resumed; the health time aft
 (a device that comes back on the old version, one that reboots in a loop, one that never
 comes back, one that ignores the reboot: failures; one that comes back once: upgraded); a
 rollback of the failed devices to the versions they ran; a restart in the middle of a stage
-and while paused; a maintenance window; the progress kept per minute.
+and while paused; a maintenance window that opens; the progress kept per minute; fotactl's
+rollout commands. Health times and windows pass by fotad's test clock (POST /v1/test/clock,
+test builds only), never by waiting.
 """
 import contextlib
 import os
@@ -16,6 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_standin as st  # noqa: E402
 from fotatest import Fotad, check, run_tests, wait_for  # noqa: E402
+from cli_workflow_test import Ctl  # noqa: E402
 from devchan_util import (StockDevice, active_frame, first_frame, parse_nonce,  # noqa: E402
                           rpc_response_frame, upgrade_frame)
 
@@ -104,6 +107,12 @@ def fleet(n, prefix, nonce, activate=True):
             if d.proc and d.proc.poll() is None:
                 d.stop()
             d.cleanup()
+
+
+def advance(d, seconds):
+    """Moves fotad's clocks forward (its test hook); the rollouts look on their next tick."""
+    s, _, j = d.api("POST", "/v1/test/clock", {"advance_ms": int(seconds * 1000)})
+    check(s == 200, "test clock: %d %r" % (s, j))
 
 
 def rollout(d, rid):
@@ -247,16 +256,17 @@ def test_auto_pause_and_resume():
 
 
 def test_health_and_rollback():
-    """health 3 s, reboot true, five devices. After its report and the reboot: A comes back
+    """health 300 s, reboot true, five devices. After its report and the reboot: A comes back
     activating on the old version (failure old_version), B identifies once and stays (upgraded
-    once its 3 s are over), C reconnects again and again (reboot_loop), D never comes back
-    (silent), E ignores the reboot (no_reboot). Then a rollback of the failed ones: a new
-    rollout of V1 linked to it (A already runs V1: skipped)."""
+    once its 300 s are over), C reconnects again and again (reboot_loop), D never comes back
+    (silent), E ignores the reboot (no_reboot). Nothing ends before the health time is over.
+    Then a rollback of the failed ones: a new rollout of V1 linked to it (A already runs V1:
+    skipped)."""
     with fleet(5, "h", 300) as (d, pid, devs, tmp):
         a, b, c, dd, e = devs
-        x = start(d, pid, {"version": V2, "window": 5, "reboot": True, "health": 3})
+        x = start(d, pid, {"version": V2, "window": 5, "reboot": True, "health": 300})
         rid = x["id"]
-        check(x["health"] == 3 and x["max_reboots"] == 1, "%r" % x)
+        check(x["health"] == 300 and x["max_reboots"] == 1, "%r" % x)
         for dev in pushed(d, rid, devs, 5):
             dev.upgrade()
         for dev in devs:
@@ -275,8 +285,13 @@ def test_health_and_rollback():
         check(m[a.id]["reason"] == "old_version" and m[c.id]["reason"] == "reboot_loop" and
               m[c.id]["health"]["boots"] == 3, "reasons %r" % m)
         check(m[b.id]["state"] == "verifying" and m[b.id]["health"]["boots"] == 1 and
-              m[b.id]["health"]["until"] == m[b.id]["health"]["since"] + 3, "B %r" % m[b.id])
-        x = wait_state(d, rid, "finished", 15)
+              m[b.id]["health"]["until"] == m[b.id]["health"]["since"] + 300, "B %r" % m[b.id])
+        advance(d, 200)
+        x = rollout(d, rid)
+        check(x["state"] == "running" and x["verifying"] == 3 and x["failed"] == 2,
+              "200 s into the health time: %r" % x)
+        advance(d, 101)
+        x = wait_state(d, rid, "finished", 10)
         m = members(d, rid)
         check({i: (v["state"], v["reason"]) for i, v in m.items()} == {
             a.id: ("failed", "old_version"), b.id: ("done", None), c.id: ("failed", "reboot_loop"),
@@ -304,7 +319,7 @@ def test_health_and_rollback():
 
 
 def test_restart_mid_stage():
-    """A two-stage rollout (1 device, then the rest after an approval) with health 4 s: fotad
+    """A two-stage rollout (1 device, then the rest after an approval) with health 60 s: fotad
     stops while the first device is verifying; after the restart its health time goes on from
     the stored report time and boots, the stage passes and the rollout awaits the approval;
     fotad stops again and still awaits it; approved, the rest runs. A pause survives a
@@ -319,7 +334,7 @@ def test_restart_mid_stage():
             devs = [Dev(d, d.create_device(pid, name="r%d" % i), 400 + 10 * i) for i in range(3)]
             for dev in devs:
                 dev.activate()
-            x = start(d, pid, {"version": V2, "health": 4, "reboot": True, "stages": [
+            x = start(d, pid, {"version": V2, "health": 60, "reboot": True, "stages": [
                 {"count": 1}, {"percent": 100, "approval": True}]})
             rid = x["id"]
             first = pushed(d, rid, devs, 1)[0]
@@ -335,7 +350,9 @@ def test_restart_mid_stage():
             for dev in devs:
                 dev.d = d2
             first.identify()     # back after its reboot: one boot
-            x = wait_state(d2, rid, "awaiting_approval", 15)
+            check(rollout(d2, rid)["verifying"] == 1, "still in its health time")
+            advance(d2, 61)
+            x = wait_state(d2, rid, "awaiting_approval", 10)
             check(x["stage"] == 2 and x["succeeded"] == 1, "%r" % x)
             check(members(d2, rid)[first.id]["health"]["boots"] == 1, "boots")
             d2.stop()
@@ -366,7 +383,9 @@ def test_restart_mid_stage():
                     dev.upgrade()
                     dev.reboot_push()
                     dev.identify()
-            x = wait_state(d2, rid, "finished", 15)
+            wait_for(lambda: rollout(d2, rid)["verifying"] == 2, 10, "two verifying")
+            advance(d2, 61)
+            x = wait_state(d2, rid, "finished", 10)
             check(x["succeeded"] == 3, "%r" % x)
             d2.stop()
             d2.check_log()
@@ -388,7 +407,8 @@ def hhmm(minutes):
 def test_maintenance_window():
     """A rollout limited to hours that exclude now pushes nothing (its members wait; a probe
     rollout of another product started after it is pushed meanwhile, so the loop has looked);
-    one whose hours include now goes on. The window's state and next change are shown."""
+    one whose hours include now goes on. The window's state and next change are shown. Once
+    fotad's clock reaches the first one's hours, its member is pushed."""
     with fleet(2, "m", 500) as (d, pid, devs, tmp):
         now = int(time.time()) // 60 % 1440
         x = start(d, pid, {"version": V2, "filter": {"device_ids": [devs[0].id]},
@@ -414,7 +434,12 @@ def test_maintenance_window():
             check(z["hours"]["open"] is True, "open window %r" % z)
             devs[1].upgrade()
             wait_state(d, z["id"], "finished")
-            act(d, x["id"], "cancel")
+            check(rollout(d, x["id"])["delivered"] == 0, "still closed")
+            advance(d, x["hours"]["next_change"] - time.time() + 5)
+            d.wait_log(r"rollout maintenance window opened rollout=%d" % x["id"])
+            devs[0].upgrade()
+            x = wait_state(d, x["id"], "finished")
+            check(x["hours"]["open"] is True and x["succeeded"] == 1, "opened %r" % x)
         finally:
             probe.close()
 
@@ -436,6 +461,66 @@ def test_progress():
         check(s == 404, "unknown %d" % s)
 
 
+def test_fotactl():
+    """fotactl's rollout commands: start in stages with an approval, show (state, the stage
+    awaiting its approval, a table of stages; "rollout", never "job"), approve, pause (--wait
+    stops and says so), resume, and rollback (nothing failed: exit 1; --upgraded: every device
+    back to V1 in one rollout); the usage errors of --stages and --hours."""
+    with fleet(3, "c", 700) as (d, pid, devs, tmp):
+        home = os.path.join(tmp, "home")
+        os.mkdir(home)
+        ctl = Ctl(home)
+        ctl.run("login", "--server", "http://127.0.0.1:%d" % d.http_port, "--key", d.admin_key)
+        for bad, needle in ((["--stages", "1,x"], "--stages"), (["--stages", "@"], "--stages"),
+                            (["--hours", "22-05"], "--hours"), (["--success", "50"], "--success")):
+            r = ctl.run("rollout", "start", "-p", "plug", "-v", V2, *bad, ok=False)
+            check(r.returncode == 2 and needle in r.stderr, "%r: %d %r" % (bad, r.returncode,
+                                                                             r.stderr))
+        r = ctl.run("rollout", "start", "-p", "plug", "-v", V2, "--stages", "1,100%",
+                    "--approval", "--window", "3", "--health", "0", "--hours",
+                    "%s-%s" % (hhmm(int(time.time()) // 60 - 60), hhmm(int(time.time()) // 60 + 120)))
+        check("rollout 1 of plug to %s: 3 devices selected" % V2 in r.stdout, r.stdout)
+        x = rollout(d, 1)
+        check([g["total"] for g in x["stages"]] == [1, 2] and x["stages"][1]["approval"] and
+              x["hours"]["open"] is True, "%r" % x)
+        pushed(d, 1, devs, 1)[0].upgrade()
+        wait_state(d, 1, "awaiting_approval")
+        r = ctl.run("rollout", "show", "1")
+        check("awaiting approval (stage 2: fotactl rollout approve 1)" in r.stdout and
+              "plug (%d)" % pid in r.stdout and "1/3 upgraded" in r.stdout and
+              "job" not in r.stdout.lower(), "show:\n" + r.stdout)
+        rows = [ln.split("\t") for ln in r.stdout.strip().split("\n\n")[1].splitlines()]
+        check([(w[0], w[2], w[3]) for w in rows] == [("1", "passed", "1/1"),
+                                                     ("2", "awaiting approval", "0/2")],
+              "stages table %r" % rows)
+        r = ctl.run("rollout", "show", "1", "--wait", ok=False)
+        check(r.returncode == 1 and "stage 2 awaits an approval" in r.stderr, r.stderr)
+        r = ctl.run("rollout", "approve", "1")
+        check("rollout 1: stage 2 of 2 approved, 2 devices" in r.stdout, r.stdout)
+        r = ctl.run("rollout", "pause", "1")
+        check(r.stdout.startswith("rollout 1 paused"), r.stdout)
+        r = ctl.run("rollout", "show", "1", "--wait", ok=False)
+        check(r.returncode == 1 and "rollout 1 was paused: paused by request" in r.stderr,
+              r.stderr)
+        r = ctl.run("rollout", "resume", "1")
+        check("rollout 1 resumed: stage 2 of 2, running" in r.stdout, r.stdout)
+        r = ctl.run("rollout", "resume", "1", ok=False)
+        check(r.returncode == 1 and "not paused" in r.stderr, r.stderr)
+        for dev in pushed(d, 1, devs, 3):
+            if members(d, 1)[dev.id]["state"] != "done":
+                dev.upgrade()
+        r = ctl.run("rollout", "show", "1", "--wait", timeout=60)
+        check("3/3 upgraded" in r.stdout, r.stdout)
+        r = ctl.run("rollout", "rollback", "1", ok=False)
+        check(r.returncode == 1 and "no failed devices" in r.stderr, r.stderr)
+        r = ctl.run("rollout", "rollback", "1", "--upgraded", "--window", "1")
+        check("rollout 1 rolled back: 3 devices in rollout 2 to %s (3)" % V1 in r.stdout,
+              r.stdout)
+        y = rollout(d, 2)
+        check(y["rollback_of"] == 1 and y["window"] == 1 and y["version"] == V1, "%r" % y)
+        ctl.run("rollout", "cancel", "2")
+
+
 if __name__ == "__main__":
     run_tests([test_stages_with_approval, test_auto_pause_and_resume, test_health_and_rollback,
-               test_restart_mid_stage, test_maintenance_window, test_progress])
+               test_restart_mid_stage, test_maintenance_window, test_progress, test_fotactl])
