@@ -153,9 +153,12 @@ static void pull_judge(struct fota_rollout *r, struct fota_rollout_member *m, in
             health_end(r, m, FOTA_RR_SILENT, "not Online over MQTT at the end of its health time");
         return;
     }
-    if (a.sketch_md5[0] && !md5_is_ours(r, a.sketch_md5))
+    /* Only a check-in after the report says how it runs: the stored row may
+     * still be the one of its download (check-ins reach the store in batches). */
+    int after = a.last_checkin >= since + 2;
+    if (after && a.sketch_md5[0] && !md5_is_ours(r, a.sketch_md5))
         health_end(r, m, FOTA_RR_OLD_VERSION, "it checked in with another image");
-    else if (a.last_checkin >= since + 2 && a.last_checkin >= end - r->grace_s)
+    else if (after && a.last_checkin >= end - r->grace_s)
         health_end(r, m, FOTA_RR_NONE, "");
     else if (now >= end + r->grace_s + HEALTH_SLACK_S)
         health_end(r, m, FOTA_RR_SILENT, "no check-in within its checkin_interval of the end of "

@@ -232,7 +232,8 @@ struct fota_rollout_seen {
     uint8_t mqtt;
 };
 /* Makes r a pull rollout when its product is an arduino product (grace_s
- * from its checkin_interval). 1 pull, 0 not, or the store's error. */
+ * from its checkin_interval, r->md5s from its release's image: call it once
+ * r->row.version is set). 1 pull, 0 not, or the store's error. */
 int fota_rollout_pull_setup(struct fota_rollout *r, struct fota_store *st);
 /* Every arduino device of the product with its presence, in device id
  * order (free()). 0 or the store's error. */

@@ -35,6 +35,7 @@ int fota_rollout_pull_setup(struct fota_rollout *r, struct fota_store *st)
     if (rc == 0) {
         r->pull = 1;
         r->grace_s = p->checkin_interval > 0 ? p->checkin_interval : 0;
+        fota_rollout_health_setup(r);   /* the image a healthy member checks in with */
     }
     free(p);
     return rc == 0 ? 1 : rc == FOTA_ENOENT ? 0 : rc;
