@@ -31,14 +31,11 @@ stays 0; the whole image on the download path: bytes per request).
 Builds nothing; needs nginx and wrk (scripts/deps.sh --bench). Raises the open-file limit to
 the hard limit and, as root, widens the ephemeral port range. --smoke: 1 round of 1 s at 4 and
 16 connections, 20 devices, no result file."""
-import argparse
 import hashlib
 import http.client
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,7 +44,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import benchlib  # noqa: E402
-import downloads  # noqa: E402  (nginx, wrk parsing, nginx CPU: benchmark 1's machinery)
 
 PATHS = ("checkins", "downloads")
 
@@ -79,12 +75,9 @@ def write_lua(path, requests):
 
 
 def run_wrk(port, conns, duration, threads, script, path):
-    args = ["wrk", "-t", str(min(threads, conns)), "-c", str(conns), "-d", "%ds" % duration,
+    args = ["-t", str(min(threads, conns)), "-c", str(conns), "-d", "%ds" % duration,
             "--timeout", "10s", "-s", script, "http://127.0.0.1:%d%s" % (port, path)]
-    p = subprocess.run(args, capture_output=True, text=True, timeout=duration + 60)
-    if p.returncode != 0 or "Requests/sec" not in p.stdout:
-        raise SystemExit("wrk failed (%d): %s %s" % (p.returncode, p.stdout, p.stderr))
-    return " ".join(args) + "\n" + p.stdout
+    return "wrk " + " ".join(args) + "\n" + benchlib.wrk(args, duration)
 
 
 def exchange(port, request):
@@ -161,7 +154,7 @@ def release_downloads(d, pid, version):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--conns", default="100,1000")
@@ -171,29 +164,18 @@ def main():
     ap.add_argument("--paths", default=",".join(PATHS))
     ap.add_argument("--stall", default="1048576,4194304",
                     help="image sizes for the upload-stall measurement ('' for none)")
-    ap.add_argument("--bin-dir", default=None)
     ap.add_argument("--fotad-arg", action="append", default=[], help="extra fotad flag")
     ap.add_argument("--conf", action="append", default=[], help="fotad config KEY=VALUE")
-    ap.add_argument("--no-append", action="store_true",
-                    help="do not write a result file (bench/results/)")
-    ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     if a.smoke:
         a.rounds, a.duration, a.conns, a.devices, a.no_append = 1, 1, "4,16", 20, True
         a.stall = "262144"
     conns = [int(x) for x in a.conns.split(",")]
     paths = [p for p in a.paths.split(",") if p]
-    for tool in ("nginx", "wrk"):
-        if not shutil.which(tool):
-            raise SystemExit("%s is not installed: run scripts/deps.sh --bench" % tool)
+    benchlib.need_tools("nginx", "wrk")
     ft = benchlib.use_bin_dir(a.bin_dir)
     import arduino_util  # noqa: E402  (tests/integration, on the path after use_bin_dir)
-    out = []
-
-    def say(s=""):
-        print(s, flush=True)
-        out.append(s)
-
+    say = benchlib.Log()
     limits = benchlib.raise_limits(say)
     load0 = os.getloadavg()[0]
     tmp = tempfile.mkdtemp(prefix="bench-arduino-")
@@ -212,10 +194,7 @@ def main():
         d.set_current(pid, "2.0.0")
         md5 = hashlib.md5(img).hexdigest()
         old_md5 = hashlib.md5(b"an older sketch").hexdigest()
-        sha = hashlib.sha256(img).hexdigest()
-        blob = os.path.join(d.data_dir, "blobs", "sha256", sha[:2], sha)
-        if not os.path.exists(blob):
-            raise SystemExit("blob file not found: " + blob)
+        blob = benchlib.blob_file(d, img)
         url_path = "/v1/arduino/%s/firmware.bin" % key
         reqs = {}
         for pth in paths:
@@ -240,8 +219,8 @@ def main():
             if got != want[pth]:
                 raise SystemExit("fotad %s answered %d with %d bytes" % (pth, got[0],
                                                                          len(got[1])))
-            nginx[pth] = downloads.start_nginx(blob, os.path.join(tmp, pth), locations[pth],
-                                               "firmware.bin")
+            nginx[pth] = benchlib.start_nginx(ft, blob, os.path.join(tmp, pth), locations[pth],
+                                              "firmware.bin")
             got = exchange(nginx[pth][1], reqs[pth][0])
             if got != want[pth]:
                 raise SystemExit("nginx %s answered %d with %d bytes" % (pth, got[0],
@@ -262,7 +241,7 @@ def main():
                     for name in ("fotad", "nginx"):
                         port = d.http_port if name == "fotad" else nginx[pth][1]
                         cpu_of = ((lambda: benchlib.cpu_seconds(pid_f)) if name == "fotad" else
-                                  (lambda p=pth: downloads.nginx_cpu(nginx[p][0].pid)))
+                                  (lambda p=pth: benchlib.nginx_cpu(nginx[p][0].pid)))
                         before = release_downloads(d, pid, "2.0.0") if name == "fotad" else 0
                         t0, c0 = time.monotonic(), cpu_of()
                         text = run_wrk(port, c_, a.duration, a.threads, scripts[pth], url_path)
@@ -272,7 +251,7 @@ def main():
                         acc = cpu.setdefault((pth, name, c_), [0.0, 0.0])
                         acc[0] += used
                         acc[1] += wall
-                        r = downloads.parse_wrk(text)
+                        r = benchlib.parse_wrk(text)
                         res.setdefault((pth, name, c_), []).append(r)
                         raw.append("# round %d, %s, %s, %d connections\n%s" % (rnd + 1, pth,
                                                                                name, c_, text))
@@ -335,23 +314,17 @@ def main():
                        "server and concurrency, alternating; %d devices sending ESPhttpUpdate's "
                        "request bytes (one connection each); %d-byte image; %s.\n\n%s" %
                        (a.rounds, a.duration, a.devices, len(img), limits, "\n".join(
-                           line for line in out if line.startswith("|") or
+                           line for line in say.lines if line.startswith("|") or
                            line.startswith("goal") or line.startswith("machine load") or
                            not line).strip()))
             say("appended to %s" % benchlib.append_doc(
                 "Arduino check-ins and downloads vs nginx (benchmark 6)", summary,
-                "\n".join(out) + "\n\n" + "\n".join(raw)))
+                "\n".join(say.lines) + "\n\n" + "\n".join(raw)))
         d.stop()
         return 0
     finally:
         for proc, _ in nginx.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGQUIT)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            benchlib.stop_nginx(proc)
         if d:
             d.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,8 +1,9 @@
-"""bench/benchlib.py - shared pieces of fota's benchmarks: the machine description,
-limits raised inside the process, CPU time of a process from /proc, and the result files: each
-run writes bench/results/DATE-TIME-COMMIT.md (one section per benchmark, raw output included),
-and a complete `make bench` run becomes the "Latest full run" of docs/benchmarks.md. Python 3
-stdlib only; benchmarks 2-4 (fota-sim fleets) reuse it.
+"""bench/benchlib.py - shared pieces of fota's benchmarks: their common options and output,
+the machine description, limits raised inside the process, CPU time of a process from /proc,
+nginx and wrk (the benchmarks that compare fotad with nginx), and the result files: each run
+writes bench/results/DATE-TIME-COMMIT.md (one section per benchmark, raw output included), and
+a complete `make bench` run becomes the "Latest full run" of docs/benchmarks.md. Python 3
+stdlib only.
 
     python3 bench/benchlib.py new-run        prints the path of a new result file
     python3 bench/benchlib.py latest FILE    docs/benchmarks.md's latest full run := FILE
@@ -10,10 +11,14 @@ stdlib only; benchmarks 2-4 (fota-sim fleets) reuse it.
 A benchmark script builds nothing: it takes its binaries from --bin-dir (default build/bin,
 the gcc -O2 preset that `make bench` builds first) and starts fotad through the integration
 harness (tests/integration/fotatest.py) on loopback ephemeral ports in a temp dir."""
+import argparse
 import datetime
 import os
 import platform
+import re
 import resource
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +28,29 @@ SRC = os.path.abspath(os.environ.get("FOTA_SRC_DIR") or os.path.join(HERE, "..")
 DOC = os.path.join(SRC, "docs", "benchmarks.md")
 RESULTS = os.path.join(SRC, "bench", "results")
 LATEST = "## Latest full run"
+
+
+def arg_parser(doc):
+    """A parser described by the first paragraph of doc, with the options every benchmark
+    takes: --bin-dir, --no-append, --smoke (the script adds its own)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--bin-dir", default=None, help="the binaries (default: build/bin)")
+    ap.add_argument("--no-append", action="store_true",
+                    help="do not write a result file (bench/results/)")
+    ap.add_argument("--smoke", action="store_true", help="a tiny run, no result file")
+    return ap
+
+
+class Log:
+    """A benchmark's output: each line printed as it comes and kept in .lines for the result
+    file. Call it with a line (none: an empty one)."""
+
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, s=""):
+        print(s, flush=True)
+        self.lines.append(s)
 
 
 def use_bin_dir(bin_dir):
@@ -65,6 +93,137 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def need_tools(*tools):
+    """Stops the benchmark when one of the programs is not installed."""
+    for tool in tools:
+        if not shutil.which(tool):
+            raise SystemExit("%s is not installed: run scripts/deps.sh --bench" % tool)
+
+
+def blob_file(d, data):
+    """The file of fotad d's blob store that holds data (a release's file)."""
+    import hashlib
+    sha = hashlib.sha256(data).hexdigest()
+    path = os.path.join(d.data_dir, "blobs", "sha256", sha[:2], sha)
+    if not os.path.exists(path):
+        raise SystemExit("blob file not found: " + path)
+    return path
+
+
+NGINX_CONF = """worker_processes auto;
+worker_rlimit_nofile %(nofile)d;
+%(user)s
+pid %(prefix)s/nginx.pid;
+error_log %(prefix)s/error.log warn;
+events { worker_connections %(wconns)d; }
+http {
+    sendfile on;
+    tcp_nopush on;
+    access_log off;
+    keepalive_timeout 0;
+    client_body_temp_path %(prefix)s/tmp;
+    proxy_temp_path %(prefix)s/tmp;
+    fastcgi_temp_path %(prefix)s/tmp;
+    uwsgi_temp_path %(prefix)s/tmp;
+    scgi_temp_path %(prefix)s/tmp;
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:%(port)d reuseport;
+        root %(www)s;
+        %(location)s
+    }
+}
+"""
+
+
+def start_nginx(ft, blob, tmp, location, name):
+    """Debian's nginx (sendfile on, tcp_nopush on, access_log off, keepalive_timeout 0) on a
+    free loopback port (ft: the harness module), serving blob as www/name (the very same file)
+    with the given location block, its files under tmp/nginx. Returns (process, port)."""
+    prefix = os.path.join(tmp, "nginx")
+    os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
+    port = ft.free_port()
+    conf = os.path.join(prefix, "nginx.conf")
+    www = os.path.join(prefix, "www")
+    os.makedirs(www, exist_ok=True)
+    try:   # the very same file: a hard link to the blob (same inode), else a symlink
+        os.link(blob, os.path.join(www, name))
+    except OSError:
+        os.symlink(blob, os.path.join(www, name))
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF % {"prefix": prefix, "port": port, "www": www, "nofile": nofile,
+                              "location": location,
+                              "wconns": max(1024, min(nofile - 100, 16384)),
+                              "user": "user root;" if os.geteuid() == 0 else ""})
+    proc = subprocess.Popen(["nginx", "-c", conf, "-p", prefix, "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(prefix, "out"), "w"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("nginx exited: " + open(os.path.join(prefix, "error.log")).read()
+                             if os.path.exists(os.path.join(prefix, "error.log")) else "nginx failed")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)  # polling the listener with a bounded deadline
+    proc.kill()
+    raise SystemExit("nginx did not listen within 10 s")
+
+
+def stop_nginx(proc):
+    """Stops an nginx of start_nginx gracefully (SIGQUIT), killing it after 10 s."""
+    import signal
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def nginx_cpu(master):
+    """CPU seconds of nginx's worker processes (children of the master)."""
+    total = 0.0
+    try:
+        with open("/proc/%d/task/%d/children" % (master, master)) as f:
+            kids = [int(x) for x in f.read().split()]
+    except OSError:
+        kids = []
+    for k in kids:
+        try:
+            total += cpu_seconds(k)
+        except OSError:
+            pass
+    return total
+
+
+def wrk(args, duration):
+    """Runs wrk with args (a run of duration seconds) and returns its report."""
+    p = subprocess.run(["wrk"] + args, capture_output=True, text=True, timeout=duration + 60)
+    if p.returncode != 0 or "Requests/sec" not in p.stdout:
+        raise SystemExit("wrk failed (%d): %s %s" % (p.returncode, p.stdout, p.stderr))
+    return p.stdout
+
+
+UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+
+
+def parse_wrk(text):
+    """(requests/s, bytes/s, requests, non-2xx, socket errors) from wrk's output."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    m = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", text)
+    bps = float(m.group(1)) * UNITS[m.group(2)]
+    n = int(re.search(r"(\d+) requests in", text).group(1))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    bad = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    errs = sum(int(x) for x in m.groups()) if m else 0
+    return rps, bps, n, bad, errs
 
 
 def machine():

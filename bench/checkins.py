@@ -17,7 +17,6 @@ message rate (device_msg_rate 0: each connection pings back to back, far above a
 limit; the benchmark measures the check-in path, not the limit) and log level warn.
 --smoke: 20 connections for 1 s, no strace, no append. Goal: >= 50,000 pings/s, no fsync per
 ping."""
-import argparse
 import os
 import re
 import shutil
@@ -73,16 +72,13 @@ def strace_fsyncs(pid, seconds):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--conns", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--activate-every", type=int, default=100)
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     ap.add_argument("--strace-seconds", type=int, default=3)
-    ap.add_argument("--bin-dir", default=None)
     ap.add_argument("--conf", action="append", default=[], help="fotad config KEY=VALUE")
-    ap.add_argument("--no-append", action="store_true")
-    ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     if a.smoke:
         a.conns, a.seconds, a.strace_seconds, a.no_append = 20, 1, 0, True
@@ -90,12 +86,7 @@ def main():
     load = os.path.join(ft.BIN_DIR, "fota-pingload")
     if not os.access(load, os.X_OK):
         raise SystemExit("%s is not built (cmake --build, target fota-pingload)" % load)
-    out = []
-
-    def say(s=""):
-        print(s, flush=True)
-        out.append(s)
-
+    say = benchlib.Log()
     limits = benchlib.raise_limits(say)
     tmp = tempfile.mkdtemp(prefix="bench-checkins-")
     d = None
@@ -152,10 +143,10 @@ def main():
                        "identified), D3 pings back to back, every %dth request a D1 "
                        "activation; %d s; SQLite store; %s.\n\n%s" %
                        (a.conns, a.activate_every, a.seconds, limits, "\n".join(
-                           line for line in out if line.startswith("|") or
+                           line for line in say.lines if line.startswith("|") or
                            line.startswith("goal"))))
             say("appended to %s" % benchlib.append_doc("Check-ins (benchmark 5)", summary,
-                                                        "\n".join(out)))
+                                                        "\n".join(say.lines)))
         d.stop()
         return 0
     finally:

@@ -18,7 +18,6 @@ user space, heap fragmentation included (socket buffers live in the kernel, not 
 The open-file soft limit is raised to the hard limit inside the script (fotad and the
 simulators inherit it); fotad runs with device_max_per_addr above N. --smoke: 40 devices for
 a few seconds, no append, no speed asserted."""
-import argparse
 import os
 import sys
 import tempfile
@@ -85,23 +84,16 @@ def phase(name, d, keys, tmp, sim, scale, hold, log):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--devices", type=int, default=19000)
     ap.add_argument("--hold", type=int, default=300)
     ap.add_argument("--scale", type=float, default=10.0)
     ap.add_argument("--scaled-hold", type=int, default=60)
-    ap.add_argument("--bin-dir")
-    ap.add_argument("--no-append", action="store_true")
-    ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     if a.smoke:
         a.devices, a.hold, a.scaled_hold, a.no_append = 40, 4, 4, True
-    lines = []
-
-    def log(s):
-        print(s, flush=True)
-        lines.append(s)
-    log(benchlib.raise_limits(log=lambda s: None))
+    log = benchlib.Log()
+    benchlib.raise_limits(log)
     ft = benchlib.use_bin_dir(a.bin_dir)
     sim = ft.bin_path("fota-sim")
     with tempfile.TemporaryDirectory(prefix="fota-bench-devices-") as tmp:
@@ -150,7 +142,7 @@ def main():
     print("RESULT devices held=%d bytes_per_device=%.0f cpu_pct=%.2f us_per_ping=%.2f" % (
         1 if held else 0, mem, stock["cpu_pct_one_core"], us))
     if not a.no_append:
-        benchlib.append_doc("Connected devices (benchmark 2)", summary, "\n".join(lines))
+        benchlib.append_doc("Connected devices (benchmark 2)", summary, "\n".join(log.lines))
     return 0 if held or a.smoke else 1
 
 

@@ -15,14 +15,9 @@ with keepalive_timeout 0: both servers do one TCP connection per request. fotad 
 --log-level warn (nginx: access_log off). Builds nothing; needs nginx and wrk
 (scripts/deps.sh --bench). Raises the open-file limit to the hard limit and, as root, widens
 the ephemeral port range. --smoke: 1 round of 1 s at 4 and 16 connections, no append."""
-import argparse
-import hashlib
 import os
-import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,154 +26,34 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import benchlib  # noqa: E402
 
-NGINX_CONF = """worker_processes auto;
-worker_rlimit_nofile %(nofile)d;
-%(user)s
-pid %(prefix)s/nginx.pid;
-error_log %(prefix)s/error.log warn;
-events { worker_connections %(wconns)d; }
-http {
-    sendfile on;
-    tcp_nopush on;
-    access_log off;
-    keepalive_timeout 0;
-    client_body_temp_path %(prefix)s/tmp;
-    proxy_temp_path %(prefix)s/tmp;
-    fastcgi_temp_path %(prefix)s/tmp;
-    uwsgi_temp_path %(prefix)s/tmp;
-    scgi_temp_path %(prefix)s/tmp;
-    default_type application/octet-stream;
-    server {
-        listen 127.0.0.1:%(port)d reuseport;
-        root %(www)s;
-        %(location)s
-    }
-}
-"""
-
 URL_PATH = "/v1/device/rom/?action=download_rom&version=v1.1&filename=user2.bin"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 ROM_LOCATION = "location = /v1/device/rom/ { try_files /user2.bin =404; }"
 
 
-def start_nginx(blob, tmp, location=ROM_LOCATION, name="user2.bin"):
-    """nginx on a free loopback port serving blob as www/name (the very same file) with the
-    given location block (bench/arduino.py reuses it). Returns (process, port)."""
-    prefix = os.path.join(tmp, "nginx")
-    os.makedirs(os.path.join(prefix, "tmp"), exist_ok=True)
-    port = free_port()
-    conf = os.path.join(prefix, "nginx.conf")
-    www = os.path.join(prefix, "www")
-    os.makedirs(www, exist_ok=True)
-    try:   # the very same file: a hard link to the blob (same inode), else a symlink
-        os.link(blob, os.path.join(www, name))
-    except OSError:
-        os.symlink(blob, os.path.join(www, name))
-    nofile = 20000
-    try:
-        import resource
-        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    except (ImportError, OSError):
-        pass
-    with open(conf, "w") as f:
-        f.write(NGINX_CONF % {"prefix": prefix, "port": port, "www": www, "nofile": nofile,
-                              "location": location,
-                              "wconns": max(1024, min(nofile - 100, 16384)),
-                              "user": "user root;" if os.geteuid() == 0 else ""})
-    proc = subprocess.Popen(["nginx", "-c", conf, "-p", prefix, "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(prefix, "out"), "w"))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("nginx exited: " + open(os.path.join(prefix, "error.log")).read()
-                             if os.path.exists(os.path.join(prefix, "error.log")) else "nginx failed")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)  # polling the listener with a bounded deadline
-    proc.kill()
-    raise SystemExit("nginx did not listen within 10 s")
-
-
-UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
-
-
-def parse_wrk(text):
-    """(requests/s, bytes/s, requests, non-2xx, socket errors) from wrk's output."""
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-    m = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", text)
-    bps = float(m.group(1)) * UNITS[m.group(2)]
-    n = int(re.search(r"(\d+) requests in", text).group(1))
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    bad = int(m.group(1)) if m else 0
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    errs = sum(int(x) for x in m.groups()) if m else 0
-    return rps, bps, n, bad, errs
-
-
-def nginx_cpu(master):
-    """CPU seconds of nginx's worker processes (children of the master)."""
-    total = 0.0
-    try:
-        with open("/proc/%d/task/%d/children" % (master, master)) as f:
-            kids = [int(x) for x in f.read().split()]
-    except OSError:
-        kids = []
-    for k in kids:
-        try:
-            total += benchlib.cpu_seconds(k)
-        except OSError:
-            pass
-    return total
-
-
 def run_wrk(port, conns, duration, threads, key):
-    args = ["wrk", "-t", str(min(threads, conns)), "-c", str(conns), "-d", "%ds" % duration,
+    args = ["-t", str(min(threads, conns)), "-c", str(conns), "-d", "%ds" % duration,
             "--timeout", "10s", "-H", "Authorization: token " + key,
             "http://127.0.0.1:%d%s" % (port, URL_PATH)]
-    p = subprocess.run(args, capture_output=True, text=True, timeout=duration + 60)
-    if p.returncode != 0 or "Requests/sec" not in p.stdout:
-        raise SystemExit("wrk failed (%d): %s %s" % (p.returncode, p.stdout, p.stderr))
-    return " ".join(args[:-3]) + " -H 'Authorization: token …' " + args[-1] + "\n" + p.stdout
+    text = benchlib.wrk(args, duration)
+    return "wrk " + " ".join(args[:-3]) + " -H 'Authorization: token …' " + args[-1] + "\n" + text
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--conns", default="100,1000")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="wrk threads")
     ap.add_argument("--size", type=int, default=524288)
-    ap.add_argument("--bin-dir", default=None)
     ap.add_argument("--fotad-arg", action="append", default=[], help="extra fotad flag")
     ap.add_argument("--conf", action="append", default=[], help="fotad config KEY=VALUE")
-    ap.add_argument("--no-append", action="store_true",
-                    help="do not write a result file (bench/results/)")
-    ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     if a.smoke:
         a.rounds, a.duration, a.conns, a.no_append = 1, 1, "4,16", True
     conns = [int(x) for x in a.conns.split(",")]
-    for tool in ("nginx", "wrk"):
-        if not shutil.which(tool):
-            raise SystemExit("%s is not installed: run scripts/deps.sh --bench" % tool)
+    benchlib.need_tools("nginx", "wrk")
     ft = benchlib.use_bin_dir(a.bin_dir)
-    out = []
-
-    def say(s=""):
-        print(s, flush=True)
-        out.append(s)
-
+    say = benchlib.Log()
     limits = benchlib.raise_limits(say)
     tmp = tempfile.mkdtemp(prefix="bench-downloads-")
     nginx = None
@@ -194,14 +69,11 @@ def main():
         dev = d.create_device(prod["id"], name="bench-dev")
         key = dev["master_device_key"]
         img = files[1][1]
-        sha = hashlib.sha256(img).hexdigest()
-        blob = os.path.join(d.data_dir, "blobs", "sha256", sha[:2], sha)
-        if not os.path.exists(blob):
-            raise SystemExit("blob file not found: " + blob)
+        blob = benchlib.blob_file(d, img)
         st, hdrs, body = d.request("GET", URL_PATH, key=key)
         if st != 200 or body != img:
             raise SystemExit("fotad ROM download check failed: %d, %d bytes" % (st, len(body)))
-        nginx, nport = start_nginx(blob, tmp)
+        nginx, nport = benchlib.start_nginx(ft, blob, tmp, ROM_LOCATION, "user2.bin")
         c = socket.create_connection(("127.0.0.1", nport))
         c.close()
         pid = d.proc.pid
@@ -214,15 +86,15 @@ def main():
         for rnd in range(a.rounds):
             for c_ in conns:
                 for name, port in (("fotad", d.http_port), ("nginx", nport)):
-                    t0, c0, n0 = time.monotonic(), benchlib.cpu_seconds(pid), nginx_cpu(nginx.pid)
+                    t0, c0, n0 = time.monotonic(), benchlib.cpu_seconds(pid), benchlib.nginx_cpu(nginx.pid)
                     text = run_wrk(port, c_, a.duration, a.threads, key)
                     if name == "fotad":
                         cpu[c_][0] += benchlib.cpu_seconds(pid) - c0
                         cpu[c_][1] += time.monotonic() - t0
                     else:
-                        cpu[c_][2] += nginx_cpu(nginx.pid) - n0
+                        cpu[c_][2] += benchlib.nginx_cpu(nginx.pid) - n0
                         cpu[c_][3] += time.monotonic() - t0
-                    r = parse_wrk(text)
+                    r = benchlib.parse_wrk(text)
                     res.setdefault((name, c_), []).append(r)
                     raw.append("# round %d, %s, %d connections\n%s" % (rnd + 1, name, c_, text))
                     say("round %d %-5s c=%-5d %10.0f req/s %8.1f MB/s  non-2xx %d  socket errors %d"
@@ -258,20 +130,15 @@ def main():
             summary = ("Benchmark 1, downloads vs nginx: %d rounds × %d s per server and "
                        "concurrency, alternating; 512 KiB image; %s.\n\n%s" %
                        (a.rounds, a.duration, limits, "\n".join(
-                           line for line in out if line.startswith("|") or
+                           line for line in say.lines if line.startswith("|") or
                            line.startswith("goal"))))
             say("appended to %s" % benchlib.append_doc("Downloads vs nginx (benchmark 1)", summary,
-                                                        "\n".join(out) + "\n\n" + "\n".join(raw)))
+                                                        "\n".join(say.lines) + "\n\n" + "\n".join(raw)))
         d.stop()
         return 0
     finally:
-        if nginx and nginx.poll() is None:
-            nginx.send_signal(signal.SIGQUIT)
-            try:
-                nginx.wait(10)
-            except subprocess.TimeoutExpired:
-                nginx.kill()
-                nginx.wait()
+        if nginx:
+            benchlib.stop_nginx(nginx)
         if d:
             d.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -10,7 +10,6 @@ D4 arrived (acked); also the HTTP reply time of the POST (answered at once, 202)
   python3 bench/fanout.py [--devices 19000] [--bin-dir build/bin] [--no-append] [--smoke]
 
 Limits raised inside the script as in bench/devices.py. --smoke: 30 devices, no append."""
-import argparse
 import os
 import sys
 import tempfile
@@ -49,11 +48,8 @@ def perf_ctl(fifo, cmd):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--devices", type=int, default=19000)
-    ap.add_argument("--bin-dir")
-    ap.add_argument("--no-append", action="store_true")
-    ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--pause", type=float, default=0.0,
                     help="seconds to wait before the POST (to attach a profiler to fotad)")
     ap.add_argument("--hold", type=float, default=0.0,
@@ -66,12 +62,8 @@ def main():
     if a.smoke:
         a.devices, a.no_append = 30, True
     n = a.devices
-    lines = []
-
-    def log(s):
-        print(s, flush=True)
-        lines.append(s)
-    log(benchlib.raise_limits(log=lambda s: None))
+    log = benchlib.Log()
+    benchlib.raise_limits(log)
     ft = benchlib.use_bin_dir(a.bin_dir)
     sim = ft.bin_path("fota-sim")
     with tempfile.TemporaryDirectory(prefix="fota-bench-fanout-") as tmp:
@@ -150,7 +142,7 @@ def main():
     print("RESULT fanout devices=%d delivered_ms=%.1f acked_ms=%.1f" % (
         n, ms["delivered"] if ms["delivered"] is not None else -1, acked_ms))
     if not a.no_append:
-        benchlib.append_doc("Command fan-out (benchmark 3)", summary, "\n".join(lines))
+        benchlib.append_doc("Command fan-out (benchmark 3)", summary, "\n".join(log.lines))
     return 0 if ok else 1
 
 

@@ -19,13 +19,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("FOTA_SRC_DIR") or os.path.join(HERE, "..")
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process, from /proc (Linux)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, HERE)
+from benchlib import cpu_seconds  # noqa: E402
 
 
 def run_clients(n, fn):

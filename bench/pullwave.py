@@ -17,7 +17,6 @@ transfers, not simulated waiting.
                             [--no-append] [--smoke]
 
 --smoke: 20 and 5 devices, windows 5 and 2, no result file."""
-import argparse
 import os
 import sys
 
@@ -27,25 +26,17 @@ import benchlib  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--arduino", type=int, default=1000)
     ap.add_argument("--window", type=int, default=100)
     ap.add_argument("--tasmota", type=int, default=200)
     ap.add_argument("--tasmota-window", type=int, default=50)
     ap.add_argument("--time-scale", type=float, default=20)
-    ap.add_argument("--bin-dir")
-    ap.add_argument("--no-append", action="store_true")
-    ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     if a.smoke:
         a.arduino, a.window, a.tasmota, a.tasmota_window, a.no_append = 20, 5, 5, 2, True
-    lines = []
-
-    def log(s):
-        print(s, flush=True)
-        lines.append(s)
-
-    log(benchlib.raise_limits(log=lambda s: None))
+    log = benchlib.Log()
+    benchlib.raise_limits(log)
     benchlib.use_bin_dir(a.bin_dir)
     import pullfleet  # noqa: E402  (after the harness knows its binaries)
     scale = int(a.time_scale)
@@ -67,7 +58,7 @@ def main():
         ard["devices"], ard["seconds"], tas["devices"], tas["seconds"],
         ard["failed"] + tas["failed"]))
     if not a.no_append:
-        benchlib.append_doc("Pull-based rollouts (benchmark 7)", summary, "\n".join(lines))
+        benchlib.append_doc("Pull-based rollouts (benchmark 7)", summary, "\n".join(log.lines))
     return 0
 
 

@@ -17,7 +17,6 @@ throughput. The throughput is measured here, in the same run, with benchmark 1's
 Device timers run --time-scale times faster (reboot delays, pings; the upgrade watchdog is
 120 s / scale), so the figure is fotad and the transfers, not simulated waiting. Limits are
 raised inside the script as in bench/devices.py. --smoke: 12 devices, window 4, no append."""
-import argparse
 import os
 import subprocess
 import sys
@@ -35,17 +34,14 @@ ROM_PATH = "/v1/device/rom/?action=download_rom&version=%s&filename=user2.bin"
 
 def throughput(d, key, version, seconds, log):
     """fotad's ROM download throughput in bytes/s (wrk -c 100, like benchmark 1)."""
-    from downloads import parse_wrk  # benchmark 1's parser
     import urllib.parse
     url = "http://127.0.0.1:%d%s" % (d.http_port, ROM_PATH % urllib.parse.quote(version))
-    args = ["wrk", "-t", "2", "-c", "100", "-d", "%ds" % seconds, "--timeout", "10s",
+    args = ["-t", "2", "-c", "100", "-d", "%ds" % seconds, "--timeout", "10s",
             "-H", "Authorization: token " + key, url]
     c0 = benchlib.cpu_seconds(d.proc.pid)
-    p = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60)
+    text = benchlib.wrk(args, seconds)
     c1 = benchlib.cpu_seconds(d.proc.pid)
-    if p.returncode != 0 or "Requests/sec" not in p.stdout:
-        raise SystemExit("wrk failed (%d): %s %s" % (p.returncode, p.stdout, p.stderr))
-    rps, bps, n, bad, errs = parse_wrk(p.stdout)
+    rps, bps, n, bad, errs = benchlib.parse_wrk(text)
     cpu_us = 1e6 * (c1 - c0) / max(n, 1)
     log("wrk -c 100 -d %ds: %.0f req/s, %.1f MB/s, non-2xx %d, errors %d; fotad CPU %.1f us "
         "per download" % (seconds, rps, bps / 1e6, bad, errs, cpu_us))
@@ -66,14 +62,11 @@ def thread_cpu(pid):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--devices", type=int, default=10000)
     ap.add_argument("--window", type=int, default=256)
     ap.add_argument("--time-scale", type=float, default=5.0)
     ap.add_argument("--size", type=int, default=524288)
-    ap.add_argument("--bin-dir")
-    ap.add_argument("--no-append", action="store_true")
-    ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--segment", type=int, help="fota-sim --segment: download bytes per receive "
                     "callback (default: the simulator's 1460, one TCP segment)")
     ap.add_argument("--perf", help="record fotad with perf(1) over the wave only (from the POST "
@@ -85,12 +78,8 @@ def main():
     if a.smoke:
         a.devices, a.window, a.no_append = 12, 4, True
     n = a.devices
-    lines = []
-
-    def log(s):
-        print(s, flush=True)
-        lines.append(s)
-    log(benchlib.raise_limits(log=lambda s: None))
+    log = benchlib.Log()
+    benchlib.raise_limits(log)
     ft = benchlib.use_bin_dir(a.bin_dir)
     sim = ft.bin_path("fota-sim")
     with tempfile.TemporaryDirectory(prefix="fota-bench-wave-") as tmp:
@@ -205,7 +194,7 @@ def main():
               n, total, ratio, up.get("p50_ms", 0), up.get("p99_ms", 0), failures,
               1e3 * sim_cpu / max(n, 1), 1e6 * (c1 - c0) / max(n, 1)))
     if not a.no_append:
-        benchlib.append_doc("Upgrade wave (benchmark 4)", summary, "\n".join(lines))
+        benchlib.append_doc("Upgrade wave (benchmark 4)", summary, "\n".join(log.lines))
     return 0 if failures == 0 else 1   # speed is reported, not asserted
 
 
