@@ -43,6 +43,19 @@ int fota_backup_name_kind(const char *name, char hash[65])
     return FOTA_BACKUP_BLOB;
 }
 
+const struct fota_backup_count_table fota_backup_count_tables[] = {
+    { "products", "products" },
+    { "releases", "roms" },
+    { "release_files", "rom_files" },
+    { "devices", "devices" },
+    { "keys", "api_keys" },
+    { "commands", "commands" },
+    { "messages", "messages" },
+    { "rollouts", "rollouts" },
+};
+const size_t fota_backup_count_ntables =
+    sizeof(fota_backup_count_tables) / sizeof(fota_backup_count_tables[0]);
+
 int64_t fota_backup_manifest_count(const struct fota_backup_manifest *m, const char *name)
 {
     for (size_t i = 0; i < m->ncounts; i++)

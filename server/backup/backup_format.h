@@ -73,6 +73,14 @@ struct fota_backup_manifest {
  * 64 hex digits. */
 int fota_backup_name_kind(const char *name, char hash[65]);
 
+/* The manifest's row counts: the name of each and the table of fota.db it
+ * counts, in the manifest's order (fota_backup_count_ntables of them). */
+struct fota_backup_count_table {
+    const char *name, *table;
+};
+extern const struct fota_backup_count_table fota_backup_count_tables[];
+extern const size_t fota_backup_count_ntables;
+
 /* The count called name in m, or -1. */
 int64_t fota_backup_manifest_count(const struct fota_backup_manifest *m, const char *name);
 

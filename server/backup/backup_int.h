@@ -72,6 +72,10 @@ void fota_backup_snap_header(const struct fota_backup_snap *s, size_t i,
 int fota_backup_snap_write(const struct fota_backup_snap *s, int fd,
                            fota_backup_progress_cb progress, void *ud, char *err, size_t errlen);
 
+/* rm -r: removes dir with the files, links and directories in it (errors
+ * ignored: what cannot be removed stays). */
+void fota_backup_remove_tree(const char *dir);
+
 /* "12.3 MiB" */
 void fota_backup_human(uint64_t bytes, char *out, size_t cap);
 

@@ -62,28 +62,6 @@ static int seterr(struct restore *x, int code, const char *fmt, ...)
     return code;
 }
 
-static void remove_tree(const char *dir)
-{
-    char path[FOTA_BACKUP_PATH_MAX + 100];
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    struct stat st;
-
-    if (d) {
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-                remove_tree(path);
-            else
-                unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 static int fsync_path(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
@@ -122,7 +100,7 @@ static int dir_contents(struct restore *x, char *list, size_t cap, int *nonempty
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, ".restore-", 9) == 0) {
             snprintf(path, sizeof(path), "%s/%s", x->dir, e->d_name);
-            remove_tree(path);
+            fota_backup_remove_tree(path);
         }
         if (ignorable(e->d_name))
             continue;
@@ -208,7 +186,7 @@ static void undo(struct restore *x)
         close(x->out_fd);
     x->out_fd = -1;
     if (x->stage[0])
-        remove_tree(x->stage);
+        fota_backup_remove_tree(x->stage);
     if (x->made_lock) {
         snprintf(path, sizeof(path), "%s/fotad.lock", x->dir);
         unlink(path);
@@ -310,33 +288,22 @@ static int cmp_hash(const void *a, const void *b)
 
 static int check_counts(struct restore *x, sqlite3 *db, const struct fota_backup_manifest *m)
 {
-    static const struct {
-        const char *name, *table;
-    } tables[] = {
-        { "products", "products" },
-        { "releases", "roms" },
-        { "release_files", "rom_files" },
-        { "devices", "devices" },
-        { "keys", "api_keys" },
-        { "commands", "commands" },
-        { "messages", "messages" },
-        { "rollouts", "rollouts" },
-    };
     char sql[96];
 
-    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
-        int64_t want = fota_backup_manifest_count(m, tables[i].name), have = -1;
+    for (size_t i = 0; i < fota_backup_count_ntables; i++) {
+        const struct fota_backup_count_table *c = &fota_backup_count_tables[i];
+        int64_t want = fota_backup_manifest_count(m, c->name), have = -1;
         sqlite3_stmt *st = NULL;
         if (want < 0)
             continue;
-        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", tables[i].table);
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", c->table);
         if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
             sqlite3_step(st) == SQLITE_ROW)
             have = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
         if (have != want)
             return seterr(x, FOTA_EPROTO, "the database has %lld %s, the manifest says %lld",
-                          (long long)have, tables[i].name, (long long)want);
+                          (long long)have, c->name, (long long)want);
     }
     return 0;
 }

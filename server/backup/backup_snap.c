@@ -30,21 +30,6 @@
 #define LINK_TRIES 3           /* snapshots retried when a blob vanished meanwhile */
 #define HASH_BUF (256u << 10)
 
-/* Row counts in the manifest: its name and the table counted. */
-static const struct {
-    const char *name, *table;
-} count_tables[] = {
-    { "products", "products" },
-    { "releases", "roms" },
-    { "release_files", "rom_files" },
-    { "devices", "devices" },
-    { "keys", "api_keys" },
-    { "commands", "commands" },
-    { "messages", "messages" },
-    { "rollouts", "rollouts" },
-};
-#define NCOUNTS (sizeof(count_tables) / sizeof(count_tables[0]))
-
 /* A blob the snapshot's database names. */
 struct ref {
     char hash[65];
@@ -94,10 +79,9 @@ void fota_backup_human(uint64_t n, char *out, size_t cap)
 
 /* ------------------------------------------------------- the directory */
 
-/* rm -r of a snapshot directory (files, links and the b/ directory). */
-static void remove_tree(const char *dir)
+void fota_backup_remove_tree(const char *dir)
 {
-    char path[FOTA_BACKUP_PATH_MAX + 80];
+    char path[FOTA_BACKUP_PATH_MAX + 100];
     DIR *d = opendir(dir);
     struct dirent *e;
     struct stat st;
@@ -108,7 +92,7 @@ static void remove_tree(const char *dir)
                 continue;
             snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
             if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-                remove_tree(path);
+                fota_backup_remove_tree(path);
             else
                 unlink(path);
         }
@@ -137,7 +121,7 @@ static void remove_stale(const char *data_dir)
             close(fd);     /* another backup's */
             continue;
         }
-        remove_tree(path);
+        fota_backup_remove_tree(path);
         if (fd >= 0)
             close(fd);
     }
@@ -259,14 +243,16 @@ static int read_counts(struct take *t, sqlite3 *db)
     char sql[96];
 
     m->ncounts = 0;
-    for (size_t i = 0; i < NCOUNTS; i++) {
-        if (!table_exists(db, count_tables[i].table))
+    for (size_t i = 0; i < fota_backup_count_ntables; i++) {
+        const struct fota_backup_count_table *c = &fota_backup_count_tables[i];
+
+        if (!table_exists(db, c->table))
             continue;
-        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", count_tables[i].table);
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", c->table);
         int64_t n = query_int(db, sql);
         if (n < 0)
             return sql_fail(t, db, "count");
-        fota_str_copy(m->counts[m->ncounts].name, sizeof(m->counts[0].name), count_tables[i].name);
+        fota_str_copy(m->counts[m->ncounts].name, sizeof(m->counts[0].name), c->name);
         m->counts[m->ncounts++].n = n;
     }
     m->schema_version = (int)query_int(db, "PRAGMA user_version");
@@ -671,7 +657,7 @@ void fota_backup_snap_free(struct fota_backup_snap *s)
     if (!s)
         return;
     if (s->tmp[0])
-        remove_tree(s->tmp);
+        fota_backup_remove_tree(s->tmp);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     for (size_t i = 0; i < s->nitems; i++)
