@@ -52,15 +52,9 @@ static int on_data(void *ud, const uint8_t *p, size_t n)
 static int fsync_dir_of(const char *file)
 {
     char dir[1024];
-    const char *slash = strrchr(file, '/');
     int fd, rc = -1;
 
-    if (!slash)
-        fota_str_copy(dir, sizeof(dir), ".");
-    else if (slash == file)
-        fota_str_copy(dir, sizeof(dir), "/");
-    else
-        fota_str_copy_n(dir, sizeof(dir), file, (size_t)(slash - file));
+    fota_str_copy_dir(dir, sizeof(dir), file);
     fd = open(dir, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         rc = fsync(fd);

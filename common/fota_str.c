@@ -79,3 +79,14 @@ size_t fota_str_copy_utf8(char *dst, size_t cap, const char *src, size_t n)
     dst[k] = '\0';
     return k;
 }
+
+size_t fota_str_copy_dir(char *dst, size_t cap, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (!slash)
+        return fota_str_copy(dst, cap, ".");
+    if (slash == path)
+        return fota_str_copy(dst, cap, "/");
+    return fota_str_copy_n(dst, cap, path, (size_t)(slash - path));
+}

@@ -22,4 +22,10 @@ size_t fota_str_copy_n(char *dst, size_t cap, const char *src, size_t n);
  * value cut to its field never ends in half a character. */
 size_t fota_str_copy_utf8(char *dst, size_t cap, const char *src, size_t n);
 
+/* Copies the directory part of path, as fota_str_copy does: what precedes
+ * its last '/', "/" when that slash is the first byte, "." when it has
+ * none ("a/b" -> "a", "/b" -> "/", "b" -> "."). Returns the part's length
+ * (the copy was truncated exactly when it is >= cap). */
+size_t fota_str_copy_dir(char *dst, size_t cap, const char *path);
+
 #endif

@@ -157,13 +157,7 @@ static void counts_line(const struct fota_backup_manifest *m, char *out, size_t 
 static int fsync_dir_of(const char *file)
 {
     char dir[FOTA_BACKUP_PATH_MAX];
-    const char *slash = strrchr(file, '/');
-    if (!slash)
-        fota_str_copy(dir, sizeof(dir), ".");
-    else if (slash == file)
-        fota_str_copy(dir, sizeof(dir), "/");
-    else
-        fota_str_copy_n(dir, sizeof(dir), file, (size_t)(slash - file));
+    fota_str_copy_dir(dir, sizeof(dir), file);
     int fd = open(dir, O_RDONLY | O_CLOEXEC), rc = -1;
     if (fd >= 0) {
         rc = fsync(fd);

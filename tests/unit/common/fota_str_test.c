@@ -1,6 +1,6 @@
-/* fota_str_test.c - common/fota_str.c: the bounded copies, and the copy of
+/* fota_str_test.c - common/fota_str.c: the bounded copies, the copy of
  * whole UTF-8 characters (a cut never leaves half of one, invalid bytes end
- * the copy). */
+ * the copy), and the copy of a path's directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +21,23 @@ static void test_copy(void **st)
     assert_string_equal(b, "");
     assert_int_equal(fota_str_copy_n(b, sizeof b, "a\0bc", 4), 4);
     assert_string_equal(b, "a");
+}
+
+static void test_copy_dir(void **st)
+{
+    char b[8];
+    (void)st;
+    assert_int_equal(fota_str_copy_dir(b, sizeof b, "dir/file"), 3);
+    assert_string_equal(b, "dir");
+    assert_int_equal(fota_str_copy_dir(b, sizeof b, "/a/b/c.tar"), 4);
+    assert_string_equal(b, "/a/b");
+    assert_int_equal(fota_str_copy_dir(b, sizeof b, "/file"), 1);
+    assert_string_equal(b, "/");
+    assert_int_equal(fota_str_copy_dir(b, sizeof b, "file"), 1);
+    assert_string_equal(b, ".");
+    /* truncated: the length says so */
+    assert_int_equal(fota_str_copy_dir(b, sizeof b, "0123456789/f"), 10);
+    assert_string_equal(b, "0123456");
 }
 
 /* The copy of src (n bytes) into cap bytes. */
@@ -69,6 +86,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_copy_utf8),
+        cmocka_unit_test(test_copy_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
