@@ -277,25 +277,33 @@ int fota_cli_cmd_product_delete(struct fota_cli_ctx *c)
     return fota_cli_ctx_done(c, &r, line);
 }
 
+/* GET /v1/products/ID/what of the product the first argument names, or PUT
+ * put there when it is not NULL (put stays the caller's). Returns 0 with
+ * *r, or an exit status (reported). */
+static int product_settings(struct fota_cli_ctx *c, const char *what, json_t *put,
+                            struct fota_cli_reply *r)
+{
+    char path[64];
+    int64_t id;
+    int st = fota_cli_ctx_product_id(c, c->args.pos[0], &id);
+
+    if (st != 0)
+        return st;
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/%s", id, what);
+    /* a 404 here is "not an arduino product": the server's sentence says so */
+    return fota_cli_ctx_call(c, put ? "PUT" : "GET", path, put, r, NULL);
+}
+
 /* `product arduino PRODUCT [options]`: GET, or PUT with the options given. */
 int fota_cli_cmd_product_arduino(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
-    char path[64];
     json_t *body = json_object(), *settings;
-    int64_t id;
     int st, n;
 
     st = arduino_options(c, body, &n);
     if (st == 0)
-        st = fota_cli_ctx_product_id(c, c->args.pos[0], &id);
-    if (st != 0) {
-        json_decref(body);
-        return st;
-    }
-    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/arduino", id);
-    /* a 404 here is "not an arduino product": the server's sentence says so */
-    st = fota_cli_ctx_call(c, n ? "PUT" : "GET", path, n ? body : NULL, &r, NULL);
+        st = product_settings(c, "arduino", n ? body : NULL, &r);
     json_decref(body);
     if (st != 0)
         return st;
@@ -356,8 +364,6 @@ int fota_cli_cmd_product_mqtt(struct fota_cli_ctx *c)
     int remove = fota_cli_ctx_opt(c, "remove") != NULL;
     struct fota_cli_reply r;
     json_t *body = json_object(), *m, *devs;
-    char path[64];
-    int64_t id;
     int st = 0, put = url || user || pwfile || nopw || remove;
 
     if (remove && (url || user || pwfile || nopw))
@@ -376,14 +382,7 @@ int fota_cli_cmd_product_mqtt(struct fota_cli_ctx *c)
     if (st == 0 && pwfile)
         st = mqtt_password(pwfile, body);
     if (st == 0)
-        st = fota_cli_ctx_product_id(c, c->args.pos[0], &id);
-    if (st != 0) {
-        json_decref(body);
-        return st;
-    }
-    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/mqtt", id);
-    /* a 404 here is "not an arduino product": the server's sentence says so */
-    st = fota_cli_ctx_call(c, put ? "PUT" : "GET", path, put ? body : NULL, &r, NULL);
+        st = product_settings(c, "mqtt", put ? body : NULL, &r);
     json_decref(body);
     if (st != 0)
         return st;
