@@ -10,15 +10,16 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from devchan_util import (StockDevice, start_fotad, check, first_frame, http_exchange,  # noqa: E402
                           nonos_url, parse_nonce, run_in_thread)
-from devchan_upgrade_test import api, setup  # noqa: E402
+from devchan_upgrade_test import setup  # noqa: E402
 
 
 def rpc(d, key, query):
-    return api(d, "GET", "/v1/device/rpc/?deliver_to_device=true&" + query, key)
+    st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true&" + query, key=key)
+    return st, j
 
 
 def commands(d, dev_id):
-    st, j = api(d, "GET", "/v1/devices/%d/commands/" % dev_id, d.admin_key)
+    st, _, j = d.api("GET", "/v1/devices/%d/commands/" % dev_id)
     check(st == 200, "commands %s %s" % (st, j))
     return [c for c in j["commands"] if c["action"] == "sys_upgrade"]
 

@@ -7,11 +7,12 @@ import time
 
 from devchan_util import (StockDevice, start_fotad, check, first_frame, parse_nonce,
                           rpc_response_frame, run_in_thread, upgrade_frame, wait_for)
-from devchan_upgrade_test import api, device_view, setup
+from devchan_upgrade_test import setup
 
 
 def rpc(d, key, query):
-    return api(d, "GET", "/v1/device/rpc/?deliver_to_device=true&" + query, key)
+    st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true&" + query, key=key)
+    return st, j
 
 
 def drain_with_waiting_rpc():
@@ -37,13 +38,13 @@ def crash_resets_presence():
     dev = StockDevice(d.device_port, master)
     dev.send(first_frame(5, master))
     dev.recv_msg()
-    wait_for(lambda: device_view(d, dev_id)["online"], 5, "online before the crash")
+    wait_for(lambda: d.device_view(dev_id)["online"], 5, "online before the crash")
     data = d.data_dir
     d.kill()
     dev.close()
     d2 = start_fotad(data_dir=data)
     try:
-        check(not device_view(d2, dev_id)["online"], "still online after a crash and restart")
+        check(not d2.device_view(dev_id)["online"], "still online after a crash and restart")
         d2.wait_log(r"device presence reset devices=1")
     finally:
         d2.stop()
@@ -63,11 +64,11 @@ def main():
                     '"token %s"}}\n' % master)
         check(sensor.recv_msg() == '{"nonce": 3, "status": 200}\n', "D8 reply")
         sensor.close()
-        st, j = api(d, "GET", "/v1/messages/?device_id=%d" % dev_id, d.admin_key)
+        st, _, j = d.api("GET", "/v1/messages/?device_id=%d" % dev_id)
         dp = [m for m in j["messages"] if m["action"] == "datapoint:tem_hum"]
         check(st == 200 and dp and master not in json.dumps(j), "datapoint message %r" % j)
         check(dp[0]["body"] == {"datapoint": {"x": -21.05, "y": 40.5}}, "datapoint %r" % dp[0])
-        wait_for(lambda: not device_view(d, dev_id)["online"], 5, "sensor offline")
+        wait_for(lambda: not d.device_view(dev_id)["online"], 5, "sensor offline")
         # offline: queue=false -> 409, else 202 queued
         st, j = rpc(d, owner, "action=sys_upgrade&version=v1.1&queue=false")
         check(st == 409, "queue=false offline: %s %s" % (st, j))
@@ -87,7 +88,7 @@ def main():
         dev.send(upgrade_frame(master, "device_upgrade_failed", "v1.0.5t45772(a)",
                                "v1.1~~~~~~~~~~~"))
         check("send message success" in dev.recv_msg(), "D7 reply")
-        check(device_view(d, dev_id)["rom_version"] != "v1.1", "failed upgrade changed the version")
+        check(d.device_view(dev_id)["rom_version"] != "v1.1", "failed upgrade changed the version")
         d.wait_log(r"device report .*action=device_upgrade_failed")
         # no D4: 504 after timeout=1
         st, j = rpc(d, owner, "action=sys_upgrade&version=v1.1&timeout=1")
@@ -102,8 +103,8 @@ def main():
         check('"action": "sys_reboot"' in msg and "token " + owner in msg and d.admin_key not in msg,
               "reboot push (owner key in meta, never the admin key) %r" % msg)
         # datastream POST: forwarded with its body, the D5 reply returned
-        join = run_in_thread(api, d, "POST", "/v1/datastreams/plug-status/datapoint/"
-                             "?deliver_to_device=true", owner, {"datapoint": {"x": 1}})
+        join = run_in_thread(d.api, "POST", "/v1/datastreams/plug-status/datapoint/"
+                             "?deliver_to_device=true", {"datapoint": {"x": 1}}, owner)
         push = dev.recv_msg()
         n = parse_nonce(push)
         check(push == '{"body": {"datapoint": {"x": 1}}, "deliver_to_device": true, "meta": '
@@ -112,11 +113,11 @@ def main():
         check(push[push.find("body") + 27] == "1", "plug parser offset 27")
         dev.send('{"status": 200, "datapoint": {"x": 1}, "nonce": %d, "deliver_to_device": true}\n'
                  % n)
-        st, j = join()
+        st, _, j = join()
         check(st == 200 and j["datapoint"] == {"x": 1}, "datastream reply %s %s" % (st, j))
         # datastream GET (the app reading the plug): no body, "method": "GET" (§2.5)
-        join = run_in_thread(api, d, "GET", "/v1/datastreams/plug-status/datapoint/"
-                             "?deliver_to_device=true", owner)
+        join = run_in_thread(d.api, "GET", "/v1/datastreams/plug-status/datapoint/"
+                             "?deliver_to_device=true", None, owner)
         push = dev.recv_msg()
         n = parse_nonce(push)
         check(push == '{"deliver_to_device": true, "meta": {"Authorization": "token %s"}, '
@@ -124,13 +125,13 @@ def main():
               % (owner, n), "datastream GET push %r" % push)
         dev.send('{"status": 200, "datapoint": {"x": 0}, "nonce": %d, "deliver_to_device": true}\n'
                  % n)
-        st, j = join()
+        st, _, j = join()
         check(st == 200 and j["datapoint"] == {"x": 0}, "datastream GET reply %s %s" % (st, j))
         # a device that stops pinging is dropped after ping_timeout (5 s) and shown offline
         t0 = time.monotonic()
         check(dev.closed(timeout=10), "silent device not dropped")
         check(time.monotonic() - t0 >= 3, "dropped too early")
-        wait_for(lambda: not device_view(d, dev_id)["online"], 5, "offline after the drop")
+        wait_for(lambda: not d.device_view(dev_id)["online"], 5, "offline after the drop")
         d.wait_log(r"device connection timed out .*state=silent")
     finally:
         d.stop()

@@ -7,8 +7,6 @@ import json
 import ssl
 import subprocess
 import tempfile
-import urllib.error
-import urllib.request
 
 from devchan_util import (StockDevice, active_frame, beacon_frame, check, copy_version,
                           check_rom_header, content_length, first_frame, http_exchange,
@@ -22,45 +20,11 @@ BSSID = "18:fe:34:97:f3:cd"
 PRE = "v1.0.5t45772(a)"
 
 
-def api(d, method, path, key, body=None, ctype="application/json"):
-    data = None
-    if body is not None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (d.http_port, path), data=data, method=method)
-    req.add_header("Authorization", "token " + key)
-    if data is not None:
-        req.add_header("Content-Type", ctype)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
-def upload_release(d, pid, version, files):
-    boundary = "----fotatest7d1f"
-    out = b""
-    out += ("--%s\r\nContent-Disposition: form-data; name=\"version\"\r\n\r\n%s\r\n"
-            % (boundary, version)).encode()
-    for name, data in files.items():
-        out += ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
-                "Content-Type: application/octet-stream\r\n\r\n" % (boundary, name)).encode()
-        out += data + b"\r\n"
-    out += ("--%s--\r\n" % boundary).encode()
-    st, j = api(d, "POST", "/v1/products/%d/roms/" % pid, d.admin_key, out,
-                "multipart/form-data; boundary=" + boundary)
-    check(st == 200, "release upload: %s %s" % (st, j))
-
-
 def setup(d):
-    st, j = api(d, "POST", "/v1/products/", d.admin_key,
-                {"name": "plug", "serial": "45772", "flash_map": 2})
-    check(st == 200, "product create %s %s" % (st, j))
-    pid = j["product"]["id"]
+    pid = d.create_product(name="plug", serial="45772", flash_map=2)["id"]
     user1, user2 = make_image(1, 2, "v1.1"), make_image(2, 2, "v1.1")
-    upload_release(d, pid, "v1.1", {"user1.bin": user1, "user2.bin": user2})
-    st, j = api(d, "POST", "/v1/products/%d/devices/" % pid, d.admin_key, {"name": "plug-1"})
-    check(st == 200, "device create %s %s" % (st, j))
+    d.upload_release(pid, "v1.1", files=[("user1.bin", user1), ("user2.bin", user2)])
+    j = d.create_device(pid, name="plug-1")
     return pid, j["device"]["id"], j["master_device_key"], j["owner_key"], user2
 
 
@@ -72,12 +36,6 @@ def curl_rpc(d, owner, query):
                        capture_output=True, timeout=60)
     body, _, code = p.stdout.decode().rpartition("\n")
     return int(code), json.loads(body)
-
-
-def device_view(d, dev_id):
-    st, j = api(d, "GET", "/v1/devices/%d/" % dev_id, d.admin_key)
-    check(st == 200, "GET /v1/devices/%d/: %s %s" % (dev_id, st, j))
-    return j["device"]
 
 
 def flow(tls):
@@ -103,12 +61,12 @@ def flow(tls):
         msg = dev.recv_msg()
         check(msg.startswith('{"status": 200, "timestamp": ') and msg.endswith(', "timers": ""}\n')
               and "/v1/device/timers/" not in msg, "timers reply %r" % msg)
-        v = device_view(d, dev_id)
+        v = d.device_view(dev_id)
         check(v["activated"] and v["bssid"] == BSSID and v["rom_version"] == PRE, "device %r" % v)
         # 2. ping
         dev.send(beacon_frame(master))
         check(dev.recv_msg() == '{"message": "ping success", "status": 200}\n', "ping reply")
-        wait_for(lambda: device_view(d, dev_id)["online"], 5, "device online")
+        wait_for(lambda: d.device_view(dev_id)["online"], 5, "device online")
         # 3. sys_upgrade via the seed's curl line (blocks until the D4)
         join = run_in_thread(curl_rpc, d, owner, "action=sys_upgrade&version=v1.1")
         push = dev.recv_msg(timeout=10)
@@ -147,7 +105,7 @@ def flow(tls):
         dev.send(upgrade_frame(master, "device_upgrade_success", PRE, version))
         check(dev.recv_msg() == '{"message": "send message success", "status": 200}\n', "D7 reply")
         # 7. the API shows the new version
-        wait_for(lambda: device_view(d, dev_id)["rom_version"] == "v1.1", 5, "rom_version v1.1")
+        wait_for(lambda: d.device_view(dev_id)["rom_version"] == "v1.1", 5, "rom_version v1.1")
         # 8. sys_reboot: done when written (stock devices do not answer)
         code, j = curl_rpc(d, owner, "action=sys_reboot")
         check(code == 200, "sys_reboot %s %s" % (code, j))
@@ -156,12 +114,12 @@ def flow(tls):
               "reboot push %r" % push)
         # 9. the device reboots into the new image and identifies again
         dev.close()
-        wait_for(lambda: not device_view(d, dev_id)["online"], 5, "device offline after reboot")
+        wait_for(lambda: not d.device_view(dev_id)["online"], 5, "device offline after reboot")
         dev = StockDevice(port, master, tls=tls)
         dev.send(first_frame(12345, master))
         msg = dev.recv_msg()
         check(parse_nonce(msg) == 12345 and '"activate_status": ' not in msg, "re-identify")
-        wait_for(lambda: device_view(d, dev_id)["online"], 5, "device online after reboot")
+        wait_for(lambda: d.device_view(dev_id)["online"], 5, "device online after reboot")
         dev.close()
     finally:
         d.stop()

@@ -7,10 +7,10 @@ the version a device runs is 409 for the admin key unless force=true (not for th
 own key). A stock-firmware client plays the nonos
 device, the core's ESPhttpUpdate request the arduino one.
 """
-from devchan_upgrade_test import api, setup, upload_release
+from devchan_upgrade_test import setup
 from devchan_util import (StockDevice, active_frame, check, first_frame, parse_nonce,
                           rpc_response_frame, start_fotad, wait_for)
-from fotatest import make_image, run_tests
+from fotatest import run_tests
 from pull_util import PullDevice, arduino_product, images, mac_of, release
 from arduino_util import md5
 
@@ -18,19 +18,19 @@ TOKEN = "0" * 40
 
 
 def rpc(d, key, query, status):
-    st, j = api(d, "GET", "/v1/device/rpc/?deliver_to_device=true&" + query, key)
+    st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true&" + query, key=key)
     check(st == status, "rpc %s: %d %r" % (query, st, j))
     return j
 
 
 def commands(d, dev_id):
-    st, j = api(d, "GET", "/v1/devices/%d/commands/" % dev_id, d.admin_key)
+    st, _, j = d.api("GET", "/v1/devices/%d/commands/" % dev_id)
     check(st == 200, "commands %d %r" % (st, j))
     return {c["id"]: c for c in j["commands"]}
 
 
 def cancel(d, dev_id, cid, key, status):
-    st, j = api(d, "DELETE", "/v1/devices/%d/commands/%d/" % (dev_id, cid), key)
+    st, _, j = d.api("DELETE", "/v1/devices/%d/commands/%d/" % (dev_id, cid), key=key)
     check(st == status, "cancel %d/%d: %d %r" % (dev_id, cid, st, j))
     return j
 
@@ -39,8 +39,7 @@ def nonos_test():
     d = start_fotad()
     try:
         pid, dev_id, master, owner, _ = setup(d)            # release v1.1, device offline
-        upload_release(d, pid, "v1.2", {"user1.bin": make_image(1, 2, "v1.2"),
-                                        "user2.bin": make_image(2, 2, "v1.2")})
+        d.upload_release(pid, "v1.2")
         a = rpc(d, owner, "action=sys_upgrade&version=v1.1", 202)["command"]
         r = rpc(d, owner, "action=sys_reboot", 202)["command"]
         b = rpc(d, owner, "action=sys_upgrade&version=v1.2", 202)["command"]
@@ -68,8 +67,7 @@ def nonos_test():
         cancel(d, 999999, c["id"], d.admin_key, 404)
         j = cancel(d, dev_id, c["id"], owner, 200)
         check(j["command"]["state"] == "cancelled", "by the owner key %r" % j)
-        st, j = api(d, "POST", "/v1/devices/%d/commands/%d/?method=DELETE" % (dev_id, r["id"]),
-                    d.admin_key)
+        st, _, j = d.api("POST", "/v1/devices/%d/commands/%d/?method=DELETE" % (dev_id, r["id"]))
         check(st == 200 and j["command"]["state"] == "cancelled", "tunnelled DELETE %d %r" %
               (st, j))
         r2 = rpc(d, owner, "action=sys_reboot", 202)["command"]
@@ -102,8 +100,7 @@ def nonos_test():
         check(parse_nonce(dev2.recv_msg()) == 7, "activation reply")
         dev2.close()
         did = dv["device"]["id"]
-        wait_for(lambda: api(d, "GET", "/v1/devices/%d/" % did, d.admin_key)[1]["device"]
-                 ["online"] is False, 10, "offline again")
+        wait_for(lambda: d.device_view(did)["online"] is False, 10, "offline again")
         j = rpc(d, d.admin_key, "action=sys_upgrade&version=v1.1&device_id=%d" % did, 409)
         check("already runs v1.1" in j["message"] and "force=true" in j["message"], "409 %r" % j)
         check(commands(d, did) == {}, "nothing queued by a refusal")
@@ -135,8 +132,7 @@ def arduino_test():
         st, _, j = d.api("GET", "/v1/products/%d/devices/?q=%s" % (p["id"], mac_of(1)))
         check(st == 200 and j["total"] == 1, "found by its MAC %r" % j)
         did = j["devices"][0]["id"]
-        wait_for(lambda: api(d, "GET", "/v1/devices/%d/" % did, d.admin_key)[1]["device"]
-                 ["rom_version"] == "1.0.0", 10, "its version known")
+        wait_for(lambda: d.device_view(did)["rom_version"] == "1.0.0", 10, "its version known")
         # an arduino device's upgrade to the version it runs holds it there: no 409
         c1 = rpc(d, d.admin_key, "action=sys_upgrade&version=1.0.0&device_id=%d" % did,
                  202)["command"]

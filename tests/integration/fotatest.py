@@ -490,6 +490,12 @@ class Fotad(Daemon):
         check(st == 200, "make %s current: %d %r" % (version, st, j))
         return j
 
+    def device_view(self, device_id):
+        """The device's JSON view (GET /v1/devices/ID/, admin key)."""
+        st, _, j = self.api("GET", "/v1/devices/%d/" % device_id)
+        check(st == 200, "GET /v1/devices/%d/: %d %r" % (device_id, st, j))
+        return j["device"]
+
     def create_device(self, product_id, name=None, bssid=None):
         body = {}
         if name:

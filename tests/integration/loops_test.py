@@ -12,7 +12,7 @@ import threading
 
 from devchan_util import (StockDevice, start_fotad, check, first_frame, parse_nonce, run_in_thread,
                           wait_for)
-from devchan_upgrade_test import api, setup, upload_release
+from devchan_upgrade_test import setup
 from fotatest import make_image
 
 N_LOOPS = 4
@@ -68,7 +68,7 @@ def downloads(d, master, user2):
     check(seen - {0}, "downloads served by worker loops: %r" % seen)
     # the ledger counted them (completion callbacks run on the loop that served each)
     def user2_count():
-        st, j = api(d, "GET", "/v1/products/1/roms/", d.admin_key)
+        st, _, j = d.api("GET", "/v1/products/1/roms/")
         check(st == 200, "rom list %s %r" % (st, j))
         return {f["name"]: f for f in j["roms"][0]["files"]}["user2.bin"]["download_count"]
     wait_for(lambda: user2_count() >= 96, 5, "96 completions in the ledger")
@@ -78,8 +78,9 @@ def downloads(d, master, user2):
 def rpcs(d, dev, owner):
     """8 RPCs, one connection each: they land on several loops; the device (main loop)
     answers each push in turn and every caller gets its own device reply."""
-    joins = [run_in_thread(api, d, "GET", "/v1/device/rpc/?deliver_to_device=true&"
-                           "action=get_switch&tag=%d&timeout=20" % i, owner) for i in range(8)]
+    joins = [run_in_thread(d.api, "GET", "/v1/device/rpc/?deliver_to_device=true&"
+                           "action=get_switch&tag=%d&timeout=20" % i, None, owner)
+             for i in range(8)]
     tags = set()
     for _ in range(8):
         push = dev.recv_msg(timeout=10)
@@ -92,7 +93,7 @@ def rpcs(d, dev, owner):
                  % (n, tag))
     check(len(tags) == 8, "8 distinct pushes %r" % tags)
     for i, join in enumerate(joins):
-        st, j = join()
+        st, _, j = join()
         check(st == 200 and j.get("switch") == "t%d" % i, "rpc %d reply %s %r" % (i, st, j))
     seen = loops_seen(d, r"http req=.* path=/v1/device/rpc/ status=")
     return seen
@@ -138,11 +139,11 @@ def upload_via_workers(d, pid):
     """Release uploads (a main-loop route whose reply is deferred to the blob writer thread)
     from several connections at once: each gets its 200 on its own loop."""
     def one(i):
-        files = {"user1.bin": make_image(1, 2, "v2.%d" % i, None, 100 + i),
-                 "user2.bin": make_image(2, 2, "v2.%d" % i, None, 100 + i)}
-        return upload_release(d, pid, "v2.%d" % i, files)
+        files = [("user1.bin", make_image(1, 2, "v2.%d" % i, None, 100 + i)),
+                 ("user2.bin", make_image(2, 2, "v2.%d" % i, None, 100 + i))]
+        return d.upload_release(pid, "v2.%d" % i, files=files)
     parallel(6, one)
-    st, j = api(d, "GET", "/v1/products/%d/roms/" % pid, d.admin_key)
+    st, _, j = d.api("GET", "/v1/products/%d/roms/" % pid)
     versions = sorted(r["version"] for r in j["roms"])
     check(versions == sorted(["v1.1"] + ["v2.%d" % i for i in range(6)]), "releases %r" % versions)
 
@@ -152,7 +153,7 @@ def rotation_stops_cached_key(d, dev_id, master, user2):
     the old key at once on every loop, and the new key works at once."""
     res = parallel(8, lambda i: download(d.http_port, master))
     check(all(st == 200 and b == user2 for st, b in res), "downloads before the rotation")
-    st, j = api(d, "POST", "/v1/devices/%d/rotate_keys" % dev_id, d.admin_key)
+    st, _, j = d.api("POST", "/v1/devices/%d/rotate_keys" % dev_id)
     check(st == 200, "rotate %s %r" % (st, j))
     res = parallel(8, lambda i: download(d.http_port, master))
     check(all(st == 401 for st, _ in res), "old key refused at once: %r" % [x[0] for x in res])

@@ -4,10 +4,6 @@ D4, the download of user2.bin, D7 success) counted as one upgrade, one finished 
 its bytes in the activity of every range, and the D7 filling running_slot (user2, the slot
 downloaded); a failed report counted as a failure and leaving the device on the other slot;
 the ranges' buckets; refusals (a bad range, an unknown product, an owner key)."""
-import json
-import urllib.error
-import urllib.request
-
 from devchan_util import (StockDevice, active_frame, check, copy_version, http_exchange,
                           nonos_url, parse_nonce, rpc_response_frame, run_in_thread, start_fotad,
                           upgrade_frame, wait_for)
@@ -17,39 +13,8 @@ TOKEN = "6f2e1f3b5d8c4a7e9b0c1d2e3f4a5b6c7d8e9f0a"
 PRE = "v1.0.5t45772(a)"
 
 
-def api(d, method, path, key, body=None, ctype="application/json"):
-    data = None
-    if body is not None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (d.http_port, path), data=data,
-                                 method=method)
-    req.add_header("Authorization", "token " + key)
-    if data is not None:
-        req.add_header("Content-Type", ctype)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
-def upload_release(d, pid, version, files):
-    boundary = "----fotatest0v3r"
-    out = ("--%s\r\nContent-Disposition: form-data; name=\"version\"\r\n\r\n%s\r\n"
-           % (boundary, version)).encode()
-    for name, data in files.items():
-        out += ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
-                "Content-Type: application/octet-stream\r\n\r\n" % (boundary, name)).encode()
-        out += data + b"\r\n"
-    out += ("--%s--\r\n" % boundary).encode()
-    st, j = api(d, "POST", "/v1/products/%d/roms/" % pid, d.admin_key, out,
-                "multipart/form-data; boundary=" + boundary)
-    check(st == 200, "release upload: %s %s" % (st, j))
-
-
 def overview(d, pid, rng=None):
-    st, j = api(d, "GET", "/v1/products/%d/overview%s" % (pid, "?range=" + rng if rng else ""),
-                d.admin_key)
+    st, _, j = d.api("GET", "/v1/products/%d/overview%s" % (pid, "?range=" + rng if rng else ""))
     check(st == 200 and j["status"] == 200, "overview: %s %s" % (st, j))
     o = j["overview"]
     a = o["activity"]
@@ -71,27 +36,16 @@ def vers(o):
     return {v["version"]: (v["devices"], v["online"]) for v in o["versions"]}
 
 
-def device_view(d, dev_id):
-    st, j = api(d, "GET", "/v1/devices/%d/" % dev_id, d.admin_key)
-    check(st == 200, "GET /v1/devices/%d/: %s %s" % (dev_id, st, j))
-    return j["device"]
-
-
 def main():
     d = start_fotad()
     try:
-        st, j = api(d, "POST", "/v1/products/", d.admin_key, {"name": "plug", "flash_map": 2})
-        check(st == 200, "product create %s %s" % (st, j))
-        pid = j["product"]["id"]
+        pid = d.create_product(name="plug", flash_map=2)["id"]
         user1, user2 = make_image(1, 2, "v1.1"), make_image(2, 2, "v1.1")
-        upload_release(d, pid, "v1.1", {"user1.bin": user1, "user2.bin": user2})
-        check(api(d, "POST", "/v1/products/%d/roms/v1.1/current" % pid, d.admin_key)[0] == 200,
-              "set current")
+        d.upload_release(pid, "v1.1", files=[("user1.bin", user1), ("user2.bin", user2)])
+        d.set_current(pid, "v1.1")
         keys = []
         for i in range(3):
-            st, j = api(d, "POST", "/v1/products/%d/devices/" % pid, d.admin_key,
-                        {"name": "plug-%d" % i})
-            check(st == 200, "device create %s %s" % (st, j))
+            j = d.create_device(pid, name="plug-%d" % i)
             keys.append((j["device"]["id"], j["master_device_key"], j["owner_key"]))
 
         o = overview(d, pid)
@@ -110,11 +64,11 @@ def main():
         check(vers(overview(d, pid)) == {"": (2, 0), PRE: (1, 1)}, "versions after activation")
 
         # an upgrade: push, D4, the download of the other slot, D7 success
-        join = run_in_thread(api, d, "GET", "/v1/device/rpc/?deliver_to_device=true&action="
-                             "sys_upgrade&version=v1.1&device_id=%d" % dev_id, d.admin_key)
+        join = run_in_thread(d.api, "GET", "/v1/device/rpc/?deliver_to_device=true&action="
+                             "sys_upgrade&version=v1.1&device_id=%d" % dev_id)
         push = dev.recv_msg(timeout=10)
         dev.send(rpc_response_frame(parse_nonce(push)))
-        code, j = join()
+        code, _, j = join()
         check(code == 200, "rpc %s %s" % (code, j))
         version = copy_version(push)
         first, _, body, _ = http_exchange(d.http_port,
@@ -136,23 +90,23 @@ def main():
         check(vers(o) == {"": (2, 0), "v1.1": (1, 1)}, "versions after the upgrade %r" % vers(o))
         check(o["downloads_per_minute"] >= 0 and o["bytes_per_minute"] >= 0, "rates")
         # the report after the download of user2.bin: the new version sits in slot 2
-        v = device_view(d, dev_id)
+        v = d.device_view(dev_id)
         check(v["rom_version"] == "v1.1" and v["running_slot"] == 2, "device %r" % v)
 
         # a failed report after that download: a failure, and the device on the other slot
         dev.send(upgrade_frame(master, "device_upgrade_failed", "v1.1", version))
         check('"status": 200' in dev.recv_msg(), "D7 failed reply")
         wait_for(lambda: overview(d, pid)["totals"]["failed"] == 1, 5, "failure counted")
-        check(device_view(d, dev_id)["running_slot"] == 1, "failed: slot 1")
+        check(d.device_view(dev_id)["running_slot"] == 1, "failed: slot 1")
         dev.close()
         wait_for(lambda: overview(d, pid)["online"] == 0, 5, "offline again")
 
         # refusals
-        st, j = api(d, "GET", "/v1/products/%d/overview?range=2h" % pid, d.admin_key)
+        st, _, j = d.api("GET", "/v1/products/%d/overview?range=2h" % pid)
         check(st == 400 and "range" in j.get("message", ""), "bad range: %s %s" % (st, j))
-        st, j = api(d, "GET", "/v1/products/999/overview", d.admin_key)
+        st, _, j = d.api("GET", "/v1/products/999/overview")
         check(st == 404, "unknown product: %s %s" % (st, j))
-        st, j = api(d, "GET", "/v1/products/%d/overview" % pid, keys[1][2])
+        st, _, j = d.api("GET", "/v1/products/%d/overview" % pid, key=keys[1][2])
         check(st == 403, "an owner key: %s %s" % (st, j))
     finally:
         d.stop()

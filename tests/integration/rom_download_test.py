@@ -8,11 +8,11 @@ import socket
 
 from devchan_util import (start_fotad, check, check_rom_header, content_length, http_exchange,
                           libupgrade_head, nonos_url, PHEAD)
-from devchan_upgrade_test import api, setup
+from devchan_upgrade_test import setup
 
 
 def rom_list(d, pid):
-    st, j = api(d, "GET", "/v1/products/%d/roms/" % pid, d.admin_key)
+    st, _, j = d.api("GET", "/v1/products/%d/roms/" % pid)
     check(st == 200, "rom list %s %s" % (st, j))
     return j["roms"]
 
@@ -86,9 +86,9 @@ def main():
         noauth = re.sub(r"Authorization: token \w+\r\n", "", url)
         first, header, _, _ = http_exchange(d.http_port, noauth.encode())
         check(b" 401 " in header.split(b"\r\n")[0], "no key: %r" % header[:60])
-        st, j = api(d, "POST", "/v1/products/", d.admin_key, {"name": "light", "flash_map": 2})
+        st, _, j = d.api("POST", "/v1/products/", {"name": "light", "flash_map": 2})
         check(st == 200, "create product light: %s %s" % (st, j))
-        st, j = api(d, "POST", "/v1/products/%d/devices/" % j["product"]["id"], d.admin_key, {})
+        st, _, j = d.api("POST", "/v1/products/%d/devices/" % j["product"]["id"], {})
         check(st == 200, "create a device of light: %s %s" % (st, j))
         first, header, _, _ = http_exchange(
             d.http_port, nonos_url("v1.1", "user2.bin", d.http_port, j["master_device_key"]).encode())
