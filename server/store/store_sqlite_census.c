@@ -1,6 +1,8 @@
-/* store_sqlite_census.c - the census queries behind GET /metrics (store.h:
- * device_census, rollout_census): counts grouped in SQL, one statement
- * each, prepared per call (a scrape every few seconds at most). */
+/* store_sqlite_census.c - the census queries behind GET /metrics and a
+ * product's overview (store.h: device_census, product_census,
+ * rollout_census): counts grouped in SQL, one statement each, prepared per
+ * call (a scrape or an overview every few seconds at most). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "store_sqlite_int.h"
@@ -32,30 +34,62 @@ static void read_census(sqlite3_stmt *st, void *row)
     c->releases = sqlite3_column_int64(st, 7);
 }
 
+/* The census columns (read_census) of products p with their devices d per
+ * version; online as every device list says it (FOTA_SQL_ONLINE, now is ?1).
+ * A WHERE on p, then the grouping and order, follow. */
+#define CENSUS_SELECT                                                                        \
+    "SELECT p.id, p.name, ap.product_id IS NOT NULL, COALESCE(d.rom_version, ''),"           \
+    " COUNT(d.id),"                                                                          \
+    " COALESCE(SUM(CASE WHEN d.id IS NULL THEN 0 ELSE " FOTA_SQL_ONLINE("?1") " END), 0),"   \
+    " COALESCE((SELECT r.version FROM roms r WHERE r.product_id = p.id"                      \
+    "  AND r.is_current <> 0), ''),"                                                         \
+    " (SELECT COUNT(*) FROM roms r WHERE r.product_id = p.id)"                               \
+    " FROM products p"                                                                       \
+    " LEFT JOIN arduino_products ap ON ap.product_id = p.id"                                 \
+    " LEFT JOIN devices d ON d.product_id = p.id"                                            \
+    " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
+
 int fota_store_sqlite_device_census(struct fota_store *s, int64_t now,
                                     struct fota_census_row **out, size_t *n)
 {
     struct sql_store *q = Q(s);
 
     fota_store_sqlite_lock(q);
-    /* Online as every device list says it (FOTA_SQL_ONLINE). */
-    sqlite3_stmt *st = prepare(
-        q, "SELECT p.id, p.name, ap.product_id IS NOT NULL, COALESCE(d.rom_version, ''),"
-           " COUNT(d.id),"
-           " COALESCE(SUM(CASE WHEN d.id IS NULL THEN 0 ELSE " FOTA_SQL_ONLINE("?1") " END), 0),"
-           " COALESCE((SELECT r.version FROM roms r WHERE r.product_id = p.id"
-           "  AND r.is_current <> 0), ''),"
-           " (SELECT COUNT(*) FROM roms r WHERE r.product_id = p.id)"
-           " FROM products p"
-           " LEFT JOIN arduino_products ap ON ap.product_id = p.id"
-           " LEFT JOIN devices d ON d.product_id = p.id"
-           " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
-           " GROUP BY p.id, d.rom_version"
-           " ORDER BY p.id, COUNT(d.id) DESC, COALESCE(d.rom_version, '')");
+    sqlite3_stmt *st = prepare(q, CENSUS_SELECT
+                               " GROUP BY p.id, d.rom_version"
+                               " ORDER BY p.id, COUNT(d.id) DESC, COALESCE(d.rom_version, '')");
     if (st)
         sqlite3_bind_int64(st, 1, now);
     int rc = fota_store_sqlite_collect(q, st, read_census, sizeof **out, (void **)out, n,
                                        "device_census");
+    sqlite3_finalize(st);
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+int fota_store_sqlite_product_census(struct fota_store *s, int64_t product_id, int64_t now,
+                                     struct fota_census_row **out, size_t *n)
+{
+    struct sql_store *q = Q(s);
+
+    *out = NULL;
+    *n = 0;
+    fota_store_sqlite_lock(q);
+    /* device_census for one product: an index on product_id finds its devices */
+    sqlite3_stmt *st = prepare(q, CENSUS_SELECT
+                               " WHERE p.id = ?2"
+                               " GROUP BY p.id, d.rom_version"
+                               " ORDER BY COUNT(d.id) DESC, COALESCE(d.rom_version, '')");
+    if (st) {
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, product_id);
+    }
+    int rc = fota_store_sqlite_collect(q, st, read_census, sizeof **out, (void **)out, n,
+                                       "product_census");
+    if (rc == 0 && *n == 0) {
+        free(*out);
+        *out = NULL;
+        rc = FOTA_ENOENT;
+    }
     sqlite3_finalize(st);
     return fota_store_sqlite_unlock(q, rc);
 }

@@ -192,9 +192,12 @@ int fota_store_sqlite_rollout_samples(struct fota_store *s, int64_t rollout_id,
  * removes them. 0, or the error (logged; the files stay for the next start). */
 int fota_store_sqlite_rollout_import(struct sql_store *q, const char *db_path);
 
-/* Operations (store_sqlite_census.c: the counts of GET /metrics). */
+/* Operations (store_sqlite_census.c: the counts of GET /metrics and of a
+ * product's overview). */
 int fota_store_sqlite_device_census(struct fota_store *s, int64_t now,
                                     struct fota_census_row **out, size_t *n);
+int fota_store_sqlite_product_census(struct fota_store *s, int64_t product_id, int64_t now,
+                                     struct fota_census_row **out, size_t *n);
 int fota_store_sqlite_rollout_census(struct fota_store *s, int64_t *counts, size_t ncounts);
 
 /* Operations (store_sqlite_devpage.c: a fleet's devices selected, sorted
@@ -228,9 +231,7 @@ int fota_store_sqlite_command_create_replacing(struct fota_store *s, struct fota
 #define FOTA_SQL_ONLINE_JOINS                                                                 \
     " LEFT JOIN arduino_products ap ON ap.product_id = d.product_id"                          \
     " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
-/* Operations (store_sqlite_overview.c: a product's fleet at a glance). */
-int fota_store_sqlite_product_census(struct fota_store *s, int64_t product_id, int64_t now,
-                                     struct fota_census_row **out, size_t *n);
+/* Operations (store_sqlite_overview.c: a product's activity at a glance). */
 int fota_store_sqlite_product_activity(struct fota_store *s, int64_t product_id, int64_t since,
                                        int64_t until, int64_t step,
                                        struct fota_activity_row **out, size_t *n);

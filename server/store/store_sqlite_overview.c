@@ -1,10 +1,10 @@
-/* store_sqlite_overview.c - a product's fleet at a glance (store.h:
- * product_census, product_activity): its devices per version with how many
- * are online, grouped in SQL, and its activity per minute (upgrade reports,
- * finished downloads, bytes), counted in product_minutes by the writes that
- * see them happen (message_add, download_add) and summed per bucket on read,
- * so an overview costs one grouped scan of the product's devices and at most
- * a month of minute rows, whatever the size of the message log. */
+/* store_sqlite_overview.c - a product's activity at a glance (store.h:
+ * product_activity; its devices per version are product_census, in
+ * store_sqlite_census.c): upgrade reports, finished downloads and bytes per
+ * minute, counted in product_minutes by the writes that see them happen
+ * (message_add, download_add) and summed per bucket on read, so an overview
+ * costs at most a month of minute rows, whatever the size of the message
+ * log. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,65 +13,6 @@
 
 #define Q(s)          fota_store_sqlite_cast(s)
 #define STMT(id, sql) fota_store_sqlite_stmt(q, (id), (sql))
-
-static void read_census(sqlite3_stmt *st, void *row)
-{
-    struct fota_census_row *c = row;
-    memset(c, 0, sizeof *c);
-    c->product_id = sqlite3_column_int64(st, 0);
-    fota_store_sqlite_col_text(st, 1, c->product, sizeof c->product);
-    c->arduino = sqlite3_column_int(st, 2) != 0;
-    fota_store_sqlite_col_text(st, 3, c->version, sizeof c->version);
-    c->devices = sqlite3_column_int64(st, 4);
-    c->online = sqlite3_column_int64(st, 5);
-    fota_store_sqlite_col_text(st, 6, c->current, sizeof c->current);
-    c->releases = sqlite3_column_int64(st, 7);
-}
-
-int fota_store_sqlite_product_census(struct fota_store *s, int64_t product_id, int64_t now,
-                                     struct fota_census_row **out, size_t *n)
-{
-    struct sql_store *q = Q(s);
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    *out = NULL;
-    *n = 0;
-    fota_store_sqlite_lock(q);
-    /* device_census's query for one product: an index on product_id finds
-     * its devices; online as every device list says it (FOTA_SQL_ONLINE). */
-    if (sqlite3_prepare_v2(
-            q->db,
-            "SELECT p.id, p.name, ap.product_id IS NOT NULL, COALESCE(d.rom_version, ''),"
-            " COUNT(d.id),"
-            " COALESCE(SUM(CASE WHEN d.id IS NULL THEN 0 ELSE " FOTA_SQL_ONLINE("?1") " END), 0),"
-            " COALESCE((SELECT r.version FROM roms r WHERE r.product_id = p.id"
-            "  AND r.is_current <> 0), ''),"
-            " (SELECT COUNT(*) FROM roms r WHERE r.product_id = p.id)"
-            " FROM products p"
-            " LEFT JOIN arduino_products ap ON ap.product_id = p.id"
-            " LEFT JOIN devices d ON d.product_id = p.id"
-            " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
-            " WHERE p.id = ?2"
-            " GROUP BY p.id, d.rom_version"
-            " ORDER BY COUNT(d.id) DESC, COALESCE(d.rom_version, '')",
-            -1, &st, NULL) != SQLITE_OK) {
-        rc = fota_store_sqlite_err(q, sqlite3_errcode(q->db), "product_census prepare");
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, product_id);
-    rc = fota_store_sqlite_collect(q, st, read_census, sizeof **out, (void **)out, n,
-                                   "product_census");
-    if (rc == 0 && *n == 0) {
-        free(*out);
-        *out = NULL;
-        rc = FOTA_ENOENT;
-    }
-out:
-    sqlite3_finalize(st);
-    return fota_store_sqlite_unlock(q, rc);
-}
 
 static void read_activity(sqlite3_stmt *st, void *row)
 {
