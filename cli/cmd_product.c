@@ -240,19 +240,33 @@ int fota_cli_cmd_product_list(struct fota_cli_ctx *c)
                                    NULL);
 }
 
+/* method /v1/products/ID/sub of the product the first argument names (its
+ * id into *id when id is not NULL), sending body unless it is NULL (body
+ * stays the caller's). A 404 of the product itself (sub "") is reported as
+ * the product's; one of a sub-resource of an arduino product is "not an
+ * arduino product", the server's sentence. Returns 0 with *r, or an exit
+ * status (reported). */
+static int product_call(struct fota_cli_ctx *c, const char *method, const char *sub,
+                        json_t *body, struct fota_cli_reply *r, int64_t *id)
+{
+    char path[64], what[128];
+    int64_t pid;
+    int st = fota_cli_ctx_product_id(c, c->args.pos[0], &pid);
+
+    if (st != 0)
+        return st;
+    if (id)
+        *id = pid;
+    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/%s", pid, sub);
+    snprintf(what, sizeof(what), "product '%s'", c->args.pos[0]);
+    return fota_cli_ctx_call(c, method, path, body, r, sub[0] ? NULL : what);
+}
+
 int fota_cli_cmd_product_show(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
-    char path[64], what[128];
-    int64_t id;
-    int st;
+    int st = product_call(c, "GET", "", NULL, &r, NULL);
 
-    st = fota_cli_ctx_product_id(c, c->args.pos[0], &id);
-    if (st != 0)
-        return st;
-    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/", id);
-    snprintf(what, sizeof(what), "product '%s'", c->args.pos[0]);
-    st = fota_cli_ctx_call(c, "GET", path, NULL, &r, what);
     if (st != 0)
         return st;
     return show_product(c, &r);
@@ -261,37 +275,14 @@ int fota_cli_cmd_product_show(struct fota_cli_ctx *c)
 int fota_cli_cmd_product_delete(struct fota_cli_ctx *c)
 {
     struct fota_cli_reply r;
-    char path[64], what[128], line[256];
+    char line[256];
     int64_t id;
-    int st;
+    int st = product_call(c, "DELETE", "", NULL, &r, &id);
 
-    st = fota_cli_ctx_product_id(c, c->args.pos[0], &id);
-    if (st != 0)
-        return st;
-    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/", id);
-    snprintf(what, sizeof(what), "product '%s'", c->args.pos[0]);
-    st = fota_cli_ctx_call(c, "DELETE", path, NULL, &r, what);
     if (st != 0)
         return st;
     snprintf(line, sizeof(line), "deleted product %s (id %" PRId64 ")", c->args.pos[0], id);
     return fota_cli_ctx_done(c, &r, line);
-}
-
-/* GET /v1/products/ID/what of the product the first argument names, or PUT
- * put there when it is not NULL (put stays the caller's). Returns 0 with
- * *r, or an exit status (reported). */
-static int product_settings(struct fota_cli_ctx *c, const char *what, json_t *put,
-                            struct fota_cli_reply *r)
-{
-    char path[64];
-    int64_t id;
-    int st = fota_cli_ctx_product_id(c, c->args.pos[0], &id);
-
-    if (st != 0)
-        return st;
-    snprintf(path, sizeof(path), "/v1/products/%" PRId64 "/%s", id, what);
-    /* a 404 here is "not an arduino product": the server's sentence says so */
-    return fota_cli_ctx_call(c, put ? "PUT" : "GET", path, put, r, NULL);
 }
 
 /* `product arduino PRODUCT [options]`: GET, or PUT with the options given. */
@@ -303,7 +294,7 @@ int fota_cli_cmd_product_arduino(struct fota_cli_ctx *c)
 
     st = arduino_options(c, body, &n);
     if (st == 0)
-        st = product_settings(c, "arduino", n ? body : NULL, &r);
+        st = product_call(c, n ? "PUT" : "GET", "arduino", n ? body : NULL, &r, NULL);
     json_decref(body);
     if (st != 0)
         return st;
@@ -382,7 +373,7 @@ int fota_cli_cmd_product_mqtt(struct fota_cli_ctx *c)
     if (st == 0 && pwfile)
         st = mqtt_password(pwfile, body);
     if (st == 0)
-        st = product_settings(c, "mqtt", put ? body : NULL, &r);
+        st = product_call(c, put ? "PUT" : "GET", "mqtt", put ? body : NULL, &r, NULL);
     json_decref(body);
     if (st != 0)
         return st;
