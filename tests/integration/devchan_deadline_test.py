@@ -14,6 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from devchan_util import StockDevice, check, first_frame, make_cert, start_fotad  # noqa: E402
+from fotatest import tls_client_hello  # noqa: E402
 
 HELLO_S = 2          # --http-timeout 2: the hello deadline is 2 s after the accept
 GIVE_UP_S = 15       # the test's own bound: far past the deadline
@@ -48,22 +49,6 @@ def trickle(port, chunks):
         s.close()
 
 
-def hello_bytes():
-    """The bytes of a real TLS ClientHello (Python's ssl over memory BIOs)."""
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    obj = ctx.wrap_bio(inc, out)
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    data = out.read()
-    check(len(data) > 100 and data[0] == 0x16, "no ClientHello: %r" % data[:16])
-    return data
-
-
 def main():
     cert, key = make_cert()
     d = start_fotad("--http-timeout", str(HELLO_S), tls=(cert, key))
@@ -85,7 +70,7 @@ def main():
                    r"state=no-hello waited_ms=\d+")
 
         # TLS: the ClientHello one byte at a time never completes a handshake in time.
-        ch = hello_bytes()
+        ch = tls_client_hello()
         t = trickle(d.device_tls_port, [ch[i:i + 1] for i in range(len(ch) - 1)])
         check(t is not None, "a TLS handshake trickling its ClientHello stayed open %d s"
               % GIVE_UP_S)

@@ -7,10 +7,7 @@ connections first), a device identified before the flood keeps its connection an
 answered, the refusals are logged at most once a second per reason (no "Error from accept()
 call" storm), and once the flood stops a device identifies again."""
 import os
-import select
-import socket
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -19,53 +16,6 @@ from devchan_util import StockDevice, beacon_frame, check, first_frame, wait_for
 
 NOFILE = 256
 FLOOD = 400
-
-
-class Flood(threading.Thread):
-    """Holds up to FLOOD connections to port; every one fotad closes is opened again."""
-
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.port = port
-        self.stop = threading.Event()
-        self.socks = []
-        self.opened = self.closed_by_server = 0
-
-    def open_one(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
-        s.connect_ex(("127.0.0.1", self.port))
-        self.socks.append(s)
-        self.opened += 1
-
-    def run(self):
-        last_nl = 0.0
-        while not self.stop.is_set():
-            while len(self.socks) < FLOOD:
-                self.open_one()
-            r, _, _ = select.select(self.socks, [], [], 0.05)
-            for s in r:
-                try:
-                    data = s.recv(4096)
-                except OSError:
-                    data = b""
-                if not data:
-                    s.close()
-                    self.socks.remove(s)
-                    self.closed_by_server += 1
-            if time.monotonic() - last_nl >= 0.3:
-                last_nl = time.monotonic()
-                for s in list(self.socks):
-                    try:
-                        s.send(b"\n")
-                    except OSError:
-                        pass
-        for s in self.socks:
-            s.close()
-
-
-def open_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 def rss_kb(pid):
@@ -90,7 +40,7 @@ def main():
         dev_a.send(first_frame(1, ka))
         check('"status": 200' in dev_a.recv_msg(), "identify a")
 
-        flood = Flood(d.device_port)
+        flood = fotatest.Flood(d.device_port, FLOOD, lambda first: b"\n")
         flood.start()
         t0 = time.monotonic()
         # Saturated: fotad turns new connections away (at most half the descriptors left
@@ -101,7 +51,7 @@ def main():
         # ... for more than a second (a second line, counting what the first one held back).
         wait_for(lambda: d.count_log(r'device connection refused .*reason="too many connections '
                                      r'not identified"') >= 2, 20, "a sustained flood")
-        peak_fds, peak_rss = open_fds(d.proc.pid), rss_kb(d.proc.pid)
+        peak_fds, peak_rss = fotatest.open_fds(d.proc.pid), rss_kb(d.proc.pid)
 
         # The REST API answers throughout, one request after another.
         for i in range(10):
@@ -111,7 +61,7 @@ def main():
         dev_a.send(beacon_frame(ka))
         check("ping success" in dev_a.recv_msg(), "identified device during the flood")
         elapsed = time.monotonic() - t0
-        peak_fds = max(peak_fds, open_fds(d.proc.pid))
+        peak_fds = max(peak_fds, fotatest.open_fds(d.proc.pid))
         peak_rss = max(peak_rss, rss_kb(d.proc.pid))
         check(peak_fds <= NOFILE, "fotad holds %d descriptors" % peak_fds)
 

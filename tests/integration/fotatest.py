@@ -25,12 +25,15 @@ import inspect
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import uuid
@@ -601,6 +604,91 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def open_fds(pid):
+    """How many descriptors process pid holds."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def peer_closed(s):
+    """True when the server closed s (EOF or reset), without waiting."""
+    s.setblocking(False)
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+    finally:
+        s.setblocking(True)
+
+
+def tls_client_hello():
+    """The bytes of a real TLS ClientHello (Python's ssl over memory BIOs)."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    obj = ctx.wrap_bio(inc, out)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    data = out.read()
+    check(len(data) > 100 and data[0] == 0x16, "no ClientHello: %r" % data[:16])
+    return data
+
+
+class Flood(threading.Thread):
+    """Holds up to n connections to port on 127.0.0.1 (bound to the source addresses addrs in
+    turn, if given); every one the server closes is opened again at once. Every 0.3 s each
+    connection sends trickle(first), first being True for its first send. Counts opened and
+    closed_by_server; stop.set() ends it (and closes what it holds)."""
+
+    def __init__(self, port, n, trickle, addrs=None):
+        super().__init__(daemon=True)
+        self.port, self.n, self.trickle, self.addrs = port, n, trickle, addrs
+        self.stop = threading.Event()
+        self.socks = []
+        self.started = set()
+        self.opened = self.closed_by_server = 0
+
+    def open_one(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.addrs:
+            s.bind((self.addrs[self.opened % len(self.addrs)], 0))
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", self.port))
+        self.socks.append(s)
+        self.opened += 1
+
+    def run(self):
+        last = 0.0
+        while not self.stop.is_set():
+            while len(self.socks) < self.n:
+                self.open_one()
+            r, _, _ = select.select(self.socks, [], [], 0.05)
+            for s in r:
+                try:
+                    data = s.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    s.close()
+                    self.socks.remove(s)
+                    self.started.discard(s)
+                    self.closed_by_server += 1
+            if time.monotonic() - last >= 0.3:
+                last = time.monotonic()
+                for s in list(self.socks):
+                    try:
+                        s.send(self.trickle(s not in self.started))
+                        self.started.add(s)
+                    except OSError:
+                        pass
+        for s in self.socks:
+            s.close()
 
 
 # ---------------------------------------------------------------- running tests

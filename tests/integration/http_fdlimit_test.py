@@ -8,10 +8,8 @@ logged at most once a second (no "Error from accept() call" storm), and fotad ne
 more descriptors than the limit. Per address: with http_max_per_addr 20, the 21st connection
 from one address is closed and the log line names the setting."""
 import os
-import select
 import socket
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -23,60 +21,6 @@ FLOOD = 400
 ADDRS = ["127.0.0.%d" % i for i in range(2, 10)]
 
 
-class Flood(threading.Thread):
-    """Holds up to FLOOD connections; every one fotad closes is opened again."""
-
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.port = port
-        self.stop = threading.Event()
-        self.socks = []
-        self.started = set()
-        self.opened = self.closed_by_server = 0
-
-    def open_one(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind((ADDRS[self.opened % len(ADDRS)], 0))
-        s.setblocking(False)
-        s.connect_ex(("127.0.0.1", self.port))
-        self.socks.append(s)
-        self.opened += 1
-
-    def run(self):
-        last = 0.0
-        while not self.stop.is_set():
-            while len(self.socks) < FLOOD:
-                self.open_one()
-            r, _, _ = select.select(self.socks, [], [], 0.05)
-            for s in r:
-                try:
-                    data = s.recv(4096)
-                except OSError:
-                    data = b""
-                if not data:
-                    s.close()
-                    self.socks.remove(s)
-                    self.started.discard(s)
-                    self.closed_by_server += 1
-            if time.monotonic() - last >= 0.3:
-                last = time.monotonic()
-                for s in list(self.socks):
-                    try:   # a request line first, then one header line at a time
-                        if s in self.started:
-                            s.send(b"X-Slow: 1\r\n")
-                        else:
-                            s.send(b"GET /v1/ping/ HTTP/1.1\r\n")
-                            self.started.add(s)
-                    except OSError:
-                        pass
-        for s in self.socks:
-            s.close()
-
-
-def open_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
 def test_descriptors_short():
     d = Fotad(extra=["--http-timeout", "3"], log_level="info")
     d.args[:0] = ["prlimit", "--nofile=%d" % NOFILE, "--"]
@@ -85,7 +29,9 @@ def test_descriptors_short():
     try:
         p = d.create_product()
         dev = d.create_device(p["id"])
-        flood = Flood(d.http_port)
+        # a request line first, then one header line at a time
+        flood = fotatest.Flood(d.http_port, FLOOD, lambda first: b"GET /v1/ping/ HTTP/1.1\r\n"
+                               if first else b"X-Slow: 1\r\n", ADDRS)
         flood.start()
         t0 = time.monotonic()
         # Saturated: fotad sheds the newest anonymous connections, refuses keyless
@@ -96,13 +42,13 @@ def test_descriptors_short():
         wait_for(lambda: d.count_log(r"http connection shed |http request refused .*short of "
                                      r"descriptors|accept paused proto=http") >= 3, 20,
                  "a sustained flood")
-        peak = open_fds(d.proc.pid)
+        peak = fotatest.open_fds(d.proc.pid)
         for i in range(10):
             st, _, j = d.api("GET", "/v1/products/")
             check(st == 200, "REST API during the flood: %s %r" % (st, j))
             st, _, j = d.api("GET", "/v1/device/", key=dev["master_device_key"])
             check(st == 200, "a device's request during the flood: %s %r" % (st, j))
-            peak = max(peak, open_fds(d.proc.pid))
+            peak = max(peak, fotatest.open_fds(d.proc.pid))
         check(peak <= NOFILE, "fotad holds %d descriptors" % peak)
         flood.stop.set()
         flood.join(10)
@@ -140,18 +86,8 @@ def test_per_address():
         d.wait_log(r'http connection refused peer=127\.0\.0\.1:\d+ reason="too many connections '
                    r'from this address" http_max_per_addr=20 ', 10)
 
-        def closed(s):
-            s.setblocking(False)
-            try:
-                return s.recv(1) == b""
-            except BlockingIOError:
-                return False
-            except ConnectionResetError:
-                return True
-            finally:
-                s.setblocking(True)
-        wait_for(lambda: sum(closed(s) for s in socks) >= 10, 10, "10 connections closed")
-        kept = sum(not closed(s) for s in socks)
+        wait_for(lambda: sum(fotatest.peer_closed(s) for s in socks) >= 10, 10, "10 connections closed")
+        kept = sum(not fotatest.peer_closed(s) for s in socks)
         check(kept == 20, "%d connections kept, want 20" % kept)
         # Another address is not limited by this one.
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -20,7 +20,7 @@ import threading
 import time
 
 from fotatest import (HEAP_GIVES_BACK, MEMORY_SCALE, Fotad, check, make_cert, rss_mb, run_tests,
-                      wait_for)
+                      tls_client_hello, wait_for)
 
 MiB = 1 << 20
 # The ASan tree's allocator keeps freed memory in a quarantine unless told not to; fotad
@@ -220,26 +220,10 @@ def test_head_deadline():
         check(st == 200, "still serving")
 
 
-def client_hello():
-    """The bytes of a real TLS ClientHello (Python's ssl over memory BIOs)."""
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    obj = ctx.wrap_bio(inc, out)
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    data = out.read()
-    check(len(data) > 100 and data[0] == 0x16, "no ClientHello: %r" % data[:16])
-    return data
-
-
 def test_tls_handshake_deadline():
     cert, key = make_cert()
     with Fotad(https=True, tls=(cert, key), extra=["--http-timeout", "2"]) as d:
-        hello = client_hello()
+        hello = tls_client_hello()
         s = socket.create_connection(("127.0.0.1", d.ports["https"]), timeout=10)
         start = time.monotonic()
         sent, closed = 0, False

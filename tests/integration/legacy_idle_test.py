@@ -8,21 +8,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fotatest import Dropin, check, run_tests, tempdir, wait_for  # noqa: E402
+from fotatest import Dropin, check, peer_closed, run_tests, tempdir, wait_for  # noqa: E402
 from legacy_util import make_image, stock_client  # noqa: E402
-
-
-def is_closed(s):
-    """1 if the server closed s (EOF or reset), without waiting."""
-    s.setblocking(False)
-    try:
-        return s.recv(1) == b""
-    except BlockingIOError:
-        return False
-    except ConnectionResetError:
-        return True
-    finally:
-        s.setblocking(True)
 
 
 def test_idle_sockets_hold_no_slot():
@@ -47,10 +34,10 @@ def test_idle_sockets_hold_no_slot():
         for _ in range(80):
             idle.append(socket.create_connection(("127.0.0.1", srv.port), timeout=10))
         wait_for(lambda: srv.count_log(r"result=shed") >= 80, 10, "80 sheds")
-        wait_for(lambda: all(is_closed(s) for s in idle[:80]), 10, "the oldest 80 closed")
-        check(not any(is_closed(s) for s in idle[80:]), "a newer silent socket was closed first")
+        wait_for(lambda: all(peer_closed(s) for s in idle[:80]), 10, "the oldest 80 closed")
+        check(not any(peer_closed(s) for s in idle[80:]), "a newer silent socket was closed first")
         # The rest are closed after the request wait (5 s), not after timeout_ms (120 s).
-        wait_for(lambda: all(is_closed(s) for s in idle), 15, "the silent sockets closed")
+        wait_for(lambda: all(peer_closed(s) for s in idle), 15, "the silent sockets closed")
         took = time.monotonic() - t0
         check(took < 12, "silent sockets stayed %.1f s" % took)
         check(srv.count_log(r"result=timeout") >= 300, "timeouts logged: %d" %
