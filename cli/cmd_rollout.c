@@ -40,7 +40,7 @@ static json_t *id_list(const char *s)
     return a;
 }
 
-/* "v1,v2" -> one string or an array of them. */
+/* "v1,v2" -> one string or an array of them (versions, tags). */
 static json_t *version_list(const char *s)
 {
     if (!strchr(s, ','))
@@ -285,6 +285,8 @@ static int start_body(struct fota_cli_ctx *c, json_t **body)
         json_object_set_new(filter, "online", json_boolean(online));
     if (ids)
         json_object_set_new(filter, "device_ids", ids);
+    if (fota_cli_ctx_opt(c, "tag"))
+        json_object_set_new(filter, "tag", version_list(fota_cli_ctx_opt(c, "tag")));
     *body = json_object();
     json_object_set_new(*body, "version", json_string(fota_cli_ctx_opt(c, "version")));
     json_object_set_new(*body, "filter", filter);

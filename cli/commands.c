@@ -168,6 +168,7 @@ static const struct fota_cli_opt o_rollout_start[] = {
     { "online", 0, NULL, "only devices connected now" },
     { "offline", 0, NULL, "only devices not connected now (they get it when they connect)" },
     { "devices", 0, "ID[,ID...]", "only these device ids" },
+    { "tag", 't', "T[,T...]", "only devices carrying every one of these tags" },
     { "reboot", 0, NULL, "reboot each device into the new version once it reports success" },
     { "window", 0, "N", "at most N devices of the product upgrading at once (server default 512)" },
     { "timeout", 0, "S", "a device that has not reported S seconds after its push has timed out "

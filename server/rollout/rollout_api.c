@@ -19,6 +19,7 @@
 #include "devproto.h"
 #include "fota_str.h"
 #include "api.h"
+#include "api_select.h"
 #include "log.h"
 #include "rollout_plan.h"
 #include "xmalloc.h"
@@ -32,97 +33,46 @@ static int cmp_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The request's filter, checked. */
-struct filter {
-    json_t *versions;                  /* array of strings or NULL */
-    int online;                        /* -1 any, 0 offline only, 1 online only */
-    int64_t *ids;                      /* sorted, or NULL */
-    size_t nids;
-};
-
-static int parse_versions(struct fota_req *r, json_t *v, struct filter *out)
-{
-    out->versions = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
-    size_t i;
-    json_t *s;
-    int ok = json_is_array(out->versions) && json_array_size(out->versions) > 0;
-    json_array_foreach(out->versions, i, s) ok = ok && json_is_string(s);
-    if (!ok)
-        fota_reply_error(r, 400, "filter.rom_version must be a version or a list of them");
-    return ok ? 0 : -1;
-}
-
-static int parse_ids(struct fota_req *r, json_t *v, struct filter *out)
+/* A stage's device_ids, checked and sorted into *ids (the caller frees).
+ * 0, or a reply was sent. */
+static int parse_ids(struct fota_req *r, json_t *v, int64_t **ids, size_t *nids)
 {
     size_t n = json_array_size(v), i;
     json_t *e;
     if (!json_is_array(v) || n == 0 || n > FOTA_ROLLOUT_WINDOW_MAX) {
-        fota_reply_error(r, 400, "filter.device_ids must be a list of 1..%d device ids",
+        fota_reply_error(r, 400, "device_ids must be a list of 1..%d device ids",
                          FOTA_ROLLOUT_WINDOW_MAX);
         return -1;
     }
-    out->ids = fota_xreallocarray(NULL, n, sizeof *out->ids);
+    *ids = fota_xreallocarray(NULL, n, sizeof **ids);
     json_array_foreach(v, i, e) {
         if (!json_is_integer(e) || json_integer_value(e) <= 0) {
-            fota_reply_error(r, 400, "filter.device_ids must hold positive integers");
+            fota_reply_error(r, 400, "device_ids must hold positive integers");
             return -1;
         }
-        out->ids[i] = json_integer_value(e);
+        (*ids)[i] = json_integer_value(e);
     }
-    out->nids = n;
-    qsort(out->ids, n, sizeof *out->ids, cmp_id);
+    *nids = n;
+    qsort(*ids, n, sizeof **ids, cmp_id);
     return 0;
 }
 
-/* 0, or a reply was sent. */
-static int parse_filter(struct fota_req *r, json_t *f, struct filter *out)
+/* The request's filter: the words every device selection takes
+ * (api_select.h: tag, version or rom_version, online, checkin_before,
+ * checkin_after, q, name, device_ids). *online is its online (-1: any),
+ * which the rollout decides itself (the device channel's or a pull
+ * device's presence now); the store selects the rest. 0, or a reply was
+ * sent. */
+static int parse_filter(struct fota_req *r, json_t *f, struct fota_api_select *out, int *online)
 {
-    const char *key;
-    json_t *v;
-    memset(out, 0, sizeof *out);
-    out->online = -1;
-    if (!f)
-        return 0;
-    if (!json_is_object(f)) {
-        fota_reply_error(r, 400, "filter must be an object");
+    char reason[200];
+    if (fota_api_select_json(f, fota_clock_wall_s(), out, reason, sizeof reason) != 0) {
+        fota_reply_error(r, 400, "%s", reason);
         return -1;
     }
-    json_object_foreach(f, key, v) {
-        if (strcmp(key, "rom_version") == 0) {
-            if (parse_versions(r, v, out) < 0)
-                return -1;
-        } else if (strcmp(key, "online") == 0) {
-            if (!json_is_boolean(v)) {
-                fota_reply_error(r, 400, "filter.online must be true or false");
-                return -1;
-            }
-            out->online = json_is_true(v);
-        } else if (strcmp(key, "device_ids") == 0) {
-            if (parse_ids(r, v, out) < 0)
-                return -1;
-        } else {
-            fota_reply_error(r, 400, "unknown filter key \"%.40s\" (rom_version, online, device_ids)",
-                             key);
-            return -1;
-        }
-    }
+    *online = out->sel.online;
+    out->sel.online = -1;
     return 0;
-}
-
-static int filter_match(const struct filter *f, const struct fota_device *d, int online)
-{
-    if (f->ids && !bsearch(&d->id, f->ids, f->nids, sizeof *f->ids, cmp_id))
-        return 0;
-    if (f->online >= 0 && online != f->online)
-        return 0;
-    if (f->versions) {
-        size_t i;
-        json_t *s;
-        json_array_foreach(f->versions, i, s) if (strcmp(json_string_value(s), d->rom_version) == 0)
-            return 1;
-        return 0;
-    }
-    return 1;
 }
 
 static int opt_int(struct fota_req *r, json_t *body, const char *name, int64_t lo, int64_t hi,
@@ -196,15 +146,16 @@ static int parse_stage(struct fota_req *r, json_t *o, size_t k, int64_t max_fail
             sp->value = x;
             kinds++;
         } else if (strcmp(key, "device_ids") == 0) {
-            struct filter f = { 0 };
-            if (parse_ids(r, v, &f) < 0) {
-                free(f.ids);
+            int64_t *ids = NULL;
+            size_t nids = 0;
+            if (parse_ids(r, v, &ids, &nids) < 0) {
+                free(ids);
                 return -1;
             }
             sp->kind = FOTA_STAGE_DEVICES;
-            sp->ids = q->ids[k] = f.ids;
-            sp->nids = f.nids;
-            sp->value = (int64_t)f.nids;
+            sp->ids = q->ids[k] = ids;
+            sp->nids = nids;
+            sp->value = (int64_t)nids;
             kinds++;
         } else if (strcmp(key, "success") == 0) {
             if (opt_int(r, o, key, 0, 100, &x) < 0)
@@ -352,16 +303,29 @@ static uint8_t pre_index(struct fota_rollout *x, const char *version, uint8_t *l
     return *last = (uint8_t)x->npre++;
 }
 
-/* Selects the members, in device id order (device_list's order); only those
- * in ids when ids is not NULL. 0, or a reply was sent. */
-static int select_members(struct fota_req *r, struct fota_rollout *ro, const struct filter *f,
-                          const int64_t *ids, size_t nids)
+/* The product's devices f selects (its online aside), in device id order. */
+static int list_devices(struct fota_store *st, int64_t product_id, struct fota_api_select *f,
+                        struct fota_device **ds, size_t *nd)
+{
+    const struct fota_device_sel *s = &f->sel;
+    if (!s->ntags && !s->nversions && !s->checkin_before && !s->checkin_after && !s->q &&
+        !s->name)
+        return st->ops->device_list(st, product_id, ds, nd);
+    struct fota_device_query q = { .sel = *s, .sort = FOTA_DEVICE_SORT_ID };
+    q.sel.product_id = product_id;
+    return st->ops->device_page(st, &q, fota_clock_wall_s(), ds, nd, NULL);
+}
+
+/* Selects the members, in device id order; only those in ids when ids is
+ * not NULL. 0, or a reply was sent. */
+static int select_members(struct fota_req *r, struct fota_rollout *ro, struct fota_api_select *f,
+                          int want_online, const int64_t *ids, size_t nids)
 {
     struct fota_store *st = r->srv->store;
     struct fota_device *ds = NULL;
     size_t nd = 0;
     uint8_t last = 0;
-    int rc = st->ops->device_list(st, ro->row.product_id, &ds, &nd);
+    int rc = list_devices(st, ro->row.product_id, f, &ds, &nd);
     if (rc < 0) {
         fota_reply_error(r, 500, "cannot list the devices: %s", fota_errname(rc));
         return -1;
@@ -380,12 +344,12 @@ static int select_members(struct fota_req *r, struct fota_rollout *ro, const str
     int have_rnd = RAND_bytes((unsigned char *)rnd, (int)((nd ? nd : 1) * sizeof *rnd)) == 1;
     struct fota_rollout_counts *n = &ro->row.n;
     for (size_t i = 0; i < nd; i++) {
-        if ((f->ids && !bsearch(&ds[i].id, f->ids, f->nids, sizeof *f->ids, cmp_id)) ||
+        if (!fota_api_select_has_id(f, ds[i].id) ||
             (ids && !bsearch(&ds[i].id, ids, nids, sizeof *ids, cmp_id)))
             continue; /* not named: skip the lookup */
         const struct fota_rollout_seen *sn = fota_rollout_pull_find(seen, nseen, ds[i].id);
         int online = ro->pull ? sn && sn->online : fota_devchan_online(ro->ro->ch, ds[i].id);
-        if (!filter_match(f, &ds[i], online))
+        if (want_online >= 0 && online != want_online)
             continue;
         if (strcmp(ds[i].rom_version, ro->row.version) == 0) {
             n->skipped++; /* already there */
@@ -482,13 +446,15 @@ struct fota_rollout *fota_rollout_create(struct fota_req *r, struct fota_rollout
 {
     struct fota_product prod;
     struct fota_rom rom;
-    struct filter f = { 0 };
+    struct fota_api_select f;
+    int want_online = -1;
     struct stages_req sq;
     struct fota_rollout *x = fota_rollout_new(ro);
     int approval = 0;
     memset(&sq, 0, sizeof sq);
+    memset(&f, 0, sizeof f);
     if (read_settings(r, body, &x->row, &approval) < 0 ||
-        parse_filter(r, json_object_get(body, "filter"), &f) < 0 ||
+        parse_filter(r, json_object_get(body, "filter"), &f, &want_online) < 0 ||
         parse_stages(r, json_object_get(body, "stages"), x->row.max_failures, &sq) < 0 ||
         fota_api_product_load(r, x->row.product_id, &prod) != 0)
         goto fail;
@@ -508,7 +474,7 @@ struct fota_rollout *fota_rollout_create(struct fota_req *r, struct fota_rollout
                          FOTA_ROLLOUT_RUNNING_MAX);
         goto fail;
     }
-    if (select_members(r, x, &f, ids, nids) < 0)
+    if (select_members(r, x, &f, want_online, ids, nids) < 0)
         goto fail;
     plan_stages(x, &sq, approval);
     struct fota_rollout_row *w = &x->row;
@@ -541,8 +507,7 @@ fail:
     fota_rollout_free(x);
     x = NULL;
 out:
-    json_decref(f.versions);
-    free(f.ids);
+    fota_api_select_cleanup(&f);
     stages_req_cleanup(&sq);
     return x;
 }

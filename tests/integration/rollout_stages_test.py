@@ -461,6 +461,32 @@ def test_progress():
         check(s == 404, "unknown %d" % s)
 
 
+def test_filter_by_tag():
+    """A rollout's filter takes the device lists' words: a tag (with a version) selects the
+    tagged devices only (also `fotactl rollout start --tag`), checkin_after none of them when it
+    lies ahead; an unknown filter key is 400 naming the words."""
+    with fleet(3, "t", 800) as (d, pid, devs, tmp):
+        for dev in devs[:2]:
+            s, _, j = d.api("PUT", "/v1/devices/%d/tags/canary" % dev.id)
+            check(s == 200, "tag %d %r" % (s, j))
+        x = start(d, pid, {"version": V2, "filter": {"tag": "canary", "version": V1}})
+        check(x["total"] == 2 and sorted(members(d, x["id"])) == sorted(v.id for v in devs[:2]),
+              "tagged only %r" % x)
+        act(d, x["id"], "cancel")
+        home = os.path.join(tmp, "home")
+        os.mkdir(home)
+        ctl = Ctl(home)
+        ctl.run("login", "--server", "http://127.0.0.1:%d" % d.http_port, "--key", d.admin_key)
+        r = ctl.run("rollout", "start", "-p", "plug", "-v", V2, "--tag", "canary")
+        check("2 devices selected" in r.stdout, r.stdout)
+        ctl.run("rollout", "cancel", str(x["id"] + 1))
+        y = start(d, pid, {"version": V2, "filter": {"checkin_after": int(time.time()) + 3600}})
+        check(y["total"] == 0, "nobody checks in an hour ahead %r" % y)
+        s, _, j = d.api("POST", "/v1/rollouts/", {"product_id": pid, "version": V2,
+                                                  "filter": {"colour": "red"}})
+        check(s == 400 and "tag" in j["message"] and "colour" in j["message"], "%d %r" % (s, j))
+
+
 def test_fotactl():
     """fotactl's rollout commands: start in stages with an approval, show (state, the stage
     awaiting its approval, a table of stages; "rollout", never "job"), approve, pause (--wait
@@ -523,4 +549,4 @@ def test_fotactl():
 
 if __name__ == "__main__":
     run_tests([test_stages_with_approval, test_auto_pause_and_resume, test_health_and_rollback,
-               test_restart_mid_stage, test_maintenance_window, test_progress, test_fotactl])
+               test_restart_mid_stage, test_maintenance_window, test_progress, test_filter_by_tag, test_fotactl])
