@@ -172,7 +172,7 @@ def test_fanout():
                 s, _, j = start(d, pid, {"version": V2, "filter": {"rom_version": "v0.0.1"}})
                 check(s == 202 and j["rollout"]["total"] == 0, "no match: %d %r" % (s, j))
                 s, _, j = start(d, pid, {"version": V2, "filter": {"online": False}})
-                check(s == 202, "offline job: %d %r" % (s, j))
+                check(s == 202, "offline rollout: %d %r" % (s, j))
                 off = j["rollout"]
                 check(off["total"] == len(offline) and off["queued"] == len(offline),
                       "offline devices queued: %r" % off)
@@ -186,9 +186,9 @@ def test_fanout():
                 s, _, j = start(d, pid, {"version": V2, "reboot": True, "window": 5, "health": 2,
                                  "stages": [{"percent": 10}, {"percent": 50}, {"percent": 100}],
                                  "filter": {"online": True, "rom_version": [V1, "v0.9"]}})
-                check(s == 202, "upgrade job: %d %r" % (s, j))
+                check(s == 202, "upgrade rollout: %d %r" % (s, j))
                 jid = j["rollout"]["id"]
-                check(j["rollout"]["total"] == N and j["rollout"]["state"] == "running", "job: %r" % j)
+                check(j["rollout"]["total"] == N and j["rollout"]["state"] == "running", "rollout: %r" % j)
                 check([g["total"] for g in j["rollout"]["stages"]] == [2, 8, 10], "%r" % j)
                 peak = [0]
 
@@ -197,7 +197,7 @@ def test_fanout():
                     peak[0] = max(peak[0], x["in_progress"])
                     check(x["failed"] == 0 and x["timed_out"] == 0, "failures: %r" % x)
                     return x["succeeded"] == N
-                wait_for(done, 90, "job to reach succeeded=%d" % N, interval=0.1)
+                wait_for(done, 90, "rollout to reach succeeded=%d" % N, interval=0.1)
                 x = rollout(d, jid)
                 check(peak[0] <= 5, "window of 5 exceeded: %d upgrading at once" % peak[0])
                 check(x["delivered"] == N and x["acked"] == N and x["state"] == "finished",
@@ -216,10 +216,10 @@ def test_fanout():
             s, _, j = d.api("GET", "/v1/products/%d/devices/" % pid)
             vers = {x["id"]: x["rom_version"] for x in j["devices"]}
             check(sum(1 for v in vers.values() if v == V2) == N, "rom_version V2 x %d: %r" % (N, vers))
-            check(rollout(d, off["id"])["queued"] == len(offline), "offline job still queued")
+            check(rollout(d, off["id"])["queued"] == len(offline), "offline rollout still queued")
             check_rows(d, [i for i in vers if i not in offline], offline)
             s, _, j = d.api("GET", "/v1/rollouts/")
-            check(s == 200 and len(j["rollouts"]) == 4, "job list: %r" % j)
+            check(s == 200 and len(j["rollouts"]) == 4, "rollout list: %r" % j)
             check(x["elapsed_ms"]["acked"] <= x["elapsed_ms"]["finished"], "%r" % x)
             # a second run skips the devices already on V2 (the sim has gone: all queued)
             s, _, j = start(d, pid, {"version": V2})
@@ -278,7 +278,7 @@ def test_rows_of_silent_device():
 def test_deleted_member():
     """Window 1 over two online stock devices: the first gets the push and never answers, the
     second waits. Deleting the first ends its member as "deleted" at once and frees the slot:
-    the second gets its push, reports success, and the job finishes (succeeded 1, deleted 1)."""
+    the second gets its push, reports success, and the rollout finishes (succeeded 1, deleted 1)."""
     with stock_fleet(2, 2, "del", 20) as (d, pid, regs, devs):
         ids = [r["device"]["id"] for r in regs]
         s, _, j = start(d, pid, {"version": V2, "window": 1, "timeout": 600})
@@ -289,7 +289,7 @@ def test_deleted_member():
         x = rollout(d, jid)
         check(x["state"] == "running" and x["waiting"] == 1 and x["in_progress"] == 1, "%r" % x)
 
-        def deleted():   # 409 until the job's first rows are written (about a second)
+        def deleted():   # 409 until the rollout's first rows are written (about a second)
             st, _, j = d.api("DELETE", "/v1/devices/%d/" % ids[0])
             check(st in (200, 409), "delete %d %r" % (st, j))
             return st == 200
@@ -301,7 +301,7 @@ def test_deleted_member():
         check(x["deleted"] == 1 and x["in_progress"] == 1 and x["waiting"] == 0, "%r" % x)
         devs[1].send(upgrade_frame(regs[1]["master_device_key"], "device_upgrade_success",
                                    "v1.0", V2[:15]))
-        wait_for(lambda: rollout(d, jid)["state"] == "finished", 5, "the job finished")
+        wait_for(lambda: rollout(d, jid)["state"] == "finished", 5, "the rollout finished")
         x = rollout(d, jid)
         check(x["succeeded"] == 1 and x["deleted"] == 1 and x["failed"] == 0 and
               x["timed_out"] == 0 and x["in_progress"] == 0, "%r" % x)
@@ -332,22 +332,22 @@ def test_cancel():
               "members after the cancel %r" % m)
         s, _, j = d.api("POST", "/v1/rollouts/%d/cancel" % jid)
         check(s == 200 and j["cancelled_now"] == 0, "cancel twice while cancelling %d %r" % (s, j))
-        # the pushed device goes on and reports: the job is over
+        # the pushed device goes on and reports: the rollout is over
         devs[0].send(upgrade_frame(regs[0]["master_device_key"], "device_upgrade_success",
                                    "v1.0", V2[:15]))
-        wait_for(lambda: rollout(d, jid)["state"] == "cancelled", 5, "the job cancelled")
+        wait_for(lambda: rollout(d, jid)["state"] == "cancelled", 5, "the rollout cancelled")
         x = rollout(d, jid)
         check(x["succeeded"] == 1 and x["cancelled"] == 2 and x["failed"] == 0 and
               x["delivered"] == 1, "%r" % x)
         s, _, j = d.api("POST", "/v1/rollouts/%d/cancel" % jid)
-        check(s == 409 and "finished" in j["message"], "cancel a cancelled job %d %r" % (s, j))
+        check(s == 409 and "finished" in j["message"], "cancel a cancelled rollout %d %r" % (s, j))
         s, _, j = d.api("POST", "/v1/rollouts/4242/cancel")
-        check(s == 404, "unknown job %d" % s)
-        # the release is no longer busy, and a finished job cannot be cancelled
+        check(s == 404, "unknown rollout %d" % s)
+        # the release is no longer busy, and a finished rollout cannot be cancelled
         s, _, j = start(d, pid, {"version": V2, "filter": {"rom_version": "v0.0.1"}})
-        check(s == 202 and j["rollout"]["state"] == "finished", "empty job %r" % j)
+        check(s == 202 and j["rollout"]["state"] == "finished", "empty rollout %r" % j)
         s, _, _ = d.api("POST", "/v1/rollouts/%d/cancel" % j["rollout"]["id"])
-        check(s == 409, "cancel a finished job %d" % s)
+        check(s == 409, "cancel a finished rollout %d" % s)
 
 
 def test_max_failures():
