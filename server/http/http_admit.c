@@ -1,7 +1,8 @@
 /* http_admit.c - HTTP connections when descriptors or one address's share
  * run short: each loop's listeners are under an accept guard (accept_guard.h:
  * a failed accept pauses them with a back-off and sheds this loop's newest
- * anonymous connections, those that have not completed a request yet);
+ * anonymous connections, those read without a valid key that have not
+ * completed a request yet);
  * each new connection is admitted at its first read (or, silent, by the
  * 100 ms sweep of fresh connections):
  * one over http_max_per_addr from its address is refused, and one whose
@@ -22,7 +23,7 @@
 #include "xmalloc.h"
 
 #define SHED_PER_SHORTAGE 16       /* anonymous connections closed per failed accept */
-#define SHED_MIN_AGE_MS 100        /* younger ones are spared while older ones remain */
+#define SHED_MIN_AGE_MS 100        /* a connection that sent nothing: spared this long */
 
 /* ------------------------------------------------------ per-address counts */
 
@@ -238,30 +239,29 @@ void fota_http__admit_silent(struct http_loop *h)
     }
 }
 
-static unsigned shed_newest(struct http_loop *h, unsigned max, int64_t before);
+/* 1 when c, a fresh connection, may be shed: no key of its head was found
+ * valid, and it has been read (its head has not ended, or its body comes
+ * without a checked key) or has sent nothing for SHED_MIN_AGE_MS (a TLS
+ * handshake, a silent connection). One not read yet is spared: accepted in
+ * the same pass as the accept that failed (when the last descriptor goes, the
+ * next accept() fails at once, whether a connection waits or not), it may
+ * carry the REST API's request or a device's, which its head will show. */
+static int sheddable(struct conn *c, int64_t young)
+{
+    return !c->g.key_ok && (c->heard || c->g.t0_ms <= young) && fota_http__conn_evcon(c);
+}
 
-/* accept() ran out of descriptors: the newest anonymous connections go,
- * those that had time to send a request and did not first (a connection
- * accepted in the last moments may hold a request not read yet: the REST
- * API's, a device's). */
+/* accept() ran out of descriptors: up to SHED_PER_SHORTAGE anonymous
+ * connections go, the newest first (the fresh list is newest first). */
 static void on_short(void *ud)
 {
     struct http_loop *h = ud;
     unsigned n = 0;
     int64_t young = fota_clock_mono_ms() - SHED_MIN_AGE_MS;
-    for (int pass = 0; pass < 2 && n < SHED_PER_SHORTAGE; pass++)
-        n += shed_newest(h, SHED_PER_SHORTAGE - n, pass ? INT64_MAX : young);
-}
-
-/* Sheds up to max fresh connections accepted before `before` (ms), newest
- * first; how many. */
-static unsigned shed_newest(struct http_loop *h, unsigned max, int64_t before)
-{
-    unsigned n = 0;
     struct conn *c = h->fresh;
-    while (c && n < max) {
+    while (c && n < SHED_PER_SHORTAGE) {
         struct conn *next = c->fnext;
-        if (c->g.t0_ms <= before && fota_http__conn_evcon(c)) {
+        if (sheddable(c, young)) {
             uint16_t port;
             const char *peer = conn_peer(c, &port);
             unsigned long long count;
@@ -275,7 +275,6 @@ static unsigned shed_newest(struct http_loop *h, unsigned max, int64_t before)
         }
         c = next;
     }
-    return n;
 }
 
 void fota_http__admit_new(struct conn *c)

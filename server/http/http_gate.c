@@ -191,6 +191,7 @@ static void decide_upload(struct conn *c, struct evhttp_connection *evcon)
         return;
     }
     g->reserved = n;
+    g->key_ok = 1;
     set_limit(g, evcon, max_upload, 1);
 }
 
@@ -218,11 +219,14 @@ static void decide(struct conn *c, struct evhttp_connection *evcon)
         refuse(c, evcon, 400, 0, 0, "%s", fota_http_head_errstr(hd->err));
         return;
     }
-    if (g->probation && !valid_key(c)) {
-        fota_http__admit_refused_key(c);
-        refuse(c, evcon, 503, DESCRIPTORS_RETRY_S, 1, "fotad is short of descriptors: only "
-               "requests with a key are served now");
-        return;
+    if (g->probation) {
+        if (!valid_key(c)) {
+            fota_http__admit_refused_key(c);
+            refuse(c, evcon, 503, DESCRIPTORS_RETRY_S, 1,
+                   "fotad is short of descriptors: only requests with a key are served now");
+            return;
+        }
+        g->key_ok = 1;
     }
     g->probation = 0;   /* the API, or a device: from here on as any other */
     if (hd->chunked || hd->cl > FOTA_HTTP_SMALL_BODY)
@@ -324,6 +328,7 @@ static void gate_in_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
         g->pos = g->pos > info->n_deleted ? g->pos - info->n_deleted : 0;
     if (!info->n_added || !g->reading_head)
         return;
+    c->heard = 1;
     if (!g->t0_ms)
         g->t0_ms = fota_clock_mono_ms();   /* a keep-alive request's first byte */
     if (!c->admitted && fota_http__admit_first_read(c)) {
@@ -396,6 +401,7 @@ int fota_http__gate_next(struct conn *c, struct evhttp_connection *evcon, struct
     g->pos = 0;
     g->head_bytes = 0;
     g->t0_ms = 0;
+    g->key_ok = 0;
     g->hint.status = 0;
     g->hint.message = NULL;
     g->hint.retry_after = 0;

@@ -38,6 +38,7 @@ struct gate {
     int64_t t0_ms;                 /* the head's first byte (the accept, for the first) */
     int timeout_cut;               /* the read timeout counts down to the head's deadline */
     int probation;                 /* short of descriptors: 1 s for a head with a valid key */
+    int key_ok;                    /* its key checked, valid (probation, upload): not shed */
     uint64_t reserved;             /* bytes of upload_memory held for this body */
     struct fota_http_errpage_hint hint;   /* bev, body limit, refusal status and message */
     char why[160];                 /* a refusal's message, when not static */
@@ -86,6 +87,7 @@ struct conn {
     struct gate g;
     int tracked;
     int admitted;                  /* seen by the admission after its accept */
+    int heard;                     /* bytes were read from it */
     int anonymous;                 /* counted in fota_http.anonymous */
     uint64_t addr_key;             /* its address in the per-address counts, 0: not */
     uint32_t addr_epoch;
