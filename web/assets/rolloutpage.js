@@ -46,6 +46,7 @@ export function rolloutView(root, id) {
   const meta = h('p', { class: 'muted', id: 'rollout-meta' });
   const back = h('a', { href: '#/products' }, '← ', t('product'));
   const actions = h('p', { class: 'actions', id: 'rollout-actions' });
+  const made = h('p', { id: 'rollout-rollbacks' });
   const bar = h('progress', { max: 1, value: 0, id: 'rollout-bar' });
   const countSlot = h('div');
   const stageSlot = h('div');
@@ -61,13 +62,20 @@ export function rolloutView(root, id) {
   let rollout = null, cursors = [null], page = 0, nextCursor = null, timer = null, gone = false;
   const LIMIT = 50;
 
-  function action(name, label, kind, confirmText, body) {
-    const b = h('button', { type: 'button', class: kind, 'data-action': name }, label);
+  // A button posting to /v1/rollouts/ID/<name>; done names the status
+  // line's text (default rp_done_<name>). A rollback links the rollouts it
+  // made.
+  function action(name, label, kind, confirmText, body, done) {
+    const b = h('button', { type: 'button', class: kind, 'data-action': done || name }, label);
     b.addEventListener('click', async () => {
       if (confirmText && !window.confirm(confirmText)) return;
       try {
-        await api.post('/v1/rollouts/' + id + '/' + name, body);
-        say(st, t('rp_done_' + name, id), 'good');
+        const r = await api.post('/v1/rollouts/' + id + '/' + name, body);
+        say(st, t(done || 'rp_done_' + name, id), 'good');
+        if (name === 'rollback') {
+          made.replaceChildren(t('rp_rollbacks'), ' ', ...(r.body.rollouts || []).flatMap((x, i) =>
+            [i ? ', ' : '', h('a', { href: '#/rollouts/' + x.id, 'data-rollout': x.id }, t('ro_title', x.id, x.version))]));
+        }
       } catch (e) { say(st, t('error', e.message), 'bad'); }
       load();
     });
@@ -82,6 +90,11 @@ export function rolloutView(root, id) {
     if (staged && j.state === 'paused') list.push(action('resume', t('rp_resume'), 'primary'));
     if (staged && j.failed + j.timed_out > 0 && !j.rollback_of) {
       list.push(action('rollback', t('rp_rollback'), 'danger', t('rp_confirm_rollback', id, j.failed + j.timed_out), { devices: 'failed' }));
+    }
+    const upgraded = (j.succeeded || 0) + (j.verifying || 0);
+    if (staged && upgraded > 0 && !j.rollback_of) {
+      list.push(action('rollback', t('rp_rollback_upgraded'), 'danger', t('rp_confirm_rollback_upgraded', id, upgraded),
+        { devices: 'upgraded' }, 'rp_done_rollback_upgraded'));
     }
     if (LIVE.includes(j.state) && j.state !== 'cancelling') list.push(action('cancel', t('ro_cancel'), 'danger', t('ro_confirm_cancel', id, j.version)));
     actions.replaceChildren(...list.flatMap((b) => [b, ' ']));
@@ -135,10 +148,13 @@ export function rolloutView(root, id) {
       rollout = j;
       title.textContent = t('ro_title', j.id, j.version);
       back.href = '#/products/' + j.product_id;
-      meta.replaceChildren(h('span', { class: 'badge ' + (LIVE.includes(j.state) ? 'on' : 'off'), id: 'rollout-state' },
+      meta.replaceChildren(...[h('span', { class: 'badge ' + (LIVE.includes(j.state) ? 'on' : 'off'), id: 'rollout-state' },
         t('ro_state_' + j.state)), ' ', t('rp_meta', fmtTime(j.created), fmtNum(j.window), j.timeout,
         j.max_failures === null || j.max_failures === undefined ? '—' : j.max_failures),
-      j.paused && j.paused.reason ? [' · ', t('rp_paused', j.paused.reason)] : '');
+      j.health ? [' · ', t('rp_health', fmtNum(j.health))] : '',
+      j.hours ? [' · ', t('rp_hours', j.hours.from, j.hours.to, t(j.hours.open ? 'rp_hours_open' : 'rp_hours_closed'))] : '',
+      j.rollback_of ? [' · ', h('a', { href: '#/rollouts/' + j.rollback_of, id: 'rollout-rolls-back' }, t('rp_rollback_of', j.rollback_of))] : '',
+      j.paused && j.paused.reason ? [' · ', h('span', { id: 'rollout-paused' }, t('rp_paused', j.paused.reason))] : ''].flat());
       bar.max = Math.max(1, j.total);
       bar.value = j.succeeded;
       countSlot.replaceChildren(counters(j));
@@ -155,7 +171,7 @@ export function rolloutView(root, id) {
   next.addEventListener('click', () => { if (nextCursor) { cursors[page + 1] = nextCursor; page += 1; loadMembers(); } });
   mstate.addEventListener('change', () => { cursors = [null]; page = 0; loadMembers(); });
 
-  root.append(h('p', {}, back), title, meta, actions, st, bar, countSlot,
+  root.append(h('p', {}, back), title, meta, actions, st, made, bar, countSlot,
     h('section', { 'aria-labelledby': 'rs-h' }, h('h2', { id: 'rs-h' }, t('rp_stages')), stageSlot),
     h('figure', { class: 'card' }, h('figcaption', {}, t('rp_progress')), chart, chartNote),
     h('section', { 'aria-labelledby': 'rm-h' }, h('h2', { id: 'rm-h' }, t('rp_members')), stateRow,
