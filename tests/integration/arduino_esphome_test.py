@@ -5,24 +5,9 @@ segment that names (and registers) a device without x-ESP8266 headers, and gzip 
 """
 import json
 
-from arduino_util import (build_image, check_image_answer, esphome_request, exchange, md5)
-from fotatest import check, multipart, run_tests
-
-
-def arduino_product(d, name, **opts):
-    body = {"name": name, "platform": "arduino"}
-    body.update(opts)
-    st, _, j = d.api("POST", "/v1/products/", body)
-    check(st == 200, "create: %d %r" % (st, j))
-    return j["product"], j["product_key"]
-
-
-def release(d, pid, version, img, changelog=""):
-    ct, body = multipart({"version": version, "changelog": changelog},
-                         [("firmware.bin", "firmware.bin", img)])
-    st, _, j = d.api("POST", "/v1/products/%d/roms/" % pid, body, headers={"Content-Type": ct})
-    check(st == 200, "upload: %d %r" % (st, j))
-    d.set_current(pid, version)
+from arduino_util import (arduino_product, build_image, check_image_answer, esphome_request,
+                          exchange, md5, release)
+from fotatest import check, run_tests
 
 
 def get(d, path):

@@ -8,11 +8,10 @@ device's target until the product's current release changes.
 """
 import threading
 
-from arduino_util import md5
+from arduino_util import arduino_product, md5, release
 from fotatest import Fotad, check, run_tests, wait_for
-from pull_util import (PullDevice, arduino_product, commands, device_view, devices_by_mac,
-                       images, mac_of, release, rollout_create, rollout_get, rollout_members,
-                       wait_rollout)
+from pull_util import (PullDevice, commands, devices_by_mac, images, mac_of, rollout_create,
+                       rollout_get, rollout_members, wait_rollout)
 
 
 def fleet(d, n, name, versions=("1.0.0", "2.0.0"), **opts):
@@ -62,7 +61,7 @@ def test_window_and_confirmation(d):
         check(m["state"] == "done" and m["command_id"], "member %r" % m)
     c = commands(d, devs[0].id)
     check(c[-1]["state"] == "done" and c[-1]["params"] == {"version": "2.0.0"}, "command %r" % c)
-    check(device_view(d, devs[0].id)["rom_version"] == "2.0.0", "rom_version")
+    check(d.device_view(devs[0].id)["rom_version"] == "2.0.0", "rom_version")
     # the rollout's version holds: the next check-ins are 304, not a downgrade to 1.0.0
     for dev in devs[:3]:
         check(dev.checkin().status == 304, "pinned to the rollout's version")
@@ -188,19 +187,19 @@ def test_explicit_upgrade_holds(d):
     check(st == 202 and j["command"]["state"] == "queued", "rpc: %d %r" % (st, j))
     check(dev.checkin().status == 200 and dev.version == "2.0.0", "upgraded")
     check(dev.checkin().status == 304, "confirmed")
-    check(device_view(d, dev.id)["rom_version"] == "2.0.0", "rom_version")
+    check(d.device_view(dev.id)["rom_version"] == "2.0.0", "rom_version")
     check(commands(d, dev.id)[-1]["state"] == "done", "command done")
     for _ in range(3):
         check(dev.checkin().status == 304, "2.0.0 holds (no downgrade to the current 1.0.0)")
     check(other.checkin().status == 304, "the other stays on 1.0.0")
-    check(device_view(d, dev.id)["arduino"]["pin"] == {"version": "2.0.0", "current": "1.0.0"},
-          "pin shown: %r" % device_view(d, dev.id)["arduino"])
+    check(d.device_view(dev.id)["arduino"]["pin"] == {"version": "2.0.0", "current": "1.0.0"},
+          "pin shown: %r" % d.device_view(dev.id)["arduino"])
     # the product's current release changes: the choice ends, both follow it
     d.set_current(p["id"], "3.0.0")
     check(dev.checkin().status == 200 and dev.version == "3.0.0", "follows the new current")
     check(other.checkin().status == 200 and other.version == "3.0.0", "the other too")
     check(dev.checkin().status == 304 and other.checkin().status == 304, "both confirmed")
-    check(device_view(d, dev.id)["arduino"]["pin"] is None, "pin gone")
+    check(d.device_view(dev.id)["arduino"]["pin"] is None, "pin gone")
     # asked for the version it runs: done at once, no download, no upgrade message
     st, _, j = d.api("GET", "/v1/device/rpc/?deliver_to_device=true&action=sys_upgrade"
                      "&version=3.0.0&device_id=%d" % other.id)
@@ -232,7 +231,7 @@ def test_stages_health_and_rollback(d):
         # the check-ins reach the store in batches: a device's view writes them first, so
         # the clock never moves past a check-in that is not stored yet
         for dev in devs:
-            device_view(d, dev.id)
+            d.device_view(dev.id)
         st, _, j = d.api("POST", "/v1/test/clock", {"advance_ms": seconds * 1000})
         check(st == 200, "test clock %d %r" % (st, j))
 
@@ -274,7 +273,7 @@ def test_stages_health_and_rollback(d):
     check(x["succeeded"] == 2 and x["failed"] == 2, "%r" % x)
     # roll every upgraded device back to 1.0.0 (their check-ins stored first: who is online)
     for dev in devs:
-        device_view(d, dev.id)
+        d.device_view(dev.id)
     st, _, j = d.api("POST", "/v1/rollouts/%d/rollback" % r["id"], {"devices": "upgraded"})
     check(st == 202 and j["devices"] == 4 and len(j["rollouts"]) == 1, "rollback %d %r" % (st, j))
     y = j["rollouts"][0]

@@ -4,41 +4,10 @@ x-MD5 of the body, closed after it), registration by STA MAC, 304 on any of the 
 MD5s, confirmation or failure at the next check-in, the too-big and wrong-flash refusals
 answered with the real length and 4 bytes, spiffs, keys, and anonymous downloads counted.
 """
-import json
 
-from arduino_util import (build_image, check_image_answer, core_request, exchange, md5,
-                          with_mode)
-from fotatest import check, multipart, run_tests, wait_for
-
-
-def arduino_product(d, **opts):
-    body = {"name": "ard-" + str(len(opts)) + "-" + md5(json.dumps(opts).encode())[:6],
-            "platform": "arduino"}
-    body.update(opts)
-    st, _, j = d.api("POST", "/v1/products/", body)
-    check(st == 200, "create arduino product: %d %r" % (st, j))
-    check(j["product"]["platform"] == "arduino", "platform: %r" % j["product"])
-    return j["product"], j["product_key"]
-
-
-def upload(d, pid, version, files, expect=200):
-    ct, body = multipart({"version": version}, [(name, name, data) for name, data in files])
-    st, _, j = d.api("POST", "/v1/products/%d/roms/" % pid, body, headers={"Content-Type": ct})
-    check(st == expect, "upload %s: %d %r" % (version, st, j))
-    return j
-
-
-def release(d, pid, version, img, current=True, minimal=None):
-    files = [("firmware.bin", img)] + ([("firmware-minimal.bin", minimal)] if minimal else [])
-    j = upload(d, pid, version, files)
-    if current:
-        d.set_current(pid, version)
-    return j
-
-
-def checkin(d, key, name="firmware.bin", **kw):
-    host = "127.0.0.1:%d" % d.http_port
-    return exchange(d.http_port, core_request("/v1/arduino/%s/%s" % (key, name), host, **kw))
+from arduino_util import (arduino_product, build_image, check_image_answer, checkin, exchange, md5,
+                          release, with_mode)
+from fotatest import check, run_tests, wait_for
 
 
 def messages(d, pid, action):

@@ -6,28 +6,11 @@ and the 2.5 legacy form, tampered, unsigned, another flash mode, signed gzip ser
 and the fleet-settings route.
 """
 import gzip
-import json
 import struct
 
-from arduino_util import (build_image, check_image_answer, core_request, exchange, gz, make_key,
-                          md5, sign, with_mode)
-from fotatest import check, multipart, run_tests
-
-
-def arduino_product(d, **opts):
-    body = {"name": "ard-" + md5(json.dumps(opts, sort_keys=True).encode())[:10],
-            "platform": "arduino"}
-    body.update(opts)
-    st, _, j = d.api("POST", "/v1/products/", body)
-    check(st == 200, "create arduino product %r: %d %r" % (opts, st, j))
-    return j["product"], j["product_key"]
-
-
-def upload(d, pid, version, files, expect=200):
-    ct, body = multipart({"version": version}, [(name, name, data) for name, data in files])
-    st, _, j = d.api("POST", "/v1/products/%d/roms/" % pid, body, headers={"Content-Type": ct})
-    check(st == expect, "upload %s %r: %d %r" % (version, [n for n, _ in files], st, j))
-    return j
+from arduino_util import (arduino_product, build_image, check_image_answer, checkin, gz,
+                          make_key, md5, sign, upload, with_mode)
+from fotatest import check, run_tests
 
 
 def refused(d, pid, files, words):
@@ -37,11 +20,6 @@ def refused(d, pid, files, words):
 
 def rom_files(j):
     return {f["name"]: f for f in j["rom"]["files"]}
-
-
-def checkin(d, key, name="firmware.bin", **kw):
-    host = "127.0.0.1:%d" % d.http_port
-    return exchange(d.http_port, core_request("/v1/arduino/%s/%s" % (key, name), host, **kw))
 
 
 def test_refusals(d):

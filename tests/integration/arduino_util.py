@@ -1,17 +1,19 @@
 """arduino_util.py - what the Arduino-core integration tests share (Python 3 stdlib + the
 openssl command): .bin files laid out as elf2bin.py writes them (reference arduino-ota §1.1),
-gzip and signed variants (signing.py's trailer, §7.2), and ESPhttpUpdate's request sent byte
-for byte over a raw socket (§2.1) with the answer read to the connection's close.
+gzip and signed variants (signing.py's trailer, §7.2), ESPhttpUpdate's request sent byte for
+byte over a raw socket (§2.1) with the answer read to the connection's close, and arduino
+products and releases made through the REST API.
 """
 import gzip
 import hashlib
+import json
 import os
 import random
 import socket
 import struct
 import subprocess
 
-from fotatest import check, tempdir
+from fotatest import check, multipart, tempdir
 
 CRC_POLY = 0x04C11DB7
 
@@ -190,3 +192,44 @@ def check_image_answer(a, body):
     check(a.h("Location") is None, "Location %r" % a.h("Location"))
     check(a.h("x-MD5") == md5(body), "x-MD5 %r, want %s" % (a.h("x-MD5"), md5(body)))
     check(a.body == body, "body differs (%d bytes, want %d)" % (len(a.body), len(body)))
+
+
+def arduino_product(d, name=None, **opts):
+    """An arduino product of fotad d with the settings opts, named name (else after opts):
+    (its view, its product key)."""
+    body = {"name": name or "ard-" + md5(json.dumps(opts, sort_keys=True).encode())[:10],
+            "platform": "arduino"}
+    body.update(opts)
+    st, _, j = d.api("POST", "/v1/products/", body)
+    check(st == 200, "create arduino product %r: %d %r" % (body, st, j))
+    check(j["product"]["platform"] == "arduino", "platform: %r" % j["product"])
+    return j["product"], j["product_key"]
+
+
+def upload(d, pid, version, files, expect=200, changelog=None):
+    """Uploads files, [(name, bytes)], as release version of product pid (with a changelog
+    when given); checks the status is expect and returns the reply."""
+    fields = {"version": version}
+    if changelog is not None:
+        fields["changelog"] = changelog
+    ct, body = multipart(fields, [(name, name, data) for name, data in files])
+    st, _, j = d.api("POST", "/v1/products/%d/roms/" % pid, body, headers={"Content-Type": ct})
+    check(st == expect, "upload %s %r: %d %r" % (version, [n for n, _ in files], st, j))
+    return j
+
+
+def release(d, pid, version, img, current=True, minimal=None, changelog=None):
+    """img as firmware.bin (and minimal as firmware-minimal.bin) of release version, made the
+    current release unless current is False. Returns the upload's reply."""
+    files = [("firmware.bin", img)] + ([("firmware-minimal.bin", minimal)] if minimal else [])
+    j = upload(d, pid, version, files, changelog=changelog)
+    if current:
+        d.set_current(pid, version)
+    return j
+
+
+def checkin(d, key, name="firmware.bin", **kw):
+    """ESPhttpUpdate's check-in for the file name of the product with key (core_request's
+    options in kw); the Answer."""
+    host = "127.0.0.1:%d" % d.http_port
+    return exchange(d.http_port, core_request("/v1/arduino/%s/%s" % (key, name), host, **kw))

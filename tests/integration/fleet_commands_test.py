@@ -11,8 +11,8 @@ from devchan_upgrade_test import setup
 from devchan_util import (StockDevice, active_frame, check, first_frame, parse_nonce,
                           rpc_response_frame, start_fotad, wait_for)
 from fotatest import run_tests
-from pull_util import PullDevice, arduino_product, images, mac_of, release
-from arduino_util import md5
+from pull_util import PullDevice, images, mac_of
+from arduino_util import arduino_product, md5, release
 
 TOKEN = "0" * 40
 

@@ -12,11 +12,10 @@ import os
 import signal
 import threading
 
-from arduino_util import build_image, core_request, exchange, md5
+from arduino_util import arduino_product, build_image, core_request, exchange, md5, release
 from fotatest import Fotad, check, run_tests, tempdir, wait_for
 from mqtt_util import Mosquitto, Recorder, Tasmota
-from pull_util import (arduino_product, devices_by_mac, release, rollout_create,
-                       rollout_members, wait_rollout)
+from pull_util import devices_by_mac, rollout_create, rollout_members, wait_rollout
 
 V1, V2, V2MIN = "1.0.0(release-tasmota)", "2.0.0(release-tasmota)", "2.0.0(minimal)"
 
@@ -133,7 +132,7 @@ def fleet(d, mq, n, name, minimal=True):
     mini = build_image(mode=3, seed=23, irom=4000)      # 20 KiB in flash
     p, key = arduino_product(d, name, mqtt={"url": mq.url})
     release(d, p["id"], "1.0.0", small, current=True)
-    release(d, p["id"], "2.0.0", full, minimal=mini if minimal else None)
+    release(d, p["id"], "2.0.0", full, current=False, minimal=mini if minimal else None)
     versions = {md5(small): V1, md5(full): V2, md5(mini): V2MIN}
     area = 98304          # beside 1.0.0: 60 KiB free (-100); beside the minimal build: 76 KiB
     devs = [Tasmota(mq.port, i + 1, small, versions, area=area) for i in range(n)]
@@ -216,7 +215,7 @@ def test_failed_and_missed_info1():
 
         # a small 3.0.0 that fits: the device downloads it, fotad stops before its reboot
         v3 = build_image(mode=3, seed=31, irom=9000)
-        release(d, p["id"], "3.0.0", v3)
+        release(d, p["id"], "3.0.0", v3, current=False)
         for t in devs:
             t.versions[md5(v3)] = "3.0.0(release-tasmota)"
             t.hold = threading.Event()

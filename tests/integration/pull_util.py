@@ -6,25 +6,7 @@ rollouts driven and read over the REST API.
 import json
 
 from arduino_util import build_image, core_request, exchange, md5
-from fotatest import check, multipart, wait_for
-
-
-def arduino_product(d, name, **opts):
-    body = {"name": name, "platform": "arduino"}
-    body.update(opts)
-    st, _, j = d.api("POST", "/v1/products/", body)
-    check(st == 200, "create arduino product: %d %r" % (st, j))
-    return j["product"], j["product_key"]
-
-
-def release(d, pid, version, img, current=False, minimal=None):
-    files = [("firmware.bin", img)] + ([("firmware-minimal.bin", minimal)] if minimal else [])
-    ct, body = multipart({"version": version}, [(n, n, data) for n, data in files])
-    st, _, j = d.api("POST", "/v1/products/%d/roms/" % pid, body, headers={"Content-Type": ct})
-    check(st == 200, "upload %s: %d %r" % (version, st, j))
-    if current:
-        d.set_current(pid, version)
-    return j
+from fotatest import check, wait_for
 
 
 def images(n, seed=100):
@@ -105,12 +87,6 @@ def rollout_members(d, rid):
 def wait_rollout(d, rid, pred, what, timeout=20.0):
     return wait_for(lambda: (lambda r: r if pred(r) else None)(rollout_get(d, rid)), timeout,
                     "rollout %d %s" % (rid, what))
-
-
-def device_view(d, device_id):
-    st, _, j = d.api("GET", "/v1/devices/%d/" % device_id)
-    check(st == 200, "device %d: %d %r" % (device_id, st, j))
-    return j["device"]
 
 
 def devices_by_mac(d, pid):

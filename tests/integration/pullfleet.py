@@ -23,7 +23,8 @@ import time
 import sim_ardserver as ar
 from fotatest import Fotad, check, tempdir, wait_for
 from mqtt_util import Mosquitto
-from pull_util import arduino_product, release, rollout_create, rollout_get
+from arduino_util import arduino_product, release
+from pull_util import rollout_create, rollout_get
 
 FULL, MINIMAL = "2.0.0(release-tasmota)", "2.0.0(minimal)"
 
@@ -87,7 +88,7 @@ def arduino_wave(n, window, scale=20, checkin=60, timeout=600, log=print):
         img = ar.write_image(os.path.join(tempdir("img-"), "v2.bin"), "2.0.0", 40000, "dio")
         # the devices check in every checkin / scale real seconds: online for fotad
         p, key = arduino_product(d, "sketches", checkin_interval=max(5, 4 * checkin // scale))
-        release(d, p["id"], "2.0.0", img)
+        release(d, p["id"], "2.0.0", img, current=False)
         url = "http://127.0.0.1:%d/v1/arduino/%s/firmware.bin" % (d.http_port, key)
         h = sim(["--server", "127.0.0.1", "--profile", "arduino", "--devices", str(n), "--url",
                  url, "--initial-version", "1.0.0", "--upgrade-to", "2.0.0", "--flash-mode",
@@ -128,7 +129,7 @@ def tasmota_wave(n, window, scale=20, timeout=600, log=print):
         full = ar.write_image(os.path.join(tmp, "full.bin"), FULL, 200000, "dout")
         mini = ar.write_image(os.path.join(tmp, "mini.bin"), MINIMAL, 64000, "dout")
         p, key = arduino_product(d, "tasmotas", mqtt={"url": mq.url})
-        release(d, p["id"], "2.0.0", full, minimal=mini)
+        release(d, p["id"], "2.0.0", full, current=False, minimal=mini)
         h = sim(["--server", "127.0.0.1", "--profile", "tasmota", "--devices", str(n),
                  "--mqtt-port", str(mq.port), "--initial-version", "1.0.0(release-tasmota)",
                  "--upgrade-to", "2.0.0", "--image-size", "200000", "--free-space", "131072",
