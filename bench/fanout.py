@@ -70,12 +70,8 @@ def main():
         d = benchlib.start_quiet_fotad(ft, tmp, device_max_per_addr=n + 100)
         procs = []
         try:
-            p = d.create_product(name="bench-fanout", flash_map=2, serial="45772")
-            pid = p["id"]
             import sim_standin as st
-            files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s,
-                                                       fl.V2, 40000)) for s in (1, 2)]
-            d.upload_release(pid, fl.V2, files=files)
+            pid = st.stock_product(d, tmp, fl.V2, name="bench-fanout")
             keys = fl.register(d, pid, n, log=log)
             t0 = time.monotonic()
             procs = fl.start_sims(sim, d, keys, tmp, [

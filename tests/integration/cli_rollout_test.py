@@ -31,11 +31,7 @@ def test_rollout():
         d.start()
         sim = None
         try:
-            p = d.create_product(name="plug", flash_map=2, serial="45772")
-            pid = p["id"]
-            files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s, V2,
-                                                       40000)) for s in (1, 2)]
-            d.upload_release(pid, V2, files=files)
+            pid = st.stock_product(d, tmp, V2)
             home = os.path.join(tmp, "home")
             os.mkdir(home)
             ctl = Ctl(home)
@@ -94,9 +90,7 @@ def test_rollout():
             check("0 devices selected, %d already on it" % N in r.stdout, "empty:\n" + r.stdout)
 
             # cancel: back to V1 for the (now offline) devices, queued, then cancelled
-            files1 = [("user%d.bin" % s_, st.write_image(os.path.join(tmp, "v1u%d.bin" % s_), s_,
-                                                         V1, 40000)) for s_ in (1, 2)]
-            d.upload_release(pid, V1, files=files1)
+            st.upload_stock(d, pid, V1, tmp)
             r = ctl.run("rollout", "start", "-p", "plug", "-v", V1)
             check("rollout 3 of plug to %s: %d devices selected" % (V1, N) in r.stdout,
                   "second rollout:\n" + r.stdout)

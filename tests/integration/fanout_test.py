@@ -24,14 +24,6 @@ V2 = "v1.0.8t45772(a)"
 N = 20
 
 
-def setup(d, tmp):
-    p = d.create_product(name="plug", flash_map=2, serial="45772")
-    files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s, V2, 40000))
-             for s in (1, 2)]
-    d.upload_release(p["id"], V2, files=files)
-    return p["id"]
-
-
 @contextlib.contextmanager
 def stock_fleet(n, online, prefix, nonce):
     """fotad with product plug (release V2) and n registered devices, the first `online` of them
@@ -43,7 +35,7 @@ def stock_fleet(n, online, prefix, nonce):
         d.start()
         devs = []
         try:
-            pid = setup(d, tmp)
+            pid = st.stock_product(d, tmp, V2)
             regs = [d.create_device(pid, name="%s%d" % (prefix, i)) for i in range(n)]
             for i, r in enumerate(regs[:online]):
                 dev = StockDevice(d.ports["device"], r["master_device_key"])
@@ -151,7 +143,7 @@ def test_fanout():
         d = Fotad(data_dir=os.path.join(tmp, "data"))
         d.start()
         try:
-            pid = setup(d, tmp)
+            pid = st.stock_product(d, tmp, V2)
             probe = bad_requests(d, pid)
             offline = [probe] + [(lambda r: r["device"]["id"] if "device" in r else r["id"])(
                 d.create_device(pid, name="away%d" % i)) for i in range(4)]
@@ -438,7 +430,7 @@ def test_restart_resumes():
         d.start()
         devs, d2 = [], None
         try:
-            pid = setup(d, tmp)
+            pid = st.stock_product(d, tmp, V2)
             regs = [d.create_device(pid, name="r%d" % i) for i in range(3)]
             ids = [r["device"]["id"] for r in regs]
             devs = [identify(d, r, 50 + i) for i, r in enumerate(regs[:2])]
@@ -500,7 +492,7 @@ def test_jobs_json_import():
         d.start()
         d2 = None
         try:
-            pid = setup(d, tmp)
+            pid = st.stock_product(d, tmp, V2)
             dev = d.create_device(pid, name="old")
             s, _, j = d.api("GET", "/v1/device/rpc/?action=sys_upgrade&version=%s&device_id=%d"
                             % (V2, dev["device"]["id"]))

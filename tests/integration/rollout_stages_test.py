@@ -28,12 +28,7 @@ TOKEN = "t" * 40
 
 
 def setup(d, tmp, name="plug"):
-    p = d.create_product(name=name, flash_map=2, serial="45772")
-    for v in (V1, V2):
-        files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "%s%s%d.bin" % (name, v[:6], s)),
-                                                   s, v, 40000)) for s in (1, 2)]
-        d.upload_release(p["id"], v, files=files)
-    return p["id"]
+    return st.stock_product(d, tmp, V1, V2, name=name)
 
 
 class Dev:

@@ -25,14 +25,6 @@ def field(out, name):
     return int(m.group(1)) if m else -1
 
 
-def setup(d, tmp):
-    p = d.create_product(name="plug", flash_map=2, serial="45772")
-    files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s, V2, 40000))
-             for s in (1, 2)]
-    d.upload_release(p["id"], V2, files=files)
-    return p["id"]
-
-
 def sim(d, pid, profile, n, seed, extra=()):
     return st.run_sim(["--server", "127.0.0.1", "--http-port", str(d.ports["http"]),
                        "--device-port", str(d.ports["device"]), "--key", d.admin_key,
@@ -43,7 +35,7 @@ def sim(d, pid, profile, n, seed, extra=()):
 
 def test_profiles(d):
     with tempfile.TemporaryDirectory() as tmp:
-        pid = setup(d, tmp)
+        pid = st.stock_product(d, tmp, V2)
         for seed, profile, n, extra in ((1, "nonos", 4, ()), (2, "rtos", 2, ()),
                                         (3, "fota", 2, ("--faults", "drop@15000")),
                                         (4, "nonos", 2, ("--faults", "flash@12")),
@@ -70,7 +62,7 @@ def test_whole_sequence(d):
     connection and comes back running the new image (fota-sim's boot log), answered
     pings keep that connection (no further reconnect while it is held)."""
     with tempfile.TemporaryDirectory() as tmp:
-        pid = setup(d, tmp)
+        pid = st.stock_product(d, tmp, V2)
         for seed, profile in ((11, "nonos"), (12, "rtos"), (13, "fota")):
             start = len(d.log_text())
             rc, out, err = sim(d, pid, profile, 2, seed,
@@ -129,7 +121,7 @@ def test_tls_channel():
                         "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
         with Fotad(device_tls=True, tls=(cert, key)) as d:
-            pid = setup(d, tmp)
+            pid = st.stock_product(d, tmp, V2)
             rc, out, err = st.run_sim(["--server", "127.0.0.1", "--http-port", str(d.ports["http"]),
                                        "--device-port", str(d.ports["device-tls"]), "--tls",
                                        "--key", d.admin_key, "--product", str(pid), "--profile",
@@ -146,7 +138,7 @@ def test_seed_dfu_legacy_port():
     """seed-dfu devices on fotad's legacy port (current release of --legacy-product)."""
     with tempfile.TemporaryDirectory() as tmp, \
             Fotad(legacy=True, extra=["--legacy-product", "plug"]) as d:
-        pid = setup(d, tmp)
+        pid = st.stock_product(d, tmp, V2)
         st_, _, j = d.api("POST", "/v1/products/%d/roms/%s/current" % (pid, V2), b"")
         check(st_ == 200, "set current: %d %r" % (st_, j))
         rc, out, err = st.run_sim(["--server", "127.0.0.1", "--legacy-port", str(d.ports["legacy"]),

@@ -76,23 +76,20 @@ def run_fleet(d, pid, n, seed, faults, extra=()):
 def test_powercut_fleet(d):
     print("seed %d (rerun with FOTA_POWERCUT_SEED=%d)" % (SEED, SEED))
     with tempfile.TemporaryDirectory() as tmp:
-        p = d.create_product(name="plug", flash_map=2, serial="45772")
-        files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s, V2, IMAGE))
-                 for s in (1, 2)]
-        d.upload_release(p["id"], V2, files=files)
-        devs, cuts = run_fleet(d, p["id"], DEVICES, SEED, FAULTS)
+        pid = st.stock_product(d, tmp, V2, size=IMAGE)
+        devs, cuts = run_fleet(d, pid, DEVICES, SEED, FAULTS)
         # the plan really cut power, on every device and twice on most
         check(cuts >= DEVICES, "only %d power cuts for %d devices" % (cuts, DEVICES))
         check(sum(1 for x in devs if x["power_cuts"] >= 2) >= DEVICES // 4,
               "too few devices cut twice (download and flash)")
         ids = [x["id"] for x in devs]
         for loader in ("7", "2"):
-            w, wcuts = run_fleet(d, p["id"], 50, SEED + int(loader), WINDOW,
+            w, wcuts = run_fleet(d, pid, 50, SEED + int(loader), WINDOW,
                                ("--loader", loader))
             check(wcuts >= 40, "only %d cuts in the flip window (loader %s)" % (wcuts, loader))
             ids += [x["id"] for x in w]
         # fotad saw every device's D7 report of the new version
-        s, _, lst = d.api("GET", "/v1/products/%d/devices/" % p["id"])
+        s, _, lst = d.api("GET", "/v1/products/%d/devices/" % pid)
         check(s == 200, "device list: %d" % s)
         rows = lst["devices"]
         check(len(rows) == len(ids), "fotad lists %d devices, %d simulated" % (len(rows), len(ids)))

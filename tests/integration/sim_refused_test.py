@@ -59,13 +59,10 @@ def refused(d, pid, seed, faults, reason):
 
 def test_corrupted_download(d):
     with tempfile.TemporaryDirectory() as tmp:
-        p = d.create_product(name="plug", flash_map=2, serial="45772")
-        files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s, V2, 40000))
-                 for s in (1, 2)]
-        d.upload_release(p["id"], V2, files=files)
-        refused(d, p["id"], 21, CORRUPT, "image CRC mismatch")
+        pid = st.stock_product(d, tmp, V2)
+        refused(d, pid, 21, CORRUPT, "image CRC mismatch")
         # the app asks again; the next transfer is clean
-        rc, j, err = sim(d, p["id"], 2, 22, ["--faults", CORRUPT, "--max-attempts", "3",
+        rc, j, err = sim(d, pid, 2, 22, ["--faults", CORRUPT, "--max-attempts", "3",
                                              "--timeout", "30"])
         check(rc == 0 and j["upgraded"] == 2, "no recovery: %r\n%s" % (j, err[-2000:]))
         for x in j["per_device"]:

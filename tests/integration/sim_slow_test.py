@@ -20,14 +20,11 @@ RATE = 16 * 1024           # bytes/s: the image needs at least 4 s
 
 def test_slow_link_upgrades(d):
     with tempfile.TemporaryDirectory() as tmp:
-        p = d.create_product(name="slowplug", flash_map=2, serial="45772")
-        files = [("user%d.bin" % s, st.write_image(os.path.join(tmp, "u%d.bin" % s), s, V2, IMAGE))
-                 for s in (1, 2)]
-        d.upload_release(p["id"], V2, files=files)
+        pid = st.stock_product(d, tmp, V2, name="slowplug", size=IMAGE)
         rc, out, err = st.run_sim(
             ["--server", "127.0.0.1", "--http-port", str(d.ports["http"]),
              "--device-port", str(d.ports["device"]), "--key", d.admin_key,
-             "--product", str(p["id"]), "--profile", "nonos", "--devices", "2",
+             "--product", str(pid), "--profile", "nonos", "--devices", "2",
              "--upgrade-to", V2, "--initial-version", V1, "--seed", "7", "--timeout", "60",
              "--faults", "slow=%d,pct=50" % RATE, "--json-devices"], timeout=90)
         try:
@@ -42,7 +39,7 @@ def test_slow_link_upgrades(d):
         check(j["upgrade"]["max_ms"] >= floor_ms,
               "the slow device finished in %.0f ms, faster than its %d B/s link allows (%.0f ms)"
               % (j["upgrade"]["max_ms"], RATE, floor_ms))
-        s, _, dv = d.api("GET", "/v1/products/%d/devices/" % p["id"])
+        s, _, dv = d.api("GET", "/v1/products/%d/devices/" % pid)
         check(all(x["rom_version"] == V2 for x in dv["devices"]), "fotad's view: %r" % dv)
         print("slow device: %.0f ms (floor %.0f ms); p50 %.0f ms" %
               (j["upgrade"]["max_ms"], floor_ms, j["upgrade"]["p50_ms"]))

@@ -11,6 +11,7 @@ fota-sim talks to, used until fotad grows its device channel:
 Stdlib only; every socket is on 127.0.0.1 with an ephemeral port.
 """
 import json
+import os
 import re
 import socket
 import struct
@@ -34,6 +35,24 @@ def write_image(path, slot, version, size=None, map_=2):
     fotatest.check(p.returncode == 0, "fota-sim --write-image: %r" % p.stderr)
     with open(path, "rb") as f:
         return f.read()
+
+
+def upload_stock(d, pid, version, tmp, size=40000):
+    """Uploads user1.bin and user2.bin of version (written by write_image into tmp, flash map
+    2, size bytes) as a release of product pid of fotad d; the upload's reply."""
+    tag = re.sub(r"[^A-Za-z0-9.]", "_", version)
+    files = [("user%d.bin" % s, write_image(os.path.join(tmp, "user%d-%s.bin" % (s, tag)), s,
+                                            version, size)) for s in (1, 2)]
+    return d.upload_release(pid, version, files=files)
+
+
+def stock_product(d, tmp, *versions, name="plug", size=40000):
+    """A product name of fotad d (flash map 2, serial 45772: a stock IoT_Demo's) with a
+    release of each of versions (upload_stock); its id."""
+    pid = d.create_product(name=name, flash_map=2, serial="45772")["id"]
+    for v in versions:
+        upload_stock(d, pid, v, tmp, size)
+    return pid
 
 
 def run_sim(args, timeout=60):
