@@ -8,29 +8,14 @@ after the reboot (a minimal build is a step); a device's "Failed" ends its upgra
 missed while fotad was down is made up by Status 2.
 """
 import json
-import os
-import signal
 import threading
 
 from arduino_util import arduino_product, build_image, core_request, exchange, md5, release
-from fotatest import Fotad, check, run_tests, tempdir, wait_for
+from fotatest import check, run_tests, wait_for
 from mqtt_util import Mosquitto, Recorder, Tasmota
-from pull_util import devices_by_mac, rollout_create, rollout_members, wait_rollout
+from pull_util import devices_by_mac, rollout_create, start_fotad, wait_rollout
 
 V1, V2, V2MIN = "1.0.0(release-tasmota)", "2.0.0(release-tasmota)", "2.0.0(minimal)"
-
-
-def start_fotad():
-    """fotad with public_url set to its own HTTP port (known once it listens: the setting
-    comes with a SIGHUP, as an operator would reload it)."""
-    conf = os.path.join(tempdir("conf-"), "fotad.conf")
-    open(conf, "w").close()
-    d = Fotad(config=conf).start()
-    with open(conf, "w") as f:
-        f.write("public_url = http://127.0.0.1:%d/\n" % d.http_port)
-    d.proc.send_signal(signal.SIGHUP)
-    d.wait_log(r"configuration reloaded changed=.*public_url")
-    return d
 
 
 def mqtt_state(d, pid):
@@ -53,7 +38,7 @@ def test_settings_and_discovery():
     fixed, three devices found by topic and MAC: the HTTP check-in of the same MAC is the
     same device; a device that drops off is Offline."""
     mq = Mosquitto(users={"fotad": "s3cret-pw", "dev": "devpw"})
-    d = start_fotad()
+    d = start_fotad(public_url=True)
     devs = []
     try:
         p, key = arduino_product(d, "plugs", mqtt={"url": mq.url, "username": "fotad",
@@ -149,7 +134,7 @@ def test_rollout_over_mqtt():
     d = None
     devs = []
     try:
-        d = start_fotad()
+        d = start_fotad(public_url=True)
         rec = Recorder(mq.port, "cmnd/#")
         p, key, devs, full, mini = fleet(d, mq, 6, "tas")
         r = rollout_create(d, p["id"], "2.0.0", window=2)
@@ -198,7 +183,7 @@ def test_failed_and_missed_info1():
     d = None
     devs = []
     try:
-        d = start_fotad()
+        d = start_fotad(public_url=True)
         p, key, devs, full, mini = fleet(d, mq, 2, "fail", minimal=False)
         r = rollout_create(d, p["id"], "2.0.0", window=1, max_failures=0)
         r = wait_rollout(d, r["id"], lambda x: x["state"] == "paused", "paused", timeout=30)

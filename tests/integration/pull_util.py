@@ -1,12 +1,28 @@
-"""pull_util.py - what the tests of pull-based rollouts share (Python 3 stdlib): an arduino
-product with its releases, an ESPhttpUpdate device that sends the core's exact request bytes
-(arduino_util.core_request, reference arduino-ota §2.1) and flashes what it is served, and
-rollouts driven and read over the REST API.
+"""pull_util.py - what the tests of pull-based rollouts share (Python 3 stdlib): fotad with
+its public_url, releases of distinct images, an ESPhttpUpdate device that sends the core's
+exact request bytes (arduino_util.core_request, reference arduino-ota §2.1) and flashes what it
+is served, and rollouts driven and read over the REST API.
 """
 import json
+import os
+import signal
 
 from arduino_util import build_image, core_request, exchange, md5
-from fotatest import check, wait_for
+from fotatest import Fotad, check, tempdir, wait_for
+
+
+def start_fotad(public_url=False, log_level="info"):
+    """fotad on ephemeral ports; with public_url, that setting names its own HTTP port
+    (loaded by a SIGHUP once the port is known)."""
+    conf = os.path.join(tempdir("conf-"), "fotad.conf")
+    open(conf, "w").close()
+    d = Fotad(config=conf, log_level=log_level).start()
+    if public_url:
+        with open(conf, "w") as f:
+            f.write("public_url = http://127.0.0.1:%d\n" % d.http_port)
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log(r"configuration reloaded changed=.*public_url")
+    return d
 
 
 def images(n, seed=100):

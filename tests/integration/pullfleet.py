@@ -16,31 +16,16 @@ counts) after checking that every device succeeded and none failed.
 """
 import json
 import os
-import signal
 import subprocess
 import time
 
 import sim_ardserver as ar
-from fotatest import Fotad, check, tempdir, wait_for
+from fotatest import check, tempdir, wait_for
 from mqtt_util import Mosquitto
 from arduino_util import arduino_product, release
-from pull_util import rollout_create, rollout_get
+from pull_util import rollout_create, rollout_get, start_fotad
 
 FULL, MINIMAL = "2.0.0(release-tasmota)", "2.0.0(minimal)"
-
-
-def start_fotad(public_url=False, log_level="info"):
-    """fotad on ephemeral ports; with public_url, that setting names its own HTTP port
-    (loaded by a SIGHUP once the port is known)."""
-    conf = os.path.join(tempdir("conf-"), "fotad.conf")
-    open(conf, "w").close()
-    d = Fotad(config=conf, log_level=log_level).start()
-    if public_url:
-        with open(conf, "w") as f:
-            f.write("public_url = http://127.0.0.1:%d\n" % d.http_port)
-        d.proc.send_signal(signal.SIGHUP)
-        d.wait_log(r"configuration reloaded changed=.*public_url")
-    return d
 
 
 def sim(args, timeout):
