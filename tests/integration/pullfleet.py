@@ -66,6 +66,16 @@ def finish(d, rid, n, timeout):
     return r
 
 
+def wave_end(d, handle, rid, n, t0):
+    """The end of a wave: fota-sim's exit (sim_end: 0, all n devices upgraded), then the
+    rollout's (finish). Returns (the rollout, seconds since t0)."""
+    rc, j, err = sim_end(handle)
+    check(rc == 0 and j["upgraded"] == n, "fota-sim: rc %d %r\n%s" %
+          (rc, {k: j.get(k) for k in ("upgraded", "failed", "reasons")}, err[-2000:]))
+    r = finish(d, rid, n, 60)
+    return r, time.monotonic() - t0
+
+
 def arduino_wave(n, window, scale=20, checkin=60, timeout=600, log=print):
     d = start_fotad()
     h = None
@@ -84,12 +94,7 @@ def arduino_wave(n, window, scale=20, checkin=60, timeout=600, log=print):
         t0 = time.monotonic()
         r = rollout_create(d, p["id"], "2.0.0", window=window)
         check(r["total"] == n, "members: %r" % r)
-        rc, j, err = sim_end(h)
-        h = None
-        check(rc == 0 and j["upgraded"] == n, "fota-sim: rc %d %r\n%s" %
-              (rc, {k: j.get(k) for k in ("upgraded", "failed", "reasons")}, err[-2000:]))
-        r = finish(d, r["id"], n, 60)
-        secs = time.monotonic() - t0
+        r, secs = wave_end(d, h, r["id"], n, t0)
         check(d.count_log(r"arduino download .* file=firmware.bin status=200 .*verdict=0") >= n,
               "downloads")
         log("arduino: %d devices, window %d: %.1f s from the rollout to its end, succeeded %d, "
@@ -99,7 +104,7 @@ def arduino_wave(n, window, scale=20, checkin=60, timeout=600, log=print):
         return {"devices": n, "window": window, "seconds": round(secs, 1),
                 "succeeded": r["succeeded"], "failed": r["failed"]}
     finally:
-        if h:
+        if h and h[0].poll() is None:
             h[0].kill()
             h[0].communicate()
         d.cleanup()
@@ -138,12 +143,7 @@ def tasmota_wave(n, window, scale=20, timeout=600, log=print):
         t0 = time.monotonic()
         r = rollout_create(d, p["id"], "2.0.0", window=window)
         check(r["total"] == n and r["waiting"] == n, "members: %r" % r)
-        rc, j, err = sim_end(h)
-        h = None
-        check(rc == 0 and j["upgraded"] == n, "fota-sim: rc %d %r\n%s" %
-              (rc, {k: j.get(k) for k in ("upgraded", "failed", "reasons")}, err[-2000:]))
-        r = finish(d, r["id"], n, 60)
-        secs = time.monotonic() - t0
+        r, secs = wave_end(d, h, r["id"], n, t0)
         st, _, m = d.api("GET", "/v1/products/%d/mqtt" % p["id"])
         m = m["mqtt"]
         check(m["triggered"] == n, "triggered %r" % m["triggered"])
@@ -156,7 +156,7 @@ def tasmota_wave(n, window, scale=20, timeout=600, log=print):
         return {"devices": n, "window": window, "seconds": round(secs, 1),
                 "succeeded": r["succeeded"], "failed": r["failed"], "confirmed": m["confirmed"]}
     finally:
-        if h:
+        if h and h[0].poll() is None:
             h[0].kill()
             h[0].communicate()
         d.cleanup()
