@@ -15,7 +15,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fotatest import (SRC_DIR, Fotad, TestFailure, bin_path, check, make_cert,  # noqa: E402
-                      make_image, multipart, run, run_tests)
+                      make_image, multipart, recv_to_close, run, run_tests)
 
 
 def run_fotad(args, timeout=10):
@@ -180,12 +180,7 @@ def test_graceful_sigterm_finishes_upload(d):
     d.proc.send_signal(signal.SIGTERM)
     d.wait_log(r"shutting down signal=SIGTERM")
     s.sendall(body[len(body) // 2:])
-    reply = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        reply += chunk
+    reply = recv_to_close(s)
     s.close()
     check(reply.startswith(b"HTTP/1.1 200"), "in-flight upload finished: %r" % reply[:200])
     check(b"Connection: close" in reply, "reply during drain closes the connection")
@@ -311,12 +306,7 @@ def test_ipv6():
 def test_http10_and_head(d):
     s = socket.create_connection(("127.0.0.1", d.http_port), timeout=10)
     s.sendall(b"GET /v1/ping/ HTTP/1.0\r\n\r\n")
-    data = b""
-    while True:
-        c = s.recv(4096)
-        if not c:
-            break
-        data += c
+    data = recv_to_close(s)
     s.close()
     head, _, body = data.partition(b"\r\n\r\n")
     m = re.search(rb"Content-Length: (\d+)", head)

@@ -12,7 +12,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fotatest import check, make_image, run_tests, wait_for  # noqa: E402
+from fotatest import check, make_image, recv_to_close, run_tests, wait_for  # noqa: E402
 from devchan_util import StockDevice, first_frame, run_in_thread  # noqa: E402
 
 
@@ -103,11 +103,7 @@ def test_inflight_download(d):
     check(got.startswith(b"HTTP/1.1 200"), "download start %r" % got[:80])
     st, _, j = d.api("DELETE", "/v1/products/%d/roms/v2.0/" % pid)
     check(st == 200 and len(j["blobs_removed"]) == 2, "delete during download %d %r" % (st, j))
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        got += b
+    got += recv_to_close(s)
     s.close()
     body = got.split(b"\r\n\r\n", 1)[1]
     check(hashlib.sha256(body).hexdigest() == hashlib.sha256(big).hexdigest(),

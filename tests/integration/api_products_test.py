@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fotatest import Fotad, check, make_image, multipart, run_tests  # noqa: E402
+from fotatest import Fotad, check, make_image, multipart, recv_to_close, run_tests  # noqa: E402
 
 
 def test_ping_and_errors(d):
@@ -241,12 +241,7 @@ def raw_exchange(port, head, timeout):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         s.sendall(head)
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
+        data = recv_to_close(s)
     finally:
         s.close()
     hdr, _, body = data.partition(b"\r\n\r\n")

@@ -13,7 +13,7 @@ import socket
 import struct
 import subprocess
 
-from fotatest import check, multipart, tempdir
+from fotatest import check, multipart, recv_to_close, tempdir
 
 CRC_POLY = 0x04C11DB7
 
@@ -170,13 +170,7 @@ def exchange(port, request, timeout=10.0):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
         s.sendall(request)
-        chunks = []
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-        return Answer(b"".join(chunks))
+        return Answer(recv_to_close(s))
     finally:
         s.close()
 

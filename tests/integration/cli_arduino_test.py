@@ -37,15 +37,8 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from arduino_util import build_image, core_request, exchange, md5, with_mode  # noqa: E402
 from cli_workflow_test import FOTACTL, Ctl  # noqa: E402
-from fotatest import check, make_image, run_tests, wait_for  # noqa: E402
+from fotatest import check, make_image, run_tests, wait_for, write_file  # noqa: E402
 from mqtt_util import Mosquitto  # noqa: E402
-
-
-def write(d, name, data):
-    path = os.path.join(d, name)
-    with open(path, "wb") as f:
-        f.write(data)
-    return path
 
 
 def read(path):
@@ -75,7 +68,7 @@ def openssl_signed(priv, path, legacy=False):
     """payload || signature || uint32_le(len), the signature from the openssl command."""
     payload = read(path)
     if legacy:
-        dig = write(os.path.dirname(path), "digest.bin", hashlib.sha256(payload).digest())
+        dig = write_file(os.path.dirname(path), "digest.bin", hashlib.sha256(payload).digest())
         sig = openssl("pkeyutl", "-sign", "-inkey", priv, "-in", dig,
                       "-pkeyopt", "rsa_padding_mode:pkcs1")
     else:
@@ -89,8 +82,8 @@ def test_sign_matches_openssl():
     pkcs8, pub = keys(home, "pkcs8")
     trad, _ = keys(home, "trad", traditional=True)
     big, _ = keys(home, "big", bits=3072)
-    img = write(home, "firmware.bin", build_image(seed=3))
-    empty = write(home, "empty.bin", b"")
+    img = write_file(home, "firmware.bin", build_image(seed=3))
+    empty = write_file(home, "empty.bin", b"")
     for key, src, legacy in ((pkcs8, img, False), (trad, img, False), (big, img, False),
                              (pkcs8, empty, False), (pkcs8, img, True), (trad, img, True)):
         out = os.path.join(home, "out.bin")
@@ -191,8 +184,8 @@ def test_releases_and_devices(d):
     mini = build_image(mode=3, seed=12, irom=9000)
     d1 = os.path.join(home, "v1")
     os.mkdir(d1)
-    pf = write(d1, "tasmota.bin", full)
-    pm = write(d1, "tasmota-minimal.bin", mini)
+    pf = write_file(d1, "tasmota.bin", full)
+    pm = write_file(d1, "tasmota-minimal.bin", mini)
     p = ctl.run("release", "publish", "-p", "plugs", "-v", "14.4.1", pm, pf, "--current",
                 "--no-progress")
     check("published 14.4.1" in p.stdout, "publish printed %r" % p.stdout)
@@ -213,7 +206,7 @@ def test_releases_and_devices(d):
     # a broken image is refused locally: nothing uploaded
     bad = bytearray(full)
     bad[0x1000] = 0
-    pb = write(home, "firmware.bin", bytes(bad))
+    pb = write_file(home, "firmware.bin", bytes(bad))
     p = ctl.run("release", "publish", "-p", "plugs", "-v", "14.4.2", pb, ok=False)
     check(p.returncode == 1 and "checked locally, nothing was uploaded" in p.stderr and
           pb in p.stderr, "local refusal: %d %r" % (p.returncode, p.stderr))
@@ -264,7 +257,7 @@ def test_signed_publish(d):
     priv, pub = keys(home, "fleet")
     other, _ = keys(home, "other")
     img = build_image(mode=3, seed=21)
-    pf = write(home, "sketch.ino.bin", img)
+    pf = write_file(home, "sketch.ino.bin", img)
     ctl.run("product", "create", "signed", "--platform", "arduino", "--signing-key", pub,
             "--flash-mode", "dout")
     # unsigned: the server refuses (422) with its reason
@@ -317,8 +310,8 @@ def test_signed_publish(d):
     check(p.returncode == 1 and "has no signing key" in p.stderr, "unsigned product: %r" %
           p.stderr)
     ctl.run("product", "create", "lamp", "--flash-map", "2")
-    u1 = write(home, "user1.bin", make_image(1, 2, "v1.0"))
-    u2 = write(home, "user2.bin", make_image(2, 2, "v1.0"))
+    u1 = write_file(home, "user1.bin", make_image(1, 2, "v1.0"))
+    u2 = write_file(home, "user2.bin", make_image(2, 2, "v1.0"))
     p = ctl.run("release", "publish", "-p", "lamp", "-v", "v1.0", u1, u2, "--sign-key", priv,
                 ok=False)
     check(p.returncode == 2 and "for arduino products" in p.stderr, "nonos: %r" % p.stderr)
@@ -334,7 +327,7 @@ def test_mqtt(d):
     try:
         ctl.run("product", "create", "tasmotas", "--platform", "arduino")
         check(ctl.run("product", "mqtt", "tasmotas").stdout == "no broker\n", "before: no broker")
-        pw = write(home, "mqtt.pw", (secret + "\n").encode())
+        pw = write_file(home, "mqtt.pw", (secret + "\n").encode())
         p = ctl.run("product", "mqtt", "tasmotas", "--url", broker.url, "--username", "fotad",
                     "--password-file", pw)
         check(broker.url in p.stdout and "password_set" in p.stdout and secret not in p.stdout,

@@ -9,15 +9,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fotatest import Fotad, check, make_image, run_tests  # noqa: E402
+from fotatest import Fotad, check, make_image, run_tests, write_file  # noqa: E402
 from cli_workflow_test import Ctl  # noqa: E402
-
-
-def write(home, name, data):
-    path = os.path.join(home, name)
-    with open(path, "wb") as f:
-        f.write(data)
-    return path
 
 
 def test_cli_delete():
@@ -28,8 +21,8 @@ def test_cli_delete():
             ctl.run("login", "--server", "http://127.0.0.1:%d" % d.http_port, "--key", d.admin_key)
             ctl.run("product", "create", "lamp", "--flash-map", "2")
             for v in ("v1.0", "v1.1"):
-                u1 = write(home, "user1.bin", make_image(1, 2, v))
-                u2 = write(home, "user2.bin", make_image(2, 2, v))
+                u1 = write_file(home, "user1.bin", make_image(1, 2, v))
+                u2 = write_file(home, "user2.bin", make_image(2, 2, v))
                 ctl.run("release", "publish", "-p", "lamp", "-v", v, u1, u2, "--no-progress")
             ctl.run("release", "current", "-p", "lamp", "v1.1")
             ctl.run("device", "add", "-p", "lamp", "desk")

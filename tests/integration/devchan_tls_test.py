@@ -69,12 +69,7 @@ def main():
             check("AES_128" in s.cipher()[0] or "AES_256" in s.cipher()[0] or "CHACHA" in
                   s.cipher()[0], "cipher %s" % (s.cipher(),))
             s.sendall(first_frame(6, KEY).encode())
-            data = b""
-            while b"\n" not in data:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_line(s)
             check(data == b'{"message": "unknown key", "status": 403}\n', "TLS 1.3 reply %r" % data)
         # the server still answers TLS clients after the plain-text one was dropped
         with ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.device_tls_port), timeout=5)) as s:

@@ -606,6 +606,24 @@ def free_port():
     return p
 
 
+def write_file(dirpath, name, data):
+    """Writes data (bytes) to dirpath/name; returns the path."""
+    path = os.path.join(dirpath, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def recv_to_close(s):
+    """Everything s receives until the peer closes the connection."""
+    chunks = []
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
 def open_fds(pid):
     """How many descriptors process pid holds."""
     return len(os.listdir("/proc/%d/fd" % pid))
