@@ -436,6 +436,24 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
+/* Draws the transfer's bar on standard error from its first progress on. */
+static void progress_begin(struct fota_cli_api *api)
+{
+    api->last_draw = 0;
+    api->bar_drawn = 0;
+    api->bar_full = 0;
+    curl_easy_setopt(api->curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(api->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(api->curl, CURLOPT_XFERINFODATA, api);
+}
+
+/* Ends the bar's line, if one was drawn. */
+static void progress_end(struct fota_cli_api *api)
+{
+    if (api->bar_drawn)
+        fputc('\n', stderr);
+}
+
 int fota_cli_api_upload(struct fota_cli_api *api, const char *path,
                         const struct fota_cli_part *parts, size_t n, int progress,
                         struct fota_cli_reply *r)
@@ -470,17 +488,11 @@ int fota_cli_api_upload(struct fota_cli_api *api, const char *path,
         }
     }
     curl_easy_setopt(api->curl, CURLOPT_MIMEPOST, mime);
-    if (progress) {
-        api->last_draw = 0;
-        api->bar_drawn = 0;
-        api->bar_full = 0;
-        curl_easy_setopt(api->curl, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(api->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(api->curl, CURLOPT_XFERINFODATA, api);
-    }
+    if (progress)
+        progress_begin(api);
     rc = perform(api, hdrs, r);
-    if (progress && api->bar_drawn)
-        fputc('\n', stderr);
+    if (progress)
+        progress_end(api);
 out:
     curl_slist_free_all(hdrs);
     curl_mime_free(mime);
@@ -532,17 +544,11 @@ int fota_cli_api_download(struct fota_cli_api *api, const char *path, fota_cli_s
     curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(api->curl, CURLOPT_LOW_SPEED_TIME, patience > 0 ? patience : 60L);
     curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, hdrs);
-    if (progress) {
-        api->last_draw = 0;
-        api->bar_drawn = 0;
-        api->bar_full = 0;
-        curl_easy_setopt(api->curl, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(api->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(api->curl, CURLOPT_XFERINFODATA, api);
-    }
+    if (progress)
+        progress_begin(api);
     crc = curl_easy_perform(api->curl);
-    if (progress && api->bar_drawn)
-        fputc('\n', stderr);
+    if (progress)
+        progress_end(api);
     curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &r->status);
     if (crc == CURLE_WRITE_ERROR && dl.rc != 0) {
         rc = dl.rc;   /* the sink stopped it */
