@@ -39,6 +39,18 @@ int fotasim_ardsk_url(const struct fotasim_dev *d, const char *tmpl, char *out, 
     return 0;
 }
 
+int fotasim_ardsk_url_or_fail(struct fotasim_dev *d, const char *option, const char *tmpl,
+                              char *out, size_t cap)
+{
+    char why[64];
+
+    if (fotasim_ardsk_url(d, tmpl, out, cap) == 0)
+        return 0;
+    snprintf(why, sizeof(why), "%s does not fit", option);
+    fotasim_dev_finish(d, DEV_FAILED, why);
+    return -1;
+}
+
 void fotasim_ardsk_settle(struct fotasim_dev *d, int ok, const char *reason)
 {
     struct fotasim *s = d->sim;
@@ -71,10 +83,8 @@ static void ck_timer(struct fotasim_dev *d, int id)
     char url[FOTASIM_URL_MAX];
     if (id != FOTASIM_ARD_TIMER_SK1)
         return;
-    if (fotasim_ardsk_url(d, o->url, url, sizeof(url)) < 0) {
-        fotasim_dev_finish(d, DEV_FAILED, "--url does not fit");
+    if (fotasim_ardsk_url_or_fail(d, "--url", o->url, url, sizeof(url)) < 0)
         return;
-    }
     fotasim_ard_update(d, url, o->sketch_version ? o->sketch_version : d->version);
 }
 

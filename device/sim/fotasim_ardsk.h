@@ -16,6 +16,10 @@ extern const struct fotasim_sketch fotasim_esphome_dev_sketch;
 /* --url with the simulator's placeholders for device d: {index} (decimal)
  * and {mac} (12 lower-case hex digits). Returns 0 or -1 (does not fit). */
 int fotasim_ardsk_url(const struct fotasim_dev *d, const char *tmpl, char *out, size_t cap);
+/* The same, but a URL that does not fit fails the device ("OPTION does not
+ * fit", option being the flag that gave tmpl) and returns -1. */
+int fotasim_ardsk_url_or_fail(struct fotasim_dev *d, const char *option, const char *tmpl,
+                              char *out, size_t cap);
 /* The device reached the server (ok) or failed to: without --upgrade-to,
  * done or failed (reason); with it, done once it reached the server on
  * the target, failed after --max-attempts failures in a row. */

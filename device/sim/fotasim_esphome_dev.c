@@ -57,18 +57,14 @@ static void es_timer(struct fotasim_dev *d, int id)
 
     if (id != FOTASIM_ARD_TIMER_SK1)
         return;
-    if (fotasim_ardsk_url(d, o->url, url, sizeof(url)) < 0) {
-        fotasim_dev_finish(d, DEV_FAILED, "--url does not fit");
+    if (fotasim_ardsk_url_or_fail(d, "--url", o->url, url, sizeof(url)) < 0)
         return;
-    }
     e->polls++;
     if (o->md5_url) {                            /* the flash action with md5_url */
         char mu[FOTASIM_URL_MAX];
         fota_str_copy(e->fw_url, sizeof(e->fw_url), url);
-        if (fotasim_ardsk_url(d, o->md5_url, mu, sizeof(mu)) < 0) {
-            fotasim_dev_finish(d, DEV_FAILED, "--md5-url does not fit");
+        if (fotasim_ardsk_url_or_fail(d, "--md5-url", o->md5_url, mu, sizeof(mu)) < 0)
             return;
-        }
         e->phase = ES_MD5;
         fotasim_ard_get(d, mu);
     } else if (o->md5) {                         /* the flash action with md5 */
