@@ -18,7 +18,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_standin as st  # noqa: E402
 from cli_workflow_test import Ctl  # noqa: E402
-from fotatest import Fotad, check, run_tests, wait_for  # noqa: E402
+from fotatest import Fotad, check, finish, run_tests, wait_for  # noqa: E402
 
 V1 = "v1.0.0t45772(a)"
 V2 = "v1.0.8t45772(a)"
@@ -128,9 +128,7 @@ def test_rollout():
             if sim and sim.poll() is None:
                 sim.kill()
                 sim.communicate()
-            if d.proc and d.proc.poll() is None:
-                d.stop()
-            d.cleanup()
+            finish(d)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_standin as st  # noqa: E402
-from fotatest import Fotad, check, run_tests, wait_for  # noqa: E402
+from fotatest import Fotad, check, finish, run_tests, wait_for  # noqa: E402
 from devchan_util import (StockDevice, first_frame, parse_nonce,  # noqa: E402
                           rpc_response_frame, upgrade_frame)
 
@@ -43,14 +43,10 @@ def stock_fleet(n, online, prefix, nonce):
                 dev.send(first_frame(nonce + i, r["master_device_key"]))
                 check(parse_nonce(dev.recv_msg()) == nonce + i, "identify reply %d" % i)
             yield d, pid, regs, devs
-            d.stop()
-            d.check_log()
         finally:
             for dev in devs:
                 dev.close()
-            if d.proc and d.proc.poll() is None:
-                d.stop()
-            d.cleanup()
+            finish(d)
 
 
 def rollout(d, jid):
@@ -234,9 +230,7 @@ def test_fanout():
                 d2.stop()
                 d2.cleanup()
         finally:
-            if d.proc and d.proc.poll() is None:
-                d.stop()
-            d.cleanup()
+            finish(d)
 
 
 def test_rows_of_silent_device():
@@ -472,11 +466,7 @@ def test_restart_resumes():
         finally:
             for dev in devs:
                 dev.close()
-            for x in (d, d2):
-                if x and x.proc and x.proc.poll() is None:
-                    x.stop()
-                if x:
-                    x.cleanup()
+            finish(d, d2)
 
 
 def test_jobs_json_import():
@@ -539,11 +529,7 @@ def test_jobs_json_import():
             finally:
                 d3.cleanup()
         finally:
-            for x in (d, d2):
-                if x and x.proc and x.proc.poll() is None:
-                    x.stop()
-                if x:
-                    x.cleanup()
+            finish(d, d2)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,20 @@ def _stop_running(daemons):
     return bad
 
 
+def finish(*daemons):
+    """The end of a test's daemons, after a failure too: each one still running is stopped
+    with the usual checks (stop), then every one removes what it made (cleanup). None (a daemon
+    not made yet) is passed over."""
+    try:
+        for d in daemons:
+            if d is not None and d.proc is not None and d.proc.poll() is None:
+                d.stop()
+    finally:
+        for d in daemons:
+            if d is not None:
+                d.cleanup()
+
+
 def _on_signal(sig, frame):
     global _failed
     _failed = True

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_standin as st  # noqa: E402
-from fotatest import Fotad, check, run_tests, wait_for  # noqa: E402
+from fotatest import Fotad, check, finish, run_tests, wait_for  # noqa: E402
 from cli_workflow_test import Ctl  # noqa: E402
 from devchan_util import (StockDevice, active_frame, first_frame, parse_nonce,  # noqa: E402
                           rpc_response_frame, upgrade_frame)
@@ -94,14 +94,10 @@ def fleet(n, prefix, nonce, activate=True):
                 if activate:
                     devs[-1].activate()
             yield d, pid, devs, tmp
-            d.stop()
-            d.check_log()
         finally:
             for dev in devs:
                 dev.close()
-            if d.proc and d.proc.poll() is None:
-                d.stop()
-            d.cleanup()
+            finish(d)
 
 
 def advance(d, seconds):
@@ -387,11 +383,7 @@ def test_restart_mid_stage():
         finally:
             for dev in devs:
                 dev.close()
-            for x in (d, d2):
-                if x and x.proc and x.proc.poll() is None:
-                    x.stop()
-                if x:
-                    x.cleanup()
+            finish(d, d2)
 
 
 def hhmm(minutes):
