@@ -51,6 +51,19 @@ sqlite3_stmt *fota_store_sqlite_stmt(struct sql_store *q, int id, const char *sq
     return q->stmt[id];
 }
 
+sqlite3_stmt *fota_store_sqlite_prepare(struct sql_store *q, const char *sql, int len,
+                                       const char *what)
+{
+    sqlite3_stmt *st = NULL;
+
+    if (sqlite3_prepare_v2(q->db, sql, len, &st, NULL) != SQLITE_OK) {
+        fota_store_sqlite_err(q, sqlite3_errcode(q->db), what);
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
 void fota_store_sqlite_done(sqlite3_stmt *st)
 {
     if (!st)

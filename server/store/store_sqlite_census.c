@@ -11,13 +11,7 @@
 
 static sqlite3_stmt *prepare(struct sql_store *q, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fota_store_sqlite_err(q, sqlite3_errcode(q->db), "census prepare");
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    return st;
+    return fota_store_sqlite_prepare(q, sql, -1, "census prepare");
 }
 
 static void read_census(sqlite3_stmt *st, void *row)

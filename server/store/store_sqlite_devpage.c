@@ -306,11 +306,9 @@ static sqlite3_stmt *prepare(struct sql_store *q, const struct sql_build *b, int
         fota_store_logf(&q->base, FOTA_LOG_ERROR, "device_page: statement too long");
         return NULL;
     }
-    if (sqlite3_prepare_v2(q->db, b->sql, (int)b->len + 1, &st, NULL) != SQLITE_OK) {
-        fota_store_sqlite_err(q, sqlite3_errcode(q->db), "device_page prepare");
-        sqlite3_finalize(st);
+    st = fota_store_sqlite_prepare(q, b->sql, (int)b->len + 1, "device_page prepare");
+    if (!st)
         return NULL;
-    }
     if (sqlite3_bind_parameter_count(st) >= 1)
         sqlite3_bind_int64(st, 1, now);
     for (int i = 0; i < b->nbind; i++) {

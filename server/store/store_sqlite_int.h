@@ -58,6 +58,11 @@ static inline struct sql_store *fota_store_sqlite_cast(struct fota_store *s)
 /* Returns the cached statement id, preparing sql on first use; NULL (logged)
  * if it does not prepare. The statement is reset and unbound. */
 sqlite3_stmt *fota_store_sqlite_stmt(struct sql_store *q, int id, const char *sql);
+/* A statement of its own (not cached: the caller finalizes it) for sql, of
+ * len bytes (-1: up to its NUL); NULL when it does not prepare (logged with
+ * what). For statements built per call or run seldom. */
+sqlite3_stmt *fota_store_sqlite_prepare(struct sql_store *q, const char *sql, int len,
+                                       const char *what);
 /* Resets a statement after use (bindings cleared); NULL-safe. */
 void fota_store_sqlite_done(sqlite3_stmt *st);
 /* Maps an SQLite result code to FOTA_E* (constraint: EEXIST unique, ENOENT
