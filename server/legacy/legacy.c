@@ -30,6 +30,7 @@
 #include "addr.h"
 #include "clock.h"
 #include "fota_str.h"
+#include "logf.h"
 #include "xmalloc.h"
 
 #define LEGACY_LISTENERS_MAX 8
@@ -124,15 +125,11 @@ __attribute__((format(printf, 3, 4)))
 #endif
 static void lg_log(struct fota_legacy *lg, int level, const char *fmt, ...)
 {
-    char line[512];
     va_list ap;
 
-    if (!lg->log)
-        return;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    fota_vlogf(lg->log, lg->log_ud, level, fmt, ap);
     va_end(ap);
-    lg->log(lg->log_ud, level, line);
 }
 
 void fota_legacy_conf_init(struct fota_legacy_conf *conf)

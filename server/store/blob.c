@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 #include "blob.h"
 #include "hex.h"
+#include "logf.h"
 #include "xmalloc.h"
 
 struct fota_blob_store {
@@ -39,15 +40,11 @@ static void blob_logf(const struct fota_blob_store *bs, int level, const char *f
 
 static void blob_logf(const struct fota_blob_store *bs, int level, const char *fmt, ...)
 {
-    char line[PATH_MAX + 128];
     va_list ap;
 
-    if (!bs->log)
-        return;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    fota_vlogf(bs->log, bs->log_ud, level, fmt, ap);
     va_end(ap);
-    bs->log(bs->log_ud, level, line);
 }
 
 /* FOTA_ENOSPC for a file system without room (the disk, or a quota), else

@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include "fota_str.h"
+#include "logf.h"
 #include "reserve.h"
 #include "xmalloc.h"
 
@@ -31,15 +32,11 @@ static void reserve_logf(const struct fota_reserve *r, int level, const char *fm
 
 static void reserve_logf(const struct fota_reserve *r, int level, const char *fmt, ...)
 {
-    char line[PATH_MAX + 256];
     va_list ap;
 
-    if (!r->log)
-        return;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    fota_vlogf(r->log, r->log_ud, level, fmt, ap);
     va_end(ap);
-    r->log(r->log_ud, level, line);
 }
 
 static uint64_t available(int fd)

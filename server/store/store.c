@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 #include "clock.h"
 #include "fota_str.h"
+#include "logf.h"
 #include "store_int.h"
 
 int64_t fota_store_nonce(void)
@@ -32,15 +33,13 @@ int64_t fota_store_nonce(void)
 
 void fota_store_logf(struct fota_store *s, int level, const char *fmt, ...)
 {
-    char line[512];
     va_list ap;
 
-    if (!s || !s->log)
+    if (!s)
         return;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    fota_vlogf(s->log, s->log_ud, level, fmt, ap);
     va_end(ap);
-    s->log(s->log_ud, level, line);
 }
 
 size_t fota_store_limit(size_t limit)
