@@ -146,6 +146,14 @@ static void judge(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d)
         f->confirmed++;
 }
 
+/* An upgrade is open and fotad may have missed the INFO1 that ends it (it was
+ * stopped, or learnt who the device is only now): what does it run? */
+static void ask_version(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d)
+{
+    if (fota_arduino_upgrade_open(f->m->srv, d->device_id))
+        command(f, d->topic, "Status", "2");
+}
+
 /* ---- messages */
 
 static void on_lwt(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d, const char *payload)
@@ -166,10 +174,8 @@ static void on_lwt(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d, const cha
     store_dev(f, d);
     if (changed)
         presence(f, d, online);
-    /* back online with an upgrade open (fotad may have missed its INFO1):
-     * what does it run? */
-    if (online && changed && fota_arduino_upgrade_open(f->m->srv, d->device_id))
-        command(f, d->topic, "Status", "2");
+    if (online && changed)
+        ask_version(f, d);
 }
 
 static void on_version(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d, const char *payload,
@@ -219,6 +225,8 @@ static void on_status5(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d, const
     if (d->version_waits) {
         d->version_waits = 0;
         judge(f, d);
+    } else if (strcmp(d->lwt, "Online") == 0) {
+        ask_version(f, d);
     }
 }
 
