@@ -38,7 +38,7 @@ if (missing) {
 
 const SHOTS = process.env.FOTA_E2E_SHOTS || path.resolve(HERE, '../../build/e2e-screenshots');
 const DOC_SHOT = process.env.FOTA_E2E_DOC_SHOT || '';   // e.g. docs/console.png, written on success
-const T = 10000;                                        // every wait is bounded
+const T = 30000;   // every wait is bounded; an ASan fotad beside a -j2 suite needs the room
 
 let fotad, browser, work, sim = null, broker = null;
 const pages = [];
