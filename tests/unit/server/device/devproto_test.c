@@ -58,7 +58,7 @@ static long dev_parse_nonce(const char *buf)
     char tmp[11];
     memcpy(tmp, p, (size_t)(e - p));
     tmp[e - p] = '\0';
-    return atol(tmp);
+    return strtol(tmp, NULL, 10);
 }
 
 /* §2.5 dispatch: returns the branch number the device takes (1..9, 0 none). */
@@ -222,10 +222,10 @@ static void test_replies_exact(void **st)
     assert_string_equal(b, "{\"status\": 200, \"timestamp\": 1500000000, \"timers\": \"\"}\n");
     assert_int_equal(dev_dispatch(b, 0), 8);
     /* the device's timer parser: "timestamp": +13 up to ',' */
-    assert_int_equal(atol(strstr(b, "\"timestamp\":") + 13), 1500000000);
+    assert_int_equal(strtol(strstr(b, "\"timestamp\":") + 13, NULL, 10), 1500000000);
     fota_devproto_reply_datapoint(b, sizeof b, 1, 3);
     assert_string_equal(b, "{\"nonce\": 3, \"status\": 200}\n");
-    assert_int_equal(atoi(strstr(b, "\"status\":") + 10), 200);
+    assert_int_equal(strtol(strstr(b, "\"status\":") + 10, NULL, 10), 200);
 
     n = fota_devproto_reply_refusal(b, sizeof b, 403, "unknown key");
     assert_true(n > 0);
