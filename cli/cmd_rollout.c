@@ -360,40 +360,114 @@ static const char *rollout_done(const json_t *row, const char *field, void *ud, 
     return buf;
 }
 
+/* "awaiting approval" for "awaiting_approval". */
+static const char *words(const json_t *row, const char *field, void *ud, char *buf, size_t cap)
+{
+    (void)ud;
+    fota_str_copy(buf, cap, json_string_value(json_object_get(row, field)) ?
+                                json_string_value(json_object_get(row, field)) : "-");
+    for (char *p = buf; *p; p++)
+        *p = *p == '_' ? ' ' : *p;
+    return buf;
+}
+
+/* The product by name (ud: the names by id, may lack it: its id). */
+static const char *rollout_product(const json_t *row, const char *field, void *ud, char *buf,
+                                   size_t cap)
+{
+    char id[32];
+    (void)field;
+    fota_cli_out_fmt(json_object_get(row, "product_id"), id, sizeof(id));
+    const char *name = ud ? json_string_value(json_object_get(ud, id)) : NULL;
+    fota_str_copy(buf, cap, name ? name : id);
+    return buf;
+}
+
+/* "2/3" of a rollout in stages, "-" of one without. */
+static const char *rollout_stage(const json_t *row, const char *field, void *ud, char *buf,
+                                 size_t cap)
+{
+    size_t n = json_array_size(json_object_get(row, "stages"));
+    (void)field;
+    (void)ud;
+    if (n < 2)
+        return "";
+    snprintf(buf, cap, "%zu/%zu", num(row, "stage"), n);
+    return buf;
+}
+
+/* The state in words: "awaiting approval", "paused by itself". */
+static const char *rollout_state(const json_t *row, const char *field, void *ud, char *buf,
+                                 size_t cap)
+{
+    const json_t *paused = json_object_get(row, "paused");
+    (void)ud;
+    words(row, field, NULL, buf, cap);
+    if (json_is_object(paused) && json_is_true(json_object_get(paused, "auto")))
+        snprintf(buf + strlen(buf), cap - strlen(buf), " by itself");
+    return buf;
+}
+
 static const struct fota_cli_col rollout_cols[] = {
     { "ID", "id", NULL, 1 },
-    { "PRODUCT", "product_id", NULL, 1 },
+    { "PRODUCT", NULL, rollout_product, 1 },
     { "VERSION", "version", NULL, 1 },
-    { "STATE", "state", NULL, 1 },
+    { "STATE", "state", rollout_state, 1 },
+    { "STAGE", NULL, rollout_stage, 1 },
     { "UPGRADED", NULL, rollout_done, 1 },
     { "IN PROGRESS", "in_progress", NULL, 1 },
     { "WAITING", "waiting", NULL, 1 },
     { "QUEUED", "queued", NULL, 1 },
     { "FAILED", "failed", NULL, 1 },
     { "TIMED OUT", "timed_out", NULL, 1 },
-    { "DELETED", "deleted", NULL, 1 },
     { "CREATED", "created", fota_cli_out_cell_time, 1 },
 };
 static const struct fota_cli_list rollout_table = FOTA_CLI_LIST(rollout_cols, 128, 0);
 
+/* The products' names by id. 0, or an exit status (reported). */
+static int product_names(struct fota_cli_ctx *c, json_t *names)
+{
+    struct fota_cli_reply r;
+    char id[32];
+    size_t i;
+    json_t *p;
+    int st = fota_cli_ctx_call(c, "GET", "/v1/products/", NULL, &r, NULL);
+    if (st != 0)
+        return st;
+    json_array_foreach(fota_cli_reply_array(r.json, "products"), i, p) {
+        fota_cli_out_fmt(json_object_get(p, "id"), id, sizeof(id));
+        json_object_set(names, id, json_object_get(p, "name"));
+    }
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
 int fota_cli_cmd_rollout_list(struct fota_cli_ctx *c)
 {
     const char *product = fota_cli_ctx_opt(c, "product");
+    json_t *names = json_object();
     struct fota_cli_reply r;
     char path[64] = "/v1/rollouts/";
     int64_t pid;
     int st;
 
     if (product) {
-        if ((st = fota_cli_ctx_product_id(c, product, &pid)) != 0)
+        if ((st = fota_cli_ctx_product_id(c, product, &pid)) != 0) {
+            json_decref(names);
             return st;
+        }
         snprintf(path, sizeof(path), "/v1/rollouts/?product_id=%" PRId64, pid);
     }
-    st = fota_cli_ctx_call(c, "GET", path, NULL, &r, NULL);
-    if (st != 0)
+    if (!c->json && (st = product_names(c, names)) != 0) {
+        json_decref(names);
         return st;
-    return fota_cli_ctx_print_list(c, &r, fota_cli_reply_array(r.json, "rollouts"), &rollout_table,
-                                   NULL);
+    }
+    st = fota_cli_ctx_call(c, "GET", path, NULL, &r, NULL);
+    if (st == 0)
+        st = fota_cli_ctx_print_list(c, &r, fota_cli_reply_array(r.json, "rollouts"),
+                                     &rollout_table, names);
+    json_decref(names);
+    return st;
 }
 
 /* The rollout id in the first argument. 0, or the usage status (reported). */
@@ -432,17 +506,6 @@ static const char *stage_size(const json_t *row, const char *field, void *ud, ch
         snprintf(buf, cap, "%zu listed", num(row, "listed"));
     else
         return kind && strcmp(kind, "rest") == 0 ? "the rest" : "all";
-    return buf;
-}
-
-/* "awaiting approval" for "awaiting_approval". */
-static const char *words(const json_t *row, const char *field, void *ud, char *buf, size_t cap)
-{
-    (void)ud;
-    fota_str_copy(buf, cap, json_string_value(json_object_get(row, field)) ?
-                                json_string_value(json_object_get(row, field)) : "-");
-    for (char *p = buf; *p; p++)
-        *p = *p == '_' ? ' ' : *p;
     return buf;
 }
 

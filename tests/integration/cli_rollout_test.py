@@ -64,8 +64,10 @@ def test_rollout():
             # list and show
             r = ctl.run("rollout", "list")
             rows = [x.split("\t") for x in r.stdout.strip().splitlines()]
-            check(len(rows) == 1 and rows[0][0] == "1" and rows[0][2] == V2 and
-                  rows[0][3] == "finished" and rows[0][4] == "%d/%d" % (N, N), "list %r" % rows)
+            check(len(rows) == 1 and rows[0][0] == "1" and rows[0][1] == "plug" and
+                  rows[0][2] == V2 and rows[0][3] == "finished" and rows[0][4] == "-" and
+                  rows[0][5] == "%d/%d" % (N, N) and "job" not in r.stdout.lower(),
+                  "list %r" % rows)
             ros = ctl.json("rollout", "list")["rollouts"]
             check(len(ros) == 1 and ros[0]["succeeded"] == N and ros[0]["window"] == 2 and
                   ros[0]["reboot"] is True and ros[0]["max_failures"] == 1 and
@@ -91,9 +93,14 @@ def test_rollout():
 
             # cancel: back to V1 for the (now offline) devices, queued, then cancelled
             st.upload_stock(d, pid, V1, tmp)
-            r = ctl.run("rollout", "start", "-p", "plug", "-v", V1)
+            r = ctl.run("rollout", "start", "-p", "plug", "-v", V1, "--stages", "1,100%",
+                        "--approval")
             check("rollout 3 of plug to %s: %d devices selected" % (V1, N) in r.stdout,
                   "second rollout:\n" + r.stdout)
+            # the list in words: the product by name, the stage of a rollout in stages
+            rows = [x.split("\t") for x in ctl.run("rollout", "list").stdout.strip().splitlines()]
+            check([w[:5] for w in rows[:1]] == [["3", "plug", V1, "running", "1/2"]] and
+                  rows[0][5] == "0/%d" % N, "staged list %r" % rows)
             r = ctl.run("rollout", "cancel", "3")
             check("rollout 3 cancelled: %d devices dropped before their push" % N in r.stdout,
                   "cancel:\n" + r.stdout)
