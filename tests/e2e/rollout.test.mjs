@@ -10,7 +10,9 @@
 // devices" brings the healthy pair back to the version they ran. One device
 // at a time, so that stage 2's third device still waits when its first two
 // failures pause the rollout. What the page shows and what the API says are
-// both checked; the times of the steps are printed.
+// both checked; the times of the steps are printed. The page of the paused
+// rollout (its stages, its progress chart, its members by name) goes to
+// $FOTA_E2E_SHOTS, and to $FOTA_E2E_DOC_DIR (docs/img) when set.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -26,6 +28,7 @@ if (missing) {
   process.exit(1);
 }
 const SHOTS = process.env.FOTA_E2E_SHOTS || path.resolve(HERE, '../../build/e2e-screenshots');
+const DOC_DIR = process.env.FOTA_E2E_DOC_DIR || '';
 const T = 15000;
 const V1 = 'v1.0', V2 = 'v1.1';
 const HEALTH = 60;
@@ -167,6 +170,10 @@ test('a staged rollout from the console: approval, auto-pause, roll back', { tim
       await page.waitForURL(new RegExp(`#/rollouts/${rid}$`));
       await page.locator('#rollout-stages tr[data-stage="1"] td', { hasText: '2 listed' }).waitFor();
       await page.locator('#rollout-meta', { hasText: `health ${HEALTH} s` }).waitFor();
+      for (const [i, d] of good.entries()) {
+        await page.locator(`#rollout-members tr[data-device="${d}"] a.member-name`, { hasText: `lamp-${i}` }).waitFor();
+      }
+      assert.equal(await page.locator('#rollout-members a.member-name').count(), 5);
       const x = await rollout(rid);
       assert.deepEqual(x.stages.map((g) => g.total), [2, 3]);
       assert.equal(x.stages[1].approval, true);
@@ -211,6 +218,15 @@ test('a staged rollout from the console: approval, auto-pause, roll back', { tim
       await page.locator('#rollout-actions button[data-action="resume"]').waitFor();
       assert.equal(await page.locator('#rollout-actions button[data-action="approve"]').count(), 0);
       await page.locator('#rollout-members tr[data-state="failed"]', { hasText: 'reported a failure' }).first().waitFor();
+      assert.deepEqual(await page.locator('#rollout-members a.member-name').allInnerTexts(),
+        ['lamp-0', 'lamp-1', 'lamp-2', 'lamp-3', 'lamp-4']);
+      await page.locator('#chart-progress canvas').waitFor();
+      await until(async () => Number(((await page.locator('#progress-note').innerText()).match(/\d+/) || [0])[0]) >= 2,
+        10000, 'a progress chart of two samples or more');
+      await page.evaluate(() => window.scrollTo(0, 0));
+      fs.mkdirSync(SHOTS, { recursive: true });
+      await page.screenshot({ path: path.join(SHOTS, 'console-rollout.png'), fullPage: true });
+      if (DOC_DIR) await page.screenshot({ path: path.join(DOC_DIR, 'console-rollout.png'), fullPage: true });
       mark('stage 2 paused');
     });
 

@@ -3,8 +3,10 @@
 // threshold and counts; Approve, Pause, Resume, Roll back and Cancel as its
 // state allows), its progress over time (GET /v1/rollouts/ID/progress, a
 // chart) and its members one page at a time (GET
-// /v1/rollouts/ID/devices/?limit=&cursor=&state=). Refreshed every 2 s while
-// it is live.
+// /v1/rollouts/ID/devices/?limit=&cursor=&state=), each by its device's name
+// (GET /v1/devices/ID/ for the ids of a page not seen before, in parallel:
+// the device lists select by ids only in a JSON filter). Refreshed every 2 s
+// while it is live.
 import { t } from './i18n.js';
 import * as api from './api.js';
 import { h, field, statusLine, say, fmtTime, fmtNum } from './ui.js';
@@ -60,6 +62,7 @@ export function rolloutView(root, id) {
   const next = h('button', { type: 'button', class: 'secondary', id: 'members-next' }, t('next_page'));
   const minfo = h('span', { class: 'muted', id: 'members-info' });
   let rollout = null, cursors = [null], page = 0, nextCursor = null, timer = null, gone = false;
+  const names = new Map();   // device id -> its name ('' when it is gone or unnamed)
   const LIMIT = 50;
 
   // A button posting to /v1/rollouts/ID/<name>; done names the status
@@ -118,6 +121,17 @@ export function rolloutView(root, id) {
     }
   }
 
+  // The names of the ids not looked up yet, all at once; a device deleted
+  // since (404) keeps its id only.
+  async function lookUpNames(ids) {
+    const want = [...new Set(ids)].filter((x) => !names.has(x));
+    const got = await Promise.allSettled(want.map((x) => api.get('/v1/devices/' + x + '/')));
+    got.forEach((g, i) => {
+      if (g.status === 'fulfilled') names.set(want[i], (g.value.body.device || g.value.body).name || '');
+      else if (g.reason && g.reason.status === 404) names.set(want[i], '');
+    });
+  }
+
   async function loadMembers() {
     const q = new URLSearchParams({ limit: String(LIMIT) });
     if (cursors[page]) q.set('cursor', cursors[page]);
@@ -126,8 +140,10 @@ export function rolloutView(root, id) {
       const r = await api.get('/v1/rollouts/' + id + '/devices/?' + q.toString());
       const list = r.body.devices || [];
       nextCursor = r.body.next_cursor || null;
+      await lookUpNames(list.map((m) => m.device_id));
       mbody.replaceChildren(...list.map((m) => h('tr', { 'data-device': m.device_id, 'data-state': m.state },
-        h('td', {}, h('a', { href: '#/devices/' + m.device_id }, '#' + m.device_id)),
+        h('td', {}, h('a', { href: '#/devices/' + m.device_id, class: 'member-name' }, names.get(m.device_id) || '#' + m.device_id),
+          names.get(m.device_id) ? [' ', h('small', { class: 'muted' }, '#' + m.device_id)] : ''),
         h('td', {}, m.stage ?? ''),
         h('td', {}, h('span', { class: 'badge state-' + m.state }, stateText(m.state)),
           m.reason ? [' ', h('small', {}, t('rp_reason_' + m.reason) === 'rp_reason_' + m.reason ? m.reason : t('rp_reason_' + m.reason))] : ''),
