@@ -1,7 +1,7 @@
 """disk_full_test.py - fotad on a full disk, on a small tmpfs of its own.
 
 The test re-runs itself in a private mount namespace (`unshare -m` as root, `unshare -rm`
-otherwise) and mounts a 32 MiB tmpfs there for fotad's data dir, with disk_reserve = 1 MiB.
+otherwise; in a chroot whose root is no mount point, a namespace left shared) and mounts a 32 MiB tmpfs there for fotad's data dir, with disk_reserve = 1 MiB.
 It fills the file system to its last byte with a file of its own (as anything else on the
 host might), after truncating fotad's WAL so that any write of the database needs new room.
 Then: uploads are refused with 507 "no space left on device" before anything is written (a
@@ -20,6 +20,10 @@ if os.environ.get("FOTA_DISK_NS") != "1":
     ns = ["unshare", "-m", "--propagation", "private"]
     if os.geteuid() != 0:
         ns.insert(1, "-r")
+    elif os.system("unshare -m --propagation private true 2>/dev/null") != 0:
+        # A chroot whose root is no mount point cannot make its namespace private; the
+        # tmpfs may then show outside too, and its lazy unmount at exit takes it away.
+        ns[3] = "unchanged"
     os.environ["FOTA_DISK_NS"] = "1"
     try:
         os.execvp(ns[0], ns + [sys.executable] + sys.argv)

@@ -7,15 +7,17 @@ The user is `nobody`, which cannot traverse the work dir's ancestors (the build 
 under /root, and SQLite opens the database by its absolute path): fotad runs in a mount
 namespace of its own where the test's dir is bind-mounted on /mnt, so it reaches the data dir as
 /mnt/data while the test reads it where it is. In a chroot whose root is no mount point (as
-fresh-debian.sh makes) the namespace cannot be made private: the bind mount may then show
-outside it too, and the test unmounts it itself."""
+fresh-debian.sh makes) the namespace cannot be made private: there the data dir is in a dir of
+the test's own under /tmp instead, removed at its end."""
 import os
 import pwd
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fotatest import Fotad, bin_path, check, run, run_tests, tempdir  # noqa: E402
@@ -68,20 +70,23 @@ def private_mounts():
     return p.returncode == 0
 
 
-def in_namespace(d, outer, private):
+def in_namespace(d, outer):
     """Runs d's fotad in a new mount namespace with `outer` on /mnt and its paths under it."""
     for i, a in enumerate(d.args[:-1]):
         if a in ("--data", "-c") and d.args[i + 1].startswith(outer + "/"):
             d.args[i + 1] = MNT + d.args[i + 1][len(outer):]
     script = "mount --bind %s %s && exec \"$@\"" % (shlex.quote(outer), MNT)
-    d.args = ["unshare", "--mount", "--propagation", "private" if private else "unchanged",
+    d.args = ["unshare", "--mount", "--propagation", "private",
               "sh", "-c", script, "sh"] + d.args
 
 
 def test_runs_as_user():
     need_root()
     pw = pwd.getpwnam(USER)
-    outer = tempdir("mnt-")
+    private = private_mounts()
+    # Without a private namespace (a chroot whose root is no mount point), a dir of the
+    # test's own under /tmp, which the user can reach, removed at the end.
+    outer = tempdir("mnt-") if private else tempfile.mkdtemp(prefix="fota-privdrop-", dir="/tmp")
     os.chmod(outer, 0o755)
     data = os.path.join(outer, "data") + "/"   # fresh: fotad makes it (the slash is allowed)
     conf = os.path.join(outer, "fotad.conf")
@@ -90,13 +95,13 @@ def test_runs_as_user():
     os.chmod(conf, 0o644)
     port = free_low_port()
     d = Fotad(data_dir=data, config=conf, extra=["--http-port", str(port)])
-    private = private_mounts()
-    in_namespace(d, outer, private)
+    if private:
+        in_namespace(d, outer)
     try:
         runs_as_user(d, pw, port, data, conf)
     finally:
         if not private:
-            subprocess.run(["umount", "--lazy", MNT], capture_output=True)
+            shutil.rmtree(outer, ignore_errors=True)
 
 
 def runs_as_user(d, pw, port, data, conf):

@@ -8,6 +8,7 @@ and small helpers (MD5 variants, mosquitto on loopback)."""
 import asyncio
 import hashlib
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -198,8 +199,10 @@ class Mosquitto:
             s.close()
             conf = os.path.join(self.tmp, "mosquitto.conf")
             with open(conf, "w") as f:
-                f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                        "max_keepalive 300\n" % self.port)
+                # as root, mosquitto would drop to the user "mosquitto"; it stays who runs it
+                f.write("user %s\nlistener %d 127.0.0.1\nallow_anonymous true\n"
+                        "persistence false\nmax_keepalive 300\n"
+                        % (pwd.getpwuid(os.geteuid()).pw_name, self.port))
             exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
             self.log = open(os.path.join(self.tmp, "broker.log"), "w+")
             self.proc = subprocess.Popen([exe, "-c", conf, "-v"], stdout=self.log,
