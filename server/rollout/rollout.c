@@ -247,6 +247,27 @@ void fota_rollout_ready_add(struct fota_rollout *r, struct fota_rollout_member *
 
 /* A queued member's device connected: it waits for the window like the
  * others. A verifying member's device came back: a boot of its health time. */
+/* A member whose device connects gets its command row at once, before the
+ * device channel sends the device's queued commands (both wait 300 ms):
+ * the store cancels the queued upgrade it replaces (command_create_many), so
+ * the device receives the rollout's version only. The row reads delivered;
+ * the push follows as soon as the window has room. */
+static void row_before_push(struct fota_rollout *r, struct fota_rollout_member *m)
+{
+    struct fota_store *st = r->ro->srv->store;
+    struct fota_command t = { 0 };
+    int64_t nonce = m->nonce, id = 0;
+
+    if (r->pull || m->cmd_id != 0 || !fota_rollout_may_start(r) || !fota_rollout_eligible(r, m))
+        return;
+    fota_str_copy(t.action, sizeof t.action, "sys_upgrade");
+    t.params = json_pack("{s:s}", "version", r->row.version);
+    t.state = FOTA_CMD_DELIVERED;
+    if (st->ops->command_create_many(st, &t, &m->device_id, &nonce, &id, 1) == 0)
+        m->cmd_id = id;
+    json_decref(t.params);
+}
+
 static int64_t on_online(void *ud, const void *event)
 {
     struct fota_rollouts *ro = ud;
@@ -262,6 +283,7 @@ static int64_t on_online(void *ud, const void *event)
         r->row.n.queued--;
         r->row.n.waiting++;
         fota_rollout_set_state(r, m, FOTA_RM_WAITING);
+        row_before_push(r, m);
         fota_rollout_ready_add(r, m, fota_clock_mono_ms() + FOTA_ROLLOUT_ONLINE_MS);
     }
     return 0;

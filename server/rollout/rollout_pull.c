@@ -268,6 +268,20 @@ static void withdraw(struct fota_rollout *r, struct fota_rollout_member *m)
     m->triggered = 0;
 }
 
+/* Whether the offer's command row was replaced by a newer upgrade of the
+ * device (a direct one, or another rollout's offer: command_create_many). */
+static int replaced(struct fota_store *st, int64_t cmd_id)
+{
+    struct fota_command c;
+    int yes;
+
+    if (cmd_id <= 0 || st->ops->command_get(st, cmd_id, &c) != 0)
+        return 0;
+    yes = c.state == FOTA_CMD_CANCELLED && json_object_get(c.result, "replaced_by") != NULL;
+    fota_store_command_cleanup(&c);
+    return yes;
+}
+
 void fota_rollout_pull_timeouts(struct fota_rollout *r)
 {
     struct fota_store *st = r->ro->srv->store;
@@ -281,6 +295,15 @@ void fota_rollout_pull_timeouts(struct fota_rollout *r)
         int64_t limit = r->row.timeout_s + (m->triggered ? 0 : r->grace_s);
         if (now_s < (int64_t)m->pushed_s + limit)
             continue;
+        if (m->state == FOTA_RM_DELIVERED && replaced(st, m->cmd_id)) {
+            /* a newer upgrade took its place: it ends (never offered again,
+             * which would replace that one in turn), its row stays replaced */
+            FOTA_INFO("rollout member timed out rollout=%lld dev=%lld state=replaced",
+                      (long long)r->row.id, (long long)m->device_id);
+            fota_rollout_finish_member(r, m, FOTA_RM_TIMEOUT, FOTA_RR_NONE);
+            m->dirty = 2; /* only its member row is left to write */
+            continue;
+        }
         if (m->state == FOTA_RM_DELIVERED) {
             /* seconds on both sides: a check-in in the second of the offer
              * counts as before it (a withdrawal is no failure) */

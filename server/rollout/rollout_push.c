@@ -100,7 +100,7 @@ static int push_member(struct fota_rollout *r, struct fota_rollout_member *m)
     }
     fota_rollout_count_delivered(r, m);
     fota_rollout_set_state(r, m, FOTA_RM_DELIVERED);
-    r->need_rows++;
+    r->need_rows += m->cmd_id == 0; /* a member that connected has its row (rollout.c) */
     return 1;
 }
 

@@ -504,7 +504,10 @@ struct fota_store_ops {
      * nonce: tmpl gives action, params, state (0 = QUEUED) and result;
      * nonces[i] 0 gets a random 31-bit nonce (written back); ids[i] receives
      * row i's id. EINVAL for an empty action, ENOENT (nothing written) if a
-     * device does not exist.
+     * device does not exist. A sys_upgrade batch replaces, in the same
+     * transaction, each device's queued sys_upgrade commands older than
+     * its new row, as command_create_replacing does (whatever state the
+     * batch is written in): a rollout's upgrade never queues a second.
      * command_update_batch writes state and updated (0 = now) of every row,
      * and result where it is not NULL; unknown ids are skipped. */
     int (*command_create_many)(struct fota_store *s, const struct fota_command *tmpl,

@@ -113,11 +113,65 @@ int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *
     return fota_store_sqlite_unlock(q, rc);
 }
 
+static void read_id(sqlite3_stmt *st, void *row)
+{
+    *(int64_t *)row = sqlite3_column_int64(st, 0);
+}
+
+/* Inside the caller's transaction: the device's queued commands of action
+ * older than command id become cancelled, replaced by it (the result of
+ * command_create_replacing in store.h). *old (may be NULL: freed here)
+ * gets their ids, oldest first, *nold their number. */
+static int replace_queued(struct sql_store *q, int64_t device_id, const char *action, int64_t id,
+                          int64_t now, int64_t **oldp, size_t *noldp)
+{
+    int64_t *old = NULL;
+    size_t nold = 0;
+    sqlite3_stmt *st = STMT(SQ_CMD_QUEUED_LIKE, "SELECT id FROM commands WHERE device_id = ?"
+                                                " AND state = ? AND action = ? AND id < ?"
+                                                " ORDER BY id");
+    if (st) {
+        sqlite3_bind_int64(st, 1, device_id);
+        sqlite3_bind_int(st, 2, FOTA_CMD_QUEUED);
+        sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, id);
+    }
+    int rc = fota_store_sqlite_collect(q, st, read_id, sizeof *old, (void **)&old, &nold,
+                                       "command_replace");
+    if (rc == 0 && nold) {
+        json_t *why = json_pack("{s:o, s:I}", "cancelled",
+                                json_sprintf("replaced by command %lld", (long long)id),
+                                "replaced_by", (json_int_t)id);
+        char *text = fota_store_json_encode(why);
+        json_decref(why);
+        for (size_t i = 0; rc == 0 && i < nold; i++) {
+            st = STMT(SQ_CMD_REPLACE, "UPDATE commands SET state = ?, result = ?, updated = ?"
+                                      " WHERE id = ?");
+            if (st) {
+                sqlite3_bind_int(st, 1, FOTA_CMD_CANCELLED);
+                bind_json(st, 2, text);
+                sqlite3_bind_int64(st, 3, now);
+                sqlite3_bind_int64(st, 4, old[i]);
+            }
+            rc = fota_store_sqlite_exec(q, st, "command_replace", NULL);
+        }
+        free(text);
+    }
+    if (rc == 0 && oldp) {
+        *oldp = old;
+        *noldp = nold;
+    } else {
+        free(old);
+    }
+    return rc;
+}
+
 int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fota_command *tmpl,
                                           const int64_t *device_ids, int64_t *nonces,
                                           int64_t *ids, size_t n)
 {
     struct sql_store *q = Q(s);
+    int64_t now;
     int rc;
 
     if (!tmpl->action[0])
@@ -126,7 +180,14 @@ int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fot
         return 0;
     fota_store_sqlite_lock(q);
     q->hot = 1;                /* not a cached table (store.h) */
-    rc = insert_many(q, tmpl, device_ids, nonces, ids, n, fota_clock_wall_s());
+    now = fota_clock_wall_s();
+    rc = fota_store_sqlite_begin(q, 0);
+    if (rc == 0)
+        rc = insert_rows(q, tmpl, device_ids, nonces, ids, n, now);
+    /* A new upgrade replaces the device's queued ones (store.h). */
+    for (size_t i = 0; rc == 0 && i < n && strcmp(tmpl->action, "sys_upgrade") == 0; i++)
+        rc = replace_queued(q, device_ids[i], tmpl->action, ids[i], now, NULL, NULL);
+    rc = fota_store_sqlite_finish(q, rc);
     return fota_store_sqlite_unlock(q, rc);
 }
 
@@ -298,18 +359,12 @@ int fota_store_sqlite_command_cancel(struct fota_store *s, int64_t device_id, in
     return fota_store_sqlite_unlock(q, rc);
 }
 
-static void read_id(sqlite3_stmt *st, void *row)
-{
-    *(int64_t *)row = sqlite3_column_int64(st, 0);
-}
-
 int fota_store_sqlite_command_create_replacing(struct fota_store *s, struct fota_command *c,
                                                int64_t *replaced, size_t cap, size_t *nreplaced)
 {
     struct sql_store *q = Q(s);
     int64_t now = fota_clock_wall_s(), id = 0, nonce = c->nonce, *old = NULL;
     size_t nold = 0;
-    sqlite3_stmt *st;
     int rc;
 
     if (nreplaced)
@@ -319,38 +374,10 @@ int fota_store_sqlite_command_create_replacing(struct fota_store *s, struct fota
     fota_store_sqlite_lock(q);
     q->hot = 1;                /* not a cached table (store.h) */
     rc = fota_store_sqlite_begin(q, 0);
-    if (rc == 0) {
-        st = STMT(SQ_CMD_QUEUED_LIKE, "SELECT id FROM commands WHERE device_id = ? AND state = ?"
-                                      " AND action = ? ORDER BY id");
-        if (st) {
-            sqlite3_bind_int64(st, 1, c->device_id);
-            sqlite3_bind_int(st, 2, FOTA_CMD_QUEUED);
-            SQL_BIND_STR(st, 3, c->action);
-        }
-        rc = fota_store_sqlite_collect(q, st, read_id, sizeof *old, (void **)&old, &nold,
-                                       "command_create_replacing");
-    }
     if (rc == 0)
         rc = insert_rows(q, c, &c->device_id, &nonce, &id, 1, now);
-    if (rc == 0 && nold) {
-        json_t *why = json_pack("{s:o, s:I}", "cancelled",
-                                json_sprintf("replaced by command %lld", (long long)id),
-                                "replaced_by", (json_int_t)id);
-        char *text = fota_store_json_encode(why);
-        json_decref(why);
-        for (size_t i = 0; rc == 0 && i < nold; i++) {
-            st = STMT(SQ_CMD_REPLACE, "UPDATE commands SET state = ?, result = ?, updated = ?"
-                                      " WHERE id = ?");
-            if (st) {
-                sqlite3_bind_int(st, 1, FOTA_CMD_CANCELLED);
-                bind_json(st, 2, text);
-                sqlite3_bind_int64(st, 3, now);
-                sqlite3_bind_int64(st, 4, old[i]);
-            }
-            rc = fota_store_sqlite_exec(q, st, "command_create_replacing", NULL);
-        }
-        free(text);
-    }
+    if (rc == 0)
+        rc = replace_queued(q, c->device_id, c->action, id, now, &old, &nold);
     rc = fota_store_sqlite_finish(q, rc);
     if (rc == 0) {
         c->id = id;

@@ -1,6 +1,7 @@
 /* store_cases_batch.c - conformance cases: the batched command writes
  * (command_create_many, command_update_batch): all rows or none, nonces,
- * states and results. */
+ * states and results; a batch of upgrades replacing each device's queued
+ * upgrades in the same transaction. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,9 +125,108 @@ static void test_many_rows(void **state)
     json_decref(res[1]);
 }
 
+/* The command row of a queued command of dev with action (params v1). */
+static int64_t queued(struct fota_store *s, int64_t dev, const char *action)
+{
+    struct fota_command c;
+    memset(&c, 0, sizeof c);
+    c.device_id = dev;
+    snprintf(c.action, sizeof c.action, "%s", action);
+    c.params = json_of("{\"version\": \"v1\"}");
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    fota_store_command_cleanup(&c);
+    return c.id;
+}
+
+static void assert_command(struct fota_store *s, int64_t id, int st, const char *result)
+{
+    struct fota_command got;
+    assert_int_equal(s->ops->command_get(s, id, &got), 0);
+    assert_int_equal(got.state, st);
+    if (result)
+        assert_json_text(got.result, result);
+    else
+        assert_null(got.result);
+    fota_store_command_cleanup(&got);
+}
+
+static void test_create_many_replaces(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t p = mk_product(s, "fleet");
+    int64_t dev[3] = { mk_device(s, p, "a", 1), mk_device(s, p, "b", 1), mk_device(s, p, "c", 1) };
+    int64_t a1 = queued(s, dev[0], "sys_upgrade"), a2 = queued(s, dev[0], "sys_upgrade");
+    int64_t areboot = queued(s, dev[0], "sys_reboot"), c1 = queued(s, dev[2], "sys_upgrade");
+    int64_t nonces[2] = { 0, 0 }, ids[2] = { 0, 0 }, sel[2] = { dev[0], dev[1] };
+    struct fota_command t, sent;
+    char want[128];
+
+    /* a delivered upgrade is past replacing */
+    memset(&sent, 0, sizeof sent);
+    sent.device_id = dev[1];
+    snprintf(sent.action, sizeof sent.action, "sys_upgrade");
+    sent.state = FOTA_CMD_DELIVERED;
+    assert_int_equal(s->ops->command_create(s, &sent), 0);
+
+    memset(&t, 0, sizeof t);
+    snprintf(t.action, sizeof t.action, "sys_upgrade");
+    t.params = json_of("{\"version\": \"v3\"}");
+    t.state = FOTA_CMD_DELIVERED;  /* any state the batch is written in replaces */
+    assert_int_equal(s->ops->command_create_many(s, &t, sel, nonces, ids, 2), 0);
+    snprintf(want, sizeof want,
+             "{\"cancelled\": \"replaced by command %lld\", \"replaced_by\": %lld}",
+             (long long)ids[0], (long long)ids[0]);
+    assert_command(s, a1, FOTA_CMD_CANCELLED, want);
+    assert_command(s, a2, FOTA_CMD_CANCELLED, want);
+    /* another action, another device, a delivered row and the new rows stay */
+    assert_command(s, areboot, FOTA_CMD_QUEUED, NULL);
+    assert_command(s, c1, FOTA_CMD_QUEUED, NULL);
+    assert_command(s, sent.id, FOTA_CMD_DELIVERED, NULL);
+    assert_command(s, ids[0], FOTA_CMD_DELIVERED, NULL);
+    assert_command(s, ids[1], FOTA_CMD_DELIVERED, NULL);
+
+    /* a queued batch replaces the queued one before it, never itself */
+    t.state = 0;
+    nonces[0] = nonces[1] = 0;
+    int64_t first[2] = { 0, 0 };
+    assert_int_equal(s->ops->command_create_many(s, &t, sel, nonces, first, 2), 0);
+    nonces[0] = nonces[1] = 0;
+    assert_int_equal(s->ops->command_create_many(s, &t, sel, nonces, ids, 2), 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(want, sizeof want,
+                 "{\"cancelled\": \"replaced by command %lld\", \"replaced_by\": %lld}",
+                 (long long)ids[i], (long long)ids[i]);
+        assert_command(s, first[i], FOTA_CMD_CANCELLED, want);
+        assert_command(s, ids[i], FOTA_CMD_QUEUED, NULL);
+    }
+
+    /* only upgrades replace: a batch of reboots leaves the queued reboot */
+    fota_store_command_cleanup(&t);
+    memset(&t, 0, sizeof t);
+    snprintf(t.action, sizeof t.action, "sys_reboot");
+    nonces[0] = nonces[1] = 0;
+    assert_int_equal(s->ops->command_create_many(s, &t, sel, nonces, first, 2), 0);
+    assert_command(s, areboot, FOTA_CMD_QUEUED, NULL);
+
+    /* an unknown device: nothing written, nothing replaced */
+    int64_t bad[2] = { dev[2], 999999 }, bn[2] = { 0, 0 }, bi[2] = { 0, 0 };
+    snprintf(t.action, sizeof t.action, "sys_upgrade");
+    assert_int_equal(s->ops->command_create_many(s, &t, bad, bn, bi, 2), FOTA_ENOENT);
+    assert_command(s, c1, FOTA_CMD_QUEUED, NULL);
+    /* a reopen keeps it all */
+    store_fixture_reopen(store_fx(state));
+    s = store_of(state);
+    struct fota_command got;
+    assert_int_equal(s->ops->command_get(s, a1, &got), 0);
+    assert_int_equal(got.state, FOTA_CMD_CANCELLED);
+    assert_non_null(json_object_get(got.result, "replaced_by"));
+    fota_store_command_cleanup(&got);
+}
+
 const struct CMUnitTest store_cases_batch[] = {
     cmocka_unit_test(test_create_many),
     cmocka_unit_test(test_update_batch),
     cmocka_unit_test(test_many_rows),
+    cmocka_unit_test(test_create_many_replaces),
 };
 const size_t store_cases_batch_n = sizeof store_cases_batch / sizeof store_cases_batch[0];
