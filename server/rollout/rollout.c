@@ -247,24 +247,29 @@ void fota_rollout_ready_add(struct fota_rollout *r, struct fota_rollout_member *
 
 /* A queued member's device connected: it waits for the window like the
  * others. A verifying member's device came back: a boot of its health time. */
-/* A member whose device connects gets its command row at once, before the
- * device channel sends the device's queued commands (both wait 300 ms):
- * the store cancels the queued upgrade it replaces (command_create_many), so
- * the device receives the rollout's version only. The row reads delivered;
- * the push follows as soon as the window has room. */
+/* A member whose device connects while the window has room for it gets
+ * its command row at once, before the device channel sends the device's
+ * queued commands (both wait FOTA_ROLLOUT_ONLINE_MS): the store cancels the
+ * queued upgrade it replaces (command_create_many), so the device receives
+ * the rollout's version only. The row reads delivered, the push follows on
+ * the next pump; one that cannot wait for a slot gets no row (docs/api.md). */
 static void row_before_push(struct fota_rollout *r, struct fota_rollout_member *m)
 {
     struct fota_store *st = r->ro->srv->store;
     struct fota_command t = { 0 };
     int64_t nonce = m->nonce, id = 0;
 
-    if (r->pull || m->cmd_id != 0 || !fota_rollout_may_start(r) || !fota_rollout_eligible(r, m))
+    if (r->pull || m->cmd_id != 0 || !fota_rollout_may_start(r) ||
+        !fota_rollout_eligible(r, m) ||
+        fota_rollout_product_active(r->ro, r->row.product_id) >= r->row.window)
         return;
     fota_str_copy(t.action, sizeof t.action, "sys_upgrade");
     t.params = json_pack("{s:s}", "version", r->row.version);
     t.state = FOTA_CMD_DELIVERED;
-    if (st->ops->command_create_many(st, &t, &m->device_id, &nonce, &id, 1) == 0)
+    if (st->ops->command_create_many(st, &t, &m->device_id, &nonce, &id, 1) == 0) {
         m->cmd_id = id;
+        m->dirty = 2; /* its row stays delivered while it waits for the pump */
+    }
     json_decref(t.params);
 }
 

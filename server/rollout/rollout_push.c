@@ -86,6 +86,17 @@ static int push_member(struct fota_rollout *r, struct fota_rollout_member *m)
     int rc = fota_devchan_online(r->ro->ch, m->device_id) ? push(r, m, "sys_upgrade")
                                                            : FOTA_ENOENT;
     if (rc == FOTA_ENOENT) {
+        if (m->cmd_id > 0) { /* gone again before its push: a new row when it is back */
+            struct fota_store *st = r->ro->srv->store;
+            json_t *why =
+                json_pack("{s:s}", "withdrawn", "the device went offline before its push");
+            struct fota_command_set row = { m->cmd_id, FOTA_CMD_CANCELLED, 0, why };
+            if (st->ops->command_update_batch(st, &row, 1) < 0)
+                FOTA_ERROR("rollout command row not cancelled rollout=%lld dev=%lld",
+                           (long long)r->row.id, (long long)m->device_id);
+            json_decref(why);
+            m->cmd_id = 0;
+        }
         r->row.n.waiting--;
         r->row.n.queued++;
         fota_rollout_set_state(r, m, FOTA_RM_QUEUED); /* pushed when it connects */
