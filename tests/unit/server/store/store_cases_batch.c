@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include "fota_str.h"
 #include "store_fixture.h"
 
 static void test_create_many(void **state)
@@ -131,7 +132,7 @@ static int64_t queued(struct fota_store *s, int64_t dev, const char *action)
     struct fota_command c;
     memset(&c, 0, sizeof c);
     c.device_id = dev;
-    snprintf(c.action, sizeof c.action, "%s", action);
+    fota_str_copy(c.action, sizeof c.action, action);
     c.params = json_of("{\"version\": \"v1\"}");
     assert_int_equal(s->ops->command_create(s, &c), 0);
     fota_store_command_cleanup(&c);
