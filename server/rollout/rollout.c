@@ -245,8 +245,6 @@ void fota_rollout_ready_add(struct fota_rollout *r, struct fota_rollout_member *
 
 /* ---- hub subscribers ---------------------------------------------------- */
 
-/* A queued member's device connected: it waits for the window like the
- * others. A verifying member's device came back: a boot of its health time. */
 /* A member whose device connects while the window has room for it gets
  * its command row at once, before the device channel sends the device's
  * queued commands (both wait FOTA_ROLLOUT_ONLINE_MS): the store cancels the
@@ -273,6 +271,8 @@ static void row_before_push(struct fota_rollout *r, struct fota_rollout_member *
     json_decref(t.params);
 }
 
+/* A queued member's device connected: it waits for the window like the
+ * others. A verifying member's device came back: a boot of its health time. */
 static int64_t on_online(void *ud, const void *event)
 {
     struct fota_rollouts *ro = ud;

@@ -120,8 +120,8 @@ static void read_id(sqlite3_stmt *st, void *row)
 
 /* Inside the caller's transaction: the device's queued commands of action
  * older than command id become cancelled, replaced by it (the result of
- * command_create_replacing in store.h). *old (may be NULL: freed here)
- * gets their ids, oldest first, *nold their number. */
+ * command_create_replacing in store.h). *oldp (oldp may be NULL: freed
+ * here) gets their ids, oldest first, *noldp their number. */
 static int replace_queued(struct sql_store *q, int64_t device_id, const char *action, int64_t id,
                           int64_t now, int64_t **oldp, size_t *noldp)
 {
