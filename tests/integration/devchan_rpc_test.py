@@ -3,6 +3,7 @@ next identifies; queue=false -> 409; no D4 in time -> 504; admin key with device
 unknown release -> 404; datastream POST and GET forwarded as §2.5 and the device's D5 returned;
 a failed upgrade report; a silent device dropped after ping_timeout."""
 import json
+import re
 import time
 
 from devchan_util import (StockDevice, start_fotad, check, first_frame, parse_nonce,
@@ -63,12 +64,16 @@ def main():
                     '"body": {"datapoint": {"x": -21.05,"y": 40.50}}, "meta": {"Authorization": '
                     '"token %s"}}\n' % master)
         check(sensor.recv_msg() == '{"nonce": 3, "status": 200}\n', "D8 reply")
+        gone = re.compile(r"device offline conn=\d+ dev=%d\b" % dev_id)
+        before = len(gone.findall(d.log_text()))
         sensor.close()
         st, _, j = d.api("GET", "/v1/messages/?device_id=%d" % dev_id)
         dp = [m for m in j["messages"] if m["action"] == "datapoint:tem_hum"]
         check(st == 200 and dp and master not in json.dumps(j), "datapoint message %r" % j)
         check(dp[0]["body"] == {"datapoint": {"x": -21.05, "y": 40.5}}, "datapoint %r" % dp[0])
         wait_for(lambda: not d.device_view(dev_id)["online"], 5, "sensor offline")
+        # and the channel has let go of its connection (the view may say so a moment earlier)
+        wait_for(lambda: len(gone.findall(d.log_text())) > before, 5, "the sensor's connection freed")
         # offline: queue=false -> 409, else 202 queued
         st, j = rpc(d, owner, "action=sys_upgrade&version=v1.1&queue=false")
         check(st == 409, "queue=false offline: %s %s" % (st, j))
