@@ -89,6 +89,7 @@
     X(arduino_device_report, (const struct fota_arduino_device *rows, size_t n), (rows, n))       \
     X(arduino_device_track, (const struct fota_arduino_device *a), (a))                           \
     X(arduino_device_mqtt, (const struct fota_arduino_device *a), (a))                            \
+    X(arduino_device_served, (const struct fota_arduino_download *rows, size_t n), (rows, n))     \
     X(rollout_create, (struct fota_rollout_row *r), (r))                                          \
     X(rollout_save,                                                                               \
       (const struct fota_rollout_row *rs, size_t nr, const struct fota_rollout_member_row *ms,    \

@@ -30,6 +30,7 @@ struct json_t;
 #define FOTA_CHANGELOG_MAX 8192
 #define FOTA_HASH_HEX      65   /* SHA-256 as lower-case hex + NUL */
 #define FOTA_ROM_MAX_FILES 10
+#define FOTA_STORE_DEVICE_SLOTS 4096 /* device generations (struct fota_store) */
 #define FOTA_JSON_MAX      2048 /* command params (as text), message bodies */
 
 struct fota_product {
@@ -611,7 +612,13 @@ struct fota_store_ops {
      * target_rom_id, served_at, served_md5, pin_version and pin_current of
      * one device; arduino_device_mqtt writes its mqtt_topic, mqtt_lwt,
      * mqtt_version and mqtt_seen (both ENOENT for an unknown device). The
-     * three are device traffic: not fsynced one by one, no new generation. */
+     * three are device traffic: not fsynced one by one, no new generation.
+     * arduino_device_served writes n completed downloads in one transaction
+     * (device traffic too): each row's ledger as download_add does, and for
+     * a device its target, target_rom_id, served_at and served_md5 (pins
+     * and the rest stay; an unknown device's are skipped); a row of an
+     * unknown file is skipped whole; EINVAL (nothing written) for negative
+     * bytes or completed. */
     int (*arduino_product_put)(struct fota_store *s, const struct fota_arduino_product *p);
     int (*arduino_product_get)(struct fota_store *s, int64_t product_id,
                                struct fota_arduino_product *out);
@@ -629,6 +636,8 @@ struct fota_store_ops {
                                  size_t n);
     int (*arduino_device_track)(struct fota_store *s, const struct fota_arduino_device *a);
     int (*arduino_device_mqtt)(struct fota_store *s, const struct fota_arduino_device *a);
+    int (*arduino_device_served)(struct fota_store *s, const struct fota_arduino_download *rows,
+                                 size_t n);
 
     /* Rollouts. rollout_create inserts r (state, settings, stages and
      * counters as given) and sets id, created and updated. rollout_save
@@ -762,6 +771,17 @@ struct fota_store {
      * backend counts, starting at 1 when it opens; the conformance suite
      * checks which ops move it and which do not. */
     uint64_t generation;
+    /* Device generations, for caches of one device's state: the slot of a
+     * device (fota_store_device_generation) grows, before the op returns,
+     * after every op that wrote its row (device_update), its commands (any
+     * op: create, update, cancel, replace) or its arduino tracking and MQTT
+     * fields (arduino_device_track, _mqtt, _served). Reports, presence and
+     * ledgers leave it. Devices whose ids are
+     * FOTA_STORE_DEVICE_SLOTS apart share a slot (a refill too many, never a
+     * wrong answer). A cache reads the slot before it reads the device's
+     * rows and holds them while the slot and the catalog generation stay as
+     * they were. */
+    uint64_t device_generation[FOTA_STORE_DEVICE_SLOTS];
     /* The disk reserve (reserve.h) that a removal an admin asked for
      * (rom_delete, device_delete, product_delete, key_delete_for_device)
      * gives back when it finds the disk full, to retry once; NULL for none.
@@ -778,6 +798,21 @@ static inline void fota_store_set_reserve(struct fota_store *s, struct fota_rese
 static inline uint64_t fota_store_generation(const struct fota_store *s)
 {
     return __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t fota_store_device_generation(const struct fota_store *s, int64_t device_id)
+{
+    return __atomic_load_n(&s->device_generation[(uint64_t)device_id % FOTA_STORE_DEVICE_SLOTS],
+                           __ATOMIC_ACQUIRE);
+}
+
+/* Moves the device's generation: a backend after writing its state, or a
+ * writer that holds a write of it in a batch of its own (the batch then
+ * answers for the device until it is written). */
+static inline void fota_store_device_touch(struct fota_store *s, int64_t device_id)
+{
+    __atomic_add_fetch(&s->device_generation[(uint64_t)device_id % FOTA_STORE_DEVICE_SLOTS], 1,
+                       __ATOMIC_RELEASE);
 }
 
 /* Opens (creating if needed) the SQLite store at path, applying numbered

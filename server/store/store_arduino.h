@@ -94,4 +94,18 @@ static inline int fota_arduino_online(const struct fota_arduino_device *a,
     return a->last_checkin > 0 && now - a->last_checkin < checkin_interval;
 }
 
+/* A completed download of an arduino file, as the module batches them:
+ * its ledger row, and for a device (device_id > 0) the upgrade now in
+ * flight (arduino_device_served). */
+struct fota_arduino_download {
+    int64_t device_id;                           /* 0: anonymous */
+    int64_t file_id;
+    int64_t bytes;
+    int     completed;                           /* downloads finished (download_count) */
+    char    target[64];                          /* release version served */
+    int64_t target_rom_id;
+    int64_t served_at;                           /* Unix s */
+    char    served_md5[FOTA_ARDUINO_MD5_TEXT];   /* the device's sketch MD5 when it downloaded */
+};
+
 #endif

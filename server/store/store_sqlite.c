@@ -369,6 +369,7 @@ static const struct fota_store_ops sqlite_ops = {
     .arduino_device_report = fota_store_sqlite_arduino_device_report,
     .arduino_device_track = fota_store_sqlite_arduino_device_track,
     .arduino_device_mqtt = fota_store_sqlite_arduino_device_mqtt,
+    .arduino_device_served = fota_store_sqlite_arduino_device_served,
     .device_census = fota_store_sqlite_device_census,
     .rollout_census = fota_store_sqlite_rollout_census,
     .device_page = fota_store_sqlite_device_page,
@@ -404,6 +405,50 @@ static int pragma(struct sql_store *q, const char *sql, const char *want, char *
     }
     sqlite3_finalize(st);
     return ok ? 0 : FOTA_EIO;
+}
+
+/* Device generations (store.h) move from inside SQLite: this connection's
+ * temporary triggers call fota_device_touched(device id) for every row of a
+ * device's commands written, every write of its row other than presence,
+ * and every write of its arduino tracking or MQTT fields, whichever op
+ * wrote it (ops added later included). Reports and presence leave them: the
+ * column lists name what a cached check-in depends on. The triggers run
+ * inside the op, under the store's mutex, before it returns. */
+static void device_touched(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct sql_store *q = sqlite3_user_data(ctx);
+    (void)argc;
+    fota_store_device_touch(&q->base, sqlite3_value_int64(argv[0]));
+}
+
+static const char DEVICE_TRIGGERS[] =
+    "CREATE TEMP TRIGGER devgen_cmd_insert AFTER INSERT ON commands"
+    " BEGIN SELECT fota_device_touched(NEW.device_id); END;"
+    "CREATE TEMP TRIGGER devgen_cmd_update AFTER UPDATE ON commands"
+    " BEGIN SELECT fota_device_touched(NEW.device_id); END;"
+    "CREATE TEMP TRIGGER devgen_cmd_delete AFTER DELETE ON commands"
+    " BEGIN SELECT fota_device_touched(OLD.device_id); END;"
+    "CREATE TEMP TRIGGER devgen_device AFTER UPDATE OF name, bssid, activated, activated_at,"
+    " rom_version, running_slot, key_generation ON devices"
+    " BEGIN SELECT fota_device_touched(NEW.id); END;"
+    "CREATE TEMP TRIGGER devgen_arduino_insert AFTER INSERT ON arduino_devices"
+    " BEGIN SELECT fota_device_touched(NEW.device_id); END;"
+    "CREATE TEMP TRIGGER devgen_arduino_update AFTER UPDATE OF target, target_rom_id, served_at,"
+    " served_md5, pin_version, pin_current, mqtt_topic, mqtt_lwt, mqtt_version, mqtt_seen"
+    " ON arduino_devices BEGIN SELECT fota_device_touched(NEW.device_id); END;";
+
+static int device_triggers(struct sql_store *q, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    int rc = sqlite3_create_function_v2(q->db, "fota_device_touched", 1, SQLITE_UTF8, q,
+                                        device_touched, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(q->db, DEVICE_TRIGGERS, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        snprintf(err, errlen, "device generation triggers: %s",
+                 msg ? msg : sqlite3_errmsg(q->db));
+    sqlite3_free(msg);
+    return rc == SQLITE_OK ? 0 : FOTA_EIO;
 }
 
 int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,
@@ -451,6 +496,8 @@ int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,
     if (fota_store_sqlite_migrate(q, err, errlen) != 0)
         goto fail;
     fota_store_sqlite_rollout_import(q, path);   /* logged; retried at the next open */
+    if (device_triggers(q, err, errlen) != 0)
+        goto fail;
     q->changes_seen = sqlite3_total_changes64(q->db);
     q->base.generation = 1;   /* counting: caches may be used */
     *out = &q->base;

@@ -18,7 +18,7 @@
 enum {
     A_PRODUCT_PUT, A_PRODUCT_GET, A_BLOB_PUT, A_BLOB_GET, A_DEV_INSERT, A_ADEV_INSERT,
     A_FIND_MAC, A_FIND_BSSID, A_FIND_NAME, A_DEV_GET, A_DEV_LIST, A_REPORT, A_REPORT_ACTIVE,
-    A_TRACK, A_MQTT, A_COUNT
+    A_TRACK, A_MQTT, A_SERVED, A_COUNT
 };
 _Static_assert(SQ_ARDUINO0 + A_COUNT <= SQ_ARDUINO_LAST + 1, "arduino statement ids");
 
@@ -466,4 +466,49 @@ int fota_store_sqlite_arduino_device_mqtt(struct fota_store *s, const struct fot
         sqlite3_bind_int64(st, 5, a->mqtt_seen);
     }
     return fota_store_sqlite_unlock(q, device_upsert(q, st, "arduino_device_mqtt"));
+}
+
+int fota_store_sqlite_arduino_device_served(struct fota_store *s,
+                                            const struct fota_arduino_download *rows, size_t n)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].bytes < 0 || rows[i].completed < 0)
+            return FOTA_EINVAL;
+    if (n == 0)
+        return 0;
+    fota_store_sqlite_lock(q);
+    q->hot = 1; /* device traffic: caches do not depend on it (store.h) */
+    rc = fota_store_sqlite_begin(q, 0);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct fota_arduino_download *w = &rows[i];
+        /* a file deleted meanwhile: its row is skipped, the others stay */
+        rc = fota_store_sqlite_ledger_add(q, w->device_id, w->file_id, w->bytes, w->completed);
+        if (rc == FOTA_ENOENT) {
+            rc = 0;
+            continue;
+        }
+        if (rc || w->device_id <= 0)
+            continue;
+        /* skips a device deleted meanwhile: INSERT ... SELECT finds no row */
+        st = STMT(A_SERVED,
+                  "INSERT INTO arduino_devices (device_id, product_id, target, target_rom_id,"
+                  " served_at, served_md5) SELECT id, product_id, ?2, ?3, ?4, ?5 FROM devices"
+                  " WHERE id = ?1 ON CONFLICT (device_id) DO UPDATE SET"
+                  " target = excluded.target, target_rom_id = excluded.target_rom_id,"
+                  " served_at = excluded.served_at, served_md5 = excluded.served_md5");
+        if (st) {
+            sqlite3_bind_int64(st, 1, w->device_id);
+            SQL_BIND_STR(st, 2, w->target);
+            sqlite3_bind_int64(st, 3, w->target_rom_id);
+            sqlite3_bind_int64(st, 4, w->served_at);
+            SQL_BIND_STR(st, 5, w->served_md5);
+        }
+        rc = fota_store_sqlite_exec(q, st, "arduino_device_served", NULL);
+    }
+    rc = fota_store_sqlite_finish(q, rc);
+    return fota_store_sqlite_unlock(q, rc);
 }

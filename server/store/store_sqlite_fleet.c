@@ -334,33 +334,25 @@ int fota_store_sqlite_message_list(struct fota_store *s, const struct fota_messa
 
 /* ---- download ledger and transfers ------------------------------------- */
 
-int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,
-                                   int64_t bytes, int completed)
+int fota_store_sqlite_ledger_add(struct sql_store *q, int64_t device_id, int64_t file_id,
+                                 int64_t bytes, int completed)
 {
-    struct sql_store *q = Q(s);
     sqlite3_stmt *st;
     int rc;
 
-    if (bytes < 0 || completed < 0)
-        return FOTA_EINVAL;
-    fota_store_sqlite_lock(q);
-    q->hot = 1;
-    rc = fota_store_sqlite_begin(q, 0);
-    if (rc == 0) {
-        /* INSERT ... ON CONFLICT DO UPDATE: same syntax in PostgreSQL */
-        st = STMT(SQ_DL_UPSERT,
-                  "INSERT INTO downloads (device_id, file_id, bytes, completions) VALUES (?, ?, ?, ?)"
-                  " ON CONFLICT (device_id, file_id) DO UPDATE SET"
-                  " bytes = downloads.bytes + excluded.bytes,"
-                  " completions = downloads.completions + excluded.completions");
-        if (st) {
-            sqlite3_bind_int64(st, 1, device_id);
-            sqlite3_bind_int64(st, 2, file_id);
-            sqlite3_bind_int64(st, 3, bytes);
-            sqlite3_bind_int(st, 4, completed);
-        }
-        rc = fota_store_sqlite_exec(q, st, "download_add", NULL);
+    /* INSERT ... ON CONFLICT DO UPDATE: same syntax in PostgreSQL */
+    st = STMT(SQ_DL_UPSERT,
+              "INSERT INTO downloads (device_id, file_id, bytes, completions) VALUES (?, ?, ?, ?)"
+              " ON CONFLICT (device_id, file_id) DO UPDATE SET"
+              " bytes = downloads.bytes + excluded.bytes,"
+              " completions = downloads.completions + excluded.completions");
+    if (st) {
+        sqlite3_bind_int64(st, 1, device_id);
+        sqlite3_bind_int64(st, 2, file_id);
+        sqlite3_bind_int64(st, 3, bytes);
+        sqlite3_bind_int(st, 4, completed);
     }
+    rc = fota_store_sqlite_exec(q, st, "download_add", NULL);
     if (rc == 0 && completed) {
         st = STMT(SQ_DL_COUNT_FILE,
                   "UPDATE rom_files SET download_count = download_count + ? WHERE id = ?");
@@ -372,6 +364,22 @@ int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int6
     }
     if (rc == 0 && (completed || bytes))
         rc = fota_store_sqlite_activity_download(q, file_id, bytes, completed);
+    return rc;
+}
+
+int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,
+                                   int64_t bytes, int completed)
+{
+    struct sql_store *q = Q(s);
+    int rc;
+
+    if (bytes < 0 || completed < 0)
+        return FOTA_EINVAL;
+    fota_store_sqlite_lock(q);
+    q->hot = 1;
+    rc = fota_store_sqlite_begin(q, 0);
+    if (rc == 0)
+        rc = fota_store_sqlite_ledger_add(q, device_id, file_id, bytes, completed);
     rc = fota_store_sqlite_finish(q, rc);
     return fota_store_sqlite_unlock(q, rc);
 }

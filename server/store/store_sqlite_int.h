@@ -27,7 +27,7 @@ enum sql_stmt_id {
     SQ_DEL_ROM_DEVICES, SQ_DEL_ROM_DL, SQ_DEL_ROM_FILE_ROWS, SQ_DEL_ROM,
     SQ_DEL_DEV_KEYS, SQ_DEL_DEV_MAXCMD, SQ_DEL_DEV_CMDS, SQ_DEL_DEV_DL, SQ_DEL_DEV, SQ_ID_FLOOR,
     SQ_DEL_PRODUCT_COUNT, SQ_DEL_PRODUCT_KEYS, SQ_DEL_PRODUCT,
-    SQ_ARDUINO0, SQ_ARDUINO_LAST = SQ_ARDUINO0 + 15,   /* store_sqlite_arduino.c */
+    SQ_ARDUINO0, SQ_ARDUINO_LAST = SQ_ARDUINO0 + 19,   /* store_sqlite_arduino.c */
     SQ_PRUNE_MSG_WALK, SQ_PRUNE_MSG_COUNT, SQ_PRUNE_MSG_NTH, SQ_PRUNE_MSG_CUT,
     SQ_PRUNE_MSG_SCAN, SQ_PRUNE_MSG_DEV_LAST, SQ_PRUNE_MSG_DEV_CUT,
     SQ_PRUNE_XFER_WALK, SQ_PRUNE_XFER_COUNT, SQ_PRUNE_XFER_NTH, SQ_PRUNE_XFER_CUT,
@@ -92,6 +92,11 @@ int fota_store_sqlite_make_room(struct sql_store *q, int rc, const char *what);
  * first as for fota_store_sqlite_exec. st is reset also when BEGIN fails. */
 int fota_store_sqlite_exec_tx(struct sql_store *q, sqlite3_stmt *st, int durable, const char *what,
                               int64_t *first);
+
+/* One download ledger row (download_add's statements) inside the open
+ * transaction: FOTA_ENOENT for an unknown file id. */
+int fota_store_sqlite_ledger_add(struct sql_store *q, int64_t device_id, int64_t file_id,
+                                 int64_t bytes, int completed);
 
 /* Fills one row struct from the current row of a statement. */
 typedef void (*fota_store_sqlite_reader)(sqlite3_stmt *st, void *row);
@@ -282,6 +287,8 @@ int fota_store_sqlite_arduino_device_report(struct fota_store *s,
                                             const struct fota_arduino_device *rows, size_t n);
 int fota_store_sqlite_arduino_device_track(struct fota_store *s, const struct fota_arduino_device *a);
 int fota_store_sqlite_arduino_device_mqtt(struct fota_store *s, const struct fota_arduino_device *a);
+int fota_store_sqlite_arduino_device_served(struct fota_store *s,
+                                            const struct fota_arduino_download *rows, size_t n);
 
 /* The id a new row of devices / products / commands / messages / transfers
  * gets: one above both the largest id in the table and the largest id ever

@@ -355,6 +355,87 @@ static void test_arduino_mqtt_pin(void **state)
     assert_int_equal(store_log_errors, 0);
 }
 
+/* Completed downloads in one call: each row's ledger and, for a device,
+ * its served tracking (pins and report untouched); rows of unknown files
+ * and devices skipped. Device traffic: the catalog generation stays, each
+ * device's moves, as do tracking and MQTT writes; reports leave it. */
+static void test_arduino_served(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t pid = mk_product(s, "p"), id, api, bytes = 0, file;
+    struct fota_arduino_device a = adev("DE:BA:7A:B1:E0:42"), g;
+    struct fota_arduino_download w[5];
+    struct fota_rom r;
+    uint64_t gen, dg, dapi;
+
+    mk_rom(s, pid, "2.0.0");
+    assert_int_equal(s->ops->rom_get(s, pid, "2.0.0", &r), 0);
+    file = r.files[0].id;
+    id = reg(s, pid, "dev", &a);
+    api = mk_device(s, pid, "api", 0); /* no arduino row yet */
+    g = a;
+    snprintf(g.pin_version, sizeof g.pin_version, "1.0.0");
+    snprintf(g.pin_current, sizeof g.pin_current, "0.9.0");
+    dg = fota_store_device_generation(s, id);
+    assert_int_equal(s->ops->arduino_device_track(s, &g), 0);
+    assert_true(fota_store_device_generation(s, id) > dg);
+    dg = fota_store_device_generation(s, id);
+    assert_int_equal(s->ops->arduino_device_mqtt(s, &g), 0);
+    assert_true(fota_store_device_generation(s, id) > dg);
+    dg = fota_store_device_generation(s, id);
+    a.last_checkin++;
+    assert_int_equal(s->ops->arduino_device_report(s, &a, 1), 0);
+    assert_true(fota_store_device_generation(s, id) == dg);
+
+    memset(w, 0, sizeof w);
+    w[0] = (struct fota_arduino_download){ .device_id = id, .file_id = file, .bytes = 1000,
+                                           .completed = 1, .target_rom_id = r.id,
+                                           .served_at = 1700000500 };
+    snprintf(w[0].target, sizeof w[0].target, "2.0.0");
+    snprintf(w[0].served_md5, sizeof w[0].served_md5, "0123456789abcdef0123456789abcdef");
+    w[1] = (struct fota_arduino_download){ .device_id = 0, .file_id = file, .bytes = 500,
+                                           .completed = 1 };          /* anonymous */
+    w[2] = w[0];
+    w[2].device_id = 4242;                                           /* unknown device */
+    w[3] = w[0];
+    w[3].file_id = 999999;                                           /* unknown file */
+    snprintf(w[3].target, sizeof w[3].target, "9.9.9");
+    w[4] = w[0];
+    w[4].device_id = api;                                            /* its row is made */
+    gen = fota_store_generation(s);
+    dg = fota_store_device_generation(s, id);
+    dapi = fota_store_device_generation(s, api);
+    assert_int_equal(s->ops->arduino_device_served(s, w, 5), 0);
+    assert_int_equal(s->ops->arduino_device_served(s, w, 0), 0);
+    assert_int_equal(fota_store_generation(s), gen);
+    assert_true(fota_store_device_generation(s, id) > dg);
+    assert_true(fota_store_device_generation(s, api) > dapi);
+
+    assert_int_equal(s->ops->arduino_device_get(s, id, &g), 0);
+    assert_string_equal(g.target, "2.0.0");
+    assert_int_equal(g.target_rom_id, r.id);
+    assert_int_equal(g.served_at, 1700000500);
+    assert_string_equal(g.served_md5, "0123456789abcdef0123456789abcdef");
+    assert_string_equal(g.pin_version, "1.0.0");
+    assert_string_equal(g.pin_current, "0.9.0");
+    assert_int_equal(g.last_checkin, a.last_checkin);
+    assert_string_equal(g.version, "14.4.1(release-tasmota)");
+    assert_int_equal(s->ops->arduino_device_get(s, api, &g), 0);
+    assert_string_equal(g.target, "2.0.0");
+    assert_int_equal(s->ops->arduino_device_get(s, 4242, &g), FOTA_ENOENT);
+
+    assert_int_equal(s->ops->download_bytes(s, id, &bytes), 0);
+    assert_int_equal(bytes, 1000);
+    assert_int_equal(s->ops->download_bytes(s, 0, &bytes), 0);
+    assert_int_equal(bytes, 500);
+    assert_int_equal(s->ops->rom_get(s, pid, "2.0.0", &r), 0);
+    assert_int_equal(r.files[0].download_count, 4); /* id, anonymous, 4242, api */
+
+    w[0].bytes = -1;
+    assert_int_equal(s->ops->arduino_device_served(s, w, 1), FOTA_EINVAL);
+    assert_int_equal(store_log_errors, 0);
+}
+
 const struct CMUnitTest store_cases_arduino[] = {
     cmocka_unit_test(test_arduino_product),
     cmocka_unit_test(test_arduino_blob),
@@ -362,5 +443,6 @@ const struct CMUnitTest store_cases_arduino[] = {
     cmocka_unit_test(test_arduino_report_track),
     cmocka_unit_test(test_arduino_device_delete),
     cmocka_unit_test(test_arduino_mqtt_pin),
+    cmocka_unit_test(test_arduino_served),
 };
 const size_t store_cases_arduino_n = sizeof store_cases_arduino / sizeof store_cases_arduino[0];

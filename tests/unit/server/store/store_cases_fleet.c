@@ -583,6 +583,88 @@ static void test_generation(void **state)
     STAYS(s->ops->download_add(s, dev, r.files[0].id, 1000, 1));
 }
 
+/* A device's generation moves with every write of its row and its commands
+ * (what the check-in caches of server/arduino hold), not with another
+ * device's, nor with presence, messages or ledgers (store.h). */
+#define DEV_MOVES(dev, other, call)                                                \
+    do {                                                                           \
+        uint64_t d0_ = fota_store_device_generation(s, (dev));                     \
+        uint64_t o0_ = fota_store_device_generation(s, (other));                   \
+        assert_int_equal((call), 0);                                               \
+        assert_true(fota_store_device_generation(s, (dev)) > d0_);                 \
+        assert_true(fota_store_device_generation(s, (other)) == o0_);              \
+    } while (0)
+#define DEV_STAYS(dev, call)                                                       \
+    do {                                                                           \
+        uint64_t d0_ = fota_store_device_generation(s, (dev));                     \
+        assert_int_equal((call), 0);                                               \
+        assert_true(fota_store_device_generation(s, (dev)) == d0_);                \
+    } while (0)
+
+static void test_device_generation(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t pid = mk_product(s, "devgen"), a = mk_device(s, pid, "a", 1);
+    int64_t b = mk_device(s, pid, "b", 1), devs[2] = { a, b }, ids[2], nonces[2] = { 0, 0 };
+    struct fota_device d;
+    struct fota_command c;
+    struct fota_command_set set[2];
+    struct fota_message m;
+    struct fota_presence pr;
+    struct fota_rom r;
+    uint64_t ga, gb;
+
+    /* ids that share no slot */
+    assert_true((uint64_t)a % FOTA_STORE_DEVICE_SLOTS != (uint64_t)b % FOTA_STORE_DEVICE_SLOTS);
+    mk_rom(s, pid, "v1");
+    assert_int_equal(s->ops->rom_get(s, pid, "v1", &r), 0);
+
+    assert_int_equal(s->ops->device_get(s, a, &d), 0);
+    snprintf(d.rom_version, sizeof d.rom_version, "v2");
+    DEV_MOVES(a, b, s->ops->device_update(s, &d, FOTA_DEV_F_ROM_VERSION));
+    memset(&c, 0, sizeof c);
+    c.device_id = a;
+    snprintf(c.action, sizeof c.action, "sys_upgrade");
+    DEV_MOVES(a, b, s->ops->command_create(s, &c));
+    c.state = FOTA_CMD_DELIVERED;
+    DEV_MOVES(a, b, s->ops->command_update(s, &c));
+
+    /* a batch moves each device it writes */
+    ga = fota_store_device_generation(s, a);
+    gb = fota_store_device_generation(s, b);
+    assert_int_equal(s->ops->command_create_many(s, &c, devs, nonces, ids, 2), 0);
+    assert_true(fota_store_device_generation(s, a) > ga);
+    assert_true(fota_store_device_generation(s, b) > gb);
+    memset(set, 0, sizeof set);
+    set[0].id = ids[1];
+    set[0].state = FOTA_CMD_ACKED;
+    set[1].id = 999999; /* unknown: skipped */
+    set[1].state = FOTA_CMD_ACKED;
+    DEV_MOVES(b, a, s->ops->command_update_batch(s, set, 2));
+
+    /* a queued command replaced, then the new one cancelled */
+    memset(&c, 0, sizeof c);
+    c.device_id = a;
+    snprintf(c.action, sizeof c.action, "sys_upgrade");
+    DEV_MOVES(a, b, s->ops->command_create(s, &c));
+    DEV_MOVES(a, b, s->ops->command_create_replacing(s, &c, NULL, 0, NULL));
+    DEV_MOVES(a, b, s->ops->command_cancel(s, a, c.id, NULL, NULL));
+
+    /* an unknown command moves nothing */
+    ga = fota_store_device_generation(s, a);
+    c.id = 999999;
+    assert_int_equal(s->ops->command_update(s, &c), FOTA_ENOENT);
+    assert_true(fota_store_device_generation(s, a) == ga);
+
+    pr = (struct fota_presence){ a, 1700000000, 1 };
+    DEV_STAYS(a, s->ops->device_presence_batch(s, &pr, 1));
+    memset(&m, 0, sizeof m);
+    m.device_id = a;
+    snprintf(m.action, sizeof m.action, "device_upgrade_success");
+    DEV_STAYS(a, s->ops->message_add(s, &m));
+    DEV_STAYS(a, s->ops->download_add(s, a, r.files[0].id, 1000, 1));
+}
+
 const struct CMUnitTest store_cases_fleet[] = {
     cmocka_unit_test(test_devices),
     cmocka_unit_test(test_keys),
@@ -594,5 +676,6 @@ const struct CMUnitTest store_cases_fleet[] = {
     cmocka_unit_test(test_threads),
     cmocka_unit_test(test_clock),
     cmocka_unit_test(test_generation),
+    cmocka_unit_test(test_device_generation),
 };
 const size_t store_cases_fleet_n = sizeof store_cases_fleet / sizeof store_cases_fleet[0];
