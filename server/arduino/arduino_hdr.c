@@ -3,29 +3,36 @@
  * malformed value marks the header bad and leaves its field empty). */
 #include "arduino_hdr.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "fota_err.h"
 
 enum kind { K_U32, K_MAC, K_MD5, K_TEXT, K_MODE };
 
+/* a name and its length */
+#define HDR(name, bit, kind) \
+    { \
+        name, sizeof(name) - 1, bit, kind \
+    }
 static const struct {
     const char *name;
+    size_t len;
     unsigned bit;
     enum kind kind;
 } hdrs[] = {
-    {"x-ESP8266-Chip-ID", FOTA_ARDUINO_H_CHIP_ID, K_U32},
-    {"x-ESP8266-STA-MAC", FOTA_ARDUINO_H_STA_MAC, K_MAC},
-    {"x-ESP8266-AP-MAC", FOTA_ARDUINO_H_AP_MAC, K_MAC},
-    {"x-ESP8266-free-space", FOTA_ARDUINO_H_FREE_SPACE, K_U32},
-    {"x-ESP8266-sketch-size", FOTA_ARDUINO_H_SKETCH_SIZE, K_U32},
-    {"x-ESP8266-sketch-md5", FOTA_ARDUINO_H_SKETCH_MD5, K_MD5},
-    {"x-ESP8266-chip-size", FOTA_ARDUINO_H_CHIP_SIZE, K_U32},
-    {"x-ESP8266-sdk-version", FOTA_ARDUINO_H_SDK_VERSION, K_TEXT},
-    {"x-ESP8266-mode", FOTA_ARDUINO_H_MODE, K_MODE},
-    {"x-ESP8266-version", FOTA_ARDUINO_H_VERSION, K_TEXT},
+    HDR("x-ESP8266-Chip-ID", FOTA_ARDUINO_H_CHIP_ID, K_U32),
+    HDR("x-ESP8266-STA-MAC", FOTA_ARDUINO_H_STA_MAC, K_MAC),
+    HDR("x-ESP8266-AP-MAC", FOTA_ARDUINO_H_AP_MAC, K_MAC),
+    HDR("x-ESP8266-free-space", FOTA_ARDUINO_H_FREE_SPACE, K_U32),
+    HDR("x-ESP8266-sketch-size", FOTA_ARDUINO_H_SKETCH_SIZE, K_U32),
+    HDR("x-ESP8266-sketch-md5", FOTA_ARDUINO_H_SKETCH_MD5, K_MD5),
+    HDR("x-ESP8266-chip-size", FOTA_ARDUINO_H_CHIP_SIZE, K_U32),
+    HDR("x-ESP8266-sdk-version", FOTA_ARDUINO_H_SDK_VERSION, K_TEXT),
+    HDR("x-ESP8266-mode", FOTA_ARDUINO_H_MODE, K_MODE),
+    HDR("x-ESP8266-version", FOTA_ARDUINO_H_VERSION, K_TEXT),
 };
+
+#define HDR_PREFIX_LEN 10 /* strlen("x-ESP8266-") */
 
 void fota_arduino_hdrs_init(struct fota_arduino_hdrs *h)
 {
@@ -89,8 +96,12 @@ int fota_arduino_mac_parse(const char *s, size_t len, uint8_t mac[6])
 
 void fota_arduino_mac_format(const uint8_t mac[6], char out[FOTA_ARDUINO_MAC_TEXT])
 {
-    snprintf(out, FOTA_ARDUINO_MAC_TEXT, "%02X:%02X:%02X:%02X:%02X:%02X", mac[0], mac[1],
-             mac[2], mac[3], mac[4], mac[5]);
+    static const char hex[] = "0123456789ABCDEF";
+    for (int i = 0; i < 6; i++) {
+        out[3 * i] = hex[mac[i] >> 4];
+        out[3 * i + 1] = hex[mac[i] & 15];
+        out[3 * i + 2] = i < 5 ? ':' : '\0';
+    }
 }
 
 static int parse_text(const char *s, size_t n, char *out, size_t cap)
@@ -156,8 +167,13 @@ int fota_arduino_hdrs_feed(struct fota_arduino_hdrs *h, const char *name, size_t
     size_t i;
     int rc = 0;
 
+    /* every name starts "x-ESP8266-": most of a request's headers stop here */
+    if (nlen <= HDR_PREFIX_LEN || lower((unsigned char)name[0]) != 'x' ||
+        !name_eq(name, HDR_PREFIX_LEN, "x-ESP8266-"))
+        return 0;
     for (i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++)
-        if (name_eq(name, nlen, hdrs[i].name))
+        if (hdrs[i].len == nlen &&
+            name_eq(name + HDR_PREFIX_LEN, nlen - HDR_PREFIX_LEN, hdrs[i].name + HDR_PREFIX_LEN))
             break;
     if (i == sizeof hdrs / sizeof hdrs[0])
         return 0;

@@ -12,21 +12,32 @@
 #include "loop.h"
 #include "xmalloc.h"
 
-/* After the loops ended: the last check-ins are written, then freed. */
+/* The API is about to read download counts: the batched downloads land first. */
+static int64_t arduino_on_sync(void *ud, const void *event)
+{
+    (void)event;
+    fota_arduino_served_flush(ud);
+    return 0;
+}
+
+/* After the loops ended: the last check-ins and downloads are written, then freed. */
 static void arduino_stop(struct fota_server *srv, void *state)
 {
     struct fota_arduino_ctx *ctx = state;
-    (void)srv;
     if (!ctx)
         return;
+    fota_hub_unsubscribe(srv, FOTA_HUB_DOWNLOADS_SYNC, arduino_on_sync, ctx);
     fota_arduino_report_sync(ctx);
     for (int i = 0; i < ctx->nloops; i++) {
         struct fota_arduino_loop *al = ctx->loops[i];
         if (al->flush_ev)
             event_free(al->flush_ev);
         pthread_mutex_destroy(&al->batch_mu);
+        fota_arduino_cache_free(al);
+        free(al->visit);
         free(al);
     }
+    pthread_mutex_destroy(&ctx->served.mu);
     free(ctx);
 }
 
@@ -47,9 +58,11 @@ static int arduino_start(struct fota_server *srv, void **state)
     int rc;
 
     ctx->srv = srv;
+    pthread_mutex_init(&ctx->served.mu, NULL);
     for (int i = 0; i < srv->nloops; i++) {
         ctx->loops[i] = fota_xcalloc(1, sizeof(struct fota_arduino_loop));
         ctx->loops[i]->ctx = ctx;
+        ctx->loops[i]->visit = fota_xmalloc(sizeof(struct fota_arduino_visit));
         pthread_mutex_init(&ctx->loops[i]->batch_mu, NULL);
         ctx->nloops = i + 1;
     }
@@ -67,6 +80,8 @@ static int arduino_start(struct fota_server *srv, void **state)
     if (rc == 0)
         rc = fota_http_route(srv, FOTA_M_GET | FOTA_M_PUT, "/v1/products/*/arduino",
                              fota_arduino_settings, ctx);
+    if (rc == 0)
+        rc = fota_hub_subscribe(srv, FOTA_HUB_DOWNLOADS_SYNC, arduino_on_sync, ctx);
     if (rc != 0) {
         FOTA_ERROR("mod=arduino cannot register error=%s", fota_errname(rc));
         arduino_stop(srv, ctx);

@@ -23,6 +23,7 @@ static int visit_load(struct fota_server *srv, int64_t device_id, struct fota_ar
     if (!v->ctx)
         return FOTA_ENOENT;
     v->now = fota_clock_wall_s();
+    fota_arduino_served_sync(v->ctx, device_id); /* its download counts as served */
     rc = st->ops->device_get(st, device_id, &v->device);
     if (rc == 0)
         rc = st->ops->arduino_device_get(st, device_id, &v->adev);

@@ -181,10 +181,13 @@ void fota_arduino_report_flush(struct fota_arduino_loop *al)
 }
 
 /* 1 when a report row says nothing the stored one does not: the same
- * second and the same x-ESP8266-* facts. */
-static int report_same(const struct fota_arduino_device *a, const struct fota_arduino_device *b)
+ * x-ESP8266-* facts, and a check-in time less than quiet_s later (at least
+ * the same second). */
+static int report_same(const struct fota_arduino_device *a, const struct fota_arduino_device *b,
+                       int64_t quiet_s)
 {
-    return a->last_checkin == b->last_checkin && a->chip_id == b->chip_id &&
+    int64_t later = a->last_checkin - b->last_checkin;
+    return (later == 0 || (later > 0 && later < quiet_s)) && a->chip_id == b->chip_id &&
            a->free_space == b->free_space && a->sketch_size == b->sketch_size &&
            a->chip_size == b->chip_size && strcmp(a->sta_mac, b->sta_mac) == 0 &&
            strcmp(a->ap_mac, b->ap_mac) == 0 && strcmp(a->sketch_md5, b->sketch_md5) == 0 &&
@@ -192,19 +195,18 @@ static int report_same(const struct fota_arduino_device *a, const struct fota_ar
            strcmp(a->mode, b->mode) == 0;
 }
 
-void fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_arduino_device *row,
-                             const struct fota_arduino_device *stored)
+int fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_arduino_device *row,
+                            const struct fota_arduino_device *stored, int64_t quiet_s)
 {
     size_t i;
 
     pthread_mutex_lock(&al->batch_mu);
     for (i = 0; i < al->nbatch && al->batch[i].device_id != row->device_id; i++)
         ;
-    /* A device polling faster than once a second: its row is stored already
-     * (and none of this loop's waits to overwrite it). */
-    if (i == al->nbatch && stored && report_same(row, stored)) {
+    /* Its row is stored already (and none of this loop's waits to overwrite it). */
+    if (i == al->nbatch && stored && report_same(row, stored, quiet_s)) {
         pthread_mutex_unlock(&al->batch_mu);
-        return;
+        return 0;
     }
     al->batch[i] = *row;
     if (i == al->nbatch)
@@ -213,19 +215,23 @@ void fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_ard
     pthread_mutex_unlock(&al->batch_mu);
     if (full)
         fota_arduino_report_flush(al);
+    return 1;
 }
 
 void fota_arduino_report_sync(struct fota_arduino_ctx *ctx)
 {
+    fota_arduino_served_flush(ctx);
     for (int i = 0; ctx && i < ctx->nloops; i++)
         fota_arduino_report_flush(ctx->loops[i]);
 }
 
 static void flush_tick(evutil_socket_t fd, short what, void *arg)
 {
+    struct fota_arduino_loop *al = arg;
     (void)fd;
     (void)what;
-    fota_arduino_report_flush(arg);
+    fota_arduino_served_flush(al->ctx);
+    fota_arduino_report_flush(al);
 }
 
 int fota_arduino_report_timer(struct fota_arduino_loop *al, struct event_base *base)
@@ -372,6 +378,7 @@ void fota_arduino_upgrade_success(struct fota_arduino_visit *v, const char *seen
     char pre[FOTA_VERSION_MAX], target[FOTA_VERSION_MAX];
     int64_t cmd;
 
+    v->open_known = 0; /* its command ends here: asked again if needed */
     fota_str_copy(target, sizeof target, v->adev.target);
     fota_str_copy(pre, sizeof pre, v->device.rom_version);
     fota_str_copy(v->device.rom_version, sizeof v->device.rom_version, target);
@@ -397,6 +404,7 @@ void fota_arduino_upgrade_failed(struct fota_arduino_visit *v, const char *reaso
     struct fota_store *st = srv->store;
     char target[FOTA_VERSION_MAX];
 
+    v->open_known = 0; /* its command ends here: asked again if needed */
     fota_str_copy(target, sizeof target, v->adev.target);
     command_set(st, command_for(st, v->device.id, target), FOTA_CMD_FAILED,
                 json_pack("{s:s, s:s}", "action", "device_upgrade_failed", "reason", reason));
@@ -459,12 +467,34 @@ static int name_ok(const char *s)
     return 1;
 }
 
+/* The report this check-in makes joins the loop's batch; v->adev becomes it. */
+static void report(struct fota_arduino_visit *v)
+{
+    struct fota_arduino_device row;
+    int64_t quiet_s = 0;
+
+    /* A device that polls with nothing new, neither offered nor served an
+     * upgrade: its check-in time is written at most every quiet_s seconds
+     * (an eighth of checkin_interval, at most FOTA_ARDUINO_QUIET_S), the
+     * precision that "online" needs; a fleet of current devices polling
+     * back to back writes a few rows a second, not one per device and
+     * second on every loop. Any other check-in is written within a second. */
+    if (v->open_known && !v->open_cmd_id && !v->adev.target[0]) {
+        quiet_s = v->ap.checkin_interval / 8;
+        quiet_s = quiet_s > FOTA_ARDUINO_QUIET_S ? FOTA_ARDUINO_QUIET_S : quiet_s;
+    }
+    report_row(v, &row);
+    /* v->adev stays the row as stored (the cache keeps what was written) */
+    if (fota_arduino_report_add(v->al, &row, &v->adev, quiet_s))
+        v->adev = row;
+}
+
 int fota_arduino_identify(struct fota_arduino_visit *v)
 {
     struct fota_store *st = v->ctx->srv->store;
-    char mac[FOTA_ARDUINO_MAC_MAX];
+    char *mac = v->devkey;
     const char *by_mac = NULL, *by_name = NULL;
-    struct fota_arduino_device row, stored;
+    struct fota_arduino_device row;
     int rc;
 
     if (fota_arduino_hdrs_is_device(&v->h)) {
@@ -474,10 +504,19 @@ int fota_arduino_identify(struct fota_arduino_visit *v)
         if (!name_ok(v->name))
             return FOTA_EINVAL;
         by_name = v->name;
+        fota_str_copy(v->devkey, sizeof v->devkey, v->name);
     } else {
         return 0; /* anonymous */
     }
+    if (fota_arduino_cache_get(v, v->devkey)) {
+        judge(v);
+        report(v);
+        return 0;
+    }
     rc = st->ops->arduino_device_find(st, v->product.id, by_mac, by_name, &v->adev);
+    /* a download of the device's waits in the batch: written first, then read */
+    if (rc == 0 && fota_arduino_served_sync(v->ctx, v->adev.device_id))
+        rc = st->ops->arduino_device_find(st, v->product.id, by_mac, by_name, &v->adev);
     if (rc == FOTA_ENOENT) {
         struct fota_device d = {0};
         d.product_id = v->product.id;
@@ -505,13 +544,15 @@ int fota_arduino_identify(struct fota_arduino_visit *v)
     rc = st->ops->device_get(st, v->adev.device_id, &v->device);
     if (rc)
         return rc;
+    rc = fota_arduino_open_upgrade(st, v->device.id, &v->open_cmd_id, v->open_version,
+                                   sizeof v->open_version);
+    v->open_known = rc == 0 || rc == FOTA_ENOENT;
+    if (rc == FOTA_ENOENT)
+        v->open_cmd_id = 0;
     if (v->adev.last_checkin <= 0 || v->now - v->adev.last_checkin >= v->ap.checkin_interval)
         online_post(v->ctx->srv, v->device.id, v->product.id); /* back after a silence */
     judge(v);
-    stored = v->adev;
-    report_row(v, &row);
-    fota_arduino_report_add(v->al, &row, &stored);
-    v->adev = row;
+    report(v);
     return 0;
 }
 
@@ -555,6 +596,7 @@ static void already_running(struct fota_arduino_visit *v)
         write = 1;
     }
     if (v->cmd_id) {
+        v->open_known = 0;
         command_set(st, v->cmd_id, FOTA_CMD_DONE, json_pack("{s:s}", "note", "already running"));
         pin_set(v, v->rel.version);
         write = 1;
@@ -575,8 +617,12 @@ int fota_arduino_target(struct fota_arduino_visit *v)
     int rc, src, lapsed;
 
     v->cmd_id = 0;
-    if (v->device.id)
+    if (v->device.id && v->open_known) {
+        v->cmd_id = v->open_cmd_id;
+        fota_str_copy(cmdv, sizeof cmdv, v->open_cmd_id ? v->open_version : "");
+    } else if (v->device.id) {
         fota_arduino_open_upgrade(st, v->device.id, &v->cmd_id, cmdv, sizeof cmdv);
+    }
     src = fota_arduino_target_of(cmdv, v->device.id ? v->adev.pin_version : "",
                                  v->adev.pin_current, v->product.current_version, &pick, &lapsed);
     fota_str_copy(version, sizeof version, pick);
@@ -589,6 +635,7 @@ int fota_arduino_target(struct fota_arduino_visit *v)
         /* the command's release was deleted: the command cannot run */
         command_set(st, v->cmd_id, FOTA_CMD_FAILED, json_pack("{s:s}", "error", "release deleted"));
         v->cmd_id = 0;
+        v->open_known = 0; /* an older one may be open: asked again */
         return fota_arduino_target(v);
     }
     if (rc == FOTA_ENOENT && src == FOTA_ARDUINO_SRC_PIN) {
@@ -644,6 +691,7 @@ void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, 
                        (v->rel.f[FOTA_ARDUINO_K_MIN].present ||
                         v->rel.f[FOTA_ARDUINO_K_MIN_GZ].present);
     if (v->cmd_id && !minimal_next && !v->adev.mqtt_topic[0]) {
+        v->open_known = 0;
         command_set(v->ctx->srv->store, v->cmd_id, FOTA_CMD_FAILED,
                     json_pack("{s:s, s:s}", "action", "device_upgrade_failed", "reason", reason));
         report_post(v->ctx->srv, v->device.id, 0, v->device.rom_version, v->rel.version);
@@ -654,21 +702,18 @@ void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, 
 void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino_pending *p)
 {
     struct fota_store *st = ctx->srv->store;
-    struct fota_arduino_device a;
+    struct fota_arduino_download row = { 0 };
 
-    if (st->ops->download_add(st, p->device_id, p->file_id, p->bytes, 1) != 0)
-        FOTA_WARN("arduino download not counted file=%lld", (long long)p->file_id);
-    if (p->device_id <= 0)
-        return;
-    if (st->ops->arduino_device_get(st, p->device_id, &a) != 0)
-        return; /* deleted meanwhile */
-    fota_str_copy(a.target, sizeof a.target, p->version);
-    a.target_rom_id = p->rom_id;
-    a.served_at = fota_clock_wall_s();
-    fota_str_copy(a.served_md5, sizeof a.served_md5, p->md5_before);
-    if (st->ops->arduino_device_track(st, &a) != 0)
-        FOTA_WARN("arduino tracking not stored dev=%lld", (long long)p->device_id);
-    if (p->cmd_id) {
+    row.device_id = p->device_id > 0 ? p->device_id : 0;
+    row.file_id = p->file_id;
+    row.bytes = p->bytes;
+    row.completed = 1;
+    fota_str_copy(row.target, sizeof row.target, p->version);
+    row.target_rom_id = p->rom_id;
+    row.served_at = fota_clock_wall_s();
+    fota_str_copy(row.served_md5, sizeof row.served_md5, p->md5_before);
+    fota_arduino_served_add(ctx, &row);
+    if (p->device_id > 0 && p->cmd_id) {
         struct fota_command c = {0};
         if (st->ops->command_get(st, p->cmd_id, &c) == 0 && command_open(c.state)) {
             c.state = FOTA_CMD_DELIVERED;

@@ -1,0 +1,103 @@
+/* arduino_cache.c - each loop's cache of the devices that check in (struct
+ * fota_arduino_dev_entry, arduino_int.h): a fleet that polls while already
+ * current is answered without a store read. What makes an entry answer is
+ * the store's generations (the catalog's and the device's, both read before
+ * the rows they cover) and the age of the last check-in it holds; any write
+ * of the device's row, commands or tracking, by any module, drops it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arduino_int.h"
+#include "fota_str.h"
+#include "xmalloc.h"
+
+static unsigned set_of(int64_t product_id, const char *key)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)product_id;
+    for (const char *c = key; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    return h % FOTA_ARDUINO_DEV_SETS;
+}
+
+/* The entry for (product, key), NULL if the loop holds none. */
+static struct fota_arduino_dev_entry *find(struct fota_arduino_loop *al, int64_t product_id,
+                                           const char *key)
+{
+    struct fota_arduino_dev_entry **set = &al->dev[set_of(product_id, key) * FOTA_ARDUINO_DEV_WAYS];
+    for (unsigned w = 0; w < FOTA_ARDUINO_DEV_WAYS; w++)
+        if (set[w] && set[w]->product_id == product_id && strcmp(set[w]->key, key) == 0)
+            return set[w];
+    return NULL;
+}
+
+int fota_arduino_cache_get(struct fota_arduino_visit *v, const char *key)
+{
+    struct fota_arduino_loop *al = v->al;
+    struct fota_arduino_dev_entry *e = find(al, v->product.id, key);
+    struct fota_store *st = v->ctx->srv->store;
+    int64_t last;
+
+    v->devgen_id = 0;
+    v->devgen = 0;
+    if (!e)
+        return 0;
+    e->used = ++al->tick;
+    v->devgen_id = e->device.id;
+    v->devgen = fota_store_device_generation(st, e->device.id);
+    last = e->adev.last_checkin;
+    if (!v->gen || e->gen != v->gen || e->devgen != v->devgen || last <= 0 || last > v->now ||
+        v->now - last >= v->ap.checkin_interval)
+        return 0;
+    v->device = e->device;
+    v->adev = e->adev;
+    v->open_known = 1;
+    v->open_cmd_id = e->cmd_id;
+    fota_str_copy(v->open_version, sizeof v->open_version, e->cmd_version);
+    return 1;
+}
+
+void fota_arduino_cache_put(struct fota_arduino_visit *v, const char *key)
+{
+    struct fota_arduino_loop *al = v->al;
+    struct fota_arduino_dev_entry *e = find(al, v->product.id, key), **slot;
+
+    if (!v->device.id || strlen(key) >= sizeof e->key)
+        return;
+    if (!e) {
+        /* the way to use: an empty one, else the least recently used */
+        struct fota_arduino_dev_entry **set =
+            &al->dev[set_of(v->product.id, key) * FOTA_ARDUINO_DEV_WAYS];
+        slot = &set[0];
+        for (unsigned w = 0; w < FOTA_ARDUINO_DEV_WAYS; w++) {
+            if (!set[w]) {
+                slot = &set[w];
+                break;
+            }
+            if (set[w]->used < (*slot)->used)
+                slot = &set[w];
+        }
+        if (!*slot)
+            *slot = fota_xmalloc(sizeof **slot);
+        e = *slot;
+        e->product_id = v->product.id;
+        fota_str_copy(e->key, sizeof e->key, key);
+    }
+    e->used = ++al->tick;
+    /* only generations read for this very device before its rows vouch for them */
+    e->gen = v->devgen_id == v->device.id ? v->gen : 0;
+    e->devgen = v->devgen;
+    e->device = v->device;
+    e->adev = v->adev;
+    e->cmd_id = v->open_known ? v->open_cmd_id : 0;
+    fota_str_copy(e->cmd_version, sizeof e->cmd_version, v->open_known ? v->open_version : "");
+    if (!v->open_known)
+        e->gen = 0;
+}
+
+void fota_arduino_cache_free(struct fota_arduino_loop *al)
+{
+    for (size_t i = 0; i < FOTA_ARDUINO_DEV_SETS * FOTA_ARDUINO_DEV_WAYS; i++) {
+        free(al->dev[i]);
+        al->dev[i] = NULL;
+    }
+}
