@@ -1,9 +1,11 @@
 /* arduino_cache.c - each loop's cache of the devices that check in (struct
  * fota_arduino_dev_entry, arduino_int.h): a fleet that polls while already
- * current is answered without a store read. What makes an entry answer is
- * the store's generations (the catalog's and the device's, both read before
- * the rows they cover) and the age of the last check-in it holds; any write
- * of the device's row, commands or tracking, by any module, drops it. */
+ * current is answered without a store read, and a device whose tracking
+ * moved (a download completed) reads its arduino row again, nothing else.
+ * Each part of an entry answers while the store's generation that covers it
+ * (the catalog's, the device's, the device's arduino one, each read before
+ * the rows) is unchanged; any write of the device's row, commands or
+ * tracking, by any module, drops that part. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,47 +21,31 @@ static unsigned set_of(int64_t product_id, const char *key)
     return h % FOTA_ARDUINO_DEV_SETS;
 }
 
-/* The entry for (product, key), NULL if the loop holds none. */
-static struct fota_arduino_dev_entry *find(struct fota_arduino_loop *al, int64_t product_id,
-                                           const char *key)
+struct fota_arduino_dev_entry *fota_arduino_cache_find(struct fota_arduino_visit *v,
+                                                       const char *key)
 {
-    struct fota_arduino_dev_entry **set = &al->dev[set_of(product_id, key) * FOTA_ARDUINO_DEV_WAYS];
+    struct fota_arduino_loop *al = v->al;
+    struct fota_arduino_dev_entry **set =
+        &al->dev[set_of(v->product.id, key) * FOTA_ARDUINO_DEV_WAYS];
     for (unsigned w = 0; w < FOTA_ARDUINO_DEV_WAYS; w++)
-        if (set[w] && set[w]->product_id == product_id && strcmp(set[w]->key, key) == 0)
+        if (set[w] && set[w]->product_id == v->product.id && strcmp(set[w]->key, key) == 0) {
+            set[w]->used = ++al->tick;
             return set[w];
+        }
     return NULL;
 }
 
-int fota_arduino_cache_get(struct fota_arduino_visit *v, const char *key)
+int fota_arduino_cache_fresh(const struct fota_arduino_visit *v,
+                             const struct fota_arduino_dev_entry *e)
 {
-    struct fota_arduino_loop *al = v->al;
-    struct fota_arduino_dev_entry *e = find(al, v->product.id, key);
-    struct fota_store *st = v->ctx->srv->store;
-    int64_t last;
-
-    v->devgen_id = 0;
-    v->devgen = 0;
-    if (!e)
-        return 0;
-    e->used = ++al->tick;
-    v->devgen_id = e->device.id;
-    v->devgen = fota_store_device_generation(st, e->device.id);
-    last = e->adev.last_checkin;
-    if (!v->gen || e->gen != v->gen || e->devgen != v->devgen || last <= 0 || last > v->now ||
-        v->now - last >= v->ap.checkin_interval)
-        return 0;
-    v->device = e->device;
-    v->adev = e->adev;
-    v->open_known = 1;
-    v->open_cmd_id = e->cmd_id;
-    fota_str_copy(v->open_version, sizeof v->open_version, e->cmd_version);
-    return 1;
+    int64_t last = e->adev.last_checkin;
+    return last > 0 && last <= v->now && v->now - last < v->ap.checkin_interval;
 }
 
 void fota_arduino_cache_put(struct fota_arduino_visit *v, const char *key)
 {
     struct fota_arduino_loop *al = v->al;
-    struct fota_arduino_dev_entry *e = find(al, v->product.id, key), **slot;
+    struct fota_arduino_dev_entry *e = fota_arduino_cache_find(v, key), **slot;
 
     if (!v->device.id || strlen(key) >= sizeof e->key)
         return;
@@ -81,17 +67,16 @@ void fota_arduino_cache_put(struct fota_arduino_visit *v, const char *key)
         e = *slot;
         e->product_id = v->product.id;
         fota_str_copy(e->key, sizeof e->key, key);
+        e->used = ++al->tick;
     }
-    e->used = ++al->tick;
     /* only generations read for this very device before its rows vouch for them */
-    e->gen = v->devgen_id == v->device.id ? v->gen : 0;
+    e->gen = v->devgen_id == v->device.id && v->open_known ? v->gen : 0;
     e->devgen = v->devgen;
+    e->agen = v->agen;
     e->device = v->device;
     e->adev = v->adev;
     e->cmd_id = v->open_known ? v->open_cmd_id : 0;
     fota_str_copy(e->cmd_version, sizeof e->cmd_version, v->open_known ? v->open_version : "");
-    if (!v->open_known)
-        e->gen = 0;
 }
 
 void fota_arduino_cache_free(struct fota_arduino_loop *al)

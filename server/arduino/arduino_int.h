@@ -47,19 +47,22 @@ struct fota_arduino_rel_entry {
 };
 
 /* Per-loop cache of the devices that check in: what a check-in reads of a
- * device (its row, its arduino row, its open upgrade command), keyed by
- * product and STA MAC or URL name (arduino_cache.c). An entry answers while
- * the store's catalog generation and the device's generation (store.h:
- * every write of its row, commands or tracking moves it) are as they were
- * before it was read, and its last check-in is younger than the product's
+ * device (its row and open upgrade command, its arduino row), keyed by
+ * product and STA MAC or URL name (arduino_cache.c). The device's id holds
+ * while the catalog generation is unchanged; its row and command while the
+ * device's generation is (store.h: every write of its row or commands moves
+ * it), its arduino row while the device's arduino generation is (tracking,
+ * MQTT) and its last check-in is younger than the product's
  * checkin_interval (an older one may make this check-in a return after a
- * silence, which only the store can tell). Sets of a few ways, the least
- * recently used replaced; entries are allocated as devices appear. */
+ * silence, which only the store can tell). Each generation was read before
+ * the rows it covers. Sets of a few ways, the least recently used replaced;
+ * entries are allocated as devices appear. */
 #define FOTA_ARDUINO_DEV_SETS 1024
 #define FOTA_ARDUINO_DEV_WAYS 4
 struct fota_arduino_dev_entry {
-    uint64_t gen;                     /* 0: not valid (the device id is still a hint) */
-    uint64_t devgen;                  /* the device's generation before the reads */
+    uint64_t gen;                     /* catalog generation; 0: nothing holds (the id is a hint) */
+    uint64_t devgen;                  /* the device's generation before its row was read */
+    uint64_t agen;                    /* its arduino generation before its arduino row was read */
     uint64_t used;                    /* the loop's tick at its last use */
     int64_t product_id;
     char key[FOTA_NAME_MAX];          /* the STA MAC as text, or the URL's name */
@@ -69,42 +72,83 @@ struct fota_arduino_dev_entry {
     char cmd_version[FOTA_VERSION_MAX];
 };
 
-/* Completed downloads wait here, in one batch for all loops, for their
- * ledger rows and the device's tracking (the upgrade in flight): written
- * in one transaction once a second, when full, before anything reads a
- * device's tracking (a check-in of a device in the batch, MQTT, the API)
- * and when the API reads download counts (hub DOWNLOADS_SYNC). Adding a
- * device's row moves its generation, so no cached check-in answers for it
- * while its row waits (arduino_served.c). */
-#define FOTA_ARDUINO_SERVED_MAX 256
-struct fota_arduino_served_batch {
-    pthread_mutex_t mu;               /* held while the batch is written */
-    size_t n;                         /* read without mu as a hint (atomic) */
-    struct fota_arduino_download rows[FOTA_ARDUINO_SERVED_MAX];
+/* Open descriptors of the blobs a loop serves (arduino_serve.c): a blob is
+ * named by its SHA-256 and never changes, so a download takes no open,
+ * fstat and close; the release lookup before it still decides what may be
+ * served. An entry is reopened after the catalog generation moved, and the
+ * first download after a move closes those no body reads (a deleted
+ * release's blob does not keep its space). Bodies hold a reference; an
+ * entry still read when the module stops is freed by its last body. */
+#define FOTA_ARDUINO_BLOB_SLOTS 4
+struct fota_arduino_blob_fd {
+    uint64_t gen;
+    char sha256[65];
+    int fd;
+    int64_t size;
+    unsigned refs;                    /* bodies in flight reading fd */
+    int orphan;                       /* the module stopped: the last body frees it */
 };
 
-/* Check-in reports are written in batches (one transaction per loop and
- * second, or when full), like presence: a polling fleet costs no write per
- * request. A device's rows merge; tracking fields are not in them. */
-#define FOTA_ARDUINO_BATCH_MAX 256
+/* What check-ins write waits in two batches for all loops (arduino_batch.c),
+ * each written in one transaction when due, when full, or when the API is
+ * about to read (hub DOWNLOADS_SYNC for the ledger):
+ * - completed downloads: the ledger row and the device's tracking (the
+ *   upgrade in flight), arduino_device_served; a device's downloads of one
+ *   file merge (bytes and counts add up, the latest tracking holds; another
+ *   file writes the batch first), anonymous ones per file. Written every
+ *   FOTA_ARDUINO_SERVED_MS: until then a check-in reads the device's
+ *   tracking through the batch (fota_arduino_served_lock/_overlay, also
+ *   over a cached row), and a write of its tracking by other means writes
+ *   the batch first.
+ * - reports: the x-ESP8266-* facts and check-in time, arduino_device_report,
+ *   written about once a second, a device's rows merged (one batch for all
+ *   loops: a device's later row always wins, whichever loop took its
+ *   check-ins); a check-in of a device with a row waiting writes it first.
+ * n is read without mu as a hint (atomic); mu is held while a batch is
+ * written. Locks nest in one order: the downloads' mu, the reports' mu,
+ * the store's. */
+#define FOTA_ARDUINO_SERVED_MAX  2048
+#define FOTA_ARDUINO_SERVED_HASH 4096 /* key -> row + 1 (0 empty), open addressing */
+#define FOTA_ARDUINO_SERVED_MS   5000
+struct fota_arduino_served_rows {
+    size_t n;
+    uint16_t index[FOTA_ARDUINO_SERVED_HASH];
+    struct fota_arduino_download rows[FOTA_ARDUINO_SERVED_MAX];
+};
+struct fota_arduino_served_batch {
+    pthread_mutex_t mu;               /* fill, and which rows are being written */
+    pthread_mutex_t write_mu;         /* held by the one writer, while it writes */
+    size_t n;                         /* fill->n, read without mu as a hint (atomic) */
+    int64_t since_ms;                 /* when fill's oldest row came (monotonic) */
+    /* Rows are added to fill; a writer swaps it with out under mu and
+     * writes out without mu (check-ins go on), which readers still see
+     * until it is written. */
+    struct fota_arduino_served_rows *fill, *out;
+};
+#define FOTA_ARDUINO_BATCH_MAX 512
+#define FOTA_ARDUINO_BATCH_HASH 1024  /* device id -> row + 1 (0 empty), open addressing */
 #define FOTA_ARDUINO_BATCH_MS  1000
 #define FOTA_ARDUINO_QUIET_S   10     /* a quiet check-in's time, written at most this often */
+struct fota_arduino_report_batch {
+    pthread_mutex_t mu;
+    size_t n;
+    uint16_t index[FOTA_ARDUINO_BATCH_HASH];
+    struct fota_arduino_device rows[FOTA_ARDUINO_BATCH_MAX];
+};
 
-/* One loop's part; touched only on that loop's thread, except the report
- * batch (batch_mu: the API flushes it from the main loop). */
+/* One loop's part; touched only on that loop's thread. */
 struct fota_arduino_loop {
     struct fota_arduino_ctx *ctx;
     struct fota_arduino_pending pending[FOTA_ARDUINO_PENDING];
     unsigned pending_next;
     struct fota_arduino_key_entry keys[FOTA_ARDUINO_KEY_SLOTS];
     struct fota_arduino_rel_entry rels[FOTA_ARDUINO_REL_SLOTS];
-    pthread_mutex_t batch_mu;
-    size_t nbatch;
-    struct fota_arduino_device batch[FOTA_ARDUINO_BATCH_MAX];
-    struct event *flush_ev;           /* the batch timer, on the loop's base */
+    struct event *flush_ev;           /* the batches' timer, on the loop's base */
     uint64_t tick;                    /* device cache use counter */
     struct fota_arduino_dev_entry *dev[FOTA_ARDUINO_DEV_SETS * FOTA_ARDUINO_DEV_WAYS];
     struct fota_arduino_visit *visit; /* the request being worked out (handlers never defer) */
+    struct fota_arduino_blob_fd *blobs[FOTA_ARDUINO_BLOB_SLOTS];
+    uint64_t blob_swept;              /* the catalog generation of the last sweep */
 };
 
 /* The module's state; every route's ud. */
@@ -113,6 +157,7 @@ struct fota_arduino_ctx {
     struct fota_arduino_loop *loops[FOTA_LOOPS_MAX];
     int nloops;
     struct fota_arduino_served_batch served;
+    struct fota_arduino_report_batch reports;
 };
 
 /* One device request being worked out (arduino_serve.c fills the request
@@ -133,9 +178,9 @@ struct fota_arduino_visit {
     int open_known;
     int64_t open_cmd_id;
     char open_version[FOTA_VERSION_MAX];
-    /* The device's generation before its rows were read, and whose. */
+    /* The device's generations before its rows were read, and whose. */
     int64_t devgen_id;
-    uint64_t devgen;
+    uint64_t devgen, agen;
     /* Its target: the release it should run, and where that came from. */
     int64_t cmd_id;                   /* a queued sys_upgrade, or 0 */
     int have_rel;
@@ -180,18 +225,6 @@ void fota_arduino_upgrade_failed(struct fota_arduino_visit *v, const char *reaso
  * 0 with its id and version, FOTA_ENOENT, or FOTA_EIO. */
 int fota_arduino_open_upgrade(struct fota_store *st, int64_t device_id, int64_t *cmd_id,
                               char *version, size_t cap);
-/* Queues a device's report in its loop's batch (written when full), unless
- * it says nothing stored (the row as written, may be NULL) does not, its
- * time less than quiet_s after the stored one (0: the same second), and the
- * batch holds no row of the device. 1 when queued. */
-int fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_arduino_device *row,
-                            const struct fota_arduino_device *stored, int64_t quiet_s);
-/* Writes al's batched reports now. Any thread. */
-void fota_arduino_report_flush(struct fota_arduino_loop *al);
-/* Every loop's batch, now (before the API reads devices). Any thread; NULL-safe. */
-void fota_arduino_report_sync(struct fota_arduino_ctx *ctx);
-/* Starts al's batch timer on base. 0 or FOTA_ENOMEM. */
-int fota_arduino_report_timer(struct fota_arduino_loop *al, struct event_base *base);
 /* A body that the device will refuse after its first bytes was answered:
  * records the device_upgrade_failed message that says why. */
 void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, int verdict);
@@ -200,27 +233,63 @@ void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, 
 void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino_pending *p);
 
 /* arduino_cache.c */
-/* Fills v->device, v->adev and the open upgrade from the loop's cache when
- * its entry for the device v names (by_mac or by_name) answers; 1 then.
- * Otherwise 0, with v->devgen_id and v->devgen set for the device the
- * entry last held (0 when none), to be read before the store. */
-int fota_arduino_cache_get(struct fota_arduino_visit *v, const char *key);
-/* Keeps what the visit identified (device, arduino row after its report,
- * open upgrade) for the device named key; valid only when v->devgen was
- * read for this very device before its rows. */
+/* The loop's entry for the device v names by key (any state), or NULL. */
+struct fota_arduino_dev_entry *fota_arduino_cache_find(struct fota_arduino_visit *v,
+                                                       const char *key);
+/* 1 when e's last check-in is younger than the product's checkin_interval. */
+int fota_arduino_cache_fresh(const struct fota_arduino_visit *v,
+                             const struct fota_arduino_dev_entry *e);
+/* Keeps what the visit identified (device, arduino row as written, open
+ * upgrade) for the device named key, with the generations the visit read
+ * before its rows (v->devgen_id says for which device; another: kept as a
+ * hint only). */
 void fota_arduino_cache_put(struct fota_arduino_visit *v, const char *key);
 /* Frees the loop's entries. */
 void fota_arduino_cache_free(struct fota_arduino_loop *al);
 
-/* arduino_served.c */
+/* arduino_batch.c */
 /* A body was sent whole: its ledger row and the device's tracking join
- * the batch (written when full). Any loop. */
+ * their batch. Any loop. */
 void fota_arduino_served_add(struct fota_arduino_ctx *ctx, const struct fota_arduino_download *row);
-/* Writes the batch now. Any thread; NULL-safe. */
+/* Reading a device's tracking from the store: between _lock and _unlock,
+ * no download joins or leaves the batch; _overlay then applies the
+ * device's download waiting in it (if any) to a, the row as read.
+ * _overlay_locked does the same for a row as stored that a cache holds
+ * (valid while the device's arduino generation is unchanged: writing the
+ * batch moves it). */
+void fota_arduino_served_lock(struct fota_arduino_ctx *ctx);
+void fota_arduino_served_overlay(struct fota_arduino_ctx *ctx, struct fota_arduino_device *a);
+void fota_arduino_served_unlock(struct fota_arduino_ctx *ctx);
+void fota_arduino_served_overlay_locked(struct fota_arduino_ctx *ctx, struct fota_arduino_device *a);
+/* Writes the downloads' batch now (hub DOWNLOADS_SYNC). Any thread; NULL-safe. */
 void fota_arduino_served_flush(struct fota_arduino_ctx *ctx);
-/* Writes the batch now if it holds a row of device_id; 1 if it did. */
-int fota_arduino_served_sync(struct fota_arduino_ctx *ctx, int64_t device_id);
+/* Writes the downloads' batch now if it holds a row of device_id (before
+ * its tracking is written by other means). Any thread. */
+void fota_arduino_served_sync(struct fota_arduino_ctx *ctx, int64_t device_id);
+/* Queues a device's report (written when the batch is full), unless it
+ * says nothing stored (the row as written, may be NULL) does not, its time
+ * less than quiet_s after the stored one (0: the same second), and the
+ * batch holds no row of the device. 1 when queued. Any loop. */
+int fota_arduino_report_add(struct fota_arduino_ctx *ctx, const struct fota_arduino_device *row,
+                            const struct fota_arduino_device *stored, int64_t quiet_s);
+/* Writes the reports' batch now if it holds a row of device_id (before
+ * its report is read); 1 if it did. Any thread. */
+int fota_arduino_report_sync_device(struct fota_arduino_ctx *ctx, int64_t device_id);
+/* Writes both batches now (before the API reads devices or counts, at
+ * stop). Any thread; NULL-safe. */
+void fota_arduino_report_sync(struct fota_arduino_ctx *ctx);
+/* Writes both batches now if they hold a row of device_id (before its
+ * rows are read without the batches). Any thread. */
+void fota_arduino_batch_sync(struct fota_arduino_ctx *ctx, int64_t device_id);
+/* Starts al's timer that writes the batches when due, on base. 0 or FOTA_ENOMEM. */
+int fota_arduino_batch_timer(struct fota_arduino_loop *al, struct event_base *base);
+/* Initialises and destroys ctx's batches (destroy writes what is left). */
+void fota_arduino_batch_init(struct fota_arduino_ctx *ctx);
+void fota_arduino_batch_destroy(struct fota_arduino_ctx *ctx);
 
+/* arduino_serve.c: the loop's blob descriptors closed (or left to their
+ * last body), at stop. */
+void fota_arduino_blobs_close(struct fota_arduino_loop *al);
 /* arduino_serve.c: the handler of /v1/arduino/KEY/FILE and
  * /v1/arduino/KEY/d/NAME/FILE (GET, HEAD), on every loop. */
 void fota_arduino_serve(struct fota_req *r);

@@ -27,17 +27,16 @@ static void arduino_stop(struct fota_server *srv, void *state)
     if (!ctx)
         return;
     fota_hub_unsubscribe(srv, FOTA_HUB_DOWNLOADS_SYNC, arduino_on_sync, ctx);
-    fota_arduino_report_sync(ctx);
     for (int i = 0; i < ctx->nloops; i++) {
         struct fota_arduino_loop *al = ctx->loops[i];
         if (al->flush_ev)
             event_free(al->flush_ev);
-        pthread_mutex_destroy(&al->batch_mu);
         fota_arduino_cache_free(al);
+        fota_arduino_blobs_close(al);
         free(al->visit);
         free(al);
     }
-    pthread_mutex_destroy(&ctx->served.mu);
+    fota_arduino_batch_destroy(ctx);
     free(ctx);
 }
 
@@ -48,7 +47,7 @@ static void arduino_loop_start(struct fota_server *srv, void *state, struct fota
     int i = fota_loop_index(loop);
     (void)srv;
     if (i > 0 && i < ctx->nloops &&
-        fota_arduino_report_timer(ctx->loops[i], fota_loop_base(loop)) != 0)
+        fota_arduino_batch_timer(ctx->loops[i], fota_loop_base(loop)) != 0)
         FOTA_ERROR("mod=arduino no check-in timer loop=%d", i);
 }
 
@@ -58,15 +57,14 @@ static int arduino_start(struct fota_server *srv, void **state)
     int rc;
 
     ctx->srv = srv;
-    pthread_mutex_init(&ctx->served.mu, NULL);
+    fota_arduino_batch_init(ctx);
     for (int i = 0; i < srv->nloops; i++) {
         ctx->loops[i] = fota_xcalloc(1, sizeof(struct fota_arduino_loop));
         ctx->loops[i]->ctx = ctx;
         ctx->loops[i]->visit = fota_xmalloc(sizeof(struct fota_arduino_visit));
-        pthread_mutex_init(&ctx->loops[i]->batch_mu, NULL);
         ctx->nloops = i + 1;
     }
-    if (fota_arduino_report_timer(ctx->loops[0], srv->base) != 0) {
+    if (fota_arduino_batch_timer(ctx->loops[0], srv->base) != 0) {
         arduino_stop(srv, ctx);
         return FOTA_ENOMEM;
     }

@@ -23,7 +23,7 @@ static int visit_load(struct fota_server *srv, int64_t device_id, struct fota_ar
     if (!v->ctx)
         return FOTA_ENOENT;
     v->now = fota_clock_wall_s();
-    fota_arduino_served_sync(v->ctx, device_id); /* its download counts as served */
+    fota_arduino_batch_sync(v->ctx, device_id); /* its download and reports, written */
     rc = st->ops->device_get(st, device_id, &v->device);
     if (rc == 0)
         rc = st->ops->arduino_device_get(st, device_id, &v->adev);

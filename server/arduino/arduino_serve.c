@@ -99,6 +99,103 @@ static void send_now(struct bufferevent *bev)
         bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
 }
 
+/* ---- blob descriptors (struct fota_arduino_blob_fd) */
+
+static void blob_drop(struct fota_arduino_blob_fd *b)
+{
+    if (b->fd >= 0)
+        close(b->fd);
+    free(b);
+}
+
+/* After a catalog write: close what no body reads. */
+static void blob_sweep(struct fota_arduino_loop *al, uint64_t gen)
+{
+    al->blob_swept = gen;
+    for (unsigned i = 0; i < FOTA_ARDUINO_BLOB_SLOTS; i++) {
+        struct fota_arduino_blob_fd *b = al->blobs[i];
+        if (b && b->refs == 0 && b->gen != gen) {
+            blob_drop(b);
+            al->blobs[i] = NULL;
+        }
+    }
+}
+
+void fota_arduino_blobs_close(struct fota_arduino_loop *al)
+{
+    for (unsigned i = 0; i < FOTA_ARDUINO_BLOB_SLOTS; i++) {
+        struct fota_arduino_blob_fd *b = al->blobs[i];
+        if (b && b->refs == 0)
+            blob_drop(b);
+        else if (b)
+            b->orphan = 1;
+        al->blobs[i] = NULL;
+    }
+}
+
+/* A body that read the entry is gone (sent or dropped with its connection). */
+static void blob_release(const struct evbuffer_file_segment *seg, int flags, void *arg)
+{
+    struct fota_arduino_blob_fd *b = arg;
+    (void)seg;
+    (void)flags;
+    if (--b->refs == 0 && b->orphan)
+        blob_drop(b);
+}
+
+/* The loop's entry of file f, opened if needed; NULL when the blob is
+ * missing or not the size the release says. */
+static struct fota_arduino_blob_fd *blob_get(struct fota_arduino_loop *al, uint64_t gen,
+                                             const struct fota_arduino_rel_file *f)
+{
+    unsigned h = 2166136261u, slot;
+    struct fota_arduino_blob_fd *b;
+    int fd = -1;
+    int64_t size = 0;
+
+    for (const char *c = f->sha256; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    slot = h % FOTA_ARDUINO_BLOB_SLOTS;
+    if (gen != al->blob_swept)
+        blob_sweep(al, gen);
+    b = al->blobs[slot];
+    if (b && b->gen == gen && strcmp(b->sha256, f->sha256) == 0)
+        return b;
+    if (fota_blob_open(al->ctx->srv->blobs, f->sha256, &fd, &size) < 0 || size != f->size) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    if (b && b->refs > 0)
+        b->orphan = 1; /* its bodies free it; the slot takes the new one */
+    else if (b)
+        blob_drop(b);
+    b = fota_xcalloc(1, sizeof *b);
+    b->gen = gen;
+    b->fd = fd;
+    b->size = size;
+    fota_str_copy(b->sha256, sizeof b->sha256, f->sha256);
+    al->blobs[slot] = b;
+    return b;
+}
+
+/* Adds the whole blob to out as a sendfile segment that holds a reference
+ * to its entry. 0, or -1 (nothing added). */
+static int blob_add(struct evbuffer *out, struct fota_arduino_blob_fd *b)
+{
+    struct evbuffer_file_segment *seg =
+        evbuffer_file_segment_new(b->fd, 0, b->size, EVBUF_FS_DISABLE_LOCKING);
+    int rc;
+
+    if (!seg)
+        return -1;
+    b->refs++;
+    evbuffer_file_segment_add_cleanup_cb(seg, blob_release, b);
+    rc = evbuffer_add_file_segment(out, seg, 0, b->size);
+    evbuffer_file_segment_free(seg); /* the buffer's reference keeps it */
+    return rc;
+}
+
 /* 304 in one segment with the FIN: the header waits behind TCP_CORK, is
  * written in this loop pass, and evhttp's shutdown after it sends both at
  * once (the device, and the loopback of a benchmark, handle one packet
@@ -120,10 +217,10 @@ static void send_304(struct fota_req *r)
 }
 
 /* 200 with the stored file: Content-Length of the whole file, the body
- * (sendfile: the file segment goes straight into the connection's output,
- * whose socket it drains to; an evbuffer of its own would map the file and
- * copy it with writev), or only its first a->send bytes when the device
- * refuses it. */
+ * (sendfile from the loop's open descriptor: the file segment goes straight
+ * into the connection's output, whose socket it drains to; an evbuffer of
+ * its own would map the file and copy it with writev), or only its first
+ * a->send bytes when the device refuses it. */
 static void send_image(struct fota_arduino_loop *al, struct fota_req *r,
                        struct fota_arduino_visit *v, const struct fota_arduino_answer *a)
 {
@@ -131,29 +228,25 @@ static void send_image(struct fota_arduino_loop *al, struct fota_req *r,
     struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    struct fota_arduino_blob_fd *b = blob_get(al, v->gen, f);
     struct evbuffer *head = NULL;
     size_t sent = 0;
     int whole = 0;
-    int64_t size = 0;
-    int fd = -1, rc;
     char hv[32];
 
-    rc = fota_blob_open(v->ctx->srv->blobs, f->sha256, &fd, &size);
-    if (rc < 0 || size != f->size) {
-        if (fd >= 0)
-            close(fd);
+    if (!b) {
         fota_reply_error(r, 500, "file %s of release %s is missing or damaged in the blob store",
                          fota_arduino_kind_name((enum fota_arduino_kind)a->file), v->rel.version);
         return;
     }
     evhttp_add_header(oh, "Content-Type", "application/octet-stream");
-    snprintf(hv, sizeof hv, "%" PRId64, size);
+    snprintf(hv, sizeof hv, "%" PRId64, b->size);
     evhttp_add_header(oh, "Content-Length", hv);
     if (md5_hex_ok(f->facts.md5))
         evhttp_add_header(oh, "x-MD5", f->facts.md5);
-    if (!r->head && a->send > 0 && a->send < size) {
+    if (!r->head && a->send > 0 && a->send < b->size) {
         uint8_t buf[FOTA_ARDUINO_HEAD_LEN];
-        ssize_t got = pread(fd, buf, (size_t)a->send, 0);
+        ssize_t got = pread(b->fd, buf, (size_t)a->send, 0);
         head = evbuffer_new();
         if (got > 0)
             evbuffer_add(head, buf, (size_t)got);
@@ -162,12 +255,12 @@ static void send_image(struct fota_arduino_loop *al, struct fota_req *r,
         struct fota_arduino_pending p = {0};
         int one = 1;
         whole = 1;
-        sent = (size_t)size;
+        sent = (size_t)b->size;
         p.product_id = v->product.id;
         p.device_id = v->device.id;
         p.file_id = f->file_id;
         p.rom_id = v->rel.rom_id;
-        p.bytes = size;
+        p.bytes = b->size;
         p.cmd_id = v->cmd_id;
         fota_str_copy(p.version, sizeof p.version, v->rel.version);
         fota_str_copy(p.md5_before, sizeof p.md5_before, v->h.sketch_md5);
@@ -180,7 +273,7 @@ static void send_image(struct fota_arduino_loop *al, struct fota_req *r,
     FOTA_INFO("arduino download req=%" PRIu64 " method=%s dev=%lld product=%lld version=%s "
               "file=%s status=200 size=%" PRId64 " sent=%zu verdict=%d peer=%s loop=%d",
               r->id, r->head ? "HEAD" : "GET", (long long)v->device.id, (long long)v->product.id,
-              v->rel.version, fota_arduino_kind_name((enum fota_arduino_kind)a->file), size,
+              v->rel.version, fota_arduino_kind_name((enum fota_arduino_kind)a->file), b->size,
               sent, a->verdict, r->peer ? r->peer : "-", fota_loop_index(r->loop));
     evhttp_send_reply_start(r->ev, 200, "OK");
     if (head) {
@@ -190,17 +283,13 @@ static void send_image(struct fota_arduino_loop *al, struct fota_req *r,
         /* libevent writes 16 KiB per loop pass by default: let sendfile move
          * the image in as few calls as the socket buffer allows */
         bufferevent_set_max_single_write(bev, 1 << 20);
-        if (evbuffer_add_file(bufferevent_get_output(bev), fd, 0, size) == 0) {
-            fd = -1; /* the buffer owns it */
-        } else {
+        if (blob_add(bufferevent_get_output(bev), b) != 0) {
             /* the connection closes short (the device sees error 6): no download */
             pending_drop(al, r->ev);
             evhttp_request_set_on_complete_cb(r->ev, NULL, NULL);
             whole = 0;
         }
     }
-    if (fd >= 0)
-        close(fd);
     evhttp_send_reply_end(r->ev);
     if (whole)
         send_now(bev);

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
 
 #include "arduino_img.h"
 #include "arduino_int.h"
@@ -167,83 +166,6 @@ int fota_arduino_rel_get(struct fota_arduino_visit *v, const char *version,
     return 0;
 }
 
-/* ---- the report batch */
-
-void fota_arduino_report_flush(struct fota_arduino_loop *al)
-{
-    struct fota_store *st = al->ctx->srv->store;
-
-    pthread_mutex_lock(&al->batch_mu);
-    if (al->nbatch && st->ops->arduino_device_report(st, al->batch, al->nbatch) != 0)
-        FOTA_WARN("arduino check-ins not stored rows=%zu", al->nbatch);
-    al->nbatch = 0;
-    pthread_mutex_unlock(&al->batch_mu);
-}
-
-/* 1 when a report row says nothing the stored one does not: the same
- * x-ESP8266-* facts, and a check-in time less than quiet_s later (at least
- * the same second). */
-static int report_same(const struct fota_arduino_device *a, const struct fota_arduino_device *b,
-                       int64_t quiet_s)
-{
-    int64_t later = a->last_checkin - b->last_checkin;
-    return (later == 0 || (later > 0 && later < quiet_s)) && a->chip_id == b->chip_id &&
-           a->free_space == b->free_space && a->sketch_size == b->sketch_size &&
-           a->chip_size == b->chip_size && strcmp(a->sta_mac, b->sta_mac) == 0 &&
-           strcmp(a->ap_mac, b->ap_mac) == 0 && strcmp(a->sketch_md5, b->sketch_md5) == 0 &&
-           strcmp(a->sdk_version, b->sdk_version) == 0 && strcmp(a->version, b->version) == 0 &&
-           strcmp(a->mode, b->mode) == 0;
-}
-
-int fota_arduino_report_add(struct fota_arduino_loop *al, const struct fota_arduino_device *row,
-                            const struct fota_arduino_device *stored, int64_t quiet_s)
-{
-    size_t i;
-
-    pthread_mutex_lock(&al->batch_mu);
-    for (i = 0; i < al->nbatch && al->batch[i].device_id != row->device_id; i++)
-        ;
-    /* Its row is stored already (and none of this loop's waits to overwrite it). */
-    if (i == al->nbatch && stored && report_same(row, stored, quiet_s)) {
-        pthread_mutex_unlock(&al->batch_mu);
-        return 0;
-    }
-    al->batch[i] = *row;
-    if (i == al->nbatch)
-        al->nbatch++;
-    int full = al->nbatch == FOTA_ARDUINO_BATCH_MAX;
-    pthread_mutex_unlock(&al->batch_mu);
-    if (full)
-        fota_arduino_report_flush(al);
-    return 1;
-}
-
-void fota_arduino_report_sync(struct fota_arduino_ctx *ctx)
-{
-    fota_arduino_served_flush(ctx);
-    for (int i = 0; ctx && i < ctx->nloops; i++)
-        fota_arduino_report_flush(ctx->loops[i]);
-}
-
-static void flush_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct fota_arduino_loop *al = arg;
-    (void)fd;
-    (void)what;
-    fota_arduino_served_flush(al->ctx);
-    fota_arduino_report_flush(al);
-}
-
-int fota_arduino_report_timer(struct fota_arduino_loop *al, struct event_base *base)
-{
-    static const struct timeval every = {FOTA_ARDUINO_BATCH_MS / 1000,
-                                         (FOTA_ARDUINO_BATCH_MS % 1000) * 1000};
-    al->flush_ev = event_new(base, -1, EV_PERSIST, flush_tick, al);
-    if (!al->flush_ev || event_add(al->flush_ev, &every) != 0)
-        return FOTA_ENOMEM;
-    return 0;
-}
-
 /* The sketch MD5s of rel's full (minimal = 0) or minimal image, or NULL. */
 static const char (*image_md5s(const struct fota_arduino_rel *rel, int minimal))[FOTA_ARDUINO_MD5_TEXT]
 {
@@ -359,6 +281,7 @@ static void track_clear(struct fota_arduino_visit *v)
     v->adev.target_rom_id = 0;
     v->adev.served_at = 0;
     v->adev.served_md5[0] = '\0';
+    fota_arduino_served_sync(v->ctx, v->device.id); /* a waiting download must not undo it */
     if (st->ops->arduino_device_track(st, &v->adev) != 0)
         FOTA_WARN("arduino tracking not stored dev=%lld", (long long)v->device.id);
 }
@@ -473,20 +396,78 @@ static void report(struct fota_arduino_visit *v)
     struct fota_arduino_device row;
     int64_t quiet_s = 0;
 
-    /* A device that polls with nothing new, neither offered nor served an
-     * upgrade: its check-in time is written at most every quiet_s seconds
-     * (an eighth of checkin_interval, at most FOTA_ARDUINO_QUIET_S), the
-     * precision that "online" needs; a fleet of current devices polling
-     * back to back writes a few rows a second, not one per device and
-     * second on every loop. Any other check-in is written within a second. */
-    if (v->open_known && !v->open_cmd_id && !v->adev.target[0]) {
+    /* A device that polls with nothing new and no upgrade offered (an open
+     * command, whose rollout compares check-in times with its offer): its
+     * check-in time is written at most every quiet_s seconds (an eighth of
+     * checkin_interval, at most FOTA_ARDUINO_QUIET_S), the precision that
+     * "online" and a rollout's health time need; a fleet polling back to
+     * back writes a few rows a second, not one per device and second on
+     * every loop. Any other check-in is written within a second. */
+    if (v->open_known && !v->open_cmd_id) {
         quiet_s = v->ap.checkin_interval / 8;
         quiet_s = quiet_s > FOTA_ARDUINO_QUIET_S ? FOTA_ARDUINO_QUIET_S : quiet_s;
     }
     report_row(v, &row);
     /* v->adev stays the row as stored (the cache keeps what was written) */
-    if (fota_arduino_report_add(v->al, &row, &v->adev, quiet_s))
+    if (fota_arduino_report_add(v->ctx, &row, &v->adev, quiet_s))
         v->adev = row;
+}
+
+/* The device's open sys_upgrade into v->open_* (open_known unless the store failed). */
+static void open_read(struct fota_arduino_visit *v)
+{
+    int rc = fota_arduino_open_upgrade(v->ctx->srv->store, v->device.id, &v->open_cmd_id,
+                                       v->open_version, sizeof v->open_version);
+    v->open_known = rc == 0 || rc == FOTA_ENOENT;
+    if (rc == FOTA_ENOENT)
+        v->open_cmd_id = 0;
+}
+
+/* The device of cache entry e, its parts read again where their generation
+ * moved: 1 when it is identified so, 0 when the whole lookup must run (the
+ * entry's catalog generation is not this visit's, or a row is gone), or a
+ * negative FOTA_E* when the store fails. */
+static int identify_cached(struct fota_arduino_visit *v, const struct fota_arduino_dev_entry *e,
+                           int *silent)
+{
+    struct fota_store *st = v->ctx->srv->store;
+    int64_t id = e->device.id;
+    int fresh_adev, rc;
+
+    if (!v->gen || e->gen != v->gen || id <= 0)
+        return 0;
+    v->devgen_id = id;
+    v->devgen = fota_store_device_generation(st, id);
+    v->agen = fota_store_arduino_generation(st, id);
+    fresh_adev = e->agen == v->agen && fota_arduino_cache_fresh(v, e);
+    if (fresh_adev) {
+        v->adev = e->adev; /* as stored: its download waiting since, read through */
+        fota_arduino_served_overlay_locked(v->ctx, &v->adev);
+    } else {
+        /* its waiting report written first; its waiting download read through */
+        fota_arduino_report_sync_device(v->ctx, id);
+        fota_arduino_served_lock(v->ctx);
+        v->agen = fota_store_arduino_generation(st, id);
+        rc = st->ops->arduino_device_get(st, id, &v->adev);
+        if (rc == 0)
+            fota_arduino_served_overlay(v->ctx, &v->adev);
+        fota_arduino_served_unlock(v->ctx);
+        if (rc)
+            return rc == FOTA_ENOENT ? 0 : rc;
+        *silent = v->adev.last_checkin <= 0 || v->now - v->adev.last_checkin >= v->ap.checkin_interval;
+    }
+    if (e->devgen == v->devgen) {
+        v->device = e->device;
+        v->open_known = 1;
+        v->open_cmd_id = e->cmd_id;
+        fota_str_copy(v->open_version, sizeof v->open_version, e->cmd_version);
+    } else {
+        rc = st->ops->device_get(st, id, &v->device);
+        if (rc)
+            return rc == FOTA_ENOENT ? 0 : rc;
+        open_read(v);
+    }
+    return 1;
 }
 
 int fota_arduino_identify(struct fota_arduino_visit *v)
@@ -495,7 +476,9 @@ int fota_arduino_identify(struct fota_arduino_visit *v)
     char *mac = v->devkey;
     const char *by_mac = NULL, *by_name = NULL;
     struct fota_arduino_device row;
-    int rc;
+    struct fota_arduino_dev_entry *e;
+    int rc, silent = 0;
+    int64_t hint;
 
     if (fota_arduino_hdrs_is_device(&v->h)) {
         mac_text(v->h.sta_mac, mac);
@@ -508,15 +491,30 @@ int fota_arduino_identify(struct fota_arduino_visit *v)
     } else {
         return 0; /* anonymous */
     }
-    if (fota_arduino_cache_get(v, v->devkey)) {
-        judge(v);
-        report(v);
-        return 0;
-    }
+    e = fota_arduino_cache_find(v, v->devkey);
+    rc = e ? identify_cached(v, e, &silent) : 0;
+    if (rc < 0)
+        return rc;
+    if (rc > 0)
+        goto known;
+    /* The whole lookup, for the device the cache last knew (its waiting
+     * report written first, its generations read before its rows, its
+     * waiting download read through), else for the one found (its report
+     * written, read again; the generations vouch for nothing: devgen_id
+     * says so). */
+    hint = e ? e->device.id : 0;
+    fota_arduino_report_sync_device(v->ctx, hint);
+    fota_arduino_served_lock(v->ctx);
+    v->devgen_id = hint;
+    v->devgen = hint ? fota_store_device_generation(st, hint) : 0;
+    v->agen = hint ? fota_store_arduino_generation(st, hint) : 0;
     rc = st->ops->arduino_device_find(st, v->product.id, by_mac, by_name, &v->adev);
-    /* a download of the device's waits in the batch: written first, then read */
-    if (rc == 0 && fota_arduino_served_sync(v->ctx, v->adev.device_id))
+    if (rc == 0 && v->adev.device_id != hint &&
+        fota_arduino_report_sync_device(v->ctx, v->adev.device_id))
         rc = st->ops->arduino_device_find(st, v->product.id, by_mac, by_name, &v->adev);
+    if (rc == 0)
+        fota_arduino_served_overlay(v->ctx, &v->adev);
+    fota_arduino_served_unlock(v->ctx);
     if (rc == FOTA_ENOENT) {
         struct fota_device d = {0};
         d.product_id = v->product.id;
@@ -544,12 +542,10 @@ int fota_arduino_identify(struct fota_arduino_visit *v)
     rc = st->ops->device_get(st, v->adev.device_id, &v->device);
     if (rc)
         return rc;
-    rc = fota_arduino_open_upgrade(st, v->device.id, &v->open_cmd_id, v->open_version,
-                                   sizeof v->open_version);
-    v->open_known = rc == 0 || rc == FOTA_ENOENT;
-    if (rc == FOTA_ENOENT)
-        v->open_cmd_id = 0;
-    if (v->adev.last_checkin <= 0 || v->now - v->adev.last_checkin >= v->ap.checkin_interval)
+    open_read(v);
+    silent = v->adev.last_checkin <= 0 || v->now - v->adev.last_checkin >= v->ap.checkin_interval;
+known:
+    if (silent)
         online_post(v->ctx->srv, v->device.id, v->product.id); /* back after a silence */
     judge(v);
     report(v);
@@ -560,6 +556,7 @@ int fota_arduino_identify(struct fota_arduino_visit *v)
 static void track_write(struct fota_arduino_visit *v)
 {
     struct fota_store *st = v->ctx->srv->store;
+    fota_arduino_served_sync(v->ctx, v->device.id); /* a waiting download must not undo it */
     if (st->ops->arduino_device_track(st, &v->adev) != 0)
         FOTA_WARN("arduino tracking not stored dev=%lld", (long long)v->device.id);
 }

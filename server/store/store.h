@@ -773,15 +773,17 @@ struct fota_store {
     uint64_t generation;
     /* Device generations, for caches of one device's state: the slot of a
      * device (fota_store_device_generation) grows, before the op returns,
-     * after every op that wrote its row (device_update), its commands (any
-     * op: create, update, cancel, replace) or its arduino tracking and MQTT
-     * fields (arduino_device_track, _mqtt, _served). Reports, presence and
-     * ledgers leave it. Devices whose ids are
+     * after every op that wrote its row (device_update; presence aside) or
+     * its commands (any op: create, update, cancel, replace); its arduino
+     * slot (fota_store_arduino_generation) after every write of its arduino
+     * tracking and MQTT fields (arduino_device_track, _mqtt, _served).
+     * Reports, presence and ledgers leave both. Devices whose ids are
      * FOTA_STORE_DEVICE_SLOTS apart share a slot (a refill too many, never a
-     * wrong answer). A cache reads the slot before it reads the device's
-     * rows and holds them while the slot and the catalog generation stay as
-     * they were. */
+     * wrong answer). A cache reads a slot before it reads the rows it covers
+     * and holds them while the slot and the catalog generation stay as they
+     * were. */
     uint64_t device_generation[FOTA_STORE_DEVICE_SLOTS];
+    uint64_t arduino_generation[FOTA_STORE_DEVICE_SLOTS];
     /* The disk reserve (reserve.h) that a removal an admin asked for
      * (rom_delete, device_delete, product_delete, key_delete_for_device)
      * gives back when it finds the disk full, to retry once; NULL for none.
@@ -806,12 +808,24 @@ static inline uint64_t fota_store_device_generation(const struct fota_store *s, 
                            __ATOMIC_ACQUIRE);
 }
 
-/* Moves the device's generation: a backend after writing its state, or a
- * writer that holds a write of it in a batch of its own (the batch then
- * answers for the device until it is written). */
+static inline uint64_t fota_store_arduino_generation(const struct fota_store *s, int64_t device_id)
+{
+    return __atomic_load_n(&s->arduino_generation[(uint64_t)device_id % FOTA_STORE_DEVICE_SLOTS],
+                           __ATOMIC_ACQUIRE);
+}
+
+/* Move a device's generation or its arduino one: a backend after writing
+ * its state, or a writer that holds a write of it in a batch of its own
+ * (the batch then answers for the device until it is written). */
 static inline void fota_store_device_touch(struct fota_store *s, int64_t device_id)
 {
     __atomic_add_fetch(&s->device_generation[(uint64_t)device_id % FOTA_STORE_DEVICE_SLOTS], 1,
+                       __ATOMIC_RELEASE);
+}
+
+static inline void fota_store_arduino_touch(struct fota_store *s, int64_t device_id)
+{
+    __atomic_add_fetch(&s->arduino_generation[(uint64_t)device_id % FOTA_STORE_DEVICE_SLOTS], 1,
                        __ATOMIC_RELEASE);
 }
 

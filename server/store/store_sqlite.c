@@ -409,16 +409,24 @@ static int pragma(struct sql_store *q, const char *sql, const char *want, char *
 
 /* Device generations (store.h) move from inside SQLite: this connection's
  * temporary triggers call fota_device_touched(device id) for every row of a
- * device's commands written, every write of its row other than presence,
- * and every write of its arduino tracking or MQTT fields, whichever op
- * wrote it (ops added later included). Reports and presence leave them: the
- * column lists name what a cached check-in depends on. The triggers run
- * inside the op, under the store's mutex, before it returns. */
+ * device's commands written and every write of its row other than
+ * presence, and fota_arduino_touched(device id) for every write of its
+ * arduino tracking or MQTT fields, whichever op wrote them (ops added later
+ * included). Reports and presence leave them: the column lists name what a
+ * cached check-in depends on. The triggers run inside the op, under the
+ * store's mutex, before it returns. */
 static void device_touched(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     struct sql_store *q = sqlite3_user_data(ctx);
     (void)argc;
     fota_store_device_touch(&q->base, sqlite3_value_int64(argv[0]));
+}
+
+static void arduino_touched(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct sql_store *q = sqlite3_user_data(ctx);
+    (void)argc;
+    fota_store_arduino_touch(&q->base, sqlite3_value_int64(argv[0]));
 }
 
 static const char DEVICE_TRIGGERS[] =
@@ -432,16 +440,19 @@ static const char DEVICE_TRIGGERS[] =
     " rom_version, running_slot, key_generation ON devices"
     " BEGIN SELECT fota_device_touched(NEW.id); END;"
     "CREATE TEMP TRIGGER devgen_arduino_insert AFTER INSERT ON arduino_devices"
-    " BEGIN SELECT fota_device_touched(NEW.device_id); END;"
+    " BEGIN SELECT fota_arduino_touched(NEW.device_id); END;"
     "CREATE TEMP TRIGGER devgen_arduino_update AFTER UPDATE OF target, target_rom_id, served_at,"
     " served_md5, pin_version, pin_current, mqtt_topic, mqtt_lwt, mqtt_version, mqtt_seen"
-    " ON arduino_devices BEGIN SELECT fota_device_touched(NEW.device_id); END;";
+    " ON arduino_devices BEGIN SELECT fota_arduino_touched(NEW.device_id); END;";
 
 static int device_triggers(struct sql_store *q, char *err, size_t errlen)
 {
     char *msg = NULL;
     int rc = sqlite3_create_function_v2(q->db, "fota_device_touched", 1, SQLITE_UTF8, q,
                                         device_touched, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function_v2(q->db, "fota_arduino_touched", 1, SQLITE_UTF8, q,
+                                        arduino_touched, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(q->db, DEVICE_TRIGGERS, NULL, NULL, &msg);
     if (rc != SQLITE_OK)

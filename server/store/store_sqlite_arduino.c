@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "fota_str.h"
 #include "store_sqlite_int.h"
+#include "xmalloc.h"
 
 #define Q(s) fota_store_sqlite_cast(s)
 #define STMT(k, sql) fota_store_sqlite_stmt(q, SQ_ARDUINO0 + (k), (sql))
@@ -468,10 +469,17 @@ int fota_store_sqlite_arduino_device_mqtt(struct fota_store *s, const struct fot
     return fota_store_sqlite_unlock(q, device_upsert(q, st, "arduino_device_mqtt"));
 }
 
+/* A batch's sums for one file (arduino_device_served). */
+struct file_sum {
+    int64_t file_id, bytes, completed;
+};
+
 int fota_store_sqlite_arduino_device_served(struct fota_store *s,
                                             const struct fota_arduino_download *rows, size_t n)
 {
     struct sql_store *q = Q(s);
+    struct file_sum *sums;
+    size_t nsums = 0;
     sqlite3_stmt *st;
     int rc;
 
@@ -480,18 +488,29 @@ int fota_store_sqlite_arduino_device_served(struct fota_store *s,
             return FOTA_EINVAL;
     if (n == 0)
         return 0;
+    sums = fota_xcalloc(n, sizeof *sums);
     fota_store_sqlite_lock(q);
     q->hot = 1; /* device traffic: caches do not depend on it (store.h) */
     rc = fota_store_sqlite_begin(q, 0);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const struct fota_arduino_download *w = &rows[i];
+        size_t k;
         /* a file deleted meanwhile: its row is skipped, the others stay */
-        rc = fota_store_sqlite_ledger_add(q, w->device_id, w->file_id, w->bytes, w->completed);
+        rc = fota_store_sqlite_ledger_row(q, w->device_id, w->file_id, w->bytes, w->completed);
         if (rc == FOTA_ENOENT) {
             rc = 0;
             continue;
         }
-        if (rc || w->device_id <= 0)
+        if (rc)
+            break;
+        /* the file's count and activity once per batch, not once per row */
+        for (k = 0; k < nsums && sums[k].file_id != w->file_id; k++)
+            ;
+        if (k == nsums)
+            sums[nsums++].file_id = w->file_id;
+        sums[k].bytes += w->bytes;
+        sums[k].completed += w->completed;
+        if (w->device_id <= 0)
             continue;
         /* skips a device deleted meanwhile: INSERT ... SELECT finds no row */
         st = STMT(A_SERVED,
@@ -509,6 +528,9 @@ int fota_store_sqlite_arduino_device_served(struct fota_store *s,
         }
         rc = fota_store_sqlite_exec(q, st, "arduino_device_served", NULL);
     }
+    for (size_t k = 0; rc == 0 && k < nsums; k++)
+        rc = fota_store_sqlite_ledger_file(q, sums[k].file_id, sums[k].bytes, sums[k].completed);
     rc = fota_store_sqlite_finish(q, rc);
+    free(sums);
     return fota_store_sqlite_unlock(q, rc);
 }

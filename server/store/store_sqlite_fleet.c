@@ -334,30 +334,35 @@ int fota_store_sqlite_message_list(struct fota_store *s, const struct fota_messa
 
 /* ---- download ledger and transfers ------------------------------------- */
 
-int fota_store_sqlite_ledger_add(struct sql_store *q, int64_t device_id, int64_t file_id,
+int fota_store_sqlite_ledger_row(struct sql_store *q, int64_t device_id, int64_t file_id,
                                  int64_t bytes, int completed)
 {
-    sqlite3_stmt *st;
-    int rc;
-
     /* INSERT ... ON CONFLICT DO UPDATE: same syntax in PostgreSQL */
-    st = STMT(SQ_DL_UPSERT,
-              "INSERT INTO downloads (device_id, file_id, bytes, completions) VALUES (?, ?, ?, ?)"
-              " ON CONFLICT (device_id, file_id) DO UPDATE SET"
-              " bytes = downloads.bytes + excluded.bytes,"
-              " completions = downloads.completions + excluded.completions");
+    sqlite3_stmt *st = STMT(SQ_DL_UPSERT,
+                            "INSERT INTO downloads (device_id, file_id, bytes, completions)"
+                            " VALUES (?, ?, ?, ?) ON CONFLICT (device_id, file_id) DO UPDATE SET"
+                            " bytes = downloads.bytes + excluded.bytes,"
+                            " completions = downloads.completions + excluded.completions");
     if (st) {
         sqlite3_bind_int64(st, 1, device_id);
         sqlite3_bind_int64(st, 2, file_id);
         sqlite3_bind_int64(st, 3, bytes);
         sqlite3_bind_int(st, 4, completed);
     }
-    rc = fota_store_sqlite_exec(q, st, "download_add", NULL);
-    if (rc == 0 && completed) {
+    return fota_store_sqlite_exec(q, st, "download_add", NULL);
+}
+
+int fota_store_sqlite_ledger_file(struct sql_store *q, int64_t file_id, int64_t bytes,
+                                  int64_t completed)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    if (completed) {
         st = STMT(SQ_DL_COUNT_FILE,
                   "UPDATE rom_files SET download_count = download_count + ? WHERE id = ?");
         if (st) {
-            sqlite3_bind_int(st, 1, completed);
+            sqlite3_bind_int64(st, 1, completed);
             sqlite3_bind_int64(st, 2, file_id);
         }
         rc = fota_store_sqlite_exec(q, st, "download_add", NULL);
@@ -365,6 +370,13 @@ int fota_store_sqlite_ledger_add(struct sql_store *q, int64_t device_id, int64_t
     if (rc == 0 && (completed || bytes))
         rc = fota_store_sqlite_activity_download(q, file_id, bytes, completed);
     return rc;
+}
+
+int fota_store_sqlite_ledger_add(struct sql_store *q, int64_t device_id, int64_t file_id,
+                                 int64_t bytes, int completed)
+{
+    int rc = fota_store_sqlite_ledger_row(q, device_id, file_id, bytes, completed);
+    return rc ? rc : fota_store_sqlite_ledger_file(q, file_id, bytes, completed);
 }
 
 int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,

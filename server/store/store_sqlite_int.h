@@ -94,9 +94,15 @@ int fota_store_sqlite_exec_tx(struct sql_store *q, sqlite3_stmt *st, int durable
                               int64_t *first);
 
 /* One download ledger row (download_add's statements) inside the open
- * transaction: FOTA_ENOENT for an unknown file id. */
+ * transaction: FOTA_ENOENT for an unknown file id. It is the device's row
+ * (_row: FOTA_ENOENT for an unknown file) and the file's counts and
+ * activity (_file: sums of several rows of one file in one go). */
 int fota_store_sqlite_ledger_add(struct sql_store *q, int64_t device_id, int64_t file_id,
                                  int64_t bytes, int completed);
+int fota_store_sqlite_ledger_row(struct sql_store *q, int64_t device_id, int64_t file_id,
+                                 int64_t bytes, int completed);
+int fota_store_sqlite_ledger_file(struct sql_store *q, int64_t file_id, int64_t bytes,
+                                  int64_t completed);
 
 /* Fills one row struct from the current row of a statement. */
 typedef void (*fota_store_sqlite_reader)(sqlite3_stmt *st, void *row);

@@ -358,7 +358,8 @@ static void test_arduino_mqtt_pin(void **state)
 /* Completed downloads in one call: each row's ledger and, for a device,
  * its served tracking (pins and report untouched); rows of unknown files
  * and devices skipped. Device traffic: the catalog generation stays, each
- * device's moves, as do tracking and MQTT writes; reports leave it. */
+ * device's arduino generation moves, as with tracking and MQTT writes;
+ * reports leave both of a device's generations. */
 static void test_arduino_served(void **state)
 {
     struct fota_store *s = store_of(state);
@@ -366,7 +367,7 @@ static void test_arduino_served(void **state)
     struct fota_arduino_device a = adev("DE:BA:7A:B1:E0:42"), g;
     struct fota_arduino_download w[5];
     struct fota_rom r;
-    uint64_t gen, dg, dapi;
+    uint64_t gen, dg, ag, dapi;
 
     mk_rom(s, pid, "2.0.0");
     assert_int_equal(s->ops->rom_get(s, pid, "2.0.0", &r), 0);
@@ -376,15 +377,19 @@ static void test_arduino_served(void **state)
     g = a;
     snprintf(g.pin_version, sizeof g.pin_version, "1.0.0");
     snprintf(g.pin_current, sizeof g.pin_current, "0.9.0");
+    /* tracking and MQTT move the device's arduino generation, not its own */
+    ag = fota_store_arduino_generation(s, id);
     dg = fota_store_device_generation(s, id);
     assert_int_equal(s->ops->arduino_device_track(s, &g), 0);
-    assert_true(fota_store_device_generation(s, id) > dg);
-    dg = fota_store_device_generation(s, id);
+    assert_true(fota_store_arduino_generation(s, id) > ag);
+    ag = fota_store_arduino_generation(s, id);
     assert_int_equal(s->ops->arduino_device_mqtt(s, &g), 0);
-    assert_true(fota_store_device_generation(s, id) > dg);
-    dg = fota_store_device_generation(s, id);
+    assert_true(fota_store_arduino_generation(s, id) > ag);
+    assert_true(fota_store_device_generation(s, id) == dg);
+    ag = fota_store_arduino_generation(s, id);
     a.last_checkin++;
     assert_int_equal(s->ops->arduino_device_report(s, &a, 1), 0);
+    assert_true(fota_store_arduino_generation(s, id) == ag);
     assert_true(fota_store_device_generation(s, id) == dg);
 
     memset(w, 0, sizeof w);
@@ -403,13 +408,13 @@ static void test_arduino_served(void **state)
     w[4] = w[0];
     w[4].device_id = api;                                            /* its row is made */
     gen = fota_store_generation(s);
-    dg = fota_store_device_generation(s, id);
-    dapi = fota_store_device_generation(s, api);
+    ag = fota_store_arduino_generation(s, id);
+    dapi = fota_store_arduino_generation(s, api);
     assert_int_equal(s->ops->arduino_device_served(s, w, 5), 0);
     assert_int_equal(s->ops->arduino_device_served(s, w, 0), 0);
     assert_int_equal(fota_store_generation(s), gen);
-    assert_true(fota_store_device_generation(s, id) > dg);
-    assert_true(fota_store_device_generation(s, api) > dapi);
+    assert_true(fota_store_arduino_generation(s, id) > ag);
+    assert_true(fota_store_arduino_generation(s, api) > dapi);
 
     assert_int_equal(s->ops->arduino_device_get(s, id, &g), 0);
     assert_string_equal(g.target, "2.0.0");
