@@ -64,7 +64,9 @@ static void served_write(struct fota_arduino_ctx *ctx, int force, int64_t device
     if (go) {
         b->fill = b->out;
         b->out = rs;
-        __atomic_store_n(&b->n, 0, __ATOMIC_RELAXED);
+        /* nout before n: who sees n emptied sees the rows being written */
+        __atomic_store_n(&b->nout, rs->n, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->n, 0, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&b->mu);
     if (go) {
@@ -74,6 +76,8 @@ static void served_write(struct fota_arduino_ctx *ctx, int force, int64_t device
         pthread_mutex_lock(&b->mu);
         memset(rs->index, 0, sizeof rs->index);
         rs->n = 0;
+        /* after the store moved the devices' generations */
+        __atomic_store_n(&b->nout, 0, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&b->mu);
     }
     pthread_mutex_unlock(&b->write_mu);
@@ -108,7 +112,7 @@ void fota_arduino_served_add(struct fota_arduino_ctx *ctx, const struct fota_ard
             rs->rows[rs->n] = *row;
             *slot = (uint16_t)(rs->n + 1);
             rs->n++;
-            __atomic_store_n(&b->n, rs->n, __ATOMIC_RELAXED);
+            __atomic_store_n(&b->n, rs->n, __ATOMIC_RELEASE);
             break;
         }
         pthread_mutex_unlock(&b->mu);
@@ -156,6 +160,10 @@ void fota_arduino_served_overlay(struct fota_arduino_ctx *ctx, struct fota_ardui
 
 void fota_arduino_served_overlay_locked(struct fota_arduino_ctx *ctx, struct fota_arduino_device *a)
 {
+    /* nothing waits (a download joining now comes after this check-in) */
+    if (__atomic_load_n(&ctx->served.n, __ATOMIC_ACQUIRE) == 0 &&
+        __atomic_load_n(&ctx->served.nout, __ATOMIC_ACQUIRE) == 0)
+        return;
     pthread_mutex_lock(&ctx->served.mu);
     fota_arduino_served_overlay(ctx, a);
     pthread_mutex_unlock(&ctx->served.mu);

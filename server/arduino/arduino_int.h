@@ -119,6 +119,7 @@ struct fota_arduino_served_batch {
     pthread_mutex_t mu;               /* fill, and which rows are being written */
     pthread_mutex_t write_mu;         /* held by the one writer, while it writes */
     size_t n;                         /* fill->n, read without mu as a hint (atomic) */
+    size_t nout;                      /* out->n while it is written, the same */
     int64_t since_ms;                 /* when fill's oldest row came (monotonic) */
     /* Rows are added to fill; a writer swaps it with out under mu and
      * writes out without mu (check-ins go on), which readers still see

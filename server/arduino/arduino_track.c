@@ -443,7 +443,10 @@ static int identify_cached(struct fota_arduino_visit *v, const struct fota_ardui
     if (fresh_adev) {
         v->adev = e->adev; /* as stored: its download waiting since, read through */
         fota_arduino_served_overlay_locked(v->ctx, &v->adev);
-    } else {
+        /* a batch written meanwhile left it (and moved the generation): read it */
+        fresh_adev = fota_store_arduino_generation(st, id) == v->agen;
+    }
+    if (!fresh_adev) {
         /* its waiting report written first; its waiting download read through */
         fota_arduino_report_sync_device(v->ctx, id);
         fota_arduino_served_lock(v->ctx);
