@@ -341,6 +341,10 @@ static void gate_in_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
     scan(c, in);
     if (g->reading_head || g->timeout_cut)
         deadline(c);
+    /* The head is whole: evhttp's drains of it, line by line, need no look
+     * (the next request's gate_next starts over from the buffer's start). */
+    if (!g->reading_head && c->in_cb)
+        evbuffer_cb_clear_flags(in, c->in_cb, EVBUFFER_CB_ENABLED);
 }
 
 int64_t fota_http__gate_handshake_late(const struct conn *c, int64_t now)
@@ -407,6 +411,8 @@ int fota_http__gate_next(struct conn *c, struct evhttp_connection *evcon, struct
     g->hint.retry_after = 0;
     set_limit(g, evcon, FOTA_HTTP_SMALL_BODY, 0);
     struct evbuffer *in = bufferevent_get_input(c->bev);
+    if (c->in_cb)
+        evbuffer_cb_set_flags(in, c->in_cb, EVBUFFER_CB_ENABLED);
     if (evbuffer_get_length(in) > 0) {
         g->t0_ms = fota_clock_mono_ms();
         scan(c, in);
