@@ -402,6 +402,7 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
       assert.match(zhHist, /指令/);
       assert.doesNotMatch(zhHist, /\b(queued|done|Command|action)\b/);
       await page.getByRole('link', { name: '产品管理', exact: true }).click();
+      await page.locator('#products tbody tr td[data-col=current]').first().waitFor();
       const zhHeads = await page.locator('#products thead th').allInnerTexts();
       assert.deepEqual(zhHeads, ['编号', '名称', '序列号', '当前版本', '状态', '描述', '已激活 / 总数', '创建时间']);
       await page.goBack();

@@ -8,7 +8,10 @@ under /root, and SQLite opens the database by its absolute path): fotad runs in 
 namespace of its own where the test's dir is bind-mounted on /mnt, so it reaches the data dir as
 /mnt/data while the test reads it where it is. In a chroot whose root is no mount point (as
 fresh-debian.sh makes) the namespace cannot be made private: there the data dir is in a dir of
-the test's own under /tmp instead, removed at its end."""
+the test's own under /tmp instead, removed at its end. Such a root may also be mode 0700 (a
+directory made by mktemp), which no user but root can traverse, so no path resolves for a
+service user at all; a Debian system's / is 0755, and the test gives that root the same mode
+while it runs (restoring it at the end)."""
 import os
 import pwd
 import shlex
@@ -80,10 +83,19 @@ def in_namespace(d, outer):
               "sh", "-c", script, "sh"] + d.args
 
 
+def root_traversable():
+    """Makes / searchable by every user (as on a Debian system); returns its mode to restore."""
+    mode = os.stat("/").st_mode & 0o7777
+    if mode & 0o001 == 0:
+        os.chmod("/", mode | 0o055)
+    return mode
+
+
 def test_runs_as_user():
     need_root()
     pw = pwd.getpwnam(USER)
     private = private_mounts()
+    root_mode = root_traversable()
     # Without a private namespace (a chroot whose root is no mount point), a dir of the
     # test's own under /tmp, which the user can reach, removed at the end.
     outer = tempdir("mnt-") if private else tempfile.mkdtemp(prefix="fota-privdrop-", dir="/tmp")
@@ -102,6 +114,8 @@ def test_runs_as_user():
     finally:
         if not private:
             shutil.rmtree(outer, ignore_errors=True)
+        if os.stat("/").st_mode & 0o7777 != root_mode:
+            os.chmod("/", root_mode)
 
 
 def runs_as_user(d, pw, port, data, conf):
