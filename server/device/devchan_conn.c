@@ -76,6 +76,8 @@ static void anon_unlink(struct fota_dconn *c)
     c->aprev = c->anext = NULL;
     c->anon = 0;
     ch->nanon--;
+    if (ch->anon_paused)
+        fota_devchan_anon_left(ch);
 }
 
 static void anon_append(struct fota_dconn *c)

@@ -165,6 +165,8 @@ struct fota_devchan {
     struct fota_accept_guard *guard;   /* the listeners when descriptors run short */
     struct fota_devchan_refusals refused[FOTA_DC_REFUSED_N]; /* those refused at the accept */
     struct fota_devchan_refusals shed; /* anonymous connections closed to free descriptors */
+    struct fota_devchan_refusals anon_full; /* the listeners paused at the anonymous bound */
+    int anon_paused;                   /* paused until nanon falls to 3/4 of the bound */
 };
 
 /* devchan_metrics.c: registers the channel's metrics (module start). */
@@ -187,6 +189,9 @@ void fota_devchan_conn_refused(struct fota_devchan *ch, enum fota_devchan_refusa
  * to identify or to meet their deadline, and a TLS handshake under way is
  * not thrown away for a newcomer). Returns how many. */
 size_t fota_devchan_conn_shed(struct fota_devchan *ch, size_t n, const char *reason);
+/* devchan.c: an anonymous connection identified or closed (the listeners
+ * resume when they were paused at the bound and enough room is back). */
+void fota_devchan_anon_left(struct fota_devchan *ch);
 /* Frees c (ch->closed is told first); an online device goes offline. */
 void fota_devchan_conn_free(struct fota_dconn *c);
 /* Closes the anonymous connections whose hello deadline has passed

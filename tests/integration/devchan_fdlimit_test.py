@@ -2,10 +2,11 @@
 """devchan_fdlimit_test.py - fotad under `prlimit --nofile=256` while a flood keeps 400
 device-channel connections open (each re-opened as soon as fotad closes it, each sending a
 newline every 0.3 s and never identifying): the REST API keeps answering (the device channel
-leaves the last descriptors of the limit to the rest of fotad and sheds the newest anonymous
-connections first), a device identified before the flood keeps its connection and is
-answered, the refusals are logged at most once a second per reason (no "Error from accept()
-call" storm), and once the flood stops a device identifies again."""
+leaves the last descriptors of the limit to the rest of fotad, and its listeners stop accepting
+while the connections not identified are at their bound), a device identified before the flood
+keeps its connection and is answered, the pauses and refusals are logged at most once a second
+per reason (no "Error from accept() call" storm), and once the flood stops a device identifies
+again."""
 import os
 import sys
 import time
@@ -43,13 +44,13 @@ def main():
         flood = fotatest.Flood(d.device_port, FLOOD, lambda first: b"\n")
         flood.start()
         t0 = time.monotonic()
-        # Saturated: fotad turns new connections away (at most half the descriptors left
-        # after the reserve go to connections not identified yet: 120 of 256 - 16).
-        d.wait_log(r'device connection refused conn=\d+ dev=0 peer=127\.0\.0\.1:\d+ '
-                   r'reason="too many connections not identified" device_max_anonymous=120 '
-                   r'refused=\d+', 20)
-        # ... for more than a second (a second line, counting what the first one held back).
-        wait_for(lambda: d.count_log(r'device connection refused .*reason="too many connections '
+        # Saturated: fotad stops accepting (at most half the descriptors left after the
+        # reserve go to connections not identified yet: 120 of 256 - 16) ...
+        d.wait_log(r'device accept paused reason="too many connections not identified" '
+                   r'device_max_anonymous=120 anonymous=120 pauses=\d+', 20)
+        # ... again once the silent ones reached their hello deadline (http_timeout 3 s)
+        # and the flood's next connections took their place.
+        wait_for(lambda: d.count_log(r'device accept paused reason="too many connections '
                                      r'not identified"') >= 2, 20, "a sustained flood")
         peak_fds, peak_rss = fotatest.open_fds(d.proc.pid), rss_kb(d.proc.pid)
 
@@ -85,10 +86,12 @@ def main():
         log = d.log_text()
         check("Error from accept() call" not in log, "libevent's accept error storm in the log")
         total = time.monotonic() - t0
-        for reason in ("descriptors short", "too many connections not identified"):
-            n = d.count_log(r'device connection refused .*reason="%s"' % reason)
-            check(n <= total + 2, "%d refusal lines (%s) in %.1f s: more than one a second"
-                  % (n, reason, total))
+        for what in ("connection refused .*reason=\"descriptors short\"",
+                     "connection refused .*reason=\"too many connections not identified\"",
+                     "accept paused"):
+            n = d.count_log(r'device %s' % what)
+            check(n <= total + 2, "%d lines (device %s) in %.1f s: more than one a second"
+                  % (n, what, total))
         print("flood: %d connections opened, %d closed by fotad in %.1f s; fotad peak: %d "
               "descriptors, %d KB RSS" % (flood.opened, flood.closed_by_server, elapsed,
                                           peak_fds, peak_rss))
