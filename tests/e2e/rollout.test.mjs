@@ -192,7 +192,7 @@ test('a staged rollout from the console: approval, auto-pause, roll back', { tim
       await page.locator('#rollout-state', { hasText: 'awaiting approval' }).waitFor();
       await page.locator('#rollout-stages tr[data-stage="1"][data-state="passed"]').waitFor();
       await page.locator('#rollout-stages tr[data-stage="2"][data-state="awaiting_approval"]').waitFor();
-      assert.equal(await page.locator('#rollout-counters dd[data-count="succeeded"]').innerText(), '2');
+      await page.locator('#rollout-counters dd[data-count="succeeded"]', { hasText: /^2$/ }).waitFor();
       const x = await rollout(rid);
       assert.equal(x.succeeded, 2);
       assert.equal(x.stages[1].succeeded + x.stages[1].failed, 0, 'nothing of stage 2 pushed before the approval');
@@ -218,6 +218,7 @@ test('a staged rollout from the console: approval, auto-pause, roll back', { tim
       await page.locator('#rollout-actions button[data-action="resume"]').waitFor();
       assert.equal(await page.locator('#rollout-actions button[data-action="approve"]').count(), 0);
       await page.locator('#rollout-members tr[data-state="failed"]', { hasText: 'reported a failure' }).first().waitFor();
+      await page.locator('#rollout-members a.member-name', { hasText: 'lamp-4' }).waitFor();
       assert.deepEqual(await page.locator('#rollout-members a.member-name').allInnerTexts(),
         ['lamp-0', 'lamp-1', 'lamp-2', 'lamp-3', 'lamp-4']);
       await page.locator('#chart-progress canvas').waitFor();
@@ -256,7 +257,7 @@ test('a staged rollout from the console: approval, auto-pause, roll back', { tim
       await page.waitForURL(new RegExp(`#/rollouts/${back}$`));
       await page.locator('#rollout-rolls-back', { hasText: `rolls back rollout ${rid}` }).waitFor();
       await page.locator('#rollout-state', { hasText: 'finished' }).waitFor();
-      assert.equal(await page.locator('#rollout-counters dd[data-count="succeeded"]').innerText(), '2');
+      await page.locator('#rollout-counters dd[data-count="succeeded"]', { hasText: /^2$/ }).waitFor();
       const ds = await devices();
       assert.deepEqual(ds.map((d) => d.rom_version), ds.map(() => V1), 'every device on v1.0');
       assert.equal((await rollout(rid)).state, 'cancelled');
