@@ -77,28 +77,6 @@ static int md5_hex_ok(const char *s)
     return 1;
 }
 
-/* Writes the queued header and body now, in this loop pass, instead of at
- * the next EPOLLOUT (as the rom module does for its downloads): the header
- * held by TCP_CORK, then sendfile. What the socket does not take stays
- * queued for libevent; when all went out, the write callback that ends the
- * request is triggered deferred (the connection outlives the handler).
- * Plain sockets only: TLS goes through libevent. */
-static void send_now(struct bufferevent *bev)
-{
-    struct evbuffer *out = bufferevent_get_output(bev);
-    evutil_socket_t sfd = bufferevent_getfd(bev);
-
-    if (sfd < 0 || bufferevent_openssl_get_ssl(bev) || bufferevent_get_underlying(bev))
-        return;
-    evbuffer_unfreeze(out, 1);
-    for (int i = 0; i < 4 && evbuffer_get_length(out) > 0; i++)
-        if (evbuffer_write(out, sfd) <= 0)
-            break;
-    evbuffer_freeze(out, 1);
-    if (evbuffer_get_length(out) == 0)
-        bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
-}
-
 /* ---- blob descriptors (struct fota_arduino_blob_fd) */
 
 static void blob_drop(struct fota_arduino_blob_fd *b)
@@ -213,7 +191,7 @@ static void send_304(struct fota_req *r)
         bev = NULL;
     fota_reply_raw(r, 304, NULL, NULL);
     if (bev)
-        send_now(bev);
+        fota_http_send_now(bev);
 }
 
 /* 200 with the stored file: Content-Length of the whole file, the body
@@ -292,7 +270,7 @@ static void send_image(struct fota_arduino_loop *al, struct fota_req *r,
     }
     evhttp_send_reply_end(r->ev);
     if (whole)
-        send_now(bev);
+        fota_http_send_now(bev);
 }
 
 /* firmware.md5 (32 lower-case hex, ESPHome's md5_url) and manifest.json:

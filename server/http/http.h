@@ -209,4 +209,19 @@ struct evbuffer *fota_req_stream_buffer(struct fota_req *r);
 void fota_req_stream_send_buf(struct fota_req *r, struct evbuffer *buf,
                               void (*sent)(struct evhttp_connection *evcon, void *ud), void *ud);
 
+struct bufferevent;
+/* Writes a reply's queued header and body now, in this loop pass, instead
+ * of waiting for the next pass's EPOLLOUT: the header (held by TCP_CORK if
+ * the caller set it), then sendfile. What the socket does not take stays
+ * queued and libevent sends it as before (its write callback then ends the
+ * request); an error is left for libevent's next write to see. Call it after
+ * evhttp_send_reply_end, so evhttp waits for the write callback: when
+ * everything is written here it is triggered deferred (libevent's own write
+ * would find nothing and not call it), which ends the request after the
+ * handler has returned (the connection must outlive the handler). Plain
+ * sockets only: with TLS (or any filter) it does nothing and libevent
+ * writes. The output buffer's start is frozen for users of a socket
+ * bufferevent; libevent's write unfreezes it around its write too. */
+void fota_http_send_now(struct bufferevent *bev);
+
 #endif

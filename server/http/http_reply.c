@@ -4,6 +4,8 @@
  * the request's own loop (carried there by a posted job). The file's
  * functions are fota_reply_*. */
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -217,3 +219,19 @@ void fota_reply_status(struct fota_req *r, int err, const char *fmt, ...)
     }
 }
 
+
+void fota_http_send_now(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t sfd = bufferevent_getfd(bev);
+
+    if (sfd < 0 || bufferevent_openssl_get_ssl(bev) || bufferevent_get_underlying(bev))
+        return;
+    evbuffer_unfreeze(out, 1);
+    for (int i = 0; i < 4 && evbuffer_get_length(out) > 0; i++)
+        if (evbuffer_write(out, sfd) <= 0)
+            break;
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) == 0)
+        bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+}

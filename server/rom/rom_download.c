@@ -21,7 +21,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -234,32 +233,6 @@ static int rom_auth_store(struct fota_req *r, int64_t *product_id, int64_t *devi
     return 0;
 }
 
-/* Writes the queued header and body now, in this loop pass, instead of
- * waiting for the next pass's EPOLLOUT: the header (held by TCP_CORK), then
- * sendfile. What the socket does not take stays queued and libevent sends it
- * as before (its write callback then ends the request); an error is left for
- * libevent's next write to see. Called after evhttp_send_reply_end, so evhttp
- * waits for the write callback: when everything is written here it is
- * triggered deferred (libevent's own write would find nothing and not call
- * it), which ends the request after the handler has returned (the connection
- * must outlive the handler). The output buffer's start is frozen for users of
- * a socket bufferevent; libevent's write unfreezes it around its write too. */
-static void rom_send_now(struct bufferevent *bev)
-{
-    struct evbuffer *out = bufferevent_get_output(bev);
-    evutil_socket_t sfd = bufferevent_getfd(bev);
-    /* Plain sockets only: TLS (and any filter) must go through libevent. */
-    if (sfd < 0 || bufferevent_openssl_get_ssl(bev) || bufferevent_get_underlying(bev))
-        return;
-    evbuffer_unfreeze(out, 1);
-    for (int i = 0; i < 4 && evbuffer_get_length(out) > 0; i++)
-        if (evbuffer_write(out, sfd) <= 0)
-            break;
-    evbuffer_freeze(out, 1);
-    if (evbuffer_get_length(out) == 0)
-        bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
-}
-
 /* The release and file a download asks for: from the loop's cache, else
  * from the store (and then cached). Replies 404 and returns -1 if there is
  * none; rl->scratch holds the release's product and version afterwards. */
@@ -373,7 +346,7 @@ static void rom_send(struct fota_rom_loop *rl, struct fota_req *r, int code, int
         rom_fd_drop(fd, blob);
     evhttp_send_reply_end(r->ev);
     if (now)
-        rom_send_now(now);
+        fota_http_send_now(now);
 }
 
 void fota_rom_download(struct fota_req *r)
