@@ -267,27 +267,6 @@ static const struct fota_cli_col device_cols[] = {
 };
 static const struct fota_cli_list device_list = FOTA_CLI_LIST(device_cols, 128, 0);
 
-/* The products' names by id, for the PRODUCT column. Returns 0 or an exit
- * status (reported). */
-static int product_names(struct fota_cli_ctx *c, json_t *names)
-{
-    struct fota_cli_reply r;
-    char id[32];
-    size_t i;
-    json_t *p;
-    int st;
-
-    st = fota_cli_ctx_call(c, "GET", "/v1/products/", NULL, &r, NULL);
-    if (st != 0)
-        return st;
-    json_array_foreach(fota_cli_reply_array(r.json, "products"), i, p) {
-        fota_cli_out_fmt(json_object_get(p, "id"), id, sizeof(id));
-        json_object_set(names, id, json_object_get(p, "name"));
-    }
-    fota_cli_reply_cleanup(&r);
-    return 0;
-}
-
 /* One page of the list: base + the query, the limit and cursor (NULL: the
  * first page). Returns 0 with r filled, or an exit status (reported). */
 static int device_page(struct fota_cli_ctx *c, const char *base,
@@ -329,7 +308,7 @@ int fota_cli_cmd_device_list(struct fota_cli_ctx *c)
             snprintf(id, sizeof(id), "%" PRId64, pid);
             json_object_set_new(names, id, json_string(product));
         }
-    } else if (!c->json && (st = product_names(c, names)) != 0) {
+    } else if (!c->json && (st = fota_cli_ctx_product_names(c, names)) != 0) {
         goto out;
     }
     if (q.cursor)

@@ -424,24 +424,6 @@ static const struct fota_cli_col rollout_cols[] = {
 };
 static const struct fota_cli_list rollout_table = FOTA_CLI_LIST(rollout_cols, 128, 0);
 
-/* The products' names by id. 0, or an exit status (reported). */
-static int product_names(struct fota_cli_ctx *c, json_t *names)
-{
-    struct fota_cli_reply r;
-    char id[32];
-    size_t i;
-    json_t *p;
-    int st = fota_cli_ctx_call(c, "GET", "/v1/products/", NULL, &r, NULL);
-    if (st != 0)
-        return st;
-    json_array_foreach(fota_cli_reply_array(r.json, "products"), i, p) {
-        fota_cli_out_fmt(json_object_get(p, "id"), id, sizeof(id));
-        json_object_set(names, id, json_object_get(p, "name"));
-    }
-    fota_cli_reply_cleanup(&r);
-    return 0;
-}
-
 int fota_cli_cmd_rollout_list(struct fota_cli_ctx *c)
 {
     const char *product = fota_cli_ctx_opt(c, "product");
@@ -458,7 +440,7 @@ int fota_cli_cmd_rollout_list(struct fota_cli_ctx *c)
         }
         snprintf(path, sizeof(path), "/v1/rollouts/?product_id=%" PRId64, pid);
     }
-    if (!c->json && (st = product_names(c, names)) != 0) {
+    if (!c->json && (st = fota_cli_ctx_product_names(c, names)) != 0) {
         json_decref(names);
         return st;
     }

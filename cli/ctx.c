@@ -163,6 +163,24 @@ int fota_cli_ctx_product_id(struct fota_cli_ctx *c, const char *ref, int64_t *id
     return 0;
 }
 
+int fota_cli_ctx_product_names(struct fota_cli_ctx *c, json_t *names)
+{
+    struct fota_cli_reply r;
+    char id[32];
+    size_t i;
+    json_t *p;
+    int st = fota_cli_ctx_call(c, "GET", "/v1/products/", NULL, &r, NULL);
+
+    if (st != 0)
+        return st;
+    json_array_foreach(fota_cli_reply_array(r.json, "products"), i, p) {
+        fota_cli_out_fmt(json_object_get(p, "id"), id, sizeof(id));
+        json_object_set(names, id, json_object_get(p, "name"));
+    }
+    fota_cli_reply_cleanup(&r);
+    return 0;
+}
+
 /* Counts the devices called name in one product into *hits (the first
  * match's id into *id). Returns 0 or an exit status. */
 static int device_in_product(struct fota_cli_ctx *c, int64_t pid, const char *name, int64_t *id,

@@ -41,6 +41,11 @@ int fota_cli_ctx_call(struct fota_cli_ctx *c, const char *method, const char *pa
  * name). Returns 0 or an exit status (already reported). */
 int fota_cli_ctx_product_id(struct fota_cli_ctx *c, const char *ref, int64_t *id);
 
+/* Every product's name into names, keyed by its id as text (GET
+ * /v1/products/), for tables that show names instead of ids. Returns 0 or
+ * an exit status (already reported). */
+int fota_cli_ctx_product_names(struct fota_cli_ctx *c, json_t *names);
+
 /* Resolves a device given as id or name (names are searched in every
  * product, or in product ref prod when not NULL). Returns 0 or an exit
  * status (already reported). */
