@@ -229,17 +229,6 @@ static void event_cb(struct bufferevent *bev, short what, void *ud)
     fota_devchan_conn_free(c);
 }
 
-/* Connections not identified yet that the channel keeps: device_max_anonymous,
- * and at most half the descriptors left after the reserve, so that devices
- * already identified and those identifying always find room. */
-static unsigned anon_limit(struct fota_devchan *ch)
-{
-    struct fota_accept_guard_stats gs;
-    fota_accept_guard_stats(ch->guard, &gs);
-    uint64_t half = gs.limit > gs.reserve ? (gs.limit - gs.reserve) / 2 : 1;
-    return (unsigned)(ch->conf->max_anonymous < half ? ch->conf->max_anonymous : half);
-}
-
 /* Why a connection just accepted on fd from addr is turned away at once
  * (enum fota_devchan_refusal, with the limit it met in *limit), or -1. */
 static int refusal(struct fota_devchan *ch, int fd, const char *addr, unsigned *limit)
@@ -256,7 +245,7 @@ static int refusal(struct fota_devchan *ch, int fd, const char *addr, unsigned *
         *limit = (unsigned)(gs.limit - gs.reserve);
         return FOTA_DC_REFUSED_RESERVE;
     }
-    if (ch->nanon >= (*limit = anon_limit(ch)))
+    if (ch->nanon >= (*limit = fota_devchan_anon_limit(ch)))
         return FOTA_DC_REFUSED_ANONYMOUS;
     return -1;
 }
@@ -285,46 +274,6 @@ static uint16_t peer_addr(const struct sockaddr *sa, char *addr, size_t alen)
     return 0;
 }
 
-static void listeners_enable(struct fota_devchan *ch, int on)
-{
-    for (int i = 0; i < 2; i++)
-        if (ch->lst[i])
-            (on ? evconnlistener_enable : evconnlistener_disable)(ch->lst[i]);
-}
-
-/* The anonymous connections reached their bound: the listeners stop
- * accepting until a quarter of them have identified or closed. New
- * connections wait in the kernel's backlog meanwhile, so a reconnect storm
- * of real devices (all of a fleet after a restart) is served a moment later
- * instead of being turned away, and a flood of silent connections holds no
- * more of fotad than the bound (each closes at its hello deadline). */
-static void anon_pause(struct fota_devchan *ch, unsigned limit)
-{
-    int64_t now = fota_clock_mono_ms();
-    ch->anon_paused = 1;
-    listeners_enable(ch, 0);
-    ch->anon_full.unlogged++;
-    if (ch->anon_full.logged_ms && now - ch->anon_full.logged_ms < 1000)
-        return;
-    FOTA_WARN("device accept paused reason=\"too many connections not identified\" "
-              "device_max_anonymous=%u anonymous=%zu pauses=%llu", limit, ch->nanon,
-              (unsigned long long)ch->anon_full.unlogged);
-    ch->anon_full.logged_ms = now;
-    ch->anon_full.unlogged = 0;
-}
-
-void fota_devchan_anon_left(struct fota_devchan *ch)
-{
-    struct fota_accept_guard_stats gs;
-    unsigned limit = anon_limit(ch);
-    if (ch->nanon > limit - limit / 4 || ch->srv->draining)
-        return;
-    ch->anon_paused = 0;
-    fota_accept_guard_stats(ch->guard, &gs);
-    if (!gs.paused)   /* else the guard enables them after its back-off */
-        listeners_enable(ch, 1);
-}
-
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *ud)
 {
@@ -339,7 +288,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         fota_devchan_conn_refused(ch, (enum fota_devchan_refusal)why, addr, port, limit);
         evutil_closesocket(fd);
         if (why == FOTA_DC_REFUSED_ANONYMOUS) /* the guard's back-off enabled them */
-            anon_pause(ch, limit);
+            fota_devchan_anon_pause(ch, limit);
         return;
     }
     int one = 1;
@@ -354,8 +303,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    if (ch->nanon >= (limit = anon_limit(ch)))
-        anon_pause(ch, limit);
+    if (ch->nanon >= (limit = fota_devchan_anon_limit(ch)))
+        fota_devchan_anon_pause(ch, limit);
     char pb[80];
     FOTA_DEBUG("device connected conn=%llu dev=0 peer=%s tls=%d", (unsigned long long)c->id,
                fota_devchan_conn_peer(c, pb, sizeof pb), tls);

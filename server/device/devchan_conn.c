@@ -17,8 +17,10 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <openssl/ssl.h>
 
+#include "accept_guard.h"
 #include "clock.h"
 #include "fota_str.h"
 #include "hub.h"
@@ -549,4 +551,55 @@ void fota_devchan_presence_reset(struct fota_devchan *ch)
     if (stale)
         FOTA_INFO("device presence reset devices=%zu reason=\"online in the store, not connected\"",
                   stale);
+}
+
+/* Connections not identified yet that the channel keeps: device_max_anonymous,
+ * and at most half the descriptors left after the reserve, so that devices
+ * already identified and those identifying always find room. */
+unsigned fota_devchan_anon_limit(struct fota_devchan *ch)
+{
+    struct fota_accept_guard_stats gs;
+    fota_accept_guard_stats(ch->guard, &gs);
+    uint64_t half = gs.limit > gs.reserve ? (gs.limit - gs.reserve) / 2 : 1;
+    return (unsigned)(ch->conf->max_anonymous < half ? ch->conf->max_anonymous : half);
+}
+
+static void listeners_enable(struct fota_devchan *ch, int on)
+{
+    for (int i = 0; i < 2; i++)
+        if (ch->lst[i])
+            (on ? evconnlistener_enable : evconnlistener_disable)(ch->lst[i]);
+}
+
+/* The anonymous connections reached their bound: the listeners stop
+ * accepting until a quarter of them have identified or closed. New
+ * connections wait in the kernel's backlog meanwhile, so a reconnect storm
+ * of real devices (all of a fleet after a restart) is served a moment later
+ * instead of being turned away, and a flood of silent connections holds no
+ * more of fotad than the bound (each closes at its hello deadline). */
+void fota_devchan_anon_pause(struct fota_devchan *ch, unsigned limit)
+{
+    int64_t now = fota_clock_mono_ms();
+    ch->anon_paused = 1;
+    listeners_enable(ch, 0);
+    ch->anon_full.unlogged++;
+    if (ch->anon_full.logged_ms && now - ch->anon_full.logged_ms < 1000)
+        return;
+    FOTA_WARN("device accept paused reason=\"too many connections not identified\" "
+              "device_max_anonymous=%u anonymous=%zu pauses=%llu", limit, ch->nanon,
+              (unsigned long long)ch->anon_full.unlogged);
+    ch->anon_full.logged_ms = now;
+    ch->anon_full.unlogged = 0;
+}
+
+void fota_devchan_anon_left(struct fota_devchan *ch)
+{
+    struct fota_accept_guard_stats gs;
+    unsigned limit = fota_devchan_anon_limit(ch);
+    if (ch->nanon > limit - limit / 4 || ch->srv->draining)
+        return;
+    ch->anon_paused = 0;
+    fota_accept_guard_stats(ch->guard, &gs);
+    if (!gs.paused)   /* else the guard enables them after its back-off */
+        listeners_enable(ch, 1);
 }

@@ -189,8 +189,13 @@ void fota_devchan_conn_refused(struct fota_devchan *ch, enum fota_devchan_refusa
  * to identify or to meet their deadline, and a TLS handshake under way is
  * not thrown away for a newcomer). Returns how many. */
 size_t fota_devchan_conn_shed(struct fota_devchan *ch, size_t n, const char *reason);
-/* devchan.c: an anonymous connection identified or closed (the listeners
- * resume when they were paused at the bound and enough room is back). */
+/* The bound on connections not identified yet: device_max_anonymous, and
+ * at most half the descriptors left after the reserve. */
+unsigned fota_devchan_anon_limit(struct fota_devchan *ch);
+/* The listeners stop accepting: nanon reached limit. */
+void fota_devchan_anon_pause(struct fota_devchan *ch, unsigned limit);
+/* An anonymous connection identified or closed (the listeners resume when
+ * they were paused at the bound and enough room is back). */
 void fota_devchan_anon_left(struct fota_devchan *ch);
 /* Frees c (ch->closed is told first); an online device goes offline. */
 void fota_devchan_conn_free(struct fota_dconn *c);
