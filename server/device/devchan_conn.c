@@ -582,8 +582,7 @@ void fota_devchan_anon_pause(struct fota_devchan *ch, unsigned limit)
     int64_t now = fota_clock_mono_ms();
     ch->anon_paused = 1;
     listeners_enable(ch, 0);
-    ch->anon_full.unlogged++;
-    if (ch->anon_full.logged_ms && now - ch->anon_full.logged_ms < 1000)
+    if (!refusal_due(&ch->anon_full, now))
         return;
     FOTA_WARN("device accept paused reason=\"too many connections not identified\" "
               "device_max_anonymous=%u anonymous=%zu pauses=%llu", limit, ch->nanon,
