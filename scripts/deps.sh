@@ -11,9 +11,10 @@ pkgs=(
   libinih-dev libcurl4-openssl-dev libmbedtls-dev libjsmn-dev libcmocka-dev zlib1g-dev
   gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
   libmosquitto-dev mosquitto mosquitto-clients
+  postgresql   # the tests start a server of their own (tests/pg/pg_server.sh)
   nodejs
 )
-# Extra packages a later step asks for: deps.sh [--test] [--bench] [--web] [--pg] [--tsan] [--fmt] [--deb]
+# Extra packages a later step asks for: deps.sh [--test] [--bench] [--web] [--tsan] [--fmt] [--deb]
 for a in "$@"; do
   case "$a" in
     # make deb (debhelper) and its tests: the unit checked by systemd-analyze, the
@@ -22,7 +23,6 @@ for a in "$@"; do
     --deb)   pkgs+=(debhelper lintian shellcheck systemd debootstrap man-db) ;;
     --test)  pkgs+=(prometheus) ;;                     # promtool checks GET /metrics
     --bench) pkgs+=(nginx-light wrk strace) ;;
-    --pg)    pkgs+=(postgresql) ;;
     --tsan)  pkgs+=(clang-16 libclang-rt-16-dev) ;;   # clang 14's TSan crashes (Makefile)
     --fmt)   pkgs+=(clang-format-16) ;;                 # .clang-format needs 16 (docs/style.md)
     --web)   pkgs+=(chromium fonts-wqy-microhei) ;;

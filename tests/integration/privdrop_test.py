@@ -11,7 +11,7 @@ fresh-debian.sh makes) the namespace cannot be made private: there the data dir 
 the test's own under /tmp instead, removed at its end. Such a root may also be mode 0700 (a
 directory made by mktemp), which no user but root can traverse, so no path resolves for a
 service user at all; a Debian system's / is 0755, and the test gives that root the same mode
-while it runs (restoring it at the end)."""
+while it runs (root_mode.py, shared with the PostgreSQL test server, restores it at the end)."""
 import os
 import pwd
 import shlex
@@ -23,6 +23,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import root_mode  # noqa: E402
 from fotatest import Fotad, bin_path, check, run, run_tests, tempdir  # noqa: E402
 
 USER = "nobody"
@@ -83,19 +84,12 @@ def in_namespace(d, outer):
               "sh", "-c", script, "sh"] + d.args
 
 
-def root_traversable():
-    """Makes / searchable by every user (as on a Debian system); returns its mode to restore."""
-    mode = os.stat("/").st_mode & 0o7777
-    if mode & 0o001 == 0:
-        os.chmod("/", mode | 0o055)
-    return mode
-
-
 def test_runs_as_user():
     need_root()
     pw = pwd.getpwnam(USER)
     private = private_mounts()
-    root_mode = root_traversable()
+    token = "privdrop:%d" % os.getpid()
+    root_mode.acquire(token)
     # Without a private namespace (a chroot whose root is no mount point), a dir of the
     # test's own under /tmp, which the user can reach, removed at the end.
     outer = tempdir("mnt-") if private else tempfile.mkdtemp(prefix="fota-privdrop-", dir="/tmp")
@@ -114,8 +108,7 @@ def test_runs_as_user():
     finally:
         if not private:
             shutil.rmtree(outer, ignore_errors=True)
-        if os.stat("/").st_mode & 0o7777 != root_mode:
-            os.chmod("/", root_mode)
+        root_mode.release(token)
 
 
 def runs_as_user(d, pw, port, data, conf):

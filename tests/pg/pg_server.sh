@@ -1,0 +1,84 @@
+#!/bin/sh
+# pg_server.sh - a PostgreSQL server of a test's own, on a unix socket in DIR.
+#
+#   pg_server.sh start DIR     initdb DIR/data (trust, user fota, UTF8, locale C) and start it:
+#                              socket DIR/.s.PGSQL.5432, no TCP, fsync off; log DIR/server.log
+#   pg_server.sh restart DIR   stop (fast) and start again with the same settings
+#   pg_server.sh stop DIR      stop it (fast, then immediate); a DIR without a server is no error
+#
+# Clients connect with "host=DIR user=fota dbname=postgres". The only place that knows initdb
+# and pg_ctl (tests/integration/pg_util.py and the C tests call this). As root (CI, a fresh
+# Debian root) the server runs as nobody, because initdb and postgres refuse root: DIR is
+# chowned to nobody, and / is held traversable while the server lives (root_mode.py).
+set -eu
+
+usage() { echo "usage: pg_server.sh start|restart|stop DIR" >&2; exit 2; }
+[ $# -eq 2 ] || usage
+cmd=$1 dir=$2
+case "$dir" in /*) ;; *) echo "pg_server.sh: DIR must be an absolute path" >&2; exit 2 ;; esac
+here=$(cd "$(dirname "$0")" && pwd)
+root_mode=$here/../integration/root_mode.py
+
+# The server's binaries: pg_config's, else the newest /usr/lib/postgresql/N/bin, else PATH.
+bindir() {
+  for d in "$(pg_config --bindir 2>/dev/null || true)" \
+           $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
+    if [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ]; then
+      echo "$d"; return 0
+    fi
+  done
+  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+    dirname "$(command -v initdb)"; return 0
+  fi
+  echo "pg_server.sh: no PostgreSQL server binaries (initdb, pg_ctl): run scripts/deps.sh" >&2
+  return 1
+}
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_server() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+else
+  as_server() { "$@"; }
+fi
+hold_root() { [ "$(id -u)" -ne 0 ] || python3 "$root_mode" "$1" "pg:$dir"; }
+
+bin=$(bindir)
+cd /   # the server user may not reach the caller's directory
+export LC_ALL=C
+
+case "$cmd" in
+start)
+  mkdir -p "$dir"
+  hold_root acquire
+  [ "$(id -u)" -ne 0 ] || chown -R nobody:nogroup "$dir"
+  if ! as_server "$bin/initdb" -D "$dir/data" -A trust -U fota -E UTF8 --locale=C --no-sync \
+       >"$dir/initdb.log" 2>&1; then
+    cat "$dir/initdb.log" >&2
+    hold_root release
+    exit 1
+  fi
+  if ! as_server "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -s \
+       -o "-k '$dir' -c listen_addresses='' -c fsync=off -c max_connections=200" start; then
+    tail -n 30 "$dir/server.log" >&2 || true
+    as_server "$bin/pg_ctl" -D "$dir/data" -m immediate -w -s stop >/dev/null 2>&1 || true
+    hold_root release
+    exit 1
+  fi
+  ;;
+restart)
+  if ! as_server "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 -s restart; then
+    tail -n 30 "$dir/server.log" >&2 || true
+    exit 1
+  fi
+  ;;
+stop)
+  rc=0
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    if ! as_server "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 -s stop; then
+      as_server "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 60 -s stop || rc=1
+    fi
+  fi
+  hold_root release
+  exit $rc
+  ;;
+*) usage ;;
+esac
