@@ -32,6 +32,10 @@ const struct fota_conf_opt fota_config_opts[] = {
       "debug, info, warn or error." },
     { "shutdown_grace", FOTA_CONF_T_UINT, OFF(shutdown_grace), "10", 0, 3600, FOTA_CONF_RELOAD,
       "Seconds SIGTERM waits for in-flight requests before closing them." },
+    { "store_threads", FOTA_CONF_T_UINT, OFF(store_threads), "4", 1, 64, 0,
+      "Threads that run the store's work off the event loops, each with a connection of its "
+      "own, for a store whose operations wait for the network; sqlite uses none (its "
+      "operations run on the thread that asks, see docs/store.md)." },
     { "user", FOTA_CONF_T_STR, OFF(user), "", 0, 0, 0,
       "Started as root: run as this user and its groups (the data dir must be the user's); "
       "ports below 1024 still bind. \"\" = stay as started." },

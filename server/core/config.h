@@ -22,6 +22,7 @@ struct fota_config {
     char     tls_key[FOTA_CONF_PATH_MAX];     /* PEM private key */
     int      log_level;                       /* FOTA_LOG_* */
     unsigned shutdown_grace;                  /* s: SIGTERM waits this long for in-flight work */
+    unsigned store_threads;                   /* store executor threads (store_exec.h) */
     char     user[64];                        /* started as root: run as this user, "" = stay */
 };
 

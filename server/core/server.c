@@ -26,6 +26,7 @@
 #include "log.h"
 #include "loop.h"
 #include "recovery.h"
+#include "store_exec.h"
 #include "tls_policy.h"
 
 /* ------------------------------------------------------------- listening */
@@ -370,6 +371,14 @@ static int setup_storage(struct fota_server *srv)
         return r;
     }
     FOTA_INFO("store open backend=%s path=%s", srv->store->ops->name, path);
+    r = fota_store_exec_new(srv->store, srv->conf.store_threads, &srv->exec);
+    if (r) {
+        FOTA_ERROR("cannot start store threads threads=%u error=%s", srv->conf.store_threads,
+                   fota_errname(r));
+        return r;
+    }
+    if (fota_store_exec_threaded(srv->exec))
+        FOTA_INFO("store threads started threads=%u", srv->conf.store_threads);
     snprintf(path, sizeof(path), "%s/blobs", dir);
     r = fota_blob_store_open(path, fota_log_lib_cb, (void *)"blob", &srv->blobs);
     if (r) {
@@ -402,6 +411,10 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
 void fota_server_cleanup(struct fota_server *srv)
 {
     fota_server_stop_workers(srv);
+    /* The loops take no more jobs: the store's queued work runs to its end,
+     * its continuations cancelled, before the loops and the store go. */
+    fota_store_exec_free(srv->exec);
+    srv->exec = NULL;
     fota_server_bus_cleanup(srv);
     for (int i = srv->nloops; i-- > 0;) {
         fota_loop_free(srv->loops[i]);

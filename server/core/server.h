@@ -11,6 +11,7 @@
  *   - srv->base            the main event base (run by main.c)
  *   - srv->store           the metadata store (store.h)
  *   - srv->blobs           the firmware blob store (blob.h, content-addressed)
+ *   - srv->exec            the store executor (store_exec.h): store work off the loops
  *   - fota_server_bind()   listening sockets with the standard `listening` log line
  *   - fota_server_key_lookup(), fota_server_device_key()   keys and roles
  *   - fota_http_route()    (http.h, the http module) add an HTTP route
@@ -44,6 +45,7 @@ struct fota_server;
 typedef struct ssl_ctx_st SSL_CTX;
 
 struct fota_loop;             /* loop.h */
+struct fota_store_exec;       /* store_exec.h */
 
 /* A module of the daemon, listed in main.c's table in start order; each
  * owns its routes, its settings and its state. main.c calls start() after
@@ -106,6 +108,7 @@ struct fota_server {
     struct event_base *base;
     struct fota_store *store;
     struct fota_blob_store *blobs;            /* DATA/blobs (blob.h) */
+    struct fota_store_exec *exec;             /* runs srv->store's jobs (store_exec.h) */
     uint8_t secret[FOTA_SECRET_LEN];          /* DATA/secret.key: derives device keys */
     SSL_CTX *ssl_ctx;                 /* NULL unless tls_cert/tls_key are set; shared */
     struct fota_http *http;           /* set by the http module's start() (http.h) */

@@ -790,6 +790,17 @@ struct fota_store {
      * Set with fota_store_set_reserve before the store is shared between
      * threads, and cleared before the reserve is closed. */
     struct fota_reserve *reserve;
+    /* How the store executor (store_exec.h) runs this store's jobs. 0: on
+     * the submitting thread, for ops that cost microseconds and serialise
+     * internally (SQLite). 1: on store threads of its own, for ops that may
+     * wait for a round trip; each of them calls thread_begin (may be NULL)
+     * before its first job and thread_end (may be NULL) after its last, to
+     * set up and drop what the thread's ops use (a connection). Set by the
+     * backend at open; a test may set threaded on any store whose ops are
+     * thread-safe. */
+    int threaded;
+    void (*thread_begin)(struct fota_store *s);
+    void (*thread_end)(struct fota_store *s);
 };
 
 static inline void fota_store_set_reserve(struct fota_store *s, struct fota_reserve *r)
