@@ -12,6 +12,7 @@
 #include "arduino.h"
 #include "arduino_hdr.h"
 #include "arduino_pull.h"
+#include "http.h"
 #include "server.h"
 
 struct event;
@@ -201,6 +202,14 @@ struct fota_arduino_visit {
  * judges the upgrade it was served (success, failure). 0, or a negative
  * FOTA_E* when the store fails. */
 int fota_arduino_identify(struct fota_arduino_visit *v);
+/* A check-in answered from the loop's caches alone: the device (by its
+ * STA MAC) and its release cached and vouched for by their generations, no
+ * command, no download waiting to be judged, no pin to end, and it runs its
+ * target as recorded, so kind's answer is 304 and the only effects of the
+ * visit are its report (batched) and its cache entry: 1 when so (both
+ * done), 0 when the full visit must run (nothing changed). v is set up as
+ * fota_arduino_serve sets it, its product resolved and its headers read. */
+int fota_arduino_quick_current(struct fota_arduino_visit *v, int kind);
 /* Loads the release the device (or an anonymous request) should get into
  * v->rel: its queued sys_upgrade's version, else the product's current one.
  * 0, FOTA_ENOENT (no release), or the store's error. */
@@ -294,6 +303,11 @@ void fota_arduino_blobs_close(struct fota_arduino_loop *al);
 /* arduino_serve.c: the handler of /v1/arduino/KEY/FILE and
  * /v1/arduino/KEY/d/NAME/FILE (GET, HEAD), on every loop. */
 void fota_arduino_serve(struct fota_req *r);
+/* arduino_serve.c: the quick answer of the same routes (fota_http_quick):
+ * 304 for a device's check-in that fota_arduino_quick_current answers,
+ * else 0 and fota_arduino_serve takes the request. */
+int fota_arduino_quick(void *ud, int loop, char caps[][FOTA_ROUTE_CAP_LEN], int ncaps,
+                       const char *lines, size_t len, int64_t *dev_id);
 
 /* arduino_rest.c: GET|PUT /v1/products/ID/arduino (admin, main loop). */
 void fota_arduino_settings(struct fota_req *r);

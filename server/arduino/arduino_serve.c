@@ -312,6 +312,29 @@ static void send_meta(struct fota_req *r, struct fota_arduino_visit *v, int kind
 
 /* The product of the URL's key (through the loop's cache): 403 for a key
  * that is not a product key, 404 for a product that is not arduino. */
+/* The loop's cache entry for key (NULL for a key of another length), and
+ * 1 when it holds the key's product for this visit (v->product and v->ap
+ * set), else 0. */
+static int product_cached(struct fota_arduino_visit *v, const char *key,
+                          struct fota_arduino_key_entry **slot)
+{
+    size_t len = strlen(key);
+    struct fota_arduino_key_entry *e;
+    uint32_t h = 2166136261u;
+
+    *slot = NULL;
+    if (len != FOTA_KEY_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)key[i]) * 16777619u;
+    e = *slot = &v->al->keys[h % FOTA_ARDUINO_KEY_SLOTS];
+    if (!v->gen || e->gen != v->gen || strcmp(e->key, key) != 0)
+        return 0;
+    v->product = e->product;
+    v->ap = e->ap;
+    return 1;
+}
+
 static int resolve_product(struct fota_req *r, struct fota_arduino_visit *v)
 {
     struct fota_server *srv = v->ctx->srv;
@@ -321,17 +344,8 @@ static int resolve_product(struct fota_req *r, struct fota_arduino_visit *v)
     struct fota_key k;
     int rc;
 
-    if (len == FOTA_KEY_LEN) {
-        uint32_t h = 2166136261u;
-        for (size_t i = 0; i < len; i++)
-            h = (h ^ (uint8_t)key[i]) * 16777619u;
-        e = &v->al->keys[h % FOTA_ARDUINO_KEY_SLOTS];
-        if (v->gen && e->gen == v->gen && strcmp(e->key, key) == 0) {
-            v->product = e->product;
-            v->ap = e->ap;
-            return 0;
-        }
-    }
+    if (product_cached(v, key, &e))
+        return 0;
     if (fota_server_key_lookup(srv, key, len, &k) != 0 || k.kind != FOTA_KEY_PRODUCT) {
         fota_reply_error(r, 403, "not a product key");
         return -1;
@@ -354,6 +368,44 @@ static int resolve_product(struct fota_req *r, struct fota_arduino_visit *v)
         e->gen = v->gen; /* read before the lookups: a write meanwhile invalidates it */
     }
     return 0;
+}
+
+/* The loop's visit, cleared for a new check-in. */
+static struct fota_arduino_visit *visit_begin(struct fota_arduino_ctx *ctx,
+                                              struct fota_arduino_loop *al, const char *name)
+{
+    struct fota_arduino_visit *v = al->visit;
+    memset(v, 0, FOTA_ARDUINO_VISIT_CLEAR);
+    v->rel.version[0] = '\0';
+    v->changelog[0] = '\0';
+    v->ctx = ctx;
+    v->al = al;
+    v->gen = fota_store_generation(ctx->srv->store);
+    v->now = fota_clock_wall_s();
+    v->name = name;
+    return v;
+}
+
+int fota_arduino_quick(void *ud, int loop, char caps[][FOTA_ROUTE_CAP_LEN], int ncaps,
+                       const char *lines, size_t len, int64_t *dev_id)
+{
+    struct fota_arduino_ctx *ctx = ud;
+    struct fota_arduino_key_entry *slot;
+    struct fota_arduino_visit *v;
+    int kind = fota_arduino_kind_of(caps[ncaps - 1]);
+
+    if (loop < 0 || loop >= ctx->nloops || kind < 0 || kind == FOTA_ARDUINO_K_MD5 ||
+        kind == FOTA_ARDUINO_K_MANIFEST)
+        return 0;
+    v = visit_begin(ctx, ctx->loops[loop], ncaps == 3 ? caps[1] : NULL);
+    if (!product_cached(v, caps[0], &slot))
+        return 0;
+    fota_arduino_hdrs_init(&v->h);
+    if (fota_arduino_hdrs_parse_block(&v->h, lines, len) != (int)len ||
+        !fota_arduino_quick_current(v, kind))
+        return 0;
+    *dev_id = v->device.id;
+    return 304;
 }
 
 void fota_arduino_serve(struct fota_req *r)
@@ -379,15 +431,7 @@ void fota_arduino_serve(struct fota_req *r)
         return;
     }
     /* the loop's own: the handler replies before it returns (never deferred) */
-    v = al->visit;
-    memset(v, 0, FOTA_ARDUINO_VISIT_CLEAR);
-    v->rel.version[0] = '\0';
-    v->changelog[0] = '\0';
-    v->ctx = ctx;
-    v->al = al;
-    v->gen = fota_store_generation(ctx->srv->store);
-    v->now = fota_clock_wall_s();
-    v->name = r->ncaps == 3 ? r->caps[1] : NULL;
+    v = visit_begin(ctx, al, r->ncaps == 3 ? r->caps[1] : NULL);
     if (resolve_product(r, v))
         return;
     fota_arduino_hdrs_init(&v->h);

@@ -138,15 +138,25 @@ static unsigned slot_of(const char *a, int64_t n, unsigned slots)
     return h % slots;
 }
 
-int fota_arduino_rel_get(struct fota_arduino_visit *v, const char *version,
-                         struct fota_arduino_rel *rel, char *changelog, size_t cap)
+/* The loop's entry for version when it holds it for this visit, else NULL. */
+static struct fota_arduino_rel_entry *rel_cached(struct fota_arduino_visit *v, const char *version,
+                                                 struct fota_arduino_rel_entry **slot)
 {
     struct fota_arduino_rel_entry *e =
         &v->al->rels[slot_of(version, v->product.id, FOTA_ARDUINO_REL_SLOTS)];
+    if (slot)
+        *slot = e;
+    return v->gen && e->gen == v->gen && e->product_id == v->product.id &&
+           strcmp(e->rel.version, version) == 0 ? e : NULL;
+}
+
+int fota_arduino_rel_get(struct fota_arduino_visit *v, const char *version,
+                         struct fota_arduino_rel *rel, char *changelog, size_t cap)
+{
+    struct fota_arduino_rel_entry *e;
     int rc;
 
-    if (v->gen && e->gen == v->gen && e->product_id == v->product.id &&
-        strcmp(e->rel.version, version) == 0) {
+    if (rel_cached(v, version, &e)) {
         *rel = e->rel;
         if (changelog)
             fota_str_copy(changelog, cap, e->changelog);
@@ -724,4 +734,58 @@ void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino
         }
         fota_store_command_cleanup(&c);
     }
+}
+
+/* ---- the quick check-in */
+
+int fota_arduino_quick_current(struct fota_arduino_visit *v, int kind)
+{
+    struct fota_store *st = v->ctx->srv->store;
+    struct fota_arduino_dev_entry *e;
+    struct fota_arduino_rel_entry *re;
+    struct fota_arduino_answer ans;
+    const char *pick;
+    int src, lapsed;
+    int64_t id;
+
+    /* fota_arduino_identify's cached way, for a device polling in time */
+    if (!fota_arduino_hdrs_is_device(&v->h))
+        return 0;
+    mac_text(v->h.sta_mac, v->devkey);
+    e = fota_arduino_cache_find(v, v->devkey);
+    if (!e || !v->gen || e->gen != v->gen || (id = e->device.id) <= 0 || e->cmd_id)
+        return 0;
+    v->devgen_id = id;
+    v->devgen = fota_store_device_generation(st, id);
+    v->agen = fota_store_arduino_generation(st, id);
+    if (e->devgen != v->devgen || e->agen != v->agen || !fota_arduino_cache_fresh(v, e))
+        return 0;
+    v->adev = e->adev;
+    fota_arduino_served_overlay_locked(v->ctx, &v->adev);
+    if (fota_store_arduino_generation(st, id) != v->agen || v->adev.target[0])
+        return 0;   /* a download waits to be judged: the full visit */
+    v->device = e->device;
+    v->open_known = 1;
+    v->open_cmd_id = 0;
+    v->open_version[0] = '\0';
+
+    /* fota_arduino_target's, with no command: a cached release it runs */
+    src = fota_arduino_target_of("", v->adev.pin_version, v->adev.pin_current,
+                                 v->product.current_version, &pick, &lapsed);
+    if (lapsed || src == FOTA_ARDUINO_SRC_NONE || !(re = rel_cached(v, pick, NULL)))
+        return 0;
+    v->rel = re->rel;
+    v->have_rel = 1;
+    v->cmd_id = 0;
+    if (!fota_arduino_runs(&v->rel, &v->h) || strcmp(v->device.rom_version, v->rel.version) != 0)
+        return 0;
+    fota_arduino_decide(&v->rel, (enum fota_arduino_kind)kind, v->ap.gzip, v->ap.core, &v->h, 1,
+                        &ans);
+    if (ans.status != 304)
+        return 0;
+
+    /* what the full visit leaves: its report in the batch, the entry */
+    report(v);
+    fota_arduino_cache_put(v, v->devkey);
+    return 1;
 }

@@ -254,6 +254,7 @@ static void loop_free(struct http_loop *hl)
 {
     if (!hl)
         return;
+    fota_http__quick_free(hl);
     /* evhttp_free closes every connection; streams' closed callbacks run. */
     if (hl->tls)
         evhttp_free(hl->tls);
@@ -311,6 +312,7 @@ struct fota_http *fota_http_new(struct fota_server *srv)
     struct http_loop *m = h->loops[0];
     m->plain = make_evhttp(m, 0);
     m->sweep = evtimer_new(srv->base, fota_http__fresh_sweep, m);
+    fota_http__quick_init(m, srv->base);
     loop_reload(m);
     return h;
 }
@@ -384,6 +386,8 @@ static int loop_accept(struct http_loop *hl)
     }
     if (!hl->sweep)
         hl->sweep = evtimer_new(fota_loop_base(hl->loop), fota_http__fresh_sweep, hl);
+    if (r == 0)
+        r = fota_http__quick_init(hl, fota_loop_base(hl->loop));
     loop_reload(hl);
     if (r == 0 && !hl->guard)
         r = fota_http__admit_init(hl);
@@ -536,5 +540,7 @@ void fota_http_free(struct fota_http *h)
     if (h->trim)
         event_free(h->trim);
     fota_http_routes_free(&h->routes);
+    for (int i = 0; i < h->nquick; i++)
+        free(h->quick[i].pattern);
     free(h);
 }

@@ -116,6 +116,27 @@ int fota_http_route(struct fota_server *srv, int methods, const char *pattern,
 /* Same with FOTA_ROUTE_* flags. Routes are added before the workers start. */
 int fota_http_route_flags(struct fota_server *srv, int methods, const char *pattern,
                           fota_http_handler fn, void *ud, int flags);
+/* A quick answer: the reply to a request decided from its head alone, in
+ * the gate (http_gate.c), before evhttp parses the request: no struct
+ * fota_req, no header list, one write, then the connection closes. For a
+ * fleet's polling that is already answered from caches (an Arduino device
+ * that runs its target: 304). fn gets the loop's index, the captures of
+ * pattern (as fota_http_route) in the path as sent, and the header lines
+ * after the request line up to and including the empty line; it returns
+ * 304 to answer "304 Not Modified" with an empty body (the bytes evhttp
+ * sends for it), with *dev_id the device for the access log, or 0 to let
+ * the request take its normal way, in which case it must have changed
+ * nothing. Only for "GET PATH HTTP/1.0" on a plain connection's first
+ * request, no body, no query other than ignored text after '?', no '%' in
+ * the path, nothing buffered after the head, and not while draining;
+ * everything else, and any request fn declines, goes to the route. At most
+ * FOTA_HTTP_QUICK_MAX; added before the workers start. fn runs on the loop
+ * that read the head, like a FOTA_ROUTE_ANY_LOOP handler. */
+#define FOTA_HTTP_QUICK_MAX 4
+typedef int (*fota_http_quick_fn)(void *ud, int loop, char caps[][FOTA_ROUTE_CAP_LEN], int ncaps,
+                                  const char *lines, size_t len, int64_t *dev_id);
+int fota_http_quick(struct fota_server *srv, const char *pattern, fota_http_quick_fn fn,
+                    void *ud);
 /* Worker thread start-up (server.c): serves the sockets bound for loop. */
 void fota_http_loop_start(struct fota_http *h, struct fota_loop *loop);
 

@@ -229,6 +229,8 @@ static void decide(struct conn *c, struct evhttp_connection *evcon)
         g->key_ok = 1;
     }
     g->probation = 0;   /* the API, or a device: from here on as any other */
+    if (g->quick && fota_http__quick_try(c, evcon))
+        return;
     if (hd->chunked || hd->cl > FOTA_HTTP_SMALL_BODY)
         decide_upload(c, evcon);
 }
@@ -239,6 +241,8 @@ static int head_line(struct conn *c, const char *line, size_t len, int cut, size
 {
     struct gate *g = &c->g;
     g->head_bytes += len + eol;
+    if (g->head.lines == 0 && !cut)
+        fota_http__quick_line(c, line, len);
     if (fota_http_head_line(&g->head, line, len, cut)) {
         g->reading_head = 0;
         struct evhttp_connection *evcon = fota_http__conn_evcon(c);
@@ -406,6 +410,7 @@ int fota_http__gate_next(struct conn *c, struct evhttp_connection *evcon, struct
     g->head_bytes = 0;
     g->t0_ms = 0;
     g->key_ok = 0;
+    g->quick = 0;
     g->hint.status = 0;
     g->hint.message = NULL;
     g->hint.retry_after = 0;

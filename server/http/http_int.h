@@ -39,6 +39,7 @@ struct gate {
     int timeout_cut;               /* the read timeout counts down to the head's deadline */
     int probation;                 /* short of descriptors: 1 s for a head with a valid key */
     int key_ok;                    /* its key checked, valid (probation, upload): not shed */
+    int quick;                     /* its request line may get a quick answer (http_quick.c) */
     uint64_t reserved;             /* bytes of upload_memory held for this body */
     struct fota_http_errpage_hint hint;   /* bev, body limit, refusal status and message */
     char why[160];                 /* a refusal's message, when not static */
@@ -103,6 +104,7 @@ struct conn {
     int stream_framing;            /* 1 chunked, 0 raw (HTTP/1.0), -1 no body (HEAD) */
     struct conn *sprev, *snext;    /* http_loop.streams */
     struct conn *next;             /* same bucket of http_loop.buckets */
+    struct conn *qnext;            /* http_loop.quick: answered, closing */
 };
 
 /* One loop's HTTP server: touched only on that loop's thread (after
@@ -133,6 +135,8 @@ struct http_loop {
     struct fota_accept_guard *guard;      /* its listeners when descriptors run short */
     struct http_admit admit;
     struct http_admit_log handshake_log;  /* handshakes closed at their deadline */
+    struct conn *quick;            /* quickly answered connections, closed after this pass */
+    struct event *quick_ev;        /* made active to close them */
 };
 
 
@@ -153,6 +157,13 @@ struct fota_http {
     int64_t anonymous;             /* atomic: admitted connections of every loop that have
                                     * not carried a request */
     struct event *trim;            /* main loop: gives freed memory back */
+    struct http_quick {            /* fota_http_quick: fixed once the workers run */
+        char *pattern;
+        fota_http_quick_fn fn;
+        void *ud;
+    } quick[FOTA_HTTP_QUICK_MAX];
+    int nquick;
+    struct fota_metric m_quick;    /* requests answered quickly */
     struct fota_metric m_refused[HTTP_REFUSED_N];
 };
 
@@ -172,6 +183,17 @@ static inline int http_draining(const struct fota_http *h)
 {
     return __atomic_load_n(&h->draining, __ATOMIC_ACQUIRE);
 }
+
+/* Quick answers (http_quick.c). The request line of c's head (len bytes,
+ * whole): marks it as one that may get a quick answer. */
+void fota_http__quick_line(struct conn *c, const char *line, size_t len);
+/* c's head is complete and accepted: 1 when it was answered quickly (the
+ * connection closes after this loop pass), 0 when evhttp goes on. */
+int fota_http__quick_try(struct conn *c, struct evhttp_connection *evcon);
+/* The loop's event that closes answered connections: made (0 or
+ * FOTA_ENOMEM) and freed with the loop. */
+int fota_http__quick_init(struct http_loop *h, struct event_base *base);
+void fota_http__quick_free(struct http_loop *h);
 
 /* The access log line of a reply (http_reply.c). */
 void fota_http__log_reply(struct fota_req *r, int code, size_t len);

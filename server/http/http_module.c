@@ -51,6 +51,12 @@ static const struct fota_metric_desc requests_desc = {
     FOTA_METRIC_COUNTER, 0, NULL
 };
 
+static const struct fota_metric_desc quick_desc = {
+    "fota_http_quick_answers_total", "HTTP requests answered from their head alone, before "
+    "evhttp parsed them (a current Arduino device's check-in: 304).",
+    FOTA_METRIC_COUNTER, 1, NULL
+};
+
 static void requests_collect(void *ud, struct fota_metric_out *o)
 {
     const struct fota_http *h = ud;
@@ -75,6 +81,8 @@ void fota_http__refused_as(struct fota_http *h, int reason)
 int fota_http__metrics_register(struct fota_http *h)
 {
     int rc = fota_metric_register_fn(h->srv, &requests_desc, requests_collect, h);
+    if (rc >= 0)
+        rc = fota_metric_register(h->srv, &quick_desc, &h->m_quick);
     return rc < 0 ? rc : fota_metric_register(h->srv, &refused_desc, h->m_refused);
 }
 

@@ -1,0 +1,192 @@
+/* http_quick.c - quick answers (http.h, fota_http_quick): a request whose
+ * reply its route can decide from the head alone is answered by the gate
+ * (http_gate.c) as soon as the head is complete, before evhttp parses it.
+ * A fleet polling while current costs evhttp's request, its header list
+ * and reply building otherwise: about fifty allocations and a third of
+ * fotad's CPU per check-in, for a reply of 67 bytes.
+ *
+ * Only a plain connection's first request, "GET PATH HTTP/1.0" with no
+ * body and nothing buffered after its head, qualifies (what ESPhttpUpdate
+ * and Tasmota send, §2.1 of the Arduino reference); the reply is the bytes
+ * evhttp sends for the same answer, written with the header and the FIN in
+ * one segment as arduino_serve.c's 304 is. The connection's input is then
+ * drained (evhttp finds no request) and it is closed from the loop's quick
+ * event, after the callbacks of this read have returned: the same close as
+ * a shed connection's (http_admit.c). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "http_int.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define QUICK_PATH_MAX 512
+
+static const char reply_304[] = "HTTP/1.0 304 Not Modified\r\nConnection: close\r\n"
+                                "Content-Length: 0\r\n\r\n";
+
+int fota_http_quick(struct fota_server *srv, const char *pattern, fota_http_quick_fn fn,
+                    void *ud)
+{
+    struct fota_http *hh = srv->http;
+    if (!hh || !fn || !pattern || pattern[0] != '/')
+        return FOTA_EINVAL;
+    if (hh->nquick >= FOTA_HTTP_QUICK_MAX)
+        return FOTA_ENOSPC;
+    struct http_quick *q = &hh->quick[hh->nquick];
+    q->pattern = fota_xstrdup(pattern);
+    q->fn = fn;
+    q->ud = ud;
+    hh->nquick++;
+    return 0;
+}
+
+void fota_http__quick_line(struct conn *c, const char *line, size_t len)
+{
+    static const char get[] = "GET /", ver[] = " HTTP/1.0";
+    c->g.quick = c->h->hh->nquick > 0 && !c->tracked && len > sizeof get + sizeof ver &&
+                 memcmp(line, get, sizeof get - 1) == 0 &&
+                 memcmp(line + len - (sizeof ver - 1), ver, sizeof ver - 1) == 0;
+}
+
+/* The path of "GET PATH HTTP/1.0" into out (the query cut off): 0, or -1
+ * for a path quick answers leave to evhttp (percent-encoded, a fragment,
+ * bytes outside printable ASCII, too long). */
+static int request_path(const char *line, size_t len, char out[QUICK_PATH_MAX])
+{
+    const char *p = line + 4, *end = line + len - 9;   /* "GET " ... " HTTP/1.0" */
+    size_t n = 0;
+    for (; p < end && *p != '?'; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= 0x20 || ch >= 0x7f || ch == '%' || ch == '#' || n + 1 >= QUICK_PATH_MAX)
+            return -1;
+        out[n++] = (char)ch;
+    }
+    out[n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+static void quick_log(struct conn *c, struct evhttp_connection *evcon, const char *path,
+                      uint64_t id, int64_t dev_id)
+{
+    char qp[256], peer[80] = "-", dev[64] = "";
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (FOTA_LOG_DEBUG < FOTA_LOG_THRESHOLD())
+        return;
+    evhttp_connection_get_peer(evcon, &addr, &port);
+    if (addr)
+        snprintf(peer, sizeof peer, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
+    if (dev_id > 0)
+        snprintf(dev, sizeof dev, " dev=%lld", (long long)dev_id);
+    if (c->h->loop && fota_loop_index(c->h->loop) > 0)
+        snprintf(dev + strlen(dev), sizeof dev - strlen(dev), " loop=%d",
+                 fota_loop_index(c->h->loop));
+    fota_log_write(FOTA_LOG_DEBUG, "http req=%" PRIu64 " method=GET path=%s status=304 bytes=0 "
+                   "peer=%s conn=%" PRIu64 " quick=1%s", id, fota_log_quote(path, qp, sizeof qp),
+                   peer, c->id, dev);
+}
+
+int fota_http__quick_try(struct conn *c, struct evhttp_connection *evcon)
+{
+    struct gate *g = &c->g;
+    struct http_loop *h = c->h;
+    struct fota_http *hh = h->hh;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t len = evbuffer_get_length(in);
+    char path[QUICK_PATH_MAX];
+    char caps[FOTA_ROUTE_MAX_CAPS][FOTA_ROUTE_CAP_LEN];
+    int ncaps = 0, status = 0;
+    int64_t dev_id = 0;
+
+    if (!g->quick || c->tracked || h->draining || !h->quick_ev || len != g->pos ||
+        g->head.err || fota_http_head_has_body(&g->head) || bufferevent_openssl_get_ssl(c->bev) ||
+        bufferevent_get_underlying(c->bev))
+        return 0;
+    const char *head = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+    const char *nl = head ? memchr(head, '\n', len) : NULL;
+    if (!nl)
+        return 0;
+    size_t ll = (size_t)(nl - head);
+    if (ll > 0 && head[ll - 1] == '\r')
+        ll--;
+    if (ll < 14 || request_path(head, ll, path) != 0)
+        return 0;
+    const char *lines = nl + 1;
+    size_t nlines = len - (size_t)(lines - head);
+    for (int i = 0; i < hh->nquick && !status; i++) {
+        if (!fota_http_route_match(hh->quick[i].pattern, path, caps, &ncaps))
+            continue;
+        status = hh->quick[i].fn(hh->quick[i].ud, h->loop ? fota_loop_index(h->loop) : 0, caps,
+                                 ncaps, lines,
+                                 nlines, &dev_id);
+    }
+    if (status != 304)
+        return 0;
+
+    /* The answer: header and FIN in one segment (MSG_MORE holds the bytes
+     * until evhttp_connection_free's shutdown sends them with the FIN). */
+    int fd = bufferevent_getfd(c->bev);
+    ssize_t n = send(fd, reply_304, sizeof reply_304 - 1, MSG_MORE | MSG_NOSIGNAL);
+    if (n != (ssize_t)(sizeof reply_304 - 1))
+        FOTA_DEBUG("http quick answer not written conn=%" PRIu64 " wrote=%zd error=%s", c->id, n,
+                   n < 0 ? strerror(errno) : "short");
+    c->id = __atomic_add_fetch(&hh->next_conn, 1, __ATOMIC_RELAXED);
+    uint64_t id = __atomic_add_fetch(&hh->next_req, 1, __ATOMIC_RELAXED);
+    fota_metric_inc(&hh->m_quick);
+    quick_log(c, evcon, path, id, dev_id);
+
+    /* evhttp finds no request and reads no more; nothing but the quick
+     * event closes it now (fota_http__conn_evcon answers NULL: no shed, no
+     * sweep takes it). */
+    g->reading_head = 0;
+    g->hint.status = -1;
+    evbuffer_drain(in, len);
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    c->evcon = evcon;
+    c->qnext = h->quick;
+    h->quick = c;
+    event_active(h->quick_ev, EV_TIMEOUT, 0);
+    return 1;
+}
+
+static void quick_close(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_loop *h = arg;
+    (void)fd;
+    (void)what;
+    while (h->quick) {
+        struct conn *c = h->quick;
+        struct evhttp_connection *evcon = c->evcon;
+        h->quick = c->qnext;
+        c->qnext = NULL;
+        c->evcon = NULL;
+        evhttp_connection_free(evcon);   /* shutdown(SHUT_WR): the segment goes */
+        fota_http__fresh_unlink(h, c);   /* our reference: the descriptor closes */
+    }
+}
+
+int fota_http__quick_init(struct http_loop *h, struct event_base *base)
+{
+    if (!h->quick_ev)
+        h->quick_ev = event_new(base, -1, 0, quick_close, h);
+    return h->quick_ev ? 0 : FOTA_ENOMEM;
+}
+
+void fota_http__quick_free(struct http_loop *h)
+{
+    h->quick = NULL;   /* still fresh: their evhttp and fresh entries go with the loop */
+    if (h->quick_ev)
+        event_free(h->quick_ev);
+    h->quick_ev = NULL;
+}
