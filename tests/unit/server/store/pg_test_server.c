@@ -93,7 +93,7 @@ int pg_test_server_sql(PGconn *conn, const char *sql)
 
 int pg_test_server_processes(const char *dir)
 {
-    char want[PATH_MAX], link[64], got[PATH_MAX];
+    char want[PATH_MAX], link[sizeof "/proc//cwd" + NAME_MAX], got[PATH_MAX];
     struct dirent *e;
     int n = 0;
     DIR *d;
