@@ -2,8 +2,9 @@
  *
  * SQLite (WAL) and later PostgreSQL implement struct fota_store_ops; the
  * conformance suite (tests/unit/server/store/) runs the same cases on each,
- * so they cannot drift apart. All calls are synchronous and made from the
- * daemon's event-loop threads; an implementation serialises internally.
+ * so they cannot drift apart. All calls are synchronous, made from the
+ * daemon's event-loop threads, other threads of its own, or the store
+ * executor's jobs (store_exec.h); an implementation serialises internally.
  * Firmware bytes are NOT here: they live in the content-addressed blob store
  * (blob.h); rows only name files by SHA-256.
  *

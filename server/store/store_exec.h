@@ -25,9 +25,10 @@
  * fota_store_submit refuses with FOTA_EBUSY, which a batching writer merges
  * into its next batch and a request answers with 503 `store busy`.
  *
- * No call waits for a job: the main loop must never wait on a store thread,
- * because store threads may wait on the main loop (fota_loop_call), so the
- * only way back is the continuation. A job touches only what its arg owns
+ * No call waits for a job (fota_store_exec_drain, for shutdown once the
+ * loops stopped, aside): a loop must never wait on a store thread, because
+ * store threads may wait on the main loop (fota_loop_call), so the only way
+ * back is the continuation. A job touches only what its arg owns
  * (copies of rows, its results); a loop's state is touched in the
  * continuation alone, which runs on that loop. */
 #ifndef FOTA_STORE_EXEC_H
@@ -79,11 +80,13 @@ int fota_store_submit(struct fota_store_exec *x, struct fota_store_lane *lane,
  * its continuation has been posted, or cancelled (done(arg, 1)) because its
  * loop had stopped. At shutdown (after the loops stop, before the store
  * closes) it finishes the queued writes. Jobs may still be submitted
- * meanwhile, and after it. Not from a store thread. NULL-safe. */
+ * meanwhile, and after it. Not from a store thread, nor from a loop that
+ * a job may wait on (fota_loop_call) while that loop still takes jobs: the
+ * job would wait for the loop and the loop for the job. NULL-safe. */
 void fota_store_exec_drain(struct fota_store_exec *x);
-/* Drains, stops and joins the store threads (each runs thread_end) and
- * frees the lanes and x. No job may be submitted once it started. Not
- * from a store thread. NULL-safe. */
+/* Drains (as fota_store_exec_drain, with its limits), stops and joins the
+ * store threads (each runs thread_end) and frees the lanes and x. No job
+ * may be submitted once it started. NULL-safe. */
 void fota_store_exec_free(struct fota_store_exec *x);
 
 #endif
