@@ -1,16 +1,11 @@
-/* store_exec_test.c - the store executor (server/store/store_exec.c) on the
- * SQLite store, inline as fotad runs it and with store threads forced on:
- * order and exclusion within a lane under many threads, jobs on no lane at
- * once, continuations on the submitting loop's thread (real fota loops),
+/* store_exec_test.c - the store executor (server/store/store_exec.c) on
+ * every backend of store_fixture.c with store threads (forced on for
+ * SQLite, whose ops are thread-safe), and on SQLite inline as fotad runs
+ * it: order and exclusion within a lane under many threads, jobs on no lane
+ * at once, continuations on the submitting loop's thread (real fota loops),
  * inline mode never calling back before submit returns, the lane bound,
  * drain and free with loops stopped, the per-thread hooks, and store ops
- * from store threads. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
+ * from store threads. One cmocka group per backend and mode. */
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -23,29 +18,9 @@
 
 #include "loop.h"
 #include "store_exec.h"
+#include "store_fixture.h"
 
 #define WAIT_S 20   /* deadline of every wait: a hang fails instead */
-
-static char dir[] = "/tmp/fota-exec-test-XXXXXX";
-
-static struct fota_store *store_open(void)
-{
-    char path[64], err[256] = "";
-    struct fota_store *s = NULL;
-    snprintf(path, sizeof(path), "%s/fota.db", dir);
-    assert_int_equal(fota_store_sqlite_open(path, NULL, NULL, &s, err, sizeof(err)), 0);
-    return s;
-}
-
-static void store_remove(struct fota_store *s)
-{
-    char path[64];
-    fota_store_close(s);
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof(path), "%s/fota.db%s", dir, (const char *[]){ "", "-wal", "-shm" }[i]);
-        unlink(path);
-    }
-}
 
 /* A counter that threads bump and a test thread waits on. */
 struct waiter {
@@ -137,19 +112,6 @@ static void loop_end(struct fota_loop *l)
     fota_loop_free(l);
 }
 
-static int group_setup(void **st)
-{
-    (void)st;
-    evthread_use_pthreads();
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int group_teardown(void **st)
-{
-    (void)st;
-    return rmdir(dir);
-}
-
 /* ------------------------------------------------ order within a lane */
 
 #define LANES 4
@@ -200,8 +162,7 @@ static void order_done(void *arg, int cancelled)
 
 static void test_lane_order(void **st)
 {
-    (void)st;
-    struct fota_store *s = store_open();
+    struct fota_store *s = store_of(st);
     s->threaded = 1;
     struct fota_store_exec *x;
     assert_int_equal(fota_store_exec_new(s, 8, &x), 0);
@@ -239,7 +200,6 @@ static void test_lane_order(void **st)
     loop_end(l);
     fota_store_exec_free(x);
     waiter_cleanup(&w);
-    store_remove(s);
 }
 
 /* ------------------------------------- jobs on no lane run concurrently */
@@ -261,8 +221,7 @@ static void meet_job(struct fota_store *s, void *arg)
 
 static void test_unordered_concurrent(void **st)
 {
-    (void)st;
-    struct fota_store *s = store_open();
+    struct fota_store *s = store_of(st);
     s->threaded = 1;
     struct fota_store_exec *x;
     assert_int_equal(fota_store_exec_new(s, 4, &x), 0);
@@ -277,7 +236,6 @@ static void test_unordered_concurrent(void **st)
     assert_int_equal(__atomic_load_n(&m.met, __ATOMIC_SEQ_CST), 4);
     fota_store_exec_free(x);
     waiter_cleanup(&w);
-    store_remove(s);
 }
 
 /* ------------------------------ the continuation on the submitting loop */
@@ -326,45 +284,51 @@ static void submit_from_loop(void *arg, int cancelled)
     __atomic_store_n(&p->returned, 1, __ATOMIC_SEQ_CST);
 }
 
-static void test_continuation_loop(void **st)
+/* Two loops each submit one job; threaded: store threads, or inline. */
+static void continuation_case(struct fota_store *s, int threaded)
 {
-    (void)st;
-    for (int threaded = 0; threaded <= 1; threaded++) {
-        struct fota_store *s = store_open();
-        s->threaded = threaded;
-        struct fota_store_exec *x;
-        assert_int_equal(fota_store_exec_new(s, 2, &x), 0);
-        assert_int_equal(fota_store_exec_threaded(x), threaded);
-        struct fota_loop *a = loop_spawn(1), *b = loop_spawn(2);
-        struct waiter w;
-        waiter_init(&w);
-        struct where pa = { .x = x, .w = &w }, pb = { .x = x, .w = &w };
-        assert_int_equal(fota_loop_post(a, submit_from_loop, &pa), 0);
-        assert_int_equal(fota_loop_post(b, submit_from_loop, &pb), 0);
-        assert_int_equal(waiter_until(&w, 2), 0);
-        struct where *ps[] = { &pa, &pb };
-        struct fota_loop *ls[] = { a, b };
-        for (int i = 0; i < 2; i++) {
-            struct where *p = ps[i];
-            assert_int_equal(p->submit_rc, 0);
-            assert_ptr_equal(p->done_loop, ls[i]);
-            assert_true(pthread_equal(p->done_thread, p->submitter));
-            assert_int_equal(p->cancelled, 0);
-            assert_int_equal(p->done_before_return, 0);
-            if (threaded) {   /* on a store thread, not a loop */
-                assert_null(p->job_loop);
-                assert_false(pthread_equal(p->job_thread, p->submitter));
-            } else {          /* inline: on the submitting loop */
-                assert_ptr_equal(p->job_loop, ls[i]);
-                assert_true(pthread_equal(p->job_thread, p->submitter));
-            }
+    s->threaded = threaded;
+    struct fota_store_exec *x;
+    assert_int_equal(fota_store_exec_new(s, 2, &x), 0);
+    assert_int_equal(fota_store_exec_threaded(x), threaded);
+    struct fota_loop *a = loop_spawn(1), *b = loop_spawn(2);
+    struct waiter w;
+    waiter_init(&w);
+    struct where pa = { .x = x, .w = &w }, pb = { .x = x, .w = &w };
+    assert_int_equal(fota_loop_post(a, submit_from_loop, &pa), 0);
+    assert_int_equal(fota_loop_post(b, submit_from_loop, &pb), 0);
+    assert_int_equal(waiter_until(&w, 2), 0);
+    struct where *ps[] = { &pa, &pb };
+    struct fota_loop *ls[] = { a, b };
+    for (int i = 0; i < 2; i++) {
+        struct where *p = ps[i];
+        assert_int_equal(p->submit_rc, 0);
+        assert_ptr_equal(p->done_loop, ls[i]);
+        assert_true(pthread_equal(p->done_thread, p->submitter));
+        assert_int_equal(p->cancelled, 0);
+        assert_int_equal(p->done_before_return, 0);
+        if (threaded) {   /* on a store thread, not a loop */
+            assert_null(p->job_loop);
+            assert_false(pthread_equal(p->job_thread, p->submitter));
+        } else {          /* inline: on the submitting loop */
+            assert_ptr_equal(p->job_loop, ls[i]);
+            assert_true(pthread_equal(p->job_thread, p->submitter));
         }
-        loop_end(a);
-        loop_end(b);
-        fota_store_exec_free(x);
-        waiter_cleanup(&w);
-        store_remove(s);
     }
+    loop_end(a);
+    loop_end(b);
+    fota_store_exec_free(x);
+    waiter_cleanup(&w);
+}
+
+static void test_continuation_threads(void **st)
+{
+    continuation_case(store_of(st), 1);
+}
+
+static void test_continuation_inline(void **st)
+{
+    continuation_case(store_of(st), 0);
 }
 
 /* ------------------------------- inline: done is never called inline */
@@ -390,8 +354,7 @@ static void flag_done(void *arg, int cancelled)
 
 static void test_inline_deferred(void **st)
 {
-    (void)st;
-    struct fota_store *s = store_open();
+    struct fota_store *s = store_of(st);
     struct fota_store_exec *x;
     assert_int_equal(fota_store_exec_new(s, 0, &x), 0);
     assert_int_equal(fota_store_exec_threaded(x), 0);
@@ -433,7 +396,6 @@ static void test_inline_deferred(void **st)
     fota_store_exec_free(x);
     fota_loop_free(l);
     event_base_free(base);
-    store_remove(s);
 }
 
 /* ------------------------------------------------------ the lane bound */
@@ -461,8 +423,7 @@ static void count_job(struct fota_store *s, void *arg)
 
 static void test_bound(void **st)
 {
-    (void)st;
-    struct fota_store *s = store_open();
+    struct fota_store *s = store_of(st);
     s->threaded = 1;
     struct fota_store_exec *x;
     assert_int_equal(fota_store_exec_new(s, 1, &x), 0);
@@ -503,7 +464,6 @@ static void test_bound(void **st)
 
     fota_store_exec_free(x);
     waiter_cleanup(&gate);
-    store_remove(s);
 }
 
 /* ------------------- drain with the loops stopped; free joins the threads */
@@ -533,8 +493,7 @@ static void shut_done(void *arg, int cancelled)
 
 static void test_drain_on_stop(void **st)
 {
-    (void)st;
-    struct fota_store *s = store_open();
+    struct fota_store *s = store_of(st);
     s->threaded = 1;
     struct fota_store_exec *x;
     assert_int_equal(fota_store_exec_new(s, 3, &x), 0);
@@ -555,24 +514,28 @@ static void test_drain_on_stop(void **st)
     fota_loop_free(l);
     fota_store_exec_free(x);
     waiter_cleanup(&gate);
-    store_remove(s);
 }
 
 static int begun, ended;              /* thread hooks run (atomic) */
 static _Thread_local int thread_ready; /* set by the hook on its thread */
+/* The backend's own hooks (a connection per thread), which ours call. */
+static void (*backend_begin)(struct fota_store *s);
+static void (*backend_end)(struct fota_store *s);
 
 static void hook_begin(struct fota_store *s)
 {
-    (void)s;
+    if (backend_begin)
+        backend_begin(s);
     thread_ready = 1;
     __atomic_add_fetch(&begun, 1, __ATOMIC_SEQ_CST);
 }
 
 static void hook_end(struct fota_store *s)
 {
-    (void)s;
     thread_ready = 0;
     __atomic_add_fetch(&ended, 1, __ATOMIC_SEQ_CST);
+    if (backend_end)
+        backend_end(s);
 }
 
 struct hooked {
@@ -589,15 +552,27 @@ static void hooked_job(struct fota_store *s, void *arg)
     __atomic_add_fetch(&h->ran, 1, __ATOMIC_SEQ_CST);
 }
 
-static void test_free_joins(void **st)
+static void hooks_install(struct fota_store *s)
 {
-    (void)st;
-    struct fota_store *s = store_open();
-    s->threaded = 1;
+    backend_begin = s->thread_begin;
+    backend_end = s->thread_end;
     s->thread_begin = hook_begin;
     s->thread_end = hook_end;
     __atomic_store_n(&begun, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&ended, 0, __ATOMIC_SEQ_CST);
+}
+
+static void hooks_remove(struct fota_store *s)
+{
+    s->thread_begin = backend_begin;
+    s->thread_end = backend_end;
+}
+
+static void test_free_joins(void **st)
+{
+    struct fota_store *s = store_of(st);
+    s->threaded = 1;
+    hooks_install(s);
     struct fota_store_exec *x;
     assert_int_equal(fota_store_exec_new(s, 3, &x), 0);
     struct fota_store_lane *lane = fota_store_lane_new(x, "last");
@@ -606,25 +581,32 @@ static void test_free_joins(void **st)
         assert_int_equal(fota_store_submit(x, i % 3 ? lane : NULL, NULL, hooked_job, NULL, &h), 0);
     /* Free with jobs queued: they run, then every thread ends and is joined. */
     fota_store_exec_free(x);
+    hooks_remove(s);
     assert_int_equal(__atomic_load_n(&h.ran, __ATOMIC_SEQ_CST), 300);
     assert_int_equal(__atomic_load_n(&h.without_hook, __ATOMIC_SEQ_CST), 0);
     assert_int_equal(__atomic_load_n(&begun, __ATOMIC_SEQ_CST), 3);
     assert_int_equal(__atomic_load_n(&ended, __ATOMIC_SEQ_CST), 3);
     assert_int_equal(thread_ready, 0);   /* the hooks never ran on this thread */
-
-    /* Inline: no thread, no hook. */
-    s->threaded = 0;
-    assert_int_equal(fota_store_exec_new(s, 3, &x), 0);
-    assert_int_equal(fota_store_submit(x, NULL, NULL, hooked_job, NULL, &h), 0);
-    fota_store_exec_free(x);
-    assert_int_equal(__atomic_load_n(&begun, __ATOMIC_SEQ_CST), 3);
-    assert_int_equal(__atomic_load_n(&h.without_hook, __ATOMIC_SEQ_CST), 1);
-    s->thread_begin = NULL;
-    s->thread_end = NULL;
-    store_remove(s);
 }
 
-/* ----------------------------------- SQLite ops from the store threads */
+static void test_inline_no_threads(void **st)
+{
+    struct fota_store *s = store_of(st);
+    hooks_install(s);
+    struct fota_store_exec *x;
+    assert_int_equal(fota_store_exec_new(s, 3, &x), 0);
+    assert_int_equal(fota_store_exec_threaded(x), 0);
+    struct hooked h = { 0 };
+    assert_int_equal(fota_store_submit(x, NULL, NULL, hooked_job, NULL, &h), 0);
+    assert_int_equal(__atomic_load_n(&h.ran, __ATOMIC_SEQ_CST), 1);
+    fota_store_exec_free(x);
+    hooks_remove(s);
+    assert_int_equal(__atomic_load_n(&begun, __ATOMIC_SEQ_CST), 0);
+    assert_int_equal(__atomic_load_n(&ended, __ATOMIC_SEQ_CST), 0);
+    assert_int_equal(__atomic_load_n(&h.without_hook, __ATOMIC_SEQ_CST), 1);
+}
+
+/* ------------------------------------------ store ops from store threads */
 
 #define DEV_JOBS 200
 
@@ -648,6 +630,7 @@ static void dev_job(struct fota_store *s, void *arg)
     d->rc_create = s->ops->device_create(s, &dev);
     d->id = dev.id;
     struct fota_device got;
+    memset(&got, 0, sizeof(got));
     d->rc_get = s->ops->device_get(s, dev.id, &got);
     memcpy(d->got_name, got.name, sizeof(d->got_name));
     struct fota_message m;
@@ -666,14 +649,10 @@ static void dev_done(void *arg, int cancelled)
     waiter_add(d->w);
 }
 
-static void test_sqlite_threads(void **st)
+static void test_ops_on_threads(void **st)
 {
-    (void)st;
-    struct fota_store *s = store_open();
-    struct fota_product p;
-    memset(&p, 0, sizeof(p));
-    snprintf(p.name, sizeof(p.name), "exec");
-    assert_int_equal(s->ops->product_create(s, &p), 0);
+    struct fota_store *s = store_of(st);
+    int64_t product = mk_product(s, "exec");
     s->threaded = 1;
     struct fota_store_exec *x;
     assert_int_equal(fota_store_exec_new(s, 4, &x), 0);
@@ -683,7 +662,7 @@ static void test_sqlite_threads(void **st)
     waiter_init(&w);
     static struct dev_job jobs[DEV_JOBS];
     for (int i = 0; i < DEV_JOBS; i++) {
-        jobs[i] = (struct dev_job){ .product_id = p.id, .i = i, .w = &w };
+        jobs[i] = (struct dev_job){ .product_id = product, .i = i, .w = &w };
         struct fota_store_lane *lane = i % 3 == 2 ? NULL : lanes[i % 3];
         assert_int_equal(fota_store_submit(x, lane, l, dev_job, dev_done, &jobs[i]), 0);
     }
@@ -699,27 +678,69 @@ static void test_sqlite_threads(void **st)
     }
     loop_end(l);
     fota_store_exec_free(x);
-    s->threaded = 0;
     struct fota_device *list = NULL;
     size_t n = 0;
-    assert_int_equal(s->ops->device_list(s, p.id, &list, &n), 0);
+    assert_int_equal(s->ops->device_list(s, product, &list, &n), 0);
     assert_int_equal(n, DEV_JOBS);
     free(list);
     waiter_cleanup(&w);
-    store_remove(s);
+}
+
+/* On every backend, with store threads (forced on where the backend runs
+ * inline). */
+static const struct CMUnitTest threads_cases[] = {
+    cmocka_unit_test(test_lane_order),
+    cmocka_unit_test(test_unordered_concurrent),
+    cmocka_unit_test(test_continuation_threads),
+    cmocka_unit_test(test_bound),
+    cmocka_unit_test(test_drain_on_stop),
+    cmocka_unit_test(test_free_joins),
+    cmocka_unit_test(test_ops_on_threads),
+};
+/* SQLite as fotad runs it: inline. */
+static const struct CMUnitTest inline_cases[] = {
+    cmocka_unit_test(test_continuation_inline),
+    cmocka_unit_test(test_inline_deferred),
+    cmocka_unit_test(test_inline_no_threads),
+};
+
+/* Runs cases, each on a fresh store of be, as group exec.<be>.<mode>;
+ * returns the number of failures. */
+static int run_cases(const struct store_backend *be, const char *mode,
+                     const struct CMUnitTest *cases, size_t n)
+{
+    struct store_fixture fx = { .backend = be };
+    struct CMUnitTest tests[8];
+    char group[64];
+    if (n > sizeof(tests) / sizeof(tests[0]))
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        tests[i] = cases[i];
+        tests[i].setup_func = store_fixture_setup;
+        tests[i].teardown_func = store_fixture_teardown;
+        tests[i].initial_state = &fx;
+    }
+    snprintf(group, sizeof(group), "exec.%s.%s", be->name, mode);
+    return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lane_order),
-        cmocka_unit_test(test_unordered_concurrent),
-        cmocka_unit_test(test_continuation_loop),
-        cmocka_unit_test(test_inline_deferred),
-        cmocka_unit_test(test_bound),
-        cmocka_unit_test(test_drain_on_stop),
-        cmocka_unit_test(test_free_joins),
-        cmocka_unit_test(test_sqlite_threads),
-    };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int fails = 0;
+    evthread_use_pthreads();
+    for (size_t b = 0; b < store_nbackends; b++) {
+        const struct store_backend *be = store_backends[b];
+        if (be->suite_begin() != 0) {
+            fprintf(stderr, "exec.%s: cannot prepare the backend\n", be->name);
+            fails++;
+            continue;
+        }
+        fails += run_cases(be, "threads", threads_cases,
+                           sizeof(threads_cases) / sizeof(threads_cases[0]));
+        if (be == &store_backend_sqlite)
+            fails += run_cases(be, "inline", inline_cases,
+                               sizeof(inline_cases) / sizeof(inline_cases[0]));
+        be->suite_end();
+    }
+    return fails ? 1 : 0;
 }
