@@ -90,3 +90,10 @@ size_t fota_str_copy_dir(char *dst, size_t cap, const char *path)
         return fota_str_copy(dst, cap, "/");
     return fota_str_copy_n(dst, cap, path, (size_t)(slash - path));
 }
+
+unsigned fota_str_hash(unsigned h, const char *s)
+{
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}

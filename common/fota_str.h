@@ -28,4 +28,12 @@ size_t fota_str_copy_utf8(char *dst, size_t cap, const char *src, size_t n);
  * (the copy was truncated exactly when it is >= cap). */
 size_t fota_str_copy_dir(char *dst, size_t cap, const char *path);
 
+/* FNV-1a of the string s (NULL is ""), continuing from h: start with
+ * FOTA_STR_HASH_SEED, or the seed mixed with a number the key also holds
+ * (FOTA_STR_HASH_SEED ^ id). The slot hash of the daemon's small fixed
+ * tables (per-loop caches, connection buckets); not for anything a client
+ * could aim at a table that grows. */
+#define FOTA_STR_HASH_SEED 2166136261u
+unsigned fota_str_hash(unsigned h, const char *s);
+
 #endif

@@ -15,10 +15,7 @@
 
 static unsigned set_of(int64_t product_id, const char *key)
 {
-    uint32_t h = 2166136261u ^ (uint32_t)product_id;
-    for (const char *c = key; *c; c++)
-        h = (h ^ (uint8_t)*c) * 16777619u;
-    return h % FOTA_ARDUINO_DEV_SETS;
+    return fota_str_hash(FOTA_STR_HASH_SEED ^ (uint32_t)product_id, key) % FOTA_ARDUINO_DEV_SETS;
 }
 
 struct fota_arduino_dev_entry *fota_arduino_cache_find(struct fota_arduino_visit *v,

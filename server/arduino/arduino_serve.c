@@ -126,14 +126,11 @@ static void blob_release(const struct evbuffer_file_segment *seg, int flags, voi
 static struct fota_arduino_blob_fd *blob_get(struct fota_arduino_loop *al, uint64_t gen,
                                              const struct fota_arduino_rel_file *f)
 {
-    unsigned h = 2166136261u, slot;
+    unsigned slot = fota_str_hash(FOTA_STR_HASH_SEED, f->sha256) % FOTA_ARDUINO_BLOB_SLOTS;
     struct fota_arduino_blob_fd *b;
     int fd = -1;
     int64_t size = 0;
 
-    for (const char *c = f->sha256; *c; c++)
-        h = (h ^ (uint8_t)*c) * 16777619u;
-    slot = h % FOTA_ARDUINO_BLOB_SLOTS;
     if (gen != al->blob_swept)
         blob_sweep(al, gen);
     b = al->blobs[slot];
@@ -318,16 +315,12 @@ static void send_meta(struct fota_req *r, struct fota_arduino_visit *v, int kind
 static int product_cached(struct fota_arduino_visit *v, const char *key,
                           struct fota_arduino_key_entry **slot)
 {
-    size_t len = strlen(key);
     struct fota_arduino_key_entry *e;
-    uint32_t h = 2166136261u;
 
     *slot = NULL;
-    if (len != FOTA_KEY_LEN)
+    if (strlen(key) != FOTA_KEY_LEN)
         return 0;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)key[i]) * 16777619u;
-    e = *slot = &v->al->keys[h % FOTA_ARDUINO_KEY_SLOTS];
+    e = *slot = &v->al->keys[fota_str_hash(FOTA_STR_HASH_SEED, key) % FOTA_ARDUINO_KEY_SLOTS];
     if (!v->gen || e->gen != v->gen || strcmp(e->key, key) != 0)
         return 0;
     v->product = e->product;

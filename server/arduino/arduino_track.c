@@ -132,10 +132,7 @@ int fota_arduino_rel_load(struct fota_server *srv, int64_t product_id, const cha
 
 static unsigned slot_of(const char *a, int64_t n, unsigned slots)
 {
-    uint32_t h = 2166136261u ^ (uint32_t)n;
-    for (; a && *a; a++)
-        h = (h ^ (uint8_t)*a) * 16777619u;
-    return h % slots;
+    return fota_str_hash(FOTA_STR_HASH_SEED ^ (uint32_t)n, a) % slots;
 }
 
 /* The loop's entry for version when it holds it for this visit, else NULL. */

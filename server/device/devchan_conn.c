@@ -34,10 +34,7 @@ static unsigned dev_bucket(int64_t id)
 
 static unsigned addr_bucket(const char *a)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *a; a++)
-        h = (h ^ (unsigned char)*a) * 16777619u;
-    return h % FOTA_DEVCHAN_BUCKETS;
+    return fota_str_hash(FOTA_STR_HASH_SEED, a) % FOTA_DEVCHAN_BUCKETS;
 }
 
 /* "ip:port" of c for logs, built on demand: a connection keeps no copy (memory per device). */

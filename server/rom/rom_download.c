@@ -133,10 +133,8 @@ void fota_rom_blobs_close(struct fota_rom_loop *rl)
 static int blob_get(struct fota_rom_loop *rl, const char *sha, uint64_t gen, int *fd,
                     int64_t *size, struct fota_rom_blob **cached)
 {
-    unsigned h = 2166136261u;
-    for (const char *c = sha; *c; c++)
-        h = (h ^ (uint8_t)*c) * 16777619u;
-    struct fota_rom_blob *b = &rl->blobs[h % FOTA_ROM_BLOB_SLOTS];
+    struct fota_rom_blob *b =
+        &rl->blobs[fota_str_hash(FOTA_STR_HASH_SEED, sha) % FOTA_ROM_BLOB_SLOTS];
     *cached = NULL;
     if (gen != rl->blob_swept)
         blob_sweep(rl, gen);
@@ -169,12 +167,8 @@ static void rom_fd_drop(int fd, struct fota_rom_blob *blob)
 
 static unsigned cache_slot(const char *a, const char *b, int64_t n)
 {
-    uint32_t h = 2166136261u ^ (uint32_t)n;
-    for (; a && *a; a++)
-        h = (h ^ (uint8_t)*a) * 16777619u;
-    for (; b && *b; b++)
-        h = (h ^ (uint8_t)*b) * 16777619u;
-    return h % FOTA_ROM_CACHE_SLOTS;
+    unsigned h = fota_str_hash(FOTA_STR_HASH_SEED ^ (uint32_t)n, a);
+    return fota_str_hash(h, b) % FOTA_ROM_CACHE_SLOTS;
 }
 
 /* Resolves the caller's key to the product it may download from. */

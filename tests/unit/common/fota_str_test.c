@@ -81,12 +81,27 @@ static void test_copy_utf8(void **st)
     assert_int_equal(one, '\0');
 }
 
+/* FNV-1a's published 32-bit vectors; continuing equals hashing the whole. */
+static void test_hash(void **st)
+{
+    (void)st;
+    assert_int_equal(fota_str_hash(FOTA_STR_HASH_SEED, ""), 0x811c9dc5u);
+    assert_int_equal(fota_str_hash(FOTA_STR_HASH_SEED, NULL), 0x811c9dc5u);
+    assert_int_equal(fota_str_hash(FOTA_STR_HASH_SEED, "a"), 0xe40c292cu);
+    assert_int_equal(fota_str_hash(FOTA_STR_HASH_SEED, "foobar"), 0xbf9cf968u);
+    assert_int_equal(fota_str_hash(fota_str_hash(FOTA_STR_HASH_SEED, "foo"), "bar"),
+                     0xbf9cf968u);
+    assert_int_not_equal(fota_str_hash(FOTA_STR_HASH_SEED ^ 1u, "a"),
+                         fota_str_hash(FOTA_STR_HASH_SEED, "a"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_copy_utf8),
         cmocka_unit_test(test_copy_dir),
+        cmocka_unit_test(test_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
