@@ -366,9 +366,22 @@ test('web console end to end', { timeout: 160000 }, async (t) => {
         const queued = page.locator('#history tbody tr[data-state=queued]', { hasText: 'Reboot' }).first();
         await queued.waitFor();
         const cid = await queued.getAttribute('data-command');
-        const del = page.waitForResponse((x) => x.request().method() === 'DELETE' && x.url().includes('/commands/' + cid + '/'));
-        await queued.getByRole('button', { name: 'Cancel' }).click();
-        assert.equal((await del).status(), 200);
+        // The live feed may re-render the history between Playwright's hit check and its
+        // click, and a click on a row being replaced sends nothing: click again while no
+        // DELETE left (the request leaves at once; its answer may take long on a slow build).
+        const cancel = page.locator(`#history tbody tr[data-command="${cid}"][data-state=queued]`)
+          .getByRole('button', { name: 'Cancel' });
+        let req = null;
+        for (let i = 0; i < 5 && !req; i++) {
+          const sent = page.waitForRequest((x) => x.method() === 'DELETE' && x.url().includes('/commands/' + cid + '/'),
+            { timeout: 3000 }).catch(() => null);
+          await cancel.click();
+          req = await sent;
+        }
+        assert.ok(req, 'the Cancel click sent the DELETE of command ' + cid);
+        const del = await req.response();
+        assert.ok(del, 'the DELETE of command ' + cid + ' was answered');
+        assert.equal(del.status(), 200);
         await page.locator('#upgrade-status', { hasText: `Command ${cid} cancelled.` }).waitFor();
         await page.locator(`#history tbody tr[data-command="${cid}"][data-state=cancelled]`, { hasText: 'cancelled: by request' }).waitFor();
       }
