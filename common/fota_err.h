@@ -31,14 +31,16 @@ extern "C" {
     X(ECHECKSUM, -18, "image checksum mismatch")                       \
     X(ETRUNC,    -19, "truncated")                                     \
     X(ECONFIG,   -20, "bad configuration")                             \
-    X(ENOSPC,    -21, "no space left on device")
+    X(ENOSPC,    -21, "no space left on device")                       \
+    X(EUNAVAIL,  -22, "store unavailable")                             \
+    X(ENOTSUP,   -23, "not supported")
 
 enum fota_err {
     FOTA_OK = 0,
 #define FOTA_ERR_ENUM_(name, val, msg) FOTA_##name = (val),
     FOTA_ERRNO_MAP(FOTA_ERR_ENUM_)
 #undef FOTA_ERR_ENUM_
-    FOTA_ERR_MIN_ = -22
+    FOTA_ERR_MIN_ = -24
 };
 
 /* Returns a static, human-readable message for an error code (never NULL). */

@@ -197,6 +197,8 @@ static int status_for(int err)
     case FOTA_ETOOBIG: return 413;
     case FOTA_EBUSY: return 503;
     case FOTA_ENOSPC: return 507;
+    case FOTA_EUNAVAIL: return 503;
+    case FOTA_ENOTSUP: return 501;
     default: return 500;
     }
 }
@@ -215,6 +217,10 @@ void fota_reply_status(struct fota_req *r, int err, const char *fmt, ...)
     case FOTA_EBUSY: fota_reply_error(r, code, "%s is busy", what); return;
     case FOTA_EINVAL: fota_reply_error(r, code, "invalid %s", what); return;
     case FOTA_ENOSPC: fota_reply_error(r, code, "%s: no space left on device", what); return;
+    case FOTA_EUNAVAIL:
+        fota_reply_error(r, code, "%s: store unavailable: no writable PostgreSQL primary", what);
+        return;
+    case FOTA_ENOTSUP: fota_reply_error(r, code, "%s: not supported by this store", what); return;
     default: fota_reply_error(r, code, "store error %s", fota_errname(err)); return;
     }
 }
