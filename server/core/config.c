@@ -21,7 +21,9 @@ const struct fota_conf_opt fota_config_opts[] = {
     { "data", FOTA_CONF_T_STR, OFF(data_dir), "./var", 0, 0, 0,
       "Data directory: fota.db, blobs/, owner.key, secret.key." },
     { "store", FOTA_CONF_T_STR, OFF(store), "sqlite", 0, 0, 0,
-      "Metadata store: sqlite (DATA/fota.db)." },
+      "Metadata store: sqlite (DATA/fota.db) or postgresql:DSN (DSN in libpq's syntax, e.g. "
+      "postgresql:host=/run/postgresql dbname=fota; not every operation is there yet: "
+      "docs/store.md)." },
     { "bind", FOTA_CONF_T_STR, OFF(bind), "0.0.0.0", 0, 0, 0,
       "Address every listener binds (numeric IPv4 or IPv6, e.g. 127.0.0.1 or ::)." },
     { "tls_cert", FOTA_CONF_T_STR, OFF(tls_cert), "", 0, 0, 0,
@@ -347,8 +349,11 @@ int fota_config_check_core(const void *conf, char *err, size_t errlen)
         seterr(err, errlen, "data: must not be empty");
         return FOTA_ECONFIG;
     }
-    if (strcmp(c->store, "sqlite") != 0) {
-        seterr(err, errlen, "store: \"%s\" is not a store fotad has (sqlite)", c->store);
+    if (strcmp(c->store, "sqlite") != 0 &&
+        (strncmp(c->store, FOTA_CONF_STORE_PG, strlen(FOTA_CONF_STORE_PG)) != 0 ||
+         c->store[strlen(FOTA_CONF_STORE_PG)] == '\0')) {
+        seterr(err, errlen,
+               "store: \"%s\" is not a store fotad has (sqlite, postgresql:DSN)", c->store);
         return FOTA_ECONFIG;
     }
     if (c->bind[0] == '\0') {

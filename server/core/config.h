@@ -16,7 +16,7 @@
 
 struct fota_config {
     char     data_dir[FOTA_CONF_PATH_MAX];    /* data, default "./var" */
-    char     store[16];                       /* "sqlite" (DATA/fota.db) */
+    char     store[FOTA_CONF_PATH_MAX];       /* "sqlite" (DATA/fota.db) or "postgresql:DSN" */
     char     bind[64];                        /* numeric IPv4/IPv6 address, default 0.0.0.0 */
     char     tls_cert[FOTA_CONF_PATH_MAX];    /* PEM certificate chain, "" = no TLS */
     char     tls_key[FOTA_CONF_PATH_MAX];     /* PEM private key */
@@ -25,6 +25,9 @@ struct fota_config {
     unsigned store_threads;                   /* store executor threads (store_exec.h) */
     char     user[64];                        /* started as root: run as this user, "" = stay */
 };
+
+/* The prefix of store = postgresql:DSN. */
+#define FOTA_CONF_STORE_PG "postgresql:"
 
 /* Option flags in the table. */
 #define FOTA_CONF_RELOAD 0x1u   /* applied again on SIGHUP */

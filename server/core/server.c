@@ -348,7 +348,8 @@ static int setup_data_dir(struct fota_server *srv)
     return 0;
 }
 
-/* DATA/secret.key (made at first start), DATA/fota.db and DATA/blobs, and
+/* DATA/secret.key (made at first start), the store (DATA/fota.db, or the
+ * PostgreSQL database of store = postgresql:DSN) and DATA/blobs, and
  * the sweep of a crashed upload's orphan blobs. */
 static int setup_storage(struct fota_server *srv)
 {
@@ -363,14 +364,25 @@ static int setup_storage(struct fota_server *srv)
     }
     if (created)
         FOTA_INFO("server secret created path=%s", path);
-    snprintf(path, sizeof(path), "%s/fota.db", dir);
-    r = fota_store_sqlite_open(path, fota_log_lib_cb, (void *)"store", &srv->store, err,
-                               sizeof(err));
-    if (r) {
-        FOTA_ERROR("cannot open store path=%s error=\"%s\"", path, err);
-        return r;
+    if (strncmp(srv->conf.store, FOTA_CONF_STORE_PG, strlen(FOTA_CONF_STORE_PG)) == 0) {
+        /* The DSN may hold a password: it is not logged. */
+        r = fota_store_pg_open(srv->conf.store + strlen(FOTA_CONF_STORE_PG), fota_log_lib_cb,
+                               (void *)"store", &srv->store, err, sizeof(err));
+        if (r) {
+            FOTA_ERROR("cannot open store backend=postgresql error=\"%s\"", err);
+            return r;
+        }
+        FOTA_INFO("store open backend=%s", srv->store->ops->name);
+    } else {
+        snprintf(path, sizeof(path), "%s/fota.db", dir);
+        r = fota_store_sqlite_open(path, fota_log_lib_cb, (void *)"store", &srv->store, err,
+                                   sizeof(err));
+        if (r) {
+            FOTA_ERROR("cannot open store path=%s error=\"%s\"", path, err);
+            return r;
+        }
+        FOTA_INFO("store open backend=%s path=%s", srv->store->ops->name, path);
     }
-    FOTA_INFO("store open backend=%s path=%s", srv->store->ops->name, path);
     r = fota_store_exec_new(srv->store, srv->conf.store_threads, &srv->exec);
     if (r) {
         FOTA_ERROR("cannot start store threads threads=%u error=%s", srv->conf.store_threads,

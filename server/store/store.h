@@ -1,6 +1,6 @@
 /* store.h - fotad's metadata store behind one operations table.
  *
- * SQLite (WAL) and later PostgreSQL implement struct fota_store_ops; the
+ * SQLite (WAL) and PostgreSQL implement struct fota_store_ops; the
  * conformance suite (tests/unit/server/store/) runs the same cases on each,
  * so they cannot drift apart. All calls are synchronous, made from the
  * daemon's event-loop threads, other threads of its own, or the store
@@ -845,6 +845,18 @@ static inline void fota_store_arduino_touch(struct fota_store *s, int64_t device
  * schema migrations; WAL mode. On failure *out is NULL and err holds a message. */
 int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,
                            struct fota_store **out, char *err, size_t errlen);
+
+/* Opens the PostgreSQL store at dsn (libpq's connection string or URI),
+ * applying the same numbered schema migrations as SQLite (store_pg_schema.c).
+ * Each thread that calls an op uses a connection of its own, made at its
+ * first op; a lost connection is made again at a later op, and an op that
+ * finds the database unreachable answers FOTA_EUNAVAIL. On failure *out is
+ * NULL and err holds a message. */
+int fota_store_pg_open(const char *dsn, fota_log_cb log, void *log_ud, struct fota_store **out,
+                       char *err, size_t errlen);
+/* The calling thread is done with s for now: its connection goes back to the
+ * store's spare pool (a thread that ends does the same by itself). */
+void fota_store_pg_thread_done(struct fota_store *s);
 
 /* NULL-safe close. */
 static inline void fota_store_close(struct fota_store *s)

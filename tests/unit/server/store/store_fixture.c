@@ -75,9 +75,92 @@ const struct store_backend store_backend_sqlite = {
     .drop = sqlite_drop,
 };
 
+/* ---- PostgreSQL: one database per test on a server per run -------------- */
+
+struct pg_test_server store_pg_server;
+static PGconn *pg_admin;          /* to database postgres: creates and drops the tests' */
+static int pg_counter;
+
+static int pg_begin(void)
+{
+    if (pg_test_server_start(&store_pg_server) != 0)
+        return -1;
+    pg_admin = pg_test_server_connect(&store_pg_server, "postgres");
+    if (PQstatus(pg_admin) != CONNECTION_OK) {
+        fprintf(stderr, "postgresql test server: %s", PQerrorMessage(pg_admin));
+        PQfinish(pg_admin);
+        pg_admin = NULL;
+        pg_test_server_stop(&store_pg_server);
+        return -1;
+    }
+    return 0;
+}
+
+static void pg_end(void)
+{
+    PQfinish(pg_admin);
+    pg_admin = NULL;
+    if (pg_test_server_stop(&store_pg_server) != 0)
+        fprintf(stderr, "postgresql test server: stop failed\n");
+}
+
+/* sql on the admin connection, made again once if the server dropped it
+ * (a test that restarts the server). */
+static int pg_admin_sql(const char *sql)
+{
+    if (pg_test_server_sql(pg_admin, sql) == 0)
+        return 0;
+    if (PQstatus(pg_admin) == CONNECTION_OK)
+        return -1;
+    PQreset(pg_admin);
+    return pg_test_server_sql(pg_admin, sql);
+}
+
+static void pg_create(struct store_fixture *fx)
+{
+    char sql[96];
+
+    snprintf(fx->db, sizeof fx->db, "t_%d", ++pg_counter);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE template0", fx->db);
+    assert_int_equal(pg_admin_sql(sql), 0);
+    pg_test_server_dsn(&store_pg_server, fx->db, fx->where, sizeof fx->where);
+}
+
+static int pg_open(const struct store_fixture *fx, struct fota_store **out)
+{
+    char err[256] = "";
+    int rc = fota_store_pg_open(fx->where, store_test_log, NULL, out, err, sizeof err);
+
+    if (rc != 0)
+        fprintf(stderr, "postgresql open %s: %s\n", fx->where, err);
+    return rc;
+}
+
+static void pg_drop(const struct store_fixture *fx)
+{
+    char sql[96];
+
+    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", fx->db);
+    assert_int_equal(pg_admin_sql(sql), 0);
+}
+
+/* The case tables whose operations the PostgreSQL store has. */
+static const char *const pg_tables[] = { NULL };
+
+const struct store_backend store_backend_postgresql = {
+    .name = "postgresql",
+    .suite_begin = pg_begin,
+    .suite_end = pg_end,
+    .create = pg_create,
+    .open = pg_open,
+    .drop = pg_drop,
+    .tables = pg_tables,
+};
+
 /* Every backend the conformance suite runs on. */
 const struct store_backend *const store_backends[] = {
     &store_backend_sqlite,
+    &store_backend_postgresql,
 };
 const size_t store_nbackends = sizeof store_backends / sizeof store_backends[0];
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include "store/store.h"
+#include "pg_test_server.h"
 
 struct store_fixture;
 
@@ -35,12 +36,17 @@ struct store_backend {
     int (*open)(const struct store_fixture *fx, struct fota_store **out);
     /* Removes the database fx->where names (closed by then). */
     void (*drop)(const struct store_fixture *fx);
+    /* The case tables (store_cases_<name>.c) the suite runs on it, NULL
+     * terminated; NULL: every one. A backend being built runs the groups
+     * it has. */
+    const char *const *tables;
 };
 
 struct store_fixture {
     const struct store_backend *backend;
     struct fota_store *s;          /* open during a test */
-    char where[256];               /* SQLite: the database file */
+    char where[256];               /* SQLite: the database file; PostgreSQL: the DSN */
+    char db[32];                   /* PostgreSQL: the database's name */
 };
 
 extern const struct store_backend *const store_backends[];
@@ -50,6 +56,11 @@ extern const size_t store_nbackends;
 extern const struct store_backend store_backend_sqlite;
 /* The run's temporary directory of the SQLite backend (after suite_begin). */
 extern char store_sqlite_dir[64];
+
+/* The PostgreSQL backend's row, for store_pg_test.c, and its server (the
+ * run's: started by suite_begin). */
+extern const struct store_backend store_backend_postgresql;
+extern struct pg_test_server store_pg_server;
 
 /* cmocka setup/teardown: *state is the struct store_fixture; setup makes a
  * new database and opens it, teardown closes and removes it. */

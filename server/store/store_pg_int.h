@@ -1,0 +1,276 @@
+/* store_pg_int.h - internals shared by the store_pg*.c files.
+ *
+ * A connection per thread: an op runs on the calling thread's own PGconn
+ * (thread-local, per store), taken from a small pool of spare connections
+ * or made on first use, so ops of different threads run side by side and
+ * the database serialises them. Statements are prepared by name on each
+ * connection when first used (again after a reconnect), with the parameter
+ * types their first call binds; their SQL sits beside the code that uses
+ * it, as in the SQLite store (store_sqlite_int.h). */
+#ifndef FOTA_STORE_PG_INT_H
+#define FOTA_STORE_PG_INT_H
+
+#include <pthread.h>
+#include <libpq-fe.h>
+#include "store_int.h"
+
+/* Prepared statements, one name ("s<id>") per id on every connection;
+ * each op file adds its ids here. */
+enum pg_stmt_id {
+    PQ_SCHEMA_NEWEST,
+    PQ_COUNT_
+};
+
+/* Parameter types (pg_type.oid; libpq-dev has no header for them). */
+#define FOTA_PG_INT8   ((Oid)20)
+#define FOTA_PG_TEXT   ((Oid)25)
+#define FOTA_PG_FLOAT8 ((Oid)701)
+
+#define FOTA_PG_PARAMS_MAX 48
+#define FOTA_PG_CONN_MAX   64   /* connections of one store, spare ones included */
+#define FOTA_PG_SPARE_MAX  4    /* idle connections kept for the next thread */
+
+struct pg_store;
+
+/* One connection, used by one thread at a time (the thread it belongs to). */
+struct pg_conn {
+    struct pg_store *q;
+    PGconn *pg;
+    struct pg_conn *next;             /* q->all */
+    struct pg_conn *next_spare;       /* q->spare while nobody holds it */
+    int broken;                       /* lost: reconnect before the next op */
+    int64_t retry_ms;                 /* fota_clock_mono_ms() before which no reconnect is tried */
+    int backoff_ms;                   /* the wait after a failed reconnect: 50 ms doubling to 1 s */
+    int in_tx;                        /* a transaction is open */
+    /* The op running on it (fota_store_pg_enter .. _leave). */
+    const char *op;
+    int hot;                          /* this op's changes do not move base.generation */
+    int64_t changes;                  /* rows this op inserted, updated or deleted */
+    unsigned char prepared[(PQ_COUNT_ + 8) / 8];   /* bit per statement id */
+};
+
+struct pg_store {
+    struct fota_store base;           /* first: the public handle */
+    char *dsn;
+    pthread_key_t key;                /* the calling thread's struct pg_conn */
+    pthread_mutex_t lock;             /* all, spare, nconn, nspare and the log limits */
+    struct pg_conn *all;              /* every connection, held or spare */
+    struct pg_conn *spare;
+    unsigned nconn, nspare;
+    struct fota_store_ratelimit full_log;   /* "no space left" lines */
+    struct fota_store_ratelimit down_log;   /* "store unavailable" lines */
+};
+
+static inline struct pg_store *fota_store_pg_cast(struct fota_store *s)
+{
+    return (struct pg_store *)s;
+}
+
+/* Starts an op on the calling thread's connection (*out): takes one from
+ * the spare pool or connects when the thread has none, and reconnects one
+ * that was lost (not more often than its back-off allows). 0, or
+ * FOTA_EUNAVAIL when no connection can be had, FOTA_EBUSY when the store
+ * has FOTA_PG_CONN_MAX already. Every successful enter is paired with
+ * fota_store_pg_leave. */
+int fota_store_pg_enter(struct fota_store *s, const char *op, struct pg_conn **out);
+/* Ends the op: rolls back a transaction it left open, moves the catalog
+ * generation when it changed rows and is not hot, maps a retry that ran
+ * out (FOTA_EAGAIN) to FOTA_EBUSY. Returns rc. */
+int fota_store_pg_leave(struct pg_conn *c, int rc);
+
+/* The parameters of one statement, bound in order ($1, $2, ...). Integers
+ * travel as text, text in binary form with its length (so a fixed-size
+ * field needs no NUL). Values are borrowed until the statement has run. */
+struct pg_params {
+    int n;
+    Oid types[FOTA_PG_PARAMS_MAX];
+    const char *values[FOTA_PG_PARAMS_MAX];
+    int lengths[FOTA_PG_PARAMS_MAX];
+    int formats[FOTA_PG_PARAMS_MAX];
+    char num[FOTA_PG_PARAMS_MAX][32];
+};
+
+void fota_store_pg_param_int(struct pg_params *p, int64_t v);
+/* v, or NULL when v is 0 (optional foreign keys). */
+void fota_store_pg_param_id(struct pg_params *p, int64_t v);
+/* At most n bytes of s (up to its NUL). */
+void fota_store_pg_param_text(struct pg_params *p, const char *s, size_t n);
+void fota_store_pg_param_double(struct pg_params *p, double v);
+void fota_store_pg_param_null(struct pg_params *p, Oid type);
+
+#define PG_PARAM_STR(p, field) fota_store_pg_param_text((p), (field), sizeof(field))
+
+/* Runs statement id (sql; prepared on this connection at first use with
+ * p's types) with p's values (p NULL: none); id < 0 runs sql unprepared
+ * (SQL built per call, or run seldom). Returns the result (the caller
+ * PQclear()s it) with *rc 0, or NULL with *rc the mapped error. Rows that
+ * an INSERT, UPDATE or DELETE changed count towards the op's changes. */
+PGresult *fota_store_pg_run(struct pg_conn *c, int id, const char *sql, const struct pg_params *p,
+                            const char *what, int *rc);
+/* fota_store_pg_run to completion; if first is non-NULL the first column
+ * of the first row (RETURNING id, a COUNT) is stored there (left as it is
+ * when there is no row). */
+int fota_store_pg_exec(struct pg_conn *c, int id, const char *sql, const struct pg_params *p,
+                       const char *what, int64_t *first);
+/* Fills one row struct from row `row` of a result. */
+typedef void (*fota_store_pg_reader)(const PGresult *r, int row, void *out);
+/* At most one row: 0 and read() into out on a row, FOTA_ENOENT when there
+ * is none. */
+int fota_store_pg_one(struct pg_conn *c, int id, const char *sql, const struct pg_params *p,
+                      fota_store_pg_reader read, void *out, const char *what);
+/* Every row, read() filling one elem-sized slot per row of a
+ * fota_xmalloc'd array handed to *out (the caller free()s it; a 1-slot
+ * block when there are no rows, so never NULL on success) with the count
+ * in *n. On failure *out is NULL and *n 0. */
+int fota_store_pg_collect(struct pg_conn *c, int id, const char *sql, const struct pg_params *p,
+                          fota_store_pg_reader read, size_t elem, void **out, size_t *n,
+                          const char *what);
+
+/* Transactions (READ COMMITTED). durable 0 runs this one with
+ * synchronous_commit off (telemetry: survives a crash of fotad, not
+ * necessarily of the database's machine), 1 with the server's setting. */
+int fota_store_pg_begin(struct pg_conn *c, int durable);
+int fota_store_pg_commit(struct pg_conn *c);
+void fota_store_pg_rollback(struct pg_conn *c);
+/* Ends the open transaction: commits when rc is 0 (returning the commit's
+ * result), else rolls back and returns rc. */
+int fota_store_pg_finish(struct pg_conn *c, int rc);
+/* One statement alone in its own transaction, durable or not; first as for
+ * fota_store_pg_exec. A serialization failure or deadlock runs it again, up
+ * to FOTA_PG_TRIES times in all. */
+int fota_store_pg_exec_tx(struct pg_conn *c, int id, const char *sql, const struct pg_params *p,
+                          int durable, const char *what, int64_t *first);
+#define FOTA_PG_TRIES 3
+
+/* Maps a failed result (NULL: the connection's own error) to FOTA_E* by
+ * SQLSTATE: 23505 EEXIST, 23503 ENOENT, other 23xxx and 22xxx EINVAL,
+ * 40001/40P01 EAGAIN (the transaction may run again), 55P03 (lock timeout)
+ * and 57014 (statement timeout) EBUSY, 53100 ENOSPC (logged at most once a
+ * second), class 08, 57P01-57P03 and 25006 (read only: a standby) or a
+ * broken connection EUNAVAIL (the connection is dropped and made again at
+ * the next op), anything else EIO, logged. */
+int fota_store_pg_err(struct pg_conn *c, const PGresult *r, const char *what);
+
+/* Column values of row `row` (NULL reads as 0 or ""). */
+int64_t fota_store_pg_col_int(const PGresult *r, int row, int col);
+double fota_store_pg_col_double(const PGresult *r, int row, int col);
+void fota_store_pg_col_text(const PGresult *r, int row, int col, char *dst, size_t n);
+
+/* Applies every numbered migration not yet recorded (store_pg_schema.c) on
+ * c, each in its own transaction under an advisory lock. */
+int fota_store_pg_migrate(struct pg_conn *c, char *err, size_t errlen);
+/* The number of migrations this fotad knows (the schema's version). */
+int fota_store_pg_schema_version(void);
+/* The newest migration recorded in the database (0: none) into *v. */
+int fota_store_pg_schema_recorded(struct pg_conn *c, int64_t *v);
+
+/* Operations (store_pg_todo.c until each group is written). */
+int fota_store_pg_product_create(struct fota_store *s, struct fota_product *p);
+int fota_store_pg_product_get(struct fota_store *s, int64_t id, struct fota_product *out);
+int fota_store_pg_product_find(struct fota_store *s, const char *name, struct fota_product *out);
+int fota_store_pg_product_list(struct fota_store *s, struct fota_product **out, size_t *n);
+int fota_store_pg_rom_create(struct fota_store *s, struct fota_rom *rom);
+int fota_store_pg_rom_get(struct fota_store *s, int64_t product_id, const char *version,
+                          struct fota_rom *out);
+int fota_store_pg_rom_list(struct fota_store *s, int64_t product_id, struct fota_rom **out,
+                           size_t *n);
+int fota_store_pg_rom_set_current(struct fota_store *s, int64_t product_id, const char *version);
+int fota_store_pg_rom_current(struct fota_store *s, int64_t product_id, struct fota_rom *out);
+int fota_store_pg_device_create(struct fota_store *s, struct fota_device *d);
+int fota_store_pg_device_get(struct fota_store *s, int64_t id, struct fota_device *out);
+int fota_store_pg_device_list(struct fota_store *s, int64_t product_id, struct fota_device **out,
+                              size_t *n);
+int fota_store_pg_device_update(struct fota_store *s, const struct fota_device *d,
+                                unsigned fields);
+int fota_store_pg_device_presence_batch(struct fota_store *s, const struct fota_presence *rows,
+                                        size_t n);
+int fota_store_pg_key_create(struct fota_store *s, const struct fota_key *k);
+int fota_store_pg_key_lookup(struct fota_store *s, const char *hash_hex, struct fota_key *out);
+int fota_store_pg_key_delete_for_device(struct fota_store *s, int64_t device_id, int kind);
+int fota_store_pg_command_create(struct fota_store *s, struct fota_command *c);
+int fota_store_pg_command_update(struct fota_store *s, const struct fota_command *c);
+int fota_store_pg_command_get(struct fota_store *s, int64_t id, struct fota_command *out);
+int fota_store_pg_command_find_nonce(struct fota_store *s, int64_t device_id, int64_t nonce,
+                                     struct fota_command *out);
+int fota_store_pg_command_list_device(struct fota_store *s, int64_t device_id, int state,
+                                      struct fota_command **out, size_t *n);
+int fota_store_pg_command_create_many(struct fota_store *s, const struct fota_command *tmpl,
+                                      const int64_t *device_ids, int64_t *nonces, int64_t *ids,
+                                      size_t n);
+int fota_store_pg_command_update_batch(struct fota_store *s, const struct fota_command_set *rows,
+                                       size_t n);
+int fota_store_pg_message_add(struct fota_store *s, struct fota_message *m);
+int fota_store_pg_message_list(struct fota_store *s, const struct fota_message_filter *f,
+                               struct fota_message **out, size_t *n);
+int fota_store_pg_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,
+                               int64_t bytes, int completed);
+int fota_store_pg_download_bytes(struct fota_store *s, int64_t device_id, int64_t *bytes);
+int fota_store_pg_transfer_add(struct fota_store *s, struct fota_transfer *t);
+int fota_store_pg_transfer_list(struct fota_store *s, size_t limit, struct fota_transfer **out,
+                                size_t *n);
+int fota_store_pg_message_prune(struct fota_store *s, struct fota_retention *r, size_t *deleted,
+                                int *more);
+int fota_store_pg_transfer_prune(struct fota_store *s, struct fota_retention *r, size_t *deleted,
+                                 int *more);
+int fota_store_pg_blob_refs(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n);
+int fota_store_pg_rom_delete(struct fota_store *s, int64_t product_id, const char *version,
+                             struct fota_rom *out);
+int fota_store_pg_device_delete(struct fota_store *s, int64_t id);
+int fota_store_pg_product_delete(struct fota_store *s, int64_t id);
+int fota_store_pg_arduino_product_put(struct fota_store *s, const struct fota_arduino_product *p);
+int fota_store_pg_arduino_product_get(struct fota_store *s, int64_t product_id,
+                                      struct fota_arduino_product *out);
+int fota_store_pg_arduino_blob_put(struct fota_store *s, const struct fota_arduino_blob *b,
+                                   size_t n);
+int fota_store_pg_arduino_blob_get(struct fota_store *s, const char *sha256,
+                                   struct fota_arduino_blob *out);
+int fota_store_pg_arduino_device_register(struct fota_store *s, struct fota_device *d,
+                                          struct fota_arduino_device *a);
+int fota_store_pg_arduino_device_find(struct fota_store *s, int64_t product_id,
+                                      const char *sta_mac, const char *name,
+                                      struct fota_arduino_device *out);
+int fota_store_pg_arduino_device_get(struct fota_store *s, int64_t device_id,
+                                     struct fota_arduino_device *out);
+int fota_store_pg_arduino_device_list(struct fota_store *s, int64_t product_id,
+                                      struct fota_arduino_device **out, size_t *n);
+int fota_store_pg_arduino_device_report(struct fota_store *s,
+                                        const struct fota_arduino_device *rows, size_t n);
+int fota_store_pg_arduino_device_track(struct fota_store *s, const struct fota_arduino_device *a);
+int fota_store_pg_arduino_device_mqtt(struct fota_store *s, const struct fota_arduino_device *a);
+int fota_store_pg_arduino_device_served(struct fota_store *s,
+                                        const struct fota_arduino_download *rows, size_t n);
+int fota_store_pg_rollout_create(struct fota_store *s, struct fota_rollout_row *r);
+int fota_store_pg_rollout_save(struct fota_store *s, const struct fota_rollout_row *rs, size_t nr,
+                               const struct fota_rollout_member_row *ms, size_t nm);
+int fota_store_pg_rollout_get(struct fota_store *s, int64_t id, struct fota_rollout_row *out);
+int fota_store_pg_rollout_list(struct fota_store *s, int64_t product_id, int state,
+                               struct fota_rollout_row **out, size_t *n);
+int fota_store_pg_rollout_members(struct fota_store *s, int64_t rollout_id, int64_t after_device,
+                                  int state, size_t limit, struct fota_rollout_member_row **out,
+                                  size_t *n);
+int fota_store_pg_rollout_sample_add(struct fota_store *s, const struct fota_rollout_sample *rows,
+                                     size_t n);
+int fota_store_pg_rollout_samples(struct fota_store *s, int64_t rollout_id,
+                                  struct fota_rollout_sample **out, size_t *n);
+int fota_store_pg_device_census(struct fota_store *s, int64_t now, struct fota_census_row **out,
+                                size_t *n);
+int fota_store_pg_rollout_census(struct fota_store *s, int64_t *counts, size_t ncounts);
+int fota_store_pg_device_page(struct fota_store *s, const struct fota_device_query *qy,
+                              int64_t now, struct fota_device **out, size_t *n, int64_t *total);
+int fota_store_pg_device_tags_edit(struct fota_store *s, const int64_t *device_ids, size_t nd,
+                                   int mode, const char *const *tags, size_t nt);
+int fota_store_pg_device_tags(struct fota_store *s, int64_t device_id,
+                              char (**out)[FOTA_TAG_MAX], size_t *n);
+int fota_store_pg_tag_list(struct fota_store *s, int64_t product_id, struct fota_tag_count **out,
+                           size_t *n);
+int fota_store_pg_command_cancel(struct fota_store *s, int64_t device_id, int64_t id,
+                                 const struct json_t *result, struct fota_command *out);
+int fota_store_pg_command_create_replacing(struct fota_store *s, struct fota_command *c,
+                                           int64_t *replaced, size_t cap, size_t *nreplaced);
+int fota_store_pg_product_census(struct fota_store *s, int64_t product_id, int64_t now,
+                                 struct fota_census_row **out, size_t *n);
+int fota_store_pg_product_activity(struct fota_store *s, int64_t product_id, int64_t since,
+                                   int64_t until, int64_t step, struct fota_activity_row **out,
+                                   size_t *n);
+
+#endif

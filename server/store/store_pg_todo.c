@@ -1,0 +1,372 @@
+/* store_pg_todo.c - the operations of the PostgreSQL store not written yet:
+ * each answers FOTA_ENOTSUP (HTTP 501) until its group is translated from
+ * the SQLite store (docs/design/postgresql.md, section 6, lists the groups),
+ * which then removes its lines here and names its own functions in
+ * store_pg.c's table. */
+#include "store_pg_int.h"
+
+int fota_store_pg_product_create(struct fota_store *s, struct fota_product *p)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_product_get(struct fota_store *s, int64_t id, struct fota_product *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_product_find(struct fota_store *s, const char *name, struct fota_product *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_product_list(struct fota_store *s, struct fota_product **out, size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rom_create(struct fota_store *s, struct fota_rom *rom)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rom_get(struct fota_store *s, int64_t product_id, const char *version,
+                          struct fota_rom *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rom_list(struct fota_store *s, int64_t product_id, struct fota_rom **out,
+                           size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rom_set_current(struct fota_store *s, int64_t product_id, const char *version)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rom_current(struct fota_store *s, int64_t product_id, struct fota_rom *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_device_create(struct fota_store *s, struct fota_device *d)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_device_get(struct fota_store *s, int64_t id, struct fota_device *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_device_list(struct fota_store *s, int64_t product_id, struct fota_device **out,
+                              size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_device_update(struct fota_store *s, const struct fota_device *d, unsigned fields)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_device_presence_batch(struct fota_store *s, const struct fota_presence *rows,
+                                        size_t n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_key_create(struct fota_store *s, const struct fota_key *k)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_key_lookup(struct fota_store *s, const char *hash_hex, struct fota_key *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_key_delete_for_device(struct fota_store *s, int64_t device_id, int kind)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_command_create(struct fota_store *s, struct fota_command *c)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_command_update(struct fota_store *s, const struct fota_command *c)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_command_get(struct fota_store *s, int64_t id, struct fota_command *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_command_find_nonce(struct fota_store *s, int64_t device_id, int64_t nonce,
+                                     struct fota_command *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_command_list_device(struct fota_store *s, int64_t device_id, int state,
+                                      struct fota_command **out, size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_command_create_many(struct fota_store *s, const struct fota_command *tmpl,
+                                      const int64_t *device_ids, int64_t *nonces, int64_t *ids,
+                                      size_t n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_command_update_batch(struct fota_store *s, const struct fota_command_set *rows,
+                                       size_t n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_message_add(struct fota_store *s, struct fota_message *m)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_message_list(struct fota_store *s, const struct fota_message_filter *f,
+                               struct fota_message **out, size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,
+                               int64_t bytes, int completed)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_download_bytes(struct fota_store *s, int64_t device_id, int64_t *bytes)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_transfer_add(struct fota_store *s, struct fota_transfer *t)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_transfer_list(struct fota_store *s, size_t limit, struct fota_transfer **out,
+                                size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_message_prune(struct fota_store *s, struct fota_retention *r, size_t *deleted,
+                                int *more)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_transfer_prune(struct fota_store *s, struct fota_retention *r, size_t *deleted,
+                                 int *more)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_blob_refs(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rom_delete(struct fota_store *s, int64_t product_id, const char *version,
+                             struct fota_rom *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_device_delete(struct fota_store *s, int64_t id)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_product_delete(struct fota_store *s, int64_t id)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_product_put(struct fota_store *s, const struct fota_arduino_product *p)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_product_get(struct fota_store *s, int64_t product_id,
+                                      struct fota_arduino_product *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_blob_put(struct fota_store *s, const struct fota_arduino_blob *b,
+                                   size_t n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_blob_get(struct fota_store *s, const char *sha256,
+                                   struct fota_arduino_blob *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_device_register(struct fota_store *s, struct fota_device *d,
+                                          struct fota_arduino_device *a)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_device_find(struct fota_store *s, int64_t product_id, const char *sta_mac,
+                                      const char *name, struct fota_arduino_device *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_device_get(struct fota_store *s, int64_t device_id,
+                                     struct fota_arduino_device *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_device_list(struct fota_store *s, int64_t product_id,
+                                      struct fota_arduino_device **out, size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_device_report(struct fota_store *s,
+                                        const struct fota_arduino_device *rows,
+                                        size_t n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_device_track(struct fota_store *s, const struct fota_arduino_device *a)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_device_mqtt(struct fota_store *s, const struct fota_arduino_device *a)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_arduino_device_served(struct fota_store *s,
+                                        const struct fota_arduino_download *rows, size_t n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rollout_create(struct fota_store *s, struct fota_rollout_row *r)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rollout_save(struct fota_store *s, const struct fota_rollout_row *rs, size_t nr,
+                               const struct fota_rollout_member_row *ms, size_t nm)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rollout_get(struct fota_store *s, int64_t id, struct fota_rollout_row *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rollout_list(struct fota_store *s, int64_t product_id, int state,
+                               struct fota_rollout_row **out, size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rollout_members(struct fota_store *s, int64_t rollout_id, int64_t after_device,
+                                  int state, size_t limit, struct fota_rollout_member_row **out,
+                                  size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rollout_sample_add(struct fota_store *s, const struct fota_rollout_sample *rows,
+                                     size_t n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rollout_samples(struct fota_store *s, int64_t rollout_id,
+                                  struct fota_rollout_sample **out, size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_device_census(struct fota_store *s, int64_t now, struct fota_census_row **out,
+                                size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_rollout_census(struct fota_store *s, int64_t *counts, size_t ncounts)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_device_page(struct fota_store *s, const struct fota_device_query *qy, int64_t now,
+                              struct fota_device **out, size_t *n, int64_t *total)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_device_tags_edit(struct fota_store *s, const int64_t *device_ids, size_t nd,
+                                   int mode, const char *const *tags, size_t nt)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_device_tags(struct fota_store *s, int64_t device_id, char (**out)[FOTA_TAG_MAX],
+                              size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_tag_list(struct fota_store *s, int64_t product_id, struct fota_tag_count **out,
+                           size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_command_cancel(struct fota_store *s, int64_t device_id, int64_t id,
+                                 const struct json_t *result, struct fota_command *out)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_command_create_replacing(struct fota_store *s, struct fota_command *c,
+                                           int64_t *replaced, size_t cap, size_t *nreplaced)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_product_census(struct fota_store *s, int64_t product_id, int64_t now,
+                                 struct fota_census_row **out, size_t *n)
+{
+    return FOTA_ENOTSUP;
+}
+
+int fota_store_pg_product_activity(struct fota_store *s, int64_t product_id, int64_t since,
+                                   int64_t until, int64_t step, struct fota_activity_row **out,
+                                   size_t *n)
+{
+    return FOTA_ENOTSUP;
+}

@@ -1,0 +1,398 @@
+/* store_pg_test.c - what only the PostgreSQL store has: its schema
+ * migrations (numbered and recorded, applied once also when two opens race
+ * on a new database, a newer schema refused), the mapping of SQLSTATEs to
+ * FOTA_E*, a connection per thread, and reconnecting after the server
+ * restarted (an op then succeeds or answers FOTA_EUNAVAIL, never worse).
+ * The server is the run's own (tests/pg/pg_server.sh, store_fixture.c). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "store/store_pg_int.h"
+#include "store_fixture.h"
+
+static struct store_fixture fx = { .backend = &store_backend_postgresql };
+
+/* Log lines that say a migration was applied, over every store of a test. */
+static int applied;
+static pthread_mutex_t applied_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void count_log(void *ud, int level, const char *msg)
+{
+    store_test_log(ud, level, msg);
+    if (strstr(msg, "applied schema migration")) {
+        pthread_mutex_lock(&applied_lock);
+        applied++;
+        pthread_mutex_unlock(&applied_lock);
+    }
+}
+
+static int open_counted(struct fota_store **out, char *err, size_t errlen)
+{
+    return fota_store_pg_open(fx.where, count_log, NULL, out, err, errlen);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A connection of the test's own to the test's database. */
+static PGconn *admin(void)
+{
+    PGconn *c = PQconnectdb(fx.where);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    return c;
+}
+
+/* One integer a query returns. */
+static long long query_int(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    long long v;
+
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+/* The database's recorded versions are 1..N, each once, in order. */
+static void assert_versions(PGconn *c, int n)
+{
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM schema_migrations"), n);
+    assert_int_equal(query_int(c, "SELECT COUNT(DISTINCT version) FROM schema_migrations"), n);
+    assert_int_equal(query_int(c, "SELECT MIN(version) FROM schema_migrations"), 1);
+    assert_int_equal(query_int(c, "SELECT MAX(version) FROM schema_migrations"), n);
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM schema_migrations WHERE applied <= 0"), 0);
+}
+
+static int setup(void **state)
+{
+    applied = 0;
+    *state = &fx;
+    return store_fixture_setup(state);
+}
+
+/* Migrations 1..N are applied in order on a new database, each recorded;
+ * the schema has the tables of every migration (the last one's too). */
+static void test_migrations_numbered(void **state)
+{
+    int n = fota_store_pg_schema_version();
+    PGconn *c = admin();
+
+    assert_true(n >= 10);
+    assert_versions(c, n);
+    /* Tables of the first and the last migrations, with their PostgreSQL types. */
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM information_schema.columns"
+                                  " WHERE table_name = 'devices' AND column_name = 'product_id'"
+                                  " AND data_type = 'bigint'"),
+                     1);
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM information_schema.columns"
+                                  " WHERE table_name = 'rollouts' AND column_name = 'ms_acked'"
+                                  " AND data_type = 'double precision'"),
+                     1);
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM information_schema.columns"
+                                  " WHERE table_name = 'products' AND column_name = 'name'"
+                                  " AND collation_name = 'C'"),
+                     1);
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM information_schema.tables"
+                                  " WHERE table_name = 'rollout_samples'"),
+                     1);
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM pg_indexes"
+                                  " WHERE indexname = 'devices_product_id'"),
+                     1);
+    PQfinish(c);
+    assert_int_equal(store_log_errors, 0);
+    (void)state;
+}
+
+/* Opening the database again applies nothing. */
+static void test_reopen_applies_nothing(void **state)
+{
+    struct fota_store *s = NULL;
+    char err[256] = "";
+    PGconn *c;
+
+    fota_store_close(fx.s);
+    fx.s = NULL;
+    applied = 0;
+    assert_int_equal(open_counted(&s, err, sizeof err), 0);
+    assert_int_equal(applied, 0);
+    fx.s = s;
+    c = admin();
+    assert_versions(c, fota_store_pg_schema_version());
+    PQfinish(c);
+    (void)state;
+}
+
+/* A database whose schema is newer than this fotad's is refused, and left
+ * as it is. */
+static void test_newer_schema_refused(void **state)
+{
+    int n = fota_store_pg_schema_version();
+    struct fota_store *s = NULL;
+    char err[256] = "", sql[128];
+    PGconn *c = admin();
+
+    snprintf(sql, sizeof sql, "INSERT INTO schema_migrations VALUES (%d, 1)", n + 1);
+    assert_int_equal(pg_test_server_sql(c, sql), 0);
+    fota_store_close(fx.s);
+    fx.s = NULL;
+    assert_int_equal(open_counted(&s, err, sizeof err), FOTA_EIO);
+    assert_null(s);
+    assert_non_null(strstr(err, "newer than this fotad knows"));
+    assert_int_equal(query_int(c, "SELECT MAX(version) FROM schema_migrations"), n + 1);
+    PQfinish(c);
+    store_log_errors = 0;   /* the refusal is logged at ERROR, as it should be */
+    (void)state;
+}
+
+/* Two opens racing on one new database: each migration is applied once. */
+struct racer {
+    struct fota_store *s;
+    char err[256];
+    int rc;
+};
+
+static pthread_barrier_t race_start;
+
+static void *racer_run(void *arg)
+{
+    struct racer *r = arg;
+
+    pthread_barrier_wait(&race_start);
+    r->rc = open_counted(&r->s, r->err, sizeof r->err);
+    return NULL;
+}
+
+static void test_concurrent_open(void **state)
+{
+    struct racer r[2];
+    pthread_t t[2];
+    PGconn *c;
+
+    /* A new database nobody opened yet (the fixture's own is left alone). */
+    fota_store_close(fx.s);
+    fx.s = NULL;
+    fx.backend->drop(&fx);
+    fx.backend->create(&fx);
+    applied = 0;
+    memset(r, 0, sizeof r);
+    assert_int_equal(pthread_barrier_init(&race_start, NULL, 2), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, racer_run, &r[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&race_start);
+    for (int i = 0; i < 2; i++) {
+        if (r[i].rc != 0)
+            fprintf(stderr, "open %d: %s\n", i, r[i].err);
+        assert_int_equal(r[i].rc, 0);
+    }
+    assert_int_equal(applied, fota_store_pg_schema_version());
+    c = admin();
+    assert_versions(c, fota_store_pg_schema_version());
+    PQfinish(c);
+    fota_store_close(r[1].s);
+    fx.s = r[0].s;
+    assert_int_equal(store_log_errors, 0);
+    (void)state;
+}
+
+/* SQLSTATEs: a unique violation is EEXIST, a missing referenced row
+ * ENOENT, neither logged as an error; a syntax error is EIO, logged. Rows
+ * an op changes move the catalog generation, a read does not. */
+static void test_sqlstate_mapping(void **state)
+{
+    struct fota_store *s = store_of(state);
+    struct pg_params p;
+    struct pg_conn *c;
+    uint64_t gen;
+    int64_t id = 0;
+
+    gen = fota_store_generation(s);
+    assert_int_equal(fota_store_pg_enter(s, "test", &c), 0);
+    memset(&p, 0, sizeof p);
+    fota_store_pg_param_text(&p, "one", 64);
+    fota_store_pg_param_int(&p, 1700000000);
+    assert_int_equal(fota_store_pg_exec_tx(c, -1,
+                                           "INSERT INTO products (name, created)"
+                                           " VALUES ($1, $2) RETURNING id",
+                                           &p, 1, "test", &id),
+                     0);
+    assert_true(id > 0);
+    assert_int_equal(fota_store_pg_exec_tx(c, -1,
+                                           "INSERT INTO products (name, created)"
+                                           " VALUES ($1, $2) RETURNING id",
+                                           &p, 1, "test", NULL),
+                     FOTA_EEXIST);
+    memset(&p, 0, sizeof p);
+    fota_store_pg_param_int(&p, id + 1000);
+    fota_store_pg_param_int(&p, 1700000000);
+    assert_int_equal(fota_store_pg_exec(c, -1,
+                                        "INSERT INTO roms (product_id, version, created)"
+                                        " VALUES ($1, 'v1', $2)",
+                                        &p, "test", NULL),
+                     FOTA_ENOENT);
+    assert_int_equal(fota_store_pg_leave(c, 0), 0);
+    assert_int_equal(store_log_errors, 0);
+    assert_true(fota_store_generation(s) > gen);
+
+    gen = fota_store_generation(s);
+    assert_int_equal(fota_store_pg_enter(s, "test", &c), 0);
+    assert_int_equal(fota_store_pg_exec(c, -1, "SELECT COUNT(*) FROM products", NULL, "test",
+                                        &id),
+                     0);
+    assert_int_equal(id, 1);
+    assert_int_equal(fota_store_pg_exec(c, -1, "SELEKT 1", NULL, "test", NULL), FOTA_EIO);
+    assert_int_equal(fota_store_pg_leave(c, 0), 0);
+    assert_int_equal(fota_store_generation(s), gen);
+    assert_int_equal(store_log_errors, 1);
+    store_log_errors = 0;
+}
+
+/* Every op of the table is there (those not written yet answer
+ * FOTA_ENOTSUP), and close is too. */
+static void test_every_op_present(void **state)
+{
+    struct fota_store *s = store_of(state);
+    const struct fota_store_ops *ops = s->ops;
+    size_t nptr = (sizeof *ops - offsetof(struct fota_store_ops, close)) / sizeof(void (*)(void));
+    const unsigned char *base = (const unsigned char *)&ops->close;
+
+    assert_int_equal((sizeof *ops - offsetof(struct fota_store_ops, close)) %
+                         sizeof(void (*)(void)),
+                     0);
+    for (size_t i = 0; i < nptr; i++) {
+        void (*fn)(void);
+        memcpy(&fn, base + i * sizeof fn, sizeof fn);
+        assert_non_null(fn);
+    }
+    assert_int_equal(s->ops->product_get(s, 1, &(struct fota_product){ 0 }), FOTA_ENOTSUP);
+}
+
+/* Threads each get a connection of their own, given back to the spare
+ * pool as they end; the store keeps no more than it needs. */
+static struct fota_store *shared;
+
+static void *worker(void *arg)
+{
+    int *failures = arg;
+
+    for (int i = 0; i < 20; i++) {
+        struct pg_conn *c;
+        int64_t v = 0;
+        if (fota_store_pg_enter(shared, "test", &c) != 0) {
+            (*failures)++;
+            continue;
+        }
+        if (fota_store_pg_leave(c, fota_store_pg_schema_recorded(c, &v)) != 0 ||
+            v != fota_store_pg_schema_version())
+            (*failures)++;
+    }
+    return NULL;
+}
+
+static void test_connection_per_thread(void **state)
+{
+    struct pg_store *q = fota_store_pg_cast(store_of(state));
+    int failures[4] = { 0 };
+    pthread_t t[4];
+
+    shared = store_of(state);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, worker, &failures[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(failures[i], 0);
+    }
+    /* The test's own thread holds one; the workers' went back, at most
+     * FOTA_PG_SPARE_MAX of them kept. */
+    pthread_mutex_lock(&q->lock);
+    assert_true(q->nconn <= 1 + 4);
+    assert_true(q->nspare >= 1 && q->nspare <= FOTA_PG_SPARE_MAX);
+    assert_int_equal(q->nconn, q->nspare + 1);
+    pthread_mutex_unlock(&q->lock);
+    fota_store_pg_thread_done(store_of(state));
+    pthread_mutex_lock(&q->lock);
+    assert_true(q->nspare <= FOTA_PG_SPARE_MAX);
+    assert_int_equal(q->nconn, q->nspare);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* The server restarts under an open store: the next op reconnects and
+ * prepares its statements again, or answers FOTA_EUNAVAIL while it cannot;
+ * within the back-off (at most a second) one succeeds. */
+static void test_reconnect_after_restart(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int n = fota_store_pg_schema_version(), rc, tries = 0;
+    struct pg_conn *c;
+    int64_t v = 0;
+    double end;
+
+    assert_int_equal(fota_store_pg_enter(s, "test", &c), 0);
+    assert_int_equal(fota_store_pg_leave(c, fota_store_pg_schema_recorded(c, &v)), 0);
+    assert_int_equal(v, n);
+
+    assert_int_equal(pg_test_server_restart(&store_pg_server), 0);
+    end = now_s() + 10;
+    do {
+        v = 0;
+        rc = fota_store_pg_enter(s, "test", &c);
+        if (rc == 0)
+            rc = fota_store_pg_leave(c, fota_store_pg_schema_recorded(c, &v));
+        assert_true(rc == 0 || rc == FOTA_EUNAVAIL);
+        tries++;
+        if (rc != 0)
+            usleep(20000);
+    } while (rc != 0 && now_s() < end);
+    assert_int_equal(rc, 0);
+    assert_int_equal(v, n);
+    assert_int_equal(store_log_errors, 0);
+    fprintf(stderr, "reconnected after %d tries\n", tries);
+
+    /* A connection the server drops while the store holds it idle. */
+    {
+        PGconn *a = admin();
+        assert_int_equal(pg_test_server_sql(a, "SELECT pg_terminate_backend(pid, 5000)"
+                                               " FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                                               " AND datname = current_database()"),
+                         0);
+        PQfinish(a);
+    }
+    rc = fota_store_pg_enter(s, "test", &c);
+    if (rc == 0)
+        rc = fota_store_pg_leave(c, fota_store_pg_schema_recorded(c, &v));
+    assert_int_equal(rc, 0);
+    assert_int_equal(v, n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrations_numbered, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_applies_nothing, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_open, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sqlstate_mapping, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_every_op_present, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_connection_per_thread, setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup,
+                                        store_fixture_teardown),
+    };
+    int fails;
+
+    if (store_backend_postgresql.suite_begin() != 0)
+        return 1;
+    fails = cmocka_run_group_tests_name("store_pg", tests, NULL, NULL);
+    store_backend_postgresql.suite_end();
+    return fails;
+}
