@@ -18,6 +18,13 @@
  * each op file adds its ids here. */
 enum pg_stmt_id {
     PQ_SCHEMA_NEWEST,
+    /* store_pg_catalog.c */
+    PQ_PRODUCT_INSERT, PQ_PRODUCT_GET, PQ_PRODUCT_FIND, PQ_PRODUCT_LIST, PQ_PRODUCT_LOCK,
+    PQ_ROM_INSERT, PQ_ROM_FILE_INSERT, PQ_ROM_GET, PQ_ROM_CURRENT, PQ_ROM_LIST, PQ_ROM_ID,
+    PQ_ROM_CLEAR_CURRENT, PQ_ROM_SET_CURRENT, PQ_BLOB_REFS,
+    /* store_pg_delete.c */
+    PQ_DEL_ROM_DEVICES, PQ_DEL_ROM_DL, PQ_DEL_ROM_FILE_ROWS, PQ_DEL_ROM,
+    PQ_DEL_PRODUCT_COUNT, PQ_DEL_PRODUCT_KEYS, PQ_DEL_PRODUCT_MINUTES, PQ_DEL_PRODUCT,
     PQ_COUNT_
 };
 
@@ -164,7 +171,19 @@ int fota_store_pg_schema_version(void);
 /* The newest migration recorded in the database (0: none) into *v. */
 int fota_store_pg_schema_recorded(struct pg_conn *c, int64_t *v);
 
-/* Operations (store_pg_todo.c until each group is written). */
+/* Catalog (store_pg_catalog.c). Release (product_id, version) with its
+ * files into out, in one statement; ENOENT if none. */
+int fota_store_pg_rom_read(struct pg_conn *c, int64_t product_id, const char *version,
+                           struct fota_rom *out);
+/* Inside a transaction: holds product id's row until it ends, so that the
+ * product's catalog writers take turns and no device or release of it is
+ * inserted meanwhile (their foreign key needs a share of the row); ENOENT
+ * when there is no such product. */
+int fota_store_pg_product_lock(struct pg_conn *c, int64_t id, const char *what);
+
+/* Operations (store_pg_catalog.c: products and releases; store_pg_delete.c:
+ * the release and product deletes; store_pg_todo.c: the ones not written
+ * yet). */
 int fota_store_pg_product_create(struct fota_store *s, struct fota_product *p);
 int fota_store_pg_product_get(struct fota_store *s, int64_t id, struct fota_product *out);
 int fota_store_pg_product_find(struct fota_store *s, const char *name, struct fota_product *out);

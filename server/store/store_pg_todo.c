@@ -5,53 +5,6 @@
  * store_pg.c's table. */
 #include "store_pg_int.h"
 
-int fota_store_pg_product_create(struct fota_store *s, struct fota_product *p)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_product_get(struct fota_store *s, int64_t id, struct fota_product *out)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_product_find(struct fota_store *s, const char *name, struct fota_product *out)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_product_list(struct fota_store *s, struct fota_product **out, size_t *n)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_rom_create(struct fota_store *s, struct fota_rom *rom)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_rom_get(struct fota_store *s, int64_t product_id, const char *version,
-                          struct fota_rom *out)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_rom_list(struct fota_store *s, int64_t product_id, struct fota_rom **out,
-                           size_t *n)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_rom_set_current(struct fota_store *s, int64_t product_id, const char *version)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_rom_current(struct fota_store *s, int64_t product_id, struct fota_rom *out)
-{
-    return FOTA_ENOTSUP;
-}
-
 int fota_store_pg_device_create(struct fota_store *s, struct fota_device *d)
 {
     return FOTA_ENOTSUP;
@@ -179,23 +132,7 @@ int fota_store_pg_transfer_prune(struct fota_store *s, struct fota_retention *r,
     return FOTA_ENOTSUP;
 }
 
-int fota_store_pg_blob_refs(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_rom_delete(struct fota_store *s, int64_t product_id, const char *version,
-                             struct fota_rom *out)
-{
-    return FOTA_ENOTSUP;
-}
-
 int fota_store_pg_device_delete(struct fota_store *s, int64_t id)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_product_delete(struct fota_store *s, int64_t id)
 {
     return FOTA_ENOTSUP;
 }

@@ -1,6 +1,8 @@
 /* store_cases_catalog.c - conformance cases: products and releases (create,
- * read, list, the one current release, the counts a product carries) and the
- * blob references the orphan sweep keeps. */
+ * read, list, the one current release, also switched by two handles at
+ * once, the counts a product carries) and the blob references the orphan
+ * sweep keeps. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,10 +220,61 @@ static void test_product_counts(void **state)
     free(list);
 }
 
+/* Two store handles on one database (two fotad, or two threads of one on
+ * PostgreSQL) switching one product's current release at once: every
+ * switch succeeds, and one release is current at the end. */
+struct switcher {
+    struct fota_store *s;
+    int64_t pid;
+    int failures;
+};
+
+static void *switch_run(void *arg)
+{
+    struct switcher *w = arg;
+
+    for (int i = 0; i < 40; i++)
+        if (w->s->ops->rom_set_current(w->s, w->pid, i % 2 ? "v1" : "v2") != 0)
+            w->failures++;
+    return NULL;
+}
+
+static void test_set_current_race(void **state)
+{
+    struct store_fixture *fx = store_fx(state);
+    struct fota_store *s = fx->s, *s2 = NULL;
+    int64_t pid = mk_product(s, "p");
+    struct switcher w[2];
+    struct fota_rom *list = NULL;
+    pthread_t t[2];
+    size_t n = 0, current = 0;
+
+    mk_rom(s, pid, "v1");
+    mk_rom(s, pid, "v2");
+    assert_int_equal(fx->backend->open(fx, &s2), 0);
+    w[0] = (struct switcher){ .s = s, .pid = pid };
+    w[1] = (struct switcher){ .s = s2, .pid = pid };
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, switch_run, &w[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    fota_store_close(s2);
+    assert_int_equal(w[0].failures, 0);
+    assert_int_equal(w[1].failures, 0);
+    assert_int_equal(s->ops->rom_list(s, pid, &list, &n), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        current += list[i].current ? 1 : 0;
+    free(list);
+    assert_int_equal(current, 1);
+    assert_int_equal(store_log_errors, 0);
+}
+
 const struct CMUnitTest store_cases_catalog[] = {
     cmocka_unit_test(test_products),
     cmocka_unit_test(test_roms),
     cmocka_unit_test(test_blob_refs),
     cmocka_unit_test(test_product_counts),
+    cmocka_unit_test(test_set_current_race),
 };
 const size_t store_cases_catalog_n = sizeof store_cases_catalog / sizeof store_cases_catalog[0];

@@ -214,7 +214,55 @@ static void test_delete_reopen(void **state)
     assert_int_equal(store_log_errors, 0);
 }
 
+/* Releases and a product deleted with catalog ops alone: what the deletes
+ * refuse and return, and that a deleted product's name is free again while
+ * its id is not. */
+static void test_catalog_delete(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t pid = mk_product(s, "p");
+    char (*refs)[FOTA_HASH_HEX] = NULL;
+    struct fota_rom gone, g;
+    struct fota_product p;
+    size_t n = 99;
+    uint64_t gen;
+
+    mk_rom(s, pid, "v1");
+    mk_rom(s, pid, "v2");
+    assert_int_equal(s->ops->rom_set_current(s, pid, "v2"), 0);
+
+    gen = fota_store_generation(s);
+    memset(&gone, 0, sizeof gone);
+    assert_int_equal(s->ops->rom_delete(s, pid, "v1", &gone), 0);
+    assert_true(fota_store_generation(s) > gen);
+    assert_string_equal(gone.version, "v1");
+    assert_int_equal(gone.nfiles, 2);
+    assert_string_equal(gone.files[0].name, "user1.bin");
+    assert_int_equal(s->ops->rom_delete(s, pid, "v1", NULL), FOTA_ENOENT);
+    assert_int_equal(s->ops->rom_delete(s, pid + 1000, "v2", NULL), FOTA_ENOENT);
+
+    /* a product with a release stays; its current release goes (no devices) */
+    assert_int_equal(s->ops->product_delete(s, pid), FOTA_EBUSY);
+    assert_int_equal(s->ops->rom_get(s, pid, "v2", &g), 0);
+    assert_int_equal(g.nfiles, 2);
+    assert_int_equal(s->ops->rom_delete(s, pid, "v2", NULL), 0);
+    assert_int_equal(s->ops->rom_current(s, pid, &g), FOTA_ENOENT);
+
+    gen = fota_store_generation(s);
+    assert_int_equal(s->ops->product_delete(s, pid), 0);
+    assert_true(fota_store_generation(s) > gen);
+    assert_int_equal(s->ops->product_get(s, pid, &p), FOTA_ENOENT);
+    assert_int_equal(s->ops->product_find(s, "p", &p), FOTA_ENOENT);
+    assert_int_equal(s->ops->product_delete(s, pid), FOTA_ENOENT);
+    assert_int_equal(s->ops->blob_refs(s, &refs, &n), 0);
+    assert_int_equal(n, 0);
+    free(refs);
+    assert_true(mk_product(s, "p") > pid);
+    assert_int_equal(store_log_errors, 0);
+}
+
 const struct CMUnitTest store_cases_delete[] = {
+    cmocka_unit_test(test_catalog_delete),
     cmocka_unit_test(test_rom_delete),
     cmocka_unit_test(test_device_delete),
     cmocka_unit_test(test_product_delete),

@@ -144,8 +144,11 @@ static void pg_drop(const struct store_fixture *fx)
     assert_int_equal(pg_admin_sql(sql), 0);
 }
 
-/* The case tables whose operations the PostgreSQL store has. */
-static const char *const pg_tables[] = { NULL };
+/* The cases whose operations the PostgreSQL store has. */
+static const char *const pg_tables[] = {
+    "catalog/test_products", "catalog/test_roms", "catalog/test_blob_refs",
+    "catalog/test_set_current_race", "delete/test_catalog_delete", NULL
+};
 
 const struct store_backend store_backend_postgresql = {
     .name = "postgresql",

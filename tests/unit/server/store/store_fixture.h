@@ -36,9 +36,10 @@ struct store_backend {
     int (*open)(const struct store_fixture *fx, struct fota_store **out);
     /* Removes the database fx->where names (closed by then). */
     void (*drop)(const struct store_fixture *fx);
-    /* The case tables (store_cases_<name>.c) the suite runs on it, NULL
-     * terminated; NULL: every one. A backend being built runs the groups
-     * it has. */
+    /* What the suite runs on it, NULL terminated: case tables by name
+     * ("catalog": every case of store_cases_catalog.c) or single cases
+     * ("catalog/test_roms"); NULL: everything. A backend being built runs
+     * the cases whose ops it has. */
     const char *const *tables;
 };
 
