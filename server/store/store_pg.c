@@ -653,6 +653,16 @@ static const struct fota_store_ops pg_ops = {
     .product_activity = fota_store_pg_product_activity,
 };
 
+/* A store thread of the executor (store_exec.h) connects before its first
+ * job; one that cannot yet connects at a later op. */
+static void pg_thread_begin(struct fota_store *s)
+{
+    struct pg_conn *c;
+
+    if (fota_store_pg_enter(s, "connect", &c) == 0)
+        fota_store_pg_leave(c, 0);
+}
+
 int fota_store_pg_open(const char *dsn, fota_log_cb log, void *log_ud, struct fota_store **out,
                        char *err, size_t errlen)
 {
@@ -686,6 +696,10 @@ int fota_store_pg_open(const char *dsn, fota_log_cb log, void *log_ud, struct fo
         return FOTA_EIO;
     }
     q->base.generation = 1;   /* counting: caches may be used */
+    /* Ops wait for round trips: the executor runs them on threads of its own. */
+    q->base.threaded = 1;
+    q->base.thread_begin = pg_thread_begin;
+    q->base.thread_end = fota_store_pg_thread_done;
     *out = &q->base;
     return 0;
 }

@@ -1,8 +1,9 @@
 /* store_pg_test.c - what only the PostgreSQL store has: its schema
  * migrations (numbered and recorded, applied once also when two opens race
  * on a new database, a newer schema refused), the mapping of SQLSTATEs to
- * FOTA_E*, a connection per thread, and reconnecting after the server
- * restarted (an op then succeeds or answers FOTA_EUNAVAIL, never worse).
+ * FOTA_E*, a connection per thread (the executor's store threads too), and
+ * reconnecting after the server restarted (an op then succeeds or answers
+ * FOTA_EUNAVAIL, never worse).
  * The server is the run's own (tests/pg/pg_server.sh, store_fixture.c). */
 #include <pthread.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "fota_str.h"
+#include "store/store_exec.h"
 #include "store/store_pg_int.h"
 #include "store_fixture.h"
 
@@ -325,6 +328,54 @@ static void test_connection_per_thread(void **state)
     pthread_mutex_unlock(&q->lock);
 }
 
+/* The executor (store_exec.h) runs a PostgreSQL store's jobs on store
+ * threads of its own, each with its connection, given back at the end. */
+struct create_job {
+    char name[16];
+    int rc;
+};
+
+static void create_run(struct fota_store *s, void *arg)
+{
+    struct create_job *j = arg;
+    struct fota_product p = { 0 };
+
+    fota_str_copy(p.name, sizeof p.name, j->name);
+    j->rc = s->ops->product_create(s, &p);
+}
+
+static void test_executor_threads(void **state)
+{
+    struct fota_store *s = store_of(state);
+    struct pg_store *q = fota_store_pg_cast(s);
+    struct create_job jobs[12];
+    struct fota_product *list = NULL;
+    struct fota_store_exec *x = NULL;
+    size_t n = 0;
+
+    assert_int_equal(s->threaded, 1);
+    assert_int_equal(fota_store_exec_new(s, 3, &x), 0);
+    assert_int_equal(fota_store_exec_threaded(x), 1);
+    for (int i = 0; i < 12; i++) {
+        snprintf(jobs[i].name, sizeof jobs[i].name, "p%d", i);
+        jobs[i].rc = 1;
+        assert_int_equal(fota_store_submit(x, NULL, NULL, create_run, NULL, &jobs[i]), 0);
+    }
+    fota_store_exec_drain(x);
+    fota_store_exec_free(x);
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(jobs[i].rc, 0);
+    assert_int_equal(s->ops->product_list(s, &list, &n), 0);
+    assert_int_equal(n, 12);
+    free(list);
+    /* The test's thread and the three store threads at most; theirs went back. */
+    pthread_mutex_lock(&q->lock);
+    assert_true(q->nconn <= 4);
+    assert_int_equal(q->nconn, q->nspare + 1);
+    pthread_mutex_unlock(&q->lock);
+    assert_int_equal(store_log_errors, 0);
+}
+
 /* The server restarts under an open store: the next op reconnects and
  * prepares its statements again, or answers FOTA_EUNAVAIL while it cannot;
  * within the back-off (at most a second) one succeeds. */
@@ -384,6 +435,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_op_present, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_connection_per_thread, setup,
                                         store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_executor_threads, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup,
                                         store_fixture_teardown),
     };
