@@ -34,7 +34,8 @@ enum pg_stmt_id {
 #define FOTA_PG_FLOAT8 ((Oid)701)
 
 #define FOTA_PG_PARAMS_MAX 48
-#define FOTA_PG_CONN_MAX   64   /* connections of one store, spare ones included */
+#define FOTA_PG_CONN_MAX   96   /* connections of one store, spare ones included: the
+                                   executor's threads (at most 64) and a few others */
 #define FOTA_PG_SPARE_MAX  4    /* idle connections kept for the next thread */
 
 struct pg_store;

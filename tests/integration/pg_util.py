@@ -64,6 +64,20 @@ class PgServer:
         check(p.returncode == 0, "psql %r: exit %d\n%s" % (statement, p.returncode, p.stderr))
         return p.stdout
 
+    def processes(self, d=None):
+        """The processes whose working directory is the cluster's (every process of a
+        PostgreSQL server sits there): 0 once it has stopped."""
+        want = os.path.join(d or self.dir, "data")
+        n = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                n += os.readlink("/proc/%s/cwd" % pid) == want
+            except OSError:
+                pass   # gone, a zombie, or not ours to read
+        return n
+
     def create_db(self, name):
         self.sql('CREATE DATABASE "%s" TEMPLATE template0' % name)
         return self.dsn(name)
