@@ -21,20 +21,9 @@ static const struct {
 };
 #define N_TABLES (sizeof case_tables / sizeof case_tables[0])
 
-/* Whether be runs case j of table i (store_backend.tables: the table's
- * name, or "table/case"). */
 static int runs(const struct store_backend *be, size_t i, size_t j)
 {
-    const char *table = case_tables[i].name, *name = case_tables[i].cases[j].name;
-    size_t tl = strlen(table);
-
-    if (!be->tables)
-        return 1;
-    for (const char *const *t = be->tables; *t; t++)
-        if (strcmp(*t, table) == 0 ||
-            (strncmp(*t, table, tl) == 0 && (*t)[tl] == '/' && strcmp(*t + tl + 1, name) == 0))
-            return 1;
-    return 0;
+    return store_backend_runs(be, case_tables[i].name, case_tables[i].cases[j].name);
 }
 
 /* Runs every case the backend's row names on it; returns the number of

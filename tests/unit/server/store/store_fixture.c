@@ -147,7 +147,10 @@ static void pg_drop(const struct store_fixture *fx)
 /* The cases whose operations the PostgreSQL store has. */
 static const char *const pg_tables[] = {
     "catalog/test_products", "catalog/test_roms", "catalog/test_blob_refs",
-    "catalog/test_set_current_race", "delete/test_catalog_delete", NULL
+    "catalog/test_set_current_race", "delete/test_catalog_delete",
+    /* store_exec_test.c: all but test_ops_on_threads (device and message ops) */
+    "exec/test_lane_order", "exec/test_unordered_concurrent", "exec/test_continuation_threads",
+    "exec/test_bound", "exec/test_drain_on_stop", "exec/test_free_joins", NULL
 };
 
 const struct store_backend store_backend_postgresql = {
@@ -166,6 +169,19 @@ const struct store_backend *const store_backends[] = {
     &store_backend_postgresql,
 };
 const size_t store_nbackends = sizeof store_backends / sizeof store_backends[0];
+
+int store_backend_runs(const struct store_backend *be, const char *table, const char *name)
+{
+    size_t tl = strlen(table);
+
+    if (!be->tables)
+        return 1;
+    for (const char *const *t = be->tables; *t; t++)
+        if (strcmp(*t, table) == 0 ||
+            (strncmp(*t, table, tl) == 0 && (*t)[tl] == '/' && strcmp(*t + tl + 1, name) == 0))
+            return 1;
+    return 0;
+}
 
 /* ---- per test ----------------------------------------------------------- */
 

@@ -36,10 +36,10 @@ struct store_backend {
     int (*open)(const struct store_fixture *fx, struct fota_store **out);
     /* Removes the database fx->where names (closed by then). */
     void (*drop)(const struct store_fixture *fx);
-    /* What the suite runs on it, NULL terminated: case tables by name
-     * ("catalog": every case of store_cases_catalog.c) or single cases
-     * ("catalog/test_roms"); NULL: everything. A backend being built runs
-     * the cases whose ops it has. */
+    /* What the suites run on it, NULL terminated: case tables by name
+     * ("catalog": every case of store_cases_catalog.c; "exec":
+     * store_exec_test.c's) or single cases ("catalog/test_roms"); NULL:
+     * everything. A backend being built runs the cases whose ops it has. */
     const char *const *tables;
 };
 
@@ -49,6 +49,10 @@ struct store_fixture {
     char where[256];               /* SQLite: the database file; PostgreSQL: the DSN */
     char db[32];                   /* PostgreSQL: the database's name */
 };
+
+/* Whether be's row names case `name` of table `table` (store_backend.tables:
+ * the table's name, or "table/name"). */
+int store_backend_runs(const struct store_backend *be, const char *table, const char *name);
 
 extern const struct store_backend *const store_backends[];
 extern const size_t store_nbackends;
