@@ -203,19 +203,16 @@ int fota_store_pg_rom_read(struct pg_conn *c, int64_t product_id, const char *ve
                    &a, out, "rom_get");
 }
 
-int fota_store_pg_rom_create(struct fota_store *s, struct fota_rom *rom)
+/* rom_create's transaction: the release row, then its files, their ids
+ * into id and fid. */
+static int rom_create_tx(struct pg_conn *c, const struct fota_rom *rom, int64_t now, int64_t *id,
+                         int64_t *fid)
 {
-    int64_t now = fota_clock_wall_s(), id = 0, fid[FOTA_ROM_MAX_FILES];
     struct pg_params a;
-    struct pg_conn *c;
     int rc;
 
-    if (!rom->version[0] || rom->nfiles > FOTA_ROM_MAX_FILES)
-        return FOTA_EINVAL;
-    if ((rc = fota_store_pg_enter(s, "rom_create", &c)) != 0)
-        return rc;
     if ((rc = fota_store_pg_begin(c, 1)) != 0)
-        return fota_store_pg_leave(c, rc);
+        return rc;
     memset(&a, 0, sizeof a);
     fota_store_pg_param_int(&a, rom->product_id);
     PG_PARAM_STR(&a, rom->version);
@@ -225,11 +222,11 @@ int fota_store_pg_rom_create(struct fota_store *s, struct fota_rom *rom)
     rc = fota_store_pg_exec(c, PQ_ROM_INSERT,
                             "INSERT INTO roms (product_id, version, codename, changelog,"
                             " is_current, created) VALUES ($1, $2, $3, $4, 0, $5) RETURNING id",
-                            &a, "rom_create", &id);
+                            &a, "rom_create", id);
     for (size_t i = 0; rc == 0 && i < rom->nfiles; i++) {
         const struct fota_rom_file *f = &rom->files[i];
         memset(&a, 0, sizeof a);
-        fota_store_pg_param_int(&a, id);
+        fota_store_pg_param_int(&a, *id);
         fota_store_pg_param_int(&a, (int64_t)i);
         PG_PARAM_STR(&a, f->name);
         PG_PARAM_STR(&a, f->sha256);
@@ -241,7 +238,22 @@ int fota_store_pg_rom_create(struct fota_store *s, struct fota_rom *rom)
                                 " RETURNING id",
                                 &a, "rom_create", &fid[i]);
     }
-    rc = fota_store_pg_finish(c, rc);
+    return fota_store_pg_finish(c, rc);
+}
+
+int fota_store_pg_rom_create(struct fota_store *s, struct fota_rom *rom)
+{
+    int64_t now = fota_clock_wall_s(), id = 0, fid[FOTA_ROM_MAX_FILES];
+    struct pg_conn *c;
+    int rc;
+
+    if (!rom->version[0] || rom->nfiles > FOTA_ROM_MAX_FILES)
+        return FOTA_EINVAL;
+    if ((rc = fota_store_pg_enter(s, "rom_create", &c)) != 0)
+        return rc;
+    rc = FOTA_EAGAIN;
+    for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
+        rc = rom_create_tx(c, rom, now, &id, fid);
     if (rc == 0) {
         rom->id = id;
         rom->created = now;
@@ -309,17 +321,14 @@ int fota_store_pg_rom_list(struct fota_store *s, int64_t product_id, struct fota
     return fota_store_pg_leave(c, rc);
 }
 
-int fota_store_pg_rom_set_current(struct fota_store *s, int64_t product_id, const char *version)
+static int set_current_tx(struct pg_conn *c, int64_t product_id, const char *version)
 {
     struct pg_params a = { 0 };
-    struct pg_conn *c;
     int64_t id = 0;
     int rc;
 
-    if ((rc = fota_store_pg_enter(s, "rom_set_current", &c)) != 0)
-        return rc;
     if ((rc = fota_store_pg_begin(c, 1)) != 0)
-        return fota_store_pg_leave(c, rc);
+        return rc;
     rc = fota_store_pg_product_lock(c, product_id, "rom_set_current");
     if (rc == 0) {
         fota_store_pg_param_int(&a, product_id);
@@ -346,7 +355,20 @@ int fota_store_pg_rom_set_current(struct fota_store *s, int64_t product_id, cons
                                 "UPDATE roms SET is_current = 1 WHERE id = $1", &a,
                                 "rom_set_current", NULL);
     }
-    return fota_store_pg_leave(c, fota_store_pg_finish(c, rc));
+    return fota_store_pg_finish(c, rc);
+}
+
+int fota_store_pg_rom_set_current(struct fota_store *s, int64_t product_id, const char *version)
+{
+    struct pg_conn *c;
+    int rc;
+
+    if ((rc = fota_store_pg_enter(s, "rom_set_current", &c)) != 0)
+        return rc;
+    rc = FOTA_EAGAIN;
+    for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
+        rc = set_current_tx(c, product_id, version);
+    return fota_store_pg_leave(c, rc);
 }
 
 static void read_hash(const PGresult *r, int row, void *out)

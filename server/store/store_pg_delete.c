@@ -3,8 +3,9 @@
  * delete is one durable transaction with explicit DELETEs that first holds
  * the product's row (fota_store_pg_product_lock): its check (a current
  * release with devices, a product with devices or releases) and its
- * deletes then see no device or release arrive in between. Identities never
- * hand out an id twice, so no id floor is kept. */
+ * deletes then see no device or release arrive in between. A deadlock or
+ * serialization failure runs the transaction again (FOTA_PG_TRIES in all).
+ * Identities never hand out an id twice, so no id floor is kept. */
 #include <string.h>
 #include "store_pg_int.h"
 
@@ -63,7 +64,10 @@ int fota_store_pg_rom_delete(struct fota_store *s, int64_t product_id, const cha
 
     if ((rc = fota_store_pg_enter(s, "rom_delete", &c)) != 0)
         return rc;
-    return fota_store_pg_leave(c, rom_delete_tx(c, product_id, version, out));
+    rc = FOTA_EAGAIN;
+    for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
+        rc = rom_delete_tx(c, product_id, version, out);
+    return fota_store_pg_leave(c, rc);
 }
 
 /* ---- products ---------------------------------------------------------- */
@@ -106,5 +110,8 @@ int fota_store_pg_product_delete(struct fota_store *s, int64_t id)
 
     if ((rc = fota_store_pg_enter(s, "product_delete", &c)) != 0)
         return rc;
-    return fota_store_pg_leave(c, product_delete_tx(c, id));
+    rc = FOTA_EAGAIN;
+    for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
+        rc = product_delete_tx(c, id);
+    return fota_store_pg_leave(c, rc);
 }

@@ -168,6 +168,21 @@ static void test_check(void **st)
     snprintf(c->store, sizeof(c->store), "memory");
     assert_int_equal(fota_config_check(&cc.set, err, sizeof(err)), FOTA_ECONFIG);
     assert_non_null(strstr(err, "memory"));
+    /* postgresql:DSN, the DSN not empty (checked by libpq when the store opens) */
+    snprintf(c->store, sizeof(c->store), "postgresql:");
+    assert_int_equal(fota_config_check(&cc.set, err, sizeof(err)), FOTA_ECONFIG);
+    assert_non_null(strstr(err, "postgresql:DSN"));
+    snprintf(c->store, sizeof(c->store), "postgresql");
+    assert_int_equal(fota_config_check(&cc.set, err, sizeof(err)), FOTA_ECONFIG);
+    assert_int_equal(fota_config_set(&cc.set, "store",
+                                     "postgresql:host=/run/postgresql dbname=fota user=fota"
+                                     " target_session_attrs=read-write",
+                                     err, sizeof(err)),
+                     0);
+    assert_int_equal(fota_config_check(&cc.set, err, sizeof(err)), 0);
+    assert_string_equal(c->store, "postgresql:host=/run/postgresql dbname=fota user=fota"
+                                  " target_session_attrs=read-write");
+    snprintf(c->store, sizeof(c->store), "sqlite");
 }
 
 static char *write_tmp(const char *text)

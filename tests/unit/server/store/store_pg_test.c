@@ -258,6 +258,36 @@ static void test_sqlstate_mapping(void **state)
     assert_int_equal(fota_store_generation(s), gen);
     assert_int_equal(store_log_errors, 1);
     store_log_errors = 0;
+
+    /* Text that is not UTF-8 (22021) is EINVAL; a serialization failure
+     * runs the transaction again and ends as EBUSY; a statement timeout is
+     * EBUSY. None is logged as an error. */
+    assert_int_equal(fota_store_pg_enter(s, "test", &c), 0);
+    memset(&p, 0, sizeof p);
+    fota_store_pg_param_text(&p, "bad\xff\xfe", 64);
+    fota_store_pg_param_int(&p, 1700000000);
+    assert_int_equal(fota_store_pg_exec(c, -1,
+                                        "INSERT INTO products (name, created) VALUES ($1, $2)",
+                                        &p, "test", NULL),
+                     FOTA_EINVAL);
+    assert_int_equal(fota_store_pg_exec_tx(c, -1,
+                                           "DO $$ BEGIN RAISE EXCEPTION 'again'"
+                                           " USING ERRCODE = '40001'; END $$",
+                                           NULL, 1, "test", NULL),
+                     FOTA_EAGAIN);
+    assert_int_equal(fota_store_pg_leave(c, FOTA_EAGAIN), FOTA_EBUSY);
+    assert_int_equal(fota_store_pg_enter(s, "test", &c), 0);
+    assert_int_equal(fota_store_pg_begin(c, 0), 0);
+    assert_int_equal(fota_store_pg_exec(c, -1, "SET LOCAL statement_timeout = 10", NULL, "test",
+                                        NULL),
+                     0);
+    assert_int_equal(fota_store_pg_exec(c, -1, "SELECT pg_sleep(5)", NULL, "test", NULL),
+                     FOTA_EBUSY);
+    fota_store_pg_rollback(c);
+    assert_int_equal(fota_store_pg_exec(c, -1, "SELECT 1", NULL, "test", &id), 0);
+    assert_int_equal(id, 1);
+    assert_int_equal(fota_store_pg_leave(c, 0), 0);
+    assert_int_equal(store_log_errors, 0);
 }
 
 /* Every op of the table is there (those not written yet answer
