@@ -33,8 +33,9 @@ class PgServer:
         parent = "/tmp" if os.geteuid() == 0 else None
         self.dir = tempfile.mkdtemp(prefix="fota-pg-", dir=parent)
         atexit.register(self.stop)
-        p = subprocess.run([PG_SERVER, "start", self.dir], capture_output=True, text=True,
-                           timeout=120)
+        # The watchdog of pg_server.sh stops the server should this process die unstopped.
+        p = subprocess.run([PG_SERVER, "start", self.dir, str(os.getpid())], capture_output=True,
+                           text=True, timeout=120)
         check(p.returncode == 0, "pg_server.sh start %s: exit %d\n%s%s" %
               (self.dir, p.returncode, p.stdout, p.stderr))
         return self

@@ -1,8 +1,12 @@
 #!/bin/sh
 # pg_server.sh - a PostgreSQL server of a test's own, on a unix socket in DIR.
 #
-#   pg_server.sh start DIR     initdb DIR/data (trust, user fota, UTF8, locale C) and start it:
-#                              socket DIR/.s.PGSQL.5432, no TCP, fsync off; log DIR/server.log
+#   pg_server.sh start DIR [OWNER]
+#                              initdb DIR/data (trust, user fota, UTF8, locale C) and start it:
+#                              socket DIR/.s.PGSQL.5432, no TCP, fsync off; log DIR/server.log.
+#                              With OWNER (a pid), a watchdog stops the server and removes DIR
+#                              once that process has ended without doing so itself: a test that
+#                              crashes or is killed (a ctest timeout) leaves no server behind
 #   pg_server.sh restart DIR   stop (fast) and start again with the same settings
 #   pg_server.sh stop DIR      stop it (fast, then immediate); a DIR without a server is no error
 #
@@ -12,9 +16,9 @@
 # chowned to nobody, and / is held traversable while the server lives (root_mode.py).
 set -eu
 
-usage() { echo "usage: pg_server.sh start|restart|stop DIR" >&2; exit 2; }
-[ $# -eq 2 ] || usage
-cmd=$1 dir=$2
+usage() { echo "usage: pg_server.sh start DIR [OWNER] | restart DIR | stop DIR" >&2; exit 2; }
+[ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = start ]; } || usage
+cmd=$1 dir=$2 owner=${3:-}
 case "$dir" in /*) ;; *) echo "pg_server.sh: DIR must be an absolute path" >&2; exit 2 ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 root_mode=$here/../integration/root_mode.py
@@ -62,6 +66,15 @@ start)
     as_server "$bin/pg_ctl" -D "$dir/data" -m immediate -w -s stop >/dev/null 2>&1 || true
     hold_root release
     exit 1
+  fi
+  if [ -n "$owner" ]; then
+    # In a session of its own (a ctest timeout kills the test's process group), with no
+    # descriptor of the caller's (ctest waits for its pipes to close). It ends once DIR is
+    # gone (stopped and removed by its owner) or, after stopping the server, with OWNER.
+    # shellcheck disable=SC2016  # the script's own positional parameters
+    setsid sh -c 'while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do sleep 1; done
+                  if [ -f "$2/data/postmaster.pid" ]; then "$3" stop "$2"; rm -rf "$2"; fi' \
+      watchdog "$owner" "$dir" "$here/pg_server.sh" </dev/null >/dev/null 2>&1 &
   fi
   ;;
 restart)

@@ -1,14 +1,17 @@
 /* pg_harness_test.c - the tests' own PostgreSQL server (tests/pg/pg_server.sh,
  * through pg_test_server.c): it starts in a new directory, answers SELECT 1
  * on its unix socket there (and listens on no TCP port), restarts, and
- * leaves no process and no directory behind when stopped. As root it runs
- * as nobody (initdb refuses root): this test runs as CI does. */
+ * leaves no process and no directory behind when stopped, nor when its test
+ * dies without stopping it. As root it runs as nobody (initdb refuses root):
+ * this test runs as CI does. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -79,8 +82,39 @@ static void test_start_query_stop(void **state)
     assert_int_not_equal(access(dir, F_OK), 0);
 }
 
+/* A server whose test died without stopping it (a crash, a ctest timeout)
+ * is stopped, and its directory removed, by the watchdog of pg_server.sh. */
+static void test_orphan_stopped(void **state)
+{
+    struct pg_test_server ts;
+    char dir[64];
+    pid_t owner;
+    double end;
+    (void)state;
+
+    owner = fork();
+    assert_true(owner >= 0);
+    if (owner == 0) {
+        pause();   /* the stand-in for a test process, until killed */
+        _exit(0);
+    }
+    assert_int_equal(pg_test_server_start_owned(&ts, owner), 0);
+    fota_str_copy(dir, sizeof dir, ts.dir);
+    assert_true(pg_test_server_processes(dir) > 0);
+    kill(owner, SIGKILL);
+    assert_int_equal(waitpid(owner, NULL, 0), owner);
+    end = now_s() + 20;
+    while ((pg_test_server_processes(dir) != 0 || access(dir, F_OK) == 0) && now_s() < end)
+        usleep(20000);
+    assert_int_equal(pg_test_server_processes(dir), 0);
+    assert_int_not_equal(access(dir, F_OK), 0);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_start_query_stop) };
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_start_query_stop),
+        cmocka_unit_test(test_orphan_stopped),
+    };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

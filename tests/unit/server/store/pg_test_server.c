@@ -9,12 +9,12 @@
 #include <unistd.h>
 #include "pg_test_server.h"
 
-static int script(const char *cmd, const char *dir)
+static int script(const char *cmd, const char *dir, const char *arg)
 {
     char line[512];
     int rc;
 
-    snprintf(line, sizeof line, "'%s' %s '%s'", FOTA_PG_SERVER_SH, cmd, dir);
+    snprintf(line, sizeof line, "'%s' %s '%s' %s", FOTA_PG_SERVER_SH, cmd, dir, arg);
     rc = system(line);
     if (rc != 0) {
         fprintf(stderr, "%s: status %d\n", line, rc);
@@ -25,13 +25,21 @@ static int script(const char *cmd, const char *dir)
 
 int pg_test_server_start(struct pg_test_server *ts)
 {
+    return pg_test_server_start_owned(ts, getpid());
+}
+
+int pg_test_server_start_owned(struct pg_test_server *ts, pid_t owner)
+{
+    char pid[24];
+
     snprintf(ts->dir, sizeof ts->dir, "/tmp/fota-pg-XXXXXX");
     if (!mkdtemp(ts->dir)) {
         perror("mkdtemp");
         ts->dir[0] = '\0';
         return -1;
     }
-    if (script("start", ts->dir) != 0) {
+    snprintf(pid, sizeof pid, "%ld", (long)owner);
+    if (script("start", ts->dir, pid) != 0) {
         pg_test_server_stop(ts);
         return -1;
     }
@@ -40,7 +48,7 @@ int pg_test_server_start(struct pg_test_server *ts)
 
 int pg_test_server_restart(const struct pg_test_server *ts)
 {
-    return script("restart", ts->dir);
+    return script("restart", ts->dir, "");
 }
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -57,7 +65,7 @@ int pg_test_server_stop(struct pg_test_server *ts)
 
     if (!ts->dir[0])
         return 0;
-    rc = script("stop", ts->dir);
+    rc = script("stop", ts->dir, "");
     if (nftw(ts->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0) {
         perror("removing the PostgreSQL test dir");
         rc = -1;

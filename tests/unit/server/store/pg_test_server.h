@@ -5,14 +5,19 @@
 #define FOTA_PG_TEST_SERVER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <libpq-fe.h>
 
 struct pg_test_server {
     char dir[64];                 /* the socket's directory; the cluster is dir/data */
 };
 
-/* Makes the directory and starts the server: 0, or -1 (printed to stderr). */
+/* Makes the directory and starts the server: 0, or -1 (printed to stderr).
+ * Should the test end without pg_test_server_stop (a crash, a timeout), a
+ * watchdog stops the server and removes the directory. */
 int pg_test_server_start(struct pg_test_server *ts);
+/* The same for a server whose watchdog follows process owner. */
+int pg_test_server_start_owned(struct pg_test_server *ts, pid_t owner);
 /* pg_ctl restart (fast): every connection is dropped. 0 or -1. */
 int pg_test_server_restart(const struct pg_test_server *ts);
 /* Stops the server and removes its directory: 0 or -1. */
