@@ -23,9 +23,12 @@
 
 #include "addr.h"
 #include "clock.h"
+#include "devcache.h"
+#include "keycache.h"
 #include "log.h"
 #include "loop.h"
 #include "recovery.h"
+#include "relcache.h"
 #include "store_exec.h"
 #include "tls_policy.h"
 
@@ -112,7 +115,7 @@ int fota_server_key_lookup(struct fota_server *srv, const char *key, size_t len,
         lower[i] = (char)(key[i] >= 'A' && key[i] <= 'F' ? key[i] + 32 : key[i]);
     lower[len] = '\0';
     fota_key_hash(lower, len, hash);
-    if (srv->store->ops->key_lookup(srv->store, hash, out) != 0)
+    if (fota_keycache_lookup(srv->keycache, srv->store, hash, out) != 0)
         return FOTA_EAUTH;
     /* The row was found by hash; compare again in constant time anyway. */
     if (!fota_key_equal(out->hash, hash, 64))
@@ -417,6 +420,9 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
     if ((r = setup_data_dir(srv)) != 0 || (r = setup_storage(srv)) != 0 ||
         (r = setup_admin_key(srv)) != 0 || (r = setup_tls(srv)) != 0)
         return r;
+    srv->keycache = fota_keycache_new(FOTA_KEYCACHE_KEYS);
+    srv->devcache = fota_devcache_new(FOTA_DEVCACHE_DEVICES);
+    srv->relcache = fota_relcache_new(FOTA_RELCACHE_RELEASES);
     return fota_server_bus_init(srv);
 }
 
@@ -435,6 +441,12 @@ void fota_server_cleanup(struct fota_server *srv)
     srv->nloops = 0;
     fota_blob_store_close(srv->blobs);
     srv->blobs = NULL;
+    fota_keycache_free(srv->keycache);
+    fota_devcache_free(srv->devcache);
+    fota_relcache_free(srv->relcache);
+    srv->keycache = NULL;
+    srv->devcache = NULL;
+    srv->relcache = NULL;
     fota_store_close(srv->store);
     srv->store = NULL;
     if (srv->ssl_ctx)

@@ -46,6 +46,9 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 struct fota_loop;             /* loop.h */
 struct fota_store_exec;       /* store_exec.h */
+struct fota_keycache;         /* keycache.h */
+struct fota_devcache;         /* devcache.h */
+struct fota_relcache;         /* relcache.h */
 
 /* A module of the daemon, listed in main.c's table in start order; each
  * owns its routes, its settings and its state. main.c calls start() after
@@ -109,6 +112,12 @@ struct fota_server {
     struct fota_store *store;
     struct fota_blob_store *blobs;            /* DATA/blobs (blob.h) */
     struct fota_store_exec *exec;             /* runs srv->store's jobs (store_exec.h) */
+    /* Shared caches of store rows, NULL in a server made by hand (tests):
+     * API keys (keycache.h, fota_server_key_lookup), devices (devcache.h),
+     * releases (relcache.h). */
+    struct fota_keycache *keycache;
+    struct fota_devcache *devcache;
+    struct fota_relcache *relcache;
     uint8_t secret[FOTA_SECRET_LEN];          /* DATA/secret.key: derives device keys */
     SSL_CTX *ssl_ctx;                 /* NULL unless tls_cert/tls_key are set; shared */
     struct fota_http *http;           /* set by the http module's start() (http.h) */
