@@ -5,7 +5,10 @@
  * as does another device's key on a connection already identified. */
 #include "devchan_int.h"
 
+#include <string.h>
+
 #include "clock.h"
+#include "devcache.h"
 #include "fota_str.h"
 #include "log.h"
 
@@ -22,24 +25,31 @@ void fota_devchan_handle_activate(struct fota_dconn *c, const struct fota_devpro
     if (fota_devchan_conn_switch_refused(c, &k))
         return;
     struct fota_device d;
-    if (srv->store->ops->device_get(srv->store, k.device_id, &d) < 0) {
+    if (fota_devcache_get(srv->devcache, srv->store, k.device_id, &d) < 0) {
         fota_devchan_conn_refuse(c, 403, "unknown key", "key without its row");
         return;
     }
-    unsigned fields = FOTA_DEV_F_ACTIVATION;
+    /* Only what changes is written: a device that activates again with the
+     * same bssid and version (stock firmware after a reset of its flag) costs
+     * no write, and its cached row stays valid for the next time. */
+    unsigned fields = 0;
+    char bssid[sizeof d.bssid], version[sizeof d.rom_version];
     if (!d.activated) {
         d.activated = 1;
         d.activated_at = fota_clock_wall_s();
+        fields |= FOTA_DEV_F_ACTIVATION;
     }
-    if (f->bssid[0]) {
-        fota_str_copy(d.bssid, sizeof d.bssid, f->bssid);
+    fota_str_copy(bssid, sizeof bssid, f->bssid);
+    if (bssid[0] && strcmp(bssid, d.bssid) != 0) {
+        memcpy(d.bssid, bssid, sizeof bssid);
         fields |= FOTA_DEV_F_BSSID;
     }
-    if (f->rom_version[0]) {
-        fota_str_copy(d.rom_version, sizeof d.rom_version, f->rom_version);
+    fota_str_copy(version, sizeof version, f->rom_version);
+    if (version[0] && strcmp(version, d.rom_version) != 0) {
+        memcpy(d.rom_version, version, sizeof version);
         fields |= FOTA_DEV_F_ROM_VERSION;
     }
-    int rc = srv->store->ops->device_update(srv->store, &d, fields);
+    int rc = fields ? srv->store->ops->device_update(srv->store, &d, fields) : 0;
     if (rc < 0)
         FOTA_ERROR("activation not stored conn=%llu dev=%lld error=%s", (unsigned long long)c->id,
                    (long long)d.id, fota_errname(rc));

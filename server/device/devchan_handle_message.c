@@ -16,6 +16,7 @@
 #include "fota_str.h"
 #include "hub.h"
 #include "log.h"
+#include "relcache.h"
 #include "rom.h"
 
 /* The device's newest sys_upgrade still waiting for its report (out owns
@@ -89,7 +90,7 @@ static int report_slot(struct fota_server *srv, int64_t product_id, int64_t devi
     struct fota_rom rom;
     if (!version[0] || fota_rom_progress_get(srv, device_id, &dl) != 0 ||
         strncmp(dl.version, version, strlen(version)) != 0 ||
-        srv->store->ops->rom_get(srv->store, product_id, dl.version, &rom) != 0)
+        fota_relcache_get(srv->relcache, srv->store, product_id, dl.version, &rom) != 0)
         return 0;
     for (size_t i = 0; i < rom.nfiles; i++) {
         int slot = rom.files[i].slot;
@@ -114,15 +115,15 @@ void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devprot
     int have_cmd = is_report && !in_rollout && open_upgrade(ch, c->device_id, &cmd) == 0;
     if (have_cmd)
         finish_upgrade(ch, &cmd, f, ok, clean, real, sizeof real);
-    struct fota_device d;
     int slot = is_report ? report_slot(srv, c->product_id, c->device_id, ok, real) : 0;
     unsigned fields = (ok && real[0] ? FOTA_DEV_F_ROM_VERSION : 0) | (slot ? FOTA_DEV_F_SLOT : 0);
-    if (fields && srv->store->ops->device_get(srv->store, c->device_id, &d) == 0) {
+    if (fields) {
+        /* device_update writes only the fields named: no read of the row first. */
+        struct fota_device d = { .id = c->device_id, .running_slot = slot };
         if (fields & FOTA_DEV_F_ROM_VERSION)
             fota_str_copy(d.rom_version, sizeof d.rom_version, real);
-        d.running_slot = slot;
         int rc = srv->store->ops->device_update(srv->store, &d, fields);
-        if (rc < 0)
+        if (rc < 0 && rc != FOTA_ENOENT)   /* a device deleted meanwhile has nothing to record */
             FOTA_ERROR("rom_version not stored conn=%llu dev=%lld error=%s",
                        (unsigned long long)c->id, (long long)d.id, fota_errname(rc));
     }

@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "clock.h"
+#include "devcache.h"
 #include "log.h"
 
 int64_t fota_devchan_nonce(void)
@@ -30,8 +31,9 @@ static int encode(struct fota_devchan *ch, const struct fota_command *cmd, char 
 {
     struct fota_server *srv = ch->srv;
     char auth[FOTA_KEY_BUF] = "";
-    struct fota_device d;
-    if (srv->store->ops->device_get(srv->store, cmd->device_id, &d) == 0)
+    struct fota_device d = { .id = cmd->device_id };
+    if (fota_devcache_key_generation(srv->devcache, srv->store, cmd->device_id,
+                                     &d.key_generation) == 0)
         fota_server_device_key(srv, "owner", &d, auth);
     const json_t *params = cmd->params;
     if (params && !json_is_object(params))

@@ -19,10 +19,12 @@
 #include <event2/keyvalq_struct.h>
 
 #include "clock.h"
+#include "devcache.h"
 #include "devchan.h"
 #include "fota_str.h"
 #include "api.h"
 #include "log.h"
+#include "relcache.h"
 #include "xmalloc.h"
 
 #define RPC_TIMEOUT_DEFAULT 30
@@ -207,7 +209,7 @@ static int rpc_device(struct fota_req *r, struct fota_device *d, int *admin)
         fota_reply_error(r, 403, "this key cannot send commands to devices");
         return -1;
     }
-    if (r->srv->store->ops->device_get(r->srv->store, id, d) < 0) {
+    if (fota_devcache_get(r->srv->devcache, r->srv->store, id, d) < 0) {
         fota_reply_error(r, 404, "no device %lld", (long long)id);
         return -1;
     }
@@ -341,7 +343,7 @@ static void rpc_handler(struct fota_req *r)
             fota_reply_error(r, 400, "sys_upgrade needs version=");
             return;
         }
-        if (r->srv->store->ops->rom_get(r->srv->store, d.product_id, version, &rom) < 0) {
+        if (fota_relcache_get(r->srv->relcache, r->srv->store, d.product_id, version, &rom) < 0) {
             json_decref(params);
             fota_reply_error(r, 404, "product %lld has no release %s", (long long)d.product_id,
                              version);

@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "devchan.h"
 #include "log.h"
+#include "relcache.h"
 #include "xmalloc.h"
 
 #define HEALTH_LOOK_MS 1000    /* a device channel rollout's verifying members, looked at */
@@ -106,7 +107,8 @@ void fota_rollout_health_setup(struct fota_rollout *r)
     struct fota_rom *rom = fota_xmalloc(sizeof *rom);
     struct fota_arduino_blob b;
     r->nmd5 = 0;
-    if (!r->pull || st->ops->rom_get(st, r->row.product_id, r->row.version, rom) != 0) {
+    if (!r->pull ||
+        fota_relcache_get(r->ro->srv->relcache, st, r->row.product_id, r->row.version, rom) != 0) {
         free(rom);
         return;
     }
