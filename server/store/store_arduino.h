@@ -84,7 +84,7 @@ struct fota_arduino_device {
  * known over MQTT is where its LWT says; one that polls while its last
  * check-in is younger than its product's checkin_interval. The one rule
  * for arduino devices: the store's lists, filters and counts use its SQL
- * form (FOTA_SQL_ONLINE, store_sqlite_int.h), the API's views and the
+ * form (FOTA_SQL_ONLINE, store_int.h), the API's views and the
  * rollouts' selection this. */
 static inline int fota_arduino_online(const struct fota_arduino_device *a,
                                       int64_t checkin_interval, int64_t now)

@@ -37,4 +37,19 @@ struct fota_store_ratelimit {
  * back since the previous one; 0 (and one more counted) otherwise. */
 int fota_store_ratelimit_pass(struct fota_store_ratelimit *rl, unsigned *suppressed);
 
+/* A device's presence, the SQL form of the one rule (store.h device_page;
+ * fota_arduino_online in store_arduino.h): 1 online, 0 not, for the row of
+ * devices d with its product's arduino_products row ap and its
+ * arduino_devices row ad LEFT JOINed (NULL for a nonos product or device);
+ * now is the SQL text of the current time's parameter ("?1" in SQLite,
+ * "$1" in PostgreSQL): the same SQL in both stores. */
+#define FOTA_SQL_ONLINE(now)                                                                  \
+    "(CASE WHEN ap.product_id IS NULL THEN (CASE WHEN d.online <> 0 THEN 1 ELSE 0 END)"       \
+    " WHEN ad.mqtt_topic <> '' THEN (CASE WHEN ad.mqtt_lwt = 'Online' THEN 1 ELSE 0 END)"     \
+    " WHEN ad.last_checkin > 0 AND " now " - ad.last_checkin < ap.checkin_interval THEN 1"   \
+    " ELSE 0 END)"
+#define FOTA_SQL_ONLINE_JOINS                                                                 \
+    " LEFT JOIN arduino_products ap ON ap.product_id = d.product_id"                          \
+    " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
+
 #endif

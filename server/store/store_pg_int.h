@@ -25,6 +25,10 @@ enum pg_stmt_id {
     /* store_pg_delete.c */
     PQ_DEL_ROM_DEVICES, PQ_DEL_ROM_DL, PQ_DEL_ROM_FILE_ROWS, PQ_DEL_ROM,
     PQ_DEL_PRODUCT_COUNT, PQ_DEL_PRODUCT_KEYS, PQ_DEL_PRODUCT_MINUTES, PQ_DEL_PRODUCT,
+    /* store_pg_census.c, store_pg_overview.c, store_pg_tags.c, store_pg_devpage.c */
+    PQ_CENSUS_ALL, PQ_CENSUS_PRODUCT, PQ_CENSUS_ACTIVITY,
+    PQ_TAG_LOCK, PQ_TAG_CLEAR, PQ_TAG_DEL, PQ_TAG_ADD, PQ_TAG_OVER, PQ_TAG_GET, PQ_TAG_LIST,
+    PQ_TAG_LIST_ALL, PQ_PAGE_KIND,
     PQ_COUNT_
 };
 
@@ -183,8 +187,9 @@ int fota_store_pg_rom_read(struct pg_conn *c, int64_t product_id, const char *ve
 int fota_store_pg_product_lock(struct pg_conn *c, int64_t id, const char *what);
 
 /* Operations (store_pg_catalog.c: products and releases; store_pg_delete.c:
- * the release and product deletes; store_pg_todo.c: the ones not written
- * yet). */
+ * the release and product deletes; store_pg_census.c, store_pg_overview.c,
+ * store_pg_devpage.c, store_pg_tags.c: the census, a product's activity, the
+ * device pages and tags; store_pg_todo.c: the ones not written yet). */
 int fota_store_pg_product_create(struct fota_store *s, struct fota_product *p);
 int fota_store_pg_product_get(struct fota_store *s, int64_t id, struct fota_product *out);
 int fota_store_pg_product_find(struct fota_store *s, const char *name, struct fota_product *out);

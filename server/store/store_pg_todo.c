@@ -248,37 +248,7 @@ int fota_store_pg_rollout_samples(struct fota_store *s, int64_t rollout_id,
     return FOTA_ENOTSUP;
 }
 
-int fota_store_pg_device_census(struct fota_store *s, int64_t now, struct fota_census_row **out,
-                                size_t *n)
-{
-    return FOTA_ENOTSUP;
-}
-
 int fota_store_pg_rollout_census(struct fota_store *s, int64_t *counts, size_t ncounts)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_device_page(struct fota_store *s, const struct fota_device_query *qy, int64_t now,
-                              struct fota_device **out, size_t *n, int64_t *total)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_device_tags_edit(struct fota_store *s, const int64_t *device_ids, size_t nd,
-                                   int mode, const char *const *tags, size_t nt)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_device_tags(struct fota_store *s, int64_t device_id, char (**out)[FOTA_TAG_MAX],
-                              size_t *n)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_tag_list(struct fota_store *s, int64_t product_id, struct fota_tag_count **out,
-                           size_t *n)
 {
     return FOTA_ENOTSUP;
 }
@@ -291,19 +261,6 @@ int fota_store_pg_command_cancel(struct fota_store *s, int64_t device_id, int64_
 
 int fota_store_pg_command_create_replacing(struct fota_store *s, struct fota_command *c,
                                            int64_t *replaced, size_t cap, size_t *nreplaced)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_product_census(struct fota_store *s, int64_t product_id, int64_t now,
-                                 struct fota_census_row **out, size_t *n)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_product_activity(struct fota_store *s, int64_t product_id, int64_t since,
-                                   int64_t until, int64_t step, struct fota_activity_row **out,
-                                   size_t *n)
 {
     return FOTA_ENOTSUP;
 }

@@ -234,19 +234,6 @@ int fota_store_sqlite_command_cancel(struct fota_store *s, int64_t device_id, in
 int fota_store_sqlite_command_create_replacing(struct fota_store *s, struct fota_command *c,
                                                int64_t *replaced, size_t cap, size_t *nreplaced);
 
-/* A device's presence, the SQL form of the one rule (store.h device_page;
- * fota_arduino_online in store_arduino.h): 1 online, 0 not, for the row of
- * devices d with its product's arduino_products row ap and its
- * arduino_devices row ad LEFT JOINed (NULL for a nonos product or device);
- * now is the SQL text of the current time's parameter ("?1", ":now"). */
-#define FOTA_SQL_ONLINE(now)                                                                  \
-    "(CASE WHEN ap.product_id IS NULL THEN (CASE WHEN d.online <> 0 THEN 1 ELSE 0 END)"       \
-    " WHEN ad.mqtt_topic <> '' THEN (CASE WHEN ad.mqtt_lwt = 'Online' THEN 1 ELSE 0 END)"     \
-    " WHEN ad.last_checkin > 0 AND " now " - ad.last_checkin < ap.checkin_interval THEN 1"   \
-    " ELSE 0 END)"
-#define FOTA_SQL_ONLINE_JOINS                                                                 \
-    " LEFT JOIN arduino_products ap ON ap.product_id = d.product_id"                          \
-    " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
 /* Operations (store_sqlite_overview.c: a product's activity at a glance). */
 int fota_store_sqlite_product_activity(struct fota_store *s, int64_t product_id, int64_t since,
                                        int64_t until, int64_t step,
