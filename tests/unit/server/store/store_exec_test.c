@@ -315,6 +315,7 @@ static void continuation_case(struct fota_store *s, int threaded)
             assert_true(pthread_equal(p->job_thread, p->submitter));
         }
     }
+    fota_store_exec_drain(x);   /* every post made: a store thread may still be in one */
     loop_end(a);
     loop_end(b);
     fota_store_exec_free(x);
@@ -676,6 +677,7 @@ static void test_ops_on_threads(void **st)
         assert_int_equal(jobs[i].rc_msg, 0);
         assert_string_equal(jobs[i].got_name, name);
     }
+    fota_store_exec_drain(x);   /* every post made: a store thread may still be in one */
     loop_end(l);
     fota_store_exec_free(x);
     struct fota_device *list = NULL;
