@@ -28,10 +28,13 @@ static void notice(void *arg, const char *msg)
 
 /* Every connection's session settings: no statement or lock wait holds a
  * thread for ever (lock_timeout is SQLite's busy_timeout), nor an idle
- * open transaction its locks. */
+ * open transaction its locks. Each listens on fota_gen, where the
+ * generation triggers (store_pg_schema.c, migration 11) report the devices
+ * an op wrote: the op applies its own before it returns (drain_gen). */
 static const char SESSION[] = "SET statement_timeout = 10000;"
                               "SET lock_timeout = 5000;"
-                              "SET idle_in_transaction_session_timeout = 30000";
+                              "SET idle_in_transaction_session_timeout = 30000;"
+                              "LISTEN fota_gen";
 
 /* Connects c->pg to the store's DSN; 0, or FOTA_EUNAVAIL with the reason
  * in err (when err is non-NULL). */
@@ -216,10 +219,80 @@ int fota_store_pg_enter(struct fota_store *s, const char *op, struct pg_conn **o
     return 0;
 }
 
+/* Moves every slot of one generation array. */
+static void touch_all(uint64_t *slots)
+{
+    for (size_t i = 0; i < FOTA_STORE_DEVICE_SLOTS; i++)
+        __atomic_add_fetch(&slots[i], 1, __ATOMIC_RELEASE);
+}
+
+void fota_store_pg_gen_apply(struct fota_store *s, const char *payload)
+{
+    const char *p = payload;
+    char kind = p[0];
+
+    if (kind == '*' && p[1] == '\0') {
+        __atomic_add_fetch(&s->generation, 1, __ATOMIC_RELEASE);
+        touch_all(s->device_generation);
+        touch_all(s->arduino_generation);
+        return;
+    }
+    if (kind == 'c' && p[1] == '\0') {
+        __atomic_add_fetch(&s->generation, 1, __ATOMIC_RELEASE);
+        return;
+    }
+    if (kind != 'd' && kind != 'a')
+        return;
+    if (p[1] == '*' && p[2] == '\0') {
+        touch_all(kind == 'd' ? s->device_generation : s->arduino_generation);
+        return;
+    }
+    if (p[1] != ':')
+        return;
+    p += 2;
+    /* Bounded by the payload: each round consumes one id and its comma. */
+    while (*p) {
+        char *end;
+        long long id = strtoll(p, &end, 10);
+        if (end == p)
+            return;   /* not ours: nothing more is read from it */
+        if (kind == 'd')
+            fota_store_device_touch(s, id);
+        else
+            fota_store_arduino_touch(s, id);
+        if (*end == ',')
+            p = end + 1;
+        else if (*end == '\0')
+            p = end;
+        else
+            return;
+    }
+}
+
+/* Applies the generation notifications this connection's own backend sent
+ * (the op's writes, delivered at its commit, so before the op returns, as
+ * store.h promises); the others, other backends' writes, are dropped here:
+ * the instance's listener applies them. */
+static void drain_gen(struct pg_conn *c)
+{
+    PGnotify *n;
+    int me;
+
+    if (c->broken || !c->pg)
+        return;
+    me = PQbackendPID(c->pg);
+    while ((n = PQnotifies(c->pg)) != NULL) {
+        if (n->be_pid == me && strcmp(n->relname, "fota_gen") == 0)
+            fota_store_pg_gen_apply(&c->q->base, n->extra);
+        PQfreemem(n);
+    }
+}
+
 int fota_store_pg_leave(struct pg_conn *c, int rc)
 {
     if (c->in_tx)
         fota_store_pg_rollback(c);
+    drain_gen(c);
     /* Any row changed by this op (other than the hot ledgers) starts a new
      * generation: caches of keys, devices and releases drop their entries. */
     if (c->changes && !c->hot)

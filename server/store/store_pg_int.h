@@ -85,10 +85,16 @@ static inline struct pg_store *fota_store_pg_cast(struct fota_store *s)
  * has FOTA_PG_CONN_MAX already. Every successful enter is paired with
  * fota_store_pg_leave. */
 int fota_store_pg_enter(struct fota_store *s, const char *op, struct pg_conn **out);
-/* Ends the op: rolls back a transaction it left open, moves the catalog
- * generation when it changed rows and is not hot, maps a retry that ran
- * out (FOTA_EAGAIN) to FOTA_EBUSY. Returns rc. */
+/* Ends the op: rolls back a transaction it left open, applies the
+ * generation notifications of its own writes (fota_store_pg_gen_apply),
+ * moves the catalog generation when it changed rows and is not hot, maps a
+ * retry that ran out (FOTA_EAGAIN) to FOTA_EBUSY. Returns rc. */
 int fota_store_pg_leave(struct pg_conn *c, int rc);
+/* Applies one payload of channel fota_gen to s's generations: "c" the
+ * catalog, "d:ID,ID,..." / "a:ID,..." those devices' device or arduino
+ * slots, "d*" / "a*" every such slot, "*" everything. Anything else is
+ * ignored. */
+void fota_store_pg_gen_apply(struct fota_store *s, const char *payload);
 
 /* The parameters of one statement, bound in order ($1, $2, ...). Integers
  * travel as text, text in binary form with its length (so a fixed-size

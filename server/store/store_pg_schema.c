@@ -346,6 +346,103 @@ static const char *const migrations[] = {
     "  n_verifying BIGINT NOT NULL,"
     "  PRIMARY KEY (rollout_id, t)"
     ");",
+
+    /* 11: device and arduino generations (store.h) through LISTEN/NOTIFY,
+     * the PostgreSQL form of store_sqlite.c's DEVICE_TRIGGERS, with their
+     * column lists: statement-level triggers read the rows a statement
+     * wrote from its transition tables and pg_notify channel fota_gen with
+     * "d:ID,ID,..." (device generations) or "a:ID,..." (arduino ones), in
+     * payloads of at most 7,900 bytes, or "d*" / "a*" (every slot) when a
+     * statement wrote more than 500 devices. Each store connection
+     * listens, and the op applies its own notifications before it returns
+     * (store_pg.c); other instances' listeners apply the rest. A
+     * transition table rules out a column list (UPDATE OF), so a column
+     * list's statement trigger only marks the transaction (fota_gen_mark,
+     * named to fire first) and the transition table's trigger, fired next
+     * for every UPDATE, sends only when marked: the generation moves when
+     * a listed column is a target of the SET list, whether or not its
+     * value changed, as SQLite's UPDATE OF does. */
+    "CREATE FUNCTION fota_gen_notify(kind TEXT, ids BIGINT[]) RETURNS void"
+    " LANGUAGE plpgsql AS $$"
+    "DECLARE"
+    "  msg TEXT := '';"
+    "  id BIGINT;"
+    "BEGIN"
+    "  IF cardinality(ids) = 0 THEN RETURN; END IF;"
+    "  IF cardinality(ids) > 500 THEN"
+    "    PERFORM pg_notify('fota_gen', kind || '*');"
+    "    RETURN;"
+    "  END IF;"
+    "  FOREACH id IN ARRAY ids LOOP"
+    "    IF octet_length(msg) + 24 > 7900 THEN"
+    "      PERFORM pg_notify('fota_gen', kind || ':' || msg);"
+    "      msg := '';"
+    "    END IF;"
+    "    msg := CASE WHEN msg = '' THEN id::text ELSE msg || ',' || id::text END;"
+    "  END LOOP;"
+    "  PERFORM pg_notify('fota_gen', kind || ':' || msg);"
+    "END $$;"
+    "CREATE FUNCTION fota_gen_mark() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  PERFORM set_config('fota.gen_' || TG_TABLE_NAME, '1', true);"
+    "  RETURN NULL;"
+    "END $$;"
+    /* Whether fota_gen_mark marked this statement's table; clears the mark. */
+    "CREATE FUNCTION fota_gen_marked(tbl TEXT) RETURNS boolean LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  IF COALESCE(current_setting('fota.gen_' || tbl, true), '') <> '1' THEN RETURN false; END IF;"
+    "  PERFORM set_config('fota.gen_' || tbl, '', true);"
+    "  RETURN true;"
+    "END $$;"
+    "CREATE FUNCTION fota_gen_cmd_new() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  PERFORM fota_gen_notify('d', ARRAY(SELECT DISTINCT device_id FROM gen_new));"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE FUNCTION fota_gen_cmd_old() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  PERFORM fota_gen_notify('d', ARRAY(SELECT DISTINCT device_id FROM gen_old));"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE FUNCTION fota_gen_device() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  IF fota_gen_marked('devices') THEN"
+    "    PERFORM fota_gen_notify('d', ARRAY(SELECT id FROM gen_new));"
+    "  END IF;"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE FUNCTION fota_gen_arduino_new() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  PERFORM fota_gen_notify('a', ARRAY(SELECT device_id FROM gen_new));"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE FUNCTION fota_gen_arduino_update() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "BEGIN"
+    "  IF fota_gen_marked('arduino_devices') THEN"
+    "    PERFORM fota_gen_notify('a', ARRAY(SELECT device_id FROM gen_new));"
+    "  END IF;"
+    "  RETURN NULL;"
+    "END $$;"
+    "CREATE TRIGGER fota_gen_cmd_insert AFTER INSERT ON commands"
+    " REFERENCING NEW TABLE AS gen_new FOR EACH STATEMENT EXECUTE FUNCTION fota_gen_cmd_new();"
+    "CREATE TRIGGER fota_gen_cmd_update AFTER UPDATE ON commands"
+    " REFERENCING NEW TABLE AS gen_new FOR EACH STATEMENT EXECUTE FUNCTION fota_gen_cmd_new();"
+    "CREATE TRIGGER fota_gen_cmd_delete AFTER DELETE ON commands"
+    " REFERENCING OLD TABLE AS gen_old FOR EACH STATEMENT EXECUTE FUNCTION fota_gen_cmd_old();"
+    "CREATE TRIGGER fota_gen_0_device_mark AFTER UPDATE OF name, bssid, activated,"
+    " activated_at, rom_version, running_slot, key_generation ON devices"
+    " FOR EACH STATEMENT EXECUTE FUNCTION fota_gen_mark();"
+    "CREATE TRIGGER fota_gen_1_device_update AFTER UPDATE ON devices"
+    " REFERENCING NEW TABLE AS gen_new FOR EACH STATEMENT EXECUTE FUNCTION fota_gen_device();"
+    "CREATE TRIGGER fota_gen_arduino_insert AFTER INSERT ON arduino_devices"
+    " REFERENCING NEW TABLE AS gen_new FOR EACH STATEMENT"
+    " EXECUTE FUNCTION fota_gen_arduino_new();"
+    "CREATE TRIGGER fota_gen_0_arduino_mark AFTER UPDATE OF target, target_rom_id, served_at,"
+    " served_md5, pin_version, pin_current, mqtt_topic, mqtt_lwt, mqtt_version, mqtt_seen"
+    " ON arduino_devices FOR EACH STATEMENT EXECUTE FUNCTION fota_gen_mark();"
+    "CREATE TRIGGER fota_gen_1_arduino_update AFTER UPDATE ON arduino_devices"
+    " REFERENCING NEW TABLE AS gen_new FOR EACH STATEMENT"
+    " EXECUTE FUNCTION fota_gen_arduino_update();",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -334,6 +334,11 @@ static const char *const migrations[] = {
     "  n_verifying BIGINT  NOT NULL,"
     "  PRIMARY KEY (rollout_id, t)"
     ");",
+    /* 11: nothing here. PostgreSQL's 11 adds the triggers that move device
+     * and arduino generations (store_pg_schema.c); SQLite's are TEMP
+     * triggers made at every open (store_sqlite.c). The number keeps one
+     * version meaning one schema on both stores. */
+    "",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
