@@ -1,9 +1,11 @@
-/* store_pg_delete.c - deletion of releases and products in the PostgreSQL
- * store (store_sqlite_delete.c's transactions in PostgreSQL's form). Each
- * delete is one durable transaction with explicit DELETEs that first holds
- * the product's row (fota_store_pg_product_lock): its check (a current
+/* store_pg_delete.c - deletion of releases, devices and products in the
+ * PostgreSQL store (store_sqlite_delete.c's transactions in PostgreSQL's
+ * form). Each delete is one durable transaction with explicit DELETEs that
+ * first holds the row it hangs on: a release or product delete the
+ * product's row (fota_store_pg_product_lock), so its check (a current
  * release with devices, a product with devices or releases) and its
- * deletes then see no device or release arrive in between. A deadlock or
+ * deletes see no device or release arrive in between; a device delete the
+ * device's row, so no key or command of it arrives in between. A deadlock or
  * serialization failure runs the transaction again (FOTA_PG_TRIES in all).
  * Identities never hand out an id twice, so no id floor is kept. */
 #include <string.h>
@@ -67,6 +69,52 @@ int fota_store_pg_rom_delete(struct fota_store *s, int64_t product_id, const cha
     rc = FOTA_EAGAIN;
     for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
         rc = rom_delete_tx(c, product_id, version, out);
+    return fota_store_pg_leave(c, rc);
+}
+
+/* ---- devices ----------------------------------------------------------- */
+
+static int device_delete_tx(struct pg_conn *c, int64_t id)
+{
+    int64_t found = 0;
+    int rc;
+
+    if ((rc = fota_store_pg_begin(c, 1)) != 0)
+        return rc;
+    /* The device's row first: a key or command being inserted for it (their
+     * foreign key shares the row) finishes before, or fails after. */
+    rc = run_id(c, PQ_DEL_DEV_LOCK, "SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", id,
+                "device_delete", &found);
+    if (rc == 0 && !found)
+        rc = FOTA_ENOENT;
+    if (rc == 0)
+        rc = run_id(c, PQ_DEL_DEV_KEYS, "DELETE FROM api_keys WHERE device_id = $1", id,
+                    "device_delete", NULL);
+    if (rc == 0)
+        rc = run_id(c, PQ_DEL_DEV_CMDS, "DELETE FROM commands WHERE device_id = $1", id,
+                    "device_delete", NULL);
+    if (rc == 0)
+        rc = run_id(c, PQ_DEL_DEV_DL, "DELETE FROM downloads WHERE device_id = $1", id,
+                    "device_delete", NULL);
+    if (rc == 0)
+        rc = run_id(c, PQ_DEL_DEV_TAGS, "DELETE FROM device_tags WHERE device_id = $1", id,
+                    "device_delete", NULL);
+    if (rc == 0)
+        rc = run_id(c, PQ_DEL_DEV, "DELETE FROM devices WHERE id = $1", id, "device_delete",
+                    NULL);
+    return fota_store_pg_finish(c, rc);
+}
+
+int fota_store_pg_device_delete(struct fota_store *s, int64_t id)
+{
+    struct pg_conn *c;
+    int rc;
+
+    if ((rc = fota_store_pg_enter(s, "device_delete", &c)) != 0)
+        return rc;
+    rc = FOTA_EAGAIN;
+    for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
+        rc = device_delete_tx(c, id);
     return fota_store_pg_leave(c, rc);
 }
 

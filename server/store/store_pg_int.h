@@ -29,6 +29,13 @@ enum pg_stmt_id {
     PQ_CENSUS_ALL, PQ_CENSUS_PRODUCT, PQ_CENSUS_ACTIVITY,
     PQ_TAG_LOCK, PQ_TAG_CLEAR, PQ_TAG_DEL, PQ_TAG_ADD, PQ_TAG_OVER, PQ_TAG_GET, PQ_TAG_LIST,
     PQ_TAG_LIST_ALL, PQ_PAGE_KIND,
+    /* store_pg_fleet.c (and store_pg_delete.c's device delete) */
+    PQ_DEVICE_INSERT, PQ_DEVICE_GET, PQ_DEVICE_LIST, PQ_DEVICE_LIST_ALL, PQ_DEVICE_UPDATE,
+    PQ_DEVICE_PRESENCE, PQ_KEY_INSERT, PQ_KEY_LOOKUP, PQ_KEY_DELETE, PQ_MINUTE_PRUNE,
+    PQ_MINUTE_COUNT, PQ_MINUTE_DOWNLOAD, PQ_MSG_INSERT, PQ_MSG_LIST0,
+    PQ_MSG_LIST7 = PQ_MSG_LIST0 + 7, PQ_DL_UPSERT, PQ_DL_COUNT_FILE, PQ_DL_SUM, PQ_XFER_INSERT,
+    PQ_XFER_LIST, PQ_DEL_DEV_LOCK, PQ_DEL_DEV_KEYS, PQ_DEL_DEV_CMDS, PQ_DEL_DEV_DL,
+    PQ_DEL_DEV_TAGS, PQ_DEL_DEV,
     PQ_COUNT_
 };
 
@@ -36,6 +43,7 @@ enum pg_stmt_id {
 #define FOTA_PG_INT8   ((Oid)20)
 #define FOTA_PG_TEXT   ((Oid)25)
 #define FOTA_PG_FLOAT8 ((Oid)701)
+#define FOTA_PG_INT8_ARRAY ((Oid)1016)
 
 #define FOTA_PG_PARAMS_MAX 48
 #define FOTA_PG_CONN_MAX   96   /* connections of one store, spare ones included: the
@@ -71,6 +79,7 @@ struct pg_store {
     unsigned nconn, nspare;
     struct fota_store_ratelimit full_log;   /* "no space left" lines */
     struct fota_store_ratelimit down_log;   /* "store unavailable" lines */
+    int64_t minutes_pruned;           /* the minute product_minutes was last pruned in (atomic) */
 };
 
 static inline struct pg_store *fota_store_pg_cast(struct fota_store *s)
@@ -191,6 +200,23 @@ int fota_store_pg_rom_read(struct pg_conn *c, int64_t product_id, const char *ve
  * inserted meanwhile (their foreign key needs a share of the row); ENOENT
  * when there is no such product. */
 int fota_store_pg_product_lock(struct pg_conn *c, int64_t id, const char *what);
+
+/* Fleet (store_pg_fleet.c). A struct fota_device from a row of id,
+ * product_id, name, bssid, activated, activated_at, rom_version,
+ * running_slot, last_active, online, created, key_generation. */
+void fota_store_pg_read_device(const PGresult *r, int row, void *out);
+/* One download ledger row inside the open transaction: the device's row
+ * (_row: FOTA_ENOENT for an unknown file, the transaction still usable) and
+ * the file's count and activity (_file: sums of several rows of one file in
+ * one go). */
+int fota_store_pg_ledger_row(struct pg_conn *c, int64_t device_id, int64_t file_id,
+                             int64_t bytes, int completed);
+int fota_store_pg_ledger_file(struct pg_conn *c, int64_t file_id, int64_t bytes,
+                              int64_t completed);
+/* Counts upgrade reports in their product's minute (product_minutes), inside
+ * the open transaction; minutes past FOTA_ACTIVITY_KEEP_S go once a minute. */
+int fota_store_pg_activity_reports(struct pg_conn *c, int64_t product_id, int64_t when,
+                                   int64_t upgraded, int64_t failed);
 
 /* Operations (store_pg_catalog.c: products and releases; store_pg_delete.c:
  * the release and product deletes; store_pg_census.c, store_pg_overview.c,

@@ -5,48 +5,6 @@
  * store_pg.c's table. */
 #include "store_pg_int.h"
 
-int fota_store_pg_device_create(struct fota_store *s, struct fota_device *d)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_device_get(struct fota_store *s, int64_t id, struct fota_device *out)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_device_list(struct fota_store *s, int64_t product_id, struct fota_device **out,
-                              size_t *n)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_device_update(struct fota_store *s, const struct fota_device *d, unsigned fields)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_device_presence_batch(struct fota_store *s, const struct fota_presence *rows,
-                                        size_t n)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_key_create(struct fota_store *s, const struct fota_key *k)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_key_lookup(struct fota_store *s, const char *hash_hex, struct fota_key *out)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_key_delete_for_device(struct fota_store *s, int64_t device_id, int kind)
-{
-    return FOTA_ENOTSUP;
-}
-
 int fota_store_pg_command_create(struct fota_store *s, struct fota_command *c)
 {
     return FOTA_ENOTSUP;
@@ -87,39 +45,6 @@ int fota_store_pg_command_update_batch(struct fota_store *s, const struct fota_c
     return FOTA_ENOTSUP;
 }
 
-int fota_store_pg_message_add(struct fota_store *s, struct fota_message *m)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_message_list(struct fota_store *s, const struct fota_message_filter *f,
-                               struct fota_message **out, size_t *n)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,
-                               int64_t bytes, int completed)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_download_bytes(struct fota_store *s, int64_t device_id, int64_t *bytes)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_transfer_add(struct fota_store *s, struct fota_transfer *t)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_transfer_list(struct fota_store *s, size_t limit, struct fota_transfer **out,
-                                size_t *n)
-{
-    return FOTA_ENOTSUP;
-}
-
 int fota_store_pg_message_prune(struct fota_store *s, struct fota_retention *r, size_t *deleted,
                                 int *more)
 {
@@ -128,11 +53,6 @@ int fota_store_pg_message_prune(struct fota_store *s, struct fota_retention *r, 
 
 int fota_store_pg_transfer_prune(struct fota_store *s, struct fota_retention *r, size_t *deleted,
                                  int *more)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_device_delete(struct fota_store *s, int64_t id)
 {
     return FOTA_ENOTSUP;
 }

@@ -1,8 +1,9 @@
 /* store_pg_test.c - what only the PostgreSQL store has: its schema
  * migrations (numbered and recorded, applied once also when two opens race
  * on a new database, a newer schema refused), the mapping of SQLSTATEs to
- * FOTA_E*, a connection per thread (the executor's store threads too), and
- * reconnecting after the server restarted (an op then succeeds or answers
+ * FOTA_E*, a connection per thread (the executor's store threads too), the
+ * generation triggers and their notifications (payloads, chunks, which
+ * writes send them, an op applying its own), and reconnecting after the server restarted (an op then succeeds or answers
  * FOTA_EUNAVAIL, never worse).
  * The server is the run's own (tests/pg/pg_server.sh, store_fixture.c). */
 #include <pthread.h>
@@ -406,6 +407,185 @@ static void test_executor_threads(void **state)
     assert_int_equal(store_log_errors, 0);
 }
 
+/* ---- generations through fota_gen (migration 11) ------------------------ */
+
+/* What one statement on c (listening on fota_gen) notified: the payloads
+ * concatenated with '|' into out (each checked to be at most 7,900 bytes),
+ * and their number. */
+static int notified(PGconn *c, const char *sql, char *out, size_t outlen)
+{
+    PGresult *r = PQexec(c, sql);
+    PGnotify *n;
+    int count = 0;
+    size_t len = 0;
+
+    assert_true(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+    PQclear(r);
+    out[0] = '\0';
+    while ((n = PQnotifies(c)) != NULL) {
+        assert_string_equal(n->relname, "fota_gen");
+        assert_true(strlen(n->extra) <= 7900);
+        assert_true(len + strlen(n->extra) + 2 < outlen);
+        len += (size_t)snprintf(out + len, outlen - len, "%s%s", count ? "|" : "", n->extra);
+        count++;
+        PQfreemem(n);
+    }
+    return count;
+}
+
+/* The ids of "d:ID,...|d:ID,..." payloads, each id once, counted; 0 when a
+ * payload is not of kind `kind`. */
+static int ids_in(const char *payloads, char kind, long long lo, long long hi)
+{
+    static unsigned char seen[1000];
+    const char *p = payloads;
+    int n = 0;
+
+    memset(seen, 0, sizeof seen);
+    while (*p) {
+        if (p[0] != kind || p[1] != ':')
+            return 0;
+        p += 2;
+        for (;;) {
+            char *end;
+            long long id = strtoll(p, &end, 10);
+            assert_true(end > p);
+            assert_true(id >= lo && id < hi && hi - lo <= (long long)sizeof seen);
+            assert_int_equal(seen[id - lo], 0);
+            seen[id - lo] = 1;
+            n++;
+            p = end;
+            if (*p != ',')
+                break;
+            p++;
+        }
+        if (*p == '|')
+            p++;
+    }
+    return n;
+}
+
+/* The triggers send what store_sqlite.c's TEMP triggers touch: commands
+ * written (insert, update, delete), devices' rows written through a listed
+ * column (presence is not), arduino rows inserted or written through a
+ * listed column, whether or not the value changed; a statement's ids in
+ * payloads of at most 7,900 bytes, "d*" past 500 devices. */
+static void test_generation_triggers(void **state)
+{
+    int64_t pid = mk_product(store_of(state), "gen");
+    const long long base = 1000000000000000000LL;   /* 19-digit ids: several payloads */
+    char *buf = malloc(1 << 16), sql[512];
+    PGconn *c = admin();
+    long long first;
+
+    assert_non_null(buf);
+    PQclear(PQexec(c, "LISTEN fota_gen"));
+    snprintf(sql, sizeof sql,
+             "INSERT INTO devices (id, product_id, created) SELECT %lld + g, %lld, 1"
+             " FROM generate_series(0, 599) g",
+             base, (long long)pid);
+    assert_int_equal(notified(c, sql, buf, 1 << 16), 0);   /* a device's creation: none */
+    first = base;
+
+    /* presence: none; a listed column, even unchanged: that device */
+    assert_int_equal(notified(c, "UPDATE devices SET last_active = 5, online = 1", buf, 1 << 16),
+                     0);
+    snprintf(sql, sizeof sql, "UPDATE devices SET name = name WHERE id = %lld", first);
+    assert_int_equal(notified(c, sql, buf, 1 << 16), 1);
+    snprintf(sql, sizeof sql, "d:%lld", first);
+    assert_string_equal(buf, sql);
+    assert_int_equal(notified(c, "UPDATE devices SET name = 'x' WHERE id = 0", buf, 1 << 16), 0);
+
+    /* 480 commands: every device once, in payloads of at most 7,900 bytes */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO commands (device_id, nonce, action, state, created, updated)"
+             " SELECT %lld + g, g, 'sys_reboot', 1, 1, 1 FROM generate_series(0, 479) g",
+             base);
+    assert_true(notified(c, sql, buf, 1 << 16) >= 2);
+    assert_int_equal(ids_in(buf, 'd', base, base + 600), 480);
+    assert_int_equal(notified(c, "UPDATE commands SET state = 2 WHERE nonce < 10", buf, 1 << 16),
+                     1);
+    assert_int_equal(ids_in(buf, 'd', base, base + 600), 10);
+    assert_int_equal(notified(c, "DELETE FROM commands WHERE nonce >= 470", buf, 1 << 16), 1);
+    assert_int_equal(ids_in(buf, 'd', base, base + 600), 10);
+    /* more than 500 devices in one statement: every slot */
+    assert_int_equal(notified(c,
+                              "INSERT INTO commands (device_id, nonce, action, state, created,"
+                              " updated) SELECT id, 1, 'sys_reboot', 1, 1, 1 FROM devices",
+                              buf, 1 << 16),
+                     1);
+    assert_string_equal(buf, "d*");
+
+    /* arduino rows: inserted, then upserted through listed columns or not */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO arduino_devices (device_id, product_id) VALUES (%lld, %lld)", first,
+             (long long)pid);
+    assert_int_equal(notified(c, sql, buf, 1 << 16), 1);
+    snprintf(sql, sizeof sql, "a:%lld", first);
+    assert_string_equal(buf, sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO arduino_devices (device_id, product_id, mqtt_seen) VALUES (%lld, %lld, 0)"
+             " ON CONFLICT (device_id) DO UPDATE SET mqtt_seen = excluded.mqtt_seen",
+             first, (long long)pid);
+    assert_int_equal(notified(c, sql, buf, 1 << 16), 1);
+    assert_int_equal(ids_in(buf, 'a', base, base + 600), 1);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO arduino_devices (device_id, product_id, last_checkin)"
+             " VALUES (%lld, %lld, 9) ON CONFLICT (device_id) DO UPDATE SET"
+             " last_checkin = excluded.last_checkin",
+             first, (long long)pid);
+    assert_int_equal(notified(c, sql, buf, 1 << 16), 0);
+    /* a rolled-back write sends nothing */
+    assert_int_equal(notified(c, "BEGIN; UPDATE commands SET state = 3; ROLLBACK", buf, 1 << 16),
+                     0);
+    PQfinish(c);
+    free(buf);
+}
+
+/* An op applies its own notifications before it returns, to the slots of
+ * the devices it wrote; payloads move what they name and nothing else. */
+static void test_generation_apply(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t pid = mk_product(s, "gen"), a = mk_device(s, pid, "a", 1), b = mk_device(s, pid, "b", 1);
+    struct fota_presence pr = { a, 1700000000, 1 };
+    struct fota_device d;
+    uint64_t ga, gb, g7, g8;
+
+    assert_true((uint64_t)a % FOTA_STORE_DEVICE_SLOTS != (uint64_t)b % FOTA_STORE_DEVICE_SLOTS);
+    assert_int_equal(s->ops->device_get(s, a, &d), 0);
+    ga = fota_store_device_generation(s, a);
+    gb = fota_store_device_generation(s, b);
+    assert_int_equal(s->ops->device_update(s, &d, FOTA_DEV_F_NAME), 0);
+    assert_true(fota_store_device_generation(s, a) > ga);
+    assert_true(fota_store_device_generation(s, b) == gb);
+    ga = fota_store_device_generation(s, a);
+    assert_int_equal(s->ops->device_presence_batch(s, &pr, 1), 0);
+    assert_true(fota_store_device_generation(s, a) == ga);
+
+    g7 = fota_store_device_generation(s, 7);
+    g8 = fota_store_device_generation(s, 8);
+    fota_store_pg_gen_apply(s, "d:7,4103");
+    assert_int_equal(fota_store_device_generation(s, 7), g7 + 2);   /* 4103 shares 7's slot */
+    assert_int_equal(fota_store_device_generation(s, 8), g8);
+    ga = fota_store_arduino_generation(s, 8);
+    fota_store_pg_gen_apply(s, "a:8");
+    assert_int_equal(fota_store_arduino_generation(s, 8), ga + 1);
+    assert_int_equal(fota_store_device_generation(s, 8), g8);
+    fota_store_pg_gen_apply(s, "d*");
+    assert_int_equal(fota_store_device_generation(s, 8), g8 + 1);
+    assert_int_equal(fota_store_arduino_generation(s, 8), ga + 1);
+    g8 = fota_store_device_generation(s, 8);
+    fota_store_pg_gen_apply(s, "x:8");
+    fota_store_pg_gen_apply(s, "d:");
+    fota_store_pg_gen_apply(s, "d:zz");
+    assert_int_equal(fota_store_device_generation(s, 8), g8);
+    ga = fota_store_generation(s);
+    fota_store_pg_gen_apply(s, "*");
+    assert_true(fota_store_generation(s) > ga);
+    assert_int_equal(fota_store_device_generation(s, 8), g8 + 1);
+}
+
 /* The server restarts under an open store: the next op reconnects and
  * prepares its statements again, or answers FOTA_EUNAVAIL while it cannot;
  * within the back-off (at most a second) one succeeds. */
@@ -466,6 +646,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connection_per_thread, setup,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_executor_threads, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_generation_triggers, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_generation_apply, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup,
                                         store_fixture_teardown),
     };
