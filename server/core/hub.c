@@ -1,10 +1,11 @@
 /* hub.c - topics and their subscribers (hub.h): a fixed table per topic in
- * struct fota_server, walked in subscription order. */
+ * struct fota_server, walked in subscription order on the main loop. */
 #include "hub.h"
 
 #include <string.h>
 
 #include "fota_err.h"
+#include "loop.h"
 #include "server.h"
 
 int fota_hub_subscribe(struct fota_server *srv, enum fota_hub_topic topic, fota_hub_cb cb,
@@ -46,4 +47,29 @@ int64_t fota_hub_publish(struct fota_server *srv, enum fota_hub_topic topic, con
             return v;
     }
     return 0;
+}
+
+struct publish_call {
+    struct fota_server *srv;
+    enum fota_hub_topic topic;
+    const void *event;
+    int64_t answer;
+};
+
+static void publish_main(void *arg)
+{
+    struct publish_call *c = arg;
+    c->answer = fota_hub_publish(c->srv, c->topic, c->event);
+}
+
+int64_t fota_hub_publish_any(struct fota_server *srv, enum fota_hub_topic topic,
+                             const void *event)
+{
+    struct publish_call c = { srv, topic, event, 0 };
+    struct fota_loop *main_loop = srv->loops[0];
+    if (!main_loop || fota_loop_current() == main_loop)
+        return fota_hub_publish(srv, topic, event);
+    if (fota_loop_call(main_loop, publish_main, &c) != 0)
+        return 0;
+    return c.answer;
 }

@@ -5,10 +5,10 @@
  *
  * Subscriptions are made in a module's start() (main thread, before the
  * worker loops run) and removed in its stop(); they never change while
- * requests are served. Publishing runs the subscribers in subscription order
- * on the caller's thread, which is the main loop (every topic below is
- * published from main-loop code). No allocation: a topic holds at most
- * FOTA_HUB_SUBS_MAX subscribers. */
+ * requests are served. Subscribers run on the main loop: fota_hub_publish
+ * runs them on the caller's thread, which must be the main loop, and
+ * fota_hub_publish_any gets there from any thread. No allocation: a topic
+ * holds at most FOTA_HUB_SUBS_MAX subscribers. */
 #ifndef FOTA_HUB_H
 #define FOTA_HUB_H
 
@@ -130,5 +130,12 @@ void fota_hub_unsubscribe(struct fota_server *srv, enum fota_hub_topic topic, fo
 /* Calls topic's subscribers in order with event until one returns non-zero;
  * returns that value, or 0 when every subscriber (or none) returned 0. */
 int64_t fota_hub_publish(struct fota_server *srv, enum fota_hub_topic topic, const void *event);
+/* The same from any thread: inline on the main loop, else through
+ * fota_loop_call(main loop) while the caller waits (a worker loop, a store
+ * thread: loop.h says why that cannot deadlock). event stays borrowed for
+ * the call. Returns 0 when the main loop is closed (shutting down): no
+ * subscriber answered. */
+int64_t fota_hub_publish_any(struct fota_server *srv, enum fota_hub_topic topic,
+                             const void *event);
 
 #endif

@@ -1,7 +1,8 @@
 /* loop.h - fotad's event loops: the main loop (device channel, legacy
  * listener, timers, uploads, the REST handlers that touch module state) and
- * worker loops on their own threads (HTTP: ROM downloads, live feeds, and
- * everything else marshalled to the main loop). Each loop has a small
+ * worker loops on their own threads (HTTP: ROM downloads, live feeds, the
+ * REST handlers that run as store jobs, and everything else marshalled to
+ * the main loop). Each loop has a small
  * mutex-protected job queue woken through a libevent event, so any thread can
  * hand work to a loop. evthread_use_pthreads() must run before any base is made. */
 #ifndef FOTA_LOOP_H
@@ -46,8 +47,11 @@ struct fota_loop *fota_loop_current(void);
  * jobs (fn is not called then). */
 int fota_loop_post(struct fota_loop *l, fota_loop_fn fn, void *arg);
 /* Runs fn(arg, 0) on l and waits for it: inline when l is the caller's loop.
- * Only worker loops call the main loop this way (never the reverse), so it
- * cannot deadlock. 0, or FOTA_ECLOSED when l is closed (fn not called). */
+ * Only worker loops and store threads (store_exec.h) call the main loop
+ * this way, and the main loop waits for neither: it never calls a worker
+ * (it posts), and nothing waits for a store job (there is no call to wait
+ * with: its continuation is posted). So no cycle of waits exists. 0, or
+ * FOTA_ECLOSED when l is closed (fn not called). */
 int fota_loop_call(struct fota_loop *l, void (*fn)(void *arg), void *arg);
 
 #endif

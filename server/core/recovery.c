@@ -58,6 +58,15 @@ void fota_recovery_crash_point(const char *point)
     _exit(137);   /* not reached */
 }
 
+void fota_recovery_store_threads(struct fota_store *s)
+{
+    const char *v = getenv("FOTA_TEST_STORE_THREADS");
+    if (!v || strcmp(v, "1") != 0 || s->threaded)
+        return;
+    FOTA_WARN("test store threads: the store's jobs run on store threads");
+    s->threaded = 1;
+}
+
 void fota_recovery_alloc_arm(void)
 {
     const char *n = getenv("FOTA_ALLOC_FAIL_AT");

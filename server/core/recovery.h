@@ -29,9 +29,16 @@ int fota_recovery_sweep_blobs(struct fota_server *srv, const struct timespec *be
  * N-th allocation after this call (xmalloc.h, every thread counted) and
  * every one after it fail, which aborts fotad as a real out-of-memory would.
  * main.c arms it once fotad is ready. Release builds compile it to nothing. */
+/* Test hook: when the environment variable FOTA_TEST_STORE_THREADS is 1,
+ * store s (SQLite, whose ops are thread-safe) runs its executor's jobs on
+ * store threads (store.h: threaded), as a store that waits for a round
+ * trip does: the paths of PostgreSQL's threads, on SQLite. Call it before
+ * the executor is made. Release builds compile it to nothing. */
+struct fota_store;
 #ifdef FOTA_TEST_HOOKS
 void fota_recovery_crash_point(const char *point);
 void fota_recovery_alloc_arm(void);
+void fota_recovery_store_threads(struct fota_store *s);
 #else
 static inline void fota_recovery_crash_point(const char *point)
 {
@@ -39,6 +46,10 @@ static inline void fota_recovery_crash_point(const char *point)
 }
 static inline void fota_recovery_alloc_arm(void)
 {
+}
+static inline void fota_recovery_store_threads(struct fota_store *s)
+{
+    (void)s;
 }
 #endif
 

@@ -218,6 +218,10 @@ void fota_server_stop_workers(struct fota_server *srv)
     for (int i = 1; i <= srv->workers_running; i++)
         fota_loop_stop(srv->loops[i]);
     srv->workers_running = 0;
+    /* Store jobs run REST handlers, which call into the modules: they end
+     * before the modules stop (a main-loop call of theirs finds the loop
+     * closed and returns at once). */
+    fota_store_exec_drain(srv->exec);
 }
 
 /* -------------------------------------------------------------- start-up */
@@ -386,6 +390,7 @@ static int setup_storage(struct fota_server *srv)
         }
         FOTA_INFO("store open backend=%s path=%s", srv->store->ops->name, path);
     }
+    fota_recovery_store_threads(srv->store);   /* test builds only (recovery.h) */
     r = fota_store_exec_new(srv->store, srv->conf.store_threads, &srv->exec);
     if (r) {
         FOTA_ERROR("cannot start store threads threads=%u error=%s", srv->conf.store_threads,

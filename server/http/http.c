@@ -1,6 +1,7 @@
 /* http.c - the HTTP server's life: evhttp set-up (one evhttp per loop,
  * SO_REUSEPORT sockets), route registration, dispatch (the request, its
- * route, main-loop routes called from worker loops), reloads and the
+ * route, main-loop routes called from worker loops, store routes handed to
+ * the store executor), reloads and the
  * graceful drain on SIGTERM. The route table: http_route.c; replies:
  * http_reply.c; requests and streams: http_req.c; connection accounting:
  * http_conn.c. */
@@ -25,6 +26,7 @@
 #include "http_web.h"
 #include "log.h"
 #include "loop.h"
+#include "store_exec.h"
 #include "xmalloc.h"
 
 /* ----------------------------------------------------------------- routes */
@@ -172,14 +174,60 @@ static void reply_unrouted(struct fota_req *r, int allowed)
     }
 }
 
+/* A FOTA_ROUTE_STORE handler as a store job: on a store thread (its
+ * replies travel to r's loop, http_reply.c) or inline on r's loop. */
+struct store_call {
+    fota_http_handler fn;
+    struct fota_req *r;
+};
+
+static void store_job(struct fota_store *s, void *arg)
+{
+    struct store_call *sc = arg;
+    struct fota_req *r = sc->r;
+    (void)s;
+    r->deferred = 0;
+    sc->fn(r);
+    if (!r->deferred) {
+        if (!r->replied)
+            fota_reply_error(r, 500, "internal error: no reply");
+        fota_req_release(r);
+    }
+    free(sc);
+}
+
+/* Hands r to the store executor: 1 (r is the job's), or 0 after a 503 when
+ * the executor takes no more. Without an executor the handler runs here. */
+static int route_store(struct fota_server *srv, const struct fota_http_route_entry *rt,
+                       struct fota_req *r)
+{
+    struct store_call *sc = fota_xmalloc(sizeof(*sc));
+    *sc = (struct store_call){ rt->fn, r };
+    fota_http__req_detach(r);
+    r->deferred = 1;
+    if (!srv->exec) {
+        store_job(NULL, sc);
+        return 1;
+    }
+    if (fota_store_submit(srv->exec, NULL, NULL, store_job, NULL, sc) == 0)
+        return 1;
+    free(sc);
+    r->deferred = 0;
+    fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+    return 0;
+}
+
 /* Runs the route's handler: here for FOTA_ROUTE_ANY_LOOP routes and on the
- * main loop, else on the main loop while this worker waits. 1 when the
- * handler deferred the reply (it owns r now). */
+ * main loop, as a store job for FOTA_ROUTE_STORE routes, else on the main
+ * loop while this worker waits. 1 when the handler deferred the reply (it
+ * owns r now). */
 static int route_run(struct http_loop *hl, const struct fota_http_route_entry *rt,
                      struct fota_req *r)
 {
     struct fota_loop *main_loop = hl->hh->srv->loops[0];
     r->ud = rt->ud;
+    if (rt->flags & FOTA_ROUTE_STORE)
+        return route_store(hl->hh->srv, rt, r);
     if (!(rt->flags & FOTA_ROUTE_ANY_LOOP) && main_loop && hl->loop != main_loop) {
         struct route_call rc = { rt, r, 0 };
         if (fota_loop_call(main_loop, route_call_main, &rc) != 0) {
@@ -527,7 +575,7 @@ int fota_http_busy(const struct fota_http *h)
     for (int i = 0; i < h->nloops; i++)
         if (__atomic_load_n(&h->loops[i]->busy, __ATOMIC_ACQUIRE))
             return 1;
-    return 0;
+    return __atomic_load_n(&h->detached, __ATOMIC_RELAXED) > 0;
 }
 
 void fota_http_free(struct fota_http *h)

@@ -14,12 +14,22 @@
  * percent-decoding; HEAD is routed as GET with r->head = 1.
  *
  * Loops: every loop (srv->loops, config `workers`) runs its own evhttp on an
- * SO_REUSEPORT socket of http_port/https_port. A route registered with
- * FOTA_ROUTE_ANY_LOOP runs on the loop that accepted the connection (its
- * handler must be thread-safe: store, blobs, keys and logging are); any
- * other route runs on the main loop while the worker waits, so module state
- * stays single-threaded. A deferred reply (fota_req_defer) made later on the
- * main loop travels back to the request's own loop by itself. */
+ * SO_REUSEPORT socket of http_port/https_port. A route has one of three
+ * placements:
+ *   - FOTA_ROUTE_ANY_LOOP: runs on the loop that accepted the connection (its
+ *     handler must be thread-safe: store, blobs, keys and logging are);
+ *   - FOTA_ROUTE_STORE: runs as a store job (store_exec.h): on a store thread
+ *     when the store has them (PostgreSQL), else on the loop that accepted
+ *     the connection. The same rules as ANY_LOOP, and more: the handler never
+ *     touches r->ev (it reads headers and the body through fota_req_header
+ *     and fota_req_json_body, which read copies made at dispatch, and sets
+ *     output headers with fota_reply_header), reaches the hub through
+ *     fota_hub_publish_any and module state through fota_loop_call(main);
+ *     no streams. Its reply is sent on the request's loop.
+ *   - neither: runs on the main loop while the worker waits, so module state
+ *     stays single-threaded.
+ * A deferred reply (fota_req_defer) made later on the main loop or another
+ * thread travels back to the request's own loop by itself. */
 #ifndef FOTA_HTTP_H
 #define FOTA_HTTP_H
 
@@ -69,10 +79,19 @@ struct fota_req {
     int parked;                       /* private: its loop waits while the main loop runs it */
     int quiet;                        /* 1: the reply is logged at DEBUG (the handler logs it) */
     uint64_t body_reserved;           /* private: upload_memory its body holds */
+    int detached;                     /* private: a FOTA_ROUTE_STORE request; reads the copies */
+    struct evkeyvalq in_hdrs;         /* private: its input headers, copied (detached) */
+    char *body;                       /* private: its body, copied (detached, NULL if none or
+                                       * larger than FOTA_HTTP_SMALL_BODY) */
+    size_t body_len;                  /* private: the body's length (copied or not) */
+    struct evkeyvalq out_hdrs;        /* private: fota_reply_header's, sent with the reply */
+    int nout_hdrs;
 };
 
-/* Route flag: the handler is thread-safe and runs on any loop (see above). */
+/* Route flags (placements, see above): the handler is thread-safe and runs
+ * on any loop; the handler runs as a store job. */
 #define FOTA_ROUTE_ANY_LOOP 0x1
+#define FOTA_ROUTE_STORE    0x2
 
 typedef void (*fota_http_handler)(struct fota_req *r);
 
@@ -152,6 +171,12 @@ void fota_reply_error(struct fota_req *r, int code, const char *fmt, ...)
  * moved out (sendfile-backed evbuffers stay sendfile-backed). */
 void fota_reply_raw(struct fota_req *r, int code, const char *content_type,
                     struct evbuffer *body);
+/* An output header for the reply to come (before fota_reply_*), on any
+ * thread: at most FOTA_REPLY_HEADERS_MAX per request (name and value are
+ * copied). The reply adds them on the request's loop. 0, or FOTA_ETOOBIG
+ * beyond the limit (the header is dropped). */
+#define FOTA_REPLY_HEADERS_MAX 4
+int fota_reply_header(struct fota_req *r, const char *name, const char *value);
 /* The error reply for a failed operation on `what` (printf format), through
  * the one mapping of FOTA_E* codes to statuses: ENOENT "no WHAT" (404),
  * EEXIST "WHAT already exists" (409), EBUSY "WHAT is busy" (503), EINVAL
@@ -169,7 +194,7 @@ json_t *fota_http_json_pack(const char *fmt, ...);
 
 /* Query parameter (decoded) or NULL. */
 const char *fota_req_query(const struct fota_req *r, const char *name);
-/* Request header or NULL. */
+/* Request header or NULL (a FOTA_ROUTE_STORE request's: from its copy). */
 const char *fota_req_header(const struct fota_req *r, const char *name);
 
 /* Authenticates the request's Authorization header. 0 with *key filled, or
@@ -178,8 +203,9 @@ int fota_req_auth(struct fota_req *r, struct fota_key *key);
 /* Same, and requires an admin key (403 otherwise). */
 int fota_req_admin(struct fota_req *r, struct fota_key *key);
 
-/* Parses the body as a JSON object. Replies 400 and returns NULL on error.
- * The caller owns the result. */
+/* Parses the body (a FOTA_ROUTE_STORE request's: its copy) as a JSON
+ * object. Replies 400 (413 over FOTA_HTTP_SMALL_BODY) and returns NULL on
+ * error. The caller owns the result. */
 json_t *fota_req_json_body(struct fota_req *r);
 
 /* Parses a decimal id from a path capture; replies 404 and returns -1 on a
@@ -187,9 +213,9 @@ json_t *fota_req_json_body(struct fota_req *r);
 int64_t fota_req_cap_id(struct fota_req *r, int i);
 
 /* Deferred reply: the handler returns without replying and keeps r; it
- * replies later with fota_reply_*() (from the main loop or r's own loop; the
- * reply is sent on r's loop) and then calls fota_req_release(r). If the client goes away meanwhile, replying is still
- * safe (libevent frees the orphaned request). */
+ * replies later with fota_reply_*() (from any thread; the reply is sent on
+ * r's loop) and then calls fota_req_release(r). If the client goes away
+ * meanwhile, replying is still safe (libevent frees the orphaned request). */
 void fota_req_defer(struct fota_req *r);
 /* Frees r (not the libevent request). NULL-safe. */
 void fota_req_release(struct fota_req *r);

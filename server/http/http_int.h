@@ -156,6 +156,7 @@ struct fota_http {
     unsigned max_per_addr;         /* atomic: the setting http_max_per_addr */
     int64_t anonymous;             /* atomic: admitted connections of every loop that have
                                     * not carried a request */
+    int64_t detached;              /* atomic: FOTA_ROUTE_STORE requests not released yet */
     struct event *trim;            /* main loop: gives freed memory back */
     struct http_quick {            /* fota_http_quick: fixed once the workers run */
         char *pattern;
@@ -194,6 +195,15 @@ int fota_http__quick_try(struct conn *c, struct evhttp_connection *evcon);
  * FOTA_ENOMEM) and freed with the loop. */
 int fota_http__quick_init(struct http_loop *h, struct event_base *base);
 void fota_http__quick_free(struct http_loop *h);
+
+/* A FOTA_ROUTE_STORE request, on its loop before its handler runs as a
+ * store job (http_req.c): copies its input headers and its body (up to
+ * FOTA_HTTP_SMALL_BODY) into r, which fota_req_header and
+ * fota_req_json_body read from then on; r counts in fota_http.detached
+ * until it is released. */
+void fota_http__req_detach(struct fota_req *r);
+/* Test builds (FOTA_TEST_HOOKS): the routes of http_test.c. 0 or an error. */
+int fota_http__test_routes(struct fota_server *srv);
 
 /* The access log line of a reply (http_reply.c). */
 void fota_http__log_reply(struct fota_req *r, int code, size_t len);

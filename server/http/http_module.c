@@ -100,6 +100,8 @@ static int http_start(struct fota_server *srv, void **state)
     struct fota_http *h = fota_http_new(srv);
     rc = fota_http__metrics_register(h);
     if (rc == 0)
+        rc = fota_http__test_routes(srv);   /* test builds only (http_test.c) */
+    if (rc == 0)
         rc = fota_http_listen(h);
     if (rc != 0) {
         fota_http_free(h);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "fota_str.h"
 #include "http_int.h"
@@ -33,7 +34,7 @@ void fota_http__log_reply(struct fota_req *r, int code, size_t len)
                  fota_loop_index(r->loop));
     fota_log_write(lvl, "http req=%" PRIu64 " method=%s path=%s status=%d bytes=%zu peer=%s "
                    "conn=%" PRIu64 "%s",
-                   r->id, evhttp_request_get_command(r->ev) == EVHTTP_REQ_HEAD ? "HEAD"
+                   r->id, r->head ? "HEAD"
                    : r->method == EVHTTP_REQ_GET ? "GET" : r->method == EVHTTP_REQ_POST ? "POST"
                    : r->method == EVHTTP_REQ_PUT ? "PUT" : r->method == EVHTTP_REQ_DELETE ? "DELETE"
                    : "OTHER",
@@ -41,14 +42,29 @@ void fota_http__log_reply(struct fota_req *r, int code, size_t len)
                    r->peer ? r->peer : "-", r->conn_id, dev);
 }
 
-/* Sends a reply on the request's own loop thread. */
+int fota_reply_header(struct fota_req *r, const char *name, const char *value)
+{
+    if (r->nout_hdrs >= FOTA_REPLY_HEADERS_MAX)
+        return FOTA_ETOOBIG;
+    if (r->nout_hdrs++ == 0)
+        TAILQ_INIT(&r->out_hdrs);
+    evhttp_add_header(&r->out_hdrs, name, value);
+    return 0;
+}
+
+/* Sends a reply on the request's own loop thread, with the headers of
+ * fota_reply_header (extra, NULL for none). */
 static void send_reply(struct evhttp_request *ev, int code, const char *content_type,
-                       struct evbuffer *body, int head, int draining)
+                       struct evbuffer *body, int head, int draining,
+                       const struct evkeyvalq *extra)
 {
     struct evkeyvalq *oh = evhttp_request_get_output_headers(ev);
     char cl[32];
     size_t len = body ? evbuffer_get_length(body) : 0;
 
+    for (const struct evkeyval *kv = extra ? TAILQ_FIRST(extra) : NULL; kv;
+         kv = TAILQ_NEXT(kv, next))
+        evhttp_add_header(oh, kv->key, kv->value);
     if (content_type && !evhttp_find_header(oh, "Content-Type"))
         evhttp_add_header(oh, "Content-Type", content_type);
     /* evhttp omits Content-Length on HTTP/1.0 close replies and would send a
@@ -66,7 +82,8 @@ static void send_reply(struct evhttp_request *ev, int code, const char *content_
 }
 
 /* A reply made on another thread (a deferred reply finished on the main
- * loop for a request of a worker loop), carried to the request's loop. */
+ * loop for a request of a worker loop, a store thread's), carried to the
+ * request's loop. */
 struct far_reply {
     struct evhttp_request *ev;
     int code, head;
@@ -74,17 +91,37 @@ struct far_reply {
     char ct_buf[96];
     struct evbuffer *body;
     struct fota_http *h;
+    struct evkeyvalq hdrs;         /* fota_reply_header's */
 };
+
+/* The reply cannot be sent: its loop has stopped. A request whose client
+ * went away (libevent keeps it for the reply, without a connection) is
+ * freed here, as sending would have; any other goes with its connection
+ * when the HTTP server is freed. The loop's thread has ended (or no longer
+ * runs its events), so nothing else touches ev. */
+static void far_reply_drop(struct far_reply *f)
+{
+    if (!evhttp_request_get_connection(f->ev))
+        evhttp_request_free(f->ev);
+}
+
+static void far_reply_free(struct far_reply *f)
+{
+    if (f->body)
+        evbuffer_free(f->body);
+    evhttp_clear_headers(&f->hdrs);
+    free(f);
+}
 
 static void far_reply_job(void *arg, int cancelled)
 {
     struct far_reply *f = arg;
     if (!cancelled)
         send_reply(f->ev, f->code, f->content_type ? f->ct_buf : NULL, f->body, f->head,
-                   http_draining(f->h));
-    if (f->body)
-        evbuffer_free(f->body);
-    free(f);
+                   http_draining(f->h), &f->hdrs);
+    else
+        far_reply_drop(f);
+    far_reply_free(f);
 }
 
 /* 1 if r may be touched from this thread: its own loop, or a main-loop route
@@ -103,10 +140,15 @@ void fota_reply_raw(struct fota_req *r, int code, const char *content_type, stru
     r->replied = 1;
     fota_http__log_reply(r, code, len);
     if (req_on_own_loop(r)) {
-        send_reply(r->ev, code, content_type, body, r->head, http_draining(r->srv->http));
+        send_reply(r->ev, code, content_type, body, r->head, http_draining(r->srv->http),
+                   r->nout_hdrs ? &r->out_hdrs : NULL);
         return;
     }
     struct far_reply *f = fota_xcalloc(1, sizeof(*f));
+    TAILQ_INIT(&f->hdrs);
+    for (const struct evkeyval *kv = r->nout_hdrs ? TAILQ_FIRST(&r->out_hdrs) : NULL; kv;
+         kv = TAILQ_NEXT(kv, next))
+        evhttp_add_header(&f->hdrs, kv->key, kv->value);
     f->ev = r->ev;
     f->code = code;
     f->head = r->head;
@@ -123,9 +165,8 @@ void fota_reply_raw(struct fota_req *r, int code, const char *content_type, stru
         f->body = evbuffer_new();
     }
     if (fota_loop_post(r->loop, far_reply_job, f) != 0) {
-        if (f->body)
-            evbuffer_free(f->body);
-        free(f);
+        far_reply_drop(f);
+        far_reply_free(f);
     }
 }
 

@@ -1,7 +1,8 @@
 /* http_req.c - the request (struct fota_req, http.h), fota_req_*: query
  * and header access, key authentication (401/403 replies), JSON bodies
- * (400/413), numeric ids from route captures (404), deferral and release,
- * and server-sent-event streams on its connection. */
+ * (400/413), numeric ids from route captures (404), the copies a request
+ * run off its loop reads, deferral and release, and server-sent-event
+ * streams on its connection. */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -9,9 +10,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "http_int.h"
 #include "log.h"
+#include "xmalloc.h"
 
 const char *fota_req_query(const struct fota_req *r, const char *name)
 {
@@ -20,7 +23,26 @@ const char *fota_req_query(const struct fota_req *r, const char *name)
 
 const char *fota_req_header(const struct fota_req *r, const char *name)
 {
+    if (r->detached)
+        return evhttp_find_header(&((struct fota_req *)r)->in_hdrs, name);
     return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
+}
+
+void fota_http__req_detach(struct fota_req *r)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(r->ev);
+    struct evbuffer *body = evhttp_request_get_input_buffer(r->ev);
+
+    TAILQ_INIT(&r->in_hdrs);
+    for (struct evkeyval *kv = TAILQ_FIRST(in); kv; kv = TAILQ_NEXT(kv, next))
+        evhttp_add_header(&r->in_hdrs, kv->key, kv->value);
+    r->body_len = body ? evbuffer_get_length(body) : 0;
+    if (r->body_len && r->body_len <= FOTA_HTTP_SMALL_BODY) {
+        r->body = fota_xmalloc(r->body_len);
+        evbuffer_copyout(body, r->body, r->body_len);
+    }
+    r->detached = 1;
+    __atomic_add_fetch(&r->srv->http->detached, 1, __ATOMIC_RELAXED);
 }
 
 int fota_req_auth(struct fota_req *r, struct fota_key *key)
@@ -58,8 +80,8 @@ int fota_req_admin(struct fota_req *r, struct fota_key *key)
 
 json_t *fota_req_json_body(struct fota_req *r)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
-    size_t len = evbuffer_get_length(in);
+    struct evbuffer *in = r->detached ? NULL : evhttp_request_get_input_buffer(r->ev);
+    size_t len = in ? evbuffer_get_length(in) : r->body_len;
     json_error_t je;
     json_t *j;
 
@@ -71,7 +93,7 @@ json_t *fota_req_json_body(struct fota_req *r)
         fota_reply_error(r, 413, "JSON body larger than 64 KiB");
         return NULL;
     }
-    const char *p = (const char *)evbuffer_pullup(in, -1);
+    const char *p = in ? (const char *)evbuffer_pullup(in, -1) : r->body;
     j = json_loadb(p, len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
         fota_reply_error(r, 400, "malformed JSON at line %d column %d: %s", je.line, je.column,
@@ -121,6 +143,13 @@ void fota_req_release(struct fota_req *r)
         return;
     if (r->body_reserved)
         fota_http__body_release(r->srv ? r->srv->http : NULL, r->body_reserved);
+    if (r->detached) {
+        evhttp_clear_headers(&r->in_hdrs);
+        free(r->body);
+        __atomic_sub_fetch(&r->srv->http->detached, 1, __ATOMIC_RELAXED);
+    }
+    if (r->nout_hdrs)
+        evhttp_clear_headers(&r->out_hdrs);
     evhttp_clear_headers(&r->query);
     free(r->path_buf);
     free(r);
@@ -219,7 +248,8 @@ static int stream_begin(struct fota_req *r, fota_stream_closed_cb closed, void *
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
     struct http_loop *hl = r->hloop;
-    struct conn *c = evcon && hl && !r->parked ? fota_http__conn_track(hl, evcon) : NULL;
+    struct conn *c = evcon && hl && !r->parked && !r->detached ? fota_http__conn_track(hl, evcon)
+                                                               : NULL;
     struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
 
     if (!c || c->stream || http_draining(r->srv->http) || hl->draining) {
