@@ -1,6 +1,9 @@
 /* api.c - the api module (api.h): the REST catalog's routes, registered by
  * each file's table, its upload queue, and the lookups its handlers share.
- * Every route but the live message feed runs on the main loop. */
+ * The routes that only read and write the store run as store jobs
+ * (FOTA_ROUTE_STORE, the hub through fota_hub_publish_any); the live
+ * message feed runs on the loop that took its connection; uploads, file
+ * downloads and the release delete (the upload queue) on the main loop. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -141,13 +141,13 @@ static void handle_device_delete(struct fota_req *r)
     if (id < 0 || fota_api_device_load(r, id, &d))
         return;
     struct fota_hub_device dev = { id };
-    int64_t job = fota_hub_publish(srv, FOTA_HUB_DEVICE_BUSY, &dev);
+    int64_t job = fota_hub_publish_any(srv, FOTA_HUB_DEVICE_BUSY, &dev);
     if (job > 0) {
         fota_reply_error(r, 409, "rollout %lld is writing the command rows of its devices, "
                                  "this one included: retry in a second", (long long)job);
         return;
     }
-    fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* its pending ledger rows land before they go */
+    fota_hub_publish_any(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* its pending ledger rows land before they go */
     e = srv->store->ops->device_delete(srv->store, id);
     if (e) {
         fota_reply_status(r, e, "device %lld", (long long)id);
@@ -156,7 +156,7 @@ static void handle_device_delete(struct fota_req *r)
     /* The keys are gone from the store (and from every cache at its next
      * request, via the generation); a live connection goes now. */
     struct fota_hub_device_deleted gone = { id, &closed };
-    fota_hub_publish(srv, FOTA_HUB_DEVICE_DELETED, &gone);
+    fota_hub_publish_any(srv, FOTA_HUB_DEVICE_DELETED, &gone);
     FOTA_INFO("device deleted dev=%lld product=%lld connections_closed=%d", (long long)id,
               (long long)d.product_id, closed);
     fota_server_publish_json(srv, d.product_id, 0, "device_deleted",
@@ -213,9 +213,12 @@ static void handle_product_delete(struct fota_req *r)
 int fota_api_delete_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
+        /* On the main loop: its blob removal and the upload queue's state
+         * (fota_api_uploads_busy) must not interleave with an upload's
+         * completion there. */
         { FOTA_M_DELETE, "/v1/products/*/roms/*/", handle_rom_delete, 0 },
-        { FOTA_M_DELETE, "/v1/devices/*/", handle_device_delete, 0 },
-        { FOTA_M_DELETE, "/v1/products/*/", handle_product_delete, 0 },
+        { FOTA_M_DELETE, "/v1/devices/*/", handle_device_delete, FOTA_ROUTE_STORE },
+        { FOTA_M_DELETE, "/v1/products/*/", handle_product_delete, FOTA_ROUTE_STORE },
     };
     return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

@@ -78,9 +78,9 @@ static void handle_device_rename(struct fota_req *r)
 int fota_api_device_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
-        { FOTA_M_GET | FOTA_M_POST, "/v1/ping/", handle_ping, 0 },
-        { FOTA_M_GET, "/v1/device/", handle_device_self, 0 },
-        { FOTA_M_PUT, "/v1/device/", handle_device_rename, 0 },
+        { FOTA_M_GET | FOTA_M_POST, "/v1/ping/", handle_ping, FOTA_ROUTE_STORE },
+        { FOTA_M_GET, "/v1/device/", handle_device_self, FOTA_ROUTE_STORE },
+        { FOTA_M_PUT, "/v1/device/", handle_device_rename, FOTA_ROUTE_STORE },
     };
     return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

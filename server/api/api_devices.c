@@ -165,7 +165,7 @@ static void handle_device_get(struct fota_req *r)
     /* Every byte of firmware served to it (the store's ledger; a download's
      * bytes join it when the download completes). */
     int64_t served = 0;
-    fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
+    fota_hub_publish_any(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     if (r->srv->store->ops->download_bytes(r->srv->store, d.id, &served) == 0)
         json_object_set_new(dv, "download_bytes", json_integer((json_int_t)served));
     json_object_set_new(j, "device", dv);
@@ -264,13 +264,12 @@ static void handle_device_keybin(struct fota_req *r)
     }
     fota_server_device_key(srv, "token", &d, token);
     fota_key_bin_build(master, token, 0, sector);
-    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
-    evhttp_add_header(oh, "Content-Disposition", "attachment; filename=master_device_key.bin");
+    fota_reply_header(r, "Content-Disposition", "attachment; filename=master_device_key.bin");
     if (srv->store->ops->product_get(srv->store, d.product_id, &p) == 0) {
         const struct fota_flash_map *m = fota_flash_map_get(p.flash_map);
         if (m && m->priv_param_addr) {
             snprintf(addr, sizeof(addr), "0x%X", (unsigned)(m->priv_param_addr + 0x2000));
-            evhttp_add_header(oh, "X-Fota-Flash-Address", addr);
+            fota_reply_header(r, "X-Fota-Flash-Address", addr);
         }
     }
     struct evbuffer *b = evbuffer_new();
@@ -284,11 +283,12 @@ static void handle_device_keybin(struct fota_req *r)
 int fota_api_devices_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
-        { FOTA_M_POST, "/v1/products/*/devices/", handle_device_create, 0 },
-        { FOTA_M_GET, "/v1/devices/*/", handle_device_get, 0 },
-        { FOTA_M_GET, "/v1/devices/*/master_device_key.bin", handle_device_keybin, 0 },
-        { FOTA_M_GET, "/v1/devices/*/commands/", handle_device_commands, 0 },
-        { FOTA_M_POST, "/v1/devices/*/rotate_keys", handle_device_rotate_keys, 0 },
+        { FOTA_M_POST, "/v1/products/*/devices/", handle_device_create, FOTA_ROUTE_STORE },
+        { FOTA_M_GET, "/v1/devices/*/", handle_device_get, FOTA_ROUTE_STORE },
+        { FOTA_M_GET, "/v1/devices/*/master_device_key.bin", handle_device_keybin,
+          FOTA_ROUTE_STORE },
+        { FOTA_M_GET, "/v1/devices/*/commands/", handle_device_commands, FOTA_ROUTE_STORE },
+        { FOTA_M_POST, "/v1/devices/*/rotate_keys", handle_device_rotate_keys, FOTA_ROUTE_STORE },
     };
     return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

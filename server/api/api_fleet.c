@@ -449,14 +449,14 @@ static void handle_command_cancel(struct fota_req *r)
 int fota_api_fleet_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
-        { FOTA_M_GET, "/v1/products/*/devices/", handle_product_devices, 0 },
-        { FOTA_M_GET, "/v1/devices/", handle_all_devices, 0 },
-        { FOTA_M_GET, "/v1/devices/*/tags/", handle_tags_get, 0 },
-        { FOTA_M_PUT | FOTA_M_POST, "/v1/devices/*/tags/", handle_tags_write, 0 },
-        { FOTA_M_PUT | FOTA_M_DELETE, "/v1/devices/*/tags/*", handle_tag_one, 0 },
-        { FOTA_M_GET, "/v1/products/*/tags/", handle_product_tags, 0 },
-        { FOTA_M_POST, "/v1/products/*/tags/", handle_product_tags_edit, 0 },
-        { FOTA_M_DELETE, "/v1/devices/*/commands/*/", handle_command_cancel, 0 },
+        { FOTA_M_GET, "/v1/products/*/devices/", handle_product_devices, FOTA_ROUTE_STORE },
+        { FOTA_M_GET, "/v1/devices/", handle_all_devices, FOTA_ROUTE_STORE },
+        { FOTA_M_GET, "/v1/devices/*/tags/", handle_tags_get, FOTA_ROUTE_STORE },
+        { FOTA_M_PUT | FOTA_M_POST, "/v1/devices/*/tags/", handle_tags_write, FOTA_ROUTE_STORE },
+        { FOTA_M_PUT | FOTA_M_DELETE, "/v1/devices/*/tags/*", handle_tag_one, FOTA_ROUTE_STORE },
+        { FOTA_M_GET, "/v1/products/*/tags/", handle_product_tags, FOTA_ROUTE_STORE },
+        { FOTA_M_POST, "/v1/products/*/tags/", handle_product_tags_edit, FOTA_ROUTE_STORE },
+        { FOTA_M_DELETE, "/v1/devices/*/commands/*/", handle_command_cancel, FOTA_ROUTE_STORE },
     };
     return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

@@ -206,9 +206,9 @@ static void handle_product_get(struct fota_req *r)
 int fota_api_products_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
-        { FOTA_M_POST, "/v1/products/", handle_product_create, 0 },
-        { FOTA_M_GET, "/v1/products/", handle_product_list, 0 },
-        { FOTA_M_GET, "/v1/products/*/", handle_product_get, 0 },
+        { FOTA_M_POST, "/v1/products/", handle_product_create, FOTA_ROUTE_STORE },
+        { FOTA_M_GET, "/v1/products/", handle_product_list, FOTA_ROUTE_STORE },
+        { FOTA_M_GET, "/v1/products/*/", handle_product_get, FOTA_ROUTE_STORE },
     };
     return fota_api_routes_add(api, routes, sizeof(routes) / sizeof(routes[0]));
 }

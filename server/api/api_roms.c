@@ -477,7 +477,7 @@ static void handle_rom_list(struct fota_req *r)
     if (fota_api_admin_product(r, &p))
         return;
     pid = p.id;
-    fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
+    fota_hub_publish_any(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = r->srv->store->ops->rom_list(r->srv->store, pid, &list, &n);
     if (e) {
         fota_reply_status(r, e, "releases of product %lld", (long long)pid);
@@ -531,7 +531,7 @@ static void handle_rom_set_current(struct fota_req *r)
     pid = p.id;
     const char *version = r->caps[1];
     rom = fota_xmalloc(sizeof(*rom));
-    fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
+    fota_hub_publish_any(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = srv->store->ops->rom_get(srv->store, pid, version, rom);
     if (e == FOTA_ENOENT) {
         fota_reply_error(r, 404, "product %lld has no version %s", (long long)pid, version);
@@ -566,7 +566,7 @@ static struct fota_rom *load_rom(struct fota_req *r)
         return NULL;
     pid = p.id;
     struct fota_rom *rom = fota_xmalloc(sizeof(*rom));
-    fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
+    fota_hub_publish_any(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = r->srv->store->ops->rom_get(r->srv->store, pid, r->caps[1], rom);
     if (e) {
         free(rom);
@@ -639,9 +639,10 @@ int fota_api_roms_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
         { FOTA_M_POST, "/v1/products/*/roms/", handle_rom_upload, 0 },
-        { FOTA_M_GET, "/v1/products/*/roms/", handle_rom_list, 0 },
-        { FOTA_M_POST | FOTA_M_PUT, "/v1/products/*/roms/*/current", handle_rom_set_current, 0 },
-        { FOTA_M_GET, "/v1/products/*/roms/*/", handle_rom_get_one, 0 },
+        { FOTA_M_GET, "/v1/products/*/roms/", handle_rom_list, FOTA_ROUTE_STORE },
+        { FOTA_M_POST | FOTA_M_PUT, "/v1/products/*/roms/*/current", handle_rom_set_current,
+          FOTA_ROUTE_STORE },
+        { FOTA_M_GET, "/v1/products/*/roms/*/", handle_rom_get_one, FOTA_ROUTE_STORE },
         { FOTA_M_GET, "/v1/products/*/roms/*/files/*", handle_rom_file, 0 },
     };
     struct fota_api_uploads *q = fota_xcalloc(1, sizeof(*q));

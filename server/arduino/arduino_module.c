@@ -82,8 +82,8 @@ static int arduino_start(struct fota_server *srv, void **state)
     if (rc == 0)
         rc = fota_http_quick(srv, "/v1/arduino/*/d/*/*", fota_arduino_quick, ctx);
     if (rc == 0)
-        rc = fota_http_route(srv, FOTA_M_GET | FOTA_M_PUT, "/v1/products/*/arduino",
-                             fota_arduino_settings, ctx);
+        rc = fota_http_route_flags(srv, FOTA_M_GET | FOTA_M_PUT, "/v1/products/*/arduino",
+                                   fota_arduino_settings, ctx, FOTA_ROUTE_STORE);
     if (rc == 0)
         rc = fota_hub_subscribe(srv, FOTA_HUB_DOWNLOADS_SYNC, arduino_on_sync, ctx);
     if (rc != 0) {

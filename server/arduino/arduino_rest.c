@@ -3,8 +3,9 @@
  * /v1/products/ID/arduino), the Arduino fields of devices and release
  * files, and the upload of a release (firmware.bin, firmware-minimal.bin)
  * checked against the fleet (arduino_file.h) with the files fotad will
- * serve (the gzip container it compresses, the image it inflates). Main
- * loop: called from the api module's handlers. */
+ * serve (the gzip container it compresses, the image it inflates). Called
+ * from the api module's handlers, on the main loop or as store jobs (the
+ * views and the settings route: store reads and the batches' mutexes). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

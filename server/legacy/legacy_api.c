@@ -1,7 +1,7 @@
 /* legacy_api.c - GET /v1/legacy/transfers/: the port-5555 transfers the legacy module
  * recorded (peer, section, bytes, result, duration, mode), newest first, plus the running
  * listener's counts. Admin key only; reads the store, which serialises internally, and the
- * listener's atomic counters, so it may run on any HTTP loop thread. */
+ * listener's atomic counters, so it runs as a store job (FOTA_ROUTE_STORE). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +77,6 @@ static void transfers_list(struct fota_req *r)
 int fota_legacy_api_routes(struct fota_server *srv, const struct fota_legacy *lg)
 {
     /* the handler only reads through lg; the route table keeps a plain void * */
-    return fota_http_route(srv, FOTA_M_GET, "/v1/legacy/transfers/", transfers_list,
-                           (void *)(uintptr_t)lg);
+    return fota_http_route_flags(srv, FOTA_M_GET, "/v1/legacy/transfers/", transfers_list,
+                                 (void *)(uintptr_t)lg, FOTA_ROUTE_STORE);
 }

@@ -168,7 +168,8 @@ static struct evbuffer *render(const struct metrics_state *m)
     return b;
 }
 
-/* GET /metrics on the HTTP port: the admin key (any loop). */
+/* GET /metrics on the HTTP port: the admin key (a store job: the census
+ * queries; the rest is atomics). */
 static void route_metrics(struct fota_req *r)
 {
     struct fota_key k;
@@ -259,7 +260,7 @@ static int metrics_start(struct fota_server *srv, void **state)
         FOTA_ERROR("metrics: cannot register error=%s", fota_errname(rc));
     if (rc == 0 && srv->http)
         rc = fota_http_route_flags(srv, FOTA_M_GET, "/metrics", route_metrics, m,
-                                   FOTA_ROUTE_ANY_LOOP);
+                                   FOTA_ROUTE_STORE);
     if (rc == 0 && c->bind[0])
         rc = listener_start(m, c->bind);
     if (rc < 0) {

@@ -21,6 +21,7 @@
 #include "api.h"
 #include "api_select.h"
 #include "log.h"
+#include "loop.h"
 #include "rollout_plan.h"
 #include "xmalloc.h"
 
@@ -544,6 +545,58 @@ int fota_rollout_of(struct fota_req *r, struct fota_rollouts *ro, struct fota_ro
     return rc;
 }
 
+/* What the GET handlers (store jobs, any thread) read of the engine, which
+ * lives on the main loop: each of rows[0..n) (by id) that the engine holds
+ * takes the live row, its members written out first when save is set, all
+ * in one main-loop call. */
+struct live_merge {
+    struct fota_rollouts *ro;
+    struct fota_rollout_row *rows;
+    size_t n;
+    int save;
+    size_t live;
+};
+
+static void live_merge_main(void *arg)
+{
+    struct live_merge *m = arg;
+    for (size_t i = 0; i < m->n; i++) {
+        struct fota_rollout *x = fota_rollout_find(m->ro, m->rows[i].id);
+        if (!x)
+            continue;
+        if (m->save)
+            fota_rollout_save_now(x);   /* the store then holds every member as it is */
+        m->rows[i] = x->row;
+        m->live++;
+    }
+}
+
+size_t fota_rollout_live_rows(struct fota_rollouts *ro, struct fota_rollout_row *rows, size_t n,
+                              int save)
+{
+    struct live_merge m = { ro, rows, n, save, 0 };
+    if (n == 0 || fota_loop_call(ro->srv->loops[0], live_merge_main, &m) != 0)
+        return 0;
+    return m.live;
+}
+
+int fota_rollout_view(struct fota_req *r, struct fota_rollouts *ro, struct fota_rollout_row *row,
+                      int save)
+{
+    int64_t id = fota_req_cap_id(r, 0);
+    if (id < 0)
+        return -1;
+    row->id = id;
+    if (fota_rollout_live_rows(ro, row, 1, save))
+        return 1;
+    int rc = r->srv->store->ops->rollout_get(r->srv->store, id, row);
+    if (rc == FOTA_ENOENT)
+        fota_reply_error(r, 404, "no rollout %lld", (long long)id);
+    else if (rc < 0)
+        fota_reply_error(r, 500, "cannot read rollout %lld: %s", (long long)id, fota_errname(rc));
+    return rc < 0 ? rc : 0;
+}
+
 static void list_handler(struct fota_req *r)
 {
     struct fota_rollouts *ro = r->ud;
@@ -564,11 +617,10 @@ static void list_handler(struct fota_req *r)
         fota_reply_error(r, 500, "cannot list the rollouts: %s", fota_errname(rc));
         return;
     }
+    fota_rollout_live_rows(ro, rows, n, 0);
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        struct fota_rollout *live = fota_rollout_find(ro, rows[i].id);
-        json_array_append_new(arr, fota_rollout_json(live ? &live->row : &rows[i]));
-    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, fota_rollout_json(&rows[i]));
     free(rows);
     fota_reply_json(r, 200, json_pack("{s:o}", "rollouts", arr));
 }
@@ -576,9 +628,8 @@ static void list_handler(struct fota_req *r)
 static void get_handler(struct fota_req *r)
 {
     struct fota_key k;
-    struct fota_rollout *live;
     struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
-    if (fota_req_admin(r, &k) == 0 && fota_rollout_of(r, r->ud, &live, row) == 0)
+    if (fota_req_admin(r, &k) == 0 && fota_rollout_view(r, r->ud, row, 0) >= 0)
         fota_reply_json(r, 200, json_pack("{s:o}", "rollout", fota_rollout_json(row)));
     free(row);
 }
@@ -589,9 +640,8 @@ static void get_handler(struct fota_req *r)
 static void devices_handler(struct fota_req *r)
 {
     struct fota_key k;
-    struct fota_rollout *live;
     struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
-    if (fota_req_admin(r, &k) < 0 || fota_rollout_of(r, r->ud, &live, row) < 0)
+    if (fota_req_admin(r, &k) < 0 || fota_rollout_view(r, r->ud, row, 1) < 0)
         goto out;
     const char *ls = fota_req_query(r, "limit"), *cs = fota_req_query(r, "cursor");
     const char *ss = fota_req_query(r, "state");
@@ -609,8 +659,6 @@ static void devices_handler(struct fota_req *r)
                          "acked, verifying, done, failed, timeout, deleted, cancelled)");
         goto out;
     }
-    if (live)
-        fota_rollout_save_now(live);   /* the store then holds every member as it is */
     struct fota_rollout_member_row *ms = NULL;
     size_t n = 0;
     int rc = r->srv->store->ops->rollout_members(r->srv->store, row->id, cursor, state,
@@ -632,10 +680,14 @@ out:
 int fota_rollout_api_routes(struct fota_rollouts *ro)
 {
     struct fota_server *srv = ro->srv;
+    /* The reads run as store jobs; what changes rollouts, on the main loop. */
     if (fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/", create_handler, ro) < 0 ||
-        fota_http_route(srv, FOTA_M_GET, "/v1/rollouts/", list_handler, ro) < 0 ||
-        fota_http_route(srv, FOTA_M_GET, "/v1/rollouts/*/", get_handler, ro) < 0 ||
-        fota_http_route(srv, FOTA_M_GET, "/v1/rollouts/*/devices/", devices_handler, ro) < 0)
+        fota_http_route_flags(srv, FOTA_M_GET, "/v1/rollouts/", list_handler, ro,
+                              FOTA_ROUTE_STORE) < 0 ||
+        fota_http_route_flags(srv, FOTA_M_GET, "/v1/rollouts/*/", get_handler, ro,
+                              FOTA_ROUTE_STORE) < 0 ||
+        fota_http_route_flags(srv, FOTA_M_GET, "/v1/rollouts/*/devices/", devices_handler, ro,
+                              FOTA_ROUTE_STORE) < 0)
         return -1;
     return fota_rollout_ctl_routes(ro);
 }

@@ -113,11 +113,11 @@ static void approve_handler(struct fota_req *r)
 static void progress_handler(struct fota_req *r)
 {
     struct fota_key k;
-    struct fota_rollout *live;
     struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
     struct fota_rollout_sample *xs = NULL;
     size_t n = 0;
-    if (fota_req_admin(r, &k) < 0 || fota_rollout_of(r, r->ud, &live, row) < 0)
+    int live = 0;
+    if (fota_req_admin(r, &k) < 0 || (live = fota_rollout_view(r, r->ud, row, 0)) < 0)
         goto out;
     int rc = r->srv->store->ops->rollout_samples(r->srv->store, row->id, &xs, &n);
     if (rc < 0) {
@@ -353,7 +353,8 @@ int fota_rollout_ctl_routes(struct fota_rollouts *ro)
         fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/resume", resume_handler, ro) < 0 ||
         fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/approve", approve_handler, ro) < 0 ||
         fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/rollback", rollback_handler, ro) < 0 ||
-        fota_http_route(srv, FOTA_M_GET, "/v1/rollouts/*/progress", progress_handler, ro) < 0)
+        fota_http_route_flags(srv, FOTA_M_GET, "/v1/rollouts/*/progress", progress_handler, ro,
+                              FOTA_ROUTE_STORE) < 0)
         return -1;
     return 0;
 }

@@ -271,6 +271,17 @@ struct fota_rollout *fota_rollout_create(struct fota_req *req, struct fota_rollo
  * from the store. 0, or a reply (400/404/500) was sent. */
 int fota_rollout_of(struct fota_req *r, struct fota_rollouts *ro, struct fota_rollout **live,
                     struct fota_rollout_row *row);
+/* The same for handlers off the main loop (FOTA_ROUTE_STORE): a copy of
+ * the live row, taken on the main loop (with its members written to the
+ * store first when save is set), else the stored one. 1 live, 0 stored,
+ * or negative after a reply (400/404/500). */
+int fota_rollout_view(struct fota_req *r, struct fota_rollouts *ro, struct fota_rollout_row *row,
+                      int save);
+/* Replaces each of rows[0..n) (by id) that the engine holds with its live
+ * row (members written out first when save is set), in one main-loop call
+ * (fota_loop_call; any thread). The number replaced. */
+size_t fota_rollout_live_rows(struct fota_rollouts *ro, struct fota_rollout_row *rows, size_t n,
+                              int save);
 
 /* rollout_ctl.c: the routes that act on a rollout. 0 or -1. */
 int fota_rollout_ctl_routes(struct fota_rollouts *ro);
