@@ -153,8 +153,11 @@ static const char *const pg_tables[] = {
     "exec/test_lane_order", "exec/test_unordered_concurrent", "exec/test_continuation_threads",
     "exec/test_bound", "exec/test_drain_on_stop", "exec/test_free_joins",
     "exec/test_ops_on_threads",
-    /* census, overview, devpage, tags: the cases that need no device, arduino or message op */
-    "census/test_device_census_empty", NULL
+    /* census, overview, devpage, tags: the cases that need no arduino or command op */
+    "census/test_device_census_empty", "overview", "devpage/test_page_every_order",
+    "devpage/test_page_stable_under_inserts", "devpage/test_page_filters",
+    "devpage/test_page_invalid_and_read_only", "tags/test_tags_edit", "tags/test_tags_refused",
+    "tags/test_tag_list_and_delete", NULL
 };
 
 const struct store_backend store_backend_postgresql = {
