@@ -36,6 +36,13 @@ enum pg_stmt_id {
     PQ_MSG_LIST7 = PQ_MSG_LIST0 + 7, PQ_DL_UPSERT, PQ_DL_COUNT_FILE, PQ_DL_SUM, PQ_XFER_INSERT,
     PQ_XFER_LIST, PQ_DEL_DEV_LOCK, PQ_DEL_DEV_KEYS, PQ_DEL_DEV_CMDS, PQ_DEL_DEV_DL,
     PQ_DEL_DEV_TAGS, PQ_DEL_DEV,
+    /* store_pg_command.c, store_pg_prune.c */
+    PQ_CMD_INSERT, PQ_CMD_LOCK_DEVICE, PQ_CMD_LOCK_DEVICES, PQ_CMD_REPLACE, PQ_CMD_IDS,
+    PQ_CMD_INSERT_MANY, PQ_CMD_REPLACE_MANY, PQ_CMD_UPDATE_MANY, PQ_CMD_GET, PQ_CMD_FIND_NONCE,
+    PQ_CMD_LIST, PQ_CMD_CANCEL,
+    PQ_PRUNE_MSG_WALK, PQ_PRUNE_MSG_COUNT, PQ_PRUNE_MSG_NTH, PQ_PRUNE_MSG_CUT,
+    PQ_PRUNE_XFER_WALK, PQ_PRUNE_XFER_COUNT, PQ_PRUNE_XFER_NTH, PQ_PRUNE_XFER_CUT,
+    PQ_PRUNE_MSG_SCAN, PQ_PRUNE_MSG_DEV_LAST, PQ_PRUNE_MSG_DEV_CUT,
     PQ_COUNT_
 };
 
@@ -221,7 +228,8 @@ int fota_store_pg_activity_reports(struct pg_conn *c, int64_t product_id, int64_
 /* Operations (store_pg_catalog.c: products and releases; store_pg_delete.c:
  * the release and product deletes; store_pg_census.c, store_pg_overview.c,
  * store_pg_devpage.c, store_pg_tags.c: the census, a product's activity, the
- * device pages and tags; store_pg_todo.c: the ones not written yet). */
+ * device pages and tags; store_pg_command.c: commands; store_pg_prune.c:
+ * retention; store_pg_todo.c: the ones not written yet). */
 int fota_store_pg_product_create(struct fota_store *s, struct fota_product *p);
 int fota_store_pg_product_get(struct fota_store *s, int64_t id, struct fota_product *out);
 int fota_store_pg_product_find(struct fota_store *s, const char *name, struct fota_product *out);

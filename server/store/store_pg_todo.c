@@ -5,58 +5,6 @@
  * store_pg.c's table. */
 #include "store_pg_int.h"
 
-int fota_store_pg_command_create(struct fota_store *s, struct fota_command *c)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_command_update(struct fota_store *s, const struct fota_command *c)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_command_get(struct fota_store *s, int64_t id, struct fota_command *out)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_command_find_nonce(struct fota_store *s, int64_t device_id, int64_t nonce,
-                                     struct fota_command *out)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_command_list_device(struct fota_store *s, int64_t device_id, int state,
-                                      struct fota_command **out, size_t *n)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_command_create_many(struct fota_store *s, const struct fota_command *tmpl,
-                                      const int64_t *device_ids, int64_t *nonces, int64_t *ids,
-                                      size_t n)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_command_update_batch(struct fota_store *s, const struct fota_command_set *rows,
-                                       size_t n)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_message_prune(struct fota_store *s, struct fota_retention *r, size_t *deleted,
-                                int *more)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_transfer_prune(struct fota_store *s, struct fota_retention *r, size_t *deleted,
-                                 int *more)
-{
-    return FOTA_ENOTSUP;
-}
-
 int fota_store_pg_arduino_product_put(struct fota_store *s, const struct fota_arduino_product *p)
 {
     return FOTA_ENOTSUP;
@@ -173,14 +121,3 @@ int fota_store_pg_rollout_census(struct fota_store *s, int64_t *counts, size_t n
     return FOTA_ENOTSUP;
 }
 
-int fota_store_pg_command_cancel(struct fota_store *s, int64_t device_id, int64_t id,
-                                 const struct json_t *result, struct fota_command *out)
-{
-    return FOTA_ENOTSUP;
-}
-
-int fota_store_pg_command_create_replacing(struct fota_store *s, struct fota_command *c,
-                                           int64_t *replaced, size_t cap, size_t *nreplaced)
-{
-    return FOTA_ENOTSUP;
-}
