@@ -300,9 +300,10 @@ int fota_store_pg_command_create_replacing(struct fota_store *s, struct fota_com
     return fota_store_pg_leave(c, rc);
 }
 
-/* command_create_many's transaction: ids come from the sequence first, in
- * ascending order, so row i's id is known without relying on the order
- * of RETURNING; then one insert and (an upgrade batch) one replace. */
+/* command_create_many's transaction: ids come from the identity's
+ * sequence (PostgreSQL names it commands_id_seq) first, in ascending order,
+ * so row i's id is known without relying on the order of RETURNING; then
+ * one insert and (an upgrade batch) one replace. */
 static int create_many_tx(struct pg_conn *c, const struct fota_command *tmpl,
                           const int64_t *device_ids, const int64_t *nonces, int64_t *ids, size_t n,
                           int64_t now, const char *params, const char *result)
@@ -318,7 +319,7 @@ static int create_many_tx(struct pg_conn *c, const struct fota_command *tmpl,
     if (rc == 0) {
         fota_store_pg_param_int(&a, (int64_t)n);
         r = fota_store_pg_run(c, PQ_CMD_IDS,
-                              "SELECT nextval(pg_get_serial_sequence('commands', 'id')) AS id"
+                              "SELECT nextval('commands_id_seq') AS id"
                               " FROM generate_series(1, $1) ORDER BY id",
                               &a, "command_create_many", &rc);
         if (r && (size_t)PQntuples(r) != n)

@@ -1,7 +1,9 @@
 /* store_cases_batch.c - conformance cases: the batched command writes
  * (command_create_many, command_update_batch): all rows or none, nonces,
  * states and results; a batch of upgrades replacing each device's queued
- * upgrades in the same transaction. */
+ * upgrades in the same transaction; two store handles on one database
+ * replacing one device's upgrade at once. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,10 +226,99 @@ static void test_create_many_replaces(void **state)
     fota_store_command_cleanup(&got);
 }
 
+/* Two handles on one database (two fotad on one PostgreSQL) replacing one
+ * device's queued upgrade at the same time, one by command_create_replacing
+ * only, the other also by upgrade batches: the replacements take turns, so
+ * every new upgrade replaces the one before it and one stays queued. */
+enum { RACE_ROUNDS = 40 };
+
+struct replacer {
+    struct fota_store *s;
+    int64_t dev, other;
+    int batches;                  /* every other round an upgrade batch */
+    pthread_barrier_t *start;
+    int failures;
+};
+
+static void *replace_run(void *arg)
+{
+    struct replacer *w = arg;
+
+    pthread_barrier_wait(w->start);
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        struct fota_command c;
+        int rc;
+
+        memset(&c, 0, sizeof c);
+        snprintf(c.action, sizeof c.action, "sys_upgrade");
+        if (w->batches && i % 2) {
+            int64_t devs[2] = { w->other, w->dev }, nonces[2] = { 0, 0 }, ids[2];
+            rc = w->s->ops->command_create_many(w->s, &c, devs, nonces, ids, 2);
+        } else {
+            c.device_id = w->dev;
+            rc = w->s->ops->command_create_replacing(w->s, &c, NULL, 0, NULL);
+        }
+        if (rc != 0)
+            w->failures++;
+    }
+    return NULL;
+}
+
+static void test_replacing_race(void **state)
+{
+    struct store_fixture *fx = store_fx(state);
+    struct fota_store *s = fx->s, *s2 = NULL;
+    int64_t p = mk_product(s, "fleet");
+    int64_t dev = mk_device(s, p, "a", 1), other = mk_device(s, p, "b", 1);
+    struct fota_command *list = NULL;
+    pthread_barrier_t start;
+    struct replacer w[2];
+    pthread_t t[2];
+    int64_t by_ids[2 * RACE_ROUNDS];
+    size_t n = 0, queued_n = 0, nby = 0;
+
+    assert_int_equal(fx->backend->open(fx, &s2), 0);
+    assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+    w[0] = (struct replacer){ .s = s, .dev = dev, .other = other, .start = &start };
+    w[1] = (struct replacer){ .s = s2, .dev = dev, .other = other, .batches = 1, .start = &start };
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, replace_run, &w[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&start);
+    fota_store_close(s2);
+    assert_int_equal(w[0].failures, 0);
+    assert_int_equal(w[1].failures, 0);
+
+    /* every upgrade of dev but the newest was replaced by a newer one, each
+     * by its own: two that were queued at once would share a replacer */
+    assert_int_equal(s->ops->command_list_device(s, dev, 0, &list, &n), 0);
+    assert_int_equal(n, 2 * RACE_ROUNDS);
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].state == FOTA_CMD_QUEUED) {
+            queued_n++;
+            assert_int_equal(i, n - 1);
+            continue;
+        }
+        assert_int_equal(list[i].state, FOTA_CMD_CANCELLED);
+        json_t *by = json_object_get(list[i].result, "replaced_by");
+        assert_true(json_is_integer(by));
+        assert_true(json_integer_value(by) > list[i].id);
+        by_ids[nby++] = json_integer_value(by);
+    }
+    assert_int_equal(queued_n, 1);
+    for (size_t i = 0; i < nby; i++)
+        for (size_t j = i + 1; j < nby; j++)
+            assert_true(by_ids[i] != by_ids[j]);
+    fota_store_command_list_free(list, n);
+    assert_int_equal(store_log_errors, 0);
+}
+
 const struct CMUnitTest store_cases_batch[] = {
     cmocka_unit_test(test_create_many),
     cmocka_unit_test(test_update_batch),
     cmocka_unit_test(test_many_rows),
     cmocka_unit_test(test_create_many_replaces),
+    cmocka_unit_test(test_replacing_race),
 };
 const size_t store_cases_batch_n = sizeof store_cases_batch / sizeof store_cases_batch[0];
