@@ -148,8 +148,8 @@ static void pg_drop(const struct store_fixture *fx)
 static const char *const pg_tables[] = {
     "catalog/test_products", "catalog/test_roms", "catalog/test_blob_refs",
     "catalog/test_set_current_race", "delete/test_catalog_delete",
-    "fleet/test_devices", "fleet/test_keys", "fleet/test_messages", "fleet/test_downloads",
-    "fleet/test_transfers", "fleet/test_threads",
+    "fleet", "batch", "retention", "delete", "durable",
+    "tags/test_command_cancel", "tags/test_command_create_replacing",
     "exec/test_lane_order", "exec/test_unordered_concurrent", "exec/test_continuation_threads",
     "exec/test_bound", "exec/test_drain_on_stop", "exec/test_free_joins",
     "exec/test_ops_on_threads",
