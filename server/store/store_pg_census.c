@@ -1,7 +1,7 @@
 /* store_pg_census.c - the census queries behind GET /metrics and a
  * product's overview in the PostgreSQL store (store.h: device_census,
- * product_census; store_sqlite_census.c's statements in PostgreSQL's
- * form): counts grouped in SQL, one statement each. */
+ * product_census, rollout_census; store_sqlite_census.c's statements in
+ * PostgreSQL's form): counts grouped in SQL, one statement each. */
 #include <stdlib.h>
 #include <string.h>
 #include "store_pg_int.h"
@@ -83,5 +83,27 @@ int fota_store_pg_product_census(struct fota_store *s, int64_t product_id, int64
         *out = NULL;
         rc = FOTA_ENOENT;
     }
+    return fota_store_pg_leave(c, rc);
+}
+
+int fota_store_pg_rollout_census(struct fota_store *s, int64_t *counts, size_t ncounts)
+{
+    struct pg_conn *c;
+    PGresult *r;
+    int rc;
+
+    for (size_t i = 0; i < ncounts; i++)
+        counts[i] = 0;
+    if ((rc = fota_store_pg_enter(s, "rollout_census", &c)) != 0)
+        return rc;
+    r = fota_store_pg_run(c, PQ_CENSUS_ROLLOUTS,
+                          "SELECT state, COUNT(*) FROM rollouts GROUP BY state", NULL,
+                          "rollout_census", &rc);
+    for (int i = 0; r && i < PQntuples(r); i++) {
+        int64_t state = fota_store_pg_col_int(r, i, 0);
+        if (state > 0 && (uint64_t)state < ncounts)
+            counts[state] = fota_store_pg_col_int(r, i, 1);
+    }
+    PQclear(r);
     return fota_store_pg_leave(c, rc);
 }

@@ -26,7 +26,7 @@ enum pg_stmt_id {
     PQ_DEL_ROM_DEVICES, PQ_DEL_ROM_DL, PQ_DEL_ROM_FILE_ROWS, PQ_DEL_ROM,
     PQ_DEL_PRODUCT_COUNT, PQ_DEL_PRODUCT_KEYS, PQ_DEL_PRODUCT_MINUTES, PQ_DEL_PRODUCT,
     /* store_pg_census.c, store_pg_overview.c, store_pg_tags.c, store_pg_devpage.c */
-    PQ_CENSUS_ALL, PQ_CENSUS_PRODUCT, PQ_CENSUS_ACTIVITY,
+    PQ_CENSUS_ALL, PQ_CENSUS_PRODUCT, PQ_CENSUS_ROLLOUTS, PQ_CENSUS_ACTIVITY,
     PQ_TAG_LOCK, PQ_TAG_CLEAR, PQ_TAG_DEL, PQ_TAG_ADD, PQ_TAG_OVER, PQ_TAG_GET, PQ_TAG_LIST,
     PQ_TAG_LIST_ALL, PQ_PAGE_KIND,
     /* store_pg_fleet.c (and store_pg_delete.c's device delete) */

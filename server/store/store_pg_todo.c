@@ -115,9 +115,3 @@ int fota_store_pg_rollout_samples(struct fota_store *s, int64_t rollout_id,
 {
     return FOTA_ENOTSUP;
 }
-
-int fota_store_pg_rollout_census(struct fota_store *s, int64_t *counts, size_t ncounts)
-{
-    return FOTA_ENOTSUP;
-}
-
