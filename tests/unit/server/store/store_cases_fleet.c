@@ -454,6 +454,71 @@ static void test_threads(void **state)
     free(list);
 }
 
+/* A follower reading "after the last id it saw" while writers add messages
+ * on threads of their own sees every message once, in id order: ids are
+ * handed out in commit order (one writer in SQLite; an advisory lock to the
+ * commit in PostgreSQL), so none commits behind an id already read. */
+#define FOLLOW_WRITERS 4
+#define FOLLOW_EACH    60
+
+static void *follow_writer(void *p)
+{
+    struct thread_arg *a = p;
+    struct fota_message m;
+
+    for (int i = 0; i < FOLLOW_EACH; i++) {
+        memset(&m, 0, sizeof m);
+        m.product_id = a->base;
+        snprintf(m.action, sizeof m.action, "f%d", i);
+        if (a->s->ops->message_add(a->s, &m) != 0)
+            a->fails++;
+    }
+    return NULL;
+}
+
+static void test_message_follow(void **state)
+{
+    struct fota_store *s = store_of(state);
+    struct thread_arg args[FOLLOW_WRITERS];
+    pthread_t th[FOLLOW_WRITERS];
+    struct fota_message_filter f;
+    struct fota_message *list = NULL;
+    int64_t last, deadline = fota_clock_mono_ms() + 20000;
+    size_t n = 0, seen = 0, total = FOLLOW_WRITERS * FOLLOW_EACH, disorder = 0;
+
+    last = add_msg(s, 9, 0, "start");   /* following starts after it (after_id 0: newest first) */
+    for (int i = 0; i < FOLLOW_WRITERS; i++) {
+        args[i] = (struct thread_arg){ s, i + 1, 0 };
+        assert_int_equal(pthread_create(&th[i], NULL, follow_writer, &args[i]), 0);
+    }
+    /* Polls until every message is seen or the deadline passes. */
+    while (seen < total && fota_clock_mono_ms() < deadline) {
+        memset(&f, 0, sizeof f);
+        f.after_id = last;
+        f.limit = 7;
+        if (s->ops->message_list(s, &f, &list, &n) != 0)
+            break;   /* asserted below, once the writers are joined */
+        for (size_t i = 0; i < n; i++) {
+            disorder += list[i].id <= last;
+            last = list[i].id;
+        }
+        seen += n;
+        free(list);
+    }
+    for (int i = 0; i < FOLLOW_WRITERS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].fails, 0);
+    }
+    assert_int_equal(disorder, 0);
+    /* what is there now: the follower saw it all, and nothing more is left */
+    memset(&f, 0, sizeof f);
+    f.limit = 1000;
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, total + 1);
+    free(list);
+    assert_int_equal(seen, total);
+}
+
 /* Stored times come from fotad's clock (clock.h), not the database's or
  * the C library's: moved a day forward, every new row says so. */
 static void test_clock(void **state)
@@ -674,6 +739,7 @@ const struct CMUnitTest store_cases_fleet[] = {
     cmocka_unit_test(test_downloads),
     cmocka_unit_test(test_transfers),
     cmocka_unit_test(test_threads),
+    cmocka_unit_test(test_message_follow),
     cmocka_unit_test(test_clock),
     cmocka_unit_test(test_generation),
     cmocka_unit_test(test_device_generation),
