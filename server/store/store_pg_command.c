@@ -117,7 +117,8 @@ static void param_array(struct pg_params *p, Oid type, struct pg_array *a)
 /* ---- creating commands ----------------------------------------------------- */
 
 /* Holds the rows of the n devices ids[0..n) (any order, repeats allowed)
- * until the transaction ends, in id order so two batches never deadlock. */
+ * until the transaction ends, in id order so two batches never deadlock;
+ * only their count comes back. */
 static int lock_devices(struct pg_conn *c, const int64_t *ids, size_t n, const char *what)
 {
     struct pg_params a = { 0 };
@@ -128,8 +129,8 @@ static int lock_devices(struct pg_conn *c, const int64_t *ids, size_t n, const c
         arr_int(&v, ids[i]);
     param_array(&a, PG_INT8_ARRAY, &v);
     rc = fota_store_pg_exec(c, PQ_CMD_LOCK_DEVICES,
-                            "SELECT id FROM devices WHERE id = ANY($1) ORDER BY id"
-                            " FOR NO KEY UPDATE",
+                            "SELECT COUNT(*) FROM (SELECT id FROM devices WHERE id = ANY($1)"
+                            " ORDER BY id FOR NO KEY UPDATE) AS l",
                             &a, what, NULL);
     free(v.buf);
     return rc;
