@@ -226,11 +226,15 @@ int fota_store_pg_device_presence_batch(struct fota_store *s, const struct fota_
     array_bind(&a, &ids);
     array_bind(&a, &active);
     array_bind(&a, &online);
-    /* One statement for the batch; unknown ids join nothing. Only
-     * last_active and online are set: the device's generation stays. */
+    /* One statement for the batch; unknown ids join nothing. A device named
+     * twice (offline, then back) takes its last row, as the rows written in
+     * order do in SQLite: an UPDATE ... FROM would take any one of them.
+     * Only last_active and online are set: the device's generation stays. */
     rc = fota_store_pg_exec_tx(c, PQ_DEVICE_PRESENCE,
                                "UPDATE devices d SET last_active = v.la, online = v.o"
-                               " FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS v(id, la, o)"
+                               " FROM (SELECT DISTINCT ON (id) id, la, o"
+                               " FROM unnest($1::int8[], $2::int8[], $3::int8[])"
+                               " WITH ORDINALITY AS u(id, la, o, k) ORDER BY id, k DESC) AS v"
                                " WHERE d.id = v.id",
                                &a, 0, "device_presence_batch", NULL);
     free(ids.s);

@@ -83,6 +83,22 @@ static void test_devices(void **state)
     assert_int_equal(s->ops->device_get(s, id2, &g), 0);
     assert_int_equal(g.last_active, 1700001001);
     assert_int_equal(g.online, 1);
+    /* a device named twice in a batch (gone, then back): its last row */
+    pr[0] = (struct fota_presence){ id2, 1700001002, 0 };
+    pr[1] = (struct fota_presence){ id, 1700001002, 1 };
+    pr[2] = (struct fota_presence){ id2, 1700001003, 1 };
+    assert_int_equal(s->ops->device_presence_batch(s, pr, 3), 0);
+    assert_int_equal(s->ops->device_get(s, id2, &g), 0);
+    assert_int_equal(g.last_active, 1700001003);
+    assert_int_equal(g.online, 1);
+    pr[0] = (struct fota_presence){ id2, 1700001004, 1 };
+    pr[1] = (struct fota_presence){ id2, 1700001005, 0 };
+    assert_int_equal(s->ops->device_presence_batch(s, pr, 2), 0);
+    assert_int_equal(s->ops->device_get(s, id2, &g), 0);
+    assert_int_equal(g.last_active, 1700001005);
+    assert_int_equal(g.online, 0);
+    assert_int_equal(s->ops->device_get(s, id, &g), 0);
+    assert_int_equal(g.online, 1);
 
     assert_int_equal(s->ops->device_list(s, pid, &list, &n), 0);
     assert_int_equal(n, 2);
