@@ -43,6 +43,11 @@ enum pg_stmt_id {
     PQ_PRUNE_MSG_WALK, PQ_PRUNE_MSG_COUNT, PQ_PRUNE_MSG_NTH, PQ_PRUNE_MSG_CUT,
     PQ_PRUNE_XFER_WALK, PQ_PRUNE_XFER_COUNT, PQ_PRUNE_XFER_NTH, PQ_PRUNE_XFER_CUT,
     PQ_PRUNE_MSG_SCAN, PQ_PRUNE_MSG_DEV_LAST, PQ_PRUNE_MSG_DEV_CUT,
+    /* store_pg_arduino.c */
+    PQ_A_PRODUCT_PUT, PQ_A_PRODUCT_GET, PQ_A_BLOB_PUT, PQ_A_BLOB_GET, PQ_A_REGISTER,
+    PQ_A_FIND_MAC, PQ_A_FIND_BSSID, PQ_A_FIND_NAME, PQ_A_DEV_GET, PQ_A_DEV_LIST, PQ_A_REPORT,
+    PQ_A_REPORT_ACTIVE, PQ_A_TRACK, PQ_A_MQTT, PQ_A_SERVED_LEDGER, PQ_A_SERVED_COUNT,
+    PQ_A_SERVED_MINUTE, PQ_A_SERVED_DEVICE,
     PQ_COUNT_
 };
 
@@ -50,7 +55,9 @@ enum pg_stmt_id {
 #define FOTA_PG_INT8   ((Oid)20)
 #define FOTA_PG_TEXT   ((Oid)25)
 #define FOTA_PG_FLOAT8 ((Oid)701)
-#define FOTA_PG_INT8_ARRAY ((Oid)1016)
+#define FOTA_PG_INT8_ARRAY   ((Oid)1016)
+#define FOTA_PG_TEXT_ARRAY   ((Oid)1009)
+#define FOTA_PG_FLOAT8_ARRAY ((Oid)1022)
 
 #define FOTA_PG_PARAMS_MAX 48
 #define FOTA_PG_CONN_MAX   96   /* connections of one store, spare ones included: the
@@ -133,6 +140,30 @@ void fota_store_pg_param_double(struct pg_params *p, double v);
 void fota_store_pg_param_null(struct pg_params *p, Oid type);
 
 #define PG_PARAM_STR(p, field) fota_store_pg_param_text((p), (field), sizeof(field))
+
+/* An array parameter (store_pg_array.c): one column of a batch, for
+ * unnest() in the statement, built element by element in PostgreSQL's text
+ * form. type is FOTA_PG_INT8_ARRAY, _TEXT_ARRAY or _FLOAT8_ARRAY; the
+ * elements' kind must match it. fota_store_pg_param_array binds it (no
+ * element may be added after); the caller frees it once the statement has
+ * run. */
+struct pg_array_param {
+    char *buf;
+    size_t len, cap;
+    Oid type;
+    int n;
+};
+
+void fota_store_pg_array_init(struct pg_array_param *a, Oid type);
+void fota_store_pg_array_int(struct pg_array_param *a, int64_t v);
+/* At most n bytes of s (up to its NUL). */
+void fota_store_pg_array_text(struct pg_array_param *a, const char *s, size_t n);
+void fota_store_pg_array_double(struct pg_array_param *a, double v);
+void fota_store_pg_array_null(struct pg_array_param *a);
+void fota_store_pg_param_array(struct pg_params *p, struct pg_array_param *a);
+void fota_store_pg_array_free(struct pg_array_param *a);
+
+#define PG_ARRAY_STR(a, field) fota_store_pg_array_text((a), (field), sizeof(field))
 
 /* Runs statement id (sql; prepared on this connection at first use with
  * p's types) with p's values (p NULL: none); id < 0 runs sql unprepared
@@ -229,7 +260,8 @@ int fota_store_pg_activity_reports(struct pg_conn *c, int64_t product_id, int64_
  * the release and product deletes; store_pg_census.c, store_pg_overview.c,
  * store_pg_devpage.c, store_pg_tags.c: the census, a product's activity, the
  * device pages and tags; store_pg_command.c: commands; store_pg_prune.c:
- * retention; store_pg_todo.c: the ones not written yet). */
+ * retention; store_pg_arduino.c: the Arduino-core rows; store_pg_todo.c:
+ * the ones not written yet). */
 int fota_store_pg_product_create(struct fota_store *s, struct fota_product *p);
 int fota_store_pg_product_get(struct fota_store *s, int64_t id, struct fota_product *out);
 int fota_store_pg_product_find(struct fota_store *s, const char *name, struct fota_product *out);
