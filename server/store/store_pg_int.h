@@ -48,6 +48,10 @@ enum pg_stmt_id {
     PQ_A_FIND_MAC, PQ_A_FIND_BSSID, PQ_A_FIND_NAME, PQ_A_DEV_GET, PQ_A_DEV_LIST, PQ_A_REPORT,
     PQ_A_REPORT_ACTIVE, PQ_A_TRACK, PQ_A_MQTT, PQ_A_SERVED_LEDGER, PQ_A_SERVED_COUNT,
     PQ_A_SERVED_MINUTE, PQ_A_SERVED_DEVICE,
+    /* store_pg_rollout.c */
+    PQ_RO_STAGES, PQ_RO_CREATE, PQ_RO_CREATE_STAGES, PQ_RO_SAVE_MEMBERS, PQ_RO_SAVE_ROLLOUTS,
+    PQ_RO_SAVE_STAGES, PQ_RO_GET, PQ_RO_LIST, PQ_RO_MEMBERS, PQ_RO_SAMPLE_ADD, PQ_RO_THIN,
+    PQ_RO_SAMPLES,
     PQ_COUNT_
 };
 
@@ -260,8 +264,8 @@ int fota_store_pg_activity_reports(struct pg_conn *c, int64_t product_id, int64_
  * the release and product deletes; store_pg_census.c, store_pg_overview.c,
  * store_pg_devpage.c, store_pg_tags.c: the census, a product's activity, the
  * device pages and tags; store_pg_command.c: commands; store_pg_prune.c:
- * retention; store_pg_arduino.c: the Arduino-core rows; store_pg_todo.c:
- * the ones not written yet). */
+ * retention; store_pg_arduino.c: the Arduino-core rows; store_pg_rollout.c:
+ * rollouts). */
 int fota_store_pg_product_create(struct fota_store *s, struct fota_product *p);
 int fota_store_pg_product_get(struct fota_store *s, int64_t id, struct fota_product *out);
 int fota_store_pg_product_find(struct fota_store *s, const char *name, struct fota_product *out);

@@ -144,20 +144,6 @@ static void pg_drop(const struct store_fixture *fx)
     assert_int_equal(pg_admin_sql(sql), 0);
 }
 
-/* The cases whose operations the PostgreSQL store has. */
-static const char *const pg_tables[] = {
-    "catalog/test_products", "catalog/test_roms", "catalog/test_blob_refs",
-    "catalog/test_set_current_race", "delete/test_catalog_delete",
-    "fleet", "batch", "retention", "delete", "durable", "arduino",
-    "exec/test_lane_order", "exec/test_unordered_concurrent", "exec/test_continuation_threads",
-    "exec/test_bound", "exec/test_drain_on_stop", "exec/test_free_joins",
-    "exec/test_ops_on_threads",
-    "overview", "tags",
-    "devpage",
-    /* census: the cases that need no rollout op */
-    "census/test_device_census", "census/test_device_census_empty", NULL
-};
-
 const struct store_backend store_backend_postgresql = {
     .name = "postgresql",
     .suite_begin = pg_begin,
@@ -165,7 +151,6 @@ const struct store_backend store_backend_postgresql = {
     .create = pg_create,
     .open = pg_open,
     .drop = pg_drop,
-    .tables = pg_tables,
 };
 
 /* Every backend the conformance suite runs on. */

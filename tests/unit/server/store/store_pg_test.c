@@ -291,8 +291,7 @@ static void test_sqlstate_mapping(void **state)
     assert_int_equal(store_log_errors, 0);
 }
 
-/* Every op of the table is there (those not written yet answer
- * FOTA_ENOTSUP, store_pg_todo.c), and close is too. */
+/* Every op of the table is there, and close is too. */
 static void test_every_op_present(void **state)
 {
     struct fota_store *s = store_of(state);
