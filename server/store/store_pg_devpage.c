@@ -5,10 +5,12 @@
  * own: a page is a range of the index of its order (migration 8), walked
  * from the cursor's position. Every value is a bound parameter; no text of
  * the caller becomes SQL. SQLite's LIKE ignores ASCII case and PostgreSQL's
- * does not: the search is ILIKE, which with the columns' "C" collation
- * folds ASCII only, as SQLite does. An op of several statements (the
- * product's kind, the tags' counts, the page, the total) reads one snapshot
- * (REPEATABLE READ, READ ONLY), as SQLite's lock gives. */
+ * does not: the search compares lower(column), which with the columns' "C"
+ * collation folds ASCII only, as SQLite does, with a pattern folded here
+ * (ILIKE would fold the pattern again for every row: twice the time). An
+ * op of several statements (the product's kind, the tags' counts, the
+ * page, the total) reads one snapshot (REPEATABLE READ, READ ONLY), as
+ * SQLite's lock gives. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +83,7 @@ static const char *sort_col(int sort)
 }
 
 /* What a search q asks for: its LIKE patterns (the characters LIKE treats
- * specially escaped with '\'). */
+ * specially escaped with '\'), ASCII letters in lower case. */
 struct search {
     char name[PATTERN_CAP];            /* %q% */
     char hex[PATTERN_CAP];             /* %digits% when q is a MAC fragment, else "" */
@@ -103,7 +105,7 @@ static void search_of(const char *q, struct search *s)
     for (const char *p = q; *p && n + 3 < sizeof s->name; p++) {
         if (*p == '%' || *p == '_' || *p == '\\')
             s->name[n++] = '\\';
-        s->name[n++] = *p;
+        s->name[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
     }
     s->name[n++] = '%';
     /* A MAC fragment: hex digits, single separators between them. */
@@ -246,11 +248,11 @@ static void where_sel(struct sql_build *b, const struct fota_device_sel *sel,
     }
     if (sel->q) {
         int hex = 0;
-        put(b, " AND (d.name ILIKE ");
+        put(b, " AND (lower(d.name) LIKE ");
         param(b, sr->name, sizeof sr->name, 0);
         put(b, " ESCAPE '\\'");
         if (sr->hex[0]) {
-            put(b, " OR REPLACE(d.bssid, ':', '') ILIKE ");
+            put(b, " OR lower(REPLACE(d.bssid, ':', '')) LIKE ");
             hex = param(b, sr->hex, sizeof sr->hex, 0);
         }
         if ((sr->hex[0] || sr->dec[0]) && k->kind != KIND_NONOS) {
@@ -263,9 +265,9 @@ static void where_sel(struct sql_build *b, const struct fota_device_sel *sel,
             }
             put(b, "(0 = 1");
             if (sr->hex[0]) {
-                put(b, " OR REPLACE(ad.sta_mac, ':', '') ILIKE ");
+                put(b, " OR lower(REPLACE(ad.sta_mac, ':', '')) LIKE ");
                 put_ref(b, hex);
-                put(b, " OR (ad.chip_id >= 0 AND to_hex(ad.chip_id) ILIKE ");
+                put(b, " OR (ad.chip_id >= 0 AND to_hex(ad.chip_id) LIKE ");
                 put_ref(b, hex);
                 put(b, ")");
             }
