@@ -615,6 +615,8 @@ static int served_tx(struct pg_conn *c, struct pg_array_param *col, int devices)
         rc = fota_store_pg_exec(c, PQ_A_SERVED_MINUTE, SERVED_MINUTE_SQL, &p,
                                 "arduino_device_served", NULL);
     }
+    if (rc == 0)
+        rc = fota_store_pg_minutes_prune(c);
     if (rc == 0 && devices) {
         memset(&p, 0, sizeof p);
         fota_store_pg_param_array(&p, &col[W_DEV]);

@@ -313,9 +313,7 @@ int fota_store_pg_key_delete_for_device(struct fota_store *s, int64_t device_id,
 
 /* ---- activity per minute (store_sqlite_overview.c's writes) ------------- */
 
-/* Once a minute per store, the minutes past FOTA_ACTIVITY_KEEP_S go (an
- * index on minute: the cost is the rows removed). */
-static int minutes_prune(struct pg_conn *c)
+int fota_store_pg_minutes_prune(struct pg_conn *c)
 {
     int64_t now_min = fota_clock_wall_s() / 60;
     struct pg_params a = { 0 };
@@ -347,7 +345,7 @@ int fota_store_pg_activity_reports(struct pg_conn *c, int64_t product_id, int64_
                             " upgraded = product_minutes.upgraded + excluded.upgraded,"
                             " failed = product_minutes.failed + excluded.failed",
                             &a, "activity", NULL);
-    return rc ? rc : minutes_prune(c);
+    return rc ? rc : fota_store_pg_minutes_prune(c);
 }
 
 static int activity_download(struct pg_conn *c, int64_t file_id, int64_t bytes,
@@ -369,7 +367,7 @@ static int activity_download(struct pg_conn *c, int64_t file_id, int64_t bytes,
                             " downloads = product_minutes.downloads + excluded.downloads,"
                             " bytes = product_minutes.bytes + excluded.bytes",
                             &a, "activity", NULL);
-    return rc ? rc : minutes_prune(c);
+    return rc ? rc : fota_store_pg_minutes_prune(c);
 }
 
 /* ---- messages ---------------------------------------------------------- */

@@ -259,6 +259,10 @@ int fota_store_pg_ledger_file(struct pg_conn *c, int64_t file_id, int64_t bytes,
  * the open transaction; minutes past FOTA_ACTIVITY_KEEP_S go once a minute. */
 int fota_store_pg_activity_reports(struct pg_conn *c, int64_t product_id, int64_t when,
                                    int64_t upgraded, int64_t failed);
+/* Once a minute per store, inside the open transaction, the minutes of
+ * product_minutes past FOTA_ACTIVITY_KEEP_S go (an index on minute: the
+ * cost is the rows removed); called by the writers of product_minutes. */
+int fota_store_pg_minutes_prune(struct pg_conn *c);
 
 /* Operations (store_pg_catalog.c: products and releases; store_pg_delete.c:
  * the release and product deletes; store_pg_census.c, store_pg_overview.c,
