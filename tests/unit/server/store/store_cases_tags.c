@@ -1,10 +1,12 @@
 /* store_cases_tags.c - conformance cases of devices' tags and of a queued
  * command's end: tags added, removed and set on one device or many at once
- * (all or nothing), their limits, the tags of a product with their counts,
- * a deleted device's tags gone, a reopen keeping them, no generation move;
+ * (all or nothing), their limits (also with two handles adding at once),
+ * the tags of a product with their counts, a deleted device's tags gone, a
+ * reopen keeping them, no generation move;
  * command_cancel of a queued command (and its refusals) and
  * command_create_replacing (the queued commands of the same action, and
  * only they, cancelled in the same transaction). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +168,66 @@ static void test_tag_list_and_delete(void **state)
     free(rows);
 }
 
+/* Two store handles on one database (two fotad, or two threads of one on
+ * PostgreSQL) adding two tags each at once to a device that has room for
+ * two: one edit is whole, the other refused whole, each time. */
+struct tagger {
+    struct fota_store *s;
+    int64_t dev;
+    const char *tags[2];
+    pthread_barrier_t *go;
+    int rc;
+};
+
+static void *tag_run(void *arg)
+{
+    struct tagger *w = arg;
+
+    pthread_barrier_wait(w->go);
+    w->rc = w->s->ops->device_tags_edit(w->s, &w->dev, 1, FOTA_TAGS_ADD, w->tags, 2);
+    return NULL;
+}
+
+static void test_tags_limit_race(void **state)
+{
+    struct store_fixture *fx = store_fx(state);
+    struct fota_store *s = fx->s, *s2 = NULL;
+    int64_t dev = mk_device(s, mk_product(s, "p"), "a", 0);
+    char base[FOTA_TAGS_PER_DEVICE - 2][8];
+    const char *ptr[FOTA_TAGS_PER_DEVICE - 2];
+    pthread_barrier_t go;
+    pthread_t t[2];
+
+    for (int i = 0; i < FOTA_TAGS_PER_DEVICE - 2; i++) {
+        snprintf(base[i], sizeof base[i], "b%02d", i);
+        ptr[i] = base[i];
+    }
+    assert_int_equal(fx->backend->open(fx, &s2), 0);
+    for (int round = 0; round < 20; round++) {
+        struct tagger w[2] = {
+            { .s = s, .dev = dev, .tags = { "x1", "x2" }, .go = &go },
+            { .s = s2, .dev = dev, .tags = { "y1", "y2" }, .go = &go },
+        };
+        char(*have)[FOTA_TAG_MAX] = NULL;
+        size_t n = 0;
+        assert_int_equal(s->ops->device_tags_edit(s, &dev, 1, FOTA_TAGS_SET, ptr,
+                                                  FOTA_TAGS_PER_DEVICE - 2), 0);
+        assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&t[i], NULL, tag_run, &w[i]), 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&go);
+        assert_true((w[0].rc == 0 && w[1].rc == FOTA_ERANGE) ||
+                    (w[0].rc == FOTA_ERANGE && w[1].rc == 0));
+        assert_int_equal(s->ops->device_tags(s, dev, &have, &n), 0);
+        free(have);
+        assert_int_equal(n, FOTA_TAGS_PER_DEVICE);
+    }
+    fota_store_close(s2);
+    assert_int_equal(store_log_errors, 0);
+}
+
 /* ---- commands */
 
 static int64_t cmd(struct fota_store *s, int64_t dev, const char *action, int state)
@@ -313,6 +375,7 @@ const struct CMUnitTest store_cases_tags[] = {
     cmocka_unit_test(test_tags_edit),
     cmocka_unit_test(test_tags_refused),
     cmocka_unit_test(test_tag_list_and_delete),
+    cmocka_unit_test(test_tags_limit_race),
     cmocka_unit_test(test_command_cancel),
     cmocka_unit_test(test_command_create_replacing),
 };
