@@ -37,6 +37,27 @@ struct fota_store_ratelimit {
  * back since the previous one; 0 (and one more counted) otherwise. */
 int fota_store_ratelimit_pass(struct fota_store_ratelimit *rl, unsigned *suppressed);
 
+/* device_page's search q as LIKE patterns, the characters LIKE treats
+ * specially escaped with '\' (store.h device_page). */
+#define FOTA_STORE_PATTERN_CAP (2 * FOTA_NAME_MAX + 4)
+struct fota_store_search {
+    char name[FOTA_STORE_PATTERN_CAP]; /* %q% */
+    char hex[FOTA_STORE_PATTERN_CAP];  /* %hex digits% (lower case) of a MAC fragment, else "" */
+    char dec[FOTA_STORE_PATTERN_CAP];  /* %q% when q is decimal digits, else "" */
+};
+/* Checks qy (its sort, its numbers of tags and versions: FOTA_EINVAL) and
+ * fills *sr from qy->sel.q (all "" without one); fold set puts the name
+ * pattern's ASCII letters in lower case, for a store whose LIKE compares
+ * case (PostgreSQL's; SQLite's LIKE ignores ASCII case). */
+int fota_store_page_search(const struct fota_device_query *qy, int fold,
+                           struct fota_store_search *sr);
+/* The column of the devices row d an order sorts by ("d.name", ...); NULL
+ * for FOTA_DEVICE_SORT_ID and an unknown order. */
+const char *fota_store_sort_col(int sort);
+/* Sorts tags[0..n) by count[] (the number of devices that carry each),
+ * the rarest first, count[] with them. */
+void fota_store_tags_rarest_first(int64_t *count, const char **tags, size_t n);
+
 /* A device's presence, the SQL form of the one rule (store.h device_page;
  * fota_arduino_online in store_arduino.h): 1 online, 0 not, for the row of
  * devices d with its product's arduino_products row ap and its

@@ -6,9 +6,10 @@
  * from the cursor's position. Every value is a bound parameter; no text of
  * the caller becomes SQL. SQLite's LIKE ignores ASCII case and PostgreSQL's
  * does not: the search compares lower(column), which with the columns' "C"
- * collation folds ASCII only, as SQLite does, with a pattern folded here
- * (ILIKE would fold the pattern again for every row: twice the time). An
- * op of several statements (the product's kind, the tags' counts, the
+ * collation folds ASCII only, as SQLite does, with a pattern folded once
+ * (fota_store_page_search; ILIKE would fold the pattern again for every
+ * row: twice the time). The search's patterns, the orders' columns and the
+ * tags' order are store_devpage.c's. An op of several statements (the product's kind, the tags' counts, the
  * page, the total) reads one snapshot (REPEATABLE READ, READ ONLY), as
  * SQLite's lock gives. */
 #include <stdio.h>
@@ -18,7 +19,6 @@
 #include "xmalloc.h"
 
 #define SQL_CAP     4096
-#define PATTERN_CAP (2 * FOTA_NAME_MAX + 4)
 
 /* A statement being written: its text and its parameters in order ($1 is
  * always the current time, used by the presence rule). */
@@ -71,65 +71,6 @@ static void builder_init(struct sql_build *b, int64_t now)
     fota_store_pg_param_int(&b->p, now);
 }
 
-static const char *sort_col(int sort)
-{
-    switch (sort) {
-    case FOTA_DEVICE_SORT_NAME: return "d.name";
-    case FOTA_DEVICE_SORT_VERSION: return "d.rom_version";
-    case FOTA_DEVICE_SORT_LAST_ACTIVE: return "d.last_active";
-    case FOTA_DEVICE_SORT_CREATED: return "d.created";
-    default: return NULL;
-    }
-}
-
-/* What a search q asks for: its LIKE patterns (the characters LIKE treats
- * specially escaped with '\'), ASCII letters in lower case. */
-struct search {
-    char name[PATTERN_CAP];            /* %q% */
-    char hex[PATTERN_CAP];             /* %digits% when q is a MAC fragment, else "" */
-    char dec[PATTERN_CAP];             /* %q% when q is decimal digits, else "" */
-};
-
-static int is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static void search_of(const char *q, struct search *s)
-{
-    size_t n = 0, h = 0, digits = 0;
-    int hexish = is_hex(q[0]), decimal = 1;
-
-    memset(s, 0, sizeof *s);
-    s->name[n++] = '%';
-    for (const char *p = q; *p && n + 3 < sizeof s->name; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            s->name[n++] = '\\';
-        s->name[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-    }
-    s->name[n++] = '%';
-    /* A MAC fragment: hex digits, single separators between them. */
-    s->hex[h++] = '%';
-    for (const char *p = q; *p; p++) {
-        if (*p >= '0' && *p <= '9') {
-            digits++;
-        } else {
-            decimal = 0;
-        }
-        if (is_hex(*p)) {
-            if (h + 2 < sizeof s->hex)
-                s->hex[h++] = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
-        } else if (!((*p == ':' || *p == '-' || *p == '.') && is_hex(p[1]) && p > q)) {
-            hexish = 0;
-        }
-    }
-    s->hex[h++] = '%';
-    if (!hexish)
-        s->hex[0] = '\0';
-    if (decimal && digits > 0)
-        snprintf(s->dec, sizeof s->dec, "%%%s%%", q);
-}
-
 /* What kind of product a selection is in, which decides how presence is
  * read: KIND_ANY (every product: the rule's SQL with the arduino rows
  * joined to each device), KIND_NONOS (the channel's column), KIND_ARDUINO
@@ -179,15 +120,8 @@ static int tags_rarest_first(struct pg_conn *c, const struct fota_device_sel *se
         rc = FOTA_EIO;
     }
     free(b);
-    for (size_t i = 1; rc == 0 && i < k->ntags; i++)   /* insertion sort: at most 16 */
-        for (size_t j = i; j > 0 && count[j] < count[j - 1]; j--) {
-            int64_t t = count[j];
-            const char *tag = k->tags[j];
-            count[j] = count[j - 1];
-            k->tags[j] = k->tags[j - 1];
-            count[j - 1] = t;
-            k->tags[j - 1] = tag;
-        }
+    if (rc == 0)
+        fota_store_tags_rarest_first(count, k->tags, k->ntags);
     return rc;
 }
 
@@ -233,7 +167,7 @@ static void arduino_rows(struct sql_build *b, int pid, int not)
 /* The WHERE conditions of sel (without the cursor); *joins set when they
  * read the arduino rows joined to each device (FOTA_SQL_ONLINE_JOINS). */
 static void where_sel(struct sql_build *b, const struct fota_device_sel *sel,
-                      const struct search *sr, const struct kind *k, int *joins)
+                      const struct fota_store_search *sr, const struct kind *k, int *joins)
 {
     int pid = 0;
 
@@ -337,7 +271,7 @@ static PGresult *run(struct pg_conn *c, const struct sql_build *b, const char *w
 }
 
 static int count_rows(struct pg_conn *c, const struct fota_device_sel *sel,
-                      const struct search *sr, const struct kind *k, int64_t now,
+                      const struct fota_store_search *sr, const struct kind *k, int64_t now,
                       int64_t *total)
 {
     struct sql_build *b = fota_xcalloc(1, sizeof *b), *w = fota_xcalloc(1, sizeof *w);
@@ -421,7 +355,7 @@ static void read_device(const PGresult *r, int row, void *out)
 
 /* The page of qy into *out, *n (and *total when non-NULL). */
 static int page(struct pg_conn *c, const struct fota_device_query *qy, int64_t now,
-                const struct search *sr, struct sql_build *b, struct fota_device **out,
+                const struct fota_store_search *sr, struct sql_build *b, struct fota_device **out,
                 size_t *n, int64_t *total)
 {
     const struct fota_device_sel *sel = &qy->sel;
@@ -439,7 +373,7 @@ static int page(struct pg_conn *c, const struct fota_device_query *qy, int64_t n
            " d.rom_version, d.running_slot, d.last_active, " FOTA_SQL_ONLINE("$1") ","
            " d.created, d.key_generation FROM devices d" FOTA_SQL_ONLINE_JOINS);
     where_sel(b, sel, sr, &k, &joins);
-    append_order(b, qy, sort_col(qy->sort));
+    append_order(b, qy, fota_store_sort_col(qy->sort));
     if (!(r = run(c, b, "device_page", &rc)))
         return rc;
     *n = (size_t)PQntuples(r);
@@ -461,17 +395,13 @@ int fota_store_pg_device_page(struct fota_store *s, const struct fota_device_que
     const struct fota_device_sel *sel = &qy->sel;
     struct sql_build *b;
     struct pg_conn *c;
-    struct search sr;
+    struct fota_store_search sr;
     int rc, snapshot;
 
     *out = NULL;
     *n = 0;
-    if ((qy->sort != FOTA_DEVICE_SORT_ID && !sort_col(qy->sort)) ||
-        sel->ntags > FOTA_SELECT_MAX || sel->nversions > FOTA_SELECT_MAX)
-        return FOTA_EINVAL;
-    memset(&sr, 0, sizeof sr);
-    if (sel->q)
-        search_of(sel->q, &sr);
+    if ((rc = fota_store_page_search(qy, 1, &sr)) != 0)
+        return rc;
     if ((rc = fota_store_pg_enter(s, "device_page", &c)) != 0)
         return rc;
     /* More than the page's one statement: one snapshot for all of them. */

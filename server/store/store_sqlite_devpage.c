@@ -4,7 +4,8 @@
  * own: a page is then a range of the index of its order (migration 8),
  * walked from the cursor's position, and filters that no index serves cost
  * only the rows the walk passes. Every value is a bound parameter; no text
- * of the caller becomes SQL. */
+ * of the caller becomes SQL. The search's patterns, the orders' columns and
+ * the tags' order are store_devpage.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,6 @@
 
 #define SQL_CAP   4096
 #define BINDS_MAX 64
-#define PATTERN_CAP (2 * FOTA_NAME_MAX + 4)
 
 /* A statement being written: its text and its parameters in order (?1 is
  * always the current time, used by the presence rule). */
@@ -57,65 +57,6 @@ static void param(struct sql_build *b, const char *text, int64_t num)
     put(b, ph);
 }
 
-static const char *sort_col(int sort)
-{
-    switch (sort) {
-    case FOTA_DEVICE_SORT_NAME: return "d.name";
-    case FOTA_DEVICE_SORT_VERSION: return "d.rom_version";
-    case FOTA_DEVICE_SORT_LAST_ACTIVE: return "d.last_active";
-    case FOTA_DEVICE_SORT_CREATED: return "d.created";
-    default: return NULL;
-    }
-}
-
-/* What a search q asks for: its LIKE patterns (the characters LIKE treats
- * specially escaped with '\'). */
-struct search {
-    char name[PATTERN_CAP];            /* %q% */
-    char hex[PATTERN_CAP];             /* %digits% when q is a MAC fragment, else "" */
-    char dec[PATTERN_CAP];             /* %q% when q is decimal digits, else "" */
-};
-
-static int is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static void search_of(const char *q, struct search *s)
-{
-    size_t n = 0, h = 0, digits = 0;
-    int hexish = is_hex(q[0]), decimal = 1;
-
-    memset(s, 0, sizeof *s);
-    s->name[n++] = '%';
-    for (const char *p = q; *p && n + 3 < sizeof s->name; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            s->name[n++] = '\\';
-        s->name[n++] = *p;
-    }
-    s->name[n++] = '%';
-    /* A MAC fragment: hex digits, single separators between them. */
-    s->hex[h++] = '%';
-    for (const char *p = q; *p; p++) {
-        if (*p >= '0' && *p <= '9') {
-            digits++;
-        } else {
-            decimal = 0;
-        }
-        if (is_hex(*p)) {
-            if (h + 2 < sizeof s->hex)
-                s->hex[h++] = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
-        } else if (!((*p == ':' || *p == '-' || *p == '.') && is_hex(p[1]) && p > q)) {
-            hexish = 0;
-        }
-    }
-    s->hex[h++] = '%';
-    if (!hexish)
-        s->hex[0] = '\0';
-    if (decimal && digits > 0)
-        snprintf(s->dec, sizeof s->dec, "%%%s%%", q);
-}
-
 /* What kind of product a selection is in, which decides how presence is
  * read: KIND_ANY (every product: the rule's SQL with the arduino rows
  * joined to each device), KIND_NONOS (the channel's column), KIND_ARDUINO
@@ -149,15 +90,8 @@ static int tags_rarest_first(struct sql_store *q, const struct fota_device_sel *
             sqlite3_bind_text(st, 1, sel->tags[i], -1, SQLITE_STATIC);
         rc = fota_store_sqlite_exec(q, st, "device_page", &count[i]);
     }
-    for (size_t i = 1; rc == 0 && i < k->ntags; i++)   /* insertion sort: at most 16 */
-        for (size_t j = i; j > 0 && count[j] < count[j - 1]; j--) {
-            int64_t c = count[j];
-            const char *t = k->tags[j];
-            count[j] = count[j - 1];
-            k->tags[j] = k->tags[j - 1];
-            count[j - 1] = c;
-            k->tags[j - 1] = t;
-        }
+    if (rc == 0)
+        fota_store_tags_rarest_first(count, k->tags, k->ntags);
     return rc;
 }
 
@@ -209,7 +143,7 @@ static void arduino_rows(struct sql_build *b, const struct fota_device_sel *sel,
 /* The WHERE conditions of sel (without the cursor); *joins set when they
  * read the arduino rows joined to each device (FOTA_SQL_ONLINE_JOINS). */
 static void where_sel(struct sql_build *b, const struct fota_device_sel *sel,
-                      const struct search *sr, const struct kind *k, int *joins)
+                      const struct fota_store_search *sr, const struct kind *k, int *joins)
 {
     put(b, " WHERE 1 = 1");
     if (sel->product_id) {
@@ -321,7 +255,7 @@ static sqlite3_stmt *prepare(struct sql_store *q, const struct sql_build *b, int
 }
 
 static int count_rows(struct sql_store *q, const struct fota_device_sel *sel,
-                      const struct search *sr, const struct kind *k, int64_t now,
+                      const struct fota_store_search *sr, const struct kind *k, int64_t now,
                       int64_t *total)
 {
     struct sql_build *b = fota_xcalloc(1, sizeof *b), *w = fota_xcalloc(1, sizeof *w);
@@ -387,19 +321,15 @@ int fota_store_sqlite_device_page(struct fota_store *s, const struct fota_device
 {
     struct sql_store *q = Q(s);
     const struct fota_device_sel *sel = &qy->sel;
-    const char *col = sort_col(qy->sort);
-    struct search sr;
+    const char *col = fota_store_sort_col(qy->sort);
+    struct fota_store_search sr;
     struct kind k;
     int joins = 0, rc;
 
     *out = NULL;
     *n = 0;
-    if ((qy->sort != FOTA_DEVICE_SORT_ID && !col) || sel->ntags > FOTA_SELECT_MAX ||
-        sel->nversions > FOTA_SELECT_MAX)
-        return FOTA_EINVAL;
-    memset(&sr, 0, sizeof sr);
-    if (sel->q)
-        search_of(sel->q, &sr);
+    if ((rc = fota_store_page_search(qy, 0, &sr)) != 0)
+        return rc;
     struct sql_build *b = fota_xcalloc(1, sizeof *b);
     put(b, "SELECT d.id, d.product_id, d.name, d.bssid, d.activated, d.activated_at,"
            " d.rom_version, d.running_slot, d.last_active, " FOTA_SQL_ONLINE("?1") ","
