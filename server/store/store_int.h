@@ -58,6 +58,45 @@ const char *fota_store_sort_col(int sort);
  * the rarest first, count[] with them. */
 void fota_store_tags_rarest_first(int64_t *count, const char **tags, size_t n);
 
+/* Retention of a log table (store.h message_prune, transfer_prune): the
+ * walk every store shares (store_prune.c) over the statements of one table
+ * a store runs in the call's transaction. fota_prune_pos.phase is one of: */
+enum { FOTA_PRUNE_START, FOTA_PRUNE_PREFIX, FOTA_PRUNE_DEVICES, FOTA_PRUNE_DONE };
+#define FOTA_PRUNE_SCAN 20000         /* index entries the per-device pass reads per call */
+/* One device's rows counted in a slice of the (device_id, id) index. */
+struct fota_prune_run {
+    int64_t device_id, count;
+};
+/* A store's statements; ctx is its connection and table; each returns 0 or
+ * FOTA_E*. */
+struct fota_prune_ops {
+    /* The number of rows in the table. */
+    int (*count)(void *ctx, int64_t *total);
+    /* *m: how many of the oldest rows, at most budget, are older than
+     * older_than (they stop at the first one that is not). */
+    int (*age_walk)(void *ctx, int64_t older_than, int64_t budget, int64_t *m);
+    /* Deletes the m oldest rows; *last the largest id deleted. */
+    int (*cut_oldest)(void *ctx, int64_t m, int64_t *last);
+    /* Reads up to FOTA_PRUNE_SCAN entries of the messages' (device_id, id)
+     * index after pos into runs of one device each (*out, *n; free()d by
+     * the caller). The last run may be cut by the slice's end: it goes back
+     * into pos (device, last id read, count so far) instead of the array.
+     * *end: the index ended within the slice. */
+    int (*scan_slice)(void *ctx, struct fota_prune_pos *pos, struct fota_prune_run **out,
+                      size_t *n, int *end);
+    /* Deletes device dev's n oldest messages; *last as for cut_oldest. */
+    int (*cut_device)(void *ctx, int64_t dev, int64_t n, int64_t *last);
+};
+/* *budget: the rows one call of r deletes at most; FOTA_EINVAL for a
+ * negative limit. */
+int fota_store_prune_budget(const struct fota_retention *r, int64_t *budget);
+/* One call's work inside the store's transaction: moves r->pos and adds
+ * the rows deleted to *deleted, the largest id deleted (when larger) to
+ * *last. per_device: the table is messages (keep_per_device applies). On
+ * failure the caller rolls back and puts r->pos back. */
+int fota_store_prune_call(const struct fota_prune_ops *ops, void *ctx, struct fota_retention *r,
+                          int per_device, int64_t budget, int64_t *deleted, int64_t *last);
+
 /* A device's presence, the SQL form of the one rule (store.h device_page;
  * fota_arduino_online in store_arduino.h): 1 online, 0 not, for the row of
  * devices d with its product's arduino_products row ap and its

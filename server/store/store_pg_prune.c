@@ -1,22 +1,14 @@
 /* store_pg_prune.c - retention of the two log tables (messages, transfers)
- * in the PostgreSQL store: store_sqlite_prune.c's round of bounded calls,
- * each one transaction (synchronous_commit off) that deletes at most
- * max_batch rows and reads a bounded part of the table.
+ * in the PostgreSQL store: the statements of store_prune.c's walk (struct
+ * fota_prune_ops), each call one transaction (synchronous_commit off) that
+ * deletes at most max_batch rows and reads a bounded part of the table.
  *
- * The same walk as SQLite's: age and the total count cut a prefix in id
- * order (the count taken once a round), and the per-device cap reads the
- * (device_id, id) index in slices of SCAN entries from where the previous
- * call stopped; here the slice is grouped per device in the database, so a
- * slice costs one row per device on the wire, not one per message.
- * Identities never hand out an id twice, so no id floor is kept. */
+ * The per-device slice is grouped per device in the database, so a slice
+ * costs one row per device on the wire, not one per message. Identities
+ * never hand out an id twice, so no id floor is kept. */
 #include <stdlib.h>
 #include "store_pg_int.h"
 #include "xmalloc.h"
-
-/* Index entries the per-device pass reads per call. */
-#define SCAN 20000
-
-enum { PH_START, PH_PREFIX, PH_DEVICES, PH_DONE };
 
 /* The SQL of one table. */
 struct prune_table {
@@ -56,11 +48,25 @@ static int run2(struct pg_conn *c, int id, const char *sql, int n, int64_t v1, i
     return fota_store_pg_exec(c, id, sql, &a, "prune", first);
 }
 
+/* What the statements of one call run on (struct fota_prune_ops's ctx). */
+struct prune_ctx {
+    struct pg_conn *c;
+    const struct prune_table *t;
+};
+
+static int count_rows(void *ctx, int64_t *total)
+{
+    struct prune_ctx *x = ctx;
+
+    return fota_store_pg_exec(x->c, x->t->pq_count, x->t->count, NULL, "prune", total);
+}
+
 /* How many of the oldest rows (at most budget) were created before
  * older_than, counted from the oldest up to the first younger row. */
-static int age_walk(struct pg_conn *c, const struct prune_table *t, int64_t older_than,
-                    int64_t budget, int64_t *n)
+static int age_walk(void *ctx, int64_t older_than, int64_t budget, int64_t *n)
 {
+    struct pg_conn *c = ((struct prune_ctx *)ctx)->c;
+    const struct prune_table *t = ((struct prune_ctx *)ctx)->t;
     struct pg_params a = { 0 };
     PGresult *r;
     int rc;
@@ -78,8 +84,10 @@ static int age_walk(struct pg_conn *c, const struct prune_table *t, int64_t olde
 
 /* Deletes the m oldest rows of the table (m > 0); *last gets the largest id
  * deleted. */
-static int cut_oldest(struct pg_conn *c, const struct prune_table *t, int64_t m, int64_t *last)
+static int cut_oldest(void *ctx, int64_t m, int64_t *last)
 {
+    struct pg_conn *c = ((struct prune_ctx *)ctx)->c;
+    const struct prune_table *t = ((struct prune_ctx *)ctx)->t;
     int rc = run2(c, t->pq_nth, t->nth, 1, m - 1, 0, last);
 
     if (rc)
@@ -87,44 +95,13 @@ static int cut_oldest(struct pg_conn *c, const struct prune_table *t, int64_t m,
     return run2(c, t->pq_cut, t->cut, 1, *last, 0, NULL);
 }
 
-/* Age and total count: the oldest rows outside either, at most budget.
- * The prefix is done when fewer than budget had to go. */
-static int prune_prefix(struct pg_conn *c, const struct prune_table *t, struct fota_retention *r,
-                        int64_t budget, int64_t *deleted, int64_t *last)
-{
-    struct fota_prune_pos *pos = &r->pos;
-    int64_t m = 0;
-    int rc = 0;
-
-    if (r->older_than > 0)
-        rc = age_walk(c, t, r->older_than, budget, &m);
-    if (rc == 0 && pos->excess > m)
-        m = pos->excess < budget ? pos->excess : budget;
-    if (rc == 0 && m > 0)
-        rc = cut_oldest(c, t, m, last);
-    if (rc)
-        return rc;
-    *deleted += m;
-    pos->excess = pos->excess > m ? pos->excess - m : 0;
-    if (m < budget)
-        pos->phase = PH_DEVICES;
-    return 0;
-}
-
-/* One device's count from the index slice. */
-struct dev_count {
-    int64_t device_id, count;
-};
-
-/* Reads up to SCAN entries of the (device_id, id) index after pos, counted
- * per device by the database, into runs of one device each. The last run
- * may be cut by the slice's end: it goes back into pos (device, last id
- * read, count so far) instead of the array. *end: the index ended within
- * the slice. */
-static int scan_slice(struct pg_conn *c, struct fota_prune_pos *pos, struct dev_count **out,
+/* struct fota_prune_ops scan_slice: the slice's entries counted per
+ * device by the database. */
+static int scan_slice(void *ctx, struct fota_prune_pos *pos, struct fota_prune_run **out,
                       size_t *n, int *end)
 {
-    struct dev_count cur = { pos->device_id, pos->count }, *runs;
+    struct pg_conn *c = ((struct prune_ctx *)ctx)->c;
+    struct fota_prune_run cur = { pos->device_id, pos->count }, *runs;
     struct pg_params a = { 0 };
     int64_t rows = 0, id = pos->id;
     size_t k = 0;
@@ -135,7 +112,7 @@ static int scan_slice(struct pg_conn *c, struct fota_prune_pos *pos, struct dev_
      * device's. The row value seeks the index. */
     fota_store_pg_param_int(&a, pos->device_id);
     fota_store_pg_param_int(&a, pos->id);
-    fota_store_pg_param_int(&a, SCAN);
+    fota_store_pg_param_int(&a, FOTA_PRUNE_SCAN);
     r = fota_store_pg_run(c, PQ_PRUNE_MSG_SCAN,
                           "SELECT device_id, COUNT(*), MAX(id) FROM"
                           " (SELECT device_id, id FROM messages WHERE (device_id, id) > ($1, $2)"
@@ -154,12 +131,12 @@ static int scan_slice(struct pg_conn *c, struct fota_prune_pos *pos, struct dev_
         if (dev != cur.device_id) {
             if (cur.count > 0)
                 runs[k++] = cur;
-            cur = (struct dev_count){ dev, 0 };
+            cur = (struct fota_prune_run){ dev, 0 };
         }
         cur.count += cnt;
     }
     PQclear(r);
-    *end = rows < SCAN;
+    *end = rows < FOTA_PRUNE_SCAN;
     if (*end && cur.count > 0) {   /* the last device is whole */
         runs[k++] = cur;
         cur.count = 0;
@@ -173,8 +150,9 @@ static int scan_slice(struct pg_conn *c, struct fota_prune_pos *pos, struct dev_
 }
 
 /* Deletes device dev's n oldest rows; *last as for cut_oldest. */
-static int cut_device(struct pg_conn *c, int64_t dev, int64_t n, int64_t *last)
+static int cut_device(void *ctx, int64_t dev, int64_t n, int64_t *last)
 {
+    struct pg_conn *c = ((struct prune_ctx *)ctx)->c;
     int rc = run2(c, PQ_PRUNE_MSG_DEV_LAST,
                   "SELECT id FROM messages WHERE device_id = $1 ORDER BY id LIMIT 1 OFFSET $2", 2,
                   dev, n - 1, last);
@@ -185,81 +163,16 @@ static int cut_device(struct pg_conn *c, int64_t dev, int64_t n, int64_t *last)
                 2, dev, *last, NULL);
 }
 
-/* The per-device cap of messages, one slice of the index: every device
- * counted whole in it that is over keep loses its oldest rows, within the
- * budget. A device cut short by the budget keeps the rows it still has to
- * lose in pos->excess, and the next call starts with them. */
-static int prune_devices(struct pg_conn *c, struct fota_retention *r, int64_t budget,
-                         int64_t *deleted, int64_t *last)
-{
-    struct fota_prune_pos *pos = &r->pos;
-    struct dev_count *runs = NULL;
-    int64_t keep = r->keep_per_device, n, cut = 0;
-    size_t nruns = 0;
-    int end = 0, rc;
-
-    if (pos->excess > 0) {   /* the rest of a device cut short */
-        n = pos->excess < budget - *deleted ? pos->excess : budget - *deleted;
-        rc = cut_device(c, pos->device_id, n, &cut);
-        if (rc)
-            return rc;
-        *deleted += n;
-        if (cut > *last)
-            *last = cut;
-        pos->excess -= n;
-        if (pos->excess > 0 || *deleted == budget)
-            return 0;
-    }
-    rc = scan_slice(c, pos, &runs, &nruns, &end);
-    for (size_t i = 0; rc == 0 && i < nruns; i++) {
-        int cut_short;
-
-        if (runs[i].count <= keep)
-            continue;
-        n = runs[i].count - keep;
-        cut_short = n > budget - *deleted;
-        if (cut_short) {   /* the rest of this device at the next call, then the scan after it */
-            *pos = (struct fota_prune_pos){ .phase = PH_DEVICES, .excess = n - (budget - *deleted),
-                                            .device_id = runs[i].device_id, .id = INT64_MAX };
-            n = budget - *deleted;
-            end = 0;
-        }
-        if (n > 0)
-            rc = cut_device(c, runs[i].device_id, n, &cut);
-        if (rc)
-            break;
-        *deleted += n;
-        if (cut > *last)
-            *last = cut;
-        if (cut_short)
-            break;
-    }
-    free(runs);
-    if (rc == 0 && end)
-        pos->phase = PH_DONE;
-    return rc;
-}
-
-/* A round's first call: the count over keep_rows, and where the per-device
- * pass starts. */
-static int round_start(struct pg_conn *c, const struct prune_table *t, struct fota_retention *r)
-{
-    int64_t total = 0;
-    int rc = 0;
-
-    r->pos = (struct fota_prune_pos){ .phase = PH_PREFIX, .id = INT64_MAX };
-    if (r->keep_rows > 0) {
-        rc = fota_store_pg_exec(c, t->pq_count, t->count, NULL, "prune", &total);
-        if (total > r->keep_rows)
-            r->pos.excess = total - r->keep_rows;
-    }
-    return rc;
-}
+static const struct fota_prune_ops prune_ops = {
+    .count = count_rows, .age_walk = age_walk, .cut_oldest = cut_oldest,
+    .scan_slice = scan_slice, .cut_device = cut_device,
+};
 
 /* One call's transaction; r->pos moves only when it commits. */
 static int prune_tx(struct pg_conn *c, const struct prune_table *t, struct fota_retention *r,
                     int per_device, int64_t budget, int64_t *n)
 {
+    struct prune_ctx ctx = { c, t };
     struct fota_prune_pos before = r->pos;
     int64_t last = 0;
     int rc;
@@ -267,14 +180,7 @@ static int prune_tx(struct pg_conn *c, const struct prune_table *t, struct fota_
     *n = 0;
     if ((rc = fota_store_pg_begin(c, 0)) != 0)
         return rc;
-    if (r->pos.phase == PH_START)
-        rc = round_start(c, t, r);
-    if (rc == 0 && r->pos.phase == PH_PREFIX)
-        rc = prune_prefix(c, t, r, budget, n, &last);
-    if (rc == 0 && r->pos.phase == PH_DEVICES && !(per_device && r->keep_per_device > 0))
-        r->pos.phase = PH_DONE;
-    if (rc == 0 && r->pos.phase == PH_DEVICES && *n < budget)
-        rc = prune_devices(c, r, budget, n, &last);
+    rc = fota_store_prune_call(&prune_ops, &ctx, r, per_device, budget, n, &last);
     rc = fota_store_pg_finish(c, rc);
     if (rc != 0)
         r->pos = before;
@@ -284,15 +190,15 @@ static int prune_tx(struct pg_conn *c, const struct prune_table *t, struct fota_
 static int prune(struct fota_store *s, const struct prune_table *t, struct fota_retention *r,
                  int per_device, size_t *deleted, int *more)
 {
-    int64_t budget = (int64_t)(r->max_batch ? r->max_batch : FOTA_PRUNE_BATCH), n = 0;
+    int64_t budget, n = 0;
     struct pg_conn *c;
     int rc;
 
     *deleted = 0;
     *more = 0;
-    if (r->older_than < 0 || r->keep_rows < 0 || r->keep_per_device < 0 || budget < 0)
-        return FOTA_EINVAL;
-    if (r->pos.phase == PH_DONE)
+    if ((rc = fota_store_prune_budget(r, &budget)) != 0)
+        return rc;
+    if (r->pos.phase == FOTA_PRUNE_DONE)
         return 0;
     if ((rc = fota_store_pg_enter(s, "prune", &c)) != 0)
         return rc;
@@ -302,7 +208,7 @@ static int prune(struct fota_store *s, const struct prune_table *t, struct fota_
         rc = prune_tx(c, t, r, per_device, budget, &n);
     if (rc == 0) {
         *deleted = (size_t)n;
-        *more = r->pos.phase != PH_DONE;
+        *more = r->pos.phase != FOTA_PRUNE_DONE;
     }
     return fota_store_pg_leave(c, rc);
 }
