@@ -7,7 +7,6 @@
  * two replacers of one device take turns, while a plain insert's foreign
  * key check, a KEY SHARE lock, does not wait). Commands are fleet traffic:
  * synchronous_commit off except for a cancel, no catalog generation. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
@@ -17,10 +16,6 @@
 
 #define COMMAND_COLS \
     "SELECT id, device_id, nonce, action, params, state, result, created, updated FROM commands"
-
-/* Array parameter types (pg_type.oid of int8[] and text[]). */
-#define PG_INT8_ARRAY ((Oid)1016)
-#define PG_TEXT_ARRAY ((Oid)1009)
 
 static void read_command(const PGresult *r, int row, void *out)
 {
@@ -44,76 +39,6 @@ static void param_json(struct pg_params *a, const char *text)
     fota_store_pg_param_text(a, text ? text : "", text ? strlen(text) : 0);
 }
 
-/* ---- array parameters (text form: {1,2,"a\"b"}) ------------------------- */
-
-struct pg_array {
-    char *buf;
-    size_t len, cap;
-    int closed;                       /* arr_end has run */
-};
-
-static void arr_put(struct pg_array *a, const char *s, size_t n)
-{
-    if (a->len + n + 2 > a->cap) {
-        a->cap = (a->len + n + 2) * 2;
-        a->buf = fota_xrealloc(a->buf, a->cap);
-    }
-    memcpy(a->buf + a->len, s, n);
-    a->len += n;
-    a->buf[a->len] = '\0';
-}
-
-static void arr_sep(struct pg_array *a)
-{
-    arr_put(a, a->len ? "," : "{", 1);
-}
-
-static void arr_int(struct pg_array *a, int64_t v)
-{
-    char num[24];
-    int k = snprintf(num, sizeof num, "%lld", (long long)v);
-
-    arr_sep(a);
-    arr_put(a, num, (size_t)k);
-}
-
-/* An element in double quotes, its quotes and backslashes escaped. */
-static void arr_text(struct pg_array *a, const char *s)
-{
-    arr_sep(a);
-    arr_put(a, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        size_t run = strcspn(p, "\"\\");
-        arr_put(a, p, run);
-        p += run;
-        if (!*p)
-            break;
-        arr_put(a, "\\", 1);
-        arr_put(a, p, 1);
-    }
-    arr_put(a, "\"", 1);
-}
-
-/* The array's text, closed ("{}" when empty; once: it may be bound again);
- * a->buf stays the caller's to free. */
-static const char *arr_end(struct pg_array *a)
-{
-    if (a->closed)
-        return a->buf;
-    if (!a->len)
-        arr_put(a, "{", 1);
-    arr_put(a, "}", 1);
-    a->closed = 1;
-    return a->buf;
-}
-
-/* A parameter of an array type, its value the array's text. */
-static void param_array(struct pg_params *p, Oid type, struct pg_array *a)
-{
-    fota_store_pg_param_null(p, type);
-    p->values[p->n - 1] = arr_end(a);
-}
-
 /* ---- creating commands ----------------------------------------------------- */
 
 /* Holds the rows of the n devices ids[0..n) (any order, repeats allowed)
@@ -122,17 +47,18 @@ static void param_array(struct pg_params *p, Oid type, struct pg_array *a)
 static int lock_devices(struct pg_conn *c, const int64_t *ids, size_t n, const char *what)
 {
     struct pg_params a = { 0 };
-    struct pg_array v = { 0 };
+    struct pg_array_param v;
     int rc;
 
+    fota_store_pg_array_init(&v, FOTA_PG_INT8_ARRAY);
     for (size_t i = 0; i < n; i++)
-        arr_int(&v, ids[i]);
-    param_array(&a, PG_INT8_ARRAY, &v);
+        fota_store_pg_array_int(&v, ids[i]);
+    fota_store_pg_param_array(&a, &v);
     rc = fota_store_pg_exec(c, PQ_CMD_LOCK_DEVICES,
                             "SELECT COUNT(*) FROM (SELECT id FROM devices WHERE id = ANY($1)"
                             " ORDER BY id FOR NO KEY UPDATE) AS l",
                             &a, what, NULL);
-    free(v.buf);
+    fota_store_pg_array_free(&v);
     return rc;
 }
 
@@ -310,10 +236,14 @@ static int create_many_tx(struct pg_conn *c, const struct fota_command *tmpl,
                           int64_t now, const char *params, const char *result)
 {
     int upgrade = strcmp(tmpl->action, "sys_upgrade") == 0;
-    struct pg_array vid = { 0 }, vdev = { 0 }, vnonce = { 0 };
+    struct pg_array_param vid, vdev, vnonce;
     struct pg_params a = { 0 };
     PGresult *r;
     int rc = fota_store_pg_begin(c, 0);
+
+    fota_store_pg_array_init(&vid, FOTA_PG_INT8_ARRAY);
+    fota_store_pg_array_init(&vdev, FOTA_PG_INT8_ARRAY);
+    fota_store_pg_array_init(&vnonce, FOTA_PG_INT8_ARRAY);
 
     if (rc == 0 && upgrade)
         rc = lock_devices(c, device_ids, n, "command_create_many");
@@ -331,14 +261,14 @@ static int create_many_tx(struct pg_conn *c, const struct fota_command *tmpl,
     }
     if (rc == 0) {
         for (size_t i = 0; i < n; i++) {
-            arr_int(&vid, ids[i]);
-            arr_int(&vdev, device_ids[i]);
-            arr_int(&vnonce, nonces[i]);
+            fota_store_pg_array_int(&vid, ids[i]);
+            fota_store_pg_array_int(&vdev, device_ids[i]);
+            fota_store_pg_array_int(&vnonce, nonces[i]);
         }
         memset(&a, 0, sizeof a);
-        param_array(&a, PG_INT8_ARRAY, &vid);
-        param_array(&a, PG_INT8_ARRAY, &vdev);
-        param_array(&a, PG_INT8_ARRAY, &vnonce);
+        fota_store_pg_param_array(&a, &vid);
+        fota_store_pg_param_array(&a, &vdev);
+        fota_store_pg_param_array(&a, &vnonce);
         fota_store_pg_param_text(&a, tmpl->action, sizeof tmpl->action);
         param_json(&a, params);
         fota_store_pg_param_int(&a, tmpl->state ? tmpl->state : FOTA_CMD_QUEUED);
@@ -356,8 +286,8 @@ static int create_many_tx(struct pg_conn *c, const struct fota_command *tmpl,
      * fota_store_json_encode writes {"cancelled": ..., "replaced_by": ID}. */
     if (rc == 0 && upgrade) {
         memset(&a, 0, sizeof a);
-        param_array(&a, PG_INT8_ARRAY, &vdev);
-        param_array(&a, PG_INT8_ARRAY, &vid);
+        fota_store_pg_param_array(&a, &vdev);
+        fota_store_pg_param_array(&a, &vid);
         fota_store_pg_param_int(&a, FOTA_CMD_CANCELLED);
         fota_store_pg_param_int(&a, FOTA_CMD_QUEUED);
         fota_store_pg_param_int(&a, now);
@@ -373,9 +303,9 @@ static int create_many_tx(struct pg_conn *c, const struct fota_command *tmpl,
                                 " WHERE c.id = r.id",
                                 &a, "command_create_many", NULL);
     }
-    free(vid.buf);
-    free(vdev.buf);
-    free(vnonce.buf);
+    fota_store_pg_array_free(&vid);
+    fota_store_pg_array_free(&vdev);
+    fota_store_pg_array_free(&vnonce);
     return fota_store_pg_finish(c, rc);
 }
 
@@ -442,16 +372,21 @@ static int update_rows(struct pg_conn *c, const struct fota_command_set *rows, s
 {
     int64_t now = fota_clock_wall_s(), nres = 0;
     struct set_row *v = fota_xreallocarray(NULL, n, sizeof *v);
-    struct pg_array vid = { 0 }, vstate = { 0 }, vupd = { 0 }, vres = { 0 }, texts = { 0 };
+    struct pg_array_param vid, vstate, vupd, vres, texts;
     const struct json_t *last = NULL;
     struct pg_params a = { 0 };
     size_t k = 0;
     int rc;
 
+    fota_store_pg_array_init(&vid, FOTA_PG_INT8_ARRAY);
+    fota_store_pg_array_init(&vstate, FOTA_PG_INT8_ARRAY);
+    fota_store_pg_array_init(&vupd, FOTA_PG_INT8_ARRAY);
+    fota_store_pg_array_init(&vres, FOTA_PG_INT8_ARRAY);
+    fota_store_pg_array_init(&texts, FOTA_PG_TEXT_ARRAY);
     for (size_t i = 0; i < n; i++) {
         if (rows[i].result && rows[i].result != last) {
             char *text = fota_store_json_encode(rows[i].result);
-            arr_text(&texts, text ? text : "");
+            fota_store_pg_array_text(&texts, text, text ? strlen(text) : 0);
             free(text);
             last = rows[i].result;
             nres++;
@@ -470,16 +405,16 @@ static int update_rows(struct pg_conn *c, const struct fota_command_set *rows, s
         }
     }
     for (size_t i = 0; i < k; i++) {
-        arr_int(&vid, v[i].id);
-        arr_int(&vstate, v[i].state);
-        arr_int(&vupd, v[i].updated);
-        arr_int(&vres, v[i].result);
+        fota_store_pg_array_int(&vid, v[i].id);
+        fota_store_pg_array_int(&vstate, v[i].state);
+        fota_store_pg_array_int(&vupd, v[i].updated);
+        fota_store_pg_array_int(&vres, v[i].result);
     }
-    param_array(&a, PG_INT8_ARRAY, &vid);
-    param_array(&a, PG_INT8_ARRAY, &vstate);
-    param_array(&a, PG_INT8_ARRAY, &vupd);
-    param_array(&a, PG_INT8_ARRAY, &vres);
-    param_array(&a, PG_TEXT_ARRAY, &texts);
+    fota_store_pg_param_array(&a, &vid);
+    fota_store_pg_param_array(&a, &vstate);
+    fota_store_pg_param_array(&a, &vupd);
+    fota_store_pg_param_array(&a, &vres);
+    fota_store_pg_param_array(&a, &texts);
     rc = FOTA_EAGAIN;
     for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++) {
         int64_t before = c->changes;
@@ -493,11 +428,11 @@ static int update_rows(struct pg_conn *c, const struct fota_command_set *rows, s
         *changed = c->changes - before;
     }
     free(v);
-    free(vid.buf);
-    free(vstate.buf);
-    free(vupd.buf);
-    free(vres.buf);
-    free(texts.buf);
+    fota_store_pg_array_free(&vid);
+    fota_store_pg_array_free(&vstate);
+    fota_store_pg_array_free(&vupd);
+    fota_store_pg_array_free(&vres);
+    fota_store_pg_array_free(&texts);
     return rc;
 }
 

@@ -7,7 +7,6 @@
  * after the writes, as SQLite's one writer allows) and two edits of many
  * devices cannot deadlock; a device deleted meanwhile is not found. Tags
  * are not cached, so no edit moves the generation. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "store_pg_int.h"
@@ -19,74 +18,51 @@ static int cmp_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The array literal of ids[0..n) ("{1,2}"), sorted and without repeats;
- * *distinct gets their number. The caller free()s it. */
-static char *id_array(const int64_t *ids, size_t n, size_t *distinct)
+/* The int8[] of ids[0..n) into *out, sorted and without repeats;
+ * *distinct gets their number. The caller frees it. */
+static void id_array(struct pg_array_param *out, const int64_t *ids, size_t n, size_t *distinct)
 {
     int64_t *v = fota_xmemdup(ids, n * sizeof *ids);
-    char *out = fota_xmalloc(n * 22 + 3);
-    size_t len = 0, k = 0;
+    size_t k = 0;
 
     qsort(v, n, sizeof *v, cmp_id);
-    out[len++] = '{';
+    fota_store_pg_array_init(out, FOTA_PG_INT8_ARRAY);
     for (size_t i = 0; i < n; i++) {
         if (i && v[i] == v[i - 1])
             continue;
-        len += (size_t)snprintf(out + len, 23, "%s%lld", k ? "," : "", (long long)v[i]);
+        fota_store_pg_array_int(out, v[i]);
         k++;
     }
-    out[len++] = '}';
-    out[len] = '\0';
     free(v);
     *distinct = k;
-    return out;
 }
 
-/* The array literal of tags[0..n), each quoted ("{\"a\",\"b\"}": a tag
- * named NULL stays text). The caller free()s it. */
-static char *tag_array(const char *const *tags, size_t n)
+/* The text[] of tags[0..n) into *out. The caller frees it. */
+static void tag_array(struct pg_array_param *out, const char *const *tags, size_t n)
 {
-    size_t cap = 3, len = 0;
-    char *out;
-
+    fota_store_pg_array_init(out, FOTA_PG_TEXT_ARRAY);
     for (size_t i = 0; i < n; i++)
-        cap += 2 * strnlen(tags[i], FOTA_TAG_MAX) + 3;
-    out = fota_xmalloc(cap);
-    out[len++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            out[len++] = ',';
-        out[len++] = '"';
-        for (const char *p = tags[i]; *p && p < tags[i] + FOTA_TAG_MAX; p++) {
-            if (*p == '"' || *p == '\\')
-                out[len++] = '\\';
-            out[len++] = *p;
-        }
-        out[len++] = '"';
-    }
-    out[len++] = '}';
-    out[len] = '\0';
-    return out;
+        fota_store_pg_array_text(out, tags[i], FOTA_TAG_MAX);
 }
 
 /* One statement of the edit with the ids ($1) and, when tags is non-NULL,
  * the tags ($2) or, when limit is non-zero, the limit ($2); first as for
  * fota_store_pg_exec. */
-static int edit_stmt(struct pg_conn *c, int id, const char *sql, const char *ids,
-                     const char *tags, int64_t limit, int64_t *first)
+static int edit_stmt(struct pg_conn *c, int id, const char *sql, struct pg_array_param *ids,
+                     struct pg_array_param *tags, int64_t limit, int64_t *first)
 {
     struct pg_params a = { 0 };
 
-    fota_store_pg_param_text(&a, ids, strlen(ids) + 1);
+    fota_store_pg_param_array(&a, ids);
     if (tags)
-        fota_store_pg_param_text(&a, tags, strlen(tags) + 1);
+        fota_store_pg_param_array(&a, tags);
     else if (limit)
         fota_store_pg_param_int(&a, limit);
     return fota_store_pg_exec(c, id, sql, &a, "device_tags_edit", first);
 }
 
-static int edit_tx(struct pg_conn *c, const char *ids, size_t nd, int mode, const char *tags,
-                   size_t nt)
+static int edit_tx(struct pg_conn *c, struct pg_array_param *ids, size_t nd, int mode,
+                   struct pg_array_param *tags, size_t nt)
 {
     int64_t found = 0, over = 0;
     int rc;
@@ -130,7 +106,7 @@ int fota_store_pg_device_tags_edit(struct fota_store *s, const int64_t *device_i
                                    int mode, const char *const *tags, size_t nt)
 {
     struct pg_conn *c;
-    char *ids, *arr;
+    struct pg_array_param ids, arr;
     size_t distinct = 0;
     int rc;
 
@@ -144,13 +120,13 @@ int fota_store_pg_device_tags_edit(struct fota_store *s, const int64_t *device_i
     if ((rc = fota_store_pg_enter(s, "device_tags_edit", &c)) != 0)
         return rc;
     c->hot = 1;                        /* not cached: no new generation */
-    ids = id_array(device_ids, nd, &distinct);
-    arr = tag_array(tags, nt);
+    id_array(&ids, device_ids, nd, &distinct);
+    tag_array(&arr, tags, nt);
     rc = FOTA_EAGAIN;
     for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
-        rc = edit_tx(c, ids, distinct, mode, arr, nt);
-    free(ids);
-    free(arr);
+        rc = edit_tx(c, &ids, distinct, mode, &arr, nt);
+    fota_store_pg_array_free(&ids);
+    fota_store_pg_array_free(&arr);
     return fota_store_pg_leave(c, rc);
 }
 
