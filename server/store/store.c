@@ -1,8 +1,9 @@
 /* store.c - what every store backend shares (store_int.h): command nonces,
  * the decoding and encoding of command params and results, logging through
  * the store's callback (rate-limited where a full disk would repeat a line)
- * the list limits, the tag rule and a device's position in an order
- * (device_page's cursor).
+ * the list limits, the tag rule, a device's position in an order
+ * (device_page's cursor), and the checks and results every backend's ops
+ * share (product_create, device_tags_edit, command_create).
  *
  * Nonces come from OpenSSL's CSPRNG so that a device cannot predict the next
  * command id. */
@@ -125,4 +126,41 @@ void fota_device_key_of(const struct fota_device *d, int sort, struct fota_devic
         out->num = d->last_active;
     else if (sort == FOTA_DEVICE_SORT_CREATED)
         out->num = d->created;
+}
+
+int fota_store_product_check(struct fota_product *p)
+{
+    if (!p->name[0] ||
+        (p->slot_check != FOTA_SLOT_CHECK_BYTE3 && p->slot_check != FOTA_SLOT_CHECK_NAME))
+        return FOTA_EINVAL;
+    if (!p->status[0])
+        fota_str_copy(p->status, sizeof p->status, "development");
+    return 0;
+}
+
+int fota_store_tags_edit_check(int mode, const char *const *tags, size_t nt)
+{
+    if (mode != FOTA_TAGS_ADD && mode != FOTA_TAGS_REMOVE && mode != FOTA_TAGS_SET)
+        return FOTA_EINVAL;
+    for (size_t i = 0; i < nt; i++)
+        if (!fota_store_tag_valid(tags[i]))
+            return FOTA_EINVAL;
+    return 0;
+}
+
+void fota_store_command_created(struct fota_command *c, int64_t id, int64_t nonce, int64_t now)
+{
+    c->id = id;
+    c->nonce = nonce;
+    c->state = c->state ? c->state : FOTA_CMD_QUEUED;
+    c->created = c->updated = now;
+}
+
+void fota_store_replaced_out(const int64_t *old, size_t nold, int64_t *replaced, size_t cap,
+                             size_t *nreplaced)
+{
+    for (size_t i = 0; replaced && i < nold && i < cap; i++)
+        replaced[i] = old[i];
+    if (nreplaced)
+        *nreplaced = nold;
 }

@@ -37,6 +37,23 @@ struct fota_store_ratelimit {
  * back since the previous one; 0 (and one more counted) otherwise. */
 int fota_store_ratelimit_pass(struct fota_store_ratelimit *rl, unsigned *suppressed);
 
+/* The checks the ops of both stores make before any statement, and the
+ * rows they hand back: */
+/* product_create: FOTA_EINVAL without a name or with an unknown
+ * slot_check; an empty status becomes "development". */
+int fota_store_product_check(struct fota_product *p);
+/* device_tags_edit: FOTA_EINVAL for an unknown mode or a tag that breaks
+ * the tag rule (fota_store_tag_valid). */
+int fota_store_tags_edit_check(int mode, const char *const *tags, size_t nt);
+/* command_create(_replacing): the created row's id, nonce, state (queued
+ * unless given) and times into *c. */
+void fota_store_command_created(struct fota_command *c, int64_t id, int64_t nonce, int64_t now);
+/* command_create_replacing: the replaced ids old[0..nold) into
+ * replaced[0..cap) (when non-NULL), their number into *nreplaced (when
+ * non-NULL). */
+void fota_store_replaced_out(const int64_t *old, size_t nold, int64_t *replaced, size_t cap,
+                             size_t *nreplaced);
+
 /* device_page's search q as LIKE patterns, the characters LIKE treats
  * specially escaped with '\' (store.h device_page). */
 #define FOTA_STORE_PATTERN_CAP (2 * FOTA_NAME_MAX + 4)

@@ -50,11 +50,8 @@ int fota_store_pg_product_create(struct fota_store *s, struct fota_product *p)
     struct pg_conn *c;
     int rc;
 
-    if (!p->name[0] ||
-        (p->slot_check != FOTA_SLOT_CHECK_BYTE3 && p->slot_check != FOTA_SLOT_CHECK_NAME))
-        return FOTA_EINVAL;
-    if (!p->status[0])
-        fota_str_copy(p->status, sizeof p->status, "development");
+    if ((rc = fota_store_product_check(p)) != 0)
+        return rc;
     if ((rc = fota_store_pg_enter(s, "product_create", &c)) != 0)
         return rc;
     PG_PARAM_STR(&a, p->name);

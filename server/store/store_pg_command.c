@@ -114,12 +114,8 @@ int fota_store_pg_command_create(struct fota_store *s, struct fota_command *cmd)
     rc = FOTA_EAGAIN;
     for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
         rc = create_tx(c, cmd, nonce, now, &id);
-    if (rc == 0) {
-        cmd->id = id;
-        cmd->nonce = nonce;
-        cmd->state = cmd->state ? cmd->state : FOTA_CMD_QUEUED;
-        cmd->created = cmd->updated = now;
-    }
+    if (rc == 0)
+        fota_store_command_created(cmd, id, nonce, now);
     return fota_store_pg_leave(c, rc);
 }
 
@@ -214,14 +210,8 @@ int fota_store_pg_command_create_replacing(struct fota_store *s, struct fota_com
     for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
         rc = replacing_tx(c, cmd, nonce, now, &id, &old, &nold);
     if (rc == 0) {
-        cmd->id = id;
-        cmd->nonce = nonce;
-        cmd->state = cmd->state ? cmd->state : FOTA_CMD_QUEUED;
-        cmd->created = cmd->updated = now;
-        for (size_t i = 0; replaced && i < nold && i < cap; i++)
-            replaced[i] = old[i];
-        if (nreplaced)
-            *nreplaced = nold;
+        fota_store_command_created(cmd, id, nonce, now);
+        fota_store_replaced_out(old, nold, replaced, cap, nreplaced);
     }
     free(old);
     return fota_store_pg_leave(c, rc);

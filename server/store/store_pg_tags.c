@@ -110,11 +110,8 @@ int fota_store_pg_device_tags_edit(struct fota_store *s, const int64_t *device_i
     size_t distinct = 0;
     int rc;
 
-    if (mode != FOTA_TAGS_ADD && mode != FOTA_TAGS_REMOVE && mode != FOTA_TAGS_SET)
-        return FOTA_EINVAL;
-    for (size_t i = 0; i < nt; i++)
-        if (!fota_store_tag_valid(tags[i]))
-            return FOTA_EINVAL;
+    if ((rc = fota_store_tags_edit_check(mode, tags, nt)) != 0)
+        return rc;
     if (nd == 0)
         return 0;
     if ((rc = fota_store_pg_enter(s, "device_tags_edit", &c)) != 0)

@@ -47,11 +47,8 @@ int fota_store_sqlite_product_create(struct fota_store *s, struct fota_product *
     int64_t id = 0, now = fota_clock_wall_s();
     int rc;
 
-    if (!p->name[0] ||
-        (p->slot_check != FOTA_SLOT_CHECK_BYTE3 && p->slot_check != FOTA_SLOT_CHECK_NAME))
-        return FOTA_EINVAL;
-    if (!p->status[0])
-        fota_str_copy(p->status, sizeof p->status, "development");
+    if ((rc = fota_store_product_check(p)) != 0)
+        return rc;
     fota_store_sqlite_lock(q);
     st = STMT(SQ_PRODUCT_INSERT,
               "INSERT INTO products (id, name, serial, status, description, flash_map, created,"

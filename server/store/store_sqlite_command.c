@@ -104,12 +104,8 @@ int fota_store_sqlite_command_create(struct fota_store *s, struct fota_command *
     fota_store_sqlite_lock(q);
     q->hot = 1;                /* not a cached table (store.h) */
     rc = insert_many(q, c, &c->device_id, &nonce, &id, 1, now);
-    if (rc == 0) {
-        c->id = id;
-        c->nonce = nonce;
-        c->state = c->state ? c->state : FOTA_CMD_QUEUED;
-        c->created = c->updated = now;
-    }
+    if (rc == 0)
+        fota_store_command_created(c, id, nonce, now);
     return fota_store_sqlite_unlock(q, rc);
 }
 
@@ -380,14 +376,8 @@ int fota_store_sqlite_command_create_replacing(struct fota_store *s, struct fota
         rc = replace_queued(q, c->device_id, c->action, id, now, &old, &nold);
     rc = fota_store_sqlite_finish(q, rc);
     if (rc == 0) {
-        c->id = id;
-        c->nonce = nonce;
-        c->state = c->state ? c->state : FOTA_CMD_QUEUED;
-        c->created = c->updated = now;
-        for (size_t i = 0; replaced && i < nold && i < cap; i++)
-            replaced[i] = old[i];
-        if (nreplaced)
-            *nreplaced = nold;
+        fota_store_command_created(c, id, nonce, now);
+        fota_store_replaced_out(old, nold, replaced, cap, nreplaced);
     }
     free(old);
     return fota_store_sqlite_unlock(q, rc);

@@ -60,11 +60,8 @@ int fota_store_sqlite_device_tags_edit(struct fota_store *s, const int64_t *devi
     struct sql_store *q = Q(s);
     int rc;
 
-    if (mode != FOTA_TAGS_ADD && mode != FOTA_TAGS_REMOVE && mode != FOTA_TAGS_SET)
-        return FOTA_EINVAL;
-    for (size_t i = 0; i < nt; i++)
-        if (!fota_store_tag_valid(tags[i]))
-            return FOTA_EINVAL;
+    if ((rc = fota_store_tags_edit_check(mode, tags, nt)) != 0)
+        return rc;
     if (nd == 0)
         return 0;
     fota_store_sqlite_lock(q);
