@@ -129,4 +129,31 @@ int fota_store_prune_call(const struct fota_prune_ops *ops, void *ctx, struct fo
     " LEFT JOIN arduino_products ap ON ap.product_id = d.product_id"                          \
     " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
 
+/* The SQL of rollouts that is the same in both stores: the columns a
+ * rollout row and a stage row are read from (in the stores' read order),
+ * a sample's counts, and what a sample at a second that already has one
+ * of its rollout writes over it. */
+#define FOTA_SQL_ROLLOUT_COLS                                                               \
+    "SELECT id, product_id, version, filter, reboot, window_size, timeout_s, max_failures,"  \
+    " state, halted, n_total, n_skipped, n_waiting, n_queued, n_active, n_delivered,"      \
+    " n_acked, n_succeeded, n_failed, n_timed_out, n_deleted, n_cancelled, n_verifying,"   \
+    " ms_delivered, ms_acked, ms_finished, created, updated, health_s, max_reboots,"       \
+    " hours_from, hours_to, seed, rollback_of, paused_at, pause_reason, stage FROM rollouts"
+#define FOTA_SQL_STAGE_COLS                                                                 \
+    "SELECT rollout_id, idx, kind, value, success, max_failures, approval, fail_base,"     \
+    " n_total, n_succeeded, n_failed, n_timed_out, n_deleted, n_cancelled, started,"       \
+    " approved FROM rollout_stages"
+#define FOTA_SQL_SAMPLE_COUNTS                                                              \
+    "n_total, n_skipped, n_waiting, n_queued, n_active, n_delivered, n_acked, n_succeeded,"  \
+    " n_failed, n_timed_out, n_deleted, n_cancelled, n_verifying"
+#define FOTA_SQL_SAMPLE_UPSERT                                                              \
+    " ON CONFLICT (rollout_id, t) DO UPDATE SET"                                           \
+    " n_total = excluded.n_total, n_skipped = excluded.n_skipped,"                         \
+    " n_waiting = excluded.n_waiting, n_queued = excluded.n_queued,"                       \
+    " n_active = excluded.n_active, n_delivered = excluded.n_delivered,"                   \
+    " n_acked = excluded.n_acked, n_succeeded = excluded.n_succeeded,"                     \
+    " n_failed = excluded.n_failed, n_timed_out = excluded.n_timed_out,"                   \
+    " n_deleted = excluded.n_deleted, n_cancelled = excluded.n_cancelled,"                 \
+    " n_verifying = excluded.n_verifying"
+
 #endif

@@ -15,18 +15,6 @@
 #include "clock.h"
 #include "store_pg_int.h"
 
-#define ROLLOUT_COLS                                                                        \
-    "SELECT id, product_id, version, filter, reboot, window_size, timeout_s, max_failures,"  \
-    " state, halted, n_total, n_skipped, n_waiting, n_queued, n_active, n_delivered,"      \
-    " n_acked, n_succeeded, n_failed, n_timed_out, n_deleted, n_cancelled, n_verifying,"   \
-    " ms_delivered, ms_acked, ms_finished, created, updated, health_s, max_reboots,"       \
-    " hours_from, hours_to, seed, rollback_of, paused_at, pause_reason, stage FROM rollouts"
-
-#define STAGE_COLS                                                                          \
-    "SELECT rollout_id, idx, kind, value, success, max_failures, approval, fail_base,"     \
-    " n_total, n_succeeded, n_failed, n_timed_out, n_deleted, n_cancelled, started,"       \
-    " approved FROM rollout_stages"
-
 #define N_COUNTS 13
 
 static void counts_of(const struct fota_rollout_counts *n, int64_t v[N_COUNTS])
@@ -100,7 +88,7 @@ static void read_rollout(const PGresult *r, int row, void *out)
     x->stage = (int)fota_store_pg_col_int(r, row, 36);
 }
 
-/* A stage row (STAGE_COLS) into its rollout's row r. */
+/* A stage row (FOTA_SQL_STAGE_COLS) into its rollout's row r. */
 static void read_stage(const PGresult *res, int row, struct fota_rollout_row *r)
 {
     int64_t idx = fota_store_pg_col_int(res, row, 1);
@@ -146,7 +134,7 @@ static int read_stages(struct pg_conn *c, struct fota_rollout_row *rows, size_t 
         return 0;
     fota_store_pg_param_int(&p, rows[n - 1].id);
     fota_store_pg_param_int(&p, rows[0].id);
-    r = fota_store_pg_run(c, PQ_RO_STAGES, STAGE_COLS " WHERE rollout_id >= $1 AND rollout_id <= $2",
+    r = fota_store_pg_run(c, PQ_RO_STAGES, FOTA_SQL_STAGE_COLS " WHERE rollout_id >= $1 AND rollout_id <= $2",
                           &p, "rollout stages", &rc);
     if (!r)
         return rc;
@@ -473,7 +461,7 @@ int fota_store_pg_rollout_get(struct fota_store *s, int64_t id, struct fota_roll
     if ((rc = fota_store_pg_enter(s, "rollout_get", &c)) != 0)
         return rc;
     fota_store_pg_param_int(&p, id);
-    rc = fota_store_pg_one(c, PQ_RO_GET, ROLLOUT_COLS " WHERE id = $1", &p, read_rollout, out,
+    rc = fota_store_pg_one(c, PQ_RO_GET, FOTA_SQL_ROLLOUT_COLS " WHERE id = $1", &p, read_rollout, out,
                            "rollout_get");
     if (rc == 0)
         rc = read_stages(c, out, 1);
@@ -494,7 +482,7 @@ int fota_store_pg_rollout_list(struct fota_store *s, int64_t product_id, int sta
     fota_store_pg_param_int(&p, product_id);
     fota_store_pg_param_int(&p, state);
     rc = fota_store_pg_collect(c, PQ_RO_LIST,
-                               ROLLOUT_COLS " WHERE ($1 = 0 OR product_id = $1)"
+                               FOTA_SQL_ROLLOUT_COLS " WHERE ($1 = 0 OR product_id = $1)"
                                " AND ($2 = 0 OR state = $2) ORDER BY id DESC",
                                &p, read_rollout, sizeof **out, (void **)out, n, "rollout_list");
     if (rc == 0 && (rc = read_stages(c, *out, *n)) != 0) {
@@ -555,26 +543,15 @@ int fota_store_pg_rollout_members(struct fota_store *s, int64_t rollout_id, int6
 
 /* ---- samples ------------------------------------------------------------- */
 
-#define SAMPLE_COUNTS                                                                        \
-    "n_total, n_skipped, n_waiting, n_queued, n_active, n_delivered, n_acked, n_succeeded,"  \
-    " n_failed, n_timed_out, n_deleted, n_cancelled, n_verifying"
-
 /* A sample at the same second as another of its rollout replaces it (the
  * batch's last one wins). */
 static const char SAMPLE_ADD_SQL[] =
-    "INSERT INTO rollout_samples (rollout_id, t, " SAMPLE_COUNTS ")"
-    " SELECT r, t, " SAMPLE_COUNTS " FROM (SELECT DISTINCT ON (r, t) * FROM unnest($1::int8[],"
+    "INSERT INTO rollout_samples (rollout_id, t, " FOTA_SQL_SAMPLE_COUNTS ")"
+    " SELECT r, t, " FOTA_SQL_SAMPLE_COUNTS " FROM (SELECT DISTINCT ON (r, t) * FROM unnest($1::int8[],"
     " $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[],"
     " $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::int8[])"
-    " WITH ORDINALITY AS u(r, t, " SAMPLE_COUNTS ", o) ORDER BY r, t, o DESC) AS u"
-    " ON CONFLICT (rollout_id, t) DO UPDATE SET"
-    " n_total = excluded.n_total, n_skipped = excluded.n_skipped,"
-    " n_waiting = excluded.n_waiting, n_queued = excluded.n_queued,"
-    " n_active = excluded.n_active, n_delivered = excluded.n_delivered,"
-    " n_acked = excluded.n_acked, n_succeeded = excluded.n_succeeded,"
-    " n_failed = excluded.n_failed, n_timed_out = excluded.n_timed_out,"
-    " n_deleted = excluded.n_deleted, n_cancelled = excluded.n_cancelled,"
-    " n_verifying = excluded.n_verifying";
+    " WITH ORDINALITY AS u(r, t, " FOTA_SQL_SAMPLE_COUNTS ", o) ORDER BY r, t, o DESC) AS u"
+    FOTA_SQL_SAMPLE_UPSERT;
 
 /* Halves the samples of rollout id while it holds more than the bound:
  * deletes those at odd positions (0 = the oldest), the newest kept. Each
@@ -672,7 +649,7 @@ int fota_store_pg_rollout_samples(struct fota_store *s, int64_t rollout_id,
         return rc;
     fota_store_pg_param_int(&p, rollout_id);
     rc = fota_store_pg_collect(c, PQ_RO_SAMPLES,
-                               "SELECT rollout_id, t, " SAMPLE_COUNTS " FROM rollout_samples"
+                               "SELECT rollout_id, t, " FOTA_SQL_SAMPLE_COUNTS " FROM rollout_samples"
                                " WHERE rollout_id = $1 ORDER BY t",
                                &p, read_sample, sizeof **out, (void **)out, n,
                                "rollout_samples");

@@ -12,18 +12,6 @@
 
 #define Q(s) fota_store_sqlite_cast(s)
 
-#define ROLLOUT_COLS                                                                        \
-    "SELECT id, product_id, version, filter, reboot, window_size, timeout_s, max_failures,"  \
-    " state, halted, n_total, n_skipped, n_waiting, n_queued, n_active, n_delivered,"      \
-    " n_acked, n_succeeded, n_failed, n_timed_out, n_deleted, n_cancelled, n_verifying,"   \
-    " ms_delivered, ms_acked, ms_finished, created, updated, health_s, max_reboots,"       \
-    " hours_from, hours_to, seed, rollback_of, paused_at, pause_reason, stage FROM rollouts"
-
-#define STAGE_COLS                                                                          \
-    "SELECT rollout_id, idx, kind, value, success, max_failures, approval, fail_base,"     \
-    " n_total, n_succeeded, n_failed, n_timed_out, n_deleted, n_cancelled, started,"       \
-    " approved FROM rollout_stages"
-
 sqlite3_stmt *fota_store_sqlite_rollout_prepare(struct sql_store *q, const char *sql)
 {
     sqlite3_stmt *st = NULL;
@@ -100,7 +88,7 @@ static void read_rollout(sqlite3_stmt *st, void *row)
     r->stage = sqlite3_column_int(st, 36);
 }
 
-/* A stage row (STAGE_COLS) into its rollout's row: *row is the rollout. */
+/* A stage row (FOTA_SQL_STAGE_COLS) into its rollout's row: *row is the rollout. */
 static void read_stage(sqlite3_stmt *st, struct fota_rollout_row *r)
 {
     int idx = sqlite3_column_int(st, 1);
@@ -139,7 +127,7 @@ static int read_stages(struct sql_store *q, struct fota_rollout_row *rows, size_
 {
     if (n == 0)
         return 0;
-    sqlite3_stmt *st = prepare(q, STAGE_COLS " WHERE rollout_id >= ? AND rollout_id <= ?");
+    sqlite3_stmt *st = prepare(q, FOTA_SQL_STAGE_COLS " WHERE rollout_id >= ? AND rollout_id <= ?");
     if (!st)
         return FOTA_EIO;
     sqlite3_bind_int64(st, 1, rows[n - 1].id);
@@ -325,7 +313,7 @@ int fota_store_sqlite_rollout_get(struct fota_store *s, int64_t id, struct fota_
     struct sql_store *q = Q(s);
 
     fota_store_sqlite_lock(q);
-    sqlite3_stmt *st = prepare(q, ROLLOUT_COLS " WHERE id = ?");
+    sqlite3_stmt *st = prepare(q, FOTA_SQL_ROLLOUT_COLS " WHERE id = ?");
     if (st)
         sqlite3_bind_int64(st, 1, id);
     int rc = fota_store_sqlite_one(q, st, read_rollout, out, "rollout_get");
@@ -341,7 +329,7 @@ int fota_store_sqlite_rollout_list(struct fota_store *s, int64_t product_id, int
     struct sql_store *q = Q(s);
 
     fota_store_sqlite_lock(q);
-    sqlite3_stmt *st = prepare(q, ROLLOUT_COLS " WHERE (? = 0 OR product_id = ?)"
+    sqlite3_stmt *st = prepare(q, FOTA_SQL_ROLLOUT_COLS " WHERE (? = 0 OR product_id = ?)"
                                   " AND (? = 0 OR state = ?) ORDER BY id DESC");
     if (st) {
         sqlite3_bind_int64(st, 1, product_id);

@@ -9,10 +9,6 @@
 
 #define Q(s) fota_store_sqlite_cast(s)
 
-#define SAMPLE_COUNTS                                                                        \
-    "n_total, n_skipped, n_waiting, n_queued, n_active, n_delivered, n_acked, n_succeeded,"  \
-    " n_failed, n_timed_out, n_deleted, n_cancelled, n_verifying"
-
 /* Halves the samples of rollout id while it holds more than the bound:
  * deletes those at odd positions (0 = the oldest), the newest kept. */
 static int thin(struct sql_store *q, int64_t id)
@@ -50,15 +46,8 @@ int fota_store_sqlite_rollout_sample_add(struct fota_store *s,
     fota_store_sqlite_lock(q);
     q->hot = 1;
     sqlite3_stmt *st = fota_store_sqlite_rollout_prepare(
-        q, "INSERT INTO rollout_samples (rollout_id, t, " SAMPLE_COUNTS ") VALUES (?, ?, ?, ?,"
-           " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollout_id, t) DO UPDATE SET"
-           " n_total = excluded.n_total, n_skipped = excluded.n_skipped,"
-           " n_waiting = excluded.n_waiting, n_queued = excluded.n_queued,"
-           " n_active = excluded.n_active, n_delivered = excluded.n_delivered,"
-           " n_acked = excluded.n_acked, n_succeeded = excluded.n_succeeded,"
-           " n_failed = excluded.n_failed, n_timed_out = excluded.n_timed_out,"
-           " n_deleted = excluded.n_deleted, n_cancelled = excluded.n_cancelled,"
-           " n_verifying = excluded.n_verifying");
+        q, "INSERT INTO rollout_samples (rollout_id, t, " FOTA_SQL_SAMPLE_COUNTS ") VALUES (?, ?, ?, ?,"
+           " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" FOTA_SQL_SAMPLE_UPSERT);
     rc = st ? fota_store_sqlite_begin(q, 0) : FOTA_EIO;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         sqlite3_reset(st);
@@ -94,7 +83,7 @@ int fota_store_sqlite_rollout_samples(struct fota_store *s, int64_t rollout_id,
 
     fota_store_sqlite_lock(q);
     sqlite3_stmt *st = fota_store_sqlite_rollout_prepare(
-        q, "SELECT rollout_id, t, " SAMPLE_COUNTS " FROM rollout_samples WHERE rollout_id = ?"
+        q, "SELECT rollout_id, t, " FOTA_SQL_SAMPLE_COUNTS " FROM rollout_samples WHERE rollout_id = ?"
            " ORDER BY t");
     if (st)
         sqlite3_bind_int64(st, 1, rollout_id);
