@@ -74,6 +74,51 @@ const char *fota_store_sort_col(int sort);
 /* Sorts tags[0..n) by count[] (the number of devices that carry each),
  * the rarest first, count[] with them. */
 void fota_store_tags_rarest_first(int64_t *count, const char **tags, size_t n);
+/* What kind of product a page's selection is in, which decides how
+ * presence is read: FOTA_PAGE_ANY (every product: the rule's SQL with the
+ * arduino rows joined to each device), FOTA_PAGE_NONOS (the channel's
+ * column), FOTA_PAGE_ARDUINO (the product's arduino rows read once, with
+ * its checkin_interval). Each store reads it (and the tags' counts). */
+enum { FOTA_PAGE_ANY, FOTA_PAGE_NONOS, FOTA_PAGE_ARDUINO };
+struct fota_page_kind {
+    int kind;
+    int64_t interval;                  /* FOTA_PAGE_ARDUINO: the product's checkin_interval */
+    const char *tags[FOTA_SELECT_MAX]; /* the selection's tags, the rarest first */
+    size_t ntags;
+};
+/* device_page's statement being written in one store's SQL (pg set:
+ * PostgreSQL's "$N" and lower() of the searched columns; else SQLite's
+ * "?N"): its text and its parameters in order, param[0] (number 1) always
+ * the current time, used by the presence rule. overflow: the text or the
+ * parameters did not fit, and the statement must not run. */
+#define FOTA_PAGE_SQL_CAP     4096
+#define FOTA_PAGE_PARAMS_MAX  48
+struct fota_page_param {
+    const char *text;                  /* NULL: num */
+    size_t cap;                        /* text: at most cap bytes (up to its NUL) */
+    int64_t num;
+};
+struct fota_page_sql {
+    char sql[FOTA_PAGE_SQL_CAP];
+    size_t len;
+    int overflow, pg;
+    struct fota_page_param param[FOTA_PAGE_PARAMS_MAX];
+    int n;
+};
+void fota_page_sql_init(struct fota_page_sql *b, int pg, int64_t now);
+void fota_page_sql_put(struct fota_page_sql *b, const char *frag);
+/* Appends the WHERE conditions of sel (without the cursor); *joins set
+ * when they read the arduino rows joined to each device
+ * (FOTA_SQL_ONLINE_JOINS). */
+void fota_page_where(struct fota_page_sql *b, const struct fota_device_sel *sel,
+                     const struct fota_store_search *sr, const struct fota_page_kind *k,
+                     int *joins);
+/* Appends the cursor's condition, the order and the limit of qy. */
+void fota_page_order(struct fota_page_sql *b, const struct fota_device_query *qy);
+/* Writes into b (its pg kept) the count of the devices sel selects. */
+void fota_page_count(struct fota_page_sql *b, const struct fota_device_sel *sel,
+                     const struct fota_store_search *sr, const struct fota_page_kind *k,
+                     int64_t now);
 
 /* Retention of a log table (store.h message_prune, transfer_prune): the
  * walk every store shares (store_prune.c) over the statements of one table
