@@ -3,7 +3,7 @@
  * the store's callback (rate-limited where a full disk would repeat a line)
  * the list limits, the tag rule, a device's position in an order
  * (device_page's cursor), and the checks and results every backend's ops
- * share (product_create, device_tags_edit, command_create).
+ * share (product_create, rom_create, device_tags_edit, command_create).
  *
  * Nonces come from OpenSSL's CSPRNG so that a device cannot predict the next
  * command id. */
@@ -163,4 +163,15 @@ void fota_store_replaced_out(const int64_t *old, size_t nold, int64_t *replaced,
         replaced[i] = old[i];
     if (nreplaced)
         *nreplaced = nold;
+}
+
+void fota_store_rom_created(struct fota_rom *rom, int64_t id, int64_t now, const int64_t *fid)
+{
+    rom->id = id;
+    rom->created = now;
+    rom->current = 0;
+    for (size_t i = 0; i < rom->nfiles; i++) {
+        rom->files[i].id = fid[i];
+        rom->files[i].download_count = 0;
+    }
 }

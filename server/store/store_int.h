@@ -42,6 +42,9 @@ int fota_store_ratelimit_pass(struct fota_store_ratelimit *rl, unsigned *suppres
 /* product_create: FOTA_EINVAL without a name or with an unknown
  * slot_check; an empty status becomes "development". */
 int fota_store_product_check(struct fota_product *p);
+/* rom_create: the created release's id, time (not current) and its files'
+ * ids fid[0..rom->nfiles) (no downloads yet) into *rom. */
+void fota_store_rom_created(struct fota_rom *rom, int64_t id, int64_t now, const int64_t *fid);
 /* device_tags_edit: FOTA_EINVAL for an unknown mode or a tag that breaks
  * the tag rule (fota_store_tag_valid). */
 int fota_store_tags_edit_check(int mode, const char *const *tags, size_t nt);

@@ -251,15 +251,8 @@ int fota_store_pg_rom_create(struct fota_store *s, struct fota_rom *rom)
     rc = FOTA_EAGAIN;
     for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
         rc = rom_create_tx(c, rom, now, &id, fid);
-    if (rc == 0) {
-        rom->id = id;
-        rom->created = now;
-        rom->current = 0;
-        for (size_t i = 0; i < rom->nfiles; i++) {
-            rom->files[i].id = fid[i];
-            rom->files[i].download_count = 0;
-        }
-    }
+    if (rc == 0)
+        fota_store_rom_created(rom, id, now, fid);
     return fota_store_pg_leave(c, rc);
 }
 

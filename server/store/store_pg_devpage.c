@@ -128,25 +128,6 @@ static int count_rows(struct pg_conn *c, const struct fota_device_sel *sel,
     return rc;
 }
 
-static void read_device(const PGresult *r, int row, void *out)
-{
-    struct fota_device *d = out;
-
-    memset(d, 0, sizeof *d);
-    d->id = fota_store_pg_col_int(r, row, 0);
-    d->product_id = fota_store_pg_col_int(r, row, 1);
-    fota_store_pg_col_text(r, row, 2, d->name, sizeof d->name);
-    fota_store_pg_col_text(r, row, 3, d->bssid, sizeof d->bssid);
-    d->activated = (int)fota_store_pg_col_int(r, row, 4);
-    d->activated_at = fota_store_pg_col_int(r, row, 5);
-    fota_store_pg_col_text(r, row, 6, d->rom_version, sizeof d->rom_version);
-    d->running_slot = (int)fota_store_pg_col_int(r, row, 7);
-    d->last_active = fota_store_pg_col_int(r, row, 8);
-    d->online = (int)fota_store_pg_col_int(r, row, 9);
-    d->created = fota_store_pg_col_int(r, row, 10);
-    d->key_generation = (int)fota_store_pg_col_int(r, row, 11);
-}
-
 /* The page of qy into *out, *n (and *total when non-NULL). */
 static int page(struct pg_conn *c, const struct fota_device_query *qy, int64_t now,
                 const struct fota_store_search *sr, struct fota_page_sql *b,
@@ -174,7 +155,7 @@ static int page(struct pg_conn *c, const struct fota_device_query *qy, int64_t n
     *n = (size_t)PQntuples(r);
     *out = fota_xcalloc(*n ? *n : 1, sizeof **out);
     for (size_t i = 0; i < *n; i++)
-        read_device(r, (int)i, &(*out)[i]);
+        fota_store_pg_read_device(r, (int)i, &(*out)[i]);
     PQclear(r);
     /* A first page that holds every selected device is its own count. */
     if (total && !qy->after.id && (!qy->limit || *n < qy->limit))

@@ -210,15 +210,8 @@ int fota_store_sqlite_rom_create(struct fota_store *s, struct fota_rom *rom)
         rc = fota_store_sqlite_exec(q, st, "rom_create", &fid[i]);
     }
     rc = fota_store_sqlite_finish(q, rc);
-    if (rc == 0) {
-        rom->id = id;
-        rom->created = now;
-        rom->current = 0;
-        for (size_t i = 0; i < rom->nfiles; i++) {
-            rom->files[i].id = fid[i];
-            rom->files[i].download_count = 0;
-        }
-    }
+    if (rc == 0)
+        fota_store_rom_created(rom, id, now, fid);
 out:
     return fota_store_sqlite_unlock(q, rc);
 }
