@@ -22,8 +22,9 @@ const struct fota_conf_opt fota_config_opts[] = {
       "Data directory: fota.db, blobs/, owner.key, secret.key." },
     { "store", FOTA_CONF_T_STR, OFF(store), "sqlite", 0, 0, 0,
       "Metadata store: sqlite (DATA/fota.db) or postgresql:DSN (DSN in libpq's syntax, e.g. "
-      "postgresql:host=/run/postgresql dbname=fota; not every operation is there yet: "
-      "docs/store.md)." },
+      "postgresql:host=/run/postgresql dbname=fota; every operation is there, but the "
+      "device channel, downloads and the rollout engine still call it on their event loops, "
+      "where a slow query stalls them: not for production yet, docs/store.md)." },
     { "bind", FOTA_CONF_T_STR, OFF(bind), "0.0.0.0", 0, 0, 0,
       "Address every listener binds (numeric IPv4 or IPv6, e.g. 127.0.0.1 or ::)." },
     { "tls_cert", FOTA_CONF_T_STR, OFF(tls_cert), "", 0, 0, 0,
