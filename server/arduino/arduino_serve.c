@@ -307,8 +307,6 @@ static void send_meta(struct fota_req *r, struct fota_arduino_visit *v, int kind
     evbuffer_free(b);
 }
 
-/* The product of the URL's key (through the loop's cache): 403 for a key
- * that is not a product key, 404 for a product that is not arduino. */
 /* The loop's cache entry for key (NULL for a key of another length), and
  * 1 when it holds the key's product for this visit (v->product and v->ap
  * set), else 0. */
@@ -328,6 +326,8 @@ static int product_cached(struct fota_arduino_visit *v, const char *key,
     return 1;
 }
 
+/* The product of the URL's key (through the loop's cache): 403 for a key
+ * that is not a product key, 404 for a product that is not arduino. */
 static int resolve_product(struct fota_req *r, struct fota_arduino_visit *v)
 {
     struct fota_server *srv = v->ctx->srv;

@@ -434,6 +434,45 @@ static void open_read(struct fota_arduino_visit *v)
  * moved: 1 when it is identified so, 0 when the whole lookup must run (the
  * entry's catalog generation is not this visit's, or a row is gone), or a
  * negative FOTA_E* when the store fails. */
+/* Whether cache entry e may answer for this visit: 0 when its catalog
+ * generation is not the visit's (nothing set). Else 1, with the device's
+ * generations read into v (before any row) and *fresh_adev 1 when its
+ * arduino row answers as cached (v->adev set from it, a waiting download
+ * read through). */
+static int cache_vouched(struct fota_arduino_visit *v, const struct fota_arduino_dev_entry *e,
+                         int *fresh_adev)
+{
+    struct fota_store *st = v->ctx->srv->store;
+    int64_t id = e->device.id;
+
+    if (!v->gen || e->gen != v->gen || id <= 0)
+        return 0;
+    v->devgen_id = id;
+    v->devgen = fota_store_device_generation(st, id);
+    v->agen = fota_store_arduino_generation(st, id);
+    *fresh_adev = e->agen == v->agen && fota_arduino_cache_fresh(v, e);
+    if (*fresh_adev) {
+        v->adev = e->adev; /* as stored: its download waiting since, read through */
+        fota_arduino_served_overlay_locked(v->ctx, &v->adev);
+        /* a batch written meanwhile left it (and moved the generation): read it */
+        *fresh_adev = fota_store_arduino_generation(st, id) == v->agen;
+    }
+    return 1;
+}
+
+/* The device row and open command of entry e, whose device generation holds. */
+static void cache_device(struct fota_arduino_visit *v, const struct fota_arduino_dev_entry *e)
+{
+    v->device = e->device;
+    v->open_known = 1;
+    v->open_cmd_id = e->cmd_id;
+    fota_str_copy(v->open_version, sizeof v->open_version, e->cmd_version);
+}
+
+/* The device of cache entry e, its parts read again where their generation
+ * moved: 1 when it is identified so, 0 when the whole lookup must run (the
+ * entry's catalog generation is not this visit's, or a row is gone), or a
+ * negative FOTA_E* when the store fails. */
 static int identify_cached(struct fota_arduino_visit *v, const struct fota_arduino_dev_entry *e,
                            int *silent)
 {
@@ -441,18 +480,8 @@ static int identify_cached(struct fota_arduino_visit *v, const struct fota_ardui
     int64_t id = e->device.id;
     int fresh_adev, rc;
 
-    if (!v->gen || e->gen != v->gen || id <= 0)
+    if (!cache_vouched(v, e, &fresh_adev))
         return 0;
-    v->devgen_id = id;
-    v->devgen = fota_store_device_generation(st, id);
-    v->agen = fota_store_arduino_generation(st, id);
-    fresh_adev = e->agen == v->agen && fota_arduino_cache_fresh(v, e);
-    if (fresh_adev) {
-        v->adev = e->adev; /* as stored: its download waiting since, read through */
-        fota_arduino_served_overlay_locked(v->ctx, &v->adev);
-        /* a batch written meanwhile left it (and moved the generation): read it */
-        fresh_adev = fota_store_arduino_generation(st, id) == v->agen;
-    }
     if (!fresh_adev) {
         /* its waiting report written first; its waiting download read through */
         fota_arduino_report_sync_device(v->ctx, id);
@@ -467,10 +496,7 @@ static int identify_cached(struct fota_arduino_visit *v, const struct fota_ardui
         *silent = v->adev.last_checkin <= 0 || v->now - v->adev.last_checkin >= v->ap.checkin_interval;
     }
     if (e->devgen == v->devgen) {
-        v->device = e->device;
-        v->open_known = 1;
-        v->open_cmd_id = e->cmd_id;
-        fota_str_copy(v->open_version, sizeof v->open_version, e->cmd_version);
+        cache_device(v, e);
     } else {
         rc = st->ops->device_get(st, id, &v->device);
         if (rc)
@@ -737,34 +763,21 @@ void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino
 
 int fota_arduino_quick_current(struct fota_arduino_visit *v, int kind)
 {
-    struct fota_store *st = v->ctx->srv->store;
     struct fota_arduino_dev_entry *e;
     struct fota_arduino_rel_entry *re;
     struct fota_arduino_answer ans;
     const char *pick;
-    int src, lapsed;
-    int64_t id;
+    int src, lapsed, fresh_adev = 0;
 
-    /* fota_arduino_identify's cached way, for a device polling in time */
+    /* identify_cached's way with every part as cached, for a device polling in time */
     if (!fota_arduino_hdrs_is_device(&v->h))
         return 0;
     mac_text(v->h.sta_mac, v->devkey);
     e = fota_arduino_cache_find(v, v->devkey);
-    if (!e || !v->gen || e->gen != v->gen || (id = e->device.id) <= 0 || e->cmd_id)
-        return 0;
-    v->devgen_id = id;
-    v->devgen = fota_store_device_generation(st, id);
-    v->agen = fota_store_arduino_generation(st, id);
-    if (e->devgen != v->devgen || e->agen != v->agen || !fota_arduino_cache_fresh(v, e))
-        return 0;
-    v->adev = e->adev;
-    fota_arduino_served_overlay_locked(v->ctx, &v->adev);
-    if (fota_store_arduino_generation(st, id) != v->agen || v->adev.target[0])
-        return 0;   /* a download waits to be judged: the full visit */
-    v->device = e->device;
-    v->open_known = 1;
-    v->open_cmd_id = 0;
-    v->open_version[0] = '\0';
+    if (!e || e->cmd_id || !cache_vouched(v, e, &fresh_adev) || !fresh_adev ||
+        e->devgen != v->devgen || v->adev.target[0])
+        return 0;   /* a command, or a download waiting to be judged: the full visit */
+    cache_device(v, e);
 
     /* fota_arduino_target's, with no command: a cached release it runs */
     src = fota_arduino_target_of("", v->adev.pin_version, v->adev.pin_current,
