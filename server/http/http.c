@@ -93,6 +93,18 @@ static void reply_refused(struct fota_req *r, int status, const char *why, unsig
     fota_reply_json(r, status, j);
 }
 
+void fota_http__peer_text(struct evhttp_connection *evcon, char *buf, size_t n)
+{
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (evcon)
+        evhttp_connection_get_peer(evcon, &addr, &port);
+    if (addr)
+        snprintf(buf, n, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
+    else
+        snprintf(buf, n, "-");
+}
+
 /* The request as handlers see it: peer, ids, method, decoded path, query.
  * NULL after replying to a request refused on its head, a path or query
  * with %00 or a malformed query (r is released then). */
@@ -106,14 +118,8 @@ static struct fota_req *req_new(struct http_loop *hl, struct evhttp_request *ev)
     unsigned retry_after = 0;
     char why[160];
 
-    r->peer_buf[0] = '-';
+    fota_http__peer_text(evcon, r->peer_buf, sizeof(r->peer_buf));
     if (evcon) {
-        char *addr = NULL;
-        ev_uint16_t port = 0;
-        evhttp_connection_get_peer(evcon, &addr, &port);
-        if (addr)
-            snprintf(r->peer_buf, sizeof(r->peer_buf), strchr(addr, ':') ? "[%s]:%u" : "%s:%u",
-                     addr, port);
         struct conn *c = fota_http__conn_track(hl, evcon);
         r->conn_id = c->id;
         refused = fota_http__gate_next(c, evcon, r, why, sizeof(why), &retry_after);

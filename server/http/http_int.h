@@ -205,6 +205,10 @@ void fota_http__req_detach(struct fota_req *r);
 /* Test builds (FOTA_TEST_HOOKS): the routes of http_test.c. 0 or an error. */
 int fota_http__test_routes(struct fota_server *srv);
 
+/* "ADDR:PORT" ("[ADDR]:PORT" for IPv6) of evcon's peer into buf, "-" when
+ * unknown (http.c). */
+void fota_http__peer_text(struct evhttp_connection *evcon, char *buf, size_t n);
+
 /* The access log line of a reply (http_reply.c). */
 void fota_http__log_reply(struct fota_req *r, int code, size_t len);
 

@@ -79,14 +79,10 @@ static int request_path(const char *line, size_t len, char out[QUICK_PATH_MAX])
 static void quick_log(struct conn *c, struct evhttp_connection *evcon, const char *path,
                       uint64_t id, int64_t dev_id)
 {
-    char qp[256], peer[80] = "-", dev[64] = "";
-    char *addr = NULL;
-    ev_uint16_t port = 0;
+    char qp[256], peer[80], dev[64] = "";
     if (FOTA_LOG_DEBUG < FOTA_LOG_THRESHOLD())
         return;
-    evhttp_connection_get_peer(evcon, &addr, &port);
-    if (addr)
-        snprintf(peer, sizeof peer, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
+    fota_http__peer_text(evcon, peer, sizeof peer);
     if (dev_id > 0)
         snprintf(dev, sizeof dev, " dev=%lld", (long long)dev_id);
     if (c->h->loop && fota_loop_index(c->h->loop) > 0)
