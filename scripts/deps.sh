@@ -12,6 +12,7 @@ pkgs=(
   gcc-xtensa-lx106 picolibc-xtensa-lx106-elf
   libmosquitto-dev mosquitto mosquitto-clients
   postgresql   # the tests start a server of their own (tests/pg/pg_server.sh)
+  haproxy      # the scale-out tests start one in front of several fotad (etc/haproxy.cfg.example)
   nodejs
 )
 # Extra packages a later step asks for: deps.sh [--test] [--bench] [--web] [--tsan] [--fmt] [--deb]
