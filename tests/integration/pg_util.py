@@ -7,6 +7,10 @@
     pg.sql("SELECT 1", "t_1")   # psql's unaligned rows, as text
     pg.stop()                   # also at exit, after a failure or a signal
 
+    sb = PgServer.standby_of(pg)   # a streaming standby (pg_basebackup -R), read-only
+    pg.crash()                  # the primary lost at once (immediate stop)
+    sb.promote()                # the standby becomes the primary
+
 As root the server runs as nobody (initdb and postgres refuse root), which cannot reach a work
 dir under /root: its dir is then under /tmp, removed by stop(); otherwise it is in the test's
 work dir (tempfile, which fotatest.py points there).
@@ -29,16 +33,35 @@ class PgServer:
         if start:
             self.start()
 
-    def start(self):
+    def start(self, source=None):
+        """initdb and start; with source (a running PgServer), a standby of it instead."""
         parent = "/tmp" if os.geteuid() == 0 else None
         self.dir = tempfile.mkdtemp(prefix="fota-pg-", dir=parent)
         atexit.register(self.stop)
+        how = ["standby", source.dir] if source else ["start"]
         # The watchdog of pg_server.sh stops the server should this process die unstopped.
-        p = subprocess.run([PG_SERVER, "start", self.dir, str(os.getpid())], capture_output=True,
+        p = subprocess.run([PG_SERVER] + how + [self.dir, str(os.getpid())], capture_output=True,
                            text=True, timeout=120)
-        check(p.returncode == 0, "pg_server.sh start %s: exit %d\n%s%s" %
-              (self.dir, p.returncode, p.stdout, p.stderr))
+        check(p.returncode == 0, "pg_server.sh %s %s: exit %d\n%s%s" %
+              (how[0], self.dir, p.returncode, p.stdout, p.stderr))
         return self
+
+    @classmethod
+    def standby_of(cls, primary):
+        """A hot standby streaming from primary, started (read-only until promote())."""
+        return cls(start=False).start(source=primary)
+
+    def promote(self):
+        p = subprocess.run([PG_SERVER, "promote", self.dir], capture_output=True, text=True,
+                           timeout=120)
+        check(p.returncode == 0, "pg_server.sh promote: exit %d\n%s" % (p.returncode, p.stderr))
+
+    def crash(self):
+        """Stops the server at once (immediate mode), as if its machine were lost; its dir
+        stays until stop()."""
+        p = subprocess.run([PG_SERVER, "crash", self.dir], capture_output=True, text=True,
+                           timeout=120)
+        check(p.returncode == 0, "pg_server.sh crash: exit %d\n%s" % (p.returncode, p.stderr))
 
     def restart(self):
         p = subprocess.run([PG_SERVER, "restart", self.dir], capture_output=True, text=True,

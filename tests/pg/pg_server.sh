@@ -7,7 +7,13 @@
 #                              With OWNER (a pid), a watchdog stops the server and removes DIR
 #                              once that process has ended without doing so itself: a test that
 #                              crashes or is killed (a ctest timeout) leaves no server behind
+#   pg_server.sh standby SRC DIR [OWNER]
+#                              a streaming standby of the server in SRC: pg_basebackup -R of
+#                              it into DIR/data, started as above (hot standby, read-only)
+#   pg_server.sh promote DIR   pg_ctl promote: the standby in DIR becomes a primary
 #   pg_server.sh restart DIR   stop (fast) and start again with the same settings
+#   pg_server.sh crash DIR     stop it at once (immediate: no checkpoint, clients cut off),
+#                              as a machine that is lost would
 #   pg_server.sh stop DIR      stop it (fast, then immediate); a DIR without a server is no error
 #
 # Clients connect with "host=DIR user=fota dbname=postgres". The only place that knows initdb
@@ -16,8 +22,19 @@
 # chowned to nobody, and / is held traversable while the server lives (root_mode.py).
 set -eu
 
-usage() { echo "usage: pg_server.sh start DIR [OWNER] | restart DIR | stop DIR" >&2; exit 2; }
-[ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = start ]; } || usage
+usage() {
+  echo "usage: pg_server.sh start DIR [OWNER] | standby SRC DIR [OWNER] | promote DIR |" \
+       "restart DIR | crash DIR | stop DIR" >&2
+  exit 2
+}
+src=
+if [ "${1:-}" = standby ]; then
+  [ $# -eq 3 ] || [ $# -eq 4 ] || usage
+  src=$2
+  set -- standby "$3" ${4:+"$4"}
+  case "$src" in /*) ;; *) echo "pg_server.sh: SRC must be an absolute path" >&2; exit 2 ;; esac
+fi
+[ $# -eq 2 ] || { [ $# -eq 3 ] && { [ "$1" = start ] || [ "$1" = standby ]; }; } || usage
 cmd=$1 dir=$2 owner=${3:-}
 case "$dir" in /*) ;; *) echo "pg_server.sh: DIR must be an absolute path" >&2; exit 2 ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
@@ -49,17 +66,8 @@ bin=$(bindir)
 cd /   # the server user may not reach the caller's directory
 export LC_ALL=C
 
-case "$cmd" in
-start)
-  mkdir -p "$dir"
-  hold_root acquire
-  [ "$(id -u)" -ne 0 ] || chown -R nobody:nogroup "$dir"
-  if ! as_server "$bin/initdb" -D "$dir/data" -A trust -U fota -E UTF8 --locale=C --no-sync \
-       >"$dir/initdb.log" 2>&1; then
-    cat "$dir/initdb.log" >&2
-    hold_root release
-    exit 1
-  fi
+# Starts the cluster in DIR/data (made by initdb or pg_basebackup), and its watchdog.
+launch() {
   if ! as_server "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -s \
        -o "-k '$dir' -c listen_addresses='' -c fsync=off -c max_connections=200" start; then
     tail -n 30 "$dir/server.log" >&2 || true
@@ -76,6 +84,43 @@ start)
                   if [ -f "$2/data/postmaster.pid" ]; then "$3" stop "$2"; rm -rf "$2"; fi' \
       watchdog "$owner" "$dir" "$here/pg_server.sh" </dev/null >/dev/null 2>&1 &
   fi
+}
+
+case "$cmd" in
+start)
+  mkdir -p "$dir"
+  hold_root acquire
+  [ "$(id -u)" -ne 0 ] || chown -R nobody:nogroup "$dir"
+  if ! as_server "$bin/initdb" -D "$dir/data" -A trust -U fota -E UTF8 --locale=C --no-sync \
+       >"$dir/initdb.log" 2>&1; then
+    cat "$dir/initdb.log" >&2
+    hold_root release
+    exit 1
+  fi
+  launch
+  ;;
+standby)
+  mkdir -p "$dir"
+  hold_root acquire
+  [ "$(id -u)" -ne 0 ] || chown -R nobody:nogroup "$dir"
+  # -R writes primary_conninfo (the socket in SRC) and standby.signal; -X stream copies the
+  # WAL written meanwhile; the default settings (wal_level replica, 10 WAL senders) allow it.
+  if ! as_server "$bin/pg_basebackup" -D "$dir/data" -R -X stream -c fast -h "$src" -U fota \
+       >"$dir/basebackup.log" 2>&1; then
+    cat "$dir/basebackup.log" >&2
+    hold_root release
+    exit 1
+  fi
+  launch
+  ;;
+promote)
+  if ! as_server "$bin/pg_ctl" -D "$dir/data" -w -t 60 -s promote; then
+    tail -n 30 "$dir/server.log" >&2 || true
+    exit 1
+  fi
+  ;;
+crash)
+  as_server "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 60 -s stop
   ;;
 restart)
   if ! as_server "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 -s restart; then
