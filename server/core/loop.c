@@ -38,6 +38,11 @@ struct fota_loop *fota_loop_current(void)
     return current;
 }
 
+int fota_loop_current_index(void)
+{
+    return current ? current->index : -1;
+}
+
 struct event_base *fota_loop_base(const struct fota_loop *l)
 {
     return l->base;

@@ -42,6 +42,9 @@ struct event_base *fota_loop_base(const struct fota_loop *l);
 int fota_loop_index(const struct fota_loop *l);
 /* The loop whose thread is calling, or NULL (e.g. the blob writer thread). */
 struct fota_loop *fota_loop_current(void);
+/* The index of the loop whose thread is calling, or -1 (the store's loop
+ * guard, store.h fota_store_set_loop_guard). */
+int fota_loop_current_index(void);
 
 /* Queues fn(arg) on l; any thread. 0, or FOTA_ECLOSED if l no longer takes
  * jobs (fn is not called then). */

@@ -196,6 +196,10 @@ static void worker_init(struct fota_loop *l, void *arg)
 
 int fota_server_start_workers(struct fota_server *srv)
 {
+    /* The listeners are open and the loops about to serve: from here a
+     * store op that waits for a round trip (PostgreSQL) on a loop is
+     * logged (the loop guard, store.h). Start-up before this may block. */
+    fota_store_set_loop_guard(srv->store, fota_loop_current_index);
     for (int i = 1; i < srv->nloops; i++) {
         if (fota_loop_start(srv->loops[i], worker_init, srv) != 0) {
             FOTA_ERROR("cannot start worker thread loop=%d", i);
@@ -218,6 +222,9 @@ void fota_server_stop_workers(struct fota_server *srv)
     for (int i = 1; i <= srv->workers_running; i++)
         fota_loop_stop(srv->loops[i]);
     srv->workers_running = 0;
+    /* No loop serves any more: the modules' stops may block. */
+    if (srv->store)
+        fota_store_set_loop_guard(srv->store, NULL);
     /* Store jobs run REST handlers, which call into the modules: they end
      * before the modules stop (a main-loop call of theirs finds the loop
      * closed and returns at once). */

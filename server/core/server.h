@@ -162,11 +162,12 @@ void fota_server_cleanup(struct fota_server *srv);
  * http module's start(). 0 or FOTA_ENOMEM (logged). */
 int fota_server_add_loops(struct fota_server *srv, int n);
 /* Starts the worker loops' threads (after every module started): each runs
- * the modules' loop_start() on itself, then dispatches. 0 or FOTA_ENOMEM
- * (logged). */
+ * the modules' loop_start() on itself, then dispatches. Arms the store's
+ * loop guard first (store.h). 0 or FOTA_ENOMEM (logged). */
 int fota_server_start_workers(struct fota_server *srv);
 /* After the main loop's dispatch returned: runs the jobs still queued for
- * the main loop, refuses new ones, stops and joins the workers. */
+ * the main loop, refuses new ones, stops and joins the workers, disarms
+ * the loop guard and drains the store executor. */
 void fota_server_stop_workers(struct fota_server *srv);
 
 /* fota_server_bind with SO_REUSEPORT (reuse != 0) so several loops' sockets

@@ -2,9 +2,12 @@
  *
  * SQLite (WAL) and PostgreSQL implement struct fota_store_ops; the
  * conformance suite (tests/unit/server/store/) runs the same cases on each,
- * so they cannot drift apart. All calls are synchronous, made from the
- * daemon's event-loop threads, other threads of its own, or the store
- * executor's jobs (store_exec.h); an implementation serialises internally.
+ * so they cannot drift apart. All calls are synchronous. SQLite's cost
+ * microseconds and fotad makes them on its event loops too; PostgreSQL's
+ * wait for a round trip, so fotad makes them in the store executor's jobs
+ * (store_exec.h: store threads), on other threads of its own or at
+ * start-up, never on an event loop while it serves (the loop guard,
+ * fota_store_set_loop_guard). An implementation serialises internally.
  * Firmware bytes are NOT here: they live in the content-addressed blob store
  * (blob.h); rows only name files by SHA-256.
  *
@@ -802,7 +805,23 @@ struct fota_store {
     int threaded;
     void (*thread_begin)(struct fota_store *s);
     void (*thread_end)(struct fota_store *s);
+    /* The loop guard (fota_store_set_loop_guard); NULL: off. Read and
+     * written atomically. */
+    int (*loop_guard)(void);
 };
+
+/* Arms the loop guard of a store whose ops wait for a round trip
+ * (threaded): guard() answers the index of the event loop the calling
+ * thread runs, or -1 (fota_loop_current_index). An op called where it
+ * answers a loop logs ERROR `store op called on an event loop op=X loop=N`
+ * (at most once a second per op, with the number held back) and then runs:
+ * the loop waits for it, as it would without the guard. NULL disarms it.
+ * SQLite's ops cost microseconds and run on the loops by design: it never
+ * looks. Any thread, at any time. */
+static inline void fota_store_set_loop_guard(struct fota_store *s, int (*guard)(void))
+{
+    __atomic_store_n(&s->loop_guard, guard, __ATOMIC_RELEASE);
+}
 
 static inline void fota_store_set_reserve(struct fota_store *s, struct fota_reserve *r)
 {

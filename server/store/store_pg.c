@@ -119,13 +119,40 @@ static int alive(struct pg_conn *c)
     return k > 0 || (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
 }
 
+/* The loop guard (store.h fota_store_set_loop_guard): an op called on an
+ * event loop logs one ERROR line, at most once a second per op, and runs.
+ * Refusing it instead would stop every caller not yet moved to the store
+ * threads; the line is enough for the tests (they fail on an ERROR) and
+ * tells an operator which op holds a loop. Off the loops it costs an
+ * atomic load and the guard's thread-local read. */
+static void loop_guard(struct pg_store *q, const char *op)
+{
+    int (*guard)(void) = __atomic_load_n(&q->base.loop_guard, __ATOMIC_ACQUIRE);
+    unsigned held = 0;
+    int loop, pass, i;
+
+    if (!guard || (loop = guard()) < 0)
+        return;
+    pthread_mutex_lock(&q->lock);
+    for (i = 0; i < FOTA_PG_GUARD_OPS - 1; i++) {
+        if (!q->guard_log[i].op)
+            q->guard_log[i].op = op;
+        if (strcmp(q->guard_log[i].op, op) == 0)
+            break;
+    }
+    pass = fota_store_ratelimit_pass(&q->guard_log[i].rl, &held);
+    pthread_mutex_unlock(&q->lock);
+    if (pass)
+        fota_store_logf(&q->base, FOTA_LOG_ERROR,
+                        "store op called on an event loop op=%s loop=%d suppressed=%u", op, loop,
+                        held);
+}
+
 /* The calling thread's connection, made or taken from the spare pool. */
 static int thread_conn(struct pg_store *q, struct pg_conn **out)
 {
     struct pg_conn *c;
 
-    /* The hook of the loop guard (docs/design/postgresql.md, section 3.6):
-     * a thread that must not block on the database is refused here. */
     pthread_mutex_lock(&q->lock);
     c = q->spare;
     if (c) {
@@ -205,6 +232,7 @@ int fota_store_pg_enter(struct fota_store *s, const char *op, struct pg_conn **o
     int rc;
 
     *out = NULL;
+    loop_guard(q, op);
     if (!c && (rc = thread_conn(q, &c)) != 0)
         return rc;
     if (!alive(c)) {

@@ -66,6 +66,7 @@ enum pg_stmt_id {
 #define FOTA_PG_PARAMS_MAX 48
 #define FOTA_PG_CONN_MAX   96   /* connections of one store, spare ones included: the
                                    executor's threads (at most 64) and a few others */
+#define FOTA_PG_GUARD_OPS  16   /* ops the loop guard limits its lines for, each alone */
 #define FOTA_PG_SPARE_MAX  4    /* idle connections kept for the next thread */
 
 struct pg_store;
@@ -97,6 +98,12 @@ struct pg_store {
     unsigned nconn, nspare;
     struct fota_store_ratelimit full_log;   /* "no space left" lines */
     struct fota_store_ratelimit down_log;   /* "store unavailable" lines */
+    /* The loop guard's lines, limited per op (the last slot takes any op
+     * past the others). */
+    struct {
+        const char *op;
+        struct fota_store_ratelimit rl;
+    } guard_log[FOTA_PG_GUARD_OPS];
     int64_t minutes_pruned;           /* the minute product_minutes was last pruned in (atomic) */
 };
 

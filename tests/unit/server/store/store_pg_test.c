@@ -3,9 +3,12 @@
  * on a new database, a newer schema refused), the mapping of SQLSTATEs to
  * FOTA_E*, a connection per thread (the executor's store threads too), the
  * generation triggers and their notifications (payloads, chunks, which
- * writes send them, an op applying its own), and reconnecting after the server restarted (an op then succeeds or answers
+ * writes send them, an op applying its own), the loop guard (an op on an
+ * event loop's thread logs ERROR, on a store thread nothing), and
+ * reconnecting after the server restarted (an op then succeeds or answers
  * FOTA_EUNAVAIL, never worse).
  * The server is the run's own (tests/pg/pg_server.sh, store_fixture.c). */
+#include <event2/thread.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "fota_str.h"
+#include "loop.h"
 #include "store/store_exec.h"
 #include "store/store_pg_int.h"
 #include "store_fixture.h"
@@ -406,6 +410,142 @@ static void test_executor_threads(void **state)
     assert_int_equal(store_log_errors, 0);
 }
 
+/* ---- the loop guard (store.h fota_store_set_loop_guard) ----------------- */
+
+/* The guard's lines a store logged, and the last one; other lines go to
+ * store_test_log (an ERROR among them fails the test). */
+static int guard_lines, guard_not_error;
+static char guard_last[256];
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void guard_log(void *ud, int level, const char *msg)
+{
+    if (!strstr(msg, "store op called on an event loop")) {
+        store_test_log(ud, level, msg);
+        return;
+    }
+    pthread_mutex_lock(&guard_lock);   /* a loop's thread: no cmocka assert here */
+    guard_lines++;
+    guard_not_error += level != FOTA_LOG_ERROR;
+    fota_str_copy(guard_last, sizeof guard_last, msg);
+    pthread_mutex_unlock(&guard_lock);
+}
+
+static int guard_count(char *last, size_t n)
+{
+    int k;
+
+    pthread_mutex_lock(&guard_lock);
+    k = guard_lines;
+    if (last)
+        fota_str_copy(last, n, guard_last);
+    pthread_mutex_unlock(&guard_lock);
+    return k;
+}
+
+struct guard_call {
+    struct fota_store *s;
+    const char *op;   /* "product_list" or "product_get" */
+    int64_t id;
+    int rc;
+};
+
+static void guard_op(struct guard_call *g)
+{
+    struct fota_product *list = NULL, p;
+    size_t n = 0;
+
+    if (strcmp(g->op, "product_list") == 0) {
+        g->rc = g->s->ops->product_list(g->s, &list, &n);
+        if (g->rc == 0 && n != 1)
+            g->rc = -1000;   /* ran, but not as asked */
+        free(list);
+    } else {
+        g->rc = g->s->ops->product_get(g->s, g->id, &p);
+    }
+}
+
+static void guard_on_loop(void *arg)
+{
+    guard_op(arg);
+}
+
+static void guard_on_store(struct fota_store *s, void *arg)
+{
+    (void)s;
+    guard_op(arg);
+}
+
+/* Armed, an op on a loop thread logs ERROR "store op called on an event
+ * loop op=X loop=N" and still runs; the same op on a store thread of the
+ * executor, on a thread that runs no loop, or with the guard disarmed
+ * logs nothing. */
+static void test_loop_guard(void **state)
+{
+    struct fota_store *s = store_of(state);
+    struct fota_store_exec *x = NULL;
+    struct fota_loop *l;
+    struct guard_call g = { .s = s, .op = "product_list", .rc = 1 };
+    char last[256];
+
+    guard_lines = guard_not_error = 0;
+    guard_last[0] = '\0';
+    s->log = guard_log;
+    g.id = mk_product(s, "guarded");
+    l = fota_loop_new(3);
+    assert_non_null(l);
+    assert_int_equal(fota_loop_start(l, NULL, NULL), 0);
+
+    /* Disarmed: a loop thread runs ops unseen (start-up). */
+    assert_int_equal(fota_loop_call(l, guard_on_loop, &g), 0);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(guard_count(NULL, 0), 0);
+
+    fota_store_set_loop_guard(s, fota_loop_current_index);
+    /* The test's own thread runs no loop. */
+    g.rc = 1;
+    guard_op(&g);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(guard_count(NULL, 0), 0);
+
+    /* A store thread of the executor runs no loop. */
+    assert_int_equal(fota_store_exec_new(s, 2, &x), 0);
+    assert_int_equal(fota_store_exec_threaded(x), 1);
+    g.rc = 1;
+    assert_int_equal(fota_store_submit(x, NULL, NULL, guard_on_store, NULL, &g), 0);
+    fota_store_exec_drain(x);
+    fota_store_exec_free(x);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(guard_count(NULL, 0), 0);
+
+    /* On the loop: one line naming the op and the loop, and the op's answer. */
+    g.rc = 1;
+    assert_int_equal(fota_loop_call(l, guard_on_loop, &g), 0);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(guard_count(last, sizeof last), 1);
+    assert_non_null(strstr(last, "store op called on an event loop op=product_list loop=3 "));
+    /* Another op has a line of its own, also within the same second. */
+    g.op = "product_get";
+    g.rc = 1;
+    assert_int_equal(fota_loop_call(l, guard_on_loop, &g), 0);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(guard_count(last, sizeof last), 2);
+    assert_non_null(strstr(last, "op=product_get loop=3 "));
+
+    /* Disarmed again (fotad's shutdown): nothing more. */
+    fota_store_set_loop_guard(s, NULL);
+    g.rc = 1;
+    assert_int_equal(fota_loop_call(l, guard_on_loop, &g), 0);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(guard_count(NULL, 0), 2);
+
+    fota_loop_stop(l);
+    fota_loop_free(l);
+    s->log = store_test_log;
+    assert_int_equal(guard_not_error, 0);
+    assert_int_equal(store_log_errors, 0);
+}
+
 /* ---- generations through fota_gen (migration 11) ------------------------ */
 
 /* What one statement on c (listening on fota_gen) notified: the payloads
@@ -645,6 +785,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connection_per_thread, setup,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_executor_threads, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_loop_guard, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_generation_triggers, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_generation_apply, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup,
@@ -652,6 +793,7 @@ int main(void)
     };
     int fails;
 
+    evthread_use_pthreads();   /* before any loop's base (test_loop_guard) */
     if (store_backend_postgresql.suite_begin() != 0)
         return 1;
     fails = cmocka_run_group_tests_name("store_pg", tests, NULL, NULL);
