@@ -52,6 +52,10 @@ def instances(pg, tmp):
         shutil.copy2(os.path.join(tmp, "a", name), os.path.join(tmp, "b", name))
     b = Fotad(data_dir=os.path.join(tmp, "b"), extra=["--store", dsn])
     b.start()
+    for d in (a, b):
+        # Callers not yet moved off the loops (docs/design/postgresql.md section 6, P10-P13)
+        # trip the loop guard; this test is about haproxy and the instances, not them.
+        d.expect_error(r"store op called on an event loop")
     return a, b
 
 
