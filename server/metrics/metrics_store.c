@@ -60,6 +60,7 @@
     X(download_add,                                                                               \
       (int64_t device_id, int64_t file_id, int64_t bytes, int completed),                         \
       (device_id, file_id, bytes, completed))                                                     \
+    X(download_add_batch, (const struct fota_download_row *rows, size_t n), (rows, n))            \
     X(download_bytes, (int64_t device_id, int64_t *bytes), (device_id, bytes))                    \
     X(transfer_add, (struct fota_transfer *t), (t))                                               \
     X(transfer_list, (size_t limit, struct fota_transfer **out, size_t *n), (limit, out, n))      \

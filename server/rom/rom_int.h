@@ -15,6 +15,7 @@ struct bufferevent;
 struct event;
 struct fota_loop;
 struct fota_req;
+struct fota_store_lane;
 
 /* ---- progress table (rom_progress.c): one record per device that
  * downloaded since start, behind one mutex (written by every loop, read by
@@ -98,12 +99,12 @@ struct fota_rom_loop {
     struct fota_rom_file_entry files[FOTA_ROM_CACHE_SLOTS];
     struct fota_rom_blob blobs[FOTA_ROM_BLOB_SLOTS];
     uint64_t blob_swept;                  /* the generation of the last sweep */
-    struct fota_rom scratch;              /* the release being served (10 KB) */
     struct fota_rom_body *bodies;         /* bodies in flight on this loop */
     /* This loop's part of the download metrics (rom_metrics.c), written by
      * this loop only (fota_metric_add_local), summed at scrape time. */
     struct fota_metric m_flight, m_bytes, m_complete, m_aborted;
     struct event *ledger_ev;              /* the flush timer, on the loop's base */
+    struct fota_store_lane *ledger_lane;  /* the batches' store jobs, in order */
     pthread_mutex_t ledger_mu;
     size_t nledger;
     struct fota_rom_ledger_row ledger[FOTA_ROM_LEDGER_MAX];

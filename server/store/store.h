@@ -195,6 +195,14 @@ struct fota_message_filter {
     size_t  limit;                     /* max rows; 0 means 50 */
 };
 
+/* Downloads of one file by one device (0: anonymous), for the ledger. */
+struct fota_download_row {
+    int64_t device_id;
+    int64_t file_id;
+    int64_t bytes;
+    int completed;                  /* downloads finished (download_count) */
+};
+
 /* A finished legacy (port 5555) transfer. */
 struct fota_transfer {
     int64_t id;
@@ -535,6 +543,12 @@ struct fota_store_ops {
      * downloads, usually 0 or 1, more for a batch) is added to the file's
      * download_count. download_bytes sums a device's bytes over all files. */
     int (*download_add)(struct fota_store *s, int64_t device_id, int64_t file_id, int64_t bytes, int completed);
+    /* n rows of download_add in one transaction (a serving loop's batch): a
+     * row of an unknown file is skipped, the others are written; EINVAL
+     * (nothing written) for negative bytes or completed in any row. The
+     * rows may repeat a (device, file): they add up. Device traffic: no new
+     * generation. */
+    int (*download_add_batch)(struct fota_store *s, const struct fota_download_row *rows, size_t n);
     int (*download_bytes)(struct fota_store *s, int64_t device_id, int64_t *bytes);
 
     /* Legacy transfers, newest first; transfer_add sets id, and created if 0;

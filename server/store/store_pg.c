@@ -721,6 +721,7 @@ static const struct fota_store_ops pg_ops = {
     .message_add = fota_store_pg_message_add,
     .message_list = fota_store_pg_message_list,
     .download_add = fota_store_pg_download_add,
+    .download_add_batch = fota_store_pg_download_add_batch,
     .download_bytes = fota_store_pg_download_bytes,
     .transfer_add = fota_store_pg_transfer_add,
     .transfer_list = fota_store_pg_transfer_list,

@@ -673,3 +673,35 @@ int fota_store_pg_arduino_device_served(struct fota_store *s,
         fota_store_pg_array_free(&col[k]);
     return fota_store_pg_leave(c, rc);
 }
+
+/* The ROM ledger's batch: served_tx's ledger, counts and minutes, no device rows. */
+int fota_store_pg_download_add_batch(struct fota_store *s, const struct fota_download_row *rows,
+                                     size_t n)
+{
+    struct pg_array_param col[W_DONE + 1];
+    struct pg_conn *c;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].bytes < 0 || rows[i].completed < 0)
+            return FOTA_EINVAL;
+    if (n == 0)
+        return 0;
+    if ((rc = fota_store_pg_enter(s, "download_add_batch", &c)) != 0)
+        return rc;
+    c->hot = 1; /* device traffic: caches do not depend on it (store.h) */
+    for (int k = 0; k <= W_DONE; k++)
+        fota_store_pg_array_init(&col[k], FOTA_PG_INT8_ARRAY);
+    for (size_t i = 0; i < n; i++) {
+        fota_store_pg_array_int(&col[W_DEV], rows[i].device_id);
+        fota_store_pg_array_int(&col[W_FILE], rows[i].file_id);
+        fota_store_pg_array_int(&col[W_BYTES], rows[i].bytes);
+        fota_store_pg_array_int(&col[W_DONE], rows[i].completed);
+    }
+    rc = FOTA_EAGAIN;
+    for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
+        rc = served_tx(c, col, 0);
+    for (int k = 0; k <= W_DONE; k++)
+        fota_store_pg_array_free(&col[k]);
+    return fota_store_pg_leave(c, rc);
+}

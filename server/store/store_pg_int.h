@@ -316,6 +316,8 @@ int fota_store_pg_message_list(struct fota_store *s, const struct fota_message_f
                                struct fota_message **out, size_t *n);
 int fota_store_pg_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,
                                int64_t bytes, int completed);
+int fota_store_pg_download_add_batch(struct fota_store *s, const struct fota_download_row *rows,
+                                     size_t n);
 int fota_store_pg_download_bytes(struct fota_store *s, int64_t device_id, int64_t *bytes);
 int fota_store_pg_transfer_add(struct fota_store *s, struct fota_transfer *t);
 int fota_store_pg_transfer_list(struct fota_store *s, size_t limit, struct fota_transfer **out,

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "clock.h"
 #include "store_sqlite_int.h"
+#include "xmalloc.h"
 
 #define Q(s) fota_store_sqlite_cast(s)
 #define STMT(id, sql) fota_store_sqlite_stmt(q, (id), (sql))
@@ -393,6 +394,47 @@ int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int6
     if (rc == 0)
         rc = fota_store_sqlite_ledger_add(q, device_id, file_id, bytes, completed);
     rc = fota_store_sqlite_finish(q, rc);
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+int fota_store_sqlite_download_add_batch(struct fota_store *s, const struct fota_download_row *rows,
+                                         size_t n)
+{
+    struct sql_store *q = Q(s);
+    struct fota_download_row *sums;
+    size_t nsums = 0;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].bytes < 0 || rows[i].completed < 0)
+            return FOTA_EINVAL;
+    if (n == 0)
+        return 0;
+    sums = fota_xcalloc(n, sizeof *sums);
+    fota_store_sqlite_lock(q);
+    q->hot = 1;
+    rc = fota_store_sqlite_begin(q, 0);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct fota_download_row *w = &rows[i];
+        size_t k;
+        /* a file deleted meanwhile: its row is skipped, the others stay */
+        rc = fota_store_sqlite_ledger_row(q, w->device_id, w->file_id, w->bytes, w->completed);
+        if (rc == FOTA_ENOENT) {
+            rc = 0;
+            continue;
+        }
+        /* the file's count and activity once per batch, not once per row */
+        for (k = 0; k < nsums && sums[k].file_id != w->file_id; k++)
+            ;
+        if (k == nsums)
+            sums[nsums++].file_id = w->file_id;
+        sums[k].bytes += w->bytes;
+        sums[k].completed += w->completed;
+    }
+    for (size_t k = 0; rc == 0 && k < nsums; k++)
+        rc = fota_store_sqlite_ledger_file(q, sums[k].file_id, sums[k].bytes, sums[k].completed);
+    rc = fota_store_sqlite_finish(q, rc);
+    free(sums);
     return fota_store_sqlite_unlock(q, rc);
 }
 

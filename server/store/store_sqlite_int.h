@@ -169,6 +169,8 @@ int fota_store_sqlite_message_list(struct fota_store *s, const struct fota_messa
                                    struct fota_message **out, size_t *n);
 int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,
                                    int64_t bytes, int completed);
+int fota_store_sqlite_download_add_batch(struct fota_store *s, const struct fota_download_row *rows,
+                                         size_t n);
 int fota_store_sqlite_download_bytes(struct fota_store *s, int64_t device_id, int64_t *bytes);
 int fota_store_sqlite_transfer_add(struct fota_store *s, struct fota_transfer *t);
 int fota_store_sqlite_transfer_list(struct fota_store *s, size_t limit, struct fota_transfer **out,

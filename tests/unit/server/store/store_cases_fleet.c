@@ -388,6 +388,51 @@ static void test_downloads(void **state)
     assert_int_equal(r.files[1].download_count, 1);
 }
 
+static void test_download_batch(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t pid = mk_product(s, "p"), dev = mk_device(s, pid, "d", 1);
+    int64_t other = mk_device(s, pid, "e", 2);
+    struct fota_rom r;
+    int64_t bytes = -1;
+
+    fill_rom(&r, pid, "v1");
+    assert_int_equal(s->ops->rom_create(s, &r), 0);
+    struct fota_download_row rows[] = {
+        { dev, r.files[0].id, 1000, 0 },
+        { dev, r.files[0].id, 299000, 1 },      /* the same (device, file): adds up */
+        { dev, 76543210, 5, 1 },                /* an unknown file: skipped */
+        { dev, r.files[1].id, 500, 0 },
+        { 0, r.files[1].id, 300004, 1 },        /* product key */
+        { other, r.files[1].id, 7, 1 },
+    };
+    assert_int_equal(s->ops->download_add_batch(s, rows, 6), 0);
+    assert_int_equal(s->ops->download_add_batch(s, rows, 0), 0);
+    assert_int_equal(s->ops->download_bytes(s, dev, &bytes), 0);
+    assert_int_equal(bytes, 300500);
+    assert_int_equal(s->ops->download_bytes(s, 0, &bytes), 0);
+    assert_int_equal(bytes, 300004);
+    assert_int_equal(s->ops->download_bytes(s, other, &bytes), 0);
+    assert_int_equal(bytes, 7);
+    assert_int_equal(s->ops->rom_get(s, pid, "v1", &r), 0);
+    assert_int_equal(r.files[0].download_count, 1);
+    assert_int_equal(r.files[1].download_count, 2);
+
+    /* a negative row anywhere: nothing of the batch is written */
+    struct fota_download_row bad[] = {
+        { dev, r.files[0].id, 10, 1 },
+        { dev, r.files[1].id, -1, 0 },
+    };
+    assert_int_equal(s->ops->download_add_batch(s, bad, 2), FOTA_EINVAL);
+    bad[1].bytes = 1;
+    bad[1].completed = -1;
+    assert_int_equal(s->ops->download_add_batch(s, bad, 2), FOTA_EINVAL);
+    assert_int_equal(s->ops->download_bytes(s, dev, &bytes), 0);
+    assert_int_equal(bytes, 300500);
+    assert_int_equal(s->ops->rom_get(s, pid, "v1", &r), 0);
+    assert_int_equal(r.files[0].download_count, 1);
+}
+
 static void test_transfers(void **state)
 {
     struct fota_store *s = store_of(state);
@@ -662,6 +707,8 @@ static void test_generation(void **state)
     snprintf(t.result, sizeof t.result, "ok");
     STAYS(s->ops->transfer_add(s, &t));
     STAYS(s->ops->download_add(s, dev, r.files[0].id, 1000, 1));
+    struct fota_download_row dl = { dev, r.files[0].id, 1000, 1 };
+    STAYS(s->ops->download_add_batch(s, &dl, 1));
 }
 
 /* A device's generation moves with every write of its row and its commands
@@ -744,6 +791,8 @@ static void test_device_generation(void **state)
     snprintf(m.action, sizeof m.action, "device_upgrade_success");
     DEV_STAYS(a, s->ops->message_add(s, &m));
     DEV_STAYS(a, s->ops->download_add(s, a, r.files[0].id, 1000, 1));
+    struct fota_download_row dl = { a, r.files[0].id, 1000, 1 };
+    DEV_STAYS(a, s->ops->download_add_batch(s, &dl, 1));
 }
 
 const struct CMUnitTest store_cases_fleet[] = {
@@ -753,6 +802,7 @@ const struct CMUnitTest store_cases_fleet[] = {
     cmocka_unit_test(test_command_find_nonce),
     cmocka_unit_test(test_messages),
     cmocka_unit_test(test_downloads),
+    cmocka_unit_test(test_download_batch),
     cmocka_unit_test(test_transfers),
     cmocka_unit_test(test_threads),
     cmocka_unit_test(test_message_follow),
