@@ -590,7 +590,9 @@ static void handle_rom_get_one(struct fota_req *r)
     fota_reply_json(r, 200, j);
 }
 
-/* The stored bytes of one file (admin: check what was published). */
+/* The stored bytes of one file (admin: check what was published). A store
+ * job: the file segment travels to the request's loop with the reply and
+ * leaves by sendfile there. */
 static void handle_rom_file(struct fota_req *r)
 {
     struct fota_rom *rom = load_rom(r);
@@ -625,8 +627,8 @@ static void handle_rom_file(struct fota_req *r)
     }
     char disp[128];
     snprintf(disp, sizeof(disp), "attachment; filename=%s", f->name);
-    evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Content-Disposition", disp);
-    evhttp_add_header(evhttp_request_get_output_headers(r->ev), "X-Fota-Sha256", f->sha256);
+    fota_reply_header(r, "Content-Disposition", disp);
+    fota_reply_header(r, "X-Fota-Sha256", f->sha256);
     fota_reply_raw(r, 200, "application/octet-stream", b);
     evbuffer_free(b);
 out:
@@ -643,7 +645,7 @@ int fota_api_roms_routes(struct fota_api *api)
         { FOTA_M_POST | FOTA_M_PUT, "/v1/products/*/roms/*/current", handle_rom_set_current,
           FOTA_ROUTE_STORE },
         { FOTA_M_GET, "/v1/products/*/roms/*/", handle_rom_get_one, FOTA_ROUTE_STORE },
-        { FOTA_M_GET, "/v1/products/*/roms/*/files/*", handle_rom_file, 0 },
+        { FOTA_M_GET, "/v1/products/*/roms/*/files/*", handle_rom_file, FOTA_ROUTE_STORE },
     };
     struct fota_api_uploads *q = fota_xcalloc(1, sizeof(*q));
     q->srv = api->srv;

@@ -30,6 +30,8 @@
 #include "log.h"
 #include "loop.h"
 #include "rom_int.h"
+#include "store_exec.h"
+#include "xmalloc.h"
 
 /* The request finished sending: the download joins the loop's ledger. */
 static void rom_complete_cb(struct evhttp_request *req, void *ud)
@@ -171,39 +173,10 @@ static unsigned cache_slot(const char *a, const char *b, int64_t n)
     return fota_str_hash(h, b) % FOTA_ROM_CACHE_SLOTS;
 }
 
-/* Resolves the caller's key to the product it may download from. */
-static int rom_auth_store(struct fota_req *r, int64_t *product_id, int64_t *device_id);
-
-static int rom_auth(struct fota_rom_loop *rl, struct fota_req *r, uint64_t gen,
-                    int64_t *product_id, int64_t *device_id)
-{
-    const char *hdr = fota_req_header(r, "Authorization"), *k = NULL;
-    size_t len = 0;
-    struct fota_rom_auth_entry *e = NULL;
-    if (gen && hdr && fota_key_from_header(hdr, &k, &len) == 0 && len < FOTA_KEY_BUF) {
-        char key[FOTA_KEY_BUF];
-        memcpy(key, k, len);
-        key[len] = '\0';
-        e = &rl->auth[cache_slot(key, NULL, 0)];
-        if (e->gen == gen && strcmp(e->key, key) == 0) {
-            *product_id = e->product_id;
-            *device_id = e->device_id;
-            r->dev_id = e->device_id;
-            return 0;
-        }
-        e->gen = 0;
-        memcpy(e->key, key, len + 1);
-    }
-    int rc = rom_auth_store(r, product_id, device_id);
-    if (rc == 0 && e) {
-        e->product_id = *product_id;
-        e->device_id = *device_id;
-        e->gen = gen;   /* read before the lookups: a write meanwhile invalidates it */
-    }
-    return rc;
-}
-
-static int rom_auth_store(struct fota_req *r, int64_t *product_id, int64_t *device_id)
+/* Resolves the caller's key to the product it may download from (a store
+ * job: replies 401/403 itself). */
+static int rom_auth_store(struct fota_store *st, struct fota_req *r, int64_t *product_id,
+                          int64_t *device_id)
 {
     struct fota_key k;
     if (fota_req_auth(r, &k) < 0)
@@ -212,7 +185,7 @@ static int rom_auth_store(struct fota_req *r, int64_t *product_id, int64_t *devi
     *product_id = 0;
     if (k.kind == FOTA_KEY_MASTER || k.kind == FOTA_KEY_OWNER) {
         struct fota_device d;
-        if (r->srv->store->ops->device_get(r->srv->store, k.device_id, &d) < 0) {
+        if (st->ops->device_get(st, k.device_id, &d) < 0) {
             fota_reply_error(r, 403, "key without a device");
             return FOTA_EPERM;
         }
@@ -227,27 +200,55 @@ static int rom_auth_store(struct fota_req *r, int64_t *product_id, int64_t *devi
     return 0;
 }
 
-/* The release and file a download asks for: from the loop's cache, else
- * from the store (and then cached). Replies 404 and returns -1 if there is
- * none; rl->scratch holds the release's product and version afterwards. */
-static const struct fota_rom_file *rom_resolve(struct fota_rom_loop *rl, struct fota_req *r,
-                                               uint64_t gen, int64_t product_id,
-                                               const char *version, const char *filename)
+/* The caller's key as the Authorization header gives it into key (""
+ * when there is none the cache can hold). */
+static void rom_key(struct fota_req *r, char key[FOTA_KEY_BUF])
 {
-    struct fota_store *st = rl->ctx->srv->store;
-    struct fota_rom *rom = &rl->scratch;
-    struct fota_rom_file_entry *fe = NULL;
-    const struct fota_rom_file *file = NULL;
-    int rc = FOTA_ENOENT;
-    if (gen && strlen(version) < FOTA_VERSION_MAX && strlen(filename) < FOTA_NAME_MAX) {
-        fe = &rl->files[cache_slot(version, filename, product_id)];
-        if (fe->gen == gen && fe->product_id == product_id && strcmp(fe->version, version) == 0 &&
-            strcmp(fe->name, filename) == 0) {
-            rom->product_id = fe->rom_product_id;
-            fota_str_copy(rom->version, sizeof rom->version, fe->rom_version);
-            return &fe->file;
-        }
+    const char *hdr = fota_req_header(r, "Authorization"), *k = NULL;
+    size_t len = 0;
+    key[0] = '\0';
+    if (hdr && fota_key_from_header(hdr, &k, &len) == 0 && len < FOTA_KEY_BUF) {
+        memcpy(key, k, len);
+        key[len] = '\0';
     }
+}
+
+/* The loop's entry for key: 1 with the product and device it resolves to. */
+static int rom_auth_cached(struct fota_rom_loop *rl, struct fota_req *r, uint64_t gen,
+                           const char *key, int64_t *product_id, int64_t *device_id)
+{
+    const struct fota_rom_auth_entry *e = &rl->auth[cache_slot(key, NULL, 0)];
+    if (!gen || !key[0] || e->gen != gen || strcmp(e->key, key) != 0)
+        return 0;
+    *product_id = e->product_id;
+    *device_id = e->device_id;
+    r->dev_id = e->device_id;
+    return 1;
+}
+
+/* The release and file a download asks for, as the loop's cache holds them
+ * for this generation, or NULL. */
+static struct fota_rom_file_entry *rom_file_cached(struct fota_rom_loop *rl, uint64_t gen,
+                                                   int64_t product_id, const char *version,
+                                                   const char *filename)
+{
+    struct fota_rom_file_entry *fe;
+    if (!gen || strlen(version) >= FOTA_VERSION_MAX || strlen(filename) >= FOTA_NAME_MAX)
+        return NULL;
+    fe = &rl->files[cache_slot(version, filename, product_id)];
+    if (fe->gen == gen && fe->product_id == product_id && strcmp(fe->version, version) == 0 &&
+        strcmp(fe->name, filename) == 0)
+        return fe;
+    return NULL;
+}
+
+/* The release and file a download asks for, from the store (a store job):
+ * the file's index in rom, or -1 after replying 404. */
+static int rom_resolve_store(struct fota_store *st, struct fota_req *r, int64_t product_id,
+                             const char *version, const char *filename, struct fota_rom *rom)
+{
+    int rc = FOTA_ENOENT;
+    char vq[96];
     if (product_id > 0) {
         rc = find_rom(st, product_id, version, rom);
     } else { /* admin: the first product that has this release */
@@ -258,30 +259,17 @@ static const struct fota_rom_file *rom_resolve(struct fota_rom_loop *rl, struct 
                 rc = find_rom(st, ps[i].id, version, rom);
         free(ps);
     }
-    char vq[96];
     if (rc < 0) {
         fota_reply_error(r, 404, "no release %s for this key",
                          fota_log_quote(version, vq, sizeof vq));
-        return NULL;
+        return -1;
     }
     for (size_t i = 0; i < rom->nfiles; i++)
         if (strcmp(rom->files[i].name, filename) == 0)
-            file = &rom->files[i];
-    if (!file) {
-        fota_reply_error(r, 404, "release %s has no file %s", rom->version,
-                         fota_log_quote(filename, vq, sizeof vq));
-        return NULL;
-    }
-    if (fe) {
-        fe->product_id = product_id;
-        fota_str_copy(fe->version, sizeof fe->version, version);
-        fota_str_copy(fe->name, sizeof fe->name, filename);
-        fota_str_copy(fe->rom_version, sizeof fe->rom_version, rom->version);
-        fe->rom_product_id = rom->product_id;
-        fe->file = *file;
-        fe->gen = gen;
-    }
-    return file;
+            return (int)i;
+    fota_reply_error(r, 404, "release %s has no file %s", rom->version,
+                     fota_log_quote(filename, vq, sizeof vq));
+    return -1;
 }
 
 /* The reply's headers for [from, to] of a file of size bytes. */
@@ -308,7 +296,7 @@ static void rom_headers(struct evkeyvalq *oh, const struct fota_rom_file *file, 
  * consumed or dropped either way). */
 static void rom_send(struct fota_rom_loop *rl, struct fota_req *r, int code, int fd,
                      struct fota_rom_blob *blob, int64_t from, int64_t len, int64_t size,
-                     int64_t device_id, const struct fota_rom_file *file)
+                     int64_t device_id, const struct fota_rom_file *file, const char *version)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
@@ -329,9 +317,8 @@ static void rom_send(struct fota_rom_loop *rl, struct fota_req *r, int code, int
         bufferevent_set_max_single_write(bev, 1 << 20);
         /* The evbuffer owns fd from here (closed when the segment is sent);
          * rom_body.c also feeds the device's progress record. */
-        if (fota_rom_body_add(rl, bev, fd, from, len, size, device_id, file->name,
-                              rl->scratch.version, blob ? blob_release : NULL,
-                              blob) == 0) {
+        if (fota_rom_body_add(rl, bev, fd, from, len, size, device_id, file->name, version,
+                              blob ? blob_release : NULL, blob) == 0) {
             fd = -1;
             now = bev;
         }
@@ -343,34 +330,16 @@ static void rom_send(struct fota_rom_loop *rl, struct fota_req *r, int code, int
         fota_http_send_now(now);
 }
 
-void fota_rom_download(struct fota_req *r)
+/* Serves file of release (rom_product_id, rom_version) to the caller
+ * (device_id 0: not a device), on the request's loop. */
+static void rom_serve(struct fota_rom_loop *rl, struct fota_req *r, uint64_t gen,
+                      int64_t device_id, const struct fota_rom_file *file,
+                      int64_t rom_product_id, const char *rom_version)
 {
-    struct fota_rom_ctx *ctx = r->ud;
-    struct fota_rom_loop *rl = ctx->loops[fota_loop_index(r->loop)];
-    const char *version = fota_req_query(r, "version");
-    const char *filename = fota_req_query(r, "filename");
-    int64_t product_id, device_id;
-    int fd = -1;
     struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
-    /* Every reply on this route closes the connection, errors included: a
-     * trailing NUL (RTOS clients) must never be parsed as a next request.
-     * evhttp adds "Connection: keep-alive" for a keep-alive HTTP/1.0 request
-     * unless the request's own header is gone. */
-    evhttp_remove_header(evhttp_request_get_input_headers(r->ev), "Connection");
-    evhttp_remove_header(oh, "Connection");
-    evhttp_add_header(oh, "Connection", "close");
-    if (!version || !filename) {
-        fota_reply_error(r, 400, "need action=download_rom, version= and filename=");
-        return;
-    }
-    uint64_t gen = fota_store_generation(ctx->srv->store);
-    if (rom_auth(rl, r, gen, &product_id, &device_id) < 0)
-        return;
-    const struct fota_rom_file *file = rom_resolve(rl, r, gen, product_id, version, filename);
-    if (!file)
-        return;
     int64_t size = 0;
     struct fota_rom_blob *blob = NULL;
+    int fd = -1;
     int rc = blob_get(rl, file->sha256, gen, &fd, &size, &blob);
     if (rc < 0) {
         fota_reply_error(r, rc == FOTA_ENOENT ? 404 : 500, "file %s is missing (%s)", file->name,
@@ -393,7 +362,129 @@ void fota_rom_download(struct fota_req *r)
     r->replied = 1;
     FOTA_INFO("rom download req=%" PRIu64 " method=%s dev=%lld product=%lld version=%s file=%s "
               "status=%d bytes=%" PRId64 " peer=%s loop=%d", r->id, r->head ? "HEAD" : "GET",
-              (long long)device_id, (long long)rl->scratch.product_id, rl->scratch.version,
-              file->name, code, len, r->peer ? r->peer : "-", fota_loop_index(r->loop));
-    rom_send(rl, r, code, fd, blob, from, len, size, device_id, file);
+              (long long)device_id, (long long)rom_product_id, rom_version, file->name, code, len,
+              r->peer ? r->peer : "-", fota_loop_index(r->loop));
+    rom_send(rl, r, code, fd, blob, from, len, size, device_id, file, rom_version);
+}
+
+/* A download the loop's caches could not answer: the key and the release
+ * looked up by a store job, the reply made on the loop. */
+struct rom_miss {
+    struct fota_rom_loop *rl;
+    struct fota_req *r;
+    uint64_t gen;                 /* read before the lookups */
+    int authed;                   /* the key came from the loop's cache */
+    char key[FOTA_KEY_BUF];       /* "": not cacheable */
+    int64_t product_id, device_id;
+    const char *version, *filename;   /* r's query */
+    int file;                     /* index in rom, -1: replied */
+    struct fota_rom rom;
+};
+
+static void rom_miss_job(struct fota_store *st, void *arg)
+{
+    struct rom_miss *m = arg;
+    m->file = -1;
+    if (!m->authed && rom_auth_store(st, m->r, &m->product_id, &m->device_id) < 0)
+        return;
+    m->file = rom_resolve_store(st, m->r, m->product_id, m->version, m->filename, &m->rom);
+}
+
+/* On the request's loop: the caches take what the job found, then the reply. */
+static void rom_miss_finish(struct rom_miss *m)
+{
+    struct fota_req *r = m->r;
+    struct fota_rom_loop *rl = m->rl;
+
+    if (!m->authed && m->file >= 0 && m->gen && m->key[0]) {
+        struct fota_rom_auth_entry *e = &rl->auth[cache_slot(m->key, NULL, 0)];
+        fota_str_copy(e->key, sizeof e->key, m->key);
+        e->product_id = m->product_id;
+        e->device_id = m->device_id;
+        e->gen = m->gen;
+    }
+    if (m->file >= 0) {
+        const struct fota_rom_file *file = &m->rom.files[m->file];
+        if (m->gen && strlen(m->version) < FOTA_VERSION_MAX &&
+            strlen(m->filename) < FOTA_NAME_MAX) {
+            struct fota_rom_file_entry *fe =
+                &rl->files[cache_slot(m->version, m->filename, m->product_id)];
+            fe->product_id = m->product_id;
+            fota_str_copy(fe->version, sizeof fe->version, m->version);
+            fota_str_copy(fe->name, sizeof fe->name, m->filename);
+            fota_str_copy(fe->rom_version, sizeof fe->rom_version, m->rom.version);
+            fe->rom_product_id = m->rom.product_id;
+            fe->file = *file;
+            fe->gen = m->gen;
+        }
+        r->dev_id = m->device_id;
+        rom_serve(rl, r, m->gen, m->device_id, file, m->rom.product_id, m->rom.version);
+    }
+    if (!r->replied)
+        fota_reply_error(r, 500, "internal error: no reply");
+}
+
+static void rom_miss_done(void *arg, int cancelled)
+{
+    struct rom_miss *m = arg;
+    if (!cancelled)   /* else the loop stopped: no reply, r's connection goes with it */
+        rom_miss_finish(m);
+    fota_req_release(m->r);
+    free(m);
+}
+
+void fota_rom_download(struct fota_req *r)
+{
+    struct fota_rom_ctx *ctx = r->ud;
+    struct fota_rom_loop *rl = ctx->loops[fota_loop_index(r->loop)];
+    const char *version = fota_req_query(r, "version");
+    const char *filename = fota_req_query(r, "filename");
+    int64_t product_id = 0, device_id = 0;
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    char key[FOTA_KEY_BUF];
+    /* Every reply on this route closes the connection, errors included: a
+     * trailing NUL (RTOS clients) must never be parsed as a next request.
+     * evhttp adds "Connection: keep-alive" for a keep-alive HTTP/1.0 request
+     * unless the request's own header is gone. */
+    evhttp_remove_header(evhttp_request_get_input_headers(r->ev), "Connection");
+    evhttp_remove_header(oh, "Connection");
+    evhttp_add_header(oh, "Connection", "close");
+    if (!version || !filename) {
+        fota_reply_error(r, 400, "need action=download_rom, version= and filename=");
+        return;
+    }
+    uint64_t gen = fota_store_generation(ctx->srv->store);
+    rom_key(r, key);
+    int authed = rom_auth_cached(rl, r, gen, key, &product_id, &device_id);
+    const struct fota_rom_file_entry *fe =
+        authed ? rom_file_cached(rl, gen, product_id, version, filename) : NULL;
+    if (fe) {
+        rom_serve(rl, r, gen, device_id, &fe->file, fe->rom_product_id, fe->rom_version);
+        return;
+    }
+    /* A miss: the store answers on a store thread (inline for SQLite) and
+     * the reply follows on this loop. */
+    struct rom_miss *m = fota_xmalloc(sizeof(*m));
+    m->rl = rl;
+    m->r = r;
+    m->gen = gen;
+    m->authed = authed;
+    memcpy(m->key, key, sizeof m->key);
+    m->product_id = product_id;
+    m->device_id = device_id;
+    m->version = version;
+    m->filename = filename;
+    m->file = -1;
+    if (!ctx->srv->exec) {
+        rom_miss_job(ctx->srv->store, m);
+        rom_miss_finish(m);
+        free(m);
+        return;
+    }
+    fota_req_defer(r);
+    if (fota_store_submit(ctx->srv->exec, NULL, r->loop, rom_miss_job, rom_miss_done, m) != 0) {
+        free(m);
+        r->deferred = 0;
+        fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+    }
 }

@@ -1,18 +1,20 @@
 /* rom_list.c - GET /v1/device/rom/ without action=download_rom: the
  * releases of the key's product (an admin key names it with product_id=)
  * and its recommended_rom_version, in Espressif's shape; ?is_format_simple=
- * true gives version, recommended and life_cycle only. Runs on every loop
- * (the route is FOTA_ROUTE_ANY_LOOP), like the download beside it. */
+ * true gives version, recommended and life_cycle only. The route runs on
+ * every loop (FOTA_ROUTE_ANY_LOOP), like the download beside it; the
+ * listing itself is a store job (on a store thread, or inline for SQLite)
+ * that replies; its continuation releases the request. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
 #include "rom_int.h"
+#include "store_exec.h"
 
-void fota_rom_list(struct fota_req *r)
+static void rom_list_reply(struct fota_store *st, struct fota_req *r)
 {
     struct fota_rom_ctx *ctx = r->ud;
-    struct fota_store *st = ctx->srv->store;
     struct fota_key key;
     struct fota_product p;
     struct fota_rom *list = NULL;
@@ -56,4 +58,33 @@ void fota_rom_list(struct fota_req *r)
     json_object_set_new(j, "productRoms", arr);
     json_object_set_new(j, "recommended_rom_version", json_string(p.current_version));
     fota_reply_json(r, 200, j);
+}
+
+static void rom_list_job(struct fota_store *st, void *arg)
+{
+    struct fota_req *r = arg;
+    rom_list_reply(st, r);
+    if (!r->replied)
+        fota_reply_error(r, 500, "internal error: no reply");
+}
+
+/* On r's loop, after the reply (never inline: the handler may still read r). */
+static void rom_list_done(void *arg, int cancelled)
+{
+    (void)cancelled;
+    fota_req_release(arg);
+}
+
+void fota_rom_list(struct fota_req *r)
+{
+    struct fota_server *srv = ((struct fota_rom_ctx *)r->ud)->srv;
+    if (!srv->exec) {
+        rom_list_reply(srv->store, r);
+        return;
+    }
+    fota_req_defer(r);
+    if (fota_store_submit(srv->exec, NULL, r->loop, rom_list_job, rom_list_done, r) != 0) {
+        r->deferred = 0;
+        fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+    }
 }
