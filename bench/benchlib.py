@@ -332,11 +332,12 @@ def set_latest(run_path, doc=DOC):
         f.write(text[:at + 1] + latest_section(run_path))
 
 
-def start_quiet_fotad(ft, tmp, extra=(), **kw):
+def start_quiet_fotad(ft, tmp, extra=(), data_dir=None, **kw):
     """Starts fotad (harness class ft.Fotad) at log level info (the harness waits for its
     `listening` and `fotad ready` lines), then switches it to warn with a config-file reload
     (SIGHUP), so per-request INFO lines do not weigh on the benchmark (nginx runs with
-    access_log off). Returns the started Fotad. Config keys in kw (e.g. workers=2)."""
+    access_log off). Returns the started Fotad. Config keys in kw (e.g. workers=2); data_dir
+    None: one in the harness's temp dir."""
     import signal
     conf = os.path.join(tmp, "fotad-bench.conf")
 
@@ -346,7 +347,7 @@ def start_quiet_fotad(ft, tmp, extra=(), **kw):
             for k, v in kw.items():
                 f.write("%s = %s\n" % (k, v))
     write("info")
-    d = ft.Fotad(config=conf, extra=list(extra))
+    d = ft.Fotad(config=conf, extra=list(extra), data_dir=data_dir)
     d.start()
     write("warn")
     d.proc.send_signal(signal.SIGHUP)

@@ -18,6 +18,7 @@ BENCHES=(
   "wave.py"          # 4: 10,000 devices upgraded end to end (512 KiB), vs the transfer bound
   "arduino.py"       # 6: Arduino-core check-ins (304) and downloads vs nginx; upload stall
   "pullwave.py"      # 7: rollouts of 1,000 arduino sketches and 200 Tasmota devices over MQTT
+  "scaleout.py"      # 8: instances on one PostgreSQL: pings/s summed, 100,000 devices on 6
 )
 smoke=0
 for a in "${args[@]}"; do [ "$a" = --smoke ] && smoke=1; done
