@@ -193,8 +193,12 @@ static void store_job(struct fota_store *s, void *arg)
     struct fota_req *r = sc->r;
     (void)s;
     r->deferred = 0;
+    fota_http__job_req = r;
+    fota_http__job_deferred = 0;
     sc->fn(r);
-    if (!r->deferred) {
+    int deferred = fota_http__job_deferred;
+    fota_http__job_req = NULL;
+    if (!deferred) {   /* else r is another thread's already: not touched */
         if (!r->replied)
             fota_reply_error(r, 500, "internal error: no reply");
         fota_req_release(r);

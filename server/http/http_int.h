@@ -202,6 +202,11 @@ void fota_http__quick_free(struct http_loop *h);
  * fota_req_json_body read from then on; r counts in fota_http.detached
  * until it is released. */
 void fota_http__req_detach(struct fota_req *r);
+/* The request a store job runs on this thread (http.c store_job) and
+ * whether its handler deferred it (fota_req_defer): read after the handler
+ * returns, when r may belong to the thread that replies to it by then. */
+extern _Thread_local struct fota_req *fota_http__job_req;
+extern _Thread_local int fota_http__job_deferred;
 /* Test builds (FOTA_TEST_HOOKS): the routes of http_test.c. 0 or an error. */
 int fota_http__test_routes(struct fota_server *srv);
 

@@ -132,9 +132,14 @@ int64_t fota_req_cap_id(struct fota_req *r, int i)
 
 /* ------------------------------------------------------------ life time */
 
+_Thread_local struct fota_req *fota_http__job_req;
+_Thread_local int fota_http__job_deferred;
+
 void fota_req_defer(struct fota_req *r)
 {
     r->deferred = 1;
+    if (r == fota_http__job_req)
+        fota_http__job_deferred = 1;
 }
 
 void fota_req_release(struct fota_req *r)

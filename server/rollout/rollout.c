@@ -3,7 +3,10 @@
  * its deletion; the vetoes on deleting a device or release still in use),
  * the batched writes (every 200 ms: the new command rows grouped by state,
  * then one command_update_batch and one rollout_save for all dirty members
- * of all rollouts) and the module's start and stop. Offline members and
+ * of all rollouts) and the module's start and stop. The writes are jobs on
+ * the store lane `rollout` (store_exec.h), built from copies on the main
+ * loop, which never waits for them: a member whose command row a job
+ * writes is row_pending until the job's continuation brings its id. Offline members and
  * online ones take one path: a member waits in its rollout until its stage
  * has started, its device is connected and the window has room. */
 #include "rollout_int.h"
@@ -243,6 +246,300 @@ void fota_rollout_ready_add(struct fota_rollout *r, struct fota_rollout_member *
     r->ready[r->nready++] = (struct fota_rollout_ready){ (uint32_t)(m - r->m), due_ms };
 }
 
+/* ---- writes on the lane ------------------------------------------------- */
+
+static int cmd_state(int st);
+static json_t *cmd_result(const struct fota_rollout *r, int st);
+
+int fota_rollout_submit(struct fota_rollouts *ro, const char *what, fota_store_job_fn job,
+                        fota_store_done_fn done, void *arg)
+{
+    struct fota_server *srv = ro->srv;
+    if (!srv->exec) { /* no executor (a test's server): the job here and now */
+        job(srv->store, arg);
+        if (done)
+            done(arg, 0);
+        return 0;
+    }
+    int rc = fota_store_submit(srv->exec, ro->lane, done ? srv->loops[0] : NULL, job, done, arg);
+    if (rc < 0)
+        FOTA_ERROR("rollout write not queued what=%s error=%s", what, fota_errname(rc));
+    return rc;
+}
+
+/* New command rows of members of one rollout in one state: one
+ * command_create_many. */
+struct ins_group {
+    struct fota_rollout *r;            /* held (r->jobs) until the continuation; the job
+                                          reads none of it */
+    int64_t rollout_id;
+    struct fota_command t;             /* params owned, result a reference (w->refs) */
+    size_t k;
+    int64_t *ids, *nonces, *cids;
+    uint32_t *idx;                     /* the members, in r->m */
+    size_t *row;                       /* each one's member row in the write's ms */
+    int before_push;                   /* row_before_push's: a failure leaves no row */
+    int rc;
+};
+
+/* One job on the lane: new command rows, then command row states, then
+ * rollouts and member rows (a transaction each), from copies made on the
+ * main loop. Its continuation hands the new rows' ids to their members. */
+struct fota_rollout_write {
+    struct fota_rollouts *ro;
+    struct ins_group *ins;
+    size_t nins, capins;
+    struct fota_command_set *cs;
+    size_t nc, capc;
+    struct fota_rollout_member_row *ms;
+    size_t nm, capm;
+    struct fota_rollout_row *rs;
+    size_t nr;
+    json_t **refs;                     /* the results cs and ins borrow: a reference each */
+    size_t nrefs, caprefs;
+    int64_t now;
+};
+
+static struct fota_rollout_write *write_new(struct fota_rollouts *ro)
+{
+    struct fota_rollout_write *w = fota_xcalloc(1, sizeof *w);
+    w->ro = ro;
+    w->now = fota_clock_wall_s();
+    return w;
+}
+
+/* A reference to v for as long as the write lives (v NULL: none). */
+static const json_t *write_ref(struct fota_rollout_write *w, json_t *v)
+{
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < w->nrefs; i++)
+        if (w->refs[i] == v)
+            return v;
+    if (w->nrefs == w->caprefs) {
+        w->caprefs = w->caprefs ? w->caprefs * 2 : 8;
+        w->refs = fota_xreallocarray(w->refs, w->caprefs, sizeof *w->refs);
+    }
+    w->refs[w->nrefs++] = json_incref(v);
+    return v;
+}
+
+static void write_free(struct fota_rollout_write *w)
+{
+    for (size_t i = 0; i < w->nins; i++) {
+        struct ins_group *g = &w->ins[i];
+        json_decref(g->t.params);
+        free(g->ids);
+        free(g->nonces);
+        free(g->cids);
+        free(g->idx);
+        free(g->row);
+    }
+    for (size_t i = 0; i < w->nrefs; i++)
+        json_decref(w->refs[i]);
+    free(w->refs);
+    free(w->ins);
+    free(w->cs);
+    free(w->ms);
+    free(w->rs);
+    free(w);
+}
+
+/* m's member row as it stands, appended to the write; m is clean then. */
+static size_t write_member(struct fota_rollout_write *w, struct fota_rollout *r,
+                           struct fota_rollout_member *m)
+{
+    if (w->nm == w->capm) {
+        w->capm = w->capm ? w->capm * 2 : 16;
+        w->ms = fota_xreallocarray(w->ms, w->capm, sizeof *w->ms);
+    }
+    struct fota_rollout_member_row *x = &w->ms[w->nm];
+    memset(x, 0, sizeof *x);
+    x->rollout_id = r->row.id;
+    x->device_id = m->device_id;
+    x->stage = m->stage;
+    x->state = m->state;
+    x->command_id = m->cmd_id > 0 ? m->cmd_id : 0;
+    x->nonce = m->nonce;
+    x->pushed = pushed_state(m->state) ? r->row.created + m->pushed_s : 0;
+    x->updated = w->now;
+    x->reason = m->reason;
+    x->boots = m->boots;
+    x->reported = m->reported ? r->row.created + m->since_s : 0;
+    fota_str_copy(x->pre_version, sizeof x->pre_version,
+                  r->pre && m->pre < r->npre ? r->pre[m->pre] : "");
+    if (m->dirty) {
+        m->dirty = 0;
+        r->ndirty--;
+    }
+    return w->nm++;
+}
+
+/* Command rows for the k members ms[] of r, written in state st (a
+ * member state), with their member rows; the members are row_pending
+ * until the continuation. */
+static void write_insert(struct fota_rollout_write *w, struct fota_rollout *r, int st,
+                         struct fota_rollout_member **ms, size_t k, int before_push)
+{
+    if (w->nins == w->capins) {
+        w->capins = w->capins ? w->capins * 2 : 8;
+        w->ins = fota_xreallocarray(w->ins, w->capins, sizeof *w->ins);
+    }
+    struct ins_group *g = &w->ins[w->nins++];
+    memset(g, 0, sizeof *g);
+    g->r = r;
+    g->rollout_id = r->row.id;
+    r->jobs++;
+    g->before_push = before_push;
+    fota_str_copy(g->t.action, sizeof g->t.action, "sys_upgrade");
+    g->t.params = json_pack("{s:s}", "version", r->row.version);
+    g->t.state = before_push ? FOTA_CMD_DELIVERED : cmd_state(st);
+    g->t.result = (json_t *)write_ref(w, before_push ? NULL : cmd_result(r, st));
+    g->k = k;
+    g->ids = fota_xreallocarray(NULL, k, sizeof *g->ids);
+    g->nonces = fota_xreallocarray(NULL, k, sizeof *g->nonces);
+    g->cids = fota_xcalloc(k, sizeof *g->cids);
+    g->idx = fota_xreallocarray(NULL, k, sizeof *g->idx);
+    g->row = fota_xreallocarray(NULL, k, sizeof *g->row);
+    for (size_t i = 0; i < k; i++) {
+        struct fota_rollout_member *m = ms[i];
+        g->ids[i] = m->device_id;
+        g->nonces[i] = m->nonce;
+        g->idx[i] = (uint32_t)(m - r->m);
+        g->row[i] = write_member(w, r, m);
+        m->row_pending = 1;
+    }
+}
+
+static void write_job(struct fota_store *st, void *arg)
+{
+    struct fota_rollout_write *w = arg;
+    for (size_t i = 0; i < w->nins; i++) {
+        struct ins_group *g = &w->ins[i];
+        g->rc = st->ops->command_create_many(st, &g->t, g->ids, g->nonces, g->cids, g->k);
+        if (g->rc < 0 && !g->before_push)
+            FOTA_ERROR("rollout rows not written rollout=%lld rows=%zu error=%s",
+                       (long long)g->rollout_id, g->k, fota_errname(g->rc));
+        for (size_t j = 0; j < g->k && g->rc == 0; j++)
+            w->ms[g->row[j]].command_id = g->cids[j];
+    }
+    int rc = w->nc ? st->ops->command_update_batch(st, w->cs, w->nc) : 0;
+    if (rc < 0)
+        FOTA_ERROR("rollout command rows not updated rows=%zu error=%s", w->nc, fota_errname(rc));
+    rc = w->nr || w->nm ? st->ops->rollout_save(st, w->rs, w->nr, w->ms, w->nm) : 0;
+    if (rc < 0)
+        FOTA_ERROR("rollout state not saved rollouts=%zu members=%zu error=%s", w->nr, w->nm,
+                   fota_errname(rc));
+    if (w->nins == 0)
+        write_free(w);   /* no continuation */
+}
+
+/* A new command row's id reaches its member (main loop). */
+static void ins_apply(struct ins_group *g, size_t i)
+{
+    struct fota_rollout *r = g->r;
+    struct fota_rollout_member *m = &r->m[g->idx[i]];
+    m->row_pending = 0;
+    if (g->rc < 0) {
+        if (!g->before_push)
+            m->cmd_id = m->cmd_id ? m->cmd_id : -1;   /* counted without a row */
+        else if (m->cmd_id == 0 && pushed_state(m->state))
+            r->need_rows++;   /* pushed meanwhile: it gets its row with the others */
+        return;
+    }
+    if (m->cmd_id != 0)
+        return;   /* deleted meanwhile (-1): its row went with the device */
+    m->cmd_id = g->cids[i];
+    if (m->state == FOTA_RM_QUEUED) {
+        /* gone again before its push: a new row when it is back */
+        fota_rollout_rows_cancel(r->ro, &m->cmd_id, 1, "the device went offline before its push");
+        m->cmd_id = 0;
+    } else if (m->state == FOTA_RM_WAITING && m->dirty == 1) {
+        m->dirty = 2;   /* its row stays delivered while it waits for the pump */
+    }
+    /* a member that moved on meanwhile is dirty: the next flush writes its
+     * command row's state */
+}
+
+static void write_done(void *arg, int cancelled)
+{
+    struct fota_rollout_write *w = arg;
+    for (size_t i = 0; i < w->nins && !cancelled; i++) {
+        struct ins_group *g = &w->ins[i];
+        for (size_t j = 0; j < g->k; j++)
+            ins_apply(g, j);
+        g->r->jobs--;
+    }
+    write_free(w);
+}
+
+/* Queues w; when the lane is full its rows wait for a later write (the
+ * members dirty again, the new rows to be made again). */
+static void write_submit(struct fota_rollout_write *w)
+{
+    if (w->nins == 0 && w->nc == 0 && w->nr == 0 && w->nm == 0) {
+        write_free(w);
+        return;
+    }
+    int with_done = w->nins > 0;
+    if (fota_rollout_submit(w->ro, "rows", write_job, with_done ? write_done : NULL, w) == 0)
+        return;
+    for (size_t i = 0; i < w->nm; i++) {
+        struct fota_rollout *r = fota_rollout_find(w->ro, w->ms[i].rollout_id);
+        struct fota_rollout_member *m = r ? fota_rollout_member_at(r, w->ms[i].device_id) : NULL;
+        if (m && !m->dirty) {
+            m->dirty = 1;
+            r->ndirty++;
+        }
+    }
+    for (size_t i = 0; i < w->nins; i++) {
+        struct ins_group *g = &w->ins[i];
+        for (size_t j = 0; j < g->k; j++) {
+            struct fota_rollout_member *m = &g->r->m[g->idx[j]];
+            m->row_pending = 0;
+            g->r->need_rows += !g->before_push && m->cmd_id == 0 && pushed_state(m->state);
+        }
+        g->r->jobs--;
+    }
+    write_free(w);
+}
+
+struct rows_cancel {
+    struct fota_command_set *cs;
+    size_t k;
+    json_t *why;
+};
+
+static void rows_cancel_job(struct fota_store *st, void *arg)
+{
+    struct rows_cancel *c = arg;
+    int rc = st->ops->command_update_batch(st, c->cs, c->k);
+    if (rc < 0)
+        FOTA_ERROR("rollout command rows not cancelled rows=%zu error=%s", c->k,
+                   fota_errname(rc));
+    json_decref(c->why);
+    free(c->cs);
+    free(c);
+}
+
+void fota_rollout_rows_cancel(struct fota_rollouts *ro, const int64_t *ids, size_t k,
+                              const char *why)
+{
+    if (k == 0)
+        return;
+    struct rows_cancel *c = fota_xmalloc(sizeof *c);
+    c->cs = fota_xreallocarray(NULL, k, sizeof *c->cs);
+    c->k = k;
+    c->why = json_pack("{s:s}", "withdrawn", why);
+    for (size_t i = 0; i < k; i++)
+        c->cs[i] = (struct fota_command_set){ ids[i], FOTA_CMD_CANCELLED, 0, c->why };
+    if (fota_rollout_submit(ro, "cancel", rows_cancel_job, NULL, c) < 0) {
+        json_decref(c->why);
+        free(c->cs);
+        free(c);
+    }
+}
+
 /* ---- hub subscribers ---------------------------------------------------- */
 
 /* A member whose device connects while the window has room for it gets
@@ -250,25 +547,19 @@ void fota_rollout_ready_add(struct fota_rollout *r, struct fota_rollout_member *
  * queued commands (both wait FOTA_ROLLOUT_ONLINE_MS): the store cancels the
  * queued upgrade it replaces (command_create_many), so the device receives
  * the rollout's version only. The row reads delivered, the push follows on
- * the next pump; one that cannot wait for a slot gets no row (docs/api.md). */
+ * the next pump; one that cannot wait for a slot gets no row (docs/api.md).
+ * The row is written by a job on the lane (with the member's row, so that
+ * a stop before its continuation loses nothing); the continuation gives
+ * the member its cmd_id. */
 static void row_before_push(struct fota_rollout *r, struct fota_rollout_member *m)
 {
-    struct fota_store *st = r->ro->srv->store;
-    struct fota_command t = { 0 };
-    int64_t nonce = m->nonce, id = 0;
-
-    if (r->pull || m->cmd_id != 0 || !fota_rollout_may_start(r) ||
+    if (r->pull || m->cmd_id != 0 || m->row_pending || !fota_rollout_may_start(r) ||
         !fota_rollout_eligible(r, m) ||
         fota_rollout_product_active(r->ro, r->row.product_id) >= r->row.window)
         return;
-    fota_str_copy(t.action, sizeof t.action, "sys_upgrade");
-    t.params = json_pack("{s:s}", "version", r->row.version);
-    t.state = FOTA_CMD_DELIVERED;
-    if (st->ops->command_create_many(st, &t, &m->device_id, &nonce, &id, 1) == 0) {
-        m->cmd_id = id;
-        m->dirty = 2; /* its row stays delivered while it waits for the pump */
-    }
-    json_decref(t.params);
+    struct fota_rollout_write *w = write_new(r->ro);
+    write_insert(w, r, FOTA_RM_DELIVERED, &m, 1, 1);
+    write_submit(w);
 }
 
 /* A queued member's device connected: it waits for the window like the
@@ -363,7 +654,7 @@ static int64_t on_deleted(void *ud, const void *event)
             r->row.n.waiting--;
         else if (m->state == FOTA_RM_QUEUED)
             r->row.n.queued--;
-        if (m->cmd_id == 0 && pushed_state(m->state))
+        if (m->cmd_id == 0 && !m->row_pending && pushed_state(m->state))
             r->need_rows--;
         fota_rollout_finish_member(r, m, FOTA_RM_DELETED, FOTA_RR_NONE);
         m->cmd_id = -1;   /* its command row went with the device */
@@ -395,15 +686,17 @@ static int64_t on_release_busy(void *ud, const void *event)
     return 0;
 }
 
-/* A pushed member whose command row is not written yet would make
- * command_create_many refuse the whole group: the device waits. */
+/* A pushed member whose command row is not written yet, or one whose row
+ * a job writes now, would make command_create_many refuse the whole group:
+ * the device waits. */
 static int64_t on_device_busy(void *ud, const void *event)
 {
     struct fota_rollouts *ro = ud;
     const struct fota_hub_device *ev = event;
     for (struct fota_rollout *r = ro->list; r; r = r->next) {
-        struct fota_rollout_member *m = r->need_rows ? fota_rollout_member_at(r, ev->device_id) : NULL;
-        if (m && m->cmd_id == 0 && pushed_state(m->state))
+        struct fota_rollout_member *m =
+            r->need_rows || r->jobs ? fota_rollout_member_at(r, ev->device_id) : NULL;
+        if (m && m->cmd_id == 0 && (pushed_state(m->state) || m->row_pending))
             return r->row.id;
     }
     return 0;
@@ -435,124 +728,84 @@ static json_t *cmd_result(const struct fota_rollout *r, int st)
                                   : NULL;
 }
 
-/* The command rows of pushed members that have none, one transaction per
- * state present, each written in the state its member has reached, so the
- * acknowledgement storm of a large rollout runs without database work and
- * most rows are written once. A failed group (a device deleted meanwhile)
- * leaves its members without rows; the rollout still counts them. */
-static void insert_rows(struct fota_rollout *r)
+/* The command rows of pushed members that have none, one command_create_many
+ * per state present, each written in the state its member has reached, so
+ * the acknowledgement storm of a large rollout runs without database work
+ * and most rows are written once. A failed group (a device deleted
+ * meanwhile) leaves its members without rows; the rollout still counts
+ * them. */
+static void insert_rows(struct fota_rollout_write *w, struct fota_rollout *r)
 {
-    struct fota_store *st = r->ro->srv->store;
-    int64_t *ids = fota_xreallocarray(NULL, r->need_rows, sizeof *ids);
-    int64_t *nonces = fota_xreallocarray(NULL, r->need_rows, sizeof *nonces);
-    int64_t *cids = fota_xreallocarray(NULL, r->need_rows, sizeof *cids);
-    uint32_t *idx = fota_xreallocarray(NULL, r->need_rows, sizeof *idx);
-    struct fota_command t = { 0 };
-    fota_str_copy(t.action, sizeof t.action, "sys_upgrade");
-    t.params = json_pack("{s:s}", "version", r->row.version);
+    struct fota_rollout_member **ms = fota_xreallocarray(NULL, r->need_rows, sizeof *ms);
     static const int states[] = { FOTA_RM_DELIVERED, FOTA_RM_ACKED, FOTA_RM_DONE,
                                   FOTA_RM_VERIFYING, FOTA_RM_FAILED, FOTA_RM_TIMEOUT };
     for (size_t si = 0; si < sizeof states / sizeof states[0]; si++) {
-        int s = states[si];
         size_t k = 0;
         for (size_t i = 0; i < r->n && k < r->need_rows; i++) {
-            if (r->m[i].state != s || r->m[i].cmd_id != 0)
-                continue;
-            idx[k] = (uint32_t)i;
-            ids[k] = r->m[i].device_id;
-            nonces[k] = r->m[i].nonce;
-            k++;
+            struct fota_rollout_member *m = &r->m[i];
+            if (m->state == states[si] && m->cmd_id == 0 && !m->row_pending)
+                ms[k++] = m;
         }
-        if (k == 0)
-            continue;
-        t.state = cmd_state(s);
-        t.result = cmd_result(r, s); /* borrowed */
-        int rc = st->ops->command_create_many(st, &t, ids, nonces, cids, k);
-        if (rc < 0)
-            FOTA_ERROR("rollout rows not written rollout=%lld rows=%zu error=%s",
-                       (long long)r->row.id, k, fota_errname(rc));
-        for (size_t i = 0; i < k; i++) {
-            struct fota_rollout_member *m = &r->m[idx[i]];
-            m->cmd_id = rc < 0 ? -1 : cids[i];
-            if (rc == 0 && m->dirty) { /* written in the state it has now */
-                m->dirty = 2;        /* only its member row is left to write */
-            }
-        }
-        r->need_rows -= k;
+        if (k > 0)
+            write_insert(w, r, states[si], ms, k, 0);
     }
     r->need_rows = 0;
-    json_decref(t.params);
-    free(ids);
-    free(nonces);
-    free(cids);
-    free(idx);
+    r->rows_due = 0;
+    free(ms);
 }
 
-/* The member rows and command row states of every dirty member, and the
- * rollout rows: two transactions for all rollouts. Pushed members whose
- * command row is not written yet wait for it. */
-void fota_rollout_flush(struct fota_rollouts *ro)
+/* Into w: the missing command rows of the rollouts whose time has come
+ * (all when all is set), the member rows and command row states of every
+ * dirty member, and the rollout rows. Pushed members whose command row is
+ * not written yet wait for it. */
+static void flush_into(struct fota_rollout_write *w, struct fota_rollouts *ro, int all)
 {
-    size_t total = 0, nr = 0;
+    size_t nr = 0;
     for (struct fota_rollout *r = ro->list; r; r = r->next) {
-        total += r->stored ? r->ndirty : 0;
+        if (r->need_rows > 0 && (all || r->rows_due))
+            insert_rows(w, r);
         nr++;
     }
     if (nr == 0)
         return;
-    struct fota_command_set *cs = fota_xreallocarray(NULL, total + 1, sizeof *cs);
-    struct fota_rollout_member_row *ms = fota_xreallocarray(NULL, total + 1, sizeof *ms);
-    struct fota_rollout_row *rs = fota_xreallocarray(NULL, nr, sizeof *rs);
-    size_t nc = 0, nm = 0, k = 0;
-    int64_t now = fota_clock_wall_s();
+    w->rs = fota_xreallocarray(NULL, nr, sizeof *w->rs);
     for (struct fota_rollout *r = ro->list; r; r = r->next) {
-        rs[k++] = r->row;
+        w->rs[w->nr++] = r->row;
         if (!r->stored)
             continue;
         for (size_t i = 0; i < r->n && r->ndirty > 0; i++) {
             struct fota_rollout_member *m = &r->m[i];
-            if (!m->dirty || (m->cmd_id == 0 && pushed_state(m->state)))
+            if (!m->dirty || m->row_pending || (m->cmd_id == 0 && pushed_state(m->state)))
                 continue;
-            if (m->cmd_id > 0 && m->dirty == 1)
-                cs[nc++] = (struct fota_command_set){ m->cmd_id, cmd_state(m->state), now,
-                                                      cmd_result(r, m->state) };
-            struct fota_rollout_member_row *w = &ms[nm++];
-            w->rollout_id = r->row.id;
-            w->device_id = m->device_id;
-            w->stage = m->stage;
-            w->state = m->state;
-            w->command_id = m->cmd_id > 0 ? m->cmd_id : 0;
-            w->nonce = m->nonce;
-            w->pushed = pushed_state(m->state) ? r->row.created + m->pushed_s : 0;
-            w->updated = now;
-            w->reason = m->reason;
-            w->boots = m->boots;
-            w->reported = m->reported ? r->row.created + m->since_s : 0;
-            fota_str_copy(w->pre_version, sizeof w->pre_version,
-                          r->pre && m->pre < r->npre ? r->pre[m->pre] : "");
-            m->dirty = 0;
-            r->ndirty--;
+            if (m->cmd_id > 0 && m->dirty == 1) {
+                if (w->nc == w->capc) {
+                    w->capc = w->capc ? w->capc * 2 : 64;
+                    w->cs = fota_xreallocarray(w->cs, w->capc, sizeof *w->cs);
+                }
+                w->cs[w->nc++] = (struct fota_command_set){
+                    m->cmd_id, cmd_state(m->state), w->now,
+                    write_ref(w, cmd_result(r, m->state)) };
+            }
+            write_member(w, r, m);
         }
     }
-    struct fota_store *st = ro->srv->store;
-    int rc = nc ? st->ops->command_update_batch(st, cs, nc) : 0;
-    if (rc < 0)
-        FOTA_ERROR("rollout command rows not updated rows=%zu error=%s", nc, fota_errname(rc));
-    rc = st->ops->rollout_save(st, rs, nr, ms, nm);
-    if (rc < 0)
-        FOTA_ERROR("rollout state not saved rollouts=%zu members=%zu error=%s", nr, nm,
-                   fota_errname(rc));
-    free(cs);
-    free(ms);
-    free(rs);
+}
+
+void fota_rollout_flush(struct fota_rollouts *ro)
+{
+    struct fota_rollout_write *w = write_new(ro);
+    flush_into(w, ro, 0);
+    write_submit(w);
 }
 
 void fota_rollout_save_now(struct fota_rollout *r)
 {
+    struct fota_rollout_write *w = write_new(r->ro);
     if (r->need_rows > 0)
-        insert_rows(r);
+        insert_rows(w, r);
     r->stored = 1;
-    fota_rollout_flush(r->ro);
+    flush_into(w, r->ro, 0);
+    write_submit(w);
 }
 
 /* Drops the rollouts that ended and whose every row is written. */
@@ -561,7 +814,7 @@ static void drop_ended(struct fota_rollouts *ro)
     for (struct fota_rollout **pp = &ro->list; *pp;) {
         struct fota_rollout *r = *pp;
         int over = r->row.state == FOTA_ROLLOUT_FINISHED || r->row.state == FOTA_ROLLOUT_CANCELLED;
-        if (over && r->stored && r->ndirty == 0 && r->nreboot == 0) {
+        if (over && r->stored && r->ndirty == 0 && r->nreboot == 0 && r->jobs == 0) {
             *pp = r->next;
             fota_rollout_free(r);
         } else {
@@ -593,7 +846,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *ud)
         int burst_over = r->row.n.acked >= r->row.n.delivered ||
                          fota_rollout_since_ms(r) >= FOTA_ROLLOUT_ROWS_MS;
         if (r->need_rows > 0 && r->pumped && burst_over)
-            insert_rows(r);
+            r->rows_due = 1;   /* written by the flush below, in the states of its end */
         if (!r->stored && r->pumped && burst_over)
             r->stored = 1;
         if (r->row.n.active > 0)
@@ -646,12 +899,14 @@ static void module_stop(struct fota_server *srv, void *state)
         return;
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         fota_hub_unsubscribe(srv, subs[i].topic, subs[i].cb, ro);
-    for (struct fota_rollout *r = ro->list; r; r = r->next) {
-        if (r->need_rows > 0)
-            insert_rows(r);
+    /* The last write: queued on the lane, which the executor finishes
+     * before the store closes; its continuation does not run (the loop
+     * stopped), so it borrows nothing of the rollouts freed here. */
+    struct fota_rollout_write *w = write_new(ro);
+    for (struct fota_rollout *r = ro->list; r; r = r->next)
         r->stored = 1;
-    }
-    fota_rollout_flush(ro);
+    flush_into(w, ro, 1);
+    write_submit(w);
     while (ro->list) {
         struct fota_rollout *r = ro->list;
         ro->list = r->next;
@@ -676,6 +931,7 @@ static int module_start(struct fota_server *srv, void **state)
     ro->ch = srv->devchan;
     ro->acked_result = json_pack("{s:i}", "status", 200);
     ro->failed_result = json_pack("{s:s}", "action", "device_upgrade_failed");
+    ro->lane = srv->exec ? fota_store_lane_new(srv->exec, "rollout") : NULL;
     ro->timer = event_new(srv->base, -1, EV_PERSIST, timer_cb, ro);
     ro->soon = event_new(srv->base, -1, 0, soon_cb, ro);
     struct timeval tv = { 0, FOTA_ROLLOUT_FLUSH_MS * 1000 };
@@ -691,7 +947,7 @@ static int module_start(struct fota_server *srv, void **state)
         module_stop(srv, ro);
         return FOTA_ENOMEM;
     }
-    fota_rollout_resume_all(ro);
+    fota_rollout_resume_all(ro, 1);   /* start-up may wait for the store */
     *state = ro;
     return 0;
 }

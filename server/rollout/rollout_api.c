@@ -22,6 +22,7 @@
 #include "api_select.h"
 #include "log.h"
 #include "loop.h"
+#include "http.h"
 #include "rollout_plan.h"
 #include "xmalloc.h"
 
@@ -634,14 +635,53 @@ static void get_handler(struct fota_req *r)
     free(row);
 }
 
+/* A page of members to read and answer. */
+struct members_page {
+    struct fota_req *r;
+    int64_t rollout_id, cursor, health_s;
+    int state;
+    size_t limit;
+};
+
+/* Reads the page and replies (any thread; r released when deferred). */
+static void members_reply(struct fota_store *st, struct members_page *p, int deferred)
+{
+    struct fota_req *r = p->r;
+    struct fota_rollout_member_row *ms = NULL;
+    size_t n = 0;
+    int rc = st->ops->rollout_members(st, p->rollout_id, p->cursor, p->state, p->limit, &ms, &n);
+    if (rc < 0) {
+        fota_reply_error(r, 500, "cannot read the members: %s", fota_errname(rc));
+    } else {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, fota_rollout_member_json(&ms[i], p->health_s));
+        json_t *next = n == p->limit ? json_integer(ms[n - 1].device_id) : json_null();
+        fota_reply_json(r, 200, json_pack("{s:o, s:o}", "devices", arr, "next_cursor", next));
+    }
+    free(ms);
+    if (deferred)
+        fota_req_release(r);
+}
+
+static void members_job(struct fota_store *st, void *arg)
+{
+    members_reply(st, arg, 1);
+    free(arg);
+}
+
 /* GET /v1/rollouts/ID/devices/?limit=N&cursor=DEVICE_ID&state=S: members
  * after cursor in device id order (in state S only); next_cursor is null on
- * the last page. */
+ * the last page. A live rollout's members are written out on the main loop
+ * first (a job on the rollout lane): the page is read by the next job of
+ * that lane. */
 static void devices_handler(struct fota_req *r)
 {
     struct fota_key k;
+    struct fota_rollouts *ro = r->ud;
     struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
-    if (fota_req_admin(r, &k) < 0 || fota_rollout_view(r, r->ud, row, 1) < 0)
+    int live = 0;
+    if (fota_req_admin(r, &k) < 0 || (live = fota_rollout_view(r, ro, row, 1)) < 0)
         goto out;
     const char *ls = fota_req_query(r, "limit"), *cs = fota_req_query(r, "cursor");
     const char *ss = fota_req_query(r, "state");
@@ -659,20 +699,20 @@ static void devices_handler(struct fota_req *r)
                          "acked, verifying, done, failed, timeout, deleted, cancelled)");
         goto out;
     }
-    struct fota_rollout_member_row *ms = NULL;
-    size_t n = 0;
-    int rc = r->srv->store->ops->rollout_members(r->srv->store, row->id, cursor, state,
-                                                 (size_t)limit, &ms, &n);
-    if (rc < 0) {
-        fota_reply_error(r, 500, "cannot read the members: %s", fota_errname(rc));
+    struct members_page *p = fota_xmalloc(sizeof *p);
+    *p = (struct members_page){ r, row->id, cursor, row->health_s, state, (size_t)limit };
+    if (live && ro->srv->exec && fota_store_exec_threaded(ro->srv->exec)) {
+        fota_req_defer(r);
+        if (fota_rollout_submit(ro, "members page", members_job, NULL, p) == 0)
+            goto out;   /* r is the job's */
+        fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+        fota_req_release(r);
+        free(p);
         goto out;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, fota_rollout_member_json(&ms[i], row->health_s));
-    json_t *next = n == (size_t)limit ? json_integer(ms[n - 1].device_id) : json_null();
-    free(ms);
-    fota_reply_json(r, 200, json_pack("{s:o, s:o}", "devices", arr, "next_cursor", next));
+    /* inline (SQLite): the write ran already */
+    members_reply(r->srv->store, p, 0);
+    free(p);
 out:
     free(row);
 }

@@ -17,6 +17,7 @@
 
 #include "rollout.h"
 #include "store.h"
+#include "store_exec.h"
 
 struct event;
 struct fota_devchan;
@@ -44,6 +45,8 @@ struct fota_rollout_member {
     uint8_t active : 1;                /* counts against the window */
     uint8_t triggered : 1;             /* pull: its offer was triggered over MQTT */
     uint8_t reported : 1;              /* it reported success at since_s */
+    uint8_t row_pending : 1;           /* a store job writes its command row: cmd_id
+                                          comes with the job's continuation */
 };
 
 /* A member that came online: pushed from due_ms on (monotonic). */
@@ -75,6 +78,12 @@ struct fota_rollout {
     char (*pre)[FOTA_VERSION_MAX];     /* versions members ran when selected (until stored) */
     size_t npre;
     int open;                          /* its maintenance window was open at the last look */
+    int rows_due;                      /* the next flush writes its missing command rows */
+    int jobs;                          /* store jobs whose continuation looks at it: it
+                                          stays in the list until they are back */
+    size_t offering;                   /* pull: members a job offers now (they hold
+                                          window slots until it is back) */
+    int timing, judging;               /* pull: a job reads for its timeouts / health */
     int64_t health_next_ms;            /* the next look at its verifying members */
     int64_t sample_min;                /* the minute of its last progress sample */
     struct fota_rollout_counts sampled;/* the counters of that sample */
@@ -88,6 +97,7 @@ struct fota_rollouts {
     struct fota_devchan *ch;
     struct fota_key_deriver *kd;       /* owner keys of the pushes (keyed once) */
     struct fota_rollout *list;         /* running (and just ended, until saved) */
+    struct fota_store_lane *lane;      /* "rollout": its writes in order (store_exec.h) */
     struct event *timer;
     struct event *soon;                /* a slot freed or a reboot is due: act on the next turn */
     json_t *acked_result;              /* command row results every rollout shares */
@@ -138,10 +148,21 @@ void fota_rollout_marks(struct fota_rollout *r);
 /* Cancels r: members not pushed yet end as cancelled (written at once);
  * pushed ones report as usual. Returns how many it cancelled. */
 size_t fota_rollout_cancel(struct fota_rollout *r);
-/* Writes every pending member, command row and counter of every rollout. */
+/* Writes every pending member, command row and counter of every rollout:
+ * one job on the lane, built here (copies), run on a store thread. */
 void fota_rollout_flush(struct fota_rollouts *ro);
-/* Writes r's members now, its command rows too (a read of its members follows). */
+/* Writes r's members now, its missing command rows too: a job on the lane
+ * that a read of its members queued on the lane afterwards follows. */
 void fota_rollout_save_now(struct fota_rollout *r);
+/* Cancels command rows (a withdrawn, unreachable or called back push or
+ * offer) with {"withdrawn": why} as their result: a job on the lane. */
+void fota_rollout_rows_cancel(struct fota_rollouts *ro, const int64_t *ids, size_t k,
+                              const char *why);
+/* Submits job on the rollout lane with done on the main loop (done NULL:
+ * none). The store's error (FOTA_EBUSY: the lane is full) after a log
+ * line naming what; neither job nor done ran then. */
+int fota_rollout_submit(struct fota_rollouts *ro, const char *what, fota_store_job_fn job,
+                        fota_store_done_fn done, void *arg);
 double fota_rollout_since_ms(const struct fota_rollout *r);
 /* Seconds since r's t0 on the monotonic clock. */
 int64_t fota_rollout_now_s(const struct fota_rollout *r);
@@ -152,9 +173,12 @@ void fota_rollout_ready_add(struct fota_rollout *r, struct fota_rollout_member *
 /* r's member for device_id, or NULL. */
 struct fota_rollout_member *fota_rollout_member_at(struct fota_rollout *r, int64_t device_id);
 
-/* rollout_resume.c: the rollouts that were live when fotad stopped, rebuilt
- * from the store. */
-void fota_rollout_resume_all(struct fota_rollouts *ro);
+/* rollout_resume.c: the live rollouts (running, paused, awaiting an
+ * approval, cancelling) rebuilt from the store, those the engine does not
+ * hold already: one job reads them, its continuation installs them. now
+ * set (start-up, before the loops run): both here, the caller waiting;
+ * else on the lane and the main loop. */
+void fota_rollout_resume_all(struct fota_rollouts *ro, int now);
 
 /* rollout_stage.c: stages, approvals, pauses, the maintenance window. */
 /* 1 when m's stage has started (it may be pushed or offered). */
@@ -253,9 +277,11 @@ void fota_rollout_pull_call_back(struct fota_rollout *r, const int64_t *cmd_ids,
 /* Calls back every offer not downloaded yet (a pause, a closing
  * maintenance window): the members wait again. Returns how many. */
 size_t fota_rollout_pull_recall(struct fota_rollout *r, const char *why);
-/* After a restart: queued members whose devices are online wait for the
- * window again; offered ones keep their offer. */
-void fota_rollout_pull_resume(struct fota_rollout *r);
+/* After a restart, with its devices' presence (seen NULL: unknown, as
+ * fota_rollout_pull_presence gives it): queued members whose devices are
+ * online wait for the window again; offered ones keep their offer. */
+void fota_rollout_pull_resume(struct fota_rollout *r, const struct fota_rollout_seen *seen,
+                              size_t ns);
 
 /* rollout_api.c: adds the REST routes. 0 or -1. */
 int fota_rollout_api_routes(struct fota_rollouts *ro);

@@ -75,7 +75,7 @@ int64_t fota_rollout_product_active(struct fota_rollouts *ro, int64_t product_id
     int64_t a = 0;
     for (struct fota_rollout *r = ro->list; r; r = r->next)
         if (r->row.product_id == product_id)
-            a += r->row.n.active;
+            a += r->row.n.active + (int64_t)r->offering;
     return a;
 }
 
@@ -87,14 +87,8 @@ static int push_member(struct fota_rollout *r, struct fota_rollout_member *m)
                                                            : FOTA_ENOENT;
     if (rc == FOTA_ENOENT) {
         if (m->cmd_id > 0) { /* gone again before its push: a new row when it is back */
-            struct fota_store *st = r->ro->srv->store;
-            json_t *why =
-                json_pack("{s:s}", "withdrawn", "the device went offline before its push");
-            struct fota_command_set row = { m->cmd_id, FOTA_CMD_CANCELLED, 0, why };
-            if (st->ops->command_update_batch(st, &row, 1) < 0)
-                FOTA_ERROR("rollout command row not cancelled rollout=%lld dev=%lld",
-                           (long long)r->row.id, (long long)m->device_id);
-            json_decref(why);
+            fota_rollout_rows_cancel(r->ro, &m->cmd_id, 1,
+                                     "the device went offline before its push");
             m->cmd_id = 0;
         }
         r->row.n.waiting--;
@@ -111,7 +105,8 @@ static int push_member(struct fota_rollout *r, struct fota_rollout_member *m)
     }
     fota_rollout_count_delivered(r, m);
     fota_rollout_set_state(r, m, FOTA_RM_DELIVERED);
-    r->need_rows += m->cmd_id == 0; /* a member that connected has its row (rollout.c) */
+    /* a member that connected has its row, or a job writes it (rollout.c) */
+    r->need_rows += m->cmd_id == 0 && !m->row_pending;
     return 1;
 }
 

@@ -8,6 +8,7 @@
 #include "rollout_int.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "clock.h"
 #include "log.h"
@@ -56,22 +57,41 @@ static void member_from_row(struct fota_rollout *r, struct fota_rollout_member *
     }
 }
 
-/* Rebuilds a live rollout from its rows. */
-static void resume_one(struct fota_rollouts *ro, const struct fota_rollout_row *row)
+/* What the store holds of one live rollout, read by the job. */
+struct resume_read {
+    struct fota_rollout_row row;
+    struct fota_rollout_member_row *ms;
+    struct fota_device *ds;
+    size_t nm, nd;
+    int failed;                        /* its members or devices could not be read */
+    struct fota_rollout *r;            /* its pull settings (fota_rollout_pull_setup) */
+    struct fota_rollout_seen *seen;    /* pull: its devices' presence */
+    size_t nseen;
+    int seen_rc;
+};
+
+/* The live rollouts read from the store (the job), then installed in the
+ * engine (the continuation, on the main loop). */
+struct fota_rollout_resume {
+    struct fota_rollouts *ro;
+    struct resume_read *v;
+    size_t n, cap;
+};
+
+/* Rebuilds a live rollout from its rows (main loop). */
+static void resume_one(struct fota_rollouts *ro, struct resume_read *x)
 {
-    struct fota_store *st = ro->srv->store;
-    struct fota_rollout_member_row *ms = NULL;
-    struct fota_device *ds = NULL;
-    size_t nm = 0, nd = 0;
-    if (st->ops->rollout_members(st, row->id, 0, 0, 0, &ms, &nm) < 0 ||
-        st->ops->device_list(st, row->product_id, &ds, &nd) < 0) {
+    const struct fota_rollout_row *row = &x->row;
+    struct fota_rollout_member_row *ms = x->ms;
+    struct fota_device *ds = x->ds;
+    size_t nm = x->nm, nd = x->nd;
+    if (x->failed) {
         FOTA_ERROR("rollout not resumed rollout=%lld reason=\"store read failed\"",
                    (long long)row->id);
-        free(ms);
-        free(ds);
         return;
     }
-    struct fota_rollout *r = fota_rollout_new(ro);
+    struct fota_rollout *r = x->r;
+    x->r = NULL;
     r->row = *row;
     r->t0_ms = fota_clock_mono_ms() - (fota_clock_wall_s() - row->created) * 1000;
     r->m = fota_xcalloc(nm ? nm : 1, sizeof *r->m);
@@ -94,10 +114,8 @@ static void resume_one(struct fota_rollouts *ro, const struct fota_rollout_row *
             m->cmd_id = m->cmd_id ? m->cmd_id : -1;
         }
     }
-    free(ms);
-    free(ds);
-    if (fota_rollout_pull_setup(r, st) == 1)
-        fota_rollout_pull_resume(r);
+    if (r->pull)
+        fota_rollout_pull_resume(r, x->seen_rc < 0 ? NULL : x->seen, x->nseen);
     if (nm == 0 && row->n.total > 0) {
         /* Stopped within its first second, before its members were written. */
         r->row.state = FOTA_ROLLOUT_CANCELLED;
@@ -115,11 +133,14 @@ static void resume_one(struct fota_rollouts *ro, const struct fota_rollout_row *
                                                       : "cancelling");
 }
 
-void fota_rollout_resume_all(struct fota_rollouts *ro)
+/* The job: every live rollout with its members, its devices' key
+ * generations and, for a pull rollout, its settings and presence. It
+ * touches nothing of the engine (the rollouts it makes are its own). */
+static void resume_read_job(struct fota_store *st, void *arg)
 {
     static const int states[] = { FOTA_ROLLOUT_RUNNING, FOTA_ROLLOUT_APPROVAL,
                                   FOTA_ROLLOUT_PAUSED, FOTA_ROLLOUT_CANCELLING };
-    struct fota_store *st = ro->srv->store;
+    struct fota_rollout_resume *res = arg;
     for (size_t s = 0; s < sizeof states / sizeof states[0]; s++) {
         struct fota_rollout_row *rows = NULL;
         size_t n = 0;
@@ -127,8 +148,61 @@ void fota_rollout_resume_all(struct fota_rollouts *ro)
             FOTA_ERROR("rollouts not resumed reason=\"store read failed\"");
             continue;
         }
-        for (size_t i = n; i-- > 0;) /* oldest first: the list is newest first */
-            resume_one(ro, &rows[i]);
+        for (size_t i = n; i-- > 0;) { /* oldest first: the list is newest first */
+            if (res->n == res->cap) {
+                res->cap = res->cap ? res->cap * 2 : 8;
+                res->v = fota_xreallocarray(res->v, res->cap, sizeof *res->v);
+            }
+            struct resume_read *x = &res->v[res->n++];
+            memset(x, 0, sizeof *x);
+            x->row = rows[i];
+            if (st->ops->rollout_members(st, x->row.id, 0, 0, 0, &x->ms, &x->nm) < 0 ||
+                st->ops->device_list(st, x->row.product_id, &x->ds, &x->nd) < 0) {
+                x->failed = 1;
+                continue;
+            }
+            x->r = fota_rollout_new(res->ro);
+            x->r->row = x->row;
+            if (fota_rollout_pull_setup(x->r, st) == 1)
+                x->seen_rc = fota_rollout_pull_presence(st, x->row.product_id, x->r->grace_s,
+                                                        &x->seen, &x->nseen);
+        }
         free(rows);
     }
+}
+
+static void resume_free(struct fota_rollout_resume *res)
+{
+    for (size_t i = 0; i < res->n; i++) {
+        free(res->v[i].ms);
+        free(res->v[i].ds);
+        free(res->v[i].seen);
+        fota_rollout_free(res->v[i].r);
+    }
+    free(res->v);
+    free(res);
+}
+
+/* The continuation: the rollouts join the engine (one the engine holds
+ * already is left as it is). */
+static void resume_install(void *arg, int cancelled)
+{
+    struct fota_rollout_resume *res = arg;
+    for (size_t i = 0; i < res->n && !cancelled; i++)
+        if (!fota_rollout_find(res->ro, res->v[i].row.id))
+            resume_one(res->ro, &res->v[i]);
+    resume_free(res);
+}
+
+void fota_rollout_resume_all(struct fota_rollouts *ro, int now)
+{
+    struct fota_rollout_resume *res = fota_xcalloc(1, sizeof *res);
+    res->ro = ro;
+    if (!now) {
+        if (fota_rollout_submit(ro, "resume", resume_read_job, resume_install, res) < 0)
+            resume_free(res);
+        return;
+    }
+    resume_read_job(ro->srv->store, res);
+    resume_install(res, 0);
 }

@@ -10,11 +10,13 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "log.h"
 #include "rollout_plan.h"
+#include "xmalloc.h"
 
 int64_t fota_rollout_stage_failures(const struct fota_rollout_stage *g)
 {
@@ -195,6 +197,16 @@ void fota_rollout_hours_tick(struct fota_rollout *r)
               open ? "opened" : "closed", (long long)w->id, back);
 }
 
+static void sample_job(struct fota_store *st, void *arg)
+{
+    struct fota_rollout_sample *x = arg;
+    int rc = st->ops->rollout_sample_add(st, x, 1);
+    if (rc < 0)
+        FOTA_WARN("rollout progress not stored rollout=%lld error=%s", (long long)x->rollout_id,
+                  fota_errname(rc));
+    free(x);
+}
+
 void fota_rollout_sample(struct fota_rollout *r, int final)
 {
     int64_t now = fota_clock_wall_s(), minute = now / 60;
@@ -204,12 +216,10 @@ void fota_rollout_sample(struct fota_rollout *r, int final)
         r->sample_min = minute;   /* nothing moved: no sample */
         return;
     }
-    struct fota_rollout_sample x = { r->row.id, now, r->row.n };
-    struct fota_store *st = r->ro->srv->store;
-    int rc = st->ops->rollout_sample_add(st, &x, 1);
-    if (rc < 0)
-        FOTA_WARN("rollout progress not stored rollout=%lld error=%s", (long long)r->row.id,
-                  fota_errname(rc));
+    struct fota_rollout_sample *x = fota_xmalloc(sizeof *x);
+    *x = (struct fota_rollout_sample){ r->row.id, now, r->row.n };
+    if (fota_rollout_submit(r->ro, "sample", sample_job, NULL, x) < 0)
+        free(x);
     r->sample_min = minute;
     r->sampled = r->row.n;
 }
