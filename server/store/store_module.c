@@ -1,9 +1,10 @@
 /* store_module.c - the store module (fota_store_module, store_module.h):
  * what keeps fotad's data dir fit to run for years. Retention of the two
  * log tables (messages, transfers) by age, count and, for messages, per
- * device, pruned on a timer one batch per loop turn; and the disk reserve
- * (reserve.h, DATA/reserve) that admin deletes fall back on when the disk is
- * full, with the margin uploads must leave free. Main loop only. */
+ * device, pruned by a round on a timer; and the disk reserve (reserve.h,
+ * DATA/reserve) that admin deletes fall back on when the disk is full, with
+ * the margin uploads must leave free. Main loop; the round's store calls run
+ * as jobs on the executor's lane `retention` (store_exec.h). */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "log.h"
 #include "reserve.h"
 #include "server.h"
+#include "store_exec.h"
 #include "store_module.h"
 #include "xmalloc.h"
 
@@ -50,8 +52,8 @@ static const struct fota_conf_opt store_rows[] = {
     { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
 };
 
-/* One log table's round: a call per loop turn until the store says it is
- * over (store.h, message_prune). */
+/* One log table's round: bounded calls until the store says it is over
+ * (store.h, message_prune). */
 struct round {
     const char *table;
     int (*prune)(struct fota_store *s, struct fota_retention *r, size_t *deleted, int *more);
@@ -60,13 +62,25 @@ struct round {
     uint64_t rows, batches;           /* deleted, calls */
 };
 
+/* A round in flight: the job's own (a copy of the settings it runs with).
+ * With store threads the job runs every call of the round back to back;
+ * inline (SQLite, on the main loop) one call of each table per job, the
+ * continuation submitting the next, so the loop runs between batches. */
+struct round_job {
+    struct store_mod *m;              /* touched in the continuation only */
+    int threaded;
+    struct round round[2];            /* messages, transfers */
+    int64_t started_ms;
+    int more;                         /* the round goes on */
+};
+
 struct store_mod {
     struct fota_server *srv;
     const struct store_mod_conf *conf;   /* live: SIGHUP changes it in place */
     struct fota_reserve *reserve;
     struct event *prune_ev, *refill_ev;
-    struct round round[2];            /* messages, transfers */
-    int64_t started_ms;
+    struct fota_store_lane *lane;     /* `retention` */
+    struct round_job *job;            /* the round in flight, NULL between rounds */
 };
 
 static int64_t cutoff(unsigned days)
@@ -74,10 +88,10 @@ static int64_t cutoff(unsigned days)
     return days ? fota_clock_wall_s() - (int64_t)days * 86400 : 0;
 }
 
-static void round_begin(struct store_mod *m)
+static void round_begin(struct store_mod *m, struct round_job *j)
 {
     const struct store_mod_conf *c = m->conf;
-    struct round *msg = &m->round[0], *xfer = &m->round[1];
+    struct round *msg = &j->round[0], *xfer = &j->round[1];
 
     *msg = (struct round){ .table = "messages", .prune = m->srv->store->ops->message_prune,
                            .r = { .older_than = cutoff(c->msg_days), .keep_rows = c->msg_rows,
@@ -86,18 +100,19 @@ static void round_begin(struct store_mod *m)
     *xfer = (struct round){ .table = "transfers", .prune = m->srv->store->ops->transfer_prune,
                             .r = { .older_than = cutoff(c->xfer_days), .keep_rows = c->xfer_rows },
                             .active = 1 };
-    m->started_ms = fota_clock_mono_ms();
+    j->started_ms = fota_clock_mono_ms();
 }
 
-/* One call of the table's round; 1 while the round goes on. */
-static int round_step(struct store_mod *m, struct round *rd)
+/* One call of the table's round; 1 while the round goes on. Store thread
+ * or inline. */
+static int round_step(struct fota_store *st, struct round_job *j, struct round *rd)
 {
     size_t n = 0;
     int rc, more = 0;
 
     if (!rd->active)
         return 0;
-    rc = rd->prune(m->srv->store, &rd->r, &n, &more);
+    rc = rd->prune(st, &rd->r, &n, &more);
     rd->rows += n;
     rd->batches++;
     if (rc == 0 && more)
@@ -108,9 +123,21 @@ static int round_step(struct store_mod *m, struct round *rd)
     if (rd->rows)
         FOTA_INFO("mod=store retention deleted table=%s rows=%llu calls=%llu ms=%lld",
                   rd->table, (unsigned long long)rd->rows, (unsigned long long)rd->batches,
-                  (long long)(fota_clock_mono_ms() - m->started_ms));
+                  (long long)(fota_clock_mono_ms() - j->started_ms));
     rd->active = 0;
     return 0;
+}
+
+/* One batch of each table (the store's lock is held for one batch at a
+ * time), and with store threads the next ones at once. */
+static void round_job(struct fota_store *st, void *arg)
+{
+    struct round_job *j = arg;
+
+    do {
+        j->more = round_step(st, j, &j->round[0]);
+        j->more |= round_step(st, j, &j->round[1]);
+    } while (j->more && j->threaded);
 }
 
 static void arm(struct event *ev, unsigned seconds)
@@ -120,20 +147,54 @@ static void arm(struct event *ev, unsigned seconds)
     event_add(ev, &tv);
 }
 
+static void round_done(void *arg, int cancelled);
+
+/* Hands the round to the lane; 0, or the executor's refusal. Main loop. */
+static int round_submit(struct store_mod *m, struct round_job *j)
+{
+    int rc = fota_store_submit(m->srv->exec, m->lane, m->srv->loops[0], round_job, round_done, j);
+    if (rc == 0)
+        m->job = j;
+    return rc;
+}
+
+/* The job's continuation, main loop: the round's next job, or the next
+ * round after the interval. */
+static void round_done(void *arg, int cancelled)
+{
+    struct round_job *j = arg;
+    struct store_mod *m = j->m;
+
+    if (cancelled || !m) {   /* cancelled: fotad stops, after the loops (drained) */
+        if (m)
+            m->job = NULL;
+        free(j);
+        return;
+    }
+    m->job = NULL;
+    if (j->more && round_submit(m, j) == 0)
+        return;
+    free(j);
+    arm(m->prune_ev, m->conf->interval);
+}
+
 static void prune_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct store_mod *m = arg;
-    int more;
+    struct round_job *j;
 
     (void)fd;
     (void)what;
-    if (!m->round[0].active && !m->round[1].active)
-        round_begin(m);
-    /* one batch of each table, then back to the loop: the store's lock is
-     * held for one batch at a time */
-    more = round_step(m, &m->round[0]);
-    more |= round_step(m, &m->round[1]);
-    arm(m->prune_ev, more ? 0 : m->conf->interval);
+    if (m->job)
+        return;
+    j = fota_xcalloc(1, sizeof *j);
+    j->m = m;
+    j->threaded = fota_store_exec_threaded(m->srv->exec);
+    round_begin(m, j);
+    if (round_submit(m, j) != 0) {   /* the lane is full: the next interval */
+        free(j);
+        arm(m->prune_ev, m->conf->interval);
+    }
 }
 
 static void refill_tick(evutil_socket_t fd, short what, void *arg)
@@ -151,6 +212,8 @@ static void mod_stop(struct fota_server *srv, void *state)
 
     if (!m)
         return;
+    if (m->job)   /* its continuation frees it */
+        m->job->m = NULL;
     if (srv->store)
         fota_store_set_reserve(srv->store, NULL);
     if (srv->blobs)
@@ -183,9 +246,10 @@ static int mod_start(struct fota_server *srv, void **state)
     }
     fota_store_set_reserve(srv->store, m->reserve);
     fota_blob_store_set_reserve(srv->blobs, m->conf->disk_reserve);
+    m->lane = fota_store_lane_new(srv->exec, "retention");
     m->prune_ev = event_new(srv->base, -1, 0, prune_tick, m);
     m->refill_ev = event_new(srv->base, -1, EV_PERSIST, refill_tick, m);
-    if (!m->prune_ev || !m->refill_ev) {
+    if (!m->lane || !m->prune_ev || !m->refill_ev) {
         FOTA_ERROR("mod=store cannot create its timers");
         mod_stop(srv, m);
         return FOTA_ENOMEM;
