@@ -199,9 +199,12 @@ void fota_server_device_key(const struct fota_server *srv, const char *kind,
 /* Creates a device's master and owner key rows (hashes) for d->key_generation. */
 int fota_server_device_keys_create(struct fota_server *srv, const struct fota_device *d);
 
-/* Stores m (message_add: sets m->id, m->created) and queues it for live
- * subscribers. Callable from ANY thread; subscribers run later on the loop
- * thread. 0 or the store's error. */
+/* Stores m (message_add) and queues it for live subscribers, which run
+ * later on their loop threads. Any thread. Off a loop (a store thread,
+ * start-up) it stores m in the caller: m->id and m->created set, 0 or the
+ * store's error. On a loop it hands a copy of m to a store job (messages
+ * keep their publish order; a store error is logged there, at WARN): 0, or
+ * FOTA_EBUSY when the store takes no more jobs; m->id stays as it was. */
 int fota_server_publish_message(struct fota_server *srv, struct fota_message *m);
 /* The same for a message made here: action, and body, a JSON value (stolen,
  * NULL for {}) stored as its text with sorted keys. A message that is not

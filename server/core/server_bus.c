@@ -1,7 +1,10 @@
 /* server_bus.c - the live message bus (server.h): one queue and subscriber
- * list per loop. A publish (any thread) stores the message, copies it to
- * every loop that has subscribers and wakes it; each loop fans out to its own
- * subscribers, so a live feed is only touched on its loop. */
+ * list per loop. A publish stores the message, copies it to every loop that
+ * has subscribers and wakes it; each loop fans out to its own subscribers,
+ * so a live feed is only touched on its loop. On a loop the store insert
+ * and the fan-out are a store job on the lane `messages` (store_exec.h), in
+ * publish order; elsewhere (a store thread, start-up, tests) they run in
+ * the caller. */
 #include <event2/event.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -11,6 +14,7 @@
 #include "log.h"
 #include "loop.h"
 #include "server.h"
+#include "store_exec.h"
 #include "xmalloc.h"
 
 struct fota_server_sub {
@@ -39,6 +43,7 @@ struct bus_loop {
 
 struct fota_server_bus {
     int n;
+    struct fota_store_lane *lane;    /* `messages`: inserts in publish order */
     struct bus_loop loop[FOTA_LOOPS_MAX];
 };
 
@@ -91,6 +96,8 @@ int fota_server_bus_init(struct fota_server *srv)
         srv->bus = fota_xcalloc(1, sizeof(*srv->bus));
     struct fota_server_bus *b = srv->bus;
     int n = srv->nloops > 0 ? srv->nloops : 1;
+    if (!b->lane && srv->exec)
+        b->lane = fota_store_lane_new(srv->exec, "messages");
     for (int i = b->n; i < n; i++) {
         struct bus_loop *bl = &b->loop[i];
         struct event_base *base = srv->loops[i] ? fota_loop_base(srv->loops[i]) : srv->base;
@@ -131,9 +138,10 @@ void fota_server_bus_cleanup(struct fota_server *srv)
     srv->bus = NULL;
 }
 
-int fota_server_publish_message(struct fota_server *srv, struct fota_message *m)
+/* Stores m and queues it on every loop with subscribers. Any thread. */
+static int publish_now(struct fota_server *srv, struct fota_store *st, struct fota_message *m)
 {
-    int r = srv->store->ops->message_add(srv->store, m);
+    int r = st->ops->message_add(st, m);
     if (r)
         return r;
     if (!srv->bus)
@@ -155,6 +163,35 @@ int fota_server_publish_message(struct fota_server *srv, struct fota_message *m)
         event_active(bl->notify, EV_READ, 0);
     }
     return 0;
+}
+
+struct publish_job {
+    struct fota_server *srv;
+    struct fota_message m;
+};
+
+static void publish_job(struct fota_store *st, void *arg)
+{
+    struct publish_job *j = arg;
+    int rc = publish_now(j->srv, st, &j->m);
+    if (rc < 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
+        FOTA_WARN("message not stored product=%lld dev=%lld action=%s error=%s",
+                  (long long)j->m.product_id, (long long)j->m.device_id, j->m.action,
+                  fota_errname(rc));
+    free(j);
+}
+
+int fota_server_publish_message(struct fota_server *srv, struct fota_message *m)
+{
+    if (!fota_loop_current() || !srv->exec || !srv->bus || !srv->bus->lane)
+        return publish_now(srv, srv->store, m);
+    struct publish_job *j = fota_xmalloc(sizeof(*j));
+    j->srv = srv;
+    j->m = *m;
+    int rc = fota_store_submit(srv->exec, srv->bus->lane, NULL, publish_job, NULL, j);
+    if (rc)
+        free(j);
+    return rc;
 }
 
 int fota_server_publish_json(struct fota_server *srv, int64_t product_id, int64_t device_id,
