@@ -2,7 +2,11 @@
  * device_id=; a device key: its own device), newest first, paged with
  * before=ID and limit=N; and ?follow=true: a live text/event-stream fed by
  * the server's message bus (one `id: N` + `data: {json}` event per message,
- * a comment line every 15 s to keep proxies and dead peers in check). */
+ * a comment line every 15 s to keep proxies and dead peers in check). A
+ * follower with Last-Event-ID (or after=ID) first gets what it missed: a
+ * store job reads it, and the stream starts in the job's continuation on
+ * the request's loop; the live messages of the meantime wait in the
+ * follower and follow the replay, without repeating it. */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,15 +15,33 @@
 #include "api.h"
 #include "loop.h"
 #include "log.h"
+#include "store_exec.h"
 #include "xmalloc.h"
 
 #define KEEPALIVE_S 15
+#define REPLAY_MAX 500    /* messages replayed to a follower, the oldest first */
+
+struct held {             /* a live message that came during the replay */
+    struct fota_message m;
+    struct held *next;
+};
 
 struct follower {
     struct fota_req *r;
     struct fota_server *srv;
     struct fota_server_sub *sub;
     struct event *keepalive;
+    int replaying;                    /* live messages wait in held */
+    struct held *held, **held_tail;
+};
+
+/* The replay's store job: its filter in, the messages out. */
+struct replay {
+    struct follower *f;               /* touched in the continuation only */
+    struct fota_message_filter flt;
+    struct fota_message *list;
+    size_t n;
+    int rc;
 };
 
 static int64_t qnum(struct fota_req *r, const char *name, int64_t def, int *bad)
@@ -55,7 +77,25 @@ static int send_event(struct fota_req *r, const struct fota_message *m)
 static void on_message(void *ud, const struct fota_message *m)
 {
     struct follower *f = ud;
+    if (f->replaying) {
+        struct held *h = fota_xmalloc(sizeof(*h));
+        h->m = *m;
+        h->next = NULL;
+        *f->held_tail = h;
+        f->held_tail = &h->next;
+        return;
+    }
     send_event(f->r, m);
+}
+
+static void held_free(struct follower *f)
+{
+    while (f->held) {
+        struct held *h = f->held;
+        f->held = h->next;
+        free(h);
+    }
+    f->held_tail = &f->held;
 }
 
 static void on_keepalive(evutil_socket_t fd, short what, void *ud)
@@ -72,7 +112,85 @@ static void on_closed(void *ud)
     fota_server_unsubscribe(f->srv, f->sub);
     if (f->keepalive)
         event_free(f->keepalive);
+    held_free(f);
     free(f);
+}
+
+static void follower_free(struct follower *f)
+{
+    fota_server_unsubscribe(f->srv, f->sub);
+    event_free(f->keepalive);
+    held_free(f);
+    free(f);
+}
+
+/* Starts f's stream on its request's loop: the opening comment, then
+ * events of list (oldest first, as message_list gives them after an id;
+ * NULL: none), then the live messages held meanwhile that list does not
+ * hold. r is the stream's, or released. */
+static void follow_begin(struct follower *f, const struct fota_message *list, size_t n,
+                         int deferred)
+{
+    struct fota_req *r = f->r;
+    int64_t last = n ? list[n - 1].id : 0;
+
+    if (fota_req_stream_begin(r, on_closed, f) != 0) {
+        follower_free(f);
+        if (deferred)
+            fota_req_release(r);
+        return;
+    }
+    f->replaying = 0;
+    struct timeval tv = { KEEPALIVE_S, 0 };
+    event_add(f->keepalive, &tv);
+    /* An opening comment tells clients the stream is live. */
+    if (fota_req_stream_send(r, ": follow\n\n", 10) == FOTA_ECLOSED)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (send_event(r, &list[i]) == FOTA_ECLOSED)
+            return;
+    struct held *h = f->held;
+    f->held = NULL;
+    f->held_tail = &f->held;
+    int cut = 0;
+    while (h) {
+        struct held *next = h->next;
+        if (!cut && h->m.id > last)
+            cut = send_event(r, &h->m) == FOTA_ECLOSED;
+        free(h);
+        h = next;
+    }
+}
+
+static void replay_job(struct fota_store *st, void *arg)
+{
+    struct replay *rp = arg;
+    rp->rc = st->ops->message_list(st, &rp->flt, &rp->list, &rp->n);
+    if (rp->rc) {
+        free(rp->list);
+        rp->list = NULL;
+        rp->n = 0;
+    }
+}
+
+/* The replay's continuation, on the request's loop. Cancelled (fotad
+ * stops): the loop is gone with its subscriptions; only memory is freed. */
+static void replay_done(void *arg, int cancelled)
+{
+    struct replay *rp = arg;
+    struct follower *f = rp->f;
+
+    if (cancelled) {
+        held_free(f);
+        free(f);
+    } else {
+        if (rp->rc)
+            FOTA_WARN("messages not replayed to a follower after=%lld error=%s",
+                      (long long)rp->flt.after_id, fota_errname(rp->rc));
+        follow_begin(f, rp->list, rp->n, 1);
+    }
+    free(rp->list);
+    free(rp);
 }
 
 static void handle_follow(struct fota_req *r, const struct fota_message_filter *flt)
@@ -87,6 +205,8 @@ static void handle_follow(struct fota_req *r, const struct fota_message_filter *
         after = strtoll(last, NULL, 10);
     f->r = r;
     f->srv = r->srv;
+    f->held_tail = &f->held;
+    f->replaying = 1;
     f->sub = fota_server_subscribe(r->srv, flt->product_id, flt->device_id, on_message, f);
     /* Both live on the request's own loop (this route runs on any loop). */
     f->keepalive = event_new(r->loop ? fota_loop_base(r->loop) : r->srv->base, -1, EV_PERSIST,
@@ -97,31 +217,24 @@ static void handle_follow(struct fota_req *r, const struct fota_message_filter *
         fota_reply_error(r, 503, "cannot follow messages now");
         return;
     }
-    if (fota_req_stream_begin(r, on_closed, f) != 0) {
-        fota_server_unsubscribe(r->srv, f->sub);
-        event_free(f->keepalive);
-        free(f);
+    if (after <= 0 || !r->srv->exec || !r->loop) {
+        follow_begin(f, NULL, 0, 0);
         return;
     }
-    struct timeval tv = { KEEPALIVE_S, 0 };
-    event_add(f->keepalive, &tv);
-    /* An opening comment tells clients the stream is live. */
-    if (fota_req_stream_send(r, ": follow\n\n", 10) == FOTA_ECLOSED)
-        return;
-    if (after > 0) {
-        /* Replay what the client missed, oldest first (bounded). */
-        struct fota_message_filter rf = *flt;
-        struct fota_message *list = NULL;
-        size_t n = 0;
-        rf.after_id = after;
-        rf.before_id = 0;
-        rf.limit = 500;
-        if (r->srv->store->ops->message_list(r->srv->store, &rf, &list, &n) == 0) {
-            for (size_t i = n; i-- > 0;)
-                if (send_event(r, &list[i]) == FOTA_ECLOSED)
-                    break;
-        }
-        free(list);
+    /* Replay what the client missed (bounded), read by a store job; live
+     * messages are held from now on, so none falls between the two. */
+    struct replay *rp = fota_xcalloc(1, sizeof(*rp));
+    rp->f = f;
+    rp->flt = *flt;
+    rp->flt.after_id = after;
+    rp->flt.before_id = 0;
+    rp->flt.limit = REPLAY_MAX;
+    fota_req_defer(r);
+    if (fota_store_submit(r->srv->exec, NULL, r->loop, replay_job, replay_done, rp) != 0) {
+        free(rp);
+        follower_free(f);
+        r->deferred = 0;
+        fota_reply_error(r, 503, "store busy: cannot replay messages now");
     }
 }
 

@@ -481,8 +481,45 @@ def test_follow(d):
     conn.close()
 
 
+def test_follow_replay(d):
+    # Last-Event-ID: the messages after it are replayed oldest first, then the live ones,
+    # each once.
+    import http.client
+    p = d.create_product()
+    for v in ("v3.0", "v3.1", "v3.2"):
+        d.upload_release(p["id"], v)
+    st, _, j = d.api("GET", "/v1/messages/?product_id=%d" % p["id"])
+    ids = sorted(m["id"] for m in j["messages"])
+    check(st == 200 and len(ids) == 3, "three messages %r" % j)
+    conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=10)
+    conn.request("GET", "/v1/messages/?follow=true&product_id=%d" % p["id"],
+                 headers={"Authorization": "token " + d.admin_key, "Last-Event-ID": str(ids[0])})
+    resp = conn.getresponse()
+    check(resp.status == 200 and resp.getheader("Content-Type") == "text/event-stream", "sse")
+    check(resp.readline().startswith(b": follow"), "opening comment")
+    d.upload_release(p["id"], "v3.3")
+    seen = []
+    while len(seen) < 3:
+        line = resp.readline()
+        check(line != b"", "stream ended early after %r" % seen)
+        if line.startswith(b"data: "):
+            m = json.loads(line[6:])
+            seen.append((m["id"], m["body"]["version"]))
+    check([v for _, v in seen] == ["v3.1", "v3.2", "v3.3"], "replay, then live: %r" % seen)
+    check([i for i, _ in seen][:2] == ids[1:], "replayed ids %r of %r" % (seen, ids))
+    # nothing more: a repeat would come before this upload's event
+    d.upload_release(p["id"], "v3.4")
+    line = b""
+    while not line.startswith(b"data: "):
+        line = resp.readline()
+        check(line != b"", "stream ended early")
+    check(json.loads(line[6:])["body"]["version"] == "v3.4", "no event twice: %r" % line)
+    conn.close()
+
+
 if __name__ == "__main__":
     run_tests([test_ping_and_errors, test_products, test_release_upload_and_current,
                test_release_refusals, test_concurrent_uploads, test_oversized_body, test_http_layer_errors_json,
                test_devices_and_keys,
-               test_update_available_messages, test_rpc_and_curl, test_messages, test_follow])
+               test_update_available_messages, test_rpc_and_curl, test_messages, test_follow,
+               test_follow_replay])
