@@ -101,6 +101,7 @@ struct fota_legacy {
     _Atomic uint64_t served_ok;
     int pumping;
     int closing;
+    int source_wait;         /* open() said FOTA_EAGAIN: nothing starts until source_ready */
     struct empty_slot empty[FOTA_LEGACY_EMPTY_ADDRS];
     uint64_t quiet_held;     /* quiet connections since the last summary line */
     uint64_t quiet_logged_ms;
@@ -262,13 +263,22 @@ static void pump(struct fota_legacy *lg)
     if (lg->pumping || lg->closing)
         return;
     lg->pumping = 1;
-    while (lg->active < lg->conf.max_clients && (c = TAILQ_FIRST(&lg->queue)) != NULL) {
+    while (!lg->source_wait && lg->active < lg->conf.max_clients &&
+           (c = TAILQ_FIRST(&lg->queue)) != NULL) {
         TAILQ_REMOVE(&lg->queue, c, qlink);
         lg->queued--;
         c->state = ST_LENGTH;   /* out of the queue (conn_start may end it at once) */
         conn_start(c);
     }
     lg->pumping = 0;
+}
+
+void fota_legacy_source_ready(struct fota_legacy *lg)
+{
+    if (!lg)
+        return;
+    lg->source_wait = 0;
+    pump(lg);
 }
 
 static uint64_t conn_bytes_sent(const struct conn *c)
@@ -451,6 +461,18 @@ static void conn_start(struct conn *c)
     lg->active++;
     c->label[0] = '\0';
     rc = lg->src.open(lg->src.ud, c->section, &fd, &size, c->label, sizeof(c->label));
+    if (rc == FOTA_EAGAIN) {
+        /* the source looks it up: first in line again, until it is ready */
+        if (fd >= 0)
+            close(fd);
+        c->active = 0;
+        lg->active--;
+        c->state = ST_QUEUED;
+        TAILQ_INSERT_HEAD(&lg->queue, c, qlink);
+        lg->queued++;
+        lg->source_wait = 1;
+        return;
+    }
     c->label[sizeof(c->label) - 1] = '\0';
     label_clean(c->label);
     if (rc != 0) {

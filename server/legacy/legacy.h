@@ -66,7 +66,10 @@ int fota_legacy_conf_check(const struct fota_legacy_conf *conf, char *err, size_
  * offset 0 (at most FOTA_LEGACY_IMAGE_MAX and at most the file's size), and label a short
  * NUL-terminated description for logs and records (e.g. "fw v1.2 user1.bin"; may be left empty).
  * It returns FOTA_ENOENT when there is no image for that section (the client is disconnected
- * with result "no_image"), another negative FOTA_E* on failure (result "error"). */
+ * with result "no_image"), another negative FOTA_E* on failure (result "error"), or
+ * FOTA_EAGAIN when it cannot tell yet (it asked its store): the connection waits first in
+ * the queue, no queued connection starts, and open() is asked again once the source calls
+ * fota_legacy_source_ready(), which it must do. */
 struct fota_legacy_source {
     int (*open)(void *ud, int section, int *fd, uint64_t *size, char *label, size_t label_len);
     void *ud;
@@ -104,6 +107,9 @@ struct fota_legacy *fota_legacy_new(struct event_base *base, const struct fota_l
  * queued transfers at once, a smaller one lets running transfers finish. Returns 0 or
  * FOTA_ECONFIG (nothing changed). */
 int fota_legacy_set_conf(struct fota_legacy *lg, const struct fota_legacy_conf *conf);
+/* The source can answer again (after its open() returned FOTA_EAGAIN): queued transfers
+ * start. Loop thread. NULL is a no-op. */
+void fota_legacy_source_ready(struct fota_legacy *lg);
 /* Sets (or clears, with NULL) the callback told about every finished connection. */
 void fota_legacy_set_record_cb(struct fota_legacy *lg, fota_legacy_record_cb cb, void *ud);
 /* Starts listening on addr (numeric IPv4 or IPv6 literal, brackets allowed; NULL or "" = 0.0.0.0;

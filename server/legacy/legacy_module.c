@@ -3,7 +3,11 @@
  * for section 1, user2.bin for section 2, opened from the blob store for sendfile); every
  * finished transfer is stored with the store's transfer_add (GET /v1/legacy/transfers/,
  * legacy_api.c, also when the port is off). Its settings are its own rows (legacy_*);
- * they follow SIGHUP reloads; drain closes the listening socket, in-flight transfers go on. */
+ * they follow SIGHUP reloads; drain closes the listening socket, in-flight transfers go on.
+ * The loop asks the store nothing: the product and its current release are a cache filled by
+ * a store job (valid while the catalog generation and legacy_product stay as they were; a
+ * miss makes the listener wait, legacy.h's FOTA_EAGAIN), and the transfer records are store
+ * jobs on the lane `legacy`, in their order. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +18,7 @@
 #include "fota_str.h"
 #include "log.h"
 #include "server.h"
+#include "store_exec.h"
 #include "xmalloc.h"
 
 /* The module's settings (its rows below). */
@@ -44,11 +49,32 @@ static const struct fota_conf_opt legacy_rows[] = {
     { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
 };
 
+/* What the port serves, as the store had it at catalog generation gen for legacy_product
+ * want: rc 0 with the product and its current release, else FOTA_ENOENT (no such product,
+ * no current release: logged) or the store's error. */
+struct source {
+    uint64_t gen;
+    char want[64];
+    int rc;
+    struct fota_product prod;
+    struct fota_rom rom;
+};
+
+/* A lookup in flight: the job fills src, the continuation installs it. */
+struct lookup {
+    struct legacy_mod *m;             /* touched in the continuation only; NULL: stopped */
+    struct source *src;
+};
+
 struct legacy_mod {
     struct fota_server *srv;
     const struct legacy_mod_conf *conf;
     struct fota_legacy *lg;
     struct fota_legacy_metrics metrics;
+    struct fota_store_lane *lane;     /* `legacy`: transfer records in order */
+    struct source *src;               /* the last lookup's, NULL before the first */
+    int src_fresh;                    /* src came after the open that asked: serve it once */
+    struct lookup *lookup;            /* in flight, or NULL */
 };
 
 static void conf_from_module(const struct legacy_mod_conf *c, struct fota_legacy_conf *out)
@@ -61,11 +87,10 @@ static void conf_from_module(const struct legacy_mod_conf *c, struct fota_legacy
     out->empty_rate = c->empty_rate;
 }
 
-/* The product legacy_product names (name, else numeric id); "" = the only product. */
-static int product_resolve(struct legacy_mod *m, struct fota_product *p)
+/* The product legacy_product (want) names (name, else numeric id); "" = the only product.
+ * Store job. */
+static int product_resolve(struct fota_store *st, const char *want, struct fota_product *p)
 {
-    struct fota_store *st = m->srv->store;
-    const char *want = m->conf->product;
     struct fota_product *all = NULL;
     size_t n = 0;
     int rc;
@@ -97,28 +122,91 @@ static int product_resolve(struct legacy_mod *m, struct fota_product *p)
     return rc;
 }
 
+/* The lookup's store job: the generation first, so a change while it reads makes the next
+ * open ask again. */
+static void lookup_job(struct fota_store *st, void *arg)
+{
+    struct source *src = ((struct lookup *)arg)->src;
+    char nq[2 * FOTA_NAME_MAX + 4];
+
+    src->gen = fota_store_generation(st);
+    src->rc = product_resolve(st, src->want, &src->prod);
+    if (src->rc != 0)
+        return;
+    src->rc = st->ops->rom_current(st, src->prod.id, &src->rom);
+    if (src->rc == FOTA_ENOENT)
+        FOTA_WARN("mod=legacy product has no current release product=%s",
+                  fota_log_quote(src->prod.name, nq, sizeof(nq)));
+}
+
+/* Main loop: the source is known; the waiting transfers ask again. */
+static void lookup_done(void *arg, int cancelled)
+{
+    struct lookup *l = arg;
+    struct legacy_mod *m = l->m;
+
+    if (cancelled || !m) {
+        if (m)
+            m->lookup = NULL;
+        free(l->src);
+        free(l);
+        return;
+    }
+    free(m->src);
+    m->src = l->src;
+    m->src_fresh = 1;
+    m->lookup = NULL;
+    free(l);
+    fota_legacy_source_ready(m->lg);
+}
+
+/* m->src when it holds what the port serves now, else NULL (and a lookup asked for). */
+static struct source *source_get(struct legacy_mod *m, int *rc)
+{
+    struct fota_server *srv = m->srv;
+    struct source *src = m->src;
+
+    *rc = 0;
+    if (src && strcmp(src->want, m->conf->product) == 0 &&
+        (m->src_fresh || src->gen == fota_store_generation(srv->store))) {
+        m->src_fresh = 0;
+        return src;
+    }
+    if (m->lookup) {
+        *rc = FOTA_EAGAIN;
+        return NULL;
+    }
+    struct lookup *l = fota_xcalloc(1, sizeof(*l));
+    l->m = m;
+    l->src = fota_xcalloc(1, sizeof(*l->src));
+    fota_str_copy(l->src->want, sizeof(l->src->want), m->conf->product);
+    *rc = fota_store_submit(srv->exec, NULL, srv->loops[0], lookup_job, lookup_done, l);
+    if (*rc != 0) {
+        free(l->src);
+        free(l);
+        return NULL;
+    }
+    m->lookup = l;
+    *rc = FOTA_EAGAIN;
+    return NULL;
+}
+
 static int mod_open(void *ud, int section, int *fd, uint64_t *size, char *label, size_t label_len)
 {
     struct legacy_mod *m = ud;
     struct fota_server *srv = m->srv;
-    struct fota_product prod;
-    struct fota_rom *rom;
+    const struct source *src;
+    const struct fota_rom *rom;
     const struct fota_rom_file *f = NULL;
     char want[16], nq[2 * FOTA_NAME_MAX + 4];
     int64_t sz = 0;
     int rc;
 
-    rc = product_resolve(m, &prod);
-    if (rc != 0)
-        return rc == FOTA_ENOENT ? FOTA_ENOENT : rc;
-    rom = fota_xcalloc(1, sizeof(*rom));
-    rc = srv->store->ops->rom_current(srv->store, prod.id, rom);
-    if (rc != 0) {
-        if (rc == FOTA_ENOENT)
-            FOTA_WARN("mod=legacy product has no current release product=%s",
-                      fota_log_quote(prod.name, nq, sizeof(nq)));
-        goto out;
-    }
+    if (!(src = source_get(m, &rc)))
+        return rc;
+    if (src->rc != 0)
+        return src->rc;
+    rom = &src->rom;
     snprintf(want, sizeof(want), "user%d.bin", section);
     for (size_t i = 0; i < rom->nfiles && !f; i++)
         if (strcmp(rom->files[i].name, want) == 0)
@@ -128,44 +216,58 @@ static int mod_open(void *ud, int section, int *fd, uint64_t *size, char *label,
             f = &rom->files[i];
     if (!f) {
         FOTA_WARN("mod=legacy current release has no %s product=%s version=%s", want,
-                  fota_log_quote(prod.name, nq, sizeof(nq)), rom->version);
-        rc = FOTA_ENOENT;
-        goto out;
+                  fota_log_quote(src->prod.name, nq, sizeof(nq)), rom->version);
+        return FOTA_ENOENT;
     }
     rc = fota_blob_open(srv->blobs, f->sha256, fd, &sz);
     if (rc != 0) {
         FOTA_ERROR("mod=legacy cannot open blob sha256=%s error=%s", f->sha256,
                    fota_errname(rc));
-        goto out;
+        return rc;
     }
     *size = (uint64_t)sz;
-    snprintf(label, label_len, "%s %s %s", prod.name, rom->version, f->name);
-out:
-    free(rom);
-    return rc;
+    snprintf(label, label_len, "%s %s %s", src->prod.name, rom->version, f->name);
+    return 0;
+}
+
+/* A transfer record on its way to the store. */
+struct record {
+    struct fota_transfer t;
+    uint64_t conn_id;
+};
+
+static void record_job(struct fota_store *st, void *arg)
+{
+    struct record *rec = arg;
+    int rc = st->ops->transfer_add(st, &rec->t);
+
+    if (rc != 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
+        FOTA_WARN("mod=legacy cannot store transfer conn=%llu error=%s",
+                  (unsigned long long)rec->conn_id, fota_errname(rc));
+    free(rec);
 }
 
 static void mod_record(void *ud, const struct fota_legacy_record *r)
 {
     struct legacy_mod *m = ud;
-    struct fota_store *st = m->srv->store;
-    struct fota_transfer t;
-    int rc;
+    struct record *rec;
+    struct fota_transfer *t;
 
     fota_legacy_metrics_record(&m->metrics, r);
     if (r->quiet)
         return;   /* a flood of empty connections: counted, not stored */
-    memset(&t, 0, sizeof(t));
-    fota_str_copy(t.peer, sizeof(t.peer), r->peer);
-    t.section = r->section;
-    t.bytes = (int64_t)r->bytes_sent;
-    fota_str_copy(t.result, sizeof(t.result), r->result);
-    t.duration_ms = (int64_t)r->duration_ms;
-    fota_str_copy(t.mode, sizeof(t.mode), r->mode);
-    rc = st->ops->transfer_add(st, &t);
-    if (rc != 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
-        FOTA_WARN("mod=legacy cannot store transfer conn=%llu error=%s",
-                  (unsigned long long)r->conn_id, fota_errname(rc));
+    rec = fota_xcalloc(1, sizeof(*rec));
+    rec->conn_id = r->conn_id;
+    t = &rec->t;
+    fota_str_copy(t->peer, sizeof(t->peer), r->peer);
+    t->section = r->section;
+    t->bytes = (int64_t)r->bytes_sent;
+    fota_str_copy(t->result, sizeof(t->result), r->result);
+    t->duration_ms = (int64_t)r->duration_ms;
+    fota_str_copy(t->mode, sizeof(t->mode), r->mode);
+    /* refused: the lane is full (the executor says so); the record is dropped */
+    if (fota_store_submit(m->srv->exec, m->lane, NULL, record_job, NULL, rec) != 0)
+        free(rec);
 }
 
 static void mod_stop(struct fota_server *srv, void *state)
@@ -174,7 +276,10 @@ static void mod_stop(struct fota_server *srv, void *state)
 
     if (!m)
         return;
-    fota_legacy_free(m->lg);
+    fota_legacy_free(m->lg);   /* records its open transfers */
+    if (m->lookup)             /* its continuation frees it */
+        m->lookup->m = NULL;
+    free(m->src);
     free(m);
 }
 
@@ -202,6 +307,7 @@ static int mod_start(struct fota_server *srv, void **state)
     m = fota_xcalloc(1, sizeof(*m));
     m->srv = srv;
     m->conf = mc;
+    m->lane = fota_store_lane_new(srv->exec, "legacy");
     src.open = mod_open;
     src.ud = m;
     m->lg = fota_legacy_new(srv->base, &conf, &src, fota_log_lib_cb, (void *)"legacy");

@@ -107,13 +107,35 @@ struct harness {
     uint64_t sent[4];
     int want_records;
     struct client cl[2];
+    int later;               /* opens to answer FOTA_EAGAIN, ready soon after */
+    int opens, ready_calls;
+    unsigned wait_active, wait_queued;   /* the counts while the source looked up */
 };
+
+/* The source's lookup ends: what waited is counted, then the listener asks again. */
+static void on_source_ready(evutil_socket_t fd, short what, void *arg)
+{
+    struct harness *h = arg;
+
+    (void)fd;
+    (void)what;
+    fota_legacy_stats(h->lg, &h->wait_active, &h->wait_queued, NULL);
+    h->ready_calls++;
+    fota_legacy_source_ready(h->lg);
+}
 
 static int src_open(void *ud, int section, int *fd, uint64_t *size, char *label, size_t ll)
 {
     struct harness *h = ud;
     FILE *f;
 
+    h->opens++;
+    if (h->later > 0) {
+        struct timeval soon = { 0, 20000 };
+        h->later--;
+        assert_int_equal(event_base_once(h->base, -1, EV_TIMEOUT, on_source_ready, h, &soon), 0);
+        return FOTA_EAGAIN;
+    }
     if (section == 2 && !h->have_section2)
         return FOTA_ENOENT;
     f = tmpfile();
@@ -356,6 +378,32 @@ static void test_queued(void **state)
     harness_free(h);
 }
 
+/* The source answers FOTA_EAGAIN: both requests wait queued, none active, until it is
+ * ready; then it is asked again for each and both get the whole image. */
+static void test_source_later(void **state)
+{
+    struct harness *h = harness_new(4, 4);
+    unsigned active = 9, queued = 9;
+
+    h->later = 1;
+    h->want_records = 2;
+    client_connect(h, &h->cl[0], 1);
+    client_connect(h, &h->cl[1], 0x82);
+    harness_run(h);
+    check_image(h, &h->cl[0]);
+    assert_int_equal(h->cl[1].got, 4 + IMG_LEN);
+    assert_int_equal(h->ready_calls, 1);
+    assert_int_equal(h->opens, 3);   /* one FOTA_EAGAIN, then one per request */
+    assert_int_equal(h->wait_active, 0);
+    assert_true(h->wait_queued >= 1);
+    assert_string_equal(h->results[0], "ok");
+    assert_string_equal(h->results[1], "ok");
+    fota_legacy_stats(h->lg, &active, &queued, NULL);
+    assert_int_equal(active, 0);
+    assert_int_equal(queued, 0);
+    harness_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_bad_request_and_no_image),
         cmocka_unit_test(test_reload_then_refused_when_full),
         cmocka_unit_test(test_queued),
+        cmocka_unit_test(test_source_later),
     };
 
     signal(SIGPIPE, SIG_IGN);
