@@ -54,7 +54,8 @@ void fota_arduino_product_json(struct fota_server *srv, int64_t product_id, json
 void fota_arduino_device_json(struct fota_server *srv, const struct fota_device *d,
                               json_t *device);
 
-/* ---- what devices say over MQTT (server/mqtt/), main loop */
+/* ---- what devices say over MQTT (server/mqtt/), in store jobs (they call
+ * the store): never on a loop */
 
 /* The device of product_id with STA MAC mac ("5C:CF:7F:B1:E0:42"), found
  * as a check-in finds it or registered as a check-in would (named by its

@@ -2,7 +2,9 @@
  * (server/mqtt/ hears it): the version it runs after a boot (INFO1, or the
  * answer to Status 2) confirms the upgrade it was asked for, whichever comes
  * first of that and a confirming check-in; "Failed ..." on its UPGRADE topic
- * ends it. Main loop; the same records as a check-in (arduino_track.c). */
+ * ends it. The same records as a check-in (arduino_track.c). Each call
+ * makes store calls: server/mqtt/ makes it in a store job (store_exec.h, its
+ * lane `mqtt`), never on a loop. */
 #include <stdlib.h>
 #include <string.h>
 

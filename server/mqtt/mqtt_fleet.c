@@ -5,7 +5,11 @@
  * version it reports after a boot (INFO1, or Status 2 when fotad asks
  * because an upgrade is open) and the end of its upgrade loop (UPGRADE),
  * both judged by the arduino module, and the trigger of a rollout's offer:
- * OtaUrl, then Upgrade 1. Main loop. */
+ * OtaUrl, then Upgrade 1. Main loop; what needs the store (the known devices,
+ * a MAC's device, the judgements, the MQTT fields written) runs as jobs on
+ * the module's lane `mqtt` (store_exec.h), in the order the messages came,
+ * and their continuations find the fleet again by its serial and the device
+ * by its topic (either may have gone meanwhile). */
 #include "mqtt_int.h"
 
 #include <stdio.h>
@@ -21,6 +25,7 @@
 #include "hub.h"
 #include "keys.h"
 #include "log.h"
+#include "store_exec.h"
 #include "xmalloc.h"
 
 /* A topic whose MAC is unknown is asked Status 5 again after 3 s, doubling
@@ -76,24 +81,128 @@ struct fota_mqtt_dev *fota_mqtt_fleet_dev_by_id(struct fota_mqtt_fleet *f, int64
     return NULL;
 }
 
+/* ---- store jobs */
+
+enum job_kind {
+    J_STORE_DEV,   /* arduino_device_mqtt of a device's fields */
+    J_DEVICE,      /* the device of a MAC (Status 5) */
+    J_VERSION,     /* the version a device reports, judged */
+    J_OPEN,        /* is an upgrade open for the device? */
+    J_FAILED,      /* its upgrade loop failed */
+    J_KNOWN,       /* the fleet's known devices, at its start */
+};
+
+struct fleet_job {
+    enum job_kind kind;
+    struct fota_mqtt *m;
+    struct fota_server *srv;
+    uint64_t fleet;                  /* the fleet's serial */
+    int64_t product_id, device_id;
+    char topic[FOTA_MQTT_TOPIC_MAX];
+    char text[200];                  /* MAC, version or failure text */
+    struct fota_arduino_device *a;   /* J_STORE_DEV */
+    struct fota_arduino_device *ds;  /* J_KNOWN */
+    size_t nd;
+    int rc;                          /* the store's, or the judgement */
+};
+
+static struct fota_mqtt_fleet *fleet_find(struct fota_mqtt *m, uint64_t serial)
+{
+    struct fota_mqtt_fleet *f = m->fleets;
+    while (f && f->serial != serial)
+        f = f->next;
+    return f;
+}
+
+/* The job's device in its fleet, when both are still there (and, with
+ * device_id, still that device). */
+static struct fota_mqtt_dev *job_dev(const struct fleet_job *j, struct fota_mqtt_fleet **fp)
+{
+    struct fota_mqtt_fleet *f = fleet_find(j->m, j->fleet);
+    int found = 0;
+    size_t i;
+
+    *fp = f;
+    if (!f)
+        return NULL;
+    i = dev_slot(f, j->topic, &found);
+    return found ? &f->devs[i] : NULL;
+}
+
+static void job_run(struct fota_store *st, void *arg)
+{
+    struct fleet_job *j = arg;
+
+    switch (j->kind) {
+    case J_STORE_DEV:
+        j->rc = st->ops->arduino_device_mqtt(st, j->a);
+        break;
+    case J_DEVICE:
+        j->rc = fota_arduino_mqtt_device(j->srv, j->product_id, j->text, &j->device_id);
+        break;
+    case J_VERSION:
+        j->rc = fota_arduino_mqtt_version(j->srv, j->device_id, j->text);
+        break;
+    case J_OPEN:
+        j->rc = fota_arduino_upgrade_open(j->srv, j->device_id);
+        break;
+    case J_FAILED:
+        j->rc = fota_arduino_mqtt_failed(j->srv, j->device_id, j->text);
+        break;
+    case J_KNOWN:
+        j->rc = st->ops->arduino_device_list(st, j->product_id, &j->ds, &j->nd);
+        break;
+    }
+}
+
+static void job_free(struct fleet_job *j)
+{
+    free(j->a);
+    free(j->ds);
+    free(j);
+}
+
+static void job_done(void *arg, int cancelled);
+
+/* Queues a job of kind for device d of f (NULL: the fleet's own). */
+static void job_submit(struct fota_mqtt_fleet *f, enum job_kind kind,
+                       const struct fota_mqtt_dev *d, const char *text)
+{
+    struct fota_mqtt *m = f->m;
+    struct fleet_job *j = fota_xcalloc(1, sizeof(*j));
+
+    j->kind = kind;
+    j->m = m;
+    j->srv = m->srv;
+    j->fleet = f->serial;
+    j->product_id = f->product_id;
+    if (d) {
+        j->device_id = d->device_id;
+        fota_str_copy(j->topic, sizeof j->topic, d->topic);
+    }
+    if (text)
+        fota_str_copy(j->text, sizeof j->text, text);
+    if (kind == J_STORE_DEV) {
+        j->a = fota_xcalloc(1, sizeof(*j->a));
+        j->a->device_id = d->device_id;
+        fota_str_copy(j->a->mqtt_topic, sizeof j->a->mqtt_topic, d->topic);
+        fota_str_copy(j->a->mqtt_lwt, sizeof j->a->mqtt_lwt, d->lwt);
+        fota_str_copy(j->a->mqtt_version, sizeof j->a->mqtt_version, d->version);
+        j->a->mqtt_seen = d->seen;
+    }
+    /* refused: the lane is full (the executor says so); the message is lost */
+    if (fota_store_submit(m->srv->exec, m->lane, m->srv->loops[0], job_run, job_done, j) != 0)
+        job_free(j);
+}
+
 /* ---- what fotad records and tells */
 
+/* The device's MQTT fields, written; a device deleted meanwhile is
+ * discovered again at its next message (the continuation). */
 static void store_dev(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d)
 {
-    struct fota_store *st = f->m->srv->store;
-    struct fota_arduino_device *a;
-
-    if (!d->device_id)
-        return;
-    a = fota_xcalloc(1, sizeof(*a));
-    a->device_id = d->device_id;
-    fota_str_copy(a->mqtt_topic, sizeof a->mqtt_topic, d->topic);
-    fota_str_copy(a->mqtt_lwt, sizeof a->mqtt_lwt, d->lwt);
-    fota_str_copy(a->mqtt_version, sizeof a->mqtt_version, d->version);
-    a->mqtt_seen = d->seen;
-    if (st->ops->arduino_device_mqtt(st, a) == FOTA_ENOENT)
-        d->device_id = 0; /* deleted meanwhile: discovered again at its next message */
-    free(a);
+    if (d->device_id)
+        job_submit(f, J_STORE_DEV, d, NULL);
 }
 
 static void presence(struct fota_mqtt_fleet *f, const struct fota_mqtt_dev *d, int online)
@@ -136,22 +245,21 @@ void fota_mqtt_fleet_tick(struct fota_mqtt_fleet *f)
             ask_mac(f, &f->devs[i]);
 }
 
-/* The version the device reports: judged against its open upgrade. */
+/* The version the device reports: judged against its open upgrade (a job;
+ * a success counts in the continuation). */
 static void judge(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d)
 {
     if (!d->device_id || !d->version[0])
         return;
-    if (fota_arduino_mqtt_version(f->m->srv, d->device_id, d->version) ==
-        FOTA_ARDUINO_OUT_SUCCESS)
-        f->confirmed++;
+    job_submit(f, J_VERSION, d, d->version);
 }
 
 /* An upgrade is open and fotad may have missed the INFO1 that ends it (it was
- * stopped, or learnt who the device is only now): what does it run? */
+ * stopped, or learnt who the device is only now): what does it run? (A job;
+ * the continuation asks.) */
 static void ask_version(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d)
 {
-    if (fota_arduino_upgrade_open(f->m->srv, d->device_id))
-        command(f, d->topic, "Status", "2");
+    job_submit(f, J_OPEN, d, NULL);
 }
 
 /* ---- messages */
@@ -203,12 +311,16 @@ static void on_status5(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d, const
                        size_t len)
 {
     char mac[FOTA_ARDUINO_MAC_MAX];
-    int64_t id = 0;
 
     if (fota_mqtt_tasmota_mac(payload, len, mac) != 0)
         return;
-    if (fota_arduino_mqtt_device(f->m->srv, f->product_id, mac, &id) != 0)
-        return;
+    job_submit(f, J_DEVICE, d, mac);   /* found: device_found */
+}
+
+/* The device of the topic's MAC is id (J_DEVICE's continuation). */
+static void device_found(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d, int64_t id,
+                         const char *mac)
+{
     for (size_t i = 0; i < f->ndevs; i++)   /* the device renamed its topic */
         if (f->devs[i].device_id == id && &f->devs[i] != d)
             f->devs[i].device_id = 0;
@@ -238,8 +350,7 @@ static void on_upgrade(struct fota_mqtt_fleet *f, struct fota_mqtt_dev *d, const
 
     if (r != 0 || !d->device_id)
         return; /* "Successful. Restarting": its INFO1 after the restart tells */
-    if (fota_arduino_mqtt_failed(f->m->srv, d->device_id, text))
-        f->failed++;
+    job_submit(f, J_FAILED, d, text);
 }
 
 static void on_message(struct fota_mqtt_fleet *f, const struct fota_mqtt_event *ev)
@@ -297,6 +408,106 @@ static void on_event(void *owner, const struct fota_mqtt_event *ev)
     }
 }
 
+/* ---- the jobs' continuations */
+
+static int client_start(struct fota_mqtt_fleet *f)
+{
+    struct fota_mqtt *m = f->m;
+    struct fota_mqtt_url u;
+    char reason[160], client_id[48], uq[160];
+    unsigned char rnd[4] = {0};
+
+    if (fota_mqtt_url_parse(f->url, &u, reason, sizeof reason) != 0)
+        return FOTA_EINVAL;   /* fota_mqtt_fleet_start parsed it */
+    RAND_bytes(rnd, sizeof rnd);
+    snprintf(client_id, sizeof client_id, "fotad-p%lld-%02x%02x%02x%02x",
+             (long long)f->product_id, rnd[0], rnd[1], rnd[2], rnd[3]);
+    struct fota_mqtt_client_cfg cfg = {.host = u.host, .port = u.port, .tls = u.tls,
+                                       .username = f->username, .password = f->password,
+                                       .client_id = client_id,
+                                       .subs = fota_mqtt_subscriptions,
+                                       .nsubs = FOTA_MQTT_NSUBS};
+    f->client = fota_mqtt_client_start(m->srv, &m->clients, &cfg, on_event, f);
+    if (!f->client)
+        return FOTA_EIO;
+    FOTA_INFO("mqtt broker product=%lld broker=%s user=%s devices_known=%zu",
+              (long long)f->product_id, f->url,
+              fota_log_quote(f->username[0] ? f->username : "-", uq, sizeof uq), f->ndevs);
+    return 0;
+}
+
+/* What fotad learnt before (the topics and their devices; presence comes
+ * again with the broker's retained LWTs) is in: the client starts. A fleet
+ * whose client cannot start goes (logged), to be started again at the next
+ * change of the catalog. */
+static void fleet_known(struct fota_mqtt_fleet *f, struct fleet_job *j)
+{
+    struct fota_mqtt *m = f->m;
+
+    if (j->rc == 0) {
+        for (size_t i = 0; i < j->nd; i++) {
+            const struct fota_arduino_device *a = &j->ds[i];
+            if (!a->mqtt_topic[0])
+                continue;
+            struct fota_mqtt_dev *d = dev_get(f, a->mqtt_topic);
+            d->device_id = a->device_id;
+            fota_str_copy(d->version, sizeof d->version, a->mqtt_version);
+            d->seen = a->mqtt_seen;
+        }
+    } else {
+        FOTA_WARN("mqtt known devices not loaded product=%lld error=%s",
+                  (long long)f->product_id, fota_errname(j->rc));
+    }
+    if (client_start(f) == 0)
+        return;
+    for (struct fota_mqtt_fleet **pp = &m->fleets; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    fota_mqtt_fleet_stop(f);
+}
+
+static void job_done(void *arg, int cancelled)
+{
+    struct fleet_job *j = arg;
+    struct fota_mqtt_fleet *f;
+    struct fota_mqtt_dev *d;
+
+    if (cancelled) {
+        job_free(j);
+        return;
+    }
+    d = job_dev(j, &f);
+    switch (j->kind) {
+    case J_STORE_DEV:   /* deleted meanwhile: discovered again at its next message */
+        if (j->rc == FOTA_ENOENT && d && d->device_id == j->device_id)
+            d->device_id = 0;
+        break;
+    case J_DEVICE:
+        if (j->rc == 0 && d)
+            device_found(f, d, j->device_id, j->text);
+        break;
+    case J_VERSION:
+        if (f && j->rc == FOTA_ARDUINO_OUT_SUCCESS)
+            f->confirmed++;
+        break;
+    case J_OPEN:
+        if (j->rc && d && d->device_id == j->device_id && f->client)
+            command(f, d->topic, "Status", "2");
+        break;
+    case J_FAILED:
+        if (f && j->rc)
+            f->failed++;
+        break;
+    case J_KNOWN:
+        if (f)
+            fleet_known(f, j);
+        break;
+    }
+    job_free(j);
+}
+
 /* ---- the hub */
 
 int64_t fota_mqtt_on_offer(void *ud, const void *event)
@@ -349,13 +560,9 @@ int64_t fota_mqtt_on_deleted(void *ud, const void *event)
 struct fota_mqtt_fleet *fota_mqtt_fleet_start(struct fota_mqtt *m,
                                               const struct fota_arduino_product *p)
 {
-    struct fota_store *st = m->srv->store;
     struct fota_mqtt_fleet *f;
     struct fota_mqtt_url u;
-    struct fota_arduino_device *ds = NULL;
-    size_t nd = 0;
-    char reason[160], client_id[48];
-    unsigned char rnd[4] = {0};
+    char reason[160];
 
     if (fota_mqtt_url_parse(p->mqtt_url, &u, reason, sizeof reason) != 0) {
         FOTA_WARN("mqtt broker not used product=%lld error=\"%s\"", (long long)p->product_id,
@@ -364,41 +571,13 @@ struct fota_mqtt_fleet *fota_mqtt_fleet_start(struct fota_mqtt *m,
     }
     f = fota_xcalloc(1, sizeof(*f));
     f->m = m;
+    f->serial = ++m->fleet_serial;
     f->product_id = p->product_id;
     f->since = fota_clock_wall_s();
     fota_str_copy(f->url, sizeof f->url, p->mqtt_url);
     fota_str_copy(f->username, sizeof f->username, p->mqtt_username);
     fota_str_copy(f->password, sizeof f->password, p->mqtt_password);
-    /* what fotad learnt before: the topics and their devices (presence
-     * comes again with the broker's retained LWTs) */
-    if (st->ops->arduino_device_list(st, p->product_id, &ds, &nd) == 0)
-        for (size_t i = 0; i < nd; i++) {
-            if (!ds[i].mqtt_topic[0])
-                continue;
-            struct fota_mqtt_dev *d = dev_get(f, ds[i].mqtt_topic);
-            d->device_id = ds[i].device_id;
-            fota_str_copy(d->version, sizeof d->version, ds[i].mqtt_version);
-            d->seen = ds[i].mqtt_seen;
-        }
-    free(ds);
-    RAND_bytes(rnd, sizeof rnd);
-    snprintf(client_id, sizeof client_id, "fotad-p%lld-%02x%02x%02x%02x",
-             (long long)p->product_id, rnd[0], rnd[1], rnd[2], rnd[3]);
-    struct fota_mqtt_client_cfg cfg = {.host = u.host, .port = u.port, .tls = u.tls,
-                                       .username = f->username, .password = f->password,
-                                       .client_id = client_id,
-                                       .subs = fota_mqtt_subscriptions,
-                                       .nsubs = FOTA_MQTT_NSUBS};
-    f->client = fota_mqtt_client_start(m->srv, &m->clients, &cfg, on_event, f);
-    if (!f->client) {
-        free(f->devs);
-        free(f);
-        return NULL;
-    }
-    char uq[160];
-    FOTA_INFO("mqtt broker product=%lld broker=%s user=%s devices_known=%zu",
-              (long long)f->product_id, f->url,
-              fota_log_quote(f->username[0] ? f->username : "-", uq, sizeof uq), f->ndevs);
+    job_submit(f, J_KNOWN, NULL, NULL);   /* its client starts in fleet_known */
     return f;
 }
 

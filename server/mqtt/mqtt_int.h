@@ -12,6 +12,7 @@
 #include "mqtt_tasmota.h"
 
 struct event;
+struct fota_store_lane;
 
 /* The module's settings (its config rows). */
 struct fota_mqtt_conf {
@@ -34,9 +35,10 @@ struct fota_mqtt_dev {
 struct fota_mqtt_fleet {
     struct fota_mqtt *m;
     struct fota_mqtt_fleet *next;
+    uint64_t serial;                 /* unique in the module: store jobs find it by this */
     int64_t product_id;
     char url[FOTA_MQTT_URL_MAX], username[FOTA_MQTT_CRED_MAX], password[FOTA_MQTT_CRED_MAX];
-    struct fota_mqtt_client *client;
+    struct fota_mqtt_client *client; /* NULL until its known devices are loaded */
     int up;                          /* connected and subscribed */
     char error[160];                 /* why it is not, "" */
     int64_t since;                   /* wall s of the last change of up */
@@ -51,13 +53,17 @@ struct fota_mqtt {
     struct fota_mqtt_fleet *fleets;
     struct fota_mqtt_clients clients;
     struct event *tick;              /* follows the products' settings */
-    uint64_t gen;                    /* the store generation last followed */
+    uint64_t gen;                    /* the store generation of the settings applied */
+    int following;                   /* a follow job is in flight */
+    struct fota_store_lane *lane;    /* `mqtt`: the module's store jobs, in order */
+    uint64_t fleet_serial;           /* the last fleet's */
     int warned_public_url;
 };
 
 /* mqtt_fleet.c */
-/* Starts a fleet for product p's broker (its known devices loaded from the
- * store). NULL when the URL does not parse or the client cannot be made
+/* Starts a fleet for product p's broker: its known devices are loaded by a
+ * store job, then its client starts (a fleet whose client cannot be made
+ * leaves m->fleets then, logged). NULL when the URL does not parse
  * (logged). */
 struct fota_mqtt_fleet *fota_mqtt_fleet_start(struct fota_mqtt *m,
                                               const struct fota_arduino_product *p);

@@ -2,7 +2,10 @@
  * fleet (client and devices) per arduino product whose settings name a
  * broker, kept in step with those settings (checked once a second when the
  * store's catalog changed, and at once after a change through the route),
- * the hub subscriptions and GET|PUT /v1/products/ID/mqtt. Main loop. */
+ * the hub subscriptions and GET|PUT /v1/products/ID/mqtt. Main loop; the
+ * settings are read by store jobs (lane `mqtt`) and applied in their
+ * continuations, and the route runs on a store thread (FOTA_ROUTE_STORE),
+ * reaching the fleets through the main loop. */
 #include "mqtt_int.h"
 
 #include <stdlib.h>
@@ -14,6 +17,8 @@
 #include "fota_str.h"
 #include "http.h"
 #include "log.h"
+#include "loop.h"
+#include "store_exec.h"
 #include "xmalloc.h"
 
 #define FOLLOW_MS 1000
@@ -43,27 +48,57 @@ static int mqtt_conf_check(const void *conf, char *err, size_t errlen)
     return 0;
 }
 
-/* The fleets follow the products' settings: a new broker starts one, a
- * changed one restarts it, a removed one (or product) ends it. */
-static void follow(struct fota_mqtt *m)
+/* The products with a broker, as the store had them at generation gen. */
+struct follow_set {
+    uint64_t gen;
+    struct fota_arduino_product *ps;
+    size_t n;
+    int rc;
+    struct fota_mqtt *m;             /* follow's continuation */
+};
+
+static void follow_set_free(struct follow_set *fs)
 {
-    struct fota_store *st = m->srv->store;
+    free(fs->ps);
+    free(fs);
+}
+
+/* Reads the set: a store job, or a store thread (the route). The
+ * generation first, so a change while it reads is followed again. */
+static void follow_load(struct fota_store *st, void *arg)
+{
+    struct follow_set *fs = arg;
     struct fota_product *ps = NULL;
-    struct fota_arduino_product *ap = fota_xmalloc(sizeof(*ap));
     size_t np = 0;
+
+    fs->gen = fota_store_generation(st);
+    if ((fs->rc = st->ops->product_list(st, &ps, &np)) != 0)
+        return;
+    fs->ps = fota_xcalloc(np ? np : 1, sizeof *fs->ps);
+    for (size_t i = 0; i < np; i++)
+        if (st->ops->arduino_product_get(st, ps[i].id, &fs->ps[fs->n]) == 0 &&
+            fs->ps[fs->n].mqtt_url[0])
+            fs->n++;
+    free(ps);
+}
+
+/* The fleets follow the set: a new broker starts one, a changed one
+ * restarts it, a removed one (or product) ends it. A set older than the
+ * one applied is ignored. Main loop. */
+static void follow_apply(struct fota_mqtt *m, const struct follow_set *fs)
+{
     int *kept;
 
-    m->gen = fota_store_generation(st);
-    if (st->ops->product_list(st, &ps, &np) != 0) {
-        free(ap);
+    if (fs->rc != 0 || fs->gen < m->gen)
         return; /* the next change tries again */
-    }
-    kept = fota_xcalloc(np ? np : 1, sizeof *kept);
+    m->gen = fs->gen;
+    kept = fota_xcalloc(fs->n ? fs->n : 1, sizeof *kept);
     for (struct fota_mqtt_fleet **pp = &m->fleets; *pp;) {
         struct fota_mqtt_fleet *f = *pp;
         int keep = 0;
-        for (size_t i = 0; i < np && !keep; i++) {
-            if (ps[i].id != f->product_id || st->ops->arduino_product_get(st, ps[i].id, ap) != 0)
+        for (size_t i = 0; i < fs->n && !keep; i++) {
+            const struct fota_arduino_product *ap = &fs->ps[i];
+            if (ap->product_id != f->product_id)
                 continue;
             keep = strcmp(ap->mqtt_url, f->url) == 0 && strcmp(ap->mqtt_username, f->username) == 0 &&
                    strcmp(ap->mqtt_password, f->password) == 0;
@@ -77,18 +112,44 @@ static void follow(struct fota_mqtt *m)
         *pp = f->next;
         fota_mqtt_fleet_stop(f);
     }
-    for (size_t i = 0; i < np; i++) {
-        if (kept[i] || st->ops->arduino_product_get(st, ps[i].id, ap) != 0 || !ap->mqtt_url[0])
+    for (size_t i = 0; i < fs->n; i++) {
+        if (kept[i])
             continue;
-        struct fota_mqtt_fleet *f = fota_mqtt_fleet_start(m, ap);
+        struct fota_mqtt_fleet *f = fota_mqtt_fleet_start(m, &fs->ps[i]);
         if (f) {
             f->next = m->fleets;
             m->fleets = f;
         }
     }
     free(kept);
-    free(ps);
-    free(ap);
+}
+
+static void follow_done(void *arg, int cancelled)
+{
+    struct follow_set *fs = arg;
+
+    if (!cancelled) {
+        fs->m->following = 0;
+        follow_apply(fs->m, fs);
+    }
+    follow_set_free(fs);
+}
+
+/* Reads the settings again (a job), unless a read is in flight. */
+static void follow(struct fota_mqtt *m)
+{
+    struct follow_set *fs;
+
+    if (m->following)
+        return;
+    fs = fota_xcalloc(1, sizeof(*fs));
+    fs->m = m;
+    if (fota_store_submit(m->srv->exec, m->lane, m->srv->loops[0], follow_load, follow_done,
+                          fs) != 0) {
+        follow_set_free(fs);   /* the lane is full: the next tick tries again */
+        return;
+    }
+    m->following = 1;
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -110,23 +171,54 @@ static struct fota_mqtt_fleet *fleet_of(struct fota_mqtt *m, int64_t product_id)
     return f;
 }
 
+/* The route's main-loop part: the settings it wrote, applied (PUT), and
+ * the fleet's state added to the settings' JSON. */
+struct route_main {
+    struct fota_mqtt *m;
+    const struct follow_set *fs;     /* NULL: nothing to apply (GET) */
+    int64_t pid;
+    json_t *j;
+};
+
+static void route_on_main(void *arg)
+{
+    struct route_main *rm = arg;
+    struct fota_mqtt *m = rm->m;
+    struct fota_mqtt_fleet *f;
+
+    if (rm->fs)
+        follow_apply(m, rm->fs);
+    if (!json_is_object(rm->j))
+        return;
+    f = fleet_of(m, rm->pid);
+    if (f) {
+        json_t *s = fota_mqtt_fleet_json(f);
+        json_object_update(rm->j, s);
+        json_decref(s);
+    }
+    json_object_set_new(rm->j, "public_url", m->conf->public_url[0]
+                                                 ? json_string(m->conf->public_url)
+                                                 : json_null());
+}
+
 /* GET|PUT /v1/products/ID/mqtt: the product's broker settings (the password
  * never shown), its connection and the devices seen on it; PUT takes
- * {"url", "username", "password"} (null: no broker). Admin. */
+ * {"url", "username", "password"} (null: no broker). Admin. A store route:
+ * the fleets are the main loop's. */
 static void route_mqtt(struct fota_req *r)
 {
     struct fota_mqtt *m = r->ud;
     struct fota_store *st = r->srv->store;
     struct fota_arduino_product *p = fota_xmalloc(sizeof(*p));
-    struct fota_mqtt_fleet *f;
-    json_t *body = NULL, *j;
+    struct follow_set *fs = NULL;
+    struct route_main rm = { m, NULL, 0, NULL };
+    json_t *body = NULL;
     char reason[200];
-    int64_t pid;
     int rc;
 
     if (fota_arduino_admin_product(r, p))
         goto out;
-    pid = p->product_id;
+    rm.pid = p->product_id;
     if (r->method == FOTA_M_PUT) {
         if (!(body = fota_req_json_body(r)))
             goto out;
@@ -135,29 +227,27 @@ static void route_mqtt(struct fota_req *r)
             goto out;
         }
         if ((rc = st->ops->arduino_product_put(st, p)) != 0) {
-            fota_reply_status(r, rc, "product %lld", (long long)pid);
+            fota_reply_status(r, rc, "product %lld", (long long)rm.pid);
             goto out;
         }
         char uq[160];
-        FOTA_INFO("mqtt settings product=%lld broker=%s user=%s", (long long)pid,
+        FOTA_INFO("mqtt settings product=%lld broker=%s user=%s", (long long)rm.pid,
                   p->mqtt_url[0] ? p->mqtt_url : "-",
                   fota_log_quote(p->mqtt_username[0] ? p->mqtt_username : "-", uq, sizeof uq));
-        follow(m);
+        fs = fota_xcalloc(1, sizeof(*fs));
+        follow_load(st, fs);   /* what the fleets follow from now on */
+        rm.fs = fs;
     }
-    j = fota_mqtt_settings_json(p);
-    if (json_is_object(j)) {
-        f = fleet_of(m, pid);
-        if (f) {
-            json_t *s = fota_mqtt_fleet_json(f);
-            json_object_update(j, s);
-            json_decref(s);
-        }
-        json_object_set_new(j, "public_url", m->conf->public_url[0]
-                                                 ? json_string(m->conf->public_url)
-                                                 : json_null());
+    rm.j = fota_mqtt_settings_json(p);
+    if (fota_loop_call(r->srv->loops[0], route_on_main, &rm) != 0) {
+        json_decref(rm.j);
+        fota_reply_error(r, 503, "fotad is shutting down");
+        goto out;
     }
-    fota_reply_json(r, 200, json_pack("{s:I, s:o}", "product_id", (json_int_t)pid, "mqtt", j));
+    fota_reply_json(r, 200, json_pack("{s:I, s:o}", "product_id", (json_int_t)rm.pid, "mqtt", rm.j));
 out:
+    if (fs)
+        follow_set_free(fs);
     json_decref(body);
     free(p);
 }
@@ -197,6 +287,7 @@ static int mqtt_start(struct fota_server *srv, void **state)
 
     m->srv = srv;
     m->conf = fota_server_module_conf(srv, &fota_mqtt_module);
+    m->lane = fota_store_lane_new(srv->exec, "mqtt");
     if (fota_mqtt_lib_init() != 0) {
         FOTA_ERROR("mod=mqtt cannot initialise libmosquitto");
         free(m);
@@ -207,7 +298,8 @@ static int mqtt_start(struct fota_server *srv, void **state)
     for (size_t i = 0; rc == 0 && i < sizeof subs / sizeof subs[0]; i++)
         rc = fota_hub_subscribe(srv, subs[i].topic, subs[i].cb, m);
     if (rc == 0 && srv->http)
-        rc = fota_http_route(srv, FOTA_M_GET | FOTA_M_PUT, "/v1/products/*/mqtt", route_mqtt, m);
+        rc = fota_http_route_flags(srv, FOTA_M_GET | FOTA_M_PUT, "/v1/products/*/mqtt",
+                                   route_mqtt, m, FOTA_ROUTE_STORE);
     if (rc != 0) {
         FOTA_ERROR("mod=mqtt cannot start error=%s", fota_errname(rc));
         mqtt_stop(srv, m);
