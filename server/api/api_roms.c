@@ -3,7 +3,8 @@
  * POST /v1/products/ID/roms/VERSION/current, GET /v1/products/ID/roms/VERSION/
  * and GET|HEAD /v1/products/ID/roms/VERSION/files/NAME (the stored file).
  * Publishing is atomic: every file is checked, then written as a durable blob,
- * then ONE store transaction (rom_create) makes the release visible. */
+ * then ONE store transaction (rom_create) makes the release visible; both
+ * on the upload thread, never on a loop. */
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <pthread.h>
@@ -86,6 +87,8 @@ struct upload {
     size_t err_file;
     int refused;                          /* an arduino file failed its check: the status */
     char refused_why[512];
+    int commit_err;                       /* the release's store transaction: 0 or its error */
+    json_t *view;                         /* the release's JSON view once committed */
     /* The request waiting for this upload, and the queue link. */
     struct fota_req *r;
     struct upload *next;
@@ -95,8 +98,8 @@ struct upload {
  * arrival order, so the event loop keeps serving devices meanwhile; an
  * arduino release's files are checked there first (inflating, compressing
  * at the best level, verifying signatures: up to a second of CPU for a
- * large image). The release transaction and the reply happen back on the
- * loop thread. Strictly
+ * large image). The release transaction runs there too, after the blobs;
+ * the reply happens back on the loop thread. Strictly
  * one at a time: a failed upload deletes the blobs it created, which must not
  * be blobs a concurrent upload of the same bytes believes already existed. */
 struct fota_api_uploads {
@@ -150,20 +153,36 @@ static void write_blobs(struct fota_server *srv, struct upload *u)
     }
 }
 
+/* Worker thread, after the blobs: the release's one transaction (an
+ * arduino release's facts first), and its JSON view, which reads the store
+ * too. Touches only u, the store and the blob store. */
+static void commit_release(struct fota_server *srv, struct upload *u)
+{
+    if (u->refused || u->err)
+        return;
+    fota_recovery_crash_point("after_blobs");   /* test hook (recovery.h) */
+    u->commit_err = u->arduino ? fota_arduino_release_commit(srv, u->arduino) : 0;
+    if (u->commit_err == 0)
+        u->commit_err = srv->store->ops->rom_create(srv->store, &u->rom);
+    if (u->commit_err == 0)
+        u->view = rom_view(srv, &u->rom);
+}
+
 static void *blob_worker(void *arg)
 {
     struct fota_api_uploads *q = arg;
     write_blobs(q->srv, q->head);
+    commit_release(q->srv, q->head);
     event_active(q->done_ev, EV_READ, 0);
     return NULL;
 }
 
-/* Loop thread, after the blobs: one transaction, then the reply. Frees u. */
+/* Loop thread, after the blobs and the transaction: the reply. Frees u. */
 static void upload_finish(struct fota_server *srv, struct upload *u)
 {
     struct fota_req *r = u->r;
     int64_t pid = u->rom.product_id;
-    int e;
+    int e = u->commit_err;
 
     if (u->refused) {
         fota_reply_error(r, u->refused, "%s", u->refused_why);
@@ -175,10 +194,6 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
                          u->names[u->err_file], fota_strerror(u->err));
         goto out;
     }
-    fota_recovery_crash_point("after_blobs");   /* test hook (recovery.h) */
-    e = u->arduino ? fota_arduino_release_commit(srv, u->arduino) : 0;
-    if (e == 0)
-        e = srv->store->ops->rom_create(srv->store, &u->rom);
     if (e) {
         remove_fresh_blobs(srv, u);
         if (e == FOTA_EEXIST)
@@ -194,7 +209,8 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
                              fota_http_json_pack("{s:s, s:I}", "version", u->rom.version, "files",
                                                  (json_int_t)u->rom.nfiles));
     json_t *j = json_object();
-    json_object_set_new(j, "rom", rom_view(srv, &u->rom));
+    json_object_set_new(j, "rom", u->view);
+    u->view = NULL;
     struct fota_version pv;
     if (fota_version_parse(u->rom.version, &pv) == 0 && pv.espressif &&
         strlen(u->rom.version) != 15) {
@@ -206,6 +222,7 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
 out:
     fota_req_release(r);
     fota_arduino_release_free(u->arduino);
+    json_decref(u->view);
     free(u);
 }
 
@@ -218,6 +235,7 @@ static void upload_start(struct fota_api_uploads *q)
     }
     FOTA_WARN("no upload thread, writing on the loop thread");
     write_blobs(q->srv, q->head);
+    commit_release(q->srv, q->head);
     event_active(q->done_ev, EV_READ, 0);
 }
 
