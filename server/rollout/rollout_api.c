@@ -21,6 +21,7 @@
 #include "api.h"
 #include "api_select.h"
 #include "log.h"
+#include "relcache.h"
 #include "loop.h"
 #include "http.h"
 #include "rollout_plan.h"
@@ -318,14 +319,56 @@ static int list_devices(struct fota_store *st, int64_t product_id, struct fota_a
     return st->ops->device_page(st, &q, fota_clock_wall_s(), ds, nd, NULL);
 }
 
+/* What a create asks the main loop, whose state it reads: the device
+ * channel's presence of the selected devices (online NULL: none asked), or
+ * a place among the running rollouts (reserve), or the end of a create
+ * (install: the rollout joins the engine; a copy of its row in out). */
+struct create_main {
+    struct fota_rollouts *ro;
+    const int64_t *ids;
+    size_t n;
+    uint8_t *online;
+    int reserve, reserved, release;
+    struct fota_rollout *install;
+    struct fota_rollout_row *out;
+};
+
+static void create_main_run(void *arg)
+{
+    struct create_main *c = arg;
+    struct fota_rollouts *ro = c->ro;
+    for (size_t i = 0; c->online && i < c->n; i++)
+        c->online[i] = (uint8_t)fota_devchan_online(ro->ch, c->ids[i]);
+    if (c->reserve && fota_rollout_running(ro) + ro->creating < FOTA_ROLLOUT_RUNNING_MAX) {
+        ro->creating++;
+        c->reserved = 1;
+    }
+    if (c->release)
+        ro->creating--;
+    if (c->install) {
+        fota_rollout_gate(c->install);   /* an empty first stage passes at once */
+        fota_rollout_start(ro, c->install);
+        *c->out = c->install->row;
+    }
+}
+
+/* Runs c on the main loop (inline there), as the store threads may: the
+ * main loop waits for no store job. 0, or FOTA_ECLOSED (fotad stops). */
+static int create_call(struct fota_rollouts *ro, struct create_main *c)
+{
+    c->ro = ro;
+    return fota_loop_call(ro->srv->loops[0], create_main_run, c);
+}
+
 /* Selects the members, in device id order; only those in ids when ids is
- * not NULL. 0, or a reply was sent. */
+ * not NULL. 0, or a reply was sent. Any thread: the device channel's
+ * presence comes from the main loop in one call. */
 static int select_members(struct fota_req *r, struct fota_rollout *ro, struct fota_api_select *f,
                           int want_online, const int64_t *ids, size_t nids)
 {
     struct fota_store *st = r->srv->store;
     struct fota_device *ds = NULL;
-    size_t nd = 0;
+    size_t nd = 0, nc = 0;
     uint8_t last = 0;
     int rc = list_devices(st, ro->row.product_id, f, &ds, &nd);
     if (rc < 0) {
@@ -340,38 +383,65 @@ static int select_members(struct fota_req *r, struct fota_rollout *ro, struct fo
         fota_reply_error(r, 500, "cannot list the devices: %s", fota_errname(rc));
         return -1;
     }
-    ro->m = fota_xcalloc(nd ? nd : 1, sizeof *ro->m);
-    /* The nonces: one CSPRNG call for the rollout, not one per device. */
-    uint32_t *rnd = fota_xcalloc(nd ? nd : 1, sizeof *rnd);
-    int have_rnd = RAND_bytes((unsigned char *)rnd, (int)((nd ? nd : 1) * sizeof *rnd)) == 1;
-    struct fota_rollout_counts *n = &ro->row.n;
+    /* the candidates: named by the filter's ids and the caller's */
+    size_t *cand = fota_xreallocarray(NULL, nd ? nd : 1, sizeof *cand);
+    int64_t *cids = fota_xreallocarray(NULL, nd ? nd : 1, sizeof *cids);
+    uint8_t *online = fota_xcalloc(nd ? nd : 1, 1);
     for (size_t i = 0; i < nd; i++) {
         if (!fota_api_select_has_id(f, ds[i].id) ||
             (ids && !bsearch(&ds[i].id, ids, nids, sizeof *ids, cmp_id)))
             continue; /* not named: skip the lookup */
-        const struct fota_rollout_seen *sn = fota_rollout_pull_find(seen, nseen, ds[i].id);
-        int online = ro->pull ? sn && sn->online : fota_devchan_online(ro->ro->ch, ds[i].id);
-        if (want_online >= 0 && online != want_online)
+        cand[nc] = i;
+        cids[nc++] = ds[i].id;
+    }
+    if (ro->pull) {
+        for (size_t j = 0; j < nc; j++) {
+            const struct fota_rollout_seen *sn = fota_rollout_pull_find(seen, nseen, cids[j]);
+            online[j] = sn && sn->online;
+        }
+    } else if (nc > 0) {
+        struct create_main c = { .ids = cids, .n = nc, .online = online };
+        if (create_call(ro->ro, &c) != 0) {
+            free(ds);
+            free(seen);
+            free(cand);
+            free(cids);
+            free(online);
+            fota_reply_error(r, 503, "fotad is shutting down");
+            return -1;
+        }
+    }
+    ro->m = fota_xcalloc(nc ? nc : 1, sizeof *ro->m);
+    /* The nonces: one CSPRNG call for the rollout, not one per device. */
+    uint32_t *rnd = fota_xcalloc(nc ? nc : 1, sizeof *rnd);
+    int have_rnd = RAND_bytes((unsigned char *)rnd, (int)((nc ? nc : 1) * sizeof *rnd)) == 1;
+    struct fota_rollout_counts *n = &ro->row.n;
+    for (size_t j = 0; j < nc; j++) {
+        const struct fota_device *d = &ds[cand[j]];
+        if (want_online >= 0 && online[j] != want_online)
             continue;
-        if (strcmp(ds[i].rom_version, ro->row.version) == 0) {
+        if (strcmp(d->rom_version, ro->row.version) == 0) {
             n->skipped++; /* already there */
             continue;
         }
         struct fota_rollout_member *m = &ro->m[ro->n++];
-        m->device_id = ds[i].id;
-        m->keygen = ds[i].key_generation;
-        m->nonce = (int32_t)(have_rnd ? fota_devproto_nonce(rnd[i]) : fota_devchan_nonce());
-        m->state = online ? FOTA_RM_WAITING : FOTA_RM_QUEUED;
+        m->device_id = d->id;
+        m->keygen = d->key_generation;
+        m->nonce = (int32_t)(have_rnd ? fota_devproto_nonce(rnd[j]) : fota_devchan_nonce());
+        m->state = online[j] ? FOTA_RM_WAITING : FOTA_RM_QUEUED;
         m->dirty = 1;
-        m->pre = pre_index(ro, ds[i].rom_version, &last);
-        n->waiting += online;
-        n->queued += !online;
+        m->pre = pre_index(ro, d->rom_version, &last);
+        n->waiting += online[j];
+        n->queued += !online[j];
     }
     ro->ndirty = ro->n;
     n->total = (int64_t)ro->n;
     free(ds);
     free(rnd);
     free(seen);
+    free(cand);
+    free(cids);
+    free(online);
     return 0;
 }
 
@@ -442,14 +512,14 @@ static int read_settings(struct fota_req *r, json_t *body, struct fota_rollout_r
     return 0;
 }
 
-struct fota_rollout *fota_rollout_create(struct fota_req *r, struct fota_rollouts *ro,
-                                         json_t *body, const int64_t *ids, size_t nids,
-                                         int64_t rollback_of)
+int fota_rollout_create(struct fota_req *r, struct fota_rollouts *ro, json_t *body,
+                        const int64_t *ids, size_t nids, int64_t rollback_of,
+                        struct fota_rollout_row *out)
 {
     struct fota_product prod;
     struct fota_rom rom;
     struct fota_api_select f;
-    int want_online = -1;
+    int want_online = -1, reserved = 0, rc = -1;
     struct stages_req sq;
     struct fota_rollout *x = fota_rollout_new(ro);
     int approval = 0;
@@ -459,25 +529,31 @@ struct fota_rollout *fota_rollout_create(struct fota_req *r, struct fota_rollout
         parse_filter(r, json_object_get(body, "filter"), &f, &want_online) < 0 ||
         parse_stages(r, json_object_get(body, "stages"), x->row.max_failures, &sq) < 0 ||
         fota_api_product_load(r, x->row.product_id, &prod) != 0)
-        goto fail;
-    if (r->srv->store->ops->rom_get(r->srv->store, prod.id, x->row.version, &rom) < 0) {
+        goto out;
+    if (fota_relcache_get(r->srv->relcache, r->srv->store, prod.id, x->row.version, &rom) < 0) {
         fota_reply_error(r, 404, "product %lld has no release %s", (long long)prod.id,
                          x->row.version);
-        goto fail;
+        goto out;
     }
     int pull = fota_rollout_pull_setup(x, r->srv->store);
     if (pull < 0) {
         fota_reply_error(r, 500, "cannot read product %lld: %s", (long long)prod.id,
                          fota_errname(pull));
-        goto fail;
+        goto out;
     }
-    if (fota_rollout_running(ro) >= FOTA_ROLLOUT_RUNNING_MAX) {
+    struct create_main c = { .reserve = 1 };
+    if (create_call(ro, &c) != 0) {
+        fota_reply_error(r, 503, "fotad is shutting down");
+        goto out;
+    }
+    reserved = c.reserved;
+    if (!reserved) {
         fota_reply_error(r, 429, "%d rollouts are running; wait for one to finish",
                          FOTA_ROLLOUT_RUNNING_MAX);
-        goto fail;
+        goto out;
     }
     if (select_members(r, x, &f, want_online, ids, nids) < 0)
-        goto fail;
+        goto out;
     plan_stages(x, &sq, approval);
     struct fota_rollout_row *w = &x->row;
     w->rollback_of = rollback_of;
@@ -491,10 +567,10 @@ struct fota_rollout *fota_rollout_create(struct fota_req *r, struct fota_rollout
     }
     x->open = w->hours_from == FOTA_ROLLOUT_ANY_HOUR ||
               fota_rollout_hours_open(w->hours_from, w->hours_to, w->created);
-    int rc = r->srv->store->ops->rollout_create(r->srv->store, w);
-    if (rc < 0) {
-        fota_reply_error(r, 500, "cannot store the rollout: %s", fota_errname(rc));
-        goto fail;
+    int src = r->srv->store->ops->rollout_create(r->srv->store, w);
+    if (src < 0) {
+        fota_reply_error(r, 500, "cannot store the rollout: %s", fota_errname(src));
+        goto out;
     }
     FOTA_INFO("rollout created rollout=%lld product=%lld version=%s total=%zu online=%lld "
               "queued=%lld skipped=%lld window=%lld devices=%s stages=%d health_s=%lld%s",
@@ -502,28 +578,38 @@ struct fota_rollout *fota_rollout_create(struct fota_req *r, struct fota_rollout
               (long long)w->n.queued, (long long)w->n.skipped, (long long)w->window,
               x->pull ? "pull" : "channel", w->nstages, (long long)w->health_s,
               x->open ? "" : " hours=closed");
-    fota_rollout_gate(x);   /* an empty first stage passes at once */
-    fota_rollout_start(ro, x);
-    goto out;
-fail:
-    fota_rollout_free(x);
-    x = NULL;
+    struct create_main in = { .release = 1, .install = x, .out = out };
+    if (create_call(ro, &in) != 0) {
+        /* stored, never run: the next start finds it without members (cancelled) */
+        fota_reply_error(r, 503, "fotad is shutting down");
+        goto out;
+    }
+    reserved = 0;
+    x = NULL;   /* the engine's */
+    rc = 0;
 out:
+    if (reserved) {
+        struct create_main rel = { .release = 1 };
+        create_call(ro, &rel);
+    }
+    fota_rollout_free(x);
     fota_api_select_cleanup(&f);
     stages_req_cleanup(&sq);
-    return x;
+    return rc;
 }
 
+/* POST /v1/rollouts/: a store job (the selection, the rollout's row), the
+ * main loop reached for the device channel's presence and to install it. */
 static void create_handler(struct fota_req *r)
 {
     struct fota_key k;
     json_t *body = NULL;
-    struct fota_rollout *x;
     if (fota_req_admin(r, &k) < 0 || !(body = fota_req_json_body(r)))
         return;
-    x = fota_rollout_create(r, r->ud, body, NULL, 0, 0);
-    if (x)
-        fota_reply_json(r, 202, json_pack("{s:o}", "rollout", fota_rollout_json(&x->row)));
+    struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
+    if (fota_rollout_create(r, r->ud, body, NULL, 0, 0, row) == 0)
+        fota_reply_json(r, 202, json_pack("{s:o}", "rollout", fota_rollout_json(row)));
+    free(row);
     json_decref(body);
 }
 
@@ -720,8 +806,10 @@ out:
 int fota_rollout_api_routes(struct fota_rollouts *ro)
 {
     struct fota_server *srv = ro->srv;
-    /* The reads run as store jobs; what changes rollouts, on the main loop. */
-    if (fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/", create_handler, ro) < 0 ||
+    /* Create and the reads run as store jobs; what changes a rollout, on
+     * the main loop. */
+    if (fota_http_route_flags(srv, FOTA_M_POST, "/v1/rollouts/", create_handler, ro,
+                              FOTA_ROUTE_STORE) < 0 ||
         fota_http_route_flags(srv, FOTA_M_GET, "/v1/rollouts/", list_handler, ro,
                               FOTA_ROUTE_STORE) < 0 ||
         fota_http_route_flags(srv, FOTA_M_GET, "/v1/rollouts/*/", get_handler, ro,

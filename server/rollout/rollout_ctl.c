@@ -295,11 +295,14 @@ static void rollback_handler(struct fota_req *r)
     }
     for (size_t j = 0; j < ng; j++) {
         json_t *b = group_body(row, &g[j], body);
-        struct fota_rollout *x = fota_rollout_create(r, ro, b, g[j].ids, g[j].n, row->id);
+        struct fota_rollout_row *xr = fota_xmalloc(sizeof *xr);
+        int crc = fota_rollout_create(r, ro, b, g[j].ids, g[j].n, row->id, xr);
         json_decref(b);
-        if (!x)
+        if (crc == 0)
+            json_array_append_new(made, fota_rollout_json(xr));
+        free(xr);
+        if (crc < 0)
             goto done;   /* replied (a bad override: the first group is refused) */
-        json_array_append_new(made, fota_rollout_json(&x->row));
     }
     FOTA_INFO("rollout rolled back rollout=%lld devices=%s chosen=%zu rollouts=%zu left_out=%zu",
               (long long)row->id, upgraded ? "upgraded" : "failed", chosen, ng, nout);

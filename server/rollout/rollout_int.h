@@ -102,6 +102,8 @@ struct fota_rollouts {
     struct event *soon;                /* a slot freed or a reboot is due: act on the next turn */
     json_t *acked_result;              /* command row results every rollout shares */
     json_t *failed_result;
+    size_t creating;                   /* creates between their place among the running
+                                          rollouts and their install (rollout_api.c) */
 };
 
 /* Members that have finished one way or another (over when this is n). */
@@ -287,12 +289,14 @@ void fota_rollout_pull_resume(struct fota_rollout *r, const struct fota_rollout_
 int fota_rollout_api_routes(struct fota_rollouts *ro);
 /* The request's settings and filter made a rollout: selects its members
  * (device_ids restricts them when non-NULL, ascending), stores it, starts
- * it (rollback_of: the rollout it rolls back, 0 none). The new rollout (no
- * reply sent), or NULL when an error reply was sent. Used by create and by
- * a rollback. */
-struct fota_rollout *fota_rollout_create(struct fota_req *req, struct fota_rollouts *ro,
-                                         json_t *body, const int64_t *device_ids, size_t nids,
-                                         int64_t rollback_of);
+ * it (rollback_of: the rollout it rolls back, 0 none). 0 and a copy of its
+ * row in *out (no reply sent), or -1 when an error reply was sent. Any
+ * thread (a store job's, or the main loop's): what it needs of the engine
+ * and the device channel it asks the main loop (fota_loop_call). Used by
+ * create and by a rollback. */
+int fota_rollout_create(struct fota_req *req, struct fota_rollouts *ro, json_t *body,
+                        const int64_t *device_ids, size_t nids, int64_t rollback_of,
+                        struct fota_rollout_row *out);
 /* The rollout the path's first '*' names: from memory while it runs, else
  * from the store. 0, or a reply (400/404/500) was sent. */
 int fota_rollout_of(struct fota_req *r, struct fota_rollouts *ro, struct fota_rollout **live,
