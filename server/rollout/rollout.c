@@ -23,6 +23,7 @@
 #include "hub.h"
 #include "keys.h"
 #include "log.h"
+#include "loop.h"
 #include "xmalloc.h"
 
 /* 1 for the states of a pushed member that has or will have a command row. */
@@ -257,8 +258,8 @@ int fota_rollout_submit(struct fota_rollouts *ro, const char *what, fota_store_j
     struct fota_server *srv = ro->srv;
     if (!srv->exec) { /* no executor (a test's server): the job here and now */
         job(srv->store, arg);
-        if (done)
-            done(arg, 0);
+        if (done && fota_loop_post(srv->loops[0], done, arg) != 0)
+            done(arg, 1);
         return 0;
     }
     int rc = fota_store_submit(srv->exec, ro->lane, done ? srv->loops[0] : NULL, job, done, arg);

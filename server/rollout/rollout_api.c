@@ -613,25 +613,6 @@ static void create_handler(struct fota_req *r)
     json_decref(body);
 }
 
-int fota_rollout_of(struct fota_req *r, struct fota_rollouts *ro, struct fota_rollout **live,
-                    struct fota_rollout_row *row)
-{
-    int64_t id = fota_req_cap_id(r, 0);
-    if (id < 0)
-        return -1;
-    *live = fota_rollout_find(ro, id);
-    if (*live) {
-        *row = (*live)->row;
-        return 0;
-    }
-    int rc = r->srv->store->ops->rollout_get(r->srv->store, id, row);
-    if (rc == FOTA_ENOENT)
-        fota_reply_error(r, 404, "no rollout %lld", (long long)id);
-    else if (rc < 0)
-        fota_reply_error(r, 500, "cannot read rollout %lld: %s", (long long)id, fota_errname(rc));
-    return rc;
-}
-
 /* What the GET handlers (store jobs, any thread) read of the engine, which
  * lives on the main loop: each of rows[0..n) (by id) that the engine holds
  * takes the live row, its members written out first when save is set, all

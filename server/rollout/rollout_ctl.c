@@ -10,39 +10,85 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-
 #include "clock.h"
 #include "fota_str.h"
 #include "http.h"
 #include "log.h"
+#include "loop.h"
 #include "xmalloc.h"
 
 #define ROLLBACK_GROUPS_MAX 8     /* previous versions one rollback goes back to */
 #define LEFT_OUT_SHOWN      100
 
-/* The live rollout a control route names, or NULL with a reply sent (404,
- * or 409 naming how it ended). */
-static struct fota_rollout *live_one(struct fota_req *r, const char *what)
+/* A control route's rollout that the engine does not hold: the store says
+ * how it ended (or that it does not exist). */
+struct ended {
+    struct fota_req *r;                /* deferred */
+    const char *what;
+    int64_t id;
+    int rc;
+    struct fota_rollout_row row;
+};
+
+static void ended_job(struct fota_store *st, void *arg)
 {
-    struct fota_key k;
-    struct fota_rollout *live = NULL;
-    struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
-    if (fota_req_admin(r, &k) < 0 || fota_rollout_of(r, r->ud, &live, row) < 0) {
-        free(row);
-        return NULL;
-    }
-    if (!live || fota_rollout_ended(live) == (int64_t)live->n) {
+    struct ended *e = arg;
+    e->rc = st->ops->rollout_get(st, e->id, &e->row);
+}
+
+static void ended_done(void *arg, int cancelled)
+{
+    struct ended *e = arg;
+    struct fota_req *r = e->r;
+    const struct fota_rollout_row *row = &e->row;
+    if (cancelled)
+        fota_reply_error(r, 503, "fotad is shutting down");
+    else if (e->rc == FOTA_ENOENT)
+        fota_reply_error(r, 404, "no rollout %lld", (long long)e->id);
+    else if (e->rc < 0)
+        fota_reply_error(r, 500, "cannot read rollout %lld: %s", (long long)e->id,
+                         fota_errname(e->rc));
+    else
         fota_reply_error(r, 409, "rollout %lld has %s: nothing to %s", (long long)row->id,
                          row->state == FOTA_ROLLOUT_INTERRUPTED ? "been interrupted by a restart"
                          : row->state == FOTA_ROLLOUT_CANCELLED ? "been cancelled and finished"
                                                                 : "finished",
+                         e->what);
+    fota_req_release(r);
+    free(e);
+}
+
+/* The live rollout a control route names, or NULL when a reply is sent
+ * (409 naming how it ended) or on its way (one the engine does not hold:
+ * a job on the rollout lane, after the rollout's last write, reads it;
+ * r is deferred). */
+static struct fota_rollout *live_one(struct fota_req *r, const char *what)
+{
+    struct fota_rollouts *ro = r->ud;
+    struct fota_key k;
+    int64_t id;
+    if (fota_req_admin(r, &k) < 0 || (id = fota_req_cap_id(r, 0)) < 0)
+        return NULL;
+    struct fota_rollout *live = fota_rollout_find(ro, id);
+    if (live && fota_rollout_ended(live) < (int64_t)live->n)
+        return live;
+    if (live) {
+        fota_reply_error(r, 409, "rollout %lld has %s: nothing to %s", (long long)id,
+                         live->row.state == FOTA_ROLLOUT_CANCELLED ? "been cancelled and finished"
+                                                                   : "finished",
                          what);
-        live = NULL;
+        return NULL;
     }
-    free(row);
-    return live;
+    struct ended *e = fota_xcalloc(1, sizeof *e);
+    *e = (struct ended){ .r = r, .what = what, .id = id };
+    /* the continuation runs on this loop after the handler returned */
+    if (fota_rollout_submit(ro, "rollout read", ended_job, ended_done, e) == 0) {
+        fota_req_defer(r);
+        return NULL;
+    }
+    free(e);
+    fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+    return NULL;
 }
 
 static void reply_rollout(struct fota_req *r, struct fota_rollout *x, const char *key, int64_t v)
@@ -218,86 +264,83 @@ static json_t *group_body(const struct fota_rollout_row *row, const struct group
     return b;
 }
 
-/* POST /v1/rollouts/ID/rollback {"devices": "failed" | "upgraded", ...}:
- * each previous version of the chosen devices gets a rollout of them,
- * linked to it; the rollout itself stops first (cancelled, when it still
- * runs). Nothing changes when no device can go back (409). */
-static void rollback_handler(struct fota_req *r)
+/* A rollback between its checks and its reply. */
+struct rollback {
+    struct fota_req *r;
+    struct fota_rollouts *ro;
+    struct fota_rollout_row row;
+    json_t *body;
+    int upgraded;
+    int deferred;                      /* r is the job's: released after the reply */
+};
+
+/* What a rollback does on the main loop: the rollouts running (over: too
+ * many for ng more) and the rolled-back rollout cancelled if it runs. */
+struct rollback_main {
+    struct fota_rollouts *ro;
+    int64_t id;
+    size_t ng;
+    int over;
+};
+
+static void rollback_main_run(void *arg)
 {
-    struct fota_rollouts *ro = r->ud;
-    struct fota_store *st = r->srv->store;
-    struct fota_key k;
-    struct fota_rollout *live;
-    struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
+    struct rollback_main *c = arg;
+    struct fota_rollouts *ro = c->ro;
+    if (fota_rollout_running(ro) + ro->creating + c->ng > FOTA_ROLLOUT_RUNNING_MAX) {
+        c->over = 1;
+        return;
+    }
+    struct fota_rollout *live = fota_rollout_find(ro, c->id);
+    if (live && fota_rollout_live(live->row.state)) {
+        size_t n = fota_rollout_cancel(live);   /* its members not started yet stay where they are */
+        fota_rollout_flush(ro);
+        FOTA_INFO("rollout cancelled rollout=%lld members_cancelled=%zu reason=\"rolled back\"",
+                  (long long)c->id, n);
+    }
+}
+
+/* The members as stored (a live rollout's written before), grouped; the
+ * rollouts made; the reply. Any thread. */
+static void rollback_run(struct fota_store *st, struct rollback *b)
+{
+    struct fota_req *r = b->r;
+    struct fota_rollouts *ro = b->ro;
+    const struct fota_rollout_row *row = &b->row;
     struct fota_rollout_member_row *ms = NULL;
     struct group g[ROLLBACK_GROUPS_MAX];
     size_t nm = 0, ng = 0, nout = 0, chosen = 0;
-    json_t *body = NULL, *out = json_array(), *made = json_array();
+    json_t *out = json_array(), *made = json_array();
     memset(g, 0, sizeof g);
-    if (fota_req_admin(r, &k) < 0 || fota_rollout_of(r, ro, &live, row) < 0)
-        goto done;
-    body = evbuffer_get_length(evhttp_request_get_input_buffer(r->ev)) ? fota_req_json_body(r)
-                                                                        : json_object();
-    if (!body)
-        goto done;
-    const char *which = json_string_value(json_object_get(body, "devices"));
-    json_t *allowed = json_pack("[s, s, s, s, s, s, s, s]", "devices", "reboot", "window",
-                                "timeout", "health", "max_reboots", "hours", "max_failures");
-    const char *key;
-    json_t *v;
-    size_t i;
-    json_object_foreach(body, key, v) {
-        int ok = 0;
-        json_t *a;
-        json_array_foreach(allowed, i, a) ok = ok || strcmp(key, json_string_value(a)) == 0;
-        if (!ok) {
-            json_decref(allowed);
-            fota_reply_error(r, 400, "unknown key \"%.40s\" (devices, reboot, window, timeout, "
-                             "health, max_reboots, hours, max_failures)", key);
-            goto done;
-        }
-    }
-    json_decref(allowed);
-    if (json_object_get(body, "devices") && (!which || (strcmp(which, "failed") != 0 &&
-                                                        strcmp(which, "upgraded") != 0))) {
-        fota_reply_error(r, 400, "devices must be \"failed\" or \"upgraded\"");
-        goto done;
-    }
-    int upgraded = which && strcmp(which, "upgraded") == 0;
-    if (live) {
-        fota_rollout_save_now(live);
-        *row = live->row;
-    }
     int rc = st->ops->rollout_members(st, row->id, 0, 0, 0, &ms, &nm);
     if (rc < 0) {
         fota_reply_error(r, 500, "cannot read the members: %s", fota_errname(rc));
         goto done;
     }
-    group_members(st, row, ms, nm, upgraded, g, &ng, out, &nout);
+    group_members(st, row, ms, nm, b->upgraded, g, &ng, out, &nout);
     for (size_t j = 0; j < ng; j++)
         chosen += g[j].n;
     if (chosen == 0) {
         fota_reply_error(r, 409, "rollout %lld has no %s devices to roll back%s",
-                         (long long)row->id, upgraded ? "upgraded" : "failed",
+                         (long long)row->id, b->upgraded ? "upgraded" : "failed",
                          nout ? " (none has a previous version to go back to)" : "");
         goto done;
     }
-    if (fota_rollout_running(ro) + ng > FOTA_ROLLOUT_RUNNING_MAX) {
+    struct rollback_main c = { ro, row->id, ng, 0 };
+    if (fota_loop_call(ro->srv->loops[0], rollback_main_run, &c) != 0) {
+        fota_reply_error(r, 503, "fotad is shutting down");
+        goto done;
+    }
+    if (c.over) {
         fota_reply_error(r, 429, "%d rollouts are running; wait for one to finish",
                          FOTA_ROLLOUT_RUNNING_MAX);
         goto done;
     }
-    if (live && fota_rollout_live(live->row.state)) {
-        size_t n = fota_rollout_cancel(live);   /* its members not started yet stay where they are */
-        fota_rollout_flush(ro);
-        FOTA_INFO("rollout cancelled rollout=%lld members_cancelled=%zu reason=\"rolled back\"",
-                  (long long)row->id, n);
-    }
     for (size_t j = 0; j < ng; j++) {
-        json_t *b = group_body(row, &g[j], body);
+        json_t *gb = group_body(row, &g[j], b->body);
         struct fota_rollout_row *xr = fota_xmalloc(sizeof *xr);
-        int crc = fota_rollout_create(r, ro, b, g[j].ids, g[j].n, row->id, xr);
-        json_decref(b);
+        int crc = fota_rollout_create(r, ro, gb, g[j].ids, g[j].n, row->id, xr);
+        json_decref(gb);
         if (crc == 0)
             json_array_append_new(made, fota_rollout_json(xr));
         free(xr);
@@ -305,7 +348,7 @@ static void rollback_handler(struct fota_req *r)
             goto done;   /* replied (a bad override: the first group is refused) */
     }
     FOTA_INFO("rollout rolled back rollout=%lld devices=%s chosen=%zu rollouts=%zu left_out=%zu",
-              (long long)row->id, upgraded ? "upgraded" : "failed", chosen, ng, nout);
+              (long long)row->id, b->upgraded ? "upgraded" : "failed", chosen, ng, nout);
     fota_reply_json(r, 202, json_pack("{s:O, s:I, s:O, s:I}", "rollouts", made, "devices",
                                       (json_int_t)chosen, "left_out", out, "left_out_total",
                                       (json_int_t)nout));
@@ -313,10 +356,77 @@ done:
     for (size_t j = 0; j < ng; j++)
         free(g[j].ids);
     free(ms);
-    free(row);
-    json_decref(body);
     json_decref(out);
     json_decref(made);
+    json_decref(b->body);
+    if (b->deferred)
+        fota_req_release(r);
+    free(b);
+}
+
+static void rollback_job(struct fota_store *st, void *arg)
+{
+    rollback_run(st, arg);
+}
+
+/* POST /v1/rollouts/ID/rollback {"devices": "failed" | "upgraded", ...}:
+ * each previous version of the chosen devices gets a rollout of them,
+ * linked to it; the rollout itself stops first (cancelled, when it still
+ * runs). Nothing changes when no device can go back (409). A store job: a
+ * live rollout's members are written on the main loop first (a job on the
+ * rollout lane), and read by the next job of that lane. */
+static void rollback_handler(struct fota_req *r)
+{
+    struct fota_rollouts *ro = r->ud;
+    struct fota_key k;
+    struct rollback *b = fota_xcalloc(1, sizeof *b);
+    int live;
+    b->r = r;
+    b->ro = ro;
+    if (fota_req_admin(r, &k) < 0 || (live = fota_rollout_view(r, ro, &b->row, 1)) < 0)
+        goto fail;
+    /* (a store route's body is its copy: body_len 0 for none) */
+    b->body = r->body_len ? fota_req_json_body(r) : json_object();
+    if (!b->body)
+        goto fail;
+    const char *which = json_string_value(json_object_get(b->body, "devices"));
+    json_t *allowed = json_pack("[s, s, s, s, s, s, s, s]", "devices", "reboot", "window",
+                                "timeout", "health", "max_reboots", "hours", "max_failures");
+    const char *key;
+    json_t *v;
+    size_t i;
+    json_object_foreach(b->body, key, v) {
+        int ok = 0;
+        json_t *a;
+        json_array_foreach(allowed, i, a) ok = ok || strcmp(key, json_string_value(a)) == 0;
+        if (!ok) {
+            json_decref(allowed);
+            fota_reply_error(r, 400, "unknown key \"%.40s\" (devices, reboot, window, timeout, "
+                             "health, max_reboots, hours, max_failures)", key);
+            goto fail;
+        }
+    }
+    json_decref(allowed);
+    if (json_object_get(b->body, "devices") && (!which || (strcmp(which, "failed") != 0 &&
+                                                           strcmp(which, "upgraded") != 0))) {
+        fota_reply_error(r, 400, "devices must be \"failed\" or \"upgraded\"");
+        goto fail;
+    }
+    b->upgraded = which && strcmp(which, "upgraded") == 0;
+    if (live && ro->srv->exec && fota_store_exec_threaded(ro->srv->exec)) {
+        fota_req_defer(r);
+        b->deferred = 1;
+        if (fota_rollout_submit(ro, "rollback", rollback_job, NULL, b) == 0)
+            return;   /* r and b are the job's */
+        fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+        fota_req_release(r);
+        goto fail;
+    }
+    rollback_run(r->srv->store, b);   /* inline (SQLite): the write ran already */
+    return;
+fail:
+    json_decref(b->body);
+    free(b);
 }
 
 #ifdef FOTA_TEST_HOOKS
@@ -355,7 +465,8 @@ int fota_rollout_ctl_routes(struct fota_rollouts *ro)
         fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/pause", pause_handler, ro) < 0 ||
         fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/resume", resume_handler, ro) < 0 ||
         fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/approve", approve_handler, ro) < 0 ||
-        fota_http_route(srv, FOTA_M_POST, "/v1/rollouts/*/rollback", rollback_handler, ro) < 0 ||
+        fota_http_route_flags(srv, FOTA_M_POST, "/v1/rollouts/*/rollback", rollback_handler, ro,
+                              FOTA_ROUTE_STORE) < 0 ||
         fota_http_route_flags(srv, FOTA_M_GET, "/v1/rollouts/*/progress", progress_handler, ro,
                               FOTA_ROUTE_STORE) < 0)
         return -1;

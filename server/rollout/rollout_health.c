@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "devchan.h"
+#include "fota_str.h"
 #include "log.h"
 #include "relcache.h"
 #include "xmalloc.h"
@@ -135,21 +136,58 @@ static int md5_is_ours(const struct fota_rollout *r, const char *md5)
     return r->nmd5 == 0;   /* unknown: the check-in's version decided at its report */
 }
 
+/* What the store says of a pull member whose health time is over (read
+ * by a job). */
+struct judge {
+    uint32_t idx;
+    int64_t device_id, end_s;
+    int have;                          /* its arduino row was read (else deleted) */
+    int mqtt, lwt_online, other_version;
+    int64_t last_checkin;
+    char sketch_md5[FOTA_ARDUINO_MD5_TEXT];
+};
+
+struct judges {
+    struct fota_rollout *r;            /* held (r->jobs) until the continuation */
+    char version[FOTA_VERSION_MAX];
+    struct judge *v;
+    size_t n;
+};
+
+static void judges_job(struct fota_store *st, void *arg)
+{
+    struct judges *j = arg;
+    struct fota_arduino_device *a = fota_xmalloc(sizeof *a);
+    struct fota_device *d = fota_xmalloc(sizeof *d);
+    for (size_t i = 0; i < j->n; i++) {
+        struct judge *x = &j->v[i];
+        if (st->ops->arduino_device_get(st, x->device_id, a) != 0)
+            continue;   /* deleted: the hub's DEVICE_DELETED ends it */
+        x->have = 1;
+        x->mqtt = a->mqtt_topic[0] != '\0';
+        x->lwt_online = strcmp(a->mqtt_lwt, "Online") == 0;
+        x->last_checkin = a->last_checkin;
+        memcpy(x->sketch_md5, a->sketch_md5, sizeof x->sketch_md5);
+        x->other_version = x->mqtt && st->ops->device_get(st, x->device_id, d) == 0 &&
+                           strcmp(d->rom_version, j->version) != 0;
+    }
+    free(a);
+    free(d);
+}
+
 /* A pull member whose health time is over: its device's row decides, or
  * it waits for the next look. */
-static void pull_judge(struct fota_rollout *r, struct fota_rollout_member *m, int64_t end_s)
+static void pull_judge(struct fota_rollout *r, struct fota_rollout_member *m,
+                       const struct judge *x)
 {
-    struct fota_store *st = r->ro->srv->store;
-    struct fota_arduino_device a;
-    struct fota_device d;
     int64_t now = fota_clock_wall_s(), since = r->row.created + m->since_s;
-    int64_t end = r->row.created + end_s;
-    if (st->ops->arduino_device_get(st, m->device_id, &a) != 0)
+    int64_t end = r->row.created + x->end_s;
+    if (!x->have)
         return;   /* deleted: the hub's DEVICE_DELETED ends it */
-    if (a.mqtt_topic[0]) {
-        if (st->ops->device_get(st, m->device_id, &d) == 0 && strcmp(d.rom_version, r->row.version))
+    if (x->mqtt) {
+        if (x->other_version)
             health_end(r, m, FOTA_RR_OLD_VERSION, "it reports another version over MQTT");
-        else if (strcmp(a.mqtt_lwt, "Online") == 0)
+        else if (x->lwt_online)
             health_end(r, m, FOTA_RR_NONE, "");
         else if (now >= end + r->row.timeout_s)
             health_end(r, m, FOTA_RR_SILENT, "not Online over MQTT at the end of its health time");
@@ -157,24 +195,42 @@ static void pull_judge(struct fota_rollout *r, struct fota_rollout_member *m, in
     }
     /* Only a check-in after the report says how it runs: the stored row may
      * still be the one of its download (check-ins reach the store in batches). */
-    int after = a.last_checkin >= since + 2;
-    if (after && a.sketch_md5[0] && !md5_is_ours(r, a.sketch_md5))
+    int after = x->last_checkin >= since + 2;
+    if (after && x->sketch_md5[0] && !md5_is_ours(r, x->sketch_md5))
         health_end(r, m, FOTA_RR_OLD_VERSION, "it checked in with another image");
-    else if (after && a.last_checkin >= end - r->grace_s)
+    else if (after && x->last_checkin >= end - r->grace_s)
         health_end(r, m, FOTA_RR_NONE, "");
     else if (now >= end + r->grace_s + HEALTH_SLACK_S)
         health_end(r, m, FOTA_RR_SILENT, "no check-in within its checkin_interval of the end of "
                    "its health time");
 }
 
+static void judges_done(void *arg, int cancelled)
+{
+    struct judges *j = arg;
+    if (!cancelled) {
+        struct fota_rollout *r = j->r;
+        r->jobs--;
+        r->judging = 0;
+        for (size_t i = 0; i < j->n; i++) {
+            struct fota_rollout_member *m = &r->m[j->v[i].idx];
+            if (m->state == FOTA_RM_VERIFYING)
+                pull_judge(r, m, &j->v[i]);   /* else it ended meanwhile */
+        }
+    }
+    free(j->v);
+    free(j);
+}
+
 void fota_rollout_health_check(struct fota_rollout *r)
 {
     int64_t now_ms = fota_clock_mono_ms();
-    if (now_ms < r->health_next_ms)
+    if (now_ms < r->health_next_ms || (r->pull && r->judging))
         return;
     int64_t every = r->pull && r->grace_s * 50 > HEALTH_LOOK_MS ? r->grace_s * 50 : HEALTH_LOOK_MS;
     r->health_next_ms = now_ms + every;
     int64_t now_s = fota_rollout_now_s(r);
+    struct judges *j = NULL;
     for (size_t i = 0; i < r->n && r->row.n.verifying > 0; i++) {
         struct fota_rollout_member *m = &r->m[i];
         if (m->state != FOTA_RM_VERIFYING)
@@ -182,13 +238,31 @@ void fota_rollout_health_check(struct fota_rollout *r)
         int64_t end_s = (int64_t)m->since_s + r->row.health_s;
         if (now_s < end_s)
             continue;
-        if (r->pull)
-            pull_judge(r, m, end_s);
-        else if (!fota_devchan_online(r->ro->ch, m->device_id))
+        if (r->pull) {   /* its device's rows decide: read by a job */
+            if (!j) {
+                j = fota_xcalloc(1, sizeof *j);
+                j->v = fota_xreallocarray(NULL, (size_t)r->row.n.verifying, sizeof *j->v);
+            }
+            if (j->n < (size_t)r->row.n.verifying)
+                j->v[j->n++] = (struct judge){ .idx = (uint32_t)i, .device_id = m->device_id,
+                                               .end_s = end_s };
+        } else if (!fota_devchan_online(r->ro->ch, m->device_id)) {
             health_end(r, m, FOTA_RR_SILENT, "not connected at the end of its health time");
-        else if (r->row.reboot && m->boots == 0)
+        } else if (r->row.reboot && m->boots == 0) {
             health_end(r, m, FOTA_RR_NO_REBOOT, "it never came back after the reboot");
-        else
+        } else {
             health_end(r, m, FOTA_RR_NONE, "");
+        }
     }
+    if (!j)
+        return;
+    j->r = r;
+    fota_str_copy(j->version, sizeof j->version, r->row.version);
+    if (fota_rollout_submit(r->ro, "health", judges_job, judges_done, j) < 0) {
+        free(j->v);
+        free(j);
+        return;   /* looked at again on the next tick */
+    }
+    r->jobs++;
+    r->judging = 1;
 }

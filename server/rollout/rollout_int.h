@@ -297,14 +297,11 @@ int fota_rollout_api_routes(struct fota_rollouts *ro);
 int fota_rollout_create(struct fota_req *req, struct fota_rollouts *ro, json_t *body,
                         const int64_t *device_ids, size_t nids, int64_t rollback_of,
                         struct fota_rollout_row *out);
-/* The rollout the path's first '*' names: from memory while it runs, else
- * from the store. 0, or a reply (400/404/500) was sent. */
-int fota_rollout_of(struct fota_req *r, struct fota_rollouts *ro, struct fota_rollout **live,
-                    struct fota_rollout_row *row);
-/* The same for handlers off the main loop (FOTA_ROUTE_STORE): a copy of
- * the live row, taken on the main loop (with its members written to the
- * store first when save is set), else the stored one. 1 live, 0 stored,
- * or negative after a reply (400/404/500). */
+/* The rollout the path's first '*' names, for handlers off the main loop
+ * (FOTA_ROUTE_STORE): a copy of the live row, taken on the main loop (its
+ * members written out first, a job on the rollout lane, when save is set),
+ * else the stored one. 1 live, 0 stored, or negative after a reply
+ * (400/404/500). */
 int fota_rollout_view(struct fota_req *r, struct fota_rollouts *ro, struct fota_rollout_row *row,
                       int save);
 /* Replaces each of rows[0..n) (by id) that the engine holds with its live
