@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "blob_share.h"
 #include "clock.h"
 #include "devcache.h"
 #include "keycache.h"
@@ -413,6 +414,7 @@ static int setup_storage(struct fota_server *srv)
         return r;
     }
     fota_recovery_sweep_blobs(srv, NULL);   /* orphans of a crashed upload (recovery.h) */
+    fota_blob_share_start(srv);   /* files shared with other instances (PostgreSQL) */
     return 0;
 }
 

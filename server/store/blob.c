@@ -25,6 +25,7 @@ struct fota_blob_store {
     fota_log_cb log;
     void *log_ud;
     uint64_t reserve;           /* bytes a put leaves free (atomic: set while serving) */
+    struct fota_blob_remote remote;   /* put NULL: none */
 };
 
 struct fota_blob_writer {
@@ -376,8 +377,10 @@ void fota_blob_write_abort(struct fota_blob_writer *w)
     free(w);
 }
 
-int fota_blob_write_end(struct fota_blob_writer *w, char hash_hex_out[FOTA_HASH_HEX],
-                        int64_t *size_out)
+/* fota_blob_write_end, which with expect non-NULL keeps the blob only if
+ * its bytes hash to expect (FOTA_EIO, logged, otherwise). */
+static int write_finish(struct fota_blob_writer *w, const char *expect,
+                        char hash_hex_out[FOTA_HASH_HEX], int64_t *size_out)
 {
     struct fota_blob_store *bs = w->bs;
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -388,6 +391,11 @@ int fota_blob_write_end(struct fota_blob_writer *w, char hash_hex_out[FOTA_HASH_
     if (EVP_DigestFinal_ex(w->md, md, &mdlen) != 1 || mdlen != 32)
         goto out;
     fota_hex_encode(md, mdlen, hex);
+    if (expect && strcmp(hex, expect) != 0) {
+        blob_logf(bs, FOTA_LOG_ERROR, "blob corrupt in the shared store sha256=%s got=%s "
+                  "bytes=%lld", expect, hex, (long long)w->size);
+        goto out;
+    }
     snprintf(dir, sizeof dir, "%s/sha256/%.2s", bs->dir, hex);
     if (fota_blob_path(bs, hex, path, sizeof path) != 0)
         goto out;
@@ -430,6 +438,25 @@ out:
     return rc;
 }
 
+int fota_blob_write_end(struct fota_blob_writer *w, char hash_hex_out[FOTA_HASH_HEX],
+                        int64_t *size_out)
+{
+    return write_finish(w, NULL, hash_hex_out, size_out);
+}
+
+/* The blob here, then in the remote (if any): a release names it only
+ * once both hold it. */
+static int put_remote(struct fota_blob_store *bs, const char *hex, const void *data, size_t len)
+{
+    if (!bs->remote.put)
+        return 0;
+    int rc = bs->remote.put(bs->remote.ud, hex, data, len);
+    if (rc)
+        blob_logf(bs, FOTA_LOG_WARN, "blob not stored in the shared store sha256=%s error=%s",
+                  hex, fota_errname(rc));
+    return rc;
+}
+
 int fota_blob_put(struct fota_blob_store *bs, const void *data, size_t len,
                   char hash_hex_out[FOTA_HASH_HEX])
 {
@@ -442,7 +469,7 @@ int fota_blob_put(struct fota_blob_store *bs, const void *data, size_t len,
         return rc;
     if (fota_blob_exists(bs, hex) == 1) {
         memcpy(hash_hex_out, hex, FOTA_HASH_HEX);
-        return 0;
+        return put_remote(bs, hex, data, len);
     }
     rc = fota_blob_room(bs, len);
     if (rc < 0)
@@ -455,7 +482,64 @@ int fota_blob_put(struct fota_blob_store *bs, const void *data, size_t len,
         fota_blob_write_abort(w);
         return rc;
     }
-    return fota_blob_write_end(w, hash_hex_out, NULL);
+    rc = fota_blob_write_end(w, hash_hex_out, NULL);
+    return rc ? rc : put_remote(bs, hex, data, len);
+}
+
+/* ---- the shared store ---------------------------------------------------- */
+
+void fota_blob_store_set_remote(struct fota_blob_store *bs, const struct fota_blob_remote *r)
+{
+    bs->remote = *r;
+}
+
+int fota_blob_shared(const struct fota_blob_store *bs)
+{
+    return bs->remote.fetch != NULL;
+}
+
+struct fill {
+    struct fota_blob_writer *w;
+    int64_t size;    /* what the remote recorded: checked against the room once */
+    int checked;
+};
+
+static int fill_sink(void *ud, const void *data, size_t len)
+{
+    struct fill *f = ud;
+    if (!f->checked) {
+        f->checked = 1;
+        int rc = fota_blob_room(f->w->bs, (uint64_t)(f->size > 0 ? f->size : 0));
+        if (rc)
+            return rc;
+    }
+    return fota_blob_write_update(f->w, data, len);
+}
+
+int fota_blob_fill(struct fota_blob_store *bs, const char *hash_hex)
+{
+    struct fill f = { 0 };
+    char hex[FOTA_HASH_HEX];
+    int rc = fota_blob_exists(bs, hash_hex);
+
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    if (!bs->remote.fetch)
+        return FOTA_ENOENT;
+    if ((rc = fota_blob_write_begin(bs, &f.w)) != 0)
+        return rc;
+    rc = bs->remote.fetch(bs->remote.ud, hash_hex, fill_sink, &f, &f.size);
+    if (rc == 0 && !f.checked && (rc = fota_blob_room(bs, 0)) == 0)
+        f.checked = 1;   /* an empty blob: no piece came */
+    if (rc) {
+        fota_blob_write_abort(f.w);
+        return rc;
+    }
+    rc = write_finish(f.w, hash_hex, hex, NULL);
+    if (rc == 0)
+        blob_logf(bs, FOTA_LOG_INFO, "blob copied from the shared store sha256=%s bytes=%lld",
+                  hash_hex, (long long)f.size);
+    return rc;
 }
 
 void fota_blob_store_set_reserve(struct fota_blob_store *bs, uint64_t reserve)

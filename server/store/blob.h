@@ -90,6 +90,34 @@ int fota_blob_sweep(struct fota_blob_store *bs, const char (*keep)[FOTA_HASH_HEX
 void fota_blob_store_set_reserve(struct fota_blob_store *bs, uint64_t reserve);
 int fota_blob_room(const struct fota_blob_store *bs, uint64_t bytes);
 
+/* A second home for the blobs, shared by several fotad instances (the
+ * store's blob_put and blob_fetch on PostgreSQL). With one set,
+ * fota_blob_put also stores the blob there once it is durable here (its
+ * error is put's: a release must not name a blob the others cannot get), and
+ * fota_blob_fill copies a blob missing here from there. put stores len bytes
+ * under hash; fetch hands the bytes to sink in order and the size it holds to
+ * *size before the first piece; both return 0 or FOTA_E*. Set once, before
+ * the handle is shared between threads. */
+struct fota_blob_remote {
+    int (*put)(void *ud, const char *hash, const void *data, size_t len);
+    int (*fetch)(void *ud, const char *hash, int (*sink)(void *sink_ud, const void *data,
+                                                        size_t len),
+                 void *sink_ud, int64_t *size);
+    void *ud;
+};
+void fota_blob_store_set_remote(struct fota_blob_store *bs, const struct fota_blob_remote *r);
+/* 1 when a remote is set, else 0. */
+int fota_blob_shared(const struct fota_blob_store *bs);
+/* Makes blob hash_hex present here: 0 when it is, already or copied now
+ * from the remote, its bytes checked against the name before the copy
+ * becomes visible; FOTA_ENOENT when neither holds it (without a remote:
+ * when it is not here); FOTA_EIO when the remote's bytes do not hash to the
+ * name (logged at ERROR; nothing kept), FOTA_ENOSPC (fota_blob_room),
+ * FOTA_EUNAVAIL (the remote cannot be reached), FOTA_EINVAL for a malformed
+ * hash. Blocks for the copy: for store threads and start-up, never an
+ * event loop. */
+int fota_blob_fill(struct fota_blob_store *bs, const char *hash_hex);
+
 /* SHA-256 of a buffer as lower-case hex (pure; OpenSSL EVP). */
 int fota_blob_hash(const void *data, size_t len, char hash_hex_out[FOTA_HASH_HEX]);
 

@@ -33,6 +33,7 @@ struct json_t;
 #define FOTA_TEXT_MAX      1024 /* descriptions */
 #define FOTA_CHANGELOG_MAX 8192
 #define FOTA_HASH_HEX      65   /* SHA-256 as lower-case hex + NUL */
+#define FOTA_BLOB_CHUNK    (256 * 1024)   /* a stored blob's pieces (blob_put, blob_fetch) */
 #define FOTA_ROM_MAX_FILES 10
 #define FOTA_STORE_DEVICE_SLOTS 4096 /* device generations (struct fota_store) */
 #define FOTA_JSON_MAX      2048 /* command params (as text), message bodies */
@@ -581,6 +582,23 @@ struct fota_store_ops {
      * (strcmp), for the start-up sweep of orphan blobs. *out is the
      * caller's to free (non-NULL even when *n is 0). EIO. */
     int (*blob_refs)(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n);
+
+    /* Release files kept in the store itself, so that several fotad share
+     * them (PostgreSQL: tables blobs and blob_chunks); NULL both for a store
+     * whose files live only in DATA/blobs (SQLite). Each instance keeps a
+     * verified local copy (blob.h: fota_blob_store_set_remote).
+     * blob_put: the len bytes under sha256 (which the caller computed), one
+     * durable transaction; nothing is written when the store holds that
+     * blob already. EUNAVAIL, ENOSPC, EIO.
+     * blob_fetch: the blob's bytes in order, handed to sink in pieces of at
+     * most FOTA_BLOB_CHUNK bytes (a non-zero return from sink stops it and
+     * is returned); *size (may be NULL) gets the size the store recorded.
+     * ENOENT when the store has no such blob, EIO when a piece is missing,
+     * EUNAVAIL. */
+    int (*blob_put)(struct fota_store *s, const char *sha256, const void *data, size_t len);
+    int (*blob_fetch)(struct fota_store *s, const char *sha256,
+                      int (*sink)(void *ud, const void *data, size_t len), void *ud,
+                      int64_t *size);
 
     /* Deletion (admin). Each runs in ONE durable transaction (all or
      * nothing) and starts a new generation, so per-loop caches drop the

@@ -52,6 +52,8 @@ enum pg_stmt_id {
     PQ_RO_STAGES, PQ_RO_CREATE, PQ_RO_CREATE_STAGES, PQ_RO_SAVE_MEMBERS, PQ_RO_SAVE_ROLLOUTS,
     PQ_RO_SAVE_STAGES, PQ_RO_GET, PQ_RO_LIST, PQ_RO_MEMBERS, PQ_RO_SAMPLE_ADD, PQ_RO_THIN,
     PQ_RO_SAMPLES,
+    /* store_pg_blob.c */
+    PQ_BLOB_INSERT, PQ_BLOB_CHUNK_INSERT, PQ_BLOB_GET, PQ_BLOB_CHUNK_GET,
     PQ_COUNT_
 };
 
@@ -327,6 +329,10 @@ int fota_store_pg_message_prune(struct fota_store *s, struct fota_retention *r, 
 int fota_store_pg_transfer_prune(struct fota_store *s, struct fota_retention *r, size_t *deleted,
                                  int *more);
 int fota_store_pg_blob_refs(struct fota_store *s, char (**out)[FOTA_HASH_HEX], size_t *n);
+int fota_store_pg_blob_put(struct fota_store *s, const char *sha256, const void *data, size_t len);
+int fota_store_pg_blob_fetch(struct fota_store *s, const char *sha256,
+                             int (*sink)(void *ud, const void *data, size_t len), void *ud,
+                             int64_t *size);
 int fota_store_pg_rom_delete(struct fota_store *s, int64_t product_id, const char *version,
                              struct fota_rom *out);
 int fota_store_pg_device_delete(struct fota_store *s, int64_t id);

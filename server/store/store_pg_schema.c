@@ -443,6 +443,25 @@ static const char *const migrations[] = {
     "CREATE TRIGGER fota_gen_1_arduino_update AFTER UPDATE ON arduino_devices"
     " REFERENCING NEW TABLE AS gen_new FOR EACH STATEMENT"
     " EXECUTE FUNCTION fota_gen_arduino_update();",
+    /* 12: release files in the database (store_pg_blob.c), shared by every
+     * instance; each keeps a verified copy in its DATA/blobs. A blob is its
+     * row and its pieces of FOTA_BLOB_CHUNK bytes; plain bytea rows rather
+     * than large objects, so the pieces go with their row (ON DELETE
+     * CASCADE), replicate and dump like any row. Firmware does not compress:
+     * STORAGE EXTERNAL spares pglz the attempt. */
+    "CREATE TABLE blobs ("
+    "  sha256  TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  size    BIGINT  NOT NULL,"
+    "  chunks  INTEGER NOT NULL,"
+    "  created BIGINT  NOT NULL"
+    ");"
+    "CREATE TABLE blob_chunks ("
+    "  sha256  TEXT COLLATE \"C\" NOT NULL REFERENCES blobs ON DELETE CASCADE,"
+    "  idx     INTEGER NOT NULL,"
+    "  data    BYTEA   NOT NULL,"
+    "  PRIMARY KEY (sha256, idx)"
+    ");"
+    "ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

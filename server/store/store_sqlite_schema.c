@@ -339,6 +339,10 @@ static const char *const migrations[] = {
      * triggers made at every open (store_sqlite.c). The number keeps one
      * version meaning one schema on both stores. */
     "",
+    /* 12: nothing here. PostgreSQL's 12 keeps the release files in the
+     * database for several instances (store_pg_blob.c); SQLite's are only in
+     * DATA/blobs. */
+    "",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

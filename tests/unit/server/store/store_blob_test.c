@@ -1,12 +1,14 @@
 /* store_blob_test.c - the content-addressed blob store: known hashes, put/open
- * round trip, idempotent put, the free-space reserve, streaming writes and
- * the removal of temp files left by an interrupted upload. Runs in a mkdtemp
+ * round trip, idempotent put, the free-space reserve, streaming writes, the
+ * removal of temp files left by an interrupted upload, and a shared remote
+ * (puts go there too; fill copies from it, verified). Runs in a mkdtemp
  * dir under /tmp. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +20,8 @@
 #include "store/blob.h"
 
 static char root[64];
-static int warn_lines;
-static char last_warn[512];
+static int warn_lines, error_lines;
+static char last_warn[512], last_error[512];
 
 static void test_log(void *ud, int level, const char *msg)
 {
@@ -27,6 +29,9 @@ static void test_log(void *ud, int level, const char *msg)
     if (level == FOTA_LOG_WARN) {
         warn_lines++;
         fota_str_copy(last_warn, sizeof last_warn, msg);
+    } else if (level == FOTA_LOG_ERROR) {
+        error_lines++;
+        fota_str_copy(last_error, sizeof last_error, msg);
     }
 }
 
@@ -42,7 +47,7 @@ static int setup(void **state)
     (void)state;
     snprintf(root, sizeof root, "/tmp/fota-blob-test-XXXXXX");
     assert_non_null(mkdtemp(root));
-    warn_lines = 0;
+    warn_lines = error_lines = 0;
     return 0;
 }
 
@@ -283,6 +288,140 @@ static void test_sweep(void **state)
     fota_blob_store_close(bs);
 }
 
+/* Entries of directory path, "." and ".." aside. */
+static int entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* A remote of the test's own: one blob held in memory, served in pieces of
+ * 1000 bytes; `damage` flips a byte of what it serves, `down` makes every
+ * call answer FOTA_EUNAVAIL. */
+struct fake_remote {
+    char hash[FOTA_HASH_HEX];
+    unsigned char data[5000];
+    size_t len;
+    int puts, damage, down;
+};
+
+static int fake_put(void *ud, const char *hash, const void *data, size_t len)
+{
+    struct fake_remote *f = ud;
+    if (f->down)
+        return FOTA_EUNAVAIL;
+    assert_true(len <= sizeof f->data);
+    memcpy(f->data, data, len);
+    f->len = len;
+    fota_str_copy(f->hash, sizeof f->hash, hash);
+    f->puts++;
+    return 0;
+}
+
+static int fake_fetch(void *ud, const char *hash, int (*sink)(void *, const void *, size_t),
+                      void *sink_ud, int64_t *size)
+{
+    struct fake_remote *f = ud;
+    unsigned char piece[1000];
+    if (f->down)
+        return FOTA_EUNAVAIL;
+    if (strcmp(hash, f->hash) != 0)
+        return FOTA_ENOENT;
+    *size = (int64_t)f->len;
+    for (size_t at = 0; at < f->len; at += sizeof piece) {
+        size_t n = f->len - at < sizeof piece ? f->len - at : sizeof piece;
+        memcpy(piece, f->data + at, n);
+        if (f->damage && at == 0)
+            piece[n / 2] ^= 0x40;
+        int rc = sink(sink_ud, piece, n);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* With a remote: a put stores the blob here and there (a put the remote
+ * refuses fails, the local copy stays as a cache); fill copies a blob this
+ * store lacks from the remote, checked against its name: damaged bytes are
+ * refused (ERROR, nothing kept, nothing left in tmp), an unknown blob is
+ * FOTA_ENOENT, an unreachable remote FOTA_EUNAVAIL, and a blob already here
+ * needs no remote at all. */
+static void test_remote(void **state)
+{
+    struct fota_blob_store *bs = NULL, *other = NULL;
+    struct fake_remote f = { .len = 0 };
+    struct fota_blob_remote r = { fake_put, fake_fetch, &f };
+    char dir[128], h[FOTA_HASH_HEX], path[512];
+    unsigned char data[4321];
+    int fd = -1;
+    int64_t size = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 7 + 3);
+    snprintf(dir, sizeof dir, "%s/a", root);
+    assert_int_equal(fota_blob_store_open(dir, test_log, NULL, &bs), 0);
+    assert_int_equal(fota_blob_shared(bs), 0);
+    assert_int_equal(fota_blob_fill(bs, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+                     FOTA_ENOENT);   /* no remote: only what is here */
+    fota_blob_store_set_remote(bs, &r);
+    assert_int_equal(fota_blob_shared(bs), 1);
+    assert_int_equal(fota_blob_put(bs, data, sizeof data, h), 0);
+    assert_int_equal(f.puts, 1);
+    assert_string_equal(f.hash, h);
+    assert_int_equal(f.len, sizeof data);
+    f.down = 1;   /* a put the remote refuses: the caller must not name the blob */
+    assert_int_equal(fota_blob_put(bs, data, sizeof data, h), FOTA_EUNAVAIL);
+    assert_int_equal(fota_blob_exists(bs, h), 1);
+    assert_int_equal(fota_blob_fill(bs, h), 0);   /* here already: the remote is not asked */
+    f.down = 0;
+
+    /* a second instance's store, empty */
+    snprintf(dir, sizeof dir, "%s/b", root);
+    assert_int_equal(fota_blob_store_open(dir, test_log, NULL, &other), 0);
+    fota_blob_store_set_remote(other, &r);
+    f.damage = 1;
+    assert_int_equal(fota_blob_fill(other, h), FOTA_EIO);
+    assert_int_equal(error_lines, 1);
+    assert_non_null(strstr(last_error, "blob corrupt in the shared store"));
+    assert_non_null(strstr(last_error, h));
+    assert_int_equal(fota_blob_exists(other, h), 0);
+    {
+        char got[FOTA_HASH_HEX];
+        unsigned char bad[sizeof data];
+        memcpy(bad, data, sizeof data);
+        bad[1000 / 2] ^= 0x40;
+        assert_int_equal(fota_blob_hash(bad, sizeof bad, got), 0);
+        assert_int_equal(fota_blob_exists(other, got), 0);   /* not kept under its own name */
+    }
+    snprintf(path, sizeof path, "%s/tmp", dir);
+    assert_int_equal(entries(path), 0);   /* no temp file left */
+    f.damage = 0;
+    f.down = 1;
+    assert_int_equal(fota_blob_fill(other, h), FOTA_EUNAVAIL);
+    f.down = 0;
+    assert_int_equal(fota_blob_fill(other, h), 0);
+    assert_int_equal(fota_blob_open(other, h, &fd, &size), 0);
+    assert_int_equal(size, sizeof data);
+    {
+        unsigned char back[sizeof data];
+        assert_int_equal(read(fd, back, sizeof back), sizeof back);
+        assert_memory_equal(back, data, sizeof data);
+    }
+    close(fd);
+    h[0] = h[0] == '0' ? '1' : '0';
+    assert_int_equal(fota_blob_fill(other, h), FOTA_ENOENT);
+    assert_int_equal(fota_blob_fill(other, "../x"), FOTA_EINVAL);
+    fota_blob_store_close(other);
+    fota_blob_store_close(bs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +430,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_and_cleanup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote, setup, teardown),
     };
     return cmocka_run_group_tests_name("store.blob", tests, NULL, NULL);
 }

@@ -6,7 +6,8 @@
  * writes send them, an op applying its own), the loop guard (an op on an
  * event loop's thread logs ERROR, on a store thread nothing), and
  * reconnecting after the server restarted (an op then succeeds or answers
- * FOTA_EUNAVAIL, never worse).
+ * FOTA_EUNAVAIL, never worse), and release files kept in the database
+ * (blob_put, blob_fetch).
  * The server is the run's own (tests/pg/pg_server.sh, store_fixture.c). */
 #include <event2/thread.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 #include "fota_str.h"
 #include "loop.h"
+#include "store/blob.h"
 #include "store/store_exec.h"
 #include "store/store_pg_int.h"
 #include "store_fixture.h"
@@ -773,6 +775,91 @@ static void test_reconnect_after_restart(void **state)
     assert_int_equal(v, n);
 }
 
+
+/* ---- release files in the database (migration 12) ------------------------ */
+
+struct collected {
+    unsigned char *buf;
+    size_t len, cap, calls;
+    int stop_at;   /* sink call (1-based) that answers FOTA_EIO; 0: none */
+};
+
+static int collect_sink(void *ud, const void *data, size_t len)
+{
+    struct collected *c = ud;
+    c->calls++;
+    if (c->stop_at && (int)c->calls == c->stop_at)
+        return FOTA_EIO;
+    assert_true(len <= FOTA_BLOB_CHUNK);
+    assert_true(c->len + len <= c->cap);
+    memcpy(c->buf + c->len, data, len);
+    c->len += len;
+    return 0;
+}
+
+/* blob_put keeps a blob as pieces of FOTA_BLOB_CHUNK bytes, once (a second
+ * put of the same bytes writes nothing); blob_fetch hands them back in
+ * order with the size; an unknown blob is ENOENT, a piece gone EIO, a sink
+ * that stops ends the fetch with its error; an empty blob has no piece. */
+static void test_blobs(void **state)
+{
+    struct fota_store *s = store_of(state);
+    size_t len = 2 * FOTA_BLOB_CHUNK + 12345;
+    unsigned char *data = malloc(len);
+    char h[FOTA_HASH_HEX], e[FOTA_HASH_HEX];
+    struct collected c = { .cap = len };
+    int64_t size = -1;
+    PGconn *a = admin();
+
+    assert_non_null(data);
+    c.buf = malloc(len);
+    assert_non_null(c.buf);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (unsigned char)((i * 2654435761u) >> 13);
+    assert_int_equal(fota_blob_hash(data, len, h), 0);
+    assert_int_equal(s->ops->blob_put(s, h, data, len), 0);
+    assert_int_equal(s->ops->blob_put(s, h, data, len), 0);
+    assert_int_equal(query_int(a, "SELECT COUNT(*) FROM blobs"), 1);
+    assert_int_equal(query_int(a, "SELECT COUNT(*) FROM blob_chunks"), 3);
+    assert_int_equal(query_int(a, "SELECT SUM(length(data)) FROM blob_chunks"), (long long)len);
+    assert_int_equal(query_int(a, "SELECT MAX(length(data)) FROM blob_chunks"), FOTA_BLOB_CHUNK);
+
+    assert_int_equal(s->ops->blob_fetch(s, h, collect_sink, &c, &size), 0);
+    assert_int_equal(size, (int64_t)len);
+    assert_int_equal(c.calls, 3);
+    assert_int_equal(c.len, len);
+    assert_memory_equal(c.buf, data, len);
+
+    c.len = c.calls = 0;
+    c.stop_at = 2;
+    assert_int_equal(s->ops->blob_fetch(s, h, collect_sink, &c, NULL), FOTA_EIO);
+    assert_int_equal(c.calls, 2);
+    c.stop_at = 0;
+
+    memcpy(e, h, sizeof e);
+    e[0] = e[0] == '0' ? '1' : '0';
+    assert_int_equal(s->ops->blob_fetch(s, e, collect_sink, &c, NULL), FOTA_ENOENT);
+
+    assert_int_equal(fota_blob_hash("", 0, e), 0);
+    assert_int_equal(s->ops->blob_put(s, e, "", 0), 0);
+    c.len = c.calls = 0;
+    size = -1;
+    assert_int_equal(s->ops->blob_fetch(s, e, collect_sink, &c, &size), 0);
+    assert_int_equal(size, 0);
+    assert_int_equal(c.calls, 0);
+
+    assert_int_equal(store_log_errors, 0);
+    assert_int_equal(pg_test_server_sql(a, "DELETE FROM blob_chunks WHERE idx = 1"), 0);
+    c.len = c.calls = 0;
+    assert_int_equal(s->ops->blob_fetch(s, h, collect_sink, &c, NULL), FOTA_EIO);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(store_log_errors, 1);   /* "blob piece missing in the database" */
+    store_log_errors = 0;
+    PQfinish(a);
+    free(c.buf);
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -790,6 +877,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_generation_apply, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup,
                                         store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_blobs, setup, store_fixture_teardown),
     };
     int fails;
 
