@@ -135,7 +135,14 @@
     X(product_activity,                                                                           \
       (int64_t product_id, int64_t since, int64_t until, int64_t step,                            \
        struct fota_activity_row **out, size_t *n),                                                \
-      (product_id, since, until, step, out, n))
+      (product_id, since, until, step, out, n))                                                   \
+    X(command_queued_devices,                                                                     \
+      (const int64_t *device_ids, size_t n, uint8_t *queued),                                     \
+      (device_ids, n, queued))                                                                    \
+    X(command_reply,                                                                              \
+      (int64_t device_id, int64_t nonce, int status, const struct json_t *result,                 \
+       struct fota_command *out),                                                                 \
+      (device_id, nonce, status, result, out))
 
 #define OP_ENUM(op, params, args) OP_##op,
 enum { STORE_OPS(OP_ENUM) NOPS };

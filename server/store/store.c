@@ -175,3 +175,15 @@ void fota_store_rom_created(struct fota_rom *rom, int64_t id, int64_t now, const
         rom->files[i].download_count = 0;
     }
 }
+
+int fota_store_command_open(int state)
+{
+    return state == FOTA_CMD_DELIVERED || state == FOTA_CMD_ACKED || state == FOTA_CMD_TIMEOUT;
+}
+
+int fota_store_command_reply_state(const char *action, int status)
+{
+    if (status != 200)
+        return FOTA_CMD_FAILED;
+    return strcmp(action, "sys_upgrade") == 0 ? FOTA_CMD_ACKED : FOTA_CMD_DONE;
+}

@@ -167,6 +167,11 @@ struct fota_command {
 /* Drops c's references to params and result and sets them to NULL (c's
  * storage stays the caller's). NULL-safe; a cleaned row may be cleaned again. */
 void fota_store_command_cleanup(struct fota_command *c);
+/* 1 when a command in state may still take its device's reply or report
+ * (DELIVERED, ACKED, TIMEOUT), and the state a reply with status moves it
+ * to (command_reply). */
+int fota_store_command_open(int state);
+int fota_store_command_reply_state(const char *action, int status);
 /* Cleans every row of a list from command_list_device, then frees it. */
 void fota_store_command_list_free(struct fota_command *list, size_t n);
 
@@ -790,6 +795,24 @@ struct fota_store_ops {
     int (*product_activity)(struct fota_store *s, int64_t product_id, int64_t since,
                             int64_t until, int64_t step, struct fota_activity_row **out,
                             size_t *n);
+
+    /* The device channel's command work (server/device/): one statement for
+     * a batch of devices, one transaction for a device's reply.
+     * command_queued_devices: queued[i] becomes 1 when device_ids[i] has a
+     * queued command, else 0 (an unknown id: 0). Read-only: no generation.
+     * command_reply: the device's answer to the push with this nonce, to
+     * its newest command with it (as command_find_nonce): a command still
+     * open (DELIVERED, ACKED or TIMEOUT) becomes FAILED for a status other
+     * than 200, else ACKED when its action is sys_upgrade (its D7 report
+     * ends it) and DONE for any other, with result (borrowed; NULL: none)
+     * and updated now. out (may be NULL) gets the row as after the call
+     * (params and result as for command_get). ENOENT when the device has
+     * no command with this nonce; EBUSY (nothing changed; out shows its
+     * state) when it is not open. */
+    int (*command_queued_devices)(struct fota_store *s, const int64_t *device_ids, size_t n,
+                                  uint8_t *queued);
+    int (*command_reply)(struct fota_store *s, int64_t device_id, int64_t nonce, int status,
+                         const struct json_t *result, struct fota_command *out);
 };
 
 /* Every implementation's handle starts with this. */

@@ -755,6 +755,8 @@ static const struct fota_store_ops pg_ops = {
     .command_create_replacing = fota_store_pg_command_create_replacing,
     .product_census = fota_store_pg_product_census,
     .product_activity = fota_store_pg_product_activity,
+    .command_queued_devices = fota_store_pg_command_queued_devices,
+    .command_reply = fota_store_pg_command_reply,
 };
 
 /* A store thread of the executor (store_exec.h) connects before its first

@@ -512,6 +512,114 @@ int fota_store_pg_command_list_device(struct fota_store *s, int64_t device_id, i
     return fota_store_pg_leave(c, rc);
 }
 
+/* ---- the device channel's reads and replies ------------------------------------ */
+
+int fota_store_pg_command_queued_devices(struct fota_store *s, const int64_t *device_ids,
+                                         size_t n, uint8_t *queued)
+{
+    struct pg_params a = { 0 };
+    struct pg_array_param v;
+    int64_t *have = NULL;
+    size_t nhave = 0;
+    struct pg_conn *c;
+    int rc;
+
+    memset(queued, 0, n);
+    if (n == 0)
+        return 0;
+    if ((rc = fota_store_pg_enter(s, "command_queued_devices", &c)) != 0)
+        return rc;
+    fota_store_pg_array_init(&v, FOTA_PG_INT8_ARRAY);
+    for (size_t i = 0; i < n; i++)
+        fota_store_pg_array_int(&v, device_ids[i]);
+    fota_store_pg_param_array(&a, &v);
+    fota_store_pg_param_int(&a, FOTA_CMD_QUEUED);
+    rc = fota_store_pg_collect(c, PQ_CMD_QUEUED_ANY,
+                               "SELECT DISTINCT device_id FROM commands"
+                               " WHERE device_id = ANY($1) AND state = $2",
+                               &a, read_id, sizeof *have, (void **)&have, &nhave,
+                               "command_queued_devices");
+    fota_store_pg_array_free(&v);
+    if (rc == 0) {
+        qsort(have, nhave, sizeof *have, cmp_id);
+        for (size_t i = 0; i < n; i++)
+            queued[i] = bsearch(&device_ids[i], have, nhave, sizeof *have, cmp_id) != NULL;
+    }
+    free(have);
+    return fota_store_pg_leave(c, rc);
+}
+
+static int reply_tx(struct pg_conn *c, int64_t device_id, int64_t nonce, int status,
+                    const char *text, struct fota_command *row)
+{
+    struct pg_params a = { 0 };
+    int rc;
+
+    fota_store_command_cleanup(row);
+    memset(row, 0, sizeof *row);
+    if ((rc = fota_store_pg_begin(c, 0)) != 0)
+        return rc;
+    fota_store_pg_param_int(&a, device_id);
+    fota_store_pg_param_int(&a, nonce);
+    rc = fota_store_pg_one(c, PQ_CMD_REPLY_FIND,
+                           COMMAND_COLS " WHERE device_id = $1 AND nonce = $2"
+                                        " ORDER BY id DESC LIMIT 1 FOR UPDATE",
+                           &a, read_command, row, "command_reply");
+    if (rc == 0 && !fota_store_command_open(row->state))
+        rc = FOTA_EBUSY;
+    if (rc == 0) {
+        int64_t id = row->id;
+        memset(&a, 0, sizeof a);
+        fota_store_pg_param_int(&a, fota_store_command_reply_state(row->action, status));
+        param_json(&a, text);   /* NULL: "" (no result) */
+        fota_store_pg_param_int(&a, fota_clock_wall_s());
+        fota_store_pg_param_int(&a, id);
+        rc = fota_store_pg_exec(c, PQ_CMD_REPLY,
+                                "UPDATE commands SET state = $1, result = $2, updated = $3"
+                                " WHERE id = $4",
+                                &a, "command_reply", NULL);
+        fota_store_command_cleanup(row);
+        memset(row, 0, sizeof *row);
+        if (rc == 0) {
+            memset(&a, 0, sizeof a);
+            fota_store_pg_param_int(&a, id);
+            rc = fota_store_pg_one(c, PQ_CMD_GET, COMMAND_COLS " WHERE id = $1", &a, read_command,
+                                   row, "command_reply");
+        }
+    }
+    /* A refusal changed nothing: the transaction ends all the same. */
+    int end = fota_store_pg_finish(c, rc == FOTA_EBUSY || rc == FOTA_ENOENT ? 0 : rc);
+    return end != 0 ? end : rc;
+}
+
+int fota_store_pg_command_reply(struct fota_store *s, int64_t device_id, int64_t nonce, int status,
+                                const struct json_t *result, struct fota_command *out)
+{
+    char *text = result ? fota_store_json_encode(result) : NULL;
+    struct fota_command row;
+    struct pg_conn *c;
+    int rc;
+
+    memset(&row, 0, sizeof row);
+    rc = fota_store_pg_enter(s, "command_reply", &c);
+    if (rc == 0) {
+        c->hot = 1;            /* not a cached table (store.h) */
+        rc = FOTA_EAGAIN;
+        for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
+            rc = reply_tx(c, device_id, nonce, status, text, &row);
+        rc = fota_store_pg_leave(c, rc);
+    }
+    free(text);
+    if (out && (rc == 0 || rc == FOTA_EBUSY)) {
+        *out = row;
+    } else {
+        fota_store_command_cleanup(&row);
+        if (out)
+            memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
 /* ---- a queued command cancelled ---------------------------------------------- */
 
 static int cancel_tx(struct pg_conn *c, int64_t device_id, int64_t id, const char *text,

@@ -39,7 +39,7 @@ enum pg_stmt_id {
     /* store_pg_command.c, store_pg_prune.c */
     PQ_CMD_INSERT, PQ_CMD_LOCK_DEVICE, PQ_CMD_LOCK_DEVICES, PQ_CMD_REPLACE, PQ_CMD_IDS,
     PQ_CMD_INSERT_MANY, PQ_CMD_REPLACE_MANY, PQ_CMD_UPDATE_MANY, PQ_CMD_GET, PQ_CMD_FIND_NONCE,
-    PQ_CMD_LIST, PQ_CMD_CANCEL,
+    PQ_CMD_LIST, PQ_CMD_CANCEL, PQ_CMD_QUEUED_ANY, PQ_CMD_REPLY_FIND, PQ_CMD_REPLY,
     PQ_PRUNE_MSG_WALK, PQ_PRUNE_MSG_COUNT, PQ_PRUNE_MSG_NTH, PQ_PRUNE_MSG_CUT,
     PQ_PRUNE_XFER_WALK, PQ_PRUNE_XFER_COUNT, PQ_PRUNE_XFER_NTH, PQ_PRUNE_XFER_CUT,
     PQ_PRUNE_MSG_SCAN, PQ_PRUNE_MSG_DEV_LAST, PQ_PRUNE_MSG_DEV_CUT,
@@ -306,6 +306,10 @@ int fota_store_pg_command_update(struct fota_store *s, const struct fota_command
 int fota_store_pg_command_get(struct fota_store *s, int64_t id, struct fota_command *out);
 int fota_store_pg_command_find_nonce(struct fota_store *s, int64_t device_id, int64_t nonce,
                                      struct fota_command *out);
+int fota_store_pg_command_queued_devices(struct fota_store *s, const int64_t *device_ids,
+                                         size_t n, uint8_t *queued);
+int fota_store_pg_command_reply(struct fota_store *s, int64_t device_id, int64_t nonce, int status,
+                                const struct json_t *result, struct fota_command *out);
 int fota_store_pg_command_list_device(struct fota_store *s, int64_t device_id, int state,
                                       struct fota_command **out, size_t *n);
 int fota_store_pg_command_create_many(struct fota_store *s, const struct fota_command *tmpl,

@@ -381,6 +381,8 @@ static const struct fota_store_ops sqlite_ops = {
     .command_create_replacing = fota_store_sqlite_command_create_replacing,
     .product_census = fota_store_sqlite_product_census,
     .product_activity = fota_store_sqlite_product_activity,
+    .command_queued_devices = fota_store_sqlite_command_queued_devices,
+    .command_reply = fota_store_sqlite_command_reply,
 };
 
 /* Runs one pragma and, if want is non-NULL, checks the value it returns. */

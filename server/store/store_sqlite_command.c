@@ -300,6 +300,92 @@ int fota_store_sqlite_command_list_device(struct fota_store *s, int64_t device_i
                                                                  "command_list_device"));
 }
 
+/* ---- the device channel's reads and replies ---------------------------- */
+
+int fota_store_sqlite_command_queued_devices(struct fota_store *s, const int64_t *device_ids,
+                                             size_t n, uint8_t *queued)
+{
+    struct sql_store *q = Q(s);
+    int rc = 0;
+
+    fota_store_sqlite_lock(q);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_stmt *st = STMT(SQ_CMD_QUEUED_ANY, "SELECT COUNT(*) FROM (SELECT 1 FROM commands"
+                                                   " WHERE device_id = ? AND state = ? LIMIT 1)");
+        int64_t k = 0;
+        if (st) {
+            sqlite3_bind_int64(st, 1, device_ids[i]);
+            sqlite3_bind_int(st, 2, FOTA_CMD_QUEUED);
+        }
+        rc = fota_store_sqlite_exec(q, st, "command_queued_devices", &k);
+        queued[i] = k > 0;
+    }
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+/* Inside a transaction: the reply to the device's command of this nonce. */
+static int reply_tx(struct sql_store *q, int64_t device_id, int64_t nonce, int status,
+                    const char *text, struct fota_command *row)
+{
+    sqlite3_stmt *st = STMT(SQ_CMD_FIND_NONCE, COMMAND_COLS " WHERE device_id = ? AND nonce = ?"
+                                                            " ORDER BY id DESC LIMIT 1");
+    if (st) {
+        sqlite3_bind_int64(st, 1, device_id);
+        sqlite3_bind_int64(st, 2, nonce);
+    }
+    int rc = fota_store_sqlite_one(q, st, read_command, row, "command_reply");
+    if (rc != 0)
+        return rc;
+    if (!fota_store_command_open(row->state))
+        return FOTA_EBUSY;
+    st = STMT(SQ_CMD_REPLY, "UPDATE commands SET state = ?, result = ?, updated = ? WHERE id = ?");
+    if (st) {
+        sqlite3_bind_int(st, 1, fota_store_command_reply_state(row->action, status));
+        bind_json(st, 2, text);   /* NULL: "" (no result) */
+        sqlite3_bind_int64(st, 3, fota_clock_wall_s());
+        sqlite3_bind_int64(st, 4, row->id);
+    }
+    int64_t id = row->id;
+    rc = fota_store_sqlite_exec(q, st, "command_reply", NULL);
+    fota_store_command_cleanup(row);
+    memset(row, 0, sizeof *row);
+    st = rc ? NULL : STMT(SQ_CMD_GET, COMMAND_COLS " WHERE id = ?");
+    if (st)
+        sqlite3_bind_int64(st, 1, id);
+    return rc ? rc : fota_store_sqlite_one(q, st, read_command, row, "command_reply");
+}
+
+int fota_store_sqlite_command_reply(struct fota_store *s, int64_t device_id, int64_t nonce,
+                                    int status, const struct json_t *result,
+                                    struct fota_command *out)
+{
+    struct sql_store *q = Q(s);
+    struct fota_command row;
+    char *text = result ? fota_store_json_encode(result) : NULL;
+    int rc;
+
+    memset(&row, 0, sizeof row);
+    fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
+    rc = fota_store_sqlite_begin(q, 0);
+    if (rc == 0) {
+        rc = reply_tx(q, device_id, nonce, status, text, &row);
+        /* A refusal changed nothing: commit the empty transaction all the same. */
+        int end = fota_store_sqlite_finish(q, rc == FOTA_EBUSY || rc == FOTA_ENOENT ? 0 : rc);
+        if (end != 0)
+            rc = end;
+    }
+    free(text);
+    if (out && (rc == 0 || rc == FOTA_EBUSY)) {
+        *out = row;
+    } else {
+        fota_store_command_cleanup(&row);
+        if (out)
+            memset(out, 0, sizeof *out);
+    }
+    return fota_store_sqlite_unlock(q, rc);
+}
+
 /* ---- a queued command cancelled, or replaced by a new one ---------------- */
 
 int fota_store_sqlite_command_cancel(struct fota_store *s, int64_t device_id, int64_t id,

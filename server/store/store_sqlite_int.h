@@ -33,7 +33,7 @@ enum sql_stmt_id {
     SQ_PRUNE_XFER_WALK, SQ_PRUNE_XFER_COUNT, SQ_PRUNE_XFER_NTH, SQ_PRUNE_XFER_CUT,
     SQ_TAG_DEVICE, SQ_TAG_ADD, SQ_TAG_DEL, SQ_TAG_CLEAR, SQ_TAG_COUNT, SQ_TAG_GET,
     SQ_TAG_LIST, SQ_TAG_LIST_ALL, SQ_TAG_DEVICES, SQ_DEL_DEV_TAGS,
-    SQ_CMD_CANCEL, SQ_CMD_QUEUED_LIKE, SQ_CMD_REPLACE,
+    SQ_CMD_CANCEL, SQ_CMD_QUEUED_LIKE, SQ_CMD_REPLACE, SQ_CMD_QUEUED_ANY, SQ_CMD_REPLY,
     SQ_MINUTE_COUNT, SQ_MINUTE_DOWNLOAD, SQ_MINUTE_PRUNE, SQ_MINUTE_SUM, SQ_DEL_PRODUCT_MINUTES,
     SQ_COUNT_
 };
@@ -182,6 +182,11 @@ int fota_store_sqlite_command_update(struct fota_store *s, const struct fota_com
 int fota_store_sqlite_command_get(struct fota_store *s, int64_t id, struct fota_command *out);
 int fota_store_sqlite_command_find_nonce(struct fota_store *s, int64_t device_id, int64_t nonce,
                                          struct fota_command *out);
+int fota_store_sqlite_command_queued_devices(struct fota_store *s, const int64_t *device_ids,
+                                             size_t n, uint8_t *queued);
+int fota_store_sqlite_command_reply(struct fota_store *s, int64_t device_id, int64_t nonce,
+                                    int status, const struct json_t *result,
+                                    struct fota_command *out);
 int fota_store_sqlite_command_list_device(struct fota_store *s, int64_t device_id, int state,
                                           struct fota_command **out, size_t *n);
 int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fota_command *tmpl,

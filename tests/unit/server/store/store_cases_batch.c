@@ -2,7 +2,8 @@
  * (command_create_many, command_update_batch): all rows or none, nonces,
  * states and results; a batch of upgrades replacing each device's queued
  * upgrades in the same transaction; two store handles on one database
- * replacing one device's upgrade at once. */
+ * replacing one device's upgrade at once; the device channel's
+ * command_queued_devices and command_reply. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,11 +315,135 @@ static void test_replacing_race(void **state)
     assert_int_equal(store_log_errors, 0);
 }
 
+/* command_queued_devices: which of many devices have a queued command, in
+ * one call; unknown ids and devices with only other states say 0. */
+static void test_queued_devices(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t p = mk_product(s, "fleet");
+    int64_t dev[4] = { mk_device(s, p, "a", 1), mk_device(s, p, "b", 1), mk_device(s, p, "c", 1),
+                       mk_device(s, p, "d", 1) };
+    struct fota_command c;
+    uint8_t q[6];
+
+    memset(&c, 0, sizeof c);
+    c.device_id = dev[0];
+    snprintf(c.action, sizeof c.action, "sys_reboot");
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    fota_store_command_cleanup(&c);
+    memset(&c, 0, sizeof c);
+    c.device_id = dev[2];
+    snprintf(c.action, sizeof c.action, "get_switches");
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    c.state = FOTA_CMD_DELIVERED;
+    assert_int_equal(s->ops->command_update(s, &c), 0);   /* not queued any more */
+    fota_store_command_cleanup(&c);
+    memset(&c, 0, sizeof c);
+    c.device_id = dev[3];
+    snprintf(c.action, sizeof c.action, "sys_reboot");
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    assert_int_equal(s->ops->command_create(s, &c), 0);   /* two queued: still 1 */
+    fota_store_command_cleanup(&c);
+
+    int64_t ids[6] = { dev[3], dev[1], 987654, dev[0], dev[2], dev[3] };
+    memset(q, 7, sizeof q);
+    assert_int_equal(s->ops->command_queued_devices(s, ids, 6, q), 0);
+    assert_int_equal(q[0], 1);
+    assert_int_equal(q[1], 0);
+    assert_int_equal(q[2], 0);
+    assert_int_equal(q[3], 1);
+    assert_int_equal(q[4], 0);
+    assert_int_equal(q[5], 1);
+    assert_int_equal(s->ops->command_queued_devices(s, ids, 0, q), 0);
+
+    /* a batch as large as the channel's (2,048 devices), most unknown */
+    int64_t *many = calloc(2048, sizeof *many);
+    uint8_t *mq = calloc(2048, 1);
+    assert_non_null(many);
+    assert_non_null(mq);
+    for (int i = 0; i < 2048; i++)
+        many[i] = i == 1000 ? dev[0] : 1000000 + i;
+    assert_int_equal(s->ops->command_queued_devices(s, many, 2048, mq), 0);
+    for (int i = 0; i < 2048; i++)
+        assert_int_equal(mq[i], i == 1000);
+    free(many);
+    free(mq);
+    assert_int_equal(store_log_errors, 0);
+}
+
+/* command_reply: the newest command with the nonce moves on in one call
+ * (ACKED for sys_upgrade, DONE otherwise, FAILED for a status but 200) with
+ * the reply as its result; a command past its push or done refuses. */
+static void test_command_reply(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t p = mk_product(s, "fleet");
+    int64_t a = mk_device(s, p, "a", 1), b = mk_device(s, p, "b", 1);
+    struct fota_command c, out;
+    json_t *reply = json_of("{\"switches\": [1, 0]}");
+
+    memset(&c, 0, sizeof c);
+    c.device_id = a;
+    c.nonce = 777;
+    snprintf(c.action, sizeof c.action, "get_switches");
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    int64_t first = c.id;
+    /* still queued: not open for a reply */
+    assert_int_equal(s->ops->command_reply(s, a, 777, 200, reply, &out), FOTA_EBUSY);
+    assert_int_equal(out.id, first);
+    assert_int_equal(out.state, FOTA_CMD_QUEUED);
+    fota_store_command_cleanup(&out);
+    c.state = FOTA_CMD_DELIVERED;
+    assert_int_equal(s->ops->command_update(s, &c), 0);
+    fota_store_command_cleanup(&c);
+
+    /* unknown nonce, another device's nonce, an unknown device */
+    assert_int_equal(s->ops->command_reply(s, a, 778, 200, reply, &out), FOTA_ENOENT);
+    assert_int_equal(s->ops->command_reply(s, b, 777, 200, reply, NULL), FOTA_ENOENT);
+    assert_int_equal(s->ops->command_reply(s, 987654, 777, 200, reply, NULL), FOTA_ENOENT);
+
+    uint64_t devgen = fota_store_device_generation(s, a);
+    assert_int_equal(s->ops->command_reply(s, a, 777, 200, reply, &out), 0);
+    assert_int_equal(out.id, first);
+    assert_int_equal(out.state, FOTA_CMD_DONE);
+    assert_json_text(out.result, "{\"switches\": [1, 0]}");
+    assert_true(out.updated > 0);
+    fota_store_command_cleanup(&out);
+    assert_true(fota_store_device_generation(s, a) != devgen);   /* its commands moved */
+    /* done: a second reply changes nothing */
+    assert_int_equal(s->ops->command_reply(s, a, 777, 500, NULL, &out), FOTA_EBUSY);
+    assert_int_equal(out.state, FOTA_CMD_DONE);
+    fota_store_command_cleanup(&out);
+
+    /* the newest command with the nonce: a sys_upgrade, ACKED; then FAILED */
+    memset(&c, 0, sizeof c);
+    c.device_id = a;
+    c.nonce = 777;
+    c.state = FOTA_CMD_DELIVERED;
+    snprintf(c.action, sizeof c.action, "sys_upgrade");
+    assert_int_equal(s->ops->command_create(s, &c), 0);
+    assert_int_equal(s->ops->command_reply(s, a, 777, 200, NULL, &out), 0);
+    assert_int_equal(out.id, c.id);
+    assert_int_equal(out.state, FOTA_CMD_ACKED);
+    assert_null(out.result);
+    fota_store_command_cleanup(&out);
+    assert_int_equal(s->ops->command_reply(s, a, 777, 404, reply, NULL), 0);   /* ACKED is open */
+    assert_int_equal(s->ops->command_get(s, c.id, &out), 0);
+    assert_int_equal(out.state, FOTA_CMD_FAILED);
+    assert_json_text(out.result, "{\"switches\": [1, 0]}");
+    fota_store_command_cleanup(&out);
+    fota_store_command_cleanup(&c);
+    json_decref(reply);
+    assert_int_equal(store_log_errors, 0);
+}
+
 const struct CMUnitTest store_cases_batch[] = {
     cmocka_unit_test(test_create_many),
     cmocka_unit_test(test_update_batch),
     cmocka_unit_test(test_many_rows),
     cmocka_unit_test(test_create_many_replaces),
     cmocka_unit_test(test_replacing_race),
+    cmocka_unit_test(test_queued_devices),
+    cmocka_unit_test(test_command_reply),
 };
 const size_t store_cases_batch_n = sizeof store_cases_batch / sizeof store_cases_batch[0];
