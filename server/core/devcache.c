@@ -54,6 +54,18 @@ int fota_devcache_get(struct fota_devcache *dc, struct fota_store *st, int64_t i
     return get(dc, st, id, 3, out);
 }
 
+int fota_devcache_peek(struct fota_devcache *dc, const struct fota_store *st, int64_t id,
+                       struct fota_device *out)
+{
+    if (!dc)
+        return FOTA_EAGAIN;
+    uint64_t tags[2] = { fota_store_generation(st), fota_store_device_generation(st, id) };
+    return fota_gencache_get(dc->c, &id, fota_gencache_mix((uint64_t)id), tags, 3,
+                             fota_clock_mono_ms(), out) == FOTA_GENCACHE_HIT
+               ? 0
+               : FOTA_EAGAIN;
+}
+
 int fota_devcache_key_generation(struct fota_devcache *dc, struct fota_store *st, int64_t id,
                                  int *key_generation)
 {

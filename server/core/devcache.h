@@ -33,6 +33,11 @@ void fota_devcache_free(struct fota_devcache *dc);
 int fota_devcache_get(struct fota_devcache *dc, struct fota_store *st, int64_t id,
                       struct fota_device *out);
 
+/* The cache alone: 0 with *out filled (as fota_devcache_get would), or
+ * FOTA_EAGAIN when the store must be asked (dc NULL: always). Any thread. */
+int fota_devcache_peek(struct fota_devcache *dc, const struct fota_store *st, int64_t id,
+                       struct fota_device *out);
+
 /* What a device's derived keys need (keys.h): its key generation, from any
  * row of it read under the current catalog generation (the device's own
  * generation moves with its commands, which leave its keys as they are),

@@ -204,6 +204,8 @@ static void read_cb(struct bufferevent *bev, void *ud)
         line[ll] = '\0';
         evbuffer_drain(in, used);
         on_line(c, line, ll); /* never frees c: refusals close from a deferred callback */
+        if (c->paused)        /* its store job's continuation reads on */
+            return;
     }
     if (!c->closing && evbuffer_get_length(in) > 0)
         bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
@@ -392,6 +394,7 @@ static int module_start(struct fota_server *srv, void **state)
     ch->srv = srv;
     ch->conf = fota_server_module_conf(srv, &fota_device_module);
     ch->closed = conn_closed;
+    ch->resume = resume;
     ch->hello_ms = 1000u * FOTA_DEVCHAN_HELLO_TIMEOUT;
     int rc = fota_devchan_metrics_register(ch);
     if (rc < 0) {
@@ -399,6 +402,7 @@ static int module_start(struct fota_server *srv, void **state)
         return rc;
     }
     ch->hello_ev = evtimer_new(srv->base, hello_timer_cb, ch);
+    fota_devchan_job_lanes(ch);
     ch->guard = fota_accept_guard_new(srv->base, "device", descriptors_short, ch);
     fota_devchan_presence_reset(ch);
     signal(SIGPIPE, SIG_IGN); /* a device that vanishes mid-write must not kill fotad */

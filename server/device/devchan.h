@@ -35,14 +35,17 @@ typedef void (*fota_devchan_done_cb)(void *ud, int state, const struct json_t *r
  * (the command row is gone with it); not a stored state. */
 #define FOTA_DEVCHAN_GONE (-1)
 
-/* Delivers cmd if its device is connected, else leaves it queued; when it
+/* Delivers cmd if its device is connected, else leaves it queued (the push
+ * carries the owner key of the device's key_generation, which the caller
+ * read off the loop: fota_devcache_key_generation); when it
  * was delivered and expects a reply, waits up to timeout_s for the device's
  * reply with the same nonce and then calls cb (never from inside this call). Returns the state reached
  * now: FOTA_CMD_QUEUED (device offline; cb never called), FOTA_CMD_DELIVERED
  * (waiting; *wait is the handle for cancel), FOTA_CMD_DONE (sys_reboot: done
  * when written; cb never called) or a negative FOTA_E*. */
-int fota_devchan_deliver(struct fota_devchan *ch, struct fota_command *cmd, unsigned timeout_s,
-                         fota_devchan_done_cb cb, void *ud, struct fota_devchan_wait **wait);
+int fota_devchan_deliver(struct fota_devchan *ch, struct fota_command *cmd, int key_generation,
+                         unsigned timeout_s, fota_devchan_done_cb cb, void *ud,
+                         struct fota_devchan_wait **wait);
 /* Drops a pending wait without calling cb (the HTTP client went away). */
 void fota_devchan_cancel(struct fota_devchan *ch, struct fota_devchan_wait *wait);
 

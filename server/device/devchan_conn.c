@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "fota_str.h"
 #include "hub.h"
+#include "keycache.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -252,6 +253,9 @@ struct fota_dconn *fota_devchan_conn_new(struct fota_devchan *ch, int fd, const 
     c->fd = fd;
     c->port = port;
     c->id = ++ch->next_id;
+    unsigned ib = dev_bucket((int64_t)c->id);
+    c->inext = ch->by_id[ib];
+    ch->by_id[ib] = c;
     c->born_ms = fota_clock_mono_ms();
     c->next = ch->conns;
     if (ch->conns)
@@ -288,6 +292,11 @@ void fota_devchan_conn_free(struct fota_dconn *c)
     fota_metric_set(&ch->m_conns, (int64_t)ch->nconns);
     anon_unlink(c); /* the timer, if it was c's, finds the next one when it fires */
     dev_unhash(c);
+    for (struct fota_dconn **pp = &ch->by_id[dev_bucket((int64_t)c->id)]; *pp; pp = &(*pp)->inext)
+        if (*pp == c) {
+            *pp = c->inext;
+            break;
+        }
     addr_put(ch, c->addrc);
     if (c->deliver_ev)
         event_free(c->deliver_ev);
@@ -369,6 +378,14 @@ struct fota_dconn *fota_devchan_conn_find(struct fota_devchan *ch, int64_t devic
     return NULL;
 }
 
+struct fota_dconn *fota_devchan_conn_by_id(struct fota_devchan *ch, uint64_t id)
+{
+    for (struct fota_dconn *c = ch->by_id[dev_bucket((int64_t)id)]; c; c = c->inext)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
 int fota_devchan_online(struct fota_devchan *ch, int64_t device_id)
 {
     return ch && fota_devchan_conn_find(ch, device_id) != NULL;
@@ -383,16 +400,39 @@ int fota_devchan_send(struct fota_devchan *ch, int64_t device_id, const char *li
     return 0;
 }
 
+/* A device connection takes a device's master key only. */
+static int master_key(const struct fota_key *k)
+{
+    return k->kind == FOTA_KEY_MASTER && k->device_id > 0 ? 0 : FOTA_EAUTH;
+}
+
 int fota_devchan_conn_auth(struct fota_dconn *c, const struct fota_devproto_frame *f,
                            struct fota_key *k)
 {
-    if (!f->key[0])
+    struct fota_server *srv = c->ch->srv;
+    char lower[FOTA_KEY_BUF], hash[FOTA_HASH_HEX];
+    size_t len = strlen(f->key);
+    if (!f->key[0] || !fota_key_valid(f->key, len))
         return FOTA_EAUTH;
-    if (fota_server_key_lookup(c->ch->srv, f->key, strlen(f->key), k) < 0)
+    for (size_t i = 0; i < len; i++)   /* as fota_server_key_lookup hashes it */
+        lower[i] = (char)(f->key[i] >= 'A' && f->key[i] <= 'F' ? f->key[i] + 32 : f->key[i]);
+    lower[len] = '\0';
+    fota_key_hash(lower, len, hash);
+    if (!srv->keycache)
+        return FOTA_EAGAIN;
+    int rc = fota_keycache_get(srv->keycache, fota_store_generation(srv->store), hash, k);
+    if (rc == FOTA_EAGAIN)
+        return rc;
+    if (rc != 0 || !fota_key_equal(k->hash, hash, 64))
         return FOTA_EAUTH;
-    if (k->kind != FOTA_KEY_MASTER || k->device_id <= 0)
+    return master_key(k);
+}
+
+int fota_devchan_key_check(struct fota_server *srv, const char *key, struct fota_key *k)
+{
+    if (!key[0] || fota_server_key_lookup(srv, key, strlen(key), k) < 0)
         return FOTA_EAUTH;
-    return 0;
+    return master_key(k);
 }
 
 int fota_devchan_conn_same_key(const struct fota_dconn *c, const struct fota_devproto_frame *f)
@@ -404,14 +444,42 @@ int fota_devchan_conn_same_key(const struct fota_dconn *c, const struct fota_dev
     return fota_key_equal(h, c->key_hash, 64);
 }
 
-/* The presence batch: rows written by a timer in one transaction. */
+/* The presence batch: rows written by a timer in one transaction, a job
+ * on the presence lane (their order kept) with a copy of the rows. */
+struct presence_job {
+    struct fota_devchan_job j;
+    struct fota_presence *rows;
+    size_t n;
+};
+
+static void presence_run(struct fota_store *st, struct fota_devchan_job *j)
+{
+    struct presence_job *p = (struct presence_job *)j;
+    int rc = st->ops->device_presence_batch(st, p->rows, p->n);
+    if (rc < 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
+        FOTA_ERROR("presence batch failed rows=%zu error=%s", p->n, fota_errname(rc));
+}
+
+static void presence_drop(struct fota_devchan_job *j)
+{
+    free(((struct presence_job *)j)->rows);
+    free(j);
+}
+
 void fota_devchan_presence_flush(struct fota_devchan *ch)
 {
     if (ch->npres == 0)
         return;
-    int rc = ch->srv->store->ops->device_presence_batch(ch->srv->store, ch->pres, ch->npres);
-    if (rc < 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
-        FOTA_ERROR("presence batch failed rows=%zu error=%s", ch->npres, fota_errname(rc));
+    struct presence_job *p = fota_devchan_job_new(ch, sizeof *p);
+    p->j.run = presence_run;
+    p->j.drop = presence_drop;
+    p->rows = fota_xreallocarray(NULL, ch->npres, sizeof *p->rows);
+    memcpy(p->rows, ch->pres, ch->npres * sizeof *p->rows);
+    p->n = ch->npres;
+    if (fota_devchan_job_submit_on(ch, ch->pres_lane, NULL, &p->j) < 0) {
+        presence_drop(&p->j);   /* the lane is full: these rows go with the next batch */
+        return;
+    }
     ch->npres = 0;
     ch->pres_gen++;
 }
@@ -429,13 +497,11 @@ static void presence_add(struct fota_devchan *ch, int64_t device_id, int online)
             return;
         }
     }
-    if (ch->npres == ch->cappres) {
-        if (ch->cappres >= 65536) {
-            fota_devchan_presence_flush(ch);
-        } else {
-            ch->cappres = ch->cappres ? ch->cappres * 2 : 64;
-            ch->pres = fota_xreallocarray(ch->pres, ch->cappres, sizeof *ch->pres);
-        }
+    if (ch->npres == ch->cappres && ch->cappres >= 65536)
+        fota_devchan_presence_flush(ch);
+    if (ch->npres == ch->cappres) {   /* (a flush the store's lane refused keeps its rows) */
+        ch->cappres = ch->cappres ? ch->cappres * 2 : 64;
+        ch->pres = fota_xreallocarray(ch->pres, ch->cappres, sizeof *ch->pres);
     }
     ch->pres[ch->npres++] = (struct fota_presence){ device_id, now, online };
 }

@@ -8,8 +8,10 @@
  *   devchan_push.c       a stored command encoded and written to a connection
  *   devchan_wait.c       replies awaited by nonce (the RPC API's waits)
  *   devchan_rate.c       the message rate per device (devchan_rate.h)
+ *   devchan_job.c        store work off the loop: a job on a store thread, its
+ *                        continuation back on the loop (connection paused meanwhile)
  *   devchan_conn.c       connections: table by device, send, close, presence
- * Main loop thread only. */
+ * Main loop thread only, but for the jobs' run functions (store threads). */
 #ifndef FOTA_DEVCHAN_INT_H
 #define FOTA_DEVCHAN_INT_H
 
@@ -24,6 +26,7 @@ struct event;
 struct fota_accept_guard;
 struct fota_addr_count;
 struct fota_devchan_rate_ent;
+struct fota_store_lane;
 
 /* One device connection. Kept small: the socket buffers live in the bufferevent. */
 struct fota_dconn {
@@ -31,6 +34,7 @@ struct fota_dconn {
     struct bufferevent *bev;
     struct fota_dconn *prev, *next;
     struct fota_dconn *hnext;          /* device-id hash chain (while hashed) */
+    struct fota_dconn *inext;          /* connection-id hash chain (while it lives) */
     struct fota_dconn *aprev, *anext;  /* the anonymous list, oldest first (until online) */
     int64_t born_ms;                   /* accepted at (fota_clock_mono_ms): the hello deadline */
     struct fota_addr_count *addrc;     /* this peer address's connection count */
@@ -48,6 +52,7 @@ struct fota_dconn {
     uint8_t anon;                      /* in the anonymous list: not identified yet */
     uint8_t handshaken;                /* TLS: the handshake completed */
     uint8_t paused;                    /* FOTA_DCONN_PAUSE_*: why reading is paused */
+    uint8_t delivering;                /* a queued-command read of it is in flight */
     uint32_t pres_gen, pres_slot;      /* its row in the presence batch, if gen is current */
     char key_hash[65];                 /* the master key this connection proved */
     uint8_t queued;                    /* output went through the bufferevent: check it before send() */
@@ -58,6 +63,7 @@ struct fota_dconn {
 /* Why a connection's reading is paused (both may hold at once). */
 #define FOTA_DCONN_PAUSE_RATE 0x1u     /* its device's message rate: resume_ev resumes */
 #define FOTA_DCONN_PAUSE_OUT  0x2u     /* its replies pile up unread: their drain resumes */
+#define FOTA_DCONN_PAUSE_STORE 0x4u    /* a frame's store job runs: its continuation resumes */
 
 /* A reply awaited by (device, nonce): the RPC API's waits (devchan_wait.c). */
 struct fota_devchan_wait {
@@ -83,6 +89,11 @@ struct fota_kick {
 #define FOTA_DEVCHAN_DEV_BUCKETS (1u << FOTA_DEVCHAN_DEV_BITS)
 #define FOTA_DEVCHAN_RQ_BUCKETS 256
 #define FOTA_DEVCHAN_RATE_BUCKETS 1024
+/* Store lanes of the channel: a device's frames and pushes apply in order on
+ * lane device_id % FOTA_DEVCHAN_LANES (connection id before identify). */
+#define FOTA_DEVCHAN_LANES 4
+/* Devices whose queued commands one store job checks (command_queued_devices). */
+#define FOTA_DEVCHAN_KICK_BATCH 2048
 
 struct fota_addr_count {
     struct fota_addr_count *next;
@@ -143,6 +154,11 @@ struct fota_devchan {
     unsigned hello_ms;                 /* min(FOTA_DEVCHAN_HELLO_TIMEOUT, http_timeout), ms */
     struct event *hello_ev;
     struct fota_dconn *by_dev[FOTA_DEVCHAN_DEV_BUCKETS];
+    struct fota_dconn *by_id[FOTA_DEVCHAN_DEV_BUCKETS];   /* every connection, by c->id */
+    struct fota_store_lane *lane[FOTA_DEVCHAN_LANES];     /* NULL without an executor */
+    struct fota_store_lane *pres_lane;                    /* the presence batches */
+    /* Reading of c may go on: why no longer holds (set by devchan.c). */
+    void (*resume)(struct fota_dconn *c, unsigned why);
     struct fota_addr_count *by_addr[FOTA_DEVCHAN_BUCKETS];
     uint64_t next_id;
     struct fota_presence *pres;        /* presence rows waiting for the batch write */
@@ -151,6 +167,7 @@ struct fota_devchan {
     struct event *pres_ev;
     struct fota_devchan_wait *waits;
     void (*closed)(struct fota_dconn *c); /* a connection is being freed (set by devchan.c) */
+    size_t nkicking;                   /* kick jobs in flight (command_queued_devices) */
     struct fota_devchan_rq *rq[FOTA_DEVCHAN_RQ_BUCKETS]; /* pushed upgrades awaiting D4 */
     struct fota_rpc *rpc;              /* the REST side of commands (rpc.c), NULL without HTTP */
     struct fota_kick *kick;            /* devices just online: queued commands to check */
@@ -173,6 +190,34 @@ struct fota_devchan {
 int fota_devchan_metrics_register(struct fota_devchan *ch);
 /* Counts a refusal sent with status (the reason its status stands for). */
 void fota_devchan_metrics_refused(struct fota_devchan *ch, int status);
+
+/* devchan_job.c: store work of the channel. A job's run() calls the store
+ * on a store thread (or inline, SQLite: store_exec.h) and touches only the
+ * job; its done() runs afterwards on the main loop and frees the job. A job
+ * for a connection's frame pauses the connection's reading
+ * (FOTA_DCONN_PAUSE_STORE) until done() ran, so its later frames and
+ * their replies keep their order; done() gets the connection found again by
+ * its id (NULL when it closed meanwhile), never a pointer kept across. */
+struct fota_devchan_job {
+    struct fota_devchan *ch;
+    struct fota_server *srv;
+    uint64_t conn_id;                  /* the paused connection, 0: none */
+    void (*run)(struct fota_store *s, struct fota_devchan_job *j);
+    void (*done)(struct fota_devchan_job *j, struct fota_dconn *c);   /* NULL: none */
+    void (*drop)(struct fota_devchan_job *j);  /* frees j without done (NULL: free) */
+};
+/* Runs j on lane key % FOTA_DEVCHAN_LANES (pause: c's reading waits for it;
+ * c NULL: no connection). 0, or FOTA_EBUSY when the lane is full (j is the
+ * caller's then; nothing paused). Without done, j is freed after run. */
+int fota_devchan_job_submit(struct fota_devchan *ch, struct fota_dconn *c, int64_t key,
+                            struct fota_devchan_job *j);
+/* The same on a lane of the caller's choosing (NULL: no order). */
+int fota_devchan_job_submit_on(struct fota_devchan *ch, struct fota_store_lane *lane,
+                               struct fota_dconn *c, struct fota_devchan_job *j);
+/* A job's allocation: size bytes (j first), zeroed, ch and srv set. */
+void *fota_devchan_job_new(struct fota_devchan *ch, size_t size);
+/* The channel's lanes (module start) when the server has an executor. */
+void fota_devchan_job_lanes(struct fota_devchan *ch);
 
 /* devchan_conn.c: the connection table. */
 /* Adds a connection for fd (accepted; TLS when tls) to the channel. NULL if
@@ -213,9 +258,16 @@ void fota_devchan_conn_refuse(struct fota_dconn *c, int status, const char *why,
 struct fota_dconn *fota_devchan_conn_find(struct fota_devchan *ch, int64_t device_id);
 /* "ip:port" of c for logs, into buf. */
 const char *fota_devchan_conn_peer(const struct fota_dconn *c, char *buf, size_t n);
-/* Resolves the frame's key to a device master key. 0 or FOTA_EAUTH. */
+/* The live connection with this id (any state), or NULL. */
+struct fota_dconn *fota_devchan_conn_by_id(struct fota_devchan *ch, uint64_t id);
+/* Resolves the frame's key to a device master key from the key cache alone:
+ * 0, FOTA_EAUTH (no such key, or not a device's master key), or FOTA_EAGAIN
+ * when the store must be asked (fota_devchan_key_check in a job). */
 int fota_devchan_conn_auth(struct fota_dconn *c, const struct fota_devproto_frame *f,
                            struct fota_key *k);
+/* The same from the store (through the key cache): 0 or FOTA_EAUTH. Any
+ * thread (a job's run). */
+int fota_devchan_key_check(struct fota_server *srv, const char *key, struct fota_key *k);
 /* 1 if the frame carries no key or this connection's key. */
 int fota_devchan_conn_same_key(const struct fota_dconn *c, const struct fota_devproto_frame *f);
 /* 1 if c is already another device's than k's: refused (409, "connection
@@ -245,10 +297,11 @@ void fota_devchan_wait_wake_device(struct fota_devchan *ch, int64_t device_id, i
 /* Frees every wait (module stop) without callbacks. */
 void fota_devchan_waits_free(struct fota_devchan *ch);
 
-/* devchan_push.c: cmd encoded (from its decoded params) and written to c;
- * its row updated (DELIVERED, or DONE for sys_reboot; FAILED, with an error
- * result, if not encodable). 0 or FOTA_E*. */
-int fota_devchan_push(struct fota_dconn *c, struct fota_command *cmd);
+/* devchan_push.c: cmd encoded (from its decoded params, with the owner key
+ * of the device's key_generation, read by the caller's job: -1 for none) and
+ * written to c; its row updated (DELIVERED, or DONE for sys_reboot; FAILED,
+ * with an error result, if not encodable). 0 or FOTA_E*. */
+int fota_devchan_push(struct fota_dconn *c, struct fota_command *cmd, int key_generation);
 /* 1 for commands the device never answers (sys_reboot). */
 int fota_devchan_push_no_reply(const struct fota_command *cmd);
 /* Writes cmd's state, result and update time. */

@@ -13,7 +13,6 @@
 #include <openssl/rand.h>
 
 #include "clock.h"
-#include "devcache.h"
 #include "log.h"
 
 int64_t fota_devchan_nonce(void)
@@ -27,14 +26,13 @@ int64_t fota_devchan_nonce(void)
 /* Encodes cmd. Its params are a JSON object: either the extra RPC query
  * parameters ({"version": "v1.1"}), or a forwarded request with "path"
  * (and "method", "get", "body") for datastream and other paths. */
-static int encode(struct fota_devchan *ch, const struct fota_command *cmd, char *buf, size_t cap)
+static int encode(struct fota_devchan *ch, const struct fota_command *cmd, int key_generation,
+                  char *buf, size_t cap)
 {
-    struct fota_server *srv = ch->srv;
     char auth[FOTA_KEY_BUF] = "";
-    struct fota_device d = { .id = cmd->device_id };
-    if (fota_devcache_key_generation(srv->devcache, srv->store, cmd->device_id,
-                                     &d.key_generation) == 0)
-        fota_server_device_key(srv, "owner", &d, auth);
+    struct fota_device d = { .id = cmd->device_id, .key_generation = key_generation };
+    if (key_generation >= 0)
+        fota_server_device_key(ch->srv, "owner", &d, auth);
     const json_t *params = cmd->params;
     if (params && !json_is_object(params))
         return FOTA_EINVAL;
@@ -68,12 +66,12 @@ void fota_devchan_push_store(struct fota_devchan *ch, struct fota_command *cmd)
                    (long long)cmd->device_id, fota_errname(rc));
 }
 
-int fota_devchan_push(struct fota_dconn *c, struct fota_command *cmd)
+int fota_devchan_push(struct fota_dconn *c, struct fota_command *cmd, int key_generation)
 {
     char buf[FOTA_DEVPROTO_PUSH_MAX];
     if (cmd->nonce <= 0 || cmd->nonce > 0x7FFFFFFF)
         cmd->nonce = fota_devchan_nonce();
-    int n = encode(c->ch, cmd, buf, sizeof buf);
+    int n = encode(c->ch, cmd, key_generation, buf, sizeof buf);
     if (n < 0) {
         FOTA_WARN("command not encodable conn=%llu dev=%lld cmd=%lld action=%s error=%s",
                   (unsigned long long)c->id, (long long)cmd->device_id, (long long)cmd->id,

@@ -267,7 +267,10 @@ static void run_command(struct fota_req *r, struct fota_rpc *rpc, struct fota_co
     struct rpc_pending *p = fota_xcalloc(1, sizeof *p);
     struct fota_devchan_wait *w = NULL;
     p->pushed_ns = fota_clock_mono_ns();
-    rc = fota_devchan_deliver(ch, cmd, timeout, pending_done, p, &w);
+    int keygen = -1;
+    if (fota_devcache_key_generation(r->srv->devcache, st, cmd->device_id, &keygen) < 0)
+        keygen = -1;
+    rc = fota_devchan_deliver(ch, cmd, keygen, timeout, pending_done, p, &w);
     if (rc == FOTA_CMD_DELIVERED && w) {
         p->rpc = rpc;
         p->r = r;
