@@ -332,8 +332,7 @@ static int listen_on(struct fota_devchan *ch, int tls, int port)
 /* A connection is being freed: an unanswered sys_upgrade goes back to the queue. */
 static void conn_closed(struct fota_dconn *c)
 {
-    if (fota_devchan_requeue_on_close(c))
-        fota_devchan_kick_later(c->ch, c->device_id);
+    fota_devchan_requeue_on_close(c, fota_devchan_kick_later);
 }
 
 static void hello_timer_cb(evutil_socket_t fd, short what, void *ud)

@@ -4,7 +4,8 @@
  *
  * It is the daemon module `fota_device_module` (server.h); it registers its
  * own RPC routes (rpc.c) and hears of deletions through the hub (hub.h).
- * Everything runs on the server's loop thread. */
+ * Everything runs on the server's loop thread; its store calls run as store
+ * jobs (store_exec.h), never on the loop. */
 #ifndef FOTA_DEVCHAN_H
 #define FOTA_DEVCHAN_H
 

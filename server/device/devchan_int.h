@@ -304,8 +304,11 @@ void fota_devchan_waits_free(struct fota_devchan *ch);
 int fota_devchan_push(struct fota_dconn *c, struct fota_command *cmd, int key_generation);
 /* 1 for commands the device never answers (sys_reboot). */
 int fota_devchan_push_no_reply(const struct fota_command *cmd);
-/* Writes cmd's state, result and update time. */
+/* Writes cmd's state, result and update time: a job on the device's lane,
+ * whose result is only logged (main loop). */
 void fota_devchan_push_store(struct fota_devchan *ch, struct fota_command *cmd);
+/* The same, inline: from a job's run (a store thread). */
+void fota_devchan_push_store_now(struct fota_server *srv, struct fota_command *cmd);
 
 /* devchan_requeue.c (docs/protocol.md, "Commands whose connection drops"). */
 /* cmd was just written to c: remembers an unacknowledged sys_upgrade for
@@ -313,10 +316,11 @@ void fota_devchan_push_store(struct fota_devchan *ch, struct fota_command *cmd);
 void fota_devchan_requeue_note(struct fota_dconn *c, const struct fota_command *cmd);
 /* c is closing: if the sys_upgrade noted on it is still DELIVERED (no D4),
  * the device has not started a download since, and it was not requeued
- * before, the command goes back to QUEUED and a waiting RPC is answered
- * (202). Returns 1 if a newer connection of the device should get it on its
- * next delivery pass. */
-int fota_devchan_requeue_on_close(struct fota_dconn *c);
+ * before, the command goes back to QUEUED (a store job) and a waiting RPC
+ * is answered (202); then again(ch, device) when a newer connection of the
+ * device should get it on its next delivery pass. */
+void fota_devchan_requeue_on_close(struct fota_dconn *c,
+                                   void (*again)(struct fota_devchan *ch, int64_t device_id));
 void fota_devchan_requeue_free(struct fota_devchan *ch);
 
 /* devchan_rate.c: the message rate per device. */

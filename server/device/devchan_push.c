@@ -2,7 +2,8 @@
  * params (a JSON object, decoded when the row left the store) become the
  * push line of espressif-protocol §2.5 with the device's owner key and the
  * command's nonce; the row moves to DELIVERED (DONE for sys_reboot, which
- * stock devices never answer, FAILED when it cannot be encoded). */
+ * stock devices never answer, FAILED when it cannot be encoded), written
+ * by a store job on the device's lane. */
 #include "devchan_int.h"
 
 #include <stdio.h>
@@ -57,13 +58,53 @@ int fota_devchan_push_no_reply(const struct fota_command *cmd)
     return strcmp(cmd->action, "sys_reboot") == 0; /* stock devices never answer it */
 }
 
-void fota_devchan_push_store(struct fota_devchan *ch, struct fota_command *cmd)
+void fota_devchan_push_store_now(struct fota_server *srv, struct fota_command *cmd)
 {
     cmd->updated = fota_clock_wall_s();
-    int rc = ch->srv->store->ops->command_update(ch->srv->store, cmd);
+    int rc = srv->store->ops->command_update(srv->store, cmd);
     if (rc < 0)
         FOTA_ERROR("command update failed cmd=%lld dev=%lld error=%s", (long long)cmd->id,
                    (long long)cmd->device_id, fota_errname(rc));
+}
+
+/* A command's new state written by a job on its device's lane: after the
+ * push, before any later job of the device (its D4, a requeue) reads it. */
+struct store_job {
+    struct fota_devchan_job j;
+    struct fota_command cmd;           /* its own result: a deep copy */
+};
+
+static void store_run(struct fota_store *st, struct fota_devchan_job *j)
+{
+    struct fota_command *cmd = &((struct store_job *)j)->cmd;
+    int rc = st->ops->command_update(st, cmd);   /* updated: the push's time */
+    if (rc < 0)
+        FOTA_ERROR("command update failed cmd=%lld dev=%lld error=%s", (long long)cmd->id,
+                   (long long)cmd->device_id, fota_errname(rc));
+}
+
+static void store_drop(struct fota_devchan_job *j)
+{
+    json_decref(((struct store_job *)j)->cmd.result);
+    free(j);
+}
+
+void fota_devchan_push_store(struct fota_devchan *ch, struct fota_command *cmd)
+{
+    cmd->updated = fota_clock_wall_s();
+    struct store_job *p = fota_devchan_job_new(ch, sizeof *p);
+    p->j.run = store_run;
+    p->j.drop = store_drop;
+    p->cmd.id = cmd->id;
+    p->cmd.device_id = cmd->device_id;
+    p->cmd.state = cmd->state;
+    p->cmd.updated = cmd->updated;
+    p->cmd.result = cmd->result ? json_deep_copy(cmd->result) : NULL;
+    if (fota_devchan_job_submit(ch, NULL, cmd->device_id, &p->j) < 0) {
+        FOTA_ERROR("command update failed cmd=%lld dev=%lld error=%s", (long long)cmd->id,
+                   (long long)cmd->device_id, fota_errname(FOTA_EBUSY));
+        store_drop(&p->j);
+    }
 }
 
 int fota_devchan_push(struct fota_dconn *c, struct fota_command *cmd, int key_generation)

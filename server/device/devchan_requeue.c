@@ -2,7 +2,8 @@
  * before the device answered (docs/protocol.md, "Commands whose connection
  * drops"). Entries (device, connection, command) live in a small hash table
  * of the channel from the push to the connection's close; the store's row
- * decides at close (a D4 reply has moved it on from DELIVERED). */
+ * decides at close (a D4 reply has moved it on from DELIVERED), read and
+ * written by a store job on the device's lane. */
 #include "devchan_int.h"
 
 #include <stdlib.h>
@@ -51,62 +52,106 @@ void fota_devchan_requeue_note(struct fota_dconn *c, const struct fota_command *
 }
 
 /* Why cmd (still DELIVERED) stays as it is, or NULL: it goes back to the queue. */
-static const char *keep_reason(struct fota_devchan *ch, const struct fota_command *cmd,
+static const char *keep_reason(struct fota_server *srv, const struct fota_command *cmd,
                                int64_t delivered)
 {
     struct fota_rom_progress dl;
-    if (fota_rom_progress_get(ch->srv, cmd->device_id, &dl) == 0 && dl.started >= delivered)
+    if (fota_rom_progress_get(srv, cmd->device_id, &dl) == 0 && dl.started >= delivered)
         return "the device started a download after the push";
     if (json_object_get(cmd->result, RQ_MARK))
         return "already requeued once";
     return NULL;
 }
 
-int fota_devchan_requeue_on_close(struct fota_dconn *c)
+/* The decision and the write, a store job on the device's lane (after the
+ * push's own write and any D4 of the device). */
+struct requeue_job {
+    struct fota_devchan_job j;
+    void (*again)(struct fota_devchan *ch, int64_t device_id);
+    uint64_t conn_id;
+    int64_t cmd_id, delivered;
+    const char *keep;                  /* why not requeued (static text), NULL */
+    int rc, requeued;
+    struct fota_command cmd;
+};
+
+static void requeue_run(struct fota_store *st, struct fota_devchan_job *j)
+{
+    struct requeue_job *p = (struct requeue_job *)j;
+    struct fota_command *cmd = &p->cmd;
+    if (st->ops->command_get(st, p->cmd_id, cmd) < 0 || cmd->state != FOTA_CMD_DELIVERED)
+        return;   /* answered (or gone): nothing to redo */
+    if ((p->keep = keep_reason(j->srv, cmd, p->delivered)) != NULL)
+        return;
+    cmd->state = FOTA_CMD_QUEUED;
+    json_decref(cmd->result);
+    cmd->result = json_pack("{s:s}", RQ_MARK, "the connection closed before the device's reply");
+    cmd->updated = fota_clock_wall_s();
+    p->rc = st->ops->command_update(st, cmd);
+    p->requeued = p->rc == 0;
+}
+
+static void requeue_drop(struct fota_devchan_job *j)
+{
+    fota_store_command_cleanup(&((struct requeue_job *)j)->cmd);
+    free(j);
+}
+
+static void requeue_done(struct fota_devchan_job *j, struct fota_dconn *unused)
+{
+    struct requeue_job *p = (struct requeue_job *)j;
+    struct fota_devchan *ch = j->ch;
+    struct fota_command *cmd = &p->cmd;
+    (void)unused;
+    if (p->keep)
+        FOTA_INFO("command not requeued conn=%llu dev=%lld cmd=%lld reason=\"%s\"",
+                  (unsigned long long)p->conn_id, (long long)cmd->device_id, (long long)cmd->id,
+                  p->keep);
+    else if (p->rc < 0)
+        FOTA_ERROR("command requeue failed conn=%llu dev=%lld cmd=%lld error=%s",
+                   (unsigned long long)p->conn_id, (long long)cmd->device_id, (long long)cmd->id,
+                   fota_errname(p->rc));
+    if (!p->requeued) {
+        requeue_drop(j);
+        return;
+    }
+    FOTA_INFO("command requeued conn=%llu dev=%lld cmd=%lld action=%s nonce=%lld",
+              (unsigned long long)p->conn_id, (long long)cmd->device_id, (long long)cmd->id,
+              cmd->action, (long long)cmd->nonce);
+    fota_devchan_wait_wake(ch, cmd->device_id, cmd->nonce, FOTA_CMD_QUEUED, NULL);
+    /* A newer connection of the device (a reconnect replaced this one) gets
+     * it on its next delivery pass; otherwise the next identify does. */
+    struct fota_dconn *now = fota_devchan_conn_find(ch, cmd->device_id);
+    if (now && now->id != p->conn_id && now->online && p->again)
+        p->again(ch, cmd->device_id);
+    requeue_drop(j);
+}
+
+void fota_devchan_requeue_on_close(struct fota_dconn *c,
+                                   void (*again)(struct fota_devchan *ch, int64_t device_id))
 {
     if (c->device_id <= 0)
-        return 0;
+        return;
     struct fota_devchan *ch = c->ch;
     struct fota_devchan_rq **pp = rq_slot(ch, c->device_id), *e = *pp;
     if (!e || e->conn_id != c->id)
-        return 0;
+        return;
     *pp = e->next;
-    struct fota_store *st = ch->srv->store;
-    struct fota_command cmd = { 0 };
-    int64_t delivered = e->delivered;
-    int rc = st->ops->command_get(st, e->cmd_id, &cmd);
+    struct requeue_job *p = fota_devchan_job_new(ch, sizeof *p);
+    p->j.run = requeue_run;
+    p->j.done = requeue_done;
+    p->j.drop = requeue_drop;
+    p->again = again;
+    p->conn_id = c->id;
+    p->cmd_id = e->cmd_id;
+    p->delivered = e->delivered;
     free(e);
-    if (rc < 0 || cmd.state != FOTA_CMD_DELIVERED) {
-        fota_store_command_cleanup(&cmd);
-        return 0;   /* answered (or gone): nothing to redo */
-    }
-    const char *keep = keep_reason(ch, &cmd, delivered);
-    if (keep) {
-        FOTA_INFO("command not requeued conn=%llu dev=%lld cmd=%lld reason=\"%s\"",
-                  (unsigned long long)c->id, (long long)cmd.device_id, (long long)cmd.id, keep);
-        fota_store_command_cleanup(&cmd);
-        return 0;
-    }
-    cmd.state = FOTA_CMD_QUEUED;
-    json_decref(cmd.result);
-    cmd.result = json_pack("{s:s}", RQ_MARK, "the connection closed before the device's reply");
-    cmd.updated = fota_clock_wall_s();
-    rc = st->ops->command_update(st, &cmd);
-    fota_store_command_cleanup(&cmd);
-    if (rc < 0) {
+    if (fota_devchan_job_submit(ch, NULL, c->device_id, &p->j) < 0) {
         FOTA_ERROR("command requeue failed conn=%llu dev=%lld cmd=%lld error=%s",
-                   (unsigned long long)c->id, (long long)cmd.device_id, (long long)cmd.id,
-                   fota_errname(rc));
-        return 0;
+                   (unsigned long long)c->id, (long long)c->device_id, (long long)p->cmd_id,
+                   fota_errname(FOTA_EBUSY));
+        requeue_drop(&p->j);
     }
-    FOTA_INFO("command requeued conn=%llu dev=%lld cmd=%lld action=%s nonce=%lld",
-              (unsigned long long)c->id, (long long)cmd.device_id, (long long)cmd.id, cmd.action,
-              (long long)cmd.nonce);
-    fota_devchan_wait_wake(ch, cmd.device_id, cmd.nonce, FOTA_CMD_QUEUED, NULL);
-    /* A newer connection of the device (a reconnect replaced this one) gets
-     * it on its next delivery pass; otherwise the next identify does. */
-    struct fota_dconn *now = fota_devchan_conn_find(ch, cmd.device_id);
-    return now && now != c && now->online;
 }
 
 void fota_devchan_requeue_free(struct fota_devchan *ch)
