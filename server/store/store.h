@@ -915,6 +915,10 @@ static inline void fota_store_arduino_touch(struct fota_store *s, int64_t device
                        __ATOMIC_RELEASE);
 }
 
+/* The newest schema version this fotad's SQLite store knows (its number of
+ * migrations; PostgreSQL's migration N is the same schema). */
+int fota_store_sqlite_schema_version(void);
+
 /* Opens (creating if needed) the SQLite store at path, applying numbered
  * schema migrations; WAL mode. On failure *out is NULL and err holds a message. */
 int fota_store_sqlite_open(const char *path, fota_log_cb log, void *log_ud,

@@ -347,6 +347,11 @@ static const char *const migrations[] = {
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
+int fota_store_sqlite_schema_version(void)
+{
+    return N_MIGRATIONS;
+}
+
 static int exec_sql(struct sql_store *q, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
