@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "migrate.h"
 #include "mqtt.h"
 #include "privdrop.h"
 #include "recovery.h"
@@ -288,6 +289,8 @@ int main(int argc, char **argv)
     fota_xmalloc_install();
     if (argc > 1 && strcmp(argv[1], "legacy") == 0)
         return fota_legacy_dropin_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "migrate") == 0)
+        return fota_migrate_cmd_main(argc - 1, argv + 1);
     signal(SIGPIPE, SIG_IGN);
     conf_set_build(&d.set, &d.conf, confs);
     for (size_t i = 0; i < NMODULES; i++)

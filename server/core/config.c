@@ -593,7 +593,9 @@ void fota_config_doc(FILE *f, const struct fota_conf_set *set)
                "and product keys are derived from it, see docs/api.md). Back up all of it:\n"
                "`fotad backup [-c FILE] ARCHIVE` (or `fotactl backup`, `GET /v1/backup`) takes\n"
                "one consistent archive while fotad runs, `fotad restore [-c FILE] ARCHIVE`\n"
-               "brings it back onto a new data dir (docs/backup.md).\n");
+               "brings it back onto a new data dir (docs/backup.md). `fotad migrate --from\n"
+               "sqlite:DIR --to postgresql:DSN --data NEWDIR` moves a fleet from a data dir's\n"
+               "SQLite store into PostgreSQL (docs/store.md, \"Moving to PostgreSQL\").\n");
 }
 
 /* Copies one reloadable row's value if it changed; notes its name. */
