@@ -143,9 +143,10 @@ static void summary(const struct cmd *c, const struct fota_migrate_db *m,
             printf("owner.key: %s %s (mode 0600): the same admin key\n",
                    t->owner_written ? "copied into" : "already in", c->data);
     }
-    printf("next: fotad --data %s --store '%s' (TLS files and the configuration are not "
-           "copied)\n",
-           c->data, c->to);
+    /* The DSN may hold a password: it is not printed. */
+    printf("next: fotad --data %s --store postgresql:DSN (the DSN given to --to; TLS files and "
+           "the configuration are not copied)\n",
+           c->data);
 }
 
 int fota_migrate_cmd_main(int argc, char **argv)
