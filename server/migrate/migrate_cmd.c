@@ -5,9 +5,11 @@
  * the source's lock is held, so no fotad writes there during the move.
  * The target database is brought to this fotad's schema by the PostgreSQL
  * store itself, then filled in one transaction that commits only after
- * every table is read back equal and the target data dir holds the files
- * the new instance needs (written first: files without a commit are inert,
- * a commit without files would be releases that cannot be downloaded). */
+ * every table is read back equal, the database's blobs hold every release
+ * file (each put in a transaction of its own and read back) and the target
+ * data dir holds the files the new instance needs (written first: files
+ * and blobs without a commit are inert, a commit without them would be
+ * releases that cannot be downloaded). */
 #include "migrate.h"
 
 #include <stdio.h>
@@ -36,11 +38,13 @@ static void usage(FILE *f)
             "Copies the fleet of the SQLite store in DATA_DIR (every product, release, device,\n"
             "key, command, message, rollout and Arduino record, ids kept) into the PostgreSQL\n"
             "database DSN (libpq's syntax), which must hold no fleet yet, in one transaction\n"
-            "that commits only when every table reads back equal. DIR becomes the data dir of\n"
-            "the PostgreSQL instance: it gets DATA_DIR's release files, secret.key (every key\n"
-            "derives from it) and owner.key (the admin key); DIR may be DATA_DIR itself. No\n"
-            "fotad may run on DATA_DIR meanwhile. Then: fotad --data DIR --store "
-            "postgresql:DSN.\nSee docs/store.md, \"Moving to PostgreSQL\".\n");
+            "that commits only when every table reads back equal. The release files go into\n"
+            "the database too (read back and checked against their SHA-256), so every\n"
+            "instance on it can serve them. DIR becomes the data dir of the PostgreSQL\n"
+            "instance: it gets DATA_DIR's release files, secret.key (every key derives from\n"
+            "it) and owner.key (the admin key); DIR may be DATA_DIR itself. No fotad may run\n"
+            "on DATA_DIR meanwhile. Then: fotad --data DIR --store postgresql:DSN.\n"
+            "See docs/store.md, \"Moving to PostgreSQL\".\n");
 }
 
 static int parse(struct cmd *c, int argc, char **argv)
@@ -103,6 +107,7 @@ static void store_log(void *ud, int level, const char *msg)
 }
 
 static void summary(const struct cmd *c, const struct fota_migrate_db *m,
+                    const struct fota_migrate_blobs *b, int64_t blob_ms,
                     const struct fota_migrate_target *t, const struct fota_backup_snap *s,
                     int64_t t0)
 {
@@ -118,7 +123,7 @@ static void summary(const struct cmd *c, const struct fota_migrate_db *m,
            c->from, (double)(fota_clock_mono_ms() - t0) / 1000.0, (long long)rows, n);
     for (size_t i = 0; i < n; i++) {
         if (tb[i].pg_only) {
-            printf("  %-18s PostgreSQL only (instance state): nothing to copy\n", tb[i].name);
+            printf("  %-18s PostgreSQL only: SQLite has no such table\n", tb[i].name);
             continue;
         }
         printf("  %-18s %8lld rows  sha256 %.16s", tb[i].name, (long long)tb[i].rows,
@@ -127,6 +132,10 @@ static void summary(const struct cmd *c, const struct fota_migrate_db *m,
             printf("  next id %lld", (long long)tb[i].next_id);
         printf("\n");
     }
+    fota_backup_human(b->bytes, size, sizeof(size));
+    printf("release files into postgresql (blobs): %zu (%s) in %.2f s, %zu put, %zu already "
+           "there, each read back and checked against its SHA-256\n",
+           b->stored + b->present, size, (double)blob_ms / 1000.0, b->stored, b->present);
     if (t->same) {
         printf("release files, secret.key and owner.key: in place (%s is the source's data "
                "dir)\n",
@@ -155,12 +164,13 @@ int fota_migrate_cmd_main(int argc, char **argv)
     struct fota_backup_snap *snap = NULL;
     struct fota_migrate_db *m = NULL;
     struct fota_migrate_target t = { .lock_fd = -1 };
+    struct fota_migrate_blobs b = { 0 };
     struct fota_store *pg = NULL;
     char err[1024] = "", db[FOTA_BACKUP_PATH_MAX + 16];
     char **hashes = NULL, **paths = NULL;
     size_t nblobs = 0;
     int src_lock = -1, rc;
-    int64_t t0 = fota_clock_mono_ms();
+    int64_t t0 = fota_clock_mono_ms(), blob_ms = 0;
 
     if (parse(&c, argc, argv) != 0) {
         usage(stderr);
@@ -185,13 +195,14 @@ int fota_migrate_cmd_main(int argc, char **argv)
                                   sizeof(err));
     if (rc)
         goto out;
-    /* The store applies its schema migrations (under its advisory lock). */
-    rc = fota_store_pg_open(dsn, store_log, NULL, &pg, err, sizeof(err));
-    fota_store_close(pg);
-    if (rc)
+    /* The store applies its schema migrations (under its advisory lock);
+     * its blob_put and blob_fetch then move the release files. */
+    if ((rc = fota_store_pg_open(dsn, store_log, NULL, &pg, err, sizeof(err))) != 0)
         goto out;
-    if ((rc = fota_migrate_db_begin(db, dsn, &m, err, sizeof(err))) != 0 ||
-        (rc = fota_migrate_db_copy(m, err, sizeof(err))) != 0)
+    /* A target that holds a fleet is refused before anything is written. */
+    if ((rc = fota_migrate_db_begin(db, dsn, &m, err, sizeof(err))) != 0)
+        goto out;
+    if ((rc = fota_migrate_db_copy(m, err, sizeof(err))) != 0)
         goto out;
     hashes = fota_xcalloc(snap->nitems + 1, sizeof(*hashes));
     paths = fota_xcalloc(snap->nitems + 1, sizeof(*paths));
@@ -200,19 +211,26 @@ int fota_migrate_cmd_main(int argc, char **argv)
             hashes[nblobs] = snap->items[i].sha256;
             paths[nblobs++] = snap->items[i].path;
         }
+    /* The blobs commit before the rows that name them (docs/store.md). */
+    blob_ms = fota_clock_mono_ms();
+    rc = fota_migrate_blobs_put(pg, hashes, paths, nblobs, &b, err, sizeof(err));
+    blob_ms = fota_clock_mono_ms() - blob_ms;
+    if (rc)
+        goto out;
     rc = fota_migrate_target_fill(&t, snap->secret, sizeof(snap->secret),
                                   snap->owner_len ? snap->owner : NULL, snap->owner_len, hashes,
                                   paths, nblobs, err, sizeof(err));
     if (rc == 0)
         rc = fota_migrate_db_commit(m, err, sizeof(err));
     if (rc == 0)
-        summary(&c, m, &t, snap, t0);
+        summary(&c, m, &b, blob_ms, &t, snap, t0);
 out:
     if (rc)
         fprintf(stderr, "fotad migrate: %s\n", err[0] ? err : fota_strerror(rc));
     free(hashes);
     free(paths);
     fota_migrate_db_free(m);
+    fota_store_close(pg);
     fota_migrate_target_close(&t);
     fota_backup_snap_free(snap);
     if (src_lock >= 0)

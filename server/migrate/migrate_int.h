@@ -1,6 +1,7 @@
 /* migrate_int.h - what the files of `fotad migrate` share: the copy of the
  * tables from a SQLite database into PostgreSQL in one transaction
- * (migrate_db.c) and the target data dir with the files a PostgreSQL
+ * (migrate_db.c), the release files into PostgreSQL's blobs
+ * (migrate_blobs.c) and the target data dir with the files a PostgreSQL
  * instance needs besides its database (migrate_files.c). Private to
  * server/migrate. */
 #ifndef FOTA_MIGRATE_INT_H
@@ -14,6 +15,9 @@
 
 #define FOTA_MIGRATE_PATH_MAX 1024
 #define FOTA_MIGRATE_NAME_MAX 64
+#define FOTA_MIGRATE_BLOB_MAX (1u << 30)   /* a release file held in memory for blob_put */
+
+struct fota_store;
 
 /* One table of the target database, as the copy left it. */
 struct fota_migrate_table {
@@ -55,6 +59,25 @@ int fota_migrate_db_commit(struct fota_migrate_db *m, char *err, size_t errlen);
 
 /* Rolls back what was not committed, closes both databases (NULL-safe). */
 void fota_migrate_db_free(struct fota_migrate_db *m);
+
+/* The release files as the target database holds them after
+ * fota_migrate_blobs_put. */
+struct fota_migrate_blobs {
+    size_t stored;          /* put by this run */
+    size_t present;         /* held by the database already (an earlier run) */
+    uint64_t bytes;         /* of both, each read back and checked */
+};
+
+/* Puts each release file named by hash (64 hex) from src_paths[i] into
+ * the PostgreSQL store s (blob_put: one durable transaction per blob,
+ * committed at once), after checking the file's bytes against the name,
+ * unless the database holds that blob already; then reads every one back
+ * (blob_fetch) and checks its size and SHA-256. 0 with the counts in *out,
+ * or a negative FOTA_E* with the reason in err (FOTA_ECHECKSUM: a file or
+ * the database's copy is not what its name says). Blobs put before a
+ * failure stay: nothing names them until the fleet's rows commit. */
+int fota_migrate_blobs_put(struct fota_store *s, char *const *hashes, char *const *src_paths,
+                           size_t n, struct fota_migrate_blobs *out, char *err, size_t errlen);
 
 /* The data dir of the PostgreSQL instance, locked as fotad locks it. */
 struct fota_migrate_target {

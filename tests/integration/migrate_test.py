@@ -11,7 +11,11 @@ PostgreSQL with the target data dir then lists the same products, releases, devi
 commands, messages, rollouts and transfers (JSON compared), takes the same admin key, identifies
 devices by their master keys on the device channel (a rotated device by its new one only),
 answers their owner keys, serves every release file byte for byte, knows the Arduino device at
-its next check-in, and hands new rows ids above every id the SQLite fleet ever used.
+its next check-in, and hands new rows ids above every id the SQLite fleet ever used. The release
+files are in PostgreSQL's blobs too (each of rom_files' files, its size): a second fotad on the
+database whose data dir holds only secret.key fetches them at its start and serves what the
+SQLite fotad served, byte for byte (every file on the admin route, a device's ESP8266 download,
+the Arduino release at a new device's check-in).
 
 Refusals, each with a clear message and the target unchanged: a second migrate into the now
 non-empty database, a source whose schema version is not this fotad's (newer, older), a target
@@ -20,6 +24,8 @@ data dir with another secret.key.
 import hashlib
 import json
 import os
+import re
+import shutil
 import socket
 import sqlite3
 
@@ -73,6 +79,7 @@ class Fleet:
         self.rotated = None     # (device id, old master, new master)
         self.deleted = None     # the deleted device's id
         self.arduino = None     # (product, product key, device id)
+        self.served = {}        # what the SQLite fotad served: (route, ...) -> bytes
 
     def build(self, d):
         for pi, (name, versions) in enumerate((("plug", ["v1.0", "v1.1"]), ("lamp", ["v2.0"]))):
@@ -110,6 +117,7 @@ class Fleet:
         st, _, body = d.request("GET", rom_url("v1.1", "user2.bin"), key=master)
         check(st == 200 and body == self.images[(plug["id"], "v1.1", "user2.bin")],
               "download before the move: %d" % st)
+        self.served[("device", did, "v1.1", "user2.bin")] = body
         c.close()
         wait_for(lambda: d.device_view(did)["online"] is False, 10, "device offline")
         # commands: queued for offline devices, one cancelled
@@ -154,6 +162,7 @@ class Fleet:
         self.images[(ap["id"], "2.0.0", "firmware.bin")] = bytes(img)
         a = checkin(d, pkey, version="1.0.0", mac="DE:BA:7A:B1:E0:42")
         check(a.status == 200 and a.body == bytes(img), "arduino check-in: %s" % a.status_line)
+        self.served[("arduino", pkey)] = a.body
         devs = get(d, "/v1/products/%d/devices/" % ap["id"])["devices"]
         check(len(devs) == 1, "one arduino device: %r" % devs)
         self.arduino = (ap, pkey, devs[0]["id"])
@@ -225,6 +234,33 @@ def check_served(d2, fleet):
     check([x["id"] for x in devs] == [adev], "arduino devices after the move: %r" % devs)
 
 
+def admin_file(d, pid, v, fn):
+    return d.request("GET", "/v1/products/%d/roms/%s/files/%s" % (pid, v, fn), key=d.admin_key)
+
+
+def record_admin_files(d, fleet):
+    """Every release file as d serves it on the admin route, into fleet.served."""
+    for (pid, v, fn), data in fleet.images.items():
+        st, _, body = admin_file(d, pid, v, fn)
+        check(st == 200 and body == data, "file %s of %s on the SQLite fotad: %d" % (fn, v, st))
+        fleet.served[("admin", pid, v, fn)] = body
+
+
+def check_served_from_db(d3, fleet):
+    """d3's data dir had no release file: what it serves came from PostgreSQL's blobs."""
+    for key, want in sorted(fleet.served.items()):
+        if key[0] == "admin":
+            st, _, body = admin_file(d3, *key[1:])
+        elif key[0] == "device":
+            _, did, v, fn = key
+            st, _, body = d3.request("GET", rom_url(v, fn), key=fleet.devices[did][1])
+        else:
+            a = checkin(d3, key[1], version="1.0.0", mac="DE:BA:7A:B1:E0:43")   # a new device
+            st, body = a.status, a.body
+        check(st == 200 and body == want, "%r from the empty data dir: %d, %d bytes (the SQLite "
+              "fotad served %d)" % (key, st, len(body or b""), len(want)))
+
+
 def check_new_ids(d2, fleet, max_ids):
     """New rows take ids above every id the SQLite fleet used (the deleted device's too)."""
     p = d2.create_product("after-move")
@@ -260,6 +296,31 @@ def pg_counts(pg, db, tables):
     return {t: int(pg.sql("SELECT count(*) FROM %s" % t, db)) for t in tables}
 
 
+def sqlite_blobs(path):
+    """{sha256: size} of every file the source's releases name."""
+    db = sqlite3.connect(path)
+    try:
+        return dict(db.execute("SELECT sha256, MAX(size) FROM rom_files GROUP BY sha256"))
+    finally:
+        db.close()
+
+
+def check_pg_blobs(pg, db, blobs, out):
+    """Every release file in PostgreSQL's blobs, whole; the summary counts them."""
+    rows = pg.sql("SELECT b.sha256, b.size, COALESCE(SUM(length(c.data)), 0) FROM blobs b"
+                  " LEFT JOIN blob_chunks c ON c.sha256 = b.sha256 GROUP BY b.sha256, b.size", db)
+    got = {}
+    for line in rows.split():
+        h, size, stored = line.split("|")
+        check(int(size) == int(stored), "blob %s: size %s, its pieces hold %s" % (h, size, stored))
+        got[h] = int(size)
+    check(got == blobs, "blobs in postgresql %r, the source's files %r" % (got, blobs))
+    m = re.search(r"^release files into postgresql \(blobs\): (\d+) \(.*\) in ([0-9.]+) s, "
+                  r"(\d+) put, (\d+) already there", out, re.M)
+    check(m and int(m.group(1)) == len(blobs) and int(m.group(3)) == len(blobs),
+          "summary of the blobs (%d of %d bytes):\n%s" % (len(blobs), sum(blobs.values()), out))
+
+
 def test_migrate():
     pg = PgServer()
     d1 = Fotad(legacy=True, extra=["--legacy-empty-rate", "0"]).start()
@@ -281,6 +342,7 @@ def test_migrate():
     # holds (presence written at the stop included), without per-instance memory (a download's
     # progress).
     d1 = Fotad(data_dir=src, legacy=True).start()
+    record_admin_files(d1, fleet)
     before = fleet.listings(d1)
     d1.stop()
     db_path = os.path.join(src, "fota.db")
@@ -290,6 +352,9 @@ def test_migrate():
               "arduino_devices", "rollouts", "rollout_members", "rollout_stages",
               "rollout_samples", "device_tags", "product_minutes"]
     counts = sqlite_counts(db_path, tables)
+    blobs = sqlite_blobs(db_path)
+    check(len(blobs) == len({hashlib.sha256(b).hexdigest() for b in fleet.images.values()}),
+          "the source names %d files, the fleet uploaded others" % len(blobs))
     for t in ("products", "roms", "rom_files", "devices", "api_keys", "commands", "messages",
               "downloads", "transfers", "id_floor", "arduino_products", "arduino_blobs",
               "arduino_devices", "rollouts", "rollout_members", "rollout_stages",
@@ -313,6 +378,7 @@ def test_migrate():
     check("secret.key: copied" in out and "owner.key: copied" in out, "summary:\n%s" % out)
     check(pg_counts(pg, "fleet", tables) == counts, "row counts: %r against %r" %
           (pg_counts(pg, "fleet", tables), counts))
+    check_pg_blobs(pg, "fleet", blobs, out)
     for name in ("secret.key", "owner.key"):
         with open(os.path.join(src, name), "rb") as a, open(os.path.join(target, name), "rb") as b:
             check(a.read() == b.read(), "%s differs" % name)
@@ -335,8 +401,27 @@ def test_migrate():
     check_new_ids(d2, fleet, max_ids)
     d2.stop()
 
+    # a second instance on the database with an empty data dir but for secret.key (owner and
+    # master keys derive from it): its start-up fetch brings every release file from the
+    # database, checked against its name
+    empty = os.path.join(tempdir(), "empty")
+    os.mkdir(empty, 0o700)
+    shutil.copy2(os.path.join(target, "secret.key"), os.path.join(empty, "secret.key"))
+    d3 = Fotad(data_dir=empty, legacy=True, extra=["--store", "postgresql:" + dsn])
+    d3.expect_error(r"store op called on an event loop")
+    d3.start()
+    m = d3.wait_log(r"shared blobs prefetched .*$", timeout=30)
+    check(m.group(0).endswith("copied=%d failed=0 referenced=%d" % (len(blobs), len(blobs))),
+          "start-up fetch of %d blobs: %s" % (len(blobs), m.group(0)))
+    for h in blobs:
+        check(os.path.exists(os.path.join(empty, "blobs", "sha256", h[:2], h)),
+              "blob %s not fetched into the empty data dir" % h)
+    check_served_from_db(d3, fleet)
+    d3.stop()
+
     # a second move into the now non-empty database: refused, nothing changed
     n_before = pg.sql("SELECT count(*) FROM devices", "fleet")
+    st, out, err = migrate(src, dsn, target)
     st, out, err = migrate(src, dsn, target)
     check(st == 1 and "is not empty" in err and "devices" in err,
           "second migrate: %d %r %r" % (st, out, err))
@@ -370,6 +455,7 @@ def test_migrate():
     st, out, err = migrate(src, dsn2, src)
     check(st == 0 and "in place" in out, "migrate in place: %d\n%s%s" % (st, out, err))
     check(pg_counts(pg, "fleet2", tables) == counts, "row counts in place")
+    check_pg_blobs(pg, "fleet2", blobs, out)
     pg.stop()
 
 
