@@ -24,6 +24,9 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "blob.h"
+#include "devcache.h"
+#include "relcache.h"
 #include "devproto.h"
 #include "fota_str.h"
 #include "http.h"
@@ -58,16 +61,20 @@ static void rom_pending_add(struct fota_rom_loop *rl, const void *req, int64_t d
 }
 
 /* Finds the release: exact version, else the cleaned one (padding/junk cut),
- * else the unique release that the (15-byte truncated) version prefixes. */
-static int find_rom(struct fota_store *st, int64_t product_id, const char *raw, struct fota_rom *out)
+ * else the unique release that the (15-byte truncated) version prefixes.
+ * The shared release cache first (relcache.h): a release read since the
+ * last catalog change needs no store, on any loop. */
+static int find_rom(struct fota_relcache *rel, struct fota_store *st, int64_t product_id,
+                    const char *raw, struct fota_rom *out)
 {
-    if (st->ops->rom_get(st, product_id, raw, out) == 0)
-        return 0;
+    int got = fota_relcache_get(rel, st, product_id, raw, out);
+    if (got != FOTA_ENOENT)
+        return got;   /* found, or the store cannot say now */
     char clean[FOTA_VERSION_MAX];
     size_t n = fota_devproto_version_clean(clean, sizeof clean, raw, strlen(raw));
     if (n == 0)
         return FOTA_ENOENT;
-    if (st->ops->rom_get(st, product_id, clean, out) == 0)
+    if (strcmp(clean, raw) != 0 && fota_relcache_get(rel, st, product_id, clean, out) == 0)
         return 0;
     struct fota_rom *list = NULL;
     size_t cnt = 0, hits = 0;
@@ -185,9 +192,17 @@ static int rom_auth_store(struct fota_store *st, struct fota_req *r, int64_t *pr
     *product_id = 0;
     if (k.kind == FOTA_KEY_MASTER || k.kind == FOTA_KEY_OWNER) {
         struct fota_device d;
-        if (st->ops->device_get(st, k.device_id, &d) < 0) {
+        /* The shared device cache first: a device read since its last write
+         * needs no store, which keeps downloads going while the store is
+         * out of reach. */
+        int rc = fota_devcache_get(r->srv->devcache, st, k.device_id, &d);
+        if (rc == FOTA_ENOENT) {
             fota_reply_error(r, 403, "key without a device");
             return FOTA_EPERM;
+        }
+        if (rc < 0) {
+            fota_reply_status(r, rc, "device %lld", (long long)k.device_id);
+            return rc;
         }
         *device_id = d.id;
         *product_id = d.product_id;
@@ -250,18 +265,22 @@ static int rom_resolve_store(struct fota_store *st, struct fota_req *r, int64_t 
     int rc = FOTA_ENOENT;
     char vq[96];
     if (product_id > 0) {
-        rc = find_rom(st, product_id, version, rom);
+        rc = find_rom(r->srv->relcache, st, product_id, version, rom);
     } else { /* admin: the first product that has this release */
         struct fota_product *ps = NULL;
         size_t np = 0;
         if (st->ops->product_list(st, &ps, &np) == 0)
             for (size_t i = 0; i < np && rc < 0; i++)
-                rc = find_rom(st, ps[i].id, version, rom);
+                rc = find_rom(r->srv->relcache, st, ps[i].id, version, rom);
         free(ps);
     }
-    if (rc < 0) {
+    if (rc == FOTA_ENOENT) {
         fota_reply_error(r, 404, "no release %s for this key",
                          fota_log_quote(version, vq, sizeof vq));
+        return -1;
+    }
+    if (rc < 0) {
+        fota_reply_status(r, rc, "release %s", fota_log_quote(version, vq, sizeof vq));
         return -1;
     }
     for (size_t i = 0; i < rom->nfiles; i++)
@@ -381,6 +400,21 @@ struct rom_miss {
     struct fota_rom rom;
 };
 
+/* A store job: the file made present in DATA/blobs when another instance
+ * received it (blob_share.h); replies 503 (Retry-After) and returns -1 when
+ * it cannot be had now. Without shared blobs: nothing to do. */
+static int rom_fill(struct fota_server *srv, struct fota_req *r, const struct fota_rom_file *f)
+{
+    if (!fota_blob_shared(srv->blobs))
+        return 0;
+    int rc = fota_blob_fill(srv->blobs, f->sha256);
+    if (rc == 0)
+        return 0;
+    fota_reply_header(r, "Retry-After", "10");
+    fota_reply_error(r, 503, "file %s is not available here yet (%s)", f->name, fota_errname(rc));
+    return -1;
+}
+
 static void rom_miss_job(struct fota_store *st, void *arg)
 {
     struct rom_miss *m = arg;
@@ -388,6 +422,8 @@ static void rom_miss_job(struct fota_store *st, void *arg)
     if (!m->authed && rom_auth_store(st, m->r, &m->product_id, &m->device_id) < 0)
         return;
     m->file = rom_resolve_store(st, m->r, m->product_id, m->version, m->filename, &m->rom);
+    if (m->file >= 0 && rom_fill(m->rl->ctx->srv, m->r, &m->rom.files[m->file]) < 0)
+        m->file = -1;
 }
 
 /* On the request's loop: the caches take what the job found, then the reply. */
