@@ -3,6 +3,7 @@
  * generation. */
 #include "keycache.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,12 +23,19 @@ struct key_val {
 
 struct fota_keycache {
     struct fota_gencache *c;
+    /* Admin keys a lookup found, the newest first: what a loop may take as
+     * an admin key while the catalog generation has dropped its entry. */
+    pthread_mutex_t admin_mu;
+    struct fota_key admin[FOTA_KEYCACHE_ADMINS];
+    size_t nadmin;
 };
 
 struct fota_keycache *fota_keycache_new(size_t max_keys)
 {
     struct fota_keycache *kc = fota_xmalloc(sizeof *kc);
     kc->c = fota_gencache_new(32, sizeof(struct key_val), KEYCACHE_SHARDS, max_keys);
+    pthread_mutex_init(&kc->admin_mu, NULL);
+    kc->nadmin = 0;
     return kc;
 }
 
@@ -36,6 +44,7 @@ void fota_keycache_free(struct fota_keycache *kc)
     if (!kc)
         return;
     fota_gencache_free(kc->c);
+    pthread_mutex_destroy(&kc->admin_mu);
     free(kc);
 }
 
@@ -106,6 +115,50 @@ void fota_keycache_put(struct fota_keycache *kc, uint64_t gen, const char *hash_
     fota_gencache_put(kc->c, raw, h, tags, &v, now, 0);
 }
 
+/* Index of hash_hex among the admin keys, or -1. Under admin_mu. */
+static int admin_find(const struct fota_keycache *kc, const char *hash_hex)
+{
+    for (size_t i = 0; i < kc->nadmin; i++)
+        if (memcmp(kc->admin[i].hash, hash_hex, FOTA_HASH_HEX - 1) == 0)
+            return (int)i;
+    return -1;
+}
+
+void fota_keycache_admin_note(struct fota_keycache *kc, const struct fota_key *k)
+{
+    if (!kc || strlen(k->hash) != FOTA_HASH_HEX - 1)
+        return;
+    pthread_mutex_lock(&kc->admin_mu);
+    int i = admin_find(kc, k->hash);
+    size_t n = i >= 0 ? (size_t)i
+                      : kc->nadmin < FOTA_KEYCACHE_ADMINS ? kc->nadmin++ : FOTA_KEYCACHE_ADMINS - 1;
+    memmove(&kc->admin[1], &kc->admin[0], n * sizeof kc->admin[0]);
+    kc->admin[0] = *k;
+    pthread_mutex_unlock(&kc->admin_mu);
+}
+
+/* hash_hex is not (or no longer) an admin key. */
+static void admin_forget(struct fota_keycache *kc, const char *hash_hex)
+{
+    pthread_mutex_lock(&kc->admin_mu);
+    int i = admin_find(kc, hash_hex);
+    if (i >= 0) {
+        kc->nadmin--;
+        memmove(&kc->admin[i], &kc->admin[i + 1], (kc->nadmin - (size_t)i) * sizeof kc->admin[0]);
+    }
+    pthread_mutex_unlock(&kc->admin_mu);
+}
+
+int fota_keycache_admin_seen(struct fota_keycache *kc, const char *hash_hex, struct fota_key *out)
+{
+    pthread_mutex_lock(&kc->admin_mu);
+    int i = admin_find(kc, hash_hex);
+    if (i >= 0)
+        *out = kc->admin[i];
+    pthread_mutex_unlock(&kc->admin_mu);
+    return i >= 0;
+}
+
 int fota_keycache_lookup(struct fota_keycache *kc, struct fota_store *st, const char *hash_hex,
                          struct fota_key *out)
 {
@@ -118,6 +171,10 @@ int fota_keycache_lookup(struct fota_keycache *kc, struct fota_store *st, const 
     rc = st->ops->key_lookup(st, hash_hex, out);
     if (rc == 0 || rc == FOTA_ENOENT)
         fota_keycache_put(kc, gen, hash_hex, rc == 0 ? out : NULL);
+    if (rc == 0 && out->kind == FOTA_KEY_ADMIN)
+        fota_keycache_admin_note(kc, out);
+    else if (rc == 0 || rc == FOTA_ENOENT)
+        admin_forget(kc, hash_hex);
     return rc;
 }
 

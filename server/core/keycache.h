@@ -22,6 +22,7 @@
 
 #define FOTA_KEYCACHE_KEYS       (1u << 18)   /* 262,144: 2 keys per device for 100,000 */
 #define FOTA_KEYCACHE_UNKNOWN_MS 10000        /* how long "no such key" is believed */
+#define FOTA_KEYCACHE_ADMINS     16           /* admin keys remembered across generations */
 
 struct fota_keycache;
 
@@ -46,6 +47,16 @@ void fota_keycache_put(struct fota_keycache *kc, uint64_t gen, const char *hash_
  * only. 0, FOTA_ENOENT or the store's error. Any thread. */
 int fota_keycache_lookup(struct fota_keycache *kc, struct fota_store *st, const char *hash_hex,
                          struct fota_key *out);
+
+/* Admin keys outlive the catalog generation: a loop that must decide at
+ * once (the HTTP gate: may this head's body be an upload?) takes a key that
+ * a lookup found to be an admin key as one until a later lookup finds it
+ * gone or of another kind. The request's own authentication, a lookup off
+ * the loop, still decides; this only lets the body in. The newest
+ * FOTA_KEYCACHE_ADMINS are kept. Any thread. */
+void fota_keycache_admin_note(struct fota_keycache *kc, const struct fota_key *k);
+/* 1 with *out filled when hash_hex is such an admin key, else 0. */
+int fota_keycache_admin_seen(struct fota_keycache *kc, const char *hash_hex, struct fota_key *out);
 
 /* Entries held and bytes allocated (tests, docs). */
 void fota_keycache_stats(struct fota_keycache *kc, size_t *entries, size_t *bytes);

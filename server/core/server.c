@@ -105,10 +105,11 @@ fail: {
 
 /* ------------------------------------------------------------------ keys */
 
-int fota_server_key_lookup(struct fota_server *srv, const char *key, size_t len,
-                           struct fota_key *out)
+/* key's SHA-256 as the store keeps it (lower-case hex of the lower-cased
+ * key), or FOTA_EAUTH for a malformed key. */
+static int key_hash_of(const char *key, size_t len, char hash[FOTA_HASH_HEX])
 {
-    char lower[FOTA_KEY_BUF], hash[FOTA_HASH_HEX];
+    char lower[FOTA_KEY_BUF];
 
     if (!fota_key_valid(key, len))
         return FOTA_EAUTH;
@@ -116,12 +117,39 @@ int fota_server_key_lookup(struct fota_server *srv, const char *key, size_t len,
         lower[i] = (char)(key[i] >= 'A' && key[i] <= 'F' ? key[i] + 32 : key[i]);
     lower[len] = '\0';
     fota_key_hash(lower, len, hash);
+    return 0;
+}
+
+int fota_server_key_lookup(struct fota_server *srv, const char *key, size_t len,
+                           struct fota_key *out)
+{
+    char hash[FOTA_HASH_HEX];
+
+    if (key_hash_of(key, len, hash) != 0)
+        return FOTA_EAUTH;
     if (fota_keycache_lookup(srv->keycache, srv->store, hash, out) != 0)
         return FOTA_EAUTH;
     /* The row was found by hash; compare again in constant time anyway. */
     if (!fota_key_equal(out->hash, hash, 64))
         return FOTA_EAUTH;
     return 0;
+}
+
+int fota_server_key_cached(struct fota_server *srv, const char *key, size_t len,
+                           struct fota_key *out, int admins)
+{
+    char hash[FOTA_HASH_HEX];
+
+    if (key_hash_of(key, len, hash) != 0)
+        return FOTA_EAUTH;
+    if (!srv->keycache)
+        return FOTA_EAGAIN;
+    int rc = fota_keycache_get(srv->keycache, fota_store_generation(srv->store), hash, out);
+    if (rc == 0 && fota_key_equal(out->hash, hash, 64))
+        return 0;
+    if (rc == FOTA_EAGAIN)
+        return admins && fota_keycache_admin_seen(srv->keycache, hash, out) ? 0 : FOTA_EAGAIN;
+    return FOTA_EAUTH;
 }
 
 void fota_server_device_key(const struct fota_server *srv, const char *kind,
@@ -284,6 +312,7 @@ static int setup_admin_key(struct fota_server *srv)
             return FOTA_ECONFIG;
         }
         FOTA_INFO("admin key path=%s", path);
+        fota_keycache_admin_note(srv->keycache, &k);
         return 0;
     }
     k.kind = FOTA_KEY_ADMIN;
@@ -293,6 +322,7 @@ static int setup_admin_key(struct fota_server *srv)
         FOTA_ERROR("cannot store admin key error=%s", fota_errname(r));
         return r;
     }
+    fota_keycache_admin_note(srv->keycache, &k);
     return 0;
 }
 
@@ -431,10 +461,10 @@ int fota_server_init(struct fota_server *srv, struct event_base *base,
     if (!srv->loops[0])
         return FOTA_ENOMEM;
     srv->nloops = 1;
+    srv->keycache = fota_keycache_new(FOTA_KEYCACHE_KEYS);
     if ((r = setup_data_dir(srv)) != 0 || (r = setup_storage(srv)) != 0 ||
         (r = setup_admin_key(srv)) != 0 || (r = setup_tls(srv)) != 0)
         return r;
-    srv->keycache = fota_keycache_new(FOTA_KEYCACHE_KEYS);
     srv->devcache = fota_devcache_new(FOTA_DEVCACHE_DEVICES);
     srv->relcache = fota_relcache_new(FOTA_RELCACHE_RELEASES);
     return fota_server_bus_init(srv);

@@ -191,6 +191,14 @@ int fota_server_bind(struct fota_server *srv, const char *proto, int port, int *
  * FOTA_EAUTH if the key is malformed or unknown. */
 int fota_server_key_lookup(struct fota_server *srv, const char *key, size_t len,
                            struct fota_key *out);
+/* The same from the caches alone, for a loop that must not wait for the
+ * store: 0 with *out filled, FOTA_EAUTH for a malformed key or one known not
+ * to exist, FOTA_EAGAIN when only the store can tell (fota_server_key_lookup
+ * in a store job then). admins 1: an admin key a lookup of this process
+ * found counts as known until a lookup says otherwise (keycache.h; for a
+ * decision that the request's own authentication confirms later). */
+int fota_server_key_cached(struct fota_server *srv, const char *key, size_t len,
+                           struct fota_key *out, int admins);
 
 /* A device's derived key ("master" or "owner"), see keys.h. */
 void fota_server_device_key(const struct fota_server *srv, const char *kind,

@@ -24,6 +24,7 @@
 #include "http_errpage.h"
 #include "http_int.h"
 #include "http_web.h"
+#include "keys.h"
 #include "log.h"
 #include "loop.h"
 #include "store_exec.h"
@@ -254,6 +255,78 @@ static int route_run(struct http_loop *hl, const struct fota_http_route_entry *r
     return 0;
 }
 
+/* After the handler: a started stream keeps r (freed on close); everything
+ * else ends here. */
+static void dispatch_end(struct http_loop *hl, struct fota_req *r)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+    if (evcon && fota_http__conn_track(hl, evcon)->stream == r)
+        return;
+    fota_req_release(r);
+}
+
+/* A route that runs on a loop, whose request's key the caches do not hold
+ * (a key not seen since the last catalog change): the key is looked up in a
+ * store job first, the handler runs in its continuation on r's loop and
+ * finds it in r (fota_req_auth), so no loop waits for the store. */
+struct key_first {
+    struct http_loop *hl;
+    const struct fota_http_route_entry *rt;
+    struct fota_req *r;
+    const char *k;     /* in r's Authorization header */
+    size_t klen;
+};
+
+static void key_first_job(struct fota_store *s, void *arg)
+{
+    struct key_first *kf = arg;
+    struct fota_req *r = kf->r;
+    (void)s;
+    r->key_pre_rc = fota_server_key_lookup(r->srv, kf->k, kf->klen, &r->key_pre_val);
+    r->key_pre = 1;
+}
+
+static void key_first_done(void *arg, int cancelled)
+{
+    struct key_first *kf = arg;
+    struct fota_req *r = kf->r;
+    if (cancelled) {   /* the loop stopped: no reply, r's connection goes with it */
+        fota_req_release(r);
+    } else {
+        r->deferred = 0;
+        if (!route_run(kf->hl, kf->rt, r))
+            dispatch_end(kf->hl, r);
+    }
+    free(kf);
+}
+
+/* 1 when r waits for its key's lookup (key_first), 2 when it was refused
+ * (the executor takes no more), else 0: run the route. */
+static int key_first(struct http_loop *hl, const struct fota_http_route_entry *rt,
+                     struct fota_req *r)
+{
+    struct fota_server *srv = hl->hh->srv;
+    const char *hdr, *k = NULL;
+    size_t klen = 0;
+    struct fota_key key;
+
+    if ((rt->flags & FOTA_ROUTE_STORE) || !srv->exec || !fota_store_exec_threaded(srv->exec))
+        return 0;   /* a store job already, or a store a loop may call */
+    hdr = fota_req_header(r, "Authorization");
+    if (!hdr || fota_key_from_header(hdr, &k, &klen) != 0 || !k ||
+        fota_server_key_cached(srv, k, klen, &key, 0) != FOTA_EAGAIN)
+        return 0;   /* the handler's own fota_req_auth answers from the caches */
+    struct key_first *kf = fota_xmalloc(sizeof(*kf));
+    *kf = (struct key_first){ hl, rt, r, k, klen };
+    fota_req_defer(r);
+    if (fota_store_submit(srv->exec, NULL, r->loop, key_first_job, key_first_done, kf) == 0)
+        return 1;
+    free(kf);
+    r->deferred = 0;
+    fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+    return 2;
+}
+
 static void dispatch(struct evhttp_request *ev, void *arg)
 {
     struct http_loop *hl = arg;
@@ -263,15 +336,12 @@ static void dispatch(struct evhttp_request *ev, void *arg)
         return;
     const struct fota_http_route_entry *rt =
         fota_http_routes_find(&hl->hh->routes, r->path, r->method, r->caps, &r->ncaps, &allowed);
+    int waits = 0;
     if (!rt)
         reply_unrouted(r, allowed);
-    else if (route_run(hl, rt, r))
+    else if ((waits = key_first(hl, rt, r)) == 1 || (!waits && route_run(hl, rt, r)))
         return;   /* deferred: the handler releases r (fota_req_release) */
-    /* A started stream keeps r (freed on close); everything else ends here. */
-    struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
-    if (evcon && fota_http__conn_track(hl, evcon)->stream == r)
-        return;
-    fota_req_release(r);
+    dispatch_end(hl, r);
 }
 
 /* ------------------------------------------------------------ life cycle */

@@ -86,6 +86,9 @@ struct fota_req {
     size_t body_len;                  /* private: the body's length (copied or not) */
     struct evkeyvalq out_hdrs;        /* private: fota_reply_header's, sent with the reply */
     int nout_hdrs;
+    int key_pre;                      /* private: its key was looked up before the handler */
+    int key_pre_rc;                   /* private: that lookup's result */
+    struct fota_key key_pre_val;      /* private: and the key, when found */
 };
 
 /* Route flags (placements, see above): the handler is thread-safe and runs

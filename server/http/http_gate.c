@@ -142,6 +142,19 @@ int fota_http__trim_init(struct fota_http *hh)
     return hh->trim ? 0 : FOTA_ENOMEM;
 }
 
+/* A head's key, decided now: from the caches (an admin key this process has
+ * looked up counts until a lookup says otherwise: the request's own
+ * authentication, off the loop, still decides), else from the store here,
+ * on the loop: a key this process has never looked up, or, after a catalog
+ * change, one that is not an admin key. 0 with *key filled. */
+static int gate_key(struct fota_server *srv, const char *k, size_t klen, struct fota_key *key)
+{
+    int rc = fota_server_key_cached(srv, k, klen, key, 1);
+    if (rc == FOTA_EAGAIN)
+        rc = fota_server_key_lookup(srv, k, klen, key);
+    return rc;
+}
+
 /* An upload: the admin key on its headers, then room in upload_memory. */
 static void decide_upload(struct conn *c, struct evhttp_connection *evcon)
 {
@@ -165,7 +178,7 @@ static void decide_upload(struct conn *c, struct evhttp_connection *evcon)
             refuse(c, evcon, 401, 0, 0, "invalid key");
         return;
     }
-    if (fota_server_key_lookup(srv, k, klen, &key) != 0) {
+    if (gate_key(srv, k, klen, &key) != 0) {
         refuse(c, evcon, 401, 0, 0, "invalid key");
         return;
     }
@@ -204,7 +217,7 @@ static int valid_key(const struct conn *c)
     struct fota_key key;
     return hd->auth_len >= 0 && hd->auth_len <= FOTA_HEAD_AUTH_MAX &&
            fota_key_from_header(hd->auth, &k, &klen) == 0 &&
-           fota_server_key_lookup(c->h->hh->srv, k, klen, &key) == 0;
+           gate_key(c->h->hh->srv, k, klen, &key) == 0;
 }
 
 /* The head is complete: the body limit for its request. */

@@ -56,8 +56,12 @@ int fota_req_auth(struct fota_req *r, struct fota_key *key)
     else if (fota_key_from_header(hdr, &k, &len) != 0 &&
              fota_http_head_auth_other(hdr, strlen(hdr)))
         why = "the Authorization scheme is token: Authorization: token KEY";
-    else if (!k || fota_server_key_lookup(r->srv, k, len, key))
+    else if (!k)
         why = "invalid key";
+    else if (r->key_pre ? r->key_pre_rc : fota_server_key_lookup(r->srv, k, len, key))
+        why = "invalid key";
+    else if (r->key_pre)
+        *key = r->key_pre_val;
     if (why) {
         fota_http__refused(r->srv->http, 401);
         fota_reply_error(r, 401, "%s", why);

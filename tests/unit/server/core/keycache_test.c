@@ -25,6 +25,7 @@
 static struct fake {
     struct fota_store base;
     int nknown;
+    int nadmin;       /* "k<N>" for N < nadmin are admin keys */
     int version;      /* atomic: what a lookup answers in device_id */
     int calls;        /* atomic */
 } fk;
@@ -41,7 +42,7 @@ static int fake_key_lookup(struct fota_store *s, const char *hash_hex, struct fo
         if (strcmp(h, hash_hex) == 0) {
             memset(out, 0, sizeof *out);
             memcpy(out->hash, h, sizeof h);
-            out->kind = FOTA_KEY_MASTER;
+            out->kind = i < fk.nadmin ? FOTA_KEY_ADMIN : FOTA_KEY_MASTER;
             out->product_id = 7;
             out->device_id = i + 1000000LL * __atomic_load_n(&fk.version, __ATOMIC_ACQUIRE);
             out->created = 1234;
@@ -124,6 +125,64 @@ static void test_catalog_generation_drops_entries(void **state)
     /* a lookup that read the generation before a write keeps no newer row out */
     fota_keycache_put(kc, st->generation - 1, h, NULL);
     assert_int_equal(fota_keycache_get(kc, st->generation, h, &k), 0);
+    fota_keycache_free(kc);
+}
+
+/* An admin key a lookup found stays known across catalog generations (the
+ * HTTP gate's question) until a lookup finds it gone or of another kind;
+ * the newest FOTA_KEYCACHE_ADMINS are kept. */
+static void test_admin_keys_outlive_the_generation(void **state)
+{
+    (void)state;
+    struct fota_store *st = fake_store(4);
+    struct fota_keycache *kc = fota_keycache_new(4096);
+    struct fota_key k;
+    char h0[65], h2[65];
+    fk.nadmin = 2;
+    hash_of("k0", h0);
+    hash_of("k2", h2);
+    assert_int_equal(fota_keycache_admin_seen(kc, h0, &k), 0);
+    assert_int_equal(fota_keycache_lookup(kc, st, h0, &k), 0);
+    assert_int_equal(fota_keycache_lookup(kc, st, h2, &k), 0);
+    st->generation++;
+    assert_int_equal(fota_keycache_get(kc, st->generation, h0, &k), FOTA_EAGAIN);
+    memset(&k, 0, sizeof k);
+    assert_int_equal(fota_keycache_admin_seen(kc, h0, &k), 1);
+    assert_int_equal(k.kind, FOTA_KEY_ADMIN);
+    assert_string_equal(k.hash, h0);
+    assert_int_equal(fota_keycache_admin_seen(kc, h2, &k), 0);   /* a master key */
+    /* the admin key becomes a master key, then is deleted: forgotten at the lookup */
+    fk.nadmin = 0;
+    assert_int_equal(fota_keycache_lookup(kc, st, h0, &k), 0);
+    assert_int_equal(fota_keycache_admin_seen(kc, h0, &k), 0);
+    fk.nadmin = 2;
+    st->generation++;
+    assert_int_equal(fota_keycache_lookup(kc, st, h0, &k), 0);
+    assert_int_equal(fota_keycache_admin_seen(kc, h0, &k), 1);
+    fk.nknown = 0;
+    st->generation++;
+    assert_int_equal(fota_keycache_lookup(kc, st, h0, &k), FOTA_ENOENT);
+    assert_int_equal(fota_keycache_admin_seen(kc, h0, &k), 0);
+    /* a bound: the newest FOTA_KEYCACHE_ADMINS of more */
+    char hs[FOTA_KEYCACHE_ADMINS + 4][65];
+    for (int i = 0; i < FOTA_KEYCACHE_ADMINS + 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "a%d", i);
+        hash_of(name, hs[i]);
+        memset(&k, 0, sizeof k);
+        memcpy(k.hash, hs[i], sizeof hs[i]);
+        k.kind = FOTA_KEY_ADMIN;
+        fota_keycache_admin_note(kc, &k);
+    }
+    for (int i = 0; i < FOTA_KEYCACHE_ADMINS + 4; i++)
+        assert_int_equal(fota_keycache_admin_seen(kc, hs[i], &k), i >= 4);
+    /* noting one again keeps it among the newest */
+    memcpy(k.hash, hs[4], sizeof hs[4]);
+    fota_keycache_admin_note(kc, &k);
+    memcpy(k.hash, h2, sizeof h2);
+    fota_keycache_admin_note(kc, &k);
+    assert_int_equal(fota_keycache_admin_seen(kc, hs[4], &k), 1);
+    assert_int_equal(fota_keycache_admin_seen(kc, hs[5], &k), 0);
     fota_keycache_free(kc);
 }
 
@@ -268,6 +327,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_costs_no_store_call),
         cmocka_unit_test(test_catalog_generation_drops_entries),
+        cmocka_unit_test(test_admin_keys_outlive_the_generation),
         cmocka_unit_test(test_unknown_key_believed_ten_seconds),
         cmocka_unit_test(test_flood_of_unknown_keys_is_bounded),
         cmocka_unit_test(test_capacity_is_a_cap),
