@@ -85,8 +85,9 @@ struct upload {
     /* Set by the blob writer (worker thread). */
     int err;
     size_t err_file;
-    int refused;                          /* an arduino file failed its check: the status */
+    int refused;                          /* a file failed its check: the status */
     char refused_why[512];
+    int product_err;                      /* the product could not be read: its error */
     int commit_err;                       /* the release's store transaction: 0 or its error */
     json_t *view;                         /* the release's JSON view once committed */
     /* The request waiting for this upload, and the queue link. */
@@ -168,11 +169,22 @@ static void commit_release(struct fota_server *srv, struct upload *u)
         u->view = rom_view(srv, &u->rom);
 }
 
+static void upload_check(struct fota_server *srv, struct upload *u);
+
+/* The upload thread's part of the head upload, in order. */
+static void upload_work(struct fota_server *srv, struct upload *u)
+{
+    upload_check(srv, u);
+    if (u->refused || u->product_err)
+        return;
+    write_blobs(srv, u);
+    commit_release(srv, u);
+}
+
 static void *blob_worker(void *arg)
 {
     struct fota_api_uploads *q = arg;
-    write_blobs(q->srv, q->head);
-    commit_release(q->srv, q->head);
+    upload_work(q->srv, q->head);
     event_active(q->done_ev, EV_READ, 0);
     return NULL;
 }
@@ -184,6 +196,10 @@ static void upload_finish(struct fota_server *srv, struct upload *u)
     int64_t pid = u->rom.product_id;
     int e = u->commit_err;
 
+    if (u->product_err) {
+        fota_reply_status(r, u->product_err, "product %lld", (long long)pid);
+        goto out;
+    }
     if (u->refused) {
         fota_reply_error(r, u->refused, "%s", u->refused_why);
         goto out;
@@ -234,8 +250,7 @@ static void upload_start(struct fota_api_uploads *q)
         return;
     }
     FOTA_WARN("no upload thread, writing on the loop thread");
-    write_blobs(q->srv, q->head);
-    commit_release(q->srv, q->head);
+    upload_work(q->srv, q->head);
     event_active(q->done_ev, EV_READ, 0);
 }
 
@@ -407,36 +422,32 @@ static int upload_fields(struct fota_req *r, struct upload *u)
     return 0;
 }
 
-/* The new release must not exist, and its images must pass the codec's
- * rules for the product (a refusal names the file and the reason). 0, or
- * -1 after replying 409/422. */
-static int upload_check(struct fota_req *r, struct upload *u)
+/* Worker thread, first: the product read, and the images checked against
+ * its rules (a refusal names the file and the reason in u->refused and
+ * u->refused_why). An existing version is found by the release's own
+ * transaction (FOTA_EEXIST, 409). Touches only u and the store. */
+static void upload_check(struct fota_server *srv, struct upload *u)
 {
-    struct fota_store *st = r->srv->store;
     char reason[512];
-    if (st->ops->rom_get(st, u->product.id, u->rom.version, &u->rom) == 0) {
-        fota_reply_error(r, 409, "version %s of product %lld exists", u->rom.version,
-                         (long long)u->product.id);
-        return -1;
+    int64_t pid = u->rom.product_id;
+    int e = srv->store->ops->product_get(srv->store, pid, &u->product);
+    if (e) {
+        u->product_err = e;
+        return;
     }
-    /* rom_get may have scribbled on u->rom on ENOENT: keep only our fields. */
-    struct fota_rom keep = { 0 };
-    memcpy(keep.version, u->rom.version, sizeof(keep.version));
-    memcpy(keep.codename, u->rom.codename, sizeof(keep.codename));
-    memcpy(keep.changelog, u->rom.changelog, sizeof(keep.changelog));
-    u->rom = keep;
     /* An arduino product's files are its own (firmware.bin, firmware-minimal.bin,
-     * derived gzip): the module takes them here and checks them on the writer
-     * thread (write_blobs), which then stores what it says. */
-    if (fota_arduino_is_product(r->srv, u->product.id)) {
-        int e = fota_arduino_release_prepare(r->srv, u->product.id, u->files, u->nfiles,
-                                             &u->arduino, reason, sizeof(reason));
+     * derived gzip): the module takes them here and checks them in
+     * write_blobs, which then stores what it says. */
+    if (fota_arduino_is_product(srv, pid)) {
+        e = fota_arduino_release_prepare(srv, pid, u->files, u->nfiles, &u->arduino, reason,
+                                         sizeof(reason));
         if (e) {
-            fota_reply_error(r, e, "%s", reason);
-            return -1;
+            u->refused = e;
+            fota_str_copy(u->refused_why, sizeof u->refused_why, reason);
+            return;
         }
         u->nfiles = 0;
-        return 0;
+        return;
     }
     struct fota_release_file rf[FOTA_ROM_MAX_FILES];
     for (size_t i = 0; i < u->nfiles; i++) {
@@ -448,12 +459,14 @@ static int upload_check(struct fota_req *r, struct upload *u)
     }
     reason[0] = '\0';
     int by_name = u->product.slot_check == FOTA_SLOT_CHECK_NAME;
-    int e = fota_fwimg_release_check_flags(fota_flash_map_get(u->product.flash_map), rf,
-                                           u->nfiles, by_name ? FOTA_RELEASE_F_SLOT_BY_NAME : 0,
-                                           reason, sizeof(reason));
+    e = fota_fwimg_release_check_flags(fota_flash_map_get(u->product.flash_map), rf, u->nfiles,
+                                       by_name ? FOTA_RELEASE_F_SLOT_BY_NAME : 0, reason,
+                                       sizeof(reason));
     if (e) {
-        fota_reply_error(r, 422, "%s", reason[0] ? reason : fota_strerror(e));
-        return -1;
+        u->refused = 422;
+        fota_str_copy(u->refused_why, sizeof u->refused_why,
+                      reason[0] ? reason : fota_strerror(e));
+        return;
     }
     /* slot_check "name": an image without a slot number is the slot its name says. */
     for (size_t i = 0; by_name && i < u->nfiles; i++) {
@@ -465,22 +478,24 @@ static int upload_check(struct fota_req *r, struct upload *u)
             u->info[i].slot_src = FOTA_FWIMG_SLOTSRC_NAME;
         }
     }
-    return 0;
 }
 
+/* On the loop: the key, the body's form; the rest is the upload thread's
+ * (upload_check, write_blobs, commit_release). */
 static void handle_rom_upload(struct fota_req *r)
 {
-    struct fota_product p;
-    if (fota_api_admin_product(r, &p))
+    struct fota_key key;
+    if (fota_req_admin(r, &key))
         return;
+    int64_t pid = fota_req_cap_id(r, 0);
+    if (pid < 0)
+        return;   /* replied */
     struct upload *u = fota_xcalloc(1, sizeof(*u));
-    u->product = p;
-    if (upload_parse(r, u) || upload_fields(r, u) || upload_check(r, u)) {
-        fota_arduino_release_free(u->arduino);
+    if (upload_parse(r, u) || upload_fields(r, u)) {
         free(u);
         return;
     }
-    u->rom.product_id = u->product.id;
+    u->rom.product_id = pid;
     u->r = r;
     upload_enqueue(r->ud, u);
 }
