@@ -235,6 +235,12 @@ static int run(struct daemon *d, const char *config_file)
                d->conf.shutdown_grace);
     if (fota_server_init(&d->srv, base, &d->conf) != 0)
         goto out;
+    /* The store's ops timed for GET /metrics (metrics.h): its op table is
+     * swapped here, before any module submits a store job that reads it. */
+    if (fota_metrics_store_wrap(&d->srv, d->srv.store) < 0) {
+        FOTA_ERROR("metrics: cannot register the store's op timings");
+        goto out;
+    }
     d->set.part[0].base = &d->srv.conf;   /* the live copy SIGHUP updates */
     if (modules_start(d) != 0 || fota_privdrop_end(&d->priv) != 0 ||
         fota_server_start_workers(&d->srv) != 0 ||

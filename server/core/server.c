@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "addr.h"
-#include "blob_share.h"
 #include "clock.h"
 #include "devcache.h"
 #include "keycache.h"
@@ -444,7 +443,6 @@ static int setup_storage(struct fota_server *srv)
         return r;
     }
     fota_recovery_sweep_blobs(srv, NULL);   /* orphans of a crashed upload (recovery.h) */
-    fota_blob_share_start(srv);   /* files shared with other instances (PostgreSQL) */
     return 0;
 }
 

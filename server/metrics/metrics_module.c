@@ -254,8 +254,6 @@ static int metrics_start(struct fota_server *srv, void **state)
         rc = fota_metric_register_fn(srv, &cpu_desc, process_collect, srv);
     if (rc == 0)
         rc = fota_metrics_census_register(srv, &m->census);
-    if (rc == 0)
-        rc = fota_metrics_store_wrap(srv, srv->store);
     if (rc < 0)
         FOTA_ERROR("metrics: cannot register error=%s", fota_errname(rc));
     if (rc == 0 && srv->http)

@@ -142,7 +142,12 @@
     X(command_reply,                                                                              \
       (int64_t device_id, int64_t nonce, int status, const struct json_t *result,                 \
        struct fota_command *out),                                                                 \
-      (device_id, nonce, status, result, out))
+      (device_id, nonce, status, result, out))                                                    \
+    X(blob_put, (const char *sha256, const void *data, size_t len), (sha256, data, len))          \
+    X(blob_fetch,                                                                                 \
+      (const char *sha256, int (*sink)(void *ud, const void *data, size_t len), void *ud,         \
+       int64_t *size),                                                                            \
+      (sha256, sink, ud, size))
 
 #define OP_ENUM(op, params, args) OP_##op,
 enum { STORE_OPS(OP_ENUM) NOPS };

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "blob_share.h"
 #include "reserve.h"
 #include "server.h"
 #include "store_exec.h"
@@ -254,6 +255,7 @@ static int mod_start(struct fota_server *srv, void **state)
         mod_stop(srv, m);
         return FOTA_ENOMEM;
     }
+    fota_blob_share_start(srv);   /* files shared with other instances (PostgreSQL) */
     arm(m->prune_ev, 0);   /* a first round at start */
     if (m->conf->disk_reserve)
         event_add(m->refill_ev, &second);
