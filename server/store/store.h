@@ -863,6 +863,13 @@ struct fota_store {
     /* The loop guard (fota_store_set_loop_guard); NULL: off. Read and
      * written atomically. */
     int (*loop_guard)(void);
+    /* PostgreSQL shared by several fotad: this process's row in the
+     * instances table (cluster.h), set once before any device connects;
+     * 0 alone (always on SQLite). With it, device_presence_batch also
+     * records which instance holds each device it marks online
+     * (device_conn), and marks a device offline only while no other
+     * instance holds it. */
+    int64_t instance_id;
 };
 
 /* Arms the loop guard of a store whose ops wait for a round trip
@@ -935,6 +942,15 @@ int fota_store_pg_open(const char *dsn, fota_log_cb log, void *log_ud, struct fo
 /* The calling thread is done with s for now: its connection goes back to the
  * store's spare pool (a thread that ends does the same by itself). */
 void fota_store_pg_thread_done(struct fota_store *s);
+/* Applies one payload of PostgreSQL channel fota_gen to s's generations:
+ * "c" the catalog, "d:ID,ID,..." / "a:ID,..." those devices' device or
+ * arduino slots, "d*" / "a*" every such slot, "*" everything. Anything else
+ * is ignored. Any thread (the cluster's listener applies other instances'
+ * writes with it). */
+void fota_store_pg_gen_apply(struct fota_store *s, const char *payload);
+/* 1 when pid is the backend of one of s's own connections (whose
+ * notifications its ops have applied already), else 0. Any thread. */
+int fota_store_pg_own_backend(struct fota_store *s, int pid);
 
 /* NULL-safe close. */
 static inline void fota_store_close(struct fota_store *s)

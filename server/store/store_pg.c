@@ -63,8 +63,10 @@ static int connect_conn(struct pg_conn *c, char *err, size_t errlen)
     PQclear(r);
     c->broken = 0;
     c->backoff_ms = 0;
+    __atomic_store_n(&c->be_pid, PQbackendPID(c->pg), __ATOMIC_RELEASE);
     return 0;
 fail:
+    __atomic_store_n(&c->be_pid, 0, __ATOMIC_RELEASE);
     if (err && errlen) {
         fota_str_copy(err, errlen, PQerrorMessage(c->pg));
         err[strcspn(err, "\n")] = '\0';
@@ -243,8 +245,23 @@ int fota_store_pg_enter(struct fota_store *s, const char *op, struct pg_conn **o
     c->op = op;
     c->hot = 0;
     c->changes = 0;
+    c->notified = 0;
     *out = c;
     return 0;
+}
+
+int fota_store_pg_own_backend(struct fota_store *s, int pid)
+{
+    struct pg_store *q = fota_store_pg_cast(s);
+    int own = 0;
+
+    if (pid <= 0)
+        return 0;
+    pthread_mutex_lock(&q->lock);
+    for (struct pg_conn *c = q->all; c && !own; c = c->next)
+        own = __atomic_load_n(&c->be_pid, __ATOMIC_ACQUIRE) == pid;
+    pthread_mutex_unlock(&q->lock);
+    return own;
 }
 
 /* Moves every slot of one generation array. */
@@ -300,7 +317,9 @@ void fota_store_pg_gen_apply(struct fota_store *s, const char *payload)
 /* Applies the generation notifications this connection's own backend sent
  * (the op's writes, delivered at its commit, so before the op returns, as
  * store.h promises); the others, other backends' writes, are dropped here:
- * the instance's listener applies them. */
+ * the instance's listener applies them. Its own catalog notification is
+ * left to fota_store_pg_leave, which counts every catalog change, told to
+ * the others or not. */
 static void drain_gen(struct pg_conn *c)
 {
     PGnotify *n;
@@ -310,16 +329,23 @@ static void drain_gen(struct pg_conn *c)
         return;
     me = PQbackendPID(c->pg);
     while ((n = PQnotifies(c->pg)) != NULL) {
-        if (n->be_pid == me && strcmp(n->relname, "fota_gen") == 0)
+        if (n->be_pid == me && strcmp(n->relname, "fota_gen") == 0 && strcmp(n->extra, "c") != 0)
             fota_store_pg_gen_apply(&c->q->base, n->extra);
         PQfreemem(n);
     }
 }
 
+/* fota_gen's "c" for other instances' caches. Sent before COMMIT when the op
+ * commits through fota_store_pg_commit, so the doorbell and the rows commit
+ * together; alone afterwards for a write that ran outside a transaction. */
+static const char CATALOG_NOTIFY[] = "SELECT pg_notify('fota_gen', 'c')";
+
 int fota_store_pg_leave(struct pg_conn *c, int rc)
 {
     if (c->in_tx)
         fota_store_pg_rollback(c);
+    if (c->changes && !c->hot && !c->notified && !c->broken)
+        PQclear(PQexec(c->pg, CATALOG_NOTIFY));   /* a lost doorbell costs staleness only */
     drain_gen(c);
     /* Any row changed by this op (other than the hot ledgers) starts a new
      * generation: caches of keys, devices and releases drop their entries. */
@@ -353,6 +379,7 @@ static int lost(struct pg_conn *c, const PGresult *r, const char *what)
 
     c->broken = 1;
     c->in_tx = 0;
+    __atomic_store_n(&c->be_pid, 0, __ATOMIC_RELEASE);
     pthread_mutex_lock(&q->lock);
     pass = fota_store_ratelimit_pass(&q->down_log, &held);
     pthread_mutex_unlock(&q->lock);
@@ -595,8 +622,14 @@ int fota_store_pg_begin(struct pg_conn *c, int durable)
 int fota_store_pg_commit(struct pg_conn *c)
 {
     PGresult *r = NULL;
-    int rc = simple(c, "COMMIT", "commit", &r);
+    /* A catalog change tells the other instances in the same round trip
+     * (PQexec runs both, the result is COMMIT's); an aborted transaction
+     * refuses any statement, so it only commits (which rolls back). */
+    int tell = c->changes && !c->hot && PQtransactionStatus(c->pg) == PQTRANS_INTRANS;
+    int rc = simple(c, tell ? "SELECT pg_notify('fota_gen', 'c'); COMMIT" : "COMMIT", "commit", &r);
 
+    if (tell && rc == 0)
+        c->notified = 1;
     c->in_tx = 0;
     /* COMMIT of a transaction a failed statement aborted answers ROLLBACK. */
     if (rc == 0 && strcmp(PQcmdStatus(r), "COMMIT") != 0) {

@@ -230,13 +230,42 @@ int fota_store_pg_device_presence_batch(struct fota_store *s, const struct fota_
      * twice (offline, then back) takes its last row, as the rows written in
      * order do in SQLite: an UPDATE ... FROM would take any one of them.
      * Only last_active and online are set: the device's generation stays. */
-    rc = fota_store_pg_exec_tx(c, PQ_DEVICE_PRESENCE,
-                               "UPDATE devices d SET last_active = v.la, online = v.o"
-                               " FROM (SELECT DISTINCT ON (id) id, la, o"
-                               " FROM unnest($1::int8[], $2::int8[], $3::int8[])"
-                               " WITH ORDINALITY AS u(id, la, o, k) ORDER BY id, k DESC) AS v"
-                               " WHERE d.id = v.id",
-                               &a, 0, "device_presence_batch", NULL);
+    if (!s->instance_id) {
+        rc = fota_store_pg_exec_tx(c, PQ_DEVICE_PRESENCE,
+                                   "UPDATE devices d SET last_active = v.la, online = v.o"
+                                   " FROM (SELECT DISTINCT ON (id) id, la, o"
+                                   " FROM unnest($1::int8[], $2::int8[], $3::int8[])"
+                                   " WITH ORDINALITY AS u(id, la, o, k) ORDER BY id, k DESC) AS v"
+                                   " WHERE d.id = v.id",
+                                   &a, 0, "device_presence_batch", NULL);
+    } else {
+        /* Several instances (store.h, instance_id): in the same statement,
+         * a device marked online is held by this instance (device_conn; a
+         * row of its own already there costs one index probe, a ping
+         * writes nothing more), one marked offline is let go, and goes
+         * offline only while no other instance holds it: a device that
+         * reconnected elsewhere before this instance's batch saw it leave
+         * stays online. All parts read the snapshot the statement began
+         * with. */
+        fota_store_pg_param_int(&a, s->instance_id);
+        rc = fota_store_pg_exec_tx(
+            c, PQ_DEVICE_PRESENCE_HELD,
+            "WITH v AS (SELECT DISTINCT ON (id) id, la, o"
+            " FROM unnest($1::int8[], $2::int8[], $3::int8[])"
+            " WITH ORDINALITY AS u(id, la, o, k) ORDER BY id, k DESC),"
+            " held AS (INSERT INTO device_conn (device_id, instance_id, conn_id, since)"
+            " SELECT v.id, $4, 0, v.la FROM v JOIN devices d ON d.id = v.id"
+            " WHERE v.o <> 0 AND NOT EXISTS (SELECT 1 FROM device_conn h"
+            " WHERE h.device_id = v.id AND h.instance_id = $4)"
+            " ON CONFLICT (device_id) DO UPDATE SET instance_id = excluded.instance_id,"
+            " conn_id = excluded.conn_id, since = excluded.since),"
+            " gone AS (DELETE FROM device_conn h USING v"
+            " WHERE h.device_id = v.id AND v.o = 0 AND h.instance_id = $4)"
+            " UPDATE devices d SET last_active = v.la, online = v.o FROM v"
+            " WHERE d.id = v.id AND (v.o <> 0 OR NOT EXISTS (SELECT 1 FROM device_conn h"
+            " WHERE h.device_id = v.id AND h.instance_id <> $4))",
+            &a, 0, "device_presence_batch", NULL);
+    }
     free(ids.s);
     free(active.s);
     free(online.s);

@@ -31,7 +31,7 @@ enum pg_stmt_id {
     PQ_TAG_LIST_ALL, PQ_PAGE_KIND,
     /* store_pg_fleet.c (and store_pg_delete.c's device delete) */
     PQ_DEVICE_INSERT, PQ_DEVICE_GET, PQ_DEVICE_LIST, PQ_DEVICE_LIST_ALL, PQ_DEVICE_UPDATE,
-    PQ_DEVICE_PRESENCE, PQ_KEY_INSERT, PQ_KEY_LOOKUP, PQ_KEY_DELETE, PQ_MINUTE_PRUNE,
+    PQ_DEVICE_PRESENCE, PQ_DEVICE_PRESENCE_HELD, PQ_KEY_INSERT, PQ_KEY_LOOKUP, PQ_KEY_DELETE, PQ_MINUTE_PRUNE,
     PQ_MINUTE_COUNT, PQ_MINUTE_DOWNLOAD, PQ_MSG_INSERT, PQ_MSG_LIST0,
     PQ_MSG_LIST7 = PQ_MSG_LIST0 + 7, PQ_DL_UPSERT, PQ_DL_COUNT_FILE, PQ_DL_SUM, PQ_XFER_INSERT,
     PQ_XFER_LIST, PQ_DEL_DEV_LOCK, PQ_DEL_DEV_KEYS, PQ_DEL_DEV_CMDS, PQ_DEL_DEV_DL,
@@ -83,10 +83,13 @@ struct pg_conn {
     int64_t retry_ms;                 /* fota_clock_mono_ms() before which no reconnect is tried */
     int backoff_ms;                   /* the wait after a failed reconnect: 50 ms doubling to 1 s */
     int in_tx;                        /* a transaction is open */
+    int be_pid;                       /* its backend's pid, 0 while lost (atomic: read by
+                                         fota_store_pg_own_backend from any thread) */
     /* The op running on it (fota_store_pg_enter .. _leave). */
     const char *op;
     int hot;                          /* this op's changes do not move base.generation */
     int64_t changes;                  /* rows this op inserted, updated or deleted */
+    int notified;                     /* a commit of this op told other instances (fota_gen "c") */
     unsigned char prepared[(PQ_COUNT_ + 8) / 8];   /* bit per statement id */
 };
 
@@ -126,11 +129,7 @@ int fota_store_pg_enter(struct fota_store *s, const char *op, struct pg_conn **o
  * moves the catalog generation when it changed rows and is not hot, maps a
  * retry that ran out (FOTA_EAGAIN) to FOTA_EBUSY. Returns rc. */
 int fota_store_pg_leave(struct pg_conn *c, int rc);
-/* Applies one payload of channel fota_gen to s's generations: "c" the
- * catalog, "d:ID,ID,..." / "a:ID,..." those devices' device or arduino
- * slots, "d*" / "a*" every such slot, "*" everything. Anything else is
- * ignored. */
-void fota_store_pg_gen_apply(struct fota_store *s, const char *payload);
+/* (fota_store_pg_gen_apply, the payloads of channel fota_gen: store.h.) */
 
 /* The parameters of one statement, bound in order ($1, $2, ...). Integers
  * travel as text, text in binary form with its length (so a fixed-size

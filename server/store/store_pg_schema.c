@@ -462,6 +462,39 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (sha256, idx)"
     ");"
     "ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;",
+    /* 13: several fotad on one database (server/core/cluster.c,
+     * docs/scale-out.md). cluster: the secret's fingerprint (secret_fp,
+     * keys.h) and when the cluster began (created). instances: one row per
+     * start of a fotad, its heartbeat from the database's clock (instances
+     * on different hosts disagree by more than a heartbeat), state 1 live,
+     * 2 draining, 3 dead. device_conn: which instance holds a connected
+     * device, written by the presence batch. leases: one holder at a time
+     * (the janitor), until expires. PostgreSQL only: SQLite's 13 is empty. */
+    "CREATE TABLE cluster ("
+    "  k TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  v TEXT COLLATE \"C\" NOT NULL"
+    ");"
+    "CREATE TABLE instances ("
+    "  id        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  name      TEXT COLLATE \"C\" NOT NULL,"
+    "  started   BIGINT NOT NULL,"
+    "  heartbeat TIMESTAMPTZ NOT NULL,"
+    "  state     BIGINT NOT NULL DEFAULT 1"
+    ");"
+    "CREATE INDEX instances_name ON instances (name);"
+    "CREATE TABLE device_conn ("
+    "  device_id   BIGINT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,"
+    "  instance_id BIGINT NOT NULL,"
+    "  conn_id     BIGINT NOT NULL,"
+    "  since       BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX device_conn_instance ON device_conn (instance_id);"
+    "CREATE TABLE leases ("
+    "  name    TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  holder  BIGINT NOT NULL,"
+    "  epoch   BIGINT NOT NULL,"
+    "  expires TIMESTAMPTZ NOT NULL"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

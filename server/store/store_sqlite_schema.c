@@ -343,6 +343,10 @@ static const char *const migrations[] = {
      * database for several instances (store_pg_blob.c); SQLite's are only in
      * DATA/blobs. */
     "",
+    /* 13: nothing here. PostgreSQL's 13 adds the tables of several fotad
+     * on one database (instances, device_conn, leases, cluster: server/
+     * core/cluster.c); one SQLite file has one fotad. */
+    "",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -117,6 +117,11 @@ static void test_migrations_numbered(void **state)
     assert_int_equal(query_int(c, "SELECT COUNT(*) FROM pg_indexes"
                                   " WHERE indexname = 'devices_product_id'"),
                      1);
+    /* 12's (release files) and 13's (several instances). */
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM information_schema.tables"
+                                  " WHERE table_name IN ('blobs', 'blob_chunks', 'cluster',"
+                                  " 'instances', 'device_conn', 'leases')"),
+                     6);
     PQfinish(c);
     assert_int_equal(store_log_errors, 0);
     (void)state;
