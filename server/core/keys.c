@@ -64,6 +64,18 @@ void fota_key_derive(const uint8_t secret[FOTA_SECRET_LEN], const char *kind,
     out[FOTA_KEY_LEN] = '\0';
 }
 
+void fota_key_fingerprint(const uint8_t secret[FOTA_SECRET_LEN], char out[65])
+{
+    static const char msg[] = "fota cluster";
+    uint8_t mac[EVP_MAX_MD_SIZE];
+    unsigned maclen = 0;
+
+    HMAC(EVP_sha256(), secret, FOTA_SECRET_LEN, (const unsigned char *)msg, sizeof msg - 1, mac,
+         &maclen);
+    fota_hex_encode(mac, maclen, out);   /* SHA-256: 32 bytes, 64 characters */
+    OPENSSL_cleanse(mac, sizeof mac);
+}
+
 /* The inner and outer HMAC-SHA256 states after the key's pads; each
  * derivation copies them into work (no allocation, no digest fetch). */
 struct fota_key_deriver {

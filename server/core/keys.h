@@ -30,6 +30,12 @@ void fota_key_hash(const char *key, size_t len, char out[65]);
 void fota_key_derive(const uint8_t secret[FOTA_SECRET_LEN], const char *kind,
                      int64_t device_id, int generation, char out[FOTA_KEY_BUF]);
 
+/* The secret's fingerprint, HMAC-SHA256(secret, "fota cluster") as 64
+ * lower-case hex + NUL: what PostgreSQL's cluster table holds so that every
+ * instance can check it runs with the same secret.key (cluster.h) without the
+ * database holding anything a key could be derived from. */
+void fota_key_fingerprint(const uint8_t secret[FOTA_SECRET_LEN], char out[65]);
+
 /* A derivation context keyed once with the server secret, for bulk use
  * (a fan-out derives one owner key per device): the secret's HMAC pads are
  * hashed once, so each derivation costs two SHA-256 blocks instead of a
