@@ -19,8 +19,8 @@ SQLite measured in the same run. Two phases:
                             [--devices 100000] [--fleet-instances 6] [--hold 60]
                             [--bin-dir build/bin] [--no-append] [--smoke]
 
-Every instance has the same secret.key (keys derive from it; docs/scale-out.md), copied from
-the first one's data dir before the others start. Raises the open-file limit to the hard limit
+Every instance has the same secret.key (keys derive from it) and owner.key (docs/scale-out.md),
+copied from the first one's data dir before the others start. Raises the open-file limit to the hard limit
 and, as root, widens the ephemeral port range. --smoke: 40 connections and 60 devices over 2
 instances for a few seconds, nothing written."""
 import os
@@ -58,13 +58,15 @@ def postgres_cpu(pg):
 
 
 def start_instances(ft, tmp, n, dsn, conf):
-    """n quiet fotad on store dsn (None: SQLite), all with the first one's secret.key."""
+    """n quiet fotad on store dsn (None: SQLite), all with the first one's secret.key and
+    owner.key (docs/scale-out.md)."""
     out = []
     for i in range(n):
         data = os.path.join(tmp, "fotad-%d" % i)
         os.makedirs(data, mode=0o700)
         if out:
-            shutil.copy2(os.path.join(out[0].data_dir, "secret.key"), data)
+            for name in ("secret.key", "owner.key"):
+                shutil.copy2(os.path.join(out[0].data_dir, name), data)
         extra = ["--store", "postgresql:" + dsn] if dsn else []
         out.append(benchlib.start_quiet_fotad(ft, data, extra, data_dir=data, **conf))
         if dsn:

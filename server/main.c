@@ -13,6 +13,7 @@
 #include "arduino.h"
 #include "backup.h"
 #include "clock.h"
+#include "cluster.h"
 #include "config.h"
 #include "legacy.h"
 #include "log.h"
@@ -27,7 +28,9 @@
 #include "xmalloc.h"
 
 /* Start order: the store's upkeep (retention, disk reserve) first, HTTP
- * next (the others add routes to it), the REST API and the ROM download,
+ * next (the others add routes to it), the cluster (several fotad on one
+ * PostgreSQL: registered before any device connects), the REST API and the
+ * ROM download,
  * then the device channel, the rollouts (they push through the channel),
  * the legacy listener, the Arduino-core endpoints and their MQTT side
  * (Tasmota), the backup route, and the metrics last (every other module
@@ -35,6 +38,7 @@
 static const struct fota_module *const modules[] = {
     &fota_store_module,
     &fota_http_module,
+    &fota_cluster_module,
     &fota_api_module,
     &fota_rom_module,
     &fota_device_module,

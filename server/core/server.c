@@ -23,6 +23,7 @@
 
 #include "addr.h"
 #include "clock.h"
+#include "cluster.h"
 #include "devcache.h"
 #include "keycache.h"
 #include "log.h"
@@ -285,10 +286,20 @@ static int setup_admin_key(struct fota_server *srv)
 {
     char path[FOTA_CONF_PATH_MAX + 32], key[FOTA_KEY_BUF];
     struct fota_key k;
-    int r;
+    int r, admin_keys;
 
+    /* Several fotad on one PostgreSQL: one secret.key (cluster.h), and the
+     * first instance's admin key, copied (docs/scale-out.md). */
+    if ((r = fota_cluster_check(srv, &admin_keys)) != 0)
+        return r;
     snprintf(path, sizeof(path), "%s/owner.key", srv->conf.data_dir);
     r = fota_key_read_file(path, key);
+    if (r == FOTA_ENOENT && admin_keys > 0) {
+        FOTA_INFO("no admin key in the data dir path=%s hint=\"the database has one: copy "
+                  "DATA/owner.key from the first instance to use it here\"",
+                  path);
+        return 0;
+    }
     if (r == FOTA_ENOENT) {
         r = fota_key_generate(key);
         if (r == 0)

@@ -124,6 +124,7 @@ struct fota_server {
     int draining;                     /* 1 after SIGTERM/SIGINT */
     int lock_fd;                      /* DATA/fotad.lock, flock'ed while running */
     int64_t started;                  /* Unix seconds */
+    int http_port;                    /* the HTTP port listened on (http module), 0: none */
 
     struct fota_hub hub;              /* cross-module topics (hub.h) */
     struct fota_metrics metrics;      /* what GET /metrics renders (metric.h) */

@@ -588,12 +588,16 @@ int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k, con
 }
 
 /* After a crash the store may still say "online" for devices nobody is
- * connected to: this instance owns every device connection, so reset them. */
+ * connected to: this instance owns every device connection, so reset them.
+ * Several instances on one database reset only what no live instance holds,
+ * at their registration (cluster.h). */
 void fota_devchan_presence_reset(struct fota_devchan *ch)
 {
     struct fota_store *st = ch->srv->store;
     struct fota_product *ps = NULL;
     size_t np = 0, stale = 0;
+    if (st->instance_id)
+        return;
     if (st->ops->product_list(st, &ps, &np) < 0)
         return;
     for (size_t i = 0; i < np; i++) {

@@ -565,10 +565,12 @@ int fota_http_listen(struct fota_http *h)
              * idle connects never reach fotad. */
             int defer = 5;
             setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
-            if (k == 0)
+            if (k == 0) {
                 h->loops[i]->fd_plain = fd;
-            else
+                h->srv->http_port = bound;   /* the cluster's default instance name */
+            } else {
                 h->loops[i]->fd_tls = fd;
+            }
         }
     }
     return loop_accept(h->loops[0]);

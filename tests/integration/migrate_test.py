@@ -402,11 +402,13 @@ def test_migrate():
     d2.stop()
 
     # a second instance on the database with an empty data dir but for secret.key (owner and
-    # master keys derive from it): its start-up fetch brings every release file from the
-    # database, checked against its name
+    # master keys derive from it) and owner.key (the admin key the database holds; the
+    # harness uses it): its start-up fetch brings every release file from the database,
+    # checked against its name
     empty = os.path.join(tempdir(), "empty")
     os.mkdir(empty, 0o700)
-    shutil.copy2(os.path.join(target, "secret.key"), os.path.join(empty, "secret.key"))
+    for name in ("secret.key", "owner.key"):
+        shutil.copy2(os.path.join(target, name), os.path.join(empty, name))
     d3 = Fotad(data_dir=empty, legacy=True, extra=["--store", "postgresql:" + dsn])
     d3.expect_error(r"store op called on an event loop")
     d3.start()
