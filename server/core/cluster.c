@@ -90,6 +90,7 @@ static struct fota_module_slot *slot_of(const struct fota_server *srv)
 static PGresult *run(struct cluster *cl, const char *what, const char *sql, int n,
                      const char *const *params)
 {
+    char msg[256];
     PGresult *r;
     ExecStatusType st;
 
@@ -99,12 +100,9 @@ static PGresult *run(struct cluster *cl, const char *what, const char *sql, int 
     st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return r;
-    {
-        char msg[256];
-        fota_str_copy(msg, sizeof msg, PQresultErrorMessage(r));
-        msg[strcspn(msg, "\n")] = '\0';
-        FOTA_WARN("cluster statement failed op=%s error=\"%s\"", what, msg);
-    }
+    fota_str_copy(msg, sizeof msg, PQresultErrorMessage(r));
+    msg[strcspn(msg, "\n")] = '\0';
+    FOTA_WARN("cluster statement failed op=%s error=\"%s\"", what, msg);
     PQclear(r);
     if (PQstatus(cl->pg) != CONNECTION_OK) {
         PQfinish(cl->pg);

@@ -4,8 +4,9 @@ whose release cache held it until its listener heard of the change (fota_gen; th
 are printed, never asserted); a device's keys
 rotated on A are refused on B and the new ones taken; a fotad whose secret.key differs
 refuses to start; a listener whose connection is cut reconnects and B's caches still follow
-A's writes; a clean stop marks the instance dead at once. The release files are copied from
-A's data dir to B's by the test: files in PostgreSQL are another piece."""
+A's writes; a clean stop marks the instance dead at once. An instance copies the release
+files PostgreSQL holds into its DATA/blobs at start only, so the test copies each new one from
+A's data dir to B's."""
 import os
 import shutil
 import sys
@@ -26,8 +27,8 @@ def download(d, key, version, name="user1.bin"):
 
 
 def share_blobs(a, b):
-    """The release files A holds, copied into B's blob store: what B's verified local cache
-    of the files in PostgreSQL will hold (docs/design/postgresql.md, section 4.7)."""
+    """The release files A holds, copied into B's blob store (B fetches the files PostgreSQL
+    holds at its start only; docs/scale-out.md)."""
     src = os.path.join(a.data_dir, "blobs", "sha256")
     shutil.copytree(src, os.path.join(b.data_dir, "blobs", "sha256"), dirs_exist_ok=True)
 
