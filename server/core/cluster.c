@@ -25,6 +25,7 @@
 
 #define INSTANCE_NAME_MAX 128
 #define CHANNEL_MAX 63   /* PostgreSQL's identifiers */
+#define NOTES_MAX 4096   /* notifications waiting for the listener's connection */
 
 struct cluster_conf {
     char instance_name[INSTANCE_NAME_MAX];
@@ -49,6 +50,13 @@ struct sub {
     void *ud;
 };
 
+/* A notification to send (fota_cluster_notify). */
+struct note {
+    struct note *next;
+    char channel[CHANNEL_MAX + 1];
+    char payload[];
+};
+
 struct cluster {
     struct fota_server *srv;
     const struct cluster_conf *conf;
@@ -63,9 +71,11 @@ struct cluster {
     pthread_t thread;
     int thread_started;
     int stopping, draining;           /* atomics */
-    pthread_mutex_t lock;             /* subs, nsubs */
+    pthread_mutex_t lock;             /* subs, nsubs, the notes */
     struct sub subs[FOTA_CLUSTER_SUBS_MAX];
     unsigned nsubs;
+    struct note *notes, **notes_tail; /* to send, oldest first */
+    unsigned nnotes;
     unsigned nlistening;              /* subs LISTENed on the current connection (thread) */
     int janitor;                      /* holds the janitor lease (thread) */
     unsigned ticks;
@@ -235,6 +245,35 @@ static void drain_notifies(struct cluster *cl)
     }
 }
 
+/* Sends the notifications queued by fota_cluster_notify, in order. One
+ * that fails is dropped with the rest of the batch: a lost doorbell costs
+ * what a missed one does (the callers' waits have deadlines). */
+static void send_notes(struct cluster *cl)
+{
+    struct note *n;
+    unsigned lost = 0;
+
+    pthread_mutex_lock(&cl->lock);
+    n = cl->notes;
+    cl->notes = NULL;
+    cl->notes_tail = &cl->notes;
+    cl->nnotes = 0;
+    pthread_mutex_unlock(&cl->lock);
+    while (n) {
+        struct note *next = n->next;
+        const char *p[2] = { n->channel, n->payload };
+        PGresult *r = lost ? NULL : run(cl, "notify", "SELECT pg_notify($1, $2)", 2, p);
+
+        if (!r)
+            lost++;
+        PQclear(r);
+        free(n);
+        n = next;
+    }
+    if (lost)
+        FOTA_WARN("cluster notifications lost count=%u", lost);
+}
+
 /* ---- heartbeat, lease, sweep ------------------------------------------------- */
 
 static void heartbeat(struct cluster *cl)
@@ -386,6 +425,8 @@ static void *listener(void *arg)
         }
         if (cl->pg)
             listen_new(cl);
+        if (cl->pg)
+            send_notes(cl);
         if (cl->pg && now >= next_tick) {
             tick(cl);
             next_tick = now + cl->tick_ms;
@@ -531,6 +572,11 @@ static void default_name(struct cluster *cl)
 
 static void cluster_free(struct cluster *cl)
 {
+    while (cl->notes) {
+        struct note *n = cl->notes;
+        cl->notes = n->next;
+        free(n);
+    }
     if (cl->pg)
         PQfinish(cl->pg);
     if (cl->wake_fd >= 0)
@@ -556,6 +602,7 @@ static int cluster_start(struct fota_server *srv, void **state)
     cl->dsn = srv->conf.store + strlen(FOTA_CONF_STORE_PG);
     cl->wake_fd = -1;
     cl->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    cl->notes_tail = &cl->notes;
     snprintf(cl->timeout_text, sizeof cl->timeout_text, "%u", conf->instance_timeout);
     cl->tick_ms = (int64_t)conf->instance_timeout * 1000 / 6;
     if (conf->instance_name[0])
@@ -644,6 +691,38 @@ int fota_cluster_listen(struct fota_server *srv, const char *channel, fota_clust
     pthread_mutex_unlock(&cl->lock);
     if (rc == 0)
         wake(cl);
+    return rc;
+}
+
+int fota_cluster_notify(struct fota_server *srv, const char *channel, const char *payload)
+{
+    const struct fota_module_slot *slot = slot_of(srv);
+    struct cluster *cl = slot ? slot->state : NULL;
+    size_t clen = strlen(channel), plen = strlen(payload);
+    struct note *n;
+    int rc = 0;
+
+    if (clen == 0 || clen > CHANNEL_MAX || plen >= FOTA_CLUSTER_PAYLOAD_MAX)
+        return FOTA_EINVAL;
+    if (!cl)
+        return 0;
+    n = fota_xmalloc(sizeof *n + plen + 1);
+    n->next = NULL;
+    fota_str_copy(n->channel, sizeof n->channel, channel);
+    memcpy(n->payload, payload, plen + 1);
+    pthread_mutex_lock(&cl->lock);
+    if (cl->nnotes >= NOTES_MAX) {
+        rc = FOTA_ETOOBIG;
+    } else {
+        *cl->notes_tail = n;
+        cl->notes_tail = &n->next;
+        cl->nnotes++;
+    }
+    pthread_mutex_unlock(&cl->lock);
+    if (rc == 0)
+        wake(cl);
+    else
+        free(n);
     return rc;
 }
 

@@ -45,6 +45,18 @@ typedef void (*fota_cluster_cb)(struct fota_server *srv, const char *payload, vo
 int fota_cluster_listen(struct fota_server *srv, const char *channel, fota_cluster_cb cb,
                         void *ud);
 
+/* PostgreSQL's bound on a notification's payload, in bytes. */
+#define FOTA_CLUSTER_PAYLOAD_MAX 8000
+
+/* Notifies channel with payload from this instance's listener connection:
+ * queued, sent by the listener thread in the order of the calls (and after
+ * whatever the caller committed before the call). Every instance listening
+ * on channel hears it, this one too. Any thread. 0 (also alone, where
+ * nothing is sent), FOTA_EINVAL for an empty or long channel or a payload of
+ * FOTA_CLUSTER_PAYLOAD_MAX bytes or more, FOTA_ETOOBIG while 4096 wait (the
+ * listener has no connection). */
+int fota_cluster_notify(struct fota_server *srv, const char *channel, const char *payload);
+
 /* This instance's id in the instances table; 0 alone. */
 int64_t fota_cluster_instance_id(const struct fota_server *srv);
 

@@ -448,6 +448,10 @@ static const struct fota_conf_opt devchan_rows[] = {
       "Device channel: connections not identified yet (and at most half the descriptors left "
       "after fotad's reserve); at the bound the device listeners stop accepting until a quarter "
       "of them identified or closed (new connections wait in the kernel's backlog), logged." },
+    { "cmd_route_ms", FOTA_CONF_T_UINT, ROW(cmd_route_ms), "150", 10, 10000, FOTA_CONF_RELOAD,
+      "Several fotad on one PostgreSQL: milliseconds an RPC for a device not connected here "
+      "waits for the instance that holds it to take the command; past it the command stays "
+      "queued (202), as for an offline device." },
     { NULL, 0, 0, 0, NULL, 0, 0, 0, NULL }
 };
 

@@ -138,6 +138,8 @@ struct fota_devchan_conf {
     unsigned msg_burst;                /* ... of which this many may come at once */
     unsigned max_anonymous;            /* connections not identified yet (at most half the
                                           descriptors left after the reserve) */
+    unsigned cmd_route_ms;             /* several instances: how long an RPC waits for the
+                                          one holding its device (rpc_route.c) */
 };
 
 struct fota_devchan {

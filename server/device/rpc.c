@@ -9,8 +9,10 @@
  * unless force=true (a device of an arduino product excepted: there the
  * upgrade holds the device on its version). The handler reads the request
  * on the main loop; the key, the device, the release and the command row
- * are a store job's (store_exec.h), the delivery its continuation's. */
-#include "rpc.h"
+ * are a store job's (store_exec.h), the delivery its continuation's. A
+ * device connected to another instance sharing the PostgreSQL database gets
+ * the command through that instance (rpc_route.c). */
+#include "rpc_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,31 +36,6 @@
 #define RPC_TIMEOUT_DEFAULT 30
 #define RPC_TIMEOUT_MAX     300
 
-/* A request waiting for the device: a deferred fota_req (fota_req_defer),
- * answered from the main loop when the device replies; http.c carries the
- * reply to the loop that owns the connection (a worker loop, often). */
-struct rpc_pending {
-    struct fota_rpc *rpc;
-    struct fota_req *r;
-    struct fota_devchan_wait *wait;
-    struct fota_command cmd;
-    struct rpc_pending *next;
-    unsigned timeout_s;
-    int64_t pushed_ns;                 /* fota_clock_mono_ns() of the push */
-};
-
-/* How an RPC ended: fota_rpcs_total{result=...}. */
-enum {
-    RPC_OK,             /* the device answered (200) */
-    RPC_DEVICE_ERROR,   /* the device answered with an error (502) */
-    RPC_TIMEOUT,        /* no answer in time (504) */
-    RPC_REQUEUED,       /* the connection closed first; queued again (202) */
-    RPC_QUEUED,         /* the device was offline; queued (202) */
-    RPC_DELIVERED,      /* written, no answer awaited (200) */
-    RPC_GONE,           /* the device was deleted meanwhile (410) */
-    RPC_CANCELLED,      /* fotad shut down first (503) */
-    RPC_RESULTS
-};
 static const char *const result_labels[RPC_RESULTS] = {
     "result=\"ok\"",      "result=\"device_error\"", "result=\"timeout\"",
     "result=\"requeued\"", "result=\"queued\"",      "result=\"delivered\"",
@@ -74,13 +51,6 @@ static const struct fota_metric_desc latency_desc = {
     FOTA_METRIC_HISTOGRAM, 1, NULL
 };
 
-struct fota_rpc {
-    struct fota_devchan *ch;
-    struct rpc_pending *pending;       /* requests waiting for their device */
-    struct fota_metric results[RPC_RESULTS];
-    struct fota_metric_hist latency;
-};
-
 /* Sets cmd's result to a new reference to v (NULL: none). */
 static void set_result(struct fota_command *cmd, const json_t *v)
 {
@@ -88,14 +58,32 @@ static void set_result(struct fota_command *cmd, const json_t *v)
     cmd->result = v ? json_incref((json_t *)v) : NULL;
 }
 
-static void pending_done(void *ud, int state, const json_t *result)
+static void pending_unlink(struct rpc_pending *p)
 {
-    struct rpc_pending *p = ud;
     for (struct rpc_pending **pp = &p->rpc->pending; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;
             break;
         }
+    fota_rpc_route_end(p);
+}
+
+static void pending_reply(struct rpc_pending *p, int code, json_t *j)
+{
+    json_object_set_new(j, "command", fota_api_json_command(&p->cmd));
+    FOTA_INFO("rpc reply dev=%lld cmd=%lld action=%s status=%d", (long long)p->cmd.device_id,
+              (long long)p->cmd.id, p->cmd.action, code);
+    p->r->quiet = 1;   /* logged above */
+    fota_reply_json(p->r, code, j);
+    fota_req_release(p->r);
+    fota_store_command_cleanup(&p->cmd);
+    free(p);
+}
+
+void fota_rpc_done(void *ud, int state, const json_t *result)
+{
+    struct rpc_pending *p = ud;
+    pending_unlink(p);
     json_t *j = json_object();
     int code = 200, end = RPC_OK;
     p->cmd.state = state;
@@ -134,14 +122,59 @@ static void pending_done(void *ud, int state, const json_t *result)
         set_result(&p->cmd, result);
     }
     fota_metric_inc(&p->rpc->results[end]);
-    json_object_set_new(j, "command", fota_api_json_command(&p->cmd));
-    FOTA_INFO("rpc reply dev=%lld cmd=%lld action=%s status=%d", (long long)p->cmd.device_id,
-              (long long)p->cmd.id, p->cmd.action, code);
-    p->r->quiet = 1;   /* logged above */
-    fota_reply_json(p->r, code, j);
-    fota_req_release(p->r);
-    fota_store_command_cleanup(&p->cmd);
-    free(p);
+    pending_reply(p, code, j);
+}
+
+/* queue=false and no instance took the command: it is cancelled unless it
+ * moved on meanwhile (command_cancel, a store job). */
+static void unclaimed_run(struct fota_store *st, void *arg)
+{
+    struct rpc_pending *p = arg;
+    struct fota_command now = { 0 };
+
+    if (st->ops->command_cancel(st, p->cmd.device_id, p->cmd.id, NULL, &now) == 0)
+        p->cmd.state = now.state;
+    fota_store_command_cleanup(&now);
+}
+
+static void unclaimed_done(void *arg, int cancelled)
+{
+    struct rpc_pending *p = arg;
+    json_t *j;
+    int code = 202;
+
+    if (cancelled) {
+        fota_req_release(p->r);
+        fota_store_command_cleanup(&p->cmd);
+        free(p);
+        return;
+    }
+    j = json_object();
+    json_object_set_new(j, "nonce", json_integer(p->cmd.nonce));
+    if (p->cmd.state == FOTA_CMD_CANCELLED) {
+        code = 409;
+        json_object_set_new(j, "message", json_string("no instance holds the device "
+                                                      "(queue=false): the command is cancelled"));
+    } else {
+        fota_metric_inc(&p->rpc->results[RPC_QUEUED]);
+        json_object_set_new(j, "message", json_string("no instance holds the device: the "
+                                                      "command is queued and delivered when it "
+                                                      "next connects"));
+    }
+    pending_reply(p, code, j);
+}
+
+void fota_rpc_unclaimed(struct rpc_pending *p)
+{
+    struct fota_server *srv = p->rpc->srv;
+
+    fota_devchan_cancel(p->rpc->ch, p->wait);
+    p->wait = NULL;
+    pending_unlink(p);
+    if (p->no_queue && srv->exec &&
+        fota_store_submit(srv->exec, NULL, srv->loops[0], unclaimed_run, unclaimed_done, p) == 0)
+        return;
+    unclaimed_done(p, 0);
 }
 
 void fota_rpc_drain(struct fota_rpc *rpc)
@@ -149,7 +182,7 @@ void fota_rpc_drain(struct fota_rpc *rpc)
     while (rpc && rpc->pending) {
         struct rpc_pending *p = rpc->pending;
         fota_devchan_cancel(rpc->ch, p->wait);
-        pending_done(p, FOTA_CMD_CANCELLED, NULL);
+        fota_rpc_done(p, FOTA_CMD_CANCELLED, NULL);
     }
 }
 
@@ -160,10 +193,12 @@ void fota_rpc_free(struct fota_rpc *rpc)
     while (rpc->pending) {
         struct rpc_pending *p = rpc->pending;
         rpc->pending = p->next;
+        fota_rpc_route_end(p);
         fota_req_release(p->r);
         fota_store_command_cleanup(&p->cmd);
         free(p);
     }
+    fota_rpc_route_free(rpc);
     free(rpc);
 }
 
@@ -199,6 +234,7 @@ struct rpc_call {
     int has_device_param;
     char version[FOTA_VERSION_MAX];    /* sys_upgrade's version= */
     int has_version, version_long, force, may_queue;
+    int online_elsewhere;              /* queue=false: connected to another instance */
     const char *timeout;               /* timeout= (NULL none), a copy */
     char timeout_buf[16];
     int upgrade;                       /* action sys_upgrade */
@@ -346,6 +382,8 @@ static void resolve_run(struct fota_store *st, void *arg)
     }
     if (c->may_queue)   /* queue=false: the device must be online first (the main loop's) */
         create_run(st, c);
+    else
+        c->online_elsewhere = fota_rpc_online_elsewhere(st, d.id);
 }
 
 static void cancel_call(void *arg, int cancelled);
@@ -363,8 +401,14 @@ static void deliver(struct rpc_call *c)
     struct rpc_pending *p = fota_xcalloc(1, sizeof *p);
     struct fota_devchan_wait *w = NULL;
     p->pushed_ns = fota_clock_mono_ns();
-    int rc = fota_devchan_deliver(rpc->ch, cmd, c->key_generation, c->timeout_s, pending_done, p,
+    int rc = fota_devchan_deliver(rpc->ch, cmd, c->key_generation, c->timeout_s, fota_rpc_done, p,
                                   &w);
+    /* Not connected here: perhaps to another instance, which delivers it. */
+    if (rc == FOTA_CMD_QUEUED && fota_rpc_route(rpc, p, cmd, c->timeout_s) == 0) {
+        rc = FOTA_CMD_DELIVERED;
+        w = p->wait;
+        p->no_queue = !c->may_queue;
+    }
     if (rc == FOTA_CMD_DELIVERED && w) {
         p->rpc = rpc;
         p->r = r;
@@ -374,7 +418,7 @@ static void deliver(struct rpc_call *c)
         p->timeout_s = c->timeout_s;
         p->next = rpc->pending;
         rpc->pending = p;
-        call_free(c);   /* r is p's now: pending_done answers */
+        call_free(c);   /* r is p's now: fota_rpc_done or fota_rpc_unclaimed answers */
         return;
     }
     free(p);
@@ -429,7 +473,7 @@ static void resolved_done(void *arg, int cancelled)
         return;
     }
     /* queue=false: stored only for a device online now. */
-    if (!fota_devchan_online(c->rpc->ch, c->cmd.device_id)) {
+    if (!fota_devchan_online(c->rpc->ch, c->cmd.device_id) && !c->online_elsewhere) {
         FAIL(c, 409, "device %lld is offline (queue=false)", (long long)c->cmd.device_id);
         call_fail(c);
         return;
@@ -597,12 +641,14 @@ static void datastream_handler(struct fota_req *r)
 struct fota_rpc *fota_rpc_new(struct fota_server *srv, struct fota_devchan *ch)
 {
     struct fota_rpc *rpc = fota_xcalloc(1, sizeof *rpc);
+    rpc->srv = srv;
     rpc->ch = ch;
     if (fota_metric_register(srv, &results_desc, rpc->results) < 0 ||
         fota_metric_register_hist(srv, &latency_desc, &rpc->latency) < 0 ||
         fota_http_route(srv, FOTA_M_GET | FOTA_M_POST, "/v1/device/rpc/", rpc_handler, rpc) < 0 ||
         fota_http_route(srv, FOTA_M_GET | FOTA_M_POST, "/v1/datastreams/*/datapoint/",
-                        datastream_handler, rpc) < 0) {
+                        datastream_handler, rpc) < 0 ||
+        fota_rpc_route_start(rpc) < 0) {
         free(rpc);
         return NULL;
     }
