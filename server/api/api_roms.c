@@ -642,7 +642,16 @@ static void handle_rom_file(struct fota_req *r)
         fota_reply_error(r, 404, "version %s has no file %s", rom->version, r->caps[2]);
         goto out;
     }
-    int e = fota_blob_open(r->srv->blobs, f->sha256, &fd, &size);
+    /* A store job: a file another instance received is copied here first
+     * (blob_share.h). */
+    int e = fota_blob_shared(r->srv->blobs) ? fota_blob_fill(r->srv->blobs, f->sha256) : 0;
+    if (e && e != FOTA_ENOENT) {
+        fota_reply_header(r, "Retry-After", "10");
+        fota_reply_error(r, 503, "file %s of %s is not available here yet (%s)", f->name,
+                         rom->version, fota_errname(e));
+        goto out;
+    }
+    e = fota_blob_open(r->srv->blobs, f->sha256, &fd, &size);
     if (e || size != f->size) {
         fota_reply_error(r, 500, "file %s of %s is missing or damaged in the blob store",
                          f->name, rom->version);

@@ -31,6 +31,7 @@
 #include "clock.h"
 #include "fota_str.h"
 #include "http.h"
+#include "blob.h"
 #include "log.h"
 #include "loop.h"
 #include "xmalloc.h"
@@ -209,6 +210,13 @@ static void send_image(struct fota_arduino_loop *al, struct fota_req *r,
     int whole = 0;
     char hv[32];
 
+    if (!b && fota_blob_shared(al->ctx->srv->blobs)) {
+        /* received by another instance, not copied here yet (blob_share.h) */
+        evhttp_add_header(oh, "Retry-After", "10");
+        fota_reply_error(r, 503, "file %s of release %s is not available here yet",
+                         fota_arduino_kind_name((enum fota_arduino_kind)a->file), v->rel.version);
+        return;
+    }
     if (!b) {
         fota_reply_error(r, 500, "file %s of release %s is missing or damaged in the blob store",
                          fota_arduino_kind_name((enum fota_arduino_kind)a->file), v->rel.version);

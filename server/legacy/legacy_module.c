@@ -16,6 +16,7 @@
 #include "legacy_api.h"
 #include "legacy_metrics.h"
 #include "fota_str.h"
+#include "blob.h"
 #include "log.h"
 #include "server.h"
 #include "store_exec.h"
@@ -137,6 +138,15 @@ static void lookup_job(struct fota_store *st, void *arg)
     if (src->rc == FOTA_ENOENT)
         FOTA_WARN("mod=legacy product has no current release product=%s",
                   fota_log_quote(src->prod.name, nq, sizeof(nq)));
+    /* Files another instance received are copied here before the port
+     * serves them (blob_share.h); one that cannot be had fails its open. */
+    for (size_t i = 0; src->rc == 0 && i < src->rom.nfiles; i++) {
+        struct fota_blob_store *bs = ((struct lookup *)arg)->m->srv->blobs;
+        int rc = fota_blob_shared(bs) ? fota_blob_fill(bs, src->rom.files[i].sha256) : 0;
+        if (rc)
+            FOTA_WARN("mod=legacy release file not copied from the shared store sha256=%s "
+                      "error=%s", src->rom.files[i].sha256, fota_errname(rc));
+    }
 }
 
 /* Main loop: the source is known; the waiting transfers ask again. */

@@ -82,6 +82,7 @@ struct store_mod {
     struct event *prune_ev, *refill_ev;
     struct fota_store_lane *lane;     /* `retention` */
     struct round_job *job;            /* the round in flight, NULL between rounds */
+    struct fota_blob_share *share;    /* release files shared through the store, or NULL */
 };
 
 static int64_t cutoff(unsigned days)
@@ -215,6 +216,7 @@ static void mod_stop(struct fota_server *srv, void *state)
         return;
     if (m->job)   /* its continuation frees it */
         m->job->m = NULL;
+    fota_blob_share_stop(m->share);
     if (srv->store)
         fota_store_set_reserve(srv->store, NULL);
     if (srv->blobs)
@@ -255,7 +257,11 @@ static int mod_start(struct fota_server *srv, void **state)
         mod_stop(srv, m);
         return FOTA_ENOMEM;
     }
-    fota_blob_share_start(srv);   /* files shared with other instances (PostgreSQL) */
+    rc = fota_blob_share_start(srv, &m->share);   /* with other instances (PostgreSQL) */
+    if (rc) {
+        mod_stop(srv, m);
+        return rc;
+    }
     arm(m->prune_ev, 0);   /* a first round at start */
     if (m->conf->disk_reserve)
         event_add(m->refill_ev, &second);
