@@ -193,7 +193,9 @@ static void replay_done(void *arg, int cancelled)
     free(rp);
 }
 
-static void handle_follow(struct fota_req *r, const struct fota_message_filter *flt)
+/* Starts a follower of flt on r's loop. deferred: r waits already (a job
+ * checked its query), so whatever ends here releases it. */
+static void handle_follow(struct fota_req *r, const struct fota_message_filter *flt, int deferred)
 {
     struct follower *f = fota_xcalloc(1, sizeof(*f));
     int64_t after = 0;
@@ -215,10 +217,12 @@ static void handle_follow(struct fota_req *r, const struct fota_message_filter *
         event_free(f->keepalive);
         free(f);
         fota_reply_error(r, 503, "cannot follow messages now");
+        if (deferred)
+            fota_req_release(r);
         return;
     }
     if (after <= 0 || !r->srv->exec || !r->loop) {
-        follow_begin(f, NULL, 0, 0);
+        follow_begin(f, NULL, 0, deferred);
         return;
     }
     /* Replay what the client missed (bounded), read by a store job; live
@@ -233,76 +237,63 @@ static void handle_follow(struct fota_req *r, const struct fota_message_filter *
     if (fota_store_submit(r->srv->exec, NULL, r->loop, replay_job, replay_done, rp) != 0) {
         free(rp);
         follower_free(f);
-        r->deferred = 0;
+        r->deferred = deferred;
         fota_reply_error(r, 503, "store busy: cannot replay messages now");
+        if (deferred)
+            fota_req_release(r);
     }
 }
 
-static void handle_messages(struct fota_req *r)
-{
+/* A listing or a follow, its query read on the loop; what it names checked
+ * and the listing read by the store (query_store). */
+struct msg_query {
+    struct fota_req *r;
     struct fota_key key;
     struct fota_message_filter flt;
+    int follow;
+    int follow_ok;      /* the checks passed: the follow starts on r's loop */
+};
+
+/* The product and device the filter names must exist (and be the key's),
+ * then the listing is replied or the follow allowed. Any thread. */
+static void query_store(struct fota_store *st, struct msg_query *q)
+{
+    struct fota_req *r = q->r;
+    struct fota_message_filter *flt = &q->flt;
     struct fota_message *list = NULL;
     size_t n = 0;
-    int bad = 0;
 
-    if (fota_req_auth(r, &key))
-        return;
-    memset(&flt, 0, sizeof(flt));
-    flt.product_id = qnum(r, "product_id", 0, &bad);
-    flt.device_id = qnum(r, "device_id", 0, &bad);
-    flt.before_id = qnum(r, "before", 0, &bad);
-    int64_t limit = qnum(r, "limit", 50, &bad);
-    if (bad || limit < 1 || limit > 500) {
-        fota_reply_error(r, 400, "product_id, device_id, before must be ids; limit 1..500");
-        return;
-    }
-    flt.limit = (size_t)limit;
-    if (key.kind == FOTA_KEY_OWNER || key.kind == FOTA_KEY_MASTER) {
-        if (flt.device_id && flt.device_id != key.device_id) {
-            fota_reply_error(r, 403, "this key belongs to another device");
-            return;
-        }
-        flt.device_id = key.device_id;
-    } else if (key.kind == FOTA_KEY_PRODUCT) {
-        if (flt.product_id && flt.product_id != key.product_id) {
-            fota_reply_error(r, 403, "this key belongs to another product");
-            return;
-        }
-        flt.product_id = key.product_id;
-    }
-    if (flt.product_id) {
+    if (flt->product_id) {
         struct fota_product p;
-        if (fota_api_product_load(r, flt.product_id, &p))
+        if (fota_api_product_load(r, flt->product_id, &p))
             return;
     }
-    if (flt.device_id && key.kind == FOTA_KEY_PRODUCT) {
+    if (flt->device_id && q->key.kind == FOTA_KEY_PRODUCT) {
         /* Another product's device and no device at all answer alike, so a
          * product key cannot tell which ids exist. */
         struct fota_device d;
-        int e = r->srv->store->ops->device_get(r->srv->store, flt.device_id, &d);
-        if (e == 0 && d.product_id != key.product_id)
+        int e = st->ops->device_get(st, flt->device_id, &d);
+        if (e == 0 && d.product_id != q->key.product_id)
             e = FOTA_ENOENT;
         if (e == FOTA_ENOENT) {
             fota_reply_error(r, 403, "device %lld is not a device of this key's product",
-                             (long long)flt.device_id);
+                             (long long)flt->device_id);
             return;
         }
         if (e) {
-            fota_reply_status(r, e, "device %lld", (long long)flt.device_id);
+            fota_reply_status(r, e, "device %lld", (long long)flt->device_id);
             return;
         }
-    } else if (flt.device_id) {
+    } else if (flt->device_id) {
         struct fota_device d;
-        if (fota_api_device_load(r, flt.device_id, &d))
+        if (fota_api_device_load(r, flt->device_id, &d))
             return;
     }
-    const char *fl = fota_req_query(r, "follow");
-    if (fl && strcmp(fl, "true") == 0) {
-        handle_follow(r, &flt);
+    if (q->follow) {
+        q->follow_ok = 1;
         return;
     }
-    int e = r->srv->store->ops->message_list(r->srv->store, &flt, &list, &n);
+    int e = st->ops->message_list(st, flt, &list, &n);
     if (e) {
         fota_reply_status(r, e, "messages");
         return;
@@ -312,12 +303,77 @@ static void handle_messages(struct fota_req *r)
         json_array_append_new(arr, fota_api_json_message(&list[i]));
     json_t *j = json_object();
     json_object_set_new(j, "messages", arr);
-    if (n == flt.limit && n > 0)
+    if (n == flt->limit && n > 0)
         json_object_set_new(j, "next_before", json_integer(list[n - 1].id));
     else
         json_object_set_new(j, "next_before", json_null());
     free(list);
     fota_reply_json(r, 200, j);
+}
+
+static void query_job(struct fota_store *st, void *arg)
+{
+    query_store(st, arg);
+}
+
+/* On r's loop: a follow starts; anything else was replied by the job. */
+static void query_done(void *arg, int cancelled)
+{
+    struct msg_query *q = arg;
+    if (!cancelled && q->follow_ok)
+        handle_follow(q->r, &q->flt, 1);
+    else
+        fota_req_release(q->r);   /* cancelled: no reply, the loop is gone */
+    free(q);
+}
+
+static void handle_messages(struct fota_req *r)
+{
+    struct msg_query *q = fota_xcalloc(1, sizeof(*q));
+    struct fota_message_filter *flt = &q->flt;
+    struct fota_server *srv = r->srv;
+    int bad = 0;
+
+    q->r = r;
+    if (fota_req_auth(r, &q->key))
+        goto out;
+    flt->product_id = qnum(r, "product_id", 0, &bad);
+    flt->device_id = qnum(r, "device_id", 0, &bad);
+    flt->before_id = qnum(r, "before", 0, &bad);
+    int64_t limit = qnum(r, "limit", 50, &bad);
+    if (bad || limit < 1 || limit > 500) {
+        fota_reply_error(r, 400, "product_id, device_id, before must be ids; limit 1..500");
+        goto out;
+    }
+    flt->limit = (size_t)limit;
+    if (q->key.kind == FOTA_KEY_OWNER || q->key.kind == FOTA_KEY_MASTER) {
+        if (flt->device_id && flt->device_id != q->key.device_id) {
+            fota_reply_error(r, 403, "this key belongs to another device");
+            goto out;
+        }
+        flt->device_id = q->key.device_id;
+    } else if (q->key.kind == FOTA_KEY_PRODUCT) {
+        if (flt->product_id && flt->product_id != q->key.product_id) {
+            fota_reply_error(r, 403, "this key belongs to another product");
+            goto out;
+        }
+        flt->product_id = q->key.product_id;
+    }
+    const char *fl = fota_req_query(r, "follow");
+    q->follow = fl && strcmp(fl, "true") == 0;
+    if (srv->exec && fota_store_exec_threaded(srv->exec) && r->loop) {
+        fota_req_defer(r);
+        if (fota_store_submit(srv->exec, NULL, r->loop, query_job, query_done, q) == 0)
+            return;
+        r->deferred = 0;
+        fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+        goto out;
+    }
+    query_store(srv->store, q);   /* a store a loop may call */
+    if (q->follow_ok)
+        handle_follow(r, flt, 0);
+out:
+    free(q);
 }
 
 int fota_api_messages_routes(struct fota_api *api)
