@@ -10,6 +10,7 @@ as docs/scale-out.md tells. The primary is then lost at once (immediate stop):
 """
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fotatest import Fotad, check, finish, make_image, run_tests, wait_for  # noqa: E402
@@ -64,13 +65,16 @@ def test_primary_lost():
         download(d, master, user2)   # the release and the device's key are in fotad's caches
 
         pg.crash()
+        t0 = time.monotonic()
         st, _, j = d.api("POST", "/v1/products/", {"name": "during-outage"})
+        print("a write without a primary: %d after %.1f ms" % (st, (time.monotonic() - t0) * 1000))
         check(st == 503, "a write without a primary: %d %r" % (st, j))
         check("store unavailable" in j.get("message", ""), "its message: %r" % j)
         download(d, master, user2)   # served from the caches, the store unreachable
         st, _, j = d.api("POST", "/v1/products/", {"name": "during-outage"})
         check(st == 503, "a second write without a primary: %d %r" % (st, j))
 
+        t0 = time.monotonic()
         sb.promote()
         wrote = []
 
@@ -80,6 +84,8 @@ def test_primary_lost():
             wrote.append(st)
             return st == 200
         wait_for(writes_again, 30, "a write accepted by the promoted standby", interval=0.05)
+        print("first write accepted %.2f s after pg_ctl promote began (%d refused before)" %
+              (time.monotonic() - t0, len(wrote) - 1))
         after = product_names(d)
         check(after == sorted(before + ["after-promote"]),
               "acknowledged writes after the failover: %r, before it %r" % (after, before))
