@@ -1,6 +1,8 @@
 /* fota_str.c - bounded string copies (fota_str.h). */
 #include "fota_str.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 size_t fota_str_copy_n(char *dst, size_t cap, const char *src, size_t n)
@@ -96,4 +98,16 @@ unsigned fota_str_hash(unsigned h, const char *s)
     for (; s && *s; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
     return h;
+}
+
+int fota_str_err(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || errlen == 0)
+        return code;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return code;
 }

@@ -36,4 +36,9 @@ size_t fota_str_copy_dir(char *dst, size_t cap, const char *path);
 #define FOTA_STR_HASH_SEED 2166136261u
 unsigned fota_str_hash(unsigned h, const char *s);
 
+/* The formatted message into err (errlen bytes, cut to fit), then returns
+ * code: `return fota_str_err(err, errlen, FOTA_EIO, "cannot read %s", p);`. */
+int fota_str_err(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

@@ -70,17 +70,6 @@ void fota_backup_manifest_cleanup(struct fota_backup_manifest *m)
     memset(m, 0, sizeof(*m));
 }
 
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 static int cmp_member_name(const void *a, const void *b)
 {
     const struct fota_backup_member *const *x = a, *const *y = b;
@@ -101,12 +90,12 @@ static int check_members(struct fota_backup_manifest *m, char *err, size_t errle
     qsort(by, m->nmembers, sizeof(*by), cmp_member_name);
     for (size_t i = 1; i < m->nmembers && rc == 0; i++)
         if (strcmp(by[i - 1]->name, by[i]->name) == 0)
-            rc = seterr(err, errlen, FOTA_EPROTO, "the manifest lists %s twice", by[i]->name);
+            rc = fota_str_err(err, errlen, FOTA_EPROTO, "the manifest lists %s twice", by[i]->name);
     free(by);
     if (rc == 0 && !have_db)
-        rc = seterr(err, errlen, FOTA_EPROTO, "the manifest lists no fota.db");
+        rc = fota_str_err(err, errlen, FOTA_EPROTO, "the manifest lists no fota.db");
     if (rc == 0 && !have_secret)
-        rc = seterr(err, errlen, FOTA_EPROTO, "the manifest lists no secret.key (without the "
+        rc = fota_str_err(err, errlen, FOTA_EPROTO, "the manifest lists no secret.key (without the "
                                               "server secret no device key could be checked)");
     return rc;
 }
@@ -119,33 +108,33 @@ static int parse_member(json_t *o, size_t i, struct fota_backup_member *mb, char
 
     if (!json_is_object(o) || !json_is_string(name) || !json_is_string(size) ||
         !json_is_integer(json_object_get(o, "size")))
-        return seterr(err, errlen, FOTA_EPROTO, "manifest member %zu is not {name, size, sha256}",
+        return fota_str_err(err, errlen, FOTA_EPROTO, "manifest member %zu is not {name, size, sha256}",
                       i);
     const char *n = json_string_value(name), *h = json_string_value(size);
     json_int_t sz = json_integer_value(json_object_get(o, "size"));
     if (strlen(n) >= sizeof(mb->name) || !(mb->kind = fota_backup_name_kind(n, hash)))
-        return seterr(err, errlen, FOTA_EPROTO, "manifest member %zu has a name that is not part "
+        return fota_str_err(err, errlen, FOTA_EPROTO, "manifest member %zu has a name that is not part "
                                                 "of a fota backup: \"%.100s\"",
                       i, n);
     fota_str_copy(mb->name, sizeof(mb->name), n);
     if (strlen(h) != 64 || !is_hex64(h))
-        return seterr(err, errlen, FOTA_EPROTO, "manifest member %s: sha256 is not 64 lower-case "
+        return fota_str_err(err, errlen, FOTA_EPROTO, "manifest member %s: sha256 is not 64 lower-case "
                                                 "hex digits",
                       mb->name);
     memcpy(mb->sha256, h, 65);
     if (sz < 0)
-        return seterr(err, errlen, FOTA_EPROTO, "manifest member %s: negative size", mb->name);
+        return fota_str_err(err, errlen, FOTA_EPROTO, "manifest member %s: negative size", mb->name);
     mb->size = (uint64_t)sz;
     if (mb->kind == FOTA_BACKUP_BLOB && strcmp(hash, mb->sha256) != 0)
-        return seterr(err, errlen, FOTA_EPROTO, "manifest member %s: a blob's sha256 must be its "
+        return fota_str_err(err, errlen, FOTA_EPROTO, "manifest member %s: a blob's sha256 must be its "
                                                 "name",
                       mb->name);
     if (mb->kind == FOTA_BACKUP_SECRET && mb->size != FOTA_BACKUP_SECRET_LEN)
-        return seterr(err, errlen, FOTA_EPROTO, "manifest member secret.key: %llu bytes, a server "
+        return fota_str_err(err, errlen, FOTA_EPROTO, "manifest member secret.key: %llu bytes, a server "
                                                 "secret has %d",
                       (unsigned long long)mb->size, FOTA_BACKUP_SECRET_LEN);
     if (mb->kind == FOTA_BACKUP_OWNER && (mb->size < 40 || mb->size > FOTA_BACKUP_OWNER_MAX))
-        return seterr(err, errlen, FOTA_EPROTO, "manifest member owner.key: %llu bytes is not an "
+        return fota_str_err(err, errlen, FOTA_EPROTO, "manifest member owner.key: %llu bytes is not an "
                                                 "admin key file",
                       (unsigned long long)mb->size);
     return 0;
@@ -159,11 +148,11 @@ static int parse_counts(json_t *counts, struct fota_backup_manifest *m, char *er
     if (!counts)
         return 0;
     if (!json_is_object(counts))
-        return seterr(err, errlen, FOTA_EPROTO, "manifest \"counts\" is not an object");
+        return fota_str_err(err, errlen, FOTA_EPROTO, "manifest \"counts\" is not an object");
     json_object_foreach (counts, k, v) {
         if (m->ncounts >= FOTA_BACKUP_COUNTS_MAX || !json_is_integer(v) ||
             json_integer_value(v) < 0 || strlen(k) >= sizeof(m->counts[0].name))
-            return seterr(err, errlen, FOTA_EPROTO, "manifest count \"%.40s\" is not usable", k);
+            return fota_str_err(err, errlen, FOTA_EPROTO, "manifest count \"%.40s\" is not usable", k);
         fota_str_copy(m->counts[m->ncounts].name, sizeof(m->counts[0].name), k);
         m->counts[m->ncounts++].n = json_integer_value(v);
     }
@@ -180,12 +169,12 @@ static int parse_json(json_t *j, size_t manifest_bytes, struct fota_backup_manif
     int rc;
 
     if (!json_is_string(fmt) || strcmp(json_string_value(fmt), FOTA_BACKUP_FORMAT) != 0)
-        return seterr(err, errlen, FOTA_EMAGIC, "not a fota backup (its manifest.json has no "
+        return fota_str_err(err, errlen, FOTA_EMAGIC, "not a fota backup (its manifest.json has no "
                                                 "\"format\": \"" FOTA_BACKUP_FORMAT "\")");
     if (!json_is_integer(ver))
-        return seterr(err, errlen, FOTA_EPROTO, "the manifest has no format_version");
+        return fota_str_err(err, errlen, FOTA_EPROTO, "the manifest has no format_version");
     if (json_integer_value(ver) != FOTA_BACKUP_FORMAT_VERSION)
-        return seterr(err, errlen, FOTA_EPROTO, "backup format version %lld, this fotad reads "
+        return fota_str_err(err, errlen, FOTA_EPROTO, "backup format version %lld, this fotad reads "
                                                 "version %d%s",
                       (long long)json_integer_value(ver),
                       FOTA_BACKUP_FORMAT_VERSION,
@@ -195,7 +184,7 @@ static int parse_json(json_t *j, size_t manifest_bytes, struct fota_backup_manif
     m->format_version = FOTA_BACKUP_FORMAT_VERSION;
     if (!json_is_string(fv) || !json_is_integer(sv) || json_integer_value(sv) < 1 ||
         json_integer_value(sv) > 1000000 || !json_is_integer(cr))
-        return seterr(err, errlen, FOTA_EPROTO, "the manifest lacks fotad_version, schema_version "
+        return fota_str_err(err, errlen, FOTA_EPROTO, "the manifest lacks fotad_version, schema_version "
                                                 "or created");
     fota_str_copy(m->fotad_version, sizeof(m->fotad_version), json_string_value(fv));
     m->schema_version = (int)json_integer_value(sv);
@@ -206,7 +195,7 @@ static int parse_json(json_t *j, size_t manifest_bytes, struct fota_backup_manif
         return rc;
     if (!json_is_array(members) || json_array_size(members) == 0 ||
         json_array_size(members) > FOTA_BACKUP_MEMBERS_MAX)
-        return seterr(err, errlen, FOTA_EPROTO, "the manifest has no usable \"members\" list");
+        return fota_str_err(err, errlen, FOTA_EPROTO, "the manifest has no usable \"members\" list");
     m->nmembers = json_array_size(members);
     m->members = fota_xcalloc(m->nmembers, sizeof(*m->members));
     m->archive_bytes = fota_tar_member_bytes(manifest_bytes) + FOTA_TAR_END_BYTES;
@@ -230,10 +219,10 @@ int fota_backup_manifest_parse(const char *text, size_t len, struct fota_backup_
     memset(m, 0, sizeof(*m));
     j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!j)
-        return seterr(err, errlen, FOTA_EMAGIC, "manifest.json is not JSON (line %d: %s)",
+        return fota_str_err(err, errlen, FOTA_EMAGIC, "manifest.json is not JSON (line %d: %s)",
                       je.line, je.text);
     rc = json_is_object(j) ? parse_json(j, len, m, err, errlen)
-                           : seterr(err, errlen, FOTA_EMAGIC, "manifest.json is not an object");
+                           : fota_str_err(err, errlen, FOTA_EMAGIC, "manifest.json is not an object");
     json_decref(j);
     if (rc)
         fota_backup_manifest_cleanup(m);

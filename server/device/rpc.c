@@ -519,16 +519,9 @@ static void call_start(struct rpc_call *c)
  * Authorization key, device_id=, queue=, timeout=); NULL after a 401 reply. */
 static struct rpc_call *call_new(struct fota_req *r, struct fota_rpc *rpc)
 {
-    const char *hdr = fota_req_header(r, "Authorization"), *k = NULL;
+    const char *k = NULL;
     size_t len = 0;
-    const char *why = NULL;
-    if (!hdr)
-        why = "missing Authorization: token KEY";
-    else if (fota_key_from_header(hdr, &k, &len) != 0 &&
-             fota_http_head_auth_other(hdr, strlen(hdr)))
-        why = "the Authorization scheme is token: Authorization: token KEY";
-    else if (!k)
-        why = "invalid key";
+    const char *why = fota_req_key(r, &k, &len);
     if (why) {
         fota_reply_error(r, 401, "%s", why);
         return NULL;

@@ -10,7 +10,9 @@
  * queued for its next identify. */
 #include "rpc_int.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -156,18 +158,34 @@ static void cmd_read(void *arg, int cancelled)
     ring_free(g);
 }
 
+/* The n colon-separated integers of a payload into v. 0, or -1 for
+ * anything else (a field out of range, missing or followed by junk). */
+static int payload_ints(const char *p, long long *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char *end;
+        errno = 0;
+        v[i] = strtoll(p, &end, 10);
+        if (end == p || errno || *end != (i + 1 < n ? ':' : '\0'))
+            return -1;
+        p = end + 1;
+    }
+    return 0;
+}
+
 /* fota_cmd: another instance stored a command. payload NULL (the listener
  * reconnected): a ring missed meanwhile leaves the command queued for the
  * device's next identify. */
 static void on_cmd(struct fota_server *srv, const char *payload, void *ud)
 {
     struct fota_rpc *rpc = ud;
-    long long id, dev, from;
-    unsigned timeout;
+    long long v[4];   /* command, device, the instance it came from, timeout s */
 
-    if (!payload || sscanf(payload, "%lld:%lld:%lld:%u", &id, &dev, &from, &timeout) != 4 ||
-        from == fota_cluster_instance_id(srv) || !fota_devchan_online(rpc->ch, dev))
+    if (!payload || payload_ints(payload, v, 4) != 0 || v[3] < 0 || v[3] > UINT_MAX ||
+        v[2] == fota_cluster_instance_id(srv) || !fota_devchan_online(rpc->ch, v[1]))
         return;
+    long long id = v[0], dev = v[1], from = v[2];
+    unsigned timeout = (unsigned)v[3];
     struct ring *g = fota_xcalloc(1, sizeof *g);
     g->rpc = rpc;
     g->id = id;
@@ -208,12 +226,13 @@ static void on_ack(struct fota_server *srv, const char *payload, void *ud)
 {
     struct fota_rpc *rpc = ud;
     struct rpc_pending *p;
-    long long id, to;
-    int state;
+    long long v[3];   /* command, its state, the instance it is for */
 
-    if (!payload || sscanf(payload, "%lld:%d:%lld", &id, &state, &to) != 3 ||
-        to != fota_cluster_instance_id(srv) || !(p = pending_of(rpc, id)))
+    if (!payload || payload_ints(payload, v, 3) != 0 || v[1] < INT_MIN || v[1] > INT_MAX ||
+        v[2] != fota_cluster_instance_id(srv) || !(p = pending_of(rpc, v[0])))
         return;
+    long long id = v[0];
+    int state = (int)v[1];
     if (state == FOTA_CMD_DELIVERED) {
         fota_rpc_route_end(p);   /* taken: the wait for the reply goes on */
         return;

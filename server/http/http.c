@@ -24,7 +24,6 @@
 #include "http_errpage.h"
 #include "http_int.h"
 #include "http_web.h"
-#include "keys.h"
 #include "log.h"
 #include "loop.h"
 #include "store_exec.h"
@@ -306,14 +305,13 @@ static int key_first(struct http_loop *hl, const struct fota_http_route_entry *r
                      struct fota_req *r)
 {
     struct fota_server *srv = hl->hh->srv;
-    const char *hdr, *k = NULL;
+    const char *k = NULL;
     size_t klen = 0;
     struct fota_key key;
 
     if ((rt->flags & FOTA_ROUTE_STORE) || !srv->exec || !fota_store_exec_threaded(srv->exec))
         return 0;   /* a store job already, or a store a loop may call */
-    hdr = fota_req_header(r, "Authorization");
-    if (!hdr || fota_key_from_header(hdr, &k, &klen) != 0 || !k ||
+    if (fota_req_key(r, &k, &klen) ||
         fota_server_key_cached(srv, k, klen, &key, 0) != FOTA_EAGAIN)
         return 0;   /* the handler's own fota_req_auth answers from the caches */
     struct key_first *kf = fota_xmalloc(sizeof(*kf));

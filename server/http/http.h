@@ -200,6 +200,9 @@ const char *fota_req_query(const struct fota_req *r, const char *name);
 /* Request header or NULL (a FOTA_ROUTE_STORE request's: from its copy). */
 const char *fota_req_header(const struct fota_req *r, const char *name);
 
+/* The key of the request's `Authorization: token KEY` header (*k into the
+ * header, *len), or why there is none: the 401 message. */
+const char *fota_req_key(struct fota_req *r, const char **k, size_t *len);
 /* Authenticates the request's Authorization header. 0 with *key filled, or
  * replies 401 and returns FOTA_EAUTH. */
 int fota_req_auth(struct fota_req *r, struct fota_key *key);

@@ -45,22 +45,28 @@ void fota_http__req_detach(struct fota_req *r)
     __atomic_add_fetch(&r->srv->http->detached, 1, __ATOMIC_RELAXED);
 }
 
+const char *fota_req_key(struct fota_req *r, const char **k, size_t *len)
+{
+    const char *hdr = fota_req_header(r, "Authorization");
+
+    *k = NULL;
+    *len = 0;
+    if (!hdr)
+        return "missing Authorization: token KEY";
+    if (fota_key_from_header(hdr, k, len) != 0 && fota_http_head_auth_other(hdr, strlen(hdr)))
+        return "the Authorization scheme is token: Authorization: token KEY";
+    return *k ? NULL : "invalid key";
+}
+
 int fota_req_auth(struct fota_req *r, struct fota_key *key)
 {
-    const char *hdr = fota_req_header(r, "Authorization"), *k = NULL;
+    const char *k = NULL;
     size_t len = 0;
-    const char *why = NULL;
+    const char *why = fota_req_key(r, &k, &len);
 
-    if (!hdr)
-        why = "missing Authorization: token KEY";
-    else if (fota_key_from_header(hdr, &k, &len) != 0 &&
-             fota_http_head_auth_other(hdr, strlen(hdr)))
-        why = "the Authorization scheme is token: Authorization: token KEY";
-    else if (!k)
+    if (!why && (r->key_pre ? r->key_pre_rc : fota_server_key_lookup(r->srv, k, len, key)))
         why = "invalid key";
-    else if (r->key_pre ? r->key_pre_rc : fota_server_key_lookup(r->srv, k, len, key))
-        why = "invalid key";
-    else if (r->key_pre)
+    else if (!why && r->key_pre)
         *key = r->key_pre_val;
     if (why) {
         fota_http__refused(r->srv->http, 401);

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,20 +19,10 @@
 #include <unistd.h>
 
 #include "blob.h"
+#include "fota_str.h"
 #include "hex.h"
 #include "store.h"
 #include "xmalloc.h"
-
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 /* The whole file at path into *out (the caller frees), at most
  * FOTA_MIGRATE_BLOB_MAX bytes. */
@@ -46,13 +35,13 @@ static int read_all(const char *path, unsigned char **out, size_t *len, char *er
 
     *out = NULL;
     if (fd < 0)
-        return seterr(err, errlen, FOTA_EIO, "cannot open %s: %s", path, strerror(errno));
+        return fota_str_err(err, errlen, FOTA_EIO, "cannot open %s: %s", path, strerror(errno));
     if (fstat(fd, &sb) != 0) {
-        rc = seterr(err, errlen, FOTA_EIO, "cannot stat %s: %s", path, strerror(errno));
+        rc = fota_str_err(err, errlen, FOTA_EIO, "cannot stat %s: %s", path, strerror(errno));
         goto out;
     }
     if ((uint64_t)sb.st_size > FOTA_MIGRATE_BLOB_MAX) {
-        rc = seterr(err, errlen, FOTA_ETOOBIG, "%s holds %lld bytes, more than a release file "
+        rc = fota_str_err(err, errlen, FOTA_ETOOBIG, "%s holds %lld bytes, more than a release file "
                     "migrate moves (%u)", path, (long long)sb.st_size, FOTA_MIGRATE_BLOB_MAX);
         goto out;
     }
@@ -62,7 +51,7 @@ static int read_all(const char *path, unsigned char **out, size_t *len, char *er
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            rc = seterr(err, errlen, FOTA_EIO, "cannot read %s: %s", path,
+            rc = fota_str_err(err, errlen, FOTA_EIO, "cannot read %s: %s", path,
                         n < 0 ? strerror(errno) : "shorter than its size");
             goto out;
         }
@@ -121,18 +110,18 @@ static int verify(struct fota_store *s, const char *hash, size_t len, char *err,
 
     if (!rb.h || EVP_DigestInit_ex(rb.h, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(rb.h);
-        return seterr(err, errlen, FOTA_EIO, "no SHA-256");
+        return fota_str_err(err, errlen, FOTA_EIO, "no SHA-256");
     }
     rc = s->ops->blob_fetch(s, hash, hash_sink, &rb, &size);
     if (rc == 0 && EVP_DigestFinal_ex(rb.h, md, &mdlen) != 1)
         rc = FOTA_EIO;
     EVP_MD_CTX_free(rb.h);
     if (rc)
-        return seterr(err, errlen, rc, "release file %s read back from postgresql: %s", hash,
+        return fota_str_err(err, errlen, rc, "release file %s read back from postgresql: %s", hash,
                       fota_strerror(rc));
     fota_hex_encode(md, mdlen, hex);
     if (rb.bytes != len || size != (int64_t)len || strcmp(hex, hash) != 0)
-        return seterr(err, errlen, FOTA_ECHECKSUM,
+        return fota_str_err(err, errlen, FOTA_ECHECKSUM,
                       "release file %s in postgresql differs from the source's: %" PRIu64
                       " bytes (recorded %" PRId64 ", source %zu) hashing to %s; delete its "
                       "row from blobs and migrate again",
@@ -152,17 +141,17 @@ static int move_one(struct fota_store *s, const char *hash, const char *path,
     if ((rc = read_all(path, &data, &len, err, errlen)) != 0)
         return rc;
     if ((rc = fota_blob_hash(data, len, hex)) != 0 || strcmp(hex, hash) != 0) {
-        rc = seterr(err, errlen, FOTA_ECHECKSUM, "release file %s hashes to %s, not its name",
+        rc = fota_str_err(err, errlen, FOTA_ECHECKSUM, "release file %s hashes to %s, not its name",
                     path, rc ? "nothing" : hex);
         goto out;
     }
     if ((there = present(s, hash)) < 0) {
-        rc = seterr(err, errlen, there, "release file %s in postgresql: %s", hash,
+        rc = fota_str_err(err, errlen, there, "release file %s in postgresql: %s", hash,
                     fota_strerror(there));
         goto out;
     }
     if (!there && (rc = s->ops->blob_put(s, hash, data, len)) != 0) {
-        rc = seterr(err, errlen, rc, "release file %s into postgresql: %s", hash,
+        rc = fota_str_err(err, errlen, rc, "release file %s into postgresql: %s", hash,
                     fota_strerror(rc));
         goto out;
     }
@@ -183,7 +172,7 @@ int fota_migrate_blobs_put(struct fota_store *s, char *const *hashes, char *cons
 {
     memset(out, 0, sizeof(*out));
     if (!s->ops->blob_put || !s->ops->blob_fetch)
-        return seterr(err, errlen, FOTA_ENOTSUP, "the target store keeps no release files");
+        return fota_str_err(err, errlen, FOTA_ENOTSUP, "the target store keeps no release files");
     for (size_t i = 0; i < n; i++) {
         int rc = move_one(s, hashes[i], src_paths[i], out, err, errlen);
         if (rc)

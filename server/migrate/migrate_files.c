@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,17 +25,6 @@
 
 #define COPY_BUF (256u << 10)
 
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int seterr(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 /* flock of DIR/fotad.lock, as fotad takes it; the holder's pid in err. */
 static int lock_file(int fd, const char *dir, char *err, size_t errlen)
 {
@@ -46,7 +34,7 @@ static int lock_file(int fd, const char *dir, char *err, size_t errlen)
     ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
     pid[n > 0 ? n : 0] = '\0';
     pid[strcspn(pid, "\n")] = '\0';
-    return seterr(err, errlen, FOTA_EBUSY, "a fotad (pid %s) is running on %s: stop it first",
+    return fota_str_err(err, errlen, FOTA_EBUSY, "a fotad (pid %s) is running on %s: stop it first",
                   pid[0] ? pid : "?", dir);
 }
 
@@ -60,7 +48,7 @@ int fota_migrate_source_lock(const char *dir, int *lock_fd, char *err, size_t er
     if (fd < 0 && errno == ENOENT)
         return 0;   /* no fotad has run there */
     if (fd < 0)
-        return seterr(err, errlen, FOTA_EIO, "cannot open %s (%s)", path, strerror(errno));
+        return fota_str_err(err, errlen, FOTA_EIO, "cannot open %s (%s)", path, strerror(errno));
     int rc = lock_file(fd, dir, err, errlen);
     if (rc) {
         close(fd);
@@ -94,10 +82,10 @@ static int same_or_absent(const struct fota_migrate_target *t, const char *name,
     if (n == -1)
         return 0;
     if (n == -2)
-        return seterr(err, errlen, FOTA_EIO, "cannot read %s (%s)", path, strerror(errno));
+        return fota_str_err(err, errlen, FOTA_EIO, "cannot read %s (%s)", path, strerror(errno));
     if (want && (size_t)n == want_len && memcmp(have, want, want_len) == 0)
         return 0;
-    return seterr(err, errlen, FOTA_EEXIST,
+    return fota_str_err(err, errlen, FOTA_EEXIST,
                   "%s differs from the source's: the target instance needs the source's %s "
                   "(%s); move it away or choose another data dir",
                   path, name,
@@ -116,15 +104,15 @@ int fota_migrate_target_open(struct fota_migrate_target *t, const char *dir,
     memset(t, 0, sizeof(*t));
     t->lock_fd = -1;
     if (fota_str_copy(t->dir, sizeof(t->dir), dir) >= sizeof(t->dir) - 100)
-        return seterr(err, errlen, FOTA_EINVAL, "the target data dir's path is too long");
+        return fota_str_err(err, errlen, FOTA_EINVAL, "the target data dir's path is too long");
     if (stat(dir, &st) != 0) {
         if (errno != ENOENT)
-            return seterr(err, errlen, FOTA_EIO, "cannot use %s (%s)", dir, strerror(errno));
+            return fota_str_err(err, errlen, FOTA_EIO, "cannot use %s (%s)", dir, strerror(errno));
         if (mkdir(dir, 0700) != 0)
-            return seterr(err, errlen, FOTA_EIO, "cannot make %s (%s)", dir, strerror(errno));
+            return fota_str_err(err, errlen, FOTA_EIO, "cannot make %s (%s)", dir, strerror(errno));
         t->made_dir = 1;
     } else if (!S_ISDIR(st.st_mode)) {
-        return seterr(err, errlen, FOTA_EINVAL, "%s is not a directory", dir);
+        return fota_str_err(err, errlen, FOTA_EINVAL, "%s is not a directory", dir);
     } else {
         t->same = stat(source_dir, &src) == 0 && src.st_dev == st.st_dev &&
                   src.st_ino == st.st_ino;
@@ -143,11 +131,11 @@ int fota_migrate_target_open(struct fota_migrate_target *t, const char *dir,
         t->made_lock = t->lock_fd >= 0;
     }
     if (t->lock_fd < 0)
-        return seterr(err, errlen, FOTA_EIO, "cannot open %s (%s)", path, strerror(errno));
+        return fota_str_err(err, errlen, FOTA_EIO, "cannot open %s (%s)", path, strerror(errno));
     if ((rc = lock_file(t->lock_fd, dir, err, errlen)) != 0)
         return rc;
     if (t->chown_to && t->made_lock && fchown(t->lock_fd, t->uid, t->gid) != 0)
-        return seterr(err, errlen, FOTA_EIO, "cannot give %s to uid %u (%s)", path,
+        return fota_str_err(err, errlen, FOTA_EIO, "cannot give %s to uid %u (%s)", path,
                       (unsigned)t->uid, strerror(errno));
     if ((rc = same_or_absent(t, "secret.key", secret, secret_len, err, errlen)) != 0 ||
         (rc = same_or_absent(t, "owner.key", owner, owner_len, err, errlen)) != 0)
@@ -158,7 +146,7 @@ int fota_migrate_target_open(struct fota_migrate_target *t, const char *dir,
 static int give(const struct fota_migrate_target *t, const char *path, char *err, size_t errlen)
 {
     if (t->chown_to && lchown(path, t->uid, t->gid) != 0)
-        return seterr(err, errlen, FOTA_EIO, "cannot give %s to uid %u (%s)", path,
+        return fota_str_err(err, errlen, FOTA_EIO, "cannot give %s to uid %u (%s)", path,
                       (unsigned)t->uid, strerror(errno));
     return 0;
 }
@@ -170,7 +158,7 @@ static int make_dir(const struct fota_migrate_target *t, const char *path, char 
         return give(t, path, err, errlen);
     if (errno == EEXIST)
         return 0;
-    return seterr(err, errlen, FOTA_EIO, "cannot make %s (%s)", path, strerror(errno));
+    return fota_str_err(err, errlen, FOTA_EIO, "cannot make %s (%s)", path, strerror(errno));
 }
 
 static int fsync_dir(const char *dir)
@@ -191,12 +179,12 @@ static int tmp_open(const struct fota_migrate_target *t, const char *path, char 
     snprintf(tmp, cap, "%s.migrate-XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0)
-        return seterr(err, errlen, FOTA_EIO, "cannot write %s (%s)", path, strerror(errno));
+        return fota_str_err(err, errlen, FOTA_EIO, "cannot write %s (%s)", path, strerror(errno));
     if (fchmod(fd, 0600) != 0 || (t->chown_to && fchown(fd, t->uid, t->gid) != 0)) {
         int e = errno;
         close(fd);
         unlink(tmp);
-        return seterr(err, errlen, FOTA_EIO, "cannot set the owner and mode of %s (%s)", tmp,
+        return fota_str_err(err, errlen, FOTA_EIO, "cannot set the owner and mode of %s (%s)", tmp,
                       strerror(e));
     }
     return fd;
@@ -211,7 +199,7 @@ static int tmp_finish(int fd, const char *tmp, const char *path, char *err, size
     if (!ok || rename(tmp, path) != 0 || fsync_dir(dir) != 0) {
         int e = errno;
         unlink(tmp);
-        return seterr(err, errlen, FOTA_EIO, "cannot write %s (%s)", path, strerror(e));
+        return fota_str_err(err, errlen, FOTA_EIO, "cannot write %s (%s)", path, strerror(e));
     }
     return 0;
 }
@@ -232,7 +220,7 @@ static int write_key(struct fota_migrate_target *t, const char *name, const uint
         int e = errno;
         close(fd);
         unlink(tmp);
-        return seterr(err, errlen, FOTA_EIO, "cannot write %s (%s)", path, strerror(e));
+        return fota_str_err(err, errlen, FOTA_EIO, "cannot write %s (%s)", path, strerror(e));
     }
     int rc = tmp_finish(fd, tmp, path, err, errlen);
     *written = rc == 0;
@@ -290,13 +278,13 @@ static int copy_blob(struct fota_migrate_target *t, const char *hash, const char
         int e = errno;
         close(fd);
         unlink(tmp);
-        return seterr(err, errlen, FOTA_EIO, "cannot copy %s to %s (%s)", src, path,
+        return fota_str_err(err, errlen, FOTA_EIO, "cannot copy %s to %s (%s)", src, path,
                       strerror(e));
     }
     if (strcmp(hex, hash) != 0) {
         close(fd);
         unlink(tmp);
-        return seterr(err, errlen, FOTA_ECHECKSUM, "release file %s changed while it was copied "
+        return fota_str_err(err, errlen, FOTA_ECHECKSUM, "release file %s changed while it was copied "
                                                    "(its bytes hash to %.16s...)",
                       src, hex);
     }
