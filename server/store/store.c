@@ -59,6 +59,17 @@ void fota_store_command_cleanup(struct fota_command *c)
     c->params = c->result = NULL;
 }
 
+void fota_store_command_give(struct fota_command *row, struct fota_command *out, int rc)
+{
+    if (out && (rc == 0 || rc == FOTA_EBUSY)) {
+        *out = *row;
+        return;
+    }
+    fota_store_command_cleanup(row);
+    if (out)
+        memset(out, 0, sizeof *out);
+}
+
 void fota_store_command_list_free(struct fota_command *list, size_t n)
 {
     for (size_t i = 0; list && i < n; i++)

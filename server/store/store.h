@@ -167,6 +167,10 @@ struct fota_command {
 /* Drops c's references to params and result and sets them to NULL (c's
  * storage stays the caller's). NULL-safe; a cleaned row may be cleaned again. */
 void fota_store_command_cleanup(struct fota_command *c);
+/* The end of an op that read *row for its caller: *out takes it when rc is
+ * 0 or FOTA_EBUSY (the row as it stands, refused), else row is cleaned and
+ * *out zeroed. out may be NULL (row cleaned). */
+void fota_store_command_give(struct fota_command *row, struct fota_command *out, int rc);
 /* 1 when a command in state may still take its device's reply or report
  * (DELIVERED, ACKED, TIMEOUT), and the state a reply with status moves it
  * to (command_reply). */

@@ -610,13 +610,7 @@ int fota_store_pg_command_reply(struct fota_store *s, int64_t device_id, int64_t
         rc = fota_store_pg_leave(c, rc);
     }
     free(text);
-    if (out && (rc == 0 || rc == FOTA_EBUSY)) {
-        *out = row;
-    } else {
-        fota_store_command_cleanup(&row);
-        if (out)
-            memset(out, 0, sizeof *out);
-    }
+    fota_store_command_give(&row, out, rc);
     return rc;
 }
 
@@ -679,12 +673,6 @@ int fota_store_pg_command_cancel(struct fota_store *s, int64_t device_id, int64_
         rc = fota_store_pg_leave(c, rc);
     }
     free(text);
-    if (out && (rc == 0 || rc == FOTA_EBUSY)) {
-        *out = row;
-    } else {
-        fota_store_command_cleanup(&row);
-        if (out)
-            memset(out, 0, sizeof *out);
-    }
+    fota_store_command_give(&row, out, rc);
     return rc;
 }

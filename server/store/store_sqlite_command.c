@@ -376,13 +376,7 @@ int fota_store_sqlite_command_reply(struct fota_store *s, int64_t device_id, int
             rc = end;
     }
     free(text);
-    if (out && (rc == 0 || rc == FOTA_EBUSY)) {
-        *out = row;
-    } else {
-        fota_store_command_cleanup(&row);
-        if (out)
-            memset(out, 0, sizeof *out);
-    }
+    fota_store_command_give(&row, out, rc);
     return fota_store_sqlite_unlock(q, rc);
 }
 
@@ -431,13 +425,7 @@ int fota_store_sqlite_command_cancel(struct fota_store *s, int64_t device_id, in
     if (end != 0)
         rc = end;
     free(text);
-    if (out && (rc == 0 || rc == FOTA_EBUSY)) {
-        *out = row;
-    } else {
-        fota_store_command_cleanup(&row);
-        if (out)
-            memset(out, 0, sizeof *out);
-    }
+    fota_store_command_give(&row, out, rc);
     return fota_store_sqlite_unlock(q, rc);
 }
 
