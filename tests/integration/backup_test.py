@@ -29,6 +29,9 @@ import fotatest
 from devchan_util import StockDevice, first_frame, parse_nonce, upgrade_frame
 from fotatest import bin_path, check, make_image, run, run_tests, tempdir, wait_for
 
+# A backup is of a data dir with its SQLite store (fota.db); PostgreSQL has its own tools.
+fotatest.DEFAULT_STORE = "sqlite"
+
 # ---------------------------------------------------------------- helpers
 
 

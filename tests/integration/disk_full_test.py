@@ -36,7 +36,11 @@ import sqlite3
 import subprocess
 import time
 
+import fotatest
 from fotatest import Fotad, check, make_image, run, run_tests, tempdir, wait_for
+
+# The full disk is the one under the data dir, which holds a SQLite store's fota.db.
+fotatest.DEFAULT_STORE = "sqlite"
 
 MiB = 1024 * 1024
 RESERVE = 1 * MiB

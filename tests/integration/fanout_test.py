@@ -473,12 +473,13 @@ def test_jobs_json_import():
     """A data directory of an older fotad: DATA/jobs.json with a finished and a running job,
     and DATA/jobs-5.rows naming a command row still queued. At start the jobs become rollout
     rows (the running one "interrupted"), the queued row is cancelled, the files go, and new
-    rollouts take ids after the imported ones."""
+    rollouts take ids after the imported ones. SQLite's store imports them: an older fotad's
+    data dir is a SQLite one."""
     import json
     import struct
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
-        d = Fotad(data_dir=data)
+        d = Fotad(data_dir=data, store="sqlite")
         d.start()
         d2 = None
         try:
@@ -504,7 +505,7 @@ def test_jobs_json_import():
                 json.dump(jobs, f)
             with open(os.path.join(data, "jobs-5.rows"), "wb") as f:
                 f.write(struct.pack("<q", cmd))
-            d2 = Fotad(data_dir=data)
+            d2 = Fotad(data_dir=data, store="sqlite")
             d2.start()
             d2.wait_log(r"rollouts imported files=2 rollouts=2 queued_rows_cancelled=1")
             x = rollout(d2, 3)
@@ -521,7 +522,7 @@ def test_jobs_json_import():
             check(s == 202 and j["rollout"]["id"] > 5, "new ids after the import: %r" % j)
             d2.stop()
             d2.check_log()
-            d3 = Fotad(data_dir=data)   # once: nothing left to import
+            d3 = Fotad(data_dir=data, store="sqlite")   # once: nothing left to import
             try:
                 d3.start()
                 d3.stop()

@@ -13,6 +13,10 @@ the processes it started and removes the work dir. `python3 fotatest.py sweep|ch
 ctest fixtures around the suite: sweep empties the root before, check fails on anything (files
 or processes) a test left behind.
 
+The store: SQLite in the data dir, or with FOTA_TEST_STORE=pg (ctest's label integration_pg)
+PostgreSQL, a database per data dir on one server per test process (pg_util.PgServer); a fotad
+given its own --store, and a test module that sets DEFAULT_STORE = "sqlite", keep theirs.
+
     from fotatest import Fotad, check, run_tests
     def test_ping(d):
         st, hdr, body = d.api("GET", "/v1/ping/")
@@ -55,6 +59,25 @@ MEMORY_SCALE = float(os.environ.get("FOTA_MEMORY_SCALE") or 1)
 # ASan's purge); ThreadSanitizer's runtime has no way to, so there only the heap's own count
 # (fota_heap_bytes) can show memory was freed.
 HEAP_GIVES_BACK = os.environ.get("FOTA_HEAP_GIVES_BACK", "1") == "1"
+# The store of every Fotad started without a store of its own (an explicit --store, a config
+# file's `store`, or Fotad(store=...)): "sqlite" (DATA/fota.db) or "pg", a database of its own
+# on the PostgreSQL server of this test process (one, started at the first such Fotad and
+# stopped at exit). FOTA_TEST_STORE or `--store pg` on a test's command line set it; a test
+# module whose checks need SQLite's files sets fotatest.DEFAULT_STORE = "sqlite".
+STORES = ("sqlite", "pg")
+DEFAULT_STORE = os.environ.get("FOTA_TEST_STORE") or "sqlite"
+if "--store" in sys.argv[1:-1]:
+    _at = sys.argv.index("--store")
+    DEFAULT_STORE = sys.argv[_at + 1]
+    del sys.argv[_at:_at + 2]
+if DEFAULT_STORE not in STORES:
+    sys.exit("fotatest: store %r is not one of %s" % (DEFAULT_STORE, ", ".join(STORES)))
+os.environ["FOTA_TEST_STORE"] = DEFAULT_STORE   # the same for a helper script this one runs
+# FOTA_TEST_LOOP_GUARD=allow: the loop guard's ERROR (a PostgreSQL op on an event loop) fails
+# no test; each fotad's distinct ops are printed at its stop ("loop guard: op=X"), to list
+# every op a test run reaches on a loop rather than the first one.
+LOOP_GUARD_ALLOWED = os.environ.get("FOTA_TEST_LOOP_GUARD") == "allow"
+LOOP_GUARD_RE = re.compile(r"store op called on an event loop op=(\S+)")
 
 
 class TestFailure(Exception):
@@ -132,6 +155,13 @@ def _at_exit():
     _reap_all()
     for d in _daemons:
         d._close_files()
+    if LOOP_GUARD_ALLOWED:
+        sys.stderr.write("loop guard: %s fotad_on_pg=%d\n" %
+                         (os.path.basename(sys.argv[0]), len(_pg_dbs)))
+    try:
+        _pg_stop()
+    except Exception as e:   # a server left running is the watchdog's, not a reason to stay
+        bad.append("stopping the test's PostgreSQL: %s" % e)
     if os.environ.get("FOTA_KEEP_TMP"):
         sys.stderr.write("FOTA_KEEP_TMP: kept %s\n" % WORK_DIR)
     else:
@@ -182,6 +212,56 @@ if __name__ != "__main__":   # a test imports the harness (not the suite's fixtu
     atexit.register(_at_exit)
     for _sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(_sig, _on_signal)
+
+
+# ---------------------------------------------------------------- the PostgreSQL store
+
+_pg = None          # the PgServer of this process, once a Fotad asked for one
+_pg_dbs = {}        # data dir -> its database on _pg (a Fotad reusing a data dir reuses it)
+
+
+def _pg_server():
+    """The PostgreSQL server of this test process, started at the first call. Stopped by
+    _at_exit after the daemons (not by pg_util's own atexit hook, which would run first and
+    pull the store from under a daemon still being stopped); pg_server.sh's watchdog stops it
+    should this process be killed."""
+    global _pg
+    if _pg is None:
+        from pg_util import PgServer
+        _pg = PgServer(start=False)
+        try:
+            _pg.start()
+        finally:
+            atexit.unregister(_pg.stop)
+    return _pg
+
+
+def _pg_stop():
+    global _pg
+    if _pg is not None:
+        pg, _pg = _pg, None
+        _pg_dbs.clear()
+        pg.stop()
+
+
+def pg_store(data_dir):
+    """The --store value of a fotad on data_dir in the "pg" run: a new database (CREATE
+    DATABASE t_N) for a new data dir, the same one again for a data dir seen before."""
+    key = os.path.abspath(data_dir)
+    if key not in _pg_dbs:
+        name = "t_%d" % (len(_pg_dbs) + 1)
+        _pg_dbs[key] = _pg_server().create_db(name)
+    return "postgresql:" + _pg_dbs[key]
+
+
+def _names_store(args, config):
+    """Whether a fotad command line (or its config file) chooses the store itself."""
+    if any(a == "--store" or a.startswith("--store=") for a in args):
+        return True
+    if config:
+        with open(config) as f:
+            return any(re.match(r"\s*store\s*=", line) for line in f)
+    return False
 
 
 def run(args, timeout=30, **kw):
@@ -363,6 +443,10 @@ class Daemon:
 
     def check_log(self):
         text = self.all_text()
+        if LOOP_GUARD_ALLOWED:
+            for op in sorted(set(LOOP_GUARD_RE.findall(text))):
+                sys.stderr.write("loop guard: %s op=%s\n" %
+                                 (os.path.basename(sys.argv[0]), op))
         report = sanitizer_report(text)
         check(report is None, "sanitizer report in %s output:\n%s" % (self.label, report))
         for line in text.splitlines():
@@ -376,11 +460,12 @@ class Fotad(Daemon):
 
     Options: http/device/device_tls/https/legacy (bool: ephemeral port or off), data_dir (reuse
     a data dir, e.g. after a restart), tls=(cert, key), extra=[more flags], log_level,
-    config (a config file)."""
+    config (a config file), store ("sqlite" or "pg"; DEFAULT_STORE unless extra or config
+    name one)."""
     label = "fotad"
 
     def __init__(self, data_dir=None, http=True, device=True, device_tls=False, https=False,
-                 legacy=False, tls=None, extra=(), log_level=None, config=None):
+                 legacy=False, tls=None, extra=(), log_level=None, config=None, store=None):
         args = [bin_path("fotad")]
         super().__init__(args)
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
@@ -396,6 +481,14 @@ class Fotad(Daemon):
         if tls:
             self.args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
         self.args += list(extra)
+        self.store = store or DEFAULT_STORE
+        check(self.store in STORES, "Fotad store=%r" % self.store)
+        if _names_store(extra, config):
+            self.store = None       # the test's own choice
+        elif self.store == "pg":
+            self.args += ["--store", pg_store(self.data_dir)]
+        if LOOP_GUARD_ALLOWED:
+            self.expect_error(LOOP_GUARD_RE.pattern)
         self.wanted = [p for p, on in (("http", http), ("device", device),
                                         ("device-tls", device_tls and tls),
                                         ("https", https and tls), ("legacy", legacy)) if on]

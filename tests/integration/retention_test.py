@@ -9,7 +9,10 @@ import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fotatest  # noqa: E402
 from fotatest import Fotad, check, run_tests, wait_for  # noqa: E402
+
+fotatest.DEFAULT_STORE = "sqlite"   # the counts are read from fota.db
 
 CYCLES = 300
 KEEP_TRANSFERS = 50
