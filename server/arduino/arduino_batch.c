@@ -6,7 +6,9 @@
  * keeps a device's rows in the order its check-ins came, whichever loops
  * took them. A check-in reads a device's tracking through the downloads'
  * batch and writes its waiting report first, so it sees its last download
- * and check-in. A crash loses the rows not written yet (at most
+ * and check-in. The writes are store calls: asked for on a loop (its
+ * timer, a full batch, the hub's DOWNLOADS_SYNC) they run as store jobs on
+ * the module's lane, in order. A crash loses the rows not written yet (at most
  * FOTA_ARDUINO_SERVED_MS of downloads, a second of reports): download
  * counts, check-in times, and a tracking that makes the device download
  * again. */
@@ -19,6 +21,8 @@
 #include "clock.h"
 #include "fota_str.h"
 #include "log.h"
+#include "loop.h"
+#include "store_exec.h"
 #include "xmalloc.h"
 
 static unsigned hash_of(int64_t key, unsigned size)
@@ -83,7 +87,11 @@ static void served_write(struct fota_arduino_ctx *ctx, int force, int64_t device
     pthread_mutex_unlock(&b->write_mu);
 }
 
-void fota_arduino_served_add(struct fota_arduino_ctx *ctx, const struct fota_arduino_download *row)
+/* Adds row to the batch, writing what waits first when it must (another
+ * file of the device, or full) if may_write. 1 when added (or counted as
+ * lost), 0 when a write was needed and not allowed. */
+static int served_add(struct fota_arduino_ctx *ctx, const struct fota_arduino_download *row,
+                      int may_write)
 {
     struct fota_arduino_served_batch *b = &ctx->served;
     int64_t key = served_key(row);
@@ -116,14 +124,57 @@ void fota_arduino_served_add(struct fota_arduino_ctx *ctx, const struct fota_ard
             break;
         }
         pthread_mutex_unlock(&b->mu);
+        if (!may_write)
+            return 0;
         if (tries == 2) {
             FOTA_WARN("arduino download not counted dev=%lld file=%lld", (long long)row->device_id,
                       (long long)row->file_id);
-            return;
+            return 1;
         }
         served_write(ctx, 1, 0);
     }
     pthread_mutex_unlock(&b->mu);
+    return 1;
+}
+
+/* A row that must wait for a write, on its way to a store job. */
+struct served_add_job {
+    struct fota_arduino_ctx *ctx;
+    struct fota_arduino_download row;
+};
+
+static void served_add_run(struct fota_store *st, void *arg)
+{
+    struct served_add_job *j = arg;
+    (void)st;
+    served_add(j->ctx, &j->row, 1);
+    free(j);
+}
+
+static int batch_on_loop(const struct fota_arduino_ctx *ctx);
+
+void fota_arduino_served_add(struct fota_arduino_ctx *ctx, const struct fota_arduino_download *row)
+{
+    struct served_add_job *j;
+    int rc;
+
+    if (!batch_on_loop(ctx)) {
+        served_add(ctx, row, 1);
+        return;
+    }
+    /* on a loop: added at once (the device's next check-in sees it) unless
+     * the batch must be written first, which a store job does */
+    if (served_add(ctx, row, 0))
+        return;
+    j = fota_xmalloc(sizeof(*j));
+    j->ctx = ctx;
+    j->row = *row;
+    rc = fota_store_submit(ctx->srv->exec, ctx->lane, NULL, served_add_run, NULL, j);
+    if (rc != 0) {
+        FOTA_WARN("arduino download not counted dev=%lld file=%lld error=%s",
+                  (long long)row->device_id, (long long)row->file_id, fota_errname(rc));
+        free(j);
+    }
 }
 
 void fota_arduino_served_lock(struct fota_arduino_ctx *ctx)
@@ -224,37 +275,6 @@ static int report_same(const struct fota_arduino_device *a, const struct fota_ar
            strcmp(a->mode, b->mode) == 0;
 }
 
-int fota_arduino_report_add(struct fota_arduino_ctx *ctx, const struct fota_arduino_device *row,
-                            const struct fota_arduino_device *stored, int64_t quiet_s)
-{
-    struct fota_arduino_report_batch *b = &ctx->reports;
-    uint16_t *slot;
-    size_t n;
-
-    pthread_mutex_lock(&b->mu);
-    slot = slot_of(b, row->device_id);
-    /* Its row is stored already (and none waits in the batch to overwrite it). */
-    if (!*slot && stored && report_same(row, stored, quiet_s)) {
-        pthread_mutex_unlock(&b->mu);
-        return 0;
-    }
-    if (*slot) {
-        b->rows[*slot - 1] = *row;
-    } else {
-        n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
-        if (n == FOTA_ARDUINO_BATCH_MAX) {
-            report_write(ctx);
-            n = 0;
-            slot = slot_of(b, row->device_id);
-        }
-        b->rows[n] = *row;
-        *slot = (uint16_t)(n + 1);
-        __atomic_store_n(&b->n, n + 1, __ATOMIC_RELAXED);
-    }
-    pthread_mutex_unlock(&b->mu);
-    return 1;
-}
-
 static void report_flush(struct fota_arduino_ctx *ctx)
 {
     if (__atomic_load_n(&ctx->reports.n, __ATOMIC_RELAXED) == 0)
@@ -262,6 +282,94 @@ static void report_flush(struct fota_arduino_ctx *ctx)
     pthread_mutex_lock(&ctx->reports.mu);
     report_write(ctx);
     pthread_mutex_unlock(&ctx->reports.mu);
+}
+
+/* ---- writes asked for on a loop: store jobs on the module's lane */
+
+static void report_flush_job(struct fota_store *st, void *arg)
+{
+    (void)st;
+    report_flush(arg);
+}
+
+static void served_flush_job(struct fota_store *st, void *arg)
+{
+    (void)st;
+    fota_arduino_served_flush(arg);
+}
+
+/* Both batches, the downloads' when due. */
+static void batch_due_job(struct fota_store *st, void *arg)
+{
+    struct fota_arduino_ctx *ctx = arg;
+    (void)st;
+    if (__atomic_load_n(&ctx->served.n, __ATOMIC_RELAXED) > 0)
+        served_write(ctx, 0, 0);
+    report_flush(ctx);
+}
+
+/* Runs job(ctx): on a loop as a store job on ctx->lane (the loop never
+ * waits for the store; jobs run in order), elsewhere or without an
+ * executor at once. A full lane drops it: the next timer tick asks again. */
+static void batch_run(struct fota_arduino_ctx *ctx, fota_store_job_fn job)
+{
+    struct fota_server *srv = ctx->srv;
+
+    if (!srv->exec || !ctx->lane || !fota_loop_current())
+        job(srv->store, ctx);
+    else
+        (void)fota_store_submit(srv->exec, ctx->lane, NULL, job, NULL, ctx);
+}
+
+/* 1 when the caller must not write the store itself (a loop with an executor). */
+static int batch_on_loop(const struct fota_arduino_ctx *ctx)
+{
+    return ctx->srv->exec && ctx->lane && fota_loop_current();
+}
+
+int fota_arduino_report_add(struct fota_arduino_ctx *ctx, const struct fota_arduino_device *row,
+                            const struct fota_arduino_device *stored, int64_t quiet_s)
+{
+    struct fota_arduino_report_batch *b = &ctx->reports;
+    int on_loop = batch_on_loop(ctx), queued = 0, kick = 0;
+    uint16_t *slot;
+    size_t n;
+
+    for (int tries = 0; tries < 2 && !queued; tries++) {
+        pthread_mutex_lock(&b->mu);
+        slot = slot_of(b, row->device_id);
+        /* Its row is stored already (and none waits in the batch to overwrite it). */
+        if (!*slot && stored && report_same(row, stored, quiet_s)) {
+            pthread_mutex_unlock(&b->mu);
+            return 0;
+        }
+        n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
+        if (*slot) {
+            b->rows[*slot - 1] = *row;
+            queued = 1;
+        } else if (n < FOTA_ARDUINO_BATCH_MAX) {
+            b->rows[n] = *row;
+            *slot = (uint16_t)(n + 1);
+            __atomic_store_n(&b->n, n + 1, __ATOMIC_RELAXED);
+            queued = 1;
+            /* half full on a loop: its write starts before it fills */
+            kick = on_loop && n + 1 == FOTA_ARDUINO_BATCH_MAX / 2;
+        } else if (!on_loop) {
+            report_write(ctx);
+            slot = slot_of(b, row->device_id);
+            b->rows[0] = *row;
+            *slot = 1;
+            __atomic_store_n(&b->n, 1, __ATOMIC_RELAXED);
+            queued = 1;
+        } else {
+            kick = 1; /* full: a job writes it (inline for SQLite: then there is room) */
+        }
+        pthread_mutex_unlock(&b->mu);
+        if (kick && tries == 0)
+            batch_run(ctx, report_flush_job);
+        kick = 0;
+    }
+    return queued;
 }
 
 int fota_arduino_report_sync_device(struct fota_arduino_ctx *ctx, int64_t device_id)
@@ -296,14 +404,20 @@ void fota_arduino_batch_sync(struct fota_arduino_ctx *ctx, int64_t device_id)
     fota_arduino_report_sync_device(ctx, device_id);
 }
 
+void fota_arduino_served_flush_any(struct fota_arduino_ctx *ctx)
+{
+    if (ctx && __atomic_load_n(&ctx->served.n, __ATOMIC_RELAXED) > 0)
+        batch_run(ctx, served_flush_job);
+}
+
 static void flush_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct fota_arduino_loop *al = arg;
     (void)fd;
     (void)what;
-    if (__atomic_load_n(&al->ctx->served.n, __ATOMIC_RELAXED) > 0)
-        served_write(al->ctx, 0, 0);
-    report_flush(al->ctx);
+    if (__atomic_load_n(&al->ctx->served.n, __ATOMIC_RELAXED) > 0 ||
+        __atomic_load_n(&al->ctx->reports.n, __ATOMIC_RELAXED) > 0)
+        batch_run(al->ctx, batch_due_job);
 }
 
 int fota_arduino_batch_timer(struct fota_arduino_loop *al, struct event_base *base)

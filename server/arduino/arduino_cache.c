@@ -22,8 +22,13 @@ struct fota_arduino_dev_entry *fota_arduino_cache_find(struct fota_arduino_visit
                                                        const char *key)
 {
     struct fota_arduino_loop *al = v->al;
-    struct fota_arduino_dev_entry **set =
-        &al->dev[set_of(v->product.id, key) * FOTA_ARDUINO_DEV_WAYS];
+    struct fota_arduino_dev_entry **set;
+
+    if (!al) { /* a store job: the entry copied on the loop, if any */
+        struct fota_arduino_dev_entry *e = v->off && v->off->dev_found ? &v->off->dev : NULL;
+        return e && e->product_id == v->product.id && strcmp(e->key, key) == 0 ? e : NULL;
+    }
+    set = &al->dev[set_of(v->product.id, key) * FOTA_ARDUINO_DEV_WAYS];
     for (unsigned w = 0; w < FOTA_ARDUINO_DEV_WAYS; w++)
         if (set[w] && set[w]->product_id == v->product.id && strcmp(set[w]->key, key) == 0) {
             set[w]->used = ++al->tick;

@@ -18,6 +18,7 @@
 struct event;
 struct event_base;
 struct fota_req;
+struct fota_store_lane;
 
 /* A body being sent, found again by its request when it completes: a ring,
  * so an aborted download's slot is simply reused later. */
@@ -148,7 +149,7 @@ struct fota_arduino_loop {
     struct event *flush_ev;           /* the batches' timer, on the loop's base */
     uint64_t tick;                    /* device cache use counter */
     struct fota_arduino_dev_entry *dev[FOTA_ARDUINO_DEV_SETS * FOTA_ARDUINO_DEV_WAYS];
-    struct fota_arduino_visit *visit; /* the request being worked out (handlers never defer) */
+    struct fota_arduino_visit *visit; /* a check-in answered from the caches (never deferred) */
     struct fota_arduino_blob_fd *blobs[FOTA_ARDUINO_BLOB_SLOTS];
     uint64_t blob_swept;              /* the catalog generation of the last sweep */
 };
@@ -158,15 +159,31 @@ struct fota_arduino_ctx {
     struct fota_server *srv;
     struct fota_arduino_loop *loops[FOTA_LOOPS_MAX];
     int nloops;
+    /* The store jobs of the batches and of completed downloads, in order
+     * (NULL without an executor: they run where they are asked for). */
+    struct fota_store_lane *lane;
     struct fota_arduino_served_batch served;
     struct fota_arduino_report_batch reports;
 };
 
+/* What a visit worked out in a store job reads of its loop's caches,
+ * copied on the loop before the job (the job never touches the loop's
+ * part), and the releases the job read, which its continuation gives to
+ * the loop's cache. */
+struct fota_arduino_offloop {
+    int dev_found;
+    struct fota_arduino_dev_entry dev;            /* the device's entry (dev_found) */
+    struct fota_arduino_rel_entry *rel_copy;      /* the product's current release, or NULL */
+    struct fota_arduino_rel_entry *rel_read[2];   /* read by the job, or NULL */
+};
+
 /* One device request being worked out (arduino_serve.c fills the request
- * facts, arduino_track.c the device and its target). */
+ * facts, arduino_track.c the device and its target). On its loop (al set)
+ * or in a store job (al NULL, off set: the loop's caches as copied). */
 struct fota_arduino_visit {
     struct fota_arduino_ctx *ctx;
-    struct fota_arduino_loop *al;     /* the request's loop */
+    struct fota_arduino_loop *al;     /* the request's loop; NULL off the loop */
+    struct fota_arduino_offloop *off; /* a store job's copies, else NULL */
     uint64_t gen;                     /* the store's generation when it began */
     int64_t now;
     struct fota_arduino_hdrs h;       /* seen == 0: no x-ESP8266-* header */
@@ -193,6 +210,7 @@ struct fota_arduino_visit {
     struct fota_arduino_product ap;
     struct fota_arduino_rel rel;
     char changelog[FOTA_CHANGELOG_MAX];
+    struct fota_arduino_answer ans;   /* an image kind's answer, set with it */
 };
 #define FOTA_ARDUINO_VISIT_CLEAR offsetof(struct fota_arduino_visit, product)
 
@@ -202,14 +220,30 @@ struct fota_arduino_visit {
  * judges the upgrade it was served (success, failure). 0, or a negative
  * FOTA_E* when the store fails. */
 int fota_arduino_identify(struct fota_arduino_visit *v);
-/* A check-in answered from the loop's caches alone: the device (by its
- * STA MAC) and its release cached and vouched for by their generations, no
- * command, no download waiting to be judged, no pin to end, and it runs its
- * target as recorded, so kind's answer is 304 and the only effects of the
- * visit are its report (batched) and its cache entry: 1 when so (both
- * done), 0 when the full visit must run (nothing changed). v is set up as
- * fota_arduino_serve sets it, its product resolved and its headers read. */
+/* A visit answered from the loop's caches alone: the device (by its STA
+ * MAC or the URL's name; or none: anonymous) and its target release cached
+ * and vouched for by their generations, no command, no download waiting to
+ * be judged, no pin to end, no version to record and, for an image kind,
+ * an answer (v->ans) that records nothing (no refusal: head 1 for HEAD),
+ * so the only effects of the visit are its report (batched) and its cache
+ * entry: 1 when so (both done, v->rel and v->have_rel set, the changelog
+ * for a manifest), 0 when the full visit must run in a store job (nothing
+ * changed). v is set up as fota_arduino_serve sets it, its product
+ * resolved and its headers read; on its loop. */
+int fota_arduino_visit_cached(struct fota_arduino_visit *v, int kind, int head);
+/* The same for a device (by STA MAC) whose answer to kind is 304. */
 int fota_arduino_quick_current(struct fota_arduino_visit *v, int kind);
+/* v->ans: the answer to image kind for what v identified and targeted. */
+void fota_arduino_visit_decide(struct fota_arduino_visit *v, int kind);
+/* On the loop, before v goes to a store job: off takes copies of the
+ * loop's entries the job may read (the device's and the product's current
+ * release, when have_product: v->product is the key's), and v leaves the
+ * loop (al NULL, off set). */
+void fota_arduino_offloop_begin(struct fota_arduino_visit *v, struct fota_arduino_offloop *off,
+                                int have_product);
+/* Off the loop: frees v->off's releases; on the loop (al set again) gives
+ * those the job read to the loop's cache first. */
+void fota_arduino_offloop_end(struct fota_arduino_visit *v);
 /* Loads the release the device (or an anonymous request) should get into
  * v->rel: its queued sys_upgrade's version, else the product's current one.
  * 0, FOTA_ENOENT (no release), or the store's error. */
@@ -239,11 +273,14 @@ int fota_arduino_open_upgrade(struct fota_store *st, int64_t device_id, int64_t 
  * records the device_upgrade_failed message that says why. */
 void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, int verdict);
 /* A body was sent whole (its request completed): the ledger, and for a
- * device the upgrade now in flight. Any loop. */
+ * device the upgrade now in flight (the batch, at once: its next check-in
+ * sees it) and its command delivered (on a loop a store job on ctx->lane,
+ * which tells the hub). Any loop. */
 void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino_pending *p);
 
 /* arduino_cache.c */
-/* The loop's entry for the device v names by key (any state), or NULL. */
+/* The loop's entry for the device v names by key (any state), or NULL;
+ * off the loop the entry copied for the job (v->off), or NULL. */
 struct fota_arduino_dev_entry *fota_arduino_cache_find(struct fota_arduino_visit *v,
                                                        const char *key);
 /* 1 when e's last check-in is younger than the product's checkin_interval. */
@@ -259,7 +296,9 @@ void fota_arduino_cache_free(struct fota_arduino_loop *al);
 
 /* arduino_batch.c */
 /* A body was sent whole: its ledger row and the device's tracking join
- * their batch. Any loop. */
+ * their batch. Any thread: on a loop a row that must wait for the batch's
+ * write (another file of the device, a full batch) joins in a store job on
+ * ctx->lane. */
 void fota_arduino_served_add(struct fota_arduino_ctx *ctx, const struct fota_arduino_download *row);
 /* Reading a device's tracking from the store: between _lock and _unlock,
  * no download joins or leaves the batch; _overlay then applies the
@@ -271,15 +310,22 @@ void fota_arduino_served_lock(struct fota_arduino_ctx *ctx);
 void fota_arduino_served_overlay(struct fota_arduino_ctx *ctx, struct fota_arduino_device *a);
 void fota_arduino_served_unlock(struct fota_arduino_ctx *ctx);
 void fota_arduino_served_overlay_locked(struct fota_arduino_ctx *ctx, struct fota_arduino_device *a);
-/* Writes the downloads' batch now (hub DOWNLOADS_SYNC). Any thread; NULL-safe. */
+/* Writes the downloads' batch now (before the API reads counts). Not on
+ * a loop (the store is called); NULL-safe. */
 void fota_arduino_served_flush(struct fota_arduino_ctx *ctx);
+/* The same asked on a loop (hub DOWNLOADS_SYNC): a store job on ctx->lane,
+ * at once on any other thread or without an executor. NULL-safe. */
+void fota_arduino_served_flush_any(struct fota_arduino_ctx *ctx);
 /* Writes the downloads' batch now if it holds a row of device_id (before
  * its tracking is written by other means). Any thread. */
 void fota_arduino_served_sync(struct fota_arduino_ctx *ctx, int64_t device_id);
 /* Queues a device's report (written when the batch is full), unless it
  * says nothing stored (the row as written, may be NULL) does not, its time
  * less than quiet_s after the stored one (0: the same second), and the
- * batch holds no row of the device. 1 when queued. Any loop. */
+ * batch holds no row of the device. 1 when queued. Any thread: on a loop
+ * a full batch is written by a store job on ctx->lane, and a row that
+ * finds it full meanwhile is not queued (0: the device's next check-in
+ * reports again). */
 int fota_arduino_report_add(struct fota_arduino_ctx *ctx, const struct fota_arduino_device *row,
                             const struct fota_arduino_device *stored, int64_t quiet_s);
 /* Writes the reports' batch now if it holds a row of device_id (before
@@ -291,7 +337,8 @@ void fota_arduino_report_sync(struct fota_arduino_ctx *ctx);
 /* Writes both batches now if they hold a row of device_id (before its
  * rows are read without the batches). Any thread. */
 void fota_arduino_batch_sync(struct fota_arduino_ctx *ctx, int64_t device_id);
-/* Starts al's timer that writes the batches when due, on base. 0 or FOTA_ENOMEM. */
+/* Starts al's timer that writes the batches when due (a store job on
+ * ctx->lane), on base. 0 or FOTA_ENOMEM. */
 int fota_arduino_batch_timer(struct fota_arduino_loop *al, struct event_base *base);
 /* Initialises and destroys ctx's batches (destroy writes what is left). */
 void fota_arduino_batch_init(struct fota_arduino_ctx *ctx);

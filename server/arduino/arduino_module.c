@@ -10,13 +10,14 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "store_exec.h"
 #include "xmalloc.h"
 
 /* The API is about to read download counts: the batched downloads land first. */
 static int64_t arduino_on_sync(void *ud, const void *event)
 {
     (void)event;
-    fota_arduino_served_flush(ud);
+    fota_arduino_served_flush_any(ud);
     return 0;
 }
 
@@ -57,6 +58,8 @@ static int arduino_start(struct fota_server *srv, void **state)
     int rc;
 
     ctx->srv = srv;
+    if (srv->exec)
+        ctx->lane = fota_store_lane_new(srv->exec, "arduino_batch");
     fota_arduino_batch_init(ctx);
     for (int i = 0; i < srv->nloops; i++) {
         ctx->loops[i] = fota_xcalloc(1, sizeof(struct fota_arduino_loop));
@@ -68,8 +71,9 @@ static int arduino_start(struct fota_server *srv, void **state)
         arduino_stop(srv, ctx);
         return FOTA_ENOMEM;
     }
-    /* Check-ins and downloads run on every loop (store, blobs and the
-     * per-loop part are safe there): a fleet's polling is the hot path. */
+    /* Check-ins and downloads run on every loop (blobs and the per-loop
+     * part are safe there; what the caches cannot answer runs in a store
+     * job): a fleet's polling is the hot path. */
     rc = fota_http_route_flags(srv, FOTA_M_GET, "/v1/arduino/*/*", fota_arduino_serve, ctx,
                                FOTA_ROUTE_ANY_LOOP);
     if (rc == 0)

@@ -8,8 +8,12 @@
  * runs its target gets 304; one that will refuse the image (too big, wrong
  * flash) gets the real Content-Length and only the first bytes, which is
  * what starts Tasmota's -minimal step (§10.3). Bodies go out by sendfile
- * from the blob store. Runs on every loop (FOTA_ROUTE_ANY_LOOP). */
+ * from the blob store. Runs on every loop (FOTA_ROUTE_ANY_LOOP): a check-in
+ * the loop's caches answer (a device polling while current) is answered
+ * there; any other runs its store work (arduino_track.c) in a store job and
+ * is answered on its loop in the job's continuation. */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +38,7 @@
 #include "blob.h"
 #include "log.h"
 #include "loop.h"
+#include "store_exec.h"
 #include "xmalloc.h"
 
 /* The request finished sending: the download is recorded. */
@@ -334,48 +339,11 @@ static int product_cached(struct fota_arduino_visit *v, const char *key,
     return 1;
 }
 
-/* The product of the URL's key (through the loop's cache): 403 for a key
- * that is not a product key, 404 for a product that is not arduino. */
-static int resolve_product(struct fota_req *r, struct fota_arduino_visit *v)
-{
-    struct fota_server *srv = v->ctx->srv;
-    const char *key = r->caps[0];
-    size_t len = strlen(key);
-    struct fota_arduino_key_entry *e = NULL;
-    struct fota_key k;
-    int rc;
-
-    if (product_cached(v, key, &e))
-        return 0;
-    if (fota_server_key_lookup(srv, key, len, &k) != 0 || k.kind != FOTA_KEY_PRODUCT) {
-        fota_reply_error(r, 403, "not a product key");
-        return -1;
-    }
-    rc = srv->store->ops->product_get(srv->store, k.product_id, &v->product);
-    if (rc == 0)
-        rc = srv->store->ops->arduino_product_get(srv->store, k.product_id, &v->ap);
-    if (rc == FOTA_ENOENT) {
-        fota_reply_error(r, 404, "product %lld is not an arduino product", (long long)k.product_id);
-        return -1;
-    }
-    if (rc) {
-        fota_reply_status(r, rc, "product %lld", (long long)k.product_id);
-        return -1;
-    }
-    if (e) {
-        fota_str_copy(e->key, sizeof e->key, key);
-        e->product = v->product;
-        e->ap = v->ap;
-        e->gen = v->gen; /* read before the lookups: a write meanwhile invalidates it */
-    }
-    return 0;
-}
-
-/* The loop's visit, cleared for a new check-in. */
-static struct fota_arduino_visit *visit_begin(struct fota_arduino_ctx *ctx,
+/* v, cleared for a new check-in on al's loop. */
+static struct fota_arduino_visit *visit_begin(struct fota_arduino_visit *v,
+                                              struct fota_arduino_ctx *ctx,
                                               struct fota_arduino_loop *al, const char *name)
 {
-    struct fota_arduino_visit *v = al->visit;
     memset(v, 0, FOTA_ARDUINO_VISIT_CLEAR);
     v->rel.version[0] = '\0';
     v->changelog[0] = '\0';
@@ -398,7 +366,7 @@ int fota_arduino_quick(void *ud, int loop, char caps[][FOTA_ROUTE_CAP_LEN], int 
     if (loop < 0 || loop >= ctx->nloops || kind < 0 || kind == FOTA_ARDUINO_K_MD5 ||
         kind == FOTA_ARDUINO_K_MANIFEST)
         return 0;
-    v = visit_begin(ctx, ctx->loops[loop], ncaps == 3 ? caps[1] : NULL);
+    v = visit_begin(ctx->loops[loop]->visit, ctx, ctx->loops[loop], ncaps == 3 ? caps[1] : NULL);
     if (!product_cached(v, caps[0], &slot))
         return 0;
     fota_arduino_hdrs_init(&v->h);
@@ -409,15 +377,239 @@ int fota_arduino_quick(void *ud, int loop, char caps[][FOTA_ROUTE_CAP_LEN], int 
     return 304;
 }
 
+/* The reply to a visit worked out (on r's loop): the meta file, the
+ * image, 304, or the answer's error. */
+static void visit_reply(struct fota_arduino_loop *al, struct fota_req *r,
+                        struct fota_arduino_visit *v, int kind)
+{
+    r->dev_id = v->device.id;
+    if (kind == FOTA_ARDUINO_K_MD5 || kind == FOTA_ARDUINO_K_MANIFEST) {
+        send_meta(r, v, kind);
+        return;
+    }
+    switch (v->ans.status) {
+    case 200:
+        send_image(al, r, v, &v->ans);
+        break;
+    case 304:
+        r->quiet = 1; /* a fleet's polling: logged at DEBUG */
+        send_304(r);
+        break;
+    default:
+        fota_reply_error(r, v->ans.status, "%s", v->ans.why);
+        break;
+    }
+}
+
+/* A check-in the loop's caches could not answer: the product (unless
+ * cached), the device, its judgement and report, its target and any
+ * refusal worked out by a store job (arduino_track.c's synchronous code),
+ * the caches filled and the reply made on the request's loop. */
+struct visit_job {
+    struct fota_req *r;
+    struct fota_arduino_loop *al;
+    struct fota_arduino_visit *v;
+    struct fota_arduino_offloop off;
+    int kind, head;
+    int have_product;             /* the key's product came from the loop's cache */
+    int resolved;                 /* the job looked it up: the loop's cache takes it */
+    int identified;               /* the device is known (r->dev_id) */
+    int done;                     /* the visit ran through: v answers */
+    char key[FOTA_KEY_BUF];
+    /* A visit that ends early: fota_reply_error(status, msg), or with
+     * status 0 fota_reply_status(rc, msg); retry: Retry-After (s) */
+    int status, rc, retry;
+    char msg[256];
+};
+
+static void job_fail(struct visit_job *j, int status, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void job_fail(struct visit_job *j, int status, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    j->status = status;
+    j->rc = rc;
+    va_start(ap, fmt);
+    vsnprintf(j->msg, sizeof j->msg, fmt, ap);
+    va_end(ap);
+}
+
+/* The product of the URL's key: 403 for a key that is not a product key,
+ * 404 for a product that is not arduino. 0 or -1 (j says the reply). */
+static int resolve_product(struct visit_job *j)
+{
+    struct fota_arduino_visit *v = j->v;
+    struct fota_server *srv = v->ctx->srv;
+    struct fota_key k;
+    int rc;
+
+    if (fota_server_key_lookup(srv, j->key, strlen(j->key), &k) != 0 ||
+        k.kind != FOTA_KEY_PRODUCT) {
+        job_fail(j, 403, 0, "not a product key");
+        return -1;
+    }
+    rc = srv->store->ops->product_get(srv->store, k.product_id, &v->product);
+    if (rc == 0)
+        rc = srv->store->ops->arduino_product_get(srv->store, k.product_id, &v->ap);
+    if (rc == FOTA_ENOENT) {
+        job_fail(j, 404, 0, "product %lld is not an arduino product", (long long)k.product_id);
+        return -1;
+    }
+    if (rc) {
+        job_fail(j, 0, rc, "product %lld", (long long)k.product_id);
+        return -1;
+    }
+    j->resolved = 1;
+    return 0;
+}
+
+/* A store job (on the loop without an executor); touches no loop state. */
+static void visit_job_run(struct fota_store *st, void *arg)
+{
+    struct visit_job *j = arg;
+    struct fota_arduino_visit *v = j->v;
+    struct fota_server *srv = v->ctx->srv;
+    int rc;
+
+    (void)st;
+    if (!j->have_product && resolve_product(j))
+        return;
+    rc = fota_arduino_identify(v);
+    if (rc == FOTA_EINVAL) {
+        job_fail(j, 400, 0, "a device name is 1-63 printable ASCII characters");
+        return;
+    }
+    if (rc) {
+        job_fail(j, 0, rc, "device");
+        return;
+    }
+    j->identified = 1;
+    rc = fota_arduino_target(v);
+    if (rc && rc != FOTA_ENOENT) {
+        job_fail(j, 0, rc, "release");
+        return;
+    }
+    j->done = 1;
+    if (j->kind == FOTA_ARDUINO_K_MD5 || j->kind == FOTA_ARDUINO_K_MANIFEST)
+        return;
+    fota_arduino_visit_decide(v, j->kind);
+    if (v->ans.status != 200)
+        return;
+    if (v->ans.verdict != FOTA_ARDUINO_ACCEPT && !j->head)
+        fota_arduino_refused(v, v->ans.file, v->rel.f[v->ans.file].size, v->ans.verdict);
+    /* shared blobs: a file another instance received is copied here first */
+    if (fota_blob_shared(srv->blobs)) {
+        const struct fota_arduino_rel_file *f = &v->rel.f[v->ans.file];
+        rc = fota_blob_fill(srv->blobs, f->sha256);
+        if (rc != 0) {
+            j->retry = 10;
+            job_fail(j, 503, 0, "file %s of release %s is not available here yet (%s)",
+                     fota_arduino_kind_name((enum fota_arduino_kind)v->ans.file),
+                     v->rel.version, fota_errname(rc));
+        }
+    }
+}
+
+/* On the request's loop: the caches take what the job found, then the reply. */
+static void visit_job_finish(struct visit_job *j)
+{
+    struct fota_req *r = j->r;
+    struct fota_arduino_loop *al = j->al;
+    struct fota_arduino_visit *v = j->v;
+    char ra[16];
+
+    v->al = al;
+    fota_arduino_offloop_end(v);
+    if (j->resolved && strlen(j->key) == FOTA_KEY_LEN) {
+        struct fota_arduino_key_entry *e =
+            &al->keys[fota_str_hash(FOTA_STR_HASH_SEED, j->key) % FOTA_ARDUINO_KEY_SLOTS];
+        fota_str_copy(e->key, sizeof e->key, j->key);
+        e->product = v->product;
+        e->ap = v->ap;
+        e->gen = v->gen; /* read before the lookups: a write meanwhile invalidates it */
+    }
+    if (j->identified)
+        r->dev_id = v->device.id;
+    if (j->done && v->device.id)
+        fota_arduino_cache_put(v, v->devkey);
+    if (j->retry) {
+        snprintf(ra, sizeof ra, "%d", j->retry);
+        fota_reply_header(r, "Retry-After", ra);
+    }
+    if (j->status)
+        fota_reply_error(r, j->status, "%s", j->msg);
+    else if (j->rc)
+        fota_reply_status(r, j->rc, "%s", j->msg);
+    else if (j->done)
+        visit_reply(al, r, v, j->kind);
+    if (!r->replied)
+        fota_reply_error(r, 500, "internal error: no reply");
+}
+
+static void visit_job_free(struct visit_job *j)
+{
+    fota_arduino_offloop_end(j->v); /* when the loop stopped first */
+    free(j->v);
+    free(j);
+}
+
+static void visit_job_done(void *arg, int cancelled)
+{
+    struct visit_job *j = arg;
+    if (!cancelled) /* else the loop stopped: no reply, r's connection goes with it */
+        visit_job_finish(j);
+    fota_req_release(j->r);
+    visit_job_free(j);
+}
+
+/* Hands the visit v0 began (its headers read, the product if cached) to a
+ * store job; the reply follows on r's loop. */
+static void visit_submit(struct fota_req *r, struct fota_arduino_loop *al,
+                         const struct fota_arduino_visit *v0, int have_product, int kind)
+{
+    struct fota_arduino_ctx *ctx = al->ctx;
+    struct visit_job *j = fota_xcalloc(1, sizeof(*j));
+    struct fota_arduino_visit *v = fota_xmalloc(sizeof(*v));
+
+    visit_begin(v, ctx, al, v0->name);
+    v->gen = v0->gen;
+    v->now = v0->now;
+    v->h = v0->h;
+    if (have_product) {
+        v->product = v0->product;
+        v->ap = v0->ap;
+    }
+    j->r = r;
+    j->al = al;
+    j->v = v;
+    j->kind = kind;
+    j->head = r->head;
+    j->have_product = have_product;
+    fota_str_copy(j->key, sizeof j->key, r->caps[0]);
+    fota_arduino_offloop_begin(v, &j->off, have_product);
+    if (!ctx->srv->exec) {
+        visit_job_run(ctx->srv->store, j);
+        visit_job_finish(j);
+        visit_job_free(j);
+        return;
+    }
+    fota_req_defer(r);
+    if (fota_store_submit(ctx->srv->exec, NULL, r->loop, visit_job_run, visit_job_done, j) != 0) {
+        visit_job_free(j);
+        r->deferred = 0;
+        fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+    }
+}
+
 void fota_arduino_serve(struct fota_req *r)
 {
     struct fota_arduino_ctx *ctx = r->ud;
     struct fota_arduino_loop *al = ctx->loops[fota_loop_index(r->loop)];
     struct evkeyvalq *oh = evhttp_request_get_output_headers(r->ev);
+    struct fota_arduino_key_entry *slot;
     struct fota_arduino_visit *v;
-    struct fota_arduino_answer ans;
     const char *file = r->caps[r->ncaps - 1];
-    int kind = fota_arduino_kind_of(file), rc;
+    int kind = fota_arduino_kind_of(file), have_product;
 
     /* Every answer closes the connection (ESPhttpUpdate asks for it; ESPHome
      * reads exactly Content-Length bytes and reconnects). evhttp would add
@@ -431,50 +623,20 @@ void fota_arduino_serve(struct fota_req *r)
                                  "manifest.json");
         return;
     }
-    /* the loop's own: the handler replies before it returns (never deferred) */
-    v = visit_begin(ctx, al, r->ncaps == 3 ? r->caps[1] : NULL);
-    if (resolve_product(r, v))
-        return;
+    /* the loop's own visit, for an answer from its caches */
+    v = visit_begin(al->visit, ctx, al, r->ncaps == 3 ? r->caps[1] : NULL);
+    have_product = product_cached(v, r->caps[0], &slot);
     fota_arduino_hdrs_init(&v->h);
     for (struct evkeyval *kv = evhttp_request_get_input_headers(r->ev)->tqh_first; kv;
          kv = kv->next.tqe_next)
         fota_arduino_hdrs_feed(&v->h, kv->key, strlen(kv->key), kv->value, strlen(kv->value));
-    rc = fota_arduino_identify(v);
-    if (rc == FOTA_EINVAL) {
-        fota_reply_error(r, 400, "a device name is 1-63 printable ASCII characters");
+    /* A 200 whose file is not here yet (shared blobs) is the job's: it copies it. */
+    if (have_product && fota_arduino_visit_cached(v, kind, r->head) &&
+        !(kind != FOTA_ARDUINO_K_MD5 && kind != FOTA_ARDUINO_K_MANIFEST &&
+          v->ans.status == 200 && fota_blob_shared(ctx->srv->blobs) &&
+          !blob_get(al, v->gen, &v->rel.f[v->ans.file]))) {
+        visit_reply(al, r, v, kind);
         return;
     }
-    if (rc) {
-        fota_reply_status(r, rc, "device");
-        return;
-    }
-    r->dev_id = v->device.id;
-    rc = fota_arduino_target(v);
-    if (rc && rc != FOTA_ENOENT) {
-        fota_reply_status(r, rc, "release");
-        return;
-    }
-    if (v->device.id)
-        fota_arduino_cache_put(v, v->devkey);
-    if (kind == FOTA_ARDUINO_K_MD5 || kind == FOTA_ARDUINO_K_MANIFEST) {
-        send_meta(r, v, kind);
-        return;
-    }
-    fota_arduino_decide(v->have_rel ? &v->rel : NULL, (enum fota_arduino_kind)kind, v->ap.gzip,
-                        v->ap.core, v->h.seen ? &v->h : NULL, v->device.id != 0 && v->h.seen,
-                        &ans);
-    switch (ans.status) {
-    case 200:
-        if (ans.verdict != FOTA_ARDUINO_ACCEPT && !r->head)
-            fota_arduino_refused(v, ans.file, v->rel.f[ans.file].size, ans.verdict);
-        send_image(al, r, v, &ans);
-        break;
-    case 304:
-        r->quiet = 1; /* a fleet's polling: logged at DEBUG */
-        send_304(r);
-        break;
-    default:
-        fota_reply_error(r, ans.status, "%s", ans.why);
-        break;
-    }
+    visit_submit(r, al, v, have_product, kind);
 }

@@ -4,8 +4,10 @@
  * else the product's current release), and the upgrade they were served
  * judged at the next check-in: the target's image in any flash mode is a
  * success, the old image confirm_after seconds after a whole download a
- * failure (§6.3, §10.5). Runs on every loop: only the store, the blob store,
- * the message bus and posted jobs are touched. */
+ * failure (§6.3, §10.5). Synchronous store code: a check-in runs it in a
+ * store job (arduino_serve.c), the loop's caches read through the copies the
+ * job was given (struct fota_arduino_offloop); only the cached check-in
+ * (fota_arduino_visit_cached) runs on a loop, and it calls no store op. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "fota_str.h"
 #include "log.h"
 #include "loop.h"
+#include "store_exec.h"
 #include "xmalloc.h"
 
 /* ---- the hub (main loop only): outcomes, downloads, presence */
@@ -135,42 +138,128 @@ static unsigned slot_of(const char *a, int64_t n, unsigned slots)
     return fota_str_hash(FOTA_STR_HASH_SEED ^ (uint32_t)n, a) % slots;
 }
 
-/* The loop's entry for version when it holds it for this visit, else NULL. */
+/* 1 when entry e (may be NULL) holds version for this visit. */
+static int rel_holds(const struct fota_arduino_visit *v, const struct fota_arduino_rel_entry *e,
+                     const char *version)
+{
+    return e && v->gen && e->gen == v->gen && e->product_id == v->product.id &&
+           strcmp(e->rel.version, version) == 0;
+}
+
+/* The entry for version when it holds it for this visit, else NULL: the
+ * loop's (*slot: where version goes), or off the loop one copied for the
+ * job or read by it (*slot NULL). */
 static struct fota_arduino_rel_entry *rel_cached(struct fota_arduino_visit *v, const char *version,
                                                  struct fota_arduino_rel_entry **slot)
 {
-    struct fota_arduino_rel_entry *e =
-        &v->al->rels[slot_of(version, v->product.id, FOTA_ARDUINO_REL_SLOTS)];
+    struct fota_arduino_rel_entry *e;
+
+    if (!v->al) {
+        if (slot)
+            *slot = NULL;
+        if (!v->off)
+            return NULL;
+        if (rel_holds(v, v->off->rel_copy, version))
+            return v->off->rel_copy;
+        for (unsigned i = 0; i < 2; i++)
+            if (rel_holds(v, v->off->rel_read[i], version))
+                return v->off->rel_read[i];
+        return NULL;
+    }
+    e = &v->al->rels[slot_of(version, v->product.id, FOTA_ARDUINO_REL_SLOTS)];
     if (slot)
         *slot = e;
-    return v->gen && e->gen == v->gen && e->product_id == v->product.id &&
-           strcmp(e->rel.version, version) == 0 ? e : NULL;
+    return rel_holds(v, e, version) ? e : NULL;
+}
+
+/* Off the loop: an entry for a release the job reads, kept in v->off for
+ * the continuation while there is room (else *temp: the caller frees it). */
+static struct fota_arduino_rel_entry *rel_new(struct fota_arduino_visit *v, int *temp)
+{
+    struct fota_arduino_rel_entry *e = fota_xmalloc(sizeof(*e));
+
+    e->gen = 0;
+    *temp = 1;
+    for (unsigned i = 0; v->off && i < 2 && *temp; i++)
+        if (!v->off->rel_read[i]) {
+            v->off->rel_read[i] = e;
+            *temp = 0;
+        }
+    return e;
 }
 
 int fota_arduino_rel_get(struct fota_arduino_visit *v, const char *version,
                          struct fota_arduino_rel *rel, char *changelog, size_t cap)
 {
-    struct fota_arduino_rel_entry *e;
-    int rc;
+    struct fota_arduino_rel_entry *slot, *e = rel_cached(v, version, &slot);
+    int rc, temp = 0;
 
-    if (rel_cached(v, version, &e)) {
+    if (e) {
         *rel = e->rel;
         if (changelog)
             fota_str_copy(changelog, cap, e->changelog);
         return 0;
     }
+    e = slot ? slot : rel_new(v, &temp);
     rc = fota_arduino_rel_load(v->ctx->srv, v->product.id, version, rel, e->changelog,
                                sizeof e->changelog);
     if (rc) {
         e->gen = 0;
-        return rc;
+    } else {
+        if (changelog)
+            fota_str_copy(changelog, cap, e->changelog);
+        e->rel = *rel;
+        e->product_id = v->product.id;
+        e->gen = v->gen; /* read before the lookups: a write meanwhile invalidates it */
     }
-    if (changelog)
-        fota_str_copy(changelog, cap, e->changelog);
-    e->rel = *rel;
-    e->product_id = v->product.id;
-    e->gen = v->gen; /* read before the lookups: a write meanwhile invalidates it */
-    return 0;
+    if (temp)
+        free(e);
+    return rc;
+}
+
+void fota_arduino_offloop_begin(struct fota_arduino_visit *v, struct fota_arduino_offloop *off,
+                                int have_product)
+{
+    struct fota_arduino_dev_entry *e = NULL;
+    struct fota_arduino_rel_entry *re;
+    char key[FOTA_NAME_MAX];
+
+    memset(off, 0, sizeof *off);
+    if (have_product && fota_arduino_hdrs_is_device(&v->h)) {
+        fota_arduino_mac_format(v->h.sta_mac, key);
+        e = fota_arduino_cache_find(v, key);
+    } else if (have_product && v->name && strlen(v->name) < sizeof key) {
+        e = fota_arduino_cache_find(v, v->name);
+    }
+    if (e) {
+        off->dev = *e;
+        off->dev_found = 1;
+    }
+    if (have_product && v->product.current_version[0] &&
+        (re = rel_cached(v, v->product.current_version, NULL)) != NULL) {
+        off->rel_copy = fota_xmalloc(sizeof(*off->rel_copy));
+        *off->rel_copy = *re;
+    }
+    v->off = off;
+    v->al = NULL;
+}
+
+void fota_arduino_offloop_end(struct fota_arduino_visit *v)
+{
+    struct fota_arduino_offloop *o = v->off;
+
+    if (!o)
+        return;
+    for (unsigned i = 0; i < 2; i++) {
+        struct fota_arduino_rel_entry *e = o->rel_read[i];
+        if (e && e->gen && v->al)
+            v->al->rels[slot_of(e->rel.version, e->product_id, FOTA_ARDUINO_REL_SLOTS)] = *e;
+        free(e);
+        o->rel_read[i] = NULL;
+    }
+    free(o->rel_copy);
+    o->rel_copy = NULL;
+    v->off = NULL;
 }
 
 /* The sketch MD5s of rel's full (minimal = 0) or minimal image, or NULL. */
@@ -732,10 +821,36 @@ void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, 
     }
 }
 
+/* A completed download's command: delivered (the device took its image),
+ * and the hub hears it. Store calls: a store job from a loop. */
+struct taken_job {
+    struct fota_arduino_ctx *ctx;
+    int64_t device_id, cmd_id;
+    char version[FOTA_VERSION_MAX];
+};
+
+static void taken_run(struct fota_store *st, void *arg)
+{
+    struct taken_job *j = arg;
+    struct fota_command c = {0};
+
+    if (st->ops->command_get(st, j->cmd_id, &c) == 0 && command_open(c.state)) {
+        c.state = FOTA_CMD_DELIVERED;
+        c.updated = 0;
+        if (st->ops->command_update(st, &c) != 0)
+            FOTA_WARN("arduino command not updated cmd=%lld", (long long)j->cmd_id);
+        taken_post(j->ctx->srv, j->device_id, c.nonce, j->version);
+    }
+    fota_store_command_cleanup(&c);
+    free(j);
+}
+
 void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino_pending *p)
 {
-    struct fota_store *st = ctx->srv->store;
+    struct fota_server *srv = ctx->srv;
     struct fota_arduino_download row = { 0 };
+    struct taken_job *j;
+    int rc;
 
     row.device_id = p->device_id > 0 ? p->device_id : 0;
     row.file_id = p->file_id;
@@ -746,56 +861,101 @@ void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino
     row.served_at = fota_clock_wall_s();
     fota_str_copy(row.served_md5, sizeof row.served_md5, p->md5_before);
     fota_arduino_served_add(ctx, &row);
-    if (p->device_id > 0 && p->cmd_id) {
-        struct fota_command c = {0};
-        if (st->ops->command_get(st, p->cmd_id, &c) == 0 && command_open(c.state)) {
-            c.state = FOTA_CMD_DELIVERED;
-            c.updated = 0;
-            if (st->ops->command_update(st, &c) != 0)
-                FOTA_WARN("arduino command not updated cmd=%lld", (long long)p->cmd_id);
-            taken_post(ctx->srv, p->device_id, c.nonce, p->version);
-        }
-        fota_store_command_cleanup(&c);
+    if (p->device_id <= 0 || !p->cmd_id)
+        return;
+    j = fota_xmalloc(sizeof(*j));
+    j->ctx = ctx;
+    j->device_id = p->device_id;
+    j->cmd_id = p->cmd_id;
+    fota_str_copy(j->version, sizeof j->version, p->version);
+    if (!srv->exec || !ctx->lane || !fota_loop_current()) {
+        taken_run(srv->store, j);
+        return;
+    }
+    rc = fota_store_submit(srv->exec, ctx->lane, NULL, taken_run, NULL, j);
+    if (rc != 0) { /* the lane is full: the store is gone for a while */
+        FOTA_WARN("arduino command not updated cmd=%lld error=%s", (long long)p->cmd_id,
+                  fota_errname(rc));
+        free(j);
     }
 }
 
-/* ---- the quick check-in */
+/* ---- the check-in answered from the caches */
 
-int fota_arduino_quick_current(struct fota_arduino_visit *v, int kind)
+void fota_arduino_visit_decide(struct fota_arduino_visit *v, int kind)
+{
+    fota_arduino_decide(v->have_rel ? &v->rel : NULL, (enum fota_arduino_kind)kind, v->ap.gzip,
+                        v->ap.core, v->h.seen ? &v->h : NULL, v->device.id != 0 && v->h.seen,
+                        &v->ans);
+}
+
+/* fota_arduino_visit_cached; quick: only a device by STA MAC that runs its
+ * target and is answered 304. */
+static int visit_cached(struct fota_arduino_visit *v, int kind, int head, int quick)
 {
     struct fota_arduino_dev_entry *e;
     struct fota_arduino_rel_entry *re;
-    struct fota_arduino_answer ans;
     const char *pick;
     int src, lapsed, fresh_adev = 0;
 
     /* identify_cached's way with every part as cached, for a device polling in time */
-    if (!fota_arduino_hdrs_is_device(&v->h))
+    if (fota_arduino_hdrs_is_device(&v->h))
+        mac_text(v->h.sta_mac, v->devkey);
+    else if (quick || (v->name && !name_ok(v->name)))
         return 0;
-    mac_text(v->h.sta_mac, v->devkey);
-    e = fota_arduino_cache_find(v, v->devkey);
-    if (!e || e->cmd_id || !cache_vouched(v, e, &fresh_adev) || !fresh_adev ||
-        e->devgen != v->devgen || v->adev.target[0])
-        return 0;   /* a command, or a download waiting to be judged: the full visit */
-    cache_device(v, e);
+    else if (v->name)
+        fota_str_copy(v->devkey, sizeof v->devkey, v->name);
+    if (v->devkey[0]) {
+        e = fota_arduino_cache_find(v, v->devkey);
+        if (!e || e->cmd_id || !cache_vouched(v, e, &fresh_adev) || !fresh_adev ||
+            e->devgen != v->devgen || v->adev.target[0])
+            return 0; /* a command, or a download waiting to be judged: the full visit */
+        cache_device(v, e);
+    }
 
-    /* fota_arduino_target's, with no command: a cached release it runs */
-    src = fota_arduino_target_of("", v->adev.pin_version, v->adev.pin_current,
-                                 v->product.current_version, &pick, &lapsed);
-    if (lapsed || src == FOTA_ARDUINO_SRC_NONE || !(re = rel_cached(v, pick, NULL)))
+    /* fota_arduino_target's, with no command: a cached release, and
+     * nothing for already_running to record */
+    src = fota_arduino_target_of("", v->device.id ? v->adev.pin_version : "",
+                                 v->adev.pin_current, v->product.current_version, &pick, &lapsed);
+    if (lapsed || (quick && src == FOTA_ARDUINO_SRC_NONE))
         return 0;
-    v->rel = re->rel;
-    v->have_rel = 1;
     v->cmd_id = 0;
-    if (!fota_arduino_runs(&v->rel, &v->h) || strcmp(v->device.rom_version, v->rel.version) != 0)
-        return 0;
-    fota_arduino_decide(&v->rel, (enum fota_arduino_kind)kind, v->ap.gzip, v->ap.core, &v->h, 1,
-                        &ans);
-    if (ans.status != 304)
-        return 0;
+    if (src != FOTA_ARDUINO_SRC_NONE) {
+        if (!(re = rel_cached(v, pick, NULL)))
+            return 0;
+        v->rel = re->rel;
+        v->have_rel = 1;
+        if (kind == FOTA_ARDUINO_K_MANIFEST)
+            fota_str_copy(v->changelog, sizeof v->changelog, re->changelog);
+        if (v->device.id && fota_arduino_runs(&v->rel, &v->h) &&
+            strcmp(v->device.rom_version, v->rel.version) != 0)
+            return 0;
+        if (quick && !fota_arduino_runs(&v->rel, &v->h))
+            return 0;
+    }
+    if (kind != FOTA_ARDUINO_K_MD5 && kind != FOTA_ARDUINO_K_MANIFEST) {
+        fota_arduino_visit_decide(v, kind);
+        if (quick && v->ans.status != 304)
+            return 0;
+        if (v->ans.status == 200 && v->ans.verdict != FOTA_ARDUINO_ACCEPT && !head &&
+            v->device.id)
+            return 0; /* fota_arduino_refused records it */
+    }
 
     /* what the full visit leaves: its report in the batch, the entry */
-    report(v);
-    fota_arduino_cache_put(v, v->devkey);
+    if (v->device.id) {
+        report(v);
+        fota_arduino_cache_put(v, v->devkey);
+    }
     return 1;
+}
+
+int fota_arduino_visit_cached(struct fota_arduino_visit *v, int kind, int head)
+{
+    return visit_cached(v, kind, head, 0);
+}
+
+int fota_arduino_quick_current(struct fota_arduino_visit *v, int kind)
+{
+    return visit_cached(v, kind, 0, 1);
 }
