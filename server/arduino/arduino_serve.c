@@ -495,19 +495,22 @@ static void visit_job_run(struct fota_store *st, void *arg)
     fota_arduino_visit_decide(v, j->kind);
     if (v->ans.status != 200)
         return;
-    if (v->ans.verdict != FOTA_ARDUINO_ACCEPT && !j->head)
-        fota_arduino_refused(v, v->ans.file, v->rel.f[v->ans.file].size, v->ans.verdict);
     /* shared blobs: a file another instance received is copied here first */
     if (fota_blob_shared(srv->blobs)) {
         const struct fota_arduino_rel_file *f = &v->rel.f[v->ans.file];
         rc = fota_blob_fill(srv->blobs, f->sha256);
         if (rc != 0) {
             j->retry = 10;
-            job_fail(j, 503, 0, "file %s of release %s is not available here yet (%s)",
+            FOTA_WARN("arduino file not here yet sha256=%s error=%s", f->sha256,
+                      fota_errname(rc));
+            job_fail(j, 503, 0, "file %s of release %s is not available here yet",
                      fota_arduino_kind_name((enum fota_arduino_kind)v->ans.file),
-                     v->rel.version, fota_errname(rc));
+                     v->rel.version);
+            return;
         }
     }
+    if (v->ans.verdict != FOTA_ARDUINO_ACCEPT && !j->head)
+        fota_arduino_refused(v, v->ans.file, v->rel.f[v->ans.file].size, v->ans.verdict);
 }
 
 /* On the request's loop: the caches take what the job found, then the reply. */
@@ -532,9 +535,9 @@ static void visit_job_finish(struct visit_job *j)
         r->dev_id = v->device.id;
     if (j->done && v->device.id)
         fota_arduino_cache_put(v, v->devkey);
-    if (j->retry) {
+    if (j->retry) { /* as send_image's */
         snprintf(ra, sizeof ra, "%d", j->retry);
-        fota_reply_header(r, "Retry-After", ra);
+        evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Retry-After", ra);
     }
     if (j->status)
         fota_reply_error(r, j->status, "%s", j->msg);
