@@ -26,6 +26,7 @@
 #define INSTANCE_NAME_MAX 128
 #define CHANNEL_MAX 63   /* PostgreSQL's identifiers */
 #define NOTES_MAX 4096   /* notifications waiting for the listener's connection */
+#define MSG_CHANNEL "fota_msg"
 
 struct cluster_conf {
     char instance_name[INSTANCE_NAME_MAX];
@@ -557,6 +558,29 @@ static int enroll(struct cluster *cl)
     return 0;
 }
 
+/* Messages: every instance's reach this one's followers through the
+ * doorbell fota_msg (message_add rings it in its commit). LISTENed before
+ * the newest id is read, so a message after that id rings here. */
+static int share_messages(struct cluster *cl)
+{
+    PGresult *r = run(cl, "listen", "LISTEN " MSG_CHANNEL, 0, NULL);
+
+    if (!r)
+        return FOTA_EUNAVAIL;
+    PQclear(r);
+    r = run(cl, "messages", "SELECT coalesce(max(id), 0) FROM messages", 0, NULL);
+    if (!r)
+        return FOTA_EUNAVAIL;
+    fota_server_bus_share(cl->srv, col_int(r, 0, 0));
+    PQclear(r);
+    struct sub *s = &cl->subs[cl->nsubs++];
+    fota_str_copy(s->channel, sizeof s->channel, MSG_CHANNEL);
+    s->cb = fota_server_bus_ring;
+    s->ud = NULL;
+    cl->nlistening = cl->nsubs;
+    return 0;
+}
+
 static void default_name(struct cluster *cl)
 {
     char host[64] = "";
@@ -615,6 +639,10 @@ static int cluster_start(struct fota_server *srv, void **state)
     }
     if ((rc = enroll(cl)) != 0)
         goto fail;
+    if ((rc = share_messages(cl)) != 0) {
+        leave(cl);
+        goto fail;
+    }
     /* Before any device connects: the presence batch records the holder. */
     srv->store->instance_id = cl->id;
     cl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

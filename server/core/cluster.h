@@ -4,7 +4,9 @@
  * cluster's (the fingerprint in the cluster table, keys.h); a listener thread
  * with a connection of its own LISTENs on fota_gen and moves this instance's
  * store generations when another instance writes (so the key, device and
- * release caches drop what changed), heart-beats with the database's clock,
+ * release caches drop what changed) and on fota_msg (so this instance's
+ * message followers get the other instances' messages, server.h:
+ * fota_server_bus_share), heart-beats with the database's clock,
  * and, while it holds the janitor lease, declares instances that stopped
  * heart-beating dead and their devices offline. On SQLite (one fotad) the
  * module does nothing. The secret check comes before the module, at start-up

@@ -231,6 +231,18 @@ struct fota_server_sub *fota_server_subscribe(struct fota_server *srv, int64_t p
  * stopped. Safe inside the callback. */
 void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *sub);
 
+/* Several fotad on one PostgreSQL (cluster.c, before the loops serve):
+ * from now on every message, this instance's and the others', reaches the
+ * subscribers in id order, read from the store after the last id fanned out
+ * (last_id to begin with: the newest one stored). Any thread. */
+void fota_server_bus_share(struct fota_server *srv, int64_t last_id);
+/* The doorbell fota_msg (a fota_cluster_cb): payload the id another
+ * instance stored, NULL after notifications may have been missed. A store
+ * job on the lane `messages` fans out what is stored after the last id
+ * fanned out; doorbells that come while one is queued ride on it. Main loop;
+ * nothing before fota_server_bus_share. */
+void fota_server_bus_ring(struct fota_server *srv, const char *payload, void *ud);
+
 /* Message bus set-up (server_bus.c): init gives every loop without one its
  * queue (again after fota_server_add_loops); exposed for unit tests. */
 int fota_server_bus_init(struct fota_server *srv);

@@ -8,7 +8,7 @@
  * (docs/store.md). A presence batch is one UPDATE over unnest()ed arrays,
  * whatever its size. Message ids are handed out under an advisory lock
  * held to the commit, so they are in commit order and a follower reading
- * "after id N" skips none. */
+ * "after id N" skips none; each insert rings fota_msg in its commit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,12 +431,16 @@ static int message_add_tx(struct pg_conn *c, const struct fota_message *m, int64
     PG_PARAM_STR(&a, m->body);
     fota_store_pg_param_int(&a, created);
     /* The lock (held to the commit) is taken before the id is drawn: ids
-     * are handed out in commit order. */
+     * are handed out in commit order. The doorbell fota_msg (the new id)
+     * rings at the commit: other instances' followers read after their
+     * last id (server_bus.c). */
     rc = fota_store_pg_exec(c, PQ_MSG_INSERT,
                             "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(" MESSAGE_LOCK ")"
-                            " AS locked)"
-                            " INSERT INTO messages (product_id, device_id, action, body, created)"
-                            " SELECT $1, $2, $3, $4, $5 FROM l RETURNING id",
+                            " AS locked),"
+                            " m AS (INSERT INTO messages"
+                            " (product_id, device_id, action, body, created)"
+                            " SELECT $1, $2, $3, $4, $5 FROM l RETURNING id)"
+                            " SELECT id, pg_notify('fota_msg', id::text) FROM m",
                             &a, "message_add", id);
     if (rc == 0 && (up || failed) && m->product_id > 0)
         rc = fota_store_pg_activity_reports(c, m->product_id, created, up, failed);
