@@ -79,6 +79,8 @@ struct cluster {
     unsigned nnotes;
     unsigned nlistening;              /* subs LISTENed on the current connection (thread) */
     int janitor;                      /* holds the janitor lease (thread) */
+    int64_t ro_epoch;                 /* lease rollouts' epoch while held, else 0 (atomic) */
+    int64_t ro_until;                 /* fota_clock_mono_ms() it counts as held until (atomic) */
     unsigned ticks;
     int backoff_ms;
 };
@@ -298,29 +300,62 @@ static void heartbeat(struct cluster *cl)
     PQclear(r);
 }
 
-/* Takes or renews the janitor lease: one instance at a time sweeps. */
-static void lease(struct cluster *cl)
+/* Takes or renews lease name for instance_timeout seconds (the database's
+ * clock). Its epoch while this instance holds it, else 0. */
+static int64_t lease_take(struct cluster *cl, const char *name)
 {
-    const char *p[2] = { cl->id_text, cl->timeout_text };
+    const char *p[3] = { cl->id_text, cl->timeout_text, name };
     PGresult *r = run(cl, "lease",
                       "INSERT INTO leases (name, holder, epoch, expires)"
-                      " VALUES ('janitor', $1::int8, 1,"
+                      " VALUES ($3, $1::int8, 1,"
                       " clock_timestamp() + $2::float8 * interval '1 second')"
                       " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
                       " epoch = leases.epoch + (leases.holder <> excluded.holder)::int,"
                       " expires = excluded.expires"
                       " WHERE leases.holder = excluded.holder OR leases.expires < clock_timestamp()"
                       " RETURNING epoch",
-                      2, p);
-    int held = r && PQntuples(r) == 1;
+                      3, p);
+    int64_t epoch = r && PQntuples(r) == 1 ? col_int(r, 0, 0) : 0;
+
+    PQclear(r);
+    return epoch;
+}
+
+/* The janitor lease: one instance at a time sweeps. */
+static void lease(struct cluster *cl)
+{
+    int64_t epoch = lease_take(cl, "janitor");
+    int held = epoch != 0;
 
     if (held && !cl->janitor)
         FOTA_INFO("cluster janitor lease taken id=%lld epoch=%lld", (long long)cl->id,
-                  (long long)col_int(r, 0, 0));
+                  (long long)epoch);
     else if (!held && cl->janitor)
         FOTA_INFO("cluster janitor lease lost id=%lld", (long long)cl->id);
     cl->janitor = held;
-    PQclear(r);
+}
+
+/* The rollouts lease: its holder drives every rollout. It counts as held
+ * until two thirds of its term from the moment the renewal was sent (the
+ * database's expiry comes later than that moment plus the term), so the
+ * driver stops before another instance can take it. */
+static void lease_rollouts(struct cluster *cl)
+{
+    int64_t sent = fota_clock_mono_ms();
+    int64_t epoch = lease_take(cl, "rollouts");
+    int64_t had = __atomic_load_n(&cl->ro_epoch, __ATOMIC_ACQUIRE);
+
+    if (epoch != 0) {
+        __atomic_store_n(&cl->ro_until, sent + (int64_t)cl->conf->instance_timeout * 2000 / 3,
+                         __ATOMIC_RELEASE);
+        if (epoch != had)
+            FOTA_INFO("cluster rollouts lease taken id=%lld epoch=%lld", (long long)cl->id,
+                      (long long)epoch);
+    } else if (had != 0) {
+        FOTA_INFO("cluster rollouts lease lost id=%lld epoch=%lld", (long long)cl->id,
+                  (long long)had);
+    }
+    __atomic_store_n(&cl->ro_epoch, epoch, __ATOMIC_RELEASE);
 }
 
 /* Instances whose heartbeat is older than instance_timeout are dead: the
@@ -358,6 +393,7 @@ static void tick(struct cluster *cl)
 {
     heartbeat(cl);
     lease(cl);
+    lease_rollouts(cl);
     if (cl->janitor)
         sweep(cl);
 }
@@ -760,4 +796,18 @@ int64_t fota_cluster_instance_id(const struct fota_server *srv)
     const struct cluster *cl = slot ? slot->state : NULL;
 
     return cl ? cl->id : 0;
+}
+
+int64_t fota_cluster_rollouts_epoch(const struct fota_server *srv)
+{
+    const struct fota_module_slot *slot = slot_of(srv);
+    struct cluster *cl = slot ? slot->state : NULL;
+    int64_t epoch;
+
+    if (!cl)
+        return 1;
+    epoch = __atomic_load_n(&cl->ro_epoch, __ATOMIC_ACQUIRE);
+    if (epoch != 0 && fota_clock_mono_ms() >= __atomic_load_n(&cl->ro_until, __ATOMIC_ACQUIRE))
+        return 0;
+    return epoch;
 }

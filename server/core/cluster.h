@@ -59,6 +59,13 @@ int fota_cluster_listen(struct fota_server *srv, const char *channel, fota_clust
  * listener has no connection). */
 int fota_cluster_notify(struct fota_server *srv, const char *channel, const char *payload);
 
+/* Lease `rollouts` (docs/scale-out.md): its epoch while this instance holds
+ * it and its last renewal is recent enough that it cannot have expired
+ * (the listener renews it with the heartbeat; a clean stop frees it), else
+ * 0. Alone (SQLite) 1: the one fotad drives every rollout. Any
+ * thread. */
+int64_t fota_cluster_rollouts_epoch(const struct fota_server *srv);
+
 /* This instance's id in the instances table; 0 alone. */
 int64_t fota_cluster_instance_id(const struct fota_server *srv);
 

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "devchan.h"
 #include "fota_str.h"
 #include "hub.h"
@@ -252,6 +253,34 @@ void fota_rollout_ready_add(struct fota_rollout *r, struct fota_rollout_member *
 static int cmd_state(int st);
 static json_t *cmd_result(const struct fota_rollout *r, int st);
 
+/* A job of the engine with the lease's epoch at its submission: its
+ * writes are fenced by it (fota_store_fence), so a driver that lost lease
+ * rollouts meanwhile writes nothing over its successor's rows. */
+struct fenced {
+    fota_store_job_fn job;
+    fota_store_done_fn done;
+    void *arg;
+    int64_t epoch;
+};
+
+static void fenced_job(struct fota_store *st, void *arg)
+{
+    struct fenced *f = arg;
+    int own = f->done == NULL;   /* no continuation: the job's end is f's */
+    fota_store_fence(f->epoch);
+    f->job(st, f->arg);
+    fota_store_fence(0);
+    if (own)
+        free(f);
+}
+
+static void fenced_done(void *arg, int cancelled)
+{
+    struct fenced *f = arg;
+    f->done(f->arg, cancelled);
+    free(f);
+}
+
 int fota_rollout_submit(struct fota_rollouts *ro, const char *what, fota_store_job_fn job,
                         fota_store_done_fn done, void *arg)
 {
@@ -262,11 +291,27 @@ int fota_rollout_submit(struct fota_rollouts *ro, const char *what, fota_store_j
             done(arg, 1);
         return 0;
     }
-    int rc = fota_store_submit(srv->exec, ro->lane, done ? srv->loops[0] : NULL, job, done, arg);
-    if (rc < 0)
+    struct fenced *f = fota_xmalloc(sizeof *f);
+    *f = (struct fenced){ job, done, arg, ro->clustered ? ro->epoch : 0 };
+    int rc = fota_store_submit(srv->exec, ro->lane, done ? srv->loops[0] : NULL, fenced_job,
+                               done ? fenced_done : NULL, f);
+    if (rc < 0) {
+        free(f);
         FOTA_ERROR("rollout write not queued what=%s error=%s", what, fota_errname(rc));
+    }
     return rc;
 }
+
+/* A write's failure: fenced off (lease rollouts lost, another instance
+ * drives) is expected and a warning; anything else an error. */
+#define WRITE_FAILED(rc, fmt, ...)                                                            \
+    do {                                                                                      \
+        if ((rc) == FOTA_EPERM)                                                               \
+            FOTA_WARN(fmt " reason=\"lease rollouts lost: another instance drives\"",         \
+                      __VA_ARGS__);                                                           \
+        else                                                                                  \
+            FOTA_ERROR(fmt, __VA_ARGS__);                                                     \
+    } while (0)
 
 /* New command rows of members of one rollout in one state: one
  * command_create_many. */
@@ -418,19 +463,20 @@ static void write_job(struct fota_store *st, void *arg)
     for (size_t i = 0; i < w->nins; i++) {
         struct ins_group *g = &w->ins[i];
         g->rc = st->ops->command_create_many(st, &g->t, g->ids, g->nonces, g->cids, g->k);
-        if (g->rc < 0 && !g->before_push)
-            FOTA_ERROR("rollout rows not written rollout=%lld rows=%zu error=%s",
-                       (long long)g->rollout_id, g->k, fota_errname(g->rc));
+        if (g->rc < 0 && (!g->before_push || g->rc == FOTA_EPERM))
+            WRITE_FAILED(g->rc, "rollout rows not written rollout=%lld rows=%zu error=%s",
+                         (long long)g->rollout_id, g->k, fota_errname(g->rc));
         for (size_t j = 0; j < g->k && g->rc == 0; j++)
             w->ms[g->row[j]].command_id = g->cids[j];
     }
     int rc = w->nc ? st->ops->command_update_batch(st, w->cs, w->nc) : 0;
     if (rc < 0)
-        FOTA_ERROR("rollout command rows not updated rows=%zu error=%s", w->nc, fota_errname(rc));
+        WRITE_FAILED(rc, "rollout command rows not updated rows=%zu error=%s", w->nc,
+                     fota_errname(rc));
     rc = w->nr || w->nm ? st->ops->rollout_save(st, w->rs, w->nr, w->ms, w->nm) : 0;
     if (rc < 0)
-        FOTA_ERROR("rollout state not saved rollouts=%zu members=%zu error=%s", w->nr, w->nm,
-                   fota_errname(rc));
+        WRITE_FAILED(rc, "rollout state not saved rollouts=%zu members=%zu error=%s", w->nr,
+                     w->nm, fota_errname(rc));
     if (w->nins == 0)
         write_free(w);   /* no continuation */
 }
@@ -467,7 +513,7 @@ static void write_done(void *arg, int cancelled)
     struct fota_rollout_write *w = arg;
     for (size_t i = 0; i < w->nins && !cancelled; i++) {
         struct ins_group *g = &w->ins[i];
-        for (size_t j = 0; j < g->k; j++)
+        for (size_t j = 0; j < g->k && !g->r->gone; j++)
             ins_apply(g, j);
         g->r->jobs--;
     }
@@ -516,8 +562,8 @@ static void rows_cancel_job(struct fota_store *st, void *arg)
     struct rows_cancel *c = arg;
     int rc = st->ops->command_update_batch(st, c->cs, c->k);
     if (rc < 0)
-        FOTA_ERROR("rollout command rows not cancelled rows=%zu error=%s", c->k,
-                   fota_errname(rc));
+        WRITE_FAILED(rc, "rollout command rows not cancelled rows=%zu error=%s", c->k,
+                     fota_errname(rc));
     json_decref(c->why);
     free(c->cs);
     free(c);
@@ -573,6 +619,15 @@ static int64_t on_online(void *ud, const void *event)
         struct fota_rollout_member *m = fota_rollout_member_at(r, ev->device_id);
         if (m && m->state == FOTA_RM_VERIFYING) {
             fota_rollout_health_online(r, m, ev->version);
+            continue;
+        }
+        if (m && ro->clustered && !r->pull &&
+            (m->state == FOTA_RM_DELIVERED || m->state == FOTA_RM_ACKED) &&
+            !(ev->version && ev->version[0] &&
+              strncmp(r->row.version, ev->version, strlen(ev->version)) == 0)) {
+            /* pushed, not reported, back on an old version: its push may have
+             * died with another instance; its report of the new version ends it */
+            fota_rollout_repush(r, m);
             continue;
         }
         if (!m || m->state != FOTA_RM_QUEUED || !fota_rollout_live(r->row.state))
@@ -809,6 +864,48 @@ void fota_rollout_save_now(struct fota_rollout *r)
     write_submit(w);
 }
 
+/* Frees the rollouts dropped at a lost lease whose jobs are back. */
+static void free_gone(struct fota_rollouts *ro)
+{
+    for (struct fota_rollout **pp = &ro->gone; *pp;) {
+        struct fota_rollout *r = *pp;
+        if (r->jobs == 0) {
+            *pp = r->next;
+            fota_rollout_free(r);
+        } else {
+            pp = &r->next;
+        }
+    }
+}
+
+/* Lease rollouts (cluster.h): taken, this instance resumes every live
+ * rollout from the store (a job; the previous driver's last writes are
+ * there, fenced writes of its are not); lost, it drops them at once,
+ * writing nothing more (the new driver resumes them from the rows). */
+static void lease_check(struct fota_rollouts *ro)
+{
+    int64_t epoch = fota_cluster_rollouts_epoch(ro->srv);
+    if (epoch == ro->epoch && (epoch != 0 || !ro->list))
+        return;
+    size_t dropped = 0;
+    while (ro->list) {
+        struct fota_rollout *r = ro->list;
+        ro->list = r->next;
+        r->gone = 1;
+        r->next = ro->gone;
+        ro->gone = r;
+        dropped++;
+    }
+    if (ro->epoch != 0 && epoch != ro->epoch)
+        FOTA_WARN("rollouts no longer driven here epoch=%lld rollouts=%zu reason=\"lease "
+                  "rollouts lost\"", (long long)ro->epoch, dropped);
+    ro->epoch = epoch;
+    if (epoch != 0) {
+        FOTA_INFO("rollouts driven here epoch=%lld", (long long)epoch);
+        fota_rollout_resume_all(ro, 0);
+    }
+}
+
 /* Drops the rollouts that ended and whose every row is written. */
 static void drop_ended(struct fota_rollouts *ro)
 {
@@ -843,9 +940,17 @@ static void timer_cb(evutil_socket_t fd, short what, void *ud)
     struct fota_rollouts *ro = ud;
     (void)fd;
     (void)what;
+    if (ro->clustered) {
+        lease_check(ro);
+        free_gone(ro);
+        if (ro->epoch == 0)
+            return;
+    }
     for (struct fota_rollout *r = ro->list; r; r = r->next) {
+        /* Several instances: the rows are written at once, for a driver
+         * that dies leaves its successor only what it wrote. */
         int burst_over = r->row.n.acked >= r->row.n.delivered ||
-                         fota_rollout_since_ms(r) >= FOTA_ROLLOUT_ROWS_MS;
+                         fota_rollout_since_ms(r) >= FOTA_ROLLOUT_ROWS_MS || ro->clustered;
         if (r->need_rows > 0 && r->pumped && burst_over)
             r->rows_due = 1;   /* written by the flush below, in the states of its end */
         if (!r->stored && r->pumped && burst_over)
@@ -908,9 +1013,18 @@ static void module_stop(struct fota_server *srv, void *state)
         r->stored = 1;
     flush_into(w, ro, 1);
     write_submit(w);
+    /* Several instances: the write lands before the cluster module frees
+     * lease rollouts (its fence would refuse it after). */
+    if (ro->clustered)
+        fota_store_exec_drain(srv->exec);
     while (ro->list) {
         struct fota_rollout *r = ro->list;
         ro->list = r->next;
+        fota_rollout_free(r);
+    }
+    while (ro->gone) {
+        struct fota_rollout *r = ro->gone;
+        ro->gone = r->next;
         fota_rollout_free(r);
     }
     if (ro->timer)
@@ -948,7 +1062,12 @@ static int module_start(struct fota_server *srv, void **state)
         module_stop(srv, ro);
         return FOTA_ENOMEM;
     }
-    fota_rollout_resume_all(ro, 1);   /* start-up may wait for the store */
+    /* Several instances: rollouts resume where lease rollouts is taken
+     * (lease_check); alone, here, and start-up may wait for the store. */
+    ro->clustered = fota_cluster_instance_id(srv) != 0;
+    ro->epoch = ro->clustered ? 0 : 1;
+    if (!ro->clustered)
+        fota_rollout_resume_all(ro, 1);
     *state = ro;
     return 0;
 }

@@ -329,6 +329,7 @@ struct create_main {
     size_t n;
     uint8_t *online;
     int reserve, reserved, release;
+    int elsewhere;                     /* another instance drives the rollouts (lease) */
     struct fota_rollout *install;
     struct fota_rollout_row *out;
 };
@@ -339,7 +340,9 @@ static void create_main_run(void *arg)
     struct fota_rollouts *ro = c->ro;
     for (size_t i = 0; c->online && i < c->n; i++)
         c->online[i] = (uint8_t)fota_devchan_online(ro->ch, c->ids[i]);
-    if (c->reserve && fota_rollout_running(ro) + ro->creating < FOTA_ROLLOUT_RUNNING_MAX) {
+    if (c->reserve && ro->epoch == 0)
+        c->elsewhere = 1;
+    else if (c->reserve && fota_rollout_running(ro) + ro->creating < FOTA_ROLLOUT_RUNNING_MAX) {
         ro->creating++;
         c->reserved = 1;
     }
@@ -547,6 +550,11 @@ int fota_rollout_create(struct fota_req *r, struct fota_rollouts *ro, json_t *bo
         goto out;
     }
     reserved = c.reserved;
+    if (c.elsewhere) {
+        fota_reply_error(r, 421, "another fotad instance drives the rollouts (lease rollouts, "
+                         "docs/scale-out.md): create it there");
+        goto out;
+    }
     if (!reserved) {
         fota_reply_error(r, 429, "%d rollouts are running; wait for one to finish",
                          FOTA_ROLLOUT_RUNNING_MAX);

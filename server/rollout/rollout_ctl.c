@@ -69,6 +69,11 @@ static struct fota_rollout *live_one(struct fota_req *r, const char *what)
     int64_t id;
     if (fota_req_admin(r, &k) < 0 || (id = fota_req_cap_id(r, 0)) < 0)
         return NULL;
+    if (ro->epoch == 0) {
+        fota_reply_error(r, 421, "another fotad instance drives the rollouts (lease rollouts, "
+                         "docs/scale-out.md): %s it there", what);
+        return NULL;
+    }
     struct fota_rollout *live = fota_rollout_find(ro, id);
     if (live && fota_rollout_ended(live) < (int64_t)live->n)
         return live;

@@ -89,6 +89,7 @@ struct fota_rollout {
     struct fota_rollout_counts sampled;/* the counters of that sample */
     char md5s[FOTA_ROLLOUT_MD5_MAX][FOTA_ARDUINO_MD5_TEXT]; /* pull: its image's sketch MD5s */
     size_t nmd5;
+    int gone;                          /* dropped at a lost lease: no more writes of its own */
 };
 
 /* The module's state. */
@@ -104,6 +105,12 @@ struct fota_rollouts {
     json_t *failed_result;
     size_t creating;                   /* creates between their place among the running
                                           rollouts and their install (rollout_api.c) */
+    int clustered;                     /* fotad instances share the store: only the holder
+                                          of lease rollouts drives (docs/scale-out.md) */
+    int64_t epoch;                     /* the lease's epoch this instance drives under; 0:
+                                          another instance drives (alone: 1) */
+    struct fota_rollout *gone;         /* dropped when the lease was lost, freed once the
+                                          jobs that look at them are back */
 };
 
 /* Members that have finished one way or another (over when this is n). */
@@ -181,6 +188,11 @@ struct fota_rollout_member *fota_rollout_member_at(struct fota_rollout *r, int64
  * set (start-up, before the loops run): both here, the caller waiting;
  * else on the lane and the main loop. */
 void fota_rollout_resume_all(struct fota_rollouts *ro, int now);
+/* A rollout resumed while devices are connected (a takeover of lease
+ * rollouts): queued members whose device is here wait for the window,
+ * pushed ones whose device is here are pushed again (their push may have
+ * died with the instance that made it). */
+void fota_rollout_takeover(struct fota_rollout *r);
 
 /* rollout_stage.c: stages, approvals, pauses, the maintenance window. */
 /* 1 when m's stage has started (it may be pushed or offered). */
@@ -244,6 +256,11 @@ void fota_rollout_make_template(struct fota_rollout *r);
 void fota_rollout_pump(struct fota_rollout *r);
 void fota_rollout_send_reboots(struct fota_rollout *r);
 void fota_rollout_check_timeouts(struct fota_rollout *r);
+/* Pushes a pushed member's upgrade again, with its nonce (its device
+ * reconnected, perhaps to this instance after the one that pushed it
+ * died): 1 sent, 0 its device is not connected here. A device that got the
+ * first push ignores the second while it downloads. */
+int fota_rollout_repush(struct fota_rollout *r, struct fota_rollout_member *m);
 
 /* Devices of the product upgrading now (active members of its rollouts). */
 int64_t fota_rollout_product_active(struct fota_rollouts *ro, int64_t product_id);

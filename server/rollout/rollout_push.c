@@ -165,3 +165,17 @@ void fota_rollout_check_timeouts(struct fota_rollout *r)
             fota_rollout_finish_member(r, m, FOTA_RM_TIMEOUT, FOTA_RR_NONE);
     }
 }
+
+int fota_rollout_repush(struct fota_rollout *r, struct fota_rollout_member *m)
+{
+    if (!fota_devchan_online(r->ro->ch, m->device_id))
+        return 0;
+    int rc = push(r, m, "sys_upgrade");
+    if (rc < 0 && rc != FOTA_ENOENT)
+        FOTA_WARN("rollout push again failed rollout=%lld dev=%lld error=%s",
+                  (long long)r->row.id, (long long)m->device_id, fota_errname(rc));
+    else if (rc == 0)
+        FOTA_INFO("rollout pushed again rollout=%lld dev=%lld nonce=%d", (long long)r->row.id,
+                  (long long)m->device_id, (int)m->nonce);
+    return rc == 0;
+}

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "devchan.h"
 #include "log.h"
 #include "rollout_plan.h"
 #include "xmalloc.h"
@@ -74,6 +75,7 @@ struct resume_read {
  * engine (the continuation, on the main loop). */
 struct fota_rollout_resume {
     struct fota_rollouts *ro;
+    int64_t epoch;                     /* the lease's, when the read was asked */
     struct resume_read *v;
     size_t n, cap;
 };
@@ -124,6 +126,8 @@ static void resume_one(struct fota_rollouts *ro, struct resume_read *x)
                   "were stored\"", (long long)row->id);
     }
     fota_rollout_start(ro, r);
+    if (ro->clustered)
+        fota_rollout_takeover(r);
     FOTA_INFO("rollout resumed rollout=%lld members=%zu in_progress=%lld queued=%lld "
               "verifying=%lld stage=%d state=%s", (long long)row->id, nm, (long long)n->active,
               (long long)n->queued, (long long)n->verifying, r->row.stage + 1,
@@ -184,10 +188,11 @@ static void resume_free(struct fota_rollout_resume *res)
 }
 
 /* The continuation: the rollouts join the engine (one the engine holds
- * already is left as it is). */
+ * already is left as it is); none when the lease moved meanwhile. */
 static void resume_install(void *arg, int cancelled)
 {
     struct fota_rollout_resume *res = arg;
+    cancelled = cancelled || res->epoch != res->ro->epoch;
     for (size_t i = 0; i < res->n && !cancelled; i++)
         if (!fota_rollout_find(res->ro, res->v[i].row.id))
             resume_one(res->ro, &res->v[i]);
@@ -198,6 +203,7 @@ void fota_rollout_resume_all(struct fota_rollouts *ro, int now)
 {
     struct fota_rollout_resume *res = fota_xcalloc(1, sizeof *res);
     res->ro = ro;
+    res->epoch = ro->epoch;
     if (!now) {
         if (fota_rollout_submit(ro, "resume", resume_read_job, resume_install, res) < 0)
             resume_free(res);
@@ -205,4 +211,27 @@ void fota_rollout_resume_all(struct fota_rollouts *ro, int now)
     }
     resume_read_job(ro->srv->store, res);
     resume_install(res, 0);
+}
+
+void fota_rollout_takeover(struct fota_rollout *r)
+{
+    int64_t now = fota_clock_mono_ms();
+    size_t woke = 0, again = 0;
+    if (!fota_rollout_live(r->row.state) && r->row.state != FOTA_ROLLOUT_CANCELLING)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        struct fota_rollout_member *m = &r->m[i];
+        if (m->state == FOTA_RM_QUEUED && fota_rollout_live(r->row.state) &&
+            fota_devchan_online(r->ro->ch, m->device_id)) {
+            r->row.n.queued--;
+            r->row.n.waiting++;
+            fota_rollout_set_state(r, m, FOTA_RM_WAITING);
+            fota_rollout_ready_add(r, m, now);
+            woke++;
+        } else if (m->state == FOTA_RM_DELIVERED || m->state == FOTA_RM_ACKED) {
+            again += (size_t)fota_rollout_repush(r, m);
+        }
+    }
+    FOTA_INFO("rollout taken over rollout=%lld waiting=%zu pushed_again=%zu",
+              (long long)r->row.id, woke, again);
 }

@@ -17,6 +17,18 @@
 #include "logf.h"
 #include "store_int.h"
 
+static __thread int64_t fence_epoch;
+
+void fota_store_fence(int64_t epoch)
+{
+    fence_epoch = epoch;
+}
+
+int64_t fota_store_fence_epoch(void)
+{
+    return fence_epoch;
+}
+
 int64_t fota_store_nonce(void)
 {
     /* Process-wide and atomic (every loop thread creates commands); used

@@ -956,6 +956,19 @@ void fota_store_pg_gen_apply(struct fota_store *s, const char *payload);
  * notifications its ops have applied already), else 0. Any thread. */
 int fota_store_pg_own_backend(struct fota_store *s, int pid);
 
+/* The lease that fences the calling thread's writes (docs/scale-out.md):
+ * while epoch is non-zero, every transaction a PostgreSQL op of this thread
+ * begins first locks lease `rollouts` FOR SHARE and checks that this
+ * instance (instance_id) holds it at that epoch and that it has not
+ * expired; otherwise the op does nothing and answers FOTA_EPERM. The lock
+ * holds a takeover back until the transaction ends, so a write that passed
+ * the check lands before another instance can take the lease and read the
+ * rows. 0 lifts the fence. SQLite and a store without instance_id ignore
+ * it. The rollout engine sets it around its write jobs. */
+void fota_store_fence(int64_t epoch);
+/* The calling thread's fence epoch (0: none). */
+int64_t fota_store_fence_epoch(void);
+
 /* NULL-safe close. */
 static inline void fota_store_close(struct fota_store *s)
 {

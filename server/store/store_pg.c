@@ -610,12 +610,39 @@ static int simple(struct pg_conn *c, const char *sql, const char *what, PGresult
     return rc;
 }
 
+/* The fence of fota_store_fence: lease rollouts held by this instance at
+ * epoch and not expired, locked until the transaction ends (a takeover's
+ * UPDATE waits for it). 0, FOTA_EPERM (the transaction rolled back) or the
+ * statement's error. */
+static int fence(struct pg_conn *c, int64_t epoch)
+{
+    struct pg_params p = { 0 };
+    PGresult *r;
+    int rc = 0;
+
+    fota_store_pg_param_int(&p, c->q->base.instance_id);
+    fota_store_pg_param_int(&p, epoch);
+    r = fota_store_pg_run(c, PQ_LEASE_FENCE,
+                          "SELECT 1 FROM leases WHERE name = 'rollouts' AND holder = $1"
+                          " AND epoch = $2 AND expires > clock_timestamp() FOR SHARE",
+                          &p, "lease fence", &rc);
+    if (r && PQntuples(r) == 0)
+        rc = FOTA_EPERM;
+    PQclear(r);
+    if (rc != 0)
+        fota_store_pg_rollback(c);
+    return rc;
+}
+
 int fota_store_pg_begin(struct pg_conn *c, int durable)
 {
     int rc = simple(c, durable ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit = off", "begin",
                     NULL);
+    int64_t epoch = fota_store_fence_epoch();
 
     c->in_tx = rc == 0;
+    if (rc == 0 && epoch != 0 && c->q->base.instance_id != 0)
+        rc = fence(c, epoch);
     return rc;
 }
 

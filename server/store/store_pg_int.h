@@ -54,6 +54,8 @@ enum pg_stmt_id {
     PQ_RO_SAMPLES,
     /* store_pg_blob.c */
     PQ_BLOB_INSERT, PQ_BLOB_CHUNK_INSERT, PQ_BLOB_GET, PQ_BLOB_CHUNK_GET,
+    /* store_pg.c */
+    PQ_LEASE_FENCE,
     PQ_COUNT_
 };
 
