@@ -902,6 +902,7 @@ static void lease_check(struct fota_rollouts *ro)
     ro->epoch = epoch;
     if (epoch != 0) {
         FOTA_INFO("rollouts driven here epoch=%lld", (long long)epoch);
+        ro->resuming++;
         fota_rollout_resume_all(ro, 0);
     }
 }

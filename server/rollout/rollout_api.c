@@ -330,6 +330,7 @@ struct create_main {
     uint8_t *online;
     int reserve, reserved, release;
     int elsewhere;                     /* another instance drives the rollouts (lease) */
+    int resuming;                      /* this one resumes them after taking the lease */
     struct fota_rollout *install;
     struct fota_rollout_row *out;
 };
@@ -342,6 +343,8 @@ static void create_main_run(void *arg)
         c->online[i] = (uint8_t)fota_devchan_online(ro->ch, c->ids[i]);
     if (c->reserve && ro->epoch == 0)
         c->elsewhere = 1;
+    else if (c->reserve && ro->resuming)
+        c->resuming = 1;
     else if (c->reserve && fota_rollout_running(ro) + ro->creating < FOTA_ROLLOUT_RUNNING_MAX) {
         ro->creating++;
         c->reserved = 1;
@@ -553,6 +556,11 @@ int fota_rollout_create(struct fota_req *r, struct fota_rollouts *ro, json_t *bo
     if (c.elsewhere) {
         fota_reply_error(r, 421, "another fotad instance drives the rollouts (lease rollouts, "
                          "docs/scale-out.md): create it there");
+        goto out;
+    }
+    if (c.resuming) {
+        fota_reply_error(r, 409, "the rollouts are being resumed here after a takeover of lease "
+                         "rollouts: retry in a moment");
         goto out;
     }
     if (!reserved) {

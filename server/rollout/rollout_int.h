@@ -111,6 +111,8 @@ struct fota_rollouts {
                                           another instance drives (alone: 1) */
     struct fota_rollout *gone;         /* dropped when the lease was lost, freed once the
                                           jobs that look at them are back */
+    int resuming;                      /* a takeover's resume is on its way: creates wait
+                                          (its read would find their rows half made) */
 };
 
 /* Members that have finished one way or another (over when this is n). */

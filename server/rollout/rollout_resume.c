@@ -192,6 +192,8 @@ static void resume_free(struct fota_rollout_resume *res)
 static void resume_install(void *arg, int cancelled)
 {
     struct fota_rollout_resume *res = arg;
+    if (res->ro->clustered)
+        res->ro->resuming--;
     cancelled = cancelled || res->epoch != res->ro->epoch;
     for (size_t i = 0; i < res->n && !cancelled; i++)
         if (!fota_rollout_find(res->ro, res->v[i].row.id))
@@ -205,8 +207,10 @@ void fota_rollout_resume_all(struct fota_rollouts *ro, int now)
     res->ro = ro;
     res->epoch = ro->epoch;
     if (!now) {
-        if (fota_rollout_submit(ro, "resume", resume_read_job, resume_install, res) < 0)
+        if (fota_rollout_submit(ro, "resume", resume_read_job, resume_install, res) < 0) {
+            ro->resuming -= ro->clustered;
             resume_free(res);
+        }
         return;
     }
     resume_read_job(ro->srv->store, res);

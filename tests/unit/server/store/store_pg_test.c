@@ -7,7 +7,8 @@
  * event loop's thread logs ERROR, on a store thread nothing), and
  * reconnecting after the server restarted (an op then succeeds or answers
  * FOTA_EUNAVAIL, never worse), and release files kept in the database
- * (blob_put, blob_fetch).
+ * (blob_put, blob_fetch), and the lease fence of the rollout engine's
+ * writes (fota_store_fence).
  * The server is the run's own (tests/pg/pg_server.sh, store_fixture.c). */
 #include <event2/thread.h>
 #include <pthread.h>
@@ -865,6 +866,43 @@ static void test_blobs(void **state)
     free(data);
 }
 
+/* fota_store_fence: a write of a thread fenced by lease rollouts runs
+ * while this instance holds the lease at that epoch and it has not
+ * expired, and answers FOTA_EPERM (writing nothing) otherwise; no fence, or
+ * a store without an instance id, writes as usual. */
+static void test_lease_fence(void **state)
+{
+    struct fota_command_set row = { 424242, FOTA_CMD_DONE, 1, NULL };
+    struct fota_store *s = fx.s;
+    PGconn *a = admin();
+    PGresult *r;
+
+    (void)state;
+    r = PQexec(a, "INSERT INTO leases (name, holder, epoch, expires)"
+                  " VALUES ('rollouts', 7, 3, clock_timestamp() + interval '30 s')");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    s->instance_id = 7;
+    fota_store_fence(3);
+    assert_int_equal(s->ops->command_update_batch(s, &row, 1), 0);
+    fota_store_fence(2);   /* an older epoch: the lease was lost and taken again since */
+    assert_int_equal(s->ops->command_update_batch(s, &row, 1), FOTA_EPERM);
+    fota_store_fence(3);
+    PQclear(PQexec(a, "UPDATE leases SET holder = 8"));   /* another instance's */
+    assert_int_equal(s->ops->command_update_batch(s, &row, 1), FOTA_EPERM);
+    PQclear(PQexec(a, "UPDATE leases SET holder = 7,"
+                      " expires = clock_timestamp() - interval '1 s'"));   /* expired */
+    assert_int_equal(s->ops->command_update_batch(s, &row, 1), FOTA_EPERM);
+    fota_store_fence(0);
+    assert_int_equal(s->ops->command_update_batch(s, &row, 1), 0);
+    fota_store_fence(3);
+    s->instance_id = 0;   /* alone: no lease to check */
+    assert_int_equal(s->ops->command_update_batch(s, &row, 1), 0);
+    fota_store_fence(0);
+    assert_int_equal(store_log_errors, 0);
+    PQfinish(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -883,6 +921,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reconnect_after_restart, setup,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_blobs, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lease_fence, setup, store_fixture_teardown),
     };
     int fails;
 
