@@ -477,8 +477,6 @@ static void write_job(struct fota_store *st, void *arg)
     if (rc < 0)
         WRITE_FAILED(rc, "rollout state not saved rollouts=%zu members=%zu error=%s", w->nr,
                      w->nm, fota_errname(rc));
-    if (w->nins == 0)
-        write_free(w);   /* no continuation */
 }
 
 /* A new command row's id reaches its member (main loop). */
@@ -528,8 +526,10 @@ static void write_submit(struct fota_rollout_write *w)
         write_free(w);
         return;
     }
-    int with_done = w->nins > 0;
-    if (fota_rollout_submit(w->ro, "rows", write_job, with_done ? write_done : NULL, w) == 0)
+    /* Freed on the main loop, always: the results it references are the
+     * rollouts' too, and jansson reads a reference count plainly before
+     * its atomic decrement (a race with the main loop's under TSan). */
+    if (fota_rollout_submit(w->ro, "rows", write_job, write_done, w) == 0)
         return;
     for (size_t i = 0; i < w->nm; i++) {
         struct fota_rollout *r = fota_rollout_find(w->ro, w->ms[i].rollout_id);
@@ -1006,18 +1006,18 @@ static void module_stop(struct fota_server *srv, void *state)
         return;
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         fota_hub_unsubscribe(srv, subs[i].topic, subs[i].cb, ro);
-    /* The last write: queued on the lane, which the executor finishes
-     * before the store closes; its continuation does not run (the loop
-     * stopped), so it borrows nothing of the rollouts freed here. */
+    /* The last write: queued on the lane; its continuation does not run
+     * (the loop stopped), so it borrows nothing of the rollouts freed here. */
     struct fota_rollout_write *w = write_new(ro);
     for (struct fota_rollout *r = ro->list; r; r = r->next)
         r->stored = 1;
     flush_into(w, ro, 1);
     write_submit(w);
-    /* Several instances: the write lands before the cluster module frees
-     * lease rollouts (its fence would refuse it after). */
-    if (ro->clustered)
-        fota_store_exec_drain(srv->exec);
+    /* The write lands, and its continuation (cancelled: it frees the
+     * write) runs, before the rollouts whose results it references are
+     * freed here and, several instances, before the cluster module frees
+     * lease rollouts (the fence would refuse it after). */
+    fota_store_exec_drain(srv->exec);
     while (ro->list) {
         struct fota_rollout *r = ro->list;
         ro->list = r->next;
