@@ -568,6 +568,7 @@ static int enroll(struct cluster *cl)
             " prev AS (UPDATE instances SET state = 3 WHERE name = $1 AND state <> 3"
             " RETURNING id,"
             " heartbeat > clock_timestamp() - $3::float8 * interval '1 second' AS fresh),"
+            " held AS (DELETE FROM leases WHERE holder IN (SELECT id FROM prev)),"
             " stale AS (DELETE FROM device_conn h WHERE h.instance_id IN (SELECT id FROM prev)"
             " OR NOT EXISTS (SELECT 1 FROM instances i"
             " WHERE i.id = h.instance_id AND i.state <> 3)),"
@@ -681,6 +682,9 @@ static int cluster_start(struct fota_server *srv, void **state)
     }
     /* Before any device connects: the presence batch records the holder. */
     srv->store->instance_id = cl->id;
+    /* The leases before the modules start: the rollout module resumes its
+     * rollouts at start when it holds lease rollouts. */
+    tick(cl);
     cl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (cl->wake_fd < 0 || pthread_create(&cl->thread, NULL, listener, cl) != 0) {
         FOTA_ERROR("cluster cannot start its listener thread error=\"%s\"", strerror(errno));

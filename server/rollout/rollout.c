@@ -1063,12 +1063,16 @@ static int module_start(struct fota_server *srv, void **state)
         module_stop(srv, ro);
         return FOTA_ENOMEM;
     }
-    /* Several instances: rollouts resume where lease rollouts is taken
-     * (lease_check); alone, here, and start-up may wait for the store. */
+    /* Here when this instance holds lease rollouts (always alone; the
+     * cluster module took it at its start if free), and start-up may wait
+     * for the store; else where and when it is taken (lease_check). */
     ro->clustered = fota_cluster_instance_id(srv) != 0;
-    ro->epoch = ro->clustered ? 0 : 1;
-    if (!ro->clustered)
+    ro->epoch = fota_cluster_rollouts_epoch(srv);
+    if (ro->epoch != 0) {
+        if (ro->clustered)
+            FOTA_INFO("rollouts driven here epoch=%lld", (long long)ro->epoch);
         fota_rollout_resume_all(ro, 1);
+    }
     *state = ro;
     return 0;
 }

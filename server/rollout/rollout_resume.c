@@ -76,6 +76,7 @@ struct resume_read {
 struct fota_rollout_resume {
     struct fota_rollouts *ro;
     int64_t epoch;                     /* the lease's, when the read was asked */
+    int counted;                       /* in ro->resuming (a takeover's) */
     struct resume_read *v;
     size_t n, cap;
 };
@@ -192,8 +193,7 @@ static void resume_free(struct fota_rollout_resume *res)
 static void resume_install(void *arg, int cancelled)
 {
     struct fota_rollout_resume *res = arg;
-    if (res->ro->clustered)
-        res->ro->resuming--;
+    res->ro->resuming -= res->counted;
     cancelled = cancelled || res->epoch != res->ro->epoch;
     for (size_t i = 0; i < res->n && !cancelled; i++)
         if (!fota_rollout_find(res->ro, res->v[i].row.id))
@@ -207,8 +207,9 @@ void fota_rollout_resume_all(struct fota_rollouts *ro, int now)
     res->ro = ro;
     res->epoch = ro->epoch;
     if (!now) {
+        res->counted = ro->clustered;
         if (fota_rollout_submit(ro, "resume", resume_read_job, resume_install, res) < 0) {
-            ro->resuming -= ro->clustered;
+            ro->resuming -= res->counted;
             resume_free(res);
         }
         return;
