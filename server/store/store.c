@@ -17,7 +17,7 @@
 #include "logf.h"
 #include "store_int.h"
 
-static __thread int64_t fence_epoch;
+static _Thread_local int64_t fence_epoch;
 
 void fota_store_fence(int64_t epoch)
 {
