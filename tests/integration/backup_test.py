@@ -26,7 +26,7 @@ import threading
 import time
 
 import fotatest
-from devchan_util import StockDevice, first_frame, parse_nonce, upgrade_frame
+from devchan_util import StockDevice, first_frame, identify, parse_nonce, upgrade_frame
 from fotatest import bin_path, check, make_image, run, run_tests, tempdir, wait_for
 
 # A backup is of a data dir with its SQLite store (fota.db); PostgreSQL has its own tools.
@@ -95,20 +95,6 @@ def device_key_works(d, key):
 
 def rom_url(version, name):
     return "/v1/device/rom/?action=download_rom&version=%s&filename=%s" % (version, name)
-
-
-def identify(port, master):
-    """True when the device channel takes master's identify, False when it refuses it."""
-    dev = StockDevice(port, master)
-    try:
-        dev.send(first_frame(846930886, master))
-        msg = dev.recv_msg()
-        if '"status": 403' in msg:
-            return False
-        check(parse_nonce(msg) == 846930886 and '"device"' in msg, "identify reply %r" % msg)
-        return True
-    finally:
-        dev.close()
 
 
 class Fleet:

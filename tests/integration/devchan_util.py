@@ -221,3 +221,17 @@ def run_in_thread(fn, *args):
             raise box["e"]
         return box.get("r")
     return join
+
+
+def identify(port, master):
+    """True when the device channel takes master's identify, False when it refuses it."""
+    dev = StockDevice(port, master)
+    try:
+        dev.send(first_frame(846930886, master))
+        msg = dev.recv_msg()
+        if '"status": 403' in msg:
+            return False
+        check(parse_nonce(msg) == 846930886 and '"device"' in msg, "identify reply %r" % msg)
+        return True
+    finally:
+        dev.close()

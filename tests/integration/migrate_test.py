@@ -30,7 +30,7 @@ import socket
 import sqlite3
 
 from arduino_util import arduino_product, build_image, checkin, md5, release
-from devchan_util import StockDevice, first_frame, parse_nonce, upgrade_frame
+from devchan_util import StockDevice, first_frame, identify, parse_nonce, upgrade_frame
 from fotatest import Fotad, bin_path, check, make_image, run, run_tests, tempdir, wait_for
 from pg_util import PgServer
 
@@ -49,20 +49,6 @@ def get(d, path, key="admin"):
     st, _, j = d.api("GET", path, key=key)
     check(st == 200, "GET %s: %d %r" % (path, st, j))
     return j
-
-
-def identify(port, master):
-    """True when the device channel takes master's identify, False when it refuses it."""
-    dev = StockDevice(port, master)
-    try:
-        dev.send(first_frame(846930886, master))
-        msg = dev.recv_msg()
-        if '"status": 403' in msg:
-            return False
-        check(parse_nonce(msg) == 846930886 and '"device"' in msg, "identify reply %r" % msg)
-        return True
-    finally:
-        dev.close()
 
 
 def rom_url(version, name):
