@@ -47,10 +47,12 @@ int fota_api_overview_routes(struct fota_api *api);
  * finishes the upload being written and refuses the queued ones (module
  * stop, while the HTTP connections are still open). */
 void fota_api_roms_shutdown(struct fota_api *api);
-/* 1 while a release upload is queued or writing its blobs: it may reuse an
+/* -1 while a release upload is queued or writing its blobs (it may reuse an
  * existing blob that no release names yet, so a delete must not remove
- * unreferenced blobs then (the start-up sweep does later). */
-int fota_api_uploads_busy(const struct fota_api *api);
+ * unreferenced blobs then: the start-up sweep does later), else the number
+ * of uploads queued since start. A delete that reads the blob references
+ * between two equal marks saw every upload's release. Main loop only. */
+int64_t fota_api_uploads_mark(const struct fota_api *api);
 
 /* JSON views of store rows (api_json.c; new references). A release's view
  * is the rom module's (fota_rom_json, rom.h). */

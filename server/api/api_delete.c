@@ -12,6 +12,7 @@
 #include "api.h"
 #include "rom.h"
 #include "log.h"
+#include "loop.h"
 #include "xmalloc.h"
 
 /* 1 if hash is in the sorted list refs[0..n). */
@@ -32,18 +33,30 @@ static int is_referenced(char (*refs)[FOTA_HASH_HEX], size_t n, const char *hash
     return 0;
 }
 
-/* After a release is deleted: unlinks the release's blobs that no release names any
- * more. Adds "blobs_removed" and "blobs_kept" (still used by another release,
- * or kept for the start-up sweep while an upload runs) to j. */
-static void remove_blobs(struct fota_api *api, const struct fota_rom *rom, json_t *j)
-{
-    struct fota_server *srv = api->srv;
-    json_t *removed = json_array(), *kept = json_array();
-    char (*refs)[FOTA_HASH_HEX] = NULL;
-    size_t nrefs = 0;
-    int uploads = fota_api_uploads_busy(api);
-    int e = uploads ? 0 : srv->store->ops->blob_refs(srv->store, &refs, &nrefs);
+/* The blob removal of a release delete, on the main loop: uploads queue
+ * and finish there, so no upload starts or ends during it. */
+struct blob_removal {
+    struct fota_api *api;
+    const struct fota_rom *rom;
+    char (*refs)[FOTA_HASH_HEX];
+    size_t nrefs;
+    int64_t mark;     /* fota_api_uploads_mark before blob_refs; -1: keep all */
+    json_t *removed, *kept;
+};
 
+static void uploads_mark_main(void *arg)
+{
+    struct blob_removal *b = arg;
+    b->mark = fota_api_uploads_mark(b->api);
+}
+
+static void remove_blobs_main(void *arg)
+{
+    struct blob_removal *b = arg;
+    const struct fota_rom *rom = b->rom;
+    /* An upload queued since the references were read may name a blob
+     * they do not: keep them all. */
+    int keep = b->mark < 0 || fota_api_uploads_mark(b->api) != b->mark;
     for (size_t i = 0; i < rom->nfiles && i < FOTA_ROM_MAX_FILES; i++) {
         const char *h = rom->files[i].sha256;
         int seen = 0;
@@ -51,26 +64,47 @@ static void remove_blobs(struct fota_api *api, const struct fota_rom *rom, json_
             seen |= strcmp(rom->files[k].sha256, h) == 0;
         if (seen)
             continue;   /* the same bytes twice in one release */
-        if (uploads || e || is_referenced(refs, nrefs, h)) {
-            json_array_append_new(kept, json_string(h));
+        if (keep || is_referenced(b->refs, b->nrefs, h)) {
+            json_array_append_new(b->kept, json_string(h));
             continue;
         }
-        int r = fota_blob_remove(srv->blobs, h);
+        int r = fota_blob_remove(b->api->srv->blobs, h);
         if (r == 0 || r == FOTA_ENOENT)
-            json_array_append_new(removed, json_string(h));
+            json_array_append_new(b->removed, json_string(h));
         else
-            json_array_append_new(kept, json_string(h));
+            json_array_append_new(b->kept, json_string(h));
         if (r && r != FOTA_ENOENT)
             FOTA_WARN("cannot remove blob sha256=%s error=%s", h, fota_errname(r));
     }
-    if (uploads)
+    if (keep && b->mark >= 0)
+        b->mark = -1;   /* for the log line: as if busy */
+}
+
+/* After a release is deleted (any thread; the references are read here, the
+ * files go on the main loop): unlinks the release's blobs that no release
+ * names any more. Adds "blobs_removed" and "blobs_kept" (still used by
+ * another release, or kept for the start-up sweep while an upload runs) to j. */
+static void remove_blobs(struct fota_api *api, const struct fota_rom *rom, json_t *j)
+{
+    struct fota_server *srv = api->srv;
+    struct blob_removal b = { api, rom, NULL, 0, -1, json_array(), json_array() };
+    int e = 0;
+    if (fota_loop_call(srv->loops[0], uploads_mark_main, &b) != 0)
+        b.mark = -1;
+    if (b.mark >= 0)
+        e = srv->store->ops->blob_refs(srv->store, &b.refs, &b.nrefs);
+    if (e)
+        b.mark = -1;
+    if (fota_loop_call(srv->loops[0], remove_blobs_main, &b) != 0)
+        b.mark = -1;
+    if (e)
+        FOTA_WARN("rom delete keeps its blobs reason=\"blob_refs failed: %s\"", fota_errname(e));
+    else if (b.mark < 0)
         FOTA_INFO("rom delete keeps its blobs reason=\"an upload is in progress\" "
                   "(the start-up sweep removes the unreferenced ones)");
-    else if (e)
-        FOTA_WARN("rom delete keeps its blobs reason=\"blob_refs failed: %s\"", fota_errname(e));
-    free(refs);
-    json_object_set_new(j, "blobs_removed", removed);
-    json_object_set_new(j, "blobs_kept", kept);
+    free(b.refs);
+    json_object_set_new(j, "blobs_removed", b.removed);
+    json_object_set_new(j, "blobs_kept", b.kept);
 }
 
 static void handle_rom_delete(struct fota_req *r)
@@ -92,7 +126,7 @@ static void handle_rom_delete(struct fota_req *r)
         return;
     }
     struct fota_hub_release rel = { pid, version };
-    job = fota_hub_publish(srv, FOTA_HUB_RELEASE_BUSY, &rel);
+    job = fota_hub_publish_any(srv, FOTA_HUB_RELEASE_BUSY, &rel);
     if (job > 0) {
         fota_reply_error(r, 409, "rollout %lld is still pushing version %s: wait for it "
                                  "to finish (GET /v1/rollouts/%lld/)", (long long)job, version,
@@ -100,7 +134,7 @@ static void handle_rom_delete(struct fota_req *r)
         return;
     }
     rom = fota_xmalloc(sizeof *rom);
-    fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* pending ledger rows of its files land first */
+    fota_hub_publish_any(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* pending ledger rows of its files land first */
     e = srv->store->ops->rom_delete(srv->store, pid, version, rom);
     if (e == FOTA_ENOENT) {
         fota_reply_error(r, 404, "product %lld has no version %s", (long long)pid, version);
@@ -213,10 +247,7 @@ static void handle_product_delete(struct fota_req *r)
 int fota_api_delete_routes(struct fota_api *api)
 {
     static const struct fota_api_route routes[] = {
-        /* On the main loop: its blob removal and the upload queue's state
-         * (fota_api_uploads_busy) must not interleave with an upload's
-         * completion there. */
-        { FOTA_M_DELETE, "/v1/products/*/roms/*/", handle_rom_delete, 0 },
+        { FOTA_M_DELETE, "/v1/products/*/roms/*/", handle_rom_delete, FOTA_ROUTE_STORE },
         { FOTA_M_DELETE, "/v1/devices/*/", handle_device_delete, FOTA_ROUTE_STORE },
         { FOTA_M_DELETE, "/v1/products/*/", handle_product_delete, FOTA_ROUTE_STORE },
     };

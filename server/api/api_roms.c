@@ -106,6 +106,7 @@ struct upload {
 struct fota_api_uploads {
     struct fota_server *srv;
     struct upload *head, *tail;   /* head: the one being written */
+    int64_t enqueued;             /* uploads queued since start (fota_api_uploads_mark) */
     pthread_t thread;
     int thread_live;
     struct event *done_ev;
@@ -285,13 +286,16 @@ static void upload_enqueue(struct fota_api *api, struct upload *u)
     else
         q->head = u;
     q->tail = u;
+    q->enqueued++;
     if (q->head == u)
         upload_start(q);
 }
 
-int fota_api_uploads_busy(const struct fota_api *api)
+int64_t fota_api_uploads_mark(const struct fota_api *api)
 {
-    return api->uploads && api->uploads->head;
+    if (!api->uploads)
+        return 0;
+    return api->uploads->head ? -1 : api->uploads->enqueued;
 }
 
 void fota_api_roms_shutdown(struct fota_api *api)

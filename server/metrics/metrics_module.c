@@ -23,6 +23,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "store_exec.h"
 #include "xmalloc.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -181,6 +182,42 @@ static void route_metrics(struct fota_req *r)
     evbuffer_free(b);
 }
 
+/* A scrape of the keyless listener: rendered by a store job (the census
+ * queries are store ops, which must not wait on a loop), answered on the
+ * listener's loop. */
+struct scrape {
+    const struct metrics_state *m;
+    struct evhttp_request *req;
+    struct evbuffer *body;
+};
+
+static void scrape_render(struct fota_store *s, void *arg)
+{
+    struct scrape *sc = arg;
+    (void)s;
+    sc->body = render(sc->m);
+}
+
+/* On the listener's loop. A client gone meanwhile: evhttp let go of its
+ * connection, and sending the reply frees the request. Cancelled (the loop
+ * is stopping): evhttp_free frees the request with its connection. */
+static void scrape_done(void *arg, int cancelled)
+{
+    struct scrape *sc = arg;
+    if (!cancelled) {
+        struct evkeyvalq *oh = evhttp_request_get_output_headers(sc->req);
+        if (sc->body) {
+            evhttp_add_header(oh, "Content-Type", CONTENT_TYPE);
+            evhttp_send_reply(sc->req, 200, "OK", sc->body);
+        } else {
+            evhttp_send_error(sc->req, 500, "cannot render the metrics");
+        }
+    }
+    if (sc->body)
+        evbuffer_free(sc->body);
+    free(sc);
+}
+
 /* Every request on the keyless listener: /metrics, or 404 (HEAD: evhttp
  * sends the headers only). */
 static void listener_request(struct evhttp_request *req, void *ud)
@@ -189,18 +226,23 @@ static void listener_request(struct evhttp_request *req, void *ud)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
-    struct evbuffer *b;
-    int code = 200;
     if (path && strcmp(path, "/metrics") == 0) {
-        b = render(m);
-        evhttp_add_header(oh, "Content-Type", CONTENT_TYPE);
-    } else {
-        code = 404;
-        b = evbuffer_new();
-        evbuffer_add_printf(b, "fotad serves /metrics here\n");
-        evhttp_add_header(oh, "Content-Type", "text/plain; charset=utf-8");
+        struct scrape *sc = fota_xcalloc(1, sizeof *sc);
+        sc->m = m;
+        sc->req = req;
+        struct fota_loop *loop = m->srv->loops[m->srv->nloops - 1];
+        int rc = fota_store_submit(m->srv->exec, NULL, loop, scrape_render, scrape_done, sc);
+        if (rc == 0)
+            return;
+        free(sc);
+        evhttp_add_header(oh, "Retry-After", "1");
+        evhttp_send_error(req, 503, "store busy");
+        return;
     }
-    evhttp_send_reply(req, code, code == 200 ? "OK" : "Not Found", b);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "fotad serves /metrics here\n");
+    evhttp_add_header(oh, "Content-Type", "text/plain; charset=utf-8");
+    evhttp_send_reply(req, 404, "Not Found", b);
     evbuffer_free(b);
 }
 
