@@ -134,7 +134,7 @@ static void handle_rom_delete(struct fota_req *r)
         return;
     }
     rom = fota_xmalloc(sizeof *rom);
-    fota_hub_publish_any(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* pending ledger rows of its files land first */
+    fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* pending ledger rows of its files land first */
     e = srv->store->ops->rom_delete(srv->store, pid, version, rom);
     if (e == FOTA_ENOENT) {
         fota_reply_error(r, 404, "product %lld has no version %s", (long long)pid, version);
@@ -181,7 +181,7 @@ static void handle_device_delete(struct fota_req *r)
                                  "this one included: retry in a second", (long long)job);
         return;
     }
-    fota_hub_publish_any(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* its pending ledger rows land before they go */
+    fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* its pending ledger rows land before they go */
     e = srv->store->ops->device_delete(srv->store, id);
     if (e) {
         fota_reply_status(r, e, "device %lld", (long long)id);

@@ -165,7 +165,7 @@ static void handle_device_get(struct fota_req *r)
     /* Every byte of firmware served to it (the store's ledger; a download's
      * bytes join it when the download completes). */
     int64_t served = 0;
-    fota_hub_publish_any(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
+    fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     if (r->srv->store->ops->download_bytes(r->srv->store, d.id, &served) == 0)
         json_object_set_new(dv, "download_bytes", json_integer((json_int_t)served));
     json_object_set_new(j, "device", dv);

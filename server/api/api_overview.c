@@ -76,7 +76,7 @@ static void handle_overview(struct fota_req *r)
     /* the last bucket is the one now is in (still filling) */
     int64_t since = now / step * step - (int64_t)(count - 1) * step;
     /* the rom module's pending ledger rows land before the counts are read */
-    fota_hub_publish_any(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
+    fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     rc = st->ops->product_census(st, p.id, now, &vers, &nv);
     if (rc == 0)
         rc = st->ops->product_activity(st, p.id, since, now + 1, step, &rows, &nr);

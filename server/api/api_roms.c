@@ -514,7 +514,7 @@ static void handle_rom_list(struct fota_req *r)
     if (fota_api_admin_product(r, &p))
         return;
     pid = p.id;
-    fota_hub_publish_any(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
+    fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = r->srv->store->ops->rom_list(r->srv->store, pid, &list, &n);
     if (e) {
         fota_reply_status(r, e, "releases of product %lld", (long long)pid);
@@ -568,7 +568,7 @@ static void handle_rom_set_current(struct fota_req *r)
     pid = p.id;
     const char *version = r->caps[1];
     rom = fota_xmalloc(sizeof(*rom));
-    fota_hub_publish_any(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
+    fota_hub_publish(srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = srv->store->ops->rom_get(srv->store, pid, version, rom);
     if (e == FOTA_ENOENT) {
         fota_reply_error(r, 404, "product %lld has no version %s", (long long)pid, version);
@@ -603,7 +603,7 @@ static struct fota_rom *load_rom(struct fota_req *r)
         return NULL;
     pid = p.id;
     struct fota_rom *rom = fota_xmalloc(sizeof(*rom));
-    fota_hub_publish_any(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
+    fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
     int e = r->srv->store->ops->rom_get(r->srv->store, pid, r->caps[1], rom);
     if (e) {
         free(rom);

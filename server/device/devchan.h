@@ -55,6 +55,10 @@ int64_t fota_devchan_nonce(void);
 
 /* 1 if the device has a live, identified connection on this instance. */
 int fota_devchan_online(struct fota_devchan *ch, int64_t device_id);
+/* Every identified device's queued commands are checked again (batched,
+ * as after an identify): doorbells for them may have been missed. The
+ * number of devices. Main loop. */
+size_t fota_devchan_kick_all(struct fota_devchan *ch);
 
 /* Find and send: writes line (len bytes, one complete push ending in '\n')
  * to the device's live connection. 0, or FOTA_ENOENT when it is not

@@ -229,6 +229,17 @@ void fota_devchan_kick_later(struct fota_devchan *ch, int64_t device_id)
     }
 }
 
+size_t fota_devchan_kick_all(struct fota_devchan *ch)
+{
+    size_t n = 0;
+    for (struct fota_dconn *c = ch->conns; c; c = c->next)
+        if (c->online && !c->closing && c->device_id > 0) {
+            fota_devchan_kick_later(ch, c->device_id);
+            n++;
+        }
+    return n;
+}
+
 void fota_devchan_kick_free(struct fota_devchan *ch)
 {
     if (ch->kick_ev)

@@ -174,14 +174,19 @@ static int payload_ints(const char *p, long long *v, int n)
 }
 
 /* fota_cmd: another instance stored a command. payload NULL (the listener
- * reconnected): a ring missed meanwhile leaves the command queued for the
- * device's next identify. */
+ * reconnected): a ring missed meanwhile left its command queued, so every
+ * device connected here has its queued commands checked again. */
 static void on_cmd(struct fota_server *srv, const char *payload, void *ud)
 {
     struct fota_rpc *rpc = ud;
     long long v[4];   /* command, device, the instance it came from, timeout s */
 
-    if (!payload || payload_ints(payload, v, 4) != 0 || v[3] < 0 || v[3] > UINT_MAX ||
+    if (!payload) {
+        size_t n = fota_devchan_kick_all(rpc->ch);
+        FOTA_INFO("cluster rescan of queued commands devices=%zu", n);
+        return;
+    }
+    if (payload_ints(payload, v, 4) != 0 || v[3] < 0 || v[3] > UINT_MAX ||
         v[2] == fota_cluster_instance_id(srv) || !fota_devchan_online(rpc->ch, v[1]))
         return;
     long long id = v[0], dev = v[1], from = v[2];

@@ -89,7 +89,8 @@ struct fota_rom_ctx;
 
 /* One loop's part of the module. Touched only on that loop's thread (and at
  * start and stop, when the workers are not running), except the ledger rows,
- * which the DOWNLOADS_SYNC subscriber writes from the main loop: ledger_mu. */
+ * which the DOWNLOADS_SYNC subscriber and the lane's jobs take from any
+ * thread: ledger_mu (the rows), ledger_write_mu (a batch being written). */
 struct fota_rom_loop {
     struct fota_rom_ctx *ctx;
     struct fota_loop *loop;
@@ -106,6 +107,7 @@ struct fota_rom_loop {
     struct event *ledger_ev;              /* the flush timer, on the loop's base */
     struct fota_store_lane *ledger_lane;  /* the batches' store jobs, in order */
     pthread_mutex_t ledger_mu;
+    pthread_mutex_t ledger_write_mu;      /* held while a batch is written (rom_ledger.c) */
     size_t nledger;
     struct fota_rom_ledger_row ledger[FOTA_ROM_LEDGER_MAX];
 };

@@ -4,9 +4,11 @@ RPC goes to A, which stores the command and rings fota_cmd; B pushes it on its c
 and the device's reply comes back to A through fota_cmdack: 200 with the reply. A device that
 stays silent: 504 after the RPC's timeout. A device connected nowhere: 202 once no instance
 took the command (cmd_route_ms), and the command stays queued until the device's next
-identify, on B, which delivers it. queue=false for a device connected nowhere: 409. The time
-from A's request to its reply is printed."""
+identify, on B, which delivers it. queue=false for a device connected nowhere: 409. A
+doorbell B missed while its listener was away: B's listener, back, checks the queued commands
+of its devices. The time from A's request to its reply is printed."""
 import os
+import signal
 import sys
 import time
 
@@ -43,8 +45,12 @@ def connect(d, master):
 def test_rpc_across_instances():
     DB = "cmd"
     PG.create_db(DB)
-    a = start_instance(PG, DB, "a")
-    b = start_instance(PG, DB, "b", like=a)
+    # cmd_route_ms: how long A waits for an instance to take the command before it answers
+    # 202. A second here, against the default 150 ms: on a loaded machine B may take longer
+    # than 150 ms, and this test is about where the command goes, not how fast.
+    route = ["--cmd-route-ms", "1000"]
+    a = start_instance(PG, DB, "a", extra=route)
+    b = start_instance(PG, DB, "b", like=a, extra=route)
     pid = a.create_product(name="plug", serial="45772", flash_map=2)["id"]
     j = a.create_device(pid, name="plug-1")
     dev_id, master, owner = j["device"]["id"], j["master_device_key"], j["owner_key"]
@@ -89,6 +95,27 @@ def test_rpc_across_instances():
     check("led_on" in push, "the queued command pushed on B: %r" % push)
     dev.send(rpc_response_frame(parse_nonce(push)))
     wait_for(lambda: command_state(a, dev_id, cmd_id) == "done", 10, "the queued command done")
+
+    # B's listener loses its connection while B is stopped, so A's doorbell for the next
+    # command reaches nobody: 202, queued. Once B runs again its listener reconnects and
+    # checks the queued commands of every device connected to it: the push arrives on the
+    # device's open connection, without a new identify.
+    os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        PG.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+               " WHERE application_name = 'fotad cluster' AND datname = '%s'" % DB)
+        st, j, _ = rpc(a, owner, "action=led_off")
+        check(st == 202 and j["command"]["state"] == "queued",
+              "doorbell missed by B: %d %r" % (st, j))
+        cmd_id = j["command"]["id"]
+    finally:
+        os.kill(b.proc.pid, signal.SIGCONT)
+    b.wait_log(r"cluster rescan of queued commands devices=1")
+    push = dev.recv_msg(timeout=10)
+    check("led_off" in push, "the missed command pushed after the rescan: %r" % push)
+    dev.send(rpc_response_frame(parse_nonce(push)))
+    wait_for(lambda: command_state(a, dev_id, cmd_id) == "done", 10,
+             "the missed command done")
     dev.close()
     b.stop()
     a.stop()
