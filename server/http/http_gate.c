@@ -5,7 +5,10 @@
  * fed to the head parser (http_head.c), and at the head's end the body limit
  * of the connection is set: the small-body default, max_upload for an upload
  * with the admin key, room in upload_memory and room on the disk
- * (fota_blob_room), or 0 for a refused request.
+ * (fota_blob_room), or 0 for a refused request. A key the caches do not
+ * hold is looked up there, or, with store threads (PostgreSQL), by a store
+ * job while the connection waits with its input frozen (struct gate_lookup),
+ * so the loop never waits for a round trip.
  * The head must arrive within http_timeout of its first byte (the accept,
  * for a connection's first request), however slowly it trickles; so must a
  * TLS handshake, whose bytes the gate never sees (the sweep of fresh
@@ -28,6 +31,8 @@
 #include "http_int.h"
 #include "keys.h"
 #include "log.h"
+#include "store_exec.h"
+#include "xmalloc.h"
 
 #define HEAD_MAX 16384           /* evhttp's header limit (loop_reload): beyond, it refuses */
 #define LINE_KEEP 256            /* bytes of a line the parser needs */
@@ -142,47 +147,20 @@ int fota_http__trim_init(struct fota_http *hh)
     return hh->trim ? 0 : FOTA_ENOMEM;
 }
 
-/* A head's key, decided now: from the caches (an admin key this process has
- * looked up counts until a lookup says otherwise: the request's own
- * authentication, off the loop, still decides), else from the store here,
- * on the loop: a key this process has never looked up, or, after a catalog
- * change, one that is not an admin key. 0 with *key filled. */
-static int gate_key(struct fota_server *srv, const char *k, size_t klen, struct fota_key *key)
-{
-    int rc = fota_server_key_cached(srv, k, klen, key, 1);
-    if (rc == FOTA_EAGAIN)
-        rc = fota_server_key_lookup(srv, k, klen, key);
-    return rc;
-}
-
-/* An upload: the admin key on its headers, then room in upload_memory. */
-static void decide_upload(struct conn *c, struct evhttp_connection *evcon)
+/* An upload whose key is decided: room in upload_memory and on the disk. */
+static void decide_upload_key(struct conn *c, struct evhttp_connection *evcon, int rc,
+                              const struct fota_key *key)
 {
     struct gate *g = &c->g;
     struct fota_http_head *hd = &g->head;
     struct fota_server *srv = c->h->hh->srv;
     uint64_t max_upload = c->h->max_upload;
-    const char *k = NULL;
-    size_t klen = 0;
-    struct fota_key key;
 
-    if (hd->auth_len < 0) {
-        refuse(c, evcon, 401, 0, 0, "missing Authorization: token KEY (a body over %u bytes is an "
-               "upload: it needs the admin key)", FOTA_HTTP_SMALL_BODY);
-        return;
-    }
-    if (hd->auth_len > FOTA_HEAD_AUTH_MAX || fota_key_from_header(hd->auth, &k, &klen) != 0) {
-        if (hd->auth_len <= FOTA_HEAD_AUTH_MAX && fota_http_head_auth_other(hd->auth, (size_t)hd->auth_len))
-            refuse(c, evcon, 401, 0, 0, "the Authorization scheme is token: Authorization: token KEY");
-        else
-            refuse(c, evcon, 401, 0, 0, "invalid key");
-        return;
-    }
-    if (gate_key(srv, k, klen, &key) != 0) {
+    if (rc != 0) {
         refuse(c, evcon, 401, 0, 0, "invalid key");
         return;
     }
-    if (key.kind != FOTA_KEY_ADMIN) {
+    if (key->kind != FOTA_KEY_ADMIN) {
         refuse(c, evcon, 403, 0, 0, "a body over %u bytes is an upload: it needs the admin key",
                FOTA_HTTP_SMALL_BODY);
         return;
@@ -208,16 +186,152 @@ static void decide_upload(struct conn *c, struct evhttp_connection *evcon)
     set_limit(g, evcon, max_upload, 1);
 }
 
-/* 1 when the head carries `Authorization: token KEY` of a known key. */
-static int valid_key(const struct conn *c)
+/* A head on probation (fotad short of descriptors) is served only with a
+ * known key: 1 when refused (rc: its key's lookup). */
+static int probation_refused(struct conn *c, struct evhttp_connection *evcon, int rc)
 {
-    const struct fota_http_head *hd = &c->g.head;
+    if (rc == 0) {
+        c->g.key_ok = 1;
+        return 0;
+    }
+    fota_http__admit_refused_key(c);
+    refuse(c, evcon, 503, DESCRIPTORS_RETRY_S, 1,
+           "fotad is short of descriptors: only requests with a key are served now");
+    return 1;
+}
+
+static void decide_upload(struct conn *c, struct evhttp_connection *evcon);
+
+/* A head on probation whose key a store job looked up: served as any other
+ * from here (no quick answer: that runs inside the head's read only). */
+static void decide_probation_key(struct conn *c, struct evhttp_connection *evcon, int rc)
+{
+    struct fota_http_head *hd = &c->g.head;
+    if (probation_refused(c, evcon, rc))
+        return;
+    c->g.probation = 0;
+    c->g.quick = 0;
+    if (hd->chunked || hd->cl > FOTA_HTTP_SMALL_BODY)
+        decide_upload(c, evcon);
+}
+
+/* An upload head's key that the caches do not hold, looked up by a store job
+ * while its connection waits (on PostgreSQL a round trip on the loop would
+ * stall every connection of it): the input's start is frozen, so evhttp
+ * parses nothing of the request, and reading stops, so nothing more piles
+ * up; the continuation decides, then lets evhttp go on. Two owners: the job
+ * and the connection (which detaches it when it closes first). */
+struct gate_lookup {
+    int refs;
+    int probation;               /* the key of a head on probation, not an upload's */
+    struct conn *c;              /* NULL once the connection closed; loop thread only */
+    struct fota_server *srv;
+    char k[FOTA_HEAD_AUTH_MAX + 1];
+    size_t klen;
+    int rc;
+    struct fota_key key;
+};
+
+/* Bytes evhttp may hold unparsed while the lookup runs: the head and one
+ * read's worth of body behind it. */
+#define LOOKUP_HEAD_MAX (4 * HEAD_MAX)
+
+static void lookup_unref(struct gate_lookup *l)
+{
+    if (__atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(l);
+}
+
+static void lookup_run(struct fota_store *s, void *arg)
+{
+    struct gate_lookup *l = arg;
+    (void)s;
+    l->rc = fota_server_key_lookup(l->srv, l->k, l->klen, &l->key);
+}
+
+static void lookup_done(void *arg, int cancelled)
+{
+    struct gate_lookup *l = arg;
+    struct conn *c = cancelled ? NULL : l->c;
+
+    if (c) {
+        c->g.lookup = NULL;
+        lookup_unref(l);   /* the connection's share */
+        evbuffer_unfreeze(bufferevent_get_input(c->bev), 1);
+        struct evhttp_connection *evcon = fota_http__conn_evcon(c);
+        if (evcon) {
+            evhttp_connection_set_max_headers_size(evcon, HEAD_MAX);
+            if (l->probation)
+                decide_probation_key(c, evcon, l->rc);
+            else
+                decide_upload_key(c, evcon, l->rc, &l->key);
+        }
+        if (c->g.lookup) {   /* on probation, then an upload: its key's own lookup */
+            lookup_unref(l);
+            return;
+        }
+        bufferevent_enable(c->bev, EV_READ);
+        /* What arrived before the freeze is parsed now: evhttp may answer
+         * or close here, so c is not touched after. */
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
+    }
+    lookup_unref(l);   /* the job's share */
+}
+
+/* 0: the lookup runs and decides later; else decide now (no executor with
+ * threads, or the executor refused the job). */
+static int lookup_begin(struct conn *c, struct evhttp_connection *evcon, const char *k,
+                        size_t klen, int probation)
+{
+    struct fota_server *srv = c->h->hh->srv;
+    if (!srv->exec || !fota_store_exec_threaded(srv->exec) || klen > FOTA_HEAD_AUTH_MAX)
+        return -1;
+    struct gate_lookup *l = fota_xcalloc(1, sizeof *l);
+    l->refs = 2;
+    l->probation = probation;
+    l->c = c;
+    l->srv = srv;
+    memcpy(l->k, k, klen);
+    l->klen = klen;
+    if (fota_store_submit(srv->exec, NULL, c->h->loop, lookup_run, lookup_done, l) != 0) {
+        free(l);
+        return -1;
+    }
+    c->g.lookup = l;
+    evhttp_connection_set_max_headers_size(evcon, LOOKUP_HEAD_MAX);
+    evbuffer_freeze(bufferevent_get_input(c->bev), 1);
+    bufferevent_disable(c->bev, EV_READ);
+    return 0;
+}
+
+/* An upload: the admin key on its headers, then room in upload_memory. */
+static void decide_upload(struct conn *c, struct evhttp_connection *evcon)
+{
+    struct gate *g = &c->g;
+    struct fota_http_head *hd = &g->head;
+    struct fota_server *srv = c->h->hh->srv;
     const char *k = NULL;
     size_t klen = 0;
     struct fota_key key;
-    return hd->auth_len >= 0 && hd->auth_len <= FOTA_HEAD_AUTH_MAX &&
-           fota_key_from_header(hd->auth, &k, &klen) == 0 &&
-           gate_key(c->h->hh->srv, k, klen, &key) == 0;
+
+    if (hd->auth_len < 0) {
+        refuse(c, evcon, 401, 0, 0, "missing Authorization: token KEY (a body over %u bytes is an "
+               "upload: it needs the admin key)", FOTA_HTTP_SMALL_BODY);
+        return;
+    }
+    if (hd->auth_len > FOTA_HEAD_AUTH_MAX || fota_key_from_header(hd->auth, &k, &klen) != 0) {
+        if (hd->auth_len <= FOTA_HEAD_AUTH_MAX && fota_http_head_auth_other(hd->auth, (size_t)hd->auth_len))
+            refuse(c, evcon, 401, 0, 0, "the Authorization scheme is token: Authorization: token KEY");
+        else
+            refuse(c, evcon, 401, 0, 0, "invalid key");
+        return;
+    }
+    int rc = fota_server_key_cached(srv, k, klen, &key, 1);
+    if (rc == FOTA_EAGAIN && lookup_begin(c, evcon, k, klen, 0) == 0)
+        return;
+    if (rc == FOTA_EAGAIN)
+        rc = fota_server_key_lookup(srv, k, klen, &key);
+    decide_upload_key(c, evcon, rc, &key);
 }
 
 /* The head is complete: the body limit for its request. */
@@ -233,13 +347,21 @@ static void decide(struct conn *c, struct evhttp_connection *evcon)
         return;
     }
     if (g->probation) {
-        if (!valid_key(c)) {
-            fota_http__admit_refused_key(c);
-            refuse(c, evcon, 503, DESCRIPTORS_RETRY_S, 1,
-                   "fotad is short of descriptors: only requests with a key are served now");
-            return;
+        struct fota_server *srv = c->h->hh->srv;
+        const char *k = NULL;
+        size_t klen = 0;
+        struct fota_key key;
+        int rc = FOTA_EAUTH;
+        if (hd->auth_len >= 0 && hd->auth_len <= FOTA_HEAD_AUTH_MAX &&
+            fota_key_from_header(hd->auth, &k, &klen) == 0) {
+            rc = fota_server_key_cached(srv, k, klen, &key, 1);
+            if (rc == FOTA_EAGAIN && lookup_begin(c, evcon, k, klen, 1) == 0)
+                return;
+            if (rc == FOTA_EAGAIN)
+                rc = fota_server_key_lookup(srv, k, klen, &key);
         }
-        g->key_ok = 1;
+        if (probation_refused(c, evcon, rc))
+            return;
     }
     g->probation = 0;   /* the API, or a device: from here on as any other */
     if (g->quick && fota_http__quick_try(c, evcon))
@@ -396,6 +518,11 @@ void fota_http__gate_init(struct conn *c)
 
 void fota_http__gate_cleanup(struct conn *c)
 {
+    if (c->g.lookup) {   /* its job ends without the connection */
+        c->g.lookup->c = NULL;
+        lookup_unref(c->g.lookup);
+        c->g.lookup = NULL;
+    }
     /* Disabled, not removed: the buffer frees its entries with itself. */
     if (c->in_cb)
         evbuffer_cb_clear_flags(bufferevent_get_input(c->bev), c->in_cb, EVBUFFER_CB_ENABLED);

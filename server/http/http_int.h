@@ -41,6 +41,7 @@ struct gate {
     int key_ok;                    /* its key checked, valid (probation, upload): not shed */
     int quick;                     /* its request line may get a quick answer (http_quick.c) */
     uint64_t reserved;             /* bytes of upload_memory held for this body */
+    struct gate_lookup *lookup;    /* its upload key's store lookup, while it runs */
     struct fota_http_errpage_hint hint;   /* bev, body limit, refusal status and message */
     char why[160];                 /* a refusal's message, when not static */
 };
