@@ -7,7 +7,10 @@
  * each filter cost (CPU time of this process, median of 5: SQLite's work,
  * PostgreSQL's client side only; and its wall time) and what the last
  * check-in's index adds to a presence batch. Nothing here asserts a speed:
- * the figures are for docs/store.md. */
+ * the figures are for docs/store.md, from a plain build's binary at full
+ * size. FOTA_PAGE_SCALE_DEVICES (a power of ten, 1,000 to 1,000,000) sets
+ * the devices a product: the sanitizer trees run 10,000, the same checks in
+ * a tenth of the time. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +18,8 @@
 #include <sqlite3.h>
 #include "store_fixture.h"
 
-#define FLEET  100000
+/* Devices a product (FOTA_PAGE_SCALE_DEVICES, default 100,000). */
+static int fleet = 100000;
 #define NOW    1700100000
 #define RUNS   5
 
@@ -60,7 +64,7 @@ static void exec_sql(struct raw *r, const char *sql)
 }
 
 /* Product 1 (nonos) and product 2 (arduino, checkin_interval 600 s), each
- * with FLEET devices: names in a scrambled order, versions 60/30/10 %,
+ * with fleet devices: names in a scrambled order, versions 60/30/10 %,
  * check-ins over a day (arduino: the same, and every tenth known over
  * MQTT), half online; tags: site:a on half, canary on 1 %, rare on 10.
  * The same rows in both dialects (SQLite's printf, PostgreSQL's lpad and
@@ -84,7 +88,7 @@ static void fill(const struct store_fixture *fx)
                      " CASE WHEN i %% 10 = 0 THEN 'v1.1' WHEN i %% 3 = 0 THEN 'v1.0' ELSE 'v1.2' END,"
                      " %d - (i * 31337) %% 86400, i %% 2, 1600000000 + i / 10"
                      " FROM generate_series(1::bigint, %d) AS c(i)",
-                     (p - 1) * FLEET, p, FLEET, p, NOW, FLEET);
+                     (p - 1) * fleet, p, fleet, p, NOW, fleet);
         else
             snprintf(sql, sizeof sql,
                      "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < %d)"
@@ -94,7 +98,7 @@ static void fill(const struct store_fixture *fx)
                      " printf('18:fe:%02x:%%02x:%%02x:%%02x', (i >> 16) & 255, (i >> 8) & 255, i & 255),"
                      " CASE WHEN i %% 10 = 0 THEN 'v1.1' WHEN i %% 3 = 0 THEN 'v1.0' ELSE 'v1.2' END,"
                      " %d - (i * 31337) %% 86400, i %% 2, 1600000000 + i / 10 FROM c",
-                     FLEET, (p - 1) * FLEET, p, FLEET, p, NOW);
+                     fleet, (p - 1) * fleet, p, fleet, p, NOW);
         exec_sql(&r, sql);
     }
     snprintf(sql, sizeof sql,
@@ -108,8 +112,9 @@ static void fill(const struct store_fixture *fx)
                  " WHERE id % 2 = 0");
     exec_sql(&r, "INSERT INTO device_tags (device_id, tag) SELECT id, 'canary' FROM devices"
                  " WHERE id % 100 = 7");
-    exec_sql(&r, "INSERT INTO device_tags (device_id, tag) SELECT id, 'rare' FROM devices"
-                 " WHERE product_id = 1 AND id % 10000 = 77");
+    snprintf(sql, sizeof sql, "INSERT INTO device_tags (device_id, tag) SELECT id, 'rare'"
+             " FROM devices WHERE product_id = 1 AND id %% %d = 77", fleet / 10);
+    exec_sql(&r, sql);
     exec_sql(&r, "COMMIT");
     /* PostgreSQL: the visibility map too, so that counts may read indexes only */
     exec_sql(&r, r.pg ? "VACUUM ANALYZE" : "ANALYZE");
@@ -178,7 +183,7 @@ static struct fota_device_query page(int64_t pid, int sort, int desc)
 static void walk_all(struct fota_store *s)
 {
     struct fota_device_query q = page(1, FOTA_DEVICE_SORT_NAME, 0);
-    char *seen = calloc(FLEET + 1, 1);
+    char *seen = calloc((size_t)fleet + 1, 1);
     char last[FOTA_NAME_MAX] = "";
     int64_t last_id = 0;
     size_t total = 0, pages = 0;
@@ -192,7 +197,7 @@ static void walk_all(struct fota_store *s)
         for (size_t i = 0; i < n; i++) {
             int c = strcmp(rows[i].name, last);
             assert_true(c > 0 || (c == 0 && rows[i].id > last_id));
-            assert_true(rows[i].id >= 1 && rows[i].id <= FLEET);
+            assert_true(rows[i].id >= 1 && rows[i].id <= fleet);
             assert_int_equal(seen[rows[i].id], 0);
             seen[rows[i].id] = 1;
             memcpy(last, rows[i].name, sizeof last);
@@ -205,9 +210,9 @@ static void walk_all(struct fota_store *s)
         free(rows);
         if (n < q.limit)
             break;
-        assert_true(pages <= FLEET / 1000 + 1);
+        assert_true(pages <= (size_t)fleet / 1000 + 1);
     }
-    assert_int_equal(total, FLEET);
+    assert_int_equal(total, fleet);
     printf("  %-58s %4zu pages %6.1f ms cpu %7.1f ms wall\n",
            "walk: every page of 1000 by name (product 1)", pages, cpu_ms() - c0, wall_ms() - w0);
     free(seen);
@@ -220,7 +225,7 @@ static void presence(struct fota_store *s, const char *what)
     double cpu[RUNS], wall[RUNS];
     for (int r = 0; r < RUNS; r++) {
         for (int i = 0; i < 10000; i++)
-            rows[i] = (struct fota_presence){ 1 + (i * 9 + r) % FLEET, NOW + r + 1, 1 };
+            rows[i] = (struct fota_presence){ 1 + (i * 9 + r) % fleet, NOW + r + 1, 1 };
         double c0 = cpu_ms(), w0 = wall_ms();
         assert_int_equal(s->ops->device_presence_batch(s, rows, 10000), 0);
         cpu[r] = cpu_ms() - c0;
@@ -231,11 +236,24 @@ static void presence(struct fota_store *s, const char *what)
     printf("  %-58s %7.2f ms cpu %7.2f ms wall\n", what, cpu[RUNS / 2], wall[RUNS / 2]);
 }
 
+/* The name prefix of the last tenth of the names: "device-09" of 100,000
+ * (device-090000 to device-099999), "device-009" of 10,000. */
+static void name_prefix(char *out, size_t size)
+{
+    int digits = 0;
+
+    for (int n = fleet / 10; n > 1; n /= 10)
+        digits++;
+    snprintf(out, size, "device-%06d", fleet - fleet / 10);
+    out[strlen(out) - (size_t)digits] = '\0';
+}
+
 static void test_page_scale(void **state)
 {
     struct store_fixture *fx = store_fx(state);
     struct fota_store *s;
     int64_t total = 0;
+    char tenth[16], one[16], chip[16], what[96];
     double t0 = wall_ms();
 
     fota_store_close(fx->s);
@@ -244,7 +262,7 @@ static void test_page_scale(void **state)
     assert_int_equal(fx->backend->open(fx, &fx->s), 0);
     s = fx->s;
     printf("%s: device_page with %d devices in each of two products (filled in %.0f ms)\n",
-           fx->backend->name, FLEET, wall_ms() - t0);
+           fx->backend->name, fleet, wall_ms() - t0);
 
     static const struct {
         int sort, desc;
@@ -262,9 +280,9 @@ static void test_page_scale(void **state)
     }
     struct fota_device_query q = page(1, FOTA_DEVICE_SORT_NAME, 0);
     measure(s, "first page of 50 by name, with the total", &q, 1, &total);
-    assert_int_equal(total, FLEET);
-    q.after.id = 50001;
-    snprintf(q.after.text, sizeof q.after.text, "device-050000");
+    assert_int_equal(total, fleet);
+    q.after.id = fleet / 2 + 1;
+    snprintf(q.after.text, sizeof q.after.text, "device-%06d", fleet / 2);
     assert_int_equal(measure(s, "a page of 50 by name from a cursor in the middle", &q, 0, NULL),
                      50);
 
@@ -272,12 +290,12 @@ static void test_page_scale(void **state)
     q.sel.versions[0] = "v1.1";
     q.sel.nversions = 1;
     measure(s, "version=v1.1 (10 %), by name, with the total", &q, 1, &total);
-    assert_int_equal(total, FLEET / 10);
+    assert_int_equal(total, fleet / 10);
     q = page(1, FOTA_DEVICE_SORT_NAME, 0);
     q.sel.tags[0] = "canary";
     q.sel.ntags = 1;
     measure(s, "tag=canary (1 %), by name, with the total", &q, 1, &total);
-    assert_int_equal(total, FLEET / 100);
+    assert_int_equal(total, fleet / 100);
     q.sel.tags[0] = "rare";
     measure(s, "tag=rare (10 devices), by name, with the total", &q, 1, &total);
     assert_int_equal(total, 10);
@@ -288,7 +306,7 @@ static void test_page_scale(void **state)
     q = page(1, FOTA_DEVICE_SORT_NAME, 0);
     q.sel.online = 1;
     measure(s, "online=true (50 %), by name, with the total", &q, 1, &total);
-    assert_int_equal(total, FLEET / 2);
+    assert_int_equal(total, fleet / 2);
     q = page(1, FOTA_DEVICE_SORT_LAST_ACTIVE, 1);
     q.sel.checkin_after = NOW - 864;
     measure(s, "checkin_after=now-864s (1 %), by last check-in, total", &q, 1, &total);
@@ -296,11 +314,15 @@ static void test_page_scale(void **state)
     q.sel.checkin_before = NOW - 86400 + 864;
     measure(s, "checkin_before=now-1d+864s (1 %), by name, total", &q, 1, &total);
     q = page(1, FOTA_DEVICE_SORT_NAME, 0);
-    q.sel.q = "device-09";
-    measure(s, "q=device-09 (10 %, names), by name, with the total", &q, 1, &total);
-    assert_int_equal(total, FLEET / 10);
-    q.sel.q = "evice-099999";
-    measure(s, "q=evice-099999 (1 device, names), by name, with the total", &q, 1, &total);
+    name_prefix(tenth, sizeof tenth);
+    q.sel.q = tenth;
+    snprintf(what, sizeof what, "q=%s (10 %%, names), by name, with the total", tenth);
+    measure(s, what, &q, 1, &total);
+    assert_int_equal(total, fleet / 10);
+    snprintf(one, sizeof one, "evice-%06d", fleet - 1);
+    q.sel.q = one;
+    snprintf(what, sizeof what, "q=%s (1 device, names), by name, with the total", one);
+    measure(s, what, &q, 1, &total);
     assert_int_equal(total, 1);
     q.sel.q = "12:34:5";
     measure(s, "q=12:34:5 (a MAC fragment), by name, with the total", &q, 1, &total);
@@ -310,12 +332,14 @@ static void test_page_scale(void **state)
     q.sel.online = 1;
     measure(s, "arduino product: online=true, by name, with the total", &q, 1, &total);
     q.sel.online = -1;
-    q.sel.q = "1300013";
-    measure(s, "arduino product: q=1300013 (a chip id), with the total", &q, 1, &total);
+    snprintf(chip, sizeof chip, "%d", (fleet + 1) * 13);
+    q.sel.q = chip;
+    snprintf(what, sizeof what, "arduino product: q=%s (a chip id), with the total", chip);
+    measure(s, what, &q, 1, &total);
 
     q = page(0, FOTA_DEVICE_SORT_ID, 0);
     measure(s, "every product: first page of 50 by id, with the total", &q, 1, &total);
-    assert_int_equal(total, 2 * FLEET);
+    assert_int_equal(total, 2 * fleet);
     q = page(0, FOTA_DEVICE_SORT_NAME, 0);
     measure(s, "every product: first page of 50 by name", &q, 0, NULL);
 
@@ -333,9 +357,31 @@ static void test_page_scale(void **state)
     fflush(stdout);
 }
 
+/* FOTA_PAGE_SCALE_DEVICES: a power of ten from 1,000 (the filters' shares
+ * are tenths and hundredths of it, the names a permutation of 0..fleet-1). */
+static int fleet_size(void)
+{
+    const char *v = getenv("FOTA_PAGE_SCALE_DEVICES");
+    char *end;
+    long n;
+
+    if (!v || !*v)
+        return 100000;
+    n = strtol(v, &end, 10);
+    for (long p = 1000; *end == '\0' && p <= 1000000; p *= 10)
+        if (n == p)
+            return (int)n;
+    fprintf(stderr, "FOTA_PAGE_SCALE_DEVICES=%s: want a power of ten from 1000 to 1000000\n", v);
+    return -1;
+}
+
 int main(void)
 {
     int fails = 0;
+
+    fleet = fleet_size();
+    if (fleet < 0)
+        return 1;
 
     for (size_t i = 0; i < store_nbackends; i++) {
         const struct store_backend *be = store_backends[i];
