@@ -201,29 +201,32 @@ static void test_prune_follow(void **state)
 }
 
 /* Transfers: age and count the same way (no per-device cap); a burst of
- * legacy connections is bounded to keep_rows; ids never come back. */
+ * legacy connections is bounded to keep_rows, pruned in full batches (two of
+ * them, then a call that finds none); ids never come back. */
+#define XFER_KEEP 200
+#define XFER_OVER (2 * FOTA_PRUNE_BATCH)
 static void test_prune_transfers(void **state)
 {
     struct fota_store *s = store_of(state);
     int64_t now = fota_clock_wall_s(), first, newest = 0;
-    struct fota_retention r = { .keep_rows = 1000 };
+    struct fota_retention r = { .keep_rows = XFER_KEEP };
     struct fota_transfer *list = NULL;
     size_t n, calls;
 
     first = xfer_at(s, now - 40 * DAY);
-    for (int i = 0; i < 4999; i++)
+    for (int i = 0; i < XFER_KEEP + XFER_OVER - 1; i++)
         newest = xfer_at(s, now);
-    assert_int_equal(round_of(s, 1, &r, &calls), 4000);
-    assert_int_equal(calls, 4000 / FOTA_PRUNE_BATCH + 1);   /* full batches, then none */
+    assert_int_equal(round_of(s, 1, &r, &calls), XFER_OVER);
+    assert_int_equal(calls, XFER_OVER / FOTA_PRUNE_BATCH + 1);   /* full batches, then none */
     assert_int_equal(s->ops->transfer_list(s, 1000, &list, &n), 0);
-    assert_int_equal(n, 1000);
+    assert_int_equal(n, XFER_KEEP);
     assert_int_equal(list[0].id, newest);
-    assert_int_equal(list[999].id, newest - 999);
-    assert_true(list[999].id > first);
+    assert_int_equal(list[XFER_KEEP - 1].id, newest - (XFER_KEEP - 1));
+    assert_true(list[XFER_KEEP - 1].id > first);
     free(list);
 
     r = (struct fota_retention){ .older_than = now + 1 };
-    assert_int_equal(round_of(s, 1, &r, NULL), 1000);
+    assert_int_equal(round_of(s, 1, &r, NULL), XFER_KEEP);
     assert_true(xfer_at(s, now) > newest);
 }
 

@@ -69,6 +69,9 @@ int main(void)
 {
     int fails = 0;
 
+    /* A fresh PostgreSQL store per case without migrating one per case. */
+    store_pg_migrated_template = 1;
+
     for (size_t b = 0; b < store_nbackends; b++)
         fails += run_backend(store_backends[b]);
     return fails ? 1 : 0;

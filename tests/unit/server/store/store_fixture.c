@@ -78,8 +78,39 @@ const struct store_backend store_backend_sqlite = {
 /* ---- PostgreSQL: one database per test on a server per run -------------- */
 
 struct pg_test_server store_pg_server;
+int store_pg_migrated_template;
 static PGconn *pg_admin;          /* to database postgres: creates and drops the tests' */
 static int pg_counter;
+
+/* sql on the admin connection, made again once if the server dropped it
+ * (a test that restarts the server). */
+static int pg_admin_sql(const char *sql)
+{
+    if (pg_test_server_sql(pg_admin, sql) == 0)
+        return 0;
+    if (PQstatus(pg_admin) == CONNECTION_OK)
+        return -1;
+    PQreset(pg_admin);
+    return pg_test_server_sql(pg_admin, sql);
+}
+
+/* The database t_template, created and migrated by the store once: the
+ * template of each test's database when store_pg_migrated_template is set. */
+static int pg_template_make(void)
+{
+    char dsn[256], err[256] = "";
+    struct fota_store *s = NULL;
+
+    if (pg_admin_sql("CREATE DATABASE t_template TEMPLATE template0") != 0)
+        return -1;
+    pg_test_server_dsn(&store_pg_server, "t_template", dsn, sizeof dsn);
+    if (fota_store_pg_open(dsn, store_test_log, NULL, &s, err, sizeof err) != 0) {
+        fprintf(stderr, "postgresql open %s: %s\n", dsn, err);
+        return -1;
+    }
+    fota_store_close(s);
+    return 0;
+}
 
 static int pg_begin(void)
 {
@@ -88,6 +119,13 @@ static int pg_begin(void)
     pg_admin = pg_test_server_connect(&store_pg_server, "postgres");
     if (PQstatus(pg_admin) != CONNECTION_OK) {
         fprintf(stderr, "postgresql test server: %s", PQerrorMessage(pg_admin));
+        PQfinish(pg_admin);
+        pg_admin = NULL;
+        pg_test_server_stop(&store_pg_server);
+        return -1;
+    }
+    if (store_pg_migrated_template && pg_template_make() != 0) {
+        fprintf(stderr, "postgresql test server: cannot make the migrated template\n");
         PQfinish(pg_admin);
         pg_admin = NULL;
         pg_test_server_stop(&store_pg_server);
@@ -104,24 +142,13 @@ static void pg_end(void)
         fprintf(stderr, "postgresql test server: stop failed\n");
 }
 
-/* sql on the admin connection, made again once if the server dropped it
- * (a test that restarts the server). */
-static int pg_admin_sql(const char *sql)
-{
-    if (pg_test_server_sql(pg_admin, sql) == 0)
-        return 0;
-    if (PQstatus(pg_admin) == CONNECTION_OK)
-        return -1;
-    PQreset(pg_admin);
-    return pg_test_server_sql(pg_admin, sql);
-}
-
 static void pg_create(struct store_fixture *fx)
 {
     char sql[96];
 
     snprintf(fx->db, sizeof fx->db, "t_%d", ++pg_counter);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE template0", fx->db);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE %s", fx->db,
+             store_pg_migrated_template ? "t_template" : "template0");
     assert_int_equal(pg_admin_sql(sql), 0);
     pg_test_server_dsn(&store_pg_server, fx->db, fx->where, sizeof fx->where);
 }

@@ -66,6 +66,12 @@ extern char store_sqlite_dir[64];
  * run's: started by suite_begin). */
 extern const struct store_backend store_backend_postgresql;
 extern struct pg_test_server store_pg_server;
+/* Set before suite_begin: each test's database is a copy of one the store
+ * migrated once at suite_begin (create names a fresh store whose schema is
+ * already there; its open migrates nothing). The conformance suite's cases
+ * want an empty store, not the migrations, which store_pg_test.c checks on
+ * databases made from template0 (the default). */
+extern int store_pg_migrated_template;
 
 /* cmocka setup/teardown: *state is the struct store_fixture; setup makes a
  * new database and opens it, teardown closes and removes it. */
