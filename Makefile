@@ -37,7 +37,8 @@ xtensa: deps
 
 # Everything a test needs (browser, nginx, wrk, debhelper, promtool) is installed before
 # anything is configured, so CMake finds it; then the three trees, the xtensa check, and
-# every test twice: under ASan+UBSan, then under ThreadSanitizer.
+# every test under ASan+UBSan, then again under ThreadSanitizer each test whose programs start
+# threads (the tsan test preset leaves out the label nothreads: tests/unit/CMakeLists.txt).
 test:
 	@scripts/deps.sh --test --web --bench --tsan --deb
 	@$(MAKE) --no-print-directory build asan tsan xtensa
