@@ -108,6 +108,12 @@
     X(rollout_samples,                                                                            \
       (int64_t rollout_id, struct fota_rollout_sample **out, size_t *n),                          \
       (rollout_id, out, n))                                                                       \
+    X(rollout_events_add, (const struct fota_rollout_event *rows, size_t n), (rows, n))          \
+    X(rollout_events_take, (struct fota_rollout_event **out, size_t *n), (out, n))               \
+    X(rollout_queued_held,                                                                        \
+      (const int64_t *ids, size_t nids, int64_t instance_id, struct fota_rollout_member_row **out, \
+       size_t *n),                                                                                \
+      (ids, nids, instance_id, out, n))                                                           \
     X(device_census, (int64_t now, struct fota_census_row **out, size_t *n), (now, out, n))       \
     X(rollout_census, (int64_t *counts, size_t ncounts), (counts, ncounts))                      \
     X(device_page,                                                                                \

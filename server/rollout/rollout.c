@@ -125,6 +125,7 @@ void fota_rollout_finish_member(struct fota_rollout *r, struct fota_rollout_memb
         m->active = 0;
         n->active--;
     }
+    m->remote = 0;
     if (m->state == FOTA_RM_VERIFYING)
         n->verifying--;
     n->succeeded += st == FOTA_RM_DONE;
@@ -158,8 +159,10 @@ void fota_rollout_count_delivered(struct fota_rollout *r, struct fota_rollout_me
         return;
     n->delivered++;
     m->pushed_s = (int32_t)((fota_clock_mono_ms() - r->t0_ms) / 1000);
-    m->active = 1;
-    n->active++;
+    if (!m->active) { /* one pushed through another instance counts already */
+        m->active = 1;
+        n->active++;
+    }
 }
 
 size_t fota_rollout_cancel(struct fota_rollout *r)
@@ -171,7 +174,9 @@ size_t fota_rollout_cancel(struct fota_rollout *r)
     r->row.paused_at = 0;
     for (size_t i = 0; i < r->n; i++) {
         struct fota_rollout_member *m = &r->m[i];
-        if (m->state == FOTA_RM_WAITING) {
+        if (m->state == FOTA_RM_WAITING && m->remote) {
+            continue; /* pushed by another instance: it reports, or is not taken */
+        } else if (m->state == FOTA_RM_WAITING) {
             r->row.n.waiting--;
         } else if (m->state == FOTA_RM_QUEUED) {
             r->row.n.queued--;
@@ -342,6 +347,8 @@ struct fota_rollout_write {
     struct fota_rollout_row *rs;
     size_t nr;
     json_t **refs;                     /* the results cs and ins borrow: a reference each */
+    struct fota_rollout **ended;       /* rollouts whose ended row it writes (held: r->jobs) */
+    size_t nended;
     size_t nrefs, caprefs;
     int64_t now;
 };
@@ -384,6 +391,7 @@ static void write_free(struct fota_rollout_write *w)
     for (size_t i = 0; i < w->nrefs; i++)
         json_decref(w->refs[i]);
     free(w->refs);
+    free(w->ended);
     free(w->ins);
     free(w->cs);
     free(w->ms);
@@ -515,6 +523,8 @@ static void write_done(void *arg, int cancelled)
             ins_apply(g, j);
         g->r->jobs--;
     }
+    for (size_t i = 0; i < w->nended && !cancelled; i++)
+        w->ended[i]->jobs--;
     write_free(w);
 }
 
@@ -547,6 +557,10 @@ static void write_submit(struct fota_rollout_write *w)
             g->r->need_rows += !g->before_push && m->cmd_id == 0 && pushed_state(m->state);
         }
         g->r->jobs--;
+    }
+    for (size_t i = 0; i < w->nended; i++) {
+        w->ended[i]->jobs--;
+        w->ended[i]->final_sent = 0;
     }
     write_free(w);
 }
@@ -611,14 +625,21 @@ static void row_before_push(struct fota_rollout *r, struct fota_rollout_member *
 
 /* A queued member's device connected: it waits for the window like the
  * others. A verifying member's device came back: a boot of its health time. */
-static int64_t on_online(void *ud, const void *event)
+static void online(struct fota_rollouts *ro, const struct fota_hub_presence *ev)
 {
-    struct fota_rollouts *ro = ud;
-    const struct fota_hub_presence *ev = event;
     for (struct fota_rollout *r = ro->list; r; r = r->next) {
         struct fota_rollout_member *m = fota_rollout_member_at(r, ev->device_id);
         if (m && m->state == FOTA_RM_VERIFYING) {
             fota_rollout_health_online(r, m, ev->version);
+            continue;
+        }
+        if (m && m->state == FOTA_RM_WAITING && m->remote) {
+            /* its push was asked of another instance; its device is here now,
+             * or identified again on the instance that holds it */
+            if (fota_rollout_push_one(r, m, "sys_upgrade") == 0)
+                fota_rollout_taken(r, m);
+            else
+                fota_rollout_remote_push(r, m);
             continue;
         }
         if (m && ro->clustered && !r->pull &&
@@ -638,13 +659,26 @@ static int64_t on_online(void *ud, const void *event)
         row_before_push(r, m);
         fota_rollout_ready_add(r, m, fota_clock_mono_ms() + FOTA_ROLLOUT_ONLINE_MS);
     }
+}
+
+static int64_t on_online(void *ud, const void *event)
+{
+    struct fota_rollouts *ro = ud;
+    online(ro, event);
+    if (ro->remote) {
+        fota_rollout_remote_online(ro, event);
+        fota_rollout_remote_send(ro);
+    }
     return 0;
 }
 
-static int64_t on_reply(void *ud, const void *event)
+void fota_rollout_feed_online(struct fota_rollouts *ro, const struct fota_hub_presence *ev)
 {
-    struct fota_rollouts *ro = ud;
-    const struct fota_hub_reply *ev = event;
+    online(ro, ev);
+}
+
+static int64_t reply(struct fota_rollouts *ro, const struct fota_hub_reply *ev)
+{
     struct fota_rollout *r = NULL;
     struct fota_rollout_member *m = ev->nonce ? member_find(ro, ev->device_id, ev->nonce, &r) : NULL;
     if (!m || m->state < FOTA_RM_DELIVERED || m->state == FOTA_RM_VERIFYING)
@@ -665,10 +699,20 @@ static int64_t on_reply(void *ud, const void *event)
     return r->row.id;
 }
 
-static int64_t on_report(void *ud, const void *event)
+static int64_t on_reply(void *ud, const void *event)
 {
     struct fota_rollouts *ro = ud;
-    const struct fota_hub_report *ev = event;
+    int64_t id = reply(ro, event);
+    return id || !ro->remote ? id : fota_rollout_remote_reply(ro, event);
+}
+
+void fota_rollout_feed_reply(struct fota_rollouts *ro, const struct fota_hub_reply *ev)
+{
+    reply(ro, ev);
+}
+
+static int64_t report(struct fota_rollouts *ro, const struct fota_hub_report *ev)
+{
     struct fota_rollout *r = NULL;
     struct fota_rollout_member *m = member_find(ro, ev->device_id, 0, &r);
     if (!m || m->state < FOTA_RM_DELIVERED)
@@ -697,6 +741,19 @@ static int64_t on_report(void *ud, const void *event)
     fota_rollout_marks(r);
     fota_rollout_act_soon(ro);
     return r->row.id;
+}
+
+static int64_t on_report(void *ud, const void *event)
+{
+    struct fota_rollouts *ro = ud;
+    const struct fota_hub_report *ev = event;
+    int64_t id = report(ro, ev);
+    return id || !ro->remote ? id : fota_rollout_remote_report(ro, ev);
+}
+
+void fota_rollout_feed_report(struct fota_rollouts *ro, const struct fota_hub_report *ev)
+{
+    report(ro, ev);
 }
 
 static int64_t on_deleted(void *ud, const void *event)
@@ -827,6 +884,14 @@ static void flush_into(struct fota_rollout_write *w, struct fota_rollouts *ro, i
     w->rs = fota_xreallocarray(NULL, nr, sizeof *w->rs);
     for (struct fota_rollout *r = ro->list; r; r = r->next) {
         w->rs[w->nr++] = r->row;
+        if (!r->final_sent && (r->row.state == FOTA_ROLLOUT_FINISHED ||
+                               r->row.state == FOTA_ROLLOUT_CANCELLED)) {
+            if (!w->ended)
+                w->ended = fota_xreallocarray(NULL, nr, sizeof *w->ended);
+            w->ended[w->nended++] = r;
+            r->final_sent = 1;
+            r->jobs++;
+        }
         if (!r->stored)
             continue;
         for (size_t i = 0; i < r->n && r->ndirty > 0; i++) {
@@ -913,7 +978,8 @@ static void drop_ended(struct fota_rollouts *ro)
     for (struct fota_rollout **pp = &ro->list; *pp;) {
         struct fota_rollout *r = *pp;
         int over = r->row.state == FOTA_ROLLOUT_FINISHED || r->row.state == FOTA_ROLLOUT_CANCELLED;
-        if (over && r->stored && r->ndirty == 0 && r->nreboot == 0 && r->jobs == 0) {
+        if (over && r->stored && r->final_sent && r->ndirty == 0 && r->nreboot == 0 &&
+            r->jobs == 0) {
             *pp = r->next;
             fota_rollout_free(r);
         } else {
@@ -944,6 +1010,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *ud)
     if (ro->clustered) {
         lease_check(ro);
         free_gone(ro);
+        fota_rollout_remote_tick(ro);
         if (ro->epoch == 0)
             return;
     }
@@ -1006,6 +1073,7 @@ static void module_stop(struct fota_server *srv, void *state)
         return;
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         fota_hub_unsubscribe(srv, subs[i].topic, subs[i].cb, ro);
+    fota_rollout_remote_stop(ro);
     /* The last write: queued on the lane; its continuation does not run
      * (the loop stopped), so it borrows nothing of the rollouts freed here. */
     struct fota_rollout_write *w = write_new(ro);
@@ -1067,6 +1135,10 @@ static int module_start(struct fota_server *srv, void **state)
      * cluster module took it at its start if free), and start-up may wait
      * for the store; else where and when it is taken (lease_check). */
     ro->clustered = fota_cluster_instance_id(srv) != 0;
+    if (fota_rollout_remote_start(ro) < 0) {
+        module_stop(srv, ro);
+        return FOTA_ENOMEM;
+    }
     ro->epoch = fota_cluster_rollouts_epoch(srv);
     if (ro->epoch != 0) {
         if (ro->clustered)

@@ -22,5 +22,7 @@
 #define FOTA_ROLLOUT_ROWS_MS         1000   /* pushed members' rows: written by then at the latest */
 #define FOTA_ROLLOUT_ONLINE_MS       300    /* a member that connects is pushed this long after */
 #define FOTA_ROLLOUT_REBOOTS_DEFAULT 1      /* boots in a health time beyond the rollout's reboot */
+#define FOTA_ROLLOUT_TAKE_S          3      /* s for another instance to say it pushed a member */
+#define FOTA_ROLLOUT_EVENTS_MS       20     /* events of remote members: batched this long */
 
 #endif

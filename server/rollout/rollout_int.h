@@ -20,6 +20,10 @@
 #include "store_exec.h"
 
 struct event;
+struct fota_hub_presence;
+struct fota_hub_reply;
+struct fota_hub_report;
+struct fota_rollout_remote;
 struct fota_devchan;
 struct fota_key_deriver;
 struct fota_req;
@@ -47,6 +51,9 @@ struct fota_rollout_member {
     uint8_t reported : 1;              /* it reported success at since_s */
     uint8_t row_pending : 1;           /* a store job writes its command row: cmd_id
                                           comes with the job's continuation */
+    uint8_t remote : 1;                /* its push asked of the instance holding its device
+                                          (rollout_remote.c): WAITING and active until that
+                                          instance says it pushed */
 };
 
 /* A member that came online: pushed from due_ms on (monotonic). */
@@ -90,6 +97,8 @@ struct fota_rollout {
     char md5s[FOTA_ROLLOUT_MD5_MAX][FOTA_ARDUINO_MD5_TEXT]; /* pull: its image's sketch MD5s */
     size_t nmd5;
     int gone;                          /* dropped at a lost lease: no more writes of its own */
+    int final_sent;                    /* a write holds its ended row: it stays until that
+                                          write is back (a read of the store finds it ended) */
 };
 
 /* The module's state. */
@@ -113,6 +122,8 @@ struct fota_rollouts {
                                           jobs that look at them are back */
     int resuming;                      /* a takeover's resume is on its way: creates wait
                                           (its read would find their rows half made) */
+    struct fota_rollout_remote *remote;/* several instances: pushes to and events from the
+                                          devices other instances hold (rollout_remote.c) */
 };
 
 /* Members that have finished one way or another (over when this is n). */
@@ -264,8 +275,49 @@ void fota_rollout_check_timeouts(struct fota_rollout *r);
  * first push ignores the second while it downloads. */
 int fota_rollout_repush(struct fota_rollout *r, struct fota_rollout_member *m);
 
+/* Writes action (sys_upgrade from r's template, or sys_reboot) with m's
+ * owner key and nonce to m's device if it is connected here: 0,
+ * FOTA_ENOENT (not connected) or FOTA_E*. */
+int fota_rollout_push_one(struct fota_rollout *r, const struct fota_rollout_member *m,
+                          const char *action);
+/* Another instance pushed m (its event): m counts as delivered. */
+void fota_rollout_taken(struct fota_rollout *r, struct fota_rollout_member *m);
+
 /* Devices of the product upgrading now (active members of its rollouts). */
 int64_t fota_rollout_product_active(struct fota_rollouts *ro, int64_t product_id);
+
+/* rollout.c: what the hub's subscribers do, for events another instance
+ * wrote (rollout_remote.c). */
+void fota_rollout_feed_online(struct fota_rollouts *ro, const struct fota_hub_presence *ev);
+void fota_rollout_feed_reply(struct fota_rollouts *ro, const struct fota_hub_reply *ev);
+void fota_rollout_feed_report(struct fota_rollouts *ro, const struct fota_hub_report *ev);
+
+/* rollout_remote.c: several instances (docs/scale-out.md). The driver asks
+ * the instance holding a member's device to push it (channel fota_push);
+ * every instance remembers the members so named, pushes those whose device
+ * it holds and writes what their devices do (rollout_events, channel
+ * fota_rollout_ev), which the driver applies as the hub's subscribers do
+ * for its own devices; the driver also finds its queued members whose
+ * device another instance holds. Nothing of this runs alone. */
+/* Starts it when the instances share the store (ro->clustered). 0 or -1. */
+int fota_rollout_remote_start(struct fota_rollouts *ro);
+void fota_rollout_remote_stop(struct fota_rollouts *ro);
+/* The driver: asks for m's push (m's device is not connected here); sent
+ * with the next fota_rollout_remote_send. */
+void fota_rollout_remote_push(struct fota_rollout *r, const struct fota_rollout_member *m);
+/* Sends the pushes asked for (notifications of at most
+ * FOTA_CLUSTER_PAYLOAD_MAX bytes). */
+void fota_rollout_remote_send(struct fota_rollouts *ro);
+/* The hub's events of this instance's devices that the engine did not take:
+ * those of a member another instance drives go to rollout_events. Reply
+ * and report return non-zero when taken. */
+int64_t fota_rollout_remote_reply(struct fota_rollouts *ro, const struct fota_hub_reply *ev);
+int64_t fota_rollout_remote_report(struct fota_rollouts *ro, const struct fota_hub_report *ev);
+void fota_rollout_remote_online(struct fota_rollouts *ro, const struct fota_hub_presence *ev);
+/* Every engine tick (FOTA_ROLLOUT_FLUSH_MS), on every instance: the driver
+ * applies the events written and looks for its queued members held
+ * elsewhere (once a second each at least). */
+void fota_rollout_remote_tick(struct fota_rollouts *ro);
 
 /* rollout_pull.c: rollouts of pull-based devices (docs/arduino.md). */
 /* Where a pull-based device is: online (a check-in within the product's

@@ -39,8 +39,8 @@ void fota_rollout_make_template(struct fota_rollout *r)
     r->nonce_end = (int)(k - buf) + (int)strlen(nonce);
 }
 
-/* Writes action to the member's device. 0, FOTA_ENOENT (not connected) or FOTA_E*. */
-static int push(struct fota_rollout *r, struct fota_rollout_member *m, const char *action)
+int fota_rollout_push_one(struct fota_rollout *r, const struct fota_rollout_member *m,
+                          const char *action)
 {
     struct fota_rollouts *ro = r->ro;
     char auth[FOTA_KEY_BUF], buf[FOTA_DEVPROTO_PUSH_MAX];
@@ -79,12 +79,30 @@ int64_t fota_rollout_product_active(struct fota_rollouts *ro, int64_t product_id
     return a;
 }
 
+/* Several instances: m's device is not connected here; the instance
+ * holding it pushes it. m counts against the window from now on, WAITING
+ * until that instance says it pushed (back to QUEUED when none says so by
+ * FOTA_ROLLOUT_TAKE_S). */
+static void push_remote(struct fota_rollout *r, struct fota_rollout_member *m)
+{
+    fota_rollout_remote_push(r, m);
+    m->remote = 1;
+    m->active = 1;
+    r->row.n.active++;
+    m->pushed_s = (int32_t)fota_rollout_now_s(r);
+}
+
 /* Pushes member m (WAITING) if its device is connected, else it is queued
- * until it connects. Returns 1 if it now counts against the window. */
+ * until it connects (several instances: the instance holding it is asked
+ * to push it). Returns 1 if it now counts against the window. */
 static int push_member(struct fota_rollout *r, struct fota_rollout_member *m)
 {
-    int rc = fota_devchan_online(r->ro->ch, m->device_id) ? push(r, m, "sys_upgrade")
-                                                           : FOTA_ENOENT;
+    int here = fota_devchan_online(r->ro->ch, m->device_id);
+    if (!here && r->ro->remote && !r->pull) {
+        push_remote(r, m);
+        return 1;
+    }
+    int rc = here ? fota_rollout_push_one(r, m, "sys_upgrade") : FOTA_ENOENT;
     if (rc == FOTA_ENOENT) {
         if (m->cmd_id > 0) { /* gone again before its push: a new row when it is back */
             fota_rollout_rows_cancel(r->ro, &m->cmd_id, 1,
@@ -125,7 +143,7 @@ void fota_rollout_pump(struct fota_rollout *r)
     /* Members that came online first (they waited longest), then the rest in id order. */
     while (k < r->nready && r->ready[k].due_ms <= now && room_used < r->row.window) {
         struct fota_rollout_member *m = &r->m[r->ready[k++].idx];
-        if (m->state == FOTA_RM_WAITING && fota_rollout_eligible(r, m))
+        if (m->state == FOTA_RM_WAITING && !m->remote && fota_rollout_eligible(r, m))
             room_used += push_member(r, m); /* a later stage's member: found by the cursor */
     }
     if (k > 0) {
@@ -134,10 +152,45 @@ void fota_rollout_pump(struct fota_rollout *r)
     }
     while (r->cursor < r->n && room_used < r->row.window) {
         struct fota_rollout_member *m = &r->m[r->cursor++];
-        if (m->state == FOTA_RM_WAITING && fota_rollout_eligible(r, m))
+        if (m->state == FOTA_RM_WAITING && !m->remote && fota_rollout_eligible(r, m))
             room_used += push_member(r, m);
     }
     fota_rollout_marks(r);
+    if (r->ro->remote)
+        fota_rollout_remote_send(r->ro);
+}
+
+void fota_rollout_taken(struct fota_rollout *r, struct fota_rollout_member *m)
+{
+    if (m->state != FOTA_RM_WAITING && m->state != FOTA_RM_QUEUED)
+        return;
+    m->remote = 0;
+    fota_rollout_count_delivered(r, m);
+    fota_rollout_set_state(r, m, FOTA_RM_DELIVERED);
+    r->need_rows += m->cmd_id == 0 && !m->row_pending;
+    fota_rollout_marks(r);
+}
+
+/* A push asked of another instance that none made (the device left before
+ * it, or the notification was lost): its slot is free again, the member
+ * queued (found again once another instance or this one holds its device),
+ * or cancelled when the rollout no longer pushes. */
+static void untaken(struct fota_rollout *r, struct fota_rollout_member *m)
+{
+    m->remote = 0;
+    m->active = 0;
+    r->row.n.active--;
+    if (!fota_rollout_live(r->row.state)) {
+        r->row.n.waiting--;
+        fota_rollout_finish_member(r, m, FOTA_RM_CANCELLED, FOTA_RR_NONE);
+        return;
+    }
+    FOTA_DEBUG("rollout push not taken rollout=%lld dev=%lld", (long long)r->row.id,
+               (long long)m->device_id);
+    r->row.n.waiting--;
+    r->row.n.queued++;
+    fota_rollout_set_state(r, m, FOTA_RM_QUEUED);
+    fota_rollout_act_soon(r->ro);
 }
 
 void fota_rollout_send_reboots(struct fota_rollout *r)
@@ -148,7 +201,7 @@ void fota_rollout_send_reboots(struct fota_rollout *r)
             continue;
         m->reboot_due = 0;
         r->nreboot--;
-        push(r, m, "sys_reboot"); /* FOTA_ENOENT: not connected, no reboot */
+        fota_rollout_push_one(r, m, "sys_reboot"); /* FOTA_ENOENT: not connected, no reboot */
     }
 }
 
@@ -161,16 +214,21 @@ void fota_rollout_check_timeouts(struct fota_rollout *r)
     int64_t now_s = (fota_clock_mono_ms() - r->t0_ms) / 1000;
     for (size_t i = 0; i < r->n && r->row.n.active > 0; i++) {
         struct fota_rollout_member *m = &r->m[i];
-        if (m->active && now_s >= (int64_t)m->pushed_s + r->row.timeout_s)
+        if (m->remote && now_s >= (int64_t)m->pushed_s + FOTA_ROLLOUT_TAKE_S)
+            untaken(r, m);
+        else if (m->active && now_s >= (int64_t)m->pushed_s + r->row.timeout_s)
             fota_rollout_finish_member(r, m, FOTA_RM_TIMEOUT, FOTA_RR_NONE);
     }
 }
 
 int fota_rollout_repush(struct fota_rollout *r, struct fota_rollout_member *m)
 {
-    if (!fota_devchan_online(r->ro->ch, m->device_id))
+    if (!fota_devchan_online(r->ro->ch, m->device_id)) {
+        if (r->ro->remote && !r->pull)
+            fota_rollout_remote_push(r, m); /* the instance holding it, if any */
         return 0;
-    int rc = push(r, m, "sys_upgrade");
+    }
+    int rc = fota_rollout_push_one(r, m, "sys_upgrade");
     if (rc < 0 && rc != FOTA_ENOENT)
         FOTA_WARN("rollout push again failed rollout=%lld dev=%lld error=%s",
                   (long long)r->row.id, (long long)m->device_id, fota_errname(rc));

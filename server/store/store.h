@@ -357,6 +357,31 @@ struct fota_rollout_member_row {
                                               save only (later saves keep the stored one) */
 };
 
+/* What happened to a member of a rollout on an instance other than the one
+ * driving it (docs/scale-out.md): a row of rollout_events, written by the
+ * instance holding the device, consumed by the driver. */
+enum fota_rollout_event_kind {
+    FOTA_REV_ONLINE = 1,               /* its device identified here (version) */
+    FOTA_REV_REPLY = 2,                /* its D4 reply (status) */
+    FOTA_REV_REPORT = 3,               /* its D7 report (status 1 upgraded, 0 failed; version) */
+    FOTA_REV_OFFLINE = 4,              /* its device's connection here closed */
+    FOTA_REV_PUSHED = 5                /* the push went out on its connection here */
+};
+
+struct fota_rollout_event {
+    int64_t id;                        /* set by the store: insertion order */
+    int64_t rollout_id;
+    int64_t device_id;
+    int64_t nonce;
+    int     kind;                      /* enum fota_rollout_event_kind */
+    int     status;
+    char    version[FOTA_VERSION_MAX];
+    int64_t instance_id;               /* the instance that wrote it */
+    int64_t at;                        /* Unix seconds */
+};
+
+#define FOTA_ROLLOUT_EVENTS_TAKE 1000  /* events one rollout_events_take returns at most */
+
 /* ---- A fleet's devices selected, sorted and paged; their tags
  * (store_sqlite_devpage.c, store_sqlite_tags.c; docs/api.md "Devices") ---- */
 
@@ -704,6 +729,21 @@ struct fota_store_ops {
     int (*rollout_members)(struct fota_store *s, int64_t rollout_id, int64_t after_device,
                            int state, size_t limit, struct fota_rollout_member_row **out,
                            size_t *n);
+    /* Several fotad on one database (PostgreSQL only; NULL on SQLite).
+     * rollout_events_add inserts n events in one statement and, in the same
+     * commit, notifies channel fota_rollout_ev. rollout_events_take deletes
+     * and returns the oldest events (at most FOTA_ROLLOUT_EVENTS_TAKE, in
+     * id order: *n < that when none is left); fenced like the engine's
+     * writes (fota_store_fence). rollout_queued_held: the members of the
+     * rollouts ids[0..nids) stored as queued whose device a live instance
+     * other than instance_id holds (device_conn), rollout_id and device_id
+     * set. */
+    int (*rollout_events_add)(struct fota_store *s, const struct fota_rollout_event *rows,
+                              size_t n);
+    int (*rollout_events_take)(struct fota_store *s, struct fota_rollout_event **out, size_t *n);
+    int (*rollout_queued_held)(struct fota_store *s, const int64_t *ids, size_t nids,
+                               int64_t instance_id, struct fota_rollout_member_row **out,
+                               size_t *n);
     /* A rollout's progress over time. rollout_sample_add stores n samples
      * (one transaction; a sample at the same second as a stored one of its
      * rollout replaces it); a rollout then holding more than

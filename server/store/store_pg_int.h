@@ -51,7 +51,7 @@ enum pg_stmt_id {
     /* store_pg_rollout.c */
     PQ_RO_STAGES, PQ_RO_CREATE, PQ_RO_CREATE_STAGES, PQ_RO_SAVE_MEMBERS, PQ_RO_SAVE_ROLLOUTS,
     PQ_RO_SAVE_STAGES, PQ_RO_GET, PQ_RO_LIST, PQ_RO_MEMBERS, PQ_RO_SAMPLE_ADD, PQ_RO_THIN,
-    PQ_RO_SAMPLES,
+    PQ_RO_SAMPLES, PQ_RO_EV_ADD, PQ_RO_EV_TAKE, PQ_RO_QUEUED_HELD,
     /* store_pg_blob.c */
     PQ_BLOB_INSERT, PQ_BLOB_CHUNK_INSERT, PQ_BLOB_GET, PQ_BLOB_CHUNK_GET,
     /* store_pg.c */
@@ -318,6 +318,13 @@ int fota_store_pg_command_create_many(struct fota_store *s, const struct fota_co
                                       size_t n);
 int fota_store_pg_command_update_batch(struct fota_store *s, const struct fota_command_set *rows,
                                        size_t n);
+int fota_store_pg_rollout_events_add(struct fota_store *s, const struct fota_rollout_event *rows,
+                                     size_t n);
+int fota_store_pg_rollout_events_take(struct fota_store *s, struct fota_rollout_event **out,
+                                      size_t *n);
+int fota_store_pg_rollout_queued_held(struct fota_store *s, const int64_t *ids, size_t nids,
+                                      int64_t instance_id, struct fota_rollout_member_row **out,
+                                      size_t *n);
 int fota_store_pg_message_add(struct fota_store *s, struct fota_message *m);
 int fota_store_pg_message_list(struct fota_store *s, const struct fota_message_filter *f,
                                struct fota_message **out, size_t *n);

@@ -495,6 +495,23 @@ static const char *const migrations[] = {
     "  epoch   BIGINT NOT NULL,"
     "  expires TIMESTAMPTZ NOT NULL"
     ");",
+    /* 14: what happened to a rollout's members on instances other than the
+     * driver (rollout_push.c, docs/scale-out.md): the instance holding the
+     * device inserts a row per push made, reply, report and identify; the
+     * driver deletes them in id order as it applies them, so a successor
+     * applies what its predecessor left. kind: 1 online, 2 reply, 3 report,
+     * 4 offline, 5 pushed. PostgreSQL only: SQLite's 14 is empty. */
+    "CREATE TABLE rollout_events ("
+    "  id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  rollout_id  BIGINT  NOT NULL,"
+    "  device_id   BIGINT  NOT NULL,"
+    "  nonce       BIGINT  NOT NULL,"
+    "  kind        INTEGER NOT NULL,"
+    "  status      INTEGER NOT NULL DEFAULT 0,"
+    "  version     TEXT COLLATE \"C\" NOT NULL DEFAULT '',"
+    "  instance_id BIGINT  NOT NULL,"
+    "  at          BIGINT  NOT NULL"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -347,6 +347,10 @@ static const char *const migrations[] = {
      * on one database (instances, device_conn, leases, cluster: server/
      * core/cluster.c); one SQLite file has one fotad. */
     "",
+    /* 14: nothing here. PostgreSQL's 14 adds rollout_events, the events of
+     * rollout members whose device another instance than the driver
+     * holds. */
+    "",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
