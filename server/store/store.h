@@ -1009,6 +1009,37 @@ void fota_store_fence(int64_t epoch);
 /* The calling thread's fence epoch (0: none). */
 int64_t fota_store_fence_epoch(void);
 
+/* Rollout requests asked of the instance that drives the rollouts (table
+ * rollout_asks, docs/scale-out.md "Where to ask"): an instance without lease
+ * rollouts writes a request (the POST's path and JSON body), the holder takes
+ * it, runs it and writes its reply (HTTP status, body), and the asker reads
+ * and deletes the row. Each rings channel fota_rollout_ask in its commit:
+ * "ask:ID" when written, "ans:ID:ASKER" when answered. PostgreSQL stores
+ * with an instance_id only (another store: FOTA_ENOTSUP); any thread but an
+ * event loop (store jobs). */
+/* Writes a request of this instance into *id, unless no instance holds lease
+ * rollouts unexpired (FOTA_ENOENT: nobody would take it). Requests older
+ * than ten minutes (their asker gave up long ago) go in the same statement. */
+int fota_store_pg_ask_add(struct fota_store *s, const char *path, const char *body,
+                          int64_t *id);
+/* Takes request id for this instance: its path and body (malloc'd, the
+ * caller frees them), FOTA_ENOENT when it is gone or taken already. */
+int fota_store_pg_ask_take(struct fota_store *s, int64_t id, char **path, char **body);
+/* The reply of request id, taken by this instance. FOTA_ENOENT when the
+ * asker gave up on it (deleted). */
+int fota_store_pg_ask_answer(struct fota_store *s, int64_t id, int status, const char *reply);
+/* How a request ended, read and deleted by its asker. */
+struct fota_store_ask_end {
+    int64_t taker;                     /* the instance that took it, 0 none */
+    int status;                        /* its reply's HTTP status, 0 none */
+    char *reply;                       /* its reply's body (malloc'd; "" with none) */
+};
+/* Ends request id when nobody took it or its reply is there, or in any case
+ * with force: 0 and *out, FOTA_EAGAIN when it is taken and not answered
+ * (without force: the row stays), FOTA_ENOENT when it is gone. */
+int fota_store_pg_ask_end(struct fota_store *s, int64_t id, int force,
+                          struct fota_store_ask_end *out);
+
 /* NULL-safe close. */
 static inline void fota_store_close(struct fota_store *s)
 {

@@ -54,6 +54,8 @@ enum pg_stmt_id {
     PQ_RO_SAMPLES, PQ_RO_EV_ADD, PQ_RO_EV_TAKE, PQ_RO_QUEUED_HELD,
     /* store_pg_blob.c */
     PQ_BLOB_INSERT, PQ_BLOB_CHUNK_INSERT, PQ_BLOB_GET, PQ_BLOB_CHUNK_GET,
+    /* store_pg_ask.c */
+    PQ_ASK_ADD, PQ_ASK_TAKE, PQ_ASK_ANSWER, PQ_ASK_END,
     /* store_pg.c */
     PQ_LEASE_FENCE,
     PQ_COUNT_

@@ -512,6 +512,22 @@ static const char *const migrations[] = {
     "  instance_id BIGINT  NOT NULL,"
     "  at          BIGINT  NOT NULL"
     ");",
+    /* 15: a rollout create or control asked of an instance that does not
+     * drive the rollouts (store_pg_ask.c, docs/scale-out.md "Where to
+     * ask"): the asking instance writes the request, the holder of lease
+     * rollouts takes it (taker), runs it and writes the HTTP status and body
+     * of its reply, which the asker reads and deletes. PostgreSQL only:
+     * SQLite's 15 is empty. */
+    "CREATE TABLE rollout_asks ("
+    "  id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  asker  BIGINT NOT NULL,"
+    "  path   TEXT COLLATE \"C\" NOT NULL,"
+    "  body   TEXT NOT NULL,"
+    "  made   TIMESTAMPTZ NOT NULL,"
+    "  taker  BIGINT NOT NULL DEFAULT 0,"
+    "  status BIGINT NOT NULL DEFAULT 0,"
+    "  reply  TEXT NOT NULL DEFAULT ''"
+    ");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

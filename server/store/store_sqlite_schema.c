@@ -351,6 +351,9 @@ static const char *const migrations[] = {
      * rollout members whose device another instance than the driver
      * holds. */
     "",
+    /* 15: nothing here. PostgreSQL's 15 carries rollout requests from one
+     * fotad to the one driving the rollouts (store_pg_ask.c). */
+    "",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -118,11 +118,11 @@ static void test_migrations_numbered(void **state)
     assert_int_equal(query_int(c, "SELECT COUNT(*) FROM pg_indexes"
                                   " WHERE indexname = 'devices_product_id'"),
                      1);
-    /* 12's (release files) and 13's (several instances). */
+    /* 12's (release files), 13's (several instances) and 15's (rollout requests). */
     assert_int_equal(query_int(c, "SELECT COUNT(*) FROM information_schema.tables"
                                   " WHERE table_name IN ('blobs', 'blob_chunks', 'cluster',"
-                                  " 'instances', 'device_conn', 'leases')"),
-                     6);
+                                  " 'instances', 'device_conn', 'leases', 'rollout_asks')"),
+                     7);
     PQfinish(c);
     assert_int_equal(store_log_errors, 0);
     (void)state;
@@ -903,6 +903,67 @@ static void test_lease_fence(void **state)
     PQfinish(a);
 }
 
+/* fota_store_pg_ask_*: a request is written only while some instance holds
+ * lease rollouts unexpired; taken once; answered by its taker only; ended
+ * by its asker when not taken (503 there) or answered, and only with force
+ * while taken without a reply. A store of one fotad has none of it. */
+static void test_rollout_asks(void **state)
+{
+    struct fota_store *s = fx.s;
+    struct fota_store_ask_end e;
+    char *path = NULL, *body = NULL;
+    int64_t id = 0, id2 = 0;
+    PGconn *a = admin();
+
+    (void)state;
+    assert_int_equal(fota_store_pg_ask_add(s, "/v1/rollouts/", "{}", &id), FOTA_ENOTSUP);
+    s->instance_id = 7;
+    assert_int_equal(fota_store_pg_ask_add(s, "/v1/rollouts/", "{}", &id), FOTA_ENOENT);
+    PQclear(PQexec(a, "INSERT INTO leases (name, holder, epoch, expires)"
+                      " VALUES ('rollouts', 8, 1, clock_timestamp() + interval '30 s')"));
+    assert_int_equal(fota_store_pg_ask_add(s, "/v1/rollouts/", "{\"version\": \"v2\"}", &id), 0);
+    assert_int_equal(fota_store_pg_ask_add(s, "/v1/rollouts/3/pause", "", &id2), 0);
+    assert_true(id > 0 && id2 > id);
+    /* not taken: it stays while the asker waits, and ends without a taker */
+    assert_int_equal(fota_store_pg_ask_answer(s, id2, 200, "{}"), FOTA_ENOENT);
+    assert_int_equal(fota_store_pg_ask_end(s, id2, 0, &e), 0);
+    assert_int_equal(e.taker, 0);
+    assert_int_equal(e.status, 0);
+    free(e.reply);
+    assert_int_equal(fota_store_pg_ask_take(s, id2, &path, &body), FOTA_ENOENT);
+    /* the driver (instance 8) takes it, once */
+    s->instance_id = 8;
+    assert_int_equal(fota_store_pg_ask_take(s, id, &path, &body), 0);
+    assert_string_equal(path, "/v1/rollouts/");
+    assert_string_equal(body, "{\"version\": \"v2\"}");
+    free(path);
+    free(body);
+    assert_int_equal(fota_store_pg_ask_take(s, id, &path, &body), FOTA_ENOENT);
+    s->instance_id = 7;
+    assert_int_equal(fota_store_pg_ask_end(s, id, 0, &e), FOTA_EAGAIN);   /* taken, no reply */
+    assert_int_equal(fota_store_pg_ask_answer(s, id, 202, "{}"), FOTA_ENOENT);   /* not its taker */
+    s->instance_id = 8;
+    assert_int_equal(fota_store_pg_ask_answer(s, id, 202, "{\"status\": 202}"), 0);
+    s->instance_id = 7;
+    assert_int_equal(fota_store_pg_ask_end(s, id, 0, &e), 0);
+    assert_int_equal(e.taker, 8);
+    assert_int_equal(e.status, 202);
+    assert_string_equal(e.reply, "{\"status\": 202}");
+    free(e.reply);
+    assert_int_equal(fota_store_pg_ask_end(s, id, 1, &e), FOTA_ENOENT);
+    /* taken and never answered: only force ends it */
+    assert_int_equal(fota_store_pg_ask_add(s, "/v1/rollouts/3/cancel", "", &id), 0);
+    PQclear(PQexec(a, "UPDATE rollout_asks SET taker = 8"));
+    assert_int_equal(fota_store_pg_ask_end(s, id, 1, &e), 0);
+    assert_int_equal(e.taker, 8);
+    assert_int_equal(e.status, 0);
+    free(e.reply);
+    assert_int_equal(query_int(a, "SELECT count(*) FROM rollout_asks"), 0);
+    s->instance_id = 0;
+    assert_int_equal(store_log_errors, 0);
+    PQfinish(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -922,6 +983,7 @@ int main(void)
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_blobs, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_lease_fence, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_asks, setup, store_fixture_teardown),
     };
     int fails;
 
