@@ -21,6 +21,7 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "fota_str.h"
 #include "http_errpage.h"
 #include "http_int.h"
 #include "http_web.h"
@@ -224,6 +225,60 @@ static int route_store(struct fota_server *srv, const struct fota_http_route_ent
     free(sc);
     r->deferred = 0;
     fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+    return 0;
+}
+
+int fota_http_inner(struct fota_server *srv, int method, const char *path, const char *body,
+                    const struct fota_key *key, fota_req_inner_cb done, void *ud)
+{
+    struct fota_http *h = srv->http;
+    struct fota_req *r = fota_xcalloc(1, sizeof(*r));
+    int allowed = 0;
+
+    TAILQ_INIT(&r->query);
+    TAILQ_INIT(&r->in_hdrs);
+    r->srv = srv;
+    r->method = method;
+    r->id = __atomic_add_fetch(&h->next_req, 1, __ATOMIC_RELAXED);
+    fota_str_copy(r->peer_buf, sizeof(r->peer_buf), "instance");
+    r->peer = r->peer_buf;
+    r->path_buf = fota_xstrdup(path);
+    r->path = r->path_buf;
+    r->body_len = body ? strlen(body) : 0;
+    r->body = r->body_len ? fota_xstrdup(body) : NULL;
+    r->detached = 1;   /* reads its copies, as a store route's request */
+    __atomic_add_fetch(&h->detached, 1, __ATOMIC_RELAXED);
+    r->key_pre = 1;
+    r->key_pre_val = *key;
+    r->inner = done;
+    r->inner_ud = ud;
+    const struct fota_http_route_entry *rt =
+        fota_http_routes_find(&h->routes, r->path, r->method, r->caps, &r->ncaps, &allowed);
+    if (!rt) {
+        fota_req_release(r);
+        return FOTA_ENOENT;
+    }
+    r->ud = rt->ud;
+    if (rt->flags & FOTA_ROUTE_STORE) {
+        struct store_call *sc = fota_xmalloc(sizeof(*sc));
+        *sc = (struct store_call){ rt->fn, r };
+        r->deferred = 1;
+        if (!srv->exec) {
+            store_job(NULL, sc);
+            return 0;
+        }
+        if (fota_store_submit(srv->exec, NULL, NULL, store_job, NULL, sc) == 0)
+            return 0;
+        free(sc);
+        fota_req_release(r);
+        return FOTA_EBUSY;
+    }
+    rt->fn(r);
+    if (r->deferred)
+        return 0;
+    if (!r->replied)
+        fota_reply_error(r, 500, "internal error: no reply");
+    fota_req_release(r);
     return 0;
 }
 

@@ -56,6 +56,10 @@
 #define FOTA_M_DELETE EVHTTP_REQ_DELETE
 #define FOTA_M_HEAD   EVHTTP_REQ_HEAD
 
+/* The reply of a request run for another instance (fota_http_inner):
+ * status and body (NUL-terminated, borrowed for the call). */
+typedef void (*fota_req_inner_cb)(void *ud, int status, const char *body, size_t len);
+
 struct fota_req {
     struct evhttp_request *ev;        /* the libevent request */
     struct fota_server *srv;
@@ -89,6 +93,10 @@ struct fota_req {
     int key_pre;                      /* private: its key was looked up before the handler */
     int key_pre_rc;                   /* private: that lookup's result */
     struct fota_key key_pre_val;      /* private: and the key, when found */
+    fota_req_inner_cb inner;          /* a request run for another instance
+                                       * (fota_http_inner): its reply goes here; NULL
+                                       * for a client's */
+    void *inner_ud;
 };
 
 /* Route flags (placements, see above): the handler is thread-safe and runs
@@ -225,6 +233,20 @@ int64_t fota_req_cap_id(struct fota_req *r, int i);
 void fota_req_defer(struct fota_req *r);
 /* Frees r (not the libevent request). NULL-safe. */
 void fota_req_release(struct fota_req *r);
+
+/* Runs a request received by another fotad instance that this one must
+ * answer (a rollout create or control asked of the instance driving the
+ * rollouts, docs/scale-out.md "Where to ask"): method and path as a
+ * client's, body (copied; NULL none), authenticated as key (fota_req_auth
+ * gives it: the asking instance checked the client's). The route runs
+ * where a received request's would (a FOTA_ROUTE_STORE handler as a store
+ * job), and its reply goes to done(ud, status, body) once, on the thread
+ * that replies, instead of to a connection; reply headers are dropped.
+ * Main loop. 0, or FOTA_ENOENT when no route takes method and path, or
+ * FOTA_EBUSY when the store executor takes no more (done is not called
+ * then). */
+int fota_http_inner(struct fota_server *srv, int method, const char *path, const char *body,
+                    const struct fota_key *key, fota_req_inner_cb done, void *ud);
 
 /* Server-sent events (routes with FOTA_ROUTE_ANY_LOOP only; every call on
  * r's own loop): starts a text/event-stream reply (chunked). The

@@ -139,6 +139,15 @@ void fota_reply_raw(struct fota_req *r, int code, const char *content_type, stru
         return;
     r->replied = 1;
     fota_http__log_reply(r, code, len);
+    if (r->inner) {   /* for another instance (fota_http_inner): no connection */
+        char *text = fota_xmalloc(len + 1);
+        if (len)
+            evbuffer_remove(body, text, len);
+        text[len] = '\0';
+        r->inner(r->inner_ud, code, text, len);
+        free(text);
+        return;
+    }
     if (req_on_own_loop(r)) {
         send_reply(r->ev, code, content_type, body, r->head, http_draining(r->srv->http),
                    r->nout_hdrs ? &r->out_hdrs : NULL);
