@@ -1086,6 +1086,7 @@ static void module_stop(struct fota_server *srv, void *state)
      * freed here and, several instances, before the cluster module frees
      * lease rollouts (the fence would refuse it after). */
     fota_store_exec_drain(srv->exec);
+    fota_rollout_ask_stop(ro);
     while (ro->list) {
         struct fota_rollout *r = ro->list;
         ro->list = r->next;
@@ -1126,7 +1127,8 @@ static int module_start(struct fota_server *srv, void **state)
             module_stop(srv, ro);
             return FOTA_ENOMEM;
         }
-    if (fota_rollout_api_routes(ro) < 0) {
+    ro->clustered = fota_cluster_instance_id(srv) != 0;
+    if (fota_rollout_api_routes(ro) < 0 || fota_rollout_ask_start(ro) < 0) {
         FOTA_ERROR("cannot add the rollout routes");
         module_stop(srv, ro);
         return FOTA_ENOMEM;
@@ -1134,7 +1136,6 @@ static int module_start(struct fota_server *srv, void **state)
     /* Here when this instance holds lease rollouts (always alone; the
      * cluster module took it at its start if free), and start-up may wait
      * for the store; else where and when it is taken (lease_check). */
-    ro->clustered = fota_cluster_instance_id(srv) != 0;
     if (fota_rollout_remote_start(ro) < 0) {
         module_stop(srv, ro);
         return FOTA_ENOMEM;

@@ -554,8 +554,7 @@ int fota_rollout_create(struct fota_req *r, struct fota_rollouts *ro, json_t *bo
     }
     reserved = c.reserved;
     if (c.elsewhere) {
-        fota_reply_error(r, 421, "another fotad instance drives the rollouts (lease rollouts, "
-                         "docs/scale-out.md): create it there");
+        rc = 1;   /* checked as the driver checks it: the caller asks the driver */
         goto out;
     }
     if (c.resuming) {
@@ -623,8 +622,11 @@ static void create_handler(struct fota_req *r)
     if (fota_req_admin(r, &k) < 0 || !(body = fota_req_json_body(r)))
         return;
     struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
-    if (fota_rollout_create(r, r->ud, body, NULL, 0, 0, row) == 0)
+    int rc = fota_rollout_create(r, r->ud, body, NULL, 0, 0, row);
+    if (rc == 0)
         fota_reply_json(r, 202, json_pack("{s:o}", "rollout", fota_rollout_json(row)));
+    else if (rc > 0)
+        fota_rollout_elsewhere(r->ud, r, "/v1/rollouts/", body);
     free(row);
     json_decref(body);
 }

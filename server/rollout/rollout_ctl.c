@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "fota_str.h"
 #include "http.h"
 #include "log.h"
@@ -24,9 +25,11 @@
  * how it ended (or that it does not exist). */
 struct ended {
     struct fota_req *r;                /* deferred */
+    struct fota_rollouts *ro;
     const char *what;
     int64_t id;
     int rc;
+    int elsewhere;                     /* another instance drives the rollouts */
     struct fota_rollout_row row;
 };
 
@@ -41,6 +44,12 @@ static void ended_done(void *arg, int cancelled)
     struct ended *e = arg;
     struct fota_req *r = e->r;
     const struct fota_rollout_row *row = &e->row;
+    if (!cancelled && e->rc == 0 && e->elsewhere &&
+        (fota_rollout_live(row->state) || row->state == FOTA_ROLLOUT_CANCELLING)) {
+        fota_rollout_elsewhere(e->ro, r, r->path, NULL);   /* the driver's to answer */
+        free(e);
+        return;
+    }
     if (cancelled)
         fota_reply_error(r, 503, "fotad is shutting down");
     else if (e->rc == FOTA_ENOENT)
@@ -61,7 +70,9 @@ static void ended_done(void *arg, int cancelled)
 /* The live rollout a control route names, or NULL when a reply is sent
  * (409 naming how it ended) or on its way (one the engine does not hold:
  * a job on the rollout lane, after the rollout's last write, reads it;
- * r is deferred). */
+ * r is deferred). On an instance that does not drive the rollouts, the
+ * stored row says whether the rollout exists and still runs, and the
+ * driver answers for one that does (fota_rollout_elsewhere). */
 static struct fota_rollout *live_one(struct fota_req *r, const char *what)
 {
     struct fota_rollouts *ro = r->ud;
@@ -69,12 +80,11 @@ static struct fota_rollout *live_one(struct fota_req *r, const char *what)
     int64_t id;
     if (fota_req_admin(r, &k) < 0 || (id = fota_req_cap_id(r, 0)) < 0)
         return NULL;
-    if (ro->epoch == 0) {
-        fota_reply_error(r, 421, "another fotad instance drives the rollouts (lease rollouts, "
-                         "docs/scale-out.md): %s it there", what);
+    if (ro->epoch == 0 && r->inner) {
+        fota_rollout_elsewhere(ro, r, r->path, NULL);   /* 503: the lease moved */
         return NULL;
     }
-    struct fota_rollout *live = fota_rollout_find(ro, id);
+    struct fota_rollout *live = ro->epoch ? fota_rollout_find(ro, id) : NULL;
     if (live && fota_rollout_ended(live) < (int64_t)live->n)
         return live;
     if (live) {
@@ -85,7 +95,7 @@ static struct fota_rollout *live_one(struct fota_req *r, const char *what)
         return NULL;
     }
     struct ended *e = fota_xcalloc(1, sizeof *e);
-    *e = (struct ended){ .r = r, .what = what, .id = id };
+    *e = (struct ended){ .r = r, .ro = ro, .what = what, .id = id, .elsewhere = ro->epoch == 0 };
     /* the continuation runs on this loop after the handler returned */
     if (fota_rollout_submit(ro, "rollout read", ended_job, ended_done, e) == 0) {
         fota_req_defer(r);
@@ -349,7 +359,10 @@ static void rollback_run(struct fota_store *st, struct rollback *b)
         if (crc == 0)
             json_array_append_new(made, fota_rollout_json(xr));
         free(xr);
-        if (crc < 0)
+        if (crc > 0)   /* the lease moved meanwhile */
+            fota_reply_error(r, 503, "this fotad instance no longer drives the rollouts: "
+                             "retry the rollback");
+        if (crc != 0)
             goto done;   /* replied (a bad override: the first group is refused) */
     }
     FOTA_INFO("rollout rolled back rollout=%lld devices=%s chosen=%zu rollouts=%zu left_out=%zu",
@@ -418,6 +431,10 @@ static void rollback_handler(struct fota_req *r)
         goto fail;
     }
     b->upgraded = which && strcmp(which, "upgraded") == 0;
+    if (fota_cluster_rollouts_epoch(ro->srv) == 0) {
+        fota_rollout_elsewhere(ro, r, r->path, b->body);   /* the driver's to answer */
+        goto fail;
+    }
     if (live && ro->srv->exec && fota_store_exec_threaded(ro->srv->exec)) {
         fota_req_defer(r);
         b->deferred = 1;

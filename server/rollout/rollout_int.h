@@ -27,6 +27,7 @@ struct fota_rollout_remote;
 struct fota_devchan;
 struct fota_key_deriver;
 struct fota_req;
+struct fota_rollout_ask;
 
 /* One device of a rollout: 40 bytes, so a 100,000-device rollout is 4 MB.
  * state is enum fota_rollout_member_state, reason enum fota_rollout_reason. */
@@ -124,6 +125,8 @@ struct fota_rollouts {
                                           (its read would find their rows half made) */
     struct fota_rollout_remote *remote;/* several instances: pushes to and events from the
                                           devices other instances hold (rollout_remote.c) */
+    struct fota_rollout_ask *asks;     /* requests waiting for the driver's reply
+                                          (rollout_ask.c) */
 };
 
 /* Members that have finished one way or another (over when this is n). */
@@ -356,6 +359,22 @@ size_t fota_rollout_pull_recall(struct fota_rollout *r, const char *why);
 void fota_rollout_pull_resume(struct fota_rollout *r, const struct fota_rollout_seen *seen,
                               size_t ns);
 
+/* rollout_ask.c: creates and controls asked of an instance that does not
+ * drive the rollouts, carried to the one that does (docs/scale-out.md,
+ * "Where to ask"). Listens on channel fota_rollout_ask when clustered. 0 or
+ * FOTA_E* from fota_cluster_listen. */
+int fota_rollout_ask_start(struct fota_rollouts *ro);
+/* Answers 503 to the requests still waiting for the driver; after the
+ * store executor drained. */
+void fota_rollout_ask_stop(struct fota_rollouts *ro);
+/* r (POST path with body, checked here as the driver checks it; body NULL
+ * for none) is for the instance driving the rollouts: deferred and asked of
+ * it, answered with its reply, or 503 with Retry-After when none takes it
+ * in time. A request another instance asked of this one (r->inner) answers
+ * 503 at once: the lease moved. Any thread. */
+void fota_rollout_elsewhere(struct fota_rollouts *ro, struct fota_req *r, const char *path,
+                            json_t *body);
+
 /* rollout_api.c: adds the REST routes. 0 or -1. */
 int fota_rollout_api_routes(struct fota_rollouts *ro);
 /* The request's settings and filter made a rollout: selects its members
@@ -364,7 +383,8 @@ int fota_rollout_api_routes(struct fota_rollouts *ro);
  * row in *out (no reply sent), or -1 when an error reply was sent. Any
  * thread (a store job's, or the main loop's): what it needs of the engine
  * and the device channel it asks the main loop (fota_loop_call). Used by
- * create and by a rollback. */
+ * create and by a rollback. 1 (no reply sent) when the request is good and
+ * another instance drives the rollouts. */
 int fota_rollout_create(struct fota_req *req, struct fota_rollouts *ro, json_t *body,
                         const int64_t *device_ids, size_t nids, int64_t rollback_of,
                         struct fota_rollout_row *out);
