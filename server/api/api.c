@@ -28,13 +28,18 @@ int fota_api_routes_add(struct fota_api *api, const struct fota_api_route *route
     return 0;
 }
 
-int fota_api_product_load(struct fota_req *r, int64_t id, struct fota_product *out)
+static int product_load(struct fota_req *r, int64_t id, int counted, struct fota_product *out)
 {
     struct fota_store *st = r->srv->store;
-    int e = st->ops->product_get(st, id, out);
+    int e = counted ? st->ops->product_get(st, id, out) : st->ops->product_head(st, id, out);
     if (e)
         fota_reply_status(r, e, "product %lld", (long long)id);
     return e;
+}
+
+int fota_api_product_load(struct fota_req *r, int64_t id, struct fota_product *out)
+{
+    return product_load(r, id, 0, out);
 }
 
 int fota_api_device_load(struct fota_req *r, int64_t id, struct fota_device *out)
@@ -46,7 +51,7 @@ int fota_api_device_load(struct fota_req *r, int64_t id, struct fota_device *out
     return e;
 }
 
-int fota_api_admin_product(struct fota_req *r, struct fota_product *out)
+static int admin_product(struct fota_req *r, int counted, struct fota_product *out)
 {
     struct fota_key key;
     if (fota_req_admin(r, &key))
@@ -54,7 +59,17 @@ int fota_api_admin_product(struct fota_req *r, struct fota_product *out)
     int64_t pid = fota_req_cap_id(r, 0);
     if (pid < 0)
         return FOTA_ENOENT;
-    return fota_api_product_load(r, pid, out);
+    return product_load(r, pid, counted, out);
+}
+
+int fota_api_admin_product(struct fota_req *r, struct fota_product *out)
+{
+    return admin_product(r, 0, out);
+}
+
+int fota_api_admin_product_counted(struct fota_req *r, struct fota_product *out)
+{
+    return admin_product(r, 1, out);
 }
 
 void fota_api_current_version(struct fota_server *srv, int64_t product_id, char *out, size_t cap)

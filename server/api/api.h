@@ -71,12 +71,16 @@ json_t *fota_api_device_view(struct fota_server *srv, const struct fota_device *
 json_t *fota_api_device_tags(struct fota_server *srv, int64_t device_id);
 
 /* Lookups that reply (404 or 500, fota_reply_status) and return non-zero
- * on failure. */
+ * on failure. A product is read without its device counts (product_head:
+ * counting is O(devices), a route that checks the product does not pay it). */
 int fota_api_product_load(struct fota_req *r, int64_t id, struct fota_product *out);
 int fota_api_device_load(struct fota_req *r, int64_t id, struct fota_device *out);
 /* The admin key, then the product named by the route's first capture:
- * 0, or non-zero after replying (401, 403, 404, 500). */
+ * 0, or non-zero after replying (401, 403, 404, 500). _counted: with
+ * devices_total and devices_activated (product_get), for the replies and
+ * checks that use them. */
 int fota_api_admin_product(struct fota_req *r, struct fota_product *out);
+int fota_api_admin_product_counted(struct fota_req *r, struct fota_product *out);
 /* The product's current version into out ("" if none). */
 void fota_api_current_version(struct fota_server *srv, int64_t product_id, char *out, size_t cap);
 /* 1 if [p, p+len) is valid UTF-8 without NUL bytes. */

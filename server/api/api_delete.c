@@ -116,7 +116,7 @@ static void handle_rom_delete(struct fota_req *r)
     int64_t pid, job = 0;
     int e;
 
-    if (fota_api_admin_product(r, &p))
+    if (fota_api_admin_product_counted(r, &p))
         return;
     pid = p.id;
     if (strcmp(p.current_version, version) == 0 && p.devices_total > 0) {
@@ -212,7 +212,7 @@ static void handle_product_delete(struct fota_req *r)
     int64_t id;
     int e;
 
-    if (fota_api_admin_product(r, &p))
+    if (fota_api_admin_product_counted(r, &p))
         return;
     id = p.id;
     e = srv->store->ops->rom_list(srv->store, id, &roms, &nroms);

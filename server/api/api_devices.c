@@ -265,7 +265,7 @@ static void handle_device_keybin(struct fota_req *r)
     fota_server_device_key(srv, "token", &d, token);
     fota_key_bin_build(master, token, 0, sector);
     fota_reply_header(r, "Content-Disposition", "attachment; filename=master_device_key.bin");
-    if (srv->store->ops->product_get(srv->store, d.product_id, &p) == 0) {
+    if (srv->store->ops->product_head(srv->store, d.product_id, &p) == 0) {
         const struct fota_flash_map *m = fota_flash_map_get(p.flash_map);
         if (m && m->priv_param_addr) {
             snprintf(addr, sizeof(addr), "0x%X", (unsigned)(m->priv_param_addr + 0x2000));

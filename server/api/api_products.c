@@ -197,7 +197,7 @@ static void handle_product_get(struct fota_req *r)
     struct fota_product p;
     char pkey[FOTA_KEY_BUF];
 
-    if (fota_api_admin_product(r, &p))
+    if (fota_api_admin_product_counted(r, &p))
         return;
     fota_api_product_key(r->srv, p.id, pkey);
     reply_product(r, &p, pkey);

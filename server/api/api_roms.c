@@ -434,7 +434,7 @@ static void upload_check(struct fota_server *srv, struct upload *u)
 {
     char reason[512];
     int64_t pid = u->rom.product_id;
-    int e = srv->store->ops->product_get(srv->store, pid, &u->product);
+    int e = srv->store->ops->product_head(srv->store, pid, &u->product);
     if (e) {
         u->product_err = e;
         return;

@@ -30,7 +30,7 @@ static int visit_load(struct fota_server *srv, int64_t device_id, struct fota_ar
     if (rc == 0)
         rc = st->ops->arduino_device_get(st, device_id, &v->adev);
     if (rc == 0)
-        rc = st->ops->product_get(st, v->device.product_id, &v->product);
+        rc = st->ops->product_head(st, v->device.product_id, &v->product);
     if (rc == 0)
         rc = st->ops->arduino_product_get(st, v->device.product_id, &v->ap);
     return rc;

@@ -448,7 +448,7 @@ static int resolve_product(struct visit_job *j)
         job_fail(j, 403, 0, "not a product key");
         return -1;
     }
-    rc = srv->store->ops->product_get(srv->store, k.product_id, &v->product);
+    rc = srv->store->ops->product_head(srv->store, k.product_id, &v->product);
     if (rc == 0)
         rc = srv->store->ops->arduino_product_get(srv->store, k.product_id, &v->ap);
     if (rc == FOTA_ENOENT) {

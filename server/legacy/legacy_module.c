@@ -99,7 +99,7 @@ static int product_resolve(struct fota_store *st, const char *want, struct fota_
     if (want[0]) {
         rc = st->ops->product_find(st, want, p);
         if (rc == FOTA_ENOENT && strspn(want, "0123456789") == strlen(want))
-            rc = st->ops->product_get(st, strtoll(want, NULL, 10), p);
+            rc = st->ops->product_head(st, strtoll(want, NULL, 10), p);
         char wq[2 * FOTA_NAME_MAX + 4];
         if (rc != 0)
             FOTA_WARN("mod=legacy no such product legacy_product=%s error=%s",

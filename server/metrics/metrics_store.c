@@ -20,6 +20,7 @@
 #define STORE_OPS(X)                                                                              \
     X(product_create, (struct fota_product *p), (p))                                              \
     X(product_get, (int64_t id, struct fota_product *out), (id, out))                             \
+    X(product_head, (int64_t id, struct fota_product *out), (id, out))                            \
     X(product_find, (const char *name, struct fota_product *out), (name, out))                    \
     X(product_list, (struct fota_product **out, size_t *n), (out, n))                             \
     X(rom_create, (struct fota_rom *rom), (rom))                                                  \

@@ -31,7 +31,7 @@ static void rom_list_reply(struct fota_store *st, struct fota_req *r)
             return;
         }
     }
-    int e = st->ops->product_get(st, pid, &p);
+    int e = st->ops->product_head(st, pid, &p);
     if (e) {
         fota_reply_status(r, e, "product %lld", (long long)pid);
         return;

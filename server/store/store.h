@@ -47,7 +47,7 @@ struct fota_product {
     int     flash_map;                 /* size map code 0..9 (fwimg.h) */
     int     slot_check;                /* FOTA_SLOT_CHECK_*: how a release's slots are told */
     int64_t created;
-    /* Filled by product_get/product_list only. */
+    /* Filled by product_get/product_list only (product_head leaves them 0). */
     int64_t devices_total;
     int64_t devices_activated;
     char    current_version[FOTA_VERSION_MAX]; /* "" when none is current */
@@ -488,9 +488,14 @@ struct fota_store_ops {
     /* Products. product_create sets p->id and p->created. EEXIST on a duplicate name.
      * EINVAL for an empty name or a slot_check other than FOTA_SLOT_CHECK_*;
      * an empty status is stored as "development".
-     * product_list is in id order. */
+     * product_list is in id order. product_get counts the product's devices
+     * (O(devices): two counts over the product's rows); product_head is the
+     * same row without them (devices_total and devices_activated 0), in time
+     * independent of the fleet: what a route or a device path that checks or
+     * reads the product itself takes. */
     int (*product_create)(struct fota_store *s, struct fota_product *p);
     int (*product_get)(struct fota_store *s, int64_t id, struct fota_product *out);
+    int (*product_head)(struct fota_store *s, int64_t id, struct fota_product *out);
     int (*product_find)(struct fota_store *s, const char *name, struct fota_product *out);
     int (*product_list)(struct fota_store *s, struct fota_product **out, size_t *n);
 

@@ -749,6 +749,7 @@ static const struct fota_store_ops pg_ops = {
     .close = pg_close,
     .product_create = fota_store_pg_product_create,
     .product_get = fota_store_pg_product_get,
+    .product_head = fota_store_pg_product_head,
     .product_find = fota_store_pg_product_find,
     .product_list = fota_store_pg_product_list,
     .rom_create = fota_store_pg_rom_create,

@@ -16,14 +16,20 @@
 
 /* ---- products ---------------------------------------------------------- */
 
-#define PRODUCT_COLS                                                                          \
+/* A product's row; COUNTS: its two device counts (product_get), or two zeros
+ * (product_head). */
+#define PRODUCT_SELECT(COUNTS)                                                                \
     "SELECT p.id, p.name, p.serial, p.status, p.description, p.flash_map, p.created,"       \
-    " (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id),"                          \
-    " (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id AND d.activated <> 0),"     \
+    COUNTS                                                                                    \
     " COALESCE((SELECT r.version FROM roms r"                                               \
     "           WHERE r.product_id = p.id AND r.is_current <> 0), ''),"                     \
     " p.slot_check"                                                                          \
     " FROM products p"
+#define PRODUCT_COLS                                                                          \
+    PRODUCT_SELECT(" (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id),"           \
+                   " (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id"            \
+                   " AND d.activated <> 0),")
+#define PRODUCT_HEAD_COLS PRODUCT_SELECT(" 0, 0,")
 
 static void read_product(const PGresult *r, int row, void *out)
 {
@@ -84,6 +90,20 @@ int fota_store_pg_product_get(struct fota_store *s, int64_t id, struct fota_prod
     fota_store_pg_param_int(&a, id);
     rc = fota_store_pg_one(c, PQ_PRODUCT_GET, PRODUCT_COLS " WHERE p.id = $1", &a, read_product,
                            out, "product_get");
+    return fota_store_pg_leave(c, rc);
+}
+
+int fota_store_pg_product_head(struct fota_store *s, int64_t id, struct fota_product *out)
+{
+    struct pg_params a = { 0 };
+    struct pg_conn *c;
+    int rc;
+
+    if ((rc = fota_store_pg_enter(s, "product_head", &c)) != 0)
+        return rc;
+    fota_store_pg_param_int(&a, id);
+    rc = fota_store_pg_one(c, PQ_PRODUCT_HEAD, PRODUCT_HEAD_COLS " WHERE p.id = $1", &a,
+                           read_product, out, "product_head");
     return fota_store_pg_leave(c, rc);
 }
 

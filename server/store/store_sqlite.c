@@ -317,6 +317,7 @@ static const struct fota_store_ops sqlite_ops = {
     .close = sqlite_close,
     .product_create = fota_store_sqlite_product_create,
     .product_get = fota_store_sqlite_product_get,
+    .product_head = fota_store_sqlite_product_head,
     .product_find = fota_store_sqlite_product_find,
     .product_list = fota_store_sqlite_product_list,
     .rom_create = fota_store_sqlite_rom_create,

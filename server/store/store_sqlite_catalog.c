@@ -14,13 +14,19 @@
 
 /* ---- products ---------------------------------------------------------- */
 
-#define PRODUCT_COLS                                                                          \
+/* A product's row; COUNTS: its two device counts (product_get), or two zeros
+ * (product_head). */
+#define PRODUCT_SELECT(COUNTS)                                                                \
     "SELECT p.id, p.name, p.serial, p.status, p.description, p.flash_map, p.created,"       \
-    " (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id),"                          \
-    " (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id AND d.activated <> 0),"     \
+    COUNTS                                                                                    \
     " COALESCE((SELECT r.version FROM roms r WHERE r.product_id = p.id AND r.is_current <> 0), '')," \
     " p.slot_check"                                                                          \
     " FROM products p"
+#define PRODUCT_COLS                                                                          \
+    PRODUCT_SELECT(" (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id),"           \
+                   " (SELECT COUNT(*) FROM devices d WHERE d.product_id = p.id"            \
+                   " AND d.activated <> 0),")
+#define PRODUCT_HEAD_COLS PRODUCT_SELECT(" 0, 0,")
 
 static void read_product(sqlite3_stmt *st, void *row)
 {
@@ -80,6 +86,18 @@ int fota_store_sqlite_product_get(struct fota_store *s, int64_t id, struct fota_
     if (st)
         sqlite3_bind_int64(st, 1, id);
     return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_product, out, "product_get"));
+}
+
+int fota_store_sqlite_product_head(struct fota_store *s, int64_t id, struct fota_product *out)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_PRODUCT_HEAD, PRODUCT_HEAD_COLS " WHERE p.id = ?");
+    if (st)
+        sqlite3_bind_int64(st, 1, id);
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_one(q, st, read_product, out, "product_head"));
 }
 
 int fota_store_sqlite_product_find(struct fota_store *s, const char *name, struct fota_product *out)

@@ -1,7 +1,7 @@
 /* store_cases_catalog.c - conformance cases: products and releases (create,
  * read, list, the one current release, also switched by two handles at
- * once, the counts a product carries) and the blob references the orphan
- * sweep keeps. */
+ * once, the counts a product carries and its head without them) and the
+ * blob references the orphan sweep keeps. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,6 +208,23 @@ static void test_product_counts(void **state)
     assert_string_equal(p.current_version, "v1");
     assert_int_equal(s->ops->product_find(s, "a", &p), 0);
     assert_int_equal(p.devices_total, 3);
+
+    /* product_head: the same row without counting the devices */
+    struct fota_product h;
+    assert_int_equal(s->ops->product_get(s, a, &p), 0);
+    assert_int_equal(s->ops->product_head(s, a, &h), 0);
+    assert_int_equal(h.id, a);
+    assert_string_equal(h.name, p.name);
+    assert_string_equal(h.serial, p.serial);
+    assert_string_equal(h.status, p.status);
+    assert_string_equal(h.description, p.description);
+    assert_int_equal(h.flash_map, p.flash_map);
+    assert_int_equal(h.slot_check, p.slot_check);
+    assert_int_equal(h.created, p.created);
+    assert_string_equal(h.current_version, "v1");
+    assert_int_equal(h.devices_total, 0);
+    assert_int_equal(h.devices_activated, 0);
+    assert_int_equal(s->ops->product_head(s, 999999, &h), FOTA_ENOENT);
 
     assert_int_equal(s->ops->product_list(s, &list, &n), 0);
     assert_int_equal(n, 2);
