@@ -598,7 +598,7 @@ void fota_devchan_presence_reset(struct fota_devchan *ch)
     size_t np = 0, stale = 0;
     if (st->instance_id)
         return;
-    if (st->ops->product_list(st, &ps, &np) < 0)
+    if (st->ops->product_heads(st, &ps, &np) < 0)
         return;
     for (size_t i = 0; i < np; i++) {
         struct fota_device *ds = NULL;

@@ -106,7 +106,7 @@ static int product_resolve(struct fota_store *st, const char *want, struct fota_
                       fota_log_quote(want, wq, sizeof(wq)), fota_errname(rc));
         return rc;
     }
-    rc = st->ops->product_list(st, &all, &n);
+    rc = st->ops->product_heads(st, &all, &n);
     if (rc != 0)
         return rc;
     if (n == 1) {

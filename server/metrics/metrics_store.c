@@ -23,6 +23,7 @@
     X(product_head, (int64_t id, struct fota_product *out), (id, out))                            \
     X(product_find, (const char *name, struct fota_product *out), (name, out))                    \
     X(product_list, (struct fota_product **out, size_t *n), (out, n))                             \
+    X(product_heads, (struct fota_product **out, size_t *n), (out, n))                            \
     X(rom_create, (struct fota_rom *rom), (rom))                                                  \
     X(rom_get,                                                                                    \
       (int64_t product_id, const char *version, struct fota_rom *out),                            \

@@ -72,7 +72,7 @@ static void follow_load(struct fota_store *st, void *arg)
     size_t np = 0;
 
     fs->gen = fota_store_generation(st);
-    if ((fs->rc = st->ops->product_list(st, &ps, &np)) != 0)
+    if ((fs->rc = st->ops->product_heads(st, &ps, &np)) != 0)
         return;
     fs->ps = fota_xcalloc(np ? np : 1, sizeof *fs->ps);
     for (size_t i = 0; i < np; i++)

@@ -269,7 +269,7 @@ static int rom_resolve_store(struct fota_store *st, struct fota_req *r, int64_t 
     } else { /* admin: the first product that has this release */
         struct fota_product *ps = NULL;
         size_t np = 0;
-        if (st->ops->product_list(st, &ps, &np) == 0)
+        if (st->ops->product_heads(st, &ps, &np) == 0)
             for (size_t i = 0; i < np && rc < 0; i++)
                 rc = find_rom(r->srv->relcache, st, ps[i].id, version, rom);
         free(ps);

@@ -488,16 +488,18 @@ struct fota_store_ops {
     /* Products. product_create sets p->id and p->created. EEXIST on a duplicate name.
      * EINVAL for an empty name or a slot_check other than FOTA_SLOT_CHECK_*;
      * an empty status is stored as "development".
-     * product_list is in id order. product_get counts the product's devices
-     * (O(devices): two counts over the product's rows); product_head is the
-     * same row without them (devices_total and devices_activated 0), in time
-     * independent of the fleet: what a route or a device path that checks or
-     * reads the product itself takes. */
+     * product_list is in id order. product_get and product_list count the
+     * products' devices (O(devices): two counts over a product's rows);
+     * product_head and product_heads are the same rows without them
+     * (devices_total and devices_activated 0), in time independent of the
+     * fleet: what a route, a device path or a module that checks or reads the
+     * products themselves takes. */
     int (*product_create)(struct fota_store *s, struct fota_product *p);
     int (*product_get)(struct fota_store *s, int64_t id, struct fota_product *out);
     int (*product_head)(struct fota_store *s, int64_t id, struct fota_product *out);
     int (*product_find)(struct fota_store *s, const char *name, struct fota_product *out);
     int (*product_list)(struct fota_store *s, struct fota_product **out, size_t *n);
+    int (*product_heads)(struct fota_store *s, struct fota_product **out, size_t *n);
 
     /* Releases. rom_create inserts the release and its file rows in ONE
      * transaction (blobs must already be durable); sets ids and created.

@@ -752,6 +752,7 @@ static const struct fota_store_ops pg_ops = {
     .product_head = fota_store_pg_product_head,
     .product_find = fota_store_pg_product_find,
     .product_list = fota_store_pg_product_list,
+    .product_heads = fota_store_pg_product_heads,
     .rom_create = fota_store_pg_rom_create,
     .rom_get = fota_store_pg_rom_get,
     .rom_list = fota_store_pg_rom_list,

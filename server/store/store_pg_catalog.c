@@ -135,6 +135,20 @@ int fota_store_pg_product_list(struct fota_store *s, struct fota_product **out, 
     return fota_store_pg_leave(c, rc);
 }
 
+int fota_store_pg_product_heads(struct fota_store *s, struct fota_product **out, size_t *n)
+{
+    struct pg_conn *c;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = fota_store_pg_enter(s, "product_heads", &c)) != 0)
+        return rc;
+    rc = fota_store_pg_collect(c, PQ_PRODUCT_HEADS, PRODUCT_HEAD_COLS " ORDER BY p.id", NULL,
+                               read_product, sizeof **out, (void **)out, n, "product_heads");
+    return fota_store_pg_leave(c, rc);
+}
+
 int fota_store_pg_product_lock(struct pg_conn *c, int64_t id, const char *what)
 {
     struct pg_params a = { 0 };

@@ -20,7 +20,7 @@ enum pg_stmt_id {
     PQ_SCHEMA_NEWEST,
     /* store_pg_catalog.c */
     PQ_PRODUCT_INSERT, PQ_PRODUCT_GET, PQ_PRODUCT_HEAD, PQ_PRODUCT_FIND, PQ_PRODUCT_LIST,
-    PQ_PRODUCT_LOCK,
+    PQ_PRODUCT_HEADS, PQ_PRODUCT_LOCK,
     PQ_ROM_INSERT, PQ_ROM_FILE_INSERT, PQ_ROM_GET, PQ_ROM_CURRENT, PQ_ROM_LIST, PQ_ROM_ID,
     PQ_ROM_CLEAR_CURRENT, PQ_ROM_SET_CURRENT, PQ_BLOB_REFS,
     /* store_pg_delete.c */
@@ -288,6 +288,7 @@ int fota_store_pg_product_get(struct fota_store *s, int64_t id, struct fota_prod
 int fota_store_pg_product_head(struct fota_store *s, int64_t id, struct fota_product *out);
 int fota_store_pg_product_find(struct fota_store *s, const char *name, struct fota_product *out);
 int fota_store_pg_product_list(struct fota_store *s, struct fota_product **out, size_t *n);
+int fota_store_pg_product_heads(struct fota_store *s, struct fota_product **out, size_t *n);
 int fota_store_pg_rom_create(struct fota_store *s, struct fota_rom *rom);
 int fota_store_pg_rom_get(struct fota_store *s, int64_t product_id, const char *version,
                           struct fota_rom *out);

@@ -320,6 +320,7 @@ static const struct fota_store_ops sqlite_ops = {
     .product_head = fota_store_sqlite_product_head,
     .product_find = fota_store_sqlite_product_find,
     .product_list = fota_store_sqlite_product_list,
+    .product_heads = fota_store_sqlite_product_heads,
     .rom_create = fota_store_sqlite_rom_create,
     .rom_get = fota_store_sqlite_rom_get,
     .rom_list = fota_store_sqlite_rom_list,

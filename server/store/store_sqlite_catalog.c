@@ -123,6 +123,17 @@ int fota_store_sqlite_product_list(struct fota_store *s, struct fota_product **o
                                                                  (void **)out, n, "product_list"));
 }
 
+int fota_store_sqlite_product_heads(struct fota_store *s, struct fota_product **out, size_t *n)
+{
+    struct sql_store *q = Q(s);
+    sqlite3_stmt *st;
+
+    fota_store_sqlite_lock(q);
+    st = STMT(SQ_PRODUCT_HEADS, PRODUCT_HEAD_COLS " ORDER BY p.id");
+    return fota_store_sqlite_unlock(q, fota_store_sqlite_collect(q, st, read_product, sizeof **out,
+                                                                 (void **)out, n, "product_heads"));
+}
+
 /* ---- releases ---------------------------------------------------------- */
 
 #define ROM_COLS "SELECT id, product_id, version, codename, changelog, is_current, created FROM roms"

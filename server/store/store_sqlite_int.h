@@ -13,6 +13,7 @@
 enum sql_stmt_id {
     SQ_BEGIN, SQ_COMMIT, SQ_ROLLBACK,
     SQ_PRODUCT_INSERT, SQ_PRODUCT_GET, SQ_PRODUCT_HEAD, SQ_PRODUCT_FIND, SQ_PRODUCT_LIST,
+    SQ_PRODUCT_HEADS,
     SQ_ROM_INSERT, SQ_ROM_FILE_INSERT, SQ_ROM_GET, SQ_ROM_FILES, SQ_ROM_LIST, SQ_ROM_CURRENT,
     SQ_ROM_ID, SQ_ROM_CLEAR_CURRENT, SQ_ROM_SET_CURRENT, SQ_BLOB_REFS,
     SQ_DEVICE_INSERT, SQ_DEVICE_GET, SQ_DEVICE_LIST, SQ_DEVICE_LIST_ALL, SQ_DEVICE_UPDATE,
@@ -137,6 +138,7 @@ int fota_store_sqlite_product_get(struct fota_store *s, int64_t id, struct fota_
 int fota_store_sqlite_product_head(struct fota_store *s, int64_t id, struct fota_product *out);
 int fota_store_sqlite_product_find(struct fota_store *s, const char *name, struct fota_product *out);
 int fota_store_sqlite_product_list(struct fota_store *s, struct fota_product **out, size_t *n);
+int fota_store_sqlite_product_heads(struct fota_store *s, struct fota_product **out, size_t *n);
 int fota_store_sqlite_rom_create(struct fota_store *s, struct fota_rom *rom);
 int fota_store_sqlite_rom_get(struct fota_store *s, int64_t product_id, const char *version,
                               struct fota_rom *out);

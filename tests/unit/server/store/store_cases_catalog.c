@@ -225,6 +225,16 @@ static void test_product_counts(void **state)
     assert_int_equal(h.devices_total, 0);
     assert_int_equal(h.devices_activated, 0);
     assert_int_equal(s->ops->product_head(s, 999999, &h), FOTA_ENOENT);
+    assert_int_equal(s->ops->product_heads(s, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, a);
+    assert_string_equal(list[0].name, "a");
+    assert_string_equal(list[0].current_version, "v1");
+    assert_int_equal(list[0].devices_total, 0);
+    assert_int_equal(list[1].id, b);
+    assert_int_equal(list[1].devices_total, 0);
+    free(list);
+    list = NULL;
 
     assert_int_equal(s->ops->product_list(s, &list, &n), 0);
     assert_int_equal(n, 2);
