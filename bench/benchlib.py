@@ -95,6 +95,19 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def run_ns(pid):
+    """CPU time of all of a process's threads in ns (/proc/PID/task/*/schedstat), finer than
+    the clock ticks of cpu_seconds; None where schedstat is missing."""
+    total = 0
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
 def need_tools(*tools):
     """Stops the benchmark when one of the programs is not installed."""
     for tool in tools:

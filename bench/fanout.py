@@ -28,19 +28,6 @@ def online_count(d, pid):
     return sum(1 for x in j.get("devices", []) if x.get("online")) if s == 200 else 0
 
 
-def run_ns(pid):
-    """CPU time of all of a process's threads in ns (/proc/PID/task/*/schedstat), finer than
-    the clock ticks of cpu_seconds; None where schedstat is missing."""
-    total = 0
-    try:
-        for t in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
-                total += int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return total
-
-
 def perf_ctl(fifo, cmd):
     if fifo:
         with open(fifo, "w") as f:
@@ -85,7 +72,7 @@ def main():
             if a.pause > 0:
                 time.sleep(a.pause)
             c0 = benchlib.cpu_seconds(d.proc.pid)
-            r0 = run_ns(d.proc.pid)
+            r0 = benchlib.run_ns(d.proc.pid)
             perf_ctl(a.perf_ctl, "enable")
             tp = time.monotonic()
             s, _, j = d.api("POST", "/v1/rollouts/", {"product_id": pid, "version": fl.V2, "window": max(1, n), "filter": {"online": True}})
@@ -100,10 +87,10 @@ def main():
                 return j2["rollout"] if j2["rollout"]["acked"] + j2["rollout"]["failed"] >= n else None
             job = fl.wait_until(acked, 120, 0.02)
             c1 = benchlib.cpu_seconds(d.proc.pid)
-            r1 = run_ns(d.proc.pid)
+            r1 = benchlib.run_ns(d.proc.pid)
             perf_ctl(a.perf_ctl, "disable")
             time.sleep(0.5)  # the job's row insert and state flush (200 ms ticks)
-            r2 = run_ns(d.proc.pid)
+            r2 = benchlib.run_ns(d.proc.pid)
             s, _, j = d.api("GET", "/v1/rollouts/%d/" % jid)
             job = j["rollout"]
             log("job: %r" % job)
