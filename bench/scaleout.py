@@ -139,6 +139,24 @@ def register_spread(ds, pid, total, log):
     return parts
 
 
+def online(d, pid):
+    """The product's devices online as the store counts them (GET .../overview): on
+    PostgreSQL, over every instance."""
+    st, _, j = d.api("GET", "/v1/products/%d/overview?range=1h" % pid)
+    return j["overview"]["online"] if st == 200 else 0
+
+
+def wait_online(d, pid, n, timeout, log, tag):
+    """Waits (bounded) until n devices of pid are online (identified, their presence
+    written), so a rollout's online filter takes them all; the count reached."""
+    t0 = time.monotonic()
+    got = fl.wait_until(lambda: online(d, pid) >= n, timeout, 1.0)
+    k = online(d, pid)
+    log("%s: %d of %d devices online %.0f s after they connected%s" % (
+        tag, k, n, time.monotonic() - t0, "" if got else " (gave up)"))
+    return k
+
+
 def new_db(pg, name):
     pg.sql("CREATE DATABASE %s" % name)
     return pg.dsn(name)
@@ -323,6 +341,7 @@ def hold_fleet(ds, pg, parts, tmp, sim, hold, tag, log, push_pid=None):
             rss = [max(r, fl.rss_kib(d.proc.pid)) for r, d in zip(rss, ds)]
         alive = sum(1 for p in procs if p.poll() is None)
         if push_pid:
+            wait_online(ds[0], push_pid, total, CONNECT_S, log, tag)
             push = push_all(ds, pg, push_pid, total, log)
     finally:
         fl.kill_sims(procs)
@@ -472,7 +491,7 @@ def run_wave(ds, pg, pid, parts, tmp, sim, a, log, tag):
             return sum(fl.established_many([d.ports["device"] for d in ds]))
         if not fl.wait_until(lambda: connected() >= n, 300, 0.5):
             raise SystemExit("%s: only %d of %d devices connected" % (tag, connected(), n))
-        time.sleep(2.0)   # identified (the rollout takes online devices)
+        wait_online(ds[0], pid, n, 300, log, tag)   # the rollout takes online devices
         c0 = cpu_ns(ds, pg)
         tp = time.monotonic()
         st, _, j = ds[0].api("POST", "/v1/rollouts/", {"product_id": pid, "version": fl.V2,
