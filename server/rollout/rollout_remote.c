@@ -12,6 +12,7 @@
  * holds. Main loop only. */
 #include "rollout_int.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,6 +404,22 @@ static struct cached *cache_get(struct fota_rollout_remote *x, int64_t rollout_i
     return c;
 }
 
+/* The integer at *p followed by sep ('\0': by ',' or the end), into *v,
+ * *p moved past the separator. 0, or -1 (nothing, out of range, another
+ * byte after it). */
+static int take_ll(const char **p, char sep, long long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtoll(*p, &end, 10);
+    if (end == *p || errno)
+        return -1;
+    if (sep ? *end != sep : (*end != ',' && *end != '\0'))
+        return -1;
+    *p = *end ? end + 1 : end;
+    return 0;
+}
+
 /* fota_push: "ROLLOUT:EPOCH:DEV.NONCE.KEYGEN,...". NULL (the listener's
  * connection was made again): nothing to rescan, a push asked meanwhile and
  * not made is asked again after FOTA_ROLLOUT_TAKE_S. */
@@ -410,9 +427,9 @@ static void on_push(struct fota_server *srv, const char *payload, void *ud)
 {
     struct fota_rollout_remote *x = ud;
     long long rid, epoch;
-    int off = 0;
+    const char *p = payload;
     (void)srv;
-    if (!payload || sscanf(payload, "%lld:%lld:%n", &rid, &epoch, &off) != 2 || off == 0)
+    if (!p || take_ll(&p, ':', &rid) != 0 || take_ll(&p, ':', &epoch) != 0)
         return;
     if (epoch < x->epoch_seen)
         return;   /* a driver that lost the lease since */
@@ -425,12 +442,11 @@ static void on_push(struct fota_server *srv, const char *payload, void *ud)
     }
     int64_t keep_s = c->state == 1 ? c->r->row.timeout_s : FOTA_ROLLOUT_TIMEOUT_DEFAULT;
     int64_t until = fota_clock_mono_ms() + (keep_s + HEALTH_KEEP_S) * 1000;
-    for (const char *p = payload + off; *p;) {
+    while (*p) {
         long long dev, nonce, keygen;
-        int used = 0;
-        if (sscanf(p, "%lld.%lld.%lld%n", &dev, &nonce, &keygen, &used) != 3 || used == 0)
+        if (take_ll(&p, '.', &dev) != 0 || take_ll(&p, '.', &nonce) != 0 ||
+            take_ll(&p, '\0', &keygen) != 0)
             break;
-        p += used + (p[used] == ',');
         struct entry *e = table_put(x, dev);
         if (!e) {
             FOTA_WARN("rollout member not remembered rollout=%lld dev=%lld reason=\"%u remote "

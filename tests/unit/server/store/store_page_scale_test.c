@@ -253,7 +253,7 @@ static void test_page_scale(void **state)
     struct store_fixture *fx = store_fx(state);
     struct fota_store *s;
     int64_t total = 0;
-    char tenth[16], one[16], chip[16], what[96];
+    char tenth[16], one[32], chip[16], what[128];
     double t0 = wall_ms();
 
     fota_store_close(fx->s);
