@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "devchan.h"
 #include "devproto.h"
 #include "fota_str.h"
@@ -416,6 +417,12 @@ static int select_members(struct fota_req *r, struct fota_rollout *ro, struct fo
             fota_reply_error(r, 503, "fotad is shutting down");
             return -1;
         }
+        /* Several instances: a device connected to another one is online too
+         * (its row's presence, written by that instance), and the driver has
+         * it pushed there (rollout_remote.c). */
+        if (fota_cluster_instance_id(r->srv) > 0)
+            for (size_t j = 0; j < nc; j++)
+                online[j] |= ds[cand[j]].online != 0;
     }
     ro->m = fota_xcalloc(nc ? nc : 1, sizeof *ro->m);
     /* The nonces: one CSPRNG call for the rollout, not one per device. */

@@ -83,9 +83,15 @@ def test_members_held_elsewhere():
             # every instance has its devices' presence written (device_conn) before the rollout
             wait_for(lambda: int(pg.sql("SELECT count(*) FROM device_conn", "fota").strip()) == N,
                      10, "device_conn holds the %d devices" % N, interval=0.05)
+            # and their rows say online, so the online filter takes the other instances'
+            # devices too, not only A's connections
+            wait_for(lambda: a.api("GET", "/v1/products/%d/overview?range=1h" % pid)[2]
+                     ["overview"]["online"] == N, 10, "the %d devices online as A reads them" % N,
+                     interval=0.05)
             t0 = time.monotonic()
             s, _, j = a.api("POST", "/v1/rollouts/", {"product_id": pid, "version": V2,
-                                                      "window": WINDOW, "timeout": 60})
+                                                      "window": WINDOW, "timeout": 60,
+                                                      "filter": {"online": True}})
             check(s == 202 and j["rollout"]["total"] == N, "rollout on A: %d %r" % (s, j))
             jid = j["rollout"]["id"]
             seen = {"max": 0, "samples": 0}
