@@ -7,6 +7,7 @@ with a copy of the first one's DATA/secret.key and DATA/owner.key.
     b = start_instance(pg, "c1", "b", like=a)
 """
 import os
+import re
 import shutil
 import time
 
@@ -53,3 +54,19 @@ def online_count(d, pid):
     st, _, j = d.api("GET", "/v1/products/%d/devices/" % pid)
     check(st == 200, "device list: %d %r" % (st, j))
     return sum(1 for x in j.get("devices", []) if x.get("online"))
+
+
+def connections(d):
+    """fota_device_connections of instance d, asked directly (not through a balancer)."""
+    s, _, body = d.request("GET", "/metrics", key=d.admin_key)
+    check(s == 200, "metrics of %s: %d" % (d.url(""), s))
+    m = re.search(rb"^fota_device_connections (\d+)$", body, re.M)
+    check(m, "no fota_device_connections in /metrics")
+    return int(m.group(1))
+
+
+def rollout(d, jid):
+    """Rollout jid as instance d answers GET /v1/rollouts/ID/."""
+    s, _, j = d.api("GET", "/v1/rollouts/%d/" % jid)
+    check(s == 200, "rollout %d on %s: %d %r" % (jid, d.url(""), s, j))
+    return j["rollout"]

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_standin as st  # noqa: E402
-from cluster_util import start_instance  # noqa: E402
+from cluster_util import connections, rollout, start_instance  # noqa: E402
 from fotatest import check, finish, run_tests, wait_for  # noqa: E402
 from haproxy_util import HAProxy  # noqa: E402
 from pg_util import PgServer  # noqa: E402
@@ -29,21 +29,6 @@ N = 30
 WINDOW = 4
 V1 = "v1.0.0t45772(a)"
 V2 = "v1.0.8t45772(a)"
-
-
-def connections(d):
-    """fota_device_connections of instance d, asked directly."""
-    s, _, body = d.request("GET", "/metrics", key=d.admin_key)
-    check(s == 200, "metrics of %s: %d" % (d.url(""), s))
-    m = re.search(rb"^fota_device_connections (\d+)$", body, re.M)
-    check(m, "no fota_device_connections in /metrics")
-    return int(m.group(1))
-
-
-def rollout(d, jid):
-    s, _, j = d.api("GET", "/v1/rollouts/%d/" % jid)
-    check(s == 200, "rollout %d on %s: %d %r" % (jid, d.url(""), s, j))
-    return j["rollout"]
 
 
 def pct(xs, p):

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_standin as st  # noqa: E402
-from cluster_util import start_instance  # noqa: E402
+from cluster_util import connections, rollout, start_instance  # noqa: E402
 from fotatest import check, finish, run_tests, wait_for  # noqa: E402
 from haproxy_util import HAProxy  # noqa: E402
 from pg_util import PgServer  # noqa: E402
@@ -31,15 +31,6 @@ N = 24
 WINDOW = 3
 V1 = "v1.0.0t45772(a)"
 V2 = "v1.0.8t45772(a)"
-
-
-def connections(d):
-    """fota_device_connections of instance d, asked directly."""
-    s, _, body = d.request("GET", "/metrics", key=d.admin_key)
-    check(s == 200, "metrics of %s: %d" % (d.url(""), s))
-    m = re.search(rb"^fota_device_connections (\d+)$", body, re.M)
-    check(m, "no fota_device_connections in /metrics")
-    return int(m.group(1))
 
 
 DELIVERED, ACKED, DONE = 3, 4, 5   # member states (store.h)
@@ -51,12 +42,6 @@ def stored_states(pg, jid):
                   " GROUP BY state" % jid, "fota")
     return dict((int(ln.split("|")[0]), int(ln.split("|")[1]))
                 for ln in rows.splitlines() if ln)
-
-
-def rollout(d, jid):
-    s, _, j = d.api("GET", "/v1/rollouts/%d/" % jid)
-    check(s == 200, "rollout %d on %s: %d %r" % (jid, d.url(""), s, j))
-    return j["rollout"]
 
 
 def test_driver_killed():

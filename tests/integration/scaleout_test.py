@@ -10,7 +10,6 @@ by etc/haproxy.cfg.example (haproxy_util.py), both started by the test.
   haproxy keeps answering.
 """
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_standin as st  # noqa: E402
+from cluster_util import connections  # noqa: E402
 from fotatest import Fotad, check, finish, run_tests, wait_for  # noqa: E402
 from haproxy_util import HAProxy  # noqa: E402
 from pg_util import PgServer  # noqa: E402
@@ -30,15 +30,6 @@ class Through(Fotad):
     """The REST API as a client sees it: through haproxy's HTTP port."""
     def __init__(self, port, admin_key):   # no process of its own
         self.ports, self.admin_key = {"http": port}, admin_key
-
-
-def connections(d):
-    """fota_device_connections of instance d, asked directly."""
-    st_, _, body = d.request("GET", "/metrics", key=d.admin_key)
-    check(st_ == 200, "metrics of %s: %d" % (d.url(""), st_))
-    m = re.search(rb"^fota_device_connections (\d+)$", body, re.M)
-    check(m, "no fota_device_connections in /metrics")
-    return int(m.group(1))
 
 
 def instances(pg, tmp):
