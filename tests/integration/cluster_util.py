@@ -70,3 +70,17 @@ def rollout(d, jid):
     s, _, j = d.api("GET", "/v1/rollouts/%d/" % jid)
     check(s == 200, "rollout %d on %s: %d %r" % (jid, d.url(""), s, j))
     return j["rollout"]
+
+
+def wait_upgraded(d, pid, n, version, timeout=10):
+    """Waits (bounded) until instance d lists the n devices of pid, every one on version
+    (its name before the "(flash map)" suffix)."""
+    old = []
+
+    def upgraded():
+        s, _, j = d.api("GET", "/v1/products/%d/devices/" % pid)
+        check(s == 200 and len(j["devices"]) == n, "devices: %d %r" % (s, j))
+        old[:] = [(dv["id"], dv.get("rom_version")) for dv in j["devices"]
+                  if not dv.get("rom_version", "").startswith(version.split("(")[0])]
+        return not old
+    wait_for(upgraded, timeout, "every device on %s (left: %r)" % (version, old), interval=0.1)

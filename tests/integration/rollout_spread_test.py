@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_standin as st  # noqa: E402
-from cluster_util import connections, rollout, start_instance  # noqa: E402
+from cluster_util import connections, rollout, start_instance, wait_upgraded  # noqa: E402
 from fotatest import check, finish, run_tests, wait_for  # noqa: E402
 from haproxy_util import HAProxy  # noqa: E402
 from pg_util import PgServer  # noqa: E402
@@ -105,14 +105,7 @@ def test_members_held_elsewhere():
             left = int(pg.sql("SELECT count(*) FROM rollout_events", "fota").strip())
             check(left == 0, "rollout_events consumed: %d left" % left)
 
-            def upgraded():
-                s, _, j = a.api("GET", "/v1/products/%d/devices/" % pid)
-                check(s == 200 and len(j["devices"]) == N, "devices: %d %r" % (s, j))
-                old[:] = [(dv["id"], dv.get("rom_version")) for dv in j["devices"]
-                          if not dv.get("rom_version", "").startswith(V2.split("(")[0])]
-                return not old
-            old = []
-            wait_for(upgraded, 10, "every device on %s (left: %r)" % (V2, old), interval=0.1)
+            wait_upgraded(a, pid, N, V2)
             r = [x for x, _ in lat]
             h = [y for _, y in lat]
             print("rollout_spread: devices=%d held=%r window=%d max_in_flight=%d samples=%d "

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_standin as st  # noqa: E402
-from cluster_util import connections, rollout, start_instance  # noqa: E402
+from cluster_util import connections, rollout, start_instance, wait_upgraded  # noqa: E402
 from fotatest import check, finish, run_tests, wait_for  # noqa: E402
 from haproxy_util import HAProxy  # noqa: E402
 from pg_util import PgServer  # noqa: E402
@@ -115,14 +115,7 @@ def test_driver_killed():
                   "final counters: %r" % x)
 
             # each device's report of V2 reaches its row with the device channel's batch
-            def upgraded():
-                s, _, j = b.api("GET", "/v1/products/%d/devices/" % pid)
-                check(s == 200 and len(j["devices"]) == N, "devices: %d %r" % (s, j))
-                old[:] = [(dv["id"], dv.get("rom_version")) for dv in j["devices"]
-                          if not dv.get("rom_version", "").startswith(V2.split("(")[0])]
-                return not old
-            old = []
-            wait_for(upgraded, 10, "every device on %s (left: %r)" % (V2, old), interval=0.1)
+            wait_upgraded(b, pid, N, V2)
             print("rollout_takeover: devices=%d on_a=%d succeeded_at_kill=%d "
                   "in_progress_at_kill=%d takeover_s=%.2f waiting=%s pushed_again=%s "
                   "kill_to_finished_s=%.2f" %
