@@ -366,9 +366,19 @@ static int key_first(struct http_loop *hl, const struct fota_http_route_entry *r
 
     if ((rt->flags & FOTA_ROUTE_STORE) || !srv->exec || !fota_store_exec_threaded(srv->exec))
         return 0;   /* a store job already, or a store a loop may call */
-    if (fota_req_key(r, &k, &klen) ||
-        fota_server_key_cached(srv, k, klen, &key, 0) != FOTA_EAGAIN)
-        return 0;   /* the handler's own fota_req_auth answers from the caches */
+    if (fota_req_key(r, &k, &klen))
+        return 0;   /* no key: the handler's fota_req_auth answers 401 */
+    int rc = fota_server_key_cached(srv, k, klen, &key, 0);
+    if (rc != FOTA_EAGAIN) {
+        /* The handler's fota_req_auth takes this answer: a catalog write on another
+         * thread can move the store's generation before the handler runs, and a
+         * lookup of its own would then miss the caches and read the store here. */
+        r->key_pre = 1;
+        r->key_pre_rc = rc;
+        if (rc == 0)
+            r->key_pre_val = key;
+        return 0;
+    }
     struct key_first *kf = fota_xmalloc(sizeof(*kf));
     *kf = (struct key_first){ hl, rt, r, k, klen };
     fota_req_defer(r);
