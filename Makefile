@@ -36,12 +36,17 @@ xtensa: deps
 	@scripts/xtensa-size.sh
 
 # Everything a test needs (browser, nginx, wrk, debhelper, promtool) is installed before
-# anything is configured, so CMake finds it; then the three trees, the xtensa check, and
-# every test under ASan+UBSan, then again under ThreadSanitizer each test whose programs start
-# threads (the tsan test preset leaves out the label nothreads: tests/unit/CMakeLists.txt).
+# anything is configured, so CMake finds it; then the two sanitizer trees, the xtensa check,
+# and every test under ASan+UBSan, then again under ThreadSanitizer each test whose programs
+# start threads and whose subject is fotad (the tsan test preset leaves out the labels
+# nothreads, e2e, abort_paths and clients: tests/unit/CMakeLists.txt, tests/e2e/CMakeLists.txt,
+# tests/integration/CMakeLists.txt). Three tests at a time: with two, a third of the 2 cores'
+# time is idle while tests wait on devices' timers and sockets. The programs' gcc build, with
+# Debian's flags, is packaging.deb's (`make build` is the default tree: gcc -O2 for everything,
+# tests and benchmarks too).
 test:
 	@scripts/deps.sh --test --web --bench --tsan --deb
-	@$(MAKE) --no-print-directory build asan tsan xtensa
+	@$(MAKE) --no-print-directory asan tsan xtensa
 	@ctest --preset asan
 	@ctest --preset tsan
 
