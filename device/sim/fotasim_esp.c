@@ -103,10 +103,6 @@ static void hal_event(void *ud, int ev, int err, const char *what)
 
     fotasim_dev_log(d, "event %d (%s)", ev, what ? what : "");
     switch (ev) {
-    case FOTADEV_EV_CONNECTED:
-        if (e->activated && !s->o.upgrade_to && d->state == DEV_RUNNING)
-            d->state = DEV_DONE;               /* check-in run: identified */
-        break;
     case FOTADEV_EV_UPGRADE_DONE: {
         /* every device holds the same image now: keep one copy */
         uint32_t first = e->lay.slot_addr[e->agent.target_slot] / FOTADEV_SECTOR;
@@ -157,9 +153,20 @@ static void fw_on_connect(struct fotasim_dev *d, int c, int err)
 
 static void fw_on_data(struct fotasim_dev *d, int c, const uint8_t *p, size_t n)
 {
-    fotadev_agent_on_data(&esp_of(d)->agent, c, p, n);
-    if (c == FOTASIM_CONN_CHAN && !d->halted && d->conn[c].bev)
-        note(d, FOTASIM_EV_CHAN_RX, NULL);     /* the server answered on this connection */
+    struct fotasim_esp *e = esp_of(d);
+
+    fotadev_agent_on_data(&e->agent, c, p, n);
+    if (c != FOTASIM_CONN_CHAN || d->halted || !d->conn[c].bev)
+        return;
+    /* A check-in run is done when the server answered the identify: its
+     * refusal (which failed the device above) may follow a store round trip,
+     * so the TCP connect alone says nothing of the key. */
+    if (e->activated && e->agent.chan.identified && !d->sim->o.upgrade_to &&
+        d->state == DEV_RUNNING) {
+        d->state = DEV_DONE;
+        fotasim_fleet_check_done(d->sim);
+    }
+    note(d, FOTASIM_EV_CHAN_RX, NULL);     /* the server answered on this connection */
 }
 
 static void fw_on_close(struct fotasim_dev *d, int c)
