@@ -81,6 +81,7 @@ struct cluster {
     int janitor;                      /* holds the janitor lease (thread) */
     int64_t ro_epoch;                 /* lease rollouts' epoch while held, else 0 (atomic) */
     int64_t ro_until;                 /* fota_clock_mono_ms() it counts as held until (atomic) */
+    int presence_lost;                /* counted dead meanwhile: devices to write again (atomic) */
     unsigned ticks;
     int backoff_ms;
 };
@@ -292,11 +293,13 @@ static void heartbeat(struct cluster *cl)
         return;
     if (PQntuples(r) == 0)
         FOTA_ERROR("cluster instance row gone id=%lld name=%s", (long long)cl->id, cl->name);
-    else if (col_int(r, 0, 0) == 3)
+    else if (col_int(r, 0, 0) == 3) {
         FOTA_WARN("cluster instance was counted dead, alive again id=%lld name=%s "
-                  "hint=\"its devices count offline until their next check-in; a heartbeat "
-                  "took longer than instance_timeout\"",
+                  "hint=\"its devices count offline until the next presence batch writes them "
+                  "online again; a heartbeat took longer than instance_timeout\"",
                   (long long)cl->id, cl->name);
+        __atomic_store_n(&cl->presence_lost, 1, __ATOMIC_RELEASE);
+    }
     PQclear(r);
 }
 
@@ -800,6 +803,14 @@ int64_t fota_cluster_instance_id(const struct fota_server *srv)
     const struct cluster *cl = slot ? slot->state : NULL;
 
     return cl ? cl->id : 0;
+}
+
+int fota_cluster_presence_lost(struct fota_server *srv)
+{
+    struct fota_module_slot *slot = slot_of(srv);
+    struct cluster *cl = slot ? slot->state : NULL;
+
+    return cl ? __atomic_exchange_n(&cl->presence_lost, 0, __ATOMIC_ACQ_REL) : 0;
 }
 
 int64_t fota_cluster_rollouts_epoch(const struct fota_server *srv)

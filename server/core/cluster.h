@@ -66,6 +66,13 @@ int fota_cluster_notify(struct fota_server *srv, const char *channel, const char
  * thread. */
 int64_t fota_cluster_rollouts_epoch(const struct fota_server *srv);
 
+/* 1 once after a heartbeat found this instance counted dead (another
+ * instance's sweep took its devices' device_conn rows and marked them
+ * offline while it still holds their connections): the device channel then
+ * writes every connected device online again. 0 otherwise and alone. Any
+ * thread. */
+int fota_cluster_presence_lost(struct fota_server *srv);
+
 /* This instance's id in the instances table; 0 alone. */
 int64_t fota_cluster_instance_id(const struct fota_server *srv);
 

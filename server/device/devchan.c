@@ -22,6 +22,7 @@
 
 #include "accept_guard.h"
 #include "clock.h"
+#include "cluster.h"
 #include "devchan_gone.h"
 #include "hub.h"
 #include "http.h"
@@ -346,8 +347,11 @@ static void presence_timer_cb(evutil_socket_t fd, short what, void *ud)
 {
     (void)fd;
     (void)what;
-    fota_devchan_presence_flush(ud);
-    fota_devchan_rate_sweep(ud);
+    struct fota_devchan *ch = ud;
+    if (fota_cluster_presence_lost(ch->srv))
+        fota_devchan_presence_all(ch);
+    fota_devchan_presence_flush(ch);
+    fota_devchan_rate_sweep(ch);
 }
 
 static void module_stop(struct fota_server *srv, void *state)

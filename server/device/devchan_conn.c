@@ -508,14 +508,26 @@ static void presence_add(struct fota_devchan *ch, int64_t device_id, int online)
 
 /* A check-in of an online connection: its row in the current batch is
  * found in O(1) through the slot it remembers (pings are the hot path);
- * otherwise the general path adds (or finds) the row. */
+ * otherwise the general path adds (or finds) the row. While the device
+ * stays online its last_active is written at most every PRESENCE_REFRESH_S
+ * (the stock ping comes every 50 s, so each of those is written; a device
+ * that checks in more often costs one row per refresh, not one a second):
+ * on PostgreSQL each row is an update of the device's row and of the index
+ * its list sorts last_active by. Going online or offline is written at once. */
+#define PRESENCE_REFRESH_S 30
+
 static void presence_set(struct fota_dconn *c, int online)
 {
     struct fota_devchan *ch = c->ch;
+    int64_t now = fota_clock_wall_s();
+    if (online && c->pres_at && now >= c->pres_at && now - c->pres_at < PRESENCE_REFRESH_S)
+        return;
+    if (online)
+        c->pres_at = (uint32_t)now;
     if (c->pres_gen == ch->pres_gen && c->pres_slot < ch->npres &&
         ch->pres[c->pres_slot].device_id == c->device_id) {
         ch->pres[c->pres_slot].online = online;
-        ch->pres[c->pres_slot].last_active = fota_clock_wall_s();
+        ch->pres[c->pres_slot].last_active = now;
         return;
     }
     size_t before = ch->npres;
@@ -525,6 +537,18 @@ static void presence_set(struct fota_dconn *c, int online)
         c->pres_gen = gen;
         c->pres_slot = (uint32_t)before;
     }
+}
+
+void fota_devchan_presence_all(struct fota_devchan *ch)
+{
+    size_t n = 0;
+    for (struct fota_dconn *c = ch->conns; c; c = c->next)
+        if (c->online && c->device_id > 0) {
+            c->pres_at = 0;
+            presence_set(c, 1);
+            n++;
+        }
+    FOTA_INFO("device presence written again devices=%zu", n);
 }
 
 void fota_devchan_conn_touch(struct fota_dconn *c)

@@ -54,6 +54,7 @@ struct fota_dconn {
     uint8_t paused;                    /* FOTA_DCONN_PAUSE_*: why reading is paused */
     uint8_t delivering;                /* a queued-command read of it is in flight */
     uint32_t pres_gen, pres_slot;      /* its row in the presence batch, if gen is current */
+    uint32_t pres_at;                  /* wall second of its last online row queued, 0 none */
     char key_hash[65];                 /* the master key this connection proved */
     uint8_t queued;                    /* output went through the bufferevent: check it before send() */
     uint16_t port;                     /* peer port; the address is addrc->addr (logs: peer_of) */
@@ -284,6 +285,9 @@ int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k, con
 void fota_devchan_conn_touch(struct fota_dconn *c);
 /* Presence batch: writes the pending rows / frees them (module stop). */
 void fota_devchan_presence_flush(struct fota_devchan *ch);
+/* Every online connection's device queued online again (in the next batch),
+ * whatever its last row: after another instance counted this one dead. */
+void fota_devchan_presence_all(struct fota_devchan *ch);
 void fota_devchan_presence_reset(struct fota_devchan *ch);
 
 /* devchan_wait.c: replies awaited by (device, nonce). */

@@ -4,8 +4,11 @@ each; the presence batch records which instance holds which device (device_conn)
 B: A, holding the janitor lease, counts B dead and B's devices offline within 4 s
 (instance_timeout 2 here: its design bound is timeout + a sixth of it), A's own devices stay
 online; kill -9 of A, the lease's holder: B takes the lease over once it expired and does
-the same. The figures are printed."""
+the same. An instance stopped (SIGSTOP) until the other counted it dead writes its connected
+devices online again as soon as it runs: a device that stays silent is online again on A
+without a check-in of its own. The figures are printed."""
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -14,6 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_standin as st  # noqa: E402
 from cluster_util import instances, online_count, start_instance  # noqa: E402
+from devchan_util import StockDevice, first_frame  # noqa: E402
 from fotatest import check, run_tests, spawn, wait_for  # noqa: E402
 from pg_util import PgServer  # noqa: E402
 
@@ -82,6 +86,41 @@ def kill_one(victim_first):
     pg.stop()
 
 
+def test_stopped_comes_back():
+    pg = PgServer()
+    db = "back"
+    pg.create_db(db)
+    extra = ["--instance-timeout", str(TIMEOUT)]
+    a = start_instance(pg, db, "a", extra=extra)
+    b = start_instance(pg, db, "b", like=a, extra=extra)
+    pid = a.create_product(name="plug", serial="45772", flash_map=2)["id"]
+    j = a.create_device(pid, name="plug-1")
+    dev_id, master = j["device"]["id"], j["master_device_key"]
+    # The stock device's control connection to B, identified; it sends nothing more (the
+    # ping timeout is 120 s), so only B's own write can bring it back online in the store.
+    dev = StockDevice(b.device_port, master)
+    dev.send(first_frame(5, master))
+    dev.recv_msg()
+    wait_for(lambda: a.device_view(dev_id)["online"], 10, "the device online as A sees it")
+    os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: not a.device_view(dev_id)["online"], 10,
+                 "B counted dead, its device offline as A sees it", interval=0.05)
+    finally:
+        os.kill(b.proc.pid, signal.SIGCONT)
+    t0 = time.monotonic()
+    wait_for(lambda: a.device_view(dev_id)["online"], 10,
+             "the device online again as A sees it, without a check-in", interval=0.05)
+    print("SIGCONT of B: its silent device online again on A after %.2f s"
+          % (time.monotonic() - t0))
+    check(b.wait_log(r"device presence written again devices=1"), "B wrote it again")
+    check(held_by(pg, db, "b") == 1, "B holds its device again")
+    dev.close()
+    b.stop()
+    a.stop()
+    pg.stop()
+
+
 def test_kill_b():
     kill_one(False)
 
@@ -91,4 +130,4 @@ def test_kill_janitor():
 
 
 if __name__ == "__main__":
-    run_tests([test_kill_b, test_kill_janitor])
+    run_tests([test_kill_b, test_kill_janitor, test_stopped_comes_back])
