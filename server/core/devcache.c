@@ -76,6 +76,16 @@ int fota_devcache_key_generation(struct fota_devcache *dc, struct fota_store *st
     return rc;
 }
 
+int fota_devcache_product(struct fota_devcache *dc, struct fota_store *st, int64_t id,
+                          int64_t *product_id)
+{
+    struct fota_device d;
+    int rc = get(dc, st, id, 1, &d);
+    if (rc == 0)
+        *product_id = d.product_id;
+    return rc;
+}
+
 void fota_devcache_stats(struct fota_devcache *dc, size_t *entries, size_t *bytes)
 {
     fota_gencache_stats(dc->c, entries, bytes);

@@ -45,6 +45,14 @@ int fota_devcache_peek(struct fota_devcache *dc, const struct fota_store *st, in
 int fota_devcache_key_generation(struct fota_devcache *dc, struct fota_store *st, int64_t id,
                                  int *key_generation);
 
+/* A device's product (a device never changes product), from any row of
+ * it read under the current catalog generation (its own generation moves
+ * with its commands and reports, which leave its product and its existence
+ * as they are: a delete moves the catalog's), else as fota_devcache_get.
+ * What a download's key check needs. 0 or device_get's error. */
+int fota_devcache_product(struct fota_devcache *dc, struct fota_store *st, int64_t id,
+                          int64_t *product_id);
+
 /* Entries held and bytes allocated (tests, docs). */
 void fota_devcache_stats(struct fota_devcache *dc, size_t *entries, size_t *bytes);
 

@@ -104,6 +104,7 @@ typedef void (*fota_message_cb)(void *ud, const struct fota_message *m);
 
 struct fota_server_sub;       /* an active subscription */
 struct fota_server_bus;       /* private */
+struct fota_store_lane;
 struct fota_devchan;          /* server/device/devchan.h */
 
 struct fota_server {
@@ -230,6 +231,15 @@ struct fota_server_sub *fota_server_subscribe(struct fota_server *srv, int64_t p
 /* Ends a subscription (NULL-safe), on its loop's thread or after that loop
  * stopped. Safe inside the callback. */
 void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *sub);
+
+/* The lane `messages` (NULL without an executor or bus): a store job that
+ * writes messages itself (report_batch) runs there, so that messages are
+ * stored and fanned out in one order. */
+struct fota_store_lane *fota_server_bus_lane(struct fota_server *srv);
+/* Fans out m, which a job on that lane (or, without one, the caller) has
+ * just stored, as fota_server_publish_message does after its insert. */
+void fota_server_bus_stored(struct fota_server *srv, struct fota_store *st,
+                            const struct fota_message *m);
 
 /* Several fotad on one PostgreSQL (cluster.c, before the loops serve):
  * from now on every message, this instance's and the others', reaches the

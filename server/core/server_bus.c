@@ -226,13 +226,24 @@ static int publish_now(struct fota_server *srv, struct fota_store *st, struct fo
     int r = st->ops->message_add(st, m);
     if (r)
         return r;
+    fota_server_bus_stored(srv, st, m);
+    return 0;
+}
+
+struct fota_store_lane *fota_server_bus_lane(struct fota_server *srv)
+{
+    return srv->bus ? srv->bus->lane : NULL;
+}
+
+void fota_server_bus_stored(struct fota_server *srv, struct fota_store *st,
+                            const struct fota_message *m)
+{
     if (!srv->bus)
-        return 0;
+        return;
     if (__atomic_load_n(&srv->bus->shared, __ATOMIC_ACQUIRE))
         fan_out_shared(srv->bus, st, m);
     else
         fan_out(srv->bus, m);
-    return 0;
 }
 
 struct publish_job {

@@ -363,9 +363,11 @@ static void module_stop(struct fota_server *srv, void *state)
         if (ch->lst[i])
             evconnlistener_free(ch->lst[i]);
     fota_accept_guard_free(ch->guard); /* after its listeners */
+    fota_devchan_reports_flush(ch);   /* before the connections go: they are paused */
     while (ch->conns)
         fota_devchan_conn_free(ch->conns);
     fota_devchan_presence_flush(ch);
+    fota_devchan_reports_free(ch);
     fota_devchan_waits_free(ch);
     fota_devchan_kick_free(ch);
     fota_devchan_requeue_free(ch);
@@ -389,6 +391,7 @@ static void module_drain(struct fota_server *srv, void *state)
     fota_accept_guard_close(ch->guard); /* no retry enables them again */
     fota_rpc_drain(ch->rpc);
     fota_devchan_presence_flush(ch);
+    fota_devchan_reports_flush(ch);
 }
 
 static int module_start(struct fota_server *srv, void **state)

@@ -396,7 +396,10 @@ int fota_devchan_send(struct fota_devchan *ch, int64_t device_id, const char *li
     struct fota_dconn *c = fota_devchan_conn_find(ch, device_id);
     if (!c || c->closing)
         return FOTA_ENOENT;
-    fota_devchan_conn_send(c, line, len);
+    if (c->reporting)
+        fota_devchan_hold(c, line, len);   /* after the reply to its report */
+    else
+        fota_devchan_conn_send(c, line, len);
     return 0;
 }
 

@@ -5,13 +5,22 @@
  * sys_upgrade command of the device; a success records the device's new
  * version, a report after a download its slot (running_slot), and every
  * report is stored and published as a message: all of it one store job on
- * the device's lane, the connection's reading paused until its answer. */
+ * the device's lane, the connection's reading paused until its answer.
+ * A report that reads no command (a rollout's, which its engine counts and
+ * writes in its own batch, or a message that is no upgrade report) is
+ * written in a batch instead: report_batch, one transaction for the
+ * reports of FOTA_DEVCHAN_REPORT_MS (or FOTA_DEVCHAN_REPORT_MAX of them),
+ * one batch at a time, a job on the lane `messages`; each waits for its
+ * batch's commit before its reply, as alone, and a push to its connection
+ * meanwhile (a rollout's reboot) waits for that reply. */
 #include "devchan_int.h"
 
 #include <stdlib.h>
 
 #include <string.h>
 
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <jansson.h>
 
 #include "fota_str.h"
@@ -19,6 +28,10 @@
 #include "log.h"
 #include "relcache.h"
 #include "rom.h"
+#include "xmalloc.h"
+
+#define FOTA_DEVCHAN_REPORT_MS 10     /* reports wait this long for their batch, at most */
+#define FOTA_DEVCHAN_REPORT_MAX 512   /* a batch is written at once when this many wait */
 
 /* The device's newest sys_upgrade still waiting for its report (out owns
  * its params and result). 0 or FOTA_ENOENT. */
@@ -92,6 +105,28 @@ static int report_slot(struct fota_server *srv, struct fota_store *st, int64_t p
     return 0;
 }
 
+/* What p writes of its device (FOTA_DEV_F_ROM_VERSION, FOTA_DEV_F_SLOT
+ * into row's fields) and its message (row->m). */
+static void report_row(struct fota_store *st, struct report_job *p, struct fota_report_row *row)
+{
+    int slot = p->is_report ? report_slot(p->j.srv, st, p->product_id, p->device_id, p->ok,
+                                          p->real)
+                            : 0;
+    row->fields = (p->ok && p->real[0] ? FOTA_DEV_F_ROM_VERSION : 0) |
+                  (slot ? FOTA_DEV_F_SLOT : 0);
+    row->running_slot = slot;
+    fota_str_copy(row->rom_version, sizeof row->rom_version, p->real);
+    struct fota_message *m = &row->m;
+    m->product_id = p->product_id;
+    m->device_id = p->device_id;
+    fota_str_copy(m->action, sizeof m->action, p->action[0] ? p->action : "message");
+    json_t *body = json_pack("{s:s, s:s}", "pre_rom_version", p->pre, "rom_version", p->real);
+    char *t = json_dumps(body, JSON_SORT_KEYS);
+    fota_str_copy(m->body, sizeof m->body, t);
+    free(t);
+    json_decref(body);
+}
+
 static void report_run(struct fota_store *st, struct fota_devchan_job *j)
 {
     struct report_job *p = (struct report_job *)j;
@@ -103,29 +138,19 @@ static void report_run(struct fota_store *st, struct fota_devchan_job *j)
         p->cmd_id = cmd.id;
     }
     fota_store_command_cleanup(&cmd);
-    int slot = p->is_report ? report_slot(srv, st, p->product_id, p->device_id, p->ok, p->real)
-                            : 0;
-    unsigned fields = (p->ok && p->real[0] ? FOTA_DEV_F_ROM_VERSION : 0) |
-                      (slot ? FOTA_DEV_F_SLOT : 0);
-    if (fields) {
+    struct fota_report_row row = { 0 };
+    report_row(st, p, &row);
+    if (row.fields) {
         /* device_update writes only the fields named: no read of the row first. */
-        struct fota_device d = { .id = p->device_id, .running_slot = slot };
-        if (fields & FOTA_DEV_F_ROM_VERSION)
-            fota_str_copy(d.rom_version, sizeof d.rom_version, p->real);
-        int rc = st->ops->device_update(st, &d, fields);
+        struct fota_device d = { .id = p->device_id, .running_slot = row.running_slot };
+        fota_str_copy(d.rom_version, sizeof d.rom_version, row.rom_version);
+        int rc = st->ops->device_update(st, &d, row.fields);
         if (rc < 0 && rc != FOTA_ENOENT)   /* a device deleted meanwhile has nothing to record */
             FOTA_ERROR("rom_version not stored dev=%lld error=%s", (long long)d.id,
                        fota_errname(rc));
     }
+    p->m = row.m;
     struct fota_message *m = &p->m;
-    m->product_id = p->product_id;
-    m->device_id = p->device_id;
-    fota_str_copy(m->action, sizeof m->action, p->action[0] ? p->action : "message");
-    json_t *body = json_pack("{s:s, s:s}", "pre_rom_version", p->pre, "rom_version", p->real);
-    char *t = json_dumps(body, JSON_SORT_KEYS);
-    fota_str_copy(m->body, sizeof m->body, t);
-    free(t);
-    json_decref(body);
     int rc = fota_server_publish_message(srv, m);
     if (rc < 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
         FOTA_WARN("message not stored dev=%lld", (long long)p->device_id);
@@ -146,6 +171,210 @@ static void report_done(struct fota_devchan_job *j, struct fota_dconn *c)
     free(p);
 }
 
+/* ---- reports in batches --------------------------------------------- */
+
+/* A push held for a connection until its report's reply (fota_devchan_hold). */
+struct fota_devchan_held {
+    uint64_t conn_id;
+    int len;
+    char *line;
+};
+
+struct fota_devchan_report {
+    struct report_job p;
+};
+
+struct batch_job {
+    struct fota_devchan_job j;
+    struct report_job **rs;
+    struct fota_report_row *rows;
+    size_t n;
+};
+
+void fota_devchan_hold(struct fota_dconn *c, const char *buf, int len)
+{
+    struct fota_devchan *ch = c->ch;
+    if (ch->nheld == ch->capheld) {
+        ch->capheld = ch->capheld ? ch->capheld * 2 : 16;
+        ch->held = fota_xreallocarray(ch->held, ch->capheld, sizeof *ch->held);
+    }
+    ch->held[ch->nheld++] = (struct fota_devchan_held){ c->id, len, fota_xmemdup(buf, (size_t)len) };
+}
+
+/* The report of connection id was answered: what was held for it goes out
+ * in order (c NULL, the connection gone: dropped). */
+static void held_send(struct fota_devchan *ch, uint64_t id, struct fota_dconn *c)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < ch->nheld; i++) {
+        struct fota_devchan_held *h = &ch->held[i];
+        if (h->conn_id != id) {
+            ch->held[k++] = *h;
+            continue;
+        }
+        if (c && !c->closing)
+            fota_devchan_conn_send(c, h->line, h->len);
+        free(h->line);
+    }
+    ch->nheld = k;
+}
+
+static void batch_run(struct fota_store *st, struct fota_devchan_job *j)
+{
+    struct batch_job *b = (struct batch_job *)j;
+    struct fota_server *srv = j->srv;
+    for (size_t i = 0; i < b->n; i++)
+        report_row(st, b->rs[i], &b->rows[i]);
+    int rc = st->ops->report_batch(st, b->rows, b->n);
+    if (rc < 0) {
+        if (rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
+            FOTA_WARN("reports not stored rows=%zu error=%s", b->n, fota_errname(rc));
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        fota_server_bus_stored(srv, st, &b->rows[i].m);
+}
+
+static void batch_free(struct batch_job *b)
+{
+    free(b->rs);
+    free(b->rows);
+    free(b);
+}
+
+static void batch_drop(struct fota_devchan_job *j)
+{
+    struct batch_job *b = (struct batch_job *)j;
+    for (size_t i = 0; i < b->n; i++)
+        free(b->rs[i]);
+    batch_free(b);
+}
+
+static void reports_arm(struct fota_devchan *ch);
+
+/* Main loop: each report's reply, then what was held for its connection;
+ * its reading resumes. The next batch may go. */
+static void batch_done(struct fota_devchan_job *j, struct fota_dconn *unused)
+{
+    struct batch_job *b = (struct batch_job *)j;
+    struct fota_devchan *ch = j->ch;
+    (void)unused;
+    for (size_t i = 0; i < b->n; i++) {
+        struct report_job *p = b->rs[i];
+        uint64_t id = p->j.conn_id;
+        struct fota_dconn *c = fota_devchan_conn_by_id(ch, id);
+        p->m = b->rows[i].m;
+        report_done(&p->j, c);   /* frees p */
+        if (ch->nheld)
+            held_send(ch, id, c);
+        if (!c)
+            continue;
+        c->reporting = 0;
+        if ((c = fota_devchan_conn_by_id(ch, id)) != NULL && ch->resume)
+            ch->resume(c, FOTA_DCONN_PAUSE_STORE);
+    }
+    batch_free(b);
+    ch->rb_busy = 0;
+    reports_arm(ch);
+}
+
+/* Writes what waits: when no batch is being written, or (force: the
+ * module stops) at once, queued behind it on the lane. */
+static void reports_write(struct fota_devchan *ch, int force)
+{
+    if (ch->nrb == 0 || (ch->rb_busy && !force))
+        return;
+    struct batch_job *b = fota_devchan_job_new(ch, sizeof *b);
+    b->j.run = batch_run;
+    b->j.done = batch_done;
+    b->j.drop = batch_drop;
+    b->n = ch->nrb < FOTA_DEVCHAN_REPORT_MAX ? ch->nrb : FOTA_DEVCHAN_REPORT_MAX;
+    b->rs = fota_xreallocarray(NULL, b->n, sizeof *b->rs);
+    for (size_t i = 0; i < b->n; i++)
+        b->rs[i] = &ch->rb[i]->p;
+    b->rows = fota_xcalloc(b->n, sizeof *b->rows);
+    ch->nrb -= b->n;   /* the rest: the next batch */
+    memmove(ch->rb, ch->rb + b->n, ch->nrb * sizeof *ch->rb);
+    ch->rb_busy = 1;
+    if (fota_devchan_job_submit_on(ch, fota_server_bus_lane(ch->srv), NULL, &b->j) == 0)
+        return;
+    ch->rb_busy = 0;
+    for (size_t i = 0; i < b->n; i++) {   /* the store takes no more: as a job refused alone */
+        struct fota_dconn *c = fota_devchan_conn_by_id(ch, b->rs[i]->j.conn_id);
+        if (c) {
+            c->reporting = 0;
+            c->paused &= (uint8_t)~FOTA_DCONN_PAUSE_STORE;
+            held_send(ch, c->id, c);
+            fota_devchan_conn_refuse(c, 503, "store busy", "report while the store is busy");
+        }
+        free(b->rs[i]);
+    }
+    batch_free(b);
+}
+
+void fota_devchan_reports_flush(struct fota_devchan *ch)
+{
+    while (ch->nrb > 0)   /* each round takes a batch, written or refused */
+        reports_write(ch, 1);
+}
+
+static void reports_cb(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    reports_write(ud, 0);
+}
+
+/* The batch goes at once when full, else after FOTA_DEVCHAN_REPORT_MS. */
+static void reports_arm(struct fota_devchan *ch)
+{
+    if (ch->nrb == 0 || ch->rb_busy)
+        return;
+    if (ch->nrb >= FOTA_DEVCHAN_REPORT_MAX) {
+        reports_write(ch, 0);
+        return;
+    }
+    if (!ch->rb_ev)
+        ch->rb_ev = evtimer_new(ch->srv->base, reports_cb, ch);
+    if (!evtimer_pending(ch->rb_ev, NULL)) {
+        struct timeval tv = { 0, FOTA_DEVCHAN_REPORT_MS * 1000 };
+        evtimer_add(ch->rb_ev, &tv);
+    }
+}
+
+void fota_devchan_reports_free(struct fota_devchan *ch)
+{
+    if (ch->rb_ev)
+        event_free(ch->rb_ev);
+    ch->rb_ev = NULL;
+    for (size_t i = 0; i < ch->nrb; i++)
+        free(ch->rb[i]);
+    free(ch->rb);
+    ch->rb = NULL;
+    ch->nrb = ch->caprb = 0;
+    for (size_t i = 0; i < ch->nheld; i++)
+        free(ch->held[i].line);
+    free(ch->held);
+    ch->held = NULL;
+    ch->nheld = ch->capheld = 0;
+}
+
+/* p waits for the next batch; c's reading pauses until its reply. */
+static void report_batch_add(struct fota_dconn *c, struct report_job *p)
+{
+    struct fota_devchan *ch = c->ch;
+    if (ch->nrb == ch->caprb) {
+        ch->caprb = ch->caprb ? ch->caprb * 2 : 64;
+        ch->rb = fota_xreallocarray(ch->rb, ch->caprb, sizeof *ch->rb);
+    }
+    ch->rb[ch->nrb++] = (struct fota_devchan_report *)p;
+    p->j.conn_id = c->id;
+    c->reporting = 1;
+    c->paused |= FOTA_DCONN_PAUSE_STORE;
+    bufferevent_disable(c->bev, EV_READ);
+    reports_arm(ch);
+}
+
 void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devproto_frame *f)
 {
     struct fota_devchan *ch = c->ch;
@@ -163,6 +392,10 @@ void fota_devchan_handle_message(struct fota_dconn *c, const struct fota_devprot
     p->is_report = p->ok || strcmp(f->action, "device_upgrade_failed") == 0;
     struct fota_hub_report ev = { c->device_id, p->ok, p->clean, "", p->real, sizeof p->real };
     p->in_rollout = p->is_report && fota_hub_publish(ch->srv, FOTA_HUB_DEVICE_REPORT, &ev) != 0;
+    if ((p->in_rollout || !p->is_report) && ch->srv->store->ops->report_batch) {
+        report_batch_add(c, p);   /* no command to read: written with others */
+        return;
+    }
     if (fota_devchan_job_submit(ch, c, c->device_id, &p->j) < 0) {
         free(p);
         fota_devchan_conn_refuse(c, 503, "store busy", "report while the store is busy");

@@ -25,7 +25,9 @@ struct evconnlistener;
 struct event;
 struct fota_accept_guard;
 struct fota_addr_count;
+struct fota_devchan_held;
 struct fota_devchan_rate_ent;
+struct fota_devchan_report;
 struct fota_store_lane;
 
 /* One device connection. Kept small: the socket buffers live in the bufferevent. */
@@ -53,6 +55,7 @@ struct fota_dconn {
     uint8_t handshaken;                /* TLS: the handshake completed */
     uint8_t paused;                    /* FOTA_DCONN_PAUSE_*: why reading is paused */
     uint8_t delivering;                /* a queued-command read of it is in flight */
+    uint8_t reporting;                 /* its report waits in a batch: pushes wait for its reply */
     uint32_t pres_gen, pres_slot;      /* its row in the presence batch, if gen is current */
     uint32_t pres_at;                  /* wall second of its last online row queued, 0 none */
     char key_hash[65];                 /* the master key this connection proved */
@@ -187,7 +190,25 @@ struct fota_devchan {
     struct fota_devchan_refusals shed; /* anonymous connections closed to free descriptors */
     struct fota_devchan_refusals anon_full; /* the listeners paused at the anonymous bound */
     int anon_paused;                   /* paused until nanon falls to 3/4 of the bound */
+    /* Reports written in batches (devchan_handle_message.c): those waiting
+     * for the next batch, the timer that flushes them, whether a batch is
+     * being written, and pushes to their connections held until the D7
+     * reply went out. */
+    struct fota_devchan_report **rb;
+    size_t nrb, caprb;
+    struct event *rb_ev;
+    int rb_busy;
+    struct fota_devchan_held *held;
+    size_t nheld, capheld;
 };
+
+/* Reports in batches (devchan_handle_message.c): what is still waiting is
+ * written (module stop) or freed. */
+void fota_devchan_reports_flush(struct fota_devchan *ch);
+void fota_devchan_reports_free(struct fota_devchan *ch);
+/* A push to a connection whose report waits for its batch: held and sent
+ * after the report's reply. */
+void fota_devchan_hold(struct fota_dconn *c, const char *buf, int len);
 
 /* devchan_metrics.c: registers the channel's metrics (module start). */
 int fota_devchan_metrics_register(struct fota_devchan *ch);

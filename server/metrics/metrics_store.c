@@ -56,6 +56,7 @@
       (tmpl, device_ids, nonces, ids, n))                                                         \
     X(command_update_batch, (const struct fota_command_set *rows, size_t n), (rows, n))           \
     X(message_add, (struct fota_message *m), (m))                                                 \
+    X(report_batch, (struct fota_report_row *rows, size_t n), (rows, n))                          \
     X(message_list,                                                                               \
       (const struct fota_message_filter *f, struct fota_message **out, size_t *n),                \
       (f, out, n))                                                                                \

@@ -65,6 +65,7 @@ void fota_rollout_free(struct fota_rollout *r)
     if (!r)
         return;
     free(r->m);
+    free(r->reboots);
     free(r->ready);
     free(r->tmpl);
     free(r->pre);
@@ -733,6 +734,11 @@ static int64_t report(struct fota_rollouts *ro, const struct fota_hub_report *ev
     if (ev->ok && r->row.reboot && !r->pull) {
         m->reboot_due = 1; /* after the D7 reply: next loop turn */
         r->nreboot++;
+        if (r->nreboots == r->capreboots) {
+            r->capreboots = r->capreboots ? r->capreboots * 2 : 64;
+            r->reboots = fota_xreallocarray(r->reboots, r->capreboots, sizeof *r->reboots);
+        }
+        r->reboots[r->nreboots++] = (uint32_t)(m - r->m);
     }
     if (ev->ok)
         fota_rollout_health_begin(r, m);

@@ -72,6 +72,9 @@ struct fota_rollout {
     struct fota_rollout_row row;       /* settings, state, stages, counters, marks (as stored) */
     struct fota_rollout_member *m;     /* in device id order */
     size_t n, cursor, ndirty, nreboot, need_rows;
+    uint32_t *reboots;                 /* members given reboot_due, in order (some may be
+                                          cleared since): what send_reboots walks */
+    size_t nreboots, capreboots;
     struct fota_rollout_ready *ready;  /* members that came online, oldest first */
     size_t nready, capready;
     int64_t t0_ms;                     /* fota_clock_mono_ms() at creation */

@@ -195,14 +195,15 @@ static void untaken(struct fota_rollout *r, struct fota_rollout_member *m)
 
 void fota_rollout_send_reboots(struct fota_rollout *r)
 {
-    for (size_t i = 0; i < r->n && r->nreboot > 0; i++) {
-        struct fota_rollout_member *m = &r->m[i];
+    for (size_t i = 0; i < r->nreboots && r->nreboot > 0; i++) {
+        struct fota_rollout_member *m = &r->m[r->reboots[i]];
         if (!m->reboot_due)
-            continue;
+            continue;   /* its device was deleted meanwhile */
         m->reboot_due = 0;
         r->nreboot--;
         fota_rollout_push_one(r, m, "sys_reboot"); /* FOTA_ENOENT: not connected, no reboot */
     }
+    r->nreboots = 0;
 }
 
 void fota_rollout_check_timeouts(struct fota_rollout *r)

@@ -191,11 +191,12 @@ static int rom_auth_store(struct fota_store *st, struct fota_req *r, int64_t *pr
     *device_id = 0;
     *product_id = 0;
     if (k.kind == FOTA_KEY_MASTER || k.kind == FOTA_KEY_OWNER) {
-        struct fota_device d;
-        /* The shared device cache first: a device read since its last write
-         * needs no store, which keeps downloads going while the store is
-         * out of reach. */
-        int rc = fota_devcache_get(r->srv->devcache, st, k.device_id, &d);
+        /* The shared device cache first: a device read since the last
+         * catalog change needs no store (its product is all a download
+         * needs of it), which keeps downloads going while the store is out
+         * of reach. */
+        int64_t pid = 0;
+        int rc = fota_devcache_product(r->srv->devcache, st, k.device_id, &pid);
         if (rc == FOTA_ENOENT) {
             fota_reply_error(r, 403, "key without a device");
             return FOTA_EPERM;
@@ -204,8 +205,8 @@ static int rom_auth_store(struct fota_store *st, struct fota_req *r, int64_t *pr
             fota_reply_status(r, rc, "device %lld", (long long)k.device_id);
             return rc;
         }
-        *device_id = d.id;
-        *product_id = d.product_id;
+        *device_id = k.device_id;
+        *product_id = pid;
     } else if (k.kind == FOTA_KEY_PRODUCT) {
         *product_id = k.product_id;
     } else if (k.kind != FOTA_KEY_ADMIN) {

@@ -197,6 +197,15 @@ struct fota_message {
     int64_t created;
 };
 
+/* A device's report (D7) as report_batch writes it: its message and the
+ * fields it reports of the device. */
+struct fota_report_row {
+    struct fota_message m;             /* id and created are set by report_batch */
+    unsigned fields;                   /* FOTA_DEV_F_ROM_VERSION, FOTA_DEV_F_SLOT, or 0 */
+    char    rom_version[FOTA_VERSION_MAX];
+    int     running_slot;
+};
+
 struct fota_message_filter {
     int64_t product_id;                /* 0 = any */
     int64_t device_id;                 /* 0 = any */
@@ -576,6 +585,14 @@ struct fota_store_ops {
      * newest first (browse back with before_id = the last id received).
      * limit 0 means 50; limits above 1000 are clamped to 1000. */
     int (*message_add)(struct fota_store *s, struct fota_message *m);  /* sets id, created if 0 */
+    /* n device reports in one transaction, device traffic (not fsynced, no
+     * new catalog generation): each row's reported fields as device_update
+     * writes them (its device's generation moves; a device that no longer
+     * exists is skipped) and its message as message_add writes it (id and
+     * created set, counted in its product's minute), ids in row order.
+     * EINVAL (nothing written) for a row with an empty action or a field
+     * other than FOTA_DEV_F_ROM_VERSION and FOTA_DEV_F_SLOT. */
+    int (*report_batch)(struct fota_store *s, struct fota_report_row *rows, size_t n);
     int (*message_list)(struct fota_store *s, const struct fota_message_filter *f,
                         struct fota_message **out, size_t *n);
 

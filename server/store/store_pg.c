@@ -521,6 +521,7 @@ PGresult *fota_store_pg_run(struct pg_conn *c, int id, const char *sql, const st
 
     if (!p)
         p = &none;
+    c->statements++;
     if (id >= 0) {
         snprintf(name, sizeof name, "s%d", id);
         if ((*rc = prepare(c, id, name, sql, p, what)) != 0)
@@ -784,6 +785,7 @@ static const struct fota_store_ops pg_ops = {
     .command_create_many = fota_store_pg_command_create_many,
     .command_update_batch = fota_store_pg_command_update_batch,
     .message_add = fota_store_pg_message_add,
+    .report_batch = fota_store_pg_report_batch,
     .message_list = fota_store_pg_message_list,
     .download_add = fota_store_pg_download_add,
     .download_add_batch = fota_store_pg_download_add_batch,

@@ -6,9 +6,10 @@
  * reported device fields, messages, ledgers, transfers) commit with
  * synchronous_commit off, where SQLite's commit is not fsynced either
  * (docs/store.md). A presence batch is one UPDATE over unnest()ed arrays,
- * whatever its size. Message ids are handed out under an advisory lock
- * held to the commit, so they are in commit order and a follower reading
- * "after id N" skips none; each insert rings fota_msg in its commit. */
+ * whatever its size, a batch of reports three statements. Message ids are
+ * handed out under an advisory lock held to the commit, so they are in
+ * commit order and a follower reading "after id N" skips none; each insert
+ * rings fota_msg in its commit. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,14 +418,16 @@ static void read_message(const PGresult *r, int row, void *out)
 /* pg_advisory_xact_lock's key pair for message ids: "fota", then 1. */
 #define MESSAGE_LOCK "1718580321, 1"
 
-static int message_add_tx(struct pg_conn *c, const struct fota_message *m, int64_t created,
-                          int up, int failed, int64_t *id)
+/* m's row, inside the caller's transaction; an upgrade report also counts
+ * in its product's minute (product_activity). */
+static int message_insert(struct pg_conn *c, const struct fota_message *m, int64_t created,
+                          int64_t *id)
 {
     struct pg_params a = { 0 };
+    int up = strcmp(m->action, "device_upgrade_success") == 0;
+    int failed = strcmp(m->action, "device_upgrade_failed") == 0;
     int rc;
 
-    if ((rc = fota_store_pg_begin(c, 0)) != 0)
-        return rc;
     fota_store_pg_param_int(&a, m->product_id);
     fota_store_pg_param_int(&a, m->device_id);
     PG_PARAM_STR(&a, m->action);
@@ -444,7 +447,16 @@ static int message_add_tx(struct pg_conn *c, const struct fota_message *m, int64
                             &a, "message_add", id);
     if (rc == 0 && (up || failed) && m->product_id > 0)
         rc = fota_store_pg_activity_reports(c, m->product_id, created, up, failed);
-    return fota_store_pg_finish(c, rc);
+    return rc;
+}
+
+static int message_add_tx(struct pg_conn *c, const struct fota_message *m, int64_t created,
+                          int64_t *id)
+{
+    int rc = fota_store_pg_begin(c, 0);
+    if (rc != 0)
+        return rc;
+    return fota_store_pg_finish(c, message_insert(c, m, created, id));
 }
 
 int fota_store_pg_message_add(struct fota_store *s, struct fota_message *m)
@@ -455,18 +467,190 @@ int fota_store_pg_message_add(struct fota_store *s, struct fota_message *m)
 
     if (!m->action[0])
         return FOTA_EINVAL;
-    /* An upgrade report also counts in its product's minute (product_activity). */
-    int up = strcmp(m->action, "device_upgrade_success") == 0;
-    int failed = strcmp(m->action, "device_upgrade_failed") == 0;
     if ((rc = fota_store_pg_enter(s, "message_add", &c)) != 0)
         return rc;
     c->hot = 1;   /* not a cached table (store.h) */
     rc = FOTA_EAGAIN;
     for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
-        rc = message_add_tx(c, m, created, up, failed, &id);
+        rc = message_add_tx(c, m, created, &id);
     if (rc == 0) {
         m->id = id;
         m->created = created;
+    }
+    return fota_store_pg_leave(c, rc);
+}
+
+/* report_batch's statements, each over unnest()ed arrays whatever the
+ * batch's size: the batch holds the message lock and its product's minute
+ * row to its commit, with its devices' replies waiting for it, so it costs
+ * a few round trips, not a few per row. The devices: each reported field
+ * from the last row of its device that reports it. The messages: their
+ * rows in row order under the message lock (ids in row order), each
+ * ringing fota_msg as message_add's does. */
+static const char REPORT_DEVICES_SQL[] =
+    "UPDATE devices d SET rom_version = COALESCE(v.ver, d.rom_version),"
+    " running_slot = COALESCE(v.slot, d.running_slot)"
+    " FROM (SELECT u.id,"
+    " (array_agg(u.ver ORDER BY u.k DESC) FILTER (WHERE u.fv <> 0))[1] AS ver,"
+    " (array_agg(u.slot ORDER BY u.k DESC) FILTER (WHERE u.fs <> 0))[1] AS slot"
+    " FROM unnest($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::int8[])"
+    " WITH ORDINALITY AS u(id, fv, ver, fs, slot, k) GROUP BY u.id) v"
+    " WHERE d.id = v.id";
+
+static const char REPORT_MESSAGES_SQL[] =
+    "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(" MESSAGE_LOCK ") AS locked),"
+    " m AS (INSERT INTO messages (product_id, device_id, action, body, created)"
+    " SELECT u.p, u.d, u.a, u.b, u.c FROM l, unnest($1::int8[], $2::int8[], $3::text[],"
+    " $4::text[], $5::int8[]) WITH ORDINALITY AS u(p, d, a, b, c, k) ORDER BY u.k"
+    " RETURNING id)"
+    " SELECT id, pg_notify('fota_msg', id::text) FROM m ORDER BY id";
+
+enum { RD_DEV, RD_FV, RD_VER, RD_FS, RD_SLOT, RD_NCOL };
+enum { RM_PRODUCT, RM_DEV, RM_ACTION, RM_BODY, RM_CREATED, RM_NCOL };
+
+static int report_devices(struct pg_conn *c, const struct fota_report_row *rows, size_t n)
+{
+    static const Oid types[RD_NCOL] = { FOTA_PG_INT8_ARRAY, FOTA_PG_INT8_ARRAY,
+                                        FOTA_PG_TEXT_ARRAY, FOTA_PG_INT8_ARRAY,
+                                        FOTA_PG_INT8_ARRAY };
+    struct pg_array_param col[RD_NCOL];
+    struct pg_params p = { 0 };
+    size_t k = 0;
+    int rc = 0;
+
+    for (int j = 0; j < RD_NCOL; j++)
+        fota_store_pg_array_init(&col[j], types[j]);
+    for (size_t i = 0; i < n; i++) {
+        const struct fota_report_row *r = &rows[i];
+        if (!r->fields)
+            continue;
+        fota_store_pg_array_int(&col[RD_DEV], r->m.device_id);
+        fota_store_pg_array_int(&col[RD_FV], !!(r->fields & FOTA_DEV_F_ROM_VERSION));
+        PG_ARRAY_STR(&col[RD_VER], r->rom_version);
+        fota_store_pg_array_int(&col[RD_FS], !!(r->fields & FOTA_DEV_F_SLOT));
+        fota_store_pg_array_int(&col[RD_SLOT], r->running_slot);
+        k++;
+    }
+    if (k > 0) {
+        for (int j = 0; j < RD_NCOL; j++)
+            fota_store_pg_param_array(&p, &col[j]);
+        rc = fota_store_pg_exec(c, PQ_REPORT_DEVICE, REPORT_DEVICES_SQL, &p, "report_batch",
+                                NULL);
+    }
+    for (int j = 0; j < RD_NCOL; j++)
+        fota_store_pg_array_free(&col[j]);
+    return rc;
+}
+
+/* The rows' messages; their ids into rows[i].m.id. */
+static int report_messages(struct pg_conn *c, struct fota_report_row *rows, size_t n,
+                           int64_t now)
+{
+    static const Oid types[RM_NCOL] = { FOTA_PG_INT8_ARRAY, FOTA_PG_INT8_ARRAY,
+                                        FOTA_PG_TEXT_ARRAY, FOTA_PG_TEXT_ARRAY,
+                                        FOTA_PG_INT8_ARRAY };
+    struct pg_array_param col[RM_NCOL];
+    struct pg_params p = { 0 };
+    int rc;
+
+    for (int j = 0; j < RM_NCOL; j++)
+        fota_store_pg_array_init(&col[j], types[j]);
+    for (size_t i = 0; i < n; i++) {
+        const struct fota_message *m = &rows[i].m;
+        fota_store_pg_array_int(&col[RM_PRODUCT], m->product_id);
+        fota_store_pg_array_int(&col[RM_DEV], m->device_id);
+        PG_ARRAY_STR(&col[RM_ACTION], m->action);
+        PG_ARRAY_STR(&col[RM_BODY], m->body);
+        fota_store_pg_array_int(&col[RM_CREATED], m->created ? m->created : now);
+    }
+    for (int j = 0; j < RM_NCOL; j++)
+        fota_store_pg_param_array(&p, &col[j]);
+    PGresult *r = fota_store_pg_run(c, PQ_MSG_INSERT_MANY, REPORT_MESSAGES_SQL, &p,
+                                    "report_batch", &rc);
+    for (int j = 0; j < RM_NCOL; j++)
+        fota_store_pg_array_free(&col[j]);
+    if (!r)
+        return rc;
+    /* Drawn in row order (the insert's ORDER BY), so the ids sorted are the rows'. */
+    if ((size_t)PQntuples(r) != n)
+        rc = FOTA_EIO;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rows[i].m.id = fota_store_pg_col_int(r, (int)i, 0);
+    PQclear(r);
+    return rc;
+}
+
+/* The upgrade reports among the rows, counted in their products' minutes
+ * (product_activity): one upsert per product and minute. */
+static int report_activity(struct pg_conn *c, const struct fota_report_row *rows, size_t n,
+                           int64_t now)
+{
+    struct minute { int64_t product_id, minute, up, failed; } *g = NULL;
+    size_t ng = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct fota_message *m = &rows[i].m;
+        int up = strcmp(m->action, "device_upgrade_success") == 0;
+        int failed = strcmp(m->action, "device_upgrade_failed") == 0;
+        if ((!up && !failed) || m->product_id <= 0)
+            continue;
+        int64_t minute = (m->created ? m->created : now) / 60;
+        size_t k = 0;
+        while (k < ng && (g[k].product_id != m->product_id || g[k].minute != minute))
+            k++;
+        if (k == ng) {
+            g = fota_xreallocarray(g, ng + 1, sizeof *g);
+            g[ng++] = (struct minute){ m->product_id, minute, 0, 0 };
+        }
+        g[k].up += up;
+        g[k].failed += failed;
+    }
+    for (size_t k = 0; rc == 0 && k < ng; k++)
+        rc = fota_store_pg_activity_reports(c, g[k].product_id, g[k].minute * 60, g[k].up,
+                                            g[k].failed);
+    free(g);
+    return rc;
+}
+
+/* One try of report_batch: the rows' device fields, messages and counts,
+ * one transaction (devices first, then the message lock, then the minute
+ * row: message_add's order for the two it shares). */
+static int report_batch_tx(struct pg_conn *c, struct fota_report_row *rows, size_t n, int64_t now)
+{
+    int rc = fota_store_pg_begin(c, 0);
+    if (rc == 0)
+        rc = report_devices(c, rows, n);
+    if (rc == 0)
+        rc = report_messages(c, rows, n, now);
+    if (rc == 0)
+        rc = report_activity(c, rows, n, now);
+    return fota_store_pg_finish(c, rc);
+}
+
+int fota_store_pg_report_batch(struct fota_store *s, struct fota_report_row *rows, size_t n)
+{
+    int64_t now = fota_clock_wall_s();
+    struct pg_conn *c;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        if (!rows[i].m.action[0] || (rows[i].fields & ~(unsigned)(FOTA_DEV_F_ROM_VERSION |
+                                                                  FOTA_DEV_F_SLOT)))
+            return FOTA_EINVAL;
+    if (n == 0)
+        return 0;
+    if ((rc = fota_store_pg_enter(s, "report_batch", &c)) != 0)
+        return rc;
+    c->hot = 1;   /* reported fields and messages: not cached (store.h) */
+    rc = FOTA_EAGAIN;
+    for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
+        rc = report_batch_tx(c, rows, n, now);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && !rows[i].m.created)
+            rows[i].m.created = now;
+        else if (rc != 0)
+            rows[i].m.id = 0;
     }
     return fota_store_pg_leave(c, rc);
 }

@@ -33,7 +33,8 @@ enum pg_stmt_id {
     /* store_pg_fleet.c (and store_pg_delete.c's device delete) */
     PQ_DEVICE_INSERT, PQ_DEVICE_GET, PQ_DEVICE_LIST, PQ_DEVICE_LIST_ALL, PQ_DEVICE_UPDATE,
     PQ_DEVICE_PRESENCE, PQ_DEVICE_PRESENCE_HELD, PQ_KEY_INSERT, PQ_KEY_LOOKUP, PQ_KEY_DELETE, PQ_MINUTE_PRUNE,
-    PQ_MINUTE_COUNT, PQ_MINUTE_DOWNLOAD, PQ_MSG_INSERT, PQ_MSG_LIST0,
+    PQ_MINUTE_COUNT, PQ_MINUTE_DOWNLOAD, PQ_MSG_INSERT, PQ_REPORT_DEVICE, PQ_MSG_INSERT_MANY,
+    PQ_MSG_LIST0,
     PQ_MSG_LIST7 = PQ_MSG_LIST0 + 7, PQ_DL_UPSERT, PQ_DL_COUNT_FILE, PQ_DL_SUM, PQ_XFER_INSERT,
     PQ_XFER_LIST, PQ_DEL_DEV_LOCK, PQ_DEL_DEV_KEYS, PQ_DEL_DEV_CMDS, PQ_DEL_DEV_DL,
     PQ_DEL_DEV_TAGS, PQ_DEL_DEV,
@@ -95,6 +96,8 @@ struct pg_conn {
     int hot;                          /* this op's changes do not move base.generation */
     int64_t changes;                  /* rows this op inserted, updated or deleted */
     int notified;                     /* a commit of this op told other instances (fota_gen "c") */
+    uint64_t statements;              /* statements run on it (fota_store_pg_run): what an op
+                                         costs in round trips (tests) */
     unsigned char prepared[(PQ_COUNT_ + 8) / 8];   /* bit per statement id */
 };
 
@@ -331,6 +334,7 @@ int fota_store_pg_rollout_queued_held(struct fota_store *s, const int64_t *ids, 
                                       int64_t instance_id, struct fota_rollout_member_row **out,
                                       size_t *n);
 int fota_store_pg_message_add(struct fota_store *s, struct fota_message *m);
+int fota_store_pg_report_batch(struct fota_store *s, struct fota_report_row *rows, size_t n);
 int fota_store_pg_message_list(struct fota_store *s, const struct fota_message_filter *f,
                                struct fota_message **out, size_t *n);
 int fota_store_pg_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,

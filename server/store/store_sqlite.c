@@ -349,6 +349,7 @@ static const struct fota_store_ops sqlite_ops = {
     .command_create_many = fota_store_sqlite_command_create_many,
     .command_update_batch = fota_store_sqlite_command_update_batch,
     .message_add = fota_store_sqlite_message_add,
+    .report_batch = fota_store_sqlite_report_batch,
     .message_list = fota_store_sqlite_message_list,
     .download_add = fota_store_sqlite_download_add,
     .download_add_batch = fota_store_sqlite_download_add_batch,

@@ -263,26 +263,16 @@ static void read_message(sqlite3_stmt *st, void *row)
     m->created = sqlite3_column_int64(st, 5);
 }
 
-int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m)
+/* m's row, inside the caller's transaction; an upgrade report also counts
+ * in its product's minute (product_activity). */
+static int message_insert(struct sql_store *q, const struct fota_message *m, int64_t created,
+                          int64_t *id)
 {
-    struct sql_store *q = Q(s);
-    int64_t created = m->created ? m->created : fota_clock_wall_s(), id = 0;
-    sqlite3_stmt *st;
-    int rc;
-
-    if (!m->action[0])
-        return FOTA_EINVAL;
-    /* An upgrade report also counts in its product's minute (product_activity). */
     int up = strcmp(m->action, "device_upgrade_success") == 0;
     int failed = strcmp(m->action, "device_upgrade_failed") == 0;
-    fota_store_sqlite_lock(q);
-    q->hot = 1;                /* not a cached table (store.h) */
-    rc = fota_store_sqlite_begin(q, 0);
-    if (rc)
-        return fota_store_sqlite_unlock(q, rc);
-    st = STMT(SQ_MSG_INSERT,
-              "INSERT INTO messages (id, product_id, device_id, action, body, created)"
-              " VALUES (" SQL_NEXT_ID("messages") ", ?, ?, ?, ?, ?) RETURNING id");
+    sqlite3_stmt *st = STMT(SQ_MSG_INSERT,
+                            "INSERT INTO messages (id, product_id, device_id, action, body, created)"
+                            " VALUES (" SQL_NEXT_ID("messages") ", ?, ?, ?, ?, ?) RETURNING id");
     if (st) {
         sqlite3_bind_int64(st, 1, m->product_id);
         sqlite3_bind_int64(st, 2, m->device_id);
@@ -290,14 +280,75 @@ int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m)
         SQL_BIND_STR(st, 4, m->body);
         sqlite3_bind_int64(st, 5, created);
     }
-    rc = fota_store_sqlite_exec(q, st, "message_add", &id);
+    int rc = fota_store_sqlite_exec(q, st, "message_add", id);
     if (rc == 0 && (up || failed) && m->product_id > 0)
         rc = fota_store_sqlite_activity_reports(q, m->product_id, created, up, failed);
-    rc = fota_store_sqlite_finish(q, rc);
+    return rc;
+}
+
+int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m)
+{
+    struct sql_store *q = Q(s);
+    int64_t created = m->created ? m->created : fota_clock_wall_s(), id = 0;
+    int rc;
+
+    if (!m->action[0])
+        return FOTA_EINVAL;
+    fota_store_sqlite_lock(q);
+    q->hot = 1;                /* not a cached table (store.h) */
+    rc = fota_store_sqlite_begin(q, 0);
+    if (rc)
+        return fota_store_sqlite_unlock(q, rc);
+    rc = fota_store_sqlite_finish(q, message_insert(q, m, created, &id));
     if (rc == 0) {
         m->id = id;
         m->created = created;
     }
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+int fota_store_sqlite_report_batch(struct fota_store *s, struct fota_report_row *rows, size_t n)
+{
+    struct sql_store *q = Q(s);
+    int64_t now = fota_clock_wall_s();
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        if (!rows[i].m.action[0] || (rows[i].fields & ~(unsigned)(FOTA_DEV_F_ROM_VERSION |
+                                                                  FOTA_DEV_F_SLOT)))
+            return FOTA_EINVAL;
+    if (n == 0)
+        return 0;
+    fota_store_sqlite_lock(q);
+    q->hot = 1;                /* reported fields and messages: not cached (store.h) */
+    rc = fota_store_sqlite_begin(q, 0);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct fota_report_row *r = &rows[i];
+        if (r->fields) {
+            sqlite3_stmt *st = STMT(SQ_REPORT_DEVICE,
+                                    "UPDATE devices SET"
+                                    " rom_version = CASE WHEN ? <> 0 THEN ? ELSE rom_version END,"
+                                    " running_slot = CASE WHEN ? <> 0 THEN ? ELSE running_slot END"
+                                    " WHERE id = ?");
+            if (st) {
+                sqlite3_bind_int(st, 1, !!(r->fields & FOTA_DEV_F_ROM_VERSION));
+                SQL_BIND_STR(st, 2, r->rom_version);
+                sqlite3_bind_int(st, 3, !!(r->fields & FOTA_DEV_F_SLOT));
+                sqlite3_bind_int(st, 4, r->running_slot);
+                sqlite3_bind_int64(st, 5, r->m.device_id);
+            }
+            rc = fota_store_sqlite_exec(q, st, "report_batch", NULL);
+        }
+        int64_t created = r->m.created ? r->m.created : now;
+        if (rc == 0)
+            rc = message_insert(q, &r->m, created, &r->m.id);
+        if (rc == 0)
+            r->m.created = created;
+    }
+    rc = fota_store_sqlite_finish(q, rc);
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++)
+            rows[i].m.id = 0;
     return fota_store_sqlite_unlock(q, rc);
 }
 

@@ -20,7 +20,7 @@ enum sql_stmt_id {
     SQ_DEVICE_PRESENCE,
     SQ_KEY_INSERT, SQ_KEY_LOOKUP, SQ_KEY_DELETE,
     SQ_CMD_INSERT, SQ_CMD_UPDATE, SQ_CMD_GET, SQ_CMD_LIST, SQ_CMD_FIND_NONCE,
-    SQ_MSG_INSERT,
+    SQ_MSG_INSERT, SQ_REPORT_DEVICE,
     SQ_MSG_LIST0,                     /* 8 variants: filter bits, see message_list */
     SQ_MSG_LIST_LAST = SQ_MSG_LIST0 + 7,
     SQ_DL_UPSERT, SQ_DL_COUNT_FILE, SQ_DL_SUM,
@@ -168,6 +168,7 @@ int fota_store_sqlite_key_create(struct fota_store *s, const struct fota_key *k)
 int fota_store_sqlite_key_lookup(struct fota_store *s, const char *hash_hex, struct fota_key *out);
 int fota_store_sqlite_key_delete_for_device(struct fota_store *s, int64_t device_id, int kind);
 int fota_store_sqlite_message_add(struct fota_store *s, struct fota_message *m);
+int fota_store_sqlite_report_batch(struct fota_store *s, struct fota_report_row *rows, size_t n);
 int fota_store_sqlite_message_list(struct fota_store *s, const struct fota_message_filter *f,
                                    struct fota_message **out, size_t *n);
 int fota_store_sqlite_download_add(struct fota_store *s, int64_t device_id, int64_t file_id,

@@ -360,6 +360,81 @@ static void test_messages(void **state)
     free(list);
 }
 
+/* report_batch: every row's reported fields and message in one
+ * transaction, ids in row order; a deleted device's row keeps its message;
+ * a bad row writes nothing; reports count in their product's minute and
+ * move their device's generation, not the catalog's. */
+static void test_report_batch(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t pid = mk_product(s, "reports"), a = mk_device(s, pid, "a", 1);
+    int64_t b = mk_device(s, pid, "b", 1);
+    struct fota_report_row rows[3];
+    struct fota_device d;
+    struct fota_message_filter f;
+    struct fota_message *list = NULL;
+    size_t n = 0;
+
+    memset(rows, 0, sizeof rows);
+    int64_t devs[3] = { a, b, 999999 };
+    for (int i = 0; i < 3; i++) {
+        rows[i].m.product_id = pid;
+        rows[i].m.device_id = devs[i];
+        snprintf(rows[i].m.action, sizeof rows[i].m.action, "device_upgrade_success");
+        snprintf(rows[i].m.body, sizeof rows[i].m.body, "{\"i\": %d}", i);
+        rows[i].fields = FOTA_DEV_F_ROM_VERSION | FOTA_DEV_F_SLOT;
+        snprintf(rows[i].rom_version, sizeof rows[i].rom_version, "v2.%d", i);
+        rows[i].running_slot = 2;
+    }
+    rows[1].fields = FOTA_DEV_F_ROM_VERSION;   /* its slot stays */
+    rows[1].m.created = 1234567;
+    uint64_t gen = fota_store_generation(s), ga = fota_store_device_generation(s, a);
+    assert_int_equal(s->ops->report_batch(s, rows, 3), 0);
+    assert_true(fota_store_generation(s) == gen);
+    assert_true(fota_store_device_generation(s, a) > ga);
+    assert_true(rows[0].m.id > 0 && rows[1].m.id > rows[0].m.id && rows[2].m.id > rows[1].m.id);
+    assert_true(rows[0].m.created > 0);
+    assert_int_equal(rows[1].m.created, 1234567);
+    assert_int_equal(s->ops->device_get(s, a, &d), 0);
+    assert_string_equal(d.rom_version, "v2.0");
+    assert_int_equal(d.running_slot, 2);
+    assert_int_equal(s->ops->device_get(s, b, &d), 0);
+    assert_string_equal(d.rom_version, "v2.1");
+    assert_int_equal(d.running_slot, 0);
+    memset(&f, 0, sizeof f);
+    f.product_id = pid;
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(list[0].id, rows[2].m.id);
+    assert_int_equal(list[0].device_id, 999999);
+    assert_string_equal(list[2].body, "{\"i\": 0}");
+    free(list);
+
+    /* a bad row: nothing of the batch is written */
+    struct fota_report_row bad[2];
+    memcpy(bad, rows, sizeof bad);
+    bad[0].m.id = bad[1].m.id = 0;
+    bad[1].fields = FOTA_DEV_F_NAME;
+    assert_int_equal(s->ops->report_batch(s, bad, 2), FOTA_EINVAL);
+    bad[1].fields = 0;
+    bad[1].m.action[0] = '\0';
+    assert_int_equal(s->ops->report_batch(s, bad, 2), FOTA_EINVAL);
+    assert_int_equal(s->ops->report_batch(s, bad, 0), 0);
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 3);
+    free(list);
+
+    /* counted as message_add counts them */
+    struct fota_activity_row *act = NULL;
+    int64_t now = fota_clock_wall_s();
+    assert_int_equal(s->ops->product_activity(s, pid, now - 3600, now + 60, 3600, &act, &n), 0);
+    int64_t up = 0;
+    for (size_t i = 0; i < n; i++)
+        up += act[i].upgraded;
+    assert_int_equal(up, 2);   /* the one of 1234567 is older than the window */
+    free(act);
+}
+
 static void test_downloads(void **state)
 {
     struct fota_store *s = store_of(state);
@@ -801,6 +876,7 @@ const struct CMUnitTest store_cases_fleet[] = {
     cmocka_unit_test(test_commands),
     cmocka_unit_test(test_command_find_nonce),
     cmocka_unit_test(test_messages),
+    cmocka_unit_test(test_report_batch),
     cmocka_unit_test(test_downloads),
     cmocka_unit_test(test_download_batch),
     cmocka_unit_test(test_transfers),

@@ -370,6 +370,76 @@ static void test_connection_per_thread(void **state)
     pthread_mutex_unlock(&q->lock);
 }
 
+/* Reports of n devices for report_batch: each device's new version and
+ * slot, and its upgrade message. */
+static void report_rows(struct fota_report_row *rows, size_t n, int64_t pid, const int64_t *devs)
+{
+    memset(rows, 0, n * sizeof *rows);
+    for (size_t i = 0; i < n; i++) {
+        rows[i].m.product_id = pid;
+        rows[i].m.device_id = devs[i];
+        snprintf(rows[i].m.action, sizeof rows[i].m.action, "device_upgrade_success");
+        snprintf(rows[i].m.body, sizeof rows[i].m.body, "{\"i\": %zu, \"q\": \"a\\\"}{,\"}", i);
+        rows[i].fields = FOTA_DEV_F_ROM_VERSION | FOTA_DEV_F_SLOT;
+        snprintf(rows[i].rom_version, sizeof rows[i].rom_version, "v2.%zu", i);
+        rows[i].running_slot = 1 + (int)(i % 2);
+    }
+}
+
+/* A batch of reports costs the same statements whatever its size: it holds
+ * the message lock and its product's minute row to its commit, with the
+ * replies of its devices waiting for it, so its time may not grow with a
+ * round trip per row. A device named twice takes each field from its last
+ * row that reports it; ids follow the rows; quotes and braces in a body
+ * survive the array form. */
+#define REPORTS 300
+static void test_report_batch_statements(void **state)
+{
+    struct fota_store *s = store_of(state);
+    struct pg_store *q = fota_store_pg_cast(s);
+    static struct fota_report_row rows[REPORTS];
+    int64_t pid = mk_product(s, "reports"), devs[REPORTS];
+    char name[16];
+
+    for (size_t i = 0; i < REPORTS; i++) {
+        snprintf(name, sizeof name, "d%zu", i);
+        devs[i] = mk_device(s, pid, name, 1);
+    }
+    report_rows(rows, 1, pid, devs);
+    assert_int_equal(s->ops->report_batch(s, rows, 1), 0);   /* the statements prepared */
+    struct pg_conn *c = pthread_getspecific(q->key);
+    assert_non_null(c);
+    uint64_t before = c->statements;
+    assert_int_equal(s->ops->report_batch(s, rows, 1), 0);
+    uint64_t one = c->statements - before;
+
+    report_rows(rows, REPORTS, pid, devs);
+    devs[REPORTS - 1] = devs[0];             /* the first device again, its version only */
+    rows[REPORTS - 1].m.device_id = devs[0];
+    rows[REPORTS - 1].fields = FOTA_DEV_F_ROM_VERSION;
+    before = c->statements;
+    assert_int_equal(s->ops->report_batch(s, rows, REPORTS), 0);
+    assert_true(c->statements - before <= one + 1);   /* + the minute's prune, once a minute */
+    for (size_t i = 1; i < REPORTS; i++)
+        assert_true(rows[i].m.id > rows[i - 1].m.id);
+
+    struct fota_device d;
+    assert_int_equal(s->ops->device_get(s, devs[0], &d), 0);
+    assert_string_equal(d.rom_version, "v2.299");
+    assert_int_equal(d.running_slot, 1);
+    assert_int_equal(s->ops->device_get(s, devs[7], &d), 0);
+    assert_string_equal(d.rom_version, "v2.7");
+    assert_int_equal(d.running_slot, 2);
+    struct fota_message_filter f = { .device_id = devs[7] };
+    struct fota_message *list = NULL;
+    size_t n = 0;
+    assert_int_equal(s->ops->message_list(s, &f, &list, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].id, rows[7].m.id);
+    assert_string_equal(list[0].body, rows[7].m.body);
+    free(list);
+}
+
 /* The executor (store_exec.h) runs a PostgreSQL store's jobs on store
  * threads of its own, each with its connection, given back at the end. */
 struct create_job {
@@ -976,6 +1046,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connection_per_thread, setup,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_executor_threads, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_report_batch_statements, setup,
+                                        store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_loop_guard, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_generation_triggers, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_generation_apply, setup, store_fixture_teardown),
