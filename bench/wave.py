@@ -165,6 +165,8 @@ def one_wave(a, ft, store, pg, tag, log):
                 os.makedirs(a.sim_log, exist_ok=True)
                 for i in range(len(procs)):
                     shutil.copy(os.path.join(tmp, "sim-%d.err" % i), a.sim_log)
+                with open(os.path.join(a.sim_log, "fotad-%s-%s.log" % (tag, store)), "w") as f:
+                    f.write(d.log_text())
             c1 = benchlib.cpu_seconds(d.proc.pid)
             t1 = thread_cpu(d.proc.pid)
             p1 = postgres_cpu(pg) if store == "postgresql" else 0.0
@@ -262,8 +264,8 @@ def main():
     ap.add_argument("--perf", help="record fotad with perf(1) over the wave only (from the POST "
                     "to the last device), into this file: perf report -i FILE --sort pid,sym; with "
                     "FOTA_BENCH_STRACE=1 in the environment, strace -c's syscall counts instead")
-    ap.add_argument("--sim-log", help="copy the simulators' stderr here (FOTASIM_DEBUG=1 in the "
-                    "environment: timestamped device events)")
+    ap.add_argument("--sim-log", help="copy the simulators' stderr and fotad's log here "
+                    "(FOTASIM_DEBUG=1 in the environment: timestamped device events)")
     a = ap.parse_args()
     if a.smoke:
         a.devices, a.window, a.no_append = 12, 4, True
