@@ -40,15 +40,19 @@ def held_by(pg, db, name):
                       " ON i.id = h.instance_id WHERE i.name = '%s'" % name, db).strip())
 
 
-def kill_one(victim_first):
-    """Starts a then b, devices on each; kills one (a: the janitor lease's holder, whose lease
-    the other takes over once it expired) and waits for its devices offline on the other."""
+def two_instances(db):
+    """A PostgreSQL server of the test's own with database db, instances a then b on it."""
     pg = PgServer()
-    db = "dead"
     pg.create_db(db)
     extra = ["--instance-timeout", str(TIMEOUT)]
     a = start_instance(pg, db, "a", extra=extra)
-    b = start_instance(pg, db, "b", like=a, extra=extra)
+    return pg, db, a, start_instance(pg, db, "b", like=a, extra=extra)
+
+
+def kill_one(victim_first):
+    """Starts a then b, devices on each; kills one (a: the janitor lease's holder, whose lease
+    the other takes over once it expired) and waits for its devices offline on the other."""
+    pg, db, a, b = two_instances("dead")
     check(instances(pg, db) == {"a": 1, "b": 1}, "instances: %r" % instances(pg, db))
     with tempfile.TemporaryDirectory() as tmp:
         pid = st.stock_product(a, tmp, V1)
@@ -87,12 +91,7 @@ def kill_one(victim_first):
 
 
 def test_stopped_comes_back():
-    pg = PgServer()
-    db = "back"
-    pg.create_db(db)
-    extra = ["--instance-timeout", str(TIMEOUT)]
-    a = start_instance(pg, db, "a", extra=extra)
-    b = start_instance(pg, db, "b", like=a, extra=extra)
+    pg, db, a, b = two_instances("back")
     pid = a.create_product(name="plug", serial="45772", flash_map=2)["id"]
     j = a.create_device(pid, name="plug-1")
     dev_id, master = j["device"]["id"], j["master_device_key"]
