@@ -30,13 +30,17 @@ SQLite measured in the same run. Phases:
                             [--rounds 3] [--instances 3] [--devices 100000]
                             [--fleet-instances 6] [--hold 60] [--wave-devices 10000]
                             [--wave-instances 3] [--wave-rounds 1]
-                            [--bin-dir build/bin] [--no-append] [--smoke]
+                            [--bin-dir build/bin] [--no-append] [--smoke] [--pg-stats]
+                            [--perf DIR]
 
 Every instance has the same secret.key (keys derive from it) and owner.key (docs/scale-out.md),
 copied from the first one's data dir before the others start. Raises the open-file limit to
 the hard limit and, as root, widens the ephemeral port range; fota-sim runs as processes of at
 most 9,500 devices each (fleetlib). Every wait is bounded. --smoke: 40 connections, 60
-devices and a 12-device wave over 2 instances for a few seconds, nothing written."""
+devices and a 12-device wave over 2 instances for a few seconds, nothing written. --pg-stats:
+PostgreSQL starts with pg_stat_statements, and the push phase logs where PostgreSQL's CPU went
+(per connection kind, from schedstat) and its statements by total time. --perf DIR: perf
+record of PostgreSQL and of the fotad instances during the push, into DIR."""
 import concurrent.futures
 import os
 import re
@@ -58,6 +62,7 @@ GUARD = r"store op called on an event loop"
 CONNECT_S = 600       # the fleet's devices must all be connected within this
 FD_CAP = 20000        # descriptors per instance (the issue's cap)
 PUSH_WAIT_S = 60      # a push is followed this long at most
+SETTLE_S = 1.0        # CPU counted this long after the last ack too (the rows written then)
 WAVE_STALL_S = 30     # a wave that upgrades no device for this long is stopped
 WAVE_MAX_S = 900      # and any wave after this long
 SIM_LIFE_S = 7200     # the fleet's simulators, killed once measured
@@ -159,7 +164,58 @@ def wait_online(d, pid, n, timeout, log, tag):
 
 def new_db(pg, name):
     pg.sql("CREATE DATABASE %s" % name)
+    if getattr(pg, "stats", False):
+        pg.sql("CREATE EXTENSION pg_stat_statements", name)
+        pg.stats_db = name
     return pg.dsn(name)
+
+
+def pg_stats_on(pg):
+    """Restarts pg with pg_stat_statements loaded (--pg-stats)."""
+    with open(os.path.join(pg.dir, "data", "postgresql.conf"), "a") as f:
+        f.write("shared_preload_libraries = 'pg_stat_statements'\n"
+                "pg_stat_statements.max = 1000\npg_stat_statements.track = all\n")
+    pg.restart()
+    pg.stats = True
+
+
+class PgStats:
+    """Where PostgreSQL's CPU goes between its creation and report(): each server process's
+    CPU (schedstat) summed by kind (the application name of a client's backend, else the
+    backend type), and pg_stat_statements' statements by total time."""
+
+    def __init__(self, pg):
+        self.pg = pg
+        pg.sql("SELECT pg_stat_statements_reset()", pg.stats_db)
+        self.cpu0 = self.cpu()
+
+    def cpu(self):
+        kinds = {}
+        for line in self.pg.sql("SELECT pid, COALESCE(NULLIF(application_name, ''), "
+                                "backend_type) FROM pg_stat_activity").splitlines():
+            pid, _, kind = line.partition("|")
+            kinds[int(pid)] = kind
+        return {pid: (kinds.get(pid, "other"), benchlib.run_ns(pid) or 0)
+                for pid in postgres_pids(self.pg)}
+
+    def report(self, per, log):
+        cpu1, by = self.cpu(), {}
+        for pid, (kind, ns) in cpu1.items():
+            k = by.setdefault(kind, [0, 0])
+            k[0] += ns - self.cpu0.get(pid, (kind, 0))[1]
+            k[1] += 1
+        log("PostgreSQL CPU per device by process kind (processes): " + ", ".join(
+            "%s %.1f us (%d)" % (k, v[0] / 1e3 / max(1, per), v[1])
+            for k, v in sorted(by.items(), key=lambda x: -x[1][0])))
+        rows = self.pg.sql(
+            "SELECT calls, rows, round(total_exec_time::numeric, 1), "
+            "round((total_exec_time * 1000 / GREATEST(1, %d))::numeric, 2), "
+            "regexp_replace(left(query, 150), '\\s+', ' ', 'g') FROM pg_stat_statements "
+            "ORDER BY total_exec_time DESC LIMIT 25" % per, self.pg.stats_db)
+        log("PostgreSQL statements by total time (calls | rows | total ms | us per device | "
+            "statement):")
+        for line in rows.splitlines():
+            log("  " + line)
 
 
 # --- pings ---------------------------------------------------------------------------------
@@ -267,6 +323,9 @@ def push_all(ds, pg, pid, total, log):
     """One rollout to every online device of product pid, created on ds[0]: its elapsed_ms
     when every acknowledgement is in (or PUSH_WAIT_S passed), the acknowledged share at
     GOAL_PUSH_S, CPU per device (pg: the PostgreSQL server of ds, None on SQLite)."""
+    stats = PgStats(pg) if pg and pg.stats_db else None
+    perf = perf_start(ds, pg) if pg and pg.perf_dir else []
+    each0 = [benchlib.run_ns(d.proc.pid) or 0 for d in ds]
     c0 = cpu_ns(ds, pg)
     tp = time.monotonic()
     st, _, j = ds[0].api("POST", "/v1/rollouts/", {"product_id": pid, "version": fl.V2,
@@ -295,14 +354,46 @@ def push_all(ds, pg, pid, total, log):
             job["elapsed_ms"]["acked"] <= GOAL_PUSH_S * 1e3:
         at_goal = job["acked"] + job["failed"]
     acked = job["acked"] + job["failed"]
+    followed = time.monotonic() - tp
+    # the engine's writes of the last states (members, commands) follow within a flush or a
+    # few: CPU until SETTLE_S after the last ack counts them
+    time.sleep(SETTLE_S)
+    c2 = cpu_ns(ds, pg)
     out = {"reply_ms": reply_ms, "total": want, "acked": job["acked"], "failed": job["failed"],
            "delivered_ms": job["elapsed_ms"]["delivered"], "acked_ms": job["elapsed_ms"]["acked"],
-           "at_goal": at_goal, "done": acked >= want, "followed_s": time.monotonic() - tp,
+           "at_goal": at_goal, "done": acked >= want, "followed_s": followed,
            "us_fotad": (c1[0] - c0[0]) / 1e3 / max(1, acked),
-           "us_pg": (c1[1] - c0[1]) / 1e3 / max(1, acked) if pg else None}
+           "us_pg": (c1[1] - c0[1]) / 1e3 / max(1, acked) if pg else None,
+           "us_fotad_settled": (c2[0] - c0[0]) / 1e3 / max(1, acked),
+           "us_pg_settled": (c2[1] - c0[1]) / 1e3 / max(1, acked) if pg else None}
     log("push: %r" % out)
     log("rollout: %r" % job)
+    if len(ds) > 1:
+        log("fotad CPU per device by instance (the first drives): " + " / ".join(
+            "%.1f us" % (((benchlib.run_ns(d.proc.pid) or 0) - e) / 1e3 / max(1, acked))
+            for d, e in zip(ds, each0)))
+    if stats:
+        stats.report(acked, log)
+    perf_stop(perf, log)
     return out
+
+
+def perf_start(ds, pg):
+    """perf record (call graphs, every CPU: a process list would lose the backends that start
+    later) into pg.perf_dir/push.data (--perf DIR); perf report --comm postgres or fotad
+    separates them. The perf processes, each with its output file."""
+    f = os.path.join(pg.perf_dir, "push.data")
+    p = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-a", "-o", f],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)   # perf attached
+    return [(p, f)]
+
+
+def perf_stop(perf, log):
+    for p, f in perf:
+        p.send_signal(2)
+        p.wait(timeout=120)
+        log("perf data: %s" % f)
 
 
 def hold_fleet(ds, pg, parts, tmp, sim, hold, tag, log, push_pid=None):
@@ -415,21 +506,24 @@ def push_rows(a, s, p, per_inst):
         return "%.0f ms" % v if v is not None else "—"
 
     def row(name, n, devices, x):
-        return "| %s | %d | %d | %d | %.1f ms | %s | %s | %s | %s | %.1f µs | " \
+        return "| %s | %d | %d | %d | %.1f ms | %s | %s | %s | %s | %.1f µs (%.1f µs) | " \
             "%s |" % (
             name, n, devices, x["total"], x["reply_ms"], ms(x["delivered_ms"]),
             ms(x["acked_ms"]) if x["done"] else "not all within %.0f s (%d of %d acked)" % (
                 x["followed_s"], x["acked"] + x["failed"], x["total"]),
             acked_at(x, devices),
-            "%d" % x["failed"], x["us_fotad"],
-            "%.1f µs" % x["us_pg"] if x["us_pg"] is not None else "—")
+            "%d" % x["failed"], x["us_fotad"], x["us_fotad_settled"],
+            "%.1f µs (%.1f µs)" % (x["us_pg"], x["us_pg_settled"]) if x["us_pg"] is not None
+            else "—")
     met = p["done"] and p["total"] >= a.devices and p["acked_ms"] is not None and \
         p["acked_ms"] <= GOAL_PUSH_S * 1e3
     return [
         "Push: one POST /v1/rollouts/ on instance 1 (window = every device, filter online), "
         "sys_upgrade to every online device; the devices acknowledge (D4) and do not download. "
         "Times from the rollout's creation (GET /v1/rollouts/ID/ elapsed_ms); CPU from "
-        "schedstat, POST to the last D4 (or the end of the wait), per acknowledged device.", "",
+        "schedstat, POST to the last D4 (or the end of the wait), per acknowledged device; in "
+        "brackets until %.0f s after it (the engine's last writes of the members' and commands' "
+        "states)." % SETTLE_S, "",
         "| store | instances | devices connected | devices in the rollout | POST answered | "
         "all pushes written | all the rollout's D4 acks in | devices acked within %.0f s | "
         "failed | fotad CPU per device (all instances) | PostgreSQL CPU per device |" %
@@ -605,6 +699,8 @@ def main():
     ap.add_argument("--wave-instances", type=int, default=3)
     ap.add_argument("--wave-window", type=int, default=256)
     ap.add_argument("--wave-rounds", type=int, default=1)
+    ap.add_argument("--pg-stats", action="store_true")
+    ap.add_argument("--perf", metavar="DIR", default=None)
     a = ap.parse_args()
     if a.smoke:
         a.conns, a.seconds, a.rounds, a.instances = 40, 1, 1, 2
@@ -616,6 +712,9 @@ def main():
     from pg_util import PgServer   # tests/integration, on the path once use_bin_dir ran
     tmp = tempfile.mkdtemp(prefix="fota-bench-scaleout-")
     pg = PgServer()
+    pg.stats_db, pg.perf_dir = None, a.perf
+    if a.pg_stats:
+        pg_stats_on(pg)
     rows = []
     try:
         phases = a.phase.split(",")
