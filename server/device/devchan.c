@@ -42,7 +42,13 @@ static void dispatch_online(struct fota_dconn *c, const struct fota_devproto_fra
         fota_devchan_conn_refuse(c, 403, "unknown key", "key differs from the identified one");
         return;
     }
-    fota_devchan_conn_touch(c);
+    /* A check-in moves the device's last_active (written by the presence
+     * batch); a reply to a push is the server's own exchange, on a
+     * connection the ping timeout keeps alive: a push to the whole fleet
+     * would otherwise rewrite every device's row (and its indexes) once
+     * more. */
+    if (f->kind != FOTA_DP_REPLY)
+        fota_devchan_conn_touch(c);
     switch (f->kind) {
     case FOTA_DP_PING:
         fota_devchan_conn_send(c, out, fota_devproto_reply_ping(out, sizeof out));
