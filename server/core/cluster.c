@@ -249,6 +249,34 @@ static void drain_notifies(struct cluster *cl)
     }
 }
 
+/* Up to NOTES_PER_TX notifications in one statement, so one commit: each
+ * commit that notifies wakes every listening backend of the database
+ * (PostgreSQL signals them all, whatever their channels), and a burst of
+ * pushes asked of other instances is tens of notifications. In order: the
+ * select list's calls run left to right. Returns how many it sent (0: the
+ * statement failed). */
+#define NOTES_PER_TX 16
+
+static unsigned send_some(struct cluster *cl, struct note *n)
+{
+    const char *p[2 * NOTES_PER_TX];
+    char sql[NOTES_PER_TX * 32 + 16];
+    size_t len = (size_t)snprintf(sql, sizeof sql, "SELECT");
+    unsigned k = 0;
+
+    for (; n && k < NOTES_PER_TX; n = n->next, k++) {
+        p[2 * k] = n->channel;
+        p[2 * k + 1] = n->payload;
+        len += (size_t)snprintf(sql + len, sizeof sql - len, "%s pg_notify($%u, $%u)",
+                                k ? "," : "", 2 * k + 1, 2 * k + 2);
+    }
+    PGresult *r = run(cl, "notify", sql, (int)(2 * k), p);
+    unsigned sent = r ? k : 0;
+
+    PQclear(r);
+    return sent;
+}
+
 /* Sends the notifications queued by fota_cluster_notify, in order. One
  * that fails is dropped with the rest of the batch: a lost doorbell costs
  * what a missed one does (the callers' waits have deadlines). */
@@ -264,15 +292,14 @@ static void send_notes(struct cluster *cl)
     cl->nnotes = 0;
     pthread_mutex_unlock(&cl->lock);
     while (n) {
-        struct note *next = n->next;
-        const char *p[2] = { n->channel, n->payload };
-        PGresult *r = lost ? NULL : run(cl, "notify", "SELECT pg_notify($1, $2)", 2, p);
+        unsigned k = lost ? 0 : send_some(cl, n);
 
-        if (!r)
-            lost++;
-        PQclear(r);
-        free(n);
-        n = next;
+        for (unsigned i = 0; n && (i < k || k == 0); i++) {
+            struct note *next = n->next;
+            lost += k == 0;
+            free(n);
+            n = next;
+        }
     }
     if (lost)
         FOTA_WARN("cluster notifications lost count=%u", lost);
