@@ -32,7 +32,12 @@
 #define EV_CHANNEL    "fota_rollout_ev"
 #define ITEM_MAX      64                     /* one "DEV.NONCE.KEYGEN," */
 #define TABLE_MIN     1024
-#define TABLE_MAX     (1u << 17)             /* remote members remembered at most */
+#define TABLE_MAX     (1u << 19)             /* slots: 393,216 remote members remembered at
+                                                most (3/4 of them) */
+#define FULL_MS       1000                   /* a full table is swept at most this often */
+#define PUSHED_HOLD_MS 200                   /* a push's event waits this long at most for
+                                                its reply to take its place (one row, one
+                                                state change at the driver, not two) */
 #define CACHE_MAX     FOTA_ROLLOUT_RUNNING_MAX
 #define EVENTS_MAX    100000                 /* events waiting for the store at most */
 #define LOOK_MS       1000                   /* the driver's look for events and queued
@@ -49,6 +54,9 @@ struct entry {
     int64_t asked_ms;                        /* the driver: when it asked (wall ms), for the
                                                 latency it logs */
     int32_t nonce, keygen;
+    uint32_t last_ev;                        /* 1 + the index in the batch being gathered of
+                                                its device's last event (0 none): a reply
+                                                takes the place of its push's event there */
 };
 
 /* A rollout another instance drives, as its pushes need it: its row
@@ -74,6 +82,7 @@ struct fota_rollout_remote {
     /* remote members */
     struct entry *tab;
     size_t cap, used;
+    int64_t swept_ms;                        /* the last sweep of a full table */
     struct cached cache[CACHE_MAX];
     /* events to write */
     struct fota_rollout_event *ev;
@@ -153,8 +162,12 @@ static struct entry *table_put(struct fota_rollout_remote *x, int64_t device_id)
         return e;
     if ((x->used + 1) * 4 > x->cap * 3) {
         int64_t now = fota_clock_mono_ms();
-        if (x->cap)
-            table_rehash(x, x->cap, now);   /* first the forgotten ones */
+        if (x->cap && now - x->swept_ms >= FULL_MS) {
+            /* first the forgotten ones, once a second at most: a sweep per
+             * member named to a full table would cost O(TABLE_MAX) each */
+            x->swept_ms = now;
+            table_rehash(x, x->cap, now);
+        }
         if ((x->used + 1) * 4 > x->cap * 3 && x->cap < TABLE_MAX)
             table_rehash(x, x->cap ? x->cap * 2 : TABLE_MIN, now);
         if ((x->used + 1) * 4 > x->cap * 3)
@@ -241,6 +254,29 @@ static void ev_write_done(void *arg, int cancelled)
     }
 }
 
+/* Moves into w the events of the batch that go now; a push's event younger
+ * than PUSHED_HOLD_MS and still its device's last stays (its reply, on
+ * the way, takes its place: ev_add). */
+static void batch_split(struct fota_rollout_remote *x, struct ev_write *w)
+{
+    int64_t now = fota_clock_wall_ms();
+    size_t keep = 0;
+    w->ev = fota_xreallocarray(NULL, x->nev, sizeof *w->ev);
+    w->n = 0;
+    for (size_t i = 0; i < x->nev; i++) {
+        struct fota_rollout_event *v = &x->ev[i];
+        struct entry *e = v->kind == FOTA_REV_PUSHED && now - v->at < PUSHED_HOLD_MS
+                              ? table_find(x, v->device_id) : NULL;
+        if (e && e->last_ev == i + 1) {
+            x->ev[keep] = *v;   /* keep <= i: read already */
+            e->last_ev = (uint32_t)++keep;
+        } else {
+            w->ev[w->n++] = *v;
+        }
+    }
+    x->nev = keep;
+}
+
 /* The batch to the store: one job at a time on the lane, so the rows are
  * committed (and numbered) in the order the events happened here. */
 static void flush_cb(evutil_socket_t fd, short what, void *ud)
@@ -253,10 +289,13 @@ static void flush_cb(evutil_socket_t fd, short what, void *ud)
         return;
     struct ev_write *w = fota_xcalloc(1, sizeof *w);
     w->x = x;
-    w->ev = x->ev;
-    w->n = x->nev;
-    x->ev = NULL;
-    x->nev = x->capev = 0;
+    batch_split(x, w);
+    if (w->n == 0) {   /* only pushes waiting for their replies: looked at again soon */
+        struct timeval tv = { 0, FOTA_ROLLOUT_EVENTS_MS * 1000 };
+        ev_write_free(w);
+        event_add(x->flush, &tv);
+        return;
+    }
     x->writing = 1;
     int rc = fota_store_submit(srv->exec, x->lane, srv->loops[0], ev_write_job, ev_write_done, w);
     if (rc < 0) {
@@ -265,9 +304,36 @@ static void flush_cb(evutil_socket_t fd, short what, void *ud)
     }
 }
 
-static void ev_add(struct fota_rollout_remote *x, const struct entry *e, int kind, int status,
+/* The event of e's push still in the batch being gathered, as its device's
+ * last event there, or NULL. */
+static struct fota_rollout_event *pushed_pending(struct fota_rollout_remote *x,
+                                                 const struct entry *e)
+{
+    if (e->last_ev == 0 || e->last_ev > x->nev)
+        return NULL;
+    struct fota_rollout_event *v = &x->ev[e->last_ev - 1];
+    if (v->device_id != e->device_id || v->kind != FOTA_REV_PUSHED || v->nonce != e->nonce ||
+        v->rollout_id != e->rollout_id)
+        return NULL;
+    return v;
+}
+
+/* Appends an event of e's member to the batch. A reply or report whose
+ * push's event is still in the batch (as its device's last) takes that
+ * event's place: the driver counts the member as pushed by it, so the
+ * usual push-and-ack of a burst is one row, not two. */
+static void ev_add(struct fota_rollout_remote *x, struct entry *e, int kind, int status,
                    const char *version)
 {
+    struct fota_rollout_event *v =
+        kind == FOTA_REV_REPLY || kind == FOTA_REV_REPORT ? pushed_pending(x, e) : NULL;
+    if (v) {
+        v->kind = kind;
+        v->status = status;
+        fota_str_copy(v->version, sizeof v->version, version ? version : "");
+        v->at = fota_clock_wall_ms();
+        return;
+    }
     if (x->nev >= EVENTS_MAX) {
         FOTA_WARN("rollout event dropped rollout=%lld dev=%lld kind=%d reason=\"%d waiting for "
                   "the store\"", (long long)e->rollout_id, (long long)e->device_id, kind,
@@ -278,7 +344,8 @@ static void ev_add(struct fota_rollout_remote *x, const struct entry *e, int kin
         x->capev = x->capev ? x->capev * 2 : 64;
         x->ev = fota_xreallocarray(x->ev, x->capev, sizeof *x->ev);
     }
-    struct fota_rollout_event *v = &x->ev[x->nev++];
+    v = &x->ev[x->nev++];
+    e->last_ev = (uint32_t)x->nev;
     memset(v, 0, sizeof *v);
     v->rollout_id = e->rollout_id;
     v->device_id = e->device_id;
@@ -450,7 +517,7 @@ static void on_push(struct fota_server *srv, const char *payload, void *ud)
         struct entry *e = table_put(x, dev);
         if (!e) {
             FOTA_WARN("rollout member not remembered rollout=%lld dev=%lld reason=\"%u remote "
-                      "members\"", rid, dev, TABLE_MAX);
+                      "members\"", rid, dev, TABLE_MAX / 4 * 3);
             continue;
         }
         if (e->rollout_id != rid || e->nonce != (int32_t)nonce)
@@ -606,11 +673,13 @@ static void apply(struct fota_rollouts *ro, const struct fota_rollout_event *e, 
     struct fota_rollout *r = fota_rollout_find(ro, e->rollout_id);
     if (!r)
         return;   /* ended and dropped, or not this driver's */
-    if (e->kind == FOTA_REV_PUSHED) {
+    if (e->kind == FOTA_REV_PUSHED || e->kind == FOTA_REV_REPLY || e->kind == FOTA_REV_REPORT) {
+        /* a reply or report stands for its push's event too (ev_add) */
         struct fota_rollout_member *m = fota_rollout_member_at(r, e->device_id);
         if (m && m->nonce == (int32_t)e->nonce)
             fota_rollout_taken(r, m);
-    } else if (e->kind == FOTA_REV_REPLY) {
+    }
+    if (e->kind == FOTA_REV_REPLY) {
         struct fota_hub_reply ev = { e->device_id, e->nonce, e->status, empty };
         struct entry *w = table_find(x, e->device_id);
         if (w && w->asked_ms && w->nonce == (int32_t)e->nonce)
@@ -652,7 +721,10 @@ static void take_done(void *arg, int cancelled)
             fota_rollout_remote_send(ro);
             fota_rollout_act_soon(ro);
         }
-        if (x->take_again || (t->rc == 0 && t->n >= FOTA_ROLLOUT_EVENTS_TAKE))
+        size_t rows = 0;   /* the stored rows consumed: their events share an id */
+        for (size_t i = 0; t->rc == 0 && i < t->n; i++)
+            rows += i == 0 || t->ev[i].id != t->ev[i - 1].id;
+        if (x->take_again || rows >= FOTA_ROLLOUT_EVENTS_TAKE)
             take(ro);
     }
     free(t->ev);

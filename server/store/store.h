@@ -378,7 +378,7 @@ enum fota_rollout_event_kind {
 };
 
 struct fota_rollout_event {
-    int64_t id;                        /* set by the store: insertion order */
+    int64_t id;                        /* set by the store: its row's, in insertion order */
     int64_t rollout_id;
     int64_t device_id;
     int64_t nonce;
@@ -389,7 +389,9 @@ struct fota_rollout_event {
     int64_t at;                        /* Unix seconds */
 };
 
-#define FOTA_ROLLOUT_EVENTS_TAKE 1000  /* events one rollout_events_take returns at most */
+#define FOTA_ROLLOUT_EVENTS_ROW  32    /* events one stored row holds at most (about 2 KB:
+                                          PostgreSQL keeps it in its page) */
+#define FOTA_ROLLOUT_EVENTS_TAKE 64    /* stored rows one rollout_events_take consumes at most */
 
 /* ---- A fleet's devices selected, sorted and paged; their tags
  * (store_sqlite_devpage.c, store_sqlite_tags.c; docs/api.md "Devices") ---- */
@@ -754,11 +756,13 @@ struct fota_store_ops {
                            int state, size_t limit, struct fota_rollout_member_row **out,
                            size_t *n);
     /* Several fotad on one database (PostgreSQL only; NULL on SQLite).
-     * rollout_events_add inserts n events in one statement and, in the same
+     * rollout_events_add inserts n events in one statement, as rows of at
+     * most FOTA_ROLLOUT_EVENTS_ROW events in their order, and, in the same
      * commit, notifies channel fota_rollout_ev. rollout_events_take deletes
-     * and returns the oldest events (at most FOTA_ROLLOUT_EVENTS_TAKE, in
-     * id order: *n < that when none is left); fenced like the engine's
-     * writes (fota_store_fence). rollout_queued_held: the members of the
+     * the oldest rows (at most FOTA_ROLLOUT_EVENTS_TAKE: fewer when none is
+     * left) and returns their events in order, each with its row's id
+     * (ascending; the events of one row share it); fenced like the
+     * engine's writes (fota_store_fence). rollout_queued_held: the members of the
      * rollouts ids[0..nids) stored as queued whose device a live instance
      * other than instance_id holds (device_conn), rollout_id and device_id
      * set. */

@@ -1,10 +1,11 @@
 /* store_pg_rollout_ev.c - the rows through which a rollout's driver hears
  * of members whose device another instance holds (docs/scale-out.md): the
- * events that instance inserts (rollout_events, one statement per batch,
- * notifying fota_rollout_ev in its commit), the driver's consumption of
- * them in id order (DELETE ... RETURNING, fenced by lease rollouts), and the
- * queued members whose device another live instance holds. PostgreSQL only:
- * SQLite has one fotad. */
+ * events that instance inserts (rollout_events, a batch of events per row
+ * as arrays, one statement per batch, notifying fota_rollout_ev in its
+ * commit), the driver's consumption of them in order (DELETE ... RETURNING
+ * taken apart by unnest, fenced by lease rollouts), and the queued members
+ * whose device another live instance holds. PostgreSQL only: SQLite has
+ * one fotad. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,11 +13,19 @@
 
 enum { E_ROLLOUT, E_DEVICE, E_NONCE, E_KIND, E_STATUS, E_VERSION, E_INSTANCE, E_AT, E_NCOL };
 
-/* One statement: the rows, then one notification whatever their number. */
+/* One statement: the events as rows of at most FOTA_ROLLOUT_EVENTS_ROW
+ * ($9), each instance's apart, in the order given (ids drawn in the
+ * order of the rows' first events), then one notification whatever their
+ * number. */
 static const char EV_ADD_SQL[] =
-    "WITH ins AS (INSERT INTO rollout_events (rollout_id, device_id, nonce, kind, status, version,"
-    " instance_id, at) SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[],"
-    " $5::int8[], $6::text[], $7::int8[], $8::int8[]) RETURNING 1)"
+    "WITH ins AS (INSERT INTO rollout_events (instance_id, rollout_id, device_id, nonce, kind,"
+    " status, version, at)"
+    " SELECT i, array_agg(r ORDER BY o), array_agg(d ORDER BY o), array_agg(n ORDER BY o),"
+    " array_agg(k ORDER BY o), array_agg(s ORDER BY o), array_agg(v ORDER BY o),"
+    " array_agg(a ORDER BY o)"
+    " FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::text[],"
+    " $7::int8[], $8::int8[]) WITH ORDINALITY AS u(r, d, n, k, s, v, i, a, o)"
+    " GROUP BY i, (o - 1) / $9 ORDER BY min(o) RETURNING 1)"
     " SELECT pg_notify('fota_rollout_ev', count(*)::text) FROM ins";
 
 int fota_store_pg_rollout_events_add(struct fota_store *s, const struct fota_rollout_event *rows,
@@ -47,6 +56,7 @@ int fota_store_pg_rollout_events_add(struct fota_store *s, const struct fota_rol
     }
     for (int k = 0; k < E_NCOL; k++)
         fota_store_pg_param_array(&p, &a[k]);
+    fota_store_pg_param_int(&p, FOTA_ROLLOUT_EVENTS_ROW);
     rc = fota_store_pg_exec_tx(c, PQ_RO_EV_ADD, EV_ADD_SQL, &p, 0, "rollout_events_add", NULL);
     for (int k = 0; k < E_NCOL; k++)
         fota_store_pg_array_free(&a[k]);
@@ -69,12 +79,14 @@ static void read_event(const PGresult *r, int row, void *out)
     e->at = fota_store_pg_col_int(r, row, 8);
 }
 
-static int by_id(const void *a, const void *b)
-{
-    const struct fota_rollout_event *x = a, *y = b;
-
-    return (x->id > y->id) - (x->id < y->id);
-}
+/* The oldest rows, deleted, their events in row id and then array order. */
+static const char EV_TAKE_SQL[] =
+    "WITH t AS (DELETE FROM rollout_events WHERE id IN (SELECT id FROM rollout_events"
+    " ORDER BY id LIMIT $1) RETURNING id, instance_id, rollout_id, device_id, nonce, kind,"
+    " status, version, at)"
+    " SELECT t.id, u.r, u.d, u.n, u.k, u.s, u.v, t.instance_id, u.a FROM t,"
+    " unnest(t.rollout_id, t.device_id, t.nonce, t.kind, t.status, t.version, t.at)"
+    " WITH ORDINALITY AS u(r, d, n, k, s, v, a, o) ORDER BY t.id, u.o";
 
 int fota_store_pg_rollout_events_take(struct fota_store *s, struct fota_rollout_event **out,
                                       size_t *n)
@@ -93,21 +105,14 @@ int fota_store_pg_rollout_events_take(struct fota_store *s, struct fota_rollout_
      * its start, so only the driver consumes. */
     rc = fota_store_pg_begin(c, 0);
     if (rc == 0)
-        rc = fota_store_pg_collect(c, PQ_RO_EV_TAKE,
-                                   "DELETE FROM rollout_events WHERE id IN (SELECT id FROM"
-                                   " rollout_events ORDER BY id LIMIT $1)"
-                                   " RETURNING id, rollout_id, device_id, nonce, kind, status,"
-                                   " version, instance_id, at",
-                                   &p, read_event, sizeof **out, (void **)out, n,
-                                   "rollout_events_take");
+        rc = fota_store_pg_collect(c, PQ_RO_EV_TAKE, EV_TAKE_SQL, &p, read_event, sizeof **out,
+                                   (void **)out, n, "rollout_events_take");
     if (c->in_tx)
         rc = fota_store_pg_finish(c, rc);
     if (rc != 0) {
         free(*out);
         *out = NULL;
         *n = 0;
-    } else {
-        qsort(*out, *n, sizeof **out, by_id);   /* RETURNING keeps no order */
     }
     return fota_store_pg_leave(c, rc);
 }

@@ -354,6 +354,9 @@ static const char *const migrations[] = {
     /* 15: nothing here. PostgreSQL's 15 carries rollout requests from one
      * fotad to the one driving the rollouts (store_pg_ask.c). */
     "",
+    /* 16: nothing here. PostgreSQL's 16 keeps rollout_events as batches of
+     * events per row. */
+    "",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

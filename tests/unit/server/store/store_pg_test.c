@@ -7,8 +7,9 @@
  * event loop's thread logs ERROR, on a store thread nothing), and
  * reconnecting after the server restarted (an op then succeeds or answers
  * FOTA_EUNAVAIL, never worse), and release files kept in the database
- * (blob_put, blob_fetch), and the lease fence of the rollout engine's
- * writes (fota_store_fence).
+ * (blob_put, blob_fetch), the lease fence of the rollout engine's
+ * writes (fota_store_fence), and the rollout events of several instances
+ * (batches as rows of arrays).
  * The server is the run's own (tests/pg/pg_server.sh, store_fixture.c). */
 #include <event2/thread.h>
 #include <pthread.h>
@@ -117,6 +118,11 @@ static void test_migrations_numbered(void **state)
                      1);
     assert_int_equal(query_int(c, "SELECT COUNT(*) FROM pg_indexes"
                                   " WHERE indexname = 'devices_product_id'"),
+                     1);
+    /* 16's: rollout_events holds arrays of events. */
+    assert_int_equal(query_int(c, "SELECT COUNT(*) FROM information_schema.columns"
+                                  " WHERE table_name = 'rollout_events'"
+                                  " AND column_name = 'device_id' AND data_type = 'ARRAY'"),
                      1);
     /* 12's (release files), 13's (several instances) and 15's (rollout requests). */
     assert_int_equal(query_int(c, "SELECT COUNT(*) FROM information_schema.tables"
@@ -1034,6 +1040,78 @@ static void test_rollout_asks(void **state)
     PQfinish(a);
 }
 
+/* rollout_events_add / _take: a batch is stored as rows of at most
+ * FOTA_ROLLOUT_EVENTS_ROW events, each instance's apart, with one
+ * notification per call (its payload the rows written); a take deletes
+ * the oldest FOTA_ROLLOUT_EVENTS_TAKE rows at most and returns their
+ * events in the order written, each with its row's id. */
+static void test_rollout_events(void **state)
+{
+    enum { N = 2 * FOTA_ROLLOUT_EVENTS_ROW + 3 };
+    struct fota_rollout_event *ev = calloc(N + FOTA_ROLLOUT_EVENTS_TAKE, sizeof *ev), *out = NULL;
+    struct fota_store *s = fx.s;
+    PGconn *a = admin();
+    PGnotify *note;
+    size_t n = 0;
+
+    (void)state;
+    assert_non_null(ev);
+    PQclear(PQexec(a, "LISTEN fota_rollout_ev"));
+    for (int i = 0; i < N + FOTA_ROLLOUT_EVENTS_TAKE; i++) {
+        ev[i] = (struct fota_rollout_event){ .rollout_id = 3, .device_id = i + 1,
+                                             .nonce = 1000 + i, .kind = 1 + i % 5,
+                                             .status = i % 2 ? 200 : 0,
+                                             .instance_id = i < N - 1 ? 5 : 6, .at = 77 + i };
+        if (i % 7 == 0)   /* a quote and a backslash: the text array's escapes */
+            snprintf(ev[i].version, sizeof ev[i].version, "v1.\"%d\\", i);
+    }
+    assert_int_equal(s->ops->rollout_events_add(s, ev, N), 0);
+    /* instance 5's N - 1 events in three rows, instance 6's one in a fourth */
+    assert_int_equal(query_int(a, "SELECT count(*) FROM rollout_events"), 4);
+    assert_int_equal(query_int(a, "SELECT max(cardinality(device_id)) FROM rollout_events"),
+                     FOTA_ROLLOUT_EVENTS_ROW);
+    assert_int_equal(PQconsumeInput(a), 1);
+    note = PQnotifies(a);
+    assert_non_null(note);
+    assert_string_equal(note->extra, "4");
+    PQfreemem(note);
+    assert_int_equal(s->ops->rollout_events_take(s, &out, &n), 0);
+    assert_int_equal(n, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(out[i].rollout_id, 3);
+        assert_int_equal(out[i].device_id, i + 1);
+        assert_int_equal(out[i].nonce, 1000 + i);
+        assert_int_equal(out[i].kind, ev[i].kind);
+        assert_int_equal(out[i].status, ev[i].status);
+        assert_string_equal(out[i].version, ev[i].version);
+        assert_int_equal(out[i].instance_id, ev[i].instance_id);
+        assert_int_equal(out[i].at, 77 + i);
+        assert_true(i == 0 || out[i].id >= out[i - 1].id);
+        assert_true(i == 0 || (out[i].id != out[i - 1].id) == (i % FOTA_ROLLOUT_EVENTS_ROW == 0 ||
+                                                               i == N - 1));
+    }
+    free(out);
+    assert_int_equal(s->ops->rollout_events_take(s, &out, &n), 0);
+    assert_int_equal(n, 0);
+    free(out);
+    /* more rows than one take consumes: the oldest first, the rest next */
+    for (int i = 0; i < FOTA_ROLLOUT_EVENTS_TAKE + 4; i++)
+        assert_int_equal(s->ops->rollout_events_add(s, &ev[i], 1), 0);
+    assert_int_equal(s->ops->rollout_events_take(s, &out, &n), 0);
+    assert_int_equal(n, FOTA_ROLLOUT_EVENTS_TAKE);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(out[i].device_id, (int64_t)i + 1);
+    free(out);
+    assert_int_equal(s->ops->rollout_events_take(s, &out, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(out[0].device_id, FOTA_ROLLOUT_EVENTS_TAKE + 1);
+    free(out);
+    assert_int_equal(query_int(a, "SELECT count(*) FROM rollout_events"), 0);
+    free(ev);
+    assert_int_equal(store_log_errors, 0);
+    PQfinish(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1056,6 +1134,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_blobs, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_lease_fence, setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_rollout_asks, setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_events, setup, store_fixture_teardown),
     };
     int fails;
 
