@@ -14,6 +14,7 @@
 #include <string.h>
 #include "clock.h"
 #include "store_pg_int.h"
+#include "xmalloc.h"
 
 #define N_COUNTS 13
 
@@ -298,6 +299,18 @@ static const char SAVE_MEMBERS_SQL[] =
     " nonce = excluded.nonce, pushed = excluded.pushed, updated = excluded.updated,"
     " reason = excluded.reason, boots = excluded.boots, reported = excluded.reported";
 
+/* The same when each key is in the batch once (the engine's flushes): the
+ * rows as given, without the sort and the window over them. */
+static const char SAVE_MEMBERS_ONCE_SQL[] =
+    "INSERT INTO rollout_members (rollout_id, device_id, stage, state, command_id, nonce,"
+    " pushed, updated, reason, boots, reported, pre_version)"
+    " SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[],"
+    " $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::text[])"
+    " ON CONFLICT (rollout_id, device_id) DO UPDATE SET"
+    " stage = excluded.stage, state = excluded.state, command_id = excluded.command_id,"
+    " nonce = excluded.nonce, pushed = excluded.pushed, updated = excluded.updated,"
+    " reason = excluded.reason, boots = excluded.boots, reported = excluded.reported";
+
 enum { S_ID, S_STATE, S_HALTED, S_COUNTS, S_MS_DELIVERED = S_COUNTS + N_COUNTS, S_MS_ACKED,
        S_MS_FINISHED, S_PAUSED_AT, S_PAUSE_REASON, S_STAGE, S_NCOL };
 
@@ -335,7 +348,33 @@ struct save_batch {
     struct pg_array_param m[M_NCOL], r[S_NCOL], g[G_NCOL];
     size_t nm, nr, ng;
     int64_t now;
+    int once;                          /* each member key in it once */
 };
+
+static int cmp_member_key(const void *a, const void *b)
+{
+    const struct fota_rollout_member_row *x = *(const struct fota_rollout_member_row *const *)a;
+    const struct fota_rollout_member_row *y = *(const struct fota_rollout_member_row *const *)b;
+
+    if (x->rollout_id != y->rollout_id)
+        return (x->rollout_id > y->rollout_id) - (x->rollout_id < y->rollout_id);
+    return (x->device_id > y->device_id) - (x->device_id < y->device_id);
+}
+
+/* 1 when no (rollout, device) is in ms[0..n) twice. */
+static int members_once(const struct fota_rollout_member_row *ms, size_t n)
+{
+    const struct fota_rollout_member_row **v = fota_xreallocarray(NULL, n ? n : 1, sizeof *v);
+    int once = 1;
+
+    for (size_t i = 0; i < n; i++)
+        v[i] = &ms[i];
+    qsort(v, n, sizeof *v, cmp_member_key);
+    for (size_t i = 1; i < n && once; i++)
+        once = cmp_member_key(&v[i - 1], &v[i]) != 0;
+    free(v);
+    return once;
+}
 
 static void save_batch_init(struct save_batch *b, const struct fota_rollout_row *rs, size_t nr,
                             const struct fota_rollout_member_row *ms, size_t nm, int64_t now)
@@ -346,6 +385,7 @@ static void save_batch_init(struct save_batch *b, const struct fota_rollout_row 
     b->nm = nm;
     b->nr = nr;
     b->now = now;
+    b->once = members_once(ms, nm);
     for (int k = 0; k < M_NCOL; k++)
         fota_store_pg_array_init(&b->m[k], k == M_PRE ? FOTA_PG_TEXT_ARRAY : FOTA_PG_INT8_ARRAY);
     for (size_t i = 0; i < nm; i++) {
@@ -409,8 +449,10 @@ static int save_tx(struct pg_conn *c, struct save_batch *b)
         memset(&p, 0, sizeof p);
         for (int k = 0; k < M_NCOL; k++)
             fota_store_pg_param_array(&p, &b->m[k]);
-        rc = fota_store_pg_exec(c, PQ_RO_SAVE_MEMBERS, SAVE_MEMBERS_SQL, &p,
-                                "rollout_save members", NULL);
+        rc = b->once ? fota_store_pg_exec(c, PQ_RO_SAVE_MEMBERS_ONCE, SAVE_MEMBERS_ONCE_SQL, &p,
+                                          "rollout_save members", NULL)
+                     : fota_store_pg_exec(c, PQ_RO_SAVE_MEMBERS, SAVE_MEMBERS_SQL, &p,
+                                          "rollout_save members", NULL);
     }
     if (rc == 0 && b->nr) {
         memset(&p, 0, sizeof p);

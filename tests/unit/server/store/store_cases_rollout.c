@@ -307,6 +307,41 @@ static void test_rollout_samples(void **state)
     free(many);
 }
 
+/* A member named twice in one save ends as its last row says, with the
+ * version before the rollout of its first (as one write per row in order
+ * leaves it); a batch of distinct members and one naming one twice write
+ * alike. */
+static void test_rollout_save_twice(void **state)
+{
+    struct fota_store *s = store_of(state);
+    struct fota_rollout_row r = row_for(1, "v2");
+    struct fota_rollout_member_row ms[3], *got = NULL;
+    size_t n = 0;
+
+    assert_int_equal(s->ops->rollout_create(s, &r), 0);
+    memset(ms, 0, sizeof ms);
+    for (int i = 0; i < 3; i++) {
+        ms[i].rollout_id = r.id;
+        ms[i].device_id = 20 + i % 2;   /* 20, 21, 20 */
+        ms[i].state = i < 2 ? FOTA_RM_WAITING : FOTA_RM_DELIVERED;
+        ms[i].nonce = 7 + i;
+    }
+    snprintf(ms[0].pre_version, sizeof ms[0].pre_version, "v1.a");
+    snprintf(ms[1].pre_version, sizeof ms[1].pre_version, "v1.b");
+    ms[2].command_id = 99;
+    assert_int_equal(s->ops->rollout_save(s, &r, 1, ms, 3), 0);
+    assert_int_equal(s->ops->rollout_members(s, r.id, 0, 0, 0, &got, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].device_id, 20);
+    assert_int_equal(got[0].state, FOTA_RM_DELIVERED);
+    assert_int_equal(got[0].nonce, 9);
+    assert_int_equal(got[0].command_id, 99);
+    assert_string_equal(got[0].pre_version, "v1.a");
+    assert_int_equal(got[1].state, FOTA_RM_WAITING);
+    assert_string_equal(got[1].pre_version, "v1.b");
+    free(got);
+}
+
 const struct CMUnitTest store_cases_rollout[] = {
     cmocka_unit_test(test_rollout_create_get),
     cmocka_unit_test(test_rollout_save_members),
@@ -314,5 +349,6 @@ const struct CMUnitTest store_cases_rollout[] = {
     cmocka_unit_test(test_rollout_stages),
     cmocka_unit_test(test_rollout_member_fields),
     cmocka_unit_test(test_rollout_samples),
+    cmocka_unit_test(test_rollout_save_twice),
 };
 const size_t store_cases_rollout_n = sizeof store_cases_rollout / sizeof store_cases_rollout[0];
