@@ -86,6 +86,20 @@ int fota_devcache_product(struct fota_devcache *dc, struct fota_store *st, int64
     return rc;
 }
 
+int fota_devcache_product_peek(struct fota_devcache *dc, const struct fota_store *st, int64_t id,
+                               int64_t *product_id)
+{
+    struct fota_device d;
+    if (!dc)
+        return FOTA_EAGAIN;
+    uint64_t tags[2] = { fota_store_generation(st), fota_store_device_generation(st, id) };
+    if (fota_gencache_get(dc->c, &id, fota_gencache_mix((uint64_t)id), tags, 1,
+                          fota_clock_mono_ms(), &d) != FOTA_GENCACHE_HIT)
+        return FOTA_EAGAIN;
+    *product_id = d.product_id;
+    return 0;
+}
+
 void fota_devcache_stats(struct fota_devcache *dc, size_t *entries, size_t *bytes)
 {
     fota_gencache_stats(dc->c, entries, bytes);

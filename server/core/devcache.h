@@ -53,6 +53,12 @@ int fota_devcache_key_generation(struct fota_devcache *dc, struct fota_store *st
 int fota_devcache_product(struct fota_devcache *dc, struct fota_store *st, int64_t id,
                           int64_t *product_id);
 
+/* The same from the cache alone (no store: a loop's question): 0, or
+ * FOTA_EAGAIN when no row of the device read under the catalog generation
+ * is held. */
+int fota_devcache_product_peek(struct fota_devcache *dc, const struct fota_store *st, int64_t id,
+                               int64_t *product_id);
+
 /* Entries held and bytes allocated (tests, docs). */
 void fota_devcache_stats(struct fota_devcache *dc, size_t *entries, size_t *bytes);
 

@@ -180,6 +180,11 @@ static unsigned cache_slot(const char *a, const char *b, int64_t n)
     return fota_str_hash(h, b) % FOTA_ROM_CACHE_SLOTS;
 }
 
+static unsigned auth_slot(const char *key)
+{
+    return fota_str_hash(FOTA_STR_HASH_SEED, key) % FOTA_ROM_AUTH_SLOTS;
+}
+
 /* Resolves the caller's key to the product it may download from (a store
  * job: replies 401/403 itself). */
 static int rom_auth_store(struct fota_store *st, struct fota_req *r, int64_t *product_id,
@@ -233,12 +238,43 @@ static void rom_key(struct fota_req *r, char key[FOTA_KEY_BUF])
 static int rom_auth_cached(struct fota_rom_loop *rl, struct fota_req *r, uint64_t gen,
                            const char *key, int64_t *product_id, int64_t *device_id)
 {
-    const struct fota_rom_auth_entry *e = &rl->auth[cache_slot(key, NULL, 0)];
+    const struct fota_rom_auth_entry *e = &rl->auth[auth_slot(key)];
     if (!gen || !key[0] || e->gen != gen || strcmp(e->key, key) != 0)
         return 0;
     *product_id = e->product_id;
     *device_id = e->device_id;
     r->dev_id = e->device_id;
+    return 1;
+}
+
+/* The key's product and device from the shared caches alone (the key
+ * cache, and a device row read under the catalog generation): a device's
+ * HEAD filled them with its store job, and its GET, a connection of its
+ * own, lands on either loop. 1 when they answered (the loop's entry for key
+ * filled), else 0: the store job decides, and answers any refusal. */
+static int rom_auth_shared(struct fota_rom_loop *rl, struct fota_req *r, uint64_t gen,
+                           const char *key, int64_t *product_id, int64_t *device_id)
+{
+    struct fota_server *srv = rl->ctx->srv;
+    struct fota_key k;
+    int64_t pid = 0, did = 0;
+    if (!gen || !key[0] || fota_server_key_cached(srv, key, strlen(key), &k, 0) != 0)
+        return 0;
+    if (k.kind == FOTA_KEY_MASTER || k.kind == FOTA_KEY_OWNER) {
+        if (fota_devcache_product_peek(srv->devcache, srv->store, k.device_id, &pid) != 0)
+            return 0;
+        did = k.device_id;
+    } else if (k.kind == FOTA_KEY_PRODUCT) {
+        pid = k.product_id;
+    } else {
+        return 0;
+    }
+    struct fota_rom_auth_entry *e = &rl->auth[auth_slot(key)];
+    fota_str_copy(e->key, sizeof e->key, key);
+    e->product_id = *product_id = pid;
+    e->device_id = *device_id = did;
+    e->gen = gen;
+    r->dev_id = did;
     return 1;
 }
 
@@ -434,7 +470,7 @@ static void rom_miss_finish(struct rom_miss *m)
     struct fota_rom_loop *rl = m->rl;
 
     if (!m->authed && m->file >= 0 && m->gen && m->key[0]) {
-        struct fota_rom_auth_entry *e = &rl->auth[cache_slot(m->key, NULL, 0)];
+        struct fota_rom_auth_entry *e = &rl->auth[auth_slot(m->key)];
         fota_str_copy(e->key, sizeof e->key, m->key);
         e->product_id = m->product_id;
         e->device_id = m->device_id;
@@ -492,7 +528,8 @@ void fota_rom_download(struct fota_req *r)
     }
     uint64_t gen = fota_store_generation(ctx->srv->store);
     rom_key(r, key);
-    int authed = rom_auth_cached(rl, r, gen, key, &product_id, &device_id);
+    int authed = rom_auth_cached(rl, r, gen, key, &product_id, &device_id) ||
+                 rom_auth_shared(rl, r, gen, key, &product_id, &device_id);
     const struct fota_rom_file_entry *fe =
         authed ? rom_file_cached(rl, gen, product_id, version, filename) : NULL;
     if (fe) {

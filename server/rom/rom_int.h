@@ -44,6 +44,11 @@ void fota_rom_progress_end(struct fota_rom_progress_tab *t, struct fota_rom_dl *
 
 /* ---- per-loop caches (rom_download.c) */
 #define FOTA_ROM_CACHE_SLOTS 64
+/* Keys: a wave's devices each download with a key of their own, a HEAD and
+ * then a GET, and a window's worth of them (256 by default) are between
+ * the two at once: with fewer slots than that their entries push each
+ * other out before the GET. 1024 slots of 88 bytes per loop. */
+#define FOTA_ROM_AUTH_SLOTS 1024
 struct fota_rom_auth_entry {
     uint64_t gen;
     char key[FOTA_KEY_BUF];
@@ -96,7 +101,7 @@ struct fota_rom_loop {
     struct fota_loop *loop;
     struct fota_rom_pending pending[FOTA_ROM_PENDING];
     unsigned pending_next;
-    struct fota_rom_auth_entry auth[FOTA_ROM_CACHE_SLOTS];
+    struct fota_rom_auth_entry auth[FOTA_ROM_AUTH_SLOTS];
     struct fota_rom_file_entry files[FOTA_ROM_CACHE_SLOTS];
     struct fota_rom_blob blobs[FOTA_ROM_BLOB_SLOTS];
     uint64_t blob_swept;                  /* the generation of the last sweep */

@@ -122,6 +122,29 @@ static void test_key_generation_follows_the_catalog(void **state)
     fota_devcache_free(dc);
 }
 
+/* The product from the cache alone (a loop's question): any row read under
+ * the catalog generation, its device's own moves left aside; never the
+ * store. */
+static void test_product_peek(void **state)
+{
+    (void)state;
+    struct fota_store *st = fake_store();
+    struct fota_devcache *dc = fota_devcache_new(1024);
+    int64_t pid = 0;
+    assert_int_equal(fota_devcache_product_peek(dc, st, 2, &pid), FOTA_EAGAIN);
+    assert_int_equal(calls(), 0);
+    assert_int_equal(fota_devcache_product(dc, st, 2, &pid), 0);
+    pid = 0;
+    fota_store_device_touch(st, 2);   /* a D7 of it written */
+    assert_int_equal(fota_devcache_product_peek(dc, st, 2, &pid), 0);
+    assert_int_equal(pid, 3);
+    st->generation++;                 /* a catalog write: deleted, perhaps */
+    assert_int_equal(fota_devcache_product_peek(dc, st, 2, &pid), FOTA_EAGAIN);
+    assert_int_equal(fota_devcache_product_peek(NULL, st, 2, &pid), FOTA_EAGAIN);
+    assert_int_equal(calls(), 1);
+    fota_devcache_free(dc);
+}
+
 #define READERS 4
 #define WRITES 300
 static int done_version;   /* atomic */
@@ -177,6 +200,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_row_until_its_generations_move),
         cmocka_unit_test(test_key_generation_follows_the_catalog),
+        cmocka_unit_test(test_product_peek),
         cmocka_unit_test(test_concurrent_readers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
