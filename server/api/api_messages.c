@@ -362,8 +362,11 @@ static void handle_messages(struct fota_req *r)
     const char *fl = fota_req_query(r, "follow");
     q->follow = fl && strcmp(fl, "true") == 0;
     if (srv->exec && fota_store_exec_threaded(srv->exec) && r->loop) {
+        /* On the publishers' lane: the listing sees every message published
+         * before it was asked (an upload's rom_released once it answered). */
         fota_req_defer(r);
-        if (fota_store_submit(srv->exec, NULL, r->loop, query_job, query_done, q) == 0)
+        if (fota_store_submit(srv->exec, fota_server_bus_lane(srv), r->loop, query_job,
+                              query_done, q) == 0)
             return;
         r->deferred = 0;
         fota_reply_error(r, 503, "store busy: too many requests wait for the store");

@@ -104,7 +104,7 @@ typedef void (*fota_message_cb)(void *ud, const struct fota_message *m);
 
 struct fota_server_sub;       /* an active subscription */
 struct fota_server_bus;       /* private */
-struct fota_store_lane;
+struct fota_store_lane;       /* store_exec.h */
 struct fota_devchan;          /* server/device/devchan.h */
 
 struct fota_server {
@@ -234,7 +234,10 @@ void fota_server_unsubscribe(struct fota_server *srv, struct fota_server_sub *su
 
 /* The lane `messages` (NULL without an executor or bus): a store job that
  * writes messages itself (report_batch) runs there, so that messages are
- * stored and fanned out in one order. */
+ * stored and fanned out in one order; a read of the stored messages
+ * submitted on it runs after every publish submitted before it, so a
+ * listing holds every message whose publisher has answered, as the inline
+ * store (SQLite) does. Any thread. */
 struct fota_store_lane *fota_server_bus_lane(struct fota_server *srv);
 /* Fans out m, which a job on that lane (or, without one, the caller) has
  * just stored, as fota_server_publish_message does after its insert. */
