@@ -228,6 +228,7 @@ static void handle_device_commands(struct fota_req *r)
             return;
         }
     }
+    fota_hub_publish(r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);   /* a download's `delivered` first */
     int e = r->srv->store->ops->command_list_device(r->srv->store, d.id, 0, &list, &n);
     if (e) {
         fota_reply_status(r, e, "commands of device %lld", (long long)d.id);

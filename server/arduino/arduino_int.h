@@ -155,6 +155,16 @@ struct fota_arduino_loop {
 };
 
 /* The module's state; every route's ud. */
+/* Completed downloads whose command is still to be marked delivered, in
+ * the order of their jobs on the lane (arduino_track.c): a read of the API
+ * off the loops writes them first (fota_arduino_taken_sync), so it sees
+ * what the device was answered, as with the inline store. */
+struct fota_arduino_taken_list {
+    pthread_mutex_t mu;         /* head and the entries' claimed */
+    pthread_mutex_t write_mu;   /* held while an entry taken out is written */
+    struct fota_arduino_taken *head;
+};
+
 struct fota_arduino_ctx {
     struct fota_server *srv;
     struct fota_arduino_loop *loops[FOTA_LOOPS_MAX];
@@ -164,6 +174,7 @@ struct fota_arduino_ctx {
     struct fota_store_lane *lane;
     struct fota_arduino_served_batch served;
     struct fota_arduino_report_batch reports;
+    struct fota_arduino_taken_list taken;
 };
 
 /* What a visit worked out in a store job reads of its loop's caches,
@@ -277,6 +288,12 @@ void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, 
  * sees it) and its command delivered (on a loop a store job on ctx->lane,
  * which tells the hub). Any loop. */
 void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino_pending *p);
+/* Marks delivered, now, the commands of completed downloads whose store
+ * jobs have not run (or waits for the one running): before the API reads
+ * commands or rollouts. Off the loops only (a store thread). NULL-safe. */
+void fota_arduino_taken_sync(struct fota_arduino_ctx *ctx);
+void fota_arduino_taken_init(struct fota_arduino_ctx *ctx);
+void fota_arduino_taken_destroy(struct fota_arduino_ctx *ctx);
 
 /* arduino_cache.c */
 /* The loop's entry for the device v names by key (any state), or NULL;

@@ -13,11 +13,14 @@
 #include "store_exec.h"
 #include "xmalloc.h"
 
-/* The API is about to read download counts: the batched downloads land first. */
+/* The API is about to read what downloads wrote: the batched downloads land
+ * first, and off the loops the commands completed downloads delivered. */
 static int64_t arduino_on_sync(void *ud, const void *event)
 {
     (void)event;
     fota_arduino_served_flush_any(ud);
+    if (!fota_loop_current())
+        fota_arduino_taken_sync(ud);
     return 0;
 }
 
@@ -38,6 +41,7 @@ static void arduino_stop(struct fota_server *srv, void *state)
         free(al);
     }
     fota_arduino_batch_destroy(ctx);
+    fota_arduino_taken_destroy(ctx);
     free(ctx);
 }
 
@@ -61,6 +65,7 @@ static int arduino_start(struct fota_server *srv, void **state)
     if (srv->exec)
         ctx->lane = fota_store_lane_new(srv->exec, "arduino_batch");
     fota_arduino_batch_init(ctx);
+    fota_arduino_taken_init(ctx);
     for (int i = 0; i < srv->nloops; i++) {
         ctx->loops[i] = fota_xcalloc(1, sizeof(struct fota_arduino_loop));
         ctx->loops[i]->ctx = ctx;

@@ -822,16 +822,21 @@ void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, 
 }
 
 /* A completed download's command: delivered (the device took its image),
- * and the hub hears it. Store calls: a store job from a loop. */
-struct taken_job {
+ * and the hub hears it. Store calls: from a loop a store job on the lane,
+ * listed in ctx->taken until it is written (by its job or by a sync). */
+struct fota_arduino_taken {
     struct fota_arduino_ctx *ctx;
     int64_t device_id, cmd_id;
     char version[FOTA_VERSION_MAX];
+    int state;                           /* TAKEN_*, under ctx->taken.mu */
+    int orphan;                          /* no job: the sync that writes it frees it */
+    struct fota_arduino_taken *next;     /* in ctx->taken while TAKEN_LISTED */
 };
 
-static void taken_run(struct fota_store *st, void *arg)
+enum { TAKEN_LISTED = 0, TAKEN_WRITING, TAKEN_WRITTEN };
+
+static void taken_write(struct fota_store *st, const struct fota_arduino_taken *j)
 {
-    struct taken_job *j = arg;
     struct fota_command c = {0};
 
     if (st->ops->command_get(st, j->cmd_id, &c) == 0 && command_open(c.state)) {
@@ -842,14 +847,105 @@ static void taken_run(struct fota_store *st, void *arg)
         taken_post(j->ctx->srv, j->device_id, c.nonce, j->version);
     }
     fota_store_command_cleanup(&c);
+}
+
+/* j's job: written unless a sync took it first. Frees j. */
+static void taken_run(struct fota_store *st, void *arg)
+{
+    struct fota_arduino_taken *j = arg;
+    struct fota_arduino_taken_list *q = &j->ctx->taken;
+    int mine;
+
+    pthread_mutex_lock(&q->write_mu);
+    pthread_mutex_lock(&q->mu);
+    /* under write_mu a sync has written what it took: LISTED or WRITTEN */
+    mine = j->state == TAKEN_LISTED;
+    if (mine) {
+        struct fota_arduino_taken **pp = &q->head;
+        while (*pp && *pp != j)
+            pp = &(*pp)->next;
+        if (*pp)
+            *pp = j->next;
+        j->state = TAKEN_WRITING;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (mine)
+        taken_write(st, j);
+    pthread_mutex_unlock(&q->write_mu);
     free(j);
+}
+
+/* j's job was not submitted: out of the list and freed, or left to the
+ * sync writing it now. On a loop: never waits for a write. */
+static void taken_drop(struct fota_arduino_taken_list *q, struct fota_arduino_taken *j)
+{
+    int keep = 0;
+
+    pthread_mutex_lock(&q->mu);
+    if (j->state == TAKEN_LISTED) {
+        for (struct fota_arduino_taken **pp = &q->head; *pp; pp = &(*pp)->next) {
+            if (*pp == j) {
+                *pp = j->next;
+                break;
+            }
+        }
+    } else if (j->state == TAKEN_WRITING) {
+        j->orphan = keep = 1;
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (!keep)
+        free(j);
+}
+
+void fota_arduino_taken_sync(struct fota_arduino_ctx *ctx)
+{
+    struct fota_arduino_taken_list *q;
+    struct fota_arduino_taken *list;
+
+    if (!ctx)
+        return;
+    q = &ctx->taken;
+    /* write_mu first: an entry its job is writing now is written before */
+    pthread_mutex_lock(&q->write_mu);
+    pthread_mutex_lock(&q->mu);
+    list = q->head;
+    q->head = NULL;
+    for (struct fota_arduino_taken *j = list; j; j = j->next)
+        j->state = TAKEN_WRITING;
+    pthread_mutex_unlock(&q->mu);
+    /* their jobs wait for write_mu before they free them */
+    for (struct fota_arduino_taken *j = list; j; j = j->next)
+        taken_write(ctx->srv->store, j);
+    pthread_mutex_lock(&q->mu);
+    for (struct fota_arduino_taken *j = list, *next; j; j = next) {
+        next = j->next;
+        if (j->orphan)
+            free(j);
+        else
+            j->state = TAKEN_WRITTEN;   /* its job frees it */
+    }
+    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(&q->write_mu);
+}
+
+void fota_arduino_taken_init(struct fota_arduino_ctx *ctx)
+{
+    pthread_mutex_init(&ctx->taken.mu, NULL);
+    pthread_mutex_init(&ctx->taken.write_mu, NULL);
+    ctx->taken.head = NULL;
+}
+
+void fota_arduino_taken_destroy(struct fota_arduino_ctx *ctx)
+{
+    pthread_mutex_destroy(&ctx->taken.mu);
+    pthread_mutex_destroy(&ctx->taken.write_mu);
 }
 
 void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino_pending *p)
 {
     struct fota_server *srv = ctx->srv;
     struct fota_arduino_download row = { 0 };
-    struct taken_job *j;
+    struct fota_arduino_taken *j, **pp;
     int rc;
 
     row.device_id = p->device_id > 0 ? p->device_id : 0;
@@ -863,20 +959,26 @@ void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino
     fota_arduino_served_add(ctx, &row);
     if (p->device_id <= 0 || !p->cmd_id)
         return;
-    j = fota_xmalloc(sizeof(*j));
+    j = fota_xcalloc(1, sizeof(*j));
     j->ctx = ctx;
     j->device_id = p->device_id;
     j->cmd_id = p->cmd_id;
     fota_str_copy(j->version, sizeof j->version, p->version);
     if (!srv->exec || !ctx->lane || !fota_loop_current()) {
-        taken_run(srv->store, j);
+        taken_write(srv->store, j);
+        free(j);
         return;
     }
+    pthread_mutex_lock(&ctx->taken.mu);
+    for (pp = &ctx->taken.head; *pp; pp = &(*pp)->next)
+        ;
+    *pp = j;
+    pthread_mutex_unlock(&ctx->taken.mu);
     rc = fota_store_submit(srv->exec, ctx->lane, NULL, taken_run, NULL, j);
     if (rc != 0) { /* the lane is full: the store is gone for a while */
         FOTA_WARN("arduino command not updated cmd=%lld error=%s", (long long)p->cmd_id,
                   fota_errname(rc));
-        free(j);
+        taken_drop(&ctx->taken, j);
     }
 }
 

@@ -30,11 +30,13 @@ enum fota_hub_topic {
     /* Veto before a release is deleted (struct fota_hub_release): the id of
      * a running rollout that targets the product and version, else 0. */
     FOTA_HUB_RELEASE_BUSY,
-    /* Before the API reads download counts or bytes (event NULL): the
-     * download counts batched in memory are written to the store. Published
-     * with fota_hub_publish on the reader's own thread (its subscribers are
-     * thread-safe): off the loops they write at once, so the read that
-     * follows sees them; on a loop they queue on the loop's store lanes. */
+    /* Before the API reads download counts or bytes, or commands (event
+     * NULL): the download counts batched in memory, and the commands that
+     * completed Arduino downloads delivered, are written to the store.
+     * Published with fota_hub_publish on the reader's own thread (its
+     * subscribers are thread-safe): off the loops they write at once, so the
+     * read that follows sees them; on a loop they queue on the loop's store
+     * lanes. */
     FOTA_HUB_DOWNLOADS_SYNC,
     /* A device identified on the device channel, a pull-based device
      * checked in after a checkin_interval or more without one, or a device
