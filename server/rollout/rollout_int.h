@@ -128,6 +128,9 @@ struct fota_rollouts {
                                           (its read would find their rows half made) */
     struct fota_rollout_remote *remote;/* several instances: pushes to and events from the
                                           devices other instances hold (rollout_remote.c) */
+    int64_t events_late_s;             /* how late the other instances' events reach the
+                                          driver now (s): a push asked of them is given
+                                          this much more than FOTA_ROLLOUT_TAKE_S */
     struct fota_rollout_ask *asks;     /* requests waiting for the driver's reply
                                           (rollout_ask.c) */
 };

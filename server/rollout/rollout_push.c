@@ -215,7 +215,8 @@ void fota_rollout_check_timeouts(struct fota_rollout *r)
     int64_t now_s = (fota_clock_mono_ms() - r->t0_ms) / 1000;
     for (size_t i = 0; i < r->n && r->row.n.active > 0; i++) {
         struct fota_rollout_member *m = &r->m[i];
-        if (m->remote && now_s >= (int64_t)m->pushed_s + FOTA_ROLLOUT_TAKE_S)
+        if (m->remote &&
+            now_s >= (int64_t)m->pushed_s + FOTA_ROLLOUT_TAKE_S + r->ro->events_late_s)
             untaken(r, m);
         else if (m->active && now_s >= (int64_t)m->pushed_s + r->row.timeout_s)
             fota_rollout_finish_member(r, m, FOTA_RM_TIMEOUT, FOTA_RR_NONE);

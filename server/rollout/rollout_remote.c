@@ -35,6 +35,7 @@
 #define TABLE_MAX     (1u << 19)             /* slots: 393,216 remote members remembered at
                                                 most (3/4 of them) */
 #define FULL_MS       1000                   /* a full table is swept at most this often */
+#define LATE_MAX_S    30                     /* a push untaken after this much more at most */
 #define PUSHED_HOLD_MS 200                   /* a push's event waits this long at most for
                                                 its reply to take its place (one row, one
                                                 state change at the driver, not two) */
@@ -704,6 +705,21 @@ static void apply(struct fota_rollouts *ro, const struct fota_rollout_event *e, 
 
 static void take(struct fota_rollouts *ro);
 
+/* How late the events just taken came (their instances' wall clock against
+ * this one's, at most LATE_MAX_S): while the store is slow a push made
+ * elsewhere reaches the driver late, and counting it untaken after
+ * FOTA_ROLLOUT_TAKE_S would ask it again and again, each time more work
+ * for the store that is slow already. An empty take lets it fall by half. */
+static void events_late(struct fota_rollouts *ro, const struct fota_rollout_event *ev, size_t n)
+{
+    int64_t now = fota_clock_wall_ms(), late = 0;
+    for (size_t i = 0; i < n; i++)
+        if (now - ev[i].at > late)
+            late = now - ev[i].at;
+    late = late / 1000 < LATE_MAX_S ? late / 1000 : LATE_MAX_S;
+    ro->events_late_s = late > ro->events_late_s ? late : ro->events_late_s / 2;
+}
+
 static void take_done(void *arg, int cancelled)
 {
     struct take *t = arg;
@@ -717,6 +733,7 @@ static void take_done(void *arg, int cancelled)
             json_t *empty = json_object();
             for (size_t i = 0; i < t->n; i++)
                 apply(ro, &t->ev[i], empty);
+            events_late(ro, t->ev, t->n);
             json_decref(empty);
             fota_rollout_remote_send(ro);
             fota_rollout_act_soon(ro);
