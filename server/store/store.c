@@ -171,6 +171,15 @@ int fota_store_tags_edit_check(int mode, const char *const *tags, size_t nt)
     return 0;
 }
 
+int fota_store_report_rows_check(const struct fota_report_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!rows[i].m.action[0] ||
+            (rows[i].fields & ~(unsigned)(FOTA_DEV_F_ROM_VERSION | FOTA_DEV_F_SLOT)))
+            return FOTA_EINVAL;
+    return 0;
+}
+
 void fota_store_command_created(struct fota_command *c, int64_t id, int64_t nonce, int64_t now)
 {
     c->id = id;

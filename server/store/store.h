@@ -206,6 +206,10 @@ struct fota_report_row {
     int     running_slot;
 };
 
+/* report_batch's check of its rows, both backends: FOTA_EINVAL for a row
+ * with an empty action or a field other than ROM_VERSION and SLOT, else 0. */
+int fota_store_report_rows_check(const struct fota_report_row *rows, size_t n);
+
 struct fota_message_filter {
     int64_t product_id;                /* 0 = any */
     int64_t device_id;                 /* 0 = any */

@@ -634,10 +634,8 @@ int fota_store_pg_report_batch(struct fota_store *s, struct fota_report_row *row
     struct pg_conn *c;
     int rc;
 
-    for (size_t i = 0; i < n; i++)
-        if (!rows[i].m.action[0] || (rows[i].fields & ~(unsigned)(FOTA_DEV_F_ROM_VERSION |
-                                                                  FOTA_DEV_F_SLOT)))
-            return FOTA_EINVAL;
+    if (fota_store_report_rows_check(rows, n) != 0)
+        return FOTA_EINVAL;
     if (n == 0)
         return 0;
     if ((rc = fota_store_pg_enter(s, "report_batch", &c)) != 0)

@@ -313,10 +313,8 @@ int fota_store_sqlite_report_batch(struct fota_store *s, struct fota_report_row 
     int64_t now = fota_clock_wall_s();
     int rc;
 
-    for (size_t i = 0; i < n; i++)
-        if (!rows[i].m.action[0] || (rows[i].fields & ~(unsigned)(FOTA_DEV_F_ROM_VERSION |
-                                                                  FOTA_DEV_F_SLOT)))
-            return FOTA_EINVAL;
+    if (fota_store_report_rows_check(rows, n) != 0)
+        return FOTA_EINVAL;
     if (n == 0)
         return 0;
     fota_store_sqlite_lock(q);
