@@ -16,11 +16,22 @@
 #include "clock.h"
 #include "log.h"
 
+/* Nonces come from a per-thread pool of CSPRNG output drawn 1 KiB at a
+ * time: RAND_bytes costs about as much for 4 bytes as for 1,024 (its
+ * locks, the fork check), and a wave draws one per reboot. */
+#define NONCE_POOL 256
+
 int64_t fota_devchan_nonce(void)
 {
-    uint32_t r = 0;
-    if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
-        r = (uint32_t)rand();
+    static __thread uint32_t pool[NONCE_POOL];
+    static __thread unsigned left;
+    if (left == 0) {
+        if (RAND_bytes((unsigned char *)pool, sizeof pool) != 1)
+            return fota_devproto_nonce((uint32_t)rand());
+        left = NONCE_POOL;
+    }
+    uint32_t r = pool[--left];
+    pool[left] = 0;   /* a drawn nonce does not stay in memory */
     return fota_devproto_nonce(r);
 }
 

@@ -67,7 +67,8 @@ void fota_rollout_free(struct fota_rollout *r)
     free(r->m);
     free(r->reboots);
     free(r->ready);
-    free(r->tmpl);
+    free(r->upgrade.text);
+    free(r->reboot.text);
     free(r->pre);
     json_decref(r->ok_result);
     free(r);

@@ -66,6 +66,13 @@ struct fota_rollout_ready {
 #define FOTA_ROLLOUT_PRE_MAX 255       /* distinct versions before a rollout it remembers */
 #define FOTA_ROLLOUT_MD5_MAX 8         /* sketch MD5s of a pull release's image */
 
+/* A push line encoded once with placeholders for the owner key and the
+ * nonce (rollout_push.c): text is NULL when the line could not be cut so. */
+struct fota_rollout_tmpl {
+    char *text;
+    int len, auth_off, nonce_off, nonce_end;
+};
+
 struct fota_rollout {
     struct fota_rollouts *ro;
     struct fota_rollout *next;
@@ -80,8 +87,8 @@ struct fota_rollout {
     int64_t t0_ms;                     /* fota_clock_mono_ms() at creation */
     int stored;                        /* its members have been written once */
     int pumped;                        /* the first pushes were made */
-    char *tmpl;                        /* its sys_upgrade push with placeholders */
-    int tmpl_len, auth_off, nonce_off, nonce_end;
+    struct fota_rollout_tmpl upgrade;  /* its sys_upgrade push with placeholders */
+    struct fota_rollout_tmpl reboot;   /* its sys_reboot push, the same way */
     json_t *ok_result;                 /* the command row result of a D7 success */
     int pull;                          /* pull-based devices (an arduino product): offered
                                         * a command row, not pushed (rollout_pull.c) */

@@ -3,10 +3,12 @@
  * patches a copy: a key derivation from the pre-keyed HMAC and two memcpy),
  * written through the device channel's find-and-send; the window pump that
  * keeps at most `window` devices of a product between push and report, the
- * reboots after a success and the report timeouts (monotonic). */
+ * reboots after a success and the report timeouts (monotonic). The
+ * sys_reboot line is encoded once per rollout the same way. */
 #include "rollout_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -18,25 +20,51 @@
 
 #define TMPL_NONCE 1999999999
 
-void fota_rollout_make_template(struct fota_rollout *r)
+/* Encodes action's push into t with placeholders: a key of 'A's and
+ * TMPL_NONCE, each found exactly once and in that order, or t stays empty
+ * (each push is then encoded in full). */
+static void make_one(struct fota_rollout_tmpl *t, const char *action, const char *version)
 {
     char buf[FOTA_DEVPROTO_PUSH_MAX], auth[FOTA_KEY_BUF], nonce[32];
     memset(auth, 'A', FOTA_KEY_LEN);
     auth[FOTA_KEY_LEN] = '\0';
-    int n = fota_devproto_push_rpc(buf, sizeof buf, "sys_upgrade", r->row.version, auth,
-                                   TMPL_NONCE);
+    int n = fota_devproto_push_rpc(buf, sizeof buf, action, version, auth, TMPL_NONCE);
     if (n <= 0)
         return;
     buf[n] = '\0';
     snprintf(nonce, sizeof nonce, "\"nonce\": %d", TMPL_NONCE);
     const char *a = strstr(buf, auth), *k = strstr(buf, nonce);
-    if (!a || !k || a > k || strstr(a + 1, auth))
-        return; /* push() encodes each one in full */
-    r->tmpl = fota_xmemdup(buf, (size_t)n);
-    r->tmpl_len = n;
-    r->auth_off = (int)(a - buf);
-    r->nonce_off = (int)(k - buf) + (int)strlen(nonce) - 10;
-    r->nonce_end = (int)(k - buf) + (int)strlen(nonce);
+    if (!a || !k || a > k || strstr(a + 1, auth) || strstr(k + 1, nonce))
+        return;
+    free(t->text);
+    t->text = fota_xmemdup(buf, (size_t)n);
+    t->len = n;
+    t->auth_off = (int)(a - buf);
+    t->nonce_off = (int)(k - buf) + (int)strlen(nonce) - 10;
+    t->nonce_end = (int)(k - buf) + (int)strlen(nonce);
+}
+
+void fota_rollout_make_template(struct fota_rollout *r)
+{
+    make_one(&r->upgrade, "sys_upgrade", r->row.version);
+    make_one(&r->reboot, "sys_reboot", NULL);
+}
+
+/* t's line with auth and nonce in buf: its length, or -1 when t cannot
+ * carry them (the caller encodes the push in full). */
+static int from_template(const struct fota_rollout_tmpl *t, const char *auth, int64_t nonce,
+                         char buf[FOTA_DEVPROTO_PUSH_MAX])
+{
+    if (!t->text || strlen(auth) != FOTA_KEY_LEN)
+        return -1;
+    memcpy(buf, t->text, (size_t)t->nonce_off);
+    memcpy(buf + t->auth_off, auth, FOTA_KEY_LEN);
+    int k = snprintf(buf + t->nonce_off, 16, "%d", (int)nonce);
+    int rest = t->len - t->nonce_end;
+    if (k <= 0 || t->nonce_off + k + rest >= FOTA_DEVPROTO_PUSH_MAX)
+        return -1;
+    memcpy(buf + t->nonce_off + k, t->text + t->nonce_end, (size_t)rest);
+    return t->nonce_off + k + rest;
 }
 
 int fota_rollout_push_one(struct fota_rollout *r, const struct fota_rollout_member *m,
@@ -53,18 +81,11 @@ int fota_rollout_push_one(struct fota_rollout *r, const struct fota_rollout_memb
         fota_server_device_key(ro->srv, "owner", &d, auth);
     }
     int reboot = strcmp(action, "sys_reboot") == 0;
-    if (!reboot && r->tmpl && strlen(auth) == FOTA_KEY_LEN) {
-        memcpy(buf, r->tmpl, (size_t)r->nonce_off);
-        memcpy(buf + r->auth_off, auth, FOTA_KEY_LEN);
-        int k = snprintf(buf + r->nonce_off, 16, "%d", (int)m->nonce);
-        int rest = r->tmpl_len - r->nonce_end;
-        if (k > 0 && r->nonce_off + k + rest < (int)sizeof buf) {
-            memcpy(buf + r->nonce_off + k, r->tmpl + r->nonce_end, (size_t)rest);
-            return fota_devchan_send(ro->ch, m->device_id, buf, r->nonce_off + k + rest);
-        }
-    }
-    int n = fota_devproto_push_rpc(buf, sizeof buf, action, reboot ? NULL : r->row.version, auth,
-                                   reboot ? fota_devchan_nonce() : m->nonce);
+    int64_t nonce = reboot ? fota_devchan_nonce() : m->nonce;
+    int n = from_template(reboot ? &r->reboot : &r->upgrade, auth, nonce, buf);
+    if (n < 0)
+        n = fota_devproto_push_rpc(buf, sizeof buf, action, reboot ? NULL : r->row.version, auth,
+                                   nonce);
     if (n < 0)
         return n;
     return fota_devchan_send(ro->ch, m->device_id, buf, n);

@@ -10,6 +10,7 @@ rollout commands. Health times and windows pass by fotad's test clock (POST /v1/
 test builds only), never by waiting.
 """
 import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -67,12 +68,21 @@ class Dev:
     def upgrade(self, ok=True):
         """Takes the push, acknowledges it and reports the outcome."""
         push = self.next_push("sys_upgrade")
+        self.auth = json.loads(push)["meta"]["Authorization"]
         self.conn.send(rpc_response_frame(parse_nonce(push)))
         self.conn.send(upgrade_frame(self.key, "device_upgrade_success" if ok else
                                      "device_upgrade_failed", V1[:15], V2[:15]))
 
     def reboot_push(self):
-        self.next_push("sys_reboot")
+        """The rollout's sys_reboot: the bytes of a full encoding (json.dumps with sorted
+        keys, as for a sys_reboot RPC), the owner key of its sys_upgrade, a fresh nonce."""
+        push = self.next_push("sys_reboot")
+        nonce = parse_nonce(push)
+        want = json.dumps({"deliver_to_device": True, "get": {"action": "sys_reboot"},
+                           "meta": {"Authorization": self.auth}, "method": "GET",
+                           "nonce": nonce, "path": "/v1/device/rpc/"}, sort_keys=True) + "\n"
+        check(push == want and 0 < nonce < 2 ** 31, "reboot push %r, want %r" % (push, want))
+        return nonce
 
     def close(self):
         if self.conn:
@@ -260,8 +270,8 @@ def test_health_and_rollback():
         check(x["health"] == 300 and x["max_reboots"] == 1, "%r" % x)
         for dev in pushed(d, rid, devs, 5):
             dev.upgrade()
-        for dev in devs:
-            dev.reboot_push()
+        nonces = [dev.reboot_push() for dev in devs]
+        check(len(set(nonces)) == 5, "a nonce per reboot push %r" % nonces)
         x = wait_for(lambda: (lambda y: y if y["verifying"] == 5 else None)(rollout(d, rid)), 5,
                      "five verifying")
         check(x["succeeded"] == 0 and x["in_progress"] == 0, "verifying is not upgraded: %r" % x)
