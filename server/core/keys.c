@@ -10,6 +10,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +42,23 @@ int fota_key_valid(const char *s, size_t len)
     return 1;
 }
 
+/* SHA-256 fetched once: SHA256() and EVP_sha256() fetch the algorithm at
+ * every call, under the method store's locks, which cost more than the
+ * digest of a key (hashed at every check-in, download and identify). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void fota_key_hash(const char *key, size_t len, char out[65])
 {
     uint8_t d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)key, len, d);
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md || EVP_Digest(key, len, d, NULL, sha256_md, NULL) != 1)
+        SHA256((const unsigned char *)key, len, d);
     fota_hex_encode(d, sizeof(d), out);
 }
 
