@@ -65,7 +65,10 @@ struct report_job {
     char action[FOTA_DEVPROTO_VER_MAX], pre[FOTA_DEVPROTO_VER_MAX];
     char clean[FOTA_DEVPROTO_VER_MAX], real[FOTA_VERSION_MAX];
     int64_t cmd_id;                    /* the command it finished, -1: none */
-    struct fota_message m;
+    /* the written message's action, not the message: the job stays small
+     * (a body is 2 KiB, and every allocation of 1 KiB or more makes glibc
+     * consolidate its fast bins) */
+    char m_action[sizeof ((struct fota_message *)0)->action];
 };
 
 /* Ends cmd with the report; real becomes the command's full version when
@@ -149,9 +152,8 @@ static void report_run(struct fota_store *st, struct fota_devchan_job *j)
             FOTA_ERROR("rom_version not stored dev=%lld error=%s", (long long)d.id,
                        fota_errname(rc));
     }
-    p->m = row.m;
-    struct fota_message *m = &p->m;
-    int rc = fota_server_publish_message(srv, m);
+    fota_str_copy(p->m_action, sizeof p->m_action, row.m.action);
+    int rc = fota_server_publish_message(srv, &row.m);
     if (rc < 0 && rc != FOTA_ENOSPC)   /* a full disk: the store says so once a second */
         FOTA_WARN("message not stored dev=%lld", (long long)p->device_id);
 }
@@ -161,7 +163,7 @@ static void report_done(struct fota_devchan_job *j, struct fota_dconn *c)
     struct report_job *p = (struct report_job *)j;
     char q1[80], q2[80];
     FOTA_INFO("device report conn=%llu dev=%lld action=%s pre=%s new=%s cmd=%lld recovered=%d",
-              (unsigned long long)j->conn_id, (long long)p->device_id, p->m.action,
+              (unsigned long long)j->conn_id, (long long)p->device_id, p->m_action,
               fota_log_quote(p->pre, q1, sizeof q1), fota_log_quote(p->real, q2, sizeof q2),
               (long long)p->cmd_id, p->recovered);
     if (c && !c->closing) {
@@ -263,7 +265,7 @@ static void batch_done(struct fota_devchan_job *j, struct fota_dconn *unused)
         struct report_job *p = b->rs[i];
         uint64_t id = p->j.conn_id;
         struct fota_dconn *c = fota_devchan_conn_by_id(ch, id);
-        p->m = b->rows[i].m;
+        fota_str_copy(p->m_action, sizeof p->m_action, b->rows[i].m.action);
         report_done(&p->j, c);   /* frees p */
         if (ch->nheld)
             held_send(ch, id, c);
