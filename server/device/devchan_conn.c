@@ -60,11 +60,11 @@ static void dev_unhash(struct fota_dconn *c)
 
 static void anon_arm(struct fota_devchan *ch);
 
-static void anon_unlink(struct fota_dconn *c)
+/* The anonymous list itself (accept order, the oldest first); the count
+ * and the listeners' pause are anon_unlink's and anon_append's. */
+static void anon_detach(struct fota_dconn *c)
 {
     struct fota_devchan *ch = c->ch;
-    if (!c->anon)
-        return;
     if (c->aprev)
         c->aprev->anext = c->anext;
     else
@@ -74,13 +74,9 @@ static void anon_unlink(struct fota_dconn *c)
     else
         ch->anon_tail = c->aprev;
     c->aprev = c->anext = NULL;
-    c->anon = 0;
-    ch->nanon--;
-    if (ch->anon_paused)
-        fota_devchan_anon_left(ch);
 }
 
-static void anon_append(struct fota_dconn *c)
+static void anon_attach(struct fota_dconn *c)
 {
     struct fota_devchan *ch = c->ch;
     c->aprev = ch->anon_tail;
@@ -90,6 +86,24 @@ static void anon_append(struct fota_dconn *c)
     else
         ch->anon_head = c;
     ch->anon_tail = c;
+}
+
+static void anon_unlink(struct fota_dconn *c)
+{
+    struct fota_devchan *ch = c->ch;
+    if (!c->anon)
+        return;
+    anon_detach(c);
+    c->anon = 0;
+    ch->nanon--;
+    if (ch->anon_paused)
+        fota_devchan_anon_left(ch);
+}
+
+static void anon_append(struct fota_dconn *c)
+{
+    struct fota_devchan *ch = c->ch;
+    anon_attach(c);
     c->anon = 1;
     ch->nanon++;
     if (ch->anon_head == c && !evtimer_pending(ch->hello_ev, NULL))
@@ -117,6 +131,16 @@ void fota_devchan_conn_expire(struct fota_devchan *ch)
         struct fota_dconn *c = ch->anon_head;
         if (c->born_ms + ch->hello_ms > now)
             break;
+        if (c->paused & FOTA_DCONN_PAUSE_STORE) {
+            /* Its D1/D2/D8 arrived and waits on the store: the delay is
+             * fotad's, and closing it would only bring the device back with
+             * the same question. Its deadline counts again from now; it still
+             * counts against device_max_anonymous. */
+            anon_detach(c);
+            c->born_ms = now;
+            anon_attach(c);
+            continue;
+        }
         FOTA_INFO("device connection timed out conn=%llu dev=%lld peer=%s state=%s waited_ms=%lld",
                   (unsigned long long)c->id, (long long)c->device_id,
                   fota_devchan_conn_peer(c, pb, sizeof pb),

@@ -38,7 +38,8 @@ struct fota_dconn {
     struct fota_dconn *hnext;          /* device-id hash chain (while hashed) */
     struct fota_dconn *inext;          /* connection-id hash chain (while it lives) */
     struct fota_dconn *aprev, *anext;  /* the anonymous list, oldest first (until online) */
-    int64_t born_ms;                   /* accepted at (fota_clock_mono_ms): the hello deadline */
+    int64_t born_ms;                   /* accepted at (fota_clock_mono_ms): the hello deadline;
+                                          moved on while its hello waits on the store */
     struct fota_addr_count *addrc;     /* this peer address's connection count */
     struct event *deliver_ev;          /* queued-command delivery, allocated on demand */
     struct event *resume_ev;           /* reading paused by the rate, allocated on demand */

@@ -4,20 +4,25 @@ timeout (min(10 s, http_timeout)) counted from its accept: bytes that trickle in
 the deadline. A plain connection sending a newline every 0.25 s and a TLS connection sending
 its ClientHello one byte every 0.25 s are both closed once the deadline passes (they would
 stay open for ever if each byte reset an idle timer); a device that identifies keeps its
-connection past it."""
+connection past it. A device whose activation arrived in time but waits on the store (another
+process holds SQLite's write lock past the deadline) is answered once the store is free, not
+closed at its deadline."""
 import os
 import select
 import socket
+import sqlite3
 import ssl
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from devchan_util import StockDevice, check, first_frame, make_cert, start_fotad  # noqa: E402
+from devchan_util import (StockDevice, active_frame, beacon_frame, check,  # noqa: E402
+                          first_frame, make_cert, start_fotad)
 from fotatest import tls_client_hello  # noqa: E402
 
 HELLO_S = 2          # --http-timeout 2: the hello deadline is 2 s after the accept
 GIVE_UP_S = 15       # the test's own bound: far past the deadline
+STORE_HELD_S = HELLO_S + 1.5   # the write lock held past the deadline (fotad waits up to 5 s)
 
 
 def trickle(port, chunks):
@@ -50,6 +55,9 @@ def trickle(port, chunks):
 
 
 def main():
+    # The store's jobs on store threads, as on PostgreSQL (inline, SQLite's wait on a lock
+    # would hold the event loop and its hello timer with it)
+    os.environ["FOTA_TEST_STORE_THREADS"] = "1"
     cert, key = make_cert()
     d = start_fotad("--http-timeout", str(HELLO_S), tls=(cert, key))
     try:
@@ -83,6 +91,27 @@ def main():
                   '"token %s"}}\n' % master)
         check("ping success" in good.recv_msg(), "identified device lost its connection")
         good.close()
+
+        # A D1 sent at once, its row's write waiting on a lock another process holds.
+        slow = d.create_device(pid, name="store-wait")["master_device_key"]
+        db = sqlite3.connect(os.path.join(d.data_dir, "fota.db"), timeout=10,
+                             isolation_level=None)
+        dev = StockDevice(d.device_port, slow)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            dev.send(active_frame(9, "t" * 40, "18:fe:34:00:00:09", "v1.0.0t45772(a)", slow))
+            time.sleep(STORE_HELD_S)   # the store's wait the device sees (not a synchronisation)
+            db.execute("COMMIT")
+            reply = dev.recv_msg(timeout=10)
+            check('"activate_status": 1' in reply, "activation waiting on the store: %r" % reply)
+            dev.send(beacon_frame(slow))
+            check("ping success" in dev.recv_msg(), "the waiting device lost its connection")
+            check(d.count_log(r"device connection timed out conn=\d+ dev=0 "
+                              r"peer=127\.0\.0\.1:%d " % dev.s.getsockname()[1]) == 0,
+                  "the waiting device met its hello deadline")
+        finally:
+            dev.close()
+            db.close()
     finally:
         d.stop()
     print("ok")
