@@ -124,6 +124,15 @@ def wait_sims(procs, timeout):
     return res
 
 
+def stop_sims(procs, timeout=60):
+    """Ends every sim's run now (SIGTERM: each prints its --json summary as at --timeout);
+    returns the summaries as wait_sims does."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    return wait_sims(procs, timeout)
+
+
 def kill_sims(procs):
     for p in procs:
         if p.poll() is None:

@@ -1,6 +1,7 @@
 /* fotasim_fleet.c - one fota-sim run: the libevent loop shared by every
  * virtual device, the TLS context and slow-link bucket they share, the
  * progress line on a terminal, and the end of the run. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -91,6 +92,9 @@ static void hold_cb(evutil_socket_t fd, short what, void *arg)
     fotasim_fleet_check_done(s);
 }
 
+/* --timeout, or SIGTERM: the run ends where it stands and its summary is
+ * printed (a benchmark that holds a fleet stops it this way and reads how
+ * many channels dropped while it was held). */
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct fotasim *s = arg;
@@ -139,7 +143,8 @@ int fotasim_fleet_init(struct fotasim *s)
     clock_gettime(CLOCK_MONOTONIC, &s->t0);
     raise_fd_limit(s->o.devices);
     if (!(s->base = event_base_new()) || !(s->check_ev = evtimer_new(s->base, check_cb, s)) ||
-        !(s->timeout = evtimer_new(s->base, timeout_cb, s)))
+        !(s->timeout = evtimer_new(s->base, timeout_cb, s)) ||
+        !(s->term = evsignal_new(s->base, SIGTERM, timeout_cb, s)) || event_add(s->term, NULL) < 0)
         return FOTA_ENOMEM;
     if (shared_links(s) < 0)
         return FOTA_ENOMEM;
@@ -182,6 +187,8 @@ void fotasim_fleet_cleanup(struct fotasim *s)
         event_free(s->hold);
     if (s->timeout)
         event_free(s->timeout);
+    if (s->term)
+        event_free(s->term);
     if (s->slow_cfg)
         ev_token_bucket_cfg_free(s->slow_cfg);   /* after the devices' bufferevents */
     if (s->ssl_ctx)

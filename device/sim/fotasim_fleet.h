@@ -50,6 +50,7 @@ struct fotasim {
     int finished, hold_over;
     struct event *check_ev;       /* coalesces fotasim_fleet_check_done */
     struct event *tick, *hold, *timeout;
+    struct event *term;           /* SIGTERM: the run ends now, with its summary */
 };
 
 /* Device counts at this moment. */

@@ -387,7 +387,8 @@ class Daemon:
     def cleanup(self):
         """Kills the process if running and removes its temp dir."""
         self.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not os.environ.get("FOTA_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
         return self.start()
