@@ -486,7 +486,10 @@ int fota_store_pg_message_add(struct fota_store *s, struct fota_message *m)
  * a few round trips, not a few per row. The devices: each reported field
  * from the last row of its device that reports it. The messages: their
  * rows in row order under the message lock (ids in row order), each
- * ringing fota_msg as message_add's does. */
+ * ringing fota_msg as message_add's does. The devices are taken in id
+ * order, as the presence batch takes them (DISTINCT ON (id) ... ORDER BY
+ * id): two batches that share devices then lock them in the same order
+ * rather than deadlock and retry. */
 static const char REPORT_DEVICES_SQL[] =
     "UPDATE devices d SET rom_version = COALESCE(v.ver, d.rom_version),"
     " running_slot = COALESCE(v.slot, d.running_slot)"
@@ -494,7 +497,7 @@ static const char REPORT_DEVICES_SQL[] =
     " (array_agg(u.ver ORDER BY u.k DESC) FILTER (WHERE u.fv <> 0))[1] AS ver,"
     " (array_agg(u.slot ORDER BY u.k DESC) FILTER (WHERE u.fs <> 0))[1] AS slot"
     " FROM unnest($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::int8[])"
-    " WITH ORDINALITY AS u(id, fv, ver, fs, slot, k) GROUP BY u.id) v"
+    " WITH ORDINALITY AS u(id, fv, ver, fs, slot, k) GROUP BY u.id ORDER BY u.id) v"
     " WHERE d.id = v.id";
 
 static const char REPORT_MESSAGES_SQL[] =
