@@ -167,6 +167,30 @@ typedef int (*fota_http_quick_fn)(void *ud, int loop, char caps[][FOTA_ROUTE_CAP
                                   const char *lines, size_t len, int64_t *dev_id);
 int fota_http_quick(struct fota_server *srv, const char *pattern, fota_http_quick_fn fn,
                     void *ud);
+/* A quick answer to a HEAD whose headers the route's caches decide (a stock
+ * device's HEAD before its download): fn gets the request in q and writes
+ * the whole answer (status line to the empty line, the bytes evhttp would
+ * send) into reply, returning its length, with q->dev_id and the log line's
+ * parts set; or returns 0 to let the request take its normal way, having
+ * changed nothing. Only for "HEAD PATH?QUERY HTTP/1.0", under the same
+ * conditions as fota_http_quick; the query and the header lines are as
+ * sent (nothing decoded). The answer is logged at INFO as
+ * "WHAT req=ID LOG peer=PEER loop=N". Counted and limited with
+ * fota_http_quick's. */
+struct fota_http_quick_req {
+    int loop;                          /* the loop's index */
+    const char *query;                 /* after '?' (not decoded), NULL: none */
+    size_t query_len;
+    const char *lines;                 /* the header lines, up to the empty line */
+    size_t len;
+    int64_t dev_id;                    /* fn: the device, for the log */
+    const char *log_what;              /* fn: the log line's message */
+    char log[256];                     /* fn: its key=value pairs */
+};
+typedef size_t (*fota_http_quick_head_fn)(void *ud, struct fota_http_quick_req *q, char *reply,
+                                          size_t cap);
+int fota_http_quick_head(struct fota_server *srv, const char *pattern, fota_http_quick_head_fn fn,
+                         void *ud);
 /* Worker thread start-up (server.c): serves the sockets bound for loop. */
 void fota_http_loop_start(struct fota_http *h, struct fota_loop *loop);
 

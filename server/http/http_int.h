@@ -22,6 +22,8 @@ struct fota_accept_guard;
 #define CONN_BUCKETS (1u << CONN_BITS)
 #define MAX_LISTENERS 4
 
+enum { QUICK_GET = 1, QUICK_HEAD = 2 };
+
 /* The gate of one connection (http_gate.c): it reads each request's head
  * from the input buffer as it arrives, before evhttp parses it, and decides
  * before the body is read: framing errors are refused (400), an upload
@@ -39,7 +41,8 @@ struct gate {
     int timeout_cut;               /* the read timeout counts down to the head's deadline */
     int probation;                 /* short of descriptors: 1 s for a head with a valid key */
     int key_ok;                    /* its key checked, valid (probation, upload): not shed */
-    int quick;                     /* its request line may get a quick answer (http_quick.c) */
+    int quick;                     /* its request line may get a quick answer (http_quick.c):
+                                    * QUICK_GET or QUICK_HEAD, 0: none */
     uint64_t reserved;             /* bytes of upload_memory held for this body */
     struct gate_lookup *lookup;    /* its upload key's store lookup, while it runs */
     struct fota_http_errpage_hint hint;   /* bev, body limit, refusal status and message */
@@ -161,7 +164,8 @@ struct fota_http {
     struct event *trim;            /* main loop: gives freed memory back */
     struct http_quick {            /* fota_http_quick: fixed once the workers run */
         char *pattern;
-        fota_http_quick_fn fn;
+        fota_http_quick_fn fn;         /* GET: 304, or NULL */
+        fota_http_quick_head_fn head_fn;   /* HEAD, or NULL */
         void *ud;
     } quick[FOTA_HTTP_QUICK_MAX];
     int nquick;

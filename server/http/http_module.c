@@ -53,7 +53,8 @@ static const struct fota_metric_desc requests_desc = {
 
 static const struct fota_metric_desc quick_desc = {
     "fota_http_quick_answers_total", "HTTP requests answered from their head alone, before "
-    "evhttp parsed them (a current Arduino device's check-in: 304).",
+    "evhttp parsed them (a current Arduino device's check-in: 304; a stock device's HEAD "
+    "before its download).",
     FOTA_METRIC_COUNTER, 1, NULL
 };
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -33,6 +34,7 @@
 #include "log.h"
 #include "loop.h"
 #include "rom_int.h"
+#include "keys.h"
 #include "store_exec.h"
 #include "xmalloc.h"
 
@@ -235,15 +237,14 @@ static void rom_key(struct fota_req *r, char key[FOTA_KEY_BUF])
 }
 
 /* The loop's entry for key: 1 with the product and device it resolves to. */
-static int rom_auth_cached(struct fota_rom_loop *rl, struct fota_req *r, uint64_t gen,
-                           const char *key, int64_t *product_id, int64_t *device_id)
+static int rom_auth_cached(struct fota_rom_loop *rl, uint64_t gen, const char *key,
+                           int64_t *product_id, int64_t *device_id)
 {
     const struct fota_rom_auth_entry *e = &rl->auth[auth_slot(key)];
     if (!gen || !key[0] || e->gen != gen || strcmp(e->key, key) != 0)
         return 0;
     *product_id = e->product_id;
     *device_id = e->device_id;
-    r->dev_id = e->device_id;
     return 1;
 }
 
@@ -252,8 +253,8 @@ static int rom_auth_cached(struct fota_rom_loop *rl, struct fota_req *r, uint64_
  * HEAD filled them with its store job, and its GET, a connection of its
  * own, lands on either loop. 1 when they answered (the loop's entry for key
  * filled), else 0: the store job decides, and answers any refusal. */
-static int rom_auth_shared(struct fota_rom_loop *rl, struct fota_req *r, uint64_t gen,
-                           const char *key, int64_t *product_id, int64_t *device_id)
+static int rom_auth_shared(struct fota_rom_loop *rl, uint64_t gen, const char *key,
+                           int64_t *product_id, int64_t *device_id)
 {
     struct fota_server *srv = rl->ctx->srv;
     struct fota_key k;
@@ -274,7 +275,6 @@ static int rom_auth_shared(struct fota_rom_loop *rl, struct fota_req *r, uint64_
     e->product_id = *product_id = pid;
     e->device_id = *device_id = did;
     e->gen = gen;
-    r->dev_id = did;
     return 1;
 }
 
@@ -506,6 +506,137 @@ static void rom_miss_done(void *arg, int cancelled)
     free(m);
 }
 
+/* ---- a stock device's HEAD, answered from the head alone ---------------- */
+
+/* The value of the query's key (as sent, NUL-terminated into out), or -1
+ * when the query is one evhttp decodes or refuses (an argument without
+ * '=', '%' or '+' anywhere: decoding is evhttp's), names key twice, or the
+ * value does not fit. 0: found, 1: not there. */
+static int quick_arg(const char *q, size_t len, const char *key, char *out, size_t cap)
+{
+    size_t klen = strlen(key);
+    int found = 0;
+    const char *end = q + len;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q)), *e = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(e - q));
+        if (!eq || eq == q || memchr(q, '%', (size_t)(e - q)) || memchr(q, '+', (size_t)(e - q)))
+            return -1;
+        if ((size_t)(eq - q) == klen && memcmp(q, key, klen) == 0) {
+            size_t vlen = (size_t)(e - eq - 1);
+            if (found++ || vlen >= cap)
+                return -1;
+            memcpy(out, eq + 1, vlen);
+            out[vlen] = '\0';
+        }
+        q = amp ? amp + 1 : end;
+    }
+    return found ? 0 : 1;
+}
+
+/* The Authorization value of the head's lines as evhttp reads it (leading
+ * spaces and trailing white space cut) into out: 0, or -1 when the head
+ * folds a line, names Authorization twice or not at all, asks a Range, or
+ * the value does not fit. */
+static int quick_auth(const char *lines, size_t len, char *out, size_t cap)
+{
+    static const char auth[] = "Authorization", range[] = "Range";
+    const char *p = lines, *end = lines + len;
+    int found = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
+        const char *next = nl ? nl + 1 : end;
+        if (e > p && e[-1] == '\r')
+            e--;
+        if (e == p)
+            break;   /* the empty line */
+        if (*p == ' ' || *p == '\t')
+            return -1;
+        const char *colon = memchr(p, ':', (size_t)(e - p));
+        if (!colon)
+            return -1;
+        size_t nlen = (size_t)(colon - p);
+        if (nlen == sizeof range - 1 && strncasecmp(p, range, nlen) == 0)
+            return -1;
+        if (nlen == sizeof auth - 1 && strncasecmp(p, auth, nlen) == 0) {
+            const char *v = colon + 1;
+            while (v < e && *v == ' ')
+                v++;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            if (found++ || (size_t)(e - v) >= cap)
+                return -1;
+            memcpy(out, v, (size_t)(e - v));
+            out[e - v] = '\0';
+        }
+        p = next;
+    }
+    return found ? 0 : -1;
+}
+
+/* The size of blob sha when the loop holds it open for gen (no sweep due). */
+static int blob_size_cached(const struct fota_rom_loop *rl, const char *sha, uint64_t gen,
+                            int64_t *size)
+{
+    const struct fota_rom_blob *b =
+        &rl->blobs[fota_str_hash(FOTA_STR_HASH_SEED, sha) % FOTA_ROM_BLOB_SLOTS];
+    if (!gen || gen != rl->blob_swept || b->fd <= 0 || b->gen != gen ||
+        strcmp(b->sha256, sha) != 0)
+        return 0;
+    *size = b->size;
+    return 1;
+}
+
+static int printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            return 0;
+    return 1;
+}
+
+size_t fota_rom_quick_head(void *ud, struct fota_http_quick_req *q, char *reply, size_t cap)
+{
+    struct fota_rom_ctx *ctx = ud;
+    char action[16], version[FOTA_VERSION_MAX], filename[FOTA_NAME_MAX], hdr[FOTA_KEY_BUF + 16];
+    char key[FOTA_KEY_BUF];
+    const char *k = NULL;
+    size_t klen = 0;
+    int64_t product_id = 0, device_id = 0, size = 0;
+    if (q->loop < 0 || q->loop >= ctx->nloops || !q->query ||
+        quick_arg(q->query, q->query_len, "action", action, sizeof action) != 0 ||
+        strcmp(action, "download_rom") != 0 ||
+        quick_arg(q->query, q->query_len, "version", version, sizeof version) != 0 ||
+        quick_arg(q->query, q->query_len, "filename", filename, sizeof filename) != 0 ||
+        quick_auth(q->lines, q->len, hdr, sizeof hdr) != 0 ||
+        fota_key_from_header(hdr, &k, &klen) != 0 || klen >= sizeof key)
+        return 0;
+    memcpy(key, k, klen);
+    key[klen] = '\0';
+    struct fota_rom_loop *rl = ctx->loops[q->loop];
+    uint64_t gen = fota_store_generation(ctx->srv->store);
+    if (!rom_auth_cached(rl, gen, key, &product_id, &device_id) &&
+        !rom_auth_shared(rl, gen, key, &product_id, &device_id))
+        return 0;
+    const struct fota_rom_file_entry *fe = rom_file_cached(rl, gen, product_id, version, filename);
+    if (!fe || !blob_size_cached(rl, fe->file.sha256, gen, &size) || !printable(fe->file.name) ||
+        !printable(fe->file.sha256))
+        return 0;
+    /* The bytes evhttp sends for rom_serve's answer to an HTTP/1.0 HEAD. */
+    int n = snprintf(reply, cap, "HTTP/1.0 200 OK\r\nConnection: close\r\n"
+                     "Content-Type: application/octet-stream\r\nContent-Length: %" PRId64 "\r\n"
+                     "Content-Disposition: attachment;filename=%s\r\nETag: \"%s\"\r\n"
+                     "Accept-Ranges: bytes\r\n\r\n", size, fe->file.name, fe->file.sha256);
+    if (n <= 0 || (size_t)n >= cap)
+        return 0;
+    q->dev_id = device_id;
+    q->log_what = "rom download";
+    snprintf(q->log, sizeof q->log, "method=HEAD dev=%lld product=%lld version=%s file=%s "
+             "status=200 bytes=%" PRId64, (long long)device_id, (long long)fe->rom_product_id,
+             fe->rom_version, fe->file.name, size);
+    return (size_t)n;
+}
+
 void fota_rom_download(struct fota_req *r)
 {
     struct fota_rom_ctx *ctx = r->ud;
@@ -528,8 +659,10 @@ void fota_rom_download(struct fota_req *r)
     }
     uint64_t gen = fota_store_generation(ctx->srv->store);
     rom_key(r, key);
-    int authed = rom_auth_cached(rl, r, gen, key, &product_id, &device_id) ||
-                 rom_auth_shared(rl, r, gen, key, &product_id, &device_id);
+    int authed = rom_auth_cached(rl, gen, key, &product_id, &device_id) ||
+                 rom_auth_shared(rl, gen, key, &product_id, &device_id);
+    if (authed)
+        r->dev_id = device_id;
     const struct fota_rom_file_entry *fe =
         authed ? rom_file_cached(rl, gen, product_id, version, filename) : NULL;
     if (fe) {

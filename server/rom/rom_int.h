@@ -9,6 +9,8 @@
 
 #include "rom.h"
 #include "server.h"
+
+struct fota_http_quick_req;
 #include "store.h"
 
 struct bufferevent;
@@ -131,6 +133,12 @@ struct fota_rom_ctx {
  * of a device of the release's product, product key of that product, or
  * admin. */
 void fota_rom_download(struct fota_req *r);
+/* The quick answer (http.h, fota_http_quick_head) to a stock device's
+ * HEAD of action=download_rom whose key, release and file the loop's
+ * caches hold for the store's generation: the header rom_serve sends. 0
+ * (nothing changed but the loop's key entry, as a download fills it) for
+ * anything else: the route answers it. */
+size_t fota_rom_quick_head(void *ud, struct fota_http_quick_req *q, char *reply, size_t cap);
 /* Module stop: closes every cached descriptor. */
 void fota_rom_blobs_close(struct fota_rom_loop *rl);
 

@@ -1,7 +1,7 @@
 /* rom_module.c - the rom module (rom.h): its state (one part per loop,
  * made at start for every loop the http module created, and the progress
- * table), its route /v1/device/rom/ on every loop, and its subscription to
- * DOWNLOADS_SYNC. Stop runs after the worker loops ended and before the
+ * table), its route /v1/device/rom/ on every loop with the quick answer to
+ * a stock HEAD, and its subscription to DOWNLOADS_SYNC. Stop runs after the worker loops ended and before the
  * http module closes the connections: bodies still in flight forget the
  * module then. */
 #include <stdlib.h>
@@ -66,6 +66,8 @@ static int rom_start(struct fota_server *srv, void **state)
      * state are safe there): the fleet-scale hot path. */
     int rc = fota_http_route_flags(srv, FOTA_M_GET, "/v1/device/rom/", rom_route, ctx,
                                    FOTA_ROUTE_ANY_LOOP);
+    if (rc == 0)
+        rc = fota_http_quick_head(srv, "/v1/device/rom/", fota_rom_quick_head, ctx);
     if (rc == 0)
         rc = fota_rom_metrics_register(ctx);
     if (rc == 0)
