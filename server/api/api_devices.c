@@ -1,5 +1,6 @@
 /* api_devices.c - devices of a product (admin key):
- * POST /v1/products/ID/devices/ (returns the derived master and owner keys),
+ * POST /v1/products/ID/devices/ (returns the derived master and owner keys;
+ * {"count": N}: a batch of N in one transaction),
  * GET /v1/devices/ID/ and
  * GET /v1/devices/ID/commands/ (admin, or the device's own keys),
  * POST /v1/devices/ID/rotate_keys (admin: new master and owner keys),
@@ -17,6 +18,7 @@
 #include "arduino.h"
 #include "rom.h"
 #include "log.h"
+#include "xmalloc.h"
 
 /* "18:FE:34:97:F3:CD" or "18fe3497f3cd" -> "18:fe:34:97:f3:cd". 0 or -1. */
 static int bssid_norm(const char *in, char out[18])
@@ -63,6 +65,48 @@ json_t *fota_api_device_view(struct fota_server *srv, const struct fota_device *
     return j;
 }
 
+/* POST /v1/products/ID/devices/ with {"count": N}: N devices with default
+ * names and their keys, one store transaction (a manufacturer's batch). */
+static void create_batch(struct fota_req *r, int64_t pid, json_t *count)
+{
+    struct fota_server *srv = r->srv;
+    json_int_t n = json_is_integer(count) ? json_integer_value(count) : 0;
+    if (n < 1 || n > FOTA_DEVICE_BATCH_MAX) {
+        fota_reply_error(r, 422, "count must be an integer of 1..%d", FOTA_DEVICE_BATCH_MAX);
+        return;
+    }
+    struct fota_device *ds = fota_xcalloc((size_t)n, sizeof *ds);
+    uint8_t *rnd = fota_xcalloc((size_t)n, 4);
+    RAND_bytes(rnd, (int)n * 4);
+    for (json_int_t i = 0; i < n; i++) {
+        const uint8_t *b = rnd + 4 * i;
+        ds[i].product_id = pid;
+        snprintf(ds[i].name, sizeof(ds[i].name), "device-name-%02x%02x%02x%02x", b[0], b[1],
+                 b[2], b[3]);
+    }
+    int e = srv->store->ops->device_create_many(srv->store, ds, (size_t)n,
+                                                fota_server_device_key_rows, srv);
+    if (e) {
+        fota_reply_status(r, e, "devices of product %lld", (long long)pid);
+        goto out;
+    }
+    json_t *list = json_array();
+    for (json_int_t i = 0; i < n; i++) {
+        char master[FOTA_KEY_BUF], owner[FOTA_KEY_BUF];
+        fota_server_device_key(srv, "master", &ds[i], master);
+        fota_server_device_key(srv, "owner", &ds[i], owner);
+        json_array_append_new(list, fota_http_json_pack(
+            "{s:I, s:s, s:s, s:s}", "id", (json_int_t)ds[i].id, "name", ds[i].name,
+            "master_device_key", master, "owner_key", owner));
+    }
+    FOTA_INFO("devices created product=%lld count=%lld first=%lld last=%lld", (long long)pid,
+              (long long)n, (long long)ds[0].id, (long long)ds[n - 1].id);
+    fota_reply_json(r, 200, fota_http_json_pack("{s:o}", "devices", list));
+out:
+    free(ds);
+    free(rnd);
+}
+
 static void handle_device_create(struct fota_req *r)
 {
     struct fota_server *srv = r->srv;
@@ -79,6 +123,13 @@ static void handle_device_create(struct fota_req *r)
     body = fota_req_json_body(r);
     if (!body)
         return;
+    if ((v = json_object_get(body, "count")) != NULL) {
+        if (json_object_get(body, "name") || json_object_get(body, "bssid"))
+            fota_reply_error(r, 422, "count takes no name or bssid: the devices get default names");
+        else
+            create_batch(r, pid, v);
+        goto out;
+    }
     memset(&d, 0, sizeof(d));
     d.product_id = pid;
     v = json_object_get(body, "name");

@@ -158,21 +158,30 @@ void fota_server_device_key(const struct fota_server *srv, const char *kind,
     fota_key_derive(srv->secret, kind, d->id, d->key_generation, out);
 }
 
+void fota_server_device_key_rows(void *ud, const struct fota_device *d,
+                                 struct fota_key keys[FOTA_DEVICE_KEYS])
+{
+    static const struct { const char *name; int kind; } kinds[FOTA_DEVICE_KEYS] = {
+        { "master", FOTA_KEY_MASTER }, { "owner", FOTA_KEY_OWNER } };
+    const struct fota_server *srv = ud;
+    for (int i = 0; i < FOTA_DEVICE_KEYS; i++) {
+        char key[FOTA_KEY_BUF];
+        memset(&keys[i], 0, sizeof(keys[i]));
+        fota_server_device_key(srv, kinds[i].name, d, key);
+        fota_key_hash(key, FOTA_KEY_LEN, keys[i].hash);
+        keys[i].kind = kinds[i].kind;
+        keys[i].product_id = d->product_id;
+        keys[i].device_id = d->id;
+        keys[i].created = fota_clock_wall_s();
+    }
+}
+
 int fota_server_device_keys_create(struct fota_server *srv, const struct fota_device *d)
 {
-    static const struct { const char *name; int kind; } kinds[] = {
-        { "master", FOTA_KEY_MASTER }, { "owner", FOTA_KEY_OWNER } };
-    for (int i = 0; i < 2; i++) {
-        char key[FOTA_KEY_BUF];
-        struct fota_key k;
-        memset(&k, 0, sizeof(k));
-        fota_server_device_key(srv, kinds[i].name, d, key);
-        fota_key_hash(key, FOTA_KEY_LEN, k.hash);
-        k.kind = kinds[i].kind;
-        k.product_id = d->product_id;
-        k.device_id = d->id;
-        k.created = fota_clock_wall_s();
-        int r = srv->store->ops->key_create(srv->store, &k);
+    struct fota_key k[FOTA_DEVICE_KEYS];
+    fota_server_device_key_rows(srv, d, k);
+    for (int i = 0; i < FOTA_DEVICE_KEYS; i++) {
+        int r = srv->store->ops->key_create(srv->store, &k[i]);
         if (r)
             return r;
     }

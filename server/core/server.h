@@ -209,6 +209,11 @@ void fota_server_device_key(const struct fota_server *srv, const char *kind,
 /* Creates a device's master and owner key rows (hashes) for d->key_generation. */
 int fota_server_device_keys_create(struct fota_server *srv, const struct fota_device *d);
 
+/* The master and owner key rows of d (its id set) for device_create_many
+ * (a fota_store_device_keys_fn; ud is the const struct fota_server). */
+void fota_server_device_key_rows(void *ud, const struct fota_device *d,
+                                 struct fota_key keys[FOTA_DEVICE_KEYS]);
+
 /* Stores m (message_add) and queues it for live subscribers, which run
  * later on their loop threads. Any thread. Off a loop (a store thread,
  * start-up) it stores m in the caller: m->id and m->created set, 0 or the

@@ -32,6 +32,9 @@
     X(rom_set_current, (int64_t product_id, const char *version), (product_id, version))          \
     X(rom_current, (int64_t product_id, struct fota_rom *out), (product_id, out))                 \
     X(device_create, (struct fota_device *d), (d))                                                \
+    X(device_create_many,                                                                         \
+      (struct fota_device *d, size_t n, fota_store_device_keys_fn keys, void *ud),                \
+      (d, n, keys, ud))                                                                           \
     X(device_get, (int64_t id, struct fota_device *out), (id, out))                               \
     X(device_list,                                                                                \
       (int64_t product_id, struct fota_device **out, size_t *n),                                  \

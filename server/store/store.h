@@ -136,6 +136,18 @@ struct fota_key {
     int64_t created;
 };
 
+/* device_create_many: at most this many devices a call; each has this many
+ * key rows (master and owner). */
+#define FOTA_DEVICE_BATCH_MAX 1000
+#define FOTA_DEVICE_KEYS      2
+
+/* Fills the key rows of device d (its id and created set) for
+ * device_create_many: hash and kind of each of keys[0..FOTA_DEVICE_KEYS);
+ * the store sets their product, device and created. Runs inside the
+ * store's transaction: no store calls. */
+typedef void (*fota_store_device_keys_fn)(void *ud, const struct fota_device *d,
+                                          struct fota_key keys[FOTA_DEVICE_KEYS]);
+
 enum fota_command_state {
     FOTA_CMD_QUEUED = 1,   /* device offline: delivered when it next connects */
     FOTA_CMD_DELIVERED,    /* written to the device's connection */
@@ -538,6 +550,13 @@ struct fota_store_ops {
      * an unknown id; with only FOTA_DEV_F_REPORTED fields it need not fsync. device_presence_batch writes all rows in one transaction
      * and skips ids that do not exist. */
     int (*device_create)(struct fota_store *s, struct fota_device *d);
+    /* device_create_many: the n devices d[] (1..FOTA_DEVICE_BATCH_MAX, each
+     * as device_create takes it) and each one's key rows (keys() once per
+     * device, its id known), in one transaction: all or none. Sets each
+     * id (ascending in d's order) and created. EINVAL for n out of range,
+     * ENOENT for an unknown product, EEXIST for a key hash that exists. */
+    int (*device_create_many)(struct fota_store *s, struct fota_device *d, size_t n,
+                              fota_store_device_keys_fn keys, void *ud);
     int (*device_get)(struct fota_store *s, int64_t id, struct fota_device *out);
     int (*device_list)(struct fota_store *s, int64_t product_id, struct fota_device **out, size_t *n);
     int (*device_update)(struct fota_store *s, const struct fota_device *d, unsigned fields);

@@ -760,6 +760,7 @@ static const struct fota_store_ops pg_ops = {
     .rom_set_current = fota_store_pg_rom_set_current,
     .rom_current = fota_store_pg_rom_current,
     .device_create = fota_store_pg_device_create,
+    .device_create_many = fota_store_pg_device_create_many,
     .device_get = fota_store_pg_device_get,
     .device_list = fota_store_pg_device_list,
     .device_update = fota_store_pg_device_update,

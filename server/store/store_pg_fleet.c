@@ -75,6 +75,116 @@ int fota_store_pg_device_create(struct fota_store *s, struct fota_device *d)
     return fota_store_pg_leave(c, rc);
 }
 
+enum { DC_ID, DC_PRODUCT, DC_NAME, DC_BSSID, DC_ACTIVATED, DC_ACTIVATED_AT, DC_ROM, DC_SLOT,
+       DC_LAST_ACTIVE, DC_ONLINE, DC_KEYGEN, DC_NCOL };
+enum { KC_HASH, KC_KIND, KC_PRODUCT, KC_DEVICE, KC_NCOL };
+
+/* device_create_many's transaction: the ids first (from the identity's
+ * sequence, ascending, so device i's is known before the insert, as
+ * command_create_many's), then the devices and their keys, one statement
+ * each over arrays. */
+static int create_many_tx(struct pg_conn *c, struct fota_device *d, size_t n, int64_t now,
+                          fota_store_device_keys_fn keys, void *ud)
+{
+    struct pg_array_param dc[DC_NCOL], kc[KC_NCOL];
+    struct pg_params a = { 0 };
+    PGresult *r;
+    int rc = fota_store_pg_begin(c, 1);
+
+    for (int k = 0; k < DC_NCOL; k++)
+        fota_store_pg_array_init(&dc[k], k == DC_NAME || k == DC_BSSID || k == DC_ROM
+                                             ? FOTA_PG_TEXT_ARRAY : FOTA_PG_INT8_ARRAY);
+    for (int k = 0; k < KC_NCOL; k++)
+        fota_store_pg_array_init(&kc[k], k == KC_HASH ? FOTA_PG_TEXT_ARRAY : FOTA_PG_INT8_ARRAY);
+    if (rc == 0) {
+        fota_store_pg_param_int(&a, (int64_t)n);
+        r = fota_store_pg_run(c, PQ_DEVICE_IDS,
+                              "SELECT nextval(pg_get_serial_sequence('devices', 'id')) AS id"
+                              " FROM generate_series(1, $1) ORDER BY id",
+                              &a, "device_create_many", &rc);
+        if (r && (size_t)PQntuples(r) != n)
+            rc = FOTA_EIO;
+        for (size_t i = 0; r && rc == 0 && i < n; i++) {
+            d[i].id = fota_store_pg_col_int(r, (int)i, 0);
+            d[i].created = now;
+        }
+        PQclear(r);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct fota_key ks[FOTA_DEVICE_KEYS];
+        const int64_t v[DC_NCOL] = { [DC_ID] = d[i].id, [DC_PRODUCT] = d[i].product_id,
+                                     [DC_ACTIVATED] = d[i].activated,
+                                     [DC_ACTIVATED_AT] = d[i].activated_at,
+                                     [DC_SLOT] = d[i].running_slot,
+                                     [DC_LAST_ACTIVE] = d[i].last_active,
+                                     [DC_ONLINE] = d[i].online,
+                                     [DC_KEYGEN] = d[i].key_generation };
+        for (int k = 0; k < DC_NCOL; k++)
+            if (k != DC_NAME && k != DC_BSSID && k != DC_ROM)
+                fota_store_pg_array_int(&dc[k], v[k]);
+        PG_ARRAY_STR(&dc[DC_NAME], d[i].name);
+        PG_ARRAY_STR(&dc[DC_BSSID], d[i].bssid);
+        PG_ARRAY_STR(&dc[DC_ROM], d[i].rom_version);
+        memset(ks, 0, sizeof ks);
+        keys(ud, &d[i], ks);
+        for (int j = 0; j < FOTA_DEVICE_KEYS; j++) {
+            if (!ks[j].hash[0])
+                rc = FOTA_EINVAL;
+            PG_ARRAY_STR(&kc[KC_HASH], ks[j].hash);
+            fota_store_pg_array_int(&kc[KC_KIND], ks[j].kind);
+            fota_store_pg_array_int(&kc[KC_PRODUCT], d[i].product_id);
+            fota_store_pg_array_int(&kc[KC_DEVICE], d[i].id);
+        }
+    }
+    if (rc == 0) {
+        memset(&a, 0, sizeof a);
+        for (int k = 0; k < DC_NCOL; k++)
+            fota_store_pg_param_array(&a, &dc[k]);
+        fota_store_pg_param_int(&a, now);
+        rc = fota_store_pg_exec(c, PQ_DEVICE_INSERT_MANY,
+                                "INSERT INTO devices (id, product_id, name, bssid, activated,"
+                                " activated_at, rom_version, running_slot, last_active, online,"
+                                " key_generation, created)"
+                                " SELECT *, $12 FROM unnest($1::int8[], $2::int8[], $3::text[],"
+                                " $4::text[], $5::int8[], $6::int8[], $7::text[], $8::int8[],"
+                                " $9::int8[], $10::int8[], $11::int8[])",
+                                &a, "device_create_many", NULL);
+    }
+    if (rc == 0) {
+        memset(&a, 0, sizeof a);
+        for (int k = 0; k < KC_NCOL; k++)
+            fota_store_pg_param_array(&a, &kc[k]);
+        fota_store_pg_param_int(&a, now);
+        rc = fota_store_pg_exec(c, PQ_KEY_INSERT_MANY,
+                                "INSERT INTO api_keys (hash, kind, product_id, device_id, created)"
+                                " SELECT *, $5 FROM unnest($1::text[], $2::int8[], $3::int8[],"
+                                " $4::int8[])",
+                                &a, "device_create_many", NULL);
+    }
+    for (int k = 0; k < DC_NCOL; k++)
+        fota_store_pg_array_free(&dc[k]);
+    for (int k = 0; k < KC_NCOL; k++)
+        fota_store_pg_array_free(&kc[k]);
+    return fota_store_pg_finish(c, rc);
+}
+
+int fota_store_pg_device_create_many(struct fota_store *s, struct fota_device *d, size_t n,
+                                     fota_store_device_keys_fn keys, void *ud)
+{
+    int64_t now = fota_clock_wall_s();
+    struct pg_conn *c;
+    int rc;
+
+    if (n == 0 || n > FOTA_DEVICE_BATCH_MAX || !keys)
+        return FOTA_EINVAL;
+    if ((rc = fota_store_pg_enter(s, "device_create_many", &c)) != 0)
+        return rc;
+    rc = FOTA_EAGAIN;
+    for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++)
+        rc = create_many_tx(c, d, n, now, keys, ud);
+    return fota_store_pg_leave(c, rc);
+}
+
 int fota_store_pg_device_get(struct fota_store *s, int64_t id, struct fota_device *out)
 {
     struct pg_params a = { 0 };

@@ -31,7 +31,7 @@ enum pg_stmt_id {
     PQ_TAG_LOCK, PQ_TAG_CLEAR, PQ_TAG_DEL, PQ_TAG_ADD, PQ_TAG_OVER, PQ_TAG_GET, PQ_TAG_LIST,
     PQ_TAG_LIST_ALL, PQ_PAGE_KIND,
     /* store_pg_fleet.c (and store_pg_delete.c's device delete) */
-    PQ_DEVICE_INSERT, PQ_DEVICE_GET, PQ_DEVICE_LIST, PQ_DEVICE_LIST_ALL, PQ_DEVICE_UPDATE,
+    PQ_DEVICE_INSERT, PQ_DEVICE_IDS, PQ_DEVICE_INSERT_MANY, PQ_KEY_INSERT_MANY, PQ_DEVICE_GET, PQ_DEVICE_LIST, PQ_DEVICE_LIST_ALL, PQ_DEVICE_UPDATE,
     PQ_DEVICE_PRESENCE, PQ_DEVICE_PRESENCE_HELD, PQ_KEY_INSERT, PQ_KEY_LOOKUP, PQ_KEY_DELETE, PQ_MINUTE_PRUNE,
     PQ_MINUTE_COUNT, PQ_MINUTE_DOWNLOAD, PQ_MSG_INSERT, PQ_REPORT_DEVICE, PQ_MSG_INSERT_MANY,
     PQ_MSG_LIST0,
@@ -300,6 +300,8 @@ int fota_store_pg_rom_list(struct fota_store *s, int64_t product_id, struct fota
 int fota_store_pg_rom_set_current(struct fota_store *s, int64_t product_id, const char *version);
 int fota_store_pg_rom_current(struct fota_store *s, int64_t product_id, struct fota_rom *out);
 int fota_store_pg_device_create(struct fota_store *s, struct fota_device *d);
+int fota_store_pg_device_create_many(struct fota_store *s, struct fota_device *d, size_t n,
+                                     fota_store_device_keys_fn keys, void *ud);
 int fota_store_pg_device_get(struct fota_store *s, int64_t id, struct fota_device *out);
 int fota_store_pg_device_list(struct fota_store *s, int64_t product_id, struct fota_device **out,
                               size_t *n);

@@ -327,6 +327,7 @@ static const struct fota_store_ops sqlite_ops = {
     .rom_set_current = fota_store_sqlite_rom_set_current,
     .rom_current = fota_store_sqlite_rom_current,
     .device_create = fota_store_sqlite_device_create,
+    .device_create_many = fota_store_sqlite_device_create_many,
     .device_get = fota_store_sqlite_device_get,
     .device_list = fota_store_sqlite_device_list,
     .device_update = fota_store_sqlite_device_update,

@@ -40,15 +40,9 @@ void fota_store_sqlite_read_device(sqlite3_stmt *st, void *row)
     d->key_generation = sqlite3_column_int(st, 11);
 }
 
-int fota_store_sqlite_device_create(struct fota_store *s, struct fota_device *d)
+static sqlite3_stmt *device_insert(struct sql_store *q, const struct fota_device *d, int64_t now)
 {
-    struct sql_store *q = Q(s);
-    int64_t now = fota_clock_wall_s(), id = 0;
-    sqlite3_stmt *st;
-    int rc;
-
-    fota_store_sqlite_lock(q);
-    st = STMT(SQ_DEVICE_INSERT,
+    sqlite3_stmt *st = STMT(SQ_DEVICE_INSERT,
               "INSERT INTO devices (id, product_id, name, bssid, activated, activated_at, rom_version,"
               " running_slot, last_active, online, created, key_generation)"
               " VALUES (" SQL_NEXT_ID("devices") ", ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
@@ -65,10 +59,78 @@ int fota_store_sqlite_device_create(struct fota_store *s, struct fota_device *d)
         sqlite3_bind_int64(st, 10, now);
         sqlite3_bind_int(st, 11, d->key_generation);
     }
-    rc = fota_store_sqlite_exec_tx(q, st, 1, "device_create", &id);
+    return st;
+}
+
+int fota_store_sqlite_device_create(struct fota_store *s, struct fota_device *d)
+{
+    struct sql_store *q = Q(s);
+    int64_t now = fota_clock_wall_s(), id = 0;
+    int rc;
+
+    fota_store_sqlite_lock(q);
+    rc = fota_store_sqlite_exec_tx(q, device_insert(q, d, now), 1, "device_create", &id);
     if (rc == 0) {
         d->id = id;
         d->created = now;
+    }
+    return fota_store_sqlite_unlock(q, rc);
+}
+
+static sqlite3_stmt *key_insert(struct sql_store *q, const struct fota_key *k)
+{
+    sqlite3_stmt *st = STMT(SQ_KEY_INSERT, "INSERT INTO api_keys (hash, kind, product_id,"
+                                           " device_id, created) VALUES (?, ?, ?, ?, ?)");
+    if (st) {
+        SQL_BIND_STR(st, 1, k->hash);
+        sqlite3_bind_int(st, 2, k->kind);
+        fota_store_sqlite_bind_id(st, 3, k->product_id);
+        fota_store_sqlite_bind_id(st, 4, k->device_id);
+        sqlite3_bind_int64(st, 5, k->created ? k->created : fota_clock_wall_s());
+    }
+    return st;
+}
+
+/* One device of device_create_many and its keys, in the open transaction. */
+static int create_one(struct sql_store *q, struct fota_device *d, int64_t now,
+                      fota_store_device_keys_fn keys, void *ud)
+{
+    struct fota_key ks[FOTA_DEVICE_KEYS];
+    int64_t id = 0;
+    int rc = fota_store_sqlite_exec(q, device_insert(q, d, now), "device_create_many", &id);
+
+    if (rc)
+        return rc;
+    d->id = id;
+    d->created = now;
+    memset(ks, 0, sizeof ks);
+    keys(ud, d, ks);
+    for (int j = 0; j < FOTA_DEVICE_KEYS && rc == 0; j++) {
+        if (!ks[j].hash[0])
+            return FOTA_EINVAL;
+        ks[j].product_id = d->product_id;
+        ks[j].device_id = d->id;
+        ks[j].created = now;
+        rc = fota_store_sqlite_exec(q, key_insert(q, &ks[j]), "device_create_many", NULL);
+    }
+    return rc;
+}
+
+int fota_store_sqlite_device_create_many(struct fota_store *s, struct fota_device *d, size_t n,
+                                         fota_store_device_keys_fn keys, void *ud)
+{
+    struct sql_store *q = Q(s);
+    int64_t now = fota_clock_wall_s();
+    int rc;
+
+    if (n == 0 || n > FOTA_DEVICE_BATCH_MAX || !keys)
+        return FOTA_EINVAL;
+    fota_store_sqlite_lock(q);
+    rc = fota_store_sqlite_begin(q, 1);
+    if (rc == 0) {
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = create_one(q, &d[i], now, keys, ud);
+        rc = fota_store_sqlite_finish(q, rc);
     }
     return fota_store_sqlite_unlock(q, rc);
 }
@@ -195,22 +257,12 @@ static void read_key(sqlite3_stmt *st, void *row)
 int fota_store_sqlite_key_create(struct fota_store *s, const struct fota_key *k)
 {
     struct sql_store *q = Q(s);
-    sqlite3_stmt *st;
     int rc;
 
     if (!k->hash[0])
         return FOTA_EINVAL;
     fota_store_sqlite_lock(q);
-    st = STMT(SQ_KEY_INSERT,
-              "INSERT INTO api_keys (hash, kind, product_id, device_id, created) VALUES (?, ?, ?, ?, ?)");
-    if (st) {
-        SQL_BIND_STR(st, 1, k->hash);
-        sqlite3_bind_int(st, 2, k->kind);
-        fota_store_sqlite_bind_id(st, 3, k->product_id);
-        fota_store_sqlite_bind_id(st, 4, k->device_id);
-        sqlite3_bind_int64(st, 5, k->created ? k->created : fota_clock_wall_s());
-    }
-    rc = fota_store_sqlite_exec_tx(q, st, 1, "key_create", NULL);
+    rc = fota_store_sqlite_exec_tx(q, key_insert(q, k), 1, "key_create", NULL);
     return fota_store_sqlite_unlock(q, rc);
 }
 

@@ -158,6 +158,8 @@ int fota_store_sqlite_rom_read(struct sql_store *q, int64_t product_id, const ch
  * key_generation. */
 void fota_store_sqlite_read_device(sqlite3_stmt *st, void *row);
 int fota_store_sqlite_device_create(struct fota_store *s, struct fota_device *d);
+int fota_store_sqlite_device_create_many(struct fota_store *s, struct fota_device *d, size_t n,
+                                         fota_store_device_keys_fn keys, void *ud);
 int fota_store_sqlite_device_get(struct fota_store *s, int64_t id, struct fota_device *out);
 int fota_store_sqlite_device_list(struct fota_store *s, int64_t product_id, struct fota_device **out,
                                   size_t *n);

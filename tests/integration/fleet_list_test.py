@@ -2,7 +2,8 @@
 /v1/products/ID/devices/ and GET /v1/devices/ in pages (limit, an opaque cursor,
 every order in both directions), stable while devices are added, the total, the
 search (name, MAC), the filters (tag, version, online, last check-in, name) and
-their refusals; the list without a limit stays the whole list.
+their refusals; the list without a limit stays the whole list; a batch of devices made in
+one request.
 """
 import urllib.parse
 
@@ -200,6 +201,31 @@ def test_owner_keys_cannot_list(d, pid, devs):
         get(d, path, status=403, key=dev["owner_key"])
 
 
+def test_batch_create(d):
+    """POST /v1/products/ID/devices/ {"count": N}: N devices in one transaction, their keys
+    valid at once, in id order; the refusals."""
+    pid = d.create_product(name="batch")["id"]
+    path = "/v1/products/%d/devices/" % pid
+    st, _, j = d.api("POST", path, {"count": 25})
+    check(st == 200 and len(j["devices"]) == 25, "batch of 25: %d %r" % (st, j))
+    ids = [x["id"] for x in j["devices"]]
+    check(ids == sorted(ids) and len(set(ids)) == 25, "ids in order: %r" % ids)
+    check(all(x["name"].startswith("device-name-") for x in j["devices"]), "default names")
+    for x in (j["devices"][0], j["devices"][-1]):
+        me = get(d, "/v1/device/", key=x["master_device_key"])
+        check(me["device"]["id"] == x["id"], "master key of %d: %r" % (x["id"], me))
+        me = get(d, "/v1/device/", key=x["owner_key"])
+        check(me["device"]["id"] == x["id"], "owner key of %d: %r" % (x["id"], me))
+    check(get(d, path + "?limit=1")["total"] == 25, "the product holds the 25")
+    for body in ({"count": 0}, {"count": 1001}, {"count": "x"}, {"count": 2.5},
+                 {"count": 2, "name": "n"}, {"count": 2, "bssid": "18:fe:34:97:f3:cd"}):
+        st, _, j = d.api("POST", path, body)
+        check(st == 422, "%r: %d %r" % (body, st, j))
+    st, _, j = d.api("POST", "/v1/products/77777/devices/", {"count": 3})
+    check(st == 404, "batch in an unknown product: %d %r" % (st, j))
+    check(get(d, path + "?limit=1")["total"] == 25, "refusals made no device")
+
+
 def main_test():
     d = start_fotad()
     try:
@@ -209,6 +235,7 @@ def main_test():
         test_refusals(d, pid, devs)
         test_owner_keys_cannot_list(d, pid, devs)
         test_stable_while_devices_come(d, pid, devs)
+        test_batch_create(d)
         for c in conns:
             c.close()
         d.stop()

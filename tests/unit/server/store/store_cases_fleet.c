@@ -870,8 +870,75 @@ static void test_device_generation(void **state)
     DEV_STAYS(a, s->ops->download_add_batch(s, &dl, 1));
 }
 
+/* device_create_many's key rows: hashes made of the device id ("k" + kind +
+ * id), so that a device named twice would collide. */
+static void batch_keys(void *ud, const struct fota_device *d, struct fota_key k[FOTA_DEVICE_KEYS])
+{
+    int *calls = ud;
+    (*calls)++;
+    for (int i = 0; i < FOTA_DEVICE_KEYS; i++) {
+        memset(&k[i], 0, sizeof k[i]);
+        snprintf(k[i].hash, sizeof k[i].hash, "k%d-%lld", i, (long long)d->id);
+        k[i].kind = i == 0 ? FOTA_KEY_MASTER : FOTA_KEY_OWNER;
+    }
+}
+
+static void test_devices_many(void **state)
+{
+    struct fota_store *s = store_of(state);
+    int64_t pid = mk_product(s, "batch"), before = mk_device(s, pid, "before", 0);
+    struct fota_device ds[3], g, *list = NULL;
+    struct fota_key k;
+    size_t n = 0;
+    int calls = 0;
+
+    memset(ds, 0, sizeof ds);
+    for (int i = 0; i < 3; i++) {
+        ds[i].product_id = pid;
+        snprintf(ds[i].name, sizeof ds[i].name, "batch-%d", i);
+    }
+    snprintf(ds[1].bssid, sizeof ds[1].bssid, "18:fe:34:00:00:09");
+    assert_int_equal(s->ops->device_create_many(s, ds, 0, batch_keys, &calls), FOTA_EINVAL);
+    assert_int_equal(s->ops->device_create_many(s, ds, FOTA_DEVICE_BATCH_MAX + 1, batch_keys,
+                                                &calls), FOTA_EINVAL);
+    assert_int_equal(s->ops->device_create_many(s, ds, 3, batch_keys, &calls), 0);
+    assert_int_equal(calls, 3);
+    assert_true(ds[0].id > before && ds[1].id > ds[0].id && ds[2].id > ds[1].id);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s->ops->device_get(s, ds[i].id, &g), 0);
+        assert_string_equal(g.name, ds[i].name);
+        assert_int_equal(g.product_id, pid);
+        assert_int_equal(g.created, ds[i].created);
+        assert_true(g.created > 1600000000);
+        for (int j = 0; j < FOTA_DEVICE_KEYS; j++) {
+            char h[FOTA_HASH_HEX];
+            snprintf(h, sizeof h, "k%d-%lld", j, (long long)ds[i].id);
+            assert_int_equal(s->ops->key_lookup(s, h, &k), 0);
+            assert_int_equal(k.kind, j == 0 ? FOTA_KEY_MASTER : FOTA_KEY_OWNER);
+            assert_int_equal(k.product_id, pid);
+            assert_int_equal(k.device_id, ds[i].id);
+            assert_true(k.created > 1600000000);
+        }
+    }
+    assert_int_equal(s->ops->device_get(s, ds[1].id, &g), 0);
+    assert_string_equal(g.bssid, "18:fe:34:00:00:09");
+
+    /* all or none: an unknown product in the middle leaves no device and no key */
+    struct fota_device more[3];
+    memset(more, 0, sizeof more);
+    more[0].product_id = more[2].product_id = pid;
+    more[1].product_id = 5555555;
+    assert_int_equal(s->ops->device_create_many(s, more, 3, batch_keys, &calls), FOTA_ENOENT);
+    assert_int_equal(s->ops->device_list(s, pid, &list, &n), 0);
+    assert_int_equal(n, 4);   /* "before" and the three */
+    free(list);
+    assert_int_equal(s->ops->device_create_many(s, more, 1, batch_keys, &calls), 0);
+    assert_true(more[0].id > ds[2].id);
+}
+
 const struct CMUnitTest store_cases_fleet[] = {
     cmocka_unit_test(test_devices),
+    cmocka_unit_test(test_devices_many),
     cmocka_unit_test(test_keys),
     cmocka_unit_test(test_commands),
     cmocka_unit_test(test_command_find_nonce),
