@@ -291,6 +291,13 @@ static void fenced_done(void *arg, int cancelled)
 int fota_rollout_submit(struct fota_rollouts *ro, const char *what, fota_store_job_fn job,
                         fota_store_done_fn done, void *arg)
 {
+    return fota_rollout_submit_on(ro, ro->lane, what, job, done, arg);
+}
+
+int fota_rollout_submit_on(struct fota_rollouts *ro, struct fota_store_lane *lane,
+                           const char *what, fota_store_job_fn job, fota_store_done_fn done,
+                           void *arg)
+{
     struct fota_server *srv = ro->srv;
     if (!srv->exec) { /* no executor (a test's server): the job here and now */
         job(srv->store, arg);
@@ -300,7 +307,7 @@ int fota_rollout_submit(struct fota_rollouts *ro, const char *what, fota_store_j
     }
     struct fenced *f = fota_xmalloc(sizeof *f);
     *f = (struct fenced){ job, done, arg, ro->clustered ? ro->epoch : 0 };
-    int rc = fota_store_submit(srv->exec, ro->lane, done ? srv->loops[0] : NULL, fenced_job,
+    int rc = fota_store_submit(srv->exec, lane, done ? srv->loops[0] : NULL, fenced_job,
                                done ? fenced_done : NULL, f);
     if (rc < 0) {
         free(f);
@@ -853,23 +860,40 @@ static json_t *cmd_result(const struct fota_rollout *r, int st)
  * the acknowledgement storm of a large rollout runs without database work
  * and most rows are written once. A failed group (a device deleted
  * meanwhile) leaves its members without rows; the rollout still counts
- * them. */
-static void insert_rows(struct fota_rollout_write *w, struct fota_rollout *r)
+ * them. With hold (several instances, whose driver writes at every flush),
+ * a member pushed within the last FOTA_ROLLOUT_ROWS_MS or so (longer while
+ * the other instances' events come late) that has not answered yet keeps
+ * waiting: it almost always answers within that time, and its command and
+ * member rows are then written once, in the state of its answer, not
+ * delivered first and again acknowledged. A driver killed
+ * meanwhile leaves such a member's row as the rollout's start wrote it
+ * (waiting): its successor queues it and has it pushed again, with its
+ * nonce. */
+static void insert_rows(struct fota_rollout_write *w, struct fota_rollout *r, int hold)
 {
     struct fota_rollout_member **ms = fota_xreallocarray(NULL, r->need_rows, sizeof *ms);
     static const int states[] = { FOTA_RM_DELIVERED, FOTA_RM_ACKED, FOTA_RM_DONE,
                                   FOTA_RM_VERIFYING, FOTA_RM_FAILED, FOTA_RM_TIMEOUT };
+    /* pushed_s counts whole seconds: an age under young_s is 1-2 s at most,
+     * plus how late the other instances' answers reach the driver now */
+    const int64_t now_s = fota_rollout_now_s(r),
+                  young_s = FOTA_ROLLOUT_ROWS_MS / 1000 + 1 + r->ro->events_late_s;
+    size_t held = 0;
     for (size_t si = 0; si < sizeof states / sizeof states[0]; si++) {
         size_t k = 0;
-        for (size_t i = 0; i < r->n && k < r->need_rows; i++) {
+        for (size_t i = 0; i < r->n && k + held < r->need_rows; i++) {
             struct fota_rollout_member *m = &r->m[i];
-            if (m->state == states[si] && m->cmd_id == 0 && !m->row_pending)
+            if (m->state != states[si] || m->cmd_id != 0 || m->row_pending)
+                continue;
+            if (hold && m->state == FOTA_RM_DELIVERED && now_s - m->pushed_s < young_s)
+                held++;
+            else
                 ms[k++] = m;
         }
         if (k > 0)
             write_insert(w, r, states[si], ms, k, 0);
     }
-    r->need_rows = 0;
+    r->need_rows = held;
     r->rows_due = 0;
     free(ms);
 }
@@ -883,7 +907,7 @@ static void flush_into(struct fota_rollout_write *w, struct fota_rollouts *ro, i
     size_t nr = 0;
     for (struct fota_rollout *r = ro->list; r; r = r->next) {
         if (r->need_rows > 0 && (all || r->rows_due))
-            insert_rows(w, r);
+            insert_rows(w, r, !all && ro->clustered && !r->pull);
         nr++;
     }
     if (nr == 0)
@@ -930,7 +954,7 @@ void fota_rollout_save_now(struct fota_rollout *r)
 {
     struct fota_rollout_write *w = write_new(r->ro);
     if (r->need_rows > 0)
-        insert_rows(w, r);
+        insert_rows(w, r, 0);
     r->stored = 1;
     flush_into(w, r->ro, 0);
     write_submit(w);
