@@ -201,6 +201,10 @@ void fota_rollout_rows_cancel(struct fota_rollouts *ro, const int64_t *ids, size
  * line naming what; neither job nor done ran then. */
 int fota_rollout_submit(struct fota_rollouts *ro, const char *what, fota_store_job_fn job,
                         fota_store_done_fn done, void *arg);
+/* The same on lane (fenced as the rollout lane's jobs are). */
+int fota_rollout_submit_on(struct fota_rollouts *ro, struct fota_store_lane *lane,
+                           const char *what, fota_store_job_fn job, fota_store_done_fn done,
+                           void *arg);
 double fota_rollout_since_ms(const struct fota_rollout *r);
 /* Seconds since r's t0 on the monotonic clock. */
 int64_t fota_rollout_now_s(const struct fota_rollout *r);

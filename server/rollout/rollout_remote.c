@@ -72,7 +72,7 @@ struct cached {
 
 struct fota_rollout_remote {
     struct fota_rollouts *ro;
-    struct fota_store_lane *lane;            /* the event batches, in order */
+    struct fota_store_lane *lane;            /* the event batches, in order; the driver's takes */
     struct event *flush, *soon;
     int64_t instance_id;
     int64_t epoch_seen;                      /* the newest driver's epoch heard */
@@ -750,7 +750,12 @@ static void take_done(void *arg, int cancelled)
 
 /* Deletes and applies the events written (one job at a time; a doorbell
  * meanwhile takes again after it). Not while a takeover's resume runs: the
- * rollouts they name are not installed yet. */
+ * rollouts they name are not installed yet. On the events' lane, not the
+ * rollout lane: a push burst's answers are not held up behind the engine's
+ * writes of its member and command rows (a second or more for 20,000
+ * members on a loaded store); what they change is written by a later
+ * flush, as before (a successor finds the member as that flush left it,
+ * and pushes it again if it was not done). */
 static void take(struct fota_rollouts *ro)
 {
     struct fota_rollout_remote *x = ro->remote;
@@ -766,7 +771,8 @@ static void take(struct fota_rollouts *ro)
     x->taking = 1;
     x->take_again = 0;
     x->took_ms = fota_clock_mono_ms();
-    if (fota_rollout_submit(ro, "events", take_job, take_done, t) < 0) {
+    if (fota_rollout_submit_on(ro, x->lane ? x->lane : ro->lane, "events", take_job, take_done,
+                               t) < 0) {
         x->taking = 0;
         free(t);
     }
