@@ -162,6 +162,11 @@ struct fota_arduino_loop {
 struct fota_arduino_taken_list {
     pthread_mutex_t mu;         /* head and the entries' claimed */
     pthread_mutex_t write_mu;   /* held while an entry taken out is written */
+    /* Held across the module's read and write of a command row (a download's
+     * `delivered`, a check-in's outcome): with store threads they run at
+     * once, and a `delivered` written over the failure a check-in recorded
+     * meanwhile would open the command again. Taken after write_mu. */
+    pthread_mutex_t cmd_mu;
     struct fota_arduino_taken *head;
 };
 

@@ -307,13 +307,19 @@ int fota_arduino_open_upgrade(struct fota_store *st, int64_t device_id, int64_t 
 
 /* Moves the command to state; result (a reference it takes, may be NULL)
  * replaces the stored one. */
-static void command_set(struct fota_store *st, int64_t cmd_id, int state, json_t *result)
+static void command_set(struct fota_arduino_ctx *ctx, int64_t cmd_id, int state, json_t *result)
 {
+    struct fota_store *st = ctx->srv->store;
     struct fota_command c = { 0 };
 
-    if (cmd_id <= 0 || st->ops->command_get(st, cmd_id, &c) != 0) {
+    if (cmd_id <= 0) {
         json_decref(result);
         return;
+    }
+    pthread_mutex_lock(&ctx->taken.cmd_mu);
+    if (st->ops->command_get(st, cmd_id, &c) != 0) {
+        json_decref(result);
+        goto out;
     }
     c.state = state;
     c.updated = 0;
@@ -323,6 +329,8 @@ static void command_set(struct fota_store *st, int64_t cmd_id, int state, json_t
     }
     if (st->ops->command_update(st, &c) != 0)
         FOTA_WARN("arduino command not updated cmd=%lld", (long long)cmd_id);
+out:
+    pthread_mutex_unlock(&ctx->taken.cmd_mu);
     fota_store_command_cleanup(&c);
 }
 
@@ -406,7 +414,7 @@ void fota_arduino_upgrade_success(struct fota_arduino_visit *v, const char *seen
     cmd = command_for(st, v->device.id, target);
     if (cmd)
         pin_set(v, target); /* an explicit upgrade: it holds */
-    command_set(st, cmd, FOTA_CMD_DONE, json_pack("{s:s}", "action", "device_upgrade_success"));
+    command_set(v->ctx, cmd, FOTA_CMD_DONE, json_pack("{s:s}", "action", "device_upgrade_success"));
     fota_server_publish_json(srv, v->product.id, v->device.id, "device_upgrade_success",
                              json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version", pre,
                                        "rom_version", target, seen, what, "platform", "arduino"));
@@ -425,7 +433,7 @@ void fota_arduino_upgrade_failed(struct fota_arduino_visit *v, const char *reaso
 
     v->open_known = 0; /* its command ends here: asked again if needed */
     fota_str_copy(target, sizeof target, v->adev.target);
-    command_set(st, command_for(st, v->device.id, target), FOTA_CMD_FAILED,
+    command_set(v->ctx, command_for(st, v->device.id, target), FOTA_CMD_FAILED,
                 json_pack("{s:s, s:s}", "action", "device_upgrade_failed", "reason", reason));
     fota_server_publish_json(srv, v->product.id, v->device.id, "device_upgrade_failed",
                              json_pack("{s:s, s:s, s:s, s:s}", "pre_rom_version",
@@ -719,7 +727,7 @@ static void already_running(struct fota_arduino_visit *v)
     }
     if (v->cmd_id) {
         v->open_known = 0;
-        command_set(st, v->cmd_id, FOTA_CMD_DONE, json_pack("{s:s}", "note", "already running"));
+        command_set(v->ctx, v->cmd_id, FOTA_CMD_DONE, json_pack("{s:s}", "note", "already running"));
         pin_set(v, v->rel.version);
         write = 1;
         report_post(srv, v->device.id, 1, v->rel.version, v->rel.version);
@@ -755,7 +763,7 @@ int fota_arduino_target(struct fota_arduino_visit *v)
     rc = fota_arduino_rel_get(v, version, &v->rel, v->changelog, sizeof v->changelog);
     if (rc == FOTA_ENOENT && src == FOTA_ARDUINO_SRC_COMMAND) {
         /* the command's release was deleted: the command cannot run */
-        command_set(st, v->cmd_id, FOTA_CMD_FAILED, json_pack("{s:s}", "error", "release deleted"));
+        command_set(v->ctx, v->cmd_id, FOTA_CMD_FAILED, json_pack("{s:s}", "error", "release deleted"));
         v->cmd_id = 0;
         v->open_known = 0; /* an older one may be open: asked again */
         return fota_arduino_target(v);
@@ -814,7 +822,7 @@ void fota_arduino_refused(struct fota_arduino_visit *v, int kind, int64_t size, 
                         v->rel.f[FOTA_ARDUINO_K_MIN_GZ].present);
     if (v->cmd_id && !minimal_next && !v->adev.mqtt_topic[0]) {
         v->open_known = 0;
-        command_set(v->ctx->srv->store, v->cmd_id, FOTA_CMD_FAILED,
+        command_set(v->ctx, v->cmd_id, FOTA_CMD_FAILED,
                     json_pack("{s:s, s:s}", "action", "device_upgrade_failed", "reason", reason));
         report_post(v->ctx->srv, v->device.id, 0, v->device.rom_version, v->rel.version);
         v->cmd_id = 0;
@@ -839,6 +847,7 @@ static void taken_write(struct fota_store *st, const struct fota_arduino_taken *
 {
     struct fota_command c = {0};
 
+    pthread_mutex_lock(&j->ctx->taken.cmd_mu);
     if (st->ops->command_get(st, j->cmd_id, &c) == 0 && command_open(c.state)) {
         c.state = FOTA_CMD_DELIVERED;
         c.updated = 0;
@@ -846,6 +855,7 @@ static void taken_write(struct fota_store *st, const struct fota_arduino_taken *
             FOTA_WARN("arduino command not updated cmd=%lld", (long long)j->cmd_id);
         taken_post(j->ctx->srv, j->device_id, c.nonce, j->version);
     }
+    pthread_mutex_unlock(&j->ctx->taken.cmd_mu);
     fota_store_command_cleanup(&c);
 }
 
@@ -932,6 +942,7 @@ void fota_arduino_taken_init(struct fota_arduino_ctx *ctx)
 {
     pthread_mutex_init(&ctx->taken.mu, NULL);
     pthread_mutex_init(&ctx->taken.write_mu, NULL);
+    pthread_mutex_init(&ctx->taken.cmd_mu, NULL);
     ctx->taken.head = NULL;
 }
 
@@ -939,6 +950,7 @@ void fota_arduino_taken_destroy(struct fota_arduino_ctx *ctx)
 {
     pthread_mutex_destroy(&ctx->taken.mu);
     pthread_mutex_destroy(&ctx->taken.write_mu);
+    pthread_mutex_destroy(&ctx->taken.cmd_mu);
 }
 
 void fota_arduino_served(struct fota_arduino_ctx *ctx, const struct fota_arduino_pending *p)

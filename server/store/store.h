@@ -598,7 +598,11 @@ struct fota_store_ops {
      * its new row, as command_create_replacing does (whatever state the
      * batch is written in): a rollout's upgrade never queues a second.
      * command_update_batch writes state and updated (0 = now) of every row,
-     * and result where it is not NULL; unknown ids are skipped. */
+     * and result where it is not NULL; unknown ids are skipped, and so is a
+     * row that would open again (queued, delivered, acked) a command that
+     * ended (done, failed, cancelled): a batch made from what its writer
+     * knew before (a rollout's members) never undoes the outcome that
+     * another writer recorded meanwhile (an Arduino check-in's failure). */
     int (*command_create_many)(struct fota_store *s, const struct fota_command *tmpl,
                                const int64_t *device_ids, int64_t *nonces, int64_t *ids, size_t n);
     int (*command_update_batch)(struct fota_store *s, const struct fota_command_set *rows, size_t n);

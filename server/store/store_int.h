@@ -177,6 +177,15 @@ int fota_store_prune_call(const struct fota_prune_ops *ops, void *ctx, struct fo
     " LEFT JOIN arduino_products ap ON ap.product_id = d.product_id"                          \
     " LEFT JOIN arduino_devices ad ON ad.device_id = d.id"
 
+/* What command_update_batch never does (store.h): open again (queued,
+ * delivered, acked) a command that ended (done, failed, cancelled). old
+ * and new are the SQL of the stored and the written state. */
+#define FOTA_SQL_CMD_NOT_REOPENED(old, new)                                                  \
+    "(" old " NOT IN (4, 5, 7) OR " new " NOT IN (1, 2, 3))"
+_Static_assert(FOTA_CMD_QUEUED == 1 && FOTA_CMD_DELIVERED == 2 && FOTA_CMD_ACKED == 3 &&
+               FOTA_CMD_DONE == 4 && FOTA_CMD_FAILED == 5 && FOTA_CMD_CANCELLED == 7,
+               "FOTA_SQL_CMD_NOT_REOPENED names the states by number");
+
 /* The SQL of rollouts that is the same in both stores: the columns a
  * rollout row and a stage row are read from (in the stores' read order),
  * a sample's counts, and what a sample at a second that already has one

@@ -357,8 +357,10 @@ static int cmp_set(const void *a, const void *b)
  * rows share theirs); an id given more than once ends as SQLite's writes
  * in order leave it: the last row's state and time, the last result that
  * was not NULL. *changed gets the number of rows written. */
+/* keep_ended: a row that would open an ended command again is skipped
+ * (command_update_batch). */
 static int update_rows(struct pg_conn *c, const struct fota_command_set *rows, size_t n,
-                       int64_t *changed)
+                       int keep_ended, int64_t *changed)
 {
     int64_t now = fota_clock_wall_s(), nres = 0;
     struct set_row *v = fota_xreallocarray(NULL, n, sizeof *v);
@@ -409,12 +411,20 @@ static int update_rows(struct pg_conn *c, const struct fota_command_set *rows, s
     for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++) {
         int64_t before = c->changes;
         /* $5[0] is NULL: the stored result stays */
-        rc = fota_store_pg_exec_tx(c, PQ_CMD_UPDATE_MANY,
-                                   "UPDATE commands c SET state = v.state, updated = v.updated,"
-                                   " result = COALESCE($5[v.ri::int4], c.result)"
-                                   " FROM unnest($1, $2, $3, $4) AS v(id, state, updated, ri)"
-                                   " WHERE c.id = v.id",
-                                   &a, 0, "command_update", NULL);
+        rc = keep_ended
+            ? fota_store_pg_exec_tx(c, PQ_CMD_UPDATE_KEEP,
+                                    "UPDATE commands c SET state = v.state, updated = v.updated,"
+                                    " result = COALESCE($5[v.ri::int4], c.result)"
+                                    " FROM unnest($1, $2, $3, $4) AS v(id, state, updated, ri)"
+                                    " WHERE c.id = v.id AND "
+                                    FOTA_SQL_CMD_NOT_REOPENED("c.state", "v.state"),
+                                    &a, 0, "command_update", NULL)
+            : fota_store_pg_exec_tx(c, PQ_CMD_UPDATE_MANY,
+                                    "UPDATE commands c SET state = v.state, updated = v.updated,"
+                                    " result = COALESCE($5[v.ri::int4], c.result)"
+                                    " FROM unnest($1, $2, $3, $4) AS v(id, state, updated, ri)"
+                                    " WHERE c.id = v.id",
+                                    &a, 0, "command_update", NULL);
         *changed = c->changes - before;
     }
     free(v);
@@ -436,7 +446,7 @@ int fota_store_pg_command_update(struct fota_store *s, const struct fota_command
     if ((rc = fota_store_pg_enter(s, "command_update", &c)) != 0)
         return rc;
     c->hot = 1;                /* not a cached table (store.h) */
-    rc = update_rows(c, &row, 1, &changed);
+    rc = update_rows(c, &row, 1, 0, &changed);
     if (rc == 0 && changed == 0)
         rc = FOTA_ENOENT;
     return fota_store_pg_leave(c, rc);
@@ -454,7 +464,7 @@ int fota_store_pg_command_update_batch(struct fota_store *s, const struct fota_c
     if ((rc = fota_store_pg_enter(s, "command_update_batch", &c)) != 0)
         return rc;
     c->hot = 1;                /* not a cached table (store.h) */
-    return fota_store_pg_leave(c, update_rows(c, rows, n, &changed));
+    return fota_store_pg_leave(c, update_rows(c, rows, n, 1, &changed));
 }
 
 /* ---- lookups ------------------------------------------------------------------ */

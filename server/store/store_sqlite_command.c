@@ -191,8 +191,10 @@ int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fot
  * stored result, and a result shared with the row before is not encoded
  * again (a rollout's rows share theirs). *changed (may be NULL) gets the
  * number of rows written. */
+/* keep_ended: a row that would open an ended command again is skipped
+ * (command_update_batch). */
 static int update_rows(struct sql_store *q, const struct fota_command_set *rows, size_t n,
-                       int64_t *changed)
+                       int keep_ended, int64_t *changed)
 {
     int64_t now = fota_clock_wall_s(), k = 0;
     const struct json_t *last = NULL;
@@ -200,9 +202,13 @@ static int update_rows(struct sql_store *q, const struct fota_command_set *rows,
     int rc = fota_store_sqlite_begin(q, 0);
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        sqlite3_stmt *st = STMT(SQ_CMD_UPDATE,
-                                "UPDATE commands SET state = ?, result = COALESCE(?, result),"
-                                " updated = ? WHERE id = ?");
+        sqlite3_stmt *st = keep_ended
+            ? STMT(SQ_CMD_UPDATE_KEEP,
+                   "UPDATE commands SET state = ?1, result = COALESCE(?2, result), updated = ?3"
+                   " WHERE id = ?4 AND " FOTA_SQL_CMD_NOT_REOPENED("state", "?1"))
+            : STMT(SQ_CMD_UPDATE,
+                   "UPDATE commands SET state = ?, result = COALESCE(?, result),"
+                   " updated = ? WHERE id = ?");
         if (rows[i].result && rows[i].result != last) {
             free(text);
             text = fota_store_json_encode(rows[i].result);
@@ -234,7 +240,7 @@ int fota_store_sqlite_command_update(struct fota_store *s, const struct fota_com
 
     fota_store_sqlite_lock(q);
     q->hot = 1;                /* not a cached table (store.h) */
-    rc = update_rows(q, &row, 1, &changed);
+    rc = update_rows(q, &row, 1, 0, &changed);
     if (rc == 0 && changed == 0)
         rc = FOTA_ENOENT;
     return fota_store_sqlite_unlock(q, rc);
@@ -249,7 +255,7 @@ int fota_store_sqlite_command_update_batch(struct fota_store *s, const struct fo
         return 0;
     fota_store_sqlite_lock(q);
     q->hot = 1;                /* not a cached table (store.h) */
-    return fota_store_sqlite_unlock(q, update_rows(q, rows, n, NULL));
+    return fota_store_sqlite_unlock(q, update_rows(q, rows, n, 1, NULL));
 }
 
 int fota_store_sqlite_command_get(struct fota_store *s, int64_t id, struct fota_command *out)

@@ -84,6 +84,48 @@ static void test_update_batch(void **state)
     assert_json_text(got.result, "{}");                 /* NULL left it */
     assert_int_equal(got.updated, 1700000000);
     fota_store_command_cleanup(&got);
+
+    /* an ended command is never opened again by a batch (a rollout's write
+     * made before an Arduino check-in failed the upgrade); it may end
+     * otherwise (a health check failing a done upgrade), and an open one
+     * moves on */
+    struct fota_command_set failed = { ids[0], FOTA_CMD_FAILED, 0, NULL };
+    assert_int_equal(s->ops->command_update_batch(s, &failed, 1), 0);
+    struct fota_command_set late[2] = {
+        { ids[0], FOTA_CMD_ACKED, 0, ok },            /* skipped: failed stays */
+        { ids[1], FOTA_CMD_ACKED, 0, NULL },
+    };
+    assert_int_equal(s->ops->command_update_batch(s, late, 2), 0);
+    assert_int_equal(s->ops->command_get(s, ids[0], &got), 0);
+    assert_int_equal(got.state, FOTA_CMD_FAILED);
+    fota_store_command_cleanup(&got);
+    assert_int_equal(s->ops->command_get(s, ids[1], &got), 0);
+    assert_int_equal(got.state, FOTA_CMD_ACKED);
+    fota_store_command_cleanup(&got);
+    struct fota_command_set ends[2] = {
+        { ids[0], FOTA_CMD_CANCELLED, 0, NULL },
+        { ids[1], FOTA_CMD_DONE, 0, NULL },
+    };
+    assert_int_equal(s->ops->command_update_batch(s, ends, 2), 0);
+    ends[0] = (struct fota_command_set){ ids[1], FOTA_CMD_FAILED, 0, NULL };
+    ends[1] = (struct fota_command_set){ ids[0], FOTA_CMD_QUEUED, 0, NULL };   /* skipped */
+    assert_int_equal(s->ops->command_update_batch(s, ends, 2), 0);
+    assert_int_equal(s->ops->command_get(s, ids[0], &got), 0);
+    assert_int_equal(got.state, FOTA_CMD_CANCELLED);
+    fota_store_command_cleanup(&got);
+    assert_int_equal(s->ops->command_get(s, ids[1], &got), 0);
+    assert_int_equal(got.state, FOTA_CMD_FAILED);
+    fota_store_command_cleanup(&got);
+    /* command_update (one row, its writer's own read) still writes any state */
+    memset(&got, 0, sizeof got);
+    assert_int_equal(s->ops->command_get(s, ids[0], &got), 0);
+    got.state = FOTA_CMD_QUEUED;
+    assert_int_equal(s->ops->command_update(s, &got), 0);
+    fota_store_command_cleanup(&got);
+    assert_int_equal(s->ops->command_get(s, ids[0], &got), 0);
+    assert_int_equal(got.state, FOTA_CMD_QUEUED);
+    fota_store_command_cleanup(&got);
+
     fota_store_command_cleanup(&t);
     json_decref(ok);
     assert_int_equal(store_log_errors, 0);
