@@ -718,12 +718,23 @@ static void list_handler(struct fota_req *r)
     fota_reply_json(r, 200, json_pack("{s:o}", "rollouts", arr));
 }
 
+/* GET /v1/rollouts/ID/: a live rollout as the engine holds it, answered
+ * after the lane's writes of what it did until then (with store threads:
+ * offers a pause called back are cancelled in the store once the answer
+ * says paused), else as stored. */
 static void get_handler(struct fota_req *r)
 {
+    struct fota_rollouts *ro = r->ud;
     struct fota_key k;
     struct fota_rollout_row *row = fota_xmalloc(sizeof *row);
-    if (fota_req_admin(r, &k) == 0 && fota_rollout_view(r, r->ud, row, 0) >= 0)
-        fota_reply_json(r, 200, json_pack("{s:o}", "rollout", fota_rollout_json(row)));
+    int live;
+    if (fota_req_admin(r, &k) == 0 && (live = fota_rollout_view(r, ro, row, 0)) >= 0) {
+        json_t *body = json_pack("{s:o}", "rollout", fota_rollout_json(row));
+        if (live && ro->srv->exec && fota_store_exec_threaded(ro->srv->exec))
+            fota_rollout_reply_written(ro, r, body);
+        else
+            fota_reply_json(r, 200, body);
+    }
     free(row);
 }
 

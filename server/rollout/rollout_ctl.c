@@ -14,6 +14,7 @@
 #include "cluster.h"
 #include "fota_str.h"
 #include "http.h"
+#include "hub.h"
 #include "log.h"
 #include "loop.h"
 #include "xmalloc.h"
@@ -67,6 +68,43 @@ static void ended_done(void *arg, int cancelled)
     free(e);
 }
 
+/* What live_find left of a control route's request: the live rollout it
+ * names (*out), an answer sent, or the request passed on (a job reads a
+ * rollout the engine does not hold, or the driver answers): r is theirs. */
+enum { ONE_LIVE, ONE_REPLIED, ONE_PASSED };
+
+/* The live rollout id (live_one), looked up. */
+static int live_find(struct fota_req *r, int64_t id, const char *what, struct fota_rollout **out)
+{
+    struct fota_rollouts *ro = r->ud;
+    if (ro->epoch == 0 && r->inner) {
+        fota_rollout_elsewhere(ro, r, r->path, NULL);   /* 503: the lease moved */
+        return ONE_PASSED;
+    }
+    struct fota_rollout *live = ro->epoch ? fota_rollout_find(ro, id) : NULL;
+    if (live && fota_rollout_ended(live) < (int64_t)live->n) {
+        *out = live;
+        return ONE_LIVE;
+    }
+    if (live) {
+        fota_reply_error(r, 409, "rollout %lld has %s: nothing to %s", (long long)id,
+                         live->row.state == FOTA_ROLLOUT_CANCELLED ? "been cancelled and finished"
+                                                                   : "finished",
+                         what);
+        return ONE_REPLIED;
+    }
+    struct ended *e = fota_xcalloc(1, sizeof *e);
+    *e = (struct ended){ .r = r, .ro = ro, .what = what, .id = id, .elsewhere = ro->epoch == 0 };
+    /* the continuation runs on this loop after the handler returned */
+    if (fota_rollout_submit(ro, "rollout read", ended_job, ended_done, e) == 0) {
+        fota_req_defer(r);
+        return ONE_PASSED;
+    }
+    free(e);
+    fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+    return ONE_REPLIED;
+}
+
 /* The live rollout a control route names, or NULL when a reply is sent
  * (409 naming how it ended) or on its way (one the engine does not hold:
  * a job on the rollout lane, after the rollout's last write, reads it;
@@ -75,70 +113,165 @@ static void ended_done(void *arg, int cancelled)
  * driver answers for one that does (fota_rollout_elsewhere). */
 static struct fota_rollout *live_one(struct fota_req *r, const char *what)
 {
-    struct fota_rollouts *ro = r->ud;
+    struct fota_rollout *x = NULL;
     struct fota_key k;
     int64_t id;
     if (fota_req_admin(r, &k) < 0 || (id = fota_req_cap_id(r, 0)) < 0)
         return NULL;
-    if (ro->epoch == 0 && r->inner) {
-        fota_rollout_elsewhere(ro, r, r->path, NULL);   /* 503: the lease moved */
-        return NULL;
-    }
-    struct fota_rollout *live = ro->epoch ? fota_rollout_find(ro, id) : NULL;
-    if (live && fota_rollout_ended(live) < (int64_t)live->n)
-        return live;
-    if (live) {
-        fota_reply_error(r, 409, "rollout %lld has %s: nothing to %s", (long long)id,
-                         live->row.state == FOTA_ROLLOUT_CANCELLED ? "been cancelled and finished"
-                                                                   : "finished",
-                         what);
-        return NULL;
-    }
-    struct ended *e = fota_xcalloc(1, sizeof *e);
-    *e = (struct ended){ .r = r, .ro = ro, .what = what, .id = id, .elsewhere = ro->epoch == 0 };
-    /* the continuation runs on this loop after the handler returned */
-    if (fota_rollout_submit(ro, "rollout read", ended_job, ended_done, e) == 0) {
-        fota_req_defer(r);
-        return NULL;
-    }
-    free(e);
-    fota_reply_error(r, 503, "store busy: too many requests wait for the store");
-    return NULL;
+    return live_find(r, id, what, &x) == ONE_LIVE ? x : NULL;
 }
 
-static void reply_rollout(struct fota_req *r, struct fota_rollout *x, const char *key, int64_t v)
+/* A pull rollout's device takes its offer by downloading it, and the
+ * engine hears so (DEVICE_REPLY) when the download's command is written
+ * `delivered`: with store threads, a job some milliseconds after the last
+ * byte went out. A control that calls offers back (cancel, pause) acts on
+ * every download completed before the request: a job publishes
+ * DOWNLOADS_SYNC first (off the loops its subscribers write at once, and
+ * each write posts its reply to the main loop ahead of the job's
+ * continuation), and the route acts in the continuation. Inline (SQLite)
+ * the commands are written before the download's end is logged. An act
+ * replies, or passes r on (1: reply_rollout's continuation). */
+typedef int (*act_fn)(struct fota_req *r, struct fota_rollout *x);
+struct synced {
+    struct fota_req *r;                /* deferred */
+    int64_t id;
+    const char *what;
+    act_fn act;
+};
+
+static void synced_job(struct fota_store *st, void *arg)
 {
-    fota_rollout_flush(x->ro); /* now, not at the next tick */
+    struct synced *s = arg;
+    (void)st;
+    fota_hub_publish(s->r->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
+}
+
+static void synced_done(void *arg, int cancelled)
+{
+    struct synced *s = arg;
+    struct fota_req *r = s->r;
+    struct fota_rollout *x = NULL;
+    int how = ONE_REPLIED;
+    if (cancelled)
+        fota_reply_error(r, 503, "fotad is shutting down");
+    else if ((how = live_find(r, s->id, s->what, &x)) == ONE_LIVE && s->act(r, x))
+        how = ONE_PASSED;
+    if (how != ONE_PASSED)
+        fota_req_release(r);
+    free(s);
+}
+
+/* Runs act(r, x) now, or after the downloads' sync (above) for a pull
+ * rollout when the store has threads. */
+static void act_synced(struct fota_req *r, struct fota_rollout *x, const char *what, act_fn act)
+{
+    struct fota_rollouts *ro = r->ud;
+    struct synced *s;
+    if (!x->pull || !ro->srv->exec || !fota_store_exec_threaded(ro->srv->exec)) {
+        (void)act(r, x);
+        return;
+    }
+    s = fota_xcalloc(1, sizeof *s);
+    *s = (struct synced){ .r = r, .id = x->row.id, .what = what, .act = act };
+    /* any store thread: the sync needs no place among the lane's writes */
+    if (fota_store_submit(ro->srv->exec, NULL, ro->srv->loops[0], synced_job, synced_done, s) == 0) {
+        fota_req_defer(r);
+        return;
+    }
+    free(s);
+    fota_reply_error(r, 503, "store busy: too many requests wait for the store");
+}
+
+/* fota_rollout_reply_written: the answer waits in a job on the rollout
+ * lane, which runs after the jobs submitted before it. */
+struct written {
+    struct fota_req *r;                /* deferred */
+    json_t *body;
+};
+
+static void written_job(struct fota_store *st, void *arg)
+{
+    (void)st;
+    (void)arg;   /* the lane's jobs before it ran */
+}
+
+static void written_done(void *arg, int cancelled)
+{
+    struct written *w = arg;
+    if (cancelled) {
+        json_decref(w->body);
+        fota_reply_error(w->r, 503, "fotad is shutting down");
+    } else {
+        fota_reply_json(w->r, 200, w->body);
+    }
+    fota_req_release(w->r);
+    free(w);
+}
+
+void fota_rollout_reply_written(struct fota_rollouts *ro, struct fota_req *r, json_t *body)
+{
+    struct fota_server *srv = ro->srv;
+    struct written *w = fota_xmalloc(sizeof *w);
+    *w = (struct written){ r, body };
+    fota_req_defer(r);
+    /* ro->lane is set at start; the job writes nothing, so it needs no fence */
+    if (fota_store_submit(srv->exec, ro->lane, srv->loops[0], written_job, written_done, w) == 0)
+        return;
+    free(w);   /* the lane is full: answered now */
+    fota_reply_json(r, 200, body);
+    fota_req_release(r);
+}
+
+/* A control's answer: the rollout x (and key: v), once the lane has written
+ * what the control changed when the store has threads (1: r is passed on,
+ * fota_rollout_reply_written), else now (0). */
+static int reply_rollout(struct fota_req *r, struct fota_rollout *x, const char *key, int64_t v)
+{
+    struct fota_rollouts *ro = x->ro;
+    fota_rollout_flush(ro); /* now, not at the next tick */
     json_t *j = json_pack("{s:o}", "rollout", fota_rollout_json(&x->row));
     if (key)
         json_object_set_new(j, key, json_integer(v));
+    if (ro->srv->exec && fota_store_exec_threaded(ro->srv->exec)) {
+        fota_rollout_reply_written(ro, r, j);
+        return 1;
+    }
     fota_reply_json(r, 200, j);
+    return 0;
 }
 
 /* POST /v1/rollouts/ID/cancel: stops a live rollout's pushes (see
  * fota_rollout_cancel); 409 once it has ended. */
-static void cancel_handler(struct fota_req *r)
+static int cancel_act(struct fota_req *r, struct fota_rollout *x)
 {
-    struct fota_rollout *x = live_one(r, "cancel");
-    if (!x)
-        return;
     size_t n = fota_rollout_live(x->row.state) ? fota_rollout_cancel(x) : 0;
     FOTA_INFO("rollout cancelled rollout=%lld members_cancelled=%zu in_progress=%lld",
               (long long)x->row.id, n, (long long)x->row.n.active);
-    reply_rollout(r, x, "cancelled_now", (int64_t)n);
+    return reply_rollout(r, x, "cancelled_now", (int64_t)n);
+}
+
+static void cancel_handler(struct fota_req *r)
+{
+    struct fota_rollout *x = live_one(r, "cancel");
+    if (x)
+        act_synced(r, x, "cancel", cancel_act);
+}
+
+static int pause_act(struct fota_req *r, struct fota_rollout *x)
+{
+    if (x->row.state == FOTA_ROLLOUT_CANCELLING) {
+        fota_reply_error(r, 409, "rollout %lld is cancelling", (long long)x->row.id);
+        return 0;
+    }
+    fota_rollout_pause(x, 0, "paused by request");   /* paused already: as it is */
+    return reply_rollout(r, x, NULL, 0);
 }
 
 static void pause_handler(struct fota_req *r)
 {
     struct fota_rollout *x = live_one(r, "pause");
-    if (!x)
-        return;
-    if (x->row.state == FOTA_ROLLOUT_CANCELLING) {
-        fota_reply_error(r, 409, "rollout %lld is cancelling", (long long)x->row.id);
-        return;
-    }
-    fota_rollout_pause(x, 0, "paused by request");   /* paused already: as it is */
-    reply_rollout(r, x, NULL, 0);
+    if (x)
+        act_synced(r, x, "pause", pause_act);
 }
 
 static void resume_handler(struct fota_req *r)
@@ -150,7 +283,7 @@ static void resume_handler(struct fota_req *r)
         fota_reply_error(r, 409, "rollout %lld is not paused", (long long)x->row.id);
         return;
     }
-    reply_rollout(r, x, NULL, 0);
+    (void)reply_rollout(r, x, NULL, 0);
 }
 
 static void approve_handler(struct fota_req *r)
@@ -168,7 +301,7 @@ static void approve_handler(struct fota_req *r)
         return;
     }
     FOTA_INFO("rollout approved rollout=%lld stage=%d", (long long)x->row.id, x->row.stage + 1);
-    reply_rollout(r, x, NULL, 0);
+    (void)reply_rollout(r, x, NULL, 0);
 }
 
 static void progress_handler(struct fota_req *r)
@@ -384,7 +517,14 @@ done:
 
 static void rollback_job(struct fota_store *st, void *arg)
 {
-    rollback_run(st, arg);
+    struct rollback *b = arg;
+    int64_t epoch = fota_store_fence_epoch();
+    /* the rollout's cancel acts on every download completed before
+     * (act_synced); their commands' writes are not the engine's to fence */
+    fota_store_fence(0);
+    fota_hub_publish(b->ro->srv, FOTA_HUB_DOWNLOADS_SYNC, NULL);
+    fota_store_fence(epoch);
+    rollback_run(st, b);
 }
 
 /* POST /v1/rollouts/ID/rollback {"devices": "failed" | "upgraded", ...}:

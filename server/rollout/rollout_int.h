@@ -392,6 +392,13 @@ void fota_rollout_ask_stop(struct fota_rollouts *ro);
 void fota_rollout_elsewhere(struct fota_rollouts *ro, struct fota_req *r, const char *path,
                             json_t *body);
 
+/* rollout_ctl.c: replies 200 body (stolen) to r once the rollout lane has
+ * run every job submitted before (the engine's writes of what the answer
+ * says: offers called back, members, command rows), so that a check-in or
+ * a read after the answer finds the rows as it says. Needs store threads
+ * (with the inline store the writes ran already). Any thread; r is
+ * deferred here and released by it. */
+void fota_rollout_reply_written(struct fota_rollouts *ro, struct fota_req *r, json_t *body);
 /* rollout_api.c: adds the REST routes. 0 or -1. */
 int fota_rollout_api_routes(struct fota_rollouts *ro);
 /* The request's settings and filter made a rollout: selects its members
