@@ -80,7 +80,7 @@ struct cluster {
     unsigned nlistening;              /* subs LISTENed on the current connection (thread) */
     int janitor;                      /* holds the janitor lease (thread) */
     int64_t ro_epoch;                 /* lease rollouts' epoch while held, else 0 (atomic) */
-    int64_t ro_until;                 /* fota_clock_mono_ms() it counts as held until (atomic) */
+    int64_t ro_until;                 /* fota_clock_mono_raw_ms() it counts as held until (atomic) */
     int presence_lost;                /* counted dead meanwhile: devices to write again (atomic) */
     unsigned ticks;
     int backoff_ms;
@@ -368,10 +368,12 @@ static void lease(struct cluster *cl)
 /* The rollouts lease: its holder drives every rollout. It counts as held
  * until two thirds of its term from the moment the renewal was sent (the
  * database's expiry comes later than that moment plus the term), so the
- * driver stops before another instance can take it. */
+ * driver stops before another instance can take it. Reckoned on the clock
+ * the database's expiry runs on: a test's move of fotad's clock moves
+ * neither. */
 static void lease_rollouts(struct cluster *cl)
 {
-    int64_t sent = fota_clock_mono_ms();
+    int64_t sent = fota_clock_mono_raw_ms();
     int64_t epoch = lease_take(cl, "rollouts");
     int64_t had = __atomic_load_n(&cl->ro_epoch, __ATOMIC_ACQUIRE);
 
@@ -849,7 +851,7 @@ int64_t fota_cluster_rollouts_epoch(const struct fota_server *srv)
     if (!cl)
         return 1;
     epoch = __atomic_load_n(&cl->ro_epoch, __ATOMIC_ACQUIRE);
-    if (epoch != 0 && fota_clock_mono_ms() >= __atomic_load_n(&cl->ro_until, __ATOMIC_ACQUIRE))
+    if (epoch != 0 && fota_clock_mono_raw_ms() >= __atomic_load_n(&cl->ro_until, __ATOMIC_ACQUIRE))
         return 0;
     return epoch;
 }

@@ -18,6 +18,13 @@ int64_t fota_clock_mono_ms(void)
     return read_ms(CLOCK_MONOTONIC);
 }
 
+int64_t fota_clock_mono_raw_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t fota_clock_mono_ns(void)
 {
     struct timespec ts;

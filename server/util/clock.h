@@ -11,6 +11,10 @@
 
 /* Milliseconds of CLOCK_MONOTONIC (plus the test offset). */
 int64_t fota_clock_mono_ms(void);
+/* Milliseconds of CLOCK_MONOTONIC without the test offset: for a deadline
+ * that another clock keeps, which fota_clock_advance_ms cannot move (a
+ * lease that the database lets expire in its own time). */
+int64_t fota_clock_mono_raw_ms(void);
 /* The same clock in nanoseconds, for durations below a millisecond (the
  * latency histograms of metric.h). */
 int64_t fota_clock_mono_ns(void);
