@@ -24,12 +24,24 @@ def mqtt_state(d, pid):
     return j["mqtt"]
 
 
-def wait_found(d, pid, n, timeout=20):
-    """Every one of n devices discovered (its MAC known) and Online."""
+def wait_found(d, pid, n, timeout=20, version=None):
+    """Every one of n devices discovered (its MAC known) and Online, as the broker's state says
+    and as the device list shows (its row's `arduino.mqtt`, and rom_version when given): the
+    mqtt module writes a device's fields after it found it (a store job on PostgreSQL)."""
     def found():
         m = mqtt_state(d, pid)
         devs = [x for x in m.get("devices", []) if x["device_id"] and x["lwt"] == "Online"]
-        return devs if len(devs) >= n else None
+        if len(devs) < n:
+            return None
+        rows = {x["id"]: x for x in devices_by_mac(d, pid).values()}
+        for x in devs:
+            row = rows.get(x["device_id"])
+            mq = row and row["arduino"]["mqtt"]
+            if not mq or mq["topic"] != x["topic"] or mq["lwt"] != "Online":
+                return None
+            if version and row["rom_version"] != version:
+                return None
+        return devs
     return wait_for(found, timeout, "%d devices found over MQTT" % n)
 
 
@@ -56,7 +68,7 @@ def test_settings_and_discovery():
         wait_for(lambda: mqtt_state(d, p["id"])["connected"], 15, "connected")
         img = build_image(mode=3, seed=7, irom=8000)
         devs = [TasmotaAuth(mq.port, i + 1, img, {md5(img): V1}) for i in range(3)]
-        found = wait_found(d, p["id"], 3)
+        found = wait_found(d, p["id"], 3, version="1.0.0")
         by_mac = devices_by_mac(d, p["id"])
         for t in devs:
             x = by_mac[t.mac]
