@@ -456,7 +456,7 @@ static const struct fota_conf_opt devchan_rows[] = {
       "\"device throttled\" at most once a second. 0 = no limit." },
     { "device_msg_burst", FOTA_CONF_T_UINT, ROW(msg_burst), "50", 1, 1000000, FOTA_CONF_RELOAD,
       "Device channel: messages one device may send at once before device_msg_rate applies." },
-    { "device_max_anonymous", FOTA_CONF_T_UINT, ROW(max_anonymous), "4096", 1, 1000000,
+    { "device_max_anonymous", FOTA_CONF_T_UINT, ROW(max_anonymous), "16384", 1, 1000000,
       FOTA_CONF_RELOAD,
       "Device channel: connections not identified yet (and at most half the descriptors left "
       "after fotad's reserve); at the bound the device listeners stop accepting until a quarter "
