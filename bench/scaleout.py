@@ -462,6 +462,7 @@ def phase_fleet(a, ft, pg, tmp, log, push):
     if per_inst + 200 > FD_CAP:
         raise SystemExit("%d devices per instance: over the %d-descriptor cap" % (per_inst, FD_CAP))
     conf = {"device_max_per_addr": str(per_inst + 100)}
+    conf.update(a.fotad_conf)
     out = {}
     load0 = loadavg()
     for store in ("sqlite", "postgresql"):
@@ -717,9 +718,12 @@ def main():
     ap.add_argument("--wave-instances", type=int, default=3)
     ap.add_argument("--wave-window", type=int, default=256)
     ap.add_argument("--wave-rounds", type=int, default=1)
+    ap.add_argument("--fotad-conf", metavar="KEY=VALUE", action="append", default=[],
+                    help="a config key for every fotad of the fleet phases (repeatable)")
     ap.add_argument("--pg-stats", action="store_true")
     ap.add_argument("--perf", metavar="DIR", default=None)
     a = ap.parse_args()
+    a.fotad_conf = dict(kv.split("=", 1) for kv in a.fotad_conf)
     if a.smoke:
         a.conns, a.seconds, a.rounds, a.instances = 40, 1, 1, 2
         a.devices, a.fleet_instances, a.hold, a.no_append = 60, 2, 3, True
