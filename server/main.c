@@ -24,6 +24,7 @@
 #include "privdrop.h"
 #include "recovery.h"
 #include "server.h"
+#include "store_exec.h"
 #include "store_module.h"
 #include "xmalloc.h"
 
@@ -188,11 +189,18 @@ static int modules_start(struct daemon *d)
     return 0;
 }
 
+/* A module's stop may hand the store its last work (the device channel's
+ * requeue of a command as its connections close, its last reports), which
+ * runs on a store thread and may call into a module started before it (the
+ * requeue reads the rom module's download progress): that work ends before
+ * the next module stops, as the REST handlers' jobs end before the first
+ * (fota_server_stop_workers). */
 static void modules_stop(struct daemon *d)
 {
     for (size_t i = NMODULES; i-- > 0;) {
         if (d->slot[i].started && modules[i]->stop)
             modules[i]->stop(&d->srv, d->slot[i].state);
+        fota_store_exec_drain(d->srv.exec);
         d->slot[i].started = 0;
         d->slot[i].state = NULL;
     }

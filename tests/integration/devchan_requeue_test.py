@@ -3,7 +3,10 @@
 before the device's D4 reply: the waiting RPC gets 202 at once (not a 504 at
 its timeout), the command is queued again and pushed once more at the next
 identify; dropped again, it is not requeued a second time. A device that
-started downloading after the push is not sent it again."""
+started downloading after the push is not sent it again, also when its
+connection closes because fotad stops (the requeue's store job then runs while
+the modules stop, on a store thread: the rom module's download progress it
+reads must still be there)."""
 import os
 import sys
 
@@ -80,6 +83,34 @@ def download_started(d, dev_id, master, owner):
     dev.close()
 
 
+def stopped_after_download():
+    # The store's jobs on store threads, as on PostgreSQL (SQLite inline would run the
+    # requeue's job within the device module's stop).
+    os.environ["FOTA_TEST_STORE_THREADS"] = "1"
+    d = start_fotad()
+    try:
+        _, dev_id, master, owner, _ = setup(d)
+        dev = online(d, master, 5)
+        join = run_in_thread(rpc, d, owner, "action=sys_upgrade&version=v1.1&timeout=1")
+        check('"sys_upgrade"' in dev.recv_msg(), "push")
+        _, head, body, _ = http_exchange(d.http_port, nonos_url("v1.1", "user2.bin", d.http_port,
+                                                                master).encode())
+        check(b"200 OK" in head and body, "download")
+        st, j = join(20)
+        check(st == 504, "RPC times out: %s %s" % (st, j))
+    finally:
+        d.stop()                                  # the device's connection closes here
+        del os.environ["FOTA_TEST_STORE_THREADS"]
+    d2 = start_fotad(data_dir=d.data_dir)
+    try:
+        cs = commands(d2, dev_id)
+        check(len(cs) == 1 and cs[0]["state"] in ("delivered", 2),
+              "requeued at shutdown after a download: %r" % cs)
+    finally:
+        d2.stop()
+        d.cleanup()
+
+
 def main():
     d = start_fotad()
     try:
@@ -88,6 +119,7 @@ def main():
         download_started(d, dev_id, master, owner)
     finally:
         d.stop()
+    stopped_after_download()
     print("ok")
 
 
