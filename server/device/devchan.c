@@ -34,7 +34,7 @@
 static void dispatch_online(struct fota_dconn *c, const struct fota_devproto_frame *f)
 {
     char out[160];
-    if (!c->online) {
+    if (!FOTA_DCONN_IDENTIFIED(c)) {
         fota_devchan_conn_refuse(c, 401, "identify first", "frame before activation or identify");
         return;
     }
@@ -107,7 +107,8 @@ static void resume(struct fota_dconn *c, unsigned why)
     c->paused = (uint8_t)(c->paused & ~why);
     if (c->paused || c->closing)
         return;
-    bufferevent_enable(c->bev, EV_READ);
+    if (!c->eof)   /* after its EOF only the buffered lines are left */
+        bufferevent_enable(c->bev, EV_READ);
     read_cb(c->bev, c);
 }
 
@@ -172,6 +173,20 @@ static void pause_for_output(struct fota_dconn *c)
     bufferevent_set_timeouts(c->bev, c->online ? pt : NULL, pt);
 }
 
+/* c holds no complete line: a connection winding down (its peer closed, or
+ * retiring with nothing more in its socket) is freed. 1 if it was. */
+static int ended(struct fota_dconn *c)
+{
+    if (!c->eof && !(c->retiring && !fota_devchan_conn_unread(c)))
+        return 0;
+    size_t left = evbuffer_get_length(bufferevent_get_input(c->bev));
+    if (left)
+        FOTA_DEBUG("device connection closed with a partial line conn=%llu dev=%lld bytes=%zu",
+                   (unsigned long long)c->id, (long long)c->device_id, left);
+    fota_devchan_conn_free(c);
+    return 1;
+}
+
 static void read_cb(struct bufferevent *bev, void *ud)
 {
     struct fota_dconn *c = ud;
@@ -182,14 +197,18 @@ static void read_cb(struct bufferevent *bev, void *ud)
     /* Bounded: at most 64 lines per wake-up, the rest on the next read event. */
     for (int i = 0; i < 64 && !c->closing; i++) {
         size_t avail = evbuffer_get_length(in);
-        if (avail == 0)
+        if (avail == 0) {
+            ended(c);
             return;
+        }
         size_t m = avail < FOTA_DEVPROTO_LINE_MAX + 1 ? avail : FOTA_DEVPROTO_LINE_MAX + 1;
         const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)m);
         size_t ll = 0, used = 0;
         int rc = fota_devproto_line(p, m, &ll, &used);
-        if (rc == 0)
+        if (rc == 0) {
+            ended(c);
             return;
+        }
         if (rc < 0) {
             fota_devchan_conn_refuse(c, 413, "line too long", "line over 2048 bytes");
             return;
@@ -198,7 +217,8 @@ static void read_cb(struct bufferevent *bev, void *ud)
             evbuffer_drain(in, used);
             continue;
         }
-        if (c->queued && evbuffer_get_length(bufferevent_get_output(bev)) > FOTA_DEVCHAN_OUT_MAX) {
+        if (c->queued && !c->eof && !c->retiring &&
+            evbuffer_get_length(bufferevent_get_output(bev)) > FOTA_DEVCHAN_OUT_MAX) {
             pause_for_output(c);
             return;
         }
@@ -218,6 +238,29 @@ static void read_cb(struct bufferevent *bev, void *ud)
         bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
+/* ch->wind_down: no rate or unread replies hold c's remaining lines back
+ * (its replies go nowhere, or to a device that replaced it); its read_cb
+ * runs from the loop's next turn unless a store job still holds it. */
+static void wind_down(struct fota_dconn *c)
+{
+    /* Retiring, bytes in its socket that make no frame within this are given
+     * up; after an EOF nothing more is read (its lines are in its buffer). */
+    struct timeval tv = { FOTA_DEVCHAN_RETIRE_MS / 1000, (FOTA_DEVCHAN_RETIRE_MS % 1000) * 1000 };
+    if (c->paused & FOTA_DCONN_PAUSE_RATE)
+        evtimer_del(c->resume_ev);
+    if (c->paused & FOTA_DCONN_PAUSE_OUT) {
+        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+        bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
+    }
+    bufferevent_set_timeouts(c->bev, c->retiring && !c->eof ? &tv : NULL, NULL);
+    c->paused = (uint8_t)(c->paused & ~(FOTA_DCONN_PAUSE_RATE | FOTA_DCONN_PAUSE_OUT));
+    if (c->paused || c->closing)
+        return;
+    if (!c->eof)
+        bufferevent_enable(c->bev, EV_READ);
+    bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *ud)
 {
     struct fota_dconn *c = ud;
@@ -227,15 +270,27 @@ static void event_cb(struct bufferevent *bev, short what, void *ud)
         c->handshaken = 1;
         return;
     }
-    if (what & BEV_EVENT_TIMEOUT) /* online: no ping, or its replies unread, for ping_timeout */
+    if (what & BEV_EVENT_TIMEOUT) { /* online: no ping, or its replies unread, for ping_timeout;
+                                       retiring: bytes that made no frame in time */
         FOTA_INFO("device connection timed out conn=%llu dev=%lld peer=%s state=%s",
                   (unsigned long long)c->id, (long long)c->device_id,
                   fota_devchan_conn_peer(c, pb, sizeof pb),
-                  what & BEV_EVENT_WRITING ? "unread" : "silent");
-    else if (what & BEV_EVENT_ERROR)
+                  c->retiring ? "retiring" : what & BEV_EVENT_WRITING ? "unread" : "silent");
+        fota_devchan_conn_free(c);
+        return;
+    }
+    if (what & BEV_EVENT_ERROR)
         FOTA_DEBUG("device connection error conn=%llu dev=%lld tls_error=%lu", (unsigned long long)c->id,
                    (long long)c->device_id, c->tls ? bufferevent_get_openssl_error(c->bev) : 0UL);
-    fota_devchan_conn_free(c);
+    /* EOF or an error: the lines it sent before are handled first (a
+     * device's D7 report and its reboot; TLS reports the close before the
+     * last records' lines reach the input); read_cb frees it once none is
+     * left. */
+    if (!c->eof) {
+        c->eof = 1;
+        bufferevent_disable(bev, EV_READ);
+        wind_down(c);
+    }
 }
 
 /* Why a connection just accepted on fd from addr is turned away at once
@@ -407,6 +462,7 @@ static int module_start(struct fota_server *srv, void **state)
     ch->conf = fota_server_module_conf(srv, &fota_device_module);
     ch->closed = conn_closed;
     ch->resume = resume;
+    ch->wind_down = wind_down;
     ch->hello_ms = 1000u * FOTA_DEVCHAN_HELLO_TIMEOUT;
     int rc = fota_devchan_metrics_register(ch);
     if (rc < 0) {

@@ -24,6 +24,8 @@ struct fota_devchan_wait;
 #define FOTA_DEVCHAN_SHED_BATCH     16   /* anonymous connections closed per failed accept */
 #define FOTA_DEVCHAN_OUT_MAX        65536 /* bytes of replies a connection may leave unread
                                              before fotad stops reading its requests */
+#define FOTA_DEVCHAN_RETIRE_MS      1000 /* a replaced connection whose socket still holds
+                                            bytes waits this long for them to make a frame */
 
 struct json_t;
 

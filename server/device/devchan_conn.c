@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -293,11 +294,28 @@ struct fota_dconn *fota_devchan_conn_new(struct fota_devchan *ch, int fd, const 
 
 static void presence_set(struct fota_dconn *c, int online);
 
+/* A retiring connection is gone: its successor reads on (from the loop's
+ * next turn, not inside this free), unless something else still holds it. */
+static void successor_resume(struct fota_dconn *old)
+{
+    struct fota_dconn *s = fota_devchan_conn_by_id(old->ch, old->successor);
+    if (!s || !(s->paused & FOTA_DCONN_PAUSE_PREV))
+        return;
+    s->paused = (uint8_t)(s->paused & ~FOTA_DCONN_PAUSE_PREV);
+    if (s->paused || s->closing)
+        return;
+    if (!s->eof)
+        bufferevent_enable(s->bev, EV_READ);
+    bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
 void fota_devchan_conn_free(struct fota_dconn *c)
 {
     struct fota_devchan *ch = c->ch;
     if (ch->closed)
         ch->closed(c);
+    if (c->retiring)
+        successor_resume(c);
     if (c->online) {
         fota_devchan_rate_offline(c);
         presence_set(c, 0); /* O(1) through its batch slot: a mass disconnect stays linear */
@@ -400,6 +418,15 @@ struct fota_dconn *fota_devchan_conn_find(struct fota_devchan *ch, int64_t devic
         if (c->online && c->device_id == device_id)
             return c;
     return NULL;
+}
+
+int fota_devchan_conn_unread(struct fota_dconn *c)
+{
+    int n = 0;
+    if (ioctl(c->fd, FIONREAD, &n) == 0 && n > 0)
+        return 1;
+    SSL *ssl = c->tls ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    return ssl && SSL_pending(ssl) > 0;
 }
 
 struct fota_dconn *fota_devchan_conn_by_id(struct fota_devchan *ch, uint64_t id)
@@ -585,7 +612,7 @@ void fota_devchan_conn_touch(struct fota_dconn *c)
 
 int fota_devchan_conn_switch_refused(struct fota_dconn *c, const struct fota_key *k)
 {
-    if (!c->online || k->device_id == c->device_id)
+    if (!FOTA_DCONN_IDENTIFIED(c) || k->device_id == c->device_id)
         return 0;
     char why[96];
     snprintf(why, sizeof why, "identify as device %lld on an identified connection",
@@ -594,20 +621,52 @@ int fota_devchan_conn_switch_refused(struct fota_dconn *c, const struct fota_key
     return 1;
 }
 
+/* 1 if old still holds frames of its device: reading paused (a store job,
+ * its rate, its unread replies, an older connection's frames), lines in its
+ * input buffer, or bytes in its socket (a device that sent its D7 report
+ * and rebooted at once: IoT_Demo's upgrade end). */
+static int holds_frames(struct fota_dconn *old)
+{
+    return old->paused || evbuffer_get_length(bufferevent_get_input(old->bev)) > 0 ||
+           fota_devchan_conn_unread(old);
+}
+
+/* old, replaced by c, closes at once or retires: it handles the frames it
+ * holds (within FOTA_DEVCHAN_RETIRE_MS of each read for bytes that make no
+ * frame), c's reading paused until old is gone. */
+static void replace(struct fota_dconn *old, struct fota_dconn *c)
+{
+    int retire = !old->closing && holds_frames(old);
+    FOTA_INFO("device reconnected, old connection %s conn=%llu dev=%lld old=%llu",
+              retire ? "retiring" : "dropped", (unsigned long long)c->id,
+              (long long)old->device_id, (unsigned long long)old->id);
+    old->online = 0; /* its close must not mark the device offline */
+    dev_unhash(old);
+    if (!retire) {
+        fota_devchan_conn_free(old);
+        return;
+    }
+    old->retiring = 1;
+    old->successor = c->id;
+    c->paused |= FOTA_DCONN_PAUSE_PREV;
+    bufferevent_disable(c->bev, EV_READ);
+    if (c->ch->wind_down)
+        c->ch->wind_down(old);
+}
+
 int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k, const char *version)
 {
     struct fota_devchan *ch = c->ch;
+    if (c->retiring)   /* the device's newer connection is its connection now */
+        return 0;
     struct fota_dconn *old = fota_devchan_conn_find(ch, k->device_id);
     int inherited = 0;
     if (old && old != c) {
-        FOTA_INFO("device reconnected, old connection dropped conn=%llu dev=%lld old=%llu",
-                  (unsigned long long)c->id, (long long)k->device_id, (unsigned long long)old->id);
         c->tat_us = old->tat_us; /* the device's message rate goes on from there */
         c->held = old->held;
         c->warn_s = old->warn_s;
         inherited = 1;
-        old->online = 0; /* its close must not mark the device offline */
-        fota_devchan_conn_free(old);
+        replace(old, c);
     }
     int was_online = c->online;
     anon_unlink(c);

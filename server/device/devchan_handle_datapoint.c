@@ -62,7 +62,7 @@ static void datapoint_done(struct fota_devchan_job *j, struct fota_dconn *c)
 
 void fota_devchan_handle_datapoint(struct fota_dconn *c, const struct fota_devproto_frame *f)
 {
-    if (c->online && !fota_devchan_conn_same_key(c, f)) {
+    if (FOTA_DCONN_IDENTIFIED(c) && !fota_devchan_conn_same_key(c, f)) {
         fota_devchan_conn_refuse(c, 403, "unknown key", "key differs from the identified one");
         return;
     }
@@ -71,7 +71,7 @@ void fota_devchan_handle_datapoint(struct fota_dconn *c, const struct fota_devpr
     p->j.done = datapoint_done;
     p->nonce = f->nonce;
     p->has_nonce = f->has_nonce;
-    if (!c->online) {
+    if (!FOTA_DCONN_IDENTIFIED(c)) {
         int rc = fota_devchan_conn_auth(c, f, &p->k);
         if (rc == FOTA_EAUTH) {
             free(p);

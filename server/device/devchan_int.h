@@ -46,6 +46,7 @@ struct fota_dconn {
     int64_t tat_us;                    /* the device's message rate state (devchan_rate.h) */
     uint32_t held, warn_s;             /* throttled messages since the last WARN, its second */
     uint64_t id;                       /* conn= in logs */
+    uint64_t successor;                /* retiring: the device's newer connection (its id) */
     int64_t device_id;                 /* 0 until activate/identify */
     int64_t product_id;
     int online;                        /* identified: pushes may go here */
@@ -57,6 +58,10 @@ struct fota_dconn {
     uint8_t paused;                    /* FOTA_DCONN_PAUSE_*: why reading is paused */
     uint8_t delivering;                /* a queued-command read of it is in flight */
     uint8_t reporting;                 /* its report waits in a batch: pushes wait for its reply */
+    uint8_t retiring;                  /* replaced by successor: handles the frames it holds,
+                                          then closes (fota_devchan_conn_online) */
+    uint8_t eof;                       /* its peer closed (or an error): handles the frames
+                                          it holds, then closes */
     uint32_t pres_gen, pres_slot;      /* its row in the presence batch, if gen is current */
     uint32_t pres_at;                  /* wall second of its last online row queued, 0 none */
     char key_hash[65];                 /* the master key this connection proved */
@@ -69,6 +74,8 @@ struct fota_dconn {
 #define FOTA_DCONN_PAUSE_RATE 0x1u     /* its device's message rate: resume_ev resumes */
 #define FOTA_DCONN_PAUSE_OUT  0x2u     /* its replies pile up unread: their drain resumes */
 #define FOTA_DCONN_PAUSE_STORE 0x4u    /* a frame's store job runs: its continuation resumes */
+#define FOTA_DCONN_PAUSE_PREV  0x8u    /* the device's older connection still handles the frames
+                                          it holds (sent before this one's): its end resumes */
 
 /* A reply awaited by (device, nonce): the RPC API's waits (devchan_wait.c). */
 struct fota_devchan_wait {
@@ -166,6 +173,11 @@ struct fota_devchan {
     struct fota_store_lane *pres_lane;                    /* the presence batches */
     /* Reading of c may go on: why no longer holds (set by devchan.c). */
     void (*resume)(struct fota_dconn *c, unsigned why);
+    /* c gets no input worth waiting for any more (its peer closed, or a
+     * newer connection of its device replaced it): the frames it holds are
+     * handled, no longer held back by its rate or its unread replies, and
+     * it closes once none is left (set by devchan.c). */
+    void (*wind_down)(struct fota_dconn *c);
     struct fota_addr_count *by_addr[FOTA_DEVCHAN_BUCKETS];
     uint64_t next_id;
     struct fota_presence *pres;        /* presence rows waiting for the batch write */
@@ -283,6 +295,11 @@ void fota_devchan_conn_refuse(struct fota_dconn *c, int status, const char *why,
 struct fota_dconn *fota_devchan_conn_find(struct fota_devchan *ch, int64_t device_id);
 /* "ip:port" of c for logs, into buf. */
 const char *fota_devchan_conn_peer(const struct fota_dconn *c, char *buf, size_t n);
+/* 1 if c's peer sent bytes fotad has not read yet (its socket's buffer, a
+ * TLS record decrypted but not taken). */
+int fota_devchan_conn_unread(struct fota_dconn *c);
+/* 1 if c speaks for a device: online, or retiring. */
+#define FOTA_DCONN_IDENTIFIED(c) ((c)->online || (c)->retiring)
 /* The live connection with this id (any state), or NULL. */
 struct fota_dconn *fota_devchan_conn_by_id(struct fota_devchan *ch, uint64_t id);
 /* Resolves the frame's key to a device master key from the key cache alone:
@@ -300,8 +317,12 @@ int fota_devchan_conn_same_key(const struct fota_dconn *c, const struct fota_dev
  * the device's it first proved: switching would leave that device marked
  * online with no connection to reach it. */
 int fota_devchan_conn_switch_refused(struct fota_dconn *c, const struct fota_key *k);
-/* Marks c as device k's connection (dropping an older one of the device).
- * Returns 1 if c was not online before (the caller delivers its queue). */
+/* Marks c as device k's connection. An older one of the device is closed,
+ * or, when it still holds frames (reading paused, lines in its buffer, bytes
+ * in its socket), retires: it handles them first, c's reading paused
+ * (FOTA_DCONN_PAUSE_PREV) until it is gone, so the device's frames keep
+ * their order. A retiring c stays as it is. Returns 1 if c was not online
+ * before (the caller delivers its queue). */
 int fota_devchan_conn_online(struct fota_dconn *c, const struct fota_key *k, const char *version);
 /* A check-in of an online connection (presence row, O(1)). */
 void fota_devchan_conn_touch(struct fota_dconn *c);

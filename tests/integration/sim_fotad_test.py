@@ -103,10 +103,12 @@ def test_whole_sequence(d):
                 b = first(r"command delivered .*action=sys_reboot", u)
                 # the rebooting device drops its connection: fotad sees the close first
                 # ("device offline"), or the new connection first, which then replaces
-                # the old one ("device reconnected, old connection dropped"). Both follow
+                # the old one ("device reconnected, old connection dropped", or
+                # "retiring" while the old one still holds the D7 report). Both follow
                 # the reboot's push; the D7 report's line is logged once the store wrote
                 # it, which on PostgreSQL (a store job) can come after the new connection
-                i = first(r"device offline|device reconnected, old connection dropped", b)
+                i = first(r"device offline|device reconnected, old connection "
+                          r"(?:dropped|retiring)", b)
                 i = first(r"device online", i)
                 online = [ln for ln in lines if "device online" in ln]
                 check(len(online) == 2, "%s dev %d: %d connections (pings unanswered?):\n%s" %
