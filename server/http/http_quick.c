@@ -37,36 +37,33 @@
 static const char reply_304[] = "HTTP/1.0 304 Not Modified\r\nConnection: close\r\n"
                                 "Content-Length: 0\r\n\r\n";
 
-int fota_http_quick(struct fota_server *srv, const char *pattern, fota_http_quick_fn fn,
-                    void *ud)
+/* A route of the quick table: a GET answer (fn) or a HEAD answer (head_fn). */
+static int quick_add(struct fota_server *srv, const char *pattern, fota_http_quick_fn fn,
+                     fota_http_quick_head_fn head_fn, void *ud)
 {
     struct fota_http *hh = srv->http;
-    if (!hh || !fn || !pattern || pattern[0] != '/')
+    if (!hh || (!fn && !head_fn) || !pattern || pattern[0] != '/')
         return FOTA_EINVAL;
     if (hh->nquick >= FOTA_HTTP_QUICK_MAX)
         return FOTA_ENOSPC;
-    struct http_quick *q = &hh->quick[hh->nquick];
+    struct http_quick *q = &hh->quick[hh->nquick++];
     q->pattern = fota_xstrdup(pattern);
     q->fn = fn;
+    q->head_fn = head_fn;
     q->ud = ud;
-    hh->nquick++;
     return 0;
+}
+
+int fota_http_quick(struct fota_server *srv, const char *pattern, fota_http_quick_fn fn,
+                    void *ud)
+{
+    return fn ? quick_add(srv, pattern, fn, NULL, ud) : FOTA_EINVAL;
 }
 
 int fota_http_quick_head(struct fota_server *srv, const char *pattern, fota_http_quick_head_fn fn,
                          void *ud)
 {
-    struct fota_http *hh = srv->http;
-    if (!hh || !fn || !pattern || pattern[0] != '/')
-        return FOTA_EINVAL;
-    if (hh->nquick >= FOTA_HTTP_QUICK_MAX)
-        return FOTA_ENOSPC;
-    struct http_quick *q = &hh->quick[hh->nquick];
-    q->pattern = fota_xstrdup(pattern);
-    q->head_fn = fn;
-    q->ud = ud;
-    hh->nquick++;
-    return 0;
+    return fn ? quick_add(srv, pattern, NULL, fn, ud) : FOTA_EINVAL;
 }
 
 void fota_http__quick_line(struct conn *c, const char *line, size_t len)

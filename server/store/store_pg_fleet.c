@@ -79,6 +79,18 @@ enum { DC_ID, DC_PRODUCT, DC_NAME, DC_BSSID, DC_ACTIVATED, DC_ACTIVATED_AT, DC_R
        DC_LAST_ACTIVE, DC_ONLINE, DC_KEYGEN, DC_NCOL };
 enum { KC_HASH, KC_KIND, KC_PRODUCT, KC_DEVICE, KC_NCOL };
 
+/* One INSERT of device_create_many: the n columns as array parameters $1..$n,
+ * the creation time as $n+1. */
+static int insert_arrays(struct pg_conn *c, int stmt, const char *sql, struct pg_array_param *col,
+                         int n, int64_t now)
+{
+    struct pg_params a = { 0 };
+    for (int k = 0; k < n; k++)
+        fota_store_pg_param_array(&a, &col[k]);
+    fota_store_pg_param_int(&a, now);
+    return fota_store_pg_exec(c, stmt, sql, &a, "device_create_many", NULL);
+}
+
 /* device_create_many's transaction: the ids first (from the identity's
  * sequence, ascending, so device i's is known before the insert, as
  * command_create_many's), then the devices and their keys, one statement
@@ -136,31 +148,21 @@ static int create_many_tx(struct pg_conn *c, struct fota_device *d, size_t n, in
             fota_store_pg_array_int(&kc[KC_DEVICE], d[i].id);
         }
     }
-    if (rc == 0) {
-        memset(&a, 0, sizeof a);
-        for (int k = 0; k < DC_NCOL; k++)
-            fota_store_pg_param_array(&a, &dc[k]);
-        fota_store_pg_param_int(&a, now);
-        rc = fota_store_pg_exec(c, PQ_DEVICE_INSERT_MANY,
-                                "INSERT INTO devices (id, product_id, name, bssid, activated,"
-                                " activated_at, rom_version, running_slot, last_active, online,"
-                                " key_generation, created)"
-                                " SELECT *, $12 FROM unnest($1::int8[], $2::int8[], $3::text[],"
-                                " $4::text[], $5::int8[], $6::int8[], $7::text[], $8::int8[],"
-                                " $9::int8[], $10::int8[], $11::int8[])",
-                                &a, "device_create_many", NULL);
-    }
-    if (rc == 0) {
-        memset(&a, 0, sizeof a);
-        for (int k = 0; k < KC_NCOL; k++)
-            fota_store_pg_param_array(&a, &kc[k]);
-        fota_store_pg_param_int(&a, now);
-        rc = fota_store_pg_exec(c, PQ_KEY_INSERT_MANY,
-                                "INSERT INTO api_keys (hash, kind, product_id, device_id, created)"
-                                " SELECT *, $5 FROM unnest($1::text[], $2::int8[], $3::int8[],"
-                                " $4::int8[])",
-                                &a, "device_create_many", NULL);
-    }
+    if (rc == 0)
+        rc = insert_arrays(c, PQ_DEVICE_INSERT_MANY,
+                           "INSERT INTO devices (id, product_id, name, bssid, activated,"
+                           " activated_at, rom_version, running_slot, last_active, online,"
+                           " key_generation, created)"
+                           " SELECT *, $12 FROM unnest($1::int8[], $2::int8[], $3::text[],"
+                           " $4::text[], $5::int8[], $6::int8[], $7::text[], $8::int8[],"
+                           " $9::int8[], $10::int8[], $11::int8[])",
+                           dc, DC_NCOL, now);
+    if (rc == 0)
+        rc = insert_arrays(c, PQ_KEY_INSERT_MANY,
+                           "INSERT INTO api_keys (hash, kind, product_id, device_id, created)"
+                           " SELECT *, $5 FROM unnest($1::text[], $2::int8[], $3::int8[],"
+                           " $4::int8[])",
+                           kc, KC_NCOL, now);
     for (int k = 0; k < DC_NCOL; k++)
         fota_store_pg_array_free(&dc[k]);
     for (int k = 0; k < KC_NCOL; k++)
