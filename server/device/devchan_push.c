@@ -23,8 +23,8 @@
 
 int64_t fota_devchan_nonce(void)
 {
-    static __thread uint32_t pool[NONCE_POOL];
-    static __thread unsigned left;
+    static _Thread_local uint32_t pool[NONCE_POOL];
+    static _Thread_local unsigned left;
     if (left == 0) {
         if (RAND_bytes((unsigned char *)pool, sizeof pool) != 1)
             return fota_devproto_nonce((uint32_t)rand());
