@@ -14,10 +14,9 @@ quick, and that nothing was recorded that a check-in of a current device must no
     the device deleted (registered again).
 Run on one loop and on the default loops.
 """
-import re
 
 from arduino_util import arduino_product, core_request, exchange, md5, release, with_mode
-from fotatest import Fotad, check, run_tests
+from fotatest import Fotad, check, metric_value, run_tests
 from pull_util import PullDevice, devices_by_mac, images, mac_of
 
 NOT_MODIFIED = b"HTTP/1.0 304 Not Modified\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -29,11 +28,7 @@ WARM = 24
 
 
 def quick_count(d):
-    st, _, body = d.request("GET", "/metrics", key=d.admin_key)
-    check(st == 200, "GET /metrics: %d" % st)
-    m = re.search(rb"^fota_http_quick_answers_total (\d+)$", body, re.M)
-    check(m is not None, "no fota_http_quick_answers_total in /metrics")
-    return int(m.group(1))
+    return metric_value(d, "fota_http_quick_answers_total")
 
 
 def successes(d, device_id):

@@ -94,6 +94,15 @@ def fail(msg):
     raise TestFailure(msg)
 
 
+def metric_value(d, name):
+    """The value of fotad d's unlabelled metric name in GET /metrics (an int)."""
+    st, _, body = d.request("GET", "/metrics", key=d.admin_key)
+    check(st == 200, "GET /metrics: %d" % st)
+    m = re.search(rb"^" + re.escape(name.encode()) + rb" (\d+)$", body, re.M)
+    check(m is not None, "no %s in /metrics" % name)
+    return int(m.group(1))
+
+
 def wait_for(pred, timeout=10.0, what="condition", interval=0.02):
     """Polls pred() until it returns a true value (returned) or the deadline passes."""
     end = time.monotonic() + timeout

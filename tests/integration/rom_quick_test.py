@@ -14,15 +14,11 @@ import re
 
 from devchan_util import http_exchange, libupgrade_head, nonos_url
 from devchan_upgrade_test import setup
-from fotatest import Fotad, check, make_image, run_tests
+from fotatest import Fotad, check, make_image, metric_value, run_tests
 
 
 def quick_count(d):
-    st, _, body = d.request("GET", "/metrics", key=d.admin_key)
-    check(st == 200, "GET /metrics: %d" % st)
-    m = re.search(rb"^fota_http_quick_answers_total (\d+)$", body, re.M)
-    check(m is not None, "no fota_http_quick_answers_total in /metrics")
-    return int(m.group(1))
+    return metric_value(d, "fota_http_quick_answers_total")
 
 
 def head_of(d, req, quick, what):
