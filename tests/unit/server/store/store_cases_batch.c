@@ -54,6 +54,16 @@ static void test_create_many(void **state)
     fota_store_command_cleanup(&t);
 }
 
+/* The state command id has in the store. */
+static void assert_cmd_state(struct fota_store *s, int64_t id, int state)
+{
+    struct fota_command got;
+    memset(&got, 0, sizeof got);
+    assert_int_equal(s->ops->command_get(s, id, &got), 0);
+    assert_int_equal(got.state, state);
+    fota_store_command_cleanup(&got);
+}
+
 static void test_update_batch(void **state)
 {
     struct fota_store *s = store_of(state);
@@ -96,12 +106,8 @@ static void test_update_batch(void **state)
         { ids[1], FOTA_CMD_ACKED, 0, NULL },
     };
     assert_int_equal(s->ops->command_update_batch(s, late, 2), 0);
-    assert_int_equal(s->ops->command_get(s, ids[0], &got), 0);
-    assert_int_equal(got.state, FOTA_CMD_FAILED);
-    fota_store_command_cleanup(&got);
-    assert_int_equal(s->ops->command_get(s, ids[1], &got), 0);
-    assert_int_equal(got.state, FOTA_CMD_ACKED);
-    fota_store_command_cleanup(&got);
+    assert_cmd_state(s, ids[0], FOTA_CMD_FAILED);
+    assert_cmd_state(s, ids[1], FOTA_CMD_ACKED);
     struct fota_command_set ends[2] = {
         { ids[0], FOTA_CMD_CANCELLED, 0, NULL },
         { ids[1], FOTA_CMD_DONE, 0, NULL },
@@ -110,12 +116,8 @@ static void test_update_batch(void **state)
     ends[0] = (struct fota_command_set){ ids[1], FOTA_CMD_FAILED, 0, NULL };
     ends[1] = (struct fota_command_set){ ids[0], FOTA_CMD_QUEUED, 0, NULL };   /* skipped */
     assert_int_equal(s->ops->command_update_batch(s, ends, 2), 0);
-    assert_int_equal(s->ops->command_get(s, ids[0], &got), 0);
-    assert_int_equal(got.state, FOTA_CMD_CANCELLED);
-    fota_store_command_cleanup(&got);
-    assert_int_equal(s->ops->command_get(s, ids[1], &got), 0);
-    assert_int_equal(got.state, FOTA_CMD_FAILED);
-    fota_store_command_cleanup(&got);
+    assert_cmd_state(s, ids[0], FOTA_CMD_CANCELLED);
+    assert_cmd_state(s, ids[1], FOTA_CMD_FAILED);
     /* command_update (one row, its writer's own read) still writes any state */
     memset(&got, 0, sizeof got);
     assert_int_equal(s->ops->command_get(s, ids[0], &got), 0);
