@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "loop.h"
+#include "recovery.h"
 
 #define HOLD_MAX_S 10   /* a held handler gives up after this */
 
@@ -116,9 +117,33 @@ static void test_store_state(struct fota_req *r)
                                                 (json_int_t)d));
 }
 
+/* GET /v1/test/hold?point=NAME and POST /v1/test/hold/release?point=NAME
+ * (admin key, any loop): {"held": store threads waiting at the hold point
+ * NAME (recovery.h)}; the POST lets them go. */
+static void test_hold(struct fota_req *r)
+{
+    struct fota_key key;
+    if (fota_req_admin(r, &key))
+        return;
+    const char *point = fota_req_query(r, "point");
+    if (!point || !point[0]) {
+        fota_reply_error(r, 400, "point= is required");
+        return;
+    }
+    int release = strcmp(r->path, "/v1/test/hold/release") == 0;
+    unsigned n = fota_recovery_hold_release(point, release);
+    fota_reply_json(r, 200, fota_http_json_pack("{s:i}", "held", (int)n));
+}
+
 int fota_http__test_routes(struct fota_server *srv)
 {
-    int rc = fota_http_route_flags(srv, FOTA_M_POST, "/v1/test/store", test_store, NULL,
+    int rc = fota_http_route_flags(srv, FOTA_M_GET, "/v1/test/hold", test_hold, NULL,
+                                   FOTA_ROUTE_ANY_LOOP);
+    if (rc == 0)
+        rc = fota_http_route_flags(srv, FOTA_M_POST, "/v1/test/hold/release", test_hold, NULL,
+                                   FOTA_ROUTE_ANY_LOOP);
+    if (rc == 0)
+        rc = fota_http_route_flags(srv, FOTA_M_POST, "/v1/test/store", test_store, NULL,
                                    FOTA_ROUTE_STORE);
     if (rc == 0)
         rc = fota_http_route_flags(srv, FOTA_M_POST, "/v1/test/store/release",
