@@ -14,6 +14,8 @@
 
 #include "clock.h"
 #include "devcache.h"
+#include "log.h"
+#include "recovery.h"
 #include "xmalloc.h"
 
 int fota_devchan_deliver(struct fota_devchan *ch, struct fota_command *cmd, int key_generation,
@@ -25,10 +27,19 @@ int fota_devchan_deliver(struct fota_devchan *ch, struct fota_command *cmd, int 
     struct fota_dconn *c = ch ? fota_devchan_conn_find(ch, cmd->device_id) : NULL;
     if (!c || c->closing)
         return FOTA_CMD_QUEUED;
-    int rc = fota_devchan_push(c, cmd, key_generation);
-    if (rc < 0)
-        return rc;
-    fota_devchan_requeue_note(c, cmd);   /* redelivered if c drops first */
+    if (c->queued_cmd == (uint32_t)cmd->id) {
+        /* The queued path read it between its store write and now, and pushed it:
+         * the device has it (same nonce); only the wait for its reply is added. */
+        cmd->state = fota_devchan_push_no_reply(cmd) ? FOTA_CMD_DONE : FOTA_CMD_DELIVERED;
+        FOTA_DEBUG("command pushed already conn=%llu dev=%lld cmd=%lld nonce=%lld",
+                   (unsigned long long)c->id, (long long)cmd->device_id, (long long)cmd->id,
+                   (long long)cmd->nonce);
+    } else {
+        int rc = fota_devchan_push(c, cmd, key_generation);
+        if (rc < 0)
+            return rc;
+        fota_devchan_requeue_note(c, cmd);   /* redelivered if c drops first */
+    }
     if (cb && cmd->state == FOTA_CMD_DELIVERED) {
         struct fota_devchan_wait *w =
             fota_devchan_wait_add(ch, cmd->device_id, cmd->nonce, cmd->id, timeout_s, cb, ud);
@@ -47,9 +58,11 @@ struct deliver_job {
     struct fota_command *list;
     size_t n;
     int key_generation;
+    uint8_t push_seq;                  /* the connection's push_seq when the read was asked */
 };
 
 static void deliver_cb(evutil_socket_t fd, short what, void *ud);
+static void deliver_next(struct fota_dconn *c);
 
 static void deliver_run(struct fota_store *st, struct fota_devchan_job *j)
 {
@@ -58,6 +71,8 @@ static void deliver_run(struct fota_store *st, struct fota_devchan_job *j)
         p->list = NULL;
         p->n = 0;
     }
+    if (p->n > 0)
+        fota_recovery_hold_point("deliver_read");   /* test builds only (recovery.h) */
     if (p->n > 0 && fota_devcache_key_generation(j->srv->devcache, st, p->device_id,
                                                  &p->key_generation) < 0)
         p->key_generation = -1;
@@ -73,7 +88,9 @@ static void deliver_drop(struct fota_devchan_job *j)
 /* Pushes the oldest queued command (one per wake-up: one TCP segment, one
  * message); with more queued, the next one in 1 s. A connection that closed
  * or gave way to a newer one meanwhile gets nothing (the newer one reads
- * its own). */
+ * its own). A connection pushed to while the read ran (its creator's own
+ * delivery) reads again: the list may hold that command as still queued,
+ * and the new read comes after the push's store write on the same lane. */
 static void deliver_done(struct fota_devchan_job *j, struct fota_dconn *unused)
 {
     struct deliver_job *p = (struct deliver_job *)j;
@@ -88,8 +105,17 @@ static void deliver_done(struct fota_devchan_job *j, struct fota_dconn *unused)
         deliver_drop(j);
         return;
     }
-    if (p->n > 0 && fota_devchan_push(c, &p->list[0], p->key_generation) == 0)
+    if (c->push_seq != p->push_seq) {
+        FOTA_DEBUG("queued commands read again conn=%llu dev=%lld reason=\"pushed meanwhile\"",
+                   (unsigned long long)c->id, (long long)c->device_id);
+        deliver_drop(j);
+        deliver_next(c);
+        return;
+    }
+    if (p->n > 0 && fota_devchan_push(c, &p->list[0], p->key_generation) == 0) {
+        c->queued_cmd = (uint32_t)p->list[0].id;
         fota_devchan_requeue_note(c, &p->list[0]);
+    }
     if (p->n > 1) {
         if (!c->deliver_ev)
             c->deliver_ev = evtimer_new(c->ch->srv->base, deliver_cb, c);
@@ -114,6 +140,7 @@ static void deliver_next(struct fota_dconn *c)
     p->j.drop = deliver_drop;
     p->device_id = c->device_id;
     p->for_conn = c->id;
+    p->push_seq = c->push_seq;
     if (fota_devchan_job_submit(c->ch, NULL, c->device_id, &p->j) < 0) {
         free(p);   /* the lane is full: the 1 s retry asks again */
         if (!c->deliver_ev)

@@ -62,12 +62,16 @@ struct fota_dconn {
                                           then closes (fota_devchan_conn_online) */
     uint8_t eof;                       /* its peer closed (or an error): handles the frames
                                           it holds, then closes */
+    uint8_t push_seq;                  /* counts its pushes: a queued-command read that saw
+                                          one happen meanwhile reads again (devchan_cmd.c) */
     uint32_t pres_gen, pres_slot;      /* its row in the presence batch, if gen is current */
     uint32_t pres_at;                  /* wall second of its last online row queued, 0 none */
     char key_hash[65];                 /* the master key this connection proved */
     uint8_t queued;                    /* output went through the bufferevent: check it before send() */
     uint16_t port;                     /* peer port; the address is addrc->addr (logs: peer_of) */
     int fd;                            /* the socket (plain connections write it directly) */
+    uint32_t queued_cmd;               /* low bits of the command id the queued path pushed
+                                          last: its creator's own delivery skips the push */
 };
 
 /* Why a connection's reading is paused (both may hold at once). */

@@ -135,6 +135,7 @@ int fota_devchan_push(struct fota_dconn *c, struct fota_command *cmd, int key_ge
         return n;
     }
     fota_devchan_conn_send(c, buf, n);
+    c->push_seq++;
     cmd->state = fota_devchan_push_no_reply(cmd) ? FOTA_CMD_DONE : FOTA_CMD_DELIVERED;
     fota_devchan_push_store(c->ch, cmd);
     FOTA_INFO("command delivered conn=%llu dev=%lld cmd=%lld action=%s nonce=%lld bytes=%d",

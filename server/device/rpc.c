@@ -28,6 +28,7 @@
 #include "fota_str.h"
 #include "api.h"
 #include "http_head.h"
+#include "recovery.h"
 #include "log.h"
 #include "relcache.h"
 #include "store_exec.h"
@@ -334,6 +335,7 @@ static void create_run(struct fota_store *st, void *arg)
         return;
     }
     c->created = 1;
+    fota_recovery_hold_point("rpc_created");   /* test builds only (recovery.h) */
     if (fota_devcache_key_generation(c->srv->devcache, st, cmd->device_id, &c->key_generation) < 0)
         c->key_generation = -1;
 }

@@ -1,0 +1,135 @@
+"""devchan_once_test.py - a command reaches its device once when its two delivery paths meet.
+An RPC's command is pushed by its creator right after its store write; a device that identifies
+has its queued commands read and pushed by the channel. A command written just before an
+identify can be seen by both. The test holds store jobs at named points (FOTA_TEST_HOLD_AT, test
+builds only) to put the two in each order:
+  1. the channel's read and push come first, the creator's delivery after: the creator adds its
+     wait for the reply and pushes nothing;
+  2. the channel reads the command as queued, the creator pushes it, then the channel's read
+     ends: the channel reads again and pushes nothing.
+In both the device sees the command once, answers it, and the RPC returns that answer; the
+next message the device gets is the answer to its own ping."""
+import json
+import os
+import re
+
+from devchan_util import (StockDevice, beacon_frame, check, first_frame, parse_nonce,
+                          run_in_thread, start_fotad, wait_for)
+
+
+def held(d, point):
+    st, _, j = d.api("GET", "/v1/test/hold?point=" + point)
+    check(st == 200, "hold state %s %r" % (st, j))
+    return j["held"]
+
+
+def release(d, point):
+    st, _, j = d.api("POST", "/v1/test/hold/release?point=" + point)
+    check(st == 200 and j["held"] == 1, "release %s: %s %r" % (point, st, j))
+
+
+def connect(d, master, nonce):
+    dev = StockDevice(d.device_port, master)
+    dev.send(first_frame(nonce, master))
+    check(parse_nonce(dev.recv_msg()) == nonce, "identify reply")
+    return dev
+
+
+def rpc(d, owner, tag):
+    return run_in_thread(d.api, "GET", "/v1/device/rpc/?deliver_to_device=true&action=get_switch"
+                         "&tag=%s&timeout=20" % tag, None, owner)
+
+
+def pushes_of(d, cmd_id):
+    return len(re.findall(r"command delivered .* cmd=%d " % cmd_id, d.log_text()))
+
+
+def answer_and_ping(d, dev, master, push, join, tag):
+    """The device answers push; the RPC gets that answer; a ping's reply comes next."""
+    n = parse_nonce(push)
+    dev.send('{"status": 200, "nonce": %d, "deliver_to_device": true, "switch": "%s"}\n'
+             % (n, tag))
+    st, _, j = join()
+    check(st == 200 and j.get("switch") == tag, "rpc %s answered by the device: %s %r"
+          % (tag, st, j))
+    dev.send(beacon_frame(master))
+    msg = dev.recv_msg()
+    check("ping success" in msg, "the next message answers the ping, not a second push: %r" % msg)
+
+
+def command_id(d, tag):
+    """The id of the RPC command with tag (its creator's store write is done)."""
+    def find():
+        st, _, j = d.api("GET", "/v1/devices/%d/commands/" % DEV["id"])
+        check(st == 200, "commands %s %r" % (st, j))
+        for c in j["commands"]:
+            if json.dumps(c.get("params", {})).find('"%s"' % tag) >= 0:
+                return c["id"]
+        return None
+    return wait_for(find, 10, "command %s stored" % tag)
+
+
+DEV = {}
+
+
+def queued_path_first(d, master, owner):
+    """The channel's push before the creator's delivery."""
+    first = connect(d, master, 1)
+    join = rpc(d, owner, "A")
+    wait_for(lambda: held(d, "rpc_created") == 1, 10, "the RPC's creator holds after its write")
+    cmd = command_id(d, "A")
+    # a new connection of the device: its queued commands are read (the RPC's among them)
+    dev = connect(d, master, 2)
+    wait_for(lambda: held(d, "deliver_read") == 1, 10, "the channel's read holds")
+    release(d, "deliver_read")
+    push = dev.recv_msg(timeout=10)
+    check('"A"' in push, "the channel pushed the command: %r" % push)
+    wait_for(lambda: pushes_of(d, cmd) == 1, 10, "the channel's push logged")
+    release(d, "rpc_created")
+    wait_for(lambda: re.search(r"command pushed already .* cmd=%d " % cmd, d.log_text()) or
+             pushes_of(d, cmd) > 1, 10, "the creator's delivery")
+    check(pushes_of(d, cmd) == 1, "pushed once, not again by its creator")
+    answer_and_ping(d, dev, master, push, join, "A")
+    first.close()
+    return dev
+
+
+def creator_in_between(d, master, owner, prev):
+    """The channel reads the command as queued; the creator pushes it; the read ends."""
+    join = rpc(d, owner, "B")
+    wait_for(lambda: held(d, "rpc_created") == 1, 10, "the RPC's creator holds after its write")
+    cmd = command_id(d, "B")
+    dev = connect(d, master, 3)
+    wait_for(lambda: held(d, "deliver_read") == 1, 10, "the channel's read holds")
+    release(d, "rpc_created")
+    push = dev.recv_msg(timeout=10)
+    check('"B"' in push, "the creator pushed the command: %r" % push)
+    wait_for(lambda: pushes_of(d, cmd) == 1, 10, "the creator's push logged")
+    release(d, "deliver_read")
+    wait_for(lambda: "queued commands read again" in d.log_text() or pushes_of(d, cmd) > 1, 10,
+             "the channel's read ends")
+    check(pushes_of(d, cmd) == 1, "pushed once, not again by the channel")
+    answer_and_ping(d, dev, master, push, join, "B")
+    prev.close()
+    dev.close()
+
+
+def main():
+    # SQLite's jobs on store threads, as PostgreSQL's: the held points are store threads
+    os.environ["FOTA_TEST_STORE_THREADS"] = "1"
+    os.environ["FOTA_TEST_HOLD_AT"] = "rpc_created,deliver_read"
+    d = start_fotad()
+    try:
+        pid = d.create_product()["id"]
+        j = d.create_device(pid, name="once")
+        DEV["id"] = j["device"]["id"]
+        master, owner = j["master_device_key"], j["owner_key"]
+        dev = queued_path_first(d, master, owner)
+        creator_in_between(d, master, owner, dev)
+    finally:
+        d.stop()
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
