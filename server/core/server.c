@@ -80,7 +80,10 @@ static int bind_at(const char *proto, const char *addr, int port, int *bound_por
         goto fail;
     if (v6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0)
+    /* The longest backlog the kernel allows (net.core.somaxconn caps SOMAXCONN;
+     * 4,096 on Debian 12): a fleet reconnecting at once waits there while a
+     * listener is paused, instead of having its SYNs dropped. */
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, SOMAXCONN) != 0)
         goto fail;
     sl = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)

@@ -731,14 +731,20 @@ void fota_devchan_presence_reset(struct fota_devchan *ch)
 }
 
 /* Connections not identified yet that the channel keeps: device_max_anonymous,
- * and at most half the descriptors left after the reserve, so that devices
- * already identified and those identifying always find room. */
+ * and at most three quarters of the descriptors left after the reserve. The
+ * last quarter stays for the downloads and REST calls of devices already
+ * identified; a connection that identifies keeps its descriptor. Three
+ * quarters, not less: a fleet that reconnects at once to an instance sized
+ * for it (16,667 devices under a 20,000-descriptor limit) then waits in this
+ * bound and the listen backlog (4,096), not in SYN retries. */
 unsigned fota_devchan_anon_limit(struct fota_devchan *ch)
 {
     struct fota_accept_guard_stats gs;
     fota_accept_guard_stats(ch->guard, &gs);
-    uint64_t half = gs.limit > gs.reserve ? (gs.limit - gs.reserve) / 2 : 1;
-    return (unsigned)(ch->conf->max_anonymous < half ? ch->conf->max_anonymous : half);
+    uint64_t share = gs.limit > gs.reserve ? (gs.limit - gs.reserve) / 4 * 3 : 1;
+    if (share == 0)
+        share = 1;
+    return (unsigned)(ch->conf->max_anonymous < share ? ch->conf->max_anonymous : share);
 }
 
 static void listeners_enable(struct fota_devchan *ch, int on)

@@ -44,10 +44,10 @@ def main():
         flood = fotatest.Flood(d.device_port, FLOOD, lambda first: b"\n")
         flood.start()
         t0 = time.monotonic()
-        # Saturated: fotad stops accepting (at most half the descriptors left after the
-        # reserve go to connections not identified yet: 120 of 256 - 16) ...
+        # Saturated: fotad stops accepting (at most three quarters of the descriptors left
+        # after the reserve go to connections not identified yet: 180 of 256 - 16) ...
         d.wait_log(r'device accept paused reason="too many connections not identified" '
-                   r'device_max_anonymous=120 anonymous=120 pauses=\d+', 20)
+                   r'device_max_anonymous=180 anonymous=180 pauses=\d+', 20)
         # ... again once the silent ones reached their hello deadline (http_timeout 3 s)
         # and the flood's next connections took their place.
         wait_for(lambda: d.count_log(r'device accept paused reason="too many connections '
