@@ -349,7 +349,8 @@ def start_quiet_fotad(ft, tmp, extra=(), data_dir=None, **kw):
     """Starts fotad (harness class ft.Fotad) at log level info (the harness waits for its
     `listening` and `fotad ready` lines), then switches it to warn with a config-file reload
     (SIGHUP), so per-request INFO lines do not weigh on the benchmark (nginx runs with
-    access_log off). Returns the started Fotad. Config keys in kw (e.g. workers=2); data_dir
+    access_log off); with FOTA_BENCH_LOG_INFO set it stays at info (diagnosis; the figures
+    then carry the logging's cost). Returns the started Fotad. Config keys in kw (e.g. workers=2); data_dir
     None: one in the harness's temp dir."""
     import signal
     conf = os.path.join(tmp, "fotad-bench.conf")
@@ -362,6 +363,8 @@ def start_quiet_fotad(ft, tmp, extra=(), data_dir=None, **kw):
     write("info")
     d = ft.Fotad(config=conf, extra=list(extra), data_dir=data_dir)
     d.start()
+    if os.environ.get("FOTA_BENCH_LOG_INFO"):   # diagnosis: every INFO line, at their cost
+        return d
     write("warn")
     d.proc.send_signal(signal.SIGHUP)
     # The reload line is logged at INFO after the level changed: poll until a request

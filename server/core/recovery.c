@@ -64,7 +64,7 @@ void fota_recovery_crash_point(const char *point)
 
 /* Hold points: a store thread waits at a named point until a test releases
  * that point (or HOLD_MAX_S passes), so a test can order two store jobs. */
-#define HOLD_POINTS 4
+#define HOLD_POINTS 8
 #define HOLD_MAX_S 10
 
 static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -107,26 +107,33 @@ static int listed(const char *want, const char *point)
     return 0;
 }
 
-void fota_recovery_hold_point(const char *point)
+int fota_recovery_hold(const char *point)
 {
-    const char *want = getenv("FOTA_TEST_HOLD_AT");
-    if (!want || !listed(want, point))
-        return;
     int64_t ms = fota_clock_mono_ms() + HOLD_MAX_S * 1000;   /* the condvar's clock */
     struct timespec until = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-    int rc = 0;
+    int rc = 0, released = 0;
     pthread_once(&hold_once, hold_init);
     pthread_mutex_lock(&hold_mu);
     struct hold_point *h = hold_slot(point);
     if (h) {
         uint64_t seen = h->releases;
         h->held++;
-        FOTA_WARN("test hold point=%s", point);
         while (h->releases == seen && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&hold_cond, &hold_mu, &until);
         h->held--;
+        released = h->releases != seen;
     }
     pthread_mutex_unlock(&hold_mu);
+    return released;
+}
+
+void fota_recovery_hold_point(const char *point)
+{
+    const char *want = getenv("FOTA_TEST_HOLD_AT");
+    if (!want || !listed(want, point))
+        return;
+    FOTA_WARN("test hold point=%s", point);
+    fota_recovery_hold(point);
 }
 
 unsigned fota_recovery_hold_release(const char *point, int release)

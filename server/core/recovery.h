@@ -35,12 +35,15 @@ int fota_recovery_sweep_blobs(struct fota_server *srv, const struct timespec *be
  * trip does: the paths of PostgreSQL's threads, on SQLite. Call it before
  * the executor is made. Release builds compile it to nothing. */
 /* Test hook: when the environment variable FOTA_TEST_HOLD_AT (a comma-separated
- * list) names point, the calling thread (a store thread) waits there until
- * fota_recovery_hold_release(point, 1) (POST /v1/test/hold/release?point=),
- * at most 10 s. fota_recovery_hold_release answers how many wait at point,
- * and with release set lets them go. Release builds compile it to nothing. */
+ * list) names point, fota_recovery_hold_point makes the calling thread (a store
+ * thread) wait there: fota_recovery_hold(point), which waits until
+ * fota_recovery_hold_release(point, 1) (POST /v1/test/hold/release?point=), at
+ * most 10 s, and answers 1 when released. fota_recovery_hold_release answers
+ * how many wait at point, and with release set lets them go. Release builds
+ * compile the points to nothing. */
 struct fota_store;
 #ifdef FOTA_TEST_HOOKS
+int fota_recovery_hold(const char *point);
 void fota_recovery_hold_point(const char *point);
 unsigned fota_recovery_hold_release(const char *point, int release);
 void fota_recovery_crash_point(const char *point);

@@ -8,48 +8,10 @@
 
 #ifdef FOTA_TEST_HOOKS
 
-#include <errno.h>
-#include <pthread.h>
-#include <time.h>
-
-#include "clock.h"
 #include "loop.h"
 #include "recovery.h"
 
-#define HOLD_MAX_S 10   /* a held handler gives up after this */
-
-static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t hold_cond;
-static pthread_once_t hold_once = PTHREAD_ONCE_INIT;
-static unsigned held;           /* handlers waiting now */
-static uint64_t releases;       /* POST /v1/test/store/release calls */
-
-static void hold_init(void)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&hold_cond, &a);
-    pthread_condattr_destroy(&a);
-}
-
-/* Waits for the next release (at most HOLD_MAX_S): 1 released, 0 not. */
-static int hold(void)
-{
-    int64_t ms = fota_clock_mono_ms() + HOLD_MAX_S * 1000;   /* the condvar's clock */
-    struct timespec until = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-    int rc = 0;
-    pthread_once(&hold_once, hold_init);
-    pthread_mutex_lock(&hold_mu);
-    uint64_t seen = releases;
-    held++;
-    while (releases == seen && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&hold_cond, &hold_mu, &until);
-    held--;
-    int released = releases != seen;
-    pthread_mutex_unlock(&hold_mu);
-    return released;
-}
+#define HOLD_POINT "store"   /* the route's hold point (recovery.h) */
 
 /* POST /v1/test/store (admin key; FOTA_ROUTE_STORE) with a JSON body
  * {"echo": ANY, "headers": [[NAME, VALUE], ...], "hold": BOOL}: replies
@@ -67,7 +29,7 @@ static void test_store(struct fota_req *r)
         return;
     json_t *released = json_null();
     if (json_is_true(json_object_get(body, "hold")))
-        released = json_boolean(hold());
+        released = json_boolean(fota_recovery_hold(HOLD_POINT));
     json_t *hs = json_object_get(body, "headers");
     int refused = 0;
     for (size_t i = 0; i < json_array_size(hs); i++) {
@@ -93,12 +55,7 @@ static void test_store_release(struct fota_req *r)
     struct fota_key key;
     if (fota_req_admin(r, &key))
         return;
-    pthread_once(&hold_once, hold_init);
-    pthread_mutex_lock(&hold_mu);
-    unsigned n = held;
-    releases++;
-    pthread_cond_broadcast(&hold_cond);
-    pthread_mutex_unlock(&hold_mu);
+    unsigned n = fota_recovery_hold_release(HOLD_POINT, 1);
     fota_reply_json(r, 200, fota_http_json_pack("{s:i}", "held", (int)n));
 }
 
@@ -109,9 +66,7 @@ static void test_store_state(struct fota_req *r)
     struct fota_key key;
     if (fota_req_admin(r, &key))
         return;
-    pthread_mutex_lock(&hold_mu);
-    unsigned n = held;
-    pthread_mutex_unlock(&hold_mu);
+    unsigned n = fota_recovery_hold_release(HOLD_POINT, 0);
     int64_t d = __atomic_load_n(&r->srv->http->detached, __ATOMIC_RELAXED);
     fota_reply_json(r, 200, fota_http_json_pack("{s:i, s:I}", "held", (int)n, "detached",
                                                 (json_int_t)d));

@@ -72,46 +72,28 @@ def command_id(d, tag):
 DEV = {}
 
 
-def queued_path_first(d, master, owner):
-    """The channel's push before the creator's delivery."""
-    first = connect(d, master, 1)
-    join = rpc(d, owner, "A")
+def meet(d, master, owner, tag, first, nonce):
+    """The RPC's command tag, written (its creator held after the write); a new connection of
+    the device has its queued commands read (the read held after it saw the command). The
+    point released first pushes, then the other: the command is pushed once."""
+    second = "deliver_read" if first == "rpc_created" else "rpc_created"
+    join = rpc(d, owner, tag)
     wait_for(lambda: held(d, "rpc_created") == 1, 10, "the RPC's creator holds after its write")
-    cmd = command_id(d, "A")
-    # a new connection of the device: its queued commands are read (the RPC's among them)
-    dev = connect(d, master, 2)
+    cmd = command_id(d, tag)
+    dev = connect(d, master, nonce)
     wait_for(lambda: held(d, "deliver_read") == 1, 10, "the channel's read holds")
-    release(d, "deliver_read")
+    release(d, first)
     push = dev.recv_msg(timeout=10)
-    check('"A"' in push, "the channel pushed the command: %r" % push)
-    wait_for(lambda: pushes_of(d, cmd) == 1, 10, "the channel's push logged")
-    release(d, "rpc_created")
-    wait_for(lambda: re.search(r"command pushed already .* cmd=%d " % cmd, d.log_text()) or
-             pushes_of(d, cmd) > 1, 10, "the creator's delivery")
-    check(pushes_of(d, cmd) == 1, "pushed once, not again by its creator")
-    answer_and_ping(d, dev, master, push, join, "A")
-    first.close()
+    check('"%s"' % tag in push, "the command pushed once %s went on: %r" % (first, push))
+    wait_for(lambda: pushes_of(d, cmd) == 1, 10, "the push logged")
+    release(d, second)
+    done = (r"command pushed already .* cmd=%d " % cmd if second == "rpc_created"
+            else r"queued commands read again")
+    wait_for(lambda: re.search(done, d.log_text()) or pushes_of(d, cmd) > 1, 10,
+             "%s went on" % second)
+    check(pushes_of(d, cmd) == 1, "pushed once, not again after %s" % second)
+    answer_and_ping(d, dev, master, push, join, tag)
     return dev
-
-
-def creator_in_between(d, master, owner, prev):
-    """The channel reads the command as queued; the creator pushes it; the read ends."""
-    join = rpc(d, owner, "B")
-    wait_for(lambda: held(d, "rpc_created") == 1, 10, "the RPC's creator holds after its write")
-    cmd = command_id(d, "B")
-    dev = connect(d, master, 3)
-    wait_for(lambda: held(d, "deliver_read") == 1, 10, "the channel's read holds")
-    release(d, "rpc_created")
-    push = dev.recv_msg(timeout=10)
-    check('"B"' in push, "the creator pushed the command: %r" % push)
-    wait_for(lambda: pushes_of(d, cmd) == 1, 10, "the creator's push logged")
-    release(d, "deliver_read")
-    wait_for(lambda: "queued commands read again" in d.log_text() or pushes_of(d, cmd) > 1, 10,
-             "the channel's read ends")
-    check(pushes_of(d, cmd) == 1, "pushed once, not again by the channel")
-    answer_and_ping(d, dev, master, push, join, "B")
-    prev.close()
-    dev.close()
 
 
 def main():
@@ -124,8 +106,13 @@ def main():
         j = d.create_device(pid, name="once")
         DEV["id"] = j["device"]["id"]
         master, owner = j["master_device_key"], j["owner_key"]
-        dev = queued_path_first(d, master, owner)
-        creator_in_between(d, master, owner, dev)
+        devs = [connect(d, master, 1)]
+        # 1. the channel's read and push first, the creator's delivery after
+        devs.append(meet(d, master, owner, "A", "deliver_read", 2))
+        # 2. the channel read it as queued; the creator pushes; the read ends
+        devs.append(meet(d, master, owner, "B", "rpc_created", 3))
+        for dev in devs:
+            dev.close()
     finally:
         d.stop()
     print("ok")
