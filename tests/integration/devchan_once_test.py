@@ -2,7 +2,8 @@
 An RPC's command is pushed by its creator right after its store write; a device that identifies
 has its queued commands read and pushed by the channel. A command written just before an
 identify can be seen by both. The test holds store jobs at named points (FOTA_TEST_HOLD_AT, test
-builds only) to put the two in each order:
+builds only) to put the two in each order, each with a device of its own that connects for the
+first time while its RPC's creator is held (so the only queued-command read is its own):
   1. the channel's read and push come first, the creator's delivery after: the creator adds its
      wait for the reply and pushes nothing;
   2. the channel reads the command as queued, the creator pushes it, then the channel's read
@@ -57,10 +58,10 @@ def answer_and_ping(d, dev, master, push, join, tag):
     check("ping success" in msg, "the next message answers the ping, not a second push: %r" % msg)
 
 
-def command_id(d, tag):
+def command_id(d, dev_id, tag):
     """The id of the RPC command with tag (its creator's store write is done)."""
     def find():
-        st, _, j = d.api("GET", "/v1/devices/%d/commands/" % DEV["id"])
+        st, _, j = d.api("GET", "/v1/devices/%d/commands/" % dev_id)
         check(st == 200, "commands %s %r" % (st, j))
         for c in j["commands"]:
             if json.dumps(c.get("params", {})).find('"%s"' % tag) >= 0:
@@ -69,18 +70,18 @@ def command_id(d, tag):
     return wait_for(find, 10, "command %s stored" % tag)
 
 
-DEV = {}
-
-
-def meet(d, master, owner, tag, first, nonce):
-    """The RPC's command tag, written (its creator held after the write); a new connection of
-    the device has its queued commands read (the read held after it saw the command). The
-    point released first pushes, then the other: the command is pushed once."""
+def meet(d, pid, tag, first):
+    """The RPC's command tag for a device not connected yet, written (its creator held after
+    the write); the device connects and its queued commands are read (the read held after it
+    saw the command). The point released first pushes, then the other: the command is pushed
+    once."""
+    j = d.create_device(pid, name="once-" + tag)
+    dev_id, master, owner = j["device"]["id"], j["master_device_key"], j["owner_key"]
     second = "deliver_read" if first == "rpc_created" else "rpc_created"
     join = rpc(d, owner, tag)
     wait_for(lambda: held(d, "rpc_created") == 1, 10, "the RPC's creator holds after its write")
-    cmd = command_id(d, tag)
-    dev = connect(d, master, nonce)
+    cmd = command_id(d, dev_id, tag)
+    dev = connect(d, master, 1)
     wait_for(lambda: held(d, "deliver_read") == 1, 10, "the channel's read holds")
     release(d, first)
     push = dev.recv_msg(timeout=10)
@@ -103,14 +104,10 @@ def main():
     d = start_fotad()
     try:
         pid = d.create_product()["id"]
-        j = d.create_device(pid, name="once")
-        DEV["id"] = j["device"]["id"]
-        master, owner = j["master_device_key"], j["owner_key"]
-        devs = [connect(d, master, 1)]
         # 1. the channel's read and push first, the creator's delivery after
-        devs.append(meet(d, master, owner, "A", "deliver_read", 2))
+        devs = [meet(d, pid, "A", "deliver_read")]
         # 2. the channel read it as queued; the creator pushes; the read ends
-        devs.append(meet(d, master, owner, "B", "rpc_created", 3))
+        devs.append(meet(d, pid, "B", "rpc_created"))
         for dev in devs:
             dev.close()
     finally:
