@@ -38,8 +38,9 @@ copied from the first one's data dir before the others start. Raises the open-fi
 the hard limit and, as root, widens the ephemeral port range; fota-sim runs as processes of at
 most 9,500 devices each (fleetlib). Every wait is bounded. --smoke: 40 connections, 60
 devices and a 12-device wave over 2 instances for a few seconds, nothing written. --pg-stats:
-PostgreSQL starts with pg_stat_statements, and the push phase logs where PostgreSQL's CPU went
-(per connection kind, from schedstat) and its statements by total time. --perf DIR: perf
+PostgreSQL starts with pg_stat_statements, and the fleet's connect storm and the push phase log
+where PostgreSQL's CPU went (per connection kind, from schedstat) and its statements by total
+time. --perf DIR: perf
 record of PostgreSQL and of the fotad instances during the push, into DIR."""
 import concurrent.futures
 import os
@@ -405,6 +406,8 @@ def hold_fleet(ds, pg, parts, tmp, sim, hold, tag, log, push_pid=None):
     total = sum(len(p) for p in parts)
     base = [fl.rss_kib(d.proc.pid) for d in ds]
     procs = []
+    # --pg-stats: where PostgreSQL's CPU goes while the fleet connects
+    storm = PgStats(pg) if pg is not None and getattr(pg, "stats", False) else None
     t0 = time.monotonic()
     flags = ["--upgrade-to", fl.V2, "--await-push", "--ack-only"] if push_pid else []
     for i, (d, part) in enumerate(zip(ds, parts)):
@@ -431,6 +434,9 @@ def hold_fleet(ds, pg, parts, tmp, sim, hold, tag, log, push_pid=None):
         if not ok:
             log("%s: only %d of %d connected after %d s" % (tag, now, total, CONNECT_S))
         low, rss = now, [fl.rss_kib(d.proc.pid) for d in ds]
+        if storm:
+            log("%s: the connect storm (per device connected):" % tag)
+            storm.report(total, log)
         end = time.monotonic() + hold
         while time.monotonic() < end:
             time.sleep(1.0)

@@ -15,26 +15,60 @@
 
 /* ---- connections -------------------------------------------------------- */
 
-/* libpq's notices (CREATE ... IF NOT EXISTS skipping, and the like). */
-static void notice(void *arg, const char *msg)
+/* The generation payloads an op's triggers sent to its own connection
+ * (fota_gen_notify's DEBUG1 "fota_gen PAYLOAD"): kept until the op ends,
+ * past its commit, so no reader caches a row older than the write that
+ * moved its generation. Beyond GEN_MINE_MAX bytes an op moves every slot. */
+#define GEN_MINE_MAX 65536
+#define GEN_PREFIX "fota_gen "
+
+static void gen_mine_add(struct pg_conn *c, const char *payload)
 {
-    struct pg_store *q = arg;
+    size_t n = strlen(payload);
+
+    if (c->gen_all || c->gen_len + n + 2 > GEN_MINE_MAX) {
+        c->gen_all = 1;
+        return;
+    }
+    if (c->gen_cap < c->gen_len + n + 2) {
+        c->gen_cap = c->gen_len + n + 2 > 2 * c->gen_cap ? c->gen_len + n + 2 : 2 * c->gen_cap;
+        c->gen_mine = fota_xrealloc(c->gen_mine, c->gen_cap);
+    }
+    memcpy(c->gen_mine + c->gen_len, payload, n);
+    c->gen_len += n;
+    c->gen_mine[c->gen_len++] = ';';
+    c->gen_mine[c->gen_len] = '\0';
+}
+
+/* libpq's notices: the triggers' generation payloads for this connection's
+ * op, else logged (CREATE ... IF NOT EXISTS skipping, and the like). */
+static void notice(void *arg, const PGresult *r)
+{
+    struct pg_conn *c = arg;
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     char line[256];
 
-    fota_str_copy(line, sizeof line, msg);
+    if (msg && strncmp(msg, GEN_PREFIX, sizeof GEN_PREFIX - 1) == 0) {
+        gen_mine_add(c, msg + sizeof GEN_PREFIX - 1);
+        return;
+    }
+    fota_str_copy(line, sizeof line, msg ? msg : PQresultErrorMessage(r));
     line[strcspn(line, "\n")] = '\0';
-    fota_store_logf(&q->base, FOTA_LOG_DEBUG, "postgresql notice=\"%s\"", line);
+    fota_store_logf(&c->q->base, FOTA_LOG_DEBUG, "postgresql notice=\"%s\"", line);
 }
 
 /* Every connection's session settings: no statement or lock wait holds a
  * thread for ever (lock_timeout is SQLite's busy_timeout), nor an idle
- * open transaction its locks. Each listens on fota_gen, where the
- * generation triggers (store_pg_schema.c, migration 11) report the devices
- * an op wrote: the op applies its own before it returns (drain_gen). */
+ * open transaction its locks. The generation triggers (store_pg_schema.c,
+ * migrations 11 and 17) tell other instances on fota_gen at commit and the
+ * writing connection itself by a DEBUG1 message (client_min_messages): the
+ * op applies its own before it returns (apply_mine). A store connection
+ * does not LISTEN: PostgreSQL wakes every listening backend of the
+ * database at each notifying commit, whatever its channels. */
 static const char SESSION[] = "SET statement_timeout = 10000;"
                               "SET lock_timeout = 5000;"
                               "SET idle_in_transaction_session_timeout = 30000;"
-                              "LISTEN fota_gen";
+                              "SET client_min_messages = debug1";
 
 /* Connects c->pg to the store's DSN; 0, or FOTA_EUNAVAIL with the reason
  * in err (when err is non-NULL). */
@@ -54,7 +88,7 @@ static int connect_conn(struct pg_conn *c, char *err, size_t errlen)
     c->in_tx = 0;
     if (PQstatus(c->pg) != CONNECTION_OK)
         goto fail;
-    PQsetNoticeProcessor(c->pg, notice, c->q);
+    PQsetNoticeReceiver(c->pg, notice, c);
     r = PQexec(c->pg, SESSION);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         PQclear(r);
@@ -206,6 +240,7 @@ static void conn_release(struct pg_conn *c)
     pthread_mutex_unlock(&q->lock);
     if (c) {
         PQfinish(c->pg);
+        free(c->gen_mine);
         free(c);
     }
 }
@@ -314,25 +349,27 @@ void fota_store_pg_gen_apply(struct fota_store *s, const char *payload)
     }
 }
 
-/* Applies the generation notifications this connection's own backend sent
- * (the op's writes, delivered at its commit, so before the op returns, as
- * store.h promises); the others, other backends' writes, are dropped here:
- * the instance's listener applies them. Its own catalog notification is
+/* Applies the generation payloads of this connection's op (gen_mine_add),
+ * after its commit or rollback (a rolled-back write moves generations it
+ * need not: a cache reads the row again). Its own catalog notification is
  * left to fota_store_pg_leave, which counts every catalog change, told to
  * the others or not. */
-static void drain_gen(struct pg_conn *c)
+static void apply_mine(struct pg_conn *c)
 {
-    PGnotify *n;
-    int me;
-
-    if (c->broken || !c->pg)
-        return;
-    me = PQbackendPID(c->pg);
-    while ((n = PQnotifies(c->pg)) != NULL) {
-        if (n->be_pid == me && strcmp(n->relname, "fota_gen") == 0 && strcmp(n->extra, "c") != 0)
-            fota_store_pg_gen_apply(&c->q->base, n->extra);
-        PQfreemem(n);
+    if (c->gen_all) {
+        fota_store_pg_gen_apply(&c->q->base, "d*");
+        fota_store_pg_gen_apply(&c->q->base, "a*");
     }
+    for (char *p = c->gen_mine, *end; !c->gen_all && p && p < c->gen_mine + c->gen_len;
+         p = end + 1) {
+        end = strchr(p, ';');
+        if (!end)
+            break;
+        *end = '\0';
+        fota_store_pg_gen_apply(&c->q->base, p);
+    }
+    c->gen_len = 0;
+    c->gen_all = 0;
 }
 
 /* fota_gen's "c" for other instances' caches. Sent before COMMIT when the op
@@ -346,7 +383,7 @@ int fota_store_pg_leave(struct pg_conn *c, int rc)
         fota_store_pg_rollback(c);
     if (c->changes && !c->hot && !c->notified && !c->broken)
         PQclear(PQexec(c->pg, CATALOG_NOTIFY));   /* a lost doorbell costs staleness only */
-    drain_gen(c);
+    apply_mine(c);
     /* Any row changed by this op (other than the hot ledgers) starts a new
      * generation: caches of keys, devices and releases drop their entries. */
     if (c->changes && !c->hot)
@@ -738,6 +775,7 @@ static void pg_close(struct fota_store *s)
         if (c->in_tx && !c->broken)
             PQclear(PQexec(c->pg, "ROLLBACK"));
         PQfinish(c->pg);
+        free(c->gen_mine);
         free(c);
     }
     pthread_mutex_destroy(&q->lock);

@@ -97,6 +97,10 @@ struct pg_conn {
     int hot;                          /* this op's changes do not move base.generation */
     int64_t changes;                  /* rows this op inserted, updated or deleted */
     int notified;                     /* a commit of this op told other instances (fota_gen "c") */
+    char *gen_mine;                   /* this op's generation payloads ("d:1,2;a:3;"), from
+                                         its triggers' DEBUG1 messages; applied at its end */
+    size_t gen_len, gen_cap;
+    int gen_all;                      /* more than GEN_MINE_MAX bytes of them: every slot */
     uint64_t statements;              /* statements run on it (fota_store_pg_run): what an op
                                          costs in round trips (tests) */
     unsigned char prepared[(PQ_COUNT_ + 8) / 8];   /* bit per statement id */

@@ -353,9 +353,9 @@ static const char *const migrations[] = {
      * wrote from its transition tables and pg_notify channel fota_gen with
      * "d:ID,ID,..." (device generations) or "a:ID,..." (arduino ones), in
      * payloads of at most 7,900 bytes, or "d*" / "a*" (every slot) when a
-     * statement wrote more than 500 devices. Each store connection
-     * listens, and the op applies its own notifications before it returns
-     * (store_pg.c); other instances' listeners apply the rest. A
+     * statement wrote more than 500 devices. The writing op applies its
+     * own before it returns (store_pg.c; how it learns them: migration
+     * 17); other instances' listeners apply the rest. A
      * transition table rules out a column list (UPDATE OF), so a column
      * list's statement trigger only marks the transaction (fota_gen_mark,
      * named to fire first) and the transition table's trigger, fired next
@@ -564,6 +564,37 @@ static const char *const migrations[] = {
     " ALTER kind SET STORAGE EXTERNAL, ALTER status SET STORAGE EXTERNAL,"
     " ALTER version SET STORAGE EXTERNAL, ALTER at SET STORAGE EXTERNAL;"
     "ALTER TABLE rollout_members SET (fillfactor = 50);",
+    /* 17: the writing connection learns its own generation payloads from a
+     * DEBUG (DEBUG1) message "fota_gen PAYLOAD" (sent to a client whose
+     * client_min_messages lets it through: fotad's store connections, not
+     * an operator's psql), so the store connections need not LISTEN: a
+     * notifying commit wakes every listening backend of the database;
+     * were the store connections listening, each device activation would
+     * wake them all (most of PostgreSQL's CPU in a fleet's connect storm).
+     * The other instances still hear fota_gen at commit. */
+    "CREATE OR REPLACE FUNCTION fota_gen_notify(kind TEXT, ids BIGINT[]) RETURNS void"
+    " LANGUAGE plpgsql AS $$"
+    "DECLARE"
+    "  msg TEXT := '';"
+    "  id BIGINT;"
+    "BEGIN"
+    "  IF cardinality(ids) = 0 THEN RETURN; END IF;"
+    "  IF cardinality(ids) > 500 THEN"
+    "    PERFORM pg_notify('fota_gen', kind || '*');"
+    "    RAISE DEBUG 'fota_gen %', kind || '*';"
+    "    RETURN;"
+    "  END IF;"
+    "  FOREACH id IN ARRAY ids LOOP"
+    "    IF octet_length(msg) + 24 > 7900 THEN"
+    "      PERFORM pg_notify('fota_gen', kind || ':' || msg);"
+    "      RAISE DEBUG 'fota_gen %', kind || ':' || msg;"
+    "      msg := '';"
+    "    END IF;"
+    "    msg := CASE WHEN msg = '' THEN id::text ELSE msg || ',' || id::text END;"
+    "  END LOOP;"
+    "  PERFORM pg_notify('fota_gen', kind || ':' || msg);"
+    "  RAISE DEBUG 'fota_gen %', kind || ':' || msg;"
+    "END $$;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -357,6 +357,9 @@ static const char *const migrations[] = {
     /* 16: nothing here. PostgreSQL's 16 keeps rollout_events as batches of
      * events per row. */
     "",
+    /* 17: nothing here. PostgreSQL's 17 tells the writing connection its
+     * generations by a message, not by LISTEN. */
+    "",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
