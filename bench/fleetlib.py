@@ -115,9 +115,10 @@ def register(d, pid, n, threads=8, log=print):
 
 
 def start_sims(sim_bin, d, keys, tmp, args, source_addrs=4, per_proc=SIM_MAX_PER_PROC,
-               seed0=1):
+               seed0=1, nice=0):
     """Starts fota-sim processes for keys (split in slices of per_proc, each with its keys
-    file); args are the common options. Returns the Popen list (stdout: the --json summary)."""
+    file); args are the common options; nice < 0 (as root) runs them ahead of the servers, as
+    devices with CPUs of their own. Returns the Popen list (stdout: the --json summary)."""
     procs = []
     for p, at in enumerate(range(0, len(keys), per_proc)):
         part = keys[at:at + per_proc]
@@ -128,7 +129,8 @@ def start_sims(sim_bin, d, keys, tmp, args, source_addrs=4, per_proc=SIM_MAX_PER
                "--device-port", str(d.ports["device"]), "--keys", kf, "--devices", str(len(part)),
                "--source-addrs", str(source_addrs), "--seed", str(seed0 + p), "--json"] + list(args)
         errf = open(os.path.join(tmp, "sim-%d.err" % p), "w")
-        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True))
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True,
+                                      preexec_fn=(lambda: os.nice(nice)) if nice else None))
     return procs
 
 

@@ -67,6 +67,7 @@ SETTLE_S = 1.0        # CPU counted this long after the last ack too (the rows w
 WAVE_STALL_S = 30     # a wave that upgrades no device for this long is stopped
 WAVE_MAX_S = 900      # and any wave after this long
 SIM_LIFE_S = 7200     # the fleet's simulators, killed once measured
+SIM_NICE = [0]        # --sim-nice: the fleet's simulators' nice value
 
 
 def loadavg():
@@ -418,7 +419,7 @@ def hold_fleet(ds, pg, parts, tmp, sim, hold, tag, log, push_pid=None):
         procs += fl.start_sims(sim, d, part, sub,
                                ["--profile", "nonos", "--initial-version", fl.V1, "--hold",
                                 str(SIM_LIFE_S), "--timeout", str(SIM_LIFE_S + 60)] + flags,
-                               seed0=1 + 100 * i)
+                               seed0=1 + 100 * i, nice=SIM_NICE[0])
     push = None
     try:
         def connected():
@@ -720,6 +721,9 @@ def main():
     ap.add_argument("--devices", type=int, default=100000)
     ap.add_argument("--fleet-instances", type=int, default=6)
     ap.add_argument("--hold", type=int, default=60)
+    ap.add_argument("--sim-nice", type=int, default=0,
+                    help="nice value of the fleet's fota-sim processes (negative, as root: ahead "
+                    "of the servers, as devices with CPUs of their own)")
     ap.add_argument("--wave-devices", type=int, default=10000)
     ap.add_argument("--wave-instances", type=int, default=3)
     ap.add_argument("--wave-window", type=int, default=256)
@@ -730,6 +734,7 @@ def main():
     ap.add_argument("--perf", metavar="DIR", default=None)
     a = ap.parse_args()
     a.fotad_conf = dict(kv.split("=", 1) for kv in a.fotad_conf)
+    SIM_NICE[0] = a.sim_nice
     if a.smoke:
         a.conns, a.seconds, a.rounds, a.instances = 40, 1, 1, 2
         a.devices, a.fleet_instances, a.hold, a.no_append = 60, 2, 3, True

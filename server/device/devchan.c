@@ -514,8 +514,8 @@ static const struct fota_conf_opt devchan_rows[] = {
       "Device channel: messages one device may send at once before device_msg_rate applies." },
     { "device_max_anonymous", FOTA_CONF_T_UINT, ROW(max_anonymous), "16384", 1, 1000000,
       FOTA_CONF_RELOAD,
-      "Device channel: connections not identified yet (and at most half the descriptors left "
-      "after fotad's reserve); at the bound the device listeners stop accepting until a quarter "
+      "Device channel: connections not identified yet (and at most three quarters of the "
+      "descriptors left after fotad's reserve); at the bound the device listeners stop accepting until a quarter "
       "of them identified or closed (new connections wait in the kernel's backlog), logged." },
     { "cmd_route_ms", FOTA_CONF_T_UINT, ROW(cmd_route_ms), "150", 10, 10000, FOTA_CONF_RELOAD,
       "Several fotad on one PostgreSQL: milliseconds an RPC for a device not connected here "
