@@ -122,9 +122,8 @@ int main(int argc, char **argv)
     if (s.o.admin_key && !s.o.keys_file) {
         if (fotasim_app_register_all(&app) < 0)
             goto out;
-    } else {
-        for (i = 0; i < s.ndevs; i++)
-            fotasim_dev_boot(&s.devs[i]);
+    } else if (fotasim_fleet_boot(&s) < 0) {
+        goto out;
     }
     fotasim_fleet_run(&s);
     rc = fotasim_report_print(&s, &app);

@@ -123,6 +123,17 @@ static void anon_arm(struct fota_devchan *ch)
     evtimer_add(ch->hello_ev, &tv);
 }
 
+/* 1 when bytes from c's peer wait for fotad: in its input buffer, or in
+ * the socket (FIONREAD) for a loop that has not read it yet. */
+static int bytes_waiting(struct fota_dconn *c)
+{
+    int n = 0;
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        return 1;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    return fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 void fota_devchan_conn_expire(struct fota_devchan *ch)
 {
     int64_t now = fota_clock_mono_ms();
@@ -137,6 +148,17 @@ void fota_devchan_conn_expire(struct fota_devchan *ch)
              * fotad's, and closing it would only bring the device back with
              * the same question. Its deadline counts again from now; it still
              * counts against device_max_anonymous. */
+            anon_detach(c);
+            c->born_ms = now;
+            anon_attach(c);
+            continue;
+        }
+        if (!c->hello_late && bytes_waiting(c)) {
+            /* Its peer sent, and the bytes wait for this loop, which came
+             * late (a busy machine: the timer fires seconds after the
+             * deadline, and a device's hello sits unread meanwhile). Once:
+             * a peer that trickles bytes still meets the next deadline. */
+            c->hello_late = 1;
             anon_detach(c);
             c->born_ms = now;
             anon_attach(c);

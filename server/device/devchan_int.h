@@ -53,7 +53,9 @@ struct fota_dconn {
     int closing;                       /* a refusal is flushing; no more input */
     int tls;
     int hashed;
-    uint8_t anon;                      /* in the anonymous list: not identified yet */
+    uint8_t anon : 1;                  /* in the anonymous list: not identified yet */
+    uint8_t hello_late : 1;            /* its deadline found bytes fotad had not read yet:
+                                          counted once more (fota_devchan_conn_expire) */
     uint8_t handshaken;                /* TLS: the handshake completed */
     uint8_t paused;                    /* FOTA_DCONN_PAUSE_*: why reading is paused */
     uint8_t delivering;                /* a queued-command read of it is in flight */
