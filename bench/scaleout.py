@@ -31,7 +31,7 @@ SQLite measured in the same run. Phases:
                             [--fleet-instances 6] [--hold 60] [--wave-devices 10000]
                             [--wave-instances 3] [--wave-rounds 1]
                             [--bin-dir build/bin] [--no-append] [--smoke] [--pg-stats]
-                            [--perf DIR]
+                            [--perf DIR] [--sim-nice N]
 
 Every instance has the same secret.key (keys derive from it) and owner.key (docs/scale-out.md),
 copied from the first one's data dir before the others start. Raises the open-file limit to
@@ -41,7 +41,8 @@ devices and a 12-device wave over 2 instances for a few seconds, nothing written
 PostgreSQL starts with pg_stat_statements, and the fleet's connect storm and the push phase log
 where PostgreSQL's CPU went (per connection kind, from schedstat) and its statements by total
 time. --perf DIR: perf
-record of PostgreSQL and of the fotad instances during the push, into DIR."""
+record of PostgreSQL and of the fotad instances during the push, into DIR. --sim-nice N: the
+fleet's fota-sim processes at nice N (negative, as root: ahead of the servers)."""
 import concurrent.futures
 import os
 import re
