@@ -167,26 +167,6 @@ int fotasim_fleet_init(struct fotasim *s)
     return 0;
 }
 
-#define FOTASIM_BOOT_BATCH 64
-
-static void boot_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct fotasim *s = arg;
-    struct timeval next = { 0, 0 };   /* after the loop's next poll: I/O goes first */
-    for (int n = 0; n < FOTASIM_BOOT_BATCH && s->booted < s->ndevs; n++)
-        fotasim_dev_boot(&s->devs[s->booted++]);
-    if (s->booted < s->ndevs)
-        evtimer_add(s->boot_ev, &next);
-}
-
-int fotasim_fleet_boot(struct fotasim *s)
-{
-    struct timeval now = { 0, 0 };
-    if (!s->boot_ev && !(s->boot_ev = evtimer_new(s->base, boot_cb, s)))
-        return FOTA_ENOMEM;
-    return evtimer_add(s->boot_ev, &now) < 0 ? FOTA_ENOMEM : 0;
-}
-
 void fotasim_fleet_run(struct fotasim *s)
 {
     check_now(s);

@@ -51,7 +51,7 @@ struct fotasim {
     struct event *check_ev;       /* coalesces fotasim_fleet_check_done */
     struct event *tick, *hold, *timeout;
     struct event *term;           /* SIGTERM: the run ends now, with its summary */
-    struct event *boot_ev;        /* boots the devices from the loop (fotasim_fleet_boot) */
+    struct event *boot_ev;        /* boots the devices from the loop (fotasim_main.c) */
     int booted;                   /* devices booted so far */
 };
 
@@ -69,11 +69,7 @@ int fotasim_fleet_init(struct fotasim *s);
 void fotasim_fleet_cleanup(struct fotasim *s);
 /* Runs the loop until the run ends. */
 void fotasim_fleet_run(struct fotasim *s);
-/* Boots every device from the run's loop, FOTASIM_BOOT_BATCH a loop turn:
- * a device's connection and first message are served between the boots of
- * the others, as devices booting at once on CPUs of their own would send
- * theirs, not after the whole process booted. 0 or FOTA_ENOMEM. */
-int fotasim_fleet_boot(struct fotasim *s);
+
 /* Seconds since fotasim_fleet_init (monotonic). */
 double fotasim_fleet_elapsed(const struct fotasim *s);
 /* CPU seconds (user + system) this process used so far. */
