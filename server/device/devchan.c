@@ -104,12 +104,8 @@ static void event_cb(struct bufferevent *bev, short what, void *ud);
  * starting with the lines already in its input buffer. */
 static void resume(struct fota_dconn *c, unsigned why)
 {
-    c->paused = (uint8_t)(c->paused & ~why);
-    if (c->paused || c->closing)
-        return;
-    if (!c->eof)   /* after its EOF only the buffered lines are left */
-        bufferevent_enable(c->bev, EV_READ);
-    read_cb(c->bev, c);
+    if (fota_devchan_conn_unpause(c, why))
+        read_cb(c->bev, c);
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *ud)
@@ -253,12 +249,8 @@ static void wind_down(struct fota_dconn *c)
         bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
     }
     bufferevent_set_timeouts(c->bev, c->retiring && !c->eof ? &tv : NULL, NULL);
-    c->paused = (uint8_t)(c->paused & ~(FOTA_DCONN_PAUSE_RATE | FOTA_DCONN_PAUSE_OUT));
-    if (c->paused || c->closing)
-        return;
-    if (!c->eof)
-        bufferevent_enable(c->bev, EV_READ);
-    bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+    if (fota_devchan_conn_unpause(c, FOTA_DCONN_PAUSE_RATE | FOTA_DCONN_PAUSE_OUT))
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *ud)

@@ -123,15 +123,19 @@ static void anon_arm(struct fota_devchan *ch)
     evtimer_add(ch->hello_ev, &tv);
 }
 
-/* 1 when bytes from c's peer wait for fotad: in its input buffer, or in
- * the socket (FIONREAD) for a loop that has not read it yet. */
-static int bytes_waiting(struct fota_dconn *c)
+/* 1 when bytes from c's peer wait for fotad: in its input buffer, or not
+ * read yet (fota_devchan_conn_unread). */
+static int has_input(struct fota_dconn *c)
 {
-    int n = 0;
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-        return 1;
-    evutil_socket_t fd = bufferevent_getfd(c->bev);
-    return fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+    return evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 || fota_devchan_conn_unread(c);
+}
+
+/* c's hello deadline counts again from now: it moves to the list's end. */
+static void deadline_again(struct fota_dconn *c, int64_t now)
+{
+    anon_detach(c);
+    c->born_ms = now;
+    anon_attach(c);
 }
 
 void fota_devchan_conn_expire(struct fota_devchan *ch)
@@ -148,20 +152,16 @@ void fota_devchan_conn_expire(struct fota_devchan *ch)
              * fotad's, and closing it would only bring the device back with
              * the same question. Its deadline counts again from now; it still
              * counts against device_max_anonymous. */
-            anon_detach(c);
-            c->born_ms = now;
-            anon_attach(c);
+            deadline_again(c, now);
             continue;
         }
-        if (!c->hello_late && bytes_waiting(c)) {
+        if (!c->hello_late && has_input(c)) {
             /* Its peer sent, and the bytes wait for this loop, which came
              * late (a busy machine: the timer fires seconds after the
              * deadline, and a device's hello sits unread meanwhile). Once:
              * a peer that trickles bytes still meets the next deadline. */
             c->hello_late = 1;
-            anon_detach(c);
-            c->born_ms = now;
-            anon_attach(c);
+            deadline_again(c, now);
             continue;
         }
         FOTA_INFO("device connection timed out conn=%llu dev=%lld peer=%s state=%s waited_ms=%lld",
@@ -321,14 +321,19 @@ static void presence_set(struct fota_dconn *c, int online);
 static void successor_resume(struct fota_dconn *old)
 {
     struct fota_dconn *s = fota_devchan_conn_by_id(old->ch, old->successor);
-    if (!s || !(s->paused & FOTA_DCONN_PAUSE_PREV))
-        return;
-    s->paused = (uint8_t)(s->paused & ~FOTA_DCONN_PAUSE_PREV);
-    if (s->paused || s->closing)
-        return;
-    if (!s->eof)
-        bufferevent_enable(s->bev, EV_READ);
-    bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+    if (s && (s->paused & FOTA_DCONN_PAUSE_PREV) &&
+        fota_devchan_conn_unpause(s, FOTA_DCONN_PAUSE_PREV))
+        bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+int fota_devchan_conn_unpause(struct fota_dconn *c, unsigned why)
+{
+    c->paused = (uint8_t)(c->paused & ~why);
+    if (c->paused || c->closing)
+        return 0;
+    if (!c->eof)   /* after its EOF only the buffered lines are left */
+        bufferevent_enable(c->bev, EV_READ);
+    return 1;
 }
 
 void fota_devchan_conn_free(struct fota_dconn *c)
@@ -649,8 +654,7 @@ int fota_devchan_conn_switch_refused(struct fota_dconn *c, const struct fota_key
  * and rebooted at once: IoT_Demo's upgrade end). */
 static int holds_frames(struct fota_dconn *old)
 {
-    return old->paused || evbuffer_get_length(bufferevent_get_input(old->bev)) > 0 ||
-           fota_devchan_conn_unread(old);
+    return old->paused || has_input(old);
 }
 
 /* old, replaced by c, closes at once or retires: it handles the frames it

@@ -304,6 +304,11 @@ const char *fota_devchan_conn_peer(const struct fota_dconn *c, char *buf, size_t
 /* 1 if c's peer sent bytes fotad has not read yet (its socket's buffer, a
  * TLS record decrypted but not taken). */
 int fota_devchan_conn_unread(struct fota_dconn *c);
+/* One reason to pause c's reading is gone (why: FOTA_DCONN_PAUSE_* bits
+ * cleared): 1 when none is left and c reads on (reading enabled unless its
+ * peer closed, when its buffered lines are what is left); the caller runs
+ * its read callback, at once or from the loop's next turn. */
+int fota_devchan_conn_unpause(struct fota_dconn *c, unsigned why);
 /* 1 if c speaks for a device: online, or retiring. */
 #define FOTA_DCONN_IDENTIFIED(c) ((c)->online || (c)->retiring)
 /* The live connection with this id (any state), or NULL. */
