@@ -109,7 +109,7 @@ static int listed(const char *want, const char *point)
 
 int fota_recovery_hold(const char *point)
 {
-    int64_t ms = fota_clock_mono_ms() + HOLD_MAX_S * 1000;   /* the condvar's clock */
+    int64_t ms = fota_clock_mono_raw_ms() + HOLD_MAX_S * 1000;   /* the condvar's clock */
     struct timespec until = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
     int rc = 0, released = 0;
     pthread_once(&hold_once, hold_init);
