@@ -352,12 +352,17 @@ static int cmp_set(const void *a, const void *b)
     return (x->at > y->at) - (x->at < y->at);
 }
 
+#define UPDATE_ROWS_SQL                                                                     \
+    "UPDATE commands c SET state = v.state, updated = v.updated,"                               \
+    " result = COALESCE($5[v.ri::int4], c.result)"                                              \
+    " FROM unnest($1, $2, $3, $4) AS v(id, state, updated, ri) WHERE c.id = v.id"
+
 /* Writes rows[0..n) in one statement, in a transaction of its own. A
  * result shared with the row before is encoded and sent once (a rollout's
  * rows share theirs); an id given more than once ends as SQLite's writes
  * in order leave it: the last row's state and time, the last result that
- * was not NULL. *changed gets the number of rows written. */
-/* keep_ended: a row that would open an ended command again is skipped
+ * was not NULL. *changed gets the number of rows written.
+ * keep_ended: a row that would open an ended command again is skipped
  * (command_update_batch). */
 static int update_rows(struct pg_conn *c, const struct fota_command_set *rows, size_t n,
                        int keep_ended, int64_t *changed)
@@ -411,20 +416,11 @@ static int update_rows(struct pg_conn *c, const struct fota_command_set *rows, s
     for (int i = 0; i < FOTA_PG_TRIES && rc == FOTA_EAGAIN; i++) {
         int64_t before = c->changes;
         /* $5[0] is NULL: the stored result stays */
-        rc = keep_ended
-            ? fota_store_pg_exec_tx(c, PQ_CMD_UPDATE_KEEP,
-                                    "UPDATE commands c SET state = v.state, updated = v.updated,"
-                                    " result = COALESCE($5[v.ri::int4], c.result)"
-                                    " FROM unnest($1, $2, $3, $4) AS v(id, state, updated, ri)"
-                                    " WHERE c.id = v.id AND "
-                                    FOTA_SQL_CMD_NOT_REOPENED("c.state", "v.state"),
-                                    &a, 0, "command_update", NULL)
-            : fota_store_pg_exec_tx(c, PQ_CMD_UPDATE_MANY,
-                                    "UPDATE commands c SET state = v.state, updated = v.updated,"
-                                    " result = COALESCE($5[v.ri::int4], c.result)"
-                                    " FROM unnest($1, $2, $3, $4) AS v(id, state, updated, ri)"
-                                    " WHERE c.id = v.id",
-                                    &a, 0, "command_update", NULL);
+        rc = fota_store_pg_exec_tx(c, keep_ended ? PQ_CMD_UPDATE_KEEP : PQ_CMD_UPDATE_MANY,
+                                   keep_ended ? UPDATE_ROWS_SQL " AND "
+                                                FOTA_SQL_CMD_NOT_REOPENED("c.state", "v.state")
+                                              : UPDATE_ROWS_SQL,
+                                   &a, 0, "command_update", NULL);
         *changed = c->changes - before;
     }
     free(v);

@@ -187,11 +187,14 @@ int fota_store_sqlite_command_create_many(struct fota_store *s, const struct fot
     return fota_store_sqlite_unlock(q, rc);
 }
 
+#define UPDATE_ROWS_SQL                                                                     \
+    "UPDATE commands SET state = ?1, result = COALESCE(?2, result), updated = ?3 WHERE id = ?4"
+
 /* Writes rows[0..n) in one transaction; rows[i].result NULL keeps the
  * stored result, and a result shared with the row before is not encoded
  * again (a rollout's rows share theirs). *changed (may be NULL) gets the
- * number of rows written. */
-/* keep_ended: a row that would open an ended command again is skipped
+ * number of rows written.
+ * keep_ended: a row that would open an ended command again is skipped
  * (command_update_batch). */
 static int update_rows(struct sql_store *q, const struct fota_command_set *rows, size_t n,
                        int keep_ended, int64_t *changed)
@@ -204,11 +207,8 @@ static int update_rows(struct sql_store *q, const struct fota_command_set *rows,
     for (size_t i = 0; rc == 0 && i < n; i++) {
         sqlite3_stmt *st = keep_ended
             ? STMT(SQ_CMD_UPDATE_KEEP,
-                   "UPDATE commands SET state = ?1, result = COALESCE(?2, result), updated = ?3"
-                   " WHERE id = ?4 AND " FOTA_SQL_CMD_NOT_REOPENED("state", "?1"))
-            : STMT(SQ_CMD_UPDATE,
-                   "UPDATE commands SET state = ?, result = COALESCE(?, result),"
-                   " updated = ? WHERE id = ?");
+                   UPDATE_ROWS_SQL " AND " FOTA_SQL_CMD_NOT_REOPENED("state", "?1"))
+            : STMT(SQ_CMD_UPDATE, UPDATE_ROWS_SQL);
         if (rows[i].result && rows[i].result != last) {
             free(text);
             text = fota_store_json_encode(rows[i].result);
