@@ -331,19 +331,34 @@ static void heartbeat(struct cluster *cl)
 }
 
 /* Takes or renews lease name for instance_timeout seconds (the database's
- * clock). Its epoch while this instance holds it, else 0. */
+ * clock). Its epoch while this instance holds it, else 0. One statement,
+ * three disjoint branches: the holder's renewal moves only expires (a
+ * no-key update, which the rollout engine's fences, FOR KEY SHARE locks of
+ * the row held to their transaction's end, do not hold up: neither this
+ * thread's heartbeats and notifications nor the lease itself wait behind a
+ * long store write); a missing row is made; an expired row of another
+ * holder is taken, locked FOR UPDATE first, so the takeover waits for
+ * every fenced transaction of the old holder (docs/scale-out.md). An
+ * unexpired row of another holder is only read: no lock, no wait. */
 static int64_t lease_take(struct cluster *cl, const char *name)
 {
     const char *p[3] = { cl->id_text, cl->timeout_text, name };
     PGresult *r = run(cl, "lease",
-                      "INSERT INTO leases (name, holder, epoch, expires)"
+                      "WITH renew AS (UPDATE leases"
+                      " SET expires = clock_timestamp() + $2::float8 * interval '1 second'"
+                      " WHERE name = $3 AND holder = $1::int8 RETURNING epoch),"
+                      " made AS (INSERT INTO leases (name, holder, epoch, expires)"
                       " VALUES ($3, $1::int8, 1,"
                       " clock_timestamp() + $2::float8 * interval '1 second')"
-                      " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
-                      " epoch = leases.epoch + (leases.holder <> excluded.holder)::int,"
-                      " expires = excluded.expires"
-                      " WHERE leases.holder = excluded.holder OR leases.expires < clock_timestamp()"
-                      " RETURNING epoch",
+                      " ON CONFLICT (name) DO NOTHING RETURNING epoch),"
+                      " old AS (SELECT name FROM leases WHERE name = $3 AND holder <> $1::int8"
+                      " AND expires < clock_timestamp() FOR UPDATE),"
+                      " took AS (UPDATE leases l SET holder = $1::int8, epoch = l.epoch + 1,"
+                      " expires = clock_timestamp() + $2::float8 * interval '1 second'"
+                      " FROM old WHERE l.name = old.name AND l.holder <> $1::int8"
+                      " AND l.expires < clock_timestamp() RETURNING l.epoch)"
+                      " SELECT epoch FROM renew UNION ALL SELECT epoch FROM made"
+                      " UNION ALL SELECT epoch FROM took",
                       3, p);
     int64_t epoch = r && PQntuples(r) == 1 ? col_int(r, 0, 0) : 0;
 

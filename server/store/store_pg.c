@@ -649,8 +649,9 @@ static int simple(struct pg_conn *c, const char *sql, const char *what, PGresult
 }
 
 /* The fence of fota_store_fence: lease rollouts held by this instance at
- * epoch and not expired, locked until the transaction ends (a takeover's
- * UPDATE waits for it). 0, FOTA_EPERM (the transaction rolled back) or the
+ * epoch and not expired, locked FOR KEY SHARE until the transaction ends
+ * (a takeover locks the row FOR UPDATE and so waits for it; the holder's
+ * renewal, a no-key update, does not: cluster.c). 0, FOTA_EPERM (the transaction rolled back) or the
  * statement's error. */
 static int fence(struct pg_conn *c, int64_t epoch)
 {
@@ -662,7 +663,7 @@ static int fence(struct pg_conn *c, int64_t epoch)
     fota_store_pg_param_int(&p, epoch);
     r = fota_store_pg_run(c, PQ_LEASE_FENCE,
                           "SELECT 1 FROM leases WHERE name = 'rollouts' AND holder = $1"
-                          " AND epoch = $2 AND expires > clock_timestamp() FOR SHARE",
+                          " AND epoch = $2 AND expires > clock_timestamp() FOR KEY SHARE",
                           &p, "lease fence", &rc);
     if (r && PQntuples(r) == 0)
         rc = FOTA_EPERM;
