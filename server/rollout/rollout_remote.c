@@ -89,6 +89,7 @@ struct fota_rollout_remote {
     struct fota_rollout_event *ev;
     size_t nev, capev;
     int writing;
+    int64_t flushed_ms;                      /* when the last batch went to the store */
     /* reboots due (their rollout has reboot): device, rollout */
     struct entry *reboots;
     size_t nreboot, capreboot;
@@ -224,6 +225,17 @@ static void ev_write_last(struct fota_store *st, void *arg)
     ev_write_free(arg);
 }
 
+/* The next batch goes FOTA_ROLLOUT_EVENTS_MS after the last one began, or
+ * at once when that is past: a lone event (a report that frees a window
+ * slot) reaches the driver without waiting, a burst's events still go at
+ * most one statement (one notifying commit) per period. */
+static void flush_soon(struct fota_rollout_remote *x)
+{
+    int64_t wait = x->flushed_ms + FOTA_ROLLOUT_EVENTS_MS - fota_clock_mono_ms();
+    struct timeval tv = { 0, wait > 0 ? (long)wait * 1000 : 0 };
+    event_add(x->flush, &tv);
+}
+
 static void ev_write_done(void *arg, int cancelled)
 {
     struct ev_write *w = arg;
@@ -249,10 +261,8 @@ static void ev_write_done(void *arg, int cancelled)
         }
     }
     ev_write_free(w);
-    if (x->nev > 0) {
-        struct timeval tv = { 0, FOTA_ROLLOUT_EVENTS_MS * 1000 };
-        event_add(x->flush, &tv);
-    }
+    if (x->nev > 0)
+        flush_soon(x);
 }
 
 /* Moves into w the events of the batch that go now; a push's event younger
@@ -298,6 +308,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *ud)
         return;
     }
     x->writing = 1;
+    x->flushed_ms = fota_clock_mono_ms();
     int rc = fota_store_submit(srv->exec, x->lane, srv->loops[0], ev_write_job, ev_write_done, w);
     if (rc < 0) {
         w->rc = rc;
@@ -356,10 +367,8 @@ static void ev_add(struct fota_rollout_remote *x, struct entry *e, int kind, int
     fota_str_copy(v->version, sizeof v->version, version ? version : "");
     v->instance_id = x->instance_id;
     v->at = fota_clock_wall_ms();
-    if (!x->writing && !event_pending(x->flush, EV_TIMEOUT, NULL)) {
-        struct timeval tv = { 0, FOTA_ROLLOUT_EVENTS_MS * 1000 };
-        event_add(x->flush, &tv);
-    }
+    if (!x->writing && !event_pending(x->flush, EV_TIMEOUT, NULL))
+        flush_soon(x);
 }
 
 /* ---- pushes asked by the driver --------------------------------------------- */
