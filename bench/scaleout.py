@@ -613,6 +613,7 @@ def run_wave(ds, pg, pid, parts, tmp, sim, a, log, tag):
         if not fl.wait_until(lambda: connected() >= n, 300, 0.5):
             raise SystemExit("%s: only %d of %d devices connected" % (tag, connected(), n))
         wait_online(ds[0], pid, n, 300, log, tag)   # the rollout takes online devices
+        stats = PgStats(pg) if pg and pg.stats_db else None
         c0 = cpu_ns(ds, pg)
         tp = time.monotonic()
         st, _, j = ds[0].api("POST", "/v1/rollouts/", {"product_id": pid, "version": fl.V2,
@@ -654,6 +655,8 @@ def run_wave(ds, pg, pid, parts, tmp, sim, a, log, tag):
            "us_fotad": (c1[0] - c0[0]) / 1e3 / max(1, job["succeeded"]),
            "us_pg": (c1[1] - c0[1]) / 1e3 / max(1, job["succeeded"]) if pg else None}
     log("%s wave: %r" % (tag, out))
+    if stats:
+        stats.report(max(1, job["succeeded"]), log)
     return out
 
 
