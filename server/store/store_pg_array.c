@@ -11,6 +11,7 @@
  * a push to 100,000 devices binds some millions of elements. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "store_pg_int.h"
 #include "xmalloc.h"
 
@@ -128,4 +129,44 @@ void fota_store_pg_param_array(struct pg_params *p, struct pg_array_param *a)
     p->values[i] = a->buf + at;
     p->lengths[i] = (int)(a->len - at);
     p->formats[i] = 1;
+}
+
+int fota_store_pg_array_next(const char **pp, char *out, size_t cap)
+{
+    const char *p = *pp;
+    size_t k = 0;
+
+    if (*p == '}')
+        return 0;
+    if (*p != '{' && *p != ',')
+        return -1;
+    p++;
+    if (**pp == '{' && *p == '}') {   /* {} */
+        *pp = p;
+        return 0;
+    }
+    if (*p == '"') {
+        for (p++; *p && *p != '"'; p++) {
+            if (*p == '\\' && p[1])
+                p++;
+            if (k + 1 < cap)
+                out[k++] = *p;
+        }
+        if (*p != '"')
+            return -1;
+        p++;
+    } else {
+        const char *s = p;
+        for (; *p && *p != ',' && *p != '}'; p++)
+            if (k + 1 < cap)
+                out[k++] = *p;
+        if (p - s == 4 && strncasecmp(s, "NULL", 4) == 0)
+            k = 0;
+    }
+    if (*p != ',' && *p != '}')
+        return -1;
+    if (cap)
+        out[k] = '\0';
+    *pp = p;
+    return 1;
 }

@@ -188,6 +188,12 @@ void fota_store_pg_array_double(struct pg_array_param *a, double v);
 void fota_store_pg_array_null(struct pg_array_param *a);
 void fota_store_pg_param_array(struct pg_params *p, struct pg_array_param *a);
 void fota_store_pg_array_free(struct pg_array_param *a);
+/* The next element of a one-dimensional array in PostgreSQL's text output
+ * ({1,2}, {abc,"a \"b\"",NULL}) at *p, which starts at the array's '{' and
+ * is moved past the element: into out (cap bytes, NUL-terminated, cut to
+ * fit; NULL reads as ""). 1: an element, 0: the array's end, -1: not such
+ * an array. */
+int fota_store_pg_array_next(const char **p, char *out, size_t cap);
 
 #define PG_ARRAY_STR(a, field) fota_store_pg_array_text((a), (field), sizeof(field))
 

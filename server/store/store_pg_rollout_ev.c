@@ -9,29 +9,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fota_str.h"
 #include "store_pg_int.h"
+#include "xmalloc.h"
 
-enum { E_ROLLOUT, E_DEVICE, E_NONCE, E_KIND, E_STATUS, E_VERSION, E_INSTANCE, E_AT, E_NCOL };
+enum { E_ROLLOUT, E_DEVICE, E_NONCE, E_KIND, E_STATUS, E_VERSION, E_AT, E_NCOL };
 
-/* One statement: the events as rows of at most FOTA_ROLLOUT_EVENTS_ROW
- * ($9), each instance's apart, in the order given (ids drawn in the
- * order of the rows' first events), then one notification whatever their
- * number. */
+/* One statement: the events as rows of at most FOTA_ROLLOUT_EVENTS_ROW,
+ * each a run of one instance's events in the order given, cut from the
+ * column arrays by slices whose bounds (1-based, $8 and $9) and instance
+ * ($10) fotad computed (a slice is a copy; no grouping, no sort, no
+ * aggregate per column), ids drawn in the rows' order; then one
+ * notification whatever their number. */
 static const char EV_ADD_SQL[] =
     "WITH ins AS (INSERT INTO rollout_events (instance_id, rollout_id, device_id, nonce, kind,"
     " status, version, at)"
-    " SELECT i, array_agg(r ORDER BY o), array_agg(d ORDER BY o), array_agg(n ORDER BY o),"
-    " array_agg(k ORDER BY o), array_agg(s ORDER BY o), array_agg(v ORDER BY o),"
-    " array_agg(a ORDER BY o)"
-    " FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::text[],"
-    " $7::int8[], $8::int8[]) WITH ORDINALITY AS u(r, d, n, k, s, v, i, a, o)"
-    " GROUP BY i, (o - 1) / $9 ORDER BY min(o) RETURNING 1)"
+    " SELECT g.i, ($1::int8[])[g.b:g.e], ($2::int8[])[g.b:g.e], ($3::int8[])[g.b:g.e],"
+    " ($4::int8[])[g.b:g.e], ($5::int8[])[g.b:g.e], ($6::text[])[g.b:g.e],"
+    " ($7::int8[])[g.b:g.e]"
+    " FROM unnest($8::int8[], $9::int8[], $10::int8[]) WITH ORDINALITY AS g(b, e, i, o)"
+    " ORDER BY g.o RETURNING 1)"
     " SELECT pg_notify('fota_rollout_ev', count(*)::text) FROM ins";
 
 int fota_store_pg_rollout_events_add(struct fota_store *s, const struct fota_rollout_event *rows,
                                      size_t n)
 {
-    struct pg_array_param a[E_NCOL];
+    struct pg_array_param a[E_NCOL], lo, hi, inst;
     struct pg_params p = { 0 };
     struct pg_conn *c;
     int rc;
@@ -43,6 +46,10 @@ int fota_store_pg_rollout_events_add(struct fota_store *s, const struct fota_rol
     c->hot = 1;
     for (int k = 0; k < E_NCOL; k++)
         fota_store_pg_array_init(&a[k], k == E_VERSION ? FOTA_PG_TEXT_ARRAY : FOTA_PG_INT8_ARRAY);
+    fota_store_pg_array_init(&lo, FOTA_PG_INT8_ARRAY);
+    fota_store_pg_array_init(&hi, FOTA_PG_INT8_ARRAY);
+    fota_store_pg_array_init(&inst, FOTA_PG_INT8_ARRAY);
+    size_t first = 0;
     for (size_t i = 0; i < n; i++) {
         const struct fota_rollout_event *e = &rows[i];
         fota_store_pg_array_int(&a[E_ROLLOUT], e->rollout_id);
@@ -51,42 +58,101 @@ int fota_store_pg_rollout_events_add(struct fota_store *s, const struct fota_rol
         fota_store_pg_array_int(&a[E_KIND], e->kind);
         fota_store_pg_array_int(&a[E_STATUS], e->status);
         PG_ARRAY_STR(&a[E_VERSION], e->version);
-        fota_store_pg_array_int(&a[E_INSTANCE], e->instance_id);
         fota_store_pg_array_int(&a[E_AT], e->at);
+        /* a stored row ends after its last event: the row is full, the
+         * batch ends, or the next event is another instance's */
+        if (i + 1 == n || i + 1 - first == FOTA_ROLLOUT_EVENTS_ROW ||
+            rows[i + 1].instance_id != e->instance_id) {
+            fota_store_pg_array_int(&lo, (int64_t)first + 1);
+            fota_store_pg_array_int(&hi, (int64_t)i + 1);
+            fota_store_pg_array_int(&inst, e->instance_id);
+            first = i + 1;
+        }
     }
     for (int k = 0; k < E_NCOL; k++)
         fota_store_pg_param_array(&p, &a[k]);
-    fota_store_pg_param_int(&p, FOTA_ROLLOUT_EVENTS_ROW);
+    fota_store_pg_param_array(&p, &lo);
+    fota_store_pg_param_array(&p, &hi);
+    fota_store_pg_param_array(&p, &inst);
     rc = fota_store_pg_exec_tx(c, PQ_RO_EV_ADD, EV_ADD_SQL, &p, 0, "rollout_events_add", NULL);
     for (int k = 0; k < E_NCOL; k++)
         fota_store_pg_array_free(&a[k]);
+    fota_store_pg_array_free(&lo);
+    fota_store_pg_array_free(&hi);
+    fota_store_pg_array_free(&inst);
     return fota_store_pg_leave(c, rc);
 }
 
-static void read_event(const PGresult *r, int row, void *out)
-{
-    struct fota_rollout_event *e = out;
-
-    memset(e, 0, sizeof *e);
-    e->id = fota_store_pg_col_int(r, row, 0);
-    e->rollout_id = fota_store_pg_col_int(r, row, 1);
-    e->device_id = fota_store_pg_col_int(r, row, 2);
-    e->nonce = fota_store_pg_col_int(r, row, 3);
-    e->kind = (int)fota_store_pg_col_int(r, row, 4);
-    e->status = (int)fota_store_pg_col_int(r, row, 5);
-    fota_store_pg_col_text(r, row, 6, e->version, sizeof e->version);
-    e->instance_id = fota_store_pg_col_int(r, row, 7);
-    e->at = fota_store_pg_col_int(r, row, 8);
-}
-
-/* The oldest rows, deleted, their events in row id and then array order. */
+/* The oldest rows, deleted, in id order; each row's events (its arrays)
+ * are taken apart by fotad (unpack_row), in array order. */
 static const char EV_TAKE_SQL[] =
     "WITH t AS (DELETE FROM rollout_events WHERE id IN (SELECT id FROM rollout_events"
     " ORDER BY id LIMIT $1) RETURNING id, instance_id, rollout_id, device_id, nonce, kind,"
     " status, version, at)"
-    " SELECT t.id, u.r, u.d, u.n, u.k, u.s, u.v, t.instance_id, u.a FROM t,"
-    " unnest(t.rollout_id, t.device_id, t.nonce, t.kind, t.status, t.version, t.at)"
-    " WITH ORDINALITY AS u(r, d, n, k, s, v, a, o) ORDER BY t.id, u.o";
+    " SELECT id, instance_id, rollout_id, device_id, nonce, kind, status, version, at"
+    " FROM t ORDER BY id";
+
+enum { T_ID, T_INSTANCE, T_ROLLOUT, T_DEVICE, T_NONCE, T_KIND, T_STATUS, T_VERSION, T_AT,
+       T_NCOL };
+
+/* Appends row's events to *out (*n of *cap). A row whose arrays do not
+ * read as arrays of one length (written by hand?) is logged and skipped:
+ * it is deleted all the same, and the driver's pushes it named are asked
+ * again once untaken. */
+static void unpack_row(struct fota_store *s, const PGresult *r, int row,
+                       struct fota_rollout_event **out, size_t *n, size_t *cap)
+{
+    const char *cur[T_NCOL];
+    size_t start = *n;
+    int more = 1;
+
+    for (int k = T_ROLLOUT; k < T_NCOL; k++)
+        cur[k] = PQgetvalue(r, row, k);
+    while (more == 1) {
+        int64_t v[T_NCOL] = { 0 };
+        char version[FOTA_VERSION_MAX], num[32];
+        /* one element of every array: all there, or all at their end */
+        for (int k = T_ROLLOUT; k < T_NCOL; k++) {
+            int got = k == T_VERSION ? fota_store_pg_array_next(&cur[k], version, sizeof version)
+                                     : fota_store_pg_array_next(&cur[k], num, sizeof num);
+            if (k == T_ROLLOUT)
+                more = got;
+            else if (got != more)
+                more = -1;
+            if (more != 1)
+                break;
+            if (k != T_VERSION) {
+                char *end;
+                v[k] = strtoll(num, &end, 10);
+                if (end == num || *end)
+                    more = -1;
+            }
+        }
+        if (more != 1)
+            break;
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 256;
+            *out = fota_xreallocarray(*out, *cap, sizeof **out);
+        }
+        struct fota_rollout_event *e = &(*out)[(*n)++];
+        memset(e, 0, sizeof *e);
+        e->id = fota_store_pg_col_int(r, row, T_ID);
+        e->instance_id = fota_store_pg_col_int(r, row, T_INSTANCE);
+        e->rollout_id = v[T_ROLLOUT];
+        e->device_id = v[T_DEVICE];
+        e->nonce = v[T_NONCE];
+        e->kind = (int)v[T_KIND];
+        e->status = (int)v[T_STATUS];
+        e->at = v[T_AT];
+        fota_str_copy(e->version, sizeof e->version, version);
+    }
+    if (more < 0) {
+        fota_store_logf(s, FOTA_LOG_WARN, "rollout events row not read id=%lld "
+                        "reason=\"its arrays are not of one length\"",
+                        (long long)fota_store_pg_col_int(r, row, T_ID));
+        *n = start;
+    }
+}
 
 int fota_store_pg_rollout_events_take(struct fota_store *s, struct fota_rollout_event **out,
                                       size_t *n)
@@ -104,9 +170,12 @@ int fota_store_pg_rollout_events_take(struct fota_store *s, struct fota_rollout_
     /* In a transaction of its own: the fence (lease rollouts) is checked at
      * its start, so only the driver consumes. */
     rc = fota_store_pg_begin(c, 0);
-    if (rc == 0)
-        rc = fota_store_pg_collect(c, PQ_RO_EV_TAKE, EV_TAKE_SQL, &p, read_event, sizeof **out,
-                                   (void **)out, n, "rollout_events_take");
+    PGresult *r = rc == 0 ? fota_store_pg_run(c, PQ_RO_EV_TAKE, EV_TAKE_SQL, &p,
+                                              "rollout_events_take", &rc) : NULL;
+    size_t cap = 0;
+    for (int i = 0; r && i < PQntuples(r); i++)
+        unpack_row(s, r, i, out, n, &cap);
+    PQclear(r);
     if (c->in_tx)
         rc = fota_store_pg_finish(c, rc);
     if (rc != 0) {

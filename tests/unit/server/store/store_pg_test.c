@@ -1044,7 +1044,8 @@ static void test_rollout_asks(void **state)
  * FOTA_ROLLOUT_EVENTS_ROW events, each instance's apart, with one
  * notification per call (its payload the rows written); a take deletes
  * the oldest FOTA_ROLLOUT_EVENTS_TAKE rows at most and returns their
- * events in the order written, each with its row's id. */
+ * events in the order written, each with its row's id; a row that does not
+ * read as arrays of one length is skipped. */
 static void test_rollout_events(void **state)
 {
     enum { N = 2 * FOTA_ROLLOUT_EVENTS_ROW + 3 };
@@ -1064,6 +1065,10 @@ static void test_rollout_events(void **state)
                                              .instance_id = i < N - 1 ? 5 : 6, .at = 77 + i };
         if (i % 7 == 0)   /* a quote and a backslash: the text array's escapes */
             snprintf(ev[i].version, sizeof ev[i].version, "v1.\"%d\\", i);
+        else if (i % 7 == 1)   /* a space, a comma and braces: quoted in the text form */
+            snprintf(ev[i].version, sizeof ev[i].version, "v 1,{%d}", i);
+        else if (i % 7 == 2)   /* the word NULL is a version like any other */
+            snprintf(ev[i].version, sizeof ev[i].version, "NULL");
     }
     assert_int_equal(s->ops->rollout_events_add(s, ev, N), 0);
     /* instance 5's N - 1 events in three rows, instance 6's one in a fourth */
@@ -1105,6 +1110,19 @@ static void test_rollout_events(void **state)
     assert_int_equal(s->ops->rollout_events_take(s, &out, &n), 0);
     assert_int_equal(n, 4);
     assert_int_equal(out[0].device_id, FOTA_ROLLOUT_EVENTS_TAKE + 1);
+    free(out);
+    assert_int_equal(query_int(a, "SELECT count(*) FROM rollout_events"), 0);
+    /* a row whose arrays differ in length (written by hand) is skipped, the
+     * rows around it read */
+    assert_int_equal(s->ops->rollout_events_add(s, &ev[0], 1), 0);
+    PQclear(PQexec(a, "INSERT INTO rollout_events (instance_id, rollout_id, device_id, nonce,"
+                      " kind, status, version, at) VALUES (5, '{3,3}', '{9}', '{1}', '{1}',"
+                      " '{0}', '{\"\"}', '{1}')"));
+    assert_int_equal(s->ops->rollout_events_add(s, &ev[1], 1), 0);
+    assert_int_equal(s->ops->rollout_events_take(s, &out, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].device_id, 1);
+    assert_int_equal(out[1].device_id, 2);
     free(out);
     assert_int_equal(query_int(a, "SELECT count(*) FROM rollout_events"), 0);
     free(ev);
