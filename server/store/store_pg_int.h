@@ -168,8 +168,8 @@ void fota_store_pg_param_null(struct pg_params *p, Oid type);
 
 /* An array parameter (store_pg_array.c): one column of a batch, for
  * unnest() in the statement, built element by element in PostgreSQL's
- * binary form (store_pg_array.c). type is FOTA_PG_INT8_ARRAY, _TEXT_ARRAY or _FLOAT8_ARRAY; the
- * elements' kind must match it. fota_store_pg_param_array binds it (no
+ * binary form. type is FOTA_PG_INT8_ARRAY, _TEXT_ARRAY or _FLOAT8_ARRAY;
+ * the elements' kind must match it. fota_store_pg_param_array binds it (no
  * element may be added after); the caller frees it once the statement has
  * run. */
 struct pg_array_param {

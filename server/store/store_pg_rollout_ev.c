@@ -3,9 +3,9 @@
  * events that instance inserts (rollout_events, a batch of events per row
  * as arrays, one statement per batch, notifying fota_rollout_ev in its
  * commit), the driver's consumption of them in order (DELETE ... RETURNING
- * taken apart by unnest, fenced by lease rollouts), and the queued members
- * whose device another live instance holds. PostgreSQL only: SQLite has
- * one fotad. */
+ * of whole rows, fenced by lease rollouts, their arrays taken apart here),
+ * and the queued members whose device another live instance holds.
+ * PostgreSQL only: SQLite has one fotad. */
 #include <stdlib.h>
 #include <string.h>
 
