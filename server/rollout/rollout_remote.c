@@ -738,6 +738,13 @@ static void take_done(void *arg, int cancelled)
         x->taking = 0;
         if (t->rc < 0 && t->rc != FOTA_EPERM)
             FOTA_WARN("rollout events not read error=%s", fota_errname(t->rc));
+        size_t rows = 0;   /* the stored rows consumed: their events share an id */
+        for (size_t i = 0; t->rc == 0 && i < t->n; i++)
+            rows += i == 0 || t->ev[i].id != t->ev[i - 1].id;
+        /* More waiting: the next take reads them while this loop applies
+         * these (its answer comes back here after this one, in order). */
+        if (x->take_again || rows >= FOTA_ROLLOUT_EVENTS_TAKE)
+            take(ro);
         if (t->rc == 0 && t->epoch == ro->epoch) {
             json_t *empty = json_object();
             for (size_t i = 0; i < t->n; i++)
@@ -747,11 +754,6 @@ static void take_done(void *arg, int cancelled)
             fota_rollout_remote_send(ro);
             fota_rollout_act_soon(ro);
         }
-        size_t rows = 0;   /* the stored rows consumed: their events share an id */
-        for (size_t i = 0; t->rc == 0 && i < t->n; i++)
-            rows += i == 0 || t->ev[i].id != t->ev[i - 1].id;
-        if (x->take_again || rows >= FOTA_ROLLOUT_EVENTS_TAKE)
-            take(ro);
     }
     free(t->ev);
     free(t);

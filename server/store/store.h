@@ -407,7 +407,7 @@ struct fota_rollout_event {
 
 #define FOTA_ROLLOUT_EVENTS_ROW  32    /* events one stored row holds at most (about 2 KB:
                                           PostgreSQL keeps it in its page) */
-#define FOTA_ROLLOUT_EVENTS_TAKE 64    /* stored rows one rollout_events_take consumes at most */
+#define FOTA_ROLLOUT_EVENTS_TAKE 256   /* stored rows one rollout_events_take consumes at most */
 
 /* ---- A fleet's devices selected, sorted and paged; their tags
  * (store_sqlite_devpage.c, store_sqlite_tags.c; docs/api.md "Devices") ---- */
