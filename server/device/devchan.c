@@ -507,8 +507,9 @@ static const struct fota_conf_opt devchan_rows[] = {
     { "device_max_anonymous", FOTA_CONF_T_UINT, ROW(max_anonymous), "16384", 1, 1000000,
       FOTA_CONF_RELOAD,
       "Device channel: connections not identified yet (and at most three quarters of the "
-      "descriptors left after fotad's reserve); at the bound the device listeners stop accepting until a quarter "
-      "of them identified or closed (new connections wait in the kernel's backlog), logged." },
+      "descriptors left after fotad's reserve); at the bound the device listeners stop "
+      "accepting until a quarter of them identified or closed (new connections wait in the "
+      "kernel's backlog), logged." },
     { "cmd_route_ms", FOTA_CONF_T_UINT, ROW(cmd_route_ms), "150", 10, 10000, FOTA_CONF_RELOAD,
       "Several fotad on one PostgreSQL: milliseconds an RPC for a device not connected here "
       "waits for the instance that holds it to take the command; past it the command stays "

@@ -651,8 +651,8 @@ static int simple(struct pg_conn *c, const char *sql, const char *what, PGresult
 /* The fence of fota_store_fence: lease rollouts held by this instance at
  * epoch and not expired, locked FOR KEY SHARE until the transaction ends
  * (a takeover locks the row FOR UPDATE and so waits for it; the holder's
- * renewal, a no-key update, does not: cluster.c). 0, FOTA_EPERM (the transaction rolled back) or the
- * statement's error. */
+ * renewal, a no-key update, does not: cluster.c). 0, FOTA_EPERM (the
+ * transaction rolled back) or the statement's error. */
 static int fence(struct pg_conn *c, int64_t epoch)
 {
     struct pg_params p = { 0 };

@@ -103,6 +103,8 @@ static void unpack_row(struct fota_store *s, const PGresult *r, int row,
                        struct fota_rollout_event **out, size_t *n, size_t *cap)
 {
     const char *cur[T_NCOL];
+    const int64_t id = fota_store_pg_col_int(r, row, T_ID),
+                  instance_id = fota_store_pg_col_int(r, row, T_INSTANCE);
     size_t start = *n;
     int more = 1;
 
@@ -136,8 +138,8 @@ static void unpack_row(struct fota_store *s, const PGresult *r, int row,
         }
         struct fota_rollout_event *e = &(*out)[(*n)++];
         memset(e, 0, sizeof *e);
-        e->id = fota_store_pg_col_int(r, row, T_ID);
-        e->instance_id = fota_store_pg_col_int(r, row, T_INSTANCE);
+        e->id = id;
+        e->instance_id = instance_id;
         e->rollout_id = v[T_ROLLOUT];
         e->device_id = v[T_DEVICE];
         e->nonce = v[T_NONCE];
@@ -149,7 +151,7 @@ static void unpack_row(struct fota_store *s, const PGresult *r, int row,
     if (more < 0) {
         fota_store_logf(s, FOTA_LOG_WARN, "rollout events row not read id=%lld "
                         "reason=\"its arrays are not of one length\"",
-                        (long long)fota_store_pg_col_int(r, row, T_ID));
+                        (long long)id);
         *n = start;
     }
 }
